@@ -1,0 +1,2 @@
+//! bnnforge-model: network format 1 and its bit-exact software model.
+pub mod kernels;
