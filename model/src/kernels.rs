@@ -83,7 +83,10 @@ mod tests {
         s.sort();
         for y in -20..20 {
             for flip in [false, true] {
-                assert_eq!(threshold_count(y, &t, flip), threshold_count_sorted(y, &s, flip));
+                assert_eq!(
+                    threshold_count(y, &t, flip),
+                    threshold_count_sorted(y, &s, flip)
+                );
             }
         }
     }

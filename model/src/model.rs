@@ -1,0 +1,597 @@
+//! The bit-exact software model: the golden reference for the hardware.
+//!
+//! [`Model::new`] prepares a validated [`Network`] once (weights bit-packed and permuted
+//! to the layout below, thresholds sorted, pad contributions precomputed); evaluation
+//! is then allocation-light and runs frames of a batch on all cores.
+//!
+//! Layout of every activation: pixels in H, W order, and for each pixel its channels
+//! (HWC, the order the hardware streams). Binary values are packed one bit per
+//! channel (1 = +1) in `wpp = ⌈C/64⌉` words per pixel, bits above C zero; integers are
+//! one i64 per element. A vector `[F]` is a map `[F, 1, 1]`, so the channel of element i
+//! is always `i % C`. Input and output use the spec's C, H, W order.
+//!
+//! Binary dot products use Σ w·x = n − 2·popcount(x XOR w) on the packed words; the
+//! validation in [`Network::new`] proves every accumulator fits i64.
+
+use crate::network::{Kind, Network, Op, Shape, Src};
+use rayon::prelude::*;
+
+/// An activation in HWC layout.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Act {
+    /// `wpp` words per pixel
+    Bin(Vec<u64>),
+    Int(Vec<i64>),
+}
+
+fn wpp(c: usize) -> usize {
+    c.div_ceil(64)
+}
+
+/// The mask of the valid channel bits of word `i` of a pixel with `c` channels.
+fn channel_mask(c: usize, i: usize) -> u64 {
+    let lo = i * 64;
+    let n = c.saturating_sub(lo).min(64);
+    if n == 64 {
+        u64::MAX
+    } else {
+        (1u64 << n) - 1
+    }
+}
+
+impl Act {
+    /// Element `i` (HWC index) of an activation with `c` channels, binary as ±1.
+    #[inline]
+    fn get(&self, c: usize, i: usize) -> i64 {
+        match self {
+            Act::Int(v) => v[i],
+            Act::Bin(words) => {
+                let (p, ch) = (i / c, i % c);
+                let bit = words[p * wpp(c) + ch / 64] >> (ch % 64) & 1;
+                2 * bit as i64 - 1
+            }
+        }
+    }
+
+    /// From values in C, H, W order (binary as ±1).
+    pub fn from_chw(shape: Shape, binary: bool, x: &[i64]) -> Act {
+        let (c, hw) = (shape.c, shape.pixels());
+        if binary {
+            let wp = wpp(c);
+            let mut words = vec![0u64; hw * wp];
+            for ch in 0..c {
+                for p in 0..hw {
+                    if x[ch * hw + p] > 0 {
+                        words[p * wp + ch / 64] |= 1 << (ch % 64);
+                    }
+                }
+            }
+            Act::Bin(words)
+        } else {
+            let mut v = vec![0i64; hw * c];
+            for ch in 0..c {
+                for p in 0..hw {
+                    v[p * c + ch] = x[ch * hw + p];
+                }
+            }
+            Act::Int(v)
+        }
+    }
+
+    /// To values in C, H, W order (binary as ±1).
+    pub fn to_chw(&self, shape: Shape) -> Vec<i64> {
+        let (c, hw) = (shape.c, shape.pixels());
+        let mut out = vec![0i64; c * hw];
+        for p in 0..hw {
+            for ch in 0..c {
+                out[ch * hw + p] = self.get(c, p * c + ch);
+            }
+        }
+        out
+    }
+}
+
+/// One layer, prepared for evaluation.
+enum Exec {
+    DenseBin {
+        /// fan-in
+        n: i64,
+        /// packed weight words per row (the input's HWC word layout)
+        row_words: usize,
+        w: Vec<u64>,
+        bias: Vec<i64>,
+    },
+    DenseInt {
+        n: usize,
+        /// `[out][n]` in HWC input order
+        w: Vec<i8>,
+        bias: Vec<i64>,
+    },
+    ConvBin {
+        geo: ConvGeometry,
+        pad: i8,
+        /// `[out][k·k][wpp]`
+        w: Vec<u64>,
+        /// popcount of each `[out][k·k]` weight group (for pad value 0)
+        wpop: Vec<u32>,
+        bias: Vec<i64>,
+    },
+    ConvInt {
+        geo: ConvGeometry,
+        /// `[out][k·k][C]`
+        w: Vec<i8>,
+        bias: Vec<i64>,
+    },
+    Threshold {
+        c: usize,
+        count: usize,
+        /// `[C][count]`, each row sorted ascending
+        sorted: Vec<i64>,
+        flip: Vec<bool>,
+        binary_out: bool,
+    },
+    Add,
+    MaxPool {
+        k: usize,
+        s: usize,
+    },
+    SumPool,
+}
+
+#[derive(Clone, Copy)]
+struct ConvGeometry {
+    input: Shape,
+    out: Shape,
+    k: usize,
+    s: usize,
+    p: usize,
+}
+
+impl ConvGeometry {
+    /// Input pixel of kernel position (ky, kx) for output pixel (oy, ox), or None when
+    /// it falls in the padding.
+    #[inline]
+    fn source(&self, oy: usize, ox: usize, ky: usize, kx: usize) -> Option<usize> {
+        let iy = (oy * self.s + ky).checked_sub(self.p)?;
+        let ix = (ox * self.s + kx).checked_sub(self.p)?;
+        (iy < self.input.h && ix < self.input.w).then_some(iy * self.input.w + ix)
+    }
+}
+
+/// The prepared, bit-exact model of a network.
+pub struct Model {
+    net: Network,
+    exec: Vec<Exec>,
+}
+
+impl Model {
+    pub fn new(net: &Network) -> Model {
+        let exec = net
+            .layers
+            .iter()
+            .zip(net.info())
+            .map(|(l, info)| {
+                let (ishape, ikind) = net.src_shape_kind(info.srcs[0]);
+                prepare(&l.op, ishape, ikind, info.shape)
+            })
+            .collect();
+        Model {
+            net: net.clone(),
+            exec,
+        }
+    }
+
+    pub fn network(&self) -> &Network {
+        &self.net
+    }
+
+    /// Number of values in one input frame.
+    pub fn input_len(&self) -> usize {
+        self.net.input.shape.len()
+    }
+
+    /// Number of values in one output frame.
+    pub fn output_len(&self) -> usize {
+        self.net.output_shape().len()
+    }
+
+    /// Evaluates every layer of one frame; returns each layer's activation (HWC) in the
+    /// network's layer order (unused layers are still evaluated: validation guarantees
+    /// every layer reaches the output).
+    pub fn eval_acts(&self, x: &[i64]) -> Vec<Act> {
+        assert_eq!(x.len(), self.input_len(), "frame length");
+        let input = Act::from_chw(self.net.input.shape, self.net.input.kind().is_binary(), x);
+        let mut acts: Vec<Option<Act>> = vec![None; self.exec.len()];
+        for &i in self.net.order() {
+            let info = &self.net.info()[i];
+            let operands: Vec<&Act> = info
+                .srcs
+                .iter()
+                .map(|s| match *s {
+                    Src::Input => &input,
+                    Src::Layer(j) => acts[j].as_ref().expect("topological order"),
+                })
+                .collect();
+            let (ishape, _) = self.net.src_shape_kind(info.srcs[0]);
+            let a = run(&self.exec[i], &operands, ishape, info.shape);
+            acts[i] = Some(a);
+        }
+        acts.into_iter()
+            .map(|a| a.expect("every layer evaluated"))
+            .collect()
+    }
+
+    /// One frame: input values in C, H, W order, the output values (flattened C, H, W).
+    pub fn eval(&self, x: &[i64]) -> Vec<i64> {
+        let o = self.net.output_index();
+        let acts = self.eval_acts(x);
+        acts[o].to_chw(self.net.info()[o].shape)
+    }
+
+    /// Every layer's values of one frame in C, H, W order, in layer order.
+    pub fn eval_layers(&self, x: &[i64]) -> Vec<Vec<i64>> {
+        self.eval_acts(x)
+            .iter()
+            .zip(self.net.info())
+            .map(|(a, info)| a.to_chw(info.shape))
+            .collect()
+    }
+
+    /// A batch of frames laid end to end, evaluated on all cores of the current rayon
+    /// pool. Returns the outputs laid end to end.
+    pub fn eval_batch(&self, xs: &[i64]) -> Vec<i64> {
+        let (n_in, n_out) = (self.input_len(), self.output_len());
+        assert_eq!(xs.len() % n_in, 0, "batch length");
+        let mut out = vec![0i64; xs.len() / n_in * n_out];
+        out.par_chunks_mut(n_out)
+            .zip(xs.par_chunks(n_in))
+            .for_each(|(o, x)| o.copy_from_slice(&self.eval(x)));
+        out
+    }
+}
+
+fn prepare(op: &Op, ishape: Shape, ikind: Kind, oshape: Shape) -> Exec {
+    let binary = ikind.is_binary();
+    let bias_of = |b: &Option<crate::network::Param<i64>>, out: usize| {
+        b.as_ref().map_or_else(|| vec![0; out], |b| b.data.clone())
+    };
+    match op {
+        Op::Dense { out, weight, bias } => {
+            let (c, hw) = (ishape.c, ishape.pixels());
+            let n = c * hw;
+            // weight column j is CHW index (ch, p); the input is HWC
+            if binary {
+                let wp = wpp(c);
+                let row_words = hw * wp;
+                let mut w = vec![0u64; out * row_words];
+                for o in 0..*out {
+                    for ch in 0..c {
+                        for p in 0..hw {
+                            if weight.data[o * n + ch * hw + p] > 0 {
+                                w[o * row_words + p * wp + ch / 64] |= 1 << (ch % 64);
+                            }
+                        }
+                    }
+                }
+                Exec::DenseBin {
+                    n: n as i64,
+                    row_words,
+                    w,
+                    bias: bias_of(bias, *out),
+                }
+            } else {
+                let mut w = vec![0i8; out * n];
+                for o in 0..*out {
+                    for ch in 0..c {
+                        for p in 0..hw {
+                            w[o * n + p * c + ch] = weight.data[o * n + ch * hw + p];
+                        }
+                    }
+                }
+                Exec::DenseInt {
+                    n,
+                    w,
+                    bias: bias_of(bias, *out),
+                }
+            }
+        }
+        Op::Conv {
+            out,
+            kernel,
+            stride,
+            padding,
+            pad_value,
+            weight,
+            bias,
+        } => {
+            let (c, k) = (ishape.c, *kernel);
+            let kk = k * k;
+            let geo = ConvGeometry {
+                input: ishape,
+                out: oshape,
+                k,
+                s: *stride,
+                p: *padding,
+            };
+            // weight [o][ch][ky][kx] at ((o·C + ch)·k + ky)·k + kx
+            let wt = |o: usize, ch: usize, pos: usize| weight.data[(o * c + ch) * kk + pos];
+            if binary {
+                let wp = wpp(c);
+                let mut w = vec![0u64; out * kk * wp];
+                let mut wpop = vec![0u32; out * kk];
+                for o in 0..*out {
+                    for pos in 0..kk {
+                        for ch in 0..c {
+                            if wt(o, ch, pos) > 0 {
+                                w[(o * kk + pos) * wp + ch / 64] |= 1 << (ch % 64);
+                                wpop[o * kk + pos] += 1;
+                            }
+                        }
+                    }
+                }
+                Exec::ConvBin {
+                    geo,
+                    pad: *pad_value,
+                    w,
+                    wpop,
+                    bias: bias_of(bias, *out),
+                }
+            } else {
+                let mut w = vec![0i8; out * kk * c];
+                for o in 0..*out {
+                    for pos in 0..kk {
+                        for ch in 0..c {
+                            w[(o * kk + pos) * c + ch] = wt(o, ch, pos);
+                        }
+                    }
+                }
+                Exec::ConvInt {
+                    geo,
+                    w,
+                    bias: bias_of(bias, *out),
+                }
+            }
+        }
+        Op::Threshold {
+            bits,
+            thresholds,
+            flip,
+        } => {
+            let c = ishape.c;
+            let count = thresholds.dims[1];
+            let mut sorted = thresholds.data.clone();
+            for row in sorted.chunks_mut(count) {
+                row.sort_unstable();
+            }
+            let flip = flip.as_ref().map_or_else(
+                || vec![false; c],
+                |f| f.data.iter().map(|&v| v == 1).collect(),
+            );
+            Exec::Threshold {
+                c,
+                count,
+                sorted,
+                flip,
+                binary_out: *bits == 1,
+            }
+        }
+        Op::Add => Exec::Add,
+        Op::MaxPool { kernel, stride } => Exec::MaxPool {
+            k: *kernel,
+            s: *stride,
+        },
+        Op::SumPool => Exec::SumPool,
+    }
+}
+
+fn run(exec: &Exec, xs: &[&Act], ishape: Shape, oshape: Shape) -> Act {
+    let x = xs[0];
+    match (exec, x) {
+        (
+            Exec::DenseBin {
+                n,
+                row_words,
+                w,
+                bias,
+            },
+            Act::Bin(xw),
+        ) => Act::Int(
+            w.chunks_exact(*row_words)
+                .zip(bias)
+                .map(|(row, b)| {
+                    let d: u32 = row.iter().zip(xw).map(|(a, b)| (a ^ b).count_ones()).sum();
+                    n - 2 * d as i64 + b
+                })
+                .collect(),
+        ),
+        (Exec::DenseInt { n, w, bias }, Act::Int(xv)) => Act::Int(
+            w.chunks_exact(*n)
+                .zip(bias)
+                .map(|(row, b)| row.iter().zip(xv).map(|(&w, &x)| w as i64 * x).sum::<i64>() + b)
+                .collect(),
+        ),
+        (
+            Exec::ConvBin {
+                geo,
+                pad,
+                w,
+                wpop,
+                bias,
+            },
+            Act::Bin(xw),
+        ) => conv_bin(geo, *pad, w, wpop, bias, xw),
+        (Exec::ConvInt { geo, w, bias }, Act::Int(xv)) => conv_int(geo, w, bias, xv),
+        (
+            Exec::Threshold {
+                c,
+                count,
+                sorted,
+                flip,
+                binary_out,
+            },
+            _,
+        ) => {
+            let n = ishape.len();
+            let count_of = |i: usize| {
+                let ch = i % c;
+                crate::kernels::threshold_count_sorted(
+                    x.get(*c, i),
+                    &sorted[ch * count..(ch + 1) * count],
+                    flip[ch],
+                )
+            };
+            if *binary_out {
+                let wp = wpp(*c);
+                let mut words = vec![0u64; ishape.pixels() * wp];
+                for i in 0..n {
+                    if count_of(i) == 1 {
+                        let (p, ch) = (i / c, i % c);
+                        words[p * wp + ch / 64] |= 1 << (ch % 64);
+                    }
+                }
+                Act::Bin(words)
+            } else {
+                Act::Int((0..n).map(|i| count_of(i) as i64).collect())
+            }
+        }
+        (Exec::Add, _) => {
+            let c = ishape.c;
+            Act::Int(
+                (0..ishape.len())
+                    .map(|i| xs.iter().map(|a| a.get(c, i)).sum())
+                    .collect(),
+            )
+        }
+        (Exec::MaxPool { k, s }, _) => maxpool(x, ishape, oshape, *k, *s),
+        (Exec::SumPool, _) => {
+            let c = ishape.c;
+            let mut sums = vec![0i64; c];
+            for i in 0..ishape.len() {
+                sums[i % c] += x.get(c, i);
+            }
+            Act::Int(sums)
+        }
+        _ => unreachable!("validation matched each op to its operand kind"),
+    }
+}
+
+fn conv_bin(geo: &ConvGeometry, pad: i8, w: &[u64], wpop: &[u32], bias: &[i64], xw: &[u64]) -> Act {
+    let c = geo.input.c;
+    let wp = wpp(c);
+    let kk = geo.k * geo.k;
+    let group = kk * wp;
+    // the words of a padded position: −1 is all zero bits, +1 all valid channel bits
+    let pad_words: Vec<u64> = (0..wp)
+        .map(|i| if pad > 0 { channel_mask(c, i) } else { 0 })
+        .collect();
+    let mut patch = vec![0u64; group];
+    let mut skipped: Vec<usize> = Vec::with_capacity(kk);
+    let mut out = Vec::with_capacity(geo.out.len());
+    for oy in 0..geo.out.h {
+        for ox in 0..geo.out.w {
+            skipped.clear();
+            for ky in 0..geo.k {
+                for kx in 0..geo.k {
+                    let pos = ky * geo.k + kx;
+                    let dst = &mut patch[pos * wp..(pos + 1) * wp];
+                    match geo.source(oy, ox, ky, kx) {
+                        Some(pix) => dst.copy_from_slice(&xw[pix * wp..(pix + 1) * wp]),
+                        None => {
+                            dst.copy_from_slice(&pad_words);
+                            if pad == 0 {
+                                skipped.push(pos);
+                            }
+                        }
+                    }
+                }
+            }
+            // with pad 0 a skipped position holds zero words: its XOR popcount is the
+            // weights' popcount, removed again below
+            let n = ((kk - skipped.len()) * c) as i64;
+            for (o, b) in bias.iter().enumerate() {
+                let wo = &w[o * group..(o + 1) * group];
+                let mut d: u32 = wo
+                    .iter()
+                    .zip(&patch)
+                    .map(|(a, b)| (a ^ b).count_ones())
+                    .sum();
+                for &pos in &skipped {
+                    d -= wpop[o * kk + pos];
+                }
+                out.push(n - 2 * d as i64 + b);
+            }
+        }
+    }
+    Act::Int(out)
+}
+
+fn conv_int(geo: &ConvGeometry, w: &[i8], bias: &[i64], xv: &[i64]) -> Act {
+    let c = geo.input.c;
+    let kk = geo.k * geo.k;
+    let mut out = Vec::with_capacity(geo.out.len());
+    for oy in 0..geo.out.h {
+        for ox in 0..geo.out.w {
+            for (o, b) in bias.iter().enumerate() {
+                let mut acc = *b;
+                for ky in 0..geo.k {
+                    for kx in 0..geo.k {
+                        // integer inputs are padded with 0: a padded position adds nothing
+                        if let Some(pix) = geo.source(oy, ox, ky, kx) {
+                            let pos = ky * geo.k + kx;
+                            let wo = &w[(o * kk + pos) * c..(o * kk + pos + 1) * c];
+                            acc += wo
+                                .iter()
+                                .zip(&xv[pix * c..(pix + 1) * c])
+                                .map(|(&w, &x)| w as i64 * x)
+                                .sum::<i64>();
+                        }
+                    }
+                }
+                out.push(acc);
+            }
+        }
+    }
+    Act::Int(out)
+}
+
+fn maxpool(x: &Act, ishape: Shape, oshape: Shape, k: usize, s: usize) -> Act {
+    let c = ishape.c;
+    match x {
+        Act::Bin(words) => {
+            // max of ±1 values is the OR of their bits
+            let wp = wpp(c);
+            let mut out = vec![0u64; oshape.pixels() * wp];
+            for oy in 0..oshape.h {
+                for ox in 0..oshape.w {
+                    let dst = (oy * oshape.w + ox) * wp;
+                    for ky in 0..k {
+                        for kx in 0..k {
+                            let src = ((oy * s + ky) * ishape.w + ox * s + kx) * wp;
+                            for i in 0..wp {
+                                out[dst + i] |= words[src + i];
+                            }
+                        }
+                    }
+                }
+            }
+            Act::Bin(out)
+        }
+        Act::Int(v) => {
+            let mut out = vec![i64::MIN; oshape.len()];
+            for oy in 0..oshape.h {
+                for ox in 0..oshape.w {
+                    let dst = (oy * oshape.w + ox) * c;
+                    for ky in 0..k {
+                        for kx in 0..k {
+                            let src = ((oy * s + ky) * ishape.w + ox * s + kx) * c;
+                            for ch in 0..c {
+                                out[dst + ch] = out[dst + ch].max(v[src + ch]);
+                            }
+                        }
+                    }
+                }
+            }
+            Act::Int(out)
+        }
+    }
+}

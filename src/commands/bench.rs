@@ -1,0 +1,93 @@
+//! `bnnforge bench`: binary MACs per second of the software model on the two layers
+//! the issue names, on one core and on all cores.
+
+use bnnforge_model::network::{InputSpec, Layer, Network, Op, Param, Shape};
+use bnnforge_model::random::random_frames;
+use bnnforge_model::{Model, Result};
+use std::time::Instant;
+
+fn pm1(n: usize, seed: u64) -> Vec<i8> {
+    let spec = InputSpec {
+        shape: Shape::vector(n),
+        bits: 1,
+        signed: false,
+    };
+    random_frames(&spec, 1, seed)
+        .into_iter()
+        .map(|v| v as i8)
+        .collect()
+}
+
+fn single(input: Shape, op: Op) -> Network {
+    let layers = vec![Layer {
+        name: "l".into(),
+        inputs: vec!["input".into()],
+        op,
+    }];
+    Network::new(
+        "bench".into(),
+        InputSpec {
+            shape: input,
+            bits: 1,
+            signed: false,
+        },
+        layers,
+        "l".into(),
+    )
+    .expect("bench network is valid")
+}
+
+/// Frames per second over about `seconds`, in batches on the given pool.
+fn measure(model: &Model, pool: &rayon::ThreadPool, batch: usize, seconds: f64) -> f64 {
+    let xs = random_frames(&model.network().input, batch, 1);
+    pool.install(|| model.eval_batch(&xs)); // warm-up
+    let start = Instant::now();
+    let mut frames = 0usize;
+    while start.elapsed().as_secs_f64() < seconds {
+        std::hint::black_box(pool.install(|| model.eval_batch(&xs)));
+        frames += batch;
+    }
+    frames as f64 / start.elapsed().as_secs_f64()
+}
+
+pub fn run(seconds: f64) -> Result<()> {
+    let dense = single(
+        Shape::vector(1024),
+        Op::Dense {
+            out: 1024,
+            weight: Param::new("w", vec![1024, 1024], pm1(1024 * 1024, 2)),
+            bias: None,
+        },
+    );
+    let conv = single(
+        Shape::map(64, 32, 32),
+        Op::Conv {
+            out: 64,
+            kernel: 3,
+            stride: 1,
+            padding: 1,
+            pad_value: -1,
+            weight: Param::new("w", vec![64, 64, 3, 3], pm1(64 * 64 * 9, 3)),
+            bias: None,
+        },
+    );
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    println!("software model, binary MACs per second ({cores} cores available)");
+    for (name, net, macs, batch) in [
+        ("dense 1024x1024", &dense, 1024u64 * 1024, 256usize),
+        ("conv 3x3 64->64 @32x32", &conv, 64 * 64 * 9 * 32 * 32, 8),
+    ] {
+        let model = Model::new(net);
+        for threads in [1, cores] {
+            let pool = super::pool(Some(threads))?;
+            let fps = measure(&model, &pool, batch, seconds);
+            println!(
+                "  {name:<24} {threads} thread{}: {:>8.2} G binary MACs/s ({:.0} frames/s)",
+                if threads == 1 { " " } else { "s" },
+                fps * macs as f64 / 1e9,
+                fps
+            );
+        }
+    }
+    Ok(())
+}
