@@ -345,9 +345,6 @@ impl Network {
             srcs.push(s);
         }
         let order = topological_order(&layers, &srcs)?;
-        if strict {
-            check_reaches_output(&layers, &srcs, output_index)?;
-        }
 
         let mut info: Vec<Option<LayerInfo>> = vec![None; layers.len()];
         for &i in &order {
@@ -370,6 +367,10 @@ impl Network {
                 kind,
                 acc,
             });
+        }
+        // after the shapes, whose errors say more about a mistake than reachability does
+        if strict {
+            check_reaches_output(&layers, &srcs, output_index)?;
         }
         let info = info
             .into_iter()
