@@ -208,6 +208,7 @@ fn cases() -> Vec<Case> {
         yaml_case("input bits 40", "bits: 1, signed", "bits: 40, signed", "bits must be 1 (binary) to 32"),
         yaml_case("input rank 2", "shape: [2, 4, 4]", "shape: [2, 16]", "must be [C, H, W] or [F]"),
         yaml_case("negative out", "out: 4", "out: -4", "expected usize"),
+        yaml_case("huge padding", "padding: 1,", "padding: 18446744073709551615,", "at most 1024"),
         yaml_case("pad value 2", "pad_value: -1", "pad_value: 2", "pad_value must be -1, 0 or 1"),
         yaml_case("kernel larger than map", "kernel: 2 }", "kernel: 9 }", "larger than the input"),
         yaml_case("conv on a vector", "{ name: fc, op: dense, out: 4, weight: fc.w, bias: fc.b }",

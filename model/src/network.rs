@@ -18,6 +18,8 @@ pub const INPUT: &str = "input";
 pub const MAX_INPUT_BITS: u32 = 32;
 /// Largest `bits` of a threshold op (2^16 − 1 thresholds per channel).
 pub const MAX_THRESHOLD_BITS: u32 = 16;
+/// Largest kernel, stride and padding of conv and maxpool.
+pub const MAX_KERNEL: usize = 1024;
 /// Largest number of elements of any tensor or feature map.
 pub const MAX_ELEMENTS: usize = 1 << 28;
 
@@ -541,6 +543,9 @@ fn analyse(l: &Layer, operands: &[(Shape, Kind)]) -> Result<(Shape, Kind, Option
                 bail!("layer '{name}': pad_value must be -1, 0 or 1, not {pad_value}");
             }
             let (k, s, p) = (*kernel, *stride, *padding);
+            if k > MAX_KERNEL || s > MAX_KERNEL || p > MAX_KERNEL {
+                bail!("layer '{name}': kernel, stride and padding must be at most {MAX_KERNEL}");
+            }
             if p >= k {
                 bail!("layer '{name}': padding {p} must be smaller than the kernel {k}");
             }
