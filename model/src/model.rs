@@ -508,21 +508,61 @@ fn conv_bin(geo: &ConvGeometry, pad: i8, w: &[u64], wpop: &[u32], bias: &[i64], 
             // with pad 0 a skipped position holds zero words: its XOR popcount is the
             // weights' popcount, removed again below
             let n = ((kk - skipped.len()) * c) as i64;
-            for (o, b) in bias.iter().enumerate() {
-                let wo = &w[o * group..(o + 1) * group];
-                let mut d: u32 = wo
-                    .iter()
-                    .zip(&patch)
-                    .map(|(a, b)| (a ^ b).count_ones())
-                    .sum();
-                for &pos in &skipped {
-                    d -= wpop[o * kk + pos];
+            if skipped.is_empty() {
+                // the common case (interior pixels, or pad ±1): one XOR-popcount run per output
+                match group {
+                    1 => xor_pop_rows::<1>(w, &patch, bias, n, &mut out),
+                    2 => xor_pop_rows::<2>(w, &patch, bias, n, &mut out),
+                    4 => xor_pop_rows::<4>(w, &patch, bias, n, &mut out),
+                    9 => xor_pop_rows::<9>(w, &patch, bias, n, &mut out),
+                    18 => xor_pop_rows::<18>(w, &patch, bias, n, &mut out),
+                    25 => xor_pop_rows::<25>(w, &patch, bias, n, &mut out),
+                    _ => out.extend(w.chunks_exact(group).zip(bias).map(|(wo, b)| {
+                        let d: u32 = wo
+                            .iter()
+                            .zip(&patch)
+                            .map(|(a, b)| (a ^ b).count_ones())
+                            .sum();
+                        n - 2 * d as i64 + b
+                    })),
                 }
-                out.push(n - 2 * d as i64 + b);
+            } else {
+                for (o, (wo, b)) in w.chunks_exact(group).zip(bias).enumerate() {
+                    let mut d: u32 = wo
+                        .iter()
+                        .zip(&patch)
+                        .map(|(a, b)| (a ^ b).count_ones())
+                        .sum();
+                    for &pos in &skipped {
+                        d -= wpop[o * kk + pos];
+                    }
+                    out.push(n - 2 * d as i64 + b);
+                }
             }
         }
     }
     Act::Int(out)
+}
+
+/// `n − 2·popcount(row XOR patch) + bias` for every weight row of `G` words; a fixed
+/// length lets the compiler unroll the popcounts of the common kernel sizes.
+#[inline]
+fn xor_pop_rows<const G: usize>(
+    w: &[u64],
+    patch: &[u64],
+    bias: &[i64],
+    n: i64,
+    out: &mut Vec<i64>,
+) {
+    let p: &[u64; G] = patch.try_into().expect("patch of G words");
+    for (wo, b) in w.chunks_exact(G).zip(bias) {
+        let wo: &[u64; G] = wo.try_into().expect("row of G words");
+        let mut d = 0u32;
+        for i in 0..G {
+            d += (wo[i] ^ p[i]).count_ones();
+        }
+        out.push(n - 2 * d as i64 + b);
+    }
 }
 
 fn conv_int(geo: &ConvGeometry, w: &[i8], bias: &[i64], xv: &[i64]) -> Act {
