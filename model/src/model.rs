@@ -14,6 +14,7 @@
 //! validation in [`Network::new`] proves every accumulator fits i64.
 
 use crate::network::{Kind, Network, Op, Shape, Src};
+use bitvec::prelude::*;
 use rayon::prelude::*;
 
 /// An activation in HWC layout.
@@ -26,6 +27,14 @@ pub enum Act {
 
 fn wpp(c: usize) -> usize {
     c.div_ceil(64)
+}
+
+/// Sets the bit of channel `ch` of the pixel that starts at word `pixel_word`.
+#[inline]
+fn set_channel(words: &mut [u64], pixel_word: usize, ch: usize) {
+    words
+        .view_bits_mut::<Lsb0>()
+        .set(pixel_word * 64 + ch, true);
 }
 
 /// The mask of the valid channel bits of word `i` of a pixel with `c` channels.
@@ -62,7 +71,7 @@ impl Act {
             for ch in 0..c {
                 for p in 0..hw {
                     if x[ch * hw + p] > 0 {
-                        words[p * wp + ch / 64] |= 1 << (ch % 64);
+                        set_channel(&mut words, p * wp, ch);
                     }
                 }
             }
@@ -268,7 +277,7 @@ fn prepare(op: &Op, ishape: Shape, ikind: Kind, oshape: Shape) -> Exec {
                     for ch in 0..c {
                         for p in 0..hw {
                             if weight.data[o * n + ch * hw + p] > 0 {
-                                w[o * row_words + p * wp + ch / 64] |= 1 << (ch % 64);
+                                set_channel(&mut w, o * row_words + p * wp, ch);
                             }
                         }
                     }
@@ -323,7 +332,7 @@ fn prepare(op: &Op, ishape: Shape, ikind: Kind, oshape: Shape) -> Exec {
                     for pos in 0..kk {
                         for ch in 0..c {
                             if wt(o, ch, pos) > 0 {
-                                w[(o * kk + pos) * wp + ch / 64] |= 1 << (ch % 64);
+                                set_channel(&mut w, (o * kk + pos) * wp, ch);
                                 wpop[o * kk + pos] += 1;
                             }
                         }
@@ -446,7 +455,7 @@ fn run(exec: &Exec, xs: &[&Act], ishape: Shape, oshape: Shape) -> Act {
                 for i in 0..n {
                     if count_of(i) == 1 {
                         let (p, ch) = (i / c, i % c);
-                        words[p * wp + ch / 64] |= 1 << (ch % 64);
+                        set_channel(&mut words, p * wp, ch);
                     }
                 }
                 Act::Bin(words)

@@ -21,6 +21,9 @@ fn first_200_seeds_cover_every_op_and_option() {
         } else {
             "input vector"
         });
+        if net.input.bits == 8 && net.input.signed {
+            seen.insert("input signed 8-bit");
+        }
         for (l, info) in net.layers.iter().zip(net.info()) {
             let (_, k) = net.src_shape_kind(info.srcs[0]);
             let bin = if k.is_binary() { "binary" } else { "integer" };
@@ -103,6 +106,7 @@ fn first_200_seeds_cover_every_op_and_option() {
     }
     let want = [
         "input binary",
+        "input signed 8-bit",
         "input signed",
         "input unsigned",
         "input map",
