@@ -5,6 +5,9 @@
 //! output file left behind.
 
 mod commands;
+mod import;
+#[cfg_attr(not(test), allow(dead_code))] // read by the tests; no command needs it yet
+mod mnist;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -60,6 +63,11 @@ enum Command {
         #[arg(long)]
         inputs: Option<PathBuf>,
     },
+    /// Convert a trained network from another tool into format 1
+    Import {
+        #[command(subcommand)]
+        source: import::ImportCommand,
+    },
     /// Measure the software model: binary MACs per second on one core and on all
     Bench {
         /// seconds per measurement
@@ -85,6 +93,7 @@ fn main() -> ExitCode {
             frames,
             inputs,
         } => commands::random::run(seed, &out, frames, inputs.as_deref()),
+        Command::Import { source } => import::run(source),
         Command::Bench { seconds } => commands::bench::run(seconds),
     };
     match result {
