@@ -1,1 +1,27 @@
-//! bnnforge-hdl
+//! bnnforge-hdl: the accelerator's hardware blocks, written in rust-hdl.
+//!
+//! Every block is in its own file, checked at construction, simulated against the
+//! bit-exact software model (`bnnforge_model::kernels`) and synthesised with yosys in
+//! its tests. See `DESIGN.md` for how whole networks are assembled from them.
+
+pub mod adder_node;
+pub mod compare_bit;
+pub mod folding;
+pub mod module_tree;
+pub mod mvu_pe;
+pub mod popcount;
+pub mod synth;
+pub mod threshold_unit;
+
+#[cfg(test)]
+mod testutil;
+
+/// Bits needed to hold every value in `0..=n`: ceil(log2(n + 1)), at least 1.
+pub const fn clog2_plus1(n: u64) -> usize {
+    let w = (64 - n.leading_zeros()) as usize;
+    if w == 0 {
+        1
+    } else {
+        w
+    }
+}
