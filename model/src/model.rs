@@ -110,6 +110,18 @@ enum Exec {
         w: Vec<u64>,
         bias: Vec<i64>,
     },
+    /// Integer input of at most [`MAX_PLANES`] bits, as bit planes: Σ w·x =
+    /// Σ_b ±2^b·(2·popcount(plane_b AND w⁺) − popcount(plane_b)), the top plane negative
+    /// when the input is signed.
+    DensePlanes {
+        planes: u32,
+        signed: bool,
+        /// packed words per row and per plane (the input's HWC word layout)
+        row_words: usize,
+        /// bit set where the weight is +1
+        w: Vec<u64>,
+        bias: Vec<i64>,
+    },
     DenseInt {
         n: usize,
         /// `[out][n]` in HWC input order
@@ -288,6 +300,26 @@ fn prepare(op: &Op, ishape: Shape, ikind: Kind, oshape: Shape) -> Exec {
                     w,
                     bias: bias_of(bias, *out),
                 }
+            } else if let (planes @ 1..=MAX_PLANES, signed) = ikind.width() {
+                let wp = wpp(c);
+                let row_words = hw * wp;
+                let mut w = vec![0u64; out * row_words];
+                for o in 0..*out {
+                    for ch in 0..c {
+                        for p in 0..hw {
+                            if weight.data[o * n + ch * hw + p] > 0 {
+                                set_channel(&mut w, o * row_words + p * wp, ch);
+                            }
+                        }
+                    }
+                }
+                Exec::DensePlanes {
+                    planes,
+                    signed,
+                    row_words,
+                    w,
+                    bias: bias_of(bias, *out),
+                }
             } else {
                 let mut w = vec![0i8; out * n];
                 for o in 0..*out {
@@ -413,6 +445,16 @@ fn run(exec: &Exec, xs: &[&Act], ishape: Shape, oshape: Shape) -> Act {
                 })
                 .collect(),
         ),
+        (
+            Exec::DensePlanes {
+                planes,
+                signed,
+                row_words,
+                w,
+                bias,
+            },
+            Act::Int(xv),
+        ) => dense_planes(*planes, *signed, *row_words, w, bias, xv, ishape.c),
         (Exec::DenseInt { n, w, bias }, Act::Int(xv)) => Act::Int(
             w.chunks_exact(*n)
                 .zip(bias)
@@ -482,6 +524,59 @@ fn run(exec: &Exec, xs: &[&Act], ishape: Shape, oshape: Shape) -> Act {
         }
         _ => unreachable!("validation matched each op to its operand kind"),
     }
+}
+
+/// Integer inputs up to this many bits take the bit-plane path of dense layers.
+const MAX_PLANES: u32 = 12;
+
+fn dense_planes(
+    planes: u32,
+    signed: bool,
+    row_words: usize,
+    w: &[u64],
+    bias: &[i64],
+    xv: &[i64],
+    c: usize,
+) -> Act {
+    let wp = wpp(c);
+    // plane b holds bit b of every value (two's complement), in the binary word layout
+    let mut bits = vec![0u64; planes as usize * row_words];
+    for (i, &x) in xv.iter().enumerate() {
+        let (p, ch) = (i / c, i % c);
+        for b in 0..planes as usize {
+            if (x >> b) & 1 == 1 {
+                set_channel(&mut bits[b * row_words..], p * wp, ch);
+            }
+        }
+    }
+    let plane_pop: Vec<i64> = bits
+        .chunks_exact(row_words)
+        .map(|pl| pl.iter().map(|v| v.count_ones() as i64).sum())
+        .collect();
+    let weight_of = |b: u32| {
+        if signed && b == planes - 1 {
+            -(1i64 << b)
+        } else {
+            1i64 << b
+        }
+    };
+    Act::Int(
+        w.chunks_exact(row_words)
+            .zip(bias)
+            .map(|(row, bias)| {
+                let mut y = *bias;
+                for (b, plane) in bits.chunks_exact(row_words).enumerate() {
+                    let agree: i64 = row
+                        .iter()
+                        .zip(plane)
+                        .map(|(a, x)| (a & x).count_ones() as i64)
+                        .sum();
+                    y += weight_of(b as u32) * (2 * agree - plane_pop[b]);
+                }
+                y
+            })
+            .collect(),
+    )
 }
 
 fn conv_bin(geo: &ConvGeometry, pad: i8, w: &[u64], wpop: &[u32], bias: &[i64], xw: &[u64]) -> Act {
