@@ -6,7 +6,6 @@
 
 mod commands;
 mod import;
-#[cfg_attr(not(test), allow(dead_code))] // read by the tests; no command needs it yet
 mod mnist;
 
 use clap::{Parser, Subcommand};
@@ -68,6 +67,12 @@ enum Command {
         #[command(subcommand)]
         source: import::ImportCommand,
     },
+    /// The shipped real networks (BNN-PYNQ LFC, FINN TFC) on the MNIST test set
+    Demo {
+        /// only the first N test images
+        #[arg(long)]
+        frames: Option<usize>,
+    },
     /// Measure the software model: binary MACs per second on one core and on all
     Bench {
         /// seconds per measurement
@@ -94,6 +99,7 @@ fn main() -> ExitCode {
             inputs,
         } => commands::random::run(seed, &out, frames, inputs.as_deref()),
         Command::Import { source } => import::run(source),
+        Command::Demo { frames } => commands::demo::run(frames),
         Command::Bench { seconds } => commands::bench::run(seconds),
     };
     match result {

@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod bench;
+pub mod demo;
 pub mod infer;
 pub mod info;
 pub mod random;

@@ -1,0 +1,32 @@
+//! `bnnforge demo` (the README's main job) reproduces the published accuracies of the
+//! shipped networks on the full MNIST test set.
+
+use std::process::Command;
+
+#[test]
+fn demo_reproduces_published_accuracy() {
+    let out = Command::new(env!("CARGO_BIN_EXE_bnnforge"))
+        .arg("demo")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    for (net, figure) in [
+        ("lfc-w1a1", "9840/10000"),
+        ("lfc-w1a2", "9849/10000"),
+        ("tfc-w1a1", "9296/10000"),
+    ] {
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(net))
+            .unwrap_or_else(|| panic!("no line for {net}:\n{text}"));
+        assert!(
+            line.contains(figure),
+            "{net}: expected {figure}, got {line}"
+        );
+    }
+}
