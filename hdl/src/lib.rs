@@ -7,11 +7,13 @@
 pub mod adder_node;
 pub mod compare_bit;
 pub mod folding;
+pub mod frame_counter;
 pub mod module_tree;
 pub mod mvu_pe;
 pub mod popcount;
 pub mod synth;
 pub mod threshold_unit;
+pub mod top;
 
 #[cfg(test)]
 mod testutil;
