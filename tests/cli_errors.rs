@@ -308,6 +308,13 @@ fn cases() -> Vec<Case> {
     );
     c.labels = Some(npy_i64(&[3], &[0, 1, 2]));
     v.push(c);
+    let mut c = case(
+        "label out of range",
+        "l.npy",
+        "label 4 of frame 1 is not an output index 0..4",
+    );
+    c.labels = Some(npy_i64(&[2], &[0, 4]));
+    v.push(c);
     let mut c = case("output in a missing folder", "nodir/y.npy", "cannot write");
     c.output = "nodir/y.npy";
     v.push(c);

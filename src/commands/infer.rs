@@ -15,12 +15,12 @@ pub fn run(
     let net = bnnforge_model::load(model)?;
     let (n, xs) = npy::read_inputs(input, &net.input)?;
     // read the labels before computing, so a bad label file leaves no output behind
-    let labels = labels.map(|p| read_labels(p, n)).transpose()?;
+    let k = net.output_shape().len();
+    let labels = labels.map(|p| read_labels(p, n, k)).transpose()?;
     let m = Model::new(&net);
     let start = Instant::now();
     let ys = super::pool(threads)?.install(|| m.eval_batch(&xs));
     let secs = start.elapsed().as_secs_f64();
-    let k = m.output_len();
     npy::write_i64(output, &[n, k], &ys)?;
     eprintln!(
         "{n} frames, {k} outputs each, {:.1} ms ({:.0} frames/s)",
@@ -41,13 +41,20 @@ pub fn run(
     Ok(())
 }
 
-/// Labels: an integer vector of one label per frame.
-pub fn read_labels(path: &Path, n: usize) -> Result<Vec<i64>> {
+/// Labels: an integer vector of one label per frame, each an output index below `k`.
+pub fn read_labels(path: &Path, n: usize, k: usize) -> Result<Vec<i64>> {
     let a = npy::read_ints(path)?;
     if a.shape != [n] {
         return Err(Error::new(format!(
             "labels have shape {:?}, expected [{n}] (one per input frame)",
             a.shape
+        )))
+        .in_file(path);
+    }
+    if let Some(i) = a.data.iter().position(|&l| l < 0 || l >= k as i64) {
+        return Err(Error::new(format!(
+            "label {} of frame {i} is not an output index 0..{k}",
+            a.data[i]
         )))
         .in_file(path);
     }
