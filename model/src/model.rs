@@ -271,6 +271,24 @@ impl Model {
     }
 }
 
+/// Dense weights `[out, C·H·W]` (C, H, W column order) packed into the binary word
+/// layout of an HWC input (bit set for +1): returns the words per row and the words.
+fn pack_dense(weight: &[i8], out: usize, c: usize, hw: usize) -> (usize, Vec<u64>) {
+    let (n, wp) = (c * hw, wpp(c));
+    let row_words = hw * wp;
+    let mut w = vec![0u64; out * row_words];
+    for o in 0..out {
+        for ch in 0..c {
+            for p in 0..hw {
+                if weight[o * n + ch * hw + p] > 0 {
+                    set_channel(&mut w, o * row_words + p * wp, ch);
+                }
+            }
+        }
+    }
+    (row_words, w)
+}
+
 fn prepare(op: &Op, ishape: Shape, ikind: Kind, oshape: Shape) -> Exec {
     let binary = ikind.is_binary();
     let bias_of = |b: &Option<crate::network::Param<i64>>, out: usize| {
@@ -282,18 +300,7 @@ fn prepare(op: &Op, ishape: Shape, ikind: Kind, oshape: Shape) -> Exec {
             let n = c * hw;
             // weight column j is CHW index (ch, p); the input is HWC
             if binary {
-                let wp = wpp(c);
-                let row_words = hw * wp;
-                let mut w = vec![0u64; out * row_words];
-                for o in 0..*out {
-                    for ch in 0..c {
-                        for p in 0..hw {
-                            if weight.data[o * n + ch * hw + p] > 0 {
-                                set_channel(&mut w, o * row_words + p * wp, ch);
-                            }
-                        }
-                    }
-                }
+                let (row_words, w) = pack_dense(&weight.data, *out, c, hw);
                 Exec::DenseBin {
                     n: n as i64,
                     row_words,
@@ -301,18 +308,7 @@ fn prepare(op: &Op, ishape: Shape, ikind: Kind, oshape: Shape) -> Exec {
                     bias: bias_of(bias, *out),
                 }
             } else if let (planes @ 1..=MAX_PLANES, signed) = ikind.width() {
-                let wp = wpp(c);
-                let row_words = hw * wp;
-                let mut w = vec![0u64; out * row_words];
-                for o in 0..*out {
-                    for ch in 0..c {
-                        for p in 0..hw {
-                            if weight.data[o * n + ch * hw + p] > 0 {
-                                set_channel(&mut w, o * row_words + p * wp, ch);
-                            }
-                        }
-                    }
-                }
+                let (row_words, w) = pack_dense(&weight.data, *out, c, hw);
                 Exec::DensePlanes {
                     planes,
                     signed,
