@@ -7,31 +7,11 @@
 #[allow(dead_code)]
 mod mnist;
 
+mod common;
 use bnnforge_model::Model;
+use common::*;
 use rayon::prelude::*;
-use std::path::{Path, PathBuf};
-use std::process::Command;
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// The project's shared data (BNN-PYNQ's and FINN's original files), beside the repo.
-fn shared_data() -> PathBuf {
-    let p = std::env::var_os("BNNFORGE_SHARED_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo().join("../shared/data"));
-    assert!(
-        p.join("bnn-pynq").is_dir(),
-        "{}: the shared data (bnn-pynq/, finn-tfc/) is missing; set BNNFORGE_SHARED_DATA",
-        p.display()
-    );
-    p
-}
-
-fn bnnforge() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_bnnforge"))
-}
+use std::path::Path;
 
 /// Runs `bnnforge import bnn-pynq` into `out`, expecting success.
 fn import(dir: &Path, arch: &str, out: &Path) {

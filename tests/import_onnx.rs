@@ -14,36 +14,17 @@ mod mnist;
 #[path = "../src/import/onnx_proto.rs"]
 mod onnx_proto;
 
+mod common;
 use bnnforge_model::Model;
+use common::*;
 use onnx_proto::{ModelProto, NodeProto};
 use prost::Message;
 use rayon::prelude::*;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn shared_data() -> PathBuf {
-    let p = std::env::var_os("BNNFORGE_SHARED_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo().join("../shared/data"));
-    assert!(
-        p.join("finn-tfc").is_dir(),
-        "{}: the shared data (bnn-pynq/, finn-tfc/) is missing; set BNNFORGE_SHARED_DATA",
-        p.display()
-    );
-    p
-}
 
 fn tfc_onnx() -> PathBuf {
     shared_data().join("finn-tfc/model.onnx")
-}
-
-fn bnnforge() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_bnnforge"))
 }
 
 /// `bnnforge import onnx model --out out`: (exit code, stderr).
