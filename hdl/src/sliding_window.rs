@@ -1,0 +1,1265 @@
+//! `SlidingWindow<IW, OW>`: the line buffer and window generator in front of a conv.
+//!
+//! Input: a `[C, H, W]` map in H, W, C order, `L` lanes of `B` bits per beat
+//! (`IW = L·B`). Output: for each output pixel (oy, ox) in raster order, its k×k patch
+//! in (ky, kx, c) order, c fastest, `SIMD` lanes per beat (`OW = SIMD·B`, plus one top
+//! *pad flag* bit when the input is binary, padding > 0 and `pad_value` = 0), so a beat
+//! is always one kernel position (SIMD divides C).
+//!
+//! Padded positions: integer inputs read 0; binary inputs read bit 0 (−1) or bit 1 (+1)
+//! in every lane for `pad_value` −1 / +1; for `pad_value` 0 the data lanes are 0 and
+//! the top bit of the beat is 1 ("this beat is padding, it contributes 0"), which the
+//! matrix unit downstream uses. In every other beat the flag bit is 0.
+//!
+//! ```text
+//!  in ─► gearbox (SIMD/L beats → one word) ─► LineRam: R rows × W pixels × C/SIMD words
+//!                                                   │ read address = row base + column
+//!        writer (wx, wy, frame) ──── no overwrite ──┤ offset + (kx·C/SIMD + cg)
+//!        reader (oy, ox, ky, kx, cg) ─ data ready ──┘
+//!                                  pad? ─[v1, pad1]─► mux(pad word, RAM data) ─► OutQueue(3) ─► out
+//! ```
+//!
+//! Buffer: a circular buffer of `R = min(k + s, H + k − p − 1)` input rows, each `W · C/SIMD` words of
+//! `OW` bits, in one [`LineRam`] (one write port, one registered read port: one iCE40
+//! `SB_RAM40_4K` holds 4 kbit). **Memory bits = R · W · C · B** (plus R·W·C/SIMD flag
+//! bits when the flag is present); 3×3 over 16×32×32 binary: 4 · 32 · 16 = 2048 bits.
+//! k rows are in use by the reader; the extra s rows let the writer fill the rows of the
+//! next output row while the current one is read, so the reader never waits in
+//! steady state. Rows continue circularly across frames (global row g lives in slot
+//! g mod R), so the next frame's first rows are written while the last output row of
+//! the previous frame is still being read.
+//!
+//! Flow control, all from registers (no `out_ready → in_ready` nor `in_valid →
+//! out_valid` path):
+//! - the writer takes a beat unless its row would overwrite one the reader still
+//!   needs: global row `wy − R` must be above the reader's top row `max(0, oy·s − p)`;
+//! - the reader emits output pixel (oy, ox) once the writer has completed input pixel
+//!   (min(H−1, oy·s−p+k−1), min(W−1, ox·s−p+k−1)) (or is in the next frame);
+//! - a 2-bit frame difference (writer frame − reader frame + 1 ∈ {0, 1, 2}) orders the
+//!   two across frame boundaries;
+//! - reads are issued while the 3-entry output queue has room for everything in flight
+//!   (count + in-flight ≤ 2), so out_data holds still under back-pressure.
+//!
+//! **Cycles per frame** at full rate: max(H·W·C/L, OH·OW·k²·C/SIMD) (input beats, output
+//! beats) when H ≥ k + s; for maps hardly taller than the kernel (H < k + s) the next
+//! frame mostly waits for the current one and the bound is their sum. **Latency** (first input beat
+//! to first output beat, no stalls): the input beats up to and including pixel
+//! (min(H−1, k−1−p), min(W−1, k−1−p)), plus 3 (counter update, RAM read, queue).
+//! Both are measured in the tests.
+//!
+//! Parameters: widths `IW = L·B`, `OW = SIMD·B (+1 flag)` are const generics; every
+//! count (B, L, SIMD, C, H, W, k, s, p, pad value, binary) is a run-time argument
+//! ([`WindowConfig`]). Run-time counters are [`CW`] = 16 bits wide (checked).
+//! Limits: SIMD must be a multiple of L (the gearbox gathers SIMD/L input beats into one
+//! RAM word); the word count R·W·C/SIMD must be ≤ 2^15.
+
+use rust_hdl::prelude::*;
+
+/// Width of the run-time counters and RAM addresses of the window blocks.
+pub const CW: usize = 16;
+type Cnt = Bits<CW>;
+
+/// What a [`SlidingWindow`] is built for (all run-time values).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WindowConfig {
+    /// Bits per element (1 for binary).
+    pub bits: usize,
+    /// Lanes per input beat (divides `channels`).
+    pub in_lanes: usize,
+    /// Lanes per output beat (divides `channels`, a multiple of `in_lanes`).
+    pub simd: usize,
+    pub channels: usize,
+    pub height: usize,
+    pub width: usize,
+    pub kernel: usize,
+    pub stride: usize,
+    pub padding: usize,
+    /// −1, 0 or +1; only used for binary inputs (integers pad with 0).
+    pub pad_value: i8,
+    /// Binary (±1 as one bit) input.
+    pub binary: bool,
+}
+
+impl WindowConfig {
+    /// Whether output beats carry the pad flag on top (binary input, padding, value 0).
+    pub fn pad_flag(&self) -> bool {
+        self.binary && self.padding > 0 && self.pad_value == 0
+    }
+    /// Input beat width L·B.
+    pub fn in_width(&self) -> usize {
+        self.in_lanes * self.bits
+    }
+    /// Output beat width SIMD·B, plus the flag bit.
+    pub fn out_width(&self) -> usize {
+        self.simd * self.bits + self.pad_flag() as usize
+    }
+    /// Output height and width: floor((H + 2p − k)/s) + 1.
+    pub fn out_hw(&self) -> (usize, usize) {
+        (
+            (self.height + 2 * self.padding - self.kernel) / self.stride + 1,
+            (self.width + 2 * self.padding - self.kernel) / self.stride + 1,
+        )
+    }
+    /// Rows held in the line buffer: R = min(k + s, H + k − p − 1). The second bound
+    /// (only active for maps hardly taller than the kernel) keeps the writer at most
+    /// one frame ahead of the reader, never able to finish that next frame.
+    pub fn rows(&self) -> usize {
+        (self.kernel + self.stride).min(self.height + self.kernel - self.padding - 1)
+    }
+    /// RAM words: rows · W · C/SIMD.
+    pub fn words(&self) -> usize {
+        self.rows() * self.width * (self.channels / self.simd)
+    }
+    /// Memory bits of the line buffer (data + flag bit when present).
+    pub fn memory_bits(&self) -> usize {
+        self.words() * self.out_width()
+    }
+    pub fn in_beats(&self) -> u64 {
+        (self.height * self.width * self.channels / self.in_lanes) as u64
+    }
+    pub fn out_beats(&self) -> u64 {
+        let (oh, ow) = self.out_hw();
+        (oh * ow * self.kernel * self.kernel * self.channels / self.simd) as u64
+    }
+    /// max(input beats, output beats) when H ≥ k + s (the writer can stay s rows ahead
+    /// of the reader inside a frame); for maps hardly taller than the kernel the next
+    /// frame's input mostly waits for the current frame's output, and the bound
+    /// returned is input + output beats.
+    pub fn cycles_per_frame(&self) -> u64 {
+        if self.height >= self.kernel + self.stride {
+            self.in_beats().max(self.out_beats())
+        } else {
+            self.in_beats() + self.out_beats()
+        }
+    }
+    /// First input beat to first output beat, without stalls.
+    pub fn latency(&self) -> u64 {
+        let ny = self.height.min(self.kernel - self.padding) - 1;
+        let nx = self.width.min(self.kernel - self.padding) - 1;
+        ((ny * self.width + nx + 1) * self.channels / self.in_lanes) as u64 - 1 + 3
+    }
+}
+
+/// A simple dual-port RAM (one write port, one registered read port, one clock) whose
+/// depth is a run-time value; the Verilog is that of rust-hdl's `RAM` (which yosys maps
+/// to block RAM), but `reg [D-1:0] mem[0:depth-1]` is declared with the real depth
+/// instead of 2^address-bits, so the address width need not be a const generic.
+/// Out-of-range reads return an undefined word (0 in the rust-hdl simulation).
+#[derive(LogicBlock)]
+pub struct LineRam<const D: usize> {
+    pub clock: Signal<In, Clock>,
+    pub read_address: Signal<In, Cnt>,
+    pub read_data: Signal<Out, Bits<D>>,
+    pub write_address: Signal<In, Cnt>,
+    pub write_data: Signal<In, Bits<D>>,
+    pub write_enable: Signal<In, Bit>,
+    _mem: Vec<Bits<D>>,
+}
+
+impl<const D: usize> LineRam<D> {
+    pub fn new(depth: usize) -> Self {
+        assert!(
+            (1..=1 << CW).contains(&depth),
+            "LineRam: depth {depth} not in 1..=2^{CW}"
+        );
+        Self {
+            clock: Default::default(),
+            read_address: Default::default(),
+            read_data: Default::default(),
+            write_address: Default::default(),
+            write_data: Default::default(),
+            write_enable: Default::default(),
+            _mem: vec![Bits::default(); depth],
+        }
+    }
+}
+
+impl<const D: usize> Logic for LineRam<D> {
+    fn update(&mut self) {
+        if self.clock.pos_edge() {
+            let a = self.read_address.val().to_u64() as usize;
+            self.read_data.next = self._mem.get(a).copied().unwrap_or_default();
+            if self.write_enable.val() {
+                let w = self.write_address.val().to_u64() as usize;
+                if w < self._mem.len() {
+                    self._mem[w] = self.write_data.val();
+                }
+            }
+        }
+    }
+    fn connect(&mut self) {
+        self.read_data.connect();
+    }
+    fn hdl(&self) -> Verilog {
+        Verilog::Custom(format!(
+            "\
+reg [{d}:0] mem[0:{last}];
+
+always @(posedge clock) begin
+   read_data <= mem[read_address];
+end
+
+always @(posedge clock) begin
+   if (write_enable) begin
+      mem[write_address] <= write_data;
+   end
+end
+",
+            d = D - 1,
+            last = self._mem.len() - 1
+        ))
+    }
+}
+
+/// A 3-entry output queue (registers): `out_data`/`out_valid` come straight from
+/// flip-flops. `push` must only be asserted when `count` + (beats in flight) allowed it;
+/// pushing into a full queue is a bug of the owner (the entry is lost).
+#[derive(LogicBlock, Default)]
+pub struct OutQueue<const W: usize> {
+    pub clock: Signal<In, Clock>,
+    pub reset: Signal<In, Bit>,
+    pub push: Signal<In, Bit>,
+    pub push_data: Signal<In, Bits<W>>,
+    pub out_ready: Signal<In, Bit>,
+    pub out_valid: Signal<Out, Bit>,
+    pub out_data: Signal<Out, Bits<W>>,
+    /// Entries held (0..=3).
+    pub count: Signal<Out, Bits<2>>,
+    e0: DFF<Bits<W>>,
+    e1: DFF<Bits<W>>,
+    e2: DFF<Bits<W>>,
+    n: DFF<Bits<2>>,
+    pop: Signal<Local, Bit>,
+    idx: Signal<Local, Bits<2>>,
+}
+
+impl<const W: usize> Logic for OutQueue<W> {
+    #[hdl_gen]
+    fn update(&mut self) {
+        dff_setup!(self, clock, e0, e1, e2, n);
+        self.pop.next = (self.n.q.val() != 0) & self.out_ready.val();
+        self.idx.next = self.n.q.val();
+        if self.pop.val() {
+            self.e0.d.next = self.e1.q.val();
+            self.e1.d.next = self.e2.q.val();
+            self.idx.next = self.n.q.val() - 1;
+        }
+        if self.push.val() {
+            if self.idx.val() == 0 {
+                self.e0.d.next = self.push_data.val();
+            }
+            if self.idx.val() == 1 {
+                self.e1.d.next = self.push_data.val();
+            }
+            if self.idx.val() == 2 {
+                self.e2.d.next = self.push_data.val();
+            }
+            self.n.d.next = self.idx.val() + 1;
+        } else {
+            self.n.d.next = self.idx.val();
+        }
+        if self.reset.val() {
+            self.n.d.next = 0.into();
+        }
+        self.out_valid.next = self.n.q.val() != 0;
+        self.out_data.next = self.e0.q.val();
+        self.count.next = self.n.q.val();
+    }
+}
+
+/// Line buffer and window generator (see the module documentation).
+#[derive(LogicBlock)]
+pub struct SlidingWindow<const IW: usize, const OW: usize> {
+    pub clock: Signal<In, Clock>,
+    pub reset: Signal<In, Bit>,
+    pub in_data: Signal<In, Bits<IW>>,
+    pub in_valid: Signal<In, Bit>,
+    pub in_ready: Signal<Out, Bit>,
+    pub out_data: Signal<Out, Bits<OW>>,
+    pub out_valid: Signal<Out, Bit>,
+    pub out_ready: Signal<In, Bit>,
+    ram: LineRam<OW>,
+    queue: OutQueue<OW>,
+    // writer
+    gi: DFF<Cnt>,
+    wcg: DFF<Cnt>,
+    wxb: DFF<Cnt>,
+    wyb: DFF<Cnt>,
+    wa: DFF<Cnt>,
+    gacc: DFF<Bits<OW>>,
+    fd: DFF<Bits<2>>,
+    // reader
+    cg: DFF<Cnt>,
+    kx: DFF<Cnt>,
+    ky: DFF<Cnt>,
+    oxs: DFF<Cnt>,
+    oys: DFF<Cnt>,
+    ixb: DFF<Cnt>,
+    iyb: DFF<Cnt>,
+    koff: DFF<Cnt>,
+    coff: DFF<Cnt>,
+    rb: DFF<Cnt>,
+    rrow: DFF<Cnt>,
+    rtop: DFF<Cnt>,
+    v1: DFF<Bit>,
+    pad1: DFF<Bit>,
+    // combinational
+    wok: Signal<Local, Bit>,
+    take: Signal<Local, Bit>,
+    wword: Signal<Local, Bits<OW>>,
+    wwrap: Signal<Local, Bit>,
+    rwrap: Signal<Local, Bit>,
+    top: Signal<Local, Cnt>,
+    ny: Signal<Local, Cnt>,
+    nx: Signal<Local, Cnt>,
+    rdy: Signal<Local, Bit>,
+    occ: Signal<Local, Bits<2>>,
+    go: Signal<Local, Bit>,
+    pad: Signal<Local, Bit>,
+    rb_n: Signal<Local, Cnt>,
+    rrow_n: Signal<Local, Cnt>,
+    rtop_n: Signal<Local, Cnt>,
+    oxs_n: Signal<Local, Cnt>,
+    oys_n: Signal<Local, Cnt>,
+    // run-time constants
+    c_iw: Constant<Cnt>,
+    c_sh: Constant<Cnt>,
+    c_glast: Constant<Cnt>,
+    c_cgl: Constant<Cnt>,
+    c_p: Constant<Cnt>,
+    c_wlb: Constant<Cnt>,
+    c_hlb: Constant<Cnt>,
+    c_wp: Constant<Cnt>,
+    c_hp: Constant<Cnt>,
+    c_h: Constant<Cnt>,
+    c_r: Constant<Cnt>,
+    c_kl: Constant<Cnt>,
+    c_s: Constant<Cnt>,
+    c_scg: Constant<Cnt>,
+    c_negpcg: Constant<Cnt>,
+    c_wcg: Constant<Cnt>,
+    c_words: Constant<Cnt>,
+    c_wlast: Constant<Cnt>,
+    c_swcg: Constant<Cnt>,
+    c_hwcg: Constant<Cnt>,
+    c_rtop0: Constant<Cnt>,
+    c_lastx: Constant<Cnt>,
+    c_lasty: Constant<Cnt>,
+    c_padw: Constant<Bits<OW>>,
+    _cfg: WindowConfig,
+}
+
+impl<const IW: usize, const OW: usize> SlidingWindow<IW, OW> {
+    /// Build the window generator; panics (naming the block) on any inconsistent
+    /// parameter.
+    pub fn new(cfg: &WindowConfig) -> Self {
+        let c = cfg;
+        let name = "SlidingWindow";
+        assert!(c.bits >= 1, "{name}: bits must be at least 1");
+        assert!(
+            !c.binary || c.bits == 1,
+            "{name}: binary elements are 1 bit"
+        );
+        assert!(c.in_lanes >= 1 && c.simd >= 1, "{name}: lanes must be >= 1");
+        assert!(
+            c.channels % c.in_lanes == 0,
+            "{name}: input lanes {} do not divide C = {}",
+            c.in_lanes,
+            c.channels
+        );
+        assert!(
+            c.channels % c.simd == 0,
+            "{name}: SIMD {} does not divide C = {}",
+            c.simd,
+            c.channels
+        );
+        assert!(
+            c.simd % c.in_lanes == 0,
+            "{name}: SIMD {} must be a multiple of the input lanes {}",
+            c.simd,
+            c.in_lanes
+        );
+        assert_eq!(IW, c.in_width(), "{name}: IW must be in_lanes * bits");
+        assert_eq!(
+            OW,
+            c.out_width(),
+            "{name}: OW must be simd * bits (+1 pad flag for binary, padding, pad_value 0)"
+        );
+        assert!(
+            [-1, 0, 1].contains(&c.pad_value),
+            "{name}: pad_value must be -1, 0 or 1"
+        );
+        assert!(
+            c.kernel >= 1 && c.stride >= 1,
+            "{name}: kernel and stride must be >= 1"
+        );
+        assert!(
+            c.padding < c.kernel,
+            "{name}: padding must be smaller than the kernel"
+        );
+        assert!(
+            c.height + 2 * c.padding >= c.kernel && c.width + 2 * c.padding >= c.kernel,
+            "{name}: kernel larger than the padded input"
+        );
+        let limit = 1usize << (CW - 2);
+        assert!(
+            c.height + 2 * c.padding + c.stride < limit
+                && c.width + 2 * c.padding + c.stride < limit
+                && c.kernel * c.channels < limit,
+            "{name}: sizes do not fit {CW}-bit counters"
+        );
+        assert!(
+            c.words() <= 1 << (CW - 1),
+            "{name}: line buffer of {} words exceeds 2^{}",
+            c.words(),
+            CW - 1
+        );
+        let cg = c.channels / c.simd;
+        let (oh, ow) = c.out_hw();
+        let r = c.rows();
+        let wcg = c.width * cg;
+        let words = r * wcg;
+        let m = 1u64 << CW;
+        let k = |v: usize| Constant::new(Cnt::from(v as u64));
+        let dbits = c.simd * c.bits;
+        let mut padw: u64 = 0;
+        if c.binary && c.pad_value == 1 {
+            padw = if dbits >= 64 {
+                u64::MAX
+            } else {
+                (1 << dbits) - 1
+            };
+        }
+        if c.pad_flag() {
+            padw |= 1 << dbits;
+        }
+        assert!(OW <= 64, "{name}: OW = {OW} > 64 not supported");
+        Self {
+            clock: Default::default(),
+            reset: Default::default(),
+            in_data: Default::default(),
+            in_valid: Default::default(),
+            in_ready: Default::default(),
+            out_data: Default::default(),
+            out_valid: Default::default(),
+            out_ready: Default::default(),
+            ram: LineRam::new(words),
+            queue: Default::default(),
+            gi: Default::default(),
+            wcg: Default::default(),
+            wxb: Default::default(),
+            wyb: Default::default(),
+            wa: Default::default(),
+            gacc: Default::default(),
+            fd: Default::default(),
+            cg: Default::default(),
+            kx: Default::default(),
+            ky: Default::default(),
+            oxs: Default::default(),
+            oys: Default::default(),
+            ixb: Default::default(),
+            iyb: Default::default(),
+            koff: Default::default(),
+            coff: Default::default(),
+            rb: Default::default(),
+            rrow: Default::default(),
+            rtop: Default::default(),
+            v1: Default::default(),
+            pad1: Default::default(),
+            wok: Default::default(),
+            take: Default::default(),
+            wword: Default::default(),
+            wwrap: Default::default(),
+            rwrap: Default::default(),
+            top: Default::default(),
+            ny: Default::default(),
+            nx: Default::default(),
+            rdy: Default::default(),
+            occ: Default::default(),
+            go: Default::default(),
+            pad: Default::default(),
+            rb_n: Default::default(),
+            rrow_n: Default::default(),
+            rtop_n: Default::default(),
+            oxs_n: Default::default(),
+            oys_n: Default::default(),
+            c_iw: k(IW),
+            c_sh: k(dbits - IW),
+            c_glast: k(c.simd / c.in_lanes - 1),
+            c_cgl: k(cg - 1),
+            c_p: k(c.padding),
+            c_wlb: k(c.width - 1 + c.padding),
+            c_hlb: k(c.height - 1 + c.padding),
+            c_wp: k(c.width + c.padding),
+            c_hp: k(c.height + c.padding),
+            c_h: k(c.height),
+            c_r: k(r),
+            c_kl: k(c.kernel - 1),
+            c_s: k(c.stride),
+            c_scg: k(c.stride * cg),
+            c_negpcg: k(((m - (c.padding * cg) as u64) % m) as usize),
+            c_wcg: k(wcg),
+            c_words: k(words),
+            c_wlast: k(words - 1),
+            c_swcg: k((c.stride % r) * wcg),
+            c_hwcg: k((c.height % r) * wcg),
+            c_rtop0: k(((r - c.padding % r) % r) * wcg),
+            c_lastx: k((ow - 1) * c.stride),
+            c_lasty: k((oh - 1) * c.stride),
+            c_padw: Constant::new(padw.into()),
+            _cfg: cfg.clone(),
+        }
+    }
+
+    pub fn config(&self) -> &WindowConfig {
+        &self._cfg
+    }
+    /// max(H·W·C/L, OH·OW·k²·C/SIMD).
+    pub fn cycles_per_frame(&self) -> u64 {
+        self._cfg.cycles_per_frame()
+    }
+    /// First input beat to first output beat (see the module documentation).
+    pub fn latency(&self) -> u64 {
+        self._cfg.latency()
+    }
+}
+
+impl<const IW: usize, const OW: usize> Logic for SlidingWindow<IW, OW> {
+    #[hdl_gen]
+    fn update(&mut self) {
+        dff_setup!(
+            self, clock, gi, wcg, wxb, wyb, wa, gacc, fd, cg, kx, ky, oxs, oys, ixb, iyb, koff,
+            coff, rb, rrow, rtop, v1, pad1
+        );
+        self.ram.clock.next = self.clock.val();
+        self.queue.clock.next = self.clock.val();
+        self.queue.reset.next = self.reset.val();
+        self.queue.out_ready.next = self.out_ready.val();
+        self.out_data.next = self.queue.out_data.val();
+        self.out_valid.next = self.queue.out_valid.val();
+
+        // ---- writer: may it take a beat? (registers only)
+        self.top.next = self.oys.q.val();
+        if self.oys.q.val() < self.c_p.val() {
+            self.top.next = self.c_p.val();
+        }
+        self.wok.next = false;
+        if self.fd.q.val() == 0 {
+            self.wok.next = true;
+        }
+        if self.fd.q.val() == 1 {
+            if self.wyb.q.val() < self.top.val() + self.c_r.val() {
+                self.wok.next = true;
+            }
+        }
+        if self.fd.q.val() == 2 {
+            if self.wyb.q.val() + self.c_h.val() < self.top.val() + self.c_r.val() {
+                self.wok.next = true;
+            }
+        }
+        self.in_ready.next = self.wok.val();
+        self.take.next = self.in_valid.val() & self.wok.val();
+        self.wword.next = (self.gacc.q.val() >> self.c_iw.val())
+            | (bit_cast::<OW, IW>(self.in_data.val()) << self.c_sh.val());
+        self.ram.write_data.next = self.wword.val();
+        self.ram.write_address.next = self.wa.q.val();
+        self.ram.write_enable.next = false;
+        self.wwrap.next = false;
+        if self.take.val() {
+            self.gacc.d.next = self.wword.val();
+            self.gi.d.next = self.gi.q.val() + 1;
+            if self.gi.q.val() == self.c_glast.val() {
+                self.gi.d.next = 0.into();
+                self.ram.write_enable.next = true;
+                self.wa.d.next = self.wa.q.val() + 1;
+                if self.wa.q.val() == self.c_wlast.val() {
+                    self.wa.d.next = 0.into();
+                }
+                self.wcg.d.next = self.wcg.q.val() + 1;
+                if self.wcg.q.val() == self.c_cgl.val() {
+                    self.wcg.d.next = 0.into();
+                    self.wxb.d.next = self.wxb.q.val() + 1;
+                    if self.wxb.q.val() == self.c_wlb.val() {
+                        self.wxb.d.next = self.c_p.val();
+                        self.wyb.d.next = self.wyb.q.val() + 1;
+                        if self.wyb.q.val() == self.c_hlb.val() {
+                            self.wyb.d.next = self.c_p.val();
+                            self.wwrap.next = true;
+                        }
+                    }
+                }
+            }
+        }
+
+        // ---- reader: is the current output pixel's data complete?
+        self.ny.next = self.oys.q.val() + self.c_kl.val();
+        if self.ny.val() > self.c_hlb.val() {
+            self.ny.next = self.c_hlb.val();
+        }
+        self.nx.next = self.oxs.q.val() + self.c_kl.val();
+        if self.nx.val() > self.c_wlb.val() {
+            self.nx.next = self.c_wlb.val();
+        }
+        self.rdy.next = false;
+        if self.fd.q.val() == 2 {
+            self.rdy.next = true;
+        }
+        if self.fd.q.val() == 1 {
+            if self.wyb.q.val() > self.ny.val() {
+                self.rdy.next = true;
+            }
+            if (self.wyb.q.val() == self.ny.val()) & (self.wxb.q.val() > self.nx.val()) {
+                self.rdy.next = true;
+            }
+        }
+        // room in the queue for this beat and the one in flight
+        self.occ.next = self.queue.count.val();
+        if self.v1.q.val() {
+            self.occ.next = self.queue.count.val() + 1;
+        }
+        self.go.next = self.rdy.val() & (self.occ.val() <= 2) & !self.reset.val();
+        self.pad.next = (self.iyb.q.val() < self.c_p.val())
+            | (self.iyb.q.val() >= self.c_hp.val())
+            | (self.ixb.q.val() < self.c_p.val())
+            | (self.ixb.q.val() >= self.c_wp.val());
+        self.ram.read_address.next = self.rb.q.val() + self.coff.q.val() + self.koff.q.val();
+        self.v1.d.next = self.go.val();
+        self.pad1.d.next = self.pad.val();
+        // wrapped row bases
+        self.rb_n.next = self.rb.q.val() + self.c_wcg.val();
+        if self.rb_n.val() >= self.c_words.val() {
+            self.rb_n.next = self.rb_n.val() - self.c_words.val();
+        }
+        self.rrow_n.next = self.rrow.q.val() + self.c_swcg.val();
+        if self.rrow_n.val() >= self.c_words.val() {
+            self.rrow_n.next = self.rrow_n.val() - self.c_words.val();
+        }
+        self.rtop_n.next = self.rtop.q.val() + self.c_hwcg.val();
+        if self.rtop_n.val() >= self.c_words.val() {
+            self.rtop_n.next = self.rtop_n.val() - self.c_words.val();
+        }
+        self.oxs_n.next = self.oxs.q.val() + self.c_s.val();
+        self.oys_n.next = self.oys.q.val() + self.c_s.val();
+        self.rwrap.next = false;
+        if self.go.val() {
+            self.cg.d.next = self.cg.q.val() + 1;
+            self.koff.d.next = self.koff.q.val() + 1;
+            if self.cg.q.val() == self.c_cgl.val() {
+                self.cg.d.next = 0.into();
+                self.kx.d.next = self.kx.q.val() + 1;
+                self.ixb.d.next = self.ixb.q.val() + 1;
+                if self.kx.q.val() == self.c_kl.val() {
+                    // next kernel row
+                    self.kx.d.next = 0.into();
+                    self.ixb.d.next = self.oxs.q.val();
+                    self.koff.d.next = 0.into();
+                    self.ky.d.next = self.ky.q.val() + 1;
+                    self.iyb.d.next = self.iyb.q.val() + 1;
+                    self.rb.d.next = self.rb_n.val();
+                    if self.ky.q.val() == self.c_kl.val() {
+                        // next output pixel
+                        self.ky.d.next = 0.into();
+                        self.iyb.d.next = self.oys.q.val();
+                        self.rb.d.next = self.rrow.q.val();
+                        self.oxs.d.next = self.oxs_n.val();
+                        self.ixb.d.next = self.oxs_n.val();
+                        self.coff.d.next = self.coff.q.val() + self.c_scg.val();
+                        if self.oxs.q.val() == self.c_lastx.val() {
+                            // next output row
+                            self.oxs.d.next = 0.into();
+                            self.ixb.d.next = 0.into();
+                            self.coff.d.next = self.c_negpcg.val();
+                            self.oys.d.next = self.oys_n.val();
+                            self.iyb.d.next = self.oys_n.val();
+                            self.rrow.d.next = self.rrow_n.val();
+                            self.rb.d.next = self.rrow_n.val();
+                            if self.oys.q.val() == self.c_lasty.val() {
+                                // next frame
+                                self.oys.d.next = 0.into();
+                                self.iyb.d.next = 0.into();
+                                self.rtop.d.next = self.rtop_n.val();
+                                self.rrow.d.next = self.rtop_n.val();
+                                self.rb.d.next = self.rtop_n.val();
+                                self.rwrap.next = true;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        // frame difference: writer frame - reader frame + 1
+        if self.wwrap.val() & !self.rwrap.val() {
+            self.fd.d.next = self.fd.q.val() + 1;
+        }
+        if self.rwrap.val() & !self.wwrap.val() {
+            self.fd.d.next = self.fd.q.val() - 1;
+        }
+        // stage 1: RAM data or the pad word into the queue
+        self.queue.push.next = self.v1.q.val();
+        self.queue.push_data.next = self.ram.read_data.val();
+        if self.pad1.q.val() {
+            self.queue.push_data.next = self.c_padw.val();
+        }
+        // synchronous reset
+        if self.reset.val() {
+            self.gi.d.next = 0.into();
+            self.wcg.d.next = 0.into();
+            self.wxb.d.next = self.c_p.val();
+            self.wyb.d.next = self.c_p.val();
+            self.wa.d.next = 0.into();
+            self.fd.d.next = 1.into();
+            self.cg.d.next = 0.into();
+            self.kx.d.next = 0.into();
+            self.ky.d.next = 0.into();
+            self.oxs.d.next = 0.into();
+            self.oys.d.next = 0.into();
+            self.ixb.d.next = 0.into();
+            self.iyb.d.next = 0.into();
+            self.koff.d.next = 0.into();
+            self.coff.d.next = self.c_negpcg.val();
+            self.rb.d.next = self.c_rtop0.val();
+            self.rrow.d.next = self.c_rtop0.val();
+            self.rtop.d.next = self.c_rtop0.val();
+            self.v1.d.next = false;
+            self.ram.write_enable.next = false;
+        }
+    }
+}
+
+/// Test support shared by the window, maxpool and sumpool tests: a stream harness with
+/// random stalls on both sides, recording every cycle so the generated Verilog can be
+/// replayed in Icarus and compared cycle by cycle.
+#[cfg(test)]
+pub(crate) mod harness {
+    use super::*;
+    use crate::synth::iverilog_vectors;
+    use rand::Rng;
+    use std::sync::{Arc, Mutex};
+
+    /// Mutable access to an engine's ports.
+    pub struct Io<'a, const IW: usize, const OW: usize> {
+        pub clock: &'a mut Signal<In, Clock>,
+        pub reset: &'a mut Signal<In, Bit>,
+        pub in_data: &'a mut Signal<In, Bits<IW>>,
+        pub in_valid: &'a mut Signal<In, Bit>,
+        pub in_ready: &'a Signal<Out, Bit>,
+        pub out_data: &'a Signal<Out, Bits<OW>>,
+        pub out_valid: &'a Signal<Out, Bit>,
+        pub out_ready: &'a mut Signal<In, Bit>,
+    }
+
+    pub trait Engine<const IW: usize, const OW: usize>: Block + Send + 'static {
+        fn io(&mut self) -> Io<'_, IW, OW>;
+    }
+
+    macro_rules! impl_engine {
+        ($t:ty, $iw:expr, $ow:expr, [$($g:tt)*]) => {
+            impl<$($g)*> crate::sliding_window::harness::Engine<{ $iw }, { $ow }> for $t {
+                fn io(&mut self) -> crate::sliding_window::harness::Io<'_, { $iw }, { $ow }> {
+                    crate::sliding_window::harness::Io {
+                        clock: &mut self.clock,
+                        reset: &mut self.reset,
+                        in_data: &mut self.in_data,
+                        in_valid: &mut self.in_valid,
+                        in_ready: &self.in_ready,
+                        out_data: &self.out_data,
+                        out_valid: &self.out_valid,
+                        out_ready: &mut self.out_ready,
+                    }
+                }
+            }
+        };
+    }
+    pub(crate) use impl_engine;
+
+    /// What one run recorded.
+    #[derive(Default, Clone, Debug)]
+    pub struct Run {
+        /// Output beats taken, in order.
+        pub out: Vec<u64>,
+        /// Cycle of each input beat taken and of each output beat taken.
+        pub in_cycles: Vec<usize>,
+        pub out_cycles: Vec<usize>,
+        /// Per cycle: reset, in_valid, in_data, out_ready.
+        pub vectors: Vec<Vec<u128>>,
+        /// Per cycle, after the rising edge: in_ready, out_valid, out_data.
+        pub rows: Vec<Vec<u128>>,
+    }
+
+    /// Stream `beats` into `uut` (after one reset cycle), with `in_valid` dropped with
+    /// probability `p_in` and `out_ready` with `p_out`, until `n_out` beats came out
+    /// (or `max_cycles` passed).
+    pub fn run<T: Engine<IW, OW>, const IW: usize, const OW: usize>(
+        mut uut: T,
+        beats: &[u64],
+        n_out: usize,
+        p_in: f64,
+        p_out: f64,
+        rng: &mut impl Rng,
+        max_cycles: usize,
+    ) -> Run {
+        uut.connect_all();
+        // stall patterns drawn up front (the testbench runs in another thread)
+        let stall_in: Vec<bool> = (0..max_cycles).map(|_| rng.gen_bool(p_in)).collect();
+        let stall_out: Vec<bool> = (0..max_cycles).map(|_| rng.gen_bool(p_out)).collect();
+        let beats = beats.to_vec();
+        let rec = Arc::new(Mutex::new(Run::default()));
+        let sink = rec.clone();
+        let mut sim = Simulation::new();
+        sim.add_clock(5, |x: &mut Box<T>| {
+            let io = x.io();
+            io.clock.next = !io.clock.val();
+        });
+        sim.add_testbench(move |mut sim: Sim<T>| {
+            let mut x = sim.init()?;
+            let mut r = Run::default();
+            let mut next = 0usize;
+            for cycle in 0..max_cycles {
+                let io = x.io();
+                let reset = cycle == 0;
+                let in_ready = io.in_ready.val();
+                let out_valid = io.out_valid.val();
+                let out_data = io.out_data.val().to_u64();
+                let iv = !reset && next < beats.len() && !stall_in[cycle];
+                let d = if iv { beats[next] } else { 0 };
+                let or = !reset && !stall_out[cycle];
+                io.reset.next = reset;
+                io.in_valid.next = iv;
+                io.in_data.next = d.into();
+                io.out_ready.next = or;
+                if iv && in_ready {
+                    next += 1;
+                    r.in_cycles.push(cycle);
+                }
+                if !reset && out_valid && or {
+                    r.out.push(out_data);
+                    r.out_cycles.push(cycle);
+                }
+                r.vectors
+                    .push(vec![reset as u128, iv as u128, d as u128, or as u128]);
+                x = sim.wait(10, x)?;
+                let io = x.io();
+                r.rows.push(vec![
+                    io.in_ready.val() as u128,
+                    io.out_valid.val() as u128,
+                    io.out_data.val().to_u64() as u128,
+                ]);
+                if r.out.len() >= n_out {
+                    break;
+                }
+            }
+            *sink.lock().unwrap() = r;
+            sim.done(x)
+        });
+        sim.run(Box::new(uut), 10 * (max_cycles as u64 + 4))
+            .unwrap();
+        let r = rec.lock().unwrap().clone();
+        r
+    }
+
+    /// A value's bit pattern: 1 for +1 when binary, else the low `bits` bits.
+    pub fn enc(v: i64, bits: usize, binary: bool) -> u64 {
+        if binary {
+            (v > 0) as u64
+        } else {
+            (v as u64) & ((1u64 << bits) - 1)
+        }
+    }
+
+    /// Input beats (H, W, C order, L lanes) of a C, H, W frame.
+    pub fn beats_of(
+        x: &[i64],
+        c: usize,
+        h: usize,
+        w: usize,
+        lanes: usize,
+        bits: usize,
+        binary: bool,
+    ) -> Vec<u64> {
+        let mut out = vec![];
+        for y in 0..h {
+            for xx in 0..w {
+                for g in 0..c / lanes {
+                    let mut b = 0u64;
+                    for l in 0..lanes {
+                        let ch = g * lanes + l;
+                        b |= enc(x[(ch * h + y) * w + xx], bits, binary) << (l * bits);
+                    }
+                    out.push(b);
+                }
+            }
+        }
+        out
+    }
+
+    /// Replay a run's input vectors on the generated Verilog in Icarus and check that
+    /// every output matches the rust-hdl simulation in every cycle.
+    pub fn icarus_replay(name: &str, verilog: &str, iw: usize, ow: usize, r: &Run) {
+        let rows = iverilog_vectors(
+            name,
+            verilog,
+            Some("clock"),
+            &[
+                ("reset", 1),
+                ("in_valid", 1),
+                ("in_data", iw),
+                ("out_ready", 1),
+            ],
+            &[("in_ready", 1), ("out_valid", 1), ("out_data", ow)],
+            &r.vectors,
+        )
+        .unwrap();
+        for (t, (a, b)) in rows.iter().zip(&r.rows).enumerate() {
+            // out_data is only meaningful while out_valid
+            let same = a[0] == b[0] && a[1] == b[1] && (b[1] == 0 || a[2] == b[2]);
+            assert!(
+                same,
+                "{name}: Icarus and rust-hdl differ in cycle {t}: {a:?} vs {b:?}"
+            );
+        }
+        assert_eq!(rows.len(), r.rows.len(), "{name}: row count");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::harness::{beats_of, enc, icarus_replay, impl_engine, run};
+    use super::*;
+    use crate::synth::ice40_stats;
+    use crate::testutil;
+    use bnnforge_model::{reference, InputSpec, Layer, Network, Op, Param, Shape};
+    use rand::Rng;
+
+    impl_engine!(SlidingWindow<IW, OW>, IW, OW, [const IW: usize, const OW: usize]);
+
+    /// Random frame in C, H, W order: ±1 for binary, else values of `bits` bits.
+    fn frame(rng: &mut impl Rng, c: &WindowConfig, signed: bool) -> Vec<i64> {
+        let n = c.channels * c.height * c.width;
+        (0..n)
+            .map(|_| {
+                if c.binary {
+                    if rng.gen() {
+                        1
+                    } else {
+                        -1
+                    }
+                } else if signed {
+                    rng.gen_range(-(1i64 << (c.bits - 1))..(1i64 << (c.bits - 1)))
+                } else {
+                    rng.gen_range(0..(1i64 << c.bits))
+                }
+            })
+            .collect()
+    }
+
+    /// The expected patch beats, straight from the spec's conv definition.
+    fn patches(c: &WindowConfig, x: &[i64]) -> Vec<u64> {
+        let (oh, ow) = c.out_hw();
+        let (h, w, p) = (c.height as i64, c.width as i64, c.padding as i64);
+        let dbits = c.simd * c.bits;
+        let mut out = vec![];
+        for oy in 0..oh as i64 {
+            for ox in 0..ow as i64 {
+                for ky in 0..c.kernel as i64 {
+                    for kx in 0..c.kernel as i64 {
+                        let iy = oy * c.stride as i64 + ky - p;
+                        let ix = ox * c.stride as i64 + kx - p;
+                        let padded = iy < 0 || ix < 0 || iy >= h || ix >= w;
+                        for g in 0..c.channels / c.simd {
+                            let mut b = 0u64;
+                            for l in 0..c.simd {
+                                let ch = (g * c.simd + l) as i64;
+                                let v = if padded {
+                                    if c.binary {
+                                        c.pad_value as i64
+                                    } else {
+                                        0
+                                    }
+                                } else {
+                                    x[((ch * h + iy) * w + ix) as usize]
+                                };
+                                // pad 0 on binary: data 0, flag set
+                                let e = if c.binary && v == 0 {
+                                    0
+                                } else {
+                                    enc(v, c.bits, c.binary)
+                                };
+                                b |= e << (l * c.bits);
+                            }
+                            if padded && c.pad_flag() {
+                                b |= 1 << dbits;
+                            }
+                            out.push(b);
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Σ w·x of a one-layer conv over the emitted patch beats, per (oc, oy, ox) in C, H,
+    /// W order, decoding each beat as the matrix unit would.
+    fn conv_from_beats(
+        c: &WindowConfig,
+        beats: &[u64],
+        wt: &[i8],
+        outs: usize,
+        signed: bool,
+    ) -> Vec<i64> {
+        let (oh, ow) = c.out_hw();
+        let k = c.kernel;
+        let cg = c.channels / c.simd;
+        let per_pixel = k * k * cg;
+        let dbits = c.simd * c.bits;
+        let mut y = vec![0i64; outs * oh * ow];
+        for (pix, chunk) in beats.chunks(per_pixel).enumerate() {
+            for (i, &b) in chunk.iter().enumerate() {
+                let (ky, kx, g) = (i / (k * cg), (i / cg) % k, i % cg);
+                let flag = c.pad_flag() && (b >> dbits) & 1 == 1;
+                for l in 0..c.simd {
+                    let e = (b >> (l * c.bits)) & ((1u64 << c.bits) - 1);
+                    let v = if flag {
+                        0
+                    } else if c.binary {
+                        if e == 1 {
+                            1
+                        } else {
+                            -1
+                        }
+                    } else if signed {
+                        testutil_sext(e, c.bits)
+                    } else {
+                        e as i64
+                    };
+                    let ch = g * c.simd + l;
+                    for oc in 0..outs {
+                        y[oc * oh * ow + pix] +=
+                            wt[((oc * c.channels + ch) * k + ky) * k + kx] as i64 * v;
+                    }
+                }
+            }
+        }
+        y
+    }
+
+    fn testutil_sext(e: u64, bits: usize) -> i64 {
+        crate::synth::sign_extend(e as u128, bits) as i64
+    }
+
+    fn check<const IW: usize, const OW: usize>(
+        rng: &mut impl Rng,
+        c: WindowConfig,
+        signed: bool,
+        frames: usize,
+        icarus: bool,
+    ) {
+        let label = format!("{c:?} signed={signed}");
+        let xs: Vec<Vec<i64>> = (0..frames).map(|_| frame(rng, &c, signed)).collect();
+        let mut beats = vec![];
+        let mut want = vec![];
+        for x in &xs {
+            beats.extend(beats_of(
+                x, c.channels, c.height, c.width, c.in_lanes, c.bits, c.binary,
+            ));
+            want.extend(patches(&c, x));
+        }
+        // full rate first: cycles per frame and latency
+        let uut = SlidingWindow::<IW, OW>::new(&c);
+        let (cpf, lat) = (uut.cycles_per_frame(), uut.latency());
+        let max = (frames as u64 * cpf * 4 + 200) as usize;
+        let r = run(uut, &beats, want.len(), 0.0, 0.0, rng, max);
+        assert_eq!(r.out, want, "full rate {label}");
+        let got_lat = (r.out_cycles[0] - r.in_cycles[0]) as u64;
+        assert_eq!(got_lat, lat, "latency {label}");
+        let ob = c.out_beats() as usize;
+        let interval = (r.out_cycles[(frames - 1) * ob] - r.out_cycles[(frames - 2) * ob]) as u64;
+        println!("{label}: latency {got_lat}, frame interval {interval}, cycles_per_frame {cpf}");
+        assert!(
+            interval <= cpf + cpf / 8 + 2 * c.width as u64 + 8,
+            "frame interval {interval} vs cycles_per_frame {cpf}: {label}"
+        );
+        // random stalls on both streams
+        let uut = SlidingWindow::<IW, OW>::new(&c);
+        let mut uut2 = SlidingWindow::<IW, OW>::new(&c);
+        let r = run(uut, &beats, want.len(), 0.3, 0.3, rng, max * 3);
+        assert_eq!(r.out, want, "with stalls {label}");
+        // Σ w·x over the patches equals the model's conv, frame by frame
+        let outs = 3;
+        let n = outs * c.channels * c.kernel * c.kernel;
+        let wt: Vec<i8> = (0..n).map(|_| if rng.gen() { 1 } else { -1 }).collect();
+        let net = Network::new(
+            "win".into(),
+            InputSpec {
+                shape: Shape::map(c.channels, c.height, c.width),
+                bits: c.bits as u32,
+                signed,
+            },
+            vec![Layer {
+                name: "conv".into(),
+                inputs: vec!["input".into()],
+                op: Op::Conv {
+                    out: outs,
+                    kernel: c.kernel,
+                    stride: c.stride,
+                    padding: c.padding,
+                    pad_value: c.pad_value,
+                    weight: Param::new("w", vec![outs, c.channels, c.kernel, c.kernel], wt.clone()),
+                    bias: None,
+                },
+            }],
+            "conv".into(),
+        )
+        .unwrap();
+        for (f, x) in xs.iter().enumerate() {
+            let got = conv_from_beats(&c, &r.out[f * ob..(f + 1) * ob], &wt, outs, signed);
+            assert_eq!(got, reference::eval(&net, x), "conv sums frame {f} {label}");
+        }
+        if icarus {
+            uut2.connect_all();
+            let v = crate::module_tree::module_tree(&uut2, "top").unwrap();
+            icarus_replay("window", &v, IW, OW, &r);
+        }
+    }
+
+    fn cfg(
+        bits: usize,
+        in_lanes: usize,
+        simd: usize,
+        chw: (usize, usize, usize),
+        ksp: (usize, usize, usize),
+        pad_value: i8,
+        binary: bool,
+    ) -> WindowConfig {
+        WindowConfig {
+            bits,
+            in_lanes,
+            simd,
+            channels: chw.0,
+            height: chw.1,
+            width: chw.2,
+            kernel: ksp.0,
+            stride: ksp.1,
+            padding: ksp.2,
+            pad_value,
+            binary,
+        }
+    }
+
+    #[test]
+    fn emits_the_patches_of_the_spec_over_a_parameter_matrix() {
+        let mut rng = testutil::rng("sliding_window");
+        // binary, 3x3 pad 1 with pad value 0 (flag), -1, +1
+        check::<2, 5>(
+            &mut rng,
+            cfg(1, 2, 4, (4, 5, 6), (3, 1, 1), 0, true),
+            false,
+            3,
+            true,
+        );
+        check::<1, 2>(
+            &mut rng,
+            cfg(1, 1, 2, (4, 4, 5), (3, 1, 1), -1, true),
+            false,
+            3,
+            false,
+        );
+        check::<4, 4>(
+            &mut rng,
+            cfg(1, 4, 4, (8, 6, 5), (3, 2, 1), 1, true),
+            false,
+            3,
+            true,
+        );
+        // no padding, strides, 1x1, kernel = map
+        check::<2, 4>(
+            &mut rng,
+            cfg(1, 2, 4, (4, 7, 7), (2, 2, 0), 0, true),
+            false,
+            3,
+            false,
+        );
+        check::<1, 1>(
+            &mut rng,
+            cfg(1, 1, 1, (3, 4, 4), (1, 1, 0), 0, true),
+            false,
+            3,
+            false,
+        );
+        check::<2, 2>(
+            &mut rng,
+            cfg(1, 2, 2, (2, 3, 3), (3, 1, 0), 0, true),
+            false,
+            3,
+            false,
+        );
+        // kernel larger than the map with padding, stride 3
+        check::<1, 3>(
+            &mut rng,
+            cfg(1, 1, 2, (2, 2, 3), (3, 1, 2), 0, true),
+            false,
+            3,
+            false,
+        );
+        check::<2, 2>(
+            &mut rng,
+            cfg(1, 2, 2, (2, 9, 8), (3, 3, 1), -1, true),
+            false,
+            3,
+            false,
+        );
+        // integer inputs (first layer): unsigned 8-bit RGB, signed 4-bit
+        check::<24, 24>(
+            &mut rng,
+            cfg(8, 3, 3, (3, 6, 7), (3, 1, 1), 0, false),
+            false,
+            3,
+            true,
+        );
+        check::<4, 8>(
+            &mut rng,
+            cfg(4, 1, 2, (4, 5, 5), (3, 2, 2), 0, false),
+            true,
+            3,
+            false,
+        );
+        check::<8, 16>(
+            &mut rng,
+            cfg(4, 2, 4, (4, 6, 5), (5, 1, 2), 0, false),
+            false,
+            3,
+            false,
+        );
+    }
+
+    #[test]
+    #[should_panic(expected = "SlidingWindow: OW must be")]
+    fn rejects_a_wrong_output_width() {
+        let _ = SlidingWindow::<1, 1>::new(&cfg(1, 1, 1, (4, 4, 4), (3, 1, 1), 0, true));
+    }
+
+    #[test]
+    fn synthesises_a_3x3_window_over_16x32x32() {
+        // binary 16 channels, 32x32, 3x3, pad 1 (value -1: no flag), 16 lanes in and out
+        let c = cfg(1, 16, 16, (16, 32, 32), (3, 1, 1), -1, true);
+        let mut uut = SlidingWindow::<16, 16>::new(&c);
+        uut.connect_all();
+        let v = crate::module_tree::module_tree(&uut, "top").unwrap();
+        let s = ice40_stats("window_16x32x32", &v, "top").unwrap();
+        println!(
+            "SlidingWindow<16, 16> 3x3 over 16x32x32 (binary), {} memory bits, \
+             cycles/frame {}, latency {}: {s}",
+            c.memory_bits(),
+            c.cycles_per_frame(),
+            c.latency()
+        );
+        assert!(s.bram >= 1, "line buffer not in block RAM: {s}");
+        // with the pad flag (pad_value 0): 17-bit words
+        let c = cfg(1, 16, 16, (16, 32, 32), (3, 1, 1), 0, true);
+        let mut uut = SlidingWindow::<16, 17>::new(&c);
+        uut.connect_all();
+        let v = crate::module_tree::module_tree(&uut, "top").unwrap();
+        let s = ice40_stats("window_16x32x32_flag", &v, "top").unwrap();
+        println!("SlidingWindow<16, 17> (pad flag) 3x3 over 16x32x32: {s}");
+    }
+}
