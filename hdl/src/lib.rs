@@ -11,6 +11,7 @@ pub mod frame_counter;
 pub mod lane_converter;
 pub mod maxpool;
 pub mod module_tree;
+pub mod mvtu;
 pub mod mvu_pe;
 pub mod popcount;
 pub mod residual_adder;
@@ -20,8 +21,10 @@ pub mod stream_fifo;
 pub mod stream_fork;
 pub mod sumpool;
 pub mod synth;
+pub mod threshold_engine;
 pub mod threshold_unit;
 pub mod top;
+pub mod weight_memory;
 
 #[cfg(test)]
 mod testutil;

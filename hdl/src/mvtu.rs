@@ -1,0 +1,1377 @@
+//! `Mvtu`: the matrix-vector(-threshold) unit, the engine of `dense` and `conv` layers
+//! (FINN's MVTU), following the engine contract of `ENGINES.md`.
+//!
+//! ```text
+//!            issue (t)                  stage 1 (t+1)             t+2   t+3           t+5
+//! in_data ─┬─► buf RAM[SF] ──────────► x = nf==0 ? x1 : buf ─┐
+//!          └─[x1]─────────────────────►                      │(pad: x = w ^ 0101…)
+//!  sf, nf, waddr ─► WeightMemory[p] ─► w_p ─────────────────(MvuPe p)──► y_p ─┬─ ThresholdUnit p ─► n_p ─┐
+//!  credits < limit                                                            └─ y_p + bias[p] (raw) ───┤
+//!                                              LaneInsert chain (lane p = neuron nf·PE + p) ◄────────────┘
+//!                                              StreamFifo (8 deep, FWFT) ─► out_data / out_valid
+//! ```
+//!
+//! Function: for each input vector of `n` lanes (binary, bit 1 = +1), every neuron o
+//! computes y_o = Σ w·x (spec's `dense`/`conv`), then either
+//! - **threshold mode** (a `threshold` layer fused): the count of thresholds reached,
+//!   `B` bits (1 = +1 for B = 1), with the bias folded into the thresholds
+//!   (y + b ≥ T ⇔ y ≥ T − b), or
+//! - **raw mode**: y + bias as an `OB`-bit integer (the exact width of the layer's
+//!   range, two's complement when signed).
+//!
+//! Streams: `SIMD` lanes per input beat (`SF = n / SIMD` beats per vector); `PE` lanes
+//! per output beat, lane p of neuron fold nf = neuron nf·PE + p (`NF = out / PE` beats
+//! per vector), so the output is in H, W, C order. The vector is taken from the input on
+//! the first neuron fold and kept in a buffer (`RAM`) that the other NF − 1 folds replay
+//! (FINN-style). Weights: one [`WeightMemory`] per PE. Dense layers take their weight
+//! columns in stream (H, W, C) order and conv layers in the sliding window's (ky, kx, c)
+//! order: [`stream_weights`] permutes the spec's tensors.
+//!
+//! Padding flag (conv, binary input, `pad_value` 0): with `IW = SIMD + 1` the top bit of
+//! a beat says "this beat is a padded kernel position": its lanes must add 0. The PEs
+//! then see x = w XOR 0101…, which disagrees with w in exactly SIMD/2 lanes: a zero
+//! contribution, so SIMD must be even in this mode (checked).
+//!
+//! Flow control: the PE pipeline cannot stall, so results are counted with credits: a
+//! vector's last beat issues only while fewer than `limit` (≤ 8) results are in flight
+//! or waiting in the 8-deep output FIFO. `in_ready` and `out_valid` come from registers
+//! only. Reset is synchronous; after it the engine waits 7 cycles for stale results of
+//! the non-resettable PE/threshold pipelines to drain (they are not written).
+//!
+//! Timing: `cycles_per_frame = pixels · NF · SF` at full rate; latency (first input
+//! beat to first output beat) = SF + 6 (threshold mode), SF + 4 (raw).
+//!
+//! Generics (checked by [`Mvtu::new`]): free widths `SIMD`, `A` (accumulator,
+//! clog2(n + 1)), `OB` (output lane bits) and `OW = PE·OB`; derived ones `IW` (SIMD or
+//! SIMD + 1 with the padding flag), `P = clog2(SIMD + 1)`, `Y = A + 1`, `U = Y + 1`,
+//! `B = OB` and `K = 2^B − 1` (threshold mode; any valid values in raw mode), and the
+//! address widths `WA = clog2(NF·SF)`, `BA = clog2(SF)`, `CA = clog2(NF)`.
+
+use crate::mvu_pe::MvuPe;
+use crate::threshold_unit::ThresholdUnit;
+use crate::weight_memory::{pe_weight_words, WeightMemory};
+use bnnforge_model::network::{Network, Op};
+use rust_hdl::prelude::*;
+
+/// `out = prev | (v << offset)`: one lane of a packed beat; a chain of these packs a
+/// `Vec` of lane values (rust-hdl kernels cannot assign slices of a local signal).
+#[derive(LogicBlock)]
+pub struct LaneInsert<const W: usize, const B: usize> {
+    /// The beat so far.
+    pub prev: Signal<In, Bits<W>>,
+    /// The lane's value.
+    pub v: Signal<In, Bits<B>>,
+    /// `prev` with the lane ORed in at bit `offset`.
+    pub out: Signal<Out, Bits<W>>,
+    offset: Constant<Bits<16>>,
+}
+
+impl<const W: usize, const B: usize> LaneInsert<W, B> {
+    /// The inserter of lane `lane` (bits `lane·B ..`).
+    pub fn new(lane: usize) -> Self {
+        assert!(
+            B >= 1 && (lane + 1) * B <= W,
+            "LaneInsert: lane {lane} of {B} bits does not fit {W} bits"
+        );
+        Self {
+            prev: Default::default(),
+            v: Default::default(),
+            out: Default::default(),
+            offset: Constant::new(((lane * B) as u64).into()),
+        }
+    }
+}
+
+impl<const W: usize, const B: usize> Logic for LaneInsert<W, B> {
+    #[hdl_gen]
+    fn update(&mut self) {
+        self.out.next = self.prev.val() | (bit_cast::<W, B>(self.v.val()) << self.offset.val());
+    }
+}
+
+/// `out = sign_extend(y) + bias` modulo 2^OB: the raw output of one PE.
+#[derive(LogicBlock)]
+pub struct BiasAdd<const Y: usize, const OB: usize> {
+    /// The dot product.
+    pub y: Signal<In, Signed<Y>>,
+    /// The neuron's bias, modulo 2^OB.
+    pub bias: Signal<In, Bits<OB>>,
+    /// y + bias, modulo 2^OB.
+    pub out: Signal<Out, Bits<OB>>,
+    yu: Signal<Local, Bits<Y>>,
+    ext: Signal<Local, Bits<OB>>,
+    half: Constant<Bits<Y>>,
+    high: Constant<Bits<OB>>,
+}
+
+impl<const Y: usize, const OB: usize> Default for BiasAdd<Y, OB> {
+    fn default() -> Self {
+        assert!(
+            Y >= 2 && (1..=64).contains(&OB),
+            "BiasAdd: Y = {Y}, OB = {OB}"
+        );
+        let ones = |k: usize| if k >= 64 { u64::MAX } else { (1u64 << k) - 1 };
+        Self {
+            y: Default::default(),
+            bias: Default::default(),
+            out: Default::default(),
+            yu: Default::default(),
+            ext: Default::default(),
+            half: Constant::new((1u64 << (Y - 1)).into()),
+            high: Constant::new((ones(OB) & !ones(Y)).into()),
+        }
+    }
+}
+
+impl<const Y: usize, const OB: usize> Logic for BiasAdd<Y, OB> {
+    #[hdl_gen]
+    fn update(&mut self) {
+        self.yu.next = unsigned_cast(self.y.val());
+        self.ext.next = bit_cast::<OB, Y>(self.yu.val());
+        if self.yu.val() >= self.half.val() {
+            self.ext.next = bit_cast::<OB, Y>(self.yu.val()) | self.high.val();
+        }
+        self.out.next = self.ext.val() + self.bias.val();
+    }
+}
+
+/// Depth of [`StreamFifo`].
+pub const FIFO_DEPTH: usize = 8;
+
+/// An 8-deep first-word-fall-through FIFO in a rust-hdl `RAM`, with synchronous reset.
+/// `valid`/`data_out` come from registers; `read` pops the head when `valid`. Written
+/// entries show at the output two cycles later. The writer must not overflow it (the
+/// engines count credits).
+#[derive(LogicBlock)]
+pub struct StreamFifo<const W: usize> {
+    pub clock: Signal<In, Clock>,
+    pub reset: Signal<In, Bit>,
+    pub write: Signal<In, Bit>,
+    pub data_in: Signal<In, Bits<W>>,
+    pub read: Signal<In, Bit>,
+    pub valid: Signal<Out, Bit>,
+    pub data_out: Signal<Out, Bits<W>>,
+    ram: RAM<Bits<W>, 3>,
+    wp: DFF<Bits<4>>,
+    wpd: DFF<Bits<4>>,
+    rp: DFF<Bits<4>>,
+    nonempty: Signal<Local, Bit>,
+}
+
+impl<const W: usize> Default for StreamFifo<W> {
+    fn default() -> Self {
+        Self {
+            clock: Default::default(),
+            reset: Default::default(),
+            write: Default::default(),
+            data_in: Default::default(),
+            read: Default::default(),
+            valid: Default::default(),
+            data_out: Default::default(),
+            ram: Default::default(),
+            wp: Default::default(),
+            wpd: Default::default(),
+            rp: Default::default(),
+            nonempty: Default::default(),
+        }
+    }
+}
+
+impl<const W: usize> Logic for StreamFifo<W> {
+    #[hdl_gen]
+    fn update(&mut self) {
+        dff_setup!(self, clock, wp, wpd, rp);
+        self.ram.write_clock.next = self.clock.val();
+        self.ram.read_clock.next = self.clock.val();
+        self.ram.write_enable.next = self.write.val();
+        self.ram.write_address.next = bit_cast::<3, 4>(self.wp.q.val());
+        self.ram.write_data.next = self.data_in.val();
+        if self.write.val() {
+            self.wp.d.next = self.wp.q.val() + 1;
+        }
+        // an entry is readable once its write has reached the RAM's read register
+        self.wpd.d.next = self.wp.q.val();
+        self.nonempty.next = self.rp.q.val() != self.wpd.q.val();
+        self.ram.read_address.next = bit_cast::<3, 4>(self.rp.q.val());
+        if self.read.val() & self.nonempty.val() {
+            self.rp.d.next = self.rp.q.val() + 1;
+            self.ram.read_address.next = bit_cast::<3, 4>(self.rp.q.val() + 1);
+        }
+        if self.reset.val() {
+            self.wp.d.next = 0.into();
+            self.wpd.d.next = 0.into();
+            self.rp.d.next = 0.into();
+        }
+        self.valid.next = self.nonempty.val();
+        self.data_out.next = self.ram.read_data.val();
+    }
+}
+
+/// What the output of an [`Mvtu`] is.
+#[derive(Clone, Debug)]
+pub enum MvtuOutput {
+    /// A fused threshold op: per neuron its 2^B − 1 thresholds and flip flag.
+    Threshold {
+        thresholds: Vec<Vec<i64>>,
+        flip: Vec<bool>,
+    },
+    /// y + bias as an integer.
+    Raw,
+}
+
+/// The weights of dense or conv layer `i` of `net` as `[out][n]` ±1 rows in the order
+/// the input stream delivers a vector: H, W, C for dense (the spec's columns are C, H,
+/// W) and (ky, kx, c), c fastest, for conv.
+pub fn stream_weights(net: &Network, i: usize) -> Vec<Vec<i8>> {
+    let (ishape, _) = net.src_shape_kind(net.info()[i].srcs[0]);
+    let (c, h, w) = (ishape.c, ishape.h, ishape.w);
+    match &net.layers[i].op {
+        Op::Dense { out, weight, .. } => {
+            let n = c * h * w;
+            (0..*out)
+                .map(|o| {
+                    let mut row = Vec::with_capacity(n);
+                    for y in 0..h {
+                        for x in 0..w {
+                            for ch in 0..c {
+                                row.push(weight.data[o * n + (ch * h + y) * w + x]);
+                            }
+                        }
+                    }
+                    row
+                })
+                .collect()
+        }
+        Op::Conv {
+            out,
+            kernel: k,
+            weight,
+            ..
+        } => (0..*out)
+            .map(|o| {
+                let mut row = Vec::with_capacity(k * k * c);
+                for ky in 0..*k {
+                    for kx in 0..*k {
+                        for ch in 0..c {
+                            row.push(weight.data[((o * c + ch) * k + ky) * k + kx]);
+                        }
+                    }
+                }
+                row
+            })
+            .collect(),
+        op => panic!(
+            "stream_weights: layer {i} is {}, not dense or conv",
+            op.name()
+        ),
+    }
+}
+
+/// Matrix-vector(-threshold) unit (see the module documentation).
+#[derive(LogicBlock)]
+pub struct Mvtu<
+    const SIMD: usize,
+    const IW: usize,
+    const P: usize,
+    const A: usize,
+    const Y: usize,
+    const WA: usize,
+    const BA: usize,
+    const CA: usize,
+    const U: usize,
+    const K: usize,
+    const B: usize,
+    const OB: usize,
+    const OW: usize,
+> {
+    pub clock: Signal<In, Clock>,
+    pub reset: Signal<In, Bit>,
+    pub in_data: Signal<In, Bits<IW>>,
+    pub in_valid: Signal<In, Bit>,
+    pub in_ready: Signal<Out, Bit>,
+    pub out_data: Signal<Out, Bits<OW>>,
+    pub out_valid: Signal<Out, Bit>,
+    pub out_ready: Signal<In, Bit>,
+    // issue stage
+    sf: DFF<Bits<BA>>,
+    nf: DFF<Bits<CA>>,
+    waddr: DFF<Bits<WA>>,
+    credits: DFF<Bits<4>>,
+    drain: DFF<Bits<3>>,
+    can_issue: Signal<Local, Bit>,
+    fire: Signal<Local, Bit>,
+    issue_last: Signal<Local, Bit>,
+    pop: Signal<Local, Bit>,
+    vbuf: RAM<Bits<IW>, BA>,
+    wmem: Vec<WeightMemory<SIMD, WA>>,
+    // stage 1
+    v1: DFF<Bit>,
+    first1: DFF<Bit>,
+    last1: DFF<Bit>,
+    fromin1: DFF<Bit>,
+    x1: DFF<Bits<IW>>,
+    xs: Signal<Local, Bits<IW>>,
+    pad1: Signal<Local, Bit>,
+    nf1: DFF<Bits<CA>>,
+    nf2: DFF<Bits<CA>>,
+    nf3: DFF<Bits<CA>>,
+    pes: Vec<MvuPe<SIMD, P, A, Y>>,
+    // outputs
+    thr: Vec<ThresholdUnit<Y, U, K, B, CA>>,
+    bias: Vec<SyncROM<Bits<OB>, CA>>,
+    adds: Vec<BiasAdd<Y, OB>>,
+    ins_t: Vec<LaneInsert<OW, B>>,
+    ins_r: Vec<LaneInsert<OW, OB>>,
+    fifo: StreamFifo<OW>,
+    sf_last: Constant<Bits<BA>>,
+    nf_last: Constant<Bits<CA>>,
+    credit_limit: Constant<Bits<4>>,
+    alt: Constant<Bits<SIMD>>,
+    // loop bounds: PEs, PEs in threshold / raw mode, 1 if threshold / raw mode,
+    // [SIMD, SIMD + 1) in padding mode (else empty), the last PE
+    _pe: usize,
+    _thr_pe: usize,
+    _raw_pe: usize,
+    _thr_one: usize,
+    _raw_one: usize,
+    _pad: [usize; 2],
+    _last_t: usize,
+    _last_r: usize,
+    _info: MvtuInfo,
+}
+
+/// Run-time parameters of an [`Mvtu`], for reports and the generator.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MvtuInfo {
+    pub n: usize,
+    pub out: usize,
+    pub pe: usize,
+    pub simd: usize,
+    /// neuron folds, out / PE
+    pub nf: usize,
+    /// synapse folds, n / SIMD
+    pub sf: usize,
+    /// vectors per frame (output pixels; 1 for dense)
+    pub pixels: usize,
+    pub threshold: bool,
+    pub pad_flag: bool,
+}
+
+impl<
+        const SIMD: usize,
+        const IW: usize,
+        const P: usize,
+        const A: usize,
+        const Y: usize,
+        const WA: usize,
+        const BA: usize,
+        const CA: usize,
+        const U: usize,
+        const K: usize,
+        const B: usize,
+        const OB: usize,
+        const OW: usize,
+    > Mvtu<SIMD, IW, P, A, Y, WA, BA, CA, U, K, B, OB, OW>
+{
+    /// An MVTU for `weights` (`[out][n]` ±1, in stream order, see [`stream_weights`]),
+    /// `bias` (`[out]`), and `output`; `pixels` vectors per frame. PE = OW / OB; the
+    /// padding flag is on when IW = SIMD + 1. Panics on any mismatch.
+    pub fn new(weights: &[Vec<i8>], bias: &[i64], output: &MvtuOutput, pixels: usize) -> Self {
+        let out = weights.len();
+        assert!(out >= 1, "Mvtu: no neurons");
+        let n = weights[0].len();
+        assert!(
+            (1..=64).contains(&SIMD) && n % SIMD == 0,
+            "Mvtu: SIMD = {SIMD} must be in 1..=64 and divide the fan-in {n}"
+        );
+        let pad_flag = IW == SIMD + 1;
+        assert!(IW == SIMD || pad_flag, "Mvtu: IW must be SIMD or SIMD + 1");
+        assert!(
+            !pad_flag || SIMD % 2 == 0,
+            "Mvtu: the padding flag needs an even SIMD (got {SIMD})"
+        );
+        assert!(
+            OB >= 1 && OW % OB == 0,
+            "Mvtu: OW = {OW} must be PE · OB with OB = {OB}"
+        );
+        let pe = OW / OB;
+        assert!(
+            out % pe == 0,
+            "Mvtu: PE = {pe} (OW / OB) must divide out = {out}"
+        );
+        assert_eq!(bias.len(), out, "Mvtu: one bias per neuron");
+        let (nf, sf) = (out / pe, n / SIMD);
+        assert!(sf <= 1 << BA, "Mvtu: SF = {sf} does not fit BA = {BA} bits");
+        assert!(nf <= 1 << CA, "Mvtu: NF = {nf} does not fit CA = {CA} bits");
+        assert!(
+            nf * sf <= 1 << WA,
+            "Mvtu: NF·SF = {} does not fit WA = {WA} bits",
+            nf * sf
+        );
+        assert!(pixels >= 1, "Mvtu: pixels must be at least 1");
+        let nn = n as i64;
+        let threshold = matches!(output, MvtuOutput::Threshold { .. });
+        let mut thr = vec![];
+        let mut bias_roms = vec![];
+        let mut adds = vec![];
+        match output {
+            MvtuOutput::Threshold { thresholds, flip } => {
+                assert_eq!(OB, B, "Mvtu: OB must be B in threshold mode");
+                assert!(
+                    thresholds.len() == out && flip.len() == out,
+                    "Mvtu: thresholds and flip need one row per neuron"
+                );
+                for p in 0..pe {
+                    let rows: Vec<Vec<i64>> = (0..nf)
+                        .map(|f| {
+                            let o = f * pe + p;
+                            thresholds[o]
+                                .iter()
+                                .map(|&t| {
+                                    // fold the bias; clamping to [-n-1, n+1] keeps every answer
+                                    let t = t as i128 - bias[o] as i128;
+                                    t.clamp(-(nn as i128) - 1, nn as i128 + 1) as i64
+                                })
+                                .collect()
+                        })
+                        .collect();
+                    let fl: Vec<bool> = (0..nf).map(|f| flip[f * pe + p]).collect();
+                    thr.push(ThresholdUnit::new(-nn, nn, &rows, &fl));
+                }
+            }
+            MvtuOutput::Raw => {
+                assert!(Y >= 2, "Mvtu: Y too small");
+                let mask = if OB >= 64 { u64::MAX } else { (1u64 << OB) - 1 };
+                for p in 0..pe {
+                    bias_roms.push(SyncROM::new(
+                        (0..nf)
+                            .map(|f| {
+                                (
+                                    Bits::<CA>::from(f as u64),
+                                    Bits::<OB>::from(bias[f * pe + p] as u64 & mask),
+                                )
+                            })
+                            .collect(),
+                    ));
+                    adds.push(BiasAdd::default());
+                }
+            }
+        }
+        let words = pe_weight_words(weights, pe, SIMD);
+        let alt = (0..SIMD)
+            .filter(|i| i % 2 == 0)
+            .map(|i| 1u64 << i)
+            .sum::<u64>();
+        Self {
+            clock: Default::default(),
+            reset: Default::default(),
+            in_data: Default::default(),
+            in_valid: Default::default(),
+            in_ready: Default::default(),
+            out_data: Default::default(),
+            out_valid: Default::default(),
+            out_ready: Default::default(),
+            sf: Default::default(),
+            nf: Default::default(),
+            waddr: Default::default(),
+            credits: Default::default(),
+            drain: Default::default(),
+            can_issue: Default::default(),
+            fire: Default::default(),
+            issue_last: Default::default(),
+            pop: Default::default(),
+            vbuf: Default::default(),
+            wmem: words.iter().map(|w| WeightMemory::new(w)).collect(),
+            v1: Default::default(),
+            first1: Default::default(),
+            last1: Default::default(),
+            fromin1: Default::default(),
+            x1: Default::default(),
+            xs: Default::default(),
+            pad1: Default::default(),
+            nf1: Default::default(),
+            nf2: Default::default(),
+            nf3: Default::default(),
+            pes: (0..pe).map(|_| MvuPe::new(n as u64)).collect(),
+            thr,
+            bias: bias_roms,
+            adds,
+            ins_t: (0..if threshold { pe } else { 0 })
+                .map(LaneInsert::new)
+                .collect(),
+            ins_r: (0..if threshold { 0 } else { pe })
+                .map(LaneInsert::new)
+                .collect(),
+            fifo: Default::default(),
+            sf_last: Constant::new(((sf - 1) as u64).into()),
+            nf_last: Constant::new(((nf - 1) as u64).into()),
+            credit_limit: Constant::new((FIFO_DEPTH as u64).into()),
+            alt: Constant::new(alt.into()),
+            _pe: pe,
+            _thr_pe: if threshold { pe } else { 0 },
+            _raw_pe: if threshold { 0 } else { pe },
+            _thr_one: threshold as usize,
+            _raw_one: !threshold as usize,
+            _pad: if pad_flag { [SIMD, SIMD + 1] } else { [0, 0] },
+            _last_t: if threshold { pe - 1 } else { 0 },
+            _last_r: if threshold { 0 } else { pe - 1 },
+            _info: MvtuInfo {
+                n,
+                out,
+                pe,
+                simd: SIMD,
+                nf,
+                sf,
+                pixels,
+                threshold,
+                pad_flag,
+            },
+        }
+    }
+
+    /// The MVTU of dense or conv layer `layer` of `net`, with threshold layer
+    /// `threshold` fused (it must read `layer`), else raw.
+    pub fn from_network(net: &Network, layer: usize, threshold: Option<usize>) -> Self {
+        let info = &net.info()[layer];
+        let bias: Vec<i64> = match &net.layers[layer].op {
+            Op::Dense { bias, out, .. } | Op::Conv { bias, out, .. } => bias
+                .as_ref()
+                .map_or_else(|| vec![0; *out], |b| b.data.clone()),
+            op => panic!("Mvtu: layer {layer} is {}, not dense or conv", op.name()),
+        };
+        let output = match threshold {
+            None => MvtuOutput::Raw,
+            Some(t) => {
+                assert_eq!(
+                    net.layers[t].inputs,
+                    vec![net.layers[layer].name.clone()],
+                    "Mvtu: the fused threshold must read the layer"
+                );
+                let Op::Threshold {
+                    thresholds, flip, ..
+                } = &net.layers[t].op
+                else {
+                    panic!("Mvtu: layer {t} is not a threshold");
+                };
+                let k = thresholds.dims[1];
+                MvtuOutput::Threshold {
+                    thresholds: thresholds.data.chunks(k).map(|r| r.to_vec()).collect(),
+                    flip: (0..bias.len())
+                        .map(|c| flip.as_ref().is_some_and(|f| f.data[c] == 1))
+                        .collect(),
+                }
+            }
+        };
+        Self::new(
+            &stream_weights(net, layer),
+            &bias,
+            &output,
+            info.shape.pixels(),
+        )
+    }
+
+    /// The run-time parameters.
+    pub fn info(&self) -> MvtuInfo {
+        self._info
+    }
+
+    /// Cycles per frame at full rate: pixels · NF · SF.
+    pub fn cycles_per_frame(&self) -> u64 {
+        let i = self._info;
+        (i.pixels * i.nf * i.sf) as u64
+    }
+
+    /// First input beat to first output beat at full rate: SF + 6 with thresholds,
+    /// SF + 4 raw.
+    pub fn latency(&self) -> u64 {
+        self._info.sf as u64 + if self._info.threshold { 6 } else { 4 }
+    }
+}
+
+impl<
+        const SIMD: usize,
+        const IW: usize,
+        const P: usize,
+        const A: usize,
+        const Y: usize,
+        const WA: usize,
+        const BA: usize,
+        const CA: usize,
+        const U: usize,
+        const K: usize,
+        const B: usize,
+        const OB: usize,
+        const OW: usize,
+    > Logic for Mvtu<SIMD, IW, P, A, Y, WA, BA, CA, U, K, B, OB, OW>
+{
+    #[hdl_gen]
+    fn update(&mut self) {
+        dff_setup!(
+            self, clock, sf, nf, waddr, credits, drain, v1, first1, last1, fromin1, x1, nf1, nf2,
+            nf3
+        );
+        // ---- issue: one beat of (nf, sf) per cycle while credits last
+        self.can_issue.next =
+            (self.credits.q.val() < self.credit_limit.val()) & (self.drain.q.val() == 0);
+        self.in_ready.next = self.can_issue.val() & (self.nf.q.val() == 0);
+        self.fire.next = self.can_issue.val() & ((self.nf.q.val() != 0) | self.in_valid.val());
+        self.issue_last.next = self.fire.val() & (self.sf.q.val() == self.sf_last.val());
+        self.pop.next = self.out_ready.val() & self.fifo.valid.val();
+        if self.issue_last.val() & !self.pop.val() {
+            self.credits.d.next = self.credits.q.val() + 1;
+        }
+        if !self.issue_last.val() & self.pop.val() {
+            self.credits.d.next = self.credits.q.val() - 1;
+        }
+        if self.drain.q.val() != 0 {
+            self.drain.d.next = self.drain.q.val() - 1;
+        }
+        if self.fire.val() {
+            self.waddr.d.next = self.waddr.q.val() + 1;
+            self.sf.d.next = self.sf.q.val() + 1;
+            if self.sf.q.val() == self.sf_last.val() {
+                self.sf.d.next = 0.into();
+                self.nf.d.next = self.nf.q.val() + 1;
+                if self.nf.q.val() == self.nf_last.val() {
+                    self.nf.d.next = 0.into();
+                    self.waddr.d.next = 0.into();
+                }
+            }
+        }
+        self.vbuf.write_clock.next = self.clock.val();
+        self.vbuf.read_clock.next = self.clock.val();
+        self.vbuf.write_enable.next = self.fire.val() & (self.nf.q.val() == 0);
+        self.vbuf.write_address.next = self.sf.q.val();
+        self.vbuf.write_data.next = self.in_data.val();
+        self.vbuf.read_address.next = self.sf.q.val();
+        for p in 0..self._pe {
+            self.wmem[p].clock.next = self.clock.val();
+            self.wmem[p].address.next = self.waddr.q.val();
+        }
+        self.v1.d.next = self.fire.val();
+        self.first1.d.next = self.sf.q.val() == 0;
+        self.last1.d.next = self.sf.q.val() == self.sf_last.val();
+        self.fromin1.d.next = self.nf.q.val() == 0;
+        self.x1.d.next = self.in_data.val();
+        self.nf1.d.next = self.nf.q.val();
+        self.nf2.d.next = self.nf1.q.val();
+        self.nf3.d.next = self.nf2.q.val();
+        // ---- stage 1: the beat from the input or the buffer, into the PEs
+        self.xs.next = self.vbuf.read_data.val();
+        if self.fromin1.q.val() {
+            self.xs.next = self.x1.q.val();
+        }
+        self.pad1.next = false;
+        for i in self._pad[0]..self._pad[1] {
+            self.pad1.next = self.xs.val().get_bit(i);
+        }
+        for p in 0..self._pe {
+            self.pes[p].clock.next = self.clock.val();
+            self.pes[p].in_valid.next = self.v1.q.val();
+            self.pes[p].first.next = self.first1.q.val();
+            self.pes[p].last.next = self.last1.q.val();
+            self.pes[p].w.next = self.wmem[p].data.val();
+            self.pes[p].x.next = bit_cast::<SIMD, IW>(self.xs.val());
+            if self.pad1.val() {
+                // disagrees with w in exactly SIMD/2 lanes: adds 0
+                self.pes[p].x.next = self.wmem[p].data.val() ^ self.alt.val();
+            }
+        }
+        // ---- outputs: thresholds (y at t+3, n at t+5) or y + bias (t+3)
+        for p in 0..self._thr_pe {
+            self.thr[p].clock.next = self.clock.val();
+            self.thr[p].in_valid.next = self.pes[p].out_valid.val();
+            self.thr[p].ch.next = self.nf3.q.val();
+            self.thr[p].y.next = self.pes[p].y.val();
+            self.ins_t[p].v.next = self.thr[p].n.val();
+        }
+        for p in 0..self._raw_pe {
+            self.bias[p].clock.next = self.clock.val();
+            self.bias[p].address.next = self.nf2.q.val();
+            self.adds[p].y.next = self.pes[p].y.val();
+            self.adds[p].bias.next = self.bias[p].data.val();
+            self.ins_r[p].v.next = self.adds[p].out.val();
+        }
+        for p in 0..self._thr_one {
+            self.ins_t[p].prev.next = 0.into();
+        }
+        for p in 1..self._thr_pe {
+            self.ins_t[p].prev.next = self.ins_t[p - 1].out.val();
+        }
+        for p in 0..self._raw_one {
+            self.ins_r[p].prev.next = 0.into();
+        }
+        for p in 1..self._raw_pe {
+            self.ins_r[p].prev.next = self.ins_r[p - 1].out.val();
+        }
+        self.fifo.clock.next = self.clock.val();
+        self.fifo.reset.next = self.reset.val();
+        self.fifo.write.next = false;
+        for p in 0..self._thr_one {
+            self.fifo.write.next = self.thr[p].out_valid.val() & (self.drain.q.val() == 0);
+        }
+        for p in 0..self._raw_one {
+            self.fifo.write.next = self.pes[p].out_valid.val() & (self.drain.q.val() == 0);
+        }
+        for p in self._last_t..self._thr_pe {
+            self.fifo.data_in.next = self.ins_t[p].out.val();
+        }
+        for p in self._last_r..self._raw_pe {
+            self.fifo.data_in.next = self.ins_r[p].out.val();
+        }
+        self.fifo.read.next = self.out_ready.val();
+        self.out_valid.next = self.fifo.valid.val();
+        self.out_data.next = self.fifo.data_out.val();
+        // ---- synchronous reset of the control state
+        if self.reset.val() {
+            self.sf.d.next = 0.into();
+            self.nf.d.next = 0.into();
+            self.waddr.d.next = 0.into();
+            self.credits.d.next = 0.into();
+            self.drain.d.next = 7.into();
+            self.v1.d.next = false;
+        }
+    }
+}
+
+/// Stream testbenches shared by the engines' tests: the rust-hdl simulation (a macro,
+/// the engines being different types) and the generated Verilog in Icarus, both with
+/// random stalls on both streams, and the AXI-stream rules checked.
+#[cfg(test)]
+pub(crate) mod stream_test {
+    use crate::synth::scratch_dir;
+    use std::process::Command;
+
+    /// What a stream run saw.
+    #[derive(Debug, Default)]
+    pub struct Trace {
+        /// output beats in order
+        pub out: Vec<u128>,
+        /// cycle of each input / output handshake
+        pub in_cycles: Vec<u64>,
+        pub out_cycles: Vec<u64>,
+    }
+
+    pub fn to_bits<const N: usize>(v: u128) -> rust_hdl::prelude::Bits<N> {
+        use rust_hdl::prelude::*;
+        assert!(N <= 128);
+        if N <= 64 {
+            Bits::<N>::from(v as u64)
+        } else {
+            (Bits::<N>::from((v >> 64) as u64) << 64u64) | Bits::<N>::from(v as u64)
+        }
+    }
+
+    pub fn from_bits<const N: usize>(b: rust_hdl::prelude::Bits<N>) -> u128 {
+        if N <= 64 {
+            b.to_u64() as u128
+        } else {
+            b.get_bits::<64>(0).to_u64() as u128 | (b.get_bits::<64>(64).to_u64() as u128) << 64
+        }
+    }
+
+    /// Runs `$uut` (engine type `$ty` with contract ports, `IW`/`OW` its widths) on
+    /// `beats`, offering a beat with probability `p_in` and taking one with `p_out` each
+    /// cycle, until `n_out` output beats; one reset cycle first. Returns a [`Trace`].
+    macro_rules! stream_sim {
+        ($ty:ty, $iw:expr, $ow:expr, $uut:expr, $beats:expr, $n_out:expr, $seed:expr, $p_in:expr, $p_out:expr) => {{
+            use rand::{Rng, SeedableRng};
+            use std::sync::{Arc, Mutex};
+            use $crate::mvtu::stream_test::{from_bits, to_bits, Trace};
+            let beats: Vec<u128> = $beats;
+            let n_out: usize = $n_out;
+            let (p_in, p_out): (f64, f64) = ($p_in, $p_out);
+            let limit = (beats.len() as u64 + n_out as u64 + 50) * 40 + 2000;
+            let trace = Arc::new(Mutex::new(Trace::default()));
+            let sink = trace.clone();
+            let mut sim = Simulation::new();
+            sim.add_clock(5, |x: &mut Box<$ty>| x.clock.next = !x.clock.val());
+            let seed: u64 = $seed;
+            sim.add_testbench(move |mut sim: Sim<$ty>| {
+                let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+                let mut x = sim.init()?;
+                x.reset.next = true;
+                wait_clock_cycle!(sim, clock, x);
+                x.reset.next = false;
+                let (mut i, mut t, mut offer) = (0usize, 0u64, false);
+                let mut held: Option<u128> = None;
+                while sink.lock().unwrap().out.len() < n_out && t < limit {
+                    if !offer {
+                        offer = i < beats.len() && rng.gen_bool(p_in);
+                    }
+                    x.in_valid.next = offer;
+                    x.in_data.next = to_bits::<{ $iw }>(if i < beats.len() { beats[i] } else { 0 });
+                    let ready = rng.gen_bool(p_out);
+                    x.out_ready.next = ready;
+                    let in_ready = x.in_ready.val();
+                    let out_valid = x.out_valid.val();
+                    let out_data = from_bits::<{ $ow }>(x.out_data.val());
+                    if let Some(h) = held {
+                        sim_assert!(sim, out_valid && h == out_data, x);
+                    }
+                    held = None;
+                    if out_valid {
+                        if ready {
+                            let mut s = sink.lock().unwrap();
+                            s.out.push(out_data);
+                            s.out_cycles.push(t);
+                        } else {
+                            held = Some(out_data);
+                        }
+                    }
+                    if offer && in_ready {
+                        sink.lock().unwrap().in_cycles.push(t);
+                        i += 1;
+                        offer = false;
+                    }
+                    wait_clock_cycle!(sim, clock, x);
+                    t += 1;
+                }
+                // nothing more may come out
+                x.in_valid.next = false;
+                x.out_ready.next = true;
+                for _ in 0..20 {
+                    sim_assert!(sim, !x.out_valid.val(), x);
+                    wait_clock_cycle!(sim, clock, x);
+                }
+                sim.done(x)
+            });
+            sim.run(Box::new($uut), 10 * (limit + 100)).unwrap();
+            let t = std::mem::take(&mut *trace.lock().unwrap());
+            t
+        }};
+    }
+    pub(crate) use stream_sim;
+
+    /// The same run on the Verilog `verilog` (module `top`) in Icarus: offers with
+    /// probability `p_in`/256 and takes with `p_out`/256 per cycle. Returns the output
+    /// beats.
+    #[allow(clippy::too_many_arguments)]
+    pub fn icarus_stream(
+        name: &str,
+        verilog: &str,
+        iw: usize,
+        ow: usize,
+        beats: &[u128],
+        n_out: usize,
+        seed: u32,
+        p_in: u32,
+        p_out: u32,
+    ) -> Vec<u128> {
+        let dir = scratch_dir(name);
+        let hex: String = beats.iter().map(|b| format!("{b:x}\n")).collect();
+        std::fs::write(dir.join("in.hex"), hex).unwrap();
+        let nin = beats.len();
+        let limit = (nin + n_out + 50) * 40 + 2000;
+        let tb = format!(
+            "`timescale 1ns/1ps
+module tb;
+reg clock = 0; reg reset = 1;
+reg [{iw1}:0] in_data = 0; reg in_valid = 0; wire in_ready;
+wire [{ow1}:0] out_data; wire out_valid; reg out_ready = 0;
+reg [{iw1}:0] beats [0:{nin1}];
+integer i = 0, got = 0, seed = {seed}, r, cyc = 0, taken = 0;
+reg [{ow1}:0] held; reg holding = 0;
+top dut(.clock(clock), .reset(reset), .in_data(in_data), .in_valid(in_valid),
+  .in_ready(in_ready), .out_data(out_data), .out_valid(out_valid), .out_ready(out_ready));
+always #5 clock = ~clock;
+always @(posedge clock) if (!reset) begin
+  if (holding && (!out_valid || out_data != held)) begin $display(\"HOLD\"); $finish; end
+  holding = 0;
+  taken = in_valid && in_ready;
+  if (taken) i = i + 1;
+  if (out_valid && out_ready) begin $display(\"%h\", out_data); got = got + 1; end
+  else if (out_valid) begin holding = 1; held = out_data; end
+  cyc = cyc + 1;
+  if (got == {n_out} || cyc > {limit}) $finish;
+end
+always @(negedge clock) if (!reset) begin
+  if (!in_valid || taken) begin r = $random(seed); in_valid = (i < {nin}) && ((r & 255) < {p_in}); end
+  if (i < {nin}) in_data = beats[i];
+  r = $random(seed); out_ready = (r & 255) < {p_out};
+end
+initial begin
+  $readmemh(\"in.hex\", beats);
+  @(negedge clock); @(negedge clock); reset = 0;
+end
+endmodule
+",
+            iw1 = iw - 1,
+            ow1 = ow - 1,
+            nin1 = nin.max(1) - 1,
+        );
+        std::fs::write(dir.join("tb.v"), tb).unwrap();
+        std::fs::write(dir.join("design.v"), verilog).unwrap();
+        let comp = Command::new("iverilog")
+            .current_dir(&dir)
+            .args(["-g2005", "-o", "sim", "tb.v", "design.v"])
+            .output()
+            .expect("iverilog");
+        assert!(
+            comp.status.success(),
+            "iverilog failed on {name}: {}",
+            String::from_utf8_lossy(&comp.stderr)
+        );
+        let run = Command::new("vvp")
+            .current_dir(&dir)
+            .args(["-n", "sim"])
+            .output()
+            .expect("vvp");
+        let text = String::from_utf8_lossy(&run.stdout);
+        assert!(
+            !text.contains("HOLD"),
+            "{name}: out_data changed while stalled"
+        );
+        let out = text
+            .lines()
+            .filter(|l| {
+                !l.is_empty()
+                    && l.chars()
+                        .all(|c| c.is_ascii_hexdigit() || "xXzZ".contains(c))
+            })
+            .map(|l| u128::from_str_radix(l, 16).unwrap_or(u128::MAX))
+            .collect();
+        let _ = std::fs::remove_dir_all(&dir);
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::stream_test::{icarus_stream, stream_sim};
+    use super::*;
+    use crate::synth::ice40_stats;
+    use crate::testutil;
+    use bnnforge_model::network::{InputSpec, Layer, Param, Shape};
+    use bnnforge_model::Model;
+    use rand::Rng;
+
+    /// The dense/conv layer (with bias or not), then, with `tbits`, a threshold layer
+    /// whose thresholds are placed among the values the layer reaches on `frames`.
+    #[allow(clippy::too_many_arguments)]
+    fn net(
+        rng: &mut impl Rng,
+        ishape: Shape,
+        out: usize,
+        conv: Option<(usize, usize, usize, i8)>,
+        bias: Option<i64>,
+        tbits: Option<u32>,
+        frames: &[Vec<i64>],
+    ) -> Network {
+        let input = InputSpec {
+            shape: ishape,
+            bits: 1,
+            signed: false,
+        };
+        let n = match conv {
+            Some((k, ..)) => ishape.c * k * k,
+            None => ishape.len(),
+        };
+        let w: Vec<i8> = (0..out * n)
+            .map(|_| if rng.gen() { 1 } else { -1 })
+            .collect();
+        // bias in [-b, b] with both ends present, so the output width is known
+        let b = bias.map(|b| {
+            let mut v: Vec<i64> = (0..out).map(|_| rng.gen_range(-b..=b)).collect();
+            v[0] = -b;
+            v[out - 1] = b;
+            Param::new("l.b", vec![out], v)
+        });
+        let op = match conv {
+            None => Op::Dense {
+                out,
+                weight: Param::new("l.w", vec![out, n], w),
+                bias: b,
+            },
+            Some((k, s, p, pad_value)) => Op::Conv {
+                out,
+                kernel: k,
+                stride: s,
+                padding: p,
+                pad_value,
+                weight: Param::new("l.w", vec![out, ishape.c, k, k], w),
+                bias: b,
+            },
+        };
+        let layer = Layer {
+            name: "l".into(),
+            inputs: vec!["input".into()],
+            op,
+        };
+        let raw = Network::new("t".into(), input.clone(), vec![layer.clone()], "l".into()).unwrap();
+        let Some(bits) = tbits else { return raw };
+        let model = Model::new(&raw);
+        let oshape = raw.output_shape();
+        let vals: Vec<Vec<i64>> = frames.iter().map(|f| model.eval(f)).collect();
+        let hw = oshape.pixels();
+        let k = (1usize << bits) - 1;
+        let mut t = vec![];
+        for c in 0..oshape.c {
+            for _ in 0..k {
+                let v = vals[rng.gen_range(0..vals.len())][c * hw + rng.gen_range(0..hw)];
+                t.push(match rng.gen_range(0..12) {
+                    0 => i64::MIN,
+                    1 => i64::MAX,
+                    _ => v + rng.gen_range(-1..=1),
+                });
+            }
+        }
+        let flip: Vec<u8> = (0..oshape.c).map(|_| rng.gen_range(0..2)).collect();
+        let thr = Layer {
+            name: "th".into(),
+            inputs: vec!["l".into()],
+            op: Op::Threshold {
+                bits,
+                thresholds: Param::new("th.t", vec![oshape.c, k], t),
+                flip: Some(Param::new("th.f", vec![oshape.c], flip)),
+            },
+        };
+        Network::new("t".into(), input, vec![layer, thr], "th".into()).unwrap()
+    }
+
+    /// The input stream of one frame (C, H, W values ±1) as the Mvtu takes it: the
+    /// vector in H, W, C order (dense) or each output pixel's window in (ky, kx, c)
+    /// order (conv), SIMD lanes per beat, the padding flag above them when `flag`.
+    fn input_beats(net: &Network, frame: &[i64], simd: usize, flag: bool) -> Vec<u128> {
+        let ishape = net.input.shape;
+        let (c, h, w) = (ishape.c, ishape.h, ishape.w);
+        let bit = |ch: usize, y: usize, x: usize| (frame[(ch * h + y) * w + x] > 0) as u128;
+        // (lanes, padded) of each beat
+        let mut beats = vec![];
+        match &net.layers[0].op {
+            Op::Dense { .. } => {
+                let mut v = vec![];
+                for y in 0..h {
+                    for x in 0..w {
+                        for ch in 0..c {
+                            v.push(bit(ch, y, x));
+                        }
+                    }
+                }
+                for chunk in v.chunks(simd) {
+                    beats.push((chunk.to_vec(), false));
+                }
+            }
+            Op::Conv {
+                kernel: k,
+                stride: s,
+                padding: p,
+                pad_value,
+                ..
+            } => {
+                let o = net.info()[0].shape;
+                for oy in 0..o.h {
+                    for ox in 0..o.w {
+                        for ky in 0..*k {
+                            for kx in 0..*k {
+                                let iy = (oy * s + ky) as i64 - *p as i64;
+                                let ix = (ox * s + kx) as i64 - *p as i64;
+                                let inside = iy >= 0 && ix >= 0 && iy < h as i64 && ix < w as i64;
+                                for c0 in (0..c).step_by(simd) {
+                                    let lanes: Vec<u128> = (c0..c0 + simd)
+                                        .map(|ch| {
+                                            if inside {
+                                                bit(ch, iy as usize, ix as usize)
+                                            } else {
+                                                (*pad_value > 0) as u128
+                                            }
+                                        })
+                                        .collect();
+                                    beats.push((lanes, !inside && *pad_value == 0));
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            _ => unreachable!(),
+        }
+        beats
+            .into_iter()
+            .map(|(lanes, padded)| {
+                assert!(flag || !padded, "padding with 0 needs the flag");
+                let mut b = 0u128;
+                for (i, l) in lanes.iter().enumerate() {
+                    b |= l << i;
+                }
+                if padded {
+                    b |= 1 << simd;
+                }
+                b
+            })
+            .collect()
+    }
+
+    /// The output beats the model expects for one frame: H, W, C order, PE lanes of
+    /// OB bits (binary +1 → 1).
+    fn output_beats(net: &Network, frame: &[i64], pe: usize, ob: usize) -> Vec<u128> {
+        let y = Model::new(net).eval(frame);
+        let o = net.output_shape();
+        let binary = net.output_kind().is_binary();
+        let mask = (1u128 << ob) - 1;
+        let mut beats = vec![];
+        for px in 0..o.pixels() {
+            for c0 in (0..o.c).step_by(pe) {
+                let mut b = 0u128;
+                for l in 0..pe {
+                    let v = y[(c0 + l) * o.pixels() + px];
+                    let e = if binary {
+                        (v > 0) as u128
+                    } else {
+                        v as i128 as u128 & mask
+                    };
+                    b |= e << (l * ob);
+                }
+                beats.push(b);
+            }
+        }
+        beats
+    }
+
+    fn frame(rng: &mut impl Rng, len: usize) -> Vec<i64> {
+        // some frames biased towards all +1 or all -1, so extreme sums occur
+        let p = [0.5, 0.95, 0.05][rng.gen_range(0..3)];
+        (0..len)
+            .map(|_| if rng.gen_bool(p) { 1 } else { -1 })
+            .collect()
+    }
+
+    struct Case {
+        net: Network,
+        threshold: bool,
+        frames: Vec<Vec<i64>>,
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn case(
+        rng: &mut impl Rng,
+        ishape: Shape,
+        out: usize,
+        conv: Option<(usize, usize, usize, i8)>,
+        bias: Option<i64>,
+        tbits: Option<u32>,
+        frames: usize,
+    ) -> Case {
+        let frames: Vec<Vec<i64>> = (0..frames).map(|_| frame(rng, ishape.len())).collect();
+        let net = net(rng, ishape, out, conv, bias, tbits, &frames);
+        Case {
+            net,
+            threshold: tbits.is_some(),
+            frames,
+        }
+    }
+
+    /// rust-hdl simulation and Icarus against the model, with stalls; then a full-rate
+    /// run measuring cycles per frame and latency.
+    fn run<
+        const SIMD: usize,
+        const IW: usize,
+        const P: usize,
+        const A: usize,
+        const Y: usize,
+        const WA: usize,
+        const BA: usize,
+        const CA: usize,
+        const U: usize,
+        const K: usize,
+        const B: usize,
+        const OB: usize,
+        const OW: usize,
+    >(
+        rng: &mut impl Rng,
+        c: &Case,
+        verilog: bool,
+    ) {
+        type M<
+            const SIMD: usize,
+            const IW: usize,
+            const P: usize,
+            const A: usize,
+            const Y: usize,
+            const WA: usize,
+            const BA: usize,
+            const CA: usize,
+            const U: usize,
+            const K: usize,
+            const B: usize,
+            const OB: usize,
+            const OW: usize,
+        > = Mvtu<SIMD, IW, P, A, Y, WA, BA, CA, U, K, B, OB, OW>;
+        let build = || {
+            let mut u = M::<SIMD, IW, P, A, Y, WA, BA, CA, U, K, B, OB, OW>::from_network(
+                &c.net,
+                0,
+                c.threshold.then_some(1),
+            );
+            u.connect_all();
+            u
+        };
+        let uut = build();
+        let info = uut.info();
+        if !c.threshold {
+            assert_eq!(
+                c.net.output_kind().width().0 as usize,
+                OB,
+                "test setup: OB is not the layer's width"
+            );
+        }
+        let (pe, flag) = (info.pe, IW == SIMD + 1);
+        let beats: Vec<u128> = c
+            .frames
+            .iter()
+            .flat_map(|f| input_beats(&c.net, f, SIMD, flag))
+            .collect();
+        let want: Vec<u128> = c
+            .frames
+            .iter()
+            .flat_map(|f| output_beats(&c.net, f, pe, OB))
+            .collect();
+        let label = format!("Mvtu {info:?}");
+        let seed: u64 = rng.gen();
+        let t = stream_sim!(
+            M<SIMD, IW, P, A, Y, WA, BA, CA, U, K, B, OB, OW>,
+            IW,
+            OW,
+            uut,
+            beats.clone(),
+            want.len(),
+            seed,
+            0.7,
+            0.6
+        );
+        assert_eq!(t.out, want, "rust-hdl {label}, stalls");
+        // full rate: cycles per frame and latency
+        let uut = build();
+        let (cpf, lat) = (uut.cycles_per_frame(), uut.latency());
+        let t = stream_sim!(
+            M<SIMD, IW, P, A, Y, WA, BA, CA, U, K, B, OB, OW>,
+            IW,
+            OW,
+            uut,
+            beats.clone(),
+            want.len(),
+            seed,
+            1.0,
+            1.0
+        );
+        assert_eq!(t.out, want, "rust-hdl {label}, full rate");
+        let per_frame = want.len() / c.frames.len();
+        let f = c.frames.len();
+        let measured =
+            (t.out_cycles[f * per_frame - 1] - t.out_cycles[per_frame - 1]) / (f as u64 - 1);
+        let latency = t.out_cycles[0] - t.in_cycles[0];
+        println!(
+            "{label}: cycles/frame {measured} (formula {cpf}), latency {latency} (formula {lat})"
+        );
+        assert_eq!(measured, cpf, "{label}: cycles per frame");
+        assert_eq!(latency, lat, "{label}: latency");
+        if verilog {
+            let v = generate_verilog(&build());
+            let got = icarus_stream(
+                &format!("mvtu_{}_{}_{}", info.n, info.out, info.pe),
+                &v,
+                IW,
+                OW,
+                &beats,
+                want.len(),
+                seed as u32,
+                170,
+                150,
+            );
+            assert_eq!(got, want, "Icarus {label}");
+        }
+    }
+
+    #[test]
+    fn dense_and_conv_match_the_model_with_stalls() {
+        let mut rng = testutil::rng("mvtu");
+        // <SIMD, IW, P, A, Y, WA, BA, CA, U, K, B, OB, OW>
+        // dense 32 → 8, PE 2, SIMD 8, 1-bit thresholds, bias: SF 4, NF 4
+        let c = case(&mut rng, Shape::vector(32), 8, None, Some(5), Some(1), 4);
+        run::<8, 8, 4, 6, 7, 4, 2, 2, 8, 1, 1, 1, 2>(&mut rng, &c, true);
+        // dense on a map [4, 3, 3] (columns permuted to HWC) → 6, PE 3, SIMD 4, raw + bias
+        let c = case(&mut rng, Shape::map(4, 3, 3), 6, None, Some(20), None, 3);
+        run::<4, 4, 3, 6, 7, 5, 4, 1, 8, 1, 1, 7, 21>(&mut rng, &c, true);
+        // dense 64 → 4, PE 4 (NF 1), SIMD 16, 2-bit thresholds
+        let c = case(&mut rng, Shape::vector(64), 4, None, Some(3), Some(2), 4);
+        run::<16, 16, 5, 7, 8, 2, 2, 1, 9, 3, 2, 2, 8>(&mut rng, &c, false);
+        // SF 1: dense 8 → 16, PE 2, SIMD 8 (every beat ends a vector)
+        let c = case(&mut rng, Shape::vector(8), 16, None, None, Some(1), 4);
+        run::<8, 8, 4, 4, 5, 3, 1, 3, 6, 1, 1, 1, 2>(&mut rng, &c, false);
+        // conv [4, 5, 5] k3 s1 p1 pad 0 (padding flag) → 4, PE 2, SIMD 4, thresholds
+        let c = case(
+            &mut rng,
+            Shape::map(4, 5, 5),
+            4,
+            Some((3, 1, 1, 0)),
+            Some(2),
+            Some(1),
+            2,
+        );
+        run::<4, 5, 3, 6, 7, 5, 4, 1, 8, 1, 1, 1, 2>(&mut rng, &c, true);
+        // conv [2, 5, 5] k3 s2 p1 pad -1 → 6, PE 3, SIMD 2, raw + bias
+        let c = case(
+            &mut rng,
+            Shape::map(2, 5, 5),
+            6,
+            Some((3, 2, 1, -1)),
+            Some(10),
+            None,
+            3,
+        );
+        run::<2, 2, 2, 5, 6, 5, 4, 1, 7, 1, 1, 6, 18>(&mut rng, &c, false);
+    }
+
+    #[test]
+    fn tfc_layer_784_to_64_at_pe_simd_16() {
+        let mut rng = testutil::rng("mvtu_tfc");
+        let c = case(&mut rng, Shape::map(1, 28, 28), 64, None, None, Some(1), 3);
+        run::<16, 16, 5, 10, 11, 8, 6, 2, 12, 1, 1, 1, 16>(&mut rng, &c, true);
+        let mut u =
+            Mvtu::<16, 16, 5, 10, 11, 8, 6, 2, 12, 1, 1, 1, 16>::from_network(&c.net, 0, Some(1));
+        u.connect_all();
+        let v = generate_verilog(&u);
+        let s = ice40_stats("mvtu_tfc", &v, "top").unwrap();
+        println!("Mvtu 784 -> 64, PE = SIMD = 16, 1-bit thresholds, on synth_ice40: {s}");
+        assert!(s.bram >= 16, "weights not in block RAM: {s}");
+    }
+
+    #[test]
+    fn synthesises_clean_in_raw_and_padding_modes() {
+        let mut rng = testutil::rng("mvtu_synth");
+        let c = case(
+            &mut rng,
+            Shape::map(4, 5, 5),
+            4,
+            Some((3, 1, 1, 0)),
+            Some(2),
+            Some(1),
+            1,
+        );
+        let mut u = Mvtu::<4, 5, 3, 6, 7, 5, 4, 1, 8, 1, 1, 1, 2>::from_network(&c.net, 0, Some(1));
+        u.connect_all();
+        let s = ice40_stats("mvtu_pad", &generate_verilog(&u), "top").unwrap();
+        println!("Mvtu conv 4x5x5 k3 pad-flag -> 4, PE 2, SIMD 4: {s}");
+        let c = case(
+            &mut rng,
+            Shape::map(2, 5, 5),
+            6,
+            Some((3, 2, 1, -1)),
+            Some(10),
+            None,
+            1,
+        );
+        let mut u = Mvtu::<2, 2, 2, 5, 6, 5, 4, 1, 7, 1, 1, 6, 18>::from_network(&c.net, 0, None);
+        u.connect_all();
+        let s = ice40_stats("mvtu_raw", &generate_verilog(&u), "top").unwrap();
+        println!("Mvtu conv 2x5x5 k3 s2 raw -> 6, PE 3, SIMD 2: {s}");
+    }
+
+    #[test]
+    #[should_panic(expected = "padding flag needs an even SIMD")]
+    fn rejects_padding_flag_with_odd_simd() {
+        let w = vec![vec![1i8; 3]; 2];
+        let _ =
+            Mvtu::<3, 4, 2, 2, 3, 1, 1, 1, 4, 1, 1, 1, 2>::new(&w, &[0, 0], &MvtuOutput::Raw, 1);
+    }
+}

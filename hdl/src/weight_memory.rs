@@ -1,0 +1,223 @@
+//! `WeightMemory<SIMD, WA>`: the weights of one processing element of an [`Mvtu`], one
+//! `SIMD`-bit word per beat, in a rust-hdl `SyncROM` that yosys maps to `SB_RAM40_4K`.
+//!
+//! ```text
+//!   address[WA] ──► ROM[NF·SF words of SIMD bits] ──[registered]──► data[SIMD]
+//! ```
+//!
+//! Layout (FINN's): PE `p` computes neurons `p, p + PE, p + 2·PE, …`; word
+//! `nf·SF + sf` holds the weights of neuron `nf·PE + p` for input lanes
+//! `sf·SIMD .. (sf+1)·SIMD` of the vector in stream order, lane `i` in bit `i`, bit 1 =
+//! +1. [`pe_weight_words`] builds these words from a layer's `[out][n]` ±1 matrix
+//! (already in stream order).
+//!
+//! Parameters (checked by [`WeightMemory::new`]):
+//! - `SIMD` (1..=64): bits per word.
+//! - `WA` (1..=20): address bits; the depth `NF·SF` (run-time, the length of `words`)
+//!   is at most 2^WA. rust-hdl declares the memory 2^WA deep, so `WA` should be
+//!   `clog2(depth)` ([`address_bits`]).
+//!
+//! Ports: `clock` (in), `address` (in, `Bits<WA>`), `data` (out, `Bits<SIMD>`,
+//! registered: the word of the address presented before the last rising edge).
+//!
+//! [`Mvtu`]: crate::mvtu::Mvtu
+
+use rust_hdl::prelude::*;
+
+/// Per-PE weight storage (see the module documentation).
+#[derive(LogicBlock)]
+pub struct WeightMemory<const SIMD: usize, const WA: usize> {
+    /// Clock; the read is registered on its rising edge.
+    pub clock: Signal<In, Clock>,
+    /// Word address, `nf·SF + sf`.
+    pub address: Signal<In, Bits<WA>>,
+    /// The addressed word, one cycle later.
+    pub data: Signal<Out, Bits<SIMD>>,
+    rom: SyncROM<Bits<SIMD>, WA>,
+}
+
+/// Address bits for a memory of `depth` words: clog2(depth), at least 1.
+pub fn address_bits(depth: usize) -> usize {
+    crate::clog2_plus1(depth.max(2) as u64 - 1)
+}
+
+/// The weight words of every PE: `rows[o]` are the `n` weights (±1) of neuron `o` in
+/// stream order; result `[p][nf·SF + sf]`, lanes beyond `n` zero.
+pub fn pe_weight_words(rows: &[Vec<i8>], pe: usize, simd: usize) -> Vec<Vec<u64>> {
+    assert!(
+        pe >= 1 && rows.len() % pe == 0,
+        "pe_weight_words: PE {pe} must divide {}",
+        rows.len()
+    );
+    assert!(
+        (1..=64).contains(&simd),
+        "pe_weight_words: SIMD {simd} not in 1..=64"
+    );
+    let n = rows[0].len();
+    let sf = n.div_ceil(simd);
+    let nf = rows.len() / pe;
+    (0..pe)
+        .map(|p| {
+            let mut words = Vec::with_capacity(nf * sf);
+            for f in 0..nf {
+                let row = &rows[f * pe + p];
+                assert_eq!(row.len(), n, "pe_weight_words: rows of different lengths");
+                for s in 0..sf {
+                    let mut w = 0u64;
+                    for i in 0..simd {
+                        let j = s * simd + i;
+                        if j < n && row[j] > 0 {
+                            w |= 1 << i;
+                        }
+                    }
+                    words.push(w);
+                }
+            }
+            words
+        })
+        .collect()
+}
+
+impl<const SIMD: usize, const WA: usize> WeightMemory<SIMD, WA> {
+    /// A memory holding `words` (each below 2^SIMD) at addresses 0, 1, ….
+    pub fn new(words: &[u64]) -> Self {
+        assert!(
+            (1..=64).contains(&SIMD),
+            "WeightMemory: SIMD = {SIMD} not in 1..=64"
+        );
+        assert!(
+            (1..=20).contains(&WA),
+            "WeightMemory: WA = {WA} not in 1..=20"
+        );
+        assert!(
+            !words.is_empty() && words.len() <= 1 << WA,
+            "WeightMemory: {} words do not fit 2^{WA}",
+            words.len()
+        );
+        if SIMD < 64 {
+            assert!(
+                words.iter().all(|&w| w >> SIMD == 0),
+                "WeightMemory: a word is wider than SIMD = {SIMD}"
+            );
+        }
+        let rom = SyncROM::new(
+            words
+                .iter()
+                .enumerate()
+                .map(|(a, &w)| (Bits::<WA>::from(a as u64), Bits::<SIMD>::from(w)))
+                .collect(),
+        );
+        Self {
+            clock: Default::default(),
+            address: Default::default(),
+            data: Default::default(),
+            rom,
+        }
+    }
+}
+
+impl<const SIMD: usize, const WA: usize> Logic for WeightMemory<SIMD, WA> {
+    #[hdl_gen]
+    fn update(&mut self) {
+        self.rom.clock.next = self.clock.val();
+        self.rom.address.next = self.address.val();
+        self.data.next = self.rom.data.val();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::synth::{ice40_stats, iverilog_vectors};
+    use crate::testutil;
+    use rand::Rng;
+
+    fn run<const SIMD: usize, const WA: usize>(rng: &mut impl Rng, depth: usize) {
+        let mask = if SIMD == 64 {
+            u64::MAX
+        } else {
+            (1 << SIMD) - 1
+        };
+        let words: Vec<u64> = (0..depth).map(|_| rng.gen::<u64>() & mask).collect();
+        let addrs: Vec<usize> = (0..100).map(|_| rng.gen_range(0..depth)).collect();
+        let mut uut = WeightMemory::<SIMD, WA>::new(&words);
+        uut.connect_all();
+        let v = generate_verilog(&uut);
+        let mut sim = Simulation::new();
+        sim.add_clock(5, |x: &mut Box<WeightMemory<SIMD, WA>>| {
+            x.clock.next = !x.clock.val()
+        });
+        let (a2, w2) = (addrs.clone(), words.clone());
+        sim.add_testbench(move |mut sim: Sim<WeightMemory<SIMD, WA>>| {
+            let mut x = sim.init()?;
+            for &a in &a2 {
+                x.address.next = (a as u64).into();
+                wait_clock_cycle!(sim, clock, x);
+                sim_assert_eq!(sim, x.data.val().to_u64(), w2[a], x);
+            }
+            sim.done(x)
+        });
+        sim.run(Box::new(uut), 10 * 110).unwrap();
+        let vectors: Vec<Vec<u128>> = addrs.iter().map(|&a| vec![a as u128]).collect();
+        let rows = iverilog_vectors(
+            &format!("wmem{SIMD}_{depth}"),
+            &v,
+            Some("clock"),
+            &[("address", WA)],
+            &[("data", SIMD)],
+            &vectors,
+        )
+        .unwrap();
+        for (r, &a) in rows.iter().zip(&addrs) {
+            assert_eq!(r[0] as u64, words[a], "Verilog WeightMemory<{SIMD}> at {a}");
+        }
+    }
+
+    #[test]
+    fn reads_back_its_words_in_sim_and_verilog() {
+        let mut rng = testutil::rng("weight_memory");
+        run::<1, 1>(&mut rng, 2);
+        run::<16, 8>(&mut rng, 196);
+        run::<64, 5>(&mut rng, 27);
+    }
+
+    #[test]
+    fn layout_is_finn_order() {
+        // 4 neurons, n = 5, PE = 2, SIMD = 2: SF = 3 words per neuron, NF = 2
+        let rows: Vec<Vec<i8>> = (0..4)
+            .map(|o| {
+                (0..5)
+                    .map(|j| if (o + j) % 2 == 0 { 1 } else { -1 })
+                    .collect()
+            })
+            .collect();
+        let w = pe_weight_words(&rows, 2, 2);
+        // PE 0 holds neurons 0 and 2 (both +1 at even j): lanes j=0,2,4 → 0b01, 0b01, 0b01
+        assert_eq!(w[0], vec![0b01, 0b01, 0b01, 0b01, 0b01, 0b01]);
+        // PE 1 holds neurons 1 and 3 (+1 at odd j), the last word has lane j=5 beyond n
+        assert_eq!(w[1], vec![0b10, 0b10, 0b00, 0b10, 0b10, 0b00]);
+        assert_eq!(address_bits(196), 8);
+        assert_eq!(address_bits(1), 1);
+        assert_eq!(address_bits(256), 8);
+        assert_eq!(address_bits(257), 9);
+    }
+
+    #[test]
+    fn a_large_layer_goes_to_block_ram() {
+        // TFC's 784 → 64 layer at PE = SIMD = 16: each PE holds 4 · 49 = 196 words
+        let mut rng = testutil::rng("weight_memory_synth");
+        let words: Vec<u64> = (0..196).map(|_| rng.gen::<u64>() & 0xffff).collect();
+        let mut uut = WeightMemory::<16, 8>::new(&words);
+        uut.connect_all();
+        let v = generate_verilog(&uut);
+        let s = ice40_stats("wmem_16x196", &v, "top").unwrap();
+        println!("WeightMemory<SIMD=16, 196 words> on synth_ice40: {s}");
+        assert_eq!(s.bram, 1, "weights not in one block RAM: {s}");
+    }
+
+    #[test]
+    #[should_panic(expected = "do not fit")]
+    fn rejects_too_many_words() {
+        let _ = WeightMemory::<4, 2>::new(&[0; 5]);
+    }
+}
