@@ -8,7 +8,7 @@
 //!  sf, nf, waddr ─► WeightMemory[p] ─► w_p ─────────────────(MvuPe p)──► y_p ─┬─ ThresholdUnit p ─► n_p ─┐
 //!  credits < limit                                                            └─ y_p + bias[p] (raw) ───┤
 //!                                              LaneInsert chain (lane p = neuron nf·PE + p) ◄────────────┘
-//!                                              StreamFifo (8 deep, FWFT) ─► out_data / out_valid
+//!                                              CreditQueue (8 deep, FWFT) ─► out_data / out_valid
 //! ```
 //!
 //! Function: for each input vector of `n` lanes (binary, bit 1 = +1), every neuron o
@@ -135,15 +135,17 @@ impl<const Y: usize, const OB: usize> Logic for BiasAdd<Y, OB> {
     }
 }
 
-/// Depth of [`StreamFifo`].
+/// Depth of [`CreditQueue`].
 pub const FIFO_DEPTH: usize = 8;
 
-/// An 8-deep first-word-fall-through FIFO in a rust-hdl `RAM`, with synchronous reset.
+/// An 8-deep first-word-fall-through queue in a rust-hdl `RAM`, with synchronous reset:
+/// not a ready/valid stream FIFO (that is `stream_fifo::StreamFifo`) but the result
+/// queue of an engine whose pipeline cannot stall.
 /// `valid`/`data_out` come from registers; `read` pops the head when `valid`. Written
 /// entries show at the output two cycles later. The writer must not overflow it (the
 /// engines count credits).
 #[derive(LogicBlock)]
-pub struct StreamFifo<const W: usize> {
+pub struct CreditQueue<const W: usize> {
     pub clock: Signal<In, Clock>,
     pub reset: Signal<In, Bit>,
     pub write: Signal<In, Bit>,
@@ -158,7 +160,7 @@ pub struct StreamFifo<const W: usize> {
     nonempty: Signal<Local, Bit>,
 }
 
-impl<const W: usize> Default for StreamFifo<W> {
+impl<const W: usize> Default for CreditQueue<W> {
     fn default() -> Self {
         Self {
             clock: Default::default(),
@@ -177,7 +179,7 @@ impl<const W: usize> Default for StreamFifo<W> {
     }
 }
 
-impl<const W: usize> Logic for StreamFifo<W> {
+impl<const W: usize> Logic for CreditQueue<W> {
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(self, clock, wp, wpd, rp);
@@ -322,7 +324,7 @@ pub struct Mvtu<
     adds: Vec<BiasAdd<Y, OB>>,
     ins_t: Vec<LaneInsert<OW, B>>,
     ins_r: Vec<LaneInsert<OW, OB>>,
-    fifo: StreamFifo<OW>,
+    fifo: CreditQueue<OW>,
     sf_last: Constant<Bits<BA>>,
     nf_last: Constant<Bits<CA>>,
     credit_limit: Constant<Bits<4>>,

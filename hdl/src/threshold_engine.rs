@@ -5,7 +5,7 @@
 //! ```text
 //!  in_data[L·IB] ─► LaneValue l (IB bits → Signed<Y>) ─► ThresholdUnit l (channel cb) ─► n_l ─┐
 //!  cb: beat within the pixel (0 .. C/L − 1)                       LaneInsert chain ◄────────┘
-//!  credits < 8                                                    StreamFifo ─► out_data[L·B]
+//!  credits < 8                                                    CreditQueue ─► out_data[L·B]
 //! ```
 //!
 //! Element e of a frame (H, W, C order) has channel e mod C; lane l of the beat that is
@@ -29,7 +29,7 @@
 //!
 //! [`Mvtu`]: crate::mvtu::Mvtu
 
-use crate::mvtu::{LaneInsert, StreamFifo, FIFO_DEPTH};
+use crate::mvtu::{CreditQueue, LaneInsert, FIFO_DEPTH};
 use crate::threshold_unit::ThresholdUnit;
 use bnnforge_model::network::{Network, Op};
 use rust_hdl::prelude::*;
@@ -160,7 +160,7 @@ pub struct ThresholdEngine<
     lanes: Vec<LaneValue<IW, IB, Y>>,
     thr: Vec<ThresholdUnit<Y, U, K, B, CA>>,
     ins: Vec<LaneInsert<OW, B>>,
-    fifo: StreamFifo<OW>,
+    fifo: CreditQueue<OW>,
     cb_last: Constant<Bits<CA>>,
     credit_limit: Constant<Bits<4>>,
     _l: usize,
