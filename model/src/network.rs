@@ -7,7 +7,7 @@
 //! model, the hardware generator, the simulator) relies on those checks.
 
 use crate::bail;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use std::collections::HashMap;
 use std::fmt;
 
@@ -714,10 +714,4 @@ fn weighted_sum_range(
         out_hi = out_hi.max(hi + b);
     }
     Ok((fit(name, acc_lo, acc_hi)?, fit(name, out_lo, out_hi)?))
-}
-
-impl From<std::io::Error> for Error {
-    fn from(e: std::io::Error) -> Self {
-        Error::new(e.to_string())
-    }
 }
