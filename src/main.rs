@@ -5,6 +5,7 @@
 //! output file left behind.
 
 mod commands;
+mod engines;
 mod import;
 mod mnist;
 
@@ -72,6 +73,54 @@ enum Command {
         /// only the first N test images
         #[arg(long)]
         frames: Option<usize>,
+        /// skip the hardware part (build, Verilator co-simulation, yosys)
+        #[arg(long)]
+        no_hardware: bool,
+    },
+    /// Generate the accelerator: Verilog, manifest.json and a report in a folder
+    Build {
+        /// the network (format 1 YAML)
+        model: PathBuf,
+        /// the folder to write (replaced as a whole)
+        #[arg(long)]
+        out: PathBuf,
+        /// PE and SIMD per layer (YAML: `layer: {pe: P, simd: S}`); other layers are
+        /// folded to keep pace with the slowest given one
+        #[arg(long)]
+        folding: Option<PathBuf>,
+        /// fold every layer to at most this many cycles per frame, as cheaply as possible
+        #[arg(long, conflicts_with = "folding")]
+        target_cycles: Option<u64>,
+    },
+    /// Run a batch through the generated Verilog in Verilator (the infer contract),
+    /// checked against the software model
+    Sim {
+        /// the network (format 1 YAML)
+        model: PathBuf,
+        /// inputs: [N, *input.shape], any integer dtype
+        #[arg(long)]
+        input: PathBuf,
+        /// where to write the Verilog's outputs: I64 [N, K]
+        #[arg(long)]
+        output: PathBuf,
+        /// a folder written by `bnnforge build` for this network (default: build now)
+        #[arg(long)]
+        design: Option<PathBuf>,
+        /// folding for the build (see `build`)
+        #[arg(long, conflicts_with = "design")]
+        folding: Option<PathBuf>,
+        /// target cycles per frame for the build (see `build`)
+        #[arg(long, conflicts_with_all = ["design", "folding"])]
+        target_cycles: Option<u64>,
+        /// probability of a stall in any cycle, on each stream independently
+        #[arg(long, default_value_t = 0.0)]
+        stall: f64,
+        /// seed of the stall pattern
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// write a waveform (.vcd, or .fst)
+        #[arg(long)]
+        wave: Option<PathBuf>,
     },
     /// Measure the software model: binary MACs per second on one core and on all
     Bench {
@@ -99,8 +148,41 @@ fn main() -> ExitCode {
             inputs,
         } => commands::random::run(seed, &out, frames, inputs.as_deref()),
         Command::Import { source } => import::run(source),
-        Command::Demo { frames } => commands::demo::run(frames),
+        Command::Demo {
+            frames,
+            no_hardware,
+        } => commands::demo::run(frames, !no_hardware),
         Command::Bench { seconds } => commands::bench::run(seconds),
+        Command::Sim {
+            model,
+            input,
+            output,
+            design,
+            folding,
+            target_cycles,
+            stall,
+            seed,
+            wave,
+        } => commands::sim::run(
+            &model,
+            &input,
+            &output,
+            &commands::sim::SimArgs {
+                design: design.as_deref(),
+                folding: folding.as_deref(),
+                target: target_cycles,
+                stall,
+                seed,
+                wave: wave.as_deref(),
+                quiet: false,
+            },
+        ),
+        Command::Build {
+            model,
+            out,
+            folding,
+            target_cycles,
+        } => commands::build::run(&model, &out, folding.as_deref(), target_cycles),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -482,3 +482,159 @@ fn missing_model_file_and_usage_errors_exit_2() {
     let out = bnnforge().args(["infer", "--bogus"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// `build` and `sim` on bad input: exit 2, one line naming the file or option, and no
+/// output folder or file left behind. None of these cases gets as far as compiling.
+#[test]
+fn build_and_sim_bad_input_exit_2_with_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(d, "base.yaml", BASE_YAML.as_bytes());
+    write(d, "base.safetensors", &tensor_bytes(&base_tensors()));
+    write(d, "x.npy", &good_input());
+    write(d, "wrong.npy", &npy_i64(&[1, 3], &[1, 1, 1]));
+    std::fs::create_dir(d.join("empty")).unwrap();
+    let folding = |name: &str, text: &str| {
+        write(d, name, text.as_bytes());
+    };
+    folding("syntax.yaml", "fc: [1\n");
+    folding("unknown.yaml", "nope: {pe: 1}\n");
+    folding("divide.yaml", "fc: {pe: 3, simd: 1}\n");
+    folding("key.yaml", "fc: {pe: 1, lanes: 2}\n");
+    let cases: Vec<(Vec<&str>, &str, &str)> = vec![
+        (vec!["build", "no.yaml", "--out", "o"], "no.yaml", "o"),
+        (
+            vec![
+                "build",
+                "base.yaml",
+                "--out",
+                "o",
+                "--folding",
+                "syntax.yaml",
+            ],
+            "syntax.yaml",
+            "o",
+        ),
+        (
+            vec![
+                "build",
+                "base.yaml",
+                "--out",
+                "o",
+                "--folding",
+                "unknown.yaml",
+            ],
+            "'nope'",
+            "o",
+        ),
+        (
+            vec![
+                "build",
+                "base.yaml",
+                "--out",
+                "o",
+                "--folding",
+                "divide.yaml",
+            ],
+            "does not divide",
+            "o",
+        ),
+        (
+            vec!["build", "base.yaml", "--out", "o", "--folding", "key.yaml"],
+            "key.yaml",
+            "o",
+        ),
+        (
+            vec!["build", "base.yaml", "--out", "o", "--folding", "none.yaml"],
+            "none.yaml",
+            "o",
+        ),
+        (
+            vec!["build", "base.yaml", "--out", "o", "--target-cycles", "0"],
+            "--target-cycles",
+            "o",
+        ),
+        (
+            vec!["build", "base.yaml", "--out", "missing/o"],
+            "missing",
+            "missing",
+        ),
+        (vec!["build", "base.yaml", "--out", "x.npy"], "x.npy", "o"),
+        (
+            vec![
+                "sim",
+                "base.yaml",
+                "--input",
+                "x.npy",
+                "--output",
+                "y.npy",
+                "--stall",
+                "1.5",
+            ],
+            "--stall",
+            "y.npy",
+        ),
+        (
+            vec![
+                "sim",
+                "base.yaml",
+                "--input",
+                "x.npy",
+                "--output",
+                "y.npy",
+                "--design",
+                "empty",
+            ],
+            "manifest",
+            "y.npy",
+        ),
+        (
+            vec![
+                "sim",
+                "base.yaml",
+                "--input",
+                "wrong.npy",
+                "--output",
+                "y.npy",
+            ],
+            "wrong.npy",
+            "y.npy",
+        ),
+        (
+            vec!["sim", "no.yaml", "--input", "x.npy", "--output", "y.npy"],
+            "no.yaml",
+            "y.npy",
+        ),
+    ];
+    let mut failures = vec![];
+    for (args, says, output) in cases {
+        let out = bnnforge().current_dir(d).args(&args).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+        let lines: Vec<&str> = stderr.lines().collect();
+        let leftovers: Vec<String> = std::fs::read_dir(d)
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".tmp") || n.ends_with(".old"))
+            .collect();
+        let ok = out.status.code() == Some(2)
+            && lines.len() == 1
+            && lines[0].starts_with("error: ")
+            && lines[0].contains(says)
+            && !stderr.contains("panicked")
+            && !d.join(output).exists()
+            && leftovers.is_empty();
+        if !ok {
+            failures.push(format!(
+                "{args:?}: exit {:?}, stderr {stderr:?}, leftovers {leftovers:?}",
+                out.status.code()
+            ));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} cases failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}

@@ -29,4 +29,14 @@ fn demo_reproduces_published_accuracy() {
             "{net}: expected {figure}, got {line}"
         );
     }
+    // the hardware half: the accelerator's Verilog agrees with the model on every image
+    let verilator = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("Verilator:"))
+        .unwrap_or_else(|| panic!("no co-simulation line:\n{text}"));
+    assert!(
+        verilator.contains("images through the Verilog, 0 mismatches"),
+        "{verilator}"
+    );
+    println!("{text}");
 }

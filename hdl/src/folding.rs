@@ -79,6 +79,28 @@ fn divisors(n: usize) -> Vec<usize> {
     d
 }
 
+/// Largest SIMD of a binary PE (its popcount tree).
+pub const MAX_SIMD: usize = 64;
+
+/// Whether conv layer `i` pads binary inputs with 0: its PEs see a pad flag and count a
+/// padded beat as SIMD/2 disagreements, so SIMD must be even.
+pub fn needs_even_simd(net: &Network, i: usize) -> bool {
+    let (_, kind) = net.src_shape_kind(net.info()[i].srcs[0]);
+    matches!(net.layers[i].op, Op::Conv { padding, pad_value: 0, .. } if padding > 0)
+        && kind.is_binary()
+}
+
+/// The default target interval: the largest dense/conv layer on 64 XNOR lanes
+/// (PE·SIMD = 64), every other layer folded to keep pace.
+pub fn default_target(net: &Network) -> u64 {
+    (0..net.layers.len())
+        .filter_map(|i| mac_dims(net, i).map(|(out, _, fan_in, px)| px * (out * fan_in) as u64))
+        .map(|work| work.div_ceil(64))
+        .max()
+        .unwrap_or(1)
+        .max(1)
+}
+
 /// Cycles per frame of layer `i` under `fold`.
 pub fn layer_cycles(net: &Network, i: usize, fold: Fold) -> u64 {
     match mac_dims(net, i) {
@@ -104,6 +126,20 @@ pub fn check_fold(net: &Network, i: usize, fold: Fold) -> Result<(), String> {
                 return Err(format!(
                     "layer '{name}': pe {} does not divide out {out}",
                     fold.pe
+                ));
+            }
+            if fold.simd > MAX_SIMD {
+                return Err(format!(
+                    "layer '{name}': simd {} is more than {MAX_SIMD}, the widest popcount",
+                    fold.simd
+                ));
+            }
+            if needs_even_simd(net, i) && fold.simd % 2 == 1 {
+                return Err(format!(
+                    "layer '{name}': binary conv with padding and pad_value 0 needs an even \
+                     simd dividing its {unit} input channels (got {}); an odd channel count \
+                     is not supported yet",
+                    fold.simd
                 ));
             }
             if unit % fold.simd != 0 {
@@ -141,10 +177,19 @@ pub fn check_fold(net: &Network, i: usize, fold: Fold) -> Result<(), String> {
 /// and one accumulator per PE serve more lanes).
 pub fn fold_for_target(net: &Network, i: usize, target: u64) -> Fold {
     let (outs, units): (Vec<usize>, Vec<usize>) = match mac_dims(net, i) {
-        Some((out, unit, _, _)) => (
-            divisors(out),
-            divisors(unit).into_iter().filter(|&s| s <= 1024).collect(),
-        ),
+        Some((out, unit, _, _)) => (divisors(out), {
+            let fits: Vec<usize> = divisors(unit)
+                .into_iter()
+                .filter(|&s| s <= MAX_SIMD)
+                .collect();
+            let even: Vec<usize> = fits.iter().copied().filter(|s| s % 2 == 0).collect();
+            // no even SIMD divides an odd channel count: the design reports it
+            if needs_even_simd(net, i) && !even.is_empty() {
+                even
+            } else {
+                fits
+            }
+        }),
         None => (divisors(stream_dims(net, i).1), vec![1]),
     };
     let mut best: Option<(u64, usize, Fold)> = None;

@@ -5,13 +5,18 @@
 //! its tests. See `DESIGN.md` for how whole networks are assembled from them.
 
 pub mod adder_node;
+pub mod chw_reorder;
 pub mod compare_bit;
+pub mod design;
+pub mod emit;
 pub mod folding;
 pub mod frame_counter;
 pub mod lane_converter;
 pub mod maxpool;
 pub mod module_tree;
 pub mod mvtu;
+pub mod mvtu_int;
+pub mod mvu_int_pe;
 pub mod mvu_pe;
 pub mod popcount;
 pub mod residual_adder;

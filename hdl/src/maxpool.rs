@@ -45,7 +45,8 @@ pub struct PoolConfig {
 }
 
 impl PoolConfig {
-    fn window(&self) -> WindowConfig {
+    /// The window the pool reads through.
+    pub fn window(&self) -> WindowConfig {
         WindowConfig {
             bits: self.bits,
             in_lanes: self.lanes,

@@ -38,6 +38,11 @@
 //! only. Reset is synchronous; after it the engine waits 7 cycles for stale results of
 //! the non-resettable PE/threshold pipelines to drain (they are not written).
 //!
+//! Structure: the controller (issue counters, replay buffer, credits, result queue) is
+//! the block [`MvtuControl`] and each PE's output (thresholds or bias) an [`MvtuLane`];
+//! both are shared with the integer-input engine [`MvtuInt`](crate::mvtu_int::MvtuInt),
+//! which differs only in its PEs.
+//!
 //! Timing: `cycles_per_frame = pixels · NF · SF` at full rate; latency (first input
 //! beat to first output beat) = SF + 6 (threshold mode), SF + 4 (raw).
 //!
@@ -269,6 +274,486 @@ pub fn stream_weights(net: &Network, i: usize) -> Vec<Vec<i8>> {
     }
 }
 
+/// The controller shared by the matrix-vector engines ([`Mvtu`] and
+/// [`MvtuInt`](crate::mvtu_int::MvtuInt)): everything but the weights, the PEs and the
+/// output lanes.
+///
+/// ```text
+///  in_data ─┬─► vbuf RAM[SF] ──────► x = nf==0 ? x1 : vbuf ──► x, pe_valid/first/last (stage 1)
+///           └─[x1]────────────────►
+///  sf, nf ─► waddr (issue; the weight memories answer in stage 1)
+///  nf ─[nf1]─[nf2]─► ch_pre ─[nf3]─► ch          (the neuron fold of the PEs' results)
+///  res_write, res_data ─► CreditQueue (8 deep) ─► out_data / out_valid
+/// ```
+///
+/// Issue: one beat (nf, sf) per cycle while credits last; the first neuron fold takes
+/// the vector from `in_data` (and keeps it in `vbuf`), the other NF − 1 folds replay
+/// it. A vector's last beat issues only while fewer than 8 results are in flight or
+/// queued, so the PE pipeline never needs to stall. The engine's PEs must have the
+/// latency of [`MvuPe`] (a beat in stage 1 at t+1 gives its result at t+3), so that
+/// `ch_pre` is valid one cycle before a result and `ch` with it; `res_write` is
+/// ignored while the pipelines drain after reset (7 cycles). `in_ready` and
+/// `out_valid` come from registers only.
+///
+/// Parameters (checked by [`MvtuControl::new`]): `IW` beat width, `WA`, `BA`, `CA`
+/// address widths of NF·SF words, SF beats and NF folds; `OW` result width.
+#[derive(LogicBlock)]
+pub struct MvtuControl<
+    const IW: usize,
+    const WA: usize,
+    const BA: usize,
+    const CA: usize,
+    const OW: usize,
+> {
+    pub clock: Signal<In, Clock>,
+    pub reset: Signal<In, Bit>,
+    pub in_data: Signal<In, Bits<IW>>,
+    pub in_valid: Signal<In, Bit>,
+    pub in_ready: Signal<Out, Bit>,
+    pub out_data: Signal<Out, Bits<OW>>,
+    pub out_valid: Signal<Out, Bit>,
+    pub out_ready: Signal<In, Bit>,
+    /// Weight word `nf·SF + sf` of the beat being issued.
+    pub waddr: Signal<Out, Bits<WA>>,
+    /// Stage 1: the beat for the PEs.
+    pub x: Signal<Out, Bits<IW>>,
+    /// Stage 1: the PEs' `in_valid`, `first`, `last`.
+    pub pe_valid: Signal<Out, Bit>,
+    pub pe_first: Signal<Out, Bit>,
+    pub pe_last: Signal<Out, Bit>,
+    /// The neuron fold of the results one cycle before the PEs' `out_valid`.
+    pub ch_pre: Signal<Out, Bits<CA>>,
+    /// The neuron fold of the results in the cycle of the PEs' `out_valid`.
+    pub ch: Signal<Out, Bits<CA>>,
+    /// A result beat to queue.
+    pub res_write: Signal<In, Bit>,
+    pub res_data: Signal<In, Bits<OW>>,
+    sf: DFF<Bits<BA>>,
+    nf: DFF<Bits<CA>>,
+    wa: DFF<Bits<WA>>,
+    credits: DFF<Bits<4>>,
+    drain: DFF<Bits<3>>,
+    can_issue: Signal<Local, Bit>,
+    fire: Signal<Local, Bit>,
+    issue_last: Signal<Local, Bit>,
+    pop: Signal<Local, Bit>,
+    vbuf: RAM<Bits<IW>, BA>,
+    v1: DFF<Bit>,
+    first1: DFF<Bit>,
+    last1: DFF<Bit>,
+    fromin1: DFF<Bit>,
+    x1: DFF<Bits<IW>>,
+    nf1: DFF<Bits<CA>>,
+    nf2: DFF<Bits<CA>>,
+    nf3: DFF<Bits<CA>>,
+    fifo: CreditQueue<OW>,
+    sf_last: Constant<Bits<BA>>,
+    nf_last: Constant<Bits<CA>>,
+    credit_limit: Constant<Bits<4>>,
+}
+
+impl<const IW: usize, const WA: usize, const BA: usize, const CA: usize, const OW: usize>
+    MvtuControl<IW, WA, BA, CA, OW>
+{
+    /// The controller of `nf` neuron folds of `sf` beats; `engine` names the caller
+    /// in panics.
+    pub fn new(engine: &str, nf: usize, sf: usize) -> Self {
+        assert!(nf >= 1 && sf >= 1, "{engine}: NF = {nf} and SF = {sf}");
+        assert!(
+            sf <= 1 << BA,
+            "{engine}: SF = {sf} does not fit BA = {BA} bits"
+        );
+        assert!(
+            nf <= 1 << CA,
+            "{engine}: NF = {nf} does not fit CA = {CA} bits"
+        );
+        assert!(
+            nf * sf <= 1 << WA,
+            "{engine}: NF·SF = {} does not fit WA = {WA} bits",
+            nf * sf
+        );
+        Self {
+            clock: Default::default(),
+            reset: Default::default(),
+            in_data: Default::default(),
+            in_valid: Default::default(),
+            in_ready: Default::default(),
+            out_data: Default::default(),
+            out_valid: Default::default(),
+            out_ready: Default::default(),
+            waddr: Default::default(),
+            x: Default::default(),
+            pe_valid: Default::default(),
+            pe_first: Default::default(),
+            pe_last: Default::default(),
+            ch_pre: Default::default(),
+            ch: Default::default(),
+            res_write: Default::default(),
+            res_data: Default::default(),
+            sf: Default::default(),
+            nf: Default::default(),
+            wa: Default::default(),
+            credits: Default::default(),
+            drain: Default::default(),
+            can_issue: Default::default(),
+            fire: Default::default(),
+            issue_last: Default::default(),
+            pop: Default::default(),
+            vbuf: Default::default(),
+            v1: Default::default(),
+            first1: Default::default(),
+            last1: Default::default(),
+            fromin1: Default::default(),
+            x1: Default::default(),
+            nf1: Default::default(),
+            nf2: Default::default(),
+            nf3: Default::default(),
+            fifo: Default::default(),
+            sf_last: Constant::new(((sf - 1) as u64).into()),
+            nf_last: Constant::new(((nf - 1) as u64).into()),
+            credit_limit: Constant::new((FIFO_DEPTH as u64).into()),
+        }
+    }
+}
+
+impl<const IW: usize, const WA: usize, const BA: usize, const CA: usize, const OW: usize> Logic
+    for MvtuControl<IW, WA, BA, CA, OW>
+{
+    #[hdl_gen]
+    fn update(&mut self) {
+        dff_setup!(
+            self, clock, sf, nf, wa, credits, drain, v1, first1, last1, fromin1, x1, nf1, nf2, nf3
+        );
+        // ---- issue: one beat of (nf, sf) per cycle while credits last
+        self.can_issue.next =
+            (self.credits.q.val() < self.credit_limit.val()) & (self.drain.q.val() == 0);
+        self.in_ready.next = self.can_issue.val() & (self.nf.q.val() == 0);
+        self.fire.next = self.can_issue.val() & ((self.nf.q.val() != 0) | self.in_valid.val());
+        self.issue_last.next = self.fire.val() & (self.sf.q.val() == self.sf_last.val());
+        self.pop.next = self.out_ready.val() & self.fifo.valid.val();
+        if self.issue_last.val() & !self.pop.val() {
+            self.credits.d.next = self.credits.q.val() + 1;
+        }
+        if !self.issue_last.val() & self.pop.val() {
+            self.credits.d.next = self.credits.q.val() - 1;
+        }
+        if self.drain.q.val() != 0 {
+            self.drain.d.next = self.drain.q.val() - 1;
+        }
+        if self.fire.val() {
+            self.wa.d.next = self.wa.q.val() + 1;
+            self.sf.d.next = self.sf.q.val() + 1;
+            if self.sf.q.val() == self.sf_last.val() {
+                self.sf.d.next = 0.into();
+                self.nf.d.next = self.nf.q.val() + 1;
+                if self.nf.q.val() == self.nf_last.val() {
+                    self.nf.d.next = 0.into();
+                    self.wa.d.next = 0.into();
+                }
+            }
+        }
+        self.waddr.next = self.wa.q.val();
+        self.vbuf.write_clock.next = self.clock.val();
+        self.vbuf.read_clock.next = self.clock.val();
+        self.vbuf.write_enable.next = self.fire.val() & (self.nf.q.val() == 0);
+        self.vbuf.write_address.next = self.sf.q.val();
+        self.vbuf.write_data.next = self.in_data.val();
+        self.vbuf.read_address.next = self.sf.q.val();
+        self.v1.d.next = self.fire.val();
+        self.first1.d.next = self.sf.q.val() == 0;
+        self.last1.d.next = self.sf.q.val() == self.sf_last.val();
+        self.fromin1.d.next = self.nf.q.val() == 0;
+        self.x1.d.next = self.in_data.val();
+        self.nf1.d.next = self.nf.q.val();
+        self.nf2.d.next = self.nf1.q.val();
+        self.nf3.d.next = self.nf2.q.val();
+        // ---- stage 1: the beat from the input or the buffer
+        self.x.next = self.vbuf.read_data.val();
+        if self.fromin1.q.val() {
+            self.x.next = self.x1.q.val();
+        }
+        self.pe_valid.next = self.v1.q.val();
+        self.pe_first.next = self.first1.q.val();
+        self.pe_last.next = self.last1.q.val();
+        self.ch_pre.next = self.nf2.q.val();
+        self.ch.next = self.nf3.q.val();
+        // ---- results
+        self.fifo.clock.next = self.clock.val();
+        self.fifo.reset.next = self.reset.val();
+        self.fifo.write.next = self.res_write.val() & (self.drain.q.val() == 0);
+        self.fifo.data_in.next = self.res_data.val();
+        self.fifo.read.next = self.out_ready.val();
+        self.out_valid.next = self.fifo.valid.val();
+        self.out_data.next = self.fifo.data_out.val();
+        // ---- synchronous reset of the control state
+        if self.reset.val() {
+            self.sf.d.next = 0.into();
+            self.nf.d.next = 0.into();
+            self.wa.d.next = 0.into();
+            self.credits.d.next = 0.into();
+            self.drain.d.next = 7.into();
+            self.v1.d.next = false;
+        }
+    }
+}
+
+/// One PE's output lane of a matrix-vector engine, shared by [`Mvtu`] and
+/// [`MvtuInt`](crate::mvtu_int::MvtuInt): thresholds (the lane is n, `B` bits, two
+/// cycles after y) or y + bias (`OB` bits, in the cycle of y), ORed into the beat
+/// `prev` at bits [lane·w, (lane+1)·w).
+///
+/// ```text
+///  y, y_valid, ch ────► ThresholdUnit ─► n ─────┐            (threshold mode)
+///  y, ch_pre ─► bias ROM ─► BiasAdd ─► y + b ───┤            (raw mode)
+///  prev ───────────────────────────────► LaneInsert ─► out, valid
+/// ```
+///
+/// Ports: `clock`; `y_valid`, `y` (`Signed<Y>`) from the PE; `ch` (the neuron fold of
+/// y, in its cycle) and `ch_pre` (the same one cycle earlier, for the bias ROM's read
+/// register); `prev` the beat of the lanes below; `out` the beat with this lane, and
+/// `valid` when it holds a result (`y_valid` delayed by the threshold unit's 2 cycles
+/// in threshold mode).
+#[derive(LogicBlock)]
+pub struct MvtuLane<
+    const Y: usize,
+    const U: usize,
+    const K: usize,
+    const B: usize,
+    const CA: usize,
+    const OB: usize,
+    const OW: usize,
+> {
+    pub clock: Signal<In, Clock>,
+    pub y_valid: Signal<In, Bit>,
+    pub y: Signal<In, Signed<Y>>,
+    pub ch: Signal<In, Bits<CA>>,
+    pub ch_pre: Signal<In, Bits<CA>>,
+    pub prev: Signal<In, Bits<OW>>,
+    pub out: Signal<Out, Bits<OW>>,
+    pub valid: Signal<Out, Bit>,
+    // one of each in its mode, none in the other
+    thr: Vec<ThresholdUnit<Y, U, K, B, CA>>,
+    bias: Vec<SyncROM<Bits<OB>, CA>>,
+    add: Vec<BiasAdd<Y, OB>>,
+    ins_t: Vec<LaneInsert<OW, B>>,
+    ins_r: Vec<LaneInsert<OW, OB>>,
+    _thr: usize,
+    _raw: usize,
+}
+
+impl<
+        const Y: usize,
+        const U: usize,
+        const K: usize,
+        const B: usize,
+        const CA: usize,
+        const OB: usize,
+        const OW: usize,
+    > MvtuLane<Y, U, K, B, CA, OB, OW>
+{
+    fn with(
+        thr: Vec<ThresholdUnit<Y, U, K, B, CA>>,
+        bias: Vec<SyncROM<Bits<OB>, CA>>,
+        lane: usize,
+    ) -> Self {
+        let t = thr.len();
+        let r = bias.len();
+        Self {
+            clock: Default::default(),
+            y_valid: Default::default(),
+            y: Default::default(),
+            ch: Default::default(),
+            ch_pre: Default::default(),
+            prev: Default::default(),
+            out: Default::default(),
+            valid: Default::default(),
+            thr,
+            bias,
+            add: (0..r).map(|_| BiasAdd::default()).collect(),
+            ins_t: (0..t).map(|_| LaneInsert::new(lane)).collect(),
+            ins_r: (0..r).map(|_| LaneInsert::new(lane)).collect(),
+            _thr: t,
+            _raw: r,
+        }
+    }
+
+    /// Threshold lane `lane` for y in `lo..=hi`: per neuron fold its K thresholds
+    /// (the bias already folded in) and flip flag.
+    pub fn threshold(lane: usize, lo: i64, hi: i64, rows: &[Vec<i64>], flip: &[bool]) -> Self {
+        Self::with(vec![ThresholdUnit::new(lo, hi, rows, flip)], vec![], lane)
+    }
+
+    /// Raw lane `lane`: per neuron fold its bias (modulo 2^OB).
+    pub fn raw(lane: usize, bias: &[i64]) -> Self {
+        let mask = if OB >= 64 { u64::MAX } else { (1u64 << OB) - 1 };
+        let rom = SyncROM::new(
+            bias.iter()
+                .enumerate()
+                .map(|(f, &b)| {
+                    (
+                        Bits::<CA>::from(f as u64),
+                        Bits::<OB>::from(b as u64 & mask),
+                    )
+                })
+                .collect(),
+        );
+        Self::with(vec![], vec![rom], lane)
+    }
+}
+
+impl<
+        const Y: usize,
+        const U: usize,
+        const K: usize,
+        const B: usize,
+        const CA: usize,
+        const OB: usize,
+        const OW: usize,
+    > Logic for MvtuLane<Y, U, K, B, CA, OB, OW>
+{
+    #[hdl_gen]
+    fn update(&mut self) {
+        self.out.next = self.prev.val();
+        self.valid.next = self.y_valid.val();
+        for i in 0..self._thr {
+            self.thr[i].clock.next = self.clock.val();
+            self.thr[i].in_valid.next = self.y_valid.val();
+            self.thr[i].ch.next = self.ch.val();
+            self.thr[i].y.next = self.y.val();
+            self.ins_t[i].prev.next = self.prev.val();
+            self.ins_t[i].v.next = self.thr[i].n.val();
+            self.out.next = self.ins_t[i].out.val();
+            self.valid.next = self.thr[i].out_valid.val();
+        }
+        for i in 0..self._raw {
+            self.bias[i].clock.next = self.clock.val();
+            self.bias[i].address.next = self.ch_pre.val();
+            self.add[i].y.next = self.y.val();
+            self.add[i].bias.next = self.bias[i].data.val();
+            self.ins_r[i].prev.next = self.prev.val();
+            self.ins_r[i].v.next = self.add[i].out.val();
+            self.out.next = self.ins_r[i].out.val();
+        }
+    }
+}
+
+/// The output lanes of a matrix-vector engine with `pe` PEs, for y in `lo..=hi`: PE p
+/// holds neurons nf·PE + p. In threshold mode the bias is folded into the thresholds
+/// (y + b ≥ T ⇔ y ≥ T − b), clamped to [lo − 1, hi + 1], which keeps every answer for
+/// y in [lo, hi]. `engine` names the caller in panics.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn output_lanes<
+    const Y: usize,
+    const U: usize,
+    const K: usize,
+    const B: usize,
+    const CA: usize,
+    const OB: usize,
+    const OW: usize,
+>(
+    engine: &str,
+    output: &MvtuOutput,
+    bias: &[i64],
+    pe: usize,
+    lo: i64,
+    hi: i64,
+) -> Vec<MvtuLane<Y, U, K, B, CA, OB, OW>> {
+    let out = bias.len();
+    let nf = out / pe;
+    match output {
+        MvtuOutput::Threshold { thresholds, flip } => {
+            assert_eq!(OB, B, "{engine}: OB must be B in threshold mode");
+            assert!(
+                thresholds.len() == out && flip.len() == out,
+                "{engine}: thresholds and flip need one row per neuron"
+            );
+            (0..pe)
+                .map(|p| {
+                    let rows: Vec<Vec<i64>> = (0..nf)
+                        .map(|f| {
+                            let o = f * pe + p;
+                            thresholds[o]
+                                .iter()
+                                .map(|&t| {
+                                    let t = t as i128 - bias[o] as i128;
+                                    t.clamp(lo as i128 - 1, hi as i128 + 1) as i64
+                                })
+                                .collect()
+                        })
+                        .collect();
+                    let fl: Vec<bool> = (0..nf).map(|f| flip[f * pe + p]).collect();
+                    MvtuLane::threshold(p, lo, hi, &rows, &fl)
+                })
+                .collect()
+        }
+        MvtuOutput::Raw => {
+            assert!(Y >= 2, "{engine}: Y too small");
+            (0..pe)
+                .map(|p| {
+                    let b: Vec<i64> = (0..nf).map(|f| bias[f * pe + p]).collect();
+                    MvtuLane::raw(p, &b)
+                })
+                .collect()
+        }
+    }
+}
+
+/// The bias (`[out]`, 0 without one) and the output of dense or conv layer `layer` of
+/// `net`, with threshold layer `threshold` fused (it must read `layer`) or raw.
+pub(crate) fn layer_output(
+    engine: &str,
+    net: &Network,
+    layer: usize,
+    threshold: Option<usize>,
+) -> (Vec<i64>, MvtuOutput) {
+    let bias: Vec<i64> = match &net.layers[layer].op {
+        Op::Dense { bias, out, .. } | Op::Conv { bias, out, .. } => bias
+            .as_ref()
+            .map_or_else(|| vec![0; *out], |b| b.data.clone()),
+        op => panic!(
+            "{engine}: layer {layer} is {}, not dense or conv",
+            op.name()
+        ),
+    };
+    let output = match threshold {
+        None => MvtuOutput::Raw,
+        Some(t) => {
+            assert_eq!(
+                net.layers[t].inputs,
+                vec![net.layers[layer].name.clone()],
+                "{engine}: the fused threshold must read the layer"
+            );
+            let Op::Threshold {
+                thresholds, flip, ..
+            } = &net.layers[t].op
+            else {
+                panic!("{engine}: layer {t} is not a threshold");
+            };
+            let k = thresholds.dims[1];
+            MvtuOutput::Threshold {
+                thresholds: thresholds.data.chunks(k).map(|r| r.to_vec()).collect(),
+                flip: (0..bias.len())
+                    .map(|c| flip.as_ref().is_some_and(|f| f.data[c] == 1))
+                    .collect(),
+            }
+        }
+    };
+    (bias, output)
+}
+
+/// Cycles per frame of a matrix-vector engine at full rate: pixels · NF · SF.
+pub(crate) fn engine_cycles_per_frame(pixels: usize, nf: usize, sf: usize) -> u64 {
+    (pixels * nf * sf) as u64
+}
+
+/// First input beat to first output beat of a matrix-vector engine at full rate: the
+/// SF beats of the first vector, stage 1, the PE's 2 cycles, the threshold unit's 2
+/// (threshold mode), and the 2 cycles through the [`CreditQueue`]: SF + 6 with
+/// thresholds, SF + 4 raw.
+pub(crate) fn engine_latency(sf: usize, threshold: bool) -> u64 {
+    sf as u64 + if threshold { 6 } else { 4 }
+}
+
 /// Matrix-vector(-threshold) unit (see the module documentation).
 #[derive(LogicBlock)]
 pub struct Mvtu<
@@ -294,51 +779,16 @@ pub struct Mvtu<
     pub out_data: Signal<Out, Bits<OW>>,
     pub out_valid: Signal<Out, Bit>,
     pub out_ready: Signal<In, Bit>,
-    // issue stage
-    sf: DFF<Bits<BA>>,
-    nf: DFF<Bits<CA>>,
-    waddr: DFF<Bits<WA>>,
-    credits: DFF<Bits<4>>,
-    drain: DFF<Bits<3>>,
-    can_issue: Signal<Local, Bit>,
-    fire: Signal<Local, Bit>,
-    issue_last: Signal<Local, Bit>,
-    pop: Signal<Local, Bit>,
-    vbuf: RAM<Bits<IW>, BA>,
+    ctrl: MvtuControl<IW, WA, BA, CA, OW>,
     wmem: Vec<WeightMemory<SIMD, WA>>,
-    // stage 1
-    v1: DFF<Bit>,
-    first1: DFF<Bit>,
-    last1: DFF<Bit>,
-    fromin1: DFF<Bit>,
-    x1: DFF<Bits<IW>>,
-    xs: Signal<Local, Bits<IW>>,
     pad1: Signal<Local, Bit>,
-    nf1: DFF<Bits<CA>>,
-    nf2: DFF<Bits<CA>>,
-    nf3: DFF<Bits<CA>>,
     pes: Vec<MvuPe<SIMD, P, A, Y>>,
-    // outputs
-    thr: Vec<ThresholdUnit<Y, U, K, B, CA>>,
-    bias: Vec<SyncROM<Bits<OB>, CA>>,
-    adds: Vec<BiasAdd<Y, OB>>,
-    ins_t: Vec<LaneInsert<OW, B>>,
-    ins_r: Vec<LaneInsert<OW, OB>>,
-    fifo: CreditQueue<OW>,
-    sf_last: Constant<Bits<BA>>,
-    nf_last: Constant<Bits<CA>>,
-    credit_limit: Constant<Bits<4>>,
+    lanes: Vec<MvtuLane<Y, U, K, B, CA, OB, OW>>,
     alt: Constant<Bits<SIMD>>,
-    // loop bounds: PEs, PEs in threshold / raw mode, 1 if threshold / raw mode,
-    // [SIMD, SIMD + 1) in padding mode (else empty), the last PE
+    // loop bounds: PEs, [SIMD, SIMD + 1) in padding mode (else empty), the last PE
     _pe: usize,
-    _thr_pe: usize,
-    _raw_pe: usize,
-    _thr_one: usize,
-    _raw_one: usize,
     _pad: [usize; 2],
-    _last_t: usize,
-    _last_r: usize,
+    _last: usize,
     _info: MvtuInfo,
 }
 
@@ -403,62 +853,11 @@ impl<
         );
         assert_eq!(bias.len(), out, "Mvtu: one bias per neuron");
         let (nf, sf) = (out / pe, n / SIMD);
-        assert!(sf <= 1 << BA, "Mvtu: SF = {sf} does not fit BA = {BA} bits");
-        assert!(nf <= 1 << CA, "Mvtu: NF = {nf} does not fit CA = {CA} bits");
-        assert!(
-            nf * sf <= 1 << WA,
-            "Mvtu: NF·SF = {} does not fit WA = {WA} bits",
-            nf * sf
-        );
         assert!(pixels >= 1, "Mvtu: pixels must be at least 1");
+        let ctrl = MvtuControl::new("Mvtu", nf, sf);
         let nn = n as i64;
         let threshold = matches!(output, MvtuOutput::Threshold { .. });
-        let mut thr = vec![];
-        let mut bias_roms = vec![];
-        let mut adds = vec![];
-        match output {
-            MvtuOutput::Threshold { thresholds, flip } => {
-                assert_eq!(OB, B, "Mvtu: OB must be B in threshold mode");
-                assert!(
-                    thresholds.len() == out && flip.len() == out,
-                    "Mvtu: thresholds and flip need one row per neuron"
-                );
-                for p in 0..pe {
-                    let rows: Vec<Vec<i64>> = (0..nf)
-                        .map(|f| {
-                            let o = f * pe + p;
-                            thresholds[o]
-                                .iter()
-                                .map(|&t| {
-                                    // fold the bias; clamping to [-n-1, n+1] keeps every answer
-                                    let t = t as i128 - bias[o] as i128;
-                                    t.clamp(-(nn as i128) - 1, nn as i128 + 1) as i64
-                                })
-                                .collect()
-                        })
-                        .collect();
-                    let fl: Vec<bool> = (0..nf).map(|f| flip[f * pe + p]).collect();
-                    thr.push(ThresholdUnit::new(-nn, nn, &rows, &fl));
-                }
-            }
-            MvtuOutput::Raw => {
-                assert!(Y >= 2, "Mvtu: Y too small");
-                let mask = if OB >= 64 { u64::MAX } else { (1u64 << OB) - 1 };
-                for p in 0..pe {
-                    bias_roms.push(SyncROM::new(
-                        (0..nf)
-                            .map(|f| {
-                                (
-                                    Bits::<CA>::from(f as u64),
-                                    Bits::<OB>::from(bias[f * pe + p] as u64 & mask),
-                                )
-                            })
-                            .collect(),
-                    ));
-                    adds.push(BiasAdd::default());
-                }
-            }
-        }
+        let lanes = output_lanes("Mvtu", output, bias, pe, -nn, nn);
         let words = pe_weight_words(weights, pe, SIMD);
         let alt = (0..SIMD)
             .filter(|i| i % 2 == 0)
@@ -473,50 +872,15 @@ impl<
             out_data: Default::default(),
             out_valid: Default::default(),
             out_ready: Default::default(),
-            sf: Default::default(),
-            nf: Default::default(),
-            waddr: Default::default(),
-            credits: Default::default(),
-            drain: Default::default(),
-            can_issue: Default::default(),
-            fire: Default::default(),
-            issue_last: Default::default(),
-            pop: Default::default(),
-            vbuf: Default::default(),
+            ctrl,
             wmem: words.iter().map(|w| WeightMemory::new(w)).collect(),
-            v1: Default::default(),
-            first1: Default::default(),
-            last1: Default::default(),
-            fromin1: Default::default(),
-            x1: Default::default(),
-            xs: Default::default(),
             pad1: Default::default(),
-            nf1: Default::default(),
-            nf2: Default::default(),
-            nf3: Default::default(),
             pes: (0..pe).map(|_| MvuPe::new(n as u64)).collect(),
-            thr,
-            bias: bias_roms,
-            adds,
-            ins_t: (0..if threshold { pe } else { 0 })
-                .map(LaneInsert::new)
-                .collect(),
-            ins_r: (0..if threshold { 0 } else { pe })
-                .map(LaneInsert::new)
-                .collect(),
-            fifo: Default::default(),
-            sf_last: Constant::new(((sf - 1) as u64).into()),
-            nf_last: Constant::new(((nf - 1) as u64).into()),
-            credit_limit: Constant::new((FIFO_DEPTH as u64).into()),
+            lanes,
             alt: Constant::new(alt.into()),
             _pe: pe,
-            _thr_pe: if threshold { pe } else { 0 },
-            _raw_pe: if threshold { 0 } else { pe },
-            _thr_one: threshold as usize,
-            _raw_one: !threshold as usize,
             _pad: if pad_flag { [SIMD, SIMD + 1] } else { [0, 0] },
-            _last_t: if threshold { pe - 1 } else { 0 },
-            _last_r: if threshold { 0 } else { pe - 1 },
+            _last: pe - 1,
             _info: MvtuInfo {
                 n,
                 out,
@@ -535,35 +899,7 @@ impl<
     /// `threshold` fused (it must read `layer`), else raw.
     pub fn from_network(net: &Network, layer: usize, threshold: Option<usize>) -> Self {
         let info = &net.info()[layer];
-        let bias: Vec<i64> = match &net.layers[layer].op {
-            Op::Dense { bias, out, .. } | Op::Conv { bias, out, .. } => bias
-                .as_ref()
-                .map_or_else(|| vec![0; *out], |b| b.data.clone()),
-            op => panic!("Mvtu: layer {layer} is {}, not dense or conv", op.name()),
-        };
-        let output = match threshold {
-            None => MvtuOutput::Raw,
-            Some(t) => {
-                assert_eq!(
-                    net.layers[t].inputs,
-                    vec![net.layers[layer].name.clone()],
-                    "Mvtu: the fused threshold must read the layer"
-                );
-                let Op::Threshold {
-                    thresholds, flip, ..
-                } = &net.layers[t].op
-                else {
-                    panic!("Mvtu: layer {t} is not a threshold");
-                };
-                let k = thresholds.dims[1];
-                MvtuOutput::Threshold {
-                    thresholds: thresholds.data.chunks(k).map(|r| r.to_vec()).collect(),
-                    flip: (0..bias.len())
-                        .map(|c| flip.as_ref().is_some_and(|f| f.data[c] == 1))
-                        .collect(),
-                }
-            }
-        };
+        let (bias, output) = layer_output("Mvtu", net, layer, threshold);
         Self::new(
             &stream_weights(net, layer),
             &bias,
@@ -580,13 +916,13 @@ impl<
     /// Cycles per frame at full rate: pixels · NF · SF.
     pub fn cycles_per_frame(&self) -> u64 {
         let i = self._info;
-        (i.pixels * i.nf * i.sf) as u64
+        engine_cycles_per_frame(i.pixels, i.nf, i.sf)
     }
 
     /// First input beat to first output beat at full rate: SF + 6 with thresholds,
     /// SF + 4 raw.
     pub fn latency(&self) -> u64 {
-        self._info.sf as u64 + if self._info.threshold { 6 } else { 4 }
+        engine_latency(self._info.sf, self._info.threshold)
     }
 }
 
@@ -608,130 +944,46 @@ impl<
 {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(
-            self, clock, sf, nf, waddr, credits, drain, v1, first1, last1, fromin1, x1, nf1, nf2,
-            nf3
-        );
-        // ---- issue: one beat of (nf, sf) per cycle while credits last
-        self.can_issue.next =
-            (self.credits.q.val() < self.credit_limit.val()) & (self.drain.q.val() == 0);
-        self.in_ready.next = self.can_issue.val() & (self.nf.q.val() == 0);
-        self.fire.next = self.can_issue.val() & ((self.nf.q.val() != 0) | self.in_valid.val());
-        self.issue_last.next = self.fire.val() & (self.sf.q.val() == self.sf_last.val());
-        self.pop.next = self.out_ready.val() & self.fifo.valid.val();
-        if self.issue_last.val() & !self.pop.val() {
-            self.credits.d.next = self.credits.q.val() + 1;
-        }
-        if !self.issue_last.val() & self.pop.val() {
-            self.credits.d.next = self.credits.q.val() - 1;
-        }
-        if self.drain.q.val() != 0 {
-            self.drain.d.next = self.drain.q.val() - 1;
-        }
-        if self.fire.val() {
-            self.waddr.d.next = self.waddr.q.val() + 1;
-            self.sf.d.next = self.sf.q.val() + 1;
-            if self.sf.q.val() == self.sf_last.val() {
-                self.sf.d.next = 0.into();
-                self.nf.d.next = self.nf.q.val() + 1;
-                if self.nf.q.val() == self.nf_last.val() {
-                    self.nf.d.next = 0.into();
-                    self.waddr.d.next = 0.into();
-                }
-            }
-        }
-        self.vbuf.write_clock.next = self.clock.val();
-        self.vbuf.read_clock.next = self.clock.val();
-        self.vbuf.write_enable.next = self.fire.val() & (self.nf.q.val() == 0);
-        self.vbuf.write_address.next = self.sf.q.val();
-        self.vbuf.write_data.next = self.in_data.val();
-        self.vbuf.read_address.next = self.sf.q.val();
-        for p in 0..self._pe {
-            self.wmem[p].clock.next = self.clock.val();
-            self.wmem[p].address.next = self.waddr.q.val();
-        }
-        self.v1.d.next = self.fire.val();
-        self.first1.d.next = self.sf.q.val() == 0;
-        self.last1.d.next = self.sf.q.val() == self.sf_last.val();
-        self.fromin1.d.next = self.nf.q.val() == 0;
-        self.x1.d.next = self.in_data.val();
-        self.nf1.d.next = self.nf.q.val();
-        self.nf2.d.next = self.nf1.q.val();
-        self.nf3.d.next = self.nf2.q.val();
-        // ---- stage 1: the beat from the input or the buffer, into the PEs
-        self.xs.next = self.vbuf.read_data.val();
-        if self.fromin1.q.val() {
-            self.xs.next = self.x1.q.val();
-        }
+        self.ctrl.clock.next = self.clock.val();
+        self.ctrl.reset.next = self.reset.val();
+        self.ctrl.in_data.next = self.in_data.val();
+        self.ctrl.in_valid.next = self.in_valid.val();
+        self.ctrl.out_ready.next = self.out_ready.val();
+        self.in_ready.next = self.ctrl.in_ready.val();
+        self.out_valid.next = self.ctrl.out_valid.val();
+        self.out_data.next = self.ctrl.out_data.val();
+        // stage 1: a padded kernel position (flag above the lanes) must add 0
         self.pad1.next = false;
         for i in self._pad[0]..self._pad[1] {
-            self.pad1.next = self.xs.val().get_bit(i);
+            self.pad1.next = self.ctrl.x.val().get_bit(i);
         }
         for p in 0..self._pe {
+            self.wmem[p].clock.next = self.clock.val();
+            self.wmem[p].address.next = self.ctrl.waddr.val();
             self.pes[p].clock.next = self.clock.val();
-            self.pes[p].in_valid.next = self.v1.q.val();
-            self.pes[p].first.next = self.first1.q.val();
-            self.pes[p].last.next = self.last1.q.val();
+            self.pes[p].in_valid.next = self.ctrl.pe_valid.val();
+            self.pes[p].first.next = self.ctrl.pe_first.val();
+            self.pes[p].last.next = self.ctrl.pe_last.val();
             self.pes[p].w.next = self.wmem[p].data.val();
-            self.pes[p].x.next = bit_cast::<SIMD, IW>(self.xs.val());
+            self.pes[p].x.next = bit_cast::<SIMD, IW>(self.ctrl.x.val());
             if self.pad1.val() {
                 // disagrees with w in exactly SIMD/2 lanes: adds 0
                 self.pes[p].x.next = self.wmem[p].data.val() ^ self.alt.val();
             }
+            // outputs: thresholds (y at t+3, n at t+5) or y + bias (t+3)
+            self.lanes[p].clock.next = self.clock.val();
+            self.lanes[p].y_valid.next = self.pes[p].out_valid.val();
+            self.lanes[p].y.next = self.pes[p].y.val();
+            self.lanes[p].ch.next = self.ctrl.ch.val();
+            self.lanes[p].ch_pre.next = self.ctrl.ch_pre.val();
         }
-        // ---- outputs: thresholds (y at t+3, n at t+5) or y + bias (t+3)
-        for p in 0..self._thr_pe {
-            self.thr[p].clock.next = self.clock.val();
-            self.thr[p].in_valid.next = self.pes[p].out_valid.val();
-            self.thr[p].ch.next = self.nf3.q.val();
-            self.thr[p].y.next = self.pes[p].y.val();
-            self.ins_t[p].v.next = self.thr[p].n.val();
+        self.lanes[0].prev.next = 0.into();
+        for p in 1..self._pe {
+            self.lanes[p].prev.next = self.lanes[p - 1].out.val();
         }
-        for p in 0..self._raw_pe {
-            self.bias[p].clock.next = self.clock.val();
-            self.bias[p].address.next = self.nf2.q.val();
-            self.adds[p].y.next = self.pes[p].y.val();
-            self.adds[p].bias.next = self.bias[p].data.val();
-            self.ins_r[p].v.next = self.adds[p].out.val();
-        }
-        for p in 0..self._thr_one {
-            self.ins_t[p].prev.next = 0.into();
-        }
-        for p in 1..self._thr_pe {
-            self.ins_t[p].prev.next = self.ins_t[p - 1].out.val();
-        }
-        for p in 0..self._raw_one {
-            self.ins_r[p].prev.next = 0.into();
-        }
-        for p in 1..self._raw_pe {
-            self.ins_r[p].prev.next = self.ins_r[p - 1].out.val();
-        }
-        self.fifo.clock.next = self.clock.val();
-        self.fifo.reset.next = self.reset.val();
-        self.fifo.write.next = false;
-        for p in 0..self._thr_one {
-            self.fifo.write.next = self.thr[p].out_valid.val() & (self.drain.q.val() == 0);
-        }
-        for p in 0..self._raw_one {
-            self.fifo.write.next = self.pes[p].out_valid.val() & (self.drain.q.val() == 0);
-        }
-        for p in self._last_t..self._thr_pe {
-            self.fifo.data_in.next = self.ins_t[p].out.val();
-        }
-        for p in self._last_r..self._raw_pe {
-            self.fifo.data_in.next = self.ins_r[p].out.val();
-        }
-        self.fifo.read.next = self.out_ready.val();
-        self.out_valid.next = self.fifo.valid.val();
-        self.out_data.next = self.fifo.data_out.val();
-        // ---- synchronous reset of the control state
-        if self.reset.val() {
-            self.sf.d.next = 0.into();
-            self.nf.d.next = 0.into();
-            self.waddr.d.next = 0.into();
-            self.credits.d.next = 0.into();
-            self.drain.d.next = 7.into();
-            self.v1.d.next = false;
+        self.ctrl.res_write.next = self.lanes[0].valid.val();
+        for p in self._last..self._pe {
+            self.ctrl.res_data.next = self.lanes[p].out.val();
         }
     }
 }
@@ -936,47 +1188,74 @@ endmodule
         let _ = std::fs::remove_dir_all(&dir);
         out
     }
-}
 
-#[cfg(test)]
-mod tests {
-    use super::stream_test::{icarus_stream, stream_sim};
-    use super::*;
-    use crate::synth::ice40_stats;
-    use crate::testutil;
-    use bnnforge_model::network::{InputSpec, Layer, Param, Shape};
+    // ---- one-layer test networks for the matrix-vector engines, and their streams
+
+    use bnnforge_model::network::{InputSpec, Kind, Layer, Network, Op, Param, Shape, Src};
     use bnnforge_model::Model;
     use rand::Rng;
 
-    /// The dense/conv layer (with bias or not), then, with `tbits`, a threshold layer
-    /// whose thresholds are placed among the values the layer reaches on `frames`.
+    /// What feeds the dense/conv layer of a [`layer_net`], and how its weights are drawn.
+    #[derive(Clone, Debug)]
+    pub struct Feed {
+        /// the network input
+        pub input: InputSpec,
+        /// layer 0 is `add(input, input)`: an integer range that is not a full width
+        pub doubled: bool,
+        /// all weights +1 (an accumulator range without negative values), else random
+        pub all_plus: bool,
+    }
+
+    impl Feed {
+        /// The network input straight into the layer, random weights.
+        pub fn plain(input: InputSpec) -> Self {
+            Feed {
+                input,
+                doubled: false,
+                all_plus: false,
+            }
+        }
+        /// Index of the dense/conv layer.
+        pub fn mac(&self) -> usize {
+            self.doubled as usize
+        }
+    }
+
+    /// The dense/conv layer (with bias in [−b, b] or not) fed as `feed` says, then, with
+    /// `tbits`, a threshold layer whose thresholds are placed among the values the layer
+    /// reaches on `frames`.
     #[allow(clippy::too_many_arguments)]
-    fn net(
+    pub fn layer_net(
         rng: &mut impl Rng,
-        ishape: Shape,
+        feed: Feed,
         out: usize,
         conv: Option<(usize, usize, usize, i8)>,
         bias: Option<i64>,
         tbits: Option<u32>,
         frames: &[Vec<i64>],
     ) -> Network {
-        let input = InputSpec {
-            shape: ishape,
-            bits: 1,
-            signed: false,
-        };
+        let ishape = feed.input.shape;
         let n = match conv {
             Some((k, ..)) => ishape.c * k * k,
             None => ishape.len(),
         };
+        // neuron 0 all +1 and the last one all -1 (unless all are +1), with the bias
+        // ends that widen their ranges most: the widths of accumulator and output do
+        // not depend on the draw (integer ranges depend on the weights)
         let w: Vec<i8> = (0..out * n)
-            .map(|_| if rng.gen() { 1 } else { -1 })
+            .map(|i| match i / n {
+                _ if feed.all_plus => 1,
+                0 => 1,
+                o if o + 1 == out => -1,
+                _ if rng.gen() => 1,
+                _ => -1,
+            })
             .collect();
-        // bias in [-b, b] with both ends present, so the output width is known
+        let unsigned = feed.input.kind().range().0 >= 0;
         let b = bias.map(|b| {
             let mut v: Vec<i64> = (0..out).map(|_| rng.gen_range(-b..=b)).collect();
-            v[0] = -b;
-            v[out - 1] = b;
+            v[out - 1] = if unsigned { -b } else { b };
+            v[0] = -v[out - 1];
             Param::new("l.b", vec![out], v)
         });
         let op = match conv {
@@ -995,12 +1274,20 @@ mod tests {
                 bias: b,
             },
         };
-        let layer = Layer {
+        let mut layers = vec![];
+        if feed.doubled {
+            layers.push(Layer {
+                name: "sum".into(),
+                inputs: vec!["input".into(), "input".into()],
+                op: Op::Add,
+            });
+        }
+        layers.push(Layer {
             name: "l".into(),
-            inputs: vec!["input".into()],
+            inputs: vec![if feed.doubled { "sum" } else { "input" }.into()],
             op,
-        };
-        let raw = Network::new("t".into(), input.clone(), vec![layer.clone()], "l".into()).unwrap();
+        });
+        let raw = Network::new("t".into(), feed.input.clone(), layers.clone(), "l".into()).unwrap();
         let Some(bits) = tbits else { return raw };
         let model = Model::new(&raw);
         let oshape = raw.output_shape();
@@ -1019,7 +1306,7 @@ mod tests {
             }
         }
         let flip: Vec<u8> = (0..oshape.c).map(|_| rng.gen_range(0..2)).collect();
-        let thr = Layer {
+        layers.push(Layer {
             name: "th".into(),
             inputs: vec!["l".into()],
             op: Op::Threshold {
@@ -1027,26 +1314,68 @@ mod tests {
                 thresholds: Param::new("th.t", vec![oshape.c, k], t),
                 flip: Some(Param::new("th.f", vec![oshape.c], flip)),
             },
-        };
-        Network::new("t".into(), input, vec![layer, thr], "th".into()).unwrap()
+        });
+        Network::new("t".into(), feed.input, layers, "th".into()).unwrap()
     }
 
-    /// The input stream of one frame (C, H, W values ±1) as the Mvtu takes it: the
-    /// vector in H, W, C order (dense) or each output pixel's window in (ky, kx, c)
-    /// order (conv), SIMD lanes per beat, the padding flag above them when `flag`.
-    fn input_beats(net: &Network, frame: &[i64], simd: usize, flag: bool) -> Vec<u128> {
-        let ishape = net.input.shape;
+    /// A random input frame (C, H, W): binary ±1 or integers of the input's range;
+    /// some frames lean towards one end, so extreme sums occur.
+    pub fn frame(rng: &mut impl Rng, input: &InputSpec) -> Vec<i64> {
+        let len = input.shape.len();
+        let lean = [0.5, 0.95, 0.05][rng.gen_range(0..3)];
+        match input.kind() {
+            Kind::Binary => (0..len)
+                .map(|_| if rng.gen_bool(lean) { 1 } else { -1 })
+                .collect(),
+            Kind::Int { lo, hi } => (0..len)
+                .map(|_| match rng.gen_range(0..4) {
+                    0 => rng.gen_range(lo..=hi),
+                    _ if rng.gen_bool(lean) => hi,
+                    _ => lo,
+                })
+                .collect(),
+        }
+    }
+
+    /// The input stream of dense/conv layer `mac` for one network frame, as the engine
+    /// takes it: the layer's operand (C, H, W) in H, W, C order (dense) or each output
+    /// pixel's window in (ky, kx, c) order (conv), `simd` lanes per beat of the
+    /// operand's width (binary: 1 = +1), padded positions as the pad value (integers:
+    /// 0), with the padding flag above the lanes when `flag` (binary, pad value 0).
+    pub fn input_beats(
+        net: &Network,
+        mac: usize,
+        frame: &[i64],
+        simd: usize,
+        flag: bool,
+    ) -> Vec<u128> {
+        let src = net.info()[mac].srcs[0];
+        let (ishape, kind) = net.src_shape_kind(src);
+        let vals = match src {
+            Src::Input => frame.to_vec(),
+            Src::Layer(j) => Model::new(net).eval_layers(frame)[j].clone(),
+        };
         let (c, h, w) = (ishape.c, ishape.h, ishape.w);
-        let bit = |ch: usize, y: usize, x: usize| (frame[(ch * h + y) * w + x] > 0) as u128;
+        let bits = kind.width().0 as usize;
+        assert!(simd * bits + flag as usize <= 128, "test beats are u128");
+        let mask = (1u128 << bits) - 1;
+        let lane = |v: i64| {
+            if kind.is_binary() {
+                (v > 0) as u128
+            } else {
+                v as i128 as u128 & mask
+            }
+        };
+        let at = |ch: usize, y: usize, x: usize| lane(vals[(ch * h + y) * w + x]);
         // (lanes, padded) of each beat
         let mut beats = vec![];
-        match &net.layers[0].op {
+        match &net.layers[mac].op {
             Op::Dense { .. } => {
                 let mut v = vec![];
                 for y in 0..h {
                     for x in 0..w {
                         for ch in 0..c {
-                            v.push(bit(ch, y, x));
+                            v.push(at(ch, y, x));
                         }
                     }
                 }
@@ -1061,7 +1390,13 @@ mod tests {
                 pad_value,
                 ..
             } => {
-                let o = net.info()[0].shape;
+                let pad = if kind.is_binary() {
+                    (*pad_value > 0) as u128
+                } else {
+                    0
+                };
+                let padded_zero = kind.is_binary() && *pad_value == 0;
+                let o = net.info()[mac].shape;
                 for oy in 0..o.h {
                     for ox in 0..o.w {
                         for ky in 0..*k {
@@ -1073,20 +1408,20 @@ mod tests {
                                     let lanes: Vec<u128> = (c0..c0 + simd)
                                         .map(|ch| {
                                             if inside {
-                                                bit(ch, iy as usize, ix as usize)
+                                                at(ch, iy as usize, ix as usize)
                                             } else {
-                                                (*pad_value > 0) as u128
+                                                pad
                                             }
                                         })
                                         .collect();
-                                    beats.push((lanes, !inside && *pad_value == 0));
+                                    beats.push((lanes, !inside && padded_zero));
                                 }
                             }
                         }
                     }
                 }
             }
-            _ => unreachable!(),
+            _ => unreachable!("layer {mac} is not dense or conv"),
         }
         beats
             .into_iter()
@@ -1094,10 +1429,10 @@ mod tests {
                 assert!(flag || !padded, "padding with 0 needs the flag");
                 let mut b = 0u128;
                 for (i, l) in lanes.iter().enumerate() {
-                    b |= l << i;
+                    b |= l << (i * bits);
                 }
                 if padded {
-                    b |= 1 << simd;
+                    b |= 1 << (simd * bits);
                 }
                 b
             })
@@ -1106,7 +1441,7 @@ mod tests {
 
     /// The output beats the model expects for one frame: H, W, C order, PE lanes of
     /// OB bits (binary +1 → 1).
-    fn output_beats(net: &Network, frame: &[i64], pe: usize, ob: usize) -> Vec<u128> {
+    pub fn output_beats(net: &Network, frame: &[i64], pe: usize, ob: usize) -> Vec<u128> {
         let y = Model::new(net).eval(frame);
         let o = net.output_shape();
         let binary = net.output_kind().is_binary();
@@ -1130,13 +1465,37 @@ mod tests {
         beats
     }
 
-    fn frame(rng: &mut impl Rng, len: usize) -> Vec<i64> {
-        // some frames biased towards all +1 or all -1, so extreme sums occur
-        let p = [0.5, 0.95, 0.05][rng.gen_range(0..3)];
-        (0..len)
-            .map(|_| if rng.gen_bool(p) { 1 } else { -1 })
-            .collect()
+    /// A shape helper for the tests: `[C, H, W]` or `[F]`.
+    pub fn input(shape: Shape, bits: u32, signed: bool) -> InputSpec {
+        InputSpec {
+            shape,
+            bits,
+            signed,
+        }
     }
+
+    /// Cycles per frame (between the last output beats of the first and the last
+    /// frame, over the frames in between) and latency (first input beat to first output
+    /// beat) of a full-rate run of `frames` frames.
+    pub fn timing(t: &Trace, frames: usize) -> (u64, u64) {
+        assert!(frames >= 2, "timing needs two frames or more");
+        let per_frame = t.out.len() / frames;
+        let cpf = (t.out_cycles[frames * per_frame - 1] - t.out_cycles[per_frame - 1])
+            / (frames as u64 - 1);
+        (cpf, t.out_cycles[0] - t.in_cycles[0])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::stream_test::{
+        frame, icarus_stream, input, input_beats, layer_net, output_beats, stream_sim, timing, Feed,
+    };
+    use super::*;
+    use crate::synth::ice40_stats;
+    use crate::testutil;
+    use bnnforge_model::network::Shape;
+    use rand::Rng;
 
     struct Case {
         net: Network,
@@ -1154,8 +1513,9 @@ mod tests {
         tbits: Option<u32>,
         frames: usize,
     ) -> Case {
-        let frames: Vec<Vec<i64>> = (0..frames).map(|_| frame(rng, ishape.len())).collect();
-        let net = net(rng, ishape, out, conv, bias, tbits, &frames);
+        let feed = Feed::plain(input(ishape, 1, false));
+        let frames: Vec<Vec<i64>> = (0..frames).map(|_| frame(rng, &feed.input)).collect();
+        let net = layer_net(rng, feed, out, conv, bias, tbits, &frames);
         Case {
             net,
             threshold: tbits.is_some(),
@@ -1221,7 +1581,7 @@ mod tests {
         let beats: Vec<u128> = c
             .frames
             .iter()
-            .flat_map(|f| input_beats(&c.net, f, SIMD, flag))
+            .flat_map(|f| input_beats(&c.net, 0, f, SIMD, flag))
             .collect();
         let want: Vec<u128> = c
             .frames
@@ -1257,11 +1617,7 @@ mod tests {
             1.0
         );
         assert_eq!(t.out, want, "rust-hdl {label}, full rate");
-        let per_frame = want.len() / c.frames.len();
-        let f = c.frames.len();
-        let measured =
-            (t.out_cycles[f * per_frame - 1] - t.out_cycles[per_frame - 1]) / (f as u64 - 1);
-        let latency = t.out_cycles[0] - t.in_cycles[0];
+        let (measured, latency) = timing(&t, c.frames.len());
         println!(
             "{label}: cycles/frame {measured} (formula {cpf}), latency {latency} (formula {lat})"
         );

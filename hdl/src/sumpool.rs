@@ -41,6 +41,9 @@ pub struct SumConfig {
     pub width: usize,
     /// Two's-complement integer inputs (ignored for binary).
     pub signed: bool,
+    /// The inputs' exact value range when it is narrower than the lanes' (the model's
+    /// `Kind` range); the output width follows from it. `None`: the full lane range.
+    pub range: Option<(i64, i64)>,
 }
 
 impl SumConfig {
@@ -60,7 +63,7 @@ impl SumConfig {
     /// The exact output width Y and signedness of H·W·[lo, hi].
     pub fn out_bits(&self) -> (usize, bool) {
         let n = (self.height * self.width) as i128;
-        let (lo, hi) = self.in_range();
+        let (lo, hi) = self.range.unwrap_or_else(|| self.in_range());
         let (w, s) = int_width(n * lo as i128, n * hi as i128);
         (w as usize, s)
     }
@@ -403,6 +406,7 @@ mod tests {
             height: chw.1,
             width: chw.2,
             signed,
+            range: None,
         }
     }
 

@@ -1,7 +1,9 @@
 //! `bnnforge demo`: the shipped real networks on the real MNIST test set, end to end.
 //!
 //! Runs LFC-W1A1, LFC-W1A2 (BNN-PYNQ) and TFC-W1A1 (FINN) over the 10,000 test images
-//! with the bit-exact model and prints each accuracy beside the published figure.
+//! with the bit-exact model and prints each accuracy beside the published figure; then
+//! builds TFC-W1A1's accelerator, co-simulates a sample of images in Verilator against
+//! the model, and (when yosys is installed) synthesises it for the iCE40 UP5K.
 
 use crate::mnist;
 use bnnforge_model::{Model, Result};
@@ -49,7 +51,11 @@ fn root() -> PathBuf {
     }
 }
 
-pub fn run(frames: Option<usize>) -> Result<()> {
+/// The network whose accelerator the demo builds, and how many images it co-simulates.
+const HARDWARE_NETWORK: &str = "tfc-w1a1";
+const HARDWARE_FRAMES: usize = 200;
+
+pub fn run(frames: Option<usize>, hardware: bool) -> Result<()> {
     let root = root();
     let images = mnist::read_images(&root.join("data/mnist/t10k-images-idx3-ubyte.gz"))?;
     let labels = mnist::read_labels(&root.join("data/mnist/t10k-labels-idx1-ubyte.gz"))?;
@@ -99,6 +105,113 @@ pub fn run(frames: Option<usize>) -> Result<()> {
             ),
             n as f64 / secs
         );
+    }
+    if hardware {
+        let k = HARDWARE_FRAMES.min(n);
+        hardware_demo(&root, &xs[..k * 784])?;
+    }
+    Ok(())
+}
+
+/// Build, co-simulate and synthesise the accelerator of [`HARDWARE_NETWORK`].
+fn hardware_demo(root: &Path, xs: &[i64]) -> Result<()> {
+    let model = root.join(format!("models/{HARDWARE_NETWORK}.yaml"));
+    let out = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("target")
+        .join("bnnforge-demo")
+        .join(HARDWARE_NETWORK);
+    std::fs::create_dir_all(out.parent().expect("parent"))
+        .map_err(|e| bnnforge_model::Error::new(format!("cannot create {}: {e}", out.display())))?;
+    println!("\nHardware: {HARDWARE_NETWORK} accelerator");
+    let spinner = ProgressBar::new_spinner();
+    spinner.set_message("bnnforge build (the first run compiles the engine program, ~1 min)");
+    spinner.enable_steady_tick(std::time::Duration::from_millis(200));
+    let built = super::build::build(&model, &out, None, None);
+    spinner.finish_and_clear();
+    let b = built?;
+    let d = &b.design;
+    println!(
+        "  build: {} engines, {} cycles per frame, latency {} cycles, {:.1} MB of Verilog in {}",
+        d.engines.len(),
+        d.cycles_per_frame(),
+        d.latency_cycles(),
+        b.verilog_bytes as f64 / 1e6,
+        out.display()
+    );
+    let net = bnnforge_model::load(&model)?;
+    let args = super::sim::SimArgs {
+        design: Some(&out),
+        folding: None,
+        target: None,
+        stall: 0.0,
+        seed: 1,
+        wave: None,
+        quiet: false,
+    };
+    let c = super::sim::cosim(&net, &out, xs, &args)?;
+    println!(
+        "  Verilator: {} MNIST images through the Verilog, {} mismatches against the model; \
+         {:.1} cycles per frame measured ({} in the manifest), first-frame latency {} cycles",
+        c.frames,
+        c.mismatches.len(),
+        c.interval.unwrap_or(0.0),
+        c.cycles_per_frame,
+        c.first_latency,
+    );
+    for (board, mhz) in [("iCEBreaker oscillator", 12.0), ("ULX3S oscillator", 25.0)] {
+        println!(
+            "  at {mhz} MHz ({board}): {:.0} frames/s",
+            mhz * 1e6 / c.cycles_per_frame.max(1) as f64
+        );
+    }
+    println!(
+        "  co-simulation speed: {:.2} M cycles/s, {:.0} frames/s (verilator build {:.1} s{})",
+        c.cycles as f64 / c.sim_secs.max(1e-9) / 1e6,
+        c.frames as f64 / c.sim_secs.max(1e-9),
+        c.verilate_secs,
+        if c.verilator_cached { ", cached" } else { "" }
+    );
+    if !c.mismatches.is_empty() {
+        return Err(bnnforge_model::Error::new(format!(
+            "the Verilog differs from the model ({} values)",
+            c.mismatches.len()
+        )));
+    }
+    if std::process::Command::new("yosys")
+        .arg("-V")
+        .output()
+        .is_err()
+    {
+        println!(
+            "  yosys not installed: no resource estimate (scripts/install-deps.sh installs it)"
+        );
+        return Ok(());
+    }
+    let spinner = ProgressBar::new_spinner();
+    spinner.set_message("yosys synth_ice40 (about a minute)");
+    spinner.enable_steady_tick(std::time::Duration::from_millis(200));
+    let mut verilog = String::new();
+    let mut files: Vec<PathBuf> = vec![out.join(format!("{}.v", d.top))];
+    files.extend(
+        d.engines
+            .iter()
+            .map(|e| out.join(format!("{}.v", e.module))),
+    );
+    for f in files {
+        verilog += &std::fs::read_to_string(&f).map_err(|e| {
+            bnnforge_model::Error::new(format!("{}: cannot read: {e}", f.display()))
+        })?;
+        verilog += "\n";
+    }
+    let stats = bnnforge_hdl::synth::ice40_stats("demo", &verilog, &d.top);
+    spinner.finish_and_clear();
+    match stats {
+        Ok(s) => println!(
+            "  yosys synth_ice40: {} LUT4, {} carry, {} DFF, {} SB_RAM40_4K \
+             (iCE40 UP5K: 5280 LUT4, 30 BRAM)",
+            s.lut4, s.carry, s.dff, s.bram
+        ),
+        Err(e) => println!("  yosys: {}", e.lines().next().unwrap_or("")),
     }
     Ok(())
 }

@@ -1,10 +1,12 @@
 //! One module per subcommand.
 
 pub mod bench;
+pub mod build;
 pub mod demo;
 pub mod infer;
 pub mod info;
 pub mod random;
+pub mod sim;
 
 use bnnforge_model::{Error, Result};
 

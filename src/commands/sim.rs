@@ -1,0 +1,248 @@
+//! `bnnforge sim`: the spec's `infer` contract, computed by the generated Verilog in
+//! Verilator (never by the software model, which only checks it).
+
+use bnnforge_model::{npy, Error, Model, Network, Result};
+use bnnforge_testbench::{
+    run_stream, BuildConfig, Manifest, Sim, StreamFormat, StreamOptions, Trace,
+};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// Co-simulation options.
+pub struct SimArgs<'a> {
+    pub design: Option<&'a Path>,
+    pub folding: Option<&'a Path>,
+    pub target: Option<u64>,
+    pub stall: f64,
+    pub seed: u64,
+    pub wave: Option<&'a Path>,
+    pub quiet: bool,
+}
+
+/// What a co-simulation measured.
+pub struct Cosim {
+    /// the Verilog's outputs, frame after frame (flattened C, H, W)
+    pub outputs: Vec<i64>,
+    pub frames: usize,
+    /// (frame, index, verilog, model) of every differing value
+    pub mismatches: Vec<(usize, usize, i64, i64)>,
+    pub cycles_per_frame: u64,
+    pub latency_cycles: u64,
+    /// measured mean interval between frames (None for one frame)
+    pub interval: Option<f64>,
+    pub max_latency: u64,
+    /// the first frame's latency (an idle pipeline), comparable to the manifest's
+    pub first_latency: u64,
+    pub cycles: u64,
+    pub sim_secs: f64,
+    pub verilate_secs: f64,
+    pub verilator_cached: bool,
+}
+
+fn tb(e: bnnforge_testbench::Error) -> Error {
+    Error::new(e.to_string().lines().next().unwrap_or("").to_string())
+}
+
+/// CHW frame → HWC stream order.
+pub fn hwc(net: &Network, frame: &[i64]) -> Vec<i64> {
+    let s = net.input.shape;
+    let (c, h, w) = (s.c, s.h, s.w);
+    let mut v = Vec::with_capacity(frame.len());
+    for y in 0..h {
+        for x in 0..w {
+            for ch in 0..c {
+                v.push(frame[(ch * h + y) * w + x]);
+            }
+        }
+    }
+    v
+}
+
+/// Runs `xs` (frames of the network input, CHW) through the design in `dir`, with the
+/// model as the reference.
+pub fn cosim(net: &Network, dir: &Path, xs: &[i64], args: &SimArgs) -> Result<Cosim> {
+    let m = Manifest::load(dir).map_err(tb)?;
+    let fmt: StreamFormat = m.stream_format().map_err(tb)?;
+    let mut cfg: BuildConfig = m.build_config();
+    if let Some(w) = args.wave {
+        cfg = cfg.trace(if w.extension().is_some_and(|e| e == "fst") {
+            Trace::Fst
+        } else {
+            Trace::Vcd
+        });
+    }
+    let t0 = Instant::now();
+    let spinner = (!args.quiet).then(|| {
+        let p = ProgressBar::new_spinner();
+        p.set_message("verilating the design (cached after the first time)");
+        p.enable_steady_tick(std::time::Duration::from_millis(200));
+        p
+    });
+    let model = cfg.build();
+    if let Some(p) = spinner {
+        p.finish_and_clear();
+    }
+    let model = model.map_err(tb)?;
+    let verilate_secs = t0.elapsed().as_secs_f64();
+    let mut sim = Sim::new(&model, args.wave).map_err(tb)?;
+    let n_in = net.input.shape.len();
+    let k = net.output_shape().len();
+    let frames = xs.len() / n_in.max(1);
+    let reference = Model::new(net);
+    let bar = (!args.quiet && frames > 1).then(|| {
+        let p = ProgressBar::new(frames as u64);
+        p.set_style(
+            ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} frames ({eta})")
+                .expect("template"),
+        );
+        p.set_message("co-simulating");
+        p
+    });
+    let t1 = Instant::now();
+    // chunks keep the progress bar moving; each chunk streams frames back to back
+    let chunk = frames.clamp(1, 256);
+    let mut outputs = Vec::with_capacity(frames * k);
+    let mut mismatches = vec![];
+    let mut intervals = vec![];
+    let (mut cycles, mut max_latency, mut first_latency) = (0, 0, None);
+    for (ci, part) in xs.chunks(chunk * n_in).enumerate() {
+        let stream: Vec<Vec<i64>> = part.chunks(n_in).map(|f| hwc(net, f)).collect();
+        let opts = StreamOptions {
+            max_cycles: (m.cycles_per_frame.unwrap_or(1) + m.latency_cycles.unwrap_or(1))
+                .saturating_mul(stream.len() as u64 + 2)
+                .saturating_mul(if args.stall > 0.0 { 8 } else { 2 })
+                .saturating_add(100_000),
+            ..StreamOptions::stalls(args.seed.wrapping_add(ci as u64), args.stall, args.stall)
+        };
+        let run = run_stream(&mut sim, &fmt, &stream, &opts).map_err(tb)?;
+        cycles += run.total_cycles;
+        max_latency = max_latency.max(run.max_latency());
+        if first_latency.is_none() {
+            first_latency = run.frames.first().map(|f| f.latency());
+        }
+        if let Some(i) = run.interval() {
+            intervals.push((i, run.frames.len() - 1));
+        }
+        for (fi, (f, y)) in part.chunks(n_in).zip(&run.outputs).enumerate() {
+            let frame = ci * chunk + fi;
+            let want = reference.eval(f);
+            for (j, (&a, &b)) in y.iter().zip(&want).enumerate() {
+                if a != b {
+                    mismatches.push((frame, j, a, b));
+                }
+            }
+            outputs.extend_from_slice(y);
+        }
+        if let Some(b) = &bar {
+            b.inc(part.len() as u64 / n_in as u64);
+        }
+    }
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    let n: usize = intervals.iter().map(|(_, n)| n).sum();
+    let interval =
+        (n > 0).then(|| intervals.iter().map(|(i, n)| i * *n as f64).sum::<f64>() / n as f64);
+    Ok(Cosim {
+        outputs,
+        frames,
+        mismatches,
+        cycles_per_frame: m.cycles_per_frame.unwrap_or(0),
+        latency_cycles: m.latency_cycles.unwrap_or(0),
+        interval,
+        max_latency,
+        first_latency: first_latency.unwrap_or(0),
+        cycles,
+        sim_secs: t1.elapsed().as_secs_f64(),
+        verilate_secs,
+        verilator_cached: model.cache_hit,
+    })
+}
+
+/// Builds `model` into `dir` unless `args.design` names a built design.
+pub fn design_dir(model: &Path, args: &SimArgs) -> Result<(PathBuf, bool)> {
+    if let Some(d) = args.design {
+        if !d.join("manifest.json").is_file() {
+            return Err(Error::new("no manifest.json: not a bnnforge build folder").in_file(d));
+        }
+        return Ok((d.to_path_buf(), false));
+    }
+    let dir = std::env::temp_dir().join(format!("bnnforge-sim-{}", std::process::id()));
+    super::build::build(model, &dir, args.folding, args.target)?;
+    Ok((dir, true))
+}
+
+pub fn run(model: &Path, input: &Path, output: &Path, args: &SimArgs) -> Result<()> {
+    if !(0.0..1.0).contains(&args.stall) {
+        return Err(Error::new(format!(
+            "--stall {} must be a probability in [0, 1)",
+            args.stall
+        )));
+    }
+    let net = bnnforge_model::load(model)?;
+    let (n, xs) = npy::read_inputs(input, &net.input)?;
+    let (dir, temporary) = design_dir(model, args)?;
+    let result = cosim(&net, &dir, &xs, args);
+    if temporary {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    let c = result?;
+    let k = net.output_shape().len();
+    npy::write_i64(output, &[n, k], &c.outputs)?;
+    println!(
+        "{} frames: {} mismatches against the model",
+        c.frames,
+        c.mismatches.len()
+    );
+    if let Some(&(f, j, a, b)) = c.mismatches.first() {
+        println!("first mismatch: frame {f}, output {j}: Verilog {a}, model {b}");
+    }
+    match c.interval {
+        Some(i) => println!(
+            "cycles per frame: {i:.1} measured{}, {} in the manifest ({:+.1} %)",
+            if args.stall > 0.0 {
+                " (with stalls)"
+            } else {
+                ""
+            },
+            c.cycles_per_frame,
+            100.0 * (i / c.cycles_per_frame.max(1) as f64 - 1.0)
+        ),
+        None => println!(
+            "cycles per frame: {} in the manifest (one frame: no interval measured)",
+            c.cycles_per_frame
+        ),
+    }
+    println!(
+        "latency: {} cycles measured on the first frame ({} the largest, frames queued), \
+         {} in the manifest",
+        c.first_latency, c.max_latency, c.latency_cycles
+    );
+    println!(
+        "simulated {} cycles in {:.2} s ({:.2} M cycles/s, {:.0} frames/s); verilator build {:.1} s{}",
+        c.cycles,
+        c.sim_secs,
+        c.cycles as f64 / c.sim_secs.max(1e-9) / 1e6,
+        c.frames as f64 / c.sim_secs.max(1e-9),
+        c.verilate_secs,
+        if c.verilator_cached { " (cached)" } else { "" }
+    );
+    if let Some(w) = args.wave {
+        println!("waveform: {}", w.display());
+    }
+    if !c.mismatches.is_empty() {
+        // not bad input but a failed verification: exit status 1, the outputs written
+        eprintln!(
+            "error: the Verilog differs from the model in {} values (first: frame {}, output {}: \
+             Verilog {}, model {})",
+            c.mismatches.len(),
+            c.mismatches[0].0,
+            c.mismatches[0].1,
+            c.mismatches[0].2,
+            c.mismatches[0].3
+        );
+        std::process::exit(1);
+    }
+    Ok(())
+}

@@ -1,0 +1,335 @@
+//! End to end: `bnnforge build` → the generated Verilog in Verilator (`bnnforge sim`),
+//! checked value for value against the software model, with random stalls on both
+//! streams; the measured interval between frames against the manifest; the golden
+//! files in `generated/`; lint and synthesis; and a broken design that must be caught.
+
+mod common;
+
+use common::{bnnforge, repo};
+use npyz::WriterBuilder;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+fn ok(what: &str, out: Output) -> String {
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{what} failed ({}):\n{text}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    text
+}
+
+fn build(model: &Path, out: &Path) -> String {
+    ok(
+        &format!("bnnforge build {}", model.display()),
+        bnnforge()
+            .arg("build")
+            .arg(model)
+            .arg("--out")
+            .arg(out)
+            .output()
+            .unwrap(),
+    )
+}
+
+/// `bnnforge sim` of `design`; returns its stdout (it fails on any mismatch).
+fn sim(model: &Path, design: &Path, input: &Path, stall: f64, seed: u64) -> Result<String, String> {
+    let dir = tempfile::tempdir().unwrap();
+    let out = bnnforge()
+        .arg("sim")
+        .arg(model)
+        .arg("--design")
+        .arg(design)
+        .arg("--input")
+        .arg(input)
+        .arg("--output")
+        .arg(dir.path().join("y.npy"))
+        .args(["--stall", &stall.to_string(), "--seed", &seed.to_string()])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    if out.status.success() && text.contains(" 0 mismatches") {
+        Ok(text)
+    } else {
+        Err(format!(
+            "{text}{}",
+            String::from_utf8_lossy(&out.stderr)
+                .lines()
+                .filter(|l| !l.contains('[')) // progress bars
+                .collect::<Vec<_>>()
+                .join("\n")
+        ))
+    }
+}
+
+/// (measured, manifest) cycles per frame from sim's summary.
+fn interval(summary: &str) -> (f64, f64) {
+    let line = summary
+        .lines()
+        .find(|l| l.starts_with("cycles per frame:") && l.contains("measured"))
+        .unwrap_or_else(|| panic!("no measured interval in:\n{summary}"));
+    let nums: Vec<f64> = line
+        .split(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .filter_map(|t| t.parse().ok())
+        .collect();
+    (nums[0], nums[1])
+}
+
+fn within_5_percent(what: &str, summary: &str) {
+    let (measured, expected) = interval(summary);
+    assert!(
+        (measured - expected).abs() <= 0.05 * expected,
+        "{what}: measured {measured} cycles per frame, the manifest says {expected}"
+    );
+}
+
+/// The first `n` MNIST test images as `[n, 1, 28, 28]` u8.
+fn mnist(n: usize, path: &Path) {
+    use std::io::Read;
+    let mut gz = flate2::read::GzDecoder::new(
+        std::fs::File::open(repo().join("data/mnist/t10k-images-idx3-ubyte.gz")).unwrap(),
+    );
+    let mut raw = vec![];
+    gz.read_to_end(&mut raw).unwrap();
+    let px = &raw[16..16 + n * 784];
+    let mut w = npyz::WriteOptions::new()
+        .default_dtype()
+        .shape(&[n as u64, 1, 28, 28])
+        .writer(std::fs::File::create(path).unwrap())
+        .begin_nd()
+        .unwrap();
+    w.extend(px.iter().copied()).unwrap();
+    w.finish().unwrap();
+}
+
+/// Files of a build folder, by name.
+fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut v: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                std::fs::read(e.path()).unwrap(),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// The shipped networks: `generated/` is what `bnnforge build` makes today (set
+/// BNNFORGE_BLESS=1 to rewrite it), and the golden design matches the model on MNIST
+/// images (or the example's inputs) bit for bit, at full rate with the manifest's
+/// interval and under random stalls.
+#[test]
+fn shipped_networks_are_golden_and_cosimulate_bit_exact() {
+    let tmp = tempfile::tempdir().unwrap();
+    let images = tmp.path().join("mnist.npy");
+    mnist(8, &images);
+    let cases: [(&str, PathBuf); 4] = [
+        ("tfc-w1a1", repo().join("models/tfc-w1a1.yaml")),
+        ("lfc-w1a1", repo().join("models/lfc-w1a1.yaml")),
+        ("lfc-w1a2", repo().join("models/lfc-w1a2.yaml")),
+        ("random-3", repo().join("examples/random-3.yaml")),
+    ];
+    let bless = std::env::var_os("BNNFORGE_BLESS").is_some();
+    for (name, model) in cases {
+        let fresh = tmp.path().join(name);
+        println!("{}", build(&model, &fresh).trim());
+        let golden = repo().join("generated").join(name);
+        if bless {
+            let _ = std::fs::remove_dir_all(&golden);
+            std::fs::create_dir_all(&golden).unwrap();
+            for (f, bytes) in files(&fresh) {
+                std::fs::write(golden.join(f), bytes).unwrap();
+            }
+        }
+        let (a, b) = (files(&fresh), files(&golden));
+        let names = |v: &[(String, Vec<u8>)]| v.iter().map(|f| f.0.clone()).collect::<Vec<_>>();
+        assert_eq!(
+            names(&a),
+            names(&b),
+            "generated/{name} is stale (BNNFORGE_BLESS=1 rewrites it)"
+        );
+        for ((f, x), (_, y)) in a.iter().zip(&b) {
+            assert!(
+                x == y,
+                "generated/{name}/{f} is stale (BNNFORGE_BLESS=1 rewrites it)"
+            );
+        }
+        let input = if name.starts_with("random") {
+            repo().join("examples/random-3-input.npy")
+        } else {
+            images.clone()
+        };
+        let s = sim(&model, &golden, &input, 0.0, 1).unwrap_or_else(|e| panic!("{name}: {e}"));
+        println!("{name}, full rate:\n{s}");
+        within_5_percent(name, &s);
+        let s = sim(&model, &golden, &input, 0.3, 7).unwrap_or_else(|e| panic!("{name}: {e}"));
+        println!("{name}, 30 % stalls on both streams:\n{s}");
+    }
+}
+
+/// Random networks covering every op: each builds, and its Verilog matches the model
+/// on random frames with random stalls on both streams, and runs at the manifest's
+/// interval at full rate. BNNFORGE_SEED picks the first seed; the failing seed and the
+/// commands that replay it are printed.
+#[test]
+fn random_networks_cosimulate_bit_exact_with_stalls() {
+    let count: u64 = std::env::var("BNNFORGE_RANDOM_NETWORKS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(8);
+    let first = std::env::var("BNNFORGE_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(100);
+    println!("random networks: seeds {first}..{}", first + count);
+    let tmp = tempfile::tempdir().unwrap();
+    let (mut built, mut unsupported) = (0, 0);
+    for seed in first..first + count {
+        let dir = tmp.path().join(seed.to_string());
+        std::fs::create_dir(&dir).unwrap();
+        let model = dir.join("net.yaml");
+        let input = dir.join("x.npy");
+        let replay = format!(
+            "replay: cargo run --release -- random --seed {seed} --out /tmp/net.yaml --frames 6 \
+             --inputs /tmp/x.npy && cargo run --release -- sim /tmp/net.yaml --input /tmp/x.npy \
+             --output /tmp/y.npy --stall 0.25 --seed {seed}"
+        );
+        ok(
+            "bnnforge random",
+            bnnforge()
+                .args([
+                    "random",
+                    "--seed",
+                    &seed.to_string(),
+                    "--frames",
+                    "6",
+                    "--out",
+                ])
+                .arg(&model)
+                .arg("--inputs")
+                .arg(&input)
+                .output()
+                .unwrap(),
+        );
+        let design = dir.join("design");
+        let out = bnnforge()
+            .arg("build")
+            .arg(&model)
+            .arg("--out")
+            .arg(&design)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        if !out.status.success() && err.contains("not supported yet") {
+            // a documented limitation (README, hardware status): counted, not hidden
+            println!("seed {seed}: {}", err.trim());
+            unsupported += 1;
+            continue;
+        }
+        assert!(
+            out.status.success(),
+            "seed {seed}: build failed: {err}\n{replay}"
+        );
+        built += 1;
+        let s = sim(&model, &design, &input, 0.25, seed)
+            .unwrap_or_else(|e| panic!("seed {seed}: {e}\n{replay}"));
+        println!(
+            "seed {seed}, 25 % stalls: {}",
+            s.lines().next().unwrap_or("")
+        );
+        let s = sim(&model, &design, &input, 0.0, seed)
+            .unwrap_or_else(|e| panic!("seed {seed}: {e}\n{replay}"));
+        println!("seed {seed}, full rate: {}", s.lines().nth(1).unwrap_or(""));
+        within_5_percent(&format!("seed {seed}\n{replay}"), &s);
+    }
+    println!("{built} networks co-simulated, {unsupported} hit a documented limitation");
+    assert!(
+        built * 4 >= count * 3,
+        "only {built} of {count} random networks could be built"
+    );
+}
+
+/// One weight bit flipped in the generated Verilog: `bnnforge sim` must fail (exit 1)
+/// naming the frame and the values.
+#[test]
+fn a_flipped_weight_bit_is_caught() {
+    let tmp = tempfile::tempdir().unwrap();
+    let model = repo().join("models/tfc-w1a1.yaml");
+    let design = tmp.path().join("tfc");
+    build(&model, &design);
+    // the last layer (raw outputs): its weight ROM's first word, lowest bit
+    let last = files(&design)
+        .into_iter()
+        .filter(|(f, _)| f.ends_with("_mvtu.v"))
+        .max_by_key(|(f, _)| {
+            f.split("_e")
+                .nth(1)
+                .and_then(|s| s.split('_').next()?.parse::<u32>().ok())
+        })
+        .unwrap();
+    let text = String::from_utf8(last.1).unwrap();
+    let at = text.find("mem[0] = ").expect("a ROM initialisation") + "mem[0] = ".len();
+    let end = at + text[at..].find(';').unwrap();
+    let word = &text[at..end];
+    let (width, hex) = word.split_once("'h").expect("a sized hex literal");
+    let v = u128::from_str_radix(hex, 16).unwrap() ^ 1;
+    let broken = format!("{}{width}'h{v:x}{}", &text[..at], &text[end..]);
+    std::fs::write(design.join(&last.0), broken).unwrap();
+    let images = tmp.path().join("x.npy");
+    mnist(4, &images);
+    let err =
+        sim(&model, &design, &images, 0.0, 1).expect_err("a flipped weight bit went unnoticed");
+    println!("{err}");
+    assert!(
+        err.contains("mismatches against the model") && err.contains("first mismatch: frame"),
+        "the failure must name the frame and values:\n{err}"
+    );
+}
+
+/// `verilator --lint-only -Wall` finds nothing (the waivers rust-hdl's style needs are
+/// in the files, explained), and yosys `synth_ice40` finds no latch, no multiple or
+/// missing driver; the cell counts are printed.
+#[test]
+fn generated_verilog_is_lint_clean_and_synthesises() {
+    let design = repo().join("generated/tfc-w1a1");
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(design.join("manifest.json")).unwrap())
+            .unwrap();
+    let top = manifest["top"].as_str().unwrap();
+    let files: Vec<String> = manifest["verilog"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f.as_str().unwrap().to_string())
+        .collect();
+    let out = std::process::Command::new("verilator")
+        .current_dir(&design)
+        .args(["--lint-only", "-Wall", "--top-module", top])
+        .args(&files)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success() && text.trim().is_empty(),
+        "verilator -Wall:\n{text}"
+    );
+    let verilog: String = files
+        .iter()
+        .map(|f| std::fs::read_to_string(design.join(f)).unwrap())
+        .collect::<Vec<_>>()
+        .join("\n");
+    let stats = bnnforge_hdl::synth::ice40_stats("tfc-w1a1", &verilog, top)
+        .unwrap_or_else(|e| panic!("{e}"));
+    println!("tfc-w1a1 on iCE40: {stats}");
+    assert!(stats.lut4 > 0 && stats.bram > 0, "{stats}");
+}
