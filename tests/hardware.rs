@@ -274,12 +274,23 @@ fn a_flipped_weight_bit_is_caught() {
         })
         .unwrap();
     let text = String::from_utf8(last.1).unwrap();
-    let at = text.find("mem[0] = ").expect("a ROM initialisation") + "mem[0] = ".len();
+    // PE 0's weight ROM, its first initialised word: `mem[<addr>] = <N>'b<bits>;`
+    let rom = text.find("$wmem$0$rom(").expect("a weight ROM module");
+    let at = rom + text[rom..].find("] = ").expect("a ROM initialisation") + "] = ".len();
     let end = at + text[at..].find(';').unwrap();
     let word = &text[at..end];
-    let (width, hex) = word.split_once("'h").expect("a sized hex literal");
-    let v = u128::from_str_radix(hex, 16).unwrap() ^ 1;
-    let broken = format!("{}{width}'h{v:x}{}", &text[..at], &text[end..]);
+    let flipped = match word.split_once("'b") {
+        Some((w, bits)) => {
+            let last = if bits.ends_with('0') { '1' } else { '0' };
+            format!("{w}'b{}{last}", &bits[..bits.len() - 1])
+        }
+        None => {
+            let (w, hex) = word.split_once("'h").expect("a sized literal");
+            format!("{w}'h{:x}", u128::from_str_radix(hex, 16).unwrap() ^ 1)
+        }
+    };
+    println!("weight word {word} -> {flipped}");
+    let broken = format!("{}{flipped}{}", &text[..at], &text[end..]);
     std::fs::write(design.join(&last.0), broken).unwrap();
     let images = tmp.path().join("x.npy");
     mnist(4, &images);
