@@ -123,10 +123,14 @@ enum Command {
         wave: Option<PathBuf>,
     },
     /// Measure the software model: binary MACs per second on one core and on all
+    /// (`--cosim`: the Verilator co-simulation's frames/s and cycles/s)
     Bench {
         /// seconds per measurement
         #[arg(long, default_value_t = 2.0)]
         seconds: f64,
+        /// measure the Verilator co-simulation of the largest shipped network instead
+        #[arg(long)]
+        cosim: bool,
     },
 }
 
@@ -152,7 +156,13 @@ fn main() -> ExitCode {
             frames,
             no_hardware,
         } => commands::demo::run(frames, !no_hardware),
-        Command::Bench { seconds } => commands::bench::run(seconds),
+        Command::Bench { seconds, cosim } => {
+            if cosim {
+                commands::bench::cosim(seconds)
+            } else {
+                commands::bench::run(seconds)
+            }
+        }
         Command::Sim {
             model,
             input,

@@ -1,5 +1,6 @@
 //! `bnnforge bench`: binary MACs per second of the software model on the two layers
-//! the issue names, on one core and on all cores.
+//! the issue names, on one core and on all cores; with `--cosim`, the speed of the
+//! Verilator co-simulation of the largest shipped network.
 
 use bnnforge_model::network::{InputSpec, Layer, Network, Op, Param, Shape};
 use bnnforge_model::random::random_frames;
@@ -89,5 +90,54 @@ pub fn run(seconds: f64) -> Result<()> {
             );
         }
     }
+    Ok(())
+}
+
+/// Co-simulation speed: LFC-W1A2 (the largest shipped network) built with its default
+/// folding, MNIST images streamed through its Verilog in Verilator for about `seconds`.
+pub fn cosim(seconds: f64) -> Result<()> {
+    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let model = root.join("models/lfc-w1a2.yaml");
+    let out = root.join("target/bnnforge-bench/lfc-w1a2");
+    std::fs::create_dir_all(out.parent().expect("parent"))
+        .map_err(|e| bnnforge_model::Error::new(format!("cannot create {}: {e}", out.display())))?;
+    let b = super::build::build(&model, &out, None, None)?;
+    let net = bnnforge_model::load(&model)?;
+    let images = crate::mnist::read_images(&root.join("data/mnist/t10k-images-idx3-ubyte.gz"))?;
+    let args = super::sim::SimArgs {
+        design: Some(&out),
+        folding: None,
+        target: None,
+        stall: 0.0,
+        seed: 1,
+        wave: None,
+        quiet: true,
+    };
+    // a first short run verilates the design (cached) and measures the pace
+    let probe: Vec<i64> = (0..4)
+        .flat_map(|i| images.image(i))
+        .map(|&p| p as i64)
+        .collect();
+    let c = super::sim::cosim(&net, &out, &probe, &args)?;
+    let per_frame = c.sim_secs / c.frames as f64;
+    let n = ((seconds / per_frame.max(1e-9)) as usize).clamp(4, images.count);
+    let xs: Vec<i64> = (0..n)
+        .flat_map(|i| images.image(i))
+        .map(|&p| p as i64)
+        .collect();
+    let c = super::sim::cosim(&net, &out, &xs, &args)?;
+    println!(
+        "co-simulation of lfc-w1a2 ({} engines, {} cycles per frame, {:.1} MB of Verilog): \
+         {} frames, {} mismatches, {:.2} M cycles/s, {:.1} frames/s (Verilator build {:.1} s{})",
+        b.design.engines.len(),
+        b.design.cycles_per_frame(),
+        b.verilog_bytes as f64 / 1e6,
+        c.frames,
+        c.mismatches.len(),
+        c.cycles as f64 / c.sim_secs.max(1e-9) / 1e6,
+        c.frames as f64 / c.sim_secs.max(1e-9),
+        c.verilate_secs,
+        if c.verilator_cached { ", cached" } else { "" }
+    );
     Ok(())
 }
