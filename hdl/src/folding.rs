@@ -288,7 +288,15 @@ mod tests {
                 let p = plan(&net, &BTreeMap::new(), Some(target)).unwrap();
                 for i in 0..net.layers.len() {
                     let f = p.folds[i];
-                    check_fold(&net, i, f).unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+                    match check_fold(&net, i, f) {
+                        Ok(()) => {}
+                        // the documented limitation: no even SIMD divides an odd C
+                        Err(e) if e.contains("not supported yet") => {
+                            assert!(needs_even_simd(&net, i), "seed {seed}: {e}");
+                            continue;
+                        }
+                        Err(e) => panic!("seed {seed}: {e}"),
+                    }
                     assert_eq!(p.cycles[i], layer_cycles(&net, i, f));
                     let fastest = fold_for_target(&net, i, 0);
                     let best = layer_cycles(&net, i, fastest);

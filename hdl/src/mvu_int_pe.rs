@@ -596,6 +596,8 @@ mod tests {
         run::<3, 8, 24, 2, 14>(&mut rng, false, 27, 0, 12); // first conv layer, 3x3x3
         run::<3, 8, 24, 2, 13>(&mut rng, true, 27, 3, 12);
         run::<4, 1, 4, 3, 4>(&mut rng, false, 8, 1, 20); // 1-bit unsigned lanes
+        run::<4, 8, 32, 3, 13>(&mut rng, false, 10, 0, 20); // last beat padded with x = 0
+        run::<4, 6, 24, 3, 9>(&mut rng, true, 7, 0, 20);
         run::<5, 3, 15, 3, 7>(&mut rng, true, 10, 2, 20); // odd SIMD
         run::<8, 4, 32, 4, 9>(&mut rng, true, 16, 0, 20);
         run::<16, 8, 128, 5, 14>(&mut rng, false, 32, 0, 10);
@@ -672,6 +674,7 @@ mod tests {
         run_verilog::<2, 2, 4, 2, 4>(&mut rng, false, 4, 1, 20);
         run_verilog::<3, 8, 24, 2, 13>(&mut rng, true, 27, 3, 12);
         run_verilog::<5, 3, 15, 3, 7>(&mut rng, true, 10, 2, 20);
+        run_verilog::<4, 6, 24, 3, 9>(&mut rng, true, 7, 0, 20);
         run_verilog::<16, 8, 128, 5, 14>(&mut rng, false, 32, 0, 20);
     }
 
