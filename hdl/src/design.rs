@@ -29,7 +29,7 @@
 //! [`LaneConverter`]: crate::lane_converter::LaneConverter
 //! [`ChwReorder`]: crate::chw_reorder::ChwReorder
 
-use crate::folding::{layer_cycles, Fold};
+use crate::folding::Fold;
 use crate::lane_converter::buffer_lanes;
 use crate::maxpool::PoolConfig;
 use crate::sliding_window::WindowConfig;
@@ -1050,13 +1050,6 @@ pub fn mvtu_generics(
         ob,
         pe * ob,
     ]
-}
-
-/// The folding plan's cycles of each layer, for checks.
-pub fn plan_cycles(net: &Network, folds: &[Fold]) -> Vec<u64> {
-    (0..net.layers.len())
-        .map(|i| layer_cycles(net, i, folds[i]))
-        .collect()
 }
 
 #[cfg(test)]
