@@ -280,6 +280,14 @@ impl Design {
         &self.streams[self.output]
     }
 
+    /// The design's Verilog files: the top first, then one per engine.
+    pub fn verilog_files(&self) -> Vec<String> {
+        std::iter::once(&self.top)
+            .chain(self.engines.iter().map(|e| &e.module))
+            .map(|m| format!("{m}.v"))
+            .collect()
+    }
+
     /// Expected interval between frames: the slowest engine.
     pub fn cycles_per_frame(&self) -> u64 {
         self.engines

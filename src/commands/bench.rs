@@ -104,15 +104,7 @@ pub fn cosim(seconds: f64) -> Result<()> {
     let b = super::build::build(&model, &out, None, None)?;
     let net = bnnforge_model::load(&model)?;
     let images = crate::mnist::read_images(&root.join("data/mnist/t10k-images-idx3-ubyte.gz"))?;
-    let args = super::sim::SimArgs {
-        design: Some(&out),
-        folding: None,
-        target: None,
-        stall: 0.0,
-        seed: 1,
-        wave: None,
-        quiet: true,
-    };
+    let args = super::sim::SimArgs::full_rate(&out, true);
     // a first short run verilates the design (cached) and measures the pace
     let probe: Vec<i64> = (0..4)
         .flat_map(|i| images.image(i))

@@ -161,14 +161,13 @@ pub fn build(
         let model_abs = std::fs::canonicalize(model)
             .map_err(|e| Error::new(format!("cannot resolve: {e}")).in_file(model))?;
         let (compile_secs, generate_secs) = engines::generate(&d, &model_abs, &tmp)?;
-        let top_file = format!("{}.v", d.top);
-        let mut files = vec![top_file.clone()];
-        files.extend(d.engines.iter().map(|e| format!("{}.v", e.module)));
+        let files = d.verilog_files();
+        let top_file = &files[0];
         let write = |f: &str, text: &str| {
             std::fs::write(tmp.join(f), text)
                 .map_err(|e| Error::new(format!("cannot write: {e}")).in_file(&tmp.join(f)))
         };
-        write(&top_file, &d.top_verilog())?;
+        write(top_file, &d.top_verilog())?;
         write("manifest.json", &manifest(&net, &d, &files))?;
         write(
             "report.txt",

@@ -139,15 +139,7 @@ fn hardware_demo(root: &Path, xs: &[i64]) -> Result<()> {
         out.display()
     );
     let net = bnnforge_model::load(&model)?;
-    let args = super::sim::SimArgs {
-        design: Some(&out),
-        folding: None,
-        target: None,
-        stall: 0.0,
-        seed: 1,
-        wave: None,
-        quiet: false,
-    };
+    let args = super::sim::SimArgs::full_rate(&out, false);
     let c = super::sim::cosim(&net, &out, xs, &args)?;
     println!(
         "  Verilator: {} MNIST images through the Verilog, {} mismatches against the model; \
@@ -191,13 +183,7 @@ fn hardware_demo(root: &Path, xs: &[i64]) -> Result<()> {
     spinner.set_message("yosys synth_ice40 (about a minute)");
     spinner.enable_steady_tick(std::time::Duration::from_millis(200));
     let mut verilog = String::new();
-    let mut files: Vec<PathBuf> = vec![out.join(format!("{}.v", d.top))];
-    files.extend(
-        d.engines
-            .iter()
-            .map(|e| out.join(format!("{}.v", e.module))),
-    );
-    for f in files {
+    for f in d.verilog_files().iter().map(|f| out.join(f)) {
         verilog += &std::fs::read_to_string(&f).map_err(|e| {
             bnnforge_model::Error::new(format!("{}: cannot read: {e}", f.display()))
         })?;

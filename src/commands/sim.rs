@@ -20,6 +20,21 @@ pub struct SimArgs<'a> {
     pub quiet: bool,
 }
 
+impl<'a> SimArgs<'a> {
+    /// A built design at full rate, no waveform.
+    pub fn full_rate(design: &'a Path, quiet: bool) -> Self {
+        SimArgs {
+            design: Some(design),
+            folding: None,
+            target: None,
+            stall: 0.0,
+            seed: 1,
+            wave: None,
+            quiet,
+        }
+    }
+}
+
 /// What a co-simulation measured.
 pub struct Cosim {
     /// the Verilog's outputs, frame after frame (flattened C, H, W)
