@@ -175,8 +175,9 @@ fn shipped_networks_are_golden_and_cosimulate_bit_exact() {
 
 /// Random networks covering every op: each builds, and its Verilog matches the model
 /// on random frames with random stalls on both streams, and runs at the manifest's
-/// interval at full rate. BNNFORGE_SEED picks the first seed; the failing seed and the
-/// commands that replay it are printed.
+/// interval at full rate. BNNFORGE_SEED picks the first seed; a failure prints the seed,
+/// the network's layers, the first differing layer (from `bnnforge sim`) and the
+/// commands that replay it.
 #[test]
 fn random_networks_cosimulate_bit_exact_with_stalls() {
     let count: u64 = std::env::var("BNNFORGE_RANDOM_NETWORKS")
@@ -217,6 +218,14 @@ fn random_networks_cosimulate_bit_exact_with_stalls() {
                 .output()
                 .unwrap(),
         );
+        // on failure: the seed, the network (its layer table), the error, the replay
+        let fail = |e: &str| -> ! {
+            let info = bnnforge().arg("info").arg(&model).output().unwrap();
+            panic!(
+                "seed {seed}: {e}\nthe network:\n{}\n{replay}",
+                String::from_utf8_lossy(&info.stdout)
+            )
+        };
         let design = dir.join("design");
         let out = bnnforge()
             .arg("build")
@@ -232,19 +241,16 @@ fn random_networks_cosimulate_bit_exact_with_stalls() {
             unsupported += 1;
             continue;
         }
-        assert!(
-            out.status.success(),
-            "seed {seed}: build failed: {err}\n{replay}"
-        );
+        if !out.status.success() {
+            fail(&format!("build failed: {err}"));
+        }
         built += 1;
-        let s = sim(&model, &design, &input, 0.25, seed)
-            .unwrap_or_else(|e| panic!("seed {seed}: {e}\n{replay}"));
+        let s = sim(&model, &design, &input, 0.25, seed).unwrap_or_else(|e| fail(&e));
         println!(
             "seed {seed}, 25 % stalls: {}",
             s.lines().next().unwrap_or("")
         );
-        let s = sim(&model, &design, &input, 0.0, seed)
-            .unwrap_or_else(|e| panic!("seed {seed}: {e}\n{replay}"));
+        let s = sim(&model, &design, &input, 0.0, seed).unwrap_or_else(|e| fail(&e));
         println!("seed {seed}, full rate: {}", s.lines().nth(1).unwrap_or(""));
         within_5_percent(&format!("seed {seed}\n{replay}"), &s);
     }
@@ -255,52 +261,94 @@ fn random_networks_cosimulate_bit_exact_with_stalls() {
     );
 }
 
-/// One weight bit flipped in the generated Verilog: `bnnforge sim` must fail (exit 1)
-/// naming the frame and the values.
-#[test]
-fn a_flipped_weight_bit_is_caught() {
-    let tmp = tempfile::tempdir().unwrap();
-    let model = repo().join("models/tfc-w1a1.yaml");
-    let design = tmp.path().join("tfc");
-    build(&model, &design);
-    // the last layer (raw outputs): its weight ROM's first word, lowest bit
-    let last = files(&design)
-        .into_iter()
-        .filter(|(f, _)| f.ends_with("_mvtu.v"))
-        .max_by_key(|(f, _)| {
-            f.split("_e")
-                .nth(1)
-                .and_then(|s| s.split('_').next()?.parse::<u32>().ok())
-        })
-        .unwrap();
-    let text = String::from_utf8(last.1).unwrap();
-    // PE 0's weight ROM, its first initialised word: `mem[<addr>] = <N>'b<bits>;`
+/// Changes the first initialised word of PE 0's weight ROM in the design's file `file`:
+/// its lowest bit, or every bit when `all`. Returns the old and new word.
+fn break_weights(design: &Path, file: &str, all: bool) -> String {
+    let path = design.join(file);
+    let text = std::fs::read_to_string(&path).unwrap();
+    // `mem[<addr>] = <N>'b<bits>;` (or 'h)
     let rom = text.find("$wmem$0$rom(").expect("a weight ROM module");
     let at = rom + text[rom..].find("] = ").expect("a ROM initialisation") + "] = ".len();
     let end = at + text[at..].find(';').unwrap();
     let word = &text[at..end];
-    let flipped = match word.split_once("'b") {
+    let flip = |c: char| match c {
+        '0' => '1',
+        '1' => '0',
+        c => c,
+    };
+    let broken = match word.split_once("'b") {
+        Some((w, bits)) if all => format!("{w}'b{}", bits.chars().map(flip).collect::<String>()),
         Some((w, bits)) => {
-            let last = if bits.ends_with('0') { '1' } else { '0' };
+            let last = flip(bits.chars().last().unwrap());
             format!("{w}'b{}{last}", &bits[..bits.len() - 1])
         }
         None => {
             let (w, hex) = word.split_once("'h").expect("a sized literal");
-            format!("{w}'h{:x}", u128::from_str_radix(hex, 16).unwrap() ^ 1)
+            let width: u32 = w.trim().parse().unwrap();
+            let v = u128::from_str_radix(hex, 16).unwrap();
+            let mask = if all { u128::MAX >> (128 - width) } else { 1 };
+            format!("{w}'h{:x}", v ^ mask)
         }
     };
-    println!("weight word {word} -> {flipped}");
-    let broken = format!("{}{flipped}{}", &text[..at], &text[end..]);
-    std::fs::write(design.join(&last.0), broken).unwrap();
+    std::fs::write(&path, format!("{}{broken}{}", &text[..at], &text[end..])).unwrap();
+    format!("{file}: weight word {word} -> {broken}")
+}
+
+/// Weights changed in the generated Verilog: `bnnforge sim` must fail (exit 1) naming
+/// the frame and the values, and the first layer whose values differ: the last layer
+/// for one bit flipped there, a middle layer (whose engine also thresholds) for a whole
+/// word inverted there.
+#[test]
+fn a_flipped_weight_bit_is_caught_and_its_layer_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let model = repo().join("models/tfc-w1a1.yaml");
+    let design = tmp.path().join("tfc");
+    build(&model, &design);
     let images = tmp.path().join("x.npy");
-    mnist(4, &images);
-    let err =
-        sim(&model, &design, &images, 0.0, 1).expect_err("a flipped weight bit went unnoticed");
-    println!("{err}");
-    assert!(
-        err.contains("mismatches against the model") && err.contains("first mismatch: frame"),
-        "the failure must name the frame and values:\n{err}"
-    );
+    mnist(8, &images);
+    let net = bnnforge_model::load(&model).unwrap();
+    // the MVTU engines in order: (file, the layer whose values it writes)
+    let mut mvtus: Vec<(u32, String)> = files(&design)
+        .into_iter()
+        .filter(|(f, _)| f.ends_with("_mvtu.v"))
+        .map(|(f, _)| {
+            let n = f
+                .split("_e")
+                .nth(1)
+                .and_then(|s| s.split('_').next()?.parse().ok());
+            (n.unwrap(), f)
+        })
+        .collect();
+    mvtus.sort();
+    assert_eq!(mvtus.len(), 4, "TFC has four dense layers");
+    let cases = [
+        (
+            mvtus[3].1.clone(),
+            false,
+            net.layers.last().unwrap().name.clone(),
+        ),
+        (mvtus[1].1.clone(), true, "t1".to_string()),
+    ];
+    for (file, all, layer) in cases {
+        let broken = tmp.path().join("broken");
+        let _ = std::fs::remove_dir_all(&broken);
+        std::fs::create_dir(&broken).unwrap();
+        for (f, bytes) in files(&design) {
+            std::fs::write(broken.join(f), bytes).unwrap();
+        }
+        println!("{}", break_weights(&broken, &file, all));
+        let err =
+            sim(&model, &broken, &images, 0.2, 3).expect_err("changed weights went unnoticed");
+        println!("{err}");
+        assert!(
+            err.contains("mismatches against the model") && err.contains("first mismatch: frame"),
+            "the failure must name the frame and values:\n{err}"
+        );
+        assert!(
+            err.contains(&format!("first differing layer: `{layer}`")),
+            "the failure must name layer `{layer}`:\n{err}"
+        );
+    }
 }
 
 /// `verilator --lint-only -Wall` finds nothing (the waivers rust-hdl's style needs are

@@ -307,6 +307,17 @@ impl Design {
     /// The structural top module (with the frame counter for `m_axis_tlast`); the
     /// engines' modules are written separately.
     pub fn top_verilog(&self) -> String {
+        self.top_with_probe(None)
+    }
+
+    /// [`Design::top_verilog`] that also logs every stream's handshakes to the file `log`
+    /// (simulation only, see [`TopBuilder::probe`]); stream ids are indices of
+    /// [`Design::streams`].
+    pub fn top_verilog_probed(&self, log: &str) -> String {
+        self.top_with_probe(Some(log))
+    }
+
+    fn top_with_probe(&self, log: Option<&str>) -> String {
         let mut t = TopBuilder::new(&self.top, self.input().width(), self.output().width());
         let mut wires: Vec<Stream> = Vec::with_capacity(self.streams.len());
         for (i, s) in self.streams.iter().enumerate() {
@@ -341,6 +352,10 @@ impl Design {
         }
         t.output(&wires[self.output], self.output().elements as u64)
             .expect("frame counter width");
+        if let Some(log) = log {
+            let all: Vec<(usize, &Stream)> = wires.iter().enumerate().collect();
+            t.probe(log, &all);
+        }
         t.finish()
     }
 

@@ -19,6 +19,7 @@ pub mod mvtu_int;
 pub mod mvu_int_pe;
 pub mod mvu_pe;
 pub mod popcount;
+pub mod probe;
 pub mod residual_adder;
 pub mod skid_buffer;
 pub mod sliding_window;

@@ -63,6 +63,7 @@ pub struct TopBuilder {
     modules: Vec<String>,
     streams: usize,
     output_done: bool,
+    probe: Option<(String, Vec<(usize, Stream)>)>,
 }
 
 impl TopBuilder {
@@ -82,6 +83,7 @@ impl TopBuilder {
             modules: Vec::new(),
             streams: 0,
             output_done: false,
+            probe: None,
         }
     }
 
@@ -163,6 +165,19 @@ impl TopBuilder {
         Ok(())
     }
 
+    /// Simulation only: logs every handshake of each `(id, stream)` to the file `log`,
+    /// one line `id hexdata` per beat, so a co-simulation can compare every stream with
+    /// the model (`bnnforge sim`'s first-differing-layer diagnosis). Not synthesisable
+    /// (`$fopen`), so never part of a built design.
+    pub fn probe(&mut self, log: &str, streams: &[(usize, &Stream)]) {
+        assert!(
+            !log.contains(['"', '\\', '\n']),
+            "TopBuilder: the probe log path must be a plain string"
+        );
+        let streams = streams.iter().map(|(i, s)| (*i, (*s).clone())).collect();
+        self.probe = Some((log.to_string(), streams));
+    }
+
     /// The Verilog of the whole design: the top module, then every engine's modules.
     pub fn finish(self) -> String {
         assert!(self.output_done, "TopBuilder: the output is not connected");
@@ -183,6 +198,20 @@ impl TopBuilder {
         for b in &self.body {
             v += b;
             v += "\n";
+        }
+        if let Some((log, streams)) = &self.probe {
+            v += &format!(
+                "  // probe (simulation only): one line per handshake of every stream\n  \
+                 integer probe_fd;\n  initial probe_fd = $fopen(\"{log}\", \"w\");\n  \
+                 always @(posedge clk) begin\n    if (!rst) begin\n"
+            );
+            for (id, s) in streams {
+                v += &format!(
+                    "      if ({} && {}) $fwrite(probe_fd, \"{id} %h\\n\", {});\n",
+                    s.valid, s.ready, s.data
+                );
+            }
+            v += "      $fflush(probe_fd);\n    end\n  end\n";
         }
         v += "endmodule\n";
         // the modules are rust-hdl's output (the frame counter)

@@ -1,6 +1,9 @@
 //! `bnnforge sim`: the spec's `infer` contract, computed by the generated Verilog in
 //! Verilator (never by the software model, which only checks it).
 
+use bnnforge_hdl::design::Design;
+use bnnforge_hdl::folding::Fold;
+use bnnforge_hdl::probe;
 use bnnforge_model::{npy, Error, Model, Network, Result};
 use bnnforge_testbench::{
     run_stream, BuildConfig, Manifest, Sim, StreamFormat, StreamOptions, Trace,
@@ -53,6 +56,9 @@ pub struct Cosim {
     pub sim_secs: f64,
     pub verilate_secs: f64,
     pub verilator_cached: bool,
+    /// on a mismatch: the first layer whose values differ (see [`diagnose`]), or why it
+    /// could not be found
+    pub first_layer: Option<String>,
 }
 
 fn tb(e: bnnforge_testbench::Error) -> Error {
@@ -119,6 +125,8 @@ pub fn cosim(net: &Network, dir: &Path, xs: &[i64], args: &SimArgs) -> Result<Co
     let chunk = frames.clamp(1, 256);
     let mut outputs = Vec::with_capacity(frames * k);
     let mut mismatches = vec![];
+    let mut first_layer = None;
+    let mut diagnose_secs = 0.0;
     let mut intervals = vec![];
     let (mut cycles, mut max_latency, mut first_latency) = (0, 0, None);
     for (ci, part) in xs.chunks(chunk * n_in).enumerate() {
@@ -145,6 +153,17 @@ pub fn cosim(net: &Network, dir: &Path, xs: &[i64], args: &SimArgs) -> Result<Co
             for (j, (&a, &b)) in y.iter().zip(&want).enumerate() {
                 if a != b {
                     mismatches.push((frame, j, a, b));
+                    if first_layer.is_none() {
+                        // the same frames and stalls again, every stream logged
+                        let t = Instant::now();
+                        let upto = &part[..(fi + 1) * n_in];
+                        first_layer = Some(
+                            diagnose(net, dir, upto, &opts, &m, ci * chunk).unwrap_or_else(|e| {
+                                format!("the first differing layer could not be found: {e}")
+                            }),
+                        );
+                        diagnose_secs += t.elapsed().as_secs_f64();
+                    }
                 }
             }
             outputs.extend_from_slice(y);
@@ -169,10 +188,110 @@ pub fn cosim(net: &Network, dir: &Path, xs: &[i64], args: &SimArgs) -> Result<Co
         max_latency,
         first_latency: first_latency.unwrap_or(0),
         cycles,
-        sim_secs: t1.elapsed().as_secs_f64(),
+        sim_secs: t1.elapsed().as_secs_f64() - diagnose_secs,
         verilate_secs,
         verilator_cached: model.cache_hit,
+        first_layer,
     })
+}
+
+/// A stable 64-bit FNV-1a hash (names the probe's cache folder).
+fn fnv1a(bytes: impl IntoIterator<Item = u8>, mut h: u64) -> u64 {
+    for b in bytes {
+        h = (h ^ b as u64).wrapping_mul(0x100_0000_01b3);
+    }
+    h
+}
+
+/// Runs frames `xs` (C, H, W, back to back) with the stream options `opts` through a
+/// copy of the design in `dir` whose top logs every stream's handshakes, and names the
+/// first layer whose values differ from the model (`first` numbers the first frame in
+/// the message). The design is recomputed from the manifest's folding; its engines'
+/// Verilog is the one in `dir`, so a broken file is diagnosed as it is.
+pub fn diagnose(
+    net: &Network,
+    dir: &Path,
+    xs: &[i64],
+    opts: &StreamOptions,
+    m: &Manifest,
+    first: usize,
+) -> Result<String> {
+    let text = std::fs::read_to_string(dir.join("manifest.json"))
+        .map_err(|e| Error::new(format!("cannot read: {e}")).in_file(&dir.join("manifest.json")))?;
+    let json: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| Error::new(format!("not JSON: {e}")).in_file(&dir.join("manifest.json")))?;
+    let folds = net
+        .layers
+        .iter()
+        .map(|l| {
+            let f = &json["folding"][&l.name];
+            match (f["pe"].as_u64(), f["simd"].as_u64()) {
+                (Some(pe), Some(simd)) => Ok(Fold {
+                    pe: pe as usize,
+                    simd: simd as usize,
+                }),
+                _ => Err(Error::new(format!(
+                    "the manifest has no folding for layer `{}`",
+                    l.name
+                ))),
+            }
+        })
+        .collect::<Result<Vec<Fold>>>()?;
+    let d = Design::new(net, &folds).map_err(Error::new)?;
+    if d.top != m.top {
+        return Err(Error::new(format!(
+            "the manifest's top `{}` is not this network's `{}`",
+            m.top, d.top
+        )));
+    }
+    // a folder per design (hash of its Verilog), so the probed build is cached too
+    let mut h = fnv1a(d.top.bytes(), 0xcbf2_9ce4_8422_2325);
+    for f in &m.verilog {
+        let v = std::fs::read(f).map_err(|e| Error::new(format!("cannot read: {e}")).in_file(f))?;
+        h = fnv1a(v, h);
+    }
+    let probe_dir =
+        bnnforge_testbench::default_cache_dir().join(format!("probe-{}-{h:016x}", d.top));
+    std::fs::create_dir_all(&probe_dir)
+        .map_err(|e| Error::new(format!("cannot create: {e}")).in_file(&probe_dir))?;
+    let log = probe_dir.join("streams.log");
+    let top = probe_dir.join(format!("{}.v", d.top));
+    let log_str = log
+        .to_str()
+        .filter(|s| !s.contains(['"', '\\']))
+        .ok_or_else(|| Error::new("the cache path cannot be written into Verilog").in_file(&log))?;
+    std::fs::write(&top, d.top_verilog_probed(log_str))
+        .map_err(|e| Error::new(format!("cannot write: {e}")).in_file(&top))?;
+    let mut cfg = m.build_config();
+    let top_name = format!("{}.v", d.top);
+    cfg.verilog
+        .retain(|f| f.file_name().is_none_or(|n| n != top_name.as_str()));
+    cfg.verilog.push(top.clone());
+    let model = cfg.build().map_err(tb)?;
+    let fmt: StreamFormat = m.stream_format().map_err(tb)?;
+    let n_in = net.input.shape.len();
+    let frames: Vec<Vec<i64>> = xs.chunks(n_in).map(|f| f.to_vec()).collect();
+    let stream: Vec<Vec<i64>> = frames.iter().map(|f| hwc(net, f)).collect();
+    {
+        let mut sim = Sim::new(&model, None).map_err(tb)?;
+        run_stream(&mut sim, &fmt, &stream, opts).map_err(tb)?;
+    }
+    let text = std::fs::read_to_string(&log)
+        .map_err(|e| Error::new(format!("cannot read: {e}")).in_file(&log))?;
+    let beats = probe::parse_log(&d, &text).map_err(Error::new)?;
+    let reference = Model::new(net);
+    let layers: Vec<Vec<Vec<i64>>> = frames.iter().map(|f| reference.eval_layers(f)).collect();
+    Ok(
+        match probe::first_difference(net, &d, &frames, &layers, &beats) {
+            Some(mut diff) => {
+                diff.frame += first;
+                diff.describe(net, &d)
+            }
+            None => "every stream matched the model when probed: the difference did not \
+                 reproduce (timing-dependent?)"
+                .to_string(),
+        },
+    )
 }
 
 /// Builds `model` into `dir` unless `args.design` names a built design.
@@ -213,6 +332,9 @@ pub fn run(model: &Path, input: &Path, output: &Path, args: &SimArgs) -> Result<
     if let Some(&(f, j, a, b)) = c.mismatches.first() {
         println!("first mismatch: frame {f}, output {j}: Verilog {a}, model {b}");
     }
+    if let Some(l) = &c.first_layer {
+        println!("{l}");
+    }
     match c.interval {
         Some(i) => println!(
             "cycles per frame: {i:.1} measured{}, {} in the manifest ({:+.1} %)",
@@ -250,12 +372,13 @@ pub fn run(model: &Path, input: &Path, output: &Path, args: &SimArgs) -> Result<
         // not bad input but a failed verification: exit status 1, the outputs written
         eprintln!(
             "error: the Verilog differs from the model in {} values (first: frame {}, output {}: \
-             Verilog {}, model {})",
+             Verilog {}, model {}); {}",
             c.mismatches.len(),
             c.mismatches[0].0,
             c.mismatches[0].1,
             c.mismatches[0].2,
-            c.mismatches[0].3
+            c.mismatches[0].3,
+            c.first_layer.as_deref().unwrap_or("")
         );
         std::process::exit(1);
     }
