@@ -1020,7 +1020,8 @@ fn threshold_bits(net: &Network, t: usize, u: usize) -> usize {
 }
 
 /// The const generics of [`crate::mvtu::Mvtu`] for MAC layer `i` (binary input):
-/// `[SIMD, IW, P, A, Y, WA, BA, CA, U, K, B, OB, OW]`.
+/// `[SIMD, IW, P, A, Y, WA, BA, CA, U, K, B, OB, OW]`. With the padding flag the PEs
+/// count in lanes (a padded beat adds SIMD): one accumulator bit more, so A = Y.
 pub fn mvtu_generics(
     net: &Network,
     i: usize,
@@ -1031,8 +1032,8 @@ pub fn mvtu_generics(
     let (n, out) = mac_n_out(net, i);
     let (simd, pe) = (fold.simd, fold.pe);
     let (nf, sf) = (out / pe, n / simd);
-    let a = crate::clog2_plus1(n as u64);
-    let y = a + 1;
+    let y = crate::clog2_plus1(n as u64) + 1;
+    let a = if pad_flag { y } else { y - 1 };
     let (k, b, ob) = match threshold {
         Some(t) => {
             let Op::Threshold { bits, .. } = net.layers[t].op else {
