@@ -24,9 +24,6 @@ module lfc_w1a2_e3_mvtu(clock,reset,in_data,in_valid,in_ready,out_data,out_valid
     output reg  out_valid;
     input wire  out_ready;
     
-    // Constant declarations
-    localparam  alt = 49'h1555555555555;
-    
     // Stub signals
     reg  ctrl$clock;
     reg  ctrl$reset;
@@ -52,6 +49,7 @@ module lfc_w1a2_e3_mvtu(clock,reset,in_data,in_valid,in_ready,out_data,out_valid
     reg  pes$0$in_valid;
     reg  pes$0$first;
     reg  pes$0$last;
+    reg  pes$0$pad;
     reg  [48:0] pes$0$x;
     reg  [48:0] pes$0$w;
     wire  pes$0$out_valid;
@@ -98,6 +96,7 @@ module lfc_w1a2_e3_mvtu(clock,reset,in_data,in_valid,in_ready,out_data,out_valid
         .in_valid(pes$0$in_valid),
         .first(pes$0$first),
         .last(pes$0$last),
+        .pad(pes$0$pad),
         .x(pes$0$x),
         .w(pes$0$w),
         .out_valid(pes$0$out_valid),
@@ -133,9 +132,7 @@ module lfc_w1a2_e3_mvtu(clock,reset,in_data,in_valid,in_ready,out_data,out_valid
         pes$0$last = ctrl$pe_last;
         pes$0$w = wmem$0$data;
         pes$0$x = ((ctrl$x) & 49'h1ffffffffffff);
-        if (pad1) begin
-            pes$0$x = wmem$0$data ^ alt;
-        end
+        pes$0$pad = pad1;
         lanes$0$clock = clock;
         lanes$0$y_valid = pes$0$out_valid;
         lanes$0$y = pes$0$y;
@@ -5643,13 +5640,14 @@ module lfc_w1a2_e3_mvtu$lanes$0$thr$0$y1(d,q,clock);
 endmodule // lfc_w1a2_e3_mvtu$lanes$0$thr$0$y1
 
 
-module lfc_w1a2_e3_mvtu$pes$0(clock,in_valid,first,last,x,w,out_valid,y);
+module lfc_w1a2_e3_mvtu$pes$0(clock,in_valid,first,last,pad,x,w,out_valid,y);
     
     // Module arguments
     input wire  clock;
     input wire  in_valid;
     input wire  first;
     input wire  last;
+    input wire  pad;
     input wire  [48:0] x;
     input wire  [48:0] w;
     output reg  out_valid;
@@ -5657,6 +5655,9 @@ module lfc_w1a2_e3_mvtu$pes$0(clock,in_valid,first,last,x,w,out_valid,y);
     
     // Constant declarations
     localparam  fan_in = 11'b1100010000;
+    localparam  padding = 1'b0;
+    localparam  pad_full = 10'b110001;
+    localparam  pad_tail = 10'b110001;
     
     // Stub signals
     reg  [48:0] tree$bits;
@@ -5673,6 +5674,9 @@ module lfc_w1a2_e3_mvtu$pes$0(clock,in_valid,first,last,x,w,out_valid,y);
     reg  last1$d;
     wire  last1$q;
     reg  last1$clock;
+    reg  pad1$d;
+    wire  pad1$q;
+    reg  pad1$clock;
     reg  [9:0] acc$d;
     wire  [9:0] acc$q;
     reg  acc$clock;
@@ -5684,6 +5688,7 @@ module lfc_w1a2_e3_mvtu$pes$0(clock,in_valid,first,last,x,w,out_valid,y);
     reg  vout$clock;
     
     // Local signals
+    reg  [9:0] c;
     reg  [9:0] total;
     
     // Sub module instances
@@ -5711,6 +5716,11 @@ module lfc_w1a2_e3_mvtu$pes$0(clock,in_valid,first,last,x,w,out_valid,y);
         .q(last1$q),
         .clock(last1$clock)
     );
+    lfc_w1a2_e3_mvtu$pes$0$pad1 pad1(
+        .d(pad1$d),
+        .q(pad1$q),
+        .clock(pad1$clock)
+    );
     lfc_w1a2_e3_mvtu$pes$0$acc acc(
         .d(acc$d),
         .q(acc$q),
@@ -5733,6 +5743,7 @@ module lfc_w1a2_e3_mvtu$pes$0(clock,in_valid,first,last,x,w,out_valid,y);
         v1$clock = clock;
         first1$clock = clock;
         last1$clock = clock;
+        pad1$clock = clock;
         acc$clock = clock;
         yreg$clock = clock;
         vout$clock = clock;
@@ -5740,6 +5751,7 @@ module lfc_w1a2_e3_mvtu$pes$0(clock,in_valid,first,last,x,w,out_valid,y);
         v1$d = v1$q;
         first1$d = first1$q;
         last1$d = last1$q;
+        pad1$d = pad1$q;
         acc$d = acc$q;
         yreg$d = yreg$q;
         vout$d = vout$q;
@@ -5748,15 +5760,29 @@ module lfc_w1a2_e3_mvtu$pes$0(clock,in_valid,first,last,x,w,out_valid,y);
         v1$d = in_valid;
         first1$d = first;
         last1$d = last;
-        total = acc$q + ((pc$q) & 10'h3ff);
+        pad1$d = pad;
+        c = ((pc$q) & 10'h3ff);
+        if (padding) begin
+            c = ((pc$q) & 10'h3ff) << 32'h1;
+            if (pad1$q) begin
+                c = pad_full;
+                if (last1$q) begin
+                    c = pad_tail;
+                end
+            end
+        end
+        total = acc$q + c;
         if (first1$q) begin
-            total = ((pc$q) & 10'h3ff);
+            total = c;
         end
         vout$d = 1'b0;
         if (v1$q) begin
             acc$d = total;
             if (last1$q) begin
                 yreg$d = fan_in - (((total) & 11'h7ff) << 32'h1);
+                if (padding) begin
+                    yreg$d = fan_in - ((total) & 11'h7ff);
+                end
                 vout$d = 1'b1;
             end
         end
@@ -5822,6 +5848,25 @@ module lfc_w1a2_e3_mvtu$pes$0$last1(d,q,clock);
     end
           
 endmodule // lfc_w1a2_e3_mvtu$pes$0$last1
+
+
+module lfc_w1a2_e3_mvtu$pes$0$pad1(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // lfc_w1a2_e3_mvtu$pes$0$pad1
 
 
 module lfc_w1a2_e3_mvtu$pes$0$pc(d,q,clock);

@@ -24,9 +24,6 @@ module random_3_e10_mvtu(clock,reset,in_data,in_valid,in_ready,out_data,out_vali
     output reg  out_valid;
     input wire  out_ready;
     
-    // Constant declarations
-    localparam  alt = 8'h55;
-    
     // Stub signals
     reg  ctrl$clock;
     reg  ctrl$reset;
@@ -61,6 +58,7 @@ module random_3_e10_mvtu(clock,reset,in_data,in_valid,in_ready,out_data,out_vali
     reg  pes$0$in_valid;
     reg  pes$0$first;
     reg  pes$0$last;
+    reg  pes$0$pad;
     reg  [7:0] pes$0$x;
     reg  [7:0] pes$0$w;
     wire  pes$0$out_valid;
@@ -69,6 +67,7 @@ module random_3_e10_mvtu(clock,reset,in_data,in_valid,in_ready,out_data,out_vali
     reg  pes$1$in_valid;
     reg  pes$1$first;
     reg  pes$1$last;
+    reg  pes$1$pad;
     reg  [7:0] pes$1$x;
     reg  [7:0] pes$1$w;
     wire  pes$1$out_valid;
@@ -77,6 +76,7 @@ module random_3_e10_mvtu(clock,reset,in_data,in_valid,in_ready,out_data,out_vali
     reg  pes$2$in_valid;
     reg  pes$2$first;
     reg  pes$2$last;
+    reg  pes$2$pad;
     reg  [7:0] pes$2$x;
     reg  [7:0] pes$2$w;
     wire  pes$2$out_valid;
@@ -85,6 +85,7 @@ module random_3_e10_mvtu(clock,reset,in_data,in_valid,in_ready,out_data,out_vali
     reg  pes$3$in_valid;
     reg  pes$3$first;
     reg  pes$3$last;
+    reg  pes$3$pad;
     reg  [7:0] pes$3$x;
     reg  [7:0] pes$3$w;
     wire  pes$3$out_valid;
@@ -170,6 +171,7 @@ module random_3_e10_mvtu(clock,reset,in_data,in_valid,in_ready,out_data,out_vali
         .in_valid(pes$0$in_valid),
         .first(pes$0$first),
         .last(pes$0$last),
+        .pad(pes$0$pad),
         .x(pes$0$x),
         .w(pes$0$w),
         .out_valid(pes$0$out_valid),
@@ -180,6 +182,7 @@ module random_3_e10_mvtu(clock,reset,in_data,in_valid,in_ready,out_data,out_vali
         .in_valid(pes$1$in_valid),
         .first(pes$1$first),
         .last(pes$1$last),
+        .pad(pes$1$pad),
         .x(pes$1$x),
         .w(pes$1$w),
         .out_valid(pes$1$out_valid),
@@ -190,6 +193,7 @@ module random_3_e10_mvtu(clock,reset,in_data,in_valid,in_ready,out_data,out_vali
         .in_valid(pes$2$in_valid),
         .first(pes$2$first),
         .last(pes$2$last),
+        .pad(pes$2$pad),
         .x(pes$2$x),
         .w(pes$2$w),
         .out_valid(pes$2$out_valid),
@@ -200,6 +204,7 @@ module random_3_e10_mvtu(clock,reset,in_data,in_valid,in_ready,out_data,out_vali
         .in_valid(pes$3$in_valid),
         .first(pes$3$first),
         .last(pes$3$last),
+        .pad(pes$3$pad),
         .x(pes$3$x),
         .w(pes$3$w),
         .out_valid(pes$3$out_valid),
@@ -265,9 +270,7 @@ module random_3_e10_mvtu(clock,reset,in_data,in_valid,in_ready,out_data,out_vali
         pes$0$last = ctrl$pe_last;
         pes$0$w = wmem$0$data;
         pes$0$x = ((ctrl$x) & 8'hff);
-        if (pad1) begin
-            pes$0$x = wmem$0$data ^ alt;
-        end
+        pes$0$pad = pad1;
         lanes$0$clock = clock;
         lanes$0$y_valid = pes$0$out_valid;
         lanes$0$y = pes$0$y;
@@ -281,9 +284,7 @@ module random_3_e10_mvtu(clock,reset,in_data,in_valid,in_ready,out_data,out_vali
         pes$1$last = ctrl$pe_last;
         pes$1$w = wmem$1$data;
         pes$1$x = ((ctrl$x) & 8'hff);
-        if (pad1) begin
-            pes$1$x = wmem$1$data ^ alt;
-        end
+        pes$1$pad = pad1;
         lanes$1$clock = clock;
         lanes$1$y_valid = pes$1$out_valid;
         lanes$1$y = pes$1$y;
@@ -297,9 +298,7 @@ module random_3_e10_mvtu(clock,reset,in_data,in_valid,in_ready,out_data,out_vali
         pes$2$last = ctrl$pe_last;
         pes$2$w = wmem$2$data;
         pes$2$x = ((ctrl$x) & 8'hff);
-        if (pad1) begin
-            pes$2$x = wmem$2$data ^ alt;
-        end
+        pes$2$pad = pad1;
         lanes$2$clock = clock;
         lanes$2$y_valid = pes$2$out_valid;
         lanes$2$y = pes$2$y;
@@ -313,9 +312,7 @@ module random_3_e10_mvtu(clock,reset,in_data,in_valid,in_ready,out_data,out_vali
         pes$3$last = ctrl$pe_last;
         pes$3$w = wmem$3$data;
         pes$3$x = ((ctrl$x) & 8'hff);
-        if (pad1) begin
-            pes$3$x = wmem$3$data ^ alt;
-        end
+        pes$3$pad = pad1;
         lanes$3$clock = clock;
         lanes$3$y_valid = pes$3$out_valid;
         lanes$3$y = pes$3$y;
@@ -3145,13 +3142,14 @@ module random_3_e10_mvtu$lanes$3$thr$0$y1(d,q,clock);
 endmodule // random_3_e10_mvtu$lanes$3$thr$0$y1
 
 
-module random_3_e10_mvtu$pes$0(clock,in_valid,first,last,x,w,out_valid,y);
+module random_3_e10_mvtu$pes$0(clock,in_valid,first,last,pad,x,w,out_valid,y);
     
     // Module arguments
     input wire  clock;
     input wire  in_valid;
     input wire  first;
     input wire  last;
+    input wire  pad;
     input wire  [7:0] x;
     input wire  [7:0] w;
     output reg  out_valid;
@@ -3159,6 +3157,9 @@ module random_3_e10_mvtu$pes$0(clock,in_valid,first,last,x,w,out_valid,y);
     
     // Constant declarations
     localparam  fan_in = 7'b100000;
+    localparam  padding = 1'b0;
+    localparam  pad_full = 6'b1000;
+    localparam  pad_tail = 6'b1000;
     
     // Stub signals
     reg  [7:0] tree$bits;
@@ -3175,6 +3176,9 @@ module random_3_e10_mvtu$pes$0(clock,in_valid,first,last,x,w,out_valid,y);
     reg  last1$d;
     wire  last1$q;
     reg  last1$clock;
+    reg  pad1$d;
+    wire  pad1$q;
+    reg  pad1$clock;
     reg  [5:0] acc$d;
     wire  [5:0] acc$q;
     reg  acc$clock;
@@ -3186,6 +3190,7 @@ module random_3_e10_mvtu$pes$0(clock,in_valid,first,last,x,w,out_valid,y);
     reg  vout$clock;
     
     // Local signals
+    reg  [5:0] c;
     reg  [5:0] total;
     
     // Sub module instances
@@ -3213,6 +3218,11 @@ module random_3_e10_mvtu$pes$0(clock,in_valid,first,last,x,w,out_valid,y);
         .q(last1$q),
         .clock(last1$clock)
     );
+    random_3_e10_mvtu$pes$0$pad1 pad1(
+        .d(pad1$d),
+        .q(pad1$q),
+        .clock(pad1$clock)
+    );
     random_3_e10_mvtu$pes$0$acc acc(
         .d(acc$d),
         .q(acc$q),
@@ -3235,6 +3245,7 @@ module random_3_e10_mvtu$pes$0(clock,in_valid,first,last,x,w,out_valid,y);
         v1$clock = clock;
         first1$clock = clock;
         last1$clock = clock;
+        pad1$clock = clock;
         acc$clock = clock;
         yreg$clock = clock;
         vout$clock = clock;
@@ -3242,6 +3253,7 @@ module random_3_e10_mvtu$pes$0(clock,in_valid,first,last,x,w,out_valid,y);
         v1$d = v1$q;
         first1$d = first1$q;
         last1$d = last1$q;
+        pad1$d = pad1$q;
         acc$d = acc$q;
         yreg$d = yreg$q;
         vout$d = vout$q;
@@ -3250,15 +3262,29 @@ module random_3_e10_mvtu$pes$0(clock,in_valid,first,last,x,w,out_valid,y);
         v1$d = in_valid;
         first1$d = first;
         last1$d = last;
-        total = acc$q + ((pc$q) & 6'h3f);
+        pad1$d = pad;
+        c = ((pc$q) & 6'h3f);
+        if (padding) begin
+            c = ((pc$q) & 6'h3f) << 32'h1;
+            if (pad1$q) begin
+                c = pad_full;
+                if (last1$q) begin
+                    c = pad_tail;
+                end
+            end
+        end
+        total = acc$q + c;
         if (first1$q) begin
-            total = ((pc$q) & 6'h3f);
+            total = c;
         end
         vout$d = 1'b0;
         if (v1$q) begin
             acc$d = total;
             if (last1$q) begin
                 yreg$d = fan_in - (((total) & 7'h7f) << 32'h1);
+                if (padding) begin
+                    yreg$d = fan_in - ((total) & 7'h7f);
+                end
                 vout$d = 1'b1;
             end
         end
@@ -3324,6 +3350,25 @@ module random_3_e10_mvtu$pes$0$last1(d,q,clock);
     end
           
 endmodule // random_3_e10_mvtu$pes$0$last1
+
+
+module random_3_e10_mvtu$pes$0$pad1(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e10_mvtu$pes$0$pad1
 
 
 module random_3_e10_mvtu$pes$0$pc(d,q,clock);
@@ -3719,13 +3764,14 @@ module random_3_e10_mvtu$pes$0$yreg(d,q,clock);
 endmodule // random_3_e10_mvtu$pes$0$yreg
 
 
-module random_3_e10_mvtu$pes$1(clock,in_valid,first,last,x,w,out_valid,y);
+module random_3_e10_mvtu$pes$1(clock,in_valid,first,last,pad,x,w,out_valid,y);
     
     // Module arguments
     input wire  clock;
     input wire  in_valid;
     input wire  first;
     input wire  last;
+    input wire  pad;
     input wire  [7:0] x;
     input wire  [7:0] w;
     output reg  out_valid;
@@ -3733,6 +3779,9 @@ module random_3_e10_mvtu$pes$1(clock,in_valid,first,last,x,w,out_valid,y);
     
     // Constant declarations
     localparam  fan_in = 7'b100000;
+    localparam  padding = 1'b0;
+    localparam  pad_full = 6'b1000;
+    localparam  pad_tail = 6'b1000;
     
     // Stub signals
     reg  [7:0] tree$bits;
@@ -3749,6 +3798,9 @@ module random_3_e10_mvtu$pes$1(clock,in_valid,first,last,x,w,out_valid,y);
     reg  last1$d;
     wire  last1$q;
     reg  last1$clock;
+    reg  pad1$d;
+    wire  pad1$q;
+    reg  pad1$clock;
     reg  [5:0] acc$d;
     wire  [5:0] acc$q;
     reg  acc$clock;
@@ -3760,6 +3812,7 @@ module random_3_e10_mvtu$pes$1(clock,in_valid,first,last,x,w,out_valid,y);
     reg  vout$clock;
     
     // Local signals
+    reg  [5:0] c;
     reg  [5:0] total;
     
     // Sub module instances
@@ -3787,6 +3840,11 @@ module random_3_e10_mvtu$pes$1(clock,in_valid,first,last,x,w,out_valid,y);
         .q(last1$q),
         .clock(last1$clock)
     );
+    random_3_e10_mvtu$pes$1$pad1 pad1(
+        .d(pad1$d),
+        .q(pad1$q),
+        .clock(pad1$clock)
+    );
     random_3_e10_mvtu$pes$1$acc acc(
         .d(acc$d),
         .q(acc$q),
@@ -3809,6 +3867,7 @@ module random_3_e10_mvtu$pes$1(clock,in_valid,first,last,x,w,out_valid,y);
         v1$clock = clock;
         first1$clock = clock;
         last1$clock = clock;
+        pad1$clock = clock;
         acc$clock = clock;
         yreg$clock = clock;
         vout$clock = clock;
@@ -3816,6 +3875,7 @@ module random_3_e10_mvtu$pes$1(clock,in_valid,first,last,x,w,out_valid,y);
         v1$d = v1$q;
         first1$d = first1$q;
         last1$d = last1$q;
+        pad1$d = pad1$q;
         acc$d = acc$q;
         yreg$d = yreg$q;
         vout$d = vout$q;
@@ -3824,15 +3884,29 @@ module random_3_e10_mvtu$pes$1(clock,in_valid,first,last,x,w,out_valid,y);
         v1$d = in_valid;
         first1$d = first;
         last1$d = last;
-        total = acc$q + ((pc$q) & 6'h3f);
+        pad1$d = pad;
+        c = ((pc$q) & 6'h3f);
+        if (padding) begin
+            c = ((pc$q) & 6'h3f) << 32'h1;
+            if (pad1$q) begin
+                c = pad_full;
+                if (last1$q) begin
+                    c = pad_tail;
+                end
+            end
+        end
+        total = acc$q + c;
         if (first1$q) begin
-            total = ((pc$q) & 6'h3f);
+            total = c;
         end
         vout$d = 1'b0;
         if (v1$q) begin
             acc$d = total;
             if (last1$q) begin
                 yreg$d = fan_in - (((total) & 7'h7f) << 32'h1);
+                if (padding) begin
+                    yreg$d = fan_in - ((total) & 7'h7f);
+                end
                 vout$d = 1'b1;
             end
         end
@@ -3898,6 +3972,25 @@ module random_3_e10_mvtu$pes$1$last1(d,q,clock);
     end
           
 endmodule // random_3_e10_mvtu$pes$1$last1
+
+
+module random_3_e10_mvtu$pes$1$pad1(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e10_mvtu$pes$1$pad1
 
 
 module random_3_e10_mvtu$pes$1$pc(d,q,clock);
@@ -4293,13 +4386,14 @@ module random_3_e10_mvtu$pes$1$yreg(d,q,clock);
 endmodule // random_3_e10_mvtu$pes$1$yreg
 
 
-module random_3_e10_mvtu$pes$2(clock,in_valid,first,last,x,w,out_valid,y);
+module random_3_e10_mvtu$pes$2(clock,in_valid,first,last,pad,x,w,out_valid,y);
     
     // Module arguments
     input wire  clock;
     input wire  in_valid;
     input wire  first;
     input wire  last;
+    input wire  pad;
     input wire  [7:0] x;
     input wire  [7:0] w;
     output reg  out_valid;
@@ -4307,6 +4401,9 @@ module random_3_e10_mvtu$pes$2(clock,in_valid,first,last,x,w,out_valid,y);
     
     // Constant declarations
     localparam  fan_in = 7'b100000;
+    localparam  padding = 1'b0;
+    localparam  pad_full = 6'b1000;
+    localparam  pad_tail = 6'b1000;
     
     // Stub signals
     reg  [7:0] tree$bits;
@@ -4323,6 +4420,9 @@ module random_3_e10_mvtu$pes$2(clock,in_valid,first,last,x,w,out_valid,y);
     reg  last1$d;
     wire  last1$q;
     reg  last1$clock;
+    reg  pad1$d;
+    wire  pad1$q;
+    reg  pad1$clock;
     reg  [5:0] acc$d;
     wire  [5:0] acc$q;
     reg  acc$clock;
@@ -4334,6 +4434,7 @@ module random_3_e10_mvtu$pes$2(clock,in_valid,first,last,x,w,out_valid,y);
     reg  vout$clock;
     
     // Local signals
+    reg  [5:0] c;
     reg  [5:0] total;
     
     // Sub module instances
@@ -4361,6 +4462,11 @@ module random_3_e10_mvtu$pes$2(clock,in_valid,first,last,x,w,out_valid,y);
         .q(last1$q),
         .clock(last1$clock)
     );
+    random_3_e10_mvtu$pes$2$pad1 pad1(
+        .d(pad1$d),
+        .q(pad1$q),
+        .clock(pad1$clock)
+    );
     random_3_e10_mvtu$pes$2$acc acc(
         .d(acc$d),
         .q(acc$q),
@@ -4383,6 +4489,7 @@ module random_3_e10_mvtu$pes$2(clock,in_valid,first,last,x,w,out_valid,y);
         v1$clock = clock;
         first1$clock = clock;
         last1$clock = clock;
+        pad1$clock = clock;
         acc$clock = clock;
         yreg$clock = clock;
         vout$clock = clock;
@@ -4390,6 +4497,7 @@ module random_3_e10_mvtu$pes$2(clock,in_valid,first,last,x,w,out_valid,y);
         v1$d = v1$q;
         first1$d = first1$q;
         last1$d = last1$q;
+        pad1$d = pad1$q;
         acc$d = acc$q;
         yreg$d = yreg$q;
         vout$d = vout$q;
@@ -4398,15 +4506,29 @@ module random_3_e10_mvtu$pes$2(clock,in_valid,first,last,x,w,out_valid,y);
         v1$d = in_valid;
         first1$d = first;
         last1$d = last;
-        total = acc$q + ((pc$q) & 6'h3f);
+        pad1$d = pad;
+        c = ((pc$q) & 6'h3f);
+        if (padding) begin
+            c = ((pc$q) & 6'h3f) << 32'h1;
+            if (pad1$q) begin
+                c = pad_full;
+                if (last1$q) begin
+                    c = pad_tail;
+                end
+            end
+        end
+        total = acc$q + c;
         if (first1$q) begin
-            total = ((pc$q) & 6'h3f);
+            total = c;
         end
         vout$d = 1'b0;
         if (v1$q) begin
             acc$d = total;
             if (last1$q) begin
                 yreg$d = fan_in - (((total) & 7'h7f) << 32'h1);
+                if (padding) begin
+                    yreg$d = fan_in - ((total) & 7'h7f);
+                end
                 vout$d = 1'b1;
             end
         end
@@ -4472,6 +4594,25 @@ module random_3_e10_mvtu$pes$2$last1(d,q,clock);
     end
           
 endmodule // random_3_e10_mvtu$pes$2$last1
+
+
+module random_3_e10_mvtu$pes$2$pad1(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e10_mvtu$pes$2$pad1
 
 
 module random_3_e10_mvtu$pes$2$pc(d,q,clock);
@@ -4867,13 +5008,14 @@ module random_3_e10_mvtu$pes$2$yreg(d,q,clock);
 endmodule // random_3_e10_mvtu$pes$2$yreg
 
 
-module random_3_e10_mvtu$pes$3(clock,in_valid,first,last,x,w,out_valid,y);
+module random_3_e10_mvtu$pes$3(clock,in_valid,first,last,pad,x,w,out_valid,y);
     
     // Module arguments
     input wire  clock;
     input wire  in_valid;
     input wire  first;
     input wire  last;
+    input wire  pad;
     input wire  [7:0] x;
     input wire  [7:0] w;
     output reg  out_valid;
@@ -4881,6 +5023,9 @@ module random_3_e10_mvtu$pes$3(clock,in_valid,first,last,x,w,out_valid,y);
     
     // Constant declarations
     localparam  fan_in = 7'b100000;
+    localparam  padding = 1'b0;
+    localparam  pad_full = 6'b1000;
+    localparam  pad_tail = 6'b1000;
     
     // Stub signals
     reg  [7:0] tree$bits;
@@ -4897,6 +5042,9 @@ module random_3_e10_mvtu$pes$3(clock,in_valid,first,last,x,w,out_valid,y);
     reg  last1$d;
     wire  last1$q;
     reg  last1$clock;
+    reg  pad1$d;
+    wire  pad1$q;
+    reg  pad1$clock;
     reg  [5:0] acc$d;
     wire  [5:0] acc$q;
     reg  acc$clock;
@@ -4908,6 +5056,7 @@ module random_3_e10_mvtu$pes$3(clock,in_valid,first,last,x,w,out_valid,y);
     reg  vout$clock;
     
     // Local signals
+    reg  [5:0] c;
     reg  [5:0] total;
     
     // Sub module instances
@@ -4935,6 +5084,11 @@ module random_3_e10_mvtu$pes$3(clock,in_valid,first,last,x,w,out_valid,y);
         .q(last1$q),
         .clock(last1$clock)
     );
+    random_3_e10_mvtu$pes$3$pad1 pad1(
+        .d(pad1$d),
+        .q(pad1$q),
+        .clock(pad1$clock)
+    );
     random_3_e10_mvtu$pes$3$acc acc(
         .d(acc$d),
         .q(acc$q),
@@ -4957,6 +5111,7 @@ module random_3_e10_mvtu$pes$3(clock,in_valid,first,last,x,w,out_valid,y);
         v1$clock = clock;
         first1$clock = clock;
         last1$clock = clock;
+        pad1$clock = clock;
         acc$clock = clock;
         yreg$clock = clock;
         vout$clock = clock;
@@ -4964,6 +5119,7 @@ module random_3_e10_mvtu$pes$3(clock,in_valid,first,last,x,w,out_valid,y);
         v1$d = v1$q;
         first1$d = first1$q;
         last1$d = last1$q;
+        pad1$d = pad1$q;
         acc$d = acc$q;
         yreg$d = yreg$q;
         vout$d = vout$q;
@@ -4972,15 +5128,29 @@ module random_3_e10_mvtu$pes$3(clock,in_valid,first,last,x,w,out_valid,y);
         v1$d = in_valid;
         first1$d = first;
         last1$d = last;
-        total = acc$q + ((pc$q) & 6'h3f);
+        pad1$d = pad;
+        c = ((pc$q) & 6'h3f);
+        if (padding) begin
+            c = ((pc$q) & 6'h3f) << 32'h1;
+            if (pad1$q) begin
+                c = pad_full;
+                if (last1$q) begin
+                    c = pad_tail;
+                end
+            end
+        end
+        total = acc$q + c;
         if (first1$q) begin
-            total = ((pc$q) & 6'h3f);
+            total = c;
         end
         vout$d = 1'b0;
         if (v1$q) begin
             acc$d = total;
             if (last1$q) begin
                 yreg$d = fan_in - (((total) & 7'h7f) << 32'h1);
+                if (padding) begin
+                    yreg$d = fan_in - ((total) & 7'h7f);
+                end
                 vout$d = 1'b1;
             end
         end
@@ -5046,6 +5216,25 @@ module random_3_e10_mvtu$pes$3$last1(d,q,clock);
     end
           
 endmodule // random_3_e10_mvtu$pes$3$last1
+
+
+module random_3_e10_mvtu$pes$3$pad1(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e10_mvtu$pes$3$pad1
 
 
 module random_3_e10_mvtu$pes$3$pc(d,q,clock);

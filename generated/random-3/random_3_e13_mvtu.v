@@ -24,9 +24,6 @@ module random_3_e13_mvtu(clock,reset,in_data,in_valid,in_ready,out_data,out_vali
     output reg  out_valid;
     input wire  out_ready;
     
-    // Constant declarations
-    localparam  alt = 2'b1;
-    
     // Stub signals
     reg  ctrl$clock;
     reg  ctrl$reset;
@@ -76,6 +73,7 @@ module random_3_e13_mvtu(clock,reset,in_data,in_valid,in_ready,out_data,out_vali
     reg  pes$0$in_valid;
     reg  pes$0$first;
     reg  pes$0$last;
+    reg  pes$0$pad;
     reg  [1:0] pes$0$x;
     reg  [1:0] pes$0$w;
     wire  pes$0$out_valid;
@@ -84,6 +82,7 @@ module random_3_e13_mvtu(clock,reset,in_data,in_valid,in_ready,out_data,out_vali
     reg  pes$1$in_valid;
     reg  pes$1$first;
     reg  pes$1$last;
+    reg  pes$1$pad;
     reg  [1:0] pes$1$x;
     reg  [1:0] pes$1$w;
     wire  pes$1$out_valid;
@@ -92,6 +91,7 @@ module random_3_e13_mvtu(clock,reset,in_data,in_valid,in_ready,out_data,out_vali
     reg  pes$2$in_valid;
     reg  pes$2$first;
     reg  pes$2$last;
+    reg  pes$2$pad;
     reg  [1:0] pes$2$x;
     reg  [1:0] pes$2$w;
     wire  pes$2$out_valid;
@@ -100,6 +100,7 @@ module random_3_e13_mvtu(clock,reset,in_data,in_valid,in_ready,out_data,out_vali
     reg  pes$3$in_valid;
     reg  pes$3$first;
     reg  pes$3$last;
+    reg  pes$3$pad;
     reg  [1:0] pes$3$x;
     reg  [1:0] pes$3$w;
     wire  pes$3$out_valid;
@@ -108,6 +109,7 @@ module random_3_e13_mvtu(clock,reset,in_data,in_valid,in_ready,out_data,out_vali
     reg  pes$4$in_valid;
     reg  pes$4$first;
     reg  pes$4$last;
+    reg  pes$4$pad;
     reg  [1:0] pes$4$x;
     reg  [1:0] pes$4$w;
     wire  pes$4$out_valid;
@@ -116,6 +118,7 @@ module random_3_e13_mvtu(clock,reset,in_data,in_valid,in_ready,out_data,out_vali
     reg  pes$5$in_valid;
     reg  pes$5$first;
     reg  pes$5$last;
+    reg  pes$5$pad;
     reg  [1:0] pes$5$x;
     reg  [1:0] pes$5$w;
     wire  pes$5$out_valid;
@@ -124,6 +127,7 @@ module random_3_e13_mvtu(clock,reset,in_data,in_valid,in_ready,out_data,out_vali
     reg  pes$6$in_valid;
     reg  pes$6$first;
     reg  pes$6$last;
+    reg  pes$6$pad;
     reg  [1:0] pes$6$x;
     reg  [1:0] pes$6$w;
     wire  pes$6$out_valid;
@@ -132,6 +136,7 @@ module random_3_e13_mvtu(clock,reset,in_data,in_valid,in_ready,out_data,out_vali
     reg  pes$7$in_valid;
     reg  pes$7$first;
     reg  pes$7$last;
+    reg  pes$7$pad;
     reg  [1:0] pes$7$x;
     reg  [1:0] pes$7$w;
     wire  pes$7$out_valid;
@@ -140,6 +145,7 @@ module random_3_e13_mvtu(clock,reset,in_data,in_valid,in_ready,out_data,out_vali
     reg  pes$8$in_valid;
     reg  pes$8$first;
     reg  pes$8$last;
+    reg  pes$8$pad;
     reg  [1:0] pes$8$x;
     reg  [1:0] pes$8$w;
     wire  pes$8$out_valid;
@@ -290,6 +296,7 @@ module random_3_e13_mvtu(clock,reset,in_data,in_valid,in_ready,out_data,out_vali
         .in_valid(pes$0$in_valid),
         .first(pes$0$first),
         .last(pes$0$last),
+        .pad(pes$0$pad),
         .x(pes$0$x),
         .w(pes$0$w),
         .out_valid(pes$0$out_valid),
@@ -300,6 +307,7 @@ module random_3_e13_mvtu(clock,reset,in_data,in_valid,in_ready,out_data,out_vali
         .in_valid(pes$1$in_valid),
         .first(pes$1$first),
         .last(pes$1$last),
+        .pad(pes$1$pad),
         .x(pes$1$x),
         .w(pes$1$w),
         .out_valid(pes$1$out_valid),
@@ -310,6 +318,7 @@ module random_3_e13_mvtu(clock,reset,in_data,in_valid,in_ready,out_data,out_vali
         .in_valid(pes$2$in_valid),
         .first(pes$2$first),
         .last(pes$2$last),
+        .pad(pes$2$pad),
         .x(pes$2$x),
         .w(pes$2$w),
         .out_valid(pes$2$out_valid),
@@ -320,6 +329,7 @@ module random_3_e13_mvtu(clock,reset,in_data,in_valid,in_ready,out_data,out_vali
         .in_valid(pes$3$in_valid),
         .first(pes$3$first),
         .last(pes$3$last),
+        .pad(pes$3$pad),
         .x(pes$3$x),
         .w(pes$3$w),
         .out_valid(pes$3$out_valid),
@@ -330,6 +340,7 @@ module random_3_e13_mvtu(clock,reset,in_data,in_valid,in_ready,out_data,out_vali
         .in_valid(pes$4$in_valid),
         .first(pes$4$first),
         .last(pes$4$last),
+        .pad(pes$4$pad),
         .x(pes$4$x),
         .w(pes$4$w),
         .out_valid(pes$4$out_valid),
@@ -340,6 +351,7 @@ module random_3_e13_mvtu(clock,reset,in_data,in_valid,in_ready,out_data,out_vali
         .in_valid(pes$5$in_valid),
         .first(pes$5$first),
         .last(pes$5$last),
+        .pad(pes$5$pad),
         .x(pes$5$x),
         .w(pes$5$w),
         .out_valid(pes$5$out_valid),
@@ -350,6 +362,7 @@ module random_3_e13_mvtu(clock,reset,in_data,in_valid,in_ready,out_data,out_vali
         .in_valid(pes$6$in_valid),
         .first(pes$6$first),
         .last(pes$6$last),
+        .pad(pes$6$pad),
         .x(pes$6$x),
         .w(pes$6$w),
         .out_valid(pes$6$out_valid),
@@ -360,6 +373,7 @@ module random_3_e13_mvtu(clock,reset,in_data,in_valid,in_ready,out_data,out_vali
         .in_valid(pes$7$in_valid),
         .first(pes$7$first),
         .last(pes$7$last),
+        .pad(pes$7$pad),
         .x(pes$7$x),
         .w(pes$7$w),
         .out_valid(pes$7$out_valid),
@@ -370,6 +384,7 @@ module random_3_e13_mvtu(clock,reset,in_data,in_valid,in_ready,out_data,out_vali
         .in_valid(pes$8$in_valid),
         .first(pes$8$first),
         .last(pes$8$last),
+        .pad(pes$8$pad),
         .x(pes$8$x),
         .w(pes$8$w),
         .out_valid(pes$8$out_valid),
@@ -485,9 +500,7 @@ module random_3_e13_mvtu(clock,reset,in_data,in_valid,in_ready,out_data,out_vali
         pes$0$last = ctrl$pe_last;
         pes$0$w = wmem$0$data;
         pes$0$x = ((ctrl$x) & 2'h3);
-        if (pad1) begin
-            pes$0$x = wmem$0$data ^ alt;
-        end
+        pes$0$pad = pad1;
         lanes$0$clock = clock;
         lanes$0$y_valid = pes$0$out_valid;
         lanes$0$y = pes$0$y;
@@ -501,9 +514,7 @@ module random_3_e13_mvtu(clock,reset,in_data,in_valid,in_ready,out_data,out_vali
         pes$1$last = ctrl$pe_last;
         pes$1$w = wmem$1$data;
         pes$1$x = ((ctrl$x) & 2'h3);
-        if (pad1) begin
-            pes$1$x = wmem$1$data ^ alt;
-        end
+        pes$1$pad = pad1;
         lanes$1$clock = clock;
         lanes$1$y_valid = pes$1$out_valid;
         lanes$1$y = pes$1$y;
@@ -517,9 +528,7 @@ module random_3_e13_mvtu(clock,reset,in_data,in_valid,in_ready,out_data,out_vali
         pes$2$last = ctrl$pe_last;
         pes$2$w = wmem$2$data;
         pes$2$x = ((ctrl$x) & 2'h3);
-        if (pad1) begin
-            pes$2$x = wmem$2$data ^ alt;
-        end
+        pes$2$pad = pad1;
         lanes$2$clock = clock;
         lanes$2$y_valid = pes$2$out_valid;
         lanes$2$y = pes$2$y;
@@ -533,9 +542,7 @@ module random_3_e13_mvtu(clock,reset,in_data,in_valid,in_ready,out_data,out_vali
         pes$3$last = ctrl$pe_last;
         pes$3$w = wmem$3$data;
         pes$3$x = ((ctrl$x) & 2'h3);
-        if (pad1) begin
-            pes$3$x = wmem$3$data ^ alt;
-        end
+        pes$3$pad = pad1;
         lanes$3$clock = clock;
         lanes$3$y_valid = pes$3$out_valid;
         lanes$3$y = pes$3$y;
@@ -549,9 +556,7 @@ module random_3_e13_mvtu(clock,reset,in_data,in_valid,in_ready,out_data,out_vali
         pes$4$last = ctrl$pe_last;
         pes$4$w = wmem$4$data;
         pes$4$x = ((ctrl$x) & 2'h3);
-        if (pad1) begin
-            pes$4$x = wmem$4$data ^ alt;
-        end
+        pes$4$pad = pad1;
         lanes$4$clock = clock;
         lanes$4$y_valid = pes$4$out_valid;
         lanes$4$y = pes$4$y;
@@ -565,9 +570,7 @@ module random_3_e13_mvtu(clock,reset,in_data,in_valid,in_ready,out_data,out_vali
         pes$5$last = ctrl$pe_last;
         pes$5$w = wmem$5$data;
         pes$5$x = ((ctrl$x) & 2'h3);
-        if (pad1) begin
-            pes$5$x = wmem$5$data ^ alt;
-        end
+        pes$5$pad = pad1;
         lanes$5$clock = clock;
         lanes$5$y_valid = pes$5$out_valid;
         lanes$5$y = pes$5$y;
@@ -581,9 +584,7 @@ module random_3_e13_mvtu(clock,reset,in_data,in_valid,in_ready,out_data,out_vali
         pes$6$last = ctrl$pe_last;
         pes$6$w = wmem$6$data;
         pes$6$x = ((ctrl$x) & 2'h3);
-        if (pad1) begin
-            pes$6$x = wmem$6$data ^ alt;
-        end
+        pes$6$pad = pad1;
         lanes$6$clock = clock;
         lanes$6$y_valid = pes$6$out_valid;
         lanes$6$y = pes$6$y;
@@ -597,9 +598,7 @@ module random_3_e13_mvtu(clock,reset,in_data,in_valid,in_ready,out_data,out_vali
         pes$7$last = ctrl$pe_last;
         pes$7$w = wmem$7$data;
         pes$7$x = ((ctrl$x) & 2'h3);
-        if (pad1) begin
-            pes$7$x = wmem$7$data ^ alt;
-        end
+        pes$7$pad = pad1;
         lanes$7$clock = clock;
         lanes$7$y_valid = pes$7$out_valid;
         lanes$7$y = pes$7$y;
@@ -613,9 +612,7 @@ module random_3_e13_mvtu(clock,reset,in_data,in_valid,in_ready,out_data,out_vali
         pes$8$last = ctrl$pe_last;
         pes$8$w = wmem$8$data;
         pes$8$x = ((ctrl$x) & 2'h3);
-        if (pad1) begin
-            pes$8$x = wmem$8$data ^ alt;
-        end
+        pes$8$pad = pad1;
         lanes$8$clock = clock;
         lanes$8$y_valid = pes$8$out_valid;
         lanes$8$y = pes$8$y;
@@ -7455,13 +7452,14 @@ module random_3_e13_mvtu$lanes$8$thr$0$y1(d,q,clock);
 endmodule // random_3_e13_mvtu$lanes$8$thr$0$y1
 
 
-module random_3_e13_mvtu$pes$0(clock,in_valid,first,last,x,w,out_valid,y);
+module random_3_e13_mvtu$pes$0(clock,in_valid,first,last,pad,x,w,out_valid,y);
     
     // Module arguments
     input wire  clock;
     input wire  in_valid;
     input wire  first;
     input wire  last;
+    input wire  pad;
     input wire  [1:0] x;
     input wire  [1:0] w;
     output reg  out_valid;
@@ -7469,6 +7467,9 @@ module random_3_e13_mvtu$pes$0(clock,in_valid,first,last,x,w,out_valid,y);
     
     // Constant declarations
     localparam  fan_in = 4'h4;
+    localparam  padding = 1'b0;
+    localparam  pad_full = 3'b10;
+    localparam  pad_tail = 3'b10;
     
     // Stub signals
     reg  [1:0] tree$bits;
@@ -7485,6 +7486,9 @@ module random_3_e13_mvtu$pes$0(clock,in_valid,first,last,x,w,out_valid,y);
     reg  last1$d;
     wire  last1$q;
     reg  last1$clock;
+    reg  pad1$d;
+    wire  pad1$q;
+    reg  pad1$clock;
     reg  [2:0] acc$d;
     wire  [2:0] acc$q;
     reg  acc$clock;
@@ -7496,6 +7500,7 @@ module random_3_e13_mvtu$pes$0(clock,in_valid,first,last,x,w,out_valid,y);
     reg  vout$clock;
     
     // Local signals
+    reg  [2:0] c;
     reg  [2:0] total;
     
     // Sub module instances
@@ -7523,6 +7528,11 @@ module random_3_e13_mvtu$pes$0(clock,in_valid,first,last,x,w,out_valid,y);
         .q(last1$q),
         .clock(last1$clock)
     );
+    random_3_e13_mvtu$pes$0$pad1 pad1(
+        .d(pad1$d),
+        .q(pad1$q),
+        .clock(pad1$clock)
+    );
     random_3_e13_mvtu$pes$0$acc acc(
         .d(acc$d),
         .q(acc$q),
@@ -7545,6 +7555,7 @@ module random_3_e13_mvtu$pes$0(clock,in_valid,first,last,x,w,out_valid,y);
         v1$clock = clock;
         first1$clock = clock;
         last1$clock = clock;
+        pad1$clock = clock;
         acc$clock = clock;
         yreg$clock = clock;
         vout$clock = clock;
@@ -7552,6 +7563,7 @@ module random_3_e13_mvtu$pes$0(clock,in_valid,first,last,x,w,out_valid,y);
         v1$d = v1$q;
         first1$d = first1$q;
         last1$d = last1$q;
+        pad1$d = pad1$q;
         acc$d = acc$q;
         yreg$d = yreg$q;
         vout$d = vout$q;
@@ -7560,15 +7572,29 @@ module random_3_e13_mvtu$pes$0(clock,in_valid,first,last,x,w,out_valid,y);
         v1$d = in_valid;
         first1$d = first;
         last1$d = last;
-        total = acc$q + ((pc$q) & 3'h7);
+        pad1$d = pad;
+        c = ((pc$q) & 3'h7);
+        if (padding) begin
+            c = ((pc$q) & 3'h7) << 32'h1;
+            if (pad1$q) begin
+                c = pad_full;
+                if (last1$q) begin
+                    c = pad_tail;
+                end
+            end
+        end
+        total = acc$q + c;
         if (first1$q) begin
-            total = ((pc$q) & 3'h7);
+            total = c;
         end
         vout$d = 1'b0;
         if (v1$q) begin
             acc$d = total;
             if (last1$q) begin
                 yreg$d = fan_in - (((total) & 4'hf) << 32'h1);
+                if (padding) begin
+                    yreg$d = fan_in - ((total) & 4'hf);
+                end
                 vout$d = 1'b1;
             end
         end
@@ -7634,6 +7660,25 @@ module random_3_e13_mvtu$pes$0$last1(d,q,clock);
     end
           
 endmodule // random_3_e13_mvtu$pes$0$last1
+
+
+module random_3_e13_mvtu$pes$0$pad1(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e13_mvtu$pes$0$pad1
 
 
 module random_3_e13_mvtu$pes$0$pc(d,q,clock);
@@ -7911,13 +7956,14 @@ module random_3_e13_mvtu$pes$0$yreg(d,q,clock);
 endmodule // random_3_e13_mvtu$pes$0$yreg
 
 
-module random_3_e13_mvtu$pes$1(clock,in_valid,first,last,x,w,out_valid,y);
+module random_3_e13_mvtu$pes$1(clock,in_valid,first,last,pad,x,w,out_valid,y);
     
     // Module arguments
     input wire  clock;
     input wire  in_valid;
     input wire  first;
     input wire  last;
+    input wire  pad;
     input wire  [1:0] x;
     input wire  [1:0] w;
     output reg  out_valid;
@@ -7925,6 +7971,9 @@ module random_3_e13_mvtu$pes$1(clock,in_valid,first,last,x,w,out_valid,y);
     
     // Constant declarations
     localparam  fan_in = 4'h4;
+    localparam  padding = 1'b0;
+    localparam  pad_full = 3'b10;
+    localparam  pad_tail = 3'b10;
     
     // Stub signals
     reg  [1:0] tree$bits;
@@ -7941,6 +7990,9 @@ module random_3_e13_mvtu$pes$1(clock,in_valid,first,last,x,w,out_valid,y);
     reg  last1$d;
     wire  last1$q;
     reg  last1$clock;
+    reg  pad1$d;
+    wire  pad1$q;
+    reg  pad1$clock;
     reg  [2:0] acc$d;
     wire  [2:0] acc$q;
     reg  acc$clock;
@@ -7952,6 +8004,7 @@ module random_3_e13_mvtu$pes$1(clock,in_valid,first,last,x,w,out_valid,y);
     reg  vout$clock;
     
     // Local signals
+    reg  [2:0] c;
     reg  [2:0] total;
     
     // Sub module instances
@@ -7979,6 +8032,11 @@ module random_3_e13_mvtu$pes$1(clock,in_valid,first,last,x,w,out_valid,y);
         .q(last1$q),
         .clock(last1$clock)
     );
+    random_3_e13_mvtu$pes$1$pad1 pad1(
+        .d(pad1$d),
+        .q(pad1$q),
+        .clock(pad1$clock)
+    );
     random_3_e13_mvtu$pes$1$acc acc(
         .d(acc$d),
         .q(acc$q),
@@ -8001,6 +8059,7 @@ module random_3_e13_mvtu$pes$1(clock,in_valid,first,last,x,w,out_valid,y);
         v1$clock = clock;
         first1$clock = clock;
         last1$clock = clock;
+        pad1$clock = clock;
         acc$clock = clock;
         yreg$clock = clock;
         vout$clock = clock;
@@ -8008,6 +8067,7 @@ module random_3_e13_mvtu$pes$1(clock,in_valid,first,last,x,w,out_valid,y);
         v1$d = v1$q;
         first1$d = first1$q;
         last1$d = last1$q;
+        pad1$d = pad1$q;
         acc$d = acc$q;
         yreg$d = yreg$q;
         vout$d = vout$q;
@@ -8016,15 +8076,29 @@ module random_3_e13_mvtu$pes$1(clock,in_valid,first,last,x,w,out_valid,y);
         v1$d = in_valid;
         first1$d = first;
         last1$d = last;
-        total = acc$q + ((pc$q) & 3'h7);
+        pad1$d = pad;
+        c = ((pc$q) & 3'h7);
+        if (padding) begin
+            c = ((pc$q) & 3'h7) << 32'h1;
+            if (pad1$q) begin
+                c = pad_full;
+                if (last1$q) begin
+                    c = pad_tail;
+                end
+            end
+        end
+        total = acc$q + c;
         if (first1$q) begin
-            total = ((pc$q) & 3'h7);
+            total = c;
         end
         vout$d = 1'b0;
         if (v1$q) begin
             acc$d = total;
             if (last1$q) begin
                 yreg$d = fan_in - (((total) & 4'hf) << 32'h1);
+                if (padding) begin
+                    yreg$d = fan_in - ((total) & 4'hf);
+                end
                 vout$d = 1'b1;
             end
         end
@@ -8090,6 +8164,25 @@ module random_3_e13_mvtu$pes$1$last1(d,q,clock);
     end
           
 endmodule // random_3_e13_mvtu$pes$1$last1
+
+
+module random_3_e13_mvtu$pes$1$pad1(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e13_mvtu$pes$1$pad1
 
 
 module random_3_e13_mvtu$pes$1$pc(d,q,clock);
@@ -8367,13 +8460,14 @@ module random_3_e13_mvtu$pes$1$yreg(d,q,clock);
 endmodule // random_3_e13_mvtu$pes$1$yreg
 
 
-module random_3_e13_mvtu$pes$2(clock,in_valid,first,last,x,w,out_valid,y);
+module random_3_e13_mvtu$pes$2(clock,in_valid,first,last,pad,x,w,out_valid,y);
     
     // Module arguments
     input wire  clock;
     input wire  in_valid;
     input wire  first;
     input wire  last;
+    input wire  pad;
     input wire  [1:0] x;
     input wire  [1:0] w;
     output reg  out_valid;
@@ -8381,6 +8475,9 @@ module random_3_e13_mvtu$pes$2(clock,in_valid,first,last,x,w,out_valid,y);
     
     // Constant declarations
     localparam  fan_in = 4'h4;
+    localparam  padding = 1'b0;
+    localparam  pad_full = 3'b10;
+    localparam  pad_tail = 3'b10;
     
     // Stub signals
     reg  [1:0] tree$bits;
@@ -8397,6 +8494,9 @@ module random_3_e13_mvtu$pes$2(clock,in_valid,first,last,x,w,out_valid,y);
     reg  last1$d;
     wire  last1$q;
     reg  last1$clock;
+    reg  pad1$d;
+    wire  pad1$q;
+    reg  pad1$clock;
     reg  [2:0] acc$d;
     wire  [2:0] acc$q;
     reg  acc$clock;
@@ -8408,6 +8508,7 @@ module random_3_e13_mvtu$pes$2(clock,in_valid,first,last,x,w,out_valid,y);
     reg  vout$clock;
     
     // Local signals
+    reg  [2:0] c;
     reg  [2:0] total;
     
     // Sub module instances
@@ -8435,6 +8536,11 @@ module random_3_e13_mvtu$pes$2(clock,in_valid,first,last,x,w,out_valid,y);
         .q(last1$q),
         .clock(last1$clock)
     );
+    random_3_e13_mvtu$pes$2$pad1 pad1(
+        .d(pad1$d),
+        .q(pad1$q),
+        .clock(pad1$clock)
+    );
     random_3_e13_mvtu$pes$2$acc acc(
         .d(acc$d),
         .q(acc$q),
@@ -8457,6 +8563,7 @@ module random_3_e13_mvtu$pes$2(clock,in_valid,first,last,x,w,out_valid,y);
         v1$clock = clock;
         first1$clock = clock;
         last1$clock = clock;
+        pad1$clock = clock;
         acc$clock = clock;
         yreg$clock = clock;
         vout$clock = clock;
@@ -8464,6 +8571,7 @@ module random_3_e13_mvtu$pes$2(clock,in_valid,first,last,x,w,out_valid,y);
         v1$d = v1$q;
         first1$d = first1$q;
         last1$d = last1$q;
+        pad1$d = pad1$q;
         acc$d = acc$q;
         yreg$d = yreg$q;
         vout$d = vout$q;
@@ -8472,15 +8580,29 @@ module random_3_e13_mvtu$pes$2(clock,in_valid,first,last,x,w,out_valid,y);
         v1$d = in_valid;
         first1$d = first;
         last1$d = last;
-        total = acc$q + ((pc$q) & 3'h7);
+        pad1$d = pad;
+        c = ((pc$q) & 3'h7);
+        if (padding) begin
+            c = ((pc$q) & 3'h7) << 32'h1;
+            if (pad1$q) begin
+                c = pad_full;
+                if (last1$q) begin
+                    c = pad_tail;
+                end
+            end
+        end
+        total = acc$q + c;
         if (first1$q) begin
-            total = ((pc$q) & 3'h7);
+            total = c;
         end
         vout$d = 1'b0;
         if (v1$q) begin
             acc$d = total;
             if (last1$q) begin
                 yreg$d = fan_in - (((total) & 4'hf) << 32'h1);
+                if (padding) begin
+                    yreg$d = fan_in - ((total) & 4'hf);
+                end
                 vout$d = 1'b1;
             end
         end
@@ -8546,6 +8668,25 @@ module random_3_e13_mvtu$pes$2$last1(d,q,clock);
     end
           
 endmodule // random_3_e13_mvtu$pes$2$last1
+
+
+module random_3_e13_mvtu$pes$2$pad1(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e13_mvtu$pes$2$pad1
 
 
 module random_3_e13_mvtu$pes$2$pc(d,q,clock);
@@ -8823,13 +8964,14 @@ module random_3_e13_mvtu$pes$2$yreg(d,q,clock);
 endmodule // random_3_e13_mvtu$pes$2$yreg
 
 
-module random_3_e13_mvtu$pes$3(clock,in_valid,first,last,x,w,out_valid,y);
+module random_3_e13_mvtu$pes$3(clock,in_valid,first,last,pad,x,w,out_valid,y);
     
     // Module arguments
     input wire  clock;
     input wire  in_valid;
     input wire  first;
     input wire  last;
+    input wire  pad;
     input wire  [1:0] x;
     input wire  [1:0] w;
     output reg  out_valid;
@@ -8837,6 +8979,9 @@ module random_3_e13_mvtu$pes$3(clock,in_valid,first,last,x,w,out_valid,y);
     
     // Constant declarations
     localparam  fan_in = 4'h4;
+    localparam  padding = 1'b0;
+    localparam  pad_full = 3'b10;
+    localparam  pad_tail = 3'b10;
     
     // Stub signals
     reg  [1:0] tree$bits;
@@ -8853,6 +8998,9 @@ module random_3_e13_mvtu$pes$3(clock,in_valid,first,last,x,w,out_valid,y);
     reg  last1$d;
     wire  last1$q;
     reg  last1$clock;
+    reg  pad1$d;
+    wire  pad1$q;
+    reg  pad1$clock;
     reg  [2:0] acc$d;
     wire  [2:0] acc$q;
     reg  acc$clock;
@@ -8864,6 +9012,7 @@ module random_3_e13_mvtu$pes$3(clock,in_valid,first,last,x,w,out_valid,y);
     reg  vout$clock;
     
     // Local signals
+    reg  [2:0] c;
     reg  [2:0] total;
     
     // Sub module instances
@@ -8891,6 +9040,11 @@ module random_3_e13_mvtu$pes$3(clock,in_valid,first,last,x,w,out_valid,y);
         .q(last1$q),
         .clock(last1$clock)
     );
+    random_3_e13_mvtu$pes$3$pad1 pad1(
+        .d(pad1$d),
+        .q(pad1$q),
+        .clock(pad1$clock)
+    );
     random_3_e13_mvtu$pes$3$acc acc(
         .d(acc$d),
         .q(acc$q),
@@ -8913,6 +9067,7 @@ module random_3_e13_mvtu$pes$3(clock,in_valid,first,last,x,w,out_valid,y);
         v1$clock = clock;
         first1$clock = clock;
         last1$clock = clock;
+        pad1$clock = clock;
         acc$clock = clock;
         yreg$clock = clock;
         vout$clock = clock;
@@ -8920,6 +9075,7 @@ module random_3_e13_mvtu$pes$3(clock,in_valid,first,last,x,w,out_valid,y);
         v1$d = v1$q;
         first1$d = first1$q;
         last1$d = last1$q;
+        pad1$d = pad1$q;
         acc$d = acc$q;
         yreg$d = yreg$q;
         vout$d = vout$q;
@@ -8928,15 +9084,29 @@ module random_3_e13_mvtu$pes$3(clock,in_valid,first,last,x,w,out_valid,y);
         v1$d = in_valid;
         first1$d = first;
         last1$d = last;
-        total = acc$q + ((pc$q) & 3'h7);
+        pad1$d = pad;
+        c = ((pc$q) & 3'h7);
+        if (padding) begin
+            c = ((pc$q) & 3'h7) << 32'h1;
+            if (pad1$q) begin
+                c = pad_full;
+                if (last1$q) begin
+                    c = pad_tail;
+                end
+            end
+        end
+        total = acc$q + c;
         if (first1$q) begin
-            total = ((pc$q) & 3'h7);
+            total = c;
         end
         vout$d = 1'b0;
         if (v1$q) begin
             acc$d = total;
             if (last1$q) begin
                 yreg$d = fan_in - (((total) & 4'hf) << 32'h1);
+                if (padding) begin
+                    yreg$d = fan_in - ((total) & 4'hf);
+                end
                 vout$d = 1'b1;
             end
         end
@@ -9002,6 +9172,25 @@ module random_3_e13_mvtu$pes$3$last1(d,q,clock);
     end
           
 endmodule // random_3_e13_mvtu$pes$3$last1
+
+
+module random_3_e13_mvtu$pes$3$pad1(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e13_mvtu$pes$3$pad1
 
 
 module random_3_e13_mvtu$pes$3$pc(d,q,clock);
@@ -9279,13 +9468,14 @@ module random_3_e13_mvtu$pes$3$yreg(d,q,clock);
 endmodule // random_3_e13_mvtu$pes$3$yreg
 
 
-module random_3_e13_mvtu$pes$4(clock,in_valid,first,last,x,w,out_valid,y);
+module random_3_e13_mvtu$pes$4(clock,in_valid,first,last,pad,x,w,out_valid,y);
     
     // Module arguments
     input wire  clock;
     input wire  in_valid;
     input wire  first;
     input wire  last;
+    input wire  pad;
     input wire  [1:0] x;
     input wire  [1:0] w;
     output reg  out_valid;
@@ -9293,6 +9483,9 @@ module random_3_e13_mvtu$pes$4(clock,in_valid,first,last,x,w,out_valid,y);
     
     // Constant declarations
     localparam  fan_in = 4'h4;
+    localparam  padding = 1'b0;
+    localparam  pad_full = 3'b10;
+    localparam  pad_tail = 3'b10;
     
     // Stub signals
     reg  [1:0] tree$bits;
@@ -9309,6 +9502,9 @@ module random_3_e13_mvtu$pes$4(clock,in_valid,first,last,x,w,out_valid,y);
     reg  last1$d;
     wire  last1$q;
     reg  last1$clock;
+    reg  pad1$d;
+    wire  pad1$q;
+    reg  pad1$clock;
     reg  [2:0] acc$d;
     wire  [2:0] acc$q;
     reg  acc$clock;
@@ -9320,6 +9516,7 @@ module random_3_e13_mvtu$pes$4(clock,in_valid,first,last,x,w,out_valid,y);
     reg  vout$clock;
     
     // Local signals
+    reg  [2:0] c;
     reg  [2:0] total;
     
     // Sub module instances
@@ -9347,6 +9544,11 @@ module random_3_e13_mvtu$pes$4(clock,in_valid,first,last,x,w,out_valid,y);
         .q(last1$q),
         .clock(last1$clock)
     );
+    random_3_e13_mvtu$pes$4$pad1 pad1(
+        .d(pad1$d),
+        .q(pad1$q),
+        .clock(pad1$clock)
+    );
     random_3_e13_mvtu$pes$4$acc acc(
         .d(acc$d),
         .q(acc$q),
@@ -9369,6 +9571,7 @@ module random_3_e13_mvtu$pes$4(clock,in_valid,first,last,x,w,out_valid,y);
         v1$clock = clock;
         first1$clock = clock;
         last1$clock = clock;
+        pad1$clock = clock;
         acc$clock = clock;
         yreg$clock = clock;
         vout$clock = clock;
@@ -9376,6 +9579,7 @@ module random_3_e13_mvtu$pes$4(clock,in_valid,first,last,x,w,out_valid,y);
         v1$d = v1$q;
         first1$d = first1$q;
         last1$d = last1$q;
+        pad1$d = pad1$q;
         acc$d = acc$q;
         yreg$d = yreg$q;
         vout$d = vout$q;
@@ -9384,15 +9588,29 @@ module random_3_e13_mvtu$pes$4(clock,in_valid,first,last,x,w,out_valid,y);
         v1$d = in_valid;
         first1$d = first;
         last1$d = last;
-        total = acc$q + ((pc$q) & 3'h7);
+        pad1$d = pad;
+        c = ((pc$q) & 3'h7);
+        if (padding) begin
+            c = ((pc$q) & 3'h7) << 32'h1;
+            if (pad1$q) begin
+                c = pad_full;
+                if (last1$q) begin
+                    c = pad_tail;
+                end
+            end
+        end
+        total = acc$q + c;
         if (first1$q) begin
-            total = ((pc$q) & 3'h7);
+            total = c;
         end
         vout$d = 1'b0;
         if (v1$q) begin
             acc$d = total;
             if (last1$q) begin
                 yreg$d = fan_in - (((total) & 4'hf) << 32'h1);
+                if (padding) begin
+                    yreg$d = fan_in - ((total) & 4'hf);
+                end
                 vout$d = 1'b1;
             end
         end
@@ -9458,6 +9676,25 @@ module random_3_e13_mvtu$pes$4$last1(d,q,clock);
     end
           
 endmodule // random_3_e13_mvtu$pes$4$last1
+
+
+module random_3_e13_mvtu$pes$4$pad1(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e13_mvtu$pes$4$pad1
 
 
 module random_3_e13_mvtu$pes$4$pc(d,q,clock);
@@ -9735,13 +9972,14 @@ module random_3_e13_mvtu$pes$4$yreg(d,q,clock);
 endmodule // random_3_e13_mvtu$pes$4$yreg
 
 
-module random_3_e13_mvtu$pes$5(clock,in_valid,first,last,x,w,out_valid,y);
+module random_3_e13_mvtu$pes$5(clock,in_valid,first,last,pad,x,w,out_valid,y);
     
     // Module arguments
     input wire  clock;
     input wire  in_valid;
     input wire  first;
     input wire  last;
+    input wire  pad;
     input wire  [1:0] x;
     input wire  [1:0] w;
     output reg  out_valid;
@@ -9749,6 +9987,9 @@ module random_3_e13_mvtu$pes$5(clock,in_valid,first,last,x,w,out_valid,y);
     
     // Constant declarations
     localparam  fan_in = 4'h4;
+    localparam  padding = 1'b0;
+    localparam  pad_full = 3'b10;
+    localparam  pad_tail = 3'b10;
     
     // Stub signals
     reg  [1:0] tree$bits;
@@ -9765,6 +10006,9 @@ module random_3_e13_mvtu$pes$5(clock,in_valid,first,last,x,w,out_valid,y);
     reg  last1$d;
     wire  last1$q;
     reg  last1$clock;
+    reg  pad1$d;
+    wire  pad1$q;
+    reg  pad1$clock;
     reg  [2:0] acc$d;
     wire  [2:0] acc$q;
     reg  acc$clock;
@@ -9776,6 +10020,7 @@ module random_3_e13_mvtu$pes$5(clock,in_valid,first,last,x,w,out_valid,y);
     reg  vout$clock;
     
     // Local signals
+    reg  [2:0] c;
     reg  [2:0] total;
     
     // Sub module instances
@@ -9803,6 +10048,11 @@ module random_3_e13_mvtu$pes$5(clock,in_valid,first,last,x,w,out_valid,y);
         .q(last1$q),
         .clock(last1$clock)
     );
+    random_3_e13_mvtu$pes$5$pad1 pad1(
+        .d(pad1$d),
+        .q(pad1$q),
+        .clock(pad1$clock)
+    );
     random_3_e13_mvtu$pes$5$acc acc(
         .d(acc$d),
         .q(acc$q),
@@ -9825,6 +10075,7 @@ module random_3_e13_mvtu$pes$5(clock,in_valid,first,last,x,w,out_valid,y);
         v1$clock = clock;
         first1$clock = clock;
         last1$clock = clock;
+        pad1$clock = clock;
         acc$clock = clock;
         yreg$clock = clock;
         vout$clock = clock;
@@ -9832,6 +10083,7 @@ module random_3_e13_mvtu$pes$5(clock,in_valid,first,last,x,w,out_valid,y);
         v1$d = v1$q;
         first1$d = first1$q;
         last1$d = last1$q;
+        pad1$d = pad1$q;
         acc$d = acc$q;
         yreg$d = yreg$q;
         vout$d = vout$q;
@@ -9840,15 +10092,29 @@ module random_3_e13_mvtu$pes$5(clock,in_valid,first,last,x,w,out_valid,y);
         v1$d = in_valid;
         first1$d = first;
         last1$d = last;
-        total = acc$q + ((pc$q) & 3'h7);
+        pad1$d = pad;
+        c = ((pc$q) & 3'h7);
+        if (padding) begin
+            c = ((pc$q) & 3'h7) << 32'h1;
+            if (pad1$q) begin
+                c = pad_full;
+                if (last1$q) begin
+                    c = pad_tail;
+                end
+            end
+        end
+        total = acc$q + c;
         if (first1$q) begin
-            total = ((pc$q) & 3'h7);
+            total = c;
         end
         vout$d = 1'b0;
         if (v1$q) begin
             acc$d = total;
             if (last1$q) begin
                 yreg$d = fan_in - (((total) & 4'hf) << 32'h1);
+                if (padding) begin
+                    yreg$d = fan_in - ((total) & 4'hf);
+                end
                 vout$d = 1'b1;
             end
         end
@@ -9914,6 +10180,25 @@ module random_3_e13_mvtu$pes$5$last1(d,q,clock);
     end
           
 endmodule // random_3_e13_mvtu$pes$5$last1
+
+
+module random_3_e13_mvtu$pes$5$pad1(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e13_mvtu$pes$5$pad1
 
 
 module random_3_e13_mvtu$pes$5$pc(d,q,clock);
@@ -10191,13 +10476,14 @@ module random_3_e13_mvtu$pes$5$yreg(d,q,clock);
 endmodule // random_3_e13_mvtu$pes$5$yreg
 
 
-module random_3_e13_mvtu$pes$6(clock,in_valid,first,last,x,w,out_valid,y);
+module random_3_e13_mvtu$pes$6(clock,in_valid,first,last,pad,x,w,out_valid,y);
     
     // Module arguments
     input wire  clock;
     input wire  in_valid;
     input wire  first;
     input wire  last;
+    input wire  pad;
     input wire  [1:0] x;
     input wire  [1:0] w;
     output reg  out_valid;
@@ -10205,6 +10491,9 @@ module random_3_e13_mvtu$pes$6(clock,in_valid,first,last,x,w,out_valid,y);
     
     // Constant declarations
     localparam  fan_in = 4'h4;
+    localparam  padding = 1'b0;
+    localparam  pad_full = 3'b10;
+    localparam  pad_tail = 3'b10;
     
     // Stub signals
     reg  [1:0] tree$bits;
@@ -10221,6 +10510,9 @@ module random_3_e13_mvtu$pes$6(clock,in_valid,first,last,x,w,out_valid,y);
     reg  last1$d;
     wire  last1$q;
     reg  last1$clock;
+    reg  pad1$d;
+    wire  pad1$q;
+    reg  pad1$clock;
     reg  [2:0] acc$d;
     wire  [2:0] acc$q;
     reg  acc$clock;
@@ -10232,6 +10524,7 @@ module random_3_e13_mvtu$pes$6(clock,in_valid,first,last,x,w,out_valid,y);
     reg  vout$clock;
     
     // Local signals
+    reg  [2:0] c;
     reg  [2:0] total;
     
     // Sub module instances
@@ -10259,6 +10552,11 @@ module random_3_e13_mvtu$pes$6(clock,in_valid,first,last,x,w,out_valid,y);
         .q(last1$q),
         .clock(last1$clock)
     );
+    random_3_e13_mvtu$pes$6$pad1 pad1(
+        .d(pad1$d),
+        .q(pad1$q),
+        .clock(pad1$clock)
+    );
     random_3_e13_mvtu$pes$6$acc acc(
         .d(acc$d),
         .q(acc$q),
@@ -10281,6 +10579,7 @@ module random_3_e13_mvtu$pes$6(clock,in_valid,first,last,x,w,out_valid,y);
         v1$clock = clock;
         first1$clock = clock;
         last1$clock = clock;
+        pad1$clock = clock;
         acc$clock = clock;
         yreg$clock = clock;
         vout$clock = clock;
@@ -10288,6 +10587,7 @@ module random_3_e13_mvtu$pes$6(clock,in_valid,first,last,x,w,out_valid,y);
         v1$d = v1$q;
         first1$d = first1$q;
         last1$d = last1$q;
+        pad1$d = pad1$q;
         acc$d = acc$q;
         yreg$d = yreg$q;
         vout$d = vout$q;
@@ -10296,15 +10596,29 @@ module random_3_e13_mvtu$pes$6(clock,in_valid,first,last,x,w,out_valid,y);
         v1$d = in_valid;
         first1$d = first;
         last1$d = last;
-        total = acc$q + ((pc$q) & 3'h7);
+        pad1$d = pad;
+        c = ((pc$q) & 3'h7);
+        if (padding) begin
+            c = ((pc$q) & 3'h7) << 32'h1;
+            if (pad1$q) begin
+                c = pad_full;
+                if (last1$q) begin
+                    c = pad_tail;
+                end
+            end
+        end
+        total = acc$q + c;
         if (first1$q) begin
-            total = ((pc$q) & 3'h7);
+            total = c;
         end
         vout$d = 1'b0;
         if (v1$q) begin
             acc$d = total;
             if (last1$q) begin
                 yreg$d = fan_in - (((total) & 4'hf) << 32'h1);
+                if (padding) begin
+                    yreg$d = fan_in - ((total) & 4'hf);
+                end
                 vout$d = 1'b1;
             end
         end
@@ -10370,6 +10684,25 @@ module random_3_e13_mvtu$pes$6$last1(d,q,clock);
     end
           
 endmodule // random_3_e13_mvtu$pes$6$last1
+
+
+module random_3_e13_mvtu$pes$6$pad1(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e13_mvtu$pes$6$pad1
 
 
 module random_3_e13_mvtu$pes$6$pc(d,q,clock);
@@ -10647,13 +10980,14 @@ module random_3_e13_mvtu$pes$6$yreg(d,q,clock);
 endmodule // random_3_e13_mvtu$pes$6$yreg
 
 
-module random_3_e13_mvtu$pes$7(clock,in_valid,first,last,x,w,out_valid,y);
+module random_3_e13_mvtu$pes$7(clock,in_valid,first,last,pad,x,w,out_valid,y);
     
     // Module arguments
     input wire  clock;
     input wire  in_valid;
     input wire  first;
     input wire  last;
+    input wire  pad;
     input wire  [1:0] x;
     input wire  [1:0] w;
     output reg  out_valid;
@@ -10661,6 +10995,9 @@ module random_3_e13_mvtu$pes$7(clock,in_valid,first,last,x,w,out_valid,y);
     
     // Constant declarations
     localparam  fan_in = 4'h4;
+    localparam  padding = 1'b0;
+    localparam  pad_full = 3'b10;
+    localparam  pad_tail = 3'b10;
     
     // Stub signals
     reg  [1:0] tree$bits;
@@ -10677,6 +11014,9 @@ module random_3_e13_mvtu$pes$7(clock,in_valid,first,last,x,w,out_valid,y);
     reg  last1$d;
     wire  last1$q;
     reg  last1$clock;
+    reg  pad1$d;
+    wire  pad1$q;
+    reg  pad1$clock;
     reg  [2:0] acc$d;
     wire  [2:0] acc$q;
     reg  acc$clock;
@@ -10688,6 +11028,7 @@ module random_3_e13_mvtu$pes$7(clock,in_valid,first,last,x,w,out_valid,y);
     reg  vout$clock;
     
     // Local signals
+    reg  [2:0] c;
     reg  [2:0] total;
     
     // Sub module instances
@@ -10715,6 +11056,11 @@ module random_3_e13_mvtu$pes$7(clock,in_valid,first,last,x,w,out_valid,y);
         .q(last1$q),
         .clock(last1$clock)
     );
+    random_3_e13_mvtu$pes$7$pad1 pad1(
+        .d(pad1$d),
+        .q(pad1$q),
+        .clock(pad1$clock)
+    );
     random_3_e13_mvtu$pes$7$acc acc(
         .d(acc$d),
         .q(acc$q),
@@ -10737,6 +11083,7 @@ module random_3_e13_mvtu$pes$7(clock,in_valid,first,last,x,w,out_valid,y);
         v1$clock = clock;
         first1$clock = clock;
         last1$clock = clock;
+        pad1$clock = clock;
         acc$clock = clock;
         yreg$clock = clock;
         vout$clock = clock;
@@ -10744,6 +11091,7 @@ module random_3_e13_mvtu$pes$7(clock,in_valid,first,last,x,w,out_valid,y);
         v1$d = v1$q;
         first1$d = first1$q;
         last1$d = last1$q;
+        pad1$d = pad1$q;
         acc$d = acc$q;
         yreg$d = yreg$q;
         vout$d = vout$q;
@@ -10752,15 +11100,29 @@ module random_3_e13_mvtu$pes$7(clock,in_valid,first,last,x,w,out_valid,y);
         v1$d = in_valid;
         first1$d = first;
         last1$d = last;
-        total = acc$q + ((pc$q) & 3'h7);
+        pad1$d = pad;
+        c = ((pc$q) & 3'h7);
+        if (padding) begin
+            c = ((pc$q) & 3'h7) << 32'h1;
+            if (pad1$q) begin
+                c = pad_full;
+                if (last1$q) begin
+                    c = pad_tail;
+                end
+            end
+        end
+        total = acc$q + c;
         if (first1$q) begin
-            total = ((pc$q) & 3'h7);
+            total = c;
         end
         vout$d = 1'b0;
         if (v1$q) begin
             acc$d = total;
             if (last1$q) begin
                 yreg$d = fan_in - (((total) & 4'hf) << 32'h1);
+                if (padding) begin
+                    yreg$d = fan_in - ((total) & 4'hf);
+                end
                 vout$d = 1'b1;
             end
         end
@@ -10826,6 +11188,25 @@ module random_3_e13_mvtu$pes$7$last1(d,q,clock);
     end
           
 endmodule // random_3_e13_mvtu$pes$7$last1
+
+
+module random_3_e13_mvtu$pes$7$pad1(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e13_mvtu$pes$7$pad1
 
 
 module random_3_e13_mvtu$pes$7$pc(d,q,clock);
@@ -11103,13 +11484,14 @@ module random_3_e13_mvtu$pes$7$yreg(d,q,clock);
 endmodule // random_3_e13_mvtu$pes$7$yreg
 
 
-module random_3_e13_mvtu$pes$8(clock,in_valid,first,last,x,w,out_valid,y);
+module random_3_e13_mvtu$pes$8(clock,in_valid,first,last,pad,x,w,out_valid,y);
     
     // Module arguments
     input wire  clock;
     input wire  in_valid;
     input wire  first;
     input wire  last;
+    input wire  pad;
     input wire  [1:0] x;
     input wire  [1:0] w;
     output reg  out_valid;
@@ -11117,6 +11499,9 @@ module random_3_e13_mvtu$pes$8(clock,in_valid,first,last,x,w,out_valid,y);
     
     // Constant declarations
     localparam  fan_in = 4'h4;
+    localparam  padding = 1'b0;
+    localparam  pad_full = 3'b10;
+    localparam  pad_tail = 3'b10;
     
     // Stub signals
     reg  [1:0] tree$bits;
@@ -11133,6 +11518,9 @@ module random_3_e13_mvtu$pes$8(clock,in_valid,first,last,x,w,out_valid,y);
     reg  last1$d;
     wire  last1$q;
     reg  last1$clock;
+    reg  pad1$d;
+    wire  pad1$q;
+    reg  pad1$clock;
     reg  [2:0] acc$d;
     wire  [2:0] acc$q;
     reg  acc$clock;
@@ -11144,6 +11532,7 @@ module random_3_e13_mvtu$pes$8(clock,in_valid,first,last,x,w,out_valid,y);
     reg  vout$clock;
     
     // Local signals
+    reg  [2:0] c;
     reg  [2:0] total;
     
     // Sub module instances
@@ -11171,6 +11560,11 @@ module random_3_e13_mvtu$pes$8(clock,in_valid,first,last,x,w,out_valid,y);
         .q(last1$q),
         .clock(last1$clock)
     );
+    random_3_e13_mvtu$pes$8$pad1 pad1(
+        .d(pad1$d),
+        .q(pad1$q),
+        .clock(pad1$clock)
+    );
     random_3_e13_mvtu$pes$8$acc acc(
         .d(acc$d),
         .q(acc$q),
@@ -11193,6 +11587,7 @@ module random_3_e13_mvtu$pes$8(clock,in_valid,first,last,x,w,out_valid,y);
         v1$clock = clock;
         first1$clock = clock;
         last1$clock = clock;
+        pad1$clock = clock;
         acc$clock = clock;
         yreg$clock = clock;
         vout$clock = clock;
@@ -11200,6 +11595,7 @@ module random_3_e13_mvtu$pes$8(clock,in_valid,first,last,x,w,out_valid,y);
         v1$d = v1$q;
         first1$d = first1$q;
         last1$d = last1$q;
+        pad1$d = pad1$q;
         acc$d = acc$q;
         yreg$d = yreg$q;
         vout$d = vout$q;
@@ -11208,15 +11604,29 @@ module random_3_e13_mvtu$pes$8(clock,in_valid,first,last,x,w,out_valid,y);
         v1$d = in_valid;
         first1$d = first;
         last1$d = last;
-        total = acc$q + ((pc$q) & 3'h7);
+        pad1$d = pad;
+        c = ((pc$q) & 3'h7);
+        if (padding) begin
+            c = ((pc$q) & 3'h7) << 32'h1;
+            if (pad1$q) begin
+                c = pad_full;
+                if (last1$q) begin
+                    c = pad_tail;
+                end
+            end
+        end
+        total = acc$q + c;
         if (first1$q) begin
-            total = ((pc$q) & 3'h7);
+            total = c;
         end
         vout$d = 1'b0;
         if (v1$q) begin
             acc$d = total;
             if (last1$q) begin
                 yreg$d = fan_in - (((total) & 4'hf) << 32'h1);
+                if (padding) begin
+                    yreg$d = fan_in - ((total) & 4'hf);
+                end
                 vout$d = 1'b1;
             end
         end
@@ -11282,6 +11692,25 @@ module random_3_e13_mvtu$pes$8$last1(d,q,clock);
     end
           
 endmodule // random_3_e13_mvtu$pes$8$last1
+
+
+module random_3_e13_mvtu$pes$8$pad1(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e13_mvtu$pes$8$pad1
 
 
 module random_3_e13_mvtu$pes$8$pc(d,q,clock);

@@ -24,9 +24,6 @@ module random_3_e5_mvtu(clock,reset,in_data,in_valid,in_ready,out_data,out_valid
     output reg  out_valid;
     input wire  out_ready;
     
-    // Constant declarations
-    localparam  alt = 1'b1;
-    
     // Stub signals
     reg  ctrl$clock;
     reg  ctrl$reset;
@@ -73,6 +70,7 @@ module random_3_e5_mvtu(clock,reset,in_data,in_valid,in_ready,out_data,out_valid
     reg  pes$0$in_valid;
     reg  pes$0$first;
     reg  pes$0$last;
+    reg  pes$0$pad;
     reg  pes$0$x;
     reg  pes$0$w;
     wire  pes$0$out_valid;
@@ -81,6 +79,7 @@ module random_3_e5_mvtu(clock,reset,in_data,in_valid,in_ready,out_data,out_valid
     reg  pes$1$in_valid;
     reg  pes$1$first;
     reg  pes$1$last;
+    reg  pes$1$pad;
     reg  pes$1$x;
     reg  pes$1$w;
     wire  pes$1$out_valid;
@@ -89,6 +88,7 @@ module random_3_e5_mvtu(clock,reset,in_data,in_valid,in_ready,out_data,out_valid
     reg  pes$2$in_valid;
     reg  pes$2$first;
     reg  pes$2$last;
+    reg  pes$2$pad;
     reg  pes$2$x;
     reg  pes$2$w;
     wire  pes$2$out_valid;
@@ -97,6 +97,7 @@ module random_3_e5_mvtu(clock,reset,in_data,in_valid,in_ready,out_data,out_valid
     reg  pes$3$in_valid;
     reg  pes$3$first;
     reg  pes$3$last;
+    reg  pes$3$pad;
     reg  pes$3$x;
     reg  pes$3$w;
     wire  pes$3$out_valid;
@@ -105,6 +106,7 @@ module random_3_e5_mvtu(clock,reset,in_data,in_valid,in_ready,out_data,out_valid
     reg  pes$4$in_valid;
     reg  pes$4$first;
     reg  pes$4$last;
+    reg  pes$4$pad;
     reg  pes$4$x;
     reg  pes$4$w;
     wire  pes$4$out_valid;
@@ -113,6 +115,7 @@ module random_3_e5_mvtu(clock,reset,in_data,in_valid,in_ready,out_data,out_valid
     reg  pes$5$in_valid;
     reg  pes$5$first;
     reg  pes$5$last;
+    reg  pes$5$pad;
     reg  pes$5$x;
     reg  pes$5$w;
     wire  pes$5$out_valid;
@@ -121,6 +124,7 @@ module random_3_e5_mvtu(clock,reset,in_data,in_valid,in_ready,out_data,out_valid
     reg  pes$6$in_valid;
     reg  pes$6$first;
     reg  pes$6$last;
+    reg  pes$6$pad;
     reg  pes$6$x;
     reg  pes$6$w;
     wire  pes$6$out_valid;
@@ -129,6 +133,7 @@ module random_3_e5_mvtu(clock,reset,in_data,in_valid,in_ready,out_data,out_valid
     reg  pes$7$in_valid;
     reg  pes$7$first;
     reg  pes$7$last;
+    reg  pes$7$pad;
     reg  pes$7$x;
     reg  pes$7$w;
     wire  pes$7$out_valid;
@@ -266,6 +271,7 @@ module random_3_e5_mvtu(clock,reset,in_data,in_valid,in_ready,out_data,out_valid
         .in_valid(pes$0$in_valid),
         .first(pes$0$first),
         .last(pes$0$last),
+        .pad(pes$0$pad),
         .x(pes$0$x),
         .w(pes$0$w),
         .out_valid(pes$0$out_valid),
@@ -276,6 +282,7 @@ module random_3_e5_mvtu(clock,reset,in_data,in_valid,in_ready,out_data,out_valid
         .in_valid(pes$1$in_valid),
         .first(pes$1$first),
         .last(pes$1$last),
+        .pad(pes$1$pad),
         .x(pes$1$x),
         .w(pes$1$w),
         .out_valid(pes$1$out_valid),
@@ -286,6 +293,7 @@ module random_3_e5_mvtu(clock,reset,in_data,in_valid,in_ready,out_data,out_valid
         .in_valid(pes$2$in_valid),
         .first(pes$2$first),
         .last(pes$2$last),
+        .pad(pes$2$pad),
         .x(pes$2$x),
         .w(pes$2$w),
         .out_valid(pes$2$out_valid),
@@ -296,6 +304,7 @@ module random_3_e5_mvtu(clock,reset,in_data,in_valid,in_ready,out_data,out_valid
         .in_valid(pes$3$in_valid),
         .first(pes$3$first),
         .last(pes$3$last),
+        .pad(pes$3$pad),
         .x(pes$3$x),
         .w(pes$3$w),
         .out_valid(pes$3$out_valid),
@@ -306,6 +315,7 @@ module random_3_e5_mvtu(clock,reset,in_data,in_valid,in_ready,out_data,out_valid
         .in_valid(pes$4$in_valid),
         .first(pes$4$first),
         .last(pes$4$last),
+        .pad(pes$4$pad),
         .x(pes$4$x),
         .w(pes$4$w),
         .out_valid(pes$4$out_valid),
@@ -316,6 +326,7 @@ module random_3_e5_mvtu(clock,reset,in_data,in_valid,in_ready,out_data,out_valid
         .in_valid(pes$5$in_valid),
         .first(pes$5$first),
         .last(pes$5$last),
+        .pad(pes$5$pad),
         .x(pes$5$x),
         .w(pes$5$w),
         .out_valid(pes$5$out_valid),
@@ -326,6 +337,7 @@ module random_3_e5_mvtu(clock,reset,in_data,in_valid,in_ready,out_data,out_valid
         .in_valid(pes$6$in_valid),
         .first(pes$6$first),
         .last(pes$6$last),
+        .pad(pes$6$pad),
         .x(pes$6$x),
         .w(pes$6$w),
         .out_valid(pes$6$out_valid),
@@ -336,6 +348,7 @@ module random_3_e5_mvtu(clock,reset,in_data,in_valid,in_ready,out_data,out_valid
         .in_valid(pes$7$in_valid),
         .first(pes$7$first),
         .last(pes$7$last),
+        .pad(pes$7$pad),
         .x(pes$7$x),
         .w(pes$7$w),
         .out_valid(pes$7$out_valid),
@@ -441,9 +454,7 @@ module random_3_e5_mvtu(clock,reset,in_data,in_valid,in_ready,out_data,out_valid
         pes$0$last = ctrl$pe_last;
         pes$0$w = wmem$0$data;
         pes$0$x = ((ctrl$x) & 1'h1);
-        if (pad1) begin
-            pes$0$x = wmem$0$data ^ alt;
-        end
+        pes$0$pad = pad1;
         lanes$0$clock = clock;
         lanes$0$y_valid = pes$0$out_valid;
         lanes$0$y = pes$0$y;
@@ -457,9 +468,7 @@ module random_3_e5_mvtu(clock,reset,in_data,in_valid,in_ready,out_data,out_valid
         pes$1$last = ctrl$pe_last;
         pes$1$w = wmem$1$data;
         pes$1$x = ((ctrl$x) & 1'h1);
-        if (pad1) begin
-            pes$1$x = wmem$1$data ^ alt;
-        end
+        pes$1$pad = pad1;
         lanes$1$clock = clock;
         lanes$1$y_valid = pes$1$out_valid;
         lanes$1$y = pes$1$y;
@@ -473,9 +482,7 @@ module random_3_e5_mvtu(clock,reset,in_data,in_valid,in_ready,out_data,out_valid
         pes$2$last = ctrl$pe_last;
         pes$2$w = wmem$2$data;
         pes$2$x = ((ctrl$x) & 1'h1);
-        if (pad1) begin
-            pes$2$x = wmem$2$data ^ alt;
-        end
+        pes$2$pad = pad1;
         lanes$2$clock = clock;
         lanes$2$y_valid = pes$2$out_valid;
         lanes$2$y = pes$2$y;
@@ -489,9 +496,7 @@ module random_3_e5_mvtu(clock,reset,in_data,in_valid,in_ready,out_data,out_valid
         pes$3$last = ctrl$pe_last;
         pes$3$w = wmem$3$data;
         pes$3$x = ((ctrl$x) & 1'h1);
-        if (pad1) begin
-            pes$3$x = wmem$3$data ^ alt;
-        end
+        pes$3$pad = pad1;
         lanes$3$clock = clock;
         lanes$3$y_valid = pes$3$out_valid;
         lanes$3$y = pes$3$y;
@@ -505,9 +510,7 @@ module random_3_e5_mvtu(clock,reset,in_data,in_valid,in_ready,out_data,out_valid
         pes$4$last = ctrl$pe_last;
         pes$4$w = wmem$4$data;
         pes$4$x = ((ctrl$x) & 1'h1);
-        if (pad1) begin
-            pes$4$x = wmem$4$data ^ alt;
-        end
+        pes$4$pad = pad1;
         lanes$4$clock = clock;
         lanes$4$y_valid = pes$4$out_valid;
         lanes$4$y = pes$4$y;
@@ -521,9 +524,7 @@ module random_3_e5_mvtu(clock,reset,in_data,in_valid,in_ready,out_data,out_valid
         pes$5$last = ctrl$pe_last;
         pes$5$w = wmem$5$data;
         pes$5$x = ((ctrl$x) & 1'h1);
-        if (pad1) begin
-            pes$5$x = wmem$5$data ^ alt;
-        end
+        pes$5$pad = pad1;
         lanes$5$clock = clock;
         lanes$5$y_valid = pes$5$out_valid;
         lanes$5$y = pes$5$y;
@@ -537,9 +538,7 @@ module random_3_e5_mvtu(clock,reset,in_data,in_valid,in_ready,out_data,out_valid
         pes$6$last = ctrl$pe_last;
         pes$6$w = wmem$6$data;
         pes$6$x = ((ctrl$x) & 1'h1);
-        if (pad1) begin
-            pes$6$x = wmem$6$data ^ alt;
-        end
+        pes$6$pad = pad1;
         lanes$6$clock = clock;
         lanes$6$y_valid = pes$6$out_valid;
         lanes$6$y = pes$6$y;
@@ -553,9 +552,7 @@ module random_3_e5_mvtu(clock,reset,in_data,in_valid,in_ready,out_data,out_valid
         pes$7$last = ctrl$pe_last;
         pes$7$w = wmem$7$data;
         pes$7$x = ((ctrl$x) & 1'h1);
-        if (pad1) begin
-            pes$7$x = wmem$7$data ^ alt;
-        end
+        pes$7$pad = pad1;
         lanes$7$clock = clock;
         lanes$7$y_valid = pes$7$out_valid;
         lanes$7$y = pes$7$y;
@@ -9397,13 +9394,14 @@ module random_3_e5_mvtu$lanes$7$thr$0$y1(d,q,clock);
 endmodule // random_3_e5_mvtu$lanes$7$thr$0$y1
 
 
-module random_3_e5_mvtu$pes$0(clock,in_valid,first,last,x,w,out_valid,y);
+module random_3_e5_mvtu$pes$0(clock,in_valid,first,last,pad,x,w,out_valid,y);
     
     // Module arguments
     input wire  clock;
     input wire  in_valid;
     input wire  first;
     input wire  last;
+    input wire  pad;
     input wire  x;
     input wire  w;
     output reg  out_valid;
@@ -9411,6 +9409,9 @@ module random_3_e5_mvtu$pes$0(clock,in_valid,first,last,x,w,out_valid,y);
     
     // Constant declarations
     localparam  fan_in = 2'b1;
+    localparam  padding = 1'b0;
+    localparam  pad_full = 1'b1;
+    localparam  pad_tail = 1'b1;
     
     // Stub signals
     reg  tree$bits;
@@ -9427,6 +9428,9 @@ module random_3_e5_mvtu$pes$0(clock,in_valid,first,last,x,w,out_valid,y);
     reg  last1$d;
     wire  last1$q;
     reg  last1$clock;
+    reg  pad1$d;
+    wire  pad1$q;
+    reg  pad1$clock;
     reg  acc$d;
     wire  acc$q;
     reg  acc$clock;
@@ -9438,6 +9442,7 @@ module random_3_e5_mvtu$pes$0(clock,in_valid,first,last,x,w,out_valid,y);
     reg  vout$clock;
     
     // Local signals
+    reg  c;
     reg  total;
     
     // Sub module instances
@@ -9465,6 +9470,11 @@ module random_3_e5_mvtu$pes$0(clock,in_valid,first,last,x,w,out_valid,y);
         .q(last1$q),
         .clock(last1$clock)
     );
+    random_3_e5_mvtu$pes$0$pad1 pad1(
+        .d(pad1$d),
+        .q(pad1$q),
+        .clock(pad1$clock)
+    );
     random_3_e5_mvtu$pes$0$acc acc(
         .d(acc$d),
         .q(acc$q),
@@ -9487,6 +9497,7 @@ module random_3_e5_mvtu$pes$0(clock,in_valid,first,last,x,w,out_valid,y);
         v1$clock = clock;
         first1$clock = clock;
         last1$clock = clock;
+        pad1$clock = clock;
         acc$clock = clock;
         yreg$clock = clock;
         vout$clock = clock;
@@ -9494,6 +9505,7 @@ module random_3_e5_mvtu$pes$0(clock,in_valid,first,last,x,w,out_valid,y);
         v1$d = v1$q;
         first1$d = first1$q;
         last1$d = last1$q;
+        pad1$d = pad1$q;
         acc$d = acc$q;
         yreg$d = yreg$q;
         vout$d = vout$q;
@@ -9502,15 +9514,29 @@ module random_3_e5_mvtu$pes$0(clock,in_valid,first,last,x,w,out_valid,y);
         v1$d = in_valid;
         first1$d = first;
         last1$d = last;
-        total = acc$q + ((pc$q) & 1'h1);
+        pad1$d = pad;
+        c = ((pc$q) & 1'h1);
+        if (padding) begin
+            c = ((pc$q) & 1'h1) << 32'h1;
+            if (pad1$q) begin
+                c = pad_full;
+                if (last1$q) begin
+                    c = pad_tail;
+                end
+            end
+        end
+        total = acc$q + c;
         if (first1$q) begin
-            total = ((pc$q) & 1'h1);
+            total = c;
         end
         vout$d = 1'b0;
         if (v1$q) begin
             acc$d = total;
             if (last1$q) begin
                 yreg$d = fan_in - (((total) & 2'h3) << 32'h1);
+                if (padding) begin
+                    yreg$d = fan_in - ((total) & 2'h3);
+                end
                 vout$d = 1'b1;
             end
         end
@@ -9576,6 +9602,25 @@ module random_3_e5_mvtu$pes$0$last1(d,q,clock);
     end
           
 endmodule // random_3_e5_mvtu$pes$0$last1
+
+
+module random_3_e5_mvtu$pes$0$pad1(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e5_mvtu$pes$0$pad1
 
 
 module random_3_e5_mvtu$pes$0$pc(d,q,clock);
@@ -9850,13 +9895,14 @@ module random_3_e5_mvtu$pes$0$yreg(d,q,clock);
 endmodule // random_3_e5_mvtu$pes$0$yreg
 
 
-module random_3_e5_mvtu$pes$1(clock,in_valid,first,last,x,w,out_valid,y);
+module random_3_e5_mvtu$pes$1(clock,in_valid,first,last,pad,x,w,out_valid,y);
     
     // Module arguments
     input wire  clock;
     input wire  in_valid;
     input wire  first;
     input wire  last;
+    input wire  pad;
     input wire  x;
     input wire  w;
     output reg  out_valid;
@@ -9864,6 +9910,9 @@ module random_3_e5_mvtu$pes$1(clock,in_valid,first,last,x,w,out_valid,y);
     
     // Constant declarations
     localparam  fan_in = 2'b1;
+    localparam  padding = 1'b0;
+    localparam  pad_full = 1'b1;
+    localparam  pad_tail = 1'b1;
     
     // Stub signals
     reg  tree$bits;
@@ -9880,6 +9929,9 @@ module random_3_e5_mvtu$pes$1(clock,in_valid,first,last,x,w,out_valid,y);
     reg  last1$d;
     wire  last1$q;
     reg  last1$clock;
+    reg  pad1$d;
+    wire  pad1$q;
+    reg  pad1$clock;
     reg  acc$d;
     wire  acc$q;
     reg  acc$clock;
@@ -9891,6 +9943,7 @@ module random_3_e5_mvtu$pes$1(clock,in_valid,first,last,x,w,out_valid,y);
     reg  vout$clock;
     
     // Local signals
+    reg  c;
     reg  total;
     
     // Sub module instances
@@ -9918,6 +9971,11 @@ module random_3_e5_mvtu$pes$1(clock,in_valid,first,last,x,w,out_valid,y);
         .q(last1$q),
         .clock(last1$clock)
     );
+    random_3_e5_mvtu$pes$1$pad1 pad1(
+        .d(pad1$d),
+        .q(pad1$q),
+        .clock(pad1$clock)
+    );
     random_3_e5_mvtu$pes$1$acc acc(
         .d(acc$d),
         .q(acc$q),
@@ -9940,6 +9998,7 @@ module random_3_e5_mvtu$pes$1(clock,in_valid,first,last,x,w,out_valid,y);
         v1$clock = clock;
         first1$clock = clock;
         last1$clock = clock;
+        pad1$clock = clock;
         acc$clock = clock;
         yreg$clock = clock;
         vout$clock = clock;
@@ -9947,6 +10006,7 @@ module random_3_e5_mvtu$pes$1(clock,in_valid,first,last,x,w,out_valid,y);
         v1$d = v1$q;
         first1$d = first1$q;
         last1$d = last1$q;
+        pad1$d = pad1$q;
         acc$d = acc$q;
         yreg$d = yreg$q;
         vout$d = vout$q;
@@ -9955,15 +10015,29 @@ module random_3_e5_mvtu$pes$1(clock,in_valid,first,last,x,w,out_valid,y);
         v1$d = in_valid;
         first1$d = first;
         last1$d = last;
-        total = acc$q + ((pc$q) & 1'h1);
+        pad1$d = pad;
+        c = ((pc$q) & 1'h1);
+        if (padding) begin
+            c = ((pc$q) & 1'h1) << 32'h1;
+            if (pad1$q) begin
+                c = pad_full;
+                if (last1$q) begin
+                    c = pad_tail;
+                end
+            end
+        end
+        total = acc$q + c;
         if (first1$q) begin
-            total = ((pc$q) & 1'h1);
+            total = c;
         end
         vout$d = 1'b0;
         if (v1$q) begin
             acc$d = total;
             if (last1$q) begin
                 yreg$d = fan_in - (((total) & 2'h3) << 32'h1);
+                if (padding) begin
+                    yreg$d = fan_in - ((total) & 2'h3);
+                end
                 vout$d = 1'b1;
             end
         end
@@ -10029,6 +10103,25 @@ module random_3_e5_mvtu$pes$1$last1(d,q,clock);
     end
           
 endmodule // random_3_e5_mvtu$pes$1$last1
+
+
+module random_3_e5_mvtu$pes$1$pad1(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e5_mvtu$pes$1$pad1
 
 
 module random_3_e5_mvtu$pes$1$pc(d,q,clock);
@@ -10303,13 +10396,14 @@ module random_3_e5_mvtu$pes$1$yreg(d,q,clock);
 endmodule // random_3_e5_mvtu$pes$1$yreg
 
 
-module random_3_e5_mvtu$pes$2(clock,in_valid,first,last,x,w,out_valid,y);
+module random_3_e5_mvtu$pes$2(clock,in_valid,first,last,pad,x,w,out_valid,y);
     
     // Module arguments
     input wire  clock;
     input wire  in_valid;
     input wire  first;
     input wire  last;
+    input wire  pad;
     input wire  x;
     input wire  w;
     output reg  out_valid;
@@ -10317,6 +10411,9 @@ module random_3_e5_mvtu$pes$2(clock,in_valid,first,last,x,w,out_valid,y);
     
     // Constant declarations
     localparam  fan_in = 2'b1;
+    localparam  padding = 1'b0;
+    localparam  pad_full = 1'b1;
+    localparam  pad_tail = 1'b1;
     
     // Stub signals
     reg  tree$bits;
@@ -10333,6 +10430,9 @@ module random_3_e5_mvtu$pes$2(clock,in_valid,first,last,x,w,out_valid,y);
     reg  last1$d;
     wire  last1$q;
     reg  last1$clock;
+    reg  pad1$d;
+    wire  pad1$q;
+    reg  pad1$clock;
     reg  acc$d;
     wire  acc$q;
     reg  acc$clock;
@@ -10344,6 +10444,7 @@ module random_3_e5_mvtu$pes$2(clock,in_valid,first,last,x,w,out_valid,y);
     reg  vout$clock;
     
     // Local signals
+    reg  c;
     reg  total;
     
     // Sub module instances
@@ -10371,6 +10472,11 @@ module random_3_e5_mvtu$pes$2(clock,in_valid,first,last,x,w,out_valid,y);
         .q(last1$q),
         .clock(last1$clock)
     );
+    random_3_e5_mvtu$pes$2$pad1 pad1(
+        .d(pad1$d),
+        .q(pad1$q),
+        .clock(pad1$clock)
+    );
     random_3_e5_mvtu$pes$2$acc acc(
         .d(acc$d),
         .q(acc$q),
@@ -10393,6 +10499,7 @@ module random_3_e5_mvtu$pes$2(clock,in_valid,first,last,x,w,out_valid,y);
         v1$clock = clock;
         first1$clock = clock;
         last1$clock = clock;
+        pad1$clock = clock;
         acc$clock = clock;
         yreg$clock = clock;
         vout$clock = clock;
@@ -10400,6 +10507,7 @@ module random_3_e5_mvtu$pes$2(clock,in_valid,first,last,x,w,out_valid,y);
         v1$d = v1$q;
         first1$d = first1$q;
         last1$d = last1$q;
+        pad1$d = pad1$q;
         acc$d = acc$q;
         yreg$d = yreg$q;
         vout$d = vout$q;
@@ -10408,15 +10516,29 @@ module random_3_e5_mvtu$pes$2(clock,in_valid,first,last,x,w,out_valid,y);
         v1$d = in_valid;
         first1$d = first;
         last1$d = last;
-        total = acc$q + ((pc$q) & 1'h1);
+        pad1$d = pad;
+        c = ((pc$q) & 1'h1);
+        if (padding) begin
+            c = ((pc$q) & 1'h1) << 32'h1;
+            if (pad1$q) begin
+                c = pad_full;
+                if (last1$q) begin
+                    c = pad_tail;
+                end
+            end
+        end
+        total = acc$q + c;
         if (first1$q) begin
-            total = ((pc$q) & 1'h1);
+            total = c;
         end
         vout$d = 1'b0;
         if (v1$q) begin
             acc$d = total;
             if (last1$q) begin
                 yreg$d = fan_in - (((total) & 2'h3) << 32'h1);
+                if (padding) begin
+                    yreg$d = fan_in - ((total) & 2'h3);
+                end
                 vout$d = 1'b1;
             end
         end
@@ -10482,6 +10604,25 @@ module random_3_e5_mvtu$pes$2$last1(d,q,clock);
     end
           
 endmodule // random_3_e5_mvtu$pes$2$last1
+
+
+module random_3_e5_mvtu$pes$2$pad1(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e5_mvtu$pes$2$pad1
 
 
 module random_3_e5_mvtu$pes$2$pc(d,q,clock);
@@ -10756,13 +10897,14 @@ module random_3_e5_mvtu$pes$2$yreg(d,q,clock);
 endmodule // random_3_e5_mvtu$pes$2$yreg
 
 
-module random_3_e5_mvtu$pes$3(clock,in_valid,first,last,x,w,out_valid,y);
+module random_3_e5_mvtu$pes$3(clock,in_valid,first,last,pad,x,w,out_valid,y);
     
     // Module arguments
     input wire  clock;
     input wire  in_valid;
     input wire  first;
     input wire  last;
+    input wire  pad;
     input wire  x;
     input wire  w;
     output reg  out_valid;
@@ -10770,6 +10912,9 @@ module random_3_e5_mvtu$pes$3(clock,in_valid,first,last,x,w,out_valid,y);
     
     // Constant declarations
     localparam  fan_in = 2'b1;
+    localparam  padding = 1'b0;
+    localparam  pad_full = 1'b1;
+    localparam  pad_tail = 1'b1;
     
     // Stub signals
     reg  tree$bits;
@@ -10786,6 +10931,9 @@ module random_3_e5_mvtu$pes$3(clock,in_valid,first,last,x,w,out_valid,y);
     reg  last1$d;
     wire  last1$q;
     reg  last1$clock;
+    reg  pad1$d;
+    wire  pad1$q;
+    reg  pad1$clock;
     reg  acc$d;
     wire  acc$q;
     reg  acc$clock;
@@ -10797,6 +10945,7 @@ module random_3_e5_mvtu$pes$3(clock,in_valid,first,last,x,w,out_valid,y);
     reg  vout$clock;
     
     // Local signals
+    reg  c;
     reg  total;
     
     // Sub module instances
@@ -10824,6 +10973,11 @@ module random_3_e5_mvtu$pes$3(clock,in_valid,first,last,x,w,out_valid,y);
         .q(last1$q),
         .clock(last1$clock)
     );
+    random_3_e5_mvtu$pes$3$pad1 pad1(
+        .d(pad1$d),
+        .q(pad1$q),
+        .clock(pad1$clock)
+    );
     random_3_e5_mvtu$pes$3$acc acc(
         .d(acc$d),
         .q(acc$q),
@@ -10846,6 +11000,7 @@ module random_3_e5_mvtu$pes$3(clock,in_valid,first,last,x,w,out_valid,y);
         v1$clock = clock;
         first1$clock = clock;
         last1$clock = clock;
+        pad1$clock = clock;
         acc$clock = clock;
         yreg$clock = clock;
         vout$clock = clock;
@@ -10853,6 +11008,7 @@ module random_3_e5_mvtu$pes$3(clock,in_valid,first,last,x,w,out_valid,y);
         v1$d = v1$q;
         first1$d = first1$q;
         last1$d = last1$q;
+        pad1$d = pad1$q;
         acc$d = acc$q;
         yreg$d = yreg$q;
         vout$d = vout$q;
@@ -10861,15 +11017,29 @@ module random_3_e5_mvtu$pes$3(clock,in_valid,first,last,x,w,out_valid,y);
         v1$d = in_valid;
         first1$d = first;
         last1$d = last;
-        total = acc$q + ((pc$q) & 1'h1);
+        pad1$d = pad;
+        c = ((pc$q) & 1'h1);
+        if (padding) begin
+            c = ((pc$q) & 1'h1) << 32'h1;
+            if (pad1$q) begin
+                c = pad_full;
+                if (last1$q) begin
+                    c = pad_tail;
+                end
+            end
+        end
+        total = acc$q + c;
         if (first1$q) begin
-            total = ((pc$q) & 1'h1);
+            total = c;
         end
         vout$d = 1'b0;
         if (v1$q) begin
             acc$d = total;
             if (last1$q) begin
                 yreg$d = fan_in - (((total) & 2'h3) << 32'h1);
+                if (padding) begin
+                    yreg$d = fan_in - ((total) & 2'h3);
+                end
                 vout$d = 1'b1;
             end
         end
@@ -10935,6 +11105,25 @@ module random_3_e5_mvtu$pes$3$last1(d,q,clock);
     end
           
 endmodule // random_3_e5_mvtu$pes$3$last1
+
+
+module random_3_e5_mvtu$pes$3$pad1(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e5_mvtu$pes$3$pad1
 
 
 module random_3_e5_mvtu$pes$3$pc(d,q,clock);
@@ -11209,13 +11398,14 @@ module random_3_e5_mvtu$pes$3$yreg(d,q,clock);
 endmodule // random_3_e5_mvtu$pes$3$yreg
 
 
-module random_3_e5_mvtu$pes$4(clock,in_valid,first,last,x,w,out_valid,y);
+module random_3_e5_mvtu$pes$4(clock,in_valid,first,last,pad,x,w,out_valid,y);
     
     // Module arguments
     input wire  clock;
     input wire  in_valid;
     input wire  first;
     input wire  last;
+    input wire  pad;
     input wire  x;
     input wire  w;
     output reg  out_valid;
@@ -11223,6 +11413,9 @@ module random_3_e5_mvtu$pes$4(clock,in_valid,first,last,x,w,out_valid,y);
     
     // Constant declarations
     localparam  fan_in = 2'b1;
+    localparam  padding = 1'b0;
+    localparam  pad_full = 1'b1;
+    localparam  pad_tail = 1'b1;
     
     // Stub signals
     reg  tree$bits;
@@ -11239,6 +11432,9 @@ module random_3_e5_mvtu$pes$4(clock,in_valid,first,last,x,w,out_valid,y);
     reg  last1$d;
     wire  last1$q;
     reg  last1$clock;
+    reg  pad1$d;
+    wire  pad1$q;
+    reg  pad1$clock;
     reg  acc$d;
     wire  acc$q;
     reg  acc$clock;
@@ -11250,6 +11446,7 @@ module random_3_e5_mvtu$pes$4(clock,in_valid,first,last,x,w,out_valid,y);
     reg  vout$clock;
     
     // Local signals
+    reg  c;
     reg  total;
     
     // Sub module instances
@@ -11277,6 +11474,11 @@ module random_3_e5_mvtu$pes$4(clock,in_valid,first,last,x,w,out_valid,y);
         .q(last1$q),
         .clock(last1$clock)
     );
+    random_3_e5_mvtu$pes$4$pad1 pad1(
+        .d(pad1$d),
+        .q(pad1$q),
+        .clock(pad1$clock)
+    );
     random_3_e5_mvtu$pes$4$acc acc(
         .d(acc$d),
         .q(acc$q),
@@ -11299,6 +11501,7 @@ module random_3_e5_mvtu$pes$4(clock,in_valid,first,last,x,w,out_valid,y);
         v1$clock = clock;
         first1$clock = clock;
         last1$clock = clock;
+        pad1$clock = clock;
         acc$clock = clock;
         yreg$clock = clock;
         vout$clock = clock;
@@ -11306,6 +11509,7 @@ module random_3_e5_mvtu$pes$4(clock,in_valid,first,last,x,w,out_valid,y);
         v1$d = v1$q;
         first1$d = first1$q;
         last1$d = last1$q;
+        pad1$d = pad1$q;
         acc$d = acc$q;
         yreg$d = yreg$q;
         vout$d = vout$q;
@@ -11314,15 +11518,29 @@ module random_3_e5_mvtu$pes$4(clock,in_valid,first,last,x,w,out_valid,y);
         v1$d = in_valid;
         first1$d = first;
         last1$d = last;
-        total = acc$q + ((pc$q) & 1'h1);
+        pad1$d = pad;
+        c = ((pc$q) & 1'h1);
+        if (padding) begin
+            c = ((pc$q) & 1'h1) << 32'h1;
+            if (pad1$q) begin
+                c = pad_full;
+                if (last1$q) begin
+                    c = pad_tail;
+                end
+            end
+        end
+        total = acc$q + c;
         if (first1$q) begin
-            total = ((pc$q) & 1'h1);
+            total = c;
         end
         vout$d = 1'b0;
         if (v1$q) begin
             acc$d = total;
             if (last1$q) begin
                 yreg$d = fan_in - (((total) & 2'h3) << 32'h1);
+                if (padding) begin
+                    yreg$d = fan_in - ((total) & 2'h3);
+                end
                 vout$d = 1'b1;
             end
         end
@@ -11388,6 +11606,25 @@ module random_3_e5_mvtu$pes$4$last1(d,q,clock);
     end
           
 endmodule // random_3_e5_mvtu$pes$4$last1
+
+
+module random_3_e5_mvtu$pes$4$pad1(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e5_mvtu$pes$4$pad1
 
 
 module random_3_e5_mvtu$pes$4$pc(d,q,clock);
@@ -11662,13 +11899,14 @@ module random_3_e5_mvtu$pes$4$yreg(d,q,clock);
 endmodule // random_3_e5_mvtu$pes$4$yreg
 
 
-module random_3_e5_mvtu$pes$5(clock,in_valid,first,last,x,w,out_valid,y);
+module random_3_e5_mvtu$pes$5(clock,in_valid,first,last,pad,x,w,out_valid,y);
     
     // Module arguments
     input wire  clock;
     input wire  in_valid;
     input wire  first;
     input wire  last;
+    input wire  pad;
     input wire  x;
     input wire  w;
     output reg  out_valid;
@@ -11676,6 +11914,9 @@ module random_3_e5_mvtu$pes$5(clock,in_valid,first,last,x,w,out_valid,y);
     
     // Constant declarations
     localparam  fan_in = 2'b1;
+    localparam  padding = 1'b0;
+    localparam  pad_full = 1'b1;
+    localparam  pad_tail = 1'b1;
     
     // Stub signals
     reg  tree$bits;
@@ -11692,6 +11933,9 @@ module random_3_e5_mvtu$pes$5(clock,in_valid,first,last,x,w,out_valid,y);
     reg  last1$d;
     wire  last1$q;
     reg  last1$clock;
+    reg  pad1$d;
+    wire  pad1$q;
+    reg  pad1$clock;
     reg  acc$d;
     wire  acc$q;
     reg  acc$clock;
@@ -11703,6 +11947,7 @@ module random_3_e5_mvtu$pes$5(clock,in_valid,first,last,x,w,out_valid,y);
     reg  vout$clock;
     
     // Local signals
+    reg  c;
     reg  total;
     
     // Sub module instances
@@ -11730,6 +11975,11 @@ module random_3_e5_mvtu$pes$5(clock,in_valid,first,last,x,w,out_valid,y);
         .q(last1$q),
         .clock(last1$clock)
     );
+    random_3_e5_mvtu$pes$5$pad1 pad1(
+        .d(pad1$d),
+        .q(pad1$q),
+        .clock(pad1$clock)
+    );
     random_3_e5_mvtu$pes$5$acc acc(
         .d(acc$d),
         .q(acc$q),
@@ -11752,6 +12002,7 @@ module random_3_e5_mvtu$pes$5(clock,in_valid,first,last,x,w,out_valid,y);
         v1$clock = clock;
         first1$clock = clock;
         last1$clock = clock;
+        pad1$clock = clock;
         acc$clock = clock;
         yreg$clock = clock;
         vout$clock = clock;
@@ -11759,6 +12010,7 @@ module random_3_e5_mvtu$pes$5(clock,in_valid,first,last,x,w,out_valid,y);
         v1$d = v1$q;
         first1$d = first1$q;
         last1$d = last1$q;
+        pad1$d = pad1$q;
         acc$d = acc$q;
         yreg$d = yreg$q;
         vout$d = vout$q;
@@ -11767,15 +12019,29 @@ module random_3_e5_mvtu$pes$5(clock,in_valid,first,last,x,w,out_valid,y);
         v1$d = in_valid;
         first1$d = first;
         last1$d = last;
-        total = acc$q + ((pc$q) & 1'h1);
+        pad1$d = pad;
+        c = ((pc$q) & 1'h1);
+        if (padding) begin
+            c = ((pc$q) & 1'h1) << 32'h1;
+            if (pad1$q) begin
+                c = pad_full;
+                if (last1$q) begin
+                    c = pad_tail;
+                end
+            end
+        end
+        total = acc$q + c;
         if (first1$q) begin
-            total = ((pc$q) & 1'h1);
+            total = c;
         end
         vout$d = 1'b0;
         if (v1$q) begin
             acc$d = total;
             if (last1$q) begin
                 yreg$d = fan_in - (((total) & 2'h3) << 32'h1);
+                if (padding) begin
+                    yreg$d = fan_in - ((total) & 2'h3);
+                end
                 vout$d = 1'b1;
             end
         end
@@ -11841,6 +12107,25 @@ module random_3_e5_mvtu$pes$5$last1(d,q,clock);
     end
           
 endmodule // random_3_e5_mvtu$pes$5$last1
+
+
+module random_3_e5_mvtu$pes$5$pad1(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e5_mvtu$pes$5$pad1
 
 
 module random_3_e5_mvtu$pes$5$pc(d,q,clock);
@@ -12115,13 +12400,14 @@ module random_3_e5_mvtu$pes$5$yreg(d,q,clock);
 endmodule // random_3_e5_mvtu$pes$5$yreg
 
 
-module random_3_e5_mvtu$pes$6(clock,in_valid,first,last,x,w,out_valid,y);
+module random_3_e5_mvtu$pes$6(clock,in_valid,first,last,pad,x,w,out_valid,y);
     
     // Module arguments
     input wire  clock;
     input wire  in_valid;
     input wire  first;
     input wire  last;
+    input wire  pad;
     input wire  x;
     input wire  w;
     output reg  out_valid;
@@ -12129,6 +12415,9 @@ module random_3_e5_mvtu$pes$6(clock,in_valid,first,last,x,w,out_valid,y);
     
     // Constant declarations
     localparam  fan_in = 2'b1;
+    localparam  padding = 1'b0;
+    localparam  pad_full = 1'b1;
+    localparam  pad_tail = 1'b1;
     
     // Stub signals
     reg  tree$bits;
@@ -12145,6 +12434,9 @@ module random_3_e5_mvtu$pes$6(clock,in_valid,first,last,x,w,out_valid,y);
     reg  last1$d;
     wire  last1$q;
     reg  last1$clock;
+    reg  pad1$d;
+    wire  pad1$q;
+    reg  pad1$clock;
     reg  acc$d;
     wire  acc$q;
     reg  acc$clock;
@@ -12156,6 +12448,7 @@ module random_3_e5_mvtu$pes$6(clock,in_valid,first,last,x,w,out_valid,y);
     reg  vout$clock;
     
     // Local signals
+    reg  c;
     reg  total;
     
     // Sub module instances
@@ -12183,6 +12476,11 @@ module random_3_e5_mvtu$pes$6(clock,in_valid,first,last,x,w,out_valid,y);
         .q(last1$q),
         .clock(last1$clock)
     );
+    random_3_e5_mvtu$pes$6$pad1 pad1(
+        .d(pad1$d),
+        .q(pad1$q),
+        .clock(pad1$clock)
+    );
     random_3_e5_mvtu$pes$6$acc acc(
         .d(acc$d),
         .q(acc$q),
@@ -12205,6 +12503,7 @@ module random_3_e5_mvtu$pes$6(clock,in_valid,first,last,x,w,out_valid,y);
         v1$clock = clock;
         first1$clock = clock;
         last1$clock = clock;
+        pad1$clock = clock;
         acc$clock = clock;
         yreg$clock = clock;
         vout$clock = clock;
@@ -12212,6 +12511,7 @@ module random_3_e5_mvtu$pes$6(clock,in_valid,first,last,x,w,out_valid,y);
         v1$d = v1$q;
         first1$d = first1$q;
         last1$d = last1$q;
+        pad1$d = pad1$q;
         acc$d = acc$q;
         yreg$d = yreg$q;
         vout$d = vout$q;
@@ -12220,15 +12520,29 @@ module random_3_e5_mvtu$pes$6(clock,in_valid,first,last,x,w,out_valid,y);
         v1$d = in_valid;
         first1$d = first;
         last1$d = last;
-        total = acc$q + ((pc$q) & 1'h1);
+        pad1$d = pad;
+        c = ((pc$q) & 1'h1);
+        if (padding) begin
+            c = ((pc$q) & 1'h1) << 32'h1;
+            if (pad1$q) begin
+                c = pad_full;
+                if (last1$q) begin
+                    c = pad_tail;
+                end
+            end
+        end
+        total = acc$q + c;
         if (first1$q) begin
-            total = ((pc$q) & 1'h1);
+            total = c;
         end
         vout$d = 1'b0;
         if (v1$q) begin
             acc$d = total;
             if (last1$q) begin
                 yreg$d = fan_in - (((total) & 2'h3) << 32'h1);
+                if (padding) begin
+                    yreg$d = fan_in - ((total) & 2'h3);
+                end
                 vout$d = 1'b1;
             end
         end
@@ -12294,6 +12608,25 @@ module random_3_e5_mvtu$pes$6$last1(d,q,clock);
     end
           
 endmodule // random_3_e5_mvtu$pes$6$last1
+
+
+module random_3_e5_mvtu$pes$6$pad1(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e5_mvtu$pes$6$pad1
 
 
 module random_3_e5_mvtu$pes$6$pc(d,q,clock);
@@ -12568,13 +12901,14 @@ module random_3_e5_mvtu$pes$6$yreg(d,q,clock);
 endmodule // random_3_e5_mvtu$pes$6$yreg
 
 
-module random_3_e5_mvtu$pes$7(clock,in_valid,first,last,x,w,out_valid,y);
+module random_3_e5_mvtu$pes$7(clock,in_valid,first,last,pad,x,w,out_valid,y);
     
     // Module arguments
     input wire  clock;
     input wire  in_valid;
     input wire  first;
     input wire  last;
+    input wire  pad;
     input wire  x;
     input wire  w;
     output reg  out_valid;
@@ -12582,6 +12916,9 @@ module random_3_e5_mvtu$pes$7(clock,in_valid,first,last,x,w,out_valid,y);
     
     // Constant declarations
     localparam  fan_in = 2'b1;
+    localparam  padding = 1'b0;
+    localparam  pad_full = 1'b1;
+    localparam  pad_tail = 1'b1;
     
     // Stub signals
     reg  tree$bits;
@@ -12598,6 +12935,9 @@ module random_3_e5_mvtu$pes$7(clock,in_valid,first,last,x,w,out_valid,y);
     reg  last1$d;
     wire  last1$q;
     reg  last1$clock;
+    reg  pad1$d;
+    wire  pad1$q;
+    reg  pad1$clock;
     reg  acc$d;
     wire  acc$q;
     reg  acc$clock;
@@ -12609,6 +12949,7 @@ module random_3_e5_mvtu$pes$7(clock,in_valid,first,last,x,w,out_valid,y);
     reg  vout$clock;
     
     // Local signals
+    reg  c;
     reg  total;
     
     // Sub module instances
@@ -12636,6 +12977,11 @@ module random_3_e5_mvtu$pes$7(clock,in_valid,first,last,x,w,out_valid,y);
         .q(last1$q),
         .clock(last1$clock)
     );
+    random_3_e5_mvtu$pes$7$pad1 pad1(
+        .d(pad1$d),
+        .q(pad1$q),
+        .clock(pad1$clock)
+    );
     random_3_e5_mvtu$pes$7$acc acc(
         .d(acc$d),
         .q(acc$q),
@@ -12658,6 +13004,7 @@ module random_3_e5_mvtu$pes$7(clock,in_valid,first,last,x,w,out_valid,y);
         v1$clock = clock;
         first1$clock = clock;
         last1$clock = clock;
+        pad1$clock = clock;
         acc$clock = clock;
         yreg$clock = clock;
         vout$clock = clock;
@@ -12665,6 +13012,7 @@ module random_3_e5_mvtu$pes$7(clock,in_valid,first,last,x,w,out_valid,y);
         v1$d = v1$q;
         first1$d = first1$q;
         last1$d = last1$q;
+        pad1$d = pad1$q;
         acc$d = acc$q;
         yreg$d = yreg$q;
         vout$d = vout$q;
@@ -12673,15 +13021,29 @@ module random_3_e5_mvtu$pes$7(clock,in_valid,first,last,x,w,out_valid,y);
         v1$d = in_valid;
         first1$d = first;
         last1$d = last;
-        total = acc$q + ((pc$q) & 1'h1);
+        pad1$d = pad;
+        c = ((pc$q) & 1'h1);
+        if (padding) begin
+            c = ((pc$q) & 1'h1) << 32'h1;
+            if (pad1$q) begin
+                c = pad_full;
+                if (last1$q) begin
+                    c = pad_tail;
+                end
+            end
+        end
+        total = acc$q + c;
         if (first1$q) begin
-            total = ((pc$q) & 1'h1);
+            total = c;
         end
         vout$d = 1'b0;
         if (v1$q) begin
             acc$d = total;
             if (last1$q) begin
                 yreg$d = fan_in - (((total) & 2'h3) << 32'h1);
+                if (padding) begin
+                    yreg$d = fan_in - ((total) & 2'h3);
+                end
                 vout$d = 1'b1;
             end
         end
@@ -12747,6 +13109,25 @@ module random_3_e5_mvtu$pes$7$last1(d,q,clock);
     end
           
 endmodule // random_3_e5_mvtu$pes$7$last1
+
+
+module random_3_e5_mvtu$pes$7$pad1(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e5_mvtu$pes$7$pad1
 
 
 module random_3_e5_mvtu$pes$7$pc(d,q,clock);

@@ -24,9 +24,6 @@ module tfc_w1a1_e3_mvtu(clock,reset,in_data,in_valid,in_ready,out_data,out_valid
     output reg  out_valid;
     input wire  out_ready;
     
-    // Constant declarations
-    localparam  alt = 16'h5555;
-    
     // Stub signals
     reg  ctrl$clock;
     reg  ctrl$reset;
@@ -61,6 +58,7 @@ module tfc_w1a1_e3_mvtu(clock,reset,in_data,in_valid,in_ready,out_data,out_valid
     reg  pes$0$in_valid;
     reg  pes$0$first;
     reg  pes$0$last;
+    reg  pes$0$pad;
     reg  [15:0] pes$0$x;
     reg  [15:0] pes$0$w;
     wire  pes$0$out_valid;
@@ -69,6 +67,7 @@ module tfc_w1a1_e3_mvtu(clock,reset,in_data,in_valid,in_ready,out_data,out_valid
     reg  pes$1$in_valid;
     reg  pes$1$first;
     reg  pes$1$last;
+    reg  pes$1$pad;
     reg  [15:0] pes$1$x;
     reg  [15:0] pes$1$w;
     wire  pes$1$out_valid;
@@ -77,6 +76,7 @@ module tfc_w1a1_e3_mvtu(clock,reset,in_data,in_valid,in_ready,out_data,out_valid
     reg  pes$2$in_valid;
     reg  pes$2$first;
     reg  pes$2$last;
+    reg  pes$2$pad;
     reg  [15:0] pes$2$x;
     reg  [15:0] pes$2$w;
     wire  pes$2$out_valid;
@@ -85,6 +85,7 @@ module tfc_w1a1_e3_mvtu(clock,reset,in_data,in_valid,in_ready,out_data,out_valid
     reg  pes$3$in_valid;
     reg  pes$3$first;
     reg  pes$3$last;
+    reg  pes$3$pad;
     reg  [15:0] pes$3$x;
     reg  [15:0] pes$3$w;
     wire  pes$3$out_valid;
@@ -170,6 +171,7 @@ module tfc_w1a1_e3_mvtu(clock,reset,in_data,in_valid,in_ready,out_data,out_valid
         .in_valid(pes$0$in_valid),
         .first(pes$0$first),
         .last(pes$0$last),
+        .pad(pes$0$pad),
         .x(pes$0$x),
         .w(pes$0$w),
         .out_valid(pes$0$out_valid),
@@ -180,6 +182,7 @@ module tfc_w1a1_e3_mvtu(clock,reset,in_data,in_valid,in_ready,out_data,out_valid
         .in_valid(pes$1$in_valid),
         .first(pes$1$first),
         .last(pes$1$last),
+        .pad(pes$1$pad),
         .x(pes$1$x),
         .w(pes$1$w),
         .out_valid(pes$1$out_valid),
@@ -190,6 +193,7 @@ module tfc_w1a1_e3_mvtu(clock,reset,in_data,in_valid,in_ready,out_data,out_valid
         .in_valid(pes$2$in_valid),
         .first(pes$2$first),
         .last(pes$2$last),
+        .pad(pes$2$pad),
         .x(pes$2$x),
         .w(pes$2$w),
         .out_valid(pes$2$out_valid),
@@ -200,6 +204,7 @@ module tfc_w1a1_e3_mvtu(clock,reset,in_data,in_valid,in_ready,out_data,out_valid
         .in_valid(pes$3$in_valid),
         .first(pes$3$first),
         .last(pes$3$last),
+        .pad(pes$3$pad),
         .x(pes$3$x),
         .w(pes$3$w),
         .out_valid(pes$3$out_valid),
@@ -265,9 +270,7 @@ module tfc_w1a1_e3_mvtu(clock,reset,in_data,in_valid,in_ready,out_data,out_valid
         pes$0$last = ctrl$pe_last;
         pes$0$w = wmem$0$data;
         pes$0$x = ((ctrl$x) & 16'hffff);
-        if (pad1) begin
-            pes$0$x = wmem$0$data ^ alt;
-        end
+        pes$0$pad = pad1;
         lanes$0$clock = clock;
         lanes$0$y_valid = pes$0$out_valid;
         lanes$0$y = pes$0$y;
@@ -281,9 +284,7 @@ module tfc_w1a1_e3_mvtu(clock,reset,in_data,in_valid,in_ready,out_data,out_valid
         pes$1$last = ctrl$pe_last;
         pes$1$w = wmem$1$data;
         pes$1$x = ((ctrl$x) & 16'hffff);
-        if (pad1) begin
-            pes$1$x = wmem$1$data ^ alt;
-        end
+        pes$1$pad = pad1;
         lanes$1$clock = clock;
         lanes$1$y_valid = pes$1$out_valid;
         lanes$1$y = pes$1$y;
@@ -297,9 +298,7 @@ module tfc_w1a1_e3_mvtu(clock,reset,in_data,in_valid,in_ready,out_data,out_valid
         pes$2$last = ctrl$pe_last;
         pes$2$w = wmem$2$data;
         pes$2$x = ((ctrl$x) & 16'hffff);
-        if (pad1) begin
-            pes$2$x = wmem$2$data ^ alt;
-        end
+        pes$2$pad = pad1;
         lanes$2$clock = clock;
         lanes$2$y_valid = pes$2$out_valid;
         lanes$2$y = pes$2$y;
@@ -313,9 +312,7 @@ module tfc_w1a1_e3_mvtu(clock,reset,in_data,in_valid,in_ready,out_data,out_valid
         pes$3$last = ctrl$pe_last;
         pes$3$w = wmem$3$data;
         pes$3$x = ((ctrl$x) & 16'hffff);
-        if (pad1) begin
-            pes$3$x = wmem$3$data ^ alt;
-        end
+        pes$3$pad = pad1;
         lanes$3$clock = clock;
         lanes$3$y_valid = pes$3$out_valid;
         lanes$3$y = pes$3$y;
@@ -3265,13 +3262,14 @@ module tfc_w1a1_e3_mvtu$lanes$3$thr$0$y1(d,q,clock);
 endmodule // tfc_w1a1_e3_mvtu$lanes$3$thr$0$y1
 
 
-module tfc_w1a1_e3_mvtu$pes$0(clock,in_valid,first,last,x,w,out_valid,y);
+module tfc_w1a1_e3_mvtu$pes$0(clock,in_valid,first,last,pad,x,w,out_valid,y);
     
     // Module arguments
     input wire  clock;
     input wire  in_valid;
     input wire  first;
     input wire  last;
+    input wire  pad;
     input wire  [15:0] x;
     input wire  [15:0] w;
     output reg  out_valid;
@@ -3279,6 +3277,9 @@ module tfc_w1a1_e3_mvtu$pes$0(clock,in_valid,first,last,x,w,out_valid,y);
     
     // Constant declarations
     localparam  fan_in = 11'b1100010000;
+    localparam  padding = 1'b0;
+    localparam  pad_full = 10'b10000;
+    localparam  pad_tail = 10'b10000;
     
     // Stub signals
     reg  [15:0] tree$bits;
@@ -3295,6 +3296,9 @@ module tfc_w1a1_e3_mvtu$pes$0(clock,in_valid,first,last,x,w,out_valid,y);
     reg  last1$d;
     wire  last1$q;
     reg  last1$clock;
+    reg  pad1$d;
+    wire  pad1$q;
+    reg  pad1$clock;
     reg  [9:0] acc$d;
     wire  [9:0] acc$q;
     reg  acc$clock;
@@ -3306,6 +3310,7 @@ module tfc_w1a1_e3_mvtu$pes$0(clock,in_valid,first,last,x,w,out_valid,y);
     reg  vout$clock;
     
     // Local signals
+    reg  [9:0] c;
     reg  [9:0] total;
     
     // Sub module instances
@@ -3333,6 +3338,11 @@ module tfc_w1a1_e3_mvtu$pes$0(clock,in_valid,first,last,x,w,out_valid,y);
         .q(last1$q),
         .clock(last1$clock)
     );
+    tfc_w1a1_e3_mvtu$pes$0$pad1 pad1(
+        .d(pad1$d),
+        .q(pad1$q),
+        .clock(pad1$clock)
+    );
     tfc_w1a1_e3_mvtu$pes$0$acc acc(
         .d(acc$d),
         .q(acc$q),
@@ -3355,6 +3365,7 @@ module tfc_w1a1_e3_mvtu$pes$0(clock,in_valid,first,last,x,w,out_valid,y);
         v1$clock = clock;
         first1$clock = clock;
         last1$clock = clock;
+        pad1$clock = clock;
         acc$clock = clock;
         yreg$clock = clock;
         vout$clock = clock;
@@ -3362,6 +3373,7 @@ module tfc_w1a1_e3_mvtu$pes$0(clock,in_valid,first,last,x,w,out_valid,y);
         v1$d = v1$q;
         first1$d = first1$q;
         last1$d = last1$q;
+        pad1$d = pad1$q;
         acc$d = acc$q;
         yreg$d = yreg$q;
         vout$d = vout$q;
@@ -3370,15 +3382,29 @@ module tfc_w1a1_e3_mvtu$pes$0(clock,in_valid,first,last,x,w,out_valid,y);
         v1$d = in_valid;
         first1$d = first;
         last1$d = last;
-        total = acc$q + ((pc$q) & 10'h3ff);
+        pad1$d = pad;
+        c = ((pc$q) & 10'h3ff);
+        if (padding) begin
+            c = ((pc$q) & 10'h3ff) << 32'h1;
+            if (pad1$q) begin
+                c = pad_full;
+                if (last1$q) begin
+                    c = pad_tail;
+                end
+            end
+        end
+        total = acc$q + c;
         if (first1$q) begin
-            total = ((pc$q) & 10'h3ff);
+            total = c;
         end
         vout$d = 1'b0;
         if (v1$q) begin
             acc$d = total;
             if (last1$q) begin
                 yreg$d = fan_in - (((total) & 11'h7ff) << 32'h1);
+                if (padding) begin
+                    yreg$d = fan_in - ((total) & 11'h7ff);
+                end
                 vout$d = 1'b1;
             end
         end
@@ -3444,6 +3470,25 @@ module tfc_w1a1_e3_mvtu$pes$0$last1(d,q,clock);
     end
           
 endmodule // tfc_w1a1_e3_mvtu$pes$0$last1
+
+
+module tfc_w1a1_e3_mvtu$pes$0$pad1(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // tfc_w1a1_e3_mvtu$pes$0$pad1
 
 
 module tfc_w1a1_e3_mvtu$pes$0$pc(d,q,clock);
@@ -4038,13 +4083,14 @@ module tfc_w1a1_e3_mvtu$pes$0$yreg(d,q,clock);
 endmodule // tfc_w1a1_e3_mvtu$pes$0$yreg
 
 
-module tfc_w1a1_e3_mvtu$pes$1(clock,in_valid,first,last,x,w,out_valid,y);
+module tfc_w1a1_e3_mvtu$pes$1(clock,in_valid,first,last,pad,x,w,out_valid,y);
     
     // Module arguments
     input wire  clock;
     input wire  in_valid;
     input wire  first;
     input wire  last;
+    input wire  pad;
     input wire  [15:0] x;
     input wire  [15:0] w;
     output reg  out_valid;
@@ -4052,6 +4098,9 @@ module tfc_w1a1_e3_mvtu$pes$1(clock,in_valid,first,last,x,w,out_valid,y);
     
     // Constant declarations
     localparam  fan_in = 11'b1100010000;
+    localparam  padding = 1'b0;
+    localparam  pad_full = 10'b10000;
+    localparam  pad_tail = 10'b10000;
     
     // Stub signals
     reg  [15:0] tree$bits;
@@ -4068,6 +4117,9 @@ module tfc_w1a1_e3_mvtu$pes$1(clock,in_valid,first,last,x,w,out_valid,y);
     reg  last1$d;
     wire  last1$q;
     reg  last1$clock;
+    reg  pad1$d;
+    wire  pad1$q;
+    reg  pad1$clock;
     reg  [9:0] acc$d;
     wire  [9:0] acc$q;
     reg  acc$clock;
@@ -4079,6 +4131,7 @@ module tfc_w1a1_e3_mvtu$pes$1(clock,in_valid,first,last,x,w,out_valid,y);
     reg  vout$clock;
     
     // Local signals
+    reg  [9:0] c;
     reg  [9:0] total;
     
     // Sub module instances
@@ -4106,6 +4159,11 @@ module tfc_w1a1_e3_mvtu$pes$1(clock,in_valid,first,last,x,w,out_valid,y);
         .q(last1$q),
         .clock(last1$clock)
     );
+    tfc_w1a1_e3_mvtu$pes$1$pad1 pad1(
+        .d(pad1$d),
+        .q(pad1$q),
+        .clock(pad1$clock)
+    );
     tfc_w1a1_e3_mvtu$pes$1$acc acc(
         .d(acc$d),
         .q(acc$q),
@@ -4128,6 +4186,7 @@ module tfc_w1a1_e3_mvtu$pes$1(clock,in_valid,first,last,x,w,out_valid,y);
         v1$clock = clock;
         first1$clock = clock;
         last1$clock = clock;
+        pad1$clock = clock;
         acc$clock = clock;
         yreg$clock = clock;
         vout$clock = clock;
@@ -4135,6 +4194,7 @@ module tfc_w1a1_e3_mvtu$pes$1(clock,in_valid,first,last,x,w,out_valid,y);
         v1$d = v1$q;
         first1$d = first1$q;
         last1$d = last1$q;
+        pad1$d = pad1$q;
         acc$d = acc$q;
         yreg$d = yreg$q;
         vout$d = vout$q;
@@ -4143,15 +4203,29 @@ module tfc_w1a1_e3_mvtu$pes$1(clock,in_valid,first,last,x,w,out_valid,y);
         v1$d = in_valid;
         first1$d = first;
         last1$d = last;
-        total = acc$q + ((pc$q) & 10'h3ff);
+        pad1$d = pad;
+        c = ((pc$q) & 10'h3ff);
+        if (padding) begin
+            c = ((pc$q) & 10'h3ff) << 32'h1;
+            if (pad1$q) begin
+                c = pad_full;
+                if (last1$q) begin
+                    c = pad_tail;
+                end
+            end
+        end
+        total = acc$q + c;
         if (first1$q) begin
-            total = ((pc$q) & 10'h3ff);
+            total = c;
         end
         vout$d = 1'b0;
         if (v1$q) begin
             acc$d = total;
             if (last1$q) begin
                 yreg$d = fan_in - (((total) & 11'h7ff) << 32'h1);
+                if (padding) begin
+                    yreg$d = fan_in - ((total) & 11'h7ff);
+                end
                 vout$d = 1'b1;
             end
         end
@@ -4217,6 +4291,25 @@ module tfc_w1a1_e3_mvtu$pes$1$last1(d,q,clock);
     end
           
 endmodule // tfc_w1a1_e3_mvtu$pes$1$last1
+
+
+module tfc_w1a1_e3_mvtu$pes$1$pad1(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // tfc_w1a1_e3_mvtu$pes$1$pad1
 
 
 module tfc_w1a1_e3_mvtu$pes$1$pc(d,q,clock);
@@ -4811,13 +4904,14 @@ module tfc_w1a1_e3_mvtu$pes$1$yreg(d,q,clock);
 endmodule // tfc_w1a1_e3_mvtu$pes$1$yreg
 
 
-module tfc_w1a1_e3_mvtu$pes$2(clock,in_valid,first,last,x,w,out_valid,y);
+module tfc_w1a1_e3_mvtu$pes$2(clock,in_valid,first,last,pad,x,w,out_valid,y);
     
     // Module arguments
     input wire  clock;
     input wire  in_valid;
     input wire  first;
     input wire  last;
+    input wire  pad;
     input wire  [15:0] x;
     input wire  [15:0] w;
     output reg  out_valid;
@@ -4825,6 +4919,9 @@ module tfc_w1a1_e3_mvtu$pes$2(clock,in_valid,first,last,x,w,out_valid,y);
     
     // Constant declarations
     localparam  fan_in = 11'b1100010000;
+    localparam  padding = 1'b0;
+    localparam  pad_full = 10'b10000;
+    localparam  pad_tail = 10'b10000;
     
     // Stub signals
     reg  [15:0] tree$bits;
@@ -4841,6 +4938,9 @@ module tfc_w1a1_e3_mvtu$pes$2(clock,in_valid,first,last,x,w,out_valid,y);
     reg  last1$d;
     wire  last1$q;
     reg  last1$clock;
+    reg  pad1$d;
+    wire  pad1$q;
+    reg  pad1$clock;
     reg  [9:0] acc$d;
     wire  [9:0] acc$q;
     reg  acc$clock;
@@ -4852,6 +4952,7 @@ module tfc_w1a1_e3_mvtu$pes$2(clock,in_valid,first,last,x,w,out_valid,y);
     reg  vout$clock;
     
     // Local signals
+    reg  [9:0] c;
     reg  [9:0] total;
     
     // Sub module instances
@@ -4879,6 +4980,11 @@ module tfc_w1a1_e3_mvtu$pes$2(clock,in_valid,first,last,x,w,out_valid,y);
         .q(last1$q),
         .clock(last1$clock)
     );
+    tfc_w1a1_e3_mvtu$pes$2$pad1 pad1(
+        .d(pad1$d),
+        .q(pad1$q),
+        .clock(pad1$clock)
+    );
     tfc_w1a1_e3_mvtu$pes$2$acc acc(
         .d(acc$d),
         .q(acc$q),
@@ -4901,6 +5007,7 @@ module tfc_w1a1_e3_mvtu$pes$2(clock,in_valid,first,last,x,w,out_valid,y);
         v1$clock = clock;
         first1$clock = clock;
         last1$clock = clock;
+        pad1$clock = clock;
         acc$clock = clock;
         yreg$clock = clock;
         vout$clock = clock;
@@ -4908,6 +5015,7 @@ module tfc_w1a1_e3_mvtu$pes$2(clock,in_valid,first,last,x,w,out_valid,y);
         v1$d = v1$q;
         first1$d = first1$q;
         last1$d = last1$q;
+        pad1$d = pad1$q;
         acc$d = acc$q;
         yreg$d = yreg$q;
         vout$d = vout$q;
@@ -4916,15 +5024,29 @@ module tfc_w1a1_e3_mvtu$pes$2(clock,in_valid,first,last,x,w,out_valid,y);
         v1$d = in_valid;
         first1$d = first;
         last1$d = last;
-        total = acc$q + ((pc$q) & 10'h3ff);
+        pad1$d = pad;
+        c = ((pc$q) & 10'h3ff);
+        if (padding) begin
+            c = ((pc$q) & 10'h3ff) << 32'h1;
+            if (pad1$q) begin
+                c = pad_full;
+                if (last1$q) begin
+                    c = pad_tail;
+                end
+            end
+        end
+        total = acc$q + c;
         if (first1$q) begin
-            total = ((pc$q) & 10'h3ff);
+            total = c;
         end
         vout$d = 1'b0;
         if (v1$q) begin
             acc$d = total;
             if (last1$q) begin
                 yreg$d = fan_in - (((total) & 11'h7ff) << 32'h1);
+                if (padding) begin
+                    yreg$d = fan_in - ((total) & 11'h7ff);
+                end
                 vout$d = 1'b1;
             end
         end
@@ -4990,6 +5112,25 @@ module tfc_w1a1_e3_mvtu$pes$2$last1(d,q,clock);
     end
           
 endmodule // tfc_w1a1_e3_mvtu$pes$2$last1
+
+
+module tfc_w1a1_e3_mvtu$pes$2$pad1(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // tfc_w1a1_e3_mvtu$pes$2$pad1
 
 
 module tfc_w1a1_e3_mvtu$pes$2$pc(d,q,clock);
@@ -5584,13 +5725,14 @@ module tfc_w1a1_e3_mvtu$pes$2$yreg(d,q,clock);
 endmodule // tfc_w1a1_e3_mvtu$pes$2$yreg
 
 
-module tfc_w1a1_e3_mvtu$pes$3(clock,in_valid,first,last,x,w,out_valid,y);
+module tfc_w1a1_e3_mvtu$pes$3(clock,in_valid,first,last,pad,x,w,out_valid,y);
     
     // Module arguments
     input wire  clock;
     input wire  in_valid;
     input wire  first;
     input wire  last;
+    input wire  pad;
     input wire  [15:0] x;
     input wire  [15:0] w;
     output reg  out_valid;
@@ -5598,6 +5740,9 @@ module tfc_w1a1_e3_mvtu$pes$3(clock,in_valid,first,last,x,w,out_valid,y);
     
     // Constant declarations
     localparam  fan_in = 11'b1100010000;
+    localparam  padding = 1'b0;
+    localparam  pad_full = 10'b10000;
+    localparam  pad_tail = 10'b10000;
     
     // Stub signals
     reg  [15:0] tree$bits;
@@ -5614,6 +5759,9 @@ module tfc_w1a1_e3_mvtu$pes$3(clock,in_valid,first,last,x,w,out_valid,y);
     reg  last1$d;
     wire  last1$q;
     reg  last1$clock;
+    reg  pad1$d;
+    wire  pad1$q;
+    reg  pad1$clock;
     reg  [9:0] acc$d;
     wire  [9:0] acc$q;
     reg  acc$clock;
@@ -5625,6 +5773,7 @@ module tfc_w1a1_e3_mvtu$pes$3(clock,in_valid,first,last,x,w,out_valid,y);
     reg  vout$clock;
     
     // Local signals
+    reg  [9:0] c;
     reg  [9:0] total;
     
     // Sub module instances
@@ -5652,6 +5801,11 @@ module tfc_w1a1_e3_mvtu$pes$3(clock,in_valid,first,last,x,w,out_valid,y);
         .q(last1$q),
         .clock(last1$clock)
     );
+    tfc_w1a1_e3_mvtu$pes$3$pad1 pad1(
+        .d(pad1$d),
+        .q(pad1$q),
+        .clock(pad1$clock)
+    );
     tfc_w1a1_e3_mvtu$pes$3$acc acc(
         .d(acc$d),
         .q(acc$q),
@@ -5674,6 +5828,7 @@ module tfc_w1a1_e3_mvtu$pes$3(clock,in_valid,first,last,x,w,out_valid,y);
         v1$clock = clock;
         first1$clock = clock;
         last1$clock = clock;
+        pad1$clock = clock;
         acc$clock = clock;
         yreg$clock = clock;
         vout$clock = clock;
@@ -5681,6 +5836,7 @@ module tfc_w1a1_e3_mvtu$pes$3(clock,in_valid,first,last,x,w,out_valid,y);
         v1$d = v1$q;
         first1$d = first1$q;
         last1$d = last1$q;
+        pad1$d = pad1$q;
         acc$d = acc$q;
         yreg$d = yreg$q;
         vout$d = vout$q;
@@ -5689,15 +5845,29 @@ module tfc_w1a1_e3_mvtu$pes$3(clock,in_valid,first,last,x,w,out_valid,y);
         v1$d = in_valid;
         first1$d = first;
         last1$d = last;
-        total = acc$q + ((pc$q) & 10'h3ff);
+        pad1$d = pad;
+        c = ((pc$q) & 10'h3ff);
+        if (padding) begin
+            c = ((pc$q) & 10'h3ff) << 32'h1;
+            if (pad1$q) begin
+                c = pad_full;
+                if (last1$q) begin
+                    c = pad_tail;
+                end
+            end
+        end
+        total = acc$q + c;
         if (first1$q) begin
-            total = ((pc$q) & 10'h3ff);
+            total = c;
         end
         vout$d = 1'b0;
         if (v1$q) begin
             acc$d = total;
             if (last1$q) begin
                 yreg$d = fan_in - (((total) & 11'h7ff) << 32'h1);
+                if (padding) begin
+                    yreg$d = fan_in - ((total) & 11'h7ff);
+                end
                 vout$d = 1'b1;
             end
         end
@@ -5763,6 +5933,25 @@ module tfc_w1a1_e3_mvtu$pes$3$last1(d,q,clock);
     end
           
 endmodule // tfc_w1a1_e3_mvtu$pes$3$last1
+
+
+module tfc_w1a1_e3_mvtu$pes$3$pad1(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // tfc_w1a1_e3_mvtu$pes$3$pad1
 
 
 module tfc_w1a1_e3_mvtu$pes$3$pc(d,q,clock);

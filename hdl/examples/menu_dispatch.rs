@@ -15,7 +15,7 @@ fn layer<const S: usize, const P: usize, const A: usize, const Y: usize>(
     n: u64,
     name: &str,
 ) -> Result<String, String> {
-    let mut pe = MvuPe::<S, P, A, Y>::new(n);
+    let mut pe = MvuPe::<S, P, A, Y>::new(n, false);
     pe.connect_all();
     module_tree(&pe, name)
 }

@@ -1035,7 +1035,8 @@ fn threshold_bits(net: &Network, t: usize, u: usize) -> usize {
 }
 
 /// The const generics of [`crate::mvtu::Mvtu`] for MAC layer `i` (binary input):
-/// `[SIMD, IW, P, A, Y, WA, BA, CA, U, K, B, OB, OW]`.
+/// `[SIMD, IW, P, A, Y, WA, BA, CA, U, K, B, OB, OW]`. With the padding flag the PEs
+/// count in lanes (a padded beat adds SIMD): one accumulator bit more, so A = Y.
 pub fn mvtu_generics(
     net: &Network,
     i: usize,
@@ -1046,8 +1047,8 @@ pub fn mvtu_generics(
     let (n, out) = mac_n_out(net, i);
     let (simd, pe) = (fold.simd, fold.pe);
     let (nf, sf) = (out / pe, n / simd);
-    let a = crate::clog2_plus1(n as u64);
-    let y = a + 1;
+    let y = crate::clog2_plus1(n as u64) + 1;
+    let a = if pad_flag { y } else { y - 1 };
     let (k, b, ob) = match threshold {
         Some(t) => {
             let Op::Threshold { bits, .. } = net.layers[t].op else {
@@ -1082,10 +1083,10 @@ mod tests {
     use bnnforge_model::random::{random_network, RandomConfig};
     use std::collections::BTreeMap;
 
-    /// For random networks: the design is a well-formed graph (every stream but the
-    /// output read exactly once, stream 0 the input), the output is one lane of the
-    /// model's output kind in C, H, W order, and the interval is the slowest engine's,
-    /// at least the folding plan's slowest layer.
+    /// For random networks: every one has a design, a well-formed graph (every stream
+    /// but the output read exactly once, stream 0 the input), the output is one lane of
+    /// the model's output kind in C, H, W order, and the interval is the slowest
+    /// engine's, at least the folding plan's slowest layer.
     #[test]
     fn random_designs_are_well_formed() {
         let seed0 = std::env::var("BNNFORGE_SEED")
@@ -1093,16 +1094,10 @@ mod tests {
             .and_then(|s| s.parse().ok())
             .unwrap_or(0u64);
         println!("seeds {seed0}..{}", seed0 + 80);
-        let mut built = 0;
         for seed in seed0..seed0 + 80 {
             let net = random_network(seed, &RandomConfig::default());
             let p = plan(&net, &BTreeMap::new(), Some(default_target(&net))).unwrap();
-            let d = match Design::new(&net, &p.folds) {
-                Ok(d) => d,
-                Err(e) if e.contains("not supported yet") => continue,
-                Err(e) => panic!("seed {seed}: {e}"),
-            };
-            built += 1;
+            let d = Design::new(&net, &p.folds).unwrap_or_else(|e| panic!("seed {seed}: {e}"));
             let mut reads = vec![0; d.streams.len()];
             let mut writes = vec![0; d.streams.len()];
             for e in &d.engines {
@@ -1135,10 +1130,5 @@ mod tests {
             assert_eq!(d.cycles_per_frame(), slowest, "seed {seed}");
             assert!(d.latency_cycles() >= o.beats() as u64, "seed {seed}");
         }
-        println!("{built} of 80 random networks have a design");
-        assert!(
-            built >= 60,
-            "only {built} of 80 random networks have a design"
-        );
     }
 }

@@ -82,14 +82,6 @@ fn divisors(n: usize) -> Vec<usize> {
 /// Largest SIMD of a binary PE (its popcount tree).
 pub const MAX_SIMD: usize = 64;
 
-/// Whether conv layer `i` pads binary inputs with 0: its PEs see a pad flag and count a
-/// padded beat as SIMD/2 disagreements, so SIMD must be even.
-pub fn needs_even_simd(net: &Network, i: usize) -> bool {
-    let (_, kind) = net.src_shape_kind(net.info()[i].srcs[0]);
-    matches!(net.layers[i].op, Op::Conv { padding, pad_value: 0, .. } if padding > 0)
-        && kind.is_binary()
-}
-
 /// The default target interval: the largest dense/conv layer on 64 XNOR lanes
 /// (PE·SIMD = 64), every other layer folded to keep pace.
 pub fn default_target(net: &Network) -> u64 {
@@ -134,14 +126,6 @@ pub fn check_fold(net: &Network, i: usize, fold: Fold) -> Result<(), String> {
                     fold.simd
                 ));
             }
-            if needs_even_simd(net, i) && fold.simd % 2 == 1 {
-                return Err(format!(
-                    "layer '{name}': binary conv with padding and pad_value 0 needs an even \
-                     simd dividing its {unit} input channels (got {}); an odd channel count \
-                     is not supported yet",
-                    fold.simd
-                ));
-            }
             if unit % fold.simd != 0 {
                 return Err(format!(
                     "layer '{name}': simd {} does not divide {unit} (the {} of its input)",
@@ -177,19 +161,13 @@ pub fn check_fold(net: &Network, i: usize, fold: Fold) -> Result<(), String> {
 /// and one accumulator per PE serve more lanes).
 pub fn fold_for_target(net: &Network, i: usize, target: u64) -> Fold {
     let (outs, units): (Vec<usize>, Vec<usize>) = match mac_dims(net, i) {
-        Some((out, unit, _, _)) => (divisors(out), {
-            let fits: Vec<usize> = divisors(unit)
+        Some((out, unit, _, _)) => (
+            divisors(out),
+            divisors(unit)
                 .into_iter()
                 .filter(|&s| s <= MAX_SIMD)
-                .collect();
-            let even: Vec<usize> = fits.iter().copied().filter(|s| s % 2 == 0).collect();
-            // no even SIMD divides an odd channel count: the design reports it
-            if needs_even_simd(net, i) && !even.is_empty() {
-                even
-            } else {
-                fits
-            }
-        }),
+                .collect(),
+        ),
         None => (divisors(stream_dims(net, i).1), vec![1]),
     };
     let mut best: Option<(u64, usize, Fold)> = None;
@@ -288,14 +266,8 @@ mod tests {
                 let p = plan(&net, &BTreeMap::new(), Some(target)).unwrap();
                 for i in 0..net.layers.len() {
                     let f = p.folds[i];
-                    match check_fold(&net, i, f) {
-                        Ok(()) => {}
-                        // the documented limitation: no even SIMD divides an odd C
-                        Err(e) if e.contains("not supported yet") => {
-                            assert!(needs_even_simd(&net, i), "seed {seed}: {e}");
-                            continue;
-                        }
-                        Err(e) => panic!("seed {seed}: {e}"),
+                    if let Err(e) = check_fold(&net, i, f) {
+                        panic!("seed {seed}: {e}");
                     }
                     assert_eq!(p.cycles[i], layer_cycles(&net, i, f));
                     let fastest = fold_for_target(&net, i, 0);

@@ -34,9 +34,9 @@ mod tests {
 
     #[test]
     fn two_layers_share_no_module_names_and_wire_up_in_a_structural_top() {
-        let mut a = MvuPe::<8, 4, 7, 8>::new(72);
+        let mut a = MvuPe::<8, 4, 7, 8>::new(72, false);
         a.connect_all();
-        let mut b = MvuPe::<4, 3, 5, 6>::new(16);
+        let mut b = MvuPe::<4, 3, 5, 6>::new(16, false);
         b.connect_all();
         let va = module_tree(&a, "l0_pe0").unwrap();
         let vb = module_tree(&b, "l1_pe0").unwrap();

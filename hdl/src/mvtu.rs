@@ -4,7 +4,7 @@
 //! ```text
 //!            issue (t)                  stage 1 (t+1)             t+2   t+3           t+5
 //! in_data ─┬─► buf RAM[SF] ──────────► x = nf==0 ? x1 : buf ─┐
-//!          └─[x1]─────────────────────►                      │(pad: x = w ^ 0101…)
+//!          └─[x1]─────────────────────►                      │  pad = flag bit of x
 //!  sf, nf, waddr ─► WeightMemory[p] ─► w_p ─────────────────(MvuPe p)──► y_p ─┬─ ThresholdUnit p ─► n_p ─┐
 //!  credits < limit                                                            └─ y_p + bias[p] (raw) ───┤
 //!                                              LaneInsert chain (lane p = neuron nf·PE + p) ◄────────────┘
@@ -28,9 +28,9 @@
 //! order: [`stream_weights`] permutes the spec's tensors.
 //!
 //! Padding flag (conv, binary input, `pad_value` 0): with `IW = SIMD + 1` the top bit of
-//! a beat says "this beat is a padded kernel position": its lanes must add 0. The PEs
-//! then see x = w XOR 0101…, which disagrees with w in exactly SIMD/2 lanes: a zero
-//! contribution, so SIMD must be even in this mode (checked).
+//! a beat says "this beat is a padded kernel position": its lanes must add 0. It goes to
+//! the PEs' `pad` input, and the PEs are built in [`MvuPe`]'s padding mode (a padded
+//! beat counts as SIMD lanes, one accumulator bit more), which is exact for any SIMD.
 //!
 //! Flow control: the PE pipeline cannot stall, so results are counted with credits: a
 //! vector's last beat issues only while fewer than `limit` (≤ 8) results are in flight
@@ -46,11 +46,12 @@
 //! Timing: `cycles_per_frame = pixels · NF · SF` at full rate; latency (first input
 //! beat to first output beat) = SF + 6 (threshold mode), SF + 4 (raw).
 //!
-//! Generics (checked by [`Mvtu::new`]): free widths `SIMD`, `A` (accumulator,
-//! clog2(n + 1)), `OB` (output lane bits) and `OW = PE·OB`; derived ones `IW` (SIMD or
-//! SIMD + 1 with the padding flag), `P = clog2(SIMD + 1)`, `Y = A + 1`, `U = Y + 1`,
-//! `B = OB` and `K = 2^B − 1` (threshold mode; any valid values in raw mode), and the
-//! address widths `WA = clog2(NF·SF)`, `BA = clog2(SF)`, `CA = clog2(NF)`.
+//! Generics (checked by [`Mvtu::new`]): free widths `SIMD`, `OB` (output lane bits) and
+//! `OW = PE·OB`; derived ones `IW` (SIMD, or SIMD + 1 with the padding flag),
+//! `P = clog2(SIMD + 1)`, `Y = clog2(n + 1) + 1`, `A` (the PEs' accumulator: Y − 1, or
+//! Y with the padding flag), `U = Y + 1`, `B = OB` and `K = 2^B − 1` (threshold mode;
+//! any valid values in raw mode), and the address widths `WA = clog2(NF·SF)`,
+//! `BA = clog2(SF)`, `CA = clog2(NF)`.
 
 use crate::mvu_pe::MvuPe;
 use crate::threshold_unit::ThresholdUnit;
@@ -784,7 +785,6 @@ pub struct Mvtu<
     pad1: Signal<Local, Bit>,
     pes: Vec<MvuPe<SIMD, P, A, Y>>,
     lanes: Vec<MvtuLane<Y, U, K, B, CA, OB, OW>>,
-    alt: Constant<Bits<SIMD>>,
     // loop bounds: PEs, [SIMD, SIMD + 1) in padding mode (else empty), the last PE
     _pe: usize,
     _pad: [usize; 2],
@@ -839,10 +839,6 @@ impl<
         let pad_flag = IW == SIMD + 1;
         assert!(IW == SIMD || pad_flag, "Mvtu: IW must be SIMD or SIMD + 1");
         assert!(
-            !pad_flag || SIMD % 2 == 0,
-            "Mvtu: the padding flag needs an even SIMD (got {SIMD})"
-        );
-        assert!(
             OB >= 1 && OW % OB == 0,
             "Mvtu: OW = {OW} must be PE · OB with OB = {OB}"
         );
@@ -859,10 +855,6 @@ impl<
         let threshold = matches!(output, MvtuOutput::Threshold { .. });
         let lanes = output_lanes("Mvtu", output, bias, pe, -nn, nn);
         let words = pe_weight_words(weights, pe, SIMD);
-        let alt = (0..SIMD)
-            .filter(|i| i % 2 == 0)
-            .map(|i| 1u64 << i)
-            .sum::<u64>();
         Self {
             clock: Default::default(),
             reset: Default::default(),
@@ -875,9 +867,8 @@ impl<
             ctrl,
             wmem: words.iter().map(|w| WeightMemory::new(w)).collect(),
             pad1: Default::default(),
-            pes: (0..pe).map(|_| MvuPe::new(n as u64)).collect(),
+            pes: (0..pe).map(|_| MvuPe::new(n as u64, pad_flag)).collect(),
             lanes,
-            alt: Constant::new(alt.into()),
             _pe: pe,
             _pad: if pad_flag { [SIMD, SIMD + 1] } else { [0, 0] },
             _last: pe - 1,
@@ -966,10 +957,7 @@ impl<
             self.pes[p].last.next = self.ctrl.pe_last.val();
             self.pes[p].w.next = self.wmem[p].data.val();
             self.pes[p].x.next = bit_cast::<SIMD, IW>(self.ctrl.x.val());
-            if self.pad1.val() {
-                // disagrees with w in exactly SIMD/2 lanes: adds 0
-                self.pes[p].x.next = self.wmem[p].data.val() ^ self.alt.val();
-            }
+            self.pes[p].pad.next = self.pad1.val();
             // outputs: thresholds (y at t+3, n at t+5) or y + bias (t+3)
             self.lanes[p].clock.next = self.clock.val();
             self.lanes[p].y_valid.next = self.pes[p].out_valid.val();
@@ -1666,7 +1654,31 @@ mod tests {
             Some(1),
             2,
         );
-        run::<4, 5, 3, 6, 7, 5, 4, 1, 8, 1, 1, 1, 2>(&mut rng, &c, true);
+        run::<4, 5, 3, 7, 7, 5, 4, 1, 8, 1, 1, 1, 2>(&mut rng, &c, true);
+        // odd SIMD with the padding flag: conv [3, 5, 5] k3 s1 p1 pad 0 → 4, PE 2,
+        // SIMD 3 (n 27, A = Y = 6), thresholds
+        let c = case(
+            &mut rng,
+            Shape::map(3, 5, 5),
+            4,
+            Some((3, 1, 1, 0)),
+            Some(3),
+            Some(1),
+            2,
+        );
+        run::<3, 4, 2, 6, 6, 5, 4, 1, 7, 1, 1, 1, 2>(&mut rng, &c, true);
+        // conv [5, 4, 4] k3 s1 p2 pad 0 (whole rows of padded positions) → 6, PE 3,
+        // SIMD 5 (n 45, A = Y = 7), raw + bias
+        let c = case(
+            &mut rng,
+            Shape::map(5, 4, 4),
+            6,
+            Some((3, 1, 2, 0)),
+            Some(10),
+            None,
+            2,
+        );
+        run::<5, 6, 3, 7, 7, 5, 4, 1, 8, 1, 1, 7, 21>(&mut rng, &c, true);
         // conv [2, 5, 5] k3 s2 p1 pad -1 → 6, PE 3, SIMD 2, raw + bias
         let c = case(
             &mut rng,
@@ -1706,7 +1718,7 @@ mod tests {
             Some(1),
             1,
         );
-        let mut u = Mvtu::<4, 5, 3, 6, 7, 5, 4, 1, 8, 1, 1, 1, 2>::from_network(&c.net, 0, Some(1));
+        let mut u = Mvtu::<4, 5, 3, 7, 7, 5, 4, 1, 8, 1, 1, 1, 2>::from_network(&c.net, 0, Some(1));
         u.connect_all();
         let s = ice40_stats("mvtu_pad", &generate_verilog(&u), "top").unwrap();
         println!("Mvtu conv 4x5x5 k3 pad-flag -> 4, PE 2, SIMD 4: {s}");
@@ -1726,8 +1738,8 @@ mod tests {
     }
 
     #[test]
-    #[should_panic(expected = "padding flag needs an even SIMD")]
-    fn rejects_padding_flag_with_odd_simd() {
+    #[should_panic(expected = "A must be clog2(2n + 1) in padding mode")]
+    fn rejects_a_plain_accumulator_with_the_padding_flag() {
         let w = vec![vec![1i8; 3]; 2];
         let _ =
             Mvtu::<3, 4, 2, 2, 3, 1, 1, 1, 4, 1, 1, 1, 2>::new(&w, &[0, 0], &MvtuOutput::Raw, 1);

@@ -2,37 +2,60 @@
 //!
 //! Computes y = Σ w·x over a fan-in of `n` binary lanes (±1, bit 1 = +1), `SIMD` lanes
 //! per beat, exactly as `bnnforge_model::kernels::binary_dot` (y = 2·agree − n =
-//! n − 2·disagree).
+//! n − 2·disagree). In *padding mode* a beat may also be a padded kernel position
+//! (`pad`, a conv with `pad_value` 0): its lanes are 0, so it adds nothing to y.
 //!
 //! ```text
-//!            beat t                           t+1                     t+2
+//!            beat t                         t+1                             t+2
 //!  x[SIMD] ─┐
-//!           (^)─ PopcountTree ─[pc]─┐
-//!  w[SIMD] ─┘    (disagreements)    (+)──[acc A bits]──┐         y = n − 2·total
-//!                         first? 0 : acc ─┘            └─ total ─[y Y bits]──► y
-//!  in_valid, first, last ──────────[d1]──────────────────────────[out_valid]──► out_valid
+//!           (^)─ PopcountTree ─[pc]──┐
+//!  w[SIMD] ─┘    (disagreements)     c ─(+)─ total ─┬─[acc A bits]─┐
+//!  pad ─────────────────────[pad1]───┘   └─ first? 0 : acc ◄───────┘
+//!                                                   └─ n − 2·total (plain) or n − total (padding) ─[y Y bits]─► y
+//!  in_valid, first, last ──────────[d1]──────────────────────────────────[out_valid]─► out_valid
+//!
+//!  c = pc (plain); 2·pc, or L, the beat's lane count, when pad1 (padding mode)
 //! ```
+//!
+//! Arithmetic: a beat of L lanes with d disagreements adds (L − d) − d = L − 2d to y,
+//! a padded beat adds 0 = L − L. Summed over the beats of a dot product (Σ L = n),
+//! y = n − Σ c with c = 2d, or c = L for a padded beat. The plain mode keeps c = d and
+//! y = n − 2·Σ d: every c is even there, so halving it saves a bit. A padded beat has
+//! an odd c when L is odd (odd SIMD), which is why the padding mode counts in units of
+//! one lane: Σ c ≤ 2n, one accumulator bit more, and y's lowest bit is no longer
+//! fixed by n. The mode is a `Constant`, so a plain PE carries nothing of it; one mode
+//! for every layer (padding mode with `pad` low) would cost a plain 64-lane PE 2 DFF,
+//! 3 LUT4 and a carry more (measured in the tests).
+//!
+//! Measured on `synth_ice40` (yosys 0.23) inside a wrapper, as in an engine, SIMD 64,
+//! n = 576: plain 191 LUT4, 23 carry, 31 DFF; padding mode 201 LUT4, 24 carry, 34 DFF.
 //!
 //! The PE counts *disagreements* (popcount of `x ^ w`), so lanes that are zero in both
 //! `x` and `w` add nothing: a fan-in that is not a multiple of `SIMD` is padded with
-//! zeros in the last beat (weights and activations alike). Two register stages: the
-//! popcount is registered (`pc`), then accumulated; `y` and `out_valid` are registered,
-//! so a dot product whose `last` beat enters at cycle t leaves at cycle t+2. Beats may
-//! come back to back or with gaps (`in_valid` low); a new dot product may start in the
-//! cycle after the previous `last`.
+//! zeros in the last beat (weights and activations alike). A padded beat ignores `x`
+//! and `w` and counts its L lanes (`SIMD`, or n − (beats − 1)·SIMD for a last beat).
+//! Two register stages: the popcount is registered (`pc`), then accumulated; `y` and
+//! `out_valid` are registered, so a dot product whose `last` beat enters at cycle t
+//! leaves at cycle t+2. Beats may come back to back or with gaps (`in_valid` low); a
+//! new dot product may start in the cycle after the previous `last`.
 //!
 //! Parameters (checked by [`MvuPe::new`]):
 //! - `SIMD` (1..=64): lanes per beat.
 //! - `P` = clog2(SIMD + 1): width of one beat's popcount.
-//! - `A` = clog2(n + 1): the accumulator, exactly wide enough for n disagreements.
-//! - `Y` = A + 1: the signed result, exactly `int_width(-n, n)`.
-//! - `n` (run-time argument, 1 ≤ n < 2^A): the fan-in in lanes; held as a `Constant`.
+//! - `A`: the accumulator, exactly wide enough for Σ c: clog2(n + 1) (plain), or
+//!   clog2(2n + 1) = clog2(n + 1) + 1 (padding mode).
+//! - `Y` = clog2(n + 1) + 1: the signed result, exactly `int_width(-n, n)` (A + 1 plain,
+//!   A in padding mode).
+//! - `n` (run-time argument, n ≥ 1): the fan-in in lanes; held as a `Constant`.
+//! - `padding` (run-time argument): the mode; a `Constant`.
 //!
 //! Ports:
 //! - `clock` (in): rising edge.
-//! - `in_valid` (in): a beat is present on `x`, `w`, `first`, `last`.
+//! - `in_valid` (in): a beat is present on `x`, `w`, `pad`, `first`, `last`.
 //! - `first` (in): this beat starts a dot product (the accumulator restarts).
 //! - `last` (in): this beat ends it; its y appears two cycles later.
+//! - `pad` (in): the beat is a padded kernel position and adds 0 (padding mode only;
+//!   ignored in the plain mode).
 //! - `x`, `w` (in, `Bits<SIMD>`): activation and weight bits of the beat.
 //! - `out_valid` (out, registered): `y` holds a finished dot product this cycle.
 //! - `y` (out, registered, `Signed<Y>`): the dot product, two's complement.
@@ -55,13 +78,15 @@ pub struct MvuPe<const SIMD: usize, const P: usize, const A: usize, const Y: usi
     pub first: Signal<In, Bit>,
     /// The beat ends a dot product.
     pub last: Signal<In, Bit>,
+    /// The beat is a padded kernel position (padding mode).
+    pub pad: Signal<In, Bit>,
     /// Activation bits (1 = +1).
     pub x: Signal<In, Bits<SIMD>>,
     /// Weight bits (1 = +1).
     pub w: Signal<In, Bits<SIMD>>,
     /// `y` holds a result.
     pub out_valid: Signal<Out, Bit>,
-    /// The dot product, n − 2·disagreements.
+    /// The dot product, n − 2·disagreements over the unpadded beats.
     pub y: Signal<Out, Signed<Y>>,
     tree: PopcountTree<SIMD, P>,
     // stage 1: the beat's popcount and its control bits
@@ -69,17 +94,24 @@ pub struct MvuPe<const SIMD: usize, const P: usize, const A: usize, const Y: usi
     v1: DFF<Bit>,
     first1: DFF<Bit>,
     last1: DFF<Bit>,
-    // stage 2: the running sum and the result
+    pad1: DFF<Bit>,
+    // stage 2: what the beat adds, the running sum and the result
+    c: Signal<Local, Bits<A>>,
     acc: DFF<Bits<A>>,
     total: Signal<Local, Bits<A>>,
     yreg: DFF<Bits<Y>>,
     vout: DFF<Bit>,
     fan_in: Constant<Bits<Y>>,
+    padding: Constant<Bit>,
+    // lanes of a padded beat: a full one, and the last one of a dot product
+    pad_full: Constant<Bits<A>>,
+    pad_tail: Constant<Bits<A>>,
 }
 
 impl<const SIMD: usize, const P: usize, const A: usize, const Y: usize> MvuPe<SIMD, P, A, Y> {
-    /// A PE for dot products over `n` lanes; panics unless the widths are exact.
-    pub fn new(n: u64) -> Self {
+    /// A PE for dot products over `n` lanes, in padding mode when `padding`; panics
+    /// unless the widths are exact.
+    pub fn new(n: u64, padding: bool) -> Self {
         assert!(
             (1..=64).contains(&SIMD),
             "MvuPe: SIMD = {SIMD} not in 1..=64"
@@ -90,18 +122,36 @@ impl<const SIMD: usize, const P: usize, const A: usize, const Y: usize> MvuPe<SI
             "MvuPe: P must be clog2(SIMD + 1)"
         );
         assert!(n >= 1, "MvuPe: fan-in n must be at least 1");
+        if padding {
+            assert_eq!(
+                A,
+                clog2_plus1(2 * n),
+                "MvuPe: A must be clog2(2n + 1) in padding mode for n = {n}"
+            );
+        } else {
+            assert_eq!(
+                A,
+                clog2_plus1(n),
+                "MvuPe: A must be clog2(n + 1) for n = {n}"
+            );
+        }
         assert_eq!(
-            A,
-            clog2_plus1(n),
-            "MvuPe: A must be clog2(n + 1) for n = {n}"
+            Y,
+            clog2_plus1(n) + 1,
+            "MvuPe: Y must be clog2(n + 1) + 1 for n = {n}"
         );
-        assert_eq!(Y, A + 1, "MvuPe: Y must be A + 1");
         assert!(Y <= 64, "MvuPe: fan-in too large");
+        let simd = SIMD as u64;
+        let beats = n.div_ceil(simd);
+        // a dot product of one beat reads only `pad_tail`; n keeps `pad_full` in range
+        let full = simd.min(n);
+        let tail = n - (beats - 1) * simd;
         Self {
             clock: Default::default(),
             in_valid: Default::default(),
             first: Default::default(),
             last: Default::default(),
+            pad: Default::default(),
             x: Default::default(),
             w: Default::default(),
             out_valid: Default::default(),
@@ -111,11 +161,16 @@ impl<const SIMD: usize, const P: usize, const A: usize, const Y: usize> MvuPe<SI
             v1: Default::default(),
             first1: Default::default(),
             last1: Default::default(),
+            pad1: Default::default(),
+            c: Default::default(),
             acc: Default::default(),
             total: Default::default(),
             yreg: Default::default(),
             vout: Default::default(),
             fan_in: Constant::new(n.into()),
+            padding: Constant::new(padding),
+            pad_full: Constant::new(full.into()),
+            pad_tail: Constant::new(tail.into()),
         }
     }
 }
@@ -125,23 +180,38 @@ impl<const SIMD: usize, const P: usize, const A: usize, const Y: usize> Logic
 {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(self, clock, pc, v1, first1, last1, acc, yreg, vout);
+        dff_setup!(self, clock, pc, v1, first1, last1, pad1, acc, yreg, vout);
         // stage 1: disagreements of this beat
         self.tree.bits.next = self.x.val() ^ self.w.val();
         self.pc.d.next = self.tree.count.val();
         self.v1.d.next = self.in_valid.val();
         self.first1.d.next = self.first.val();
         self.last1.d.next = self.last.val();
-        // stage 2: accumulate; a dot product's sum never exceeds n < 2^A
-        self.total.next = self.acc.q.val() + bit_cast::<A, P>(self.pc.q.val());
+        self.pad1.d.next = self.pad.val();
+        // stage 2: what the beat adds (plain: d; padding mode: 2d, or L when padded)
+        self.c.next = bit_cast::<A, P>(self.pc.q.val());
+        if self.padding.val() {
+            self.c.next = bit_cast::<A, P>(self.pc.q.val()) << 1;
+            if self.pad1.q.val() {
+                self.c.next = self.pad_full.val();
+                if self.last1.q.val() {
+                    self.c.next = self.pad_tail.val();
+                }
+            }
+        }
+        // a dot product's sum never exceeds n (plain) or 2n (padding) < 2^A
+        self.total.next = self.acc.q.val() + self.c.val();
         if self.first1.q.val() {
-            self.total.next = bit_cast::<A, P>(self.pc.q.val());
+            self.total.next = self.c.val();
         }
         self.vout.d.next = false;
         if self.v1.q.val() {
             self.acc.d.next = self.total.val();
             if self.last1.q.val() {
                 self.yreg.d.next = self.fan_in.val() - (bit_cast::<Y, A>(self.total.val()) << 1);
+                if self.padding.val() {
+                    self.yreg.d.next = self.fan_in.val() - bit_cast::<Y, A>(self.total.val());
+                }
                 self.vout.d.next = true;
             }
         }
@@ -165,6 +235,7 @@ mod tests {
         valid: bool,
         first: bool,
         last: bool,
+        pad: bool,
         x: u64,
         w: u64,
     }
@@ -178,8 +249,16 @@ mod tests {
     }
 
     /// Random dot products over `n` lanes cut into SIMD-lane beats, with random bubbles,
-    /// and the model's answer for each.
-    fn stimulus(rng: &mut impl Rng, simd: usize, n: u64, dots: usize) -> (Vec<Beat>, Vec<i64>) {
+    /// and the model's answer for each. In padding mode some beats are padded (garbage
+    /// on `x` and `w`, adding 0); in the plain mode `pad` carries garbage, which the PE
+    /// must ignore.
+    fn stimulus(
+        rng: &mut impl Rng,
+        simd: usize,
+        n: u64,
+        padding: bool,
+        dots: usize,
+    ) -> (Vec<Beat>, Vec<i64>) {
         let beats_per_dot = (n as usize).div_ceil(simd);
         let mut beats = vec![];
         let mut want = vec![];
@@ -187,22 +266,38 @@ mod tests {
             let mut y = 0;
             // agreement bias per dot product, so |y| near n is exercised too
             let bias = rng.gen_range(0..4);
+            // share of padded beats: none, some, or all (y = 0)
+            let pad_rate = if padding {
+                [0.0, 0.3, 0.6, 1.0][rng.gen_range(0..4)]
+            } else {
+                0.0
+            };
             for b in 0..beats_per_dot {
                 let lanes = simd.min(n as usize - b * simd);
                 let m = lane_mask(lanes);
-                let x = rng.gen::<u64>() & m;
-                let w = match bias {
-                    0 => x,
-                    1 => !x & m,
-                    _ => rng.gen::<u64>() & m,
+                let pad = rng.gen_bool(pad_rate);
+                let (x, w) = if pad {
+                    (
+                        rng.gen::<u64>() & lane_mask(simd),
+                        rng.gen::<u64>() & lane_mask(simd),
+                    )
+                } else {
+                    let x = rng.gen::<u64>() & m;
+                    let w = match bias {
+                        0 => x,
+                        1 => !x & m,
+                        _ => rng.gen::<u64>() & m,
+                    };
+                    y += binary_dot(x, w, lanes as u32);
+                    (x, w)
                 };
-                y += binary_dot(x, w, lanes as u32);
                 while rng.gen_bool(0.2) {
                     // a bubble with garbage on the data lines
                     beats.push(Beat {
                         valid: false,
                         first: rng.gen(),
                         last: rng.gen(),
+                        pad: rng.gen(),
                         x: rng.gen::<u64>() & lane_mask(simd),
                         w: rng.gen::<u64>() & lane_mask(simd),
                     });
@@ -211,6 +306,7 @@ mod tests {
                     valid: true,
                     first: b == 0,
                     last: b + 1 == beats_per_dot,
+                    pad: if padding { pad } else { rng.gen() },
                     x,
                     w,
                 });
@@ -223,9 +319,10 @@ mod tests {
     fn run<const SIMD: usize, const P: usize, const A: usize, const Y: usize>(
         rng: &mut impl Rng,
         n: u64,
+        padding: bool,
         dots: usize,
     ) {
-        let (beats, want) = stimulus(rng, SIMD, n, dots);
+        let (beats, want) = stimulus(rng, SIMD, n, padding, dots);
         let got = Arc::new(Mutex::new(Vec::<i64>::new()));
         let sink = got.clone();
         let cycles = beats.len() + 4;
@@ -240,12 +337,14 @@ mod tests {
                     valid: false,
                     first: false,
                     last: false,
+                    pad: false,
                     x: 0,
                     w: 0,
                 });
                 x.in_valid.next = b.valid;
                 x.first.next = b.first;
                 x.last.next = b.last;
+                x.pad.next = b.pad;
                 x.x.next = b.x.into();
                 x.w.next = b.w.into();
                 wait_clock_cycle!(sim, clock, x);
@@ -256,56 +355,75 @@ mod tests {
             }
             sim.done(x)
         });
-        let mut uut = MvuPe::<SIMD, P, A, Y>::new(n);
+        let mut uut = MvuPe::<SIMD, P, A, Y>::new(n, padding);
         uut.connect_all();
         sim.run(Box::new(uut), 10 * (cycles as u64 + 10)).unwrap();
         let got = got.lock().unwrap().clone();
-        assert_eq!(got, want, "MvuPe<SIMD={SIMD}> n={n}");
+        assert_eq!(got, want, "MvuPe<SIMD={SIMD}> n={n} padding={padding}");
     }
 
     #[test]
     fn matches_binary_dot_over_a_parameter_matrix() {
         let mut rng = testutil::rng("mvu_pe");
-        // <SIMD, P, A, Y>(n): P = clog2(SIMD+1), A = clog2(n+1), Y = A+1
-        run::<1, 1, 1, 2>(&mut rng, 1, 20);
-        run::<1, 1, 3, 4>(&mut rng, 5, 20);
-        run::<2, 2, 3, 4>(&mut rng, 7, 20);
-        run::<4, 3, 2, 3>(&mut rng, 3, 20); // fan-in below SIMD
-        run::<4, 3, 4, 5>(&mut rng, 9, 20);
-        run::<8, 4, 7, 8>(&mut rng, 72, 12);
-        run::<16, 5, 5, 6>(&mut rng, 16, 20);
-        run::<32, 6, 8, 9>(&mut rng, 144, 10);
-        run::<64, 7, 7, 8>(&mut rng, 64, 20);
-        run::<64, 7, 10, 11>(&mut rng, 576, 6);
+        // plain: <SIMD, P, A, Y>(n): P = clog2(SIMD+1), A = clog2(n+1), Y = A+1
+        run::<1, 1, 1, 2>(&mut rng, 1, false, 20);
+        run::<1, 1, 3, 4>(&mut rng, 5, false, 20);
+        run::<2, 2, 3, 4>(&mut rng, 7, false, 20);
+        run::<3, 2, 5, 6>(&mut rng, 27, false, 20); // odd SIMD
+        run::<4, 3, 2, 3>(&mut rng, 3, false, 20); // fan-in below SIMD
+        run::<4, 3, 4, 5>(&mut rng, 9, false, 20);
+        run::<8, 4, 7, 8>(&mut rng, 72, false, 12);
+        run::<16, 5, 5, 6>(&mut rng, 16, false, 20);
+        run::<32, 6, 8, 9>(&mut rng, 144, false, 10);
+        run::<64, 7, 7, 8>(&mut rng, 64, false, 20);
+        run::<64, 7, 10, 11>(&mut rng, 576, false, 6);
+        // padding mode: A = clog2(2n+1), Y = clog2(n+1)+1 = A
+        run::<1, 1, 2, 2>(&mut rng, 1, true, 20);
+        run::<1, 1, 4, 4>(&mut rng, 5, true, 20);
+        run::<2, 2, 6, 6>(&mut rng, 18, true, 20);
+        run::<3, 2, 5, 5>(&mut rng, 9, true, 20); // odd SIMD
+        run::<3, 2, 6, 6>(&mut rng, 27, true, 20);
+        run::<4, 3, 7, 7>(&mut rng, 36, true, 20);
+        run::<5, 3, 3, 3>(&mut rng, 3, true, 20); // fan-in below SIMD
+        run::<5, 3, 4, 4>(&mut rng, 7, true, 20); // last beat of 2 lanes
+        run::<7, 3, 7, 7>(&mut rng, 63, true, 12);
+        run::<9, 4, 8, 8>(&mut rng, 81, true, 12);
+        run::<16, 5, 7, 7>(&mut rng, 40, true, 20); // last beat of 8 lanes
+        run::<33, 6, 10, 10>(&mut rng, 297, true, 8);
+        run::<63, 6, 11, 11>(&mut rng, 567, true, 6);
+        run::<64, 7, 8, 8>(&mut rng, 100, true, 12); // last beat of 36 lanes
+        run::<64, 7, 11, 11>(&mut rng, 576, true, 6);
     }
 
     /// The generated Verilog, run in Icarus Verilog on the same kind of stimulus.
     fn run_verilog<const SIMD: usize, const P: usize, const A: usize, const Y: usize>(
         rng: &mut impl Rng,
         n: u64,
+        padding: bool,
         dots: usize,
     ) {
-        let (beats, want) = stimulus(rng, SIMD, n, dots);
-        let mut uut = MvuPe::<SIMD, P, A, Y>::new(n);
+        let (beats, want) = stimulus(rng, SIMD, n, padding, dots);
+        let mut uut = MvuPe::<SIMD, P, A, Y>::new(n, padding);
         uut.connect_all();
         let v = generate_verilog(&uut);
         let mut vectors: Vec<Vec<u128>> = beats
             .iter()
             .map(|b| {
-                let bits = [b.valid, b.first, b.last].map(|f| f as u128);
-                vec![bits[0], bits[1], bits[2], b.x as u128, b.w as u128]
+                let bits = [b.valid, b.first, b.last, b.pad].map(|f| f as u128);
+                vec![bits[0], bits[1], bits[2], bits[3], b.x as u128, b.w as u128]
             })
             .collect();
-        vectors.extend((0..3).map(|_| vec![0; 5]));
+        vectors.extend((0..3).map(|_| vec![0; 6]));
         let inputs = [
             ("in_valid", 1),
             ("first", 1),
             ("last", 1),
+            ("pad", 1),
             ("x", SIMD),
             ("w", SIMD),
         ];
         let rows = iverilog_vectors(
-            &format!("mvu_pe_iv{SIMD}_{n}"),
+            &format!("mvu_pe_iv{SIMD}_{n}_{}", padding as u8),
             &v,
             Some("clock"),
             &inputs,
@@ -318,38 +436,102 @@ mod tests {
             .filter(|r| r[0] == 1)
             .map(|r| sign_extend(r[1], Y) as i64)
             .collect();
-        assert_eq!(got, want, "Verilog MvuPe<SIMD={SIMD}> n={n}");
+        assert_eq!(
+            got, want,
+            "Verilog MvuPe<SIMD={SIMD}> n={n} padding={padding}"
+        );
     }
 
     #[test]
     fn generated_verilog_matches_binary_dot() {
         let mut rng = testutil::rng("mvu_pe_verilog");
-        run_verilog::<1, 1, 3, 4>(&mut rng, 5, 20);
-        run_verilog::<4, 3, 2, 3>(&mut rng, 3, 20);
-        run_verilog::<8, 4, 7, 8>(&mut rng, 72, 20);
-        run_verilog::<64, 7, 10, 11>(&mut rng, 576, 10);
+        run_verilog::<1, 1, 3, 4>(&mut rng, 5, false, 20);
+        run_verilog::<4, 3, 2, 3>(&mut rng, 3, false, 20);
+        run_verilog::<8, 4, 7, 8>(&mut rng, 72, false, 20);
+        run_verilog::<64, 7, 10, 11>(&mut rng, 576, false, 10);
+        run_verilog::<1, 1, 4, 4>(&mut rng, 5, true, 20);
+        run_verilog::<5, 3, 4, 4>(&mut rng, 7, true, 20);
+        run_verilog::<63, 6, 11, 11>(&mut rng, 567, true, 10);
+        run_verilog::<64, 7, 8, 8>(&mut rng, 100, true, 10);
     }
 
     #[test]
     #[should_panic(expected = "A must be clog2(n + 1)")]
     fn rejects_an_accumulator_of_the_wrong_width() {
-        let _ = MvuPe::<8, 4, 6, 7>::new(64);
+        let _ = MvuPe::<8, 4, 6, 7>::new(64, false);
+    }
+
+    #[test]
+    #[should_panic(expected = "A must be clog2(2n + 1) in padding mode")]
+    fn rejects_a_plain_accumulator_in_padding_mode() {
+        let _ = MvuPe::<3, 2, 5, 6>::new(27, true);
+    }
+
+    /// A 64-lane, 11-bit-y PE's Verilog (module `top`) inside a module `tied` with
+    /// `pad` tied low.
+    fn tied_low(verilog: &str) -> String {
+        format!(
+            "{verilog}\nmodule tied(input clock, input in_valid, input first, input last, \
+             input [63:0] x, input [63:0] w, output out_valid, output [10:0] y);\n\
+             top pe(.clock(clock), .in_valid(in_valid), .first(first), .last(last), \
+             .pad(1'b0), .x(x), .w(w), .out_valid(out_valid), .y(y));\nendmodule\n"
+        )
+    }
+
+    fn stats<const SIMD: usize, const P: usize, const A: usize, const Y: usize>(
+        n: u64,
+        padding: bool,
+    ) -> crate::synth::Ice40Stats {
+        let mut uut = MvuPe::<SIMD, P, A, Y>::new(n, padding);
+        uut.connect_all();
+        let v = generate_verilog(&uut);
+        yosys_validate(&format!("bnnforge_mvu_pe_{SIMD}_{n}_{padding}"), &v).unwrap();
+        let s = ice40_stats(&format!("mvu_pe_{SIMD}_{n}_{padding}"), &v, "top").unwrap();
+        println!("MvuPe<SIMD={SIMD}, n={n}, padding={padding}> on synth_ice40: {s}");
+        s
     }
 
     #[test]
     fn synthesises_clean_with_exact_registers() {
-        let mut uut = MvuPe::<64, 7, 10, 11>::new(576);
-        uut.connect_all();
-        let v = generate_verilog(&uut);
-        yosys_validate("bnnforge_mvu_pe", &v).unwrap();
-        let s = ice40_stats("mvu_pe_64_576", &v, "top").unwrap();
-        println!("MvuPe<SIMD=64, n=576> on synth_ice40: {s}");
+        let s = stats::<64, 7, 10, 11>(576, false);
         // pc 7 + v1/first1/last1 3 + acc 10 + y 11 + out_valid 1 = 32, less y's LSB,
-        // which is n's LSB for every result (y = n - 2·total), a constant yosys removes
+        // which is n's LSB for every result (y = n - 2·total), a constant yosys removes;
+        // pad1 has no reader in the plain mode
         assert_eq!(
             s.dff, 31,
             "registers are not exactly as wide as needed: {s}"
         );
         assert!(s.lut4 <= 240, "MvuPe<64> costs {s}");
+        let s = stats::<32, 6, 9, 10>(288, false);
+        assert_eq!(s.dff, 28, "registers of MvuPe<32>: {s}");
+        // padding mode: pad1 and one accumulator bit more, and y's LSB is live
+        // (an odd SIMD gives odd sums): pc 6 + 4 + acc 10 + y 10 + 1 = 31
+        let s = stats::<33, 6, 10, 10>(297, true);
+        assert_eq!(s.dff, 31, "registers of MvuPe<33> in padding mode: {s}");
+        let s = stats::<64, 7, 11, 11>(576, true);
+        assert!(s.dff <= 34, "registers of MvuPe<64> in padding mode: {s}");
+        assert!(s.lut4 <= 260, "MvuPe<64> in padding mode costs {s}");
+        // why the mode is a `Constant`: one mode for every layer would be the padding
+        // mode with `pad` tied low, which keeps its wider registers in a plain layer.
+        // Compared inside a wrapper, as in an engine (yosys maps a PE whose ports are
+        // the design's own ports differently: 224 against 191 LUT4 for the same PE).
+        let mut plain = MvuPe::<64, 7, 10, 11>::new(576, false);
+        plain.connect_all();
+        let mut padded = MvuPe::<64, 7, 11, 11>::new(576, true);
+        padded.connect_all();
+        let p = ice40_stats(
+            "mvu_pe_in_plain",
+            &tied_low(&generate_verilog(&plain)),
+            "tied",
+        );
+        let t = ice40_stats(
+            "mvu_pe_in_tied",
+            &tied_low(&generate_verilog(&padded)),
+            "tied",
+        );
+        let (p, t) = (p.unwrap(), t.unwrap());
+        println!("MvuPe<SIMD=64, n=576> inside an engine, plain: {p}");
+        println!("MvuPe<SIMD=64, n=576> inside an engine, padding mode, pad tied low: {t}");
+        assert_eq!(p.dff, 31, "plain MvuPe<64> inside an engine: {p}");
     }
 }

@@ -42,7 +42,9 @@
 //!
 //! **Cycles per frame** at full rate: max(H·W·C/L, OH·OW·k²·C/SIMD) (input beats, output
 //! beats) when H ≥ k + s; for maps hardly taller than the kernel (H < k + s) the next
-//! frame mostly waits for the current one and the bound is their sum. **Latency** (first input beat
+//! frame partly waits for the current one, and the interval comes from stepping the
+//! two flow-control rules above cycle by cycle ([`WindowConfig::cycles_per_frame`]),
+//! between max and the sum of the two. **Latency** (first input beat
 //! to first output beat, no stalls): the input beats up to and including pixel
 //! (min(H−1, k−1−p), min(W−1, k−1−p)), plus 3 (counter update, RAM read, queue).
 //! Both are measured in the tests.
@@ -122,15 +124,84 @@ impl WindowConfig {
         (oh * ow * self.kernel * self.kernel * self.channels / self.simd) as u64
     }
     /// max(input beats, output beats) when H ≥ k + s (the writer can stay s rows ahead
-    /// of the reader inside a frame); for maps hardly taller than the kernel the next
-    /// frame's input mostly waits for the current frame's output, and the bound
-    /// returned is input + output beats.
+    /// of the reader inside a frame). For maps hardly taller than the kernel the next
+    /// frame's input waits on the current frame's output in a way no short formula
+    /// states, so the engine's two flow-control rules are stepped cycle by cycle at
+    /// full rate ([`Self::stepped_cycles_per_frame`]).
     pub fn cycles_per_frame(&self) -> u64 {
         if self.height >= self.kernel + self.stride {
             self.in_beats().max(self.out_beats())
         } else {
-            self.in_beats() + self.out_beats()
+            self.stepped_cycles_per_frame()
         }
+    }
+    /// The steady-state frame interval of the writer and reader rules of the module
+    /// documentation, one beat each per cycle when allowed, both deciding on the state
+    /// at the start of the cycle (as the registers do): the interval between the
+    /// reader's starts of its last two frames of 6. The queue and the RAM add a fixed
+    /// delay only. Small maps only: a frame is at most a few rows.
+    fn stepped_cycles_per_frame(&self) -> u64 {
+        let (h, w, k, s, p) = (
+            self.height,
+            self.width,
+            self.kernel,
+            self.stride,
+            self.padding,
+        );
+        let (_, ow) = self.out_hw();
+        let r = self.rows();
+        let (in_px, out_px) = (
+            self.channels / self.in_lanes,
+            k * k * self.channels / self.simd,
+        );
+        let (in_beats, out_beats) = (self.in_beats() as usize, self.out_beats() as usize);
+        // beats taken in the current frame, writer frame − reader frame + 1
+        let (mut wt, mut rt, mut fd) = (0usize, 0usize, 1u8);
+        let mut starts = vec![];
+        let mut cycle = 0u64;
+        let limit = 8 * (in_beats + out_beats) as u64 + 100;
+        while starts.len() < 6 {
+            assert!(
+                cycle < limit,
+                "SlidingWindow: the flow-control model stalls for {self:?}"
+            );
+            let done = wt / in_px; // input pixels complete
+            let (oy, ox) = ((rt / out_px) / ow, (rt / out_px) % ow);
+            let top = (oy * s).saturating_sub(p);
+            let row = done / w;
+            let write = match fd {
+                0 => true,
+                1 => row < top + r,
+                _ => row + h < top + r,
+            };
+            let ny = (oy * s + k - 1).saturating_sub(p).min(h - 1);
+            let nx = (ox * s + k - 1).saturating_sub(p).min(w - 1);
+            let read = fd == 2 || (fd == 1 && done > ny * w + nx);
+            let (mut wwrap, mut rwrap) = (false, false);
+            if read {
+                if rt == 0 {
+                    starts.push(cycle);
+                }
+                rt += 1;
+                if rt == out_beats {
+                    (rt, rwrap) = (0, true);
+                }
+            }
+            if write {
+                wt += 1;
+                if wt == in_beats {
+                    (wt, wwrap) = (0, true);
+                }
+            }
+            if wwrap && !rwrap {
+                fd += 1;
+            }
+            if rwrap && !wwrap {
+                fd -= 1;
+            }
+            cycle += 1;
+        }
+        starts[5] - starts[4]
     }
     /// First input beat to first output beat, without stalls.
     pub fn latency(&self) -> u64 {
@@ -1079,6 +1150,10 @@ mod tests {
             interval <= cpf + cpf / 8 + 2 * c.width as u64 + 8,
             "frame interval {interval} vs cycles_per_frame {cpf}: {label}"
         );
+        if c.height < c.kernel + c.stride {
+            // small maps: the stepped model of the flow-control rules is exact
+            assert_eq!(interval, cpf, "frame interval of a small map: {label}");
+        }
         // random stalls on both streams
         let uut = SlidingWindow::<IW, OW>::new(&c);
         let mut uut2 = SlidingWindow::<IW, OW>::new(&c);
@@ -1192,6 +1267,15 @@ mod tests {
             false,
             3,
             false,
+        );
+        // a map as tall as the kernel, odd channels with the pad-0 flag (random network
+        // 101): the next frame overlaps the current one by 9 of 90 beats
+        check::<3, 4>(
+            &mut rng,
+            cfg(1, 3, 3, (3, 3, 3), (3, 1, 1), 0, true),
+            false,
+            3,
+            true,
         );
         // kernel larger than the map with padding, stride 3
         check::<1, 3>(
