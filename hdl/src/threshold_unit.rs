@@ -376,7 +376,8 @@ mod tests {
         let s = ice40_stats("threshold_32x15", &generate_verilog(&uut), "top").unwrap();
         println!("ThresholdUnit<Y=12, B=4, C=32> on synth_ice40: {s}");
         // 15 ROMs of 32 x 13 bits are too small for yosys to put in block RAM: they become
-        // flip-flops and multiplexers (see DESIGN.md, limits)
-        assert!(s.lut4 <= 900, "ThresholdUnit<12, B=4> costs {s}");
+        // flip-flops and multiplexers (see DESIGN.md, limits); the count depends on the
+        // random thresholds (749..=910 LUT4 seen over seeds), hence the margin
+        assert!(s.lut4 <= 1000, "ThresholdUnit<12, B=4> costs {s}");
     }
 }
