@@ -1131,4 +1131,39 @@ mod tests {
             assert!(d.latency_cycles() >= o.beats() as u64, "seed {seed}");
         }
     }
+
+    /// Over random networks, folded from the fastest target to the slowest: every engine
+    /// stays within its block's beat width (else the engine program panics). Networks
+    /// 0..100 always (19 had an 88-bit sumpool), then 40 from a random start.
+    #[test]
+    fn random_engines_fit_the_blocks() {
+        use crate::sliding_window::MAX_BEAT;
+        use rand::Rng;
+        let mut rng = crate::testutil::rng("random_engines_fit_the_blocks");
+        let start = rng.gen_range(0..1u64 << 32);
+        for seed in (0..100).chain(start..start + 40) {
+            let net = random_network(seed, &RandomConfig::default());
+            let fast = default_target(&net);
+            for target in [Some(1), Some(fast / 4), Some(fast), Some(fast * 16), None] {
+                let p = plan(&net, &BTreeMap::new(), target).unwrap();
+                let at = format!("network seed {seed}, target {target:?}");
+                let d = Design::new(&net, &p.folds).unwrap_or_else(|e| panic!("{at}: {e}"));
+                for e in &d.engines {
+                    let g = &e.generics;
+                    let ok = match &e.kind {
+                        EngineKind::Window(cfg) => g[1] == cfg.out_width() && g[1] <= MAX_BEAT,
+                        EngineKind::MaxPool(_) => g[0] <= MAX_BEAT,
+                        EngineKind::SumPool(cfg) => {
+                            g[1] <= crate::sumpool::MAX_OW && cfg.out_bits().0 < 64
+                        }
+                        EngineKind::Mvtu { .. } | EngineKind::MvtuInt { .. } => {
+                            (1..=crate::folding::MAX_SIMD).contains(&g[0])
+                        }
+                        _ => true,
+                    };
+                    assert!(ok, "{at}: {} has generics {g:?}", e.module);
+                }
+            }
+        }
+    }
 }

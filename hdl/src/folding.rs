@@ -82,6 +82,71 @@ fn divisors(n: usize) -> Vec<usize> {
 /// Largest SIMD of a binary PE (its popcount tree).
 pub const MAX_SIMD: usize = 64;
 
+/// A beat-width limit of one of layer `i`'s engines, in lanes (the SIMD of a conv's
+/// window, the lanes of a pool).
+struct BeatLimit {
+    engine: &'static str,
+    /// bits per lane, and whether a flag bit comes on top
+    bits: usize,
+    flag: bool,
+    /// the widest beat the engine takes, and the most lanes that fit it
+    max_bits: usize,
+    max_lanes: usize,
+}
+
+/// The beat-width limit of layer `i`'s engines, from the blocks' own checks.
+fn beat_limit(net: &Network, i: usize) -> Option<BeatLimit> {
+    let info = &net.info()[i];
+    let (_, ikind) = net.src_shape_kind(info.srcs[0]);
+    let in_bits = ikind.width().0 as usize;
+    match net.layers[i].op {
+        Op::Conv {
+            padding, pad_value, ..
+        } => {
+            let flag = crate::sliding_window::pad_flag(ikind.is_binary(), padding, pad_value);
+            Some(BeatLimit {
+                engine: "window",
+                bits: in_bits,
+                flag,
+                max_bits: crate::sliding_window::MAX_BEAT,
+                max_lanes: crate::sliding_window::max_simd(in_bits, flag),
+            })
+        }
+        Op::MaxPool { .. } => Some(BeatLimit {
+            engine: "maxpool",
+            bits: in_bits,
+            flag: false,
+            max_bits: crate::sliding_window::MAX_BEAT,
+            max_lanes: crate::maxpool::max_lanes(in_bits),
+        }),
+        Op::SumPool => {
+            // the model's sum width is the engine's (the design checks they agree)
+            let y = info.kind.width().0 as usize;
+            Some(BeatLimit {
+                engine: "sumpool",
+                bits: y,
+                flag: false,
+                max_bits: crate::sumpool::MAX_OW,
+                max_lanes: crate::sumpool::max_lanes(y),
+            })
+        }
+        _ => None,
+    }
+}
+
+/// The lanes of `fold` that a beat-width limit counts: SIMD (dense, conv), else PE.
+fn beat_lanes(net: &Network, i: usize, fold: Fold) -> usize {
+    match mac_dims(net, i) {
+        Some(_) => fold.simd,
+        None => fold.pe,
+    }
+}
+
+/// Whether `fold` keeps layer `i`'s engines within their beat widths.
+fn fits(net: &Network, i: usize, fold: Fold) -> bool {
+    beat_limit(net, i).is_none_or(|l| beat_lanes(net, i, fold) <= l.max_lanes)
+}
+
 /// The default target interval: the largest dense/conv layer on 64 XNOR lanes
 /// (PE·SIMD = 64), every other layer folded to keep pace.
 pub fn default_target(net: &Network) -> u64 {
@@ -153,11 +218,30 @@ pub fn check_fold(net: &Network, i: usize, fold: Fold) -> Result<(), String> {
             }
         }
     }
+    if let Some(l) = beat_limit(net, i) {
+        let lanes = beat_lanes(net, i, fold);
+        if lanes > l.max_lanes {
+            return Err(format!(
+                "layer '{name}': {} {lanes} makes a {} beat of {} bits ({lanes} x {} bits{}), \
+                 more than {}",
+                if mac_dims(net, i).is_some() {
+                    "simd"
+                } else {
+                    "pe"
+                },
+                l.engine,
+                lanes * l.bits + l.flag as usize,
+                l.bits,
+                if l.flag { " + pad flag" } else { "" },
+                l.max_bits
+            ));
+        }
+    }
     Ok(())
 }
 
 /// The cheapest fold of layer `i` whose cycles are at most `target`, or the fastest fold
-/// when none is. Cost is PE·SIMD lanes; on ties the larger SIMD wins (one popcount tree
+/// when none is, among the folds its engines take ([`check_fold`]). Cost is PE·SIMD lanes; on ties the larger SIMD wins (one popcount tree
 /// and one accumulator per PE serve more lanes).
 pub fn fold_for_target(net: &Network, i: usize, target: u64) -> Fold {
     let (outs, units): (Vec<usize>, Vec<usize>) = match mac_dims(net, i) {
@@ -170,11 +254,15 @@ pub fn fold_for_target(net: &Network, i: usize, target: u64) -> Fold {
         ),
         None => (divisors(stream_dims(net, i).1), vec![1]),
     };
+
     let mut best: Option<(u64, usize, Fold)> = None;
     let mut fastest: Option<(u64, Fold)> = None;
     for &pe in &outs {
         for &simd in &units {
             let f = Fold { pe, simd };
+            if !fits(net, i, f) {
+                continue;
+            }
             let c = layer_cycles(net, i, f);
             let cost = (pe * simd) as u64;
             if fastest.is_none_or(|(fc, ff)| c < fc || (c == fc && pe * simd < ff.pe * ff.simd)) {

@@ -44,6 +44,13 @@ pub struct PoolConfig {
     pub signed: bool,
 }
 
+/// The most lanes of `bits`-bit elements a [`MaxPool`] takes: its beats go through a
+/// window (SIMD = lanes, no pad flag), whose beat is at most
+/// [`MAX_BEAT`](crate::sliding_window::MAX_BEAT) bits.
+pub fn max_lanes(bits: usize) -> usize {
+    crate::sliding_window::max_simd(bits, false)
+}
+
 impl PoolConfig {
     /// The window the pool reads through.
     pub fn window(&self) -> WindowConfig {
@@ -90,7 +97,10 @@ pub struct LaneMax<const W: usize> {
 impl<const W: usize> LaneMax<W> {
     /// Lane at bit offset `off`, `bits` wide, signed or not.
     pub fn new(off: usize, bits: usize, signed: bool) -> Self {
-        assert!(off + bits <= W && W <= 64, "LaneMax: lane outside the word");
+        assert!(
+            off + bits <= W && W <= crate::sliding_window::MAX_BEAT,
+            "LaneMax: lane outside the word"
+        );
         let mask = if bits == 64 {
             u64::MAX
         } else {
@@ -170,7 +180,11 @@ impl<const W: usize> MaxPool<W> {
             cfg.channels
         );
         assert_eq!(W, cfg.lanes * cfg.bits, "MaxPool: W must be lanes * bits");
-        assert!(W <= 64, "MaxPool: W = {W} > 64 not supported");
+        assert!(
+            cfg.lanes <= max_lanes(cfg.bits),
+            "MaxPool: W = {W} > {} not supported",
+            crate::sliding_window::MAX_BEAT
+        );
         assert!(
             cfg.kernel >= 1
                 && cfg.stride >= 1

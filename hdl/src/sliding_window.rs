@@ -53,13 +53,29 @@
 //! count (B, L, SIMD, C, H, W, k, s, p, pad value, binary) is a run-time argument
 //! ([`WindowConfig`]). Run-time counters are [`CW`] = 16 bits wide (checked).
 //! Limits: SIMD must be a multiple of L (the gearbox gathers SIMD/L input beats into one
-//! RAM word); the word count R·W·C/SIMD must be ≤ 2^15.
+//! RAM word); the word count R·W·C/SIMD must be ≤ 2^15; an output beat is at most
+//! [`MAX_BEAT`] bits ([`max_simd`]).
 
 use rust_hdl::prelude::*;
 
 /// Width of the run-time counters and RAM addresses of the window blocks.
 pub const CW: usize = 16;
 type Cnt = Bits<CW>;
+
+/// The widest output beat of a window: its pad word is built from a `u64`.
+pub const MAX_BEAT: usize = 64;
+
+/// Whether a window's output beats carry the pad flag on top: binary input, padding,
+/// value 0 (the PE must tell a padded position from a −1).
+pub fn pad_flag(binary: bool, padding: usize, pad_value: i8) -> bool {
+    binary && padding > 0 && pad_value == 0
+}
+
+/// The largest SIMD of a window on `bits`-bit elements (`flag`: with the pad flag bit),
+/// so that its output beat fits [`MAX_BEAT`]. The folding keeps convs and pools within it.
+pub fn max_simd(bits: usize, flag: bool) -> usize {
+    (MAX_BEAT - flag as usize) / bits
+}
 
 /// What a [`SlidingWindow`] is built for (all run-time values).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -85,7 +101,7 @@ pub struct WindowConfig {
 impl WindowConfig {
     /// Whether output beats carry the pad flag on top (binary input, padding, value 0).
     pub fn pad_flag(&self) -> bool {
-        self.binary && self.padding > 0 && self.pad_value == 0
+        pad_flag(self.binary, self.padding, self.pad_value)
     }
     /// Input beat width L·B.
     pub fn in_width(&self) -> usize {
@@ -457,6 +473,10 @@ impl<const IW: usize, const OW: usize> SlidingWindow<IW, OW> {
             "{name}: OW must be simd * bits (+1 pad flag for binary, padding, pad_value 0)"
         );
         assert!(
+            c.simd <= max_simd(c.bits, c.pad_flag()),
+            "{name}: OW = {OW} > {MAX_BEAT} not supported"
+        );
+        assert!(
             [-1, 0, 1].contains(&c.pad_value),
             "{name}: pad_value must be -1, 0 or 1"
         );
@@ -504,7 +524,6 @@ impl<const IW: usize, const OW: usize> SlidingWindow<IW, OW> {
         if c.pad_flag() {
             padw |= 1 << dbits;
         }
-        assert!(OW <= 64, "{name}: OW = {OW} > 64 not supported");
         Self {
             clock: Default::default(),
             reset: Default::default(),

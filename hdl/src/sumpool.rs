@@ -46,7 +46,19 @@ pub struct SumConfig {
     pub range: Option<(i64, i64)>,
 }
 
+/// The widest output beat of a [`SumPool`]: its lanes' masks are `u64` constants.
+pub const MAX_OW: usize = 64;
+
+/// The most lanes of `y`-bit sums a [`SumPool`] takes (the folding keeps within it).
+pub fn max_lanes(y: usize) -> usize {
+    MAX_OW / y
+}
+
 impl SumConfig {
+    /// The most lanes of this pool's sums ([`max_lanes`] of [`SumConfig::out_bits`]).
+    pub fn max_lanes(&self) -> usize {
+        max_lanes(self.out_bits().0)
+    }
     pub fn binary(&self) -> bool {
         self.bits == 1
     }
@@ -95,7 +107,7 @@ pub struct LaneSum<const IW: usize, const OW: usize> {
 impl<const IW: usize, const OW: usize> LaneSum<IW, OW> {
     /// Lane `lane` of `bits`-bit inputs and `y`-bit sums.
     pub fn new(lane: usize, bits: usize, y: usize, binary: bool, signed: bool) -> Self {
-        assert!(bits <= y && y < 64 && OW <= 64, "LaneSum: widths");
+        assert!(bits <= y && y < 64 && OW <= MAX_OW, "LaneSum: widths");
         Self {
             x: Default::default(),
             acc: Default::default(),
@@ -190,7 +202,10 @@ impl<const IW: usize, const OW: usize> SumPool<IW, OW> {
             cfg.lanes * y,
             "SumPool: OW must be lanes * {y} (the exact sum width)"
         );
-        assert!(OW <= 64, "SumPool: OW = {OW} > 64 not supported");
+        assert!(
+            cfg.lanes <= max_lanes(y),
+            "SumPool: OW = {OW} > {MAX_OW} not supported"
+        );
         let cg = cfg.channels / cfg.lanes;
         Self {
             clock: Default::default(),
