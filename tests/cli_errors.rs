@@ -501,6 +501,15 @@ fn build_and_sim_bad_input_exit_2_with_one_line() {
     folding("unknown.yaml", "nope: {pe: 1}\n");
     folding("divide.yaml", "fc: {pe: 3, simd: 1}\n");
     folding("key.yaml", "fc: {pe: 1, lanes: 2}\n");
+    // 16 lanes of 8 bits: a 128-bit maxpool beat, wider than the block takes
+    write(
+        d,
+        "wide.yaml",
+        b"format: 1\nname: wide\ntensors: base.safetensors\n\
+          input: { shape: [16, 2, 2], bits: 8, signed: false }\n\
+          layers:\n  - { name: pool, op: maxpool, kernel: 2 }\noutput: pool\n",
+    );
+    folding("wide_fold.yaml", "pool: {pe: 16, simd: 1}\n");
     let cases: Vec<(Vec<&str>, &str, &str)> = vec![
         (vec!["build", "no.yaml", "--out", "o"], "no.yaml", "o"),
         (
@@ -537,6 +546,18 @@ fn build_and_sim_bad_input_exit_2_with_one_line() {
                 "divide.yaml",
             ],
             "does not divide",
+            "o",
+        ),
+        (
+            vec![
+                "build",
+                "wide.yaml",
+                "--out",
+                "o",
+                "--folding",
+                "wide_fold.yaml",
+            ],
+            "layer 'pool': pe 16 makes a maxpool beat of 128 bits",
             "o",
         ),
         (
