@@ -22,7 +22,8 @@
 //! - a stream read more than once goes through a fork (of up to
 //!   [`MAX_WAYS`](crate::stream_fork::MAX_WAYS) consumers; more: chained forks); an
 //!   `add` is one adder of up to [`MAX_INPUTS`](crate::residual_adder::MAX_INPUTS)
-//!   inputs; every input of an adder but the latest-arriving one gets a FIFO of one frame
+//!   inputs (more: the first ones are summed by an adder whose sum is an input of the
+//!   next); every input of an adder but the latest-arriving one gets a FIFO of one frame
 //!   of beats (plus the difference in latency), enough for the latest branch to take a
 //!   whole frame before it answers while every other branch runs ahead, so any number
 //!   of branches of any latency never deadlock;
@@ -996,12 +997,19 @@ impl Builder<'_> {
                     ins.push(self.lanes(s, fold.pe));
                     kinds.push(net.src_shape_kind(src).1);
                 }
-                if ins.len() > MAX_INPUTS {
-                    return Err(format!(
-                        "layer '{name}': add of {} inputs (an adder takes {MAX_INPUTS})",
-                        ins.len()
-                    ));
+                // more inputs than one adder takes: the first ones are summed first, and
+                // their sum (exact: ranges add up) is an input of the next adder
+                let mut part = 0;
+                while ins.len() > MAX_INPUTS {
+                    let rest = ins.split_off(MAX_INPUTS);
+                    let rest_kinds = kinds.split_off(MAX_INPUTS);
+                    let sum = add_kind(&kinds);
+                    let s = self.adder(ins, kinds, fold, format!("{name} (part {part})"))?;
+                    part += 1;
+                    ins = std::iter::once(s).chain(rest).collect();
+                    kinds = std::iter::once(sum).chain(rest_kinds).collect();
                 }
+                debug_assert_eq!(Elem::of(add_kind(&kinds)), Elem::of(out_kind));
                 self.adder(ins, kinds, fold, name)
             }
         }
@@ -1132,5 +1140,57 @@ mod tests {
             built >= 60,
             "only {built} of 80 random networks have a design"
         );
+    }
+
+    /// A stream read by 11 layers and an add of 11 inputs: forks of 8 and 4 ways
+    /// chained, adders of 8 and 4 inputs chained (the first adder's sum is an input of
+    /// the second), a FIFO on every adder input but the latest, and the top wires them
+    /// with packed ports.
+    #[test]
+    fn wide_fork_and_add_are_chained() {
+        let net = bnnforge_model::random::wide_add_network(5, 11);
+        let p = plan(&net, &BTreeMap::new(), Some(default_target(&net))).unwrap();
+        let d = Design::new(&net, &p.folds).unwrap();
+        let forks: Vec<usize> = d
+            .engines
+            .iter()
+            .filter_map(|e| match e.kind {
+                EngineKind::Fork { ways } => {
+                    assert_eq!(e.generics, [ways, d.streams[e.inputs[0]].width()]);
+                    Some(ways)
+                }
+                _ => None,
+            })
+            .collect();
+        assert_eq!(forks, [8, 4]);
+        let adds: Vec<&Engine> = d
+            .engines
+            .iter()
+            .filter(|e| matches!(e.kind, EngineKind::Add { .. }))
+            .collect();
+        assert_eq!(adds.len(), 2);
+        assert_eq!((adds[0].generics[0], adds[1].generics[0]), (8, 4));
+        assert_eq!(adds[1].inputs[0], adds[0].outputs[0], "the partial sum");
+        let fifo_fed = |e: &Engine| {
+            e.inputs
+                .iter()
+                .filter(|&&s| {
+                    d.engines
+                        .iter()
+                        .any(|f| matches!(f.kind, EngineKind::Fifo { .. }) && f.outputs[0] == s)
+                })
+                .count()
+        };
+        assert_eq!((fifo_fed(adds[0]), fifo_fed(adds[1])), (7, 3));
+        let EngineKind::Add { kinds } = &adds[1].kind else {
+            unreachable!()
+        };
+        assert_eq!(
+            Elem::of(crate::residual_adder::add_kind(kinds)),
+            Elem::of(net.output_kind())
+        );
+        let top = d.top_verilog();
+        assert_eq!(top.matches(".in_valid({").count(), 2, "{top}");
+        assert_eq!(top.matches(".out_valid({").count(), 2, "{top}");
     }
 }

@@ -129,6 +129,45 @@ pub fn random_network(seed: u64, cfg: &RandomConfig) -> Network {
     b.finish(&cur.name)
 }
 
+/// A vector network whose input feeds `branches` dense + threshold branches that are
+/// all added (the output): one stream read `branches` times and one `add` of
+/// `branches` inputs, wider than any single fork or adder block; weights and
+/// thresholds from `seed`.
+pub fn wide_add_network(seed: u64, branches: usize) -> Network {
+    let cfg = RandomConfig::default();
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let input = InputSpec {
+        shape: Shape::vector(rng.gen_range(4..=16)),
+        bits: 1,
+        signed: false,
+    };
+    let probe = random_frames(&input, 12, seed ^ 0x5eed);
+    let mut b = Builder {
+        rng,
+        cfg: &cfg,
+        input: input.clone(),
+        layers: Vec::new(),
+        probe,
+        seed,
+    };
+    let x = Cur {
+        name: INPUT.to_string(),
+        shape: input.shape,
+        kind: input.kind(),
+    };
+    let f = b.rng.gen_range(1..=6);
+    let bits = b.rng.gen_range(1..=2);
+    let ys: Vec<Cur> = (0..branches)
+        .map(|_| {
+            let y = b.dense(&x, f);
+            b.threshold(&y, bits)
+        })
+        .collect();
+    let sum = b.add(&ys);
+    Network::new(format!("wide-add-{branches}"), input, b.layers, sum.name)
+        .unwrap_or_else(|e| panic!("wide add network of seed {seed} is invalid: {e}"))
+}
+
 /// `n` random frames for `input`, laid end to end in C, H, W order.
 pub fn random_frames(input: &InputSpec, n: usize, seed: u64) -> Vec<i64> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
