@@ -17,110 +17,72 @@ module random_3_e10_mvtu(clock,reset,in_data,in_valid,in_ready,out_data,out_vali
     // Module arguments
     input wire  clock;
     input wire  reset;
-    input wire  [7:0] in_data;
+    input wire  in_data;
     input wire  in_valid;
     output reg  in_ready;
-    output reg  [3:0] out_data;
+    output reg  [5:0] out_data;
     output reg  out_valid;
     input wire  out_ready;
     
     // Constant declarations
-    localparam  alt = 8'h55;
+    localparam  alt = 1'b1;
     
     // Stub signals
     reg  ctrl$clock;
     reg  ctrl$reset;
-    reg  [7:0] ctrl$in_data;
+    reg  ctrl$in_data;
     reg  ctrl$in_valid;
     wire  ctrl$in_ready;
-    wire  [3:0] ctrl$out_data;
+    wire  [5:0] ctrl$out_data;
     wire  ctrl$out_valid;
     reg  ctrl$out_ready;
     wire  [1:0] ctrl$waddr;
-    wire  [7:0] ctrl$x;
+    wire  ctrl$x;
     wire  ctrl$pe_valid;
     wire  ctrl$pe_first;
     wire  ctrl$pe_last;
-    wire  ctrl$ch_pre;
-    wire  ctrl$ch;
+    wire  [1:0] ctrl$ch_pre;
+    wire  [1:0] ctrl$ch;
     reg  ctrl$res_write;
-    reg  [3:0] ctrl$res_data;
+    reg  [5:0] ctrl$res_data;
     reg  wmem$0$clock;
     reg  [1:0] wmem$0$address;
-    wire  [7:0] wmem$0$data;
+    wire  wmem$0$data;
     reg  wmem$1$clock;
     reg  [1:0] wmem$1$address;
-    wire  [7:0] wmem$1$data;
-    reg  wmem$2$clock;
-    reg  [1:0] wmem$2$address;
-    wire  [7:0] wmem$2$data;
-    reg  wmem$3$clock;
-    reg  [1:0] wmem$3$address;
-    wire  [7:0] wmem$3$data;
+    wire  wmem$1$data;
     reg  pes$0$clock;
     reg  pes$0$in_valid;
     reg  pes$0$first;
     reg  pes$0$last;
-    reg  [7:0] pes$0$x;
-    reg  [7:0] pes$0$w;
+    reg  pes$0$x;
+    reg  pes$0$w;
     wire  pes$0$out_valid;
-    wire signed [6:0] pes$0$y;
+    wire signed [1:0] pes$0$y;
     reg  pes$1$clock;
     reg  pes$1$in_valid;
     reg  pes$1$first;
     reg  pes$1$last;
-    reg  [7:0] pes$1$x;
-    reg  [7:0] pes$1$w;
+    reg  pes$1$x;
+    reg  pes$1$w;
     wire  pes$1$out_valid;
-    wire signed [6:0] pes$1$y;
-    reg  pes$2$clock;
-    reg  pes$2$in_valid;
-    reg  pes$2$first;
-    reg  pes$2$last;
-    reg  [7:0] pes$2$x;
-    reg  [7:0] pes$2$w;
-    wire  pes$2$out_valid;
-    wire signed [6:0] pes$2$y;
-    reg  pes$3$clock;
-    reg  pes$3$in_valid;
-    reg  pes$3$first;
-    reg  pes$3$last;
-    reg  [7:0] pes$3$x;
-    reg  [7:0] pes$3$w;
-    wire  pes$3$out_valid;
-    wire signed [6:0] pes$3$y;
+    wire signed [1:0] pes$1$y;
     reg  lanes$0$clock;
     reg  lanes$0$y_valid;
-    reg signed [6:0] lanes$0$y;
-    reg  lanes$0$ch;
-    reg  lanes$0$ch_pre;
-    reg  [3:0] lanes$0$prev;
-    wire  [3:0] lanes$0$out;
+    reg signed [1:0] lanes$0$y;
+    reg  [1:0] lanes$0$ch;
+    reg  [1:0] lanes$0$ch_pre;
+    reg  [5:0] lanes$0$prev;
+    wire  [5:0] lanes$0$out;
     wire  lanes$0$valid;
     reg  lanes$1$clock;
     reg  lanes$1$y_valid;
-    reg signed [6:0] lanes$1$y;
-    reg  lanes$1$ch;
-    reg  lanes$1$ch_pre;
-    reg  [3:0] lanes$1$prev;
-    wire  [3:0] lanes$1$out;
+    reg signed [1:0] lanes$1$y;
+    reg  [1:0] lanes$1$ch;
+    reg  [1:0] lanes$1$ch_pre;
+    reg  [5:0] lanes$1$prev;
+    wire  [5:0] lanes$1$out;
     wire  lanes$1$valid;
-    reg  lanes$2$clock;
-    reg  lanes$2$y_valid;
-    reg signed [6:0] lanes$2$y;
-    reg  lanes$2$ch;
-    reg  lanes$2$ch_pre;
-    reg  [3:0] lanes$2$prev;
-    wire  [3:0] lanes$2$out;
-    wire  lanes$2$valid;
-    reg  lanes$3$clock;
-    reg  lanes$3$y_valid;
-    reg signed [6:0] lanes$3$y;
-    reg  lanes$3$ch;
-    reg  lanes$3$ch_pre;
-    reg  [3:0] lanes$3$prev;
-    wire  [3:0] lanes$3$out;
-    wire  lanes$3$valid;
     
     // Local signals
     reg  pad1;
@@ -155,16 +117,6 @@ module random_3_e10_mvtu(clock,reset,in_data,in_valid,in_ready,out_data,out_vali
         .address(wmem$1$address),
         .data(wmem$1$data)
     );
-    random_3_e10_mvtu$wmem$2 wmem$2(
-        .clock(wmem$2$clock),
-        .address(wmem$2$address),
-        .data(wmem$2$data)
-    );
-    random_3_e10_mvtu$wmem$3 wmem$3(
-        .clock(wmem$3$clock),
-        .address(wmem$3$address),
-        .data(wmem$3$data)
-    );
     random_3_e10_mvtu$pes$0 pes$0(
         .clock(pes$0$clock),
         .in_valid(pes$0$in_valid),
@@ -184,26 +136,6 @@ module random_3_e10_mvtu(clock,reset,in_data,in_valid,in_ready,out_data,out_vali
         .w(pes$1$w),
         .out_valid(pes$1$out_valid),
         .y(pes$1$y)
-    );
-    random_3_e10_mvtu$pes$2 pes$2(
-        .clock(pes$2$clock),
-        .in_valid(pes$2$in_valid),
-        .first(pes$2$first),
-        .last(pes$2$last),
-        .x(pes$2$x),
-        .w(pes$2$w),
-        .out_valid(pes$2$out_valid),
-        .y(pes$2$y)
-    );
-    random_3_e10_mvtu$pes$3 pes$3(
-        .clock(pes$3$clock),
-        .in_valid(pes$3$in_valid),
-        .first(pes$3$first),
-        .last(pes$3$last),
-        .x(pes$3$x),
-        .w(pes$3$w),
-        .out_valid(pes$3$out_valid),
-        .y(pes$3$y)
     );
     random_3_e10_mvtu$lanes$0 lanes$0(
         .clock(lanes$0$clock),
@@ -225,26 +157,6 @@ module random_3_e10_mvtu(clock,reset,in_data,in_valid,in_ready,out_data,out_vali
         .out(lanes$1$out),
         .valid(lanes$1$valid)
     );
-    random_3_e10_mvtu$lanes$2 lanes$2(
-        .clock(lanes$2$clock),
-        .y_valid(lanes$2$y_valid),
-        .y(lanes$2$y),
-        .ch(lanes$2$ch),
-        .ch_pre(lanes$2$ch_pre),
-        .prev(lanes$2$prev),
-        .out(lanes$2$out),
-        .valid(lanes$2$valid)
-    );
-    random_3_e10_mvtu$lanes$3 lanes$3(
-        .clock(lanes$3$clock),
-        .y_valid(lanes$3$y_valid),
-        .y(lanes$3$y),
-        .ch(lanes$3$ch),
-        .ch_pre(lanes$3$ch_pre),
-        .prev(lanes$3$prev),
-        .out(lanes$3$out),
-        .valid(lanes$3$valid)
-    );
     
     // Update code
     always @(*) begin
@@ -264,7 +176,7 @@ module random_3_e10_mvtu(clock,reset,in_data,in_valid,in_ready,out_data,out_vali
         pes$0$first = ctrl$pe_first;
         pes$0$last = ctrl$pe_last;
         pes$0$w = wmem$0$data;
-        pes$0$x = ((ctrl$x) & 8'hff);
+        pes$0$x = ((ctrl$x) & 1'h1);
         if (pad1) begin
             pes$0$x = wmem$0$data ^ alt;
         end
@@ -280,7 +192,7 @@ module random_3_e10_mvtu(clock,reset,in_data,in_valid,in_ready,out_data,out_vali
         pes$1$first = ctrl$pe_first;
         pes$1$last = ctrl$pe_last;
         pes$1$w = wmem$1$data;
-        pes$1$x = ((ctrl$x) & 8'hff);
+        pes$1$x = ((ctrl$x) & 1'h1);
         if (pad1) begin
             pes$1$x = wmem$1$data ^ alt;
         end
@@ -289,44 +201,10 @@ module random_3_e10_mvtu(clock,reset,in_data,in_valid,in_ready,out_data,out_vali
         lanes$1$y = pes$1$y;
         lanes$1$ch = ctrl$ch;
         lanes$1$ch_pre = ctrl$ch_pre;
-        wmem$2$clock = clock;
-        wmem$2$address = ctrl$waddr;
-        pes$2$clock = clock;
-        pes$2$in_valid = ctrl$pe_valid;
-        pes$2$first = ctrl$pe_first;
-        pes$2$last = ctrl$pe_last;
-        pes$2$w = wmem$2$data;
-        pes$2$x = ((ctrl$x) & 8'hff);
-        if (pad1) begin
-            pes$2$x = wmem$2$data ^ alt;
-        end
-        lanes$2$clock = clock;
-        lanes$2$y_valid = pes$2$out_valid;
-        lanes$2$y = pes$2$y;
-        lanes$2$ch = ctrl$ch;
-        lanes$2$ch_pre = ctrl$ch_pre;
-        wmem$3$clock = clock;
-        wmem$3$address = ctrl$waddr;
-        pes$3$clock = clock;
-        pes$3$in_valid = ctrl$pe_valid;
-        pes$3$first = ctrl$pe_first;
-        pes$3$last = ctrl$pe_last;
-        pes$3$w = wmem$3$data;
-        pes$3$x = ((ctrl$x) & 8'hff);
-        if (pad1) begin
-            pes$3$x = wmem$3$data ^ alt;
-        end
-        lanes$3$clock = clock;
-        lanes$3$y_valid = pes$3$out_valid;
-        lanes$3$y = pes$3$y;
-        lanes$3$ch = ctrl$ch;
-        lanes$3$ch_pre = ctrl$ch_pre;
         lanes$0$prev = 32'h0;
         lanes$1$prev = lanes$0$out;
-        lanes$2$prev = lanes$1$out;
-        lanes$3$prev = lanes$2$out;
         ctrl$res_write = lanes$0$valid;
-        ctrl$res_data = lanes$3$out;
+        ctrl$res_data = lanes$1$out;
     end
     
 endmodule // random_3_e10_mvtu
@@ -337,33 +215,33 @@ module random_3_e10_mvtu$ctrl(clock,reset,in_data,in_valid,in_ready,out_data,out
     // Module arguments
     input wire  clock;
     input wire  reset;
-    input wire  [7:0] in_data;
+    input wire  in_data;
     input wire  in_valid;
     output reg  in_ready;
-    output reg  [3:0] out_data;
+    output reg  [5:0] out_data;
     output reg  out_valid;
     input wire  out_ready;
     output reg  [1:0] waddr;
-    output reg  [7:0] x;
+    output reg  x;
     output reg  pe_valid;
     output reg  pe_first;
     output reg  pe_last;
-    output reg  ch_pre;
-    output reg  ch;
+    output reg  [1:0] ch_pre;
+    output reg  [1:0] ch;
     input wire  res_write;
-    input wire  [3:0] res_data;
+    input wire  [5:0] res_data;
     
     // Constant declarations
-    localparam  sf_last = 2'b11;
-    localparam  nf_last = 1'b0;
+    localparam  sf_last = 1'b0;
+    localparam  nf_last = 2'b11;
     localparam  credit_limit = 4'h8;
     
     // Stub signals
-    reg  [1:0] sf$d;
-    wire  [1:0] sf$q;
+    reg  sf$d;
+    wire  sf$q;
     reg  sf$clock;
-    reg  nf$d;
-    wire  nf$q;
+    reg  [1:0] nf$d;
+    wire  [1:0] nf$q;
     reg  nf$clock;
     reg  [1:0] wa$d;
     wire  [1:0] wa$q;
@@ -374,12 +252,12 @@ module random_3_e10_mvtu$ctrl(clock,reset,in_data,in_valid,in_ready,out_data,out
     reg  [2:0] drain$d;
     wire  [2:0] drain$q;
     reg  drain$clock;
-    reg  [1:0] vbuf$read_address;
+    reg  vbuf$read_address;
     reg  vbuf$read_clock;
-    wire  [7:0] vbuf$read_data;
-    reg  [1:0] vbuf$write_address;
+    wire  vbuf$read_data;
+    reg  vbuf$write_address;
     reg  vbuf$write_clock;
-    reg  [7:0] vbuf$write_data;
+    reg  vbuf$write_data;
     reg  vbuf$write_enable;
     reg  v1$d;
     wire  v1$q;
@@ -393,25 +271,25 @@ module random_3_e10_mvtu$ctrl(clock,reset,in_data,in_valid,in_ready,out_data,out
     reg  fromin1$d;
     wire  fromin1$q;
     reg  fromin1$clock;
-    reg  [7:0] x1$d;
-    wire  [7:0] x1$q;
+    reg  x1$d;
+    wire  x1$q;
     reg  x1$clock;
-    reg  nf1$d;
-    wire  nf1$q;
+    reg  [1:0] nf1$d;
+    wire  [1:0] nf1$q;
     reg  nf1$clock;
-    reg  nf2$d;
-    wire  nf2$q;
+    reg  [1:0] nf2$d;
+    wire  [1:0] nf2$q;
     reg  nf2$clock;
-    reg  nf3$d;
-    wire  nf3$q;
+    reg  [1:0] nf3$d;
+    wire  [1:0] nf3$q;
     reg  nf3$clock;
     reg  fifo$clock;
     reg  fifo$reset;
     reg  fifo$write;
-    reg  [3:0] fifo$data_in;
+    reg  [5:0] fifo$data_in;
     reg  fifo$read;
     wire  fifo$valid;
-    wire  [3:0] fifo$data_out;
+    wire  [5:0] fifo$data_out;
     
     // Local signals
     reg  can_issue;
@@ -646,18 +524,18 @@ module random_3_e10_mvtu$ctrl$fifo(clock,reset,write,data_in,read,valid,data_out
     input wire  clock;
     input wire  reset;
     input wire  write;
-    input wire  [3:0] data_in;
+    input wire  [5:0] data_in;
     input wire  read;
     output reg  valid;
-    output reg  [3:0] data_out;
+    output reg  [5:0] data_out;
     
     // Stub signals
     reg  [2:0] ram$read_address;
     reg  ram$read_clock;
-    wire  [3:0] ram$read_data;
+    wire  [5:0] ram$read_data;
     reg  [2:0] ram$write_address;
     reg  ram$write_clock;
-    reg  [3:0] ram$write_data;
+    reg  [5:0] ram$write_data;
     reg  ram$write_enable;
     reg  [3:0] wp$d;
     wire  [3:0] wp$q;
@@ -738,14 +616,14 @@ module random_3_e10_mvtu$ctrl$fifo$ram(read_address,read_clock,read_data,write_a
     // Module arguments
     input wire  [2:0] read_address;
     input wire  read_clock;
-    output reg  [3:0] read_data;
+    output reg  [5:0] read_data;
     input wire  [2:0] write_address;
     input wire  write_clock;
-    input wire  [3:0] write_data;
+    input wire  [5:0] write_data;
     input wire  write_enable;
     
     // Update code (custom)
-    reg[3:0] mem[7:0];
+    reg[5:0] mem[7:0];
     
     
     
@@ -879,13 +757,13 @@ endmodule // random_3_e10_mvtu$ctrl$last1
 module random_3_e10_mvtu$ctrl$nf(d,q,clock);
     
     // Module arguments
-    input wire  d;
-    output reg  q;
+    input wire  [1:0] d;
+    output reg  [1:0] q;
     input wire  clock;
     
     // Update code (custom)
     initial begin
-       q = 1'h0;
+       q = 2'h0;
     end
     
     always @(posedge clock) begin
@@ -898,13 +776,13 @@ endmodule // random_3_e10_mvtu$ctrl$nf
 module random_3_e10_mvtu$ctrl$nf1(d,q,clock);
     
     // Module arguments
-    input wire  d;
-    output reg  q;
+    input wire  [1:0] d;
+    output reg  [1:0] q;
     input wire  clock;
     
     // Update code (custom)
     initial begin
-       q = 1'h0;
+       q = 2'h0;
     end
     
     always @(posedge clock) begin
@@ -917,13 +795,13 @@ endmodule // random_3_e10_mvtu$ctrl$nf1
 module random_3_e10_mvtu$ctrl$nf2(d,q,clock);
     
     // Module arguments
-    input wire  d;
-    output reg  q;
+    input wire  [1:0] d;
+    output reg  [1:0] q;
     input wire  clock;
     
     // Update code (custom)
     initial begin
-       q = 1'h0;
+       q = 2'h0;
     end
     
     always @(posedge clock) begin
@@ -936,13 +814,13 @@ endmodule // random_3_e10_mvtu$ctrl$nf2
 module random_3_e10_mvtu$ctrl$nf3(d,q,clock);
     
     // Module arguments
-    input wire  d;
-    output reg  q;
+    input wire  [1:0] d;
+    output reg  [1:0] q;
     input wire  clock;
     
     // Update code (custom)
     initial begin
-       q = 1'h0;
+       q = 2'h0;
     end
     
     always @(posedge clock) begin
@@ -955,13 +833,13 @@ endmodule // random_3_e10_mvtu$ctrl$nf3
 module random_3_e10_mvtu$ctrl$sf(d,q,clock);
     
     // Module arguments
-    input wire  [1:0] d;
-    output reg  [1:0] q;
+    input wire  d;
+    output reg  q;
     input wire  clock;
     
     // Update code (custom)
     initial begin
-       q = 2'h0;
+       q = 1'h0;
     end
     
     always @(posedge clock) begin
@@ -993,16 +871,16 @@ endmodule // random_3_e10_mvtu$ctrl$v1
 module random_3_e10_mvtu$ctrl$vbuf(read_address,read_clock,read_data,write_address,write_clock,write_data,write_enable);
     
     // Module arguments
-    input wire  [1:0] read_address;
+    input wire  read_address;
     input wire  read_clock;
-    output reg  [7:0] read_data;
-    input wire  [1:0] write_address;
+    output reg  read_data;
+    input wire  write_address;
     input wire  write_clock;
-    input wire  [7:0] write_data;
+    input wire  write_data;
     input wire  write_enable;
     
     // Update code (custom)
-    reg[7:0] mem[3:0];
+    reg[0:0] mem[1:0];
     
     
     
@@ -1041,13 +919,13 @@ endmodule // random_3_e10_mvtu$ctrl$wa
 module random_3_e10_mvtu$ctrl$x1(d,q,clock);
     
     // Module arguments
-    input wire  [7:0] d;
-    output reg  [7:0] q;
+    input wire  d;
+    output reg  q;
     input wire  clock;
     
     // Update code (custom)
     initial begin
-       q = 8'h0;
+       q = 1'h0;
     end
     
     always @(posedge clock) begin
@@ -1062,23 +940,23 @@ module random_3_e10_mvtu$lanes$0(clock,y_valid,y,ch,ch_pre,prev,out,valid);
     // Module arguments
     input wire  clock;
     input wire  y_valid;
-    input wire signed [6:0] y;
-    input wire  ch;
-    input wire  ch_pre;
-    input wire  [3:0] prev;
-    output reg  [3:0] out;
+    input wire signed [1:0] y;
+    input wire  [1:0] ch;
+    input wire  [1:0] ch_pre;
+    input wire  [5:0] prev;
+    output reg  [5:0] out;
     output reg  valid;
     
     // Stub signals
     reg  thr$0$clock;
     reg  thr$0$in_valid;
-    reg  thr$0$ch;
-    reg signed [6:0] thr$0$y;
+    reg  [1:0] thr$0$ch;
+    reg signed [1:0] thr$0$y;
     wire  thr$0$out_valid;
-    wire  thr$0$n;
-    reg  [3:0] ins_t$0$prev;
-    reg  ins_t$0$v;
-    wire  [3:0] ins_t$0$out;
+    wire  [2:0] thr$0$n;
+    reg  [5:0] ins_t$0$prev;
+    reg  [2:0] ins_t$0$v;
+    wire  [5:0] ins_t$0$out;
     
     // Sub module instances
     random_3_e10_mvtu$lanes$0$thr$0 thr$0(
@@ -1115,16 +993,16 @@ endmodule // random_3_e10_mvtu$lanes$0
 module random_3_e10_mvtu$lanes$0$ins_t$0(prev,v,out);
     
     // Module arguments
-    input wire  [3:0] prev;
-    input wire  v;
-    output reg  [3:0] out;
+    input wire  [5:0] prev;
+    input wire  [2:0] v;
+    output reg  [5:0] out;
     
     // Constant declarations
     localparam  offset = 16'h0;
     
     // Update code
     always @(*) begin
-        out = prev | (((v) & 4'hf) << offset);
+        out = prev | (((v) & 6'h3f) << offset);
     end
     
 endmodule // random_3_e10_mvtu$lanes$0$ins_t$0
@@ -1135,49 +1013,121 @@ module random_3_e10_mvtu$lanes$0$thr$0(clock,in_valid,ch,y,out_valid,n);
     // Module arguments
     input wire  clock;
     input wire  in_valid;
-    input wire  ch;
-    input wire signed [6:0] y;
+    input wire  [1:0] ch;
+    input wire signed [1:0] y;
     output reg  out_valid;
-    output reg  n;
+    output reg  [2:0] n;
     
     // Constant declarations
-    localparam  sign = 7'b1000000;
-    localparam  all_ones = 1'b1;
+    localparam  sign = 2'b10;
+    localparam  all_ones = 3'b111;
     
     // Stub signals
-    reg  thr$0$address;
+    reg  [1:0] thr$0$address;
     reg  thr$0$clock;
-    wire  [7:0] thr$0$data;
-    reg  flips$address;
+    wire  [2:0] thr$0$data;
+    reg  [1:0] thr$1$address;
+    reg  thr$1$clock;
+    wire  [2:0] thr$1$data;
+    reg  [1:0] thr$2$address;
+    reg  thr$2$clock;
+    wire  [2:0] thr$2$data;
+    reg  [1:0] thr$3$address;
+    reg  thr$3$clock;
+    wire  [2:0] thr$3$data;
+    reg  [1:0] thr$4$address;
+    reg  thr$4$clock;
+    wire  [2:0] thr$4$data;
+    reg  [1:0] thr$5$address;
+    reg  thr$5$clock;
+    wire  [2:0] thr$5$data;
+    reg  [1:0] thr$6$address;
+    reg  thr$6$clock;
+    wire  [2:0] thr$6$data;
+    reg  [1:0] flips$address;
     reg  flips$clock;
     wire  flips$data;
-    reg  [6:0] y1$d;
-    wire  [6:0] y1$q;
+    reg  [1:0] y1$d;
+    wire  [1:0] y1$q;
     reg  y1$clock;
     reg  v1$d;
     wire  v1$q;
     reg  v1$clock;
-    reg  [7:0] cmp$0$u;
-    reg  [7:0] cmp$0$t;
-    reg  cmp$0$prev;
-    wire  cmp$0$out;
-    reg  tree$bits;
-    wire  tree$count;
-    reg  nreg$d;
-    wire  nreg$q;
+    reg  [2:0] cmp$0$u;
+    reg  [2:0] cmp$0$t;
+    reg  [6:0] cmp$0$prev;
+    wire  [6:0] cmp$0$out;
+    reg  [2:0] cmp$1$u;
+    reg  [2:0] cmp$1$t;
+    reg  [6:0] cmp$1$prev;
+    wire  [6:0] cmp$1$out;
+    reg  [2:0] cmp$2$u;
+    reg  [2:0] cmp$2$t;
+    reg  [6:0] cmp$2$prev;
+    wire  [6:0] cmp$2$out;
+    reg  [2:0] cmp$3$u;
+    reg  [2:0] cmp$3$t;
+    reg  [6:0] cmp$3$prev;
+    wire  [6:0] cmp$3$out;
+    reg  [2:0] cmp$4$u;
+    reg  [2:0] cmp$4$t;
+    reg  [6:0] cmp$4$prev;
+    wire  [6:0] cmp$4$out;
+    reg  [2:0] cmp$5$u;
+    reg  [2:0] cmp$5$t;
+    reg  [6:0] cmp$5$prev;
+    wire  [6:0] cmp$5$out;
+    reg  [2:0] cmp$6$u;
+    reg  [2:0] cmp$6$t;
+    reg  [6:0] cmp$6$prev;
+    wire  [6:0] cmp$6$out;
+    reg  [6:0] tree$bits;
+    wire  [2:0] tree$count;
+    reg  [2:0] nreg$d;
+    wire  [2:0] nreg$q;
     reg  nreg$clock;
     reg  vout$d;
     wire  vout$q;
     reg  vout$clock;
     
     // Local signals
-    reg  [7:0] yu;
+    reg  [2:0] yu;
     
     // Sub module instances
     random_3_e10_mvtu$lanes$0$thr$0$thr$0 thr$0(
         .address(thr$0$address),
         .clock(thr$0$clock),
         .data(thr$0$data)
+    );
+    random_3_e10_mvtu$lanes$0$thr$0$thr$1 thr$1(
+        .address(thr$1$address),
+        .clock(thr$1$clock),
+        .data(thr$1$data)
+    );
+    random_3_e10_mvtu$lanes$0$thr$0$thr$2 thr$2(
+        .address(thr$2$address),
+        .clock(thr$2$clock),
+        .data(thr$2$data)
+    );
+    random_3_e10_mvtu$lanes$0$thr$0$thr$3 thr$3(
+        .address(thr$3$address),
+        .clock(thr$3$clock),
+        .data(thr$3$data)
+    );
+    random_3_e10_mvtu$lanes$0$thr$0$thr$4 thr$4(
+        .address(thr$4$address),
+        .clock(thr$4$clock),
+        .data(thr$4$data)
+    );
+    random_3_e10_mvtu$lanes$0$thr$0$thr$5 thr$5(
+        .address(thr$5$address),
+        .clock(thr$5$clock),
+        .data(thr$5$data)
+    );
+    random_3_e10_mvtu$lanes$0$thr$0$thr$6 thr$6(
+        .address(thr$6$address),
+        .clock(thr$6$clock),
+        .data(thr$6$data)
     );
     random_3_e10_mvtu$lanes$0$thr$0$flips flips(
         .address(flips$address),
@@ -1199,6 +1149,42 @@ module random_3_e10_mvtu$lanes$0$thr$0(clock,in_valid,ch,y,out_valid,n);
         .t(cmp$0$t),
         .prev(cmp$0$prev),
         .out(cmp$0$out)
+    );
+    random_3_e10_mvtu$lanes$0$thr$0$cmp$1 cmp$1(
+        .u(cmp$1$u),
+        .t(cmp$1$t),
+        .prev(cmp$1$prev),
+        .out(cmp$1$out)
+    );
+    random_3_e10_mvtu$lanes$0$thr$0$cmp$2 cmp$2(
+        .u(cmp$2$u),
+        .t(cmp$2$t),
+        .prev(cmp$2$prev),
+        .out(cmp$2$out)
+    );
+    random_3_e10_mvtu$lanes$0$thr$0$cmp$3 cmp$3(
+        .u(cmp$3$u),
+        .t(cmp$3$t),
+        .prev(cmp$3$prev),
+        .out(cmp$3$out)
+    );
+    random_3_e10_mvtu$lanes$0$thr$0$cmp$4 cmp$4(
+        .u(cmp$4$u),
+        .t(cmp$4$t),
+        .prev(cmp$4$prev),
+        .out(cmp$4$out)
+    );
+    random_3_e10_mvtu$lanes$0$thr$0$cmp$5 cmp$5(
+        .u(cmp$5$u),
+        .t(cmp$5$t),
+        .prev(cmp$5$prev),
+        .out(cmp$5$out)
+    );
+    random_3_e10_mvtu$lanes$0$thr$0$cmp$6 cmp$6(
+        .u(cmp$6$u),
+        .t(cmp$6$t),
+        .prev(cmp$6$prev),
+        .out(cmp$6$out)
     );
     random_3_e10_mvtu$lanes$0$thr$0$tree tree(
         .bits(tree$bits),
@@ -1227,15 +1213,45 @@ module random_3_e10_mvtu$lanes$0$thr$0(clock,in_valid,ch,y,out_valid,n);
         vout$d = vout$q;
         thr$0$clock = clock;
         thr$0$address = ch;
+        thr$1$clock = clock;
+        thr$1$address = ch;
+        thr$2$clock = clock;
+        thr$2$address = ch;
+        thr$3$clock = clock;
+        thr$3$address = ch;
+        thr$4$clock = clock;
+        thr$4$address = ch;
+        thr$5$clock = clock;
+        thr$5$address = ch;
+        thr$6$clock = clock;
+        thr$6$address = ch;
         flips$clock = clock;
         flips$address = ch;
         y1$d = $unsigned(y);
         v1$d = in_valid;
-        yu = ((y1$q ^ sign) & 8'hff);
+        yu = ((y1$q ^ sign) & 3'h7);
         cmp$0$u = yu;
         cmp$0$t = thr$0$data;
+        cmp$1$u = yu;
+        cmp$1$t = thr$1$data;
+        cmp$2$u = yu;
+        cmp$2$t = thr$2$data;
+        cmp$3$u = yu;
+        cmp$3$t = thr$3$data;
+        cmp$4$u = yu;
+        cmp$4$t = thr$4$data;
+        cmp$5$u = yu;
+        cmp$5$t = thr$5$data;
+        cmp$6$u = yu;
+        cmp$6$t = thr$6$data;
         cmp$0$prev = 32'h0;
-        tree$bits = cmp$0$out;
+        cmp$1$prev = cmp$0$out;
+        cmp$2$prev = cmp$1$out;
+        cmp$3$prev = cmp$2$out;
+        cmp$4$prev = cmp$3$out;
+        cmp$5$prev = cmp$4$out;
+        cmp$6$prev = cmp$5$out;
+        tree$bits = cmp$6$out;
         nreg$d = tree$count;
         if (flips$data) begin
             nreg$d = tree$count ^ all_ones;
@@ -1251,10 +1267,10 @@ endmodule // random_3_e10_mvtu$lanes$0$thr$0
 module random_3_e10_mvtu$lanes$0$thr$0$cmp$0(u,t,prev,out);
     
     // Module arguments
-    input wire  [7:0] u;
-    input wire  [7:0] t;
-    input wire  prev;
-    output reg  out;
+    input wire  [2:0] u;
+    input wire  [2:0] t;
+    input wire  [6:0] prev;
+    output reg  [6:0] out;
     
     // Constant declarations
     localparam  index = 8'h0;
@@ -1267,18 +1283,135 @@ module random_3_e10_mvtu$lanes$0$thr$0$cmp$0(u,t,prev,out);
 endmodule // random_3_e10_mvtu$lanes$0$thr$0$cmp$0
 
 
+module random_3_e10_mvtu$lanes$0$thr$0$cmp$1(u,t,prev,out);
+    
+    // Module arguments
+    input wire  [2:0] u;
+    input wire  [2:0] t;
+    input wire  [6:0] prev;
+    output reg  [6:0] out;
+    
+    // Constant declarations
+    localparam  index = 8'h1;
+    
+    // Update code
+    always @(*) begin
+        out = (prev & ~(1 << (index)) | ((u >= t) << (index)));
+    end
+    
+endmodule // random_3_e10_mvtu$lanes$0$thr$0$cmp$1
+
+
+module random_3_e10_mvtu$lanes$0$thr$0$cmp$2(u,t,prev,out);
+    
+    // Module arguments
+    input wire  [2:0] u;
+    input wire  [2:0] t;
+    input wire  [6:0] prev;
+    output reg  [6:0] out;
+    
+    // Constant declarations
+    localparam  index = 8'h2;
+    
+    // Update code
+    always @(*) begin
+        out = (prev & ~(1 << (index)) | ((u >= t) << (index)));
+    end
+    
+endmodule // random_3_e10_mvtu$lanes$0$thr$0$cmp$2
+
+
+module random_3_e10_mvtu$lanes$0$thr$0$cmp$3(u,t,prev,out);
+    
+    // Module arguments
+    input wire  [2:0] u;
+    input wire  [2:0] t;
+    input wire  [6:0] prev;
+    output reg  [6:0] out;
+    
+    // Constant declarations
+    localparam  index = 8'h3;
+    
+    // Update code
+    always @(*) begin
+        out = (prev & ~(1 << (index)) | ((u >= t) << (index)));
+    end
+    
+endmodule // random_3_e10_mvtu$lanes$0$thr$0$cmp$3
+
+
+module random_3_e10_mvtu$lanes$0$thr$0$cmp$4(u,t,prev,out);
+    
+    // Module arguments
+    input wire  [2:0] u;
+    input wire  [2:0] t;
+    input wire  [6:0] prev;
+    output reg  [6:0] out;
+    
+    // Constant declarations
+    localparam  index = 8'h4;
+    
+    // Update code
+    always @(*) begin
+        out = (prev & ~(1 << (index)) | ((u >= t) << (index)));
+    end
+    
+endmodule // random_3_e10_mvtu$lanes$0$thr$0$cmp$4
+
+
+module random_3_e10_mvtu$lanes$0$thr$0$cmp$5(u,t,prev,out);
+    
+    // Module arguments
+    input wire  [2:0] u;
+    input wire  [2:0] t;
+    input wire  [6:0] prev;
+    output reg  [6:0] out;
+    
+    // Constant declarations
+    localparam  index = 8'h5;
+    
+    // Update code
+    always @(*) begin
+        out = (prev & ~(1 << (index)) | ((u >= t) << (index)));
+    end
+    
+endmodule // random_3_e10_mvtu$lanes$0$thr$0$cmp$5
+
+
+module random_3_e10_mvtu$lanes$0$thr$0$cmp$6(u,t,prev,out);
+    
+    // Module arguments
+    input wire  [2:0] u;
+    input wire  [2:0] t;
+    input wire  [6:0] prev;
+    output reg  [6:0] out;
+    
+    // Constant declarations
+    localparam  index = 8'h6;
+    
+    // Update code
+    always @(*) begin
+        out = (prev & ~(1 << (index)) | ((u >= t) << (index)));
+    end
+    
+endmodule // random_3_e10_mvtu$lanes$0$thr$0$cmp$6
+
+
 module random_3_e10_mvtu$lanes$0$thr$0$flips(address,clock,data);
     
     // Module arguments
-    input wire  address;
+    input wire  [1:0] address;
     input wire  clock;
     output reg  data;
     
     // Update code (custom)
-    reg[0:0] mem [1:0];
+    reg[0:0] mem [3:0];
     
     initial begin
-    mem[1'b0] = 1'b0;
+    mem[2'b0] = 1'b0;
+    mem[2'b1] = 1'b0;
+    mem[2'b10] = 1'b0;
+    mem[2'b11] = 1'b0;
     end
     
     always @(posedge clock) begin
@@ -1290,13 +1423,13 @@ endmodule // random_3_e10_mvtu$lanes$0$thr$0$flips
 module random_3_e10_mvtu$lanes$0$thr$0$nreg(d,q,clock);
     
     // Module arguments
-    input wire  d;
-    output reg  q;
+    input wire  [2:0] d;
+    output reg  [2:0] q;
     input wire  clock;
     
     // Update code (custom)
     initial begin
-       q = 1'h0;
+       q = 3'h0;
     end
     
     always @(posedge clock) begin
@@ -1309,15 +1442,18 @@ endmodule // random_3_e10_mvtu$lanes$0$thr$0$nreg
 module random_3_e10_mvtu$lanes$0$thr$0$thr$0(address,clock,data);
     
     // Module arguments
-    input wire  address;
+    input wire  [1:0] address;
     input wire  clock;
-    output reg  [7:0] data;
+    output reg  [2:0] data;
     
     // Update code (custom)
-    reg[7:0] mem [1:0];
+    reg[2:0] mem [3:0];
     
     initial begin
-    mem[1'b0] = 8'h40;
+    mem[2'b0] = 3'b10;
+    mem[2'b1] = 3'b10;
+    mem[2'b10] = 3'b1;
+    mem[2'b11] = 3'b1;
     end
     
     always @(posedge clock) begin
@@ -1326,34 +1462,184 @@ module random_3_e10_mvtu$lanes$0$thr$0$thr$0(address,clock,data);
 endmodule // random_3_e10_mvtu$lanes$0$thr$0$thr$0
 
 
+module random_3_e10_mvtu$lanes$0$thr$0$thr$1(address,clock,data);
+    
+    // Module arguments
+    input wire  [1:0] address;
+    input wire  clock;
+    output reg  [2:0] data;
+    
+    // Update code (custom)
+    reg[2:0] mem [3:0];
+    
+    initial begin
+    mem[2'b0] = 3'b11;
+    mem[2'b1] = 3'b10;
+    mem[2'b10] = 3'b10;
+    mem[2'b11] = 3'b10;
+    end
+    
+    always @(posedge clock) begin
+       data <= mem[address];
+    end
+endmodule // random_3_e10_mvtu$lanes$0$thr$0$thr$1
+
+
+module random_3_e10_mvtu$lanes$0$thr$0$thr$2(address,clock,data);
+    
+    // Module arguments
+    input wire  [1:0] address;
+    input wire  clock;
+    output reg  [2:0] data;
+    
+    // Update code (custom)
+    reg[2:0] mem [3:0];
+    
+    initial begin
+    mem[2'b0] = 3'b11;
+    mem[2'b1] = 3'b10;
+    mem[2'b10] = 3'b10;
+    mem[2'b11] = 3'b1;
+    end
+    
+    always @(posedge clock) begin
+       data <= mem[address];
+    end
+endmodule // random_3_e10_mvtu$lanes$0$thr$0$thr$2
+
+
+module random_3_e10_mvtu$lanes$0$thr$0$thr$3(address,clock,data);
+    
+    // Module arguments
+    input wire  [1:0] address;
+    input wire  clock;
+    output reg  [2:0] data;
+    
+    // Update code (custom)
+    reg[2:0] mem [3:0];
+    
+    initial begin
+    mem[2'b0] = 3'b100;
+    mem[2'b1] = 3'b1;
+    mem[2'b10] = 3'b10;
+    mem[2'b11] = 3'b1;
+    end
+    
+    always @(posedge clock) begin
+       data <= mem[address];
+    end
+endmodule // random_3_e10_mvtu$lanes$0$thr$0$thr$3
+
+
+module random_3_e10_mvtu$lanes$0$thr$0$thr$4(address,clock,data);
+    
+    // Module arguments
+    input wire  [1:0] address;
+    input wire  clock;
+    output reg  [2:0] data;
+    
+    // Update code (custom)
+    reg[2:0] mem [3:0];
+    
+    initial begin
+    mem[2'b0] = 3'b11;
+    mem[2'b1] = 3'b1;
+    mem[2'b10] = 3'b1;
+    mem[2'b11] = 3'b1;
+    end
+    
+    always @(posedge clock) begin
+       data <= mem[address];
+    end
+endmodule // random_3_e10_mvtu$lanes$0$thr$0$thr$4
+
+
+module random_3_e10_mvtu$lanes$0$thr$0$thr$5(address,clock,data);
+    
+    // Module arguments
+    input wire  [1:0] address;
+    input wire  clock;
+    output reg  [2:0] data;
+    
+    // Update code (custom)
+    reg[2:0] mem [3:0];
+    
+    initial begin
+    mem[2'b0] = 3'b10;
+    mem[2'b1] = 3'b1;
+    mem[2'b10] = 3'b10;
+    mem[2'b11] = 3'b10;
+    end
+    
+    always @(posedge clock) begin
+       data <= mem[address];
+    end
+endmodule // random_3_e10_mvtu$lanes$0$thr$0$thr$5
+
+
+module random_3_e10_mvtu$lanes$0$thr$0$thr$6(address,clock,data);
+    
+    // Module arguments
+    input wire  [1:0] address;
+    input wire  clock;
+    output reg  [2:0] data;
+    
+    // Update code (custom)
+    reg[2:0] mem [3:0];
+    
+    initial begin
+    mem[2'b0] = 3'b10;
+    mem[2'b1] = 3'b10;
+    mem[2'b10] = 3'b1;
+    mem[2'b11] = 3'b1;
+    end
+    
+    always @(posedge clock) begin
+       data <= mem[address];
+    end
+endmodule // random_3_e10_mvtu$lanes$0$thr$0$thr$6
+
+
 module random_3_e10_mvtu$lanes$0$thr$0$tree(bits,count);
     
     // Module arguments
-    input wire  bits;
-    output reg  count;
+    input wire  [6:0] bits;
+    output reg  [2:0] count;
     
     // Stub signals
-    reg  lv1$0$a;
-    reg  lv1$0$b;
-    wire  lv1$0$s;
-    reg  lv2$0$a;
-    reg  lv2$0$b;
-    wire  lv2$0$s;
-    reg  lv3$0$a;
-    reg  lv3$0$b;
-    wire  lv3$0$s;
-    reg  lv4$0$a;
-    reg  lv4$0$b;
-    wire  lv4$0$s;
-    reg  lv5$0$a;
-    reg  lv5$0$b;
-    wire  lv5$0$s;
-    reg  lv6$0$a;
-    reg  lv6$0$b;
-    wire  lv6$0$s;
-    reg  lv7$0$a;
-    reg  lv7$0$b;
-    wire  lv7$0$s;
+    reg  [2:0] lv1$0$a;
+    reg  [2:0] lv1$0$b;
+    wire  [2:0] lv1$0$s;
+    reg  [2:0] lv1$1$a;
+    reg  [2:0] lv1$1$b;
+    wire  [2:0] lv1$1$s;
+    reg  [2:0] lv1$2$a;
+    reg  [2:0] lv1$2$b;
+    wire  [2:0] lv1$2$s;
+    reg  [2:0] lv1$3$a;
+    reg  [2:0] lv1$3$b;
+    wire  [2:0] lv1$3$s;
+    reg  [2:0] lv2$0$a;
+    reg  [2:0] lv2$0$b;
+    wire  [2:0] lv2$0$s;
+    reg  [2:0] lv2$1$a;
+    reg  [2:0] lv2$1$b;
+    wire  [2:0] lv2$1$s;
+    reg  [2:0] lv3$0$a;
+    reg  [2:0] lv3$0$b;
+    wire  [2:0] lv3$0$s;
+    reg  [2:0] lv4$0$a;
+    reg  [2:0] lv4$0$b;
+    wire  [2:0] lv4$0$s;
+    reg  [2:0] lv5$0$a;
+    reg  [2:0] lv5$0$b;
+    wire  [2:0] lv5$0$s;
+    reg  [2:0] lv6$0$a;
+    reg  [2:0] lv6$0$b;
+    wire  [2:0] lv6$0$s;
+    reg  [2:0] lv7$0$a;
+    reg  [2:0] lv7$0$b;
+    wire  [2:0] lv7$0$s;
     
     // Sub module instances
     random_3_e10_mvtu$lanes$0$thr$0$tree$lv1$0 lv1$0(
@@ -1361,10 +1647,30 @@ module random_3_e10_mvtu$lanes$0$thr$0$tree(bits,count);
         .b(lv1$0$b),
         .s(lv1$0$s)
     );
+    random_3_e10_mvtu$lanes$0$thr$0$tree$lv1$1 lv1$1(
+        .a(lv1$1$a),
+        .b(lv1$1$b),
+        .s(lv1$1$s)
+    );
+    random_3_e10_mvtu$lanes$0$thr$0$tree$lv1$2 lv1$2(
+        .a(lv1$2$a),
+        .b(lv1$2$b),
+        .s(lv1$2$s)
+    );
+    random_3_e10_mvtu$lanes$0$thr$0$tree$lv1$3 lv1$3(
+        .a(lv1$3$a),
+        .b(lv1$3$b),
+        .s(lv1$3$s)
+    );
     random_3_e10_mvtu$lanes$0$thr$0$tree$lv2$0 lv2$0(
         .a(lv2$0$a),
         .b(lv2$0$b),
         .s(lv2$0$s)
+    );
+    random_3_e10_mvtu$lanes$0$thr$0$tree$lv2$1 lv2$1(
+        .a(lv2$1$a),
+        .b(lv2$1$b),
+        .s(lv2$1$s)
     );
     random_3_e10_mvtu$lanes$0$thr$0$tree$lv3$0 lv3$0(
         .a(lv3$0$a),
@@ -1396,13 +1702,39 @@ module random_3_e10_mvtu$lanes$0$thr$0$tree(bits,count);
     always @(*) begin
         lv1$0$a = 32'h0;
         lv1$0$b = 32'h0;
-        if (|bits) begin
+        if (bits[32'h2 * 0]) begin
             lv1$0$a = 32'h1;
         end
+        if (bits[32'h2 * 0 + 32'h1]) begin
+            lv1$0$b = 32'h1;
+        end
+        lv1$1$a = 32'h0;
+        lv1$1$b = 32'h0;
+        if (bits[32'h2 * 1]) begin
+            lv1$1$a = 32'h1;
+        end
+        if (bits[32'h2 * 1 + 32'h1]) begin
+            lv1$1$b = 32'h1;
+        end
+        lv1$2$a = 32'h0;
+        lv1$2$b = 32'h0;
+        if (bits[32'h2 * 2]) begin
+            lv1$2$a = 32'h1;
+        end
+        if (bits[32'h2 * 2 + 32'h1]) begin
+            lv1$2$b = 32'h1;
+        end
+        lv1$3$a = 32'h0;
+        lv1$3$b = 32'h0;
+        if (bits[32'h2 * 3]) begin
+            lv1$3$a = 32'h1;
+        end
         lv2$0$a = lv1$0$s;
-        lv2$0$b = 32'h0;
+        lv2$0$b = lv1$1$s;
+        lv2$1$a = lv1$2$s;
+        lv2$1$b = lv1$3$s;
         lv3$0$a = lv2$0$s;
-        lv3$0$b = 32'h0;
+        lv3$0$b = lv2$1$s;
         lv4$0$a = lv3$0$s;
         lv4$0$b = 32'h0;
         lv5$0$a = lv4$0$s;
@@ -1420,9 +1752,9 @@ endmodule // random_3_e10_mvtu$lanes$0$thr$0$tree
 module random_3_e10_mvtu$lanes$0$thr$0$tree$lv1$0(a,b,s);
     
     // Module arguments
-    input wire  a;
-    input wire  b;
-    output reg  s;
+    input wire  [2:0] a;
+    input wire  [2:0] b;
+    output reg  [2:0] s;
     
     // Update code
     always @(*) begin
@@ -1432,12 +1764,57 @@ module random_3_e10_mvtu$lanes$0$thr$0$tree$lv1$0(a,b,s);
 endmodule // random_3_e10_mvtu$lanes$0$thr$0$tree$lv1$0
 
 
+module random_3_e10_mvtu$lanes$0$thr$0$tree$lv1$1(a,b,s);
+    
+    // Module arguments
+    input wire  [2:0] a;
+    input wire  [2:0] b;
+    output reg  [2:0] s;
+    
+    // Update code
+    always @(*) begin
+        s = a + b;
+    end
+    
+endmodule // random_3_e10_mvtu$lanes$0$thr$0$tree$lv1$1
+
+
+module random_3_e10_mvtu$lanes$0$thr$0$tree$lv1$2(a,b,s);
+    
+    // Module arguments
+    input wire  [2:0] a;
+    input wire  [2:0] b;
+    output reg  [2:0] s;
+    
+    // Update code
+    always @(*) begin
+        s = a + b;
+    end
+    
+endmodule // random_3_e10_mvtu$lanes$0$thr$0$tree$lv1$2
+
+
+module random_3_e10_mvtu$lanes$0$thr$0$tree$lv1$3(a,b,s);
+    
+    // Module arguments
+    input wire  [2:0] a;
+    input wire  [2:0] b;
+    output reg  [2:0] s;
+    
+    // Update code
+    always @(*) begin
+        s = a + b;
+    end
+    
+endmodule // random_3_e10_mvtu$lanes$0$thr$0$tree$lv1$3
+
+
 module random_3_e10_mvtu$lanes$0$thr$0$tree$lv2$0(a,b,s);
     
     // Module arguments
-    input wire  a;
-    input wire  b;
-    output reg  s;
+    input wire  [2:0] a;
+    input wire  [2:0] b;
+    output reg  [2:0] s;
     
     // Update code
     always @(*) begin
@@ -1447,12 +1824,27 @@ module random_3_e10_mvtu$lanes$0$thr$0$tree$lv2$0(a,b,s);
 endmodule // random_3_e10_mvtu$lanes$0$thr$0$tree$lv2$0
 
 
+module random_3_e10_mvtu$lanes$0$thr$0$tree$lv2$1(a,b,s);
+    
+    // Module arguments
+    input wire  [2:0] a;
+    input wire  [2:0] b;
+    output reg  [2:0] s;
+    
+    // Update code
+    always @(*) begin
+        s = a + b;
+    end
+    
+endmodule // random_3_e10_mvtu$lanes$0$thr$0$tree$lv2$1
+
+
 module random_3_e10_mvtu$lanes$0$thr$0$tree$lv3$0(a,b,s);
     
     // Module arguments
-    input wire  a;
-    input wire  b;
-    output reg  s;
+    input wire  [2:0] a;
+    input wire  [2:0] b;
+    output reg  [2:0] s;
     
     // Update code
     always @(*) begin
@@ -1465,9 +1857,9 @@ endmodule // random_3_e10_mvtu$lanes$0$thr$0$tree$lv3$0
 module random_3_e10_mvtu$lanes$0$thr$0$tree$lv4$0(a,b,s);
     
     // Module arguments
-    input wire  a;
-    input wire  b;
-    output reg  s;
+    input wire  [2:0] a;
+    input wire  [2:0] b;
+    output reg  [2:0] s;
     
     // Update code
     always @(*) begin
@@ -1480,9 +1872,9 @@ endmodule // random_3_e10_mvtu$lanes$0$thr$0$tree$lv4$0
 module random_3_e10_mvtu$lanes$0$thr$0$tree$lv5$0(a,b,s);
     
     // Module arguments
-    input wire  a;
-    input wire  b;
-    output reg  s;
+    input wire  [2:0] a;
+    input wire  [2:0] b;
+    output reg  [2:0] s;
     
     // Update code
     always @(*) begin
@@ -1495,9 +1887,9 @@ endmodule // random_3_e10_mvtu$lanes$0$thr$0$tree$lv5$0
 module random_3_e10_mvtu$lanes$0$thr$0$tree$lv6$0(a,b,s);
     
     // Module arguments
-    input wire  a;
-    input wire  b;
-    output reg  s;
+    input wire  [2:0] a;
+    input wire  [2:0] b;
+    output reg  [2:0] s;
     
     // Update code
     always @(*) begin
@@ -1510,9 +1902,9 @@ endmodule // random_3_e10_mvtu$lanes$0$thr$0$tree$lv6$0
 module random_3_e10_mvtu$lanes$0$thr$0$tree$lv7$0(a,b,s);
     
     // Module arguments
-    input wire  a;
-    input wire  b;
-    output reg  s;
+    input wire  [2:0] a;
+    input wire  [2:0] b;
+    output reg  [2:0] s;
     
     // Update code
     always @(*) begin
@@ -1563,13 +1955,13 @@ endmodule // random_3_e10_mvtu$lanes$0$thr$0$vout
 module random_3_e10_mvtu$lanes$0$thr$0$y1(d,q,clock);
     
     // Module arguments
-    input wire  [6:0] d;
-    output reg  [6:0] q;
+    input wire  [1:0] d;
+    output reg  [1:0] q;
     input wire  clock;
     
     // Update code (custom)
     initial begin
-       q = 7'h0;
+       q = 2'h0;
     end
     
     always @(posedge clock) begin
@@ -1584,23 +1976,23 @@ module random_3_e10_mvtu$lanes$1(clock,y_valid,y,ch,ch_pre,prev,out,valid);
     // Module arguments
     input wire  clock;
     input wire  y_valid;
-    input wire signed [6:0] y;
-    input wire  ch;
-    input wire  ch_pre;
-    input wire  [3:0] prev;
-    output reg  [3:0] out;
+    input wire signed [1:0] y;
+    input wire  [1:0] ch;
+    input wire  [1:0] ch_pre;
+    input wire  [5:0] prev;
+    output reg  [5:0] out;
     output reg  valid;
     
     // Stub signals
     reg  thr$0$clock;
     reg  thr$0$in_valid;
-    reg  thr$0$ch;
-    reg signed [6:0] thr$0$y;
+    reg  [1:0] thr$0$ch;
+    reg signed [1:0] thr$0$y;
     wire  thr$0$out_valid;
-    wire  thr$0$n;
-    reg  [3:0] ins_t$0$prev;
-    reg  ins_t$0$v;
-    wire  [3:0] ins_t$0$out;
+    wire  [2:0] thr$0$n;
+    reg  [5:0] ins_t$0$prev;
+    reg  [2:0] ins_t$0$v;
+    wire  [5:0] ins_t$0$out;
     
     // Sub module instances
     random_3_e10_mvtu$lanes$1$thr$0 thr$0(
@@ -1637,16 +2029,16 @@ endmodule // random_3_e10_mvtu$lanes$1
 module random_3_e10_mvtu$lanes$1$ins_t$0(prev,v,out);
     
     // Module arguments
-    input wire  [3:0] prev;
-    input wire  v;
-    output reg  [3:0] out;
+    input wire  [5:0] prev;
+    input wire  [2:0] v;
+    output reg  [5:0] out;
     
     // Constant declarations
-    localparam  offset = 16'h1;
+    localparam  offset = 16'h3;
     
     // Update code
     always @(*) begin
-        out = prev | (((v) & 4'hf) << offset);
+        out = prev | (((v) & 6'h3f) << offset);
     end
     
 endmodule // random_3_e10_mvtu$lanes$1$ins_t$0
@@ -1657,49 +2049,121 @@ module random_3_e10_mvtu$lanes$1$thr$0(clock,in_valid,ch,y,out_valid,n);
     // Module arguments
     input wire  clock;
     input wire  in_valid;
-    input wire  ch;
-    input wire signed [6:0] y;
+    input wire  [1:0] ch;
+    input wire signed [1:0] y;
     output reg  out_valid;
-    output reg  n;
+    output reg  [2:0] n;
     
     // Constant declarations
-    localparam  sign = 7'b1000000;
-    localparam  all_ones = 1'b1;
+    localparam  sign = 2'b10;
+    localparam  all_ones = 3'b111;
     
     // Stub signals
-    reg  thr$0$address;
+    reg  [1:0] thr$0$address;
     reg  thr$0$clock;
-    wire  [7:0] thr$0$data;
-    reg  flips$address;
+    wire  [2:0] thr$0$data;
+    reg  [1:0] thr$1$address;
+    reg  thr$1$clock;
+    wire  [2:0] thr$1$data;
+    reg  [1:0] thr$2$address;
+    reg  thr$2$clock;
+    wire  [2:0] thr$2$data;
+    reg  [1:0] thr$3$address;
+    reg  thr$3$clock;
+    wire  [2:0] thr$3$data;
+    reg  [1:0] thr$4$address;
+    reg  thr$4$clock;
+    wire  [2:0] thr$4$data;
+    reg  [1:0] thr$5$address;
+    reg  thr$5$clock;
+    wire  [2:0] thr$5$data;
+    reg  [1:0] thr$6$address;
+    reg  thr$6$clock;
+    wire  [2:0] thr$6$data;
+    reg  [1:0] flips$address;
     reg  flips$clock;
     wire  flips$data;
-    reg  [6:0] y1$d;
-    wire  [6:0] y1$q;
+    reg  [1:0] y1$d;
+    wire  [1:0] y1$q;
     reg  y1$clock;
     reg  v1$d;
     wire  v1$q;
     reg  v1$clock;
-    reg  [7:0] cmp$0$u;
-    reg  [7:0] cmp$0$t;
-    reg  cmp$0$prev;
-    wire  cmp$0$out;
-    reg  tree$bits;
-    wire  tree$count;
-    reg  nreg$d;
-    wire  nreg$q;
+    reg  [2:0] cmp$0$u;
+    reg  [2:0] cmp$0$t;
+    reg  [6:0] cmp$0$prev;
+    wire  [6:0] cmp$0$out;
+    reg  [2:0] cmp$1$u;
+    reg  [2:0] cmp$1$t;
+    reg  [6:0] cmp$1$prev;
+    wire  [6:0] cmp$1$out;
+    reg  [2:0] cmp$2$u;
+    reg  [2:0] cmp$2$t;
+    reg  [6:0] cmp$2$prev;
+    wire  [6:0] cmp$2$out;
+    reg  [2:0] cmp$3$u;
+    reg  [2:0] cmp$3$t;
+    reg  [6:0] cmp$3$prev;
+    wire  [6:0] cmp$3$out;
+    reg  [2:0] cmp$4$u;
+    reg  [2:0] cmp$4$t;
+    reg  [6:0] cmp$4$prev;
+    wire  [6:0] cmp$4$out;
+    reg  [2:0] cmp$5$u;
+    reg  [2:0] cmp$5$t;
+    reg  [6:0] cmp$5$prev;
+    wire  [6:0] cmp$5$out;
+    reg  [2:0] cmp$6$u;
+    reg  [2:0] cmp$6$t;
+    reg  [6:0] cmp$6$prev;
+    wire  [6:0] cmp$6$out;
+    reg  [6:0] tree$bits;
+    wire  [2:0] tree$count;
+    reg  [2:0] nreg$d;
+    wire  [2:0] nreg$q;
     reg  nreg$clock;
     reg  vout$d;
     wire  vout$q;
     reg  vout$clock;
     
     // Local signals
-    reg  [7:0] yu;
+    reg  [2:0] yu;
     
     // Sub module instances
     random_3_e10_mvtu$lanes$1$thr$0$thr$0 thr$0(
         .address(thr$0$address),
         .clock(thr$0$clock),
         .data(thr$0$data)
+    );
+    random_3_e10_mvtu$lanes$1$thr$0$thr$1 thr$1(
+        .address(thr$1$address),
+        .clock(thr$1$clock),
+        .data(thr$1$data)
+    );
+    random_3_e10_mvtu$lanes$1$thr$0$thr$2 thr$2(
+        .address(thr$2$address),
+        .clock(thr$2$clock),
+        .data(thr$2$data)
+    );
+    random_3_e10_mvtu$lanes$1$thr$0$thr$3 thr$3(
+        .address(thr$3$address),
+        .clock(thr$3$clock),
+        .data(thr$3$data)
+    );
+    random_3_e10_mvtu$lanes$1$thr$0$thr$4 thr$4(
+        .address(thr$4$address),
+        .clock(thr$4$clock),
+        .data(thr$4$data)
+    );
+    random_3_e10_mvtu$lanes$1$thr$0$thr$5 thr$5(
+        .address(thr$5$address),
+        .clock(thr$5$clock),
+        .data(thr$5$data)
+    );
+    random_3_e10_mvtu$lanes$1$thr$0$thr$6 thr$6(
+        .address(thr$6$address),
+        .clock(thr$6$clock),
+        .data(thr$6$data)
     );
     random_3_e10_mvtu$lanes$1$thr$0$flips flips(
         .address(flips$address),
@@ -1721,6 +2185,42 @@ module random_3_e10_mvtu$lanes$1$thr$0(clock,in_valid,ch,y,out_valid,n);
         .t(cmp$0$t),
         .prev(cmp$0$prev),
         .out(cmp$0$out)
+    );
+    random_3_e10_mvtu$lanes$1$thr$0$cmp$1 cmp$1(
+        .u(cmp$1$u),
+        .t(cmp$1$t),
+        .prev(cmp$1$prev),
+        .out(cmp$1$out)
+    );
+    random_3_e10_mvtu$lanes$1$thr$0$cmp$2 cmp$2(
+        .u(cmp$2$u),
+        .t(cmp$2$t),
+        .prev(cmp$2$prev),
+        .out(cmp$2$out)
+    );
+    random_3_e10_mvtu$lanes$1$thr$0$cmp$3 cmp$3(
+        .u(cmp$3$u),
+        .t(cmp$3$t),
+        .prev(cmp$3$prev),
+        .out(cmp$3$out)
+    );
+    random_3_e10_mvtu$lanes$1$thr$0$cmp$4 cmp$4(
+        .u(cmp$4$u),
+        .t(cmp$4$t),
+        .prev(cmp$4$prev),
+        .out(cmp$4$out)
+    );
+    random_3_e10_mvtu$lanes$1$thr$0$cmp$5 cmp$5(
+        .u(cmp$5$u),
+        .t(cmp$5$t),
+        .prev(cmp$5$prev),
+        .out(cmp$5$out)
+    );
+    random_3_e10_mvtu$lanes$1$thr$0$cmp$6 cmp$6(
+        .u(cmp$6$u),
+        .t(cmp$6$t),
+        .prev(cmp$6$prev),
+        .out(cmp$6$out)
     );
     random_3_e10_mvtu$lanes$1$thr$0$tree tree(
         .bits(tree$bits),
@@ -1749,15 +2249,45 @@ module random_3_e10_mvtu$lanes$1$thr$0(clock,in_valid,ch,y,out_valid,n);
         vout$d = vout$q;
         thr$0$clock = clock;
         thr$0$address = ch;
+        thr$1$clock = clock;
+        thr$1$address = ch;
+        thr$2$clock = clock;
+        thr$2$address = ch;
+        thr$3$clock = clock;
+        thr$3$address = ch;
+        thr$4$clock = clock;
+        thr$4$address = ch;
+        thr$5$clock = clock;
+        thr$5$address = ch;
+        thr$6$clock = clock;
+        thr$6$address = ch;
         flips$clock = clock;
         flips$address = ch;
         y1$d = $unsigned(y);
         v1$d = in_valid;
-        yu = ((y1$q ^ sign) & 8'hff);
+        yu = ((y1$q ^ sign) & 3'h7);
         cmp$0$u = yu;
         cmp$0$t = thr$0$data;
+        cmp$1$u = yu;
+        cmp$1$t = thr$1$data;
+        cmp$2$u = yu;
+        cmp$2$t = thr$2$data;
+        cmp$3$u = yu;
+        cmp$3$t = thr$3$data;
+        cmp$4$u = yu;
+        cmp$4$t = thr$4$data;
+        cmp$5$u = yu;
+        cmp$5$t = thr$5$data;
+        cmp$6$u = yu;
+        cmp$6$t = thr$6$data;
         cmp$0$prev = 32'h0;
-        tree$bits = cmp$0$out;
+        cmp$1$prev = cmp$0$out;
+        cmp$2$prev = cmp$1$out;
+        cmp$3$prev = cmp$2$out;
+        cmp$4$prev = cmp$3$out;
+        cmp$5$prev = cmp$4$out;
+        cmp$6$prev = cmp$5$out;
+        tree$bits = cmp$6$out;
         nreg$d = tree$count;
         if (flips$data) begin
             nreg$d = tree$count ^ all_ones;
@@ -1773,10 +2303,10 @@ endmodule // random_3_e10_mvtu$lanes$1$thr$0
 module random_3_e10_mvtu$lanes$1$thr$0$cmp$0(u,t,prev,out);
     
     // Module arguments
-    input wire  [7:0] u;
-    input wire  [7:0] t;
-    input wire  prev;
-    output reg  out;
+    input wire  [2:0] u;
+    input wire  [2:0] t;
+    input wire  [6:0] prev;
+    output reg  [6:0] out;
     
     // Constant declarations
     localparam  index = 8'h0;
@@ -1789,18 +2319,135 @@ module random_3_e10_mvtu$lanes$1$thr$0$cmp$0(u,t,prev,out);
 endmodule // random_3_e10_mvtu$lanes$1$thr$0$cmp$0
 
 
+module random_3_e10_mvtu$lanes$1$thr$0$cmp$1(u,t,prev,out);
+    
+    // Module arguments
+    input wire  [2:0] u;
+    input wire  [2:0] t;
+    input wire  [6:0] prev;
+    output reg  [6:0] out;
+    
+    // Constant declarations
+    localparam  index = 8'h1;
+    
+    // Update code
+    always @(*) begin
+        out = (prev & ~(1 << (index)) | ((u >= t) << (index)));
+    end
+    
+endmodule // random_3_e10_mvtu$lanes$1$thr$0$cmp$1
+
+
+module random_3_e10_mvtu$lanes$1$thr$0$cmp$2(u,t,prev,out);
+    
+    // Module arguments
+    input wire  [2:0] u;
+    input wire  [2:0] t;
+    input wire  [6:0] prev;
+    output reg  [6:0] out;
+    
+    // Constant declarations
+    localparam  index = 8'h2;
+    
+    // Update code
+    always @(*) begin
+        out = (prev & ~(1 << (index)) | ((u >= t) << (index)));
+    end
+    
+endmodule // random_3_e10_mvtu$lanes$1$thr$0$cmp$2
+
+
+module random_3_e10_mvtu$lanes$1$thr$0$cmp$3(u,t,prev,out);
+    
+    // Module arguments
+    input wire  [2:0] u;
+    input wire  [2:0] t;
+    input wire  [6:0] prev;
+    output reg  [6:0] out;
+    
+    // Constant declarations
+    localparam  index = 8'h3;
+    
+    // Update code
+    always @(*) begin
+        out = (prev & ~(1 << (index)) | ((u >= t) << (index)));
+    end
+    
+endmodule // random_3_e10_mvtu$lanes$1$thr$0$cmp$3
+
+
+module random_3_e10_mvtu$lanes$1$thr$0$cmp$4(u,t,prev,out);
+    
+    // Module arguments
+    input wire  [2:0] u;
+    input wire  [2:0] t;
+    input wire  [6:0] prev;
+    output reg  [6:0] out;
+    
+    // Constant declarations
+    localparam  index = 8'h4;
+    
+    // Update code
+    always @(*) begin
+        out = (prev & ~(1 << (index)) | ((u >= t) << (index)));
+    end
+    
+endmodule // random_3_e10_mvtu$lanes$1$thr$0$cmp$4
+
+
+module random_3_e10_mvtu$lanes$1$thr$0$cmp$5(u,t,prev,out);
+    
+    // Module arguments
+    input wire  [2:0] u;
+    input wire  [2:0] t;
+    input wire  [6:0] prev;
+    output reg  [6:0] out;
+    
+    // Constant declarations
+    localparam  index = 8'h5;
+    
+    // Update code
+    always @(*) begin
+        out = (prev & ~(1 << (index)) | ((u >= t) << (index)));
+    end
+    
+endmodule // random_3_e10_mvtu$lanes$1$thr$0$cmp$5
+
+
+module random_3_e10_mvtu$lanes$1$thr$0$cmp$6(u,t,prev,out);
+    
+    // Module arguments
+    input wire  [2:0] u;
+    input wire  [2:0] t;
+    input wire  [6:0] prev;
+    output reg  [6:0] out;
+    
+    // Constant declarations
+    localparam  index = 8'h6;
+    
+    // Update code
+    always @(*) begin
+        out = (prev & ~(1 << (index)) | ((u >= t) << (index)));
+    end
+    
+endmodule // random_3_e10_mvtu$lanes$1$thr$0$cmp$6
+
+
 module random_3_e10_mvtu$lanes$1$thr$0$flips(address,clock,data);
     
     // Module arguments
-    input wire  address;
+    input wire  [1:0] address;
     input wire  clock;
     output reg  data;
     
     // Update code (custom)
-    reg[0:0] mem [1:0];
+    reg[0:0] mem [3:0];
     
     initial begin
-    mem[1'b0] = 1'b0;
+    mem[2'b0] = 1'b0;
+    mem[2'b1] = 1'b0;
+    mem[2'b10] = 1'b0;
+    mem[2'b11] = 1'b0;
     end
     
     always @(posedge clock) begin
@@ -1812,13 +2459,13 @@ endmodule // random_3_e10_mvtu$lanes$1$thr$0$flips
 module random_3_e10_mvtu$lanes$1$thr$0$nreg(d,q,clock);
     
     // Module arguments
-    input wire  d;
-    output reg  q;
+    input wire  [2:0] d;
+    output reg  [2:0] q;
     input wire  clock;
     
     // Update code (custom)
     initial begin
-       q = 1'h0;
+       q = 3'h0;
     end
     
     always @(posedge clock) begin
@@ -1831,15 +2478,18 @@ endmodule // random_3_e10_mvtu$lanes$1$thr$0$nreg
 module random_3_e10_mvtu$lanes$1$thr$0$thr$0(address,clock,data);
     
     // Module arguments
-    input wire  address;
+    input wire  [1:0] address;
     input wire  clock;
-    output reg  [7:0] data;
+    output reg  [2:0] data;
     
     // Update code (custom)
-    reg[7:0] mem [1:0];
+    reg[2:0] mem [3:0];
     
     initial begin
-    mem[1'b0] = 8'h3f;
+    mem[2'b0] = 3'b11;
+    mem[2'b1] = 3'b10;
+    mem[2'b10] = 3'b1;
+    mem[2'b11] = 3'b1;
     end
     
     always @(posedge clock) begin
@@ -1848,34 +2498,184 @@ module random_3_e10_mvtu$lanes$1$thr$0$thr$0(address,clock,data);
 endmodule // random_3_e10_mvtu$lanes$1$thr$0$thr$0
 
 
+module random_3_e10_mvtu$lanes$1$thr$0$thr$1(address,clock,data);
+    
+    // Module arguments
+    input wire  [1:0] address;
+    input wire  clock;
+    output reg  [2:0] data;
+    
+    // Update code (custom)
+    reg[2:0] mem [3:0];
+    
+    initial begin
+    mem[2'b0] = 3'b11;
+    mem[2'b1] = 3'b1;
+    mem[2'b10] = 3'b1;
+    mem[2'b11] = 3'b100;
+    end
+    
+    always @(posedge clock) begin
+       data <= mem[address];
+    end
+endmodule // random_3_e10_mvtu$lanes$1$thr$0$thr$1
+
+
+module random_3_e10_mvtu$lanes$1$thr$0$thr$2(address,clock,data);
+    
+    // Module arguments
+    input wire  [1:0] address;
+    input wire  clock;
+    output reg  [2:0] data;
+    
+    // Update code (custom)
+    reg[2:0] mem [3:0];
+    
+    initial begin
+    mem[2'b0] = 3'b10;
+    mem[2'b1] = 3'b1;
+    mem[2'b10] = 3'b1;
+    mem[2'b11] = 3'b1;
+    end
+    
+    always @(posedge clock) begin
+       data <= mem[address];
+    end
+endmodule // random_3_e10_mvtu$lanes$1$thr$0$thr$2
+
+
+module random_3_e10_mvtu$lanes$1$thr$0$thr$3(address,clock,data);
+    
+    // Module arguments
+    input wire  [1:0] address;
+    input wire  clock;
+    output reg  [2:0] data;
+    
+    // Update code (custom)
+    reg[2:0] mem [3:0];
+    
+    initial begin
+    mem[2'b0] = 3'b11;
+    mem[2'b1] = 3'b1;
+    mem[2'b10] = 3'b10;
+    mem[2'b11] = 3'b1;
+    end
+    
+    always @(posedge clock) begin
+       data <= mem[address];
+    end
+endmodule // random_3_e10_mvtu$lanes$1$thr$0$thr$3
+
+
+module random_3_e10_mvtu$lanes$1$thr$0$thr$4(address,clock,data);
+    
+    // Module arguments
+    input wire  [1:0] address;
+    input wire  clock;
+    output reg  [2:0] data;
+    
+    // Update code (custom)
+    reg[2:0] mem [3:0];
+    
+    initial begin
+    mem[2'b0] = 3'b10;
+    mem[2'b1] = 3'b10;
+    mem[2'b10] = 3'b10;
+    mem[2'b11] = 3'b1;
+    end
+    
+    always @(posedge clock) begin
+       data <= mem[address];
+    end
+endmodule // random_3_e10_mvtu$lanes$1$thr$0$thr$4
+
+
+module random_3_e10_mvtu$lanes$1$thr$0$thr$5(address,clock,data);
+    
+    // Module arguments
+    input wire  [1:0] address;
+    input wire  clock;
+    output reg  [2:0] data;
+    
+    // Update code (custom)
+    reg[2:0] mem [3:0];
+    
+    initial begin
+    mem[2'b0] = 3'b100;
+    mem[2'b1] = 3'b1;
+    mem[2'b10] = 3'b1;
+    mem[2'b11] = 3'b1;
+    end
+    
+    always @(posedge clock) begin
+       data <= mem[address];
+    end
+endmodule // random_3_e10_mvtu$lanes$1$thr$0$thr$5
+
+
+module random_3_e10_mvtu$lanes$1$thr$0$thr$6(address,clock,data);
+    
+    // Module arguments
+    input wire  [1:0] address;
+    input wire  clock;
+    output reg  [2:0] data;
+    
+    // Update code (custom)
+    reg[2:0] mem [3:0];
+    
+    initial begin
+    mem[2'b0] = 3'b11;
+    mem[2'b1] = 3'b1;
+    mem[2'b10] = 3'b1;
+    mem[2'b11] = 3'b1;
+    end
+    
+    always @(posedge clock) begin
+       data <= mem[address];
+    end
+endmodule // random_3_e10_mvtu$lanes$1$thr$0$thr$6
+
+
 module random_3_e10_mvtu$lanes$1$thr$0$tree(bits,count);
     
     // Module arguments
-    input wire  bits;
-    output reg  count;
+    input wire  [6:0] bits;
+    output reg  [2:0] count;
     
     // Stub signals
-    reg  lv1$0$a;
-    reg  lv1$0$b;
-    wire  lv1$0$s;
-    reg  lv2$0$a;
-    reg  lv2$0$b;
-    wire  lv2$0$s;
-    reg  lv3$0$a;
-    reg  lv3$0$b;
-    wire  lv3$0$s;
-    reg  lv4$0$a;
-    reg  lv4$0$b;
-    wire  lv4$0$s;
-    reg  lv5$0$a;
-    reg  lv5$0$b;
-    wire  lv5$0$s;
-    reg  lv6$0$a;
-    reg  lv6$0$b;
-    wire  lv6$0$s;
-    reg  lv7$0$a;
-    reg  lv7$0$b;
-    wire  lv7$0$s;
+    reg  [2:0] lv1$0$a;
+    reg  [2:0] lv1$0$b;
+    wire  [2:0] lv1$0$s;
+    reg  [2:0] lv1$1$a;
+    reg  [2:0] lv1$1$b;
+    wire  [2:0] lv1$1$s;
+    reg  [2:0] lv1$2$a;
+    reg  [2:0] lv1$2$b;
+    wire  [2:0] lv1$2$s;
+    reg  [2:0] lv1$3$a;
+    reg  [2:0] lv1$3$b;
+    wire  [2:0] lv1$3$s;
+    reg  [2:0] lv2$0$a;
+    reg  [2:0] lv2$0$b;
+    wire  [2:0] lv2$0$s;
+    reg  [2:0] lv2$1$a;
+    reg  [2:0] lv2$1$b;
+    wire  [2:0] lv2$1$s;
+    reg  [2:0] lv3$0$a;
+    reg  [2:0] lv3$0$b;
+    wire  [2:0] lv3$0$s;
+    reg  [2:0] lv4$0$a;
+    reg  [2:0] lv4$0$b;
+    wire  [2:0] lv4$0$s;
+    reg  [2:0] lv5$0$a;
+    reg  [2:0] lv5$0$b;
+    wire  [2:0] lv5$0$s;
+    reg  [2:0] lv6$0$a;
+    reg  [2:0] lv6$0$b;
+    wire  [2:0] lv6$0$s;
+    reg  [2:0] lv7$0$a;
+    reg  [2:0] lv7$0$b;
+    wire  [2:0] lv7$0$s;
     
     // Sub module instances
     random_3_e10_mvtu$lanes$1$thr$0$tree$lv1$0 lv1$0(
@@ -1883,10 +2683,30 @@ module random_3_e10_mvtu$lanes$1$thr$0$tree(bits,count);
         .b(lv1$0$b),
         .s(lv1$0$s)
     );
+    random_3_e10_mvtu$lanes$1$thr$0$tree$lv1$1 lv1$1(
+        .a(lv1$1$a),
+        .b(lv1$1$b),
+        .s(lv1$1$s)
+    );
+    random_3_e10_mvtu$lanes$1$thr$0$tree$lv1$2 lv1$2(
+        .a(lv1$2$a),
+        .b(lv1$2$b),
+        .s(lv1$2$s)
+    );
+    random_3_e10_mvtu$lanes$1$thr$0$tree$lv1$3 lv1$3(
+        .a(lv1$3$a),
+        .b(lv1$3$b),
+        .s(lv1$3$s)
+    );
     random_3_e10_mvtu$lanes$1$thr$0$tree$lv2$0 lv2$0(
         .a(lv2$0$a),
         .b(lv2$0$b),
         .s(lv2$0$s)
+    );
+    random_3_e10_mvtu$lanes$1$thr$0$tree$lv2$1 lv2$1(
+        .a(lv2$1$a),
+        .b(lv2$1$b),
+        .s(lv2$1$s)
     );
     random_3_e10_mvtu$lanes$1$thr$0$tree$lv3$0 lv3$0(
         .a(lv3$0$a),
@@ -1918,13 +2738,39 @@ module random_3_e10_mvtu$lanes$1$thr$0$tree(bits,count);
     always @(*) begin
         lv1$0$a = 32'h0;
         lv1$0$b = 32'h0;
-        if (|bits) begin
+        if (bits[32'h2 * 0]) begin
             lv1$0$a = 32'h1;
         end
+        if (bits[32'h2 * 0 + 32'h1]) begin
+            lv1$0$b = 32'h1;
+        end
+        lv1$1$a = 32'h0;
+        lv1$1$b = 32'h0;
+        if (bits[32'h2 * 1]) begin
+            lv1$1$a = 32'h1;
+        end
+        if (bits[32'h2 * 1 + 32'h1]) begin
+            lv1$1$b = 32'h1;
+        end
+        lv1$2$a = 32'h0;
+        lv1$2$b = 32'h0;
+        if (bits[32'h2 * 2]) begin
+            lv1$2$a = 32'h1;
+        end
+        if (bits[32'h2 * 2 + 32'h1]) begin
+            lv1$2$b = 32'h1;
+        end
+        lv1$3$a = 32'h0;
+        lv1$3$b = 32'h0;
+        if (bits[32'h2 * 3]) begin
+            lv1$3$a = 32'h1;
+        end
         lv2$0$a = lv1$0$s;
-        lv2$0$b = 32'h0;
+        lv2$0$b = lv1$1$s;
+        lv2$1$a = lv1$2$s;
+        lv2$1$b = lv1$3$s;
         lv3$0$a = lv2$0$s;
-        lv3$0$b = 32'h0;
+        lv3$0$b = lv2$1$s;
         lv4$0$a = lv3$0$s;
         lv4$0$b = 32'h0;
         lv5$0$a = lv4$0$s;
@@ -1942,9 +2788,9 @@ endmodule // random_3_e10_mvtu$lanes$1$thr$0$tree
 module random_3_e10_mvtu$lanes$1$thr$0$tree$lv1$0(a,b,s);
     
     // Module arguments
-    input wire  a;
-    input wire  b;
-    output reg  s;
+    input wire  [2:0] a;
+    input wire  [2:0] b;
+    output reg  [2:0] s;
     
     // Update code
     always @(*) begin
@@ -1954,12 +2800,57 @@ module random_3_e10_mvtu$lanes$1$thr$0$tree$lv1$0(a,b,s);
 endmodule // random_3_e10_mvtu$lanes$1$thr$0$tree$lv1$0
 
 
+module random_3_e10_mvtu$lanes$1$thr$0$tree$lv1$1(a,b,s);
+    
+    // Module arguments
+    input wire  [2:0] a;
+    input wire  [2:0] b;
+    output reg  [2:0] s;
+    
+    // Update code
+    always @(*) begin
+        s = a + b;
+    end
+    
+endmodule // random_3_e10_mvtu$lanes$1$thr$0$tree$lv1$1
+
+
+module random_3_e10_mvtu$lanes$1$thr$0$tree$lv1$2(a,b,s);
+    
+    // Module arguments
+    input wire  [2:0] a;
+    input wire  [2:0] b;
+    output reg  [2:0] s;
+    
+    // Update code
+    always @(*) begin
+        s = a + b;
+    end
+    
+endmodule // random_3_e10_mvtu$lanes$1$thr$0$tree$lv1$2
+
+
+module random_3_e10_mvtu$lanes$1$thr$0$tree$lv1$3(a,b,s);
+    
+    // Module arguments
+    input wire  [2:0] a;
+    input wire  [2:0] b;
+    output reg  [2:0] s;
+    
+    // Update code
+    always @(*) begin
+        s = a + b;
+    end
+    
+endmodule // random_3_e10_mvtu$lanes$1$thr$0$tree$lv1$3
+
+
 module random_3_e10_mvtu$lanes$1$thr$0$tree$lv2$0(a,b,s);
     
     // Module arguments
-    input wire  a;
-    input wire  b;
-    output reg  s;
+    input wire  [2:0] a;
+    input wire  [2:0] b;
+    output reg  [2:0] s;
     
     // Update code
     always @(*) begin
@@ -1969,12 +2860,27 @@ module random_3_e10_mvtu$lanes$1$thr$0$tree$lv2$0(a,b,s);
 endmodule // random_3_e10_mvtu$lanes$1$thr$0$tree$lv2$0
 
 
+module random_3_e10_mvtu$lanes$1$thr$0$tree$lv2$1(a,b,s);
+    
+    // Module arguments
+    input wire  [2:0] a;
+    input wire  [2:0] b;
+    output reg  [2:0] s;
+    
+    // Update code
+    always @(*) begin
+        s = a + b;
+    end
+    
+endmodule // random_3_e10_mvtu$lanes$1$thr$0$tree$lv2$1
+
+
 module random_3_e10_mvtu$lanes$1$thr$0$tree$lv3$0(a,b,s);
     
     // Module arguments
-    input wire  a;
-    input wire  b;
-    output reg  s;
+    input wire  [2:0] a;
+    input wire  [2:0] b;
+    output reg  [2:0] s;
     
     // Update code
     always @(*) begin
@@ -1987,9 +2893,9 @@ endmodule // random_3_e10_mvtu$lanes$1$thr$0$tree$lv3$0
 module random_3_e10_mvtu$lanes$1$thr$0$tree$lv4$0(a,b,s);
     
     // Module arguments
-    input wire  a;
-    input wire  b;
-    output reg  s;
+    input wire  [2:0] a;
+    input wire  [2:0] b;
+    output reg  [2:0] s;
     
     // Update code
     always @(*) begin
@@ -2002,9 +2908,9 @@ endmodule // random_3_e10_mvtu$lanes$1$thr$0$tree$lv4$0
 module random_3_e10_mvtu$lanes$1$thr$0$tree$lv5$0(a,b,s);
     
     // Module arguments
-    input wire  a;
-    input wire  b;
-    output reg  s;
+    input wire  [2:0] a;
+    input wire  [2:0] b;
+    output reg  [2:0] s;
     
     // Update code
     always @(*) begin
@@ -2017,9 +2923,9 @@ endmodule // random_3_e10_mvtu$lanes$1$thr$0$tree$lv5$0
 module random_3_e10_mvtu$lanes$1$thr$0$tree$lv6$0(a,b,s);
     
     // Module arguments
-    input wire  a;
-    input wire  b;
-    output reg  s;
+    input wire  [2:0] a;
+    input wire  [2:0] b;
+    output reg  [2:0] s;
     
     // Update code
     always @(*) begin
@@ -2032,9 +2938,9 @@ endmodule // random_3_e10_mvtu$lanes$1$thr$0$tree$lv6$0
 module random_3_e10_mvtu$lanes$1$thr$0$tree$lv7$0(a,b,s);
     
     // Module arguments
-    input wire  a;
-    input wire  b;
-    output reg  s;
+    input wire  [2:0] a;
+    input wire  [2:0] b;
+    output reg  [2:0] s;
     
     // Update code
     always @(*) begin
@@ -2085,13 +2991,13 @@ endmodule // random_3_e10_mvtu$lanes$1$thr$0$vout
 module random_3_e10_mvtu$lanes$1$thr$0$y1(d,q,clock);
     
     // Module arguments
-    input wire  [6:0] d;
-    output reg  [6:0] q;
+    input wire  [1:0] d;
+    output reg  [1:0] q;
     input wire  clock;
     
     // Update code (custom)
     initial begin
-       q = 7'h0;
+       q = 2'h0;
     end
     
     always @(posedge clock) begin
@@ -2101,1050 +3007,6 @@ module random_3_e10_mvtu$lanes$1$thr$0$y1(d,q,clock);
 endmodule // random_3_e10_mvtu$lanes$1$thr$0$y1
 
 
-module random_3_e10_mvtu$lanes$2(clock,y_valid,y,ch,ch_pre,prev,out,valid);
-    
-    // Module arguments
-    input wire  clock;
-    input wire  y_valid;
-    input wire signed [6:0] y;
-    input wire  ch;
-    input wire  ch_pre;
-    input wire  [3:0] prev;
-    output reg  [3:0] out;
-    output reg  valid;
-    
-    // Stub signals
-    reg  thr$0$clock;
-    reg  thr$0$in_valid;
-    reg  thr$0$ch;
-    reg signed [6:0] thr$0$y;
-    wire  thr$0$out_valid;
-    wire  thr$0$n;
-    reg  [3:0] ins_t$0$prev;
-    reg  ins_t$0$v;
-    wire  [3:0] ins_t$0$out;
-    
-    // Sub module instances
-    random_3_e10_mvtu$lanes$2$thr$0 thr$0(
-        .clock(thr$0$clock),
-        .in_valid(thr$0$in_valid),
-        .ch(thr$0$ch),
-        .y(thr$0$y),
-        .out_valid(thr$0$out_valid),
-        .n(thr$0$n)
-    );
-    random_3_e10_mvtu$lanes$2$ins_t$0 ins_t$0(
-        .prev(ins_t$0$prev),
-        .v(ins_t$0$v),
-        .out(ins_t$0$out)
-    );
-    
-    // Update code
-    always @(*) begin
-        out = prev;
-        valid = y_valid;
-        thr$0$clock = clock;
-        thr$0$in_valid = y_valid;
-        thr$0$ch = ch;
-        thr$0$y = y;
-        ins_t$0$prev = prev;
-        ins_t$0$v = thr$0$n;
-        out = ins_t$0$out;
-        valid = thr$0$out_valid;
-    end
-    
-endmodule // random_3_e10_mvtu$lanes$2
-
-
-module random_3_e10_mvtu$lanes$2$ins_t$0(prev,v,out);
-    
-    // Module arguments
-    input wire  [3:0] prev;
-    input wire  v;
-    output reg  [3:0] out;
-    
-    // Constant declarations
-    localparam  offset = 16'h2;
-    
-    // Update code
-    always @(*) begin
-        out = prev | (((v) & 4'hf) << offset);
-    end
-    
-endmodule // random_3_e10_mvtu$lanes$2$ins_t$0
-
-
-module random_3_e10_mvtu$lanes$2$thr$0(clock,in_valid,ch,y,out_valid,n);
-    
-    // Module arguments
-    input wire  clock;
-    input wire  in_valid;
-    input wire  ch;
-    input wire signed [6:0] y;
-    output reg  out_valid;
-    output reg  n;
-    
-    // Constant declarations
-    localparam  sign = 7'b1000000;
-    localparam  all_ones = 1'b1;
-    
-    // Stub signals
-    reg  thr$0$address;
-    reg  thr$0$clock;
-    wire  [7:0] thr$0$data;
-    reg  flips$address;
-    reg  flips$clock;
-    wire  flips$data;
-    reg  [6:0] y1$d;
-    wire  [6:0] y1$q;
-    reg  y1$clock;
-    reg  v1$d;
-    wire  v1$q;
-    reg  v1$clock;
-    reg  [7:0] cmp$0$u;
-    reg  [7:0] cmp$0$t;
-    reg  cmp$0$prev;
-    wire  cmp$0$out;
-    reg  tree$bits;
-    wire  tree$count;
-    reg  nreg$d;
-    wire  nreg$q;
-    reg  nreg$clock;
-    reg  vout$d;
-    wire  vout$q;
-    reg  vout$clock;
-    
-    // Local signals
-    reg  [7:0] yu;
-    
-    // Sub module instances
-    random_3_e10_mvtu$lanes$2$thr$0$thr$0 thr$0(
-        .address(thr$0$address),
-        .clock(thr$0$clock),
-        .data(thr$0$data)
-    );
-    random_3_e10_mvtu$lanes$2$thr$0$flips flips(
-        .address(flips$address),
-        .clock(flips$clock),
-        .data(flips$data)
-    );
-    random_3_e10_mvtu$lanes$2$thr$0$y1 y1(
-        .d(y1$d),
-        .q(y1$q),
-        .clock(y1$clock)
-    );
-    random_3_e10_mvtu$lanes$2$thr$0$v1 v1(
-        .d(v1$d),
-        .q(v1$q),
-        .clock(v1$clock)
-    );
-    random_3_e10_mvtu$lanes$2$thr$0$cmp$0 cmp$0(
-        .u(cmp$0$u),
-        .t(cmp$0$t),
-        .prev(cmp$0$prev),
-        .out(cmp$0$out)
-    );
-    random_3_e10_mvtu$lanes$2$thr$0$tree tree(
-        .bits(tree$bits),
-        .count(tree$count)
-    );
-    random_3_e10_mvtu$lanes$2$thr$0$nreg nreg(
-        .d(nreg$d),
-        .q(nreg$q),
-        .clock(nreg$clock)
-    );
-    random_3_e10_mvtu$lanes$2$thr$0$vout vout(
-        .d(vout$d),
-        .q(vout$q),
-        .clock(vout$clock)
-    );
-    
-    // Update code
-    always @(*) begin
-        y1$clock = clock;
-        v1$clock = clock;
-        nreg$clock = clock;
-        vout$clock = clock;
-        y1$d = y1$q;
-        v1$d = v1$q;
-        nreg$d = nreg$q;
-        vout$d = vout$q;
-        thr$0$clock = clock;
-        thr$0$address = ch;
-        flips$clock = clock;
-        flips$address = ch;
-        y1$d = $unsigned(y);
-        v1$d = in_valid;
-        yu = ((y1$q ^ sign) & 8'hff);
-        cmp$0$u = yu;
-        cmp$0$t = thr$0$data;
-        cmp$0$prev = 32'h0;
-        tree$bits = cmp$0$out;
-        nreg$d = tree$count;
-        if (flips$data) begin
-            nreg$d = tree$count ^ all_ones;
-        end
-        vout$d = v1$q;
-        out_valid = vout$q;
-        n = nreg$q;
-    end
-    
-endmodule // random_3_e10_mvtu$lanes$2$thr$0
-
-
-module random_3_e10_mvtu$lanes$2$thr$0$cmp$0(u,t,prev,out);
-    
-    // Module arguments
-    input wire  [7:0] u;
-    input wire  [7:0] t;
-    input wire  prev;
-    output reg  out;
-    
-    // Constant declarations
-    localparam  index = 8'h0;
-    
-    // Update code
-    always @(*) begin
-        out = (prev & ~(1 << (index)) | ((u >= t) << (index)));
-    end
-    
-endmodule // random_3_e10_mvtu$lanes$2$thr$0$cmp$0
-
-
-module random_3_e10_mvtu$lanes$2$thr$0$flips(address,clock,data);
-    
-    // Module arguments
-    input wire  address;
-    input wire  clock;
-    output reg  data;
-    
-    // Update code (custom)
-    reg[0:0] mem [1:0];
-    
-    initial begin
-    mem[1'b0] = 1'b0;
-    end
-    
-    always @(posedge clock) begin
-       data <= mem[address];
-    end
-endmodule // random_3_e10_mvtu$lanes$2$thr$0$flips
-
-
-module random_3_e10_mvtu$lanes$2$thr$0$nreg(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e10_mvtu$lanes$2$thr$0$nreg
-
-
-module random_3_e10_mvtu$lanes$2$thr$0$thr$0(address,clock,data);
-    
-    // Module arguments
-    input wire  address;
-    input wire  clock;
-    output reg  [7:0] data;
-    
-    // Update code (custom)
-    reg[7:0] mem [1:0];
-    
-    initial begin
-    mem[1'b0] = 8'h39;
-    end
-    
-    always @(posedge clock) begin
-       data <= mem[address];
-    end
-endmodule // random_3_e10_mvtu$lanes$2$thr$0$thr$0
-
-
-module random_3_e10_mvtu$lanes$2$thr$0$tree(bits,count);
-    
-    // Module arguments
-    input wire  bits;
-    output reg  count;
-    
-    // Stub signals
-    reg  lv1$0$a;
-    reg  lv1$0$b;
-    wire  lv1$0$s;
-    reg  lv2$0$a;
-    reg  lv2$0$b;
-    wire  lv2$0$s;
-    reg  lv3$0$a;
-    reg  lv3$0$b;
-    wire  lv3$0$s;
-    reg  lv4$0$a;
-    reg  lv4$0$b;
-    wire  lv4$0$s;
-    reg  lv5$0$a;
-    reg  lv5$0$b;
-    wire  lv5$0$s;
-    reg  lv6$0$a;
-    reg  lv6$0$b;
-    wire  lv6$0$s;
-    reg  lv7$0$a;
-    reg  lv7$0$b;
-    wire  lv7$0$s;
-    
-    // Sub module instances
-    random_3_e10_mvtu$lanes$2$thr$0$tree$lv1$0 lv1$0(
-        .a(lv1$0$a),
-        .b(lv1$0$b),
-        .s(lv1$0$s)
-    );
-    random_3_e10_mvtu$lanes$2$thr$0$tree$lv2$0 lv2$0(
-        .a(lv2$0$a),
-        .b(lv2$0$b),
-        .s(lv2$0$s)
-    );
-    random_3_e10_mvtu$lanes$2$thr$0$tree$lv3$0 lv3$0(
-        .a(lv3$0$a),
-        .b(lv3$0$b),
-        .s(lv3$0$s)
-    );
-    random_3_e10_mvtu$lanes$2$thr$0$tree$lv4$0 lv4$0(
-        .a(lv4$0$a),
-        .b(lv4$0$b),
-        .s(lv4$0$s)
-    );
-    random_3_e10_mvtu$lanes$2$thr$0$tree$lv5$0 lv5$0(
-        .a(lv5$0$a),
-        .b(lv5$0$b),
-        .s(lv5$0$s)
-    );
-    random_3_e10_mvtu$lanes$2$thr$0$tree$lv6$0 lv6$0(
-        .a(lv6$0$a),
-        .b(lv6$0$b),
-        .s(lv6$0$s)
-    );
-    random_3_e10_mvtu$lanes$2$thr$0$tree$lv7$0 lv7$0(
-        .a(lv7$0$a),
-        .b(lv7$0$b),
-        .s(lv7$0$s)
-    );
-    
-    // Update code
-    always @(*) begin
-        lv1$0$a = 32'h0;
-        lv1$0$b = 32'h0;
-        if (|bits) begin
-            lv1$0$a = 32'h1;
-        end
-        lv2$0$a = lv1$0$s;
-        lv2$0$b = 32'h0;
-        lv3$0$a = lv2$0$s;
-        lv3$0$b = 32'h0;
-        lv4$0$a = lv3$0$s;
-        lv4$0$b = 32'h0;
-        lv5$0$a = lv4$0$s;
-        lv5$0$b = 32'h0;
-        lv6$0$a = lv5$0$s;
-        lv6$0$b = 32'h0;
-        lv7$0$a = lv6$0$s;
-        lv7$0$b = 32'h0;
-        count = lv7$0$s;
-    end
-    
-endmodule // random_3_e10_mvtu$lanes$2$thr$0$tree
-
-
-module random_3_e10_mvtu$lanes$2$thr$0$tree$lv1$0(a,b,s);
-    
-    // Module arguments
-    input wire  a;
-    input wire  b;
-    output reg  s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e10_mvtu$lanes$2$thr$0$tree$lv1$0
-
-
-module random_3_e10_mvtu$lanes$2$thr$0$tree$lv2$0(a,b,s);
-    
-    // Module arguments
-    input wire  a;
-    input wire  b;
-    output reg  s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e10_mvtu$lanes$2$thr$0$tree$lv2$0
-
-
-module random_3_e10_mvtu$lanes$2$thr$0$tree$lv3$0(a,b,s);
-    
-    // Module arguments
-    input wire  a;
-    input wire  b;
-    output reg  s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e10_mvtu$lanes$2$thr$0$tree$lv3$0
-
-
-module random_3_e10_mvtu$lanes$2$thr$0$tree$lv4$0(a,b,s);
-    
-    // Module arguments
-    input wire  a;
-    input wire  b;
-    output reg  s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e10_mvtu$lanes$2$thr$0$tree$lv4$0
-
-
-module random_3_e10_mvtu$lanes$2$thr$0$tree$lv5$0(a,b,s);
-    
-    // Module arguments
-    input wire  a;
-    input wire  b;
-    output reg  s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e10_mvtu$lanes$2$thr$0$tree$lv5$0
-
-
-module random_3_e10_mvtu$lanes$2$thr$0$tree$lv6$0(a,b,s);
-    
-    // Module arguments
-    input wire  a;
-    input wire  b;
-    output reg  s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e10_mvtu$lanes$2$thr$0$tree$lv6$0
-
-
-module random_3_e10_mvtu$lanes$2$thr$0$tree$lv7$0(a,b,s);
-    
-    // Module arguments
-    input wire  a;
-    input wire  b;
-    output reg  s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e10_mvtu$lanes$2$thr$0$tree$lv7$0
-
-
-module random_3_e10_mvtu$lanes$2$thr$0$v1(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e10_mvtu$lanes$2$thr$0$v1
-
-
-module random_3_e10_mvtu$lanes$2$thr$0$vout(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e10_mvtu$lanes$2$thr$0$vout
-
-
-module random_3_e10_mvtu$lanes$2$thr$0$y1(d,q,clock);
-    
-    // Module arguments
-    input wire  [6:0] d;
-    output reg  [6:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 7'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e10_mvtu$lanes$2$thr$0$y1
-
-
-module random_3_e10_mvtu$lanes$3(clock,y_valid,y,ch,ch_pre,prev,out,valid);
-    
-    // Module arguments
-    input wire  clock;
-    input wire  y_valid;
-    input wire signed [6:0] y;
-    input wire  ch;
-    input wire  ch_pre;
-    input wire  [3:0] prev;
-    output reg  [3:0] out;
-    output reg  valid;
-    
-    // Stub signals
-    reg  thr$0$clock;
-    reg  thr$0$in_valid;
-    reg  thr$0$ch;
-    reg signed [6:0] thr$0$y;
-    wire  thr$0$out_valid;
-    wire  thr$0$n;
-    reg  [3:0] ins_t$0$prev;
-    reg  ins_t$0$v;
-    wire  [3:0] ins_t$0$out;
-    
-    // Sub module instances
-    random_3_e10_mvtu$lanes$3$thr$0 thr$0(
-        .clock(thr$0$clock),
-        .in_valid(thr$0$in_valid),
-        .ch(thr$0$ch),
-        .y(thr$0$y),
-        .out_valid(thr$0$out_valid),
-        .n(thr$0$n)
-    );
-    random_3_e10_mvtu$lanes$3$ins_t$0 ins_t$0(
-        .prev(ins_t$0$prev),
-        .v(ins_t$0$v),
-        .out(ins_t$0$out)
-    );
-    
-    // Update code
-    always @(*) begin
-        out = prev;
-        valid = y_valid;
-        thr$0$clock = clock;
-        thr$0$in_valid = y_valid;
-        thr$0$ch = ch;
-        thr$0$y = y;
-        ins_t$0$prev = prev;
-        ins_t$0$v = thr$0$n;
-        out = ins_t$0$out;
-        valid = thr$0$out_valid;
-    end
-    
-endmodule // random_3_e10_mvtu$lanes$3
-
-
-module random_3_e10_mvtu$lanes$3$ins_t$0(prev,v,out);
-    
-    // Module arguments
-    input wire  [3:0] prev;
-    input wire  v;
-    output reg  [3:0] out;
-    
-    // Constant declarations
-    localparam  offset = 16'h3;
-    
-    // Update code
-    always @(*) begin
-        out = prev | (((v) & 4'hf) << offset);
-    end
-    
-endmodule // random_3_e10_mvtu$lanes$3$ins_t$0
-
-
-module random_3_e10_mvtu$lanes$3$thr$0(clock,in_valid,ch,y,out_valid,n);
-    
-    // Module arguments
-    input wire  clock;
-    input wire  in_valid;
-    input wire  ch;
-    input wire signed [6:0] y;
-    output reg  out_valid;
-    output reg  n;
-    
-    // Constant declarations
-    localparam  sign = 7'b1000000;
-    localparam  all_ones = 1'b1;
-    
-    // Stub signals
-    reg  thr$0$address;
-    reg  thr$0$clock;
-    wire  [7:0] thr$0$data;
-    reg  flips$address;
-    reg  flips$clock;
-    wire  flips$data;
-    reg  [6:0] y1$d;
-    wire  [6:0] y1$q;
-    reg  y1$clock;
-    reg  v1$d;
-    wire  v1$q;
-    reg  v1$clock;
-    reg  [7:0] cmp$0$u;
-    reg  [7:0] cmp$0$t;
-    reg  cmp$0$prev;
-    wire  cmp$0$out;
-    reg  tree$bits;
-    wire  tree$count;
-    reg  nreg$d;
-    wire  nreg$q;
-    reg  nreg$clock;
-    reg  vout$d;
-    wire  vout$q;
-    reg  vout$clock;
-    
-    // Local signals
-    reg  [7:0] yu;
-    
-    // Sub module instances
-    random_3_e10_mvtu$lanes$3$thr$0$thr$0 thr$0(
-        .address(thr$0$address),
-        .clock(thr$0$clock),
-        .data(thr$0$data)
-    );
-    random_3_e10_mvtu$lanes$3$thr$0$flips flips(
-        .address(flips$address),
-        .clock(flips$clock),
-        .data(flips$data)
-    );
-    random_3_e10_mvtu$lanes$3$thr$0$y1 y1(
-        .d(y1$d),
-        .q(y1$q),
-        .clock(y1$clock)
-    );
-    random_3_e10_mvtu$lanes$3$thr$0$v1 v1(
-        .d(v1$d),
-        .q(v1$q),
-        .clock(v1$clock)
-    );
-    random_3_e10_mvtu$lanes$3$thr$0$cmp$0 cmp$0(
-        .u(cmp$0$u),
-        .t(cmp$0$t),
-        .prev(cmp$0$prev),
-        .out(cmp$0$out)
-    );
-    random_3_e10_mvtu$lanes$3$thr$0$tree tree(
-        .bits(tree$bits),
-        .count(tree$count)
-    );
-    random_3_e10_mvtu$lanes$3$thr$0$nreg nreg(
-        .d(nreg$d),
-        .q(nreg$q),
-        .clock(nreg$clock)
-    );
-    random_3_e10_mvtu$lanes$3$thr$0$vout vout(
-        .d(vout$d),
-        .q(vout$q),
-        .clock(vout$clock)
-    );
-    
-    // Update code
-    always @(*) begin
-        y1$clock = clock;
-        v1$clock = clock;
-        nreg$clock = clock;
-        vout$clock = clock;
-        y1$d = y1$q;
-        v1$d = v1$q;
-        nreg$d = nreg$q;
-        vout$d = vout$q;
-        thr$0$clock = clock;
-        thr$0$address = ch;
-        flips$clock = clock;
-        flips$address = ch;
-        y1$d = $unsigned(y);
-        v1$d = in_valid;
-        yu = ((y1$q ^ sign) & 8'hff);
-        cmp$0$u = yu;
-        cmp$0$t = thr$0$data;
-        cmp$0$prev = 32'h0;
-        tree$bits = cmp$0$out;
-        nreg$d = tree$count;
-        if (flips$data) begin
-            nreg$d = tree$count ^ all_ones;
-        end
-        vout$d = v1$q;
-        out_valid = vout$q;
-        n = nreg$q;
-    end
-    
-endmodule // random_3_e10_mvtu$lanes$3$thr$0
-
-
-module random_3_e10_mvtu$lanes$3$thr$0$cmp$0(u,t,prev,out);
-    
-    // Module arguments
-    input wire  [7:0] u;
-    input wire  [7:0] t;
-    input wire  prev;
-    output reg  out;
-    
-    // Constant declarations
-    localparam  index = 8'h0;
-    
-    // Update code
-    always @(*) begin
-        out = (prev & ~(1 << (index)) | ((u >= t) << (index)));
-    end
-    
-endmodule // random_3_e10_mvtu$lanes$3$thr$0$cmp$0
-
-
-module random_3_e10_mvtu$lanes$3$thr$0$flips(address,clock,data);
-    
-    // Module arguments
-    input wire  address;
-    input wire  clock;
-    output reg  data;
-    
-    // Update code (custom)
-    reg[0:0] mem [1:0];
-    
-    initial begin
-    mem[1'b0] = 1'b0;
-    end
-    
-    always @(posedge clock) begin
-       data <= mem[address];
-    end
-endmodule // random_3_e10_mvtu$lanes$3$thr$0$flips
-
-
-module random_3_e10_mvtu$lanes$3$thr$0$nreg(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e10_mvtu$lanes$3$thr$0$nreg
-
-
-module random_3_e10_mvtu$lanes$3$thr$0$thr$0(address,clock,data);
-    
-    // Module arguments
-    input wire  address;
-    input wire  clock;
-    output reg  [7:0] data;
-    
-    // Update code (custom)
-    reg[7:0] mem [1:0];
-    
-    initial begin
-    mem[1'b0] = 8'h40;
-    end
-    
-    always @(posedge clock) begin
-       data <= mem[address];
-    end
-endmodule // random_3_e10_mvtu$lanes$3$thr$0$thr$0
-
-
-module random_3_e10_mvtu$lanes$3$thr$0$tree(bits,count);
-    
-    // Module arguments
-    input wire  bits;
-    output reg  count;
-    
-    // Stub signals
-    reg  lv1$0$a;
-    reg  lv1$0$b;
-    wire  lv1$0$s;
-    reg  lv2$0$a;
-    reg  lv2$0$b;
-    wire  lv2$0$s;
-    reg  lv3$0$a;
-    reg  lv3$0$b;
-    wire  lv3$0$s;
-    reg  lv4$0$a;
-    reg  lv4$0$b;
-    wire  lv4$0$s;
-    reg  lv5$0$a;
-    reg  lv5$0$b;
-    wire  lv5$0$s;
-    reg  lv6$0$a;
-    reg  lv6$0$b;
-    wire  lv6$0$s;
-    reg  lv7$0$a;
-    reg  lv7$0$b;
-    wire  lv7$0$s;
-    
-    // Sub module instances
-    random_3_e10_mvtu$lanes$3$thr$0$tree$lv1$0 lv1$0(
-        .a(lv1$0$a),
-        .b(lv1$0$b),
-        .s(lv1$0$s)
-    );
-    random_3_e10_mvtu$lanes$3$thr$0$tree$lv2$0 lv2$0(
-        .a(lv2$0$a),
-        .b(lv2$0$b),
-        .s(lv2$0$s)
-    );
-    random_3_e10_mvtu$lanes$3$thr$0$tree$lv3$0 lv3$0(
-        .a(lv3$0$a),
-        .b(lv3$0$b),
-        .s(lv3$0$s)
-    );
-    random_3_e10_mvtu$lanes$3$thr$0$tree$lv4$0 lv4$0(
-        .a(lv4$0$a),
-        .b(lv4$0$b),
-        .s(lv4$0$s)
-    );
-    random_3_e10_mvtu$lanes$3$thr$0$tree$lv5$0 lv5$0(
-        .a(lv5$0$a),
-        .b(lv5$0$b),
-        .s(lv5$0$s)
-    );
-    random_3_e10_mvtu$lanes$3$thr$0$tree$lv6$0 lv6$0(
-        .a(lv6$0$a),
-        .b(lv6$0$b),
-        .s(lv6$0$s)
-    );
-    random_3_e10_mvtu$lanes$3$thr$0$tree$lv7$0 lv7$0(
-        .a(lv7$0$a),
-        .b(lv7$0$b),
-        .s(lv7$0$s)
-    );
-    
-    // Update code
-    always @(*) begin
-        lv1$0$a = 32'h0;
-        lv1$0$b = 32'h0;
-        if (|bits) begin
-            lv1$0$a = 32'h1;
-        end
-        lv2$0$a = lv1$0$s;
-        lv2$0$b = 32'h0;
-        lv3$0$a = lv2$0$s;
-        lv3$0$b = 32'h0;
-        lv4$0$a = lv3$0$s;
-        lv4$0$b = 32'h0;
-        lv5$0$a = lv4$0$s;
-        lv5$0$b = 32'h0;
-        lv6$0$a = lv5$0$s;
-        lv6$0$b = 32'h0;
-        lv7$0$a = lv6$0$s;
-        lv7$0$b = 32'h0;
-        count = lv7$0$s;
-    end
-    
-endmodule // random_3_e10_mvtu$lanes$3$thr$0$tree
-
-
-module random_3_e10_mvtu$lanes$3$thr$0$tree$lv1$0(a,b,s);
-    
-    // Module arguments
-    input wire  a;
-    input wire  b;
-    output reg  s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e10_mvtu$lanes$3$thr$0$tree$lv1$0
-
-
-module random_3_e10_mvtu$lanes$3$thr$0$tree$lv2$0(a,b,s);
-    
-    // Module arguments
-    input wire  a;
-    input wire  b;
-    output reg  s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e10_mvtu$lanes$3$thr$0$tree$lv2$0
-
-
-module random_3_e10_mvtu$lanes$3$thr$0$tree$lv3$0(a,b,s);
-    
-    // Module arguments
-    input wire  a;
-    input wire  b;
-    output reg  s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e10_mvtu$lanes$3$thr$0$tree$lv3$0
-
-
-module random_3_e10_mvtu$lanes$3$thr$0$tree$lv4$0(a,b,s);
-    
-    // Module arguments
-    input wire  a;
-    input wire  b;
-    output reg  s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e10_mvtu$lanes$3$thr$0$tree$lv4$0
-
-
-module random_3_e10_mvtu$lanes$3$thr$0$tree$lv5$0(a,b,s);
-    
-    // Module arguments
-    input wire  a;
-    input wire  b;
-    output reg  s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e10_mvtu$lanes$3$thr$0$tree$lv5$0
-
-
-module random_3_e10_mvtu$lanes$3$thr$0$tree$lv6$0(a,b,s);
-    
-    // Module arguments
-    input wire  a;
-    input wire  b;
-    output reg  s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e10_mvtu$lanes$3$thr$0$tree$lv6$0
-
-
-module random_3_e10_mvtu$lanes$3$thr$0$tree$lv7$0(a,b,s);
-    
-    // Module arguments
-    input wire  a;
-    input wire  b;
-    output reg  s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e10_mvtu$lanes$3$thr$0$tree$lv7$0
-
-
-module random_3_e10_mvtu$lanes$3$thr$0$v1(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e10_mvtu$lanes$3$thr$0$v1
-
-
-module random_3_e10_mvtu$lanes$3$thr$0$vout(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e10_mvtu$lanes$3$thr$0$vout
-
-
-module random_3_e10_mvtu$lanes$3$thr$0$y1(d,q,clock);
-    
-    // Module arguments
-    input wire  [6:0] d;
-    output reg  [6:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 7'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e10_mvtu$lanes$3$thr$0$y1
-
-
 module random_3_e10_mvtu$pes$0(clock,in_valid,first,last,x,w,out_valid,y);
     
     // Module arguments
@@ -3152,19 +3014,19 @@ module random_3_e10_mvtu$pes$0(clock,in_valid,first,last,x,w,out_valid,y);
     input wire  in_valid;
     input wire  first;
     input wire  last;
-    input wire  [7:0] x;
-    input wire  [7:0] w;
+    input wire  x;
+    input wire  w;
     output reg  out_valid;
-    output reg signed [6:0] y;
+    output reg signed [1:0] y;
     
     // Constant declarations
-    localparam  fan_in = 7'b100000;
+    localparam  fan_in = 2'b1;
     
     // Stub signals
-    reg  [7:0] tree$bits;
-    wire  [3:0] tree$count;
-    reg  [3:0] pc$d;
-    wire  [3:0] pc$q;
+    reg  tree$bits;
+    wire  tree$count;
+    reg  pc$d;
+    wire  pc$q;
     reg  pc$clock;
     reg  v1$d;
     wire  v1$q;
@@ -3175,18 +3037,18 @@ module random_3_e10_mvtu$pes$0(clock,in_valid,first,last,x,w,out_valid,y);
     reg  last1$d;
     wire  last1$q;
     reg  last1$clock;
-    reg  [5:0] acc$d;
-    wire  [5:0] acc$q;
+    reg  acc$d;
+    wire  acc$q;
     reg  acc$clock;
-    reg  [6:0] yreg$d;
-    wire  [6:0] yreg$q;
+    reg  [1:0] yreg$d;
+    wire  [1:0] yreg$q;
     reg  yreg$clock;
     reg  vout$d;
     wire  vout$q;
     reg  vout$clock;
     
     // Local signals
-    reg  [5:0] total;
+    reg  total;
     
     // Sub module instances
     random_3_e10_mvtu$pes$0$tree tree(
@@ -3250,15 +3112,15 @@ module random_3_e10_mvtu$pes$0(clock,in_valid,first,last,x,w,out_valid,y);
         v1$d = in_valid;
         first1$d = first;
         last1$d = last;
-        total = acc$q + ((pc$q) & 6'h3f);
+        total = acc$q + ((pc$q) & 1'h1);
         if (first1$q) begin
-            total = ((pc$q) & 6'h3f);
+            total = ((pc$q) & 1'h1);
         end
         vout$d = 1'b0;
         if (v1$q) begin
             acc$d = total;
             if (last1$q) begin
-                yreg$d = fan_in - (((total) & 7'h7f) << 32'h1);
+                yreg$d = fan_in - (((total) & 2'h3) << 32'h1);
                 vout$d = 1'b1;
             end
         end
@@ -3272,13 +3134,13 @@ endmodule // random_3_e10_mvtu$pes$0
 module random_3_e10_mvtu$pes$0$acc(d,q,clock);
     
     // Module arguments
-    input wire  [5:0] d;
-    output reg  [5:0] q;
+    input wire  d;
+    output reg  q;
     input wire  clock;
     
     // Update code (custom)
     initial begin
-       q = 6'h0;
+       q = 1'h0;
     end
     
     always @(posedge clock) begin
@@ -3329,13 +3191,13 @@ endmodule // random_3_e10_mvtu$pes$0$last1
 module random_3_e10_mvtu$pes$0$pc(d,q,clock);
     
     // Module arguments
-    input wire  [3:0] d;
-    output reg  [3:0] q;
+    input wire  d;
+    output reg  q;
     input wire  clock;
     
     // Update code (custom)
     initial begin
-       q = 4'h0;
+       q = 1'h0;
     end
     
     always @(posedge clock) begin
@@ -3348,43 +3210,31 @@ endmodule // random_3_e10_mvtu$pes$0$pc
 module random_3_e10_mvtu$pes$0$tree(bits,count);
     
     // Module arguments
-    input wire  [7:0] bits;
-    output reg  [3:0] count;
+    input wire  bits;
+    output reg  count;
     
     // Stub signals
-    reg  [3:0] lv1$0$a;
-    reg  [3:0] lv1$0$b;
-    wire  [3:0] lv1$0$s;
-    reg  [3:0] lv1$1$a;
-    reg  [3:0] lv1$1$b;
-    wire  [3:0] lv1$1$s;
-    reg  [3:0] lv1$2$a;
-    reg  [3:0] lv1$2$b;
-    wire  [3:0] lv1$2$s;
-    reg  [3:0] lv1$3$a;
-    reg  [3:0] lv1$3$b;
-    wire  [3:0] lv1$3$s;
-    reg  [3:0] lv2$0$a;
-    reg  [3:0] lv2$0$b;
-    wire  [3:0] lv2$0$s;
-    reg  [3:0] lv2$1$a;
-    reg  [3:0] lv2$1$b;
-    wire  [3:0] lv2$1$s;
-    reg  [3:0] lv3$0$a;
-    reg  [3:0] lv3$0$b;
-    wire  [3:0] lv3$0$s;
-    reg  [3:0] lv4$0$a;
-    reg  [3:0] lv4$0$b;
-    wire  [3:0] lv4$0$s;
-    reg  [3:0] lv5$0$a;
-    reg  [3:0] lv5$0$b;
-    wire  [3:0] lv5$0$s;
-    reg  [3:0] lv6$0$a;
-    reg  [3:0] lv6$0$b;
-    wire  [3:0] lv6$0$s;
-    reg  [3:0] lv7$0$a;
-    reg  [3:0] lv7$0$b;
-    wire  [3:0] lv7$0$s;
+    reg  lv1$0$a;
+    reg  lv1$0$b;
+    wire  lv1$0$s;
+    reg  lv2$0$a;
+    reg  lv2$0$b;
+    wire  lv2$0$s;
+    reg  lv3$0$a;
+    reg  lv3$0$b;
+    wire  lv3$0$s;
+    reg  lv4$0$a;
+    reg  lv4$0$b;
+    wire  lv4$0$s;
+    reg  lv5$0$a;
+    reg  lv5$0$b;
+    wire  lv5$0$s;
+    reg  lv6$0$a;
+    reg  lv6$0$b;
+    wire  lv6$0$s;
+    reg  lv7$0$a;
+    reg  lv7$0$b;
+    wire  lv7$0$s;
     
     // Sub module instances
     random_3_e10_mvtu$pes$0$tree$lv1$0 lv1$0(
@@ -3392,30 +3242,10 @@ module random_3_e10_mvtu$pes$0$tree(bits,count);
         .b(lv1$0$b),
         .s(lv1$0$s)
     );
-    random_3_e10_mvtu$pes$0$tree$lv1$1 lv1$1(
-        .a(lv1$1$a),
-        .b(lv1$1$b),
-        .s(lv1$1$s)
-    );
-    random_3_e10_mvtu$pes$0$tree$lv1$2 lv1$2(
-        .a(lv1$2$a),
-        .b(lv1$2$b),
-        .s(lv1$2$s)
-    );
-    random_3_e10_mvtu$pes$0$tree$lv1$3 lv1$3(
-        .a(lv1$3$a),
-        .b(lv1$3$b),
-        .s(lv1$3$s)
-    );
     random_3_e10_mvtu$pes$0$tree$lv2$0 lv2$0(
         .a(lv2$0$a),
         .b(lv2$0$b),
         .s(lv2$0$s)
-    );
-    random_3_e10_mvtu$pes$0$tree$lv2$1 lv2$1(
-        .a(lv2$1$a),
-        .b(lv2$1$b),
-        .s(lv2$1$s)
     );
     random_3_e10_mvtu$pes$0$tree$lv3$0 lv3$0(
         .a(lv3$0$a),
@@ -3447,42 +3277,13 @@ module random_3_e10_mvtu$pes$0$tree(bits,count);
     always @(*) begin
         lv1$0$a = 32'h0;
         lv1$0$b = 32'h0;
-        if (bits[32'h2 * 0]) begin
+        if (|bits) begin
             lv1$0$a = 32'h1;
         end
-        if (bits[32'h2 * 0 + 32'h1]) begin
-            lv1$0$b = 32'h1;
-        end
-        lv1$1$a = 32'h0;
-        lv1$1$b = 32'h0;
-        if (bits[32'h2 * 1]) begin
-            lv1$1$a = 32'h1;
-        end
-        if (bits[32'h2 * 1 + 32'h1]) begin
-            lv1$1$b = 32'h1;
-        end
-        lv1$2$a = 32'h0;
-        lv1$2$b = 32'h0;
-        if (bits[32'h2 * 2]) begin
-            lv1$2$a = 32'h1;
-        end
-        if (bits[32'h2 * 2 + 32'h1]) begin
-            lv1$2$b = 32'h1;
-        end
-        lv1$3$a = 32'h0;
-        lv1$3$b = 32'h0;
-        if (bits[32'h2 * 3]) begin
-            lv1$3$a = 32'h1;
-        end
-        if (bits[32'h2 * 3 + 32'h1]) begin
-            lv1$3$b = 32'h1;
-        end
         lv2$0$a = lv1$0$s;
-        lv2$0$b = lv1$1$s;
-        lv2$1$a = lv1$2$s;
-        lv2$1$b = lv1$3$s;
+        lv2$0$b = 32'h0;
         lv3$0$a = lv2$0$s;
-        lv3$0$b = lv2$1$s;
+        lv3$0$b = 32'h0;
         lv4$0$a = lv3$0$s;
         lv4$0$b = 32'h0;
         lv5$0$a = lv4$0$s;
@@ -3500,9 +3301,9 @@ endmodule // random_3_e10_mvtu$pes$0$tree
 module random_3_e10_mvtu$pes$0$tree$lv1$0(a,b,s);
     
     // Module arguments
-    input wire  [3:0] a;
-    input wire  [3:0] b;
-    output reg  [3:0] s;
+    input wire  a;
+    input wire  b;
+    output reg  s;
     
     // Update code
     always @(*) begin
@@ -3512,57 +3313,12 @@ module random_3_e10_mvtu$pes$0$tree$lv1$0(a,b,s);
 endmodule // random_3_e10_mvtu$pes$0$tree$lv1$0
 
 
-module random_3_e10_mvtu$pes$0$tree$lv1$1(a,b,s);
-    
-    // Module arguments
-    input wire  [3:0] a;
-    input wire  [3:0] b;
-    output reg  [3:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e10_mvtu$pes$0$tree$lv1$1
-
-
-module random_3_e10_mvtu$pes$0$tree$lv1$2(a,b,s);
-    
-    // Module arguments
-    input wire  [3:0] a;
-    input wire  [3:0] b;
-    output reg  [3:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e10_mvtu$pes$0$tree$lv1$2
-
-
-module random_3_e10_mvtu$pes$0$tree$lv1$3(a,b,s);
-    
-    // Module arguments
-    input wire  [3:0] a;
-    input wire  [3:0] b;
-    output reg  [3:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e10_mvtu$pes$0$tree$lv1$3
-
-
 module random_3_e10_mvtu$pes$0$tree$lv2$0(a,b,s);
     
     // Module arguments
-    input wire  [3:0] a;
-    input wire  [3:0] b;
-    output reg  [3:0] s;
+    input wire  a;
+    input wire  b;
+    output reg  s;
     
     // Update code
     always @(*) begin
@@ -3572,27 +3328,12 @@ module random_3_e10_mvtu$pes$0$tree$lv2$0(a,b,s);
 endmodule // random_3_e10_mvtu$pes$0$tree$lv2$0
 
 
-module random_3_e10_mvtu$pes$0$tree$lv2$1(a,b,s);
-    
-    // Module arguments
-    input wire  [3:0] a;
-    input wire  [3:0] b;
-    output reg  [3:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e10_mvtu$pes$0$tree$lv2$1
-
-
 module random_3_e10_mvtu$pes$0$tree$lv3$0(a,b,s);
     
     // Module arguments
-    input wire  [3:0] a;
-    input wire  [3:0] b;
-    output reg  [3:0] s;
+    input wire  a;
+    input wire  b;
+    output reg  s;
     
     // Update code
     always @(*) begin
@@ -3605,9 +3346,9 @@ endmodule // random_3_e10_mvtu$pes$0$tree$lv3$0
 module random_3_e10_mvtu$pes$0$tree$lv4$0(a,b,s);
     
     // Module arguments
-    input wire  [3:0] a;
-    input wire  [3:0] b;
-    output reg  [3:0] s;
+    input wire  a;
+    input wire  b;
+    output reg  s;
     
     // Update code
     always @(*) begin
@@ -3620,9 +3361,9 @@ endmodule // random_3_e10_mvtu$pes$0$tree$lv4$0
 module random_3_e10_mvtu$pes$0$tree$lv5$0(a,b,s);
     
     // Module arguments
-    input wire  [3:0] a;
-    input wire  [3:0] b;
-    output reg  [3:0] s;
+    input wire  a;
+    input wire  b;
+    output reg  s;
     
     // Update code
     always @(*) begin
@@ -3635,9 +3376,9 @@ endmodule // random_3_e10_mvtu$pes$0$tree$lv5$0
 module random_3_e10_mvtu$pes$0$tree$lv6$0(a,b,s);
     
     // Module arguments
-    input wire  [3:0] a;
-    input wire  [3:0] b;
-    output reg  [3:0] s;
+    input wire  a;
+    input wire  b;
+    output reg  s;
     
     // Update code
     always @(*) begin
@@ -3650,9 +3391,9 @@ endmodule // random_3_e10_mvtu$pes$0$tree$lv6$0
 module random_3_e10_mvtu$pes$0$tree$lv7$0(a,b,s);
     
     // Module arguments
-    input wire  [3:0] a;
-    input wire  [3:0] b;
-    output reg  [3:0] s;
+    input wire  a;
+    input wire  b;
+    output reg  s;
     
     // Update code
     always @(*) begin
@@ -3703,13 +3444,13 @@ endmodule // random_3_e10_mvtu$pes$0$vout
 module random_3_e10_mvtu$pes$0$yreg(d,q,clock);
     
     // Module arguments
-    input wire  [6:0] d;
-    output reg  [6:0] q;
+    input wire  [1:0] d;
+    output reg  [1:0] q;
     input wire  clock;
     
     // Update code (custom)
     initial begin
-       q = 7'h0;
+       q = 2'h0;
     end
     
     always @(posedge clock) begin
@@ -3726,19 +3467,19 @@ module random_3_e10_mvtu$pes$1(clock,in_valid,first,last,x,w,out_valid,y);
     input wire  in_valid;
     input wire  first;
     input wire  last;
-    input wire  [7:0] x;
-    input wire  [7:0] w;
+    input wire  x;
+    input wire  w;
     output reg  out_valid;
-    output reg signed [6:0] y;
+    output reg signed [1:0] y;
     
     // Constant declarations
-    localparam  fan_in = 7'b100000;
+    localparam  fan_in = 2'b1;
     
     // Stub signals
-    reg  [7:0] tree$bits;
-    wire  [3:0] tree$count;
-    reg  [3:0] pc$d;
-    wire  [3:0] pc$q;
+    reg  tree$bits;
+    wire  tree$count;
+    reg  pc$d;
+    wire  pc$q;
     reg  pc$clock;
     reg  v1$d;
     wire  v1$q;
@@ -3749,18 +3490,18 @@ module random_3_e10_mvtu$pes$1(clock,in_valid,first,last,x,w,out_valid,y);
     reg  last1$d;
     wire  last1$q;
     reg  last1$clock;
-    reg  [5:0] acc$d;
-    wire  [5:0] acc$q;
+    reg  acc$d;
+    wire  acc$q;
     reg  acc$clock;
-    reg  [6:0] yreg$d;
-    wire  [6:0] yreg$q;
+    reg  [1:0] yreg$d;
+    wire  [1:0] yreg$q;
     reg  yreg$clock;
     reg  vout$d;
     wire  vout$q;
     reg  vout$clock;
     
     // Local signals
-    reg  [5:0] total;
+    reg  total;
     
     // Sub module instances
     random_3_e10_mvtu$pes$1$tree tree(
@@ -3824,15 +3565,15 @@ module random_3_e10_mvtu$pes$1(clock,in_valid,first,last,x,w,out_valid,y);
         v1$d = in_valid;
         first1$d = first;
         last1$d = last;
-        total = acc$q + ((pc$q) & 6'h3f);
+        total = acc$q + ((pc$q) & 1'h1);
         if (first1$q) begin
-            total = ((pc$q) & 6'h3f);
+            total = ((pc$q) & 1'h1);
         end
         vout$d = 1'b0;
         if (v1$q) begin
             acc$d = total;
             if (last1$q) begin
-                yreg$d = fan_in - (((total) & 7'h7f) << 32'h1);
+                yreg$d = fan_in - (((total) & 2'h3) << 32'h1);
                 vout$d = 1'b1;
             end
         end
@@ -3846,13 +3587,13 @@ endmodule // random_3_e10_mvtu$pes$1
 module random_3_e10_mvtu$pes$1$acc(d,q,clock);
     
     // Module arguments
-    input wire  [5:0] d;
-    output reg  [5:0] q;
+    input wire  d;
+    output reg  q;
     input wire  clock;
     
     // Update code (custom)
     initial begin
-       q = 6'h0;
+       q = 1'h0;
     end
     
     always @(posedge clock) begin
@@ -3903,13 +3644,13 @@ endmodule // random_3_e10_mvtu$pes$1$last1
 module random_3_e10_mvtu$pes$1$pc(d,q,clock);
     
     // Module arguments
-    input wire  [3:0] d;
-    output reg  [3:0] q;
+    input wire  d;
+    output reg  q;
     input wire  clock;
     
     // Update code (custom)
     initial begin
-       q = 4'h0;
+       q = 1'h0;
     end
     
     always @(posedge clock) begin
@@ -3922,43 +3663,31 @@ endmodule // random_3_e10_mvtu$pes$1$pc
 module random_3_e10_mvtu$pes$1$tree(bits,count);
     
     // Module arguments
-    input wire  [7:0] bits;
-    output reg  [3:0] count;
+    input wire  bits;
+    output reg  count;
     
     // Stub signals
-    reg  [3:0] lv1$0$a;
-    reg  [3:0] lv1$0$b;
-    wire  [3:0] lv1$0$s;
-    reg  [3:0] lv1$1$a;
-    reg  [3:0] lv1$1$b;
-    wire  [3:0] lv1$1$s;
-    reg  [3:0] lv1$2$a;
-    reg  [3:0] lv1$2$b;
-    wire  [3:0] lv1$2$s;
-    reg  [3:0] lv1$3$a;
-    reg  [3:0] lv1$3$b;
-    wire  [3:0] lv1$3$s;
-    reg  [3:0] lv2$0$a;
-    reg  [3:0] lv2$0$b;
-    wire  [3:0] lv2$0$s;
-    reg  [3:0] lv2$1$a;
-    reg  [3:0] lv2$1$b;
-    wire  [3:0] lv2$1$s;
-    reg  [3:0] lv3$0$a;
-    reg  [3:0] lv3$0$b;
-    wire  [3:0] lv3$0$s;
-    reg  [3:0] lv4$0$a;
-    reg  [3:0] lv4$0$b;
-    wire  [3:0] lv4$0$s;
-    reg  [3:0] lv5$0$a;
-    reg  [3:0] lv5$0$b;
-    wire  [3:0] lv5$0$s;
-    reg  [3:0] lv6$0$a;
-    reg  [3:0] lv6$0$b;
-    wire  [3:0] lv6$0$s;
-    reg  [3:0] lv7$0$a;
-    reg  [3:0] lv7$0$b;
-    wire  [3:0] lv7$0$s;
+    reg  lv1$0$a;
+    reg  lv1$0$b;
+    wire  lv1$0$s;
+    reg  lv2$0$a;
+    reg  lv2$0$b;
+    wire  lv2$0$s;
+    reg  lv3$0$a;
+    reg  lv3$0$b;
+    wire  lv3$0$s;
+    reg  lv4$0$a;
+    reg  lv4$0$b;
+    wire  lv4$0$s;
+    reg  lv5$0$a;
+    reg  lv5$0$b;
+    wire  lv5$0$s;
+    reg  lv6$0$a;
+    reg  lv6$0$b;
+    wire  lv6$0$s;
+    reg  lv7$0$a;
+    reg  lv7$0$b;
+    wire  lv7$0$s;
     
     // Sub module instances
     random_3_e10_mvtu$pes$1$tree$lv1$0 lv1$0(
@@ -3966,30 +3695,10 @@ module random_3_e10_mvtu$pes$1$tree(bits,count);
         .b(lv1$0$b),
         .s(lv1$0$s)
     );
-    random_3_e10_mvtu$pes$1$tree$lv1$1 lv1$1(
-        .a(lv1$1$a),
-        .b(lv1$1$b),
-        .s(lv1$1$s)
-    );
-    random_3_e10_mvtu$pes$1$tree$lv1$2 lv1$2(
-        .a(lv1$2$a),
-        .b(lv1$2$b),
-        .s(lv1$2$s)
-    );
-    random_3_e10_mvtu$pes$1$tree$lv1$3 lv1$3(
-        .a(lv1$3$a),
-        .b(lv1$3$b),
-        .s(lv1$3$s)
-    );
     random_3_e10_mvtu$pes$1$tree$lv2$0 lv2$0(
         .a(lv2$0$a),
         .b(lv2$0$b),
         .s(lv2$0$s)
-    );
-    random_3_e10_mvtu$pes$1$tree$lv2$1 lv2$1(
-        .a(lv2$1$a),
-        .b(lv2$1$b),
-        .s(lv2$1$s)
     );
     random_3_e10_mvtu$pes$1$tree$lv3$0 lv3$0(
         .a(lv3$0$a),
@@ -4021,42 +3730,13 @@ module random_3_e10_mvtu$pes$1$tree(bits,count);
     always @(*) begin
         lv1$0$a = 32'h0;
         lv1$0$b = 32'h0;
-        if (bits[32'h2 * 0]) begin
+        if (|bits) begin
             lv1$0$a = 32'h1;
         end
-        if (bits[32'h2 * 0 + 32'h1]) begin
-            lv1$0$b = 32'h1;
-        end
-        lv1$1$a = 32'h0;
-        lv1$1$b = 32'h0;
-        if (bits[32'h2 * 1]) begin
-            lv1$1$a = 32'h1;
-        end
-        if (bits[32'h2 * 1 + 32'h1]) begin
-            lv1$1$b = 32'h1;
-        end
-        lv1$2$a = 32'h0;
-        lv1$2$b = 32'h0;
-        if (bits[32'h2 * 2]) begin
-            lv1$2$a = 32'h1;
-        end
-        if (bits[32'h2 * 2 + 32'h1]) begin
-            lv1$2$b = 32'h1;
-        end
-        lv1$3$a = 32'h0;
-        lv1$3$b = 32'h0;
-        if (bits[32'h2 * 3]) begin
-            lv1$3$a = 32'h1;
-        end
-        if (bits[32'h2 * 3 + 32'h1]) begin
-            lv1$3$b = 32'h1;
-        end
         lv2$0$a = lv1$0$s;
-        lv2$0$b = lv1$1$s;
-        lv2$1$a = lv1$2$s;
-        lv2$1$b = lv1$3$s;
+        lv2$0$b = 32'h0;
         lv3$0$a = lv2$0$s;
-        lv3$0$b = lv2$1$s;
+        lv3$0$b = 32'h0;
         lv4$0$a = lv3$0$s;
         lv4$0$b = 32'h0;
         lv5$0$a = lv4$0$s;
@@ -4074,9 +3754,9 @@ endmodule // random_3_e10_mvtu$pes$1$tree
 module random_3_e10_mvtu$pes$1$tree$lv1$0(a,b,s);
     
     // Module arguments
-    input wire  [3:0] a;
-    input wire  [3:0] b;
-    output reg  [3:0] s;
+    input wire  a;
+    input wire  b;
+    output reg  s;
     
     // Update code
     always @(*) begin
@@ -4086,57 +3766,12 @@ module random_3_e10_mvtu$pes$1$tree$lv1$0(a,b,s);
 endmodule // random_3_e10_mvtu$pes$1$tree$lv1$0
 
 
-module random_3_e10_mvtu$pes$1$tree$lv1$1(a,b,s);
-    
-    // Module arguments
-    input wire  [3:0] a;
-    input wire  [3:0] b;
-    output reg  [3:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e10_mvtu$pes$1$tree$lv1$1
-
-
-module random_3_e10_mvtu$pes$1$tree$lv1$2(a,b,s);
-    
-    // Module arguments
-    input wire  [3:0] a;
-    input wire  [3:0] b;
-    output reg  [3:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e10_mvtu$pes$1$tree$lv1$2
-
-
-module random_3_e10_mvtu$pes$1$tree$lv1$3(a,b,s);
-    
-    // Module arguments
-    input wire  [3:0] a;
-    input wire  [3:0] b;
-    output reg  [3:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e10_mvtu$pes$1$tree$lv1$3
-
-
 module random_3_e10_mvtu$pes$1$tree$lv2$0(a,b,s);
     
     // Module arguments
-    input wire  [3:0] a;
-    input wire  [3:0] b;
-    output reg  [3:0] s;
+    input wire  a;
+    input wire  b;
+    output reg  s;
     
     // Update code
     always @(*) begin
@@ -4146,27 +3781,12 @@ module random_3_e10_mvtu$pes$1$tree$lv2$0(a,b,s);
 endmodule // random_3_e10_mvtu$pes$1$tree$lv2$0
 
 
-module random_3_e10_mvtu$pes$1$tree$lv2$1(a,b,s);
-    
-    // Module arguments
-    input wire  [3:0] a;
-    input wire  [3:0] b;
-    output reg  [3:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e10_mvtu$pes$1$tree$lv2$1
-
-
 module random_3_e10_mvtu$pes$1$tree$lv3$0(a,b,s);
     
     // Module arguments
-    input wire  [3:0] a;
-    input wire  [3:0] b;
-    output reg  [3:0] s;
+    input wire  a;
+    input wire  b;
+    output reg  s;
     
     // Update code
     always @(*) begin
@@ -4179,9 +3799,9 @@ endmodule // random_3_e10_mvtu$pes$1$tree$lv3$0
 module random_3_e10_mvtu$pes$1$tree$lv4$0(a,b,s);
     
     // Module arguments
-    input wire  [3:0] a;
-    input wire  [3:0] b;
-    output reg  [3:0] s;
+    input wire  a;
+    input wire  b;
+    output reg  s;
     
     // Update code
     always @(*) begin
@@ -4194,9 +3814,9 @@ endmodule // random_3_e10_mvtu$pes$1$tree$lv4$0
 module random_3_e10_mvtu$pes$1$tree$lv5$0(a,b,s);
     
     // Module arguments
-    input wire  [3:0] a;
-    input wire  [3:0] b;
-    output reg  [3:0] s;
+    input wire  a;
+    input wire  b;
+    output reg  s;
     
     // Update code
     always @(*) begin
@@ -4209,9 +3829,9 @@ endmodule // random_3_e10_mvtu$pes$1$tree$lv5$0
 module random_3_e10_mvtu$pes$1$tree$lv6$0(a,b,s);
     
     // Module arguments
-    input wire  [3:0] a;
-    input wire  [3:0] b;
-    output reg  [3:0] s;
+    input wire  a;
+    input wire  b;
+    output reg  s;
     
     // Update code
     always @(*) begin
@@ -4224,9 +3844,9 @@ endmodule // random_3_e10_mvtu$pes$1$tree$lv6$0
 module random_3_e10_mvtu$pes$1$tree$lv7$0(a,b,s);
     
     // Module arguments
-    input wire  [3:0] a;
-    input wire  [3:0] b;
-    output reg  [3:0] s;
+    input wire  a;
+    input wire  b;
+    output reg  s;
     
     // Update code
     always @(*) begin
@@ -4277,13 +3897,13 @@ endmodule // random_3_e10_mvtu$pes$1$vout
 module random_3_e10_mvtu$pes$1$yreg(d,q,clock);
     
     // Module arguments
-    input wire  [6:0] d;
-    output reg  [6:0] q;
+    input wire  [1:0] d;
+    output reg  [1:0] q;
     input wire  clock;
     
     // Update code (custom)
     initial begin
-       q = 7'h0;
+       q = 2'h0;
     end
     
     always @(posedge clock) begin
@@ -4293,1165 +3913,17 @@ module random_3_e10_mvtu$pes$1$yreg(d,q,clock);
 endmodule // random_3_e10_mvtu$pes$1$yreg
 
 
-module random_3_e10_mvtu$pes$2(clock,in_valid,first,last,x,w,out_valid,y);
-    
-    // Module arguments
-    input wire  clock;
-    input wire  in_valid;
-    input wire  first;
-    input wire  last;
-    input wire  [7:0] x;
-    input wire  [7:0] w;
-    output reg  out_valid;
-    output reg signed [6:0] y;
-    
-    // Constant declarations
-    localparam  fan_in = 7'b100000;
-    
-    // Stub signals
-    reg  [7:0] tree$bits;
-    wire  [3:0] tree$count;
-    reg  [3:0] pc$d;
-    wire  [3:0] pc$q;
-    reg  pc$clock;
-    reg  v1$d;
-    wire  v1$q;
-    reg  v1$clock;
-    reg  first1$d;
-    wire  first1$q;
-    reg  first1$clock;
-    reg  last1$d;
-    wire  last1$q;
-    reg  last1$clock;
-    reg  [5:0] acc$d;
-    wire  [5:0] acc$q;
-    reg  acc$clock;
-    reg  [6:0] yreg$d;
-    wire  [6:0] yreg$q;
-    reg  yreg$clock;
-    reg  vout$d;
-    wire  vout$q;
-    reg  vout$clock;
-    
-    // Local signals
-    reg  [5:0] total;
-    
-    // Sub module instances
-    random_3_e10_mvtu$pes$2$tree tree(
-        .bits(tree$bits),
-        .count(tree$count)
-    );
-    random_3_e10_mvtu$pes$2$pc pc(
-        .d(pc$d),
-        .q(pc$q),
-        .clock(pc$clock)
-    );
-    random_3_e10_mvtu$pes$2$v1 v1(
-        .d(v1$d),
-        .q(v1$q),
-        .clock(v1$clock)
-    );
-    random_3_e10_mvtu$pes$2$first1 first1(
-        .d(first1$d),
-        .q(first1$q),
-        .clock(first1$clock)
-    );
-    random_3_e10_mvtu$pes$2$last1 last1(
-        .d(last1$d),
-        .q(last1$q),
-        .clock(last1$clock)
-    );
-    random_3_e10_mvtu$pes$2$acc acc(
-        .d(acc$d),
-        .q(acc$q),
-        .clock(acc$clock)
-    );
-    random_3_e10_mvtu$pes$2$yreg yreg(
-        .d(yreg$d),
-        .q(yreg$q),
-        .clock(yreg$clock)
-    );
-    random_3_e10_mvtu$pes$2$vout vout(
-        .d(vout$d),
-        .q(vout$q),
-        .clock(vout$clock)
-    );
-    
-    // Update code
-    always @(*) begin
-        pc$clock = clock;
-        v1$clock = clock;
-        first1$clock = clock;
-        last1$clock = clock;
-        acc$clock = clock;
-        yreg$clock = clock;
-        vout$clock = clock;
-        pc$d = pc$q;
-        v1$d = v1$q;
-        first1$d = first1$q;
-        last1$d = last1$q;
-        acc$d = acc$q;
-        yreg$d = yreg$q;
-        vout$d = vout$q;
-        tree$bits = x ^ w;
-        pc$d = tree$count;
-        v1$d = in_valid;
-        first1$d = first;
-        last1$d = last;
-        total = acc$q + ((pc$q) & 6'h3f);
-        if (first1$q) begin
-            total = ((pc$q) & 6'h3f);
-        end
-        vout$d = 1'b0;
-        if (v1$q) begin
-            acc$d = total;
-            if (last1$q) begin
-                yreg$d = fan_in - (((total) & 7'h7f) << 32'h1);
-                vout$d = 1'b1;
-            end
-        end
-        out_valid = vout$q;
-        y = $signed(yreg$q);
-    end
-    
-endmodule // random_3_e10_mvtu$pes$2
-
-
-module random_3_e10_mvtu$pes$2$acc(d,q,clock);
-    
-    // Module arguments
-    input wire  [5:0] d;
-    output reg  [5:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 6'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e10_mvtu$pes$2$acc
-
-
-module random_3_e10_mvtu$pes$2$first1(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e10_mvtu$pes$2$first1
-
-
-module random_3_e10_mvtu$pes$2$last1(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e10_mvtu$pes$2$last1
-
-
-module random_3_e10_mvtu$pes$2$pc(d,q,clock);
-    
-    // Module arguments
-    input wire  [3:0] d;
-    output reg  [3:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 4'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e10_mvtu$pes$2$pc
-
-
-module random_3_e10_mvtu$pes$2$tree(bits,count);
-    
-    // Module arguments
-    input wire  [7:0] bits;
-    output reg  [3:0] count;
-    
-    // Stub signals
-    reg  [3:0] lv1$0$a;
-    reg  [3:0] lv1$0$b;
-    wire  [3:0] lv1$0$s;
-    reg  [3:0] lv1$1$a;
-    reg  [3:0] lv1$1$b;
-    wire  [3:0] lv1$1$s;
-    reg  [3:0] lv1$2$a;
-    reg  [3:0] lv1$2$b;
-    wire  [3:0] lv1$2$s;
-    reg  [3:0] lv1$3$a;
-    reg  [3:0] lv1$3$b;
-    wire  [3:0] lv1$3$s;
-    reg  [3:0] lv2$0$a;
-    reg  [3:0] lv2$0$b;
-    wire  [3:0] lv2$0$s;
-    reg  [3:0] lv2$1$a;
-    reg  [3:0] lv2$1$b;
-    wire  [3:0] lv2$1$s;
-    reg  [3:0] lv3$0$a;
-    reg  [3:0] lv3$0$b;
-    wire  [3:0] lv3$0$s;
-    reg  [3:0] lv4$0$a;
-    reg  [3:0] lv4$0$b;
-    wire  [3:0] lv4$0$s;
-    reg  [3:0] lv5$0$a;
-    reg  [3:0] lv5$0$b;
-    wire  [3:0] lv5$0$s;
-    reg  [3:0] lv6$0$a;
-    reg  [3:0] lv6$0$b;
-    wire  [3:0] lv6$0$s;
-    reg  [3:0] lv7$0$a;
-    reg  [3:0] lv7$0$b;
-    wire  [3:0] lv7$0$s;
-    
-    // Sub module instances
-    random_3_e10_mvtu$pes$2$tree$lv1$0 lv1$0(
-        .a(lv1$0$a),
-        .b(lv1$0$b),
-        .s(lv1$0$s)
-    );
-    random_3_e10_mvtu$pes$2$tree$lv1$1 lv1$1(
-        .a(lv1$1$a),
-        .b(lv1$1$b),
-        .s(lv1$1$s)
-    );
-    random_3_e10_mvtu$pes$2$tree$lv1$2 lv1$2(
-        .a(lv1$2$a),
-        .b(lv1$2$b),
-        .s(lv1$2$s)
-    );
-    random_3_e10_mvtu$pes$2$tree$lv1$3 lv1$3(
-        .a(lv1$3$a),
-        .b(lv1$3$b),
-        .s(lv1$3$s)
-    );
-    random_3_e10_mvtu$pes$2$tree$lv2$0 lv2$0(
-        .a(lv2$0$a),
-        .b(lv2$0$b),
-        .s(lv2$0$s)
-    );
-    random_3_e10_mvtu$pes$2$tree$lv2$1 lv2$1(
-        .a(lv2$1$a),
-        .b(lv2$1$b),
-        .s(lv2$1$s)
-    );
-    random_3_e10_mvtu$pes$2$tree$lv3$0 lv3$0(
-        .a(lv3$0$a),
-        .b(lv3$0$b),
-        .s(lv3$0$s)
-    );
-    random_3_e10_mvtu$pes$2$tree$lv4$0 lv4$0(
-        .a(lv4$0$a),
-        .b(lv4$0$b),
-        .s(lv4$0$s)
-    );
-    random_3_e10_mvtu$pes$2$tree$lv5$0 lv5$0(
-        .a(lv5$0$a),
-        .b(lv5$0$b),
-        .s(lv5$0$s)
-    );
-    random_3_e10_mvtu$pes$2$tree$lv6$0 lv6$0(
-        .a(lv6$0$a),
-        .b(lv6$0$b),
-        .s(lv6$0$s)
-    );
-    random_3_e10_mvtu$pes$2$tree$lv7$0 lv7$0(
-        .a(lv7$0$a),
-        .b(lv7$0$b),
-        .s(lv7$0$s)
-    );
-    
-    // Update code
-    always @(*) begin
-        lv1$0$a = 32'h0;
-        lv1$0$b = 32'h0;
-        if (bits[32'h2 * 0]) begin
-            lv1$0$a = 32'h1;
-        end
-        if (bits[32'h2 * 0 + 32'h1]) begin
-            lv1$0$b = 32'h1;
-        end
-        lv1$1$a = 32'h0;
-        lv1$1$b = 32'h0;
-        if (bits[32'h2 * 1]) begin
-            lv1$1$a = 32'h1;
-        end
-        if (bits[32'h2 * 1 + 32'h1]) begin
-            lv1$1$b = 32'h1;
-        end
-        lv1$2$a = 32'h0;
-        lv1$2$b = 32'h0;
-        if (bits[32'h2 * 2]) begin
-            lv1$2$a = 32'h1;
-        end
-        if (bits[32'h2 * 2 + 32'h1]) begin
-            lv1$2$b = 32'h1;
-        end
-        lv1$3$a = 32'h0;
-        lv1$3$b = 32'h0;
-        if (bits[32'h2 * 3]) begin
-            lv1$3$a = 32'h1;
-        end
-        if (bits[32'h2 * 3 + 32'h1]) begin
-            lv1$3$b = 32'h1;
-        end
-        lv2$0$a = lv1$0$s;
-        lv2$0$b = lv1$1$s;
-        lv2$1$a = lv1$2$s;
-        lv2$1$b = lv1$3$s;
-        lv3$0$a = lv2$0$s;
-        lv3$0$b = lv2$1$s;
-        lv4$0$a = lv3$0$s;
-        lv4$0$b = 32'h0;
-        lv5$0$a = lv4$0$s;
-        lv5$0$b = 32'h0;
-        lv6$0$a = lv5$0$s;
-        lv6$0$b = 32'h0;
-        lv7$0$a = lv6$0$s;
-        lv7$0$b = 32'h0;
-        count = lv7$0$s;
-    end
-    
-endmodule // random_3_e10_mvtu$pes$2$tree
-
-
-module random_3_e10_mvtu$pes$2$tree$lv1$0(a,b,s);
-    
-    // Module arguments
-    input wire  [3:0] a;
-    input wire  [3:0] b;
-    output reg  [3:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e10_mvtu$pes$2$tree$lv1$0
-
-
-module random_3_e10_mvtu$pes$2$tree$lv1$1(a,b,s);
-    
-    // Module arguments
-    input wire  [3:0] a;
-    input wire  [3:0] b;
-    output reg  [3:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e10_mvtu$pes$2$tree$lv1$1
-
-
-module random_3_e10_mvtu$pes$2$tree$lv1$2(a,b,s);
-    
-    // Module arguments
-    input wire  [3:0] a;
-    input wire  [3:0] b;
-    output reg  [3:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e10_mvtu$pes$2$tree$lv1$2
-
-
-module random_3_e10_mvtu$pes$2$tree$lv1$3(a,b,s);
-    
-    // Module arguments
-    input wire  [3:0] a;
-    input wire  [3:0] b;
-    output reg  [3:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e10_mvtu$pes$2$tree$lv1$3
-
-
-module random_3_e10_mvtu$pes$2$tree$lv2$0(a,b,s);
-    
-    // Module arguments
-    input wire  [3:0] a;
-    input wire  [3:0] b;
-    output reg  [3:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e10_mvtu$pes$2$tree$lv2$0
-
-
-module random_3_e10_mvtu$pes$2$tree$lv2$1(a,b,s);
-    
-    // Module arguments
-    input wire  [3:0] a;
-    input wire  [3:0] b;
-    output reg  [3:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e10_mvtu$pes$2$tree$lv2$1
-
-
-module random_3_e10_mvtu$pes$2$tree$lv3$0(a,b,s);
-    
-    // Module arguments
-    input wire  [3:0] a;
-    input wire  [3:0] b;
-    output reg  [3:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e10_mvtu$pes$2$tree$lv3$0
-
-
-module random_3_e10_mvtu$pes$2$tree$lv4$0(a,b,s);
-    
-    // Module arguments
-    input wire  [3:0] a;
-    input wire  [3:0] b;
-    output reg  [3:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e10_mvtu$pes$2$tree$lv4$0
-
-
-module random_3_e10_mvtu$pes$2$tree$lv5$0(a,b,s);
-    
-    // Module arguments
-    input wire  [3:0] a;
-    input wire  [3:0] b;
-    output reg  [3:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e10_mvtu$pes$2$tree$lv5$0
-
-
-module random_3_e10_mvtu$pes$2$tree$lv6$0(a,b,s);
-    
-    // Module arguments
-    input wire  [3:0] a;
-    input wire  [3:0] b;
-    output reg  [3:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e10_mvtu$pes$2$tree$lv6$0
-
-
-module random_3_e10_mvtu$pes$2$tree$lv7$0(a,b,s);
-    
-    // Module arguments
-    input wire  [3:0] a;
-    input wire  [3:0] b;
-    output reg  [3:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e10_mvtu$pes$2$tree$lv7$0
-
-
-module random_3_e10_mvtu$pes$2$v1(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e10_mvtu$pes$2$v1
-
-
-module random_3_e10_mvtu$pes$2$vout(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e10_mvtu$pes$2$vout
-
-
-module random_3_e10_mvtu$pes$2$yreg(d,q,clock);
-    
-    // Module arguments
-    input wire  [6:0] d;
-    output reg  [6:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 7'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e10_mvtu$pes$2$yreg
-
-
-module random_3_e10_mvtu$pes$3(clock,in_valid,first,last,x,w,out_valid,y);
-    
-    // Module arguments
-    input wire  clock;
-    input wire  in_valid;
-    input wire  first;
-    input wire  last;
-    input wire  [7:0] x;
-    input wire  [7:0] w;
-    output reg  out_valid;
-    output reg signed [6:0] y;
-    
-    // Constant declarations
-    localparam  fan_in = 7'b100000;
-    
-    // Stub signals
-    reg  [7:0] tree$bits;
-    wire  [3:0] tree$count;
-    reg  [3:0] pc$d;
-    wire  [3:0] pc$q;
-    reg  pc$clock;
-    reg  v1$d;
-    wire  v1$q;
-    reg  v1$clock;
-    reg  first1$d;
-    wire  first1$q;
-    reg  first1$clock;
-    reg  last1$d;
-    wire  last1$q;
-    reg  last1$clock;
-    reg  [5:0] acc$d;
-    wire  [5:0] acc$q;
-    reg  acc$clock;
-    reg  [6:0] yreg$d;
-    wire  [6:0] yreg$q;
-    reg  yreg$clock;
-    reg  vout$d;
-    wire  vout$q;
-    reg  vout$clock;
-    
-    // Local signals
-    reg  [5:0] total;
-    
-    // Sub module instances
-    random_3_e10_mvtu$pes$3$tree tree(
-        .bits(tree$bits),
-        .count(tree$count)
-    );
-    random_3_e10_mvtu$pes$3$pc pc(
-        .d(pc$d),
-        .q(pc$q),
-        .clock(pc$clock)
-    );
-    random_3_e10_mvtu$pes$3$v1 v1(
-        .d(v1$d),
-        .q(v1$q),
-        .clock(v1$clock)
-    );
-    random_3_e10_mvtu$pes$3$first1 first1(
-        .d(first1$d),
-        .q(first1$q),
-        .clock(first1$clock)
-    );
-    random_3_e10_mvtu$pes$3$last1 last1(
-        .d(last1$d),
-        .q(last1$q),
-        .clock(last1$clock)
-    );
-    random_3_e10_mvtu$pes$3$acc acc(
-        .d(acc$d),
-        .q(acc$q),
-        .clock(acc$clock)
-    );
-    random_3_e10_mvtu$pes$3$yreg yreg(
-        .d(yreg$d),
-        .q(yreg$q),
-        .clock(yreg$clock)
-    );
-    random_3_e10_mvtu$pes$3$vout vout(
-        .d(vout$d),
-        .q(vout$q),
-        .clock(vout$clock)
-    );
-    
-    // Update code
-    always @(*) begin
-        pc$clock = clock;
-        v1$clock = clock;
-        first1$clock = clock;
-        last1$clock = clock;
-        acc$clock = clock;
-        yreg$clock = clock;
-        vout$clock = clock;
-        pc$d = pc$q;
-        v1$d = v1$q;
-        first1$d = first1$q;
-        last1$d = last1$q;
-        acc$d = acc$q;
-        yreg$d = yreg$q;
-        vout$d = vout$q;
-        tree$bits = x ^ w;
-        pc$d = tree$count;
-        v1$d = in_valid;
-        first1$d = first;
-        last1$d = last;
-        total = acc$q + ((pc$q) & 6'h3f);
-        if (first1$q) begin
-            total = ((pc$q) & 6'h3f);
-        end
-        vout$d = 1'b0;
-        if (v1$q) begin
-            acc$d = total;
-            if (last1$q) begin
-                yreg$d = fan_in - (((total) & 7'h7f) << 32'h1);
-                vout$d = 1'b1;
-            end
-        end
-        out_valid = vout$q;
-        y = $signed(yreg$q);
-    end
-    
-endmodule // random_3_e10_mvtu$pes$3
-
-
-module random_3_e10_mvtu$pes$3$acc(d,q,clock);
-    
-    // Module arguments
-    input wire  [5:0] d;
-    output reg  [5:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 6'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e10_mvtu$pes$3$acc
-
-
-module random_3_e10_mvtu$pes$3$first1(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e10_mvtu$pes$3$first1
-
-
-module random_3_e10_mvtu$pes$3$last1(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e10_mvtu$pes$3$last1
-
-
-module random_3_e10_mvtu$pes$3$pc(d,q,clock);
-    
-    // Module arguments
-    input wire  [3:0] d;
-    output reg  [3:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 4'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e10_mvtu$pes$3$pc
-
-
-module random_3_e10_mvtu$pes$3$tree(bits,count);
-    
-    // Module arguments
-    input wire  [7:0] bits;
-    output reg  [3:0] count;
-    
-    // Stub signals
-    reg  [3:0] lv1$0$a;
-    reg  [3:0] lv1$0$b;
-    wire  [3:0] lv1$0$s;
-    reg  [3:0] lv1$1$a;
-    reg  [3:0] lv1$1$b;
-    wire  [3:0] lv1$1$s;
-    reg  [3:0] lv1$2$a;
-    reg  [3:0] lv1$2$b;
-    wire  [3:0] lv1$2$s;
-    reg  [3:0] lv1$3$a;
-    reg  [3:0] lv1$3$b;
-    wire  [3:0] lv1$3$s;
-    reg  [3:0] lv2$0$a;
-    reg  [3:0] lv2$0$b;
-    wire  [3:0] lv2$0$s;
-    reg  [3:0] lv2$1$a;
-    reg  [3:0] lv2$1$b;
-    wire  [3:0] lv2$1$s;
-    reg  [3:0] lv3$0$a;
-    reg  [3:0] lv3$0$b;
-    wire  [3:0] lv3$0$s;
-    reg  [3:0] lv4$0$a;
-    reg  [3:0] lv4$0$b;
-    wire  [3:0] lv4$0$s;
-    reg  [3:0] lv5$0$a;
-    reg  [3:0] lv5$0$b;
-    wire  [3:0] lv5$0$s;
-    reg  [3:0] lv6$0$a;
-    reg  [3:0] lv6$0$b;
-    wire  [3:0] lv6$0$s;
-    reg  [3:0] lv7$0$a;
-    reg  [3:0] lv7$0$b;
-    wire  [3:0] lv7$0$s;
-    
-    // Sub module instances
-    random_3_e10_mvtu$pes$3$tree$lv1$0 lv1$0(
-        .a(lv1$0$a),
-        .b(lv1$0$b),
-        .s(lv1$0$s)
-    );
-    random_3_e10_mvtu$pes$3$tree$lv1$1 lv1$1(
-        .a(lv1$1$a),
-        .b(lv1$1$b),
-        .s(lv1$1$s)
-    );
-    random_3_e10_mvtu$pes$3$tree$lv1$2 lv1$2(
-        .a(lv1$2$a),
-        .b(lv1$2$b),
-        .s(lv1$2$s)
-    );
-    random_3_e10_mvtu$pes$3$tree$lv1$3 lv1$3(
-        .a(lv1$3$a),
-        .b(lv1$3$b),
-        .s(lv1$3$s)
-    );
-    random_3_e10_mvtu$pes$3$tree$lv2$0 lv2$0(
-        .a(lv2$0$a),
-        .b(lv2$0$b),
-        .s(lv2$0$s)
-    );
-    random_3_e10_mvtu$pes$3$tree$lv2$1 lv2$1(
-        .a(lv2$1$a),
-        .b(lv2$1$b),
-        .s(lv2$1$s)
-    );
-    random_3_e10_mvtu$pes$3$tree$lv3$0 lv3$0(
-        .a(lv3$0$a),
-        .b(lv3$0$b),
-        .s(lv3$0$s)
-    );
-    random_3_e10_mvtu$pes$3$tree$lv4$0 lv4$0(
-        .a(lv4$0$a),
-        .b(lv4$0$b),
-        .s(lv4$0$s)
-    );
-    random_3_e10_mvtu$pes$3$tree$lv5$0 lv5$0(
-        .a(lv5$0$a),
-        .b(lv5$0$b),
-        .s(lv5$0$s)
-    );
-    random_3_e10_mvtu$pes$3$tree$lv6$0 lv6$0(
-        .a(lv6$0$a),
-        .b(lv6$0$b),
-        .s(lv6$0$s)
-    );
-    random_3_e10_mvtu$pes$3$tree$lv7$0 lv7$0(
-        .a(lv7$0$a),
-        .b(lv7$0$b),
-        .s(lv7$0$s)
-    );
-    
-    // Update code
-    always @(*) begin
-        lv1$0$a = 32'h0;
-        lv1$0$b = 32'h0;
-        if (bits[32'h2 * 0]) begin
-            lv1$0$a = 32'h1;
-        end
-        if (bits[32'h2 * 0 + 32'h1]) begin
-            lv1$0$b = 32'h1;
-        end
-        lv1$1$a = 32'h0;
-        lv1$1$b = 32'h0;
-        if (bits[32'h2 * 1]) begin
-            lv1$1$a = 32'h1;
-        end
-        if (bits[32'h2 * 1 + 32'h1]) begin
-            lv1$1$b = 32'h1;
-        end
-        lv1$2$a = 32'h0;
-        lv1$2$b = 32'h0;
-        if (bits[32'h2 * 2]) begin
-            lv1$2$a = 32'h1;
-        end
-        if (bits[32'h2 * 2 + 32'h1]) begin
-            lv1$2$b = 32'h1;
-        end
-        lv1$3$a = 32'h0;
-        lv1$3$b = 32'h0;
-        if (bits[32'h2 * 3]) begin
-            lv1$3$a = 32'h1;
-        end
-        if (bits[32'h2 * 3 + 32'h1]) begin
-            lv1$3$b = 32'h1;
-        end
-        lv2$0$a = lv1$0$s;
-        lv2$0$b = lv1$1$s;
-        lv2$1$a = lv1$2$s;
-        lv2$1$b = lv1$3$s;
-        lv3$0$a = lv2$0$s;
-        lv3$0$b = lv2$1$s;
-        lv4$0$a = lv3$0$s;
-        lv4$0$b = 32'h0;
-        lv5$0$a = lv4$0$s;
-        lv5$0$b = 32'h0;
-        lv6$0$a = lv5$0$s;
-        lv6$0$b = 32'h0;
-        lv7$0$a = lv6$0$s;
-        lv7$0$b = 32'h0;
-        count = lv7$0$s;
-    end
-    
-endmodule // random_3_e10_mvtu$pes$3$tree
-
-
-module random_3_e10_mvtu$pes$3$tree$lv1$0(a,b,s);
-    
-    // Module arguments
-    input wire  [3:0] a;
-    input wire  [3:0] b;
-    output reg  [3:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e10_mvtu$pes$3$tree$lv1$0
-
-
-module random_3_e10_mvtu$pes$3$tree$lv1$1(a,b,s);
-    
-    // Module arguments
-    input wire  [3:0] a;
-    input wire  [3:0] b;
-    output reg  [3:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e10_mvtu$pes$3$tree$lv1$1
-
-
-module random_3_e10_mvtu$pes$3$tree$lv1$2(a,b,s);
-    
-    // Module arguments
-    input wire  [3:0] a;
-    input wire  [3:0] b;
-    output reg  [3:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e10_mvtu$pes$3$tree$lv1$2
-
-
-module random_3_e10_mvtu$pes$3$tree$lv1$3(a,b,s);
-    
-    // Module arguments
-    input wire  [3:0] a;
-    input wire  [3:0] b;
-    output reg  [3:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e10_mvtu$pes$3$tree$lv1$3
-
-
-module random_3_e10_mvtu$pes$3$tree$lv2$0(a,b,s);
-    
-    // Module arguments
-    input wire  [3:0] a;
-    input wire  [3:0] b;
-    output reg  [3:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e10_mvtu$pes$3$tree$lv2$0
-
-
-module random_3_e10_mvtu$pes$3$tree$lv2$1(a,b,s);
-    
-    // Module arguments
-    input wire  [3:0] a;
-    input wire  [3:0] b;
-    output reg  [3:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e10_mvtu$pes$3$tree$lv2$1
-
-
-module random_3_e10_mvtu$pes$3$tree$lv3$0(a,b,s);
-    
-    // Module arguments
-    input wire  [3:0] a;
-    input wire  [3:0] b;
-    output reg  [3:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e10_mvtu$pes$3$tree$lv3$0
-
-
-module random_3_e10_mvtu$pes$3$tree$lv4$0(a,b,s);
-    
-    // Module arguments
-    input wire  [3:0] a;
-    input wire  [3:0] b;
-    output reg  [3:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e10_mvtu$pes$3$tree$lv4$0
-
-
-module random_3_e10_mvtu$pes$3$tree$lv5$0(a,b,s);
-    
-    // Module arguments
-    input wire  [3:0] a;
-    input wire  [3:0] b;
-    output reg  [3:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e10_mvtu$pes$3$tree$lv5$0
-
-
-module random_3_e10_mvtu$pes$3$tree$lv6$0(a,b,s);
-    
-    // Module arguments
-    input wire  [3:0] a;
-    input wire  [3:0] b;
-    output reg  [3:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e10_mvtu$pes$3$tree$lv6$0
-
-
-module random_3_e10_mvtu$pes$3$tree$lv7$0(a,b,s);
-    
-    // Module arguments
-    input wire  [3:0] a;
-    input wire  [3:0] b;
-    output reg  [3:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e10_mvtu$pes$3$tree$lv7$0
-
-
-module random_3_e10_mvtu$pes$3$v1(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e10_mvtu$pes$3$v1
-
-
-module random_3_e10_mvtu$pes$3$vout(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e10_mvtu$pes$3$vout
-
-
-module random_3_e10_mvtu$pes$3$yreg(d,q,clock);
-    
-    // Module arguments
-    input wire  [6:0] d;
-    output reg  [6:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 7'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e10_mvtu$pes$3$yreg
-
-
 module random_3_e10_mvtu$wmem$0(clock,address,data);
     
     // Module arguments
     input wire  clock;
     input wire  [1:0] address;
-    output reg  [7:0] data;
+    output reg  data;
     
     // Stub signals
     reg  [1:0] rom$address;
     reg  rom$clock;
-    wire  [7:0] rom$data;
+    wire  rom$data;
     
     // Sub module instances
     random_3_e10_mvtu$wmem$0$rom rom(
@@ -5475,16 +3947,16 @@ module random_3_e10_mvtu$wmem$0$rom(address,clock,data);
     // Module arguments
     input wire  [1:0] address;
     input wire  clock;
-    output reg  [7:0] data;
+    output reg  data;
     
     // Update code (custom)
-    reg[7:0] mem [3:0];
+    reg[0:0] mem [3:0];
     
     initial begin
-    mem[2'b0] = 8'h97;
-    mem[2'b1] = 8'h99;
-    mem[2'b10] = 8'h5b;
-    mem[2'b11] = 8'h4b;
+    mem[2'b0] = 1'b1;
+    mem[2'b1] = 1'b0;
+    mem[2'b10] = 1'b0;
+    mem[2'b11] = 1'b0;
     end
     
     always @(posedge clock) begin
@@ -5498,12 +3970,12 @@ module random_3_e10_mvtu$wmem$1(clock,address,data);
     // Module arguments
     input wire  clock;
     input wire  [1:0] address;
-    output reg  [7:0] data;
+    output reg  data;
     
     // Stub signals
     reg  [1:0] rom$address;
     reg  rom$clock;
-    wire  [7:0] rom$data;
+    wire  rom$data;
     
     // Sub module instances
     random_3_e10_mvtu$wmem$1$rom rom(
@@ -5527,126 +3999,22 @@ module random_3_e10_mvtu$wmem$1$rom(address,clock,data);
     // Module arguments
     input wire  [1:0] address;
     input wire  clock;
-    output reg  [7:0] data;
+    output reg  data;
     
     // Update code (custom)
-    reg[7:0] mem [3:0];
+    reg[0:0] mem [3:0];
     
     initial begin
-    mem[2'b0] = 8'h9f;
-    mem[2'b1] = 8'hbc;
-    mem[2'b10] = 8'h4c;
-    mem[2'b11] = 8'h5a;
+    mem[2'b0] = 1'b1;
+    mem[2'b1] = 1'b0;
+    mem[2'b10] = 1'b0;
+    mem[2'b11] = 1'b0;
     end
     
     always @(posedge clock) begin
        data <= mem[address];
     end
 endmodule // random_3_e10_mvtu$wmem$1$rom
-
-
-module random_3_e10_mvtu$wmem$2(clock,address,data);
-    
-    // Module arguments
-    input wire  clock;
-    input wire  [1:0] address;
-    output reg  [7:0] data;
-    
-    // Stub signals
-    reg  [1:0] rom$address;
-    reg  rom$clock;
-    wire  [7:0] rom$data;
-    
-    // Sub module instances
-    random_3_e10_mvtu$wmem$2$rom rom(
-        .address(rom$address),
-        .clock(rom$clock),
-        .data(rom$data)
-    );
-    
-    // Update code
-    always @(*) begin
-        rom$clock = clock;
-        rom$address = address;
-        data = rom$data;
-    end
-    
-endmodule // random_3_e10_mvtu$wmem$2
-
-
-module random_3_e10_mvtu$wmem$2$rom(address,clock,data);
-    
-    // Module arguments
-    input wire  [1:0] address;
-    input wire  clock;
-    output reg  [7:0] data;
-    
-    // Update code (custom)
-    reg[7:0] mem [3:0];
-    
-    initial begin
-    mem[2'b0] = 8'he8;
-    mem[2'b1] = 8'h88;
-    mem[2'b10] = 8'h95;
-    mem[2'b11] = 8'hfd;
-    end
-    
-    always @(posedge clock) begin
-       data <= mem[address];
-    end
-endmodule // random_3_e10_mvtu$wmem$2$rom
-
-
-module random_3_e10_mvtu$wmem$3(clock,address,data);
-    
-    // Module arguments
-    input wire  clock;
-    input wire  [1:0] address;
-    output reg  [7:0] data;
-    
-    // Stub signals
-    reg  [1:0] rom$address;
-    reg  rom$clock;
-    wire  [7:0] rom$data;
-    
-    // Sub module instances
-    random_3_e10_mvtu$wmem$3$rom rom(
-        .address(rom$address),
-        .clock(rom$clock),
-        .data(rom$data)
-    );
-    
-    // Update code
-    always @(*) begin
-        rom$clock = clock;
-        rom$address = address;
-        data = rom$data;
-    end
-    
-endmodule // random_3_e10_mvtu$wmem$3
-
-
-module random_3_e10_mvtu$wmem$3$rom(address,clock,data);
-    
-    // Module arguments
-    input wire  [1:0] address;
-    input wire  clock;
-    output reg  [7:0] data;
-    
-    // Update code (custom)
-    reg[7:0] mem [3:0];
-    
-    initial begin
-    mem[2'b0] = 8'hb9;
-    mem[2'b1] = 8'h5e;
-    mem[2'b10] = 8'he3;
-    mem[2'b11] = 8'h89;
-    end
-    
-    always @(posedge clock) begin
-       data <= mem[address];
-    end
-endmodule // random_3_e10_mvtu$wmem$3$rom
 
 /* verilator lint_on WIDTH */
 /* verilator lint_on DECLFILENAME */

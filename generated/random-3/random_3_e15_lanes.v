@@ -17,27 +17,27 @@ module random_3_e15_lanes(clock,reset,in_data,in_valid,in_ready,out_data,out_val
     // Module arguments
     input wire  clock;
     input wire  reset;
-    input wire  [17:0] in_data;
+    input wire  [3:0] in_data;
     input wire  in_valid;
     output reg  in_ready;
-    output reg  [5:0] out_data;
+    output reg  [19:0] out_data;
     output reg  out_valid;
     input wire  out_ready;
     
     // Constant declarations
     localparam  ib = 16'h2;
-    localparam  il = 16'h9;
-    localparam  ol = 16'h3;
-    localparam  il_f = 24'h9;
-    localparam  ol_f = 24'h3;
-    localparam  room = 16'hb;
-    localparam  frame = 24'hbd;
-    localparam  in_mask = 18'b111111111111111111;
-    localparam  out_mask = 6'b111111;
+    localparam  il = 16'h2;
+    localparam  ol = 16'ha;
+    localparam  il_f = 24'h2;
+    localparam  ol_f = 24'ha;
+    localparam  room = 16'h13;
+    localparam  frame = 24'h168;
+    localparam  in_mask = 4'hf;
+    localparam  out_mask = 20'hfffff;
     
     // Stub signals
-    reg  [39:0] store$d;
-    wire  [39:0] store$q;
+    reg  [41:0] store$d;
+    wire  [41:0] store$q;
     reg  store$clock;
     reg  [15:0] n$d;
     wire  [15:0] n$q;
@@ -48,8 +48,8 @@ module random_3_e15_lanes(clock,reset,in_data,in_valid,in_ready,out_data,out_val
     reg  [23:0] out_rem$d;
     wire  [23:0] out_rem$q;
     reg  out_rem$clock;
-    reg  [5:0] od$d;
-    wire  [5:0] od$q;
+    reg  [19:0] od$d;
+    wire  [19:0] od$q;
     reg  od$clock;
     reg  ov$d;
     wire  ov$q;
@@ -62,8 +62,8 @@ module random_3_e15_lanes(clock,reset,in_data,in_valid,in_ready,out_data,out_val
     reg  free;
     reg  emit;
     reg  take;
-    reg  [39:0] shifted;
-    reg  [17:0] beat;
+    reg  [41:0] shifted;
+    reg  [3:0] beat;
     
     // Sub module instances
     random_3_e15_lanes$store store(
@@ -132,7 +132,7 @@ module random_3_e15_lanes(clock,reset,in_data,in_valid,in_ready,out_data,out_val
         store$d = shifted;
         n$d = n$q - k;
         if (take) begin
-            store$d = shifted | (((beat) & 40'hffffffffff) << ((n$q - k) * ib));
+            store$d = shifted | (((beat) & 42'h3ffffffffff) << ((n$q - k) * ib));
             n$d = n$q - k + m;
             in_rem$d = in_rem$q - ((m) & 24'hffffff);
             if (in_rem$q == ((m) & 24'hffffff)) begin
@@ -140,7 +140,7 @@ module random_3_e15_lanes(clock,reset,in_data,in_valid,in_ready,out_data,out_val
             end
         end
         if (emit) begin
-            od$d = ((store$q) & 6'h3f) & (out_mask >> ((ol - kk) * ib));
+            od$d = ((store$q) & 20'hfffff) & (out_mask >> ((ol - kk) * ib));
             ov$d = 1'b1;
             out_rem$d = out_rem$q - ((kk) & 24'hffffff);
             if (out_rem$q == ((kk) & 24'hffffff)) begin
@@ -205,13 +205,13 @@ endmodule // random_3_e15_lanes$n
 module random_3_e15_lanes$od(d,q,clock);
     
     // Module arguments
-    input wire  [5:0] d;
-    output reg  [5:0] q;
+    input wire  [19:0] d;
+    output reg  [19:0] q;
     input wire  clock;
     
     // Update code (custom)
     initial begin
-       q = 6'h0;
+       q = 20'h0;
     end
     
     always @(posedge clock) begin
@@ -262,13 +262,13 @@ endmodule // random_3_e15_lanes$ov
 module random_3_e15_lanes$store(d,q,clock);
     
     // Module arguments
-    input wire  [39:0] d;
-    output reg  [39:0] q;
+    input wire  [41:0] d;
+    output reg  [41:0] q;
     input wire  clock;
     
     // Update code (custom)
     initial begin
-       q = 40'h0;
+       q = 42'h0;
     end
     
     always @(posedge clock) begin
