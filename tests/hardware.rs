@@ -255,6 +255,31 @@ fn random_networks_cosimulate_bit_exact_with_stalls() {
     );
 }
 
+/// An `add` of 11 inputs over a stream read 11 times: more than one adder (8 inputs)
+/// or fork (8 ways) takes, so both are chained, with the widest packed ports and 10
+/// branch FIFOs; bit-exact against the model with and without stalls, at the
+/// manifest's interval.
+#[test]
+fn a_wide_add_cosimulates_bit_exact() {
+    let tmp = tempfile::tempdir().unwrap();
+    let net = bnnforge_model::random::wide_add_network(5, 11);
+    let model = tmp.path().join("wide.yaml");
+    bnnforge_model::save(&net, &model).unwrap();
+    let input = tmp.path().join("x.npy");
+    let n = 8;
+    let xs = bnnforge_model::random::random_frames(&net.input, n, 5);
+    let mut shape = vec![n];
+    shape.extend(net.input.shape.dims());
+    bnnforge_model::npy::write_i64(&input, &shape, &xs).unwrap();
+    let design = tmp.path().join("design");
+    println!("{}", build(&model, &design).trim());
+    let s = sim(&model, &design, &input, 0.3, 5).unwrap_or_else(|e| panic!("{e}"));
+    println!("30 % stalls:\n{s}");
+    let s = sim(&model, &design, &input, 0.0, 5).unwrap_or_else(|e| panic!("{e}"));
+    println!("full rate:\n{s}");
+    within_5_percent("wide add", &s);
+}
+
 /// Changes the first initialised word of PE 0's weight ROM in the design's file `file`:
 /// its lowest bit, or every bit when `all`. Returns the old and new word.
 fn break_weights(design: &Path, file: &str, all: bool) -> String {

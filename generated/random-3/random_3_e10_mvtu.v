@@ -17,56 +17,62 @@ module random_3_e10_mvtu(clock,reset,in_data,in_valid,in_ready,out_data,out_vali
     // Module arguments
     input wire  clock;
     input wire  reset;
-    input wire  [7:0] in_data;
+    input wire  in_data;
     input wire  in_valid;
     output reg  in_ready;
-    output reg  [3:0] out_data;
+    output reg  [5:0] out_data;
     output reg  out_valid;
     input wire  out_ready;
     
+<<<<<<< HEAD
+=======
+    // Constant declarations
+    localparam  alt = 1'b1;
+    
+>>>>>>> addn
     // Stub signals
     reg  ctrl$clock;
     reg  ctrl$reset;
-    reg  [7:0] ctrl$in_data;
+    reg  ctrl$in_data;
     reg  ctrl$in_valid;
     wire  ctrl$in_ready;
-    wire  [3:0] ctrl$out_data;
+    wire  [5:0] ctrl$out_data;
     wire  ctrl$out_valid;
     reg  ctrl$out_ready;
     wire  [1:0] ctrl$waddr;
-    wire  [7:0] ctrl$x;
+    wire  ctrl$x;
     wire  ctrl$pe_valid;
     wire  ctrl$pe_first;
     wire  ctrl$pe_last;
-    wire  ctrl$ch_pre;
-    wire  ctrl$ch;
+    wire  [1:0] ctrl$ch_pre;
+    wire  [1:0] ctrl$ch;
     reg  ctrl$res_write;
-    reg  [3:0] ctrl$res_data;
+    reg  [5:0] ctrl$res_data;
     reg  wmem$0$clock;
     reg  [1:0] wmem$0$address;
-    wire  [7:0] wmem$0$data;
+    wire  wmem$0$data;
     reg  wmem$1$clock;
     reg  [1:0] wmem$1$address;
-    wire  [7:0] wmem$1$data;
-    reg  wmem$2$clock;
-    reg  [1:0] wmem$2$address;
-    wire  [7:0] wmem$2$data;
-    reg  wmem$3$clock;
-    reg  [1:0] wmem$3$address;
-    wire  [7:0] wmem$3$data;
+    wire  wmem$1$data;
     reg  pes$0$clock;
     reg  pes$0$in_valid;
     reg  pes$0$first;
     reg  pes$0$last;
+<<<<<<< HEAD
     reg  pes$0$pad;
     reg  [7:0] pes$0$x;
     reg  [7:0] pes$0$w;
+=======
+    reg  pes$0$x;
+    reg  pes$0$w;
+>>>>>>> addn
     wire  pes$0$out_valid;
-    wire signed [6:0] pes$0$y;
+    wire signed [1:0] pes$0$y;
     reg  pes$1$clock;
     reg  pes$1$in_valid;
     reg  pes$1$first;
     reg  pes$1$last;
+<<<<<<< HEAD
     reg  pes$1$pad;
     reg  [7:0] pes$1$x;
     reg  [7:0] pes$1$w;
@@ -90,38 +96,28 @@ module random_3_e10_mvtu(clock,reset,in_data,in_valid,in_ready,out_data,out_vali
     reg  [7:0] pes$3$w;
     wire  pes$3$out_valid;
     wire signed [6:0] pes$3$y;
+=======
+    reg  pes$1$x;
+    reg  pes$1$w;
+    wire  pes$1$out_valid;
+    wire signed [1:0] pes$1$y;
+>>>>>>> addn
     reg  lanes$0$clock;
     reg  lanes$0$y_valid;
-    reg signed [6:0] lanes$0$y;
-    reg  lanes$0$ch;
-    reg  lanes$0$ch_pre;
-    reg  [3:0] lanes$0$prev;
-    wire  [3:0] lanes$0$out;
+    reg signed [1:0] lanes$0$y;
+    reg  [1:0] lanes$0$ch;
+    reg  [1:0] lanes$0$ch_pre;
+    reg  [5:0] lanes$0$prev;
+    wire  [5:0] lanes$0$out;
     wire  lanes$0$valid;
     reg  lanes$1$clock;
     reg  lanes$1$y_valid;
-    reg signed [6:0] lanes$1$y;
-    reg  lanes$1$ch;
-    reg  lanes$1$ch_pre;
-    reg  [3:0] lanes$1$prev;
-    wire  [3:0] lanes$1$out;
+    reg signed [1:0] lanes$1$y;
+    reg  [1:0] lanes$1$ch;
+    reg  [1:0] lanes$1$ch_pre;
+    reg  [5:0] lanes$1$prev;
+    wire  [5:0] lanes$1$out;
     wire  lanes$1$valid;
-    reg  lanes$2$clock;
-    reg  lanes$2$y_valid;
-    reg signed [6:0] lanes$2$y;
-    reg  lanes$2$ch;
-    reg  lanes$2$ch_pre;
-    reg  [3:0] lanes$2$prev;
-    wire  [3:0] lanes$2$out;
-    wire  lanes$2$valid;
-    reg  lanes$3$clock;
-    reg  lanes$3$y_valid;
-    reg signed [6:0] lanes$3$y;
-    reg  lanes$3$ch;
-    reg  lanes$3$ch_pre;
-    reg  [3:0] lanes$3$prev;
-    wire  [3:0] lanes$3$out;
-    wire  lanes$3$valid;
     
     // Local signals
     reg  pad1;
@@ -156,16 +152,6 @@ module random_3_e10_mvtu(clock,reset,in_data,in_valid,in_ready,out_data,out_vali
         .address(wmem$1$address),
         .data(wmem$1$data)
     );
-    random_3_e10_mvtu$wmem$2 wmem$2(
-        .clock(wmem$2$clock),
-        .address(wmem$2$address),
-        .data(wmem$2$data)
-    );
-    random_3_e10_mvtu$wmem$3 wmem$3(
-        .clock(wmem$3$clock),
-        .address(wmem$3$address),
-        .data(wmem$3$data)
-    );
     random_3_e10_mvtu$pes$0 pes$0(
         .clock(pes$0$clock),
         .in_valid(pes$0$in_valid),
@@ -188,6 +174,7 @@ module random_3_e10_mvtu(clock,reset,in_data,in_valid,in_ready,out_data,out_vali
         .out_valid(pes$1$out_valid),
         .y(pes$1$y)
     );
+<<<<<<< HEAD
     random_3_e10_mvtu$pes$2 pes$2(
         .clock(pes$2$clock),
         .in_valid(pes$2$in_valid),
@@ -210,6 +197,8 @@ module random_3_e10_mvtu(clock,reset,in_data,in_valid,in_ready,out_data,out_vali
         .out_valid(pes$3$out_valid),
         .y(pes$3$y)
     );
+=======
+>>>>>>> addn
     random_3_e10_mvtu$lanes$0 lanes$0(
         .clock(lanes$0$clock),
         .y_valid(lanes$0$y_valid),
@@ -230,26 +219,6 @@ module random_3_e10_mvtu(clock,reset,in_data,in_valid,in_ready,out_data,out_vali
         .out(lanes$1$out),
         .valid(lanes$1$valid)
     );
-    random_3_e10_mvtu$lanes$2 lanes$2(
-        .clock(lanes$2$clock),
-        .y_valid(lanes$2$y_valid),
-        .y(lanes$2$y),
-        .ch(lanes$2$ch),
-        .ch_pre(lanes$2$ch_pre),
-        .prev(lanes$2$prev),
-        .out(lanes$2$out),
-        .valid(lanes$2$valid)
-    );
-    random_3_e10_mvtu$lanes$3 lanes$3(
-        .clock(lanes$3$clock),
-        .y_valid(lanes$3$y_valid),
-        .y(lanes$3$y),
-        .ch(lanes$3$ch),
-        .ch_pre(lanes$3$ch_pre),
-        .prev(lanes$3$prev),
-        .out(lanes$3$out),
-        .valid(lanes$3$valid)
-    );
     
     // Update code
     always @(*) begin
@@ -269,8 +238,15 @@ module random_3_e10_mvtu(clock,reset,in_data,in_valid,in_ready,out_data,out_vali
         pes$0$first = ctrl$pe_first;
         pes$0$last = ctrl$pe_last;
         pes$0$w = wmem$0$data;
+<<<<<<< HEAD
         pes$0$x = ((ctrl$x) & 8'hff);
         pes$0$pad = pad1;
+=======
+        pes$0$x = ((ctrl$x) & 1'h1);
+        if (pad1) begin
+            pes$0$x = wmem$0$data ^ alt;
+        end
+>>>>>>> addn
         lanes$0$clock = clock;
         lanes$0$y_valid = pes$0$out_valid;
         lanes$0$y = pes$0$y;
@@ -283,13 +259,21 @@ module random_3_e10_mvtu(clock,reset,in_data,in_valid,in_ready,out_data,out_vali
         pes$1$first = ctrl$pe_first;
         pes$1$last = ctrl$pe_last;
         pes$1$w = wmem$1$data;
+<<<<<<< HEAD
         pes$1$x = ((ctrl$x) & 8'hff);
         pes$1$pad = pad1;
+=======
+        pes$1$x = ((ctrl$x) & 1'h1);
+        if (pad1) begin
+            pes$1$x = wmem$1$data ^ alt;
+        end
+>>>>>>> addn
         lanes$1$clock = clock;
         lanes$1$y_valid = pes$1$out_valid;
         lanes$1$y = pes$1$y;
         lanes$1$ch = ctrl$ch;
         lanes$1$ch_pre = ctrl$ch_pre;
+<<<<<<< HEAD
         wmem$2$clock = clock;
         wmem$2$address = ctrl$waddr;
         pes$2$clock = clock;
@@ -318,12 +302,12 @@ module random_3_e10_mvtu(clock,reset,in_data,in_valid,in_ready,out_data,out_vali
         lanes$3$y = pes$3$y;
         lanes$3$ch = ctrl$ch;
         lanes$3$ch_pre = ctrl$ch_pre;
+=======
+>>>>>>> addn
         lanes$0$prev = 32'h0;
         lanes$1$prev = lanes$0$out;
-        lanes$2$prev = lanes$1$out;
-        lanes$3$prev = lanes$2$out;
         ctrl$res_write = lanes$0$valid;
-        ctrl$res_data = lanes$3$out;
+        ctrl$res_data = lanes$1$out;
     end
     
 endmodule // random_3_e10_mvtu
@@ -334,33 +318,33 @@ module random_3_e10_mvtu$ctrl(clock,reset,in_data,in_valid,in_ready,out_data,out
     // Module arguments
     input wire  clock;
     input wire  reset;
-    input wire  [7:0] in_data;
+    input wire  in_data;
     input wire  in_valid;
     output reg  in_ready;
-    output reg  [3:0] out_data;
+    output reg  [5:0] out_data;
     output reg  out_valid;
     input wire  out_ready;
     output reg  [1:0] waddr;
-    output reg  [7:0] x;
+    output reg  x;
     output reg  pe_valid;
     output reg  pe_first;
     output reg  pe_last;
-    output reg  ch_pre;
-    output reg  ch;
+    output reg  [1:0] ch_pre;
+    output reg  [1:0] ch;
     input wire  res_write;
-    input wire  [3:0] res_data;
+    input wire  [5:0] res_data;
     
     // Constant declarations
-    localparam  sf_last = 2'b11;
-    localparam  nf_last = 1'b0;
+    localparam  sf_last = 1'b0;
+    localparam  nf_last = 2'b11;
     localparam  credit_limit = 4'h8;
     
     // Stub signals
-    reg  [1:0] sf$d;
-    wire  [1:0] sf$q;
+    reg  sf$d;
+    wire  sf$q;
     reg  sf$clock;
-    reg  nf$d;
-    wire  nf$q;
+    reg  [1:0] nf$d;
+    wire  [1:0] nf$q;
     reg  nf$clock;
     reg  [1:0] wa$d;
     wire  [1:0] wa$q;
@@ -371,12 +355,12 @@ module random_3_e10_mvtu$ctrl(clock,reset,in_data,in_valid,in_ready,out_data,out
     reg  [2:0] drain$d;
     wire  [2:0] drain$q;
     reg  drain$clock;
-    reg  [1:0] vbuf$read_address;
+    reg  vbuf$read_address;
     reg  vbuf$read_clock;
-    wire  [7:0] vbuf$read_data;
-    reg  [1:0] vbuf$write_address;
+    wire  vbuf$read_data;
+    reg  vbuf$write_address;
     reg  vbuf$write_clock;
-    reg  [7:0] vbuf$write_data;
+    reg  vbuf$write_data;
     reg  vbuf$write_enable;
     reg  v1$d;
     wire  v1$q;
@@ -390,25 +374,25 @@ module random_3_e10_mvtu$ctrl(clock,reset,in_data,in_valid,in_ready,out_data,out
     reg  fromin1$d;
     wire  fromin1$q;
     reg  fromin1$clock;
-    reg  [7:0] x1$d;
-    wire  [7:0] x1$q;
+    reg  x1$d;
+    wire  x1$q;
     reg  x1$clock;
-    reg  nf1$d;
-    wire  nf1$q;
+    reg  [1:0] nf1$d;
+    wire  [1:0] nf1$q;
     reg  nf1$clock;
-    reg  nf2$d;
-    wire  nf2$q;
+    reg  [1:0] nf2$d;
+    wire  [1:0] nf2$q;
     reg  nf2$clock;
-    reg  nf3$d;
-    wire  nf3$q;
+    reg  [1:0] nf3$d;
+    wire  [1:0] nf3$q;
     reg  nf3$clock;
     reg  fifo$clock;
     reg  fifo$reset;
     reg  fifo$write;
-    reg  [3:0] fifo$data_in;
+    reg  [5:0] fifo$data_in;
     reg  fifo$read;
     wire  fifo$valid;
-    wire  [3:0] fifo$data_out;
+    wire  [5:0] fifo$data_out;
     
     // Local signals
     reg  can_issue;
@@ -643,18 +627,18 @@ module random_3_e10_mvtu$ctrl$fifo(clock,reset,write,data_in,read,valid,data_out
     input wire  clock;
     input wire  reset;
     input wire  write;
-    input wire  [3:0] data_in;
+    input wire  [5:0] data_in;
     input wire  read;
     output reg  valid;
-    output reg  [3:0] data_out;
+    output reg  [5:0] data_out;
     
     // Stub signals
     reg  [2:0] ram$read_address;
     reg  ram$read_clock;
-    wire  [3:0] ram$read_data;
+    wire  [5:0] ram$read_data;
     reg  [2:0] ram$write_address;
     reg  ram$write_clock;
-    reg  [3:0] ram$write_data;
+    reg  [5:0] ram$write_data;
     reg  ram$write_enable;
     reg  [3:0] wp$d;
     wire  [3:0] wp$q;
@@ -735,14 +719,14 @@ module random_3_e10_mvtu$ctrl$fifo$ram(read_address,read_clock,read_data,write_a
     // Module arguments
     input wire  [2:0] read_address;
     input wire  read_clock;
-    output reg  [3:0] read_data;
+    output reg  [5:0] read_data;
     input wire  [2:0] write_address;
     input wire  write_clock;
-    input wire  [3:0] write_data;
+    input wire  [5:0] write_data;
     input wire  write_enable;
     
     // Update code (custom)
-    reg[3:0] mem[7:0];
+    reg[5:0] mem[7:0];
     
     
     
@@ -876,13 +860,13 @@ endmodule // random_3_e10_mvtu$ctrl$last1
 module random_3_e10_mvtu$ctrl$nf(d,q,clock);
     
     // Module arguments
-    input wire  d;
-    output reg  q;
+    input wire  [1:0] d;
+    output reg  [1:0] q;
     input wire  clock;
     
     // Update code (custom)
     initial begin
-       q = 1'h0;
+       q = 2'h0;
     end
     
     always @(posedge clock) begin
@@ -895,13 +879,13 @@ endmodule // random_3_e10_mvtu$ctrl$nf
 module random_3_e10_mvtu$ctrl$nf1(d,q,clock);
     
     // Module arguments
-    input wire  d;
-    output reg  q;
+    input wire  [1:0] d;
+    output reg  [1:0] q;
     input wire  clock;
     
     // Update code (custom)
     initial begin
-       q = 1'h0;
+       q = 2'h0;
     end
     
     always @(posedge clock) begin
@@ -914,13 +898,13 @@ endmodule // random_3_e10_mvtu$ctrl$nf1
 module random_3_e10_mvtu$ctrl$nf2(d,q,clock);
     
     // Module arguments
-    input wire  d;
-    output reg  q;
+    input wire  [1:0] d;
+    output reg  [1:0] q;
     input wire  clock;
     
     // Update code (custom)
     initial begin
-       q = 1'h0;
+       q = 2'h0;
     end
     
     always @(posedge clock) begin
@@ -933,13 +917,13 @@ endmodule // random_3_e10_mvtu$ctrl$nf2
 module random_3_e10_mvtu$ctrl$nf3(d,q,clock);
     
     // Module arguments
-    input wire  d;
-    output reg  q;
+    input wire  [1:0] d;
+    output reg  [1:0] q;
     input wire  clock;
     
     // Update code (custom)
     initial begin
-       q = 1'h0;
+       q = 2'h0;
     end
     
     always @(posedge clock) begin
@@ -952,13 +936,13 @@ endmodule // random_3_e10_mvtu$ctrl$nf3
 module random_3_e10_mvtu$ctrl$sf(d,q,clock);
     
     // Module arguments
-    input wire  [1:0] d;
-    output reg  [1:0] q;
+    input wire  d;
+    output reg  q;
     input wire  clock;
     
     // Update code (custom)
     initial begin
-       q = 2'h0;
+       q = 1'h0;
     end
     
     always @(posedge clock) begin
@@ -990,16 +974,16 @@ endmodule // random_3_e10_mvtu$ctrl$v1
 module random_3_e10_mvtu$ctrl$vbuf(read_address,read_clock,read_data,write_address,write_clock,write_data,write_enable);
     
     // Module arguments
-    input wire  [1:0] read_address;
+    input wire  read_address;
     input wire  read_clock;
-    output reg  [7:0] read_data;
-    input wire  [1:0] write_address;
+    output reg  read_data;
+    input wire  write_address;
     input wire  write_clock;
-    input wire  [7:0] write_data;
+    input wire  write_data;
     input wire  write_enable;
     
     // Update code (custom)
-    reg[7:0] mem[3:0];
+    reg[0:0] mem[1:0];
     
     
     
@@ -1038,13 +1022,13 @@ endmodule // random_3_e10_mvtu$ctrl$wa
 module random_3_e10_mvtu$ctrl$x1(d,q,clock);
     
     // Module arguments
-    input wire  [7:0] d;
-    output reg  [7:0] q;
+    input wire  d;
+    output reg  q;
     input wire  clock;
     
     // Update code (custom)
     initial begin
-       q = 8'h0;
+       q = 1'h0;
     end
     
     always @(posedge clock) begin
@@ -1059,23 +1043,23 @@ module random_3_e10_mvtu$lanes$0(clock,y_valid,y,ch,ch_pre,prev,out,valid);
     // Module arguments
     input wire  clock;
     input wire  y_valid;
-    input wire signed [6:0] y;
-    input wire  ch;
-    input wire  ch_pre;
-    input wire  [3:0] prev;
-    output reg  [3:0] out;
+    input wire signed [1:0] y;
+    input wire  [1:0] ch;
+    input wire  [1:0] ch_pre;
+    input wire  [5:0] prev;
+    output reg  [5:0] out;
     output reg  valid;
     
     // Stub signals
     reg  thr$0$clock;
     reg  thr$0$in_valid;
-    reg  thr$0$ch;
-    reg signed [6:0] thr$0$y;
+    reg  [1:0] thr$0$ch;
+    reg signed [1:0] thr$0$y;
     wire  thr$0$out_valid;
-    wire  thr$0$n;
-    reg  [3:0] ins_t$0$prev;
-    reg  ins_t$0$v;
-    wire  [3:0] ins_t$0$out;
+    wire  [2:0] thr$0$n;
+    reg  [5:0] ins_t$0$prev;
+    reg  [2:0] ins_t$0$v;
+    wire  [5:0] ins_t$0$out;
     
     // Sub module instances
     random_3_e10_mvtu$lanes$0$thr$0 thr$0(
@@ -1112,16 +1096,16 @@ endmodule // random_3_e10_mvtu$lanes$0
 module random_3_e10_mvtu$lanes$0$ins_t$0(prev,v,out);
     
     // Module arguments
-    input wire  [3:0] prev;
-    input wire  v;
-    output reg  [3:0] out;
+    input wire  [5:0] prev;
+    input wire  [2:0] v;
+    output reg  [5:0] out;
     
     // Constant declarations
     localparam  offset = 16'h0;
     
     // Update code
     always @(*) begin
-        out = prev | (((v) & 4'hf) << offset);
+        out = prev | (((v) & 6'h3f) << offset);
     end
     
 endmodule // random_3_e10_mvtu$lanes$0$ins_t$0
@@ -1132,49 +1116,121 @@ module random_3_e10_mvtu$lanes$0$thr$0(clock,in_valid,ch,y,out_valid,n);
     // Module arguments
     input wire  clock;
     input wire  in_valid;
-    input wire  ch;
-    input wire signed [6:0] y;
+    input wire  [1:0] ch;
+    input wire signed [1:0] y;
     output reg  out_valid;
-    output reg  n;
+    output reg  [2:0] n;
     
     // Constant declarations
-    localparam  sign = 7'b1000000;
-    localparam  all_ones = 1'b1;
+    localparam  sign = 2'b10;
+    localparam  all_ones = 3'b111;
     
     // Stub signals
-    reg  thr$0$address;
+    reg  [1:0] thr$0$address;
     reg  thr$0$clock;
-    wire  [7:0] thr$0$data;
-    reg  flips$address;
+    wire  [2:0] thr$0$data;
+    reg  [1:0] thr$1$address;
+    reg  thr$1$clock;
+    wire  [2:0] thr$1$data;
+    reg  [1:0] thr$2$address;
+    reg  thr$2$clock;
+    wire  [2:0] thr$2$data;
+    reg  [1:0] thr$3$address;
+    reg  thr$3$clock;
+    wire  [2:0] thr$3$data;
+    reg  [1:0] thr$4$address;
+    reg  thr$4$clock;
+    wire  [2:0] thr$4$data;
+    reg  [1:0] thr$5$address;
+    reg  thr$5$clock;
+    wire  [2:0] thr$5$data;
+    reg  [1:0] thr$6$address;
+    reg  thr$6$clock;
+    wire  [2:0] thr$6$data;
+    reg  [1:0] flips$address;
     reg  flips$clock;
     wire  flips$data;
-    reg  [6:0] y1$d;
-    wire  [6:0] y1$q;
+    reg  [1:0] y1$d;
+    wire  [1:0] y1$q;
     reg  y1$clock;
     reg  v1$d;
     wire  v1$q;
     reg  v1$clock;
-    reg  [7:0] cmp$0$u;
-    reg  [7:0] cmp$0$t;
-    reg  cmp$0$prev;
-    wire  cmp$0$out;
-    reg  tree$bits;
-    wire  tree$count;
-    reg  nreg$d;
-    wire  nreg$q;
+    reg  [2:0] cmp$0$u;
+    reg  [2:0] cmp$0$t;
+    reg  [6:0] cmp$0$prev;
+    wire  [6:0] cmp$0$out;
+    reg  [2:0] cmp$1$u;
+    reg  [2:0] cmp$1$t;
+    reg  [6:0] cmp$1$prev;
+    wire  [6:0] cmp$1$out;
+    reg  [2:0] cmp$2$u;
+    reg  [2:0] cmp$2$t;
+    reg  [6:0] cmp$2$prev;
+    wire  [6:0] cmp$2$out;
+    reg  [2:0] cmp$3$u;
+    reg  [2:0] cmp$3$t;
+    reg  [6:0] cmp$3$prev;
+    wire  [6:0] cmp$3$out;
+    reg  [2:0] cmp$4$u;
+    reg  [2:0] cmp$4$t;
+    reg  [6:0] cmp$4$prev;
+    wire  [6:0] cmp$4$out;
+    reg  [2:0] cmp$5$u;
+    reg  [2:0] cmp$5$t;
+    reg  [6:0] cmp$5$prev;
+    wire  [6:0] cmp$5$out;
+    reg  [2:0] cmp$6$u;
+    reg  [2:0] cmp$6$t;
+    reg  [6:0] cmp$6$prev;
+    wire  [6:0] cmp$6$out;
+    reg  [6:0] tree$bits;
+    wire  [2:0] tree$count;
+    reg  [2:0] nreg$d;
+    wire  [2:0] nreg$q;
     reg  nreg$clock;
     reg  vout$d;
     wire  vout$q;
     reg  vout$clock;
     
     // Local signals
-    reg  [7:0] yu;
+    reg  [2:0] yu;
     
     // Sub module instances
     random_3_e10_mvtu$lanes$0$thr$0$thr$0 thr$0(
         .address(thr$0$address),
         .clock(thr$0$clock),
         .data(thr$0$data)
+    );
+    random_3_e10_mvtu$lanes$0$thr$0$thr$1 thr$1(
+        .address(thr$1$address),
+        .clock(thr$1$clock),
+        .data(thr$1$data)
+    );
+    random_3_e10_mvtu$lanes$0$thr$0$thr$2 thr$2(
+        .address(thr$2$address),
+        .clock(thr$2$clock),
+        .data(thr$2$data)
+    );
+    random_3_e10_mvtu$lanes$0$thr$0$thr$3 thr$3(
+        .address(thr$3$address),
+        .clock(thr$3$clock),
+        .data(thr$3$data)
+    );
+    random_3_e10_mvtu$lanes$0$thr$0$thr$4 thr$4(
+        .address(thr$4$address),
+        .clock(thr$4$clock),
+        .data(thr$4$data)
+    );
+    random_3_e10_mvtu$lanes$0$thr$0$thr$5 thr$5(
+        .address(thr$5$address),
+        .clock(thr$5$clock),
+        .data(thr$5$data)
+    );
+    random_3_e10_mvtu$lanes$0$thr$0$thr$6 thr$6(
+        .address(thr$6$address),
+        .clock(thr$6$clock),
+        .data(thr$6$data)
     );
     random_3_e10_mvtu$lanes$0$thr$0$flips flips(
         .address(flips$address),
@@ -1196,6 +1252,42 @@ module random_3_e10_mvtu$lanes$0$thr$0(clock,in_valid,ch,y,out_valid,n);
         .t(cmp$0$t),
         .prev(cmp$0$prev),
         .out(cmp$0$out)
+    );
+    random_3_e10_mvtu$lanes$0$thr$0$cmp$1 cmp$1(
+        .u(cmp$1$u),
+        .t(cmp$1$t),
+        .prev(cmp$1$prev),
+        .out(cmp$1$out)
+    );
+    random_3_e10_mvtu$lanes$0$thr$0$cmp$2 cmp$2(
+        .u(cmp$2$u),
+        .t(cmp$2$t),
+        .prev(cmp$2$prev),
+        .out(cmp$2$out)
+    );
+    random_3_e10_mvtu$lanes$0$thr$0$cmp$3 cmp$3(
+        .u(cmp$3$u),
+        .t(cmp$3$t),
+        .prev(cmp$3$prev),
+        .out(cmp$3$out)
+    );
+    random_3_e10_mvtu$lanes$0$thr$0$cmp$4 cmp$4(
+        .u(cmp$4$u),
+        .t(cmp$4$t),
+        .prev(cmp$4$prev),
+        .out(cmp$4$out)
+    );
+    random_3_e10_mvtu$lanes$0$thr$0$cmp$5 cmp$5(
+        .u(cmp$5$u),
+        .t(cmp$5$t),
+        .prev(cmp$5$prev),
+        .out(cmp$5$out)
+    );
+    random_3_e10_mvtu$lanes$0$thr$0$cmp$6 cmp$6(
+        .u(cmp$6$u),
+        .t(cmp$6$t),
+        .prev(cmp$6$prev),
+        .out(cmp$6$out)
     );
     random_3_e10_mvtu$lanes$0$thr$0$tree tree(
         .bits(tree$bits),
@@ -1224,15 +1316,45 @@ module random_3_e10_mvtu$lanes$0$thr$0(clock,in_valid,ch,y,out_valid,n);
         vout$d = vout$q;
         thr$0$clock = clock;
         thr$0$address = ch;
+        thr$1$clock = clock;
+        thr$1$address = ch;
+        thr$2$clock = clock;
+        thr$2$address = ch;
+        thr$3$clock = clock;
+        thr$3$address = ch;
+        thr$4$clock = clock;
+        thr$4$address = ch;
+        thr$5$clock = clock;
+        thr$5$address = ch;
+        thr$6$clock = clock;
+        thr$6$address = ch;
         flips$clock = clock;
         flips$address = ch;
         y1$d = $unsigned(y);
         v1$d = in_valid;
-        yu = ((y1$q ^ sign) & 8'hff);
+        yu = ((y1$q ^ sign) & 3'h7);
         cmp$0$u = yu;
         cmp$0$t = thr$0$data;
+        cmp$1$u = yu;
+        cmp$1$t = thr$1$data;
+        cmp$2$u = yu;
+        cmp$2$t = thr$2$data;
+        cmp$3$u = yu;
+        cmp$3$t = thr$3$data;
+        cmp$4$u = yu;
+        cmp$4$t = thr$4$data;
+        cmp$5$u = yu;
+        cmp$5$t = thr$5$data;
+        cmp$6$u = yu;
+        cmp$6$t = thr$6$data;
         cmp$0$prev = 32'h0;
-        tree$bits = cmp$0$out;
+        cmp$1$prev = cmp$0$out;
+        cmp$2$prev = cmp$1$out;
+        cmp$3$prev = cmp$2$out;
+        cmp$4$prev = cmp$3$out;
+        cmp$5$prev = cmp$4$out;
+        cmp$6$prev = cmp$5$out;
+        tree$bits = cmp$6$out;
         nreg$d = tree$count;
         if (flips$data) begin
             nreg$d = tree$count ^ all_ones;
@@ -1248,10 +1370,10 @@ endmodule // random_3_e10_mvtu$lanes$0$thr$0
 module random_3_e10_mvtu$lanes$0$thr$0$cmp$0(u,t,prev,out);
     
     // Module arguments
-    input wire  [7:0] u;
-    input wire  [7:0] t;
-    input wire  prev;
-    output reg  out;
+    input wire  [2:0] u;
+    input wire  [2:0] t;
+    input wire  [6:0] prev;
+    output reg  [6:0] out;
     
     // Constant declarations
     localparam  index = 8'h0;
@@ -1264,18 +1386,135 @@ module random_3_e10_mvtu$lanes$0$thr$0$cmp$0(u,t,prev,out);
 endmodule // random_3_e10_mvtu$lanes$0$thr$0$cmp$0
 
 
+module random_3_e10_mvtu$lanes$0$thr$0$cmp$1(u,t,prev,out);
+    
+    // Module arguments
+    input wire  [2:0] u;
+    input wire  [2:0] t;
+    input wire  [6:0] prev;
+    output reg  [6:0] out;
+    
+    // Constant declarations
+    localparam  index = 8'h1;
+    
+    // Update code
+    always @(*) begin
+        out = (prev & ~(1 << (index)) | ((u >= t) << (index)));
+    end
+    
+endmodule // random_3_e10_mvtu$lanes$0$thr$0$cmp$1
+
+
+module random_3_e10_mvtu$lanes$0$thr$0$cmp$2(u,t,prev,out);
+    
+    // Module arguments
+    input wire  [2:0] u;
+    input wire  [2:0] t;
+    input wire  [6:0] prev;
+    output reg  [6:0] out;
+    
+    // Constant declarations
+    localparam  index = 8'h2;
+    
+    // Update code
+    always @(*) begin
+        out = (prev & ~(1 << (index)) | ((u >= t) << (index)));
+    end
+    
+endmodule // random_3_e10_mvtu$lanes$0$thr$0$cmp$2
+
+
+module random_3_e10_mvtu$lanes$0$thr$0$cmp$3(u,t,prev,out);
+    
+    // Module arguments
+    input wire  [2:0] u;
+    input wire  [2:0] t;
+    input wire  [6:0] prev;
+    output reg  [6:0] out;
+    
+    // Constant declarations
+    localparam  index = 8'h3;
+    
+    // Update code
+    always @(*) begin
+        out = (prev & ~(1 << (index)) | ((u >= t) << (index)));
+    end
+    
+endmodule // random_3_e10_mvtu$lanes$0$thr$0$cmp$3
+
+
+module random_3_e10_mvtu$lanes$0$thr$0$cmp$4(u,t,prev,out);
+    
+    // Module arguments
+    input wire  [2:0] u;
+    input wire  [2:0] t;
+    input wire  [6:0] prev;
+    output reg  [6:0] out;
+    
+    // Constant declarations
+    localparam  index = 8'h4;
+    
+    // Update code
+    always @(*) begin
+        out = (prev & ~(1 << (index)) | ((u >= t) << (index)));
+    end
+    
+endmodule // random_3_e10_mvtu$lanes$0$thr$0$cmp$4
+
+
+module random_3_e10_mvtu$lanes$0$thr$0$cmp$5(u,t,prev,out);
+    
+    // Module arguments
+    input wire  [2:0] u;
+    input wire  [2:0] t;
+    input wire  [6:0] prev;
+    output reg  [6:0] out;
+    
+    // Constant declarations
+    localparam  index = 8'h5;
+    
+    // Update code
+    always @(*) begin
+        out = (prev & ~(1 << (index)) | ((u >= t) << (index)));
+    end
+    
+endmodule // random_3_e10_mvtu$lanes$0$thr$0$cmp$5
+
+
+module random_3_e10_mvtu$lanes$0$thr$0$cmp$6(u,t,prev,out);
+    
+    // Module arguments
+    input wire  [2:0] u;
+    input wire  [2:0] t;
+    input wire  [6:0] prev;
+    output reg  [6:0] out;
+    
+    // Constant declarations
+    localparam  index = 8'h6;
+    
+    // Update code
+    always @(*) begin
+        out = (prev & ~(1 << (index)) | ((u >= t) << (index)));
+    end
+    
+endmodule // random_3_e10_mvtu$lanes$0$thr$0$cmp$6
+
+
 module random_3_e10_mvtu$lanes$0$thr$0$flips(address,clock,data);
     
     // Module arguments
-    input wire  address;
+    input wire  [1:0] address;
     input wire  clock;
     output reg  data;
     
     // Update code (custom)
-    reg[0:0] mem [1:0];
+    reg[0:0] mem [3:0];
     
     initial begin
-    mem[1'b0] = 1'b0;
+    mem[2'b0] = 1'b0;
+    mem[2'b1] = 1'b0;
+    mem[2'b10] = 1'b0;
+    mem[2'b11] = 1'b0;
     end
     
     always @(posedge clock) begin
@@ -1287,13 +1526,13 @@ endmodule // random_3_e10_mvtu$lanes$0$thr$0$flips
 module random_3_e10_mvtu$lanes$0$thr$0$nreg(d,q,clock);
     
     // Module arguments
-    input wire  d;
-    output reg  q;
+    input wire  [2:0] d;
+    output reg  [2:0] q;
     input wire  clock;
     
     // Update code (custom)
     initial begin
-       q = 1'h0;
+       q = 3'h0;
     end
     
     always @(posedge clock) begin
@@ -1306,15 +1545,18 @@ endmodule // random_3_e10_mvtu$lanes$0$thr$0$nreg
 module random_3_e10_mvtu$lanes$0$thr$0$thr$0(address,clock,data);
     
     // Module arguments
-    input wire  address;
+    input wire  [1:0] address;
     input wire  clock;
-    output reg  [7:0] data;
+    output reg  [2:0] data;
     
     // Update code (custom)
-    reg[7:0] mem [1:0];
+    reg[2:0] mem [3:0];
     
     initial begin
-    mem[1'b0] = 8'h40;
+    mem[2'b0] = 3'b10;
+    mem[2'b1] = 3'b10;
+    mem[2'b10] = 3'b1;
+    mem[2'b11] = 3'b1;
     end
     
     always @(posedge clock) begin
@@ -1323,34 +1565,184 @@ module random_3_e10_mvtu$lanes$0$thr$0$thr$0(address,clock,data);
 endmodule // random_3_e10_mvtu$lanes$0$thr$0$thr$0
 
 
+module random_3_e10_mvtu$lanes$0$thr$0$thr$1(address,clock,data);
+    
+    // Module arguments
+    input wire  [1:0] address;
+    input wire  clock;
+    output reg  [2:0] data;
+    
+    // Update code (custom)
+    reg[2:0] mem [3:0];
+    
+    initial begin
+    mem[2'b0] = 3'b11;
+    mem[2'b1] = 3'b10;
+    mem[2'b10] = 3'b10;
+    mem[2'b11] = 3'b10;
+    end
+    
+    always @(posedge clock) begin
+       data <= mem[address];
+    end
+endmodule // random_3_e10_mvtu$lanes$0$thr$0$thr$1
+
+
+module random_3_e10_mvtu$lanes$0$thr$0$thr$2(address,clock,data);
+    
+    // Module arguments
+    input wire  [1:0] address;
+    input wire  clock;
+    output reg  [2:0] data;
+    
+    // Update code (custom)
+    reg[2:0] mem [3:0];
+    
+    initial begin
+    mem[2'b0] = 3'b11;
+    mem[2'b1] = 3'b10;
+    mem[2'b10] = 3'b10;
+    mem[2'b11] = 3'b1;
+    end
+    
+    always @(posedge clock) begin
+       data <= mem[address];
+    end
+endmodule // random_3_e10_mvtu$lanes$0$thr$0$thr$2
+
+
+module random_3_e10_mvtu$lanes$0$thr$0$thr$3(address,clock,data);
+    
+    // Module arguments
+    input wire  [1:0] address;
+    input wire  clock;
+    output reg  [2:0] data;
+    
+    // Update code (custom)
+    reg[2:0] mem [3:0];
+    
+    initial begin
+    mem[2'b0] = 3'b100;
+    mem[2'b1] = 3'b1;
+    mem[2'b10] = 3'b10;
+    mem[2'b11] = 3'b1;
+    end
+    
+    always @(posedge clock) begin
+       data <= mem[address];
+    end
+endmodule // random_3_e10_mvtu$lanes$0$thr$0$thr$3
+
+
+module random_3_e10_mvtu$lanes$0$thr$0$thr$4(address,clock,data);
+    
+    // Module arguments
+    input wire  [1:0] address;
+    input wire  clock;
+    output reg  [2:0] data;
+    
+    // Update code (custom)
+    reg[2:0] mem [3:0];
+    
+    initial begin
+    mem[2'b0] = 3'b11;
+    mem[2'b1] = 3'b1;
+    mem[2'b10] = 3'b1;
+    mem[2'b11] = 3'b1;
+    end
+    
+    always @(posedge clock) begin
+       data <= mem[address];
+    end
+endmodule // random_3_e10_mvtu$lanes$0$thr$0$thr$4
+
+
+module random_3_e10_mvtu$lanes$0$thr$0$thr$5(address,clock,data);
+    
+    // Module arguments
+    input wire  [1:0] address;
+    input wire  clock;
+    output reg  [2:0] data;
+    
+    // Update code (custom)
+    reg[2:0] mem [3:0];
+    
+    initial begin
+    mem[2'b0] = 3'b10;
+    mem[2'b1] = 3'b1;
+    mem[2'b10] = 3'b10;
+    mem[2'b11] = 3'b10;
+    end
+    
+    always @(posedge clock) begin
+       data <= mem[address];
+    end
+endmodule // random_3_e10_mvtu$lanes$0$thr$0$thr$5
+
+
+module random_3_e10_mvtu$lanes$0$thr$0$thr$6(address,clock,data);
+    
+    // Module arguments
+    input wire  [1:0] address;
+    input wire  clock;
+    output reg  [2:0] data;
+    
+    // Update code (custom)
+    reg[2:0] mem [3:0];
+    
+    initial begin
+    mem[2'b0] = 3'b10;
+    mem[2'b1] = 3'b10;
+    mem[2'b10] = 3'b1;
+    mem[2'b11] = 3'b1;
+    end
+    
+    always @(posedge clock) begin
+       data <= mem[address];
+    end
+endmodule // random_3_e10_mvtu$lanes$0$thr$0$thr$6
+
+
 module random_3_e10_mvtu$lanes$0$thr$0$tree(bits,count);
     
     // Module arguments
-    input wire  bits;
-    output reg  count;
+    input wire  [6:0] bits;
+    output reg  [2:0] count;
     
     // Stub signals
-    reg  lv1$0$a;
-    reg  lv1$0$b;
-    wire  lv1$0$s;
-    reg  lv2$0$a;
-    reg  lv2$0$b;
-    wire  lv2$0$s;
-    reg  lv3$0$a;
-    reg  lv3$0$b;
-    wire  lv3$0$s;
-    reg  lv4$0$a;
-    reg  lv4$0$b;
-    wire  lv4$0$s;
-    reg  lv5$0$a;
-    reg  lv5$0$b;
-    wire  lv5$0$s;
-    reg  lv6$0$a;
-    reg  lv6$0$b;
-    wire  lv6$0$s;
-    reg  lv7$0$a;
-    reg  lv7$0$b;
-    wire  lv7$0$s;
+    reg  [2:0] lv1$0$a;
+    reg  [2:0] lv1$0$b;
+    wire  [2:0] lv1$0$s;
+    reg  [2:0] lv1$1$a;
+    reg  [2:0] lv1$1$b;
+    wire  [2:0] lv1$1$s;
+    reg  [2:0] lv1$2$a;
+    reg  [2:0] lv1$2$b;
+    wire  [2:0] lv1$2$s;
+    reg  [2:0] lv1$3$a;
+    reg  [2:0] lv1$3$b;
+    wire  [2:0] lv1$3$s;
+    reg  [2:0] lv2$0$a;
+    reg  [2:0] lv2$0$b;
+    wire  [2:0] lv2$0$s;
+    reg  [2:0] lv2$1$a;
+    reg  [2:0] lv2$1$b;
+    wire  [2:0] lv2$1$s;
+    reg  [2:0] lv3$0$a;
+    reg  [2:0] lv3$0$b;
+    wire  [2:0] lv3$0$s;
+    reg  [2:0] lv4$0$a;
+    reg  [2:0] lv4$0$b;
+    wire  [2:0] lv4$0$s;
+    reg  [2:0] lv5$0$a;
+    reg  [2:0] lv5$0$b;
+    wire  [2:0] lv5$0$s;
+    reg  [2:0] lv6$0$a;
+    reg  [2:0] lv6$0$b;
+    wire  [2:0] lv6$0$s;
+    reg  [2:0] lv7$0$a;
+    reg  [2:0] lv7$0$b;
+    wire  [2:0] lv7$0$s;
     
     // Sub module instances
     random_3_e10_mvtu$lanes$0$thr$0$tree$lv1$0 lv1$0(
@@ -1358,10 +1750,30 @@ module random_3_e10_mvtu$lanes$0$thr$0$tree(bits,count);
         .b(lv1$0$b),
         .s(lv1$0$s)
     );
+    random_3_e10_mvtu$lanes$0$thr$0$tree$lv1$1 lv1$1(
+        .a(lv1$1$a),
+        .b(lv1$1$b),
+        .s(lv1$1$s)
+    );
+    random_3_e10_mvtu$lanes$0$thr$0$tree$lv1$2 lv1$2(
+        .a(lv1$2$a),
+        .b(lv1$2$b),
+        .s(lv1$2$s)
+    );
+    random_3_e10_mvtu$lanes$0$thr$0$tree$lv1$3 lv1$3(
+        .a(lv1$3$a),
+        .b(lv1$3$b),
+        .s(lv1$3$s)
+    );
     random_3_e10_mvtu$lanes$0$thr$0$tree$lv2$0 lv2$0(
         .a(lv2$0$a),
         .b(lv2$0$b),
         .s(lv2$0$s)
+    );
+    random_3_e10_mvtu$lanes$0$thr$0$tree$lv2$1 lv2$1(
+        .a(lv2$1$a),
+        .b(lv2$1$b),
+        .s(lv2$1$s)
     );
     random_3_e10_mvtu$lanes$0$thr$0$tree$lv3$0 lv3$0(
         .a(lv3$0$a),
@@ -1393,13 +1805,39 @@ module random_3_e10_mvtu$lanes$0$thr$0$tree(bits,count);
     always @(*) begin
         lv1$0$a = 32'h0;
         lv1$0$b = 32'h0;
-        if (|bits) begin
+        if (bits[32'h2 * 0]) begin
             lv1$0$a = 32'h1;
         end
+        if (bits[32'h2 * 0 + 32'h1]) begin
+            lv1$0$b = 32'h1;
+        end
+        lv1$1$a = 32'h0;
+        lv1$1$b = 32'h0;
+        if (bits[32'h2 * 1]) begin
+            lv1$1$a = 32'h1;
+        end
+        if (bits[32'h2 * 1 + 32'h1]) begin
+            lv1$1$b = 32'h1;
+        end
+        lv1$2$a = 32'h0;
+        lv1$2$b = 32'h0;
+        if (bits[32'h2 * 2]) begin
+            lv1$2$a = 32'h1;
+        end
+        if (bits[32'h2 * 2 + 32'h1]) begin
+            lv1$2$b = 32'h1;
+        end
+        lv1$3$a = 32'h0;
+        lv1$3$b = 32'h0;
+        if (bits[32'h2 * 3]) begin
+            lv1$3$a = 32'h1;
+        end
         lv2$0$a = lv1$0$s;
-        lv2$0$b = 32'h0;
+        lv2$0$b = lv1$1$s;
+        lv2$1$a = lv1$2$s;
+        lv2$1$b = lv1$3$s;
         lv3$0$a = lv2$0$s;
-        lv3$0$b = 32'h0;
+        lv3$0$b = lv2$1$s;
         lv4$0$a = lv3$0$s;
         lv4$0$b = 32'h0;
         lv5$0$a = lv4$0$s;
@@ -1417,9 +1855,9 @@ endmodule // random_3_e10_mvtu$lanes$0$thr$0$tree
 module random_3_e10_mvtu$lanes$0$thr$0$tree$lv1$0(a,b,s);
     
     // Module arguments
-    input wire  a;
-    input wire  b;
-    output reg  s;
+    input wire  [2:0] a;
+    input wire  [2:0] b;
+    output reg  [2:0] s;
     
     // Update code
     always @(*) begin
@@ -1429,12 +1867,57 @@ module random_3_e10_mvtu$lanes$0$thr$0$tree$lv1$0(a,b,s);
 endmodule // random_3_e10_mvtu$lanes$0$thr$0$tree$lv1$0
 
 
+module random_3_e10_mvtu$lanes$0$thr$0$tree$lv1$1(a,b,s);
+    
+    // Module arguments
+    input wire  [2:0] a;
+    input wire  [2:0] b;
+    output reg  [2:0] s;
+    
+    // Update code
+    always @(*) begin
+        s = a + b;
+    end
+    
+endmodule // random_3_e10_mvtu$lanes$0$thr$0$tree$lv1$1
+
+
+module random_3_e10_mvtu$lanes$0$thr$0$tree$lv1$2(a,b,s);
+    
+    // Module arguments
+    input wire  [2:0] a;
+    input wire  [2:0] b;
+    output reg  [2:0] s;
+    
+    // Update code
+    always @(*) begin
+        s = a + b;
+    end
+    
+endmodule // random_3_e10_mvtu$lanes$0$thr$0$tree$lv1$2
+
+
+module random_3_e10_mvtu$lanes$0$thr$0$tree$lv1$3(a,b,s);
+    
+    // Module arguments
+    input wire  [2:0] a;
+    input wire  [2:0] b;
+    output reg  [2:0] s;
+    
+    // Update code
+    always @(*) begin
+        s = a + b;
+    end
+    
+endmodule // random_3_e10_mvtu$lanes$0$thr$0$tree$lv1$3
+
+
 module random_3_e10_mvtu$lanes$0$thr$0$tree$lv2$0(a,b,s);
     
     // Module arguments
-    input wire  a;
-    input wire  b;
-    output reg  s;
+    input wire  [2:0] a;
+    input wire  [2:0] b;
+    output reg  [2:0] s;
     
     // Update code
     always @(*) begin
@@ -1444,12 +1927,27 @@ module random_3_e10_mvtu$lanes$0$thr$0$tree$lv2$0(a,b,s);
 endmodule // random_3_e10_mvtu$lanes$0$thr$0$tree$lv2$0
 
 
+module random_3_e10_mvtu$lanes$0$thr$0$tree$lv2$1(a,b,s);
+    
+    // Module arguments
+    input wire  [2:0] a;
+    input wire  [2:0] b;
+    output reg  [2:0] s;
+    
+    // Update code
+    always @(*) begin
+        s = a + b;
+    end
+    
+endmodule // random_3_e10_mvtu$lanes$0$thr$0$tree$lv2$1
+
+
 module random_3_e10_mvtu$lanes$0$thr$0$tree$lv3$0(a,b,s);
     
     // Module arguments
-    input wire  a;
-    input wire  b;
-    output reg  s;
+    input wire  [2:0] a;
+    input wire  [2:0] b;
+    output reg  [2:0] s;
     
     // Update code
     always @(*) begin
@@ -1462,9 +1960,9 @@ endmodule // random_3_e10_mvtu$lanes$0$thr$0$tree$lv3$0
 module random_3_e10_mvtu$lanes$0$thr$0$tree$lv4$0(a,b,s);
     
     // Module arguments
-    input wire  a;
-    input wire  b;
-    output reg  s;
+    input wire  [2:0] a;
+    input wire  [2:0] b;
+    output reg  [2:0] s;
     
     // Update code
     always @(*) begin
@@ -1477,9 +1975,9 @@ endmodule // random_3_e10_mvtu$lanes$0$thr$0$tree$lv4$0
 module random_3_e10_mvtu$lanes$0$thr$0$tree$lv5$0(a,b,s);
     
     // Module arguments
-    input wire  a;
-    input wire  b;
-    output reg  s;
+    input wire  [2:0] a;
+    input wire  [2:0] b;
+    output reg  [2:0] s;
     
     // Update code
     always @(*) begin
@@ -1492,9 +1990,9 @@ endmodule // random_3_e10_mvtu$lanes$0$thr$0$tree$lv5$0
 module random_3_e10_mvtu$lanes$0$thr$0$tree$lv6$0(a,b,s);
     
     // Module arguments
-    input wire  a;
-    input wire  b;
-    output reg  s;
+    input wire  [2:0] a;
+    input wire  [2:0] b;
+    output reg  [2:0] s;
     
     // Update code
     always @(*) begin
@@ -1507,9 +2005,9 @@ endmodule // random_3_e10_mvtu$lanes$0$thr$0$tree$lv6$0
 module random_3_e10_mvtu$lanes$0$thr$0$tree$lv7$0(a,b,s);
     
     // Module arguments
-    input wire  a;
-    input wire  b;
-    output reg  s;
+    input wire  [2:0] a;
+    input wire  [2:0] b;
+    output reg  [2:0] s;
     
     // Update code
     always @(*) begin
@@ -1560,13 +2058,13 @@ endmodule // random_3_e10_mvtu$lanes$0$thr$0$vout
 module random_3_e10_mvtu$lanes$0$thr$0$y1(d,q,clock);
     
     // Module arguments
-    input wire  [6:0] d;
-    output reg  [6:0] q;
+    input wire  [1:0] d;
+    output reg  [1:0] q;
     input wire  clock;
     
     // Update code (custom)
     initial begin
-       q = 7'h0;
+       q = 2'h0;
     end
     
     always @(posedge clock) begin
@@ -1581,23 +2079,23 @@ module random_3_e10_mvtu$lanes$1(clock,y_valid,y,ch,ch_pre,prev,out,valid);
     // Module arguments
     input wire  clock;
     input wire  y_valid;
-    input wire signed [6:0] y;
-    input wire  ch;
-    input wire  ch_pre;
-    input wire  [3:0] prev;
-    output reg  [3:0] out;
+    input wire signed [1:0] y;
+    input wire  [1:0] ch;
+    input wire  [1:0] ch_pre;
+    input wire  [5:0] prev;
+    output reg  [5:0] out;
     output reg  valid;
     
     // Stub signals
     reg  thr$0$clock;
     reg  thr$0$in_valid;
-    reg  thr$0$ch;
-    reg signed [6:0] thr$0$y;
+    reg  [1:0] thr$0$ch;
+    reg signed [1:0] thr$0$y;
     wire  thr$0$out_valid;
-    wire  thr$0$n;
-    reg  [3:0] ins_t$0$prev;
-    reg  ins_t$0$v;
-    wire  [3:0] ins_t$0$out;
+    wire  [2:0] thr$0$n;
+    reg  [5:0] ins_t$0$prev;
+    reg  [2:0] ins_t$0$v;
+    wire  [5:0] ins_t$0$out;
     
     // Sub module instances
     random_3_e10_mvtu$lanes$1$thr$0 thr$0(
@@ -1634,16 +2132,16 @@ endmodule // random_3_e10_mvtu$lanes$1
 module random_3_e10_mvtu$lanes$1$ins_t$0(prev,v,out);
     
     // Module arguments
-    input wire  [3:0] prev;
-    input wire  v;
-    output reg  [3:0] out;
+    input wire  [5:0] prev;
+    input wire  [2:0] v;
+    output reg  [5:0] out;
     
     // Constant declarations
-    localparam  offset = 16'h1;
+    localparam  offset = 16'h3;
     
     // Update code
     always @(*) begin
-        out = prev | (((v) & 4'hf) << offset);
+        out = prev | (((v) & 6'h3f) << offset);
     end
     
 endmodule // random_3_e10_mvtu$lanes$1$ins_t$0
@@ -1654,49 +2152,121 @@ module random_3_e10_mvtu$lanes$1$thr$0(clock,in_valid,ch,y,out_valid,n);
     // Module arguments
     input wire  clock;
     input wire  in_valid;
-    input wire  ch;
-    input wire signed [6:0] y;
+    input wire  [1:0] ch;
+    input wire signed [1:0] y;
     output reg  out_valid;
-    output reg  n;
+    output reg  [2:0] n;
     
     // Constant declarations
-    localparam  sign = 7'b1000000;
-    localparam  all_ones = 1'b1;
+    localparam  sign = 2'b10;
+    localparam  all_ones = 3'b111;
     
     // Stub signals
-    reg  thr$0$address;
+    reg  [1:0] thr$0$address;
     reg  thr$0$clock;
-    wire  [7:0] thr$0$data;
-    reg  flips$address;
+    wire  [2:0] thr$0$data;
+    reg  [1:0] thr$1$address;
+    reg  thr$1$clock;
+    wire  [2:0] thr$1$data;
+    reg  [1:0] thr$2$address;
+    reg  thr$2$clock;
+    wire  [2:0] thr$2$data;
+    reg  [1:0] thr$3$address;
+    reg  thr$3$clock;
+    wire  [2:0] thr$3$data;
+    reg  [1:0] thr$4$address;
+    reg  thr$4$clock;
+    wire  [2:0] thr$4$data;
+    reg  [1:0] thr$5$address;
+    reg  thr$5$clock;
+    wire  [2:0] thr$5$data;
+    reg  [1:0] thr$6$address;
+    reg  thr$6$clock;
+    wire  [2:0] thr$6$data;
+    reg  [1:0] flips$address;
     reg  flips$clock;
     wire  flips$data;
-    reg  [6:0] y1$d;
-    wire  [6:0] y1$q;
+    reg  [1:0] y1$d;
+    wire  [1:0] y1$q;
     reg  y1$clock;
     reg  v1$d;
     wire  v1$q;
     reg  v1$clock;
-    reg  [7:0] cmp$0$u;
-    reg  [7:0] cmp$0$t;
-    reg  cmp$0$prev;
-    wire  cmp$0$out;
-    reg  tree$bits;
-    wire  tree$count;
-    reg  nreg$d;
-    wire  nreg$q;
+    reg  [2:0] cmp$0$u;
+    reg  [2:0] cmp$0$t;
+    reg  [6:0] cmp$0$prev;
+    wire  [6:0] cmp$0$out;
+    reg  [2:0] cmp$1$u;
+    reg  [2:0] cmp$1$t;
+    reg  [6:0] cmp$1$prev;
+    wire  [6:0] cmp$1$out;
+    reg  [2:0] cmp$2$u;
+    reg  [2:0] cmp$2$t;
+    reg  [6:0] cmp$2$prev;
+    wire  [6:0] cmp$2$out;
+    reg  [2:0] cmp$3$u;
+    reg  [2:0] cmp$3$t;
+    reg  [6:0] cmp$3$prev;
+    wire  [6:0] cmp$3$out;
+    reg  [2:0] cmp$4$u;
+    reg  [2:0] cmp$4$t;
+    reg  [6:0] cmp$4$prev;
+    wire  [6:0] cmp$4$out;
+    reg  [2:0] cmp$5$u;
+    reg  [2:0] cmp$5$t;
+    reg  [6:0] cmp$5$prev;
+    wire  [6:0] cmp$5$out;
+    reg  [2:0] cmp$6$u;
+    reg  [2:0] cmp$6$t;
+    reg  [6:0] cmp$6$prev;
+    wire  [6:0] cmp$6$out;
+    reg  [6:0] tree$bits;
+    wire  [2:0] tree$count;
+    reg  [2:0] nreg$d;
+    wire  [2:0] nreg$q;
     reg  nreg$clock;
     reg  vout$d;
     wire  vout$q;
     reg  vout$clock;
     
     // Local signals
-    reg  [7:0] yu;
+    reg  [2:0] yu;
     
     // Sub module instances
     random_3_e10_mvtu$lanes$1$thr$0$thr$0 thr$0(
         .address(thr$0$address),
         .clock(thr$0$clock),
         .data(thr$0$data)
+    );
+    random_3_e10_mvtu$lanes$1$thr$0$thr$1 thr$1(
+        .address(thr$1$address),
+        .clock(thr$1$clock),
+        .data(thr$1$data)
+    );
+    random_3_e10_mvtu$lanes$1$thr$0$thr$2 thr$2(
+        .address(thr$2$address),
+        .clock(thr$2$clock),
+        .data(thr$2$data)
+    );
+    random_3_e10_mvtu$lanes$1$thr$0$thr$3 thr$3(
+        .address(thr$3$address),
+        .clock(thr$3$clock),
+        .data(thr$3$data)
+    );
+    random_3_e10_mvtu$lanes$1$thr$0$thr$4 thr$4(
+        .address(thr$4$address),
+        .clock(thr$4$clock),
+        .data(thr$4$data)
+    );
+    random_3_e10_mvtu$lanes$1$thr$0$thr$5 thr$5(
+        .address(thr$5$address),
+        .clock(thr$5$clock),
+        .data(thr$5$data)
+    );
+    random_3_e10_mvtu$lanes$1$thr$0$thr$6 thr$6(
+        .address(thr$6$address),
+        .clock(thr$6$clock),
+        .data(thr$6$data)
     );
     random_3_e10_mvtu$lanes$1$thr$0$flips flips(
         .address(flips$address),
@@ -1718,6 +2288,42 @@ module random_3_e10_mvtu$lanes$1$thr$0(clock,in_valid,ch,y,out_valid,n);
         .t(cmp$0$t),
         .prev(cmp$0$prev),
         .out(cmp$0$out)
+    );
+    random_3_e10_mvtu$lanes$1$thr$0$cmp$1 cmp$1(
+        .u(cmp$1$u),
+        .t(cmp$1$t),
+        .prev(cmp$1$prev),
+        .out(cmp$1$out)
+    );
+    random_3_e10_mvtu$lanes$1$thr$0$cmp$2 cmp$2(
+        .u(cmp$2$u),
+        .t(cmp$2$t),
+        .prev(cmp$2$prev),
+        .out(cmp$2$out)
+    );
+    random_3_e10_mvtu$lanes$1$thr$0$cmp$3 cmp$3(
+        .u(cmp$3$u),
+        .t(cmp$3$t),
+        .prev(cmp$3$prev),
+        .out(cmp$3$out)
+    );
+    random_3_e10_mvtu$lanes$1$thr$0$cmp$4 cmp$4(
+        .u(cmp$4$u),
+        .t(cmp$4$t),
+        .prev(cmp$4$prev),
+        .out(cmp$4$out)
+    );
+    random_3_e10_mvtu$lanes$1$thr$0$cmp$5 cmp$5(
+        .u(cmp$5$u),
+        .t(cmp$5$t),
+        .prev(cmp$5$prev),
+        .out(cmp$5$out)
+    );
+    random_3_e10_mvtu$lanes$1$thr$0$cmp$6 cmp$6(
+        .u(cmp$6$u),
+        .t(cmp$6$t),
+        .prev(cmp$6$prev),
+        .out(cmp$6$out)
     );
     random_3_e10_mvtu$lanes$1$thr$0$tree tree(
         .bits(tree$bits),
@@ -1746,15 +2352,45 @@ module random_3_e10_mvtu$lanes$1$thr$0(clock,in_valid,ch,y,out_valid,n);
         vout$d = vout$q;
         thr$0$clock = clock;
         thr$0$address = ch;
+        thr$1$clock = clock;
+        thr$1$address = ch;
+        thr$2$clock = clock;
+        thr$2$address = ch;
+        thr$3$clock = clock;
+        thr$3$address = ch;
+        thr$4$clock = clock;
+        thr$4$address = ch;
+        thr$5$clock = clock;
+        thr$5$address = ch;
+        thr$6$clock = clock;
+        thr$6$address = ch;
         flips$clock = clock;
         flips$address = ch;
         y1$d = $unsigned(y);
         v1$d = in_valid;
-        yu = ((y1$q ^ sign) & 8'hff);
+        yu = ((y1$q ^ sign) & 3'h7);
         cmp$0$u = yu;
         cmp$0$t = thr$0$data;
+        cmp$1$u = yu;
+        cmp$1$t = thr$1$data;
+        cmp$2$u = yu;
+        cmp$2$t = thr$2$data;
+        cmp$3$u = yu;
+        cmp$3$t = thr$3$data;
+        cmp$4$u = yu;
+        cmp$4$t = thr$4$data;
+        cmp$5$u = yu;
+        cmp$5$t = thr$5$data;
+        cmp$6$u = yu;
+        cmp$6$t = thr$6$data;
         cmp$0$prev = 32'h0;
-        tree$bits = cmp$0$out;
+        cmp$1$prev = cmp$0$out;
+        cmp$2$prev = cmp$1$out;
+        cmp$3$prev = cmp$2$out;
+        cmp$4$prev = cmp$3$out;
+        cmp$5$prev = cmp$4$out;
+        cmp$6$prev = cmp$5$out;
+        tree$bits = cmp$6$out;
         nreg$d = tree$count;
         if (flips$data) begin
             nreg$d = tree$count ^ all_ones;
@@ -1770,10 +2406,10 @@ endmodule // random_3_e10_mvtu$lanes$1$thr$0
 module random_3_e10_mvtu$lanes$1$thr$0$cmp$0(u,t,prev,out);
     
     // Module arguments
-    input wire  [7:0] u;
-    input wire  [7:0] t;
-    input wire  prev;
-    output reg  out;
+    input wire  [2:0] u;
+    input wire  [2:0] t;
+    input wire  [6:0] prev;
+    output reg  [6:0] out;
     
     // Constant declarations
     localparam  index = 8'h0;
@@ -1786,18 +2422,135 @@ module random_3_e10_mvtu$lanes$1$thr$0$cmp$0(u,t,prev,out);
 endmodule // random_3_e10_mvtu$lanes$1$thr$0$cmp$0
 
 
+module random_3_e10_mvtu$lanes$1$thr$0$cmp$1(u,t,prev,out);
+    
+    // Module arguments
+    input wire  [2:0] u;
+    input wire  [2:0] t;
+    input wire  [6:0] prev;
+    output reg  [6:0] out;
+    
+    // Constant declarations
+    localparam  index = 8'h1;
+    
+    // Update code
+    always @(*) begin
+        out = (prev & ~(1 << (index)) | ((u >= t) << (index)));
+    end
+    
+endmodule // random_3_e10_mvtu$lanes$1$thr$0$cmp$1
+
+
+module random_3_e10_mvtu$lanes$1$thr$0$cmp$2(u,t,prev,out);
+    
+    // Module arguments
+    input wire  [2:0] u;
+    input wire  [2:0] t;
+    input wire  [6:0] prev;
+    output reg  [6:0] out;
+    
+    // Constant declarations
+    localparam  index = 8'h2;
+    
+    // Update code
+    always @(*) begin
+        out = (prev & ~(1 << (index)) | ((u >= t) << (index)));
+    end
+    
+endmodule // random_3_e10_mvtu$lanes$1$thr$0$cmp$2
+
+
+module random_3_e10_mvtu$lanes$1$thr$0$cmp$3(u,t,prev,out);
+    
+    // Module arguments
+    input wire  [2:0] u;
+    input wire  [2:0] t;
+    input wire  [6:0] prev;
+    output reg  [6:0] out;
+    
+    // Constant declarations
+    localparam  index = 8'h3;
+    
+    // Update code
+    always @(*) begin
+        out = (prev & ~(1 << (index)) | ((u >= t) << (index)));
+    end
+    
+endmodule // random_3_e10_mvtu$lanes$1$thr$0$cmp$3
+
+
+module random_3_e10_mvtu$lanes$1$thr$0$cmp$4(u,t,prev,out);
+    
+    // Module arguments
+    input wire  [2:0] u;
+    input wire  [2:0] t;
+    input wire  [6:0] prev;
+    output reg  [6:0] out;
+    
+    // Constant declarations
+    localparam  index = 8'h4;
+    
+    // Update code
+    always @(*) begin
+        out = (prev & ~(1 << (index)) | ((u >= t) << (index)));
+    end
+    
+endmodule // random_3_e10_mvtu$lanes$1$thr$0$cmp$4
+
+
+module random_3_e10_mvtu$lanes$1$thr$0$cmp$5(u,t,prev,out);
+    
+    // Module arguments
+    input wire  [2:0] u;
+    input wire  [2:0] t;
+    input wire  [6:0] prev;
+    output reg  [6:0] out;
+    
+    // Constant declarations
+    localparam  index = 8'h5;
+    
+    // Update code
+    always @(*) begin
+        out = (prev & ~(1 << (index)) | ((u >= t) << (index)));
+    end
+    
+endmodule // random_3_e10_mvtu$lanes$1$thr$0$cmp$5
+
+
+module random_3_e10_mvtu$lanes$1$thr$0$cmp$6(u,t,prev,out);
+    
+    // Module arguments
+    input wire  [2:0] u;
+    input wire  [2:0] t;
+    input wire  [6:0] prev;
+    output reg  [6:0] out;
+    
+    // Constant declarations
+    localparam  index = 8'h6;
+    
+    // Update code
+    always @(*) begin
+        out = (prev & ~(1 << (index)) | ((u >= t) << (index)));
+    end
+    
+endmodule // random_3_e10_mvtu$lanes$1$thr$0$cmp$6
+
+
 module random_3_e10_mvtu$lanes$1$thr$0$flips(address,clock,data);
     
     // Module arguments
-    input wire  address;
+    input wire  [1:0] address;
     input wire  clock;
     output reg  data;
     
     // Update code (custom)
-    reg[0:0] mem [1:0];
+    reg[0:0] mem [3:0];
     
     initial begin
-    mem[1'b0] = 1'b0;
+    mem[2'b0] = 1'b0;
+    mem[2'b1] = 1'b0;
+    mem[2'b10] = 1'b0;
+    mem[2'b11] = 1'b0;
     end
     
     always @(posedge clock) begin
@@ -1809,13 +2562,13 @@ endmodule // random_3_e10_mvtu$lanes$1$thr$0$flips
 module random_3_e10_mvtu$lanes$1$thr$0$nreg(d,q,clock);
     
     // Module arguments
-    input wire  d;
-    output reg  q;
+    input wire  [2:0] d;
+    output reg  [2:0] q;
     input wire  clock;
     
     // Update code (custom)
     initial begin
-       q = 1'h0;
+       q = 3'h0;
     end
     
     always @(posedge clock) begin
@@ -1828,15 +2581,18 @@ endmodule // random_3_e10_mvtu$lanes$1$thr$0$nreg
 module random_3_e10_mvtu$lanes$1$thr$0$thr$0(address,clock,data);
     
     // Module arguments
-    input wire  address;
+    input wire  [1:0] address;
     input wire  clock;
-    output reg  [7:0] data;
+    output reg  [2:0] data;
     
     // Update code (custom)
-    reg[7:0] mem [1:0];
+    reg[2:0] mem [3:0];
     
     initial begin
-    mem[1'b0] = 8'h3f;
+    mem[2'b0] = 3'b11;
+    mem[2'b1] = 3'b10;
+    mem[2'b10] = 3'b1;
+    mem[2'b11] = 3'b1;
     end
     
     always @(posedge clock) begin
@@ -1845,34 +2601,184 @@ module random_3_e10_mvtu$lanes$1$thr$0$thr$0(address,clock,data);
 endmodule // random_3_e10_mvtu$lanes$1$thr$0$thr$0
 
 
+module random_3_e10_mvtu$lanes$1$thr$0$thr$1(address,clock,data);
+    
+    // Module arguments
+    input wire  [1:0] address;
+    input wire  clock;
+    output reg  [2:0] data;
+    
+    // Update code (custom)
+    reg[2:0] mem [3:0];
+    
+    initial begin
+    mem[2'b0] = 3'b11;
+    mem[2'b1] = 3'b1;
+    mem[2'b10] = 3'b1;
+    mem[2'b11] = 3'b100;
+    end
+    
+    always @(posedge clock) begin
+       data <= mem[address];
+    end
+endmodule // random_3_e10_mvtu$lanes$1$thr$0$thr$1
+
+
+module random_3_e10_mvtu$lanes$1$thr$0$thr$2(address,clock,data);
+    
+    // Module arguments
+    input wire  [1:0] address;
+    input wire  clock;
+    output reg  [2:0] data;
+    
+    // Update code (custom)
+    reg[2:0] mem [3:0];
+    
+    initial begin
+    mem[2'b0] = 3'b10;
+    mem[2'b1] = 3'b1;
+    mem[2'b10] = 3'b1;
+    mem[2'b11] = 3'b1;
+    end
+    
+    always @(posedge clock) begin
+       data <= mem[address];
+    end
+endmodule // random_3_e10_mvtu$lanes$1$thr$0$thr$2
+
+
+module random_3_e10_mvtu$lanes$1$thr$0$thr$3(address,clock,data);
+    
+    // Module arguments
+    input wire  [1:0] address;
+    input wire  clock;
+    output reg  [2:0] data;
+    
+    // Update code (custom)
+    reg[2:0] mem [3:0];
+    
+    initial begin
+    mem[2'b0] = 3'b11;
+    mem[2'b1] = 3'b1;
+    mem[2'b10] = 3'b10;
+    mem[2'b11] = 3'b1;
+    end
+    
+    always @(posedge clock) begin
+       data <= mem[address];
+    end
+endmodule // random_3_e10_mvtu$lanes$1$thr$0$thr$3
+
+
+module random_3_e10_mvtu$lanes$1$thr$0$thr$4(address,clock,data);
+    
+    // Module arguments
+    input wire  [1:0] address;
+    input wire  clock;
+    output reg  [2:0] data;
+    
+    // Update code (custom)
+    reg[2:0] mem [3:0];
+    
+    initial begin
+    mem[2'b0] = 3'b10;
+    mem[2'b1] = 3'b10;
+    mem[2'b10] = 3'b10;
+    mem[2'b11] = 3'b1;
+    end
+    
+    always @(posedge clock) begin
+       data <= mem[address];
+    end
+endmodule // random_3_e10_mvtu$lanes$1$thr$0$thr$4
+
+
+module random_3_e10_mvtu$lanes$1$thr$0$thr$5(address,clock,data);
+    
+    // Module arguments
+    input wire  [1:0] address;
+    input wire  clock;
+    output reg  [2:0] data;
+    
+    // Update code (custom)
+    reg[2:0] mem [3:0];
+    
+    initial begin
+    mem[2'b0] = 3'b100;
+    mem[2'b1] = 3'b1;
+    mem[2'b10] = 3'b1;
+    mem[2'b11] = 3'b1;
+    end
+    
+    always @(posedge clock) begin
+       data <= mem[address];
+    end
+endmodule // random_3_e10_mvtu$lanes$1$thr$0$thr$5
+
+
+module random_3_e10_mvtu$lanes$1$thr$0$thr$6(address,clock,data);
+    
+    // Module arguments
+    input wire  [1:0] address;
+    input wire  clock;
+    output reg  [2:0] data;
+    
+    // Update code (custom)
+    reg[2:0] mem [3:0];
+    
+    initial begin
+    mem[2'b0] = 3'b11;
+    mem[2'b1] = 3'b1;
+    mem[2'b10] = 3'b1;
+    mem[2'b11] = 3'b1;
+    end
+    
+    always @(posedge clock) begin
+       data <= mem[address];
+    end
+endmodule // random_3_e10_mvtu$lanes$1$thr$0$thr$6
+
+
 module random_3_e10_mvtu$lanes$1$thr$0$tree(bits,count);
     
     // Module arguments
-    input wire  bits;
-    output reg  count;
+    input wire  [6:0] bits;
+    output reg  [2:0] count;
     
     // Stub signals
-    reg  lv1$0$a;
-    reg  lv1$0$b;
-    wire  lv1$0$s;
-    reg  lv2$0$a;
-    reg  lv2$0$b;
-    wire  lv2$0$s;
-    reg  lv3$0$a;
-    reg  lv3$0$b;
-    wire  lv3$0$s;
-    reg  lv4$0$a;
-    reg  lv4$0$b;
-    wire  lv4$0$s;
-    reg  lv5$0$a;
-    reg  lv5$0$b;
-    wire  lv5$0$s;
-    reg  lv6$0$a;
-    reg  lv6$0$b;
-    wire  lv6$0$s;
-    reg  lv7$0$a;
-    reg  lv7$0$b;
-    wire  lv7$0$s;
+    reg  [2:0] lv1$0$a;
+    reg  [2:0] lv1$0$b;
+    wire  [2:0] lv1$0$s;
+    reg  [2:0] lv1$1$a;
+    reg  [2:0] lv1$1$b;
+    wire  [2:0] lv1$1$s;
+    reg  [2:0] lv1$2$a;
+    reg  [2:0] lv1$2$b;
+    wire  [2:0] lv1$2$s;
+    reg  [2:0] lv1$3$a;
+    reg  [2:0] lv1$3$b;
+    wire  [2:0] lv1$3$s;
+    reg  [2:0] lv2$0$a;
+    reg  [2:0] lv2$0$b;
+    wire  [2:0] lv2$0$s;
+    reg  [2:0] lv2$1$a;
+    reg  [2:0] lv2$1$b;
+    wire  [2:0] lv2$1$s;
+    reg  [2:0] lv3$0$a;
+    reg  [2:0] lv3$0$b;
+    wire  [2:0] lv3$0$s;
+    reg  [2:0] lv4$0$a;
+    reg  [2:0] lv4$0$b;
+    wire  [2:0] lv4$0$s;
+    reg  [2:0] lv5$0$a;
+    reg  [2:0] lv5$0$b;
+    wire  [2:0] lv5$0$s;
+    reg  [2:0] lv6$0$a;
+    reg  [2:0] lv6$0$b;
+    wire  [2:0] lv6$0$s;
+    reg  [2:0] lv7$0$a;
+    reg  [2:0] lv7$0$b;
+    wire  [2:0] lv7$0$s;
     
     // Sub module instances
     random_3_e10_mvtu$lanes$1$thr$0$tree$lv1$0 lv1$0(
@@ -1880,10 +2786,30 @@ module random_3_e10_mvtu$lanes$1$thr$0$tree(bits,count);
         .b(lv1$0$b),
         .s(lv1$0$s)
     );
+    random_3_e10_mvtu$lanes$1$thr$0$tree$lv1$1 lv1$1(
+        .a(lv1$1$a),
+        .b(lv1$1$b),
+        .s(lv1$1$s)
+    );
+    random_3_e10_mvtu$lanes$1$thr$0$tree$lv1$2 lv1$2(
+        .a(lv1$2$a),
+        .b(lv1$2$b),
+        .s(lv1$2$s)
+    );
+    random_3_e10_mvtu$lanes$1$thr$0$tree$lv1$3 lv1$3(
+        .a(lv1$3$a),
+        .b(lv1$3$b),
+        .s(lv1$3$s)
+    );
     random_3_e10_mvtu$lanes$1$thr$0$tree$lv2$0 lv2$0(
         .a(lv2$0$a),
         .b(lv2$0$b),
         .s(lv2$0$s)
+    );
+    random_3_e10_mvtu$lanes$1$thr$0$tree$lv2$1 lv2$1(
+        .a(lv2$1$a),
+        .b(lv2$1$b),
+        .s(lv2$1$s)
     );
     random_3_e10_mvtu$lanes$1$thr$0$tree$lv3$0 lv3$0(
         .a(lv3$0$a),
@@ -1915,13 +2841,39 @@ module random_3_e10_mvtu$lanes$1$thr$0$tree(bits,count);
     always @(*) begin
         lv1$0$a = 32'h0;
         lv1$0$b = 32'h0;
-        if (|bits) begin
+        if (bits[32'h2 * 0]) begin
             lv1$0$a = 32'h1;
         end
+        if (bits[32'h2 * 0 + 32'h1]) begin
+            lv1$0$b = 32'h1;
+        end
+        lv1$1$a = 32'h0;
+        lv1$1$b = 32'h0;
+        if (bits[32'h2 * 1]) begin
+            lv1$1$a = 32'h1;
+        end
+        if (bits[32'h2 * 1 + 32'h1]) begin
+            lv1$1$b = 32'h1;
+        end
+        lv1$2$a = 32'h0;
+        lv1$2$b = 32'h0;
+        if (bits[32'h2 * 2]) begin
+            lv1$2$a = 32'h1;
+        end
+        if (bits[32'h2 * 2 + 32'h1]) begin
+            lv1$2$b = 32'h1;
+        end
+        lv1$3$a = 32'h0;
+        lv1$3$b = 32'h0;
+        if (bits[32'h2 * 3]) begin
+            lv1$3$a = 32'h1;
+        end
         lv2$0$a = lv1$0$s;
-        lv2$0$b = 32'h0;
+        lv2$0$b = lv1$1$s;
+        lv2$1$a = lv1$2$s;
+        lv2$1$b = lv1$3$s;
         lv3$0$a = lv2$0$s;
-        lv3$0$b = 32'h0;
+        lv3$0$b = lv2$1$s;
         lv4$0$a = lv3$0$s;
         lv4$0$b = 32'h0;
         lv5$0$a = lv4$0$s;
@@ -1939,9 +2891,9 @@ endmodule // random_3_e10_mvtu$lanes$1$thr$0$tree
 module random_3_e10_mvtu$lanes$1$thr$0$tree$lv1$0(a,b,s);
     
     // Module arguments
-    input wire  a;
-    input wire  b;
-    output reg  s;
+    input wire  [2:0] a;
+    input wire  [2:0] b;
+    output reg  [2:0] s;
     
     // Update code
     always @(*) begin
@@ -1951,12 +2903,57 @@ module random_3_e10_mvtu$lanes$1$thr$0$tree$lv1$0(a,b,s);
 endmodule // random_3_e10_mvtu$lanes$1$thr$0$tree$lv1$0
 
 
+module random_3_e10_mvtu$lanes$1$thr$0$tree$lv1$1(a,b,s);
+    
+    // Module arguments
+    input wire  [2:0] a;
+    input wire  [2:0] b;
+    output reg  [2:0] s;
+    
+    // Update code
+    always @(*) begin
+        s = a + b;
+    end
+    
+endmodule // random_3_e10_mvtu$lanes$1$thr$0$tree$lv1$1
+
+
+module random_3_e10_mvtu$lanes$1$thr$0$tree$lv1$2(a,b,s);
+    
+    // Module arguments
+    input wire  [2:0] a;
+    input wire  [2:0] b;
+    output reg  [2:0] s;
+    
+    // Update code
+    always @(*) begin
+        s = a + b;
+    end
+    
+endmodule // random_3_e10_mvtu$lanes$1$thr$0$tree$lv1$2
+
+
+module random_3_e10_mvtu$lanes$1$thr$0$tree$lv1$3(a,b,s);
+    
+    // Module arguments
+    input wire  [2:0] a;
+    input wire  [2:0] b;
+    output reg  [2:0] s;
+    
+    // Update code
+    always @(*) begin
+        s = a + b;
+    end
+    
+endmodule // random_3_e10_mvtu$lanes$1$thr$0$tree$lv1$3
+
+
 module random_3_e10_mvtu$lanes$1$thr$0$tree$lv2$0(a,b,s);
     
     // Module arguments
-    input wire  a;
-    input wire  b;
-    output reg  s;
+    input wire  [2:0] a;
+    input wire  [2:0] b;
+    output reg  [2:0] s;
     
     // Update code
     always @(*) begin
@@ -1966,12 +2963,27 @@ module random_3_e10_mvtu$lanes$1$thr$0$tree$lv2$0(a,b,s);
 endmodule // random_3_e10_mvtu$lanes$1$thr$0$tree$lv2$0
 
 
+module random_3_e10_mvtu$lanes$1$thr$0$tree$lv2$1(a,b,s);
+    
+    // Module arguments
+    input wire  [2:0] a;
+    input wire  [2:0] b;
+    output reg  [2:0] s;
+    
+    // Update code
+    always @(*) begin
+        s = a + b;
+    end
+    
+endmodule // random_3_e10_mvtu$lanes$1$thr$0$tree$lv2$1
+
+
 module random_3_e10_mvtu$lanes$1$thr$0$tree$lv3$0(a,b,s);
     
     // Module arguments
-    input wire  a;
-    input wire  b;
-    output reg  s;
+    input wire  [2:0] a;
+    input wire  [2:0] b;
+    output reg  [2:0] s;
     
     // Update code
     always @(*) begin
@@ -1984,9 +2996,9 @@ endmodule // random_3_e10_mvtu$lanes$1$thr$0$tree$lv3$0
 module random_3_e10_mvtu$lanes$1$thr$0$tree$lv4$0(a,b,s);
     
     // Module arguments
-    input wire  a;
-    input wire  b;
-    output reg  s;
+    input wire  [2:0] a;
+    input wire  [2:0] b;
+    output reg  [2:0] s;
     
     // Update code
     always @(*) begin
@@ -1999,9 +3011,9 @@ endmodule // random_3_e10_mvtu$lanes$1$thr$0$tree$lv4$0
 module random_3_e10_mvtu$lanes$1$thr$0$tree$lv5$0(a,b,s);
     
     // Module arguments
-    input wire  a;
-    input wire  b;
-    output reg  s;
+    input wire  [2:0] a;
+    input wire  [2:0] b;
+    output reg  [2:0] s;
     
     // Update code
     always @(*) begin
@@ -2014,9 +3026,9 @@ endmodule // random_3_e10_mvtu$lanes$1$thr$0$tree$lv5$0
 module random_3_e10_mvtu$lanes$1$thr$0$tree$lv6$0(a,b,s);
     
     // Module arguments
-    input wire  a;
-    input wire  b;
-    output reg  s;
+    input wire  [2:0] a;
+    input wire  [2:0] b;
+    output reg  [2:0] s;
     
     // Update code
     always @(*) begin
@@ -2029,9 +3041,9 @@ endmodule // random_3_e10_mvtu$lanes$1$thr$0$tree$lv6$0
 module random_3_e10_mvtu$lanes$1$thr$0$tree$lv7$0(a,b,s);
     
     // Module arguments
-    input wire  a;
-    input wire  b;
-    output reg  s;
+    input wire  [2:0] a;
+    input wire  [2:0] b;
+    output reg  [2:0] s;
     
     // Update code
     always @(*) begin
@@ -2082,13 +3094,13 @@ endmodule // random_3_e10_mvtu$lanes$1$thr$0$vout
 module random_3_e10_mvtu$lanes$1$thr$0$y1(d,q,clock);
     
     // Module arguments
-    input wire  [6:0] d;
-    output reg  [6:0] q;
+    input wire  [1:0] d;
+    output reg  [1:0] q;
     input wire  clock;
     
     // Update code (custom)
     initial begin
-       q = 7'h0;
+       q = 2'h0;
     end
     
     always @(posedge clock) begin
@@ -2098,6 +3110,7 @@ module random_3_e10_mvtu$lanes$1$thr$0$y1(d,q,clock);
 endmodule // random_3_e10_mvtu$lanes$1$thr$0$y1
 
 
+<<<<<<< HEAD
 module random_3_e10_mvtu$lanes$2(clock,y_valid,y,ch,ch_pre,prev,out,valid);
     
     // Module arguments
@@ -3143,29 +4156,41 @@ endmodule // random_3_e10_mvtu$lanes$3$thr$0$y1
 
 
 module random_3_e10_mvtu$pes$0(clock,in_valid,first,last,pad,x,w,out_valid,y);
+=======
+module random_3_e10_mvtu$pes$0(clock,in_valid,first,last,x,w,out_valid,y);
+>>>>>>> addn
     
     // Module arguments
     input wire  clock;
     input wire  in_valid;
     input wire  first;
     input wire  last;
+<<<<<<< HEAD
     input wire  pad;
     input wire  [7:0] x;
     input wire  [7:0] w;
+=======
+    input wire  x;
+    input wire  w;
+>>>>>>> addn
     output reg  out_valid;
-    output reg signed [6:0] y;
+    output reg signed [1:0] y;
     
     // Constant declarations
+<<<<<<< HEAD
     localparam  fan_in = 7'b100000;
     localparam  padding = 1'b0;
     localparam  pad_full = 6'b1000;
     localparam  pad_tail = 6'b1000;
+=======
+    localparam  fan_in = 2'b1;
+>>>>>>> addn
     
     // Stub signals
-    reg  [7:0] tree$bits;
-    wire  [3:0] tree$count;
-    reg  [3:0] pc$d;
-    wire  [3:0] pc$q;
+    reg  tree$bits;
+    wire  tree$count;
+    reg  pc$d;
+    wire  pc$q;
     reg  pc$clock;
     reg  v1$d;
     wire  v1$q;
@@ -3176,22 +4201,31 @@ module random_3_e10_mvtu$pes$0(clock,in_valid,first,last,pad,x,w,out_valid,y);
     reg  last1$d;
     wire  last1$q;
     reg  last1$clock;
+<<<<<<< HEAD
     reg  pad1$d;
     wire  pad1$q;
     reg  pad1$clock;
     reg  [5:0] acc$d;
     wire  [5:0] acc$q;
+=======
+    reg  acc$d;
+    wire  acc$q;
+>>>>>>> addn
     reg  acc$clock;
-    reg  [6:0] yreg$d;
-    wire  [6:0] yreg$q;
+    reg  [1:0] yreg$d;
+    wire  [1:0] yreg$q;
     reg  yreg$clock;
     reg  vout$d;
     wire  vout$q;
     reg  vout$clock;
     
     // Local signals
+<<<<<<< HEAD
     reg  [5:0] c;
     reg  [5:0] total;
+=======
+    reg  total;
+>>>>>>> addn
     
     // Sub module instances
     random_3_e10_mvtu$pes$0$tree tree(
@@ -3262,6 +4296,7 @@ module random_3_e10_mvtu$pes$0(clock,in_valid,first,last,pad,x,w,out_valid,y);
         v1$d = in_valid;
         first1$d = first;
         last1$d = last;
+<<<<<<< HEAD
         pad1$d = pad;
         c = ((pc$q) & 6'h3f);
         if (padding) begin
@@ -3276,15 +4311,24 @@ module random_3_e10_mvtu$pes$0(clock,in_valid,first,last,pad,x,w,out_valid,y);
         total = acc$q + c;
         if (first1$q) begin
             total = c;
+=======
+        total = acc$q + ((pc$q) & 1'h1);
+        if (first1$q) begin
+            total = ((pc$q) & 1'h1);
+>>>>>>> addn
         end
         vout$d = 1'b0;
         if (v1$q) begin
             acc$d = total;
             if (last1$q) begin
+<<<<<<< HEAD
                 yreg$d = fan_in - (((total) & 7'h7f) << 32'h1);
                 if (padding) begin
                     yreg$d = fan_in - ((total) & 7'h7f);
                 end
+=======
+                yreg$d = fan_in - (((total) & 2'h3) << 32'h1);
+>>>>>>> addn
                 vout$d = 1'b1;
             end
         end
@@ -3298,13 +4342,13 @@ endmodule // random_3_e10_mvtu$pes$0
 module random_3_e10_mvtu$pes$0$acc(d,q,clock);
     
     // Module arguments
-    input wire  [5:0] d;
-    output reg  [5:0] q;
+    input wire  d;
+    output reg  q;
     input wire  clock;
     
     // Update code (custom)
     initial begin
-       q = 6'h0;
+       q = 1'h0;
     end
     
     always @(posedge clock) begin
@@ -3374,13 +4418,13 @@ endmodule // random_3_e10_mvtu$pes$0$pad1
 module random_3_e10_mvtu$pes$0$pc(d,q,clock);
     
     // Module arguments
-    input wire  [3:0] d;
-    output reg  [3:0] q;
+    input wire  d;
+    output reg  q;
     input wire  clock;
     
     // Update code (custom)
     initial begin
-       q = 4'h0;
+       q = 1'h0;
     end
     
     always @(posedge clock) begin
@@ -3393,43 +4437,31 @@ endmodule // random_3_e10_mvtu$pes$0$pc
 module random_3_e10_mvtu$pes$0$tree(bits,count);
     
     // Module arguments
-    input wire  [7:0] bits;
-    output reg  [3:0] count;
+    input wire  bits;
+    output reg  count;
     
     // Stub signals
-    reg  [3:0] lv1$0$a;
-    reg  [3:0] lv1$0$b;
-    wire  [3:0] lv1$0$s;
-    reg  [3:0] lv1$1$a;
-    reg  [3:0] lv1$1$b;
-    wire  [3:0] lv1$1$s;
-    reg  [3:0] lv1$2$a;
-    reg  [3:0] lv1$2$b;
-    wire  [3:0] lv1$2$s;
-    reg  [3:0] lv1$3$a;
-    reg  [3:0] lv1$3$b;
-    wire  [3:0] lv1$3$s;
-    reg  [3:0] lv2$0$a;
-    reg  [3:0] lv2$0$b;
-    wire  [3:0] lv2$0$s;
-    reg  [3:0] lv2$1$a;
-    reg  [3:0] lv2$1$b;
-    wire  [3:0] lv2$1$s;
-    reg  [3:0] lv3$0$a;
-    reg  [3:0] lv3$0$b;
-    wire  [3:0] lv3$0$s;
-    reg  [3:0] lv4$0$a;
-    reg  [3:0] lv4$0$b;
-    wire  [3:0] lv4$0$s;
-    reg  [3:0] lv5$0$a;
-    reg  [3:0] lv5$0$b;
-    wire  [3:0] lv5$0$s;
-    reg  [3:0] lv6$0$a;
-    reg  [3:0] lv6$0$b;
-    wire  [3:0] lv6$0$s;
-    reg  [3:0] lv7$0$a;
-    reg  [3:0] lv7$0$b;
-    wire  [3:0] lv7$0$s;
+    reg  lv1$0$a;
+    reg  lv1$0$b;
+    wire  lv1$0$s;
+    reg  lv2$0$a;
+    reg  lv2$0$b;
+    wire  lv2$0$s;
+    reg  lv3$0$a;
+    reg  lv3$0$b;
+    wire  lv3$0$s;
+    reg  lv4$0$a;
+    reg  lv4$0$b;
+    wire  lv4$0$s;
+    reg  lv5$0$a;
+    reg  lv5$0$b;
+    wire  lv5$0$s;
+    reg  lv6$0$a;
+    reg  lv6$0$b;
+    wire  lv6$0$s;
+    reg  lv7$0$a;
+    reg  lv7$0$b;
+    wire  lv7$0$s;
     
     // Sub module instances
     random_3_e10_mvtu$pes$0$tree$lv1$0 lv1$0(
@@ -3437,30 +4469,10 @@ module random_3_e10_mvtu$pes$0$tree(bits,count);
         .b(lv1$0$b),
         .s(lv1$0$s)
     );
-    random_3_e10_mvtu$pes$0$tree$lv1$1 lv1$1(
-        .a(lv1$1$a),
-        .b(lv1$1$b),
-        .s(lv1$1$s)
-    );
-    random_3_e10_mvtu$pes$0$tree$lv1$2 lv1$2(
-        .a(lv1$2$a),
-        .b(lv1$2$b),
-        .s(lv1$2$s)
-    );
-    random_3_e10_mvtu$pes$0$tree$lv1$3 lv1$3(
-        .a(lv1$3$a),
-        .b(lv1$3$b),
-        .s(lv1$3$s)
-    );
     random_3_e10_mvtu$pes$0$tree$lv2$0 lv2$0(
         .a(lv2$0$a),
         .b(lv2$0$b),
         .s(lv2$0$s)
-    );
-    random_3_e10_mvtu$pes$0$tree$lv2$1 lv2$1(
-        .a(lv2$1$a),
-        .b(lv2$1$b),
-        .s(lv2$1$s)
     );
     random_3_e10_mvtu$pes$0$tree$lv3$0 lv3$0(
         .a(lv3$0$a),
@@ -3492,42 +4504,13 @@ module random_3_e10_mvtu$pes$0$tree(bits,count);
     always @(*) begin
         lv1$0$a = 32'h0;
         lv1$0$b = 32'h0;
-        if (bits[32'h2 * 0]) begin
+        if (|bits) begin
             lv1$0$a = 32'h1;
         end
-        if (bits[32'h2 * 0 + 32'h1]) begin
-            lv1$0$b = 32'h1;
-        end
-        lv1$1$a = 32'h0;
-        lv1$1$b = 32'h0;
-        if (bits[32'h2 * 1]) begin
-            lv1$1$a = 32'h1;
-        end
-        if (bits[32'h2 * 1 + 32'h1]) begin
-            lv1$1$b = 32'h1;
-        end
-        lv1$2$a = 32'h0;
-        lv1$2$b = 32'h0;
-        if (bits[32'h2 * 2]) begin
-            lv1$2$a = 32'h1;
-        end
-        if (bits[32'h2 * 2 + 32'h1]) begin
-            lv1$2$b = 32'h1;
-        end
-        lv1$3$a = 32'h0;
-        lv1$3$b = 32'h0;
-        if (bits[32'h2 * 3]) begin
-            lv1$3$a = 32'h1;
-        end
-        if (bits[32'h2 * 3 + 32'h1]) begin
-            lv1$3$b = 32'h1;
-        end
         lv2$0$a = lv1$0$s;
-        lv2$0$b = lv1$1$s;
-        lv2$1$a = lv1$2$s;
-        lv2$1$b = lv1$3$s;
+        lv2$0$b = 32'h0;
         lv3$0$a = lv2$0$s;
-        lv3$0$b = lv2$1$s;
+        lv3$0$b = 32'h0;
         lv4$0$a = lv3$0$s;
         lv4$0$b = 32'h0;
         lv5$0$a = lv4$0$s;
@@ -3545,9 +4528,9 @@ endmodule // random_3_e10_mvtu$pes$0$tree
 module random_3_e10_mvtu$pes$0$tree$lv1$0(a,b,s);
     
     // Module arguments
-    input wire  [3:0] a;
-    input wire  [3:0] b;
-    output reg  [3:0] s;
+    input wire  a;
+    input wire  b;
+    output reg  s;
     
     // Update code
     always @(*) begin
@@ -3557,57 +4540,12 @@ module random_3_e10_mvtu$pes$0$tree$lv1$0(a,b,s);
 endmodule // random_3_e10_mvtu$pes$0$tree$lv1$0
 
 
-module random_3_e10_mvtu$pes$0$tree$lv1$1(a,b,s);
-    
-    // Module arguments
-    input wire  [3:0] a;
-    input wire  [3:0] b;
-    output reg  [3:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e10_mvtu$pes$0$tree$lv1$1
-
-
-module random_3_e10_mvtu$pes$0$tree$lv1$2(a,b,s);
-    
-    // Module arguments
-    input wire  [3:0] a;
-    input wire  [3:0] b;
-    output reg  [3:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e10_mvtu$pes$0$tree$lv1$2
-
-
-module random_3_e10_mvtu$pes$0$tree$lv1$3(a,b,s);
-    
-    // Module arguments
-    input wire  [3:0] a;
-    input wire  [3:0] b;
-    output reg  [3:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e10_mvtu$pes$0$tree$lv1$3
-
-
 module random_3_e10_mvtu$pes$0$tree$lv2$0(a,b,s);
     
     // Module arguments
-    input wire  [3:0] a;
-    input wire  [3:0] b;
-    output reg  [3:0] s;
+    input wire  a;
+    input wire  b;
+    output reg  s;
     
     // Update code
     always @(*) begin
@@ -3617,27 +4555,12 @@ module random_3_e10_mvtu$pes$0$tree$lv2$0(a,b,s);
 endmodule // random_3_e10_mvtu$pes$0$tree$lv2$0
 
 
-module random_3_e10_mvtu$pes$0$tree$lv2$1(a,b,s);
-    
-    // Module arguments
-    input wire  [3:0] a;
-    input wire  [3:0] b;
-    output reg  [3:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e10_mvtu$pes$0$tree$lv2$1
-
-
 module random_3_e10_mvtu$pes$0$tree$lv3$0(a,b,s);
     
     // Module arguments
-    input wire  [3:0] a;
-    input wire  [3:0] b;
-    output reg  [3:0] s;
+    input wire  a;
+    input wire  b;
+    output reg  s;
     
     // Update code
     always @(*) begin
@@ -3650,9 +4573,9 @@ endmodule // random_3_e10_mvtu$pes$0$tree$lv3$0
 module random_3_e10_mvtu$pes$0$tree$lv4$0(a,b,s);
     
     // Module arguments
-    input wire  [3:0] a;
-    input wire  [3:0] b;
-    output reg  [3:0] s;
+    input wire  a;
+    input wire  b;
+    output reg  s;
     
     // Update code
     always @(*) begin
@@ -3665,9 +4588,9 @@ endmodule // random_3_e10_mvtu$pes$0$tree$lv4$0
 module random_3_e10_mvtu$pes$0$tree$lv5$0(a,b,s);
     
     // Module arguments
-    input wire  [3:0] a;
-    input wire  [3:0] b;
-    output reg  [3:0] s;
+    input wire  a;
+    input wire  b;
+    output reg  s;
     
     // Update code
     always @(*) begin
@@ -3680,9 +4603,9 @@ endmodule // random_3_e10_mvtu$pes$0$tree$lv5$0
 module random_3_e10_mvtu$pes$0$tree$lv6$0(a,b,s);
     
     // Module arguments
-    input wire  [3:0] a;
-    input wire  [3:0] b;
-    output reg  [3:0] s;
+    input wire  a;
+    input wire  b;
+    output reg  s;
     
     // Update code
     always @(*) begin
@@ -3695,9 +4618,9 @@ endmodule // random_3_e10_mvtu$pes$0$tree$lv6$0
 module random_3_e10_mvtu$pes$0$tree$lv7$0(a,b,s);
     
     // Module arguments
-    input wire  [3:0] a;
-    input wire  [3:0] b;
-    output reg  [3:0] s;
+    input wire  a;
+    input wire  b;
+    output reg  s;
     
     // Update code
     always @(*) begin
@@ -3748,13 +4671,13 @@ endmodule // random_3_e10_mvtu$pes$0$vout
 module random_3_e10_mvtu$pes$0$yreg(d,q,clock);
     
     // Module arguments
-    input wire  [6:0] d;
-    output reg  [6:0] q;
+    input wire  [1:0] d;
+    output reg  [1:0] q;
     input wire  clock;
     
     // Update code (custom)
     initial begin
-       q = 7'h0;
+       q = 2'h0;
     end
     
     always @(posedge clock) begin
@@ -3771,23 +4694,32 @@ module random_3_e10_mvtu$pes$1(clock,in_valid,first,last,pad,x,w,out_valid,y);
     input wire  in_valid;
     input wire  first;
     input wire  last;
+<<<<<<< HEAD
     input wire  pad;
     input wire  [7:0] x;
     input wire  [7:0] w;
+=======
+    input wire  x;
+    input wire  w;
+>>>>>>> addn
     output reg  out_valid;
-    output reg signed [6:0] y;
+    output reg signed [1:0] y;
     
     // Constant declarations
+<<<<<<< HEAD
     localparam  fan_in = 7'b100000;
     localparam  padding = 1'b0;
     localparam  pad_full = 6'b1000;
     localparam  pad_tail = 6'b1000;
+=======
+    localparam  fan_in = 2'b1;
+>>>>>>> addn
     
     // Stub signals
-    reg  [7:0] tree$bits;
-    wire  [3:0] tree$count;
-    reg  [3:0] pc$d;
-    wire  [3:0] pc$q;
+    reg  tree$bits;
+    wire  tree$count;
+    reg  pc$d;
+    wire  pc$q;
     reg  pc$clock;
     reg  v1$d;
     wire  v1$q;
@@ -3798,22 +4730,31 @@ module random_3_e10_mvtu$pes$1(clock,in_valid,first,last,pad,x,w,out_valid,y);
     reg  last1$d;
     wire  last1$q;
     reg  last1$clock;
+<<<<<<< HEAD
     reg  pad1$d;
     wire  pad1$q;
     reg  pad1$clock;
     reg  [5:0] acc$d;
     wire  [5:0] acc$q;
+=======
+    reg  acc$d;
+    wire  acc$q;
+>>>>>>> addn
     reg  acc$clock;
-    reg  [6:0] yreg$d;
-    wire  [6:0] yreg$q;
+    reg  [1:0] yreg$d;
+    wire  [1:0] yreg$q;
     reg  yreg$clock;
     reg  vout$d;
     wire  vout$q;
     reg  vout$clock;
     
     // Local signals
+<<<<<<< HEAD
     reg  [5:0] c;
     reg  [5:0] total;
+=======
+    reg  total;
+>>>>>>> addn
     
     // Sub module instances
     random_3_e10_mvtu$pes$1$tree tree(
@@ -3884,6 +4825,7 @@ module random_3_e10_mvtu$pes$1(clock,in_valid,first,last,pad,x,w,out_valid,y);
         v1$d = in_valid;
         first1$d = first;
         last1$d = last;
+<<<<<<< HEAD
         pad1$d = pad;
         c = ((pc$q) & 6'h3f);
         if (padding) begin
@@ -3898,15 +4840,24 @@ module random_3_e10_mvtu$pes$1(clock,in_valid,first,last,pad,x,w,out_valid,y);
         total = acc$q + c;
         if (first1$q) begin
             total = c;
+=======
+        total = acc$q + ((pc$q) & 1'h1);
+        if (first1$q) begin
+            total = ((pc$q) & 1'h1);
+>>>>>>> addn
         end
         vout$d = 1'b0;
         if (v1$q) begin
             acc$d = total;
             if (last1$q) begin
+<<<<<<< HEAD
                 yreg$d = fan_in - (((total) & 7'h7f) << 32'h1);
                 if (padding) begin
                     yreg$d = fan_in - ((total) & 7'h7f);
                 end
+=======
+                yreg$d = fan_in - (((total) & 2'h3) << 32'h1);
+>>>>>>> addn
                 vout$d = 1'b1;
             end
         end
@@ -3920,13 +4871,13 @@ endmodule // random_3_e10_mvtu$pes$1
 module random_3_e10_mvtu$pes$1$acc(d,q,clock);
     
     // Module arguments
-    input wire  [5:0] d;
-    output reg  [5:0] q;
+    input wire  d;
+    output reg  q;
     input wire  clock;
     
     // Update code (custom)
     initial begin
-       q = 6'h0;
+       q = 1'h0;
     end
     
     always @(posedge clock) begin
@@ -3996,13 +4947,13 @@ endmodule // random_3_e10_mvtu$pes$1$pad1
 module random_3_e10_mvtu$pes$1$pc(d,q,clock);
     
     // Module arguments
-    input wire  [3:0] d;
-    output reg  [3:0] q;
+    input wire  d;
+    output reg  q;
     input wire  clock;
     
     // Update code (custom)
     initial begin
-       q = 4'h0;
+       q = 1'h0;
     end
     
     always @(posedge clock) begin
@@ -4015,43 +4966,31 @@ endmodule // random_3_e10_mvtu$pes$1$pc
 module random_3_e10_mvtu$pes$1$tree(bits,count);
     
     // Module arguments
-    input wire  [7:0] bits;
-    output reg  [3:0] count;
+    input wire  bits;
+    output reg  count;
     
     // Stub signals
-    reg  [3:0] lv1$0$a;
-    reg  [3:0] lv1$0$b;
-    wire  [3:0] lv1$0$s;
-    reg  [3:0] lv1$1$a;
-    reg  [3:0] lv1$1$b;
-    wire  [3:0] lv1$1$s;
-    reg  [3:0] lv1$2$a;
-    reg  [3:0] lv1$2$b;
-    wire  [3:0] lv1$2$s;
-    reg  [3:0] lv1$3$a;
-    reg  [3:0] lv1$3$b;
-    wire  [3:0] lv1$3$s;
-    reg  [3:0] lv2$0$a;
-    reg  [3:0] lv2$0$b;
-    wire  [3:0] lv2$0$s;
-    reg  [3:0] lv2$1$a;
-    reg  [3:0] lv2$1$b;
-    wire  [3:0] lv2$1$s;
-    reg  [3:0] lv3$0$a;
-    reg  [3:0] lv3$0$b;
-    wire  [3:0] lv3$0$s;
-    reg  [3:0] lv4$0$a;
-    reg  [3:0] lv4$0$b;
-    wire  [3:0] lv4$0$s;
-    reg  [3:0] lv5$0$a;
-    reg  [3:0] lv5$0$b;
-    wire  [3:0] lv5$0$s;
-    reg  [3:0] lv6$0$a;
-    reg  [3:0] lv6$0$b;
-    wire  [3:0] lv6$0$s;
-    reg  [3:0] lv7$0$a;
-    reg  [3:0] lv7$0$b;
-    wire  [3:0] lv7$0$s;
+    reg  lv1$0$a;
+    reg  lv1$0$b;
+    wire  lv1$0$s;
+    reg  lv2$0$a;
+    reg  lv2$0$b;
+    wire  lv2$0$s;
+    reg  lv3$0$a;
+    reg  lv3$0$b;
+    wire  lv3$0$s;
+    reg  lv4$0$a;
+    reg  lv4$0$b;
+    wire  lv4$0$s;
+    reg  lv5$0$a;
+    reg  lv5$0$b;
+    wire  lv5$0$s;
+    reg  lv6$0$a;
+    reg  lv6$0$b;
+    wire  lv6$0$s;
+    reg  lv7$0$a;
+    reg  lv7$0$b;
+    wire  lv7$0$s;
     
     // Sub module instances
     random_3_e10_mvtu$pes$1$tree$lv1$0 lv1$0(
@@ -4059,30 +4998,10 @@ module random_3_e10_mvtu$pes$1$tree(bits,count);
         .b(lv1$0$b),
         .s(lv1$0$s)
     );
-    random_3_e10_mvtu$pes$1$tree$lv1$1 lv1$1(
-        .a(lv1$1$a),
-        .b(lv1$1$b),
-        .s(lv1$1$s)
-    );
-    random_3_e10_mvtu$pes$1$tree$lv1$2 lv1$2(
-        .a(lv1$2$a),
-        .b(lv1$2$b),
-        .s(lv1$2$s)
-    );
-    random_3_e10_mvtu$pes$1$tree$lv1$3 lv1$3(
-        .a(lv1$3$a),
-        .b(lv1$3$b),
-        .s(lv1$3$s)
-    );
     random_3_e10_mvtu$pes$1$tree$lv2$0 lv2$0(
         .a(lv2$0$a),
         .b(lv2$0$b),
         .s(lv2$0$s)
-    );
-    random_3_e10_mvtu$pes$1$tree$lv2$1 lv2$1(
-        .a(lv2$1$a),
-        .b(lv2$1$b),
-        .s(lv2$1$s)
     );
     random_3_e10_mvtu$pes$1$tree$lv3$0 lv3$0(
         .a(lv3$0$a),
@@ -4114,42 +5033,13 @@ module random_3_e10_mvtu$pes$1$tree(bits,count);
     always @(*) begin
         lv1$0$a = 32'h0;
         lv1$0$b = 32'h0;
-        if (bits[32'h2 * 0]) begin
+        if (|bits) begin
             lv1$0$a = 32'h1;
         end
-        if (bits[32'h2 * 0 + 32'h1]) begin
-            lv1$0$b = 32'h1;
-        end
-        lv1$1$a = 32'h0;
-        lv1$1$b = 32'h0;
-        if (bits[32'h2 * 1]) begin
-            lv1$1$a = 32'h1;
-        end
-        if (bits[32'h2 * 1 + 32'h1]) begin
-            lv1$1$b = 32'h1;
-        end
-        lv1$2$a = 32'h0;
-        lv1$2$b = 32'h0;
-        if (bits[32'h2 * 2]) begin
-            lv1$2$a = 32'h1;
-        end
-        if (bits[32'h2 * 2 + 32'h1]) begin
-            lv1$2$b = 32'h1;
-        end
-        lv1$3$a = 32'h0;
-        lv1$3$b = 32'h0;
-        if (bits[32'h2 * 3]) begin
-            lv1$3$a = 32'h1;
-        end
-        if (bits[32'h2 * 3 + 32'h1]) begin
-            lv1$3$b = 32'h1;
-        end
         lv2$0$a = lv1$0$s;
-        lv2$0$b = lv1$1$s;
-        lv2$1$a = lv1$2$s;
-        lv2$1$b = lv1$3$s;
+        lv2$0$b = 32'h0;
         lv3$0$a = lv2$0$s;
-        lv3$0$b = lv2$1$s;
+        lv3$0$b = 32'h0;
         lv4$0$a = lv3$0$s;
         lv4$0$b = 32'h0;
         lv5$0$a = lv4$0$s;
@@ -4167,9 +5057,9 @@ endmodule // random_3_e10_mvtu$pes$1$tree
 module random_3_e10_mvtu$pes$1$tree$lv1$0(a,b,s);
     
     // Module arguments
-    input wire  [3:0] a;
-    input wire  [3:0] b;
-    output reg  [3:0] s;
+    input wire  a;
+    input wire  b;
+    output reg  s;
     
     // Update code
     always @(*) begin
@@ -4179,57 +5069,12 @@ module random_3_e10_mvtu$pes$1$tree$lv1$0(a,b,s);
 endmodule // random_3_e10_mvtu$pes$1$tree$lv1$0
 
 
-module random_3_e10_mvtu$pes$1$tree$lv1$1(a,b,s);
-    
-    // Module arguments
-    input wire  [3:0] a;
-    input wire  [3:0] b;
-    output reg  [3:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e10_mvtu$pes$1$tree$lv1$1
-
-
-module random_3_e10_mvtu$pes$1$tree$lv1$2(a,b,s);
-    
-    // Module arguments
-    input wire  [3:0] a;
-    input wire  [3:0] b;
-    output reg  [3:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e10_mvtu$pes$1$tree$lv1$2
-
-
-module random_3_e10_mvtu$pes$1$tree$lv1$3(a,b,s);
-    
-    // Module arguments
-    input wire  [3:0] a;
-    input wire  [3:0] b;
-    output reg  [3:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e10_mvtu$pes$1$tree$lv1$3
-
-
 module random_3_e10_mvtu$pes$1$tree$lv2$0(a,b,s);
     
     // Module arguments
-    input wire  [3:0] a;
-    input wire  [3:0] b;
-    output reg  [3:0] s;
+    input wire  a;
+    input wire  b;
+    output reg  s;
     
     // Update code
     always @(*) begin
@@ -4239,27 +5084,12 @@ module random_3_e10_mvtu$pes$1$tree$lv2$0(a,b,s);
 endmodule // random_3_e10_mvtu$pes$1$tree$lv2$0
 
 
-module random_3_e10_mvtu$pes$1$tree$lv2$1(a,b,s);
-    
-    // Module arguments
-    input wire  [3:0] a;
-    input wire  [3:0] b;
-    output reg  [3:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e10_mvtu$pes$1$tree$lv2$1
-
-
 module random_3_e10_mvtu$pes$1$tree$lv3$0(a,b,s);
     
     // Module arguments
-    input wire  [3:0] a;
-    input wire  [3:0] b;
-    output reg  [3:0] s;
+    input wire  a;
+    input wire  b;
+    output reg  s;
     
     // Update code
     always @(*) begin
@@ -4272,9 +5102,9 @@ endmodule // random_3_e10_mvtu$pes$1$tree$lv3$0
 module random_3_e10_mvtu$pes$1$tree$lv4$0(a,b,s);
     
     // Module arguments
-    input wire  [3:0] a;
-    input wire  [3:0] b;
-    output reg  [3:0] s;
+    input wire  a;
+    input wire  b;
+    output reg  s;
     
     // Update code
     always @(*) begin
@@ -4287,9 +5117,9 @@ endmodule // random_3_e10_mvtu$pes$1$tree$lv4$0
 module random_3_e10_mvtu$pes$1$tree$lv5$0(a,b,s);
     
     // Module arguments
-    input wire  [3:0] a;
-    input wire  [3:0] b;
-    output reg  [3:0] s;
+    input wire  a;
+    input wire  b;
+    output reg  s;
     
     // Update code
     always @(*) begin
@@ -4302,9 +5132,9 @@ endmodule // random_3_e10_mvtu$pes$1$tree$lv5$0
 module random_3_e10_mvtu$pes$1$tree$lv6$0(a,b,s);
     
     // Module arguments
-    input wire  [3:0] a;
-    input wire  [3:0] b;
-    output reg  [3:0] s;
+    input wire  a;
+    input wire  b;
+    output reg  s;
     
     // Update code
     always @(*) begin
@@ -4317,9 +5147,9 @@ endmodule // random_3_e10_mvtu$pes$1$tree$lv6$0
 module random_3_e10_mvtu$pes$1$tree$lv7$0(a,b,s);
     
     // Module arguments
-    input wire  [3:0] a;
-    input wire  [3:0] b;
-    output reg  [3:0] s;
+    input wire  a;
+    input wire  b;
+    output reg  s;
     
     // Update code
     always @(*) begin
@@ -4370,13 +5200,13 @@ endmodule // random_3_e10_mvtu$pes$1$vout
 module random_3_e10_mvtu$pes$1$yreg(d,q,clock);
     
     // Module arguments
-    input wire  [6:0] d;
-    output reg  [6:0] q;
+    input wire  [1:0] d;
+    output reg  [1:0] q;
     input wire  clock;
     
     // Update code (custom)
     initial begin
-       q = 7'h0;
+       q = 2'h0;
     end
     
     always @(posedge clock) begin
@@ -4386,6 +5216,7 @@ module random_3_e10_mvtu$pes$1$yreg(d,q,clock);
 endmodule // random_3_e10_mvtu$pes$1$yreg
 
 
+<<<<<<< HEAD
 module random_3_e10_mvtu$pes$2(clock,in_valid,first,last,pad,x,w,out_valid,y);
     
     // Module arguments
@@ -5630,17 +6461,19 @@ module random_3_e10_mvtu$pes$3$yreg(d,q,clock);
 endmodule // random_3_e10_mvtu$pes$3$yreg
 
 
+=======
+>>>>>>> addn
 module random_3_e10_mvtu$wmem$0(clock,address,data);
     
     // Module arguments
     input wire  clock;
     input wire  [1:0] address;
-    output reg  [7:0] data;
+    output reg  data;
     
     // Stub signals
     reg  [1:0] rom$address;
     reg  rom$clock;
-    wire  [7:0] rom$data;
+    wire  rom$data;
     
     // Sub module instances
     random_3_e10_mvtu$wmem$0$rom rom(
@@ -5664,16 +6497,16 @@ module random_3_e10_mvtu$wmem$0$rom(address,clock,data);
     // Module arguments
     input wire  [1:0] address;
     input wire  clock;
-    output reg  [7:0] data;
+    output reg  data;
     
     // Update code (custom)
-    reg[7:0] mem [3:0];
+    reg[0:0] mem [3:0];
     
     initial begin
-    mem[2'b0] = 8'h97;
-    mem[2'b1] = 8'h99;
-    mem[2'b10] = 8'h5b;
-    mem[2'b11] = 8'h4b;
+    mem[2'b0] = 1'b1;
+    mem[2'b1] = 1'b0;
+    mem[2'b10] = 1'b0;
+    mem[2'b11] = 1'b0;
     end
     
     always @(posedge clock) begin
@@ -5687,12 +6520,12 @@ module random_3_e10_mvtu$wmem$1(clock,address,data);
     // Module arguments
     input wire  clock;
     input wire  [1:0] address;
-    output reg  [7:0] data;
+    output reg  data;
     
     // Stub signals
     reg  [1:0] rom$address;
     reg  rom$clock;
-    wire  [7:0] rom$data;
+    wire  rom$data;
     
     // Sub module instances
     random_3_e10_mvtu$wmem$1$rom rom(
@@ -5716,126 +6549,22 @@ module random_3_e10_mvtu$wmem$1$rom(address,clock,data);
     // Module arguments
     input wire  [1:0] address;
     input wire  clock;
-    output reg  [7:0] data;
+    output reg  data;
     
     // Update code (custom)
-    reg[7:0] mem [3:0];
+    reg[0:0] mem [3:0];
     
     initial begin
-    mem[2'b0] = 8'h9f;
-    mem[2'b1] = 8'hbc;
-    mem[2'b10] = 8'h4c;
-    mem[2'b11] = 8'h5a;
+    mem[2'b0] = 1'b1;
+    mem[2'b1] = 1'b0;
+    mem[2'b10] = 1'b0;
+    mem[2'b11] = 1'b0;
     end
     
     always @(posedge clock) begin
        data <= mem[address];
     end
 endmodule // random_3_e10_mvtu$wmem$1$rom
-
-
-module random_3_e10_mvtu$wmem$2(clock,address,data);
-    
-    // Module arguments
-    input wire  clock;
-    input wire  [1:0] address;
-    output reg  [7:0] data;
-    
-    // Stub signals
-    reg  [1:0] rom$address;
-    reg  rom$clock;
-    wire  [7:0] rom$data;
-    
-    // Sub module instances
-    random_3_e10_mvtu$wmem$2$rom rom(
-        .address(rom$address),
-        .clock(rom$clock),
-        .data(rom$data)
-    );
-    
-    // Update code
-    always @(*) begin
-        rom$clock = clock;
-        rom$address = address;
-        data = rom$data;
-    end
-    
-endmodule // random_3_e10_mvtu$wmem$2
-
-
-module random_3_e10_mvtu$wmem$2$rom(address,clock,data);
-    
-    // Module arguments
-    input wire  [1:0] address;
-    input wire  clock;
-    output reg  [7:0] data;
-    
-    // Update code (custom)
-    reg[7:0] mem [3:0];
-    
-    initial begin
-    mem[2'b0] = 8'he8;
-    mem[2'b1] = 8'h88;
-    mem[2'b10] = 8'h95;
-    mem[2'b11] = 8'hfd;
-    end
-    
-    always @(posedge clock) begin
-       data <= mem[address];
-    end
-endmodule // random_3_e10_mvtu$wmem$2$rom
-
-
-module random_3_e10_mvtu$wmem$3(clock,address,data);
-    
-    // Module arguments
-    input wire  clock;
-    input wire  [1:0] address;
-    output reg  [7:0] data;
-    
-    // Stub signals
-    reg  [1:0] rom$address;
-    reg  rom$clock;
-    wire  [7:0] rom$data;
-    
-    // Sub module instances
-    random_3_e10_mvtu$wmem$3$rom rom(
-        .address(rom$address),
-        .clock(rom$clock),
-        .data(rom$data)
-    );
-    
-    // Update code
-    always @(*) begin
-        rom$clock = clock;
-        rom$address = address;
-        data = rom$data;
-    end
-    
-endmodule // random_3_e10_mvtu$wmem$3
-
-
-module random_3_e10_mvtu$wmem$3$rom(address,clock,data);
-    
-    // Module arguments
-    input wire  [1:0] address;
-    input wire  clock;
-    output reg  [7:0] data;
-    
-    // Update code (custom)
-    reg[7:0] mem [3:0];
-    
-    initial begin
-    mem[2'b0] = 8'hb9;
-    mem[2'b1] = 8'h5e;
-    mem[2'b10] = 8'he3;
-    mem[2'b11] = 8'h89;
-    end
-    
-    always @(posedge clock) begin
-       data <= mem[address];
-    end
-endmodule // random_3_e10_mvtu$wmem$3$rom
 
 /* verilator lint_on WIDTH */
 /* verilator lint_on DECLFILENAME */

@@ -12,7 +12,7 @@
 /* verilator lint_off UNUSEDPARAM */
 
 
-module random_3_e1_fork(clock,reset,in_data,in_valid,in_ready,out0_data,out0_valid,out0_ready,out1_data,out1_valid,out1_ready);
+module random_3_e1_fork(clock,reset,in_data,in_valid,in_ready,out_data,out_valid,out_ready);
     
     // Module arguments
     input wire  clock;
@@ -20,12 +20,9 @@ module random_3_e1_fork(clock,reset,in_data,in_valid,in_ready,out0_data,out0_val
     input wire  in_data;
     input wire  in_valid;
     output reg  in_ready;
-    output reg  out0_data;
-    output reg  out0_valid;
-    input wire  out0_ready;
-    output reg  out1_data;
-    output reg  out1_valid;
-    input wire  out1_ready;
+    output reg  out_data;
+    output reg  [2:0] out_valid;
+    input wire  [2:0] out_ready;
     
     // Stub signals
     reg  skid$clock;
@@ -42,12 +39,9 @@ module random_3_e1_fork(clock,reset,in_data,in_valid,in_ready,out0_data,out0_val
     reg  hv$d;
     wire  hv$q;
     reg  hv$clock;
-    reg  taken0$d;
-    wire  taken0$q;
-    reg  taken0$clock;
-    reg  taken1$d;
-    wire  taken1$q;
-    reg  taken1$clock;
+    reg  [2:0] taken$d;
+    wire  [2:0] taken$q;
+    reg  taken$clock;
     
     // Local signals
     reg  advance;
@@ -73,52 +67,43 @@ module random_3_e1_fork(clock,reset,in_data,in_valid,in_ready,out0_data,out0_val
         .q(hv$q),
         .clock(hv$clock)
     );
-    random_3_e1_fork$taken0 taken0(
-        .d(taken0$d),
-        .q(taken0$q),
-        .clock(taken0$clock)
-    );
-    random_3_e1_fork$taken1 taken1(
-        .d(taken1$d),
-        .q(taken1$q),
-        .clock(taken1$clock)
+    random_3_e1_fork$taken taken(
+        .d(taken$d),
+        .q(taken$q),
+        .clock(taken$clock)
     );
     
     // Update code
     always @(*) begin
         hold$clock = clock;
         hv$clock = clock;
-        taken0$clock = clock;
-        taken1$clock = clock;
+        taken$clock = clock;
         hold$d = hold$q;
         hv$d = hv$q;
-        taken0$d = taken0$q;
-        taken1$d = taken1$q;
+        taken$d = taken$q;
         skid$clock = clock;
         skid$reset = reset;
         skid$in_data = in_data;
         skid$in_valid = in_valid;
         in_ready = skid$in_ready;
-        out0_data = hold$q;
-        out1_data = hold$q;
-        out0_valid = hv$q && ~taken0$q;
-        out1_valid = hv$q && ~taken1$q;
-        advance = ~hv$q || ((taken0$q || out0_ready) && (taken1$q || out1_ready));
+        out_data = hold$q;
+        out_valid = 32'h0;
+        if (hv$q) begin
+            out_valid = ~taken$q;
+        end
+        advance = ~hv$q || &(taken$q | out_ready);
         skid$out_ready = advance;
         if (advance) begin
             hv$d = skid$out_valid;
             hold$d = skid$out_data;
-            taken0$d = 1'b0;
-            taken1$d = 1'b0;
+            taken$d = 32'h0;
         end
         else begin
-            taken0$d = taken0$q || out0_ready;
-            taken1$d = taken1$q || out1_ready;
+            taken$d = taken$q | out_ready;
         end
         if (reset) begin
             hv$d = 1'b0;
-            taken0$d = 1'b0;
-            taken1$d = 1'b0;
+            taken$d = 32'h0;
         end
     end
     
@@ -326,42 +311,23 @@ module random_3_e1_fork$skid$skid_v(d,q,clock);
 endmodule // random_3_e1_fork$skid$skid_v
 
 
-module random_3_e1_fork$taken0(d,q,clock);
+module random_3_e1_fork$taken(d,q,clock);
     
     // Module arguments
-    input wire  d;
-    output reg  q;
+    input wire  [2:0] d;
+    output reg  [2:0] q;
     input wire  clock;
     
     // Update code (custom)
     initial begin
-       q = 1'h0;
+       q = 3'h0;
     end
     
     always @(posedge clock) begin
        q <= d;
     end
           
-endmodule // random_3_e1_fork$taken0
-
-
-module random_3_e1_fork$taken1(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e1_fork$taken1
+endmodule // random_3_e1_fork$taken
 
 /* verilator lint_on WIDTH */
 /* verilator lint_on DECLFILENAME */

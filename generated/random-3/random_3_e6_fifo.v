@@ -17,29 +17,29 @@ module random_3_e6_fifo(clock,reset,in_data,in_valid,in_ready,out_data,out_valid
     // Module arguments
     input wire  clock;
     input wire  reset;
-    input wire  [23:0] in_data;
+    input wire  in_data;
     input wire  in_valid;
     output reg  in_ready;
-    output reg  [23:0] out_data;
+    output reg  out_data;
     output reg  out_valid;
     input wire  out_ready;
     
     // Constant declarations
-    localparam  last = 6'b111100;
+    localparam  last = 1'b1;
     
     // Stub signals
-    reg  [5:0] ram$read_address;
+    reg  ram$read_address;
     reg  ram$read_clock;
-    wire  [23:0] ram$read_data;
-    reg  [5:0] ram$write_address;
+    wire  ram$read_data;
+    reg  ram$write_address;
     reg  ram$write_clock;
-    reg  [23:0] ram$write_data;
+    reg  ram$write_data;
     reg  ram$write_enable;
-    reg  [5:0] wptr$d;
-    wire  [5:0] wptr$q;
+    reg  wptr$d;
+    wire  wptr$q;
     reg  wptr$clock;
-    reg  [5:0] rptr$d;
-    wire  [5:0] rptr$q;
+    reg  rptr$d;
+    wire  rptr$q;
     reg  rptr$clock;
     reg  full$d;
     wire  full$q;
@@ -47,14 +47,14 @@ module random_3_e6_fifo(clock,reset,in_data,in_valid,in_ready,out_data,out_valid
     reg  rv$d;
     wire  rv$q;
     reg  rv$clock;
-    reg  [23:0] main$d;
-    wire  [23:0] main$q;
+    reg  main$d;
+    wire  main$q;
     reg  main$clock;
     reg  mv$d;
     wire  mv$q;
     reg  mv$clock;
-    reg  [23:0] skid$d;
-    wire  [23:0] skid$q;
+    reg  skid$d;
+    wire  skid$q;
     reg  skid$clock;
     reg  sv$d;
     wire  sv$q;
@@ -64,8 +64,8 @@ module random_3_e6_fifo(clock,reset,in_data,in_valid,in_ready,out_data,out_valid
     reg  write;
     reg  issue;
     reg  empty;
-    reg  [5:0] wnext;
-    reg  [5:0] rnext;
+    reg  wnext;
+    reg  rnext;
     
     // Sub module instances
     random_3_e6_fifo$ram ram(
@@ -221,13 +221,13 @@ endmodule // random_3_e6_fifo$full
 module random_3_e6_fifo$main(d,q,clock);
     
     // Module arguments
-    input wire  [23:0] d;
-    output reg  [23:0] q;
+    input wire  d;
+    output reg  q;
     input wire  clock;
     
     // Update code (custom)
     initial begin
-       q = 24'h0;
+       q = 1'h0;
     end
     
     always @(posedge clock) begin
@@ -259,16 +259,16 @@ endmodule // random_3_e6_fifo$mv
 module random_3_e6_fifo$ram(read_address,read_clock,read_data,write_address,write_clock,write_data,write_enable);
     
     // Module arguments
-    input wire  [5:0] read_address;
+    input wire  read_address;
     input wire  read_clock;
-    output reg  [23:0] read_data;
-    input wire  [5:0] write_address;
+    output reg  read_data;
+    input wire  write_address;
     input wire  write_clock;
-    input wire  [23:0] write_data;
+    input wire  write_data;
     input wire  write_enable;
     
     // Update code (custom)
-    reg[23:0] mem[63:0];
+    reg[0:0] mem[1:0];
     
     
     
@@ -288,13 +288,13 @@ endmodule // random_3_e6_fifo$ram
 module random_3_e6_fifo$rptr(d,q,clock);
     
     // Module arguments
-    input wire  [5:0] d;
-    output reg  [5:0] q;
+    input wire  d;
+    output reg  q;
     input wire  clock;
     
     // Update code (custom)
     initial begin
-       q = 6'h0;
+       q = 1'h0;
     end
     
     always @(posedge clock) begin
@@ -326,13 +326,13 @@ endmodule // random_3_e6_fifo$rv
 module random_3_e6_fifo$skid(d,q,clock);
     
     // Module arguments
-    input wire  [23:0] d;
-    output reg  [23:0] q;
+    input wire  d;
+    output reg  q;
     input wire  clock;
     
     // Update code (custom)
     initial begin
-       q = 24'h0;
+       q = 1'h0;
     end
     
     always @(posedge clock) begin
@@ -364,13 +364,13 @@ endmodule // random_3_e6_fifo$sv
 module random_3_e6_fifo$wptr(d,q,clock);
     
     // Module arguments
-    input wire  [5:0] d;
-    output reg  [5:0] q;
+    input wire  d;
+    output reg  q;
     input wire  clock;
     
     // Update code (custom)
     initial begin
-       q = 6'h0;
+       q = 1'h0;
     end
     
     always @(posedge clock) begin

@@ -5,7 +5,7 @@ module random_3_top (
   input wire [1:0] s_axis_tdata,
   input wire s_axis_tvalid,
   output wire s_axis_tready,
-  output wire [9:0] m_axis_tdata,
+  output wire [7:0] m_axis_tdata,
   output wire m_axis_tvalid,
   input wire m_axis_tready,
   output wire m_axis_tlast
@@ -18,36 +18,72 @@ module random_3_top (
   wire s2_valid, s2_ready;
   wire [0:0] s3_data;
   wire s3_valid, s3_ready;
-  wire [23:0] s4_data;
+  wire [0:0] s4_data;
   wire s4_valid, s4_ready;
   wire [0:0] s5_data;
   wire s5_valid, s5_ready;
-  wire [23:0] s6_data;
+  wire [5:0] s6_data;
   wire s6_valid, s6_ready;
-  wire [23:0] s7_data;
+  wire [0:0] s7_data;
   wire s7_valid, s7_ready;
-  wire [31:0] s8_data;
+  wire [0:0] s8_data;
   wire s8_valid, s8_ready;
-  wire [7:0] s9_data;
+  wire [5:0] s9_data;
   wire s9_valid, s9_ready;
-  wire [7:0] s10_data;
+  wire [0:0] s10_data;
   wire s10_valid, s10_ready;
-  wire [3:0] s11_data;
+  wire [0:0] s11_data;
   wire s11_valid, s11_ready;
-  wire [1:0] s12_data;
+  wire [5:0] s12_data;
   wire s12_valid, s12_ready;
-  wire [1:0] s13_data;
+  wire [5:0] s13_data;
   wire s13_valid, s13_ready;
-  wire [17:0] s14_data;
+  wire [5:0] s14_data;
   wire s14_valid, s14_ready;
-  wire [17:0] s15_data;
+  wire [5:0] s15_data;
   wire s15_valid, s15_ready;
-  wire [5:0] s16_data;
+  wire [9:0] s16_data;
   wire s16_valid, s16_ready;
-  wire [49:0] s17_data;
+  wire [3:0] s17_data;
   wire s17_valid, s17_ready;
-  wire [9:0] s18_data;
+  wire [19:0] s18_data;
   wire s18_valid, s18_ready;
+  wire [19:0] s19_data;
+  wire s19_valid, s19_ready;
+  wire [6:0] s20_data;
+  wire s20_valid, s20_ready;
+  wire [6:0] s21_data;
+  wire s21_valid, s21_ready;
+  wire [6:0] s22_data;
+  wire s22_valid, s22_ready;
+  wire [5:0] s23_data;
+  wire s23_valid, s23_ready;
+  wire [5:0] s24_data;
+  wire s24_valid, s24_ready;
+  wire [2:0] s25_data;
+  wire s25_valid, s25_ready;
+  wire [5:0] s26_data;
+  wire s26_valid, s26_ready;
+  wire [5:0] s27_data;
+  wire s27_valid, s27_ready;
+  wire [2:0] s28_data;
+  wire s28_valid, s28_ready;
+  wire [2:0] s29_data;
+  wire s29_valid, s29_ready;
+  wire [2:0] s30_data;
+  wire s30_valid, s30_ready;
+  wire [3:0] s31_data;
+  wire s31_valid, s31_ready;
+  wire [0:0] s32_data;
+  wire s32_valid, s32_ready;
+  wire [16:0] s33_data;
+  wire s33_valid, s33_ready;
+  wire [16:0] s34_data;
+  wire s34_valid, s34_ready;
+  wire [1:0] s35_data;
+  wire s35_valid, s35_ready;
+  wire [7:0] s36_data;
+  wire s36_valid, s36_ready;
   random_3_e0_threshold e0 (
     .clock(clk),
     .reset(rst),
@@ -58,18 +94,17 @@ module random_3_top (
     .out_valid(s0_valid),
     .out_ready(s0_ready)
   );
+  assign s2_data = s1_data;
+  assign s3_data = s1_data;
   random_3_e1_fork e1 (
     .clock(clk),
     .reset(rst),
     .in_data(s0_data),
     .in_valid(s0_valid),
     .in_ready(s0_ready),
-    .out0_data(s1_data),
-    .out0_valid(s1_valid),
-    .out0_ready(s1_ready),
-    .out1_data(s2_data),
-    .out1_valid(s2_valid),
-    .out1_ready(s2_ready)
+    .out_data(s1_data),
+    .out_valid({s3_valid, s2_valid, s1_valid}),
+    .out_ready({s3_ready, s2_ready, s1_ready})
   );
   random_3_e2_window e2 (
     .clock(clk),
@@ -77,31 +112,21 @@ module random_3_top (
     .in_data(s1_data),
     .in_valid(s1_valid),
     .in_ready(s1_ready),
-    .out_data(s3_data),
-    .out_valid(s3_valid),
-    .out_ready(s3_ready)
-  );
-  random_3_e3_mvtu e3 (
-    .clock(clk),
-    .reset(rst),
-    .in_data(s3_data),
-    .in_valid(s3_valid),
-    .in_ready(s3_ready),
     .out_data(s4_data),
     .out_valid(s4_valid),
     .out_ready(s4_ready)
   );
-  random_3_e4_window e4 (
+  random_3_e3_fifo e3 (
     .clock(clk),
     .reset(rst),
-    .in_data(s2_data),
-    .in_valid(s2_valid),
-    .in_ready(s2_ready),
+    .in_data(s4_data),
+    .in_valid(s4_valid),
+    .in_ready(s4_ready),
     .out_data(s5_data),
     .out_valid(s5_valid),
     .out_ready(s5_ready)
   );
-  random_3_e5_mvtu e5 (
+  random_3_e4_mvtu e4 (
     .clock(clk),
     .reset(rst),
     .in_data(s5_data),
@@ -111,30 +136,27 @@ module random_3_top (
     .out_valid(s6_valid),
     .out_ready(s6_ready)
   );
-  random_3_e6_fifo e6 (
+  random_3_e5_window e5 (
     .clock(clk),
     .reset(rst),
-    .in_data(s6_data),
-    .in_valid(s6_valid),
-    .in_ready(s6_ready),
+    .in_data(s2_data),
+    .in_valid(s2_valid),
+    .in_ready(s2_ready),
     .out_data(s7_data),
     .out_valid(s7_valid),
     .out_ready(s7_ready)
   );
-  random_3_e7_add e7 (
+  random_3_e6_fifo e6 (
     .clock(clk),
     .reset(rst),
-    .in0_data(s4_data),
-    .in0_valid(s4_valid),
-    .in0_ready(s4_ready),
-    .in1_data(s7_data),
-    .in1_valid(s7_valid),
-    .in1_ready(s7_ready),
+    .in_data(s7_data),
+    .in_valid(s7_valid),
+    .in_ready(s7_ready),
     .out_data(s8_data),
     .out_valid(s8_valid),
     .out_ready(s8_ready)
   );
-  random_3_e8_threshold e8 (
+  random_3_e7_mvtu e7 (
     .clock(clk),
     .reset(rst),
     .in_data(s8_data),
@@ -144,17 +166,17 @@ module random_3_top (
     .out_valid(s9_valid),
     .out_ready(s9_ready)
   );
-  random_3_e9_window e9 (
+  random_3_e8_window e8 (
     .clock(clk),
     .reset(rst),
-    .in_data(s9_data),
-    .in_valid(s9_valid),
-    .in_ready(s9_ready),
+    .in_data(s3_data),
+    .in_valid(s3_valid),
+    .in_ready(s3_ready),
     .out_data(s10_data),
     .out_valid(s10_valid),
     .out_ready(s10_ready)
   );
-  random_3_e10_mvtu e10 (
+  random_3_e9_fifo e9 (
     .clock(clk),
     .reset(rst),
     .in_data(s10_data),
@@ -164,7 +186,7 @@ module random_3_top (
     .out_valid(s11_valid),
     .out_ready(s11_ready)
   );
-  random_3_e11_lanes e11 (
+  random_3_e10_mvtu e10 (
     .clock(clk),
     .reset(rst),
     .in_data(s11_data),
@@ -174,47 +196,47 @@ module random_3_top (
     .out_valid(s12_valid),
     .out_ready(s12_ready)
   );
-  random_3_e12_window e12 (
+  random_3_e11_fifo e11 (
+    .clock(clk),
+    .reset(rst),
+    .in_data(s6_data),
+    .in_valid(s6_valid),
+    .in_ready(s6_ready),
+    .out_data(s13_data),
+    .out_valid(s13_valid),
+    .out_ready(s13_ready)
+  );
+  random_3_e12_fifo e12 (
+    .clock(clk),
+    .reset(rst),
+    .in_data(s9_data),
+    .in_valid(s9_valid),
+    .in_ready(s9_ready),
+    .out_data(s14_data),
+    .out_valid(s14_valid),
+    .out_ready(s14_ready)
+  );
+  random_3_e13_fifo e13 (
     .clock(clk),
     .reset(rst),
     .in_data(s12_data),
     .in_valid(s12_valid),
     .in_ready(s12_ready),
-    .out_data(s13_data),
-    .out_valid(s13_valid),
-    .out_ready(s13_ready)
-  );
-  random_3_e13_mvtu e13 (
-    .clock(clk),
-    .reset(rst),
-    .in_data(s13_data),
-    .in_valid(s13_valid),
-    .in_ready(s13_ready),
-    .out_data(s14_data),
-    .out_valid(s14_valid),
-    .out_ready(s14_ready)
-  );
-  random_3_e14_maxpool e14 (
-    .clock(clk),
-    .reset(rst),
-    .in_data(s14_data),
-    .in_valid(s14_valid),
-    .in_ready(s14_ready),
     .out_data(s15_data),
     .out_valid(s15_valid),
     .out_ready(s15_ready)
   );
-  random_3_e15_lanes e15 (
+  random_3_e14_add e14 (
     .clock(clk),
     .reset(rst),
-    .in_data(s15_data),
-    .in_valid(s15_valid),
-    .in_ready(s15_ready),
+    .in_data({s15_data, s14_data, s13_data}),
+    .in_valid({s15_valid, s14_valid, s13_valid}),
+    .in_ready({s15_ready, s14_ready, s13_ready}),
     .out_data(s16_data),
     .out_valid(s16_valid),
     .out_ready(s16_ready)
   );
-  random_3_e16_mvtu_int e16 (
+  random_3_e15_threshold e15 (
     .clock(clk),
     .reset(rst),
     .in_data(s16_data),
@@ -224,7 +246,7 @@ module random_3_top (
     .out_valid(s17_valid),
     .out_ready(s17_ready)
   );
-  random_3_e17_lanes e17 (
+  random_3_e16_lanes e16 (
     .clock(clk),
     .reset(rst),
     .in_data(s17_data),
@@ -234,10 +256,181 @@ module random_3_top (
     .out_valid(s18_valid),
     .out_ready(s18_ready)
   );
-  assign m_axis_tdata = s18_data;
-  assign m_axis_tvalid = s18_valid;
-  assign s18_ready = m_axis_tready;
-  random_3_top_frame frame (.clock(clk), .reset(rst), .fire(s18_valid & m_axis_tready), .last(m_axis_tlast));
+  random_3_e17_fifo e17 (
+    .clock(clk),
+    .reset(rst),
+    .in_data(s18_data),
+    .in_valid(s18_valid),
+    .in_ready(s18_ready),
+    .out_data(s19_data),
+    .out_valid(s19_valid),
+    .out_ready(s19_ready)
+  );
+  random_3_e18_mvtu_int e18 (
+    .clock(clk),
+    .reset(rst),
+    .in_data(s19_data),
+    .in_valid(s19_valid),
+    .in_ready(s19_ready),
+    .out_data(s20_data),
+    .out_valid(s20_valid),
+    .out_ready(s20_ready)
+  );
+  assign s22_data = s21_data;
+  random_3_e19_fork e19 (
+    .clock(clk),
+    .reset(rst),
+    .in_data(s20_data),
+    .in_valid(s20_valid),
+    .in_ready(s20_ready),
+    .out_data(s21_data),
+    .out_valid({s22_valid, s21_valid}),
+    .out_ready({s22_ready, s21_ready})
+  );
+  random_3_e20_lanes e20 (
+    .clock(clk),
+    .reset(rst),
+    .in_data(s21_data),
+    .in_valid(s21_valid),
+    .in_ready(s21_ready),
+    .out_data(s23_data),
+    .out_valid(s23_valid),
+    .out_ready(s23_ready)
+  );
+  random_3_e21_fifo e21 (
+    .clock(clk),
+    .reset(rst),
+    .in_data(s23_data),
+    .in_valid(s23_valid),
+    .in_ready(s23_ready),
+    .out_data(s24_data),
+    .out_valid(s24_valid),
+    .out_ready(s24_ready)
+  );
+  random_3_e22_mvtu e22 (
+    .clock(clk),
+    .reset(rst),
+    .in_data(s24_data),
+    .in_valid(s24_valid),
+    .in_ready(s24_ready),
+    .out_data(s25_data),
+    .out_valid(s25_valid),
+    .out_ready(s25_ready)
+  );
+  random_3_e23_lanes e23 (
+    .clock(clk),
+    .reset(rst),
+    .in_data(s22_data),
+    .in_valid(s22_valid),
+    .in_ready(s22_ready),
+    .out_data(s26_data),
+    .out_valid(s26_valid),
+    .out_ready(s26_ready)
+  );
+  random_3_e24_fifo e24 (
+    .clock(clk),
+    .reset(rst),
+    .in_data(s26_data),
+    .in_valid(s26_valid),
+    .in_ready(s26_ready),
+    .out_data(s27_data),
+    .out_valid(s27_valid),
+    .out_ready(s27_ready)
+  );
+  random_3_e25_mvtu e25 (
+    .clock(clk),
+    .reset(rst),
+    .in_data(s27_data),
+    .in_valid(s27_valid),
+    .in_ready(s27_ready),
+    .out_data(s28_data),
+    .out_valid(s28_valid),
+    .out_ready(s28_ready)
+  );
+  random_3_e26_fifo e26 (
+    .clock(clk),
+    .reset(rst),
+    .in_data(s25_data),
+    .in_valid(s25_valid),
+    .in_ready(s25_ready),
+    .out_data(s29_data),
+    .out_valid(s29_valid),
+    .out_ready(s29_ready)
+  );
+  random_3_e27_fifo e27 (
+    .clock(clk),
+    .reset(rst),
+    .in_data(s28_data),
+    .in_valid(s28_valid),
+    .in_ready(s28_ready),
+    .out_data(s30_data),
+    .out_valid(s30_valid),
+    .out_ready(s30_ready)
+  );
+  random_3_e28_add e28 (
+    .clock(clk),
+    .reset(rst),
+    .in_data({s30_data, s29_data}),
+    .in_valid({s30_valid, s29_valid}),
+    .in_ready({s30_ready, s29_ready}),
+    .out_data(s31_data),
+    .out_valid(s31_valid),
+    .out_ready(s31_ready)
+  );
+  random_3_e29_threshold e29 (
+    .clock(clk),
+    .reset(rst),
+    .in_data(s31_data),
+    .in_valid(s31_valid),
+    .in_ready(s31_ready),
+    .out_data(s32_data),
+    .out_valid(s32_valid),
+    .out_ready(s32_ready)
+  );
+  random_3_e30_lanes e30 (
+    .clock(clk),
+    .reset(rst),
+    .in_data(s32_data),
+    .in_valid(s32_valid),
+    .in_ready(s32_ready),
+    .out_data(s33_data),
+    .out_valid(s33_valid),
+    .out_ready(s33_ready)
+  );
+  random_3_e31_fifo e31 (
+    .clock(clk),
+    .reset(rst),
+    .in_data(s33_data),
+    .in_valid(s33_valid),
+    .in_ready(s33_ready),
+    .out_data(s34_data),
+    .out_valid(s34_valid),
+    .out_ready(s34_ready)
+  );
+  random_3_e32_mvtu e32 (
+    .clock(clk),
+    .reset(rst),
+    .in_data(s34_data),
+    .in_valid(s34_valid),
+    .in_ready(s34_ready),
+    .out_data(s35_data),
+    .out_valid(s35_valid),
+    .out_ready(s35_ready)
+  );
+  random_3_e33_mvtu_int e33 (
+    .clock(clk),
+    .reset(rst),
+    .in_data(s35_data),
+    .in_valid(s35_valid),
+    .in_ready(s35_ready),
+    .out_data(s36_data),
+    .out_valid(s36_valid),
+    .out_ready(s36_ready)
+  );
+  assign m_axis_tdata = s36_data;
+  assign m_axis_tvalid = s36_valid;
+  assign s36_ready = m_axis_tready;
+  random_3_top_frame frame (.clock(clk), .reset(rst), .fire(s36_valid & m_axis_tready), .last(m_axis_tlast));
 endmodule
 // Lint waivers for `verilator --lint-only -Wall`, for the rust-hdl output below:
 // - WIDTH: rust-hdl writes literals as 32-bit constants (`32'h0`) and mixes operand
@@ -262,11 +455,11 @@ module random_3_top_frame(clock,reset,fire,last);
     output reg  last;
     
     // Constant declarations
-    localparam  final_index = 3'b100;
+    localparam  final_index = 1'b0;
     
     // Stub signals
-    reg  [2:0] count$d;
-    wire  [2:0] count$q;
+    reg  count$d;
+    wire  count$q;
     reg  count$clock;
     
     // Local signals
@@ -302,13 +495,13 @@ endmodule // random_3_top_frame
 module random_3_top_frame$count(d,q,clock);
     
     // Module arguments
-    input wire  [2:0] d;
-    output reg  [2:0] q;
+    input wire  d;
+    output reg  q;
     input wire  clock;
     
     // Update code (custom)
     initial begin
-       q = 3'h0;
+       q = 1'h0;
     end
     
     always @(posedge clock) begin

@@ -19,10 +19,16 @@
 //!   [`SlidingWindow`](crate::sliding_window::SlidingWindow) in front;
 //! - every other op is one engine with `fold.pe` lanes; a [`LaneConverter`] goes
 //!   wherever a producer's lanes do not suit its consumer;
-//! - a stream read more than once goes through forks; every input of an `add` but the
-//!   latest-arriving one gets a FIFO of one frame of beats (plus the difference in
-//!   latency), enough for the other branch to take a whole frame before it answers, so
-//!   branches of any latency never deadlock;
+//! - a stream read more than once goes through a fork (of up to
+//!   [`MAX_WAYS`](crate::stream_fork::MAX_WAYS) consumers; more: chained forks); an
+//!   `add` is one adder of up to [`MAX_INPUTS`](crate::residual_adder::MAX_INPUTS)
+//!   inputs (more: the first ones are summed by an adder whose sum is an input of the
+//!   next); every input of an adder but the latest-arriving one gets a FIFO of one frame
+//!   of beats (plus the difference in latency), enough for the latest branch to take a
+//!   whole frame before it answers while every other branch runs ahead, so any number
+//!   of branches of any latency never deadlock (and the latest input a short FIFO too
+//!   when another one arrives within a FIFO's latency of it, so the FIFOs do not change
+//!   which branch is latest);
 //! - the output leaves one element per beat, in C, H, W order (a [`ChwReorder`] when the
 //!   map has several pixels and several channels).
 //!
@@ -32,7 +38,9 @@
 use crate::folding::Fold;
 use crate::lane_converter::buffer_lanes;
 use crate::maxpool::PoolConfig;
+use crate::residual_adder::{add_kind, MAX_INPUTS};
 use crate::sliding_window::WindowConfig;
+use crate::stream_fork::MAX_WAYS;
 use crate::sumpool::SumConfig;
 use crate::top::{Stream, TopBuilder};
 use bnnforge_model::network::{Network, Op, Src};
@@ -108,11 +116,11 @@ pub enum EngineKind {
     Window(WindowConfig),
     MaxPool(PoolConfig),
     SumPool(SumConfig),
-    /// `add` of 2 or 3 streams of these kinds
+    /// `add` of 2 to 8 streams of these kinds
     Add {
         kinds: Vec<Kind>,
     },
-    /// broadcast to 2 or 3 consumers
+    /// broadcast to 2 to 8 consumers
     Fork {
         ways: usize,
     },
@@ -219,6 +227,9 @@ struct Pace {
     /// cycles between output beats
     spacing: u64,
 }
+
+/// Cycles through an empty [`StreamFifo`](crate::stream_fifo::StreamFifo).
+const FIFO_LATENCY: u64 = 3;
 
 const STREAMING: Pace = Pace {
     tail: None,
@@ -328,26 +339,10 @@ impl Design {
             });
         }
         for (i, e) in self.engines.iter().enumerate() {
-            let ins: Vec<(String, &Stream)> = if e.inputs.len() == 1 {
-                vec![("in".to_string(), &wires[e.inputs[0]])]
-            } else {
-                e.inputs
-                    .iter()
-                    .enumerate()
-                    .map(|(k, &s)| (format!("in{k}"), &wires[s]))
-                    .collect()
-            };
-            let outs: Vec<(String, &Stream)> = if e.outputs.len() == 1 {
-                vec![("out".to_string(), &wires[e.outputs[0]])]
-            } else {
-                e.outputs
-                    .iter()
-                    .enumerate()
-                    .map(|(k, &s)| (format!("out{k}"), &wires[s]))
-                    .collect()
-            };
-            let ins: Vec<(&str, &Stream)> = ins.iter().map(|(p, s)| (p.as_str(), *s)).collect();
-            let outs: Vec<(&str, &Stream)> = outs.iter().map(|(p, s)| (p.as_str(), *s)).collect();
+            // several streams on `in` (adder) or `out` (fork) are packed ports
+            let ins: Vec<(&str, &Stream)> = e.inputs.iter().map(|&s| ("in", &wires[s])).collect();
+            let outs: Vec<(&str, &Stream)> =
+                e.outputs.iter().map(|&s| ("out", &wires[s])).collect();
             t.engine(&e.module, &format!("e{i}"), &ins, &outs);
         }
         t.output(&wires[self.output], self.output().elements as u64)
@@ -511,7 +506,7 @@ impl Builder<'_> {
             vec![(si.lanes, si.elem, si.elements)],
             vec![label],
             si.beats() as u64,
-            3,
+            FIFO_LATENCY,
             STREAMING,
             (depth * si.width()) as u64,
             Fold {
@@ -520,6 +515,67 @@ impl Builder<'_> {
             },
             None,
         )[0]
+    }
+
+    /// A [`ResidualAdder`](crate::residual_adder::ResidualAdder) of the streams `ins`
+    /// (2 to 8, of `kinds`, `fold.pe` lanes each), with a FIFO on every input but the
+    /// latest-arriving one; returns the sum's stream.
+    fn adder(
+        &mut self,
+        mut ins: Vec<usize>,
+        kinds: Vec<Kind>,
+        fold: Fold,
+        label: String,
+    ) -> Result<usize, String> {
+        // FIFOs on all but the latest-arriving input: each holds a whole frame (plus the
+        // arrival gap), so the latest branch can take its whole input frame while every
+        // other branch, fed by the same forks, runs ahead into its FIFO
+        let latest = (0..ins.len())
+            .max_by_key(|&k| (self.streams[ins[k]].first, usize::MAX - k))
+            .expect("an add has inputs");
+        let max_arrival = self.streams[ins[latest]].first;
+        // those FIFOs delay their branches by their own latency: an input arriving
+        // less than that (plus 2 cycles of estimate) before the latest would then come
+        // after it, and the latest branch, holding the difference in its engines' few
+        // output registers, would stall the forks of every branch a cycle now and then;
+        // a short FIFO on the latest input too keeps the estimated order
+        let close = (0..ins.len())
+            .any(|k| k != latest && self.streams[ins[k]].first + FIFO_LATENCY + 2 > max_arrival);
+        for k in 0..ins.len() {
+            let si = self.streams[ins[k]].clone();
+            let depth = if k != latest {
+                si.beats().max((max_arrival - si.first) as usize) + 16
+            } else if close {
+                16
+            } else {
+                continue;
+            };
+            ins[k] = self.fifo(ins[k], depth, format!("{label} (branch {k})"));
+        }
+        let oe = Elem::of(add_kind(&kinds));
+        if oe.bits > 64 {
+            return Err(format!(
+                "layer '{label}': a sum of {} bits (the adder has at most 64)",
+                oe.bits
+            ));
+        }
+        let l = fold.pe;
+        let elements = self.streams[ins[0]].elements;
+        let iw: usize = kinds.iter().map(|k| Elem::of(*k).bits * l).sum();
+        let g = vec![ins.len(), iw, oe.bits, oe.bits * l];
+        Ok(self.engine(
+            EngineKind::Add { kinds },
+            g,
+            ins,
+            vec![(l, oe, elements)],
+            vec![label],
+            elements.div_ceil(l) as u64,
+            1,
+            STREAMING,
+            0,
+            fold,
+            None,
+        )[0])
     }
 
     /// `s` with `lanes` lanes (a converter if it has others).
@@ -623,10 +679,10 @@ impl Builder<'_> {
             return vec![s; n];
         }
         let si = self.streams[s].clone();
-        let ways = n.min(3);
+        let ways = n.min(MAX_WAYS);
         let outs = self.engine(
             EngineKind::Fork { ways },
-            vec![si.width()],
+            vec![ways, si.width()],
             vec![s],
             vec![(si.lanes, si.elem, si.elements); ways],
             vec![],
@@ -964,12 +1020,6 @@ impl Builder<'_> {
                 Ok(o[0])
             }
             Op::Add => {
-                if srcs.len() > 3 {
-                    return Err(format!(
-                        "layer '{name}': add of {} inputs (the hardware adds 2 or 3)",
-                        srcs.len()
-                    ));
-                }
                 let mut ins = vec![];
                 let mut kinds = vec![];
                 for &src in &srcs {
@@ -977,40 +1027,20 @@ impl Builder<'_> {
                     ins.push(self.lanes(s, fold.pe));
                     kinds.push(net.src_shape_kind(src).1);
                 }
-                // FIFOs on all but the latest-arriving input
-                let latest = (0..ins.len())
-                    .max_by_key(|&k| (self.streams[ins[k]].first, usize::MAX - k))
-                    .unwrap();
-                let max_arrival = self.streams[ins[latest]].first;
-                for k in 0..ins.len() {
-                    if k == latest {
-                        continue;
-                    }
-                    let si = self.streams[ins[k]].clone();
-                    let depth = si.beats().max((max_arrival - si.first) as usize) + 16;
-                    ins[k] = self.fifo(ins[k], depth, format!("{name} (branch {k})"));
+                // more inputs than one adder takes: the first ones are summed first, and
+                // their sum (exact: ranges add up) is an input of the next adder
+                let mut part = 0;
+                while ins.len() > MAX_INPUTS {
+                    let rest = ins.split_off(MAX_INPUTS);
+                    let rest_kinds = kinds.split_off(MAX_INPUTS);
+                    let sum = add_kind(&kinds);
+                    let s = self.adder(ins, kinds, fold, format!("{name} (part {part})"))?;
+                    part += 1;
+                    ins = std::iter::once(s).chain(rest).collect();
+                    kinds = std::iter::once(sum).chain(rest_kinds).collect();
                 }
-                let bs: Vec<usize> = kinds.iter().map(|k| Elem::of(*k).bits).collect();
-                let oe = Elem::of(out_kind);
-                let l = fold.pe;
-                let mut g = bs.clone();
-                g.push(oe.bits);
-                g.extend(bs.iter().map(|b| b * l));
-                g.push(oe.bits * l);
-                let o = self.engine(
-                    EngineKind::Add { kinds },
-                    g,
-                    ins,
-                    vec![(l, oe, out_shape.len())],
-                    vec![name],
-                    (out_shape.len() / l) as u64,
-                    1,
-                    STREAMING,
-                    0,
-                    fold,
-                    None,
-                );
-                Ok(o[0])
+                debug_assert_eq!(Elem::of(add_kind(&kinds)), Elem::of(out_kind));
+                self.adder(ins, kinds, fold, name)
             }
         }
     }
@@ -1165,5 +1195,59 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// A stream read by 11 layers and an add of 11 inputs: forks of 8 and 4 ways
+    /// chained, adders of 8 and 4 inputs chained (the first adder's sum is an input of
+    /// the second), a FIFO on every adder input, and the top wires them with packed
+    /// ports.
+    #[test]
+    fn wide_fork_and_add_are_chained() {
+        let net = bnnforge_model::random::wide_add_network(5, 11);
+        let p = plan(&net, &BTreeMap::new(), Some(default_target(&net))).unwrap();
+        let d = Design::new(&net, &p.folds).unwrap();
+        let forks: Vec<usize> = d
+            .engines
+            .iter()
+            .filter_map(|e| match e.kind {
+                EngineKind::Fork { ways } => {
+                    assert_eq!(e.generics, [ways, d.streams[e.inputs[0]].width()]);
+                    Some(ways)
+                }
+                _ => None,
+            })
+            .collect();
+        assert_eq!(forks, [8, 4]);
+        let adds: Vec<&Engine> = d
+            .engines
+            .iter()
+            .filter(|e| matches!(e.kind, EngineKind::Add { .. }))
+            .collect();
+        assert_eq!(adds.len(), 2);
+        assert_eq!((adds[0].generics[0], adds[1].generics[0]), (8, 4));
+        assert_eq!(adds[1].inputs[0], adds[0].outputs[0], "the partial sum");
+        let fifo_fed = |e: &Engine| {
+            e.inputs
+                .iter()
+                .filter(|&&s| {
+                    d.engines
+                        .iter()
+                        .any(|f| matches!(f.kind, EngineKind::Fifo { .. }) && f.outputs[0] == s)
+                })
+                .count()
+        };
+        // the branches arrive within a few cycles of each other, so the latest input
+        // of each adder gets a short FIFO as well
+        assert_eq!((fifo_fed(adds[0]), fifo_fed(adds[1])), (8, 4));
+        let EngineKind::Add { kinds } = &adds[1].kind else {
+            unreachable!()
+        };
+        assert_eq!(
+            Elem::of(crate::residual_adder::add_kind(kinds)),
+            Elem::of(net.output_kind())
+        );
+        let top = d.top_verilog();
+        assert_eq!(top.matches(".in_valid({").count(), 2, "{top}");
+        assert_eq!(top.matches(".out_valid({").count(), 2, "{top}");
     }
 }

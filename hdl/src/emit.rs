@@ -18,10 +18,10 @@ use crate::maxpool::MaxPool;
 use crate::module_tree::module_tree;
 use crate::mvtu::Mvtu;
 use crate::mvtu_int::MvtuInt;
-use crate::residual_adder::{ResidualAdder2, ResidualAdder3};
+use crate::residual_adder::ResidualAdder;
 use crate::sliding_window::SlidingWindow;
 use crate::stream_fifo::StreamFifo;
-use crate::stream_fork::{StreamFork2, StreamFork3};
+use crate::stream_fork::StreamFork;
 use crate::sumpool::SumPool;
 use crate::threshold_engine::ThresholdEngine;
 use crate::top::{with_lint_waivers, GENERATED_HEADER};
@@ -60,10 +60,8 @@ pub fn rust_call(e: &Engine) -> String {
         EngineKind::Window(_) => "window",
         EngineKind::MaxPool(_) => "maxpool",
         EngineKind::SumPool(_) => "sumpool",
-        EngineKind::Add { kinds } if kinds.len() == 2 => "add2",
-        EngineKind::Add { .. } => "add3",
-        EngineKind::Fork { ways: 2 } => "fork2",
-        EngineKind::Fork { .. } => "fork3",
+        EngineKind::Add { .. } => "add",
+        EngineKind::Fork { .. } => "fork",
         EngineKind::Fifo { .. } => "fifo",
         EngineKind::Lanes { .. } => "lanes",
         EngineKind::Reorder { .. } => "reorder",
@@ -243,71 +241,33 @@ pub fn sumpool<const IW: usize, const OW: usize>(_: &Network, d: &Design, i: usi
     finish(b, e, c, l)
 }
 
-/// [`ResidualAdder2`].
-pub fn add2<
-    const B0: usize,
-    const B1: usize,
-    const OB: usize,
-    const W0: usize,
-    const W1: usize,
-    const OW: usize,
->(
+/// [`ResidualAdder`] of `kinds.len()` streams.
+pub fn add<const N: usize, const IW: usize, const OB: usize, const OW: usize>(
     _: &Network,
     d: &Design,
     i: usize,
 ) -> String {
     let e = &d.engines[i];
-    check(e, &[B0, B1, OB, W0, W1, OW]);
+    check(e, &[N, IW, OB, OW]);
     let EngineKind::Add { kinds } = &e.kind else {
         panic!("{}: not an add", e.module)
     };
-    let b = ResidualAdder2::<B0, B1, OB, W0, W1, OW>::new([kinds[0], kinds[1]]);
+    let b = ResidualAdder::<N, IW, OB, OW>::new(kinds);
     // one beat per cycle: the frame's beats
     let c = e.cycles * b.cycles_per_frame();
     let l = b.latency();
     finish(b, e, c, l)
 }
 
-/// [`ResidualAdder3`].
-pub fn add3<
-    const B0: usize,
-    const B1: usize,
-    const B2: usize,
-    const OB: usize,
-    const W0: usize,
-    const W1: usize,
-    const W2: usize,
-    const OW: usize,
->(
-    _: &Network,
-    d: &Design,
-    i: usize,
-) -> String {
+/// [`StreamFork`] to `N` consumers.
+pub fn fork<const N: usize, const W: usize>(_: &Network, d: &Design, i: usize) -> String {
     let e = &d.engines[i];
-    check(e, &[B0, B1, B2, OB, W0, W1, W2, OW]);
-    let EngineKind::Add { kinds } = &e.kind else {
-        panic!("{}: not an add", e.module)
+    check(e, &[N, W]);
+    let EngineKind::Fork { ways } = e.kind else {
+        panic!("{}: not a fork", e.module)
     };
-    let b = ResidualAdder3::<B0, B1, B2, OB, W0, W1, W2, OW>::new([kinds[0], kinds[1], kinds[2]]);
-    let c = e.cycles * b.cycles_per_frame();
-    let l = b.latency();
-    finish(b, e, c, l)
-}
-
-/// [`StreamFork2`].
-pub fn fork2<const W: usize>(_: &Network, d: &Design, i: usize) -> String {
-    let e = &d.engines[i];
-    check(e, &[W]);
-    let b = StreamFork2::<W>::new();
-    let (c, l) = (e.cycles * b.cycles_per_frame(), b.latency());
-    finish(b, e, c, l)
-}
-
-/// [`StreamFork3`].
-pub fn fork3<const W: usize>(_: &Network, d: &Design, i: usize) -> String {
-    let e = &d.engines[i];
-    check(e, &[W]);
-    let b = StreamFork3::<W>::new();
+    assert_eq!(ways, N, "{}: a fork of {ways} ways", e.module);
+    let b = StreamFork::<N, W>::new();
     let (c, l) = (e.cycles * b.cycles_per_frame(), b.latency());
     finish(b, e, c, l)
 }

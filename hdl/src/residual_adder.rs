@@ -1,4 +1,4 @@
-//! `ResidualAdder2`, `ResidualAdder3`: the spec's `add` on two or three streams.
+//! `ResidualAdder<N, IW, OB, OW>`: the spec's `add` on N streams (2 ≤ N ≤ 8).
 //!
 //! Each input stream carries L lanes of its own element kind (binary, unsigned or
 //! signed integer, each in its exact width `Kind::width()`); the output is the
@@ -7,35 +7,46 @@
 //! as ±1: bit 1 = +1, bit 0 = −1). A beat is consumed from every input at once, when
 //! all offer one; the sum goes into a [`SkidBuffer`].
 //!
+//! rust-hdl ports are fixed struct fields, so the N input streams share packed ports:
+//! operand k's beat (L lanes of B_k bits, `W_k = L·B_k`) sits in `in_data` at bit
+//! `W_0 + … + W_(k−1)`, its valid and ready are bit k of `in_valid`, `in_ready`. The
+//! structural top connects them with Verilog concatenations, operand 0 lowest
+//! (`.in_valid({s7_valid, s3_valid})` for operands s3, s7).
+//!
 //! ```text
-//!  in0_data ─┐   per lane j (AddLane): extend each operand to OB bits
-//!  in1_data ─┼─► (binary: ±1, signed: sign-extend, unsigned: zero-extend), add,
-//!  in2_data ─┘   insert at lane j ──► SkidBuffer ──► out_data, out_valid
-//!  all valid = in0_valid & in1_valid (& in2_valid) ──► skid in_valid
-//!  inK_ready = skid.in_ready & all valid
+//!             ┌ operand 0 ┬ operand 1 ┬ … ┐   per lane j, per operand k (AddTerm, chained):
+//!  in_data ──►│ L × B_0   │ L × B_1   │   ├─► extend to OB bits (binary: ±1, signed: sign-
+//!             └───────────┴───────────┴───┘   extend, unsigned: zero-extend), add to the
+//!                                             lane's sum; the last operand inserts lane j
+//!                                             ──► SkidBuffer ──► out_data, out_valid
+//!  all = &in_valid ──► skid in_valid;  in_ready = {N{skid.in_ready & all}}
 //! ```
 //!
 //! - Arithmetic is modulo 2^OB: an operand wider than OB is truncated, which is exact
 //!   because the true sum fits OB bits (two's complement).
-//! - `inK_ready` depends on the skid buffer's state and on the *other* inputs' valids
+//! - `in_ready` depends on the skid buffer's state and on the inputs' valids
 //!   (AXI-stream allows ready to depend on valid; no valid here depends on a ready),
 //!   never on `out_ready`; `out_valid` is a register.
 //!
 //! Cycles per frame: one beat per cycle when all inputs keep up. Latency: 1 cycle.
 //!
-//! Parameters (checked by `new`): element widths `B0`, `B1` (`B2`), `OB`; beat widths
-//! `W0 = L·B0`, `W1 = L·B1` (`W2 = L·B2`), `OW = L·OB` for one lane count L; `kinds`
-//! (run-time): each input's `bnnforge_model::Kind`, whose width must be its `Bk`, and
-//! `OB` must be the width of the sum's range.
+//! Parameters (checked by `new`): `N` inputs; `IW = L·(B_0 + … + B_(N−1))` the packed
+//! input width; `OB` the output element width, which must be the width of the sum's
+//! range; `OW = L·OB`; `kinds` (run-time): each input's `bnnforge_model::Kind`, whose
+//! width is its B_k. Operand widths are run-time values (offsets and masks in
+//! `Constant`s): they only select wires, so they need no const generics.
 //!
-//! Ports (engine contract, several inputs): `clock`, `reset`, `inK_data: Bits<WK>`,
-//! `inK_valid`, `inK_ready` for K = 0, 1 (, 2), `out_data: Bits<OW>`, `out_valid`,
-//! `out_ready`. Lane i of every beat at bits [i·B, (i+1)·B).
+//! Ports: `clock`, `reset`, `in_data: Bits<IW>`, `in_valid: Bits<N>`,
+//! `in_ready: Bits<N>` (out), `out_data: Bits<OW>`, `out_valid`, `out_ready`. Lane i of
+//! a beat at bits [i·B, (i+1)·B) of its operand (or of `out_data`).
 
 use crate::skid_buffer::SkidBuffer;
 use bnnforge_model::kernels::int_width;
 use bnnforge_model::Kind;
 use rust_hdl::prelude::*;
+
+/// The largest number of inputs of one [`ResidualAdder`].
+pub const MAX_INPUTS: usize = 8;
 
 /// The kind of `add`'s result, as the model computes it: the sum of the ranges.
 pub fn add_kind(kinds: &[Kind]) -> Kind {
@@ -46,290 +57,214 @@ pub fn add_kind(kinds: &[Kind]) -> Kind {
     Kind::Int { lo, hi }
 }
 
-/// One lane of the adder: `out = prev | (ext(a lane) + ext(b lane) + ext(c lane)) <<
-/// lane offset`. A `Vec` of these chained `prev ← out` assembles the output beat
-/// (rust-hdl kernels cannot assign slices of a local signal).
+/// Bit offset and width of each operand's beat in the packed `in_data`, for `lanes`
+/// lanes of operands of `kinds`.
+pub fn operand_slices(kinds: &[Kind], lanes: usize) -> Vec<(usize, usize)> {
+    let mut off = 0;
+    kinds
+        .iter()
+        .map(|k| {
+            let w = lanes * k.width().0 as usize;
+            off += w;
+            (off - w, w)
+        })
+        .collect()
+}
+
+/// One operand of one lane: `sum = acc + ext(element)` (or `ext(element)` for the
+/// lane's first operand), and `out = prev | sum << lane offset` for its last operand
+/// (`prev` otherwise). A `Vec` of these, lane by lane and operand by operand, chained
+/// `acc ← sum` and `prev ← out`, builds the output beat (rust-hdl kernels have no
+/// arrays of local signals, and cannot assign slices of one).
 #[derive(LogicBlock)]
-pub struct AddLane<
-    const B0: usize,
-    const B1: usize,
-    const B2: usize,
-    const OB: usize,
-    const W0: usize,
-    const W1: usize,
-    const W2: usize,
-    const OW: usize,
-> {
-    /// Input beat 0.
-    pub a: Signal<In, Bits<W0>>,
-    /// Input beat 1.
-    pub b: Signal<In, Bits<W1>>,
-    /// Input beat 2 (ignored when the adder has two inputs).
-    pub c: Signal<In, Bits<W2>>,
+pub struct AddTerm<const IW: usize, const OB: usize, const OW: usize> {
+    /// The packed input beats.
+    pub data: Signal<In, Bits<IW>>,
+    /// The lane's sum of the operands before this one.
+    pub acc: Signal<In, Bits<OB>>,
+    /// The lane's sum including this operand.
+    pub sum: Signal<Out, Bits<OB>>,
     /// Output beat so far (lanes below this one).
     pub prev: Signal<In, Bits<OW>>,
-    /// `prev` with this lane's sum inserted.
+    /// `prev`, with this lane's sum inserted if this is its last operand.
     pub out: Signal<Out, Bits<OW>>,
-    xa: Signal<Local, Bits<B0>>,
-    xb: Signal<Local, Bits<B1>>,
-    xc: Signal<Local, Bits<B2>>,
-    ea: Signal<Local, Bits<OB>>,
-    eb: Signal<Local, Bits<OB>>,
-    ec: Signal<Local, Bits<OB>>,
-    sum: Signal<Local, Bits<OB>>,
-    off0: Constant<Bits<16>>,
-    off1: Constant<Bits<16>>,
-    off2: Constant<Bits<16>>,
+    x: Signal<Local, Bits<OB>>,
+    e: Signal<Local, Bits<OB>>,
+    off: Constant<Bits<16>>,
     offo: Constant<Bits<16>>,
-    half0: Constant<Bits<B0>>,
-    half1: Constant<Bits<B1>>,
-    half2: Constant<Bits<B2>>,
-    hi0: Constant<Bits<OB>>,
-    hi1: Constant<Bits<OB>>,
-    hi2: Constant<Bits<OB>>,
-    sg0: Constant<Bit>,
-    sg1: Constant<Bit>,
-    sg2: Constant<Bit>,
-    bin0: Constant<Bit>,
-    bin1: Constant<Bit>,
-    bin2: Constant<Bit>,
-    use2: Constant<Bit>,
+    low: Constant<Bits<OB>>,
+    sign: Constant<Bits<OB>>,
+    hi: Constant<Bits<OB>>,
+    bin: Constant<Bit>,
+    first: Constant<Bit>,
+    last: Constant<Bit>,
     one: Constant<Bits<OB>>,
     ones: Constant<Bits<OB>>,
 }
 
-/// Bits [from, OB) set: what sign extension of a `from`-bit value ORs in.
-fn high_mask<const OB: usize>(from: usize) -> Bits<OB> {
-    let mut m = Bits::<OB>::default();
-    for i in from..OB {
+/// Bits [from, to) set.
+fn bit_range<const W: usize>(from: usize, to: usize) -> Bits<W> {
+    let mut m = Bits::<W>::default();
+    for i in from..to.min(W) {
         m = m.replace_bit(i, true);
     }
     m
 }
 
-impl<
-        const B0: usize,
-        const B1: usize,
-        const B2: usize,
-        const OB: usize,
-        const W0: usize,
-        const W1: usize,
-        const W2: usize,
-        const OW: usize,
-    > AddLane<B0, B1, B2, OB, W0, W1, W2, OW>
-{
-    /// Lane `lane` of an adder with operand kinds `kinds` (two or three).
-    pub fn new(lane: usize, kinds: &[Kind]) -> Self {
-        assert!(
-            kinds.len() == 2 || kinds.len() == 3,
-            "AddLane: 2 or 3 operands"
-        );
-        let signed = |k: usize| kinds.get(k).map(|x| x.width().1).unwrap_or(false);
-        let binary = |k: usize| kinds.get(k).map(|x| x.is_binary()).unwrap_or(false);
-        let off = |b: usize| Constant::new(((lane * b) as u64).into());
-        let half = |b: usize| 1u64 << (b - 1);
+impl<const IW: usize, const OB: usize, const OW: usize> AddTerm<IW, OB, OW> {
+    /// Operand `k` (of `kinds`, packed as [`operand_slices`] says) of lane `lane` of
+    /// `lanes`.
+    pub fn new(lane: usize, lanes: usize, k: usize, kinds: &[Kind]) -> Self {
+        let kind = kinds[k];
+        let (b, signed) = kind.width();
+        let b = b as usize;
+        let (base, _) = operand_slices(kinds, lanes)[k];
+        // an operand at least OB wide is only truncated; a narrower signed one is
+        // sign-extended from its bit b − 1
+        let extend = signed && !kind.is_binary() && b < OB;
         Self {
-            a: Default::default(),
-            b: Default::default(),
-            c: Default::default(),
+            data: Default::default(),
+            acc: Default::default(),
+            sum: Default::default(),
             prev: Default::default(),
             out: Default::default(),
-            xa: Default::default(),
-            xb: Default::default(),
-            xc: Default::default(),
-            ea: Default::default(),
-            eb: Default::default(),
-            ec: Default::default(),
-            sum: Default::default(),
-            off0: off(B0),
-            off1: off(B1),
-            off2: off(B2),
-            offo: off(OB),
-            half0: Constant::new(half(B0).into()),
-            half1: Constant::new(half(B1).into()),
-            half2: Constant::new(half(B2).into()),
-            hi0: Constant::new(high_mask::<OB>(B0)),
-            hi1: Constant::new(high_mask::<OB>(B1)),
-            hi2: Constant::new(high_mask::<OB>(B2)),
-            sg0: Constant::new(signed(0)),
-            sg1: Constant::new(signed(1)),
-            sg2: Constant::new(signed(2)),
-            bin0: Constant::new(binary(0)),
-            bin1: Constant::new(binary(1)),
-            bin2: Constant::new(binary(2)),
-            use2: Constant::new(kinds.len() == 3),
+            x: Default::default(),
+            e: Default::default(),
+            off: Constant::new(((base + lane * b) as u64).into()),
+            offo: Constant::new(((lane * OB) as u64).into()),
+            low: Constant::new(bit_range::<OB>(0, b)),
+            sign: Constant::new(if extend {
+                bit_range::<OB>(b - 1, b)
+            } else {
+                Bits::default()
+            }),
+            hi: Constant::new(if extend {
+                bit_range::<OB>(b, OB)
+            } else {
+                Bits::default()
+            }),
+            bin: Constant::new(kind.is_binary()),
+            first: Constant::new(k == 0),
+            last: Constant::new(k + 1 == kinds.len()),
             one: Constant::new(1u64.into()),
             ones: Constant::new(Bits::<OB>::mask()),
         }
     }
 }
 
-impl<
-        const B0: usize,
-        const B1: usize,
-        const B2: usize,
-        const OB: usize,
-        const W0: usize,
-        const W1: usize,
-        const W2: usize,
-        const OW: usize,
-    > Logic for AddLane<B0, B1, B2, OB, W0, W1, W2, OW>
-{
+impl<const IW: usize, const OB: usize, const OW: usize> Logic for AddTerm<IW, OB, OW> {
     #[hdl_gen]
     fn update(&mut self) {
-        self.xa.next = bit_cast::<B0, W0>(self.a.val() >> self.off0.val());
-        self.xb.next = bit_cast::<B1, W1>(self.b.val() >> self.off1.val());
-        self.xc.next = bit_cast::<B2, W2>(self.c.val() >> self.off2.val());
-        self.ea.next = bit_cast::<OB, B0>(self.xa.val());
-        if self.sg0.val() && (self.xa.val() >= self.half0.val()) {
-            self.ea.next = bit_cast::<OB, B0>(self.xa.val()) | self.hi0.val();
+        self.x.next = bit_cast::<OB, IW>(self.data.val() >> self.off.val()) & self.low.val();
+        self.e.next = self.x.val();
+        if (self.x.val() & self.sign.val()).any() {
+            self.e.next = self.x.val() | self.hi.val();
         }
-        if self.bin0.val() {
-            self.ea.next = self.ones.val();
-            if self.xa.val().any() {
-                self.ea.next = self.one.val();
+        if self.bin.val() {
+            self.e.next = self.ones.val();
+            if self.x.val().any() {
+                self.e.next = self.one.val();
             }
         }
-        self.eb.next = bit_cast::<OB, B1>(self.xb.val());
-        if self.sg1.val() && (self.xb.val() >= self.half1.val()) {
-            self.eb.next = bit_cast::<OB, B1>(self.xb.val()) | self.hi1.val();
+        self.sum.next = self.acc.val() + self.e.val();
+        if self.first.val() {
+            self.sum.next = self.e.val();
         }
-        if self.bin1.val() {
-            self.eb.next = self.ones.val();
-            if self.xb.val().any() {
-                self.eb.next = self.one.val();
-            }
+        self.out.next = self.prev.val();
+        if self.last.val() {
+            self.out.next =
+                self.prev.val() | (bit_cast::<OW, OB>(self.sum.val()) << self.offo.val());
         }
-        self.ec.next = bit_cast::<OB, B2>(self.xc.val());
-        if self.sg2.val() && (self.xc.val() >= self.half2.val()) {
-            self.ec.next = bit_cast::<OB, B2>(self.xc.val()) | self.hi2.val();
-        }
-        if self.bin2.val() {
-            self.ec.next = self.ones.val();
-            if self.xc.val().any() {
-                self.ec.next = self.one.val();
-            }
-        }
-        if !self.use2.val() {
-            self.ec.next = 0.into();
-        }
-        self.sum.next = self.ea.val() + self.eb.val() + self.ec.val();
-        self.out.next = self.prev.val() | (bit_cast::<OW, OB>(self.sum.val()) << self.offo.val());
     }
 }
 
-/// Checks shared by both adders; returns the lane count.
-fn check_widths(
-    name: &str,
-    kinds: &[Kind],
-    b: &[usize],
-    w: &[usize],
-    ob: usize,
-    ow: usize,
-) -> usize {
-    assert_eq!(
-        kinds.len(),
-        b.len(),
-        "{name}: {} input kinds needed",
-        b.len()
-    );
-    assert!(ob >= 1 && ob <= 64, "{name}: OB = {ob} not in 1..=64");
-    let lanes = ow / ob;
-    assert!(
-        lanes >= 1 && ow == lanes * ob,
-        "{name}: OW = {ow} is not a whole number of {ob}-bit lanes"
-    );
-    for (k, kind) in kinds.iter().enumerate() {
-        let (bits, _) = kind.width();
-        assert_eq!(
-            b[k], bits as usize,
-            "{name}: B{k} must be the width of input {k}'s kind {kind:?} ({bits})"
-        );
-        assert_eq!(
-            w[k],
-            lanes * b[k],
-            "{name}: W{k} must be {lanes} lanes x B{k}"
-        );
-    }
-    let sum = add_kind(kinds);
-    let (lo, hi) = sum.range();
-    let (bits, _) = int_width(lo as i128, hi as i128);
-    assert_eq!(
-        ob, bits as usize,
-        "{name}: OB must be the width of the sum's range {lo}..={hi} ({bits})"
-    );
-    lanes
-}
-
-/// Two-input residual adder (see the module documentation).
+/// N-input residual adder (see the module documentation).
 #[derive(LogicBlock)]
-pub struct ResidualAdder2<
-    const B0: usize,
-    const B1: usize,
-    const OB: usize,
-    const W0: usize,
-    const W1: usize,
-    const OW: usize,
-> {
+pub struct ResidualAdder<const N: usize, const IW: usize, const OB: usize, const OW: usize> {
     /// Clock; everything is sampled on its rising edge.
     pub clock: Signal<In, Clock>,
     /// Synchronous reset, active high.
     pub reset: Signal<In, Bit>,
-    /// Input 0 beat.
-    pub in0_data: Signal<In, Bits<W0>>,
-    /// Input 0 offers a beat.
-    pub in0_valid: Signal<In, Bit>,
-    /// Input 0's beat is taken (with input 1's).
-    pub in0_ready: Signal<Out, Bit>,
-    /// Input 1 beat.
-    pub in1_data: Signal<In, Bits<W1>>,
-    /// Input 1 offers a beat.
-    pub in1_valid: Signal<In, Bit>,
-    /// Input 1's beat is taken (with input 0's).
-    pub in1_ready: Signal<Out, Bit>,
+    /// The N input beats, operand 0 in the low bits.
+    pub in_data: Signal<In, Bits<IW>>,
+    /// Bit k: input k offers a beat.
+    pub in_valid: Signal<In, Bits<N>>,
+    /// Bit k: input k's beat is taken (with all the others').
+    pub in_ready: Signal<Out, Bits<N>>,
     /// The sums (registered).
     pub out_data: Signal<Out, Bits<OW>>,
     /// A beat of sums is offered (registered).
     pub out_valid: Signal<Out, Bit>,
     /// The consumer takes it.
     pub out_ready: Signal<In, Bit>,
-    lanes: Vec<AddLane<B0, B1, 1, OB, W0, W1, 1, OW>>,
+    terms: Vec<AddTerm<IW, OB, OW>>,
     skid: SkidBuffer<OW>,
     all: Signal<Local, Bit>,
-    _lanes: usize,
+    every: Constant<Bits<N>>,
+    _terms: usize,
     _last: usize,
+    _slices: Vec<(usize, usize)>,
 }
 
-impl<
-        const B0: usize,
-        const B1: usize,
-        const OB: usize,
-        const W0: usize,
-        const W1: usize,
-        const OW: usize,
-    > ResidualAdder2<B0, B1, OB, W0, W1, OW>
+impl<const N: usize, const IW: usize, const OB: usize, const OW: usize>
+    ResidualAdder<N, IW, OB, OW>
 {
-    /// An adder of two streams of the given kinds (in the model's terms).
-    pub fn new(kinds: [Kind; 2]) -> Self {
-        let lanes = check_widths("ResidualAdder2", &kinds, &[B0, B1], &[W0, W1], OB, OW);
+    /// An adder of N streams of the given kinds (in the model's terms).
+    pub fn new(kinds: &[Kind]) -> Self {
+        let name = "ResidualAdder";
+        assert!(
+            (2..=MAX_INPUTS).contains(&N),
+            "{name}: N = {N} inputs, not in 2..={MAX_INPUTS}"
+        );
+        assert_eq!(kinds.len(), N, "{name}: {N} input kinds needed");
+        assert!((1..=64).contains(&OB), "{name}: OB = {OB} not in 1..=64");
+        let lanes = OW / OB;
+        assert!(
+            lanes >= 1 && OW == lanes * OB,
+            "{name}: OW = {OW} is not a whole number of {OB}-bit lanes"
+        );
+        let slices = operand_slices(kinds, lanes);
+        let (last_off, last_w) = slices[N - 1];
+        let iw = last_off + last_w;
+        assert_eq!(
+            IW,
+            iw,
+            "{name}: IW must be {lanes} lanes x the operand widths {:?} = {iw}",
+            kinds.iter().map(|k| k.width().0).collect::<Vec<_>>()
+        );
+        // offsets are 16-bit constants
+        assert!(IW < 1 << 16, "{name}: IW = {IW} is wider than 2^16 - 1");
+        let (lo, hi) = add_kind(kinds).range();
+        let (bits, _) = int_width(lo as i128, hi as i128);
+        assert_eq!(
+            OB, bits as usize,
+            "{name}: OB must be the width of the sum's range {lo}..={hi} ({bits})"
+        );
+        let terms = (0..lanes)
+            .flat_map(|j| (0..N).map(move |k| (j, k)))
+            .map(|(j, k)| AddTerm::new(j, lanes, k, kinds))
+            .collect();
         Self {
             clock: Default::default(),
             reset: Default::default(),
-            in0_data: Default::default(),
-            in0_valid: Default::default(),
-            in0_ready: Default::default(),
-            in1_data: Default::default(),
-            in1_valid: Default::default(),
-            in1_ready: Default::default(),
+            in_data: Default::default(),
+            in_valid: Default::default(),
+            in_ready: Default::default(),
             out_data: Default::default(),
             out_valid: Default::default(),
             out_ready: Default::default(),
-            lanes: (0..lanes).map(|j| AddLane::new(j, &kinds)).collect(),
+            terms,
             skid: SkidBuffer::new(),
             all: Default::default(),
-            _lanes: lanes,
-            _last: lanes - 1,
+            every: Constant::new(Bits::<N>::mask()),
+            _terms: lanes * N,
+            _last: lanes * N - 1,
+            _slices: slices,
         }
+    }
+    /// Bit offset and width of operand k's beat in `in_data`.
+    pub fn operand(&self, k: usize) -> (usize, usize) {
+        self._slices[k]
     }
     /// One beat per cycle.
     pub fn cycles_per_frame(&self) -> u64 {
@@ -341,177 +276,33 @@ impl<
     }
 }
 
-impl<
-        const B0: usize,
-        const B1: usize,
-        const OB: usize,
-        const W0: usize,
-        const W1: usize,
-        const OW: usize,
-    > Logic for ResidualAdder2<B0, B1, OB, W0, W1, OW>
+impl<const N: usize, const IW: usize, const OB: usize, const OW: usize> Logic
+    for ResidualAdder<N, IW, OB, OW>
 {
     #[hdl_gen]
     fn update(&mut self) {
-        for j in 0..self._lanes {
-            self.lanes[j].a.next = self.in0_data.val();
-            self.lanes[j].b.next = self.in1_data.val();
-            self.lanes[j].c.next = 0.into();
+        for t in 0..self._terms {
+            self.terms[t].data.next = self.in_data.val();
         }
-        for j in 0..1 {
-            self.lanes[j].prev.next = 0.into();
+        for t in 0..1 {
+            self.terms[t].acc.next = 0.into();
+            self.terms[t].prev.next = 0.into();
         }
-        for j in 1..self._lanes {
-            self.lanes[j].prev.next = self.lanes[j - 1].out.val();
-        }
-        self.skid.clock.next = self.clock.val();
-        self.skid.reset.next = self.reset.val();
-        for j in self._last..self._lanes {
-            self.skid.in_data.next = self.lanes[j].out.val();
-        }
-        self.all.next = self.in0_valid.val() && self.in1_valid.val();
-        self.skid.in_valid.next = self.all.val();
-        self.in0_ready.next = self.skid.in_ready.val() && self.all.val();
-        self.in1_ready.next = self.skid.in_ready.val() && self.all.val();
-        self.skid.out_ready.next = self.out_ready.val();
-        self.out_data.next = self.skid.out_data.val();
-        self.out_valid.next = self.skid.out_valid.val();
-    }
-}
-
-/// Three-input residual adder (see the module documentation).
-#[derive(LogicBlock)]
-pub struct ResidualAdder3<
-    const B0: usize,
-    const B1: usize,
-    const B2: usize,
-    const OB: usize,
-    const W0: usize,
-    const W1: usize,
-    const W2: usize,
-    const OW: usize,
-> {
-    /// Clock; everything is sampled on its rising edge.
-    pub clock: Signal<In, Clock>,
-    /// Synchronous reset, active high.
-    pub reset: Signal<In, Bit>,
-    /// Input 0 beat.
-    pub in0_data: Signal<In, Bits<W0>>,
-    /// Input 0 offers a beat.
-    pub in0_valid: Signal<In, Bit>,
-    /// Input 0's beat is taken (with the others').
-    pub in0_ready: Signal<Out, Bit>,
-    /// Input 1 beat.
-    pub in1_data: Signal<In, Bits<W1>>,
-    /// Input 1 offers a beat.
-    pub in1_valid: Signal<In, Bit>,
-    /// Input 1's beat is taken (with the others').
-    pub in1_ready: Signal<Out, Bit>,
-    /// Input 2 beat.
-    pub in2_data: Signal<In, Bits<W2>>,
-    /// Input 2 offers a beat.
-    pub in2_valid: Signal<In, Bit>,
-    /// Input 2's beat is taken (with the others').
-    pub in2_ready: Signal<Out, Bit>,
-    /// The sums (registered).
-    pub out_data: Signal<Out, Bits<OW>>,
-    /// A beat of sums is offered (registered).
-    pub out_valid: Signal<Out, Bit>,
-    /// The consumer takes it.
-    pub out_ready: Signal<In, Bit>,
-    lanes: Vec<AddLane<B0, B1, B2, OB, W0, W1, W2, OW>>,
-    skid: SkidBuffer<OW>,
-    all: Signal<Local, Bit>,
-    _lanes: usize,
-    _last: usize,
-}
-
-impl<
-        const B0: usize,
-        const B1: usize,
-        const B2: usize,
-        const OB: usize,
-        const W0: usize,
-        const W1: usize,
-        const W2: usize,
-        const OW: usize,
-    > ResidualAdder3<B0, B1, B2, OB, W0, W1, W2, OW>
-{
-    /// An adder of three streams of the given kinds (in the model's terms).
-    pub fn new(kinds: [Kind; 3]) -> Self {
-        let lanes = check_widths(
-            "ResidualAdder3",
-            &kinds,
-            &[B0, B1, B2],
-            &[W0, W1, W2],
-            OB,
-            OW,
-        );
-        Self {
-            clock: Default::default(),
-            reset: Default::default(),
-            in0_data: Default::default(),
-            in0_valid: Default::default(),
-            in0_ready: Default::default(),
-            in1_data: Default::default(),
-            in1_valid: Default::default(),
-            in1_ready: Default::default(),
-            in2_data: Default::default(),
-            in2_valid: Default::default(),
-            in2_ready: Default::default(),
-            out_data: Default::default(),
-            out_valid: Default::default(),
-            out_ready: Default::default(),
-            lanes: (0..lanes).map(|j| AddLane::new(j, &kinds)).collect(),
-            skid: SkidBuffer::new(),
-            all: Default::default(),
-            _lanes: lanes,
-            _last: lanes - 1,
-        }
-    }
-    /// One beat per cycle.
-    pub fn cycles_per_frame(&self) -> u64 {
-        1
-    }
-    /// Beats taken at edge t give a sum offered from cycle t + 1.
-    pub fn latency(&self) -> u64 {
-        1
-    }
-}
-
-impl<
-        const B0: usize,
-        const B1: usize,
-        const B2: usize,
-        const OB: usize,
-        const W0: usize,
-        const W1: usize,
-        const W2: usize,
-        const OW: usize,
-    > Logic for ResidualAdder3<B0, B1, B2, OB, W0, W1, W2, OW>
-{
-    #[hdl_gen]
-    fn update(&mut self) {
-        for j in 0..self._lanes {
-            self.lanes[j].a.next = self.in0_data.val();
-            self.lanes[j].b.next = self.in1_data.val();
-            self.lanes[j].c.next = self.in2_data.val();
-        }
-        for j in 0..1 {
-            self.lanes[j].prev.next = 0.into();
-        }
-        for j in 1..self._lanes {
-            self.lanes[j].prev.next = self.lanes[j - 1].out.val();
+        for t in 1..self._terms {
+            self.terms[t].acc.next = self.terms[t - 1].sum.val();
+            self.terms[t].prev.next = self.terms[t - 1].out.val();
         }
         self.skid.clock.next = self.clock.val();
         self.skid.reset.next = self.reset.val();
-        for j in self._last..self._lanes {
-            self.skid.in_data.next = self.lanes[j].out.val();
+        for t in self._last..self._terms {
+            self.skid.in_data.next = self.terms[t].out.val();
         }
-        self.all.next = self.in0_valid.val() && self.in1_valid.val() && self.in2_valid.val();
+        self.all.next = self.in_valid.val().all();
         self.skid.in_valid.next = self.all.val();
-        self.in0_ready.next = self.skid.in_ready.val() && self.all.val();
-        self.in1_ready.next = self.skid.in_ready.val() && self.all.val();
-        self.in2_ready.next = self.skid.in_ready.val() && self.all.val();
+        self.in_ready.next = 0.into();
+        if self.skid.in_ready.val() && self.all.val() {
+            self.in_ready.next = self.every.val();
+        }
         self.skid.out_ready.next = self.out_ready.val();
         self.out_data.next = self.skid.out_data.val();
         self.out_valid.next = self.skid.out_valid.val();
@@ -526,14 +317,8 @@ mod tests {
     use crate::testutil;
     use rand::Rng;
 
-    impl<
-            const B0: usize,
-            const B1: usize,
-            const OB: usize,
-            const W0: usize,
-            const W1: usize,
-            const OW: usize,
-        > StreamDut for ResidualAdder2<B0, B1, OB, W0, W1, OW>
+    impl<const N: usize, const IW: usize, const OB: usize, const OW: usize> StreamDut
+        for ResidualAdder<N, IW, OB, OW>
     {
         fn clock(&mut self) -> &mut Signal<In, Clock> {
             &mut self.clock
@@ -542,82 +327,22 @@ mod tests {
             self.reset.next = r;
         }
         fn ins(&self) -> Vec<(String, usize)> {
-            vec![("in0".into(), W0), ("in1".into(), W1)]
+            (0..N).map(|k| ("in".into(), self.operand(k).1)).collect()
         }
         fn outs(&self) -> Vec<(String, usize)> {
             vec![("out".into(), OW)]
         }
         fn set_in(&mut self, k: usize, valid: bool, data: u128) {
-            match k {
-                0 => {
-                    self.in0_valid.next = valid;
-                    self.in0_data.next = data.to_bits();
-                }
-                _ => {
-                    self.in1_valid.next = valid;
-                    self.in1_data.next = data.to_bits();
-                }
+            self.in_valid.next = self.in_valid.next.replace_bit(k, valid);
+            let (off, w) = self.operand(k);
+            let mut d = self.in_data.next;
+            for i in 0..w {
+                d = d.replace_bit(off + i, (data >> i) & 1 == 1);
             }
+            self.in_data.next = d;
         }
         fn in_ready(&self, k: usize) -> bool {
-            match k {
-                0 => self.in0_ready.val(),
-                _ => self.in1_ready.val(),
-            }
-        }
-        fn set_out_ready(&mut self, _k: usize, ready: bool) {
-            self.out_ready.next = ready;
-        }
-        fn out(&self, _k: usize) -> (bool, u128) {
-            (self.out_valid.val(), self.out_data.val().to_u128())
-        }
-    }
-
-    impl<
-            const B0: usize,
-            const B1: usize,
-            const B2: usize,
-            const OB: usize,
-            const W0: usize,
-            const W1: usize,
-            const W2: usize,
-            const OW: usize,
-        > StreamDut for ResidualAdder3<B0, B1, B2, OB, W0, W1, W2, OW>
-    {
-        fn clock(&mut self) -> &mut Signal<In, Clock> {
-            &mut self.clock
-        }
-        fn set_reset(&mut self, r: bool) {
-            self.reset.next = r;
-        }
-        fn ins(&self) -> Vec<(String, usize)> {
-            vec![("in0".into(), W0), ("in1".into(), W1), ("in2".into(), W2)]
-        }
-        fn outs(&self) -> Vec<(String, usize)> {
-            vec![("out".into(), OW)]
-        }
-        fn set_in(&mut self, k: usize, valid: bool, data: u128) {
-            match k {
-                0 => {
-                    self.in0_valid.next = valid;
-                    self.in0_data.next = data.to_bits();
-                }
-                1 => {
-                    self.in1_valid.next = valid;
-                    self.in1_data.next = data.to_bits();
-                }
-                _ => {
-                    self.in2_valid.next = valid;
-                    self.in2_data.next = data.to_bits();
-                }
-            }
-        }
-        fn in_ready(&self, k: usize) -> bool {
-            match k {
-                0 => self.in0_ready.val(),
-                1 => self.in1_ready.val(),
-                _ => self.in2_ready.val(),
-            }
+            self.in_ready.val().get_bit(k)
         }
         fn set_out_ready(&mut self, _k: usize, ready: bool) {
             self.out_ready.next = ready;
@@ -654,10 +379,11 @@ mod tests {
         }
     }
 
-    /// `frames` frames of `elements` elements per input; the per-spec sums per lane.
-    fn run_case<D: StreamDut>(
+    /// `beats` beats of `lanes` lanes per input of `kinds`, every input and the output
+    /// stalled at random; the sums against the model's (elementwise, binary as ±1).
+    #[allow(clippy::too_many_arguments)]
+    fn run_case<const N: usize, const IW: usize, const OB: usize, const OW: usize>(
         rng: &mut impl Rng,
-        make: &dyn Fn() -> D,
         kinds: &[Kind],
         lanes: usize,
         beats: usize,
@@ -665,6 +391,7 @@ mod tests {
         p_out: f64,
         verilog: bool,
     ) {
+        let make = || ResidualAdder::<N, IW, OB, OW>::new(kinds);
         let out = add_kind(kinds);
         let (ob, signed) = out.width();
         let vals: Vec<Vec<Vec<i64>>> = kinds
@@ -690,7 +417,7 @@ mod tests {
                     .collect()
             })
             .collect();
-        // the spec: elementwise sum, binary operands as ±1
+        // the model's `add` (reference.rs): elementwise sum of the operands' values
         let want: Vec<Vec<i64>> = (0..beats)
             .map(|t| {
                 (0..lanes)
@@ -714,7 +441,7 @@ mod tests {
                 .collect()
         };
         let got: Vec<Vec<i64>> = tr.out_data(0).into_iter().map(decode).collect();
-        let label = format!("add {kinds:?} -> {out:?} ({ob} bits), {lanes} lanes");
+        let label = format!("add of {N}: {kinds:?} -> {out:?} ({ob} bits), {lanes} lanes, stalls in {p_in} out {p_out}");
         assert_eq!(got, want, "rust-hdl {label}");
         // every input beat taken in the same cycle as the others
         for k in 1..kinds.len() {
@@ -725,7 +452,7 @@ mod tests {
             v.connect_all();
             let text = generate_verilog(&v);
             let iv = run_icarus(
-                &format!("add{}_{ob}_{lanes}", kinds.len()),
+                &format!("add{N}_{ob}_{lanes}"),
                 &text,
                 &v.ins(),
                 &v.outs(),
@@ -741,91 +468,61 @@ mod tests {
         Kind::Int { lo, hi }
     }
 
+    /// The matrix: N from 2 to 8; binary, unsigned and signed operands, narrower and
+    /// wider than the sum; 1 to 16 lanes (a packed input over 128 bits); stalls.
     #[test]
-    fn sums_match_the_spec_under_random_stalls() {
+    fn sums_match_the_model_under_random_stalls() {
         let mut rng = testutil::rng("residual_adder");
         // two 4-bit threshold branches: 0..=15 + 0..=15 = 0..=30, 5 bits
         let k = [int(0, 15), int(0, 15)];
-        run_case(
-            &mut rng,
-            &|| ResidualAdder2::<4, 4, 5, 16, 16, 20>::new(k),
-            &k,
-            4,
-            150,
-            0.8,
-            0.8,
-            true,
-        );
-        // binary + binary: -2..=2, 3 bits signed; 1 lane (scalar ports)
+        run_case::<2, 32, 5, 20>(&mut rng, &k, 4, 150, 0.8, 0.8, true);
+        // binary + binary: -2..=2, 3 bits signed; 1 lane
         let k = [BIN, BIN];
-        run_case(
-            &mut rng,
-            &|| ResidualAdder2::<1, 1, 3, 1, 1, 3>::new(k),
-            &k,
-            1,
-            150,
-            0.7,
-            0.9,
-            true,
-        );
+        run_case::<2, 2, 3, 3>(&mut rng, &k, 1, 150, 0.7, 0.9, true);
         // signed accumulator + binary: -20..=20 + ±1 = -21..=21, 6 bits
         let k = [int(-20, 20), BIN];
-        run_case(
-            &mut rng,
-            &|| ResidualAdder2::<6, 1, 6, 48, 8, 48>::new(k),
-            &k,
-            8,
-            150,
-            0.9,
-            0.6,
-            true,
-        );
-        // an operand wider than the sum: 100..=200 (8 bits) + -200..=-100 (9 bits) = -100..=100 (8 bits)
+        run_case::<2, 56, 6, 48>(&mut rng, &k, 8, 150, 0.9, 0.6, false);
+        // operands wider than the sum: 100..=200 (8 bits) + -200..=-100 (9 bits) = -100..=100 (8 bits)
         let k = [int(100, 200), int(-200, -100)];
-        run_case(
-            &mut rng,
-            &|| ResidualAdder2::<8, 9, 8, 16, 18, 16>::new(k),
-            &k,
-            2,
-            150,
-            0.8,
-            0.8,
-            true,
-        );
+        run_case::<2, 34, 8, 16>(&mut rng, &k, 2, 150, 0.8, 0.8, true);
         // three inputs of three kinds: 0..=7 + -8..=7 + ±1 = -9..=15, 5 bits
         let k = [int(0, 7), int(-8, 7), BIN];
-        run_case(
-            &mut rng,
-            &|| ResidualAdder3::<3, 4, 1, 5, 9, 12, 3, 15>::new(k),
-            &k,
-            3,
-            150,
-            0.85,
-            0.8,
-            true,
-        );
-        let k = [BIN, BIN, BIN];
-        run_case(
-            &mut rng,
-            &|| ResidualAdder3::<1, 1, 1, 3, 2, 2, 2, 6>::new(k),
-            &k,
-            2,
-            100,
-            0.9,
-            0.9,
-            false,
-        );
+        run_case::<3, 24, 5, 15>(&mut rng, &k, 3, 150, 0.85, 0.8, true);
+        // 16 lanes of three 4-bit branches: 192 packed input bits, 0..=45 in 6 bits
+        let k = [int(0, 15), int(0, 15), int(0, 15)];
+        run_case::<3, 192, 6, 96>(&mut rng, &k, 16, 100, 0.9, 0.9, true);
+        // four: ±1 + 0..=3 + -4..=3 + -20..=20 = -25..=27, 6 bits
+        let k = [BIN, int(0, 3), int(-4, 3), int(-20, 20)];
+        run_case::<4, 24, 6, 12>(&mut rng, &k, 2, 150, 0.9, 0.7, true);
+        // five binaries: -5..=5, 4 bits
+        let k = [BIN; 5];
+        run_case::<5, 20, 4, 16>(&mut rng, &k, 4, 120, 0.95, 0.8, false);
+        // eight: 4 × 0..=15, 2 × ±1, 2 × -4..=3 = -10..=68, 8 bits
+        let k = [
+            int(0, 15),
+            BIN,
+            int(-4, 3),
+            int(0, 15),
+            int(0, 15),
+            BIN,
+            int(-4, 3),
+            int(0, 15),
+        ];
+        run_case::<8, 48, 8, 16>(&mut rng, &k, 2, 120, 0.95, 0.8, true);
     }
 
     #[test]
     fn full_rate_and_latency() {
         let mut rng = testutil::rng("residual_adder_rate");
-        let k = [int(0, 15), int(0, 15)];
+        let k = [int(0, 15), int(0, 15), BIN, int(-8, 7)];
         let n = 30;
-        let data = vec![random_beats(&mut rng, n, 16), random_beats(&mut rng, n, 16)];
-        let pat = Pattern::random(&mut rng, 2, 1, n + 10, 1.0, 1.0);
-        let uut = ResidualAdder2::<4, 4, 5, 16, 16, 20>::new(k);
-        let tr = run_sim(ResidualAdder2::<4, 4, 5, 16, 16, 20>::new(k), &data, &pat);
+        // 2 lanes: -9..=38, 7 bits
+        let uut = ResidualAdder::<4, 26, 7, 14>::new(&k);
+        let data: Vec<Vec<u128>> = (0..4)
+            .map(|i| random_beats(&mut rng, n, uut.operand(i).1))
+            .collect();
+        let pat = Pattern::random(&mut rng, 4, 1, n + 10, 1.0, 1.0);
+        let tr = run_sim(ResidualAdder::<4, 26, 7, 14>::new(&k), &data, &pat);
         assert_eq!(tr.outs[0].len(), n);
         assert_eq!(tr.outs[0][0].1 - tr.ins[0][0], uut.latency() as usize);
         assert_eq!(
@@ -839,23 +536,51 @@ mod tests {
     #[should_panic(expected = "OB must be the width of the sum's range 0..=30 (5)")]
     fn rejects_an_output_width_that_is_not_exact() {
         let k = [int(0, 15), int(0, 15)];
-        let _ = ResidualAdder2::<4, 4, 6, 16, 16, 24>::new(k);
+        let _ = ResidualAdder::<2, 32, 6, 24>::new(&k);
     }
 
     #[test]
+    #[should_panic(expected = "IW must be 4 lanes x the operand widths [4, 1] = 20")]
+    fn rejects_a_packed_width_that_does_not_fit_the_operands() {
+        let k = [int(0, 15), BIN];
+        let _ = ResidualAdder::<2, 32, 5, 20>::new(&k);
+    }
+
+    #[test]
+    #[should_panic(expected = "N = 9 inputs, not in 2..=8")]
+    fn rejects_more_than_eight_inputs() {
+        let k = [BIN; 9];
+        let _ = ResidualAdder::<9, 9, 5, 5>::new(&k);
+    }
+
+    /// The figures of the former 2- and 3-input blocks: 16 lanes 4b + 4b -> 5b was 150
+    /// LUT4, 162 DFF; 8 lanes u3 + s4 + binary -> 5b 134 LUT4, 82 DFF.
+    #[test]
     fn synthesises_clean() {
-        // 16 lanes of two 4-bit branches -> 5 bits
         let k = [int(0, 15), int(0, 15)];
-        let mut uut = ResidualAdder2::<4, 4, 5, 64, 64, 80>::new(k);
+        let mut uut = ResidualAdder::<2, 128, 5, 80>::new(&k);
         uut.connect_all();
         let v = generate_verilog(&uut);
         yosys_validate("bnnforge_residual_adder", &v).unwrap();
         let s = ice40_stats("add2_16x4", &v, "top").unwrap();
-        println!("ResidualAdder2 16 lanes, 4b + 4b -> 5b on synth_ice40: {s}");
+        println!("ResidualAdder N=2, 16 lanes, 4b + 4b -> 5b on synth_ice40: {s}");
+        assert!(
+            s.lut4 <= 150 && s.dff <= 162,
+            "N=2 costs more than before: {s}"
+        );
         let k = [int(0, 7), int(-8, 7), BIN];
-        let mut uut = ResidualAdder3::<3, 4, 1, 5, 24, 32, 8, 40>::new(k);
+        let mut uut = ResidualAdder::<3, 64, 5, 40>::new(&k);
         uut.connect_all();
         let s = ice40_stats("add3_8", &generate_verilog(&uut), "top").unwrap();
-        println!("ResidualAdder3 8 lanes, u3 + s4 + binary -> 5b on synth_ice40: {s}");
+        println!("ResidualAdder N=3, 8 lanes, u3 + s4 + binary -> 5b on synth_ice40: {s}");
+        assert!(
+            s.lut4 <= 134 && s.dff <= 82,
+            "N=3 costs more than before: {s}"
+        );
+        let k = [int(0, 15), int(0, 15), BIN, int(-8, 7)];
+        let mut uut = ResidualAdder::<4, 104, 7, 56>::new(&k);
+        uut.connect_all();
+        let s = ice40_stats("add4_8", &generate_verilog(&uut), "top").unwrap();
+        println!("ResidualAdder N=4, 8 lanes, u4 + u4 + binary + s4 -> 7b on synth_ice40: {s}");
     }
 }

@@ -142,7 +142,8 @@ pub(crate) mod testbench {
     use std::sync::{Arc, Mutex};
 
     /// The ports of a block with `INS` input streams and `OUTS` output streams,
-    /// named as in `ENGINES.md` (`in_…`/`out_…`, or `in0_…`, `out0_…` for several).
+    /// named as in `ENGINES.md`: `in_…`/`out_…`; several streams listed under one
+    /// prefix are packed ports (stream 0 in the low bits; outputs share the data).
     pub trait StreamDut: Block + Send + 'static {
         fn clock(&mut self) -> &mut Signal<In, Clock>;
         fn set_reset(&mut self, r: bool);
@@ -324,6 +325,9 @@ pub(crate) mod testbench {
 
     /// Run the Verilog `verilog` (top module `top`, ports of `ins`/`outs` named as by
     /// [`StreamDut`]) in Icarus under the same pattern and return the same trace.
+    /// Streams under one prefix are connected as the structural top does
+    /// (`crate::top::TopBuilder::engine`): valid, ready and input data as Verilog
+    /// concatenations, stream 0 lowest; one data port shared by the outputs.
     pub fn run_icarus(
         name: &str,
         verilog: &str,
@@ -338,10 +342,10 @@ pub(crate) mod testbench {
             "`timescale 1ns/1ps\nmodule tb;\nreg clock = 0;\nreg reset = 1;\ninteger t;\n",
         );
         let mut conns = vec![".clock(clock)".to_string(), ".reset(reset)".to_string()];
-        for (k, (p, w)) in ins.iter().enumerate() {
+        for (k, (_, w)) in ins.iter().enumerate() {
             let n = data[k].len().max(1);
             tb += &format!(
-                "reg [{w1}:0] {p}_data = 0; reg {p}_valid = 0; wire {p}_ready;\n\
+                "reg [{w1}:0] i{k}_data = 0; reg i{k}_valid = 0; wire i{k}_ready;\n\
                  reg [{w1}:0] mem{k} [0:{n1}]; reg [0:0] off{k} [0:{c1}];\n\
                  integer idx{k} = 0; reg offering{k} = 0;\n\
                  initial begin $readmemh(\"in{k}.hex\", mem{k}); $readmemh(\"off{k}.hex\", off{k}); end\n",
@@ -349,9 +353,6 @@ pub(crate) mod testbench {
                 n1 = n - 1,
                 c1 = cycles - 1
             );
-            for s in ["data", "valid", "ready"] {
-                conns.push(format!(".{p}_{s}({p}_{s})"));
-            }
             let hex: Vec<String> = data[k].iter().map(|d| format!("{d:x}")).collect();
             let hex = if hex.is_empty() {
                 "0".to_string()
@@ -365,47 +366,47 @@ pub(crate) mod testbench {
                 .collect();
             std::fs::write(dir.join(format!("off{k}.hex")), bits.join("\n") + "\n").unwrap();
         }
-        for (k, (p, w)) in outs.iter().enumerate() {
+        for (k, (_, w)) in outs.iter().enumerate() {
             tb += &format!(
-                "wire [{w1}:0] {p}_data; wire {p}_valid; reg {p}_ready = 0;\n\
+                "wire [{w1}:0] o{k}_data; wire o{k}_valid; reg o{k}_ready = 0;\n\
                  reg [0:0] rdy{k} [0:{c1}];\n\
                  initial $readmemh(\"rdy{k}.hex\", rdy{k});\n",
                 w1 = w - 1,
                 c1 = cycles - 1
             );
-            for s in ["data", "valid", "ready"] {
-                conns.push(format!(".{p}_{s}({p}_{s})"));
-            }
             let bits: Vec<&str> = pat.ready[k]
                 .iter()
                 .map(|&b| if b { "1" } else { "0" })
                 .collect();
             std::fs::write(dir.join(format!("rdy{k}.hex")), bits.join("\n") + "\n").unwrap();
         }
+        let (tb_ports, ports) = packed_ports(ins, outs);
+        tb += &tb_ports;
+        conns.extend(ports);
         tb += &format!("top dut({});\n", conns.join(", "));
         tb += "initial begin\n  #1;\n";
         tb += &format!("  for (t = 0; t < {cycles}; t = t + 1) begin\n");
         tb += &format!("    reset = (t < {});\n", pat.reset);
-        for (k, (p, _)) in ins.iter().enumerate() {
+        for k in 0..ins.len() {
             tb += &format!(
-                "    {p}_valid = !reset && (offering{k} || (off{k}[t] && idx{k} < {n}));\n\
-                 \x20   {p}_data = {p}_valid ? mem{k}[idx{k}] : 0;\n",
+                "    i{k}_valid = !reset && (offering{k} || (off{k}[t] && idx{k} < {n}));\n\
+                 \x20   i{k}_data = i{k}_valid ? mem{k}[idx{k}] : 0;\n",
                 n = data[k].len()
             );
         }
-        for (k, (p, _)) in outs.iter().enumerate() {
-            tb += &format!("    {p}_ready = rdy{k}[t];\n");
+        for k in 0..outs.len() {
+            tb += &format!("    o{k}_ready = rdy{k}[t];\n");
         }
         tb += "    #1;\n";
-        for (k, (p, _)) in ins.iter().enumerate() {
+        for k in 0..ins.len() {
             tb += &format!(
-                "    if ({p}_valid && {p}_ready) begin $display(\"I {k} %0d\", t); idx{k} = idx{k} + 1; offering{k} = 0; end\n\
-                 \x20   else offering{k} = {p}_valid;\n"
+                "    if (i{k}_valid && i{k}_ready) begin $display(\"I {k} %0d\", t); idx{k} = idx{k} + 1; offering{k} = 0; end\n\
+                 \x20   else offering{k} = i{k}_valid;\n"
             );
         }
-        for (k, (p, _)) in outs.iter().enumerate() {
+        for k in 0..outs.len() {
             tb += &format!(
-                "    if ({p}_valid && {p}_ready) $display(\"O {k} %h %0d\", {p}_data, t);\n"
+                "    if (o{k}_valid && o{k}_ready) $display(\"O {k} %h %0d\", o{k}_data, t);\n"
             );
         }
         tb += "    #4 clock = 1; #5 clock = 0;\n  end\n  $finish;\nend\nendmodule\n";
@@ -445,6 +446,46 @@ pub(crate) mod testbench {
         }
         let _ = std::fs::remove_dir_all(&dir);
         tr
+    }
+
+    /// The testbench's per-stream signals (`i{k}_…`, `o{k}_…`) on the DUT's ports:
+    /// wire declarations and `.port(signal)` connections. Streams that share a port
+    /// prefix are one packed port.
+    fn packed_ports(ins: &[(String, usize)], outs: &[(String, usize)]) -> (String, Vec<String>) {
+        fn groups(streams: &[(String, usize)]) -> Vec<(String, Vec<usize>)> {
+            let mut g: Vec<(String, Vec<usize>)> = vec![];
+            for (k, (p, _)) in streams.iter().enumerate() {
+                match g.iter_mut().find(|(q, _)| q == p) {
+                    Some((_, v)) => v.push(k),
+                    None => g.push((p.clone(), vec![k])),
+                }
+            }
+            g
+        }
+        let cat = |side: &str, ks: &[usize], s: &str| -> String {
+            let v: Vec<String> = ks.iter().rev().map(|k| format!("{side}{k}_{s}")).collect();
+            if v.len() == 1 {
+                v[0].clone()
+            } else {
+                format!("{{{}}}", v.join(", "))
+            }
+        };
+        let (mut decls, mut conns) = (String::new(), vec![]);
+        for (p, ks) in groups(ins) {
+            for s in ["data", "valid", "ready"] {
+                conns.push(format!(".{p}_{s}({})", cat("i", &ks, s)));
+            }
+        }
+        for (p, ks) in groups(outs) {
+            conns.push(format!(".{p}_data(o{}_data)", ks[0]));
+            for k in &ks[1..] {
+                decls += &format!("assign o{k}_data = o{}_data;\n", ks[0]);
+            }
+            for s in ["valid", "ready"] {
+                conns.push(format!(".{p}_{s}({})", cat("o", &ks, s)));
+            }
+        }
+        (decls, conns)
     }
 
     /// Random beats of `w` bits.

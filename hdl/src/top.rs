@@ -11,7 +11,9 @@
 //! ```
 //!
 //! Engines follow ENGINES.md: ports `clock`, `reset`, and per stream prefix `p`
-//! `p_data`, `p_valid`, `p_ready`.
+//! `p_data`, `p_valid`, `p_ready`. Several streams on one prefix are a packed port
+//! (an adder's inputs, a fork's outputs): `.in_valid({s7_valid, s3_valid})`, stream 0
+//! in the low bits; a fork's outputs share its one `out_data`.
 
 use crate::frame_counter::{counter_width, FrameCounter};
 use crate::module_tree::module_tree;
@@ -119,7 +121,10 @@ impl TopBuilder {
     }
 
     /// Instantiates `module` as `inst`, its input stream ports `p_*` for each `(p, s)`
-    /// of `inputs` and output ports likewise.
+    /// of `inputs` and output ports likewise. Streams listed under one prefix are one
+    /// packed port: valid, ready and input data are concatenated (the first stream in the
+    /// low bits); the outputs of a packed port are a broadcast (a fork), whose one data
+    /// port drives every stream's data wire.
     pub fn engine(
         &mut self,
         module: &str,
@@ -128,10 +133,19 @@ impl TopBuilder {
         outputs: &[(&str, &Stream)],
     ) {
         let mut conns = vec![".clock(clk)".to_string(), ".reset(rst)".to_string()];
-        for (p, s) in inputs.iter().chain(outputs) {
-            conns.push(format!(".{p}_data({})", s.data));
-            conns.push(format!(".{p}_valid({})", s.valid));
-            conns.push(format!(".{p}_ready({})", s.ready));
+        for (p, ss) in packed(inputs) {
+            conns.push(format!(".{p}_data({})", concat(&ss, |s| &s.data)));
+            conns.push(format!(".{p}_valid({})", concat(&ss, |s| &s.valid)));
+            conns.push(format!(".{p}_ready({})", concat(&ss, |s| &s.ready)));
+        }
+        for (p, ss) in packed(outputs) {
+            conns.push(format!(".{p}_data({})", ss[0].data));
+            for s in &ss[1..] {
+                self.body
+                    .push(format!("  assign {} = {};", s.data, ss[0].data));
+            }
+            conns.push(format!(".{p}_valid({})", concat(&ss, |s| &s.valid)));
+            conns.push(format!(".{p}_ready({})", concat(&ss, |s| &s.ready)));
         }
         self.body.push(format!(
             "  {module} {inst} (\n    {}\n  );",
@@ -220,6 +234,29 @@ impl TopBuilder {
             v += &with_lint_waivers(&modules);
         }
         v
+    }
+}
+
+/// The streams of `ports` grouped by prefix, in order of first appearance.
+fn packed<'a>(ports: &[(&'a str, &'a Stream)]) -> Vec<(&'a str, Vec<&'a Stream>)> {
+    let mut groups: Vec<(&str, Vec<&Stream>)> = Vec::new();
+    for &(p, s) in ports {
+        match groups.iter_mut().find(|(q, _)| *q == p) {
+            Some((_, v)) => v.push(s),
+            None => groups.push((p, vec![s])),
+        }
+    }
+    groups
+}
+
+/// One signal of each stream as a Verilog concatenation, the first stream lowest.
+fn concat(streams: &[&Stream], signal: impl Fn(&Stream) -> &String) -> String {
+    match streams {
+        [s] => signal(s).clone(),
+        _ => {
+            let v: Vec<&str> = streams.iter().rev().map(|s| signal(s).as_str()).collect();
+            format!("{{{}}}", v.join(", "))
+        }
     }
 }
 
@@ -328,5 +365,94 @@ mod tests {
         }
         let s = crate::synth::ice40_stats("top_chain", &v, "chain_top").unwrap();
         println!("chain top: {s}");
+    }
+
+    /// A fork's and an adder's packed ports wired by `engine`: the input forks three
+    /// ways, two branches pass engines adding 1 and 10, and the adder sums the branches
+    /// as signed, unsigned, unsigned 8-bit operands. Swapped operands would give other
+    /// sums (the signed one would move), so the order of the concatenations is checked.
+    #[test]
+    fn packed_fork_and_adder_ports_wire_in_operand_order() {
+        use crate::residual_adder::ResidualAdder;
+        use crate::stream_fork::StreamFork;
+        use bnnforge_model::Kind;
+        let kinds = [
+            Kind::Int { lo: -128, hi: 127 },
+            Kind::Int { lo: 0, hi: 255 },
+            Kind::Int { lo: 0, hi: 255 },
+        ];
+        // -128..=637: 11 bits signed
+        let mut t = TopBuilder::new("packed_top", 8, 11);
+        let input = t.input();
+        let mut fork = StreamFork::<3, 8>::new();
+        fork.connect_all();
+        let mut add = ResidualAdder::<3, 24, 11, 11>::new(&kinds);
+        add.connect_all();
+        t.add_module(with_lint_waivers(&module_tree(&fork, "t_fork").unwrap()));
+        t.add_module(with_lint_waivers(&module_tree(&add, "t_add").unwrap()));
+        t.add_module(fixture_engine("add1", 1, 1));
+        t.add_module(fixture_engine("add10", 1, 10));
+        let (a, b, c) = (t.stream(8), t.stream(8), t.stream(8));
+        t.engine(
+            "t_fork",
+            "e0",
+            &[("in", &input)],
+            &[("out", &a), ("out", &b), ("out", &c)],
+        );
+        let (a1, c1) = (t.stream(8), t.stream(8));
+        t.engine("add1", "e1", &[("in", &a)], &[("out", &a1)]);
+        t.engine("add10", "e2", &[("in", &c)], &[("out", &c1)]);
+        let sum = t.stream(11);
+        t.engine(
+            "t_add",
+            "e3",
+            &[("in", &a1), ("in", &b), ("in", &c1)],
+            &[("out", &sum)],
+        );
+        t.output(&sum, 6).unwrap();
+        let v = t.finish();
+        assert!(
+            v.contains(".in_valid({s4_valid, s1_valid, s3_valid})"),
+            "{v}"
+        );
+        assert!(
+            v.contains(".out_valid({s2_valid, s1_valid, s0_valid})"),
+            "{v}"
+        );
+        assert!(v.contains("assign s1_data = s0_data;"), "{v}");
+        let dir = crate::synth::scratch_dir("top_packed");
+        let path = dir.join("packed_top.v");
+        std::fs::write(&path, &v).unwrap();
+        let model = BuildConfig::new(&[&path], "packed_top", 8, 11)
+            .build()
+            .unwrap();
+        let mut sim = Sim::new(&model, None).unwrap();
+        let frames: Vec<Vec<i64>> = (0..9)
+            .map(|f| (0..6).map(|i| (f * 41 + i * 43) % 256).collect())
+            .collect();
+        let fmt = StreamFormat {
+            lanes: 1,
+            input: ElemFormat::Unsigned(8),
+            output: ElemFormat::Signed(11),
+            out_elements: 6,
+        };
+        let seed = bnnforge_testbench::seed_from_env(12);
+        println!("seed {seed} (replay with BNNFORGE_SEED={seed})");
+        for (pi, po) in [(0.0, 0.0), (0.3, 0.5)] {
+            let run = run_stream(
+                &mut sim,
+                &fmt,
+                &frames,
+                &StreamOptions::stalls(seed, pi, po),
+            )
+            .unwrap();
+            for (f, out) in run.outputs.iter().enumerate() {
+                let want: Vec<i64> = frames[f]
+                    .iter()
+                    .map(|&x| ((x + 1) as u8 as i8) as i64 + x + (x + 10) % 256)
+                    .collect();
+                assert_eq!(out, &want, "frame {f}, stalls {pi}/{po}");
+            }
+        }
     }
 }

@@ -4,7 +4,7 @@
 //! a test replays exactly. Thresholds are placed where the values of their channel
 //! really fall (sampled by running the network built so far on random frames), so
 //! outputs are not constant; some thresholds are put far outside the reachable range
-//! on purpose, with flips, pad values −1/0/+1, strides, residual adds of two and three
+//! on purpose, with flips, pad values −1/0/+1, strides, residual adds of two to five
 //! branches, pools, binary and signed or unsigned integer inputs.
 
 use crate::network::{InputSpec, Kind, Layer, Network, Op, Param, Shape, INPUT};
@@ -127,6 +127,45 @@ pub fn random_network(seed: u64, cfg: &RandomConfig) -> Network {
         }
     }
     b.finish(&cur.name)
+}
+
+/// A vector network whose input feeds `branches` dense + threshold branches that are
+/// all added (the output): one stream read `branches` times and one `add` of
+/// `branches` inputs, wider than any single fork or adder block; weights and
+/// thresholds from `seed`.
+pub fn wide_add_network(seed: u64, branches: usize) -> Network {
+    let cfg = RandomConfig::default();
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let input = InputSpec {
+        shape: Shape::vector(rng.gen_range(4..=16)),
+        bits: 1,
+        signed: false,
+    };
+    let probe = random_frames(&input, 12, seed ^ 0x5eed);
+    let mut b = Builder {
+        rng,
+        cfg: &cfg,
+        input: input.clone(),
+        layers: Vec::new(),
+        probe,
+        seed,
+    };
+    let x = Cur {
+        name: INPUT.to_string(),
+        shape: input.shape,
+        kind: input.kind(),
+    };
+    let f = b.rng.gen_range(1..=6);
+    let bits = b.rng.gen_range(1..=2);
+    let ys: Vec<Cur> = (0..branches)
+        .map(|_| {
+            let y = b.dense(&x, f);
+            b.threshold(&y, bits)
+        })
+        .collect();
+    let sum = b.add(&ys);
+    Network::new(format!("wide-add-{branches}"), input, b.layers, sum.name)
+        .unwrap_or_else(|e| panic!("wide add network of seed {seed} is invalid: {e}"))
 }
 
 /// `n` random frames for `input`, laid end to end in C, H, W order.
@@ -376,7 +415,17 @@ impl Builder<'_> {
         }
     }
 
-    /// Two or three branches of the same shape added, then a threshold.
+    /// How many branches a residual add has: 2 mostly, up to 5 now and then.
+    fn add_arity(&mut self) -> usize {
+        match self.rng.gen_range(0..20) {
+            0..=11 => 2,
+            12..=16 => 3,
+            17..=18 => 4,
+            _ => 5,
+        }
+    }
+
+    /// Two to five branches of the same shape added, then a threshold.
     fn residual_map(&mut self, x: &Cur, c: usize) -> Cur {
         let bits = self.rng.gen_range(1..=self.cfg.max_threshold_bits);
         let a = self.conv(x, c, true);
@@ -389,7 +438,7 @@ impl Builder<'_> {
             let s = self.conv(x, c, true);
             branches.push(self.threshold(&s, bits));
         }
-        if self.rng.gen_bool(0.3) {
+        for _ in 2..self.add_arity() {
             let t = self.conv(x, c, true);
             branches.push(self.threshold(&t, bits));
         }
@@ -403,7 +452,7 @@ impl Builder<'_> {
         if self.rng.gen_bool(0.3) {
             let bits = self.rng.gen_range(1..=self.cfg.max_threshold_bits);
             let mut branches = Vec::new();
-            for _ in 0..self.rng.gen_range(2..=3) {
+            for _ in 0..self.add_arity() {
                 let y = self.dense(x, f);
                 branches.push(self.threshold(&y, bits));
             }

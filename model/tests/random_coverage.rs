@@ -85,11 +85,7 @@ fn first_200_seeds_cover_every_op_and_option() {
                     }
                 }
                 Op::Add => {
-                    seen.insert(if l.inputs.len() == 2 {
-                        "add 2"
-                    } else {
-                        "add 3"
-                    });
+                    seen.insert(["add 2", "add 3", "add 4", "add 5"][l.inputs.len().min(5) - 2]);
                 }
                 Op::MaxPool { .. } => {
                     seen.insert(if bin == "binary" {
@@ -128,6 +124,8 @@ fn first_200_seeds_cover_every_op_and_option() {
         "threshold on the input",
         "add 2",
         "add 3",
+        "add 4",
+        "add 5",
         "maxpool binary",
         "maxpool integer",
         "sumpool",

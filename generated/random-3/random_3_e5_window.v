@@ -12,20 +12,20 @@
 /* verilator lint_off UNUSEDPARAM */
 
 
-module random_3_e9_window(clock,reset,in_data,in_valid,in_ready,out_data,out_valid,out_ready);
+module random_3_e5_window(clock,reset,in_data,in_valid,in_ready,out_data,out_valid,out_ready);
     
     // Module arguments
     input wire  clock;
     input wire  reset;
-    input wire  [7:0] in_data;
+    input wire  in_data;
     input wire  in_valid;
     output reg  in_ready;
-    output reg  [7:0] out_data;
+    output reg  out_data;
     output reg  out_valid;
     input wire  out_ready;
     
     // Constant declarations
-    localparam  c_iw = 16'h8;
+    localparam  c_iw = 16'h1;
     localparam  c_sh = 16'h0;
     localparam  c_glast = 16'h0;
     localparam  c_cgl = 16'h0;
@@ -35,35 +35,35 @@ module random_3_e9_window(clock,reset,in_data,in_valid,in_ready,out_data,out_val
     localparam  c_wp = 16'h5;
     localparam  c_hp = 16'h9;
     localparam  c_h = 16'h9;
-    localparam  c_r = 16'h3;
-    localparam  c_kl = 16'h1;
+    localparam  c_r = 16'h2;
+    localparam  c_kl = 16'h0;
     localparam  c_s = 16'h1;
     localparam  c_scg = 16'h1;
     localparam  c_negpcg = 16'h0;
     localparam  c_wcg = 16'h5;
-    localparam  c_words = 16'hf;
-    localparam  c_wlast = 16'he;
+    localparam  c_words = 16'ha;
+    localparam  c_wlast = 16'h9;
     localparam  c_swcg = 16'h5;
-    localparam  c_hwcg = 16'h0;
+    localparam  c_hwcg = 16'h5;
     localparam  c_rtop0 = 16'h0;
-    localparam  c_lastx = 16'h3;
-    localparam  c_lasty = 16'h7;
-    localparam  c_padw = 8'hff;
+    localparam  c_lastx = 16'h4;
+    localparam  c_lasty = 16'h8;
+    localparam  c_padw = 1'b0;
     
     // Stub signals
     reg  ram$clock;
     reg  [15:0] ram$read_address;
-    wire  [7:0] ram$read_data;
+    wire  ram$read_data;
     reg  [15:0] ram$write_address;
-    reg  [7:0] ram$write_data;
+    reg  ram$write_data;
     reg  ram$write_enable;
     reg  queue$clock;
     reg  queue$reset;
     reg  queue$push;
-    reg  [7:0] queue$push_data;
+    reg  queue$push_data;
     reg  queue$out_ready;
     wire  queue$out_valid;
-    wire  [7:0] queue$out_data;
+    wire  queue$out_data;
     wire  [1:0] queue$count;
     reg  [15:0] gi$d;
     wire  [15:0] gi$q;
@@ -80,8 +80,8 @@ module random_3_e9_window(clock,reset,in_data,in_valid,in_ready,out_data,out_val
     reg  [15:0] wa$d;
     wire  [15:0] wa$q;
     reg  wa$clock;
-    reg  [7:0] gacc$d;
-    wire  [7:0] gacc$q;
+    reg  gacc$d;
+    wire  gacc$q;
     reg  gacc$clock;
     reg  [1:0] fd$d;
     wire  [1:0] fd$q;
@@ -132,7 +132,7 @@ module random_3_e9_window(clock,reset,in_data,in_valid,in_ready,out_data,out_val
     // Local signals
     reg  wok;
     reg  take;
-    reg  [7:0] wword;
+    reg  wword;
     reg  wwrap;
     reg  rwrap;
     reg  [15:0] top;
@@ -149,7 +149,7 @@ module random_3_e9_window(clock,reset,in_data,in_valid,in_ready,out_data,out_val
     reg  [15:0] oys_n;
     
     // Sub module instances
-    random_3_e9_window$ram ram(
+    random_3_e5_window$ram ram(
         .clock(ram$clock),
         .read_address(ram$read_address),
         .read_data(ram$read_data),
@@ -157,7 +157,7 @@ module random_3_e9_window(clock,reset,in_data,in_valid,in_ready,out_data,out_val
         .write_data(ram$write_data),
         .write_enable(ram$write_enable)
     );
-    random_3_e9_window$queue queue(
+    random_3_e5_window$queue queue(
         .clock(queue$clock),
         .reset(queue$reset),
         .push(queue$push),
@@ -167,107 +167,107 @@ module random_3_e9_window(clock,reset,in_data,in_valid,in_ready,out_data,out_val
         .out_data(queue$out_data),
         .count(queue$count)
     );
-    random_3_e9_window$gi gi(
+    random_3_e5_window$gi gi(
         .d(gi$d),
         .q(gi$q),
         .clock(gi$clock)
     );
-    random_3_e9_window$wcg wcg(
+    random_3_e5_window$wcg wcg(
         .d(wcg$d),
         .q(wcg$q),
         .clock(wcg$clock)
     );
-    random_3_e9_window$wxb wxb(
+    random_3_e5_window$wxb wxb(
         .d(wxb$d),
         .q(wxb$q),
         .clock(wxb$clock)
     );
-    random_3_e9_window$wyb wyb(
+    random_3_e5_window$wyb wyb(
         .d(wyb$d),
         .q(wyb$q),
         .clock(wyb$clock)
     );
-    random_3_e9_window$wa wa(
+    random_3_e5_window$wa wa(
         .d(wa$d),
         .q(wa$q),
         .clock(wa$clock)
     );
-    random_3_e9_window$gacc gacc(
+    random_3_e5_window$gacc gacc(
         .d(gacc$d),
         .q(gacc$q),
         .clock(gacc$clock)
     );
-    random_3_e9_window$fd fd(
+    random_3_e5_window$fd fd(
         .d(fd$d),
         .q(fd$q),
         .clock(fd$clock)
     );
-    random_3_e9_window$cg cg(
+    random_3_e5_window$cg cg(
         .d(cg$d),
         .q(cg$q),
         .clock(cg$clock)
     );
-    random_3_e9_window$kx kx(
+    random_3_e5_window$kx kx(
         .d(kx$d),
         .q(kx$q),
         .clock(kx$clock)
     );
-    random_3_e9_window$ky ky(
+    random_3_e5_window$ky ky(
         .d(ky$d),
         .q(ky$q),
         .clock(ky$clock)
     );
-    random_3_e9_window$oxs oxs(
+    random_3_e5_window$oxs oxs(
         .d(oxs$d),
         .q(oxs$q),
         .clock(oxs$clock)
     );
-    random_3_e9_window$oys oys(
+    random_3_e5_window$oys oys(
         .d(oys$d),
         .q(oys$q),
         .clock(oys$clock)
     );
-    random_3_e9_window$ixb ixb(
+    random_3_e5_window$ixb ixb(
         .d(ixb$d),
         .q(ixb$q),
         .clock(ixb$clock)
     );
-    random_3_e9_window$iyb iyb(
+    random_3_e5_window$iyb iyb(
         .d(iyb$d),
         .q(iyb$q),
         .clock(iyb$clock)
     );
-    random_3_e9_window$koff koff(
+    random_3_e5_window$koff koff(
         .d(koff$d),
         .q(koff$q),
         .clock(koff$clock)
     );
-    random_3_e9_window$coff coff(
+    random_3_e5_window$coff coff(
         .d(coff$d),
         .q(coff$q),
         .clock(coff$clock)
     );
-    random_3_e9_window$rb rb(
+    random_3_e5_window$rb rb(
         .d(rb$d),
         .q(rb$q),
         .clock(rb$clock)
     );
-    random_3_e9_window$rrow rrow(
+    random_3_e5_window$rrow rrow(
         .d(rrow$d),
         .q(rrow$q),
         .clock(rrow$clock)
     );
-    random_3_e9_window$rtop rtop(
+    random_3_e5_window$rtop rtop(
         .d(rtop$d),
         .q(rtop$q),
         .clock(rtop$clock)
     );
-    random_3_e9_window$v1 v1(
+    random_3_e5_window$v1 v1(
         .d(v1$d),
         .q(v1$q),
         .clock(v1$clock)
     );
-    random_3_e9_window$pad1 pad1(
+    random_3_e5_window$pad1 pad1(
         .d(pad1$d),
         .q(pad1$q),
         .clock(pad1$clock)
@@ -343,7 +343,7 @@ module random_3_e9_window(clock,reset,in_data,in_valid,in_ready,out_data,out_val
         end
         in_ready = wok;
         take = in_valid & wok;
-        wword = (gacc$q >> c_iw) | (((in_data) & 8'hff) << c_sh);
+        wword = (gacc$q >> c_iw) | (((in_data) & 1'h1) << c_sh);
         ram$write_data = wword;
         ram$write_address = wa$q;
         ram$write_enable = 1'b0;
@@ -494,10 +494,10 @@ module random_3_e9_window(clock,reset,in_data,in_valid,in_ready,out_data,out_val
         end
     end
     
-endmodule // random_3_e9_window
+endmodule // random_3_e5_window
 
 
-module random_3_e9_window$cg(d,q,clock);
+module random_3_e5_window$cg(d,q,clock);
     
     // Module arguments
     input wire  [15:0] d;
@@ -513,10 +513,10 @@ module random_3_e9_window$cg(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e9_window$cg
+endmodule // random_3_e5_window$cg
 
 
-module random_3_e9_window$coff(d,q,clock);
+module random_3_e5_window$coff(d,q,clock);
     
     // Module arguments
     input wire  [15:0] d;
@@ -532,10 +532,10 @@ module random_3_e9_window$coff(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e9_window$coff
+endmodule // random_3_e5_window$coff
 
 
-module random_3_e9_window$fd(d,q,clock);
+module random_3_e5_window$fd(d,q,clock);
     
     // Module arguments
     input wire  [1:0] d;
@@ -551,181 +551,10 @@ module random_3_e9_window$fd(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e9_window$fd
+endmodule // random_3_e5_window$fd
 
 
-module random_3_e9_window$gacc(d,q,clock);
-    
-    // Module arguments
-    input wire  [7:0] d;
-    output reg  [7:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 8'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e9_window$gacc
-
-
-module random_3_e9_window$gi(d,q,clock);
-    
-    // Module arguments
-    input wire  [15:0] d;
-    output reg  [15:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 16'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e9_window$gi
-
-
-module random_3_e9_window$ixb(d,q,clock);
-    
-    // Module arguments
-    input wire  [15:0] d;
-    output reg  [15:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 16'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e9_window$ixb
-
-
-module random_3_e9_window$iyb(d,q,clock);
-    
-    // Module arguments
-    input wire  [15:0] d;
-    output reg  [15:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 16'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e9_window$iyb
-
-
-module random_3_e9_window$koff(d,q,clock);
-    
-    // Module arguments
-    input wire  [15:0] d;
-    output reg  [15:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 16'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e9_window$koff
-
-
-module random_3_e9_window$kx(d,q,clock);
-    
-    // Module arguments
-    input wire  [15:0] d;
-    output reg  [15:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 16'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e9_window$kx
-
-
-module random_3_e9_window$ky(d,q,clock);
-    
-    // Module arguments
-    input wire  [15:0] d;
-    output reg  [15:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 16'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e9_window$ky
-
-
-module random_3_e9_window$oxs(d,q,clock);
-    
-    // Module arguments
-    input wire  [15:0] d;
-    output reg  [15:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 16'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e9_window$oxs
-
-
-module random_3_e9_window$oys(d,q,clock);
-    
-    // Module arguments
-    input wire  [15:0] d;
-    output reg  [15:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 16'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e9_window$oys
-
-
-module random_3_e9_window$pad1(d,q,clock);
+module random_3_e5_window$gacc(d,q,clock);
     
     // Module arguments
     input wire  d;
@@ -741,30 +570,201 @@ module random_3_e9_window$pad1(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e9_window$pad1
+endmodule // random_3_e5_window$gacc
 
 
-module random_3_e9_window$queue(clock,reset,push,push_data,out_ready,out_valid,out_data,count);
+module random_3_e5_window$gi(d,q,clock);
+    
+    // Module arguments
+    input wire  [15:0] d;
+    output reg  [15:0] q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 16'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e5_window$gi
+
+
+module random_3_e5_window$ixb(d,q,clock);
+    
+    // Module arguments
+    input wire  [15:0] d;
+    output reg  [15:0] q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 16'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e5_window$ixb
+
+
+module random_3_e5_window$iyb(d,q,clock);
+    
+    // Module arguments
+    input wire  [15:0] d;
+    output reg  [15:0] q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 16'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e5_window$iyb
+
+
+module random_3_e5_window$koff(d,q,clock);
+    
+    // Module arguments
+    input wire  [15:0] d;
+    output reg  [15:0] q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 16'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e5_window$koff
+
+
+module random_3_e5_window$kx(d,q,clock);
+    
+    // Module arguments
+    input wire  [15:0] d;
+    output reg  [15:0] q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 16'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e5_window$kx
+
+
+module random_3_e5_window$ky(d,q,clock);
+    
+    // Module arguments
+    input wire  [15:0] d;
+    output reg  [15:0] q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 16'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e5_window$ky
+
+
+module random_3_e5_window$oxs(d,q,clock);
+    
+    // Module arguments
+    input wire  [15:0] d;
+    output reg  [15:0] q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 16'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e5_window$oxs
+
+
+module random_3_e5_window$oys(d,q,clock);
+    
+    // Module arguments
+    input wire  [15:0] d;
+    output reg  [15:0] q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 16'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e5_window$oys
+
+
+module random_3_e5_window$pad1(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e5_window$pad1
+
+
+module random_3_e5_window$queue(clock,reset,push,push_data,out_ready,out_valid,out_data,count);
     
     // Module arguments
     input wire  clock;
     input wire  reset;
     input wire  push;
-    input wire  [7:0] push_data;
+    input wire  push_data;
     input wire  out_ready;
     output reg  out_valid;
-    output reg  [7:0] out_data;
+    output reg  out_data;
     output reg  [1:0] count;
     
     // Stub signals
-    reg  [7:0] e0$d;
-    wire  [7:0] e0$q;
+    reg  e0$d;
+    wire  e0$q;
     reg  e0$clock;
-    reg  [7:0] e1$d;
-    wire  [7:0] e1$q;
+    reg  e1$d;
+    wire  e1$q;
     reg  e1$clock;
-    reg  [7:0] e2$d;
-    wire  [7:0] e2$q;
+    reg  e2$d;
+    wire  e2$q;
     reg  e2$clock;
     reg  [1:0] n$d;
     wire  [1:0] n$q;
@@ -775,22 +775,22 @@ module random_3_e9_window$queue(clock,reset,push,push_data,out_ready,out_valid,o
     reg  [1:0] idx;
     
     // Sub module instances
-    random_3_e9_window$queue$e0 e0(
+    random_3_e5_window$queue$e0 e0(
         .d(e0$d),
         .q(e0$q),
         .clock(e0$clock)
     );
-    random_3_e9_window$queue$e1 e1(
+    random_3_e5_window$queue$e1 e1(
         .d(e1$d),
         .q(e1$q),
         .clock(e1$clock)
     );
-    random_3_e9_window$queue$e2 e2(
+    random_3_e5_window$queue$e2 e2(
         .d(e2$d),
         .q(e2$q),
         .clock(e2$clock)
     );
-    random_3_e9_window$queue$n n(
+    random_3_e5_window$queue$n n(
         .d(n$d),
         .q(n$q),
         .clock(n$clock)
@@ -836,168 +836,10 @@ module random_3_e9_window$queue(clock,reset,push,push_data,out_ready,out_valid,o
         count = n$q;
     end
     
-endmodule // random_3_e9_window$queue
+endmodule // random_3_e5_window$queue
 
 
-module random_3_e9_window$queue$e0(d,q,clock);
-    
-    // Module arguments
-    input wire  [7:0] d;
-    output reg  [7:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 8'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e9_window$queue$e0
-
-
-module random_3_e9_window$queue$e1(d,q,clock);
-    
-    // Module arguments
-    input wire  [7:0] d;
-    output reg  [7:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 8'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e9_window$queue$e1
-
-
-module random_3_e9_window$queue$e2(d,q,clock);
-    
-    // Module arguments
-    input wire  [7:0] d;
-    output reg  [7:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 8'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e9_window$queue$e2
-
-
-module random_3_e9_window$queue$n(d,q,clock);
-    
-    // Module arguments
-    input wire  [1:0] d;
-    output reg  [1:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 2'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e9_window$queue$n
-
-
-module random_3_e9_window$ram(clock,read_address,read_data,write_address,write_data,write_enable);
-    
-    // Module arguments
-    input wire  clock;
-    input wire  [15:0] read_address;
-    output reg  [7:0] read_data;
-    input wire  [15:0] write_address;
-    input wire  [7:0] write_data;
-    input wire  write_enable;
-    
-    // Update code (custom)
-    reg [7:0] mem[0:14];
-    
-    always @(posedge clock) begin
-       read_data <= mem[read_address];
-    end
-    
-    always @(posedge clock) begin
-       if (write_enable) begin
-          mem[write_address] <= write_data;
-       end
-    end
-endmodule // random_3_e9_window$ram
-
-
-module random_3_e9_window$rb(d,q,clock);
-    
-    // Module arguments
-    input wire  [15:0] d;
-    output reg  [15:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 16'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e9_window$rb
-
-
-module random_3_e9_window$rrow(d,q,clock);
-    
-    // Module arguments
-    input wire  [15:0] d;
-    output reg  [15:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 16'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e9_window$rrow
-
-
-module random_3_e9_window$rtop(d,q,clock);
-    
-    // Module arguments
-    input wire  [15:0] d;
-    output reg  [15:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 16'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e9_window$rtop
-
-
-module random_3_e9_window$v1(d,q,clock);
+module random_3_e5_window$queue$e0(d,q,clock);
     
     // Module arguments
     input wire  d;
@@ -1013,10 +855,92 @@ module random_3_e9_window$v1(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e9_window$v1
+endmodule // random_3_e5_window$queue$e0
 
 
-module random_3_e9_window$wa(d,q,clock);
+module random_3_e5_window$queue$e1(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e5_window$queue$e1
+
+
+module random_3_e5_window$queue$e2(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e5_window$queue$e2
+
+
+module random_3_e5_window$queue$n(d,q,clock);
+    
+    // Module arguments
+    input wire  [1:0] d;
+    output reg  [1:0] q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 2'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e5_window$queue$n
+
+
+module random_3_e5_window$ram(clock,read_address,read_data,write_address,write_data,write_enable);
+    
+    // Module arguments
+    input wire  clock;
+    input wire  [15:0] read_address;
+    output reg  read_data;
+    input wire  [15:0] write_address;
+    input wire  write_data;
+    input wire  write_enable;
+    
+    // Update code (custom)
+    reg [0:0] mem[0:9];
+    
+    always @(posedge clock) begin
+       read_data <= mem[read_address];
+    end
+    
+    always @(posedge clock) begin
+       if (write_enable) begin
+          mem[write_address] <= write_data;
+       end
+    end
+endmodule // random_3_e5_window$ram
+
+
+module random_3_e5_window$rb(d,q,clock);
     
     // Module arguments
     input wire  [15:0] d;
@@ -1032,10 +956,10 @@ module random_3_e9_window$wa(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e9_window$wa
+endmodule // random_3_e5_window$rb
 
 
-module random_3_e9_window$wcg(d,q,clock);
+module random_3_e5_window$rrow(d,q,clock);
     
     // Module arguments
     input wire  [15:0] d;
@@ -1051,10 +975,10 @@ module random_3_e9_window$wcg(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e9_window$wcg
+endmodule // random_3_e5_window$rrow
 
 
-module random_3_e9_window$wxb(d,q,clock);
+module random_3_e5_window$rtop(d,q,clock);
     
     // Module arguments
     input wire  [15:0] d;
@@ -1070,10 +994,29 @@ module random_3_e9_window$wxb(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e9_window$wxb
+endmodule // random_3_e5_window$rtop
 
 
-module random_3_e9_window$wyb(d,q,clock);
+module random_3_e5_window$v1(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e5_window$v1
+
+
+module random_3_e5_window$wa(d,q,clock);
     
     // Module arguments
     input wire  [15:0] d;
@@ -1089,7 +1032,64 @@ module random_3_e9_window$wyb(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e9_window$wyb
+endmodule // random_3_e5_window$wa
+
+
+module random_3_e5_window$wcg(d,q,clock);
+    
+    // Module arguments
+    input wire  [15:0] d;
+    output reg  [15:0] q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 16'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e5_window$wcg
+
+
+module random_3_e5_window$wxb(d,q,clock);
+    
+    // Module arguments
+    input wire  [15:0] d;
+    output reg  [15:0] q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 16'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e5_window$wxb
+
+
+module random_3_e5_window$wyb(d,q,clock);
+    
+    // Module arguments
+    input wire  [15:0] d;
+    output reg  [15:0] q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 16'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e5_window$wyb
 
 /* verilator lint_on WIDTH */
 /* verilator lint_on DECLFILENAME */

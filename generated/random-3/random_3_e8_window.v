@@ -12,7 +12,7 @@
 /* verilator lint_off UNUSEDPARAM */
 
 
-module random_3_e4_window(clock,reset,in_data,in_valid,in_ready,out_data,out_valid,out_ready);
+module random_3_e8_window(clock,reset,in_data,in_valid,in_ready,out_data,out_valid,out_ready);
     
     // Module arguments
     input wire  clock;
@@ -149,7 +149,7 @@ module random_3_e4_window(clock,reset,in_data,in_valid,in_ready,out_data,out_val
     reg  [15:0] oys_n;
     
     // Sub module instances
-    random_3_e4_window$ram ram(
+    random_3_e8_window$ram ram(
         .clock(ram$clock),
         .read_address(ram$read_address),
         .read_data(ram$read_data),
@@ -157,7 +157,7 @@ module random_3_e4_window(clock,reset,in_data,in_valid,in_ready,out_data,out_val
         .write_data(ram$write_data),
         .write_enable(ram$write_enable)
     );
-    random_3_e4_window$queue queue(
+    random_3_e8_window$queue queue(
         .clock(queue$clock),
         .reset(queue$reset),
         .push(queue$push),
@@ -167,107 +167,107 @@ module random_3_e4_window(clock,reset,in_data,in_valid,in_ready,out_data,out_val
         .out_data(queue$out_data),
         .count(queue$count)
     );
-    random_3_e4_window$gi gi(
+    random_3_e8_window$gi gi(
         .d(gi$d),
         .q(gi$q),
         .clock(gi$clock)
     );
-    random_3_e4_window$wcg wcg(
+    random_3_e8_window$wcg wcg(
         .d(wcg$d),
         .q(wcg$q),
         .clock(wcg$clock)
     );
-    random_3_e4_window$wxb wxb(
+    random_3_e8_window$wxb wxb(
         .d(wxb$d),
         .q(wxb$q),
         .clock(wxb$clock)
     );
-    random_3_e4_window$wyb wyb(
+    random_3_e8_window$wyb wyb(
         .d(wyb$d),
         .q(wyb$q),
         .clock(wyb$clock)
     );
-    random_3_e4_window$wa wa(
+    random_3_e8_window$wa wa(
         .d(wa$d),
         .q(wa$q),
         .clock(wa$clock)
     );
-    random_3_e4_window$gacc gacc(
+    random_3_e8_window$gacc gacc(
         .d(gacc$d),
         .q(gacc$q),
         .clock(gacc$clock)
     );
-    random_3_e4_window$fd fd(
+    random_3_e8_window$fd fd(
         .d(fd$d),
         .q(fd$q),
         .clock(fd$clock)
     );
-    random_3_e4_window$cg cg(
+    random_3_e8_window$cg cg(
         .d(cg$d),
         .q(cg$q),
         .clock(cg$clock)
     );
-    random_3_e4_window$kx kx(
+    random_3_e8_window$kx kx(
         .d(kx$d),
         .q(kx$q),
         .clock(kx$clock)
     );
-    random_3_e4_window$ky ky(
+    random_3_e8_window$ky ky(
         .d(ky$d),
         .q(ky$q),
         .clock(ky$clock)
     );
-    random_3_e4_window$oxs oxs(
+    random_3_e8_window$oxs oxs(
         .d(oxs$d),
         .q(oxs$q),
         .clock(oxs$clock)
     );
-    random_3_e4_window$oys oys(
+    random_3_e8_window$oys oys(
         .d(oys$d),
         .q(oys$q),
         .clock(oys$clock)
     );
-    random_3_e4_window$ixb ixb(
+    random_3_e8_window$ixb ixb(
         .d(ixb$d),
         .q(ixb$q),
         .clock(ixb$clock)
     );
-    random_3_e4_window$iyb iyb(
+    random_3_e8_window$iyb iyb(
         .d(iyb$d),
         .q(iyb$q),
         .clock(iyb$clock)
     );
-    random_3_e4_window$koff koff(
+    random_3_e8_window$koff koff(
         .d(koff$d),
         .q(koff$q),
         .clock(koff$clock)
     );
-    random_3_e4_window$coff coff(
+    random_3_e8_window$coff coff(
         .d(coff$d),
         .q(coff$q),
         .clock(coff$clock)
     );
-    random_3_e4_window$rb rb(
+    random_3_e8_window$rb rb(
         .d(rb$d),
         .q(rb$q),
         .clock(rb$clock)
     );
-    random_3_e4_window$rrow rrow(
+    random_3_e8_window$rrow rrow(
         .d(rrow$d),
         .q(rrow$q),
         .clock(rrow$clock)
     );
-    random_3_e4_window$rtop rtop(
+    random_3_e8_window$rtop rtop(
         .d(rtop$d),
         .q(rtop$q),
         .clock(rtop$clock)
     );
-    random_3_e4_window$v1 v1(
+    random_3_e8_window$v1 v1(
         .d(v1$d),
         .q(v1$q),
         .clock(v1$clock)
     );
-    random_3_e4_window$pad1 pad1(
+    random_3_e8_window$pad1 pad1(
         .d(pad1$d),
         .q(pad1$q),
         .clock(pad1$clock)
@@ -494,10 +494,10 @@ module random_3_e4_window(clock,reset,in_data,in_valid,in_ready,out_data,out_val
         end
     end
     
-endmodule // random_3_e4_window
+endmodule // random_3_e8_window
 
 
-module random_3_e4_window$cg(d,q,clock);
+module random_3_e8_window$cg(d,q,clock);
     
     // Module arguments
     input wire  [15:0] d;
@@ -513,10 +513,10 @@ module random_3_e4_window$cg(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e4_window$cg
+endmodule // random_3_e8_window$cg
 
 
-module random_3_e4_window$coff(d,q,clock);
+module random_3_e8_window$coff(d,q,clock);
     
     // Module arguments
     input wire  [15:0] d;
@@ -532,10 +532,10 @@ module random_3_e4_window$coff(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e4_window$coff
+endmodule // random_3_e8_window$coff
 
 
-module random_3_e4_window$fd(d,q,clock);
+module random_3_e8_window$fd(d,q,clock);
     
     // Module arguments
     input wire  [1:0] d;
@@ -551,10 +551,10 @@ module random_3_e4_window$fd(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e4_window$fd
+endmodule // random_3_e8_window$fd
 
 
-module random_3_e4_window$gacc(d,q,clock);
+module random_3_e8_window$gacc(d,q,clock);
     
     // Module arguments
     input wire  d;
@@ -570,10 +570,10 @@ module random_3_e4_window$gacc(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e4_window$gacc
+endmodule // random_3_e8_window$gacc
 
 
-module random_3_e4_window$gi(d,q,clock);
+module random_3_e8_window$gi(d,q,clock);
     
     // Module arguments
     input wire  [15:0] d;
@@ -589,10 +589,10 @@ module random_3_e4_window$gi(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e4_window$gi
+endmodule // random_3_e8_window$gi
 
 
-module random_3_e4_window$ixb(d,q,clock);
+module random_3_e8_window$ixb(d,q,clock);
     
     // Module arguments
     input wire  [15:0] d;
@@ -608,10 +608,10 @@ module random_3_e4_window$ixb(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e4_window$ixb
+endmodule // random_3_e8_window$ixb
 
 
-module random_3_e4_window$iyb(d,q,clock);
+module random_3_e8_window$iyb(d,q,clock);
     
     // Module arguments
     input wire  [15:0] d;
@@ -627,10 +627,10 @@ module random_3_e4_window$iyb(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e4_window$iyb
+endmodule // random_3_e8_window$iyb
 
 
-module random_3_e4_window$koff(d,q,clock);
+module random_3_e8_window$koff(d,q,clock);
     
     // Module arguments
     input wire  [15:0] d;
@@ -646,10 +646,10 @@ module random_3_e4_window$koff(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e4_window$koff
+endmodule // random_3_e8_window$koff
 
 
-module random_3_e4_window$kx(d,q,clock);
+module random_3_e8_window$kx(d,q,clock);
     
     // Module arguments
     input wire  [15:0] d;
@@ -665,10 +665,10 @@ module random_3_e4_window$kx(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e4_window$kx
+endmodule // random_3_e8_window$kx
 
 
-module random_3_e4_window$ky(d,q,clock);
+module random_3_e8_window$ky(d,q,clock);
     
     // Module arguments
     input wire  [15:0] d;
@@ -684,10 +684,10 @@ module random_3_e4_window$ky(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e4_window$ky
+endmodule // random_3_e8_window$ky
 
 
-module random_3_e4_window$oxs(d,q,clock);
+module random_3_e8_window$oxs(d,q,clock);
     
     // Module arguments
     input wire  [15:0] d;
@@ -703,10 +703,10 @@ module random_3_e4_window$oxs(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e4_window$oxs
+endmodule // random_3_e8_window$oxs
 
 
-module random_3_e4_window$oys(d,q,clock);
+module random_3_e8_window$oys(d,q,clock);
     
     // Module arguments
     input wire  [15:0] d;
@@ -722,10 +722,10 @@ module random_3_e4_window$oys(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e4_window$oys
+endmodule // random_3_e8_window$oys
 
 
-module random_3_e4_window$pad1(d,q,clock);
+module random_3_e8_window$pad1(d,q,clock);
     
     // Module arguments
     input wire  d;
@@ -741,10 +741,10 @@ module random_3_e4_window$pad1(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e4_window$pad1
+endmodule // random_3_e8_window$pad1
 
 
-module random_3_e4_window$queue(clock,reset,push,push_data,out_ready,out_valid,out_data,count);
+module random_3_e8_window$queue(clock,reset,push,push_data,out_ready,out_valid,out_data,count);
     
     // Module arguments
     input wire  clock;
@@ -775,22 +775,22 @@ module random_3_e4_window$queue(clock,reset,push,push_data,out_ready,out_valid,o
     reg  [1:0] idx;
     
     // Sub module instances
-    random_3_e4_window$queue$e0 e0(
+    random_3_e8_window$queue$e0 e0(
         .d(e0$d),
         .q(e0$q),
         .clock(e0$clock)
     );
-    random_3_e4_window$queue$e1 e1(
+    random_3_e8_window$queue$e1 e1(
         .d(e1$d),
         .q(e1$q),
         .clock(e1$clock)
     );
-    random_3_e4_window$queue$e2 e2(
+    random_3_e8_window$queue$e2 e2(
         .d(e2$d),
         .q(e2$q),
         .clock(e2$clock)
     );
-    random_3_e4_window$queue$n n(
+    random_3_e8_window$queue$n n(
         .d(n$d),
         .q(n$q),
         .clock(n$clock)
@@ -836,10 +836,10 @@ module random_3_e4_window$queue(clock,reset,push,push_data,out_ready,out_valid,o
         count = n$q;
     end
     
-endmodule // random_3_e4_window$queue
+endmodule // random_3_e8_window$queue
 
 
-module random_3_e4_window$queue$e0(d,q,clock);
+module random_3_e8_window$queue$e0(d,q,clock);
     
     // Module arguments
     input wire  d;
@@ -855,10 +855,10 @@ module random_3_e4_window$queue$e0(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e4_window$queue$e0
+endmodule // random_3_e8_window$queue$e0
 
 
-module random_3_e4_window$queue$e1(d,q,clock);
+module random_3_e8_window$queue$e1(d,q,clock);
     
     // Module arguments
     input wire  d;
@@ -874,10 +874,10 @@ module random_3_e4_window$queue$e1(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e4_window$queue$e1
+endmodule // random_3_e8_window$queue$e1
 
 
-module random_3_e4_window$queue$e2(d,q,clock);
+module random_3_e8_window$queue$e2(d,q,clock);
     
     // Module arguments
     input wire  d;
@@ -893,10 +893,10 @@ module random_3_e4_window$queue$e2(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e4_window$queue$e2
+endmodule // random_3_e8_window$queue$e2
 
 
-module random_3_e4_window$queue$n(d,q,clock);
+module random_3_e8_window$queue$n(d,q,clock);
     
     // Module arguments
     input wire  [1:0] d;
@@ -912,10 +912,10 @@ module random_3_e4_window$queue$n(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e4_window$queue$n
+endmodule // random_3_e8_window$queue$n
 
 
-module random_3_e4_window$ram(clock,read_address,read_data,write_address,write_data,write_enable);
+module random_3_e8_window$ram(clock,read_address,read_data,write_address,write_data,write_enable);
     
     // Module arguments
     input wire  clock;
@@ -937,10 +937,10 @@ module random_3_e4_window$ram(clock,read_address,read_data,write_address,write_d
           mem[write_address] <= write_data;
        end
     end
-endmodule // random_3_e4_window$ram
+endmodule // random_3_e8_window$ram
 
 
-module random_3_e4_window$rb(d,q,clock);
+module random_3_e8_window$rb(d,q,clock);
     
     // Module arguments
     input wire  [15:0] d;
@@ -956,10 +956,10 @@ module random_3_e4_window$rb(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e4_window$rb
+endmodule // random_3_e8_window$rb
 
 
-module random_3_e4_window$rrow(d,q,clock);
+module random_3_e8_window$rrow(d,q,clock);
     
     // Module arguments
     input wire  [15:0] d;
@@ -975,10 +975,10 @@ module random_3_e4_window$rrow(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e4_window$rrow
+endmodule // random_3_e8_window$rrow
 
 
-module random_3_e4_window$rtop(d,q,clock);
+module random_3_e8_window$rtop(d,q,clock);
     
     // Module arguments
     input wire  [15:0] d;
@@ -994,10 +994,10 @@ module random_3_e4_window$rtop(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e4_window$rtop
+endmodule // random_3_e8_window$rtop
 
 
-module random_3_e4_window$v1(d,q,clock);
+module random_3_e8_window$v1(d,q,clock);
     
     // Module arguments
     input wire  d;
@@ -1013,10 +1013,10 @@ module random_3_e4_window$v1(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e4_window$v1
+endmodule // random_3_e8_window$v1
 
 
-module random_3_e4_window$wa(d,q,clock);
+module random_3_e8_window$wa(d,q,clock);
     
     // Module arguments
     input wire  [15:0] d;
@@ -1032,10 +1032,10 @@ module random_3_e4_window$wa(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e4_window$wa
+endmodule // random_3_e8_window$wa
 
 
-module random_3_e4_window$wcg(d,q,clock);
+module random_3_e8_window$wcg(d,q,clock);
     
     // Module arguments
     input wire  [15:0] d;
@@ -1051,10 +1051,10 @@ module random_3_e4_window$wcg(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e4_window$wcg
+endmodule // random_3_e8_window$wcg
 
 
-module random_3_e4_window$wxb(d,q,clock);
+module random_3_e8_window$wxb(d,q,clock);
     
     // Module arguments
     input wire  [15:0] d;
@@ -1070,10 +1070,10 @@ module random_3_e4_window$wxb(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e4_window$wxb
+endmodule // random_3_e8_window$wxb
 
 
-module random_3_e4_window$wyb(d,q,clock);
+module random_3_e8_window$wyb(d,q,clock);
     
     // Module arguments
     input wire  [15:0] d;
@@ -1089,7 +1089,7 @@ module random_3_e4_window$wyb(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e4_window$wyb
+endmodule // random_3_e8_window$wyb
 
 /* verilator lint_on WIDTH */
 /* verilator lint_on DECLFILENAME */
