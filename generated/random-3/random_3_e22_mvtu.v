@@ -24,9 +24,6 @@ module random_3_e22_mvtu(clock,reset,in_data,in_valid,in_ready,out_data,out_vali
     output reg  out_valid;
     input wire  out_ready;
     
-    // Constant declarations
-    localparam  alt = 6'b10101;
-    
     // Stub signals
     reg  ctrl$clock;
     reg  ctrl$reset;
@@ -52,6 +49,7 @@ module random_3_e22_mvtu(clock,reset,in_data,in_valid,in_ready,out_data,out_vali
     reg  pes$0$in_valid;
     reg  pes$0$first;
     reg  pes$0$last;
+    reg  pes$0$pad;
     reg  [5:0] pes$0$x;
     reg  [5:0] pes$0$w;
     wire  pes$0$out_valid;
@@ -98,6 +96,7 @@ module random_3_e22_mvtu(clock,reset,in_data,in_valid,in_ready,out_data,out_vali
         .in_valid(pes$0$in_valid),
         .first(pes$0$first),
         .last(pes$0$last),
+        .pad(pes$0$pad),
         .x(pes$0$x),
         .w(pes$0$w),
         .out_valid(pes$0$out_valid),
@@ -133,9 +132,7 @@ module random_3_e22_mvtu(clock,reset,in_data,in_valid,in_ready,out_data,out_vali
         pes$0$last = ctrl$pe_last;
         pes$0$w = wmem$0$data;
         pes$0$x = ((ctrl$x) & 6'h3f);
-        if (pad1) begin
-            pes$0$x = wmem$0$data ^ alt;
-        end
+        pes$0$pad = pad1;
         lanes$0$clock = clock;
         lanes$0$y_valid = pes$0$out_valid;
         lanes$0$y = pes$0$y;
@@ -2014,13 +2011,14 @@ module random_3_e22_mvtu$lanes$0$thr$0$y1(d,q,clock);
 endmodule // random_3_e22_mvtu$lanes$0$thr$0$y1
 
 
-module random_3_e22_mvtu$pes$0(clock,in_valid,first,last,x,w,out_valid,y);
+module random_3_e22_mvtu$pes$0(clock,in_valid,first,last,pad,x,w,out_valid,y);
     
     // Module arguments
     input wire  clock;
     input wire  in_valid;
     input wire  first;
     input wire  last;
+    input wire  pad;
     input wire  [5:0] x;
     input wire  [5:0] w;
     output reg  out_valid;
@@ -2028,6 +2026,9 @@ module random_3_e22_mvtu$pes$0(clock,in_valid,first,last,x,w,out_valid,y);
     
     // Constant declarations
     localparam  fan_in = 7'b101010;
+    localparam  padding = 1'b0;
+    localparam  pad_full = 6'b110;
+    localparam  pad_tail = 6'b110;
     
     // Stub signals
     reg  [5:0] tree$bits;
@@ -2044,6 +2045,9 @@ module random_3_e22_mvtu$pes$0(clock,in_valid,first,last,x,w,out_valid,y);
     reg  last1$d;
     wire  last1$q;
     reg  last1$clock;
+    reg  pad1$d;
+    wire  pad1$q;
+    reg  pad1$clock;
     reg  [5:0] acc$d;
     wire  [5:0] acc$q;
     reg  acc$clock;
@@ -2055,6 +2059,7 @@ module random_3_e22_mvtu$pes$0(clock,in_valid,first,last,x,w,out_valid,y);
     reg  vout$clock;
     
     // Local signals
+    reg  [5:0] c;
     reg  [5:0] total;
     
     // Sub module instances
@@ -2082,6 +2087,11 @@ module random_3_e22_mvtu$pes$0(clock,in_valid,first,last,x,w,out_valid,y);
         .q(last1$q),
         .clock(last1$clock)
     );
+    random_3_e22_mvtu$pes$0$pad1 pad1(
+        .d(pad1$d),
+        .q(pad1$q),
+        .clock(pad1$clock)
+    );
     random_3_e22_mvtu$pes$0$acc acc(
         .d(acc$d),
         .q(acc$q),
@@ -2104,6 +2114,7 @@ module random_3_e22_mvtu$pes$0(clock,in_valid,first,last,x,w,out_valid,y);
         v1$clock = clock;
         first1$clock = clock;
         last1$clock = clock;
+        pad1$clock = clock;
         acc$clock = clock;
         yreg$clock = clock;
         vout$clock = clock;
@@ -2111,6 +2122,7 @@ module random_3_e22_mvtu$pes$0(clock,in_valid,first,last,x,w,out_valid,y);
         v1$d = v1$q;
         first1$d = first1$q;
         last1$d = last1$q;
+        pad1$d = pad1$q;
         acc$d = acc$q;
         yreg$d = yreg$q;
         vout$d = vout$q;
@@ -2119,15 +2131,29 @@ module random_3_e22_mvtu$pes$0(clock,in_valid,first,last,x,w,out_valid,y);
         v1$d = in_valid;
         first1$d = first;
         last1$d = last;
-        total = acc$q + ((pc$q) & 6'h3f);
+        pad1$d = pad;
+        c = ((pc$q) & 6'h3f);
+        if (padding) begin
+            c = ((pc$q) & 6'h3f) << 32'h1;
+            if (pad1$q) begin
+                c = pad_full;
+                if (last1$q) begin
+                    c = pad_tail;
+                end
+            end
+        end
+        total = acc$q + c;
         if (first1$q) begin
-            total = ((pc$q) & 6'h3f);
+            total = c;
         end
         vout$d = 1'b0;
         if (v1$q) begin
             acc$d = total;
             if (last1$q) begin
                 yreg$d = fan_in - (((total) & 7'h7f) << 32'h1);
+                if (padding) begin
+                    yreg$d = fan_in - ((total) & 7'h7f);
+                end
                 vout$d = 1'b1;
             end
         end
@@ -2193,6 +2219,25 @@ module random_3_e22_mvtu$pes$0$last1(d,q,clock);
     end
           
 endmodule // random_3_e22_mvtu$pes$0$last1
+
+
+module random_3_e22_mvtu$pes$0$pad1(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e22_mvtu$pes$0$pad1
 
 
 module random_3_e22_mvtu$pes$0$pc(d,q,clock);

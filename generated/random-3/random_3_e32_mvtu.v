@@ -24,9 +24,6 @@ module random_3_e32_mvtu(clock,reset,in_data,in_valid,in_ready,out_data,out_vali
     output reg  out_valid;
     input wire  out_ready;
     
-    // Constant declarations
-    localparam  alt = 17'b10101010101010101;
-    
     // Stub signals
     reg  ctrl$clock;
     reg  ctrl$reset;
@@ -52,6 +49,7 @@ module random_3_e32_mvtu(clock,reset,in_data,in_valid,in_ready,out_data,out_vali
     reg  pes$0$in_valid;
     reg  pes$0$first;
     reg  pes$0$last;
+    reg  pes$0$pad;
     reg  [16:0] pes$0$x;
     reg  [16:0] pes$0$w;
     wire  pes$0$out_valid;
@@ -98,6 +96,7 @@ module random_3_e32_mvtu(clock,reset,in_data,in_valid,in_ready,out_data,out_vali
         .in_valid(pes$0$in_valid),
         .first(pes$0$first),
         .last(pes$0$last),
+        .pad(pes$0$pad),
         .x(pes$0$x),
         .w(pes$0$w),
         .out_valid(pes$0$out_valid),
@@ -133,9 +132,7 @@ module random_3_e32_mvtu(clock,reset,in_data,in_valid,in_ready,out_data,out_vali
         pes$0$last = ctrl$pe_last;
         pes$0$w = wmem$0$data;
         pes$0$x = ((ctrl$x) & 17'h1ffff);
-        if (pad1) begin
-            pes$0$x = wmem$0$data ^ alt;
-        end
+        pes$0$pad = pad1;
         lanes$0$clock = clock;
         lanes$0$y_valid = pes$0$out_valid;
         lanes$0$y = pes$0$y;
@@ -1719,13 +1716,14 @@ module random_3_e32_mvtu$lanes$0$thr$0$y1(d,q,clock);
 endmodule // random_3_e32_mvtu$lanes$0$thr$0$y1
 
 
-module random_3_e32_mvtu$pes$0(clock,in_valid,first,last,x,w,out_valid,y);
+module random_3_e32_mvtu$pes$0(clock,in_valid,first,last,pad,x,w,out_valid,y);
     
     // Module arguments
     input wire  clock;
     input wire  in_valid;
     input wire  first;
     input wire  last;
+    input wire  pad;
     input wire  [16:0] x;
     input wire  [16:0] w;
     output reg  out_valid;
@@ -1733,6 +1731,9 @@ module random_3_e32_mvtu$pes$0(clock,in_valid,first,last,x,w,out_valid,y);
     
     // Constant declarations
     localparam  fan_in = 6'b10001;
+    localparam  padding = 1'b0;
+    localparam  pad_full = 5'b10001;
+    localparam  pad_tail = 5'b10001;
     
     // Stub signals
     reg  [16:0] tree$bits;
@@ -1749,6 +1750,9 @@ module random_3_e32_mvtu$pes$0(clock,in_valid,first,last,x,w,out_valid,y);
     reg  last1$d;
     wire  last1$q;
     reg  last1$clock;
+    reg  pad1$d;
+    wire  pad1$q;
+    reg  pad1$clock;
     reg  [4:0] acc$d;
     wire  [4:0] acc$q;
     reg  acc$clock;
@@ -1760,6 +1764,7 @@ module random_3_e32_mvtu$pes$0(clock,in_valid,first,last,x,w,out_valid,y);
     reg  vout$clock;
     
     // Local signals
+    reg  [4:0] c;
     reg  [4:0] total;
     
     // Sub module instances
@@ -1787,6 +1792,11 @@ module random_3_e32_mvtu$pes$0(clock,in_valid,first,last,x,w,out_valid,y);
         .q(last1$q),
         .clock(last1$clock)
     );
+    random_3_e32_mvtu$pes$0$pad1 pad1(
+        .d(pad1$d),
+        .q(pad1$q),
+        .clock(pad1$clock)
+    );
     random_3_e32_mvtu$pes$0$acc acc(
         .d(acc$d),
         .q(acc$q),
@@ -1809,6 +1819,7 @@ module random_3_e32_mvtu$pes$0(clock,in_valid,first,last,x,w,out_valid,y);
         v1$clock = clock;
         first1$clock = clock;
         last1$clock = clock;
+        pad1$clock = clock;
         acc$clock = clock;
         yreg$clock = clock;
         vout$clock = clock;
@@ -1816,6 +1827,7 @@ module random_3_e32_mvtu$pes$0(clock,in_valid,first,last,x,w,out_valid,y);
         v1$d = v1$q;
         first1$d = first1$q;
         last1$d = last1$q;
+        pad1$d = pad1$q;
         acc$d = acc$q;
         yreg$d = yreg$q;
         vout$d = vout$q;
@@ -1824,15 +1836,29 @@ module random_3_e32_mvtu$pes$0(clock,in_valid,first,last,x,w,out_valid,y);
         v1$d = in_valid;
         first1$d = first;
         last1$d = last;
-        total = acc$q + ((pc$q) & 5'h1f);
+        pad1$d = pad;
+        c = ((pc$q) & 5'h1f);
+        if (padding) begin
+            c = ((pc$q) & 5'h1f) << 32'h1;
+            if (pad1$q) begin
+                c = pad_full;
+                if (last1$q) begin
+                    c = pad_tail;
+                end
+            end
+        end
+        total = acc$q + c;
         if (first1$q) begin
-            total = ((pc$q) & 5'h1f);
+            total = c;
         end
         vout$d = 1'b0;
         if (v1$q) begin
             acc$d = total;
             if (last1$q) begin
                 yreg$d = fan_in - (((total) & 6'h3f) << 32'h1);
+                if (padding) begin
+                    yreg$d = fan_in - ((total) & 6'h3f);
+                end
                 vout$d = 1'b1;
             end
         end
@@ -1898,6 +1924,25 @@ module random_3_e32_mvtu$pes$0$last1(d,q,clock);
     end
           
 endmodule // random_3_e32_mvtu$pes$0$last1
+
+
+module random_3_e32_mvtu$pes$0$pad1(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e32_mvtu$pes$0$pad1
 
 
 module random_3_e32_mvtu$pes$0$pc(d,q,clock);

@@ -24,9 +24,6 @@ module random_3_e7_mvtu(clock,reset,in_data,in_valid,in_ready,out_data,out_valid
     output reg  out_valid;
     input wire  out_ready;
     
-    // Constant declarations
-    localparam  alt = 1'b1;
-    
     // Stub signals
     reg  ctrl$clock;
     reg  ctrl$reset;
@@ -55,6 +52,7 @@ module random_3_e7_mvtu(clock,reset,in_data,in_valid,in_ready,out_data,out_valid
     reg  pes$0$in_valid;
     reg  pes$0$first;
     reg  pes$0$last;
+    reg  pes$0$pad;
     reg  pes$0$x;
     reg  pes$0$w;
     wire  pes$0$out_valid;
@@ -63,6 +61,7 @@ module random_3_e7_mvtu(clock,reset,in_data,in_valid,in_ready,out_data,out_valid
     reg  pes$1$in_valid;
     reg  pes$1$first;
     reg  pes$1$last;
+    reg  pes$1$pad;
     reg  pes$1$x;
     reg  pes$1$w;
     wire  pes$1$out_valid;
@@ -122,6 +121,7 @@ module random_3_e7_mvtu(clock,reset,in_data,in_valid,in_ready,out_data,out_valid
         .in_valid(pes$0$in_valid),
         .first(pes$0$first),
         .last(pes$0$last),
+        .pad(pes$0$pad),
         .x(pes$0$x),
         .w(pes$0$w),
         .out_valid(pes$0$out_valid),
@@ -132,6 +132,7 @@ module random_3_e7_mvtu(clock,reset,in_data,in_valid,in_ready,out_data,out_valid
         .in_valid(pes$1$in_valid),
         .first(pes$1$first),
         .last(pes$1$last),
+        .pad(pes$1$pad),
         .x(pes$1$x),
         .w(pes$1$w),
         .out_valid(pes$1$out_valid),
@@ -177,9 +178,7 @@ module random_3_e7_mvtu(clock,reset,in_data,in_valid,in_ready,out_data,out_valid
         pes$0$last = ctrl$pe_last;
         pes$0$w = wmem$0$data;
         pes$0$x = ((ctrl$x) & 1'h1);
-        if (pad1) begin
-            pes$0$x = wmem$0$data ^ alt;
-        end
+        pes$0$pad = pad1;
         lanes$0$clock = clock;
         lanes$0$y_valid = pes$0$out_valid;
         lanes$0$y = pes$0$y;
@@ -193,9 +192,7 @@ module random_3_e7_mvtu(clock,reset,in_data,in_valid,in_ready,out_data,out_valid
         pes$1$last = ctrl$pe_last;
         pes$1$w = wmem$1$data;
         pes$1$x = ((ctrl$x) & 1'h1);
-        if (pad1) begin
-            pes$1$x = wmem$1$data ^ alt;
-        end
+        pes$1$pad = pad1;
         lanes$1$clock = clock;
         lanes$1$y_valid = pes$1$out_valid;
         lanes$1$y = pes$1$y;
@@ -3007,13 +3004,14 @@ module random_3_e7_mvtu$lanes$1$thr$0$y1(d,q,clock);
 endmodule // random_3_e7_mvtu$lanes$1$thr$0$y1
 
 
-module random_3_e7_mvtu$pes$0(clock,in_valid,first,last,x,w,out_valid,y);
+module random_3_e7_mvtu$pes$0(clock,in_valid,first,last,pad,x,w,out_valid,y);
     
     // Module arguments
     input wire  clock;
     input wire  in_valid;
     input wire  first;
     input wire  last;
+    input wire  pad;
     input wire  x;
     input wire  w;
     output reg  out_valid;
@@ -3021,6 +3019,9 @@ module random_3_e7_mvtu$pes$0(clock,in_valid,first,last,x,w,out_valid,y);
     
     // Constant declarations
     localparam  fan_in = 2'b1;
+    localparam  padding = 1'b0;
+    localparam  pad_full = 1'b1;
+    localparam  pad_tail = 1'b1;
     
     // Stub signals
     reg  tree$bits;
@@ -3037,6 +3038,9 @@ module random_3_e7_mvtu$pes$0(clock,in_valid,first,last,x,w,out_valid,y);
     reg  last1$d;
     wire  last1$q;
     reg  last1$clock;
+    reg  pad1$d;
+    wire  pad1$q;
+    reg  pad1$clock;
     reg  acc$d;
     wire  acc$q;
     reg  acc$clock;
@@ -3048,6 +3052,7 @@ module random_3_e7_mvtu$pes$0(clock,in_valid,first,last,x,w,out_valid,y);
     reg  vout$clock;
     
     // Local signals
+    reg  c;
     reg  total;
     
     // Sub module instances
@@ -3075,6 +3080,11 @@ module random_3_e7_mvtu$pes$0(clock,in_valid,first,last,x,w,out_valid,y);
         .q(last1$q),
         .clock(last1$clock)
     );
+    random_3_e7_mvtu$pes$0$pad1 pad1(
+        .d(pad1$d),
+        .q(pad1$q),
+        .clock(pad1$clock)
+    );
     random_3_e7_mvtu$pes$0$acc acc(
         .d(acc$d),
         .q(acc$q),
@@ -3097,6 +3107,7 @@ module random_3_e7_mvtu$pes$0(clock,in_valid,first,last,x,w,out_valid,y);
         v1$clock = clock;
         first1$clock = clock;
         last1$clock = clock;
+        pad1$clock = clock;
         acc$clock = clock;
         yreg$clock = clock;
         vout$clock = clock;
@@ -3104,6 +3115,7 @@ module random_3_e7_mvtu$pes$0(clock,in_valid,first,last,x,w,out_valid,y);
         v1$d = v1$q;
         first1$d = first1$q;
         last1$d = last1$q;
+        pad1$d = pad1$q;
         acc$d = acc$q;
         yreg$d = yreg$q;
         vout$d = vout$q;
@@ -3112,15 +3124,29 @@ module random_3_e7_mvtu$pes$0(clock,in_valid,first,last,x,w,out_valid,y);
         v1$d = in_valid;
         first1$d = first;
         last1$d = last;
-        total = acc$q + ((pc$q) & 1'h1);
+        pad1$d = pad;
+        c = ((pc$q) & 1'h1);
+        if (padding) begin
+            c = ((pc$q) & 1'h1) << 32'h1;
+            if (pad1$q) begin
+                c = pad_full;
+                if (last1$q) begin
+                    c = pad_tail;
+                end
+            end
+        end
+        total = acc$q + c;
         if (first1$q) begin
-            total = ((pc$q) & 1'h1);
+            total = c;
         end
         vout$d = 1'b0;
         if (v1$q) begin
             acc$d = total;
             if (last1$q) begin
                 yreg$d = fan_in - (((total) & 2'h3) << 32'h1);
+                if (padding) begin
+                    yreg$d = fan_in - ((total) & 2'h3);
+                end
                 vout$d = 1'b1;
             end
         end
@@ -3186,6 +3212,25 @@ module random_3_e7_mvtu$pes$0$last1(d,q,clock);
     end
           
 endmodule // random_3_e7_mvtu$pes$0$last1
+
+
+module random_3_e7_mvtu$pes$0$pad1(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e7_mvtu$pes$0$pad1
 
 
 module random_3_e7_mvtu$pes$0$pc(d,q,clock);
@@ -3460,13 +3505,14 @@ module random_3_e7_mvtu$pes$0$yreg(d,q,clock);
 endmodule // random_3_e7_mvtu$pes$0$yreg
 
 
-module random_3_e7_mvtu$pes$1(clock,in_valid,first,last,x,w,out_valid,y);
+module random_3_e7_mvtu$pes$1(clock,in_valid,first,last,pad,x,w,out_valid,y);
     
     // Module arguments
     input wire  clock;
     input wire  in_valid;
     input wire  first;
     input wire  last;
+    input wire  pad;
     input wire  x;
     input wire  w;
     output reg  out_valid;
@@ -3474,6 +3520,9 @@ module random_3_e7_mvtu$pes$1(clock,in_valid,first,last,x,w,out_valid,y);
     
     // Constant declarations
     localparam  fan_in = 2'b1;
+    localparam  padding = 1'b0;
+    localparam  pad_full = 1'b1;
+    localparam  pad_tail = 1'b1;
     
     // Stub signals
     reg  tree$bits;
@@ -3490,6 +3539,9 @@ module random_3_e7_mvtu$pes$1(clock,in_valid,first,last,x,w,out_valid,y);
     reg  last1$d;
     wire  last1$q;
     reg  last1$clock;
+    reg  pad1$d;
+    wire  pad1$q;
+    reg  pad1$clock;
     reg  acc$d;
     wire  acc$q;
     reg  acc$clock;
@@ -3501,6 +3553,7 @@ module random_3_e7_mvtu$pes$1(clock,in_valid,first,last,x,w,out_valid,y);
     reg  vout$clock;
     
     // Local signals
+    reg  c;
     reg  total;
     
     // Sub module instances
@@ -3528,6 +3581,11 @@ module random_3_e7_mvtu$pes$1(clock,in_valid,first,last,x,w,out_valid,y);
         .q(last1$q),
         .clock(last1$clock)
     );
+    random_3_e7_mvtu$pes$1$pad1 pad1(
+        .d(pad1$d),
+        .q(pad1$q),
+        .clock(pad1$clock)
+    );
     random_3_e7_mvtu$pes$1$acc acc(
         .d(acc$d),
         .q(acc$q),
@@ -3550,6 +3608,7 @@ module random_3_e7_mvtu$pes$1(clock,in_valid,first,last,x,w,out_valid,y);
         v1$clock = clock;
         first1$clock = clock;
         last1$clock = clock;
+        pad1$clock = clock;
         acc$clock = clock;
         yreg$clock = clock;
         vout$clock = clock;
@@ -3557,6 +3616,7 @@ module random_3_e7_mvtu$pes$1(clock,in_valid,first,last,x,w,out_valid,y);
         v1$d = v1$q;
         first1$d = first1$q;
         last1$d = last1$q;
+        pad1$d = pad1$q;
         acc$d = acc$q;
         yreg$d = yreg$q;
         vout$d = vout$q;
@@ -3565,15 +3625,29 @@ module random_3_e7_mvtu$pes$1(clock,in_valid,first,last,x,w,out_valid,y);
         v1$d = in_valid;
         first1$d = first;
         last1$d = last;
-        total = acc$q + ((pc$q) & 1'h1);
+        pad1$d = pad;
+        c = ((pc$q) & 1'h1);
+        if (padding) begin
+            c = ((pc$q) & 1'h1) << 32'h1;
+            if (pad1$q) begin
+                c = pad_full;
+                if (last1$q) begin
+                    c = pad_tail;
+                end
+            end
+        end
+        total = acc$q + c;
         if (first1$q) begin
-            total = ((pc$q) & 1'h1);
+            total = c;
         end
         vout$d = 1'b0;
         if (v1$q) begin
             acc$d = total;
             if (last1$q) begin
                 yreg$d = fan_in - (((total) & 2'h3) << 32'h1);
+                if (padding) begin
+                    yreg$d = fan_in - ((total) & 2'h3);
+                end
                 vout$d = 1'b1;
             end
         end
@@ -3639,6 +3713,25 @@ module random_3_e7_mvtu$pes$1$last1(d,q,clock);
     end
           
 endmodule // random_3_e7_mvtu$pes$1$last1
+
+
+module random_3_e7_mvtu$pes$1$pad1(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e7_mvtu$pes$1$pad1
 
 
 module random_3_e7_mvtu$pes$1$pc(d,q,clock);
