@@ -25,21 +25,21 @@ module random_3_e11_fifo(clock,reset,in_data,in_valid,in_ready,out_data,out_vali
     input wire  out_ready;
     
     // Constant declarations
-    localparam  last = 8'hc3;
+    localparam  last = 4'hf;
     
     // Stub signals
-    reg  [7:0] ram$read_address;
+    reg  [3:0] ram$read_address;
     reg  ram$read_clock;
     wire  [5:0] ram$read_data;
-    reg  [7:0] ram$write_address;
+    reg  [3:0] ram$write_address;
     reg  ram$write_clock;
     reg  [5:0] ram$write_data;
     reg  ram$write_enable;
-    reg  [7:0] wptr$d;
-    wire  [7:0] wptr$q;
+    reg  [3:0] wptr$d;
+    wire  [3:0] wptr$q;
     reg  wptr$clock;
-    reg  [7:0] rptr$d;
-    wire  [7:0] rptr$q;
+    reg  [3:0] rptr$d;
+    wire  [3:0] rptr$q;
     reg  rptr$clock;
     reg  full$d;
     wire  full$q;
@@ -64,8 +64,8 @@ module random_3_e11_fifo(clock,reset,in_data,in_valid,in_ready,out_data,out_vali
     reg  write;
     reg  issue;
     reg  empty;
-    reg  [7:0] wnext;
-    reg  [7:0] rnext;
+    reg  [3:0] wnext;
+    reg  [3:0] rnext;
     
     // Sub module instances
     random_3_e11_fifo$ram ram(
@@ -259,16 +259,16 @@ endmodule // random_3_e11_fifo$mv
 module random_3_e11_fifo$ram(read_address,read_clock,read_data,write_address,write_clock,write_data,write_enable);
     
     // Module arguments
-    input wire  [7:0] read_address;
+    input wire  [3:0] read_address;
     input wire  read_clock;
     output reg  [5:0] read_data;
-    input wire  [7:0] write_address;
+    input wire  [3:0] write_address;
     input wire  write_clock;
     input wire  [5:0] write_data;
     input wire  write_enable;
     
     // Update code (custom)
-    reg[5:0] mem[255:0];
+    reg[5:0] mem[15:0];
     
     
     
@@ -288,13 +288,13 @@ endmodule // random_3_e11_fifo$ram
 module random_3_e11_fifo$rptr(d,q,clock);
     
     // Module arguments
-    input wire  [7:0] d;
-    output reg  [7:0] q;
+    input wire  [3:0] d;
+    output reg  [3:0] q;
     input wire  clock;
     
     // Update code (custom)
     initial begin
-       q = 8'h0;
+       q = 4'h0;
     end
     
     always @(posedge clock) begin
@@ -364,13 +364,13 @@ endmodule // random_3_e11_fifo$sv
 module random_3_e11_fifo$wptr(d,q,clock);
     
     // Module arguments
-    input wire  [7:0] d;
-    output reg  [7:0] q;
+    input wire  [3:0] d;
+    output reg  [3:0] q;
     input wire  clock;
     
     // Update code (custom)
     initial begin
-       q = 8'h0;
+       q = 4'h0;
     end
     
     always @(posedge clock) begin

@@ -40,46 +40,50 @@ module random_3_top (
   wire s13_valid, s13_ready;
   wire [5:0] s14_data;
   wire s14_valid, s14_ready;
-  wire [9:0] s15_data;
+  wire [5:0] s15_data;
   wire s15_valid, s15_ready;
-  wire [3:0] s16_data;
+  wire [9:0] s16_data;
   wire s16_valid, s16_ready;
-  wire [19:0] s17_data;
+  wire [3:0] s17_data;
   wire s17_valid, s17_ready;
   wire [19:0] s18_data;
   wire s18_valid, s18_ready;
-  wire [6:0] s19_data;
+  wire [19:0] s19_data;
   wire s19_valid, s19_ready;
   wire [6:0] s20_data;
   wire s20_valid, s20_ready;
   wire [6:0] s21_data;
   wire s21_valid, s21_ready;
-  wire [5:0] s22_data;
+  wire [6:0] s22_data;
   wire s22_valid, s22_ready;
   wire [5:0] s23_data;
   wire s23_valid, s23_ready;
-  wire [2:0] s24_data;
+  wire [5:0] s24_data;
   wire s24_valid, s24_ready;
-  wire [5:0] s25_data;
+  wire [2:0] s25_data;
   wire s25_valid, s25_ready;
   wire [5:0] s26_data;
   wire s26_valid, s26_ready;
-  wire [2:0] s27_data;
+  wire [5:0] s27_data;
   wire s27_valid, s27_ready;
   wire [2:0] s28_data;
   wire s28_valid, s28_ready;
-  wire [3:0] s29_data;
+  wire [2:0] s29_data;
   wire s29_valid, s29_ready;
-  wire [0:0] s30_data;
+  wire [2:0] s30_data;
   wire s30_valid, s30_ready;
-  wire [16:0] s31_data;
+  wire [3:0] s31_data;
   wire s31_valid, s31_ready;
-  wire [16:0] s32_data;
+  wire [0:0] s32_data;
   wire s32_valid, s32_ready;
-  wire [1:0] s33_data;
+  wire [16:0] s33_data;
   wire s33_valid, s33_ready;
-  wire [7:0] s34_data;
+  wire [16:0] s34_data;
   wire s34_valid, s34_ready;
+  wire [1:0] s35_data;
+  wire s35_valid, s35_ready;
+  wire [7:0] s36_data;
+  wire s36_valid, s36_ready;
   random_3_e0_threshold e0 (
     .clock(clk),
     .reset(rst),
@@ -195,9 +199,9 @@ module random_3_top (
   random_3_e11_fifo e11 (
     .clock(clk),
     .reset(rst),
-    .in_data(s9_data),
-    .in_valid(s9_valid),
-    .in_ready(s9_ready),
+    .in_data(s6_data),
+    .in_valid(s6_valid),
+    .in_ready(s6_ready),
     .out_data(s13_data),
     .out_valid(s13_valid),
     .out_ready(s13_ready)
@@ -205,34 +209,34 @@ module random_3_top (
   random_3_e12_fifo e12 (
     .clock(clk),
     .reset(rst),
-    .in_data(s12_data),
-    .in_valid(s12_valid),
-    .in_ready(s12_ready),
+    .in_data(s9_data),
+    .in_valid(s9_valid),
+    .in_ready(s9_ready),
     .out_data(s14_data),
     .out_valid(s14_valid),
     .out_ready(s14_ready)
   );
-  random_3_e13_add e13 (
+  random_3_e13_fifo e13 (
     .clock(clk),
     .reset(rst),
-    .in_data({s14_data, s13_data, s6_data}),
-    .in_valid({s14_valid, s13_valid, s6_valid}),
-    .in_ready({s14_ready, s13_ready, s6_ready}),
+    .in_data(s12_data),
+    .in_valid(s12_valid),
+    .in_ready(s12_ready),
     .out_data(s15_data),
     .out_valid(s15_valid),
     .out_ready(s15_ready)
   );
-  random_3_e14_threshold e14 (
+  random_3_e14_add e14 (
     .clock(clk),
     .reset(rst),
-    .in_data(s15_data),
-    .in_valid(s15_valid),
-    .in_ready(s15_ready),
+    .in_data({s15_data, s14_data, s13_data}),
+    .in_valid({s15_valid, s14_valid, s13_valid}),
+    .in_ready({s15_ready, s14_ready, s13_ready}),
     .out_data(s16_data),
     .out_valid(s16_valid),
     .out_ready(s16_ready)
   );
-  random_3_e15_lanes e15 (
+  random_3_e15_threshold e15 (
     .clock(clk),
     .reset(rst),
     .in_data(s16_data),
@@ -242,7 +246,7 @@ module random_3_top (
     .out_valid(s17_valid),
     .out_ready(s17_ready)
   );
-  random_3_e16_fifo e16 (
+  random_3_e16_lanes e16 (
     .clock(clk),
     .reset(rst),
     .in_data(s17_data),
@@ -252,7 +256,7 @@ module random_3_top (
     .out_valid(s18_valid),
     .out_ready(s18_ready)
   );
-  random_3_e17_mvtu_int e17 (
+  random_3_e17_fifo e17 (
     .clock(clk),
     .reset(rst),
     .in_data(s18_data),
@@ -262,38 +266,38 @@ module random_3_top (
     .out_valid(s19_valid),
     .out_ready(s19_ready)
   );
-  assign s21_data = s20_data;
-  random_3_e18_fork e18 (
+  random_3_e18_mvtu_int e18 (
     .clock(clk),
     .reset(rst),
     .in_data(s19_data),
     .in_valid(s19_valid),
     .in_ready(s19_ready),
     .out_data(s20_data),
-    .out_valid({s21_valid, s20_valid}),
-    .out_ready({s21_ready, s20_ready})
+    .out_valid(s20_valid),
+    .out_ready(s20_ready)
   );
-  random_3_e19_lanes e19 (
+  assign s22_data = s21_data;
+  random_3_e19_fork e19 (
     .clock(clk),
     .reset(rst),
     .in_data(s20_data),
     .in_valid(s20_valid),
     .in_ready(s20_ready),
-    .out_data(s22_data),
-    .out_valid(s22_valid),
-    .out_ready(s22_ready)
+    .out_data(s21_data),
+    .out_valid({s22_valid, s21_valid}),
+    .out_ready({s22_ready, s21_ready})
   );
-  random_3_e20_fifo e20 (
+  random_3_e20_lanes e20 (
     .clock(clk),
     .reset(rst),
-    .in_data(s22_data),
-    .in_valid(s22_valid),
-    .in_ready(s22_ready),
+    .in_data(s21_data),
+    .in_valid(s21_valid),
+    .in_ready(s21_ready),
     .out_data(s23_data),
     .out_valid(s23_valid),
     .out_ready(s23_ready)
   );
-  random_3_e21_mvtu e21 (
+  random_3_e21_fifo e21 (
     .clock(clk),
     .reset(rst),
     .in_data(s23_data),
@@ -303,27 +307,27 @@ module random_3_top (
     .out_valid(s24_valid),
     .out_ready(s24_ready)
   );
-  random_3_e22_lanes e22 (
+  random_3_e22_mvtu e22 (
     .clock(clk),
     .reset(rst),
-    .in_data(s21_data),
-    .in_valid(s21_valid),
-    .in_ready(s21_ready),
+    .in_data(s24_data),
+    .in_valid(s24_valid),
+    .in_ready(s24_ready),
     .out_data(s25_data),
     .out_valid(s25_valid),
     .out_ready(s25_ready)
   );
-  random_3_e23_fifo e23 (
+  random_3_e23_lanes e23 (
     .clock(clk),
     .reset(rst),
-    .in_data(s25_data),
-    .in_valid(s25_valid),
-    .in_ready(s25_ready),
+    .in_data(s22_data),
+    .in_valid(s22_valid),
+    .in_ready(s22_ready),
     .out_data(s26_data),
     .out_valid(s26_valid),
     .out_ready(s26_ready)
   );
-  random_3_e24_mvtu e24 (
+  random_3_e24_fifo e24 (
     .clock(clk),
     .reset(rst),
     .in_data(s26_data),
@@ -333,7 +337,7 @@ module random_3_top (
     .out_valid(s27_valid),
     .out_ready(s27_ready)
   );
-  random_3_e25_fifo e25 (
+  random_3_e25_mvtu e25 (
     .clock(clk),
     .reset(rst),
     .in_data(s27_data),
@@ -343,37 +347,37 @@ module random_3_top (
     .out_valid(s28_valid),
     .out_ready(s28_ready)
   );
-  random_3_e26_add e26 (
+  random_3_e26_fifo e26 (
     .clock(clk),
     .reset(rst),
-    .in_data({s28_data, s24_data}),
-    .in_valid({s28_valid, s24_valid}),
-    .in_ready({s28_ready, s24_ready}),
+    .in_data(s25_data),
+    .in_valid(s25_valid),
+    .in_ready(s25_ready),
     .out_data(s29_data),
     .out_valid(s29_valid),
     .out_ready(s29_ready)
   );
-  random_3_e27_threshold e27 (
+  random_3_e27_fifo e27 (
     .clock(clk),
     .reset(rst),
-    .in_data(s29_data),
-    .in_valid(s29_valid),
-    .in_ready(s29_ready),
+    .in_data(s28_data),
+    .in_valid(s28_valid),
+    .in_ready(s28_ready),
     .out_data(s30_data),
     .out_valid(s30_valid),
     .out_ready(s30_ready)
   );
-  random_3_e28_lanes e28 (
+  random_3_e28_add e28 (
     .clock(clk),
     .reset(rst),
-    .in_data(s30_data),
-    .in_valid(s30_valid),
-    .in_ready(s30_ready),
+    .in_data({s30_data, s29_data}),
+    .in_valid({s30_valid, s29_valid}),
+    .in_ready({s30_ready, s29_ready}),
     .out_data(s31_data),
     .out_valid(s31_valid),
     .out_ready(s31_ready)
   );
-  random_3_e29_fifo e29 (
+  random_3_e29_threshold e29 (
     .clock(clk),
     .reset(rst),
     .in_data(s31_data),
@@ -383,7 +387,7 @@ module random_3_top (
     .out_valid(s32_valid),
     .out_ready(s32_ready)
   );
-  random_3_e30_mvtu e30 (
+  random_3_e30_lanes e30 (
     .clock(clk),
     .reset(rst),
     .in_data(s32_data),
@@ -393,7 +397,7 @@ module random_3_top (
     .out_valid(s33_valid),
     .out_ready(s33_ready)
   );
-  random_3_e31_mvtu_int e31 (
+  random_3_e31_fifo e31 (
     .clock(clk),
     .reset(rst),
     .in_data(s33_data),
@@ -403,10 +407,30 @@ module random_3_top (
     .out_valid(s34_valid),
     .out_ready(s34_ready)
   );
-  assign m_axis_tdata = s34_data;
-  assign m_axis_tvalid = s34_valid;
-  assign s34_ready = m_axis_tready;
-  random_3_top_frame frame (.clock(clk), .reset(rst), .fire(s34_valid & m_axis_tready), .last(m_axis_tlast));
+  random_3_e32_mvtu e32 (
+    .clock(clk),
+    .reset(rst),
+    .in_data(s34_data),
+    .in_valid(s34_valid),
+    .in_ready(s34_ready),
+    .out_data(s35_data),
+    .out_valid(s35_valid),
+    .out_ready(s35_ready)
+  );
+  random_3_e33_mvtu_int e33 (
+    .clock(clk),
+    .reset(rst),
+    .in_data(s35_data),
+    .in_valid(s35_valid),
+    .in_ready(s35_ready),
+    .out_data(s36_data),
+    .out_valid(s36_valid),
+    .out_ready(s36_ready)
+  );
+  assign m_axis_tdata = s36_data;
+  assign m_axis_tvalid = s36_valid;
+  assign s36_ready = m_axis_tready;
+  random_3_top_frame frame (.clock(clk), .reset(rst), .fire(s36_valid & m_axis_tready), .last(m_axis_tlast));
 endmodule
 // Lint waivers for `verilator --lint-only -Wall`, for the rust-hdl output below:
 // - WIDTH: rust-hdl writes literals as 32-bit constants (`32'h0`) and mixes operand

@@ -26,7 +26,9 @@
 //!   next); every input of an adder but the latest-arriving one gets a FIFO of one frame
 //!   of beats (plus the difference in latency), enough for the latest branch to take a
 //!   whole frame before it answers while every other branch runs ahead, so any number
-//!   of branches of any latency never deadlock;
+//!   of branches of any latency never deadlock (and the latest input a short FIFO too
+//!   when another one arrives within a FIFO's latency of it, so the FIFOs do not change
+//!   which branch is latest);
 //! - the output leaves one element per beat, in C, H, W order (a [`ChwReorder`] when the
 //!   map has several pixels and several channels).
 //!
@@ -225,6 +227,9 @@ struct Pace {
     /// cycles between output beats
     spacing: u64,
 }
+
+/// Cycles through an empty [`StreamFifo`](crate::stream_fifo::StreamFifo).
+const FIFO_LATENCY: u64 = 3;
 
 const STREAMING: Pace = Pace {
     tail: None,
@@ -486,7 +491,7 @@ impl Builder<'_> {
             vec![(si.lanes, si.elem, si.elements)],
             vec![label],
             si.beats() as u64,
-            3,
+            FIFO_LATENCY,
             STREAMING,
             (depth * si.width()) as u64,
             Fold {
@@ -514,12 +519,22 @@ impl Builder<'_> {
             .max_by_key(|&k| (self.streams[ins[k]].first, usize::MAX - k))
             .expect("an add has inputs");
         let max_arrival = self.streams[ins[latest]].first;
+        // those FIFOs delay their branches by their own latency: an input arriving
+        // less than that (plus 2 cycles of estimate) before the latest would then come
+        // after it, and the latest branch, holding the difference in its engines' few
+        // output registers, would stall the forks of every branch a cycle now and then;
+        // a short FIFO on the latest input too keeps the estimated order
+        let close = (0..ins.len())
+            .any(|k| k != latest && self.streams[ins[k]].first + FIFO_LATENCY + 2 > max_arrival);
         for k in 0..ins.len() {
-            if k == latest {
-                continue;
-            }
             let si = self.streams[ins[k]].clone();
-            let depth = si.beats().max((max_arrival - si.first) as usize) + 16;
+            let depth = if k != latest {
+                si.beats().max((max_arrival - si.first) as usize) + 16
+            } else if close {
+                16
+            } else {
+                continue;
+            };
             ins[k] = self.fifo(ins[k], depth, format!("{label} (branch {k})"));
         }
         let oe = Elem::of(add_kind(&kinds));
@@ -1144,8 +1159,8 @@ mod tests {
 
     /// A stream read by 11 layers and an add of 11 inputs: forks of 8 and 4 ways
     /// chained, adders of 8 and 4 inputs chained (the first adder's sum is an input of
-    /// the second), a FIFO on every adder input but the latest, and the top wires them
-    /// with packed ports.
+    /// the second), a FIFO on every adder input, and the top wires them with packed
+    /// ports.
     #[test]
     fn wide_fork_and_add_are_chained() {
         let net = bnnforge_model::random::wide_add_network(5, 11);
@@ -1170,18 +1185,19 @@ mod tests {
             .collect();
         assert_eq!(adds.len(), 2);
         assert_eq!((adds[0].generics[0], adds[1].generics[0]), (8, 4));
-        assert_eq!(adds[1].inputs[0], adds[0].outputs[0], "the partial sum");
-        let fifo_fed = |e: &Engine| {
-            e.inputs
+        // the FIFO in front of a stream `s`, if any
+        let fifo = |s: usize| {
+            d.engines
                 .iter()
-                .filter(|&&s| {
-                    d.engines
-                        .iter()
-                        .any(|f| matches!(f.kind, EngineKind::Fifo { .. }) && f.outputs[0] == s)
-                })
-                .count()
+                .find(|f| matches!(f.kind, EngineKind::Fifo { .. }) && f.outputs[0] == s)
         };
-        assert_eq!((fifo_fed(adds[0]), fifo_fed(adds[1])), (7, 3));
+        let partial = adds[1].inputs[0];
+        let partial = fifo(partial).map_or(partial, |f| f.inputs[0]);
+        assert_eq!(partial, adds[0].outputs[0], "the partial sum");
+        let fifo_fed = |e: &Engine| e.inputs.iter().filter(|&&s| fifo(s).is_some()).count();
+        // the branches arrive within a few cycles of each other, so the latest input
+        // of each adder gets a short FIFO as well
+        assert_eq!((fifo_fed(adds[0]), fifo_fed(adds[1])), (8, 4));
         let EngineKind::Add { kinds } = &adds[1].kind else {
             unreachable!()
         };

@@ -12,7 +12,7 @@
 /* verilator lint_off UNUSEDPARAM */
 
 
-module random_3_e30_mvtu(clock,reset,in_data,in_valid,in_ready,out_data,out_valid,out_ready);
+module random_3_e32_mvtu(clock,reset,in_data,in_valid,in_ready,out_data,out_valid,out_ready);
     
     // Module arguments
     input wire  clock;
@@ -69,7 +69,7 @@ module random_3_e30_mvtu(clock,reset,in_data,in_valid,in_ready,out_data,out_vali
     reg  pad1;
     
     // Sub module instances
-    random_3_e30_mvtu$ctrl ctrl(
+    random_3_e32_mvtu$ctrl ctrl(
         .clock(ctrl$clock),
         .reset(ctrl$reset),
         .in_data(ctrl$in_data),
@@ -88,12 +88,12 @@ module random_3_e30_mvtu(clock,reset,in_data,in_valid,in_ready,out_data,out_vali
         .res_write(ctrl$res_write),
         .res_data(ctrl$res_data)
     );
-    random_3_e30_mvtu$wmem$0 wmem$0(
+    random_3_e32_mvtu$wmem$0 wmem$0(
         .clock(wmem$0$clock),
         .address(wmem$0$address),
         .data(wmem$0$data)
     );
-    random_3_e30_mvtu$pes$0 pes$0(
+    random_3_e32_mvtu$pes$0 pes$0(
         .clock(pes$0$clock),
         .in_valid(pes$0$in_valid),
         .first(pes$0$first),
@@ -103,7 +103,7 @@ module random_3_e30_mvtu(clock,reset,in_data,in_valid,in_ready,out_data,out_vali
         .out_valid(pes$0$out_valid),
         .y(pes$0$y)
     );
-    random_3_e30_mvtu$lanes$0 lanes$0(
+    random_3_e32_mvtu$lanes$0 lanes$0(
         .clock(lanes$0$clock),
         .y_valid(lanes$0$y_valid),
         .y(lanes$0$y),
@@ -146,10 +146,10 @@ module random_3_e30_mvtu(clock,reset,in_data,in_valid,in_ready,out_data,out_vali
         ctrl$res_data = lanes$0$out;
     end
     
-endmodule // random_3_e30_mvtu
+endmodule // random_3_e32_mvtu
 
 
-module random_3_e30_mvtu$ctrl(clock,reset,in_data,in_valid,in_ready,out_data,out_valid,out_ready,waddr,x,pe_valid,pe_first,pe_last,ch_pre,ch,res_write,res_data);
+module random_3_e32_mvtu$ctrl(clock,reset,in_data,in_valid,in_ready,out_data,out_valid,out_ready,waddr,x,pe_valid,pe_first,pe_last,ch_pre,ch,res_write,res_data);
     
     // Module arguments
     input wire  clock;
@@ -237,32 +237,32 @@ module random_3_e30_mvtu$ctrl(clock,reset,in_data,in_valid,in_ready,out_data,out
     reg  pop;
     
     // Sub module instances
-    random_3_e30_mvtu$ctrl$sf sf(
+    random_3_e32_mvtu$ctrl$sf sf(
         .d(sf$d),
         .q(sf$q),
         .clock(sf$clock)
     );
-    random_3_e30_mvtu$ctrl$nf nf(
+    random_3_e32_mvtu$ctrl$nf nf(
         .d(nf$d),
         .q(nf$q),
         .clock(nf$clock)
     );
-    random_3_e30_mvtu$ctrl$wa wa(
+    random_3_e32_mvtu$ctrl$wa wa(
         .d(wa$d),
         .q(wa$q),
         .clock(wa$clock)
     );
-    random_3_e30_mvtu$ctrl$credits credits(
+    random_3_e32_mvtu$ctrl$credits credits(
         .d(credits$d),
         .q(credits$q),
         .clock(credits$clock)
     );
-    random_3_e30_mvtu$ctrl$drain drain(
+    random_3_e32_mvtu$ctrl$drain drain(
         .d(drain$d),
         .q(drain$q),
         .clock(drain$clock)
     );
-    random_3_e30_mvtu$ctrl$vbuf vbuf(
+    random_3_e32_mvtu$ctrl$vbuf vbuf(
         .read_address(vbuf$read_address),
         .read_clock(vbuf$read_clock),
         .read_data(vbuf$read_data),
@@ -271,47 +271,47 @@ module random_3_e30_mvtu$ctrl(clock,reset,in_data,in_valid,in_ready,out_data,out
         .write_data(vbuf$write_data),
         .write_enable(vbuf$write_enable)
     );
-    random_3_e30_mvtu$ctrl$v1 v1(
+    random_3_e32_mvtu$ctrl$v1 v1(
         .d(v1$d),
         .q(v1$q),
         .clock(v1$clock)
     );
-    random_3_e30_mvtu$ctrl$first1 first1(
+    random_3_e32_mvtu$ctrl$first1 first1(
         .d(first1$d),
         .q(first1$q),
         .clock(first1$clock)
     );
-    random_3_e30_mvtu$ctrl$last1 last1(
+    random_3_e32_mvtu$ctrl$last1 last1(
         .d(last1$d),
         .q(last1$q),
         .clock(last1$clock)
     );
-    random_3_e30_mvtu$ctrl$fromin1 fromin1(
+    random_3_e32_mvtu$ctrl$fromin1 fromin1(
         .d(fromin1$d),
         .q(fromin1$q),
         .clock(fromin1$clock)
     );
-    random_3_e30_mvtu$ctrl$x1 x1(
+    random_3_e32_mvtu$ctrl$x1 x1(
         .d(x1$d),
         .q(x1$q),
         .clock(x1$clock)
     );
-    random_3_e30_mvtu$ctrl$nf1 nf1(
+    random_3_e32_mvtu$ctrl$nf1 nf1(
         .d(nf1$d),
         .q(nf1$q),
         .clock(nf1$clock)
     );
-    random_3_e30_mvtu$ctrl$nf2 nf2(
+    random_3_e32_mvtu$ctrl$nf2 nf2(
         .d(nf2$d),
         .q(nf2$q),
         .clock(nf2$clock)
     );
-    random_3_e30_mvtu$ctrl$nf3 nf3(
+    random_3_e32_mvtu$ctrl$nf3 nf3(
         .d(nf3$d),
         .q(nf3$q),
         .clock(nf3$clock)
     );
-    random_3_e30_mvtu$ctrl$fifo fifo(
+    random_3_e32_mvtu$ctrl$fifo fifo(
         .clock(fifo$clock),
         .reset(fifo$reset),
         .write(fifo$write),
@@ -416,10 +416,10 @@ module random_3_e30_mvtu$ctrl(clock,reset,in_data,in_valid,in_ready,out_data,out
         end
     end
     
-endmodule // random_3_e30_mvtu$ctrl
+endmodule // random_3_e32_mvtu$ctrl
 
 
-module random_3_e30_mvtu$ctrl$credits(d,q,clock);
+module random_3_e32_mvtu$ctrl$credits(d,q,clock);
     
     // Module arguments
     input wire  [3:0] d;
@@ -435,10 +435,10 @@ module random_3_e30_mvtu$ctrl$credits(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e30_mvtu$ctrl$credits
+endmodule // random_3_e32_mvtu$ctrl$credits
 
 
-module random_3_e30_mvtu$ctrl$drain(d,q,clock);
+module random_3_e32_mvtu$ctrl$drain(d,q,clock);
     
     // Module arguments
     input wire  [2:0] d;
@@ -454,10 +454,10 @@ module random_3_e30_mvtu$ctrl$drain(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e30_mvtu$ctrl$drain
+endmodule // random_3_e32_mvtu$ctrl$drain
 
 
-module random_3_e30_mvtu$ctrl$fifo(clock,reset,write,data_in,read,valid,data_out);
+module random_3_e32_mvtu$ctrl$fifo(clock,reset,write,data_in,read,valid,data_out);
     
     // Module arguments
     input wire  clock;
@@ -490,7 +490,7 @@ module random_3_e30_mvtu$ctrl$fifo(clock,reset,write,data_in,read,valid,data_out
     reg  nonempty;
     
     // Sub module instances
-    random_3_e30_mvtu$ctrl$fifo$ram ram(
+    random_3_e32_mvtu$ctrl$fifo$ram ram(
         .read_address(ram$read_address),
         .read_clock(ram$read_clock),
         .read_data(ram$read_data),
@@ -499,17 +499,17 @@ module random_3_e30_mvtu$ctrl$fifo(clock,reset,write,data_in,read,valid,data_out
         .write_data(ram$write_data),
         .write_enable(ram$write_enable)
     );
-    random_3_e30_mvtu$ctrl$fifo$wp wp(
+    random_3_e32_mvtu$ctrl$fifo$wp wp(
         .d(wp$d),
         .q(wp$q),
         .clock(wp$clock)
     );
-    random_3_e30_mvtu$ctrl$fifo$wpd wpd(
+    random_3_e32_mvtu$ctrl$fifo$wpd wpd(
         .d(wpd$d),
         .q(wpd$q),
         .clock(wpd$clock)
     );
-    random_3_e30_mvtu$ctrl$fifo$rp rp(
+    random_3_e32_mvtu$ctrl$fifo$rp rp(
         .d(rp$d),
         .q(rp$q),
         .clock(rp$clock)
@@ -547,10 +547,10 @@ module random_3_e30_mvtu$ctrl$fifo(clock,reset,write,data_in,read,valid,data_out
         data_out = ram$read_data;
     end
     
-endmodule // random_3_e30_mvtu$ctrl$fifo
+endmodule // random_3_e32_mvtu$ctrl$fifo
 
 
-module random_3_e30_mvtu$ctrl$fifo$ram(read_address,read_clock,read_data,write_address,write_clock,write_data,write_enable);
+module random_3_e32_mvtu$ctrl$fifo$ram(read_address,read_clock,read_data,write_address,write_clock,write_data,write_enable);
     
     // Module arguments
     input wire  [2:0] read_address;
@@ -576,10 +576,10 @@ module random_3_e30_mvtu$ctrl$fifo$ram(read_address,read_clock,read_data,write_a
        end
     end
                 
-endmodule // random_3_e30_mvtu$ctrl$fifo$ram
+endmodule // random_3_e32_mvtu$ctrl$fifo$ram
 
 
-module random_3_e30_mvtu$ctrl$fifo$rp(d,q,clock);
+module random_3_e32_mvtu$ctrl$fifo$rp(d,q,clock);
     
     // Module arguments
     input wire  [3:0] d;
@@ -595,10 +595,10 @@ module random_3_e30_mvtu$ctrl$fifo$rp(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e30_mvtu$ctrl$fifo$rp
+endmodule // random_3_e32_mvtu$ctrl$fifo$rp
 
 
-module random_3_e30_mvtu$ctrl$fifo$wp(d,q,clock);
+module random_3_e32_mvtu$ctrl$fifo$wp(d,q,clock);
     
     // Module arguments
     input wire  [3:0] d;
@@ -614,10 +614,10 @@ module random_3_e30_mvtu$ctrl$fifo$wp(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e30_mvtu$ctrl$fifo$wp
+endmodule // random_3_e32_mvtu$ctrl$fifo$wp
 
 
-module random_3_e30_mvtu$ctrl$fifo$wpd(d,q,clock);
+module random_3_e32_mvtu$ctrl$fifo$wpd(d,q,clock);
     
     // Module arguments
     input wire  [3:0] d;
@@ -633,10 +633,10 @@ module random_3_e30_mvtu$ctrl$fifo$wpd(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e30_mvtu$ctrl$fifo$wpd
+endmodule // random_3_e32_mvtu$ctrl$fifo$wpd
 
 
-module random_3_e30_mvtu$ctrl$first1(d,q,clock);
+module random_3_e32_mvtu$ctrl$first1(d,q,clock);
     
     // Module arguments
     input wire  d;
@@ -652,10 +652,10 @@ module random_3_e30_mvtu$ctrl$first1(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e30_mvtu$ctrl$first1
+endmodule // random_3_e32_mvtu$ctrl$first1
 
 
-module random_3_e30_mvtu$ctrl$fromin1(d,q,clock);
+module random_3_e32_mvtu$ctrl$fromin1(d,q,clock);
     
     // Module arguments
     input wire  d;
@@ -671,10 +671,10 @@ module random_3_e30_mvtu$ctrl$fromin1(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e30_mvtu$ctrl$fromin1
+endmodule // random_3_e32_mvtu$ctrl$fromin1
 
 
-module random_3_e30_mvtu$ctrl$last1(d,q,clock);
+module random_3_e32_mvtu$ctrl$last1(d,q,clock);
     
     // Module arguments
     input wire  d;
@@ -690,10 +690,10 @@ module random_3_e30_mvtu$ctrl$last1(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e30_mvtu$ctrl$last1
+endmodule // random_3_e32_mvtu$ctrl$last1
 
 
-module random_3_e30_mvtu$ctrl$nf(d,q,clock);
+module random_3_e32_mvtu$ctrl$nf(d,q,clock);
     
     // Module arguments
     input wire  [5:0] d;
@@ -709,10 +709,10 @@ module random_3_e30_mvtu$ctrl$nf(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e30_mvtu$ctrl$nf
+endmodule // random_3_e32_mvtu$ctrl$nf
 
 
-module random_3_e30_mvtu$ctrl$nf1(d,q,clock);
+module random_3_e32_mvtu$ctrl$nf1(d,q,clock);
     
     // Module arguments
     input wire  [5:0] d;
@@ -728,10 +728,10 @@ module random_3_e30_mvtu$ctrl$nf1(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e30_mvtu$ctrl$nf1
+endmodule // random_3_e32_mvtu$ctrl$nf1
 
 
-module random_3_e30_mvtu$ctrl$nf2(d,q,clock);
+module random_3_e32_mvtu$ctrl$nf2(d,q,clock);
     
     // Module arguments
     input wire  [5:0] d;
@@ -747,10 +747,10 @@ module random_3_e30_mvtu$ctrl$nf2(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e30_mvtu$ctrl$nf2
+endmodule // random_3_e32_mvtu$ctrl$nf2
 
 
-module random_3_e30_mvtu$ctrl$nf3(d,q,clock);
+module random_3_e32_mvtu$ctrl$nf3(d,q,clock);
     
     // Module arguments
     input wire  [5:0] d;
@@ -766,10 +766,10 @@ module random_3_e30_mvtu$ctrl$nf3(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e30_mvtu$ctrl$nf3
+endmodule // random_3_e32_mvtu$ctrl$nf3
 
 
-module random_3_e30_mvtu$ctrl$sf(d,q,clock);
+module random_3_e32_mvtu$ctrl$sf(d,q,clock);
     
     // Module arguments
     input wire  d;
@@ -785,10 +785,10 @@ module random_3_e30_mvtu$ctrl$sf(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e30_mvtu$ctrl$sf
+endmodule // random_3_e32_mvtu$ctrl$sf
 
 
-module random_3_e30_mvtu$ctrl$v1(d,q,clock);
+module random_3_e32_mvtu$ctrl$v1(d,q,clock);
     
     // Module arguments
     input wire  d;
@@ -804,10 +804,10 @@ module random_3_e30_mvtu$ctrl$v1(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e30_mvtu$ctrl$v1
+endmodule // random_3_e32_mvtu$ctrl$v1
 
 
-module random_3_e30_mvtu$ctrl$vbuf(read_address,read_clock,read_data,write_address,write_clock,write_data,write_enable);
+module random_3_e32_mvtu$ctrl$vbuf(read_address,read_clock,read_data,write_address,write_clock,write_data,write_enable);
     
     // Module arguments
     input wire  read_address;
@@ -833,10 +833,10 @@ module random_3_e30_mvtu$ctrl$vbuf(read_address,read_clock,read_data,write_addre
        end
     end
                 
-endmodule // random_3_e30_mvtu$ctrl$vbuf
+endmodule // random_3_e32_mvtu$ctrl$vbuf
 
 
-module random_3_e30_mvtu$ctrl$wa(d,q,clock);
+module random_3_e32_mvtu$ctrl$wa(d,q,clock);
     
     // Module arguments
     input wire  [5:0] d;
@@ -852,10 +852,10 @@ module random_3_e30_mvtu$ctrl$wa(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e30_mvtu$ctrl$wa
+endmodule // random_3_e32_mvtu$ctrl$wa
 
 
-module random_3_e30_mvtu$ctrl$x1(d,q,clock);
+module random_3_e32_mvtu$ctrl$x1(d,q,clock);
     
     // Module arguments
     input wire  [16:0] d;
@@ -871,10 +871,10 @@ module random_3_e30_mvtu$ctrl$x1(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e30_mvtu$ctrl$x1
+endmodule // random_3_e32_mvtu$ctrl$x1
 
 
-module random_3_e30_mvtu$lanes$0(clock,y_valid,y,ch,ch_pre,prev,out,valid);
+module random_3_e32_mvtu$lanes$0(clock,y_valid,y,ch,ch_pre,prev,out,valid);
     
     // Module arguments
     input wire  clock;
@@ -898,7 +898,7 @@ module random_3_e30_mvtu$lanes$0(clock,y_valid,y,ch,ch_pre,prev,out,valid);
     wire  [1:0] ins_t$0$out;
     
     // Sub module instances
-    random_3_e30_mvtu$lanes$0$thr$0 thr$0(
+    random_3_e32_mvtu$lanes$0$thr$0 thr$0(
         .clock(thr$0$clock),
         .in_valid(thr$0$in_valid),
         .ch(thr$0$ch),
@@ -906,7 +906,7 @@ module random_3_e30_mvtu$lanes$0(clock,y_valid,y,ch,ch_pre,prev,out,valid);
         .out_valid(thr$0$out_valid),
         .n(thr$0$n)
     );
-    random_3_e30_mvtu$lanes$0$ins_t$0 ins_t$0(
+    random_3_e32_mvtu$lanes$0$ins_t$0 ins_t$0(
         .prev(ins_t$0$prev),
         .v(ins_t$0$v),
         .out(ins_t$0$out)
@@ -926,10 +926,10 @@ module random_3_e30_mvtu$lanes$0(clock,y_valid,y,ch,ch_pre,prev,out,valid);
         valid = thr$0$out_valid;
     end
     
-endmodule // random_3_e30_mvtu$lanes$0
+endmodule // random_3_e32_mvtu$lanes$0
 
 
-module random_3_e30_mvtu$lanes$0$ins_t$0(prev,v,out);
+module random_3_e32_mvtu$lanes$0$ins_t$0(prev,v,out);
     
     // Module arguments
     input wire  [1:0] prev;
@@ -944,10 +944,10 @@ module random_3_e30_mvtu$lanes$0$ins_t$0(prev,v,out);
         out = prev | (((v) & 2'h3) << offset);
     end
     
-endmodule // random_3_e30_mvtu$lanes$0$ins_t$0
+endmodule // random_3_e32_mvtu$lanes$0$ins_t$0
 
 
-module random_3_e30_mvtu$lanes$0$thr$0(clock,in_valid,ch,y,out_valid,n);
+module random_3_e32_mvtu$lanes$0$thr$0(clock,in_valid,ch,y,out_valid,n);
     
     // Module arguments
     input wire  clock;
@@ -1005,64 +1005,64 @@ module random_3_e30_mvtu$lanes$0$thr$0(clock,in_valid,ch,y,out_valid,n);
     reg  [6:0] yu;
     
     // Sub module instances
-    random_3_e30_mvtu$lanes$0$thr$0$thr$0 thr$0(
+    random_3_e32_mvtu$lanes$0$thr$0$thr$0 thr$0(
         .address(thr$0$address),
         .clock(thr$0$clock),
         .data(thr$0$data)
     );
-    random_3_e30_mvtu$lanes$0$thr$0$thr$1 thr$1(
+    random_3_e32_mvtu$lanes$0$thr$0$thr$1 thr$1(
         .address(thr$1$address),
         .clock(thr$1$clock),
         .data(thr$1$data)
     );
-    random_3_e30_mvtu$lanes$0$thr$0$thr$2 thr$2(
+    random_3_e32_mvtu$lanes$0$thr$0$thr$2 thr$2(
         .address(thr$2$address),
         .clock(thr$2$clock),
         .data(thr$2$data)
     );
-    random_3_e30_mvtu$lanes$0$thr$0$flips flips(
+    random_3_e32_mvtu$lanes$0$thr$0$flips flips(
         .address(flips$address),
         .clock(flips$clock),
         .data(flips$data)
     );
-    random_3_e30_mvtu$lanes$0$thr$0$y1 y1(
+    random_3_e32_mvtu$lanes$0$thr$0$y1 y1(
         .d(y1$d),
         .q(y1$q),
         .clock(y1$clock)
     );
-    random_3_e30_mvtu$lanes$0$thr$0$v1 v1(
+    random_3_e32_mvtu$lanes$0$thr$0$v1 v1(
         .d(v1$d),
         .q(v1$q),
         .clock(v1$clock)
     );
-    random_3_e30_mvtu$lanes$0$thr$0$cmp$0 cmp$0(
+    random_3_e32_mvtu$lanes$0$thr$0$cmp$0 cmp$0(
         .u(cmp$0$u),
         .t(cmp$0$t),
         .prev(cmp$0$prev),
         .out(cmp$0$out)
     );
-    random_3_e30_mvtu$lanes$0$thr$0$cmp$1 cmp$1(
+    random_3_e32_mvtu$lanes$0$thr$0$cmp$1 cmp$1(
         .u(cmp$1$u),
         .t(cmp$1$t),
         .prev(cmp$1$prev),
         .out(cmp$1$out)
     );
-    random_3_e30_mvtu$lanes$0$thr$0$cmp$2 cmp$2(
+    random_3_e32_mvtu$lanes$0$thr$0$cmp$2 cmp$2(
         .u(cmp$2$u),
         .t(cmp$2$t),
         .prev(cmp$2$prev),
         .out(cmp$2$out)
     );
-    random_3_e30_mvtu$lanes$0$thr$0$tree tree(
+    random_3_e32_mvtu$lanes$0$thr$0$tree tree(
         .bits(tree$bits),
         .count(tree$count)
     );
-    random_3_e30_mvtu$lanes$0$thr$0$nreg nreg(
+    random_3_e32_mvtu$lanes$0$thr$0$nreg nreg(
         .d(nreg$d),
         .q(nreg$q),
         .clock(nreg$clock)
     );
-    random_3_e30_mvtu$lanes$0$thr$0$vout vout(
+    random_3_e32_mvtu$lanes$0$thr$0$vout vout(
         .d(vout$d),
         .q(vout$q),
         .clock(vout$clock)
@@ -1108,10 +1108,10 @@ module random_3_e30_mvtu$lanes$0$thr$0(clock,in_valid,ch,y,out_valid,n);
         n = nreg$q;
     end
     
-endmodule // random_3_e30_mvtu$lanes$0$thr$0
+endmodule // random_3_e32_mvtu$lanes$0$thr$0
 
 
-module random_3_e30_mvtu$lanes$0$thr$0$cmp$0(u,t,prev,out);
+module random_3_e32_mvtu$lanes$0$thr$0$cmp$0(u,t,prev,out);
     
     // Module arguments
     input wire  [6:0] u;
@@ -1127,10 +1127,10 @@ module random_3_e30_mvtu$lanes$0$thr$0$cmp$0(u,t,prev,out);
         out = (prev & ~(1 << (index)) | ((u >= t) << (index)));
     end
     
-endmodule // random_3_e30_mvtu$lanes$0$thr$0$cmp$0
+endmodule // random_3_e32_mvtu$lanes$0$thr$0$cmp$0
 
 
-module random_3_e30_mvtu$lanes$0$thr$0$cmp$1(u,t,prev,out);
+module random_3_e32_mvtu$lanes$0$thr$0$cmp$1(u,t,prev,out);
     
     // Module arguments
     input wire  [6:0] u;
@@ -1146,10 +1146,10 @@ module random_3_e30_mvtu$lanes$0$thr$0$cmp$1(u,t,prev,out);
         out = (prev & ~(1 << (index)) | ((u >= t) << (index)));
     end
     
-endmodule // random_3_e30_mvtu$lanes$0$thr$0$cmp$1
+endmodule // random_3_e32_mvtu$lanes$0$thr$0$cmp$1
 
 
-module random_3_e30_mvtu$lanes$0$thr$0$cmp$2(u,t,prev,out);
+module random_3_e32_mvtu$lanes$0$thr$0$cmp$2(u,t,prev,out);
     
     // Module arguments
     input wire  [6:0] u;
@@ -1165,10 +1165,10 @@ module random_3_e30_mvtu$lanes$0$thr$0$cmp$2(u,t,prev,out);
         out = (prev & ~(1 << (index)) | ((u >= t) << (index)));
     end
     
-endmodule // random_3_e30_mvtu$lanes$0$thr$0$cmp$2
+endmodule // random_3_e32_mvtu$lanes$0$thr$0$cmp$2
 
 
-module random_3_e30_mvtu$lanes$0$thr$0$flips(address,clock,data);
+module random_3_e32_mvtu$lanes$0$thr$0$flips(address,clock,data);
     
     // Module arguments
     input wire  [5:0] address;
@@ -1227,10 +1227,10 @@ module random_3_e30_mvtu$lanes$0$thr$0$flips(address,clock,data);
     always @(posedge clock) begin
        data <= mem[address];
     end
-endmodule // random_3_e30_mvtu$lanes$0$thr$0$flips
+endmodule // random_3_e32_mvtu$lanes$0$thr$0$flips
 
 
-module random_3_e30_mvtu$lanes$0$thr$0$nreg(d,q,clock);
+module random_3_e32_mvtu$lanes$0$thr$0$nreg(d,q,clock);
     
     // Module arguments
     input wire  [1:0] d;
@@ -1246,10 +1246,10 @@ module random_3_e30_mvtu$lanes$0$thr$0$nreg(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e30_mvtu$lanes$0$thr$0$nreg
+endmodule // random_3_e32_mvtu$lanes$0$thr$0$nreg
 
 
-module random_3_e30_mvtu$lanes$0$thr$0$thr$0(address,clock,data);
+module random_3_e32_mvtu$lanes$0$thr$0$thr$0(address,clock,data);
     
     // Module arguments
     input wire  [5:0] address;
@@ -1308,10 +1308,10 @@ module random_3_e30_mvtu$lanes$0$thr$0$thr$0(address,clock,data);
     always @(posedge clock) begin
        data <= mem[address];
     end
-endmodule // random_3_e30_mvtu$lanes$0$thr$0$thr$0
+endmodule // random_3_e32_mvtu$lanes$0$thr$0$thr$0
 
 
-module random_3_e30_mvtu$lanes$0$thr$0$thr$1(address,clock,data);
+module random_3_e32_mvtu$lanes$0$thr$0$thr$1(address,clock,data);
     
     // Module arguments
     input wire  [5:0] address;
@@ -1370,10 +1370,10 @@ module random_3_e30_mvtu$lanes$0$thr$0$thr$1(address,clock,data);
     always @(posedge clock) begin
        data <= mem[address];
     end
-endmodule // random_3_e30_mvtu$lanes$0$thr$0$thr$1
+endmodule // random_3_e32_mvtu$lanes$0$thr$0$thr$1
 
 
-module random_3_e30_mvtu$lanes$0$thr$0$thr$2(address,clock,data);
+module random_3_e32_mvtu$lanes$0$thr$0$thr$2(address,clock,data);
     
     // Module arguments
     input wire  [5:0] address;
@@ -1432,10 +1432,10 @@ module random_3_e30_mvtu$lanes$0$thr$0$thr$2(address,clock,data);
     always @(posedge clock) begin
        data <= mem[address];
     end
-endmodule // random_3_e30_mvtu$lanes$0$thr$0$thr$2
+endmodule // random_3_e32_mvtu$lanes$0$thr$0$thr$2
 
 
-module random_3_e30_mvtu$lanes$0$thr$0$tree(bits,count);
+module random_3_e32_mvtu$lanes$0$thr$0$tree(bits,count);
     
     // Module arguments
     input wire  [2:0] bits;
@@ -1468,42 +1468,42 @@ module random_3_e30_mvtu$lanes$0$thr$0$tree(bits,count);
     wire  [1:0] lv7$0$s;
     
     // Sub module instances
-    random_3_e30_mvtu$lanes$0$thr$0$tree$lv1$0 lv1$0(
+    random_3_e32_mvtu$lanes$0$thr$0$tree$lv1$0 lv1$0(
         .a(lv1$0$a),
         .b(lv1$0$b),
         .s(lv1$0$s)
     );
-    random_3_e30_mvtu$lanes$0$thr$0$tree$lv1$1 lv1$1(
+    random_3_e32_mvtu$lanes$0$thr$0$tree$lv1$1 lv1$1(
         .a(lv1$1$a),
         .b(lv1$1$b),
         .s(lv1$1$s)
     );
-    random_3_e30_mvtu$lanes$0$thr$0$tree$lv2$0 lv2$0(
+    random_3_e32_mvtu$lanes$0$thr$0$tree$lv2$0 lv2$0(
         .a(lv2$0$a),
         .b(lv2$0$b),
         .s(lv2$0$s)
     );
-    random_3_e30_mvtu$lanes$0$thr$0$tree$lv3$0 lv3$0(
+    random_3_e32_mvtu$lanes$0$thr$0$tree$lv3$0 lv3$0(
         .a(lv3$0$a),
         .b(lv3$0$b),
         .s(lv3$0$s)
     );
-    random_3_e30_mvtu$lanes$0$thr$0$tree$lv4$0 lv4$0(
+    random_3_e32_mvtu$lanes$0$thr$0$tree$lv4$0 lv4$0(
         .a(lv4$0$a),
         .b(lv4$0$b),
         .s(lv4$0$s)
     );
-    random_3_e30_mvtu$lanes$0$thr$0$tree$lv5$0 lv5$0(
+    random_3_e32_mvtu$lanes$0$thr$0$tree$lv5$0 lv5$0(
         .a(lv5$0$a),
         .b(lv5$0$b),
         .s(lv5$0$s)
     );
-    random_3_e30_mvtu$lanes$0$thr$0$tree$lv6$0 lv6$0(
+    random_3_e32_mvtu$lanes$0$thr$0$tree$lv6$0 lv6$0(
         .a(lv6$0$a),
         .b(lv6$0$b),
         .s(lv6$0$s)
     );
-    random_3_e30_mvtu$lanes$0$thr$0$tree$lv7$0 lv7$0(
+    random_3_e32_mvtu$lanes$0$thr$0$tree$lv7$0 lv7$0(
         .a(lv7$0$a),
         .b(lv7$0$b),
         .s(lv7$0$s)
@@ -1539,10 +1539,10 @@ module random_3_e30_mvtu$lanes$0$thr$0$tree(bits,count);
         count = lv7$0$s;
     end
     
-endmodule // random_3_e30_mvtu$lanes$0$thr$0$tree
+endmodule // random_3_e32_mvtu$lanes$0$thr$0$tree
 
 
-module random_3_e30_mvtu$lanes$0$thr$0$tree$lv1$0(a,b,s);
+module random_3_e32_mvtu$lanes$0$thr$0$tree$lv1$0(a,b,s);
     
     // Module arguments
     input wire  [1:0] a;
@@ -1554,10 +1554,10 @@ module random_3_e30_mvtu$lanes$0$thr$0$tree$lv1$0(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e30_mvtu$lanes$0$thr$0$tree$lv1$0
+endmodule // random_3_e32_mvtu$lanes$0$thr$0$tree$lv1$0
 
 
-module random_3_e30_mvtu$lanes$0$thr$0$tree$lv1$1(a,b,s);
+module random_3_e32_mvtu$lanes$0$thr$0$tree$lv1$1(a,b,s);
     
     // Module arguments
     input wire  [1:0] a;
@@ -1569,10 +1569,10 @@ module random_3_e30_mvtu$lanes$0$thr$0$tree$lv1$1(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e30_mvtu$lanes$0$thr$0$tree$lv1$1
+endmodule // random_3_e32_mvtu$lanes$0$thr$0$tree$lv1$1
 
 
-module random_3_e30_mvtu$lanes$0$thr$0$tree$lv2$0(a,b,s);
+module random_3_e32_mvtu$lanes$0$thr$0$tree$lv2$0(a,b,s);
     
     // Module arguments
     input wire  [1:0] a;
@@ -1584,10 +1584,10 @@ module random_3_e30_mvtu$lanes$0$thr$0$tree$lv2$0(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e30_mvtu$lanes$0$thr$0$tree$lv2$0
+endmodule // random_3_e32_mvtu$lanes$0$thr$0$tree$lv2$0
 
 
-module random_3_e30_mvtu$lanes$0$thr$0$tree$lv3$0(a,b,s);
+module random_3_e32_mvtu$lanes$0$thr$0$tree$lv3$0(a,b,s);
     
     // Module arguments
     input wire  [1:0] a;
@@ -1599,10 +1599,10 @@ module random_3_e30_mvtu$lanes$0$thr$0$tree$lv3$0(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e30_mvtu$lanes$0$thr$0$tree$lv3$0
+endmodule // random_3_e32_mvtu$lanes$0$thr$0$tree$lv3$0
 
 
-module random_3_e30_mvtu$lanes$0$thr$0$tree$lv4$0(a,b,s);
+module random_3_e32_mvtu$lanes$0$thr$0$tree$lv4$0(a,b,s);
     
     // Module arguments
     input wire  [1:0] a;
@@ -1614,10 +1614,10 @@ module random_3_e30_mvtu$lanes$0$thr$0$tree$lv4$0(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e30_mvtu$lanes$0$thr$0$tree$lv4$0
+endmodule // random_3_e32_mvtu$lanes$0$thr$0$tree$lv4$0
 
 
-module random_3_e30_mvtu$lanes$0$thr$0$tree$lv5$0(a,b,s);
+module random_3_e32_mvtu$lanes$0$thr$0$tree$lv5$0(a,b,s);
     
     // Module arguments
     input wire  [1:0] a;
@@ -1629,10 +1629,10 @@ module random_3_e30_mvtu$lanes$0$thr$0$tree$lv5$0(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e30_mvtu$lanes$0$thr$0$tree$lv5$0
+endmodule // random_3_e32_mvtu$lanes$0$thr$0$tree$lv5$0
 
 
-module random_3_e30_mvtu$lanes$0$thr$0$tree$lv6$0(a,b,s);
+module random_3_e32_mvtu$lanes$0$thr$0$tree$lv6$0(a,b,s);
     
     // Module arguments
     input wire  [1:0] a;
@@ -1644,10 +1644,10 @@ module random_3_e30_mvtu$lanes$0$thr$0$tree$lv6$0(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e30_mvtu$lanes$0$thr$0$tree$lv6$0
+endmodule // random_3_e32_mvtu$lanes$0$thr$0$tree$lv6$0
 
 
-module random_3_e30_mvtu$lanes$0$thr$0$tree$lv7$0(a,b,s);
+module random_3_e32_mvtu$lanes$0$thr$0$tree$lv7$0(a,b,s);
     
     // Module arguments
     input wire  [1:0] a;
@@ -1659,10 +1659,10 @@ module random_3_e30_mvtu$lanes$0$thr$0$tree$lv7$0(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e30_mvtu$lanes$0$thr$0$tree$lv7$0
+endmodule // random_3_e32_mvtu$lanes$0$thr$0$tree$lv7$0
 
 
-module random_3_e30_mvtu$lanes$0$thr$0$v1(d,q,clock);
+module random_3_e32_mvtu$lanes$0$thr$0$v1(d,q,clock);
     
     // Module arguments
     input wire  d;
@@ -1678,10 +1678,10 @@ module random_3_e30_mvtu$lanes$0$thr$0$v1(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e30_mvtu$lanes$0$thr$0$v1
+endmodule // random_3_e32_mvtu$lanes$0$thr$0$v1
 
 
-module random_3_e30_mvtu$lanes$0$thr$0$vout(d,q,clock);
+module random_3_e32_mvtu$lanes$0$thr$0$vout(d,q,clock);
     
     // Module arguments
     input wire  d;
@@ -1697,10 +1697,10 @@ module random_3_e30_mvtu$lanes$0$thr$0$vout(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e30_mvtu$lanes$0$thr$0$vout
+endmodule // random_3_e32_mvtu$lanes$0$thr$0$vout
 
 
-module random_3_e30_mvtu$lanes$0$thr$0$y1(d,q,clock);
+module random_3_e32_mvtu$lanes$0$thr$0$y1(d,q,clock);
     
     // Module arguments
     input wire  [5:0] d;
@@ -1716,10 +1716,10 @@ module random_3_e30_mvtu$lanes$0$thr$0$y1(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e30_mvtu$lanes$0$thr$0$y1
+endmodule // random_3_e32_mvtu$lanes$0$thr$0$y1
 
 
-module random_3_e30_mvtu$pes$0(clock,in_valid,first,last,x,w,out_valid,y);
+module random_3_e32_mvtu$pes$0(clock,in_valid,first,last,x,w,out_valid,y);
     
     // Module arguments
     input wire  clock;
@@ -1763,41 +1763,41 @@ module random_3_e30_mvtu$pes$0(clock,in_valid,first,last,x,w,out_valid,y);
     reg  [4:0] total;
     
     // Sub module instances
-    random_3_e30_mvtu$pes$0$tree tree(
+    random_3_e32_mvtu$pes$0$tree tree(
         .bits(tree$bits),
         .count(tree$count)
     );
-    random_3_e30_mvtu$pes$0$pc pc(
+    random_3_e32_mvtu$pes$0$pc pc(
         .d(pc$d),
         .q(pc$q),
         .clock(pc$clock)
     );
-    random_3_e30_mvtu$pes$0$v1 v1(
+    random_3_e32_mvtu$pes$0$v1 v1(
         .d(v1$d),
         .q(v1$q),
         .clock(v1$clock)
     );
-    random_3_e30_mvtu$pes$0$first1 first1(
+    random_3_e32_mvtu$pes$0$first1 first1(
         .d(first1$d),
         .q(first1$q),
         .clock(first1$clock)
     );
-    random_3_e30_mvtu$pes$0$last1 last1(
+    random_3_e32_mvtu$pes$0$last1 last1(
         .d(last1$d),
         .q(last1$q),
         .clock(last1$clock)
     );
-    random_3_e30_mvtu$pes$0$acc acc(
+    random_3_e32_mvtu$pes$0$acc acc(
         .d(acc$d),
         .q(acc$q),
         .clock(acc$clock)
     );
-    random_3_e30_mvtu$pes$0$yreg yreg(
+    random_3_e32_mvtu$pes$0$yreg yreg(
         .d(yreg$d),
         .q(yreg$q),
         .clock(yreg$clock)
     );
-    random_3_e30_mvtu$pes$0$vout vout(
+    random_3_e32_mvtu$pes$0$vout vout(
         .d(vout$d),
         .q(vout$q),
         .clock(vout$clock)
@@ -1840,10 +1840,10 @@ module random_3_e30_mvtu$pes$0(clock,in_valid,first,last,x,w,out_valid,y);
         y = $signed(yreg$q);
     end
     
-endmodule // random_3_e30_mvtu$pes$0
+endmodule // random_3_e32_mvtu$pes$0
 
 
-module random_3_e30_mvtu$pes$0$acc(d,q,clock);
+module random_3_e32_mvtu$pes$0$acc(d,q,clock);
     
     // Module arguments
     input wire  [4:0] d;
@@ -1859,10 +1859,10 @@ module random_3_e30_mvtu$pes$0$acc(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e30_mvtu$pes$0$acc
+endmodule // random_3_e32_mvtu$pes$0$acc
 
 
-module random_3_e30_mvtu$pes$0$first1(d,q,clock);
+module random_3_e32_mvtu$pes$0$first1(d,q,clock);
     
     // Module arguments
     input wire  d;
@@ -1878,10 +1878,10 @@ module random_3_e30_mvtu$pes$0$first1(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e30_mvtu$pes$0$first1
+endmodule // random_3_e32_mvtu$pes$0$first1
 
 
-module random_3_e30_mvtu$pes$0$last1(d,q,clock);
+module random_3_e32_mvtu$pes$0$last1(d,q,clock);
     
     // Module arguments
     input wire  d;
@@ -1897,10 +1897,10 @@ module random_3_e30_mvtu$pes$0$last1(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e30_mvtu$pes$0$last1
+endmodule // random_3_e32_mvtu$pes$0$last1
 
 
-module random_3_e30_mvtu$pes$0$pc(d,q,clock);
+module random_3_e32_mvtu$pes$0$pc(d,q,clock);
     
     // Module arguments
     input wire  [4:0] d;
@@ -1916,10 +1916,10 @@ module random_3_e30_mvtu$pes$0$pc(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e30_mvtu$pes$0$pc
+endmodule // random_3_e32_mvtu$pes$0$pc
 
 
-module random_3_e30_mvtu$pes$0$tree(bits,count);
+module random_3_e32_mvtu$pes$0$tree(bits,count);
     
     // Module arguments
     input wire  [16:0] bits;
@@ -2027,167 +2027,167 @@ module random_3_e30_mvtu$pes$0$tree(bits,count);
     wire  [4:0] lv7$0$s;
     
     // Sub module instances
-    random_3_e30_mvtu$pes$0$tree$lv1$0 lv1$0(
+    random_3_e32_mvtu$pes$0$tree$lv1$0 lv1$0(
         .a(lv1$0$a),
         .b(lv1$0$b),
         .s(lv1$0$s)
     );
-    random_3_e30_mvtu$pes$0$tree$lv1$1 lv1$1(
+    random_3_e32_mvtu$pes$0$tree$lv1$1 lv1$1(
         .a(lv1$1$a),
         .b(lv1$1$b),
         .s(lv1$1$s)
     );
-    random_3_e30_mvtu$pes$0$tree$lv1$2 lv1$2(
+    random_3_e32_mvtu$pes$0$tree$lv1$2 lv1$2(
         .a(lv1$2$a),
         .b(lv1$2$b),
         .s(lv1$2$s)
     );
-    random_3_e30_mvtu$pes$0$tree$lv1$3 lv1$3(
+    random_3_e32_mvtu$pes$0$tree$lv1$3 lv1$3(
         .a(lv1$3$a),
         .b(lv1$3$b),
         .s(lv1$3$s)
     );
-    random_3_e30_mvtu$pes$0$tree$lv1$4 lv1$4(
+    random_3_e32_mvtu$pes$0$tree$lv1$4 lv1$4(
         .a(lv1$4$a),
         .b(lv1$4$b),
         .s(lv1$4$s)
     );
-    random_3_e30_mvtu$pes$0$tree$lv1$5 lv1$5(
+    random_3_e32_mvtu$pes$0$tree$lv1$5 lv1$5(
         .a(lv1$5$a),
         .b(lv1$5$b),
         .s(lv1$5$s)
     );
-    random_3_e30_mvtu$pes$0$tree$lv1$6 lv1$6(
+    random_3_e32_mvtu$pes$0$tree$lv1$6 lv1$6(
         .a(lv1$6$a),
         .b(lv1$6$b),
         .s(lv1$6$s)
     );
-    random_3_e30_mvtu$pes$0$tree$lv1$7 lv1$7(
+    random_3_e32_mvtu$pes$0$tree$lv1$7 lv1$7(
         .a(lv1$7$a),
         .b(lv1$7$b),
         .s(lv1$7$s)
     );
-    random_3_e30_mvtu$pes$0$tree$lv1$8 lv1$8(
+    random_3_e32_mvtu$pes$0$tree$lv1$8 lv1$8(
         .a(lv1$8$a),
         .b(lv1$8$b),
         .s(lv1$8$s)
     );
-    random_3_e30_mvtu$pes$0$tree$lv1$9 lv1$9(
+    random_3_e32_mvtu$pes$0$tree$lv1$9 lv1$9(
         .a(lv1$9$a),
         .b(lv1$9$b),
         .s(lv1$9$s)
     );
-    random_3_e30_mvtu$pes$0$tree$lv1$10 lv1$10(
+    random_3_e32_mvtu$pes$0$tree$lv1$10 lv1$10(
         .a(lv1$10$a),
         .b(lv1$10$b),
         .s(lv1$10$s)
     );
-    random_3_e30_mvtu$pes$0$tree$lv1$11 lv1$11(
+    random_3_e32_mvtu$pes$0$tree$lv1$11 lv1$11(
         .a(lv1$11$a),
         .b(lv1$11$b),
         .s(lv1$11$s)
     );
-    random_3_e30_mvtu$pes$0$tree$lv1$12 lv1$12(
+    random_3_e32_mvtu$pes$0$tree$lv1$12 lv1$12(
         .a(lv1$12$a),
         .b(lv1$12$b),
         .s(lv1$12$s)
     );
-    random_3_e30_mvtu$pes$0$tree$lv1$13 lv1$13(
+    random_3_e32_mvtu$pes$0$tree$lv1$13 lv1$13(
         .a(lv1$13$a),
         .b(lv1$13$b),
         .s(lv1$13$s)
     );
-    random_3_e30_mvtu$pes$0$tree$lv1$14 lv1$14(
+    random_3_e32_mvtu$pes$0$tree$lv1$14 lv1$14(
         .a(lv1$14$a),
         .b(lv1$14$b),
         .s(lv1$14$s)
     );
-    random_3_e30_mvtu$pes$0$tree$lv1$15 lv1$15(
+    random_3_e32_mvtu$pes$0$tree$lv1$15 lv1$15(
         .a(lv1$15$a),
         .b(lv1$15$b),
         .s(lv1$15$s)
     );
-    random_3_e30_mvtu$pes$0$tree$lv2$0 lv2$0(
+    random_3_e32_mvtu$pes$0$tree$lv2$0 lv2$0(
         .a(lv2$0$a),
         .b(lv2$0$b),
         .s(lv2$0$s)
     );
-    random_3_e30_mvtu$pes$0$tree$lv2$1 lv2$1(
+    random_3_e32_mvtu$pes$0$tree$lv2$1 lv2$1(
         .a(lv2$1$a),
         .b(lv2$1$b),
         .s(lv2$1$s)
     );
-    random_3_e30_mvtu$pes$0$tree$lv2$2 lv2$2(
+    random_3_e32_mvtu$pes$0$tree$lv2$2 lv2$2(
         .a(lv2$2$a),
         .b(lv2$2$b),
         .s(lv2$2$s)
     );
-    random_3_e30_mvtu$pes$0$tree$lv2$3 lv2$3(
+    random_3_e32_mvtu$pes$0$tree$lv2$3 lv2$3(
         .a(lv2$3$a),
         .b(lv2$3$b),
         .s(lv2$3$s)
     );
-    random_3_e30_mvtu$pes$0$tree$lv2$4 lv2$4(
+    random_3_e32_mvtu$pes$0$tree$lv2$4 lv2$4(
         .a(lv2$4$a),
         .b(lv2$4$b),
         .s(lv2$4$s)
     );
-    random_3_e30_mvtu$pes$0$tree$lv2$5 lv2$5(
+    random_3_e32_mvtu$pes$0$tree$lv2$5 lv2$5(
         .a(lv2$5$a),
         .b(lv2$5$b),
         .s(lv2$5$s)
     );
-    random_3_e30_mvtu$pes$0$tree$lv2$6 lv2$6(
+    random_3_e32_mvtu$pes$0$tree$lv2$6 lv2$6(
         .a(lv2$6$a),
         .b(lv2$6$b),
         .s(lv2$6$s)
     );
-    random_3_e30_mvtu$pes$0$tree$lv2$7 lv2$7(
+    random_3_e32_mvtu$pes$0$tree$lv2$7 lv2$7(
         .a(lv2$7$a),
         .b(lv2$7$b),
         .s(lv2$7$s)
     );
-    random_3_e30_mvtu$pes$0$tree$lv3$0 lv3$0(
+    random_3_e32_mvtu$pes$0$tree$lv3$0 lv3$0(
         .a(lv3$0$a),
         .b(lv3$0$b),
         .s(lv3$0$s)
     );
-    random_3_e30_mvtu$pes$0$tree$lv3$1 lv3$1(
+    random_3_e32_mvtu$pes$0$tree$lv3$1 lv3$1(
         .a(lv3$1$a),
         .b(lv3$1$b),
         .s(lv3$1$s)
     );
-    random_3_e30_mvtu$pes$0$tree$lv3$2 lv3$2(
+    random_3_e32_mvtu$pes$0$tree$lv3$2 lv3$2(
         .a(lv3$2$a),
         .b(lv3$2$b),
         .s(lv3$2$s)
     );
-    random_3_e30_mvtu$pes$0$tree$lv3$3 lv3$3(
+    random_3_e32_mvtu$pes$0$tree$lv3$3 lv3$3(
         .a(lv3$3$a),
         .b(lv3$3$b),
         .s(lv3$3$s)
     );
-    random_3_e30_mvtu$pes$0$tree$lv4$0 lv4$0(
+    random_3_e32_mvtu$pes$0$tree$lv4$0 lv4$0(
         .a(lv4$0$a),
         .b(lv4$0$b),
         .s(lv4$0$s)
     );
-    random_3_e30_mvtu$pes$0$tree$lv4$1 lv4$1(
+    random_3_e32_mvtu$pes$0$tree$lv4$1 lv4$1(
         .a(lv4$1$a),
         .b(lv4$1$b),
         .s(lv4$1$s)
     );
-    random_3_e30_mvtu$pes$0$tree$lv5$0 lv5$0(
+    random_3_e32_mvtu$pes$0$tree$lv5$0 lv5$0(
         .a(lv5$0$a),
         .b(lv5$0$b),
         .s(lv5$0$s)
     );
-    random_3_e30_mvtu$pes$0$tree$lv6$0 lv6$0(
+    random_3_e32_mvtu$pes$0$tree$lv6$0 lv6$0(
         .a(lv6$0$a),
         .b(lv6$0$b),
         .s(lv6$0$s)
     );
-    random_3_e30_mvtu$pes$0$tree$lv7$0 lv7$0(
+    random_3_e32_mvtu$pes$0$tree$lv7$0 lv7$0(
         .a(lv7$0$a),
         .b(lv7$0$b),
         .s(lv7$0$s)
@@ -2315,10 +2315,10 @@ module random_3_e30_mvtu$pes$0$tree(bits,count);
         count = lv7$0$s;
     end
     
-endmodule // random_3_e30_mvtu$pes$0$tree
+endmodule // random_3_e32_mvtu$pes$0$tree
 
 
-module random_3_e30_mvtu$pes$0$tree$lv1$0(a,b,s);
+module random_3_e32_mvtu$pes$0$tree$lv1$0(a,b,s);
     
     // Module arguments
     input wire  [4:0] a;
@@ -2330,10 +2330,10 @@ module random_3_e30_mvtu$pes$0$tree$lv1$0(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e30_mvtu$pes$0$tree$lv1$0
+endmodule // random_3_e32_mvtu$pes$0$tree$lv1$0
 
 
-module random_3_e30_mvtu$pes$0$tree$lv1$1(a,b,s);
+module random_3_e32_mvtu$pes$0$tree$lv1$1(a,b,s);
     
     // Module arguments
     input wire  [4:0] a;
@@ -2345,10 +2345,10 @@ module random_3_e30_mvtu$pes$0$tree$lv1$1(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e30_mvtu$pes$0$tree$lv1$1
+endmodule // random_3_e32_mvtu$pes$0$tree$lv1$1
 
 
-module random_3_e30_mvtu$pes$0$tree$lv1$10(a,b,s);
+module random_3_e32_mvtu$pes$0$tree$lv1$10(a,b,s);
     
     // Module arguments
     input wire  [4:0] a;
@@ -2360,10 +2360,10 @@ module random_3_e30_mvtu$pes$0$tree$lv1$10(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e30_mvtu$pes$0$tree$lv1$10
+endmodule // random_3_e32_mvtu$pes$0$tree$lv1$10
 
 
-module random_3_e30_mvtu$pes$0$tree$lv1$11(a,b,s);
+module random_3_e32_mvtu$pes$0$tree$lv1$11(a,b,s);
     
     // Module arguments
     input wire  [4:0] a;
@@ -2375,10 +2375,10 @@ module random_3_e30_mvtu$pes$0$tree$lv1$11(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e30_mvtu$pes$0$tree$lv1$11
+endmodule // random_3_e32_mvtu$pes$0$tree$lv1$11
 
 
-module random_3_e30_mvtu$pes$0$tree$lv1$12(a,b,s);
+module random_3_e32_mvtu$pes$0$tree$lv1$12(a,b,s);
     
     // Module arguments
     input wire  [4:0] a;
@@ -2390,10 +2390,10 @@ module random_3_e30_mvtu$pes$0$tree$lv1$12(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e30_mvtu$pes$0$tree$lv1$12
+endmodule // random_3_e32_mvtu$pes$0$tree$lv1$12
 
 
-module random_3_e30_mvtu$pes$0$tree$lv1$13(a,b,s);
+module random_3_e32_mvtu$pes$0$tree$lv1$13(a,b,s);
     
     // Module arguments
     input wire  [4:0] a;
@@ -2405,10 +2405,10 @@ module random_3_e30_mvtu$pes$0$tree$lv1$13(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e30_mvtu$pes$0$tree$lv1$13
+endmodule // random_3_e32_mvtu$pes$0$tree$lv1$13
 
 
-module random_3_e30_mvtu$pes$0$tree$lv1$14(a,b,s);
+module random_3_e32_mvtu$pes$0$tree$lv1$14(a,b,s);
     
     // Module arguments
     input wire  [4:0] a;
@@ -2420,10 +2420,10 @@ module random_3_e30_mvtu$pes$0$tree$lv1$14(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e30_mvtu$pes$0$tree$lv1$14
+endmodule // random_3_e32_mvtu$pes$0$tree$lv1$14
 
 
-module random_3_e30_mvtu$pes$0$tree$lv1$15(a,b,s);
+module random_3_e32_mvtu$pes$0$tree$lv1$15(a,b,s);
     
     // Module arguments
     input wire  [4:0] a;
@@ -2435,10 +2435,10 @@ module random_3_e30_mvtu$pes$0$tree$lv1$15(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e30_mvtu$pes$0$tree$lv1$15
+endmodule // random_3_e32_mvtu$pes$0$tree$lv1$15
 
 
-module random_3_e30_mvtu$pes$0$tree$lv1$2(a,b,s);
+module random_3_e32_mvtu$pes$0$tree$lv1$2(a,b,s);
     
     // Module arguments
     input wire  [4:0] a;
@@ -2450,10 +2450,10 @@ module random_3_e30_mvtu$pes$0$tree$lv1$2(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e30_mvtu$pes$0$tree$lv1$2
+endmodule // random_3_e32_mvtu$pes$0$tree$lv1$2
 
 
-module random_3_e30_mvtu$pes$0$tree$lv1$3(a,b,s);
+module random_3_e32_mvtu$pes$0$tree$lv1$3(a,b,s);
     
     // Module arguments
     input wire  [4:0] a;
@@ -2465,10 +2465,10 @@ module random_3_e30_mvtu$pes$0$tree$lv1$3(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e30_mvtu$pes$0$tree$lv1$3
+endmodule // random_3_e32_mvtu$pes$0$tree$lv1$3
 
 
-module random_3_e30_mvtu$pes$0$tree$lv1$4(a,b,s);
+module random_3_e32_mvtu$pes$0$tree$lv1$4(a,b,s);
     
     // Module arguments
     input wire  [4:0] a;
@@ -2480,10 +2480,10 @@ module random_3_e30_mvtu$pes$0$tree$lv1$4(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e30_mvtu$pes$0$tree$lv1$4
+endmodule // random_3_e32_mvtu$pes$0$tree$lv1$4
 
 
-module random_3_e30_mvtu$pes$0$tree$lv1$5(a,b,s);
+module random_3_e32_mvtu$pes$0$tree$lv1$5(a,b,s);
     
     // Module arguments
     input wire  [4:0] a;
@@ -2495,10 +2495,10 @@ module random_3_e30_mvtu$pes$0$tree$lv1$5(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e30_mvtu$pes$0$tree$lv1$5
+endmodule // random_3_e32_mvtu$pes$0$tree$lv1$5
 
 
-module random_3_e30_mvtu$pes$0$tree$lv1$6(a,b,s);
+module random_3_e32_mvtu$pes$0$tree$lv1$6(a,b,s);
     
     // Module arguments
     input wire  [4:0] a;
@@ -2510,10 +2510,10 @@ module random_3_e30_mvtu$pes$0$tree$lv1$6(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e30_mvtu$pes$0$tree$lv1$6
+endmodule // random_3_e32_mvtu$pes$0$tree$lv1$6
 
 
-module random_3_e30_mvtu$pes$0$tree$lv1$7(a,b,s);
+module random_3_e32_mvtu$pes$0$tree$lv1$7(a,b,s);
     
     // Module arguments
     input wire  [4:0] a;
@@ -2525,10 +2525,10 @@ module random_3_e30_mvtu$pes$0$tree$lv1$7(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e30_mvtu$pes$0$tree$lv1$7
+endmodule // random_3_e32_mvtu$pes$0$tree$lv1$7
 
 
-module random_3_e30_mvtu$pes$0$tree$lv1$8(a,b,s);
+module random_3_e32_mvtu$pes$0$tree$lv1$8(a,b,s);
     
     // Module arguments
     input wire  [4:0] a;
@@ -2540,10 +2540,10 @@ module random_3_e30_mvtu$pes$0$tree$lv1$8(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e30_mvtu$pes$0$tree$lv1$8
+endmodule // random_3_e32_mvtu$pes$0$tree$lv1$8
 
 
-module random_3_e30_mvtu$pes$0$tree$lv1$9(a,b,s);
+module random_3_e32_mvtu$pes$0$tree$lv1$9(a,b,s);
     
     // Module arguments
     input wire  [4:0] a;
@@ -2555,10 +2555,10 @@ module random_3_e30_mvtu$pes$0$tree$lv1$9(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e30_mvtu$pes$0$tree$lv1$9
+endmodule // random_3_e32_mvtu$pes$0$tree$lv1$9
 
 
-module random_3_e30_mvtu$pes$0$tree$lv2$0(a,b,s);
+module random_3_e32_mvtu$pes$0$tree$lv2$0(a,b,s);
     
     // Module arguments
     input wire  [4:0] a;
@@ -2570,10 +2570,10 @@ module random_3_e30_mvtu$pes$0$tree$lv2$0(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e30_mvtu$pes$0$tree$lv2$0
+endmodule // random_3_e32_mvtu$pes$0$tree$lv2$0
 
 
-module random_3_e30_mvtu$pes$0$tree$lv2$1(a,b,s);
+module random_3_e32_mvtu$pes$0$tree$lv2$1(a,b,s);
     
     // Module arguments
     input wire  [4:0] a;
@@ -2585,10 +2585,10 @@ module random_3_e30_mvtu$pes$0$tree$lv2$1(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e30_mvtu$pes$0$tree$lv2$1
+endmodule // random_3_e32_mvtu$pes$0$tree$lv2$1
 
 
-module random_3_e30_mvtu$pes$0$tree$lv2$2(a,b,s);
+module random_3_e32_mvtu$pes$0$tree$lv2$2(a,b,s);
     
     // Module arguments
     input wire  [4:0] a;
@@ -2600,10 +2600,10 @@ module random_3_e30_mvtu$pes$0$tree$lv2$2(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e30_mvtu$pes$0$tree$lv2$2
+endmodule // random_3_e32_mvtu$pes$0$tree$lv2$2
 
 
-module random_3_e30_mvtu$pes$0$tree$lv2$3(a,b,s);
+module random_3_e32_mvtu$pes$0$tree$lv2$3(a,b,s);
     
     // Module arguments
     input wire  [4:0] a;
@@ -2615,10 +2615,10 @@ module random_3_e30_mvtu$pes$0$tree$lv2$3(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e30_mvtu$pes$0$tree$lv2$3
+endmodule // random_3_e32_mvtu$pes$0$tree$lv2$3
 
 
-module random_3_e30_mvtu$pes$0$tree$lv2$4(a,b,s);
+module random_3_e32_mvtu$pes$0$tree$lv2$4(a,b,s);
     
     // Module arguments
     input wire  [4:0] a;
@@ -2630,10 +2630,10 @@ module random_3_e30_mvtu$pes$0$tree$lv2$4(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e30_mvtu$pes$0$tree$lv2$4
+endmodule // random_3_e32_mvtu$pes$0$tree$lv2$4
 
 
-module random_3_e30_mvtu$pes$0$tree$lv2$5(a,b,s);
+module random_3_e32_mvtu$pes$0$tree$lv2$5(a,b,s);
     
     // Module arguments
     input wire  [4:0] a;
@@ -2645,10 +2645,10 @@ module random_3_e30_mvtu$pes$0$tree$lv2$5(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e30_mvtu$pes$0$tree$lv2$5
+endmodule // random_3_e32_mvtu$pes$0$tree$lv2$5
 
 
-module random_3_e30_mvtu$pes$0$tree$lv2$6(a,b,s);
+module random_3_e32_mvtu$pes$0$tree$lv2$6(a,b,s);
     
     // Module arguments
     input wire  [4:0] a;
@@ -2660,10 +2660,10 @@ module random_3_e30_mvtu$pes$0$tree$lv2$6(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e30_mvtu$pes$0$tree$lv2$6
+endmodule // random_3_e32_mvtu$pes$0$tree$lv2$6
 
 
-module random_3_e30_mvtu$pes$0$tree$lv2$7(a,b,s);
+module random_3_e32_mvtu$pes$0$tree$lv2$7(a,b,s);
     
     // Module arguments
     input wire  [4:0] a;
@@ -2675,10 +2675,10 @@ module random_3_e30_mvtu$pes$0$tree$lv2$7(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e30_mvtu$pes$0$tree$lv2$7
+endmodule // random_3_e32_mvtu$pes$0$tree$lv2$7
 
 
-module random_3_e30_mvtu$pes$0$tree$lv3$0(a,b,s);
+module random_3_e32_mvtu$pes$0$tree$lv3$0(a,b,s);
     
     // Module arguments
     input wire  [4:0] a;
@@ -2690,10 +2690,10 @@ module random_3_e30_mvtu$pes$0$tree$lv3$0(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e30_mvtu$pes$0$tree$lv3$0
+endmodule // random_3_e32_mvtu$pes$0$tree$lv3$0
 
 
-module random_3_e30_mvtu$pes$0$tree$lv3$1(a,b,s);
+module random_3_e32_mvtu$pes$0$tree$lv3$1(a,b,s);
     
     // Module arguments
     input wire  [4:0] a;
@@ -2705,10 +2705,10 @@ module random_3_e30_mvtu$pes$0$tree$lv3$1(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e30_mvtu$pes$0$tree$lv3$1
+endmodule // random_3_e32_mvtu$pes$0$tree$lv3$1
 
 
-module random_3_e30_mvtu$pes$0$tree$lv3$2(a,b,s);
+module random_3_e32_mvtu$pes$0$tree$lv3$2(a,b,s);
     
     // Module arguments
     input wire  [4:0] a;
@@ -2720,10 +2720,10 @@ module random_3_e30_mvtu$pes$0$tree$lv3$2(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e30_mvtu$pes$0$tree$lv3$2
+endmodule // random_3_e32_mvtu$pes$0$tree$lv3$2
 
 
-module random_3_e30_mvtu$pes$0$tree$lv3$3(a,b,s);
+module random_3_e32_mvtu$pes$0$tree$lv3$3(a,b,s);
     
     // Module arguments
     input wire  [4:0] a;
@@ -2735,10 +2735,10 @@ module random_3_e30_mvtu$pes$0$tree$lv3$3(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e30_mvtu$pes$0$tree$lv3$3
+endmodule // random_3_e32_mvtu$pes$0$tree$lv3$3
 
 
-module random_3_e30_mvtu$pes$0$tree$lv4$0(a,b,s);
+module random_3_e32_mvtu$pes$0$tree$lv4$0(a,b,s);
     
     // Module arguments
     input wire  [4:0] a;
@@ -2750,10 +2750,10 @@ module random_3_e30_mvtu$pes$0$tree$lv4$0(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e30_mvtu$pes$0$tree$lv4$0
+endmodule // random_3_e32_mvtu$pes$0$tree$lv4$0
 
 
-module random_3_e30_mvtu$pes$0$tree$lv4$1(a,b,s);
+module random_3_e32_mvtu$pes$0$tree$lv4$1(a,b,s);
     
     // Module arguments
     input wire  [4:0] a;
@@ -2765,10 +2765,10 @@ module random_3_e30_mvtu$pes$0$tree$lv4$1(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e30_mvtu$pes$0$tree$lv4$1
+endmodule // random_3_e32_mvtu$pes$0$tree$lv4$1
 
 
-module random_3_e30_mvtu$pes$0$tree$lv5$0(a,b,s);
+module random_3_e32_mvtu$pes$0$tree$lv5$0(a,b,s);
     
     // Module arguments
     input wire  [4:0] a;
@@ -2780,10 +2780,10 @@ module random_3_e30_mvtu$pes$0$tree$lv5$0(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e30_mvtu$pes$0$tree$lv5$0
+endmodule // random_3_e32_mvtu$pes$0$tree$lv5$0
 
 
-module random_3_e30_mvtu$pes$0$tree$lv6$0(a,b,s);
+module random_3_e32_mvtu$pes$0$tree$lv6$0(a,b,s);
     
     // Module arguments
     input wire  [4:0] a;
@@ -2795,10 +2795,10 @@ module random_3_e30_mvtu$pes$0$tree$lv6$0(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e30_mvtu$pes$0$tree$lv6$0
+endmodule // random_3_e32_mvtu$pes$0$tree$lv6$0
 
 
-module random_3_e30_mvtu$pes$0$tree$lv7$0(a,b,s);
+module random_3_e32_mvtu$pes$0$tree$lv7$0(a,b,s);
     
     // Module arguments
     input wire  [4:0] a;
@@ -2810,10 +2810,10 @@ module random_3_e30_mvtu$pes$0$tree$lv7$0(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e30_mvtu$pes$0$tree$lv7$0
+endmodule // random_3_e32_mvtu$pes$0$tree$lv7$0
 
 
-module random_3_e30_mvtu$pes$0$v1(d,q,clock);
+module random_3_e32_mvtu$pes$0$v1(d,q,clock);
     
     // Module arguments
     input wire  d;
@@ -2829,10 +2829,10 @@ module random_3_e30_mvtu$pes$0$v1(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e30_mvtu$pes$0$v1
+endmodule // random_3_e32_mvtu$pes$0$v1
 
 
-module random_3_e30_mvtu$pes$0$vout(d,q,clock);
+module random_3_e32_mvtu$pes$0$vout(d,q,clock);
     
     // Module arguments
     input wire  d;
@@ -2848,10 +2848,10 @@ module random_3_e30_mvtu$pes$0$vout(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e30_mvtu$pes$0$vout
+endmodule // random_3_e32_mvtu$pes$0$vout
 
 
-module random_3_e30_mvtu$pes$0$yreg(d,q,clock);
+module random_3_e32_mvtu$pes$0$yreg(d,q,clock);
     
     // Module arguments
     input wire  [5:0] d;
@@ -2867,10 +2867,10 @@ module random_3_e30_mvtu$pes$0$yreg(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e30_mvtu$pes$0$yreg
+endmodule // random_3_e32_mvtu$pes$0$yreg
 
 
-module random_3_e30_mvtu$wmem$0(clock,address,data);
+module random_3_e32_mvtu$wmem$0(clock,address,data);
     
     // Module arguments
     input wire  clock;
@@ -2883,7 +2883,7 @@ module random_3_e30_mvtu$wmem$0(clock,address,data);
     wire  [16:0] rom$data;
     
     // Sub module instances
-    random_3_e30_mvtu$wmem$0$rom rom(
+    random_3_e32_mvtu$wmem$0$rom rom(
         .address(rom$address),
         .clock(rom$clock),
         .data(rom$data)
@@ -2896,10 +2896,10 @@ module random_3_e30_mvtu$wmem$0(clock,address,data);
         data = rom$data;
     end
     
-endmodule // random_3_e30_mvtu$wmem$0
+endmodule // random_3_e32_mvtu$wmem$0
 
 
-module random_3_e30_mvtu$wmem$0$rom(address,clock,data);
+module random_3_e32_mvtu$wmem$0$rom(address,clock,data);
     
     // Module arguments
     input wire  [5:0] address;
@@ -2958,7 +2958,7 @@ module random_3_e30_mvtu$wmem$0$rom(address,clock,data);
     always @(posedge clock) begin
        data <= mem[address];
     end
-endmodule // random_3_e30_mvtu$wmem$0$rom
+endmodule // random_3_e32_mvtu$wmem$0$rom
 
 /* verilator lint_on WIDTH */
 /* verilator lint_on DECLFILENAME */

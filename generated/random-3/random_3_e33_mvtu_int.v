@@ -12,7 +12,7 @@
 /* verilator lint_off UNUSEDPARAM */
 
 
-module random_3_e31_mvtu_int(clock,reset,in_data,in_valid,in_ready,out_data,out_valid,out_ready);
+module random_3_e33_mvtu_int(clock,reset,in_data,in_valid,in_ready,out_data,out_valid,out_ready);
     
     // Module arguments
     input wire  clock;
@@ -65,7 +65,7 @@ module random_3_e31_mvtu_int(clock,reset,in_data,in_valid,in_ready,out_data,out_
     wire  lanes$0$valid;
     
     // Sub module instances
-    random_3_e31_mvtu_int$ctrl ctrl(
+    random_3_e33_mvtu_int$ctrl ctrl(
         .clock(ctrl$clock),
         .reset(ctrl$reset),
         .in_data(ctrl$in_data),
@@ -84,12 +84,12 @@ module random_3_e31_mvtu_int(clock,reset,in_data,in_valid,in_ready,out_data,out_
         .res_write(ctrl$res_write),
         .res_data(ctrl$res_data)
     );
-    random_3_e31_mvtu_int$wmem$0 wmem$0(
+    random_3_e33_mvtu_int$wmem$0 wmem$0(
         .clock(wmem$0$clock),
         .address(wmem$0$address),
         .data(wmem$0$data)
     );
-    random_3_e31_mvtu_int$pes$0 pes$0(
+    random_3_e33_mvtu_int$pes$0 pes$0(
         .clock(pes$0$clock),
         .in_valid(pes$0$in_valid),
         .first(pes$0$first),
@@ -99,11 +99,11 @@ module random_3_e31_mvtu_int(clock,reset,in_data,in_valid,in_ready,out_data,out_
         .out_valid(pes$0$out_valid),
         .y(pes$0$y)
     );
-    random_3_e31_mvtu_int$ys$0 ys$0(
+    random_3_e33_mvtu_int$ys$0 ys$0(
         .a(ys$0$a),
         .y(ys$0$y)
     );
-    random_3_e31_mvtu_int$lanes$0 lanes$0(
+    random_3_e33_mvtu_int$lanes$0 lanes$0(
         .clock(lanes$0$clock),
         .y_valid(lanes$0$y_valid),
         .y(lanes$0$y),
@@ -143,10 +143,10 @@ module random_3_e31_mvtu_int(clock,reset,in_data,in_valid,in_ready,out_data,out_
         ctrl$res_data = lanes$0$out;
     end
     
-endmodule // random_3_e31_mvtu_int
+endmodule // random_3_e33_mvtu_int
 
 
-module random_3_e31_mvtu_int$ctrl(clock,reset,in_data,in_valid,in_ready,out_data,out_valid,out_ready,waddr,x,pe_valid,pe_first,pe_last,ch_pre,ch,res_write,res_data);
+module random_3_e33_mvtu_int$ctrl(clock,reset,in_data,in_valid,in_ready,out_data,out_valid,out_ready,waddr,x,pe_valid,pe_first,pe_last,ch_pre,ch,res_write,res_data);
     
     // Module arguments
     input wire  clock;
@@ -234,32 +234,32 @@ module random_3_e31_mvtu_int$ctrl(clock,reset,in_data,in_valid,in_ready,out_data
     reg  pop;
     
     // Sub module instances
-    random_3_e31_mvtu_int$ctrl$sf sf(
+    random_3_e33_mvtu_int$ctrl$sf sf(
         .d(sf$d),
         .q(sf$q),
         .clock(sf$clock)
     );
-    random_3_e31_mvtu_int$ctrl$nf nf(
+    random_3_e33_mvtu_int$ctrl$nf nf(
         .d(nf$d),
         .q(nf$q),
         .clock(nf$clock)
     );
-    random_3_e31_mvtu_int$ctrl$wa wa(
+    random_3_e33_mvtu_int$ctrl$wa wa(
         .d(wa$d),
         .q(wa$q),
         .clock(wa$clock)
     );
-    random_3_e31_mvtu_int$ctrl$credits credits(
+    random_3_e33_mvtu_int$ctrl$credits credits(
         .d(credits$d),
         .q(credits$q),
         .clock(credits$clock)
     );
-    random_3_e31_mvtu_int$ctrl$drain drain(
+    random_3_e33_mvtu_int$ctrl$drain drain(
         .d(drain$d),
         .q(drain$q),
         .clock(drain$clock)
     );
-    random_3_e31_mvtu_int$ctrl$vbuf vbuf(
+    random_3_e33_mvtu_int$ctrl$vbuf vbuf(
         .read_address(vbuf$read_address),
         .read_clock(vbuf$read_clock),
         .read_data(vbuf$read_data),
@@ -268,47 +268,47 @@ module random_3_e31_mvtu_int$ctrl(clock,reset,in_data,in_valid,in_ready,out_data
         .write_data(vbuf$write_data),
         .write_enable(vbuf$write_enable)
     );
-    random_3_e31_mvtu_int$ctrl$v1 v1(
+    random_3_e33_mvtu_int$ctrl$v1 v1(
         .d(v1$d),
         .q(v1$q),
         .clock(v1$clock)
     );
-    random_3_e31_mvtu_int$ctrl$first1 first1(
+    random_3_e33_mvtu_int$ctrl$first1 first1(
         .d(first1$d),
         .q(first1$q),
         .clock(first1$clock)
     );
-    random_3_e31_mvtu_int$ctrl$last1 last1(
+    random_3_e33_mvtu_int$ctrl$last1 last1(
         .d(last1$d),
         .q(last1$q),
         .clock(last1$clock)
     );
-    random_3_e31_mvtu_int$ctrl$fromin1 fromin1(
+    random_3_e33_mvtu_int$ctrl$fromin1 fromin1(
         .d(fromin1$d),
         .q(fromin1$q),
         .clock(fromin1$clock)
     );
-    random_3_e31_mvtu_int$ctrl$x1 x1(
+    random_3_e33_mvtu_int$ctrl$x1 x1(
         .d(x1$d),
         .q(x1$q),
         .clock(x1$clock)
     );
-    random_3_e31_mvtu_int$ctrl$nf1 nf1(
+    random_3_e33_mvtu_int$ctrl$nf1 nf1(
         .d(nf1$d),
         .q(nf1$q),
         .clock(nf1$clock)
     );
-    random_3_e31_mvtu_int$ctrl$nf2 nf2(
+    random_3_e33_mvtu_int$ctrl$nf2 nf2(
         .d(nf2$d),
         .q(nf2$q),
         .clock(nf2$clock)
     );
-    random_3_e31_mvtu_int$ctrl$nf3 nf3(
+    random_3_e33_mvtu_int$ctrl$nf3 nf3(
         .d(nf3$d),
         .q(nf3$q),
         .clock(nf3$clock)
     );
-    random_3_e31_mvtu_int$ctrl$fifo fifo(
+    random_3_e33_mvtu_int$ctrl$fifo fifo(
         .clock(fifo$clock),
         .reset(fifo$reset),
         .write(fifo$write),
@@ -413,10 +413,10 @@ module random_3_e31_mvtu_int$ctrl(clock,reset,in_data,in_valid,in_ready,out_data
         end
     end
     
-endmodule // random_3_e31_mvtu_int$ctrl
+endmodule // random_3_e33_mvtu_int$ctrl
 
 
-module random_3_e31_mvtu_int$ctrl$credits(d,q,clock);
+module random_3_e33_mvtu_int$ctrl$credits(d,q,clock);
     
     // Module arguments
     input wire  [3:0] d;
@@ -432,10 +432,10 @@ module random_3_e31_mvtu_int$ctrl$credits(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e31_mvtu_int$ctrl$credits
+endmodule // random_3_e33_mvtu_int$ctrl$credits
 
 
-module random_3_e31_mvtu_int$ctrl$drain(d,q,clock);
+module random_3_e33_mvtu_int$ctrl$drain(d,q,clock);
     
     // Module arguments
     input wire  [2:0] d;
@@ -451,10 +451,10 @@ module random_3_e31_mvtu_int$ctrl$drain(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e31_mvtu_int$ctrl$drain
+endmodule // random_3_e33_mvtu_int$ctrl$drain
 
 
-module random_3_e31_mvtu_int$ctrl$fifo(clock,reset,write,data_in,read,valid,data_out);
+module random_3_e33_mvtu_int$ctrl$fifo(clock,reset,write,data_in,read,valid,data_out);
     
     // Module arguments
     input wire  clock;
@@ -487,7 +487,7 @@ module random_3_e31_mvtu_int$ctrl$fifo(clock,reset,write,data_in,read,valid,data
     reg  nonempty;
     
     // Sub module instances
-    random_3_e31_mvtu_int$ctrl$fifo$ram ram(
+    random_3_e33_mvtu_int$ctrl$fifo$ram ram(
         .read_address(ram$read_address),
         .read_clock(ram$read_clock),
         .read_data(ram$read_data),
@@ -496,17 +496,17 @@ module random_3_e31_mvtu_int$ctrl$fifo(clock,reset,write,data_in,read,valid,data
         .write_data(ram$write_data),
         .write_enable(ram$write_enable)
     );
-    random_3_e31_mvtu_int$ctrl$fifo$wp wp(
+    random_3_e33_mvtu_int$ctrl$fifo$wp wp(
         .d(wp$d),
         .q(wp$q),
         .clock(wp$clock)
     );
-    random_3_e31_mvtu_int$ctrl$fifo$wpd wpd(
+    random_3_e33_mvtu_int$ctrl$fifo$wpd wpd(
         .d(wpd$d),
         .q(wpd$q),
         .clock(wpd$clock)
     );
-    random_3_e31_mvtu_int$ctrl$fifo$rp rp(
+    random_3_e33_mvtu_int$ctrl$fifo$rp rp(
         .d(rp$d),
         .q(rp$q),
         .clock(rp$clock)
@@ -544,10 +544,10 @@ module random_3_e31_mvtu_int$ctrl$fifo(clock,reset,write,data_in,read,valid,data
         data_out = ram$read_data;
     end
     
-endmodule // random_3_e31_mvtu_int$ctrl$fifo
+endmodule // random_3_e33_mvtu_int$ctrl$fifo
 
 
-module random_3_e31_mvtu_int$ctrl$fifo$ram(read_address,read_clock,read_data,write_address,write_clock,write_data,write_enable);
+module random_3_e33_mvtu_int$ctrl$fifo$ram(read_address,read_clock,read_data,write_address,write_clock,write_data,write_enable);
     
     // Module arguments
     input wire  [2:0] read_address;
@@ -573,10 +573,10 @@ module random_3_e31_mvtu_int$ctrl$fifo$ram(read_address,read_clock,read_data,wri
        end
     end
                 
-endmodule // random_3_e31_mvtu_int$ctrl$fifo$ram
+endmodule // random_3_e33_mvtu_int$ctrl$fifo$ram
 
 
-module random_3_e31_mvtu_int$ctrl$fifo$rp(d,q,clock);
+module random_3_e33_mvtu_int$ctrl$fifo$rp(d,q,clock);
     
     // Module arguments
     input wire  [3:0] d;
@@ -592,10 +592,10 @@ module random_3_e31_mvtu_int$ctrl$fifo$rp(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e31_mvtu_int$ctrl$fifo$rp
+endmodule // random_3_e33_mvtu_int$ctrl$fifo$rp
 
 
-module random_3_e31_mvtu_int$ctrl$fifo$wp(d,q,clock);
+module random_3_e33_mvtu_int$ctrl$fifo$wp(d,q,clock);
     
     // Module arguments
     input wire  [3:0] d;
@@ -611,10 +611,10 @@ module random_3_e31_mvtu_int$ctrl$fifo$wp(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e31_mvtu_int$ctrl$fifo$wp
+endmodule // random_3_e33_mvtu_int$ctrl$fifo$wp
 
 
-module random_3_e31_mvtu_int$ctrl$fifo$wpd(d,q,clock);
+module random_3_e33_mvtu_int$ctrl$fifo$wpd(d,q,clock);
     
     // Module arguments
     input wire  [3:0] d;
@@ -630,10 +630,10 @@ module random_3_e31_mvtu_int$ctrl$fifo$wpd(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e31_mvtu_int$ctrl$fifo$wpd
+endmodule // random_3_e33_mvtu_int$ctrl$fifo$wpd
 
 
-module random_3_e31_mvtu_int$ctrl$first1(d,q,clock);
+module random_3_e33_mvtu_int$ctrl$first1(d,q,clock);
     
     // Module arguments
     input wire  d;
@@ -649,10 +649,10 @@ module random_3_e31_mvtu_int$ctrl$first1(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e31_mvtu_int$ctrl$first1
+endmodule // random_3_e33_mvtu_int$ctrl$first1
 
 
-module random_3_e31_mvtu_int$ctrl$fromin1(d,q,clock);
+module random_3_e33_mvtu_int$ctrl$fromin1(d,q,clock);
     
     // Module arguments
     input wire  d;
@@ -668,10 +668,10 @@ module random_3_e31_mvtu_int$ctrl$fromin1(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e31_mvtu_int$ctrl$fromin1
+endmodule // random_3_e33_mvtu_int$ctrl$fromin1
 
 
-module random_3_e31_mvtu_int$ctrl$last1(d,q,clock);
+module random_3_e33_mvtu_int$ctrl$last1(d,q,clock);
     
     // Module arguments
     input wire  d;
@@ -687,10 +687,10 @@ module random_3_e31_mvtu_int$ctrl$last1(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e31_mvtu_int$ctrl$last1
+endmodule // random_3_e33_mvtu_int$ctrl$last1
 
 
-module random_3_e31_mvtu_int$ctrl$nf(d,q,clock);
+module random_3_e33_mvtu_int$ctrl$nf(d,q,clock);
     
     // Module arguments
     input wire  d;
@@ -706,10 +706,10 @@ module random_3_e31_mvtu_int$ctrl$nf(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e31_mvtu_int$ctrl$nf
+endmodule // random_3_e33_mvtu_int$ctrl$nf
 
 
-module random_3_e31_mvtu_int$ctrl$nf1(d,q,clock);
+module random_3_e33_mvtu_int$ctrl$nf1(d,q,clock);
     
     // Module arguments
     input wire  d;
@@ -725,10 +725,10 @@ module random_3_e31_mvtu_int$ctrl$nf1(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e31_mvtu_int$ctrl$nf1
+endmodule // random_3_e33_mvtu_int$ctrl$nf1
 
 
-module random_3_e31_mvtu_int$ctrl$nf2(d,q,clock);
+module random_3_e33_mvtu_int$ctrl$nf2(d,q,clock);
     
     // Module arguments
     input wire  d;
@@ -744,10 +744,10 @@ module random_3_e31_mvtu_int$ctrl$nf2(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e31_mvtu_int$ctrl$nf2
+endmodule // random_3_e33_mvtu_int$ctrl$nf2
 
 
-module random_3_e31_mvtu_int$ctrl$nf3(d,q,clock);
+module random_3_e33_mvtu_int$ctrl$nf3(d,q,clock);
     
     // Module arguments
     input wire  d;
@@ -763,10 +763,10 @@ module random_3_e31_mvtu_int$ctrl$nf3(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e31_mvtu_int$ctrl$nf3
+endmodule // random_3_e33_mvtu_int$ctrl$nf3
 
 
-module random_3_e31_mvtu_int$ctrl$sf(d,q,clock);
+module random_3_e33_mvtu_int$ctrl$sf(d,q,clock);
     
     // Module arguments
     input wire  [5:0] d;
@@ -782,10 +782,10 @@ module random_3_e31_mvtu_int$ctrl$sf(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e31_mvtu_int$ctrl$sf
+endmodule // random_3_e33_mvtu_int$ctrl$sf
 
 
-module random_3_e31_mvtu_int$ctrl$v1(d,q,clock);
+module random_3_e33_mvtu_int$ctrl$v1(d,q,clock);
     
     // Module arguments
     input wire  d;
@@ -801,10 +801,10 @@ module random_3_e31_mvtu_int$ctrl$v1(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e31_mvtu_int$ctrl$v1
+endmodule // random_3_e33_mvtu_int$ctrl$v1
 
 
-module random_3_e31_mvtu_int$ctrl$vbuf(read_address,read_clock,read_data,write_address,write_clock,write_data,write_enable);
+module random_3_e33_mvtu_int$ctrl$vbuf(read_address,read_clock,read_data,write_address,write_clock,write_data,write_enable);
     
     // Module arguments
     input wire  [5:0] read_address;
@@ -830,10 +830,10 @@ module random_3_e31_mvtu_int$ctrl$vbuf(read_address,read_clock,read_data,write_a
        end
     end
                 
-endmodule // random_3_e31_mvtu_int$ctrl$vbuf
+endmodule // random_3_e33_mvtu_int$ctrl$vbuf
 
 
-module random_3_e31_mvtu_int$ctrl$wa(d,q,clock);
+module random_3_e33_mvtu_int$ctrl$wa(d,q,clock);
     
     // Module arguments
     input wire  [5:0] d;
@@ -849,10 +849,10 @@ module random_3_e31_mvtu_int$ctrl$wa(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e31_mvtu_int$ctrl$wa
+endmodule // random_3_e33_mvtu_int$ctrl$wa
 
 
-module random_3_e31_mvtu_int$ctrl$x1(d,q,clock);
+module random_3_e33_mvtu_int$ctrl$x1(d,q,clock);
     
     // Module arguments
     input wire  [1:0] d;
@@ -868,10 +868,10 @@ module random_3_e31_mvtu_int$ctrl$x1(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e31_mvtu_int$ctrl$x1
+endmodule // random_3_e33_mvtu_int$ctrl$x1
 
 
-module random_3_e31_mvtu_int$lanes$0(clock,y_valid,y,ch,ch_pre,prev,out,valid);
+module random_3_e33_mvtu_int$lanes$0(clock,y_valid,y,ch,ch_pre,prev,out,valid);
     
     // Module arguments
     input wire  clock;
@@ -895,17 +895,17 @@ module random_3_e31_mvtu_int$lanes$0(clock,y_valid,y,ch,ch_pre,prev,out,valid);
     wire  [7:0] ins_r$0$out;
     
     // Sub module instances
-    random_3_e31_mvtu_int$lanes$0$bias$0 bias$0(
+    random_3_e33_mvtu_int$lanes$0$bias$0 bias$0(
         .address(bias$0$address),
         .clock(bias$0$clock),
         .data(bias$0$data)
     );
-    random_3_e31_mvtu_int$lanes$0$add$0 add$0(
+    random_3_e33_mvtu_int$lanes$0$add$0 add$0(
         .y(add$0$y),
         .bias(add$0$bias),
         .out(add$0$out)
     );
-    random_3_e31_mvtu_int$lanes$0$ins_r$0 ins_r$0(
+    random_3_e33_mvtu_int$lanes$0$ins_r$0 ins_r$0(
         .prev(ins_r$0$prev),
         .v(ins_r$0$v),
         .out(ins_r$0$out)
@@ -924,10 +924,10 @@ module random_3_e31_mvtu_int$lanes$0(clock,y_valid,y,ch,ch_pre,prev,out,valid);
         out = ins_r$0$out;
     end
     
-endmodule // random_3_e31_mvtu_int$lanes$0
+endmodule // random_3_e33_mvtu_int$lanes$0
 
 
-module random_3_e31_mvtu_int$lanes$0$add$0(y,bias,out);
+module random_3_e33_mvtu_int$lanes$0$add$0(y,bias,out);
     
     // Module arguments
     input wire signed [7:0] y;
@@ -952,10 +952,10 @@ module random_3_e31_mvtu_int$lanes$0$add$0(y,bias,out);
         out = ext + bias;
     end
     
-endmodule // random_3_e31_mvtu_int$lanes$0$add$0
+endmodule // random_3_e33_mvtu_int$lanes$0$add$0
 
 
-module random_3_e31_mvtu_int$lanes$0$bias$0(address,clock,data);
+module random_3_e33_mvtu_int$lanes$0$bias$0(address,clock,data);
     
     // Module arguments
     input wire  address;
@@ -972,10 +972,10 @@ module random_3_e31_mvtu_int$lanes$0$bias$0(address,clock,data);
     always @(posedge clock) begin
        data <= mem[address];
     end
-endmodule // random_3_e31_mvtu_int$lanes$0$bias$0
+endmodule // random_3_e33_mvtu_int$lanes$0$bias$0
 
 
-module random_3_e31_mvtu_int$lanes$0$ins_r$0(prev,v,out);
+module random_3_e33_mvtu_int$lanes$0$ins_r$0(prev,v,out);
     
     // Module arguments
     input wire  [7:0] prev;
@@ -990,10 +990,10 @@ module random_3_e31_mvtu_int$lanes$0$ins_r$0(prev,v,out);
         out = prev | (((v) & 8'hff) << offset);
     end
     
-endmodule // random_3_e31_mvtu_int$lanes$0$ins_r$0
+endmodule // random_3_e33_mvtu_int$lanes$0$ins_r$0
 
 
-module random_3_e31_mvtu_int$pes$0(clock,in_valid,first,last,x,w,out_valid,y);
+module random_3_e33_mvtu_int$pes$0(clock,in_valid,first,last,x,w,out_valid,y);
     
     // Module arguments
     input wire  clock;
@@ -1042,41 +1042,41 @@ module random_3_e31_mvtu_int$pes$0(clock,in_valid,first,last,x,w,out_valid,y);
     reg  [7:0] total;
     
     // Sub module instances
-    random_3_e31_mvtu_int$pes$0$lanes$0 lanes$0(
+    random_3_e33_mvtu_int$pes$0$lanes$0 lanes$0(
         .x(lanes$0$x),
         .w(lanes$0$w),
         .v(lanes$0$v)
     );
-    random_3_e31_mvtu_int$pes$0$negs negs(
+    random_3_e33_mvtu_int$pes$0$negs negs(
         .bits(negs$bits),
         .count(negs$count)
     );
-    random_3_e31_mvtu_int$pes$0$part part(
+    random_3_e33_mvtu_int$pes$0$part part(
         .d(part$d),
         .q(part$q),
         .clock(part$clock)
     );
-    random_3_e31_mvtu_int$pes$0$v1 v1(
+    random_3_e33_mvtu_int$pes$0$v1 v1(
         .d(v1$d),
         .q(v1$q),
         .clock(v1$clock)
     );
-    random_3_e31_mvtu_int$pes$0$first1 first1(
+    random_3_e33_mvtu_int$pes$0$first1 first1(
         .d(first1$d),
         .q(first1$q),
         .clock(first1$clock)
     );
-    random_3_e31_mvtu_int$pes$0$last1 last1(
+    random_3_e33_mvtu_int$pes$0$last1 last1(
         .d(last1$d),
         .q(last1$q),
         .clock(last1$clock)
     );
-    random_3_e31_mvtu_int$pes$0$acc acc(
+    random_3_e33_mvtu_int$pes$0$acc acc(
         .d(acc$d),
         .q(acc$q),
         .clock(acc$clock)
     );
-    random_3_e31_mvtu_int$pes$0$vout vout(
+    random_3_e33_mvtu_int$pes$0$vout vout(
         .d(vout$d),
         .q(vout$q),
         .clock(vout$clock)
@@ -1121,10 +1121,10 @@ module random_3_e31_mvtu_int$pes$0(clock,in_valid,first,last,x,w,out_valid,y);
         y = acc$q;
     end
     
-endmodule // random_3_e31_mvtu_int$pes$0
+endmodule // random_3_e33_mvtu_int$pes$0
 
 
-module random_3_e31_mvtu_int$pes$0$acc(d,q,clock);
+module random_3_e33_mvtu_int$pes$0$acc(d,q,clock);
     
     // Module arguments
     input wire  [7:0] d;
@@ -1140,10 +1140,10 @@ module random_3_e31_mvtu_int$pes$0$acc(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e31_mvtu_int$pes$0$acc
+endmodule // random_3_e33_mvtu_int$pes$0$acc
 
 
-module random_3_e31_mvtu_int$pes$0$first1(d,q,clock);
+module random_3_e33_mvtu_int$pes$0$first1(d,q,clock);
     
     // Module arguments
     input wire  d;
@@ -1159,10 +1159,10 @@ module random_3_e31_mvtu_int$pes$0$first1(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e31_mvtu_int$pes$0$first1
+endmodule // random_3_e33_mvtu_int$pes$0$first1
 
 
-module random_3_e31_mvtu_int$pes$0$lanes$0(x,w,v);
+module random_3_e33_mvtu_int$pes$0$lanes$0(x,w,v);
     
     // Module arguments
     input wire  [1:0] x;
@@ -1187,10 +1187,10 @@ module random_3_e31_mvtu_int$pes$0$lanes$0(x,w,v);
         end
     end
     
-endmodule // random_3_e31_mvtu_int$pes$0$lanes$0
+endmodule // random_3_e33_mvtu_int$pes$0$lanes$0
 
 
-module random_3_e31_mvtu_int$pes$0$last1(d,q,clock);
+module random_3_e33_mvtu_int$pes$0$last1(d,q,clock);
     
     // Module arguments
     input wire  d;
@@ -1206,10 +1206,10 @@ module random_3_e31_mvtu_int$pes$0$last1(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e31_mvtu_int$pes$0$last1
+endmodule // random_3_e33_mvtu_int$pes$0$last1
 
 
-module random_3_e31_mvtu_int$pes$0$negs(bits,count);
+module random_3_e33_mvtu_int$pes$0$negs(bits,count);
     
     // Module arguments
     input wire  bits;
@@ -1239,37 +1239,37 @@ module random_3_e31_mvtu_int$pes$0$negs(bits,count);
     wire  lv7$0$s;
     
     // Sub module instances
-    random_3_e31_mvtu_int$pes$0$negs$lv1$0 lv1$0(
+    random_3_e33_mvtu_int$pes$0$negs$lv1$0 lv1$0(
         .a(lv1$0$a),
         .b(lv1$0$b),
         .s(lv1$0$s)
     );
-    random_3_e31_mvtu_int$pes$0$negs$lv2$0 lv2$0(
+    random_3_e33_mvtu_int$pes$0$negs$lv2$0 lv2$0(
         .a(lv2$0$a),
         .b(lv2$0$b),
         .s(lv2$0$s)
     );
-    random_3_e31_mvtu_int$pes$0$negs$lv3$0 lv3$0(
+    random_3_e33_mvtu_int$pes$0$negs$lv3$0 lv3$0(
         .a(lv3$0$a),
         .b(lv3$0$b),
         .s(lv3$0$s)
     );
-    random_3_e31_mvtu_int$pes$0$negs$lv4$0 lv4$0(
+    random_3_e33_mvtu_int$pes$0$negs$lv4$0 lv4$0(
         .a(lv4$0$a),
         .b(lv4$0$b),
         .s(lv4$0$s)
     );
-    random_3_e31_mvtu_int$pes$0$negs$lv5$0 lv5$0(
+    random_3_e33_mvtu_int$pes$0$negs$lv5$0 lv5$0(
         .a(lv5$0$a),
         .b(lv5$0$b),
         .s(lv5$0$s)
     );
-    random_3_e31_mvtu_int$pes$0$negs$lv6$0 lv6$0(
+    random_3_e33_mvtu_int$pes$0$negs$lv6$0 lv6$0(
         .a(lv6$0$a),
         .b(lv6$0$b),
         .s(lv6$0$s)
     );
-    random_3_e31_mvtu_int$pes$0$negs$lv7$0 lv7$0(
+    random_3_e33_mvtu_int$pes$0$negs$lv7$0 lv7$0(
         .a(lv7$0$a),
         .b(lv7$0$b),
         .s(lv7$0$s)
@@ -1297,10 +1297,10 @@ module random_3_e31_mvtu_int$pes$0$negs(bits,count);
         count = lv7$0$s;
     end
     
-endmodule // random_3_e31_mvtu_int$pes$0$negs
+endmodule // random_3_e33_mvtu_int$pes$0$negs
 
 
-module random_3_e31_mvtu_int$pes$0$negs$lv1$0(a,b,s);
+module random_3_e33_mvtu_int$pes$0$negs$lv1$0(a,b,s);
     
     // Module arguments
     input wire  a;
@@ -1312,10 +1312,10 @@ module random_3_e31_mvtu_int$pes$0$negs$lv1$0(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e31_mvtu_int$pes$0$negs$lv1$0
+endmodule // random_3_e33_mvtu_int$pes$0$negs$lv1$0
 
 
-module random_3_e31_mvtu_int$pes$0$negs$lv2$0(a,b,s);
+module random_3_e33_mvtu_int$pes$0$negs$lv2$0(a,b,s);
     
     // Module arguments
     input wire  a;
@@ -1327,10 +1327,10 @@ module random_3_e31_mvtu_int$pes$0$negs$lv2$0(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e31_mvtu_int$pes$0$negs$lv2$0
+endmodule // random_3_e33_mvtu_int$pes$0$negs$lv2$0
 
 
-module random_3_e31_mvtu_int$pes$0$negs$lv3$0(a,b,s);
+module random_3_e33_mvtu_int$pes$0$negs$lv3$0(a,b,s);
     
     // Module arguments
     input wire  a;
@@ -1342,10 +1342,10 @@ module random_3_e31_mvtu_int$pes$0$negs$lv3$0(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e31_mvtu_int$pes$0$negs$lv3$0
+endmodule // random_3_e33_mvtu_int$pes$0$negs$lv3$0
 
 
-module random_3_e31_mvtu_int$pes$0$negs$lv4$0(a,b,s);
+module random_3_e33_mvtu_int$pes$0$negs$lv4$0(a,b,s);
     
     // Module arguments
     input wire  a;
@@ -1357,10 +1357,10 @@ module random_3_e31_mvtu_int$pes$0$negs$lv4$0(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e31_mvtu_int$pes$0$negs$lv4$0
+endmodule // random_3_e33_mvtu_int$pes$0$negs$lv4$0
 
 
-module random_3_e31_mvtu_int$pes$0$negs$lv5$0(a,b,s);
+module random_3_e33_mvtu_int$pes$0$negs$lv5$0(a,b,s);
     
     // Module arguments
     input wire  a;
@@ -1372,10 +1372,10 @@ module random_3_e31_mvtu_int$pes$0$negs$lv5$0(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e31_mvtu_int$pes$0$negs$lv5$0
+endmodule // random_3_e33_mvtu_int$pes$0$negs$lv5$0
 
 
-module random_3_e31_mvtu_int$pes$0$negs$lv6$0(a,b,s);
+module random_3_e33_mvtu_int$pes$0$negs$lv6$0(a,b,s);
     
     // Module arguments
     input wire  a;
@@ -1387,10 +1387,10 @@ module random_3_e31_mvtu_int$pes$0$negs$lv6$0(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e31_mvtu_int$pes$0$negs$lv6$0
+endmodule // random_3_e33_mvtu_int$pes$0$negs$lv6$0
 
 
-module random_3_e31_mvtu_int$pes$0$negs$lv7$0(a,b,s);
+module random_3_e33_mvtu_int$pes$0$negs$lv7$0(a,b,s);
     
     // Module arguments
     input wire  a;
@@ -1402,10 +1402,10 @@ module random_3_e31_mvtu_int$pes$0$negs$lv7$0(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e31_mvtu_int$pes$0$negs$lv7$0
+endmodule // random_3_e33_mvtu_int$pes$0$negs$lv7$0
 
 
-module random_3_e31_mvtu_int$pes$0$part(d,q,clock);
+module random_3_e33_mvtu_int$pes$0$part(d,q,clock);
     
     // Module arguments
     input wire  [7:0] d;
@@ -1421,10 +1421,10 @@ module random_3_e31_mvtu_int$pes$0$part(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e31_mvtu_int$pes$0$part
+endmodule // random_3_e33_mvtu_int$pes$0$part
 
 
-module random_3_e31_mvtu_int$pes$0$v1(d,q,clock);
+module random_3_e33_mvtu_int$pes$0$v1(d,q,clock);
     
     // Module arguments
     input wire  d;
@@ -1440,10 +1440,10 @@ module random_3_e31_mvtu_int$pes$0$v1(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e31_mvtu_int$pes$0$v1
+endmodule // random_3_e33_mvtu_int$pes$0$v1
 
 
-module random_3_e31_mvtu_int$pes$0$vout(d,q,clock);
+module random_3_e33_mvtu_int$pes$0$vout(d,q,clock);
     
     // Module arguments
     input wire  d;
@@ -1459,10 +1459,10 @@ module random_3_e31_mvtu_int$pes$0$vout(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e31_mvtu_int$pes$0$vout
+endmodule // random_3_e33_mvtu_int$pes$0$vout
 
 
-module random_3_e31_mvtu_int$wmem$0(clock,address,data);
+module random_3_e33_mvtu_int$wmem$0(clock,address,data);
     
     // Module arguments
     input wire  clock;
@@ -1475,7 +1475,7 @@ module random_3_e31_mvtu_int$wmem$0(clock,address,data);
     wire  rom$data;
     
     // Sub module instances
-    random_3_e31_mvtu_int$wmem$0$rom rom(
+    random_3_e33_mvtu_int$wmem$0$rom rom(
         .address(rom$address),
         .clock(rom$clock),
         .data(rom$data)
@@ -1488,10 +1488,10 @@ module random_3_e31_mvtu_int$wmem$0(clock,address,data);
         data = rom$data;
     end
     
-endmodule // random_3_e31_mvtu_int$wmem$0
+endmodule // random_3_e33_mvtu_int$wmem$0
 
 
-module random_3_e31_mvtu_int$wmem$0$rom(address,clock,data);
+module random_3_e33_mvtu_int$wmem$0$rom(address,clock,data);
     
     // Module arguments
     input wire  [5:0] address;
@@ -1550,10 +1550,10 @@ module random_3_e31_mvtu_int$wmem$0$rom(address,clock,data);
     always @(posedge clock) begin
        data <= mem[address];
     end
-endmodule // random_3_e31_mvtu_int$wmem$0$rom
+endmodule // random_3_e33_mvtu_int$wmem$0$rom
 
 
-module random_3_e31_mvtu_int$ys$0(a,y);
+module random_3_e33_mvtu_int$ys$0(a,y);
     
     // Module arguments
     input wire  [7:0] a;
@@ -1564,7 +1564,7 @@ module random_3_e31_mvtu_int$ys$0(a,y);
         y = $signed(((a) & 8'hff));
     end
     
-endmodule // random_3_e31_mvtu_int$ys$0
+endmodule // random_3_e33_mvtu_int$ys$0
 
 /* verilator lint_on WIDTH */
 /* verilator lint_on DECLFILENAME */

@@ -12,7 +12,7 @@
 /* verilator lint_off UNUSEDPARAM */
 
 
-module random_3_e29_fifo(clock,reset,in_data,in_valid,in_ready,out_data,out_valid,out_ready);
+module random_3_e31_fifo(clock,reset,in_data,in_valid,in_ready,out_data,out_valid,out_ready);
     
     // Module arguments
     input wire  clock;
@@ -68,7 +68,7 @@ module random_3_e29_fifo(clock,reset,in_data,in_valid,in_ready,out_data,out_vali
     reg  rnext;
     
     // Sub module instances
-    random_3_e29_fifo$ram ram(
+    random_3_e31_fifo$ram ram(
         .read_address(ram$read_address),
         .read_clock(ram$read_clock),
         .read_data(ram$read_data),
@@ -77,42 +77,42 @@ module random_3_e29_fifo(clock,reset,in_data,in_valid,in_ready,out_data,out_vali
         .write_data(ram$write_data),
         .write_enable(ram$write_enable)
     );
-    random_3_e29_fifo$wptr wptr(
+    random_3_e31_fifo$wptr wptr(
         .d(wptr$d),
         .q(wptr$q),
         .clock(wptr$clock)
     );
-    random_3_e29_fifo$rptr rptr(
+    random_3_e31_fifo$rptr rptr(
         .d(rptr$d),
         .q(rptr$q),
         .clock(rptr$clock)
     );
-    random_3_e29_fifo$full full(
+    random_3_e31_fifo$full full(
         .d(full$d),
         .q(full$q),
         .clock(full$clock)
     );
-    random_3_e29_fifo$rv rv(
+    random_3_e31_fifo$rv rv(
         .d(rv$d),
         .q(rv$q),
         .clock(rv$clock)
     );
-    random_3_e29_fifo$main main(
+    random_3_e31_fifo$main main(
         .d(main$d),
         .q(main$q),
         .clock(main$clock)
     );
-    random_3_e29_fifo$mv mv(
+    random_3_e31_fifo$mv mv(
         .d(mv$d),
         .q(mv$q),
         .clock(mv$clock)
     );
-    random_3_e29_fifo$skid skid(
+    random_3_e31_fifo$skid skid(
         .d(skid$d),
         .q(skid$q),
         .clock(skid$clock)
     );
-    random_3_e29_fifo$sv sv(
+    random_3_e31_fifo$sv sv(
         .d(sv$d),
         .q(sv$q),
         .clock(sv$clock)
@@ -196,10 +196,10 @@ module random_3_e29_fifo(clock,reset,in_data,in_valid,in_ready,out_data,out_vali
         end
     end
     
-endmodule // random_3_e29_fifo
+endmodule // random_3_e31_fifo
 
 
-module random_3_e29_fifo$full(d,q,clock);
+module random_3_e31_fifo$full(d,q,clock);
     
     // Module arguments
     input wire  d;
@@ -215,10 +215,10 @@ module random_3_e29_fifo$full(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e29_fifo$full
+endmodule // random_3_e31_fifo$full
 
 
-module random_3_e29_fifo$main(d,q,clock);
+module random_3_e31_fifo$main(d,q,clock);
     
     // Module arguments
     input wire  [16:0] d;
@@ -234,10 +234,10 @@ module random_3_e29_fifo$main(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e29_fifo$main
+endmodule // random_3_e31_fifo$main
 
 
-module random_3_e29_fifo$mv(d,q,clock);
+module random_3_e31_fifo$mv(d,q,clock);
     
     // Module arguments
     input wire  d;
@@ -253,10 +253,10 @@ module random_3_e29_fifo$mv(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e29_fifo$mv
+endmodule // random_3_e31_fifo$mv
 
 
-module random_3_e29_fifo$ram(read_address,read_clock,read_data,write_address,write_clock,write_data,write_enable);
+module random_3_e31_fifo$ram(read_address,read_clock,read_data,write_address,write_clock,write_data,write_enable);
     
     // Module arguments
     input wire  read_address;
@@ -282,10 +282,10 @@ module random_3_e29_fifo$ram(read_address,read_clock,read_data,write_address,wri
        end
     end
                 
-endmodule // random_3_e29_fifo$ram
+endmodule // random_3_e31_fifo$ram
 
 
-module random_3_e29_fifo$rptr(d,q,clock);
+module random_3_e31_fifo$rptr(d,q,clock);
     
     // Module arguments
     input wire  d;
@@ -301,10 +301,10 @@ module random_3_e29_fifo$rptr(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e29_fifo$rptr
+endmodule // random_3_e31_fifo$rptr
 
 
-module random_3_e29_fifo$rv(d,q,clock);
+module random_3_e31_fifo$rv(d,q,clock);
     
     // Module arguments
     input wire  d;
@@ -320,10 +320,10 @@ module random_3_e29_fifo$rv(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e29_fifo$rv
+endmodule // random_3_e31_fifo$rv
 
 
-module random_3_e29_fifo$skid(d,q,clock);
+module random_3_e31_fifo$skid(d,q,clock);
     
     // Module arguments
     input wire  [16:0] d;
@@ -339,10 +339,10 @@ module random_3_e29_fifo$skid(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e29_fifo$skid
+endmodule // random_3_e31_fifo$skid
 
 
-module random_3_e29_fifo$sv(d,q,clock);
+module random_3_e31_fifo$sv(d,q,clock);
     
     // Module arguments
     input wire  d;
@@ -358,10 +358,10 @@ module random_3_e29_fifo$sv(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e29_fifo$sv
+endmodule // random_3_e31_fifo$sv
 
 
-module random_3_e29_fifo$wptr(d,q,clock);
+module random_3_e31_fifo$wptr(d,q,clock);
     
     // Module arguments
     input wire  d;
@@ -377,7 +377,7 @@ module random_3_e29_fifo$wptr(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e29_fifo$wptr
+endmodule // random_3_e31_fifo$wptr
 
 /* verilator lint_on WIDTH */
 /* verilator lint_on DECLFILENAME */

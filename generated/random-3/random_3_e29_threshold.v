@@ -12,7 +12,7 @@
 /* verilator lint_off UNUSEDPARAM */
 
 
-module random_3_e27_threshold(clock,reset,in_data,in_valid,in_ready,out_data,out_valid,out_ready);
+module random_3_e29_threshold(clock,reset,in_data,in_valid,in_ready,out_data,out_valid,out_ready);
     
     // Module arguments
     input wire  clock;
@@ -63,26 +63,26 @@ module random_3_e27_threshold(clock,reset,in_data,in_valid,in_ready,out_data,out
     reg  pop;
     
     // Sub module instances
-    random_3_e27_threshold$cb cb(
+    random_3_e29_threshold$cb cb(
         .d(cb$d),
         .q(cb$q),
         .clock(cb$clock)
     );
-    random_3_e27_threshold$credits credits(
+    random_3_e29_threshold$credits credits(
         .d(credits$d),
         .q(credits$q),
         .clock(credits$clock)
     );
-    random_3_e27_threshold$drain drain(
+    random_3_e29_threshold$drain drain(
         .d(drain$d),
         .q(drain$q),
         .clock(drain$clock)
     );
-    random_3_e27_threshold$lanes$0 lanes$0(
+    random_3_e29_threshold$lanes$0 lanes$0(
         .data(lanes$0$data),
         .y(lanes$0$y)
     );
-    random_3_e27_threshold$thr$0 thr$0(
+    random_3_e29_threshold$thr$0 thr$0(
         .clock(thr$0$clock),
         .in_valid(thr$0$in_valid),
         .ch(thr$0$ch),
@@ -90,12 +90,12 @@ module random_3_e27_threshold(clock,reset,in_data,in_valid,in_ready,out_data,out
         .out_valid(thr$0$out_valid),
         .n(thr$0$n)
     );
-    random_3_e27_threshold$ins$0 ins$0(
+    random_3_e29_threshold$ins$0 ins$0(
         .prev(ins$0$prev),
         .v(ins$0$v),
         .out(ins$0$out)
     );
-    random_3_e27_threshold$fifo fifo(
+    random_3_e29_threshold$fifo fifo(
         .clock(fifo$clock),
         .reset(fifo$reset),
         .write(fifo$write),
@@ -153,10 +153,10 @@ module random_3_e27_threshold(clock,reset,in_data,in_valid,in_ready,out_data,out
         end
     end
     
-endmodule // random_3_e27_threshold
+endmodule // random_3_e29_threshold
 
 
-module random_3_e27_threshold$cb(d,q,clock);
+module random_3_e29_threshold$cb(d,q,clock);
     
     // Module arguments
     input wire  [4:0] d;
@@ -172,10 +172,10 @@ module random_3_e27_threshold$cb(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e27_threshold$cb
+endmodule // random_3_e29_threshold$cb
 
 
-module random_3_e27_threshold$credits(d,q,clock);
+module random_3_e29_threshold$credits(d,q,clock);
     
     // Module arguments
     input wire  [3:0] d;
@@ -191,10 +191,10 @@ module random_3_e27_threshold$credits(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e27_threshold$credits
+endmodule // random_3_e29_threshold$credits
 
 
-module random_3_e27_threshold$drain(d,q,clock);
+module random_3_e29_threshold$drain(d,q,clock);
     
     // Module arguments
     input wire  [2:0] d;
@@ -210,10 +210,10 @@ module random_3_e27_threshold$drain(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e27_threshold$drain
+endmodule // random_3_e29_threshold$drain
 
 
-module random_3_e27_threshold$fifo(clock,reset,write,data_in,read,valid,data_out);
+module random_3_e29_threshold$fifo(clock,reset,write,data_in,read,valid,data_out);
     
     // Module arguments
     input wire  clock;
@@ -246,7 +246,7 @@ module random_3_e27_threshold$fifo(clock,reset,write,data_in,read,valid,data_out
     reg  nonempty;
     
     // Sub module instances
-    random_3_e27_threshold$fifo$ram ram(
+    random_3_e29_threshold$fifo$ram ram(
         .read_address(ram$read_address),
         .read_clock(ram$read_clock),
         .read_data(ram$read_data),
@@ -255,17 +255,17 @@ module random_3_e27_threshold$fifo(clock,reset,write,data_in,read,valid,data_out
         .write_data(ram$write_data),
         .write_enable(ram$write_enable)
     );
-    random_3_e27_threshold$fifo$wp wp(
+    random_3_e29_threshold$fifo$wp wp(
         .d(wp$d),
         .q(wp$q),
         .clock(wp$clock)
     );
-    random_3_e27_threshold$fifo$wpd wpd(
+    random_3_e29_threshold$fifo$wpd wpd(
         .d(wpd$d),
         .q(wpd$q),
         .clock(wpd$clock)
     );
-    random_3_e27_threshold$fifo$rp rp(
+    random_3_e29_threshold$fifo$rp rp(
         .d(rp$d),
         .q(rp$q),
         .clock(rp$clock)
@@ -303,10 +303,10 @@ module random_3_e27_threshold$fifo(clock,reset,write,data_in,read,valid,data_out
         data_out = ram$read_data;
     end
     
-endmodule // random_3_e27_threshold$fifo
+endmodule // random_3_e29_threshold$fifo
 
 
-module random_3_e27_threshold$fifo$ram(read_address,read_clock,read_data,write_address,write_clock,write_data,write_enable);
+module random_3_e29_threshold$fifo$ram(read_address,read_clock,read_data,write_address,write_clock,write_data,write_enable);
     
     // Module arguments
     input wire  [2:0] read_address;
@@ -332,10 +332,10 @@ module random_3_e27_threshold$fifo$ram(read_address,read_clock,read_data,write_a
        end
     end
                 
-endmodule // random_3_e27_threshold$fifo$ram
+endmodule // random_3_e29_threshold$fifo$ram
 
 
-module random_3_e27_threshold$fifo$rp(d,q,clock);
+module random_3_e29_threshold$fifo$rp(d,q,clock);
     
     // Module arguments
     input wire  [3:0] d;
@@ -351,10 +351,10 @@ module random_3_e27_threshold$fifo$rp(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e27_threshold$fifo$rp
+endmodule // random_3_e29_threshold$fifo$rp
 
 
-module random_3_e27_threshold$fifo$wp(d,q,clock);
+module random_3_e29_threshold$fifo$wp(d,q,clock);
     
     // Module arguments
     input wire  [3:0] d;
@@ -370,10 +370,10 @@ module random_3_e27_threshold$fifo$wp(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e27_threshold$fifo$wp
+endmodule // random_3_e29_threshold$fifo$wp
 
 
-module random_3_e27_threshold$fifo$wpd(d,q,clock);
+module random_3_e29_threshold$fifo$wpd(d,q,clock);
     
     // Module arguments
     input wire  [3:0] d;
@@ -389,10 +389,10 @@ module random_3_e27_threshold$fifo$wpd(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e27_threshold$fifo$wpd
+endmodule // random_3_e29_threshold$fifo$wpd
 
 
-module random_3_e27_threshold$ins$0(prev,v,out);
+module random_3_e29_threshold$ins$0(prev,v,out);
     
     // Module arguments
     input wire  prev;
@@ -407,10 +407,10 @@ module random_3_e27_threshold$ins$0(prev,v,out);
         out = prev | (((v) & 1'h1) << offset);
     end
     
-endmodule // random_3_e27_threshold$ins$0
+endmodule // random_3_e29_threshold$ins$0
 
 
-module random_3_e27_threshold$lanes$0(data,y);
+module random_3_e29_threshold$lanes$0(data,y);
     
     // Module arguments
     input wire  [3:0] data;
@@ -434,10 +434,10 @@ module random_3_e27_threshold$lanes$0(data,y);
         y = $signed(ext);
     end
     
-endmodule // random_3_e27_threshold$lanes$0
+endmodule // random_3_e29_threshold$lanes$0
 
 
-module random_3_e27_threshold$thr$0(clock,in_valid,ch,y,out_valid,n);
+module random_3_e29_threshold$thr$0(clock,in_valid,ch,y,out_valid,n);
     
     // Module arguments
     input wire  clock;
@@ -481,42 +481,42 @@ module random_3_e27_threshold$thr$0(clock,in_valid,ch,y,out_valid,n);
     reg  [5:0] yu;
     
     // Sub module instances
-    random_3_e27_threshold$thr$0$thr$0 thr$0(
+    random_3_e29_threshold$thr$0$thr$0 thr$0(
         .address(thr$0$address),
         .clock(thr$0$clock),
         .data(thr$0$data)
     );
-    random_3_e27_threshold$thr$0$flips flips(
+    random_3_e29_threshold$thr$0$flips flips(
         .address(flips$address),
         .clock(flips$clock),
         .data(flips$data)
     );
-    random_3_e27_threshold$thr$0$y1 y1(
+    random_3_e29_threshold$thr$0$y1 y1(
         .d(y1$d),
         .q(y1$q),
         .clock(y1$clock)
     );
-    random_3_e27_threshold$thr$0$v1 v1(
+    random_3_e29_threshold$thr$0$v1 v1(
         .d(v1$d),
         .q(v1$q),
         .clock(v1$clock)
     );
-    random_3_e27_threshold$thr$0$cmp$0 cmp$0(
+    random_3_e29_threshold$thr$0$cmp$0 cmp$0(
         .u(cmp$0$u),
         .t(cmp$0$t),
         .prev(cmp$0$prev),
         .out(cmp$0$out)
     );
-    random_3_e27_threshold$thr$0$tree tree(
+    random_3_e29_threshold$thr$0$tree tree(
         .bits(tree$bits),
         .count(tree$count)
     );
-    random_3_e27_threshold$thr$0$nreg nreg(
+    random_3_e29_threshold$thr$0$nreg nreg(
         .d(nreg$d),
         .q(nreg$q),
         .clock(nreg$clock)
     );
-    random_3_e27_threshold$thr$0$vout vout(
+    random_3_e29_threshold$thr$0$vout vout(
         .d(vout$d),
         .q(vout$q),
         .clock(vout$clock)
@@ -552,10 +552,10 @@ module random_3_e27_threshold$thr$0(clock,in_valid,ch,y,out_valid,n);
         n = nreg$q;
     end
     
-endmodule // random_3_e27_threshold$thr$0
+endmodule // random_3_e29_threshold$thr$0
 
 
-module random_3_e27_threshold$thr$0$cmp$0(u,t,prev,out);
+module random_3_e29_threshold$thr$0$cmp$0(u,t,prev,out);
     
     // Module arguments
     input wire  [5:0] u;
@@ -571,10 +571,10 @@ module random_3_e27_threshold$thr$0$cmp$0(u,t,prev,out);
         out = (prev & ~(1 << (index)) | ((u >= t) << (index)));
     end
     
-endmodule // random_3_e27_threshold$thr$0$cmp$0
+endmodule // random_3_e29_threshold$thr$0$cmp$0
 
 
-module random_3_e27_threshold$thr$0$flips(address,clock,data);
+module random_3_e29_threshold$thr$0$flips(address,clock,data);
     
     // Module arguments
     input wire  [4:0] address;
@@ -607,10 +607,10 @@ module random_3_e27_threshold$thr$0$flips(address,clock,data);
     always @(posedge clock) begin
        data <= mem[address];
     end
-endmodule // random_3_e27_threshold$thr$0$flips
+endmodule // random_3_e29_threshold$thr$0$flips
 
 
-module random_3_e27_threshold$thr$0$nreg(d,q,clock);
+module random_3_e29_threshold$thr$0$nreg(d,q,clock);
     
     // Module arguments
     input wire  d;
@@ -626,10 +626,10 @@ module random_3_e27_threshold$thr$0$nreg(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e27_threshold$thr$0$nreg
+endmodule // random_3_e29_threshold$thr$0$nreg
 
 
-module random_3_e27_threshold$thr$0$thr$0(address,clock,data);
+module random_3_e29_threshold$thr$0$thr$0(address,clock,data);
     
     // Module arguments
     input wire  [4:0] address;
@@ -662,10 +662,10 @@ module random_3_e27_threshold$thr$0$thr$0(address,clock,data);
     always @(posedge clock) begin
        data <= mem[address];
     end
-endmodule // random_3_e27_threshold$thr$0$thr$0
+endmodule // random_3_e29_threshold$thr$0$thr$0
 
 
-module random_3_e27_threshold$thr$0$tree(bits,count);
+module random_3_e29_threshold$thr$0$tree(bits,count);
     
     // Module arguments
     input wire  bits;
@@ -695,37 +695,37 @@ module random_3_e27_threshold$thr$0$tree(bits,count);
     wire  lv7$0$s;
     
     // Sub module instances
-    random_3_e27_threshold$thr$0$tree$lv1$0 lv1$0(
+    random_3_e29_threshold$thr$0$tree$lv1$0 lv1$0(
         .a(lv1$0$a),
         .b(lv1$0$b),
         .s(lv1$0$s)
     );
-    random_3_e27_threshold$thr$0$tree$lv2$0 lv2$0(
+    random_3_e29_threshold$thr$0$tree$lv2$0 lv2$0(
         .a(lv2$0$a),
         .b(lv2$0$b),
         .s(lv2$0$s)
     );
-    random_3_e27_threshold$thr$0$tree$lv3$0 lv3$0(
+    random_3_e29_threshold$thr$0$tree$lv3$0 lv3$0(
         .a(lv3$0$a),
         .b(lv3$0$b),
         .s(lv3$0$s)
     );
-    random_3_e27_threshold$thr$0$tree$lv4$0 lv4$0(
+    random_3_e29_threshold$thr$0$tree$lv4$0 lv4$0(
         .a(lv4$0$a),
         .b(lv4$0$b),
         .s(lv4$0$s)
     );
-    random_3_e27_threshold$thr$0$tree$lv5$0 lv5$0(
+    random_3_e29_threshold$thr$0$tree$lv5$0 lv5$0(
         .a(lv5$0$a),
         .b(lv5$0$b),
         .s(lv5$0$s)
     );
-    random_3_e27_threshold$thr$0$tree$lv6$0 lv6$0(
+    random_3_e29_threshold$thr$0$tree$lv6$0 lv6$0(
         .a(lv6$0$a),
         .b(lv6$0$b),
         .s(lv6$0$s)
     );
-    random_3_e27_threshold$thr$0$tree$lv7$0 lv7$0(
+    random_3_e29_threshold$thr$0$tree$lv7$0 lv7$0(
         .a(lv7$0$a),
         .b(lv7$0$b),
         .s(lv7$0$s)
@@ -753,10 +753,10 @@ module random_3_e27_threshold$thr$0$tree(bits,count);
         count = lv7$0$s;
     end
     
-endmodule // random_3_e27_threshold$thr$0$tree
+endmodule // random_3_e29_threshold$thr$0$tree
 
 
-module random_3_e27_threshold$thr$0$tree$lv1$0(a,b,s);
+module random_3_e29_threshold$thr$0$tree$lv1$0(a,b,s);
     
     // Module arguments
     input wire  a;
@@ -768,10 +768,10 @@ module random_3_e27_threshold$thr$0$tree$lv1$0(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e27_threshold$thr$0$tree$lv1$0
+endmodule // random_3_e29_threshold$thr$0$tree$lv1$0
 
 
-module random_3_e27_threshold$thr$0$tree$lv2$0(a,b,s);
+module random_3_e29_threshold$thr$0$tree$lv2$0(a,b,s);
     
     // Module arguments
     input wire  a;
@@ -783,10 +783,10 @@ module random_3_e27_threshold$thr$0$tree$lv2$0(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e27_threshold$thr$0$tree$lv2$0
+endmodule // random_3_e29_threshold$thr$0$tree$lv2$0
 
 
-module random_3_e27_threshold$thr$0$tree$lv3$0(a,b,s);
+module random_3_e29_threshold$thr$0$tree$lv3$0(a,b,s);
     
     // Module arguments
     input wire  a;
@@ -798,10 +798,10 @@ module random_3_e27_threshold$thr$0$tree$lv3$0(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e27_threshold$thr$0$tree$lv3$0
+endmodule // random_3_e29_threshold$thr$0$tree$lv3$0
 
 
-module random_3_e27_threshold$thr$0$tree$lv4$0(a,b,s);
+module random_3_e29_threshold$thr$0$tree$lv4$0(a,b,s);
     
     // Module arguments
     input wire  a;
@@ -813,10 +813,10 @@ module random_3_e27_threshold$thr$0$tree$lv4$0(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e27_threshold$thr$0$tree$lv4$0
+endmodule // random_3_e29_threshold$thr$0$tree$lv4$0
 
 
-module random_3_e27_threshold$thr$0$tree$lv5$0(a,b,s);
+module random_3_e29_threshold$thr$0$tree$lv5$0(a,b,s);
     
     // Module arguments
     input wire  a;
@@ -828,10 +828,10 @@ module random_3_e27_threshold$thr$0$tree$lv5$0(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e27_threshold$thr$0$tree$lv5$0
+endmodule // random_3_e29_threshold$thr$0$tree$lv5$0
 
 
-module random_3_e27_threshold$thr$0$tree$lv6$0(a,b,s);
+module random_3_e29_threshold$thr$0$tree$lv6$0(a,b,s);
     
     // Module arguments
     input wire  a;
@@ -843,10 +843,10 @@ module random_3_e27_threshold$thr$0$tree$lv6$0(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e27_threshold$thr$0$tree$lv6$0
+endmodule // random_3_e29_threshold$thr$0$tree$lv6$0
 
 
-module random_3_e27_threshold$thr$0$tree$lv7$0(a,b,s);
+module random_3_e29_threshold$thr$0$tree$lv7$0(a,b,s);
     
     // Module arguments
     input wire  a;
@@ -858,10 +858,10 @@ module random_3_e27_threshold$thr$0$tree$lv7$0(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e27_threshold$thr$0$tree$lv7$0
+endmodule // random_3_e29_threshold$thr$0$tree$lv7$0
 
 
-module random_3_e27_threshold$thr$0$v1(d,q,clock);
+module random_3_e29_threshold$thr$0$v1(d,q,clock);
     
     // Module arguments
     input wire  d;
@@ -877,10 +877,10 @@ module random_3_e27_threshold$thr$0$v1(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e27_threshold$thr$0$v1
+endmodule // random_3_e29_threshold$thr$0$v1
 
 
-module random_3_e27_threshold$thr$0$vout(d,q,clock);
+module random_3_e29_threshold$thr$0$vout(d,q,clock);
     
     // Module arguments
     input wire  d;
@@ -896,10 +896,10 @@ module random_3_e27_threshold$thr$0$vout(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e27_threshold$thr$0$vout
+endmodule // random_3_e29_threshold$thr$0$vout
 
 
-module random_3_e27_threshold$thr$0$y1(d,q,clock);
+module random_3_e29_threshold$thr$0$y1(d,q,clock);
     
     // Module arguments
     input wire  [4:0] d;
@@ -915,7 +915,7 @@ module random_3_e27_threshold$thr$0$y1(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e27_threshold$thr$0$y1
+endmodule // random_3_e29_threshold$thr$0$y1
 
 /* verilator lint_on WIDTH */
 /* verilator lint_on DECLFILENAME */

@@ -12,7 +12,7 @@
 /* verilator lint_off UNUSEDPARAM */
 
 
-module random_3_e13_add(clock,reset,in_data,in_valid,in_ready,out_data,out_valid,out_ready);
+module random_3_e14_add(clock,reset,in_data,in_valid,in_ready,out_data,out_valid,out_ready);
     
     // Module arguments
     input wire  clock;
@@ -71,49 +71,49 @@ module random_3_e13_add(clock,reset,in_data,in_valid,in_ready,out_data,out_valid
     reg  all;
     
     // Sub module instances
-    random_3_e13_add$terms$0 terms$0(
+    random_3_e14_add$terms$0 terms$0(
         .data(terms$0$data),
         .acc(terms$0$acc),
         .sum(terms$0$sum),
         .prev(terms$0$prev),
         .out(terms$0$out)
     );
-    random_3_e13_add$terms$1 terms$1(
+    random_3_e14_add$terms$1 terms$1(
         .data(terms$1$data),
         .acc(terms$1$acc),
         .sum(terms$1$sum),
         .prev(terms$1$prev),
         .out(terms$1$out)
     );
-    random_3_e13_add$terms$2 terms$2(
+    random_3_e14_add$terms$2 terms$2(
         .data(terms$2$data),
         .acc(terms$2$acc),
         .sum(terms$2$sum),
         .prev(terms$2$prev),
         .out(terms$2$out)
     );
-    random_3_e13_add$terms$3 terms$3(
+    random_3_e14_add$terms$3 terms$3(
         .data(terms$3$data),
         .acc(terms$3$acc),
         .sum(terms$3$sum),
         .prev(terms$3$prev),
         .out(terms$3$out)
     );
-    random_3_e13_add$terms$4 terms$4(
+    random_3_e14_add$terms$4 terms$4(
         .data(terms$4$data),
         .acc(terms$4$acc),
         .sum(terms$4$sum),
         .prev(terms$4$prev),
         .out(terms$4$out)
     );
-    random_3_e13_add$terms$5 terms$5(
+    random_3_e14_add$terms$5 terms$5(
         .data(terms$5$data),
         .acc(terms$5$acc),
         .sum(terms$5$sum),
         .prev(terms$5$prev),
         .out(terms$5$out)
     );
-    random_3_e13_add$skid skid(
+    random_3_e14_add$skid skid(
         .clock(skid$clock),
         .reset(skid$reset),
         .in_data(skid$in_data),
@@ -158,10 +158,10 @@ module random_3_e13_add(clock,reset,in_data,in_valid,in_ready,out_data,out_valid
         out_valid = skid$out_valid;
     end
     
-endmodule // random_3_e13_add
+endmodule // random_3_e14_add
 
 
-module random_3_e13_add$skid(clock,reset,in_data,in_valid,in_ready,out_data,out_valid,out_ready);
+module random_3_e14_add$skid(clock,reset,in_data,in_valid,in_ready,out_data,out_valid,out_ready);
     
     // Module arguments
     input wire  clock;
@@ -188,22 +188,22 @@ module random_3_e13_add$skid(clock,reset,in_data,in_valid,in_ready,out_data,out_
     reg  skid_v$clock;
     
     // Sub module instances
-    random_3_e13_add$skid$main main(
+    random_3_e14_add$skid$main main(
         .d(main$d),
         .q(main$q),
         .clock(main$clock)
     );
-    random_3_e13_add$skid$main_v main_v(
+    random_3_e14_add$skid$main_v main_v(
         .d(main_v$d),
         .q(main_v$q),
         .clock(main_v$clock)
     );
-    random_3_e13_add$skid$skid skid(
+    random_3_e14_add$skid$skid skid(
         .d(skid$d),
         .q(skid$q),
         .clock(skid$clock)
     );
-    random_3_e13_add$skid$skid_v skid_v(
+    random_3_e14_add$skid$skid_v skid_v(
         .d(skid_v$d),
         .q(skid_v$q),
         .clock(skid_v$clock)
@@ -245,10 +245,10 @@ module random_3_e13_add$skid(clock,reset,in_data,in_valid,in_ready,out_data,out_
         end
     end
     
-endmodule // random_3_e13_add$skid
+endmodule // random_3_e14_add$skid
 
 
-module random_3_e13_add$skid$main(d,q,clock);
+module random_3_e14_add$skid$main(d,q,clock);
     
     // Module arguments
     input wire  [9:0] d;
@@ -264,10 +264,10 @@ module random_3_e13_add$skid$main(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e13_add$skid$main
+endmodule // random_3_e14_add$skid$main
 
 
-module random_3_e13_add$skid$main_v(d,q,clock);
+module random_3_e14_add$skid$main_v(d,q,clock);
     
     // Module arguments
     input wire  d;
@@ -283,10 +283,10 @@ module random_3_e13_add$skid$main_v(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e13_add$skid$main_v
+endmodule // random_3_e14_add$skid$main_v
 
 
-module random_3_e13_add$skid$skid(d,q,clock);
+module random_3_e14_add$skid$skid(d,q,clock);
     
     // Module arguments
     input wire  [9:0] d;
@@ -302,10 +302,10 @@ module random_3_e13_add$skid$skid(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e13_add$skid$skid
+endmodule // random_3_e14_add$skid$skid
 
 
-module random_3_e13_add$skid$skid_v(d,q,clock);
+module random_3_e14_add$skid$skid_v(d,q,clock);
     
     // Module arguments
     input wire  d;
@@ -321,10 +321,10 @@ module random_3_e13_add$skid$skid_v(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e13_add$skid$skid_v
+endmodule // random_3_e14_add$skid$skid_v
 
 
-module random_3_e13_add$terms$0(data,acc,sum,prev,out);
+module random_3_e14_add$terms$0(data,acc,sum,prev,out);
     
     // Module arguments
     input wire  [17:0] data;
@@ -372,10 +372,10 @@ module random_3_e13_add$terms$0(data,acc,sum,prev,out);
         end
     end
     
-endmodule // random_3_e13_add$terms$0
+endmodule // random_3_e14_add$terms$0
 
 
-module random_3_e13_add$terms$1(data,acc,sum,prev,out);
+module random_3_e14_add$terms$1(data,acc,sum,prev,out);
     
     // Module arguments
     input wire  [17:0] data;
@@ -423,10 +423,10 @@ module random_3_e13_add$terms$1(data,acc,sum,prev,out);
         end
     end
     
-endmodule // random_3_e13_add$terms$1
+endmodule // random_3_e14_add$terms$1
 
 
-module random_3_e13_add$terms$2(data,acc,sum,prev,out);
+module random_3_e14_add$terms$2(data,acc,sum,prev,out);
     
     // Module arguments
     input wire  [17:0] data;
@@ -474,10 +474,10 @@ module random_3_e13_add$terms$2(data,acc,sum,prev,out);
         end
     end
     
-endmodule // random_3_e13_add$terms$2
+endmodule // random_3_e14_add$terms$2
 
 
-module random_3_e13_add$terms$3(data,acc,sum,prev,out);
+module random_3_e14_add$terms$3(data,acc,sum,prev,out);
     
     // Module arguments
     input wire  [17:0] data;
@@ -525,10 +525,10 @@ module random_3_e13_add$terms$3(data,acc,sum,prev,out);
         end
     end
     
-endmodule // random_3_e13_add$terms$3
+endmodule // random_3_e14_add$terms$3
 
 
-module random_3_e13_add$terms$4(data,acc,sum,prev,out);
+module random_3_e14_add$terms$4(data,acc,sum,prev,out);
     
     // Module arguments
     input wire  [17:0] data;
@@ -576,10 +576,10 @@ module random_3_e13_add$terms$4(data,acc,sum,prev,out);
         end
     end
     
-endmodule // random_3_e13_add$terms$4
+endmodule // random_3_e14_add$terms$4
 
 
-module random_3_e13_add$terms$5(data,acc,sum,prev,out);
+module random_3_e14_add$terms$5(data,acc,sum,prev,out);
     
     // Module arguments
     input wire  [17:0] data;
@@ -627,7 +627,7 @@ module random_3_e13_add$terms$5(data,acc,sum,prev,out);
         end
     end
     
-endmodule // random_3_e13_add$terms$5
+endmodule // random_3_e14_add$terms$5
 
 /* verilator lint_on WIDTH */
 /* verilator lint_on DECLFILENAME */

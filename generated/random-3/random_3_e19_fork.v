@@ -12,7 +12,7 @@
 /* verilator lint_off UNUSEDPARAM */
 
 
-module random_3_e18_fork(clock,reset,in_data,in_valid,in_ready,out_data,out_valid,out_ready);
+module random_3_e19_fork(clock,reset,in_data,in_valid,in_ready,out_data,out_valid,out_ready);
     
     // Module arguments
     input wire  clock;
@@ -47,7 +47,7 @@ module random_3_e18_fork(clock,reset,in_data,in_valid,in_ready,out_data,out_vali
     reg  advance;
     
     // Sub module instances
-    random_3_e18_fork$skid skid(
+    random_3_e19_fork$skid skid(
         .clock(skid$clock),
         .reset(skid$reset),
         .in_data(skid$in_data),
@@ -57,17 +57,17 @@ module random_3_e18_fork(clock,reset,in_data,in_valid,in_ready,out_data,out_vali
         .out_valid(skid$out_valid),
         .out_ready(skid$out_ready)
     );
-    random_3_e18_fork$hold hold(
+    random_3_e19_fork$hold hold(
         .d(hold$d),
         .q(hold$q),
         .clock(hold$clock)
     );
-    random_3_e18_fork$hv hv(
+    random_3_e19_fork$hv hv(
         .d(hv$d),
         .q(hv$q),
         .clock(hv$clock)
     );
-    random_3_e18_fork$taken taken(
+    random_3_e19_fork$taken taken(
         .d(taken$d),
         .q(taken$q),
         .clock(taken$clock)
@@ -107,10 +107,10 @@ module random_3_e18_fork(clock,reset,in_data,in_valid,in_ready,out_data,out_vali
         end
     end
     
-endmodule // random_3_e18_fork
+endmodule // random_3_e19_fork
 
 
-module random_3_e18_fork$hold(d,q,clock);
+module random_3_e19_fork$hold(d,q,clock);
     
     // Module arguments
     input wire  [6:0] d;
@@ -126,10 +126,10 @@ module random_3_e18_fork$hold(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e18_fork$hold
+endmodule // random_3_e19_fork$hold
 
 
-module random_3_e18_fork$hv(d,q,clock);
+module random_3_e19_fork$hv(d,q,clock);
     
     // Module arguments
     input wire  d;
@@ -145,10 +145,10 @@ module random_3_e18_fork$hv(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e18_fork$hv
+endmodule // random_3_e19_fork$hv
 
 
-module random_3_e18_fork$skid(clock,reset,in_data,in_valid,in_ready,out_data,out_valid,out_ready);
+module random_3_e19_fork$skid(clock,reset,in_data,in_valid,in_ready,out_data,out_valid,out_ready);
     
     // Module arguments
     input wire  clock;
@@ -175,22 +175,22 @@ module random_3_e18_fork$skid(clock,reset,in_data,in_valid,in_ready,out_data,out
     reg  skid_v$clock;
     
     // Sub module instances
-    random_3_e18_fork$skid$main main(
+    random_3_e19_fork$skid$main main(
         .d(main$d),
         .q(main$q),
         .clock(main$clock)
     );
-    random_3_e18_fork$skid$main_v main_v(
+    random_3_e19_fork$skid$main_v main_v(
         .d(main_v$d),
         .q(main_v$q),
         .clock(main_v$clock)
     );
-    random_3_e18_fork$skid$skid skid(
+    random_3_e19_fork$skid$skid skid(
         .d(skid$d),
         .q(skid$q),
         .clock(skid$clock)
     );
-    random_3_e18_fork$skid$skid_v skid_v(
+    random_3_e19_fork$skid$skid_v skid_v(
         .d(skid_v$d),
         .q(skid_v$q),
         .clock(skid_v$clock)
@@ -232,10 +232,10 @@ module random_3_e18_fork$skid(clock,reset,in_data,in_valid,in_ready,out_data,out
         end
     end
     
-endmodule // random_3_e18_fork$skid
+endmodule // random_3_e19_fork$skid
 
 
-module random_3_e18_fork$skid$main(d,q,clock);
+module random_3_e19_fork$skid$main(d,q,clock);
     
     // Module arguments
     input wire  [6:0] d;
@@ -251,10 +251,10 @@ module random_3_e18_fork$skid$main(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e18_fork$skid$main
+endmodule // random_3_e19_fork$skid$main
 
 
-module random_3_e18_fork$skid$main_v(d,q,clock);
+module random_3_e19_fork$skid$main_v(d,q,clock);
     
     // Module arguments
     input wire  d;
@@ -270,10 +270,10 @@ module random_3_e18_fork$skid$main_v(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e18_fork$skid$main_v
+endmodule // random_3_e19_fork$skid$main_v
 
 
-module random_3_e18_fork$skid$skid(d,q,clock);
+module random_3_e19_fork$skid$skid(d,q,clock);
     
     // Module arguments
     input wire  [6:0] d;
@@ -289,10 +289,10 @@ module random_3_e18_fork$skid$skid(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e18_fork$skid$skid
+endmodule // random_3_e19_fork$skid$skid
 
 
-module random_3_e18_fork$skid$skid_v(d,q,clock);
+module random_3_e19_fork$skid$skid_v(d,q,clock);
     
     // Module arguments
     input wire  d;
@@ -308,10 +308,10 @@ module random_3_e18_fork$skid$skid_v(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e18_fork$skid$skid_v
+endmodule // random_3_e19_fork$skid$skid_v
 
 
-module random_3_e18_fork$taken(d,q,clock);
+module random_3_e19_fork$taken(d,q,clock);
     
     // Module arguments
     input wire  [1:0] d;
@@ -327,7 +327,7 @@ module random_3_e18_fork$taken(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e18_fork$taken
+endmodule // random_3_e19_fork$taken
 
 /* verilator lint_on WIDTH */
 /* verilator lint_on DECLFILENAME */

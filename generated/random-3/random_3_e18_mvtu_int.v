@@ -12,7 +12,7 @@
 /* verilator lint_off UNUSEDPARAM */
 
 
-module random_3_e17_mvtu_int(clock,reset,in_data,in_valid,in_ready,out_data,out_valid,out_ready);
+module random_3_e18_mvtu_int(clock,reset,in_data,in_valid,in_ready,out_data,out_valid,out_ready);
     
     // Module arguments
     input wire  clock;
@@ -191,7 +191,7 @@ module random_3_e17_mvtu_int(clock,reset,in_data,in_valid,in_ready,out_data,out_
     wire  lanes$6$valid;
     
     // Sub module instances
-    random_3_e17_mvtu_int$ctrl ctrl(
+    random_3_e18_mvtu_int$ctrl ctrl(
         .clock(ctrl$clock),
         .reset(ctrl$reset),
         .in_data(ctrl$in_data),
@@ -210,42 +210,42 @@ module random_3_e17_mvtu_int(clock,reset,in_data,in_valid,in_ready,out_data,out_
         .res_write(ctrl$res_write),
         .res_data(ctrl$res_data)
     );
-    random_3_e17_mvtu_int$wmem$0 wmem$0(
+    random_3_e18_mvtu_int$wmem$0 wmem$0(
         .clock(wmem$0$clock),
         .address(wmem$0$address),
         .data(wmem$0$data)
     );
-    random_3_e17_mvtu_int$wmem$1 wmem$1(
+    random_3_e18_mvtu_int$wmem$1 wmem$1(
         .clock(wmem$1$clock),
         .address(wmem$1$address),
         .data(wmem$1$data)
     );
-    random_3_e17_mvtu_int$wmem$2 wmem$2(
+    random_3_e18_mvtu_int$wmem$2 wmem$2(
         .clock(wmem$2$clock),
         .address(wmem$2$address),
         .data(wmem$2$data)
     );
-    random_3_e17_mvtu_int$wmem$3 wmem$3(
+    random_3_e18_mvtu_int$wmem$3 wmem$3(
         .clock(wmem$3$clock),
         .address(wmem$3$address),
         .data(wmem$3$data)
     );
-    random_3_e17_mvtu_int$wmem$4 wmem$4(
+    random_3_e18_mvtu_int$wmem$4 wmem$4(
         .clock(wmem$4$clock),
         .address(wmem$4$address),
         .data(wmem$4$data)
     );
-    random_3_e17_mvtu_int$wmem$5 wmem$5(
+    random_3_e18_mvtu_int$wmem$5 wmem$5(
         .clock(wmem$5$clock),
         .address(wmem$5$address),
         .data(wmem$5$data)
     );
-    random_3_e17_mvtu_int$wmem$6 wmem$6(
+    random_3_e18_mvtu_int$wmem$6 wmem$6(
         .clock(wmem$6$clock),
         .address(wmem$6$address),
         .data(wmem$6$data)
     );
-    random_3_e17_mvtu_int$pes$0 pes$0(
+    random_3_e18_mvtu_int$pes$0 pes$0(
         .clock(pes$0$clock),
         .in_valid(pes$0$in_valid),
         .first(pes$0$first),
@@ -255,7 +255,7 @@ module random_3_e17_mvtu_int(clock,reset,in_data,in_valid,in_ready,out_data,out_
         .out_valid(pes$0$out_valid),
         .y(pes$0$y)
     );
-    random_3_e17_mvtu_int$pes$1 pes$1(
+    random_3_e18_mvtu_int$pes$1 pes$1(
         .clock(pes$1$clock),
         .in_valid(pes$1$in_valid),
         .first(pes$1$first),
@@ -265,7 +265,7 @@ module random_3_e17_mvtu_int(clock,reset,in_data,in_valid,in_ready,out_data,out_
         .out_valid(pes$1$out_valid),
         .y(pes$1$y)
     );
-    random_3_e17_mvtu_int$pes$2 pes$2(
+    random_3_e18_mvtu_int$pes$2 pes$2(
         .clock(pes$2$clock),
         .in_valid(pes$2$in_valid),
         .first(pes$2$first),
@@ -275,7 +275,7 @@ module random_3_e17_mvtu_int(clock,reset,in_data,in_valid,in_ready,out_data,out_
         .out_valid(pes$2$out_valid),
         .y(pes$2$y)
     );
-    random_3_e17_mvtu_int$pes$3 pes$3(
+    random_3_e18_mvtu_int$pes$3 pes$3(
         .clock(pes$3$clock),
         .in_valid(pes$3$in_valid),
         .first(pes$3$first),
@@ -285,7 +285,7 @@ module random_3_e17_mvtu_int(clock,reset,in_data,in_valid,in_ready,out_data,out_
         .out_valid(pes$3$out_valid),
         .y(pes$3$y)
     );
-    random_3_e17_mvtu_int$pes$4 pes$4(
+    random_3_e18_mvtu_int$pes$4 pes$4(
         .clock(pes$4$clock),
         .in_valid(pes$4$in_valid),
         .first(pes$4$first),
@@ -295,7 +295,7 @@ module random_3_e17_mvtu_int(clock,reset,in_data,in_valid,in_ready,out_data,out_
         .out_valid(pes$4$out_valid),
         .y(pes$4$y)
     );
-    random_3_e17_mvtu_int$pes$5 pes$5(
+    random_3_e18_mvtu_int$pes$5 pes$5(
         .clock(pes$5$clock),
         .in_valid(pes$5$in_valid),
         .first(pes$5$first),
@@ -305,7 +305,7 @@ module random_3_e17_mvtu_int(clock,reset,in_data,in_valid,in_ready,out_data,out_
         .out_valid(pes$5$out_valid),
         .y(pes$5$y)
     );
-    random_3_e17_mvtu_int$pes$6 pes$6(
+    random_3_e18_mvtu_int$pes$6 pes$6(
         .clock(pes$6$clock),
         .in_valid(pes$6$in_valid),
         .first(pes$6$first),
@@ -315,35 +315,35 @@ module random_3_e17_mvtu_int(clock,reset,in_data,in_valid,in_ready,out_data,out_
         .out_valid(pes$6$out_valid),
         .y(pes$6$y)
     );
-    random_3_e17_mvtu_int$ys$0 ys$0(
+    random_3_e18_mvtu_int$ys$0 ys$0(
         .a(ys$0$a),
         .y(ys$0$y)
     );
-    random_3_e17_mvtu_int$ys$1 ys$1(
+    random_3_e18_mvtu_int$ys$1 ys$1(
         .a(ys$1$a),
         .y(ys$1$y)
     );
-    random_3_e17_mvtu_int$ys$2 ys$2(
+    random_3_e18_mvtu_int$ys$2 ys$2(
         .a(ys$2$a),
         .y(ys$2$y)
     );
-    random_3_e17_mvtu_int$ys$3 ys$3(
+    random_3_e18_mvtu_int$ys$3 ys$3(
         .a(ys$3$a),
         .y(ys$3$y)
     );
-    random_3_e17_mvtu_int$ys$4 ys$4(
+    random_3_e18_mvtu_int$ys$4 ys$4(
         .a(ys$4$a),
         .y(ys$4$y)
     );
-    random_3_e17_mvtu_int$ys$5 ys$5(
+    random_3_e18_mvtu_int$ys$5 ys$5(
         .a(ys$5$a),
         .y(ys$5$y)
     );
-    random_3_e17_mvtu_int$ys$6 ys$6(
+    random_3_e18_mvtu_int$ys$6 ys$6(
         .a(ys$6$a),
         .y(ys$6$y)
     );
-    random_3_e17_mvtu_int$lanes$0 lanes$0(
+    random_3_e18_mvtu_int$lanes$0 lanes$0(
         .clock(lanes$0$clock),
         .y_valid(lanes$0$y_valid),
         .y(lanes$0$y),
@@ -353,7 +353,7 @@ module random_3_e17_mvtu_int(clock,reset,in_data,in_valid,in_ready,out_data,out_
         .out(lanes$0$out),
         .valid(lanes$0$valid)
     );
-    random_3_e17_mvtu_int$lanes$1 lanes$1(
+    random_3_e18_mvtu_int$lanes$1 lanes$1(
         .clock(lanes$1$clock),
         .y_valid(lanes$1$y_valid),
         .y(lanes$1$y),
@@ -363,7 +363,7 @@ module random_3_e17_mvtu_int(clock,reset,in_data,in_valid,in_ready,out_data,out_
         .out(lanes$1$out),
         .valid(lanes$1$valid)
     );
-    random_3_e17_mvtu_int$lanes$2 lanes$2(
+    random_3_e18_mvtu_int$lanes$2 lanes$2(
         .clock(lanes$2$clock),
         .y_valid(lanes$2$y_valid),
         .y(lanes$2$y),
@@ -373,7 +373,7 @@ module random_3_e17_mvtu_int(clock,reset,in_data,in_valid,in_ready,out_data,out_
         .out(lanes$2$out),
         .valid(lanes$2$valid)
     );
-    random_3_e17_mvtu_int$lanes$3 lanes$3(
+    random_3_e18_mvtu_int$lanes$3 lanes$3(
         .clock(lanes$3$clock),
         .y_valid(lanes$3$y_valid),
         .y(lanes$3$y),
@@ -383,7 +383,7 @@ module random_3_e17_mvtu_int(clock,reset,in_data,in_valid,in_ready,out_data,out_
         .out(lanes$3$out),
         .valid(lanes$3$valid)
     );
-    random_3_e17_mvtu_int$lanes$4 lanes$4(
+    random_3_e18_mvtu_int$lanes$4 lanes$4(
         .clock(lanes$4$clock),
         .y_valid(lanes$4$y_valid),
         .y(lanes$4$y),
@@ -393,7 +393,7 @@ module random_3_e17_mvtu_int(clock,reset,in_data,in_valid,in_ready,out_data,out_
         .out(lanes$4$out),
         .valid(lanes$4$valid)
     );
-    random_3_e17_mvtu_int$lanes$5 lanes$5(
+    random_3_e18_mvtu_int$lanes$5 lanes$5(
         .clock(lanes$5$clock),
         .y_valid(lanes$5$y_valid),
         .y(lanes$5$y),
@@ -403,7 +403,7 @@ module random_3_e17_mvtu_int(clock,reset,in_data,in_valid,in_ready,out_data,out_
         .out(lanes$5$out),
         .valid(lanes$5$valid)
     );
-    random_3_e17_mvtu_int$lanes$6 lanes$6(
+    random_3_e18_mvtu_int$lanes$6 lanes$6(
         .clock(lanes$6$clock),
         .y_valid(lanes$6$y_valid),
         .y(lanes$6$y),
@@ -533,10 +533,10 @@ module random_3_e17_mvtu_int(clock,reset,in_data,in_valid,in_ready,out_data,out_
         ctrl$res_data = lanes$6$out;
     end
     
-endmodule // random_3_e17_mvtu_int
+endmodule // random_3_e18_mvtu_int
 
 
-module random_3_e17_mvtu_int$ctrl(clock,reset,in_data,in_valid,in_ready,out_data,out_valid,out_ready,waddr,x,pe_valid,pe_first,pe_last,ch_pre,ch,res_write,res_data);
+module random_3_e18_mvtu_int$ctrl(clock,reset,in_data,in_valid,in_ready,out_data,out_valid,out_ready,waddr,x,pe_valid,pe_first,pe_last,ch_pre,ch,res_write,res_data);
     
     // Module arguments
     input wire  clock;
@@ -624,32 +624,32 @@ module random_3_e17_mvtu_int$ctrl(clock,reset,in_data,in_valid,in_ready,out_data
     reg  pop;
     
     // Sub module instances
-    random_3_e17_mvtu_int$ctrl$sf sf(
+    random_3_e18_mvtu_int$ctrl$sf sf(
         .d(sf$d),
         .q(sf$q),
         .clock(sf$clock)
     );
-    random_3_e17_mvtu_int$ctrl$nf nf(
+    random_3_e18_mvtu_int$ctrl$nf nf(
         .d(nf$d),
         .q(nf$q),
         .clock(nf$clock)
     );
-    random_3_e17_mvtu_int$ctrl$wa wa(
+    random_3_e18_mvtu_int$ctrl$wa wa(
         .d(wa$d),
         .q(wa$q),
         .clock(wa$clock)
     );
-    random_3_e17_mvtu_int$ctrl$credits credits(
+    random_3_e18_mvtu_int$ctrl$credits credits(
         .d(credits$d),
         .q(credits$q),
         .clock(credits$clock)
     );
-    random_3_e17_mvtu_int$ctrl$drain drain(
+    random_3_e18_mvtu_int$ctrl$drain drain(
         .d(drain$d),
         .q(drain$q),
         .clock(drain$clock)
     );
-    random_3_e17_mvtu_int$ctrl$vbuf vbuf(
+    random_3_e18_mvtu_int$ctrl$vbuf vbuf(
         .read_address(vbuf$read_address),
         .read_clock(vbuf$read_clock),
         .read_data(vbuf$read_data),
@@ -658,47 +658,47 @@ module random_3_e17_mvtu_int$ctrl(clock,reset,in_data,in_valid,in_ready,out_data
         .write_data(vbuf$write_data),
         .write_enable(vbuf$write_enable)
     );
-    random_3_e17_mvtu_int$ctrl$v1 v1(
+    random_3_e18_mvtu_int$ctrl$v1 v1(
         .d(v1$d),
         .q(v1$q),
         .clock(v1$clock)
     );
-    random_3_e17_mvtu_int$ctrl$first1 first1(
+    random_3_e18_mvtu_int$ctrl$first1 first1(
         .d(first1$d),
         .q(first1$q),
         .clock(first1$clock)
     );
-    random_3_e17_mvtu_int$ctrl$last1 last1(
+    random_3_e18_mvtu_int$ctrl$last1 last1(
         .d(last1$d),
         .q(last1$q),
         .clock(last1$clock)
     );
-    random_3_e17_mvtu_int$ctrl$fromin1 fromin1(
+    random_3_e18_mvtu_int$ctrl$fromin1 fromin1(
         .d(fromin1$d),
         .q(fromin1$q),
         .clock(fromin1$clock)
     );
-    random_3_e17_mvtu_int$ctrl$x1 x1(
+    random_3_e18_mvtu_int$ctrl$x1 x1(
         .d(x1$d),
         .q(x1$q),
         .clock(x1$clock)
     );
-    random_3_e17_mvtu_int$ctrl$nf1 nf1(
+    random_3_e18_mvtu_int$ctrl$nf1 nf1(
         .d(nf1$d),
         .q(nf1$q),
         .clock(nf1$clock)
     );
-    random_3_e17_mvtu_int$ctrl$nf2 nf2(
+    random_3_e18_mvtu_int$ctrl$nf2 nf2(
         .d(nf2$d),
         .q(nf2$q),
         .clock(nf2$clock)
     );
-    random_3_e17_mvtu_int$ctrl$nf3 nf3(
+    random_3_e18_mvtu_int$ctrl$nf3 nf3(
         .d(nf3$d),
         .q(nf3$q),
         .clock(nf3$clock)
     );
-    random_3_e17_mvtu_int$ctrl$fifo fifo(
+    random_3_e18_mvtu_int$ctrl$fifo fifo(
         .clock(fifo$clock),
         .reset(fifo$reset),
         .write(fifo$write),
@@ -803,10 +803,10 @@ module random_3_e17_mvtu_int$ctrl(clock,reset,in_data,in_valid,in_ready,out_data
         end
     end
     
-endmodule // random_3_e17_mvtu_int$ctrl
+endmodule // random_3_e18_mvtu_int$ctrl
 
 
-module random_3_e17_mvtu_int$ctrl$credits(d,q,clock);
+module random_3_e18_mvtu_int$ctrl$credits(d,q,clock);
     
     // Module arguments
     input wire  [3:0] d;
@@ -822,10 +822,10 @@ module random_3_e17_mvtu_int$ctrl$credits(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e17_mvtu_int$ctrl$credits
+endmodule // random_3_e18_mvtu_int$ctrl$credits
 
 
-module random_3_e17_mvtu_int$ctrl$drain(d,q,clock);
+module random_3_e18_mvtu_int$ctrl$drain(d,q,clock);
     
     // Module arguments
     input wire  [2:0] d;
@@ -841,10 +841,10 @@ module random_3_e17_mvtu_int$ctrl$drain(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e17_mvtu_int$ctrl$drain
+endmodule // random_3_e18_mvtu_int$ctrl$drain
 
 
-module random_3_e17_mvtu_int$ctrl$fifo(clock,reset,write,data_in,read,valid,data_out);
+module random_3_e18_mvtu_int$ctrl$fifo(clock,reset,write,data_in,read,valid,data_out);
     
     // Module arguments
     input wire  clock;
@@ -877,7 +877,7 @@ module random_3_e17_mvtu_int$ctrl$fifo(clock,reset,write,data_in,read,valid,data
     reg  nonempty;
     
     // Sub module instances
-    random_3_e17_mvtu_int$ctrl$fifo$ram ram(
+    random_3_e18_mvtu_int$ctrl$fifo$ram ram(
         .read_address(ram$read_address),
         .read_clock(ram$read_clock),
         .read_data(ram$read_data),
@@ -886,17 +886,17 @@ module random_3_e17_mvtu_int$ctrl$fifo(clock,reset,write,data_in,read,valid,data
         .write_data(ram$write_data),
         .write_enable(ram$write_enable)
     );
-    random_3_e17_mvtu_int$ctrl$fifo$wp wp(
+    random_3_e18_mvtu_int$ctrl$fifo$wp wp(
         .d(wp$d),
         .q(wp$q),
         .clock(wp$clock)
     );
-    random_3_e17_mvtu_int$ctrl$fifo$wpd wpd(
+    random_3_e18_mvtu_int$ctrl$fifo$wpd wpd(
         .d(wpd$d),
         .q(wpd$q),
         .clock(wpd$clock)
     );
-    random_3_e17_mvtu_int$ctrl$fifo$rp rp(
+    random_3_e18_mvtu_int$ctrl$fifo$rp rp(
         .d(rp$d),
         .q(rp$q),
         .clock(rp$clock)
@@ -934,10 +934,10 @@ module random_3_e17_mvtu_int$ctrl$fifo(clock,reset,write,data_in,read,valid,data
         data_out = ram$read_data;
     end
     
-endmodule // random_3_e17_mvtu_int$ctrl$fifo
+endmodule // random_3_e18_mvtu_int$ctrl$fifo
 
 
-module random_3_e17_mvtu_int$ctrl$fifo$ram(read_address,read_clock,read_data,write_address,write_clock,write_data,write_enable);
+module random_3_e18_mvtu_int$ctrl$fifo$ram(read_address,read_clock,read_data,write_address,write_clock,write_data,write_enable);
     
     // Module arguments
     input wire  [2:0] read_address;
@@ -963,10 +963,10 @@ module random_3_e17_mvtu_int$ctrl$fifo$ram(read_address,read_clock,read_data,wri
        end
     end
                 
-endmodule // random_3_e17_mvtu_int$ctrl$fifo$ram
+endmodule // random_3_e18_mvtu_int$ctrl$fifo$ram
 
 
-module random_3_e17_mvtu_int$ctrl$fifo$rp(d,q,clock);
+module random_3_e18_mvtu_int$ctrl$fifo$rp(d,q,clock);
     
     // Module arguments
     input wire  [3:0] d;
@@ -982,10 +982,10 @@ module random_3_e17_mvtu_int$ctrl$fifo$rp(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e17_mvtu_int$ctrl$fifo$rp
+endmodule // random_3_e18_mvtu_int$ctrl$fifo$rp
 
 
-module random_3_e17_mvtu_int$ctrl$fifo$wp(d,q,clock);
+module random_3_e18_mvtu_int$ctrl$fifo$wp(d,q,clock);
     
     // Module arguments
     input wire  [3:0] d;
@@ -1001,10 +1001,10 @@ module random_3_e17_mvtu_int$ctrl$fifo$wp(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e17_mvtu_int$ctrl$fifo$wp
+endmodule // random_3_e18_mvtu_int$ctrl$fifo$wp
 
 
-module random_3_e17_mvtu_int$ctrl$fifo$wpd(d,q,clock);
+module random_3_e18_mvtu_int$ctrl$fifo$wpd(d,q,clock);
     
     // Module arguments
     input wire  [3:0] d;
@@ -1020,10 +1020,10 @@ module random_3_e17_mvtu_int$ctrl$fifo$wpd(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e17_mvtu_int$ctrl$fifo$wpd
+endmodule // random_3_e18_mvtu_int$ctrl$fifo$wpd
 
 
-module random_3_e17_mvtu_int$ctrl$first1(d,q,clock);
+module random_3_e18_mvtu_int$ctrl$first1(d,q,clock);
     
     // Module arguments
     input wire  d;
@@ -1039,10 +1039,10 @@ module random_3_e17_mvtu_int$ctrl$first1(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e17_mvtu_int$ctrl$first1
+endmodule // random_3_e18_mvtu_int$ctrl$first1
 
 
-module random_3_e17_mvtu_int$ctrl$fromin1(d,q,clock);
+module random_3_e18_mvtu_int$ctrl$fromin1(d,q,clock);
     
     // Module arguments
     input wire  d;
@@ -1058,10 +1058,10 @@ module random_3_e17_mvtu_int$ctrl$fromin1(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e17_mvtu_int$ctrl$fromin1
+endmodule // random_3_e18_mvtu_int$ctrl$fromin1
 
 
-module random_3_e17_mvtu_int$ctrl$last1(d,q,clock);
+module random_3_e18_mvtu_int$ctrl$last1(d,q,clock);
     
     // Module arguments
     input wire  d;
@@ -1077,10 +1077,10 @@ module random_3_e17_mvtu_int$ctrl$last1(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e17_mvtu_int$ctrl$last1
+endmodule // random_3_e18_mvtu_int$ctrl$last1
 
 
-module random_3_e17_mvtu_int$ctrl$nf(d,q,clock);
+module random_3_e18_mvtu_int$ctrl$nf(d,q,clock);
     
     // Module arguments
     input wire  [2:0] d;
@@ -1096,10 +1096,10 @@ module random_3_e17_mvtu_int$ctrl$nf(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e17_mvtu_int$ctrl$nf
+endmodule // random_3_e18_mvtu_int$ctrl$nf
 
 
-module random_3_e17_mvtu_int$ctrl$nf1(d,q,clock);
+module random_3_e18_mvtu_int$ctrl$nf1(d,q,clock);
     
     // Module arguments
     input wire  [2:0] d;
@@ -1115,10 +1115,10 @@ module random_3_e17_mvtu_int$ctrl$nf1(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e17_mvtu_int$ctrl$nf1
+endmodule // random_3_e18_mvtu_int$ctrl$nf1
 
 
-module random_3_e17_mvtu_int$ctrl$nf2(d,q,clock);
+module random_3_e18_mvtu_int$ctrl$nf2(d,q,clock);
     
     // Module arguments
     input wire  [2:0] d;
@@ -1134,10 +1134,10 @@ module random_3_e17_mvtu_int$ctrl$nf2(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e17_mvtu_int$ctrl$nf2
+endmodule // random_3_e18_mvtu_int$ctrl$nf2
 
 
-module random_3_e17_mvtu_int$ctrl$nf3(d,q,clock);
+module random_3_e18_mvtu_int$ctrl$nf3(d,q,clock);
     
     // Module arguments
     input wire  [2:0] d;
@@ -1153,10 +1153,10 @@ module random_3_e17_mvtu_int$ctrl$nf3(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e17_mvtu_int$ctrl$nf3
+endmodule // random_3_e18_mvtu_int$ctrl$nf3
 
 
-module random_3_e17_mvtu_int$ctrl$sf(d,q,clock);
+module random_3_e18_mvtu_int$ctrl$sf(d,q,clock);
     
     // Module arguments
     input wire  [5:0] d;
@@ -1172,10 +1172,10 @@ module random_3_e17_mvtu_int$ctrl$sf(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e17_mvtu_int$ctrl$sf
+endmodule // random_3_e18_mvtu_int$ctrl$sf
 
 
-module random_3_e17_mvtu_int$ctrl$v1(d,q,clock);
+module random_3_e18_mvtu_int$ctrl$v1(d,q,clock);
     
     // Module arguments
     input wire  d;
@@ -1191,10 +1191,10 @@ module random_3_e17_mvtu_int$ctrl$v1(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e17_mvtu_int$ctrl$v1
+endmodule // random_3_e18_mvtu_int$ctrl$v1
 
 
-module random_3_e17_mvtu_int$ctrl$vbuf(read_address,read_clock,read_data,write_address,write_clock,write_data,write_enable);
+module random_3_e18_mvtu_int$ctrl$vbuf(read_address,read_clock,read_data,write_address,write_clock,write_data,write_enable);
     
     // Module arguments
     input wire  [5:0] read_address;
@@ -1220,10 +1220,10 @@ module random_3_e17_mvtu_int$ctrl$vbuf(read_address,read_clock,read_data,write_a
        end
     end
                 
-endmodule // random_3_e17_mvtu_int$ctrl$vbuf
+endmodule // random_3_e18_mvtu_int$ctrl$vbuf
 
 
-module random_3_e17_mvtu_int$ctrl$wa(d,q,clock);
+module random_3_e18_mvtu_int$ctrl$wa(d,q,clock);
     
     // Module arguments
     input wire  [7:0] d;
@@ -1239,10 +1239,10 @@ module random_3_e17_mvtu_int$ctrl$wa(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e17_mvtu_int$ctrl$wa
+endmodule // random_3_e18_mvtu_int$ctrl$wa
 
 
-module random_3_e17_mvtu_int$ctrl$x1(d,q,clock);
+module random_3_e18_mvtu_int$ctrl$x1(d,q,clock);
     
     // Module arguments
     input wire  [19:0] d;
@@ -1258,10 +1258,10 @@ module random_3_e17_mvtu_int$ctrl$x1(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e17_mvtu_int$ctrl$x1
+endmodule // random_3_e18_mvtu_int$ctrl$x1
 
 
-module random_3_e17_mvtu_int$lanes$0(clock,y_valid,y,ch,ch_pre,prev,out,valid);
+module random_3_e18_mvtu_int$lanes$0(clock,y_valid,y,ch,ch_pre,prev,out,valid);
     
     // Module arguments
     input wire  clock;
@@ -1285,7 +1285,7 @@ module random_3_e17_mvtu_int$lanes$0(clock,y_valid,y,ch,ch_pre,prev,out,valid);
     wire  [6:0] ins_t$0$out;
     
     // Sub module instances
-    random_3_e17_mvtu_int$lanes$0$thr$0 thr$0(
+    random_3_e18_mvtu_int$lanes$0$thr$0 thr$0(
         .clock(thr$0$clock),
         .in_valid(thr$0$in_valid),
         .ch(thr$0$ch),
@@ -1293,7 +1293,7 @@ module random_3_e17_mvtu_int$lanes$0(clock,y_valid,y,ch,ch_pre,prev,out,valid);
         .out_valid(thr$0$out_valid),
         .n(thr$0$n)
     );
-    random_3_e17_mvtu_int$lanes$0$ins_t$0 ins_t$0(
+    random_3_e18_mvtu_int$lanes$0$ins_t$0 ins_t$0(
         .prev(ins_t$0$prev),
         .v(ins_t$0$v),
         .out(ins_t$0$out)
@@ -1313,10 +1313,10 @@ module random_3_e17_mvtu_int$lanes$0(clock,y_valid,y,ch,ch_pre,prev,out,valid);
         valid = thr$0$out_valid;
     end
     
-endmodule // random_3_e17_mvtu_int$lanes$0
+endmodule // random_3_e18_mvtu_int$lanes$0
 
 
-module random_3_e17_mvtu_int$lanes$0$ins_t$0(prev,v,out);
+module random_3_e18_mvtu_int$lanes$0$ins_t$0(prev,v,out);
     
     // Module arguments
     input wire  [6:0] prev;
@@ -1331,10 +1331,10 @@ module random_3_e17_mvtu_int$lanes$0$ins_t$0(prev,v,out);
         out = prev | (((v) & 7'h7f) << offset);
     end
     
-endmodule // random_3_e17_mvtu_int$lanes$0$ins_t$0
+endmodule // random_3_e18_mvtu_int$lanes$0$ins_t$0
 
 
-module random_3_e17_mvtu_int$lanes$0$thr$0(clock,in_valid,ch,y,out_valid,n);
+module random_3_e18_mvtu_int$lanes$0$thr$0(clock,in_valid,ch,y,out_valid,n);
     
     // Module arguments
     input wire  clock;
@@ -1378,42 +1378,42 @@ module random_3_e17_mvtu_int$lanes$0$thr$0(clock,in_valid,ch,y,out_valid,n);
     reg  [11:0] yu;
     
     // Sub module instances
-    random_3_e17_mvtu_int$lanes$0$thr$0$thr$0 thr$0(
+    random_3_e18_mvtu_int$lanes$0$thr$0$thr$0 thr$0(
         .address(thr$0$address),
         .clock(thr$0$clock),
         .data(thr$0$data)
     );
-    random_3_e17_mvtu_int$lanes$0$thr$0$flips flips(
+    random_3_e18_mvtu_int$lanes$0$thr$0$flips flips(
         .address(flips$address),
         .clock(flips$clock),
         .data(flips$data)
     );
-    random_3_e17_mvtu_int$lanes$0$thr$0$y1 y1(
+    random_3_e18_mvtu_int$lanes$0$thr$0$y1 y1(
         .d(y1$d),
         .q(y1$q),
         .clock(y1$clock)
     );
-    random_3_e17_mvtu_int$lanes$0$thr$0$v1 v1(
+    random_3_e18_mvtu_int$lanes$0$thr$0$v1 v1(
         .d(v1$d),
         .q(v1$q),
         .clock(v1$clock)
     );
-    random_3_e17_mvtu_int$lanes$0$thr$0$cmp$0 cmp$0(
+    random_3_e18_mvtu_int$lanes$0$thr$0$cmp$0 cmp$0(
         .u(cmp$0$u),
         .t(cmp$0$t),
         .prev(cmp$0$prev),
         .out(cmp$0$out)
     );
-    random_3_e17_mvtu_int$lanes$0$thr$0$tree tree(
+    random_3_e18_mvtu_int$lanes$0$thr$0$tree tree(
         .bits(tree$bits),
         .count(tree$count)
     );
-    random_3_e17_mvtu_int$lanes$0$thr$0$nreg nreg(
+    random_3_e18_mvtu_int$lanes$0$thr$0$nreg nreg(
         .d(nreg$d),
         .q(nreg$q),
         .clock(nreg$clock)
     );
-    random_3_e17_mvtu_int$lanes$0$thr$0$vout vout(
+    random_3_e18_mvtu_int$lanes$0$thr$0$vout vout(
         .d(vout$d),
         .q(vout$q),
         .clock(vout$clock)
@@ -1449,10 +1449,10 @@ module random_3_e17_mvtu_int$lanes$0$thr$0(clock,in_valid,ch,y,out_valid,n);
         n = nreg$q;
     end
     
-endmodule // random_3_e17_mvtu_int$lanes$0$thr$0
+endmodule // random_3_e18_mvtu_int$lanes$0$thr$0
 
 
-module random_3_e17_mvtu_int$lanes$0$thr$0$cmp$0(u,t,prev,out);
+module random_3_e18_mvtu_int$lanes$0$thr$0$cmp$0(u,t,prev,out);
     
     // Module arguments
     input wire  [11:0] u;
@@ -1468,10 +1468,10 @@ module random_3_e17_mvtu_int$lanes$0$thr$0$cmp$0(u,t,prev,out);
         out = (prev & ~(1 << (index)) | ((u >= t) << (index)));
     end
     
-endmodule // random_3_e17_mvtu_int$lanes$0$thr$0$cmp$0
+endmodule // random_3_e18_mvtu_int$lanes$0$thr$0$cmp$0
 
 
-module random_3_e17_mvtu_int$lanes$0$thr$0$flips(address,clock,data);
+module random_3_e18_mvtu_int$lanes$0$thr$0$flips(address,clock,data);
     
     // Module arguments
     input wire  [2:0] address;
@@ -1493,10 +1493,10 @@ module random_3_e17_mvtu_int$lanes$0$thr$0$flips(address,clock,data);
     always @(posedge clock) begin
        data <= mem[address];
     end
-endmodule // random_3_e17_mvtu_int$lanes$0$thr$0$flips
+endmodule // random_3_e18_mvtu_int$lanes$0$thr$0$flips
 
 
-module random_3_e17_mvtu_int$lanes$0$thr$0$nreg(d,q,clock);
+module random_3_e18_mvtu_int$lanes$0$thr$0$nreg(d,q,clock);
     
     // Module arguments
     input wire  d;
@@ -1512,10 +1512,10 @@ module random_3_e17_mvtu_int$lanes$0$thr$0$nreg(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e17_mvtu_int$lanes$0$thr$0$nreg
+endmodule // random_3_e18_mvtu_int$lanes$0$thr$0$nreg
 
 
-module random_3_e17_mvtu_int$lanes$0$thr$0$thr$0(address,clock,data);
+module random_3_e18_mvtu_int$lanes$0$thr$0$thr$0(address,clock,data);
     
     // Module arguments
     input wire  [2:0] address;
@@ -1537,10 +1537,10 @@ module random_3_e17_mvtu_int$lanes$0$thr$0$thr$0(address,clock,data);
     always @(posedge clock) begin
        data <= mem[address];
     end
-endmodule // random_3_e17_mvtu_int$lanes$0$thr$0$thr$0
+endmodule // random_3_e18_mvtu_int$lanes$0$thr$0$thr$0
 
 
-module random_3_e17_mvtu_int$lanes$0$thr$0$tree(bits,count);
+module random_3_e18_mvtu_int$lanes$0$thr$0$tree(bits,count);
     
     // Module arguments
     input wire  bits;
@@ -1570,37 +1570,37 @@ module random_3_e17_mvtu_int$lanes$0$thr$0$tree(bits,count);
     wire  lv7$0$s;
     
     // Sub module instances
-    random_3_e17_mvtu_int$lanes$0$thr$0$tree$lv1$0 lv1$0(
+    random_3_e18_mvtu_int$lanes$0$thr$0$tree$lv1$0 lv1$0(
         .a(lv1$0$a),
         .b(lv1$0$b),
         .s(lv1$0$s)
     );
-    random_3_e17_mvtu_int$lanes$0$thr$0$tree$lv2$0 lv2$0(
+    random_3_e18_mvtu_int$lanes$0$thr$0$tree$lv2$0 lv2$0(
         .a(lv2$0$a),
         .b(lv2$0$b),
         .s(lv2$0$s)
     );
-    random_3_e17_mvtu_int$lanes$0$thr$0$tree$lv3$0 lv3$0(
+    random_3_e18_mvtu_int$lanes$0$thr$0$tree$lv3$0 lv3$0(
         .a(lv3$0$a),
         .b(lv3$0$b),
         .s(lv3$0$s)
     );
-    random_3_e17_mvtu_int$lanes$0$thr$0$tree$lv4$0 lv4$0(
+    random_3_e18_mvtu_int$lanes$0$thr$0$tree$lv4$0 lv4$0(
         .a(lv4$0$a),
         .b(lv4$0$b),
         .s(lv4$0$s)
     );
-    random_3_e17_mvtu_int$lanes$0$thr$0$tree$lv5$0 lv5$0(
+    random_3_e18_mvtu_int$lanes$0$thr$0$tree$lv5$0 lv5$0(
         .a(lv5$0$a),
         .b(lv5$0$b),
         .s(lv5$0$s)
     );
-    random_3_e17_mvtu_int$lanes$0$thr$0$tree$lv6$0 lv6$0(
+    random_3_e18_mvtu_int$lanes$0$thr$0$tree$lv6$0 lv6$0(
         .a(lv6$0$a),
         .b(lv6$0$b),
         .s(lv6$0$s)
     );
-    random_3_e17_mvtu_int$lanes$0$thr$0$tree$lv7$0 lv7$0(
+    random_3_e18_mvtu_int$lanes$0$thr$0$tree$lv7$0 lv7$0(
         .a(lv7$0$a),
         .b(lv7$0$b),
         .s(lv7$0$s)
@@ -1628,10 +1628,10 @@ module random_3_e17_mvtu_int$lanes$0$thr$0$tree(bits,count);
         count = lv7$0$s;
     end
     
-endmodule // random_3_e17_mvtu_int$lanes$0$thr$0$tree
+endmodule // random_3_e18_mvtu_int$lanes$0$thr$0$tree
 
 
-module random_3_e17_mvtu_int$lanes$0$thr$0$tree$lv1$0(a,b,s);
+module random_3_e18_mvtu_int$lanes$0$thr$0$tree$lv1$0(a,b,s);
     
     // Module arguments
     input wire  a;
@@ -1643,10 +1643,10 @@ module random_3_e17_mvtu_int$lanes$0$thr$0$tree$lv1$0(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$lanes$0$thr$0$tree$lv1$0
+endmodule // random_3_e18_mvtu_int$lanes$0$thr$0$tree$lv1$0
 
 
-module random_3_e17_mvtu_int$lanes$0$thr$0$tree$lv2$0(a,b,s);
+module random_3_e18_mvtu_int$lanes$0$thr$0$tree$lv2$0(a,b,s);
     
     // Module arguments
     input wire  a;
@@ -1658,10 +1658,10 @@ module random_3_e17_mvtu_int$lanes$0$thr$0$tree$lv2$0(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$lanes$0$thr$0$tree$lv2$0
+endmodule // random_3_e18_mvtu_int$lanes$0$thr$0$tree$lv2$0
 
 
-module random_3_e17_mvtu_int$lanes$0$thr$0$tree$lv3$0(a,b,s);
+module random_3_e18_mvtu_int$lanes$0$thr$0$tree$lv3$0(a,b,s);
     
     // Module arguments
     input wire  a;
@@ -1673,10 +1673,10 @@ module random_3_e17_mvtu_int$lanes$0$thr$0$tree$lv3$0(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$lanes$0$thr$0$tree$lv3$0
+endmodule // random_3_e18_mvtu_int$lanes$0$thr$0$tree$lv3$0
 
 
-module random_3_e17_mvtu_int$lanes$0$thr$0$tree$lv4$0(a,b,s);
+module random_3_e18_mvtu_int$lanes$0$thr$0$tree$lv4$0(a,b,s);
     
     // Module arguments
     input wire  a;
@@ -1688,10 +1688,10 @@ module random_3_e17_mvtu_int$lanes$0$thr$0$tree$lv4$0(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$lanes$0$thr$0$tree$lv4$0
+endmodule // random_3_e18_mvtu_int$lanes$0$thr$0$tree$lv4$0
 
 
-module random_3_e17_mvtu_int$lanes$0$thr$0$tree$lv5$0(a,b,s);
+module random_3_e18_mvtu_int$lanes$0$thr$0$tree$lv5$0(a,b,s);
     
     // Module arguments
     input wire  a;
@@ -1703,10 +1703,10 @@ module random_3_e17_mvtu_int$lanes$0$thr$0$tree$lv5$0(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$lanes$0$thr$0$tree$lv5$0
+endmodule // random_3_e18_mvtu_int$lanes$0$thr$0$tree$lv5$0
 
 
-module random_3_e17_mvtu_int$lanes$0$thr$0$tree$lv6$0(a,b,s);
+module random_3_e18_mvtu_int$lanes$0$thr$0$tree$lv6$0(a,b,s);
     
     // Module arguments
     input wire  a;
@@ -1718,10 +1718,10 @@ module random_3_e17_mvtu_int$lanes$0$thr$0$tree$lv6$0(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$lanes$0$thr$0$tree$lv6$0
+endmodule // random_3_e18_mvtu_int$lanes$0$thr$0$tree$lv6$0
 
 
-module random_3_e17_mvtu_int$lanes$0$thr$0$tree$lv7$0(a,b,s);
+module random_3_e18_mvtu_int$lanes$0$thr$0$tree$lv7$0(a,b,s);
     
     // Module arguments
     input wire  a;
@@ -1733,10 +1733,10 @@ module random_3_e17_mvtu_int$lanes$0$thr$0$tree$lv7$0(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$lanes$0$thr$0$tree$lv7$0
+endmodule // random_3_e18_mvtu_int$lanes$0$thr$0$tree$lv7$0
 
 
-module random_3_e17_mvtu_int$lanes$0$thr$0$v1(d,q,clock);
+module random_3_e18_mvtu_int$lanes$0$thr$0$v1(d,q,clock);
     
     // Module arguments
     input wire  d;
@@ -1752,10 +1752,10 @@ module random_3_e17_mvtu_int$lanes$0$thr$0$v1(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e17_mvtu_int$lanes$0$thr$0$v1
+endmodule // random_3_e18_mvtu_int$lanes$0$thr$0$v1
 
 
-module random_3_e17_mvtu_int$lanes$0$thr$0$vout(d,q,clock);
+module random_3_e18_mvtu_int$lanes$0$thr$0$vout(d,q,clock);
     
     // Module arguments
     input wire  d;
@@ -1771,10 +1771,10 @@ module random_3_e17_mvtu_int$lanes$0$thr$0$vout(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e17_mvtu_int$lanes$0$thr$0$vout
+endmodule // random_3_e18_mvtu_int$lanes$0$thr$0$vout
 
 
-module random_3_e17_mvtu_int$lanes$0$thr$0$y1(d,q,clock);
+module random_3_e18_mvtu_int$lanes$0$thr$0$y1(d,q,clock);
     
     // Module arguments
     input wire  [10:0] d;
@@ -1790,10 +1790,10 @@ module random_3_e17_mvtu_int$lanes$0$thr$0$y1(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e17_mvtu_int$lanes$0$thr$0$y1
+endmodule // random_3_e18_mvtu_int$lanes$0$thr$0$y1
 
 
-module random_3_e17_mvtu_int$lanes$1(clock,y_valid,y,ch,ch_pre,prev,out,valid);
+module random_3_e18_mvtu_int$lanes$1(clock,y_valid,y,ch,ch_pre,prev,out,valid);
     
     // Module arguments
     input wire  clock;
@@ -1817,7 +1817,7 @@ module random_3_e17_mvtu_int$lanes$1(clock,y_valid,y,ch,ch_pre,prev,out,valid);
     wire  [6:0] ins_t$0$out;
     
     // Sub module instances
-    random_3_e17_mvtu_int$lanes$1$thr$0 thr$0(
+    random_3_e18_mvtu_int$lanes$1$thr$0 thr$0(
         .clock(thr$0$clock),
         .in_valid(thr$0$in_valid),
         .ch(thr$0$ch),
@@ -1825,7 +1825,7 @@ module random_3_e17_mvtu_int$lanes$1(clock,y_valid,y,ch,ch_pre,prev,out,valid);
         .out_valid(thr$0$out_valid),
         .n(thr$0$n)
     );
-    random_3_e17_mvtu_int$lanes$1$ins_t$0 ins_t$0(
+    random_3_e18_mvtu_int$lanes$1$ins_t$0 ins_t$0(
         .prev(ins_t$0$prev),
         .v(ins_t$0$v),
         .out(ins_t$0$out)
@@ -1845,10 +1845,10 @@ module random_3_e17_mvtu_int$lanes$1(clock,y_valid,y,ch,ch_pre,prev,out,valid);
         valid = thr$0$out_valid;
     end
     
-endmodule // random_3_e17_mvtu_int$lanes$1
+endmodule // random_3_e18_mvtu_int$lanes$1
 
 
-module random_3_e17_mvtu_int$lanes$1$ins_t$0(prev,v,out);
+module random_3_e18_mvtu_int$lanes$1$ins_t$0(prev,v,out);
     
     // Module arguments
     input wire  [6:0] prev;
@@ -1863,10 +1863,10 @@ module random_3_e17_mvtu_int$lanes$1$ins_t$0(prev,v,out);
         out = prev | (((v) & 7'h7f) << offset);
     end
     
-endmodule // random_3_e17_mvtu_int$lanes$1$ins_t$0
+endmodule // random_3_e18_mvtu_int$lanes$1$ins_t$0
 
 
-module random_3_e17_mvtu_int$lanes$1$thr$0(clock,in_valid,ch,y,out_valid,n);
+module random_3_e18_mvtu_int$lanes$1$thr$0(clock,in_valid,ch,y,out_valid,n);
     
     // Module arguments
     input wire  clock;
@@ -1910,42 +1910,42 @@ module random_3_e17_mvtu_int$lanes$1$thr$0(clock,in_valid,ch,y,out_valid,n);
     reg  [11:0] yu;
     
     // Sub module instances
-    random_3_e17_mvtu_int$lanes$1$thr$0$thr$0 thr$0(
+    random_3_e18_mvtu_int$lanes$1$thr$0$thr$0 thr$0(
         .address(thr$0$address),
         .clock(thr$0$clock),
         .data(thr$0$data)
     );
-    random_3_e17_mvtu_int$lanes$1$thr$0$flips flips(
+    random_3_e18_mvtu_int$lanes$1$thr$0$flips flips(
         .address(flips$address),
         .clock(flips$clock),
         .data(flips$data)
     );
-    random_3_e17_mvtu_int$lanes$1$thr$0$y1 y1(
+    random_3_e18_mvtu_int$lanes$1$thr$0$y1 y1(
         .d(y1$d),
         .q(y1$q),
         .clock(y1$clock)
     );
-    random_3_e17_mvtu_int$lanes$1$thr$0$v1 v1(
+    random_3_e18_mvtu_int$lanes$1$thr$0$v1 v1(
         .d(v1$d),
         .q(v1$q),
         .clock(v1$clock)
     );
-    random_3_e17_mvtu_int$lanes$1$thr$0$cmp$0 cmp$0(
+    random_3_e18_mvtu_int$lanes$1$thr$0$cmp$0 cmp$0(
         .u(cmp$0$u),
         .t(cmp$0$t),
         .prev(cmp$0$prev),
         .out(cmp$0$out)
     );
-    random_3_e17_mvtu_int$lanes$1$thr$0$tree tree(
+    random_3_e18_mvtu_int$lanes$1$thr$0$tree tree(
         .bits(tree$bits),
         .count(tree$count)
     );
-    random_3_e17_mvtu_int$lanes$1$thr$0$nreg nreg(
+    random_3_e18_mvtu_int$lanes$1$thr$0$nreg nreg(
         .d(nreg$d),
         .q(nreg$q),
         .clock(nreg$clock)
     );
-    random_3_e17_mvtu_int$lanes$1$thr$0$vout vout(
+    random_3_e18_mvtu_int$lanes$1$thr$0$vout vout(
         .d(vout$d),
         .q(vout$q),
         .clock(vout$clock)
@@ -1981,10 +1981,10 @@ module random_3_e17_mvtu_int$lanes$1$thr$0(clock,in_valid,ch,y,out_valid,n);
         n = nreg$q;
     end
     
-endmodule // random_3_e17_mvtu_int$lanes$1$thr$0
+endmodule // random_3_e18_mvtu_int$lanes$1$thr$0
 
 
-module random_3_e17_mvtu_int$lanes$1$thr$0$cmp$0(u,t,prev,out);
+module random_3_e18_mvtu_int$lanes$1$thr$0$cmp$0(u,t,prev,out);
     
     // Module arguments
     input wire  [11:0] u;
@@ -2000,10 +2000,10 @@ module random_3_e17_mvtu_int$lanes$1$thr$0$cmp$0(u,t,prev,out);
         out = (prev & ~(1 << (index)) | ((u >= t) << (index)));
     end
     
-endmodule // random_3_e17_mvtu_int$lanes$1$thr$0$cmp$0
+endmodule // random_3_e18_mvtu_int$lanes$1$thr$0$cmp$0
 
 
-module random_3_e17_mvtu_int$lanes$1$thr$0$flips(address,clock,data);
+module random_3_e18_mvtu_int$lanes$1$thr$0$flips(address,clock,data);
     
     // Module arguments
     input wire  [2:0] address;
@@ -2025,10 +2025,10 @@ module random_3_e17_mvtu_int$lanes$1$thr$0$flips(address,clock,data);
     always @(posedge clock) begin
        data <= mem[address];
     end
-endmodule // random_3_e17_mvtu_int$lanes$1$thr$0$flips
+endmodule // random_3_e18_mvtu_int$lanes$1$thr$0$flips
 
 
-module random_3_e17_mvtu_int$lanes$1$thr$0$nreg(d,q,clock);
+module random_3_e18_mvtu_int$lanes$1$thr$0$nreg(d,q,clock);
     
     // Module arguments
     input wire  d;
@@ -2044,10 +2044,10 @@ module random_3_e17_mvtu_int$lanes$1$thr$0$nreg(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e17_mvtu_int$lanes$1$thr$0$nreg
+endmodule // random_3_e18_mvtu_int$lanes$1$thr$0$nreg
 
 
-module random_3_e17_mvtu_int$lanes$1$thr$0$thr$0(address,clock,data);
+module random_3_e18_mvtu_int$lanes$1$thr$0$thr$0(address,clock,data);
     
     // Module arguments
     input wire  [2:0] address;
@@ -2069,10 +2069,10 @@ module random_3_e17_mvtu_int$lanes$1$thr$0$thr$0(address,clock,data);
     always @(posedge clock) begin
        data <= mem[address];
     end
-endmodule // random_3_e17_mvtu_int$lanes$1$thr$0$thr$0
+endmodule // random_3_e18_mvtu_int$lanes$1$thr$0$thr$0
 
 
-module random_3_e17_mvtu_int$lanes$1$thr$0$tree(bits,count);
+module random_3_e18_mvtu_int$lanes$1$thr$0$tree(bits,count);
     
     // Module arguments
     input wire  bits;
@@ -2102,37 +2102,37 @@ module random_3_e17_mvtu_int$lanes$1$thr$0$tree(bits,count);
     wire  lv7$0$s;
     
     // Sub module instances
-    random_3_e17_mvtu_int$lanes$1$thr$0$tree$lv1$0 lv1$0(
+    random_3_e18_mvtu_int$lanes$1$thr$0$tree$lv1$0 lv1$0(
         .a(lv1$0$a),
         .b(lv1$0$b),
         .s(lv1$0$s)
     );
-    random_3_e17_mvtu_int$lanes$1$thr$0$tree$lv2$0 lv2$0(
+    random_3_e18_mvtu_int$lanes$1$thr$0$tree$lv2$0 lv2$0(
         .a(lv2$0$a),
         .b(lv2$0$b),
         .s(lv2$0$s)
     );
-    random_3_e17_mvtu_int$lanes$1$thr$0$tree$lv3$0 lv3$0(
+    random_3_e18_mvtu_int$lanes$1$thr$0$tree$lv3$0 lv3$0(
         .a(lv3$0$a),
         .b(lv3$0$b),
         .s(lv3$0$s)
     );
-    random_3_e17_mvtu_int$lanes$1$thr$0$tree$lv4$0 lv4$0(
+    random_3_e18_mvtu_int$lanes$1$thr$0$tree$lv4$0 lv4$0(
         .a(lv4$0$a),
         .b(lv4$0$b),
         .s(lv4$0$s)
     );
-    random_3_e17_mvtu_int$lanes$1$thr$0$tree$lv5$0 lv5$0(
+    random_3_e18_mvtu_int$lanes$1$thr$0$tree$lv5$0 lv5$0(
         .a(lv5$0$a),
         .b(lv5$0$b),
         .s(lv5$0$s)
     );
-    random_3_e17_mvtu_int$lanes$1$thr$0$tree$lv6$0 lv6$0(
+    random_3_e18_mvtu_int$lanes$1$thr$0$tree$lv6$0 lv6$0(
         .a(lv6$0$a),
         .b(lv6$0$b),
         .s(lv6$0$s)
     );
-    random_3_e17_mvtu_int$lanes$1$thr$0$tree$lv7$0 lv7$0(
+    random_3_e18_mvtu_int$lanes$1$thr$0$tree$lv7$0 lv7$0(
         .a(lv7$0$a),
         .b(lv7$0$b),
         .s(lv7$0$s)
@@ -2160,10 +2160,10 @@ module random_3_e17_mvtu_int$lanes$1$thr$0$tree(bits,count);
         count = lv7$0$s;
     end
     
-endmodule // random_3_e17_mvtu_int$lanes$1$thr$0$tree
+endmodule // random_3_e18_mvtu_int$lanes$1$thr$0$tree
 
 
-module random_3_e17_mvtu_int$lanes$1$thr$0$tree$lv1$0(a,b,s);
+module random_3_e18_mvtu_int$lanes$1$thr$0$tree$lv1$0(a,b,s);
     
     // Module arguments
     input wire  a;
@@ -2175,10 +2175,10 @@ module random_3_e17_mvtu_int$lanes$1$thr$0$tree$lv1$0(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$lanes$1$thr$0$tree$lv1$0
+endmodule // random_3_e18_mvtu_int$lanes$1$thr$0$tree$lv1$0
 
 
-module random_3_e17_mvtu_int$lanes$1$thr$0$tree$lv2$0(a,b,s);
+module random_3_e18_mvtu_int$lanes$1$thr$0$tree$lv2$0(a,b,s);
     
     // Module arguments
     input wire  a;
@@ -2190,10 +2190,10 @@ module random_3_e17_mvtu_int$lanes$1$thr$0$tree$lv2$0(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$lanes$1$thr$0$tree$lv2$0
+endmodule // random_3_e18_mvtu_int$lanes$1$thr$0$tree$lv2$0
 
 
-module random_3_e17_mvtu_int$lanes$1$thr$0$tree$lv3$0(a,b,s);
+module random_3_e18_mvtu_int$lanes$1$thr$0$tree$lv3$0(a,b,s);
     
     // Module arguments
     input wire  a;
@@ -2205,10 +2205,10 @@ module random_3_e17_mvtu_int$lanes$1$thr$0$tree$lv3$0(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$lanes$1$thr$0$tree$lv3$0
+endmodule // random_3_e18_mvtu_int$lanes$1$thr$0$tree$lv3$0
 
 
-module random_3_e17_mvtu_int$lanes$1$thr$0$tree$lv4$0(a,b,s);
+module random_3_e18_mvtu_int$lanes$1$thr$0$tree$lv4$0(a,b,s);
     
     // Module arguments
     input wire  a;
@@ -2220,10 +2220,10 @@ module random_3_e17_mvtu_int$lanes$1$thr$0$tree$lv4$0(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$lanes$1$thr$0$tree$lv4$0
+endmodule // random_3_e18_mvtu_int$lanes$1$thr$0$tree$lv4$0
 
 
-module random_3_e17_mvtu_int$lanes$1$thr$0$tree$lv5$0(a,b,s);
+module random_3_e18_mvtu_int$lanes$1$thr$0$tree$lv5$0(a,b,s);
     
     // Module arguments
     input wire  a;
@@ -2235,10 +2235,10 @@ module random_3_e17_mvtu_int$lanes$1$thr$0$tree$lv5$0(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$lanes$1$thr$0$tree$lv5$0
+endmodule // random_3_e18_mvtu_int$lanes$1$thr$0$tree$lv5$0
 
 
-module random_3_e17_mvtu_int$lanes$1$thr$0$tree$lv6$0(a,b,s);
+module random_3_e18_mvtu_int$lanes$1$thr$0$tree$lv6$0(a,b,s);
     
     // Module arguments
     input wire  a;
@@ -2250,10 +2250,10 @@ module random_3_e17_mvtu_int$lanes$1$thr$0$tree$lv6$0(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$lanes$1$thr$0$tree$lv6$0
+endmodule // random_3_e18_mvtu_int$lanes$1$thr$0$tree$lv6$0
 
 
-module random_3_e17_mvtu_int$lanes$1$thr$0$tree$lv7$0(a,b,s);
+module random_3_e18_mvtu_int$lanes$1$thr$0$tree$lv7$0(a,b,s);
     
     // Module arguments
     input wire  a;
@@ -2265,10 +2265,10 @@ module random_3_e17_mvtu_int$lanes$1$thr$0$tree$lv7$0(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$lanes$1$thr$0$tree$lv7$0
+endmodule // random_3_e18_mvtu_int$lanes$1$thr$0$tree$lv7$0
 
 
-module random_3_e17_mvtu_int$lanes$1$thr$0$v1(d,q,clock);
+module random_3_e18_mvtu_int$lanes$1$thr$0$v1(d,q,clock);
     
     // Module arguments
     input wire  d;
@@ -2284,10 +2284,10 @@ module random_3_e17_mvtu_int$lanes$1$thr$0$v1(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e17_mvtu_int$lanes$1$thr$0$v1
+endmodule // random_3_e18_mvtu_int$lanes$1$thr$0$v1
 
 
-module random_3_e17_mvtu_int$lanes$1$thr$0$vout(d,q,clock);
+module random_3_e18_mvtu_int$lanes$1$thr$0$vout(d,q,clock);
     
     // Module arguments
     input wire  d;
@@ -2303,10 +2303,10 @@ module random_3_e17_mvtu_int$lanes$1$thr$0$vout(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e17_mvtu_int$lanes$1$thr$0$vout
+endmodule // random_3_e18_mvtu_int$lanes$1$thr$0$vout
 
 
-module random_3_e17_mvtu_int$lanes$1$thr$0$y1(d,q,clock);
+module random_3_e18_mvtu_int$lanes$1$thr$0$y1(d,q,clock);
     
     // Module arguments
     input wire  [10:0] d;
@@ -2322,10 +2322,10 @@ module random_3_e17_mvtu_int$lanes$1$thr$0$y1(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e17_mvtu_int$lanes$1$thr$0$y1
+endmodule // random_3_e18_mvtu_int$lanes$1$thr$0$y1
 
 
-module random_3_e17_mvtu_int$lanes$2(clock,y_valid,y,ch,ch_pre,prev,out,valid);
+module random_3_e18_mvtu_int$lanes$2(clock,y_valid,y,ch,ch_pre,prev,out,valid);
     
     // Module arguments
     input wire  clock;
@@ -2349,7 +2349,7 @@ module random_3_e17_mvtu_int$lanes$2(clock,y_valid,y,ch,ch_pre,prev,out,valid);
     wire  [6:0] ins_t$0$out;
     
     // Sub module instances
-    random_3_e17_mvtu_int$lanes$2$thr$0 thr$0(
+    random_3_e18_mvtu_int$lanes$2$thr$0 thr$0(
         .clock(thr$0$clock),
         .in_valid(thr$0$in_valid),
         .ch(thr$0$ch),
@@ -2357,7 +2357,7 @@ module random_3_e17_mvtu_int$lanes$2(clock,y_valid,y,ch,ch_pre,prev,out,valid);
         .out_valid(thr$0$out_valid),
         .n(thr$0$n)
     );
-    random_3_e17_mvtu_int$lanes$2$ins_t$0 ins_t$0(
+    random_3_e18_mvtu_int$lanes$2$ins_t$0 ins_t$0(
         .prev(ins_t$0$prev),
         .v(ins_t$0$v),
         .out(ins_t$0$out)
@@ -2377,10 +2377,10 @@ module random_3_e17_mvtu_int$lanes$2(clock,y_valid,y,ch,ch_pre,prev,out,valid);
         valid = thr$0$out_valid;
     end
     
-endmodule // random_3_e17_mvtu_int$lanes$2
+endmodule // random_3_e18_mvtu_int$lanes$2
 
 
-module random_3_e17_mvtu_int$lanes$2$ins_t$0(prev,v,out);
+module random_3_e18_mvtu_int$lanes$2$ins_t$0(prev,v,out);
     
     // Module arguments
     input wire  [6:0] prev;
@@ -2395,10 +2395,10 @@ module random_3_e17_mvtu_int$lanes$2$ins_t$0(prev,v,out);
         out = prev | (((v) & 7'h7f) << offset);
     end
     
-endmodule // random_3_e17_mvtu_int$lanes$2$ins_t$0
+endmodule // random_3_e18_mvtu_int$lanes$2$ins_t$0
 
 
-module random_3_e17_mvtu_int$lanes$2$thr$0(clock,in_valid,ch,y,out_valid,n);
+module random_3_e18_mvtu_int$lanes$2$thr$0(clock,in_valid,ch,y,out_valid,n);
     
     // Module arguments
     input wire  clock;
@@ -2442,42 +2442,42 @@ module random_3_e17_mvtu_int$lanes$2$thr$0(clock,in_valid,ch,y,out_valid,n);
     reg  [11:0] yu;
     
     // Sub module instances
-    random_3_e17_mvtu_int$lanes$2$thr$0$thr$0 thr$0(
+    random_3_e18_mvtu_int$lanes$2$thr$0$thr$0 thr$0(
         .address(thr$0$address),
         .clock(thr$0$clock),
         .data(thr$0$data)
     );
-    random_3_e17_mvtu_int$lanes$2$thr$0$flips flips(
+    random_3_e18_mvtu_int$lanes$2$thr$0$flips flips(
         .address(flips$address),
         .clock(flips$clock),
         .data(flips$data)
     );
-    random_3_e17_mvtu_int$lanes$2$thr$0$y1 y1(
+    random_3_e18_mvtu_int$lanes$2$thr$0$y1 y1(
         .d(y1$d),
         .q(y1$q),
         .clock(y1$clock)
     );
-    random_3_e17_mvtu_int$lanes$2$thr$0$v1 v1(
+    random_3_e18_mvtu_int$lanes$2$thr$0$v1 v1(
         .d(v1$d),
         .q(v1$q),
         .clock(v1$clock)
     );
-    random_3_e17_mvtu_int$lanes$2$thr$0$cmp$0 cmp$0(
+    random_3_e18_mvtu_int$lanes$2$thr$0$cmp$0 cmp$0(
         .u(cmp$0$u),
         .t(cmp$0$t),
         .prev(cmp$0$prev),
         .out(cmp$0$out)
     );
-    random_3_e17_mvtu_int$lanes$2$thr$0$tree tree(
+    random_3_e18_mvtu_int$lanes$2$thr$0$tree tree(
         .bits(tree$bits),
         .count(tree$count)
     );
-    random_3_e17_mvtu_int$lanes$2$thr$0$nreg nreg(
+    random_3_e18_mvtu_int$lanes$2$thr$0$nreg nreg(
         .d(nreg$d),
         .q(nreg$q),
         .clock(nreg$clock)
     );
-    random_3_e17_mvtu_int$lanes$2$thr$0$vout vout(
+    random_3_e18_mvtu_int$lanes$2$thr$0$vout vout(
         .d(vout$d),
         .q(vout$q),
         .clock(vout$clock)
@@ -2513,10 +2513,10 @@ module random_3_e17_mvtu_int$lanes$2$thr$0(clock,in_valid,ch,y,out_valid,n);
         n = nreg$q;
     end
     
-endmodule // random_3_e17_mvtu_int$lanes$2$thr$0
+endmodule // random_3_e18_mvtu_int$lanes$2$thr$0
 
 
-module random_3_e17_mvtu_int$lanes$2$thr$0$cmp$0(u,t,prev,out);
+module random_3_e18_mvtu_int$lanes$2$thr$0$cmp$0(u,t,prev,out);
     
     // Module arguments
     input wire  [11:0] u;
@@ -2532,10 +2532,10 @@ module random_3_e17_mvtu_int$lanes$2$thr$0$cmp$0(u,t,prev,out);
         out = (prev & ~(1 << (index)) | ((u >= t) << (index)));
     end
     
-endmodule // random_3_e17_mvtu_int$lanes$2$thr$0$cmp$0
+endmodule // random_3_e18_mvtu_int$lanes$2$thr$0$cmp$0
 
 
-module random_3_e17_mvtu_int$lanes$2$thr$0$flips(address,clock,data);
+module random_3_e18_mvtu_int$lanes$2$thr$0$flips(address,clock,data);
     
     // Module arguments
     input wire  [2:0] address;
@@ -2557,10 +2557,10 @@ module random_3_e17_mvtu_int$lanes$2$thr$0$flips(address,clock,data);
     always @(posedge clock) begin
        data <= mem[address];
     end
-endmodule // random_3_e17_mvtu_int$lanes$2$thr$0$flips
+endmodule // random_3_e18_mvtu_int$lanes$2$thr$0$flips
 
 
-module random_3_e17_mvtu_int$lanes$2$thr$0$nreg(d,q,clock);
+module random_3_e18_mvtu_int$lanes$2$thr$0$nreg(d,q,clock);
     
     // Module arguments
     input wire  d;
@@ -2576,10 +2576,10 @@ module random_3_e17_mvtu_int$lanes$2$thr$0$nreg(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e17_mvtu_int$lanes$2$thr$0$nreg
+endmodule // random_3_e18_mvtu_int$lanes$2$thr$0$nreg
 
 
-module random_3_e17_mvtu_int$lanes$2$thr$0$thr$0(address,clock,data);
+module random_3_e18_mvtu_int$lanes$2$thr$0$thr$0(address,clock,data);
     
     // Module arguments
     input wire  [2:0] address;
@@ -2601,10 +2601,10 @@ module random_3_e17_mvtu_int$lanes$2$thr$0$thr$0(address,clock,data);
     always @(posedge clock) begin
        data <= mem[address];
     end
-endmodule // random_3_e17_mvtu_int$lanes$2$thr$0$thr$0
+endmodule // random_3_e18_mvtu_int$lanes$2$thr$0$thr$0
 
 
-module random_3_e17_mvtu_int$lanes$2$thr$0$tree(bits,count);
+module random_3_e18_mvtu_int$lanes$2$thr$0$tree(bits,count);
     
     // Module arguments
     input wire  bits;
@@ -2634,37 +2634,37 @@ module random_3_e17_mvtu_int$lanes$2$thr$0$tree(bits,count);
     wire  lv7$0$s;
     
     // Sub module instances
-    random_3_e17_mvtu_int$lanes$2$thr$0$tree$lv1$0 lv1$0(
+    random_3_e18_mvtu_int$lanes$2$thr$0$tree$lv1$0 lv1$0(
         .a(lv1$0$a),
         .b(lv1$0$b),
         .s(lv1$0$s)
     );
-    random_3_e17_mvtu_int$lanes$2$thr$0$tree$lv2$0 lv2$0(
+    random_3_e18_mvtu_int$lanes$2$thr$0$tree$lv2$0 lv2$0(
         .a(lv2$0$a),
         .b(lv2$0$b),
         .s(lv2$0$s)
     );
-    random_3_e17_mvtu_int$lanes$2$thr$0$tree$lv3$0 lv3$0(
+    random_3_e18_mvtu_int$lanes$2$thr$0$tree$lv3$0 lv3$0(
         .a(lv3$0$a),
         .b(lv3$0$b),
         .s(lv3$0$s)
     );
-    random_3_e17_mvtu_int$lanes$2$thr$0$tree$lv4$0 lv4$0(
+    random_3_e18_mvtu_int$lanes$2$thr$0$tree$lv4$0 lv4$0(
         .a(lv4$0$a),
         .b(lv4$0$b),
         .s(lv4$0$s)
     );
-    random_3_e17_mvtu_int$lanes$2$thr$0$tree$lv5$0 lv5$0(
+    random_3_e18_mvtu_int$lanes$2$thr$0$tree$lv5$0 lv5$0(
         .a(lv5$0$a),
         .b(lv5$0$b),
         .s(lv5$0$s)
     );
-    random_3_e17_mvtu_int$lanes$2$thr$0$tree$lv6$0 lv6$0(
+    random_3_e18_mvtu_int$lanes$2$thr$0$tree$lv6$0 lv6$0(
         .a(lv6$0$a),
         .b(lv6$0$b),
         .s(lv6$0$s)
     );
-    random_3_e17_mvtu_int$lanes$2$thr$0$tree$lv7$0 lv7$0(
+    random_3_e18_mvtu_int$lanes$2$thr$0$tree$lv7$0 lv7$0(
         .a(lv7$0$a),
         .b(lv7$0$b),
         .s(lv7$0$s)
@@ -2692,10 +2692,10 @@ module random_3_e17_mvtu_int$lanes$2$thr$0$tree(bits,count);
         count = lv7$0$s;
     end
     
-endmodule // random_3_e17_mvtu_int$lanes$2$thr$0$tree
+endmodule // random_3_e18_mvtu_int$lanes$2$thr$0$tree
 
 
-module random_3_e17_mvtu_int$lanes$2$thr$0$tree$lv1$0(a,b,s);
+module random_3_e18_mvtu_int$lanes$2$thr$0$tree$lv1$0(a,b,s);
     
     // Module arguments
     input wire  a;
@@ -2707,10 +2707,10 @@ module random_3_e17_mvtu_int$lanes$2$thr$0$tree$lv1$0(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$lanes$2$thr$0$tree$lv1$0
+endmodule // random_3_e18_mvtu_int$lanes$2$thr$0$tree$lv1$0
 
 
-module random_3_e17_mvtu_int$lanes$2$thr$0$tree$lv2$0(a,b,s);
+module random_3_e18_mvtu_int$lanes$2$thr$0$tree$lv2$0(a,b,s);
     
     // Module arguments
     input wire  a;
@@ -2722,10 +2722,10 @@ module random_3_e17_mvtu_int$lanes$2$thr$0$tree$lv2$0(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$lanes$2$thr$0$tree$lv2$0
+endmodule // random_3_e18_mvtu_int$lanes$2$thr$0$tree$lv2$0
 
 
-module random_3_e17_mvtu_int$lanes$2$thr$0$tree$lv3$0(a,b,s);
+module random_3_e18_mvtu_int$lanes$2$thr$0$tree$lv3$0(a,b,s);
     
     // Module arguments
     input wire  a;
@@ -2737,10 +2737,10 @@ module random_3_e17_mvtu_int$lanes$2$thr$0$tree$lv3$0(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$lanes$2$thr$0$tree$lv3$0
+endmodule // random_3_e18_mvtu_int$lanes$2$thr$0$tree$lv3$0
 
 
-module random_3_e17_mvtu_int$lanes$2$thr$0$tree$lv4$0(a,b,s);
+module random_3_e18_mvtu_int$lanes$2$thr$0$tree$lv4$0(a,b,s);
     
     // Module arguments
     input wire  a;
@@ -2752,10 +2752,10 @@ module random_3_e17_mvtu_int$lanes$2$thr$0$tree$lv4$0(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$lanes$2$thr$0$tree$lv4$0
+endmodule // random_3_e18_mvtu_int$lanes$2$thr$0$tree$lv4$0
 
 
-module random_3_e17_mvtu_int$lanes$2$thr$0$tree$lv5$0(a,b,s);
+module random_3_e18_mvtu_int$lanes$2$thr$0$tree$lv5$0(a,b,s);
     
     // Module arguments
     input wire  a;
@@ -2767,10 +2767,10 @@ module random_3_e17_mvtu_int$lanes$2$thr$0$tree$lv5$0(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$lanes$2$thr$0$tree$lv5$0
+endmodule // random_3_e18_mvtu_int$lanes$2$thr$0$tree$lv5$0
 
 
-module random_3_e17_mvtu_int$lanes$2$thr$0$tree$lv6$0(a,b,s);
+module random_3_e18_mvtu_int$lanes$2$thr$0$tree$lv6$0(a,b,s);
     
     // Module arguments
     input wire  a;
@@ -2782,10 +2782,10 @@ module random_3_e17_mvtu_int$lanes$2$thr$0$tree$lv6$0(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$lanes$2$thr$0$tree$lv6$0
+endmodule // random_3_e18_mvtu_int$lanes$2$thr$0$tree$lv6$0
 
 
-module random_3_e17_mvtu_int$lanes$2$thr$0$tree$lv7$0(a,b,s);
+module random_3_e18_mvtu_int$lanes$2$thr$0$tree$lv7$0(a,b,s);
     
     // Module arguments
     input wire  a;
@@ -2797,10 +2797,10 @@ module random_3_e17_mvtu_int$lanes$2$thr$0$tree$lv7$0(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$lanes$2$thr$0$tree$lv7$0
+endmodule // random_3_e18_mvtu_int$lanes$2$thr$0$tree$lv7$0
 
 
-module random_3_e17_mvtu_int$lanes$2$thr$0$v1(d,q,clock);
+module random_3_e18_mvtu_int$lanes$2$thr$0$v1(d,q,clock);
     
     // Module arguments
     input wire  d;
@@ -2816,10 +2816,10 @@ module random_3_e17_mvtu_int$lanes$2$thr$0$v1(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e17_mvtu_int$lanes$2$thr$0$v1
+endmodule // random_3_e18_mvtu_int$lanes$2$thr$0$v1
 
 
-module random_3_e17_mvtu_int$lanes$2$thr$0$vout(d,q,clock);
+module random_3_e18_mvtu_int$lanes$2$thr$0$vout(d,q,clock);
     
     // Module arguments
     input wire  d;
@@ -2835,10 +2835,10 @@ module random_3_e17_mvtu_int$lanes$2$thr$0$vout(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e17_mvtu_int$lanes$2$thr$0$vout
+endmodule // random_3_e18_mvtu_int$lanes$2$thr$0$vout
 
 
-module random_3_e17_mvtu_int$lanes$2$thr$0$y1(d,q,clock);
+module random_3_e18_mvtu_int$lanes$2$thr$0$y1(d,q,clock);
     
     // Module arguments
     input wire  [10:0] d;
@@ -2854,10 +2854,10 @@ module random_3_e17_mvtu_int$lanes$2$thr$0$y1(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e17_mvtu_int$lanes$2$thr$0$y1
+endmodule // random_3_e18_mvtu_int$lanes$2$thr$0$y1
 
 
-module random_3_e17_mvtu_int$lanes$3(clock,y_valid,y,ch,ch_pre,prev,out,valid);
+module random_3_e18_mvtu_int$lanes$3(clock,y_valid,y,ch,ch_pre,prev,out,valid);
     
     // Module arguments
     input wire  clock;
@@ -2881,7 +2881,7 @@ module random_3_e17_mvtu_int$lanes$3(clock,y_valid,y,ch,ch_pre,prev,out,valid);
     wire  [6:0] ins_t$0$out;
     
     // Sub module instances
-    random_3_e17_mvtu_int$lanes$3$thr$0 thr$0(
+    random_3_e18_mvtu_int$lanes$3$thr$0 thr$0(
         .clock(thr$0$clock),
         .in_valid(thr$0$in_valid),
         .ch(thr$0$ch),
@@ -2889,7 +2889,7 @@ module random_3_e17_mvtu_int$lanes$3(clock,y_valid,y,ch,ch_pre,prev,out,valid);
         .out_valid(thr$0$out_valid),
         .n(thr$0$n)
     );
-    random_3_e17_mvtu_int$lanes$3$ins_t$0 ins_t$0(
+    random_3_e18_mvtu_int$lanes$3$ins_t$0 ins_t$0(
         .prev(ins_t$0$prev),
         .v(ins_t$0$v),
         .out(ins_t$0$out)
@@ -2909,10 +2909,10 @@ module random_3_e17_mvtu_int$lanes$3(clock,y_valid,y,ch,ch_pre,prev,out,valid);
         valid = thr$0$out_valid;
     end
     
-endmodule // random_3_e17_mvtu_int$lanes$3
+endmodule // random_3_e18_mvtu_int$lanes$3
 
 
-module random_3_e17_mvtu_int$lanes$3$ins_t$0(prev,v,out);
+module random_3_e18_mvtu_int$lanes$3$ins_t$0(prev,v,out);
     
     // Module arguments
     input wire  [6:0] prev;
@@ -2927,10 +2927,10 @@ module random_3_e17_mvtu_int$lanes$3$ins_t$0(prev,v,out);
         out = prev | (((v) & 7'h7f) << offset);
     end
     
-endmodule // random_3_e17_mvtu_int$lanes$3$ins_t$0
+endmodule // random_3_e18_mvtu_int$lanes$3$ins_t$0
 
 
-module random_3_e17_mvtu_int$lanes$3$thr$0(clock,in_valid,ch,y,out_valid,n);
+module random_3_e18_mvtu_int$lanes$3$thr$0(clock,in_valid,ch,y,out_valid,n);
     
     // Module arguments
     input wire  clock;
@@ -2974,42 +2974,42 @@ module random_3_e17_mvtu_int$lanes$3$thr$0(clock,in_valid,ch,y,out_valid,n);
     reg  [11:0] yu;
     
     // Sub module instances
-    random_3_e17_mvtu_int$lanes$3$thr$0$thr$0 thr$0(
+    random_3_e18_mvtu_int$lanes$3$thr$0$thr$0 thr$0(
         .address(thr$0$address),
         .clock(thr$0$clock),
         .data(thr$0$data)
     );
-    random_3_e17_mvtu_int$lanes$3$thr$0$flips flips(
+    random_3_e18_mvtu_int$lanes$3$thr$0$flips flips(
         .address(flips$address),
         .clock(flips$clock),
         .data(flips$data)
     );
-    random_3_e17_mvtu_int$lanes$3$thr$0$y1 y1(
+    random_3_e18_mvtu_int$lanes$3$thr$0$y1 y1(
         .d(y1$d),
         .q(y1$q),
         .clock(y1$clock)
     );
-    random_3_e17_mvtu_int$lanes$3$thr$0$v1 v1(
+    random_3_e18_mvtu_int$lanes$3$thr$0$v1 v1(
         .d(v1$d),
         .q(v1$q),
         .clock(v1$clock)
     );
-    random_3_e17_mvtu_int$lanes$3$thr$0$cmp$0 cmp$0(
+    random_3_e18_mvtu_int$lanes$3$thr$0$cmp$0 cmp$0(
         .u(cmp$0$u),
         .t(cmp$0$t),
         .prev(cmp$0$prev),
         .out(cmp$0$out)
     );
-    random_3_e17_mvtu_int$lanes$3$thr$0$tree tree(
+    random_3_e18_mvtu_int$lanes$3$thr$0$tree tree(
         .bits(tree$bits),
         .count(tree$count)
     );
-    random_3_e17_mvtu_int$lanes$3$thr$0$nreg nreg(
+    random_3_e18_mvtu_int$lanes$3$thr$0$nreg nreg(
         .d(nreg$d),
         .q(nreg$q),
         .clock(nreg$clock)
     );
-    random_3_e17_mvtu_int$lanes$3$thr$0$vout vout(
+    random_3_e18_mvtu_int$lanes$3$thr$0$vout vout(
         .d(vout$d),
         .q(vout$q),
         .clock(vout$clock)
@@ -3045,10 +3045,10 @@ module random_3_e17_mvtu_int$lanes$3$thr$0(clock,in_valid,ch,y,out_valid,n);
         n = nreg$q;
     end
     
-endmodule // random_3_e17_mvtu_int$lanes$3$thr$0
+endmodule // random_3_e18_mvtu_int$lanes$3$thr$0
 
 
-module random_3_e17_mvtu_int$lanes$3$thr$0$cmp$0(u,t,prev,out);
+module random_3_e18_mvtu_int$lanes$3$thr$0$cmp$0(u,t,prev,out);
     
     // Module arguments
     input wire  [11:0] u;
@@ -3064,10 +3064,10 @@ module random_3_e17_mvtu_int$lanes$3$thr$0$cmp$0(u,t,prev,out);
         out = (prev & ~(1 << (index)) | ((u >= t) << (index)));
     end
     
-endmodule // random_3_e17_mvtu_int$lanes$3$thr$0$cmp$0
+endmodule // random_3_e18_mvtu_int$lanes$3$thr$0$cmp$0
 
 
-module random_3_e17_mvtu_int$lanes$3$thr$0$flips(address,clock,data);
+module random_3_e18_mvtu_int$lanes$3$thr$0$flips(address,clock,data);
     
     // Module arguments
     input wire  [2:0] address;
@@ -3089,10 +3089,10 @@ module random_3_e17_mvtu_int$lanes$3$thr$0$flips(address,clock,data);
     always @(posedge clock) begin
        data <= mem[address];
     end
-endmodule // random_3_e17_mvtu_int$lanes$3$thr$0$flips
+endmodule // random_3_e18_mvtu_int$lanes$3$thr$0$flips
 
 
-module random_3_e17_mvtu_int$lanes$3$thr$0$nreg(d,q,clock);
+module random_3_e18_mvtu_int$lanes$3$thr$0$nreg(d,q,clock);
     
     // Module arguments
     input wire  d;
@@ -3108,10 +3108,10 @@ module random_3_e17_mvtu_int$lanes$3$thr$0$nreg(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e17_mvtu_int$lanes$3$thr$0$nreg
+endmodule // random_3_e18_mvtu_int$lanes$3$thr$0$nreg
 
 
-module random_3_e17_mvtu_int$lanes$3$thr$0$thr$0(address,clock,data);
+module random_3_e18_mvtu_int$lanes$3$thr$0$thr$0(address,clock,data);
     
     // Module arguments
     input wire  [2:0] address;
@@ -3133,10 +3133,10 @@ module random_3_e17_mvtu_int$lanes$3$thr$0$thr$0(address,clock,data);
     always @(posedge clock) begin
        data <= mem[address];
     end
-endmodule // random_3_e17_mvtu_int$lanes$3$thr$0$thr$0
+endmodule // random_3_e18_mvtu_int$lanes$3$thr$0$thr$0
 
 
-module random_3_e17_mvtu_int$lanes$3$thr$0$tree(bits,count);
+module random_3_e18_mvtu_int$lanes$3$thr$0$tree(bits,count);
     
     // Module arguments
     input wire  bits;
@@ -3166,37 +3166,37 @@ module random_3_e17_mvtu_int$lanes$3$thr$0$tree(bits,count);
     wire  lv7$0$s;
     
     // Sub module instances
-    random_3_e17_mvtu_int$lanes$3$thr$0$tree$lv1$0 lv1$0(
+    random_3_e18_mvtu_int$lanes$3$thr$0$tree$lv1$0 lv1$0(
         .a(lv1$0$a),
         .b(lv1$0$b),
         .s(lv1$0$s)
     );
-    random_3_e17_mvtu_int$lanes$3$thr$0$tree$lv2$0 lv2$0(
+    random_3_e18_mvtu_int$lanes$3$thr$0$tree$lv2$0 lv2$0(
         .a(lv2$0$a),
         .b(lv2$0$b),
         .s(lv2$0$s)
     );
-    random_3_e17_mvtu_int$lanes$3$thr$0$tree$lv3$0 lv3$0(
+    random_3_e18_mvtu_int$lanes$3$thr$0$tree$lv3$0 lv3$0(
         .a(lv3$0$a),
         .b(lv3$0$b),
         .s(lv3$0$s)
     );
-    random_3_e17_mvtu_int$lanes$3$thr$0$tree$lv4$0 lv4$0(
+    random_3_e18_mvtu_int$lanes$3$thr$0$tree$lv4$0 lv4$0(
         .a(lv4$0$a),
         .b(lv4$0$b),
         .s(lv4$0$s)
     );
-    random_3_e17_mvtu_int$lanes$3$thr$0$tree$lv5$0 lv5$0(
+    random_3_e18_mvtu_int$lanes$3$thr$0$tree$lv5$0 lv5$0(
         .a(lv5$0$a),
         .b(lv5$0$b),
         .s(lv5$0$s)
     );
-    random_3_e17_mvtu_int$lanes$3$thr$0$tree$lv6$0 lv6$0(
+    random_3_e18_mvtu_int$lanes$3$thr$0$tree$lv6$0 lv6$0(
         .a(lv6$0$a),
         .b(lv6$0$b),
         .s(lv6$0$s)
     );
-    random_3_e17_mvtu_int$lanes$3$thr$0$tree$lv7$0 lv7$0(
+    random_3_e18_mvtu_int$lanes$3$thr$0$tree$lv7$0 lv7$0(
         .a(lv7$0$a),
         .b(lv7$0$b),
         .s(lv7$0$s)
@@ -3224,10 +3224,10 @@ module random_3_e17_mvtu_int$lanes$3$thr$0$tree(bits,count);
         count = lv7$0$s;
     end
     
-endmodule // random_3_e17_mvtu_int$lanes$3$thr$0$tree
+endmodule // random_3_e18_mvtu_int$lanes$3$thr$0$tree
 
 
-module random_3_e17_mvtu_int$lanes$3$thr$0$tree$lv1$0(a,b,s);
+module random_3_e18_mvtu_int$lanes$3$thr$0$tree$lv1$0(a,b,s);
     
     // Module arguments
     input wire  a;
@@ -3239,10 +3239,10 @@ module random_3_e17_mvtu_int$lanes$3$thr$0$tree$lv1$0(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$lanes$3$thr$0$tree$lv1$0
+endmodule // random_3_e18_mvtu_int$lanes$3$thr$0$tree$lv1$0
 
 
-module random_3_e17_mvtu_int$lanes$3$thr$0$tree$lv2$0(a,b,s);
+module random_3_e18_mvtu_int$lanes$3$thr$0$tree$lv2$0(a,b,s);
     
     // Module arguments
     input wire  a;
@@ -3254,10 +3254,10 @@ module random_3_e17_mvtu_int$lanes$3$thr$0$tree$lv2$0(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$lanes$3$thr$0$tree$lv2$0
+endmodule // random_3_e18_mvtu_int$lanes$3$thr$0$tree$lv2$0
 
 
-module random_3_e17_mvtu_int$lanes$3$thr$0$tree$lv3$0(a,b,s);
+module random_3_e18_mvtu_int$lanes$3$thr$0$tree$lv3$0(a,b,s);
     
     // Module arguments
     input wire  a;
@@ -3269,10 +3269,10 @@ module random_3_e17_mvtu_int$lanes$3$thr$0$tree$lv3$0(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$lanes$3$thr$0$tree$lv3$0
+endmodule // random_3_e18_mvtu_int$lanes$3$thr$0$tree$lv3$0
 
 
-module random_3_e17_mvtu_int$lanes$3$thr$0$tree$lv4$0(a,b,s);
+module random_3_e18_mvtu_int$lanes$3$thr$0$tree$lv4$0(a,b,s);
     
     // Module arguments
     input wire  a;
@@ -3284,10 +3284,10 @@ module random_3_e17_mvtu_int$lanes$3$thr$0$tree$lv4$0(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$lanes$3$thr$0$tree$lv4$0
+endmodule // random_3_e18_mvtu_int$lanes$3$thr$0$tree$lv4$0
 
 
-module random_3_e17_mvtu_int$lanes$3$thr$0$tree$lv5$0(a,b,s);
+module random_3_e18_mvtu_int$lanes$3$thr$0$tree$lv5$0(a,b,s);
     
     // Module arguments
     input wire  a;
@@ -3299,10 +3299,10 @@ module random_3_e17_mvtu_int$lanes$3$thr$0$tree$lv5$0(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$lanes$3$thr$0$tree$lv5$0
+endmodule // random_3_e18_mvtu_int$lanes$3$thr$0$tree$lv5$0
 
 
-module random_3_e17_mvtu_int$lanes$3$thr$0$tree$lv6$0(a,b,s);
+module random_3_e18_mvtu_int$lanes$3$thr$0$tree$lv6$0(a,b,s);
     
     // Module arguments
     input wire  a;
@@ -3314,10 +3314,10 @@ module random_3_e17_mvtu_int$lanes$3$thr$0$tree$lv6$0(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$lanes$3$thr$0$tree$lv6$0
+endmodule // random_3_e18_mvtu_int$lanes$3$thr$0$tree$lv6$0
 
 
-module random_3_e17_mvtu_int$lanes$3$thr$0$tree$lv7$0(a,b,s);
+module random_3_e18_mvtu_int$lanes$3$thr$0$tree$lv7$0(a,b,s);
     
     // Module arguments
     input wire  a;
@@ -3329,10 +3329,10 @@ module random_3_e17_mvtu_int$lanes$3$thr$0$tree$lv7$0(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$lanes$3$thr$0$tree$lv7$0
+endmodule // random_3_e18_mvtu_int$lanes$3$thr$0$tree$lv7$0
 
 
-module random_3_e17_mvtu_int$lanes$3$thr$0$v1(d,q,clock);
+module random_3_e18_mvtu_int$lanes$3$thr$0$v1(d,q,clock);
     
     // Module arguments
     input wire  d;
@@ -3348,10 +3348,10 @@ module random_3_e17_mvtu_int$lanes$3$thr$0$v1(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e17_mvtu_int$lanes$3$thr$0$v1
+endmodule // random_3_e18_mvtu_int$lanes$3$thr$0$v1
 
 
-module random_3_e17_mvtu_int$lanes$3$thr$0$vout(d,q,clock);
+module random_3_e18_mvtu_int$lanes$3$thr$0$vout(d,q,clock);
     
     // Module arguments
     input wire  d;
@@ -3367,10 +3367,10 @@ module random_3_e17_mvtu_int$lanes$3$thr$0$vout(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e17_mvtu_int$lanes$3$thr$0$vout
+endmodule // random_3_e18_mvtu_int$lanes$3$thr$0$vout
 
 
-module random_3_e17_mvtu_int$lanes$3$thr$0$y1(d,q,clock);
+module random_3_e18_mvtu_int$lanes$3$thr$0$y1(d,q,clock);
     
     // Module arguments
     input wire  [10:0] d;
@@ -3386,10 +3386,10 @@ module random_3_e17_mvtu_int$lanes$3$thr$0$y1(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e17_mvtu_int$lanes$3$thr$0$y1
+endmodule // random_3_e18_mvtu_int$lanes$3$thr$0$y1
 
 
-module random_3_e17_mvtu_int$lanes$4(clock,y_valid,y,ch,ch_pre,prev,out,valid);
+module random_3_e18_mvtu_int$lanes$4(clock,y_valid,y,ch,ch_pre,prev,out,valid);
     
     // Module arguments
     input wire  clock;
@@ -3413,7 +3413,7 @@ module random_3_e17_mvtu_int$lanes$4(clock,y_valid,y,ch,ch_pre,prev,out,valid);
     wire  [6:0] ins_t$0$out;
     
     // Sub module instances
-    random_3_e17_mvtu_int$lanes$4$thr$0 thr$0(
+    random_3_e18_mvtu_int$lanes$4$thr$0 thr$0(
         .clock(thr$0$clock),
         .in_valid(thr$0$in_valid),
         .ch(thr$0$ch),
@@ -3421,7 +3421,7 @@ module random_3_e17_mvtu_int$lanes$4(clock,y_valid,y,ch,ch_pre,prev,out,valid);
         .out_valid(thr$0$out_valid),
         .n(thr$0$n)
     );
-    random_3_e17_mvtu_int$lanes$4$ins_t$0 ins_t$0(
+    random_3_e18_mvtu_int$lanes$4$ins_t$0 ins_t$0(
         .prev(ins_t$0$prev),
         .v(ins_t$0$v),
         .out(ins_t$0$out)
@@ -3441,10 +3441,10 @@ module random_3_e17_mvtu_int$lanes$4(clock,y_valid,y,ch,ch_pre,prev,out,valid);
         valid = thr$0$out_valid;
     end
     
-endmodule // random_3_e17_mvtu_int$lanes$4
+endmodule // random_3_e18_mvtu_int$lanes$4
 
 
-module random_3_e17_mvtu_int$lanes$4$ins_t$0(prev,v,out);
+module random_3_e18_mvtu_int$lanes$4$ins_t$0(prev,v,out);
     
     // Module arguments
     input wire  [6:0] prev;
@@ -3459,10 +3459,10 @@ module random_3_e17_mvtu_int$lanes$4$ins_t$0(prev,v,out);
         out = prev | (((v) & 7'h7f) << offset);
     end
     
-endmodule // random_3_e17_mvtu_int$lanes$4$ins_t$0
+endmodule // random_3_e18_mvtu_int$lanes$4$ins_t$0
 
 
-module random_3_e17_mvtu_int$lanes$4$thr$0(clock,in_valid,ch,y,out_valid,n);
+module random_3_e18_mvtu_int$lanes$4$thr$0(clock,in_valid,ch,y,out_valid,n);
     
     // Module arguments
     input wire  clock;
@@ -3506,42 +3506,42 @@ module random_3_e17_mvtu_int$lanes$4$thr$0(clock,in_valid,ch,y,out_valid,n);
     reg  [11:0] yu;
     
     // Sub module instances
-    random_3_e17_mvtu_int$lanes$4$thr$0$thr$0 thr$0(
+    random_3_e18_mvtu_int$lanes$4$thr$0$thr$0 thr$0(
         .address(thr$0$address),
         .clock(thr$0$clock),
         .data(thr$0$data)
     );
-    random_3_e17_mvtu_int$lanes$4$thr$0$flips flips(
+    random_3_e18_mvtu_int$lanes$4$thr$0$flips flips(
         .address(flips$address),
         .clock(flips$clock),
         .data(flips$data)
     );
-    random_3_e17_mvtu_int$lanes$4$thr$0$y1 y1(
+    random_3_e18_mvtu_int$lanes$4$thr$0$y1 y1(
         .d(y1$d),
         .q(y1$q),
         .clock(y1$clock)
     );
-    random_3_e17_mvtu_int$lanes$4$thr$0$v1 v1(
+    random_3_e18_mvtu_int$lanes$4$thr$0$v1 v1(
         .d(v1$d),
         .q(v1$q),
         .clock(v1$clock)
     );
-    random_3_e17_mvtu_int$lanes$4$thr$0$cmp$0 cmp$0(
+    random_3_e18_mvtu_int$lanes$4$thr$0$cmp$0 cmp$0(
         .u(cmp$0$u),
         .t(cmp$0$t),
         .prev(cmp$0$prev),
         .out(cmp$0$out)
     );
-    random_3_e17_mvtu_int$lanes$4$thr$0$tree tree(
+    random_3_e18_mvtu_int$lanes$4$thr$0$tree tree(
         .bits(tree$bits),
         .count(tree$count)
     );
-    random_3_e17_mvtu_int$lanes$4$thr$0$nreg nreg(
+    random_3_e18_mvtu_int$lanes$4$thr$0$nreg nreg(
         .d(nreg$d),
         .q(nreg$q),
         .clock(nreg$clock)
     );
-    random_3_e17_mvtu_int$lanes$4$thr$0$vout vout(
+    random_3_e18_mvtu_int$lanes$4$thr$0$vout vout(
         .d(vout$d),
         .q(vout$q),
         .clock(vout$clock)
@@ -3577,10 +3577,10 @@ module random_3_e17_mvtu_int$lanes$4$thr$0(clock,in_valid,ch,y,out_valid,n);
         n = nreg$q;
     end
     
-endmodule // random_3_e17_mvtu_int$lanes$4$thr$0
+endmodule // random_3_e18_mvtu_int$lanes$4$thr$0
 
 
-module random_3_e17_mvtu_int$lanes$4$thr$0$cmp$0(u,t,prev,out);
+module random_3_e18_mvtu_int$lanes$4$thr$0$cmp$0(u,t,prev,out);
     
     // Module arguments
     input wire  [11:0] u;
@@ -3596,10 +3596,10 @@ module random_3_e17_mvtu_int$lanes$4$thr$0$cmp$0(u,t,prev,out);
         out = (prev & ~(1 << (index)) | ((u >= t) << (index)));
     end
     
-endmodule // random_3_e17_mvtu_int$lanes$4$thr$0$cmp$0
+endmodule // random_3_e18_mvtu_int$lanes$4$thr$0$cmp$0
 
 
-module random_3_e17_mvtu_int$lanes$4$thr$0$flips(address,clock,data);
+module random_3_e18_mvtu_int$lanes$4$thr$0$flips(address,clock,data);
     
     // Module arguments
     input wire  [2:0] address;
@@ -3621,10 +3621,10 @@ module random_3_e17_mvtu_int$lanes$4$thr$0$flips(address,clock,data);
     always @(posedge clock) begin
        data <= mem[address];
     end
-endmodule // random_3_e17_mvtu_int$lanes$4$thr$0$flips
+endmodule // random_3_e18_mvtu_int$lanes$4$thr$0$flips
 
 
-module random_3_e17_mvtu_int$lanes$4$thr$0$nreg(d,q,clock);
+module random_3_e18_mvtu_int$lanes$4$thr$0$nreg(d,q,clock);
     
     // Module arguments
     input wire  d;
@@ -3640,10 +3640,10 @@ module random_3_e17_mvtu_int$lanes$4$thr$0$nreg(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e17_mvtu_int$lanes$4$thr$0$nreg
+endmodule // random_3_e18_mvtu_int$lanes$4$thr$0$nreg
 
 
-module random_3_e17_mvtu_int$lanes$4$thr$0$thr$0(address,clock,data);
+module random_3_e18_mvtu_int$lanes$4$thr$0$thr$0(address,clock,data);
     
     // Module arguments
     input wire  [2:0] address;
@@ -3665,10 +3665,10 @@ module random_3_e17_mvtu_int$lanes$4$thr$0$thr$0(address,clock,data);
     always @(posedge clock) begin
        data <= mem[address];
     end
-endmodule // random_3_e17_mvtu_int$lanes$4$thr$0$thr$0
+endmodule // random_3_e18_mvtu_int$lanes$4$thr$0$thr$0
 
 
-module random_3_e17_mvtu_int$lanes$4$thr$0$tree(bits,count);
+module random_3_e18_mvtu_int$lanes$4$thr$0$tree(bits,count);
     
     // Module arguments
     input wire  bits;
@@ -3698,37 +3698,37 @@ module random_3_e17_mvtu_int$lanes$4$thr$0$tree(bits,count);
     wire  lv7$0$s;
     
     // Sub module instances
-    random_3_e17_mvtu_int$lanes$4$thr$0$tree$lv1$0 lv1$0(
+    random_3_e18_mvtu_int$lanes$4$thr$0$tree$lv1$0 lv1$0(
         .a(lv1$0$a),
         .b(lv1$0$b),
         .s(lv1$0$s)
     );
-    random_3_e17_mvtu_int$lanes$4$thr$0$tree$lv2$0 lv2$0(
+    random_3_e18_mvtu_int$lanes$4$thr$0$tree$lv2$0 lv2$0(
         .a(lv2$0$a),
         .b(lv2$0$b),
         .s(lv2$0$s)
     );
-    random_3_e17_mvtu_int$lanes$4$thr$0$tree$lv3$0 lv3$0(
+    random_3_e18_mvtu_int$lanes$4$thr$0$tree$lv3$0 lv3$0(
         .a(lv3$0$a),
         .b(lv3$0$b),
         .s(lv3$0$s)
     );
-    random_3_e17_mvtu_int$lanes$4$thr$0$tree$lv4$0 lv4$0(
+    random_3_e18_mvtu_int$lanes$4$thr$0$tree$lv4$0 lv4$0(
         .a(lv4$0$a),
         .b(lv4$0$b),
         .s(lv4$0$s)
     );
-    random_3_e17_mvtu_int$lanes$4$thr$0$tree$lv5$0 lv5$0(
+    random_3_e18_mvtu_int$lanes$4$thr$0$tree$lv5$0 lv5$0(
         .a(lv5$0$a),
         .b(lv5$0$b),
         .s(lv5$0$s)
     );
-    random_3_e17_mvtu_int$lanes$4$thr$0$tree$lv6$0 lv6$0(
+    random_3_e18_mvtu_int$lanes$4$thr$0$tree$lv6$0 lv6$0(
         .a(lv6$0$a),
         .b(lv6$0$b),
         .s(lv6$0$s)
     );
-    random_3_e17_mvtu_int$lanes$4$thr$0$tree$lv7$0 lv7$0(
+    random_3_e18_mvtu_int$lanes$4$thr$0$tree$lv7$0 lv7$0(
         .a(lv7$0$a),
         .b(lv7$0$b),
         .s(lv7$0$s)
@@ -3756,10 +3756,10 @@ module random_3_e17_mvtu_int$lanes$4$thr$0$tree(bits,count);
         count = lv7$0$s;
     end
     
-endmodule // random_3_e17_mvtu_int$lanes$4$thr$0$tree
+endmodule // random_3_e18_mvtu_int$lanes$4$thr$0$tree
 
 
-module random_3_e17_mvtu_int$lanes$4$thr$0$tree$lv1$0(a,b,s);
+module random_3_e18_mvtu_int$lanes$4$thr$0$tree$lv1$0(a,b,s);
     
     // Module arguments
     input wire  a;
@@ -3771,10 +3771,10 @@ module random_3_e17_mvtu_int$lanes$4$thr$0$tree$lv1$0(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$lanes$4$thr$0$tree$lv1$0
+endmodule // random_3_e18_mvtu_int$lanes$4$thr$0$tree$lv1$0
 
 
-module random_3_e17_mvtu_int$lanes$4$thr$0$tree$lv2$0(a,b,s);
+module random_3_e18_mvtu_int$lanes$4$thr$0$tree$lv2$0(a,b,s);
     
     // Module arguments
     input wire  a;
@@ -3786,10 +3786,10 @@ module random_3_e17_mvtu_int$lanes$4$thr$0$tree$lv2$0(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$lanes$4$thr$0$tree$lv2$0
+endmodule // random_3_e18_mvtu_int$lanes$4$thr$0$tree$lv2$0
 
 
-module random_3_e17_mvtu_int$lanes$4$thr$0$tree$lv3$0(a,b,s);
+module random_3_e18_mvtu_int$lanes$4$thr$0$tree$lv3$0(a,b,s);
     
     // Module arguments
     input wire  a;
@@ -3801,10 +3801,10 @@ module random_3_e17_mvtu_int$lanes$4$thr$0$tree$lv3$0(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$lanes$4$thr$0$tree$lv3$0
+endmodule // random_3_e18_mvtu_int$lanes$4$thr$0$tree$lv3$0
 
 
-module random_3_e17_mvtu_int$lanes$4$thr$0$tree$lv4$0(a,b,s);
+module random_3_e18_mvtu_int$lanes$4$thr$0$tree$lv4$0(a,b,s);
     
     // Module arguments
     input wire  a;
@@ -3816,10 +3816,10 @@ module random_3_e17_mvtu_int$lanes$4$thr$0$tree$lv4$0(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$lanes$4$thr$0$tree$lv4$0
+endmodule // random_3_e18_mvtu_int$lanes$4$thr$0$tree$lv4$0
 
 
-module random_3_e17_mvtu_int$lanes$4$thr$0$tree$lv5$0(a,b,s);
+module random_3_e18_mvtu_int$lanes$4$thr$0$tree$lv5$0(a,b,s);
     
     // Module arguments
     input wire  a;
@@ -3831,10 +3831,10 @@ module random_3_e17_mvtu_int$lanes$4$thr$0$tree$lv5$0(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$lanes$4$thr$0$tree$lv5$0
+endmodule // random_3_e18_mvtu_int$lanes$4$thr$0$tree$lv5$0
 
 
-module random_3_e17_mvtu_int$lanes$4$thr$0$tree$lv6$0(a,b,s);
+module random_3_e18_mvtu_int$lanes$4$thr$0$tree$lv6$0(a,b,s);
     
     // Module arguments
     input wire  a;
@@ -3846,10 +3846,10 @@ module random_3_e17_mvtu_int$lanes$4$thr$0$tree$lv6$0(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$lanes$4$thr$0$tree$lv6$0
+endmodule // random_3_e18_mvtu_int$lanes$4$thr$0$tree$lv6$0
 
 
-module random_3_e17_mvtu_int$lanes$4$thr$0$tree$lv7$0(a,b,s);
+module random_3_e18_mvtu_int$lanes$4$thr$0$tree$lv7$0(a,b,s);
     
     // Module arguments
     input wire  a;
@@ -3861,10 +3861,10 @@ module random_3_e17_mvtu_int$lanes$4$thr$0$tree$lv7$0(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$lanes$4$thr$0$tree$lv7$0
+endmodule // random_3_e18_mvtu_int$lanes$4$thr$0$tree$lv7$0
 
 
-module random_3_e17_mvtu_int$lanes$4$thr$0$v1(d,q,clock);
+module random_3_e18_mvtu_int$lanes$4$thr$0$v1(d,q,clock);
     
     // Module arguments
     input wire  d;
@@ -3880,10 +3880,10 @@ module random_3_e17_mvtu_int$lanes$4$thr$0$v1(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e17_mvtu_int$lanes$4$thr$0$v1
+endmodule // random_3_e18_mvtu_int$lanes$4$thr$0$v1
 
 
-module random_3_e17_mvtu_int$lanes$4$thr$0$vout(d,q,clock);
+module random_3_e18_mvtu_int$lanes$4$thr$0$vout(d,q,clock);
     
     // Module arguments
     input wire  d;
@@ -3899,10 +3899,10 @@ module random_3_e17_mvtu_int$lanes$4$thr$0$vout(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e17_mvtu_int$lanes$4$thr$0$vout
+endmodule // random_3_e18_mvtu_int$lanes$4$thr$0$vout
 
 
-module random_3_e17_mvtu_int$lanes$4$thr$0$y1(d,q,clock);
+module random_3_e18_mvtu_int$lanes$4$thr$0$y1(d,q,clock);
     
     // Module arguments
     input wire  [10:0] d;
@@ -3918,10 +3918,10 @@ module random_3_e17_mvtu_int$lanes$4$thr$0$y1(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e17_mvtu_int$lanes$4$thr$0$y1
+endmodule // random_3_e18_mvtu_int$lanes$4$thr$0$y1
 
 
-module random_3_e17_mvtu_int$lanes$5(clock,y_valid,y,ch,ch_pre,prev,out,valid);
+module random_3_e18_mvtu_int$lanes$5(clock,y_valid,y,ch,ch_pre,prev,out,valid);
     
     // Module arguments
     input wire  clock;
@@ -3945,7 +3945,7 @@ module random_3_e17_mvtu_int$lanes$5(clock,y_valid,y,ch,ch_pre,prev,out,valid);
     wire  [6:0] ins_t$0$out;
     
     // Sub module instances
-    random_3_e17_mvtu_int$lanes$5$thr$0 thr$0(
+    random_3_e18_mvtu_int$lanes$5$thr$0 thr$0(
         .clock(thr$0$clock),
         .in_valid(thr$0$in_valid),
         .ch(thr$0$ch),
@@ -3953,7 +3953,7 @@ module random_3_e17_mvtu_int$lanes$5(clock,y_valid,y,ch,ch_pre,prev,out,valid);
         .out_valid(thr$0$out_valid),
         .n(thr$0$n)
     );
-    random_3_e17_mvtu_int$lanes$5$ins_t$0 ins_t$0(
+    random_3_e18_mvtu_int$lanes$5$ins_t$0 ins_t$0(
         .prev(ins_t$0$prev),
         .v(ins_t$0$v),
         .out(ins_t$0$out)
@@ -3973,10 +3973,10 @@ module random_3_e17_mvtu_int$lanes$5(clock,y_valid,y,ch,ch_pre,prev,out,valid);
         valid = thr$0$out_valid;
     end
     
-endmodule // random_3_e17_mvtu_int$lanes$5
+endmodule // random_3_e18_mvtu_int$lanes$5
 
 
-module random_3_e17_mvtu_int$lanes$5$ins_t$0(prev,v,out);
+module random_3_e18_mvtu_int$lanes$5$ins_t$0(prev,v,out);
     
     // Module arguments
     input wire  [6:0] prev;
@@ -3991,10 +3991,10 @@ module random_3_e17_mvtu_int$lanes$5$ins_t$0(prev,v,out);
         out = prev | (((v) & 7'h7f) << offset);
     end
     
-endmodule // random_3_e17_mvtu_int$lanes$5$ins_t$0
+endmodule // random_3_e18_mvtu_int$lanes$5$ins_t$0
 
 
-module random_3_e17_mvtu_int$lanes$5$thr$0(clock,in_valid,ch,y,out_valid,n);
+module random_3_e18_mvtu_int$lanes$5$thr$0(clock,in_valid,ch,y,out_valid,n);
     
     // Module arguments
     input wire  clock;
@@ -4038,42 +4038,42 @@ module random_3_e17_mvtu_int$lanes$5$thr$0(clock,in_valid,ch,y,out_valid,n);
     reg  [11:0] yu;
     
     // Sub module instances
-    random_3_e17_mvtu_int$lanes$5$thr$0$thr$0 thr$0(
+    random_3_e18_mvtu_int$lanes$5$thr$0$thr$0 thr$0(
         .address(thr$0$address),
         .clock(thr$0$clock),
         .data(thr$0$data)
     );
-    random_3_e17_mvtu_int$lanes$5$thr$0$flips flips(
+    random_3_e18_mvtu_int$lanes$5$thr$0$flips flips(
         .address(flips$address),
         .clock(flips$clock),
         .data(flips$data)
     );
-    random_3_e17_mvtu_int$lanes$5$thr$0$y1 y1(
+    random_3_e18_mvtu_int$lanes$5$thr$0$y1 y1(
         .d(y1$d),
         .q(y1$q),
         .clock(y1$clock)
     );
-    random_3_e17_mvtu_int$lanes$5$thr$0$v1 v1(
+    random_3_e18_mvtu_int$lanes$5$thr$0$v1 v1(
         .d(v1$d),
         .q(v1$q),
         .clock(v1$clock)
     );
-    random_3_e17_mvtu_int$lanes$5$thr$0$cmp$0 cmp$0(
+    random_3_e18_mvtu_int$lanes$5$thr$0$cmp$0 cmp$0(
         .u(cmp$0$u),
         .t(cmp$0$t),
         .prev(cmp$0$prev),
         .out(cmp$0$out)
     );
-    random_3_e17_mvtu_int$lanes$5$thr$0$tree tree(
+    random_3_e18_mvtu_int$lanes$5$thr$0$tree tree(
         .bits(tree$bits),
         .count(tree$count)
     );
-    random_3_e17_mvtu_int$lanes$5$thr$0$nreg nreg(
+    random_3_e18_mvtu_int$lanes$5$thr$0$nreg nreg(
         .d(nreg$d),
         .q(nreg$q),
         .clock(nreg$clock)
     );
-    random_3_e17_mvtu_int$lanes$5$thr$0$vout vout(
+    random_3_e18_mvtu_int$lanes$5$thr$0$vout vout(
         .d(vout$d),
         .q(vout$q),
         .clock(vout$clock)
@@ -4109,10 +4109,10 @@ module random_3_e17_mvtu_int$lanes$5$thr$0(clock,in_valid,ch,y,out_valid,n);
         n = nreg$q;
     end
     
-endmodule // random_3_e17_mvtu_int$lanes$5$thr$0
+endmodule // random_3_e18_mvtu_int$lanes$5$thr$0
 
 
-module random_3_e17_mvtu_int$lanes$5$thr$0$cmp$0(u,t,prev,out);
+module random_3_e18_mvtu_int$lanes$5$thr$0$cmp$0(u,t,prev,out);
     
     // Module arguments
     input wire  [11:0] u;
@@ -4128,10 +4128,10 @@ module random_3_e17_mvtu_int$lanes$5$thr$0$cmp$0(u,t,prev,out);
         out = (prev & ~(1 << (index)) | ((u >= t) << (index)));
     end
     
-endmodule // random_3_e17_mvtu_int$lanes$5$thr$0$cmp$0
+endmodule // random_3_e18_mvtu_int$lanes$5$thr$0$cmp$0
 
 
-module random_3_e17_mvtu_int$lanes$5$thr$0$flips(address,clock,data);
+module random_3_e18_mvtu_int$lanes$5$thr$0$flips(address,clock,data);
     
     // Module arguments
     input wire  [2:0] address;
@@ -4153,10 +4153,10 @@ module random_3_e17_mvtu_int$lanes$5$thr$0$flips(address,clock,data);
     always @(posedge clock) begin
        data <= mem[address];
     end
-endmodule // random_3_e17_mvtu_int$lanes$5$thr$0$flips
+endmodule // random_3_e18_mvtu_int$lanes$5$thr$0$flips
 
 
-module random_3_e17_mvtu_int$lanes$5$thr$0$nreg(d,q,clock);
+module random_3_e18_mvtu_int$lanes$5$thr$0$nreg(d,q,clock);
     
     // Module arguments
     input wire  d;
@@ -4172,10 +4172,10 @@ module random_3_e17_mvtu_int$lanes$5$thr$0$nreg(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e17_mvtu_int$lanes$5$thr$0$nreg
+endmodule // random_3_e18_mvtu_int$lanes$5$thr$0$nreg
 
 
-module random_3_e17_mvtu_int$lanes$5$thr$0$thr$0(address,clock,data);
+module random_3_e18_mvtu_int$lanes$5$thr$0$thr$0(address,clock,data);
     
     // Module arguments
     input wire  [2:0] address;
@@ -4197,10 +4197,10 @@ module random_3_e17_mvtu_int$lanes$5$thr$0$thr$0(address,clock,data);
     always @(posedge clock) begin
        data <= mem[address];
     end
-endmodule // random_3_e17_mvtu_int$lanes$5$thr$0$thr$0
+endmodule // random_3_e18_mvtu_int$lanes$5$thr$0$thr$0
 
 
-module random_3_e17_mvtu_int$lanes$5$thr$0$tree(bits,count);
+module random_3_e18_mvtu_int$lanes$5$thr$0$tree(bits,count);
     
     // Module arguments
     input wire  bits;
@@ -4230,37 +4230,37 @@ module random_3_e17_mvtu_int$lanes$5$thr$0$tree(bits,count);
     wire  lv7$0$s;
     
     // Sub module instances
-    random_3_e17_mvtu_int$lanes$5$thr$0$tree$lv1$0 lv1$0(
+    random_3_e18_mvtu_int$lanes$5$thr$0$tree$lv1$0 lv1$0(
         .a(lv1$0$a),
         .b(lv1$0$b),
         .s(lv1$0$s)
     );
-    random_3_e17_mvtu_int$lanes$5$thr$0$tree$lv2$0 lv2$0(
+    random_3_e18_mvtu_int$lanes$5$thr$0$tree$lv2$0 lv2$0(
         .a(lv2$0$a),
         .b(lv2$0$b),
         .s(lv2$0$s)
     );
-    random_3_e17_mvtu_int$lanes$5$thr$0$tree$lv3$0 lv3$0(
+    random_3_e18_mvtu_int$lanes$5$thr$0$tree$lv3$0 lv3$0(
         .a(lv3$0$a),
         .b(lv3$0$b),
         .s(lv3$0$s)
     );
-    random_3_e17_mvtu_int$lanes$5$thr$0$tree$lv4$0 lv4$0(
+    random_3_e18_mvtu_int$lanes$5$thr$0$tree$lv4$0 lv4$0(
         .a(lv4$0$a),
         .b(lv4$0$b),
         .s(lv4$0$s)
     );
-    random_3_e17_mvtu_int$lanes$5$thr$0$tree$lv5$0 lv5$0(
+    random_3_e18_mvtu_int$lanes$5$thr$0$tree$lv5$0 lv5$0(
         .a(lv5$0$a),
         .b(lv5$0$b),
         .s(lv5$0$s)
     );
-    random_3_e17_mvtu_int$lanes$5$thr$0$tree$lv6$0 lv6$0(
+    random_3_e18_mvtu_int$lanes$5$thr$0$tree$lv6$0 lv6$0(
         .a(lv6$0$a),
         .b(lv6$0$b),
         .s(lv6$0$s)
     );
-    random_3_e17_mvtu_int$lanes$5$thr$0$tree$lv7$0 lv7$0(
+    random_3_e18_mvtu_int$lanes$5$thr$0$tree$lv7$0 lv7$0(
         .a(lv7$0$a),
         .b(lv7$0$b),
         .s(lv7$0$s)
@@ -4288,10 +4288,10 @@ module random_3_e17_mvtu_int$lanes$5$thr$0$tree(bits,count);
         count = lv7$0$s;
     end
     
-endmodule // random_3_e17_mvtu_int$lanes$5$thr$0$tree
+endmodule // random_3_e18_mvtu_int$lanes$5$thr$0$tree
 
 
-module random_3_e17_mvtu_int$lanes$5$thr$0$tree$lv1$0(a,b,s);
+module random_3_e18_mvtu_int$lanes$5$thr$0$tree$lv1$0(a,b,s);
     
     // Module arguments
     input wire  a;
@@ -4303,10 +4303,10 @@ module random_3_e17_mvtu_int$lanes$5$thr$0$tree$lv1$0(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$lanes$5$thr$0$tree$lv1$0
+endmodule // random_3_e18_mvtu_int$lanes$5$thr$0$tree$lv1$0
 
 
-module random_3_e17_mvtu_int$lanes$5$thr$0$tree$lv2$0(a,b,s);
+module random_3_e18_mvtu_int$lanes$5$thr$0$tree$lv2$0(a,b,s);
     
     // Module arguments
     input wire  a;
@@ -4318,10 +4318,10 @@ module random_3_e17_mvtu_int$lanes$5$thr$0$tree$lv2$0(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$lanes$5$thr$0$tree$lv2$0
+endmodule // random_3_e18_mvtu_int$lanes$5$thr$0$tree$lv2$0
 
 
-module random_3_e17_mvtu_int$lanes$5$thr$0$tree$lv3$0(a,b,s);
+module random_3_e18_mvtu_int$lanes$5$thr$0$tree$lv3$0(a,b,s);
     
     // Module arguments
     input wire  a;
@@ -4333,10 +4333,10 @@ module random_3_e17_mvtu_int$lanes$5$thr$0$tree$lv3$0(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$lanes$5$thr$0$tree$lv3$0
+endmodule // random_3_e18_mvtu_int$lanes$5$thr$0$tree$lv3$0
 
 
-module random_3_e17_mvtu_int$lanes$5$thr$0$tree$lv4$0(a,b,s);
+module random_3_e18_mvtu_int$lanes$5$thr$0$tree$lv4$0(a,b,s);
     
     // Module arguments
     input wire  a;
@@ -4348,10 +4348,10 @@ module random_3_e17_mvtu_int$lanes$5$thr$0$tree$lv4$0(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$lanes$5$thr$0$tree$lv4$0
+endmodule // random_3_e18_mvtu_int$lanes$5$thr$0$tree$lv4$0
 
 
-module random_3_e17_mvtu_int$lanes$5$thr$0$tree$lv5$0(a,b,s);
+module random_3_e18_mvtu_int$lanes$5$thr$0$tree$lv5$0(a,b,s);
     
     // Module arguments
     input wire  a;
@@ -4363,10 +4363,10 @@ module random_3_e17_mvtu_int$lanes$5$thr$0$tree$lv5$0(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$lanes$5$thr$0$tree$lv5$0
+endmodule // random_3_e18_mvtu_int$lanes$5$thr$0$tree$lv5$0
 
 
-module random_3_e17_mvtu_int$lanes$5$thr$0$tree$lv6$0(a,b,s);
+module random_3_e18_mvtu_int$lanes$5$thr$0$tree$lv6$0(a,b,s);
     
     // Module arguments
     input wire  a;
@@ -4378,10 +4378,10 @@ module random_3_e17_mvtu_int$lanes$5$thr$0$tree$lv6$0(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$lanes$5$thr$0$tree$lv6$0
+endmodule // random_3_e18_mvtu_int$lanes$5$thr$0$tree$lv6$0
 
 
-module random_3_e17_mvtu_int$lanes$5$thr$0$tree$lv7$0(a,b,s);
+module random_3_e18_mvtu_int$lanes$5$thr$0$tree$lv7$0(a,b,s);
     
     // Module arguments
     input wire  a;
@@ -4393,10 +4393,10 @@ module random_3_e17_mvtu_int$lanes$5$thr$0$tree$lv7$0(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$lanes$5$thr$0$tree$lv7$0
+endmodule // random_3_e18_mvtu_int$lanes$5$thr$0$tree$lv7$0
 
 
-module random_3_e17_mvtu_int$lanes$5$thr$0$v1(d,q,clock);
+module random_3_e18_mvtu_int$lanes$5$thr$0$v1(d,q,clock);
     
     // Module arguments
     input wire  d;
@@ -4412,10 +4412,10 @@ module random_3_e17_mvtu_int$lanes$5$thr$0$v1(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e17_mvtu_int$lanes$5$thr$0$v1
+endmodule // random_3_e18_mvtu_int$lanes$5$thr$0$v1
 
 
-module random_3_e17_mvtu_int$lanes$5$thr$0$vout(d,q,clock);
+module random_3_e18_mvtu_int$lanes$5$thr$0$vout(d,q,clock);
     
     // Module arguments
     input wire  d;
@@ -4431,10 +4431,10 @@ module random_3_e17_mvtu_int$lanes$5$thr$0$vout(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e17_mvtu_int$lanes$5$thr$0$vout
+endmodule // random_3_e18_mvtu_int$lanes$5$thr$0$vout
 
 
-module random_3_e17_mvtu_int$lanes$5$thr$0$y1(d,q,clock);
+module random_3_e18_mvtu_int$lanes$5$thr$0$y1(d,q,clock);
     
     // Module arguments
     input wire  [10:0] d;
@@ -4450,10 +4450,10 @@ module random_3_e17_mvtu_int$lanes$5$thr$0$y1(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e17_mvtu_int$lanes$5$thr$0$y1
+endmodule // random_3_e18_mvtu_int$lanes$5$thr$0$y1
 
 
-module random_3_e17_mvtu_int$lanes$6(clock,y_valid,y,ch,ch_pre,prev,out,valid);
+module random_3_e18_mvtu_int$lanes$6(clock,y_valid,y,ch,ch_pre,prev,out,valid);
     
     // Module arguments
     input wire  clock;
@@ -4477,7 +4477,7 @@ module random_3_e17_mvtu_int$lanes$6(clock,y_valid,y,ch,ch_pre,prev,out,valid);
     wire  [6:0] ins_t$0$out;
     
     // Sub module instances
-    random_3_e17_mvtu_int$lanes$6$thr$0 thr$0(
+    random_3_e18_mvtu_int$lanes$6$thr$0 thr$0(
         .clock(thr$0$clock),
         .in_valid(thr$0$in_valid),
         .ch(thr$0$ch),
@@ -4485,7 +4485,7 @@ module random_3_e17_mvtu_int$lanes$6(clock,y_valid,y,ch,ch_pre,prev,out,valid);
         .out_valid(thr$0$out_valid),
         .n(thr$0$n)
     );
-    random_3_e17_mvtu_int$lanes$6$ins_t$0 ins_t$0(
+    random_3_e18_mvtu_int$lanes$6$ins_t$0 ins_t$0(
         .prev(ins_t$0$prev),
         .v(ins_t$0$v),
         .out(ins_t$0$out)
@@ -4505,10 +4505,10 @@ module random_3_e17_mvtu_int$lanes$6(clock,y_valid,y,ch,ch_pre,prev,out,valid);
         valid = thr$0$out_valid;
     end
     
-endmodule // random_3_e17_mvtu_int$lanes$6
+endmodule // random_3_e18_mvtu_int$lanes$6
 
 
-module random_3_e17_mvtu_int$lanes$6$ins_t$0(prev,v,out);
+module random_3_e18_mvtu_int$lanes$6$ins_t$0(prev,v,out);
     
     // Module arguments
     input wire  [6:0] prev;
@@ -4523,10 +4523,10 @@ module random_3_e17_mvtu_int$lanes$6$ins_t$0(prev,v,out);
         out = prev | (((v) & 7'h7f) << offset);
     end
     
-endmodule // random_3_e17_mvtu_int$lanes$6$ins_t$0
+endmodule // random_3_e18_mvtu_int$lanes$6$ins_t$0
 
 
-module random_3_e17_mvtu_int$lanes$6$thr$0(clock,in_valid,ch,y,out_valid,n);
+module random_3_e18_mvtu_int$lanes$6$thr$0(clock,in_valid,ch,y,out_valid,n);
     
     // Module arguments
     input wire  clock;
@@ -4570,42 +4570,42 @@ module random_3_e17_mvtu_int$lanes$6$thr$0(clock,in_valid,ch,y,out_valid,n);
     reg  [11:0] yu;
     
     // Sub module instances
-    random_3_e17_mvtu_int$lanes$6$thr$0$thr$0 thr$0(
+    random_3_e18_mvtu_int$lanes$6$thr$0$thr$0 thr$0(
         .address(thr$0$address),
         .clock(thr$0$clock),
         .data(thr$0$data)
     );
-    random_3_e17_mvtu_int$lanes$6$thr$0$flips flips(
+    random_3_e18_mvtu_int$lanes$6$thr$0$flips flips(
         .address(flips$address),
         .clock(flips$clock),
         .data(flips$data)
     );
-    random_3_e17_mvtu_int$lanes$6$thr$0$y1 y1(
+    random_3_e18_mvtu_int$lanes$6$thr$0$y1 y1(
         .d(y1$d),
         .q(y1$q),
         .clock(y1$clock)
     );
-    random_3_e17_mvtu_int$lanes$6$thr$0$v1 v1(
+    random_3_e18_mvtu_int$lanes$6$thr$0$v1 v1(
         .d(v1$d),
         .q(v1$q),
         .clock(v1$clock)
     );
-    random_3_e17_mvtu_int$lanes$6$thr$0$cmp$0 cmp$0(
+    random_3_e18_mvtu_int$lanes$6$thr$0$cmp$0 cmp$0(
         .u(cmp$0$u),
         .t(cmp$0$t),
         .prev(cmp$0$prev),
         .out(cmp$0$out)
     );
-    random_3_e17_mvtu_int$lanes$6$thr$0$tree tree(
+    random_3_e18_mvtu_int$lanes$6$thr$0$tree tree(
         .bits(tree$bits),
         .count(tree$count)
     );
-    random_3_e17_mvtu_int$lanes$6$thr$0$nreg nreg(
+    random_3_e18_mvtu_int$lanes$6$thr$0$nreg nreg(
         .d(nreg$d),
         .q(nreg$q),
         .clock(nreg$clock)
     );
-    random_3_e17_mvtu_int$lanes$6$thr$0$vout vout(
+    random_3_e18_mvtu_int$lanes$6$thr$0$vout vout(
         .d(vout$d),
         .q(vout$q),
         .clock(vout$clock)
@@ -4641,10 +4641,10 @@ module random_3_e17_mvtu_int$lanes$6$thr$0(clock,in_valid,ch,y,out_valid,n);
         n = nreg$q;
     end
     
-endmodule // random_3_e17_mvtu_int$lanes$6$thr$0
+endmodule // random_3_e18_mvtu_int$lanes$6$thr$0
 
 
-module random_3_e17_mvtu_int$lanes$6$thr$0$cmp$0(u,t,prev,out);
+module random_3_e18_mvtu_int$lanes$6$thr$0$cmp$0(u,t,prev,out);
     
     // Module arguments
     input wire  [11:0] u;
@@ -4660,10 +4660,10 @@ module random_3_e17_mvtu_int$lanes$6$thr$0$cmp$0(u,t,prev,out);
         out = (prev & ~(1 << (index)) | ((u >= t) << (index)));
     end
     
-endmodule // random_3_e17_mvtu_int$lanes$6$thr$0$cmp$0
+endmodule // random_3_e18_mvtu_int$lanes$6$thr$0$cmp$0
 
 
-module random_3_e17_mvtu_int$lanes$6$thr$0$flips(address,clock,data);
+module random_3_e18_mvtu_int$lanes$6$thr$0$flips(address,clock,data);
     
     // Module arguments
     input wire  [2:0] address;
@@ -4685,10 +4685,10 @@ module random_3_e17_mvtu_int$lanes$6$thr$0$flips(address,clock,data);
     always @(posedge clock) begin
        data <= mem[address];
     end
-endmodule // random_3_e17_mvtu_int$lanes$6$thr$0$flips
+endmodule // random_3_e18_mvtu_int$lanes$6$thr$0$flips
 
 
-module random_3_e17_mvtu_int$lanes$6$thr$0$nreg(d,q,clock);
+module random_3_e18_mvtu_int$lanes$6$thr$0$nreg(d,q,clock);
     
     // Module arguments
     input wire  d;
@@ -4704,10 +4704,10 @@ module random_3_e17_mvtu_int$lanes$6$thr$0$nreg(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e17_mvtu_int$lanes$6$thr$0$nreg
+endmodule // random_3_e18_mvtu_int$lanes$6$thr$0$nreg
 
 
-module random_3_e17_mvtu_int$lanes$6$thr$0$thr$0(address,clock,data);
+module random_3_e18_mvtu_int$lanes$6$thr$0$thr$0(address,clock,data);
     
     // Module arguments
     input wire  [2:0] address;
@@ -4729,10 +4729,10 @@ module random_3_e17_mvtu_int$lanes$6$thr$0$thr$0(address,clock,data);
     always @(posedge clock) begin
        data <= mem[address];
     end
-endmodule // random_3_e17_mvtu_int$lanes$6$thr$0$thr$0
+endmodule // random_3_e18_mvtu_int$lanes$6$thr$0$thr$0
 
 
-module random_3_e17_mvtu_int$lanes$6$thr$0$tree(bits,count);
+module random_3_e18_mvtu_int$lanes$6$thr$0$tree(bits,count);
     
     // Module arguments
     input wire  bits;
@@ -4762,37 +4762,37 @@ module random_3_e17_mvtu_int$lanes$6$thr$0$tree(bits,count);
     wire  lv7$0$s;
     
     // Sub module instances
-    random_3_e17_mvtu_int$lanes$6$thr$0$tree$lv1$0 lv1$0(
+    random_3_e18_mvtu_int$lanes$6$thr$0$tree$lv1$0 lv1$0(
         .a(lv1$0$a),
         .b(lv1$0$b),
         .s(lv1$0$s)
     );
-    random_3_e17_mvtu_int$lanes$6$thr$0$tree$lv2$0 lv2$0(
+    random_3_e18_mvtu_int$lanes$6$thr$0$tree$lv2$0 lv2$0(
         .a(lv2$0$a),
         .b(lv2$0$b),
         .s(lv2$0$s)
     );
-    random_3_e17_mvtu_int$lanes$6$thr$0$tree$lv3$0 lv3$0(
+    random_3_e18_mvtu_int$lanes$6$thr$0$tree$lv3$0 lv3$0(
         .a(lv3$0$a),
         .b(lv3$0$b),
         .s(lv3$0$s)
     );
-    random_3_e17_mvtu_int$lanes$6$thr$0$tree$lv4$0 lv4$0(
+    random_3_e18_mvtu_int$lanes$6$thr$0$tree$lv4$0 lv4$0(
         .a(lv4$0$a),
         .b(lv4$0$b),
         .s(lv4$0$s)
     );
-    random_3_e17_mvtu_int$lanes$6$thr$0$tree$lv5$0 lv5$0(
+    random_3_e18_mvtu_int$lanes$6$thr$0$tree$lv5$0 lv5$0(
         .a(lv5$0$a),
         .b(lv5$0$b),
         .s(lv5$0$s)
     );
-    random_3_e17_mvtu_int$lanes$6$thr$0$tree$lv6$0 lv6$0(
+    random_3_e18_mvtu_int$lanes$6$thr$0$tree$lv6$0 lv6$0(
         .a(lv6$0$a),
         .b(lv6$0$b),
         .s(lv6$0$s)
     );
-    random_3_e17_mvtu_int$lanes$6$thr$0$tree$lv7$0 lv7$0(
+    random_3_e18_mvtu_int$lanes$6$thr$0$tree$lv7$0 lv7$0(
         .a(lv7$0$a),
         .b(lv7$0$b),
         .s(lv7$0$s)
@@ -4820,10 +4820,10 @@ module random_3_e17_mvtu_int$lanes$6$thr$0$tree(bits,count);
         count = lv7$0$s;
     end
     
-endmodule // random_3_e17_mvtu_int$lanes$6$thr$0$tree
+endmodule // random_3_e18_mvtu_int$lanes$6$thr$0$tree
 
 
-module random_3_e17_mvtu_int$lanes$6$thr$0$tree$lv1$0(a,b,s);
+module random_3_e18_mvtu_int$lanes$6$thr$0$tree$lv1$0(a,b,s);
     
     // Module arguments
     input wire  a;
@@ -4835,10 +4835,10 @@ module random_3_e17_mvtu_int$lanes$6$thr$0$tree$lv1$0(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$lanes$6$thr$0$tree$lv1$0
+endmodule // random_3_e18_mvtu_int$lanes$6$thr$0$tree$lv1$0
 
 
-module random_3_e17_mvtu_int$lanes$6$thr$0$tree$lv2$0(a,b,s);
+module random_3_e18_mvtu_int$lanes$6$thr$0$tree$lv2$0(a,b,s);
     
     // Module arguments
     input wire  a;
@@ -4850,10 +4850,10 @@ module random_3_e17_mvtu_int$lanes$6$thr$0$tree$lv2$0(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$lanes$6$thr$0$tree$lv2$0
+endmodule // random_3_e18_mvtu_int$lanes$6$thr$0$tree$lv2$0
 
 
-module random_3_e17_mvtu_int$lanes$6$thr$0$tree$lv3$0(a,b,s);
+module random_3_e18_mvtu_int$lanes$6$thr$0$tree$lv3$0(a,b,s);
     
     // Module arguments
     input wire  a;
@@ -4865,10 +4865,10 @@ module random_3_e17_mvtu_int$lanes$6$thr$0$tree$lv3$0(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$lanes$6$thr$0$tree$lv3$0
+endmodule // random_3_e18_mvtu_int$lanes$6$thr$0$tree$lv3$0
 
 
-module random_3_e17_mvtu_int$lanes$6$thr$0$tree$lv4$0(a,b,s);
+module random_3_e18_mvtu_int$lanes$6$thr$0$tree$lv4$0(a,b,s);
     
     // Module arguments
     input wire  a;
@@ -4880,10 +4880,10 @@ module random_3_e17_mvtu_int$lanes$6$thr$0$tree$lv4$0(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$lanes$6$thr$0$tree$lv4$0
+endmodule // random_3_e18_mvtu_int$lanes$6$thr$0$tree$lv4$0
 
 
-module random_3_e17_mvtu_int$lanes$6$thr$0$tree$lv5$0(a,b,s);
+module random_3_e18_mvtu_int$lanes$6$thr$0$tree$lv5$0(a,b,s);
     
     // Module arguments
     input wire  a;
@@ -4895,10 +4895,10 @@ module random_3_e17_mvtu_int$lanes$6$thr$0$tree$lv5$0(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$lanes$6$thr$0$tree$lv5$0
+endmodule // random_3_e18_mvtu_int$lanes$6$thr$0$tree$lv5$0
 
 
-module random_3_e17_mvtu_int$lanes$6$thr$0$tree$lv6$0(a,b,s);
+module random_3_e18_mvtu_int$lanes$6$thr$0$tree$lv6$0(a,b,s);
     
     // Module arguments
     input wire  a;
@@ -4910,10 +4910,10 @@ module random_3_e17_mvtu_int$lanes$6$thr$0$tree$lv6$0(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$lanes$6$thr$0$tree$lv6$0
+endmodule // random_3_e18_mvtu_int$lanes$6$thr$0$tree$lv6$0
 
 
-module random_3_e17_mvtu_int$lanes$6$thr$0$tree$lv7$0(a,b,s);
+module random_3_e18_mvtu_int$lanes$6$thr$0$tree$lv7$0(a,b,s);
     
     // Module arguments
     input wire  a;
@@ -4925,10 +4925,10 @@ module random_3_e17_mvtu_int$lanes$6$thr$0$tree$lv7$0(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$lanes$6$thr$0$tree$lv7$0
+endmodule // random_3_e18_mvtu_int$lanes$6$thr$0$tree$lv7$0
 
 
-module random_3_e17_mvtu_int$lanes$6$thr$0$v1(d,q,clock);
+module random_3_e18_mvtu_int$lanes$6$thr$0$v1(d,q,clock);
     
     // Module arguments
     input wire  d;
@@ -4944,10 +4944,10 @@ module random_3_e17_mvtu_int$lanes$6$thr$0$v1(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e17_mvtu_int$lanes$6$thr$0$v1
+endmodule // random_3_e18_mvtu_int$lanes$6$thr$0$v1
 
 
-module random_3_e17_mvtu_int$lanes$6$thr$0$vout(d,q,clock);
+module random_3_e18_mvtu_int$lanes$6$thr$0$vout(d,q,clock);
     
     // Module arguments
     input wire  d;
@@ -4963,10 +4963,10 @@ module random_3_e17_mvtu_int$lanes$6$thr$0$vout(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e17_mvtu_int$lanes$6$thr$0$vout
+endmodule // random_3_e18_mvtu_int$lanes$6$thr$0$vout
 
 
-module random_3_e17_mvtu_int$lanes$6$thr$0$y1(d,q,clock);
+module random_3_e18_mvtu_int$lanes$6$thr$0$y1(d,q,clock);
     
     // Module arguments
     input wire  [10:0] d;
@@ -4982,10 +4982,10 @@ module random_3_e17_mvtu_int$lanes$6$thr$0$y1(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e17_mvtu_int$lanes$6$thr$0$y1
+endmodule // random_3_e18_mvtu_int$lanes$6$thr$0$y1
 
 
-module random_3_e17_mvtu_int$pes$0(clock,in_valid,first,last,x,w,out_valid,y);
+module random_3_e18_mvtu_int$pes$0(clock,in_valid,first,last,x,w,out_valid,y);
     
     // Module arguments
     input wire  clock;
@@ -5106,161 +5106,161 @@ module random_3_e17_mvtu_int$pes$0(clock,in_valid,first,last,x,w,out_valid,y);
     reg  [10:0] total;
     
     // Sub module instances
-    random_3_e17_mvtu_int$pes$0$lanes$0 lanes$0(
+    random_3_e18_mvtu_int$pes$0$lanes$0 lanes$0(
         .x(lanes$0$x),
         .w(lanes$0$w),
         .v(lanes$0$v)
     );
-    random_3_e17_mvtu_int$pes$0$lanes$1 lanes$1(
+    random_3_e18_mvtu_int$pes$0$lanes$1 lanes$1(
         .x(lanes$1$x),
         .w(lanes$1$w),
         .v(lanes$1$v)
     );
-    random_3_e17_mvtu_int$pes$0$lanes$2 lanes$2(
+    random_3_e18_mvtu_int$pes$0$lanes$2 lanes$2(
         .x(lanes$2$x),
         .w(lanes$2$w),
         .v(lanes$2$v)
     );
-    random_3_e17_mvtu_int$pes$0$lanes$3 lanes$3(
+    random_3_e18_mvtu_int$pes$0$lanes$3 lanes$3(
         .x(lanes$3$x),
         .w(lanes$3$w),
         .v(lanes$3$v)
     );
-    random_3_e17_mvtu_int$pes$0$lanes$4 lanes$4(
+    random_3_e18_mvtu_int$pes$0$lanes$4 lanes$4(
         .x(lanes$4$x),
         .w(lanes$4$w),
         .v(lanes$4$v)
     );
-    random_3_e17_mvtu_int$pes$0$lanes$5 lanes$5(
+    random_3_e18_mvtu_int$pes$0$lanes$5 lanes$5(
         .x(lanes$5$x),
         .w(lanes$5$w),
         .v(lanes$5$v)
     );
-    random_3_e17_mvtu_int$pes$0$lanes$6 lanes$6(
+    random_3_e18_mvtu_int$pes$0$lanes$6 lanes$6(
         .x(lanes$6$x),
         .w(lanes$6$w),
         .v(lanes$6$v)
     );
-    random_3_e17_mvtu_int$pes$0$lanes$7 lanes$7(
+    random_3_e18_mvtu_int$pes$0$lanes$7 lanes$7(
         .x(lanes$7$x),
         .w(lanes$7$w),
         .v(lanes$7$v)
     );
-    random_3_e17_mvtu_int$pes$0$lanes$8 lanes$8(
+    random_3_e18_mvtu_int$pes$0$lanes$8 lanes$8(
         .x(lanes$8$x),
         .w(lanes$8$w),
         .v(lanes$8$v)
     );
-    random_3_e17_mvtu_int$pes$0$lanes$9 lanes$9(
+    random_3_e18_mvtu_int$pes$0$lanes$9 lanes$9(
         .x(lanes$9$x),
         .w(lanes$9$w),
         .v(lanes$9$v)
     );
-    random_3_e17_mvtu_int$pes$0$nodes$0 nodes$0(
+    random_3_e18_mvtu_int$pes$0$nodes$0 nodes$0(
         .a(nodes$0$a),
         .b(nodes$0$b),
         .s(nodes$0$s)
     );
-    random_3_e17_mvtu_int$pes$0$nodes$1 nodes$1(
+    random_3_e18_mvtu_int$pes$0$nodes$1 nodes$1(
         .a(nodes$1$a),
         .b(nodes$1$b),
         .s(nodes$1$s)
     );
-    random_3_e17_mvtu_int$pes$0$nodes$2 nodes$2(
+    random_3_e18_mvtu_int$pes$0$nodes$2 nodes$2(
         .a(nodes$2$a),
         .b(nodes$2$b),
         .s(nodes$2$s)
     );
-    random_3_e17_mvtu_int$pes$0$nodes$3 nodes$3(
+    random_3_e18_mvtu_int$pes$0$nodes$3 nodes$3(
         .a(nodes$3$a),
         .b(nodes$3$b),
         .s(nodes$3$s)
     );
-    random_3_e17_mvtu_int$pes$0$nodes$4 nodes$4(
+    random_3_e18_mvtu_int$pes$0$nodes$4 nodes$4(
         .a(nodes$4$a),
         .b(nodes$4$b),
         .s(nodes$4$s)
     );
-    random_3_e17_mvtu_int$pes$0$nodes$5 nodes$5(
+    random_3_e18_mvtu_int$pes$0$nodes$5 nodes$5(
         .a(nodes$5$a),
         .b(nodes$5$b),
         .s(nodes$5$s)
     );
-    random_3_e17_mvtu_int$pes$0$nodes$6 nodes$6(
+    random_3_e18_mvtu_int$pes$0$nodes$6 nodes$6(
         .a(nodes$6$a),
         .b(nodes$6$b),
         .s(nodes$6$s)
     );
-    random_3_e17_mvtu_int$pes$0$nodes$7 nodes$7(
+    random_3_e18_mvtu_int$pes$0$nodes$7 nodes$7(
         .a(nodes$7$a),
         .b(nodes$7$b),
         .s(nodes$7$s)
     );
-    random_3_e17_mvtu_int$pes$0$nodes$8 nodes$8(
+    random_3_e18_mvtu_int$pes$0$nodes$8 nodes$8(
         .a(nodes$8$a),
         .b(nodes$8$b),
         .s(nodes$8$s)
     );
-    random_3_e17_mvtu_int$pes$0$nodes$9 nodes$9(
+    random_3_e18_mvtu_int$pes$0$nodes$9 nodes$9(
         .a(nodes$9$a),
         .b(nodes$9$b),
         .s(nodes$9$s)
     );
-    random_3_e17_mvtu_int$pes$0$nodes$10 nodes$10(
+    random_3_e18_mvtu_int$pes$0$nodes$10 nodes$10(
         .a(nodes$10$a),
         .b(nodes$10$b),
         .s(nodes$10$s)
     );
-    random_3_e17_mvtu_int$pes$0$nodes$11 nodes$11(
+    random_3_e18_mvtu_int$pes$0$nodes$11 nodes$11(
         .a(nodes$11$a),
         .b(nodes$11$b),
         .s(nodes$11$s)
     );
-    random_3_e17_mvtu_int$pes$0$nodes$12 nodes$12(
+    random_3_e18_mvtu_int$pes$0$nodes$12 nodes$12(
         .a(nodes$12$a),
         .b(nodes$12$b),
         .s(nodes$12$s)
     );
-    random_3_e17_mvtu_int$pes$0$nodes$13 nodes$13(
+    random_3_e18_mvtu_int$pes$0$nodes$13 nodes$13(
         .a(nodes$13$a),
         .b(nodes$13$b),
         .s(nodes$13$s)
     );
-    random_3_e17_mvtu_int$pes$0$nodes$14 nodes$14(
+    random_3_e18_mvtu_int$pes$0$nodes$14 nodes$14(
         .a(nodes$14$a),
         .b(nodes$14$b),
         .s(nodes$14$s)
     );
-    random_3_e17_mvtu_int$pes$0$negs negs(
+    random_3_e18_mvtu_int$pes$0$negs negs(
         .bits(negs$bits),
         .count(negs$count)
     );
-    random_3_e17_mvtu_int$pes$0$part part(
+    random_3_e18_mvtu_int$pes$0$part part(
         .d(part$d),
         .q(part$q),
         .clock(part$clock)
     );
-    random_3_e17_mvtu_int$pes$0$v1 v1(
+    random_3_e18_mvtu_int$pes$0$v1 v1(
         .d(v1$d),
         .q(v1$q),
         .clock(v1$clock)
     );
-    random_3_e17_mvtu_int$pes$0$first1 first1(
+    random_3_e18_mvtu_int$pes$0$first1 first1(
         .d(first1$d),
         .q(first1$q),
         .clock(first1$clock)
     );
-    random_3_e17_mvtu_int$pes$0$last1 last1(
+    random_3_e18_mvtu_int$pes$0$last1 last1(
         .d(last1$d),
         .q(last1$q),
         .clock(last1$clock)
     );
-    random_3_e17_mvtu_int$pes$0$acc acc(
+    random_3_e18_mvtu_int$pes$0$acc acc(
         .d(acc$d),
         .q(acc$q),
         .clock(acc$clock)
     );
-    random_3_e17_mvtu_int$pes$0$vout vout(
+    random_3_e18_mvtu_int$pes$0$vout vout(
         .d(vout$d),
         .q(vout$q),
         .clock(vout$clock)
@@ -5353,10 +5353,10 @@ module random_3_e17_mvtu_int$pes$0(clock,in_valid,first,last,x,w,out_valid,y);
         y = acc$q;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$0
+endmodule // random_3_e18_mvtu_int$pes$0
 
 
-module random_3_e17_mvtu_int$pes$0$acc(d,q,clock);
+module random_3_e18_mvtu_int$pes$0$acc(d,q,clock);
     
     // Module arguments
     input wire  [10:0] d;
@@ -5372,10 +5372,10 @@ module random_3_e17_mvtu_int$pes$0$acc(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e17_mvtu_int$pes$0$acc
+endmodule // random_3_e18_mvtu_int$pes$0$acc
 
 
-module random_3_e17_mvtu_int$pes$0$first1(d,q,clock);
+module random_3_e18_mvtu_int$pes$0$first1(d,q,clock);
     
     // Module arguments
     input wire  d;
@@ -5391,10 +5391,10 @@ module random_3_e17_mvtu_int$pes$0$first1(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e17_mvtu_int$pes$0$first1
+endmodule // random_3_e18_mvtu_int$pes$0$first1
 
 
-module random_3_e17_mvtu_int$pes$0$lanes$0(x,w,v);
+module random_3_e18_mvtu_int$pes$0$lanes$0(x,w,v);
     
     // Module arguments
     input wire  [19:0] x;
@@ -5419,10 +5419,10 @@ module random_3_e17_mvtu_int$pes$0$lanes$0(x,w,v);
         end
     end
     
-endmodule // random_3_e17_mvtu_int$pes$0$lanes$0
+endmodule // random_3_e18_mvtu_int$pes$0$lanes$0
 
 
-module random_3_e17_mvtu_int$pes$0$lanes$1(x,w,v);
+module random_3_e18_mvtu_int$pes$0$lanes$1(x,w,v);
     
     // Module arguments
     input wire  [19:0] x;
@@ -5447,10 +5447,10 @@ module random_3_e17_mvtu_int$pes$0$lanes$1(x,w,v);
         end
     end
     
-endmodule // random_3_e17_mvtu_int$pes$0$lanes$1
+endmodule // random_3_e18_mvtu_int$pes$0$lanes$1
 
 
-module random_3_e17_mvtu_int$pes$0$lanes$2(x,w,v);
+module random_3_e18_mvtu_int$pes$0$lanes$2(x,w,v);
     
     // Module arguments
     input wire  [19:0] x;
@@ -5475,10 +5475,10 @@ module random_3_e17_mvtu_int$pes$0$lanes$2(x,w,v);
         end
     end
     
-endmodule // random_3_e17_mvtu_int$pes$0$lanes$2
+endmodule // random_3_e18_mvtu_int$pes$0$lanes$2
 
 
-module random_3_e17_mvtu_int$pes$0$lanes$3(x,w,v);
+module random_3_e18_mvtu_int$pes$0$lanes$3(x,w,v);
     
     // Module arguments
     input wire  [19:0] x;
@@ -5503,10 +5503,10 @@ module random_3_e17_mvtu_int$pes$0$lanes$3(x,w,v);
         end
     end
     
-endmodule // random_3_e17_mvtu_int$pes$0$lanes$3
+endmodule // random_3_e18_mvtu_int$pes$0$lanes$3
 
 
-module random_3_e17_mvtu_int$pes$0$lanes$4(x,w,v);
+module random_3_e18_mvtu_int$pes$0$lanes$4(x,w,v);
     
     // Module arguments
     input wire  [19:0] x;
@@ -5531,10 +5531,10 @@ module random_3_e17_mvtu_int$pes$0$lanes$4(x,w,v);
         end
     end
     
-endmodule // random_3_e17_mvtu_int$pes$0$lanes$4
+endmodule // random_3_e18_mvtu_int$pes$0$lanes$4
 
 
-module random_3_e17_mvtu_int$pes$0$lanes$5(x,w,v);
+module random_3_e18_mvtu_int$pes$0$lanes$5(x,w,v);
     
     // Module arguments
     input wire  [19:0] x;
@@ -5559,10 +5559,10 @@ module random_3_e17_mvtu_int$pes$0$lanes$5(x,w,v);
         end
     end
     
-endmodule // random_3_e17_mvtu_int$pes$0$lanes$5
+endmodule // random_3_e18_mvtu_int$pes$0$lanes$5
 
 
-module random_3_e17_mvtu_int$pes$0$lanes$6(x,w,v);
+module random_3_e18_mvtu_int$pes$0$lanes$6(x,w,v);
     
     // Module arguments
     input wire  [19:0] x;
@@ -5587,10 +5587,10 @@ module random_3_e17_mvtu_int$pes$0$lanes$6(x,w,v);
         end
     end
     
-endmodule // random_3_e17_mvtu_int$pes$0$lanes$6
+endmodule // random_3_e18_mvtu_int$pes$0$lanes$6
 
 
-module random_3_e17_mvtu_int$pes$0$lanes$7(x,w,v);
+module random_3_e18_mvtu_int$pes$0$lanes$7(x,w,v);
     
     // Module arguments
     input wire  [19:0] x;
@@ -5615,10 +5615,10 @@ module random_3_e17_mvtu_int$pes$0$lanes$7(x,w,v);
         end
     end
     
-endmodule // random_3_e17_mvtu_int$pes$0$lanes$7
+endmodule // random_3_e18_mvtu_int$pes$0$lanes$7
 
 
-module random_3_e17_mvtu_int$pes$0$lanes$8(x,w,v);
+module random_3_e18_mvtu_int$pes$0$lanes$8(x,w,v);
     
     // Module arguments
     input wire  [19:0] x;
@@ -5643,10 +5643,10 @@ module random_3_e17_mvtu_int$pes$0$lanes$8(x,w,v);
         end
     end
     
-endmodule // random_3_e17_mvtu_int$pes$0$lanes$8
+endmodule // random_3_e18_mvtu_int$pes$0$lanes$8
 
 
-module random_3_e17_mvtu_int$pes$0$lanes$9(x,w,v);
+module random_3_e18_mvtu_int$pes$0$lanes$9(x,w,v);
     
     // Module arguments
     input wire  [19:0] x;
@@ -5671,10 +5671,10 @@ module random_3_e17_mvtu_int$pes$0$lanes$9(x,w,v);
         end
     end
     
-endmodule // random_3_e17_mvtu_int$pes$0$lanes$9
+endmodule // random_3_e18_mvtu_int$pes$0$lanes$9
 
 
-module random_3_e17_mvtu_int$pes$0$last1(d,q,clock);
+module random_3_e18_mvtu_int$pes$0$last1(d,q,clock);
     
     // Module arguments
     input wire  d;
@@ -5690,10 +5690,10 @@ module random_3_e17_mvtu_int$pes$0$last1(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e17_mvtu_int$pes$0$last1
+endmodule // random_3_e18_mvtu_int$pes$0$last1
 
 
-module random_3_e17_mvtu_int$pes$0$negs(bits,count);
+module random_3_e18_mvtu_int$pes$0$negs(bits,count);
     
     // Module arguments
     input wire  [9:0] bits;
@@ -5756,92 +5756,92 @@ module random_3_e17_mvtu_int$pes$0$negs(bits,count);
     wire  [3:0] lv7$0$s;
     
     // Sub module instances
-    random_3_e17_mvtu_int$pes$0$negs$lv1$0 lv1$0(
+    random_3_e18_mvtu_int$pes$0$negs$lv1$0 lv1$0(
         .a(lv1$0$a),
         .b(lv1$0$b),
         .s(lv1$0$s)
     );
-    random_3_e17_mvtu_int$pes$0$negs$lv1$1 lv1$1(
+    random_3_e18_mvtu_int$pes$0$negs$lv1$1 lv1$1(
         .a(lv1$1$a),
         .b(lv1$1$b),
         .s(lv1$1$s)
     );
-    random_3_e17_mvtu_int$pes$0$negs$lv1$2 lv1$2(
+    random_3_e18_mvtu_int$pes$0$negs$lv1$2 lv1$2(
         .a(lv1$2$a),
         .b(lv1$2$b),
         .s(lv1$2$s)
     );
-    random_3_e17_mvtu_int$pes$0$negs$lv1$3 lv1$3(
+    random_3_e18_mvtu_int$pes$0$negs$lv1$3 lv1$3(
         .a(lv1$3$a),
         .b(lv1$3$b),
         .s(lv1$3$s)
     );
-    random_3_e17_mvtu_int$pes$0$negs$lv1$4 lv1$4(
+    random_3_e18_mvtu_int$pes$0$negs$lv1$4 lv1$4(
         .a(lv1$4$a),
         .b(lv1$4$b),
         .s(lv1$4$s)
     );
-    random_3_e17_mvtu_int$pes$0$negs$lv1$5 lv1$5(
+    random_3_e18_mvtu_int$pes$0$negs$lv1$5 lv1$5(
         .a(lv1$5$a),
         .b(lv1$5$b),
         .s(lv1$5$s)
     );
-    random_3_e17_mvtu_int$pes$0$negs$lv1$6 lv1$6(
+    random_3_e18_mvtu_int$pes$0$negs$lv1$6 lv1$6(
         .a(lv1$6$a),
         .b(lv1$6$b),
         .s(lv1$6$s)
     );
-    random_3_e17_mvtu_int$pes$0$negs$lv1$7 lv1$7(
+    random_3_e18_mvtu_int$pes$0$negs$lv1$7 lv1$7(
         .a(lv1$7$a),
         .b(lv1$7$b),
         .s(lv1$7$s)
     );
-    random_3_e17_mvtu_int$pes$0$negs$lv2$0 lv2$0(
+    random_3_e18_mvtu_int$pes$0$negs$lv2$0 lv2$0(
         .a(lv2$0$a),
         .b(lv2$0$b),
         .s(lv2$0$s)
     );
-    random_3_e17_mvtu_int$pes$0$negs$lv2$1 lv2$1(
+    random_3_e18_mvtu_int$pes$0$negs$lv2$1 lv2$1(
         .a(lv2$1$a),
         .b(lv2$1$b),
         .s(lv2$1$s)
     );
-    random_3_e17_mvtu_int$pes$0$negs$lv2$2 lv2$2(
+    random_3_e18_mvtu_int$pes$0$negs$lv2$2 lv2$2(
         .a(lv2$2$a),
         .b(lv2$2$b),
         .s(lv2$2$s)
     );
-    random_3_e17_mvtu_int$pes$0$negs$lv2$3 lv2$3(
+    random_3_e18_mvtu_int$pes$0$negs$lv2$3 lv2$3(
         .a(lv2$3$a),
         .b(lv2$3$b),
         .s(lv2$3$s)
     );
-    random_3_e17_mvtu_int$pes$0$negs$lv3$0 lv3$0(
+    random_3_e18_mvtu_int$pes$0$negs$lv3$0 lv3$0(
         .a(lv3$0$a),
         .b(lv3$0$b),
         .s(lv3$0$s)
     );
-    random_3_e17_mvtu_int$pes$0$negs$lv3$1 lv3$1(
+    random_3_e18_mvtu_int$pes$0$negs$lv3$1 lv3$1(
         .a(lv3$1$a),
         .b(lv3$1$b),
         .s(lv3$1$s)
     );
-    random_3_e17_mvtu_int$pes$0$negs$lv4$0 lv4$0(
+    random_3_e18_mvtu_int$pes$0$negs$lv4$0 lv4$0(
         .a(lv4$0$a),
         .b(lv4$0$b),
         .s(lv4$0$s)
     );
-    random_3_e17_mvtu_int$pes$0$negs$lv5$0 lv5$0(
+    random_3_e18_mvtu_int$pes$0$negs$lv5$0 lv5$0(
         .a(lv5$0$a),
         .b(lv5$0$b),
         .s(lv5$0$s)
     );
-    random_3_e17_mvtu_int$pes$0$negs$lv6$0 lv6$0(
+    random_3_e18_mvtu_int$pes$0$negs$lv6$0 lv6$0(
         .a(lv6$0$a),
         .b(lv6$0$b),
         .s(lv6$0$s)
     );
-    random_3_e17_mvtu_int$pes$0$negs$lv7$0 lv7$0(
+    random_3_e18_mvtu_int$pes$0$negs$lv7$0 lv7$0(
         .a(lv7$0$a),
         .b(lv7$0$b),
         .s(lv7$0$s)
@@ -5918,10 +5918,10 @@ module random_3_e17_mvtu_int$pes$0$negs(bits,count);
         count = lv7$0$s;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$0$negs
+endmodule // random_3_e18_mvtu_int$pes$0$negs
 
 
-module random_3_e17_mvtu_int$pes$0$negs$lv1$0(a,b,s);
+module random_3_e18_mvtu_int$pes$0$negs$lv1$0(a,b,s);
     
     // Module arguments
     input wire  [3:0] a;
@@ -5933,10 +5933,10 @@ module random_3_e17_mvtu_int$pes$0$negs$lv1$0(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$0$negs$lv1$0
+endmodule // random_3_e18_mvtu_int$pes$0$negs$lv1$0
 
 
-module random_3_e17_mvtu_int$pes$0$negs$lv1$1(a,b,s);
+module random_3_e18_mvtu_int$pes$0$negs$lv1$1(a,b,s);
     
     // Module arguments
     input wire  [3:0] a;
@@ -5948,10 +5948,10 @@ module random_3_e17_mvtu_int$pes$0$negs$lv1$1(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$0$negs$lv1$1
+endmodule // random_3_e18_mvtu_int$pes$0$negs$lv1$1
 
 
-module random_3_e17_mvtu_int$pes$0$negs$lv1$2(a,b,s);
+module random_3_e18_mvtu_int$pes$0$negs$lv1$2(a,b,s);
     
     // Module arguments
     input wire  [3:0] a;
@@ -5963,10 +5963,10 @@ module random_3_e17_mvtu_int$pes$0$negs$lv1$2(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$0$negs$lv1$2
+endmodule // random_3_e18_mvtu_int$pes$0$negs$lv1$2
 
 
-module random_3_e17_mvtu_int$pes$0$negs$lv1$3(a,b,s);
+module random_3_e18_mvtu_int$pes$0$negs$lv1$3(a,b,s);
     
     // Module arguments
     input wire  [3:0] a;
@@ -5978,10 +5978,10 @@ module random_3_e17_mvtu_int$pes$0$negs$lv1$3(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$0$negs$lv1$3
+endmodule // random_3_e18_mvtu_int$pes$0$negs$lv1$3
 
 
-module random_3_e17_mvtu_int$pes$0$negs$lv1$4(a,b,s);
+module random_3_e18_mvtu_int$pes$0$negs$lv1$4(a,b,s);
     
     // Module arguments
     input wire  [3:0] a;
@@ -5993,10 +5993,10 @@ module random_3_e17_mvtu_int$pes$0$negs$lv1$4(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$0$negs$lv1$4
+endmodule // random_3_e18_mvtu_int$pes$0$negs$lv1$4
 
 
-module random_3_e17_mvtu_int$pes$0$negs$lv1$5(a,b,s);
+module random_3_e18_mvtu_int$pes$0$negs$lv1$5(a,b,s);
     
     // Module arguments
     input wire  [3:0] a;
@@ -6008,10 +6008,10 @@ module random_3_e17_mvtu_int$pes$0$negs$lv1$5(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$0$negs$lv1$5
+endmodule // random_3_e18_mvtu_int$pes$0$negs$lv1$5
 
 
-module random_3_e17_mvtu_int$pes$0$negs$lv1$6(a,b,s);
+module random_3_e18_mvtu_int$pes$0$negs$lv1$6(a,b,s);
     
     // Module arguments
     input wire  [3:0] a;
@@ -6023,10 +6023,10 @@ module random_3_e17_mvtu_int$pes$0$negs$lv1$6(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$0$negs$lv1$6
+endmodule // random_3_e18_mvtu_int$pes$0$negs$lv1$6
 
 
-module random_3_e17_mvtu_int$pes$0$negs$lv1$7(a,b,s);
+module random_3_e18_mvtu_int$pes$0$negs$lv1$7(a,b,s);
     
     // Module arguments
     input wire  [3:0] a;
@@ -6038,10 +6038,10 @@ module random_3_e17_mvtu_int$pes$0$negs$lv1$7(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$0$negs$lv1$7
+endmodule // random_3_e18_mvtu_int$pes$0$negs$lv1$7
 
 
-module random_3_e17_mvtu_int$pes$0$negs$lv2$0(a,b,s);
+module random_3_e18_mvtu_int$pes$0$negs$lv2$0(a,b,s);
     
     // Module arguments
     input wire  [3:0] a;
@@ -6053,10 +6053,10 @@ module random_3_e17_mvtu_int$pes$0$negs$lv2$0(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$0$negs$lv2$0
+endmodule // random_3_e18_mvtu_int$pes$0$negs$lv2$0
 
 
-module random_3_e17_mvtu_int$pes$0$negs$lv2$1(a,b,s);
+module random_3_e18_mvtu_int$pes$0$negs$lv2$1(a,b,s);
     
     // Module arguments
     input wire  [3:0] a;
@@ -6068,10 +6068,10 @@ module random_3_e17_mvtu_int$pes$0$negs$lv2$1(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$0$negs$lv2$1
+endmodule // random_3_e18_mvtu_int$pes$0$negs$lv2$1
 
 
-module random_3_e17_mvtu_int$pes$0$negs$lv2$2(a,b,s);
+module random_3_e18_mvtu_int$pes$0$negs$lv2$2(a,b,s);
     
     // Module arguments
     input wire  [3:0] a;
@@ -6083,10 +6083,10 @@ module random_3_e17_mvtu_int$pes$0$negs$lv2$2(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$0$negs$lv2$2
+endmodule // random_3_e18_mvtu_int$pes$0$negs$lv2$2
 
 
-module random_3_e17_mvtu_int$pes$0$negs$lv2$3(a,b,s);
+module random_3_e18_mvtu_int$pes$0$negs$lv2$3(a,b,s);
     
     // Module arguments
     input wire  [3:0] a;
@@ -6098,10 +6098,10 @@ module random_3_e17_mvtu_int$pes$0$negs$lv2$3(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$0$negs$lv2$3
+endmodule // random_3_e18_mvtu_int$pes$0$negs$lv2$3
 
 
-module random_3_e17_mvtu_int$pes$0$negs$lv3$0(a,b,s);
+module random_3_e18_mvtu_int$pes$0$negs$lv3$0(a,b,s);
     
     // Module arguments
     input wire  [3:0] a;
@@ -6113,10 +6113,10 @@ module random_3_e17_mvtu_int$pes$0$negs$lv3$0(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$0$negs$lv3$0
+endmodule // random_3_e18_mvtu_int$pes$0$negs$lv3$0
 
 
-module random_3_e17_mvtu_int$pes$0$negs$lv3$1(a,b,s);
+module random_3_e18_mvtu_int$pes$0$negs$lv3$1(a,b,s);
     
     // Module arguments
     input wire  [3:0] a;
@@ -6128,10 +6128,10 @@ module random_3_e17_mvtu_int$pes$0$negs$lv3$1(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$0$negs$lv3$1
+endmodule // random_3_e18_mvtu_int$pes$0$negs$lv3$1
 
 
-module random_3_e17_mvtu_int$pes$0$negs$lv4$0(a,b,s);
+module random_3_e18_mvtu_int$pes$0$negs$lv4$0(a,b,s);
     
     // Module arguments
     input wire  [3:0] a;
@@ -6143,10 +6143,10 @@ module random_3_e17_mvtu_int$pes$0$negs$lv4$0(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$0$negs$lv4$0
+endmodule // random_3_e18_mvtu_int$pes$0$negs$lv4$0
 
 
-module random_3_e17_mvtu_int$pes$0$negs$lv5$0(a,b,s);
+module random_3_e18_mvtu_int$pes$0$negs$lv5$0(a,b,s);
     
     // Module arguments
     input wire  [3:0] a;
@@ -6158,10 +6158,10 @@ module random_3_e17_mvtu_int$pes$0$negs$lv5$0(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$0$negs$lv5$0
+endmodule // random_3_e18_mvtu_int$pes$0$negs$lv5$0
 
 
-module random_3_e17_mvtu_int$pes$0$negs$lv6$0(a,b,s);
+module random_3_e18_mvtu_int$pes$0$negs$lv6$0(a,b,s);
     
     // Module arguments
     input wire  [3:0] a;
@@ -6173,10 +6173,10 @@ module random_3_e17_mvtu_int$pes$0$negs$lv6$0(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$0$negs$lv6$0
+endmodule // random_3_e18_mvtu_int$pes$0$negs$lv6$0
 
 
-module random_3_e17_mvtu_int$pes$0$negs$lv7$0(a,b,s);
+module random_3_e18_mvtu_int$pes$0$negs$lv7$0(a,b,s);
     
     // Module arguments
     input wire  [3:0] a;
@@ -6188,10 +6188,10 @@ module random_3_e17_mvtu_int$pes$0$negs$lv7$0(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$0$negs$lv7$0
+endmodule // random_3_e18_mvtu_int$pes$0$negs$lv7$0
 
 
-module random_3_e17_mvtu_int$pes$0$nodes$0(a,b,s);
+module random_3_e18_mvtu_int$pes$0$nodes$0(a,b,s);
     
     // Module arguments
     input wire  [10:0] a;
@@ -6203,10 +6203,10 @@ module random_3_e17_mvtu_int$pes$0$nodes$0(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$0$nodes$0
+endmodule // random_3_e18_mvtu_int$pes$0$nodes$0
 
 
-module random_3_e17_mvtu_int$pes$0$nodes$1(a,b,s);
+module random_3_e18_mvtu_int$pes$0$nodes$1(a,b,s);
     
     // Module arguments
     input wire  [10:0] a;
@@ -6218,10 +6218,10 @@ module random_3_e17_mvtu_int$pes$0$nodes$1(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$0$nodes$1
+endmodule // random_3_e18_mvtu_int$pes$0$nodes$1
 
 
-module random_3_e17_mvtu_int$pes$0$nodes$10(a,b,s);
+module random_3_e18_mvtu_int$pes$0$nodes$10(a,b,s);
     
     // Module arguments
     input wire  [10:0] a;
@@ -6233,10 +6233,10 @@ module random_3_e17_mvtu_int$pes$0$nodes$10(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$0$nodes$10
+endmodule // random_3_e18_mvtu_int$pes$0$nodes$10
 
 
-module random_3_e17_mvtu_int$pes$0$nodes$11(a,b,s);
+module random_3_e18_mvtu_int$pes$0$nodes$11(a,b,s);
     
     // Module arguments
     input wire  [10:0] a;
@@ -6248,10 +6248,10 @@ module random_3_e17_mvtu_int$pes$0$nodes$11(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$0$nodes$11
+endmodule // random_3_e18_mvtu_int$pes$0$nodes$11
 
 
-module random_3_e17_mvtu_int$pes$0$nodes$12(a,b,s);
+module random_3_e18_mvtu_int$pes$0$nodes$12(a,b,s);
     
     // Module arguments
     input wire  [10:0] a;
@@ -6263,10 +6263,10 @@ module random_3_e17_mvtu_int$pes$0$nodes$12(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$0$nodes$12
+endmodule // random_3_e18_mvtu_int$pes$0$nodes$12
 
 
-module random_3_e17_mvtu_int$pes$0$nodes$13(a,b,s);
+module random_3_e18_mvtu_int$pes$0$nodes$13(a,b,s);
     
     // Module arguments
     input wire  [10:0] a;
@@ -6278,10 +6278,10 @@ module random_3_e17_mvtu_int$pes$0$nodes$13(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$0$nodes$13
+endmodule // random_3_e18_mvtu_int$pes$0$nodes$13
 
 
-module random_3_e17_mvtu_int$pes$0$nodes$14(a,b,s);
+module random_3_e18_mvtu_int$pes$0$nodes$14(a,b,s);
     
     // Module arguments
     input wire  [10:0] a;
@@ -6293,10 +6293,10 @@ module random_3_e17_mvtu_int$pes$0$nodes$14(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$0$nodes$14
+endmodule // random_3_e18_mvtu_int$pes$0$nodes$14
 
 
-module random_3_e17_mvtu_int$pes$0$nodes$2(a,b,s);
+module random_3_e18_mvtu_int$pes$0$nodes$2(a,b,s);
     
     // Module arguments
     input wire  [10:0] a;
@@ -6308,10 +6308,10 @@ module random_3_e17_mvtu_int$pes$0$nodes$2(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$0$nodes$2
+endmodule // random_3_e18_mvtu_int$pes$0$nodes$2
 
 
-module random_3_e17_mvtu_int$pes$0$nodes$3(a,b,s);
+module random_3_e18_mvtu_int$pes$0$nodes$3(a,b,s);
     
     // Module arguments
     input wire  [10:0] a;
@@ -6323,10 +6323,10 @@ module random_3_e17_mvtu_int$pes$0$nodes$3(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$0$nodes$3
+endmodule // random_3_e18_mvtu_int$pes$0$nodes$3
 
 
-module random_3_e17_mvtu_int$pes$0$nodes$4(a,b,s);
+module random_3_e18_mvtu_int$pes$0$nodes$4(a,b,s);
     
     // Module arguments
     input wire  [10:0] a;
@@ -6338,10 +6338,10 @@ module random_3_e17_mvtu_int$pes$0$nodes$4(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$0$nodes$4
+endmodule // random_3_e18_mvtu_int$pes$0$nodes$4
 
 
-module random_3_e17_mvtu_int$pes$0$nodes$5(a,b,s);
+module random_3_e18_mvtu_int$pes$0$nodes$5(a,b,s);
     
     // Module arguments
     input wire  [10:0] a;
@@ -6353,10 +6353,10 @@ module random_3_e17_mvtu_int$pes$0$nodes$5(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$0$nodes$5
+endmodule // random_3_e18_mvtu_int$pes$0$nodes$5
 
 
-module random_3_e17_mvtu_int$pes$0$nodes$6(a,b,s);
+module random_3_e18_mvtu_int$pes$0$nodes$6(a,b,s);
     
     // Module arguments
     input wire  [10:0] a;
@@ -6368,10 +6368,10 @@ module random_3_e17_mvtu_int$pes$0$nodes$6(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$0$nodes$6
+endmodule // random_3_e18_mvtu_int$pes$0$nodes$6
 
 
-module random_3_e17_mvtu_int$pes$0$nodes$7(a,b,s);
+module random_3_e18_mvtu_int$pes$0$nodes$7(a,b,s);
     
     // Module arguments
     input wire  [10:0] a;
@@ -6383,10 +6383,10 @@ module random_3_e17_mvtu_int$pes$0$nodes$7(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$0$nodes$7
+endmodule // random_3_e18_mvtu_int$pes$0$nodes$7
 
 
-module random_3_e17_mvtu_int$pes$0$nodes$8(a,b,s);
+module random_3_e18_mvtu_int$pes$0$nodes$8(a,b,s);
     
     // Module arguments
     input wire  [10:0] a;
@@ -6398,10 +6398,10 @@ module random_3_e17_mvtu_int$pes$0$nodes$8(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$0$nodes$8
+endmodule // random_3_e18_mvtu_int$pes$0$nodes$8
 
 
-module random_3_e17_mvtu_int$pes$0$nodes$9(a,b,s);
+module random_3_e18_mvtu_int$pes$0$nodes$9(a,b,s);
     
     // Module arguments
     input wire  [10:0] a;
@@ -6413,10 +6413,10 @@ module random_3_e17_mvtu_int$pes$0$nodes$9(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$0$nodes$9
+endmodule // random_3_e18_mvtu_int$pes$0$nodes$9
 
 
-module random_3_e17_mvtu_int$pes$0$part(d,q,clock);
+module random_3_e18_mvtu_int$pes$0$part(d,q,clock);
     
     // Module arguments
     input wire  [10:0] d;
@@ -6432,10 +6432,10 @@ module random_3_e17_mvtu_int$pes$0$part(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e17_mvtu_int$pes$0$part
+endmodule // random_3_e18_mvtu_int$pes$0$part
 
 
-module random_3_e17_mvtu_int$pes$0$v1(d,q,clock);
+module random_3_e18_mvtu_int$pes$0$v1(d,q,clock);
     
     // Module arguments
     input wire  d;
@@ -6451,10 +6451,10 @@ module random_3_e17_mvtu_int$pes$0$v1(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e17_mvtu_int$pes$0$v1
+endmodule // random_3_e18_mvtu_int$pes$0$v1
 
 
-module random_3_e17_mvtu_int$pes$0$vout(d,q,clock);
+module random_3_e18_mvtu_int$pes$0$vout(d,q,clock);
     
     // Module arguments
     input wire  d;
@@ -6470,10 +6470,10 @@ module random_3_e17_mvtu_int$pes$0$vout(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e17_mvtu_int$pes$0$vout
+endmodule // random_3_e18_mvtu_int$pes$0$vout
 
 
-module random_3_e17_mvtu_int$pes$1(clock,in_valid,first,last,x,w,out_valid,y);
+module random_3_e18_mvtu_int$pes$1(clock,in_valid,first,last,x,w,out_valid,y);
     
     // Module arguments
     input wire  clock;
@@ -6594,161 +6594,161 @@ module random_3_e17_mvtu_int$pes$1(clock,in_valid,first,last,x,w,out_valid,y);
     reg  [10:0] total;
     
     // Sub module instances
-    random_3_e17_mvtu_int$pes$1$lanes$0 lanes$0(
+    random_3_e18_mvtu_int$pes$1$lanes$0 lanes$0(
         .x(lanes$0$x),
         .w(lanes$0$w),
         .v(lanes$0$v)
     );
-    random_3_e17_mvtu_int$pes$1$lanes$1 lanes$1(
+    random_3_e18_mvtu_int$pes$1$lanes$1 lanes$1(
         .x(lanes$1$x),
         .w(lanes$1$w),
         .v(lanes$1$v)
     );
-    random_3_e17_mvtu_int$pes$1$lanes$2 lanes$2(
+    random_3_e18_mvtu_int$pes$1$lanes$2 lanes$2(
         .x(lanes$2$x),
         .w(lanes$2$w),
         .v(lanes$2$v)
     );
-    random_3_e17_mvtu_int$pes$1$lanes$3 lanes$3(
+    random_3_e18_mvtu_int$pes$1$lanes$3 lanes$3(
         .x(lanes$3$x),
         .w(lanes$3$w),
         .v(lanes$3$v)
     );
-    random_3_e17_mvtu_int$pes$1$lanes$4 lanes$4(
+    random_3_e18_mvtu_int$pes$1$lanes$4 lanes$4(
         .x(lanes$4$x),
         .w(lanes$4$w),
         .v(lanes$4$v)
     );
-    random_3_e17_mvtu_int$pes$1$lanes$5 lanes$5(
+    random_3_e18_mvtu_int$pes$1$lanes$5 lanes$5(
         .x(lanes$5$x),
         .w(lanes$5$w),
         .v(lanes$5$v)
     );
-    random_3_e17_mvtu_int$pes$1$lanes$6 lanes$6(
+    random_3_e18_mvtu_int$pes$1$lanes$6 lanes$6(
         .x(lanes$6$x),
         .w(lanes$6$w),
         .v(lanes$6$v)
     );
-    random_3_e17_mvtu_int$pes$1$lanes$7 lanes$7(
+    random_3_e18_mvtu_int$pes$1$lanes$7 lanes$7(
         .x(lanes$7$x),
         .w(lanes$7$w),
         .v(lanes$7$v)
     );
-    random_3_e17_mvtu_int$pes$1$lanes$8 lanes$8(
+    random_3_e18_mvtu_int$pes$1$lanes$8 lanes$8(
         .x(lanes$8$x),
         .w(lanes$8$w),
         .v(lanes$8$v)
     );
-    random_3_e17_mvtu_int$pes$1$lanes$9 lanes$9(
+    random_3_e18_mvtu_int$pes$1$lanes$9 lanes$9(
         .x(lanes$9$x),
         .w(lanes$9$w),
         .v(lanes$9$v)
     );
-    random_3_e17_mvtu_int$pes$1$nodes$0 nodes$0(
+    random_3_e18_mvtu_int$pes$1$nodes$0 nodes$0(
         .a(nodes$0$a),
         .b(nodes$0$b),
         .s(nodes$0$s)
     );
-    random_3_e17_mvtu_int$pes$1$nodes$1 nodes$1(
+    random_3_e18_mvtu_int$pes$1$nodes$1 nodes$1(
         .a(nodes$1$a),
         .b(nodes$1$b),
         .s(nodes$1$s)
     );
-    random_3_e17_mvtu_int$pes$1$nodes$2 nodes$2(
+    random_3_e18_mvtu_int$pes$1$nodes$2 nodes$2(
         .a(nodes$2$a),
         .b(nodes$2$b),
         .s(nodes$2$s)
     );
-    random_3_e17_mvtu_int$pes$1$nodes$3 nodes$3(
+    random_3_e18_mvtu_int$pes$1$nodes$3 nodes$3(
         .a(nodes$3$a),
         .b(nodes$3$b),
         .s(nodes$3$s)
     );
-    random_3_e17_mvtu_int$pes$1$nodes$4 nodes$4(
+    random_3_e18_mvtu_int$pes$1$nodes$4 nodes$4(
         .a(nodes$4$a),
         .b(nodes$4$b),
         .s(nodes$4$s)
     );
-    random_3_e17_mvtu_int$pes$1$nodes$5 nodes$5(
+    random_3_e18_mvtu_int$pes$1$nodes$5 nodes$5(
         .a(nodes$5$a),
         .b(nodes$5$b),
         .s(nodes$5$s)
     );
-    random_3_e17_mvtu_int$pes$1$nodes$6 nodes$6(
+    random_3_e18_mvtu_int$pes$1$nodes$6 nodes$6(
         .a(nodes$6$a),
         .b(nodes$6$b),
         .s(nodes$6$s)
     );
-    random_3_e17_mvtu_int$pes$1$nodes$7 nodes$7(
+    random_3_e18_mvtu_int$pes$1$nodes$7 nodes$7(
         .a(nodes$7$a),
         .b(nodes$7$b),
         .s(nodes$7$s)
     );
-    random_3_e17_mvtu_int$pes$1$nodes$8 nodes$8(
+    random_3_e18_mvtu_int$pes$1$nodes$8 nodes$8(
         .a(nodes$8$a),
         .b(nodes$8$b),
         .s(nodes$8$s)
     );
-    random_3_e17_mvtu_int$pes$1$nodes$9 nodes$9(
+    random_3_e18_mvtu_int$pes$1$nodes$9 nodes$9(
         .a(nodes$9$a),
         .b(nodes$9$b),
         .s(nodes$9$s)
     );
-    random_3_e17_mvtu_int$pes$1$nodes$10 nodes$10(
+    random_3_e18_mvtu_int$pes$1$nodes$10 nodes$10(
         .a(nodes$10$a),
         .b(nodes$10$b),
         .s(nodes$10$s)
     );
-    random_3_e17_mvtu_int$pes$1$nodes$11 nodes$11(
+    random_3_e18_mvtu_int$pes$1$nodes$11 nodes$11(
         .a(nodes$11$a),
         .b(nodes$11$b),
         .s(nodes$11$s)
     );
-    random_3_e17_mvtu_int$pes$1$nodes$12 nodes$12(
+    random_3_e18_mvtu_int$pes$1$nodes$12 nodes$12(
         .a(nodes$12$a),
         .b(nodes$12$b),
         .s(nodes$12$s)
     );
-    random_3_e17_mvtu_int$pes$1$nodes$13 nodes$13(
+    random_3_e18_mvtu_int$pes$1$nodes$13 nodes$13(
         .a(nodes$13$a),
         .b(nodes$13$b),
         .s(nodes$13$s)
     );
-    random_3_e17_mvtu_int$pes$1$nodes$14 nodes$14(
+    random_3_e18_mvtu_int$pes$1$nodes$14 nodes$14(
         .a(nodes$14$a),
         .b(nodes$14$b),
         .s(nodes$14$s)
     );
-    random_3_e17_mvtu_int$pes$1$negs negs(
+    random_3_e18_mvtu_int$pes$1$negs negs(
         .bits(negs$bits),
         .count(negs$count)
     );
-    random_3_e17_mvtu_int$pes$1$part part(
+    random_3_e18_mvtu_int$pes$1$part part(
         .d(part$d),
         .q(part$q),
         .clock(part$clock)
     );
-    random_3_e17_mvtu_int$pes$1$v1 v1(
+    random_3_e18_mvtu_int$pes$1$v1 v1(
         .d(v1$d),
         .q(v1$q),
         .clock(v1$clock)
     );
-    random_3_e17_mvtu_int$pes$1$first1 first1(
+    random_3_e18_mvtu_int$pes$1$first1 first1(
         .d(first1$d),
         .q(first1$q),
         .clock(first1$clock)
     );
-    random_3_e17_mvtu_int$pes$1$last1 last1(
+    random_3_e18_mvtu_int$pes$1$last1 last1(
         .d(last1$d),
         .q(last1$q),
         .clock(last1$clock)
     );
-    random_3_e17_mvtu_int$pes$1$acc acc(
+    random_3_e18_mvtu_int$pes$1$acc acc(
         .d(acc$d),
         .q(acc$q),
         .clock(acc$clock)
     );
-    random_3_e17_mvtu_int$pes$1$vout vout(
+    random_3_e18_mvtu_int$pes$1$vout vout(
         .d(vout$d),
         .q(vout$q),
         .clock(vout$clock)
@@ -6841,10 +6841,10 @@ module random_3_e17_mvtu_int$pes$1(clock,in_valid,first,last,x,w,out_valid,y);
         y = acc$q;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$1
+endmodule // random_3_e18_mvtu_int$pes$1
 
 
-module random_3_e17_mvtu_int$pes$1$acc(d,q,clock);
+module random_3_e18_mvtu_int$pes$1$acc(d,q,clock);
     
     // Module arguments
     input wire  [10:0] d;
@@ -6860,10 +6860,10 @@ module random_3_e17_mvtu_int$pes$1$acc(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e17_mvtu_int$pes$1$acc
+endmodule // random_3_e18_mvtu_int$pes$1$acc
 
 
-module random_3_e17_mvtu_int$pes$1$first1(d,q,clock);
+module random_3_e18_mvtu_int$pes$1$first1(d,q,clock);
     
     // Module arguments
     input wire  d;
@@ -6879,10 +6879,10 @@ module random_3_e17_mvtu_int$pes$1$first1(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e17_mvtu_int$pes$1$first1
+endmodule // random_3_e18_mvtu_int$pes$1$first1
 
 
-module random_3_e17_mvtu_int$pes$1$lanes$0(x,w,v);
+module random_3_e18_mvtu_int$pes$1$lanes$0(x,w,v);
     
     // Module arguments
     input wire  [19:0] x;
@@ -6907,10 +6907,10 @@ module random_3_e17_mvtu_int$pes$1$lanes$0(x,w,v);
         end
     end
     
-endmodule // random_3_e17_mvtu_int$pes$1$lanes$0
+endmodule // random_3_e18_mvtu_int$pes$1$lanes$0
 
 
-module random_3_e17_mvtu_int$pes$1$lanes$1(x,w,v);
+module random_3_e18_mvtu_int$pes$1$lanes$1(x,w,v);
     
     // Module arguments
     input wire  [19:0] x;
@@ -6935,10 +6935,10 @@ module random_3_e17_mvtu_int$pes$1$lanes$1(x,w,v);
         end
     end
     
-endmodule // random_3_e17_mvtu_int$pes$1$lanes$1
+endmodule // random_3_e18_mvtu_int$pes$1$lanes$1
 
 
-module random_3_e17_mvtu_int$pes$1$lanes$2(x,w,v);
+module random_3_e18_mvtu_int$pes$1$lanes$2(x,w,v);
     
     // Module arguments
     input wire  [19:0] x;
@@ -6963,10 +6963,10 @@ module random_3_e17_mvtu_int$pes$1$lanes$2(x,w,v);
         end
     end
     
-endmodule // random_3_e17_mvtu_int$pes$1$lanes$2
+endmodule // random_3_e18_mvtu_int$pes$1$lanes$2
 
 
-module random_3_e17_mvtu_int$pes$1$lanes$3(x,w,v);
+module random_3_e18_mvtu_int$pes$1$lanes$3(x,w,v);
     
     // Module arguments
     input wire  [19:0] x;
@@ -6991,10 +6991,10 @@ module random_3_e17_mvtu_int$pes$1$lanes$3(x,w,v);
         end
     end
     
-endmodule // random_3_e17_mvtu_int$pes$1$lanes$3
+endmodule // random_3_e18_mvtu_int$pes$1$lanes$3
 
 
-module random_3_e17_mvtu_int$pes$1$lanes$4(x,w,v);
+module random_3_e18_mvtu_int$pes$1$lanes$4(x,w,v);
     
     // Module arguments
     input wire  [19:0] x;
@@ -7019,10 +7019,10 @@ module random_3_e17_mvtu_int$pes$1$lanes$4(x,w,v);
         end
     end
     
-endmodule // random_3_e17_mvtu_int$pes$1$lanes$4
+endmodule // random_3_e18_mvtu_int$pes$1$lanes$4
 
 
-module random_3_e17_mvtu_int$pes$1$lanes$5(x,w,v);
+module random_3_e18_mvtu_int$pes$1$lanes$5(x,w,v);
     
     // Module arguments
     input wire  [19:0] x;
@@ -7047,10 +7047,10 @@ module random_3_e17_mvtu_int$pes$1$lanes$5(x,w,v);
         end
     end
     
-endmodule // random_3_e17_mvtu_int$pes$1$lanes$5
+endmodule // random_3_e18_mvtu_int$pes$1$lanes$5
 
 
-module random_3_e17_mvtu_int$pes$1$lanes$6(x,w,v);
+module random_3_e18_mvtu_int$pes$1$lanes$6(x,w,v);
     
     // Module arguments
     input wire  [19:0] x;
@@ -7075,10 +7075,10 @@ module random_3_e17_mvtu_int$pes$1$lanes$6(x,w,v);
         end
     end
     
-endmodule // random_3_e17_mvtu_int$pes$1$lanes$6
+endmodule // random_3_e18_mvtu_int$pes$1$lanes$6
 
 
-module random_3_e17_mvtu_int$pes$1$lanes$7(x,w,v);
+module random_3_e18_mvtu_int$pes$1$lanes$7(x,w,v);
     
     // Module arguments
     input wire  [19:0] x;
@@ -7103,10 +7103,10 @@ module random_3_e17_mvtu_int$pes$1$lanes$7(x,w,v);
         end
     end
     
-endmodule // random_3_e17_mvtu_int$pes$1$lanes$7
+endmodule // random_3_e18_mvtu_int$pes$1$lanes$7
 
 
-module random_3_e17_mvtu_int$pes$1$lanes$8(x,w,v);
+module random_3_e18_mvtu_int$pes$1$lanes$8(x,w,v);
     
     // Module arguments
     input wire  [19:0] x;
@@ -7131,10 +7131,10 @@ module random_3_e17_mvtu_int$pes$1$lanes$8(x,w,v);
         end
     end
     
-endmodule // random_3_e17_mvtu_int$pes$1$lanes$8
+endmodule // random_3_e18_mvtu_int$pes$1$lanes$8
 
 
-module random_3_e17_mvtu_int$pes$1$lanes$9(x,w,v);
+module random_3_e18_mvtu_int$pes$1$lanes$9(x,w,v);
     
     // Module arguments
     input wire  [19:0] x;
@@ -7159,10 +7159,10 @@ module random_3_e17_mvtu_int$pes$1$lanes$9(x,w,v);
         end
     end
     
-endmodule // random_3_e17_mvtu_int$pes$1$lanes$9
+endmodule // random_3_e18_mvtu_int$pes$1$lanes$9
 
 
-module random_3_e17_mvtu_int$pes$1$last1(d,q,clock);
+module random_3_e18_mvtu_int$pes$1$last1(d,q,clock);
     
     // Module arguments
     input wire  d;
@@ -7178,10 +7178,10 @@ module random_3_e17_mvtu_int$pes$1$last1(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e17_mvtu_int$pes$1$last1
+endmodule // random_3_e18_mvtu_int$pes$1$last1
 
 
-module random_3_e17_mvtu_int$pes$1$negs(bits,count);
+module random_3_e18_mvtu_int$pes$1$negs(bits,count);
     
     // Module arguments
     input wire  [9:0] bits;
@@ -7244,92 +7244,92 @@ module random_3_e17_mvtu_int$pes$1$negs(bits,count);
     wire  [3:0] lv7$0$s;
     
     // Sub module instances
-    random_3_e17_mvtu_int$pes$1$negs$lv1$0 lv1$0(
+    random_3_e18_mvtu_int$pes$1$negs$lv1$0 lv1$0(
         .a(lv1$0$a),
         .b(lv1$0$b),
         .s(lv1$0$s)
     );
-    random_3_e17_mvtu_int$pes$1$negs$lv1$1 lv1$1(
+    random_3_e18_mvtu_int$pes$1$negs$lv1$1 lv1$1(
         .a(lv1$1$a),
         .b(lv1$1$b),
         .s(lv1$1$s)
     );
-    random_3_e17_mvtu_int$pes$1$negs$lv1$2 lv1$2(
+    random_3_e18_mvtu_int$pes$1$negs$lv1$2 lv1$2(
         .a(lv1$2$a),
         .b(lv1$2$b),
         .s(lv1$2$s)
     );
-    random_3_e17_mvtu_int$pes$1$negs$lv1$3 lv1$3(
+    random_3_e18_mvtu_int$pes$1$negs$lv1$3 lv1$3(
         .a(lv1$3$a),
         .b(lv1$3$b),
         .s(lv1$3$s)
     );
-    random_3_e17_mvtu_int$pes$1$negs$lv1$4 lv1$4(
+    random_3_e18_mvtu_int$pes$1$negs$lv1$4 lv1$4(
         .a(lv1$4$a),
         .b(lv1$4$b),
         .s(lv1$4$s)
     );
-    random_3_e17_mvtu_int$pes$1$negs$lv1$5 lv1$5(
+    random_3_e18_mvtu_int$pes$1$negs$lv1$5 lv1$5(
         .a(lv1$5$a),
         .b(lv1$5$b),
         .s(lv1$5$s)
     );
-    random_3_e17_mvtu_int$pes$1$negs$lv1$6 lv1$6(
+    random_3_e18_mvtu_int$pes$1$negs$lv1$6 lv1$6(
         .a(lv1$6$a),
         .b(lv1$6$b),
         .s(lv1$6$s)
     );
-    random_3_e17_mvtu_int$pes$1$negs$lv1$7 lv1$7(
+    random_3_e18_mvtu_int$pes$1$negs$lv1$7 lv1$7(
         .a(lv1$7$a),
         .b(lv1$7$b),
         .s(lv1$7$s)
     );
-    random_3_e17_mvtu_int$pes$1$negs$lv2$0 lv2$0(
+    random_3_e18_mvtu_int$pes$1$negs$lv2$0 lv2$0(
         .a(lv2$0$a),
         .b(lv2$0$b),
         .s(lv2$0$s)
     );
-    random_3_e17_mvtu_int$pes$1$negs$lv2$1 lv2$1(
+    random_3_e18_mvtu_int$pes$1$negs$lv2$1 lv2$1(
         .a(lv2$1$a),
         .b(lv2$1$b),
         .s(lv2$1$s)
     );
-    random_3_e17_mvtu_int$pes$1$negs$lv2$2 lv2$2(
+    random_3_e18_mvtu_int$pes$1$negs$lv2$2 lv2$2(
         .a(lv2$2$a),
         .b(lv2$2$b),
         .s(lv2$2$s)
     );
-    random_3_e17_mvtu_int$pes$1$negs$lv2$3 lv2$3(
+    random_3_e18_mvtu_int$pes$1$negs$lv2$3 lv2$3(
         .a(lv2$3$a),
         .b(lv2$3$b),
         .s(lv2$3$s)
     );
-    random_3_e17_mvtu_int$pes$1$negs$lv3$0 lv3$0(
+    random_3_e18_mvtu_int$pes$1$negs$lv3$0 lv3$0(
         .a(lv3$0$a),
         .b(lv3$0$b),
         .s(lv3$0$s)
     );
-    random_3_e17_mvtu_int$pes$1$negs$lv3$1 lv3$1(
+    random_3_e18_mvtu_int$pes$1$negs$lv3$1 lv3$1(
         .a(lv3$1$a),
         .b(lv3$1$b),
         .s(lv3$1$s)
     );
-    random_3_e17_mvtu_int$pes$1$negs$lv4$0 lv4$0(
+    random_3_e18_mvtu_int$pes$1$negs$lv4$0 lv4$0(
         .a(lv4$0$a),
         .b(lv4$0$b),
         .s(lv4$0$s)
     );
-    random_3_e17_mvtu_int$pes$1$negs$lv5$0 lv5$0(
+    random_3_e18_mvtu_int$pes$1$negs$lv5$0 lv5$0(
         .a(lv5$0$a),
         .b(lv5$0$b),
         .s(lv5$0$s)
     );
-    random_3_e17_mvtu_int$pes$1$negs$lv6$0 lv6$0(
+    random_3_e18_mvtu_int$pes$1$negs$lv6$0 lv6$0(
         .a(lv6$0$a),
         .b(lv6$0$b),
         .s(lv6$0$s)
     );
-    random_3_e17_mvtu_int$pes$1$negs$lv7$0 lv7$0(
+    random_3_e18_mvtu_int$pes$1$negs$lv7$0 lv7$0(
         .a(lv7$0$a),
         .b(lv7$0$b),
         .s(lv7$0$s)
@@ -7406,10 +7406,10 @@ module random_3_e17_mvtu_int$pes$1$negs(bits,count);
         count = lv7$0$s;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$1$negs
+endmodule // random_3_e18_mvtu_int$pes$1$negs
 
 
-module random_3_e17_mvtu_int$pes$1$negs$lv1$0(a,b,s);
+module random_3_e18_mvtu_int$pes$1$negs$lv1$0(a,b,s);
     
     // Module arguments
     input wire  [3:0] a;
@@ -7421,10 +7421,10 @@ module random_3_e17_mvtu_int$pes$1$negs$lv1$0(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$1$negs$lv1$0
+endmodule // random_3_e18_mvtu_int$pes$1$negs$lv1$0
 
 
-module random_3_e17_mvtu_int$pes$1$negs$lv1$1(a,b,s);
+module random_3_e18_mvtu_int$pes$1$negs$lv1$1(a,b,s);
     
     // Module arguments
     input wire  [3:0] a;
@@ -7436,10 +7436,10 @@ module random_3_e17_mvtu_int$pes$1$negs$lv1$1(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$1$negs$lv1$1
+endmodule // random_3_e18_mvtu_int$pes$1$negs$lv1$1
 
 
-module random_3_e17_mvtu_int$pes$1$negs$lv1$2(a,b,s);
+module random_3_e18_mvtu_int$pes$1$negs$lv1$2(a,b,s);
     
     // Module arguments
     input wire  [3:0] a;
@@ -7451,10 +7451,10 @@ module random_3_e17_mvtu_int$pes$1$negs$lv1$2(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$1$negs$lv1$2
+endmodule // random_3_e18_mvtu_int$pes$1$negs$lv1$2
 
 
-module random_3_e17_mvtu_int$pes$1$negs$lv1$3(a,b,s);
+module random_3_e18_mvtu_int$pes$1$negs$lv1$3(a,b,s);
     
     // Module arguments
     input wire  [3:0] a;
@@ -7466,10 +7466,10 @@ module random_3_e17_mvtu_int$pes$1$negs$lv1$3(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$1$negs$lv1$3
+endmodule // random_3_e18_mvtu_int$pes$1$negs$lv1$3
 
 
-module random_3_e17_mvtu_int$pes$1$negs$lv1$4(a,b,s);
+module random_3_e18_mvtu_int$pes$1$negs$lv1$4(a,b,s);
     
     // Module arguments
     input wire  [3:0] a;
@@ -7481,10 +7481,10 @@ module random_3_e17_mvtu_int$pes$1$negs$lv1$4(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$1$negs$lv1$4
+endmodule // random_3_e18_mvtu_int$pes$1$negs$lv1$4
 
 
-module random_3_e17_mvtu_int$pes$1$negs$lv1$5(a,b,s);
+module random_3_e18_mvtu_int$pes$1$negs$lv1$5(a,b,s);
     
     // Module arguments
     input wire  [3:0] a;
@@ -7496,10 +7496,10 @@ module random_3_e17_mvtu_int$pes$1$negs$lv1$5(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$1$negs$lv1$5
+endmodule // random_3_e18_mvtu_int$pes$1$negs$lv1$5
 
 
-module random_3_e17_mvtu_int$pes$1$negs$lv1$6(a,b,s);
+module random_3_e18_mvtu_int$pes$1$negs$lv1$6(a,b,s);
     
     // Module arguments
     input wire  [3:0] a;
@@ -7511,10 +7511,10 @@ module random_3_e17_mvtu_int$pes$1$negs$lv1$6(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$1$negs$lv1$6
+endmodule // random_3_e18_mvtu_int$pes$1$negs$lv1$6
 
 
-module random_3_e17_mvtu_int$pes$1$negs$lv1$7(a,b,s);
+module random_3_e18_mvtu_int$pes$1$negs$lv1$7(a,b,s);
     
     // Module arguments
     input wire  [3:0] a;
@@ -7526,10 +7526,10 @@ module random_3_e17_mvtu_int$pes$1$negs$lv1$7(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$1$negs$lv1$7
+endmodule // random_3_e18_mvtu_int$pes$1$negs$lv1$7
 
 
-module random_3_e17_mvtu_int$pes$1$negs$lv2$0(a,b,s);
+module random_3_e18_mvtu_int$pes$1$negs$lv2$0(a,b,s);
     
     // Module arguments
     input wire  [3:0] a;
@@ -7541,10 +7541,10 @@ module random_3_e17_mvtu_int$pes$1$negs$lv2$0(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$1$negs$lv2$0
+endmodule // random_3_e18_mvtu_int$pes$1$negs$lv2$0
 
 
-module random_3_e17_mvtu_int$pes$1$negs$lv2$1(a,b,s);
+module random_3_e18_mvtu_int$pes$1$negs$lv2$1(a,b,s);
     
     // Module arguments
     input wire  [3:0] a;
@@ -7556,10 +7556,10 @@ module random_3_e17_mvtu_int$pes$1$negs$lv2$1(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$1$negs$lv2$1
+endmodule // random_3_e18_mvtu_int$pes$1$negs$lv2$1
 
 
-module random_3_e17_mvtu_int$pes$1$negs$lv2$2(a,b,s);
+module random_3_e18_mvtu_int$pes$1$negs$lv2$2(a,b,s);
     
     // Module arguments
     input wire  [3:0] a;
@@ -7571,10 +7571,10 @@ module random_3_e17_mvtu_int$pes$1$negs$lv2$2(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$1$negs$lv2$2
+endmodule // random_3_e18_mvtu_int$pes$1$negs$lv2$2
 
 
-module random_3_e17_mvtu_int$pes$1$negs$lv2$3(a,b,s);
+module random_3_e18_mvtu_int$pes$1$negs$lv2$3(a,b,s);
     
     // Module arguments
     input wire  [3:0] a;
@@ -7586,10 +7586,10 @@ module random_3_e17_mvtu_int$pes$1$negs$lv2$3(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$1$negs$lv2$3
+endmodule // random_3_e18_mvtu_int$pes$1$negs$lv2$3
 
 
-module random_3_e17_mvtu_int$pes$1$negs$lv3$0(a,b,s);
+module random_3_e18_mvtu_int$pes$1$negs$lv3$0(a,b,s);
     
     // Module arguments
     input wire  [3:0] a;
@@ -7601,10 +7601,10 @@ module random_3_e17_mvtu_int$pes$1$negs$lv3$0(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$1$negs$lv3$0
+endmodule // random_3_e18_mvtu_int$pes$1$negs$lv3$0
 
 
-module random_3_e17_mvtu_int$pes$1$negs$lv3$1(a,b,s);
+module random_3_e18_mvtu_int$pes$1$negs$lv3$1(a,b,s);
     
     // Module arguments
     input wire  [3:0] a;
@@ -7616,10 +7616,10 @@ module random_3_e17_mvtu_int$pes$1$negs$lv3$1(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$1$negs$lv3$1
+endmodule // random_3_e18_mvtu_int$pes$1$negs$lv3$1
 
 
-module random_3_e17_mvtu_int$pes$1$negs$lv4$0(a,b,s);
+module random_3_e18_mvtu_int$pes$1$negs$lv4$0(a,b,s);
     
     // Module arguments
     input wire  [3:0] a;
@@ -7631,10 +7631,10 @@ module random_3_e17_mvtu_int$pes$1$negs$lv4$0(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$1$negs$lv4$0
+endmodule // random_3_e18_mvtu_int$pes$1$negs$lv4$0
 
 
-module random_3_e17_mvtu_int$pes$1$negs$lv5$0(a,b,s);
+module random_3_e18_mvtu_int$pes$1$negs$lv5$0(a,b,s);
     
     // Module arguments
     input wire  [3:0] a;
@@ -7646,10 +7646,10 @@ module random_3_e17_mvtu_int$pes$1$negs$lv5$0(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$1$negs$lv5$0
+endmodule // random_3_e18_mvtu_int$pes$1$negs$lv5$0
 
 
-module random_3_e17_mvtu_int$pes$1$negs$lv6$0(a,b,s);
+module random_3_e18_mvtu_int$pes$1$negs$lv6$0(a,b,s);
     
     // Module arguments
     input wire  [3:0] a;
@@ -7661,10 +7661,10 @@ module random_3_e17_mvtu_int$pes$1$negs$lv6$0(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$1$negs$lv6$0
+endmodule // random_3_e18_mvtu_int$pes$1$negs$lv6$0
 
 
-module random_3_e17_mvtu_int$pes$1$negs$lv7$0(a,b,s);
+module random_3_e18_mvtu_int$pes$1$negs$lv7$0(a,b,s);
     
     // Module arguments
     input wire  [3:0] a;
@@ -7676,10 +7676,10 @@ module random_3_e17_mvtu_int$pes$1$negs$lv7$0(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$1$negs$lv7$0
+endmodule // random_3_e18_mvtu_int$pes$1$negs$lv7$0
 
 
-module random_3_e17_mvtu_int$pes$1$nodes$0(a,b,s);
+module random_3_e18_mvtu_int$pes$1$nodes$0(a,b,s);
     
     // Module arguments
     input wire  [10:0] a;
@@ -7691,10 +7691,10 @@ module random_3_e17_mvtu_int$pes$1$nodes$0(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$1$nodes$0
+endmodule // random_3_e18_mvtu_int$pes$1$nodes$0
 
 
-module random_3_e17_mvtu_int$pes$1$nodes$1(a,b,s);
+module random_3_e18_mvtu_int$pes$1$nodes$1(a,b,s);
     
     // Module arguments
     input wire  [10:0] a;
@@ -7706,10 +7706,10 @@ module random_3_e17_mvtu_int$pes$1$nodes$1(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$1$nodes$1
+endmodule // random_3_e18_mvtu_int$pes$1$nodes$1
 
 
-module random_3_e17_mvtu_int$pes$1$nodes$10(a,b,s);
+module random_3_e18_mvtu_int$pes$1$nodes$10(a,b,s);
     
     // Module arguments
     input wire  [10:0] a;
@@ -7721,10 +7721,10 @@ module random_3_e17_mvtu_int$pes$1$nodes$10(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$1$nodes$10
+endmodule // random_3_e18_mvtu_int$pes$1$nodes$10
 
 
-module random_3_e17_mvtu_int$pes$1$nodes$11(a,b,s);
+module random_3_e18_mvtu_int$pes$1$nodes$11(a,b,s);
     
     // Module arguments
     input wire  [10:0] a;
@@ -7736,10 +7736,10 @@ module random_3_e17_mvtu_int$pes$1$nodes$11(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$1$nodes$11
+endmodule // random_3_e18_mvtu_int$pes$1$nodes$11
 
 
-module random_3_e17_mvtu_int$pes$1$nodes$12(a,b,s);
+module random_3_e18_mvtu_int$pes$1$nodes$12(a,b,s);
     
     // Module arguments
     input wire  [10:0] a;
@@ -7751,10 +7751,10 @@ module random_3_e17_mvtu_int$pes$1$nodes$12(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$1$nodes$12
+endmodule // random_3_e18_mvtu_int$pes$1$nodes$12
 
 
-module random_3_e17_mvtu_int$pes$1$nodes$13(a,b,s);
+module random_3_e18_mvtu_int$pes$1$nodes$13(a,b,s);
     
     // Module arguments
     input wire  [10:0] a;
@@ -7766,10 +7766,10 @@ module random_3_e17_mvtu_int$pes$1$nodes$13(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$1$nodes$13
+endmodule // random_3_e18_mvtu_int$pes$1$nodes$13
 
 
-module random_3_e17_mvtu_int$pes$1$nodes$14(a,b,s);
+module random_3_e18_mvtu_int$pes$1$nodes$14(a,b,s);
     
     // Module arguments
     input wire  [10:0] a;
@@ -7781,10 +7781,10 @@ module random_3_e17_mvtu_int$pes$1$nodes$14(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$1$nodes$14
+endmodule // random_3_e18_mvtu_int$pes$1$nodes$14
 
 
-module random_3_e17_mvtu_int$pes$1$nodes$2(a,b,s);
+module random_3_e18_mvtu_int$pes$1$nodes$2(a,b,s);
     
     // Module arguments
     input wire  [10:0] a;
@@ -7796,10 +7796,10 @@ module random_3_e17_mvtu_int$pes$1$nodes$2(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$1$nodes$2
+endmodule // random_3_e18_mvtu_int$pes$1$nodes$2
 
 
-module random_3_e17_mvtu_int$pes$1$nodes$3(a,b,s);
+module random_3_e18_mvtu_int$pes$1$nodes$3(a,b,s);
     
     // Module arguments
     input wire  [10:0] a;
@@ -7811,10 +7811,10 @@ module random_3_e17_mvtu_int$pes$1$nodes$3(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$1$nodes$3
+endmodule // random_3_e18_mvtu_int$pes$1$nodes$3
 
 
-module random_3_e17_mvtu_int$pes$1$nodes$4(a,b,s);
+module random_3_e18_mvtu_int$pes$1$nodes$4(a,b,s);
     
     // Module arguments
     input wire  [10:0] a;
@@ -7826,10 +7826,10 @@ module random_3_e17_mvtu_int$pes$1$nodes$4(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$1$nodes$4
+endmodule // random_3_e18_mvtu_int$pes$1$nodes$4
 
 
-module random_3_e17_mvtu_int$pes$1$nodes$5(a,b,s);
+module random_3_e18_mvtu_int$pes$1$nodes$5(a,b,s);
     
     // Module arguments
     input wire  [10:0] a;
@@ -7841,10 +7841,10 @@ module random_3_e17_mvtu_int$pes$1$nodes$5(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$1$nodes$5
+endmodule // random_3_e18_mvtu_int$pes$1$nodes$5
 
 
-module random_3_e17_mvtu_int$pes$1$nodes$6(a,b,s);
+module random_3_e18_mvtu_int$pes$1$nodes$6(a,b,s);
     
     // Module arguments
     input wire  [10:0] a;
@@ -7856,10 +7856,10 @@ module random_3_e17_mvtu_int$pes$1$nodes$6(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$1$nodes$6
+endmodule // random_3_e18_mvtu_int$pes$1$nodes$6
 
 
-module random_3_e17_mvtu_int$pes$1$nodes$7(a,b,s);
+module random_3_e18_mvtu_int$pes$1$nodes$7(a,b,s);
     
     // Module arguments
     input wire  [10:0] a;
@@ -7871,10 +7871,10 @@ module random_3_e17_mvtu_int$pes$1$nodes$7(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$1$nodes$7
+endmodule // random_3_e18_mvtu_int$pes$1$nodes$7
 
 
-module random_3_e17_mvtu_int$pes$1$nodes$8(a,b,s);
+module random_3_e18_mvtu_int$pes$1$nodes$8(a,b,s);
     
     // Module arguments
     input wire  [10:0] a;
@@ -7886,10 +7886,10 @@ module random_3_e17_mvtu_int$pes$1$nodes$8(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$1$nodes$8
+endmodule // random_3_e18_mvtu_int$pes$1$nodes$8
 
 
-module random_3_e17_mvtu_int$pes$1$nodes$9(a,b,s);
+module random_3_e18_mvtu_int$pes$1$nodes$9(a,b,s);
     
     // Module arguments
     input wire  [10:0] a;
@@ -7901,10 +7901,10 @@ module random_3_e17_mvtu_int$pes$1$nodes$9(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$1$nodes$9
+endmodule // random_3_e18_mvtu_int$pes$1$nodes$9
 
 
-module random_3_e17_mvtu_int$pes$1$part(d,q,clock);
+module random_3_e18_mvtu_int$pes$1$part(d,q,clock);
     
     // Module arguments
     input wire  [10:0] d;
@@ -7920,10 +7920,10 @@ module random_3_e17_mvtu_int$pes$1$part(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e17_mvtu_int$pes$1$part
+endmodule // random_3_e18_mvtu_int$pes$1$part
 
 
-module random_3_e17_mvtu_int$pes$1$v1(d,q,clock);
+module random_3_e18_mvtu_int$pes$1$v1(d,q,clock);
     
     // Module arguments
     input wire  d;
@@ -7939,10 +7939,10 @@ module random_3_e17_mvtu_int$pes$1$v1(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e17_mvtu_int$pes$1$v1
+endmodule // random_3_e18_mvtu_int$pes$1$v1
 
 
-module random_3_e17_mvtu_int$pes$1$vout(d,q,clock);
+module random_3_e18_mvtu_int$pes$1$vout(d,q,clock);
     
     // Module arguments
     input wire  d;
@@ -7958,10 +7958,10 @@ module random_3_e17_mvtu_int$pes$1$vout(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e17_mvtu_int$pes$1$vout
+endmodule // random_3_e18_mvtu_int$pes$1$vout
 
 
-module random_3_e17_mvtu_int$pes$2(clock,in_valid,first,last,x,w,out_valid,y);
+module random_3_e18_mvtu_int$pes$2(clock,in_valid,first,last,x,w,out_valid,y);
     
     // Module arguments
     input wire  clock;
@@ -8082,161 +8082,161 @@ module random_3_e17_mvtu_int$pes$2(clock,in_valid,first,last,x,w,out_valid,y);
     reg  [10:0] total;
     
     // Sub module instances
-    random_3_e17_mvtu_int$pes$2$lanes$0 lanes$0(
+    random_3_e18_mvtu_int$pes$2$lanes$0 lanes$0(
         .x(lanes$0$x),
         .w(lanes$0$w),
         .v(lanes$0$v)
     );
-    random_3_e17_mvtu_int$pes$2$lanes$1 lanes$1(
+    random_3_e18_mvtu_int$pes$2$lanes$1 lanes$1(
         .x(lanes$1$x),
         .w(lanes$1$w),
         .v(lanes$1$v)
     );
-    random_3_e17_mvtu_int$pes$2$lanes$2 lanes$2(
+    random_3_e18_mvtu_int$pes$2$lanes$2 lanes$2(
         .x(lanes$2$x),
         .w(lanes$2$w),
         .v(lanes$2$v)
     );
-    random_3_e17_mvtu_int$pes$2$lanes$3 lanes$3(
+    random_3_e18_mvtu_int$pes$2$lanes$3 lanes$3(
         .x(lanes$3$x),
         .w(lanes$3$w),
         .v(lanes$3$v)
     );
-    random_3_e17_mvtu_int$pes$2$lanes$4 lanes$4(
+    random_3_e18_mvtu_int$pes$2$lanes$4 lanes$4(
         .x(lanes$4$x),
         .w(lanes$4$w),
         .v(lanes$4$v)
     );
-    random_3_e17_mvtu_int$pes$2$lanes$5 lanes$5(
+    random_3_e18_mvtu_int$pes$2$lanes$5 lanes$5(
         .x(lanes$5$x),
         .w(lanes$5$w),
         .v(lanes$5$v)
     );
-    random_3_e17_mvtu_int$pes$2$lanes$6 lanes$6(
+    random_3_e18_mvtu_int$pes$2$lanes$6 lanes$6(
         .x(lanes$6$x),
         .w(lanes$6$w),
         .v(lanes$6$v)
     );
-    random_3_e17_mvtu_int$pes$2$lanes$7 lanes$7(
+    random_3_e18_mvtu_int$pes$2$lanes$7 lanes$7(
         .x(lanes$7$x),
         .w(lanes$7$w),
         .v(lanes$7$v)
     );
-    random_3_e17_mvtu_int$pes$2$lanes$8 lanes$8(
+    random_3_e18_mvtu_int$pes$2$lanes$8 lanes$8(
         .x(lanes$8$x),
         .w(lanes$8$w),
         .v(lanes$8$v)
     );
-    random_3_e17_mvtu_int$pes$2$lanes$9 lanes$9(
+    random_3_e18_mvtu_int$pes$2$lanes$9 lanes$9(
         .x(lanes$9$x),
         .w(lanes$9$w),
         .v(lanes$9$v)
     );
-    random_3_e17_mvtu_int$pes$2$nodes$0 nodes$0(
+    random_3_e18_mvtu_int$pes$2$nodes$0 nodes$0(
         .a(nodes$0$a),
         .b(nodes$0$b),
         .s(nodes$0$s)
     );
-    random_3_e17_mvtu_int$pes$2$nodes$1 nodes$1(
+    random_3_e18_mvtu_int$pes$2$nodes$1 nodes$1(
         .a(nodes$1$a),
         .b(nodes$1$b),
         .s(nodes$1$s)
     );
-    random_3_e17_mvtu_int$pes$2$nodes$2 nodes$2(
+    random_3_e18_mvtu_int$pes$2$nodes$2 nodes$2(
         .a(nodes$2$a),
         .b(nodes$2$b),
         .s(nodes$2$s)
     );
-    random_3_e17_mvtu_int$pes$2$nodes$3 nodes$3(
+    random_3_e18_mvtu_int$pes$2$nodes$3 nodes$3(
         .a(nodes$3$a),
         .b(nodes$3$b),
         .s(nodes$3$s)
     );
-    random_3_e17_mvtu_int$pes$2$nodes$4 nodes$4(
+    random_3_e18_mvtu_int$pes$2$nodes$4 nodes$4(
         .a(nodes$4$a),
         .b(nodes$4$b),
         .s(nodes$4$s)
     );
-    random_3_e17_mvtu_int$pes$2$nodes$5 nodes$5(
+    random_3_e18_mvtu_int$pes$2$nodes$5 nodes$5(
         .a(nodes$5$a),
         .b(nodes$5$b),
         .s(nodes$5$s)
     );
-    random_3_e17_mvtu_int$pes$2$nodes$6 nodes$6(
+    random_3_e18_mvtu_int$pes$2$nodes$6 nodes$6(
         .a(nodes$6$a),
         .b(nodes$6$b),
         .s(nodes$6$s)
     );
-    random_3_e17_mvtu_int$pes$2$nodes$7 nodes$7(
+    random_3_e18_mvtu_int$pes$2$nodes$7 nodes$7(
         .a(nodes$7$a),
         .b(nodes$7$b),
         .s(nodes$7$s)
     );
-    random_3_e17_mvtu_int$pes$2$nodes$8 nodes$8(
+    random_3_e18_mvtu_int$pes$2$nodes$8 nodes$8(
         .a(nodes$8$a),
         .b(nodes$8$b),
         .s(nodes$8$s)
     );
-    random_3_e17_mvtu_int$pes$2$nodes$9 nodes$9(
+    random_3_e18_mvtu_int$pes$2$nodes$9 nodes$9(
         .a(nodes$9$a),
         .b(nodes$9$b),
         .s(nodes$9$s)
     );
-    random_3_e17_mvtu_int$pes$2$nodes$10 nodes$10(
+    random_3_e18_mvtu_int$pes$2$nodes$10 nodes$10(
         .a(nodes$10$a),
         .b(nodes$10$b),
         .s(nodes$10$s)
     );
-    random_3_e17_mvtu_int$pes$2$nodes$11 nodes$11(
+    random_3_e18_mvtu_int$pes$2$nodes$11 nodes$11(
         .a(nodes$11$a),
         .b(nodes$11$b),
         .s(nodes$11$s)
     );
-    random_3_e17_mvtu_int$pes$2$nodes$12 nodes$12(
+    random_3_e18_mvtu_int$pes$2$nodes$12 nodes$12(
         .a(nodes$12$a),
         .b(nodes$12$b),
         .s(nodes$12$s)
     );
-    random_3_e17_mvtu_int$pes$2$nodes$13 nodes$13(
+    random_3_e18_mvtu_int$pes$2$nodes$13 nodes$13(
         .a(nodes$13$a),
         .b(nodes$13$b),
         .s(nodes$13$s)
     );
-    random_3_e17_mvtu_int$pes$2$nodes$14 nodes$14(
+    random_3_e18_mvtu_int$pes$2$nodes$14 nodes$14(
         .a(nodes$14$a),
         .b(nodes$14$b),
         .s(nodes$14$s)
     );
-    random_3_e17_mvtu_int$pes$2$negs negs(
+    random_3_e18_mvtu_int$pes$2$negs negs(
         .bits(negs$bits),
         .count(negs$count)
     );
-    random_3_e17_mvtu_int$pes$2$part part(
+    random_3_e18_mvtu_int$pes$2$part part(
         .d(part$d),
         .q(part$q),
         .clock(part$clock)
     );
-    random_3_e17_mvtu_int$pes$2$v1 v1(
+    random_3_e18_mvtu_int$pes$2$v1 v1(
         .d(v1$d),
         .q(v1$q),
         .clock(v1$clock)
     );
-    random_3_e17_mvtu_int$pes$2$first1 first1(
+    random_3_e18_mvtu_int$pes$2$first1 first1(
         .d(first1$d),
         .q(first1$q),
         .clock(first1$clock)
     );
-    random_3_e17_mvtu_int$pes$2$last1 last1(
+    random_3_e18_mvtu_int$pes$2$last1 last1(
         .d(last1$d),
         .q(last1$q),
         .clock(last1$clock)
     );
-    random_3_e17_mvtu_int$pes$2$acc acc(
+    random_3_e18_mvtu_int$pes$2$acc acc(
         .d(acc$d),
         .q(acc$q),
         .clock(acc$clock)
     );
-    random_3_e17_mvtu_int$pes$2$vout vout(
+    random_3_e18_mvtu_int$pes$2$vout vout(
         .d(vout$d),
         .q(vout$q),
         .clock(vout$clock)
@@ -8329,10 +8329,10 @@ module random_3_e17_mvtu_int$pes$2(clock,in_valid,first,last,x,w,out_valid,y);
         y = acc$q;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$2
+endmodule // random_3_e18_mvtu_int$pes$2
 
 
-module random_3_e17_mvtu_int$pes$2$acc(d,q,clock);
+module random_3_e18_mvtu_int$pes$2$acc(d,q,clock);
     
     // Module arguments
     input wire  [10:0] d;
@@ -8348,10 +8348,10 @@ module random_3_e17_mvtu_int$pes$2$acc(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e17_mvtu_int$pes$2$acc
+endmodule // random_3_e18_mvtu_int$pes$2$acc
 
 
-module random_3_e17_mvtu_int$pes$2$first1(d,q,clock);
+module random_3_e18_mvtu_int$pes$2$first1(d,q,clock);
     
     // Module arguments
     input wire  d;
@@ -8367,10 +8367,10 @@ module random_3_e17_mvtu_int$pes$2$first1(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e17_mvtu_int$pes$2$first1
+endmodule // random_3_e18_mvtu_int$pes$2$first1
 
 
-module random_3_e17_mvtu_int$pes$2$lanes$0(x,w,v);
+module random_3_e18_mvtu_int$pes$2$lanes$0(x,w,v);
     
     // Module arguments
     input wire  [19:0] x;
@@ -8395,10 +8395,10 @@ module random_3_e17_mvtu_int$pes$2$lanes$0(x,w,v);
         end
     end
     
-endmodule // random_3_e17_mvtu_int$pes$2$lanes$0
+endmodule // random_3_e18_mvtu_int$pes$2$lanes$0
 
 
-module random_3_e17_mvtu_int$pes$2$lanes$1(x,w,v);
+module random_3_e18_mvtu_int$pes$2$lanes$1(x,w,v);
     
     // Module arguments
     input wire  [19:0] x;
@@ -8423,10 +8423,10 @@ module random_3_e17_mvtu_int$pes$2$lanes$1(x,w,v);
         end
     end
     
-endmodule // random_3_e17_mvtu_int$pes$2$lanes$1
+endmodule // random_3_e18_mvtu_int$pes$2$lanes$1
 
 
-module random_3_e17_mvtu_int$pes$2$lanes$2(x,w,v);
+module random_3_e18_mvtu_int$pes$2$lanes$2(x,w,v);
     
     // Module arguments
     input wire  [19:0] x;
@@ -8451,10 +8451,10 @@ module random_3_e17_mvtu_int$pes$2$lanes$2(x,w,v);
         end
     end
     
-endmodule // random_3_e17_mvtu_int$pes$2$lanes$2
+endmodule // random_3_e18_mvtu_int$pes$2$lanes$2
 
 
-module random_3_e17_mvtu_int$pes$2$lanes$3(x,w,v);
+module random_3_e18_mvtu_int$pes$2$lanes$3(x,w,v);
     
     // Module arguments
     input wire  [19:0] x;
@@ -8479,10 +8479,10 @@ module random_3_e17_mvtu_int$pes$2$lanes$3(x,w,v);
         end
     end
     
-endmodule // random_3_e17_mvtu_int$pes$2$lanes$3
+endmodule // random_3_e18_mvtu_int$pes$2$lanes$3
 
 
-module random_3_e17_mvtu_int$pes$2$lanes$4(x,w,v);
+module random_3_e18_mvtu_int$pes$2$lanes$4(x,w,v);
     
     // Module arguments
     input wire  [19:0] x;
@@ -8507,10 +8507,10 @@ module random_3_e17_mvtu_int$pes$2$lanes$4(x,w,v);
         end
     end
     
-endmodule // random_3_e17_mvtu_int$pes$2$lanes$4
+endmodule // random_3_e18_mvtu_int$pes$2$lanes$4
 
 
-module random_3_e17_mvtu_int$pes$2$lanes$5(x,w,v);
+module random_3_e18_mvtu_int$pes$2$lanes$5(x,w,v);
     
     // Module arguments
     input wire  [19:0] x;
@@ -8535,10 +8535,10 @@ module random_3_e17_mvtu_int$pes$2$lanes$5(x,w,v);
         end
     end
     
-endmodule // random_3_e17_mvtu_int$pes$2$lanes$5
+endmodule // random_3_e18_mvtu_int$pes$2$lanes$5
 
 
-module random_3_e17_mvtu_int$pes$2$lanes$6(x,w,v);
+module random_3_e18_mvtu_int$pes$2$lanes$6(x,w,v);
     
     // Module arguments
     input wire  [19:0] x;
@@ -8563,10 +8563,10 @@ module random_3_e17_mvtu_int$pes$2$lanes$6(x,w,v);
         end
     end
     
-endmodule // random_3_e17_mvtu_int$pes$2$lanes$6
+endmodule // random_3_e18_mvtu_int$pes$2$lanes$6
 
 
-module random_3_e17_mvtu_int$pes$2$lanes$7(x,w,v);
+module random_3_e18_mvtu_int$pes$2$lanes$7(x,w,v);
     
     // Module arguments
     input wire  [19:0] x;
@@ -8591,10 +8591,10 @@ module random_3_e17_mvtu_int$pes$2$lanes$7(x,w,v);
         end
     end
     
-endmodule // random_3_e17_mvtu_int$pes$2$lanes$7
+endmodule // random_3_e18_mvtu_int$pes$2$lanes$7
 
 
-module random_3_e17_mvtu_int$pes$2$lanes$8(x,w,v);
+module random_3_e18_mvtu_int$pes$2$lanes$8(x,w,v);
     
     // Module arguments
     input wire  [19:0] x;
@@ -8619,10 +8619,10 @@ module random_3_e17_mvtu_int$pes$2$lanes$8(x,w,v);
         end
     end
     
-endmodule // random_3_e17_mvtu_int$pes$2$lanes$8
+endmodule // random_3_e18_mvtu_int$pes$2$lanes$8
 
 
-module random_3_e17_mvtu_int$pes$2$lanes$9(x,w,v);
+module random_3_e18_mvtu_int$pes$2$lanes$9(x,w,v);
     
     // Module arguments
     input wire  [19:0] x;
@@ -8647,10 +8647,10 @@ module random_3_e17_mvtu_int$pes$2$lanes$9(x,w,v);
         end
     end
     
-endmodule // random_3_e17_mvtu_int$pes$2$lanes$9
+endmodule // random_3_e18_mvtu_int$pes$2$lanes$9
 
 
-module random_3_e17_mvtu_int$pes$2$last1(d,q,clock);
+module random_3_e18_mvtu_int$pes$2$last1(d,q,clock);
     
     // Module arguments
     input wire  d;
@@ -8666,10 +8666,10 @@ module random_3_e17_mvtu_int$pes$2$last1(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e17_mvtu_int$pes$2$last1
+endmodule // random_3_e18_mvtu_int$pes$2$last1
 
 
-module random_3_e17_mvtu_int$pes$2$negs(bits,count);
+module random_3_e18_mvtu_int$pes$2$negs(bits,count);
     
     // Module arguments
     input wire  [9:0] bits;
@@ -8732,92 +8732,92 @@ module random_3_e17_mvtu_int$pes$2$negs(bits,count);
     wire  [3:0] lv7$0$s;
     
     // Sub module instances
-    random_3_e17_mvtu_int$pes$2$negs$lv1$0 lv1$0(
+    random_3_e18_mvtu_int$pes$2$negs$lv1$0 lv1$0(
         .a(lv1$0$a),
         .b(lv1$0$b),
         .s(lv1$0$s)
     );
-    random_3_e17_mvtu_int$pes$2$negs$lv1$1 lv1$1(
+    random_3_e18_mvtu_int$pes$2$negs$lv1$1 lv1$1(
         .a(lv1$1$a),
         .b(lv1$1$b),
         .s(lv1$1$s)
     );
-    random_3_e17_mvtu_int$pes$2$negs$lv1$2 lv1$2(
+    random_3_e18_mvtu_int$pes$2$negs$lv1$2 lv1$2(
         .a(lv1$2$a),
         .b(lv1$2$b),
         .s(lv1$2$s)
     );
-    random_3_e17_mvtu_int$pes$2$negs$lv1$3 lv1$3(
+    random_3_e18_mvtu_int$pes$2$negs$lv1$3 lv1$3(
         .a(lv1$3$a),
         .b(lv1$3$b),
         .s(lv1$3$s)
     );
-    random_3_e17_mvtu_int$pes$2$negs$lv1$4 lv1$4(
+    random_3_e18_mvtu_int$pes$2$negs$lv1$4 lv1$4(
         .a(lv1$4$a),
         .b(lv1$4$b),
         .s(lv1$4$s)
     );
-    random_3_e17_mvtu_int$pes$2$negs$lv1$5 lv1$5(
+    random_3_e18_mvtu_int$pes$2$negs$lv1$5 lv1$5(
         .a(lv1$5$a),
         .b(lv1$5$b),
         .s(lv1$5$s)
     );
-    random_3_e17_mvtu_int$pes$2$negs$lv1$6 lv1$6(
+    random_3_e18_mvtu_int$pes$2$negs$lv1$6 lv1$6(
         .a(lv1$6$a),
         .b(lv1$6$b),
         .s(lv1$6$s)
     );
-    random_3_e17_mvtu_int$pes$2$negs$lv1$7 lv1$7(
+    random_3_e18_mvtu_int$pes$2$negs$lv1$7 lv1$7(
         .a(lv1$7$a),
         .b(lv1$7$b),
         .s(lv1$7$s)
     );
-    random_3_e17_mvtu_int$pes$2$negs$lv2$0 lv2$0(
+    random_3_e18_mvtu_int$pes$2$negs$lv2$0 lv2$0(
         .a(lv2$0$a),
         .b(lv2$0$b),
         .s(lv2$0$s)
     );
-    random_3_e17_mvtu_int$pes$2$negs$lv2$1 lv2$1(
+    random_3_e18_mvtu_int$pes$2$negs$lv2$1 lv2$1(
         .a(lv2$1$a),
         .b(lv2$1$b),
         .s(lv2$1$s)
     );
-    random_3_e17_mvtu_int$pes$2$negs$lv2$2 lv2$2(
+    random_3_e18_mvtu_int$pes$2$negs$lv2$2 lv2$2(
         .a(lv2$2$a),
         .b(lv2$2$b),
         .s(lv2$2$s)
     );
-    random_3_e17_mvtu_int$pes$2$negs$lv2$3 lv2$3(
+    random_3_e18_mvtu_int$pes$2$negs$lv2$3 lv2$3(
         .a(lv2$3$a),
         .b(lv2$3$b),
         .s(lv2$3$s)
     );
-    random_3_e17_mvtu_int$pes$2$negs$lv3$0 lv3$0(
+    random_3_e18_mvtu_int$pes$2$negs$lv3$0 lv3$0(
         .a(lv3$0$a),
         .b(lv3$0$b),
         .s(lv3$0$s)
     );
-    random_3_e17_mvtu_int$pes$2$negs$lv3$1 lv3$1(
+    random_3_e18_mvtu_int$pes$2$negs$lv3$1 lv3$1(
         .a(lv3$1$a),
         .b(lv3$1$b),
         .s(lv3$1$s)
     );
-    random_3_e17_mvtu_int$pes$2$negs$lv4$0 lv4$0(
+    random_3_e18_mvtu_int$pes$2$negs$lv4$0 lv4$0(
         .a(lv4$0$a),
         .b(lv4$0$b),
         .s(lv4$0$s)
     );
-    random_3_e17_mvtu_int$pes$2$negs$lv5$0 lv5$0(
+    random_3_e18_mvtu_int$pes$2$negs$lv5$0 lv5$0(
         .a(lv5$0$a),
         .b(lv5$0$b),
         .s(lv5$0$s)
     );
-    random_3_e17_mvtu_int$pes$2$negs$lv6$0 lv6$0(
+    random_3_e18_mvtu_int$pes$2$negs$lv6$0 lv6$0(
         .a(lv6$0$a),
         .b(lv6$0$b),
         .s(lv6$0$s)
     );
-    random_3_e17_mvtu_int$pes$2$negs$lv7$0 lv7$0(
+    random_3_e18_mvtu_int$pes$2$negs$lv7$0 lv7$0(
         .a(lv7$0$a),
         .b(lv7$0$b),
         .s(lv7$0$s)
@@ -8894,10 +8894,10 @@ module random_3_e17_mvtu_int$pes$2$negs(bits,count);
         count = lv7$0$s;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$2$negs
+endmodule // random_3_e18_mvtu_int$pes$2$negs
 
 
-module random_3_e17_mvtu_int$pes$2$negs$lv1$0(a,b,s);
+module random_3_e18_mvtu_int$pes$2$negs$lv1$0(a,b,s);
     
     // Module arguments
     input wire  [3:0] a;
@@ -8909,10 +8909,10 @@ module random_3_e17_mvtu_int$pes$2$negs$lv1$0(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$2$negs$lv1$0
+endmodule // random_3_e18_mvtu_int$pes$2$negs$lv1$0
 
 
-module random_3_e17_mvtu_int$pes$2$negs$lv1$1(a,b,s);
+module random_3_e18_mvtu_int$pes$2$negs$lv1$1(a,b,s);
     
     // Module arguments
     input wire  [3:0] a;
@@ -8924,10 +8924,10 @@ module random_3_e17_mvtu_int$pes$2$negs$lv1$1(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$2$negs$lv1$1
+endmodule // random_3_e18_mvtu_int$pes$2$negs$lv1$1
 
 
-module random_3_e17_mvtu_int$pes$2$negs$lv1$2(a,b,s);
+module random_3_e18_mvtu_int$pes$2$negs$lv1$2(a,b,s);
     
     // Module arguments
     input wire  [3:0] a;
@@ -8939,10 +8939,10 @@ module random_3_e17_mvtu_int$pes$2$negs$lv1$2(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$2$negs$lv1$2
+endmodule // random_3_e18_mvtu_int$pes$2$negs$lv1$2
 
 
-module random_3_e17_mvtu_int$pes$2$negs$lv1$3(a,b,s);
+module random_3_e18_mvtu_int$pes$2$negs$lv1$3(a,b,s);
     
     // Module arguments
     input wire  [3:0] a;
@@ -8954,10 +8954,10 @@ module random_3_e17_mvtu_int$pes$2$negs$lv1$3(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$2$negs$lv1$3
+endmodule // random_3_e18_mvtu_int$pes$2$negs$lv1$3
 
 
-module random_3_e17_mvtu_int$pes$2$negs$lv1$4(a,b,s);
+module random_3_e18_mvtu_int$pes$2$negs$lv1$4(a,b,s);
     
     // Module arguments
     input wire  [3:0] a;
@@ -8969,10 +8969,10 @@ module random_3_e17_mvtu_int$pes$2$negs$lv1$4(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$2$negs$lv1$4
+endmodule // random_3_e18_mvtu_int$pes$2$negs$lv1$4
 
 
-module random_3_e17_mvtu_int$pes$2$negs$lv1$5(a,b,s);
+module random_3_e18_mvtu_int$pes$2$negs$lv1$5(a,b,s);
     
     // Module arguments
     input wire  [3:0] a;
@@ -8984,10 +8984,10 @@ module random_3_e17_mvtu_int$pes$2$negs$lv1$5(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$2$negs$lv1$5
+endmodule // random_3_e18_mvtu_int$pes$2$negs$lv1$5
 
 
-module random_3_e17_mvtu_int$pes$2$negs$lv1$6(a,b,s);
+module random_3_e18_mvtu_int$pes$2$negs$lv1$6(a,b,s);
     
     // Module arguments
     input wire  [3:0] a;
@@ -8999,10 +8999,10 @@ module random_3_e17_mvtu_int$pes$2$negs$lv1$6(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$2$negs$lv1$6
+endmodule // random_3_e18_mvtu_int$pes$2$negs$lv1$6
 
 
-module random_3_e17_mvtu_int$pes$2$negs$lv1$7(a,b,s);
+module random_3_e18_mvtu_int$pes$2$negs$lv1$7(a,b,s);
     
     // Module arguments
     input wire  [3:0] a;
@@ -9014,10 +9014,10 @@ module random_3_e17_mvtu_int$pes$2$negs$lv1$7(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$2$negs$lv1$7
+endmodule // random_3_e18_mvtu_int$pes$2$negs$lv1$7
 
 
-module random_3_e17_mvtu_int$pes$2$negs$lv2$0(a,b,s);
+module random_3_e18_mvtu_int$pes$2$negs$lv2$0(a,b,s);
     
     // Module arguments
     input wire  [3:0] a;
@@ -9029,10 +9029,10 @@ module random_3_e17_mvtu_int$pes$2$negs$lv2$0(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$2$negs$lv2$0
+endmodule // random_3_e18_mvtu_int$pes$2$negs$lv2$0
 
 
-module random_3_e17_mvtu_int$pes$2$negs$lv2$1(a,b,s);
+module random_3_e18_mvtu_int$pes$2$negs$lv2$1(a,b,s);
     
     // Module arguments
     input wire  [3:0] a;
@@ -9044,10 +9044,10 @@ module random_3_e17_mvtu_int$pes$2$negs$lv2$1(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$2$negs$lv2$1
+endmodule // random_3_e18_mvtu_int$pes$2$negs$lv2$1
 
 
-module random_3_e17_mvtu_int$pes$2$negs$lv2$2(a,b,s);
+module random_3_e18_mvtu_int$pes$2$negs$lv2$2(a,b,s);
     
     // Module arguments
     input wire  [3:0] a;
@@ -9059,10 +9059,10 @@ module random_3_e17_mvtu_int$pes$2$negs$lv2$2(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$2$negs$lv2$2
+endmodule // random_3_e18_mvtu_int$pes$2$negs$lv2$2
 
 
-module random_3_e17_mvtu_int$pes$2$negs$lv2$3(a,b,s);
+module random_3_e18_mvtu_int$pes$2$negs$lv2$3(a,b,s);
     
     // Module arguments
     input wire  [3:0] a;
@@ -9074,10 +9074,10 @@ module random_3_e17_mvtu_int$pes$2$negs$lv2$3(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$2$negs$lv2$3
+endmodule // random_3_e18_mvtu_int$pes$2$negs$lv2$3
 
 
-module random_3_e17_mvtu_int$pes$2$negs$lv3$0(a,b,s);
+module random_3_e18_mvtu_int$pes$2$negs$lv3$0(a,b,s);
     
     // Module arguments
     input wire  [3:0] a;
@@ -9089,10 +9089,10 @@ module random_3_e17_mvtu_int$pes$2$negs$lv3$0(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$2$negs$lv3$0
+endmodule // random_3_e18_mvtu_int$pes$2$negs$lv3$0
 
 
-module random_3_e17_mvtu_int$pes$2$negs$lv3$1(a,b,s);
+module random_3_e18_mvtu_int$pes$2$negs$lv3$1(a,b,s);
     
     // Module arguments
     input wire  [3:0] a;
@@ -9104,10 +9104,10 @@ module random_3_e17_mvtu_int$pes$2$negs$lv3$1(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$2$negs$lv3$1
+endmodule // random_3_e18_mvtu_int$pes$2$negs$lv3$1
 
 
-module random_3_e17_mvtu_int$pes$2$negs$lv4$0(a,b,s);
+module random_3_e18_mvtu_int$pes$2$negs$lv4$0(a,b,s);
     
     // Module arguments
     input wire  [3:0] a;
@@ -9119,10 +9119,10 @@ module random_3_e17_mvtu_int$pes$2$negs$lv4$0(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$2$negs$lv4$0
+endmodule // random_3_e18_mvtu_int$pes$2$negs$lv4$0
 
 
-module random_3_e17_mvtu_int$pes$2$negs$lv5$0(a,b,s);
+module random_3_e18_mvtu_int$pes$2$negs$lv5$0(a,b,s);
     
     // Module arguments
     input wire  [3:0] a;
@@ -9134,10 +9134,10 @@ module random_3_e17_mvtu_int$pes$2$negs$lv5$0(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$2$negs$lv5$0
+endmodule // random_3_e18_mvtu_int$pes$2$negs$lv5$0
 
 
-module random_3_e17_mvtu_int$pes$2$negs$lv6$0(a,b,s);
+module random_3_e18_mvtu_int$pes$2$negs$lv6$0(a,b,s);
     
     // Module arguments
     input wire  [3:0] a;
@@ -9149,10 +9149,10 @@ module random_3_e17_mvtu_int$pes$2$negs$lv6$0(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$2$negs$lv6$0
+endmodule // random_3_e18_mvtu_int$pes$2$negs$lv6$0
 
 
-module random_3_e17_mvtu_int$pes$2$negs$lv7$0(a,b,s);
+module random_3_e18_mvtu_int$pes$2$negs$lv7$0(a,b,s);
     
     // Module arguments
     input wire  [3:0] a;
@@ -9164,10 +9164,10 @@ module random_3_e17_mvtu_int$pes$2$negs$lv7$0(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$2$negs$lv7$0
+endmodule // random_3_e18_mvtu_int$pes$2$negs$lv7$0
 
 
-module random_3_e17_mvtu_int$pes$2$nodes$0(a,b,s);
+module random_3_e18_mvtu_int$pes$2$nodes$0(a,b,s);
     
     // Module arguments
     input wire  [10:0] a;
@@ -9179,10 +9179,10 @@ module random_3_e17_mvtu_int$pes$2$nodes$0(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$2$nodes$0
+endmodule // random_3_e18_mvtu_int$pes$2$nodes$0
 
 
-module random_3_e17_mvtu_int$pes$2$nodes$1(a,b,s);
+module random_3_e18_mvtu_int$pes$2$nodes$1(a,b,s);
     
     // Module arguments
     input wire  [10:0] a;
@@ -9194,10 +9194,10 @@ module random_3_e17_mvtu_int$pes$2$nodes$1(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$2$nodes$1
+endmodule // random_3_e18_mvtu_int$pes$2$nodes$1
 
 
-module random_3_e17_mvtu_int$pes$2$nodes$10(a,b,s);
+module random_3_e18_mvtu_int$pes$2$nodes$10(a,b,s);
     
     // Module arguments
     input wire  [10:0] a;
@@ -9209,10 +9209,10 @@ module random_3_e17_mvtu_int$pes$2$nodes$10(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$2$nodes$10
+endmodule // random_3_e18_mvtu_int$pes$2$nodes$10
 
 
-module random_3_e17_mvtu_int$pes$2$nodes$11(a,b,s);
+module random_3_e18_mvtu_int$pes$2$nodes$11(a,b,s);
     
     // Module arguments
     input wire  [10:0] a;
@@ -9224,10 +9224,10 @@ module random_3_e17_mvtu_int$pes$2$nodes$11(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$2$nodes$11
+endmodule // random_3_e18_mvtu_int$pes$2$nodes$11
 
 
-module random_3_e17_mvtu_int$pes$2$nodes$12(a,b,s);
+module random_3_e18_mvtu_int$pes$2$nodes$12(a,b,s);
     
     // Module arguments
     input wire  [10:0] a;
@@ -9239,10 +9239,10 @@ module random_3_e17_mvtu_int$pes$2$nodes$12(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$2$nodes$12
+endmodule // random_3_e18_mvtu_int$pes$2$nodes$12
 
 
-module random_3_e17_mvtu_int$pes$2$nodes$13(a,b,s);
+module random_3_e18_mvtu_int$pes$2$nodes$13(a,b,s);
     
     // Module arguments
     input wire  [10:0] a;
@@ -9254,10 +9254,10 @@ module random_3_e17_mvtu_int$pes$2$nodes$13(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$2$nodes$13
+endmodule // random_3_e18_mvtu_int$pes$2$nodes$13
 
 
-module random_3_e17_mvtu_int$pes$2$nodes$14(a,b,s);
+module random_3_e18_mvtu_int$pes$2$nodes$14(a,b,s);
     
     // Module arguments
     input wire  [10:0] a;
@@ -9269,10 +9269,10 @@ module random_3_e17_mvtu_int$pes$2$nodes$14(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$2$nodes$14
+endmodule // random_3_e18_mvtu_int$pes$2$nodes$14
 
 
-module random_3_e17_mvtu_int$pes$2$nodes$2(a,b,s);
+module random_3_e18_mvtu_int$pes$2$nodes$2(a,b,s);
     
     // Module arguments
     input wire  [10:0] a;
@@ -9284,10 +9284,10 @@ module random_3_e17_mvtu_int$pes$2$nodes$2(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$2$nodes$2
+endmodule // random_3_e18_mvtu_int$pes$2$nodes$2
 
 
-module random_3_e17_mvtu_int$pes$2$nodes$3(a,b,s);
+module random_3_e18_mvtu_int$pes$2$nodes$3(a,b,s);
     
     // Module arguments
     input wire  [10:0] a;
@@ -9299,10 +9299,10 @@ module random_3_e17_mvtu_int$pes$2$nodes$3(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$2$nodes$3
+endmodule // random_3_e18_mvtu_int$pes$2$nodes$3
 
 
-module random_3_e17_mvtu_int$pes$2$nodes$4(a,b,s);
+module random_3_e18_mvtu_int$pes$2$nodes$4(a,b,s);
     
     // Module arguments
     input wire  [10:0] a;
@@ -9314,10 +9314,10 @@ module random_3_e17_mvtu_int$pes$2$nodes$4(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$2$nodes$4
+endmodule // random_3_e18_mvtu_int$pes$2$nodes$4
 
 
-module random_3_e17_mvtu_int$pes$2$nodes$5(a,b,s);
+module random_3_e18_mvtu_int$pes$2$nodes$5(a,b,s);
     
     // Module arguments
     input wire  [10:0] a;
@@ -9329,10 +9329,10 @@ module random_3_e17_mvtu_int$pes$2$nodes$5(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$2$nodes$5
+endmodule // random_3_e18_mvtu_int$pes$2$nodes$5
 
 
-module random_3_e17_mvtu_int$pes$2$nodes$6(a,b,s);
+module random_3_e18_mvtu_int$pes$2$nodes$6(a,b,s);
     
     // Module arguments
     input wire  [10:0] a;
@@ -9344,10 +9344,10 @@ module random_3_e17_mvtu_int$pes$2$nodes$6(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$2$nodes$6
+endmodule // random_3_e18_mvtu_int$pes$2$nodes$6
 
 
-module random_3_e17_mvtu_int$pes$2$nodes$7(a,b,s);
+module random_3_e18_mvtu_int$pes$2$nodes$7(a,b,s);
     
     // Module arguments
     input wire  [10:0] a;
@@ -9359,10 +9359,10 @@ module random_3_e17_mvtu_int$pes$2$nodes$7(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$2$nodes$7
+endmodule // random_3_e18_mvtu_int$pes$2$nodes$7
 
 
-module random_3_e17_mvtu_int$pes$2$nodes$8(a,b,s);
+module random_3_e18_mvtu_int$pes$2$nodes$8(a,b,s);
     
     // Module arguments
     input wire  [10:0] a;
@@ -9374,10 +9374,10 @@ module random_3_e17_mvtu_int$pes$2$nodes$8(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$2$nodes$8
+endmodule // random_3_e18_mvtu_int$pes$2$nodes$8
 
 
-module random_3_e17_mvtu_int$pes$2$nodes$9(a,b,s);
+module random_3_e18_mvtu_int$pes$2$nodes$9(a,b,s);
     
     // Module arguments
     input wire  [10:0] a;
@@ -9389,10 +9389,10 @@ module random_3_e17_mvtu_int$pes$2$nodes$9(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$2$nodes$9
+endmodule // random_3_e18_mvtu_int$pes$2$nodes$9
 
 
-module random_3_e17_mvtu_int$pes$2$part(d,q,clock);
+module random_3_e18_mvtu_int$pes$2$part(d,q,clock);
     
     // Module arguments
     input wire  [10:0] d;
@@ -9408,10 +9408,10 @@ module random_3_e17_mvtu_int$pes$2$part(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e17_mvtu_int$pes$2$part
+endmodule // random_3_e18_mvtu_int$pes$2$part
 
 
-module random_3_e17_mvtu_int$pes$2$v1(d,q,clock);
+module random_3_e18_mvtu_int$pes$2$v1(d,q,clock);
     
     // Module arguments
     input wire  d;
@@ -9427,10 +9427,10 @@ module random_3_e17_mvtu_int$pes$2$v1(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e17_mvtu_int$pes$2$v1
+endmodule // random_3_e18_mvtu_int$pes$2$v1
 
 
-module random_3_e17_mvtu_int$pes$2$vout(d,q,clock);
+module random_3_e18_mvtu_int$pes$2$vout(d,q,clock);
     
     // Module arguments
     input wire  d;
@@ -9446,10 +9446,10 @@ module random_3_e17_mvtu_int$pes$2$vout(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e17_mvtu_int$pes$2$vout
+endmodule // random_3_e18_mvtu_int$pes$2$vout
 
 
-module random_3_e17_mvtu_int$pes$3(clock,in_valid,first,last,x,w,out_valid,y);
+module random_3_e18_mvtu_int$pes$3(clock,in_valid,first,last,x,w,out_valid,y);
     
     // Module arguments
     input wire  clock;
@@ -9570,161 +9570,161 @@ module random_3_e17_mvtu_int$pes$3(clock,in_valid,first,last,x,w,out_valid,y);
     reg  [10:0] total;
     
     // Sub module instances
-    random_3_e17_mvtu_int$pes$3$lanes$0 lanes$0(
+    random_3_e18_mvtu_int$pes$3$lanes$0 lanes$0(
         .x(lanes$0$x),
         .w(lanes$0$w),
         .v(lanes$0$v)
     );
-    random_3_e17_mvtu_int$pes$3$lanes$1 lanes$1(
+    random_3_e18_mvtu_int$pes$3$lanes$1 lanes$1(
         .x(lanes$1$x),
         .w(lanes$1$w),
         .v(lanes$1$v)
     );
-    random_3_e17_mvtu_int$pes$3$lanes$2 lanes$2(
+    random_3_e18_mvtu_int$pes$3$lanes$2 lanes$2(
         .x(lanes$2$x),
         .w(lanes$2$w),
         .v(lanes$2$v)
     );
-    random_3_e17_mvtu_int$pes$3$lanes$3 lanes$3(
+    random_3_e18_mvtu_int$pes$3$lanes$3 lanes$3(
         .x(lanes$3$x),
         .w(lanes$3$w),
         .v(lanes$3$v)
     );
-    random_3_e17_mvtu_int$pes$3$lanes$4 lanes$4(
+    random_3_e18_mvtu_int$pes$3$lanes$4 lanes$4(
         .x(lanes$4$x),
         .w(lanes$4$w),
         .v(lanes$4$v)
     );
-    random_3_e17_mvtu_int$pes$3$lanes$5 lanes$5(
+    random_3_e18_mvtu_int$pes$3$lanes$5 lanes$5(
         .x(lanes$5$x),
         .w(lanes$5$w),
         .v(lanes$5$v)
     );
-    random_3_e17_mvtu_int$pes$3$lanes$6 lanes$6(
+    random_3_e18_mvtu_int$pes$3$lanes$6 lanes$6(
         .x(lanes$6$x),
         .w(lanes$6$w),
         .v(lanes$6$v)
     );
-    random_3_e17_mvtu_int$pes$3$lanes$7 lanes$7(
+    random_3_e18_mvtu_int$pes$3$lanes$7 lanes$7(
         .x(lanes$7$x),
         .w(lanes$7$w),
         .v(lanes$7$v)
     );
-    random_3_e17_mvtu_int$pes$3$lanes$8 lanes$8(
+    random_3_e18_mvtu_int$pes$3$lanes$8 lanes$8(
         .x(lanes$8$x),
         .w(lanes$8$w),
         .v(lanes$8$v)
     );
-    random_3_e17_mvtu_int$pes$3$lanes$9 lanes$9(
+    random_3_e18_mvtu_int$pes$3$lanes$9 lanes$9(
         .x(lanes$9$x),
         .w(lanes$9$w),
         .v(lanes$9$v)
     );
-    random_3_e17_mvtu_int$pes$3$nodes$0 nodes$0(
+    random_3_e18_mvtu_int$pes$3$nodes$0 nodes$0(
         .a(nodes$0$a),
         .b(nodes$0$b),
         .s(nodes$0$s)
     );
-    random_3_e17_mvtu_int$pes$3$nodes$1 nodes$1(
+    random_3_e18_mvtu_int$pes$3$nodes$1 nodes$1(
         .a(nodes$1$a),
         .b(nodes$1$b),
         .s(nodes$1$s)
     );
-    random_3_e17_mvtu_int$pes$3$nodes$2 nodes$2(
+    random_3_e18_mvtu_int$pes$3$nodes$2 nodes$2(
         .a(nodes$2$a),
         .b(nodes$2$b),
         .s(nodes$2$s)
     );
-    random_3_e17_mvtu_int$pes$3$nodes$3 nodes$3(
+    random_3_e18_mvtu_int$pes$3$nodes$3 nodes$3(
         .a(nodes$3$a),
         .b(nodes$3$b),
         .s(nodes$3$s)
     );
-    random_3_e17_mvtu_int$pes$3$nodes$4 nodes$4(
+    random_3_e18_mvtu_int$pes$3$nodes$4 nodes$4(
         .a(nodes$4$a),
         .b(nodes$4$b),
         .s(nodes$4$s)
     );
-    random_3_e17_mvtu_int$pes$3$nodes$5 nodes$5(
+    random_3_e18_mvtu_int$pes$3$nodes$5 nodes$5(
         .a(nodes$5$a),
         .b(nodes$5$b),
         .s(nodes$5$s)
     );
-    random_3_e17_mvtu_int$pes$3$nodes$6 nodes$6(
+    random_3_e18_mvtu_int$pes$3$nodes$6 nodes$6(
         .a(nodes$6$a),
         .b(nodes$6$b),
         .s(nodes$6$s)
     );
-    random_3_e17_mvtu_int$pes$3$nodes$7 nodes$7(
+    random_3_e18_mvtu_int$pes$3$nodes$7 nodes$7(
         .a(nodes$7$a),
         .b(nodes$7$b),
         .s(nodes$7$s)
     );
-    random_3_e17_mvtu_int$pes$3$nodes$8 nodes$8(
+    random_3_e18_mvtu_int$pes$3$nodes$8 nodes$8(
         .a(nodes$8$a),
         .b(nodes$8$b),
         .s(nodes$8$s)
     );
-    random_3_e17_mvtu_int$pes$3$nodes$9 nodes$9(
+    random_3_e18_mvtu_int$pes$3$nodes$9 nodes$9(
         .a(nodes$9$a),
         .b(nodes$9$b),
         .s(nodes$9$s)
     );
-    random_3_e17_mvtu_int$pes$3$nodes$10 nodes$10(
+    random_3_e18_mvtu_int$pes$3$nodes$10 nodes$10(
         .a(nodes$10$a),
         .b(nodes$10$b),
         .s(nodes$10$s)
     );
-    random_3_e17_mvtu_int$pes$3$nodes$11 nodes$11(
+    random_3_e18_mvtu_int$pes$3$nodes$11 nodes$11(
         .a(nodes$11$a),
         .b(nodes$11$b),
         .s(nodes$11$s)
     );
-    random_3_e17_mvtu_int$pes$3$nodes$12 nodes$12(
+    random_3_e18_mvtu_int$pes$3$nodes$12 nodes$12(
         .a(nodes$12$a),
         .b(nodes$12$b),
         .s(nodes$12$s)
     );
-    random_3_e17_mvtu_int$pes$3$nodes$13 nodes$13(
+    random_3_e18_mvtu_int$pes$3$nodes$13 nodes$13(
         .a(nodes$13$a),
         .b(nodes$13$b),
         .s(nodes$13$s)
     );
-    random_3_e17_mvtu_int$pes$3$nodes$14 nodes$14(
+    random_3_e18_mvtu_int$pes$3$nodes$14 nodes$14(
         .a(nodes$14$a),
         .b(nodes$14$b),
         .s(nodes$14$s)
     );
-    random_3_e17_mvtu_int$pes$3$negs negs(
+    random_3_e18_mvtu_int$pes$3$negs negs(
         .bits(negs$bits),
         .count(negs$count)
     );
-    random_3_e17_mvtu_int$pes$3$part part(
+    random_3_e18_mvtu_int$pes$3$part part(
         .d(part$d),
         .q(part$q),
         .clock(part$clock)
     );
-    random_3_e17_mvtu_int$pes$3$v1 v1(
+    random_3_e18_mvtu_int$pes$3$v1 v1(
         .d(v1$d),
         .q(v1$q),
         .clock(v1$clock)
     );
-    random_3_e17_mvtu_int$pes$3$first1 first1(
+    random_3_e18_mvtu_int$pes$3$first1 first1(
         .d(first1$d),
         .q(first1$q),
         .clock(first1$clock)
     );
-    random_3_e17_mvtu_int$pes$3$last1 last1(
+    random_3_e18_mvtu_int$pes$3$last1 last1(
         .d(last1$d),
         .q(last1$q),
         .clock(last1$clock)
     );
-    random_3_e17_mvtu_int$pes$3$acc acc(
+    random_3_e18_mvtu_int$pes$3$acc acc(
         .d(acc$d),
         .q(acc$q),
         .clock(acc$clock)
     );
-    random_3_e17_mvtu_int$pes$3$vout vout(
+    random_3_e18_mvtu_int$pes$3$vout vout(
         .d(vout$d),
         .q(vout$q),
         .clock(vout$clock)
@@ -9817,10 +9817,10 @@ module random_3_e17_mvtu_int$pes$3(clock,in_valid,first,last,x,w,out_valid,y);
         y = acc$q;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$3
+endmodule // random_3_e18_mvtu_int$pes$3
 
 
-module random_3_e17_mvtu_int$pes$3$acc(d,q,clock);
+module random_3_e18_mvtu_int$pes$3$acc(d,q,clock);
     
     // Module arguments
     input wire  [10:0] d;
@@ -9836,10 +9836,10 @@ module random_3_e17_mvtu_int$pes$3$acc(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e17_mvtu_int$pes$3$acc
+endmodule // random_3_e18_mvtu_int$pes$3$acc
 
 
-module random_3_e17_mvtu_int$pes$3$first1(d,q,clock);
+module random_3_e18_mvtu_int$pes$3$first1(d,q,clock);
     
     // Module arguments
     input wire  d;
@@ -9855,10 +9855,10 @@ module random_3_e17_mvtu_int$pes$3$first1(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e17_mvtu_int$pes$3$first1
+endmodule // random_3_e18_mvtu_int$pes$3$first1
 
 
-module random_3_e17_mvtu_int$pes$3$lanes$0(x,w,v);
+module random_3_e18_mvtu_int$pes$3$lanes$0(x,w,v);
     
     // Module arguments
     input wire  [19:0] x;
@@ -9883,10 +9883,10 @@ module random_3_e17_mvtu_int$pes$3$lanes$0(x,w,v);
         end
     end
     
-endmodule // random_3_e17_mvtu_int$pes$3$lanes$0
+endmodule // random_3_e18_mvtu_int$pes$3$lanes$0
 
 
-module random_3_e17_mvtu_int$pes$3$lanes$1(x,w,v);
+module random_3_e18_mvtu_int$pes$3$lanes$1(x,w,v);
     
     // Module arguments
     input wire  [19:0] x;
@@ -9911,10 +9911,10 @@ module random_3_e17_mvtu_int$pes$3$lanes$1(x,w,v);
         end
     end
     
-endmodule // random_3_e17_mvtu_int$pes$3$lanes$1
+endmodule // random_3_e18_mvtu_int$pes$3$lanes$1
 
 
-module random_3_e17_mvtu_int$pes$3$lanes$2(x,w,v);
+module random_3_e18_mvtu_int$pes$3$lanes$2(x,w,v);
     
     // Module arguments
     input wire  [19:0] x;
@@ -9939,10 +9939,10 @@ module random_3_e17_mvtu_int$pes$3$lanes$2(x,w,v);
         end
     end
     
-endmodule // random_3_e17_mvtu_int$pes$3$lanes$2
+endmodule // random_3_e18_mvtu_int$pes$3$lanes$2
 
 
-module random_3_e17_mvtu_int$pes$3$lanes$3(x,w,v);
+module random_3_e18_mvtu_int$pes$3$lanes$3(x,w,v);
     
     // Module arguments
     input wire  [19:0] x;
@@ -9967,10 +9967,10 @@ module random_3_e17_mvtu_int$pes$3$lanes$3(x,w,v);
         end
     end
     
-endmodule // random_3_e17_mvtu_int$pes$3$lanes$3
+endmodule // random_3_e18_mvtu_int$pes$3$lanes$3
 
 
-module random_3_e17_mvtu_int$pes$3$lanes$4(x,w,v);
+module random_3_e18_mvtu_int$pes$3$lanes$4(x,w,v);
     
     // Module arguments
     input wire  [19:0] x;
@@ -9995,10 +9995,10 @@ module random_3_e17_mvtu_int$pes$3$lanes$4(x,w,v);
         end
     end
     
-endmodule // random_3_e17_mvtu_int$pes$3$lanes$4
+endmodule // random_3_e18_mvtu_int$pes$3$lanes$4
 
 
-module random_3_e17_mvtu_int$pes$3$lanes$5(x,w,v);
+module random_3_e18_mvtu_int$pes$3$lanes$5(x,w,v);
     
     // Module arguments
     input wire  [19:0] x;
@@ -10023,10 +10023,10 @@ module random_3_e17_mvtu_int$pes$3$lanes$5(x,w,v);
         end
     end
     
-endmodule // random_3_e17_mvtu_int$pes$3$lanes$5
+endmodule // random_3_e18_mvtu_int$pes$3$lanes$5
 
 
-module random_3_e17_mvtu_int$pes$3$lanes$6(x,w,v);
+module random_3_e18_mvtu_int$pes$3$lanes$6(x,w,v);
     
     // Module arguments
     input wire  [19:0] x;
@@ -10051,10 +10051,10 @@ module random_3_e17_mvtu_int$pes$3$lanes$6(x,w,v);
         end
     end
     
-endmodule // random_3_e17_mvtu_int$pes$3$lanes$6
+endmodule // random_3_e18_mvtu_int$pes$3$lanes$6
 
 
-module random_3_e17_mvtu_int$pes$3$lanes$7(x,w,v);
+module random_3_e18_mvtu_int$pes$3$lanes$7(x,w,v);
     
     // Module arguments
     input wire  [19:0] x;
@@ -10079,10 +10079,10 @@ module random_3_e17_mvtu_int$pes$3$lanes$7(x,w,v);
         end
     end
     
-endmodule // random_3_e17_mvtu_int$pes$3$lanes$7
+endmodule // random_3_e18_mvtu_int$pes$3$lanes$7
 
 
-module random_3_e17_mvtu_int$pes$3$lanes$8(x,w,v);
+module random_3_e18_mvtu_int$pes$3$lanes$8(x,w,v);
     
     // Module arguments
     input wire  [19:0] x;
@@ -10107,10 +10107,10 @@ module random_3_e17_mvtu_int$pes$3$lanes$8(x,w,v);
         end
     end
     
-endmodule // random_3_e17_mvtu_int$pes$3$lanes$8
+endmodule // random_3_e18_mvtu_int$pes$3$lanes$8
 
 
-module random_3_e17_mvtu_int$pes$3$lanes$9(x,w,v);
+module random_3_e18_mvtu_int$pes$3$lanes$9(x,w,v);
     
     // Module arguments
     input wire  [19:0] x;
@@ -10135,10 +10135,10 @@ module random_3_e17_mvtu_int$pes$3$lanes$9(x,w,v);
         end
     end
     
-endmodule // random_3_e17_mvtu_int$pes$3$lanes$9
+endmodule // random_3_e18_mvtu_int$pes$3$lanes$9
 
 
-module random_3_e17_mvtu_int$pes$3$last1(d,q,clock);
+module random_3_e18_mvtu_int$pes$3$last1(d,q,clock);
     
     // Module arguments
     input wire  d;
@@ -10154,10 +10154,10 @@ module random_3_e17_mvtu_int$pes$3$last1(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e17_mvtu_int$pes$3$last1
+endmodule // random_3_e18_mvtu_int$pes$3$last1
 
 
-module random_3_e17_mvtu_int$pes$3$negs(bits,count);
+module random_3_e18_mvtu_int$pes$3$negs(bits,count);
     
     // Module arguments
     input wire  [9:0] bits;
@@ -10220,92 +10220,92 @@ module random_3_e17_mvtu_int$pes$3$negs(bits,count);
     wire  [3:0] lv7$0$s;
     
     // Sub module instances
-    random_3_e17_mvtu_int$pes$3$negs$lv1$0 lv1$0(
+    random_3_e18_mvtu_int$pes$3$negs$lv1$0 lv1$0(
         .a(lv1$0$a),
         .b(lv1$0$b),
         .s(lv1$0$s)
     );
-    random_3_e17_mvtu_int$pes$3$negs$lv1$1 lv1$1(
+    random_3_e18_mvtu_int$pes$3$negs$lv1$1 lv1$1(
         .a(lv1$1$a),
         .b(lv1$1$b),
         .s(lv1$1$s)
     );
-    random_3_e17_mvtu_int$pes$3$negs$lv1$2 lv1$2(
+    random_3_e18_mvtu_int$pes$3$negs$lv1$2 lv1$2(
         .a(lv1$2$a),
         .b(lv1$2$b),
         .s(lv1$2$s)
     );
-    random_3_e17_mvtu_int$pes$3$negs$lv1$3 lv1$3(
+    random_3_e18_mvtu_int$pes$3$negs$lv1$3 lv1$3(
         .a(lv1$3$a),
         .b(lv1$3$b),
         .s(lv1$3$s)
     );
-    random_3_e17_mvtu_int$pes$3$negs$lv1$4 lv1$4(
+    random_3_e18_mvtu_int$pes$3$negs$lv1$4 lv1$4(
         .a(lv1$4$a),
         .b(lv1$4$b),
         .s(lv1$4$s)
     );
-    random_3_e17_mvtu_int$pes$3$negs$lv1$5 lv1$5(
+    random_3_e18_mvtu_int$pes$3$negs$lv1$5 lv1$5(
         .a(lv1$5$a),
         .b(lv1$5$b),
         .s(lv1$5$s)
     );
-    random_3_e17_mvtu_int$pes$3$negs$lv1$6 lv1$6(
+    random_3_e18_mvtu_int$pes$3$negs$lv1$6 lv1$6(
         .a(lv1$6$a),
         .b(lv1$6$b),
         .s(lv1$6$s)
     );
-    random_3_e17_mvtu_int$pes$3$negs$lv1$7 lv1$7(
+    random_3_e18_mvtu_int$pes$3$negs$lv1$7 lv1$7(
         .a(lv1$7$a),
         .b(lv1$7$b),
         .s(lv1$7$s)
     );
-    random_3_e17_mvtu_int$pes$3$negs$lv2$0 lv2$0(
+    random_3_e18_mvtu_int$pes$3$negs$lv2$0 lv2$0(
         .a(lv2$0$a),
         .b(lv2$0$b),
         .s(lv2$0$s)
     );
-    random_3_e17_mvtu_int$pes$3$negs$lv2$1 lv2$1(
+    random_3_e18_mvtu_int$pes$3$negs$lv2$1 lv2$1(
         .a(lv2$1$a),
         .b(lv2$1$b),
         .s(lv2$1$s)
     );
-    random_3_e17_mvtu_int$pes$3$negs$lv2$2 lv2$2(
+    random_3_e18_mvtu_int$pes$3$negs$lv2$2 lv2$2(
         .a(lv2$2$a),
         .b(lv2$2$b),
         .s(lv2$2$s)
     );
-    random_3_e17_mvtu_int$pes$3$negs$lv2$3 lv2$3(
+    random_3_e18_mvtu_int$pes$3$negs$lv2$3 lv2$3(
         .a(lv2$3$a),
         .b(lv2$3$b),
         .s(lv2$3$s)
     );
-    random_3_e17_mvtu_int$pes$3$negs$lv3$0 lv3$0(
+    random_3_e18_mvtu_int$pes$3$negs$lv3$0 lv3$0(
         .a(lv3$0$a),
         .b(lv3$0$b),
         .s(lv3$0$s)
     );
-    random_3_e17_mvtu_int$pes$3$negs$lv3$1 lv3$1(
+    random_3_e18_mvtu_int$pes$3$negs$lv3$1 lv3$1(
         .a(lv3$1$a),
         .b(lv3$1$b),
         .s(lv3$1$s)
     );
-    random_3_e17_mvtu_int$pes$3$negs$lv4$0 lv4$0(
+    random_3_e18_mvtu_int$pes$3$negs$lv4$0 lv4$0(
         .a(lv4$0$a),
         .b(lv4$0$b),
         .s(lv4$0$s)
     );
-    random_3_e17_mvtu_int$pes$3$negs$lv5$0 lv5$0(
+    random_3_e18_mvtu_int$pes$3$negs$lv5$0 lv5$0(
         .a(lv5$0$a),
         .b(lv5$0$b),
         .s(lv5$0$s)
     );
-    random_3_e17_mvtu_int$pes$3$negs$lv6$0 lv6$0(
+    random_3_e18_mvtu_int$pes$3$negs$lv6$0 lv6$0(
         .a(lv6$0$a),
         .b(lv6$0$b),
         .s(lv6$0$s)
     );
-    random_3_e17_mvtu_int$pes$3$negs$lv7$0 lv7$0(
+    random_3_e18_mvtu_int$pes$3$negs$lv7$0 lv7$0(
         .a(lv7$0$a),
         .b(lv7$0$b),
         .s(lv7$0$s)
@@ -10382,10 +10382,10 @@ module random_3_e17_mvtu_int$pes$3$negs(bits,count);
         count = lv7$0$s;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$3$negs
+endmodule // random_3_e18_mvtu_int$pes$3$negs
 
 
-module random_3_e17_mvtu_int$pes$3$negs$lv1$0(a,b,s);
+module random_3_e18_mvtu_int$pes$3$negs$lv1$0(a,b,s);
     
     // Module arguments
     input wire  [3:0] a;
@@ -10397,10 +10397,10 @@ module random_3_e17_mvtu_int$pes$3$negs$lv1$0(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$3$negs$lv1$0
+endmodule // random_3_e18_mvtu_int$pes$3$negs$lv1$0
 
 
-module random_3_e17_mvtu_int$pes$3$negs$lv1$1(a,b,s);
+module random_3_e18_mvtu_int$pes$3$negs$lv1$1(a,b,s);
     
     // Module arguments
     input wire  [3:0] a;
@@ -10412,10 +10412,10 @@ module random_3_e17_mvtu_int$pes$3$negs$lv1$1(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$3$negs$lv1$1
+endmodule // random_3_e18_mvtu_int$pes$3$negs$lv1$1
 
 
-module random_3_e17_mvtu_int$pes$3$negs$lv1$2(a,b,s);
+module random_3_e18_mvtu_int$pes$3$negs$lv1$2(a,b,s);
     
     // Module arguments
     input wire  [3:0] a;
@@ -10427,10 +10427,10 @@ module random_3_e17_mvtu_int$pes$3$negs$lv1$2(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$3$negs$lv1$2
+endmodule // random_3_e18_mvtu_int$pes$3$negs$lv1$2
 
 
-module random_3_e17_mvtu_int$pes$3$negs$lv1$3(a,b,s);
+module random_3_e18_mvtu_int$pes$3$negs$lv1$3(a,b,s);
     
     // Module arguments
     input wire  [3:0] a;
@@ -10442,10 +10442,10 @@ module random_3_e17_mvtu_int$pes$3$negs$lv1$3(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$3$negs$lv1$3
+endmodule // random_3_e18_mvtu_int$pes$3$negs$lv1$3
 
 
-module random_3_e17_mvtu_int$pes$3$negs$lv1$4(a,b,s);
+module random_3_e18_mvtu_int$pes$3$negs$lv1$4(a,b,s);
     
     // Module arguments
     input wire  [3:0] a;
@@ -10457,10 +10457,10 @@ module random_3_e17_mvtu_int$pes$3$negs$lv1$4(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$3$negs$lv1$4
+endmodule // random_3_e18_mvtu_int$pes$3$negs$lv1$4
 
 
-module random_3_e17_mvtu_int$pes$3$negs$lv1$5(a,b,s);
+module random_3_e18_mvtu_int$pes$3$negs$lv1$5(a,b,s);
     
     // Module arguments
     input wire  [3:0] a;
@@ -10472,10 +10472,10 @@ module random_3_e17_mvtu_int$pes$3$negs$lv1$5(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$3$negs$lv1$5
+endmodule // random_3_e18_mvtu_int$pes$3$negs$lv1$5
 
 
-module random_3_e17_mvtu_int$pes$3$negs$lv1$6(a,b,s);
+module random_3_e18_mvtu_int$pes$3$negs$lv1$6(a,b,s);
     
     // Module arguments
     input wire  [3:0] a;
@@ -10487,10 +10487,10 @@ module random_3_e17_mvtu_int$pes$3$negs$lv1$6(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$3$negs$lv1$6
+endmodule // random_3_e18_mvtu_int$pes$3$negs$lv1$6
 
 
-module random_3_e17_mvtu_int$pes$3$negs$lv1$7(a,b,s);
+module random_3_e18_mvtu_int$pes$3$negs$lv1$7(a,b,s);
     
     // Module arguments
     input wire  [3:0] a;
@@ -10502,10 +10502,10 @@ module random_3_e17_mvtu_int$pes$3$negs$lv1$7(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$3$negs$lv1$7
+endmodule // random_3_e18_mvtu_int$pes$3$negs$lv1$7
 
 
-module random_3_e17_mvtu_int$pes$3$negs$lv2$0(a,b,s);
+module random_3_e18_mvtu_int$pes$3$negs$lv2$0(a,b,s);
     
     // Module arguments
     input wire  [3:0] a;
@@ -10517,10 +10517,10 @@ module random_3_e17_mvtu_int$pes$3$negs$lv2$0(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$3$negs$lv2$0
+endmodule // random_3_e18_mvtu_int$pes$3$negs$lv2$0
 
 
-module random_3_e17_mvtu_int$pes$3$negs$lv2$1(a,b,s);
+module random_3_e18_mvtu_int$pes$3$negs$lv2$1(a,b,s);
     
     // Module arguments
     input wire  [3:0] a;
@@ -10532,10 +10532,10 @@ module random_3_e17_mvtu_int$pes$3$negs$lv2$1(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$3$negs$lv2$1
+endmodule // random_3_e18_mvtu_int$pes$3$negs$lv2$1
 
 
-module random_3_e17_mvtu_int$pes$3$negs$lv2$2(a,b,s);
+module random_3_e18_mvtu_int$pes$3$negs$lv2$2(a,b,s);
     
     // Module arguments
     input wire  [3:0] a;
@@ -10547,10 +10547,10 @@ module random_3_e17_mvtu_int$pes$3$negs$lv2$2(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$3$negs$lv2$2
+endmodule // random_3_e18_mvtu_int$pes$3$negs$lv2$2
 
 
-module random_3_e17_mvtu_int$pes$3$negs$lv2$3(a,b,s);
+module random_3_e18_mvtu_int$pes$3$negs$lv2$3(a,b,s);
     
     // Module arguments
     input wire  [3:0] a;
@@ -10562,10 +10562,10 @@ module random_3_e17_mvtu_int$pes$3$negs$lv2$3(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$3$negs$lv2$3
+endmodule // random_3_e18_mvtu_int$pes$3$negs$lv2$3
 
 
-module random_3_e17_mvtu_int$pes$3$negs$lv3$0(a,b,s);
+module random_3_e18_mvtu_int$pes$3$negs$lv3$0(a,b,s);
     
     // Module arguments
     input wire  [3:0] a;
@@ -10577,10 +10577,10 @@ module random_3_e17_mvtu_int$pes$3$negs$lv3$0(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$3$negs$lv3$0
+endmodule // random_3_e18_mvtu_int$pes$3$negs$lv3$0
 
 
-module random_3_e17_mvtu_int$pes$3$negs$lv3$1(a,b,s);
+module random_3_e18_mvtu_int$pes$3$negs$lv3$1(a,b,s);
     
     // Module arguments
     input wire  [3:0] a;
@@ -10592,10 +10592,10 @@ module random_3_e17_mvtu_int$pes$3$negs$lv3$1(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$3$negs$lv3$1
+endmodule // random_3_e18_mvtu_int$pes$3$negs$lv3$1
 
 
-module random_3_e17_mvtu_int$pes$3$negs$lv4$0(a,b,s);
+module random_3_e18_mvtu_int$pes$3$negs$lv4$0(a,b,s);
     
     // Module arguments
     input wire  [3:0] a;
@@ -10607,10 +10607,10 @@ module random_3_e17_mvtu_int$pes$3$negs$lv4$0(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$3$negs$lv4$0
+endmodule // random_3_e18_mvtu_int$pes$3$negs$lv4$0
 
 
-module random_3_e17_mvtu_int$pes$3$negs$lv5$0(a,b,s);
+module random_3_e18_mvtu_int$pes$3$negs$lv5$0(a,b,s);
     
     // Module arguments
     input wire  [3:0] a;
@@ -10622,10 +10622,10 @@ module random_3_e17_mvtu_int$pes$3$negs$lv5$0(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$3$negs$lv5$0
+endmodule // random_3_e18_mvtu_int$pes$3$negs$lv5$0
 
 
-module random_3_e17_mvtu_int$pes$3$negs$lv6$0(a,b,s);
+module random_3_e18_mvtu_int$pes$3$negs$lv6$0(a,b,s);
     
     // Module arguments
     input wire  [3:0] a;
@@ -10637,10 +10637,10 @@ module random_3_e17_mvtu_int$pes$3$negs$lv6$0(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$3$negs$lv6$0
+endmodule // random_3_e18_mvtu_int$pes$3$negs$lv6$0
 
 
-module random_3_e17_mvtu_int$pes$3$negs$lv7$0(a,b,s);
+module random_3_e18_mvtu_int$pes$3$negs$lv7$0(a,b,s);
     
     // Module arguments
     input wire  [3:0] a;
@@ -10652,10 +10652,10 @@ module random_3_e17_mvtu_int$pes$3$negs$lv7$0(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$3$negs$lv7$0
+endmodule // random_3_e18_mvtu_int$pes$3$negs$lv7$0
 
 
-module random_3_e17_mvtu_int$pes$3$nodes$0(a,b,s);
+module random_3_e18_mvtu_int$pes$3$nodes$0(a,b,s);
     
     // Module arguments
     input wire  [10:0] a;
@@ -10667,10 +10667,10 @@ module random_3_e17_mvtu_int$pes$3$nodes$0(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$3$nodes$0
+endmodule // random_3_e18_mvtu_int$pes$3$nodes$0
 
 
-module random_3_e17_mvtu_int$pes$3$nodes$1(a,b,s);
+module random_3_e18_mvtu_int$pes$3$nodes$1(a,b,s);
     
     // Module arguments
     input wire  [10:0] a;
@@ -10682,10 +10682,10 @@ module random_3_e17_mvtu_int$pes$3$nodes$1(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$3$nodes$1
+endmodule // random_3_e18_mvtu_int$pes$3$nodes$1
 
 
-module random_3_e17_mvtu_int$pes$3$nodes$10(a,b,s);
+module random_3_e18_mvtu_int$pes$3$nodes$10(a,b,s);
     
     // Module arguments
     input wire  [10:0] a;
@@ -10697,10 +10697,10 @@ module random_3_e17_mvtu_int$pes$3$nodes$10(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$3$nodes$10
+endmodule // random_3_e18_mvtu_int$pes$3$nodes$10
 
 
-module random_3_e17_mvtu_int$pes$3$nodes$11(a,b,s);
+module random_3_e18_mvtu_int$pes$3$nodes$11(a,b,s);
     
     // Module arguments
     input wire  [10:0] a;
@@ -10712,10 +10712,10 @@ module random_3_e17_mvtu_int$pes$3$nodes$11(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$3$nodes$11
+endmodule // random_3_e18_mvtu_int$pes$3$nodes$11
 
 
-module random_3_e17_mvtu_int$pes$3$nodes$12(a,b,s);
+module random_3_e18_mvtu_int$pes$3$nodes$12(a,b,s);
     
     // Module arguments
     input wire  [10:0] a;
@@ -10727,10 +10727,10 @@ module random_3_e17_mvtu_int$pes$3$nodes$12(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$3$nodes$12
+endmodule // random_3_e18_mvtu_int$pes$3$nodes$12
 
 
-module random_3_e17_mvtu_int$pes$3$nodes$13(a,b,s);
+module random_3_e18_mvtu_int$pes$3$nodes$13(a,b,s);
     
     // Module arguments
     input wire  [10:0] a;
@@ -10742,10 +10742,10 @@ module random_3_e17_mvtu_int$pes$3$nodes$13(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$3$nodes$13
+endmodule // random_3_e18_mvtu_int$pes$3$nodes$13
 
 
-module random_3_e17_mvtu_int$pes$3$nodes$14(a,b,s);
+module random_3_e18_mvtu_int$pes$3$nodes$14(a,b,s);
     
     // Module arguments
     input wire  [10:0] a;
@@ -10757,10 +10757,10 @@ module random_3_e17_mvtu_int$pes$3$nodes$14(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$3$nodes$14
+endmodule // random_3_e18_mvtu_int$pes$3$nodes$14
 
 
-module random_3_e17_mvtu_int$pes$3$nodes$2(a,b,s);
+module random_3_e18_mvtu_int$pes$3$nodes$2(a,b,s);
     
     // Module arguments
     input wire  [10:0] a;
@@ -10772,10 +10772,10 @@ module random_3_e17_mvtu_int$pes$3$nodes$2(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$3$nodes$2
+endmodule // random_3_e18_mvtu_int$pes$3$nodes$2
 
 
-module random_3_e17_mvtu_int$pes$3$nodes$3(a,b,s);
+module random_3_e18_mvtu_int$pes$3$nodes$3(a,b,s);
     
     // Module arguments
     input wire  [10:0] a;
@@ -10787,10 +10787,10 @@ module random_3_e17_mvtu_int$pes$3$nodes$3(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$3$nodes$3
+endmodule // random_3_e18_mvtu_int$pes$3$nodes$3
 
 
-module random_3_e17_mvtu_int$pes$3$nodes$4(a,b,s);
+module random_3_e18_mvtu_int$pes$3$nodes$4(a,b,s);
     
     // Module arguments
     input wire  [10:0] a;
@@ -10802,10 +10802,10 @@ module random_3_e17_mvtu_int$pes$3$nodes$4(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$3$nodes$4
+endmodule // random_3_e18_mvtu_int$pes$3$nodes$4
 
 
-module random_3_e17_mvtu_int$pes$3$nodes$5(a,b,s);
+module random_3_e18_mvtu_int$pes$3$nodes$5(a,b,s);
     
     // Module arguments
     input wire  [10:0] a;
@@ -10817,10 +10817,10 @@ module random_3_e17_mvtu_int$pes$3$nodes$5(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$3$nodes$5
+endmodule // random_3_e18_mvtu_int$pes$3$nodes$5
 
 
-module random_3_e17_mvtu_int$pes$3$nodes$6(a,b,s);
+module random_3_e18_mvtu_int$pes$3$nodes$6(a,b,s);
     
     // Module arguments
     input wire  [10:0] a;
@@ -10832,10 +10832,10 @@ module random_3_e17_mvtu_int$pes$3$nodes$6(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$3$nodes$6
+endmodule // random_3_e18_mvtu_int$pes$3$nodes$6
 
 
-module random_3_e17_mvtu_int$pes$3$nodes$7(a,b,s);
+module random_3_e18_mvtu_int$pes$3$nodes$7(a,b,s);
     
     // Module arguments
     input wire  [10:0] a;
@@ -10847,10 +10847,10 @@ module random_3_e17_mvtu_int$pes$3$nodes$7(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$3$nodes$7
+endmodule // random_3_e18_mvtu_int$pes$3$nodes$7
 
 
-module random_3_e17_mvtu_int$pes$3$nodes$8(a,b,s);
+module random_3_e18_mvtu_int$pes$3$nodes$8(a,b,s);
     
     // Module arguments
     input wire  [10:0] a;
@@ -10862,10 +10862,10 @@ module random_3_e17_mvtu_int$pes$3$nodes$8(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$3$nodes$8
+endmodule // random_3_e18_mvtu_int$pes$3$nodes$8
 
 
-module random_3_e17_mvtu_int$pes$3$nodes$9(a,b,s);
+module random_3_e18_mvtu_int$pes$3$nodes$9(a,b,s);
     
     // Module arguments
     input wire  [10:0] a;
@@ -10877,10 +10877,10 @@ module random_3_e17_mvtu_int$pes$3$nodes$9(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$3$nodes$9
+endmodule // random_3_e18_mvtu_int$pes$3$nodes$9
 
 
-module random_3_e17_mvtu_int$pes$3$part(d,q,clock);
+module random_3_e18_mvtu_int$pes$3$part(d,q,clock);
     
     // Module arguments
     input wire  [10:0] d;
@@ -10896,10 +10896,10 @@ module random_3_e17_mvtu_int$pes$3$part(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e17_mvtu_int$pes$3$part
+endmodule // random_3_e18_mvtu_int$pes$3$part
 
 
-module random_3_e17_mvtu_int$pes$3$v1(d,q,clock);
+module random_3_e18_mvtu_int$pes$3$v1(d,q,clock);
     
     // Module arguments
     input wire  d;
@@ -10915,10 +10915,10 @@ module random_3_e17_mvtu_int$pes$3$v1(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e17_mvtu_int$pes$3$v1
+endmodule // random_3_e18_mvtu_int$pes$3$v1
 
 
-module random_3_e17_mvtu_int$pes$3$vout(d,q,clock);
+module random_3_e18_mvtu_int$pes$3$vout(d,q,clock);
     
     // Module arguments
     input wire  d;
@@ -10934,10 +10934,10 @@ module random_3_e17_mvtu_int$pes$3$vout(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e17_mvtu_int$pes$3$vout
+endmodule // random_3_e18_mvtu_int$pes$3$vout
 
 
-module random_3_e17_mvtu_int$pes$4(clock,in_valid,first,last,x,w,out_valid,y);
+module random_3_e18_mvtu_int$pes$4(clock,in_valid,first,last,x,w,out_valid,y);
     
     // Module arguments
     input wire  clock;
@@ -11058,161 +11058,161 @@ module random_3_e17_mvtu_int$pes$4(clock,in_valid,first,last,x,w,out_valid,y);
     reg  [10:0] total;
     
     // Sub module instances
-    random_3_e17_mvtu_int$pes$4$lanes$0 lanes$0(
+    random_3_e18_mvtu_int$pes$4$lanes$0 lanes$0(
         .x(lanes$0$x),
         .w(lanes$0$w),
         .v(lanes$0$v)
     );
-    random_3_e17_mvtu_int$pes$4$lanes$1 lanes$1(
+    random_3_e18_mvtu_int$pes$4$lanes$1 lanes$1(
         .x(lanes$1$x),
         .w(lanes$1$w),
         .v(lanes$1$v)
     );
-    random_3_e17_mvtu_int$pes$4$lanes$2 lanes$2(
+    random_3_e18_mvtu_int$pes$4$lanes$2 lanes$2(
         .x(lanes$2$x),
         .w(lanes$2$w),
         .v(lanes$2$v)
     );
-    random_3_e17_mvtu_int$pes$4$lanes$3 lanes$3(
+    random_3_e18_mvtu_int$pes$4$lanes$3 lanes$3(
         .x(lanes$3$x),
         .w(lanes$3$w),
         .v(lanes$3$v)
     );
-    random_3_e17_mvtu_int$pes$4$lanes$4 lanes$4(
+    random_3_e18_mvtu_int$pes$4$lanes$4 lanes$4(
         .x(lanes$4$x),
         .w(lanes$4$w),
         .v(lanes$4$v)
     );
-    random_3_e17_mvtu_int$pes$4$lanes$5 lanes$5(
+    random_3_e18_mvtu_int$pes$4$lanes$5 lanes$5(
         .x(lanes$5$x),
         .w(lanes$5$w),
         .v(lanes$5$v)
     );
-    random_3_e17_mvtu_int$pes$4$lanes$6 lanes$6(
+    random_3_e18_mvtu_int$pes$4$lanes$6 lanes$6(
         .x(lanes$6$x),
         .w(lanes$6$w),
         .v(lanes$6$v)
     );
-    random_3_e17_mvtu_int$pes$4$lanes$7 lanes$7(
+    random_3_e18_mvtu_int$pes$4$lanes$7 lanes$7(
         .x(lanes$7$x),
         .w(lanes$7$w),
         .v(lanes$7$v)
     );
-    random_3_e17_mvtu_int$pes$4$lanes$8 lanes$8(
+    random_3_e18_mvtu_int$pes$4$lanes$8 lanes$8(
         .x(lanes$8$x),
         .w(lanes$8$w),
         .v(lanes$8$v)
     );
-    random_3_e17_mvtu_int$pes$4$lanes$9 lanes$9(
+    random_3_e18_mvtu_int$pes$4$lanes$9 lanes$9(
         .x(lanes$9$x),
         .w(lanes$9$w),
         .v(lanes$9$v)
     );
-    random_3_e17_mvtu_int$pes$4$nodes$0 nodes$0(
+    random_3_e18_mvtu_int$pes$4$nodes$0 nodes$0(
         .a(nodes$0$a),
         .b(nodes$0$b),
         .s(nodes$0$s)
     );
-    random_3_e17_mvtu_int$pes$4$nodes$1 nodes$1(
+    random_3_e18_mvtu_int$pes$4$nodes$1 nodes$1(
         .a(nodes$1$a),
         .b(nodes$1$b),
         .s(nodes$1$s)
     );
-    random_3_e17_mvtu_int$pes$4$nodes$2 nodes$2(
+    random_3_e18_mvtu_int$pes$4$nodes$2 nodes$2(
         .a(nodes$2$a),
         .b(nodes$2$b),
         .s(nodes$2$s)
     );
-    random_3_e17_mvtu_int$pes$4$nodes$3 nodes$3(
+    random_3_e18_mvtu_int$pes$4$nodes$3 nodes$3(
         .a(nodes$3$a),
         .b(nodes$3$b),
         .s(nodes$3$s)
     );
-    random_3_e17_mvtu_int$pes$4$nodes$4 nodes$4(
+    random_3_e18_mvtu_int$pes$4$nodes$4 nodes$4(
         .a(nodes$4$a),
         .b(nodes$4$b),
         .s(nodes$4$s)
     );
-    random_3_e17_mvtu_int$pes$4$nodes$5 nodes$5(
+    random_3_e18_mvtu_int$pes$4$nodes$5 nodes$5(
         .a(nodes$5$a),
         .b(nodes$5$b),
         .s(nodes$5$s)
     );
-    random_3_e17_mvtu_int$pes$4$nodes$6 nodes$6(
+    random_3_e18_mvtu_int$pes$4$nodes$6 nodes$6(
         .a(nodes$6$a),
         .b(nodes$6$b),
         .s(nodes$6$s)
     );
-    random_3_e17_mvtu_int$pes$4$nodes$7 nodes$7(
+    random_3_e18_mvtu_int$pes$4$nodes$7 nodes$7(
         .a(nodes$7$a),
         .b(nodes$7$b),
         .s(nodes$7$s)
     );
-    random_3_e17_mvtu_int$pes$4$nodes$8 nodes$8(
+    random_3_e18_mvtu_int$pes$4$nodes$8 nodes$8(
         .a(nodes$8$a),
         .b(nodes$8$b),
         .s(nodes$8$s)
     );
-    random_3_e17_mvtu_int$pes$4$nodes$9 nodes$9(
+    random_3_e18_mvtu_int$pes$4$nodes$9 nodes$9(
         .a(nodes$9$a),
         .b(nodes$9$b),
         .s(nodes$9$s)
     );
-    random_3_e17_mvtu_int$pes$4$nodes$10 nodes$10(
+    random_3_e18_mvtu_int$pes$4$nodes$10 nodes$10(
         .a(nodes$10$a),
         .b(nodes$10$b),
         .s(nodes$10$s)
     );
-    random_3_e17_mvtu_int$pes$4$nodes$11 nodes$11(
+    random_3_e18_mvtu_int$pes$4$nodes$11 nodes$11(
         .a(nodes$11$a),
         .b(nodes$11$b),
         .s(nodes$11$s)
     );
-    random_3_e17_mvtu_int$pes$4$nodes$12 nodes$12(
+    random_3_e18_mvtu_int$pes$4$nodes$12 nodes$12(
         .a(nodes$12$a),
         .b(nodes$12$b),
         .s(nodes$12$s)
     );
-    random_3_e17_mvtu_int$pes$4$nodes$13 nodes$13(
+    random_3_e18_mvtu_int$pes$4$nodes$13 nodes$13(
         .a(nodes$13$a),
         .b(nodes$13$b),
         .s(nodes$13$s)
     );
-    random_3_e17_mvtu_int$pes$4$nodes$14 nodes$14(
+    random_3_e18_mvtu_int$pes$4$nodes$14 nodes$14(
         .a(nodes$14$a),
         .b(nodes$14$b),
         .s(nodes$14$s)
     );
-    random_3_e17_mvtu_int$pes$4$negs negs(
+    random_3_e18_mvtu_int$pes$4$negs negs(
         .bits(negs$bits),
         .count(negs$count)
     );
-    random_3_e17_mvtu_int$pes$4$part part(
+    random_3_e18_mvtu_int$pes$4$part part(
         .d(part$d),
         .q(part$q),
         .clock(part$clock)
     );
-    random_3_e17_mvtu_int$pes$4$v1 v1(
+    random_3_e18_mvtu_int$pes$4$v1 v1(
         .d(v1$d),
         .q(v1$q),
         .clock(v1$clock)
     );
-    random_3_e17_mvtu_int$pes$4$first1 first1(
+    random_3_e18_mvtu_int$pes$4$first1 first1(
         .d(first1$d),
         .q(first1$q),
         .clock(first1$clock)
     );
-    random_3_e17_mvtu_int$pes$4$last1 last1(
+    random_3_e18_mvtu_int$pes$4$last1 last1(
         .d(last1$d),
         .q(last1$q),
         .clock(last1$clock)
     );
-    random_3_e17_mvtu_int$pes$4$acc acc(
+    random_3_e18_mvtu_int$pes$4$acc acc(
         .d(acc$d),
         .q(acc$q),
         .clock(acc$clock)
     );
-    random_3_e17_mvtu_int$pes$4$vout vout(
+    random_3_e18_mvtu_int$pes$4$vout vout(
         .d(vout$d),
         .q(vout$q),
         .clock(vout$clock)
@@ -11305,10 +11305,10 @@ module random_3_e17_mvtu_int$pes$4(clock,in_valid,first,last,x,w,out_valid,y);
         y = acc$q;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$4
+endmodule // random_3_e18_mvtu_int$pes$4
 
 
-module random_3_e17_mvtu_int$pes$4$acc(d,q,clock);
+module random_3_e18_mvtu_int$pes$4$acc(d,q,clock);
     
     // Module arguments
     input wire  [10:0] d;
@@ -11324,10 +11324,10 @@ module random_3_e17_mvtu_int$pes$4$acc(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e17_mvtu_int$pes$4$acc
+endmodule // random_3_e18_mvtu_int$pes$4$acc
 
 
-module random_3_e17_mvtu_int$pes$4$first1(d,q,clock);
+module random_3_e18_mvtu_int$pes$4$first1(d,q,clock);
     
     // Module arguments
     input wire  d;
@@ -11343,10 +11343,10 @@ module random_3_e17_mvtu_int$pes$4$first1(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e17_mvtu_int$pes$4$first1
+endmodule // random_3_e18_mvtu_int$pes$4$first1
 
 
-module random_3_e17_mvtu_int$pes$4$lanes$0(x,w,v);
+module random_3_e18_mvtu_int$pes$4$lanes$0(x,w,v);
     
     // Module arguments
     input wire  [19:0] x;
@@ -11371,10 +11371,10 @@ module random_3_e17_mvtu_int$pes$4$lanes$0(x,w,v);
         end
     end
     
-endmodule // random_3_e17_mvtu_int$pes$4$lanes$0
+endmodule // random_3_e18_mvtu_int$pes$4$lanes$0
 
 
-module random_3_e17_mvtu_int$pes$4$lanes$1(x,w,v);
+module random_3_e18_mvtu_int$pes$4$lanes$1(x,w,v);
     
     // Module arguments
     input wire  [19:0] x;
@@ -11399,10 +11399,10 @@ module random_3_e17_mvtu_int$pes$4$lanes$1(x,w,v);
         end
     end
     
-endmodule // random_3_e17_mvtu_int$pes$4$lanes$1
+endmodule // random_3_e18_mvtu_int$pes$4$lanes$1
 
 
-module random_3_e17_mvtu_int$pes$4$lanes$2(x,w,v);
+module random_3_e18_mvtu_int$pes$4$lanes$2(x,w,v);
     
     // Module arguments
     input wire  [19:0] x;
@@ -11427,10 +11427,10 @@ module random_3_e17_mvtu_int$pes$4$lanes$2(x,w,v);
         end
     end
     
-endmodule // random_3_e17_mvtu_int$pes$4$lanes$2
+endmodule // random_3_e18_mvtu_int$pes$4$lanes$2
 
 
-module random_3_e17_mvtu_int$pes$4$lanes$3(x,w,v);
+module random_3_e18_mvtu_int$pes$4$lanes$3(x,w,v);
     
     // Module arguments
     input wire  [19:0] x;
@@ -11455,10 +11455,10 @@ module random_3_e17_mvtu_int$pes$4$lanes$3(x,w,v);
         end
     end
     
-endmodule // random_3_e17_mvtu_int$pes$4$lanes$3
+endmodule // random_3_e18_mvtu_int$pes$4$lanes$3
 
 
-module random_3_e17_mvtu_int$pes$4$lanes$4(x,w,v);
+module random_3_e18_mvtu_int$pes$4$lanes$4(x,w,v);
     
     // Module arguments
     input wire  [19:0] x;
@@ -11483,10 +11483,10 @@ module random_3_e17_mvtu_int$pes$4$lanes$4(x,w,v);
         end
     end
     
-endmodule // random_3_e17_mvtu_int$pes$4$lanes$4
+endmodule // random_3_e18_mvtu_int$pes$4$lanes$4
 
 
-module random_3_e17_mvtu_int$pes$4$lanes$5(x,w,v);
+module random_3_e18_mvtu_int$pes$4$lanes$5(x,w,v);
     
     // Module arguments
     input wire  [19:0] x;
@@ -11511,10 +11511,10 @@ module random_3_e17_mvtu_int$pes$4$lanes$5(x,w,v);
         end
     end
     
-endmodule // random_3_e17_mvtu_int$pes$4$lanes$5
+endmodule // random_3_e18_mvtu_int$pes$4$lanes$5
 
 
-module random_3_e17_mvtu_int$pes$4$lanes$6(x,w,v);
+module random_3_e18_mvtu_int$pes$4$lanes$6(x,w,v);
     
     // Module arguments
     input wire  [19:0] x;
@@ -11539,10 +11539,10 @@ module random_3_e17_mvtu_int$pes$4$lanes$6(x,w,v);
         end
     end
     
-endmodule // random_3_e17_mvtu_int$pes$4$lanes$6
+endmodule // random_3_e18_mvtu_int$pes$4$lanes$6
 
 
-module random_3_e17_mvtu_int$pes$4$lanes$7(x,w,v);
+module random_3_e18_mvtu_int$pes$4$lanes$7(x,w,v);
     
     // Module arguments
     input wire  [19:0] x;
@@ -11567,10 +11567,10 @@ module random_3_e17_mvtu_int$pes$4$lanes$7(x,w,v);
         end
     end
     
-endmodule // random_3_e17_mvtu_int$pes$4$lanes$7
+endmodule // random_3_e18_mvtu_int$pes$4$lanes$7
 
 
-module random_3_e17_mvtu_int$pes$4$lanes$8(x,w,v);
+module random_3_e18_mvtu_int$pes$4$lanes$8(x,w,v);
     
     // Module arguments
     input wire  [19:0] x;
@@ -11595,10 +11595,10 @@ module random_3_e17_mvtu_int$pes$4$lanes$8(x,w,v);
         end
     end
     
-endmodule // random_3_e17_mvtu_int$pes$4$lanes$8
+endmodule // random_3_e18_mvtu_int$pes$4$lanes$8
 
 
-module random_3_e17_mvtu_int$pes$4$lanes$9(x,w,v);
+module random_3_e18_mvtu_int$pes$4$lanes$9(x,w,v);
     
     // Module arguments
     input wire  [19:0] x;
@@ -11623,10 +11623,10 @@ module random_3_e17_mvtu_int$pes$4$lanes$9(x,w,v);
         end
     end
     
-endmodule // random_3_e17_mvtu_int$pes$4$lanes$9
+endmodule // random_3_e18_mvtu_int$pes$4$lanes$9
 
 
-module random_3_e17_mvtu_int$pes$4$last1(d,q,clock);
+module random_3_e18_mvtu_int$pes$4$last1(d,q,clock);
     
     // Module arguments
     input wire  d;
@@ -11642,10 +11642,10 @@ module random_3_e17_mvtu_int$pes$4$last1(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e17_mvtu_int$pes$4$last1
+endmodule // random_3_e18_mvtu_int$pes$4$last1
 
 
-module random_3_e17_mvtu_int$pes$4$negs(bits,count);
+module random_3_e18_mvtu_int$pes$4$negs(bits,count);
     
     // Module arguments
     input wire  [9:0] bits;
@@ -11708,92 +11708,92 @@ module random_3_e17_mvtu_int$pes$4$negs(bits,count);
     wire  [3:0] lv7$0$s;
     
     // Sub module instances
-    random_3_e17_mvtu_int$pes$4$negs$lv1$0 lv1$0(
+    random_3_e18_mvtu_int$pes$4$negs$lv1$0 lv1$0(
         .a(lv1$0$a),
         .b(lv1$0$b),
         .s(lv1$0$s)
     );
-    random_3_e17_mvtu_int$pes$4$negs$lv1$1 lv1$1(
+    random_3_e18_mvtu_int$pes$4$negs$lv1$1 lv1$1(
         .a(lv1$1$a),
         .b(lv1$1$b),
         .s(lv1$1$s)
     );
-    random_3_e17_mvtu_int$pes$4$negs$lv1$2 lv1$2(
+    random_3_e18_mvtu_int$pes$4$negs$lv1$2 lv1$2(
         .a(lv1$2$a),
         .b(lv1$2$b),
         .s(lv1$2$s)
     );
-    random_3_e17_mvtu_int$pes$4$negs$lv1$3 lv1$3(
+    random_3_e18_mvtu_int$pes$4$negs$lv1$3 lv1$3(
         .a(lv1$3$a),
         .b(lv1$3$b),
         .s(lv1$3$s)
     );
-    random_3_e17_mvtu_int$pes$4$negs$lv1$4 lv1$4(
+    random_3_e18_mvtu_int$pes$4$negs$lv1$4 lv1$4(
         .a(lv1$4$a),
         .b(lv1$4$b),
         .s(lv1$4$s)
     );
-    random_3_e17_mvtu_int$pes$4$negs$lv1$5 lv1$5(
+    random_3_e18_mvtu_int$pes$4$negs$lv1$5 lv1$5(
         .a(lv1$5$a),
         .b(lv1$5$b),
         .s(lv1$5$s)
     );
-    random_3_e17_mvtu_int$pes$4$negs$lv1$6 lv1$6(
+    random_3_e18_mvtu_int$pes$4$negs$lv1$6 lv1$6(
         .a(lv1$6$a),
         .b(lv1$6$b),
         .s(lv1$6$s)
     );
-    random_3_e17_mvtu_int$pes$4$negs$lv1$7 lv1$7(
+    random_3_e18_mvtu_int$pes$4$negs$lv1$7 lv1$7(
         .a(lv1$7$a),
         .b(lv1$7$b),
         .s(lv1$7$s)
     );
-    random_3_e17_mvtu_int$pes$4$negs$lv2$0 lv2$0(
+    random_3_e18_mvtu_int$pes$4$negs$lv2$0 lv2$0(
         .a(lv2$0$a),
         .b(lv2$0$b),
         .s(lv2$0$s)
     );
-    random_3_e17_mvtu_int$pes$4$negs$lv2$1 lv2$1(
+    random_3_e18_mvtu_int$pes$4$negs$lv2$1 lv2$1(
         .a(lv2$1$a),
         .b(lv2$1$b),
         .s(lv2$1$s)
     );
-    random_3_e17_mvtu_int$pes$4$negs$lv2$2 lv2$2(
+    random_3_e18_mvtu_int$pes$4$negs$lv2$2 lv2$2(
         .a(lv2$2$a),
         .b(lv2$2$b),
         .s(lv2$2$s)
     );
-    random_3_e17_mvtu_int$pes$4$negs$lv2$3 lv2$3(
+    random_3_e18_mvtu_int$pes$4$negs$lv2$3 lv2$3(
         .a(lv2$3$a),
         .b(lv2$3$b),
         .s(lv2$3$s)
     );
-    random_3_e17_mvtu_int$pes$4$negs$lv3$0 lv3$0(
+    random_3_e18_mvtu_int$pes$4$negs$lv3$0 lv3$0(
         .a(lv3$0$a),
         .b(lv3$0$b),
         .s(lv3$0$s)
     );
-    random_3_e17_mvtu_int$pes$4$negs$lv3$1 lv3$1(
+    random_3_e18_mvtu_int$pes$4$negs$lv3$1 lv3$1(
         .a(lv3$1$a),
         .b(lv3$1$b),
         .s(lv3$1$s)
     );
-    random_3_e17_mvtu_int$pes$4$negs$lv4$0 lv4$0(
+    random_3_e18_mvtu_int$pes$4$negs$lv4$0 lv4$0(
         .a(lv4$0$a),
         .b(lv4$0$b),
         .s(lv4$0$s)
     );
-    random_3_e17_mvtu_int$pes$4$negs$lv5$0 lv5$0(
+    random_3_e18_mvtu_int$pes$4$negs$lv5$0 lv5$0(
         .a(lv5$0$a),
         .b(lv5$0$b),
         .s(lv5$0$s)
     );
-    random_3_e17_mvtu_int$pes$4$negs$lv6$0 lv6$0(
+    random_3_e18_mvtu_int$pes$4$negs$lv6$0 lv6$0(
         .a(lv6$0$a),
         .b(lv6$0$b),
         .s(lv6$0$s)
     );
-    random_3_e17_mvtu_int$pes$4$negs$lv7$0 lv7$0(
+    random_3_e18_mvtu_int$pes$4$negs$lv7$0 lv7$0(
         .a(lv7$0$a),
         .b(lv7$0$b),
         .s(lv7$0$s)
@@ -11870,10 +11870,10 @@ module random_3_e17_mvtu_int$pes$4$negs(bits,count);
         count = lv7$0$s;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$4$negs
+endmodule // random_3_e18_mvtu_int$pes$4$negs
 
 
-module random_3_e17_mvtu_int$pes$4$negs$lv1$0(a,b,s);
+module random_3_e18_mvtu_int$pes$4$negs$lv1$0(a,b,s);
     
     // Module arguments
     input wire  [3:0] a;
@@ -11885,10 +11885,10 @@ module random_3_e17_mvtu_int$pes$4$negs$lv1$0(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$4$negs$lv1$0
+endmodule // random_3_e18_mvtu_int$pes$4$negs$lv1$0
 
 
-module random_3_e17_mvtu_int$pes$4$negs$lv1$1(a,b,s);
+module random_3_e18_mvtu_int$pes$4$negs$lv1$1(a,b,s);
     
     // Module arguments
     input wire  [3:0] a;
@@ -11900,10 +11900,10 @@ module random_3_e17_mvtu_int$pes$4$negs$lv1$1(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$4$negs$lv1$1
+endmodule // random_3_e18_mvtu_int$pes$4$negs$lv1$1
 
 
-module random_3_e17_mvtu_int$pes$4$negs$lv1$2(a,b,s);
+module random_3_e18_mvtu_int$pes$4$negs$lv1$2(a,b,s);
     
     // Module arguments
     input wire  [3:0] a;
@@ -11915,10 +11915,10 @@ module random_3_e17_mvtu_int$pes$4$negs$lv1$2(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$4$negs$lv1$2
+endmodule // random_3_e18_mvtu_int$pes$4$negs$lv1$2
 
 
-module random_3_e17_mvtu_int$pes$4$negs$lv1$3(a,b,s);
+module random_3_e18_mvtu_int$pes$4$negs$lv1$3(a,b,s);
     
     // Module arguments
     input wire  [3:0] a;
@@ -11930,10 +11930,10 @@ module random_3_e17_mvtu_int$pes$4$negs$lv1$3(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$4$negs$lv1$3
+endmodule // random_3_e18_mvtu_int$pes$4$negs$lv1$3
 
 
-module random_3_e17_mvtu_int$pes$4$negs$lv1$4(a,b,s);
+module random_3_e18_mvtu_int$pes$4$negs$lv1$4(a,b,s);
     
     // Module arguments
     input wire  [3:0] a;
@@ -11945,10 +11945,10 @@ module random_3_e17_mvtu_int$pes$4$negs$lv1$4(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$4$negs$lv1$4
+endmodule // random_3_e18_mvtu_int$pes$4$negs$lv1$4
 
 
-module random_3_e17_mvtu_int$pes$4$negs$lv1$5(a,b,s);
+module random_3_e18_mvtu_int$pes$4$negs$lv1$5(a,b,s);
     
     // Module arguments
     input wire  [3:0] a;
@@ -11960,10 +11960,10 @@ module random_3_e17_mvtu_int$pes$4$negs$lv1$5(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$4$negs$lv1$5
+endmodule // random_3_e18_mvtu_int$pes$4$negs$lv1$5
 
 
-module random_3_e17_mvtu_int$pes$4$negs$lv1$6(a,b,s);
+module random_3_e18_mvtu_int$pes$4$negs$lv1$6(a,b,s);
     
     // Module arguments
     input wire  [3:0] a;
@@ -11975,10 +11975,10 @@ module random_3_e17_mvtu_int$pes$4$negs$lv1$6(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$4$negs$lv1$6
+endmodule // random_3_e18_mvtu_int$pes$4$negs$lv1$6
 
 
-module random_3_e17_mvtu_int$pes$4$negs$lv1$7(a,b,s);
+module random_3_e18_mvtu_int$pes$4$negs$lv1$7(a,b,s);
     
     // Module arguments
     input wire  [3:0] a;
@@ -11990,10 +11990,10 @@ module random_3_e17_mvtu_int$pes$4$negs$lv1$7(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$4$negs$lv1$7
+endmodule // random_3_e18_mvtu_int$pes$4$negs$lv1$7
 
 
-module random_3_e17_mvtu_int$pes$4$negs$lv2$0(a,b,s);
+module random_3_e18_mvtu_int$pes$4$negs$lv2$0(a,b,s);
     
     // Module arguments
     input wire  [3:0] a;
@@ -12005,10 +12005,10 @@ module random_3_e17_mvtu_int$pes$4$negs$lv2$0(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$4$negs$lv2$0
+endmodule // random_3_e18_mvtu_int$pes$4$negs$lv2$0
 
 
-module random_3_e17_mvtu_int$pes$4$negs$lv2$1(a,b,s);
+module random_3_e18_mvtu_int$pes$4$negs$lv2$1(a,b,s);
     
     // Module arguments
     input wire  [3:0] a;
@@ -12020,10 +12020,10 @@ module random_3_e17_mvtu_int$pes$4$negs$lv2$1(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$4$negs$lv2$1
+endmodule // random_3_e18_mvtu_int$pes$4$negs$lv2$1
 
 
-module random_3_e17_mvtu_int$pes$4$negs$lv2$2(a,b,s);
+module random_3_e18_mvtu_int$pes$4$negs$lv2$2(a,b,s);
     
     // Module arguments
     input wire  [3:0] a;
@@ -12035,10 +12035,10 @@ module random_3_e17_mvtu_int$pes$4$negs$lv2$2(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$4$negs$lv2$2
+endmodule // random_3_e18_mvtu_int$pes$4$negs$lv2$2
 
 
-module random_3_e17_mvtu_int$pes$4$negs$lv2$3(a,b,s);
+module random_3_e18_mvtu_int$pes$4$negs$lv2$3(a,b,s);
     
     // Module arguments
     input wire  [3:0] a;
@@ -12050,10 +12050,10 @@ module random_3_e17_mvtu_int$pes$4$negs$lv2$3(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$4$negs$lv2$3
+endmodule // random_3_e18_mvtu_int$pes$4$negs$lv2$3
 
 
-module random_3_e17_mvtu_int$pes$4$negs$lv3$0(a,b,s);
+module random_3_e18_mvtu_int$pes$4$negs$lv3$0(a,b,s);
     
     // Module arguments
     input wire  [3:0] a;
@@ -12065,10 +12065,10 @@ module random_3_e17_mvtu_int$pes$4$negs$lv3$0(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$4$negs$lv3$0
+endmodule // random_3_e18_mvtu_int$pes$4$negs$lv3$0
 
 
-module random_3_e17_mvtu_int$pes$4$negs$lv3$1(a,b,s);
+module random_3_e18_mvtu_int$pes$4$negs$lv3$1(a,b,s);
     
     // Module arguments
     input wire  [3:0] a;
@@ -12080,10 +12080,10 @@ module random_3_e17_mvtu_int$pes$4$negs$lv3$1(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$4$negs$lv3$1
+endmodule // random_3_e18_mvtu_int$pes$4$negs$lv3$1
 
 
-module random_3_e17_mvtu_int$pes$4$negs$lv4$0(a,b,s);
+module random_3_e18_mvtu_int$pes$4$negs$lv4$0(a,b,s);
     
     // Module arguments
     input wire  [3:0] a;
@@ -12095,10 +12095,10 @@ module random_3_e17_mvtu_int$pes$4$negs$lv4$0(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$4$negs$lv4$0
+endmodule // random_3_e18_mvtu_int$pes$4$negs$lv4$0
 
 
-module random_3_e17_mvtu_int$pes$4$negs$lv5$0(a,b,s);
+module random_3_e18_mvtu_int$pes$4$negs$lv5$0(a,b,s);
     
     // Module arguments
     input wire  [3:0] a;
@@ -12110,10 +12110,10 @@ module random_3_e17_mvtu_int$pes$4$negs$lv5$0(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$4$negs$lv5$0
+endmodule // random_3_e18_mvtu_int$pes$4$negs$lv5$0
 
 
-module random_3_e17_mvtu_int$pes$4$negs$lv6$0(a,b,s);
+module random_3_e18_mvtu_int$pes$4$negs$lv6$0(a,b,s);
     
     // Module arguments
     input wire  [3:0] a;
@@ -12125,10 +12125,10 @@ module random_3_e17_mvtu_int$pes$4$negs$lv6$0(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$4$negs$lv6$0
+endmodule // random_3_e18_mvtu_int$pes$4$negs$lv6$0
 
 
-module random_3_e17_mvtu_int$pes$4$negs$lv7$0(a,b,s);
+module random_3_e18_mvtu_int$pes$4$negs$lv7$0(a,b,s);
     
     // Module arguments
     input wire  [3:0] a;
@@ -12140,10 +12140,10 @@ module random_3_e17_mvtu_int$pes$4$negs$lv7$0(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$4$negs$lv7$0
+endmodule // random_3_e18_mvtu_int$pes$4$negs$lv7$0
 
 
-module random_3_e17_mvtu_int$pes$4$nodes$0(a,b,s);
+module random_3_e18_mvtu_int$pes$4$nodes$0(a,b,s);
     
     // Module arguments
     input wire  [10:0] a;
@@ -12155,10 +12155,10 @@ module random_3_e17_mvtu_int$pes$4$nodes$0(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$4$nodes$0
+endmodule // random_3_e18_mvtu_int$pes$4$nodes$0
 
 
-module random_3_e17_mvtu_int$pes$4$nodes$1(a,b,s);
+module random_3_e18_mvtu_int$pes$4$nodes$1(a,b,s);
     
     // Module arguments
     input wire  [10:0] a;
@@ -12170,10 +12170,10 @@ module random_3_e17_mvtu_int$pes$4$nodes$1(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$4$nodes$1
+endmodule // random_3_e18_mvtu_int$pes$4$nodes$1
 
 
-module random_3_e17_mvtu_int$pes$4$nodes$10(a,b,s);
+module random_3_e18_mvtu_int$pes$4$nodes$10(a,b,s);
     
     // Module arguments
     input wire  [10:0] a;
@@ -12185,10 +12185,10 @@ module random_3_e17_mvtu_int$pes$4$nodes$10(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$4$nodes$10
+endmodule // random_3_e18_mvtu_int$pes$4$nodes$10
 
 
-module random_3_e17_mvtu_int$pes$4$nodes$11(a,b,s);
+module random_3_e18_mvtu_int$pes$4$nodes$11(a,b,s);
     
     // Module arguments
     input wire  [10:0] a;
@@ -12200,10 +12200,10 @@ module random_3_e17_mvtu_int$pes$4$nodes$11(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$4$nodes$11
+endmodule // random_3_e18_mvtu_int$pes$4$nodes$11
 
 
-module random_3_e17_mvtu_int$pes$4$nodes$12(a,b,s);
+module random_3_e18_mvtu_int$pes$4$nodes$12(a,b,s);
     
     // Module arguments
     input wire  [10:0] a;
@@ -12215,10 +12215,10 @@ module random_3_e17_mvtu_int$pes$4$nodes$12(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$4$nodes$12
+endmodule // random_3_e18_mvtu_int$pes$4$nodes$12
 
 
-module random_3_e17_mvtu_int$pes$4$nodes$13(a,b,s);
+module random_3_e18_mvtu_int$pes$4$nodes$13(a,b,s);
     
     // Module arguments
     input wire  [10:0] a;
@@ -12230,10 +12230,10 @@ module random_3_e17_mvtu_int$pes$4$nodes$13(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$4$nodes$13
+endmodule // random_3_e18_mvtu_int$pes$4$nodes$13
 
 
-module random_3_e17_mvtu_int$pes$4$nodes$14(a,b,s);
+module random_3_e18_mvtu_int$pes$4$nodes$14(a,b,s);
     
     // Module arguments
     input wire  [10:0] a;
@@ -12245,10 +12245,10 @@ module random_3_e17_mvtu_int$pes$4$nodes$14(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$4$nodes$14
+endmodule // random_3_e18_mvtu_int$pes$4$nodes$14
 
 
-module random_3_e17_mvtu_int$pes$4$nodes$2(a,b,s);
+module random_3_e18_mvtu_int$pes$4$nodes$2(a,b,s);
     
     // Module arguments
     input wire  [10:0] a;
@@ -12260,10 +12260,10 @@ module random_3_e17_mvtu_int$pes$4$nodes$2(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$4$nodes$2
+endmodule // random_3_e18_mvtu_int$pes$4$nodes$2
 
 
-module random_3_e17_mvtu_int$pes$4$nodes$3(a,b,s);
+module random_3_e18_mvtu_int$pes$4$nodes$3(a,b,s);
     
     // Module arguments
     input wire  [10:0] a;
@@ -12275,10 +12275,10 @@ module random_3_e17_mvtu_int$pes$4$nodes$3(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$4$nodes$3
+endmodule // random_3_e18_mvtu_int$pes$4$nodes$3
 
 
-module random_3_e17_mvtu_int$pes$4$nodes$4(a,b,s);
+module random_3_e18_mvtu_int$pes$4$nodes$4(a,b,s);
     
     // Module arguments
     input wire  [10:0] a;
@@ -12290,10 +12290,10 @@ module random_3_e17_mvtu_int$pes$4$nodes$4(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$4$nodes$4
+endmodule // random_3_e18_mvtu_int$pes$4$nodes$4
 
 
-module random_3_e17_mvtu_int$pes$4$nodes$5(a,b,s);
+module random_3_e18_mvtu_int$pes$4$nodes$5(a,b,s);
     
     // Module arguments
     input wire  [10:0] a;
@@ -12305,10 +12305,10 @@ module random_3_e17_mvtu_int$pes$4$nodes$5(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$4$nodes$5
+endmodule // random_3_e18_mvtu_int$pes$4$nodes$5
 
 
-module random_3_e17_mvtu_int$pes$4$nodes$6(a,b,s);
+module random_3_e18_mvtu_int$pes$4$nodes$6(a,b,s);
     
     // Module arguments
     input wire  [10:0] a;
@@ -12320,10 +12320,10 @@ module random_3_e17_mvtu_int$pes$4$nodes$6(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$4$nodes$6
+endmodule // random_3_e18_mvtu_int$pes$4$nodes$6
 
 
-module random_3_e17_mvtu_int$pes$4$nodes$7(a,b,s);
+module random_3_e18_mvtu_int$pes$4$nodes$7(a,b,s);
     
     // Module arguments
     input wire  [10:0] a;
@@ -12335,10 +12335,10 @@ module random_3_e17_mvtu_int$pes$4$nodes$7(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$4$nodes$7
+endmodule // random_3_e18_mvtu_int$pes$4$nodes$7
 
 
-module random_3_e17_mvtu_int$pes$4$nodes$8(a,b,s);
+module random_3_e18_mvtu_int$pes$4$nodes$8(a,b,s);
     
     // Module arguments
     input wire  [10:0] a;
@@ -12350,10 +12350,10 @@ module random_3_e17_mvtu_int$pes$4$nodes$8(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$4$nodes$8
+endmodule // random_3_e18_mvtu_int$pes$4$nodes$8
 
 
-module random_3_e17_mvtu_int$pes$4$nodes$9(a,b,s);
+module random_3_e18_mvtu_int$pes$4$nodes$9(a,b,s);
     
     // Module arguments
     input wire  [10:0] a;
@@ -12365,10 +12365,10 @@ module random_3_e17_mvtu_int$pes$4$nodes$9(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$4$nodes$9
+endmodule // random_3_e18_mvtu_int$pes$4$nodes$9
 
 
-module random_3_e17_mvtu_int$pes$4$part(d,q,clock);
+module random_3_e18_mvtu_int$pes$4$part(d,q,clock);
     
     // Module arguments
     input wire  [10:0] d;
@@ -12384,10 +12384,10 @@ module random_3_e17_mvtu_int$pes$4$part(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e17_mvtu_int$pes$4$part
+endmodule // random_3_e18_mvtu_int$pes$4$part
 
 
-module random_3_e17_mvtu_int$pes$4$v1(d,q,clock);
+module random_3_e18_mvtu_int$pes$4$v1(d,q,clock);
     
     // Module arguments
     input wire  d;
@@ -12403,10 +12403,10 @@ module random_3_e17_mvtu_int$pes$4$v1(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e17_mvtu_int$pes$4$v1
+endmodule // random_3_e18_mvtu_int$pes$4$v1
 
 
-module random_3_e17_mvtu_int$pes$4$vout(d,q,clock);
+module random_3_e18_mvtu_int$pes$4$vout(d,q,clock);
     
     // Module arguments
     input wire  d;
@@ -12422,10 +12422,10 @@ module random_3_e17_mvtu_int$pes$4$vout(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e17_mvtu_int$pes$4$vout
+endmodule // random_3_e18_mvtu_int$pes$4$vout
 
 
-module random_3_e17_mvtu_int$pes$5(clock,in_valid,first,last,x,w,out_valid,y);
+module random_3_e18_mvtu_int$pes$5(clock,in_valid,first,last,x,w,out_valid,y);
     
     // Module arguments
     input wire  clock;
@@ -12546,161 +12546,161 @@ module random_3_e17_mvtu_int$pes$5(clock,in_valid,first,last,x,w,out_valid,y);
     reg  [10:0] total;
     
     // Sub module instances
-    random_3_e17_mvtu_int$pes$5$lanes$0 lanes$0(
+    random_3_e18_mvtu_int$pes$5$lanes$0 lanes$0(
         .x(lanes$0$x),
         .w(lanes$0$w),
         .v(lanes$0$v)
     );
-    random_3_e17_mvtu_int$pes$5$lanes$1 lanes$1(
+    random_3_e18_mvtu_int$pes$5$lanes$1 lanes$1(
         .x(lanes$1$x),
         .w(lanes$1$w),
         .v(lanes$1$v)
     );
-    random_3_e17_mvtu_int$pes$5$lanes$2 lanes$2(
+    random_3_e18_mvtu_int$pes$5$lanes$2 lanes$2(
         .x(lanes$2$x),
         .w(lanes$2$w),
         .v(lanes$2$v)
     );
-    random_3_e17_mvtu_int$pes$5$lanes$3 lanes$3(
+    random_3_e18_mvtu_int$pes$5$lanes$3 lanes$3(
         .x(lanes$3$x),
         .w(lanes$3$w),
         .v(lanes$3$v)
     );
-    random_3_e17_mvtu_int$pes$5$lanes$4 lanes$4(
+    random_3_e18_mvtu_int$pes$5$lanes$4 lanes$4(
         .x(lanes$4$x),
         .w(lanes$4$w),
         .v(lanes$4$v)
     );
-    random_3_e17_mvtu_int$pes$5$lanes$5 lanes$5(
+    random_3_e18_mvtu_int$pes$5$lanes$5 lanes$5(
         .x(lanes$5$x),
         .w(lanes$5$w),
         .v(lanes$5$v)
     );
-    random_3_e17_mvtu_int$pes$5$lanes$6 lanes$6(
+    random_3_e18_mvtu_int$pes$5$lanes$6 lanes$6(
         .x(lanes$6$x),
         .w(lanes$6$w),
         .v(lanes$6$v)
     );
-    random_3_e17_mvtu_int$pes$5$lanes$7 lanes$7(
+    random_3_e18_mvtu_int$pes$5$lanes$7 lanes$7(
         .x(lanes$7$x),
         .w(lanes$7$w),
         .v(lanes$7$v)
     );
-    random_3_e17_mvtu_int$pes$5$lanes$8 lanes$8(
+    random_3_e18_mvtu_int$pes$5$lanes$8 lanes$8(
         .x(lanes$8$x),
         .w(lanes$8$w),
         .v(lanes$8$v)
     );
-    random_3_e17_mvtu_int$pes$5$lanes$9 lanes$9(
+    random_3_e18_mvtu_int$pes$5$lanes$9 lanes$9(
         .x(lanes$9$x),
         .w(lanes$9$w),
         .v(lanes$9$v)
     );
-    random_3_e17_mvtu_int$pes$5$nodes$0 nodes$0(
+    random_3_e18_mvtu_int$pes$5$nodes$0 nodes$0(
         .a(nodes$0$a),
         .b(nodes$0$b),
         .s(nodes$0$s)
     );
-    random_3_e17_mvtu_int$pes$5$nodes$1 nodes$1(
+    random_3_e18_mvtu_int$pes$5$nodes$1 nodes$1(
         .a(nodes$1$a),
         .b(nodes$1$b),
         .s(nodes$1$s)
     );
-    random_3_e17_mvtu_int$pes$5$nodes$2 nodes$2(
+    random_3_e18_mvtu_int$pes$5$nodes$2 nodes$2(
         .a(nodes$2$a),
         .b(nodes$2$b),
         .s(nodes$2$s)
     );
-    random_3_e17_mvtu_int$pes$5$nodes$3 nodes$3(
+    random_3_e18_mvtu_int$pes$5$nodes$3 nodes$3(
         .a(nodes$3$a),
         .b(nodes$3$b),
         .s(nodes$3$s)
     );
-    random_3_e17_mvtu_int$pes$5$nodes$4 nodes$4(
+    random_3_e18_mvtu_int$pes$5$nodes$4 nodes$4(
         .a(nodes$4$a),
         .b(nodes$4$b),
         .s(nodes$4$s)
     );
-    random_3_e17_mvtu_int$pes$5$nodes$5 nodes$5(
+    random_3_e18_mvtu_int$pes$5$nodes$5 nodes$5(
         .a(nodes$5$a),
         .b(nodes$5$b),
         .s(nodes$5$s)
     );
-    random_3_e17_mvtu_int$pes$5$nodes$6 nodes$6(
+    random_3_e18_mvtu_int$pes$5$nodes$6 nodes$6(
         .a(nodes$6$a),
         .b(nodes$6$b),
         .s(nodes$6$s)
     );
-    random_3_e17_mvtu_int$pes$5$nodes$7 nodes$7(
+    random_3_e18_mvtu_int$pes$5$nodes$7 nodes$7(
         .a(nodes$7$a),
         .b(nodes$7$b),
         .s(nodes$7$s)
     );
-    random_3_e17_mvtu_int$pes$5$nodes$8 nodes$8(
+    random_3_e18_mvtu_int$pes$5$nodes$8 nodes$8(
         .a(nodes$8$a),
         .b(nodes$8$b),
         .s(nodes$8$s)
     );
-    random_3_e17_mvtu_int$pes$5$nodes$9 nodes$9(
+    random_3_e18_mvtu_int$pes$5$nodes$9 nodes$9(
         .a(nodes$9$a),
         .b(nodes$9$b),
         .s(nodes$9$s)
     );
-    random_3_e17_mvtu_int$pes$5$nodes$10 nodes$10(
+    random_3_e18_mvtu_int$pes$5$nodes$10 nodes$10(
         .a(nodes$10$a),
         .b(nodes$10$b),
         .s(nodes$10$s)
     );
-    random_3_e17_mvtu_int$pes$5$nodes$11 nodes$11(
+    random_3_e18_mvtu_int$pes$5$nodes$11 nodes$11(
         .a(nodes$11$a),
         .b(nodes$11$b),
         .s(nodes$11$s)
     );
-    random_3_e17_mvtu_int$pes$5$nodes$12 nodes$12(
+    random_3_e18_mvtu_int$pes$5$nodes$12 nodes$12(
         .a(nodes$12$a),
         .b(nodes$12$b),
         .s(nodes$12$s)
     );
-    random_3_e17_mvtu_int$pes$5$nodes$13 nodes$13(
+    random_3_e18_mvtu_int$pes$5$nodes$13 nodes$13(
         .a(nodes$13$a),
         .b(nodes$13$b),
         .s(nodes$13$s)
     );
-    random_3_e17_mvtu_int$pes$5$nodes$14 nodes$14(
+    random_3_e18_mvtu_int$pes$5$nodes$14 nodes$14(
         .a(nodes$14$a),
         .b(nodes$14$b),
         .s(nodes$14$s)
     );
-    random_3_e17_mvtu_int$pes$5$negs negs(
+    random_3_e18_mvtu_int$pes$5$negs negs(
         .bits(negs$bits),
         .count(negs$count)
     );
-    random_3_e17_mvtu_int$pes$5$part part(
+    random_3_e18_mvtu_int$pes$5$part part(
         .d(part$d),
         .q(part$q),
         .clock(part$clock)
     );
-    random_3_e17_mvtu_int$pes$5$v1 v1(
+    random_3_e18_mvtu_int$pes$5$v1 v1(
         .d(v1$d),
         .q(v1$q),
         .clock(v1$clock)
     );
-    random_3_e17_mvtu_int$pes$5$first1 first1(
+    random_3_e18_mvtu_int$pes$5$first1 first1(
         .d(first1$d),
         .q(first1$q),
         .clock(first1$clock)
     );
-    random_3_e17_mvtu_int$pes$5$last1 last1(
+    random_3_e18_mvtu_int$pes$5$last1 last1(
         .d(last1$d),
         .q(last1$q),
         .clock(last1$clock)
     );
-    random_3_e17_mvtu_int$pes$5$acc acc(
+    random_3_e18_mvtu_int$pes$5$acc acc(
         .d(acc$d),
         .q(acc$q),
         .clock(acc$clock)
     );
-    random_3_e17_mvtu_int$pes$5$vout vout(
+    random_3_e18_mvtu_int$pes$5$vout vout(
         .d(vout$d),
         .q(vout$q),
         .clock(vout$clock)
@@ -12793,10 +12793,10 @@ module random_3_e17_mvtu_int$pes$5(clock,in_valid,first,last,x,w,out_valid,y);
         y = acc$q;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$5
+endmodule // random_3_e18_mvtu_int$pes$5
 
 
-module random_3_e17_mvtu_int$pes$5$acc(d,q,clock);
+module random_3_e18_mvtu_int$pes$5$acc(d,q,clock);
     
     // Module arguments
     input wire  [10:0] d;
@@ -12812,10 +12812,10 @@ module random_3_e17_mvtu_int$pes$5$acc(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e17_mvtu_int$pes$5$acc
+endmodule // random_3_e18_mvtu_int$pes$5$acc
 
 
-module random_3_e17_mvtu_int$pes$5$first1(d,q,clock);
+module random_3_e18_mvtu_int$pes$5$first1(d,q,clock);
     
     // Module arguments
     input wire  d;
@@ -12831,10 +12831,10 @@ module random_3_e17_mvtu_int$pes$5$first1(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e17_mvtu_int$pes$5$first1
+endmodule // random_3_e18_mvtu_int$pes$5$first1
 
 
-module random_3_e17_mvtu_int$pes$5$lanes$0(x,w,v);
+module random_3_e18_mvtu_int$pes$5$lanes$0(x,w,v);
     
     // Module arguments
     input wire  [19:0] x;
@@ -12859,10 +12859,10 @@ module random_3_e17_mvtu_int$pes$5$lanes$0(x,w,v);
         end
     end
     
-endmodule // random_3_e17_mvtu_int$pes$5$lanes$0
+endmodule // random_3_e18_mvtu_int$pes$5$lanes$0
 
 
-module random_3_e17_mvtu_int$pes$5$lanes$1(x,w,v);
+module random_3_e18_mvtu_int$pes$5$lanes$1(x,w,v);
     
     // Module arguments
     input wire  [19:0] x;
@@ -12887,10 +12887,10 @@ module random_3_e17_mvtu_int$pes$5$lanes$1(x,w,v);
         end
     end
     
-endmodule // random_3_e17_mvtu_int$pes$5$lanes$1
+endmodule // random_3_e18_mvtu_int$pes$5$lanes$1
 
 
-module random_3_e17_mvtu_int$pes$5$lanes$2(x,w,v);
+module random_3_e18_mvtu_int$pes$5$lanes$2(x,w,v);
     
     // Module arguments
     input wire  [19:0] x;
@@ -12915,10 +12915,10 @@ module random_3_e17_mvtu_int$pes$5$lanes$2(x,w,v);
         end
     end
     
-endmodule // random_3_e17_mvtu_int$pes$5$lanes$2
+endmodule // random_3_e18_mvtu_int$pes$5$lanes$2
 
 
-module random_3_e17_mvtu_int$pes$5$lanes$3(x,w,v);
+module random_3_e18_mvtu_int$pes$5$lanes$3(x,w,v);
     
     // Module arguments
     input wire  [19:0] x;
@@ -12943,10 +12943,10 @@ module random_3_e17_mvtu_int$pes$5$lanes$3(x,w,v);
         end
     end
     
-endmodule // random_3_e17_mvtu_int$pes$5$lanes$3
+endmodule // random_3_e18_mvtu_int$pes$5$lanes$3
 
 
-module random_3_e17_mvtu_int$pes$5$lanes$4(x,w,v);
+module random_3_e18_mvtu_int$pes$5$lanes$4(x,w,v);
     
     // Module arguments
     input wire  [19:0] x;
@@ -12971,10 +12971,10 @@ module random_3_e17_mvtu_int$pes$5$lanes$4(x,w,v);
         end
     end
     
-endmodule // random_3_e17_mvtu_int$pes$5$lanes$4
+endmodule // random_3_e18_mvtu_int$pes$5$lanes$4
 
 
-module random_3_e17_mvtu_int$pes$5$lanes$5(x,w,v);
+module random_3_e18_mvtu_int$pes$5$lanes$5(x,w,v);
     
     // Module arguments
     input wire  [19:0] x;
@@ -12999,10 +12999,10 @@ module random_3_e17_mvtu_int$pes$5$lanes$5(x,w,v);
         end
     end
     
-endmodule // random_3_e17_mvtu_int$pes$5$lanes$5
+endmodule // random_3_e18_mvtu_int$pes$5$lanes$5
 
 
-module random_3_e17_mvtu_int$pes$5$lanes$6(x,w,v);
+module random_3_e18_mvtu_int$pes$5$lanes$6(x,w,v);
     
     // Module arguments
     input wire  [19:0] x;
@@ -13027,10 +13027,10 @@ module random_3_e17_mvtu_int$pes$5$lanes$6(x,w,v);
         end
     end
     
-endmodule // random_3_e17_mvtu_int$pes$5$lanes$6
+endmodule // random_3_e18_mvtu_int$pes$5$lanes$6
 
 
-module random_3_e17_mvtu_int$pes$5$lanes$7(x,w,v);
+module random_3_e18_mvtu_int$pes$5$lanes$7(x,w,v);
     
     // Module arguments
     input wire  [19:0] x;
@@ -13055,10 +13055,10 @@ module random_3_e17_mvtu_int$pes$5$lanes$7(x,w,v);
         end
     end
     
-endmodule // random_3_e17_mvtu_int$pes$5$lanes$7
+endmodule // random_3_e18_mvtu_int$pes$5$lanes$7
 
 
-module random_3_e17_mvtu_int$pes$5$lanes$8(x,w,v);
+module random_3_e18_mvtu_int$pes$5$lanes$8(x,w,v);
     
     // Module arguments
     input wire  [19:0] x;
@@ -13083,10 +13083,10 @@ module random_3_e17_mvtu_int$pes$5$lanes$8(x,w,v);
         end
     end
     
-endmodule // random_3_e17_mvtu_int$pes$5$lanes$8
+endmodule // random_3_e18_mvtu_int$pes$5$lanes$8
 
 
-module random_3_e17_mvtu_int$pes$5$lanes$9(x,w,v);
+module random_3_e18_mvtu_int$pes$5$lanes$9(x,w,v);
     
     // Module arguments
     input wire  [19:0] x;
@@ -13111,10 +13111,10 @@ module random_3_e17_mvtu_int$pes$5$lanes$9(x,w,v);
         end
     end
     
-endmodule // random_3_e17_mvtu_int$pes$5$lanes$9
+endmodule // random_3_e18_mvtu_int$pes$5$lanes$9
 
 
-module random_3_e17_mvtu_int$pes$5$last1(d,q,clock);
+module random_3_e18_mvtu_int$pes$5$last1(d,q,clock);
     
     // Module arguments
     input wire  d;
@@ -13130,10 +13130,10 @@ module random_3_e17_mvtu_int$pes$5$last1(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e17_mvtu_int$pes$5$last1
+endmodule // random_3_e18_mvtu_int$pes$5$last1
 
 
-module random_3_e17_mvtu_int$pes$5$negs(bits,count);
+module random_3_e18_mvtu_int$pes$5$negs(bits,count);
     
     // Module arguments
     input wire  [9:0] bits;
@@ -13196,92 +13196,92 @@ module random_3_e17_mvtu_int$pes$5$negs(bits,count);
     wire  [3:0] lv7$0$s;
     
     // Sub module instances
-    random_3_e17_mvtu_int$pes$5$negs$lv1$0 lv1$0(
+    random_3_e18_mvtu_int$pes$5$negs$lv1$0 lv1$0(
         .a(lv1$0$a),
         .b(lv1$0$b),
         .s(lv1$0$s)
     );
-    random_3_e17_mvtu_int$pes$5$negs$lv1$1 lv1$1(
+    random_3_e18_mvtu_int$pes$5$negs$lv1$1 lv1$1(
         .a(lv1$1$a),
         .b(lv1$1$b),
         .s(lv1$1$s)
     );
-    random_3_e17_mvtu_int$pes$5$negs$lv1$2 lv1$2(
+    random_3_e18_mvtu_int$pes$5$negs$lv1$2 lv1$2(
         .a(lv1$2$a),
         .b(lv1$2$b),
         .s(lv1$2$s)
     );
-    random_3_e17_mvtu_int$pes$5$negs$lv1$3 lv1$3(
+    random_3_e18_mvtu_int$pes$5$negs$lv1$3 lv1$3(
         .a(lv1$3$a),
         .b(lv1$3$b),
         .s(lv1$3$s)
     );
-    random_3_e17_mvtu_int$pes$5$negs$lv1$4 lv1$4(
+    random_3_e18_mvtu_int$pes$5$negs$lv1$4 lv1$4(
         .a(lv1$4$a),
         .b(lv1$4$b),
         .s(lv1$4$s)
     );
-    random_3_e17_mvtu_int$pes$5$negs$lv1$5 lv1$5(
+    random_3_e18_mvtu_int$pes$5$negs$lv1$5 lv1$5(
         .a(lv1$5$a),
         .b(lv1$5$b),
         .s(lv1$5$s)
     );
-    random_3_e17_mvtu_int$pes$5$negs$lv1$6 lv1$6(
+    random_3_e18_mvtu_int$pes$5$negs$lv1$6 lv1$6(
         .a(lv1$6$a),
         .b(lv1$6$b),
         .s(lv1$6$s)
     );
-    random_3_e17_mvtu_int$pes$5$negs$lv1$7 lv1$7(
+    random_3_e18_mvtu_int$pes$5$negs$lv1$7 lv1$7(
         .a(lv1$7$a),
         .b(lv1$7$b),
         .s(lv1$7$s)
     );
-    random_3_e17_mvtu_int$pes$5$negs$lv2$0 lv2$0(
+    random_3_e18_mvtu_int$pes$5$negs$lv2$0 lv2$0(
         .a(lv2$0$a),
         .b(lv2$0$b),
         .s(lv2$0$s)
     );
-    random_3_e17_mvtu_int$pes$5$negs$lv2$1 lv2$1(
+    random_3_e18_mvtu_int$pes$5$negs$lv2$1 lv2$1(
         .a(lv2$1$a),
         .b(lv2$1$b),
         .s(lv2$1$s)
     );
-    random_3_e17_mvtu_int$pes$5$negs$lv2$2 lv2$2(
+    random_3_e18_mvtu_int$pes$5$negs$lv2$2 lv2$2(
         .a(lv2$2$a),
         .b(lv2$2$b),
         .s(lv2$2$s)
     );
-    random_3_e17_mvtu_int$pes$5$negs$lv2$3 lv2$3(
+    random_3_e18_mvtu_int$pes$5$negs$lv2$3 lv2$3(
         .a(lv2$3$a),
         .b(lv2$3$b),
         .s(lv2$3$s)
     );
-    random_3_e17_mvtu_int$pes$5$negs$lv3$0 lv3$0(
+    random_3_e18_mvtu_int$pes$5$negs$lv3$0 lv3$0(
         .a(lv3$0$a),
         .b(lv3$0$b),
         .s(lv3$0$s)
     );
-    random_3_e17_mvtu_int$pes$5$negs$lv3$1 lv3$1(
+    random_3_e18_mvtu_int$pes$5$negs$lv3$1 lv3$1(
         .a(lv3$1$a),
         .b(lv3$1$b),
         .s(lv3$1$s)
     );
-    random_3_e17_mvtu_int$pes$5$negs$lv4$0 lv4$0(
+    random_3_e18_mvtu_int$pes$5$negs$lv4$0 lv4$0(
         .a(lv4$0$a),
         .b(lv4$0$b),
         .s(lv4$0$s)
     );
-    random_3_e17_mvtu_int$pes$5$negs$lv5$0 lv5$0(
+    random_3_e18_mvtu_int$pes$5$negs$lv5$0 lv5$0(
         .a(lv5$0$a),
         .b(lv5$0$b),
         .s(lv5$0$s)
     );
-    random_3_e17_mvtu_int$pes$5$negs$lv6$0 lv6$0(
+    random_3_e18_mvtu_int$pes$5$negs$lv6$0 lv6$0(
         .a(lv6$0$a),
         .b(lv6$0$b),
         .s(lv6$0$s)
     );
-    random_3_e17_mvtu_int$pes$5$negs$lv7$0 lv7$0(
+    random_3_e18_mvtu_int$pes$5$negs$lv7$0 lv7$0(
         .a(lv7$0$a),
         .b(lv7$0$b),
         .s(lv7$0$s)
@@ -13358,10 +13358,10 @@ module random_3_e17_mvtu_int$pes$5$negs(bits,count);
         count = lv7$0$s;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$5$negs
+endmodule // random_3_e18_mvtu_int$pes$5$negs
 
 
-module random_3_e17_mvtu_int$pes$5$negs$lv1$0(a,b,s);
+module random_3_e18_mvtu_int$pes$5$negs$lv1$0(a,b,s);
     
     // Module arguments
     input wire  [3:0] a;
@@ -13373,10 +13373,10 @@ module random_3_e17_mvtu_int$pes$5$negs$lv1$0(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$5$negs$lv1$0
+endmodule // random_3_e18_mvtu_int$pes$5$negs$lv1$0
 
 
-module random_3_e17_mvtu_int$pes$5$negs$lv1$1(a,b,s);
+module random_3_e18_mvtu_int$pes$5$negs$lv1$1(a,b,s);
     
     // Module arguments
     input wire  [3:0] a;
@@ -13388,10 +13388,10 @@ module random_3_e17_mvtu_int$pes$5$negs$lv1$1(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$5$negs$lv1$1
+endmodule // random_3_e18_mvtu_int$pes$5$negs$lv1$1
 
 
-module random_3_e17_mvtu_int$pes$5$negs$lv1$2(a,b,s);
+module random_3_e18_mvtu_int$pes$5$negs$lv1$2(a,b,s);
     
     // Module arguments
     input wire  [3:0] a;
@@ -13403,10 +13403,10 @@ module random_3_e17_mvtu_int$pes$5$negs$lv1$2(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$5$negs$lv1$2
+endmodule // random_3_e18_mvtu_int$pes$5$negs$lv1$2
 
 
-module random_3_e17_mvtu_int$pes$5$negs$lv1$3(a,b,s);
+module random_3_e18_mvtu_int$pes$5$negs$lv1$3(a,b,s);
     
     // Module arguments
     input wire  [3:0] a;
@@ -13418,10 +13418,10 @@ module random_3_e17_mvtu_int$pes$5$negs$lv1$3(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$5$negs$lv1$3
+endmodule // random_3_e18_mvtu_int$pes$5$negs$lv1$3
 
 
-module random_3_e17_mvtu_int$pes$5$negs$lv1$4(a,b,s);
+module random_3_e18_mvtu_int$pes$5$negs$lv1$4(a,b,s);
     
     // Module arguments
     input wire  [3:0] a;
@@ -13433,10 +13433,10 @@ module random_3_e17_mvtu_int$pes$5$negs$lv1$4(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$5$negs$lv1$4
+endmodule // random_3_e18_mvtu_int$pes$5$negs$lv1$4
 
 
-module random_3_e17_mvtu_int$pes$5$negs$lv1$5(a,b,s);
+module random_3_e18_mvtu_int$pes$5$negs$lv1$5(a,b,s);
     
     // Module arguments
     input wire  [3:0] a;
@@ -13448,10 +13448,10 @@ module random_3_e17_mvtu_int$pes$5$negs$lv1$5(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$5$negs$lv1$5
+endmodule // random_3_e18_mvtu_int$pes$5$negs$lv1$5
 
 
-module random_3_e17_mvtu_int$pes$5$negs$lv1$6(a,b,s);
+module random_3_e18_mvtu_int$pes$5$negs$lv1$6(a,b,s);
     
     // Module arguments
     input wire  [3:0] a;
@@ -13463,10 +13463,10 @@ module random_3_e17_mvtu_int$pes$5$negs$lv1$6(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$5$negs$lv1$6
+endmodule // random_3_e18_mvtu_int$pes$5$negs$lv1$6
 
 
-module random_3_e17_mvtu_int$pes$5$negs$lv1$7(a,b,s);
+module random_3_e18_mvtu_int$pes$5$negs$lv1$7(a,b,s);
     
     // Module arguments
     input wire  [3:0] a;
@@ -13478,10 +13478,10 @@ module random_3_e17_mvtu_int$pes$5$negs$lv1$7(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$5$negs$lv1$7
+endmodule // random_3_e18_mvtu_int$pes$5$negs$lv1$7
 
 
-module random_3_e17_mvtu_int$pes$5$negs$lv2$0(a,b,s);
+module random_3_e18_mvtu_int$pes$5$negs$lv2$0(a,b,s);
     
     // Module arguments
     input wire  [3:0] a;
@@ -13493,10 +13493,10 @@ module random_3_e17_mvtu_int$pes$5$negs$lv2$0(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$5$negs$lv2$0
+endmodule // random_3_e18_mvtu_int$pes$5$negs$lv2$0
 
 
-module random_3_e17_mvtu_int$pes$5$negs$lv2$1(a,b,s);
+module random_3_e18_mvtu_int$pes$5$negs$lv2$1(a,b,s);
     
     // Module arguments
     input wire  [3:0] a;
@@ -13508,10 +13508,10 @@ module random_3_e17_mvtu_int$pes$5$negs$lv2$1(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$5$negs$lv2$1
+endmodule // random_3_e18_mvtu_int$pes$5$negs$lv2$1
 
 
-module random_3_e17_mvtu_int$pes$5$negs$lv2$2(a,b,s);
+module random_3_e18_mvtu_int$pes$5$negs$lv2$2(a,b,s);
     
     // Module arguments
     input wire  [3:0] a;
@@ -13523,10 +13523,10 @@ module random_3_e17_mvtu_int$pes$5$negs$lv2$2(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$5$negs$lv2$2
+endmodule // random_3_e18_mvtu_int$pes$5$negs$lv2$2
 
 
-module random_3_e17_mvtu_int$pes$5$negs$lv2$3(a,b,s);
+module random_3_e18_mvtu_int$pes$5$negs$lv2$3(a,b,s);
     
     // Module arguments
     input wire  [3:0] a;
@@ -13538,10 +13538,10 @@ module random_3_e17_mvtu_int$pes$5$negs$lv2$3(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$5$negs$lv2$3
+endmodule // random_3_e18_mvtu_int$pes$5$negs$lv2$3
 
 
-module random_3_e17_mvtu_int$pes$5$negs$lv3$0(a,b,s);
+module random_3_e18_mvtu_int$pes$5$negs$lv3$0(a,b,s);
     
     // Module arguments
     input wire  [3:0] a;
@@ -13553,10 +13553,10 @@ module random_3_e17_mvtu_int$pes$5$negs$lv3$0(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$5$negs$lv3$0
+endmodule // random_3_e18_mvtu_int$pes$5$negs$lv3$0
 
 
-module random_3_e17_mvtu_int$pes$5$negs$lv3$1(a,b,s);
+module random_3_e18_mvtu_int$pes$5$negs$lv3$1(a,b,s);
     
     // Module arguments
     input wire  [3:0] a;
@@ -13568,10 +13568,10 @@ module random_3_e17_mvtu_int$pes$5$negs$lv3$1(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$5$negs$lv3$1
+endmodule // random_3_e18_mvtu_int$pes$5$negs$lv3$1
 
 
-module random_3_e17_mvtu_int$pes$5$negs$lv4$0(a,b,s);
+module random_3_e18_mvtu_int$pes$5$negs$lv4$0(a,b,s);
     
     // Module arguments
     input wire  [3:0] a;
@@ -13583,10 +13583,10 @@ module random_3_e17_mvtu_int$pes$5$negs$lv4$0(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$5$negs$lv4$0
+endmodule // random_3_e18_mvtu_int$pes$5$negs$lv4$0
 
 
-module random_3_e17_mvtu_int$pes$5$negs$lv5$0(a,b,s);
+module random_3_e18_mvtu_int$pes$5$negs$lv5$0(a,b,s);
     
     // Module arguments
     input wire  [3:0] a;
@@ -13598,10 +13598,10 @@ module random_3_e17_mvtu_int$pes$5$negs$lv5$0(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$5$negs$lv5$0
+endmodule // random_3_e18_mvtu_int$pes$5$negs$lv5$0
 
 
-module random_3_e17_mvtu_int$pes$5$negs$lv6$0(a,b,s);
+module random_3_e18_mvtu_int$pes$5$negs$lv6$0(a,b,s);
     
     // Module arguments
     input wire  [3:0] a;
@@ -13613,10 +13613,10 @@ module random_3_e17_mvtu_int$pes$5$negs$lv6$0(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$5$negs$lv6$0
+endmodule // random_3_e18_mvtu_int$pes$5$negs$lv6$0
 
 
-module random_3_e17_mvtu_int$pes$5$negs$lv7$0(a,b,s);
+module random_3_e18_mvtu_int$pes$5$negs$lv7$0(a,b,s);
     
     // Module arguments
     input wire  [3:0] a;
@@ -13628,10 +13628,10 @@ module random_3_e17_mvtu_int$pes$5$negs$lv7$0(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$5$negs$lv7$0
+endmodule // random_3_e18_mvtu_int$pes$5$negs$lv7$0
 
 
-module random_3_e17_mvtu_int$pes$5$nodes$0(a,b,s);
+module random_3_e18_mvtu_int$pes$5$nodes$0(a,b,s);
     
     // Module arguments
     input wire  [10:0] a;
@@ -13643,10 +13643,10 @@ module random_3_e17_mvtu_int$pes$5$nodes$0(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$5$nodes$0
+endmodule // random_3_e18_mvtu_int$pes$5$nodes$0
 
 
-module random_3_e17_mvtu_int$pes$5$nodes$1(a,b,s);
+module random_3_e18_mvtu_int$pes$5$nodes$1(a,b,s);
     
     // Module arguments
     input wire  [10:0] a;
@@ -13658,10 +13658,10 @@ module random_3_e17_mvtu_int$pes$5$nodes$1(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$5$nodes$1
+endmodule // random_3_e18_mvtu_int$pes$5$nodes$1
 
 
-module random_3_e17_mvtu_int$pes$5$nodes$10(a,b,s);
+module random_3_e18_mvtu_int$pes$5$nodes$10(a,b,s);
     
     // Module arguments
     input wire  [10:0] a;
@@ -13673,10 +13673,10 @@ module random_3_e17_mvtu_int$pes$5$nodes$10(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$5$nodes$10
+endmodule // random_3_e18_mvtu_int$pes$5$nodes$10
 
 
-module random_3_e17_mvtu_int$pes$5$nodes$11(a,b,s);
+module random_3_e18_mvtu_int$pes$5$nodes$11(a,b,s);
     
     // Module arguments
     input wire  [10:0] a;
@@ -13688,10 +13688,10 @@ module random_3_e17_mvtu_int$pes$5$nodes$11(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$5$nodes$11
+endmodule // random_3_e18_mvtu_int$pes$5$nodes$11
 
 
-module random_3_e17_mvtu_int$pes$5$nodes$12(a,b,s);
+module random_3_e18_mvtu_int$pes$5$nodes$12(a,b,s);
     
     // Module arguments
     input wire  [10:0] a;
@@ -13703,10 +13703,10 @@ module random_3_e17_mvtu_int$pes$5$nodes$12(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$5$nodes$12
+endmodule // random_3_e18_mvtu_int$pes$5$nodes$12
 
 
-module random_3_e17_mvtu_int$pes$5$nodes$13(a,b,s);
+module random_3_e18_mvtu_int$pes$5$nodes$13(a,b,s);
     
     // Module arguments
     input wire  [10:0] a;
@@ -13718,10 +13718,10 @@ module random_3_e17_mvtu_int$pes$5$nodes$13(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$5$nodes$13
+endmodule // random_3_e18_mvtu_int$pes$5$nodes$13
 
 
-module random_3_e17_mvtu_int$pes$5$nodes$14(a,b,s);
+module random_3_e18_mvtu_int$pes$5$nodes$14(a,b,s);
     
     // Module arguments
     input wire  [10:0] a;
@@ -13733,10 +13733,10 @@ module random_3_e17_mvtu_int$pes$5$nodes$14(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$5$nodes$14
+endmodule // random_3_e18_mvtu_int$pes$5$nodes$14
 
 
-module random_3_e17_mvtu_int$pes$5$nodes$2(a,b,s);
+module random_3_e18_mvtu_int$pes$5$nodes$2(a,b,s);
     
     // Module arguments
     input wire  [10:0] a;
@@ -13748,10 +13748,10 @@ module random_3_e17_mvtu_int$pes$5$nodes$2(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$5$nodes$2
+endmodule // random_3_e18_mvtu_int$pes$5$nodes$2
 
 
-module random_3_e17_mvtu_int$pes$5$nodes$3(a,b,s);
+module random_3_e18_mvtu_int$pes$5$nodes$3(a,b,s);
     
     // Module arguments
     input wire  [10:0] a;
@@ -13763,10 +13763,10 @@ module random_3_e17_mvtu_int$pes$5$nodes$3(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$5$nodes$3
+endmodule // random_3_e18_mvtu_int$pes$5$nodes$3
 
 
-module random_3_e17_mvtu_int$pes$5$nodes$4(a,b,s);
+module random_3_e18_mvtu_int$pes$5$nodes$4(a,b,s);
     
     // Module arguments
     input wire  [10:0] a;
@@ -13778,10 +13778,10 @@ module random_3_e17_mvtu_int$pes$5$nodes$4(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$5$nodes$4
+endmodule // random_3_e18_mvtu_int$pes$5$nodes$4
 
 
-module random_3_e17_mvtu_int$pes$5$nodes$5(a,b,s);
+module random_3_e18_mvtu_int$pes$5$nodes$5(a,b,s);
     
     // Module arguments
     input wire  [10:0] a;
@@ -13793,10 +13793,10 @@ module random_3_e17_mvtu_int$pes$5$nodes$5(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$5$nodes$5
+endmodule // random_3_e18_mvtu_int$pes$5$nodes$5
 
 
-module random_3_e17_mvtu_int$pes$5$nodes$6(a,b,s);
+module random_3_e18_mvtu_int$pes$5$nodes$6(a,b,s);
     
     // Module arguments
     input wire  [10:0] a;
@@ -13808,10 +13808,10 @@ module random_3_e17_mvtu_int$pes$5$nodes$6(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$5$nodes$6
+endmodule // random_3_e18_mvtu_int$pes$5$nodes$6
 
 
-module random_3_e17_mvtu_int$pes$5$nodes$7(a,b,s);
+module random_3_e18_mvtu_int$pes$5$nodes$7(a,b,s);
     
     // Module arguments
     input wire  [10:0] a;
@@ -13823,10 +13823,10 @@ module random_3_e17_mvtu_int$pes$5$nodes$7(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$5$nodes$7
+endmodule // random_3_e18_mvtu_int$pes$5$nodes$7
 
 
-module random_3_e17_mvtu_int$pes$5$nodes$8(a,b,s);
+module random_3_e18_mvtu_int$pes$5$nodes$8(a,b,s);
     
     // Module arguments
     input wire  [10:0] a;
@@ -13838,10 +13838,10 @@ module random_3_e17_mvtu_int$pes$5$nodes$8(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$5$nodes$8
+endmodule // random_3_e18_mvtu_int$pes$5$nodes$8
 
 
-module random_3_e17_mvtu_int$pes$5$nodes$9(a,b,s);
+module random_3_e18_mvtu_int$pes$5$nodes$9(a,b,s);
     
     // Module arguments
     input wire  [10:0] a;
@@ -13853,10 +13853,10 @@ module random_3_e17_mvtu_int$pes$5$nodes$9(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$5$nodes$9
+endmodule // random_3_e18_mvtu_int$pes$5$nodes$9
 
 
-module random_3_e17_mvtu_int$pes$5$part(d,q,clock);
+module random_3_e18_mvtu_int$pes$5$part(d,q,clock);
     
     // Module arguments
     input wire  [10:0] d;
@@ -13872,10 +13872,10 @@ module random_3_e17_mvtu_int$pes$5$part(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e17_mvtu_int$pes$5$part
+endmodule // random_3_e18_mvtu_int$pes$5$part
 
 
-module random_3_e17_mvtu_int$pes$5$v1(d,q,clock);
+module random_3_e18_mvtu_int$pes$5$v1(d,q,clock);
     
     // Module arguments
     input wire  d;
@@ -13891,10 +13891,10 @@ module random_3_e17_mvtu_int$pes$5$v1(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e17_mvtu_int$pes$5$v1
+endmodule // random_3_e18_mvtu_int$pes$5$v1
 
 
-module random_3_e17_mvtu_int$pes$5$vout(d,q,clock);
+module random_3_e18_mvtu_int$pes$5$vout(d,q,clock);
     
     // Module arguments
     input wire  d;
@@ -13910,10 +13910,10 @@ module random_3_e17_mvtu_int$pes$5$vout(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e17_mvtu_int$pes$5$vout
+endmodule // random_3_e18_mvtu_int$pes$5$vout
 
 
-module random_3_e17_mvtu_int$pes$6(clock,in_valid,first,last,x,w,out_valid,y);
+module random_3_e18_mvtu_int$pes$6(clock,in_valid,first,last,x,w,out_valid,y);
     
     // Module arguments
     input wire  clock;
@@ -14034,161 +14034,161 @@ module random_3_e17_mvtu_int$pes$6(clock,in_valid,first,last,x,w,out_valid,y);
     reg  [10:0] total;
     
     // Sub module instances
-    random_3_e17_mvtu_int$pes$6$lanes$0 lanes$0(
+    random_3_e18_mvtu_int$pes$6$lanes$0 lanes$0(
         .x(lanes$0$x),
         .w(lanes$0$w),
         .v(lanes$0$v)
     );
-    random_3_e17_mvtu_int$pes$6$lanes$1 lanes$1(
+    random_3_e18_mvtu_int$pes$6$lanes$1 lanes$1(
         .x(lanes$1$x),
         .w(lanes$1$w),
         .v(lanes$1$v)
     );
-    random_3_e17_mvtu_int$pes$6$lanes$2 lanes$2(
+    random_3_e18_mvtu_int$pes$6$lanes$2 lanes$2(
         .x(lanes$2$x),
         .w(lanes$2$w),
         .v(lanes$2$v)
     );
-    random_3_e17_mvtu_int$pes$6$lanes$3 lanes$3(
+    random_3_e18_mvtu_int$pes$6$lanes$3 lanes$3(
         .x(lanes$3$x),
         .w(lanes$3$w),
         .v(lanes$3$v)
     );
-    random_3_e17_mvtu_int$pes$6$lanes$4 lanes$4(
+    random_3_e18_mvtu_int$pes$6$lanes$4 lanes$4(
         .x(lanes$4$x),
         .w(lanes$4$w),
         .v(lanes$4$v)
     );
-    random_3_e17_mvtu_int$pes$6$lanes$5 lanes$5(
+    random_3_e18_mvtu_int$pes$6$lanes$5 lanes$5(
         .x(lanes$5$x),
         .w(lanes$5$w),
         .v(lanes$5$v)
     );
-    random_3_e17_mvtu_int$pes$6$lanes$6 lanes$6(
+    random_3_e18_mvtu_int$pes$6$lanes$6 lanes$6(
         .x(lanes$6$x),
         .w(lanes$6$w),
         .v(lanes$6$v)
     );
-    random_3_e17_mvtu_int$pes$6$lanes$7 lanes$7(
+    random_3_e18_mvtu_int$pes$6$lanes$7 lanes$7(
         .x(lanes$7$x),
         .w(lanes$7$w),
         .v(lanes$7$v)
     );
-    random_3_e17_mvtu_int$pes$6$lanes$8 lanes$8(
+    random_3_e18_mvtu_int$pes$6$lanes$8 lanes$8(
         .x(lanes$8$x),
         .w(lanes$8$w),
         .v(lanes$8$v)
     );
-    random_3_e17_mvtu_int$pes$6$lanes$9 lanes$9(
+    random_3_e18_mvtu_int$pes$6$lanes$9 lanes$9(
         .x(lanes$9$x),
         .w(lanes$9$w),
         .v(lanes$9$v)
     );
-    random_3_e17_mvtu_int$pes$6$nodes$0 nodes$0(
+    random_3_e18_mvtu_int$pes$6$nodes$0 nodes$0(
         .a(nodes$0$a),
         .b(nodes$0$b),
         .s(nodes$0$s)
     );
-    random_3_e17_mvtu_int$pes$6$nodes$1 nodes$1(
+    random_3_e18_mvtu_int$pes$6$nodes$1 nodes$1(
         .a(nodes$1$a),
         .b(nodes$1$b),
         .s(nodes$1$s)
     );
-    random_3_e17_mvtu_int$pes$6$nodes$2 nodes$2(
+    random_3_e18_mvtu_int$pes$6$nodes$2 nodes$2(
         .a(nodes$2$a),
         .b(nodes$2$b),
         .s(nodes$2$s)
     );
-    random_3_e17_mvtu_int$pes$6$nodes$3 nodes$3(
+    random_3_e18_mvtu_int$pes$6$nodes$3 nodes$3(
         .a(nodes$3$a),
         .b(nodes$3$b),
         .s(nodes$3$s)
     );
-    random_3_e17_mvtu_int$pes$6$nodes$4 nodes$4(
+    random_3_e18_mvtu_int$pes$6$nodes$4 nodes$4(
         .a(nodes$4$a),
         .b(nodes$4$b),
         .s(nodes$4$s)
     );
-    random_3_e17_mvtu_int$pes$6$nodes$5 nodes$5(
+    random_3_e18_mvtu_int$pes$6$nodes$5 nodes$5(
         .a(nodes$5$a),
         .b(nodes$5$b),
         .s(nodes$5$s)
     );
-    random_3_e17_mvtu_int$pes$6$nodes$6 nodes$6(
+    random_3_e18_mvtu_int$pes$6$nodes$6 nodes$6(
         .a(nodes$6$a),
         .b(nodes$6$b),
         .s(nodes$6$s)
     );
-    random_3_e17_mvtu_int$pes$6$nodes$7 nodes$7(
+    random_3_e18_mvtu_int$pes$6$nodes$7 nodes$7(
         .a(nodes$7$a),
         .b(nodes$7$b),
         .s(nodes$7$s)
     );
-    random_3_e17_mvtu_int$pes$6$nodes$8 nodes$8(
+    random_3_e18_mvtu_int$pes$6$nodes$8 nodes$8(
         .a(nodes$8$a),
         .b(nodes$8$b),
         .s(nodes$8$s)
     );
-    random_3_e17_mvtu_int$pes$6$nodes$9 nodes$9(
+    random_3_e18_mvtu_int$pes$6$nodes$9 nodes$9(
         .a(nodes$9$a),
         .b(nodes$9$b),
         .s(nodes$9$s)
     );
-    random_3_e17_mvtu_int$pes$6$nodes$10 nodes$10(
+    random_3_e18_mvtu_int$pes$6$nodes$10 nodes$10(
         .a(nodes$10$a),
         .b(nodes$10$b),
         .s(nodes$10$s)
     );
-    random_3_e17_mvtu_int$pes$6$nodes$11 nodes$11(
+    random_3_e18_mvtu_int$pes$6$nodes$11 nodes$11(
         .a(nodes$11$a),
         .b(nodes$11$b),
         .s(nodes$11$s)
     );
-    random_3_e17_mvtu_int$pes$6$nodes$12 nodes$12(
+    random_3_e18_mvtu_int$pes$6$nodes$12 nodes$12(
         .a(nodes$12$a),
         .b(nodes$12$b),
         .s(nodes$12$s)
     );
-    random_3_e17_mvtu_int$pes$6$nodes$13 nodes$13(
+    random_3_e18_mvtu_int$pes$6$nodes$13 nodes$13(
         .a(nodes$13$a),
         .b(nodes$13$b),
         .s(nodes$13$s)
     );
-    random_3_e17_mvtu_int$pes$6$nodes$14 nodes$14(
+    random_3_e18_mvtu_int$pes$6$nodes$14 nodes$14(
         .a(nodes$14$a),
         .b(nodes$14$b),
         .s(nodes$14$s)
     );
-    random_3_e17_mvtu_int$pes$6$negs negs(
+    random_3_e18_mvtu_int$pes$6$negs negs(
         .bits(negs$bits),
         .count(negs$count)
     );
-    random_3_e17_mvtu_int$pes$6$part part(
+    random_3_e18_mvtu_int$pes$6$part part(
         .d(part$d),
         .q(part$q),
         .clock(part$clock)
     );
-    random_3_e17_mvtu_int$pes$6$v1 v1(
+    random_3_e18_mvtu_int$pes$6$v1 v1(
         .d(v1$d),
         .q(v1$q),
         .clock(v1$clock)
     );
-    random_3_e17_mvtu_int$pes$6$first1 first1(
+    random_3_e18_mvtu_int$pes$6$first1 first1(
         .d(first1$d),
         .q(first1$q),
         .clock(first1$clock)
     );
-    random_3_e17_mvtu_int$pes$6$last1 last1(
+    random_3_e18_mvtu_int$pes$6$last1 last1(
         .d(last1$d),
         .q(last1$q),
         .clock(last1$clock)
     );
-    random_3_e17_mvtu_int$pes$6$acc acc(
+    random_3_e18_mvtu_int$pes$6$acc acc(
         .d(acc$d),
         .q(acc$q),
         .clock(acc$clock)
     );
-    random_3_e17_mvtu_int$pes$6$vout vout(
+    random_3_e18_mvtu_int$pes$6$vout vout(
         .d(vout$d),
         .q(vout$q),
         .clock(vout$clock)
@@ -14281,10 +14281,10 @@ module random_3_e17_mvtu_int$pes$6(clock,in_valid,first,last,x,w,out_valid,y);
         y = acc$q;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$6
+endmodule // random_3_e18_mvtu_int$pes$6
 
 
-module random_3_e17_mvtu_int$pes$6$acc(d,q,clock);
+module random_3_e18_mvtu_int$pes$6$acc(d,q,clock);
     
     // Module arguments
     input wire  [10:0] d;
@@ -14300,10 +14300,10 @@ module random_3_e17_mvtu_int$pes$6$acc(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e17_mvtu_int$pes$6$acc
+endmodule // random_3_e18_mvtu_int$pes$6$acc
 
 
-module random_3_e17_mvtu_int$pes$6$first1(d,q,clock);
+module random_3_e18_mvtu_int$pes$6$first1(d,q,clock);
     
     // Module arguments
     input wire  d;
@@ -14319,10 +14319,10 @@ module random_3_e17_mvtu_int$pes$6$first1(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e17_mvtu_int$pes$6$first1
+endmodule // random_3_e18_mvtu_int$pes$6$first1
 
 
-module random_3_e17_mvtu_int$pes$6$lanes$0(x,w,v);
+module random_3_e18_mvtu_int$pes$6$lanes$0(x,w,v);
     
     // Module arguments
     input wire  [19:0] x;
@@ -14347,10 +14347,10 @@ module random_3_e17_mvtu_int$pes$6$lanes$0(x,w,v);
         end
     end
     
-endmodule // random_3_e17_mvtu_int$pes$6$lanes$0
+endmodule // random_3_e18_mvtu_int$pes$6$lanes$0
 
 
-module random_3_e17_mvtu_int$pes$6$lanes$1(x,w,v);
+module random_3_e18_mvtu_int$pes$6$lanes$1(x,w,v);
     
     // Module arguments
     input wire  [19:0] x;
@@ -14375,10 +14375,10 @@ module random_3_e17_mvtu_int$pes$6$lanes$1(x,w,v);
         end
     end
     
-endmodule // random_3_e17_mvtu_int$pes$6$lanes$1
+endmodule // random_3_e18_mvtu_int$pes$6$lanes$1
 
 
-module random_3_e17_mvtu_int$pes$6$lanes$2(x,w,v);
+module random_3_e18_mvtu_int$pes$6$lanes$2(x,w,v);
     
     // Module arguments
     input wire  [19:0] x;
@@ -14403,10 +14403,10 @@ module random_3_e17_mvtu_int$pes$6$lanes$2(x,w,v);
         end
     end
     
-endmodule // random_3_e17_mvtu_int$pes$6$lanes$2
+endmodule // random_3_e18_mvtu_int$pes$6$lanes$2
 
 
-module random_3_e17_mvtu_int$pes$6$lanes$3(x,w,v);
+module random_3_e18_mvtu_int$pes$6$lanes$3(x,w,v);
     
     // Module arguments
     input wire  [19:0] x;
@@ -14431,10 +14431,10 @@ module random_3_e17_mvtu_int$pes$6$lanes$3(x,w,v);
         end
     end
     
-endmodule // random_3_e17_mvtu_int$pes$6$lanes$3
+endmodule // random_3_e18_mvtu_int$pes$6$lanes$3
 
 
-module random_3_e17_mvtu_int$pes$6$lanes$4(x,w,v);
+module random_3_e18_mvtu_int$pes$6$lanes$4(x,w,v);
     
     // Module arguments
     input wire  [19:0] x;
@@ -14459,10 +14459,10 @@ module random_3_e17_mvtu_int$pes$6$lanes$4(x,w,v);
         end
     end
     
-endmodule // random_3_e17_mvtu_int$pes$6$lanes$4
+endmodule // random_3_e18_mvtu_int$pes$6$lanes$4
 
 
-module random_3_e17_mvtu_int$pes$6$lanes$5(x,w,v);
+module random_3_e18_mvtu_int$pes$6$lanes$5(x,w,v);
     
     // Module arguments
     input wire  [19:0] x;
@@ -14487,10 +14487,10 @@ module random_3_e17_mvtu_int$pes$6$lanes$5(x,w,v);
         end
     end
     
-endmodule // random_3_e17_mvtu_int$pes$6$lanes$5
+endmodule // random_3_e18_mvtu_int$pes$6$lanes$5
 
 
-module random_3_e17_mvtu_int$pes$6$lanes$6(x,w,v);
+module random_3_e18_mvtu_int$pes$6$lanes$6(x,w,v);
     
     // Module arguments
     input wire  [19:0] x;
@@ -14515,10 +14515,10 @@ module random_3_e17_mvtu_int$pes$6$lanes$6(x,w,v);
         end
     end
     
-endmodule // random_3_e17_mvtu_int$pes$6$lanes$6
+endmodule // random_3_e18_mvtu_int$pes$6$lanes$6
 
 
-module random_3_e17_mvtu_int$pes$6$lanes$7(x,w,v);
+module random_3_e18_mvtu_int$pes$6$lanes$7(x,w,v);
     
     // Module arguments
     input wire  [19:0] x;
@@ -14543,10 +14543,10 @@ module random_3_e17_mvtu_int$pes$6$lanes$7(x,w,v);
         end
     end
     
-endmodule // random_3_e17_mvtu_int$pes$6$lanes$7
+endmodule // random_3_e18_mvtu_int$pes$6$lanes$7
 
 
-module random_3_e17_mvtu_int$pes$6$lanes$8(x,w,v);
+module random_3_e18_mvtu_int$pes$6$lanes$8(x,w,v);
     
     // Module arguments
     input wire  [19:0] x;
@@ -14571,10 +14571,10 @@ module random_3_e17_mvtu_int$pes$6$lanes$8(x,w,v);
         end
     end
     
-endmodule // random_3_e17_mvtu_int$pes$6$lanes$8
+endmodule // random_3_e18_mvtu_int$pes$6$lanes$8
 
 
-module random_3_e17_mvtu_int$pes$6$lanes$9(x,w,v);
+module random_3_e18_mvtu_int$pes$6$lanes$9(x,w,v);
     
     // Module arguments
     input wire  [19:0] x;
@@ -14599,10 +14599,10 @@ module random_3_e17_mvtu_int$pes$6$lanes$9(x,w,v);
         end
     end
     
-endmodule // random_3_e17_mvtu_int$pes$6$lanes$9
+endmodule // random_3_e18_mvtu_int$pes$6$lanes$9
 
 
-module random_3_e17_mvtu_int$pes$6$last1(d,q,clock);
+module random_3_e18_mvtu_int$pes$6$last1(d,q,clock);
     
     // Module arguments
     input wire  d;
@@ -14618,10 +14618,10 @@ module random_3_e17_mvtu_int$pes$6$last1(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e17_mvtu_int$pes$6$last1
+endmodule // random_3_e18_mvtu_int$pes$6$last1
 
 
-module random_3_e17_mvtu_int$pes$6$negs(bits,count);
+module random_3_e18_mvtu_int$pes$6$negs(bits,count);
     
     // Module arguments
     input wire  [9:0] bits;
@@ -14684,92 +14684,92 @@ module random_3_e17_mvtu_int$pes$6$negs(bits,count);
     wire  [3:0] lv7$0$s;
     
     // Sub module instances
-    random_3_e17_mvtu_int$pes$6$negs$lv1$0 lv1$0(
+    random_3_e18_mvtu_int$pes$6$negs$lv1$0 lv1$0(
         .a(lv1$0$a),
         .b(lv1$0$b),
         .s(lv1$0$s)
     );
-    random_3_e17_mvtu_int$pes$6$negs$lv1$1 lv1$1(
+    random_3_e18_mvtu_int$pes$6$negs$lv1$1 lv1$1(
         .a(lv1$1$a),
         .b(lv1$1$b),
         .s(lv1$1$s)
     );
-    random_3_e17_mvtu_int$pes$6$negs$lv1$2 lv1$2(
+    random_3_e18_mvtu_int$pes$6$negs$lv1$2 lv1$2(
         .a(lv1$2$a),
         .b(lv1$2$b),
         .s(lv1$2$s)
     );
-    random_3_e17_mvtu_int$pes$6$negs$lv1$3 lv1$3(
+    random_3_e18_mvtu_int$pes$6$negs$lv1$3 lv1$3(
         .a(lv1$3$a),
         .b(lv1$3$b),
         .s(lv1$3$s)
     );
-    random_3_e17_mvtu_int$pes$6$negs$lv1$4 lv1$4(
+    random_3_e18_mvtu_int$pes$6$negs$lv1$4 lv1$4(
         .a(lv1$4$a),
         .b(lv1$4$b),
         .s(lv1$4$s)
     );
-    random_3_e17_mvtu_int$pes$6$negs$lv1$5 lv1$5(
+    random_3_e18_mvtu_int$pes$6$negs$lv1$5 lv1$5(
         .a(lv1$5$a),
         .b(lv1$5$b),
         .s(lv1$5$s)
     );
-    random_3_e17_mvtu_int$pes$6$negs$lv1$6 lv1$6(
+    random_3_e18_mvtu_int$pes$6$negs$lv1$6 lv1$6(
         .a(lv1$6$a),
         .b(lv1$6$b),
         .s(lv1$6$s)
     );
-    random_3_e17_mvtu_int$pes$6$negs$lv1$7 lv1$7(
+    random_3_e18_mvtu_int$pes$6$negs$lv1$7 lv1$7(
         .a(lv1$7$a),
         .b(lv1$7$b),
         .s(lv1$7$s)
     );
-    random_3_e17_mvtu_int$pes$6$negs$lv2$0 lv2$0(
+    random_3_e18_mvtu_int$pes$6$negs$lv2$0 lv2$0(
         .a(lv2$0$a),
         .b(lv2$0$b),
         .s(lv2$0$s)
     );
-    random_3_e17_mvtu_int$pes$6$negs$lv2$1 lv2$1(
+    random_3_e18_mvtu_int$pes$6$negs$lv2$1 lv2$1(
         .a(lv2$1$a),
         .b(lv2$1$b),
         .s(lv2$1$s)
     );
-    random_3_e17_mvtu_int$pes$6$negs$lv2$2 lv2$2(
+    random_3_e18_mvtu_int$pes$6$negs$lv2$2 lv2$2(
         .a(lv2$2$a),
         .b(lv2$2$b),
         .s(lv2$2$s)
     );
-    random_3_e17_mvtu_int$pes$6$negs$lv2$3 lv2$3(
+    random_3_e18_mvtu_int$pes$6$negs$lv2$3 lv2$3(
         .a(lv2$3$a),
         .b(lv2$3$b),
         .s(lv2$3$s)
     );
-    random_3_e17_mvtu_int$pes$6$negs$lv3$0 lv3$0(
+    random_3_e18_mvtu_int$pes$6$negs$lv3$0 lv3$0(
         .a(lv3$0$a),
         .b(lv3$0$b),
         .s(lv3$0$s)
     );
-    random_3_e17_mvtu_int$pes$6$negs$lv3$1 lv3$1(
+    random_3_e18_mvtu_int$pes$6$negs$lv3$1 lv3$1(
         .a(lv3$1$a),
         .b(lv3$1$b),
         .s(lv3$1$s)
     );
-    random_3_e17_mvtu_int$pes$6$negs$lv4$0 lv4$0(
+    random_3_e18_mvtu_int$pes$6$negs$lv4$0 lv4$0(
         .a(lv4$0$a),
         .b(lv4$0$b),
         .s(lv4$0$s)
     );
-    random_3_e17_mvtu_int$pes$6$negs$lv5$0 lv5$0(
+    random_3_e18_mvtu_int$pes$6$negs$lv5$0 lv5$0(
         .a(lv5$0$a),
         .b(lv5$0$b),
         .s(lv5$0$s)
     );
-    random_3_e17_mvtu_int$pes$6$negs$lv6$0 lv6$0(
+    random_3_e18_mvtu_int$pes$6$negs$lv6$0 lv6$0(
         .a(lv6$0$a),
         .b(lv6$0$b),
         .s(lv6$0$s)
     );
-    random_3_e17_mvtu_int$pes$6$negs$lv7$0 lv7$0(
+    random_3_e18_mvtu_int$pes$6$negs$lv7$0 lv7$0(
         .a(lv7$0$a),
         .b(lv7$0$b),
         .s(lv7$0$s)
@@ -14846,10 +14846,10 @@ module random_3_e17_mvtu_int$pes$6$negs(bits,count);
         count = lv7$0$s;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$6$negs
+endmodule // random_3_e18_mvtu_int$pes$6$negs
 
 
-module random_3_e17_mvtu_int$pes$6$negs$lv1$0(a,b,s);
+module random_3_e18_mvtu_int$pes$6$negs$lv1$0(a,b,s);
     
     // Module arguments
     input wire  [3:0] a;
@@ -14861,10 +14861,10 @@ module random_3_e17_mvtu_int$pes$6$negs$lv1$0(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$6$negs$lv1$0
+endmodule // random_3_e18_mvtu_int$pes$6$negs$lv1$0
 
 
-module random_3_e17_mvtu_int$pes$6$negs$lv1$1(a,b,s);
+module random_3_e18_mvtu_int$pes$6$negs$lv1$1(a,b,s);
     
     // Module arguments
     input wire  [3:0] a;
@@ -14876,10 +14876,10 @@ module random_3_e17_mvtu_int$pes$6$negs$lv1$1(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$6$negs$lv1$1
+endmodule // random_3_e18_mvtu_int$pes$6$negs$lv1$1
 
 
-module random_3_e17_mvtu_int$pes$6$negs$lv1$2(a,b,s);
+module random_3_e18_mvtu_int$pes$6$negs$lv1$2(a,b,s);
     
     // Module arguments
     input wire  [3:0] a;
@@ -14891,10 +14891,10 @@ module random_3_e17_mvtu_int$pes$6$negs$lv1$2(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$6$negs$lv1$2
+endmodule // random_3_e18_mvtu_int$pes$6$negs$lv1$2
 
 
-module random_3_e17_mvtu_int$pes$6$negs$lv1$3(a,b,s);
+module random_3_e18_mvtu_int$pes$6$negs$lv1$3(a,b,s);
     
     // Module arguments
     input wire  [3:0] a;
@@ -14906,10 +14906,10 @@ module random_3_e17_mvtu_int$pes$6$negs$lv1$3(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$6$negs$lv1$3
+endmodule // random_3_e18_mvtu_int$pes$6$negs$lv1$3
 
 
-module random_3_e17_mvtu_int$pes$6$negs$lv1$4(a,b,s);
+module random_3_e18_mvtu_int$pes$6$negs$lv1$4(a,b,s);
     
     // Module arguments
     input wire  [3:0] a;
@@ -14921,10 +14921,10 @@ module random_3_e17_mvtu_int$pes$6$negs$lv1$4(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$6$negs$lv1$4
+endmodule // random_3_e18_mvtu_int$pes$6$negs$lv1$4
 
 
-module random_3_e17_mvtu_int$pes$6$negs$lv1$5(a,b,s);
+module random_3_e18_mvtu_int$pes$6$negs$lv1$5(a,b,s);
     
     // Module arguments
     input wire  [3:0] a;
@@ -14936,10 +14936,10 @@ module random_3_e17_mvtu_int$pes$6$negs$lv1$5(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$6$negs$lv1$5
+endmodule // random_3_e18_mvtu_int$pes$6$negs$lv1$5
 
 
-module random_3_e17_mvtu_int$pes$6$negs$lv1$6(a,b,s);
+module random_3_e18_mvtu_int$pes$6$negs$lv1$6(a,b,s);
     
     // Module arguments
     input wire  [3:0] a;
@@ -14951,10 +14951,10 @@ module random_3_e17_mvtu_int$pes$6$negs$lv1$6(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$6$negs$lv1$6
+endmodule // random_3_e18_mvtu_int$pes$6$negs$lv1$6
 
 
-module random_3_e17_mvtu_int$pes$6$negs$lv1$7(a,b,s);
+module random_3_e18_mvtu_int$pes$6$negs$lv1$7(a,b,s);
     
     // Module arguments
     input wire  [3:0] a;
@@ -14966,10 +14966,10 @@ module random_3_e17_mvtu_int$pes$6$negs$lv1$7(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$6$negs$lv1$7
+endmodule // random_3_e18_mvtu_int$pes$6$negs$lv1$7
 
 
-module random_3_e17_mvtu_int$pes$6$negs$lv2$0(a,b,s);
+module random_3_e18_mvtu_int$pes$6$negs$lv2$0(a,b,s);
     
     // Module arguments
     input wire  [3:0] a;
@@ -14981,10 +14981,10 @@ module random_3_e17_mvtu_int$pes$6$negs$lv2$0(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$6$negs$lv2$0
+endmodule // random_3_e18_mvtu_int$pes$6$negs$lv2$0
 
 
-module random_3_e17_mvtu_int$pes$6$negs$lv2$1(a,b,s);
+module random_3_e18_mvtu_int$pes$6$negs$lv2$1(a,b,s);
     
     // Module arguments
     input wire  [3:0] a;
@@ -14996,10 +14996,10 @@ module random_3_e17_mvtu_int$pes$6$negs$lv2$1(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$6$negs$lv2$1
+endmodule // random_3_e18_mvtu_int$pes$6$negs$lv2$1
 
 
-module random_3_e17_mvtu_int$pes$6$negs$lv2$2(a,b,s);
+module random_3_e18_mvtu_int$pes$6$negs$lv2$2(a,b,s);
     
     // Module arguments
     input wire  [3:0] a;
@@ -15011,10 +15011,10 @@ module random_3_e17_mvtu_int$pes$6$negs$lv2$2(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$6$negs$lv2$2
+endmodule // random_3_e18_mvtu_int$pes$6$negs$lv2$2
 
 
-module random_3_e17_mvtu_int$pes$6$negs$lv2$3(a,b,s);
+module random_3_e18_mvtu_int$pes$6$negs$lv2$3(a,b,s);
     
     // Module arguments
     input wire  [3:0] a;
@@ -15026,10 +15026,10 @@ module random_3_e17_mvtu_int$pes$6$negs$lv2$3(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$6$negs$lv2$3
+endmodule // random_3_e18_mvtu_int$pes$6$negs$lv2$3
 
 
-module random_3_e17_mvtu_int$pes$6$negs$lv3$0(a,b,s);
+module random_3_e18_mvtu_int$pes$6$negs$lv3$0(a,b,s);
     
     // Module arguments
     input wire  [3:0] a;
@@ -15041,10 +15041,10 @@ module random_3_e17_mvtu_int$pes$6$negs$lv3$0(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$6$negs$lv3$0
+endmodule // random_3_e18_mvtu_int$pes$6$negs$lv3$0
 
 
-module random_3_e17_mvtu_int$pes$6$negs$lv3$1(a,b,s);
+module random_3_e18_mvtu_int$pes$6$negs$lv3$1(a,b,s);
     
     // Module arguments
     input wire  [3:0] a;
@@ -15056,10 +15056,10 @@ module random_3_e17_mvtu_int$pes$6$negs$lv3$1(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$6$negs$lv3$1
+endmodule // random_3_e18_mvtu_int$pes$6$negs$lv3$1
 
 
-module random_3_e17_mvtu_int$pes$6$negs$lv4$0(a,b,s);
+module random_3_e18_mvtu_int$pes$6$negs$lv4$0(a,b,s);
     
     // Module arguments
     input wire  [3:0] a;
@@ -15071,10 +15071,10 @@ module random_3_e17_mvtu_int$pes$6$negs$lv4$0(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$6$negs$lv4$0
+endmodule // random_3_e18_mvtu_int$pes$6$negs$lv4$0
 
 
-module random_3_e17_mvtu_int$pes$6$negs$lv5$0(a,b,s);
+module random_3_e18_mvtu_int$pes$6$negs$lv5$0(a,b,s);
     
     // Module arguments
     input wire  [3:0] a;
@@ -15086,10 +15086,10 @@ module random_3_e17_mvtu_int$pes$6$negs$lv5$0(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$6$negs$lv5$0
+endmodule // random_3_e18_mvtu_int$pes$6$negs$lv5$0
 
 
-module random_3_e17_mvtu_int$pes$6$negs$lv6$0(a,b,s);
+module random_3_e18_mvtu_int$pes$6$negs$lv6$0(a,b,s);
     
     // Module arguments
     input wire  [3:0] a;
@@ -15101,10 +15101,10 @@ module random_3_e17_mvtu_int$pes$6$negs$lv6$0(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$6$negs$lv6$0
+endmodule // random_3_e18_mvtu_int$pes$6$negs$lv6$0
 
 
-module random_3_e17_mvtu_int$pes$6$negs$lv7$0(a,b,s);
+module random_3_e18_mvtu_int$pes$6$negs$lv7$0(a,b,s);
     
     // Module arguments
     input wire  [3:0] a;
@@ -15116,10 +15116,10 @@ module random_3_e17_mvtu_int$pes$6$negs$lv7$0(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$6$negs$lv7$0
+endmodule // random_3_e18_mvtu_int$pes$6$negs$lv7$0
 
 
-module random_3_e17_mvtu_int$pes$6$nodes$0(a,b,s);
+module random_3_e18_mvtu_int$pes$6$nodes$0(a,b,s);
     
     // Module arguments
     input wire  [10:0] a;
@@ -15131,10 +15131,10 @@ module random_3_e17_mvtu_int$pes$6$nodes$0(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$6$nodes$0
+endmodule // random_3_e18_mvtu_int$pes$6$nodes$0
 
 
-module random_3_e17_mvtu_int$pes$6$nodes$1(a,b,s);
+module random_3_e18_mvtu_int$pes$6$nodes$1(a,b,s);
     
     // Module arguments
     input wire  [10:0] a;
@@ -15146,10 +15146,10 @@ module random_3_e17_mvtu_int$pes$6$nodes$1(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$6$nodes$1
+endmodule // random_3_e18_mvtu_int$pes$6$nodes$1
 
 
-module random_3_e17_mvtu_int$pes$6$nodes$10(a,b,s);
+module random_3_e18_mvtu_int$pes$6$nodes$10(a,b,s);
     
     // Module arguments
     input wire  [10:0] a;
@@ -15161,10 +15161,10 @@ module random_3_e17_mvtu_int$pes$6$nodes$10(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$6$nodes$10
+endmodule // random_3_e18_mvtu_int$pes$6$nodes$10
 
 
-module random_3_e17_mvtu_int$pes$6$nodes$11(a,b,s);
+module random_3_e18_mvtu_int$pes$6$nodes$11(a,b,s);
     
     // Module arguments
     input wire  [10:0] a;
@@ -15176,10 +15176,10 @@ module random_3_e17_mvtu_int$pes$6$nodes$11(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$6$nodes$11
+endmodule // random_3_e18_mvtu_int$pes$6$nodes$11
 
 
-module random_3_e17_mvtu_int$pes$6$nodes$12(a,b,s);
+module random_3_e18_mvtu_int$pes$6$nodes$12(a,b,s);
     
     // Module arguments
     input wire  [10:0] a;
@@ -15191,10 +15191,10 @@ module random_3_e17_mvtu_int$pes$6$nodes$12(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$6$nodes$12
+endmodule // random_3_e18_mvtu_int$pes$6$nodes$12
 
 
-module random_3_e17_mvtu_int$pes$6$nodes$13(a,b,s);
+module random_3_e18_mvtu_int$pes$6$nodes$13(a,b,s);
     
     // Module arguments
     input wire  [10:0] a;
@@ -15206,10 +15206,10 @@ module random_3_e17_mvtu_int$pes$6$nodes$13(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$6$nodes$13
+endmodule // random_3_e18_mvtu_int$pes$6$nodes$13
 
 
-module random_3_e17_mvtu_int$pes$6$nodes$14(a,b,s);
+module random_3_e18_mvtu_int$pes$6$nodes$14(a,b,s);
     
     // Module arguments
     input wire  [10:0] a;
@@ -15221,10 +15221,10 @@ module random_3_e17_mvtu_int$pes$6$nodes$14(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$6$nodes$14
+endmodule // random_3_e18_mvtu_int$pes$6$nodes$14
 
 
-module random_3_e17_mvtu_int$pes$6$nodes$2(a,b,s);
+module random_3_e18_mvtu_int$pes$6$nodes$2(a,b,s);
     
     // Module arguments
     input wire  [10:0] a;
@@ -15236,10 +15236,10 @@ module random_3_e17_mvtu_int$pes$6$nodes$2(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$6$nodes$2
+endmodule // random_3_e18_mvtu_int$pes$6$nodes$2
 
 
-module random_3_e17_mvtu_int$pes$6$nodes$3(a,b,s);
+module random_3_e18_mvtu_int$pes$6$nodes$3(a,b,s);
     
     // Module arguments
     input wire  [10:0] a;
@@ -15251,10 +15251,10 @@ module random_3_e17_mvtu_int$pes$6$nodes$3(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$6$nodes$3
+endmodule // random_3_e18_mvtu_int$pes$6$nodes$3
 
 
-module random_3_e17_mvtu_int$pes$6$nodes$4(a,b,s);
+module random_3_e18_mvtu_int$pes$6$nodes$4(a,b,s);
     
     // Module arguments
     input wire  [10:0] a;
@@ -15266,10 +15266,10 @@ module random_3_e17_mvtu_int$pes$6$nodes$4(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$6$nodes$4
+endmodule // random_3_e18_mvtu_int$pes$6$nodes$4
 
 
-module random_3_e17_mvtu_int$pes$6$nodes$5(a,b,s);
+module random_3_e18_mvtu_int$pes$6$nodes$5(a,b,s);
     
     // Module arguments
     input wire  [10:0] a;
@@ -15281,10 +15281,10 @@ module random_3_e17_mvtu_int$pes$6$nodes$5(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$6$nodes$5
+endmodule // random_3_e18_mvtu_int$pes$6$nodes$5
 
 
-module random_3_e17_mvtu_int$pes$6$nodes$6(a,b,s);
+module random_3_e18_mvtu_int$pes$6$nodes$6(a,b,s);
     
     // Module arguments
     input wire  [10:0] a;
@@ -15296,10 +15296,10 @@ module random_3_e17_mvtu_int$pes$6$nodes$6(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$6$nodes$6
+endmodule // random_3_e18_mvtu_int$pes$6$nodes$6
 
 
-module random_3_e17_mvtu_int$pes$6$nodes$7(a,b,s);
+module random_3_e18_mvtu_int$pes$6$nodes$7(a,b,s);
     
     // Module arguments
     input wire  [10:0] a;
@@ -15311,10 +15311,10 @@ module random_3_e17_mvtu_int$pes$6$nodes$7(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$6$nodes$7
+endmodule // random_3_e18_mvtu_int$pes$6$nodes$7
 
 
-module random_3_e17_mvtu_int$pes$6$nodes$8(a,b,s);
+module random_3_e18_mvtu_int$pes$6$nodes$8(a,b,s);
     
     // Module arguments
     input wire  [10:0] a;
@@ -15326,10 +15326,10 @@ module random_3_e17_mvtu_int$pes$6$nodes$8(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$6$nodes$8
+endmodule // random_3_e18_mvtu_int$pes$6$nodes$8
 
 
-module random_3_e17_mvtu_int$pes$6$nodes$9(a,b,s);
+module random_3_e18_mvtu_int$pes$6$nodes$9(a,b,s);
     
     // Module arguments
     input wire  [10:0] a;
@@ -15341,10 +15341,10 @@ module random_3_e17_mvtu_int$pes$6$nodes$9(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e17_mvtu_int$pes$6$nodes$9
+endmodule // random_3_e18_mvtu_int$pes$6$nodes$9
 
 
-module random_3_e17_mvtu_int$pes$6$part(d,q,clock);
+module random_3_e18_mvtu_int$pes$6$part(d,q,clock);
     
     // Module arguments
     input wire  [10:0] d;
@@ -15360,10 +15360,10 @@ module random_3_e17_mvtu_int$pes$6$part(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e17_mvtu_int$pes$6$part
+endmodule // random_3_e18_mvtu_int$pes$6$part
 
 
-module random_3_e17_mvtu_int$pes$6$v1(d,q,clock);
+module random_3_e18_mvtu_int$pes$6$v1(d,q,clock);
     
     // Module arguments
     input wire  d;
@@ -15379,10 +15379,10 @@ module random_3_e17_mvtu_int$pes$6$v1(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e17_mvtu_int$pes$6$v1
+endmodule // random_3_e18_mvtu_int$pes$6$v1
 
 
-module random_3_e17_mvtu_int$pes$6$vout(d,q,clock);
+module random_3_e18_mvtu_int$pes$6$vout(d,q,clock);
     
     // Module arguments
     input wire  d;
@@ -15398,10 +15398,10 @@ module random_3_e17_mvtu_int$pes$6$vout(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e17_mvtu_int$pes$6$vout
+endmodule // random_3_e18_mvtu_int$pes$6$vout
 
 
-module random_3_e17_mvtu_int$wmem$0(clock,address,data);
+module random_3_e18_mvtu_int$wmem$0(clock,address,data);
     
     // Module arguments
     input wire  clock;
@@ -15414,7 +15414,7 @@ module random_3_e17_mvtu_int$wmem$0(clock,address,data);
     wire  [9:0] rom$data;
     
     // Sub module instances
-    random_3_e17_mvtu_int$wmem$0$rom rom(
+    random_3_e18_mvtu_int$wmem$0$rom rom(
         .address(rom$address),
         .clock(rom$clock),
         .data(rom$data)
@@ -15427,10 +15427,10 @@ module random_3_e17_mvtu_int$wmem$0(clock,address,data);
         data = rom$data;
     end
     
-endmodule // random_3_e17_mvtu_int$wmem$0
+endmodule // random_3_e18_mvtu_int$wmem$0
 
 
-module random_3_e17_mvtu_int$wmem$0$rom(address,clock,data);
+module random_3_e18_mvtu_int$wmem$0$rom(address,clock,data);
     
     // Module arguments
     input wire  [7:0] address;
@@ -15662,10 +15662,10 @@ module random_3_e17_mvtu_int$wmem$0$rom(address,clock,data);
     always @(posedge clock) begin
        data <= mem[address];
     end
-endmodule // random_3_e17_mvtu_int$wmem$0$rom
+endmodule // random_3_e18_mvtu_int$wmem$0$rom
 
 
-module random_3_e17_mvtu_int$wmem$1(clock,address,data);
+module random_3_e18_mvtu_int$wmem$1(clock,address,data);
     
     // Module arguments
     input wire  clock;
@@ -15678,7 +15678,7 @@ module random_3_e17_mvtu_int$wmem$1(clock,address,data);
     wire  [9:0] rom$data;
     
     // Sub module instances
-    random_3_e17_mvtu_int$wmem$1$rom rom(
+    random_3_e18_mvtu_int$wmem$1$rom rom(
         .address(rom$address),
         .clock(rom$clock),
         .data(rom$data)
@@ -15691,10 +15691,10 @@ module random_3_e17_mvtu_int$wmem$1(clock,address,data);
         data = rom$data;
     end
     
-endmodule // random_3_e17_mvtu_int$wmem$1
+endmodule // random_3_e18_mvtu_int$wmem$1
 
 
-module random_3_e17_mvtu_int$wmem$1$rom(address,clock,data);
+module random_3_e18_mvtu_int$wmem$1$rom(address,clock,data);
     
     // Module arguments
     input wire  [7:0] address;
@@ -15926,10 +15926,10 @@ module random_3_e17_mvtu_int$wmem$1$rom(address,clock,data);
     always @(posedge clock) begin
        data <= mem[address];
     end
-endmodule // random_3_e17_mvtu_int$wmem$1$rom
+endmodule // random_3_e18_mvtu_int$wmem$1$rom
 
 
-module random_3_e17_mvtu_int$wmem$2(clock,address,data);
+module random_3_e18_mvtu_int$wmem$2(clock,address,data);
     
     // Module arguments
     input wire  clock;
@@ -15942,7 +15942,7 @@ module random_3_e17_mvtu_int$wmem$2(clock,address,data);
     wire  [9:0] rom$data;
     
     // Sub module instances
-    random_3_e17_mvtu_int$wmem$2$rom rom(
+    random_3_e18_mvtu_int$wmem$2$rom rom(
         .address(rom$address),
         .clock(rom$clock),
         .data(rom$data)
@@ -15955,10 +15955,10 @@ module random_3_e17_mvtu_int$wmem$2(clock,address,data);
         data = rom$data;
     end
     
-endmodule // random_3_e17_mvtu_int$wmem$2
+endmodule // random_3_e18_mvtu_int$wmem$2
 
 
-module random_3_e17_mvtu_int$wmem$2$rom(address,clock,data);
+module random_3_e18_mvtu_int$wmem$2$rom(address,clock,data);
     
     // Module arguments
     input wire  [7:0] address;
@@ -16190,10 +16190,10 @@ module random_3_e17_mvtu_int$wmem$2$rom(address,clock,data);
     always @(posedge clock) begin
        data <= mem[address];
     end
-endmodule // random_3_e17_mvtu_int$wmem$2$rom
+endmodule // random_3_e18_mvtu_int$wmem$2$rom
 
 
-module random_3_e17_mvtu_int$wmem$3(clock,address,data);
+module random_3_e18_mvtu_int$wmem$3(clock,address,data);
     
     // Module arguments
     input wire  clock;
@@ -16206,7 +16206,7 @@ module random_3_e17_mvtu_int$wmem$3(clock,address,data);
     wire  [9:0] rom$data;
     
     // Sub module instances
-    random_3_e17_mvtu_int$wmem$3$rom rom(
+    random_3_e18_mvtu_int$wmem$3$rom rom(
         .address(rom$address),
         .clock(rom$clock),
         .data(rom$data)
@@ -16219,10 +16219,10 @@ module random_3_e17_mvtu_int$wmem$3(clock,address,data);
         data = rom$data;
     end
     
-endmodule // random_3_e17_mvtu_int$wmem$3
+endmodule // random_3_e18_mvtu_int$wmem$3
 
 
-module random_3_e17_mvtu_int$wmem$3$rom(address,clock,data);
+module random_3_e18_mvtu_int$wmem$3$rom(address,clock,data);
     
     // Module arguments
     input wire  [7:0] address;
@@ -16454,10 +16454,10 @@ module random_3_e17_mvtu_int$wmem$3$rom(address,clock,data);
     always @(posedge clock) begin
        data <= mem[address];
     end
-endmodule // random_3_e17_mvtu_int$wmem$3$rom
+endmodule // random_3_e18_mvtu_int$wmem$3$rom
 
 
-module random_3_e17_mvtu_int$wmem$4(clock,address,data);
+module random_3_e18_mvtu_int$wmem$4(clock,address,data);
     
     // Module arguments
     input wire  clock;
@@ -16470,7 +16470,7 @@ module random_3_e17_mvtu_int$wmem$4(clock,address,data);
     wire  [9:0] rom$data;
     
     // Sub module instances
-    random_3_e17_mvtu_int$wmem$4$rom rom(
+    random_3_e18_mvtu_int$wmem$4$rom rom(
         .address(rom$address),
         .clock(rom$clock),
         .data(rom$data)
@@ -16483,10 +16483,10 @@ module random_3_e17_mvtu_int$wmem$4(clock,address,data);
         data = rom$data;
     end
     
-endmodule // random_3_e17_mvtu_int$wmem$4
+endmodule // random_3_e18_mvtu_int$wmem$4
 
 
-module random_3_e17_mvtu_int$wmem$4$rom(address,clock,data);
+module random_3_e18_mvtu_int$wmem$4$rom(address,clock,data);
     
     // Module arguments
     input wire  [7:0] address;
@@ -16718,10 +16718,10 @@ module random_3_e17_mvtu_int$wmem$4$rom(address,clock,data);
     always @(posedge clock) begin
        data <= mem[address];
     end
-endmodule // random_3_e17_mvtu_int$wmem$4$rom
+endmodule // random_3_e18_mvtu_int$wmem$4$rom
 
 
-module random_3_e17_mvtu_int$wmem$5(clock,address,data);
+module random_3_e18_mvtu_int$wmem$5(clock,address,data);
     
     // Module arguments
     input wire  clock;
@@ -16734,7 +16734,7 @@ module random_3_e17_mvtu_int$wmem$5(clock,address,data);
     wire  [9:0] rom$data;
     
     // Sub module instances
-    random_3_e17_mvtu_int$wmem$5$rom rom(
+    random_3_e18_mvtu_int$wmem$5$rom rom(
         .address(rom$address),
         .clock(rom$clock),
         .data(rom$data)
@@ -16747,10 +16747,10 @@ module random_3_e17_mvtu_int$wmem$5(clock,address,data);
         data = rom$data;
     end
     
-endmodule // random_3_e17_mvtu_int$wmem$5
+endmodule // random_3_e18_mvtu_int$wmem$5
 
 
-module random_3_e17_mvtu_int$wmem$5$rom(address,clock,data);
+module random_3_e18_mvtu_int$wmem$5$rom(address,clock,data);
     
     // Module arguments
     input wire  [7:0] address;
@@ -16982,10 +16982,10 @@ module random_3_e17_mvtu_int$wmem$5$rom(address,clock,data);
     always @(posedge clock) begin
        data <= mem[address];
     end
-endmodule // random_3_e17_mvtu_int$wmem$5$rom
+endmodule // random_3_e18_mvtu_int$wmem$5$rom
 
 
-module random_3_e17_mvtu_int$wmem$6(clock,address,data);
+module random_3_e18_mvtu_int$wmem$6(clock,address,data);
     
     // Module arguments
     input wire  clock;
@@ -16998,7 +16998,7 @@ module random_3_e17_mvtu_int$wmem$6(clock,address,data);
     wire  [9:0] rom$data;
     
     // Sub module instances
-    random_3_e17_mvtu_int$wmem$6$rom rom(
+    random_3_e18_mvtu_int$wmem$6$rom rom(
         .address(rom$address),
         .clock(rom$clock),
         .data(rom$data)
@@ -17011,10 +17011,10 @@ module random_3_e17_mvtu_int$wmem$6(clock,address,data);
         data = rom$data;
     end
     
-endmodule // random_3_e17_mvtu_int$wmem$6
+endmodule // random_3_e18_mvtu_int$wmem$6
 
 
-module random_3_e17_mvtu_int$wmem$6$rom(address,clock,data);
+module random_3_e18_mvtu_int$wmem$6$rom(address,clock,data);
     
     // Module arguments
     input wire  [7:0] address;
@@ -17246,10 +17246,10 @@ module random_3_e17_mvtu_int$wmem$6$rom(address,clock,data);
     always @(posedge clock) begin
        data <= mem[address];
     end
-endmodule // random_3_e17_mvtu_int$wmem$6$rom
+endmodule // random_3_e18_mvtu_int$wmem$6$rom
 
 
-module random_3_e17_mvtu_int$ys$0(a,y);
+module random_3_e18_mvtu_int$ys$0(a,y);
     
     // Module arguments
     input wire  [10:0] a;
@@ -17260,10 +17260,10 @@ module random_3_e17_mvtu_int$ys$0(a,y);
         y = $signed(((a) & 11'h7ff));
     end
     
-endmodule // random_3_e17_mvtu_int$ys$0
+endmodule // random_3_e18_mvtu_int$ys$0
 
 
-module random_3_e17_mvtu_int$ys$1(a,y);
+module random_3_e18_mvtu_int$ys$1(a,y);
     
     // Module arguments
     input wire  [10:0] a;
@@ -17274,10 +17274,10 @@ module random_3_e17_mvtu_int$ys$1(a,y);
         y = $signed(((a) & 11'h7ff));
     end
     
-endmodule // random_3_e17_mvtu_int$ys$1
+endmodule // random_3_e18_mvtu_int$ys$1
 
 
-module random_3_e17_mvtu_int$ys$2(a,y);
+module random_3_e18_mvtu_int$ys$2(a,y);
     
     // Module arguments
     input wire  [10:0] a;
@@ -17288,10 +17288,10 @@ module random_3_e17_mvtu_int$ys$2(a,y);
         y = $signed(((a) & 11'h7ff));
     end
     
-endmodule // random_3_e17_mvtu_int$ys$2
+endmodule // random_3_e18_mvtu_int$ys$2
 
 
-module random_3_e17_mvtu_int$ys$3(a,y);
+module random_3_e18_mvtu_int$ys$3(a,y);
     
     // Module arguments
     input wire  [10:0] a;
@@ -17302,10 +17302,10 @@ module random_3_e17_mvtu_int$ys$3(a,y);
         y = $signed(((a) & 11'h7ff));
     end
     
-endmodule // random_3_e17_mvtu_int$ys$3
+endmodule // random_3_e18_mvtu_int$ys$3
 
 
-module random_3_e17_mvtu_int$ys$4(a,y);
+module random_3_e18_mvtu_int$ys$4(a,y);
     
     // Module arguments
     input wire  [10:0] a;
@@ -17316,10 +17316,10 @@ module random_3_e17_mvtu_int$ys$4(a,y);
         y = $signed(((a) & 11'h7ff));
     end
     
-endmodule // random_3_e17_mvtu_int$ys$4
+endmodule // random_3_e18_mvtu_int$ys$4
 
 
-module random_3_e17_mvtu_int$ys$5(a,y);
+module random_3_e18_mvtu_int$ys$5(a,y);
     
     // Module arguments
     input wire  [10:0] a;
@@ -17330,10 +17330,10 @@ module random_3_e17_mvtu_int$ys$5(a,y);
         y = $signed(((a) & 11'h7ff));
     end
     
-endmodule // random_3_e17_mvtu_int$ys$5
+endmodule // random_3_e18_mvtu_int$ys$5
 
 
-module random_3_e17_mvtu_int$ys$6(a,y);
+module random_3_e18_mvtu_int$ys$6(a,y);
     
     // Module arguments
     input wire  [10:0] a;
@@ -17344,7 +17344,7 @@ module random_3_e17_mvtu_int$ys$6(a,y);
         y = $signed(((a) & 11'h7ff));
     end
     
-endmodule // random_3_e17_mvtu_int$ys$6
+endmodule // random_3_e18_mvtu_int$ys$6
 
 /* verilator lint_on WIDTH */
 /* verilator lint_on DECLFILENAME */

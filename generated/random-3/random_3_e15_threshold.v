@@ -12,7 +12,7 @@
 /* verilator lint_off UNUSEDPARAM */
 
 
-module random_3_e14_threshold(clock,reset,in_data,in_valid,in_ready,out_data,out_valid,out_ready);
+module random_3_e15_threshold(clock,reset,in_data,in_valid,in_ready,out_data,out_valid,out_ready);
     
     // Module arguments
     input wire  clock;
@@ -74,30 +74,30 @@ module random_3_e14_threshold(clock,reset,in_data,in_valid,in_ready,out_data,out
     reg  pop;
     
     // Sub module instances
-    random_3_e14_threshold$cb cb(
+    random_3_e15_threshold$cb cb(
         .d(cb$d),
         .q(cb$q),
         .clock(cb$clock)
     );
-    random_3_e14_threshold$credits credits(
+    random_3_e15_threshold$credits credits(
         .d(credits$d),
         .q(credits$q),
         .clock(credits$clock)
     );
-    random_3_e14_threshold$drain drain(
+    random_3_e15_threshold$drain drain(
         .d(drain$d),
         .q(drain$q),
         .clock(drain$clock)
     );
-    random_3_e14_threshold$lanes$0 lanes$0(
+    random_3_e15_threshold$lanes$0 lanes$0(
         .data(lanes$0$data),
         .y(lanes$0$y)
     );
-    random_3_e14_threshold$lanes$1 lanes$1(
+    random_3_e15_threshold$lanes$1 lanes$1(
         .data(lanes$1$data),
         .y(lanes$1$y)
     );
-    random_3_e14_threshold$thr$0 thr$0(
+    random_3_e15_threshold$thr$0 thr$0(
         .clock(thr$0$clock),
         .in_valid(thr$0$in_valid),
         .ch(thr$0$ch),
@@ -105,7 +105,7 @@ module random_3_e14_threshold(clock,reset,in_data,in_valid,in_ready,out_data,out
         .out_valid(thr$0$out_valid),
         .n(thr$0$n)
     );
-    random_3_e14_threshold$thr$1 thr$1(
+    random_3_e15_threshold$thr$1 thr$1(
         .clock(thr$1$clock),
         .in_valid(thr$1$in_valid),
         .ch(thr$1$ch),
@@ -113,17 +113,17 @@ module random_3_e14_threshold(clock,reset,in_data,in_valid,in_ready,out_data,out
         .out_valid(thr$1$out_valid),
         .n(thr$1$n)
     );
-    random_3_e14_threshold$ins$0 ins$0(
+    random_3_e15_threshold$ins$0 ins$0(
         .prev(ins$0$prev),
         .v(ins$0$v),
         .out(ins$0$out)
     );
-    random_3_e14_threshold$ins$1 ins$1(
+    random_3_e15_threshold$ins$1 ins$1(
         .prev(ins$1$prev),
         .v(ins$1$v),
         .out(ins$1$out)
     );
-    random_3_e14_threshold$fifo fifo(
+    random_3_e15_threshold$fifo fifo(
         .clock(fifo$clock),
         .reset(fifo$reset),
         .write(fifo$write),
@@ -188,10 +188,10 @@ module random_3_e14_threshold(clock,reset,in_data,in_valid,in_ready,out_data,out
         end
     end
     
-endmodule // random_3_e14_threshold
+endmodule // random_3_e15_threshold
 
 
-module random_3_e14_threshold$cb(d,q,clock);
+module random_3_e15_threshold$cb(d,q,clock);
     
     // Module arguments
     input wire  [1:0] d;
@@ -207,10 +207,10 @@ module random_3_e14_threshold$cb(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e14_threshold$cb
+endmodule // random_3_e15_threshold$cb
 
 
-module random_3_e14_threshold$credits(d,q,clock);
+module random_3_e15_threshold$credits(d,q,clock);
     
     // Module arguments
     input wire  [3:0] d;
@@ -226,10 +226,10 @@ module random_3_e14_threshold$credits(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e14_threshold$credits
+endmodule // random_3_e15_threshold$credits
 
 
-module random_3_e14_threshold$drain(d,q,clock);
+module random_3_e15_threshold$drain(d,q,clock);
     
     // Module arguments
     input wire  [2:0] d;
@@ -245,10 +245,10 @@ module random_3_e14_threshold$drain(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e14_threshold$drain
+endmodule // random_3_e15_threshold$drain
 
 
-module random_3_e14_threshold$fifo(clock,reset,write,data_in,read,valid,data_out);
+module random_3_e15_threshold$fifo(clock,reset,write,data_in,read,valid,data_out);
     
     // Module arguments
     input wire  clock;
@@ -281,7 +281,7 @@ module random_3_e14_threshold$fifo(clock,reset,write,data_in,read,valid,data_out
     reg  nonempty;
     
     // Sub module instances
-    random_3_e14_threshold$fifo$ram ram(
+    random_3_e15_threshold$fifo$ram ram(
         .read_address(ram$read_address),
         .read_clock(ram$read_clock),
         .read_data(ram$read_data),
@@ -290,17 +290,17 @@ module random_3_e14_threshold$fifo(clock,reset,write,data_in,read,valid,data_out
         .write_data(ram$write_data),
         .write_enable(ram$write_enable)
     );
-    random_3_e14_threshold$fifo$wp wp(
+    random_3_e15_threshold$fifo$wp wp(
         .d(wp$d),
         .q(wp$q),
         .clock(wp$clock)
     );
-    random_3_e14_threshold$fifo$wpd wpd(
+    random_3_e15_threshold$fifo$wpd wpd(
         .d(wpd$d),
         .q(wpd$q),
         .clock(wpd$clock)
     );
-    random_3_e14_threshold$fifo$rp rp(
+    random_3_e15_threshold$fifo$rp rp(
         .d(rp$d),
         .q(rp$q),
         .clock(rp$clock)
@@ -338,10 +338,10 @@ module random_3_e14_threshold$fifo(clock,reset,write,data_in,read,valid,data_out
         data_out = ram$read_data;
     end
     
-endmodule // random_3_e14_threshold$fifo
+endmodule // random_3_e15_threshold$fifo
 
 
-module random_3_e14_threshold$fifo$ram(read_address,read_clock,read_data,write_address,write_clock,write_data,write_enable);
+module random_3_e15_threshold$fifo$ram(read_address,read_clock,read_data,write_address,write_clock,write_data,write_enable);
     
     // Module arguments
     input wire  [2:0] read_address;
@@ -367,10 +367,10 @@ module random_3_e14_threshold$fifo$ram(read_address,read_clock,read_data,write_a
        end
     end
                 
-endmodule // random_3_e14_threshold$fifo$ram
+endmodule // random_3_e15_threshold$fifo$ram
 
 
-module random_3_e14_threshold$fifo$rp(d,q,clock);
+module random_3_e15_threshold$fifo$rp(d,q,clock);
     
     // Module arguments
     input wire  [3:0] d;
@@ -386,10 +386,10 @@ module random_3_e14_threshold$fifo$rp(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e14_threshold$fifo$rp
+endmodule // random_3_e15_threshold$fifo$rp
 
 
-module random_3_e14_threshold$fifo$wp(d,q,clock);
+module random_3_e15_threshold$fifo$wp(d,q,clock);
     
     // Module arguments
     input wire  [3:0] d;
@@ -405,10 +405,10 @@ module random_3_e14_threshold$fifo$wp(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e14_threshold$fifo$wp
+endmodule // random_3_e15_threshold$fifo$wp
 
 
-module random_3_e14_threshold$fifo$wpd(d,q,clock);
+module random_3_e15_threshold$fifo$wpd(d,q,clock);
     
     // Module arguments
     input wire  [3:0] d;
@@ -424,10 +424,10 @@ module random_3_e14_threshold$fifo$wpd(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e14_threshold$fifo$wpd
+endmodule // random_3_e15_threshold$fifo$wpd
 
 
-module random_3_e14_threshold$ins$0(prev,v,out);
+module random_3_e15_threshold$ins$0(prev,v,out);
     
     // Module arguments
     input wire  [3:0] prev;
@@ -442,10 +442,10 @@ module random_3_e14_threshold$ins$0(prev,v,out);
         out = prev | (((v) & 4'hf) << offset);
     end
     
-endmodule // random_3_e14_threshold$ins$0
+endmodule // random_3_e15_threshold$ins$0
 
 
-module random_3_e14_threshold$ins$1(prev,v,out);
+module random_3_e15_threshold$ins$1(prev,v,out);
     
     // Module arguments
     input wire  [3:0] prev;
@@ -460,10 +460,10 @@ module random_3_e14_threshold$ins$1(prev,v,out);
         out = prev | (((v) & 4'hf) << offset);
     end
     
-endmodule // random_3_e14_threshold$ins$1
+endmodule // random_3_e15_threshold$ins$1
 
 
-module random_3_e14_threshold$lanes$0(data,y);
+module random_3_e15_threshold$lanes$0(data,y);
     
     // Module arguments
     input wire  [9:0] data;
@@ -487,10 +487,10 @@ module random_3_e14_threshold$lanes$0(data,y);
         y = $signed(ext);
     end
     
-endmodule // random_3_e14_threshold$lanes$0
+endmodule // random_3_e15_threshold$lanes$0
 
 
-module random_3_e14_threshold$lanes$1(data,y);
+module random_3_e15_threshold$lanes$1(data,y);
     
     // Module arguments
     input wire  [9:0] data;
@@ -514,10 +514,10 @@ module random_3_e14_threshold$lanes$1(data,y);
         y = $signed(ext);
     end
     
-endmodule // random_3_e14_threshold$lanes$1
+endmodule // random_3_e15_threshold$lanes$1
 
 
-module random_3_e14_threshold$thr$0(clock,in_valid,ch,y,out_valid,n);
+module random_3_e15_threshold$thr$0(clock,in_valid,ch,y,out_valid,n);
     
     // Module arguments
     input wire  clock;
@@ -575,64 +575,64 @@ module random_3_e14_threshold$thr$0(clock,in_valid,ch,y,out_valid,n);
     reg  [6:0] yu;
     
     // Sub module instances
-    random_3_e14_threshold$thr$0$thr$0 thr$0(
+    random_3_e15_threshold$thr$0$thr$0 thr$0(
         .address(thr$0$address),
         .clock(thr$0$clock),
         .data(thr$0$data)
     );
-    random_3_e14_threshold$thr$0$thr$1 thr$1(
+    random_3_e15_threshold$thr$0$thr$1 thr$1(
         .address(thr$1$address),
         .clock(thr$1$clock),
         .data(thr$1$data)
     );
-    random_3_e14_threshold$thr$0$thr$2 thr$2(
+    random_3_e15_threshold$thr$0$thr$2 thr$2(
         .address(thr$2$address),
         .clock(thr$2$clock),
         .data(thr$2$data)
     );
-    random_3_e14_threshold$thr$0$flips flips(
+    random_3_e15_threshold$thr$0$flips flips(
         .address(flips$address),
         .clock(flips$clock),
         .data(flips$data)
     );
-    random_3_e14_threshold$thr$0$y1 y1(
+    random_3_e15_threshold$thr$0$y1 y1(
         .d(y1$d),
         .q(y1$q),
         .clock(y1$clock)
     );
-    random_3_e14_threshold$thr$0$v1 v1(
+    random_3_e15_threshold$thr$0$v1 v1(
         .d(v1$d),
         .q(v1$q),
         .clock(v1$clock)
     );
-    random_3_e14_threshold$thr$0$cmp$0 cmp$0(
+    random_3_e15_threshold$thr$0$cmp$0 cmp$0(
         .u(cmp$0$u),
         .t(cmp$0$t),
         .prev(cmp$0$prev),
         .out(cmp$0$out)
     );
-    random_3_e14_threshold$thr$0$cmp$1 cmp$1(
+    random_3_e15_threshold$thr$0$cmp$1 cmp$1(
         .u(cmp$1$u),
         .t(cmp$1$t),
         .prev(cmp$1$prev),
         .out(cmp$1$out)
     );
-    random_3_e14_threshold$thr$0$cmp$2 cmp$2(
+    random_3_e15_threshold$thr$0$cmp$2 cmp$2(
         .u(cmp$2$u),
         .t(cmp$2$t),
         .prev(cmp$2$prev),
         .out(cmp$2$out)
     );
-    random_3_e14_threshold$thr$0$tree tree(
+    random_3_e15_threshold$thr$0$tree tree(
         .bits(tree$bits),
         .count(tree$count)
     );
-    random_3_e14_threshold$thr$0$nreg nreg(
+    random_3_e15_threshold$thr$0$nreg nreg(
         .d(nreg$d),
         .q(nreg$q),
         .clock(nreg$clock)
     );
-    random_3_e14_threshold$thr$0$vout vout(
+    random_3_e15_threshold$thr$0$vout vout(
         .d(vout$d),
         .q(vout$q),
         .clock(vout$clock)
@@ -678,10 +678,10 @@ module random_3_e14_threshold$thr$0(clock,in_valid,ch,y,out_valid,n);
         n = nreg$q;
     end
     
-endmodule // random_3_e14_threshold$thr$0
+endmodule // random_3_e15_threshold$thr$0
 
 
-module random_3_e14_threshold$thr$0$cmp$0(u,t,prev,out);
+module random_3_e15_threshold$thr$0$cmp$0(u,t,prev,out);
     
     // Module arguments
     input wire  [6:0] u;
@@ -697,10 +697,10 @@ module random_3_e14_threshold$thr$0$cmp$0(u,t,prev,out);
         out = (prev & ~(1 << (index)) | ((u >= t) << (index)));
     end
     
-endmodule // random_3_e14_threshold$thr$0$cmp$0
+endmodule // random_3_e15_threshold$thr$0$cmp$0
 
 
-module random_3_e14_threshold$thr$0$cmp$1(u,t,prev,out);
+module random_3_e15_threshold$thr$0$cmp$1(u,t,prev,out);
     
     // Module arguments
     input wire  [6:0] u;
@@ -716,10 +716,10 @@ module random_3_e14_threshold$thr$0$cmp$1(u,t,prev,out);
         out = (prev & ~(1 << (index)) | ((u >= t) << (index)));
     end
     
-endmodule // random_3_e14_threshold$thr$0$cmp$1
+endmodule // random_3_e15_threshold$thr$0$cmp$1
 
 
-module random_3_e14_threshold$thr$0$cmp$2(u,t,prev,out);
+module random_3_e15_threshold$thr$0$cmp$2(u,t,prev,out);
     
     // Module arguments
     input wire  [6:0] u;
@@ -735,10 +735,10 @@ module random_3_e14_threshold$thr$0$cmp$2(u,t,prev,out);
         out = (prev & ~(1 << (index)) | ((u >= t) << (index)));
     end
     
-endmodule // random_3_e14_threshold$thr$0$cmp$2
+endmodule // random_3_e15_threshold$thr$0$cmp$2
 
 
-module random_3_e14_threshold$thr$0$flips(address,clock,data);
+module random_3_e15_threshold$thr$0$flips(address,clock,data);
     
     // Module arguments
     input wire  [1:0] address;
@@ -758,10 +758,10 @@ module random_3_e14_threshold$thr$0$flips(address,clock,data);
     always @(posedge clock) begin
        data <= mem[address];
     end
-endmodule // random_3_e14_threshold$thr$0$flips
+endmodule // random_3_e15_threshold$thr$0$flips
 
 
-module random_3_e14_threshold$thr$0$nreg(d,q,clock);
+module random_3_e15_threshold$thr$0$nreg(d,q,clock);
     
     // Module arguments
     input wire  [1:0] d;
@@ -777,10 +777,10 @@ module random_3_e14_threshold$thr$0$nreg(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e14_threshold$thr$0$nreg
+endmodule // random_3_e15_threshold$thr$0$nreg
 
 
-module random_3_e14_threshold$thr$0$thr$0(address,clock,data);
+module random_3_e15_threshold$thr$0$thr$0(address,clock,data);
     
     // Module arguments
     input wire  [1:0] address;
@@ -800,10 +800,10 @@ module random_3_e14_threshold$thr$0$thr$0(address,clock,data);
     always @(posedge clock) begin
        data <= mem[address];
     end
-endmodule // random_3_e14_threshold$thr$0$thr$0
+endmodule // random_3_e15_threshold$thr$0$thr$0
 
 
-module random_3_e14_threshold$thr$0$thr$1(address,clock,data);
+module random_3_e15_threshold$thr$0$thr$1(address,clock,data);
     
     // Module arguments
     input wire  [1:0] address;
@@ -823,10 +823,10 @@ module random_3_e14_threshold$thr$0$thr$1(address,clock,data);
     always @(posedge clock) begin
        data <= mem[address];
     end
-endmodule // random_3_e14_threshold$thr$0$thr$1
+endmodule // random_3_e15_threshold$thr$0$thr$1
 
 
-module random_3_e14_threshold$thr$0$thr$2(address,clock,data);
+module random_3_e15_threshold$thr$0$thr$2(address,clock,data);
     
     // Module arguments
     input wire  [1:0] address;
@@ -846,10 +846,10 @@ module random_3_e14_threshold$thr$0$thr$2(address,clock,data);
     always @(posedge clock) begin
        data <= mem[address];
     end
-endmodule // random_3_e14_threshold$thr$0$thr$2
+endmodule // random_3_e15_threshold$thr$0$thr$2
 
 
-module random_3_e14_threshold$thr$0$tree(bits,count);
+module random_3_e15_threshold$thr$0$tree(bits,count);
     
     // Module arguments
     input wire  [2:0] bits;
@@ -882,42 +882,42 @@ module random_3_e14_threshold$thr$0$tree(bits,count);
     wire  [1:0] lv7$0$s;
     
     // Sub module instances
-    random_3_e14_threshold$thr$0$tree$lv1$0 lv1$0(
+    random_3_e15_threshold$thr$0$tree$lv1$0 lv1$0(
         .a(lv1$0$a),
         .b(lv1$0$b),
         .s(lv1$0$s)
     );
-    random_3_e14_threshold$thr$0$tree$lv1$1 lv1$1(
+    random_3_e15_threshold$thr$0$tree$lv1$1 lv1$1(
         .a(lv1$1$a),
         .b(lv1$1$b),
         .s(lv1$1$s)
     );
-    random_3_e14_threshold$thr$0$tree$lv2$0 lv2$0(
+    random_3_e15_threshold$thr$0$tree$lv2$0 lv2$0(
         .a(lv2$0$a),
         .b(lv2$0$b),
         .s(lv2$0$s)
     );
-    random_3_e14_threshold$thr$0$tree$lv3$0 lv3$0(
+    random_3_e15_threshold$thr$0$tree$lv3$0 lv3$0(
         .a(lv3$0$a),
         .b(lv3$0$b),
         .s(lv3$0$s)
     );
-    random_3_e14_threshold$thr$0$tree$lv4$0 lv4$0(
+    random_3_e15_threshold$thr$0$tree$lv4$0 lv4$0(
         .a(lv4$0$a),
         .b(lv4$0$b),
         .s(lv4$0$s)
     );
-    random_3_e14_threshold$thr$0$tree$lv5$0 lv5$0(
+    random_3_e15_threshold$thr$0$tree$lv5$0 lv5$0(
         .a(lv5$0$a),
         .b(lv5$0$b),
         .s(lv5$0$s)
     );
-    random_3_e14_threshold$thr$0$tree$lv6$0 lv6$0(
+    random_3_e15_threshold$thr$0$tree$lv6$0 lv6$0(
         .a(lv6$0$a),
         .b(lv6$0$b),
         .s(lv6$0$s)
     );
-    random_3_e14_threshold$thr$0$tree$lv7$0 lv7$0(
+    random_3_e15_threshold$thr$0$tree$lv7$0 lv7$0(
         .a(lv7$0$a),
         .b(lv7$0$b),
         .s(lv7$0$s)
@@ -953,10 +953,10 @@ module random_3_e14_threshold$thr$0$tree(bits,count);
         count = lv7$0$s;
     end
     
-endmodule // random_3_e14_threshold$thr$0$tree
+endmodule // random_3_e15_threshold$thr$0$tree
 
 
-module random_3_e14_threshold$thr$0$tree$lv1$0(a,b,s);
+module random_3_e15_threshold$thr$0$tree$lv1$0(a,b,s);
     
     // Module arguments
     input wire  [1:0] a;
@@ -968,10 +968,10 @@ module random_3_e14_threshold$thr$0$tree$lv1$0(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e14_threshold$thr$0$tree$lv1$0
+endmodule // random_3_e15_threshold$thr$0$tree$lv1$0
 
 
-module random_3_e14_threshold$thr$0$tree$lv1$1(a,b,s);
+module random_3_e15_threshold$thr$0$tree$lv1$1(a,b,s);
     
     // Module arguments
     input wire  [1:0] a;
@@ -983,10 +983,10 @@ module random_3_e14_threshold$thr$0$tree$lv1$1(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e14_threshold$thr$0$tree$lv1$1
+endmodule // random_3_e15_threshold$thr$0$tree$lv1$1
 
 
-module random_3_e14_threshold$thr$0$tree$lv2$0(a,b,s);
+module random_3_e15_threshold$thr$0$tree$lv2$0(a,b,s);
     
     // Module arguments
     input wire  [1:0] a;
@@ -998,10 +998,10 @@ module random_3_e14_threshold$thr$0$tree$lv2$0(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e14_threshold$thr$0$tree$lv2$0
+endmodule // random_3_e15_threshold$thr$0$tree$lv2$0
 
 
-module random_3_e14_threshold$thr$0$tree$lv3$0(a,b,s);
+module random_3_e15_threshold$thr$0$tree$lv3$0(a,b,s);
     
     // Module arguments
     input wire  [1:0] a;
@@ -1013,10 +1013,10 @@ module random_3_e14_threshold$thr$0$tree$lv3$0(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e14_threshold$thr$0$tree$lv3$0
+endmodule // random_3_e15_threshold$thr$0$tree$lv3$0
 
 
-module random_3_e14_threshold$thr$0$tree$lv4$0(a,b,s);
+module random_3_e15_threshold$thr$0$tree$lv4$0(a,b,s);
     
     // Module arguments
     input wire  [1:0] a;
@@ -1028,10 +1028,10 @@ module random_3_e14_threshold$thr$0$tree$lv4$0(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e14_threshold$thr$0$tree$lv4$0
+endmodule // random_3_e15_threshold$thr$0$tree$lv4$0
 
 
-module random_3_e14_threshold$thr$0$tree$lv5$0(a,b,s);
+module random_3_e15_threshold$thr$0$tree$lv5$0(a,b,s);
     
     // Module arguments
     input wire  [1:0] a;
@@ -1043,10 +1043,10 @@ module random_3_e14_threshold$thr$0$tree$lv5$0(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e14_threshold$thr$0$tree$lv5$0
+endmodule // random_3_e15_threshold$thr$0$tree$lv5$0
 
 
-module random_3_e14_threshold$thr$0$tree$lv6$0(a,b,s);
+module random_3_e15_threshold$thr$0$tree$lv6$0(a,b,s);
     
     // Module arguments
     input wire  [1:0] a;
@@ -1058,10 +1058,10 @@ module random_3_e14_threshold$thr$0$tree$lv6$0(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e14_threshold$thr$0$tree$lv6$0
+endmodule // random_3_e15_threshold$thr$0$tree$lv6$0
 
 
-module random_3_e14_threshold$thr$0$tree$lv7$0(a,b,s);
+module random_3_e15_threshold$thr$0$tree$lv7$0(a,b,s);
     
     // Module arguments
     input wire  [1:0] a;
@@ -1073,10 +1073,10 @@ module random_3_e14_threshold$thr$0$tree$lv7$0(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e14_threshold$thr$0$tree$lv7$0
+endmodule // random_3_e15_threshold$thr$0$tree$lv7$0
 
 
-module random_3_e14_threshold$thr$0$v1(d,q,clock);
+module random_3_e15_threshold$thr$0$v1(d,q,clock);
     
     // Module arguments
     input wire  d;
@@ -1092,10 +1092,10 @@ module random_3_e14_threshold$thr$0$v1(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e14_threshold$thr$0$v1
+endmodule // random_3_e15_threshold$thr$0$v1
 
 
-module random_3_e14_threshold$thr$0$vout(d,q,clock);
+module random_3_e15_threshold$thr$0$vout(d,q,clock);
     
     // Module arguments
     input wire  d;
@@ -1111,10 +1111,10 @@ module random_3_e14_threshold$thr$0$vout(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e14_threshold$thr$0$vout
+endmodule // random_3_e15_threshold$thr$0$vout
 
 
-module random_3_e14_threshold$thr$0$y1(d,q,clock);
+module random_3_e15_threshold$thr$0$y1(d,q,clock);
     
     // Module arguments
     input wire  [5:0] d;
@@ -1130,10 +1130,10 @@ module random_3_e14_threshold$thr$0$y1(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e14_threshold$thr$0$y1
+endmodule // random_3_e15_threshold$thr$0$y1
 
 
-module random_3_e14_threshold$thr$1(clock,in_valid,ch,y,out_valid,n);
+module random_3_e15_threshold$thr$1(clock,in_valid,ch,y,out_valid,n);
     
     // Module arguments
     input wire  clock;
@@ -1191,64 +1191,64 @@ module random_3_e14_threshold$thr$1(clock,in_valid,ch,y,out_valid,n);
     reg  [6:0] yu;
     
     // Sub module instances
-    random_3_e14_threshold$thr$1$thr$0 thr$0(
+    random_3_e15_threshold$thr$1$thr$0 thr$0(
         .address(thr$0$address),
         .clock(thr$0$clock),
         .data(thr$0$data)
     );
-    random_3_e14_threshold$thr$1$thr$1 thr$1(
+    random_3_e15_threshold$thr$1$thr$1 thr$1(
         .address(thr$1$address),
         .clock(thr$1$clock),
         .data(thr$1$data)
     );
-    random_3_e14_threshold$thr$1$thr$2 thr$2(
+    random_3_e15_threshold$thr$1$thr$2 thr$2(
         .address(thr$2$address),
         .clock(thr$2$clock),
         .data(thr$2$data)
     );
-    random_3_e14_threshold$thr$1$flips flips(
+    random_3_e15_threshold$thr$1$flips flips(
         .address(flips$address),
         .clock(flips$clock),
         .data(flips$data)
     );
-    random_3_e14_threshold$thr$1$y1 y1(
+    random_3_e15_threshold$thr$1$y1 y1(
         .d(y1$d),
         .q(y1$q),
         .clock(y1$clock)
     );
-    random_3_e14_threshold$thr$1$v1 v1(
+    random_3_e15_threshold$thr$1$v1 v1(
         .d(v1$d),
         .q(v1$q),
         .clock(v1$clock)
     );
-    random_3_e14_threshold$thr$1$cmp$0 cmp$0(
+    random_3_e15_threshold$thr$1$cmp$0 cmp$0(
         .u(cmp$0$u),
         .t(cmp$0$t),
         .prev(cmp$0$prev),
         .out(cmp$0$out)
     );
-    random_3_e14_threshold$thr$1$cmp$1 cmp$1(
+    random_3_e15_threshold$thr$1$cmp$1 cmp$1(
         .u(cmp$1$u),
         .t(cmp$1$t),
         .prev(cmp$1$prev),
         .out(cmp$1$out)
     );
-    random_3_e14_threshold$thr$1$cmp$2 cmp$2(
+    random_3_e15_threshold$thr$1$cmp$2 cmp$2(
         .u(cmp$2$u),
         .t(cmp$2$t),
         .prev(cmp$2$prev),
         .out(cmp$2$out)
     );
-    random_3_e14_threshold$thr$1$tree tree(
+    random_3_e15_threshold$thr$1$tree tree(
         .bits(tree$bits),
         .count(tree$count)
     );
-    random_3_e14_threshold$thr$1$nreg nreg(
+    random_3_e15_threshold$thr$1$nreg nreg(
         .d(nreg$d),
         .q(nreg$q),
         .clock(nreg$clock)
     );
-    random_3_e14_threshold$thr$1$vout vout(
+    random_3_e15_threshold$thr$1$vout vout(
         .d(vout$d),
         .q(vout$q),
         .clock(vout$clock)
@@ -1294,10 +1294,10 @@ module random_3_e14_threshold$thr$1(clock,in_valid,ch,y,out_valid,n);
         n = nreg$q;
     end
     
-endmodule // random_3_e14_threshold$thr$1
+endmodule // random_3_e15_threshold$thr$1
 
 
-module random_3_e14_threshold$thr$1$cmp$0(u,t,prev,out);
+module random_3_e15_threshold$thr$1$cmp$0(u,t,prev,out);
     
     // Module arguments
     input wire  [6:0] u;
@@ -1313,10 +1313,10 @@ module random_3_e14_threshold$thr$1$cmp$0(u,t,prev,out);
         out = (prev & ~(1 << (index)) | ((u >= t) << (index)));
     end
     
-endmodule // random_3_e14_threshold$thr$1$cmp$0
+endmodule // random_3_e15_threshold$thr$1$cmp$0
 
 
-module random_3_e14_threshold$thr$1$cmp$1(u,t,prev,out);
+module random_3_e15_threshold$thr$1$cmp$1(u,t,prev,out);
     
     // Module arguments
     input wire  [6:0] u;
@@ -1332,10 +1332,10 @@ module random_3_e14_threshold$thr$1$cmp$1(u,t,prev,out);
         out = (prev & ~(1 << (index)) | ((u >= t) << (index)));
     end
     
-endmodule // random_3_e14_threshold$thr$1$cmp$1
+endmodule // random_3_e15_threshold$thr$1$cmp$1
 
 
-module random_3_e14_threshold$thr$1$cmp$2(u,t,prev,out);
+module random_3_e15_threshold$thr$1$cmp$2(u,t,prev,out);
     
     // Module arguments
     input wire  [6:0] u;
@@ -1351,10 +1351,10 @@ module random_3_e14_threshold$thr$1$cmp$2(u,t,prev,out);
         out = (prev & ~(1 << (index)) | ((u >= t) << (index)));
     end
     
-endmodule // random_3_e14_threshold$thr$1$cmp$2
+endmodule // random_3_e15_threshold$thr$1$cmp$2
 
 
-module random_3_e14_threshold$thr$1$flips(address,clock,data);
+module random_3_e15_threshold$thr$1$flips(address,clock,data);
     
     // Module arguments
     input wire  [1:0] address;
@@ -1374,10 +1374,10 @@ module random_3_e14_threshold$thr$1$flips(address,clock,data);
     always @(posedge clock) begin
        data <= mem[address];
     end
-endmodule // random_3_e14_threshold$thr$1$flips
+endmodule // random_3_e15_threshold$thr$1$flips
 
 
-module random_3_e14_threshold$thr$1$nreg(d,q,clock);
+module random_3_e15_threshold$thr$1$nreg(d,q,clock);
     
     // Module arguments
     input wire  [1:0] d;
@@ -1393,10 +1393,10 @@ module random_3_e14_threshold$thr$1$nreg(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e14_threshold$thr$1$nreg
+endmodule // random_3_e15_threshold$thr$1$nreg
 
 
-module random_3_e14_threshold$thr$1$thr$0(address,clock,data);
+module random_3_e15_threshold$thr$1$thr$0(address,clock,data);
     
     // Module arguments
     input wire  [1:0] address;
@@ -1416,10 +1416,10 @@ module random_3_e14_threshold$thr$1$thr$0(address,clock,data);
     always @(posedge clock) begin
        data <= mem[address];
     end
-endmodule // random_3_e14_threshold$thr$1$thr$0
+endmodule // random_3_e15_threshold$thr$1$thr$0
 
 
-module random_3_e14_threshold$thr$1$thr$1(address,clock,data);
+module random_3_e15_threshold$thr$1$thr$1(address,clock,data);
     
     // Module arguments
     input wire  [1:0] address;
@@ -1439,10 +1439,10 @@ module random_3_e14_threshold$thr$1$thr$1(address,clock,data);
     always @(posedge clock) begin
        data <= mem[address];
     end
-endmodule // random_3_e14_threshold$thr$1$thr$1
+endmodule // random_3_e15_threshold$thr$1$thr$1
 
 
-module random_3_e14_threshold$thr$1$thr$2(address,clock,data);
+module random_3_e15_threshold$thr$1$thr$2(address,clock,data);
     
     // Module arguments
     input wire  [1:0] address;
@@ -1462,10 +1462,10 @@ module random_3_e14_threshold$thr$1$thr$2(address,clock,data);
     always @(posedge clock) begin
        data <= mem[address];
     end
-endmodule // random_3_e14_threshold$thr$1$thr$2
+endmodule // random_3_e15_threshold$thr$1$thr$2
 
 
-module random_3_e14_threshold$thr$1$tree(bits,count);
+module random_3_e15_threshold$thr$1$tree(bits,count);
     
     // Module arguments
     input wire  [2:0] bits;
@@ -1498,42 +1498,42 @@ module random_3_e14_threshold$thr$1$tree(bits,count);
     wire  [1:0] lv7$0$s;
     
     // Sub module instances
-    random_3_e14_threshold$thr$1$tree$lv1$0 lv1$0(
+    random_3_e15_threshold$thr$1$tree$lv1$0 lv1$0(
         .a(lv1$0$a),
         .b(lv1$0$b),
         .s(lv1$0$s)
     );
-    random_3_e14_threshold$thr$1$tree$lv1$1 lv1$1(
+    random_3_e15_threshold$thr$1$tree$lv1$1 lv1$1(
         .a(lv1$1$a),
         .b(lv1$1$b),
         .s(lv1$1$s)
     );
-    random_3_e14_threshold$thr$1$tree$lv2$0 lv2$0(
+    random_3_e15_threshold$thr$1$tree$lv2$0 lv2$0(
         .a(lv2$0$a),
         .b(lv2$0$b),
         .s(lv2$0$s)
     );
-    random_3_e14_threshold$thr$1$tree$lv3$0 lv3$0(
+    random_3_e15_threshold$thr$1$tree$lv3$0 lv3$0(
         .a(lv3$0$a),
         .b(lv3$0$b),
         .s(lv3$0$s)
     );
-    random_3_e14_threshold$thr$1$tree$lv4$0 lv4$0(
+    random_3_e15_threshold$thr$1$tree$lv4$0 lv4$0(
         .a(lv4$0$a),
         .b(lv4$0$b),
         .s(lv4$0$s)
     );
-    random_3_e14_threshold$thr$1$tree$lv5$0 lv5$0(
+    random_3_e15_threshold$thr$1$tree$lv5$0 lv5$0(
         .a(lv5$0$a),
         .b(lv5$0$b),
         .s(lv5$0$s)
     );
-    random_3_e14_threshold$thr$1$tree$lv6$0 lv6$0(
+    random_3_e15_threshold$thr$1$tree$lv6$0 lv6$0(
         .a(lv6$0$a),
         .b(lv6$0$b),
         .s(lv6$0$s)
     );
-    random_3_e14_threshold$thr$1$tree$lv7$0 lv7$0(
+    random_3_e15_threshold$thr$1$tree$lv7$0 lv7$0(
         .a(lv7$0$a),
         .b(lv7$0$b),
         .s(lv7$0$s)
@@ -1569,10 +1569,10 @@ module random_3_e14_threshold$thr$1$tree(bits,count);
         count = lv7$0$s;
     end
     
-endmodule // random_3_e14_threshold$thr$1$tree
+endmodule // random_3_e15_threshold$thr$1$tree
 
 
-module random_3_e14_threshold$thr$1$tree$lv1$0(a,b,s);
+module random_3_e15_threshold$thr$1$tree$lv1$0(a,b,s);
     
     // Module arguments
     input wire  [1:0] a;
@@ -1584,10 +1584,10 @@ module random_3_e14_threshold$thr$1$tree$lv1$0(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e14_threshold$thr$1$tree$lv1$0
+endmodule // random_3_e15_threshold$thr$1$tree$lv1$0
 
 
-module random_3_e14_threshold$thr$1$tree$lv1$1(a,b,s);
+module random_3_e15_threshold$thr$1$tree$lv1$1(a,b,s);
     
     // Module arguments
     input wire  [1:0] a;
@@ -1599,10 +1599,10 @@ module random_3_e14_threshold$thr$1$tree$lv1$1(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e14_threshold$thr$1$tree$lv1$1
+endmodule // random_3_e15_threshold$thr$1$tree$lv1$1
 
 
-module random_3_e14_threshold$thr$1$tree$lv2$0(a,b,s);
+module random_3_e15_threshold$thr$1$tree$lv2$0(a,b,s);
     
     // Module arguments
     input wire  [1:0] a;
@@ -1614,10 +1614,10 @@ module random_3_e14_threshold$thr$1$tree$lv2$0(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e14_threshold$thr$1$tree$lv2$0
+endmodule // random_3_e15_threshold$thr$1$tree$lv2$0
 
 
-module random_3_e14_threshold$thr$1$tree$lv3$0(a,b,s);
+module random_3_e15_threshold$thr$1$tree$lv3$0(a,b,s);
     
     // Module arguments
     input wire  [1:0] a;
@@ -1629,10 +1629,10 @@ module random_3_e14_threshold$thr$1$tree$lv3$0(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e14_threshold$thr$1$tree$lv3$0
+endmodule // random_3_e15_threshold$thr$1$tree$lv3$0
 
 
-module random_3_e14_threshold$thr$1$tree$lv4$0(a,b,s);
+module random_3_e15_threshold$thr$1$tree$lv4$0(a,b,s);
     
     // Module arguments
     input wire  [1:0] a;
@@ -1644,10 +1644,10 @@ module random_3_e14_threshold$thr$1$tree$lv4$0(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e14_threshold$thr$1$tree$lv4$0
+endmodule // random_3_e15_threshold$thr$1$tree$lv4$0
 
 
-module random_3_e14_threshold$thr$1$tree$lv5$0(a,b,s);
+module random_3_e15_threshold$thr$1$tree$lv5$0(a,b,s);
     
     // Module arguments
     input wire  [1:0] a;
@@ -1659,10 +1659,10 @@ module random_3_e14_threshold$thr$1$tree$lv5$0(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e14_threshold$thr$1$tree$lv5$0
+endmodule // random_3_e15_threshold$thr$1$tree$lv5$0
 
 
-module random_3_e14_threshold$thr$1$tree$lv6$0(a,b,s);
+module random_3_e15_threshold$thr$1$tree$lv6$0(a,b,s);
     
     // Module arguments
     input wire  [1:0] a;
@@ -1674,10 +1674,10 @@ module random_3_e14_threshold$thr$1$tree$lv6$0(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e14_threshold$thr$1$tree$lv6$0
+endmodule // random_3_e15_threshold$thr$1$tree$lv6$0
 
 
-module random_3_e14_threshold$thr$1$tree$lv7$0(a,b,s);
+module random_3_e15_threshold$thr$1$tree$lv7$0(a,b,s);
     
     // Module arguments
     input wire  [1:0] a;
@@ -1689,10 +1689,10 @@ module random_3_e14_threshold$thr$1$tree$lv7$0(a,b,s);
         s = a + b;
     end
     
-endmodule // random_3_e14_threshold$thr$1$tree$lv7$0
+endmodule // random_3_e15_threshold$thr$1$tree$lv7$0
 
 
-module random_3_e14_threshold$thr$1$v1(d,q,clock);
+module random_3_e15_threshold$thr$1$v1(d,q,clock);
     
     // Module arguments
     input wire  d;
@@ -1708,10 +1708,10 @@ module random_3_e14_threshold$thr$1$v1(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e14_threshold$thr$1$v1
+endmodule // random_3_e15_threshold$thr$1$v1
 
 
-module random_3_e14_threshold$thr$1$vout(d,q,clock);
+module random_3_e15_threshold$thr$1$vout(d,q,clock);
     
     // Module arguments
     input wire  d;
@@ -1727,10 +1727,10 @@ module random_3_e14_threshold$thr$1$vout(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e14_threshold$thr$1$vout
+endmodule // random_3_e15_threshold$thr$1$vout
 
 
-module random_3_e14_threshold$thr$1$y1(d,q,clock);
+module random_3_e15_threshold$thr$1$y1(d,q,clock);
     
     // Module arguments
     input wire  [5:0] d;
@@ -1746,7 +1746,7 @@ module random_3_e14_threshold$thr$1$y1(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e14_threshold$thr$1$y1
+endmodule // random_3_e15_threshold$thr$1$y1
 
 /* verilator lint_on WIDTH */
 /* verilator lint_on DECLFILENAME */

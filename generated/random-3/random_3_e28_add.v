@@ -12,7 +12,7 @@
 /* verilator lint_off UNUSEDPARAM */
 
 
-module random_3_e26_add(clock,reset,in_data,in_valid,in_ready,out_data,out_valid,out_ready);
+module random_3_e28_add(clock,reset,in_data,in_valid,in_ready,out_data,out_valid,out_ready);
     
     // Module arguments
     input wire  clock;
@@ -51,21 +51,21 @@ module random_3_e26_add(clock,reset,in_data,in_valid,in_ready,out_data,out_valid
     reg  all;
     
     // Sub module instances
-    random_3_e26_add$terms$0 terms$0(
+    random_3_e28_add$terms$0 terms$0(
         .data(terms$0$data),
         .acc(terms$0$acc),
         .sum(terms$0$sum),
         .prev(terms$0$prev),
         .out(terms$0$out)
     );
-    random_3_e26_add$terms$1 terms$1(
+    random_3_e28_add$terms$1 terms$1(
         .data(terms$1$data),
         .acc(terms$1$acc),
         .sum(terms$1$sum),
         .prev(terms$1$prev),
         .out(terms$1$out)
     );
-    random_3_e26_add$skid skid(
+    random_3_e28_add$skid skid(
         .clock(skid$clock),
         .reset(skid$reset),
         .in_data(skid$in_data),
@@ -98,10 +98,10 @@ module random_3_e26_add(clock,reset,in_data,in_valid,in_ready,out_data,out_valid
         out_valid = skid$out_valid;
     end
     
-endmodule // random_3_e26_add
+endmodule // random_3_e28_add
 
 
-module random_3_e26_add$skid(clock,reset,in_data,in_valid,in_ready,out_data,out_valid,out_ready);
+module random_3_e28_add$skid(clock,reset,in_data,in_valid,in_ready,out_data,out_valid,out_ready);
     
     // Module arguments
     input wire  clock;
@@ -128,22 +128,22 @@ module random_3_e26_add$skid(clock,reset,in_data,in_valid,in_ready,out_data,out_
     reg  skid_v$clock;
     
     // Sub module instances
-    random_3_e26_add$skid$main main(
+    random_3_e28_add$skid$main main(
         .d(main$d),
         .q(main$q),
         .clock(main$clock)
     );
-    random_3_e26_add$skid$main_v main_v(
+    random_3_e28_add$skid$main_v main_v(
         .d(main_v$d),
         .q(main_v$q),
         .clock(main_v$clock)
     );
-    random_3_e26_add$skid$skid skid(
+    random_3_e28_add$skid$skid skid(
         .d(skid$d),
         .q(skid$q),
         .clock(skid$clock)
     );
-    random_3_e26_add$skid$skid_v skid_v(
+    random_3_e28_add$skid$skid_v skid_v(
         .d(skid_v$d),
         .q(skid_v$q),
         .clock(skid_v$clock)
@@ -185,10 +185,10 @@ module random_3_e26_add$skid(clock,reset,in_data,in_valid,in_ready,out_data,out_
         end
     end
     
-endmodule // random_3_e26_add$skid
+endmodule // random_3_e28_add$skid
 
 
-module random_3_e26_add$skid$main(d,q,clock);
+module random_3_e28_add$skid$main(d,q,clock);
     
     // Module arguments
     input wire  [3:0] d;
@@ -204,10 +204,10 @@ module random_3_e26_add$skid$main(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e26_add$skid$main
+endmodule // random_3_e28_add$skid$main
 
 
-module random_3_e26_add$skid$main_v(d,q,clock);
+module random_3_e28_add$skid$main_v(d,q,clock);
     
     // Module arguments
     input wire  d;
@@ -223,10 +223,10 @@ module random_3_e26_add$skid$main_v(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e26_add$skid$main_v
+endmodule // random_3_e28_add$skid$main_v
 
 
-module random_3_e26_add$skid$skid(d,q,clock);
+module random_3_e28_add$skid$skid(d,q,clock);
     
     // Module arguments
     input wire  [3:0] d;
@@ -242,10 +242,10 @@ module random_3_e26_add$skid$skid(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e26_add$skid$skid
+endmodule // random_3_e28_add$skid$skid
 
 
-module random_3_e26_add$skid$skid_v(d,q,clock);
+module random_3_e28_add$skid$skid_v(d,q,clock);
     
     // Module arguments
     input wire  d;
@@ -261,10 +261,10 @@ module random_3_e26_add$skid$skid_v(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e26_add$skid$skid_v
+endmodule // random_3_e28_add$skid$skid_v
 
 
-module random_3_e26_add$terms$0(data,acc,sum,prev,out);
+module random_3_e28_add$terms$0(data,acc,sum,prev,out);
     
     // Module arguments
     input wire  [5:0] data;
@@ -312,10 +312,10 @@ module random_3_e26_add$terms$0(data,acc,sum,prev,out);
         end
     end
     
-endmodule // random_3_e26_add$terms$0
+endmodule // random_3_e28_add$terms$0
 
 
-module random_3_e26_add$terms$1(data,acc,sum,prev,out);
+module random_3_e28_add$terms$1(data,acc,sum,prev,out);
     
     // Module arguments
     input wire  [5:0] data;
@@ -363,7 +363,7 @@ module random_3_e26_add$terms$1(data,acc,sum,prev,out);
         end
     end
     
-endmodule // random_3_e26_add$terms$1
+endmodule // random_3_e28_add$terms$1
 
 /* verilator lint_on WIDTH */
 /* verilator lint_on DECLFILENAME */

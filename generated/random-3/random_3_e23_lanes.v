@@ -12,7 +12,7 @@
 /* verilator lint_off UNUSEDPARAM */
 
 
-module random_3_e19_lanes(clock,reset,in_data,in_valid,in_ready,out_data,out_valid,out_ready);
+module random_3_e23_lanes(clock,reset,in_data,in_valid,in_ready,out_data,out_valid,out_ready);
     
     // Module arguments
     input wire  clock;
@@ -66,32 +66,32 @@ module random_3_e19_lanes(clock,reset,in_data,in_valid,in_ready,out_data,out_val
     reg  [6:0] beat;
     
     // Sub module instances
-    random_3_e19_lanes$store store(
+    random_3_e23_lanes$store store(
         .d(store$d),
         .q(store$q),
         .clock(store$clock)
     );
-    random_3_e19_lanes$n n(
+    random_3_e23_lanes$n n(
         .d(n$d),
         .q(n$q),
         .clock(n$clock)
     );
-    random_3_e19_lanes$in_rem in_rem(
+    random_3_e23_lanes$in_rem in_rem(
         .d(in_rem$d),
         .q(in_rem$q),
         .clock(in_rem$clock)
     );
-    random_3_e19_lanes$out_rem out_rem(
+    random_3_e23_lanes$out_rem out_rem(
         .d(out_rem$d),
         .q(out_rem$q),
         .clock(out_rem$clock)
     );
-    random_3_e19_lanes$od od(
+    random_3_e23_lanes$od od(
         .d(od$d),
         .q(od$q),
         .clock(od$clock)
     );
-    random_3_e19_lanes$ov ov(
+    random_3_e23_lanes$ov ov(
         .d(ov$d),
         .q(ov$q),
         .clock(ov$clock)
@@ -161,10 +161,10 @@ module random_3_e19_lanes(clock,reset,in_data,in_valid,in_ready,out_data,out_val
         end
     end
     
-endmodule // random_3_e19_lanes
+endmodule // random_3_e23_lanes
 
 
-module random_3_e19_lanes$in_rem(d,q,clock);
+module random_3_e23_lanes$in_rem(d,q,clock);
     
     // Module arguments
     input wire  [23:0] d;
@@ -180,10 +180,10 @@ module random_3_e19_lanes$in_rem(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e19_lanes$in_rem
+endmodule // random_3_e23_lanes$in_rem
 
 
-module random_3_e19_lanes$n(d,q,clock);
+module random_3_e23_lanes$n(d,q,clock);
     
     // Module arguments
     input wire  [15:0] d;
@@ -199,10 +199,10 @@ module random_3_e19_lanes$n(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e19_lanes$n
+endmodule // random_3_e23_lanes$n
 
 
-module random_3_e19_lanes$od(d,q,clock);
+module random_3_e23_lanes$od(d,q,clock);
     
     // Module arguments
     input wire  [5:0] d;
@@ -218,10 +218,10 @@ module random_3_e19_lanes$od(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e19_lanes$od
+endmodule // random_3_e23_lanes$od
 
 
-module random_3_e19_lanes$out_rem(d,q,clock);
+module random_3_e23_lanes$out_rem(d,q,clock);
     
     // Module arguments
     input wire  [23:0] d;
@@ -237,10 +237,10 @@ module random_3_e19_lanes$out_rem(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e19_lanes$out_rem
+endmodule // random_3_e23_lanes$out_rem
 
 
-module random_3_e19_lanes$ov(d,q,clock);
+module random_3_e23_lanes$ov(d,q,clock);
     
     // Module arguments
     input wire  d;
@@ -256,10 +256,10 @@ module random_3_e19_lanes$ov(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e19_lanes$ov
+endmodule // random_3_e23_lanes$ov
 
 
-module random_3_e19_lanes$store(d,q,clock);
+module random_3_e23_lanes$store(d,q,clock);
     
     // Module arguments
     input wire  [18:0] d;
@@ -275,7 +275,7 @@ module random_3_e19_lanes$store(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e19_lanes$store
+endmodule // random_3_e23_lanes$store
 
 /* verilator lint_on WIDTH */
 /* verilator lint_on DECLFILENAME */

@@ -12,32 +12,32 @@
 /* verilator lint_off UNUSEDPARAM */
 
 
-module random_3_e15_lanes(clock,reset,in_data,in_valid,in_ready,out_data,out_valid,out_ready);
+module random_3_e20_lanes(clock,reset,in_data,in_valid,in_ready,out_data,out_valid,out_ready);
     
     // Module arguments
     input wire  clock;
     input wire  reset;
-    input wire  [3:0] in_data;
+    input wire  [6:0] in_data;
     input wire  in_valid;
     output reg  in_ready;
-    output reg  [19:0] out_data;
+    output reg  [5:0] out_data;
     output reg  out_valid;
     input wire  out_ready;
     
     // Constant declarations
-    localparam  ib = 16'h2;
-    localparam  il = 16'h2;
-    localparam  ol = 16'ha;
-    localparam  il_f = 24'h2;
-    localparam  ol_f = 24'ha;
-    localparam  room = 16'h13;
-    localparam  frame = 24'h168;
-    localparam  in_mask = 4'hf;
-    localparam  out_mask = 20'hfffff;
+    localparam  ib = 16'h1;
+    localparam  il = 16'h7;
+    localparam  ol = 16'h6;
+    localparam  il_f = 24'h7;
+    localparam  ol_f = 24'h6;
+    localparam  room = 16'hc;
+    localparam  frame = 24'h2a;
+    localparam  in_mask = 7'b1111111;
+    localparam  out_mask = 6'b111111;
     
     // Stub signals
-    reg  [41:0] store$d;
-    wire  [41:0] store$q;
+    reg  [18:0] store$d;
+    wire  [18:0] store$q;
     reg  store$clock;
     reg  [15:0] n$d;
     wire  [15:0] n$q;
@@ -48,8 +48,8 @@ module random_3_e15_lanes(clock,reset,in_data,in_valid,in_ready,out_data,out_val
     reg  [23:0] out_rem$d;
     wire  [23:0] out_rem$q;
     reg  out_rem$clock;
-    reg  [19:0] od$d;
-    wire  [19:0] od$q;
+    reg  [5:0] od$d;
+    wire  [5:0] od$q;
     reg  od$clock;
     reg  ov$d;
     wire  ov$q;
@@ -62,36 +62,36 @@ module random_3_e15_lanes(clock,reset,in_data,in_valid,in_ready,out_data,out_val
     reg  free;
     reg  emit;
     reg  take;
-    reg  [41:0] shifted;
-    reg  [3:0] beat;
+    reg  [18:0] shifted;
+    reg  [6:0] beat;
     
     // Sub module instances
-    random_3_e15_lanes$store store(
+    random_3_e20_lanes$store store(
         .d(store$d),
         .q(store$q),
         .clock(store$clock)
     );
-    random_3_e15_lanes$n n(
+    random_3_e20_lanes$n n(
         .d(n$d),
         .q(n$q),
         .clock(n$clock)
     );
-    random_3_e15_lanes$in_rem in_rem(
+    random_3_e20_lanes$in_rem in_rem(
         .d(in_rem$d),
         .q(in_rem$q),
         .clock(in_rem$clock)
     );
-    random_3_e15_lanes$out_rem out_rem(
+    random_3_e20_lanes$out_rem out_rem(
         .d(out_rem$d),
         .q(out_rem$q),
         .clock(out_rem$clock)
     );
-    random_3_e15_lanes$od od(
+    random_3_e20_lanes$od od(
         .d(od$d),
         .q(od$q),
         .clock(od$clock)
     );
-    random_3_e15_lanes$ov ov(
+    random_3_e20_lanes$ov ov(
         .d(ov$d),
         .q(ov$q),
         .clock(ov$clock)
@@ -132,7 +132,7 @@ module random_3_e15_lanes(clock,reset,in_data,in_valid,in_ready,out_data,out_val
         store$d = shifted;
         n$d = n$q - k;
         if (take) begin
-            store$d = shifted | (((beat) & 42'h3ffffffffff) << ((n$q - k) * ib));
+            store$d = shifted | (((beat) & 19'h7ffff) << ((n$q - k) * ib));
             n$d = n$q - k + m;
             in_rem$d = in_rem$q - ((m) & 24'hffffff);
             if (in_rem$q == ((m) & 24'hffffff)) begin
@@ -140,7 +140,7 @@ module random_3_e15_lanes(clock,reset,in_data,in_valid,in_ready,out_data,out_val
             end
         end
         if (emit) begin
-            od$d = ((store$q) & 20'hfffff) & (out_mask >> ((ol - kk) * ib));
+            od$d = ((store$q) & 6'h3f) & (out_mask >> ((ol - kk) * ib));
             ov$d = 1'b1;
             out_rem$d = out_rem$q - ((kk) & 24'hffffff);
             if (out_rem$q == ((kk) & 24'hffffff)) begin
@@ -161,10 +161,10 @@ module random_3_e15_lanes(clock,reset,in_data,in_valid,in_ready,out_data,out_val
         end
     end
     
-endmodule // random_3_e15_lanes
+endmodule // random_3_e20_lanes
 
 
-module random_3_e15_lanes$in_rem(d,q,clock);
+module random_3_e20_lanes$in_rem(d,q,clock);
     
     // Module arguments
     input wire  [23:0] d;
@@ -180,10 +180,10 @@ module random_3_e15_lanes$in_rem(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e15_lanes$in_rem
+endmodule // random_3_e20_lanes$in_rem
 
 
-module random_3_e15_lanes$n(d,q,clock);
+module random_3_e20_lanes$n(d,q,clock);
     
     // Module arguments
     input wire  [15:0] d;
@@ -199,29 +199,29 @@ module random_3_e15_lanes$n(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e15_lanes$n
+endmodule // random_3_e20_lanes$n
 
 
-module random_3_e15_lanes$od(d,q,clock);
+module random_3_e20_lanes$od(d,q,clock);
     
     // Module arguments
-    input wire  [19:0] d;
-    output reg  [19:0] q;
+    input wire  [5:0] d;
+    output reg  [5:0] q;
     input wire  clock;
     
     // Update code (custom)
     initial begin
-       q = 20'h0;
+       q = 6'h0;
     end
     
     always @(posedge clock) begin
        q <= d;
     end
           
-endmodule // random_3_e15_lanes$od
+endmodule // random_3_e20_lanes$od
 
 
-module random_3_e15_lanes$out_rem(d,q,clock);
+module random_3_e20_lanes$out_rem(d,q,clock);
     
     // Module arguments
     input wire  [23:0] d;
@@ -237,10 +237,10 @@ module random_3_e15_lanes$out_rem(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e15_lanes$out_rem
+endmodule // random_3_e20_lanes$out_rem
 
 
-module random_3_e15_lanes$ov(d,q,clock);
+module random_3_e20_lanes$ov(d,q,clock);
     
     // Module arguments
     input wire  d;
@@ -256,26 +256,26 @@ module random_3_e15_lanes$ov(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e15_lanes$ov
+endmodule // random_3_e20_lanes$ov
 
 
-module random_3_e15_lanes$store(d,q,clock);
+module random_3_e20_lanes$store(d,q,clock);
     
     // Module arguments
-    input wire  [41:0] d;
-    output reg  [41:0] q;
+    input wire  [18:0] d;
+    output reg  [18:0] q;
     input wire  clock;
     
     // Update code (custom)
     initial begin
-       q = 42'h0;
+       q = 19'h0;
     end
     
     always @(posedge clock) begin
        q <= d;
     end
           
-endmodule // random_3_e15_lanes$store
+endmodule // random_3_e20_lanes$store
 
 /* verilator lint_on WIDTH */
 /* verilator lint_on DECLFILENAME */
