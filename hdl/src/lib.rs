@@ -21,6 +21,7 @@ pub mod mvu_pe;
 pub mod popcount;
 pub mod probe;
 pub mod residual_adder;
+pub mod resources;
 pub mod skid_buffer;
 pub mod sliding_window;
 pub mod stream_fifo;
