@@ -91,6 +91,14 @@ enum Command {
         /// fold every layer to at most this many cycles per frame, as cheaply as possible
         #[arg(long, conflicts_with = "folding")]
         target_cycles: Option<u64>,
+        /// the fastest folding whose estimate fits LUT4,BRAM (iCE40 LUT4s and 4-kbit
+        /// block RAMs, e.g. 4000,20)
+        #[arg(long, value_name = "LUT4,BRAM")]
+        budget: Option<String>,
+        /// the fastest folding that fits a device: up5k (iCE40 UP5K, 90 % of its 5280
+        /// LUT4s and its 30 block RAMs)
+        #[arg(long)]
+        device: Option<String>,
     },
     /// Run a batch through the generated Verilog in Verilator (the infer contract),
     /// checked against the software model
@@ -192,7 +200,15 @@ fn main() -> ExitCode {
             out,
             folding,
             target_cycles,
-        } => commands::build::run(&model, &out, folding.as_deref(), target_cycles),
+            budget,
+            device,
+        } => commands::build::choose(
+            folding.as_deref(),
+            target_cycles,
+            budget.as_deref(),
+            device.as_deref(),
+        )
+        .and_then(|how| commands::build::run(&model, &out, &how)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -580,6 +580,63 @@ fn build_and_sim_bad_input_exit_2_with_one_line() {
             "missing",
             "missing",
         ),
+        (
+            vec![
+                "build",
+                "base.yaml",
+                "--out",
+                "o",
+                "--budget",
+                "4000,20",
+                "--folding",
+                "divide.yaml",
+            ],
+            "--budget chooses the folding itself and cannot be combined with --folding",
+            "o",
+        ),
+        (
+            vec![
+                "build",
+                "base.yaml",
+                "--out",
+                "o",
+                "--device",
+                "up5k",
+                "--target-cycles",
+                "100",
+            ],
+            "--device chooses the folding itself and cannot be combined with --target-cycles",
+            "o",
+        ),
+        (
+            vec![
+                "build",
+                "base.yaml",
+                "--out",
+                "o",
+                "--budget",
+                "4000,20",
+                "--device",
+                "up5k",
+            ],
+            "--budget and --device",
+            "o",
+        ),
+        (
+            vec!["build", "base.yaml", "--out", "o", "--budget", "4000"],
+            "--budget '4000'",
+            "o",
+        ),
+        (
+            vec!["build", "base.yaml", "--out", "o", "--device", "ecp5-25k"],
+            "--device 'ecp5-25k': unknown device",
+            "o",
+        ),
+        (
+            vec!["build", "base.yaml", "--out", "o", "--budget", "10,0"],
+            "no folding fits the budget of 10 LUT4, 0 BRAM",
+            "o",
+        ),
         (vec!["build", "base.yaml", "--out", "x.npy"], "x.npy", "o"),
         (
             vec![

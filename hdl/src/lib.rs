@@ -5,6 +5,7 @@
 //! its tests. See `DESIGN.md` for how whole networks are assembled from them.
 
 pub mod adder_node;
+pub mod budget;
 pub mod chw_reorder;
 pub mod compare_bit;
 pub mod design;
@@ -21,6 +22,7 @@ pub mod mvu_pe;
 pub mod popcount;
 pub mod probe;
 pub mod residual_adder;
+pub mod resources;
 pub mod skid_buffer;
 pub mod sliding_window;
 pub mod stream_fifo;

@@ -1,16 +1,77 @@
 //! `bnnforge build`: the network's accelerator as Verilog, `manifest.json` and a report.
 
 use crate::engines;
+use bnnforge_hdl::budget::{fold_for_budget, Budget};
 use bnnforge_hdl::design::{Design, Elem};
 use bnnforge_hdl::folding::{default_target, plan, Fold};
+use bnnforge_hdl::resources::{estimate, Cost, Estimate};
 use bnnforge_hdl::top::GENERATED_HEADER;
 use bnnforge_model::{Error, Network, Result};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+/// How `build` folds the network.
+#[derive(Clone, Copy, Debug)]
+pub enum How<'a> {
+    /// a folding file and/or a target interval; neither: the default balance (see
+    /// `default_target`)
+    Plan {
+        folding: Option<&'a Path>,
+        target: Option<u64>,
+    },
+    /// the fastest folding whose resource estimate fits (`device`: the name it came from)
+    Budget {
+        budget: Budget,
+        device: Option<&'a str>,
+    },
+}
+
+/// The folding options of the command line, checked: at most one of `--folding`,
+/// `--target-cycles`, `--budget`, `--device` (clap already refuses folding with target).
+pub fn choose<'a>(
+    folding: Option<&'a Path>,
+    target: Option<u64>,
+    budget: Option<&str>,
+    device: Option<&'a str>,
+) -> Result<How<'a>> {
+    if budget.is_some() && device.is_some() {
+        return Err(Error::new(
+            "--budget and --device are alternatives: give one of them",
+        ));
+    }
+    let by_budget = if budget.is_some() {
+        "--budget"
+    } else {
+        "--device"
+    };
+    if (budget.is_some() || device.is_some()) && (folding.is_some() || target.is_some()) {
+        let other = if folding.is_some() {
+            "--folding"
+        } else {
+            "--target-cycles"
+        };
+        return Err(Error::new(format!(
+            "{by_budget} chooses the folding itself and cannot be combined with {other}"
+        )));
+    }
+    Ok(match (budget, device) {
+        (Some(b), _) => How::Budget {
+            budget: Budget::parse(b).map_err(Error::new)?,
+            device: None,
+        },
+        (None, Some(d)) => How::Budget {
+            budget: Budget::device(d).map_err(Error::new)?,
+            device: Some(d),
+        },
+        (None, None) => How::Plan { folding, target },
+    })
+}
+
 /// What a build made.
 pub struct Built {
     pub design: Design,
+    /// the resource estimate of the design (iCE40)
+    pub estimate: Estimate,
     pub out: PathBuf,
     pub verilog_bytes: u64,
     pub compile_secs: f64,
@@ -74,6 +135,43 @@ pub fn design(
     Design::new(net, &p.folds).map_err(|e| Error::new(e).in_file(model))
 }
 
+/// How a budget build chose its folding, for the manifest and the report.
+struct BudgetInfo<'a> {
+    budget: Budget,
+    device: Option<&'a str>,
+    target: u64,
+    candidates: usize,
+}
+
+/// The design of `net` chosen `how`, with its estimate.
+fn design_how<'a>(
+    net: &Network,
+    model: &Path,
+    how: &How<'a>,
+) -> Result<(Design, Estimate, Option<BudgetInfo<'a>>)> {
+    match *how {
+        How::Budget { budget, device } => {
+            let c = fold_for_budget(net, budget).map_err(|e| Error::new(e).in_file(model))?;
+            let info = BudgetInfo {
+                budget,
+                device,
+                target: c.target,
+                candidates: c.candidates.len(),
+            };
+            Ok((c.design, c.estimate, Some(info)))
+        }
+        How::Plan { folding, target } => {
+            let d = design(net, model, folding, target)?;
+            let e = estimate(&d);
+            Ok((d, e, None))
+        }
+    }
+}
+
+fn cost_json(c: &Cost) -> serde_json::Value {
+    serde_json::json!({"lut4": c.lut4, "dff": c.dff, "bram": c.bram})
+}
+
 fn elem_json(e: Elem, lanes: Option<usize>, elements: usize) -> serde_json::Value {
     let mut v = serde_json::json!({
         "bits": e.bits,
@@ -87,17 +185,25 @@ fn elem_json(e: Elem, lanes: Option<usize>, elements: usize) -> serde_json::Valu
     v
 }
 
-/// The manifest of the spec (and more: the engines and the folding).
-pub fn manifest(net: &Network, d: &Design, files: &[String]) -> String {
+/// The manifest of the spec (and more: the engines, the folding, the resource
+/// estimate and, for a budget build, the budget).
+fn manifest(
+    net: &Network,
+    d: &Design,
+    files: &[String],
+    est: &Estimate,
+    budget: Option<&BudgetInfo>,
+) -> String {
     let engines: Vec<serde_json::Value> = d
         .engines
         .iter()
-        .map(|e| {
+        .zip(&est.engines)
+        .map(|(e, c)| {
             serde_json::json!({
                 "module": e.module, "kind": e.kind.name(), "layers": e.layers,
                 "pe": e.fold.pe, "simd": e.fold.simd, "cycles_per_frame": e.cycles,
                 "latency_cycles": e.latency, "memory_bits": e.memory_bits,
-                "accumulator_bits": e.acc_bits,
+                "accumulator_bits": e.acc_bits, "estimate": cost_json(c),
             })
         })
         .collect();
@@ -112,7 +218,7 @@ pub fn manifest(net: &Network, d: &Design, files: &[String]) -> String {
             )
         })
         .collect();
-    let v = serde_json::json!({
+    let mut v = serde_json::json!({
         "format": 1,
         "generator": format!("bnnforge {}", env!("CARGO_PKG_VERSION")),
         "network": net.name,
@@ -124,20 +230,55 @@ pub fn manifest(net: &Network, d: &Design, files: &[String]) -> String {
         "latency_cycles": d.latency_cycles(),
         "folding": folding,
         "engines": engines,
+        "estimate": {
+            "model": bnnforge_hdl::resources::MODEL,
+            "top": cost_json(&est.top),
+            "total": cost_json(&est.total),
+        },
     });
+    if let Some(b) = budget {
+        v["budget"] = serde_json::json!({
+            "lut4": b.budget.lut4, "bram": b.budget.bram, "device": b.device,
+            "target_cycles": b.target, "candidates": b.candidates,
+        });
+    }
     serde_json::to_string_pretty(&v).expect("json") + "\n"
 }
 
+/// The report's budget lines (a budget build only).
+fn budget_report(b: &BudgetInfo, est: &Estimate, d: &Design) -> String {
+    format!(
+        "\nbudget: {}{} (iCE40 LUT4 and 4-kbit block RAM)\n\
+         chosen: the fastest of {} candidate foldings that fits: planned for {} cycles per \
+         frame, {} cycles per frame, estimated {} LUT4 and {} BRAM\n",
+        b.budget,
+        b.device
+            .map(|n| format!(" (device {n})"))
+            .unwrap_or_default(),
+        b.candidates,
+        b.target,
+        d.cycles_per_frame(),
+        est.total.lut4,
+        est.total.bram
+    )
+}
+
 /// Builds the accelerator of `model` into `out` (replaced as a whole, or untouched on
-/// any error).
+/// any error), for the given folding or target.
 pub fn build(
     model: &Path,
     out: &Path,
     folding: Option<&Path>,
     target: Option<u64>,
 ) -> Result<Built> {
+    build_how(model, out, &How::Plan { folding, target })
+}
+
+/// Builds the accelerator of `model` into `out` folded `how` (`out` is replaced as a
+/// whole, or untouched on any error).
+pub fn build_how(model: &Path, out: &Path, how: &How) -> Result<Built> {
     let net = bnnforge_model::load(model)?;
-    let d = design(&net, model, folding, target)?;
+    let (d, est, budget) = design_how(&net, model, how)?;
     let parent = match out.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
@@ -168,13 +309,21 @@ pub fn build(
                 .map_err(|e| Error::new(format!("cannot write: {e}")).in_file(&tmp.join(f)))
         };
         write(top_file, &d.top_verilog())?;
-        write("manifest.json", &manifest(&net, &d, &files))?;
+        write(
+            "manifest.json",
+            &manifest(&net, &d, &files, &est, budget.as_ref()),
+        )?;
         write(
             "report.txt",
             &format!(
-                "{}\n{}",
+                "{}\n{}\n{}{}",
                 GENERATED_HEADER.replacen("//", "#", 1),
-                d.report(&net)
+                d.report(&net),
+                bnnforge_hdl::resources::report(&d, &est),
+                budget
+                    .as_ref()
+                    .map(|b| budget_report(b, &est, &d))
+                    .unwrap_or_default()
             ),
         )?;
         let mut bytes = 0;
@@ -185,6 +334,7 @@ pub fn build(
         }
         Ok(Built {
             design: d.clone(),
+            estimate: est.clone(),
             out: out.to_path_buf(),
             verilog_bytes: bytes,
             compile_secs,
@@ -213,8 +363,8 @@ pub fn build(
     Ok(built)
 }
 
-pub fn run(model: &Path, out: &Path, folding: Option<&Path>, target: Option<u64>) -> Result<()> {
-    let b = build(model, out, folding, target)?;
+pub fn run(model: &Path, out: &Path, how: &How) -> Result<()> {
+    let b = build_how(model, out, how)?;
     let d = &b.design;
     println!(
         "{}: {} engines, {} cycles per frame, latency {} cycles, {:.1} MB of Verilog \
@@ -226,6 +376,16 @@ pub fn run(model: &Path, out: &Path, folding: Option<&Path>, target: Option<u64>
         b.verilog_bytes as f64 / 1e6,
         b.compile_secs,
         b.generate_secs
+    );
+    println!(
+        "estimate (iCE40, yosys 0.23): {} LUT4, {} DFF, {} BRAM{}",
+        b.estimate.total.lut4,
+        b.estimate.total.dff,
+        b.estimate.total.bram,
+        match how {
+            How::Budget { budget, .. } => format!(" (budget {budget})"),
+            _ => String::new(),
+        }
     );
     println!("report: {}", b.out.join("report.txt").display());
     Ok(())
