@@ -699,15 +699,14 @@ mod tests {
                 emit::mvtu::<1, 1, 1, 7, 8, 10, 6, 4, 9, 1, 1, 8, 8>,
             ),
             (&r3, &dr, 2, emit::window::<1, 1>),
-            (&r3, &dr, 7, emit::add2::<3, 3, 4, 24, 24, 32>),
-            (&r3, &dr, 14, emit::maxpool::<18>),
+            (&r3, &dr, 14, emit::add::<3, 18, 5, 10>),
             (
                 &r3,
                 &dr,
-                16,
-                emit::mvtu_int::<3, 2, 6, 2, 10, 10, 6, 6, 1, 11, 1, 1, 10, 50>,
+                18,
+                emit::mvtu_int::<10, 2, 20, 4, 11, 11, 8, 6, 3, 12, 1, 1, 1, 7>,
             ),
-            (&r3, &dr, 17, emit::lanes::<10, 50, 10, 100>),
+            (&r3, &dr, 16, emit::lanes::<2, 4, 20, 42>),
         ];
         let (mut sum_est, mut sum_meas) = (Cost::default(), Cost::default());
         let mut failures = vec![];
