@@ -64,6 +64,9 @@ type Cnt = Bits<CW>;
 
 /// The widest output beat of a window: its pad word is built from a `u64`.
 pub const MAX_BEAT: usize = 64;
+/// Above this many beats per frame (in + out) the cycle model takes max(in, out)
+/// instead of stepping the flow-control rules (a few frames of that many steps).
+const STEPPED_BEATS: u64 = 1 << 20;
 
 /// Whether a window's output beats carry the pad flag on top: binary input, padding,
 /// value 0 (the PE must tell a padded position from a −1).
@@ -139,13 +142,15 @@ impl WindowConfig {
         let (oh, ow) = self.out_hw();
         (oh * ow * self.kernel * self.kernel * self.channels / self.simd) as u64
     }
-    /// max(input beats, output beats) when H ≥ k + s (the writer can stay s rows ahead
-    /// of the reader inside a frame). For maps hardly taller than the kernel the next
-    /// frame's input waits on the current frame's output in a way no short formula
-    /// states, so the engine's two flow-control rules are stepped cycle by cycle at
-    /// full rate ([`Self::stepped_cycles_per_frame`]).
+    /// The frame interval of the engine's two flow-control rules, stepped cycle by
+    /// cycle at full rate ([`Self::stepped_cycles_per_frame`]). It is max(input beats,
+    /// output beats) when the writer can stay ahead of the reader across the frame
+    /// boundary, but not on maps of few rows: a 1×4×3 map under a 2×2 kernel with 3
+    /// line-buffer rows takes 26 cycles, not 24, because the next frame's second row
+    /// waits for the slot of the current frame's last output row. Huge maps (more than
+    /// `STEPPED_BEATS` beats) use max(in, out), which they meet.
     pub fn cycles_per_frame(&self) -> u64 {
-        if self.height >= self.kernel + self.stride {
+        if self.in_beats() + self.out_beats() > STEPPED_BEATS {
             self.in_beats().max(self.out_beats())
         } else {
             self.stepped_cycles_per_frame()
@@ -155,7 +160,7 @@ impl WindowConfig {
     /// documentation, one beat each per cycle when allowed, both deciding on the state
     /// at the start of the cycle (as the registers do): the interval between the
     /// reader's starts of its last two frames of 6. The queue and the RAM add a fixed
-    /// delay only. Small maps only: a frame is at most a few rows.
+    /// delay only. About 6 · (in + out) steps.
     fn stepped_cycles_per_frame(&self) -> u64 {
         let (h, w, k, s, p) = (
             self.height,
