@@ -41,8 +41,8 @@
 //!   (count + in-flight ≤ 2), so out_data holds still under back-pressure.
 //!
 //! **Cycles per frame** at full rate: max(H·W·C/L, OH·OW·k²·C/SIMD) (input beats, output
-//! beats) when H ≥ k + s; for maps hardly taller than the kernel (H < k + s) the next
-//! frame partly waits for the current one, and the interval comes from stepping the
+//! beats) when the writer stays ahead across frame boundaries; on maps of few rows the
+//! next frame partly waits for the current one. The interval comes from stepping the
 //! two flow-control rules above cycle by cycle ([`WindowConfig::cycles_per_frame`]),
 //! between max and the sum of the two. **Latency** (first input beat
 //! to first output beat, no stalls): the input beats up to and including pixel
