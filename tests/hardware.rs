@@ -173,9 +173,14 @@ fn shipped_networks_are_golden_and_cosimulate_bit_exact() {
     }
 }
 
-/// Random networks covering every op: each builds, and its Verilog matches the model
-/// on random frames with random stalls on both streams, and runs at the manifest's
-/// interval at full rate. BNNFORGE_SEED picks the first seed; a failure prints the seed,
+/// Estimated LUT4 up to which a random design is synthesised (an UP5K has 5280).
+const SYNTH_LUT4: u64 = 4000;
+
+/// Random networks covering every op: each builds, is lint clean, and its Verilog matches
+/// the model on random frames with random stalls on both streams, and runs at the
+/// manifest's interval at full rate. The first BNNFORGE_SYNTH_NETWORKS (2) that fit an
+/// UP5K by the estimate also pass yosys `synth_ice40` with `check -assert`.
+/// BNNFORGE_SEED picks the first seed; a failure prints the seed,
 /// the network's layers, the first differing layer (from `bnnforge sim`) and the
 /// commands that replay it.
 #[test]
@@ -188,6 +193,11 @@ fn random_networks_cosimulate_bit_exact_with_stalls() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(100);
+    let synth_count: u64 = std::env::var("BNNFORGE_SYNTH_NETWORKS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(2);
+    let mut synthesised = 0;
     println!("random networks: seeds {first}..{}", first + count);
     let tmp = tempfile::tempdir().unwrap();
     let mut built = 0;
@@ -239,6 +249,15 @@ fn random_networks_cosimulate_bit_exact_with_stalls() {
             fail(&format!("build failed: {err}"));
         }
         built += 1;
+        lint(&design).unwrap_or_else(|e| fail(&e));
+        // yosys takes 10 s to minutes a design: the first few that fit an UP5K
+        if synthesised < synth_count && estimated_lut4(&design) <= SYNTH_LUT4 {
+            let stats = synthesise(&design, &format!("random-{seed}")).unwrap_or_else(|e| fail(&e));
+            println!("seed {seed}: lint clean; yosys synth_ice40 clean: {stats}");
+            synthesised += 1;
+        } else {
+            println!("seed {seed}: lint clean");
+        }
         let s = sim(&model, &design, &input, 0.25, seed).unwrap_or_else(|e| fail(&e));
         println!(
             "seed {seed}, 25 % stalls: {}",
@@ -248,7 +267,7 @@ fn random_networks_cosimulate_bit_exact_with_stalls() {
         println!("seed {seed}, full rate: {}", s.lines().nth(1).unwrap_or(""));
         within_5_percent(&format!("seed {seed}\n{replay}"), &s);
     }
-    println!("{built} networks co-simulated");
+    println!("{built} networks linted and co-simulated, {synthesised} synthesised");
     assert_eq!(
         built, count,
         "only {built} of {count} random networks could be built"
@@ -370,25 +389,26 @@ fn a_flipped_weight_bit_is_caught_and_its_layer_named() {
     }
 }
 
-/// `verilator --lint-only -Wall` finds nothing (the waivers rust-hdl's style needs are
-/// in the files, explained), and yosys `synth_ice40` finds no latch, no multiple or
-/// missing driver; the cell counts are printed.
-#[test]
-fn generated_verilog_is_lint_clean_and_synthesises() {
-    let design = repo().join("generated/tfc-w1a1");
+/// The top module and Verilog files of a built design, from its manifest.
+fn top_and_files(design: &Path) -> (String, Vec<String>) {
     let manifest: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(design.join("manifest.json")).unwrap())
             .unwrap();
-    let top = manifest["top"].as_str().unwrap();
-    let files: Vec<String> = manifest["verilog"]
+    let files = manifest["verilog"]
         .as_array()
         .unwrap()
         .iter()
         .map(|f| f.as_str().unwrap().to_string())
         .collect();
+    (manifest["top"].as_str().unwrap().to_string(), files)
+}
+
+/// `verilator --lint-only -Wall` on a built design: the error with its warnings, if any.
+fn lint(design: &Path) -> Result<(), String> {
+    let (top, files) = top_and_files(design);
     let out = std::process::Command::new("verilator")
-        .current_dir(&design)
-        .args(["--lint-only", "-Wall", "--top-module", top])
+        .current_dir(design)
+        .args(["--lint-only", "-Wall", "--top-module", &top])
         .args(&files)
         .output()
         .unwrap();
@@ -397,17 +417,41 @@ fn generated_verilog_is_lint_clean_and_synthesises() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(
-        out.status.success() && text.trim().is_empty(),
-        "verilator -Wall:\n{text}"
-    );
+    if out.status.success() && text.trim().is_empty() {
+        Ok(())
+    } else {
+        Err(format!("verilator -Wall:\n{text}"))
+    }
+}
+
+/// yosys `synth_ice40` of a built design (no latch, no multiple or missing driver, no
+/// logic loop: `check -assert`), its cells.
+fn synthesise(design: &Path, name: &str) -> Result<bnnforge_hdl::synth::Ice40Stats, String> {
+    let (top, files) = top_and_files(design);
     let verilog: String = files
         .iter()
         .map(|f| std::fs::read_to_string(design.join(f)).unwrap())
         .collect::<Vec<_>>()
         .join("\n");
-    let stats = bnnforge_hdl::synth::ice40_stats("tfc-w1a1", &verilog, top)
-        .unwrap_or_else(|e| panic!("{e}"));
+    bnnforge_hdl::synth::ice40_stats(name, &verilog, &top)
+}
+
+/// The estimated LUT4 of a built design (its manifest's `estimate`).
+fn estimated_lut4(design: &Path) -> u64 {
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(design.join("manifest.json")).unwrap())
+            .unwrap();
+    manifest["estimate"]["total"]["lut4"].as_u64().unwrap()
+}
+
+/// `verilator --lint-only -Wall` finds nothing (the waivers rust-hdl's style needs are
+/// in the files, explained), and yosys `synth_ice40` finds no latch, no multiple or
+/// missing driver; the cell counts are printed.
+#[test]
+fn generated_verilog_is_lint_clean_and_synthesises() {
+    let design = repo().join("generated/tfc-w1a1");
+    lint(&design).unwrap_or_else(|e| panic!("{e}"));
+    let stats = synthesise(&design, "tfc-w1a1").unwrap_or_else(|e| panic!("{e}"));
     println!("tfc-w1a1 on iCE40: {stats}");
     assert!(stats.lut4 > 0 && stats.bram > 0, "{stats}");
 }

@@ -6,10 +6,18 @@
 // - DECLFILENAME: one file holds a whole module tree (`name`, `name$sub`, ...).
 // - UNUSEDSIGNAL, UNUSEDPARAM: lanes built from one block leave some ports unread
 //   (only lane 0's `out_valid` paces a queue) and some constants unused in a mode.
+// - UNSIGNED: a block's sizes are constants of its module, and a comparison with one
+//   that is 0 in this layer (`oy < p` with no padding) is constant; yosys folds it.
+// - UNOPTFLAT: rust-hdl writes each module's logic as one `always @(*)`, so a queue
+//   whose `valid` comes from registers but whose block also reads `read` looks like a
+//   loop with the parent's block, which reads `valid` and drives `read`. The loop is
+//   at block level only; yosys `check -assert` (run by the tests) finds no logic loop.
 /* verilator lint_off WIDTH */
 /* verilator lint_off DECLFILENAME */
 /* verilator lint_off UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDPARAM */
+/* verilator lint_off UNSIGNED */
+/* verilator lint_off UNOPTFLAT */
 
 
 module lfc_w1a1_e1_lanes(clock,reset,in_data,in_valid,in_ready,out_data,out_valid,out_ready);
@@ -281,3 +289,5 @@ endmodule // lfc_w1a1_e1_lanes$store
 /* verilator lint_on DECLFILENAME */
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_on UNUSEDPARAM */
+/* verilator lint_on UNSIGNED */
+/* verilator lint_on UNOPTFLAT */

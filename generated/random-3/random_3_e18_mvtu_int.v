@@ -6,10 +6,18 @@
 // - DECLFILENAME: one file holds a whole module tree (`name`, `name$sub`, ...).
 // - UNUSEDSIGNAL, UNUSEDPARAM: lanes built from one block leave some ports unread
 //   (only lane 0's `out_valid` paces a queue) and some constants unused in a mode.
+// - UNSIGNED: a block's sizes are constants of its module, and a comparison with one
+//   that is 0 in this layer (`oy < p` with no padding) is constant; yosys folds it.
+// - UNOPTFLAT: rust-hdl writes each module's logic as one `always @(*)`, so a queue
+//   whose `valid` comes from registers but whose block also reads `read` looks like a
+//   loop with the parent's block, which reads `valid` and drives `read`. The loop is
+//   at block level only; yosys `check -assert` (run by the tests) finds no logic loop.
 /* verilator lint_off WIDTH */
 /* verilator lint_off DECLFILENAME */
 /* verilator lint_off UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDPARAM */
+/* verilator lint_off UNSIGNED */
+/* verilator lint_off UNOPTFLAT */
 
 
 module random_3_e18_mvtu_int(clock,reset,in_data,in_valid,in_ready,out_data,out_valid,out_ready);
@@ -17,7 +25,7 @@ module random_3_e18_mvtu_int(clock,reset,in_data,in_valid,in_ready,out_data,out_
     // Module arguments
     input wire  clock;
     input wire  reset;
-    input wire  [19:0] in_data;
+    input wire  [17:0] in_data;
     input wire  in_valid;
     output reg  in_ready;
     output reg  [6:0] out_data;
@@ -27,14 +35,14 @@ module random_3_e18_mvtu_int(clock,reset,in_data,in_valid,in_ready,out_data,out_
     // Stub signals
     reg  ctrl$clock;
     reg  ctrl$reset;
-    reg  [19:0] ctrl$in_data;
+    reg  [17:0] ctrl$in_data;
     reg  ctrl$in_valid;
     wire  ctrl$in_ready;
     wire  [6:0] ctrl$out_data;
     wire  ctrl$out_valid;
     reg  ctrl$out_ready;
     wire  [7:0] ctrl$waddr;
-    wire  [19:0] ctrl$x;
+    wire  [17:0] ctrl$x;
     wire  ctrl$pe_valid;
     wire  ctrl$pe_first;
     wire  ctrl$pe_last;
@@ -44,79 +52,79 @@ module random_3_e18_mvtu_int(clock,reset,in_data,in_valid,in_ready,out_data,out_
     reg  [6:0] ctrl$res_data;
     reg  wmem$0$clock;
     reg  [7:0] wmem$0$address;
-    wire  [9:0] wmem$0$data;
+    wire  [8:0] wmem$0$data;
     reg  wmem$1$clock;
     reg  [7:0] wmem$1$address;
-    wire  [9:0] wmem$1$data;
+    wire  [8:0] wmem$1$data;
     reg  wmem$2$clock;
     reg  [7:0] wmem$2$address;
-    wire  [9:0] wmem$2$data;
+    wire  [8:0] wmem$2$data;
     reg  wmem$3$clock;
     reg  [7:0] wmem$3$address;
-    wire  [9:0] wmem$3$data;
+    wire  [8:0] wmem$3$data;
     reg  wmem$4$clock;
     reg  [7:0] wmem$4$address;
-    wire  [9:0] wmem$4$data;
+    wire  [8:0] wmem$4$data;
     reg  wmem$5$clock;
     reg  [7:0] wmem$5$address;
-    wire  [9:0] wmem$5$data;
+    wire  [8:0] wmem$5$data;
     reg  wmem$6$clock;
     reg  [7:0] wmem$6$address;
-    wire  [9:0] wmem$6$data;
+    wire  [8:0] wmem$6$data;
     reg  pes$0$clock;
     reg  pes$0$in_valid;
     reg  pes$0$first;
     reg  pes$0$last;
-    reg  [19:0] pes$0$x;
-    reg  [9:0] pes$0$w;
+    reg  [17:0] pes$0$x;
+    reg  [8:0] pes$0$w;
     wire  pes$0$out_valid;
     wire  [10:0] pes$0$y;
     reg  pes$1$clock;
     reg  pes$1$in_valid;
     reg  pes$1$first;
     reg  pes$1$last;
-    reg  [19:0] pes$1$x;
-    reg  [9:0] pes$1$w;
+    reg  [17:0] pes$1$x;
+    reg  [8:0] pes$1$w;
     wire  pes$1$out_valid;
     wire  [10:0] pes$1$y;
     reg  pes$2$clock;
     reg  pes$2$in_valid;
     reg  pes$2$first;
     reg  pes$2$last;
-    reg  [19:0] pes$2$x;
-    reg  [9:0] pes$2$w;
+    reg  [17:0] pes$2$x;
+    reg  [8:0] pes$2$w;
     wire  pes$2$out_valid;
     wire  [10:0] pes$2$y;
     reg  pes$3$clock;
     reg  pes$3$in_valid;
     reg  pes$3$first;
     reg  pes$3$last;
-    reg  [19:0] pes$3$x;
-    reg  [9:0] pes$3$w;
+    reg  [17:0] pes$3$x;
+    reg  [8:0] pes$3$w;
     wire  pes$3$out_valid;
     wire  [10:0] pes$3$y;
     reg  pes$4$clock;
     reg  pes$4$in_valid;
     reg  pes$4$first;
     reg  pes$4$last;
-    reg  [19:0] pes$4$x;
-    reg  [9:0] pes$4$w;
+    reg  [17:0] pes$4$x;
+    reg  [8:0] pes$4$w;
     wire  pes$4$out_valid;
     wire  [10:0] pes$4$y;
     reg  pes$5$clock;
     reg  pes$5$in_valid;
     reg  pes$5$first;
     reg  pes$5$last;
-    reg  [19:0] pes$5$x;
-    reg  [9:0] pes$5$w;
+    reg  [17:0] pes$5$x;
+    reg  [8:0] pes$5$w;
     wire  pes$5$out_valid;
     wire  [10:0] pes$5$y;
     reg  pes$6$clock;
     reg  pes$6$in_valid;
     reg  pes$6$first;
     reg  pes$6$last;
-    reg  [19:0] pes$6$x;
-    reg  [9:0] pes$6$w;
+    reg  [17:0] pes$6$x;
+    reg  [8:0] pes$6$w;
     wire  pes$6$out_valid;
     wire  [10:0] pes$6$y;
     reg  [10:0] ys$0$a;
@@ -541,14 +549,14 @@ module random_3_e18_mvtu_int$ctrl(clock,reset,in_data,in_valid,in_ready,out_data
     // Module arguments
     input wire  clock;
     input wire  reset;
-    input wire  [19:0] in_data;
+    input wire  [17:0] in_data;
     input wire  in_valid;
     output reg  in_ready;
     output reg  [6:0] out_data;
     output reg  out_valid;
     input wire  out_ready;
     output reg  [7:0] waddr;
-    output reg  [19:0] x;
+    output reg  [17:0] x;
     output reg  pe_valid;
     output reg  pe_first;
     output reg  pe_last;
@@ -558,7 +566,7 @@ module random_3_e18_mvtu_int$ctrl(clock,reset,in_data,in_valid,in_ready,out_data
     input wire  [6:0] res_data;
     
     // Constant declarations
-    localparam  sf_last = 6'b100011;
+    localparam  sf_last = 6'b100111;
     localparam  nf_last = 3'b101;
     localparam  credit_limit = 4'h8;
     
@@ -580,10 +588,10 @@ module random_3_e18_mvtu_int$ctrl(clock,reset,in_data,in_valid,in_ready,out_data
     reg  drain$clock;
     reg  [5:0] vbuf$read_address;
     reg  vbuf$read_clock;
-    wire  [19:0] vbuf$read_data;
+    wire  [17:0] vbuf$read_data;
     reg  [5:0] vbuf$write_address;
     reg  vbuf$write_clock;
-    reg  [19:0] vbuf$write_data;
+    reg  [17:0] vbuf$write_data;
     reg  vbuf$write_enable;
     reg  v1$d;
     wire  v1$q;
@@ -597,8 +605,8 @@ module random_3_e18_mvtu_int$ctrl(clock,reset,in_data,in_valid,in_ready,out_data
     reg  fromin1$d;
     wire  fromin1$q;
     reg  fromin1$clock;
-    reg  [19:0] x1$d;
-    wire  [19:0] x1$q;
+    reg  [17:0] x1$d;
+    wire  [17:0] x1$q;
     reg  x1$clock;
     reg  [2:0] nf1$d;
     wire  [2:0] nf1$q;
@@ -1199,14 +1207,14 @@ module random_3_e18_mvtu_int$ctrl$vbuf(read_address,read_clock,read_data,write_a
     // Module arguments
     input wire  [5:0] read_address;
     input wire  read_clock;
-    output reg  [19:0] read_data;
+    output reg  [17:0] read_data;
     input wire  [5:0] write_address;
     input wire  write_clock;
-    input wire  [19:0] write_data;
+    input wire  [17:0] write_data;
     input wire  write_enable;
     
     // Update code (custom)
-    reg[19:0] mem[63:0];
+    reg[17:0] mem[63:0];
     
     
     
@@ -1245,13 +1253,13 @@ endmodule // random_3_e18_mvtu_int$ctrl$wa
 module random_3_e18_mvtu_int$ctrl$x1(d,q,clock);
     
     // Module arguments
-    input wire  [19:0] d;
-    output reg  [19:0] q;
+    input wire  [17:0] d;
+    output reg  [17:0] q;
     input wire  clock;
     
     // Update code (custom)
     initial begin
-       q = 20'h0;
+       q = 18'h0;
     end
     
     always @(posedge clock) begin
@@ -4992,8 +5000,8 @@ module random_3_e18_mvtu_int$pes$0(clock,in_valid,first,last,x,w,out_valid,y);
     input wire  in_valid;
     input wire  first;
     input wire  last;
-    input wire  [19:0] x;
-    input wire  [9:0] w;
+    input wire  [17:0] x;
+    input wire  [8:0] w;
     output reg  out_valid;
     output reg  [10:0] y;
     
@@ -5003,36 +5011,33 @@ module random_3_e18_mvtu_int$pes$0(clock,in_valid,first,last,x,w,out_valid,y);
     localparam  offset = 11'b0;
     
     // Stub signals
-    reg  [19:0] lanes$0$x;
-    reg  [9:0] lanes$0$w;
+    reg  [17:0] lanes$0$x;
+    reg  [8:0] lanes$0$w;
     wire  [10:0] lanes$0$v;
-    reg  [19:0] lanes$1$x;
-    reg  [9:0] lanes$1$w;
+    reg  [17:0] lanes$1$x;
+    reg  [8:0] lanes$1$w;
     wire  [10:0] lanes$1$v;
-    reg  [19:0] lanes$2$x;
-    reg  [9:0] lanes$2$w;
+    reg  [17:0] lanes$2$x;
+    reg  [8:0] lanes$2$w;
     wire  [10:0] lanes$2$v;
-    reg  [19:0] lanes$3$x;
-    reg  [9:0] lanes$3$w;
+    reg  [17:0] lanes$3$x;
+    reg  [8:0] lanes$3$w;
     wire  [10:0] lanes$3$v;
-    reg  [19:0] lanes$4$x;
-    reg  [9:0] lanes$4$w;
+    reg  [17:0] lanes$4$x;
+    reg  [8:0] lanes$4$w;
     wire  [10:0] lanes$4$v;
-    reg  [19:0] lanes$5$x;
-    reg  [9:0] lanes$5$w;
+    reg  [17:0] lanes$5$x;
+    reg  [8:0] lanes$5$w;
     wire  [10:0] lanes$5$v;
-    reg  [19:0] lanes$6$x;
-    reg  [9:0] lanes$6$w;
+    reg  [17:0] lanes$6$x;
+    reg  [8:0] lanes$6$w;
     wire  [10:0] lanes$6$v;
-    reg  [19:0] lanes$7$x;
-    reg  [9:0] lanes$7$w;
+    reg  [17:0] lanes$7$x;
+    reg  [8:0] lanes$7$w;
     wire  [10:0] lanes$7$v;
-    reg  [19:0] lanes$8$x;
-    reg  [9:0] lanes$8$w;
+    reg  [17:0] lanes$8$x;
+    reg  [8:0] lanes$8$w;
     wire  [10:0] lanes$8$v;
-    reg  [19:0] lanes$9$x;
-    reg  [9:0] lanes$9$w;
-    wire  [10:0] lanes$9$v;
     reg  [10:0] nodes$0$a;
     reg  [10:0] nodes$0$b;
     wire  [10:0] nodes$0$s;
@@ -5078,7 +5083,7 @@ module random_3_e18_mvtu_int$pes$0(clock,in_valid,first,last,x,w,out_valid,y);
     reg  [10:0] nodes$14$a;
     reg  [10:0] nodes$14$b;
     wire  [10:0] nodes$14$s;
-    reg  [9:0] negs$bits;
+    reg  [8:0] negs$bits;
     wire  [3:0] negs$count;
     reg  [10:0] part$d;
     wire  [10:0] part$q;
@@ -5150,11 +5155,6 @@ module random_3_e18_mvtu_int$pes$0(clock,in_valid,first,last,x,w,out_valid,y);
         .x(lanes$8$x),
         .w(lanes$8$w),
         .v(lanes$8$v)
-    );
-    random_3_e18_mvtu_int$pes$0$lanes$9 lanes$9(
-        .x(lanes$9$x),
-        .w(lanes$9$w),
-        .v(lanes$9$v)
     );
     random_3_e18_mvtu_int$pes$0$nodes$0 nodes$0(
         .a(nodes$0$a),
@@ -5298,8 +5298,6 @@ module random_3_e18_mvtu_int$pes$0(clock,in_valid,first,last,x,w,out_valid,y);
         lanes$7$w = w;
         lanes$8$x = x;
         lanes$8$w = w;
-        lanes$9$x = x;
-        lanes$9$w = w;
         nodes$0$a = lanes$0$v;
         nodes$0$b = lanes$1$v;
         nodes$1$a = lanes$2$v;
@@ -5309,7 +5307,7 @@ module random_3_e18_mvtu_int$pes$0(clock,in_valid,first,last,x,w,out_valid,y);
         nodes$3$a = lanes$6$v;
         nodes$3$b = lanes$7$v;
         nodes$4$a = lanes$8$v;
-        nodes$4$b = lanes$9$v;
+        nodes$4$b = 32'h0;
         nodes$5$a = 32'h0;
         nodes$5$b = 32'h0;
         nodes$6$a = 32'h0;
@@ -5397,8 +5395,8 @@ endmodule // random_3_e18_mvtu_int$pes$0$first1
 module random_3_e18_mvtu_int$pes$0$lanes$0(x,w,v);
     
     // Module arguments
-    input wire  [19:0] x;
-    input wire  [9:0] w;
+    input wire  [17:0] x;
+    input wire  [8:0] w;
     output reg  [10:0] v;
     
     // Constant declarations
@@ -5425,8 +5423,8 @@ endmodule // random_3_e18_mvtu_int$pes$0$lanes$0
 module random_3_e18_mvtu_int$pes$0$lanes$1(x,w,v);
     
     // Module arguments
-    input wire  [19:0] x;
-    input wire  [9:0] w;
+    input wire  [17:0] x;
+    input wire  [8:0] w;
     output reg  [10:0] v;
     
     // Constant declarations
@@ -5453,8 +5451,8 @@ endmodule // random_3_e18_mvtu_int$pes$0$lanes$1
 module random_3_e18_mvtu_int$pes$0$lanes$2(x,w,v);
     
     // Module arguments
-    input wire  [19:0] x;
-    input wire  [9:0] w;
+    input wire  [17:0] x;
+    input wire  [8:0] w;
     output reg  [10:0] v;
     
     // Constant declarations
@@ -5481,8 +5479,8 @@ endmodule // random_3_e18_mvtu_int$pes$0$lanes$2
 module random_3_e18_mvtu_int$pes$0$lanes$3(x,w,v);
     
     // Module arguments
-    input wire  [19:0] x;
-    input wire  [9:0] w;
+    input wire  [17:0] x;
+    input wire  [8:0] w;
     output reg  [10:0] v;
     
     // Constant declarations
@@ -5509,8 +5507,8 @@ endmodule // random_3_e18_mvtu_int$pes$0$lanes$3
 module random_3_e18_mvtu_int$pes$0$lanes$4(x,w,v);
     
     // Module arguments
-    input wire  [19:0] x;
-    input wire  [9:0] w;
+    input wire  [17:0] x;
+    input wire  [8:0] w;
     output reg  [10:0] v;
     
     // Constant declarations
@@ -5537,8 +5535,8 @@ endmodule // random_3_e18_mvtu_int$pes$0$lanes$4
 module random_3_e18_mvtu_int$pes$0$lanes$5(x,w,v);
     
     // Module arguments
-    input wire  [19:0] x;
-    input wire  [9:0] w;
+    input wire  [17:0] x;
+    input wire  [8:0] w;
     output reg  [10:0] v;
     
     // Constant declarations
@@ -5565,8 +5563,8 @@ endmodule // random_3_e18_mvtu_int$pes$0$lanes$5
 module random_3_e18_mvtu_int$pes$0$lanes$6(x,w,v);
     
     // Module arguments
-    input wire  [19:0] x;
-    input wire  [9:0] w;
+    input wire  [17:0] x;
+    input wire  [8:0] w;
     output reg  [10:0] v;
     
     // Constant declarations
@@ -5593,8 +5591,8 @@ endmodule // random_3_e18_mvtu_int$pes$0$lanes$6
 module random_3_e18_mvtu_int$pes$0$lanes$7(x,w,v);
     
     // Module arguments
-    input wire  [19:0] x;
-    input wire  [9:0] w;
+    input wire  [17:0] x;
+    input wire  [8:0] w;
     output reg  [10:0] v;
     
     // Constant declarations
@@ -5621,8 +5619,8 @@ endmodule // random_3_e18_mvtu_int$pes$0$lanes$7
 module random_3_e18_mvtu_int$pes$0$lanes$8(x,w,v);
     
     // Module arguments
-    input wire  [19:0] x;
-    input wire  [9:0] w;
+    input wire  [17:0] x;
+    input wire  [8:0] w;
     output reg  [10:0] v;
     
     // Constant declarations
@@ -5644,34 +5642,6 @@ module random_3_e18_mvtu_int$pes$0$lanes$8(x,w,v);
     end
     
 endmodule // random_3_e18_mvtu_int$pes$0$lanes$8
-
-
-module random_3_e18_mvtu_int$pes$0$lanes$9(x,w,v);
-    
-    // Module arguments
-    input wire  [19:0] x;
-    input wire  [9:0] w;
-    output reg  [10:0] v;
-    
-    // Constant declarations
-    localparam  xoff = 16'h12;
-    localparam  woff = 16'h9;
-    localparam  sbit = 2'b0;
-    localparam  ones = 2'b11;
-    
-    // Local signals
-    reg  [1:0] lane;
-    
-    // Update code
-    always @(*) begin
-        lane = ((x >> xoff) & 2'h3) ^ sbit;
-        v = ((lane) & 11'h7ff);
-        if (~|((w >> woff) & 1'h1)) begin
-            v = ((lane ^ ones) & 11'h7ff);
-        end
-    end
-    
-endmodule // random_3_e18_mvtu_int$pes$0$lanes$9
 
 
 module random_3_e18_mvtu_int$pes$0$last1(d,q,clock);
@@ -5696,7 +5666,7 @@ endmodule // random_3_e18_mvtu_int$pes$0$last1
 module random_3_e18_mvtu_int$pes$0$negs(bits,count);
     
     // Module arguments
-    input wire  [9:0] bits;
+    input wire  [8:0] bits;
     output reg  [3:0] count;
     
     // Stub signals
@@ -5885,9 +5855,6 @@ module random_3_e18_mvtu_int$pes$0$negs(bits,count);
         lv1$4$b = 32'h0;
         if (bits[32'h2 * 4]) begin
             lv1$4$a = 32'h1;
-        end
-        if (bits[32'h2 * 4 + 32'h1]) begin
-            lv1$4$b = 32'h1;
         end
         lv1$5$a = 32'h0;
         lv1$5$b = 32'h0;
@@ -6480,8 +6447,8 @@ module random_3_e18_mvtu_int$pes$1(clock,in_valid,first,last,x,w,out_valid,y);
     input wire  in_valid;
     input wire  first;
     input wire  last;
-    input wire  [19:0] x;
-    input wire  [9:0] w;
+    input wire  [17:0] x;
+    input wire  [8:0] w;
     output reg  out_valid;
     output reg  [10:0] y;
     
@@ -6491,36 +6458,33 @@ module random_3_e18_mvtu_int$pes$1(clock,in_valid,first,last,x,w,out_valid,y);
     localparam  offset = 11'b0;
     
     // Stub signals
-    reg  [19:0] lanes$0$x;
-    reg  [9:0] lanes$0$w;
+    reg  [17:0] lanes$0$x;
+    reg  [8:0] lanes$0$w;
     wire  [10:0] lanes$0$v;
-    reg  [19:0] lanes$1$x;
-    reg  [9:0] lanes$1$w;
+    reg  [17:0] lanes$1$x;
+    reg  [8:0] lanes$1$w;
     wire  [10:0] lanes$1$v;
-    reg  [19:0] lanes$2$x;
-    reg  [9:0] lanes$2$w;
+    reg  [17:0] lanes$2$x;
+    reg  [8:0] lanes$2$w;
     wire  [10:0] lanes$2$v;
-    reg  [19:0] lanes$3$x;
-    reg  [9:0] lanes$3$w;
+    reg  [17:0] lanes$3$x;
+    reg  [8:0] lanes$3$w;
     wire  [10:0] lanes$3$v;
-    reg  [19:0] lanes$4$x;
-    reg  [9:0] lanes$4$w;
+    reg  [17:0] lanes$4$x;
+    reg  [8:0] lanes$4$w;
     wire  [10:0] lanes$4$v;
-    reg  [19:0] lanes$5$x;
-    reg  [9:0] lanes$5$w;
+    reg  [17:0] lanes$5$x;
+    reg  [8:0] lanes$5$w;
     wire  [10:0] lanes$5$v;
-    reg  [19:0] lanes$6$x;
-    reg  [9:0] lanes$6$w;
+    reg  [17:0] lanes$6$x;
+    reg  [8:0] lanes$6$w;
     wire  [10:0] lanes$6$v;
-    reg  [19:0] lanes$7$x;
-    reg  [9:0] lanes$7$w;
+    reg  [17:0] lanes$7$x;
+    reg  [8:0] lanes$7$w;
     wire  [10:0] lanes$7$v;
-    reg  [19:0] lanes$8$x;
-    reg  [9:0] lanes$8$w;
+    reg  [17:0] lanes$8$x;
+    reg  [8:0] lanes$8$w;
     wire  [10:0] lanes$8$v;
-    reg  [19:0] lanes$9$x;
-    reg  [9:0] lanes$9$w;
-    wire  [10:0] lanes$9$v;
     reg  [10:0] nodes$0$a;
     reg  [10:0] nodes$0$b;
     wire  [10:0] nodes$0$s;
@@ -6566,7 +6530,7 @@ module random_3_e18_mvtu_int$pes$1(clock,in_valid,first,last,x,w,out_valid,y);
     reg  [10:0] nodes$14$a;
     reg  [10:0] nodes$14$b;
     wire  [10:0] nodes$14$s;
-    reg  [9:0] negs$bits;
+    reg  [8:0] negs$bits;
     wire  [3:0] negs$count;
     reg  [10:0] part$d;
     wire  [10:0] part$q;
@@ -6638,11 +6602,6 @@ module random_3_e18_mvtu_int$pes$1(clock,in_valid,first,last,x,w,out_valid,y);
         .x(lanes$8$x),
         .w(lanes$8$w),
         .v(lanes$8$v)
-    );
-    random_3_e18_mvtu_int$pes$1$lanes$9 lanes$9(
-        .x(lanes$9$x),
-        .w(lanes$9$w),
-        .v(lanes$9$v)
     );
     random_3_e18_mvtu_int$pes$1$nodes$0 nodes$0(
         .a(nodes$0$a),
@@ -6786,8 +6745,6 @@ module random_3_e18_mvtu_int$pes$1(clock,in_valid,first,last,x,w,out_valid,y);
         lanes$7$w = w;
         lanes$8$x = x;
         lanes$8$w = w;
-        lanes$9$x = x;
-        lanes$9$w = w;
         nodes$0$a = lanes$0$v;
         nodes$0$b = lanes$1$v;
         nodes$1$a = lanes$2$v;
@@ -6797,7 +6754,7 @@ module random_3_e18_mvtu_int$pes$1(clock,in_valid,first,last,x,w,out_valid,y);
         nodes$3$a = lanes$6$v;
         nodes$3$b = lanes$7$v;
         nodes$4$a = lanes$8$v;
-        nodes$4$b = lanes$9$v;
+        nodes$4$b = 32'h0;
         nodes$5$a = 32'h0;
         nodes$5$b = 32'h0;
         nodes$6$a = 32'h0;
@@ -6885,8 +6842,8 @@ endmodule // random_3_e18_mvtu_int$pes$1$first1
 module random_3_e18_mvtu_int$pes$1$lanes$0(x,w,v);
     
     // Module arguments
-    input wire  [19:0] x;
-    input wire  [9:0] w;
+    input wire  [17:0] x;
+    input wire  [8:0] w;
     output reg  [10:0] v;
     
     // Constant declarations
@@ -6913,8 +6870,8 @@ endmodule // random_3_e18_mvtu_int$pes$1$lanes$0
 module random_3_e18_mvtu_int$pes$1$lanes$1(x,w,v);
     
     // Module arguments
-    input wire  [19:0] x;
-    input wire  [9:0] w;
+    input wire  [17:0] x;
+    input wire  [8:0] w;
     output reg  [10:0] v;
     
     // Constant declarations
@@ -6941,8 +6898,8 @@ endmodule // random_3_e18_mvtu_int$pes$1$lanes$1
 module random_3_e18_mvtu_int$pes$1$lanes$2(x,w,v);
     
     // Module arguments
-    input wire  [19:0] x;
-    input wire  [9:0] w;
+    input wire  [17:0] x;
+    input wire  [8:0] w;
     output reg  [10:0] v;
     
     // Constant declarations
@@ -6969,8 +6926,8 @@ endmodule // random_3_e18_mvtu_int$pes$1$lanes$2
 module random_3_e18_mvtu_int$pes$1$lanes$3(x,w,v);
     
     // Module arguments
-    input wire  [19:0] x;
-    input wire  [9:0] w;
+    input wire  [17:0] x;
+    input wire  [8:0] w;
     output reg  [10:0] v;
     
     // Constant declarations
@@ -6997,8 +6954,8 @@ endmodule // random_3_e18_mvtu_int$pes$1$lanes$3
 module random_3_e18_mvtu_int$pes$1$lanes$4(x,w,v);
     
     // Module arguments
-    input wire  [19:0] x;
-    input wire  [9:0] w;
+    input wire  [17:0] x;
+    input wire  [8:0] w;
     output reg  [10:0] v;
     
     // Constant declarations
@@ -7025,8 +6982,8 @@ endmodule // random_3_e18_mvtu_int$pes$1$lanes$4
 module random_3_e18_mvtu_int$pes$1$lanes$5(x,w,v);
     
     // Module arguments
-    input wire  [19:0] x;
-    input wire  [9:0] w;
+    input wire  [17:0] x;
+    input wire  [8:0] w;
     output reg  [10:0] v;
     
     // Constant declarations
@@ -7053,8 +7010,8 @@ endmodule // random_3_e18_mvtu_int$pes$1$lanes$5
 module random_3_e18_mvtu_int$pes$1$lanes$6(x,w,v);
     
     // Module arguments
-    input wire  [19:0] x;
-    input wire  [9:0] w;
+    input wire  [17:0] x;
+    input wire  [8:0] w;
     output reg  [10:0] v;
     
     // Constant declarations
@@ -7081,8 +7038,8 @@ endmodule // random_3_e18_mvtu_int$pes$1$lanes$6
 module random_3_e18_mvtu_int$pes$1$lanes$7(x,w,v);
     
     // Module arguments
-    input wire  [19:0] x;
-    input wire  [9:0] w;
+    input wire  [17:0] x;
+    input wire  [8:0] w;
     output reg  [10:0] v;
     
     // Constant declarations
@@ -7109,8 +7066,8 @@ endmodule // random_3_e18_mvtu_int$pes$1$lanes$7
 module random_3_e18_mvtu_int$pes$1$lanes$8(x,w,v);
     
     // Module arguments
-    input wire  [19:0] x;
-    input wire  [9:0] w;
+    input wire  [17:0] x;
+    input wire  [8:0] w;
     output reg  [10:0] v;
     
     // Constant declarations
@@ -7132,34 +7089,6 @@ module random_3_e18_mvtu_int$pes$1$lanes$8(x,w,v);
     end
     
 endmodule // random_3_e18_mvtu_int$pes$1$lanes$8
-
-
-module random_3_e18_mvtu_int$pes$1$lanes$9(x,w,v);
-    
-    // Module arguments
-    input wire  [19:0] x;
-    input wire  [9:0] w;
-    output reg  [10:0] v;
-    
-    // Constant declarations
-    localparam  xoff = 16'h12;
-    localparam  woff = 16'h9;
-    localparam  sbit = 2'b0;
-    localparam  ones = 2'b11;
-    
-    // Local signals
-    reg  [1:0] lane;
-    
-    // Update code
-    always @(*) begin
-        lane = ((x >> xoff) & 2'h3) ^ sbit;
-        v = ((lane) & 11'h7ff);
-        if (~|((w >> woff) & 1'h1)) begin
-            v = ((lane ^ ones) & 11'h7ff);
-        end
-    end
-    
-endmodule // random_3_e18_mvtu_int$pes$1$lanes$9
 
 
 module random_3_e18_mvtu_int$pes$1$last1(d,q,clock);
@@ -7184,7 +7113,7 @@ endmodule // random_3_e18_mvtu_int$pes$1$last1
 module random_3_e18_mvtu_int$pes$1$negs(bits,count);
     
     // Module arguments
-    input wire  [9:0] bits;
+    input wire  [8:0] bits;
     output reg  [3:0] count;
     
     // Stub signals
@@ -7373,9 +7302,6 @@ module random_3_e18_mvtu_int$pes$1$negs(bits,count);
         lv1$4$b = 32'h0;
         if (bits[32'h2 * 4]) begin
             lv1$4$a = 32'h1;
-        end
-        if (bits[32'h2 * 4 + 32'h1]) begin
-            lv1$4$b = 32'h1;
         end
         lv1$5$a = 32'h0;
         lv1$5$b = 32'h0;
@@ -7968,8 +7894,8 @@ module random_3_e18_mvtu_int$pes$2(clock,in_valid,first,last,x,w,out_valid,y);
     input wire  in_valid;
     input wire  first;
     input wire  last;
-    input wire  [19:0] x;
-    input wire  [9:0] w;
+    input wire  [17:0] x;
+    input wire  [8:0] w;
     output reg  out_valid;
     output reg  [10:0] y;
     
@@ -7979,36 +7905,33 @@ module random_3_e18_mvtu_int$pes$2(clock,in_valid,first,last,x,w,out_valid,y);
     localparam  offset = 11'b0;
     
     // Stub signals
-    reg  [19:0] lanes$0$x;
-    reg  [9:0] lanes$0$w;
+    reg  [17:0] lanes$0$x;
+    reg  [8:0] lanes$0$w;
     wire  [10:0] lanes$0$v;
-    reg  [19:0] lanes$1$x;
-    reg  [9:0] lanes$1$w;
+    reg  [17:0] lanes$1$x;
+    reg  [8:0] lanes$1$w;
     wire  [10:0] lanes$1$v;
-    reg  [19:0] lanes$2$x;
-    reg  [9:0] lanes$2$w;
+    reg  [17:0] lanes$2$x;
+    reg  [8:0] lanes$2$w;
     wire  [10:0] lanes$2$v;
-    reg  [19:0] lanes$3$x;
-    reg  [9:0] lanes$3$w;
+    reg  [17:0] lanes$3$x;
+    reg  [8:0] lanes$3$w;
     wire  [10:0] lanes$3$v;
-    reg  [19:0] lanes$4$x;
-    reg  [9:0] lanes$4$w;
+    reg  [17:0] lanes$4$x;
+    reg  [8:0] lanes$4$w;
     wire  [10:0] lanes$4$v;
-    reg  [19:0] lanes$5$x;
-    reg  [9:0] lanes$5$w;
+    reg  [17:0] lanes$5$x;
+    reg  [8:0] lanes$5$w;
     wire  [10:0] lanes$5$v;
-    reg  [19:0] lanes$6$x;
-    reg  [9:0] lanes$6$w;
+    reg  [17:0] lanes$6$x;
+    reg  [8:0] lanes$6$w;
     wire  [10:0] lanes$6$v;
-    reg  [19:0] lanes$7$x;
-    reg  [9:0] lanes$7$w;
+    reg  [17:0] lanes$7$x;
+    reg  [8:0] lanes$7$w;
     wire  [10:0] lanes$7$v;
-    reg  [19:0] lanes$8$x;
-    reg  [9:0] lanes$8$w;
+    reg  [17:0] lanes$8$x;
+    reg  [8:0] lanes$8$w;
     wire  [10:0] lanes$8$v;
-    reg  [19:0] lanes$9$x;
-    reg  [9:0] lanes$9$w;
-    wire  [10:0] lanes$9$v;
     reg  [10:0] nodes$0$a;
     reg  [10:0] nodes$0$b;
     wire  [10:0] nodes$0$s;
@@ -8054,7 +7977,7 @@ module random_3_e18_mvtu_int$pes$2(clock,in_valid,first,last,x,w,out_valid,y);
     reg  [10:0] nodes$14$a;
     reg  [10:0] nodes$14$b;
     wire  [10:0] nodes$14$s;
-    reg  [9:0] negs$bits;
+    reg  [8:0] negs$bits;
     wire  [3:0] negs$count;
     reg  [10:0] part$d;
     wire  [10:0] part$q;
@@ -8126,11 +8049,6 @@ module random_3_e18_mvtu_int$pes$2(clock,in_valid,first,last,x,w,out_valid,y);
         .x(lanes$8$x),
         .w(lanes$8$w),
         .v(lanes$8$v)
-    );
-    random_3_e18_mvtu_int$pes$2$lanes$9 lanes$9(
-        .x(lanes$9$x),
-        .w(lanes$9$w),
-        .v(lanes$9$v)
     );
     random_3_e18_mvtu_int$pes$2$nodes$0 nodes$0(
         .a(nodes$0$a),
@@ -8274,8 +8192,6 @@ module random_3_e18_mvtu_int$pes$2(clock,in_valid,first,last,x,w,out_valid,y);
         lanes$7$w = w;
         lanes$8$x = x;
         lanes$8$w = w;
-        lanes$9$x = x;
-        lanes$9$w = w;
         nodes$0$a = lanes$0$v;
         nodes$0$b = lanes$1$v;
         nodes$1$a = lanes$2$v;
@@ -8285,7 +8201,7 @@ module random_3_e18_mvtu_int$pes$2(clock,in_valid,first,last,x,w,out_valid,y);
         nodes$3$a = lanes$6$v;
         nodes$3$b = lanes$7$v;
         nodes$4$a = lanes$8$v;
-        nodes$4$b = lanes$9$v;
+        nodes$4$b = 32'h0;
         nodes$5$a = 32'h0;
         nodes$5$b = 32'h0;
         nodes$6$a = 32'h0;
@@ -8373,8 +8289,8 @@ endmodule // random_3_e18_mvtu_int$pes$2$first1
 module random_3_e18_mvtu_int$pes$2$lanes$0(x,w,v);
     
     // Module arguments
-    input wire  [19:0] x;
-    input wire  [9:0] w;
+    input wire  [17:0] x;
+    input wire  [8:0] w;
     output reg  [10:0] v;
     
     // Constant declarations
@@ -8401,8 +8317,8 @@ endmodule // random_3_e18_mvtu_int$pes$2$lanes$0
 module random_3_e18_mvtu_int$pes$2$lanes$1(x,w,v);
     
     // Module arguments
-    input wire  [19:0] x;
-    input wire  [9:0] w;
+    input wire  [17:0] x;
+    input wire  [8:0] w;
     output reg  [10:0] v;
     
     // Constant declarations
@@ -8429,8 +8345,8 @@ endmodule // random_3_e18_mvtu_int$pes$2$lanes$1
 module random_3_e18_mvtu_int$pes$2$lanes$2(x,w,v);
     
     // Module arguments
-    input wire  [19:0] x;
-    input wire  [9:0] w;
+    input wire  [17:0] x;
+    input wire  [8:0] w;
     output reg  [10:0] v;
     
     // Constant declarations
@@ -8457,8 +8373,8 @@ endmodule // random_3_e18_mvtu_int$pes$2$lanes$2
 module random_3_e18_mvtu_int$pes$2$lanes$3(x,w,v);
     
     // Module arguments
-    input wire  [19:0] x;
-    input wire  [9:0] w;
+    input wire  [17:0] x;
+    input wire  [8:0] w;
     output reg  [10:0] v;
     
     // Constant declarations
@@ -8485,8 +8401,8 @@ endmodule // random_3_e18_mvtu_int$pes$2$lanes$3
 module random_3_e18_mvtu_int$pes$2$lanes$4(x,w,v);
     
     // Module arguments
-    input wire  [19:0] x;
-    input wire  [9:0] w;
+    input wire  [17:0] x;
+    input wire  [8:0] w;
     output reg  [10:0] v;
     
     // Constant declarations
@@ -8513,8 +8429,8 @@ endmodule // random_3_e18_mvtu_int$pes$2$lanes$4
 module random_3_e18_mvtu_int$pes$2$lanes$5(x,w,v);
     
     // Module arguments
-    input wire  [19:0] x;
-    input wire  [9:0] w;
+    input wire  [17:0] x;
+    input wire  [8:0] w;
     output reg  [10:0] v;
     
     // Constant declarations
@@ -8541,8 +8457,8 @@ endmodule // random_3_e18_mvtu_int$pes$2$lanes$5
 module random_3_e18_mvtu_int$pes$2$lanes$6(x,w,v);
     
     // Module arguments
-    input wire  [19:0] x;
-    input wire  [9:0] w;
+    input wire  [17:0] x;
+    input wire  [8:0] w;
     output reg  [10:0] v;
     
     // Constant declarations
@@ -8569,8 +8485,8 @@ endmodule // random_3_e18_mvtu_int$pes$2$lanes$6
 module random_3_e18_mvtu_int$pes$2$lanes$7(x,w,v);
     
     // Module arguments
-    input wire  [19:0] x;
-    input wire  [9:0] w;
+    input wire  [17:0] x;
+    input wire  [8:0] w;
     output reg  [10:0] v;
     
     // Constant declarations
@@ -8597,8 +8513,8 @@ endmodule // random_3_e18_mvtu_int$pes$2$lanes$7
 module random_3_e18_mvtu_int$pes$2$lanes$8(x,w,v);
     
     // Module arguments
-    input wire  [19:0] x;
-    input wire  [9:0] w;
+    input wire  [17:0] x;
+    input wire  [8:0] w;
     output reg  [10:0] v;
     
     // Constant declarations
@@ -8620,34 +8536,6 @@ module random_3_e18_mvtu_int$pes$2$lanes$8(x,w,v);
     end
     
 endmodule // random_3_e18_mvtu_int$pes$2$lanes$8
-
-
-module random_3_e18_mvtu_int$pes$2$lanes$9(x,w,v);
-    
-    // Module arguments
-    input wire  [19:0] x;
-    input wire  [9:0] w;
-    output reg  [10:0] v;
-    
-    // Constant declarations
-    localparam  xoff = 16'h12;
-    localparam  woff = 16'h9;
-    localparam  sbit = 2'b0;
-    localparam  ones = 2'b11;
-    
-    // Local signals
-    reg  [1:0] lane;
-    
-    // Update code
-    always @(*) begin
-        lane = ((x >> xoff) & 2'h3) ^ sbit;
-        v = ((lane) & 11'h7ff);
-        if (~|((w >> woff) & 1'h1)) begin
-            v = ((lane ^ ones) & 11'h7ff);
-        end
-    end
-    
-endmodule // random_3_e18_mvtu_int$pes$2$lanes$9
 
 
 module random_3_e18_mvtu_int$pes$2$last1(d,q,clock);
@@ -8672,7 +8560,7 @@ endmodule // random_3_e18_mvtu_int$pes$2$last1
 module random_3_e18_mvtu_int$pes$2$negs(bits,count);
     
     // Module arguments
-    input wire  [9:0] bits;
+    input wire  [8:0] bits;
     output reg  [3:0] count;
     
     // Stub signals
@@ -8861,9 +8749,6 @@ module random_3_e18_mvtu_int$pes$2$negs(bits,count);
         lv1$4$b = 32'h0;
         if (bits[32'h2 * 4]) begin
             lv1$4$a = 32'h1;
-        end
-        if (bits[32'h2 * 4 + 32'h1]) begin
-            lv1$4$b = 32'h1;
         end
         lv1$5$a = 32'h0;
         lv1$5$b = 32'h0;
@@ -9456,8 +9341,8 @@ module random_3_e18_mvtu_int$pes$3(clock,in_valid,first,last,x,w,out_valid,y);
     input wire  in_valid;
     input wire  first;
     input wire  last;
-    input wire  [19:0] x;
-    input wire  [9:0] w;
+    input wire  [17:0] x;
+    input wire  [8:0] w;
     output reg  out_valid;
     output reg  [10:0] y;
     
@@ -9467,36 +9352,33 @@ module random_3_e18_mvtu_int$pes$3(clock,in_valid,first,last,x,w,out_valid,y);
     localparam  offset = 11'b0;
     
     // Stub signals
-    reg  [19:0] lanes$0$x;
-    reg  [9:0] lanes$0$w;
+    reg  [17:0] lanes$0$x;
+    reg  [8:0] lanes$0$w;
     wire  [10:0] lanes$0$v;
-    reg  [19:0] lanes$1$x;
-    reg  [9:0] lanes$1$w;
+    reg  [17:0] lanes$1$x;
+    reg  [8:0] lanes$1$w;
     wire  [10:0] lanes$1$v;
-    reg  [19:0] lanes$2$x;
-    reg  [9:0] lanes$2$w;
+    reg  [17:0] lanes$2$x;
+    reg  [8:0] lanes$2$w;
     wire  [10:0] lanes$2$v;
-    reg  [19:0] lanes$3$x;
-    reg  [9:0] lanes$3$w;
+    reg  [17:0] lanes$3$x;
+    reg  [8:0] lanes$3$w;
     wire  [10:0] lanes$3$v;
-    reg  [19:0] lanes$4$x;
-    reg  [9:0] lanes$4$w;
+    reg  [17:0] lanes$4$x;
+    reg  [8:0] lanes$4$w;
     wire  [10:0] lanes$4$v;
-    reg  [19:0] lanes$5$x;
-    reg  [9:0] lanes$5$w;
+    reg  [17:0] lanes$5$x;
+    reg  [8:0] lanes$5$w;
     wire  [10:0] lanes$5$v;
-    reg  [19:0] lanes$6$x;
-    reg  [9:0] lanes$6$w;
+    reg  [17:0] lanes$6$x;
+    reg  [8:0] lanes$6$w;
     wire  [10:0] lanes$6$v;
-    reg  [19:0] lanes$7$x;
-    reg  [9:0] lanes$7$w;
+    reg  [17:0] lanes$7$x;
+    reg  [8:0] lanes$7$w;
     wire  [10:0] lanes$7$v;
-    reg  [19:0] lanes$8$x;
-    reg  [9:0] lanes$8$w;
+    reg  [17:0] lanes$8$x;
+    reg  [8:0] lanes$8$w;
     wire  [10:0] lanes$8$v;
-    reg  [19:0] lanes$9$x;
-    reg  [9:0] lanes$9$w;
-    wire  [10:0] lanes$9$v;
     reg  [10:0] nodes$0$a;
     reg  [10:0] nodes$0$b;
     wire  [10:0] nodes$0$s;
@@ -9542,7 +9424,7 @@ module random_3_e18_mvtu_int$pes$3(clock,in_valid,first,last,x,w,out_valid,y);
     reg  [10:0] nodes$14$a;
     reg  [10:0] nodes$14$b;
     wire  [10:0] nodes$14$s;
-    reg  [9:0] negs$bits;
+    reg  [8:0] negs$bits;
     wire  [3:0] negs$count;
     reg  [10:0] part$d;
     wire  [10:0] part$q;
@@ -9614,11 +9496,6 @@ module random_3_e18_mvtu_int$pes$3(clock,in_valid,first,last,x,w,out_valid,y);
         .x(lanes$8$x),
         .w(lanes$8$w),
         .v(lanes$8$v)
-    );
-    random_3_e18_mvtu_int$pes$3$lanes$9 lanes$9(
-        .x(lanes$9$x),
-        .w(lanes$9$w),
-        .v(lanes$9$v)
     );
     random_3_e18_mvtu_int$pes$3$nodes$0 nodes$0(
         .a(nodes$0$a),
@@ -9762,8 +9639,6 @@ module random_3_e18_mvtu_int$pes$3(clock,in_valid,first,last,x,w,out_valid,y);
         lanes$7$w = w;
         lanes$8$x = x;
         lanes$8$w = w;
-        lanes$9$x = x;
-        lanes$9$w = w;
         nodes$0$a = lanes$0$v;
         nodes$0$b = lanes$1$v;
         nodes$1$a = lanes$2$v;
@@ -9773,7 +9648,7 @@ module random_3_e18_mvtu_int$pes$3(clock,in_valid,first,last,x,w,out_valid,y);
         nodes$3$a = lanes$6$v;
         nodes$3$b = lanes$7$v;
         nodes$4$a = lanes$8$v;
-        nodes$4$b = lanes$9$v;
+        nodes$4$b = 32'h0;
         nodes$5$a = 32'h0;
         nodes$5$b = 32'h0;
         nodes$6$a = 32'h0;
@@ -9861,8 +9736,8 @@ endmodule // random_3_e18_mvtu_int$pes$3$first1
 module random_3_e18_mvtu_int$pes$3$lanes$0(x,w,v);
     
     // Module arguments
-    input wire  [19:0] x;
-    input wire  [9:0] w;
+    input wire  [17:0] x;
+    input wire  [8:0] w;
     output reg  [10:0] v;
     
     // Constant declarations
@@ -9889,8 +9764,8 @@ endmodule // random_3_e18_mvtu_int$pes$3$lanes$0
 module random_3_e18_mvtu_int$pes$3$lanes$1(x,w,v);
     
     // Module arguments
-    input wire  [19:0] x;
-    input wire  [9:0] w;
+    input wire  [17:0] x;
+    input wire  [8:0] w;
     output reg  [10:0] v;
     
     // Constant declarations
@@ -9917,8 +9792,8 @@ endmodule // random_3_e18_mvtu_int$pes$3$lanes$1
 module random_3_e18_mvtu_int$pes$3$lanes$2(x,w,v);
     
     // Module arguments
-    input wire  [19:0] x;
-    input wire  [9:0] w;
+    input wire  [17:0] x;
+    input wire  [8:0] w;
     output reg  [10:0] v;
     
     // Constant declarations
@@ -9945,8 +9820,8 @@ endmodule // random_3_e18_mvtu_int$pes$3$lanes$2
 module random_3_e18_mvtu_int$pes$3$lanes$3(x,w,v);
     
     // Module arguments
-    input wire  [19:0] x;
-    input wire  [9:0] w;
+    input wire  [17:0] x;
+    input wire  [8:0] w;
     output reg  [10:0] v;
     
     // Constant declarations
@@ -9973,8 +9848,8 @@ endmodule // random_3_e18_mvtu_int$pes$3$lanes$3
 module random_3_e18_mvtu_int$pes$3$lanes$4(x,w,v);
     
     // Module arguments
-    input wire  [19:0] x;
-    input wire  [9:0] w;
+    input wire  [17:0] x;
+    input wire  [8:0] w;
     output reg  [10:0] v;
     
     // Constant declarations
@@ -10001,8 +9876,8 @@ endmodule // random_3_e18_mvtu_int$pes$3$lanes$4
 module random_3_e18_mvtu_int$pes$3$lanes$5(x,w,v);
     
     // Module arguments
-    input wire  [19:0] x;
-    input wire  [9:0] w;
+    input wire  [17:0] x;
+    input wire  [8:0] w;
     output reg  [10:0] v;
     
     // Constant declarations
@@ -10029,8 +9904,8 @@ endmodule // random_3_e18_mvtu_int$pes$3$lanes$5
 module random_3_e18_mvtu_int$pes$3$lanes$6(x,w,v);
     
     // Module arguments
-    input wire  [19:0] x;
-    input wire  [9:0] w;
+    input wire  [17:0] x;
+    input wire  [8:0] w;
     output reg  [10:0] v;
     
     // Constant declarations
@@ -10057,8 +9932,8 @@ endmodule // random_3_e18_mvtu_int$pes$3$lanes$6
 module random_3_e18_mvtu_int$pes$3$lanes$7(x,w,v);
     
     // Module arguments
-    input wire  [19:0] x;
-    input wire  [9:0] w;
+    input wire  [17:0] x;
+    input wire  [8:0] w;
     output reg  [10:0] v;
     
     // Constant declarations
@@ -10085,8 +9960,8 @@ endmodule // random_3_e18_mvtu_int$pes$3$lanes$7
 module random_3_e18_mvtu_int$pes$3$lanes$8(x,w,v);
     
     // Module arguments
-    input wire  [19:0] x;
-    input wire  [9:0] w;
+    input wire  [17:0] x;
+    input wire  [8:0] w;
     output reg  [10:0] v;
     
     // Constant declarations
@@ -10108,34 +9983,6 @@ module random_3_e18_mvtu_int$pes$3$lanes$8(x,w,v);
     end
     
 endmodule // random_3_e18_mvtu_int$pes$3$lanes$8
-
-
-module random_3_e18_mvtu_int$pes$3$lanes$9(x,w,v);
-    
-    // Module arguments
-    input wire  [19:0] x;
-    input wire  [9:0] w;
-    output reg  [10:0] v;
-    
-    // Constant declarations
-    localparam  xoff = 16'h12;
-    localparam  woff = 16'h9;
-    localparam  sbit = 2'b0;
-    localparam  ones = 2'b11;
-    
-    // Local signals
-    reg  [1:0] lane;
-    
-    // Update code
-    always @(*) begin
-        lane = ((x >> xoff) & 2'h3) ^ sbit;
-        v = ((lane) & 11'h7ff);
-        if (~|((w >> woff) & 1'h1)) begin
-            v = ((lane ^ ones) & 11'h7ff);
-        end
-    end
-    
-endmodule // random_3_e18_mvtu_int$pes$3$lanes$9
 
 
 module random_3_e18_mvtu_int$pes$3$last1(d,q,clock);
@@ -10160,7 +10007,7 @@ endmodule // random_3_e18_mvtu_int$pes$3$last1
 module random_3_e18_mvtu_int$pes$3$negs(bits,count);
     
     // Module arguments
-    input wire  [9:0] bits;
+    input wire  [8:0] bits;
     output reg  [3:0] count;
     
     // Stub signals
@@ -10349,9 +10196,6 @@ module random_3_e18_mvtu_int$pes$3$negs(bits,count);
         lv1$4$b = 32'h0;
         if (bits[32'h2 * 4]) begin
             lv1$4$a = 32'h1;
-        end
-        if (bits[32'h2 * 4 + 32'h1]) begin
-            lv1$4$b = 32'h1;
         end
         lv1$5$a = 32'h0;
         lv1$5$b = 32'h0;
@@ -10944,8 +10788,8 @@ module random_3_e18_mvtu_int$pes$4(clock,in_valid,first,last,x,w,out_valid,y);
     input wire  in_valid;
     input wire  first;
     input wire  last;
-    input wire  [19:0] x;
-    input wire  [9:0] w;
+    input wire  [17:0] x;
+    input wire  [8:0] w;
     output reg  out_valid;
     output reg  [10:0] y;
     
@@ -10955,36 +10799,33 @@ module random_3_e18_mvtu_int$pes$4(clock,in_valid,first,last,x,w,out_valid,y);
     localparam  offset = 11'b0;
     
     // Stub signals
-    reg  [19:0] lanes$0$x;
-    reg  [9:0] lanes$0$w;
+    reg  [17:0] lanes$0$x;
+    reg  [8:0] lanes$0$w;
     wire  [10:0] lanes$0$v;
-    reg  [19:0] lanes$1$x;
-    reg  [9:0] lanes$1$w;
+    reg  [17:0] lanes$1$x;
+    reg  [8:0] lanes$1$w;
     wire  [10:0] lanes$1$v;
-    reg  [19:0] lanes$2$x;
-    reg  [9:0] lanes$2$w;
+    reg  [17:0] lanes$2$x;
+    reg  [8:0] lanes$2$w;
     wire  [10:0] lanes$2$v;
-    reg  [19:0] lanes$3$x;
-    reg  [9:0] lanes$3$w;
+    reg  [17:0] lanes$3$x;
+    reg  [8:0] lanes$3$w;
     wire  [10:0] lanes$3$v;
-    reg  [19:0] lanes$4$x;
-    reg  [9:0] lanes$4$w;
+    reg  [17:0] lanes$4$x;
+    reg  [8:0] lanes$4$w;
     wire  [10:0] lanes$4$v;
-    reg  [19:0] lanes$5$x;
-    reg  [9:0] lanes$5$w;
+    reg  [17:0] lanes$5$x;
+    reg  [8:0] lanes$5$w;
     wire  [10:0] lanes$5$v;
-    reg  [19:0] lanes$6$x;
-    reg  [9:0] lanes$6$w;
+    reg  [17:0] lanes$6$x;
+    reg  [8:0] lanes$6$w;
     wire  [10:0] lanes$6$v;
-    reg  [19:0] lanes$7$x;
-    reg  [9:0] lanes$7$w;
+    reg  [17:0] lanes$7$x;
+    reg  [8:0] lanes$7$w;
     wire  [10:0] lanes$7$v;
-    reg  [19:0] lanes$8$x;
-    reg  [9:0] lanes$8$w;
+    reg  [17:0] lanes$8$x;
+    reg  [8:0] lanes$8$w;
     wire  [10:0] lanes$8$v;
-    reg  [19:0] lanes$9$x;
-    reg  [9:0] lanes$9$w;
-    wire  [10:0] lanes$9$v;
     reg  [10:0] nodes$0$a;
     reg  [10:0] nodes$0$b;
     wire  [10:0] nodes$0$s;
@@ -11030,7 +10871,7 @@ module random_3_e18_mvtu_int$pes$4(clock,in_valid,first,last,x,w,out_valid,y);
     reg  [10:0] nodes$14$a;
     reg  [10:0] nodes$14$b;
     wire  [10:0] nodes$14$s;
-    reg  [9:0] negs$bits;
+    reg  [8:0] negs$bits;
     wire  [3:0] negs$count;
     reg  [10:0] part$d;
     wire  [10:0] part$q;
@@ -11102,11 +10943,6 @@ module random_3_e18_mvtu_int$pes$4(clock,in_valid,first,last,x,w,out_valid,y);
         .x(lanes$8$x),
         .w(lanes$8$w),
         .v(lanes$8$v)
-    );
-    random_3_e18_mvtu_int$pes$4$lanes$9 lanes$9(
-        .x(lanes$9$x),
-        .w(lanes$9$w),
-        .v(lanes$9$v)
     );
     random_3_e18_mvtu_int$pes$4$nodes$0 nodes$0(
         .a(nodes$0$a),
@@ -11250,8 +11086,6 @@ module random_3_e18_mvtu_int$pes$4(clock,in_valid,first,last,x,w,out_valid,y);
         lanes$7$w = w;
         lanes$8$x = x;
         lanes$8$w = w;
-        lanes$9$x = x;
-        lanes$9$w = w;
         nodes$0$a = lanes$0$v;
         nodes$0$b = lanes$1$v;
         nodes$1$a = lanes$2$v;
@@ -11261,7 +11095,7 @@ module random_3_e18_mvtu_int$pes$4(clock,in_valid,first,last,x,w,out_valid,y);
         nodes$3$a = lanes$6$v;
         nodes$3$b = lanes$7$v;
         nodes$4$a = lanes$8$v;
-        nodes$4$b = lanes$9$v;
+        nodes$4$b = 32'h0;
         nodes$5$a = 32'h0;
         nodes$5$b = 32'h0;
         nodes$6$a = 32'h0;
@@ -11349,8 +11183,8 @@ endmodule // random_3_e18_mvtu_int$pes$4$first1
 module random_3_e18_mvtu_int$pes$4$lanes$0(x,w,v);
     
     // Module arguments
-    input wire  [19:0] x;
-    input wire  [9:0] w;
+    input wire  [17:0] x;
+    input wire  [8:0] w;
     output reg  [10:0] v;
     
     // Constant declarations
@@ -11377,8 +11211,8 @@ endmodule // random_3_e18_mvtu_int$pes$4$lanes$0
 module random_3_e18_mvtu_int$pes$4$lanes$1(x,w,v);
     
     // Module arguments
-    input wire  [19:0] x;
-    input wire  [9:0] w;
+    input wire  [17:0] x;
+    input wire  [8:0] w;
     output reg  [10:0] v;
     
     // Constant declarations
@@ -11405,8 +11239,8 @@ endmodule // random_3_e18_mvtu_int$pes$4$lanes$1
 module random_3_e18_mvtu_int$pes$4$lanes$2(x,w,v);
     
     // Module arguments
-    input wire  [19:0] x;
-    input wire  [9:0] w;
+    input wire  [17:0] x;
+    input wire  [8:0] w;
     output reg  [10:0] v;
     
     // Constant declarations
@@ -11433,8 +11267,8 @@ endmodule // random_3_e18_mvtu_int$pes$4$lanes$2
 module random_3_e18_mvtu_int$pes$4$lanes$3(x,w,v);
     
     // Module arguments
-    input wire  [19:0] x;
-    input wire  [9:0] w;
+    input wire  [17:0] x;
+    input wire  [8:0] w;
     output reg  [10:0] v;
     
     // Constant declarations
@@ -11461,8 +11295,8 @@ endmodule // random_3_e18_mvtu_int$pes$4$lanes$3
 module random_3_e18_mvtu_int$pes$4$lanes$4(x,w,v);
     
     // Module arguments
-    input wire  [19:0] x;
-    input wire  [9:0] w;
+    input wire  [17:0] x;
+    input wire  [8:0] w;
     output reg  [10:0] v;
     
     // Constant declarations
@@ -11489,8 +11323,8 @@ endmodule // random_3_e18_mvtu_int$pes$4$lanes$4
 module random_3_e18_mvtu_int$pes$4$lanes$5(x,w,v);
     
     // Module arguments
-    input wire  [19:0] x;
-    input wire  [9:0] w;
+    input wire  [17:0] x;
+    input wire  [8:0] w;
     output reg  [10:0] v;
     
     // Constant declarations
@@ -11517,8 +11351,8 @@ endmodule // random_3_e18_mvtu_int$pes$4$lanes$5
 module random_3_e18_mvtu_int$pes$4$lanes$6(x,w,v);
     
     // Module arguments
-    input wire  [19:0] x;
-    input wire  [9:0] w;
+    input wire  [17:0] x;
+    input wire  [8:0] w;
     output reg  [10:0] v;
     
     // Constant declarations
@@ -11545,8 +11379,8 @@ endmodule // random_3_e18_mvtu_int$pes$4$lanes$6
 module random_3_e18_mvtu_int$pes$4$lanes$7(x,w,v);
     
     // Module arguments
-    input wire  [19:0] x;
-    input wire  [9:0] w;
+    input wire  [17:0] x;
+    input wire  [8:0] w;
     output reg  [10:0] v;
     
     // Constant declarations
@@ -11573,8 +11407,8 @@ endmodule // random_3_e18_mvtu_int$pes$4$lanes$7
 module random_3_e18_mvtu_int$pes$4$lanes$8(x,w,v);
     
     // Module arguments
-    input wire  [19:0] x;
-    input wire  [9:0] w;
+    input wire  [17:0] x;
+    input wire  [8:0] w;
     output reg  [10:0] v;
     
     // Constant declarations
@@ -11596,34 +11430,6 @@ module random_3_e18_mvtu_int$pes$4$lanes$8(x,w,v);
     end
     
 endmodule // random_3_e18_mvtu_int$pes$4$lanes$8
-
-
-module random_3_e18_mvtu_int$pes$4$lanes$9(x,w,v);
-    
-    // Module arguments
-    input wire  [19:0] x;
-    input wire  [9:0] w;
-    output reg  [10:0] v;
-    
-    // Constant declarations
-    localparam  xoff = 16'h12;
-    localparam  woff = 16'h9;
-    localparam  sbit = 2'b0;
-    localparam  ones = 2'b11;
-    
-    // Local signals
-    reg  [1:0] lane;
-    
-    // Update code
-    always @(*) begin
-        lane = ((x >> xoff) & 2'h3) ^ sbit;
-        v = ((lane) & 11'h7ff);
-        if (~|((w >> woff) & 1'h1)) begin
-            v = ((lane ^ ones) & 11'h7ff);
-        end
-    end
-    
-endmodule // random_3_e18_mvtu_int$pes$4$lanes$9
 
 
 module random_3_e18_mvtu_int$pes$4$last1(d,q,clock);
@@ -11648,7 +11454,7 @@ endmodule // random_3_e18_mvtu_int$pes$4$last1
 module random_3_e18_mvtu_int$pes$4$negs(bits,count);
     
     // Module arguments
-    input wire  [9:0] bits;
+    input wire  [8:0] bits;
     output reg  [3:0] count;
     
     // Stub signals
@@ -11837,9 +11643,6 @@ module random_3_e18_mvtu_int$pes$4$negs(bits,count);
         lv1$4$b = 32'h0;
         if (bits[32'h2 * 4]) begin
             lv1$4$a = 32'h1;
-        end
-        if (bits[32'h2 * 4 + 32'h1]) begin
-            lv1$4$b = 32'h1;
         end
         lv1$5$a = 32'h0;
         lv1$5$b = 32'h0;
@@ -12432,8 +12235,8 @@ module random_3_e18_mvtu_int$pes$5(clock,in_valid,first,last,x,w,out_valid,y);
     input wire  in_valid;
     input wire  first;
     input wire  last;
-    input wire  [19:0] x;
-    input wire  [9:0] w;
+    input wire  [17:0] x;
+    input wire  [8:0] w;
     output reg  out_valid;
     output reg  [10:0] y;
     
@@ -12443,36 +12246,33 @@ module random_3_e18_mvtu_int$pes$5(clock,in_valid,first,last,x,w,out_valid,y);
     localparam  offset = 11'b0;
     
     // Stub signals
-    reg  [19:0] lanes$0$x;
-    reg  [9:0] lanes$0$w;
+    reg  [17:0] lanes$0$x;
+    reg  [8:0] lanes$0$w;
     wire  [10:0] lanes$0$v;
-    reg  [19:0] lanes$1$x;
-    reg  [9:0] lanes$1$w;
+    reg  [17:0] lanes$1$x;
+    reg  [8:0] lanes$1$w;
     wire  [10:0] lanes$1$v;
-    reg  [19:0] lanes$2$x;
-    reg  [9:0] lanes$2$w;
+    reg  [17:0] lanes$2$x;
+    reg  [8:0] lanes$2$w;
     wire  [10:0] lanes$2$v;
-    reg  [19:0] lanes$3$x;
-    reg  [9:0] lanes$3$w;
+    reg  [17:0] lanes$3$x;
+    reg  [8:0] lanes$3$w;
     wire  [10:0] lanes$3$v;
-    reg  [19:0] lanes$4$x;
-    reg  [9:0] lanes$4$w;
+    reg  [17:0] lanes$4$x;
+    reg  [8:0] lanes$4$w;
     wire  [10:0] lanes$4$v;
-    reg  [19:0] lanes$5$x;
-    reg  [9:0] lanes$5$w;
+    reg  [17:0] lanes$5$x;
+    reg  [8:0] lanes$5$w;
     wire  [10:0] lanes$5$v;
-    reg  [19:0] lanes$6$x;
-    reg  [9:0] lanes$6$w;
+    reg  [17:0] lanes$6$x;
+    reg  [8:0] lanes$6$w;
     wire  [10:0] lanes$6$v;
-    reg  [19:0] lanes$7$x;
-    reg  [9:0] lanes$7$w;
+    reg  [17:0] lanes$7$x;
+    reg  [8:0] lanes$7$w;
     wire  [10:0] lanes$7$v;
-    reg  [19:0] lanes$8$x;
-    reg  [9:0] lanes$8$w;
+    reg  [17:0] lanes$8$x;
+    reg  [8:0] lanes$8$w;
     wire  [10:0] lanes$8$v;
-    reg  [19:0] lanes$9$x;
-    reg  [9:0] lanes$9$w;
-    wire  [10:0] lanes$9$v;
     reg  [10:0] nodes$0$a;
     reg  [10:0] nodes$0$b;
     wire  [10:0] nodes$0$s;
@@ -12518,7 +12318,7 @@ module random_3_e18_mvtu_int$pes$5(clock,in_valid,first,last,x,w,out_valid,y);
     reg  [10:0] nodes$14$a;
     reg  [10:0] nodes$14$b;
     wire  [10:0] nodes$14$s;
-    reg  [9:0] negs$bits;
+    reg  [8:0] negs$bits;
     wire  [3:0] negs$count;
     reg  [10:0] part$d;
     wire  [10:0] part$q;
@@ -12590,11 +12390,6 @@ module random_3_e18_mvtu_int$pes$5(clock,in_valid,first,last,x,w,out_valid,y);
         .x(lanes$8$x),
         .w(lanes$8$w),
         .v(lanes$8$v)
-    );
-    random_3_e18_mvtu_int$pes$5$lanes$9 lanes$9(
-        .x(lanes$9$x),
-        .w(lanes$9$w),
-        .v(lanes$9$v)
     );
     random_3_e18_mvtu_int$pes$5$nodes$0 nodes$0(
         .a(nodes$0$a),
@@ -12738,8 +12533,6 @@ module random_3_e18_mvtu_int$pes$5(clock,in_valid,first,last,x,w,out_valid,y);
         lanes$7$w = w;
         lanes$8$x = x;
         lanes$8$w = w;
-        lanes$9$x = x;
-        lanes$9$w = w;
         nodes$0$a = lanes$0$v;
         nodes$0$b = lanes$1$v;
         nodes$1$a = lanes$2$v;
@@ -12749,7 +12542,7 @@ module random_3_e18_mvtu_int$pes$5(clock,in_valid,first,last,x,w,out_valid,y);
         nodes$3$a = lanes$6$v;
         nodes$3$b = lanes$7$v;
         nodes$4$a = lanes$8$v;
-        nodes$4$b = lanes$9$v;
+        nodes$4$b = 32'h0;
         nodes$5$a = 32'h0;
         nodes$5$b = 32'h0;
         nodes$6$a = 32'h0;
@@ -12837,8 +12630,8 @@ endmodule // random_3_e18_mvtu_int$pes$5$first1
 module random_3_e18_mvtu_int$pes$5$lanes$0(x,w,v);
     
     // Module arguments
-    input wire  [19:0] x;
-    input wire  [9:0] w;
+    input wire  [17:0] x;
+    input wire  [8:0] w;
     output reg  [10:0] v;
     
     // Constant declarations
@@ -12865,8 +12658,8 @@ endmodule // random_3_e18_mvtu_int$pes$5$lanes$0
 module random_3_e18_mvtu_int$pes$5$lanes$1(x,w,v);
     
     // Module arguments
-    input wire  [19:0] x;
-    input wire  [9:0] w;
+    input wire  [17:0] x;
+    input wire  [8:0] w;
     output reg  [10:0] v;
     
     // Constant declarations
@@ -12893,8 +12686,8 @@ endmodule // random_3_e18_mvtu_int$pes$5$lanes$1
 module random_3_e18_mvtu_int$pes$5$lanes$2(x,w,v);
     
     // Module arguments
-    input wire  [19:0] x;
-    input wire  [9:0] w;
+    input wire  [17:0] x;
+    input wire  [8:0] w;
     output reg  [10:0] v;
     
     // Constant declarations
@@ -12921,8 +12714,8 @@ endmodule // random_3_e18_mvtu_int$pes$5$lanes$2
 module random_3_e18_mvtu_int$pes$5$lanes$3(x,w,v);
     
     // Module arguments
-    input wire  [19:0] x;
-    input wire  [9:0] w;
+    input wire  [17:0] x;
+    input wire  [8:0] w;
     output reg  [10:0] v;
     
     // Constant declarations
@@ -12949,8 +12742,8 @@ endmodule // random_3_e18_mvtu_int$pes$5$lanes$3
 module random_3_e18_mvtu_int$pes$5$lanes$4(x,w,v);
     
     // Module arguments
-    input wire  [19:0] x;
-    input wire  [9:0] w;
+    input wire  [17:0] x;
+    input wire  [8:0] w;
     output reg  [10:0] v;
     
     // Constant declarations
@@ -12977,8 +12770,8 @@ endmodule // random_3_e18_mvtu_int$pes$5$lanes$4
 module random_3_e18_mvtu_int$pes$5$lanes$5(x,w,v);
     
     // Module arguments
-    input wire  [19:0] x;
-    input wire  [9:0] w;
+    input wire  [17:0] x;
+    input wire  [8:0] w;
     output reg  [10:0] v;
     
     // Constant declarations
@@ -13005,8 +12798,8 @@ endmodule // random_3_e18_mvtu_int$pes$5$lanes$5
 module random_3_e18_mvtu_int$pes$5$lanes$6(x,w,v);
     
     // Module arguments
-    input wire  [19:0] x;
-    input wire  [9:0] w;
+    input wire  [17:0] x;
+    input wire  [8:0] w;
     output reg  [10:0] v;
     
     // Constant declarations
@@ -13033,8 +12826,8 @@ endmodule // random_3_e18_mvtu_int$pes$5$lanes$6
 module random_3_e18_mvtu_int$pes$5$lanes$7(x,w,v);
     
     // Module arguments
-    input wire  [19:0] x;
-    input wire  [9:0] w;
+    input wire  [17:0] x;
+    input wire  [8:0] w;
     output reg  [10:0] v;
     
     // Constant declarations
@@ -13061,8 +12854,8 @@ endmodule // random_3_e18_mvtu_int$pes$5$lanes$7
 module random_3_e18_mvtu_int$pes$5$lanes$8(x,w,v);
     
     // Module arguments
-    input wire  [19:0] x;
-    input wire  [9:0] w;
+    input wire  [17:0] x;
+    input wire  [8:0] w;
     output reg  [10:0] v;
     
     // Constant declarations
@@ -13084,34 +12877,6 @@ module random_3_e18_mvtu_int$pes$5$lanes$8(x,w,v);
     end
     
 endmodule // random_3_e18_mvtu_int$pes$5$lanes$8
-
-
-module random_3_e18_mvtu_int$pes$5$lanes$9(x,w,v);
-    
-    // Module arguments
-    input wire  [19:0] x;
-    input wire  [9:0] w;
-    output reg  [10:0] v;
-    
-    // Constant declarations
-    localparam  xoff = 16'h12;
-    localparam  woff = 16'h9;
-    localparam  sbit = 2'b0;
-    localparam  ones = 2'b11;
-    
-    // Local signals
-    reg  [1:0] lane;
-    
-    // Update code
-    always @(*) begin
-        lane = ((x >> xoff) & 2'h3) ^ sbit;
-        v = ((lane) & 11'h7ff);
-        if (~|((w >> woff) & 1'h1)) begin
-            v = ((lane ^ ones) & 11'h7ff);
-        end
-    end
-    
-endmodule // random_3_e18_mvtu_int$pes$5$lanes$9
 
 
 module random_3_e18_mvtu_int$pes$5$last1(d,q,clock);
@@ -13136,7 +12901,7 @@ endmodule // random_3_e18_mvtu_int$pes$5$last1
 module random_3_e18_mvtu_int$pes$5$negs(bits,count);
     
     // Module arguments
-    input wire  [9:0] bits;
+    input wire  [8:0] bits;
     output reg  [3:0] count;
     
     // Stub signals
@@ -13325,9 +13090,6 @@ module random_3_e18_mvtu_int$pes$5$negs(bits,count);
         lv1$4$b = 32'h0;
         if (bits[32'h2 * 4]) begin
             lv1$4$a = 32'h1;
-        end
-        if (bits[32'h2 * 4 + 32'h1]) begin
-            lv1$4$b = 32'h1;
         end
         lv1$5$a = 32'h0;
         lv1$5$b = 32'h0;
@@ -13920,8 +13682,8 @@ module random_3_e18_mvtu_int$pes$6(clock,in_valid,first,last,x,w,out_valid,y);
     input wire  in_valid;
     input wire  first;
     input wire  last;
-    input wire  [19:0] x;
-    input wire  [9:0] w;
+    input wire  [17:0] x;
+    input wire  [8:0] w;
     output reg  out_valid;
     output reg  [10:0] y;
     
@@ -13931,36 +13693,33 @@ module random_3_e18_mvtu_int$pes$6(clock,in_valid,first,last,x,w,out_valid,y);
     localparam  offset = 11'b0;
     
     // Stub signals
-    reg  [19:0] lanes$0$x;
-    reg  [9:0] lanes$0$w;
+    reg  [17:0] lanes$0$x;
+    reg  [8:0] lanes$0$w;
     wire  [10:0] lanes$0$v;
-    reg  [19:0] lanes$1$x;
-    reg  [9:0] lanes$1$w;
+    reg  [17:0] lanes$1$x;
+    reg  [8:0] lanes$1$w;
     wire  [10:0] lanes$1$v;
-    reg  [19:0] lanes$2$x;
-    reg  [9:0] lanes$2$w;
+    reg  [17:0] lanes$2$x;
+    reg  [8:0] lanes$2$w;
     wire  [10:0] lanes$2$v;
-    reg  [19:0] lanes$3$x;
-    reg  [9:0] lanes$3$w;
+    reg  [17:0] lanes$3$x;
+    reg  [8:0] lanes$3$w;
     wire  [10:0] lanes$3$v;
-    reg  [19:0] lanes$4$x;
-    reg  [9:0] lanes$4$w;
+    reg  [17:0] lanes$4$x;
+    reg  [8:0] lanes$4$w;
     wire  [10:0] lanes$4$v;
-    reg  [19:0] lanes$5$x;
-    reg  [9:0] lanes$5$w;
+    reg  [17:0] lanes$5$x;
+    reg  [8:0] lanes$5$w;
     wire  [10:0] lanes$5$v;
-    reg  [19:0] lanes$6$x;
-    reg  [9:0] lanes$6$w;
+    reg  [17:0] lanes$6$x;
+    reg  [8:0] lanes$6$w;
     wire  [10:0] lanes$6$v;
-    reg  [19:0] lanes$7$x;
-    reg  [9:0] lanes$7$w;
+    reg  [17:0] lanes$7$x;
+    reg  [8:0] lanes$7$w;
     wire  [10:0] lanes$7$v;
-    reg  [19:0] lanes$8$x;
-    reg  [9:0] lanes$8$w;
+    reg  [17:0] lanes$8$x;
+    reg  [8:0] lanes$8$w;
     wire  [10:0] lanes$8$v;
-    reg  [19:0] lanes$9$x;
-    reg  [9:0] lanes$9$w;
-    wire  [10:0] lanes$9$v;
     reg  [10:0] nodes$0$a;
     reg  [10:0] nodes$0$b;
     wire  [10:0] nodes$0$s;
@@ -14006,7 +13765,7 @@ module random_3_e18_mvtu_int$pes$6(clock,in_valid,first,last,x,w,out_valid,y);
     reg  [10:0] nodes$14$a;
     reg  [10:0] nodes$14$b;
     wire  [10:0] nodes$14$s;
-    reg  [9:0] negs$bits;
+    reg  [8:0] negs$bits;
     wire  [3:0] negs$count;
     reg  [10:0] part$d;
     wire  [10:0] part$q;
@@ -14078,11 +13837,6 @@ module random_3_e18_mvtu_int$pes$6(clock,in_valid,first,last,x,w,out_valid,y);
         .x(lanes$8$x),
         .w(lanes$8$w),
         .v(lanes$8$v)
-    );
-    random_3_e18_mvtu_int$pes$6$lanes$9 lanes$9(
-        .x(lanes$9$x),
-        .w(lanes$9$w),
-        .v(lanes$9$v)
     );
     random_3_e18_mvtu_int$pes$6$nodes$0 nodes$0(
         .a(nodes$0$a),
@@ -14226,8 +13980,6 @@ module random_3_e18_mvtu_int$pes$6(clock,in_valid,first,last,x,w,out_valid,y);
         lanes$7$w = w;
         lanes$8$x = x;
         lanes$8$w = w;
-        lanes$9$x = x;
-        lanes$9$w = w;
         nodes$0$a = lanes$0$v;
         nodes$0$b = lanes$1$v;
         nodes$1$a = lanes$2$v;
@@ -14237,7 +13989,7 @@ module random_3_e18_mvtu_int$pes$6(clock,in_valid,first,last,x,w,out_valid,y);
         nodes$3$a = lanes$6$v;
         nodes$3$b = lanes$7$v;
         nodes$4$a = lanes$8$v;
-        nodes$4$b = lanes$9$v;
+        nodes$4$b = 32'h0;
         nodes$5$a = 32'h0;
         nodes$5$b = 32'h0;
         nodes$6$a = 32'h0;
@@ -14325,8 +14077,8 @@ endmodule // random_3_e18_mvtu_int$pes$6$first1
 module random_3_e18_mvtu_int$pes$6$lanes$0(x,w,v);
     
     // Module arguments
-    input wire  [19:0] x;
-    input wire  [9:0] w;
+    input wire  [17:0] x;
+    input wire  [8:0] w;
     output reg  [10:0] v;
     
     // Constant declarations
@@ -14353,8 +14105,8 @@ endmodule // random_3_e18_mvtu_int$pes$6$lanes$0
 module random_3_e18_mvtu_int$pes$6$lanes$1(x,w,v);
     
     // Module arguments
-    input wire  [19:0] x;
-    input wire  [9:0] w;
+    input wire  [17:0] x;
+    input wire  [8:0] w;
     output reg  [10:0] v;
     
     // Constant declarations
@@ -14381,8 +14133,8 @@ endmodule // random_3_e18_mvtu_int$pes$6$lanes$1
 module random_3_e18_mvtu_int$pes$6$lanes$2(x,w,v);
     
     // Module arguments
-    input wire  [19:0] x;
-    input wire  [9:0] w;
+    input wire  [17:0] x;
+    input wire  [8:0] w;
     output reg  [10:0] v;
     
     // Constant declarations
@@ -14409,8 +14161,8 @@ endmodule // random_3_e18_mvtu_int$pes$6$lanes$2
 module random_3_e18_mvtu_int$pes$6$lanes$3(x,w,v);
     
     // Module arguments
-    input wire  [19:0] x;
-    input wire  [9:0] w;
+    input wire  [17:0] x;
+    input wire  [8:0] w;
     output reg  [10:0] v;
     
     // Constant declarations
@@ -14437,8 +14189,8 @@ endmodule // random_3_e18_mvtu_int$pes$6$lanes$3
 module random_3_e18_mvtu_int$pes$6$lanes$4(x,w,v);
     
     // Module arguments
-    input wire  [19:0] x;
-    input wire  [9:0] w;
+    input wire  [17:0] x;
+    input wire  [8:0] w;
     output reg  [10:0] v;
     
     // Constant declarations
@@ -14465,8 +14217,8 @@ endmodule // random_3_e18_mvtu_int$pes$6$lanes$4
 module random_3_e18_mvtu_int$pes$6$lanes$5(x,w,v);
     
     // Module arguments
-    input wire  [19:0] x;
-    input wire  [9:0] w;
+    input wire  [17:0] x;
+    input wire  [8:0] w;
     output reg  [10:0] v;
     
     // Constant declarations
@@ -14493,8 +14245,8 @@ endmodule // random_3_e18_mvtu_int$pes$6$lanes$5
 module random_3_e18_mvtu_int$pes$6$lanes$6(x,w,v);
     
     // Module arguments
-    input wire  [19:0] x;
-    input wire  [9:0] w;
+    input wire  [17:0] x;
+    input wire  [8:0] w;
     output reg  [10:0] v;
     
     // Constant declarations
@@ -14521,8 +14273,8 @@ endmodule // random_3_e18_mvtu_int$pes$6$lanes$6
 module random_3_e18_mvtu_int$pes$6$lanes$7(x,w,v);
     
     // Module arguments
-    input wire  [19:0] x;
-    input wire  [9:0] w;
+    input wire  [17:0] x;
+    input wire  [8:0] w;
     output reg  [10:0] v;
     
     // Constant declarations
@@ -14549,8 +14301,8 @@ endmodule // random_3_e18_mvtu_int$pes$6$lanes$7
 module random_3_e18_mvtu_int$pes$6$lanes$8(x,w,v);
     
     // Module arguments
-    input wire  [19:0] x;
-    input wire  [9:0] w;
+    input wire  [17:0] x;
+    input wire  [8:0] w;
     output reg  [10:0] v;
     
     // Constant declarations
@@ -14572,34 +14324,6 @@ module random_3_e18_mvtu_int$pes$6$lanes$8(x,w,v);
     end
     
 endmodule // random_3_e18_mvtu_int$pes$6$lanes$8
-
-
-module random_3_e18_mvtu_int$pes$6$lanes$9(x,w,v);
-    
-    // Module arguments
-    input wire  [19:0] x;
-    input wire  [9:0] w;
-    output reg  [10:0] v;
-    
-    // Constant declarations
-    localparam  xoff = 16'h12;
-    localparam  woff = 16'h9;
-    localparam  sbit = 2'b0;
-    localparam  ones = 2'b11;
-    
-    // Local signals
-    reg  [1:0] lane;
-    
-    // Update code
-    always @(*) begin
-        lane = ((x >> xoff) & 2'h3) ^ sbit;
-        v = ((lane) & 11'h7ff);
-        if (~|((w >> woff) & 1'h1)) begin
-            v = ((lane ^ ones) & 11'h7ff);
-        end
-    end
-    
-endmodule // random_3_e18_mvtu_int$pes$6$lanes$9
 
 
 module random_3_e18_mvtu_int$pes$6$last1(d,q,clock);
@@ -14624,7 +14348,7 @@ endmodule // random_3_e18_mvtu_int$pes$6$last1
 module random_3_e18_mvtu_int$pes$6$negs(bits,count);
     
     // Module arguments
-    input wire  [9:0] bits;
+    input wire  [8:0] bits;
     output reg  [3:0] count;
     
     // Stub signals
@@ -14813,9 +14537,6 @@ module random_3_e18_mvtu_int$pes$6$negs(bits,count);
         lv1$4$b = 32'h0;
         if (bits[32'h2 * 4]) begin
             lv1$4$a = 32'h1;
-        end
-        if (bits[32'h2 * 4 + 32'h1]) begin
-            lv1$4$b = 32'h1;
         end
         lv1$5$a = 32'h0;
         lv1$5$b = 32'h0;
@@ -15406,12 +15127,12 @@ module random_3_e18_mvtu_int$wmem$0(clock,address,data);
     // Module arguments
     input wire  clock;
     input wire  [7:0] address;
-    output reg  [9:0] data;
+    output reg  [8:0] data;
     
     // Stub signals
     reg  [7:0] rom$address;
     reg  rom$clock;
-    wire  [9:0] rom$data;
+    wire  [8:0] rom$data;
     
     // Sub module instances
     random_3_e18_mvtu_int$wmem$0$rom rom(
@@ -15435,228 +15156,252 @@ module random_3_e18_mvtu_int$wmem$0$rom(address,clock,data);
     // Module arguments
     input wire  [7:0] address;
     input wire  clock;
-    output reg  [9:0] data;
+    output reg  [8:0] data;
     
     // Update code (custom)
-    reg[9:0] mem [255:0];
+    reg[8:0] mem [255:0];
     
     initial begin
-    mem[8'h0] = 10'b111101110;
-    mem[8'h1] = 10'b1101101111;
-    mem[8'h2] = 10'b1010110111;
-    mem[8'h3] = 10'b110010001;
-    mem[8'h4] = 10'b111111;
-    mem[8'h5] = 10'b1111101101;
-    mem[8'h6] = 10'b110011110;
-    mem[8'h7] = 10'b1111010110;
-    mem[8'h8] = 10'b1101001101;
-    mem[8'h9] = 10'b1001000111;
-    mem[8'ha] = 10'b111101111;
-    mem[8'hb] = 10'b1001010110;
-    mem[8'hc] = 10'b110001111;
-    mem[8'hd] = 10'b1110101011;
-    mem[8'he] = 10'b111111;
-    mem[8'hf] = 10'b1010101101;
-    mem[8'h10] = 10'b1110011011;
-    mem[8'h11] = 10'b101111010;
-    mem[8'h12] = 10'b101111001;
-    mem[8'h13] = 10'b101000101;
-    mem[8'h14] = 10'b11100110;
-    mem[8'h15] = 10'b1000011111;
-    mem[8'h16] = 10'b1011111100;
-    mem[8'h17] = 10'b1000010110;
-    mem[8'h18] = 10'b1111110111;
-    mem[8'h19] = 10'b11111101;
-    mem[8'h1a] = 10'b1101101111;
-    mem[8'h1b] = 10'b1010011001;
-    mem[8'h1c] = 10'b1100011010;
-    mem[8'h1d] = 10'b1001010111;
-    mem[8'h1e] = 10'b100111101;
-    mem[8'h1f] = 10'b1111110111;
-    mem[8'h20] = 10'b1110101111;
-    mem[8'h21] = 10'b1011110;
-    mem[8'h22] = 10'b1111111111;
-    mem[8'h23] = 10'b1110000011;
-    mem[8'h24] = 10'b1110111100;
-    mem[8'h25] = 10'b11010011;
-    mem[8'h26] = 10'b110010;
-    mem[8'h27] = 10'b1111111101;
-    mem[8'h28] = 10'b1010001001;
-    mem[8'h29] = 10'b1111111111;
-    mem[8'h2a] = 10'b111010111;
-    mem[8'h2b] = 10'b1100100000;
-    mem[8'h2c] = 10'b1010100101;
-    mem[8'h2d] = 10'b110011101;
-    mem[8'h2e] = 10'b1101111100;
-    mem[8'h2f] = 10'b1010001101;
-    mem[8'h30] = 10'b1111111011;
-    mem[8'h31] = 10'b1110101100;
-    mem[8'h32] = 10'b101111100;
-    mem[8'h33] = 10'b1111101010;
-    mem[8'h34] = 10'b110100101;
-    mem[8'h35] = 10'b111010010;
-    mem[8'h36] = 10'b101110100;
-    mem[8'h37] = 10'b111100100;
-    mem[8'h38] = 10'b1101110010;
-    mem[8'h39] = 10'b110000111;
-    mem[8'h3a] = 10'b1110011111;
-    mem[8'h3b] = 10'b1111110111;
-    mem[8'h3c] = 10'b1110001000;
-    mem[8'h3d] = 10'b110101111;
-    mem[8'h3e] = 10'b1001010;
-    mem[8'h3f] = 10'b1111110101;
-    mem[8'h40] = 10'b1000000101;
-    mem[8'h41] = 10'b101011010;
-    mem[8'h42] = 10'b1110111111;
-    mem[8'h43] = 10'b111111001;
-    mem[8'h44] = 10'b101011010;
-    mem[8'h45] = 10'b1110110000;
-    mem[8'h46] = 10'b1010010101;
-    mem[8'h47] = 10'b11101000;
-    mem[8'h48] = 10'b111010101;
-    mem[8'h49] = 10'b101000111;
-    mem[8'h4a] = 10'b110110100;
-    mem[8'h4b] = 10'b10010011;
-    mem[8'h4c] = 10'b1000110010;
-    mem[8'h4d] = 10'b1101011011;
-    mem[8'h4e] = 10'b1101100010;
-    mem[8'h4f] = 10'b1111001111;
-    mem[8'h50] = 10'b1001101111;
-    mem[8'h51] = 10'b1000010110;
-    mem[8'h52] = 10'b110101110;
-    mem[8'h53] = 10'b10010;
-    mem[8'h54] = 10'b1111111110;
-    mem[8'h55] = 10'b1011101101;
-    mem[8'h56] = 10'b1111110111;
-    mem[8'h57] = 10'b1011110101;
-    mem[8'h58] = 10'b1111000110;
-    mem[8'h59] = 10'b1000001011;
-    mem[8'h5a] = 10'b1110001011;
-    mem[8'h5b] = 10'b11011101;
-    mem[8'h5c] = 10'b1111011011;
-    mem[8'h5d] = 10'b1111111100;
-    mem[8'h5e] = 10'b1101111101;
-    mem[8'h5f] = 10'b111011001;
-    mem[8'h60] = 10'b1101111010;
-    mem[8'h61] = 10'b11111111;
-    mem[8'h62] = 10'b110001011;
-    mem[8'h63] = 10'b1111111101;
-    mem[8'h64] = 10'b1001011010;
-    mem[8'h65] = 10'b11111000;
-    mem[8'h66] = 10'b11001000;
-    mem[8'h67] = 10'b1111001010;
-    mem[8'h68] = 10'b101110001;
-    mem[8'h69] = 10'b110110;
-    mem[8'h6a] = 10'b101111100;
-    mem[8'h6b] = 10'b1101100001;
-    mem[8'h6c] = 10'b1101110011;
-    mem[8'h6d] = 10'b1110110100;
-    mem[8'h6e] = 10'b1010111000;
-    mem[8'h6f] = 10'b100010011;
-    mem[8'h70] = 10'b111011001;
-    mem[8'h71] = 10'b101000111;
-    mem[8'h72] = 10'b1100011010;
-    mem[8'h73] = 10'b1101111100;
-    mem[8'h74] = 10'b1100110101;
-    mem[8'h75] = 10'b1011001001;
-    mem[8'h76] = 10'b1110101110;
-    mem[8'h77] = 10'b1110001011;
-    mem[8'h78] = 10'b1110111110;
-    mem[8'h79] = 10'b101010010;
-    mem[8'h7a] = 10'b111111110;
-    mem[8'h7b] = 10'b1010110001;
-    mem[8'h7c] = 10'b111100001;
-    mem[8'h7d] = 10'b101101111;
-    mem[8'h7e] = 10'b100010101;
-    mem[8'h7f] = 10'b1101110110;
-    mem[8'h80] = 10'b1001100110;
-    mem[8'h81] = 10'b101111101;
-    mem[8'h82] = 10'b1001101100;
-    mem[8'h83] = 10'b100001101;
-    mem[8'h84] = 10'b1111011011;
-    mem[8'h85] = 10'b1011010110;
-    mem[8'h86] = 10'b1000111;
-    mem[8'h87] = 10'b1111110011;
-    mem[8'h88] = 10'b1111101010;
-    mem[8'h89] = 10'b11110111;
-    mem[8'h8a] = 10'b1100011100;
-    mem[8'h8b] = 10'b101000111;
-    mem[8'h8c] = 10'b11111101;
-    mem[8'h8d] = 10'b111100111;
-    mem[8'h8e] = 10'b111101111;
-    mem[8'h8f] = 10'b111110111;
-    mem[8'h90] = 10'b110111011;
-    mem[8'h91] = 10'b1100111010;
-    mem[8'h92] = 10'b1111001100;
-    mem[8'h93] = 10'b1111011110;
-    mem[8'h94] = 10'b1100101;
-    mem[8'h95] = 10'b1001110;
-    mem[8'h96] = 10'b1001111100;
-    mem[8'h97] = 10'b100000011;
-    mem[8'h98] = 10'b111000110;
-    mem[8'h99] = 10'b110011100;
-    mem[8'h9a] = 10'b11110100;
-    mem[8'h9b] = 10'b1000111111;
-    mem[8'h9c] = 10'b1001101100;
-    mem[8'h9d] = 10'b1010110001;
-    mem[8'h9e] = 10'b101111110;
-    mem[8'h9f] = 10'b1110111101;
-    mem[8'ha0] = 10'b1111111100;
-    mem[8'ha1] = 10'b1010011100;
-    mem[8'ha2] = 10'b1010100000;
-    mem[8'ha3] = 10'b1010111111;
-    mem[8'ha4] = 10'b1001001;
-    mem[8'ha5] = 10'b1101111101;
-    mem[8'ha6] = 10'b101111111;
-    mem[8'ha7] = 10'b101101111;
-    mem[8'ha8] = 10'b110011101;
-    mem[8'ha9] = 10'b10110011;
-    mem[8'haa] = 10'b1111101111;
-    mem[8'hab] = 10'b1110010111;
-    mem[8'hac] = 10'b1100011;
-    mem[8'had] = 10'b1011101100;
-    mem[8'hae] = 10'b1011011111;
-    mem[8'haf] = 10'b1101111001;
-    mem[8'hb0] = 10'b111010110;
-    mem[8'hb1] = 10'b1111011;
-    mem[8'hb2] = 10'b1111101110;
-    mem[8'hb3] = 10'b110111001;
-    mem[8'hb4] = 10'b1111010100;
-    mem[8'hb5] = 10'b110111001;
-    mem[8'hb6] = 10'b1010101000;
-    mem[8'hb7] = 10'b1001011011;
-    mem[8'hb8] = 10'b10011010;
-    mem[8'hb9] = 10'b1011001001;
-    mem[8'hba] = 10'b101100011;
-    mem[8'hbb] = 10'b1111011101;
-    mem[8'hbc] = 10'b110111110;
-    mem[8'hbd] = 10'b1100011101;
-    mem[8'hbe] = 10'b1011001010;
-    mem[8'hbf] = 10'b1110100101;
-    mem[8'hc0] = 10'b1011000001;
-    mem[8'hc1] = 10'b100110111;
-    mem[8'hc2] = 10'b1100011101;
-    mem[8'hc3] = 10'b1000111001;
-    mem[8'hc4] = 10'b1111110000;
-    mem[8'hc5] = 10'b1110100011;
-    mem[8'hc6] = 10'b1111011110;
-    mem[8'hc7] = 10'b1011111010;
-    mem[8'hc8] = 10'b111111011;
-    mem[8'hc9] = 10'b111111010;
-    mem[8'hca] = 10'b1011111110;
-    mem[8'hcb] = 10'b1111011110;
-    mem[8'hcc] = 10'b1011101011;
-    mem[8'hcd] = 10'b1110100100;
-    mem[8'hce] = 10'b1111000100;
-    mem[8'hcf] = 10'b1110000110;
-    mem[8'hd0] = 10'b1001100111;
-    mem[8'hd1] = 10'b1111101111;
-    mem[8'hd2] = 10'b1101010001;
-    mem[8'hd3] = 10'b10011;
-    mem[8'hd4] = 10'b111111101;
-    mem[8'hd5] = 10'b1101001000;
-    mem[8'hd6] = 10'b1011111101;
-    mem[8'hd7] = 10'b1111111100;
+    mem[8'h0] = 9'b111101110;
+    mem[8'h1] = 9'b11011110;
+    mem[8'h2] = 9'b11011111;
+    mem[8'h3] = 9'b10001101;
+    mem[8'h4] = 9'b111110110;
+    mem[8'h5] = 9'b110100001;
+    mem[8'h6] = 9'b110111110;
+    mem[8'h7] = 9'b100110011;
+    mem[8'h8] = 9'b111110101;
+    mem[8'h9] = 9'b110100110;
+    mem[8'ha] = 9'b1000111;
+    mem[8'hb] = 9'b111011111;
+    mem[8'hc] = 9'b101011001;
+    mem[8'hd] = 9'b1111100;
+    mem[8'he] = 9'b10110110;
+    mem[8'hf] = 9'b111111101;
+    mem[8'h10] = 9'b101000011;
+    mem[8'h11] = 9'b111010101;
+    mem[8'h12] = 9'b11100110;
+    mem[8'h13] = 9'b10111101;
+    mem[8'h14] = 9'b101111001;
+    mem[8'h15] = 9'b10001010;
+    mem[8'h16] = 9'b110011001;
+    mem[8'h17] = 9'b11111001;
+    mem[8'h18] = 9'b111001000;
+    mem[8'h19] = 9'b11010111;
+    mem[8'h1a] = 9'b111100001;
+    mem[8'h1b] = 9'b11111110;
+    mem[8'h1c] = 9'b100111111;
+    mem[8'h1d] = 9'b110110111;
+    mem[8'h1e] = 9'b10011001;
+    mem[8'h1f] = 9'b110101;
+    mem[8'h20] = 9'b101011111;
+    mem[8'h21] = 9'b111101100;
+    mem[8'h22] = 9'b101110100;
+    mem[8'h23] = 9'b111111111;
+    mem[8'h24] = 9'b110111010;
+    mem[8'h25] = 9'b110001011;
+    mem[8'h26] = 9'b111111111;
+    mem[8'h27] = 9'b111000001;
+    mem[8'h28] = 9'b110111100;
+    mem[8'h29] = 9'b110100111;
+    mem[8'h2a] = 9'b11001000;
+    mem[8'h2b] = 9'b111101000;
+    mem[8'h2c] = 9'b10011111;
+    mem[8'h2d] = 9'b111110100;
+    mem[8'h2e] = 9'b111111111;
+    mem[8'h2f] = 9'b111010;
+    mem[8'h30] = 9'b111001000;
+    mem[8'h31] = 9'b101010010;
+    mem[8'h32] = 9'b110011101;
+    mem[8'h33] = 9'b11111000;
+    mem[8'h34] = 9'b110111;
+    mem[8'h35] = 9'b111011101;
+    mem[8'h36] = 9'b11001111;
+    mem[8'h37] = 9'b110011101;
+    mem[8'h38] = 9'b10010111;
+    mem[8'h39] = 9'b11111101;
+    mem[8'h3a] = 9'b1101001;
+    mem[8'h3b] = 9'b11101001;
+    mem[8'h3c] = 9'b101110100;
+    mem[8'h3d] = 9'b111001000;
+    mem[8'h3e] = 9'b111001001;
+    mem[8'h3f] = 9'b111110;
+    mem[8'h40] = 9'b111110110;
+    mem[8'h41] = 9'b11111100;
+    mem[8'h42] = 9'b111111;
+    mem[8'h43] = 9'b111110001;
+    mem[8'h44] = 9'b1101011;
+    mem[8'h45] = 9'b100101;
+    mem[8'h46] = 9'b111110101;
+    mem[8'h47] = 9'b1011;
+    mem[8'h48] = 9'b101101010;
+    mem[8'h49] = 9'b111111010;
+    mem[8'h4a] = 9'b110011110;
+    mem[8'h4b] = 9'b101001111;
+    mem[8'h4c] = 9'b10101;
+    mem[8'h4d] = 9'b11110110;
+    mem[8'h4e] = 9'b10100101;
+    mem[8'h4f] = 9'b1110100;
+    mem[8'h50] = 9'b111010101;
+    mem[8'h51] = 9'b10001110;
+    mem[8'h52] = 9'b11010001;
+    mem[8'h53] = 9'b10011011;
+    mem[8'h54] = 9'b100100010;
+    mem[8'h55] = 9'b101110001;
+    mem[8'h56] = 9'b10110101;
+    mem[8'h57] = 9'b111101100;
+    mem[8'h58] = 9'b111110011;
+    mem[8'h59] = 9'b100110111;
+    mem[8'h5a] = 9'b10110;
+    mem[8'h5b] = 9'b101011101;
+    mem[8'h5c] = 9'b1001001;
+    mem[8'h5d] = 9'b111110000;
+    mem[8'h5e] = 9'b11011111;
+    mem[8'h5f] = 9'b11110111;
+    mem[8'h60] = 9'b101111111;
+    mem[8'h61] = 9'b101011110;
+    mem[8'h62] = 9'b111110001;
+    mem[8'h63] = 9'b100000101;
+    mem[8'h64] = 9'b110001011;
+    mem[8'h65] = 9'b110111011;
+    mem[8'h66] = 9'b101101100;
+    mem[8'h67] = 9'b111100111;
+    mem[8'h68] = 9'b111011111;
+    mem[8'h69] = 9'b100111011;
+    mem[8'h6a] = 9'b10011101;
+    mem[8'h6b] = 9'b111101111;
+    mem[8'h6c] = 9'b100111111;
+    mem[8'h6d] = 9'b11000101;
+    mem[8'h6e] = 9'b111111101;
+    mem[8'h6f] = 9'b10110101;
+    mem[8'h70] = 9'b111100010;
+    mem[8'h71] = 9'b1000001;
+    mem[8'h72] = 9'b10100011;
+    mem[8'h73] = 9'b111110;
+    mem[8'h74] = 9'b110010111;
+    mem[8'h75] = 9'b110;
+    mem[8'h76] = 9'b101011111;
+    mem[8'h77] = 9'b110110000;
+    mem[8'h78] = 9'b101110011;
+    mem[8'h79] = 9'b101101001;
+    mem[8'h7a] = 9'b11100011;
+    mem[8'h7b] = 9'b10011101;
+    mem[8'h7c] = 9'b110010100;
+    mem[8'h7d] = 9'b11101110;
+    mem[8'h7e] = 9'b10010100;
+    mem[8'h7f] = 9'b1100011;
+    mem[8'h80] = 9'b111011111;
+    mem[8'h81] = 9'b110011010;
+    mem[8'h82] = 9'b11001001;
+    mem[8'h83] = 9'b101011101;
+    mem[8'h84] = 9'b101111;
+    mem[8'h85] = 9'b111110111;
+    mem[8'h86] = 9'b100101110;
+    mem[8'h87] = 9'b111001010;
+    mem[8'h88] = 9'b1011111;
+    mem[8'h89] = 9'b11010110;
+    mem[8'h8a] = 9'b101111000;
+    mem[8'h8b] = 9'b10110111;
+    mem[8'h8c] = 9'b100010101;
+    mem[8'h8d] = 9'b11101100;
+    mem[8'h8e] = 9'b110011011;
+    mem[8'h8f] = 9'b111101100;
+    mem[8'h90] = 9'b11000101;
+    mem[8'h91] = 9'b110110011;
+    mem[8'h92] = 9'b11010000;
+    mem[8'h93] = 9'b101111011;
+    mem[8'h94] = 9'b110110101;
+    mem[8'h95] = 9'b100011;
+    mem[8'h96] = 9'b111110011;
+    mem[8'h97] = 9'b111010101;
+    mem[8'h98] = 9'b111011111;
+    mem[8'h99] = 9'b11100001;
+    mem[8'h9a] = 9'b1111100;
+    mem[8'h9b] = 9'b110101010;
+    mem[8'h9c] = 9'b111001111;
+    mem[8'h9d] = 9'b110111100;
+    mem[8'h9e] = 9'b101111011;
+    mem[8'h9f] = 9'b11111011;
+    mem[8'ha0] = 9'b110111011;
+    mem[8'ha1] = 9'b1110100;
+    mem[8'ha2] = 9'b100110011;
+    mem[8'ha3] = 9'b11110111;
+    mem[8'ha4] = 9'b1011111;
+    mem[8'ha5] = 9'b111000011;
+    mem[8'ha6] = 9'b100000100;
+    mem[8'ha7] = 9'b111001111;
+    mem[8'ha8] = 9'b1000000;
+    mem[8'ha9] = 9'b11100011;
+    mem[8'haa] = 9'b110011100;
+    mem[8'hab] = 9'b111101000;
+    mem[8'hac] = 9'b11111100;
+    mem[8'had] = 9'b101100100;
+    mem[8'hae] = 9'b100011001;
+    mem[8'haf] = 9'b111010101;
+    mem[8'hb0] = 9'b101010111;
+    mem[8'hb1] = 9'b1110111;
+    mem[8'hb2] = 9'b11111111;
+    mem[8'hb3] = 9'b101001110;
+    mem[8'hb4] = 9'b10100000;
+    mem[8'hb5] = 9'b101111111;
+    mem[8'hb6] = 9'b100100110;
+    mem[8'hb7] = 9'b111101000;
+    mem[8'hb8] = 9'b111111101;
+    mem[8'hb9] = 9'b111101011;
+    mem[8'hba] = 9'b101010110;
+    mem[8'hbb] = 9'b110110011;
+    mem[8'hbc] = 9'b100101100;
+    mem[8'hbd] = 9'b111110111;
+    mem[8'hbe] = 9'b110010111;
+    mem[8'hbf] = 9'b11000111;
+    mem[8'hc0] = 9'b110110000;
+    mem[8'hc1] = 9'b11111101;
+    mem[8'hc2] = 9'b110011011;
+    mem[8'hc3] = 9'b11011011;
+    mem[8'hc4] = 9'b11011101;
+    mem[8'hc5] = 9'b100001111;
+    mem[8'hc6] = 9'b111111011;
+    mem[8'hc7] = 9'b11011100;
+    mem[8'hc8] = 9'b111010100;
+    mem[8'hc9] = 9'b101110011;
+    mem[8'hca] = 9'b10100001;
+    mem[8'hcb] = 9'b11011101;
+    mem[8'hcc] = 9'b110101001;
+    mem[8'hcd] = 9'b100100100;
+    mem[8'hce] = 9'b11101100;
+    mem[8'hcf] = 9'b10101100;
+    mem[8'hd0] = 9'b11110111;
+    mem[8'hd1] = 9'b11011111;
+    mem[8'hd2] = 9'b100011101;
+    mem[8'hd3] = 9'b110010101;
+    mem[8'hd4] = 9'b10010110;
+    mem[8'hd5] = 9'b1111;
+    mem[8'hd6] = 9'b101111011;
+    mem[8'hd7] = 9'b110101001;
+    mem[8'hd8] = 9'b1110001;
+    mem[8'hd9] = 9'b1000111;
+    mem[8'hda] = 9'b111111100;
+    mem[8'hdb] = 9'b111010001;
+    mem[8'hdc] = 9'b111011110;
+    mem[8'hdd] = 9'b111110101;
+    mem[8'hde] = 9'b111101110;
+    mem[8'hdf] = 9'b111010011;
+    mem[8'he0] = 9'b111100111;
+    mem[8'he1] = 9'b111010111;
+    mem[8'he2] = 9'b11111101;
+    mem[8'he3] = 9'b1011101;
+    mem[8'he4] = 9'b11101001;
+    mem[8'he5] = 9'b111100010;
+    mem[8'he6] = 9'b110000110;
+    mem[8'he7] = 9'b11001111;
+    mem[8'he8] = 9'b110111110;
+    mem[8'he9] = 9'b10001111;
+    mem[8'hea] = 9'b100111101;
+    mem[8'heb] = 9'b110100000;
+    mem[8'hec] = 9'b11111;
+    mem[8'hed] = 9'b11101001;
+    mem[8'hee] = 9'b10111111;
+    mem[8'hef] = 9'b111111110;
     end
     
     always @(posedge clock) begin
@@ -15670,12 +15415,12 @@ module random_3_e18_mvtu_int$wmem$1(clock,address,data);
     // Module arguments
     input wire  clock;
     input wire  [7:0] address;
-    output reg  [9:0] data;
+    output reg  [8:0] data;
     
     // Stub signals
     reg  [7:0] rom$address;
     reg  rom$clock;
-    wire  [9:0] rom$data;
+    wire  [8:0] rom$data;
     
     // Sub module instances
     random_3_e18_mvtu_int$wmem$1$rom rom(
@@ -15699,228 +15444,252 @@ module random_3_e18_mvtu_int$wmem$1$rom(address,clock,data);
     // Module arguments
     input wire  [7:0] address;
     input wire  clock;
-    output reg  [9:0] data;
+    output reg  [8:0] data;
     
     // Update code (custom)
-    reg[9:0] mem [255:0];
+    reg[8:0] mem [255:0];
     
     initial begin
-    mem[8'h0] = 10'b1101111011;
-    mem[8'h1] = 10'b1011100001;
-    mem[8'h2] = 10'b1101011110;
-    mem[8'h3] = 10'b1010101;
-    mem[8'h4] = 10'b1011011;
-    mem[8'h5] = 10'b1001100101;
-    mem[8'h6] = 10'b1101011011;
-    mem[8'h7] = 10'b1101011111;
-    mem[8'h8] = 10'b111010100;
-    mem[8'h9] = 10'b1101010111;
-    mem[8'ha] = 10'b1100010001;
-    mem[8'hb] = 10'b1100000011;
-    mem[8'hc] = 10'b1011110101;
-    mem[8'hd] = 10'b1110011101;
-    mem[8'he] = 10'b1100110111;
-    mem[8'hf] = 10'b100111100;
-    mem[8'h10] = 10'b1011010110;
-    mem[8'h11] = 10'b1100011000;
-    mem[8'h12] = 10'b11111011;
-    mem[8'h13] = 10'b1010010001;
-    mem[8'h14] = 10'b1011110110;
-    mem[8'h15] = 10'b111111011;
-    mem[8'h16] = 10'b1110101011;
-    mem[8'h17] = 10'b1110100101;
-    mem[8'h18] = 10'b1011111111;
-    mem[8'h19] = 10'b1010010001;
-    mem[8'h1a] = 10'b1101111001;
-    mem[8'h1b] = 10'b11001001;
-    mem[8'h1c] = 10'b1110001111;
-    mem[8'h1d] = 10'b11000110;
-    mem[8'h1e] = 10'b1111100110;
-    mem[8'h1f] = 10'b1101101110;
-    mem[8'h20] = 10'b100000111;
-    mem[8'h21] = 10'b1100011010;
-    mem[8'h22] = 10'b1111101101;
-    mem[8'h23] = 10'b1001011011;
-    mem[8'h24] = 10'b1101010010;
-    mem[8'h25] = 10'b1111001110;
-    mem[8'h26] = 10'b1000110010;
-    mem[8'h27] = 10'b111100111;
-    mem[8'h28] = 10'b100011011;
-    mem[8'h29] = 10'b101011011;
-    mem[8'h2a] = 10'b1101100;
-    mem[8'h2b] = 10'b101011101;
-    mem[8'h2c] = 10'b1101111111;
-    mem[8'h2d] = 10'b110101111;
-    mem[8'h2e] = 10'b101111101;
-    mem[8'h2f] = 10'b1011101101;
-    mem[8'h30] = 10'b11101011;
-    mem[8'h31] = 10'b1110100110;
-    mem[8'h32] = 10'b1110011010;
-    mem[8'h33] = 10'b1001111110;
-    mem[8'h34] = 10'b110101001;
-    mem[8'h35] = 10'b1110001011;
-    mem[8'h36] = 10'b1001110101;
-    mem[8'h37] = 10'b1111110111;
-    mem[8'h38] = 10'b1111001100;
-    mem[8'h39] = 10'b1110101111;
-    mem[8'h3a] = 10'b1110111001;
-    mem[8'h3b] = 10'b1111010101;
-    mem[8'h3c] = 10'b1100101001;
-    mem[8'h3d] = 10'b1011111010;
-    mem[8'h3e] = 10'b1111110111;
-    mem[8'h3f] = 10'b10010110;
-    mem[8'h40] = 10'b100111011;
-    mem[8'h41] = 10'b111010010;
-    mem[8'h42] = 10'b1100011100;
-    mem[8'h43] = 10'b1001100110;
-    mem[8'h44] = 10'b1000010111;
-    mem[8'h45] = 10'b1001110111;
-    mem[8'h46] = 10'b1101000010;
-    mem[8'h47] = 10'b1011010111;
-    mem[8'h48] = 10'b1011100000;
-    mem[8'h49] = 10'b1111111101;
-    mem[8'h4a] = 10'b1111011011;
-    mem[8'h4b] = 10'b1010111111;
-    mem[8'h4c] = 10'b101011111;
-    mem[8'h4d] = 10'b111111100;
-    mem[8'h4e] = 10'b10101000;
-    mem[8'h4f] = 10'b1010101110;
-    mem[8'h50] = 10'b1000101011;
-    mem[8'h51] = 10'b1001110101;
-    mem[8'h52] = 10'b1000111011;
-    mem[8'h53] = 10'b1110111011;
-    mem[8'h54] = 10'b1011111;
-    mem[8'h55] = 10'b1110110101;
-    mem[8'h56] = 10'b11001111;
-    mem[8'h57] = 10'b1011100011;
-    mem[8'h58] = 10'b1001011111;
-    mem[8'h59] = 10'b1011000010;
-    mem[8'h5a] = 10'b1111101010;
-    mem[8'h5b] = 10'b1010100111;
-    mem[8'h5c] = 10'b1101011110;
-    mem[8'h5d] = 10'b11111111;
-    mem[8'h5e] = 10'b1011001001;
-    mem[8'h5f] = 10'b111101;
-    mem[8'h60] = 10'b1010111111;
-    mem[8'h61] = 10'b110011111;
-    mem[8'h62] = 10'b1010011110;
-    mem[8'h63] = 10'b111011110;
-    mem[8'h64] = 10'b1100011100;
-    mem[8'h65] = 10'b10111111;
-    mem[8'h66] = 10'b111011101;
-    mem[8'h67] = 10'b1110000011;
-    mem[8'h68] = 10'b101000101;
-    mem[8'h69] = 10'b1101101101;
-    mem[8'h6a] = 10'b11101011;
-    mem[8'h6b] = 10'b1010110110;
-    mem[8'h6c] = 10'b1100111111;
-    mem[8'h6d] = 10'b1111100001;
-    mem[8'h6e] = 10'b1111100111;
-    mem[8'h6f] = 10'b1110110111;
-    mem[8'h70] = 10'b1001111111;
-    mem[8'h71] = 10'b1010110000;
-    mem[8'h72] = 10'b1111000111;
-    mem[8'h73] = 10'b111101110;
-    mem[8'h74] = 10'b1111011111;
-    mem[8'h75] = 10'b111010000;
-    mem[8'h76] = 10'b1010001;
-    mem[8'h77] = 10'b111101111;
-    mem[8'h78] = 10'b110111;
-    mem[8'h79] = 10'b1101111011;
-    mem[8'h7a] = 10'b1111111001;
-    mem[8'h7b] = 10'b1110100111;
-    mem[8'h7c] = 10'b1101101000;
-    mem[8'h7d] = 10'b1011010001;
-    mem[8'h7e] = 10'b1110111111;
-    mem[8'h7f] = 10'b1111010110;
-    mem[8'h80] = 10'b10101;
-    mem[8'h81] = 10'b11110111;
-    mem[8'h82] = 10'b1111000101;
-    mem[8'h83] = 10'b1010101;
-    mem[8'h84] = 10'b1100110101;
-    mem[8'h85] = 10'b1101101000;
-    mem[8'h86] = 10'b1111001111;
-    mem[8'h87] = 10'b1111111011;
-    mem[8'h88] = 10'b1110001;
-    mem[8'h89] = 10'b101111111;
-    mem[8'h8a] = 10'b1101000011;
-    mem[8'h8b] = 10'b1101110111;
-    mem[8'h8c] = 10'b1001110100;
-    mem[8'h8d] = 10'b1111111101;
-    mem[8'h8e] = 10'b1110101000;
-    mem[8'h8f] = 10'b1011010010;
-    mem[8'h90] = 10'b10001100;
-    mem[8'h91] = 10'b1111011010;
-    mem[8'h92] = 10'b110110101;
-    mem[8'h93] = 10'b1101111011;
-    mem[8'h94] = 10'b1111010111;
-    mem[8'h95] = 10'b1111011110;
-    mem[8'h96] = 10'b1010011111;
-    mem[8'h97] = 10'b1111111011;
-    mem[8'h98] = 10'b1110111101;
-    mem[8'h99] = 10'b1100001110;
-    mem[8'h9a] = 10'b111101101;
-    mem[8'h9b] = 10'b1111101110;
-    mem[8'h9c] = 10'b11011011;
-    mem[8'h9d] = 10'b111100111;
-    mem[8'h9e] = 10'b1011001001;
-    mem[8'h9f] = 10'b1111110110;
-    mem[8'ha0] = 10'b1011010111;
-    mem[8'ha1] = 10'b1111011011;
-    mem[8'ha2] = 10'b1011110111;
-    mem[8'ha3] = 10'b1010101101;
-    mem[8'ha4] = 10'b1111000101;
-    mem[8'ha5] = 10'b1111011101;
-    mem[8'ha6] = 10'b1111000001;
-    mem[8'ha7] = 10'b101110000;
-    mem[8'ha8] = 10'b1110101110;
-    mem[8'ha9] = 10'b1110100011;
-    mem[8'haa] = 10'b1100111101;
-    mem[8'hab] = 10'b100110101;
-    mem[8'hac] = 10'b1100111;
-    mem[8'had] = 10'b1111001100;
-    mem[8'hae] = 10'b1101101101;
-    mem[8'haf] = 10'b111010110;
-    mem[8'hb0] = 10'b1010101001;
-    mem[8'hb1] = 10'b1011100101;
-    mem[8'hb2] = 10'b110111111;
-    mem[8'hb3] = 10'b1000111011;
-    mem[8'hb4] = 10'b1010110111;
-    mem[8'hb5] = 10'b1101111111;
-    mem[8'hb6] = 10'b1000111111;
-    mem[8'hb7] = 10'b111101000;
-    mem[8'hb8] = 10'b111111;
-    mem[8'hb9] = 10'b1100100011;
-    mem[8'hba] = 10'b111011111;
-    mem[8'hbb] = 10'b1011000111;
-    mem[8'hbc] = 10'b11101111;
-    mem[8'hbd] = 10'b1110011111;
-    mem[8'hbe] = 10'b1111111011;
-    mem[8'hbf] = 10'b1001111011;
-    mem[8'hc0] = 10'b1011001101;
-    mem[8'hc1] = 10'b101110110;
-    mem[8'hc2] = 10'b1011001011;
-    mem[8'hc3] = 10'b1101010011;
-    mem[8'hc4] = 10'b1111111;
-    mem[8'hc5] = 10'b100101011;
-    mem[8'hc6] = 10'b1110011111;
-    mem[8'hc7] = 10'b1100000011;
-    mem[8'hc8] = 10'b111001011;
-    mem[8'hc9] = 10'b101111001;
-    mem[8'hca] = 10'b1111011101;
-    mem[8'hcb] = 10'b101110111;
-    mem[8'hcc] = 10'b1111110000;
-    mem[8'hcd] = 10'b111101110;
-    mem[8'hce] = 10'b1011010111;
-    mem[8'hcf] = 10'b1111101001;
-    mem[8'hd0] = 10'b11011000;
-    mem[8'hd1] = 10'b11111101;
-    mem[8'hd2] = 10'b101011101;
-    mem[8'hd3] = 10'b11110001;
-    mem[8'hd4] = 10'b1111011101;
-    mem[8'hd5] = 10'b1011100101;
-    mem[8'hd6] = 10'b1011100000;
-    mem[8'hd7] = 10'b111010111;
+    mem[8'h0] = 9'b101111011;
+    mem[8'h1] = 9'b111000011;
+    mem[8'h2] = 9'b101111010;
+    mem[8'h3] = 9'b10101110;
+    mem[8'h4] = 9'b110110001;
+    mem[8'h5] = 9'b10100010;
+    mem[8'h6] = 9'b11100110;
+    mem[8'h7] = 9'b111101011;
+    mem[8'h8] = 9'b11010111;
+    mem[8'h9] = 9'b11101010;
+    mem[8'ha] = 9'b101010111;
+    mem[8'hb] = 9'b100011;
+    mem[8'hc] = 9'b1111;
+    mem[8'hd] = 9'b110101110;
+    mem[8'he] = 9'b111011011;
+    mem[8'hf] = 9'b11111100;
+    mem[8'h10] = 9'b100110011;
+    mem[8'h11] = 9'b100100111;
+    mem[8'h12] = 9'b10110101;
+    mem[8'h13] = 9'b110001100;
+    mem[8'h14] = 9'b11111011;
+    mem[8'h15] = 9'b100100010;
+    mem[8'h16] = 9'b111011010;
+    mem[8'h17] = 9'b111011101;
+    mem[8'h18] = 9'b10110111;
+    mem[8'h19] = 9'b10111101;
+    mem[8'h1a] = 9'b111111010;
+    mem[8'h1b] = 9'b11011111;
+    mem[8'h1c] = 9'b110100100;
+    mem[8'h1d] = 9'b110111100;
+    mem[8'h1e] = 9'b11001001;
+    mem[8'h1f] = 9'b100011110;
+    mem[8'h20] = 9'b100011011;
+    mem[8'h21] = 9'b100110001;
+    mem[8'h22] = 9'b11101111;
+    mem[8'h23] = 9'b11111011;
+    mem[8'h24] = 9'b10010000;
+    mem[8'h25] = 9'b11100011;
+    mem[8'h26] = 9'b111111011;
+    mem[8'h27] = 9'b100101101;
+    mem[8'h28] = 9'b101010010;
+    mem[8'h29] = 9'b110011101;
+    mem[8'h2a] = 9'b11001011;
+    mem[8'h2b] = 9'b100111100;
+    mem[8'h2c] = 9'b110110111;
+    mem[8'h2d] = 9'b101101000;
+    mem[8'h2e] = 9'b100010101;
+    mem[8'h2f] = 9'b10001101;
+    mem[8'h30] = 9'b101010111;
+    mem[8'h31] = 9'b110111111;
+    mem[8'h32] = 9'b110101111;
+    mem[8'h33] = 9'b11111010;
+    mem[8'h34] = 9'b110110101;
+    mem[8'h35] = 9'b101011101;
+    mem[8'h36] = 9'b1100011;
+    mem[8'h37] = 9'b101011101;
+    mem[8'h38] = 9'b110111001;
+    mem[8'h39] = 9'b11001111;
+    mem[8'h3a] = 9'b101101010;
+    mem[8'h3b] = 9'b111000101;
+    mem[8'h3c] = 9'b1110101;
+    mem[8'h3d] = 9'b111101111;
+    mem[8'h3e] = 9'b100110011;
+    mem[8'h3f] = 9'b101111111;
+    mem[8'h40] = 9'b110011110;
+    mem[8'h41] = 9'b10111101;
+    mem[8'h42] = 9'b1111101;
+    mem[8'h43] = 9'b101100101;
+    mem[8'h44] = 9'b110111110;
+    mem[8'h45] = 9'b111111011;
+    mem[8'h46] = 9'b10010110;
+    mem[8'h47] = 9'b1110110;
+    mem[8'h48] = 9'b101001001;
+    mem[8'h49] = 9'b11100011;
+    mem[8'h4a] = 9'b1101100;
+    mem[8'h4b] = 9'b11110011;
+    mem[8'h4c] = 9'b111100001;
+    mem[8'h4d] = 9'b101001110;
+    mem[8'h4e] = 9'b111010000;
+    mem[8'h4f] = 9'b101101011;
+    mem[8'h50] = 9'b11100000;
+    mem[8'h51] = 9'b111111011;
+    mem[8'h52] = 9'b101101111;
+    mem[8'h53] = 9'b111111111;
+    mem[8'h54] = 9'b111111010;
+    mem[8'h55] = 9'b110001010;
+    mem[8'h56] = 9'b11111;
+    mem[8'h57] = 9'b100010101;
+    mem[8'h58] = 9'b110101011;
+    mem[8'h59] = 9'b100010101;
+    mem[8'h5a] = 9'b1110101;
+    mem[8'h5b] = 9'b1110111;
+    mem[8'h5c] = 9'b11101110;
+    mem[8'h5d] = 9'b11111111;
+    mem[8'h5e] = 9'b101010001;
+    mem[8'h5f] = 9'b111111101;
+    mem[8'h60] = 9'b11001100;
+    mem[8'h61] = 9'b111011100;
+    mem[8'h62] = 9'b10010111;
+    mem[8'h63] = 9'b101100001;
+    mem[8'h64] = 9'b111101010;
+    mem[8'h65] = 9'b101001111;
+    mem[8'h66] = 9'b101111010;
+    mem[8'h67] = 9'b111111110;
+    mem[8'h68] = 9'b10010011;
+    mem[8'h69] = 9'b110110110;
+    mem[8'h6a] = 9'b111000011;
+    mem[8'h6b] = 9'b111010111;
+    mem[8'h6c] = 9'b1100111;
+    mem[8'h6d] = 9'b101001111;
+    mem[8'h6e] = 9'b111011110;
+    mem[8'h6f] = 9'b111000;
+    mem[8'h70] = 9'b11111111;
+    mem[8'h71] = 9'b11101001;
+    mem[8'h72] = 9'b110111;
+    mem[8'h73] = 9'b10111100;
+    mem[8'h74] = 9'b101010100;
+    mem[8'h75] = 9'b111101101;
+    mem[8'h76] = 9'b111010;
+    mem[8'h77] = 9'b101011011;
+    mem[8'h78] = 9'b100111111;
+    mem[8'h79] = 9'b111000011;
+    mem[8'h7a] = 9'b110011111;
+    mem[8'h7b] = 9'b110111111;
+    mem[8'h7c] = 9'b111111110;
+    mem[8'h7d] = 9'b10011;
+    mem[8'h7e] = 9'b111101011;
+    mem[8'h7f] = 9'b101111000;
+    mem[8'h80] = 9'b101111011;
+    mem[8'h81] = 9'b111101111;
+    mem[8'h82] = 9'b111010000;
+    mem[8'h83] = 9'b10100010;
+    mem[8'h84] = 9'b110111100;
+    mem[8'h85] = 9'b110111011;
+    mem[8'h86] = 9'b110110000;
+    mem[8'h87] = 9'b100111011;
+    mem[8'h88] = 9'b111111111;
+    mem[8'h89] = 9'b1110100;
+    mem[8'h8a] = 9'b111011010;
+    mem[8'h8b] = 9'b101101000;
+    mem[8'h8c] = 9'b110111111;
+    mem[8'h8d] = 9'b110101101;
+    mem[8'h8e] = 9'b1010111;
+    mem[8'h8f] = 9'b110111000;
+    mem[8'h90] = 9'b1010011;
+    mem[8'h91] = 9'b10111110;
+    mem[8'h92] = 9'b101000101;
+    mem[8'h93] = 9'b1100110;
+    mem[8'h94] = 9'b111011010;
+    mem[8'h95] = 9'b111100111;
+    mem[8'h96] = 9'b111111011;
+    mem[8'h97] = 9'b11100011;
+    mem[8'h98] = 9'b111111100;
+    mem[8'h99] = 9'b11010;
+    mem[8'h9a] = 9'b101111101;
+    mem[8'h9b] = 9'b10011011;
+    mem[8'h9c] = 9'b101100111;
+    mem[8'h9d] = 9'b1111111;
+    mem[8'h9e] = 9'b11101010;
+    mem[8'h9f] = 9'b101101001;
+    mem[8'ha0] = 9'b10001100;
+    mem[8'ha1] = 9'b110110100;
+    mem[8'ha2] = 9'b11010111;
+    mem[8'ha3] = 9'b111011011;
+    mem[8'ha4] = 9'b101111101;
+    mem[8'ha5] = 9'b111011110;
+    mem[8'ha6] = 9'b111111101;
+    mem[8'ha7] = 9'b111010011;
+    mem[8'ha8] = 9'b111111110;
+    mem[8'ha9] = 9'b111011110;
+    mem[8'haa] = 9'b100001110;
+    mem[8'hab] = 9'b111011011;
+    mem[8'hac] = 9'b110111001;
+    mem[8'had] = 9'b11011111;
+    mem[8'hae] = 9'b1110011;
+    mem[8'haf] = 9'b100101111;
+    mem[8'hb0] = 9'b110101100;
+    mem[8'hb1] = 9'b111111110;
+    mem[8'hb2] = 9'b110110101;
+    mem[8'hb3] = 9'b111101101;
+    mem[8'hb4] = 9'b11110111;
+    mem[8'hb5] = 9'b101011011;
+    mem[8'hb6] = 9'b100010110;
+    mem[8'hb7] = 9'b11101111;
+    mem[8'hb8] = 9'b11111;
+    mem[8'hb9] = 9'b11110;
+    mem[8'hba] = 9'b110010111;
+    mem[8'hbb] = 9'b111110101;
+    mem[8'hbc] = 9'b111101000;
+    mem[8'hbd] = 9'b110011110;
+    mem[8'hbe] = 9'b100110101;
+    mem[8'hbf] = 9'b11001110;
+    mem[8'hc0] = 9'b100110000;
+    mem[8'hc1] = 9'b101101111;
+    mem[8'hc2] = 9'b101101101;
+    mem[8'hc3] = 9'b100101110;
+    mem[8'hc4] = 9'b101101010;
+    mem[8'hc5] = 9'b111011100;
+    mem[8'hc6] = 9'b101101111;
+    mem[8'hc7] = 9'b100011101;
+    mem[8'hc8] = 9'b10110111;
+    mem[8'hc9] = 9'b11111111;
+    mem[8'hca] = 9'b11111111;
+    mem[8'hcb] = 9'b101000100;
+    mem[8'hcc] = 9'b111110111;
+    mem[8'hcd] = 9'b1100001;
+    mem[8'hce] = 9'b111110010;
+    mem[8'hcf] = 9'b110111011;
+    mem[8'hd0] = 9'b110110001;
+    mem[8'hd1] = 9'b1110111;
+    mem[8'hd2] = 9'b110011111;
+    mem[8'hd3] = 9'b111110111;
+    mem[8'hd4] = 9'b111101111;
+    mem[8'hd5] = 9'b1101100;
+    mem[8'hd6] = 9'b101101011;
+    mem[8'hd7] = 9'b101101011;
+    mem[8'hd8] = 9'b11101100;
+    mem[8'hd9] = 9'b111101010;
+    mem[8'hda] = 9'b100011111;
+    mem[8'hdb] = 9'b10010101;
+    mem[8'hdc] = 9'b110011111;
+    mem[8'hdd] = 9'b111;
+    mem[8'hde] = 9'b100101111;
+    mem[8'hdf] = 9'b111001011;
+    mem[8'he0] = 9'b111010101;
+    mem[8'he1] = 9'b11111110;
+    mem[8'he2] = 9'b10111;
+    mem[8'he3] = 9'b101111110;
+    mem[8'he4] = 9'b101111011;
+    mem[8'he5] = 9'b101101011;
+    mem[8'he6] = 9'b111101001;
+    mem[8'he7] = 9'b110110001;
+    mem[8'he8] = 9'b111110100;
+    mem[8'he9] = 9'b11101001;
+    mem[8'hea] = 9'b100010101;
+    mem[8'heb] = 9'b110100111;
+    mem[8'hec] = 9'b101111101;
+    mem[8'hed] = 9'b1011100;
+    mem[8'hee] = 9'b110111000;
+    mem[8'hef] = 9'b11101011;
     end
     
     always @(posedge clock) begin
@@ -15934,12 +15703,12 @@ module random_3_e18_mvtu_int$wmem$2(clock,address,data);
     // Module arguments
     input wire  clock;
     input wire  [7:0] address;
-    output reg  [9:0] data;
+    output reg  [8:0] data;
     
     // Stub signals
     reg  [7:0] rom$address;
     reg  rom$clock;
-    wire  [9:0] rom$data;
+    wire  [8:0] rom$data;
     
     // Sub module instances
     random_3_e18_mvtu_int$wmem$2$rom rom(
@@ -15963,228 +15732,252 @@ module random_3_e18_mvtu_int$wmem$2$rom(address,clock,data);
     // Module arguments
     input wire  [7:0] address;
     input wire  clock;
-    output reg  [9:0] data;
+    output reg  [8:0] data;
     
     // Update code (custom)
-    reg[9:0] mem [255:0];
+    reg[8:0] mem [255:0];
     
     initial begin
-    mem[8'h0] = 10'b1011100000;
-    mem[8'h1] = 10'b1101011101;
-    mem[8'h2] = 10'b1011110111;
-    mem[8'h3] = 10'b1110010100;
-    mem[8'h4] = 10'b111000111;
-    mem[8'h5] = 10'b11110100;
-    mem[8'h6] = 10'b1110100110;
-    mem[8'h7] = 10'b10111101;
-    mem[8'h8] = 10'b1110101011;
-    mem[8'h9] = 10'b1111101111;
-    mem[8'ha] = 10'b1011011111;
-    mem[8'hb] = 10'b1101010010;
-    mem[8'hc] = 10'b111101001;
-    mem[8'hd] = 10'b101010101;
-    mem[8'he] = 10'b1111110000;
-    mem[8'hf] = 10'b1001111101;
-    mem[8'h10] = 10'b1110010110;
-    mem[8'h11] = 10'b1000100110;
-    mem[8'h12] = 10'b1111001111;
-    mem[8'h13] = 10'b101011101;
-    mem[8'h14] = 10'b111000010;
-    mem[8'h15] = 10'b1000010110;
-    mem[8'h16] = 10'b11001101;
-    mem[8'h17] = 10'b1001111100;
-    mem[8'h18] = 10'b1011110111;
-    mem[8'h19] = 10'b1110111101;
-    mem[8'h1a] = 10'b111111111;
-    mem[8'h1b] = 10'b111001111;
-    mem[8'h1c] = 10'b111101010;
-    mem[8'h1d] = 10'b111101110;
-    mem[8'h1e] = 10'b100011111;
-    mem[8'h1f] = 10'b111101011;
-    mem[8'h20] = 10'b1110011101;
-    mem[8'h21] = 10'b1111101011;
-    mem[8'h22] = 10'b1111111011;
-    mem[8'h23] = 10'b1110101011;
-    mem[8'h24] = 10'b10110001;
-    mem[8'h25] = 10'b111010110;
-    mem[8'h26] = 10'b1110111010;
-    mem[8'h27] = 10'b101010111;
-    mem[8'h28] = 10'b100110;
-    mem[8'h29] = 10'b1110010010;
-    mem[8'h2a] = 10'b111101;
-    mem[8'h2b] = 10'b1111010011;
-    mem[8'h2c] = 10'b1011011001;
-    mem[8'h2d] = 10'b1110100101;
-    mem[8'h2e] = 10'b1101110110;
-    mem[8'h2f] = 10'b1010100;
-    mem[8'h30] = 10'b101110011;
-    mem[8'h31] = 10'b1111011101;
-    mem[8'h32] = 10'b1101100111;
-    mem[8'h33] = 10'b111101101;
-    mem[8'h34] = 10'b111111101;
-    mem[8'h35] = 10'b1001001000;
-    mem[8'h36] = 10'b1100111011;
-    mem[8'h37] = 10'b1011001011;
-    mem[8'h38] = 10'b1001100110;
-    mem[8'h39] = 10'b1110010110;
-    mem[8'h3a] = 10'b1011000111;
-    mem[8'h3b] = 10'b10101111;
-    mem[8'h3c] = 10'b1101100110;
-    mem[8'h3d] = 10'b1110101111;
-    mem[8'h3e] = 10'b111100101;
-    mem[8'h3f] = 10'b10110011;
-    mem[8'h40] = 10'b1110010001;
-    mem[8'h41] = 10'b1011101101;
-    mem[8'h42] = 10'b1100001100;
-    mem[8'h43] = 10'b1101101111;
-    mem[8'h44] = 10'b1110000101;
-    mem[8'h45] = 10'b1110111010;
-    mem[8'h46] = 10'b1011011101;
-    mem[8'h47] = 10'b1001011110;
-    mem[8'h48] = 10'b1110100110;
-    mem[8'h49] = 10'b11110010;
-    mem[8'h4a] = 10'b1110111010;
-    mem[8'h4b] = 10'b1011101111;
-    mem[8'h4c] = 10'b1111111111;
-    mem[8'h4d] = 10'b111101000;
-    mem[8'h4e] = 10'b1101010101;
-    mem[8'h4f] = 10'b1001110111;
-    mem[8'h50] = 10'b1100111011;
-    mem[8'h51] = 10'b1000100001;
-    mem[8'h52] = 10'b10100101;
-    mem[8'h53] = 10'b1110110011;
-    mem[8'h54] = 10'b1001111000;
-    mem[8'h55] = 10'b1011111110;
-    mem[8'h56] = 10'b101111101;
-    mem[8'h57] = 10'b1110011010;
-    mem[8'h58] = 10'b1111110111;
-    mem[8'h59] = 10'b1010011011;
-    mem[8'h5a] = 10'b1101110101;
-    mem[8'h5b] = 10'b110100110;
-    mem[8'h5c] = 10'b1101001110;
-    mem[8'h5d] = 10'b1110111111;
-    mem[8'h5e] = 10'b1000110001;
-    mem[8'h5f] = 10'b1111010010;
-    mem[8'h60] = 10'b1101110011;
-    mem[8'h61] = 10'b1001101101;
-    mem[8'h62] = 10'b1110010100;
-    mem[8'h63] = 10'b111101101;
-    mem[8'h64] = 10'b1101100110;
-    mem[8'h65] = 10'b11111111;
-    mem[8'h66] = 10'b1110000001;
-    mem[8'h67] = 10'b1100111110;
-    mem[8'h68] = 10'b11000111;
-    mem[8'h69] = 10'b1101010111;
-    mem[8'h6a] = 10'b1111001111;
-    mem[8'h6b] = 10'b1100101101;
-    mem[8'h6c] = 10'b1011010111;
-    mem[8'h6d] = 10'b1110111010;
-    mem[8'h6e] = 10'b1110010011;
-    mem[8'h6f] = 10'b101000100;
-    mem[8'h70] = 10'b1101000;
-    mem[8'h71] = 10'b11111011;
-    mem[8'h72] = 10'b1001101010;
-    mem[8'h73] = 10'b1111011101;
-    mem[8'h74] = 10'b1100000;
-    mem[8'h75] = 10'b1010111110;
-    mem[8'h76] = 10'b1110100101;
-    mem[8'h77] = 10'b1100101111;
-    mem[8'h78] = 10'b10111100;
-    mem[8'h79] = 10'b1111111000;
-    mem[8'h7a] = 10'b1110000001;
-    mem[8'h7b] = 10'b1110011011;
-    mem[8'h7c] = 10'b1001011111;
-    mem[8'h7d] = 10'b1111111101;
-    mem[8'h7e] = 10'b1101011111;
-    mem[8'h7f] = 10'b111000110;
-    mem[8'h80] = 10'b10101110;
-    mem[8'h81] = 10'b1111101110;
-    mem[8'h82] = 10'b1100111111;
-    mem[8'h83] = 10'b101111110;
-    mem[8'h84] = 10'b111011100;
-    mem[8'h85] = 10'b111100110;
-    mem[8'h86] = 10'b111001110;
-    mem[8'h87] = 10'b1111011100;
-    mem[8'h88] = 10'b1101100011;
-    mem[8'h89] = 10'b1101111100;
-    mem[8'h8a] = 10'b1011100001;
-    mem[8'h8b] = 10'b111111100;
-    mem[8'h8c] = 10'b1111110100;
-    mem[8'h8d] = 10'b1111101001;
-    mem[8'h8e] = 10'b1111111101;
-    mem[8'h8f] = 10'b1111000111;
-    mem[8'h90] = 10'b1011111011;
-    mem[8'h91] = 10'b1111110;
-    mem[8'h92] = 10'b1011000101;
-    mem[8'h93] = 10'b101110100;
-    mem[8'h94] = 10'b1111101101;
-    mem[8'h95] = 10'b1010110010;
-    mem[8'h96] = 10'b11000110;
-    mem[8'h97] = 10'b1110001101;
-    mem[8'h98] = 10'b11010110;
-    mem[8'h99] = 10'b1001100111;
-    mem[8'h9a] = 10'b1111101100;
-    mem[8'h9b] = 10'b1001111010;
-    mem[8'h9c] = 10'b1111111101;
-    mem[8'h9d] = 10'b1001101100;
-    mem[8'h9e] = 10'b100110111;
-    mem[8'h9f] = 10'b100001;
-    mem[8'ha0] = 10'b10111011;
-    mem[8'ha1] = 10'b1001010011;
-    mem[8'ha2] = 10'b111110101;
-    mem[8'ha3] = 10'b1100111001;
-    mem[8'ha4] = 10'b1111110110;
-    mem[8'ha5] = 10'b1111100010;
-    mem[8'ha6] = 10'b110101111;
-    mem[8'ha7] = 10'b1110111010;
-    mem[8'ha8] = 10'b110011011;
-    mem[8'ha9] = 10'b100011111;
-    mem[8'haa] = 10'b1110111101;
-    mem[8'hab] = 10'b1100001110;
-    mem[8'hac] = 10'b1111110101;
-    mem[8'had] = 10'b1010111101;
-    mem[8'hae] = 10'b100110110;
-    mem[8'haf] = 10'b1001110010;
-    mem[8'hb0] = 10'b11111001;
-    mem[8'hb1] = 10'b1110111111;
-    mem[8'hb2] = 10'b1010110110;
-    mem[8'hb3] = 10'b1101101101;
-    mem[8'hb4] = 10'b1111111110;
-    mem[8'hb5] = 10'b1101111111;
-    mem[8'hb6] = 10'b1001110111;
-    mem[8'hb7] = 10'b1111011110;
-    mem[8'hb8] = 10'b111110111;
-    mem[8'hb9] = 10'b1001100010;
-    mem[8'hba] = 10'b1111111001;
-    mem[8'hbb] = 10'b1111111011;
-    mem[8'hbc] = 10'b10001101;
-    mem[8'hbd] = 10'b110010111;
-    mem[8'hbe] = 10'b1101100100;
-    mem[8'hbf] = 10'b1100011010;
-    mem[8'hc0] = 10'b111011110;
-    mem[8'hc1] = 10'b101110111;
-    mem[8'hc2] = 10'b111011011;
-    mem[8'hc3] = 10'b1110111101;
-    mem[8'hc4] = 10'b1101111111;
-    mem[8'hc5] = 10'b1011100010;
-    mem[8'hc6] = 10'b111101110;
-    mem[8'hc7] = 10'b1111111011;
-    mem[8'hc8] = 10'b111101100;
-    mem[8'hc9] = 10'b1001101;
-    mem[8'hca] = 10'b1111001111;
-    mem[8'hcb] = 10'b1110001111;
-    mem[8'hcc] = 10'b101111101;
-    mem[8'hcd] = 10'b101110111;
-    mem[8'hce] = 10'b1010111011;
-    mem[8'hcf] = 10'b1100111000;
-    mem[8'hd0] = 10'b1111110100;
-    mem[8'hd1] = 10'b1110011100;
-    mem[8'hd2] = 10'b1111111100;
-    mem[8'hd3] = 10'b1100100001;
-    mem[8'hd4] = 10'b11011110;
-    mem[8'hd5] = 10'b101010111;
-    mem[8'hd6] = 10'b1111111011;
-    mem[8'hd7] = 10'b110000001;
+    mem[8'h0] = 9'b11100000;
+    mem[8'h1] = 9'b10111011;
+    mem[8'h2] = 9'b111011111;
+    mem[8'h3] = 9'b10100101;
+    mem[8'h4] = 9'b1111110;
+    mem[8'h5] = 9'b10001110;
+    mem[8'h6] = 9'b110001111;
+    mem[8'h7] = 9'b11110100;
+    mem[8'h8] = 9'b100101111;
+    mem[8'h9] = 9'b111010101;
+    mem[8'ha] = 9'b111101111;
+    mem[8'hb] = 9'b110111111;
+    mem[8'hc] = 9'b101001010;
+    mem[8'hd] = 9'b101001110;
+    mem[8'he] = 9'b101010111;
+    mem[8'hf] = 9'b1010;
+    mem[8'h10] = 9'b101111111;
+    mem[8'h11] = 9'b101001111;
+    mem[8'h12] = 9'b11100101;
+    mem[8'h13] = 9'b100010011;
+    mem[8'h14] = 9'b111001111;
+    mem[8'h15] = 9'b10111011;
+    mem[8'h16] = 9'b100001001;
+    mem[8'h17] = 9'b10110011;
+    mem[8'h18] = 9'b11011000;
+    mem[8'h19] = 9'b110000110;
+    mem[8'h1a] = 9'b111100111;
+    mem[8'h1b] = 9'b11011110;
+    mem[8'h1c] = 9'b111101111;
+    mem[8'h1d] = 9'b11111111;
+    mem[8'h1e] = 9'b111001111;
+    mem[8'h1f] = 9'b111010100;
+    mem[8'h20] = 9'b110111001;
+    mem[8'h21] = 9'b11111011;
+    mem[8'h22] = 9'b10110100;
+    mem[8'h23] = 9'b110101111;
+    mem[8'h24] = 9'b11111001;
+    mem[8'h25] = 9'b111111101;
+    mem[8'h26] = 9'b111111110;
+    mem[8'h27] = 9'b111010101;
+    mem[8'h28] = 9'b10110001;
+    mem[8'h29] = 9'b110101100;
+    mem[8'h2a] = 9'b11101001;
+    mem[8'h2b] = 9'b10111111;
+    mem[8'h2c] = 9'b1100101;
+    mem[8'h2d] = 9'b1000001;
+    mem[8'h2e] = 9'b101111001;
+    mem[8'h2f] = 9'b110000111;
+    mem[8'h30] = 9'b111110100;
+    mem[8'h31] = 9'b101101100;
+    mem[8'h32] = 9'b110100101;
+    mem[8'h33] = 9'b11101101;
+    mem[8'h34] = 9'b101010011;
+    mem[8'h35] = 9'b110011000;
+    mem[8'h36] = 9'b111010101;
+    mem[8'h37] = 9'b11111110;
+    mem[8'h38] = 9'b101110110;
+    mem[8'h39] = 9'b10111101;
+    mem[8'h3a] = 9'b1111111;
+    mem[8'h3b] = 9'b100100100;
+    mem[8'h3c] = 9'b100111011;
+    mem[8'h3d] = 9'b110010111;
+    mem[8'h3e] = 9'b110011010;
+    mem[8'h3f] = 9'b10110100;
+    mem[8'h40] = 9'b1111110;
+    mem[8'h41] = 9'b111110110;
+    mem[8'h42] = 9'b110001010;
+    mem[8'h43] = 9'b111101100;
+    mem[8'h44] = 9'b111101011;
+    mem[8'h45] = 9'b11110010;
+    mem[8'h46] = 9'b10110011;
+    mem[8'h47] = 9'b100100010;
+    mem[8'h48] = 9'b110110111;
+    mem[8'h49] = 9'b1100101;
+    mem[8'h4a] = 9'b11111100;
+    mem[8'h4b] = 9'b10111011;
+    mem[8'h4c] = 9'b10111000;
+    mem[8'h4d] = 9'b11110111;
+    mem[8'h4e] = 9'b10110111;
+    mem[8'h4f] = 9'b100101111;
+    mem[8'h50] = 9'b110100110;
+    mem[8'h51] = 9'b111100101;
+    mem[8'h52] = 9'b11101000;
+    mem[8'h53] = 9'b101111111;
+    mem[8'h54] = 9'b111111011;
+    mem[8'h55] = 9'b100011111;
+    mem[8'h56] = 9'b101011110;
+    mem[8'h57] = 9'b111101010;
+    mem[8'h58] = 9'b110011101;
+    mem[8'h59] = 9'b110011101;
+    mem[8'h5a] = 9'b100001;
+    mem[8'h5b] = 9'b101001011;
+    mem[8'h5c] = 9'b11001100;
+    mem[8'h5d] = 9'b111000111;
+    mem[8'h5e] = 9'b111101001;
+    mem[8'h5f] = 9'b110110111;
+    mem[8'h60] = 9'b10010111;
+    mem[8'h61] = 9'b111110011;
+    mem[8'h62] = 9'b111111101;
+    mem[8'h63] = 9'b101001101;
+    mem[8'h64] = 9'b101110101;
+    mem[8'h65] = 9'b101001101;
+    mem[8'h66] = 9'b100111001;
+    mem[8'h67] = 9'b111111110;
+    mem[8'h68] = 9'b100011110;
+    mem[8'h69] = 9'b1010001;
+    mem[8'h6a] = 9'b11111101;
+    mem[8'h6b] = 9'b11101110;
+    mem[8'h6c] = 9'b10011011;
+    mem[8'h6d] = 9'b111001010;
+    mem[8'h6e] = 9'b111101101;
+    mem[8'h6f] = 9'b11001100;
+    mem[8'h70] = 9'b111111111;
+    mem[8'h71] = 9'b1001;
+    mem[8'h72] = 9'b111101110;
+    mem[8'h73] = 9'b11111001;
+    mem[8'h74] = 9'b111001100;
+    mem[8'h75] = 9'b111101010;
+    mem[8'h76] = 9'b111110011;
+    mem[8'h77] = 9'b110010110;
+    mem[8'h78] = 9'b11010111;
+    mem[8'h79] = 9'b101110101;
+    mem[8'h7a] = 9'b1001111;
+    mem[8'h7b] = 9'b100111;
+    mem[8'h7c] = 9'b10000101;
+    mem[8'h7d] = 9'b101100011;
+    mem[8'h7e] = 9'b10001111;
+    mem[8'h7f] = 9'b11001101;
+    mem[8'h80] = 9'b11110111;
+    mem[8'h81] = 9'b110000;
+    mem[8'h82] = 9'b10111110;
+    mem[8'h83] = 9'b101001011;
+    mem[8'h84] = 9'b10111111;
+    mem[8'h85] = 9'b111100110;
+    mem[8'h86] = 9'b110000010;
+    mem[8'h87] = 9'b111111;
+    mem[8'h88] = 9'b11111000;
+    mem[8'h89] = 9'b111110011;
+    mem[8'h8a] = 9'b110010111;
+    mem[8'h8b] = 9'b111111110;
+    mem[8'h8c] = 9'b101011111;
+    mem[8'h8d] = 9'b110001101;
+    mem[8'h8e] = 9'b10111001;
+    mem[8'h8f] = 9'b101110001;
+    mem[8'h90] = 9'b111111111;
+    mem[8'h91] = 9'b111011001;
+    mem[8'h92] = 9'b100010111;
+    mem[8'h93] = 9'b100111011;
+    mem[8'h94] = 9'b1111001;
+    mem[8'h95] = 9'b11100111;
+    mem[8'h96] = 9'b111011100;
+    mem[8'h97] = 9'b11000111;
+    mem[8'h98] = 9'b111110011;
+    mem[8'h99] = 9'b100001110;
+    mem[8'h9a] = 9'b111001011;
+    mem[8'h9b] = 9'b10001111;
+    mem[8'h9c] = 9'b1111111;
+    mem[8'h9d] = 9'b11111101;
+    mem[8'h9e] = 9'b111111111;
+    mem[8'h9f] = 9'b111100011;
+    mem[8'ha0] = 9'b11111011;
+    mem[8'ha1] = 9'b11111101;
+    mem[8'ha2] = 9'b100010100;
+    mem[8'ha3] = 9'b110100101;
+    mem[8'ha4] = 9'b11010101;
+    mem[8'ha5] = 9'b1011111;
+    mem[8'ha6] = 9'b110101011;
+    mem[8'ha7] = 9'b10011000;
+    mem[8'ha8] = 9'b11100011;
+    mem[8'ha9] = 9'b1101011;
+    mem[8'haa] = 9'b1100111;
+    mem[8'hab] = 9'b111011001;
+    mem[8'hac] = 9'b111101011;
+    mem[8'had] = 9'b111101100;
+    mem[8'hae] = 9'b11001111;
+    mem[8'haf] = 9'b11110011;
+    mem[8'hb0] = 9'b1010011;
+    mem[8'hb1] = 9'b110000100;
+    mem[8'hb2] = 9'b100101110;
+    mem[8'hb3] = 9'b100101001;
+    mem[8'hb4] = 9'b111110101;
+    mem[8'hb5] = 9'b1110010;
+    mem[8'hb6] = 9'b111011011;
+    mem[8'hb7] = 9'b100010111;
+    mem[8'hb8] = 9'b11111111;
+    mem[8'hb9] = 9'b101001101;
+    mem[8'hba] = 9'b11111011;
+    mem[8'hbb] = 9'b110110011;
+    mem[8'hbc] = 9'b101000111;
+    mem[8'hbd] = 9'b111011110;
+    mem[8'hbe] = 9'b100001110;
+    mem[8'hbf] = 9'b111101011;
+    mem[8'hc0] = 9'b11110111;
+    mem[8'hc1] = 9'b110110101;
+    mem[8'hc2] = 9'b100100100;
+    mem[8'hc3] = 9'b100110011;
+    mem[8'hc4] = 9'b111001111;
+    mem[8'hc5] = 9'b101110111;
+    mem[8'hc6] = 9'b110101101;
+    mem[8'hc7] = 9'b110110110;
+    mem[8'hc8] = 9'b111111110;
+    mem[8'hc9] = 9'b11111111;
+    mem[8'hca] = 9'b111011111;
+    mem[8'hcb] = 9'b11110100;
+    mem[8'hcc] = 9'b101111111;
+    mem[8'hcd] = 9'b1001111;
+    mem[8'hce] = 9'b1100110;
+    mem[8'hcf] = 9'b111111111;
+    mem[8'hd0] = 9'b111111110;
+    mem[8'hd1] = 9'b1000110;
+    mem[8'hd2] = 9'b110010111;
+    mem[8'hd3] = 9'b11001000;
+    mem[8'hd4] = 9'b1101011;
+    mem[8'hd5] = 9'b11110110;
+    mem[8'hd6] = 9'b101110111;
+    mem[8'hd7] = 9'b101101011;
+    mem[8'hd8] = 9'b101011101;
+    mem[8'hd9] = 9'b111110111;
+    mem[8'hda] = 9'b11011111;
+    mem[8'hdb] = 9'b101110001;
+    mem[8'hdc] = 9'b111101110;
+    mem[8'hdd] = 9'b111110110;
+    mem[8'hde] = 9'b110110011;
+    mem[8'hdf] = 9'b1101011;
+    mem[8'he0] = 9'b11110001;
+    mem[8'he1] = 9'b111111110;
+    mem[8'he2] = 9'b101111000;
+    mem[8'he3] = 9'b110101111;
+    mem[8'he4] = 9'b101011101;
+    mem[8'he5] = 9'b101011101;
+    mem[8'he6] = 9'b100111000;
+    mem[8'he7] = 9'b111101001;
+    mem[8'he8] = 9'b1110011;
+    mem[8'he9] = 9'b111100111;
+    mem[8'hea] = 9'b11111;
+    mem[8'heb] = 9'b111011001;
+    mem[8'hec] = 9'b111001101;
+    mem[8'hed] = 9'b110101010;
+    mem[8'hee] = 9'b111111110;
+    mem[8'hef] = 9'b11000000;
     end
     
     always @(posedge clock) begin
@@ -16198,12 +15991,12 @@ module random_3_e18_mvtu_int$wmem$3(clock,address,data);
     // Module arguments
     input wire  clock;
     input wire  [7:0] address;
-    output reg  [9:0] data;
+    output reg  [8:0] data;
     
     // Stub signals
     reg  [7:0] rom$address;
     reg  rom$clock;
-    wire  [9:0] rom$data;
+    wire  [8:0] rom$data;
     
     // Sub module instances
     random_3_e18_mvtu_int$wmem$3$rom rom(
@@ -16227,228 +16020,252 @@ module random_3_e18_mvtu_int$wmem$3$rom(address,clock,data);
     // Module arguments
     input wire  [7:0] address;
     input wire  clock;
-    output reg  [9:0] data;
+    output reg  [8:0] data;
     
     // Update code (custom)
-    reg[9:0] mem [255:0];
+    reg[8:0] mem [255:0];
     
     initial begin
-    mem[8'h0] = 10'b1111101011;
-    mem[8'h1] = 10'b1111110101;
-    mem[8'h2] = 10'b1100011001;
-    mem[8'h3] = 10'b1101011110;
-    mem[8'h4] = 10'b1001111110;
-    mem[8'h5] = 10'b100111101;
-    mem[8'h6] = 10'b1001001110;
-    mem[8'h7] = 10'b1101101011;
-    mem[8'h8] = 10'b1111111010;
-    mem[8'h9] = 10'b1000010110;
-    mem[8'ha] = 10'b1110001110;
-    mem[8'hb] = 10'b110001010;
-    mem[8'hc] = 10'b1111001111;
-    mem[8'hd] = 10'b1101100101;
-    mem[8'he] = 10'b1000101001;
-    mem[8'hf] = 10'b1011111001;
-    mem[8'h10] = 10'b1110000100;
-    mem[8'h11] = 10'b100110110;
-    mem[8'h12] = 10'b1100011110;
-    mem[8'h13] = 10'b1010100000;
-    mem[8'h14] = 10'b1110101101;
-    mem[8'h15] = 10'b1101111011;
-    mem[8'h16] = 10'b1111011000;
-    mem[8'h17] = 10'b111101111;
-    mem[8'h18] = 10'b1111000111;
-    mem[8'h19] = 10'b1001010110;
-    mem[8'h1a] = 10'b1100011111;
-    mem[8'h1b] = 10'b1000101011;
-    mem[8'h1c] = 10'b1001100010;
-    mem[8'h1d] = 10'b1011110100;
-    mem[8'h1e] = 10'b110011001;
-    mem[8'h1f] = 10'b11011001;
-    mem[8'h20] = 10'b1110111000;
-    mem[8'h21] = 10'b1011110110;
-    mem[8'h22] = 10'b1010000111;
-    mem[8'h23] = 10'b101001011;
-    mem[8'h24] = 10'b1101111010;
-    mem[8'h25] = 10'b1101110101;
-    mem[8'h26] = 10'b111101101;
-    mem[8'h27] = 10'b1001;
-    mem[8'h28] = 10'b1011000110;
-    mem[8'h29] = 10'b1010111001;
-    mem[8'h2a] = 10'b1010001111;
-    mem[8'h2b] = 10'b1101010111;
-    mem[8'h2c] = 10'b101001111;
-    mem[8'h2d] = 10'b10110111;
-    mem[8'h2e] = 10'b1101000;
-    mem[8'h2f] = 10'b1001111001;
-    mem[8'h30] = 10'b11101000;
-    mem[8'h31] = 10'b100110110;
-    mem[8'h32] = 10'b111010110;
-    mem[8'h33] = 10'b1010100101;
-    mem[8'h34] = 10'b1111101011;
-    mem[8'h35] = 10'b101100111;
-    mem[8'h36] = 10'b1011110010;
-    mem[8'h37] = 10'b1111110;
-    mem[8'h38] = 10'b1111101011;
-    mem[8'h39] = 10'b1100100001;
-    mem[8'h3a] = 10'b1010111101;
-    mem[8'h3b] = 10'b110110011;
-    mem[8'h3c] = 10'b1110110011;
-    mem[8'h3d] = 10'b1111101111;
-    mem[8'h3e] = 10'b1111011111;
-    mem[8'h3f] = 10'b101011111;
-    mem[8'h40] = 10'b111101101;
-    mem[8'h41] = 10'b11010111;
-    mem[8'h42] = 10'b1010101011;
-    mem[8'h43] = 10'b1110100;
-    mem[8'h44] = 10'b1110111100;
-    mem[8'h45] = 10'b1101011111;
-    mem[8'h46] = 10'b1000111100;
-    mem[8'h47] = 10'b1101000010;
-    mem[8'h48] = 10'b111110000;
-    mem[8'h49] = 10'b1110011000;
-    mem[8'h4a] = 10'b1100110110;
-    mem[8'h4b] = 10'b1001111001;
-    mem[8'h4c] = 10'b1111010001;
-    mem[8'h4d] = 10'b1001111111;
-    mem[8'h4e] = 10'b1111111100;
-    mem[8'h4f] = 10'b1101111111;
-    mem[8'h50] = 10'b100110111;
-    mem[8'h51] = 10'b1100110010;
-    mem[8'h52] = 10'b111011110;
-    mem[8'h53] = 10'b1110000100;
-    mem[8'h54] = 10'b1110101111;
-    mem[8'h55] = 10'b111010000;
-    mem[8'h56] = 10'b1011110110;
-    mem[8'h57] = 10'b1111111;
-    mem[8'h58] = 10'b110011111;
-    mem[8'h59] = 10'b11000111;
-    mem[8'h5a] = 10'b1011100110;
-    mem[8'h5b] = 10'b100101111;
-    mem[8'h5c] = 10'b101101110;
-    mem[8'h5d] = 10'b1100010011;
-    mem[8'h5e] = 10'b101110110;
-    mem[8'h5f] = 10'b111001101;
-    mem[8'h60] = 10'b101001;
-    mem[8'h61] = 10'b1111101;
-    mem[8'h62] = 10'b111001111;
-    mem[8'h63] = 10'b110101101;
-    mem[8'h64] = 10'b1001001111;
-    mem[8'h65] = 10'b100011110;
-    mem[8'h66] = 10'b1101010011;
-    mem[8'h67] = 10'b11111000;
-    mem[8'h68] = 10'b101110111;
-    mem[8'h69] = 10'b10010;
-    mem[8'h6a] = 10'b111110111;
-    mem[8'h6b] = 10'b101011101;
-    mem[8'h6c] = 10'b1100000010;
-    mem[8'h6d] = 10'b111101111;
-    mem[8'h6e] = 10'b1101111010;
-    mem[8'h6f] = 10'b111101;
-    mem[8'h70] = 10'b100101000;
-    mem[8'h71] = 10'b101001011;
-    mem[8'h72] = 10'b100011110;
-    mem[8'h73] = 10'b100010110;
-    mem[8'h74] = 10'b1111010011;
-    mem[8'h75] = 10'b11010100;
-    mem[8'h76] = 10'b1000111111;
-    mem[8'h77] = 10'b1100011111;
-    mem[8'h78] = 10'b1111100001;
-    mem[8'h79] = 10'b1111101111;
-    mem[8'h7a] = 10'b110010001;
-    mem[8'h7b] = 10'b1000100000;
-    mem[8'h7c] = 10'b1011110100;
-    mem[8'h7d] = 10'b111100111;
-    mem[8'h7e] = 10'b1100001001;
-    mem[8'h7f] = 10'b1011101010;
-    mem[8'h80] = 10'b1111011001;
-    mem[8'h81] = 10'b1110011111;
-    mem[8'h82] = 10'b1100111111;
-    mem[8'h83] = 10'b1111111010;
-    mem[8'h84] = 10'b1011111111;
-    mem[8'h85] = 10'b1100111010;
-    mem[8'h86] = 10'b110110110;
-    mem[8'h87] = 10'b1101100010;
-    mem[8'h88] = 10'b1111111100;
-    mem[8'h89] = 10'b1011100011;
-    mem[8'h8a] = 10'b1111111111;
-    mem[8'h8b] = 10'b1101110111;
-    mem[8'h8c] = 10'b1111011001;
-    mem[8'h8d] = 10'b111111001;
-    mem[8'h8e] = 10'b1001100010;
-    mem[8'h8f] = 10'b1111101101;
-    mem[8'h90] = 10'b1100001110;
-    mem[8'h91] = 10'b1011111010;
-    mem[8'h92] = 10'b1001001111;
-    mem[8'h93] = 10'b110001100;
-    mem[8'h94] = 10'b110101010;
-    mem[8'h95] = 10'b1111101;
-    mem[8'h96] = 10'b110110100;
-    mem[8'h97] = 10'b1111111001;
-    mem[8'h98] = 10'b10100011;
-    mem[8'h99] = 10'b1011101110;
-    mem[8'h9a] = 10'b1101100111;
-    mem[8'h9b] = 10'b1011111111;
-    mem[8'h9c] = 10'b1010001101;
-    mem[8'h9d] = 10'b1111011111;
-    mem[8'h9e] = 10'b1101101111;
-    mem[8'h9f] = 10'b1011011001;
-    mem[8'ha0] = 10'b11110101;
-    mem[8'ha1] = 10'b1111000011;
-    mem[8'ha2] = 10'b1101111100;
-    mem[8'ha3] = 10'b1110101101;
-    mem[8'ha4] = 10'b1101101111;
-    mem[8'ha5] = 10'b101110101;
-    mem[8'ha6] = 10'b1111100010;
-    mem[8'ha7] = 10'b101001011;
-    mem[8'ha8] = 10'b1011110100;
-    mem[8'ha9] = 10'b10011001;
-    mem[8'haa] = 10'b1010011;
-    mem[8'hab] = 10'b1100110111;
-    mem[8'hac] = 10'b11110;
-    mem[8'had] = 10'b110111011;
-    mem[8'hae] = 10'b110011;
-    mem[8'haf] = 10'b110010000;
-    mem[8'hb0] = 10'b100101111;
-    mem[8'hb1] = 10'b1111101111;
-    mem[8'hb2] = 10'b100011011;
-    mem[8'hb3] = 10'b1100000110;
-    mem[8'hb4] = 10'b110101011;
-    mem[8'hb5] = 10'b110110111;
-    mem[8'hb6] = 10'b1111111011;
-    mem[8'hb7] = 10'b1111010101;
-    mem[8'hb8] = 10'b101110011;
-    mem[8'hb9] = 10'b111100101;
-    mem[8'hba] = 10'b111101011;
-    mem[8'hbb] = 10'b1100001100;
-    mem[8'hbc] = 10'b1110101001;
-    mem[8'hbd] = 10'b1101100100;
-    mem[8'hbe] = 10'b11100100;
-    mem[8'hbf] = 10'b100110111;
-    mem[8'hc0] = 10'b1011111111;
-    mem[8'hc1] = 10'b1111101011;
-    mem[8'hc2] = 10'b10001101;
-    mem[8'hc3] = 10'b110100111;
-    mem[8'hc4] = 10'b1011100111;
-    mem[8'hc5] = 10'b100111101;
-    mem[8'hc6] = 10'b111111001;
-    mem[8'hc7] = 10'b101001001;
-    mem[8'hc8] = 10'b111101000;
-    mem[8'hc9] = 10'b111101010;
-    mem[8'hca] = 10'b1101101111;
-    mem[8'hcb] = 10'b1010100100;
-    mem[8'hcc] = 10'b1110011110;
-    mem[8'hcd] = 10'b111101111;
-    mem[8'hce] = 10'b111110011;
-    mem[8'hcf] = 10'b1111101011;
-    mem[8'hd0] = 10'b1101100110;
-    mem[8'hd1] = 10'b1010010011;
-    mem[8'hd2] = 10'b1110111110;
-    mem[8'hd3] = 10'b110111001;
-    mem[8'hd4] = 10'b1111011101;
-    mem[8'hd5] = 10'b1101011111;
-    mem[8'hd6] = 10'b1001111101;
-    mem[8'hd7] = 10'b1011010010;
+    mem[8'h0] = 9'b111101011;
+    mem[8'h1] = 9'b111101011;
+    mem[8'h2] = 9'b1100111;
+    mem[8'h3] = 9'b11110110;
+    mem[8'h4] = 9'b111101101;
+    mem[8'h5] = 9'b110110011;
+    mem[8'h6] = 9'b110010011;
+    mem[8'h7] = 9'b111001001;
+    mem[8'h8] = 9'b11011010;
+    mem[8'h9] = 9'b111111101;
+    mem[8'ha] = 9'b10110;
+    mem[8'hb] = 9'b100011101;
+    mem[8'hc] = 9'b101011;
+    mem[8'hd] = 9'b1111011;
+    mem[8'he] = 9'b1011111;
+    mem[8'hf] = 9'b100111011;
+    mem[8'h10] = 9'b1100010;
+    mem[8'h11] = 9'b1011111;
+    mem[8'h12] = 9'b11100001;
+    mem[8'h13] = 9'b10011011;
+    mem[8'h14] = 9'b100011110;
+    mem[8'h15] = 9'b101000001;
+    mem[8'h16] = 9'b10110110;
+    mem[8'h17] = 9'b111011111;
+    mem[8'h18] = 9'b110001101;
+    mem[8'h19] = 9'b111111110;
+    mem[8'h1a] = 9'b111011110;
+    mem[8'h1b] = 9'b101111000;
+    mem[8'h1c] = 9'b110010101;
+    mem[8'h1d] = 9'b110001111;
+    mem[8'h1e] = 9'b101011;
+    mem[8'h1f] = 9'b11000101;
+    mem[8'h20] = 9'b111010010;
+    mem[8'h21] = 9'b11001101;
+    mem[8'h22] = 9'b110010110;
+    mem[8'h23] = 9'b100000110;
+    mem[8'h24] = 9'b110111011;
+    mem[8'h25] = 9'b111011110;
+    mem[8'h26] = 9'b110100001;
+    mem[8'h27] = 9'b10100101;
+    mem[8'h28] = 9'b101111010;
+    mem[8'h29] = 9'b11101011;
+    mem[8'h2a] = 9'b110110111;
+    mem[8'h2b] = 9'b1001011;
+    mem[8'h2c] = 9'b1100000;
+    mem[8'h2d] = 9'b100110110;
+    mem[8'h2e] = 9'b111101011;
+    mem[8'h2f] = 9'b111010001;
+    mem[8'h30] = 9'b111010101;
+    mem[8'h31] = 9'b10100111;
+    mem[8'h32] = 9'b10110111;
+    mem[8'h33] = 9'b11010000;
+    mem[8'h34] = 9'b111100100;
+    mem[8'h35] = 9'b101000100;
+    mem[8'h36] = 9'b101100011;
+    mem[8'h37] = 9'b11001001;
+    mem[8'h38] = 9'b101011101;
+    mem[8'h39] = 9'b111010100;
+    mem[8'h3a] = 9'b111111010;
+    mem[8'h3b] = 9'b10110011;
+    mem[8'h3c] = 9'b11110010;
+    mem[8'h3d] = 9'b11111101;
+    mem[8'h3e] = 9'b110101100;
+    mem[8'h3f] = 9'b100001111;
+    mem[8'h40] = 9'b111011100;
+    mem[8'h41] = 9'b1110101;
+    mem[8'h42] = 9'b11011011;
+    mem[8'h43] = 9'b111110110;
+    mem[8'h44] = 9'b111111011;
+    mem[8'h45] = 9'b111101111;
+    mem[8'h46] = 9'b101011111;
+    mem[8'h47] = 9'b111011010;
+    mem[8'h48] = 9'b101011101;
+    mem[8'h49] = 9'b101011001;
+    mem[8'h4a] = 9'b101001010;
+    mem[8'h4b] = 9'b110000011;
+    mem[8'h4c] = 9'b111111011;
+    mem[8'h4d] = 9'b1101011;
+    mem[8'h4e] = 9'b10001111;
+    mem[8'h4f] = 9'b110100001;
+    mem[8'h50] = 9'b111110000;
+    mem[8'h51] = 9'b100110000;
+    mem[8'h52] = 9'b11011011;
+    mem[8'h53] = 9'b111001110;
+    mem[8'h54] = 9'b100011001;
+    mem[8'h55] = 9'b111111110;
+    mem[8'h56] = 9'b100100111;
+    mem[8'h57] = 9'b111111111;
+    mem[8'h58] = 9'b111011111;
+    mem[8'h59] = 9'b10011011;
+    mem[8'h5a] = 9'b100110010;
+    mem[8'h5b] = 9'b110111101;
+    mem[8'h5c] = 9'b10001;
+    mem[8'h5d] = 9'b101111111;
+    mem[8'h5e] = 9'b100001110;
+    mem[8'h5f] = 9'b11001110;
+    mem[8'h60] = 9'b111101111;
+    mem[8'h61] = 9'b110001111;
+    mem[8'h62] = 9'b101100111;
+    mem[8'h63] = 9'b1100011;
+    mem[8'h64] = 9'b11100110;
+    mem[8'h65] = 9'b1011111;
+    mem[8'h66] = 9'b110111001;
+    mem[8'h67] = 9'b10011010;
+    mem[8'h68] = 9'b101101100;
+    mem[8'h69] = 9'b110101011;
+    mem[8'h6a] = 9'b1011100;
+    mem[8'h6b] = 9'b10000101;
+    mem[8'h6c] = 9'b100011111;
+    mem[8'h6d] = 9'b11100111;
+    mem[8'h6e] = 9'b110101101;
+    mem[8'h6f] = 9'b10011110;
+    mem[8'h70] = 9'b1111010;
+    mem[8'h71] = 9'b10011010;
+    mem[8'h72] = 9'b110001101;
+    mem[8'h73] = 9'b11100111;
+    mem[8'h74] = 9'b10010111;
+    mem[8'h75] = 9'b110000010;
+    mem[8'h76] = 9'b101111101;
+    mem[8'h77] = 9'b10101110;
+    mem[8'h78] = 9'b100000010;
+    mem[8'h79] = 9'b111011111;
+    mem[8'h7a] = 9'b111101001;
+    mem[8'h7b] = 9'b111101110;
+    mem[8'h7c] = 9'b10000000;
+    mem[8'h7d] = 9'b101101001;
+    mem[8'h7e] = 9'b110010100;
+    mem[8'h7f] = 9'b100100011;
+    mem[8'h80] = 9'b101000101;
+    mem[8'h81] = 9'b111101001;
+    mem[8'h82] = 9'b11010100;
+    mem[8'h83] = 9'b1111110;
+    mem[8'h84] = 9'b1111110;
+    mem[8'h85] = 9'b100001110;
+    mem[8'h86] = 9'b11111111;
+    mem[8'h87] = 9'b111111;
+    mem[8'h88] = 9'b11001;
+    mem[8'h89] = 9'b1000100;
+    mem[8'h8a] = 9'b110111101;
+    mem[8'h8b] = 9'b11110011;
+    mem[8'h8c] = 9'b100001001;
+    mem[8'h8d] = 9'b111010101;
+    mem[8'h8e] = 9'b101100110;
+    mem[8'h8f] = 9'b11111111;
+    mem[8'h90] = 9'b111111110;
+    mem[8'h91] = 9'b101011001;
+    mem[8'h92] = 9'b111111111;
+    mem[8'h93] = 9'b101011111;
+    mem[8'h94] = 9'b11001110;
+    mem[8'h95] = 9'b11011011;
+    mem[8'h96] = 9'b101100010;
+    mem[8'h97] = 9'b111111001;
+    mem[8'h98] = 9'b110001111;
+    mem[8'h99] = 9'b111111101;
+    mem[8'h9a] = 9'b101111111;
+    mem[8'h9b] = 9'b100111011;
+    mem[8'h9c] = 9'b1111101;
+    mem[8'h9d] = 9'b100111111;
+    mem[8'h9e] = 9'b110011000;
+    mem[8'h9f] = 9'b111110110;
+    mem[8'ha0] = 9'b100001110;
+    mem[8'ha1] = 9'b111110101;
+    mem[8'ha2] = 9'b100111110;
+    mem[8'ha3] = 9'b1100100;
+    mem[8'ha4] = 9'b10100110;
+    mem[8'ha5] = 9'b110101101;
+    mem[8'ha6] = 9'b100000111;
+    mem[8'ha7] = 9'b10110110;
+    mem[8'ha8] = 9'b111111110;
+    mem[8'ha9] = 9'b1010001;
+    mem[8'haa] = 9'b11101110;
+    mem[8'hab] = 9'b11001111;
+    mem[8'hac] = 9'b111111111;
+    mem[8'had] = 9'b1101101;
+    mem[8'hae] = 9'b111111010;
+    mem[8'haf] = 9'b111111110;
+    mem[8'hb0] = 9'b1110110;
+    mem[8'hb1] = 9'b11011011;
+    mem[8'hb2] = 9'b100111101;
+    mem[8'hb3] = 9'b111100001;
+    mem[8'hb4] = 9'b101111100;
+    mem[8'hb5] = 9'b101011011;
+    mem[8'hb6] = 9'b110111111;
+    mem[8'hb7] = 9'b110101110;
+    mem[8'hb8] = 9'b100101;
+    mem[8'hb9] = 9'b101111111;
+    mem[8'hba] = 9'b100010100;
+    mem[8'hbb] = 9'b11011110;
+    mem[8'hbc] = 9'b100100110;
+    mem[8'hbd] = 9'b101001;
+    mem[8'hbe] = 9'b100110111;
+    mem[8'hbf] = 9'b111101;
+    mem[8'hc0] = 9'b11101100;
+    mem[8'hc1] = 9'b110011011;
+    mem[8'hc2] = 9'b100000000;
+    mem[8'hc3] = 9'b111101100;
+    mem[8'hc4] = 9'b111010010;
+    mem[8'hc5] = 9'b111111101;
+    mem[8'hc6] = 9'b1000110;
+    mem[8'hc7] = 9'b110000011;
+    mem[8'hc8] = 9'b110101011;
+    mem[8'hc9] = 9'b101101110;
+    mem[8'hca] = 9'b111101101;
+    mem[8'hcb] = 9'b10101111;
+    mem[8'hcc] = 9'b100111111;
+    mem[8'hcd] = 9'b10101011;
+    mem[8'hce] = 9'b11011110;
+    mem[8'hcf] = 9'b111101;
+    mem[8'hd0] = 9'b111000011;
+    mem[8'hd1] = 9'b111010100;
+    mem[8'hd2] = 9'b101100100;
+    mem[8'hd3] = 9'b111001001;
+    mem[8'hd4] = 9'b11011100;
+    mem[8'hd5] = 9'b111111010;
+    mem[8'hd6] = 9'b10111011;
+    mem[8'hd7] = 9'b110111111;
+    mem[8'hd8] = 9'b111001000;
+    mem[8'hd9] = 9'b110110100;
+    mem[8'hda] = 9'b110111001;
+    mem[8'hdb] = 9'b10011110;
+    mem[8'hdc] = 9'b111111001;
+    mem[8'hdd] = 9'b10010010;
+    mem[8'hde] = 9'b110100001;
+    mem[8'hdf] = 9'b101010011;
+    mem[8'he0] = 9'b11110111;
+    mem[8'he1] = 9'b10011011;
+    mem[8'he2] = 9'b110101010;
+    mem[8'he3] = 9'b111110011;
+    mem[8'he4] = 9'b101111011;
+    mem[8'he5] = 9'b11111001;
+    mem[8'he6] = 9'b111101011;
+    mem[8'he7] = 9'b11001101;
+    mem[8'he8] = 9'b1001111;
+    mem[8'he9] = 9'b111110101;
+    mem[8'hea] = 9'b110011110;
+    mem[8'heb] = 9'b110101101;
+    mem[8'hec] = 9'b111111101;
+    mem[8'hed] = 9'b11101011;
+    mem[8'hee] = 9'b10011111;
+    mem[8'hef] = 9'b101101001;
     end
     
     always @(posedge clock) begin
@@ -16462,12 +16279,12 @@ module random_3_e18_mvtu_int$wmem$4(clock,address,data);
     // Module arguments
     input wire  clock;
     input wire  [7:0] address;
-    output reg  [9:0] data;
+    output reg  [8:0] data;
     
     // Stub signals
     reg  [7:0] rom$address;
     reg  rom$clock;
-    wire  [9:0] rom$data;
+    wire  [8:0] rom$data;
     
     // Sub module instances
     random_3_e18_mvtu_int$wmem$4$rom rom(
@@ -16491,228 +16308,252 @@ module random_3_e18_mvtu_int$wmem$4$rom(address,clock,data);
     // Module arguments
     input wire  [7:0] address;
     input wire  clock;
-    output reg  [9:0] data;
+    output reg  [8:0] data;
     
     // Update code (custom)
-    reg[9:0] mem [255:0];
+    reg[8:0] mem [255:0];
     
     initial begin
-    mem[8'h0] = 10'b1101010010;
-    mem[8'h1] = 10'b1011101110;
-    mem[8'h2] = 10'b1111101111;
-    mem[8'h3] = 10'b1111111101;
-    mem[8'h4] = 10'b1101111100;
-    mem[8'h5] = 10'b101001111;
-    mem[8'h6] = 10'b111110000;
-    mem[8'h7] = 10'b100110000;
-    mem[8'h8] = 10'b1110011100;
-    mem[8'h9] = 10'b1011011;
-    mem[8'ha] = 10'b110111001;
-    mem[8'hb] = 10'b1111110000;
-    mem[8'hc] = 10'b1011100111;
-    mem[8'hd] = 10'b1110001101;
-    mem[8'he] = 10'b111111101;
-    mem[8'hf] = 10'b1111010000;
-    mem[8'h10] = 10'b101001101;
-    mem[8'h11] = 10'b1101011110;
-    mem[8'h12] = 10'b100111010;
-    mem[8'h13] = 10'b11011101;
-    mem[8'h14] = 10'b111111001;
-    mem[8'h15] = 10'b1111100000;
-    mem[8'h16] = 10'b1000101110;
-    mem[8'h17] = 10'b1111111101;
-    mem[8'h18] = 10'b111000111;
-    mem[8'h19] = 10'b101100110;
-    mem[8'h1a] = 10'b11110111;
-    mem[8'h1b] = 10'b110011001;
-    mem[8'h1c] = 10'b1100101111;
-    mem[8'h1d] = 10'b1100100011;
-    mem[8'h1e] = 10'b1100101100;
-    mem[8'h1f] = 10'b1101001011;
-    mem[8'h20] = 10'b1111100110;
-    mem[8'h21] = 10'b1101111101;
-    mem[8'h22] = 10'b11110001;
-    mem[8'h23] = 10'b1001110110;
-    mem[8'h24] = 10'b11001110;
-    mem[8'h25] = 10'b110101111;
-    mem[8'h26] = 10'b1011010110;
-    mem[8'h27] = 10'b1111100;
-    mem[8'h28] = 10'b1111110111;
-    mem[8'h29] = 10'b1110011011;
-    mem[8'h2a] = 10'b1101001001;
-    mem[8'h2b] = 10'b111100;
-    mem[8'h2c] = 10'b1001101001;
-    mem[8'h2d] = 10'b10010110;
-    mem[8'h2e] = 10'b1011101001;
-    mem[8'h2f] = 10'b1001100011;
-    mem[8'h30] = 10'b1111010010;
-    mem[8'h31] = 10'b10111111;
-    mem[8'h32] = 10'b11010001;
-    mem[8'h33] = 10'b1111111101;
-    mem[8'h34] = 10'b111100;
-    mem[8'h35] = 10'b101110010;
-    mem[8'h36] = 10'b111111101;
-    mem[8'h37] = 10'b11101101;
-    mem[8'h38] = 10'b1111110001;
-    mem[8'h39] = 10'b1011001011;
-    mem[8'h3a] = 10'b1010111111;
-    mem[8'h3b] = 10'b11000001;
-    mem[8'h3c] = 10'b1000111111;
-    mem[8'h3d] = 10'b1111010111;
-    mem[8'h3e] = 10'b1111111010;
-    mem[8'h3f] = 10'b1101000;
-    mem[8'h40] = 10'b1110111110;
-    mem[8'h41] = 10'b101100110;
-    mem[8'h42] = 10'b1111111010;
-    mem[8'h43] = 10'b100000010;
-    mem[8'h44] = 10'b1010111101;
-    mem[8'h45] = 10'b1110011111;
-    mem[8'h46] = 10'b101100000;
-    mem[8'h47] = 10'b111011111;
-    mem[8'h48] = 10'b1110010000;
-    mem[8'h49] = 10'b111110100;
-    mem[8'h4a] = 10'b1011110110;
-    mem[8'h4b] = 10'b1011011001;
-    mem[8'h4c] = 10'b111011000;
-    mem[8'h4d] = 10'b1010100101;
-    mem[8'h4e] = 10'b1010011001;
-    mem[8'h4f] = 10'b1100001000;
-    mem[8'h50] = 10'b110100000;
-    mem[8'h51] = 10'b1111111100;
-    mem[8'h52] = 10'b1001111001;
-    mem[8'h53] = 10'b101010111;
-    mem[8'h54] = 10'b111100010;
-    mem[8'h55] = 10'b1111101;
-    mem[8'h56] = 10'b110111011;
-    mem[8'h57] = 10'b1111000110;
-    mem[8'h58] = 10'b1111111010;
-    mem[8'h59] = 10'b111100111;
-    mem[8'h5a] = 10'b1011001;
-    mem[8'h5b] = 10'b1111100;
-    mem[8'h5c] = 10'b1101110111;
-    mem[8'h5d] = 10'b110100101;
-    mem[8'h5e] = 10'b110110100;
-    mem[8'h5f] = 10'b1111110111;
-    mem[8'h60] = 10'b11011110;
-    mem[8'h61] = 10'b11000;
-    mem[8'h62] = 10'b1101110101;
-    mem[8'h63] = 10'b110011100;
-    mem[8'h64] = 10'b111010111;
-    mem[8'h65] = 10'b1111110111;
-    mem[8'h66] = 10'b1001100100;
-    mem[8'h67] = 10'b1001010101;
-    mem[8'h68] = 10'b1001001001;
-    mem[8'h69] = 10'b1001111101;
-    mem[8'h6a] = 10'b111100110;
-    mem[8'h6b] = 10'b1100010;
-    mem[8'h6c] = 10'b1010010011;
-    mem[8'h6d] = 10'b1100101110;
-    mem[8'h6e] = 10'b111011011;
-    mem[8'h6f] = 10'b1110101110;
-    mem[8'h70] = 10'b1011010101;
-    mem[8'h71] = 10'b1111100101;
-    mem[8'h72] = 10'b111001101;
-    mem[8'h73] = 10'b1110111001;
-    mem[8'h74] = 10'b1111110001;
-    mem[8'h75] = 10'b1111101110;
-    mem[8'h76] = 10'b111011110;
-    mem[8'h77] = 10'b1101010101;
-    mem[8'h78] = 10'b1111011001;
-    mem[8'h79] = 10'b110010001;
-    mem[8'h7a] = 10'b1010111101;
-    mem[8'h7b] = 10'b11001011;
-    mem[8'h7c] = 10'b1001111101;
-    mem[8'h7d] = 10'b1111000111;
-    mem[8'h7e] = 10'b101011010;
-    mem[8'h7f] = 10'b1101001110;
-    mem[8'h80] = 10'b11111111;
-    mem[8'h81] = 10'b1001110101;
-    mem[8'h82] = 10'b1111010101;
-    mem[8'h83] = 10'b101111010;
-    mem[8'h84] = 10'b110111110;
-    mem[8'h85] = 10'b1000010011;
-    mem[8'h86] = 10'b1001111001;
-    mem[8'h87] = 10'b1111111111;
-    mem[8'h88] = 10'b1111101100;
-    mem[8'h89] = 10'b101111101;
-    mem[8'h8a] = 10'b10111011;
-    mem[8'h8b] = 10'b1011100100;
-    mem[8'h8c] = 10'b110100011;
-    mem[8'h8d] = 10'b1110000;
-    mem[8'h8e] = 10'b1111001011;
-    mem[8'h8f] = 10'b1001111010;
-    mem[8'h90] = 10'b1101001000;
-    mem[8'h91] = 10'b111010101;
-    mem[8'h92] = 10'b1010110110;
-    mem[8'h93] = 10'b111111001;
-    mem[8'h94] = 10'b1111010101;
-    mem[8'h95] = 10'b1101110110;
-    mem[8'h96] = 10'b1010110010;
-    mem[8'h97] = 10'b11011;
-    mem[8'h98] = 10'b10110101;
-    mem[8'h99] = 10'b1111110011;
-    mem[8'h9a] = 10'b1101111101;
-    mem[8'h9b] = 10'b1110100110;
-    mem[8'h9c] = 10'b1101110000;
-    mem[8'h9d] = 10'b1011101111;
-    mem[8'h9e] = 10'b10110110;
-    mem[8'h9f] = 10'b1111001110;
-    mem[8'ha0] = 10'b1101010100;
-    mem[8'ha1] = 10'b1011101010;
-    mem[8'ha2] = 10'b1011000101;
-    mem[8'ha3] = 10'b1001011011;
-    mem[8'ha4] = 10'b1111100000;
-    mem[8'ha5] = 10'b10011011;
-    mem[8'ha6] = 10'b111011111;
-    mem[8'ha7] = 10'b111001001;
-    mem[8'ha8] = 10'b101111001;
-    mem[8'ha9] = 10'b1000100110;
-    mem[8'haa] = 10'b110110100;
-    mem[8'hab] = 10'b1111111111;
-    mem[8'hac] = 10'b1110010011;
-    mem[8'had] = 10'b1011101111;
-    mem[8'hae] = 10'b1111111011;
-    mem[8'haf] = 10'b101110011;
-    mem[8'hb0] = 10'b1110110011;
-    mem[8'hb1] = 10'b11101101;
-    mem[8'hb2] = 10'b1110111;
-    mem[8'hb3] = 10'b111101110;
-    mem[8'hb4] = 10'b111000000;
-    mem[8'hb5] = 10'b1011011111;
-    mem[8'hb6] = 10'b1011011000;
-    mem[8'hb7] = 10'b11110000;
-    mem[8'hb8] = 10'b110110000;
-    mem[8'hb9] = 10'b110101010;
-    mem[8'hba] = 10'b1110011010;
-    mem[8'hbb] = 10'b1000111100;
-    mem[8'hbc] = 10'b1111011111;
-    mem[8'hbd] = 10'b11111111;
-    mem[8'hbe] = 10'b1010010110;
-    mem[8'hbf] = 10'b1111011101;
-    mem[8'hc0] = 10'b10101111;
-    mem[8'hc1] = 10'b1111111011;
-    mem[8'hc2] = 10'b11111000;
-    mem[8'hc3] = 10'b1111101111;
-    mem[8'hc4] = 10'b110010000;
-    mem[8'hc5] = 10'b11001100;
-    mem[8'hc6] = 10'b1011101101;
-    mem[8'hc7] = 10'b101110110;
-    mem[8'hc8] = 10'b1010111010;
-    mem[8'hc9] = 10'b111101001;
-    mem[8'hca] = 10'b1001100011;
-    mem[8'hcb] = 10'b1101000110;
-    mem[8'hcc] = 10'b1100011011;
-    mem[8'hcd] = 10'b1101111111;
-    mem[8'hce] = 10'b1111111111;
-    mem[8'hcf] = 10'b1100011110;
-    mem[8'hd0] = 10'b1110011101;
-    mem[8'hd1] = 10'b1111110011;
-    mem[8'hd2] = 10'b1110101111;
-    mem[8'hd3] = 10'b110111110;
-    mem[8'hd4] = 10'b111011011;
-    mem[8'hd5] = 10'b1110010010;
-    mem[8'hd6] = 10'b11011110;
-    mem[8'hd7] = 10'b1111111000;
+    mem[8'h0] = 9'b101010010;
+    mem[8'h1] = 9'b111011101;
+    mem[8'h2] = 9'b110111110;
+    mem[8'h3] = 9'b111101111;
+    mem[8'h4] = 9'b111001111;
+    mem[8'h5] = 9'b111111011;
+    mem[8'h6] = 9'b10100;
+    mem[8'h7] = 9'b111110;
+    mem[8'h8] = 9'b1001100;
+    mem[8'h9] = 9'b111001110;
+    mem[8'ha] = 9'b1011011;
+    mem[8'hb] = 9'b101110010;
+    mem[8'hc] = 9'b111000001;
+    mem[8'hd] = 9'b100111111;
+    mem[8'he] = 9'b11011011;
+    mem[8'hf] = 9'b110111100;
+    mem[8'h10] = 9'b11111;
+    mem[8'h11] = 9'b11111010;
+    mem[8'h12] = 9'b1010011;
+    mem[8'h13] = 9'b110101111;
+    mem[8'h14] = 9'b100111010;
+    mem[8'h15] = 9'b110111010;
+    mem[8'h16] = 9'b111100100;
+    mem[8'h17] = 9'b100000011;
+    mem[8'h18] = 9'b11101111;
+    mem[8'h19] = 9'b110110001;
+    mem[8'h1a] = 9'b111111111;
+    mem[8'h1b] = 9'b100111000;
+    mem[8'h1c] = 9'b101011001;
+    mem[8'h1d] = 9'b1111011;
+    mem[8'h1e] = 9'b110011001;
+    mem[8'h1f] = 9'b1011110;
+    mem[8'h20] = 9'b10001111;
+    mem[8'h21] = 9'b101100110;
+    mem[8'h22] = 9'b10111100;
+    mem[8'h23] = 9'b11011010;
+    mem[8'h24] = 9'b101111110;
+    mem[8'h25] = 9'b11101111;
+    mem[8'h26] = 9'b111100;
+    mem[8'h27] = 9'b100111011;
+    mem[8'h28] = 9'b11001110;
+    mem[8'h29] = 9'b101011110;
+    mem[8'h2a] = 9'b101011001;
+    mem[8'h2b] = 9'b111100101;
+    mem[8'h2c] = 9'b101110001;
+    mem[8'h2d] = 9'b101111111;
+    mem[8'h2e] = 9'b1111001;
+    mem[8'h2f] = 9'b1101001;
+    mem[8'h30] = 9'b100001111;
+    mem[8'h31] = 9'b100110100;
+    mem[8'h32] = 9'b10010110;
+    mem[8'h33] = 9'b111010010;
+    mem[8'h34] = 9'b110001110;
+    mem[8'h35] = 9'b10010100;
+    mem[8'h36] = 9'b111111111;
+    mem[8'h37] = 9'b100101;
+    mem[8'h38] = 9'b101001101;
+    mem[8'h39] = 9'b1111111;
+    mem[8'h3a] = 9'b1111;
+    mem[8'h3b] = 9'b10111001;
+    mem[8'h3c] = 9'b111111101;
+    mem[8'h3d] = 9'b111011010;
+    mem[8'h3e] = 9'b111000100;
+    mem[8'h3f] = 9'b1011111;
+    mem[8'h40] = 9'b111111011;
+    mem[8'h41] = 9'b110101;
+    mem[8'h42] = 9'b111001100;
+    mem[8'h43] = 9'b111000111;
+    mem[8'h44] = 9'b11110101;
+    mem[8'h45] = 9'b111111101;
+    mem[8'h46] = 9'b1101000;
+    mem[8'h47] = 9'b101111100;
+    mem[8'h48] = 9'b110011011;
+    mem[8'h49] = 9'b111010010;
+    mem[8'h4a] = 9'b101111;
+    mem[8'h4b] = 9'b110101000;
+    mem[8'h4c] = 9'b111101011;
+    mem[8'h4d] = 9'b1110011;
+    mem[8'h4e] = 9'b101011000;
+    mem[8'h4f] = 9'b11101111;
+    mem[8'h50] = 9'b110010000;
+    mem[8'h51] = 9'b111101001;
+    mem[8'h52] = 9'b111011001;
+    mem[8'h53] = 9'b11001101;
+    mem[8'h54] = 9'b110001011;
+    mem[8'h55] = 9'b10101110;
+    mem[8'h56] = 9'b1101010;
+    mem[8'h57] = 9'b1010011;
+    mem[8'h58] = 9'b11000010;
+    mem[8'h59] = 9'b11010000;
+    mem[8'h5a] = 9'b111111100;
+    mem[8'h5b] = 9'b11110011;
+    mem[8'h5c] = 9'b101011110;
+    mem[8'h5d] = 9'b100010010;
+    mem[8'h5e] = 9'b111010111;
+    mem[8'h5f] = 9'b101100011;
+    mem[8'h60] = 9'b110011011;
+    mem[8'h61] = 9'b101111000;
+    mem[8'h62] = 9'b111111110;
+    mem[8'h63] = 9'b11110011;
+    mem[8'h64] = 9'b1011001;
+    mem[8'h65] = 9'b11111000;
+    mem[8'h66] = 9'b111011100;
+    mem[8'h67] = 9'b100101110;
+    mem[8'h68] = 9'b101000110;
+    mem[8'h69] = 9'b11101101;
+    mem[8'h6a] = 9'b110111111;
+    mem[8'h6b] = 9'b11011;
+    mem[8'h6c] = 9'b100000110;
+    mem[8'h6d] = 9'b110111010;
+    mem[8'h6e] = 9'b110011100;
+    mem[8'h6f] = 9'b110101110;
+    mem[8'h70] = 9'b111011101;
+    mem[8'h71] = 9'b100100111;
+    mem[8'h72] = 9'b101011001;
+    mem[8'h73] = 9'b100110010;
+    mem[8'h74] = 9'b101100100;
+    mem[8'h75] = 9'b101001111;
+    mem[8'h76] = 9'b1111001;
+    mem[8'h77] = 9'b110001;
+    mem[8'h78] = 9'b10010011;
+    mem[8'h79] = 9'b1011101;
+    mem[8'h7a] = 9'b101101111;
+    mem[8'h7b] = 9'b101110011;
+    mem[8'h7c] = 9'b101011110;
+    mem[8'h7d] = 9'b10110110;
+    mem[8'h7e] = 9'b101111110;
+    mem[8'h7f] = 9'b10111001;
+    mem[8'h80] = 9'b111101110;
+    mem[8'h81] = 9'b111111000;
+    mem[8'h82] = 9'b111101110;
+    mem[8'h83] = 9'b110111101;
+    mem[8'h84] = 9'b101010101;
+    mem[8'h85] = 9'b11001110;
+    mem[8'h86] = 9'b100011111;
+    mem[8'h87] = 9'b110101100;
+    mem[8'h88] = 9'b11101011;
+    mem[8'h89] = 9'b10011001;
+    mem[8'h8a] = 9'b110011111;
+    mem[8'h8b] = 9'b111100011;
+    mem[8'h8c] = 9'b101011010;
+    mem[8'h8d] = 9'b10011100;
+    mem[8'h8e] = 9'b111111111;
+    mem[8'h8f] = 9'b110101001;
+    mem[8'h90] = 9'b101011001;
+    mem[8'h91] = 9'b101011110;
+    mem[8'h92] = 9'b110010111;
+    mem[8'h93] = 9'b110110111;
+    mem[8'h94] = 9'b110000100;
+    mem[8'h95] = 9'b100111100;
+    mem[8'h96] = 9'b111111111;
+    mem[8'h97] = 9'b111011001;
+    mem[8'h98] = 9'b111110111;
+    mem[8'h99] = 9'b111011010;
+    mem[8'h9a] = 9'b1000010;
+    mem[8'h9b] = 9'b1110111;
+    mem[8'h9c] = 9'b11010;
+    mem[8'h9d] = 9'b110001110;
+    mem[8'h9e] = 9'b11110010;
+    mem[8'h9f] = 9'b100111101;
+    mem[8'ha0] = 9'b101001000;
+    mem[8'ha1] = 9'b110101011;
+    mem[8'ha2] = 9'b11011001;
+    mem[8'ha3] = 9'b111001101;
+    mem[8'ha4] = 9'b101010111;
+    mem[8'ha5] = 9'b11011110;
+    mem[8'ha6] = 9'b10110111;
+    mem[8'ha7] = 9'b111010110;
+    mem[8'ha8] = 9'b100000110;
+    mem[8'ha9] = 9'b1011010;
+    mem[8'haa] = 9'b111110011;
+    mem[8'hab] = 9'b11111011;
+    mem[8'hac] = 9'b10011011;
+    mem[8'had] = 9'b110000111;
+    mem[8'hae] = 9'b11111101;
+    mem[8'haf] = 9'b11010111;
+    mem[8'hb0] = 9'b110001011;
+    mem[8'hb1] = 9'b1111001;
+    mem[8'hb2] = 9'b11010101;
+    mem[8'hb3] = 9'b101110101;
+    mem[8'hb4] = 9'b11000101;
+    mem[8'hb5] = 9'b10110111;
+    mem[8'hb6] = 9'b110000010;
+    mem[8'hb7] = 9'b11011111;
+    mem[8'hb8] = 9'b111110010;
+    mem[8'hb9] = 9'b100101110;
+    mem[8'hba] = 9'b1011100;
+    mem[8'hbb] = 9'b100101111;
+    mem[8'hbc] = 9'b10001001;
+    mem[8'hbd] = 9'b11011010;
+    mem[8'hbe] = 9'b111111111;
+    mem[8'hbf] = 9'b100100111;
+    mem[8'hc0] = 9'b110111111;
+    mem[8'hc1] = 9'b111011101;
+    mem[8'hc2] = 9'b100111111;
+    mem[8'hc3] = 9'b1101011;
+    mem[8'hc4] = 9'b101111011;
+    mem[8'hc5] = 9'b110011101;
+    mem[8'hc6] = 9'b11101;
+    mem[8'hc7] = 9'b11110111;
+    mem[8'hc8] = 9'b111000000;
+    mem[8'hc9] = 9'b110111110;
+    mem[8'hca] = 9'b101100010;
+    mem[8'hcb] = 9'b110000101;
+    mem[8'hcc] = 9'b100000011;
+    mem[8'hcd] = 9'b101001101;
+    mem[8'hce] = 9'b10011010;
+    mem[8'hcf] = 9'b1110011;
+    mem[8'hd0] = 9'b110001111;
+    mem[8'hd1] = 9'b111101111;
+    mem[8'hd2] = 9'b11111111;
+    mem[8'hd3] = 9'b100101100;
+    mem[8'hd4] = 9'b101110110;
+    mem[8'hd5] = 9'b101111111;
+    mem[8'hd6] = 9'b110110010;
+    mem[8'hd7] = 9'b100011111;
+    mem[8'hd8] = 9'b111001111;
+    mem[8'hd9] = 9'b1111101;
+    mem[8'hda] = 9'b1100100;
+    mem[8'hdb] = 9'b1100110;
+    mem[8'hdc] = 9'b11101101;
+    mem[8'hdd] = 9'b11101101;
+    mem[8'hde] = 9'b11101001;
+    mem[8'hdf] = 9'b101001101;
+    mem[8'he0] = 9'b110111;
+    mem[8'he1] = 9'b11010011;
+    mem[8'he2] = 9'b11110100;
+    mem[8'he3] = 9'b111100011;
+    mem[8'he4] = 9'b111011111;
+    mem[8'he5] = 9'b111111111;
+    mem[8'he6] = 9'b100011110;
+    mem[8'he7] = 9'b100111011;
+    mem[8'he8] = 9'b111001111;
+    mem[8'he9] = 9'b101111111;
+    mem[8'hea] = 9'b111101110;
+    mem[8'heb] = 9'b101101101;
+    mem[8'hec] = 9'b10011101;
+    mem[8'hed] = 9'b101110010;
+    mem[8'hee] = 9'b110111;
+    mem[8'hef] = 9'b111111100;
     end
     
     always @(posedge clock) begin
@@ -16726,12 +16567,12 @@ module random_3_e18_mvtu_int$wmem$5(clock,address,data);
     // Module arguments
     input wire  clock;
     input wire  [7:0] address;
-    output reg  [9:0] data;
+    output reg  [8:0] data;
     
     // Stub signals
     reg  [7:0] rom$address;
     reg  rom$clock;
-    wire  [9:0] rom$data;
+    wire  [8:0] rom$data;
     
     // Sub module instances
     random_3_e18_mvtu_int$wmem$5$rom rom(
@@ -16755,228 +16596,252 @@ module random_3_e18_mvtu_int$wmem$5$rom(address,clock,data);
     // Module arguments
     input wire  [7:0] address;
     input wire  clock;
-    output reg  [9:0] data;
+    output reg  [8:0] data;
     
     // Update code (custom)
-    reg[9:0] mem [255:0];
+    reg[8:0] mem [255:0];
     
     initial begin
-    mem[8'h0] = 10'b1100001110;
-    mem[8'h1] = 10'b1111100111;
-    mem[8'h2] = 10'b101111111;
-    mem[8'h3] = 10'b1011111101;
-    mem[8'h4] = 10'b110001110;
-    mem[8'h5] = 10'b11110101;
-    mem[8'h6] = 10'b110101010;
-    mem[8'h7] = 10'b1011100011;
-    mem[8'h8] = 10'b10011101;
-    mem[8'h9] = 10'b11111111;
-    mem[8'ha] = 10'b111101110;
-    mem[8'hb] = 10'b1110111101;
-    mem[8'hc] = 10'b1111101011;
-    mem[8'hd] = 10'b110111111;
-    mem[8'he] = 10'b1111011111;
-    mem[8'hf] = 10'b1110010101;
-    mem[8'h10] = 10'b1100111100;
-    mem[8'h11] = 10'b111101010;
-    mem[8'h12] = 10'b10111;
-    mem[8'h13] = 10'b1101110100;
-    mem[8'h14] = 10'b1011001111;
-    mem[8'h15] = 10'b1010100110;
-    mem[8'h16] = 10'b110111110;
-    mem[8'h17] = 10'b111111100;
-    mem[8'h18] = 10'b1110011101;
-    mem[8'h19] = 10'b1101101110;
-    mem[8'h1a] = 10'b101101010;
-    mem[8'h1b] = 10'b1011100111;
-    mem[8'h1c] = 10'b1011100110;
-    mem[8'h1d] = 10'b111111111;
-    mem[8'h1e] = 10'b111111101;
-    mem[8'h1f] = 10'b1101000110;
-    mem[8'h20] = 10'b111010011;
-    mem[8'h21] = 10'b1001001101;
-    mem[8'h22] = 10'b1111001110;
-    mem[8'h23] = 10'b100110011;
-    mem[8'h24] = 10'b1011110010;
-    mem[8'h25] = 10'b11010;
-    mem[8'h26] = 10'b1100011001;
-    mem[8'h27] = 10'b1101100001;
-    mem[8'h28] = 10'b10000111;
-    mem[8'h29] = 10'b1110011010;
-    mem[8'h2a] = 10'b101000010;
-    mem[8'h2b] = 10'b1111101010;
-    mem[8'h2c] = 10'b1001011111;
-    mem[8'h2d] = 10'b1011110110;
-    mem[8'h2e] = 10'b111101;
-    mem[8'h2f] = 10'b1101011100;
-    mem[8'h30] = 10'b1010111110;
-    mem[8'h31] = 10'b11111111;
-    mem[8'h32] = 10'b1000100010;
-    mem[8'h33] = 10'b1000111100;
-    mem[8'h34] = 10'b1101111101;
-    mem[8'h35] = 10'b1111011011;
-    mem[8'h36] = 10'b1001011;
-    mem[8'h37] = 10'b1100111101;
-    mem[8'h38] = 10'b1001101110;
-    mem[8'h39] = 10'b1110010011;
-    mem[8'h3a] = 10'b111001111;
-    mem[8'h3b] = 10'b1011001110;
-    mem[8'h3c] = 10'b1110110110;
-    mem[8'h3d] = 10'b1100111010;
-    mem[8'h3e] = 10'b1011111101;
-    mem[8'h3f] = 10'b1000111000;
-    mem[8'h40] = 10'b1011111111;
-    mem[8'h41] = 10'b1110101111;
-    mem[8'h42] = 10'b1101100111;
-    mem[8'h43] = 10'b1100011010;
-    mem[8'h44] = 10'b111100011;
-    mem[8'h45] = 10'b111110101;
-    mem[8'h46] = 10'b1101000011;
-    mem[8'h47] = 10'b1000000100;
-    mem[8'h48] = 10'b1001101;
-    mem[8'h49] = 10'b1110101101;
-    mem[8'h4a] = 10'b101110101;
-    mem[8'h4b] = 10'b1110111101;
-    mem[8'h4c] = 10'b101111001;
-    mem[8'h4d] = 10'b1100111;
-    mem[8'h4e] = 10'b1111101111;
-    mem[8'h4f] = 10'b110101010;
-    mem[8'h50] = 10'b11011110;
-    mem[8'h51] = 10'b100001011;
-    mem[8'h52] = 10'b1011110110;
-    mem[8'h53] = 10'b1001111011;
-    mem[8'h54] = 10'b1110000111;
-    mem[8'h55] = 10'b1101011;
-    mem[8'h56] = 10'b1101011001;
-    mem[8'h57] = 10'b1011111110;
-    mem[8'h58] = 10'b1110011010;
-    mem[8'h59] = 10'b10001111;
-    mem[8'h5a] = 10'b1111100110;
-    mem[8'h5b] = 10'b1010000100;
-    mem[8'h5c] = 10'b1011111010;
-    mem[8'h5d] = 10'b1001011110;
-    mem[8'h5e] = 10'b10101011;
-    mem[8'h5f] = 10'b11110110;
-    mem[8'h60] = 10'b111101010;
-    mem[8'h61] = 10'b10111000;
-    mem[8'h62] = 10'b100011101;
-    mem[8'h63] = 10'b111001000;
-    mem[8'h64] = 10'b111111110;
-    mem[8'h65] = 10'b111100001;
-    mem[8'h66] = 10'b1010110111;
-    mem[8'h67] = 10'b101001110;
-    mem[8'h68] = 10'b111010110;
-    mem[8'h69] = 10'b1011011010;
-    mem[8'h6a] = 10'b101100111;
-    mem[8'h6b] = 10'b1000101011;
-    mem[8'h6c] = 10'b1110110011;
-    mem[8'h6d] = 10'b101111111;
-    mem[8'h6e] = 10'b100000101;
-    mem[8'h6f] = 10'b11011111;
-    mem[8'h70] = 10'b1001000001;
-    mem[8'h71] = 10'b1110100110;
-    mem[8'h72] = 10'b101111110;
-    mem[8'h73] = 10'b11011011;
-    mem[8'h74] = 10'b1111010100;
-    mem[8'h75] = 10'b1000110011;
-    mem[8'h76] = 10'b1000101111;
-    mem[8'h77] = 10'b1111000011;
-    mem[8'h78] = 10'b1000011110;
-    mem[8'h79] = 10'b1101101000;
-    mem[8'h7a] = 10'b1001011111;
-    mem[8'h7b] = 10'b1100100101;
-    mem[8'h7c] = 10'b1101011111;
-    mem[8'h7d] = 10'b110111111;
-    mem[8'h7e] = 10'b1111001110;
-    mem[8'h7f] = 10'b1111111111;
-    mem[8'h80] = 10'b101001110;
-    mem[8'h81] = 10'b1110110011;
-    mem[8'h82] = 10'b111010110;
-    mem[8'h83] = 10'b1010110100;
-    mem[8'h84] = 10'b100001101;
-    mem[8'h85] = 10'b1011111110;
-    mem[8'h86] = 10'b1111101011;
-    mem[8'h87] = 10'b1000110011;
-    mem[8'h88] = 10'b100001011;
-    mem[8'h89] = 10'b1001011111;
-    mem[8'h8a] = 10'b1010110111;
-    mem[8'h8b] = 10'b11011111;
-    mem[8'h8c] = 10'b1001011110;
-    mem[8'h8d] = 10'b11111011;
-    mem[8'h8e] = 10'b11101011;
-    mem[8'h8f] = 10'b111;
-    mem[8'h90] = 10'b100000101;
-    mem[8'h91] = 10'b110011101;
-    mem[8'h92] = 10'b1111111111;
-    mem[8'h93] = 10'b1101111111;
-    mem[8'h94] = 10'b1111111000;
-    mem[8'h95] = 10'b11010101;
-    mem[8'h96] = 10'b1101111110;
-    mem[8'h97] = 10'b111111011;
-    mem[8'h98] = 10'b1011111100;
-    mem[8'h99] = 10'b111101110;
-    mem[8'h9a] = 10'b1111111101;
-    mem[8'h9b] = 10'b111111111;
-    mem[8'h9c] = 10'b1011110000;
-    mem[8'h9d] = 10'b111111000;
-    mem[8'h9e] = 10'b1100111101;
-    mem[8'h9f] = 10'b1111111101;
-    mem[8'ha0] = 10'b110000101;
-    mem[8'ha1] = 10'b11110101;
-    mem[8'ha2] = 10'b1111011011;
-    mem[8'ha3] = 10'b1011111100;
-    mem[8'ha4] = 10'b101111111;
-    mem[8'ha5] = 10'b111011011;
-    mem[8'ha6] = 10'b1001111001;
-    mem[8'ha7] = 10'b1110111101;
-    mem[8'ha8] = 10'b1100011010;
-    mem[8'ha9] = 10'b1101000110;
-    mem[8'haa] = 10'b11111010;
-    mem[8'hab] = 10'b1101001111;
-    mem[8'hac] = 10'b1110011010;
-    mem[8'had] = 10'b110011101;
-    mem[8'hae] = 10'b101100110;
-    mem[8'haf] = 10'b1110100010;
-    mem[8'hb0] = 10'b110110001;
-    mem[8'hb1] = 10'b1110010110;
-    mem[8'hb2] = 10'b110100101;
-    mem[8'hb3] = 10'b101101111;
-    mem[8'hb4] = 10'b11100111;
-    mem[8'hb5] = 10'b1101111111;
-    mem[8'hb6] = 10'b1111111101;
-    mem[8'hb7] = 10'b1111000010;
-    mem[8'hb8] = 10'b1101101101;
-    mem[8'hb9] = 10'b110001111;
-    mem[8'hba] = 10'b1000101001;
-    mem[8'hbb] = 10'b1101011110;
-    mem[8'hbc] = 10'b1100011110;
-    mem[8'hbd] = 10'b1011101110;
-    mem[8'hbe] = 10'b1001010110;
-    mem[8'hbf] = 10'b110111011;
-    mem[8'hc0] = 10'b1010011001;
-    mem[8'hc1] = 10'b111110100;
-    mem[8'hc2] = 10'b1010100110;
-    mem[8'hc3] = 10'b1101010001;
-    mem[8'hc4] = 10'b1111000001;
-    mem[8'hc5] = 10'b1110110111;
-    mem[8'hc6] = 10'b1011010101;
-    mem[8'hc7] = 10'b1110111110;
-    mem[8'hc8] = 10'b111101011;
-    mem[8'hc9] = 10'b1101111010;
-    mem[8'hca] = 10'b1111101100;
-    mem[8'hcb] = 10'b1101110110;
-    mem[8'hcc] = 10'b110111110;
-    mem[8'hcd] = 10'b111111101;
-    mem[8'hce] = 10'b1011010111;
-    mem[8'hcf] = 10'b1111010101;
-    mem[8'hd0] = 10'b11001111;
-    mem[8'hd1] = 10'b1011110101;
-    mem[8'hd2] = 10'b1000100011;
-    mem[8'hd3] = 10'b1100100101;
-    mem[8'hd4] = 10'b100111011;
-    mem[8'hd5] = 10'b111101011;
-    mem[8'hd6] = 10'b101101101;
-    mem[8'hd7] = 10'b111011011;
+    mem[8'h0] = 9'b100001110;
+    mem[8'h1] = 9'b111001111;
+    mem[8'h2] = 9'b111111111;
+    mem[8'h3] = 9'b111101010;
+    mem[8'h4] = 9'b11101011;
+    mem[8'h5] = 9'b10101100;
+    mem[8'h6] = 9'b10001111;
+    mem[8'h7] = 9'b110110101;
+    mem[8'h8] = 9'b110111000;
+    mem[8'h9] = 9'b1001110;
+    mem[8'ha] = 9'b11111111;
+    mem[8'hb] = 9'b111011100;
+    mem[8'hc] = 9'b11110101;
+    mem[8'hd] = 9'b101011111;
+    mem[8'he] = 9'b111111111;
+    mem[8'hf] = 9'b111101101;
+    mem[8'h10] = 9'b101111101;
+    mem[8'h11] = 9'b1110010;
+    mem[8'h12] = 9'b11001111;
+    mem[8'h13] = 9'b11110101;
+    mem[8'h14] = 9'b10111;
+    mem[8'h15] = 9'b11101000;
+    mem[8'h16] = 9'b100111111;
+    mem[8'h17] = 9'b100110101;
+    mem[8'h18] = 9'b111101010;
+    mem[8'h19] = 9'b110001101;
+    mem[8'h1a] = 9'b101011111;
+    mem[8'h1b] = 9'b101110011;
+    mem[8'h1c] = 9'b11011011;
+    mem[8'h1d] = 9'b10110101;
+    mem[8'h1e] = 9'b11100111;
+    mem[8'h1f] = 9'b111001101;
+    mem[8'h20] = 9'b111111110;
+    mem[8'h21] = 9'b111101011;
+    mem[8'h22] = 9'b1100111;
+    mem[8'h23] = 9'b1111010;
+    mem[8'h24] = 9'b101011101;
+    mem[8'h25] = 9'b101001001;
+    mem[8'h26] = 9'b111110011;
+    mem[8'h27] = 9'b10011001;
+    mem[8'h28] = 9'b11110010;
+    mem[8'h29] = 9'b110101;
+    mem[8'h2a] = 9'b1100100;
+    mem[8'h2b] = 9'b100001110;
+    mem[8'h2c] = 9'b1111101;
+    mem[8'h2d] = 9'b101000100;
+    mem[8'h2e] = 9'b10111001;
+    mem[8'h2f] = 9'b100101000;
+    mem[8'h30] = 9'b111111010;
+    mem[8'h31] = 9'b100101111;
+    mem[8'h32] = 9'b11110110;
+    mem[8'h33] = 9'b1111011;
+    mem[8'h34] = 9'b101110000;
+    mem[8'h35] = 9'b111110110;
+    mem[8'h36] = 9'b111111010;
+    mem[8'h37] = 9'b1000111;
+    mem[8'h38] = 9'b100100010;
+    mem[8'h39] = 9'b11000111;
+    mem[8'h3a] = 9'b111011111;
+    mem[8'h3b] = 9'b111101101;
+    mem[8'h3c] = 9'b1001011;
+    mem[8'h3d] = 9'b1111010;
+    mem[8'h3e] = 9'b110111011;
+    mem[8'h3f] = 9'b10011100;
+    mem[8'h40] = 9'b11111110;
+    mem[8'h41] = 9'b111001110;
+    mem[8'h42] = 9'b110101100;
+    mem[8'h43] = 9'b101110110;
+    mem[8'h44] = 9'b111001110;
+    mem[8'h45] = 9'b101111110;
+    mem[8'h46] = 9'b111000;
+    mem[8'h47] = 9'b111111111;
+    mem[8'h48] = 9'b10111110;
+    mem[8'h49] = 9'b100111111;
+    mem[8'h4a] = 9'b110101101;
+    mem[8'h4b] = 9'b1111000;
+    mem[8'h4c] = 9'b101011110;
+    mem[8'h4d] = 9'b110111110;
+    mem[8'h4e] = 9'b11010000;
+    mem[8'h4f] = 9'b100000010;
+    mem[8'h50] = 9'b1001101;
+    mem[8'h51] = 9'b101011010;
+    mem[8'h52] = 9'b111010111;
+    mem[8'h53] = 9'b111101010;
+    mem[8'h54] = 9'b110011110;
+    mem[8'h55] = 9'b11101011;
+    mem[8'h56] = 9'b111000110;
+    mem[8'h57] = 9'b101111101;
+    mem[8'h58] = 9'b1101010;
+    mem[8'h59] = 9'b1101111;
+    mem[8'h5a] = 9'b100001011;
+    mem[8'h5b] = 9'b111101100;
+    mem[8'h5c] = 9'b111101110;
+    mem[8'h5d] = 9'b111100;
+    mem[8'h5e] = 9'b10111110;
+    mem[8'h5f] = 9'b100100011;
+    mem[8'h60] = 9'b110110101;
+    mem[8'h61] = 9'b101011111;
+    mem[8'h62] = 9'b111100110;
+    mem[8'h63] = 9'b1000111;
+    mem[8'h64] = 9'b111100110;
+    mem[8'h65] = 9'b100001001;
+    mem[8'h66] = 9'b111101010;
+    mem[8'h67] = 9'b11110101;
+    mem[8'h68] = 9'b10111001;
+    mem[8'h69] = 9'b11000101;
+    mem[8'h6a] = 9'b10001111;
+    mem[8'h6b] = 9'b111101;
+    mem[8'h6c] = 9'b100101110;
+    mem[8'h6d] = 9'b10001110;
+    mem[8'h6e] = 9'b111001000;
+    mem[8'h6f] = 9'b111111100;
+    mem[8'h70] = 9'b110000101;
+    mem[8'h71] = 9'b110111011;
+    mem[8'h72] = 9'b11101010;
+    mem[8'h73] = 9'b11001010;
+    mem[8'h74] = 9'b10011101;
+    mem[8'h75] = 9'b111011011;
+    mem[8'h76] = 9'b101011001;
+    mem[8'h77] = 9'b100010101;
+    mem[8'h78] = 9'b110110011;
+    mem[8'h79] = 9'b11111111;
+    mem[8'h7a] = 9'b10101;
+    mem[8'h7b] = 9'b11111010;
+    mem[8'h7c] = 9'b10011;
+    mem[8'h7d] = 9'b11010010;
+    mem[8'h7e] = 9'b110111010;
+    mem[8'h7f] = 9'b110101111;
+    mem[8'h80] = 9'b110110;
+    mem[8'h81] = 9'b111101010;
+    mem[8'h82] = 9'b110011;
+    mem[8'h83] = 9'b1011111;
+    mem[8'h84] = 9'b100001110;
+    mem[8'h85] = 9'b11110111;
+    mem[8'h86] = 9'b10001000;
+    mem[8'h87] = 9'b111111011;
+    mem[8'h88] = 9'b101100101;
+    mem[8'h89] = 9'b111100100;
+    mem[8'h8a] = 9'b111010111;
+    mem[8'h8b] = 9'b11011111;
+    mem[8'h8c] = 9'b111001110;
+    mem[8'h8d] = 9'b111111111;
+    mem[8'h8e] = 9'b100111011;
+    mem[8'h8f] = 9'b110011010;
+    mem[8'h90] = 9'b101101110;
+    mem[8'h91] = 9'b10001110;
+    mem[8'h92] = 9'b101101011;
+    mem[8'h93] = 9'b100100001;
+    mem[8'h94] = 9'b110111111;
+    mem[8'h95] = 9'b111110101;
+    mem[8'h96] = 9'b110011;
+    mem[8'h97] = 9'b10111;
+    mem[8'h98] = 9'b101111101;
+    mem[8'h99] = 9'b110111100;
+    mem[8'h9a] = 9'b111111010;
+    mem[8'h9b] = 9'b111000110;
+    mem[8'h9c] = 9'b11100101;
+    mem[8'h9d] = 9'b110011111;
+    mem[8'h9e] = 9'b100111010;
+    mem[8'h9f] = 9'b11;
+    mem[8'ha0] = 9'b100000101;
+    mem[8'ha1] = 9'b100111010;
+    mem[8'ha2] = 9'b111111101;
+    mem[8'ha3] = 9'b111111111;
+    mem[8'ha4] = 9'b110001101;
+    mem[8'ha5] = 9'b10111111;
+    mem[8'ha6] = 9'b110001101;
+    mem[8'ha7] = 9'b111101111;
+    mem[8'ha8] = 9'b1111110;
+    mem[8'ha9] = 9'b101111110;
+    mem[8'haa] = 9'b111101110;
+    mem[8'hab] = 9'b111111010;
+    mem[8'hac] = 9'b111111111;
+    mem[8'had] = 9'b110000011;
+    mem[8'hae] = 9'b110001011;
+    mem[8'haf] = 9'b110101111;
+    mem[8'hb0] = 9'b101110011;
+    mem[8'hb1] = 9'b11111111;
+    mem[8'hb2] = 9'b101100001;
+    mem[8'hb3] = 9'b1111010;
+    mem[8'hb4] = 9'b111011011;
+    mem[8'hb5] = 9'b111111001;
+    mem[8'hb6] = 9'b111111110;
+    mem[8'hb7] = 9'b11011010;
+    mem[8'hb8] = 9'b110010111;
+    mem[8'hb9] = 9'b110110011;
+    mem[8'hba] = 9'b10111011;
+    mem[8'hbb] = 9'b101100011;
+    mem[8'hbc] = 9'b11010001;
+    mem[8'hbd] = 9'b1111101;
+    mem[8'hbe] = 9'b101001111;
+    mem[8'hbf] = 9'b100110101;
+    mem[8'hc0] = 9'b1110111;
+    mem[8'hc1] = 9'b100110011;
+    mem[8'hc2] = 9'b100101;
+    mem[8'hc3] = 9'b111101;
+    mem[8'hc4] = 9'b110011011;
+    mem[8'hc5] = 9'b11110010;
+    mem[8'hc6] = 9'b101101001;
+    mem[8'hc7] = 9'b10110111;
+    mem[8'hc8] = 9'b11100111;
+    mem[8'hc9] = 9'b11111110;
+    mem[8'hca] = 9'b111110111;
+    mem[8'hcb] = 9'b10111;
+    mem[8'hcc] = 9'b11011111;
+    mem[8'hcd] = 9'b111111011;
+    mem[8'hce] = 9'b1011000;
+    mem[8'hcf] = 9'b101000101;
+    mem[8'hd0] = 9'b11010111;
+    mem[8'hd1] = 9'b110001111;
+    mem[8'hd2] = 9'b11101110;
+    mem[8'hd3] = 9'b10101101;
+    mem[8'hd4] = 9'b11101110;
+    mem[8'hd5] = 9'b11001011;
+    mem[8'hd6] = 9'b101001010;
+    mem[8'hd7] = 9'b11001111;
+    mem[8'hd8] = 9'b1101010;
+    mem[8'hd9] = 9'b11101010;
+    mem[8'hda] = 9'b111110000;
+    mem[8'hdb] = 9'b111011011;
+    mem[8'hdc] = 9'b11010101;
+    mem[8'hdd] = 9'b101111101;
+    mem[8'hde] = 9'b110101111;
+    mem[8'hdf] = 9'b111010011;
+    mem[8'he0] = 9'b11001101;
+    mem[8'he1] = 9'b11011111;
+    mem[8'he2] = 9'b110110111;
+    mem[8'he3] = 9'b10110111;
+    mem[8'he4] = 9'b101111111;
+    mem[8'he5] = 9'b101101011;
+    mem[8'he6] = 9'b111010101;
+    mem[8'he7] = 9'b110011111;
+    mem[8'he8] = 9'b111010100;
+    mem[8'he9] = 9'b100011101;
+    mem[8'hea] = 9'b1011000;
+    mem[8'heb] = 9'b101111001;
+    mem[8'hec] = 9'b11010011;
+    mem[8'hed] = 9'b10111101;
+    mem[8'hee] = 9'b101011011;
+    mem[8'hef] = 9'b11101101;
     end
     
     always @(posedge clock) begin
@@ -16990,12 +16855,12 @@ module random_3_e18_mvtu_int$wmem$6(clock,address,data);
     // Module arguments
     input wire  clock;
     input wire  [7:0] address;
-    output reg  [9:0] data;
+    output reg  [8:0] data;
     
     // Stub signals
     reg  [7:0] rom$address;
     reg  rom$clock;
-    wire  [9:0] rom$data;
+    wire  [8:0] rom$data;
     
     // Sub module instances
     random_3_e18_mvtu_int$wmem$6$rom rom(
@@ -17019,228 +16884,252 @@ module random_3_e18_mvtu_int$wmem$6$rom(address,clock,data);
     // Module arguments
     input wire  [7:0] address;
     input wire  clock;
-    output reg  [9:0] data;
+    output reg  [8:0] data;
     
     // Update code (custom)
-    reg[9:0] mem [255:0];
+    reg[8:0] mem [255:0];
     
     initial begin
-    mem[8'h0] = 10'b1011111111;
-    mem[8'h1] = 10'b1001011111;
-    mem[8'h2] = 10'b1101101011;
-    mem[8'h3] = 10'b1110111111;
-    mem[8'h4] = 10'b1101101001;
-    mem[8'h5] = 10'b1101111010;
-    mem[8'h6] = 10'b1010101000;
-    mem[8'h7] = 10'b1010110;
-    mem[8'h8] = 10'b11110001;
-    mem[8'h9] = 10'b10011011;
-    mem[8'ha] = 10'b1011010011;
-    mem[8'hb] = 10'b1101110011;
-    mem[8'hc] = 10'b1001001011;
-    mem[8'hd] = 10'b1100101010;
-    mem[8'he] = 10'b101101100;
-    mem[8'hf] = 10'b1101010101;
-    mem[8'h10] = 10'b1011100001;
-    mem[8'h11] = 10'b1011101110;
-    mem[8'h12] = 10'b10100111;
-    mem[8'h13] = 10'b10011101;
-    mem[8'h14] = 10'b1000101111;
-    mem[8'h15] = 10'b1111110101;
-    mem[8'h16] = 10'b10011111;
-    mem[8'h17] = 10'b110111101;
-    mem[8'h18] = 10'b1001011111;
-    mem[8'h19] = 10'b1011111010;
-    mem[8'h1a] = 10'b100110111;
-    mem[8'h1b] = 10'b1000011010;
-    mem[8'h1c] = 10'b1101000110;
-    mem[8'h1d] = 10'b1011100111;
-    mem[8'h1e] = 10'b1110101110;
-    mem[8'h1f] = 10'b1010111111;
-    mem[8'h20] = 10'b1011111011;
-    mem[8'h21] = 10'b111100100;
-    mem[8'h22] = 10'b11111110;
-    mem[8'h23] = 10'b1011101111;
-    mem[8'h24] = 10'b1011100101;
-    mem[8'h25] = 10'b111111111;
-    mem[8'h26] = 10'b1111010011;
-    mem[8'h27] = 10'b111101000;
-    mem[8'h28] = 10'b1001100011;
-    mem[8'h29] = 10'b110111110;
-    mem[8'h2a] = 10'b1001100011;
-    mem[8'h2b] = 10'b1111101011;
-    mem[8'h2c] = 10'b1110011001;
-    mem[8'h2d] = 10'b1111010111;
-    mem[8'h2e] = 10'b100000011;
-    mem[8'h2f] = 10'b1010101010;
-    mem[8'h30] = 10'b1110010110;
-    mem[8'h31] = 10'b1111110111;
-    mem[8'h32] = 10'b10111010;
-    mem[8'h33] = 10'b1111110;
-    mem[8'h34] = 10'b1010110000;
-    mem[8'h35] = 10'b110001011;
-    mem[8'h36] = 10'b1111011001;
-    mem[8'h37] = 10'b1101111101;
-    mem[8'h38] = 10'b1111110111;
-    mem[8'h39] = 10'b1110101101;
-    mem[8'h3a] = 10'b111011111;
-    mem[8'h3b] = 10'b1100101111;
-    mem[8'h3c] = 10'b1001011011;
-    mem[8'h3d] = 10'b1010000100;
-    mem[8'h3e] = 10'b1110100100;
-    mem[8'h3f] = 10'b1110110011;
-    mem[8'h40] = 10'b1011110111;
-    mem[8'h41] = 10'b100100001;
-    mem[8'h42] = 10'b111101;
-    mem[8'h43] = 10'b1101110111;
-    mem[8'h44] = 10'b1001111111;
-    mem[8'h45] = 10'b1101111111;
-    mem[8'h46] = 10'b111001100;
-    mem[8'h47] = 10'b1110110111;
-    mem[8'h48] = 10'b101110;
-    mem[8'h49] = 10'b11010010;
-    mem[8'h4a] = 10'b1011111101;
-    mem[8'h4b] = 10'b1101001110;
-    mem[8'h4c] = 10'b1110010001;
-    mem[8'h4d] = 10'b1010001010;
-    mem[8'h4e] = 10'b100001101;
-    mem[8'h4f] = 10'b10111111;
-    mem[8'h50] = 10'b1101011010;
-    mem[8'h51] = 10'b111010111;
-    mem[8'h52] = 10'b1110010101;
-    mem[8'h53] = 10'b110100011;
-    mem[8'h54] = 10'b1110101110;
-    mem[8'h55] = 10'b1100111101;
-    mem[8'h56] = 10'b101111101;
-    mem[8'h57] = 10'b111000110;
-    mem[8'h58] = 10'b101010111;
-    mem[8'h59] = 10'b111101101;
-    mem[8'h5a] = 10'b11011010;
-    mem[8'h5b] = 10'b1011010100;
-    mem[8'h5c] = 10'b1101101110;
-    mem[8'h5d] = 10'b1010100111;
-    mem[8'h5e] = 10'b1010110110;
-    mem[8'h5f] = 10'b1111111111;
-    mem[8'h60] = 10'b1010110110;
-    mem[8'h61] = 10'b1101001011;
-    mem[8'h62] = 10'b100111111;
-    mem[8'h63] = 10'b100110110;
-    mem[8'h64] = 10'b1111011011;
-    mem[8'h65] = 10'b1110101110;
-    mem[8'h66] = 10'b101011000;
-    mem[8'h67] = 10'b1101011001;
-    mem[8'h68] = 10'b1110000110;
-    mem[8'h69] = 10'b1001111001;
-    mem[8'h6a] = 10'b111001111;
-    mem[8'h6b] = 10'b1101111;
-    mem[8'h6c] = 10'b1111111101;
-    mem[8'h6d] = 10'b1100111100;
-    mem[8'h6e] = 10'b1101000111;
-    mem[8'h6f] = 10'b1110110111;
-    mem[8'h70] = 10'b1000110101;
-    mem[8'h71] = 10'b1101001110;
-    mem[8'h72] = 10'b1101001011;
-    mem[8'h73] = 10'b111001001;
-    mem[8'h74] = 10'b1111101101;
-    mem[8'h75] = 10'b101001001;
-    mem[8'h76] = 10'b1011110110;
-    mem[8'h77] = 10'b100111101;
-    mem[8'h78] = 10'b1101100111;
-    mem[8'h79] = 10'b1111001011;
-    mem[8'h7a] = 10'b1100001010;
-    mem[8'h7b] = 10'b100100101;
-    mem[8'h7c] = 10'b100110111;
-    mem[8'h7d] = 10'b1101111101;
-    mem[8'h7e] = 10'b1111110111;
-    mem[8'h7f] = 10'b111000;
-    mem[8'h80] = 10'b1110011110;
-    mem[8'h81] = 10'b1101110100;
-    mem[8'h82] = 10'b1101101111;
-    mem[8'h83] = 10'b1110100111;
-    mem[8'h84] = 10'b10111101;
-    mem[8'h85] = 10'b111110111;
-    mem[8'h86] = 10'b1111000101;
-    mem[8'h87] = 10'b1011000101;
-    mem[8'h88] = 10'b1011101100;
-    mem[8'h89] = 10'b1110111101;
-    mem[8'h8a] = 10'b1101101111;
-    mem[8'h8b] = 10'b100111000;
-    mem[8'h8c] = 10'b1100010;
-    mem[8'h8d] = 10'b111010011;
-    mem[8'h8e] = 10'b1111111;
-    mem[8'h8f] = 10'b11000001;
-    mem[8'h90] = 10'b1011111111;
-    mem[8'h91] = 10'b1001101000;
-    mem[8'h92] = 10'b110101000;
-    mem[8'h93] = 10'b1011100001;
-    mem[8'h94] = 10'b1000000010;
-    mem[8'h95] = 10'b1101011010;
-    mem[8'h96] = 10'b100010101;
-    mem[8'h97] = 10'b1001000101;
-    mem[8'h98] = 10'b100011000;
-    mem[8'h99] = 10'b1111011010;
-    mem[8'h9a] = 10'b1110101111;
-    mem[8'h9b] = 10'b1001011011;
-    mem[8'h9c] = 10'b1001110101;
-    mem[8'h9d] = 10'b1111111;
-    mem[8'h9e] = 10'b11111111;
-    mem[8'h9f] = 10'b1101001100;
-    mem[8'ha0] = 10'b111001000;
-    mem[8'ha1] = 10'b1111010100;
-    mem[8'ha2] = 10'b111011001;
-    mem[8'ha3] = 10'b1111110011;
-    mem[8'ha4] = 10'b1110111001;
-    mem[8'ha5] = 10'b100111011;
-    mem[8'ha6] = 10'b1101011011;
-    mem[8'ha7] = 10'b100011111;
-    mem[8'ha8] = 10'b1101010000;
-    mem[8'ha9] = 10'b1111011;
-    mem[8'haa] = 10'b1011101111;
-    mem[8'hab] = 10'b1011100110;
-    mem[8'hac] = 10'b110101100;
-    mem[8'had] = 10'b1000011111;
-    mem[8'hae] = 10'b1100110110;
-    mem[8'haf] = 10'b1001110010;
-    mem[8'hb0] = 10'b1110011011;
-    mem[8'hb1] = 10'b101011101;
-    mem[8'hb2] = 10'b100110111;
-    mem[8'hb3] = 10'b1111111011;
-    mem[8'hb4] = 10'b1101011110;
-    mem[8'hb5] = 10'b1001101110;
-    mem[8'hb6] = 10'b1011110111;
-    mem[8'hb7] = 10'b1111000100;
-    mem[8'hb8] = 10'b110010110;
-    mem[8'hb9] = 10'b10011101;
-    mem[8'hba] = 10'b1011101011;
-    mem[8'hbb] = 10'b111010010;
-    mem[8'hbc] = 10'b11111101;
-    mem[8'hbd] = 10'b1011011101;
-    mem[8'hbe] = 10'b1101000111;
-    mem[8'hbf] = 10'b1111010110;
-    mem[8'hc0] = 10'b101111101;
-    mem[8'hc1] = 10'b1111101000;
-    mem[8'hc2] = 10'b1000111011;
-    mem[8'hc3] = 10'b110111100;
-    mem[8'hc4] = 10'b1011101011;
-    mem[8'hc5] = 10'b1101011110;
-    mem[8'hc6] = 10'b1111111001;
-    mem[8'hc7] = 10'b1011101011;
-    mem[8'hc8] = 10'b1111100111;
-    mem[8'hc9] = 10'b111100101;
-    mem[8'hca] = 10'b1001011011;
-    mem[8'hcb] = 10'b1001111001;
-    mem[8'hcc] = 10'b100101111;
-    mem[8'hcd] = 10'b1101101;
-    mem[8'hce] = 10'b1001010111;
-    mem[8'hcf] = 10'b1110000111;
-    mem[8'hd0] = 10'b111110100;
-    mem[8'hd1] = 10'b1101100101;
-    mem[8'hd2] = 10'b1001001110;
-    mem[8'hd3] = 10'b1101110111;
-    mem[8'hd4] = 10'b1111111000;
-    mem[8'hd5] = 10'b1111100010;
-    mem[8'hd6] = 10'b1111110100;
-    mem[8'hd7] = 10'b101011001;
+    mem[8'h0] = 9'b11111111;
+    mem[8'h1] = 9'b10111111;
+    mem[8'h2] = 9'b110101110;
+    mem[8'h3] = 9'b111111110;
+    mem[8'h4] = 9'b10011110;
+    mem[8'h5] = 9'b101011011;
+    mem[8'h6] = 9'b110111;
+    mem[8'h7] = 9'b101010101;
+    mem[8'h8] = 9'b100010101;
+    mem[8'h9] = 9'b1111000;
+    mem[8'ha] = 9'b10011011;
+    mem[8'hb] = 9'b110100110;
+    mem[8'hc] = 9'b111001110;
+    mem[8'hd] = 9'b1011110;
+    mem[8'he] = 9'b10101001;
+    mem[8'hf] = 9'b110011001;
+    mem[8'h10] = 9'b101010110;
+    mem[8'h11] = 9'b11101010;
+    mem[8'h12] = 9'b10111000;
+    mem[8'h13] = 9'b101110111;
+    mem[8'h14] = 9'b10100111;
+    mem[8'h15] = 9'b100111010;
+    mem[8'h16] = 9'b10111100;
+    mem[8'h17] = 9'b110101100;
+    mem[8'h18] = 9'b111111111;
+    mem[8'h19] = 9'b110100100;
+    mem[8'h1a] = 9'b111011011;
+    mem[8'h1b] = 9'b101001011;
+    mem[8'h1c] = 9'b110111110;
+    mem[8'h1d] = 9'b10011011;
+    mem[8'h1e] = 9'b11010;
+    mem[8'h1f] = 9'b10001101;
+    mem[8'h20] = 9'b110011111;
+    mem[8'h21] = 9'b101110101;
+    mem[8'h22] = 9'b111111110;
+    mem[8'h23] = 9'b101110101;
+    mem[8'h24] = 9'b100101111;
+    mem[8'h25] = 9'b100111100;
+    mem[8'h26] = 9'b100111111;
+    mem[8'h27] = 9'b101110111;
+    mem[8'h28] = 9'b11100101;
+    mem[8'h29] = 9'b111111111;
+    mem[8'h2a] = 9'b101001101;
+    mem[8'h2b] = 9'b101000111;
+    mem[8'h2c] = 9'b110111;
+    mem[8'h2d] = 9'b111010011;
+    mem[8'h2e] = 9'b11011011;
+    mem[8'h2f] = 9'b111001100;
+    mem[8'h30] = 9'b111111010;
+    mem[8'h31] = 9'b111001100;
+    mem[8'h32] = 9'b111010111;
+    mem[8'h33] = 9'b111;
+    mem[8'h34] = 9'b10101001;
+    mem[8'h35] = 9'b10110101;
+    mem[8'h36] = 9'b101111110;
+    mem[8'h37] = 9'b101011111;
+    mem[8'h38] = 9'b110001011;
+    mem[8'h39] = 9'b1111;
+    mem[8'h3a] = 9'b110101100;
+    mem[8'h3b] = 9'b11000101;
+    mem[8'h3c] = 9'b111011001;
+    mem[8'h3d] = 9'b11111011;
+    mem[8'h3e] = 9'b111011111;
+    mem[8'h3f] = 9'b101101111;
+    mem[8'h40] = 9'b111111110;
+    mem[8'h41] = 9'b111101110;
+    mem[8'h42] = 9'b11110010;
+    mem[8'h43] = 9'b1001011;
+    mem[8'h44] = 9'b10100001;
+    mem[8'h45] = 9'b111010010;
+    mem[8'h46] = 9'b110110011;
+    mem[8'h47] = 9'b111101111;
+    mem[8'h48] = 9'b10000110;
+    mem[8'h49] = 9'b111101010;
+    mem[8'h4a] = 9'b101110000;
+    mem[8'h4b] = 9'b111111011;
+    mem[8'h4c] = 9'b111100111;
+    mem[8'h4d] = 9'b1101111;
+    mem[8'h4e] = 9'b101110011;
+    mem[8'h4f] = 9'b111011011;
+    mem[8'h50] = 9'b101110;
+    mem[8'h51] = 9'b110100100;
+    mem[8'h52] = 9'b111110100;
+    mem[8'h53] = 9'b1110101;
+    mem[8'h54] = 9'b100011101;
+    mem[8'h55] = 9'b101011100;
+    mem[8'h56] = 9'b101101000;
+    mem[8'h57] = 9'b110100001;
+    mem[8'h58] = 9'b101111;
+    mem[8'h59] = 9'b110101101;
+    mem[8'h5a] = 9'b111010111;
+    mem[8'h5b] = 9'b100101010;
+    mem[8'h5c] = 9'b10001111;
+    mem[8'h5d] = 9'b101110011;
+    mem[8'h5e] = 9'b111011110;
+    mem[8'h5f] = 9'b110111001;
+    mem[8'h60] = 9'b110010111;
+    mem[8'h61] = 9'b110111000;
+    mem[8'h62] = 9'b101010101;
+    mem[8'h63] = 9'b11110110;
+    mem[8'h64] = 9'b11011010;
+    mem[8'h65] = 9'b110101000;
+    mem[8'h66] = 9'b110111010;
+    mem[8'h67] = 9'b100111110;
+    mem[8'h68] = 9'b101101010;
+    mem[8'h69] = 9'b111110101;
+    mem[8'h6a] = 9'b110111111;
+    mem[8'h6b] = 9'b111010110;
+    mem[8'h6c] = 9'b111010010;
+    mem[8'h6d] = 9'b10011111;
+    mem[8'h6e] = 9'b100110110;
+    mem[8'h6f] = 9'b110110110;
+    mem[8'h70] = 9'b10111011;
+    mem[8'h71] = 9'b11000111;
+    mem[8'h72] = 9'b110010101;
+    mem[8'h73] = 9'b11011010;
+    mem[8'h74] = 9'b1111000;
+    mem[8'h75] = 9'b111001111;
+    mem[8'h76] = 9'b101110011;
+    mem[8'h77] = 9'b110111;
+    mem[8'h78] = 9'b111111101;
+    mem[8'h79] = 9'b1111001;
+    mem[8'h7a] = 9'b100011111;
+    mem[8'h7b] = 9'b110111110;
+    mem[8'h7c] = 9'b101011110;
+    mem[8'h7d] = 9'b111010001;
+    mem[8'h7e] = 9'b11110100;
+    mem[8'h7f] = 9'b11101001;
+    mem[8'h80] = 9'b101110010;
+    mem[8'h81] = 9'b111110110;
+    mem[8'h82] = 9'b101001001;
+    mem[8'h83] = 9'b111101100;
+    mem[8'h84] = 9'b11110110;
+    mem[8'h85] = 9'b100111010;
+    mem[8'h86] = 9'b10111101;
+    mem[8'h87] = 9'b101011110;
+    mem[8'h88] = 9'b101110000;
+    mem[8'h89] = 9'b110100100;
+    mem[8'h8a] = 9'b101001101;
+    mem[8'h8b] = 9'b110111110;
+    mem[8'h8c] = 9'b111110111;
+    mem[8'h8d] = 9'b1110001;
+    mem[8'h8e] = 9'b1111000;
+    mem[8'h8f] = 9'b110100111;
+    mem[8'h90] = 9'b11111101;
+    mem[8'h91] = 9'b11111011;
+    mem[8'h92] = 9'b101111010;
+    mem[8'h93] = 9'b110010111;
+    mem[8'h94] = 9'b101111101;
+    mem[8'h95] = 9'b111100010;
+    mem[8'h96] = 9'b11000101;
+    mem[8'h97] = 9'b111011001;
+    mem[8'h98] = 9'b11110110;
+    mem[8'h99] = 9'b101111111;
+    mem[8'h9a] = 9'b110001101;
+    mem[8'h9b] = 9'b1001001;
+    mem[8'h9c] = 9'b11000110;
+    mem[8'h9d] = 9'b110111010;
+    mem[8'h9e] = 9'b100011111;
+    mem[8'h9f] = 9'b1100000;
+    mem[8'ha0] = 9'b11111111;
+    mem[8'ha1] = 9'b11010001;
+    mem[8'ha2] = 9'b10100010;
+    mem[8'ha3] = 9'b100001011;
+    mem[8'ha4] = 9'b101011;
+    mem[8'ha5] = 9'b101010000;
+    mem[8'ha6] = 9'b101110101;
+    mem[8'ha7] = 9'b10100010;
+    mem[8'ha8] = 9'b10010001;
+    mem[8'ha9] = 9'b10001100;
+    mem[8'haa] = 9'b111011010;
+    mem[8'hab] = 9'b101011111;
+    mem[8'hac] = 9'b101101111;
+    mem[8'had] = 9'b110101100;
+    mem[8'hae] = 9'b111111001;
+    mem[8'haf] = 9'b111100011;
+    mem[8'hb0] = 9'b100001111;
+    mem[8'hb1] = 9'b1101001;
+    mem[8'hb2] = 9'b1110010;
+    mem[8'hb3] = 9'b111101010;
+    mem[8'hb4] = 9'b111011001;
+    mem[8'hb5] = 9'b111100110;
+    mem[8'hb6] = 9'b11100111;
+    mem[8'hb7] = 9'b111011111;
+    mem[8'hb8] = 9'b110110100;
+    mem[8'hb9] = 9'b111111010;
+    mem[8'hba] = 9'b10001;
+    mem[8'hbb] = 9'b111101010;
+    mem[8'hbc] = 9'b100011110;
+    mem[8'hbd] = 9'b101110111;
+    mem[8'hbe] = 9'b11100110;
+    mem[8'hbf] = 9'b101011001;
+    mem[8'hc0] = 9'b1111101;
+    mem[8'hc1] = 9'b110110100;
+    mem[8'hc2] = 9'b100101100;
+    mem[8'hc3] = 9'b101110011;
+    mem[8'hc4] = 9'b101111001;
+    mem[8'hc5] = 9'b110101011;
+    mem[8'hc6] = 9'b101001101;
+    mem[8'hc7] = 9'b111111101;
+    mem[8'hc8] = 9'b101011110;
+    mem[8'hc9] = 9'b11011101;
+    mem[8'hca] = 9'b111011110;
+    mem[8'hcb] = 9'b100101;
+    mem[8'hcc] = 9'b101101111;
+    mem[8'hcd] = 9'b110101100;
+    mem[8'hce] = 9'b11001001;
+    mem[8'hcf] = 9'b101011101;
+    mem[8'hd0] = 9'b101110100;
+    mem[8'hd1] = 9'b1111110;
+    mem[8'hd2] = 9'b11011101;
+    mem[8'hd3] = 9'b10001111;
+    mem[8'hd4] = 9'b101011011;
+    mem[8'hd5] = 9'b111101111;
+    mem[8'hd6] = 9'b10000101;
+    mem[8'hd7] = 9'b101111111;
+    mem[8'hd8] = 9'b100100011;
+    mem[8'hd9] = 9'b110110111;
+    mem[8'hda] = 9'b10111010;
+    mem[8'hdb] = 9'b110101111;
+    mem[8'hdc] = 9'b111111001;
+    mem[8'hdd] = 9'b111010111;
+    mem[8'hde] = 9'b110011110;
+    mem[8'hdf] = 9'b100101111;
+    mem[8'he0] = 9'b110110111;
+    mem[8'he1] = 9'b100110010;
+    mem[8'he2] = 9'b111100111;
+    mem[8'he3] = 9'b10100101;
+    mem[8'he4] = 9'b100011011;
+    mem[8'he5] = 9'b100101011;
+    mem[8'he6] = 9'b110000111;
+    mem[8'he7] = 9'b111101001;
+    mem[8'he8] = 9'b110010101;
+    mem[8'he9] = 9'b1110110;
+    mem[8'hea] = 9'b101111001;
+    mem[8'heb] = 9'b100011011;
+    mem[8'hec] = 9'b10111111;
+    mem[8'hed] = 9'b1111100;
+    mem[8'hee] = 9'b111111101;
+    mem[8'hef] = 9'b10101100;
     end
     
     always @(posedge clock) begin
@@ -17350,3 +17239,5 @@ endmodule // random_3_e18_mvtu_int$ys$6
 /* verilator lint_on DECLFILENAME */
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_on UNUSEDPARAM */
+/* verilator lint_on UNSIGNED */
+/* verilator lint_on UNOPTFLAT */

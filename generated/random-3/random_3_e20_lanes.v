@@ -6,10 +6,18 @@
 // - DECLFILENAME: one file holds a whole module tree (`name`, `name$sub`, ...).
 // - UNUSEDSIGNAL, UNUSEDPARAM: lanes built from one block leave some ports unread
 //   (only lane 0's `out_valid` paces a queue) and some constants unused in a mode.
+// - UNSIGNED: a block's sizes are constants of its module, and a comparison with one
+//   that is 0 in this layer (`oy < p` with no padding) is constant; yosys folds it.
+// - UNOPTFLAT: rust-hdl writes each module's logic as one `always @(*)`, so a queue
+//   whose `valid` comes from registers but whose block also reads `read` looks like a
+//   loop with the parent's block, which reads `valid` and drives `read`. The loop is
+//   at block level only; yosys `check -assert` (run by the tests) finds no logic loop.
 /* verilator lint_off WIDTH */
 /* verilator lint_off DECLFILENAME */
 /* verilator lint_off UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDPARAM */
+/* verilator lint_off UNSIGNED */
+/* verilator lint_off UNOPTFLAT */
 
 
 module random_3_e20_lanes(clock,reset,in_data,in_valid,in_ready,out_data,out_valid,out_ready);
@@ -20,24 +28,24 @@ module random_3_e20_lanes(clock,reset,in_data,in_valid,in_ready,out_data,out_val
     input wire  [6:0] in_data;
     input wire  in_valid;
     output reg  in_ready;
-    output reg  [5:0] out_data;
+    output reg  [2:0] out_data;
     output reg  out_valid;
     input wire  out_ready;
     
     // Constant declarations
     localparam  ib = 16'h1;
     localparam  il = 16'h7;
-    localparam  ol = 16'h6;
+    localparam  ol = 16'h3;
     localparam  il_f = 24'h7;
-    localparam  ol_f = 24'h6;
-    localparam  room = 16'hc;
+    localparam  ol_f = 24'h3;
+    localparam  room = 16'h9;
     localparam  frame = 24'h2a;
     localparam  in_mask = 7'b1111111;
-    localparam  out_mask = 6'b111111;
+    localparam  out_mask = 3'b111;
     
     // Stub signals
-    reg  [18:0] store$d;
-    wire  [18:0] store$q;
+    reg  [15:0] store$d;
+    wire  [15:0] store$q;
     reg  store$clock;
     reg  [15:0] n$d;
     wire  [15:0] n$q;
@@ -48,8 +56,8 @@ module random_3_e20_lanes(clock,reset,in_data,in_valid,in_ready,out_data,out_val
     reg  [23:0] out_rem$d;
     wire  [23:0] out_rem$q;
     reg  out_rem$clock;
-    reg  [5:0] od$d;
-    wire  [5:0] od$q;
+    reg  [2:0] od$d;
+    wire  [2:0] od$q;
     reg  od$clock;
     reg  ov$d;
     wire  ov$q;
@@ -62,7 +70,7 @@ module random_3_e20_lanes(clock,reset,in_data,in_valid,in_ready,out_data,out_val
     reg  free;
     reg  emit;
     reg  take;
-    reg  [18:0] shifted;
+    reg  [15:0] shifted;
     reg  [6:0] beat;
     
     // Sub module instances
@@ -132,7 +140,7 @@ module random_3_e20_lanes(clock,reset,in_data,in_valid,in_ready,out_data,out_val
         store$d = shifted;
         n$d = n$q - k;
         if (take) begin
-            store$d = shifted | (((beat) & 19'h7ffff) << ((n$q - k) * ib));
+            store$d = shifted | (((beat) & 16'hffff) << ((n$q - k) * ib));
             n$d = n$q - k + m;
             in_rem$d = in_rem$q - ((m) & 24'hffffff);
             if (in_rem$q == ((m) & 24'hffffff)) begin
@@ -140,7 +148,7 @@ module random_3_e20_lanes(clock,reset,in_data,in_valid,in_ready,out_data,out_val
             end
         end
         if (emit) begin
-            od$d = ((store$q) & 6'h3f) & (out_mask >> ((ol - kk) * ib));
+            od$d = ((store$q) & 3'h7) & (out_mask >> ((ol - kk) * ib));
             ov$d = 1'b1;
             out_rem$d = out_rem$q - ((kk) & 24'hffffff);
             if (out_rem$q == ((kk) & 24'hffffff)) begin
@@ -205,13 +213,13 @@ endmodule // random_3_e20_lanes$n
 module random_3_e20_lanes$od(d,q,clock);
     
     // Module arguments
-    input wire  [5:0] d;
-    output reg  [5:0] q;
+    input wire  [2:0] d;
+    output reg  [2:0] q;
     input wire  clock;
     
     // Update code (custom)
     initial begin
-       q = 6'h0;
+       q = 3'h0;
     end
     
     always @(posedge clock) begin
@@ -262,13 +270,13 @@ endmodule // random_3_e20_lanes$ov
 module random_3_e20_lanes$store(d,q,clock);
     
     // Module arguments
-    input wire  [18:0] d;
-    output reg  [18:0] q;
+    input wire  [15:0] d;
+    output reg  [15:0] q;
     input wire  clock;
     
     // Update code (custom)
     initial begin
-       q = 19'h0;
+       q = 16'h0;
     end
     
     always @(posedge clock) begin
@@ -281,3 +289,5 @@ endmodule // random_3_e20_lanes$store
 /* verilator lint_on DECLFILENAME */
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_on UNUSEDPARAM */
+/* verilator lint_on UNSIGNED */
+/* verilator lint_on UNOPTFLAT */

@@ -6,10 +6,18 @@
 // - DECLFILENAME: one file holds a whole module tree (`name`, `name$sub`, ...).
 // - UNUSEDSIGNAL, UNUSEDPARAM: lanes built from one block leave some ports unread
 //   (only lane 0's `out_valid` paces a queue) and some constants unused in a mode.
+// - UNSIGNED: a block's sizes are constants of its module, and a comparison with one
+//   that is 0 in this layer (`oy < p` with no padding) is constant; yosys folds it.
+// - UNOPTFLAT: rust-hdl writes each module's logic as one `always @(*)`, so a queue
+//   whose `valid` comes from registers but whose block also reads `read` looks like a
+//   loop with the parent's block, which reads `valid` and drives `read`. The loop is
+//   at block level only; yosys `check -assert` (run by the tests) finds no logic loop.
 /* verilator lint_off WIDTH */
 /* verilator lint_off DECLFILENAME */
 /* verilator lint_off UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDPARAM */
+/* verilator lint_off UNSIGNED */
+/* verilator lint_off UNOPTFLAT */
 
 
 module random_3_e24_fifo(clock,reset,in_data,in_valid,in_ready,out_data,out_valid,out_ready);
@@ -17,29 +25,29 @@ module random_3_e24_fifo(clock,reset,in_data,in_valid,in_ready,out_data,out_vali
     // Module arguments
     input wire  clock;
     input wire  reset;
-    input wire  [5:0] in_data;
+    input wire  [2:0] in_data;
     input wire  in_valid;
     output reg  in_ready;
-    output reg  [5:0] out_data;
+    output reg  [2:0] out_data;
     output reg  out_valid;
     input wire  out_ready;
     
     // Constant declarations
-    localparam  last = 3'b110;
+    localparam  last = 4'hd;
     
     // Stub signals
-    reg  [2:0] ram$read_address;
+    reg  [3:0] ram$read_address;
     reg  ram$read_clock;
-    wire  [5:0] ram$read_data;
-    reg  [2:0] ram$write_address;
+    wire  [2:0] ram$read_data;
+    reg  [3:0] ram$write_address;
     reg  ram$write_clock;
-    reg  [5:0] ram$write_data;
+    reg  [2:0] ram$write_data;
     reg  ram$write_enable;
-    reg  [2:0] wptr$d;
-    wire  [2:0] wptr$q;
+    reg  [3:0] wptr$d;
+    wire  [3:0] wptr$q;
     reg  wptr$clock;
-    reg  [2:0] rptr$d;
-    wire  [2:0] rptr$q;
+    reg  [3:0] rptr$d;
+    wire  [3:0] rptr$q;
     reg  rptr$clock;
     reg  full$d;
     wire  full$q;
@@ -47,14 +55,14 @@ module random_3_e24_fifo(clock,reset,in_data,in_valid,in_ready,out_data,out_vali
     reg  rv$d;
     wire  rv$q;
     reg  rv$clock;
-    reg  [5:0] main$d;
-    wire  [5:0] main$q;
+    reg  [2:0] main$d;
+    wire  [2:0] main$q;
     reg  main$clock;
     reg  mv$d;
     wire  mv$q;
     reg  mv$clock;
-    reg  [5:0] skid$d;
-    wire  [5:0] skid$q;
+    reg  [2:0] skid$d;
+    wire  [2:0] skid$q;
     reg  skid$clock;
     reg  sv$d;
     wire  sv$q;
@@ -64,8 +72,8 @@ module random_3_e24_fifo(clock,reset,in_data,in_valid,in_ready,out_data,out_vali
     reg  write;
     reg  issue;
     reg  empty;
-    reg  [2:0] wnext;
-    reg  [2:0] rnext;
+    reg  [3:0] wnext;
+    reg  [3:0] rnext;
     
     // Sub module instances
     random_3_e24_fifo$ram ram(
@@ -221,13 +229,13 @@ endmodule // random_3_e24_fifo$full
 module random_3_e24_fifo$main(d,q,clock);
     
     // Module arguments
-    input wire  [5:0] d;
-    output reg  [5:0] q;
+    input wire  [2:0] d;
+    output reg  [2:0] q;
     input wire  clock;
     
     // Update code (custom)
     initial begin
-       q = 6'h0;
+       q = 3'h0;
     end
     
     always @(posedge clock) begin
@@ -259,16 +267,16 @@ endmodule // random_3_e24_fifo$mv
 module random_3_e24_fifo$ram(read_address,read_clock,read_data,write_address,write_clock,write_data,write_enable);
     
     // Module arguments
-    input wire  [2:0] read_address;
+    input wire  [3:0] read_address;
     input wire  read_clock;
-    output reg  [5:0] read_data;
-    input wire  [2:0] write_address;
+    output reg  [2:0] read_data;
+    input wire  [3:0] write_address;
     input wire  write_clock;
-    input wire  [5:0] write_data;
+    input wire  [2:0] write_data;
     input wire  write_enable;
     
     // Update code (custom)
-    reg[5:0] mem[7:0];
+    reg[2:0] mem[15:0];
     
     
     
@@ -288,13 +296,13 @@ endmodule // random_3_e24_fifo$ram
 module random_3_e24_fifo$rptr(d,q,clock);
     
     // Module arguments
-    input wire  [2:0] d;
-    output reg  [2:0] q;
+    input wire  [3:0] d;
+    output reg  [3:0] q;
     input wire  clock;
     
     // Update code (custom)
     initial begin
-       q = 3'h0;
+       q = 4'h0;
     end
     
     always @(posedge clock) begin
@@ -326,13 +334,13 @@ endmodule // random_3_e24_fifo$rv
 module random_3_e24_fifo$skid(d,q,clock);
     
     // Module arguments
-    input wire  [5:0] d;
-    output reg  [5:0] q;
+    input wire  [2:0] d;
+    output reg  [2:0] q;
     input wire  clock;
     
     // Update code (custom)
     initial begin
-       q = 6'h0;
+       q = 3'h0;
     end
     
     always @(posedge clock) begin
@@ -364,13 +372,13 @@ endmodule // random_3_e24_fifo$sv
 module random_3_e24_fifo$wptr(d,q,clock);
     
     // Module arguments
-    input wire  [2:0] d;
-    output reg  [2:0] q;
+    input wire  [3:0] d;
+    output reg  [3:0] q;
     input wire  clock;
     
     // Update code (custom)
     initial begin
-       q = 3'h0;
+       q = 4'h0;
     end
     
     always @(posedge clock) begin
@@ -383,3 +391,5 @@ endmodule // random_3_e24_fifo$wptr
 /* verilator lint_on DECLFILENAME */
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_on UNUSEDPARAM */
+/* verilator lint_on UNSIGNED */
+/* verilator lint_on UNOPTFLAT */

@@ -26,9 +26,9 @@
 //! these units would not be honest; an explicit `--budget` is taken as iCE40 units.
 
 use crate::design::Design;
-use crate::folding::{check_fold, layer_cycles, plan, Fold, MAX_SIMD};
+use crate::folding::{layer_cycles, plan, valid_folds};
 use crate::resources::{estimate, Cost, Estimate};
-use bnnforge_model::network::{Network, Op};
+use bnnforge_model::network::Network;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// What a design may use: iCE40 LUT4s and 4-kbit block RAMs (`SB_RAM40_4K`).
@@ -119,22 +119,13 @@ pub const DEVICES: [Device; 1] = [Device {
 /// Every interval [`plan`] can be asked for: the distinct cycles per frame of every
 /// layer under every valid fold, ascending.
 pub fn candidate_targets(net: &Network) -> Vec<u64> {
-    let mut t = BTreeSet::new();
-    for (i, l) in net.layers.iter().enumerate() {
-        // PE divides the outputs (dense, conv) or the channels (other ops)
-        let (n, simds) = match &l.op {
-            Op::Dense { out, .. } | Op::Conv { out, .. } => (*out, MAX_SIMD),
-            _ => (net.src_shape_kind(net.info()[i].srcs[0]).0.c, 1),
-        };
-        for pe in (1..=n).filter(|p| n % p == 0) {
-            for simd in 1..=simds {
-                let f = Fold { pe, simd };
-                if check_fold(net, i, f).is_ok() {
-                    t.insert(layer_cycles(net, i, f));
-                }
-            }
-        }
-    }
+    let t: BTreeSet<u64> = (0..net.layers.len())
+        .flat_map(|i| {
+            valid_folds(net, i)
+                .into_iter()
+                .map(move |f| layer_cycles(net, i, f))
+        })
+        .collect();
     t.into_iter().collect()
 }
 

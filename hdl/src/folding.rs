@@ -147,15 +147,47 @@ fn fits(net: &Network, i: usize, fold: Fold) -> bool {
     beat_limit(net, i).is_none_or(|l| beat_lanes(net, i, fold) <= l.max_lanes)
 }
 
-/// The default target interval: the largest dense/conv layer on 64 XNOR lanes
-/// (PE·SIMD = 64), every other layer folded to keep pace.
+/// XNOR lanes (PE·SIMD) a dense or conv layer gets at most under [`default_target`].
+pub const DEFAULT_LANES: usize = 64;
+
+/// The default target interval: the slowest dense/conv layer at its fastest fold of at
+/// most [`DEFAULT_LANES`] XNOR lanes (PE·SIMD), every other layer folded to keep pace.
+/// Taking the fastest *valid* fold, not work / 64, matters when the dimensions have
+/// few divisors: 59 outputs × 23 inputs is 22 cycles of work on 64 lanes, but its
+/// folds take 1, 23, 59 or 1357 cycles, and a target of 22 would force all 1357 lanes.
 pub fn default_target(net: &Network) -> u64 {
     (0..net.layers.len())
-        .filter_map(|i| mac_dims(net, i).map(|(out, _, fan_in, px)| px * (out * fan_in) as u64))
-        .map(|work| work.div_ceil(64))
+        .filter(|&i| mac_dims(net, i).is_some())
+        .filter_map(|i| {
+            valid_folds(net, i)
+                .into_iter()
+                .filter(|f| f.pe * f.simd <= DEFAULT_LANES)
+                .map(|f| layer_cycles(net, i, f))
+                .min()
+        })
         .max()
         .unwrap_or(1)
         .max(1)
+}
+
+/// Every fold layer `i`'s engines take: PE divides the outputs (dense, conv) or the
+/// channels (other ops), SIMD divides the fan-in unit (at most [`MAX_SIMD`]; 1 for other
+/// ops), and the beats fit the blocks ([`beat_limit`]). Small first.
+pub fn valid_folds(net: &Network, i: usize) -> Vec<Fold> {
+    let (outs, units): (Vec<usize>, Vec<usize>) = match mac_dims(net, i) {
+        Some((out, unit, _, _)) => (
+            divisors(out),
+            divisors(unit)
+                .into_iter()
+                .filter(|&s| s <= MAX_SIMD)
+                .collect(),
+        ),
+        None => (divisors(stream_dims(net, i).1), vec![1]),
+    };
+    outs.iter()
+        .flat_map(|&pe| units.iter().map(move |&simd| Fold { pe, simd }))
+        .filter(|&f| fits(net, i, f))
+        .collect()
 }
 
 /// Cycles per frame of layer `i` under `fold`.
@@ -244,34 +276,17 @@ pub fn check_fold(net: &Network, i: usize, fold: Fold) -> Result<(), String> {
 /// when none is, among the folds its engines take ([`check_fold`]). Cost is PE·SIMD lanes; on ties the larger SIMD wins (one popcount tree
 /// and one accumulator per PE serve more lanes).
 pub fn fold_for_target(net: &Network, i: usize, target: u64) -> Fold {
-    let (outs, units): (Vec<usize>, Vec<usize>) = match mac_dims(net, i) {
-        Some((out, unit, _, _)) => (
-            divisors(out),
-            divisors(unit)
-                .into_iter()
-                .filter(|&s| s <= MAX_SIMD)
-                .collect(),
-        ),
-        None => (divisors(stream_dims(net, i).1), vec![1]),
-    };
-
     let mut best: Option<(u64, usize, Fold)> = None;
     let mut fastest: Option<(u64, Fold)> = None;
-    for &pe in &outs {
-        for &simd in &units {
-            let f = Fold { pe, simd };
-            if !fits(net, i, f) {
-                continue;
-            }
-            let c = layer_cycles(net, i, f);
-            let cost = (pe * simd) as u64;
-            if fastest.is_none_or(|(fc, ff)| c < fc || (c == fc && pe * simd < ff.pe * ff.simd)) {
-                fastest = Some((c, f));
-            }
-            if c <= target && best.is_none_or(|(bc, bs, _)| cost < bc || (cost == bc && simd > bs))
-            {
-                best = Some((cost, simd, f));
-            }
+    for f in valid_folds(net, i) {
+        let (pe, simd) = (f.pe, f.simd);
+        let c = layer_cycles(net, i, f);
+        let cost = (pe * simd) as u64;
+        if fastest.is_none_or(|(fc, ff)| c < fc || (c == fc && pe * simd < ff.pe * ff.simd)) {
+            fastest = Some((c, f));
+        }
+        if c <= target && best.is_none_or(|(bc, bs, _)| cost < bc || (cost == bc && simd > bs)) {
+            best = Some((cost, simd, f));
         }
     }
     best.map(|b| b.2)

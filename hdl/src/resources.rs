@@ -704,9 +704,9 @@ mod tests {
                 &r3,
                 &dr,
                 18,
-                emit::mvtu_int::<10, 2, 20, 4, 11, 11, 8, 6, 3, 12, 1, 1, 1, 7>,
+                emit::mvtu_int::<9, 2, 18, 4, 11, 11, 8, 6, 3, 12, 1, 1, 1, 7>,
             ),
-            (&r3, &dr, 16, emit::lanes::<2, 4, 20, 42>),
+            (&r3, &dr, 16, emit::lanes::<2, 4, 18, 38>),
         ];
         let (mut sum_est, mut sum_meas) = (Cost::default(), Cost::default());
         let mut failures = vec![];
