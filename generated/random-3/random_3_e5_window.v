@@ -33,36 +33,36 @@ module random_3_e5_window(clock,reset,in_data,in_valid,in_ready,out_data,out_val
     input wire  out_ready;
     
     // Constant declarations
-    localparam  c_iw = 16'h1;
-    localparam  c_sh = 16'h0;
-    localparam  c_glast = 16'h0;
-    localparam  c_cgl = 16'h0;
-    localparam  c_p = 16'h0;
-    localparam  c_wlb = 16'h4;
-    localparam  c_hlb = 16'h8;
-    localparam  c_wp = 16'h5;
-    localparam  c_hp = 16'h9;
-    localparam  c_h = 16'h9;
-    localparam  c_r = 16'h2;
-    localparam  c_kl = 16'h0;
-    localparam  c_s = 16'h1;
-    localparam  c_scg = 16'h1;
-    localparam  c_negpcg = 16'h0;
-    localparam  c_wcg = 16'h5;
-    localparam  c_words = 16'ha;
-    localparam  c_wlast = 16'h9;
-    localparam  c_swcg = 16'h5;
-    localparam  c_hwcg = 16'h5;
-    localparam  c_rtop0 = 16'h0;
-    localparam  c_lastx = 16'h4;
-    localparam  c_lasty = 16'h8;
+    localparam  c_iw = 8'h1;
+    localparam  c_sh = 8'h0;
+    localparam  c_glast = 5'b0;
+    localparam  c_cgl = 5'b0;
+    localparam  c_p = 5'b0;
+    localparam  c_wlb = 5'b100;
+    localparam  c_hlb = 5'b1000;
+    localparam  c_wp = 5'b101;
+    localparam  c_hp = 5'b1001;
+    localparam  c_h = 5'b1001;
+    localparam  c_r = 5'b10;
+    localparam  c_kl = 5'b0;
+    localparam  c_s = 5'b1;
+    localparam  c_scg = 5'b1;
+    localparam  c_negpcg = 5'b0;
+    localparam  c_wcg = 5'b101;
+    localparam  c_words = 5'b1010;
+    localparam  c_wlast = 5'b1001;
+    localparam  c_swcg = 5'b101;
+    localparam  c_hwcg = 5'b101;
+    localparam  c_rtop0 = 5'b0;
+    localparam  c_lastx = 5'b100;
+    localparam  c_lasty = 5'b1000;
     localparam  c_padw = 1'b0;
     
     // Stub signals
     reg  ram$clock;
-    reg  [15:0] ram$read_address;
+    reg  [4:0] ram$read_address;
     wire  ram$read_data;
-    reg  [15:0] ram$write_address;
+    reg  [4:0] ram$write_address;
     reg  ram$write_data;
     reg  ram$write_enable;
     reg  queue$clock;
@@ -73,20 +73,20 @@ module random_3_e5_window(clock,reset,in_data,in_valid,in_ready,out_data,out_val
     wire  queue$out_valid;
     wire  queue$out_data;
     wire  [1:0] queue$count;
-    reg  [15:0] gi$d;
-    wire  [15:0] gi$q;
+    reg  [4:0] gi$d;
+    wire  [4:0] gi$q;
     reg  gi$clock;
-    reg  [15:0] wcg$d;
-    wire  [15:0] wcg$q;
+    reg  [4:0] wcg$d;
+    wire  [4:0] wcg$q;
     reg  wcg$clock;
-    reg  [15:0] wxb$d;
-    wire  [15:0] wxb$q;
+    reg  [4:0] wxb$d;
+    wire  [4:0] wxb$q;
     reg  wxb$clock;
-    reg  [15:0] wyb$d;
-    wire  [15:0] wyb$q;
+    reg  [4:0] wyb$d;
+    wire  [4:0] wyb$q;
     reg  wyb$clock;
-    reg  [15:0] wa$d;
-    wire  [15:0] wa$q;
+    reg  [4:0] wa$d;
+    wire  [4:0] wa$q;
     reg  wa$clock;
     reg  gacc$d;
     wire  gacc$q;
@@ -94,41 +94,41 @@ module random_3_e5_window(clock,reset,in_data,in_valid,in_ready,out_data,out_val
     reg  [1:0] fd$d;
     wire  [1:0] fd$q;
     reg  fd$clock;
-    reg  [15:0] cg$d;
-    wire  [15:0] cg$q;
+    reg  [4:0] cg$d;
+    wire  [4:0] cg$q;
     reg  cg$clock;
-    reg  [15:0] kx$d;
-    wire  [15:0] kx$q;
+    reg  [4:0] kx$d;
+    wire  [4:0] kx$q;
     reg  kx$clock;
-    reg  [15:0] ky$d;
-    wire  [15:0] ky$q;
+    reg  [4:0] ky$d;
+    wire  [4:0] ky$q;
     reg  ky$clock;
-    reg  [15:0] oxs$d;
-    wire  [15:0] oxs$q;
+    reg  [4:0] oxs$d;
+    wire  [4:0] oxs$q;
     reg  oxs$clock;
-    reg  [15:0] oys$d;
-    wire  [15:0] oys$q;
+    reg  [4:0] oys$d;
+    wire  [4:0] oys$q;
     reg  oys$clock;
-    reg  [15:0] ixb$d;
-    wire  [15:0] ixb$q;
+    reg  [4:0] ixb$d;
+    wire  [4:0] ixb$q;
     reg  ixb$clock;
-    reg  [15:0] iyb$d;
-    wire  [15:0] iyb$q;
+    reg  [4:0] iyb$d;
+    wire  [4:0] iyb$q;
     reg  iyb$clock;
-    reg  [15:0] koff$d;
-    wire  [15:0] koff$q;
+    reg  [4:0] koff$d;
+    wire  [4:0] koff$q;
     reg  koff$clock;
-    reg  [15:0] coff$d;
-    wire  [15:0] coff$q;
+    reg  [4:0] coff$d;
+    wire  [4:0] coff$q;
     reg  coff$clock;
-    reg  [15:0] rb$d;
-    wire  [15:0] rb$q;
+    reg  [4:0] rb$d;
+    wire  [4:0] rb$q;
     reg  rb$clock;
-    reg  [15:0] rrow$d;
-    wire  [15:0] rrow$q;
+    reg  [4:0] rrow$d;
+    wire  [4:0] rrow$q;
     reg  rrow$clock;
-    reg  [15:0] rtop$d;
-    wire  [15:0] rtop$q;
+    reg  [4:0] rtop$d;
+    wire  [4:0] rtop$q;
     reg  rtop$clock;
     reg  v1$d;
     wire  v1$q;
@@ -143,18 +143,18 @@ module random_3_e5_window(clock,reset,in_data,in_valid,in_ready,out_data,out_val
     reg  wword;
     reg  wwrap;
     reg  rwrap;
-    reg  [15:0] top;
-    reg  [15:0] ny;
-    reg  [15:0] nx;
+    reg  [4:0] top;
+    reg  [4:0] ny;
+    reg  [4:0] nx;
     reg  rdy;
     reg  [1:0] occ;
     reg  go;
     reg  pad;
-    reg  [15:0] rb_n;
-    reg  [15:0] rrow_n;
-    reg  [15:0] rtop_n;
-    reg  [15:0] oxs_n;
-    reg  [15:0] oys_n;
+    reg  [4:0] rb_n;
+    reg  [4:0] rrow_n;
+    reg  [4:0] rtop_n;
+    reg  [4:0] oxs_n;
+    reg  [4:0] oys_n;
     
     // Sub module instances
     random_3_e5_window$ram ram(
@@ -508,13 +508,13 @@ endmodule // random_3_e5_window
 module random_3_e5_window$cg(d,q,clock);
     
     // Module arguments
-    input wire  [15:0] d;
-    output reg  [15:0] q;
+    input wire  [4:0] d;
+    output reg  [4:0] q;
     input wire  clock;
     
     // Update code (custom)
     initial begin
-       q = 16'h0;
+       q = 5'h0;
     end
     
     always @(posedge clock) begin
@@ -527,13 +527,13 @@ endmodule // random_3_e5_window$cg
 module random_3_e5_window$coff(d,q,clock);
     
     // Module arguments
-    input wire  [15:0] d;
-    output reg  [15:0] q;
+    input wire  [4:0] d;
+    output reg  [4:0] q;
     input wire  clock;
     
     // Update code (custom)
     initial begin
-       q = 16'h0;
+       q = 5'h0;
     end
     
     always @(posedge clock) begin
@@ -584,13 +584,13 @@ endmodule // random_3_e5_window$gacc
 module random_3_e5_window$gi(d,q,clock);
     
     // Module arguments
-    input wire  [15:0] d;
-    output reg  [15:0] q;
+    input wire  [4:0] d;
+    output reg  [4:0] q;
     input wire  clock;
     
     // Update code (custom)
     initial begin
-       q = 16'h0;
+       q = 5'h0;
     end
     
     always @(posedge clock) begin
@@ -603,13 +603,13 @@ endmodule // random_3_e5_window$gi
 module random_3_e5_window$ixb(d,q,clock);
     
     // Module arguments
-    input wire  [15:0] d;
-    output reg  [15:0] q;
+    input wire  [4:0] d;
+    output reg  [4:0] q;
     input wire  clock;
     
     // Update code (custom)
     initial begin
-       q = 16'h0;
+       q = 5'h0;
     end
     
     always @(posedge clock) begin
@@ -622,13 +622,13 @@ endmodule // random_3_e5_window$ixb
 module random_3_e5_window$iyb(d,q,clock);
     
     // Module arguments
-    input wire  [15:0] d;
-    output reg  [15:0] q;
+    input wire  [4:0] d;
+    output reg  [4:0] q;
     input wire  clock;
     
     // Update code (custom)
     initial begin
-       q = 16'h0;
+       q = 5'h0;
     end
     
     always @(posedge clock) begin
@@ -641,13 +641,13 @@ endmodule // random_3_e5_window$iyb
 module random_3_e5_window$koff(d,q,clock);
     
     // Module arguments
-    input wire  [15:0] d;
-    output reg  [15:0] q;
+    input wire  [4:0] d;
+    output reg  [4:0] q;
     input wire  clock;
     
     // Update code (custom)
     initial begin
-       q = 16'h0;
+       q = 5'h0;
     end
     
     always @(posedge clock) begin
@@ -660,13 +660,13 @@ endmodule // random_3_e5_window$koff
 module random_3_e5_window$kx(d,q,clock);
     
     // Module arguments
-    input wire  [15:0] d;
-    output reg  [15:0] q;
+    input wire  [4:0] d;
+    output reg  [4:0] q;
     input wire  clock;
     
     // Update code (custom)
     initial begin
-       q = 16'h0;
+       q = 5'h0;
     end
     
     always @(posedge clock) begin
@@ -679,13 +679,13 @@ endmodule // random_3_e5_window$kx
 module random_3_e5_window$ky(d,q,clock);
     
     // Module arguments
-    input wire  [15:0] d;
-    output reg  [15:0] q;
+    input wire  [4:0] d;
+    output reg  [4:0] q;
     input wire  clock;
     
     // Update code (custom)
     initial begin
-       q = 16'h0;
+       q = 5'h0;
     end
     
     always @(posedge clock) begin
@@ -698,13 +698,13 @@ endmodule // random_3_e5_window$ky
 module random_3_e5_window$oxs(d,q,clock);
     
     // Module arguments
-    input wire  [15:0] d;
-    output reg  [15:0] q;
+    input wire  [4:0] d;
+    output reg  [4:0] q;
     input wire  clock;
     
     // Update code (custom)
     initial begin
-       q = 16'h0;
+       q = 5'h0;
     end
     
     always @(posedge clock) begin
@@ -717,13 +717,13 @@ endmodule // random_3_e5_window$oxs
 module random_3_e5_window$oys(d,q,clock);
     
     // Module arguments
-    input wire  [15:0] d;
-    output reg  [15:0] q;
+    input wire  [4:0] d;
+    output reg  [4:0] q;
     input wire  clock;
     
     // Update code (custom)
     initial begin
-       q = 16'h0;
+       q = 5'h0;
     end
     
     always @(posedge clock) begin
@@ -927,9 +927,9 @@ module random_3_e5_window$ram(clock,read_address,read_data,write_address,write_d
     
     // Module arguments
     input wire  clock;
-    input wire  [15:0] read_address;
+    input wire  [4:0] read_address;
     output reg  read_data;
-    input wire  [15:0] write_address;
+    input wire  [4:0] write_address;
     input wire  write_data;
     input wire  write_enable;
     
@@ -951,13 +951,13 @@ endmodule // random_3_e5_window$ram
 module random_3_e5_window$rb(d,q,clock);
     
     // Module arguments
-    input wire  [15:0] d;
-    output reg  [15:0] q;
+    input wire  [4:0] d;
+    output reg  [4:0] q;
     input wire  clock;
     
     // Update code (custom)
     initial begin
-       q = 16'h0;
+       q = 5'h0;
     end
     
     always @(posedge clock) begin
@@ -970,13 +970,13 @@ endmodule // random_3_e5_window$rb
 module random_3_e5_window$rrow(d,q,clock);
     
     // Module arguments
-    input wire  [15:0] d;
-    output reg  [15:0] q;
+    input wire  [4:0] d;
+    output reg  [4:0] q;
     input wire  clock;
     
     // Update code (custom)
     initial begin
-       q = 16'h0;
+       q = 5'h0;
     end
     
     always @(posedge clock) begin
@@ -989,13 +989,13 @@ endmodule // random_3_e5_window$rrow
 module random_3_e5_window$rtop(d,q,clock);
     
     // Module arguments
-    input wire  [15:0] d;
-    output reg  [15:0] q;
+    input wire  [4:0] d;
+    output reg  [4:0] q;
     input wire  clock;
     
     // Update code (custom)
     initial begin
-       q = 16'h0;
+       q = 5'h0;
     end
     
     always @(posedge clock) begin
@@ -1027,13 +1027,13 @@ endmodule // random_3_e5_window$v1
 module random_3_e5_window$wa(d,q,clock);
     
     // Module arguments
-    input wire  [15:0] d;
-    output reg  [15:0] q;
+    input wire  [4:0] d;
+    output reg  [4:0] q;
     input wire  clock;
     
     // Update code (custom)
     initial begin
-       q = 16'h0;
+       q = 5'h0;
     end
     
     always @(posedge clock) begin
@@ -1046,13 +1046,13 @@ endmodule // random_3_e5_window$wa
 module random_3_e5_window$wcg(d,q,clock);
     
     // Module arguments
-    input wire  [15:0] d;
-    output reg  [15:0] q;
+    input wire  [4:0] d;
+    output reg  [4:0] q;
     input wire  clock;
     
     // Update code (custom)
     initial begin
-       q = 16'h0;
+       q = 5'h0;
     end
     
     always @(posedge clock) begin
@@ -1065,13 +1065,13 @@ endmodule // random_3_e5_window$wcg
 module random_3_e5_window$wxb(d,q,clock);
     
     // Module arguments
-    input wire  [15:0] d;
-    output reg  [15:0] q;
+    input wire  [4:0] d;
+    output reg  [4:0] q;
     input wire  clock;
     
     // Update code (custom)
     initial begin
-       q = 16'h0;
+       q = 5'h0;
     end
     
     always @(posedge clock) begin
@@ -1084,13 +1084,13 @@ endmodule // random_3_e5_window$wxb
 module random_3_e5_window$wyb(d,q,clock);
     
     // Module arguments
-    input wire  [15:0] d;
-    output reg  [15:0] q;
+    input wire  [4:0] d;
+    output reg  [4:0] q;
     input wire  clock;
     
     // Update code (custom)
     initial begin
-       q = 16'h0;
+       q = 5'h0;
     end
     
     always @(posedge clock) begin

@@ -811,7 +811,7 @@ impl Builder<'_> {
                     let e = oh * ow * kernel * kernel * ishape.c;
                     let o = self.engine(
                         EngineKind::Window(cfg.clone()),
-                        vec![cfg.in_width(), cfg.out_width()],
+                        vec![cfg.in_width(), cfg.out_width(), cfg.counter_bits()],
                         vec![s],
                         vec![(fold.simd, ie, e)],
                         vec![format!("{name} (window)")],
@@ -966,7 +966,7 @@ impl Builder<'_> {
                 let mem = (w.memory_bits() + ishape.c * ie.bits) as u64;
                 let o = self.engine(
                     EngineKind::MaxPool(cfg.clone()),
-                    vec![fold.pe * ie.bits],
+                    [vec![fold.pe * ie.bits], cfg.counter_bits().to_vec()].concat(),
                     vec![s],
                     vec![(fold.pe, ie, out_shape.len())],
                     vec![name],
@@ -1003,7 +1003,11 @@ impl Builder<'_> {
                 }
                 let o = self.engine(
                     EngineKind::SumPool(cfg.clone()),
-                    vec![fold.pe * ie.bits, fold.pe * y],
+                    [
+                        vec![fold.pe * ie.bits, fold.pe * y],
+                        cfg.counter_bits().to_vec(),
+                    ]
+                    .concat(),
                     vec![s],
                     vec![(fold.pe, oe, out_shape.len())],
                     vec![name],
@@ -1181,10 +1185,18 @@ mod tests {
                 for e in &d.engines {
                     let g = &e.generics;
                     let ok = match &e.kind {
-                        EngineKind::Window(cfg) => g[1] == cfg.out_width() && g[1] <= MAX_BEAT,
-                        EngineKind::MaxPool(_) => g[0] <= MAX_BEAT,
+                        EngineKind::Window(cfg) => {
+                            g[1] == cfg.out_width()
+                                && g[1] <= MAX_BEAT
+                                && g[2] == cfg.counter_bits()
+                        }
+                        EngineKind::MaxPool(cfg) => {
+                            g[0] <= MAX_BEAT && g[1..] == cfg.counter_bits()
+                        }
                         EngineKind::SumPool(cfg) => {
-                            g[1] <= crate::sumpool::MAX_OW && cfg.out_bits().0 < 64
+                            g[1] <= crate::sumpool::MAX_OW
+                                && cfg.out_bits().0 < 64
+                                && g[2..] == cfg.counter_bits()
                         }
                         EngineKind::Mvtu { .. } | EngineKind::MvtuInt { .. } => {
                             (1..=crate::folding::MAX_SIMD).contains(&g[0])

@@ -206,37 +206,49 @@ pub fn threshold<
 }
 
 /// [`SlidingWindow`] in front of a conv.
-pub fn window<const IW: usize, const OW: usize>(_: &Network, d: &Design, i: usize) -> String {
+pub fn window<const IW: usize, const OW: usize, const CW: usize>(
+    _: &Network,
+    d: &Design,
+    i: usize,
+) -> String {
     let e = &d.engines[i];
-    check(e, &[IW, OW]);
+    check(e, &[IW, OW, CW]);
     let EngineKind::Window(cfg) = &e.kind else {
         panic!("{}: not a window", e.module)
     };
-    let b = SlidingWindow::<IW, OW>::new(cfg);
+    let b = SlidingWindow::<IW, OW, CW>::new(cfg);
     let (c, l) = (b.cycles_per_frame(), b.latency());
     finish(b, e, c, l)
 }
 
 /// [`MaxPool`].
-pub fn maxpool<const W: usize>(_: &Network, d: &Design, i: usize) -> String {
+pub fn maxpool<const W: usize, const CW: usize, const GW: usize, const PW: usize>(
+    _: &Network,
+    d: &Design,
+    i: usize,
+) -> String {
     let e = &d.engines[i];
-    check(e, &[W]);
+    check(e, &[W, CW, GW, PW]);
     let EngineKind::MaxPool(cfg) = &e.kind else {
         panic!("{}: not a maxpool", e.module)
     };
-    let b = MaxPool::<W>::new(cfg);
+    let b = MaxPool::<W, CW, GW, PW>::new(cfg);
     let (c, l) = (b.cycles_per_frame(), b.latency());
     finish(b, e, c, l)
 }
 
 /// [`SumPool`].
-pub fn sumpool<const IW: usize, const OW: usize>(_: &Network, d: &Design, i: usize) -> String {
+pub fn sumpool<const IW: usize, const OW: usize, const GW: usize, const PW: usize>(
+    _: &Network,
+    d: &Design,
+    i: usize,
+) -> String {
     let e = &d.engines[i];
-    check(e, &[IW, OW]);
+    check(e, &[IW, OW, GW, PW]);
     let EngineKind::SumPool(cfg) = &e.kind else {
         panic!("{}: not a sumpool", e.module)
     };
-    let b = SumPool::<IW, OW>::new(cfg);
+    let b = SumPool::<IW, OW, GW, PW>::new(cfg);
     let (c, l) = (b.cycles_per_frame(), b.latency());
     finish(b, e, c, l)
 }

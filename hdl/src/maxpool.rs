@@ -19,14 +19,16 @@
 //! **Cycles per frame**: max(H·W·C/L, OH·OW·k²·C/L) (the window's; equal to the input for
 //! s = k) when H ≥ k + s, else their sum (see `SlidingWindow`). **Latency**: the window's latency + (k² − 1)·C/L + 2.
 //!
-//! Widths: the one const generic is the beat width `W` (lanes, bits, signedness, sizes are
-//! run-time arguments; lanes are cut with `Constant` shifts and masks, and yosys trims the
-//! unused comparator bits).
+//! Widths: the const generics are the beat width `W` and the counter widths `CW` (the
+//! window's), `GW` (channel group, C/L − 1) and `PW` (kernel position, k² − 1), each
+//! exactly what the configuration needs ([`PoolConfig::counter_bits`]; lanes, bits,
+//! signedness, sizes are run-time arguments; lanes are cut with `Constant` shifts and
+//! masks, and yosys trims the unused comparator bits). yosys 0.23 (LUT4 / SB_CARRY / DFF,
+//! former 16-bit counters in brackets): 2×2/2 over 16×32×32 binary, 16 lanes: 535 / 188
+//! / 339 (862 / 432 / 464); over 1×28×28, 1 lane: 434 / 208 / 165 (877 / 516 / 314).
 
-use crate::sliding_window::{LineRam, OutQueue, SlidingWindow, WindowConfig, CW};
+use crate::sliding_window::{bits_for, LineRam, OutQueue, SlidingWindow, WindowConfig, MAX_CW};
 use rust_hdl::prelude::*;
-
-type Cnt = Bits<CW>;
 
 /// Parameters of a [`MaxPool`] (run-time values).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -68,6 +70,16 @@ impl PoolConfig {
             binary: false,
         }
     }
+    /// The counter widths, the const generics `CW`, `GW`, `PW` of [`MaxPool`]: the
+    /// window's ([`WindowConfig::counter_bits`]), the channel-group counter and
+    /// accumulator address (C/L − 1) and the kernel-position counter (k² − 1).
+    pub fn counter_bits(&self) -> [usize; 3] {
+        [
+            self.window().counter_bits(),
+            bits_for(self.channels / self.lanes - 1),
+            bits_for(self.kernel * self.kernel - 1),
+        ]
+    }
     pub fn out_hw(&self) -> (usize, usize) {
         self.window().out_hw()
     }
@@ -89,7 +101,7 @@ pub struct LaneMax<const W: usize> {
     pub out: Signal<Out, Bits<W>>,
     av: Signal<Local, Bits<W>>,
     bv: Signal<Local, Bits<W>>,
-    off: Constant<Cnt>,
+    off: Constant<Bits<8>>,
     mask: Constant<Bits<W>>,
     sign: Constant<Bits<W>>,
 }
@@ -135,7 +147,7 @@ impl<const W: usize> Logic for LaneMax<W> {
 
 /// Max pooling engine (see the module documentation).
 #[derive(LogicBlock)]
-pub struct MaxPool<const W: usize> {
+pub struct MaxPool<const W: usize, const CW: usize, const GW: usize, const PW: usize> {
     pub clock: Signal<In, Clock>,
     pub reset: Signal<In, Bit>,
     pub in_data: Signal<In, Bits<W>>,
@@ -144,14 +156,14 @@ pub struct MaxPool<const W: usize> {
     pub out_data: Signal<Out, Bits<W>>,
     pub out_valid: Signal<Out, Bit>,
     pub out_ready: Signal<In, Bit>,
-    window: SlidingWindow<W, W>,
-    acc: LineRam<W>,
+    window: SlidingWindow<W, W, CW>,
+    acc: LineRam<W, GW>,
     queue: OutQueue<W>,
     lanes: Vec<LaneMax<W>>,
-    cg: DFF<Cnt>,
-    pos: DFF<Cnt>,
+    cg: DFF<Bits<GW>>,
+    pos: DFF<Bits<PW>>,
     x1: DFF<Bits<W>>,
-    a1: DFF<Cnt>,
+    a1: DFF<Bits<GW>>,
     v1: DFF<Bit>,
     first1: DFF<Bit>,
     last1: DFF<Bit>,
@@ -163,13 +175,13 @@ pub struct MaxPool<const W: usize> {
     operand: Signal<Local, Bits<W>>,
     lmax: Signal<Local, Bits<W>>,
     res: Signal<Local, Bits<W>>,
-    c_cgl: Constant<Cnt>,
-    c_posl: Constant<Cnt>,
+    c_cgl: Constant<Bits<GW>>,
+    c_posl: Constant<Bits<PW>>,
     c_cg1: Constant<Bit>,
     _cfg: PoolConfig,
 }
 
-impl<const W: usize> MaxPool<W> {
+impl<const W: usize, const CW: usize, const GW: usize, const PW: usize> MaxPool<W, CW, GW, PW> {
     /// Panics (naming the block) on inconsistent parameters.
     pub fn new(cfg: &PoolConfig) -> Self {
         assert!(cfg.bits >= 1, "MaxPool: bits must be at least 1");
@@ -196,9 +208,11 @@ impl<const W: usize> MaxPool<W> {
             cfg.height,
             cfg.width
         );
+        let [cw, gw, pw] = cfg.counter_bits();
         assert!(
-            cfg.kernel * cfg.kernel < 1 << (CW - 1),
-            "MaxPool: kernel too large"
+            CW >= cw && GW >= gw && PW >= pw && GW <= MAX_CW && PW <= MAX_CW,
+            "MaxPool: counter bits CW, GW, PW = {CW}, {GW}, {PW}, but this configuration \
+             needs {cw}, {gw}, {pw} (at most {MAX_CW})"
         );
         let cg = cfg.channels / cfg.lanes;
         Self {
@@ -245,7 +259,9 @@ impl<const W: usize> MaxPool<W> {
     }
 }
 
-impl<const W: usize> Logic for MaxPool<W> {
+impl<const W: usize, const CW: usize, const GW: usize, const PW: usize> Logic
+    for MaxPool<W, CW, GW, PW>
+{
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(self, clock, cg, pos, x1, a1, v1, first1, last1, hz1, wlast);
@@ -327,10 +343,22 @@ mod tests {
     use bnnforge_model::{reference, InputSpec, Layer, Network, Op, Shape};
     use rand::Rng;
 
-    impl_engine!(MaxPool<W>, W, W, [const W: usize]);
+    impl_engine!(
+        MaxPool<W, CW, GW, PW>,
+        W,
+        W,
+        [const W: usize, const CW: usize, const GW: usize, const PW: usize]
+    );
 
-    fn check<const W: usize>(rng: &mut impl Rng, c: PoolConfig, frames: usize, icarus: bool) {
+    fn check<const W: usize, const CW: usize, const GW: usize, const PW: usize>(
+        rng: &mut impl Rng,
+        c: PoolConfig,
+        frames: usize,
+        icarus: bool,
+    ) {
         let label = format!("{c:?}");
+        // counters exactly as wide as the configuration needs
+        assert_eq!([CW, GW, PW], c.counter_bits(), "counter bits of {label}");
         let binary = c.bits == 1;
         let net = Network::new(
             "mp".into(),
@@ -376,7 +404,7 @@ mod tests {
             let y = reference::eval(&net, &x);
             want.extend(beats_of(&y, c.channels, oh, ow, c.lanes, c.bits, binary));
         }
-        let uut = MaxPool::<W>::new(&c);
+        let uut = MaxPool::<W, CW, GW, PW>::new(&c);
         let (cpf, lat) = (uut.cycles_per_frame(), uut.latency());
         let max = (frames as u64 * cpf * 4 + 300) as usize;
         let r = run(uut, &beats, want.len(), 0.0, 0.0, rng, max);
@@ -391,7 +419,7 @@ mod tests {
             "frame interval {interval} vs {cpf}: {label}"
         );
         let r = run(
-            MaxPool::<W>::new(&c),
+            MaxPool::<W, CW, GW, PW>::new(&c),
             &beats,
             want.len(),
             0.3,
@@ -401,10 +429,11 @@ mod tests {
         );
         assert_eq!(r.out, want, "with stalls {label}");
         if icarus {
-            let mut u = MaxPool::<W>::new(&c);
+            let mut u = MaxPool::<W, CW, GW, PW>::new(&c);
             u.connect_all();
             let v = crate::module_tree::module_tree(&u, "top").unwrap();
-            icarus_replay("maxpool", &v, W, W, &r);
+            let name = format!("maxpool_{W}_{}x{}x{}", c.channels, c.height, c.width);
+            icarus_replay(&name, &v, W, W, &r);
         }
     }
 
@@ -431,30 +460,54 @@ mod tests {
     #[test]
     fn matches_the_model_over_a_parameter_matrix() {
         let mut rng = testutil::rng("maxpool");
-        check::<2>(&mut rng, cfg(1, 2, (4, 6, 6), 2, 2, false), 3, true);
-        check::<1>(&mut rng, cfg(1, 1, (1, 5, 7), 2, 2, false), 3, false); // C = L: forwarding
-        check::<4>(&mut rng, cfg(1, 4, (8, 7, 5), 3, 2, false), 3, false); // overlapping
-        check::<8>(&mut rng, cfg(4, 2, (4, 4, 6), 2, 1, true), 3, true); // signed
-        check::<6>(&mut rng, cfg(3, 2, (2, 6, 6), 3, 3, false), 3, false); // unsigned, C = L
-        check::<16>(&mut rng, cfg(8, 2, (6, 4, 4), 4, 1, true), 3, false); // kernel = map
+        check::<2, 6, 1, 2>(&mut rng, cfg(1, 2, (4, 6, 6), 2, 2, false), 3, true);
+        check::<1, 6, 1, 2>(&mut rng, cfg(1, 1, (1, 5, 7), 2, 2, false), 3, false); // C = L: forwarding
+        check::<4, 6, 1, 4>(&mut rng, cfg(1, 4, (8, 7, 5), 3, 2, false), 3, false); // overlapping
+        check::<8, 6, 1, 2>(&mut rng, cfg(4, 2, (4, 4, 6), 2, 1, true), 3, true); // signed
+        check::<6, 6, 1, 4>(&mut rng, cfg(3, 2, (2, 6, 6), 3, 3, false), 3, false); // unsigned, C = L
+        check::<16, 7, 2, 4>(&mut rng, cfg(8, 2, (6, 4, 4), 4, 1, true), 3, false); // kernel = map
+                                                                                    // channel-group and kernel-position counters at 2^GW − 1, 2^PW − 1; a 28×28 map
+        check::<1, 7, 2, 2>(&mut rng, cfg(1, 1, (4, 6, 6), 2, 2, false), 3, true);
+        check::<1, 8, 1, 2>(&mut rng, cfg(1, 1, (1, 28, 28), 2, 2, false), 3, false);
+    }
+
+    /// yosys figures of a pool at its own counter widths.
+    fn synth<const W: usize, const CW: usize, const GW: usize, const PW: usize>(
+        name: &str,
+        c: &PoolConfig,
+    ) {
+        let mut u = MaxPool::<W, CW, GW, PW>::new(c);
+        u.connect_all();
+        let v = crate::module_tree::module_tree(&u, "top").unwrap();
+        let s = ice40_stats(name, &v, "top").unwrap();
+        println!(
+            "MaxPool<{W}, {CW}, {GW}, {PW}> {}x{}/{} over {}x{}x{}, {}-bit, cycles/frame {}: {s}",
+            c.kernel,
+            c.kernel,
+            c.stride,
+            c.channels,
+            c.height,
+            c.width,
+            c.bits,
+            c.cycles_per_frame()
+        );
     }
 
     #[test]
     fn synthesises_a_2x2_pool_over_16x32x32() {
+        // binary, 16 lanes; at the counter widths it needs and at the former 16 bits
         let c = cfg(1, 16, (16, 32, 32), 2, 2, false);
-        let mut u = MaxPool::<16>::new(&c);
-        u.connect_all();
-        let v = crate::module_tree::module_tree(&u, "top").unwrap();
-        let s = ice40_stats("maxpool_16x32x32", &v, "top").unwrap();
-        println!(
-            "MaxPool<16> 2x2/2 over 16x32x32 binary, cycles/frame {}: {s}",
-            c.cycles_per_frame()
-        );
+        assert_eq!(c.counter_bits(), [8, 1, 2]);
+        synth::<16, 8, 1, 2>("maxpool_16x32x32", &c);
+        synth::<16, 16, 16, 16>("maxpool_16x32x32_cw16", &c);
+        // 4-bit unsigned, 4 lanes
         let c = cfg(4, 4, (16, 32, 32), 2, 2, false);
-        let mut u = MaxPool::<16>::new(&c);
-        u.connect_all();
-        let v = crate::module_tree::module_tree(&u, "top").unwrap();
-        let s = ice40_stats("maxpool_4b", &v, "top").unwrap();
-        println!("MaxPool<16> 2x2/2 over 16x32x32, 4-bit unsigned, 4 lanes: {s}");
+        assert_eq!(c.counter_bits(), [10, 2, 2]);
+        synth::<16, 10, 2, 2>("maxpool_4b", &c);
+        // binary 1x28x28
+        let c = cfg(1, 1, (1, 28, 28), 2, 2, false);
+        assert_eq!(c.counter_bits(), [8, 1, 2]);
+        synth::<1, 8, 1, 2>("maxpool_1x28x28", &c);
+        synth::<1, 16, 16, 16>("maxpool_1x28x28_cw16", &c);
     }
 }

@@ -49,18 +49,31 @@
 //! (min(H−1, k−1−p), min(W−1, k−1−p)), plus 3 (counter update, RAM read, queue).
 //! Both are measured in the tests.
 //!
-//! Parameters: widths `IW = L·B`, `OW = SIMD·B (+1 flag)` are const generics; every
-//! count (B, L, SIMD, C, H, W, k, s, p, pad value, binary) is a run-time argument
-//! ([`WindowConfig`]). Run-time counters are [`CW`] = 16 bits wide (checked).
+//! Parameters: widths `IW = L·B`, `OW = SIMD·B (+1 flag)` and the counter width `CW`
+//! are const generics; every count (B, L, SIMD, C, H, W, k, s, p, pad value, binary) is
+//! a run-time argument ([`WindowConfig`]). Every run-time counter, constant, adder and
+//! RAM address is `CW` bits wide, `CW` = [`WindowConfig::counter_bits`], the bits of the
+//! largest value any of them holds ([`WindowConfig::counter_max`]: the RAM words, the row
+//! bases before their wrap, `wyb + H`, `top + R`, …); `new` checks it (a wider `CW` works
+//! too). yosys 0.23 `synth_ice40` (LUT4 / SB_CARRY / DFF, with the former fixed 16-bit
+//! counters in brackets): 3×3 over 16×32×32, 16 lanes, CW = 8: 429 / 178 / 220 (730 /
+//! 394 / 316); 3×3 pad 1 over 1×28×28, CW = 7: 365 / 178 / 136 (830 / 493 / 271); 2×2
+//! over 1×4×3, CW = 4: 213 / 60 / 87 (847 / 491 / 267).
 //! Limits: SIMD must be a multiple of L (the gearbox gathers SIMD/L input beats into one
-//! RAM word); the word count R·W·C/SIMD must be ≤ 2^15; an output beat is at most
-//! [`MAX_BEAT`] bits ([`max_simd`]).
+//! RAM word); `CW` ≤ [`MAX_CW`] (the design keeps the words ≤ 2^15); an output beat is at
+//! most [`MAX_BEAT`] bits ([`max_simd`]).
 
 use rust_hdl::prelude::*;
 
-/// Width of the run-time counters and RAM addresses of the window blocks.
-pub const CW: usize = 16;
-type Cnt = Bits<CW>;
+/// The bits of an unsigned counter whose largest value is `max` (at least 1).
+pub fn bits_for(max: usize) -> usize {
+    (usize::BITS - max.leading_zeros()).max(1) as usize
+}
+/// The widest counter a window supports (its constants are built from `u64`s and its
+/// modular column offset needs 2^CW).
+pub const MAX_CW: usize = 32;
+/// Shift amounts of the gearbox (at most [`MAX_BEAT`]).
+type Sh = Bits<8>;
 
 /// The widest output beat of a window: its pad word is built from a `u64`.
 pub const MAX_BEAT: usize = 64;
@@ -134,6 +147,59 @@ impl WindowConfig {
     /// Memory bits of the line buffer (data + flag bit when present).
     pub fn memory_bits(&self) -> usize {
         self.words() * self.out_width()
+    }
+    /// The largest value any run-time counter, constant, RAM address or intermediate
+    /// sum of the window holds (all in padded coordinates, column p of the map is 0… of
+    /// the padded one; LY, LX = the last output row/column start, (OH − 1)·s, (OW − 1)·s):
+    /// - RAM words (`wa + 1`, `rb + W·C/SIMD` before the wrap);
+    /// - row bases `rrow + (s mod R)·W·C/SIMD`, `rtop + (H mod R)·W·C/SIMD` before the
+    ///   wrap (bases are multiples of W·C/SIMD below the words);
+    /// - the writer's row `wyb + H` (compare in the next frame, wyb ≤ H − 1 + p) and
+    ///   the reader's `top + R` (top = max(oys, p));
+    /// - `oys + s`, `oxs + s`, the needed row/column `oys + k − 1`, `oxs + k − 1` (also the
+    ///   bounds of `iyb`, `ixb`), `H + p`, `W + p`;
+    /// - the kernel-row offset `koff` ≤ k·C/SIMD and the step `s·C/SIMD`;
+    /// - the gearbox's SIMD/L.
+    ///
+    /// The column offset `coff` (negative at the left padding) and the read address
+    /// `rb + coff + koff` are computed modulo 2^CW: a real (unpadded) address is below
+    /// the words, so the wrap never matters.
+    pub fn counter_max(&self) -> usize {
+        let (h, w, k, s, p) = (
+            self.height,
+            self.width,
+            self.kernel,
+            self.stride,
+            self.padding,
+        );
+        let cg = self.channels / self.simd;
+        let (oh, ow) = self.out_hw();
+        let r = self.rows();
+        let wcg = w * cg;
+        let (ly, lx) = ((oh - 1) * s, (ow - 1) * s);
+        [
+            self.words(),
+            (r - 1 + (s % r).max(h % r)) * wcg,
+            h - 1 + p + h,
+            ly.max(p) + r,
+            ly + s,
+            lx + s,
+            ly + k - 1,
+            lx + k - 1,
+            h + p,
+            w + p,
+            k * cg,
+            s * cg,
+            self.simd / self.in_lanes,
+        ]
+        .into_iter()
+        .max()
+        .unwrap()
+    }
+    /// The width of the window's counters, its const generic `CW`: the bits of
+    /// [`Self::counter_max`].
+    pub fn counter_bits(&self) -> usize {
+        bits_for(self.counter_max())
     }
     pub fn in_beats(&self) -> u64 {
         (self.height * self.width * self.channels / self.in_lanes) as u64
@@ -238,21 +304,21 @@ impl WindowConfig {
 /// instead of 2^address-bits, so the address width need not be a const generic.
 /// Out-of-range reads return an undefined word (0 in the rust-hdl simulation).
 #[derive(LogicBlock)]
-pub struct LineRam<const D: usize> {
+pub struct LineRam<const D: usize, const AW: usize> {
     pub clock: Signal<In, Clock>,
-    pub read_address: Signal<In, Cnt>,
+    pub read_address: Signal<In, Bits<AW>>,
     pub read_data: Signal<Out, Bits<D>>,
-    pub write_address: Signal<In, Cnt>,
+    pub write_address: Signal<In, Bits<AW>>,
     pub write_data: Signal<In, Bits<D>>,
     pub write_enable: Signal<In, Bit>,
     _mem: Vec<Bits<D>>,
 }
 
-impl<const D: usize> LineRam<D> {
+impl<const D: usize, const AW: usize> LineRam<D, AW> {
     pub fn new(depth: usize) -> Self {
         assert!(
-            (1..=1 << CW).contains(&depth),
-            "LineRam: depth {depth} not in 1..=2^{CW}"
+            AW <= MAX_CW && (1..=1 << AW).contains(&depth),
+            "LineRam: depth {depth} not in 1..=2^{AW} (AW = {AW} address bits)"
         );
         Self {
             clock: Default::default(),
@@ -266,7 +332,7 @@ impl<const D: usize> LineRam<D> {
     }
 }
 
-impl<const D: usize> Logic for LineRam<D> {
+impl<const D: usize, const AW: usize> Logic for LineRam<D, AW> {
     fn update(&mut self) {
         if self.clock.pos_edge() {
             let a = self.read_address.val().to_u64() as usize;
@@ -361,7 +427,7 @@ impl<const W: usize> Logic for OutQueue<W> {
 
 /// Line buffer and window generator (see the module documentation).
 #[derive(LogicBlock)]
-pub struct SlidingWindow<const IW: usize, const OW: usize> {
+pub struct SlidingWindow<const IW: usize, const OW: usize, const CW: usize> {
     pub clock: Signal<In, Clock>,
     pub reset: Signal<In, Bit>,
     pub in_data: Signal<In, Bits<IW>>,
@@ -370,29 +436,29 @@ pub struct SlidingWindow<const IW: usize, const OW: usize> {
     pub out_data: Signal<Out, Bits<OW>>,
     pub out_valid: Signal<Out, Bit>,
     pub out_ready: Signal<In, Bit>,
-    ram: LineRam<OW>,
+    ram: LineRam<OW, CW>,
     queue: OutQueue<OW>,
     // writer
-    gi: DFF<Cnt>,
-    wcg: DFF<Cnt>,
-    wxb: DFF<Cnt>,
-    wyb: DFF<Cnt>,
-    wa: DFF<Cnt>,
+    gi: DFF<Bits<CW>>,
+    wcg: DFF<Bits<CW>>,
+    wxb: DFF<Bits<CW>>,
+    wyb: DFF<Bits<CW>>,
+    wa: DFF<Bits<CW>>,
     gacc: DFF<Bits<OW>>,
     fd: DFF<Bits<2>>,
     // reader
-    cg: DFF<Cnt>,
-    kx: DFF<Cnt>,
-    ky: DFF<Cnt>,
-    oxs: DFF<Cnt>,
-    oys: DFF<Cnt>,
-    ixb: DFF<Cnt>,
-    iyb: DFF<Cnt>,
-    koff: DFF<Cnt>,
-    coff: DFF<Cnt>,
-    rb: DFF<Cnt>,
-    rrow: DFF<Cnt>,
-    rtop: DFF<Cnt>,
+    cg: DFF<Bits<CW>>,
+    kx: DFF<Bits<CW>>,
+    ky: DFF<Bits<CW>>,
+    oxs: DFF<Bits<CW>>,
+    oys: DFF<Bits<CW>>,
+    ixb: DFF<Bits<CW>>,
+    iyb: DFF<Bits<CW>>,
+    koff: DFF<Bits<CW>>,
+    coff: DFF<Bits<CW>>,
+    rb: DFF<Bits<CW>>,
+    rrow: DFF<Bits<CW>>,
+    rtop: DFF<Bits<CW>>,
     v1: DFF<Bit>,
     pad1: DFF<Bit>,
     // combinational
@@ -401,47 +467,47 @@ pub struct SlidingWindow<const IW: usize, const OW: usize> {
     wword: Signal<Local, Bits<OW>>,
     wwrap: Signal<Local, Bit>,
     rwrap: Signal<Local, Bit>,
-    top: Signal<Local, Cnt>,
-    ny: Signal<Local, Cnt>,
-    nx: Signal<Local, Cnt>,
+    top: Signal<Local, Bits<CW>>,
+    ny: Signal<Local, Bits<CW>>,
+    nx: Signal<Local, Bits<CW>>,
     rdy: Signal<Local, Bit>,
     occ: Signal<Local, Bits<2>>,
     go: Signal<Local, Bit>,
     pad: Signal<Local, Bit>,
-    rb_n: Signal<Local, Cnt>,
-    rrow_n: Signal<Local, Cnt>,
-    rtop_n: Signal<Local, Cnt>,
-    oxs_n: Signal<Local, Cnt>,
-    oys_n: Signal<Local, Cnt>,
+    rb_n: Signal<Local, Bits<CW>>,
+    rrow_n: Signal<Local, Bits<CW>>,
+    rtop_n: Signal<Local, Bits<CW>>,
+    oxs_n: Signal<Local, Bits<CW>>,
+    oys_n: Signal<Local, Bits<CW>>,
     // run-time constants
-    c_iw: Constant<Cnt>,
-    c_sh: Constant<Cnt>,
-    c_glast: Constant<Cnt>,
-    c_cgl: Constant<Cnt>,
-    c_p: Constant<Cnt>,
-    c_wlb: Constant<Cnt>,
-    c_hlb: Constant<Cnt>,
-    c_wp: Constant<Cnt>,
-    c_hp: Constant<Cnt>,
-    c_h: Constant<Cnt>,
-    c_r: Constant<Cnt>,
-    c_kl: Constant<Cnt>,
-    c_s: Constant<Cnt>,
-    c_scg: Constant<Cnt>,
-    c_negpcg: Constant<Cnt>,
-    c_wcg: Constant<Cnt>,
-    c_words: Constant<Cnt>,
-    c_wlast: Constant<Cnt>,
-    c_swcg: Constant<Cnt>,
-    c_hwcg: Constant<Cnt>,
-    c_rtop0: Constant<Cnt>,
-    c_lastx: Constant<Cnt>,
-    c_lasty: Constant<Cnt>,
+    c_iw: Constant<Sh>,
+    c_sh: Constant<Sh>,
+    c_glast: Constant<Bits<CW>>,
+    c_cgl: Constant<Bits<CW>>,
+    c_p: Constant<Bits<CW>>,
+    c_wlb: Constant<Bits<CW>>,
+    c_hlb: Constant<Bits<CW>>,
+    c_wp: Constant<Bits<CW>>,
+    c_hp: Constant<Bits<CW>>,
+    c_h: Constant<Bits<CW>>,
+    c_r: Constant<Bits<CW>>,
+    c_kl: Constant<Bits<CW>>,
+    c_s: Constant<Bits<CW>>,
+    c_scg: Constant<Bits<CW>>,
+    c_negpcg: Constant<Bits<CW>>,
+    c_wcg: Constant<Bits<CW>>,
+    c_words: Constant<Bits<CW>>,
+    c_wlast: Constant<Bits<CW>>,
+    c_swcg: Constant<Bits<CW>>,
+    c_hwcg: Constant<Bits<CW>>,
+    c_rtop0: Constant<Bits<CW>>,
+    c_lastx: Constant<Bits<CW>>,
+    c_lasty: Constant<Bits<CW>>,
     c_padw: Constant<Bits<OW>>,
     _cfg: WindowConfig,
 }
 
-impl<const IW: usize, const OW: usize> SlidingWindow<IW, OW> {
+impl<const IW: usize, const OW: usize, const CW: usize> SlidingWindow<IW, OW, CW> {
     /// Build the window generator; panics (naming the block) on any inconsistent
     /// parameter.
     pub fn new(cfg: &WindowConfig) -> Self {
@@ -497,18 +563,12 @@ impl<const IW: usize, const OW: usize> SlidingWindow<IW, OW> {
             c.height + 2 * c.padding >= c.kernel && c.width + 2 * c.padding >= c.kernel,
             "{name}: kernel larger than the padded input"
         );
-        let limit = 1usize << (CW - 2);
         assert!(
-            c.height + 2 * c.padding + c.stride < limit
-                && c.width + 2 * c.padding + c.stride < limit
-                && c.kernel * c.channels < limit,
-            "{name}: sizes do not fit {CW}-bit counters"
-        );
-        assert!(
-            c.words() <= 1 << (CW - 1),
-            "{name}: line buffer of {} words exceeds 2^{}",
-            c.words(),
-            CW - 1
+            CW <= MAX_CW && CW >= c.counter_bits(),
+            "{name}: CW = {CW} counter bits, but this configuration needs {} (largest \
+             counter value {}; at most {MAX_CW})",
+            c.counter_bits(),
+            c.counter_max()
         );
         let cg = c.channels / c.simd;
         let (oh, ow) = c.out_hw();
@@ -516,7 +576,8 @@ impl<const IW: usize, const OW: usize> SlidingWindow<IW, OW> {
         let wcg = c.width * cg;
         let words = r * wcg;
         let m = 1u64 << CW;
-        let k = |v: usize| Constant::new(Cnt::from(v as u64));
+        let k = |v: usize| Constant::new(Bits::<CW>::from(v as u64));
+        let sh = |v: usize| Constant::new(Sh::from(v as u64));
         let dbits = c.simd * c.bits;
         let mut padw: u64 = 0;
         if c.binary && c.pad_value == 1 {
@@ -578,8 +639,8 @@ impl<const IW: usize, const OW: usize> SlidingWindow<IW, OW> {
             rtop_n: Default::default(),
             oxs_n: Default::default(),
             oys_n: Default::default(),
-            c_iw: k(IW),
-            c_sh: k(dbits - IW),
+            c_iw: sh(IW),
+            c_sh: sh(dbits - IW),
             c_glast: k(c.simd / c.in_lanes - 1),
             c_cgl: k(cg - 1),
             c_p: k(c.padding),
@@ -619,7 +680,7 @@ impl<const IW: usize, const OW: usize> SlidingWindow<IW, OW> {
     }
 }
 
-impl<const IW: usize, const OW: usize> Logic for SlidingWindow<IW, OW> {
+impl<const IW: usize, const OW: usize, const CW: usize> Logic for SlidingWindow<IW, OW, CW> {
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(
@@ -1025,7 +1086,12 @@ mod tests {
     use bnnforge_model::{reference, InputSpec, Layer, Network, Op, Param, Shape};
     use rand::Rng;
 
-    impl_engine!(SlidingWindow<IW, OW>, IW, OW, [const IW: usize, const OW: usize]);
+    impl_engine!(
+        SlidingWindow<IW, OW, CW>,
+        IW,
+        OW,
+        [const IW: usize, const OW: usize, const CW: usize]
+    );
 
     /// Random frame in C, H, W order: ±1 for binary, else values of `bits` bits.
     fn frame(rng: &mut impl Rng, c: &WindowConfig, signed: bool) -> Vec<i64> {
@@ -1142,7 +1208,7 @@ mod tests {
         crate::synth::sign_extend(e as u128, bits) as i64
     }
 
-    fn check<const IW: usize, const OW: usize>(
+    fn check<const IW: usize, const OW: usize, const CW: usize>(
         rng: &mut impl Rng,
         c: WindowConfig,
         signed: bool,
@@ -1150,6 +1216,8 @@ mod tests {
         icarus: bool,
     ) {
         let label = format!("{c:?} signed={signed}");
+        // counters exactly as wide as the configuration needs
+        assert_eq!(CW, c.counter_bits(), "counter bits of {label}");
         let xs: Vec<Vec<i64>> = (0..frames).map(|_| frame(rng, &c, signed)).collect();
         let mut beats = vec![];
         let mut want = vec![];
@@ -1160,7 +1228,7 @@ mod tests {
             want.extend(patches(&c, x));
         }
         // full rate first: cycles per frame and latency
-        let uut = SlidingWindow::<IW, OW>::new(&c);
+        let uut = SlidingWindow::<IW, OW, CW>::new(&c);
         let (cpf, lat) = (uut.cycles_per_frame(), uut.latency());
         let max = (frames as u64 * cpf * 4 + 200) as usize;
         let r = run(uut, &beats, want.len(), 0.0, 0.0, rng, max);
@@ -1179,8 +1247,8 @@ mod tests {
             assert_eq!(interval, cpf, "frame interval of a small map: {label}");
         }
         // random stalls on both streams
-        let uut = SlidingWindow::<IW, OW>::new(&c);
-        let mut uut2 = SlidingWindow::<IW, OW>::new(&c);
+        let uut = SlidingWindow::<IW, OW, CW>::new(&c);
+        let mut uut2 = SlidingWindow::<IW, OW, CW>::new(&c);
         let r = run(uut, &beats, want.len(), 0.3, 0.3, rng, max * 3);
         assert_eq!(r.out, want, "with stalls {label}");
         // Σ w·x over the patches equals the model's conv, frame by frame
@@ -1217,7 +1285,12 @@ mod tests {
         if icarus {
             uut2.connect_all();
             let v = crate::module_tree::module_tree(&uut2, "top").unwrap();
-            icarus_replay("window", &v, IW, OW, &r);
+            // a scratch directory of its own: the tests run in parallel
+            let name = format!(
+                "window_{IW}_{OW}_{CW}_{}x{}x{}_k{}s{}p{}",
+                c.channels, c.height, c.width, c.kernel, c.stride, c.padding
+            );
+            icarus_replay(&name, &v, IW, OW, &r);
         }
     }
 
@@ -1249,21 +1322,21 @@ mod tests {
     fn emits_the_patches_of_the_spec_over_a_parameter_matrix() {
         let mut rng = testutil::rng("sliding_window");
         // binary, 3x3 pad 1 with pad value 0 (flag), -1, +1
-        check::<2, 5>(
+        check::<2, 5, 5>(
             &mut rng,
             cfg(1, 2, 4, (4, 5, 6), (3, 1, 1), 0, true),
             false,
             3,
             true,
         );
-        check::<1, 2>(
+        check::<1, 2, 6>(
             &mut rng,
             cfg(1, 1, 2, (4, 4, 5), (3, 1, 1), -1, true),
             false,
             3,
             false,
         );
-        check::<4, 4>(
+        check::<4, 4, 6>(
             &mut rng,
             cfg(1, 4, 4, (8, 6, 5), (3, 2, 1), 1, true),
             false,
@@ -1271,21 +1344,21 @@ mod tests {
             true,
         );
         // no padding, strides, 1x1, kernel = map
-        check::<2, 4>(
+        check::<2, 4, 6>(
             &mut rng,
             cfg(1, 2, 4, (4, 7, 7), (2, 2, 0), 0, true),
             false,
             3,
             false,
         );
-        check::<1, 1>(
+        check::<1, 1, 5>(
             &mut rng,
             cfg(1, 1, 1, (3, 4, 4), (1, 1, 0), 0, true),
             false,
             3,
             false,
         );
-        check::<2, 2>(
+        check::<2, 2, 5>(
             &mut rng,
             cfg(1, 2, 2, (2, 3, 3), (3, 1, 0), 0, true),
             false,
@@ -1294,7 +1367,7 @@ mod tests {
         );
         // a map as tall as the kernel, odd channels with the pad-0 flag (random network
         // 101): the next frame overlaps the current one by 9 of 90 beats
-        check::<3, 4>(
+        check::<3, 4, 5>(
             &mut rng,
             cfg(1, 3, 3, (3, 3, 3), (3, 1, 1), 0, true),
             false,
@@ -1302,14 +1375,14 @@ mod tests {
             true,
         );
         // kernel larger than the map with padding, stride 3
-        check::<1, 3>(
+        check::<1, 3, 3>(
             &mut rng,
             cfg(1, 1, 2, (2, 2, 3), (3, 1, 2), 0, true),
             false,
             3,
             false,
         );
-        check::<2, 2>(
+        check::<2, 2, 7>(
             &mut rng,
             cfg(1, 2, 2, (2, 9, 8), (3, 3, 1), -1, true),
             false,
@@ -1317,21 +1390,21 @@ mod tests {
             false,
         );
         // integer inputs (first layer): unsigned 8-bit RGB, signed 4-bit
-        check::<24, 24>(
+        check::<24, 24, 6>(
             &mut rng,
             cfg(8, 3, 3, (3, 6, 7), (3, 1, 1), 0, false),
             false,
             3,
             true,
         );
-        check::<4, 8>(
+        check::<4, 8, 6>(
             &mut rng,
             cfg(4, 1, 2, (4, 5, 5), (3, 2, 2), 0, false),
             true,
             3,
             false,
         );
-        check::<8, 16>(
+        check::<8, 16, 5>(
             &mut rng,
             cfg(4, 2, 4, (4, 6, 5), (5, 1, 2), 0, false),
             false,
@@ -1340,34 +1413,94 @@ mod tests {
         );
     }
 
+    /// Counters at the top of their range: maps whose largest counter value is
+    /// 2^CW − 1 exactly (each term of `counter_max` in turn), and a 28×28 map.
+    #[test]
+    fn narrow_counters_at_their_limits() {
+        let mut rng = testutil::rng("sliding_window_limits");
+        let limits = [
+            // (config, largest value, CW)
+            // 4 rows of W·C/SIMD = 7: row base 3·7 + (s mod R)·7 = 63
+            (cfg(1, 1, 1, (1, 4, 7), (3, 3, 0), 0, true), 63, 6),
+            // tall and narrow: the writer's row wyb + H = 63 + 64 = 127
+            (cfg(1, 1, 1, (1, 64, 2), (1, 3, 0), 0, true), 127, 7),
+            // 7 rows of 31 pixels · 3 channel groups: rtop + (H mod R)·93 = 6·93 + 5·93
+            (cfg(1, 1, 1, (3, 5, 31), (5, 2, 0), 0, true), 1023, 10),
+            // 255 RAM words, padding 4 on a 5-row map
+            (cfg(1, 1, 1, (1, 5, 51), (5, 1, 4), -1, true), 255, 8),
+            // the pad-0 flag on a 28×28 map
+            (cfg(1, 2, 2, (2, 28, 28), (3, 1, 1), 0, true), 112, 7),
+        ];
+        for (c, max, bits) in &limits {
+            assert_eq!((c.counter_max(), c.counter_bits()), (*max, *bits), "{c:?}");
+        }
+        let [a, b, c, d, e] = limits.map(|l| l.0);
+        check::<1, 1, 6>(&mut rng, a, false, 3, true);
+        check::<1, 1, 7>(&mut rng, b, false, 3, true);
+        check::<1, 1, 10>(&mut rng, c, false, 3, false);
+        check::<1, 1, 8>(&mut rng, d, false, 3, false);
+        check::<2, 3, 7>(&mut rng, e, false, 3, false);
+    }
+
+    #[test]
+    #[should_panic(expected = "SlidingWindow: CW = 6 counter bits, but this configuration needs 7")]
+    fn rejects_too_narrow_counters() {
+        let _ = SlidingWindow::<1, 1, 6>::new(&cfg(1, 1, 1, (1, 64, 2), (1, 3, 0), 0, true));
+    }
+
     #[test]
     #[should_panic(expected = "SlidingWindow: OW must be")]
     fn rejects_a_wrong_output_width() {
-        let _ = SlidingWindow::<1, 1>::new(&cfg(1, 1, 1, (4, 4, 4), (3, 1, 1), 0, true));
+        let _ = SlidingWindow::<1, 1, 3>::new(&cfg(1, 1, 1, (4, 4, 4), (3, 1, 1), 0, true));
+    }
+
+    /// yosys figures of a window at its own counter width and at the former 16 bits.
+    fn synth<const IW: usize, const OW: usize, const CW: usize>(
+        name: &str,
+        c: &WindowConfig,
+    ) -> crate::synth::Ice40Stats {
+        let mut uut = SlidingWindow::<IW, OW, CW>::new(c);
+        uut.connect_all();
+        let v = crate::module_tree::module_tree(&uut, "top").unwrap();
+        let s = ice40_stats(name, &v, "top").unwrap();
+        println!(
+            "SlidingWindow<{IW}, {OW}, {CW}> {}x{} over {}x{}x{}, {} memory bits, \
+             cycles/frame {}, latency {}: {s}",
+            c.kernel,
+            c.kernel,
+            c.channels,
+            c.height,
+            c.width,
+            c.memory_bits(),
+            c.cycles_per_frame(),
+            c.latency()
+        );
+        s
     }
 
     #[test]
     fn synthesises_a_3x3_window_over_16x32x32() {
         // binary 16 channels, 32x32, 3x3, pad 1 (value -1: no flag), 16 lanes in and out
         let c = cfg(1, 16, 16, (16, 32, 32), (3, 1, 1), -1, true);
-        let mut uut = SlidingWindow::<16, 16>::new(&c);
-        uut.connect_all();
-        let v = crate::module_tree::module_tree(&uut, "top").unwrap();
-        let s = ice40_stats("window_16x32x32", &v, "top").unwrap();
-        println!(
-            "SlidingWindow<16, 16> 3x3 over 16x32x32 (binary), {} memory bits, \
-             cycles/frame {}, latency {}: {s}",
-            c.memory_bits(),
-            c.cycles_per_frame(),
-            c.latency()
-        );
+        assert_eq!(c.counter_bits(), 8);
+        let s = synth::<16, 16, 8>("window_16x32x32", &c);
         assert!(s.bram >= 1, "line buffer not in block RAM: {s}");
+        let wide = synth::<16, 16, 16>("window_16x32x32_cw16", &c);
+        assert!(
+            s.lut4 < wide.lut4,
+            "8-bit counters cost more than 16-bit ones"
+        );
         // with the pad flag (pad_value 0): 17-bit words
         let c = cfg(1, 16, 16, (16, 32, 32), (3, 1, 1), 0, true);
-        let mut uut = SlidingWindow::<16, 17>::new(&c);
-        uut.connect_all();
-        let v = crate::module_tree::module_tree(&uut, "top").unwrap();
-        let s = ice40_stats("window_16x32x32_flag", &v, "top").unwrap();
-        println!("SlidingWindow<16, 17> (pad flag) 3x3 over 16x32x32: {s}");
+        synth::<16, 17, 8>("window_16x32x32_flag", &c);
+        // a 2x2 kernel over 1x4x3 (4-bit counters) and 3x3 pad 1 over 1x28x28 (7 bits)
+        let c = cfg(1, 1, 1, (1, 4, 3), (2, 1, 0), 0, true);
+        assert_eq!(c.counter_bits(), 4);
+        synth::<1, 1, 4>("window_1x4x3", &c);
+        synth::<1, 1, 16>("window_1x4x3_cw16", &c);
+        let c = cfg(1, 1, 1, (1, 28, 28), (3, 1, 1), -1, true);
+        assert_eq!(c.counter_bits(), 7);
+        synth::<1, 1, 7>("window_1x28x28", &c);
+        synth::<1, 1, 16>("window_1x28x28_cw16", &c);
     }
 }
