@@ -33,29 +33,36 @@ module tfc_w1a1_e7_lanes(clock,reset,in_data,in_valid,in_ready,out_data,out_vali
     input wire  out_ready;
     
     // Constant declarations
-    localparam  ib = 16'h1;
-    localparam  il = 16'h1;
-    localparam  ol = 16'h8;
-    localparam  il_f = 24'h1;
-    localparam  ol_f = 24'h8;
-    localparam  room = 16'hf;
-    localparam  frame = 24'h40;
-    localparam  in_mask = 1'b1;
-    localparam  out_mask = 8'hff;
+    localparam  widen = 1'b1;
+    localparam  single = 1'b0;
+    localparam  m_last = 3'b111;
+    localparam  r_last = 3'b111;
+    localparam  fc_last = 3'b111;
+    localparam  iw_c = 16'h1;
+    localparam  ow_c = 16'h8;
+    localparam  top_c = 16'h7;
+    localparam  pad_c = 16'h0;
+    localparam  tail_mask = 1'b1;
     
     // Stub signals
-    reg  [15:0] store$d;
-    wire  [15:0] store$q;
-    reg  store$clock;
-    reg  [15:0] n$d;
-    wire  [15:0] n$q;
-    reg  n$clock;
-    reg  [23:0] in_rem$d;
-    wire  [23:0] in_rem$q;
-    reg  in_rem$clock;
-    reg  [23:0] out_rem$d;
-    wire  [23:0] out_rem$q;
-    reg  out_rem$clock;
+    reg  [7:0] acc$d;
+    wire  [7:0] acc$q;
+    reg  acc$clock;
+    reg  pend$d;
+    wire  pend$q;
+    reg  pend$clock;
+    reg  sh$d;
+    wire  sh$q;
+    reg  sh$clock;
+    reg  busy$d;
+    wire  busy$q;
+    reg  busy$clock;
+    reg  [2:0] j$d;
+    wire  [2:0] j$q;
+    reg  j$clock;
+    reg  [2:0] fc$d;
+    wire  [2:0] fc$q;
+    reg  fc$clock;
     reg  [7:0] od$d;
     wire  [7:0] od$q;
     reg  od$clock;
@@ -64,35 +71,45 @@ module tfc_w1a1_e7_lanes(clock,reset,in_data,in_valid,in_ready,out_data,out_vali
     reg  ov$clock;
     
     // Local signals
-    reg  [15:0] kk;
-    reg  [15:0] k;
-    reg  [15:0] m;
     reg  free;
-    reg  emit;
+    reg  last;
+    reg  [2:0] lim;
+    reg  fin;
     reg  take;
-    reg  [15:0] shifted;
     reg  beat;
+    reg  [7:0] x;
+    reg  [7:0] xs;
     
     // Sub module instances
-    tfc_w1a1_e7_lanes$store store(
-        .d(store$d),
-        .q(store$q),
-        .clock(store$clock)
+    tfc_w1a1_e7_lanes$acc acc(
+        .d(acc$d),
+        .q(acc$q),
+        .clock(acc$clock)
     );
-    tfc_w1a1_e7_lanes$n n(
-        .d(n$d),
-        .q(n$q),
-        .clock(n$clock)
+    tfc_w1a1_e7_lanes$pend pend(
+        .d(pend$d),
+        .q(pend$q),
+        .clock(pend$clock)
     );
-    tfc_w1a1_e7_lanes$in_rem in_rem(
-        .d(in_rem$d),
-        .q(in_rem$q),
-        .clock(in_rem$clock)
+    tfc_w1a1_e7_lanes$sh sh(
+        .d(sh$d),
+        .q(sh$q),
+        .clock(sh$clock)
     );
-    tfc_w1a1_e7_lanes$out_rem out_rem(
-        .d(out_rem$d),
-        .q(out_rem$q),
-        .clock(out_rem$clock)
+    tfc_w1a1_e7_lanes$busy busy(
+        .d(busy$d),
+        .q(busy$q),
+        .clock(busy$clock)
+    );
+    tfc_w1a1_e7_lanes$j j(
+        .d(j$d),
+        .q(j$q),
+        .clock(j$clock)
+    );
+    tfc_w1a1_e7_lanes$fc fc(
+        .d(fc$d),
+        .q(fc$q),
+        .clock(fc$clock)
     );
     tfc_w1a1_e7_lanes$od od(
         .d(od$d),
@@ -107,64 +124,112 @@ module tfc_w1a1_e7_lanes(clock,reset,in_data,in_valid,in_ready,out_data,out_vali
     
     // Update code
     always @(*) begin
-        store$clock = clock;
-        n$clock = clock;
-        in_rem$clock = clock;
-        out_rem$clock = clock;
+        acc$clock = clock;
+        pend$clock = clock;
+        sh$clock = clock;
+        busy$clock = clock;
+        j$clock = clock;
+        fc$clock = clock;
         od$clock = clock;
         ov$clock = clock;
-        store$d = store$q;
-        n$d = n$q;
-        in_rem$d = in_rem$q;
-        out_rem$d = out_rem$q;
+        acc$d = acc$q;
+        pend$d = pend$q;
+        sh$d = sh$q;
+        busy$d = busy$q;
+        j$d = j$q;
+        fc$d = fc$q;
         od$d = od$q;
         ov$d = ov$q;
-        kk = ol;
-        if (out_rem$q < ol_f) begin
-            kk = ((out_rem$q) & 16'hffff);
-        end
         free = ~ov$q || out_ready;
-        emit = free && (n$q >= kk);
-        k = 32'h0;
-        if (emit) begin
-            k = kk;
+        last = fc$q == fc_last;
+        lim = m_last;
+        if (last) begin
+            lim = r_last;
         end
-        m = il;
-        if (in_rem$q < il_f) begin
-            m = ((in_rem$q) & 16'hffff);
+        fin = j$q == lim;
+        in_ready = (widen && single && ~pend$q) || (widen && ~single && ~(ov$q && (((fc$q == fc_last) && (j$q == r_last)) || ((fc$q != fc_last) && (j$q == m_last))))) || (~widen && ~busy$q);
+        take = in_valid && ((widen && single && ~pend$q) || (widen && ~single && ~(ov$q && (((fc$q == fc_last) && (j$q == r_last)) || ((fc$q != fc_last) && (j$q == m_last))))) || (~widen && ~busy$q));
+        beat = in_data;
+        if (last && (fin || ~widen)) begin
+            beat = in_data & tail_mask;
         end
-        in_ready = n$q <= room;
-        take = in_valid && (n$q <= room);
-        beat = in_data & (in_mask >> ((il - m) * ib));
-        shifted = store$q >> (k * ib);
-        store$d = shifted;
-        n$d = n$q - k;
-        if (take) begin
-            store$d = shifted | (((beat) & 16'hffff) << ((n$q - k) * ib));
-            n$d = n$q - k + m;
-            in_rem$d = in_rem$q - ((m) & 24'hffffff);
-            if (in_rem$q == ((m) & 24'hffffff)) begin
-                in_rem$d = frame;
-            end
-        end
-        if (emit) begin
-            od$d = ((store$q) & 8'hff) & (out_mask >> ((ol - kk) * ib));
-            ov$d = 1'b1;
-            out_rem$d = out_rem$q - ((kk) & 24'hffffff);
-            if (out_rem$q == ((kk) & 24'hffffff)) begin
-                out_rem$d = frame;
-            end
-        end
-        else if (free) begin
-            ov$d = 1'b0;
-        end
+        x = (acc$q >> iw_c) | (((beat) & 8'hff) << top_c);
         out_valid = ov$q;
         out_data = od$q;
+        if (free) begin
+            ov$d = 1'b0;
+        end
+        if (widen) begin
+            if (single && pend$q && free) begin
+                od$d = acc$q;
+                ov$d = 1'b1;
+                pend$d = 1'b0;
+            end
+            xs = x;
+            if (last) begin
+                xs = x >> pad_c;
+            end
+            if (take) begin
+                acc$d = x;
+                j$d = j$q + 32'h1;
+                if (fin) begin
+                    j$d = 32'h0;
+                    fc$d = fc$q + 32'h1;
+                    if (last) begin
+                        fc$d = 32'h0;
+                    end
+                    if (single && (pend$q || ~free)) begin
+                        acc$d = xs;
+                        pend$d = 1'b1;
+                    end
+                    else begin
+                        od$d = xs;
+                        ov$d = 1'b1;
+                    end
+                end
+            end
+        end
+        else begin
+            if (busy$q) begin
+                if (free) begin
+                    od$d = ((sh$q) & 8'hff);
+                    ov$d = 1'b1;
+                    sh$d = sh$q >> ow_c;
+                    j$d = j$q + 32'h1;
+                    if (fin) begin
+                        busy$d = 1'b0;
+                        j$d = 32'h0;
+                        fc$d = fc$q + 32'h1;
+                        if (last) begin
+                            fc$d = 32'h0;
+                        end
+                    end
+                end
+            end
+            else if (take) begin
+                sh$d = beat;
+                busy$d = 1'b1;
+                if (free) begin
+                    od$d = ((beat) & 8'hff);
+                    ov$d = 1'b1;
+                    sh$d = beat >> ow_c;
+                    j$d = 32'h1;
+                    if (fin) begin
+                        busy$d = 1'b0;
+                        j$d = 32'h0;
+                        fc$d = fc$q + 32'h1;
+                        if (last) begin
+                            fc$d = 32'h0;
+                        end
+                    end
+                end
+            end
+        end
         if (reset) begin
-            store$d = 32'h0;
-            n$d = 32'h0;
-            in_rem$d = frame;
-            out_rem$d = frame;
+            busy$d = 1'b0;
+            pend$d = 1'b0;
+            j$d = 32'h0;
+            fc$d = 32'h0;
             ov$d = 1'b0;
         end
     end
@@ -172,42 +237,80 @@ module tfc_w1a1_e7_lanes(clock,reset,in_data,in_valid,in_ready,out_data,out_vali
 endmodule // tfc_w1a1_e7_lanes
 
 
-module tfc_w1a1_e7_lanes$in_rem(d,q,clock);
+module tfc_w1a1_e7_lanes$acc(d,q,clock);
     
     // Module arguments
-    input wire  [23:0] d;
-    output reg  [23:0] q;
+    input wire  [7:0] d;
+    output reg  [7:0] q;
     input wire  clock;
     
     // Update code (custom)
     initial begin
-       q = 24'h0;
+       q = 8'h0;
     end
     
     always @(posedge clock) begin
        q <= d;
     end
           
-endmodule // tfc_w1a1_e7_lanes$in_rem
+endmodule // tfc_w1a1_e7_lanes$acc
 
 
-module tfc_w1a1_e7_lanes$n(d,q,clock);
+module tfc_w1a1_e7_lanes$busy(d,q,clock);
     
     // Module arguments
-    input wire  [15:0] d;
-    output reg  [15:0] q;
+    input wire  d;
+    output reg  q;
     input wire  clock;
     
     // Update code (custom)
     initial begin
-       q = 16'h0;
+       q = 1'h0;
     end
     
     always @(posedge clock) begin
        q <= d;
     end
           
-endmodule // tfc_w1a1_e7_lanes$n
+endmodule // tfc_w1a1_e7_lanes$busy
+
+
+module tfc_w1a1_e7_lanes$fc(d,q,clock);
+    
+    // Module arguments
+    input wire  [2:0] d;
+    output reg  [2:0] q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 3'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // tfc_w1a1_e7_lanes$fc
+
+
+module tfc_w1a1_e7_lanes$j(d,q,clock);
+    
+    // Module arguments
+    input wire  [2:0] d;
+    output reg  [2:0] q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 3'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // tfc_w1a1_e7_lanes$j
 
 
 module tfc_w1a1_e7_lanes$od(d,q,clock);
@@ -229,25 +332,6 @@ module tfc_w1a1_e7_lanes$od(d,q,clock);
 endmodule // tfc_w1a1_e7_lanes$od
 
 
-module tfc_w1a1_e7_lanes$out_rem(d,q,clock);
-    
-    // Module arguments
-    input wire  [23:0] d;
-    output reg  [23:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 24'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e7_lanes$out_rem
-
-
 module tfc_w1a1_e7_lanes$ov(d,q,clock);
     
     // Module arguments
@@ -267,23 +351,42 @@ module tfc_w1a1_e7_lanes$ov(d,q,clock);
 endmodule // tfc_w1a1_e7_lanes$ov
 
 
-module tfc_w1a1_e7_lanes$store(d,q,clock);
+module tfc_w1a1_e7_lanes$pend(d,q,clock);
     
     // Module arguments
-    input wire  [15:0] d;
-    output reg  [15:0] q;
+    input wire  d;
+    output reg  q;
     input wire  clock;
     
     // Update code (custom)
     initial begin
-       q = 16'h0;
+       q = 1'h0;
     end
     
     always @(posedge clock) begin
        q <= d;
     end
           
-endmodule // tfc_w1a1_e7_lanes$store
+endmodule // tfc_w1a1_e7_lanes$pend
+
+
+module tfc_w1a1_e7_lanes$sh(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // tfc_w1a1_e7_lanes$sh
 
 /* verilator lint_on WIDTH */
 /* verilator lint_on DECLFILENAME */

@@ -17,8 +17,9 @@
 //!   [`MvtuInt`](crate::mvtu_int::MvtuInt) on integers; a `threshold` that is the only
 //!   reader of its dense/conv is fused into it; conv gets a
 //!   [`SlidingWindow`](crate::sliding_window::SlidingWindow) in front;
-//! - every other op is one engine with `fold.pe` lanes; a [`LaneConverter`] goes
-//!   wherever a producer's lanes do not suit its consumer;
+//! - every other op is one engine with `fold.pe` lanes; a lane converter goes
+//!   wherever a producer's lanes do not suit its consumer: a [`RatioLaneConverter`] when
+//!   one lane count is a multiple of the other, else a [`LaneConverter`];
 //! - a stream read more than once goes through a fork (of up to
 //!   [`MAX_WAYS`](crate::stream_fork::MAX_WAYS) consumers; more: chained forks); an
 //!   `add` is one adder of up to [`MAX_INPUTS`](crate::residual_adder::MAX_INPUTS)
@@ -33,11 +34,13 @@
 //!   map has several pixels and several channels).
 //!
 //! [`LaneConverter`]: crate::lane_converter::LaneConverter
+//! [`RatioLaneConverter`]: crate::ratio_lane_converter::RatioLaneConverter
 //! [`ChwReorder`]: crate::chw_reorder::ChwReorder
 
 use crate::folding::Fold;
 use crate::lane_converter::buffer_lanes;
 use crate::maxpool::PoolConfig;
+use crate::ratio_lane_converter::{is_ratio, ratio_generics};
 use crate::residual_adder::{add_kind, MAX_INPUTS};
 use crate::sliding_window::WindowConfig;
 use crate::stream_fork::MAX_WAYS;
@@ -127,8 +130,11 @@ pub enum EngineKind {
     Fifo {
         depth: usize,
     },
+    /// lane conversion: a `RatioLaneConverter` when `ratio` (one lane count a multiple
+    /// of the other), else a `LaneConverter`
     Lanes {
         elements: usize,
+        ratio: bool,
     },
     /// HWC → CHW, one element per beat
     Reorder {
@@ -586,13 +592,27 @@ impl Builder<'_> {
             return s;
         }
         let (il, ol, ib, e) = (si.lanes, lanes, si.elem.bits, si.elements);
-        // a frame boundary costs a cycle when neither lane count divides the frame
-        let cycles =
-            e.div_ceil(il).max(e.div_ceil(ol)) as u64 + (e % il != 0 && e % ol != 0) as u64;
-        let latency = (ol.min(e)).div_ceil(il) as u64 + 1;
+        let ratio = is_ratio(il, ol);
+        let (cycles, latency, generics) = if ratio {
+            // RatioLaneConverter: no gap between frames, the output beat leaves with its
+            // last input beat
+            let cycles = e.div_ceil(il).max(e.div_ceil(ol)) as u64;
+            let latency = (ol.min(e)).div_ceil(il) as u64;
+            (cycles, latency, ratio_generics(ib, il, ol, e).to_vec())
+        } else {
+            // a frame boundary costs a cycle when neither lane count divides the frame
+            let cycles =
+                e.div_ceil(il).max(e.div_ceil(ol)) as u64 + (e % il != 0 && e % ol != 0) as u64;
+            let latency = (ol.min(e)).div_ceil(il) as u64 + 1;
+            (
+                cycles,
+                latency,
+                vec![ib, il * ib, ol * ib, buffer_lanes(il, ol) * ib],
+            )
+        };
         self.engine(
-            EngineKind::Lanes { elements: e },
-            vec![ib, il * ib, ol * ib, buffer_lanes(il, ol) * ib],
+            EngineKind::Lanes { elements: e, ratio },
+            generics,
             vec![s],
             vec![(ol, si.elem, e)],
             vec![],

@@ -18,6 +18,7 @@ use crate::maxpool::MaxPool;
 use crate::module_tree::module_tree;
 use crate::mvtu::Mvtu;
 use crate::mvtu_int::MvtuInt;
+use crate::ratio_lane_converter::RatioLaneConverter;
 use crate::residual_adder::ResidualAdder;
 use crate::sliding_window::SlidingWindow;
 use crate::stream_fifo::StreamFifo;
@@ -63,7 +64,8 @@ pub fn rust_call(e: &Engine) -> String {
         EngineKind::Add { .. } => "add",
         EngineKind::Fork { .. } => "fork",
         EngineKind::Fifo { .. } => "fifo",
-        EngineKind::Lanes { .. } => "lanes",
+        EngineKind::Lanes { ratio: false, .. } => "lanes",
+        EngineKind::Lanes { ratio: true, .. } => "ratio_lanes",
         EngineKind::Reorder { .. } => "reorder",
     };
     let g: Vec<String> = e.generics.iter().map(|g| g.to_string()).collect();
@@ -304,14 +306,44 @@ pub fn lanes<const IB: usize, const IW: usize, const OW: usize, const BW: usize>
 ) -> String {
     let e = &d.engines[i];
     check(e, &[IB, IW, OW, BW]);
-    let EngineKind::Lanes { elements } = e.kind else {
-        panic!("{}: not a lane converter", e.module)
+    let EngineKind::Lanes {
+        elements,
+        ratio: false,
+    } = e.kind
+    else {
+        panic!("{}: not a general lane converter", e.module)
     };
     let b = LaneConverter::<IB, IW, OW, BW>::new(elements);
     let (il, ol) = (IW / IB, OW / IB);
     // a frame boundary costs a cycle when neither lane count divides the frame
     let c = b.cycles_per_frame() + (elements % il != 0 && elements % ol != 0) as u64;
     let l = b.latency();
+    finish(b, e, c, l)
+}
+
+/// [`RatioLaneConverter`] (one lane count a multiple of the other).
+pub fn ratio_lanes<
+    const IB: usize,
+    const IW: usize,
+    const OW: usize,
+    const JB: usize,
+    const FB: usize,
+>(
+    _: &Network,
+    d: &Design,
+    i: usize,
+) -> String {
+    let e = &d.engines[i];
+    check(e, &[IB, IW, OW, JB, FB]);
+    let EngineKind::Lanes {
+        elements,
+        ratio: true,
+    } = e.kind
+    else {
+        panic!("{}: not a ratio lane converter", e.module)
+    };
+    let b = RatioLaneConverter::<IB, IW, OW, JB, FB>::new(elements);
+    let (c, l) = (b.cycles_per_frame(), b.latency());
     finish(b, e, c, l)
 }
 

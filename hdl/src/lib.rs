@@ -21,6 +21,7 @@ pub mod mvu_int_pe;
 pub mod mvu_pe;
 pub mod popcount;
 pub mod probe;
+pub mod ratio_lane_converter;
 pub mod residual_adder;
 pub mod resources;
 pub mod skid_buffer;
