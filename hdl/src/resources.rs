@@ -772,8 +772,9 @@ mod tests {
                 18,
                 emit::mvtu_int::<9, 2, 18, 4, 11, 11, 8, 6, 3, 12, 1, 1, 1, 7>,
             ),
-            (&r3, &dr, 16, emit::ratio_lanes::<2, 4, 18, 3, 6>),
+            (&r3, &dr, 16, emit::lanes::<2, 4, 18, 38>),
             (&r3, &dr, 20, emit::lanes::<1, 7, 3, 16>),
+            (&r3, &dr, 30, emit::ratio_lanes::<1, 1, 17, 5, 1>),
         ];
         let (mut sum_est, mut sum_meas) = (Cost::default(), Cost::default());
         let mut failures = vec![];
