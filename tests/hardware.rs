@@ -5,6 +5,7 @@
 
 mod common;
 
+use bnnforge_testbench::Manifest;
 use common::{bnnforge, repo};
 use npyz::WriterBuilder;
 use std::path::{Path, PathBuf};
@@ -389,27 +390,12 @@ fn a_flipped_weight_bit_is_caught_and_its_layer_named() {
     }
 }
 
-/// The top module and Verilog files of a built design, from its manifest.
-fn top_and_files(design: &Path) -> (String, Vec<String>) {
-    let manifest: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(design.join("manifest.json")).unwrap())
-            .unwrap();
-    let files = manifest["verilog"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f.as_str().unwrap().to_string())
-        .collect();
-    (manifest["top"].as_str().unwrap().to_string(), files)
-}
-
 /// `verilator --lint-only -Wall` on a built design: the error with its warnings, if any.
 fn lint(design: &Path) -> Result<(), String> {
-    let (top, files) = top_and_files(design);
+    let m = Manifest::load(design).map_err(|e| e.to_string())?;
     let out = std::process::Command::new("verilator")
-        .current_dir(design)
-        .args(["--lint-only", "-Wall", "--top-module", &top])
-        .args(&files)
+        .args(["--lint-only", "-Wall", "--top-module", &m.top])
+        .args(&m.verilog)
         .output()
         .unwrap();
     let text = format!(
@@ -427,13 +413,14 @@ fn lint(design: &Path) -> Result<(), String> {
 /// yosys `synth_ice40` of a built design (no latch, no multiple or missing driver, no
 /// logic loop: `check -assert`), its cells.
 fn synthesise(design: &Path, name: &str) -> Result<bnnforge_hdl::synth::Ice40Stats, String> {
-    let (top, files) = top_and_files(design);
-    let verilog: String = files
+    let m = Manifest::load(design).map_err(|e| e.to_string())?;
+    let verilog: String = m
+        .verilog
         .iter()
-        .map(|f| std::fs::read_to_string(design.join(f)).unwrap())
+        .map(|f| std::fs::read_to_string(f).unwrap())
         .collect::<Vec<_>>()
         .join("\n");
-    bnnforge_hdl::synth::ice40_stats(name, &verilog, &top)
+    bnnforge_hdl::synth::ice40_stats(name, &verilog, &m.top)
 }
 
 /// The estimated LUT4 of a built design (its manifest's `estimate`).
