@@ -416,6 +416,103 @@ impl Network {
     pub fn layer_index(&self, name: &str) -> Option<usize> {
         self.layers.iter().position(|l| l.name == name)
     }
+
+    /// The network's identity: FNV-1a (64 bit) over its name, input, layers, op
+    /// parameters and tensor values (not tensor or file names). The same network gives the
+    /// same hash on every machine; `manifest.json` and the board's INFO packet carry it.
+    pub fn hash(&self) -> u64 {
+        let mut h = Fnv(0xcbf2_9ce4_8422_2325);
+        h.text(&self.name);
+        h.dims(&self.input.shape.dims());
+        h.num(self.input.bits as i64);
+        h.num(self.input.signed as i64);
+        for l in &self.layers {
+            h.text(&l.name);
+            h.num(l.inputs.len() as i64);
+            for i in &l.inputs {
+                h.text(i);
+            }
+            h.text(l.op.name());
+            match &l.op {
+                Op::Dense { out, weight, bias } => {
+                    h.num(*out as i64);
+                    h.param(weight);
+                    h.opt_param(bias);
+                }
+                Op::Conv {
+                    out,
+                    kernel,
+                    stride,
+                    padding,
+                    pad_value,
+                    weight,
+                    bias,
+                } => {
+                    for v in [*out, *kernel, *stride, *padding] {
+                        h.num(v as i64);
+                    }
+                    h.num(*pad_value as i64);
+                    h.param(weight);
+                    h.opt_param(bias);
+                }
+                Op::Threshold {
+                    bits,
+                    thresholds,
+                    flip,
+                } => {
+                    h.num(*bits as i64);
+                    h.param(thresholds);
+                    h.opt_param(flip);
+                }
+                Op::Add | Op::SumPool => {}
+                Op::MaxPool { kernel, stride } => {
+                    h.num(*kernel as i64);
+                    h.num(*stride as i64);
+                }
+            }
+        }
+        h.text(&self.output);
+        h.0
+    }
+}
+
+/// FNV-1a over a self-delimiting encoding (lengths before variable parts).
+struct Fnv(u64);
+
+impl Fnv {
+    fn bytes(&mut self, b: &[u8]) {
+        for &x in b {
+            self.0 = (self.0 ^ x as u64).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+    fn num(&mut self, v: i64) {
+        self.bytes(&v.to_le_bytes());
+    }
+    fn text(&mut self, t: &str) {
+        self.num(t.len() as i64);
+        self.bytes(t.as_bytes());
+    }
+    fn dims(&mut self, d: &[usize]) {
+        self.num(d.len() as i64);
+        for &x in d {
+            self.num(x as i64);
+        }
+    }
+    fn param<T: Copy + Into<i64>>(&mut self, p: &Param<T>) {
+        self.dims(&p.dims);
+        for &v in &p.data {
+            self.num(v.into());
+        }
+    }
+    fn opt_param<T: Copy + Into<i64>>(&mut self, p: &Option<Param<T>>) {
+        match p {
+            None => self.num(0),
+            Some(p) => {
+                self.num(1);
+                self.param(p);
+            }
+        }
+    }
 }
 
 fn check_name(name: &str) -> Result<()> {

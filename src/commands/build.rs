@@ -222,6 +222,7 @@ fn manifest(
         "format": 1,
         "generator": format!("bnnforge {}", env!("CARGO_PKG_VERSION")),
         "network": net.name,
+        "network_hash": format!("{:016x}", net.hash()),
         "top": d.top,
         "verilog": files,
         "input": elem_json(d.input().elem, Some(d.input().lanes), d.input().elements),

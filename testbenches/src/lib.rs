@@ -13,6 +13,7 @@
 
 mod build;
 mod manifest;
+pub mod protocol;
 mod sim;
 mod stream;
 

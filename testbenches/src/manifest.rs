@@ -25,6 +25,8 @@ pub struct Manifest {
     pub output: StreamSpec,
     pub cycles_per_frame: Option<u64>,
     pub latency_cycles: Option<u64>,
+    /// The network's hash (`network_hash`, 16 hex digits), when the manifest has one.
+    pub network_hash: Option<u64>,
 }
 
 impl Manifest {
@@ -83,6 +85,14 @@ impl Manifest {
             output: side("output", false)?,
             cycles_per_frame: v.get("cycles_per_frame").and_then(Value::as_u64),
             latency_cycles: v.get("latency_cycles").and_then(Value::as_u64),
+            network_hash: match v.get("network_hash") {
+                None => None,
+                Some(h) => Some(
+                    h.as_str()
+                        .and_then(|s| u64::from_str_radix(s, 16).ok())
+                        .ok_or_else(|| bad("`network_hash` must be a string of hex digits"))?,
+                ),
+            },
         })
     }
 
