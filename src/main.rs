@@ -8,6 +8,7 @@ mod commands;
 mod engines;
 mod import;
 mod mnist;
+mod netlist;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -129,6 +130,9 @@ enum Command {
         /// write a waveform (.vcd, or .fst)
         #[arg(long)]
         wave: Option<PathBuf>,
+        /// simulate yosys's netlist for this FPGA family (ice40 or ecp5) instead of the RTL
+        #[arg(long, value_parser = ["ice40", "ecp5"])]
+        netlist: Option<String>,
     },
     /// Measure the software model: binary MACs per second on one core and on all
     /// (`--cosim`: the Verilator co-simulation's frames/s and cycles/s)
@@ -181,6 +185,7 @@ fn main() -> ExitCode {
             stall,
             seed,
             wave,
+            netlist,
         } => commands::sim::run(
             &model,
             &input,
@@ -194,6 +199,7 @@ fn main() -> ExitCode {
                 wave: wave.as_deref(),
                 quiet: false,
             },
+            netlist.as_deref().and_then(netlist::Family::parse),
         ),
         Command::Build {
             model,

@@ -5,11 +5,12 @@
 //! directory, flattens it under the given top module, synthesises for iCE40 and parses
 //! the `stat` report. It fails (rather than returning numbers) when yosys reports a
 //! latch, a wire with several drivers, an undriven wire or any error, so a test that
-//! reads a LUT count has also checked that the design is clean.
+//! reads a LUT count has also checked that the design is clean. [`run_yosys`] is the
+//! yosys invocation every caller shares (it reruns yosys when ABC aborts).
 
 use std::fmt;
-use std::path::PathBuf;
-use std::process::Command;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
 
 /// Cells counted after `synth_ice40` of one flattened design.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -44,20 +45,13 @@ pub fn ice40_stats(name: &str, verilog: &str, top: &str) -> Result<Ice40Stats, S
         "read_verilog design.v; hierarchy -check -top {top}; proc; \
          check -assert; synth_ice40 -flatten -top {top}; check -assert; stat"
     );
-    let mut attempt = 1;
-    let (out, log) = loop {
-        let out = Command::new("yosys")
-            .current_dir(&dir)
-            .args(["-q", "-l", "yosys.log", "-p", &script])
-            .output()
-            .map_err(|e| format!("cannot run yosys: {e}"))?;
-        let log = std::fs::read_to_string(dir.join("yosys.log")).unwrap_or_default();
-        if out.status.success() || !abc_aborted(&log) || attempt == ABC_ATTEMPTS {
-            break (out, log);
-        }
-        eprintln!("{name}: yosys's ABC aborted on an address-dependent assertion; run {} of {ABC_ATTEMPTS}", attempt + 1);
-        attempt += 1;
-    };
+    let (out, log) = run_yosys(
+        &dir,
+        &["-q", "-l", "yosys.log", "-p", &script],
+        "yosys.log",
+        name,
+    )
+    .map_err(|e| format!("cannot run yosys: {e}"))?;
     if !out.status.success() {
         return Err(format!(
             "yosys failed on {name}: {}{}",
@@ -103,6 +97,31 @@ pub fn ice40_stats(name: &str, verilog: &str, top: &str) -> Result<Ice40Stats, S
     }
     let _ = std::fs::remove_dir_all(&dir);
     Ok(s)
+}
+
+/// Runs `yosys args` in `dir`, again (up to [`ABC_ATTEMPTS`] runs) while it fails because
+/// ABC aborted (see [`abc_aborted`]); `log` is the log file the arguments name, relative
+/// to `dir`, and `name` names the design in the message about a rerun. Returns the last
+/// run's output and log; fails only when yosys cannot be started.
+pub fn run_yosys(
+    dir: &Path,
+    args: &[&str],
+    log: &str,
+    name: &str,
+) -> std::io::Result<(Output, String)> {
+    let mut attempt = 1;
+    loop {
+        let out = Command::new("yosys").current_dir(dir).args(args).output()?;
+        let text = std::fs::read_to_string(dir.join(log)).unwrap_or_default();
+        if out.status.success() || !abc_aborted(&text) || attempt == ABC_ATTEMPTS {
+            return Ok((out, text));
+        }
+        eprintln!(
+            "{name}: yosys's ABC aborted on an address-dependent assertion; run {} of {ABC_ATTEMPTS}",
+            attempt + 1
+        );
+        attempt += 1;
+    }
 }
 
 /// How many times yosys runs when ABC aborts (see [`abc_aborted`]).

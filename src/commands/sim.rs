@@ -1,6 +1,7 @@
 //! `bnnforge sim`: the spec's `infer` contract, computed by the generated Verilog in
 //! Verilator (never by the software model, which only checks it).
 
+use crate::netlist::{self, Family, Netlist, NetlistError};
 use bnnforge_hdl::design::Design;
 use bnnforge_hdl::folding::Fold;
 use bnnforge_hdl::probe;
@@ -83,9 +84,67 @@ pub fn hwc(net: &Network, frame: &[i64]) -> Vec<i64> {
 /// Runs `xs` (frames of the network input, CHW) through the design in `dir`, with the
 /// model as the reference.
 pub fn cosim(net: &Network, dir: &Path, xs: &[i64], args: &SimArgs) -> Result<Cosim> {
+    cosim_on(net, dir, xs, args, None).map_err(Failure::into_error)
+}
+
+/// Why a co-simulation stopped: bad input (exit status 2) or a tool that failed on the
+/// netlist (exit status 1).
+pub enum Failure {
+    Input(Error),
+    /// one line, naming the tool and its log
+    Tool(String),
+}
+
+impl Failure {
+    fn into_error(self) -> Error {
+        match self {
+            Failure::Input(e) => e,
+            Failure::Tool(m) => Error::new(m),
+        }
+    }
+}
+
+impl From<Error> for Failure {
+    fn from(e: Error) -> Self {
+        Failure::Input(e)
+    }
+}
+
+/// Verilator's failure on a netlist, its whole output kept beside the netlist.
+fn netlist_tool_error(n: &Netlist, e: bnnforge_testbench::Error) -> Failure {
+    match e {
+        bnnforge_testbench::Error::Tool {
+            tool,
+            first_error,
+            log,
+        } => {
+            let path = n.verilog.with_file_name("verilator.log");
+            let _ = std::fs::write(&path, log);
+            Failure::Tool(format!(
+                "{tool} failed on the {} netlist: {first_error} (log: {})",
+                n.family.display(),
+                path.display()
+            ))
+        }
+        e => Failure::Input(tb(e)),
+    }
+}
+
+/// [`cosim`] of the design's RTL, or of its synthesised `netlist` (a mismatch is then
+/// still diagnosed on the RTL, whose streams can be probed).
+pub fn cosim_on(
+    net: &Network,
+    dir: &Path,
+    xs: &[i64],
+    args: &SimArgs,
+    netlist: Option<&Netlist>,
+) -> std::result::Result<Cosim, Failure> {
     let m = Manifest::load(dir).map_err(tb)?;
     let fmt: StreamFormat = m.stream_format().map_err(tb)?;
     let mut cfg: BuildConfig = m.build_config();
+    if let Some(n) = netlist {
+        cfg = n.build_config(&cfg);
+    }
     if let Some(w) = args.wave {
         cfg = cfg.trace(if w.extension().is_some_and(|e| e == "fst") {
             Trace::Fst
@@ -96,7 +155,11 @@ pub fn cosim(net: &Network, dir: &Path, xs: &[i64], args: &SimArgs) -> Result<Co
     let t0 = Instant::now();
     let spinner = (!args.quiet).then(|| {
         let p = ProgressBar::new_spinner();
-        p.set_message("verilating the design (cached after the first time)");
+        p.set_message(if netlist.is_some() {
+            "verilating the netlist with the cell models (cached after the first time)"
+        } else {
+            "verilating the design (cached after the first time)"
+        });
         p.enable_steady_tick(std::time::Duration::from_millis(200));
         p
     });
@@ -104,7 +167,14 @@ pub fn cosim(net: &Network, dir: &Path, xs: &[i64], args: &SimArgs) -> Result<Co
     if let Some(p) = spinner {
         p.finish_and_clear();
     }
-    let model = model.map_err(tb)?;
+    let model = match (model, netlist) {
+        (Ok(model), _) => model,
+        (Err(e), Some(n)) => return Err(netlist_tool_error(n, e)),
+        (Err(e), None) => return Err(tb(e).into()),
+    };
+    if let Some(n) = netlist {
+        n.check(&model.warnings).map_err(Failure::Tool)?;
+    }
     let verilate_secs = t0.elapsed().as_secs_f64();
     let mut sim = Sim::new(&model, args.wave).map_err(tb)?;
     let n_in = net.input.shape.len();
@@ -157,11 +227,23 @@ pub fn cosim(net: &Network, dir: &Path, xs: &[i64], args: &SimArgs) -> Result<Co
                         // the same frames and stalls again, every stream logged
                         let t = Instant::now();
                         let upto = &part[..(fi + 1) * n_in];
-                        first_layer = Some(
-                            diagnose(net, dir, upto, &opts, &m, ci * chunk).unwrap_or_else(|e| {
+                        first_layer = Some(match diagnose(net, dir, upto, &opts, &m, ci * chunk) {
+                            Ok(Some(d)) if netlist.is_some() => {
+                                format!("{d} (the RTL, probed, differs too)")
+                            }
+                            Ok(Some(d)) => d,
+                            Ok(None) if netlist.is_some() => {
+                                "the RTL matches the model on these frames (every stream \
+                                     probed): the difference is in the netlist"
+                                    .to_string()
+                            }
+                            Ok(None) => "every stream matched the model when probed: the \
+                                             difference did not reproduce (timing-dependent?)"
+                                .to_string(),
+                            Err(e) => {
                                 format!("the first differing layer could not be found: {e}")
-                            }),
-                        );
+                            }
+                        });
                         diagnose_secs += t.elapsed().as_secs_f64();
                     }
                 }
@@ -195,8 +277,8 @@ pub fn cosim(net: &Network, dir: &Path, xs: &[i64], args: &SimArgs) -> Result<Co
     })
 }
 
-/// A stable 64-bit FNV-1a hash (names the probe's cache folder).
-fn fnv1a(bytes: impl IntoIterator<Item = u8>, mut h: u64) -> u64 {
+/// A stable 64-bit FNV-1a hash (names the probe's and the netlists' cache folders).
+pub(crate) fn fnv1a(bytes: impl IntoIterator<Item = u8>, mut h: u64) -> u64 {
     for b in bytes {
         h = (h ^ b as u64).wrapping_mul(0x100_0000_01b3);
     }
@@ -206,7 +288,7 @@ fn fnv1a(bytes: impl IntoIterator<Item = u8>, mut h: u64) -> u64 {
 /// Runs frames `xs` (C, H, W, back to back) with the stream options `opts` through a
 /// copy of the design in `dir` whose top logs every stream's handshakes, and names the
 /// first layer whose values differ from the model (`first` numbers the first frame in
-/// the message). The design is recomputed from the manifest's folding; its engines'
+/// the message), or None when every stream matches. The design is recomputed from the manifest's folding; its engines'
 /// Verilog is the one in `dir`, so a broken file is diagnosed as it is.
 pub fn diagnose(
     net: &Network,
@@ -215,7 +297,7 @@ pub fn diagnose(
     opts: &StreamOptions,
     m: &Manifest,
     first: usize,
-) -> Result<String> {
+) -> Result<Option<String>> {
     let text = std::fs::read_to_string(dir.join("manifest.json"))
         .map_err(|e| Error::new(format!("cannot read: {e}")).in_file(&dir.join("manifest.json")))?;
     let json: serde_json::Value = serde_json::from_str(&text)
@@ -282,16 +364,33 @@ pub fn diagnose(
     let reference = Model::new(net);
     let layers: Vec<Vec<Vec<i64>>> = frames.iter().map(|f| reference.eval_layers(f)).collect();
     Ok(
-        match probe::first_difference(net, &d, &frames, &layers, &beats) {
-            Some(mut diff) => {
-                diff.frame += first;
-                diff.describe(net, &d)
-            }
-            None => "every stream matched the model when probed: the difference did not \
-                 reproduce (timing-dependent?)"
-                .to_string(),
-        },
+        probe::first_difference(net, &d, &frames, &layers, &beats).map(|mut diff| {
+            diff.frame += first;
+            diff.describe(net, &d)
+        }),
     )
+}
+
+/// The netlist of the design in `dir` (cached, or one yosys run now).
+fn synthesise(dir: &Path, family: Family, quiet: bool) -> std::result::Result<Netlist, Failure> {
+    let m = Manifest::load(dir).map_err(tb)?;
+    let spinner = (!quiet).then(|| {
+        let p = ProgressBar::new_spinner();
+        p.set_message(format!(
+            "yosys: synthesising the design for {} (cached after the first time)",
+            family.display()
+        ));
+        p.enable_steady_tick(std::time::Duration::from_millis(200));
+        p
+    });
+    let n = netlist::synthesise(&m, family, &bnnforge_testbench::default_cache_dir());
+    if let Some(p) = spinner {
+        p.finish_and_clear();
+    }
+    n.map_err(|e| match e {
+        NetlistError::Tool(m) => Failure::Tool(m),
+        NetlistError::Io(m) => Failure::Input(Error::new(m)),
+    })
 }
 
 /// Builds `model` into `dir` unless `args.design` names a built design.
@@ -307,7 +406,14 @@ pub fn design_dir(model: &Path, args: &SimArgs) -> Result<(PathBuf, bool)> {
     Ok((dir, true))
 }
 
-pub fn run(model: &Path, input: &Path, output: &Path, args: &SimArgs) -> Result<()> {
+/// `bnnforge sim`; with `netlist`, of the design synthesised by yosys for that family.
+pub fn run(
+    model: &Path,
+    input: &Path,
+    output: &Path,
+    args: &SimArgs,
+    netlist: Option<Family>,
+) -> Result<()> {
     if !(0.0..1.0).contains(&args.stall) {
         return Err(Error::new(format!(
             "--stall {} must be a probability in [0, 1)",
@@ -317,11 +423,25 @@ pub fn run(model: &Path, input: &Path, output: &Path, args: &SimArgs) -> Result<
     let net = bnnforge_model::load(model)?;
     let (n, xs) = npy::read_inputs(input, &net.input)?;
     let (dir, temporary) = design_dir(model, args)?;
-    let result = cosim(&net, &dir, &xs, args);
+    let result = match netlist {
+        Some(family) => synthesise(&dir, family, args.quiet).and_then(|n| {
+            let c = cosim_on(&net, &dir, &xs, args, Some(&n))?;
+            Ok((c, Some(n)))
+        }),
+        None => cosim_on(&net, &dir, &xs, args, None).map(|c| (c, None)),
+    };
     if temporary {
         let _ = std::fs::remove_dir_all(&dir);
     }
-    let c = result?;
+    let (c, synthesised) = match result {
+        Ok(r) => r,
+        Err(Failure::Input(e)) => return Err(e),
+        Err(Failure::Tool(m)) => {
+            // not bad input: a tool failed on a valid design
+            eprintln!("error: {m}");
+            std::process::exit(1);
+        }
+    };
     let k = net.output_shape().len();
     npy::write_i64(output, &[n, k], &c.outputs)?;
     println!(
@@ -356,6 +476,20 @@ pub fn run(model: &Path, input: &Path, output: &Path, args: &SimArgs) -> Result<
          {} in the manifest",
         c.first_latency, c.max_latency, c.latency_cycles
     );
+    if let Some(n) = &synthesised {
+        println!(
+            "ran the {} netlist (yosys {} of the design, cell models {}): yosys {}; {}",
+            n.family.display(),
+            n.family.synth(),
+            n.cells.display(),
+            if n.cached {
+                "cached".to_string()
+            } else {
+                format!("{:.1} s", n.yosys_secs)
+            },
+            n.verilog.display()
+        );
+    }
     println!(
         "simulated {} cycles in {:.2} s ({:.2} M cycles/s, {:.0} frames/s); verilator build {:.1} s{}",
         c.cycles,
