@@ -489,6 +489,9 @@ pub fn run(
             },
             n.verilog.display()
         );
+        if let Some(c) = n.family.caveat() {
+            println!("the {} netlist has {c}", n.family.display());
+        }
     }
     println!(
         "simulated {} cycles in {:.2} s ({:.2} M cycles/s, {:.0} frames/s); verilator build {:.1} s{}",

@@ -27,3 +27,23 @@ pub fn shared_data() -> PathBuf {
 pub fn bnnforge() -> Command {
     Command::new(env!("CARGO_BIN_EXE_bnnforge"))
 }
+
+/// The first `n` MNIST test images as `[n, 1, 28, 28]` u8 in `path`.
+pub fn mnist_npy(n: usize, path: &std::path::Path) {
+    use npyz::WriterBuilder;
+    use std::io::Read;
+    let mut gz = flate2::read::GzDecoder::new(
+        std::fs::File::open(repo().join("data/mnist/t10k-images-idx3-ubyte.gz")).unwrap(),
+    );
+    let mut raw = vec![];
+    gz.read_to_end(&mut raw).unwrap();
+    let px = &raw[16..16 + n * 784];
+    let mut w = npyz::WriteOptions::new()
+        .default_dtype()
+        .shape(&[n as u64, 1, 28, 28])
+        .writer(std::fs::File::create(path).unwrap())
+        .begin_nd()
+        .unwrap();
+    w.extend(px.iter().copied()).unwrap();
+    w.finish().unwrap();
+}
