@@ -444,13 +444,18 @@ pub fn run(
     };
     let k = net.output_shape().len();
     npy::write_i64(output, &[n, k], &c.outputs)?;
+    // what computed the outputs, in the messages
+    let (what, short) = match &synthesised {
+        Some(n) => (format!("the {} netlist", n.family.display()), "netlist"),
+        None => ("the Verilog".to_string(), "Verilog"),
+    };
     println!(
         "{} frames: {} mismatches against the model",
         c.frames,
         c.mismatches.len()
     );
     if let Some(&(f, j, a, b)) = c.mismatches.first() {
-        println!("first mismatch: frame {f}, output {j}: Verilog {a}, model {b}");
+        println!("first mismatch: frame {f}, output {j}: {short} {a}, model {b}");
     }
     if let Some(l) = &c.first_layer {
         println!("{l}");
@@ -508,8 +513,8 @@ pub fn run(
     if !c.mismatches.is_empty() {
         // not bad input but a failed verification: exit status 1, the outputs written
         eprintln!(
-            "error: the Verilog differs from the model in {} values (first: frame {}, output {}: \
-             Verilog {}, model {}); {}",
+            "error: {what} differs from the model in {} values (first: frame {}, output {}: \
+             {short} {}, model {}); {}",
             c.mismatches.len(),
             c.mismatches[0].0,
             c.mismatches[0].1,
