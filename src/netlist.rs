@@ -79,9 +79,6 @@ impl Family {
             // a port left unconnected would read 0 or X where the silicon (and the
             // models' own defaults) read a constant: make it visible (see `check`)
             "-Wwarn-PINMISSING".to_string(),
-            // the carry chains are vectors feeding themselves bit by bit; Verilator
-            // orders them correctly, the warning is only about speed
-            "-Wno-UNOPTFLAT".to_string(),
         ];
         match self {
             Family::Ice40 => {
@@ -145,9 +142,12 @@ const CELLS: &str = "cells.txt";
 /// The yosys script: the design's files are read before it (yosys's command line).
 fn script(family: Family, top: &str) -> String {
     // `check -assert` fails on a multiply driven or undriven wire or a logic loop, which
-    // a simulation could otherwise quietly resolve one way
+    // a simulation could otherwise quietly resolve one way. `splitnets` gives every
+    // internal bit a wire of its own (the ports stay vectors): Verilator schedules a
+    // vector as one variable, so a carry chain threaded through one vector looks like a
+    // combinational loop (UNOPTFLAT) that it re-evaluates until it settles.
     format!(
-        "hierarchy -check -top {top}; {} -top {top}; check -assert; stat; \
+        "hierarchy -check -top {top}; {} -top {top}; check -assert; stat; splitnets; \
          write_verilog -noattr {NETLIST}",
         family.synth()
     )
