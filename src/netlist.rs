@@ -132,7 +132,7 @@ impl std::fmt::Display for NetlistError {
     }
 }
 
-/// Bumped when the script or the cache layout changes (part of every netlist's hash).
+/// Bumped when the cache layout changes (part of every netlist's hash, as the script is).
 const NETLIST_VERSION: u32 = 1;
 const NETLIST: &str = "netlist.v";
 const LOG: &str = "yosys.log";
@@ -352,5 +352,46 @@ impl Netlist {
             Some(w) => Err(format!("the netlist leaves a cell port unconnected: {w}")),
             None => Ok(()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_blackbox_cell_in_the_netlist_is_found() {
+        let dir = tempfile::tempdir().unwrap();
+        let cells = dir.path().join("cells_sim.v");
+        std::fs::write(
+            &cells,
+            "module LUT4(input A, output Z);\nendmodule\n(* blackbox *)\nmodule DP16KD(\n  \
+             input CLKA\n);\nendmodule\n",
+        )
+        .unwrap();
+        let netlist = dir.path().join("netlist.v");
+        let lut = "module top(input a, output z);\n  LUT4 #(\n    .INIT(16'h1)\n  ) \\l  (\n    \
+                   .A(a),\n    .Z(z)\n  );\n";
+        std::fs::write(&netlist, format!("{lut}endmodule\n")).unwrap();
+        assert_eq!(unmodelled_cell(&netlist, &cells), None);
+        std::fs::write(
+            &netlist,
+            format!("{lut}  DP16KD \\ram  (\n    .CLKA(a)\n  );\nendmodule\n"),
+        )
+        .unwrap();
+        assert_eq!(unmodelled_cell(&netlist, &cells).as_deref(), Some("DP16KD"));
+    }
+
+    #[test]
+    fn the_cell_models_are_the_ones_yosys_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let cells = dir.path().join("ice40/cells_sim.v");
+        std::fs::create_dir_all(cells.parent().unwrap()).unwrap();
+        std::fs::write(&cells, "").unwrap();
+        let log = format!(
+            "1. Executing Verilog-2005 frontend: {}\nParsing Verilog input\n",
+            cells.display()
+        );
+        assert_eq!(cells_models(&log, Family::Ice40), Some(cells));
     }
 }
