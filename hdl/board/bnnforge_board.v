@@ -191,7 +191,7 @@ module bnnforge_board #(
   // frame buffers and who holds them
   reg [1:0] buf_full;        // committed, not yet streamed
   reg [1:0] buf_bench;
-  reg [31:0] buf_count0, buf_count1;
+  reg [31:0] buf_more0, buf_more1;  // a BENCH's runs after the first
   reg wr_sel;                // buffer the receiver fills
   reg rd_sel;                // buffer the streamer empties next
   wire fb_we = r_bwr && !buf_full[wr_sel];
@@ -390,7 +390,7 @@ module bnnforge_board #(
   wire [1:0] pop_tag = f_tag[f_rp];
   wire take = m_axis_tvalid && m_axis_tready;
   wire idle = !st_busy && occ == 3'd0 && in_flight == 8'd0 && !obuf_full && !bench_mode;
-  wire [31:0] count_sel = rd_sel ? buf_count1 : buf_count0;
+  wire [31:0] more_sel = rd_sel ? buf_more1 : buf_more0;
   wire start_job = !st_busy && buf_full[rd_sel] && (!buf_bench[rd_sel] || idle);
   wire bench_start = start_job && buf_bench[rd_sel];
 
@@ -401,8 +401,8 @@ module bnnforge_board #(
     if (rst) begin
       buf_full <= 2'b00;
       buf_bench <= 2'b00;
-      buf_count0 <= 32'd0;
-      buf_count1 <= 32'd0;
+      buf_more0 <= 32'd0;
+      buf_more1 <= 32'd0;
       wr_sel <= 1'b0;
       rd_sel <= 1'b0;
       st_busy <= 1'b0;
@@ -427,8 +427,8 @@ module bnnforge_board #(
       if (commit) begin
         buf_full[wr_sel] <= 1'b1;
         buf_bench[wr_sel] <= (r_kind == 2'd3);
-        if (wr_sel) buf_count1 <= r_count;
-        else buf_count0 <= r_count;
+        if (wr_sel) buf_more1 <= r_count - 1'b1;
+        else buf_more0 <= r_count - 1'b1;
         wr_sel <= !wr_sel;
       end
       if (start_job) begin
@@ -436,8 +436,8 @@ module bnnforge_board #(
         st_bench <= buf_bench[rd_sel];
         st_first <= 1'b1;
         st_idx <= {BAW{1'b0}};
-        st_runs <= buf_bench[rd_sel] ? count_sel - 1'b1 : 32'd0;
-        st_final <= !buf_bench[rd_sel] || count_sel == 32'd1;
+        st_runs <= buf_bench[rd_sel] ? more_sel : 32'd0;
+        st_final <= !buf_bench[rd_sel] || more_sel == 32'd0;
       end
       if (issue) begin
         st_first <= 1'b0;
@@ -498,8 +498,8 @@ module bnnforge_board #(
     end else begin
       if (bench_start) begin
         bench_mode <= 1'b1;
-        discard_left <= count_sel - 1'b1;
-        discarding <= (count_sel != 32'd1);
+        discard_left <= more_sel;
+        discarding <= (more_sel != 32'd0);
       end
       if (take && discarding && m_axis_tlast) begin
         discard_left <= discard_left - 1'b1;
