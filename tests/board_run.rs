@@ -205,7 +205,13 @@ fn tfc_on_the_simulated_board_is_bit_exact_with_and_without_faults() {
         ],
     );
     let y2 = tmp.path().join("y2.npy");
-    let text = run_on(&faulty, &model, &x, &y2, &["--retries", "20"]);
+    let text = run_on(
+        &faulty,
+        &model,
+        &x,
+        &y2,
+        &["--timeout-ms", "700", "--retries", "20"],
+    );
     println!("{text}");
     let report = faulty.finish();
     println!("{report}");
@@ -254,7 +260,7 @@ fn one_percent_faults_on_a_small_network() {
         &model,
         &x,
         &y,
-        &["--timeout-ms", "250", "--retries", "300"],
+        &["--timeout-ms", "400", "--retries", "300"],
     );
     println!("{text}({:.1} s)", t.elapsed().as_secs_f64());
     let report = board.finish();
