@@ -6,6 +6,7 @@
 
 mod commands;
 mod engines;
+mod host;
 mod import;
 mod mnist;
 mod netlist;
@@ -134,6 +135,86 @@ enum Command {
         #[arg(long, value_parser = ["ice40", "ecp5"])]
         netlist: Option<String>,
     },
+    /// Run a batch on a board over its serial port (the infer contract), checked
+    /// against the software model
+    Run {
+        /// the network (format 1 YAML) the board was built for
+        model: PathBuf,
+        /// the board's serial port (or `bnnforge board-sim`'s pseudo-terminal)
+        #[arg(long)]
+        port: String,
+        /// inputs: [N, *input.shape], any integer dtype
+        #[arg(long)]
+        input: PathBuf,
+        /// where to write the board's outputs: I64 [N, K]
+        #[arg(long)]
+        output: PathBuf,
+        /// the serial line's baud rate
+        #[arg(long, default_value_t = 115_200)]
+        baud: u32,
+        /// do not compare the board's outputs with the software model
+        #[arg(long)]
+        no_check: bool,
+        /// labels [N]; prints the accuracy of the argmax prediction
+        #[arg(long)]
+        labels: Option<PathBuf>,
+        /// longest silence while an answer is due, in milliseconds
+        #[arg(long, default_value_t = 1000)]
+        timeout_ms: u64,
+        /// attempts per frame after the first
+        #[arg(long, default_value_t = 8)]
+        retries: u32,
+    },
+    /// Measure a board: exact cycles per frame on the board (BENCH) and frames/s over
+    /// the link
+    BenchBoard {
+        /// the network (format 1 YAML) the board was built for
+        model: PathBuf,
+        /// the board's serial port
+        #[arg(long)]
+        port: String,
+        /// the serial line's baud rate
+        #[arg(long, default_value_t = 115_200)]
+        baud: u32,
+        /// frames per measurement
+        #[arg(long, default_value_t = 1000)]
+        count: u32,
+        /// longest silence while an answer is due, in milliseconds
+        #[arg(long, default_value_t = 1000)]
+        timeout_ms: u64,
+    },
+    /// Load a bitstream onto a board with its programmer (iceprog, openFPGALoader)
+    Flash {
+        /// a `bnnforge synth` folder, or a bitstream (.bin, .bit)
+        bitstream: PathBuf,
+        /// the board (icebreaker, ulx3s-85f, ulx3s-12f)
+        #[arg(long, default_value = "icebreaker")]
+        board: String,
+        /// load into the FPGA's configuration RAM (lost at power-off)
+        #[arg(long, conflicts_with = "flash")]
+        sram: bool,
+        /// write the board's configuration flash
+        #[arg(long)]
+        flash: bool,
+    },
+    /// Simulate a board (accelerator + UART core in Verilator) behind a pseudo-terminal
+    /// and print its path, for `bnnforge run --port PATH`
+    BoardSim {
+        /// the network (format 1 YAML), or a `bnnforge build`/`synth` folder
+        model: PathBuf,
+        /// the board whose clock is simulated
+        #[arg(long, default_value = "icebreaker")]
+        board: String,
+        /// the simulated UART's baud rate
+        #[arg(long, default_value_t = 3_000_000)]
+        baud: u32,
+        /// per-byte faults on the line, both ways: corrupt=P,drop=P,delay=P
+        #[arg(long)]
+        faults: Option<String>,
+        /// seed of the faults
+        #[arg(long, default_value_t = 1)]
+        fault_seed: u64,
+    },
     /// Measure the software model: binary MACs per second on one core and on all
     /// (`--cosim`: the Verilator co-simulation's frames/s and cycles/s)
     Bench {
@@ -156,6 +237,47 @@ fn main() -> ExitCode {
             labels,
             threads,
         } => commands::infer::run(&model, &input, &output, labels.as_deref(), threads),
+        Command::Run {
+            model,
+            port,
+            input,
+            output,
+            baud,
+            no_check,
+            labels,
+            timeout_ms,
+            retries,
+        } => commands::run::run(&commands::run::RunArgs {
+            model: &model,
+            port: &port,
+            input: &input,
+            output: &output,
+            baud,
+            check: !no_check,
+            labels: labels.as_deref(),
+            timeout_ms,
+            retries,
+        }),
+        Command::BenchBoard {
+            model,
+            port,
+            baud,
+            count,
+            timeout_ms,
+        } => commands::bench_board::run(&model, &port, baud, count, timeout_ms),
+        Command::Flash {
+            bitstream,
+            board,
+            sram: _,
+            flash,
+        } => commands::flash::run(&bitstream, &board, flash),
+        Command::BoardSim {
+            model,
+            board,
+            baud,
+            faults,
+            fault_seed,
+        } => commands::board_sim::run(&model, &board, baud, faults.as_deref(), fault_seed),
         Command::Info { model } => commands::info::run(&model),
         Command::Random {
             seed,

@@ -113,6 +113,90 @@ pub fn run(frames: Option<usize>, hardware: bool) -> Result<()> {
     Ok(())
 }
 
+/// Images the demo sends over the simulated board's UART.
+const BOARD_FRAMES: usize = 36;
+
+/// The board half: the accelerator in the board core, simulated behind a pseudo-terminal
+/// (`bnnforge board-sim`), fed MNIST images by the same host as `bnnforge run`. A
+/// failure here is reported and does not end the demo.
+fn board_demo(net: &bnnforge_model::Network, model: &Path, built: &Path, xs: &[i64]) {
+    use std::io::BufRead;
+    use std::process::{Command, Stdio};
+    let n = xs.len() / 784;
+    let ports: Vec<String> = std::fs::read_dir("/dev")
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|f| f.starts_with("ttyUSB") || f.starts_with("ttyACM"))
+                .map(|f| format!("/dev/{f}"))
+                .collect()
+        })
+        .unwrap_or_default();
+    println!(
+        "\nBoard: {HARDWARE_NETWORK} on a simulated iCEBreaker (board core + accelerator in \
+         Verilator at 48 MHz, 3,000,000 baud, behind a pseudo-terminal)"
+    );
+    let exe = match std::env::current_exe() {
+        Ok(e) => e,
+        Err(e) => return println!("  skipped: cannot find this program: {e}"),
+    };
+    let spinner = ProgressBar::new_spinner();
+    spinner.set_message("bnnforge board-sim (verilating the board the first time, ~1 min)");
+    spinner.enable_steady_tick(std::time::Duration::from_millis(200));
+    let child = Command::new(exe)
+        .arg("board-sim")
+        .arg(built)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn();
+    let mut child = match child {
+        Ok(c) => c,
+        Err(e) => {
+            spinner.finish_and_clear();
+            return println!("  skipped: cannot start bnnforge board-sim: {e}");
+        }
+    };
+    let mut line = String::new();
+    let stdout = child.stdout.take().expect("piped");
+    let _ = std::io::BufReader::new(stdout).read_line(&mut line);
+    spinner.finish_and_clear();
+    let port = line.trim().to_string();
+    if port.is_empty() {
+        let _ = child.kill();
+        let _ = child.wait();
+        return println!("  skipped: bnnforge board-sim did not start");
+    }
+    let want = Model::new(net).eval_batch(xs);
+    let opts = crate::host::Options {
+        baud: 3_000_000,
+        ..Default::default()
+    };
+    let r = super::run::on_board(net, model, &port, opts, xs, Some(&want), true);
+    drop(child.stdin.take());
+    let _ = child.wait();
+    match r {
+        Ok(r) => println!(
+            "  {n} MNIST images over the simulated UART: {} mismatches against the model, \
+             {:.1} frames/s (simulated; a real board at 3 Mbaud is bound by the line: \
+             {:.0} frames/s)",
+            r.mismatches.len(),
+            n as f64 / r.secs.max(1e-9),
+            3_000_000.0 / 10.0 / (784.0 + 12.0)
+        ),
+        Err(super::run::Failure::Input(e)) => println!("  failed: {e}"),
+        Err(super::run::Failure::Board(e)) => println!("  failed: {e}"),
+    }
+    println!(
+        "  with a real board: bnnforge synth {} --board icebreaker --out build-ib && \
+         bnnforge flash build-ib --board icebreaker && bnnforge run {} --port {} \
+         --input images.npy --output out.npy",
+        model.display(),
+        model.display(),
+        ports.last().map(String::as_str).unwrap_or("/dev/ttyUSB1")
+    );
+}
+
 /// Build, co-simulate and synthesise the accelerator of [`HARDWARE_NETWORK`].
 fn hardware_demo(root: &Path, xs: &[i64]) -> Result<()> {
     let model = root.join(format!("models/{HARDWARE_NETWORK}.yaml"));
@@ -169,6 +253,7 @@ fn hardware_demo(root: &Path, xs: &[i64]) -> Result<()> {
             c.mismatches.len()
         )));
     }
+    board_demo(&net, &model, &out, &xs[..xs.len().min(BOARD_FRAMES * 784)]);
     if std::process::Command::new("yosys")
         .arg("-V")
         .output()

@@ -1,11 +1,15 @@
 //! One module per subcommand.
 
 pub mod bench;
+pub mod bench_board;
+pub mod board_sim;
 pub mod build;
 pub mod demo;
+pub mod flash;
 pub mod infer;
 pub mod info;
 pub mod random;
+pub mod run;
 pub mod sim;
 
 use bnnforge_model::{Error, Result};
