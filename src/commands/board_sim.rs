@@ -191,7 +191,13 @@ pub fn run(
     let dir = if model.is_dir() {
         model.to_path_buf()
     } else {
-        super::build::build(model, &temp.join("build"), None, None)?;
+        std::fs::create_dir_all(&temp)
+            .map_err(|e| Error::new(format!("cannot create: {e}")).in_file(&temp))?;
+        let built = super::build::build(model, &temp.join("build"), None, None);
+        if let Err(e) = built {
+            let _ = std::fs::remove_dir_all(&temp);
+            return Err(e);
+        }
         temp.join("build")
     };
     let result = serve(&dir, &temp, b.name, clock_hz, baud, faults, seed);
