@@ -33,7 +33,11 @@
 // the two clock edges).
 //
 // Cycles: the core accepts a byte per UART byte time and streams a beat per cycle;
-// RESULT bytes follow one another on the line with no gap.
+// answer bytes follow one another on the line with no gap. An answer starts a few
+// cycles after its packet's last byte (or its frame's tlast).
+// Size at TFC's parameters (784 x 8-bit in, 10 x 8-bit out), yosys 0.23 synth_ice40:
+// ~1100 LUT4, ~750 FF, 5 SB_RAM40_4K (frame buffers 4, output buffer 1); alone on an
+// UP5K, nextpnr puts it at ~48 MHz (the 32-bit BENCH run counters are the longest paths).
 module bnnforge_board #(
   parameter CLOCK_HZ = 48000000,
   parameter BAUD = 115200,
