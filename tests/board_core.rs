@@ -371,6 +371,27 @@ fn random_3_board_core_codes_elements_both_ways() {
     let (cycles, v) = b.run_bench(3, &xs[1]);
     assert_eq!(v, ys[1]);
     println!("random-3: BENCH of 3 runs: {cycles} cycles");
+    // a long BENCH holds one frame buffer: the next frame waits in the other, and a
+    // third frame (breaking the host's rule of two unanswered) finds no room: ERROR 1
+    let runs = 100;
+    let p = b.bench(runs, &xs[2]);
+    b.send(&p);
+    b.send(&b.frame(&xs[3]));
+    b.send(&b.frame(&xs[0]));
+    let r = b.recv(3, 3_000_000);
+    let kinds: Vec<u8> = r.iter().map(|a| a.kind).collect();
+    assert_eq!(kinds, [kind::BENCH_REPLY, kind::RESULT, kind::ERROR]);
+    let cycles = u64::from_le_bytes(r[0].payload[..8].try_into().unwrap());
+    let frame_cycles = (b.frame_bytes(&xs[0]).len() + protocol::OVERHEAD_BYTES) as u64
+        * 10
+        * b.sim.cycles_per_bit();
+    assert!(
+        cycles > 2 * frame_cycles,
+        "the BENCH ({cycles} cycles) must outlast two frames on the line ({frame_cycles} each)"
+    );
+    assert_eq!(b.values(&r[0].payload[8..]), ys[2]);
+    assert_eq!(b.values(&r[1].payload), ys[3]);
+    assert_eq!(r[2].payload, [error_code::BAD_CRC]);
     // three frames back to back, each answered in order
     for i in 0..3 {
         b.send(&b.frame(&xs[i]));
