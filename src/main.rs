@@ -187,10 +187,11 @@ enum Command {
     Flash {
         /// a `bnnforge synth` folder, or a bitstream (.bin, .bit)
         bitstream: PathBuf,
-        /// the board (icebreaker, ulx3s-85f, ulx3s-12f)
-        #[arg(long, default_value = "icebreaker")]
-        board: String,
-        /// load into the FPGA's configuration RAM (lost at power-off)
+        /// the board (icebreaker, ulx3s-85f, ulx3s-12f; default: the synth folder's, else
+        /// icebreaker)
+        #[arg(long)]
+        board: Option<String>,
+        /// load into the FPGA's configuration RAM (lost at power-off; the default)
         #[arg(long, conflicts_with = "flash")]
         sram: bool,
         /// write the board's configuration flash
@@ -270,7 +271,7 @@ fn main() -> ExitCode {
             board,
             sram: _,
             flash,
-        } => commands::flash::run(&bitstream, &board, flash),
+        } => commands::flash::run(&bitstream, board.as_deref(), flash),
         Command::BoardSim {
             model,
             board,

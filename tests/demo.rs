@@ -38,5 +38,11 @@ fn demo_reproduces_published_accuracy() {
         verilator.contains("images through the Verilog, 0 mismatches"),
         "{verilator}"
     );
+    // the board half: MNIST images over the simulated board's UART, checked
+    let board = text
+        .lines()
+        .find(|l| l.contains("over the simulated UART"))
+        .unwrap_or_else(|| panic!("no simulated board line:\n{text}"));
+    assert!(board.contains("0 mismatches against the model"), "{board}");
     println!("{text}");
 }

@@ -33,7 +33,11 @@
 // the two clock edges).
 //
 // Cycles: the core accepts a byte per UART byte time and streams a beat per cycle;
-// RESULT bytes follow one another on the line with no gap.
+// answer bytes follow one another on the line with no gap. An answer starts a few
+// cycles after its packet's last byte (or its frame's tlast).
+// Size at TFC's parameters (784 x 8-bit in, 10 x 8-bit out), yosys 0.23 synth_ice40:
+// ~1100 LUT4, ~750 FF, 5 SB_RAM40_4K (frame buffers 4, output buffer 1); alone on an
+// UP5K, nextpnr puts it at ~48 MHz (the 32-bit BENCH run counters are the longest paths).
 module bnnforge_board #(
   parameter CLOCK_HZ = 48000000,
   parameter BAUD = 115200,
@@ -192,6 +196,7 @@ module bnnforge_board #(
   reg [1:0] buf_full;        // committed, not yet streamed
   reg [1:0] buf_bench;
   reg [31:0] buf_more0, buf_more1;  // a BENCH's runs after the first
+  reg [1:0] buf_once;        // ... of which there are none
   reg wr_sel;                // buffer the receiver fills
   reg rd_sel;                // buffer the streamer empties next
   wire fb_we = r_bwr && !buf_full[wr_sel];
@@ -203,13 +208,16 @@ module bnnforge_board #(
   reg q_push;
   reg [4:0] q_in;
   wire q_pop;
-  wire [4:0] q_head = q_mem[q_rp];
+  reg obuf_full;             // the output buffer holds a result not yet sent
+  wire obuf_clear;           // ... which is sent now
+  reg [4:0] q_head;          // q_mem[q_rp], a cycle old
+  reg head_ready;            // q_head can be answered now (a cycle old)
 
-  integer i;
   reg commit;                // the packet in R_DONE is a good FRAME/BENCH
   wire crc_good = (r_crc == crc_rx);
 
-  always @(posedge clk) begin
+  always @(posedge clk) begin : receiver
+    integer i;
     q_push <= 1'b0;
     commit <= 1'b0;
     if (rst) begin
@@ -351,12 +359,20 @@ module bnnforge_board #(
       q_wp <= 3'd0;
       q_rp <= 3'd0;
       q_n <= 4'd0;
+      q_head <= 5'd0;
+      head_ready <= 1'b0;
     end else begin
       if (q_push && q_n != 4'd8) begin
         q_mem[q_wp] <= q_in;
         q_wp <= q_wp + 1'b1;
       end
       if (q_pop) q_rp <= q_rp + 1'b1;
+      // The generator leaves G_IDLE for many cycles after a pop, so these may lag: a
+      // RESULT/BENCH waits for a full output buffer that is not being emptied now.
+      q_head <= q_mem[q_rp];
+      head_ready <= q_n != 4'd0 && !q_pop &&
+                    (q_mem[q_rp][4:3] == K_INFO || q_mem[q_rp][4:3] == K_ERROR ||
+                     (obuf_full && !obuf_clear));
       q_n <= q_n + {3'd0, q_push && q_n != 4'd8} - {3'd0, q_pop};
     end
   end
@@ -379,30 +395,36 @@ module bnnforge_board #(
   reg [2:0] occ;             // beats read and not yet taken by the accelerator
   reg v1, v2, l1, l2, f1, f2;  // pipeline: valid, last beat of a run, first of a BENCH
   reg [BW-1:0] p_q;
+  // FIFO of beats read, its head always in entry 0 (s_axis_tdata straight from flops)
   reg [BW-1:0] f_data[0:3];
   reg [1:0] f_tag[0:3];      // {first beat of a BENCH, last beat of a run}
-  reg [1:0] f_wp, f_rp;
   reg [2:0] f_n;
   reg [7:0] in_flight;       // frames wholly sent in whose tlast has not come out
-  reg obuf_full, bench_mode, discarding;
+  reg bench_mode, discarding;
   wire issue = st_busy && occ[2] == 1'b0;
   wire pop = s_axis_tvalid && s_axis_tready;
-  wire [1:0] pop_tag = f_tag[f_rp];
+  wire [1:0] pop_tag = f_tag[0];
+  reg f_vld;                 // f_n != 0, as a flop
   wire take = m_axis_tvalid && m_axis_tready;
-  wire idle = !st_busy && occ == 3'd0 && in_flight == 8'd0 && !obuf_full && !bench_mode;
+  // nothing in the accelerator or on the output path (a cycle old: st_busy, set by a
+  // job's start, keeps a second start from following on stale news)
+  reg idle;
+  reg bench_go;              // a BENCH started last cycle
   wire [31:0] more_sel = rd_sel ? buf_more1 : buf_more0;
   wire start_job = !st_busy && buf_full[rd_sel] && (!buf_bench[rd_sel] || idle);
   wire bench_start = start_job && buf_bench[rd_sel];
 
-  assign s_axis_tdata = f_data[f_rp];
-  assign s_axis_tvalid = (f_n != 3'd0);
+  assign s_axis_tdata = f_data[0];
+  assign s_axis_tvalid = f_vld;
 
-  always @(posedge clk) begin
+  always @(posedge clk) begin : streamer
+    integer j;
     if (rst) begin
       buf_full <= 2'b00;
       buf_bench <= 2'b00;
       buf_more0 <= 32'd0;
       buf_more1 <= 32'd0;
+      buf_once <= 2'b00;
       wr_sel <= 1'b0;
       rd_sel <= 1'b0;
       st_busy <= 1'b0;
@@ -419,14 +441,16 @@ module bnnforge_board #(
       f1 <= 1'b0;
       f2 <= 1'b0;
       p_q <= {BW{1'b0}};
-      f_wp <= 2'd0;
-      f_rp <= 2'd0;
+      idle <= 1'b0;
+      bench_go <= 1'b0;
       f_n <= 3'd0;
+      f_vld <= 1'b0;
       in_flight <= 8'd0;
     end else begin
       if (commit) begin
         buf_full[wr_sel] <= 1'b1;
         buf_bench[wr_sel] <= (r_kind == 2'd3);
+        buf_once[wr_sel] <= (r_count == 32'd1);
         if (wr_sel) buf_more1 <= r_count - 1'b1;
         else buf_more0 <= r_count - 1'b1;
         wr_sel <= !wr_sel;
@@ -437,7 +461,7 @@ module bnnforge_board #(
         st_first <= 1'b1;
         st_idx <= {BAW{1'b0}};
         st_runs <= buf_bench[rd_sel] ? more_sel : 32'd0;
-        st_final <= !buf_bench[rd_sel] || more_sel == 32'd0;
+        st_final <= !buf_bench[rd_sel] || buf_once[rd_sel];
       end
       if (issue) begin
         st_first <= 1'b0;
@@ -462,13 +486,21 @@ module bnnforge_board #(
       l2 <= l1;
       f2 <= f1;
       p_q <= fb_q;
-      if (v2) begin
-        f_data[f_wp] <= p_q;
-        f_tag[f_wp] <= {f2, l2};
-        f_wp <= f_wp + 1'b1;
-      end
-      if (pop) f_rp <= f_rp + 1'b1;
+      for (j = 0; j < 3; j = j + 1)
+        if (pop) begin
+          f_data[j] <= f_data[j+1];
+          f_tag[j] <= f_tag[j+1];
+        end
+      // a beat arriving goes behind the last one left after this cycle's pop
+      for (j = 0; j < 4; j = j + 1)
+        if (v2 && (pop ? f_n == j[2:0] + 3'd1 : f_n == j[2:0])) begin
+          f_data[j] <= p_q;
+          f_tag[j] <= {f2, l2};
+        end
+      idle <= !st_busy && occ == 3'd0 && in_flight == 8'd0 && !obuf_full && !bench_mode;
+      bench_go <= bench_start;
       f_n <= f_n + {2'd0, v2} - {2'd0, pop};
+      f_vld <= v2 || f_n > 3'd1 || (f_n == 3'd1 && !pop);
       occ <= occ + {2'd0, issue} - {2'd0, pop};
       in_flight <= in_flight + {7'd0, pop && pop_tag[0]} - {7'd0, take && m_axis_tlast};
     end
@@ -479,7 +511,6 @@ module bnnforge_board #(
   reg [31:0] discard_left;   // BENCH outputs still to discard
   reg counting, carry;
   reg [31:0] cyc_lo, cyc_hi;
-  wire obuf_clear;
   wire store = take && !discarding;
 
   assign m_axis_tready = discarding || !obuf_full;
@@ -496,10 +527,10 @@ module bnnforge_board #(
       cyc_lo <= 32'd0;
       cyc_hi <= 32'd0;
     end else begin
-      if (bench_start) begin
+      if (bench_go) begin
         bench_mode <= 1'b1;
         discard_left <= more_sel;
-        discarding <= (more_sel != 32'd0);
+        discarding <= !buf_once[rd_sel];
       end
       if (take && discarding && m_axis_tlast) begin
         discard_left <= discard_left - 1'b1;
@@ -541,9 +572,10 @@ module bnnforge_board #(
   );
 
   // ---------------------------------------------------------------- answer generator
-  localparam [1:0] G_IDLE = 2'd0, G_WAIT = 2'd1, G_PREP = 2'd2, G_SEND = 2'd3;
+  localparam [2:0] G_IDLE = 3'd0, G_WAIT = 3'd1, G_PREP = 3'd2, G_SEND = 3'd3, G_ADV = 3'd4;
   localparam [1:0] PH_HDR = 2'd0, PH_PAY = 2'd1, PH_CRC = 2'd2;
-  reg [1:0] gstate, g_phase, g_kind, g_hidx;
+  reg [2:0] gstate;
+  reg [1:0] g_phase, g_kind, g_hidx;
   reg [2:0] g_code;
   reg g_wait, g_crc_hi;
   reg [15:0] g_len, g_left, g_pidx;
@@ -553,11 +585,10 @@ module bnnforge_board #(
   wire tx_ready;
   wire tx_start = (gstate == G_SEND) && tx_ready;
   wire [15:0] crc_tx;
-  wire head_ready = q_n != 4'd0 && (q_head[4:3] == K_INFO || q_head[4:3] == K_ERROR || obuf_full);
   assign q_pop = (gstate == G_IDLE) && head_ready;
   wire [15:0] head_len = (q_head[4:3] == K_INFO) ? 16'd37 : (q_head[4:3] == K_ERROR) ? 16'd1 :
                          (q_head[4:3] == K_RESULT) ? RESULT_LEN : BREPLY_LEN;
-  wire g_end = tx_start && g_phase == PH_CRC && g_crc_hi;
+  wire g_end = gstate == G_ADV && g_phase == PH_CRC && g_crc_hi;
   assign obuf_clear = g_end && (g_kind == K_RESULT || g_kind == K_BENCH);
 
   wire [OEW-1:0] o_ext;
@@ -648,7 +679,8 @@ module bnnforge_board #(
           endcase
           gstate <= G_SEND;
         end
-        default: if (tx_ready) begin  // G_SEND: the transmitter takes nb now
+        G_SEND: if (tx_ready) gstate <= G_ADV;  // the transmitter takes nb now
+        default: begin  // G_ADV: on to the next byte
           gstate <= G_WAIT;
           case (g_phase)
             PH_HDR: begin
@@ -686,18 +718,23 @@ module bnnforge_board #(
   reg ms_tick;
   reg [5:0] act_ms;
   reg [8:0] err_ms;
+  reg done_r, done_err_r;    // an answer (an ERROR) went out last cycle
   always @(posedge clk) begin
     if (rst) begin
       ms_cnt <= {MSW{1'b0}};
       ms_tick <= 1'b0;
       act_ms <= 6'd0;
       err_ms <= 9'd0;
+      done_r <= 1'b0;
+      done_err_r <= 1'b0;
     end else begin
+      done_r <= g_end;
+      done_err_r <= g_end && g_kind == K_ERROR;
       ms_tick <= (ms_cnt == MS);
       ms_cnt <= (ms_cnt == MS) ? {MSW{1'b0}} : ms_cnt + 1'b1;
-      if (g_end) act_ms <= 6'd50;
+      if (done_r) act_ms <= 6'd50;
       else if (ms_tick && act_ms != 6'd0) act_ms <= act_ms - 1'b1;
-      if (g_end && g_kind == K_ERROR) err_ms <= 9'd500;
+      if (done_err_r) err_ms <= 9'd500;
       else if (ms_tick && err_ms != 9'd0) err_ms <= err_ms - 1'b1;
     end
   end

@@ -8,8 +8,8 @@
 //! a flipped bit, a lost byte, or a pause of 1 to 40 ms of board time before the byte
 //! (longer than the board's 20 ms inter-byte timeout in about half the cases, which cuts
 //! a packet off). The slave's path is the only line on stdout; a summary of what the
-//! board received and sent goes to stderr at the end, which comes when the process is
-//! killed, its parent exits, or (when stdin is a pipe) stdin is closed.
+//! board received and sent goes to stderr at the end, which comes on SIGINT, SIGTERM or
+//! SIGHUP, when its parent exits, or (when stdin is a pipe) when stdin is closed.
 
 use crate::host::{Fate, Faults, Injector};
 use bnnforge_hdl::board_core::{board_core_files, board_core_module, BoardCoreParams};
@@ -134,8 +134,25 @@ fn from_folder(dir: &Path, clock_hz: u32, baud: u32) -> Result<(Vec<PathBuf>, Bo
     Ok((m.verilog, p))
 }
 
-/// Quits when the parent exits or a piped stdin is closed.
+/// Set by SIGINT, SIGTERM and SIGHUP: the loop ends, the summary is printed.
+static STOP: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_signal(_: nix::libc::c_int) {
+    STOP.store(true, Ordering::SeqCst);
+}
+
+/// Quits when the parent exits, a piped stdin is closed, or on a signal to stop.
 fn watch_parent() -> Arc<AtomicBool> {
+    use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
+    let action = SigAction::new(
+        SigHandler::Handler(on_signal),
+        SaFlags::empty(),
+        SigSet::empty(),
+    );
+    for s in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
+        // SAFETY: the handler only stores to an atomic
+        let _ = unsafe { sigaction(s, &action) };
+    }
     let done = Arc::new(AtomicBool::new(false));
     let piped = nix::sys::stat::fstat(std::io::stdin().as_fd())
         .map(|s| s.st_mode & nix::libc::S_IFMT == nix::libc::S_IFIFO)
@@ -174,7 +191,13 @@ pub fn run(
     let dir = if model.is_dir() {
         model.to_path_buf()
     } else {
-        super::build::build(model, &temp.join("build"), None, None)?;
+        std::fs::create_dir_all(&temp)
+            .map_err(|e| Error::new(format!("cannot create: {e}")).in_file(&temp))?;
+        let built = super::build::build(model, &temp.join("build"), None, None);
+        if let Err(e) = built {
+            let _ = std::fs::remove_dir_all(&temp);
+            return Err(e);
+        }
         temp.join("build")
     };
     let result = serve(&dir, &temp, b.name, clock_hz, baud, faults, seed);
@@ -216,7 +239,7 @@ fn serve(
     let pty = Pty::open().map_err(|e| Error::new(format!("board-sim: {e}")))?;
     eprintln!(
         "board-sim: network {:016x}, {} cycles per frame; faults corrupt={} drop={} delay={} \
-         (seed {seed}); stop with Ctrl-C",
+         (seed {seed}); stop with Ctrl-C (prints what the board received)",
         p.network_hash, p.cycles_per_frame, faults.corrupt, faults.drop, faults.delay
     );
     println!("{}", pty.path.display());
@@ -239,7 +262,10 @@ fn serve(
     let mut last_fed = 0u64;
     let mut out = Vec::new();
     loop {
-        if done.load(Ordering::SeqCst) || std::os::unix::process::parent_id() != parent {
+        if done.load(Ordering::SeqCst)
+            || STOP.load(Ordering::SeqCst)
+            || std::os::unix::process::parent_id() != parent
+        {
             break;
         }
         let now = sim.cycle();

@@ -22,8 +22,19 @@ fn extension(b: &Board) -> &'static str {
     }
 }
 
-/// The bitstream in `path`: the file itself, or the one `*.bin`/`*.bit` of a synth folder
-/// (its `synth.json` names it when there are several).
+/// `DIR/synth.json` as written by `bnnforge synth`, when there is one.
+fn synth_json(dir: &Path) -> Option<serde_json::Value> {
+    let text = std::fs::read_to_string(dir.join("synth.json")).ok()?;
+    serde_json::from_str(&text).ok()
+}
+
+/// The board a path was made for: `synth.json`'s when `path` is a synth folder.
+pub fn board_of(path: &Path) -> Option<String> {
+    synth_json(path)?.get("board")?.as_str().map(str::to_string)
+}
+
+/// The bitstream in `path`: the file itself, or a synth folder's (`synth.json` names it;
+/// else its one `*.bin`/`*.bit`).
 pub fn bitstream(path: &Path, b: &Board) -> Result<PathBuf> {
     let ext = extension(b);
     if path.is_file() {
@@ -32,14 +43,19 @@ pub fn bitstream(path: &Path, b: &Board) -> Result<PathBuf> {
     if !path.is_dir() {
         return Err(Error::new("no such bitstream or folder").in_file(path));
     }
-    let json = path.join("synth.json");
-    if let Ok(text) = std::fs::read_to_string(&json) {
-        if let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) {
-            if let Some(f) = v.get("bitstream").and_then(|f| f.as_str()) {
-                let p = path.join(f);
-                if p.is_file() {
-                    return Ok(p);
-                }
+    if let Some(v) = synth_json(path) {
+        if let Some(other) = v.get("board").and_then(|x| x.as_str()) {
+            if other != b.name {
+                return Err(
+                    Error::new(format!("synthesised for the {other}, not the {}", b.name))
+                        .in_file(path),
+                );
+            }
+        }
+        if let Some(f) = v["files"]["bitstream"].as_str() {
+            let p = path.join(f);
+            if p.is_file() {
+                return Ok(p);
             }
         }
     }
@@ -52,7 +68,8 @@ pub fn bitstream(path: &Path, b: &Board) -> Result<PathBuf> {
     match found.len() {
         1 => Ok(found.remove(0)),
         0 => Err(Error::new(format!(
-            "no .{ext} bitstream for {} here (make one with `bnnforge synth --board {}`)",
+            "no .{ext} bitstream for the {} here (make one with `bnnforge synth MODEL \
+             --board {} --out DIR`)",
             b.name, b.name
         ))
         .in_file(path)),
@@ -167,8 +184,12 @@ pub fn program(bit: &Path, b: &Board, to_flash: bool) -> std::result::Result<Str
     }
 }
 
-pub fn run(path: &Path, board_name: &str, to_flash: bool) -> Result<()> {
-    let b = board(board_name).map_err(Error::new)?;
+pub fn run(path: &Path, board_name: Option<&str>, to_flash: bool) -> Result<()> {
+    let name = match board_name {
+        Some(n) => n.to_string(),
+        None => board_of(path).unwrap_or_else(|| bnnforge_hdl::boards::BOARDS[0].name.into()),
+    };
+    let b = board(&name).map_err(Error::new)?;
     let bit = bitstream(path, b)?;
     let t = Instant::now();
     match program(&bit, b, to_flash) {
@@ -192,6 +213,30 @@ pub fn run(path: &Path, board_name: &str, to_flash: bool) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_synth_folder_names_its_bitstream_and_its_board() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("a.bin"), b"x").unwrap();
+        std::fs::write(d.path().join("top.bin"), b"x").unwrap();
+        let ib = board("icebreaker").unwrap();
+        assert!(bitstream(d.path(), ib)
+            .unwrap_err()
+            .to_string()
+            .contains("2 .bin"));
+        std::fs::write(
+            d.path().join("synth.json"),
+            r#"{"board": "icebreaker", "files": {"bitstream": "top.bin"}}"#,
+        )
+        .unwrap();
+        assert_eq!(bitstream(d.path(), ib).unwrap(), d.path().join("top.bin"));
+        assert_eq!(board_of(d.path()).as_deref(), Some("icebreaker"));
+        let e = bitstream(d.path(), board("ulx3s-85f").unwrap()).unwrap_err();
+        assert!(
+            e.to_string().contains("synthesised for the icebreaker"),
+            "{e}"
+        );
+    }
 
     #[test]
     fn the_telling_line_of_iceprog() {
