@@ -7,6 +7,7 @@ pub mod infer;
 pub mod info;
 pub mod random;
 pub mod sim;
+pub mod synth;
 
 use bnnforge_model::{Error, Result};
 
