@@ -5,14 +5,14 @@
 //!  clk ──► PLL (SB_PLL40_PAD / EHXPLLL, or none) ──► clk_core ──────────────┐
 //!             └─ lock ─┐                                                    ▼
 //!  btn ─(polarity)─► hold ──► 2-FF synchroniser ──► power-on counter ──► rst of the core
-//!  rx ──► 2-FF synchroniser ──► uart_rx                  core: <net>_board_core
+//!  rx ──► uart_rx (the core's receiver synchronises it)    core: <net>_board_core
 //!  tx ◄── uart_tx;  LED 0 ◄── led_activity, LED 1 ◄── led_error (board polarity), others off
 //! ```
 //!
 //! Reset: asserted asynchronously while the PLL is unlocked or the button is pressed,
 //! released synchronously to `clk_core`, then held for [`POR_CYCLES`] more cycles. Every
 //! register of the top powers up at 0 (the only power-up value iCE40 flip-flops have),
-//! so "in reset" and "rx idle" are stored inverted.
+//! so "in reset" is stored inverted (`run`).
 //!
 //! The PLL dividers are searched here ([`ice40_pll`], [`ecp5_pll`]) within the ranges of
 //! Lattice's documentation; [`clock_for`] picks the fastest reachable clock not above the
@@ -450,15 +450,12 @@ pub fn board_top_verilog(board: &Board, top: &str, core: &str, clock: &Clock) ->
          \x20       else if (!por[{por_bits}]) por <= por + 1'b1;\n\
          \x20   reg run = 1'b0;\n\
          \x20   always @(posedge clk_core) run <= por[{por_bits}];\n\
-         \x20   // UART input into clk_core (stored inverted: idle high, power-up 0)\n\
-         \x20   reg [1:0] rx_n = 2'b00;\n\
-         \x20   always @(posedge clk_core) rx_n <= {{rx_n[0], ~{rx}}};\n\
          \x20   wire led_activity;\n\
          \x20   wire led_error;\n\
          \x20   {core} core (\n\
          \x20       .clk(clk_core),\n\
          \x20       .rst(~run),\n\
-         \x20       .uart_rx(~rx_n[1]),\n\
+         \x20       .uart_rx({rx}),\n\
          \x20       .uart_tx({tx}),\n\
          \x20       .led_activity(led_activity),\n\
          \x20       .led_error(led_error)\n\
@@ -727,6 +724,6 @@ mod tests {
         let s = crate::synth::ice40_stats("board_top", &format!("{top}{core}"), "n_icebreaker")
             .unwrap();
         println!("board top with a 4-bit counter core: {s}");
-        assert!(s.dff >= 2 + 13 + 1 + 2 + 5, "{s}");
+        assert!(s.dff >= 2 + 13 + 1 + 5, "{s}");
     }
 }
