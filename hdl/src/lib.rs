@@ -5,6 +5,7 @@
 //! its tests. See `DESIGN.md` for how whole networks are assembled from them.
 
 pub mod adder_node;
+pub mod board_core;
 pub mod board_top;
 pub mod boards;
 pub mod budget;

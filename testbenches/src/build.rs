@@ -42,6 +42,17 @@ impl Trace {
     }
 }
 
+/// Which top-level ports the design has, and so which shim wraps it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Ports {
+    /// The nine accelerator ports of the spec (`clk, rst, s_axis_*, m_axis_*`), driven by
+    /// [`crate::Sim`].
+    Accelerator,
+    /// A board core (`clk, rst, uart_rx, uart_tx, led_activity, led_error`), driven by
+    /// [`crate::BoardSim`]; the port widths of the config are not used.
+    Board,
+}
+
 /// What to build. Construct with [`BuildConfig::new`], adjust with the builder methods or the
 /// public fields, then call [`BuildConfig::build`].
 #[derive(Clone, Debug)]
@@ -55,6 +66,8 @@ pub struct BuildConfig {
     pub in_width: u32,
     /// Width of `m_axis_tdata` (bits).
     pub out_width: u32,
+    /// The top's port set.
+    pub ports: Ports,
     /// Waveform support.
     pub trace: Trace,
     /// Cache root; see [`default_cache_dir`].
@@ -81,6 +94,7 @@ pub struct Model {
     pub top: String,
     pub in_width: u32,
     pub out_width: u32,
+    pub ports: Ports,
     pub trace: Trace,
     /// True when the library came from the cache (no tool was run).
     pub cache_hit: bool,
@@ -125,6 +139,7 @@ impl BuildConfig {
             top: top.to_string(),
             in_width,
             out_width,
+            ports: Ports::Accelerator,
             trace: Trace::None,
             cache_dir: default_cache_dir(),
             opt: "-O2".to_string(),
@@ -135,6 +150,15 @@ impl BuildConfig {
                 .map(|n| n.get())
                 .unwrap_or(2)
                 .clamp(1, 8),
+        }
+    }
+
+    /// A configuration for a board core top (`clk, rst, uart_rx, uart_tx, led_activity,
+    /// led_error`), otherwise as [`BuildConfig::new`].
+    pub fn board<P: AsRef<Path>>(verilog: &[P], top: &str) -> Self {
+        BuildConfig {
+            ports: Ports::Board,
+            ..BuildConfig::new(verilog, top, 1, 1)
         }
     }
 
@@ -180,6 +204,7 @@ impl BuildConfig {
             top: self.top.clone(),
             in_width: self.in_width,
             out_width: self.out_width,
+            ports: self.ports,
             trace: self.trace,
             cache_hit: true,
             build_time: Duration::ZERO,
@@ -227,6 +252,9 @@ impl BuildConfig {
         h.field(self.top.as_bytes());
         h.field(&self.in_width.to_le_bytes());
         h.field(&self.out_width.to_le_bytes());
+        if self.ports == Ports::Board {
+            h.field(b"board ports");
+        }
         h.field(&self.trace.code().to_le_bytes());
         h.field(self.opt.as_bytes());
         h.field(self.cxx.as_os_str().as_encoded_bytes());
@@ -279,12 +307,11 @@ impl BuildConfig {
         // 2. Check the ports against the spec.
         let header = obj.join(format!("{PREFIX}.h"));
         let text = fs::read_to_string(&header).map_err(|e| io_err("cannot read", &header, e))?;
-        check_ports(
-            &parse_ports(&text),
-            self.in_width,
-            self.out_width,
-            &self.top,
-        )?;
+        let expected = match self.ports {
+            Ports::Accelerator => accelerator_ports(self.in_width, self.out_width),
+            Ports::Board => BOARD_PORTS.to_vec(),
+        };
+        check_ports(&parse_ports(&text), &expected, &self.top)?;
 
         // 3. Write the shim and group the model's C++ into a few translation units.
         let classes = obj.join(format!("{PREFIX}_classes.mk"));
@@ -293,7 +320,10 @@ impl BuildConfig {
         let shim = tmp.join("shim.cpp");
         fs::write(
             &shim,
-            shim_source(self.in_width, self.out_width, self.trace),
+            match self.ports {
+                Ports::Accelerator => shim_source(self.in_width, self.out_width, self.trace),
+                Ports::Board => board_shim_source(self.trace),
+            },
         )
         .map_err(|e| io_err("cannot write", &shim, e))?;
         // Hot code in up to `jobs` units of balanced size (one per ~256 KB of C++, as each
@@ -643,8 +673,11 @@ fn parse_ports(header: &str) -> Vec<Port> {
     ports
 }
 
-fn check_ports(ports: &[Port], in_width: u32, out_width: u32, top: &str) -> Result<()> {
-    let expected: [(&str, &str, u32); 9] = [
+/// A port the top must have: name, direction, width.
+type PortSpec = (&'static str, &'static str, u32);
+
+fn accelerator_ports(in_width: u32, out_width: u32) -> Vec<PortSpec> {
+    vec![
         ("clk", "input", 1),
         ("rst", "input", 1),
         ("s_axis_tdata", "input", in_width),
@@ -654,9 +687,21 @@ fn check_ports(ports: &[Port], in_width: u32, out_width: u32, top: &str) -> Resu
         ("m_axis_tvalid", "output", 1),
         ("m_axis_tready", "input", 1),
         ("m_axis_tlast", "output", 1),
-    ];
+    ]
+}
+
+const BOARD_PORTS: [PortSpec; 6] = [
+    ("clk", "input", 1),
+    ("rst", "input", 1),
+    ("uart_rx", "input", 1),
+    ("uart_tx", "output", 1),
+    ("led_activity", "output", 1),
+    ("led_error", "output", 1),
+];
+
+fn check_ports(ports: &[Port], expected: &[PortSpec], top: &str) -> Result<()> {
     let mut problems = Vec::new();
-    for (name, dir, width) in expected {
+    for &(name, dir, width) in expected {
         match ports.iter().find(|p| p.name == name) {
             None => problems.push(format!("missing {dir} `{name}`")),
             Some(p) if p.dir != dir => {
@@ -740,6 +785,8 @@ impl Hash128 {
 /// arrays of u64 words, whatever Verilator's C type for them (CData … QData or VlWide<N>).
 fn shim_source(in_width: u32, out_width: u32, trace: Trace) -> String {
     SHIM_TEMPLATE
+        .replace("@COMMON@", SHIM_COMMON)
+        .replace("@FATAL@", SHIM_FATAL)
         .replace("@ABI@", &ABI_VERSION.to_string())
         .replace("@IN_WIDTH@", &in_width.to_string())
         .replace("@OUT_WIDTH@", &out_width.to_string())
@@ -747,35 +794,7 @@ fn shim_source(in_width: u32, out_width: u32, trace: Trace) -> String {
         .replace("@PREFIX@", PREFIX)
 }
 
-const SHIM_TEMPLATE: &str = r#"// Generated by bnnforge-testbench; do not edit.
-#include "@PREFIX@.h"
-#include "verilated.h"
-#if VM_TRACE_VCD
-#include "verilated_vcd_c.h"
-typedef VerilatedVcdC BfTrace;
-#elif VM_TRACE_FST
-#include "verilated_fst_c.h"
-typedef VerilatedFstC BfTrace;
-#endif
-#include <cstdint>
-#include <cstdio>
-#include <cstring>
-#include <exception>
-#include <string>
-
-#define BF_EXPORT extern "C" __attribute__((visibility("default")))
-
-namespace {
-struct BfFatal {
-    std::string msg;
-};
-
-std::string bf_where(const char* filename, int linenum) {
-    if (!filename || !filename[0]) return std::string();
-    return std::string(filename) + ":" + std::to_string(linenum) + ": ";
-}
-
-template <class T> inline void bf_put(T& port, const uint64_t* w) { port = static_cast<T>(w[0]); }
+const SHIM_TEMPLATE: &str = r#"@COMMON@template <class T> inline void bf_put(T& port, const uint64_t* w) { port = static_cast<T>(w[0]); }
 template <std::size_t N> inline void bf_put(VlWide<N>& port, const uint64_t* w) {
     for (std::size_t i = 0; i < N; ++i) port[i] = static_cast<EData>(w[i / 2] >> (32 * (i % 2)));
 }
@@ -841,41 +860,9 @@ struct BfSim {
     }
 };
 
-void bf_copy(const std::string& s, char* buf, size_t len) {
-    if (!buf || len == 0) return;
-    std::snprintf(buf, len, "%s", s.c_str());
-}
 }  // namespace
 
-// Legacy time source some runtime paths reference; the context's time is used instead.
-double sc_time_stamp() { return 0; }
-
-// Errors inside the model become C++ exceptions, caught at the C boundary below, instead of
-// Verilator's default abort() of the whole (test) process.
-void vl_finish(const char* filename, int linenum, const char* hier) {
-    (void)filename; (void)linenum; (void)hier;
-    Verilated::threadContextp()->gotFinish(true);
-}
-void vl_stop(const char* filename, int linenum, const char* hier) {
-    (void)hier;
-    Verilated::threadContextp()->gotError(true);
-    Verilated::threadContextp()->gotFinish(true);
-    throw BfFatal{bf_where(filename, linenum) + "Verilog $stop"};
-}
-void vl_fatal(const char* filename, int linenum, const char* hier, const char* msg) {
-    (void)hier;
-    Verilated::threadContextp()->gotError(true);
-    Verilated::threadContextp()->gotFinish(true);
-    throw BfFatal{bf_where(filename, linenum) + (msg ? msg : "fatal error")};
-}
-
-#define BF_TRY(sim, body)                                                       \
-    try { body }                                                                \
-    catch (const BfFatal& e) { sim->err = e.msg; return -1; }                   \
-    catch (const std::exception& e) { sim->err = e.what(); return -1; }         \
-    catch (...) { sim->err = "unknown C++ exception"; return -1; }
-
-BF_EXPORT uint32_t bf_abi_version(void) { return @ABI@; }
+@FATAL@BF_EXPORT uint32_t bf_abi_version(void) { return @ABI@; }
 BF_EXPORT uint32_t bf_in_width(void) { return @IN_WIDTH@; }
 BF_EXPORT uint32_t bf_out_width(void) { return @OUT_WIDTH@; }
 BF_EXPORT uint32_t bf_trace_kind(void) { return @TRACE@; }
@@ -964,6 +951,213 @@ BF_EXPORT int bf_step(void* h, uint8_t rst, const uint64_t* s_data, uint8_t s_va
 }
 "#;
 
+/// The shim of a board core (see [`Ports::Board`]).
+fn board_shim_source(trace: Trace) -> String {
+    BOARD_SHIM_TEMPLATE
+        .replace("@COMMON@", SHIM_COMMON)
+        .replace("@FATAL@", SHIM_FATAL)
+        .replace("@ABI@", &ABI_VERSION.to_string())
+        .replace("@TRACE@", &trace.code().to_string())
+        .replace("@PREFIX@", PREFIX)
+}
+
+const BOARD_SHIM_TEMPLATE: &str = r#"@COMMON@
+struct BfBoard {
+    VerilatedContext* ctx = nullptr;
+    @PREFIX@* top = nullptr;
+#if VM_TRACE
+    BfTrace* tfp = nullptr;
+#endif
+    uint64_t t = 0;
+    std::string err;
+
+    ~BfBoard() {
+#if VM_TRACE
+        if (tfp) { tfp->close(); delete tfp; }
+#endif
+        delete top;
+        delete ctx;
+    }
+    void dump(uint64_t when) {
+#if VM_TRACE
+        if (tfp) tfp->dump(when);
+#else
+        (void)when;
+#endif
+    }
+    uint32_t outs() const {
+        return (top->uart_tx ? 1u : 0u) | (top->led_activity ? 2u : 0u) | (top->led_error ? 4u : 0u);
+    }
+    /// One cycle: inputs applied with clk low, settled, rising edge.
+    void cycle(uint8_t rst, uint8_t rx) {
+        top->rst = rst;
+        top->uart_rx = rx;
+        ctx->time(t);
+        top->eval();
+        dump(t);
+        top->clk = 1;
+        ctx->time(t + 1);
+        top->eval();
+        dump(t + 1);
+        top->clk = 0;
+        t += 2;
+    }
+};
+}  // namespace
+
+@FATAL@BF_EXPORT uint32_t bf_abi_version(void) { return @ABI@; }
+BF_EXPORT uint32_t bf_board_trace_kind(void) { return @TRACE@; }
+
+BF_EXPORT void* bf_board_create(const char* trace_path, int rand_reset, uint32_t seed, char* err, size_t errlen) {
+    BfBoard* s = nullptr;
+    try {
+        s = new BfBoard();
+        s->ctx = new VerilatedContext;
+        Verilated::threadContextp(s->ctx);
+        s->ctx->randReset(rand_reset);
+        s->ctx->randSeed(static_cast<int>(seed & 0x7fffffff));
+        s->ctx->fatalOnError(true);
+        if (trace_path && trace_path[0]) {
+#if VM_TRACE
+            s->ctx->traceEverOn(true);
+#else
+            throw BfFatal{"this library was built without waveform tracing"};
+#endif
+        }
+        s->top = new @PREFIX@{s->ctx, "TOP"};
+        s->top->clk = 0;
+        s->top->rst = 1;
+        s->top->uart_rx = 1;
+#if VM_TRACE
+        if (trace_path && trace_path[0]) {
+            s->tfp = new BfTrace;
+            s->top->trace(s->tfp, 99);
+            s->tfp->open(trace_path);
+            if (!s->tfp->isOpen()) throw BfFatal{std::string("cannot open trace file ") + trace_path};
+        }
+#endif
+        return s;
+    } catch (const BfFatal& e) {
+        bf_copy(e.msg, err, errlen);
+    } catch (const std::exception& e) {
+        bf_copy(e.what(), err, errlen);
+    } catch (...) {
+        bf_copy("unknown C++ exception", err, errlen);
+    }
+    delete s;
+    return nullptr;
+}
+
+BF_EXPORT void bf_board_destroy(void* h) {
+    BfBoard* s = static_cast<BfBoard*>(h);
+    if (!s) return;
+    try {
+        Verilated::threadContextp(s->ctx);
+        s->top->final();
+    } catch (...) {
+    }
+    delete s;
+    Verilated::threadContextp(nullptr);
+}
+
+BF_EXPORT const char* bf_board_error(void* h) { return static_cast<BfBoard*>(h)->err.c_str(); }
+
+/// Runs up to `max_cycles` cycles with `rst` and `uart_rx` held; with `stop_on_tx`, stops
+/// after the first clock edge that changes `uart_tx`. `*done` gets the cycles run, `*outs`
+/// the outputs after the last edge (bit 0 uart_tx, 1 led_activity, 2 led_error).
+/// Returns 0 ok, 1 $finish, -1 error.
+BF_EXPORT int bf_board_run(void* h, uint8_t rst, uint8_t rx, uint64_t max_cycles, uint8_t stop_on_tx,
+                           uint64_t* done, uint32_t* outs) {
+    BfBoard* s = static_cast<BfBoard*>(h);
+    *done = 0;
+    try {
+        Verilated::threadContextp(s->ctx);
+        uint8_t tx = s->top->uart_tx;
+        for (uint64_t i = 0; i < max_cycles; ++i) {
+            s->cycle(rst, rx);
+            *done = i + 1;
+            if (s->ctx->gotFinish()) break;
+            if (stop_on_tx && s->top->uart_tx != tx) break;
+        }
+        *outs = s->outs();
+        return s->ctx->gotFinish() ? 1 : 0;
+    } catch (const BfFatal& e) {
+        s->err = e.msg;
+    } catch (const std::exception& e) {
+        s->err = e.what();
+    } catch (...) {
+        s->err = "unknown C++ exception";
+    }
+    return -1;
+}
+"#;
+
+/// The start of every shim: includes, errors as C++ exceptions, `bf_copy`.
+const SHIM_COMMON: &str = r#"// Generated by bnnforge-testbench; do not edit.
+#include "@PREFIX@.h"
+#include "verilated.h"
+#if VM_TRACE_VCD
+#include "verilated_vcd_c.h"
+typedef VerilatedVcdC BfTrace;
+#elif VM_TRACE_FST
+#include "verilated_fst_c.h"
+typedef VerilatedFstC BfTrace;
+#endif
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <exception>
+#include <string>
+
+#define BF_EXPORT extern "C" __attribute__((visibility("default")))
+
+namespace {
+struct BfFatal {
+    std::string msg;
+};
+
+std::string bf_where(const char* filename, int linenum) {
+    if (!filename || !filename[0]) return std::string();
+    return std::string(filename) + ":" + std::to_string(linenum) + ": ";
+}
+
+void bf_copy(const std::string& s, char* buf, size_t len) {
+    if (!buf || len == 0) return;
+    std::snprintf(buf, len, "%s", s.c_str());
+}
+"#;
+
+/// Verilator's fatal hooks turned into exceptions, caught at the C boundary by `BF_TRY`.
+const SHIM_FATAL: &str = r#"// Legacy time source some runtime paths reference; the context's time is used instead.
+double sc_time_stamp() { return 0; }
+
+// Errors inside the model become C++ exceptions, caught at the C boundary below, instead of
+// Verilator's default abort() of the whole (test) process.
+void vl_finish(const char* filename, int linenum, const char* hier) {
+    (void)filename; (void)linenum; (void)hier;
+    Verilated::threadContextp()->gotFinish(true);
+}
+void vl_stop(const char* filename, int linenum, const char* hier) {
+    (void)hier;
+    Verilated::threadContextp()->gotError(true);
+    Verilated::threadContextp()->gotFinish(true);
+    throw BfFatal{bf_where(filename, linenum) + "Verilog $stop"};
+}
+void vl_fatal(const char* filename, int linenum, const char* hier, const char* msg) {
+    (void)hier;
+    Verilated::threadContextp()->gotError(true);
+    Verilated::threadContextp()->gotFinish(true);
+    throw BfFatal{bf_where(filename, linenum) + (msg ? msg : "fatal error")};
+}
+
+#define BF_TRY(sim, body)                                                       \
+    try { body }                                                                \
+    catch (const BfFatal& e) { sim->err = e.msg; return -1; }                   \
+    catch (const std::exception& e) { sim->err = e.what(); return -1; }         \
+    catch (...) { sim->err = "unknown C++ exception"; return -1; }
+
+"#;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -983,10 +1177,14 @@ mod tests {
         );
         assert_eq!(p[2].dir, "output");
         assert_eq!(p[2].width, 24);
-        let err = check_ports(&p, 96, 24, "t").unwrap_err().to_string();
+        let err = check_ports(&p, &accelerator_ports(96, 24), "t")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("missing input `rst`"), "{err}");
         assert!(!err.contains("s_axis_tdata"), "{err}");
-        let err = check_ports(&p, 64, 24, "t").unwrap_err().to_string();
+        let err = check_ports(&p, &accelerator_ports(64, 24), "t")
+            .unwrap_err()
+            .to_string();
         assert!(
             err.contains("`s_axis_tdata` is 96 bit(s) wide, expected 64"),
             "{err}"

@@ -5,19 +5,23 @@
 //!   shared library and caches it under a content hash ([`Model`]).
 //! * [`Sim`] loads that library in-process and drives the ports one clock at a time
 //!   (optionally dumping a VCD or FST waveform).
+//! * [`BoardSim`] runs a board core (`<net>_board_core`, [`Ports::Board`]) and talks to
+//!   it over its UART, bytes in and out.
 //! * [`run_stream`] is the AXI-stream driver: it packs element frames into beats, applies
 //!   independent random stalls on both sides, checks the output protocol (`tlast`, stable
 //!   data under backpressure) and measures timing.
 //!
 //! See `testbenches/README.md` for an overview and measured speed.
 
+mod board;
 mod build;
 mod manifest;
 pub mod protocol;
 mod sim;
 mod stream;
 
-pub use build::{default_cache_dir, BuildConfig, Model, Trace, HARNESS_VERSION};
+pub use board::{BoardSim, RESET_CYCLES};
+pub use build::{default_cache_dir, BuildConfig, Model, Ports, Trace, HARNESS_VERSION};
 pub use manifest::{Manifest, StreamSpec};
 pub use sim::{Inputs, Outputs, Sim, SimOptions};
 pub use stream::{

@@ -32,34 +32,46 @@ struct Api {
     trace_kind: u32,
 }
 
-/// Loads a library once per process and never unloads it: Verilator's runtime registers
-/// thread-local destructors, which must not outlive their code. The function pointers stay
-/// valid for the life of the process.
-fn load(path: &Path) -> Result<Api> {
-    static LOADED: OnceLock<Mutex<HashMap<PathBuf, Api>>> = OnceLock::new();
-    let map = LOADED.get_or_init(Default::default);
+/// Opens a library once per process and never unloads it: Verilator's runtime registers
+/// thread-local destructors, which must not outlive their code. Checks the shim's ABI.
+fn library(path: &Path) -> Result<&'static libloading::Library> {
+    static OPENED: OnceLock<Mutex<HashMap<PathBuf, &'static libloading::Library>>> =
+        OnceLock::new();
+    let map = OPENED.get_or_init(Default::default);
     let mut map = map
         .lock()
         .map_err(|_| Error::Load("internal lock poisoned".into()))?;
-    if let Some(api) = map.get(path) {
-        return Ok(*api);
+    if let Some(lib) = map.get(path) {
+        return Ok(lib);
     }
     let load_err = |e: libloading::Error| Error::Load(format!("{}: {e}", path.display()));
     // SAFETY: the library is one the harness built from its own shim; loading it runs only
     // the static constructors of Verilator's runtime and the model.
     let lib = unsafe { libloading::Library::new(path) }.map_err(load_err)?;
     let lib: &'static libloading::Library = Box::leak(Box::new(lib));
-    // SAFETY: each symbol is declared in the shim with exactly the signature given here;
-    // `ABI_VERSION` (checked below) guards against a library from another shim.
-    let api = unsafe {
+    // SAFETY: every shim declares `bf_abi_version` with this signature.
+    let found = unsafe {
         let abi: U32Fn = *lib.get(b"bf_abi_version\0").map_err(load_err)?;
-        let found = abi();
-        if found != ABI_VERSION {
-            return Err(Error::Load(format!(
-                "{}: shim ABI {found}, expected {ABI_VERSION}",
-                path.display()
-            )));
-        }
+        abi()
+    };
+    if found != ABI_VERSION {
+        return Err(Error::Load(format!(
+            "{}: shim ABI {found}, expected {ABI_VERSION}",
+            path.display()
+        )));
+    }
+    map.insert(path.to_path_buf(), lib);
+    Ok(lib)
+}
+
+/// The entry points of an accelerator library; the function pointers stay valid for the
+/// life of the process.
+fn load(path: &Path) -> Result<Api> {
+    let lib = library(path)?;
+    let load_err = |e: libloading::Error| Error::Load(format!("{}: {e}", path.display()));
+    // SAFETY: each symbol is declared in the shim with exactly the signature given here;
+    // the ABI version (checked by `library`) guards against a library from another shim.
+    let api = unsafe {
         let in_width: U32Fn = *lib.get(b"bf_in_width\0").map_err(load_err)?;
         let out_width: U32Fn = *lib.get(b"bf_out_width\0").map_err(load_err)?;
         let trace_kind: U32Fn = *lib.get(b"bf_trace_kind\0").map_err(load_err)?;
@@ -77,7 +89,6 @@ fn load(path: &Path) -> Result<Api> {
             trace_kind: trace_kind(),
         }
     };
-    map.insert(path.to_path_buf(), api);
     Ok(api)
 }
 
@@ -352,6 +363,142 @@ impl Drop for Sim {
     fn drop(&mut self) {
         // SAFETY: the handle came from `create` and is destroyed exactly once; the library
         // is never unloaded.
+        unsafe { (self.api.destroy)(self.handle) }
+    }
+}
+
+type BoardRunFn = unsafe extern "C" fn(*mut c_void, u8, u8, u64, u8, *mut u64, *mut u32) -> c_int;
+
+/// The entry points of a board core library.
+#[derive(Clone, Copy)]
+struct BoardApi {
+    create: CreateFn,
+    destroy: DestroyFn,
+    error: ErrorFn,
+    run: BoardRunFn,
+    trace_kind: u32,
+}
+
+/// A live instance of a Verilated board core (`clk, rst, uart_rx, uart_tx, led_activity,
+/// led_error`); [`crate::BoardSim`] drives it.
+pub(crate) struct BoardHandle {
+    api: BoardApi,
+    handle: *mut c_void,
+}
+
+/// What [`BoardHandle::run`] left on the outputs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct BoardOutputs {
+    pub tx: bool,
+    pub led_activity: bool,
+    pub led_error: bool,
+}
+
+impl BoardHandle {
+    pub(crate) fn new(model: &Model, opts: &SimOptions) -> Result<BoardHandle> {
+        let path = &model.so_path;
+        let lib = library(path)?;
+        let load_err = |e: libloading::Error| {
+            Error::Load(format!(
+                "{} (not a board core library?): {e}",
+                path.display()
+            ))
+        };
+        // SAFETY: each symbol is declared in the board shim with exactly this signature.
+        let api = unsafe {
+            let trace_kind: U32Fn = *lib.get(b"bf_board_trace_kind\0").map_err(load_err)?;
+            BoardApi {
+                create: *lib.get(b"bf_board_create\0").map_err(load_err)?,
+                destroy: *lib.get(b"bf_board_destroy\0").map_err(load_err)?,
+                error: *lib.get(b"bf_board_error\0").map_err(load_err)?,
+                run: *lib.get(b"bf_board_run\0").map_err(load_err)?,
+                trace_kind: trace_kind(),
+            }
+        };
+        if opts.trace.is_some() && api.trace_kind == 0 {
+            return Err(Error::Input(format!(
+                "a trace was asked for but {} was built without one (use Trace::Vcd or Trace::Fst)",
+                path.display()
+            )));
+        }
+        let tpath = match &opts.trace {
+            Some(p) => Some(CString::new(p.as_os_str().as_encoded_bytes()).map_err(|_| {
+                Error::Input(format!("trace path {} contains a NUL byte", p.display()))
+            })?),
+            None => None,
+        };
+        let mut err = vec![0u8; 1024];
+        let (rand_reset, seed) = match opts.random_init {
+            Some(seed) => (2, seed),
+            None => (0, 0),
+        };
+        // SAFETY: as for `Sim::with_options`.
+        let handle = unsafe {
+            (api.create)(
+                tpath.as_ref().map_or(std::ptr::null(), |p| p.as_ptr()),
+                rand_reset,
+                seed,
+                err.as_mut_ptr().cast(),
+                err.len(),
+            )
+        };
+        if handle.is_null() {
+            let msg = CStr::from_bytes_until_nul(&err)
+                .map(|c| c.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            return Err(Error::Sim(format!("cannot create the model: {msg}")));
+        }
+        Ok(BoardHandle { api, handle })
+    }
+
+    /// Runs up to `max_cycles` cycles with `rst` and `rx` held (stopping after an edge that
+    /// changes `uart_tx` when `stop_on_tx`); the cycles run and the outputs then.
+    pub(crate) fn run(
+        &mut self,
+        rst: bool,
+        rx: bool,
+        max_cycles: u64,
+        stop_on_tx: bool,
+    ) -> Result<(u64, BoardOutputs)> {
+        let mut done = 0u64;
+        let mut outs = 0u32;
+        // SAFETY: live handle; both out-pointers are valid for writes.
+        let rc = unsafe {
+            (self.api.run)(
+                self.handle,
+                u8::from(rst),
+                u8::from(rx),
+                max_cycles,
+                u8::from(stop_on_tx),
+                &mut done,
+                &mut outs,
+            )
+        };
+        if rc < 0 {
+            // SAFETY: `error` returns a NUL-terminated string owned by the live handle.
+            let msg = unsafe { CStr::from_ptr((self.api.error)(self.handle)) }
+                .to_string_lossy()
+                .into_owned();
+            return Err(Error::Sim(msg));
+        }
+        Ok((
+            done,
+            BoardOutputs {
+                tx: outs & 1 != 0,
+                led_activity: outs & 2 != 0,
+                led_error: outs & 4 != 0,
+            },
+        ))
+    }
+}
+
+// SAFETY: the model is used by one thread at a time (`&mut self`), and every call into it
+// first makes its own context the calling thread's (`Verilated::threadContextp`).
+unsafe impl Send for BoardHandle {}
+
+impl Drop for BoardHandle {
+    fn drop(&mut self) {
+        // SAFETY: the handle came from `create` and is destroyed exactly once.
         unsafe { (self.api.destroy)(self.handle) }
     }
 }
