@@ -12,6 +12,7 @@
 
 use crate::commands::build;
 use crate::flow::{self, PnrReport, ToolFailure, Toolchain};
+use bnnforge_hdl::board_core::{board_core_files, board_core_module, BoardCoreParams};
 use bnnforge_hdl::board_top::{board_top_verilog, clock_for, top_name, Clock};
 use bnnforge_hdl::boards::{self, Board, Family};
 use bnnforge_model::{Error, Result};
@@ -57,9 +58,6 @@ pub struct SynthArgs<'a> {
 pub const DEFAULT_BAUD: u32 = 115_200;
 /// The protocol's fastest rate.
 pub const MAX_BAUD: u32 = 3_000_000;
-/// Fewest clock cycles per UART bit the board core's receiver samples reliably with.
-pub const MIN_CYCLES_PER_BIT: f64 = 8.0;
-
 /// One nextpnr run.
 struct SeedRun {
     seed: u64,
@@ -67,45 +65,19 @@ struct SeedRun {
     secs: f64,
 }
 
-/// The board core's Verilog files (name, text) and module for a built accelerator.
-fn board_core(built: &build::Built, clock: &Clock, baud: u32) -> (String, Vec<(String, String)>) {
-    stand_in_core(built, clock, baud)
-}
-
-/// Until the UART board core is merged: the accelerator with its input stream fed from
-/// a shift register on `uart_rx` and its output folded onto `uart_tx`, so that no part
-/// of it can be optimised away.
-fn stand_in_core(
+/// The board core (UART, packet engine, accelerator) of a built accelerator: its
+/// module and Verilog files (name, text), or why the clock and baud rate cannot make one.
+fn board_core(
+    model: &Path,
     built: &build::Built,
-    _clock: &Clock,
-    _baud: u32,
-) -> (String, Vec<(String, String)>) {
-    let d = &built.design;
-    let net = d.top.strip_suffix("_top").unwrap_or(&d.top);
-    let core = format!("{net}_board_core");
-    let iw = d.input().width();
-    let ow = d.output().width();
-    let v = format!(
-        "module {core} (input wire clk, input wire rst, input wire uart_rx, output reg uart_tx,\n\
-         \x20   output wire led_activity, output wire led_error);\n\
-         \x20   reg [{im}:0] in_data;\n\
-         \x20   wire in_ready, out_valid, out_last;\n\
-         \x20   wire [{om}:0] out_data;\n\
-         \x20   always @(posedge clk) begin\n\
-         \x20       in_data <= {{in_data, uart_rx}};\n\
-         \x20       uart_tx <= rst | (out_valid & ^{{out_data, out_last}});\n\
-         \x20   end\n\
-         \x20   assign led_activity = out_valid;\n\
-         \x20   assign led_error = in_ready;\n\
-         \x20   {top} acc (.clk(clk), .rst(rst), .s_axis_tdata(in_data), .s_axis_tvalid(uart_rx),\n\
-         \x20       .s_axis_tready(in_ready), .m_axis_tdata(out_data), .m_axis_tvalid(out_valid),\n\
-         \x20       .m_axis_tready(1'b1), .m_axis_tlast(out_last));\n\
-         endmodule\n",
-        im = iw.max(2) - 1,
-        om = ow - 1,
-        top = d.top
-    );
-    (core.clone(), vec![(format!("{core}.v"), v)])
+    clock: &Clock,
+    baud: u32,
+) -> Result<(String, Vec<(String, String)>)> {
+    let net = bnnforge_model::load(model)?;
+    let p = BoardCoreParams::new(&net, &built.design, clock.reached_hz.round() as u32, baud);
+    p.check()
+        .map_err(|e| Error::new(format!("the board core: {e}")))?;
+    Ok((board_core_module(&p), board_core_files(&p)))
 }
 
 /// A sibling of `out` for building it before it replaces `out`.
@@ -161,14 +133,6 @@ pub fn run(a: &SynthArgs) -> std::result::Result<(), Failure> {
         ))
         .into());
     }
-    if clock.reached_hz / (a.baud as f64) < MIN_CYCLES_PER_BIT {
-        return Err(Error::new(format!(
-            "--baud {}: a {:.3} MHz clock gives fewer than {MIN_CYCLES_PER_BIT} cycles per bit",
-            a.baud,
-            clock.reached_hz / 1e6
-        ))
-        .into());
-    }
     let how = build::choose(a.folding, a.target, None, None)?;
     let tools = flow::find(board.family)?;
 
@@ -196,7 +160,7 @@ pub fn run(a: &SynthArgs) -> std::result::Result<(), Failure> {
             built.design.cycles_per_frame(),
             t.elapsed().as_secs_f64()
         );
-        let (core, core_files) = board_core(&built, &clock, a.baud);
+        let (core, core_files) = board_core(a.model, &built, &clock, a.baud)?;
         let net = core
             .strip_suffix("_board_core")
             .unwrap_or(&core)
