@@ -418,6 +418,8 @@ impl Summary<'_> {
         let res = &self.board.resources;
         let u = &self.best_run().report.utilization;
         let pnr = |k: &str| u.get(k).map(|x| x.0).unwrap_or(0);
+        // cells the board table does not count: as many as nextpnr says the device has
+        let avail = |k: &str| u.get(k).map(|x| x.1).unwrap_or(0);
         let yosys = |pred: &dyn Fn(&str) -> bool| -> u64 {
             self.cells
                 .iter()
@@ -472,7 +474,7 @@ impl Summary<'_> {
                 Use {
                     what: "PLL",
                     used: pnr("ICESTORM_PLL"),
-                    of: 1,
+                    of: avail("ICESTORM_PLL"),
                     source: "nextpnr ICESTORM_PLL",
                 },
             ],
@@ -498,7 +500,7 @@ impl Summary<'_> {
                 Use {
                     what: "LUT-RAM (TRELLIS_RAMW)",
                     used: pnr("TRELLIS_RAMW"),
-                    of: res.lut4 as u64 / 8,
+                    of: avail("TRELLIS_RAMW"),
                     source: "nextpnr TRELLIS_RAMW",
                 },
                 Use {
@@ -516,7 +518,7 @@ impl Summary<'_> {
                 Use {
                     what: "PLL",
                     used: pnr("EHXPLLL"),
-                    of: 2,
+                    of: avail("EHXPLLL"),
                     source: "nextpnr EHXPLLL",
                 },
             ],
