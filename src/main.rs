@@ -2,10 +2,12 @@
 //! FPGA accelerator for the open toolchains.
 //!
 //! Every error a user can cause ends as one line on stderr and exit status 2, with no
-//! output file left behind.
+//! output file left behind; an external tool that is missing or fails (`synth`) is one
+//! line naming it and its log, exit status 1.
 
 mod commands;
 mod engines;
+mod flow;
 mod host;
 mod import;
 mod mnist;
@@ -216,6 +218,33 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         fault_seed: u64,
     },
+    /// Place, route and pack the accelerator for a board: bitstream, Fmax, utilisation
+    Synth {
+        /// the network (format 1 YAML)
+        model: PathBuf,
+        /// icebreaker, ulx3s-85f or ulx3s-12f
+        #[arg(long)]
+        board: String,
+        /// the folder to write (replaced as a whole)
+        #[arg(long)]
+        out: PathBuf,
+        /// the accelerator clock in MHz (default: the board's, 48 on the iCEBreaker, 50
+        /// on the ULX3S); the PLL's nearest frequency not above it is used
+        #[arg(long)]
+        freq: Option<f64>,
+        /// nextpnr runs with seeds 1..=N; the best is kept
+        #[arg(long, default_value_t = 3)]
+        seeds: u64,
+        /// the UART's baud rate
+        #[arg(long, default_value_t = commands::synth::DEFAULT_BAUD)]
+        baud: u32,
+        /// PE and SIMD per layer (see `build`)
+        #[arg(long)]
+        folding: Option<PathBuf>,
+        /// target cycles per frame (see `build`)
+        #[arg(long, conflicts_with = "folding")]
+        target_cycles: Option<u64>,
+    },
     /// Measure the software model: binary MACs per second on one core and on all
     /// (`--cosim`: the Verilator co-simulation's frames/s and cycles/s)
     Bench {
@@ -324,6 +353,33 @@ fn main() -> ExitCode {
             },
             netlist.as_deref().and_then(netlist::Family::parse),
         ),
+        Command::Synth {
+            model,
+            board,
+            out,
+            freq,
+            seeds,
+            baud,
+            folding,
+            target_cycles,
+        } => match commands::synth::run(&commands::synth::SynthArgs {
+            model: &model,
+            board: &board,
+            out: &out,
+            freq,
+            seeds,
+            baud,
+            folding: folding.as_deref(),
+            target: target_cycles,
+        }) {
+            Ok(()) => Ok(()),
+            Err(commands::synth::Failure::Input(e)) => Err(e),
+            // a tool that is missing or failed: exit 1
+            Err(commands::synth::Failure::Tool(e)) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(1);
+            }
+        },
         Command::Build {
             model,
             out,

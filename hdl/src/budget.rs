@@ -20,7 +20,7 @@
 //! one-channel threshold, bounds the interval, and lane converters have their own), and
 //! the full scan makes the choice monotone: a larger budget never gives a slower design.
 //!
-//! Devices ([`DEVICES`]): only the iCE40 UP5K, whose LUT4 and `SB_RAM40_4K` the estimate
+//! Devices ([`devices`], from the board table): only the iCE40 UP5K, whose LUT4 and `SB_RAM40_4K` the estimate
 //! is calibrated on. The ECP5's 18-kbit EBR and its LUT-RAM follow other mapping rules
 //! (`synth_ecp5` has its own memory library and arithmetic cells), so an ECP5 device in
 //! these units would not be honest; an explicit `--budget` is taken as iCE40 units.
@@ -65,14 +65,14 @@ impl Budget {
         Ok(Budget { lut4, bram })
     }
 
-    /// The budget of a device by name (see [`DEVICES`]).
+    /// The budget of a device by name (see [`devices`]).
     pub fn device(name: &str) -> Result<Budget, String> {
-        DEVICES
-            .iter()
+        let all = devices();
+        all.iter()
             .find(|d| d.name == name)
             .map(Device::budget)
             .ok_or_else(|| {
-                let names: Vec<&str> = DEVICES.iter().map(|d| d.name).collect();
+                let names: Vec<&str> = all.iter().map(|d| d.name).collect();
                 format!(
                     "--device '{name}': unknown device (known: {}; for any other give \
                      --budget LUT4,BRAM)",
@@ -104,17 +104,32 @@ impl Device {
     }
 }
 
-/// Known devices. UP5K: 5280 logic cells and 30 SB_RAM40_4K (its 4 SPRAMs are not
-/// used). 10 % of the LUT4s stay free (4752 usable): the LUT4 estimate of a whole design
-/// is within a few % of yosys (see [`crate::resources`]), and nextpnr must pack DFFs and
-/// carry chains into the same logic cells and route them; iCE40 designs above about 90 %
-/// utilisation often fail to place or lose much of their Fmax.
-pub const DEVICES: [Device; 1] = [Device {
-    name: "up5k",
-    lut4: 5280,
-    bram: 30,
-    headroom_percent: 10,
-}];
+/// Percent of the LUT4s kept free for placement and routing.
+pub const HEADROOM_PERCENT: u64 = 10;
+
+/// Known devices: those of the iCE40 boards in the board table ([`crate::boards`]),
+/// e.g. the UP5K's 5280 logic cells and 30 SB_RAM40_4K (its 4 SPRAMs are not used).
+/// 10 % of the LUT4s stay free (4752 usable on the UP5K): the LUT4 estimate of a whole
+/// design is within a few % of yosys (see [`crate::resources`]), and nextpnr must pack
+/// DFFs and carry chains into the same logic cells and route them; iCE40 designs above
+/// about 90 % utilisation often fail to place or lose much of their Fmax.
+pub fn devices() -> Vec<Device> {
+    let mut v: Vec<Device> = vec![];
+    for b in crate::boards::BOARDS
+        .iter()
+        .filter(|b| b.family == crate::boards::Family::Ice40)
+    {
+        if v.iter().all(|d| d.name != b.device) {
+            v.push(Device {
+                name: b.device,
+                lut4: b.resources.lut4 as u64,
+                bram: b.resources.bram as u64,
+                headroom_percent: HEADROOM_PERCENT,
+            });
+        }
+    }
+    v
+}
 
 /// Every interval [`plan`] can be asked for: the distinct cycles per frame of every
 /// layer under every valid fold, ascending.

