@@ -6,7 +6,6 @@
 mod common;
 
 use common::{bnnforge, repo};
-use npyz::WriterBuilder;
 use std::io::{BufRead, Read};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -80,24 +79,6 @@ impl Drop for Board {
     }
 }
 
-/// The first `n` MNIST test images as `[n, 1, 28, 28]` u8.
-fn mnist(n: usize, path: &Path) {
-    let mut gz = flate2::read::GzDecoder::new(
-        std::fs::File::open(repo().join("data/mnist/t10k-images-idx3-ubyte.gz")).unwrap(),
-    );
-    let mut raw = vec![];
-    gz.read_to_end(&mut raw).unwrap();
-    let px = &raw[16..16 + n * 784];
-    let mut w = npyz::WriteOptions::new()
-        .default_dtype()
-        .shape(&[n as u64, 1, 28, 28])
-        .writer(std::fs::File::create(path).unwrap())
-        .begin_nd()
-        .unwrap();
-    w.extend(px.iter().copied()).unwrap();
-    w.finish().unwrap();
-}
-
 fn ok(c: &mut Command) -> String {
     let out = c.output().unwrap();
     assert!(
@@ -157,7 +138,7 @@ fn tfc_on_the_simulated_board_is_bit_exact_with_and_without_faults() {
     let model = repo().join("models/tfc-w1a1.yaml");
     let design = repo().join("generated/tfc-w1a1");
     let x = tmp.path().join("x.npy");
-    mnist(100, &x);
+    common::mnist_npy(100, &x);
     let want = infer(&model, &x, &tmp.path().join("want.npy"));
 
     let board = Board::start(&design, &[]);
@@ -279,7 +260,7 @@ fn one_percent_faults_on_a_small_network() {
 fn the_wrong_board_is_refused_before_any_frame() {
     let tmp = tempfile::tempdir().unwrap();
     let x = tmp.path().join("x.npy");
-    mnist(3, &x);
+    common::mnist_npy(3, &x);
     let board = Board::start(&repo().join("generated/random-3"), &[]);
     let out = bnnforge()
         .arg("run")
@@ -379,7 +360,7 @@ fn flash_without_a_board_or_without_its_tool() {
 fn bad_port_and_bad_input() {
     let tmp = tempfile::tempdir().unwrap();
     let x = tmp.path().join("x.npy");
-    mnist(2, &x);
+    common::mnist_npy(2, &x);
     let model = repo().join("models/tfc-w1a1.yaml");
     let y = tmp.path().join("y.npy");
     one_line_failure(

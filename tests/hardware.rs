@@ -7,7 +7,6 @@ mod common;
 
 use bnnforge_testbench::Manifest;
 use common::{bnnforge, repo};
-use npyz::WriterBuilder;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
@@ -86,25 +85,6 @@ fn within_5_percent(what: &str, summary: &str) {
     );
 }
 
-/// The first `n` MNIST test images as `[n, 1, 28, 28]` u8.
-fn mnist(n: usize, path: &Path) {
-    use std::io::Read;
-    let mut gz = flate2::read::GzDecoder::new(
-        std::fs::File::open(repo().join("data/mnist/t10k-images-idx3-ubyte.gz")).unwrap(),
-    );
-    let mut raw = vec![];
-    gz.read_to_end(&mut raw).unwrap();
-    let px = &raw[16..16 + n * 784];
-    let mut w = npyz::WriteOptions::new()
-        .default_dtype()
-        .shape(&[n as u64, 1, 28, 28])
-        .writer(std::fs::File::create(path).unwrap())
-        .begin_nd()
-        .unwrap();
-    w.extend(px.iter().copied()).unwrap();
-    w.finish().unwrap();
-}
-
 /// Files of a build folder, by name.
 fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
     let mut v: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
@@ -129,7 +109,7 @@ fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
 fn shipped_networks_are_golden_and_cosimulate_bit_exact() {
     let tmp = tempfile::tempdir().unwrap();
     let images = tmp.path().join("mnist.npy");
-    mnist(8, &images);
+    common::mnist_npy(8, &images);
     let cases: [(&str, PathBuf); 4] = [
         ("tfc-w1a1", repo().join("models/tfc-w1a1.yaml")),
         ("lfc-w1a1", repo().join("models/lfc-w1a1.yaml")),
@@ -344,7 +324,7 @@ fn a_flipped_weight_bit_is_caught_and_its_layer_named() {
     let design = tmp.path().join("tfc");
     build(&model, &design);
     let images = tmp.path().join("x.npy");
-    mnist(8, &images);
+    common::mnist_npy(8, &images);
     let net = bnnforge_model::load(&model).unwrap();
     // the MVTU engines in order: (file, the layer whose values it writes)
     let mut mvtus: Vec<(u32, String)> = files(&design)
