@@ -78,6 +78,33 @@ fn within(x: f64, (lo, hi): (f64, f64)) -> bool {
     x >= lo * (1.0 - 1e-9) && x <= hi * (1.0 + 1e-9)
 }
 
+/// Refuses an input or requested output frequency outside a PLL's ranges (one line).
+fn check_pll_range(
+    pll: &str,
+    f_in_hz: f64,
+    f_in: (f64, f64),
+    f_out_hz: f64,
+    f_out: (f64, f64),
+) -> Result<(), String> {
+    if !within(f_in_hz, f_in) {
+        return Err(format!(
+            "{pll} PLL: input {:.3} MHz outside {}–{} MHz",
+            f_in_hz / 1e6,
+            f_in.0 / 1e6,
+            f_in.1 / 1e6
+        ));
+    }
+    if !within(f_out_hz, f_out) {
+        return Err(format!(
+            "the {pll} PLL makes {}–{} MHz, not {:.3} MHz",
+            f_out.0 / 1e6,
+            f_out.1 / 1e6,
+            f_out_hz / 1e6
+        ));
+    }
+    Ok(())
+}
+
 /// Whether `a` is a better reached frequency than `b` for `want`: not above it, closer.
 fn closer(a: f64, b: f64, want: f64) -> std::cmp::Ordering {
     let over = |f: f64| f > want * (1.0 + 1e-9);
@@ -113,22 +140,7 @@ pub fn ice40_filter_range(f_pfd_hz: f64) -> u32 {
 /// outputs the highest PFD frequency, then the VCO nearest the middle of its range.
 pub fn ice40_pll(f_in_hz: f64, f_out_hz: f64) -> Result<Ice40Pll, String> {
     use ice40_limits::*;
-    if !within(f_in_hz, F_IN) {
-        return Err(format!(
-            "iCE40 PLL: input {:.3} MHz outside {}–{} MHz",
-            f_in_hz / 1e6,
-            F_IN.0 / 1e6,
-            F_IN.1 / 1e6
-        ));
-    }
-    if !within(f_out_hz, F_OUT) {
-        return Err(format!(
-            "the iCE40 PLL makes {}–{} MHz, not {:.3} MHz",
-            F_OUT.0 / 1e6,
-            F_OUT.1 / 1e6,
-            f_out_hz / 1e6
-        ));
-    }
+    check_pll_range("iCE40", f_in_hz, F_IN, f_out_hz, F_OUT)?;
     let mid = (F_VCO.0 + F_VCO.1) / 2.0;
     let mut best: Option<Ice40Pll> = None;
     for divr in DIVR.0..=DIVR.1 {
@@ -178,22 +190,7 @@ pub fn ice40_pll(f_in_hz: f64, f_out_hz: f64) -> Result<Ice40Pll, String> {
 /// input divider.
 pub fn ecp5_pll(f_in_hz: f64, f_out_hz: f64) -> Result<Ecp5Pll, String> {
     use ecp5_limits::*;
-    if !within(f_in_hz, F_IN) {
-        return Err(format!(
-            "ECP5 PLL: input {:.3} MHz outside {}–{} MHz",
-            f_in_hz / 1e6,
-            F_IN.0 / 1e6,
-            F_IN.1 / 1e6
-        ));
-    }
-    if !within(f_out_hz, F_OUT) {
-        return Err(format!(
-            "the ECP5 PLL makes {}–{} MHz, not {:.3} MHz",
-            F_OUT.0 / 1e6,
-            F_OUT.1 / 1e6,
-            f_out_hz / 1e6
-        ));
-    }
+    check_pll_range("ECP5", f_in_hz, F_IN, f_out_hz, F_OUT)?;
     let mut best: Option<Ecp5Pll> = None;
     for clki_div in CLKI_DIV.0..=CLKI_DIV.1 {
         let f_pfd = f_in_hz / clki_div as f64;
