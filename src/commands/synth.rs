@@ -187,6 +187,10 @@ pub fn run(a: &SynthArgs) -> std::result::Result<(), Failure> {
         )?;
         files.push(top_file);
         write(&tmp.join(board.constraints), pin_file(board))?;
+        if board.family == Family::Ice40 {
+            let (name, text) = flow::ICE40_MEMORY_FF;
+            write(&tmp.join(name), text)?;
+        }
         std::fs::create_dir(tmp.join("logs"))
             .map_err(|e| Error::new(format!("cannot create: {e}")).in_file(&tmp))?;
         Ok((built, top, files))
