@@ -663,11 +663,21 @@ impl Summary<'_> {
             }
         );
         t += &format!(
-            "throughput: {} cycles per frame (manifest) at {:.3} MHz: {:.1} frames/s\n\n",
+            "throughput: {} cycles per frame (manifest) at {:.3} MHz: {:.1} frames/s\n",
             self.cycles_per_frame(),
             self.clock.reached_hz / 1e6,
             self.frames_per_s()
         );
+        if !best.report.met() {
+            // what a rebuild with `--freq` at the best seed's Fmax would give
+            let fmax = best.report.design_clock().map_or(0.0, |x| x.1.achieved_mhz);
+            t += &format!(
+                "  at the best seed's Fmax, {fmax:.2} MHz (rebuild with --freq {:.0}): {:.1} frames/s\n",
+                fmax.floor(),
+                fmax * 1e6 / self.cycles_per_frame() as f64
+            );
+        }
+        t += "\n";
         t += &format!(
             "files: {} (netlist), {} (placed, seed {}), {} (bitstream, {} bytes), hdl/ (accelerator), logs/\n\
              time: build and Verilog {:.1} s, yosys {:.1} s, nextpnr {:.1} s ({} seeds), pack {:.1} s\n\
