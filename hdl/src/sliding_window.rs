@@ -303,6 +303,21 @@ impl WindowConfig {
         }
         starts[5] - starts[4]
     }
+    /// With p ≥ k, the output beats from the first output row whose windows reach the
+    /// last input row to the end of the frame: they may all follow the last input beat
+    /// (rows of windows wholly in the bottom padding), for the design's latency bound.
+    /// 0 when p < k.
+    pub fn drain_beats(&self) -> u64 {
+        if self.padding < self.kernel {
+            return 0;
+        }
+        let (oh, ow) = self.out_hw();
+        let last_row = self.height - 1 + self.padding;
+        let first = (0..oh)
+            .find(|oy| oy * self.stride + self.kernel > last_row)
+            .unwrap_or(oh - 1);
+        ((oh - first) * ow * self.kernel * self.kernel * self.channels / self.simd) as u64
+    }
     /// First input beat to first output beat, without stalls: the input beats up to
     /// the first window's last real pixel, plus 2. With p ≥ k the first window lies
     /// wholly in the padding and needs no input beat.
