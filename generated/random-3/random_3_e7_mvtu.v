@@ -1413,10 +1413,10 @@ module random_3_e7_mvtu$lanes$0$thr$0$flips(address,clock,data);
     reg[0:0] mem [3:0];
     
     initial begin
-    mem[2'b0] = 1'b0;
-    mem[2'b1] = 1'b0;
-    mem[2'b10] = 1'b0;
-    mem[2'b11] = 1'b0;
+    mem[0] = 1'b0;
+    mem[1] = 1'b0;
+    mem[2] = 1'b0;
+    mem[3] = 1'b0;
     end
     
     always @(posedge clock) begin
@@ -1455,10 +1455,10 @@ module random_3_e7_mvtu$lanes$0$thr$0$thr$0(address,clock,data);
     reg[2:0] mem [3:0];
     
     initial begin
-    mem[2'b0] = 3'b11;
-    mem[2'b1] = 3'b100;
-    mem[2'b10] = 3'b100;
-    mem[2'b11] = 3'b100;
+    mem[0] = 3'b11;
+    mem[1] = 3'b100;
+    mem[2] = 3'b100;
+    mem[3] = 3'b100;
     end
     
     always @(posedge clock) begin
@@ -1478,10 +1478,10 @@ module random_3_e7_mvtu$lanes$0$thr$0$thr$1(address,clock,data);
     reg[2:0] mem [3:0];
     
     initial begin
-    mem[2'b0] = 3'b10;
-    mem[2'b1] = 3'b11;
-    mem[2'b10] = 3'b10;
-    mem[2'b11] = 3'b100;
+    mem[0] = 3'b10;
+    mem[1] = 3'b11;
+    mem[2] = 3'b10;
+    mem[3] = 3'b100;
     end
     
     always @(posedge clock) begin
@@ -1501,10 +1501,10 @@ module random_3_e7_mvtu$lanes$0$thr$0$thr$2(address,clock,data);
     reg[2:0] mem [3:0];
     
     initial begin
-    mem[2'b0] = 3'b10;
-    mem[2'b1] = 3'b100;
-    mem[2'b10] = 3'b10;
-    mem[2'b11] = 3'b100;
+    mem[0] = 3'b10;
+    mem[1] = 3'b100;
+    mem[2] = 3'b10;
+    mem[3] = 3'b100;
     end
     
     always @(posedge clock) begin
@@ -1524,10 +1524,10 @@ module random_3_e7_mvtu$lanes$0$thr$0$thr$3(address,clock,data);
     reg[2:0] mem [3:0];
     
     initial begin
-    mem[2'b0] = 3'b11;
-    mem[2'b1] = 3'b10;
-    mem[2'b10] = 3'b11;
-    mem[2'b11] = 3'b100;
+    mem[0] = 3'b11;
+    mem[1] = 3'b10;
+    mem[2] = 3'b11;
+    mem[3] = 3'b100;
     end
     
     always @(posedge clock) begin
@@ -1547,10 +1547,10 @@ module random_3_e7_mvtu$lanes$0$thr$0$thr$4(address,clock,data);
     reg[2:0] mem [3:0];
     
     initial begin
-    mem[2'b0] = 3'b11;
-    mem[2'b1] = 3'b11;
-    mem[2'b10] = 3'b11;
-    mem[2'b11] = 3'b100;
+    mem[0] = 3'b11;
+    mem[1] = 3'b11;
+    mem[2] = 3'b11;
+    mem[3] = 3'b100;
     end
     
     always @(posedge clock) begin
@@ -1570,10 +1570,10 @@ module random_3_e7_mvtu$lanes$0$thr$0$thr$5(address,clock,data);
     reg[2:0] mem [3:0];
     
     initial begin
-    mem[2'b0] = 3'b11;
-    mem[2'b1] = 3'b100;
-    mem[2'b10] = 3'b11;
-    mem[2'b11] = 3'b100;
+    mem[0] = 3'b11;
+    mem[1] = 3'b100;
+    mem[2] = 3'b11;
+    mem[3] = 3'b100;
     end
     
     always @(posedge clock) begin
@@ -1593,10 +1593,10 @@ module random_3_e7_mvtu$lanes$0$thr$0$thr$6(address,clock,data);
     reg[2:0] mem [3:0];
     
     initial begin
-    mem[2'b0] = 3'b10;
-    mem[2'b1] = 3'b11;
-    mem[2'b10] = 3'b11;
-    mem[2'b11] = 3'b10;
+    mem[0] = 3'b10;
+    mem[1] = 3'b11;
+    mem[2] = 3'b11;
+    mem[3] = 3'b10;
     end
     
     always @(posedge clock) begin
@@ -2449,10 +2449,10 @@ module random_3_e7_mvtu$lanes$1$thr$0$flips(address,clock,data);
     reg[0:0] mem [3:0];
     
     initial begin
-    mem[2'b0] = 1'b0;
-    mem[2'b1] = 1'b0;
-    mem[2'b10] = 1'b0;
-    mem[2'b11] = 1'b0;
+    mem[0] = 1'b0;
+    mem[1] = 1'b0;
+    mem[2] = 1'b0;
+    mem[3] = 1'b0;
     end
     
     always @(posedge clock) begin
@@ -2491,10 +2491,10 @@ module random_3_e7_mvtu$lanes$1$thr$0$thr$0(address,clock,data);
     reg[2:0] mem [3:0];
     
     initial begin
-    mem[2'b0] = 3'b1;
-    mem[2'b1] = 3'b10;
-    mem[2'b10] = 3'b10;
-    mem[2'b11] = 3'b100;
+    mem[0] = 3'b1;
+    mem[1] = 3'b10;
+    mem[2] = 3'b10;
+    mem[3] = 3'b100;
     end
     
     always @(posedge clock) begin
@@ -2514,10 +2514,10 @@ module random_3_e7_mvtu$lanes$1$thr$0$thr$1(address,clock,data);
     reg[2:0] mem [3:0];
     
     initial begin
-    mem[2'b0] = 3'b1;
-    mem[2'b1] = 3'b100;
-    mem[2'b10] = 3'b100;
-    mem[2'b11] = 3'b11;
+    mem[0] = 3'b1;
+    mem[1] = 3'b100;
+    mem[2] = 3'b100;
+    mem[3] = 3'b11;
     end
     
     always @(posedge clock) begin
@@ -2537,10 +2537,10 @@ module random_3_e7_mvtu$lanes$1$thr$0$thr$2(address,clock,data);
     reg[2:0] mem [3:0];
     
     initial begin
-    mem[2'b0] = 3'b1;
-    mem[2'b1] = 3'b11;
-    mem[2'b10] = 3'b10;
-    mem[2'b11] = 3'b10;
+    mem[0] = 3'b1;
+    mem[1] = 3'b11;
+    mem[2] = 3'b10;
+    mem[3] = 3'b10;
     end
     
     always @(posedge clock) begin
@@ -2560,10 +2560,10 @@ module random_3_e7_mvtu$lanes$1$thr$0$thr$3(address,clock,data);
     reg[2:0] mem [3:0];
     
     initial begin
-    mem[2'b0] = 3'b10;
-    mem[2'b1] = 3'b10;
-    mem[2'b10] = 3'b10;
-    mem[2'b11] = 3'b10;
+    mem[0] = 3'b10;
+    mem[1] = 3'b10;
+    mem[2] = 3'b10;
+    mem[3] = 3'b10;
     end
     
     always @(posedge clock) begin
@@ -2583,10 +2583,10 @@ module random_3_e7_mvtu$lanes$1$thr$0$thr$4(address,clock,data);
     reg[2:0] mem [3:0];
     
     initial begin
-    mem[2'b0] = 3'b1;
-    mem[2'b1] = 3'b11;
-    mem[2'b10] = 3'b11;
-    mem[2'b11] = 3'b11;
+    mem[0] = 3'b1;
+    mem[1] = 3'b11;
+    mem[2] = 3'b11;
+    mem[3] = 3'b11;
     end
     
     always @(posedge clock) begin
@@ -2606,10 +2606,10 @@ module random_3_e7_mvtu$lanes$1$thr$0$thr$5(address,clock,data);
     reg[2:0] mem [3:0];
     
     initial begin
-    mem[2'b0] = 3'b10;
-    mem[2'b1] = 3'b100;
-    mem[2'b10] = 3'b10;
-    mem[2'b11] = 3'b11;
+    mem[0] = 3'b10;
+    mem[1] = 3'b100;
+    mem[2] = 3'b10;
+    mem[3] = 3'b11;
     end
     
     always @(posedge clock) begin
@@ -2629,10 +2629,10 @@ module random_3_e7_mvtu$lanes$1$thr$0$thr$6(address,clock,data);
     reg[2:0] mem [3:0];
     
     initial begin
-    mem[2'b0] = 3'b1;
-    mem[2'b1] = 3'b11;
-    mem[2'b10] = 3'b100;
-    mem[2'b11] = 3'b100;
+    mem[0] = 3'b1;
+    mem[1] = 3'b11;
+    mem[2] = 3'b100;
+    mem[3] = 3'b100;
     end
     
     always @(posedge clock) begin
@@ -4054,10 +4054,10 @@ module random_3_e7_mvtu$wmem$0$rom(address,clock,data);
     reg[0:0] mem [3:0];
     
     initial begin
-    mem[2'b0] = 1'b1;
-    mem[2'b1] = 1'b1;
-    mem[2'b10] = 1'b1;
-    mem[2'b11] = 1'b1;
+    mem[0] = 1'b1;
+    mem[1] = 1'b1;
+    mem[2] = 1'b1;
+    mem[3] = 1'b1;
     end
     
     always @(posedge clock) begin
@@ -4106,10 +4106,10 @@ module random_3_e7_mvtu$wmem$1$rom(address,clock,data);
     reg[0:0] mem [3:0];
     
     initial begin
-    mem[2'b0] = 1'b0;
-    mem[2'b1] = 1'b1;
-    mem[2'b10] = 1'b1;
-    mem[2'b11] = 1'b1;
+    mem[0] = 1'b0;
+    mem[1] = 1'b1;
+    mem[2] = 1'b1;
+    mem[3] = 1'b1;
     end
     
     always @(posedge clock) begin
