@@ -459,9 +459,12 @@ fn bad_onnx_inputs_exit_2_with_one_line() {
         .iter_mut()
         .find(|t| t.name == "MultiThreshold_2_param0")
         .unwrap();
-    t.dims = vec![1, 2];
+    t.dims = vec![2];
     t.raw_data = [0f32, 1f32].iter().flat_map(|x| x.to_le_bytes()).collect();
-    check(&write(&m, "mt.onnx"), "2 thresholds per channel");
+    check(
+        &write(&m, "mt.onnx"),
+        "thresholds of shape [2], expected [C, B]",
+    );
 
     // a per-class offset before TopK can reorder the classes
     let mut m = base.clone();

@@ -1,83 +1,92 @@
-//! FINN/Brevitas ONNX graphs of binary MLPs (such as FINN's TFC-W1A1) as exactly
-//! equivalent format-1 networks on raw 8-bit pixels.
+//! FINN/QONNX ONNX graphs of binary networks (MLPs such as FINN's TFC-W1A1, and
+//! convolutional and residual networks) as exactly equivalent format-1 networks on raw
+//! 8-bit pixels.
 //!
 //! The graph is walked node by node (ONNX keeps nodes in topological order) with a
 //! symbolic value per tensor:
+//! - `Const`: an initializer or anything computed from initializers only (weights through
+//!   `Quant`/`BipolarQuant`/`Transpose`, …);
 //! - `Pixels`: an elementwise function of the raw input pixel, kept as its value for each
 //!   of the 256 pixel values (the graph's float input is taken to carry pixels 0..255);
-//! - `Bits`: the ±1 output of a threshold layer of the format-1 network;
-//! - `Acc`: a_c·y_c + b_c per channel c, with y the integer accumulator Σ w·x of a dense
-//!   layer (MatMul by a ±1 matrix), a and b folded from the scalar or per-channel
-//!   Mul/Div/Add/Sub and BatchNormalization nodes that follow it;
-//! - `Index`: the TopK(1) index of an `Acc` (the prediction).
+//! - `Lin`: a·y + b per element, y the integer output of a format-1 layer (±1 for a 1-bit
+//!   threshold, the count n for a multi-bit one, Σ w·x for conv/dense, the sum for add),
+//!   with a and b per element of that layer and `perm`, the layer's element behind each
+//!   element of the ONNX tensor (layout ops move elements, never values);
+//! - `Index`: the TopK(1) index of class scores (the prediction).
 //!
-//! A MultiThreshold (FINN, x ≥ t, bipolar output 2n − 1) or BipolarQuant (x ≥ 0) on
-//! `Pixels` becomes a threshold on the raw pixel: the first pixel value whose table entry
-//! reaches t (the table must be monotone). On `Acc` it becomes a threshold on y:
-//! a·y + b ≥ t ⇔ y ≥ ⌈(t − b)/a⌉ for a > 0, y ≤ ⌊(t − b)/a⌋ (flip) for a < 0, and for
-//! a = 0 a constant: threshold i64::MIN (always +1) or i64::MAX (always −1). BatchNorm
-//! folds as a' = a·γ/s, b' = (b − μ)·γ/s + β with s = √(var + ε). The quotient is worked
-//! out in f64; a quotient within 1e-9 of an integer without being one is rejected
-//! rather than guessed (the TFC's nearest is 0.0017 away).
-//! The graph's output is the TopK index or the scores of the last dense layer: both
-//! become that layer's integer y, which needs the last affine map to be the same for
-//! every class with a positive gain (the argmax is then unchanged).
+//! Folding, per node (everything else is rejected with a one-line error naming the node):
+//! - Conv / MatMul / Gemm on `Lin` (or on `Pixels` that are affine in the pixel) with
+//!   weights ±s_o per output channel and one input gain α: a conv/dense layer on y,
+//!   a_o = s_o·α, b_o = s_o·Σ sign(w)·b_in + bias. ONNX pads with float 0, which is
+//!   y = −b/α: it must be 0 for integer inputs and −1, 0 or +1 for binary ones (`pad_value`).
+//! - Add/Sub/Mul/Div by constants and BatchNormalization: a and b per element.
+//! - Add of two values with the same gains and layout: an `add` layer.
+//! - MaxPool (gain ≥ 0), GlobalAveragePool, ReduceSum/ReduceMean over H, W: `maxpool`,
+//!   `sumpool`.
+//! - MultiThreshold (x ≥ t, out_scale·n + out_bias), BipolarQuant (x ≥ 0) and Quant
+//!   (its rounding steps) on a value: a `threshold` layer, each float threshold folded to
+//!   an integer one: a·y + b ≥ t ⇔ y ≥ ⌈(t − b)/a⌉ for a > 0, y ≤ ⌊(t − b)/a⌋ (flip) for
+//!   a < 0, constant for a = 0. A quotient within 1e-9 of an integer without being one is
+//!   rejected rather than guessed. One threshold gives a binary layer, k > 1 a
+//!   ⌈log2(k + 1)⌉-bit one (padded with never-reached thresholds). Format 1 has one
+//!   threshold set per channel: elements of a channel must fold to the same set.
+//! - Reshape/Flatten/Squeeze/Unsqueeze/Transpose/Identity: layout only.
 //!
-//! Everything else (other ops, multi-bit activations, non-±1 weights, a non-binarized
-//! first layer) is rejected with a one-line error naming the node.
+//! The graph's output (class scores or a TopK index) becomes the last layer's integer y,
+//! which needs its affine map to be one positive gain and one offset for every element
+//! (the argmax is then unchanged).
 
 use super::onnx_proto::{ModelProto, NodeProto, FLOAT};
-use super::{dense, layer_from, threshold};
+use super::{dense, threshold};
 use bnnforge_model::network::INPUT;
-use bnnforge_model::{Error, InputSpec, Network, Result, Shape};
+use bnnforge_model::{Error, InputSpec, Layer, Network, Op, Param, Result, Shape};
 use std::collections::HashMap;
 use std::path::Path;
 
 /// Largest ONNX file read.
 const MAX_BYTES: u64 = 1 << 30;
+/// Largest number of levels of a `Quant` on activations (2^8).
+const MAX_QUANT_BITS: f64 = 8.0;
+
+#[derive(Clone, Debug)]
+struct Pix {
+    shape: Vec<usize>,
+    perm: Vec<usize>,
+    table: Vec<f64>,
+}
+
+#[derive(Clone, Debug)]
+struct Lin {
+    shape: Vec<usize>,
+    perm: Vec<usize>,
+    layer: String,
+    a: Vec<f64>,
+    b: Vec<f64>,
+}
 
 #[derive(Clone, Debug)]
 enum Val {
-    Const {
-        shape: Vec<usize>,
-        data: Vec<f64>,
-    },
-    Pixels {
-        shape: Vec<usize>,
-        table: Vec<f64>,
-    },
-    Bits {
-        shape: Vec<usize>,
-        layer: String,
-    },
-    Acc {
-        shape: Vec<usize>,
-        layer: String,
-        a: Vec<f64>,
-        b: Vec<f64>,
-    },
+    Const { shape: Vec<usize>, data: Vec<f64> },
+    Pixels(Pix),
+    Lin(Lin),
     TopKValues,
-    Index {
-        layer: String,
-    },
+    Index { layer: String },
 }
 
 impl Val {
     fn shape(&self) -> Option<&[usize]> {
         match self {
-            Val::Const { shape, .. }
-            | Val::Pixels { shape, .. }
-            | Val::Bits { shape, .. }
-            | Val::Acc { shape, .. } => Some(shape),
+            Val::Const { shape, .. } => Some(shape),
+            Val::Pixels(p) => Some(&p.shape),
+            Val::Lin(l) => Some(&l.shape),
             _ => None,
         }
     }
     fn kind(&self) -> &'static str {
         match self {
             Val::Const { .. } => "a constant",
-            Val::Pixels { .. } => "the (not yet binarized) input",
-            Val::Bits { .. } => "a binary activation",
-            Val::Acc { .. } => "a dense layer's accumulator",
+            Val::Pixels(_) => "the (not yet binarized) input",
+            Val::Lin(_) => "a layer's output",
             Val::TopKValues => "TopK values",
             Val::Index { .. } => "a TopK index",
         }
@@ -88,6 +97,14 @@ type Res<T> = std::result::Result<T, String>;
 
 fn numel(s: &[usize]) -> usize {
     s.iter().product()
+}
+
+fn identity(n: usize) -> Vec<usize> {
+    (0..n).collect()
+}
+
+fn is_identity(p: &[usize]) -> bool {
+    p.iter().enumerate().all(|(i, &x)| i == x)
 }
 
 /// Imports `path` as the format-1 network `name`.
@@ -107,10 +124,11 @@ pub fn import(path: &Path, name: &str) -> Result<Network> {
 
 struct Builder {
     vals: HashMap<String, Val>,
-    layers: Vec<bnnforge_model::Layer>,
-    dense_count: usize,
-    /// the format-1 output length of each emitted layer
-    lens: HashMap<String, usize>,
+    layers: Vec<Layer>,
+    /// next number per layer-name prefix
+    counts: HashMap<&'static str, usize>,
+    /// format-1 shape and binary-ness of every emitted layer (and of the input)
+    info: HashMap<String, (Shape, bool)>,
 }
 
 fn convert(model: &ModelProto, name: &str) -> Res<Network> {
@@ -118,8 +136,8 @@ fn convert(model: &ModelProto, name: &str) -> Res<Network> {
     let mut b = Builder {
         vals: HashMap::new(),
         layers: Vec::new(),
-        dense_count: 0,
-        lens: HashMap::new(),
+        counts: HashMap::new(),
+        info: HashMap::new(),
     };
     for t in &g.initializer {
         let data = t.values_f64().map_err(|e| format!("initializer {e}"))?;
@@ -171,14 +189,19 @@ fn convert(model: &ModelProto, name: &str) -> Res<Network> {
             ))
         }
     };
+    if in_shape.len() > bnnforge_model::network::MAX_ELEMENTS {
+        return Err(format!("graph input '{}' is too large", gin.name));
+    }
     let mut onnx_shape = vec![1usize];
     onnx_shape.extend(in_shape.dims());
+    b.info.insert(INPUT.to_string(), (in_shape, false));
     b.vals.insert(
         gin.name.clone(),
-        Val::Pixels {
+        Val::Pixels(Pix {
+            perm: identity(in_shape.len()),
             shape: onnx_shape,
             table: (0..256).map(|p| p as f64).collect(),
-        },
+        }),
     );
 
     for node in &g.node {
@@ -201,21 +224,21 @@ fn convert(model: &ModelProto, name: &str) -> Res<Network> {
     let oname = &g.output[0].name;
     let out = match b.vals.get(oname) {
         Some(Val::Index { layer }) => layer.clone(),
-        Some(Val::Bits { layer, .. }) => layer.clone(),
-        Some(Val::Acc {
-            layer, a, b: off, ..
-        }) => {
-            uniform_positive(a, off)?;
-            layer.clone()
+        Some(Val::Lin(l)) => {
+            output_map(l)?;
+            l.layer.clone()
         }
         Some(v) => {
             return Err(format!(
-                "the graph output '{oname}' is {}, expected class scores, bits or a TopK index",
+                "the graph output '{oname}' is {}, expected class scores or a TopK index",
                 v.kind()
             ))
         }
         None => return Err(format!("the graph output '{oname}' is never computed")),
     };
+    if out == INPUT {
+        return Err(format!("the graph output '{oname}' is the input itself"));
+    }
     let input = InputSpec {
         shape: in_shape,
         bits: 8,
@@ -223,6 +246,15 @@ fn convert(model: &ModelProto, name: &str) -> Res<Network> {
     };
     Network::new(name.to_string(), input, b.layers, out)
         .map_err(|e| format!("the graph does not make a valid network: {e}"))
+}
+
+/// The graph output's affine map must keep the order of the layer's values and their
+/// positions: one gain > 0 and one offset for every element, in the layer's order.
+fn output_map(l: &Lin) -> Res<()> {
+    if !is_identity(&l.perm) {
+        return Err("the output's elements are reordered against its layer".into());
+    }
+    uniform_positive(&l.a, &l.b)
 }
 
 /// The final affine map a·y + b must keep the argmax of y: one gain > 0 and one offset
@@ -250,6 +282,223 @@ fn attr_f(node: &NodeProto, name: &str, default: f64) -> f64 {
 fn attr_i(node: &NodeProto, name: &str, default: i64) -> i64 {
     node.attr(name).map_or(default, |a| a.i)
 }
+fn attr_s(node: &NodeProto, name: &str, default: &str) -> String {
+    node.attr(name).map_or(default.to_string(), |a| {
+        String::from_utf8_lossy(&a.s).into()
+    })
+}
+fn attr_ints(node: &NodeProto, name: &str) -> Option<Vec<i64>> {
+    node.attr(name).map(|a| a.ints.clone())
+}
+
+/// An integer threshold on y: y ≥ t, y ≤ t, or a constant outcome.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Cmp {
+    Ge(i64),
+    Le(i64),
+    Always,
+    Never,
+}
+
+/// The condition "a·y + b ≥ t" (or "> t" when `strict`) over integers y.
+fn fold(a: f64, b: f64, t: f64, strict: bool) -> Res<Cmp> {
+    if !(a.is_finite() && b.is_finite() && t.is_finite()) {
+        return Err(format!(
+            "non-finite folded values (gain {a}, offset {b}, threshold {t})"
+        ));
+    }
+    if a == 0.0 {
+        let yes = if strict { b > t } else { b >= t };
+        return Ok(if yes { Cmp::Always } else { Cmp::Never });
+    }
+    let q = (t - b) / a;
+    let r = q.round();
+    if q != r && (q - r).abs() < 1e-9 * q.abs().max(1.0) {
+        return Err(format!(
+            "the folded threshold {q} is too close to an integer to decide in 64-bit floating point"
+        ));
+    }
+    let to_i64 = |x: f64| {
+        if x >= i64::MAX as f64 {
+            i64::MAX
+        } else if x <= i64::MIN as f64 {
+            i64::MIN
+        } else {
+            x as i64
+        }
+    };
+    // a > 0: y ≥ q (strict: y > q); a < 0: y ≤ q (strict: y < q)
+    Ok(match (a > 0.0, strict) {
+        (true, false) => Cmp::Ge(to_i64(q.ceil())),
+        (true, true) => Cmp::Ge(to_i64(q.floor() + 1.0)),
+        (false, false) => Cmp::Le(to_i64(q.floor())),
+        (false, true) => Cmp::Le(to_i64(q.ceil() - 1.0)),
+    })
+}
+
+/// The integer threshold of "a·y + b ≥ t" over integers y: (threshold, flip).
+#[cfg(test)]
+fn fold_threshold(a: f64, b: f64, t: f64) -> Res<(i64, u8)> {
+    Ok(match fold(a, b, t, false)? {
+        Cmp::Ge(x) => (x, 0),
+        Cmp::Le(x) => (x, 1),
+        Cmp::Always => (i64::MIN, 0),
+        Cmp::Never => (i64::MAX, 0),
+    })
+}
+
+/// The pixel threshold giving `bits[p]` for every pixel value p.
+fn pixel_cmp(bits: &[bool]) -> Res<Cmp> {
+    let ones: Vec<usize> = (0..bits.len()).filter(|&p| bits[p]).collect();
+    let (Some(&lo), Some(&hi)) = (ones.first(), ones.last()) else {
+        return Ok(Cmp::Never);
+    };
+    if hi - lo + 1 != ones.len() {
+        return Err("the input binarization is not one threshold on the pixel value".into());
+    }
+    if hi == bits.len() - 1 {
+        Ok(Cmp::Ge(lo as i64)) // p ≥ lo (lo = 0: always)
+    } else if lo == 0 {
+        Ok(Cmp::Le(hi as i64)) // p ≤ hi
+    } else {
+        Err("the input binarization is a band of pixel values, not one threshold".into())
+    }
+}
+
+/// The pixel threshold of `bits` as (threshold, flip).
+#[cfg(test)]
+fn pixel_threshold(bits: &[bool]) -> Res<(i64, u8)> {
+    Ok(match pixel_cmp(bits)? {
+        Cmp::Ge(x) => (x, 0),
+        Cmp::Le(x) => (x, 1),
+        Cmp::Always => (0, 0),
+        Cmp::Never => (i64::MAX, 0),
+    })
+}
+
+/// For each element of a tensor of shape `out`, the index of the element of a tensor of
+/// shape `cs` broadcast against it (numpy rules; `cs` must not widen `out`).
+fn broadcast_index(out: &[usize], cs: &[usize]) -> Res<Vec<usize>> {
+    if cs.len() > out.len() {
+        return Err(format!(
+            "constant of shape {cs:?} against a value of shape {out:?}"
+        ));
+    }
+    let off = out.len() - cs.len();
+    for (i, &d) in cs.iter().enumerate() {
+        if d != 1 && d != out[off + i] {
+            return Err(format!(
+                "constant of shape {cs:?} does not broadcast to {out:?}"
+            ));
+        }
+    }
+    let n = numel(out);
+    let mut idx = Vec::with_capacity(n);
+    for j in 0..n {
+        let (mut rem, mut k, mut stride) = (j, 0usize, 1usize);
+        for d in (0..out.len()).rev() {
+            let i = rem % out[d];
+            rem /= out[d];
+            if d >= off {
+                let cd = cs[d - off];
+                if cd != 1 {
+                    k += i * stride;
+                }
+                stride *= cd;
+            }
+        }
+        idx.push(k);
+    }
+    Ok(idx)
+}
+
+/// The value of a (possibly broadcast) constant at every element of `out`.
+fn spread(out: &[usize], cs: &[usize], cd: &[f64]) -> Res<Vec<f64>> {
+    if numel(cs) != cd.len() {
+        return Err(format!("constant of shape {cs:?} has {} values", cd.len()));
+    }
+    Ok(broadcast_index(out, cs)?
+        .into_iter()
+        .map(|k| cd[k])
+        .collect())
+}
+
+/// Transpose of a tensor of shape `shape` by `perm`: (new shape, for each output element
+/// the input element).
+fn transpose_index(shape: &[usize], perm: &[usize]) -> Res<(Vec<usize>, Vec<usize>)> {
+    let r = shape.len();
+    let mut seen = vec![false; r];
+    for &p in perm {
+        if p >= r || std::mem::replace(&mut seen[p], true) {
+            return Err(format!("perm {perm:?} is not a permutation of {r} axes"));
+        }
+    }
+    if perm.len() != r {
+        return Err(format!("perm {perm:?} for a tensor of rank {r}"));
+    }
+    let new: Vec<usize> = perm.iter().map(|&p| shape[p]).collect();
+    let mut strides = vec![1usize; r];
+    for d in (0..r.saturating_sub(1)).rev() {
+        strides[d] = strides[d + 1] * shape[d + 1];
+    }
+    let n = numel(shape);
+    let mut src = Vec::with_capacity(n);
+    for j in 0..n {
+        let mut rem = j;
+        let mut k = 0;
+        for d in (0..r).rev() {
+            let i = rem % new[d];
+            rem /= new[d];
+            k += i * strides[perm[d]];
+        }
+        src.push(k);
+    }
+    Ok((new, src))
+}
+
+/// Per-channel values of `v` over a format-1 layer of shape `s`, checking that every
+/// element of a channel has the same one.
+fn per_channel(v: &[f64], s: Shape, what: &str) -> Res<Vec<f64>> {
+    let hw = s.h * s.w;
+    let mut out = Vec::with_capacity(s.c);
+    for c in 0..s.c {
+        let x = v[c * hw];
+        if v[c * hw..(c + 1) * hw].iter().any(|&y| y != x) {
+            return Err(format!("the {what} differs within channel {c}"));
+        }
+        out.push(x);
+    }
+    Ok(out)
+}
+
+/// ±1 weights and a scale s > 0 from `w` = ±s.
+fn signs(w: &[f64], which: &str) -> Res<(Vec<i8>, f64)> {
+    let s = w[0].abs();
+    if !(s > 0.0 && s.is_finite()) {
+        return Err(format!("{which}: weight {} is not ±s with s > 0", w[0]));
+    }
+    if let Some(x) = w.iter().find(|x| x.abs() != s) {
+        return Err(format!(
+            "{which}: weights {} and {x} differ in magnitude: only ±1 weights are supported (times one scale per output channel)",
+            w[0]
+        ));
+    }
+    Ok((w.iter().map(|&x| if x > 0.0 { 1 } else { -1 }).collect(), s))
+}
+
+/// One gain for every element.
+fn one_gain(a: &[f64]) -> Res<f64> {
+    let g = a[0];
+    if a.iter().any(|&x| (x - g).abs() > 1e-12 * g.abs()) {
+        return Err(
+            "its input has different scales per element, which ±1 weights cannot absorb".into(),
+        );
+    }
+    if g == 0.0 || !g.is_finite() {
+        return Err(format!("its input has scale {g}"));
+    }
+    Ok(g)
+}
 
 impl Builder {
     fn get(&self, name: &str) -> Res<&Val> {
@@ -267,6 +516,10 @@ impl Builder {
         self.get(n)
     }
 
+    fn has_input(node: &NodeProto, i: usize) -> bool {
+        node.input.get(i).is_some_and(|s| !s.is_empty())
+    }
+
     fn constant(&self, node: &NodeProto, i: usize) -> Res<(Vec<usize>, Vec<f64>)> {
         match self.input(node, i)? {
             Val::Const { shape, data } => Ok((shape.clone(), data.clone())),
@@ -281,6 +534,74 @@ impl Builder {
             .ok_or_else(|| format!("missing output {i}"))?;
         self.vals.insert(n.clone(), v);
         Ok(())
+    }
+
+    fn next_name(&mut self, prefix: &'static str) -> String {
+        let n = self.counts.entry(prefix).or_insert(0);
+        let name = match (prefix, *n) {
+            ("bin", 0) => "bin".to_string(),
+            _ => format!("{prefix}{n}"),
+        };
+        *n += 1;
+        name
+    }
+
+    fn push_named(&mut self, name: String, inputs: Vec<String>, op: Op, info: (Shape, bool)) {
+        self.info.insert(name.clone(), info);
+        self.layers.push(Layer { name, inputs, op });
+    }
+
+    fn layer_shape(&self, layer: &str) -> Shape {
+        self.info[layer].0
+    }
+
+    /// The value as a·y + b of a layer: `Pixels` must be affine in the pixel.
+    fn lin(&self, v: &Val) -> Res<Lin> {
+        match v {
+            Val::Lin(l) => Ok(l.clone()),
+            Val::Pixels(p) => {
+                let (b, a) = (p.table[0], p.table[1] - p.table[0]);
+                let big = p.table.iter().fold(0f64, |m, x| m.max(x.abs()));
+                for (i, &t) in p.table.iter().enumerate() {
+                    if (t - (b + a * i as f64)).abs() > 1e-9 * big {
+                        return Err(
+                            "its input is a non-linear function of the pixels; only an affine \
+                             one can feed a layer"
+                                .into(),
+                        );
+                    }
+                }
+                let n = p.perm.len();
+                Ok(Lin {
+                    shape: p.shape.clone(),
+                    perm: p.perm.clone(),
+                    layer: INPUT.to_string(),
+                    a: vec![a; n],
+                    b: vec![b; n],
+                })
+            }
+            other => Err(format!(
+                "its input is {}, expected a layer's output",
+                other.kind()
+            )),
+        }
+    }
+
+    /// A value in NCHW layout over a feature-map layer: (C, H, W).
+    fn nchw(&self, l: &Lin) -> Res<(usize, usize, usize)> {
+        let [1, c, h, w] = l.shape[..] else {
+            return Err(format!(
+                "input of shape {:?}, expected [1, C, H, W]",
+                l.shape
+            ));
+        };
+        if !is_identity(&l.perm) || self.layer_shape(&l.layer) != Shape::map(c, h, w) {
+            return Err(format!(
+                "input is not layer '{}' in NCHW order (a Transpose before it?)",
+                l.layer
+            ));
+        }
+        Ok((c, h, w))
     }
 
     fn node(&mut self, node: &NodeProto) -> Res<()> {
@@ -334,6 +655,10 @@ impl Builder {
                 };
                 self.set(node, 0, with_shape(v, new)?)
             }
+            ("Transpose", true, _) => {
+                let v = self.transpose(node)?;
+                self.set(node, 0, v)
+            }
             ("Add" | "Sub" | "Mul" | "Div", true, _) => {
                 let v = self.elementwise(node)?;
                 self.set(node, 0, v)
@@ -342,46 +667,32 @@ impl Builder {
                 let v = self.batchnorm(node)?;
                 self.set(node, 0, v)
             }
-            ("MatMul", true, _) => {
+            ("MatMul" | "Gemm", true, _) => {
                 let v = self.matmul(node)?;
                 self.set(node, 0, v)
             }
+            ("Conv", true, _) => {
+                let v = self.conv(node)?;
+                self.set(node, 0, v)
+            }
+            ("MaxPool", true, _) => {
+                let v = self.maxpool(node)?;
+                self.set(node, 0, v)
+            }
+            ("GlobalAveragePool" | "ReduceSum" | "ReduceMean", true, _) => {
+                let v = self.sumpool(node)?;
+                self.set(node, 0, v)
+            }
             ("MultiThreshold", _, true) => {
-                let (tshape, t) = self.constant(node, 1)?;
-                let per = match tshape.as_slice() {
-                    [_, p] => *p,
-                    s => return Err(format!("thresholds of shape {s:?}, expected [C, B]")),
-                };
-                if per != 1 {
-                    return Err(format!(
-                        "{per} thresholds per channel (a multi-bit activation); only 1 is supported"
-                    ));
-                }
-                let layout = node.attr("data_layout").map(|a| a.s.clone());
-                if layout.is_some_and(|l| l != b"NCHW" && l != b"NC") {
-                    return Err("only the NCHW data layout is supported".into());
-                }
-                let (scale, bias) = (
-                    attr_f(node, "out_scale", 1.0),
-                    attr_f(node, "out_bias", 0.0),
-                );
-                if scale != 2.0 || bias != -1.0 {
-                    return Err(format!(
-                        "output {scale}·n + {bias} is not bipolar (±1); only out_scale 2, out_bias -1 is supported"
-                    ));
-                }
-                let v = self.binarize(node, &t)?;
+                let v = self.multithreshold(node)?;
                 self.set(node, 0, v)
             }
             ("BipolarQuant", _, true) => {
-                let (_, s) = self.constant(node, 1)?;
-                if s.iter().any(|&x| x <= 0.0) {
-                    return Err("a BipolarQuant scale must be positive".into());
-                }
-                if s.iter().any(|&x| x != 1.0) {
-                    return Err("a BipolarQuant scale other than 1 is not supported".into());
-                }
-                let v = self.binarize(node, &[0.0])?;
+                let v = self.bipolar_quant(node)?;
+                self.set(node, 0, v)
+            }
+            ("Quant", _, true) => {
+                let v = self.quant(node)?;
                 self.set(node, 0, v)
             }
             ("TopK", true, _) => {
@@ -392,43 +703,88 @@ impl Builder {
                 if attr_i(node, "largest", 1) != 1 {
                     return Err("only TopK of the largest value is supported".into());
                 }
-                let Val::Acc { shape, layer, a, b } = self.input(node, 0)?.clone() else {
-                    return Err("TopK must take the last dense layer's scores".into());
+                let Val::Lin(l) = self.input(node, 0)?.clone() else {
+                    return Err("TopK must take the last layer's scores".into());
                 };
                 let axis = attr_i(node, "axis", -1);
-                let last = shape.len() as i64 - 1;
-                if (axis != -1 && axis != last) || shape[shape.len() - 1] != a.len() {
+                let last = l.shape.len() as i64 - 1;
+                if (axis != -1 && axis != last) || l.shape[l.shape.len() - 1] != l.a.len() {
                     return Err("TopK must run along the class axis".into());
                 }
-                uniform_positive(&a, &b)?;
+                output_map(&l)?;
                 self.set(node, 0, Val::TopKValues)?;
                 if node.output.len() > 1 {
-                    self.set(node, 1, Val::Index { layer })?;
+                    self.set(node, 1, Val::Index { layer: l.layer })?;
                 }
                 Ok(())
             }
             (op, _, _) => Err(format!(
-                "unsupported op '{op}' (domain '{}'); supported: MatMul with ±1 weights, \
-                 BatchNormalization, MultiThreshold/BipolarQuant, Add/Sub/Mul/Div by constants, \
-                 Reshape/Flatten/Squeeze/Unsqueeze/Identity, TopK",
+                "unsupported op '{op}' (domain '{}'); supported: Conv, MatMul, Gemm (±1 \
+                 weights), MaxPool, GlobalAveragePool, ReduceSum/ReduceMean, Add, \
+                 BatchNormalization, MultiThreshold, Quant, BipolarQuant, Sub/Mul/Div by \
+                 constants, Reshape/Flatten/Squeeze/Unsqueeze/Transpose/Identity, TopK",
                 node.domain
             )),
         }
     }
 
-    /// Add/Sub/Mul/Div of a value and a constant.
-    fn elementwise(&self, node: &NodeProto) -> Res<Val> {
+    fn transpose(&self, node: &NodeProto) -> Res<Val> {
+        let v = self.input(node, 0)?.clone();
+        let shape = v.shape().ok_or("cannot transpose this value")?.to_vec();
+        let perm: Vec<usize> = match attr_ints(node, "perm") {
+            Some(p) => p
+                .iter()
+                .map(|&x| usize::try_from(x).map_err(|_| format!("perm {p:?}")))
+                .collect::<Res<_>>()?,
+            None => (0..shape.len()).rev().collect(),
+        };
+        let (new, src) = transpose_index(&shape, &perm)?;
+        Ok(match v {
+            Val::Const { data, .. } => Val::Const {
+                shape: new,
+                data: src.iter().map(|&k| data[k]).collect(),
+            },
+            Val::Pixels(p) => Val::Pixels(Pix {
+                shape: new,
+                perm: src.iter().map(|&k| p.perm[k]).collect(),
+                table: p.table,
+            }),
+            Val::Lin(l) => Val::Lin(Lin {
+                shape: new,
+                perm: src.iter().map(|&k| l.perm[k]).collect(),
+                ..l
+            }),
+            other => other,
+        })
+    }
+
+    /// Add/Sub/Mul/Div of a value and a constant, or Add of two values.
+    fn elementwise(&mut self, node: &NodeProto) -> Res<Val> {
         let op = node.op_type.as_str();
-        let (x, y) = (self.input(node, 0)?, self.input(node, 1)?);
+        let (x, y) = (self.input(node, 0)?.clone(), self.input(node, 1)?.clone());
+        if let (
+            Val::Const {
+                shape: s1,
+                data: d1,
+            },
+            Val::Const {
+                shape: s2,
+                data: d2,
+            },
+        ) = (&x, &y)
+        {
+            return const_binary(op, s1, d1, s2, d2);
+        }
         // (value, constant shape, constant data, constant on the left)
         let (v, cs, cd, left) = match (x, y) {
-            (v, Val::Const { shape, data }) if !matches!(v, Val::Const { .. }) => {
-                (v.clone(), shape.clone(), data.clone(), false)
+            (v, Val::Const { shape, data }) => (v, shape, data, false),
+            (Val::Const { shape, data }, v) => (v, shape, data, true),
+            (x, y) if op == "Add" => return self.add(&x, &y),
+            _ => {
+                return Err(format!(
+                    "{op} of two computed values is not supported (only Add, the residual sum)"
+                ))
             }
-            (Val::Const { shape, data }, v) if !matches!(v, Val::Const { .. }) => {
-                (v.clone(), shape.clone(), data.clone(), true)
-            }
-            _ => return Err("exactly one operand must be a constant".into()),
         };
         if left && op == "Div" {
             return Err("division of a constant by a value is not supported".into());
@@ -442,24 +798,23 @@ impl Builder {
             _ => xv / c,
         };
         match v {
-            Val::Pixels { shape, table } => {
-                if cd.len() != 1 || cs.len() > shape.len() {
-                    return Err("only a scalar constant can act on the input pixels".into());
-                }
+            Val::Pixels(p) if cd.len() == 1 && cs.len() <= p.shape.len() => {
                 let c = cd[0];
-                let table = table.iter().map(|&t| apply(t, c)).collect();
-                Ok(Val::Pixels { shape, table })
+                let table = p.table.iter().map(|&t| apply(t, c)).collect();
+                Ok(Val::Pixels(Pix { table, ..p }))
             }
-            Val::Acc {
-                shape,
-                layer,
-                mut a,
-                mut b,
-            } => {
-                let c = per_channel(&shape, &cs, &cd, a.len())?;
-                for i in 0..a.len() {
-                    let (ai, bi, ci) = (a[i], b[i], c[i]);
-                    (a[i], b[i]) = match (op, left) {
+            v @ (Val::Pixels(_) | Val::Lin(_)) => {
+                let Lin {
+                    shape,
+                    perm,
+                    layer,
+                    mut a,
+                    mut b,
+                } = self.lin(&v)?;
+                let c = spread(&shape, &cs, &cd)?;
+                for (j, &e) in perm.iter().enumerate() {
+                    let (ai, bi, ci) = (a[e], b[e], c[j]);
+                    (a[e], b[e]) = match (op, left) {
                         ("Add", _) => (ai, bi + ci),
                         ("Mul", _) => (ai * ci, bi * ci),
                         ("Sub", false) => (ai, bi - ci),
@@ -467,13 +822,58 @@ impl Builder {
                         _ => (ai / ci, bi / ci),
                     };
                 }
-                Ok(Val::Acc { shape, layer, a, b })
+                Ok(Val::Lin(Lin {
+                    shape,
+                    perm,
+                    layer,
+                    a,
+                    b,
+                }))
             }
-            other => Err(format!(
-                "{op} on {} is not supported (only on the input or an accumulator)",
-                other.kind()
-            )),
+            other => Err(format!("{op} on {} is not supported", other.kind())),
         }
+    }
+
+    /// The residual sum of two layers' values with equal gains: an `add` layer.
+    fn add(&mut self, x: &Val, y: &Val) -> Res<Val> {
+        let (l1, l2) = (self.lin(x)?, self.lin(y)?);
+        if l1.shape != l2.shape {
+            return Err(format!(
+                "operands of shapes {:?} and {:?} (only equal shapes are supported)",
+                l1.shape, l2.shape
+            ));
+        }
+        let (s1, s2) = (self.layer_shape(&l1.layer), self.layer_shape(&l2.layer));
+        if l1.perm != l2.perm || s1 != s2 {
+            return Err(format!(
+                "operands '{}' and '{}' have different layouts",
+                l1.layer, l2.layer
+            ));
+        }
+        for e in 0..l1.a.len() {
+            let (g1, g2) = (l1.a[e], l2.a[e]);
+            if (g1 - g2).abs() > 1e-12 * g1.abs().max(g2.abs()) {
+                return Err(format!(
+                    "operands '{}' and '{}' have different scales ({g1} and {g2}); an integer \
+                     add needs equal ones",
+                    l1.layer, l2.layer
+                ));
+            }
+        }
+        let name = self.next_name("add");
+        let bin = false;
+        self.push_named(
+            name.clone(),
+            vec![l1.layer.clone(), l2.layer.clone()],
+            Op::Add,
+            (s1, bin),
+        );
+        let b = l1.b.iter().zip(&l2.b).map(|(p, q)| p + q).collect();
+        Ok(Val::Lin(Lin {
+            layer: name,
+            b,
+            ..l1
+        }))
     }
 
     fn batchnorm(&self, node: &NodeProto) -> Res<Val> {
@@ -483,222 +883,649 @@ impl Builder {
         if node.output.iter().filter(|o| !o.is_empty()).count() > 1 {
             return Err("only the inference form (one output) is supported".into());
         }
-        let Val::Acc {
+        let v = self.input(node, 0)?.clone();
+        let Lin {
             shape,
+            perm,
             layer,
             mut a,
             mut b,
-        } = self.input(node, 0)?.clone()
-        else {
-            return Err("BatchNormalization must follow a dense layer (MatMul)".into());
-        };
-        if shape.len() < 2 || shape[1] != a.len() {
-            return Err(format!(
-                "the channel axis 1 of shape {shape:?} is not the {} neurons",
-                a.len()
-            ));
+        } = self
+            .lin(&v)
+            .map_err(|e| format!("BatchNormalization: {e}"))?;
+        if shape.len() < 2 {
+            return Err(format!("input of shape {shape:?} has no channel axis"));
         }
+        let ch = shape[1];
+        let inner = numel(&shape[2..]);
         let eps = attr_f(node, "epsilon", 1e-5);
         let mut p = Vec::new();
         for i in 1..5 {
             let (s, d) = self.constant(node, i)?;
-            if d.len() != a.len() || s.len() != 1 {
-                return Err(format!(
-                    "parameter {i} has shape {s:?}, expected [{}]",
-                    a.len()
-                ));
+            if d.len() != ch || s.len() != 1 {
+                return Err(format!("parameter {i} has shape {s:?}, expected [{ch}]"));
             }
             p.push(d);
         }
         let (gamma, beta, mean, var) = (&p[0], &p[1], &p[2], &p[3]);
-        for c in 0..a.len() {
+        for (j, &e) in perm.iter().enumerate() {
+            let c = (j / inner) % ch;
             let s = (var[c] + eps).sqrt();
             if !(s > 0.0 && s.is_finite()) {
                 return Err(format!("channel {c}: variance {} gives no scale", var[c]));
             }
             let k = gamma[c] / s;
-            a[c] *= k;
-            b[c] = (b[c] - mean[c]) * k + beta[c];
+            a[e] *= k;
+            b[e] = (b[e] - mean[c]) * k + beta[c];
         }
-        Ok(Val::Acc { shape, layer, a, b })
+        Ok(Val::Lin(Lin {
+            shape,
+            perm,
+            layer,
+            a,
+            b,
+        }))
     }
 
+    /// MatMul by `[in, out]` or Gemm (`transA` 0): a `dense` layer.
     fn matmul(&mut self, node: &NodeProto) -> Res<Val> {
         let (ws, w) = self.constant(node, 1)?;
-        let x = self.input(node, 0)?.clone();
-        let (xs, src) = match x {
-            Val::Bits { shape, layer } => (shape, layer),
-            Val::Pixels { .. } => {
-                return Err(
-                    "MatMul on the input before it is binarized is not supported \
-                            (the first layer must take ±1 values)"
-                        .into(),
-                )
-            }
-            other => {
-                return Err(format!(
-                    "MatMul on {} is not supported (its input must be ±1 values)",
-                    other.kind()
-                ))
-            }
+        let [r, c] = ws[..] else {
+            return Err(format!("weights of shape {ws:?}, expected a matrix"));
         };
-        let [k, n] = ws[..] else {
-            return Err(format!("weights of shape {ws:?}, expected [in, out]"));
+        let gemm = node.op_type == "Gemm";
+        let trans_b = gemm && attr_i(node, "transB", 0) != 0;
+        if gemm && attr_i(node, "transA", 0) != 0 {
+            return Err("Gemm with transA is not supported".into());
+        }
+        let (k, n) = if trans_b { (c, r) } else { (r, c) };
+        let alpha = if gemm {
+            attr_f(node, "alpha", 1.0)
+        } else {
+            1.0
         };
-        if xs.last() != Some(&k) || numel(&xs) != k || self.lens.get(&src) != Some(&k) {
+        // w_at(i, o): the weight of input i for output o
+        let w_at = |i: usize, o: usize| alpha * if trans_b { w[o * k + i] } else { w[i * n + o] };
+        let mut bias = vec![0.0; n];
+        if gemm && Self::has_input(node, 2) {
+            let (cs, cd) = self.constant(node, 2)?;
+            let beta = attr_f(node, "beta", 1.0);
+            bias = spread(&[n], &cs, &cd)?.iter().map(|x| x * beta).collect();
+        }
+        let v = self.input(node, 0)?.clone();
+        let l = self.lin(&v)?;
+        let xs = &l.shape;
+        if xs.last() != Some(&k) || numel(xs) != k {
             return Err(format!(
                 "input of shape {xs:?} does not match weights [{k}, {n}]"
             ));
         }
-        if let Some(i) = w.iter().position(|&v| v != 1.0 && v != -1.0) {
-            return Err(format!(
-                "weight {} is {}: only ±1 weights are supported",
-                i, w[i]
-            ));
-        }
-        // ONNX stores [in, out]; format 1 wants [out, in]
+        let alpha_in = one_gain(&l.a)?;
         let mut wt = vec![0i8; k * n];
-        for i in 0..k {
-            for o in 0..n {
-                wt[o * k + i] = w[i * n + o] as i8;
+        let mut a = Vec::with_capacity(n);
+        let mut b = Vec::with_capacity(n);
+        for o in 0..n {
+            let col: Vec<f64> = (0..k).map(|i| w_at(i, o)).collect();
+            let (sg, s) = signs(&col, &format!("output {o}"))?;
+            let mut off = 0.0;
+            for (j, &e) in l.perm.iter().enumerate() {
+                wt[o * k + e] = sg[j];
+                off += sg[j] as f64 * l.b[e];
             }
+            a.push(s * alpha_in);
+            b.push(s * off + bias[o]);
         }
-        let name = format!("fc{}", self.dense_count);
-        self.dense_count += 1;
-        self.layers
-            .push(layer_from(&name, &src, dense(&name, n, k, wt)));
-        self.lens.insert(name.clone(), n);
+        let name = self.next_name("fc");
+        self.push_named(
+            name.clone(),
+            vec![l.layer.clone()],
+            dense(&name, n, k, wt),
+            (Shape::vector(n), false),
+        );
         let mut shape = xs.clone();
         *shape.last_mut().unwrap() = n;
-        Ok(Val::Acc {
+        Ok(Val::Lin(Lin {
             shape,
+            perm: identity(n),
             layer: name,
-            a: vec![1.0; n],
-            b: vec![0.0; n],
-        })
+            a,
+            b,
+        }))
     }
 
-    /// value ≥ t[c] → +1, else −1, as a threshold layer.
-    fn binarize(&mut self, node: &NodeProto, t: &[f64]) -> Res<Val> {
-        match self.input(node, 0)?.clone() {
-            Val::Pixels { shape, table } => {
-                if t.iter().any(|&x| x != t[0]) {
-                    return Err("different thresholds per input position are not supported".into());
-                }
-                let bits: Vec<bool> = table.iter().map(|&v| v >= t[0]).collect();
-                let (thr, flip) = pixel_threshold(&bits)?;
-                let name = "bin".to_string();
-                self.layers.push(layer_from(
-                    &name,
-                    INPUT,
-                    threshold(&name, 1, 1, vec![thr], vec![flip]),
-                ));
-                self.lens.insert(name.clone(), numel(&shape));
-                Ok(Val::Bits { shape, layer: name })
-            }
-            Val::Acc { shape, layer, a, b } => {
-                let n = a.len();
-                if t.len() != 1 && t.len() != n {
-                    return Err(format!("{} thresholds for {n} channels", t.len()));
-                }
-                let mut ts = Vec::with_capacity(n);
-                let mut flips = Vec::with_capacity(n);
-                for c in 0..n {
-                    let tc = if t.len() == 1 { t[0] } else { t[c] };
-                    let (thr, flip) =
-                        fold_threshold(a[c], b[c], tc).map_err(|e| format!("channel {c}: {e}"))?;
-                    ts.push(thr);
-                    flips.push(flip);
-                }
-                let name = format!("t{}", &layer[2..]);
-                self.layers
-                    .push(layer_from(&name, &layer, threshold(&name, 1, 1, ts, flips)));
-                self.lens.insert(name.clone(), n);
-                Ok(Val::Bits { shape, layer: name })
-            }
-            other => Err(format!("thresholding {} is not supported", other.kind())),
+    /// Square kernel, equal strides and equal pads of a Conv or MaxPool: (k, s, p).
+    fn window(
+        &self,
+        node: &NodeProto,
+        kdefault: Option<usize>,
+        sdefault: usize,
+    ) -> Res<(usize, usize, usize)> {
+        let ap = attr_s(node, "auto_pad", "NOTSET");
+        if ap != "NOTSET" {
+            return Err(format!("auto_pad {ap} is not supported (give pads)"));
         }
+        if let Some(d) = attr_ints(node, "dilations") {
+            if d.iter().any(|&x| x != 1) {
+                return Err(format!("dilations {d:?} are not supported"));
+            }
+        }
+        if attr_i(node, "ceil_mode", 0) != 0 {
+            return Err("ceil_mode is not supported".into());
+        }
+        let k = match (attr_ints(node, "kernel_shape"), kdefault) {
+            (Some(ks), _) => match ks[..] {
+                [a, b] if a == b && a > 0 => a as usize,
+                _ => {
+                    return Err(format!(
+                        "kernel {ks:?}: only square 2-D kernels are supported"
+                    ))
+                }
+            },
+            (None, Some(k)) => k,
+            (None, None) => return Err("no kernel_shape".into()),
+        };
+        let s = match attr_ints(node, "strides") {
+            Some(st) => match st[..] {
+                [a, b] if a == b && a > 0 => a as usize,
+                _ => return Err(format!("strides {st:?}: only equal strides are supported")),
+            },
+            None => sdefault,
+        };
+        let p = match attr_ints(node, "pads") {
+            Some(ps) => match ps[..] {
+                [a, b, c, d] if a == b && b == c && c == d && a >= 0 => a as usize,
+                _ => {
+                    return Err(format!(
+                        "pads {ps:?}: only equal pads on all sides are supported"
+                    ))
+                }
+            },
+            None => 0,
+        };
+        let lim = bnnforge_model::network::MAX_KERNEL;
+        if k > lim || s > lim || p > lim {
+            return Err(format!("kernel {k}, stride {s} or padding {p} above {lim}"));
+        }
+        Ok((k, s, p))
+    }
+
+    fn conv(&mut self, node: &NodeProto) -> Res<Val> {
+        if attr_i(node, "group", 1) != 1 {
+            return Err(format!(
+                "group {} is not supported (only group 1)",
+                attr_i(node, "group", 1)
+            ));
+        }
+        let (ws, w) = self.constant(node, 1)?;
+        let [o, wc, kh, kw] = ws[..] else {
+            return Err(format!("weights of shape {ws:?}, expected [O, C, k, k]"));
+        };
+        if kh != kw {
+            return Err(format!(
+                "kernel {kh}×{kw}: only square kernels are supported"
+            ));
+        }
+        let (k, s, p) = self.window(node, Some(kh), 1)?;
+        if k != kh {
+            return Err(format!("kernel_shape {k} differs from the weights' {kh}"));
+        }
+        let v = self.input(node, 0)?.clone();
+        let l = self.lin(&v)?;
+        let (c, h, wd) = self.nchw(&l)?;
+        if c != wc {
+            return Err(format!(
+                "weights of shape {ws:?} for an input of {c} channels"
+            ));
+        }
+        if h + 2 * p < k || wd + 2 * p < k {
+            return Err(format!(
+                "kernel {k} is larger than the padded input {h}×{wd} (padding {p})"
+            ));
+        }
+        let mut bias = vec![0.0; o];
+        if Self::has_input(node, 2) {
+            let (cs, cd) = self.constant(node, 2)?;
+            bias = spread(&[o], &cs, &cd)?;
+        }
+        let lshape = self.layer_shape(&l.layer);
+        let binary = self.info[&l.layer].1;
+        let alpha = one_gain(&l.a)?;
+        let b_in = per_channel(&l.b, lshape, "input offset")?;
+        // ONNX pads with float 0, i.e. y = −b/α
+        let mut pad_value = 0i8;
+        if p > 0 {
+            let pv: Vec<f64> = b_in.iter().map(|&b| -b / alpha).collect();
+            let r = pv[0].round();
+            let ok = pv.iter().all(|&x| (x - r).abs() <= 1e-9)
+                && if binary { r.abs() <= 1.0 } else { r == 0.0 };
+            if !ok {
+                return Err(format!(
+                    "zero padding of an input whose zero is y = {} (it must be 0{}, the same for every channel)",
+                    pv[0],
+                    if binary { ", −1 or +1" } else { "" }
+                ));
+            }
+            pad_value = r as i8;
+        }
+        let kk = c * k * k;
+        let mut wt = Vec::with_capacity(o * kk);
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        for oc in 0..o {
+            let (sg, sc) = signs(&w[oc * kk..(oc + 1) * kk], &format!("output channel {oc}"))?;
+            let mut off = 0.0;
+            for (i, &x) in sg.iter().enumerate() {
+                off += x as f64 * b_in[i / (k * k)];
+            }
+            wt.extend(sg);
+            a.push(sc * alpha);
+            b.push(sc * off + bias[oc]);
+        }
+        let (oh, ow) = ((h + 2 * p - k) / s + 1, (wd + 2 * p - k) / s + 1);
+        let name = self.next_name("conv");
+        let op = Op::Conv {
+            out: o,
+            kernel: k,
+            stride: s,
+            padding: p,
+            pad_value,
+            weight: Param::new(format!("{name}.w"), vec![o, c, k, k], wt),
+            bias: None,
+        };
+        self.push_named(
+            name.clone(),
+            vec![l.layer.clone()],
+            op,
+            (Shape::map(o, oh, ow), false),
+        );
+        let hw = oh * ow;
+        let n = o * hw;
+        Ok(Val::Lin(Lin {
+            shape: vec![1, o, oh, ow],
+            perm: identity(n),
+            layer: name,
+            a: (0..n).map(|e| a[e / hw]).collect(),
+            b: (0..n).map(|e| b[e / hw]).collect(),
+        }))
+    }
+
+    fn maxpool(&mut self, node: &NodeProto) -> Res<Val> {
+        if attr_i(node, "storage_order", 0) != 0 || node.output.len() > 1 {
+            return Err("only MaxPool without indices is supported".into());
+        }
+        let (k, s, p) = self.window(node, None, 1)?;
+        if p != 0 {
+            return Err("padded MaxPool is not supported".into());
+        }
+        let v = self.input(node, 0)?.clone();
+        let l = self.lin(&v)?;
+        let (c, h, w) = self.nchw(&l)?;
+        if h < k || w < k {
+            return Err(format!("kernel {k} is larger than the input {h}×{w}"));
+        }
+        let shape = self.layer_shape(&l.layer);
+        let a = per_channel(&l.a, shape, "scale")?;
+        let b = per_channel(&l.b, shape, "offset")?;
+        if let Some(i) = a.iter().position(|&x| x < 0.0) {
+            return Err(format!(
+                "channel {i} has a negative scale, which turns the maximum into a minimum"
+            ));
+        }
+        let (oh, ow) = ((h - k) / s + 1, (w - k) / s + 1);
+        let binary = self.info[&l.layer].1;
+        let name = self.next_name("pool");
+        self.push_named(
+            name.clone(),
+            vec![l.layer.clone()],
+            Op::MaxPool {
+                kernel: k,
+                stride: s,
+            },
+            (Shape::map(c, oh, ow), binary),
+        );
+        let hw = oh * ow;
+        let n = c * hw;
+        Ok(Val::Lin(Lin {
+            shape: vec![1, c, oh, ow],
+            perm: identity(n),
+            layer: name,
+            a: (0..n).map(|e| a[e / hw]).collect(),
+            b: (0..n).map(|e| b[e / hw]).collect(),
+        }))
+    }
+
+    /// GlobalAveragePool, or ReduceSum/ReduceMean over axes 2 and 3: a `sumpool` layer.
+    fn sumpool(&mut self, node: &NodeProto) -> Res<Val> {
+        let op = node.op_type.as_str();
+        let mut keep = true;
+        if op != "GlobalAveragePool" {
+            let axes = match attr_ints(node, "axes") {
+                Some(a) => a,
+                None if Self::has_input(node, 1) => self
+                    .constant(node, 1)?
+                    .1
+                    .iter()
+                    .map(|&x| x as i64)
+                    .collect(),
+                None => return Err("a reduction over all axes is not supported".into()),
+            };
+            let mut ax = norm_axes(&axes, 4)?;
+            ax.sort();
+            if ax != [2, 3] {
+                return Err(format!(
+                    "axes {axes:?}: only the reduction over H and W is supported"
+                ));
+            }
+            keep = attr_i(node, "keepdims", 1) != 0;
+        }
+        let v = self.input(node, 0)?.clone();
+        let l = self.lin(&v)?;
+        let (c, h, w) = self.nchw(&l)?;
+        let shape = self.layer_shape(&l.layer);
+        let a = per_channel(&l.a, shape, "scale")?;
+        let b = per_channel(&l.b, shape, "offset")?;
+        let hw = (h * w) as f64;
+        // Σ (a·y + b) = a·Σy + hw·b; the mean divides both by hw
+        let (a, b): (Vec<f64>, Vec<f64>) = if op == "ReduceSum" {
+            (a, b.iter().map(|x| x * hw).collect())
+        } else {
+            (a.iter().map(|x| x / hw).collect(), b)
+        };
+        let name = self.next_name("sum");
+        self.push_named(
+            name.clone(),
+            vec![l.layer.clone()],
+            Op::SumPool,
+            (Shape::vector(c), false),
+        );
+        Ok(Val::Lin(Lin {
+            shape: if keep { vec![1, c, 1, 1] } else { vec![1, c] },
+            perm: identity(c),
+            layer: name,
+            a,
+            b,
+        }))
+    }
+
+    fn multithreshold(&mut self, node: &NodeProto) -> Res<Val> {
+        let (tshape, t) = self.constant(node, 1)?;
+        let (rows, per) = match tshape[..] {
+            [r, p] if r > 0 && p > 0 => (r, p),
+            _ => return Err(format!("thresholds of shape {tshape:?}, expected [C, B]")),
+        };
+        let v = self.input(node, 0)?.clone();
+        let shape = v.shape().ok_or("cannot threshold this value")?.to_vec();
+        let layout = attr_s(node, "data_layout", "NCHW");
+        // the channel of ONNX element j
+        let n = numel(&shape);
+        let chan: Vec<usize> = match (layout.as_str(), shape.len()) {
+            ("NCHW" | "NC", r) if r >= 2 => {
+                let inner = numel(&shape[2..]);
+                (0..n).map(|j| (j / inner) % shape[1]).collect()
+            }
+            ("NHWC", r) if r >= 2 => (0..n).map(|j| j % shape[r - 1]).collect(),
+            (l, _) => {
+                return Err(format!(
+                    "data layout {l} for shape {shape:?} is not supported"
+                ))
+            }
+        };
+        let nch = match layout.as_str() {
+            "NHWC" => shape[shape.len() - 1],
+            _ => shape[1],
+        };
+        if rows != 1 && rows != nch {
+            return Err(format!("{rows} rows of thresholds for {nch} channels"));
+        }
+        let scale = attr_f(node, "out_scale", 1.0);
+        let bias = attr_f(node, "out_bias", 0.0);
+        let thr: Vec<Vec<(f64, bool)>> = (0..n)
+            .map(|j| {
+                let r = if rows == 1 { 0 } else { chan[j] };
+                t[r * per..(r + 1) * per]
+                    .iter()
+                    .map(|&x| (x, false))
+                    .collect()
+            })
+            .collect();
+        self.emit_threshold(&v, per, &thr, &vec![(scale, bias); n])
+    }
+
+    fn bipolar_quant(&mut self, node: &NodeProto) -> Res<Val> {
+        let (ss, sd) = self.constant(node, 1)?;
+        let v = self.input(node, 0)?.clone();
+        let shape = v.shape().ok_or("cannot quantize this value")?.to_vec();
+        let s = spread(&shape, &ss, &sd)?;
+        if let Val::Const { data, .. } = &v {
+            let data = data
+                .iter()
+                .zip(&s)
+                .map(|(&x, &sc)| if x >= 0.0 { sc } else { -sc })
+                .collect();
+            return Ok(Val::Const { shape, data });
+        }
+        // sign(x)·s = 2s·[x ≥ 0] − s
+        let n = numel(&shape);
+        let thr = vec![vec![(0.0, false)]; n];
+        let ab: Vec<(f64, f64)> = s.iter().map(|&sc| (2.0 * sc, -sc)).collect();
+        self.emit_threshold(&v, 1, &thr, &ab)
+    }
+
+    fn quant(&mut self, node: &NodeProto) -> Res<Val> {
+        let v = self.input(node, 0)?.clone();
+        let shape = v.shape().ok_or("cannot quantize this value")?.to_vec();
+        let (ss, sd) = self.constant(node, 1)?;
+        let (zs, zd) = self.constant(node, 2)?;
+        let (_, bw) = self.constant(node, 3)?;
+        let [bits] = bw[..] else {
+            return Err("the bit width must be a scalar".into());
+        };
+        let signed = attr_i(node, "signed", 1) != 0;
+        let narrow = attr_i(node, "narrow", 0) != 0;
+        let mode = attr_s(node, "rounding_mode", "ROUND");
+        let (lo, hi) = quant_range(bits, signed, narrow)?;
+        let s = spread(&shape, &ss, &sd)?;
+        let z = spread(&shape, &zs, &zd)?;
+        if let Val::Const { data, .. } = &v {
+            let data = (0..data.len())
+                .map(|j| quant_value(data[j], s[j], z[j], lo, hi, &mode))
+                .collect::<Res<_>>()?;
+            return Ok(Val::Const { shape, data });
+        }
+        if bits > MAX_QUANT_BITS {
+            return Err(format!(
+                "a {bits}-bit Quant on activations (at most {MAX_QUANT_BITS} bits)"
+            ));
+        }
+        // q = clip(round(x/s + z), lo, hi) = lo + #{m in lo+1..=hi : round(x/s + z) ≥ m};
+        // round(u) ≥ m ⇔ u ≥ m − ½ (ROUND, ties to even: u > m − ½ when m is odd),
+        // u > m − 1 (CEIL), u ≥ m (FLOOR)
+        let levels = (hi - lo) as usize;
+        let n = numel(&shape);
+        let mut thr = Vec::with_capacity(n);
+        let mut ab = Vec::with_capacity(n);
+        for j in 0..n {
+            if !(s[j] > 0.0 && s[j].is_finite() && z[j].is_finite()) {
+                return Err(format!("scale {} and zero point {}", s[j], z[j]));
+            }
+            let ts = (lo + 1..=hi)
+                .map(|m| {
+                    let m = m as f64;
+                    let (u, strict) = match mode.as_str() {
+                        "ROUND" => (m - 0.5, m.rem_euclid(2.0) == 1.0),
+                        "CEIL" => (m - 1.0, true),
+                        _ => (m, false),
+                    };
+                    ((u - z[j]) * s[j], strict)
+                })
+                .collect();
+            thr.push(ts);
+            ab.push((s[j], (lo as f64 - z[j]) * s[j]));
+        }
+        if !matches!(mode.as_str(), "ROUND" | "CEIL" | "FLOOR") {
+            return Err(format!("rounding mode {mode} is not supported"));
+        }
+        self.emit_threshold(&v, levels, &thr, &ab)
+    }
+
+    /// A threshold layer on `v`: ONNX element j counts the thresholds `thr[j]` it reaches
+    /// (x ≥ t, or x > t when marked strict), and its value is scale·n + bias with
+    /// `ab[j]` = (scale, bias).
+    fn emit_threshold(
+        &mut self,
+        v: &Val,
+        count: usize,
+        thr: &[Vec<(f64, bool)>],
+        ab: &[(f64, f64)],
+    ) -> Res<Val> {
+        let (shape, perm, src) = match v {
+            Val::Pixels(p) => (p.shape.clone(), p.perm.clone(), INPUT.to_string()),
+            Val::Lin(l) => (l.shape.clone(), l.perm.clone(), l.layer.clone()),
+            other => return Err(format!("thresholding {} is not supported", other.kind())),
+        };
+        if count == 0 || count > (1 << bnnforge_model::network::MAX_THRESHOLD_BITS) - 1 {
+            return Err(format!("{count} thresholds per channel"));
+        }
+        let lshape = self.layer_shape(&src);
+        let hw = lshape.h * lshape.w;
+        let mut per_chan: Vec<Option<Vec<Cmp>>> = vec![None; lshape.c];
+        for (j, &e) in perm.iter().enumerate() {
+            let cmps: Vec<Cmp> = thr[j]
+                .iter()
+                .map(|&(t, strict)| match v {
+                    Val::Pixels(p) => {
+                        let bits: Vec<bool> = p
+                            .table
+                            .iter()
+                            .map(|&x| if strict { x > t } else { x >= t })
+                            .collect();
+                        pixel_cmp(&bits)
+                    }
+                    Val::Lin(l) => fold(l.a[e], l.b[e], t, strict),
+                    _ => unreachable!(),
+                })
+                .collect::<Res<_>>()?;
+            let c = e / hw;
+            match &per_chan[c] {
+                None => per_chan[c] = Some(cmps),
+                Some(prev) if *prev == cmps => {}
+                Some(_) => {
+                    return Err(format!(
+                        "the folded thresholds differ within channel {c} of '{src}' (format 1 \
+                         has one set per channel)"
+                    ))
+                }
+            }
+        }
+        let bits = if count == 1 {
+            1
+        } else {
+            usize::BITS - count.leading_zeros()
+        };
+        let per = (1usize << bits) - 1;
+        let (mut ts, mut flips) = (Vec::new(), Vec::new());
+        for (c, cmps) in per_chan.into_iter().enumerate() {
+            let cmps = cmps.expect("every channel has elements");
+            let up = cmps.iter().any(|x| matches!(x, Cmp::Ge(_)));
+            let down = cmps.iter().any(|x| matches!(x, Cmp::Le(_)));
+            if up && down {
+                return Err(format!("channel {c} mixes rising and falling thresholds"));
+            }
+            let flip = down;
+            for i in 0..per {
+                let x = cmps.get(i).copied().unwrap_or(Cmp::Never);
+                ts.push(match (x, flip) {
+                    (Cmp::Ge(t) | Cmp::Le(t), _) => t,
+                    (Cmp::Always, false) | (Cmp::Never, true) => i64::MIN,
+                    (Cmp::Always, true) | (Cmp::Never, false) => i64::MAX,
+                });
+            }
+            flips.push(flip as u8);
+        }
+        let name = self.next_name(if src == INPUT { "bin" } else { "t" });
+        self.push_named(
+            name.clone(),
+            vec![src],
+            threshold(&name, bits, per, ts, flips),
+            (lshape, bits == 1),
+        );
+        // a binary layer gives y = 2n − 1, so n = (y + 1)/2
+        let n = lshape.len();
+        let (mut a, mut b) = (vec![0.0; n], vec![0.0; n]);
+        for (j, &e) in perm.iter().enumerate() {
+            let (sc, bi) = ab[j];
+            (a[e], b[e]) = if bits == 1 {
+                (sc / 2.0, sc / 2.0 + bi)
+            } else {
+                (sc, bi)
+            };
+        }
+        Ok(Val::Lin(Lin {
+            shape,
+            perm,
+            layer: name,
+            a,
+            b,
+        }))
     }
 }
 
-/// The integer threshold of "a·y + b ≥ t" over integers y: (threshold, flip).
-pub fn fold_threshold(a: f64, b: f64, t: f64) -> Res<(i64, u8)> {
-    if !(a.is_finite() && b.is_finite() && t.is_finite()) {
-        return Err(format!(
-            "non-finite folded values (gain {a}, offset {b}, threshold {t})"
-        ));
+/// The integer range of a QONNX `Quant`.
+fn quant_range(bits: f64, signed: bool, narrow: bool) -> Res<(i64, i64)> {
+    if !(bits >= 1.0 && bits <= 32.0 && bits.fract() == 0.0) {
+        return Err(format!("bit width {bits} (only whole widths 1..32)"));
     }
-    if a == 0.0 {
-        // constant output
-        return Ok(if b >= t { (i64::MIN, 0) } else { (i64::MAX, 0) });
-    }
-    let q = (t - b) / a;
-    let r = q.round();
-    if q != r && (q - r).abs() < 1e-9 * q.abs().max(1.0) {
-        return Err(format!(
-            "the folded threshold {q} is too close to an integer to decide in 64-bit floating point"
-        ));
-    }
-    let to_i64 = |x: f64| {
-        if x >= i64::MAX as f64 {
-            i64::MAX
-        } else if x <= i64::MIN as f64 {
-            i64::MIN
-        } else {
-            x as i64
-        }
-    };
-    Ok(if a > 0.0 {
-        (to_i64(q.ceil()), 0)
+    let b = bits as u32;
+    Ok(if signed {
+        let lo = -(1i64 << (b - 1));
+        (if narrow { lo + 1 } else { lo }, (1i64 << (b - 1)) - 1)
     } else {
-        (to_i64(q.floor()), 1)
+        let hi = (1i64 << b) - 1;
+        (0, if narrow { hi - 1 } else { hi })
     })
 }
 
-/// The pixel threshold giving `bits[p]` for every pixel value p: (threshold, flip).
-fn pixel_threshold(bits: &[bool]) -> Res<(i64, u8)> {
-    let ones: Vec<usize> = (0..bits.len()).filter(|&p| bits[p]).collect();
-    let (Some(&lo), Some(&hi)) = (ones.first(), ones.last()) else {
-        return Ok((i64::MAX, 0)); // never +1
+/// QONNX `Quant` of one value: (clip(round(x/s + z), lo, hi) − z)·s.
+fn quant_value(x: f64, s: f64, z: f64, lo: i64, hi: i64, mode: &str) -> Res<f64> {
+    let u = x / s + z;
+    let r = match mode {
+        "ROUND" => u.round_ties_even(),
+        "CEIL" => u.ceil(),
+        "FLOOR" => u.floor(),
+        m => return Err(format!("rounding mode {m} is not supported")),
     };
-    if hi - lo + 1 != ones.len() {
-        return Err("the input binarization is not one threshold on the pixel value".into());
-    }
-    if hi == bits.len() - 1 {
-        Ok((lo as i64, 0)) // p ≥ lo (lo = 0: always)
-    } else if lo == 0 {
-        Ok((hi as i64, 1)) // p ≤ hi
-    } else {
-        Err("the input binarization is a band of pixel values, not one threshold".into())
-    }
+    Ok((r.clamp(lo as f64, hi as f64) - z) * s)
 }
 
-/// Per-channel values of a constant broadcast against an accumulator of shape `shape`
-/// (channel axis: the one of size `n`, every other axis 1).
-fn per_channel(shape: &[usize], cs: &[usize], cd: &[f64], n: usize) -> Res<Vec<f64>> {
-    if cd.len() == 1 && cs.len() <= shape.len() {
-        return Ok(vec![cd[0]; n]);
-    }
-    if cs.len() > shape.len() {
-        return Err(format!(
-            "constant of shape {cs:?} against a value of shape {shape:?}"
-        ));
-    }
-    let off = shape.len() - cs.len();
-    for (i, &d) in cs.iter().enumerate() {
-        let vd = shape[off + i];
-        if d != 1 && d != vd {
+/// Add/Sub/Mul/Div of two constants (numpy broadcasting).
+fn const_binary(op: &str, s1: &[usize], d1: &[f64], s2: &[usize], d2: &[f64]) -> Res<Val> {
+    let r = s1.len().max(s2.len());
+    let pad = |s: &[usize]| {
+        let mut v = vec![1; r - s.len()];
+        v.extend_from_slice(s);
+        v
+    };
+    let (p1, p2) = (pad(s1), pad(s2));
+    let mut out = Vec::with_capacity(r);
+    for i in 0..r {
+        if p1[i] != p2[i] && p1[i] != 1 && p2[i] != 1 {
             return Err(format!(
-                "constant of shape {cs:?} does not broadcast to {shape:?}"
+                "constants of shapes {s1:?} and {s2:?} do not broadcast"
             ));
         }
+        out.push(p1[i].max(p2[i]));
     }
-    if cd.len() != n {
-        return Err(format!(
-            "constant of shape {cs:?} is not one value per channel"
-        ));
-    }
-    Ok(cd.to_vec())
+    let (x, y) = (spread(&out, &p1, d1)?, spread(&out, &p2, d2)?);
+    let data = x
+        .iter()
+        .zip(&y)
+        .map(|(&a, &b)| match op {
+            "Add" => a + b,
+            "Sub" => a - b,
+            "Mul" => a * b,
+            _ => a / b,
+        })
+        .collect();
+    Ok(Val::Const { shape: out, data })
 }
 
 fn with_shape(v: Val, new: Vec<usize>) -> Res<Val> {
@@ -708,20 +1535,8 @@ fn with_shape(v: Val, new: Vec<usize>) -> Res<Val> {
     }
     Ok(match v {
         Val::Const { data, .. } => Val::Const { shape: new, data },
-        Val::Pixels { table, .. } => Val::Pixels { shape: new, table },
-        Val::Bits { layer, .. } => Val::Bits { shape: new, layer },
-        Val::Acc { layer, a, b, .. } => {
-            // the neurons must stay on one axis, every other axis of size 1
-            if new.iter().any(|&d| d != 1 && d != a.len()) {
-                return Err(format!("shape {new:?} splits the {} neurons", a.len()));
-            }
-            Val::Acc {
-                shape: new,
-                layer,
-                a,
-                b,
-            }
-        }
+        Val::Pixels(p) => Val::Pixels(Pix { shape: new, ..p }),
+        Val::Lin(l) => Val::Lin(Lin { shape: new, ..l }),
         other => other,
     })
 }
@@ -815,13 +1630,29 @@ mod tests {
         assert_eq!(fold_threshold(1e-300, -1.0, 0.0).unwrap(), (i64::MAX, 0));
         assert!(fold_threshold(1.0, -3.0 - 1e-12, 0.0).is_err());
         assert!(fold_threshold(f64::NAN, 0.0, 0.0).is_err());
-        // brute force against the definition
-        for (a, b) in [(0.37, -1.9), (-1.3, 0.45), (2.0, 3.0), (-0.25, -0.5)] {
-            let (t, f) = fold_threshold(a, b, 0.1).unwrap();
-            for y in -50i64..50 {
-                let want = a * y as f64 + b >= 0.1;
-                let got = if f == 1 { y <= t } else { y >= t };
-                assert_eq!(want, got, "a {a} b {b} y {y}");
+        // brute force against the definition, both strictnesses
+        for (a, b) in [
+            (0.37, -1.9),
+            (-1.3, 0.45),
+            (2.0, 3.0),
+            (-0.25, -0.5),
+            (1.0, 0.0),
+        ] {
+            for strict in [false, true] {
+                for t in [0.1, 1.0, -2.0] {
+                    let c = fold(a, b, t, strict).unwrap();
+                    for y in -50i64..50 {
+                        let v = a * y as f64 + b;
+                        let want = if strict { v > t } else { v >= t };
+                        let got = match c {
+                            Cmp::Ge(x) => y >= x,
+                            Cmp::Le(x) => y <= x,
+                            Cmp::Always => true,
+                            Cmp::Never => false,
+                        };
+                        assert_eq!(want, got, "a {a} b {b} t {t} strict {strict} y {y}");
+                    }
+                }
             }
         }
     }
@@ -847,5 +1678,23 @@ mod tests {
         assert_eq!(unsqueeze(&[1, 64], &[2]).unwrap(), vec![1, 64, 1]);
         assert_eq!(squeeze(&[1, 64, 1], &[2]).unwrap(), vec![1, 64]);
         assert!(squeeze(&[1, 64], &[1]).is_err());
+        // [1, 2, 3] transposed to [3, 2, 1]... as (0, 2, 1): [1, 3, 2]
+        let (s, src) = transpose_index(&[1, 2, 3], &[0, 2, 1]).unwrap();
+        assert_eq!(s, vec![1, 3, 2]);
+        assert_eq!(src, vec![0, 3, 1, 4, 2, 5]);
+        assert_eq!(
+            broadcast_index(&[1, 2, 3], &[2, 1]).unwrap(),
+            vec![0, 0, 0, 1, 1, 1]
+        );
+        assert!(broadcast_index(&[1, 2, 3], &[3, 1]).is_err());
+    }
+
+    #[test]
+    fn quant_ties_and_ranges() {
+        assert_eq!(quant_range(4.0, false, false).unwrap(), (0, 15));
+        assert_eq!(quant_range(2.0, true, true).unwrap(), (-1, 1));
+        assert_eq!(quant_value(2.5, 1.0, 0.0, 0, 15, "ROUND").unwrap(), 2.0);
+        assert_eq!(quant_value(3.5, 1.0, 0.0, 0, 15, "ROUND").unwrap(), 4.0);
+        assert_eq!(quant_value(99.0, 0.5, 0.0, 0, 15, "ROUND").unwrap(), 7.5);
     }
 }
