@@ -361,15 +361,24 @@ fn transposed_mlp(r: &mut Rng) -> ModelProto {
     g.model(&[1, 1, 8, 8], &format!("{name}_i"))
 }
 
-/// `bnnforge import onnx model --out out`: (exit code, stderr).
+/// `bnnforge import onnx model --out out --check 3` (the importer's own comparison with
+/// its float evaluator on 3 random frames): (exit code, stderr).
 fn import(model: &Path, out: &Path) -> (Option<i32>, String) {
     let o = bnnforge()
         .args(["import", "onnx"])
         .arg(model)
         .arg("--out")
         .arg(out)
+        .args(["--check", "3"])
         .output()
         .unwrap();
+    if o.status.success() {
+        let text = String::from_utf8_lossy(&o.stdout);
+        assert!(
+            text.contains("equal to the float graph on 3 random frames"),
+            "{text}"
+        );
+    }
     (
         o.status.code(),
         String::from_utf8_lossy(&o.stderr).into_owned(),

@@ -2,10 +2,12 @@
 //! networks.
 //!
 //! - [`bnn_pynq`]: Xilinx BNN-PYNQ's packed parameter files (LFC-W1A1, LFC-W1A2, CNV-W1A1);
-//! - [`onnx`]: FINN/Brevitas ONNX graphs of binary MLPs (e.g. TFC-W1A1).
+//! - [`onnx`]: FINN/QONNX ONNX graphs of binary MLPs (e.g. TFC-W1A1) and conv/residual
+//!   networks, checked against [`onnx_eval`], a float evaluator of the graph.
 
 pub mod bnn_pynq;
 pub mod onnx;
+pub mod onnx_eval;
 pub mod onnx_proto;
 
 use bnnforge_model::{Error, InputSpec, Layer, Op, Param, Result, Shape};
@@ -25,13 +27,20 @@ pub enum ImportCommand {
         #[arg(long)]
         out: PathBuf,
     },
-    /// A FINN ONNX graph of a binary MLP (MatMul, BatchNorm, MultiThreshold, TopK)
+    /// A FINN/QONNX ONNX graph (Conv, MatMul/Gemm, MaxPool, GlobalAveragePool, Add,
+    /// BatchNormalization, MultiThreshold, Quant, BipolarQuant, layout ops, TopK)
     Onnx {
         /// the .onnx file
         model: PathBuf,
         /// where to write the network YAML (its .safetensors goes beside it)
         #[arg(long)]
         out: PathBuf,
+        /// compare with a float evaluation of the graph on this many random frames first
+        #[arg(long, default_value_t = 0)]
+        check: usize,
+        /// the seed of those frames
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
     },
 }
 
@@ -41,9 +50,18 @@ pub fn run(cmd: ImportCommand) -> Result<()> {
             let arch = bnn_pynq::Arch::parse(&arch)?;
             (bnn_pynq::import(&dir, arch)?, out)
         }
-        ImportCommand::Onnx { model, out } => {
+        ImportCommand::Onnx {
+            model,
+            out,
+            check,
+            seed,
+        } => {
             let name = name_from_path(&out)?;
-            (onnx::import(&model, &name)?, out)
+            let net = onnx::import(&model, &name, check, seed)?;
+            if check > 0 {
+                println!("equal to the float graph on {check} random frames (seed {seed})");
+            }
+            (net, out)
         }
     };
     bnnforge_model::save(&net, &out)?;

@@ -66,11 +66,20 @@ struct Lin {
 
 #[derive(Clone, Debug)]
 enum Val {
-    Const { shape: Vec<usize>, data: Vec<f64> },
+    Const {
+        shape: Vec<usize>,
+        data: Vec<f64>,
+    },
     Pixels(Pix),
     Lin(Lin),
     TopKValues,
-    Index { layer: String },
+    /// the index, and the scores it ranks: tensor name, their gain and offset
+    Index {
+        layer: String,
+        scores: String,
+        a: f64,
+        b: f64,
+    },
 }
 
 impl Val {
@@ -107,8 +116,21 @@ fn is_identity(p: &[usize]) -> bool {
     p.iter().enumerate().all(|(i, &x)| i == x)
 }
 
-/// Imports `path` as the format-1 network `name`.
-pub fn import(path: &Path, name: &str) -> Result<Network> {
+/// How the graph's output relates to the network's integer output y.
+struct OutMap {
+    /// the graph output (scores, or a TopK index)
+    output: String,
+    /// the scores: their tensor, and the gain and offset: scores = a·y + b
+    scores: String,
+    a: f64,
+    b: f64,
+    topk: bool,
+}
+
+/// Imports `path` as the format-1 network `name`, then compares it with the float
+/// evaluation of the graph ([`super::onnx_eval`]) on `check` random pixel frames (from
+/// `seed`): every score must be a·y + b and a TopK index the argmax of y.
+pub fn import(path: &Path, name: &str, check: usize, seed: u64) -> Result<Network> {
     let err = |m: String| Error::new(m).in_file(path);
     let meta = std::fs::metadata(path).map_err(|e| err(format!("cannot read: {e}")))?;
     if meta.is_dir() {
@@ -119,7 +141,50 @@ pub fn import(path: &Path, name: &str) -> Result<Network> {
     }
     let bytes = std::fs::read(path).map_err(|e| err(format!("cannot read: {e}")))?;
     let model = ModelProto::parse(&bytes).map_err(err)?;
-    convert(&model, name).map_err(err)
+    let (net, map) = convert(&model, name).map_err(err)?;
+    self_check(&model, &net, &map, check, seed).map_err(err)?;
+    Ok(net)
+}
+
+fn self_check(model: &ModelProto, net: &Network, map: &OutMap, n: usize, seed: u64) -> Res<()> {
+    if n == 0 {
+        return Ok(());
+    }
+    let m = bnnforge_model::Model::new(net);
+    let len = net.input.shape.len();
+    let mut shape = vec![1];
+    shape.extend(net.input.shape.dims());
+    let frames = bnnforge_model::random::random_frames(&net.input, n, seed);
+    for (i, px) in frames.chunks(len).enumerate() {
+        let x = super::onnx_eval::Tensor {
+            shape: shape.clone(),
+            data: px.iter().map(|&p| p as f64).collect(),
+        };
+        let env = super::onnx_eval::eval(model, x).map_err(|e| format!("check: {e}"))?;
+        let y = m.eval(px);
+        let f = &env[&map.scores].data;
+        let fail = |what: String| format!("check on random frame {i} (seed {seed}): {what}");
+        if f.len() != y.len() {
+            return Err(fail(format!("{} scores for {} outputs", f.len(), y.len())));
+        }
+        for (j, (&fv, &yv)) in f.iter().zip(&y).enumerate() {
+            let want = map.a * yv as f64 + map.b;
+            if (fv - want).abs() > 1e-6 * (1.0 + fv.abs()) {
+                return Err(fail(format!(
+                    "score {j} is {fv} in the float graph, {want} = {}·{yv} + {} from the network",
+                    map.a, map.b
+                )));
+            }
+        }
+        if map.topk {
+            let best = (0..y.len()).fold(0, |b, k| if y[k] > y[b] { k } else { b });
+            let got = env[&map.output].data[0];
+            if got != best as f64 {
+                return Err(fail(format!("TopK gives {got}, the network {best}")));
+            }
+        }
+    }
+    Ok(())
 }
 
 struct Builder {
@@ -131,7 +196,7 @@ struct Builder {
     info: HashMap<String, (Shape, bool)>,
 }
 
-fn convert(model: &ModelProto, name: &str) -> Res<Network> {
+fn convert(model: &ModelProto, name: &str) -> Res<(Network, OutMap)> {
     let g = model.graph.as_ref().ok_or("no graph")?;
     let mut b = Builder {
         vals: HashMap::new(),
@@ -222,11 +287,34 @@ fn convert(model: &ModelProto, name: &str) -> Res<Network> {
         ));
     }
     let oname = &g.output[0].name;
-    let out = match b.vals.get(oname) {
-        Some(Val::Index { layer }) => layer.clone(),
+    let (out, map) = match b.vals.get(oname) {
+        Some(Val::Index {
+            layer,
+            scores,
+            a,
+            b,
+        }) => (
+            layer.clone(),
+            OutMap {
+                output: oname.clone(),
+                scores: scores.clone(),
+                a: *a,
+                b: *b,
+                topk: true,
+            },
+        ),
         Some(Val::Lin(l)) => {
             output_map(l)?;
-            l.layer.clone()
+            (
+                l.layer.clone(),
+                OutMap {
+                    output: oname.clone(),
+                    scores: oname.clone(),
+                    a: l.a[0],
+                    b: l.b[0],
+                    topk: false,
+                },
+            )
         }
         Some(v) => {
             return Err(format!(
@@ -244,8 +332,9 @@ fn convert(model: &ModelProto, name: &str) -> Res<Network> {
         bits: 8,
         signed: false,
     };
-    Network::new(name.to_string(), input, b.layers, out)
-        .map_err(|e| format!("the graph does not make a valid network: {e}"))
+    let net = Network::new(name.to_string(), input, b.layers, out)
+        .map_err(|e| format!("the graph does not make a valid network: {e}"))?;
+    Ok((net, map))
 }
 
 /// The graph output's affine map must keep the order of the layer's values and their
@@ -714,7 +803,13 @@ impl Builder {
                 output_map(&l)?;
                 self.set(node, 0, Val::TopKValues)?;
                 if node.output.len() > 1 {
-                    self.set(node, 1, Val::Index { layer: l.layer })?;
+                    let idx = Val::Index {
+                        layer: l.layer,
+                        scores: node.input[0].clone(),
+                        a: l.a[0],
+                        b: l.b[0],
+                    };
+                    self.set(node, 1, idx)?;
                 }
                 Ok(())
             }

@@ -150,6 +150,41 @@ fn node(n: &NodeProto, env: &HashMap<String, Tensor>) -> Res<Vec<Tensor>> {
                 data: x.data.clone(),
             })
         }
+        "Squeeze" | "Unsqueeze" => {
+            let x = inp(0)?;
+            let axes: Vec<i64> = match attr_ints(n, "axes") {
+                Some(a) => a,
+                None if has(1) => inp(1)?.data.iter().map(|&v| v as i64).collect(),
+                None => vec![],
+            };
+            let squeeze = n.op_type == "Squeeze";
+            let rank = x.shape.len() + if squeeze { 0 } else { axes.len() };
+            let norm: Vec<usize> = axes
+                .iter()
+                .map(|&a| (if a < 0 { a + rank as i64 } else { a }) as usize)
+                .collect();
+            let shape: Vec<usize> = if squeeze {
+                (0..rank)
+                    .filter(|i| !(norm.contains(i) || norm.is_empty() && x.shape[*i] == 1))
+                    .map(|i| x.shape[i])
+                    .collect()
+            } else {
+                let mut it = x.shape.iter();
+                (0..rank)
+                    .map(|i| {
+                        if norm.contains(&i) {
+                            1
+                        } else {
+                            *it.next().unwrap()
+                        }
+                    })
+                    .collect()
+            };
+            one(Tensor {
+                shape,
+                data: x.data.clone(),
+            })
+        }
         "Transpose" => {
             let x = inp(0)?;
             let r = x.shape.len();
