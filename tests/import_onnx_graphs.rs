@@ -345,7 +345,20 @@ fn transposed_mlp(r: &mut Rng) -> ModelProto {
     let h = g.op("Gemm", &[&y, &wq], vec![("transB", A::I(1))]);
     let h = g.batchnorm(r, &h, 12, 8.0);
     let h = g.multithreshold(r, &h, 12, 3, 1.5, 1.0, 0.0);
-    let wo = g.bipolar_weights(r, &[12, 5], 1.0);
+    // each class weighs half of the (non-negative) hidden values +1, half −1, so that no
+    // class wins on every image
+    let mut wo = vec![0.0; 12 * 5];
+    for o in 0..5 {
+        let mut col: Vec<f64> = (0..12).map(|i| if i < 6 { 1.0 } else { -1.0 }).collect();
+        for i in (1..12).rev() {
+            col.swap(i, (r.next() % (i as u64 + 1)) as usize);
+        }
+        for i in 0..12 {
+            wo[i * 5 + o] = col[i] * r.f(0.1, 1.0);
+        }
+    }
+    let wo = g.init(&[12, 5], &wo);
+    let wo = g.op("BipolarQuant", &[&wo, &one], vec![]);
     let o = g.op("MatMul", &[&h, &wo], vec![]);
     let k = g.init(&[1], &[1.0]);
     let name = format!("topk_{}", g.n + 1);
@@ -359,6 +372,63 @@ fn transposed_mlp(r: &mut Rng) -> ModelProto {
         domain: String::new(),
     });
     g.model(&[1, 1, 8, 8], &format!("{name}_i"))
+}
+
+/// The rest: Quant (FLOOR) on the pixels, a BatchNorm'd conv thresholded by an NHWC
+/// MultiThreshold between two Transposes, a signed CEIL Quant (values with an offset),
+/// ReduceSum over H and W, a 2-bit threshold on the sums, Gemm, Unsqueeze/Squeeze.
+fn mixed(r: &mut Rng) -> ModelProto {
+    let mut g = G::default();
+    let (s, z, b) = (
+        g.init(&[], &[32.0]),
+        g.init(&[], &[0.0]),
+        g.init(&[], &[3.0]),
+    );
+    let x = g.op(
+        "Quant",
+        &["x", &s, &z, &b],
+        vec![("signed", A::I(0)), ("rounding_mode", A::S("FLOOR"))],
+    );
+    let w = g.quant_weights(r, &[6, 2, 3, 3]);
+    let y = g.conv(&x, &w, 3, 1, 1);
+    let y = g.batchnorm(r, &y, 6, 200.0);
+    let y = g.op("Transpose", &[&y], vec![("perm", A::Is(vec![0, 2, 3, 1]))]);
+    let mut t = Vec::new();
+    for _ in 0..6 {
+        let mut row: Vec<f64> = (0..3).map(|_| r.f(-1.5, 1.5)).collect();
+        row.sort_by(f64::total_cmp);
+        t.extend(row);
+    }
+    let t = g.init(&[6, 3], &t);
+    let y = g.op(
+        "MultiThreshold",
+        &[&y, &t],
+        vec![("data_layout", A::S("NHWC")), ("out_scale", A::F(1.0))],
+    );
+    let y = g.op("Transpose", &[&y], vec![("perm", A::Is(vec![0, 3, 1, 2]))]);
+    let w = g.bipolar_weights(r, &[8, 6, 1, 1], 0.5);
+    let y = g.conv(&y, &w, 1, 1, 0);
+    let (s, z, b) = (
+        g.init(&[], &[0.5]),
+        g.init(&[], &[0.0]),
+        g.init(&[], &[3.0]),
+    );
+    let y = g.op(
+        "Quant",
+        &[&y, &s, &z, &b],
+        vec![("signed", A::I(1)), ("rounding_mode", A::S("CEIL"))],
+    );
+    let y = g.op(
+        "ReduceSum",
+        &[&y],
+        vec![("axes", A::Is(vec![2, 3])), ("keepdims", A::I(0))],
+    );
+    let y = g.multithreshold(r, &y, 8, 3, 20.0, 1.0, 0.0);
+    let w = g.bipolar_weights(r, &[8, 10], 0.25);
+    let y = g.op("Gemm", &[&y, &w], vec![("alpha", A::F(0.5))]);
+    let y = g.op("Unsqueeze", &[&y], vec![("axes", A::Is(vec![2]))]);
+    let y = g.op("Squeeze", &[&y], vec![("axes", A::Is(vec![2]))]);
+    g.model(&[1, 2, 7, 7], &y)
 }
 
 /// `bnnforge import onnx model --out out --check 3` (the importer's own comparison with
@@ -415,6 +485,8 @@ fn check_exact(
         .find(|n| n.op_type == "TopK" && n.output.contains(oname));
     let sname = topk.map_or(oname, |n| &n.input[0]);
     let mut classes = std::collections::HashSet::new();
+    // every layer's values over all images: none may be constant
+    let mut seen = vec![std::collections::HashSet::new(); net.layers.len()];
     let mut pairs = Vec::new();
     let mut distinct = std::collections::HashSet::new();
     for i in 0..n + 2 {
@@ -433,6 +505,9 @@ fn check_exact(
         .unwrap();
         let f = &env[sname].data;
         let y = model.eval(&px);
+        for (l, v) in model.eval_layers(&px).iter().enumerate() {
+            seen[l].extend(v.iter().copied());
+        }
         if topk.is_some() {
             let best = (0..y.len()).fold(0, |b, k| if y[k] > y[b] { k } else { b });
             let got = env[oname].data[0];
@@ -444,6 +519,13 @@ fn check_exact(
             pairs.push((yv, fv));
             distinct.insert(yv);
         }
+    }
+    for (l, v) in seen.iter().enumerate() {
+        assert!(
+            v.len() > 1,
+            "layer '{}' is constant: {v:?}",
+            net.layers[l].name
+        );
     }
     if topk.is_some() {
         println!(
@@ -543,6 +625,29 @@ fn transposed_mlp_matches_its_float_graph() {
             "conv",
             "threshold1",
             "dense",
+            "threshold2",
+            "dense"
+        ],
+        "seed {s}"
+    );
+}
+
+#[test]
+fn quant_nhwc_and_reduce_graph_matches_its_float_graph() {
+    let s = seed();
+    let mut r = Rng(s.wrapping_add(3));
+    let tmp = tempfile::tempdir().unwrap();
+    let m = mixed(&mut r);
+    let yaml = check_exact(&m, tmp.path(), "mixed", &mut r, 100);
+    assert_eq!(
+        ops(&yaml),
+        [
+            "threshold3",
+            "conv",
+            "threshold2",
+            "conv",
+            "threshold3",
+            "sumpool",
             "threshold2",
             "dense"
         ],
