@@ -293,12 +293,20 @@ fn resnet(r: &mut Rng) -> ModelProto {
     let s = g.op("Mul", &[&s, &cs], vec![]);
     let s = g.multithreshold(r, &s, 8, 15, 2.0, 0.5, -1.0);
     let sum = g.op("Add", &[&m, &s], vec![]);
-    let c7 = g.init(&[], &[6.0]);
+    let c7 = g.init(&[], &[7.0]);
     let sum = g.op("Sub", &[&sum, &c7], vec![]);
     let a1 = g.multithreshold(r, &sum, 8, 1, 2.0, 2.0, -1.0);
+    // block with an identity shortcut: a 4-bit branch (scale 1) plus the ±1 values
+    let w4 = g.quant_weights(r, &[8, 8, 3, 3]);
+    let m = g.conv(&a1, &w4, 3, 1, 1);
+    let m = g.batchnorm(r, &m, 8, 4.0);
+    let m = g.multithreshold(r, &m, 8, 15, 2.0, 1.0, 0.0);
+    let m = g.op("Sub", &[&m, &c7], vec![]);
+    let sum = g.op("Add", &[&a1, &m], vec![]);
+    let a2 = g.multithreshold(r, &sum, 8, 1, 2.0, 2.0, -1.0);
     // stride-2 conv with padding on ±1 values, 2-bit Quant activations (scale ¼)
     let w3 = g.quant_weights(r, &[16, 8, 3, 3]);
-    let y = g.conv(&a1, &w3, 3, 2, 1);
+    let y = g.conv(&a2, &w3, 3, 2, 1);
     let y = g.batchnorm(r, &y, 16, 4.0);
     let (qs, qz, qb) = (
         g.init(&[], &[0.25]),
@@ -589,6 +597,10 @@ fn residual_conv_net_matches_its_float_graph() {
             "add",
             "threshold1",
             "conv",
+            "threshold4",
+            "add",
+            "threshold1",
+            "conv",
             "threshold2",
             "sumpool",
             "dense"
@@ -609,6 +621,8 @@ fn residual_conv_net_matches_its_float_graph() {
         ops => panic!("{ops:?}"),
     }
     assert_eq!(net.layers[0].inputs, ["input"]);
+    // the identity shortcut adds the ±1 layer itself
+    assert_eq!(net.layers[11].inputs, ["t3", "t4"]);
 }
 
 #[test]
@@ -772,6 +786,34 @@ fn bad_graphs_exit_2_naming_the_node() {
         }),
         "input 'nowhere' is not computed",
     );
+    // a Reshape to a different size
+    check(
+        &edit(&|g| {
+            let i = node(g, "Flatten", 0);
+            let shape = TensorProto {
+                dims: vec![2],
+                data_type: 7,
+                int64_data: vec![1, 17],
+                name: "badshape".into(),
+                ..Default::default()
+            };
+            g.initializer.push(shape);
+            g.node[i].op_type = "Reshape".into();
+            g.node[i].attribute.clear();
+            g.node[i].input.push("badshape".into());
+        }),
+        "cannot reshape [1, 16, 1, 1] to [1, 17]",
+    );
+    // a MatMul whose weights do not match its input
+    check(
+        &edit(&|g| {
+            let i = node(g, "BipolarQuant", 1);
+            let w = g.node[i].input[0].clone();
+            let t = g.initializer.iter_mut().find(|t| t.name == w).unwrap();
+            t.dims = vec![10, 16];
+        }),
+        "(MatMul): input of shape [1, 16] does not match weights [10, 16]",
+    );
     // truncated files
     let bytes = base.encode_to_vec();
     check(&bytes[..bytes.len() / 2], "not an ONNX model");
@@ -813,6 +855,7 @@ fn imported_conv_net_builds_and_cosimulates() {
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&o.stdout);
+    println!("{text}");
     assert!(
         o.status.success() && text.contains(" 0 mismatches"),
         "seed {s}: {text}{}",
