@@ -383,7 +383,8 @@ fn transposed_mlp(r: &mut Rng) -> ModelProto {
 }
 
 /// The rest: Quant (FLOOR) on the pixels, a BatchNorm'd conv thresholded by an NHWC
-/// MultiThreshold between two Transposes, a signed CEIL Quant (values with an offset),
+/// MultiThreshold between two Transposes, Relu then a signed CEIL Quant (values with an
+/// offset),
 /// ReduceSum over H and W, a 2-bit threshold on the sums, Gemm, Unsqueeze/Squeeze.
 fn mixed(r: &mut Rng) -> ModelProto {
     let mut g = G::default();
@@ -416,6 +417,7 @@ fn mixed(r: &mut Rng) -> ModelProto {
     let y = g.op("Transpose", &[&y], vec![("perm", A::Is(vec![0, 3, 1, 2]))]);
     let w = g.bipolar_weights(r, &[8, 6, 1, 1], 0.5);
     let y = g.conv(&y, &w, 1, 1, 0);
+    let y = g.op("Relu", &[&y], vec![]);
     let (s, z, b) = (
         g.init(&[], &[0.5]),
         g.init(&[], &[0.0]),

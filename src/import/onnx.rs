@@ -30,6 +30,7 @@
 //!   rejected rather than guessed. One threshold gives a binary layer, k > 1 a
 //!   ⌈log2(k + 1)⌉-bit one (padded with never-reached thresholds). Format 1 has one
 //!   threshold set per channel: elements of a channel must fold to the same set.
+//! - Relu, only before a threshold: max(0, v) ≥ t is v ≥ t for t > 0, else always true.
 //! - Reshape/Flatten/Squeeze/Unsqueeze/Transpose/Identity: layout only.
 //!
 //! The graph's output (class scores or a TopK index) becomes the last layer's integer y,
@@ -72,6 +73,8 @@ enum Val {
     },
     Pixels(Pix),
     Lin(Lin),
+    /// max(0, ·) of a `Lin`: only a threshold (MultiThreshold, Quant) may use it
+    Relu(Lin),
     TopKValues,
     /// the index, and the scores it ranks: tensor name, their gain and offset
     Index {
@@ -87,7 +90,7 @@ impl Val {
         match self {
             Val::Const { shape, .. } => Some(shape),
             Val::Pixels(p) => Some(&p.shape),
-            Val::Lin(l) => Some(&l.shape),
+            Val::Lin(l) | Val::Relu(l) => Some(&l.shape),
             _ => None,
         }
     }
@@ -96,6 +99,7 @@ impl Val {
             Val::Const { .. } => "a constant",
             Val::Pixels(_) => "the (not yet binarized) input",
             Val::Lin(_) => "a layer's output",
+            Val::Relu(_) => "a Relu's output (only a threshold or Quant may take it)",
             Val::TopKValues => "TopK values",
             Val::Index { .. } => "a TopK index",
         }
@@ -697,6 +701,11 @@ impl Builder {
         let std_domain = node.domain.is_empty() || node.domain == "ai.onnx";
         let finn = node.domain.starts_with("finn") || node.domain.starts_with("qonnx");
         match (node.op_type.as_str(), std_domain, finn) {
+            ("Relu", true, _) => {
+                let v = self.input(node, 0)?.clone();
+                let l = self.lin(&v)?;
+                self.set(node, 0, Val::Relu(l))
+            }
             ("Identity", true, _) => {
                 let v = self.input(node, 0)?.clone();
                 self.set(node, 0, v)
@@ -816,8 +825,8 @@ impl Builder {
             (op, _, _) => Err(format!(
                 "unsupported op '{op}' (domain '{}'); supported: Conv, MatMul, Gemm (±1 \
                  weights), MaxPool, GlobalAveragePool, ReduceSum/ReduceMean, Add, \
-                 BatchNormalization, MultiThreshold, Quant, BipolarQuant, Sub/Mul/Div by \
-                 constants, Reshape/Flatten/Squeeze/Unsqueeze/Transpose/Identity, TopK",
+                 BatchNormalization, MultiThreshold, Quant, BipolarQuant, Relu before a \
+                 threshold, Sub/Mul/Div by constants, Reshape/Flatten/Squeeze/Unsqueeze/Transpose/Identity, TopK",
                 node.domain
             )),
         }
@@ -845,6 +854,11 @@ impl Builder {
                 table: p.table,
             }),
             Val::Lin(l) => Val::Lin(Lin {
+                shape: new,
+                perm: src.iter().map(|&k| l.perm[k]).collect(),
+                ..l
+            }),
+            Val::Relu(l) => Val::Relu(Lin {
                 shape: new,
                 perm: src.iter().map(|&k| l.perm[k]).collect(),
                 ..l
@@ -1474,7 +1488,7 @@ impl Builder {
     ) -> Res<Val> {
         let (shape, perm, src) = match v {
             Val::Pixels(p) => (p.shape.clone(), p.perm.clone(), INPUT.to_string()),
-            Val::Lin(l) => (l.shape.clone(), l.perm.clone(), l.layer.clone()),
+            Val::Lin(l) | Val::Relu(l) => (l.shape.clone(), l.perm.clone(), l.layer.clone()),
             other => return Err(format!("thresholding {} is not supported", other.kind())),
         };
         if count == 0 || count > (1 << bnnforge_model::network::MAX_THRESHOLD_BITS) - 1 {
@@ -1496,6 +1510,11 @@ impl Builder {
                         pixel_cmp(&bits)
                     }
                     Val::Lin(l) => fold(l.a[e], l.b[e], t, strict),
+                    // max(0, v) ≥ t is v ≥ t for t > 0, always true for t < 0
+                    Val::Relu(l) if t > 0.0 || (t == 0.0 && strict) => {
+                        fold(l.a[e], l.b[e], t, strict)
+                    }
+                    Val::Relu(_) => Ok(Cmp::Always),
                     _ => unreachable!(),
                 })
                 .collect::<Res<_>>()?;
@@ -1632,6 +1651,7 @@ fn with_shape(v: Val, new: Vec<usize>) -> Res<Val> {
         Val::Const { data, .. } => Val::Const { shape: new, data },
         Val::Pixels(p) => Val::Pixels(Pix { shape: new, ..p }),
         Val::Lin(l) => Val::Lin(Lin { shape: new, ..l }),
+        Val::Relu(l) => Val::Relu(Lin { shape: new, ..l }),
         other => other,
     })
 }

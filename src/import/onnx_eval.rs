@@ -208,6 +208,13 @@ fn node(n: &NodeProto, env: &HashMap<String, Tensor>) -> Res<Vec<Tensor>> {
                 .collect();
             one(Tensor { shape, data })
         }
+        "Relu" => {
+            let x = inp(0)?;
+            one(Tensor {
+                shape: x.shape.clone(),
+                data: x.data.iter().map(|&v| v.max(0.0)).collect(),
+            })
+        }
         "Add" => one(bcast(inp(0)?, inp(1)?, |a, b| a + b)?),
         "Sub" => one(bcast(inp(0)?, inp(1)?, |a, b| a - b)?),
         "Mul" => one(bcast(inp(0)?, inp(1)?, |a, b| a * b)?),
