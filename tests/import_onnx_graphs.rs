@@ -368,6 +368,10 @@ fn transposed_mlp(r: &mut Rng) -> ModelProto {
     let wo = g.init(&[12, 5], &wo);
     let wo = g.op("BipolarQuant", &[&wo, &one], vec![]);
     let o = g.op("MatMul", &[&h, &wo], vec![]);
+    // a bias per class in whole units of the scores' scale (1 here): the dense layer's bias
+    let bias: Vec<f64> = (0..5).map(|o| (o + r.next() % 2) as f64 - 3.0).collect();
+    let bias = g.init(&[5], &bias);
+    let o = g.op("Add", &[&o, &bias], vec![]);
     let k = g.init(&[1], &[1.0]);
     let name = format!("topk_{}", g.n + 1);
     g.n += 1;
@@ -646,6 +650,13 @@ fn transposed_mlp_matches_its_float_graph() {
         ],
         "seed {s}"
     );
+    let net = bnnforge_model::load(&yaml).unwrap();
+    match &net.layers[5].op {
+        bnnforge_model::Op::Dense { bias: Some(b), .. } => {
+            assert!(b.data.iter().all(|x| x.abs() <= 6), "{:?}", b.data)
+        }
+        op => panic!("no bias: {op:?}"),
+    }
 }
 
 #[test]

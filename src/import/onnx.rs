@@ -198,6 +198,8 @@ struct Builder {
     counts: HashMap<&'static str, usize>,
     /// format-1 shape and binary-ness of every emitted layer (and of the input)
     info: HashMap<String, (Shape, bool)>,
+    /// the dense layer whose bias took the output's offsets per class
+    biased: Option<String>,
 }
 
 fn convert(model: &ModelProto, name: &str) -> Res<(Network, OutMap)> {
@@ -207,6 +209,7 @@ fn convert(model: &ModelProto, name: &str) -> Res<(Network, OutMap)> {
         layers: Vec::new(),
         counts: HashMap::new(),
         info: HashMap::new(),
+        biased: None,
     };
     for t in &g.initializer {
         let data = t.values_f64().map_err(|e| format!("initializer {e}"))?;
@@ -308,14 +311,15 @@ fn convert(model: &ModelProto, name: &str) -> Res<(Network, OutMap)> {
             },
         ),
         Some(Val::Lin(l)) => {
-            output_map(l)?;
+            let l = l.clone();
+            let (a, off) = b.output_affine(&l)?;
             (
                 l.layer.clone(),
                 OutMap {
                     output: oname.clone(),
                     scores: oname.clone(),
-                    a: l.a[0],
-                    b: l.b[0],
+                    a,
+                    b: off,
                     topk: false,
                 },
             )
@@ -331,6 +335,19 @@ fn convert(model: &ModelProto, name: &str) -> Res<(Network, OutMap)> {
     if out == INPUT {
         return Err(format!("the graph output '{oname}' is the input itself"));
     }
+    if let Some(l) = &b.biased {
+        if b.layers.iter().any(|x| x.inputs.contains(l)) {
+            return Err(format!(
+                "the class scores of '{l}' have offsets per class (folded into its bias) but \
+                 also feed other layers"
+            ));
+        }
+        if *l != out {
+            return Err(format!(
+                "the class scores of '{l}' are not the graph's output"
+            ));
+        }
+    }
     let input = InputSpec {
         shape: in_shape,
         bits: 8,
@@ -341,32 +358,54 @@ fn convert(model: &ModelProto, name: &str) -> Res<(Network, OutMap)> {
     Ok((net, map))
 }
 
-/// The graph output's affine map must keep the order of the layer's values and their
-/// positions: one gain > 0 and one offset for every element, in the layer's order.
-fn output_map(l: &Lin) -> Res<()> {
-    if !is_identity(&l.perm) {
-        return Err("the output's elements are reordered against its layer".into());
+impl Builder {
+    /// The output's affine map (a, b): scores = a·y + b must keep the order of the layer's
+    /// values and their positions: one gain a > 0 for every element, in the layer's order.
+    /// Offsets per class that are whole multiples of a (as a bias quantized at the
+    /// accumulator's scale gives) become the bias of the last dense layer.
+    fn output_affine(&mut self, l: &Lin) -> Res<(f64, f64)> {
+        if !is_identity(&l.perm) {
+            return Err("the output's elements are reordered against its layer".into());
+        }
+        let a = l.a[0];
+        let differ = "the class scores have a different scale or offset per class, which can \
+                      reorder them";
+        if l.a.iter().any(|&x| x != a) || a.is_nan() {
+            return Err(differ.into());
+        }
+        if a <= 0.0 {
+            return Err(format!(
+                "the class scores have gain {a}, which does not keep their order"
+            ));
+        }
+        if l.b.iter().all(|&x| x == l.b[0]) {
+            return Ok((a, l.b[0]));
+        }
+        let b0 = l.b.iter().copied().fold(f64::INFINITY, f64::min);
+        let d: Vec<f64> = l.b.iter().map(|&x| (x - b0) / a).collect();
+        if d.iter()
+            .any(|&x| !x.is_finite() || (x - x.round()).abs() > 1e-6 * x.abs().max(1.0))
+        {
+            return Err(format!(
+                "{differ} (only offsets that are whole multiples of the scale fold into a bias)"
+            ));
+        }
+        let name = l.layer.clone();
+        let layer = self.layers.iter_mut().find(|x| x.name == name);
+        match layer.map(|x| &mut x.op) {
+            Some(Op::Dense { out, bias, .. }) if bias.is_none() => {
+                let v = d.iter().map(|x| x.round() as i64).collect();
+                *bias = Some(Param::new(format!("{name}.b"), vec![*out], v));
+            }
+            _ => {
+                return Err(format!(
+                    "{differ} (offsets fold only into the bias of a dense layer)"
+                ))
+            }
+        }
+        self.biased = Some(name);
+        Ok((a, b0))
     }
-    uniform_positive(&l.a, &l.b)
-}
-
-/// The final affine map a·y + b must keep the argmax of y: one gain > 0 and one offset
-/// for every class.
-fn uniform_positive(a: &[f64], b: &[f64]) -> Res<()> {
-    if a.iter().any(|&x| x != a[0]) || b.iter().any(|&x| x != b[0]) || a[0].is_nan() {
-        return Err(
-            "the class scores have a different scale or offset per class, which can \
-                    reorder them"
-                .into(),
-        );
-    }
-    if a[0] <= 0.0 {
-        return Err(format!(
-            "the class scores have gain {}, which does not keep their order",
-            a[0]
-        ));
-    }
-    Ok(())
 }
 
 fn attr_f(node: &NodeProto, name: &str, default: f64) -> f64 {
@@ -809,14 +848,14 @@ impl Builder {
                 if (axis != -1 && axis != last) || l.shape[l.shape.len() - 1] != l.a.len() {
                     return Err("TopK must run along the class axis".into());
                 }
-                output_map(&l)?;
+                let (a, b) = self.output_affine(&l)?;
                 self.set(node, 0, Val::TopKValues)?;
                 if node.output.len() > 1 {
                     let idx = Val::Index {
                         layer: l.layer,
                         scores: node.input[0].clone(),
-                        a: l.a[0],
-                        b: l.b[0],
+                        a,
+                        b,
                     };
                     self.set(node, 1, idx)?;
                 }
