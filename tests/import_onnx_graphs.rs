@@ -387,7 +387,7 @@ fn transposed_mlp(r: &mut Rng) -> ModelProto {
 }
 
 /// The rest: Quant (FLOOR) on the pixels, a BatchNorm'd conv thresholded by an NHWC
-/// MultiThreshold between two Transposes, Relu then a signed CEIL Quant (values with an
+/// MultiThreshold between two Transposes, Relu, MaxPool then a signed CEIL Quant (values with an
 /// offset),
 /// ReduceSum over H and W, a 2-bit threshold on the sums, Gemm, Unsqueeze/Squeeze.
 fn mixed(r: &mut Rng) -> ModelProto {
@@ -422,6 +422,14 @@ fn mixed(r: &mut Rng) -> ModelProto {
     let w = g.bipolar_weights(r, &[8, 6, 1, 1], 0.5);
     let y = g.conv(&y, &w, 1, 1, 0);
     let y = g.op("Relu", &[&y], vec![]);
+    let y = g.op(
+        "MaxPool",
+        &[&y],
+        vec![
+            ("kernel_shape", A::Is(vec![2, 2])),
+            ("strides", A::Is(vec![2, 2])),
+        ],
+    );
     let (s, z, b) = (
         g.init(&[], &[0.5]),
         g.init(&[], &[0.0]),
@@ -673,6 +681,7 @@ fn quant_nhwc_and_reduce_graph_matches_its_float_graph() {
             "conv",
             "threshold2",
             "conv",
+            "maxpool",
             "threshold3",
             "sumpool",
             "threshold2",

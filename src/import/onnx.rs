@@ -30,12 +30,17 @@
 //!   rejected rather than guessed. One threshold gives a binary layer, k > 1 a
 //!   ⌈log2(k + 1)⌉-bit one (padded with never-reached thresholds). Format 1 has one
 //!   threshold set per channel: elements of a channel must fold to the same set.
-//! - Relu, only before a threshold: max(0, v) ≥ t is v ≥ t for t > 0, else always true.
+//! - Relu, only before a threshold (MaxPool may come between): max(0, v) ≥ t is v ≥ t for
+//!   t > 0, else always true.
 //! - Reshape/Flatten/Squeeze/Unsqueeze/Transpose/Identity: layout only.
 //!
 //! The graph's output (class scores or a TopK index) becomes the last layer's integer y,
-//! which needs its affine map to be one positive gain and one offset for every element
-//! (the argmax is then unchanged).
+//! which needs its affine map to be one positive gain for every element (the argmax is
+//! then unchanged) and one offset, or offsets per class that are whole multiples of the
+//! gain (a bias quantized at the accumulator's scale), which become a dense layer's bias.
+//!
+//! [`import`] can compare the result with [`super::onnx_eval`], a float evaluation of the
+//! graph, on random frames (`bnnforge import onnx --check N`).
 
 use super::onnx_proto::{ModelProto, NodeProto, FLOAT};
 use super::{dense, threshold};
@@ -1305,7 +1310,11 @@ impl Builder {
             return Err("padded MaxPool is not supported".into());
         }
         let v = self.input(node, 0)?.clone();
-        let l = self.lin(&v)?;
+        // the maximum of max(0, v) is max(0, the maximum of v) for gains ≥ 0
+        let (l, relu) = match v {
+            Val::Relu(l) => (l, true),
+            v => (self.lin(&v)?, false),
+        };
         let (c, h, w) = self.nchw(&l)?;
         if h < k || w < k {
             return Err(format!("kernel {k} is larger than the input {h}×{w}"));
@@ -1332,13 +1341,14 @@ impl Builder {
         );
         let hw = oh * ow;
         let n = c * hw;
-        Ok(Val::Lin(Lin {
+        let out = Lin {
             shape: vec![1, c, oh, ow],
             perm: identity(n),
             layer: name,
             a: (0..n).map(|e| a[e / hw]).collect(),
             b: (0..n).map(|e| b[e / hw]).collect(),
-        }))
+        };
+        Ok(if relu { Val::Relu(out) } else { Val::Lin(out) })
     }
 
     /// GlobalAveragePool, or ReduceSum/ReduceMean over axes 2 and 3: a `sumpool` layer.
