@@ -743,7 +743,9 @@ impl Builder {
 
     fn node(&mut self, node: &NodeProto) -> Res<()> {
         let std_domain = node.domain.is_empty() || node.domain == "ai.onnx";
-        let finn = node.domain.starts_with("finn") || node.domain.starts_with("qonnx");
+        let finn = node.domain.starts_with("finn")
+            || node.domain.starts_with("qonnx")
+            || node.domain == "onnx.brevitas";
         match (node.op_type.as_str(), std_domain, finn) {
             ("Relu", true, _) => {
                 let v = self.input(node, 0)?.clone();
@@ -833,7 +835,7 @@ impl Builder {
                 let v = self.bipolar_quant(node)?;
                 self.set(node, 0, v)
             }
-            ("Quant", _, true) => {
+            ("Quant" | "IntQuant", _, true) => {
                 let v = self.quant(node)?;
                 self.set(node, 0, v)
             }
@@ -1416,11 +1418,11 @@ impl Builder {
         // the channel of ONNX element j
         let n = numel(&shape);
         let chan: Vec<usize> = match (layout.as_str(), shape.len()) {
-            ("NCHW" | "NC", r) if r >= 2 => {
+            ("NCHW" | "NC", 2 | 4) => {
                 let inner = numel(&shape[2..]);
                 (0..n).map(|j| (j / inner) % shape[1]).collect()
             }
-            ("NHWC", r) if r >= 2 => (0..n).map(|j| j % shape[r - 1]).collect(),
+            ("NHWC", r @ (2 | 4)) => (0..n).map(|j| j % shape[r - 1]).collect(),
             (l, _) => {
                 return Err(format!(
                     "data layout {l} for shape {shape:?} is not supported"

@@ -368,6 +368,12 @@ fn node(n: &NodeProto, env: &HashMap<String, Tensor>) -> Res<Vec<Tensor>> {
         "MultiThreshold" => {
             let (x, t) = (inp(0)?, inp(1)?);
             let (rows, per) = (t.shape[0], t.shape[1]);
+            if x.shape.len() != 2 && x.shape.len() != 4 {
+                return Err(format!(
+                    "input of shape {:?} (only NC and NCHW/NHWC)",
+                    x.shape
+                ));
+            }
             let nhwc = attr_s(n, "data_layout", "NCHW") == "NHWC";
             let r = x.shape.len();
             let (c, inner) = if nhwc {
@@ -399,7 +405,7 @@ fn node(n: &NodeProto, env: &HashMap<String, Tensor>) -> Res<Vec<Tensor>> {
             inp(1)?,
             |x, s| if x >= 0.0 { s } else { -s },
         )?),
-        "Quant" => {
+        "Quant" | "IntQuant" => {
             let x = inp(0)?;
             let bits = inp(3)?.data[0] as u32;
             let signed = attr_i(n, "signed", 1) != 0;
