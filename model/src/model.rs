@@ -14,6 +14,7 @@
 //! validation in [`Network::new`] proves every accumulator fits i64.
 
 use crate::network::{Kind, Network, Op, Shape, Src};
+use crate::simd::{PackedRows, Path};
 use bitvec::prelude::*;
 use rayon::prelude::*;
 
@@ -68,11 +69,10 @@ impl Act {
         if binary {
             let wp = wpp(c);
             let mut words = vec![0u64; hw * wp];
-            for ch in 0..c {
-                for p in 0..hw {
-                    if x[ch * hw + p] > 0 {
-                        set_channel(&mut words, p * wp, ch);
-                    }
+            for (ch, plane) in x.chunks_exact(hw).enumerate() {
+                let (word, bit) = (ch / 64, ch % 64);
+                for (p, &v) in plane.iter().enumerate() {
+                    words[p * wp + word] |= ((v > 0) as u64) << bit;
                 }
             }
             Act::Bin(words)
@@ -91,9 +91,25 @@ impl Act {
     pub fn to_chw(&self, shape: Shape) -> Vec<i64> {
         let (c, hw) = (shape.c, shape.pixels());
         let mut out = vec![0i64; c * hw];
-        for p in 0..hw {
-            for ch in 0..c {
-                out[ch * hw + p] = self.get(c, p * c + ch);
+        match self {
+            Act::Int(v) => {
+                // a transpose in tiles of 8 pixels: each channel's 8 values fill one
+                // cache line of `out` while the tile's pixels stay in cache
+                for p0 in (0..hw).step_by(8) {
+                    let p1 = (p0 + 8).min(hw);
+                    for ch in 0..c {
+                        for p in p0..p1 {
+                            out[ch * hw + p] = v[p * c + ch];
+                        }
+                    }
+                }
+            }
+            Act::Bin(words) => {
+                for (p, px) in words.chunks_exact(wpp(c)).enumerate() {
+                    for ch in 0..c {
+                        out[ch * hw + p] = 2 * (px[ch / 64] >> (ch % 64) & 1) as i64 - 1;
+                    }
+                }
             }
         }
         out
@@ -107,7 +123,7 @@ enum Exec {
         n: i64,
         /// packed weight words per row (the input's HWC word layout)
         row_words: usize,
-        w: Vec<u64>,
+        w: PackedRows,
         bias: Vec<i64>,
     },
     /// Integer input of at most [`MAX_PLANES`] bits, as bit planes: Σ w·x =
@@ -119,7 +135,9 @@ enum Exec {
         /// packed words per row and per plane (the input's HWC word layout)
         row_words: usize,
         /// bit set where the weight is +1
-        w: Vec<u64>,
+        w: PackedRows,
+        /// popcount of each row of `w`
+        wpop: Vec<i64>,
         bias: Vec<i64>,
     },
     DenseInt {
@@ -131,8 +149,8 @@ enum Exec {
     ConvBin {
         geo: ConvGeometry,
         pad: i8,
-        /// `[out][k·k][wpp]`
-        w: Vec<u64>,
+        /// `[out]` rows of `[k·k][wpp]` words
+        w: PackedRows,
         /// popcount of each `[out][k·k]` weight group (for pad value 0)
         wpop: Vec<u32>,
         bias: Vec<i64>,
@@ -183,23 +201,42 @@ impl ConvGeometry {
 pub struct Model {
     net: Network,
     exec: Vec<Exec>,
+    path: Path,
 }
 
 impl Model {
+    /// The model on the popcount path of [`Path::selected`] (`BNNFORGE_SIMD`, else the
+    /// fastest this CPU has).
     pub fn new(net: &Network) -> Model {
+        Model::with_path(net, Path::selected())
+    }
+
+    /// The model on a given popcount path (one the CPU lacks runs the portable one).
+    pub fn with_path(net: &Network, path: Path) -> Model {
+        let path = if path.available() {
+            path
+        } else {
+            Path::Portable
+        };
         let exec = net
             .layers
             .iter()
             .zip(net.info())
             .map(|(l, info)| {
                 let (ishape, ikind) = net.src_shape_kind(info.srcs[0]);
-                prepare(&l.op, ishape, ikind, info.shape)
+                prepare(&l.op, ishape, ikind, info.shape, path)
             })
             .collect();
         Model {
             net: net.clone(),
             exec,
+            path,
         }
+    }
+
+    /// The popcount path this model runs on.
+    pub fn path(&self) -> Path {
+        self.path
     }
 
     pub fn network(&self) -> &Network {
@@ -289,7 +326,7 @@ fn pack_dense(weight: &[i8], out: usize, c: usize, hw: usize) -> (usize, Vec<u64
     (row_words, w)
 }
 
-fn prepare(op: &Op, ishape: Shape, ikind: Kind, oshape: Shape) -> Exec {
+fn prepare(op: &Op, ishape: Shape, ikind: Kind, oshape: Shape, path: Path) -> Exec {
     let binary = ikind.is_binary();
     let bias_of = |b: &Option<crate::network::Param<i64>>, out: usize| {
         b.as_ref().map_or_else(|| vec![0; out], |b| b.data.clone())
@@ -304,16 +341,21 @@ fn prepare(op: &Op, ishape: Shape, ikind: Kind, oshape: Shape) -> Exec {
                 Exec::DenseBin {
                     n: n as i64,
                     row_words,
-                    w,
+                    w: PackedRows::new(w, row_words, path),
                     bias: bias_of(bias, *out),
                 }
             } else if let (planes @ 1..=MAX_PLANES, signed) = ikind.width() {
                 let (row_words, w) = pack_dense(&weight.data, *out, c, hw);
+                let wpop = w
+                    .chunks_exact(row_words)
+                    .map(|r| r.iter().map(|v| v.count_ones() as i64).sum())
+                    .collect();
                 Exec::DensePlanes {
                     planes,
                     signed,
                     row_words,
-                    w,
+                    w: PackedRows::new(w, row_words, path),
+                    wpop,
                     bias: bias_of(bias, *out),
                 }
             } else {
@@ -369,7 +411,7 @@ fn prepare(op: &Op, ishape: Shape, ikind: Kind, oshape: Shape) -> Exec {
                 Exec::ConvBin {
                     geo,
                     pad: *pad_value,
-                    w,
+                    w: PackedRows::new(w, kk * wp, path),
                     wpop,
                     bias: bias_of(bias, *out),
                 }
@@ -432,25 +474,27 @@ fn run(exec: &Exec, xs: &[&Act], ishape: Shape, oshape: Shape) -> Act {
                 bias,
             },
             Act::Bin(xw),
-        ) => Act::Int(
-            w.chunks_exact(*row_words)
-                .zip(bias)
-                .map(|(row, b)| {
-                    let d: u32 = row.iter().zip(xw).map(|(a, b)| (a ^ b).count_ones()).sum();
-                    n - 2 * d as i64 + b
-                })
-                .collect(),
-        ),
+        ) => {
+            let mut d = vec![0u32; bias.len()];
+            w.xor_popcount(&xw[..*row_words], &mut d);
+            Act::Int(
+                d.iter()
+                    .zip(bias)
+                    .map(|(&d, b)| n - 2 * d as i64 + b)
+                    .collect(),
+            )
+        }
         (
             Exec::DensePlanes {
                 planes,
                 signed,
                 row_words,
                 w,
+                wpop,
                 bias,
             },
             Act::Int(xv),
-        ) => dense_planes(*planes, *signed, *row_words, w, bias, xv, ishape.c),
+        ) => dense_planes(*planes, *signed, *row_words, w, wpop, bias, xv, ishape.c),
         (Exec::DenseInt { n, w, bias }, Act::Int(xv)) => Act::Int(
             w.chunks_exact(*n)
                 .zip(bias)
@@ -525,11 +569,13 @@ fn run(exec: &Exec, xs: &[&Act], ishape: Shape, oshape: Shape) -> Act {
 /// Integer inputs up to this many bits take the bit-plane path of dense layers.
 const MAX_PLANES: u32 = 12;
 
+#[allow(clippy::too_many_arguments)]
 fn dense_planes(
     planes: u32,
     signed: bool,
     row_words: usize,
-    w: &[u64],
+    w: &PackedRows,
+    wpop: &[i64],
     bias: &[i64],
     xv: &[i64],
     c: usize,
@@ -545,10 +591,6 @@ fn dense_planes(
             }
         }
     }
-    let plane_pop: Vec<i64> = bits
-        .chunks_exact(row_words)
-        .map(|pl| pl.iter().map(|v| v.count_ones() as i64).sum())
-        .collect();
     let weight_of = |b: u32| {
         if signed && b == planes - 1 {
             -(1i64 << b)
@@ -556,26 +598,28 @@ fn dense_planes(
             1i64 << b
         }
     };
-    Act::Int(
-        w.chunks_exact(row_words)
-            .zip(bias)
-            .map(|(row, bias)| {
-                let mut y = *bias;
-                for (b, plane) in bits.chunks_exact(row_words).enumerate() {
-                    let agree: i64 = row
-                        .iter()
-                        .zip(plane)
-                        .map(|(a, x)| (a & x).count_ones() as i64)
-                        .sum();
-                    y += weight_of(b as u32) * (2 * agree - plane_pop[b]);
-                }
-                y
-            })
-            .collect(),
-    )
+    // with agree = popcount(row AND plane): 2·agree − popcount(plane) =
+    // popcount(row) − popcount(row XOR plane)
+    let mut y = bias.to_vec();
+    let mut d = vec![0u32; bias.len()];
+    for (b, plane) in bits.chunks_exact(row_words).enumerate() {
+        w.xor_popcount(plane, &mut d);
+        let k = weight_of(b as u32);
+        for ((y, &d), &p) in y.iter_mut().zip(&d).zip(wpop) {
+            *y += k * (p - d as i64);
+        }
+    }
+    Act::Int(y)
 }
 
-fn conv_bin(geo: &ConvGeometry, pad: i8, w: &[u64], wpop: &[u32], bias: &[i64], xw: &[u64]) -> Act {
+fn conv_bin(
+    geo: &ConvGeometry,
+    pad: i8,
+    w: &PackedRows,
+    wpop: &[u32],
+    bias: &[i64],
+    xw: &[u64],
+) -> Act {
     let c = geo.input.c;
     let wp = wpp(c);
     let kk = geo.k * geo.k;
@@ -587,6 +631,7 @@ fn conv_bin(geo: &ConvGeometry, pad: i8, w: &[u64], wpop: &[u32], bias: &[i64], 
     let mut patch = vec![0u64; group];
     let mut skipped: Vec<usize> = Vec::with_capacity(kk);
     let mut out = Vec::with_capacity(geo.out.len());
+    let mut d = vec![0u32; bias.len()];
     for oy in 0..geo.out.h {
         for ox in 0..geo.out.w {
             skipped.clear();
@@ -608,61 +653,14 @@ fn conv_bin(geo: &ConvGeometry, pad: i8, w: &[u64], wpop: &[u32], bias: &[i64], 
             // with pad 0 a skipped position holds zero words: its XOR popcount is the
             // weights' popcount, removed again below
             let n = ((kk - skipped.len()) * c) as i64;
-            if skipped.is_empty() {
-                // the common case (interior pixels, or pad ±1): one XOR-popcount run per output
-                match group {
-                    1 => xor_pop_rows::<1>(w, &patch, bias, n, &mut out),
-                    2 => xor_pop_rows::<2>(w, &patch, bias, n, &mut out),
-                    4 => xor_pop_rows::<4>(w, &patch, bias, n, &mut out),
-                    9 => xor_pop_rows::<9>(w, &patch, bias, n, &mut out),
-                    18 => xor_pop_rows::<18>(w, &patch, bias, n, &mut out),
-                    25 => xor_pop_rows::<25>(w, &patch, bias, n, &mut out),
-                    _ => out.extend(w.chunks_exact(group).zip(bias).map(|(wo, b)| {
-                        let d: u32 = wo
-                            .iter()
-                            .zip(&patch)
-                            .map(|(a, b)| (a ^ b).count_ones())
-                            .sum();
-                        n - 2 * d as i64 + b
-                    })),
-                }
-            } else {
-                for (o, (wo, b)) in w.chunks_exact(group).zip(bias).enumerate() {
-                    let mut d: u32 = wo
-                        .iter()
-                        .zip(&patch)
-                        .map(|(a, b)| (a ^ b).count_ones())
-                        .sum();
-                    for &pos in &skipped {
-                        d -= wpop[o * kk + pos];
-                    }
-                    out.push(n - 2 * d as i64 + b);
-                }
+            w.xor_popcount(&patch, &mut d);
+            for (o, (&d, b)) in d.iter().zip(bias).enumerate() {
+                let skip: u32 = skipped.iter().map(|&pos| wpop[o * kk + pos]).sum();
+                out.push(n - 2 * (d - skip) as i64 + b);
             }
         }
     }
     Act::Int(out)
-}
-
-/// `n − 2·popcount(row XOR patch) + bias` for every weight row of `G` words; a fixed
-/// length lets the compiler unroll the popcounts of the common kernel sizes.
-#[inline]
-fn xor_pop_rows<const G: usize>(
-    w: &[u64],
-    patch: &[u64],
-    bias: &[i64],
-    n: i64,
-    out: &mut Vec<i64>,
-) {
-    let p: &[u64; G] = patch.try_into().expect("patch of G words");
-    for (wo, b) in w.chunks_exact(G).zip(bias) {
-        let wo: &[u64; G] = wo.try_into().expect("row of G words");
-        let mut d = 0u32;
-        for i in 0..G {
-            d += (wo[i] ^ p[i]).count_ones();
-        }
-        out.push(n - 2 * d as i64 + b);
-    }
 }
 
 fn conv_int(geo: &ConvGeometry, w: &[i8], bias: &[i64], xv: &[i64]) -> Act {
