@@ -68,6 +68,18 @@ impl Act {
         let (c, hw) = (shape.c, shape.pixels());
         if binary {
             let wp = wpp(c);
+            if hw == 1 {
+                // a vector: 64 consecutive values per word
+                return Act::Bin(
+                    x.chunks(64)
+                        .map(|vs| {
+                            vs.iter()
+                                .enumerate()
+                                .fold(0u64, |w, (b, &v)| w | ((v > 0) as u64) << b)
+                        })
+                        .collect(),
+                );
+            }
             let mut words = vec![0u64; hw * wp];
             for (ch, plane) in x.chunks_exact(hw).enumerate() {
                 let (word, bit) = (ch / 64, ch % 64);
@@ -76,6 +88,8 @@ impl Act {
                 }
             }
             Act::Bin(words)
+        } else if hw == 1 {
+            Act::Int(x.to_vec())
         } else {
             let mut v = vec![0i64; hw * c];
             for ch in 0..c {
@@ -89,9 +103,17 @@ impl Act {
 
     /// To values in C, H, W order (binary as ±1).
     pub fn to_chw(&self, shape: Shape) -> Vec<i64> {
+        let mut out = vec![0i64; shape.len()];
+        self.write_chw(shape, &mut out);
+        out
+    }
+
+    /// [`Act::to_chw`] into `out`, which has `shape.len()` values.
+    pub fn write_chw(&self, shape: Shape, out: &mut [i64]) {
         let (c, hw) = (shape.c, shape.pixels());
-        let mut out = vec![0i64; c * hw];
+        assert_eq!(out.len(), c * hw, "output length");
         match self {
+            Act::Int(v) if hw == 1 => out.copy_from_slice(v),
             Act::Int(v) => {
                 // a transpose in tiles of 8 pixels: each channel's 8 values fill one
                 // cache line of `out` while the tile's pixels stay in cache
@@ -112,7 +134,6 @@ impl Act {
                 }
             }
         }
-        out
     }
 }
 
@@ -282,8 +303,18 @@ impl Model {
     /// One frame: input values in C, H, W order, the output values (flattened C, H, W).
     pub fn eval(&self, x: &[i64]) -> Vec<i64> {
         let o = self.net.output_index();
-        let acts = self.eval_acts(x);
-        acts[o].to_chw(self.net.info()[o].shape)
+        let shape = self.net.info()[o].shape;
+        match self.eval_acts(x).swap_remove(o) {
+            // a vector of integers is already in C, H, W order: no copy
+            Act::Int(v) if shape.pixels() == 1 => v,
+            a => a.to_chw(shape),
+        }
+    }
+
+    /// [`Model::eval`] into `out`, which has [`Model::output_len`] values.
+    pub fn eval_into(&self, x: &[i64], out: &mut [i64]) {
+        let o = self.net.output_index();
+        self.eval_acts(x)[o].write_chw(self.net.info()[o].shape, out);
     }
 
     /// Every layer's values of one frame in C, H, W order, in layer order.
@@ -303,7 +334,7 @@ impl Model {
         let mut out = vec![0i64; xs.len() / n_in * n_out];
         out.par_chunks_mut(n_out)
             .zip(xs.par_chunks(n_in))
-            .for_each(|(o, x)| o.copy_from_slice(&self.eval(x)));
+            .for_each(|(o, x)| self.eval_into(x, o));
         out
     }
 }

@@ -40,20 +40,40 @@ fn single(input: Shape, op: Op) -> Network {
     .expect("bench network is valid")
 }
 
-/// Frames per second of each model over about `seconds` each, in batches on the given
-/// pool. The models take turns in short rounds, so a change in the load of a shared
-/// machine touches all of them alike and their ratio stays fair.
-fn measure(models: &[Model], pool: &rayon::ThreadPool, batch: usize, seconds: f64) -> Vec<f64> {
+/// CPU seconds the live threads of this process have run (Linux schedstat, in ns),
+/// if the system says.
+fn cpu_secs() -> Option<f64> {
+    let mut ns = 0u64;
+    for task in std::fs::read_dir("/proc/self/task").ok()? {
+        let stat = std::fs::read_to_string(task.ok()?.path().join("schedstat")).ok()?;
+        ns += stat.split_whitespace().next()?.parse::<u64>().ok()?;
+    }
+    Some(ns as f64 / 1e9)
+}
+
+/// Frames per second (wall clock) and frames per CPU second of each model over about
+/// `seconds` each, in batches on the given pool. The models take turns in short
+/// rounds, so a change in the load of a shared machine touches all of them alike and
+/// their ratio stays fair; the CPU-time figure leaves out the time other processes
+/// held the cores.
+fn measure(
+    models: &[Model],
+    pool: &rayon::ThreadPool,
+    batch: usize,
+    seconds: f64,
+) -> Vec<(f64, Option<f64>)> {
     const ROUNDS: usize = 8;
     let xs = random_frames(&models[0].network().input, batch, 1);
     let mut frames = vec![0usize; models.len()];
     let mut secs = vec![0f64; models.len()];
+    let mut cpu = vec![Some(0f64); models.len()];
     for m in models {
         pool.install(|| m.eval_batch(&xs)); // warm-up
     }
     for _ in 0..ROUNDS {
         for (i, m) in models.iter().enumerate() {
             let start = Instant::now();
+            let cpu0 = cpu_secs();
             loop {
                 std::hint::black_box(pool.install(|| m.eval_batch(&xs)));
                 frames[i] += batch;
@@ -62,12 +82,16 @@ fn measure(models: &[Model], pool: &rayon::ThreadPool, batch: usize, seconds: f6
                 }
             }
             secs[i] += start.elapsed().as_secs_f64();
+            cpu[i] = cpu[i]
+                .zip(cpu0.zip(cpu_secs()))
+                .map(|(c, (a, b))| c + b - a);
         }
     }
-    frames
-        .iter()
-        .zip(&secs)
-        .map(|(&f, &s)| f as f64 / s)
+    (0..models.len())
+        .map(|i| {
+            let f = frames[i] as f64;
+            (f / secs[i], cpu[i].filter(|&c| c > 0.0).map(|c| f / c))
+        })
         .collect()
 }
 
@@ -111,17 +135,22 @@ pub fn run(seconds: f64) -> Result<()> {
         for threads in [1, cores] {
             let pool = super::pool(Some(threads))?;
             let fps = measure(&models, &pool, batch, seconds);
-            for (m, f) in models.iter().zip(&fps) {
+            let g = |fps: f64| fps * macs as f64 / 1e9;
+            for (m, &(f, c)) in models.iter().zip(&fps) {
+                let per_cpu = c.map_or(String::new(), |c| format!(", {:.1} per CPU-second", g(c)));
                 let ratio = if m.path() == Path::Portable {
                     String::new()
                 } else {
-                    format!("  ({:.2}x portable)", f / fps[0])
+                    let cpu = c.zip(fps[0].1).map_or(String::new(), |(c, c0)| {
+                        format!(", {:.2}x per CPU-second", c / c0)
+                    });
+                    format!("  {:.2}x portable{cpu}", f / fps[0].0)
                 };
                 println!(
-                    "  {name:<24} {threads} thread{} {:<8}: {:>8.2} G binary MACs/s ({:.0} frames/s){ratio}",
+                    "  {name:<24} {threads} thread{} {:<8}: {:>7.2} G binary MACs/s ({:.0} frames/s{per_cpu}){ratio}",
                     if threads == 1 { " " } else { "s" },
                     m.path().name(),
-                    f * macs as f64 / 1e9,
+                    g(f),
                     f
                 );
             }
