@@ -83,8 +83,15 @@ impl Act {
             let mut words = vec![0u64; hw * wp];
             for (ch, plane) in x.chunks_exact(hw).enumerate() {
                 let (word, bit) = (ch / 64, ch % 64);
-                for (p, &v) in plane.iter().enumerate() {
-                    words[p * wp + word] |= ((v > 0) as u64) << bit;
+                if wp == 1 {
+                    // one word per pixel: a loop the compiler vectorises
+                    for (w, &v) in words.iter_mut().zip(plane) {
+                        *w |= ((v > 0) as u64) << bit;
+                    }
+                } else {
+                    for (px, &v) in words.chunks_exact_mut(wp).zip(plane) {
+                        px[word] |= ((v > 0) as u64) << bit;
+                    }
                 }
             }
             Act::Bin(words)
@@ -562,7 +569,19 @@ fn run(exec: &Exec, xs: &[&Act], ishape: Shape, oshape: Shape) -> Act {
                     flip[ch],
                 )
             };
-            if *binary_out {
+            if let (true, Act::Int(v)) = (*binary_out, x) {
+                // the common case (an accumulator to one bit): pixel by pixel, no division
+                let wp = wpp(*c);
+                let mut words = vec![0u64; ishape.pixels() * wp];
+                for (px, ys) in words.chunks_exact_mut(wp).zip(v.chunks_exact(*c)) {
+                    for (ch, &y) in ys.iter().enumerate() {
+                        let t = &sorted[ch * count..(ch + 1) * count];
+                        let bit = crate::kernels::threshold_count_sorted(y, t, flip[ch]);
+                        px[ch / 64] |= (bit as u64) << (ch % 64);
+                    }
+                }
+                Act::Bin(words)
+            } else if *binary_out {
                 let wp = wpp(*c);
                 let mut words = vec![0u64; ishape.pixels() * wp];
                 for i in 0..n {
@@ -685,9 +704,13 @@ fn conv_bin(
             // weights' popcount, removed again below
             let n = ((kk - skipped.len()) * c) as i64;
             w.xor_popcount(&patch, &mut d);
-            for (o, (&d, b)) in d.iter().zip(bias).enumerate() {
-                let skip: u32 = skipped.iter().map(|&pos| wpop[o * kk + pos]).sum();
-                out.push(n - 2 * (d - skip) as i64 + b);
+            if skipped.is_empty() {
+                out.extend(d.iter().zip(bias).map(|(&d, b)| n - 2 * d as i64 + b));
+            } else {
+                for (o, (&d, b)) in d.iter().zip(bias).enumerate() {
+                    let skip: u32 = skipped.iter().map(|&pos| wpop[o * kk + pos]).sum();
+                    out.push(n - 2 * (d - skip) as i64 + b);
+                }
             }
         }
     }
@@ -697,27 +720,29 @@ fn conv_bin(
 fn conv_int(geo: &ConvGeometry, w: &[i8], bias: &[i64], xv: &[i64]) -> Act {
     let c = geo.input.c;
     let kk = geo.k * geo.k;
+    // the k·k·C inputs under the kernel, in the weights' [k·k][C] order; integer inputs
+    // are padded with 0, so a padded position adds nothing
+    let mut patch = vec![0i64; kk * c];
     let mut out = Vec::with_capacity(geo.out.len());
     for oy in 0..geo.out.h {
         for ox in 0..geo.out.w {
-            for (o, b) in bias.iter().enumerate() {
-                let mut acc = *b;
-                for ky in 0..geo.k {
-                    for kx in 0..geo.k {
-                        // integer inputs are padded with 0: a padded position adds nothing
-                        if let Some(pix) = geo.source(oy, ox, ky, kx) {
-                            let pos = ky * geo.k + kx;
-                            let wo = &w[(o * kk + pos) * c..(o * kk + pos + 1) * c];
-                            acc += wo
-                                .iter()
-                                .zip(&xv[pix * c..(pix + 1) * c])
-                                .map(|(&w, &x)| w as i64 * x)
-                                .sum::<i64>();
-                        }
+            for ky in 0..geo.k {
+                for kx in 0..geo.k {
+                    let pos = ky * geo.k + kx;
+                    let dst = &mut patch[pos * c..(pos + 1) * c];
+                    match geo.source(oy, ox, ky, kx) {
+                        Some(pix) => dst.copy_from_slice(&xv[pix * c..(pix + 1) * c]),
+                        None => dst.fill(0),
                     }
                 }
-                out.push(acc);
             }
+            out.extend(w.chunks_exact(kk * c).zip(bias).map(|(wo, b)| {
+                wo.iter()
+                    .zip(&patch)
+                    .map(|(&w, &x)| w as i64 * x)
+                    .sum::<i64>()
+                    + b
+            }));
         }
     }
     Act::Int(out)
