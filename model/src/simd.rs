@@ -115,7 +115,7 @@ impl PackedRows {
     /// Rows of `words` words each, laid end to end in `w`, for `path` (the portable
     /// layout when the CPU lacks `path`).
     pub fn new(w: Vec<u64>, words: usize, path: Path) -> PackedRows {
-        let rows = if words == 0 { 0 } else { w.len() / words };
+        let rows = w.len().checked_div(words).unwrap_or(0);
         assert_eq!(rows * words, w.len(), "whole rows");
         // rows under 3 words are faster on POPCNT (measured: 1 word 3x, 2 words 1.3x)
         let layout = if path == Path::Avx2 && avx2() && words >= MIN_AVX2_WORDS {
