@@ -10,8 +10,9 @@
 //! one i64 per element. A vector `[F]` is a map `[F, 1, 1]`, so the channel of element i
 //! is always `i % C`. Input and output use the spec's C, H, W order.
 //!
-//! Binary dot products use Σ w·x = n − 2·popcount(x XOR w) on the packed words; the
-//! validation in [`Network::new`] proves every accumulator fits i64.
+//! Binary dot products use Σ w·x = n − 2·popcount(x XOR w) on the packed words, on
+//! the popcount path of [`crate::simd`] the model was built for; the validation in
+//! [`Network::new`] proves every accumulator fits i64.
 
 use crate::network::{Kind, Network, Op, Shape, Src};
 use crate::simd::{PackedRows, Path};
