@@ -268,6 +268,11 @@ fn main() -> ExitCode {
         );
     }
     let cli = Cli::parse();
+    // the software model's popcount path (BNNFORGE_SIMD), checked before any model runs
+    if let Err(e) = bnnforge_model::simd::Path::from_env() {
+        eprintln!("error: {e}");
+        return ExitCode::from(2);
+    }
     let result = match cli.command {
         Command::Infer {
             model,

@@ -10,10 +10,12 @@
 //! one i64 per element. A vector `[F]` is a map `[F, 1, 1]`, so the channel of element i
 //! is always `i % C`. Input and output use the spec's C, H, W order.
 //!
-//! Binary dot products use Σ w·x = n − 2·popcount(x XOR w) on the packed words; the
-//! validation in [`Network::new`] proves every accumulator fits i64.
+//! Binary dot products use Σ w·x = n − 2·popcount(x XOR w) on the packed words, on
+//! the popcount path of [`crate::simd`] the model was built for; the validation in
+//! [`Network::new`] proves every accumulator fits i64.
 
 use crate::network::{Kind, Network, Op, Shape, Src};
+use crate::simd::{PackedRows, Path};
 use bitvec::prelude::*;
 use rayon::prelude::*;
 
@@ -67,15 +69,35 @@ impl Act {
         let (c, hw) = (shape.c, shape.pixels());
         if binary {
             let wp = wpp(c);
+            if hw == 1 {
+                // a vector: 64 consecutive values per word
+                return Act::Bin(
+                    x.chunks(64)
+                        .map(|vs| {
+                            vs.iter()
+                                .enumerate()
+                                .fold(0u64, |w, (b, &v)| w | ((v > 0) as u64) << b)
+                        })
+                        .collect(),
+                );
+            }
             let mut words = vec![0u64; hw * wp];
-            for ch in 0..c {
-                for p in 0..hw {
-                    if x[ch * hw + p] > 0 {
-                        set_channel(&mut words, p * wp, ch);
+            for (ch, plane) in x.chunks_exact(hw).enumerate() {
+                let (word, bit) = (ch / 64, ch % 64);
+                if wp == 1 {
+                    // one word per pixel: a loop the compiler vectorises
+                    for (w, &v) in words.iter_mut().zip(plane) {
+                        *w |= ((v > 0) as u64) << bit;
+                    }
+                } else {
+                    for (px, &v) in words.chunks_exact_mut(wp).zip(plane) {
+                        px[word] |= ((v > 0) as u64) << bit;
                     }
                 }
             }
             Act::Bin(words)
+        } else if hw == 1 {
+            Act::Int(x.to_vec())
         } else {
             let mut v = vec![0i64; hw * c];
             for ch in 0..c {
@@ -89,14 +111,37 @@ impl Act {
 
     /// To values in C, H, W order (binary as ±1).
     pub fn to_chw(&self, shape: Shape) -> Vec<i64> {
+        let mut out = vec![0i64; shape.len()];
+        self.write_chw(shape, &mut out);
+        out
+    }
+
+    /// [`Act::to_chw`] into `out`, which has `shape.len()` values.
+    pub fn write_chw(&self, shape: Shape, out: &mut [i64]) {
         let (c, hw) = (shape.c, shape.pixels());
-        let mut out = vec![0i64; c * hw];
-        for p in 0..hw {
-            for ch in 0..c {
-                out[ch * hw + p] = self.get(c, p * c + ch);
+        assert_eq!(out.len(), c * hw, "output length");
+        match self {
+            Act::Int(v) if hw == 1 => out.copy_from_slice(v),
+            Act::Int(v) => {
+                // a transpose in tiles of 8 pixels: each channel's 8 values fill one
+                // cache line of `out` while the tile's pixels stay in cache
+                for p0 in (0..hw).step_by(8) {
+                    let p1 = (p0 + 8).min(hw);
+                    for ch in 0..c {
+                        for p in p0..p1 {
+                            out[ch * hw + p] = v[p * c + ch];
+                        }
+                    }
+                }
+            }
+            Act::Bin(words) => {
+                for (p, px) in words.chunks_exact(wpp(c)).enumerate() {
+                    for ch in 0..c {
+                        out[ch * hw + p] = 2 * (px[ch / 64] >> (ch % 64) & 1) as i64 - 1;
+                    }
+                }
             }
         }
-        out
     }
 }
 
@@ -107,7 +152,7 @@ enum Exec {
         n: i64,
         /// packed weight words per row (the input's HWC word layout)
         row_words: usize,
-        w: Vec<u64>,
+        w: PackedRows,
         bias: Vec<i64>,
     },
     /// Integer input of at most [`MAX_PLANES`] bits, as bit planes: Σ w·x =
@@ -119,7 +164,9 @@ enum Exec {
         /// packed words per row and per plane (the input's HWC word layout)
         row_words: usize,
         /// bit set where the weight is +1
-        w: Vec<u64>,
+        w: PackedRows,
+        /// popcount of each row of `w`
+        wpop: Vec<i64>,
         bias: Vec<i64>,
     },
     DenseInt {
@@ -131,8 +178,8 @@ enum Exec {
     ConvBin {
         geo: ConvGeometry,
         pad: i8,
-        /// `[out][k·k][wpp]`
-        w: Vec<u64>,
+        /// `[out]` rows of `[k·k][wpp]` words
+        w: PackedRows,
         /// popcount of each `[out][k·k]` weight group (for pad value 0)
         wpop: Vec<u32>,
         bias: Vec<i64>,
@@ -183,23 +230,42 @@ impl ConvGeometry {
 pub struct Model {
     net: Network,
     exec: Vec<Exec>,
+    path: Path,
 }
 
 impl Model {
+    /// The model on the popcount path of [`Path::selected`] (`BNNFORGE_SIMD`, else the
+    /// fastest this CPU has).
     pub fn new(net: &Network) -> Model {
+        Model::with_path(net, Path::selected())
+    }
+
+    /// The model on a given popcount path (one the CPU lacks runs the portable one).
+    pub fn with_path(net: &Network, path: Path) -> Model {
+        let path = if path.available() {
+            path
+        } else {
+            Path::Portable
+        };
         let exec = net
             .layers
             .iter()
             .zip(net.info())
             .map(|(l, info)| {
                 let (ishape, ikind) = net.src_shape_kind(info.srcs[0]);
-                prepare(&l.op, ishape, ikind, info.shape)
+                prepare(&l.op, ishape, ikind, info.shape, path)
             })
             .collect();
         Model {
             net: net.clone(),
             exec,
+            path,
         }
+    }
+
+    /// The popcount path this model runs on.
+    pub fn path(&self) -> Path {
+        self.path
     }
 
     pub fn network(&self) -> &Network {
@@ -245,8 +311,18 @@ impl Model {
     /// One frame: input values in C, H, W order, the output values (flattened C, H, W).
     pub fn eval(&self, x: &[i64]) -> Vec<i64> {
         let o = self.net.output_index();
-        let acts = self.eval_acts(x);
-        acts[o].to_chw(self.net.info()[o].shape)
+        let shape = self.net.info()[o].shape;
+        match self.eval_acts(x).swap_remove(o) {
+            // a vector of integers is already in C, H, W order: no copy
+            Act::Int(v) if shape.pixels() == 1 => v,
+            a => a.to_chw(shape),
+        }
+    }
+
+    /// [`Model::eval`] into `out`, which has [`Model::output_len`] values.
+    pub fn eval_into(&self, x: &[i64], out: &mut [i64]) {
+        let o = self.net.output_index();
+        self.eval_acts(x)[o].write_chw(self.net.info()[o].shape, out);
     }
 
     /// Every layer's values of one frame in C, H, W order, in layer order.
@@ -266,7 +342,7 @@ impl Model {
         let mut out = vec![0i64; xs.len() / n_in * n_out];
         out.par_chunks_mut(n_out)
             .zip(xs.par_chunks(n_in))
-            .for_each(|(o, x)| o.copy_from_slice(&self.eval(x)));
+            .for_each(|(o, x)| self.eval_into(x, o));
         out
     }
 }
@@ -289,7 +365,7 @@ fn pack_dense(weight: &[i8], out: usize, c: usize, hw: usize) -> (usize, Vec<u64
     (row_words, w)
 }
 
-fn prepare(op: &Op, ishape: Shape, ikind: Kind, oshape: Shape) -> Exec {
+fn prepare(op: &Op, ishape: Shape, ikind: Kind, oshape: Shape, path: Path) -> Exec {
     let binary = ikind.is_binary();
     let bias_of = |b: &Option<crate::network::Param<i64>>, out: usize| {
         b.as_ref().map_or_else(|| vec![0; out], |b| b.data.clone())
@@ -304,16 +380,21 @@ fn prepare(op: &Op, ishape: Shape, ikind: Kind, oshape: Shape) -> Exec {
                 Exec::DenseBin {
                     n: n as i64,
                     row_words,
-                    w,
+                    w: PackedRows::new(w, row_words, path),
                     bias: bias_of(bias, *out),
                 }
             } else if let (planes @ 1..=MAX_PLANES, signed) = ikind.width() {
                 let (row_words, w) = pack_dense(&weight.data, *out, c, hw);
+                let wpop = w
+                    .chunks_exact(row_words)
+                    .map(|r| r.iter().map(|v| v.count_ones() as i64).sum())
+                    .collect();
                 Exec::DensePlanes {
                     planes,
                     signed,
                     row_words,
-                    w,
+                    w: PackedRows::new(w, row_words, path),
+                    wpop,
                     bias: bias_of(bias, *out),
                 }
             } else {
@@ -369,7 +450,7 @@ fn prepare(op: &Op, ishape: Shape, ikind: Kind, oshape: Shape) -> Exec {
                 Exec::ConvBin {
                     geo,
                     pad: *pad_value,
-                    w,
+                    w: PackedRows::new(w, kk * wp, path),
                     wpop,
                     bias: bias_of(bias, *out),
                 }
@@ -432,25 +513,27 @@ fn run(exec: &Exec, xs: &[&Act], ishape: Shape, oshape: Shape) -> Act {
                 bias,
             },
             Act::Bin(xw),
-        ) => Act::Int(
-            w.chunks_exact(*row_words)
-                .zip(bias)
-                .map(|(row, b)| {
-                    let d: u32 = row.iter().zip(xw).map(|(a, b)| (a ^ b).count_ones()).sum();
-                    n - 2 * d as i64 + b
-                })
-                .collect(),
-        ),
+        ) => {
+            let mut d = vec![0u32; bias.len()];
+            w.xor_popcount(&xw[..*row_words], &mut d);
+            Act::Int(
+                d.iter()
+                    .zip(bias)
+                    .map(|(&d, b)| n - 2 * d as i64 + b)
+                    .collect(),
+            )
+        }
         (
             Exec::DensePlanes {
                 planes,
                 signed,
                 row_words,
                 w,
+                wpop,
                 bias,
             },
             Act::Int(xv),
-        ) => dense_planes(*planes, *signed, *row_words, w, bias, xv, ishape.c),
+        ) => dense_planes(*planes, *signed, *row_words, w, wpop, bias, xv, ishape.c),
         (Exec::DenseInt { n, w, bias }, Act::Int(xv)) => Act::Int(
             w.chunks_exact(*n)
                 .zip(bias)
@@ -487,7 +570,19 @@ fn run(exec: &Exec, xs: &[&Act], ishape: Shape, oshape: Shape) -> Act {
                     flip[ch],
                 )
             };
-            if *binary_out {
+            if let (true, Act::Int(v)) = (*binary_out, x) {
+                // the common case (an accumulator to one bit): pixel by pixel, no division
+                let wp = wpp(*c);
+                let mut words = vec![0u64; ishape.pixels() * wp];
+                for (px, ys) in words.chunks_exact_mut(wp).zip(v.chunks_exact(*c)) {
+                    for (ch, &y) in ys.iter().enumerate() {
+                        let t = &sorted[ch * count..(ch + 1) * count];
+                        let bit = crate::kernels::threshold_count_sorted(y, t, flip[ch]);
+                        px[ch / 64] |= (bit as u64) << (ch % 64);
+                    }
+                }
+                Act::Bin(words)
+            } else if *binary_out {
                 let wp = wpp(*c);
                 let mut words = vec![0u64; ishape.pixels() * wp];
                 for i in 0..n {
@@ -525,11 +620,13 @@ fn run(exec: &Exec, xs: &[&Act], ishape: Shape, oshape: Shape) -> Act {
 /// Integer inputs up to this many bits take the bit-plane path of dense layers.
 const MAX_PLANES: u32 = 12;
 
+#[allow(clippy::too_many_arguments)]
 fn dense_planes(
     planes: u32,
     signed: bool,
     row_words: usize,
-    w: &[u64],
+    w: &PackedRows,
+    wpop: &[i64],
     bias: &[i64],
     xv: &[i64],
     c: usize,
@@ -545,10 +642,6 @@ fn dense_planes(
             }
         }
     }
-    let plane_pop: Vec<i64> = bits
-        .chunks_exact(row_words)
-        .map(|pl| pl.iter().map(|v| v.count_ones() as i64).sum())
-        .collect();
     let weight_of = |b: u32| {
         if signed && b == planes - 1 {
             -(1i64 << b)
@@ -556,26 +649,28 @@ fn dense_planes(
             1i64 << b
         }
     };
-    Act::Int(
-        w.chunks_exact(row_words)
-            .zip(bias)
-            .map(|(row, bias)| {
-                let mut y = *bias;
-                for (b, plane) in bits.chunks_exact(row_words).enumerate() {
-                    let agree: i64 = row
-                        .iter()
-                        .zip(plane)
-                        .map(|(a, x)| (a & x).count_ones() as i64)
-                        .sum();
-                    y += weight_of(b as u32) * (2 * agree - plane_pop[b]);
-                }
-                y
-            })
-            .collect(),
-    )
+    // with agree = popcount(row AND plane): 2·agree − popcount(plane) =
+    // popcount(row) − popcount(row XOR plane)
+    let mut y = bias.to_vec();
+    let mut d = vec![0u32; bias.len()];
+    for (b, plane) in bits.chunks_exact(row_words).enumerate() {
+        w.xor_popcount(plane, &mut d);
+        let k = weight_of(b as u32);
+        for ((y, &d), &p) in y.iter_mut().zip(&d).zip(wpop) {
+            *y += k * (p - d as i64);
+        }
+    }
+    Act::Int(y)
 }
 
-fn conv_bin(geo: &ConvGeometry, pad: i8, w: &[u64], wpop: &[u32], bias: &[i64], xw: &[u64]) -> Act {
+fn conv_bin(
+    geo: &ConvGeometry,
+    pad: i8,
+    w: &PackedRows,
+    wpop: &[u32],
+    bias: &[i64],
+    xw: &[u64],
+) -> Act {
     let c = geo.input.c;
     let wp = wpp(c);
     let kk = geo.k * geo.k;
@@ -587,6 +682,7 @@ fn conv_bin(geo: &ConvGeometry, pad: i8, w: &[u64], wpop: &[u32], bias: &[i64], 
     let mut patch = vec![0u64; group];
     let mut skipped: Vec<usize> = Vec::with_capacity(kk);
     let mut out = Vec::with_capacity(geo.out.len());
+    let mut d = vec![0u32; bias.len()];
     for oy in 0..geo.out.h {
         for ox in 0..geo.out.w {
             skipped.clear();
@@ -608,35 +704,13 @@ fn conv_bin(geo: &ConvGeometry, pad: i8, w: &[u64], wpop: &[u32], bias: &[i64], 
             // with pad 0 a skipped position holds zero words: its XOR popcount is the
             // weights' popcount, removed again below
             let n = ((kk - skipped.len()) * c) as i64;
+            w.xor_popcount(&patch, &mut d);
             if skipped.is_empty() {
-                // the common case (interior pixels, or pad ±1): one XOR-popcount run per output
-                match group {
-                    1 => xor_pop_rows::<1>(w, &patch, bias, n, &mut out),
-                    2 => xor_pop_rows::<2>(w, &patch, bias, n, &mut out),
-                    4 => xor_pop_rows::<4>(w, &patch, bias, n, &mut out),
-                    9 => xor_pop_rows::<9>(w, &patch, bias, n, &mut out),
-                    18 => xor_pop_rows::<18>(w, &patch, bias, n, &mut out),
-                    25 => xor_pop_rows::<25>(w, &patch, bias, n, &mut out),
-                    _ => out.extend(w.chunks_exact(group).zip(bias).map(|(wo, b)| {
-                        let d: u32 = wo
-                            .iter()
-                            .zip(&patch)
-                            .map(|(a, b)| (a ^ b).count_ones())
-                            .sum();
-                        n - 2 * d as i64 + b
-                    })),
-                }
+                out.extend(d.iter().zip(bias).map(|(&d, b)| n - 2 * d as i64 + b));
             } else {
-                for (o, (wo, b)) in w.chunks_exact(group).zip(bias).enumerate() {
-                    let mut d: u32 = wo
-                        .iter()
-                        .zip(&patch)
-                        .map(|(a, b)| (a ^ b).count_ones())
-                        .sum();
-                    for &pos in &skipped {
-                        d -= wpop[o * kk + pos];
-                    }
-                    out.push(n - 2 * d as i64 + b);
+                for (o, (&d, b)) in d.iter().zip(bias).enumerate() {
+                    let skip: u32 = skipped.iter().map(|&pos| wpop[o * kk + pos]).sum();
+                    out.push(n - 2 * (d - skip) as i64 + b);
                 }
             }
         }
@@ -644,51 +718,32 @@ fn conv_bin(geo: &ConvGeometry, pad: i8, w: &[u64], wpop: &[u32], bias: &[i64], 
     Act::Int(out)
 }
 
-/// `n − 2·popcount(row XOR patch) + bias` for every weight row of `G` words; a fixed
-/// length lets the compiler unroll the popcounts of the common kernel sizes.
-#[inline]
-fn xor_pop_rows<const G: usize>(
-    w: &[u64],
-    patch: &[u64],
-    bias: &[i64],
-    n: i64,
-    out: &mut Vec<i64>,
-) {
-    let p: &[u64; G] = patch.try_into().expect("patch of G words");
-    for (wo, b) in w.chunks_exact(G).zip(bias) {
-        let wo: &[u64; G] = wo.try_into().expect("row of G words");
-        let mut d = 0u32;
-        for i in 0..G {
-            d += (wo[i] ^ p[i]).count_ones();
-        }
-        out.push(n - 2 * d as i64 + b);
-    }
-}
-
 fn conv_int(geo: &ConvGeometry, w: &[i8], bias: &[i64], xv: &[i64]) -> Act {
     let c = geo.input.c;
     let kk = geo.k * geo.k;
+    // the k·k·C inputs under the kernel, in the weights' [k·k][C] order; integer inputs
+    // are padded with 0, so a padded position adds nothing
+    let mut patch = vec![0i64; kk * c];
     let mut out = Vec::with_capacity(geo.out.len());
     for oy in 0..geo.out.h {
         for ox in 0..geo.out.w {
-            for (o, b) in bias.iter().enumerate() {
-                let mut acc = *b;
-                for ky in 0..geo.k {
-                    for kx in 0..geo.k {
-                        // integer inputs are padded with 0: a padded position adds nothing
-                        if let Some(pix) = geo.source(oy, ox, ky, kx) {
-                            let pos = ky * geo.k + kx;
-                            let wo = &w[(o * kk + pos) * c..(o * kk + pos + 1) * c];
-                            acc += wo
-                                .iter()
-                                .zip(&xv[pix * c..(pix + 1) * c])
-                                .map(|(&w, &x)| w as i64 * x)
-                                .sum::<i64>();
-                        }
+            for ky in 0..geo.k {
+                for kx in 0..geo.k {
+                    let pos = ky * geo.k + kx;
+                    let dst = &mut patch[pos * c..(pos + 1) * c];
+                    match geo.source(oy, ox, ky, kx) {
+                        Some(pix) => dst.copy_from_slice(&xv[pix * c..(pix + 1) * c]),
+                        None => dst.fill(0),
                     }
                 }
-                out.push(acc);
             }
+            out.extend(w.chunks_exact(kk * c).zip(bias).map(|(wo, b)| {
+                wo.iter()
+                    .zip(&patch)
+                    .map(|(&w, &x)| w as i64 * x)
+                    .sum::<i64>()
+                    + b
+            }));
         }
     }
     Act::Int(out)

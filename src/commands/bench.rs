@@ -1,9 +1,11 @@
 //! `bnnforge bench`: binary MACs per second of the software model on the two layers
-//! the issue names, on one core and on all cores; with `--cosim`, the speed of the
-//! Verilator co-simulation of the largest shipped network.
+//! the issue names, on one core and on all cores, on each popcount path the CPU has
+//! (portable and AVX2) and their ratio; with `--cosim`, the speed of the Verilator
+//! co-simulation of the largest shipped network.
 
 use bnnforge_model::network::{InputSpec, Layer, Network, Op, Param, Shape};
 use bnnforge_model::random::random_frames;
+use bnnforge_model::simd::Path;
 use bnnforge_model::{Model, Result};
 use std::time::Instant;
 
@@ -38,17 +40,59 @@ fn single(input: Shape, op: Op) -> Network {
     .expect("bench network is valid")
 }
 
-/// Frames per second over about `seconds`, in batches on the given pool.
-fn measure(model: &Model, pool: &rayon::ThreadPool, batch: usize, seconds: f64) -> f64 {
-    let xs = random_frames(&model.network().input, batch, 1);
-    pool.install(|| model.eval_batch(&xs)); // warm-up
-    let start = Instant::now();
-    let mut frames = 0usize;
-    while start.elapsed().as_secs_f64() < seconds {
-        std::hint::black_box(pool.install(|| model.eval_batch(&xs)));
-        frames += batch;
+/// CPU seconds the live threads of this process have run (Linux schedstat, in ns),
+/// if the system says.
+fn cpu_secs() -> Option<f64> {
+    let mut ns = 0u64;
+    for task in std::fs::read_dir("/proc/self/task").ok()? {
+        let stat = std::fs::read_to_string(task.ok()?.path().join("schedstat")).ok()?;
+        ns += stat.split_whitespace().next()?.parse::<u64>().ok()?;
     }
-    frames as f64 / start.elapsed().as_secs_f64()
+    Some(ns as f64 / 1e9)
+}
+
+/// Frames per second (wall clock) and frames per CPU second of each model over about
+/// `seconds` each, in batches on the given pool. The models take turns in short
+/// rounds, so a change in the load of a shared machine touches all of them alike and
+/// their ratio stays fair; the CPU-time figure leaves out the time other processes
+/// held the cores.
+fn measure(
+    models: &[Model],
+    pool: &rayon::ThreadPool,
+    batch: usize,
+    seconds: f64,
+) -> Vec<(f64, Option<f64>)> {
+    const ROUNDS: usize = 8;
+    let xs = random_frames(&models[0].network().input, batch, 1);
+    let mut frames = vec![0usize; models.len()];
+    let mut secs = vec![0f64; models.len()];
+    let mut cpu = vec![Some(0f64); models.len()];
+    for m in models {
+        pool.install(|| m.eval_batch(&xs)); // warm-up
+    }
+    for _ in 0..ROUNDS {
+        for (i, m) in models.iter().enumerate() {
+            let start = Instant::now();
+            let cpu0 = cpu_secs();
+            loop {
+                std::hint::black_box(pool.install(|| m.eval_batch(&xs)));
+                frames[i] += batch;
+                if start.elapsed().as_secs_f64() >= seconds / ROUNDS as f64 {
+                    break;
+                }
+            }
+            secs[i] += start.elapsed().as_secs_f64();
+            cpu[i] = cpu[i]
+                .zip(cpu0.zip(cpu_secs()))
+                .map(|(c, (a, b))| c + b - a);
+        }
+    }
+    (0..models.len())
+        .map(|i| {
+            let f = frames[i] as f64;
+            (f / secs[i], cpu[i].filter(|&c| c > 0.0).map(|c| f / c))
+        })
+        .collect()
 }
 
 pub fn run(seconds: f64) -> Result<()> {
@@ -73,21 +117,43 @@ pub fn run(seconds: f64) -> Result<()> {
         },
     );
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    println!("software model, binary MACs per second ({cores} cores available)");
+    // BNNFORGE_SIMD=portable measures the portable path alone
+    let paths = match Path::from_env()? {
+        Path::Portable => vec![Path::Portable],
+        _ => Path::all_available(),
+    };
+    let names: Vec<&str> = paths.iter().map(|p| p.name()).collect();
+    println!(
+        "software model, binary MACs per second ({cores} cores available; popcount paths: {})",
+        names.join(", ")
+    );
     for (name, net, macs, batch) in [
         ("dense 1024x1024", &dense, 1024u64 * 1024, 256usize),
         ("conv 3x3 64->64 @32x32", &conv, 64 * 64 * 9 * 32 * 32, 8),
     ] {
-        let model = Model::new(net);
+        let models: Vec<Model> = paths.iter().map(|&p| Model::with_path(net, p)).collect();
         for threads in [1, cores] {
             let pool = super::pool(Some(threads))?;
-            let fps = measure(&model, &pool, batch, seconds);
-            println!(
-                "  {name:<24} {threads} thread{}: {:>8.2} G binary MACs/s ({:.0} frames/s)",
-                if threads == 1 { " " } else { "s" },
-                fps * macs as f64 / 1e9,
-                fps
-            );
+            let fps = measure(&models, &pool, batch, seconds);
+            let g = |fps: f64| fps * macs as f64 / 1e9;
+            for (m, &(f, c)) in models.iter().zip(&fps) {
+                let per_cpu = c.map_or(String::new(), |c| format!(", {:.1} per CPU-second", g(c)));
+                let ratio = if m.path() == Path::Portable {
+                    String::new()
+                } else {
+                    let cpu = c.zip(fps[0].1).map_or(String::new(), |(c, c0)| {
+                        format!(", {:.2}x per CPU-second", c / c0)
+                    });
+                    format!("  {:.2}x portable{cpu}", f / fps[0].0)
+                };
+                println!(
+                    "  {name:<24} {threads} thread{} {:<8}: {:>7.2} G binary MACs/s ({:.0} frames/s{per_cpu}){ratio}",
+                    if threads == 1 { " " } else { "s" },
+                    m.path().name(),
+                    g(f),
+                    f
+                );
+            }
         }
     }
     Ok(())

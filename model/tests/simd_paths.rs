@@ -1,0 +1,181 @@
+//! The popcount paths against each other: the XOR-popcount kernel on random row shapes
+//! (odd word counts, partial 4-row groups, partial 256-bit blocks) and whole random
+//! networks with wide layers, every path the CPU has against the portable one.
+//!
+//! Each test prints its seed; `BNNFORGE_SEED=<seed>` replays it.
+
+use bnnforge_model::network::{InputSpec, Layer, Network, Op, Param, Shape};
+use bnnforge_model::random::{random_frames, random_network, RandomConfig};
+use bnnforge_model::simd::{xor_popcount_rows, PackedRows, Path};
+use bnnforge_model::Model;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+fn seed() -> u64 {
+    let seed = match std::env::var("BNNFORGE_SEED") {
+        Ok(s) => s.parse().expect("BNNFORGE_SEED is a u64"),
+        Err(_) => rand::random(),
+    };
+    println!("seed {seed} (replay: BNNFORGE_SEED={seed})");
+    seed
+}
+
+/// Random words with runs of ones and zeros as well as noise, so byte counts reach 8.
+fn word(rng: &mut ChaCha8Rng) -> u64 {
+    match rng.gen_range(0..4) {
+        0 => 0,
+        1 => u64::MAX,
+        _ => rng.gen(),
+    }
+}
+
+#[test]
+fn kernel_paths_agree() {
+    let seed = seed();
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let paths = Path::all_available();
+    println!("paths: {paths:?}");
+    for case in 0..400 {
+        // up to 40 words covers every fixed-size AVX2 kernel and the general one;
+        // an occasional long row crosses the 31-vector widening of the byte counters
+        let words = if case % 50 == 0 {
+            rng.gen_range(120..=300)
+        } else {
+            rng.gen_range(1..=40)
+        };
+        let rows = rng.gen_range(0..=13);
+        // the model keeps bits above the channel count at zero in both operands
+        let bits: usize = rng.gen_range(1..=64 * words);
+        let mask = |i: usize| {
+            let n = bits.saturating_sub(i * 64).min(64);
+            if n == 64 {
+                u64::MAX
+            } else {
+                (1u64 << n) - 1
+            }
+        };
+        let x: Vec<u64> = (0..words).map(|i| word(&mut rng) & mask(i)).collect();
+        // some cases make rows mostly the complement of x: every byte count at its top
+        let opposite = case % 5 == 0;
+        let w: Vec<u64> = (0..rows * words)
+            .map(|i| {
+                let v = if opposite && rng.gen_range(0..16) != 0 {
+                    !x[i % words]
+                } else {
+                    word(&mut rng)
+                };
+                v & mask(i % words)
+            })
+            .collect();
+        let want: Vec<u32> = w
+            .chunks_exact(words)
+            .map(|r| r.iter().zip(&x).map(|(a, b)| (a ^ b).count_ones()).sum())
+            .collect();
+        for &path in &paths {
+            let mut got = vec![u32::MAX; rows];
+            PackedRows::new(w.clone(), words, path).xor_popcount(&x, &mut got);
+            assert_eq!(
+                got, want,
+                "seed {seed}, case {case}: {path:?}, {rows} rows of {words} words, {bits} bits"
+            );
+            let mut again = vec![u32::MAX; rows];
+            xor_popcount_rows(path, &w, &x, &mut again);
+            assert_eq!(
+                again, want,
+                "seed {seed}, case {case}: xor_popcount_rows {path:?}"
+            );
+        }
+    }
+}
+
+fn compare(net: &Network, frames: &[i64], what: &str) {
+    let portable = Model::with_path(net, Path::Portable);
+    for path in Path::all_available() {
+        let model = Model::with_path(net, path);
+        assert_eq!(model.path(), path);
+        for (f, x) in frames.chunks(net.input.shape.len()).enumerate() {
+            let want = portable.eval_layers(x);
+            let got = model.eval_layers(x);
+            for (i, (w, g)) in want.iter().zip(&got).enumerate() {
+                assert_eq!(
+                    w, g,
+                    "{what}: {path:?}, frame {f}, layer '{}' differs from the portable path",
+                    net.layers[i].name
+                );
+            }
+        }
+    }
+}
+
+fn pm1(rng: &mut ChaCha8Rng, n: usize) -> Vec<i8> {
+    (0..n).map(|_| if rng.gen() { 1 } else { -1 }).collect()
+}
+
+#[test]
+fn network_paths_agree() {
+    let seed = seed();
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    // wide random networks: rows of many words with odd channel counts
+    let cfg = RandomConfig {
+        max_channels: 150,
+        max_hw: 6,
+        max_features: 1100,
+        ..RandomConfig::default()
+    };
+    for case in 0..20 {
+        let s = rng.gen();
+        let net = random_network(s, &cfg);
+        compare(
+            &net,
+            &random_frames(&net.input, 2, s),
+            &format!("seed {seed}, case {case} (random network {s})"),
+        );
+    }
+    // single binary dense and conv layers of random odd shapes
+    for case in 0..30 {
+        let (c, h, w) = (
+            rng.gen_range(1..=300),
+            rng.gen_range(1..=4),
+            rng.gen_range(1..=4),
+        );
+        let out = rng.gen_range(1..=11);
+        let bits = if rng.gen() { 1 } else { rng.gen_range(2..=6) };
+        let input = InputSpec {
+            shape: Shape::map(c, h, w),
+            bits,
+            signed: rng.gen(),
+        };
+        let op = if rng.gen() {
+            let n = c * h * w;
+            Op::Dense {
+                out,
+                weight: Param::new("w", vec![out, n], pm1(&mut rng, out * n)),
+                bias: Some(Param::new("b", vec![out], vec![rng.gen_range(-9..=9); out])),
+            }
+        } else {
+            let k = rng.gen_range(1..=h.min(w) + 2);
+            let p = rng.gen_range(0..=2).max((k + 1).saturating_sub(h.min(w)));
+            Op::Conv {
+                out,
+                kernel: k,
+                stride: rng.gen_range(1..=2),
+                padding: p,
+                pad_value: rng.gen_range(-1..=1),
+                weight: Param::new("w", vec![out, c, k, k], pm1(&mut rng, out * c * k * k)),
+                bias: None,
+            }
+        };
+        let layers = vec![Layer {
+            name: "l".into(),
+            inputs: vec!["input".into()],
+            op,
+        }];
+        let net = Network::new("one".into(), input, layers, "l".into())
+            .unwrap_or_else(|e| panic!("seed {seed}, case {case}: {e}"));
+        compare(
+            &net,
+            &random_frames(&net.input, 2, rng.gen()),
+            &format!("seed {seed}, single layer case {case}"),
+        );
+    }
+}
