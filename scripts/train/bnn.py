@@ -108,6 +108,7 @@ class BatchNorm:
         self.gamma = Param(np.full(c, gamma))
         self.beta = Param(np.full(c, beta))
         self.rm, self.rv = np.zeros(c, F), np.ones(c, F)
+        self.batches = None  # a list while recalibrating: the batch statistics
 
     def params(self):
         return [self.gamma, self.beta]
@@ -122,6 +123,8 @@ class BatchNorm:
             mu, var = y.mean(axes), y.var(axes)
             self.rm = 0.9 * self.rm + 0.1 * mu
             self.rv = 0.9 * self.rv + 0.1 * var
+            if self.batches is not None:
+                self.batches.append((mu, var))
         else:
             mu, var = self.rm, self.rv
         inv = 1 / np.sqrt(var + 1e-5)
@@ -401,6 +404,24 @@ class Classifier:
 class Network:
     def __init__(self, units):
         self.units = units
+
+    def batchnorms(self):
+        return [v for u in self.units for v in vars(u).values() if isinstance(v, BatchNorm)]
+
+    def recalibrate(self, x, batch=500):
+        """Sets every batch-norm's statistics to their average over x (no update of the
+        parameters): the running averages of the last training steps are noisy, and the
+        quantisers after them turn small shifts into different integers."""
+        bns = self.batchnorms()
+        for bn in bns:
+            bn.batches = []
+        for i in range(0, len(x), batch):
+            self.forward(x[i : i + batch].astype(F), train=True)
+        for bn in bns:
+            mus = np.array([m for m, _ in bn.batches])
+            vs = np.array([v for _, v in bn.batches])
+            bn.rm, bn.rv = mus.mean(0).astype(F), (vs.mean(0) + mus.var(0)).astype(F)
+            bn.batches = None
 
     def params(self):
         return [p for u in self.units for p in u.params()]

@@ -189,6 +189,7 @@ def main():
     net = build(args.arch, rng)
     t0 = time.time()
     train(net, xtr, ytr, rng, args.epochs, args.batch, args.lr)
+    net.recalibrate(xtr)
     minutes = (time.time() - t0) / 60
 
     ex = net.export()
