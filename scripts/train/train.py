@@ -20,6 +20,23 @@ threshold, maxpool 2 -> [16, 14, 14]):
   bineal-fn  the same, feature normalisation: batch-norm of s before the sign
   bineal-dr  the same, double residual: two residual units (two shortcuts) per block
 then a dense 32*7*7 -> 10 with an integer bias; the prediction is the argmax.
+
+How each construct is format 1 (all are expressible; nothing is approximated except the
+classifier's bias, rounded to an integer, and the integer network is what is measured):
+- stem: `conv` on the 8-bit pixels (integer input, zero padding), its batch-norm and sign
+  folded into a 1-bit `threshold` (with `flip` for a negative gain);
+- each branch's batch-norm and 4-bit quantiser round(z) clipped to 0..15 folded into a
+  4-bit `threshold` (15 integer thresholds per channel); the 1x1 shortcut is a `conv`
+  with kernel 1; the two branches meet in an `add` of their counts (0..30), exactly the
+  trainer's sum;
+- the 1-bit threshold after the add: fixed (s >= 15), learned tau_c (s >= ceil(tau_c))
+  or a batch-norm (a threshold with flip): one `threshold` of 1 bit in all three cases;
+- pooling: trained as max-pool before the sign, exported as `maxpool` after the 1-bit
+  `threshold` (equal, since the sign is monotone);
+- classifier: logits = scale * (sum + bias) with scale > 0; the argmax does not depend on
+  the scale, so `dense` with the bias rounded to an integer.
+After training, each batch-norm's statistics are recomputed over the training set
+(`Network.recalibrate`) before folding.
 """
 
 import argparse
