@@ -19,7 +19,7 @@ const NETWORKS: [(&str, usize); 5] = [
     ("mnist-bineal", 947 - 20),
     ("mnist-bineal-fb", 885 - 20),
     ("mnist-bineal-fn", 912 - 20),
-    ("mnist-bineal-dr", 0),
+    ("mnist-bineal-dr", 902 - 20),
     ("mnist-plain", 952 - 20),
 ];
 

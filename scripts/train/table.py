@@ -47,8 +47,9 @@ def yosys_stats(build_dir, log):
     if r.returncode != 0:
         return f"yosys failed (log {log})"
     text = open(log).read().split("Printing statistics")[-1]
-    cells = {k: int(v) for v, k in re.findall(r"^\s+(\d+)\s+(SB_\w+)", text, re.M)} or {
-        k: int(v) for k, v in re.findall(r"^\s+(SB_\w+)\s+(\d+)", text, re.M)
+    # "SB_LUT4  4789" (yosys 0.23) or "4789  SB_LUT4" (newer)
+    cells = {k: int(v) for k, v in re.findall(r"^[ \t]+(SB_\w+)[ \t]+(\d+)$", text, re.M)} or {
+        k: int(v) for v, k in re.findall(r"^[ \t]+(\d+)[ \t]+(SB_\w+)$", text, re.M)
     }
     dff = sum(v for k, v in cells.items() if k.startswith("SB_DFF"))
     return f"{cells.get('SB_LUT4', 0)} / {dff} / {cells.get('SB_RAM40_4K', 0)}"
