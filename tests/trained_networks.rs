@@ -1,0 +1,104 @@
+//! The networks trained by `scripts/train/train.py` (models/mnist-*.yaml): on the first
+//! 1000 MNIST test images `bnnforge infer` predicts exactly what the trainer's own integer
+//! evaluation predicted (models/mnist-*.predictions.npy, written by the trainer), its
+//! accuracy is above the floor measured when they were trained, and each network builds
+//! with the default folding.
+
+#[path = "../src/mnist.rs"]
+#[allow(dead_code)]
+mod mnist;
+
+mod common;
+use common::*;
+
+const IMAGES: usize = 1000;
+
+/// (network, correct of the first 1000 test images at least): the count measured at
+/// training minus 20 (2 points).
+const NETWORKS: [(&str, usize); 5] = [
+    ("mnist-bineal", 947 - 20),
+    ("mnist-bineal-fb", 885 - 20),
+    ("mnist-bineal-fn", 912 - 20),
+    ("mnist-bineal-dr", 902 - 20),
+    ("mnist-plain", 952 - 20),
+];
+
+fn ok(what: &str, out: std::process::Output) -> String {
+    assert!(
+        out.status.success(),
+        "{what} failed ({}): {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn trained_networks_agree_with_the_trainer_reach_their_accuracy_and_build() {
+    let dir = tempfile::tempdir().unwrap();
+    let x = dir.path().join("x.npy");
+    mnist_npy(IMAGES, &x);
+    let labels = mnist::read_labels(&repo().join("data/mnist/t10k-labels-idx1-ubyte.gz")).unwrap();
+    for (name, floor) in NETWORKS {
+        let model = repo().join(format!("models/{name}.yaml"));
+        let y = dir.path().join(format!("{name}.npy"));
+        ok(
+            &format!("bnnforge infer {name}"),
+            bnnforge()
+                .arg("infer")
+                .arg(&model)
+                .arg("--input")
+                .arg(&x)
+                .arg("--output")
+                .arg(&y)
+                .output()
+                .unwrap(),
+        );
+        let out = bnnforge_model::npy::read_ints(&y).unwrap();
+        assert_eq!(out.shape, vec![IMAGES, 10], "{name}: output shape");
+        let trainer =
+            bnnforge_model::npy::read_ints(&repo().join(format!("models/{name}.predictions.npy")))
+                .unwrap();
+        assert_eq!(trainer.shape, vec![10000], "{name}: predictions shape");
+        let mut correct = 0;
+        for (i, v) in out.data.chunks(10).enumerate() {
+            // the format's prediction: the largest value, the lowest index on ties
+            let best = (0..10).fold(0, |b, k| if v[k] > v[b] { k } else { b });
+            assert_eq!(
+                best as i64, trainer.data[i],
+                "{name}: image {i}: bnnforge predicts {best}, the trainer {} ({v:?})",
+                trainer.data[i]
+            );
+            correct += (best == labels[i] as usize) as usize;
+        }
+        println!("{name}: {correct}/{IMAGES} (floor {floor})");
+        assert!(
+            correct >= floor,
+            "{name}: {correct}/{IMAGES} correct, below the floor {floor}"
+        );
+
+        let design = dir.path().join(name);
+        ok(
+            &format!("bnnforge build {name}"),
+            bnnforge()
+                .arg("build")
+                .arg(&model)
+                .arg("--out")
+                .arg(&design)
+                .output()
+                .unwrap(),
+        );
+        let manifest: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(design.join("manifest.json")).unwrap())
+                .unwrap();
+        let cycles = manifest["cycles_per_frame"].as_u64().unwrap();
+        assert!(cycles > 0, "{name}: cycles per frame {cycles}");
+        for f in manifest["verilog"].as_array().unwrap() {
+            assert!(
+                design.join(f.as_str().unwrap()).is_file(),
+                "{name}: {f} missing"
+            );
+        }
+        println!("{name}: built, {cycles} cycles per frame");
+    }
+}
