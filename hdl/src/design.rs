@@ -871,7 +871,12 @@ impl Builder<'_> {
                 let (nf, sf) = (out / fold.pe, n / fold.simd);
                 let pixels = out_shape.pixels();
                 let cycles = (pixels * nf * sf) as u64;
-                let latency = sf as u64 + if threshold.is_some() { 6 } else { 4 };
+                let pe_latency = if ie.binary {
+                    crate::mvu_pe::PE_LATENCY
+                } else {
+                    crate::mvu_int_pe::INT_PE_LATENCY
+                };
+                let latency = crate::mvtu::engine_latency(sf, threshold.is_some(), pe_latency);
                 let pace = match layer.op {
                     // a dense layer answers after its whole input vector
                     Op::Dense { .. } => Pace {
@@ -953,7 +958,7 @@ impl Builder<'_> {
                     vec![(l, Elem::of(out_kind), out_shape.len())],
                     vec![name],
                     (ishape.len() / l) as u64,
-                    4,
+                    crate::threshold_engine::LATENCY,
                     STREAMING,
                     threshold_bits(net, i, y + 1) as u64,
                     fold,

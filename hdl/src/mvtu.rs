@@ -8,7 +8,7 @@
 //!  sf, nf, waddr ─► WeightMemory[p] ─► w_p ─────────────────(MvuPe p)──► y_p ─┬─ ThresholdUnit p ─► n_p ─┐
 //!  credits < limit                                                            └─ y_p + bias[p] (raw) ───┤
 //!                                              LaneInsert chain (lane p = neuron nf·PE + p) ◄────────────┘
-//!                                              CreditQueue (8 deep, FWFT) ─► out_data / out_valid
+//!                                              CreditQueue (16 deep, FWFT) ─► out_data / out_valid
 //! ```
 //!
 //! Function: for each input vector of `n` lanes (binary, bit 1 = +1), every neuron o
@@ -33,10 +33,11 @@
 //! beat counts as SIMD lanes, one accumulator bit more), which is exact for any SIMD.
 //!
 //! Flow control: the PE pipeline cannot stall, so results are counted with credits: a
-//! vector's last beat issues only while fewer than `limit` (≤ 8) results are in flight
-//! or waiting in the 8-deep output FIFO. `in_ready` and `out_valid` come from registers
-//! only. Reset is synchronous; after it the engine waits 7 cycles for stale results of
-//! the non-resettable PE/threshold pipelines to drain (they are not written).
+//! vector's last beat issues only while fewer than 16 results are in flight or waiting
+//! in the 16-deep output FIFO. `in_ready` and `out_valid` are registers. Reset is
+//! synchronous; after it the engine waits (ISSUE_TO_PE + PE + threshold + 2 cycles)
+//! for stale results of the non-resettable PE/threshold pipelines to drain (they are
+//! not written).
 //!
 //! Structure: the controller (issue counters, replay buffer, credits, result queue) is
 //! the block [`MvtuControl`] and each PE's output (thresholds or bias) an [`MvtuLane`];
@@ -44,7 +45,13 @@
 //! which differs only in its PEs.
 //!
 //! Timing: `cycles_per_frame = pixels · NF · SF` at full rate; latency (first input
-//! beat to first output beat) = SF + 6 (threshold mode), SF + 4 (raw).
+//! beat to first output beat) = SF + 10 (threshold mode), SF + 7 (raw)
+//! ([`engine_latency`]).
+//!
+//! Pipelining for the iCE40 (60 MHz for the accelerator alone): every block-RAM read
+//! (replay buffer, weights, thresholds) is registered again in the fabric, the PEs'
+//! popcount has a register every two adder levels ([`PopcountPipe`](crate::popcount::PopcountPipe)),
+//! and the issue decision reads flags kept next to the counters (no compare in it).
 //!
 //! Generics (checked by [`Mvtu::new`]): free widths `SIMD`, `OB` (output lane bits) and
 //! `OW = PE·OB`; derived ones `IW` (SIMD, or SIMD + 1 with the padding flag),
@@ -53,7 +60,7 @@
 //! any valid values in raw mode), and the address widths `WA = clog2(NF·SF)`,
 //! `BA = clog2(SF)`, `CA = clog2(NF)`.
 
-use crate::mvu_pe::MvuPe;
+use crate::mvu_pe::{MvuPe, PE_LATENCY};
 use crate::threshold_unit::ThresholdUnit;
 use crate::weight_memory::{pe_weight_words, WeightMemory};
 use bnnforge_model::network::{Network, Op};
@@ -141,10 +148,20 @@ impl<const Y: usize, const OB: usize> Logic for BiasAdd<Y, OB> {
     }
 }
 
-/// Depth of [`CreditQueue`].
-pub const FIFO_DEPTH: usize = 8;
+/// Depth of [`CreditQueue`]: more than the cycles from an issued vector's last beat
+/// to its result at the queue's output (ISSUE_TO_PE + PE + threshold + 2 ≤ 11 for the
+/// binary PEs), so an engine with SF = 1 still issues every cycle.
+pub const FIFO_DEPTH: usize = 16;
 
-/// An 8-deep first-word-fall-through queue in a rust-hdl `RAM`, with synchronous reset:
+/// Cycles from a beat's issue (weight address, buffer read) to the PEs' inputs: the
+/// buffer RAM's read register and the register after it (the weight memories likewise,
+/// [`WMEM_LATENCY`](crate::weight_memory::WMEM_LATENCY)).
+pub const ISSUE_TO_PE: u64 = 2;
+
+/// Cycles of a [`ThresholdUnit`] (y to n).
+pub const THRESHOLD_LATENCY: u64 = crate::threshold_unit::LATENCY;
+
+/// A 16-deep ([`FIFO_DEPTH`]) first-word-fall-through queue in a rust-hdl `RAM`, with synchronous reset:
 /// not a ready/valid stream FIFO (that is `stream_fifo::StreamFifo`) but the result
 /// queue of an engine whose pipeline cannot stall.
 /// `valid`/`data_out` come from registers; `read` pops the head when `valid`. Written
@@ -159,11 +176,19 @@ pub struct CreditQueue<const W: usize> {
     pub read: Signal<In, Bit>,
     pub valid: Signal<Out, Bit>,
     pub data_out: Signal<Out, Bits<W>>,
-    ram: RAM<Bits<W>, 3>,
-    wp: DFF<Bits<4>>,
-    wpd: DFF<Bits<4>>,
-    rp: DFF<Bits<4>>,
-    nonempty: Signal<Local, Bit>,
+    ram: RAM<Bits<W>, 4>,
+    wp: DFF<Bits<5>>,
+    wpd: DFF<Bits<5>>,
+    rp: DFF<Bits<5>>,
+    // rp != wpd, registered: computed from the next values, both outcomes of the pop
+    // prepared from registers
+    nonempty: DFF<Bit>,
+    pop: Signal<Local, Bit>,
+    // rp + 1, a register of its own (its LSB stored inverted, so that the power-on
+    // state, all 0, is consistent): the read address is one mux after registers
+    rp1x: DFF<Bits<5>>,
+    rp1: Signal<Local, Bits<5>>,
+    one: Constant<Bits<5>>,
 }
 
 impl<const W: usize> Default for CreditQueue<W> {
@@ -181,6 +206,10 @@ impl<const W: usize> Default for CreditQueue<W> {
             wpd: Default::default(),
             rp: Default::default(),
             nonempty: Default::default(),
+            pop: Default::default(),
+            rp1x: Default::default(),
+            rp1: Default::default(),
+            one: Constant::new(1.into()),
         }
     }
 }
@@ -188,29 +217,35 @@ impl<const W: usize> Default for CreditQueue<W> {
 impl<const W: usize> Logic for CreditQueue<W> {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(self, clock, wp, wpd, rp);
+        dff_setup!(self, clock, wp, wpd, rp, nonempty, rp1x);
+        self.rp1.next = self.rp1x.q.val() ^ self.one.val();
         self.ram.write_clock.next = self.clock.val();
         self.ram.read_clock.next = self.clock.val();
         self.ram.write_enable.next = self.write.val();
-        self.ram.write_address.next = bit_cast::<3, 4>(self.wp.q.val());
+        self.ram.write_address.next = bit_cast::<4, 5>(self.wp.q.val());
         self.ram.write_data.next = self.data_in.val();
         if self.write.val() {
             self.wp.d.next = self.wp.q.val() + 1;
         }
         // an entry is readable once its write has reached the RAM's read register
         self.wpd.d.next = self.wp.q.val();
-        self.nonempty.next = self.rp.q.val() != self.wpd.q.val();
-        self.ram.read_address.next = bit_cast::<3, 4>(self.rp.q.val());
-        if self.read.val() & self.nonempty.val() {
-            self.rp.d.next = self.rp.q.val() + 1;
-            self.ram.read_address.next = bit_cast::<3, 4>(self.rp.q.val() + 1);
+        self.pop.next = self.read.val() & self.nonempty.q.val();
+        self.ram.read_address.next = bit_cast::<4, 5>(self.rp.q.val());
+        self.nonempty.d.next = self.rp.q.val() != self.wp.q.val();
+        if self.pop.val() {
+            self.rp.d.next = self.rp1.val();
+            self.rp1x.d.next = (self.rp1.val() + 1) ^ self.one.val();
+            self.ram.read_address.next = bit_cast::<4, 5>(self.rp1.val());
+            self.nonempty.d.next = self.rp1.val() != self.wp.q.val();
         }
         if self.reset.val() {
             self.wp.d.next = 0.into();
             self.wpd.d.next = 0.into();
             self.rp.d.next = 0.into();
+            self.rp1x.d.next = 0.into();
+            self.nonempty.d.next = false;
         }
-        self.valid.next = self.nonempty.val();
+        self.valid.next = self.nonempty.q.val();
         self.data_out.next = self.ram.read_data.val();
     }
 }
@@ -284,17 +319,17 @@ pub fn stream_weights(net: &Network, i: usize) -> Vec<Vec<i8>> {
 ///           └─[x1]────────────────►
 ///  sf, nf ─► waddr (issue; the weight memories answer in stage 1)
 ///  nf ─[nf1]─[nf2]─► ch_pre ─[nf3]─► ch          (the neuron fold of the PEs' results)
-///  res_write, res_data ─► CreditQueue (8 deep) ─► out_data / out_valid
+///  res_write, res_data ─► CreditQueue (16 deep) ─► out_data / out_valid
 /// ```
 ///
 /// Issue: one beat (nf, sf) per cycle while credits last; the first neuron fold takes
 /// the vector from `in_data` (and keeps it in `vbuf`), the other NF − 1 folds replay
-/// it. A vector's last beat issues only while fewer than 8 results are in flight or
-/// queued, so the PE pipeline never needs to stall. The engine's PEs must have the
-/// latency of [`MvuPe`] (a beat in stage 1 at t+1 gives its result at t+3), so that
-/// `ch_pre` is valid one cycle before a result and `ch` with it; `res_write` is
-/// ignored while the pipelines drain after reset (7 cycles). `in_ready` and
-/// `out_valid` come from registers only.
+/// it. A vector's last beat issues only while fewer than 16 results are in flight or
+/// queued, so the PE pipeline never needs to stall. A beat issued at t reaches the PEs
+/// at t + [`ISSUE_TO_PE`] (x registered after the buffer RAM's read, the weights
+/// likewise); the PEs' latency is a constructor argument, so that `ch_pre` is valid one
+/// cycle before a result and `ch` with it; `res_write` is ignored while the pipelines
+/// drain after reset. `in_ready` and `out_valid` are registers.
 ///
 /// Parameters (checked by [`MvtuControl::new`]): `IW` beat width, `WA`, `BA`, `CA`
 /// address widths of NF·SF words, SF beats and NF folds; `OW` result width.
@@ -332,8 +367,12 @@ pub struct MvtuControl<
     sf: DFF<Bits<BA>>,
     nf: DFF<Bits<CA>>,
     wa: DFF<Bits<WA>>,
-    credits: DFF<Bits<4>>,
-    drain: DFF<Bits<3>>,
+    credits: DFF<Bits<5>>,
+    drain: DFF<Bits<5>>,
+    // can_issue, registered: computed from the next credits and drain
+    room: DFF<Bit>,
+    credits_up: Signal<Local, Bit>,
+    credits_down: Signal<Local, Bit>,
     can_issue: Signal<Local, Bit>,
     fire: Signal<Local, Bit>,
     issue_last: Signal<Local, Bit>,
@@ -344,22 +383,48 @@ pub struct MvtuControl<
     last1: DFF<Bit>,
     fromin1: DFF<Bit>,
     x1: DFF<Bits<IW>>,
-    nf1: DFF<Bits<CA>>,
-    nf2: DFF<Bits<CA>>,
-    nf3: DFF<Bits<CA>>,
+    // stage 2: the beat registered for the PEs (after the buffer RAM and the mux)
+    v2: DFF<Bit>,
+    first2: DFF<Bit>,
+    last2: DFF<Bit>,
+    x2: DFF<Bits<IW>>,
+    // nfd[k]: the neuron fold issued k + 1 cycles ago
+    nfd: Vec<DFF<Bits<CA>>>,
     fifo: CreditQueue<OW>,
-    sf_last: Constant<Bits<BA>>,
-    nf_last: Constant<Bits<CA>>,
-    credit_limit: Constant<Bits<4>>,
+    sflx: DFF<Bit>,
+    nflx: DFF<Bit>,
+    nf_nz: DFF<Bit>,
+    rdy: DFF<Bit>,
+    sf_at_last: Signal<Local, Bit>,
+    nf_at_last: Signal<Local, Bit>,
+    // SF − 2 and NF − 2 (the values before the last; 0 when unused), SF = 1, NF = 1
+    sf_pen: Constant<Bits<BA>>,
+    nf_pen: Constant<Bits<CA>>,
+    sf_single: Constant<Bit>,
+    nf_single: Constant<Bit>,
+    credit_limit: Constant<Bits<5>>,
+    credit_limit_m1: Constant<Bits<5>>,
+    drain_cycles: Constant<Bits<5>>,
+    // loop bounds: the delay line's length, [k, k + 1) for ch_pre and for ch
+    _d: usize,
+    _pre: [usize; 2],
+    _ch: [usize; 2],
 }
 
 impl<const IW: usize, const WA: usize, const BA: usize, const CA: usize, const OW: usize>
     MvtuControl<IW, WA, BA, CA, OW>
 {
-    /// The controller of `nf` neuron folds of `sf` beats; `engine` names the caller
-    /// in panics.
-    pub fn new(engine: &str, nf: usize, sf: usize) -> Self {
+    /// The controller of `nf` neuron folds of `sf` beats for PEs whose `out_valid`
+    /// follows a `last` beat by `pe_latency` cycles; `engine` names the caller in
+    /// panics.
+    pub fn new(engine: &str, nf: usize, sf: usize, pe_latency: u64) -> Self {
         assert!(nf >= 1 && sf >= 1, "{engine}: NF = {nf} and SF = {sf}");
+        assert!(
+            (1..=8).contains(&pe_latency),
+            "{engine}: PE latency {pe_latency} not in 1..=8"
+        );
+        // the fold of a result: issued ISSUE_TO_PE + pe_latency cycles before it
+        let d = (ISSUE_TO_PE + pe_latency) as usize;
         assert!(
             sf <= 1 << BA,
             "{engine}: SF = {sf} does not fit BA = {BA} bits"
@@ -396,6 +461,9 @@ impl<const IW: usize, const WA: usize, const BA: usize, const CA: usize, const O
             wa: Default::default(),
             credits: Default::default(),
             drain: Default::default(),
+            room: Default::default(),
+            credits_up: Default::default(),
+            credits_down: Default::default(),
             can_issue: Default::default(),
             fire: Default::default(),
             issue_last: Default::default(),
@@ -406,13 +474,29 @@ impl<const IW: usize, const WA: usize, const BA: usize, const CA: usize, const O
             last1: Default::default(),
             fromin1: Default::default(),
             x1: Default::default(),
-            nf1: Default::default(),
-            nf2: Default::default(),
-            nf3: Default::default(),
+            v2: Default::default(),
+            first2: Default::default(),
+            last2: Default::default(),
+            x2: Default::default(),
+            nfd: (0..d).map(|_| Default::default()).collect(),
             fifo: Default::default(),
-            sf_last: Constant::new(((sf - 1) as u64).into()),
-            nf_last: Constant::new(((nf - 1) as u64).into()),
+            sflx: Default::default(),
+            nflx: Default::default(),
+            nf_nz: Default::default(),
+            rdy: Default::default(),
+            sf_at_last: Default::default(),
+            nf_at_last: Default::default(),
+            sf_pen: Constant::new((sf.saturating_sub(2) as u64).into()),
+            nf_pen: Constant::new((nf.saturating_sub(2) as u64).into()),
+            sf_single: Constant::new(sf == 1),
+            nf_single: Constant::new(nf == 1),
             credit_limit: Constant::new((FIFO_DEPTH as u64).into()),
+            credit_limit_m1: Constant::new((FIFO_DEPTH as u64 - 1).into()),
+            // results of the non-resettable pipelines may reach the queue until then
+            drain_cycles: Constant::new((d as u64 + THRESHOLD_LATENCY + 2).into()),
+            _d: d,
+            _pre: [d - 2, d - 1],
+            _ch: [d - 1, d],
         }
     }
 }
@@ -423,32 +507,54 @@ impl<const IW: usize, const WA: usize, const BA: usize, const CA: usize, const O
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(
-            self, clock, sf, nf, wa, credits, drain, v1, first1, last1, fromin1, x1, nf1, nf2, nf3
+            self, clock, sf, nf, wa, credits, drain, room, sflx, nflx, nf_nz, rdy, v1, first1,
+            last1, fromin1, x1, v2, first2, last2, x2
         );
         // ---- issue: one beat of (nf, sf) per cycle while credits last
-        self.can_issue.next =
-            (self.credits.q.val() < self.credit_limit.val()) & (self.drain.q.val() == 0);
-        self.in_ready.next = self.can_issue.val() & (self.nf.q.val() == 0);
-        self.fire.next = self.can_issue.val() & ((self.nf.q.val() != 0) | self.in_valid.val());
-        self.issue_last.next = self.fire.val() & (self.sf.q.val() == self.sf_last.val());
+        // (credits < limit and no drain) is registered, from the next values: the same
+        // decision, without the compare in the path to `in_ready` and the issue logic
+        self.can_issue.next = self.room.q.val();
+        // sf == SF − 1, nf == NF − 1 and nf != 0 are flags of their own, updated with the
+        // counters (the first two stored XOR "SF = 1" / "NF = 1", the power-on state
+        // of counters at 0): no compare between the counters and the issue decision
+        self.sf_at_last.next = self.sflx.q.val() ^ self.sf_single.val();
+        self.nf_at_last.next = self.nflx.q.val() ^ self.nf_single.val();
+        self.in_ready.next = self.rdy.q.val();
+        self.fire.next = self.can_issue.val() & (self.nf_nz.q.val() | self.in_valid.val());
+        self.issue_last.next = self.fire.val() & self.sf_at_last.val();
         self.pop.next = self.out_ready.val() & self.fifo.valid.val();
-        if self.issue_last.val() & !self.pop.val() {
+        // room' = (credits' < limit) & (drain' == 0), each case from registers only
+        self.credits_up.next = self.issue_last.val() & !self.pop.val();
+        self.credits_down.next = !self.issue_last.val() & self.pop.val();
+        self.room.d.next = self.credits.q.val() < self.credit_limit.val();
+        if self.credits_up.val() {
             self.credits.d.next = self.credits.q.val() + 1;
+            self.room.d.next = self.credits.q.val() < self.credit_limit_m1.val();
         }
-        if !self.issue_last.val() & self.pop.val() {
+        if self.credits_down.val() {
             self.credits.d.next = self.credits.q.val() - 1;
+            self.room.d.next = true;
         }
         if self.drain.q.val() != 0 {
             self.drain.d.next = self.drain.q.val() - 1;
+            if self.drain.q.val() != 1 {
+                self.room.d.next = false;
+            }
         }
         if self.fire.val() {
             self.wa.d.next = self.wa.q.val() + 1;
             self.sf.d.next = self.sf.q.val() + 1;
-            if self.sf.q.val() == self.sf_last.val() {
+            self.sflx.d.next = (self.sf.q.val() == self.sf_pen.val()) ^ self.sf_single.val();
+            if self.sf_at_last.val() {
                 self.sf.d.next = 0.into();
+                self.sflx.d.next = false;
                 self.nf.d.next = self.nf.q.val() + 1;
-                if self.nf.q.val() == self.nf_last.val() {
+                self.nflx.d.next = (self.nf.q.val() == self.nf_pen.val()) ^ self.nf_single.val();
+                self.nf_nz.d.next = true;
+                if self.nf_at_last.val() {
                     self.nf.d.next = 0.into();
+                    self.nflx.d.next = false;
+                    self.nf_nz.d.next = false;
                     self.wa.d.next = 0.into();
                 }
             }
@@ -456,28 +562,40 @@ impl<const IW: usize, const WA: usize, const BA: usize, const CA: usize, const O
         self.waddr.next = self.wa.q.val();
         self.vbuf.write_clock.next = self.clock.val();
         self.vbuf.read_clock.next = self.clock.val();
-        self.vbuf.write_enable.next = self.fire.val() & (self.nf.q.val() == 0);
+        self.vbuf.write_enable.next = self.fire.val() & !self.nf_nz.q.val();
         self.vbuf.write_address.next = self.sf.q.val();
         self.vbuf.write_data.next = self.in_data.val();
         self.vbuf.read_address.next = self.sf.q.val();
         self.v1.d.next = self.fire.val();
         self.first1.d.next = self.sf.q.val() == 0;
-        self.last1.d.next = self.sf.q.val() == self.sf_last.val();
-        self.fromin1.d.next = self.nf.q.val() == 0;
+        self.last1.d.next = self.sf_at_last.val();
+        self.fromin1.d.next = !self.nf_nz.q.val();
         self.x1.d.next = self.in_data.val();
-        self.nf1.d.next = self.nf.q.val();
-        self.nf2.d.next = self.nf1.q.val();
-        self.nf3.d.next = self.nf2.q.val();
-        // ---- stage 1: the beat from the input or the buffer
-        self.x.next = self.vbuf.read_data.val();
-        if self.fromin1.q.val() {
-            self.x.next = self.x1.q.val();
+        for k in 0..self._d {
+            self.nfd[k].clock.next = self.clock.val();
         }
-        self.pe_valid.next = self.v1.q.val();
-        self.pe_first.next = self.first1.q.val();
-        self.pe_last.next = self.last1.q.val();
-        self.ch_pre.next = self.nf2.q.val();
-        self.ch.next = self.nf3.q.val();
+        self.nfd[0].d.next = self.nf.q.val();
+        for k in 1..self._d {
+            self.nfd[k].d.next = self.nfd[k - 1].q.val();
+        }
+        // ---- stage 1: the beat from the input or the buffer, registered (stage 2)
+        self.x2.d.next = self.vbuf.read_data.val();
+        if self.fromin1.q.val() {
+            self.x2.d.next = self.x1.q.val();
+        }
+        self.v2.d.next = self.v1.q.val();
+        self.first2.d.next = self.first1.q.val();
+        self.last2.d.next = self.last1.q.val();
+        self.x.next = self.x2.q.val();
+        self.pe_valid.next = self.v2.q.val();
+        self.pe_first.next = self.first2.q.val();
+        self.pe_last.next = self.last2.q.val();
+        for k in self._pre[0]..self._pre[1] {
+            self.ch_pre.next = self.nfd[k].q.val();
+        }
+        for k in self._ch[0]..self._ch[1] {
+            self.ch.next = self.nfd[k].q.val();
+        }
         // ---- results
         self.fifo.clock.next = self.clock.val();
         self.fifo.reset.next = self.reset.val();
@@ -492,9 +610,16 @@ impl<const IW: usize, const WA: usize, const BA: usize, const CA: usize, const O
             self.nf.d.next = 0.into();
             self.wa.d.next = 0.into();
             self.credits.d.next = 0.into();
-            self.drain.d.next = 7.into();
+            self.drain.d.next = self.drain_cycles.val();
+            self.room.d.next = false;
+            self.sflx.d.next = false;
+            self.nflx.d.next = false;
+            self.nf_nz.d.next = false;
             self.v1.d.next = false;
+            self.v2.d.next = false;
         }
+        // in_ready as a register of its own, from the next state
+        self.rdy.d.next = self.room.d.val() & !self.nf_nz.d.val();
     }
 }
 
@@ -512,7 +637,7 @@ impl<const IW: usize, const WA: usize, const BA: usize, const CA: usize, const O
 /// Ports: `clock`; `y_valid`, `y` (`Signed<Y>`) from the PE; `ch` (the neuron fold of
 /// y, in its cycle) and `ch_pre` (the same one cycle earlier, for the bias ROM's read
 /// register); `prev` the beat of the lanes below; `out` the beat with this lane, and
-/// `valid` when it holds a result (`y_valid` delayed by the threshold unit's 2 cycles
+/// `valid` when it holds a result (`y_valid` delayed by the threshold unit's 3 cycles
 /// in threshold mode).
 #[derive(LogicBlock)]
 pub struct MvtuLane<
@@ -747,12 +872,15 @@ pub(crate) fn engine_cycles_per_frame(pixels: usize, nf: usize, sf: usize) -> u6
     (pixels * nf * sf) as u64
 }
 
-/// First input beat to first output beat of a matrix-vector engine at full rate: the
-/// SF beats of the first vector, stage 1, the PE's 2 cycles, the threshold unit's 2
-/// (threshold mode), and the 2 cycles through the [`CreditQueue`]: SF + 6 with
-/// thresholds, SF + 4 raw.
-pub(crate) fn engine_latency(sf: usize, threshold: bool) -> u64 {
-    sf as u64 + if threshold { 6 } else { 4 }
+/// First input beat to first output beat of a matrix-vector engine at full rate whose
+/// PEs answer `pe_latency` cycles after a vector's last beat: the SF beats of the first
+/// vector (the last one issued at SF − 1), [`ISSUE_TO_PE`], the PE, the threshold
+/// unit's [`THRESHOLD_LATENCY`] (threshold mode), and the 2 cycles through the
+/// [`CreditQueue`]: SF − 1 + 2 + PE + 3 + 2 with thresholds (SF + 10 for [`MvuPe`]'s
+/// 4), SF − 1 + 2 + PE + 2 raw (SF + 7).
+pub fn engine_latency(sf: usize, threshold: bool, pe_latency: u64) -> u64 {
+    let thr = if threshold { THRESHOLD_LATENCY } else { 0 };
+    sf as u64 - 1 + ISSUE_TO_PE + pe_latency + thr + 2
 }
 
 /// Matrix-vector(-threshold) unit (see the module documentation).
@@ -850,7 +978,7 @@ impl<
         assert_eq!(bias.len(), out, "Mvtu: one bias per neuron");
         let (nf, sf) = (out / pe, n / SIMD);
         assert!(pixels >= 1, "Mvtu: pixels must be at least 1");
-        let ctrl = MvtuControl::new("Mvtu", nf, sf);
+        let ctrl = MvtuControl::new("Mvtu", nf, sf, PE_LATENCY);
         let nn = n as i64;
         let threshold = matches!(output, MvtuOutput::Threshold { .. });
         let lanes = output_lanes("Mvtu", output, bias, pe, -nn, nn);
@@ -910,10 +1038,10 @@ impl<
         engine_cycles_per_frame(i.pixels, i.nf, i.sf)
     }
 
-    /// First input beat to first output beat at full rate: SF + 6 with thresholds,
-    /// SF + 4 raw.
+    /// First input beat to first output beat at full rate: SF + 10 with thresholds,
+    /// SF + 7 raw ([`engine_latency`]).
     pub fn latency(&self) -> u64 {
-        engine_latency(self._info.sf, self._info.threshold)
+        engine_latency(self._info.sf, self._info.threshold, PE_LATENCY)
     }
 }
 

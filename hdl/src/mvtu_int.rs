@@ -22,11 +22,11 @@
 //! [`MvtuControl`] (issue counters, input replay buffer, credits, result queue) and one
 //! [`MvtuLane`] per PE; the weights are the same [`WeightMemory`]s in the same layout
 //! (FINN's, conv columns in the sliding window's (ky, kx, c) order, [`stream_weights`]).
-//! The PEs are [`MvuIntPe`]s with the latency of `MvuPe`, so the timing is the same:
+//! The PEs are [`MvuIntPe`]s, whose latency (2) the controller is told:
 //!
 //! - **cycles per frame** at full rate = pixels · NF · SF (NF = out / PE, SF = n / SIMD);
-//! - **latency** (first input beat to first output beat) = SF + 6 with thresholds,
-//!   SF + 4 raw.
+//! - **latency** (first input beat to first output beat) = SF + 8 with thresholds,
+//!   SF + 5 raw ([`engine_latency`]).
 //!
 //! `in_ready` and `out_valid` come from registers only; reset is synchronous.
 //!
@@ -58,7 +58,7 @@ use crate::mvtu::{
     engine_cycles_per_frame, engine_latency, layer_output, output_lanes, stream_weights,
     MvtuControl, MvtuLane, MvtuOutput,
 };
-use crate::mvu_int_pe::MvuIntPe;
+use crate::mvu_int_pe::{MvuIntPe, INT_PE_LATENCY};
 use crate::weight_memory::{address_bits, pe_weight_words, WeightMemory};
 use bnnforge_model::kernels::int_width;
 use bnnforge_model::network::{Kind, Network, Op};
@@ -413,7 +413,7 @@ impl<
             out_data: Default::default(),
             out_valid: Default::default(),
             out_ready: Default::default(),
-            ctrl: MvtuControl::new("MvtuInt", nf, sf),
+            ctrl: MvtuControl::new("MvtuInt", nf, sf, INT_PE_LATENCY),
             wmem: words.iter().map(|w| WeightMemory::new(w)).collect(),
             pes: (0..pe)
                 .map(|_| MvuIntPe::new(x_signed, acc.0, acc.1))
@@ -460,10 +460,10 @@ impl<
         engine_cycles_per_frame(i.pixels, i.nf, i.sf)
     }
 
-    /// First input beat to first output beat at full rate: SF + 6 with thresholds,
-    /// SF + 4 raw.
+    /// First input beat to first output beat at full rate: SF + 8 with thresholds,
+    /// SF + 5 raw.
     pub fn latency(&self) -> u64 {
-        engine_latency(self._info.sf, self._info.threshold)
+        engine_latency(self._info.sf, self._info.threshold, INT_PE_LATENCY)
     }
 }
 

@@ -70,6 +70,9 @@ use crate::popcount::PopcountTree;
 use bnnforge_model::kernels::int_width;
 use rust_hdl::prelude::*;
 
+/// Cycles from a `last` beat at the PE's inputs to its `out_valid`.
+pub const INT_PE_LATENCY: u64 = 2;
+
 /// One lane of an integer beat as a tree leaf: v = (x_i ^ s) ^ (w_i ? 0 : 1…1).
 /// A block of its own because rust-hdl kernels cannot slice a signal at an offset that
 /// depends on a const generic (`IB`): the offsets are `Constant`s here.

@@ -6,7 +6,7 @@
 //! (`pad`, a conv with `pad_value` 0): its lanes are 0, so it adds nothing to y.
 //!
 //! ```text
-//!            beat t                         t+1                             t+2
+//!            beat t   (the tree: t+1, t+2)   t+3                             t+4
 //!  x[SIMD] ─┐
 //!           (^)─ PopcountTree ─[pc]──┐
 //!  w[SIMD] ─┘    (disagreements)     c ─(+)─ total ─┬─[acc A bits]─┐
@@ -34,9 +34,11 @@
 //! `x` and `w` add nothing: a fan-in that is not a multiple of `SIMD` is padded with
 //! zeros in the last beat (weights and activations alike). A padded beat ignores `x`
 //! and `w` and counts its L lanes (`SIMD`, or n − (beats − 1)·SIMD for a last beat).
-//! Two register stages: the popcount is registered (`pc`), then accumulated; `y` and
-//! `out_valid` are registered, so a dot product whose `last` beat enters at cycle t
-//! leaves at cycle t+2. Beats may come back to back or with gaps (`in_valid` low); a
+//! Four register stages: the popcount tree is pipelined (a register after adder levels
+//! 2 and 4, [`PopcountPipe`]), its count registered (`pc`), then taken off the running
+//! y (one subtraction: y starts at n on a first beat); `y` and `out_valid` are
+//! registered, so a dot product whose `last` beat enters at cycle t leaves at cycle
+//! t+4 ([`PE_LATENCY`]). Beats may come back to back or with gaps (`in_valid` low); a
 //! new dot product may start in the cycle after the previous `last`.
 //!
 //! Parameters (checked by [`MvuPe::new`]):
@@ -53,7 +55,7 @@
 //! - `clock` (in): rising edge.
 //! - `in_valid` (in): a beat is present on `x`, `w`, `pad`, `first`, `last`.
 //! - `first` (in): this beat starts a dot product (the accumulator restarts).
-//! - `last` (in): this beat ends it; its y appears two cycles later.
+//! - `last` (in): this beat ends it; its y appears four cycles later.
 //! - `pad` (in): the beat is a padded kernel position and adds 0 (padding mode only;
 //!   ignored in the plain mode).
 //! - `x`, `w` (in, `Bits<SIMD>`): activation and weight bits of the beat.
@@ -64,8 +66,11 @@
 //! a single-beat dot product has both `first` and `last` set.
 
 use crate::clog2_plus1;
-use crate::popcount::PopcountTree;
+use crate::popcount::{PopcountPipe, PIPE_LATENCY};
 use rust_hdl::prelude::*;
+
+/// Cycles from a `last` beat at the PE's inputs to its `out_valid`.
+pub const PE_LATENCY: u64 = PIPE_LATENCY + 2;
 
 /// One binary MVU processing element (see the module documentation).
 #[derive(LogicBlock)]
@@ -88,24 +93,34 @@ pub struct MvuPe<const SIMD: usize, const P: usize, const A: usize, const Y: usi
     pub out_valid: Signal<Out, Bit>,
     /// The dot product, n − 2·disagreements over the unpadded beats.
     pub y: Signal<Out, Signed<Y>>,
-    tree: PopcountTree<SIMD, P>,
-    // stage 1: the beat's popcount and its control bits
+    tree: PopcountPipe<SIMD, P>,
+    // the beat's control bits alongside the popcount pipeline's two stages
+    va: DFF<Bit>,
+    fa: DFF<Bit>,
+    la: DFF<Bit>,
+    pa: DFF<Bit>,
+    vb: DFF<Bit>,
+    fb: DFF<Bit>,
+    lb: DFF<Bit>,
+    pb: DFF<Bit>,
+    // stage 3: the beat's popcount and its control bits
     pc: DFF<Bits<P>>,
     v1: DFF<Bit>,
     first1: DFF<Bit>,
     last1: DFF<Bit>,
     pad1: DFF<Bit>,
-    // stage 2: what the beat adds, the running sum and the result
-    c: Signal<Local, Bits<A>>,
-    acc: DFF<Bits<A>>,
-    total: Signal<Local, Bits<A>>,
+    // stage 4: what the beat takes off y, the running y and the result
+    c: Signal<Local, Bits<Y>>,
+    base: Signal<Local, Bits<Y>>,
+    acc: DFF<Bits<Y>>,
+    total: Signal<Local, Bits<Y>>,
     yreg: DFF<Bits<Y>>,
     vout: DFF<Bit>,
     fan_in: Constant<Bits<Y>>,
     padding: Constant<Bit>,
     // lanes of a padded beat: a full one, and the last one of a dot product
-    pad_full: Constant<Bits<A>>,
-    pad_tail: Constant<Bits<A>>,
+    pad_full: Constant<Bits<Y>>,
+    pad_tail: Constant<Bits<Y>>,
 }
 
 impl<const SIMD: usize, const P: usize, const A: usize, const Y: usize> MvuPe<SIMD, P, A, Y> {
@@ -156,13 +171,22 @@ impl<const SIMD: usize, const P: usize, const A: usize, const Y: usize> MvuPe<SI
             w: Default::default(),
             out_valid: Default::default(),
             y: Default::default(),
-            tree: PopcountTree::new(),
+            tree: PopcountPipe::new(),
+            va: Default::default(),
+            fa: Default::default(),
+            la: Default::default(),
+            pa: Default::default(),
+            vb: Default::default(),
+            fb: Default::default(),
+            lb: Default::default(),
+            pb: Default::default(),
             pc: Default::default(),
             v1: Default::default(),
             first1: Default::default(),
             last1: Default::default(),
             pad1: Default::default(),
             c: Default::default(),
+            base: Default::default(),
             acc: Default::default(),
             total: Default::default(),
             yreg: Default::default(),
@@ -180,38 +204,47 @@ impl<const SIMD: usize, const P: usize, const A: usize, const Y: usize> Logic
 {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(self, clock, pc, v1, first1, last1, pad1, acc, yreg, vout);
-        // stage 1: disagreements of this beat
+        dff_setup!(
+            self, clock, va, fa, la, pa, vb, fb, lb, pb, pc, v1, first1, last1, pad1, acc, yreg,
+            vout
+        );
+        // stages 1-2: disagreements of this beat, through the pipelined tree
+        self.tree.clock.next = self.clock.val();
         self.tree.bits.next = self.x.val() ^ self.w.val();
+        self.va.d.next = self.in_valid.val();
+        self.fa.d.next = self.first.val();
+        self.la.d.next = self.last.val();
+        self.pa.d.next = self.pad.val();
+        self.vb.d.next = self.va.q.val();
+        self.fb.d.next = self.fa.q.val();
+        self.lb.d.next = self.la.q.val();
+        self.pb.d.next = self.pa.q.val();
+        // stage 3: the count and the beat's control bits
         self.pc.d.next = self.tree.count.val();
-        self.v1.d.next = self.in_valid.val();
-        self.first1.d.next = self.first.val();
-        self.last1.d.next = self.last.val();
-        self.pad1.d.next = self.pad.val();
-        // stage 2: what the beat adds (plain: d; padding mode: 2d, or L when padded)
-        self.c.next = bit_cast::<A, P>(self.pc.q.val());
-        if self.padding.val() {
-            self.c.next = bit_cast::<A, P>(self.pc.q.val()) << 1;
-            if self.pad1.q.val() {
-                self.c.next = self.pad_full.val();
-                if self.last1.q.val() {
-                    self.c.next = self.pad_tail.val();
-                }
+        self.v1.d.next = self.vb.q.val();
+        self.first1.d.next = self.fb.q.val();
+        self.last1.d.next = self.lb.q.val();
+        self.pad1.d.next = self.pb.q.val();
+        // stage 4: what the beat takes off y (2d; padding mode: L when padded), from n
+        // at a first beat: one subtraction, y itself is the running sum
+        self.c.next = bit_cast::<Y, P>(self.pc.q.val()) << 1;
+        if self.padding.val() & self.pad1.q.val() {
+            self.c.next = self.pad_full.val();
+            if self.last1.q.val() {
+                self.c.next = self.pad_tail.val();
             }
         }
-        // a dot product's sum never exceeds n (plain) or 2n (padding) < 2^A
-        self.total.next = self.acc.q.val() + self.c.val();
+        self.base.next = self.acc.q.val();
         if self.first1.q.val() {
-            self.total.next = self.c.val();
+            self.base.next = self.fan_in.val();
         }
+        // every partial y lies in [-n, n], which Y bits hold
+        self.total.next = self.base.val() - self.c.val();
         self.vout.d.next = false;
         if self.v1.q.val() {
             self.acc.d.next = self.total.val();
             if self.last1.q.val() {
-                self.yreg.d.next = self.fan_in.val() - (bit_cast::<Y, A>(self.total.val()) << 1);
-                if self.padding.val() {
-                    self.yreg.d.next = self.fan_in.val() - bit_cast::<Y, A>(self.total.val());
-                }
+                self.yreg.d.next = self.total.val();
                 self.vout.d.next = true;
             }
         }
@@ -325,7 +358,7 @@ mod tests {
         let (beats, want) = stimulus(rng, SIMD, n, padding, dots);
         let got = Arc::new(Mutex::new(Vec::<i64>::new()));
         let sink = got.clone();
-        let cycles = beats.len() + 4;
+        let cycles = beats.len() + PE_LATENCY as usize + 2;
         let mut sim = Simulation::new();
         sim.add_clock(5, |x: &mut Box<MvuPe<SIMD, P, A, Y>>| {
             x.clock.next = !x.clock.val()
@@ -413,7 +446,7 @@ mod tests {
                 vec![bits[0], bits[1], bits[2], bits[3], b.x as u128, b.w as u128]
             })
             .collect();
-        vectors.extend((0..3).map(|_| vec![0; 6]));
+        vectors.extend((0..PE_LATENCY + 1).map(|_| vec![0; 6]));
         let inputs = [
             ("in_valid", 1),
             ("first", 1),

@@ -196,12 +196,183 @@ impl<const N: usize, const W: usize> Logic for PopcountTree<N, W> {
     }
 }
 
+/// Cycles from `bits` to `count` in a [`PopcountPipe`].
+pub const PIPE_LATENCY: u64 = 2;
+
+/// [`PopcountTree`] with a register after adder levels 2 and 4, for the iCE40's
+/// ~16 ns budget at 60 MHz: every stage is at most two adder levels (three in the
+/// last, where a 64-bit count has its 6-bit and 7-bit adders). `count` is the popcount
+/// of `bits` two rising edges earlier ([`PIPE_LATENCY`]); a new input every cycle.
+///
+/// ```text
+///  bits ─► lv1 ─► lv2 ─[r2]─► lv3 ─► lv4 ─[r4]─► lv5 ─► lv6 ─► lv7 ─► count
+/// ```
+///
+/// The registers are as wide as the nodes (`W`); yosys removes the bits that stay 0
+/// (a node of level l has l + 1 bits), so a 64-bit count costs 16·3 + 4·5 = 68 DFF and
+/// a 16-bit one 4·3 + 5 = 17. A narrow tree (N ≤ 4) still has both registers, as a
+/// delay, so the latency does not depend on N.
+///
+/// Ports: `clock`; `bits` (in, `Bits<N>`); `count` (out, `Bits<W>`).
+/// Parameters as [`PopcountTree`]: 1 ≤ N ≤ 128, W = clog2(N + 1).
+#[derive(LogicBlock)]
+pub struct PopcountPipe<const N: usize, const W: usize> {
+    pub clock: Signal<In, Clock>,
+    pub bits: Signal<In, Bits<N>>,
+    pub count: Signal<Out, Bits<W>>,
+    lv1: Vec<AdderNode<W>>,
+    lv2: Vec<AdderNode<W>>,
+    r2: Vec<DFF<Bits<W>>>,
+    lv3: Vec<AdderNode<W>>,
+    lv4: Vec<AdderNode<W>>,
+    r4: Vec<DFF<Bits<W>>>,
+    lv5: Vec<AdderNode<W>>,
+    lv6: Vec<AdderNode<W>>,
+    lv7: Vec<AdderNode<W>>,
+    _pairs: [usize; LEVELS + 1],
+    _pass: [usize; LEVELS + 1],
+    _leaf: [usize; 4],
+    // nodes of levels 2 and 4 (the registers)
+    _n2: usize,
+    _n4: usize,
+}
+
+impl<const N: usize, const W: usize> PopcountPipe<N, W> {
+    /// Build the pipelined tree; panics unless `1 ≤ N ≤ 128` and `W == clog2(N + 1)`.
+    pub fn new() -> Self {
+        let t = PopcountTree::<N, W>::new();
+        let mut nodes = [0; LEVELS + 1];
+        for l in 1..=LEVELS {
+            nodes[l] = t._pairs[l] + t._pass[l];
+        }
+        let level = |l: usize| (0..nodes[l]).map(|_| AdderNode::default()).collect();
+        let regs = |l: usize| (0..nodes[l]).map(|_| DFF::default()).collect();
+        Self {
+            clock: Default::default(),
+            bits: Default::default(),
+            count: Default::default(),
+            lv1: level(1),
+            lv2: level(2),
+            r2: regs(2),
+            lv3: level(3),
+            lv4: level(4),
+            r4: regs(4),
+            lv5: level(5),
+            lv6: level(6),
+            lv7: level(7),
+            _pairs: t._pairs,
+            _pass: t._pass,
+            _leaf: t._leaf,
+            _n2: nodes[2],
+            _n4: nodes[4],
+        }
+    }
+}
+
+impl<const N: usize, const W: usize> Default for PopcountPipe<N, W> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<const N: usize, const W: usize> Logic for PopcountPipe<N, W> {
+    #[hdl_gen]
+    fn update(&mut self) {
+        for k in 0..self._leaf[0] {
+            self.lv1[k].a.next = 0.into();
+            self.lv1[k].b.next = 0.into();
+            if self.bits.val().get_bit(2 * k) {
+                self.lv1[k].a.next = 1.into();
+            }
+            if self.bits.val().get_bit(2 * k + 1) {
+                self.lv1[k].b.next = 1.into();
+            }
+        }
+        for k in self._leaf[0]..self._leaf[1] {
+            self.lv1[k].a.next = 0.into();
+            self.lv1[k].b.next = 0.into();
+            if self.bits.val().get_bit(2 * k) {
+                self.lv1[k].a.next = 1.into();
+            }
+        }
+        for k in self._leaf[1]..self._leaf[2] {
+            self.lv1[k].a.next = 0.into();
+            self.lv1[k].b.next = 0.into();
+        }
+        for k in 0..self._leaf[3] {
+            if self.bits.val().any() {
+                self.lv1[k].a.next = 1.into();
+            }
+        }
+        for k in 0..self._pairs[2] {
+            self.lv2[k].a.next = self.lv1[2 * k].s.val();
+            self.lv2[k].b.next = self.lv1[2 * k + 1].s.val();
+        }
+        for k in 0..self._pass[2] {
+            self.lv2[k].a.next = self.lv1[k].s.val();
+            self.lv2[k].b.next = 0.into();
+        }
+        // register after level 2
+        for k in 0..self._n2 {
+            self.r2[k].clock.next = self.clock.val();
+            self.r2[k].d.next = self.lv2[k].s.val();
+        }
+        for k in 0..self._pairs[3] {
+            self.lv3[k].a.next = self.r2[2 * k].q.val();
+            self.lv3[k].b.next = self.r2[2 * k + 1].q.val();
+        }
+        for k in 0..self._pass[3] {
+            self.lv3[k].a.next = self.r2[k].q.val();
+            self.lv3[k].b.next = 0.into();
+        }
+        for k in 0..self._pairs[4] {
+            self.lv4[k].a.next = self.lv3[2 * k].s.val();
+            self.lv4[k].b.next = self.lv3[2 * k + 1].s.val();
+        }
+        for k in 0..self._pass[4] {
+            self.lv4[k].a.next = self.lv3[k].s.val();
+            self.lv4[k].b.next = 0.into();
+        }
+        // register after level 4
+        for k in 0..self._n4 {
+            self.r4[k].clock.next = self.clock.val();
+            self.r4[k].d.next = self.lv4[k].s.val();
+        }
+        for k in 0..self._pairs[5] {
+            self.lv5[k].a.next = self.r4[2 * k].q.val();
+            self.lv5[k].b.next = self.r4[2 * k + 1].q.val();
+        }
+        for k in 0..self._pass[5] {
+            self.lv5[k].a.next = self.r4[k].q.val();
+            self.lv5[k].b.next = 0.into();
+        }
+        for k in 0..self._pairs[6] {
+            self.lv6[k].a.next = self.lv5[2 * k].s.val();
+            self.lv6[k].b.next = self.lv5[2 * k + 1].s.val();
+        }
+        for k in 0..self._pass[6] {
+            self.lv6[k].a.next = self.lv5[k].s.val();
+            self.lv6[k].b.next = 0.into();
+        }
+        for k in 0..self._pairs[7] {
+            self.lv7[k].a.next = self.lv6[2 * k].s.val();
+            self.lv7[k].b.next = self.lv6[2 * k + 1].s.val();
+        }
+        for k in 0..self._pass[7] {
+            self.lv7[k].a.next = self.lv6[k].s.val();
+            self.lv7[k].b.next = 0.into();
+        }
+        self.count.next = self.lv7[0].s.val();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::synth::{ice40_stats, iverilog_vectors};
     use crate::testutil;
     use rand::Rng;
+    use std::sync::{Arc, Mutex};
 
     fn sweep<const N: usize, const W: usize>(rng: &mut impl Rng, trials: usize) {
         let mut uut = PopcountTree::<N, W>::new();
@@ -277,6 +448,63 @@ mod tests {
         verilog_counts::<7, 3>(&mut rng);
         verilog_counts::<33, 6>(&mut rng);
         verilog_counts::<64, 7>(&mut rng);
+    }
+
+    /// The pipelined tree, fed a new word every cycle, answers each PIPE_LATENCY
+    /// cycles later.
+    fn pipe_sweep<const N: usize, const W: usize>(rng: &mut impl Rng, trials: usize) {
+        let mut uut = PopcountPipe::<N, W>::new();
+        uut.connect_all();
+        let mask = if N >= 64 { u64::MAX } else { (1u64 << N) - 1 };
+        let xs: Vec<u64> = [0, mask]
+            .into_iter()
+            .chain((0..trials).map(|_| rng.gen::<u64>() & mask))
+            .collect();
+        let got = Arc::new(Mutex::new(vec![]));
+        let g = got.clone();
+        let mut sim = Simulation::new();
+        sim.add_clock(5, |x: &mut Box<PopcountPipe<N, W>>| {
+            x.clock.next = !x.clock.val()
+        });
+        let input = xs.clone();
+        sim.add_testbench(move |mut sim: Sim<PopcountPipe<N, W>>| {
+            let mut x = sim.init()?;
+            for k in 0..input.len() + PIPE_LATENCY as usize {
+                x.bits.next = input.get(k).copied().unwrap_or(0).into();
+                wait_clock_true!(sim, clock, x);
+                wait_clock_false!(sim, clock, x);
+                g.lock().unwrap().push(x.count.val().to_u64());
+            }
+            sim.done(x)
+        });
+        sim.run(Box::new(uut), 100_000).unwrap();
+        let got = got.lock().unwrap();
+        for (k, x) in xs.iter().enumerate() {
+            let want = bnnforge_model::kernels::xnor_popcount(*x, !0, N as u32) as u64;
+            // sampled after edge k + 1 + (PIPE_LATENCY - 1)
+            assert_eq!(
+                got[k + PIPE_LATENCY as usize - 1],
+                want,
+                "PopcountPipe<{N}> bits={x:#x}"
+            );
+        }
+    }
+
+    #[test]
+    fn pipelined_tree_counts_like_the_model() {
+        let mut rng = testutil::rng("popcount_pipe");
+        pipe_sweep::<1, 1>(&mut rng, 8);
+        pipe_sweep::<3, 2>(&mut rng, 16);
+        pipe_sweep::<4, 3>(&mut rng, 32);
+        pipe_sweep::<8, 4>(&mut rng, 64);
+        pipe_sweep::<16, 5>(&mut rng, 100);
+        pipe_sweep::<17, 5>(&mut rng, 100);
+        pipe_sweep::<64, 7>(&mut rng, 200);
+        let mut uut = PopcountPipe::<64, 7>::new();
+        uut.connect_all();
+        let s = ice40_stats("popcount_pipe64", &generate_verilog(&uut), "top").unwrap();
+        println!("PopcountPipe<64, 7> on synth_ice40: {s}");
+        assert!(s.dff <= 68, "PopcountPipe<64, 7> costs {s}");
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! ```text
 //!  in_data[L·IB] ─► LaneValue l (IB bits → Signed<Y>) ─► ThresholdUnit l (channel cb) ─► n_l ─┐
 //!  cb: beat within the pixel (0 .. C/L − 1)                       LaneInsert chain ◄────────┘
-//!  credits < 8                                                    CreditQueue ─► out_data[L·B]
+//!  credits < 16                                                   CreditQueue ─► out_data[L·B]
 //! ```
 //!
 //! Element e of a frame (H, W, C order) has channel e mod C; lane l of the beat that is
@@ -17,11 +17,11 @@
 //! `ThresholdUnit`. Output lanes are `B` bits: the count (B > 1) or the bit (B = 1,
 //! 1 = +1).
 //!
-//! Flow: the threshold pipeline does not stall; beats issue while fewer than 8 results
+//! Flow: the threshold pipeline does not stall; beats issue while fewer than 16 results
 //! are in flight or in the output FIFO (credits). `in_ready` and `out_valid` are from
-//! registers. After a synchronous reset the engine waits 4 cycles for stale results.
+//! registers. After a synchronous reset the engine waits 5 cycles for stale results.
 //!
-//! Timing: cycles per frame = elements / L; latency 4 cycles.
+//! Timing: cycles per frame = elements / L; latency 5 cycles ([`LATENCY`]).
 //!
 //! Generics (checked by [`ThresholdEngine::new`]): free `IB` (input lane bits), `B`
 //! (output lane bits) and L (through `IW = L·IB`, `OW = L·B`); derived `Y`, `U = Y + 1`,
@@ -31,6 +31,10 @@
 
 use crate::mvtu::{CreditQueue, LaneInsert, FIFO_DEPTH};
 use crate::threshold_unit::ThresholdUnit;
+
+/// First input beat to first output beat: the [`ThresholdUnit`]'s 3 cycles and the 2
+/// through the [`CreditQueue`].
+pub const LATENCY: u64 = crate::threshold_unit::LATENCY + 2;
 use bnnforge_model::network::{Network, Op};
 use rust_hdl::prelude::*;
 
@@ -152,8 +156,12 @@ pub struct ThresholdEngine<
     pub out_valid: Signal<Out, Bit>,
     pub out_ready: Signal<In, Bit>,
     cb: DFF<Bits<CA>>,
-    credits: DFF<Bits<4>>,
+    credits: DFF<Bits<5>>,
     drain: DFF<Bits<3>>,
+    // can_issue, registered: computed from the next credits and drain
+    room: DFF<Bit>,
+    credits_up: Signal<Local, Bit>,
+    credits_down: Signal<Local, Bit>,
     can_issue: Signal<Local, Bit>,
     fire: Signal<Local, Bit>,
     pop: Signal<Local, Bit>,
@@ -162,7 +170,8 @@ pub struct ThresholdEngine<
     ins: Vec<LaneInsert<OW, B>>,
     fifo: CreditQueue<OW>,
     cb_last: Constant<Bits<CA>>,
-    credit_limit: Constant<Bits<4>>,
+    credit_limit: Constant<Bits<5>>,
+    credit_limit_m1: Constant<Bits<5>>,
     _l: usize,
     _last: usize,
     _info: ThresholdEngineInfo,
@@ -249,6 +258,9 @@ impl<
             cb: Default::default(),
             credits: Default::default(),
             drain: Default::default(),
+            room: Default::default(),
+            credits_up: Default::default(),
+            credits_down: Default::default(),
             can_issue: Default::default(),
             fire: Default::default(),
             pop: Default::default(),
@@ -258,6 +270,7 @@ impl<
             fifo: Default::default(),
             cb_last: Constant::new(((c / l - 1) as u64).into()),
             credit_limit: Constant::new((FIFO_DEPTH as u64).into()),
+            credit_limit_m1: Constant::new((FIFO_DEPTH as u64 - 1).into()),
             _l: l,
             _last: l - 1,
             _info: ThresholdEngineInfo {
@@ -310,9 +323,9 @@ impl<
         (self._info.elements / self._info.lanes) as u64
     }
 
-    /// First input beat to first output beat: 4 cycles.
+    /// First input beat to first output beat: [`LATENCY`] cycles.
     pub fn latency(&self) -> u64 {
-        4
+        LATENCY
     }
 }
 
@@ -329,20 +342,29 @@ impl<
 {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(self, clock, cb, credits, drain);
-        self.can_issue.next =
-            (self.credits.q.val() < self.credit_limit.val()) & (self.drain.q.val() == 0);
+        dff_setup!(self, clock, cb, credits, drain, room);
+        // (credits < limit and no drain) is registered, from the next values
+        self.can_issue.next = self.room.q.val();
         self.in_ready.next = self.can_issue.val();
         self.fire.next = self.can_issue.val() & self.in_valid.val();
         self.pop.next = self.out_ready.val() & self.fifo.valid.val();
-        if self.fire.val() & !self.pop.val() {
+        // room' = (credits' < limit) & (drain' == 0), each case from registers only
+        self.credits_up.next = self.fire.val() & !self.pop.val();
+        self.credits_down.next = !self.fire.val() & self.pop.val();
+        self.room.d.next = self.credits.q.val() < self.credit_limit.val();
+        if self.credits_up.val() {
             self.credits.d.next = self.credits.q.val() + 1;
+            self.room.d.next = self.credits.q.val() < self.credit_limit_m1.val();
         }
-        if !self.fire.val() & self.pop.val() {
+        if self.credits_down.val() {
             self.credits.d.next = self.credits.q.val() - 1;
+            self.room.d.next = true;
         }
         if self.drain.q.val() != 0 {
             self.drain.d.next = self.drain.q.val() - 1;
+            if self.drain.q.val() != 1 {
+                self.room.d.next = false;
+            }
         }
         if self.fire.val() {
             self.cb.d.next = self.cb.q.val() + 1;
@@ -374,7 +396,8 @@ impl<
         if self.reset.val() {
             self.cb.d.next = 0.into();
             self.credits.d.next = 0.into();
-            self.drain.d.next = 4.into();
+            self.drain.d.next = 5.into();
+            self.room.d.next = false;
         }
     }
 }

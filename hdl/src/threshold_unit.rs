@@ -5,12 +5,15 @@
 //! as `bnnforge_model::kernels::threshold_count`. With B = 1, n is the output bit.
 //!
 //! ```text
-//!          cycle t             t+1                                      t+2
-//!  ch ──► ROM thr[0..K] ──► T'[k] ─┐
-//!     └─► ROM flip ───────► f ─────┼───────────────────────┐
-//!  y ───[y1]── u = y ^ 2^(Y-1) ──(u >= T'[k]) x K ── Popcount ── ^(f ? K : 0) ──[n]──► n
-//!  in_valid ──[v1]──────────────────────────────────────────────────────[vout]──► out_valid
+//!          cycle t             t+1                  t+2                                  t+3
+//!  ch ──► ROM thr[0..K] ──► T'[k] ──[treg]─┐
+//!     └─► ROM flip ───────► f ─────[freg]──┼───────────────────────┐
+//!  y ───[y1]── u = y ^ 2^(Y-1) ────[y2]───(u >= T'[k]) x K ── Popcount ── ^(f ? K : 0) ──[n]──► n
+//!  in_valid ──[v1]─────────────────[v2]──────────────────────────────────────────[vout]──► out_valid
 //! ```
+//!
+//! The memories' read data is registered in the fabric before the comparators, so the
+//! route out of a block RAM is a path of its own.
 //!
 //! How it stays exact and small (all folded into the ROM contents at build time):
 //! - y ≤ T ⇔ ¬(y ≥ T + 1), so a flipped channel stores T + 1 and inverts the count:
@@ -36,12 +39,16 @@
 //! - `in_valid` (in): `y` and `ch` hold a value this cycle.
 //! - `ch` (in, `Bits<CA>`): its channel, < C.
 //! - `y` (in, `Signed<Y>`): the value, within [lo, hi].
-//! - `out_valid` (out, registered): `n` holds a result, two cycles after its input.
+//! - `out_valid` (out, registered): `n` holds a result, three cycles ([`LATENCY`]) after
+//!   its input.
 //! - `n` (out, registered, `Bits<B>`): the count.
 
 use crate::compare_bit::CompareBit;
 use crate::popcount::PopcountTree;
 use rust_hdl::prelude::*;
+
+/// Cycles from `y` to its `n`.
+pub const LATENCY: u64 = 3;
 
 /// Per-channel multi-threshold unit (see the module documentation).
 #[derive(LogicBlock)]
@@ -68,6 +75,11 @@ pub struct ThresholdUnit<
     flips: SyncROM<Bit, CA>,
     y1: DFF<Bits<Y>>,
     v1: DFF<Bit>,
+    // the memories' read data registered in the fabric, y and valid alongside
+    treg: Vec<DFF<Bits<U>>>,
+    freg: DFF<Bit>,
+    y2: DFF<Bits<U>>,
+    v2: DFF<Bit>,
     yu: Signal<Local, Bits<U>>,
     cmp: Vec<CompareBit<U, K>>,
     tree: PopcountTree<K, B>,
@@ -147,6 +159,10 @@ impl<const Y: usize, const U: usize, const K: usize, const B: usize, const CA: u
             flips,
             y1: Default::default(),
             v1: Default::default(),
+            treg: (0..K).map(|_| Default::default()).collect(),
+            freg: Default::default(),
+            y2: Default::default(),
+            v2: Default::default(),
             yu: Default::default(),
             cmp: (0..K).map(CompareBit::new).collect(),
             tree: PopcountTree::new(),
@@ -164,7 +180,7 @@ impl<const Y: usize, const U: usize, const K: usize, const B: usize, const CA: u
 {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(self, clock, y1, v1, nreg, vout);
+        dff_setup!(self, clock, y1, v1, freg, y2, v2, nreg, vout);
         // cycle t: address the threshold memories, register y
         for k in 0..K {
             self.thr[k].clock.next = self.clock.val();
@@ -174,11 +190,19 @@ impl<const Y: usize, const U: usize, const K: usize, const B: usize, const CA: u
         self.flips.address.next = self.ch.val();
         self.y1.d.next = unsigned_cast(self.y.val());
         self.v1.d.next = self.in_valid.val();
-        // cycle t+1: K unsigned comparisons on offset binary, count, flip
-        self.yu.next = bit_cast::<U, Y>(self.y1.q.val() ^ self.sign.val());
+        // cycle t+1: the memories' words into fabric registers, y to offset binary
+        for k in 0..K {
+            self.treg[k].clock.next = self.clock.val();
+            self.treg[k].d.next = self.thr[k].data.val();
+        }
+        self.freg.d.next = self.flips.data.val();
+        self.y2.d.next = bit_cast::<U, Y>(self.y1.q.val() ^ self.sign.val());
+        self.v2.d.next = self.v1.q.val();
+        // cycle t+2: K unsigned comparisons on offset binary, count, flip
+        self.yu.next = self.y2.q.val();
         for k in 0..K {
             self.cmp[k].u.next = self.yu.val();
-            self.cmp[k].t.next = self.thr[k].data.val();
+            self.cmp[k].t.next = self.treg[k].q.val();
         }
         self.cmp[0].prev.next = 0.into();
         for k in 1..K {
@@ -189,10 +213,10 @@ impl<const Y: usize, const U: usize, const K: usize, const B: usize, const CA: u
             self.tree.bits.next = self.cmp[k].out.val();
         }
         self.nreg.d.next = self.tree.count.val();
-        if self.flips.data.val() {
+        if self.freg.q.val() {
             self.nreg.d.next = self.tree.count.val() ^ self.all_ones.val();
         }
-        self.vout.d.next = self.v1.q.val();
+        self.vout.d.next = self.v2.q.val();
         self.out_valid.next = self.vout.q.val();
         self.n.next = self.nreg.q.val();
     }
@@ -279,7 +303,7 @@ mod tests {
             }
             stream.push(Some((ch, y)));
         }
-        stream.extend([None, None, None]);
+        stream.extend([None; LATENCY as usize + 1]);
         let cycles = stream.len();
         let mut sim = Simulation::new();
         sim.add_clock(5, |x: &mut Box<ThresholdUnit<Y, U, K, B, CA>>| {

@@ -2,8 +2,12 @@
 //! `SIMD`-bit word per beat, in a rust-hdl `SyncROM` that yosys maps to `SB_RAM40_4K`.
 //!
 //! ```text
-//!   address[WA] ──► ROM[NF·SF words of SIMD bits] ──[registered]──► data[SIMD]
+//!   address[WA] ──► ROM[NF·SF words of SIMD bits] ──[read register]──[dreg]──► data[SIMD]
 //! ```
+//!
+//! The block RAM's read data is registered again in the fabric (`dreg`), so the long
+//! route out of the RAM is a path of its own and the XNOR/popcount after it starts at
+//! a flip-flop next to it.
 //!
 //! Layout (FINN's): PE `p` computes neurons `p, p + PE, p + 2·PE, …`; word
 //! `nf·SF + sf` holds the weights of neuron `nf·PE + p` for input lanes
@@ -18,11 +22,15 @@
 //!   `clog2(depth)` ([`address_bits`]).
 //!
 //! Ports: `clock` (in), `address` (in, `Bits<WA>`), `data` (out, `Bits<SIMD>`,
-//! registered: the word of the address presented before the last rising edge).
+//! registered: the word of the address presented two rising edges earlier,
+//! [`WMEM_LATENCY`]).
 //!
 //! [`Mvtu`]: crate::mvtu::Mvtu
 
 use rust_hdl::prelude::*;
+
+/// Rising edges from `address` to its word on `data`.
+pub const WMEM_LATENCY: u64 = 2;
 
 /// Per-PE weight storage (see the module documentation).
 #[derive(LogicBlock)]
@@ -31,9 +39,10 @@ pub struct WeightMemory<const SIMD: usize, const WA: usize> {
     pub clock: Signal<In, Clock>,
     /// Word address, `nf·SF + sf`.
     pub address: Signal<In, Bits<WA>>,
-    /// The addressed word, one cycle later.
+    /// The addressed word, two cycles later.
     pub data: Signal<Out, Bits<SIMD>>,
     rom: SyncROM<Bits<SIMD>, WA>,
+    dreg: DFF<Bits<SIMD>>,
 }
 
 /// Address bits for a memory of `depth` words: clog2(depth), at least 1.
@@ -112,6 +121,7 @@ impl<const SIMD: usize, const WA: usize> WeightMemory<SIMD, WA> {
             address: Default::default(),
             data: Default::default(),
             rom,
+            dreg: Default::default(),
         }
     }
 }
@@ -119,9 +129,11 @@ impl<const SIMD: usize, const WA: usize> WeightMemory<SIMD, WA> {
 impl<const SIMD: usize, const WA: usize> Logic for WeightMemory<SIMD, WA> {
     #[hdl_gen]
     fn update(&mut self) {
+        dff_setup!(self, clock, dreg);
         self.rom.clock.next = self.clock.val();
         self.rom.address.next = self.address.val();
-        self.data.next = self.rom.data.val();
+        self.dreg.d.next = self.rom.data.val();
+        self.data.next = self.dreg.q.val();
     }
 }
 
@@ -150,10 +162,13 @@ mod tests {
         let (a2, w2) = (addrs.clone(), words.clone());
         sim.add_testbench(move |mut sim: Sim<WeightMemory<SIMD, WA>>| {
             let mut x = sim.init()?;
-            for &a in &a2 {
+            for (k, &a) in a2.iter().enumerate() {
                 x.address.next = (a as u64).into();
                 wait_clock_cycle!(sim, clock, x);
-                sim_assert_eq!(sim, x.data.val().to_u64(), w2[a], x);
+                if k >= 1 {
+                    // the word addressed WMEM_LATENCY edges ago
+                    sim_assert_eq!(sim, x.data.val().to_u64(), w2[a2[k - 1]], x);
+                }
             }
             sim.done(x)
         });
@@ -168,7 +183,7 @@ mod tests {
             &vectors,
         )
         .unwrap();
-        for (r, &a) in rows.iter().zip(&addrs) {
+        for (r, &a) in rows.iter().skip(1).zip(&addrs) {
             assert_eq!(r[0] as u64, words[a], "Verilog WeightMemory<{SIMD}> at {a}");
         }
     }
