@@ -605,6 +605,7 @@ module lfc_w1a2_e6_mvtu_int$ctrl$fifo(clock,reset,write,data_in,read,valid,data_
     output reg  [1:0] data_out;
     
     // Constant declarations
+    localparam  dual = 1'b1;
     localparam  one = 5'b1;
     
     // Stub signals
@@ -615,6 +616,16 @@ module lfc_w1a2_e6_mvtu_int$ctrl$fifo(clock,reset,write,data_in,read,valid,data_
     reg  ram$write_clock;
     reg  [1:0] ram$write_data;
     reg  ram$write_enable;
+    reg  [3:0] ram1$0$read_address;
+    reg  ram1$0$read_clock;
+    wire  [1:0] ram1$0$read_data;
+    reg  [3:0] ram1$0$write_address;
+    reg  ram1$0$write_clock;
+    reg  [1:0] ram1$0$write_data;
+    reg  ram1$0$write_enable;
+    reg  popd$d;
+    wire  popd$q;
+    reg  popd$clock;
     reg  [4:0] wp$d;
     wire  [4:0] wp$q;
     reg  wp$clock;
@@ -644,6 +655,20 @@ module lfc_w1a2_e6_mvtu_int$ctrl$fifo(clock,reset,write,data_in,read,valid,data_
         .write_clock(ram$write_clock),
         .write_data(ram$write_data),
         .write_enable(ram$write_enable)
+    );
+    lfc_w1a2_e6_mvtu_int$ctrl$fifo$ram1$0 ram1$0(
+        .read_address(ram1$0$read_address),
+        .read_clock(ram1$0$read_clock),
+        .read_data(ram1$0$read_data),
+        .write_address(ram1$0$write_address),
+        .write_clock(ram1$0$write_clock),
+        .write_data(ram1$0$write_data),
+        .write_enable(ram1$0$write_enable)
+    );
+    lfc_w1a2_e6_mvtu_int$ctrl$fifo$popd popd(
+        .d(popd$d),
+        .q(popd$q),
+        .clock(popd$clock)
     );
     lfc_w1a2_e6_mvtu_int$ctrl$fifo$wp wp(
         .d(wp$d),
@@ -678,17 +703,25 @@ module lfc_w1a2_e6_mvtu_int$ctrl$fifo(clock,reset,write,data_in,read,valid,data_
         rp$clock = clock;
         nonempty$clock = clock;
         rp1x$clock = clock;
+        popd$clock = clock;
         wp$d = wp$q;
         wpd$d = wpd$q;
         rp$d = rp$q;
         nonempty$d = nonempty$q;
         rp1x$d = rp1x$q;
+        popd$d = popd$q;
         rp1 = rp1x$q ^ one;
         ram$write_clock = clock;
         ram$read_clock = clock;
         ram$write_enable = write;
         ram$write_address = ((wp$q) & 4'hf);
         ram$write_data = data_in;
+        ram1$0$write_clock = clock;
+        ram1$0$read_clock = clock;
+        ram1$0$write_enable = write;
+        ram1$0$write_address = ((wp$q) & 4'hf);
+        ram1$0$write_data = data_in;
+        ram1$0$read_address = ((rp1) & 4'hf);
         if (write) begin
             wp$d = wp$q + 32'h1;
         end
@@ -699,9 +732,12 @@ module lfc_w1a2_e6_mvtu_int$ctrl$fifo(clock,reset,write,data_in,read,valid,data_
         if (pop) begin
             rp$d = rp1;
             rp1x$d = (rp1 + 32'h1) ^ one;
-            ram$read_address = ((rp1) & 4'hf);
+            if (~dual) begin
+                ram$read_address = ((rp1) & 4'hf);
+            end
             nonempty$d = rp1 != wp$q;
         end
+        popd$d = pop & dual;
         if (reset) begin
             wp$d = 32'h0;
             wpd$d = 32'h0;
@@ -711,6 +747,9 @@ module lfc_w1a2_e6_mvtu_int$ctrl$fifo(clock,reset,write,data_in,read,valid,data_
         end
         valid = nonempty$q;
         data_out = ram$read_data;
+        if (popd$q) begin
+            data_out = ram1$0$read_data;
+        end
     end
     
 endmodule // lfc_w1a2_e6_mvtu_int$ctrl$fifo
@@ -733,6 +772,25 @@ module lfc_w1a2_e6_mvtu_int$ctrl$fifo$nonempty(d,q,clock);
     end
           
 endmodule // lfc_w1a2_e6_mvtu_int$ctrl$fifo$nonempty
+
+
+module lfc_w1a2_e6_mvtu_int$ctrl$fifo$popd(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // lfc_w1a2_e6_mvtu_int$ctrl$fifo$popd
 
 
 module lfc_w1a2_e6_mvtu_int$ctrl$fifo$ram(read_address,read_clock,read_data,write_address,write_clock,write_data,write_enable);
@@ -762,6 +820,35 @@ module lfc_w1a2_e6_mvtu_int$ctrl$fifo$ram(read_address,read_clock,read_data,writ
     end
                 
 endmodule // lfc_w1a2_e6_mvtu_int$ctrl$fifo$ram
+
+
+module lfc_w1a2_e6_mvtu_int$ctrl$fifo$ram1$0(read_address,read_clock,read_data,write_address,write_clock,write_data,write_enable);
+    
+    // Module arguments
+    input wire  [3:0] read_address;
+    input wire  read_clock;
+    output reg  [1:0] read_data;
+    input wire  [3:0] write_address;
+    input wire  write_clock;
+    input wire  [1:0] write_data;
+    input wire  write_enable;
+    
+    // Update code (custom)
+    reg[1:0] mem[15:0];
+    
+    
+    
+    always @(posedge read_clock) begin
+       read_data <= mem[read_address];
+    end
+    
+    always @(posedge write_clock) begin
+       if (write_enable) begin
+          mem[write_address] <= write_data;
+       end
+    end
+                
+endmodule // lfc_w1a2_e6_mvtu_int$ctrl$fifo$ram1$0
 
 
 module lfc_w1a2_e6_mvtu_int$ctrl$fifo$rp(d,q,clock);
@@ -12273,19 +12360,30 @@ module lfc_w1a2_e6_mvtu_int$wmem$0(clock,address,data);
     input wire  [13:0] address;
     output reg  [63:0] data;
     
+    // Constant declarations
+    localparam  shift = 14'b0;
+    
     // Stub signals
-    reg  [13:0] rom$address;
-    reg  rom$clock;
-    wire  [63:0] rom$data;
+    reg  [13:0] banks$0$address;
+    reg  banks$0$clock;
+    wire  [63:0] banks$0$data;
+    reg  [13:0] alo$d;
+    wire  [13:0] alo$q;
+    reg  alo$clock;
     reg  [63:0] dreg$d;
     wire  [63:0] dreg$q;
     reg  dreg$clock;
     
     // Sub module instances
-    lfc_w1a2_e6_mvtu_int$wmem$0$rom rom(
-        .address(rom$address),
-        .clock(rom$clock),
-        .data(rom$data)
+    lfc_w1a2_e6_mvtu_int$wmem$0$banks$0 banks$0(
+        .address(banks$0$address),
+        .clock(banks$0$clock),
+        .data(banks$0$data)
+    );
+    lfc_w1a2_e6_mvtu_int$wmem$0$alo alo(
+        .d(alo$d),
+        .q(alo$q),
+        .clock(alo$clock)
     );
     lfc_w1a2_e6_mvtu_int$wmem$0$dreg dreg(
         .d(dreg$d),
@@ -12295,37 +12393,40 @@ module lfc_w1a2_e6_mvtu_int$wmem$0(clock,address,data);
     
     // Update code
     always @(*) begin
+        alo$clock = clock;
         dreg$clock = clock;
+        alo$d = alo$q;
         dreg$d = dreg$q;
-        rom$clock = clock;
-        rom$address = address;
-        dreg$d = rom$data;
+        banks$0$clock = clock;
+        banks$0$address = address >> shift;
+        alo$d = address;
+        dreg$d = banks$0$data;
         data = dreg$q;
     end
     
 endmodule // lfc_w1a2_e6_mvtu_int$wmem$0
 
 
-module lfc_w1a2_e6_mvtu_int$wmem$0$dreg(d,q,clock);
+module lfc_w1a2_e6_mvtu_int$wmem$0$alo(d,q,clock);
     
     // Module arguments
-    input wire  [63:0] d;
-    output reg  [63:0] q;
+    input wire  [13:0] d;
+    output reg  [13:0] q;
     input wire  clock;
     
     // Update code (custom)
     initial begin
-       q = 64'h0;
+       q = 14'h0;
     end
     
     always @(posedge clock) begin
        q <= d;
     end
           
-endmodule // lfc_w1a2_e6_mvtu_int$wmem$0$dreg
+endmodule // lfc_w1a2_e6_mvtu_int$wmem$0$alo
 
 
-module lfc_w1a2_e6_mvtu_int$wmem$0$rom(address,clock,data);
+module lfc_w1a2_e6_mvtu_int$wmem$0$banks$0(address,clock,data);
     
     // Module arguments
     input wire  [13:0] address;
@@ -28725,7 +28826,26 @@ module lfc_w1a2_e6_mvtu_int$wmem$0$rom(address,clock,data);
     always @(posedge clock) begin
        data <= mem[address];
     end
-endmodule // lfc_w1a2_e6_mvtu_int$wmem$0$rom
+endmodule // lfc_w1a2_e6_mvtu_int$wmem$0$banks$0
+
+
+module lfc_w1a2_e6_mvtu_int$wmem$0$dreg(d,q,clock);
+    
+    // Module arguments
+    input wire  [63:0] d;
+    output reg  [63:0] q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 64'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // lfc_w1a2_e6_mvtu_int$wmem$0$dreg
 
 
 module lfc_w1a2_e6_mvtu_int$ys$0(a,y);

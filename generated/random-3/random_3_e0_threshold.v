@@ -255,6 +255,7 @@ module random_3_e0_threshold$fifo(clock,reset,write,data_in,read,valid,data_out)
     output reg  data_out;
     
     // Constant declarations
+    localparam  dual = 1'b1;
     localparam  one = 5'b1;
     
     // Stub signals
@@ -265,6 +266,16 @@ module random_3_e0_threshold$fifo(clock,reset,write,data_in,read,valid,data_out)
     reg  ram$write_clock;
     reg  ram$write_data;
     reg  ram$write_enable;
+    reg  [3:0] ram1$0$read_address;
+    reg  ram1$0$read_clock;
+    wire  ram1$0$read_data;
+    reg  [3:0] ram1$0$write_address;
+    reg  ram1$0$write_clock;
+    reg  ram1$0$write_data;
+    reg  ram1$0$write_enable;
+    reg  popd$d;
+    wire  popd$q;
+    reg  popd$clock;
     reg  [4:0] wp$d;
     wire  [4:0] wp$q;
     reg  wp$clock;
@@ -294,6 +305,20 @@ module random_3_e0_threshold$fifo(clock,reset,write,data_in,read,valid,data_out)
         .write_clock(ram$write_clock),
         .write_data(ram$write_data),
         .write_enable(ram$write_enable)
+    );
+    random_3_e0_threshold$fifo$ram1$0 ram1$0(
+        .read_address(ram1$0$read_address),
+        .read_clock(ram1$0$read_clock),
+        .read_data(ram1$0$read_data),
+        .write_address(ram1$0$write_address),
+        .write_clock(ram1$0$write_clock),
+        .write_data(ram1$0$write_data),
+        .write_enable(ram1$0$write_enable)
+    );
+    random_3_e0_threshold$fifo$popd popd(
+        .d(popd$d),
+        .q(popd$q),
+        .clock(popd$clock)
     );
     random_3_e0_threshold$fifo$wp wp(
         .d(wp$d),
@@ -328,17 +353,25 @@ module random_3_e0_threshold$fifo(clock,reset,write,data_in,read,valid,data_out)
         rp$clock = clock;
         nonempty$clock = clock;
         rp1x$clock = clock;
+        popd$clock = clock;
         wp$d = wp$q;
         wpd$d = wpd$q;
         rp$d = rp$q;
         nonempty$d = nonempty$q;
         rp1x$d = rp1x$q;
+        popd$d = popd$q;
         rp1 = rp1x$q ^ one;
         ram$write_clock = clock;
         ram$read_clock = clock;
         ram$write_enable = write;
         ram$write_address = ((wp$q) & 4'hf);
         ram$write_data = data_in;
+        ram1$0$write_clock = clock;
+        ram1$0$read_clock = clock;
+        ram1$0$write_enable = write;
+        ram1$0$write_address = ((wp$q) & 4'hf);
+        ram1$0$write_data = data_in;
+        ram1$0$read_address = ((rp1) & 4'hf);
         if (write) begin
             wp$d = wp$q + 32'h1;
         end
@@ -349,9 +382,12 @@ module random_3_e0_threshold$fifo(clock,reset,write,data_in,read,valid,data_out)
         if (pop) begin
             rp$d = rp1;
             rp1x$d = (rp1 + 32'h1) ^ one;
-            ram$read_address = ((rp1) & 4'hf);
+            if (~dual) begin
+                ram$read_address = ((rp1) & 4'hf);
+            end
             nonempty$d = rp1 != wp$q;
         end
+        popd$d = pop & dual;
         if (reset) begin
             wp$d = 32'h0;
             wpd$d = 32'h0;
@@ -361,6 +397,9 @@ module random_3_e0_threshold$fifo(clock,reset,write,data_in,read,valid,data_out)
         end
         valid = nonempty$q;
         data_out = ram$read_data;
+        if (popd$q) begin
+            data_out = ram1$0$read_data;
+        end
     end
     
 endmodule // random_3_e0_threshold$fifo
@@ -383,6 +422,25 @@ module random_3_e0_threshold$fifo$nonempty(d,q,clock);
     end
           
 endmodule // random_3_e0_threshold$fifo$nonempty
+
+
+module random_3_e0_threshold$fifo$popd(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e0_threshold$fifo$popd
 
 
 module random_3_e0_threshold$fifo$ram(read_address,read_clock,read_data,write_address,write_clock,write_data,write_enable);
@@ -412,6 +470,35 @@ module random_3_e0_threshold$fifo$ram(read_address,read_clock,read_data,write_ad
     end
                 
 endmodule // random_3_e0_threshold$fifo$ram
+
+
+module random_3_e0_threshold$fifo$ram1$0(read_address,read_clock,read_data,write_address,write_clock,write_data,write_enable);
+    
+    // Module arguments
+    input wire  [3:0] read_address;
+    input wire  read_clock;
+    output reg  read_data;
+    input wire  [3:0] write_address;
+    input wire  write_clock;
+    input wire  write_data;
+    input wire  write_enable;
+    
+    // Update code (custom)
+    reg[0:0] mem[15:0];
+    
+    
+    
+    always @(posedge read_clock) begin
+       read_data <= mem[read_address];
+    end
+    
+    always @(posedge write_clock) begin
+       if (write_enable) begin
+          mem[write_address] <= write_data;
+       end
+    end
+                
+endmodule // random_3_e0_threshold$fifo$ram1$0
 
 
 module random_3_e0_threshold$fifo$rp(d,q,clock);

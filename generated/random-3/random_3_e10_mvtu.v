@@ -686,6 +686,7 @@ module random_3_e10_mvtu$ctrl$fifo(clock,reset,write,data_in,read,valid,data_out
     output reg  [5:0] data_out;
     
     // Constant declarations
+    localparam  dual = 1'b0;
     localparam  one = 5'b1;
     
     // Stub signals
@@ -696,6 +697,9 @@ module random_3_e10_mvtu$ctrl$fifo(clock,reset,write,data_in,read,valid,data_out
     reg  ram$write_clock;
     reg  [5:0] ram$write_data;
     reg  ram$write_enable;
+    reg  popd$d;
+    wire  popd$q;
+    reg  popd$clock;
     reg  [4:0] wp$d;
     wire  [4:0] wp$q;
     reg  wp$clock;
@@ -725,6 +729,11 @@ module random_3_e10_mvtu$ctrl$fifo(clock,reset,write,data_in,read,valid,data_out
         .write_clock(ram$write_clock),
         .write_data(ram$write_data),
         .write_enable(ram$write_enable)
+    );
+    random_3_e10_mvtu$ctrl$fifo$popd popd(
+        .d(popd$d),
+        .q(popd$q),
+        .clock(popd$clock)
     );
     random_3_e10_mvtu$ctrl$fifo$wp wp(
         .d(wp$d),
@@ -759,11 +768,13 @@ module random_3_e10_mvtu$ctrl$fifo(clock,reset,write,data_in,read,valid,data_out
         rp$clock = clock;
         nonempty$clock = clock;
         rp1x$clock = clock;
+        popd$clock = clock;
         wp$d = wp$q;
         wpd$d = wpd$q;
         rp$d = rp$q;
         nonempty$d = nonempty$q;
         rp1x$d = rp1x$q;
+        popd$d = popd$q;
         rp1 = rp1x$q ^ one;
         ram$write_clock = clock;
         ram$read_clock = clock;
@@ -780,9 +791,12 @@ module random_3_e10_mvtu$ctrl$fifo(clock,reset,write,data_in,read,valid,data_out
         if (pop) begin
             rp$d = rp1;
             rp1x$d = (rp1 + 32'h1) ^ one;
-            ram$read_address = ((rp1) & 4'hf);
+            if (~dual) begin
+                ram$read_address = ((rp1) & 4'hf);
+            end
             nonempty$d = rp1 != wp$q;
         end
+        popd$d = pop & dual;
         if (reset) begin
             wp$d = 32'h0;
             wpd$d = 32'h0;
@@ -814,6 +828,25 @@ module random_3_e10_mvtu$ctrl$fifo$nonempty(d,q,clock);
     end
           
 endmodule // random_3_e10_mvtu$ctrl$fifo$nonempty
+
+
+module random_3_e10_mvtu$ctrl$fifo$popd(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e10_mvtu$ctrl$fifo$popd
 
 
 module random_3_e10_mvtu$ctrl$fifo$ram(read_address,read_clock,read_data,write_address,write_clock,write_data,write_enable);
@@ -5650,19 +5683,30 @@ module random_3_e10_mvtu$wmem$0(clock,address,data);
     input wire  [1:0] address;
     output reg  data;
     
+    // Constant declarations
+    localparam  shift = 2'b0;
+    
     // Stub signals
-    reg  [1:0] rom$address;
-    reg  rom$clock;
-    wire  rom$data;
+    reg  [1:0] banks$0$address;
+    reg  banks$0$clock;
+    wire  banks$0$data;
+    reg  [1:0] alo$d;
+    wire  [1:0] alo$q;
+    reg  alo$clock;
     reg  dreg$d;
     wire  dreg$q;
     reg  dreg$clock;
     
     // Sub module instances
-    random_3_e10_mvtu$wmem$0$rom rom(
-        .address(rom$address),
-        .clock(rom$clock),
-        .data(rom$data)
+    random_3_e10_mvtu$wmem$0$banks$0 banks$0(
+        .address(banks$0$address),
+        .clock(banks$0$clock),
+        .data(banks$0$data)
+    );
+    random_3_e10_mvtu$wmem$0$alo alo(
+        .d(alo$d),
+        .q(alo$q),
+        .clock(alo$clock)
     );
     random_3_e10_mvtu$wmem$0$dreg dreg(
         .d(dreg$d),
@@ -5672,15 +5716,60 @@ module random_3_e10_mvtu$wmem$0(clock,address,data);
     
     // Update code
     always @(*) begin
+        alo$clock = clock;
         dreg$clock = clock;
+        alo$d = alo$q;
         dreg$d = dreg$q;
-        rom$clock = clock;
-        rom$address = address;
-        dreg$d = rom$data;
+        banks$0$clock = clock;
+        banks$0$address = address >> shift;
+        alo$d = address;
+        dreg$d = banks$0$data;
         data = dreg$q;
     end
     
 endmodule // random_3_e10_mvtu$wmem$0
+
+
+module random_3_e10_mvtu$wmem$0$alo(d,q,clock);
+    
+    // Module arguments
+    input wire  [1:0] d;
+    output reg  [1:0] q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 2'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e10_mvtu$wmem$0$alo
+
+
+module random_3_e10_mvtu$wmem$0$banks$0(address,clock,data);
+    
+    // Module arguments
+    input wire  [1:0] address;
+    input wire  clock;
+    output reg  data;
+    
+    // Update code (custom)
+    reg[0:0] mem [3:0];
+    
+    initial begin
+    mem[2'b0] = 1'b1;
+    mem[2'b1] = 1'b0;
+    mem[2'b10] = 1'b0;
+    mem[2'b11] = 1'b0;
+    end
+    
+    always @(posedge clock) begin
+       data <= mem[address];
+    end
+endmodule // random_3_e10_mvtu$wmem$0$banks$0
 
 
 module random_3_e10_mvtu$wmem$0$dreg(d,q,clock);
@@ -5702,7 +5791,80 @@ module random_3_e10_mvtu$wmem$0$dreg(d,q,clock);
 endmodule // random_3_e10_mvtu$wmem$0$dreg
 
 
-module random_3_e10_mvtu$wmem$0$rom(address,clock,data);
+module random_3_e10_mvtu$wmem$1(clock,address,data);
+    
+    // Module arguments
+    input wire  clock;
+    input wire  [1:0] address;
+    output reg  data;
+    
+    // Constant declarations
+    localparam  shift = 2'b0;
+    
+    // Stub signals
+    reg  [1:0] banks$0$address;
+    reg  banks$0$clock;
+    wire  banks$0$data;
+    reg  [1:0] alo$d;
+    wire  [1:0] alo$q;
+    reg  alo$clock;
+    reg  dreg$d;
+    wire  dreg$q;
+    reg  dreg$clock;
+    
+    // Sub module instances
+    random_3_e10_mvtu$wmem$1$banks$0 banks$0(
+        .address(banks$0$address),
+        .clock(banks$0$clock),
+        .data(banks$0$data)
+    );
+    random_3_e10_mvtu$wmem$1$alo alo(
+        .d(alo$d),
+        .q(alo$q),
+        .clock(alo$clock)
+    );
+    random_3_e10_mvtu$wmem$1$dreg dreg(
+        .d(dreg$d),
+        .q(dreg$q),
+        .clock(dreg$clock)
+    );
+    
+    // Update code
+    always @(*) begin
+        alo$clock = clock;
+        dreg$clock = clock;
+        alo$d = alo$q;
+        dreg$d = dreg$q;
+        banks$0$clock = clock;
+        banks$0$address = address >> shift;
+        alo$d = address;
+        dreg$d = banks$0$data;
+        data = dreg$q;
+    end
+    
+endmodule // random_3_e10_mvtu$wmem$1
+
+
+module random_3_e10_mvtu$wmem$1$alo(d,q,clock);
+    
+    // Module arguments
+    input wire  [1:0] d;
+    output reg  [1:0] q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 2'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e10_mvtu$wmem$1$alo
+
+
+module random_3_e10_mvtu$wmem$1$banks$0(address,clock,data);
     
     // Module arguments
     input wire  [1:0] address;
@@ -5722,47 +5884,7 @@ module random_3_e10_mvtu$wmem$0$rom(address,clock,data);
     always @(posedge clock) begin
        data <= mem[address];
     end
-endmodule // random_3_e10_mvtu$wmem$0$rom
-
-
-module random_3_e10_mvtu$wmem$1(clock,address,data);
-    
-    // Module arguments
-    input wire  clock;
-    input wire  [1:0] address;
-    output reg  data;
-    
-    // Stub signals
-    reg  [1:0] rom$address;
-    reg  rom$clock;
-    wire  rom$data;
-    reg  dreg$d;
-    wire  dreg$q;
-    reg  dreg$clock;
-    
-    // Sub module instances
-    random_3_e10_mvtu$wmem$1$rom rom(
-        .address(rom$address),
-        .clock(rom$clock),
-        .data(rom$data)
-    );
-    random_3_e10_mvtu$wmem$1$dreg dreg(
-        .d(dreg$d),
-        .q(dreg$q),
-        .clock(dreg$clock)
-    );
-    
-    // Update code
-    always @(*) begin
-        dreg$clock = clock;
-        dreg$d = dreg$q;
-        rom$clock = clock;
-        rom$address = address;
-        dreg$d = rom$data;
-        data = dreg$q;
-    end
-    
-endmodule // random_3_e10_mvtu$wmem$1
+endmodule // random_3_e10_mvtu$wmem$1$banks$0
 
 
 module random_3_e10_mvtu$wmem$1$dreg(d,q,clock);
@@ -5782,29 +5904,6 @@ module random_3_e10_mvtu$wmem$1$dreg(d,q,clock);
     end
           
 endmodule // random_3_e10_mvtu$wmem$1$dreg
-
-
-module random_3_e10_mvtu$wmem$1$rom(address,clock,data);
-    
-    // Module arguments
-    input wire  [1:0] address;
-    input wire  clock;
-    output reg  data;
-    
-    // Update code (custom)
-    reg[0:0] mem [3:0];
-    
-    initial begin
-    mem[2'b0] = 1'b1;
-    mem[2'b1] = 1'b0;
-    mem[2'b10] = 1'b0;
-    mem[2'b11] = 1'b0;
-    end
-    
-    always @(posedge clock) begin
-       data <= mem[address];
-    end
-endmodule // random_3_e10_mvtu$wmem$1$rom
 
 /* verilator lint_on WIDTH */
 /* verilator lint_on DECLFILENAME */

@@ -995,6 +995,7 @@ module random_3_e18_mvtu_int$ctrl$fifo(clock,reset,write,data_in,read,valid,data
     output reg  [6:0] data_out;
     
     // Constant declarations
+    localparam  dual = 1'b0;
     localparam  one = 5'b1;
     
     // Stub signals
@@ -1005,6 +1006,9 @@ module random_3_e18_mvtu_int$ctrl$fifo(clock,reset,write,data_in,read,valid,data
     reg  ram$write_clock;
     reg  [6:0] ram$write_data;
     reg  ram$write_enable;
+    reg  popd$d;
+    wire  popd$q;
+    reg  popd$clock;
     reg  [4:0] wp$d;
     wire  [4:0] wp$q;
     reg  wp$clock;
@@ -1034,6 +1038,11 @@ module random_3_e18_mvtu_int$ctrl$fifo(clock,reset,write,data_in,read,valid,data
         .write_clock(ram$write_clock),
         .write_data(ram$write_data),
         .write_enable(ram$write_enable)
+    );
+    random_3_e18_mvtu_int$ctrl$fifo$popd popd(
+        .d(popd$d),
+        .q(popd$q),
+        .clock(popd$clock)
     );
     random_3_e18_mvtu_int$ctrl$fifo$wp wp(
         .d(wp$d),
@@ -1068,11 +1077,13 @@ module random_3_e18_mvtu_int$ctrl$fifo(clock,reset,write,data_in,read,valid,data
         rp$clock = clock;
         nonempty$clock = clock;
         rp1x$clock = clock;
+        popd$clock = clock;
         wp$d = wp$q;
         wpd$d = wpd$q;
         rp$d = rp$q;
         nonempty$d = nonempty$q;
         rp1x$d = rp1x$q;
+        popd$d = popd$q;
         rp1 = rp1x$q ^ one;
         ram$write_clock = clock;
         ram$read_clock = clock;
@@ -1089,9 +1100,12 @@ module random_3_e18_mvtu_int$ctrl$fifo(clock,reset,write,data_in,read,valid,data
         if (pop) begin
             rp$d = rp1;
             rp1x$d = (rp1 + 32'h1) ^ one;
-            ram$read_address = ((rp1) & 4'hf);
+            if (~dual) begin
+                ram$read_address = ((rp1) & 4'hf);
+            end
             nonempty$d = rp1 != wp$q;
         end
+        popd$d = pop & dual;
         if (reset) begin
             wp$d = 32'h0;
             wpd$d = 32'h0;
@@ -1123,6 +1137,25 @@ module random_3_e18_mvtu_int$ctrl$fifo$nonempty(d,q,clock);
     end
           
 endmodule // random_3_e18_mvtu_int$ctrl$fifo$nonempty
+
+
+module random_3_e18_mvtu_int$ctrl$fifo$popd(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e18_mvtu_int$ctrl$fifo$popd
 
 
 module random_3_e18_mvtu_int$ctrl$fifo$ram(read_address,read_clock,read_data,write_address,write_clock,write_data,write_enable);
@@ -16351,19 +16384,30 @@ module random_3_e18_mvtu_int$wmem$0(clock,address,data);
     input wire  [7:0] address;
     output reg  [8:0] data;
     
+    // Constant declarations
+    localparam  shift = 8'h0;
+    
     // Stub signals
-    reg  [7:0] rom$address;
-    reg  rom$clock;
-    wire  [8:0] rom$data;
+    reg  [7:0] banks$0$address;
+    reg  banks$0$clock;
+    wire  [8:0] banks$0$data;
+    reg  [7:0] alo$d;
+    wire  [7:0] alo$q;
+    reg  alo$clock;
     reg  [8:0] dreg$d;
     wire  [8:0] dreg$q;
     reg  dreg$clock;
     
     // Sub module instances
-    random_3_e18_mvtu_int$wmem$0$rom rom(
-        .address(rom$address),
-        .clock(rom$clock),
-        .data(rom$data)
+    random_3_e18_mvtu_int$wmem$0$banks$0 banks$0(
+        .address(banks$0$address),
+        .clock(banks$0$clock),
+        .data(banks$0$data)
+    );
+    random_3_e18_mvtu_int$wmem$0$alo alo(
+        .d(alo$d),
+        .q(alo$q),
+        .clock(alo$clock)
     );
     random_3_e18_mvtu_int$wmem$0$dreg dreg(
         .d(dreg$d),
@@ -16373,37 +16417,40 @@ module random_3_e18_mvtu_int$wmem$0(clock,address,data);
     
     // Update code
     always @(*) begin
+        alo$clock = clock;
         dreg$clock = clock;
+        alo$d = alo$q;
         dreg$d = dreg$q;
-        rom$clock = clock;
-        rom$address = address;
-        dreg$d = rom$data;
+        banks$0$clock = clock;
+        banks$0$address = address >> shift;
+        alo$d = address;
+        dreg$d = banks$0$data;
         data = dreg$q;
     end
     
 endmodule // random_3_e18_mvtu_int$wmem$0
 
 
-module random_3_e18_mvtu_int$wmem$0$dreg(d,q,clock);
+module random_3_e18_mvtu_int$wmem$0$alo(d,q,clock);
     
     // Module arguments
-    input wire  [8:0] d;
-    output reg  [8:0] q;
+    input wire  [7:0] d;
+    output reg  [7:0] q;
     input wire  clock;
     
     // Update code (custom)
     initial begin
-       q = 9'h0;
+       q = 8'h0;
     end
     
     always @(posedge clock) begin
        q <= d;
     end
           
-endmodule // random_3_e18_mvtu_int$wmem$0$dreg
+endmodule // random_3_e18_mvtu_int$wmem$0$alo
 
 
-module random_3_e18_mvtu_int$wmem$0$rom(address,clock,data);
+module random_3_e18_mvtu_int$wmem$0$banks$0(address,clock,data);
     
     // Module arguments
     input wire  [7:0] address;
@@ -16659,50 +16706,10 @@ module random_3_e18_mvtu_int$wmem$0$rom(address,clock,data);
     always @(posedge clock) begin
        data <= mem[address];
     end
-endmodule // random_3_e18_mvtu_int$wmem$0$rom
+endmodule // random_3_e18_mvtu_int$wmem$0$banks$0
 
 
-module random_3_e18_mvtu_int$wmem$1(clock,address,data);
-    
-    // Module arguments
-    input wire  clock;
-    input wire  [7:0] address;
-    output reg  [8:0] data;
-    
-    // Stub signals
-    reg  [7:0] rom$address;
-    reg  rom$clock;
-    wire  [8:0] rom$data;
-    reg  [8:0] dreg$d;
-    wire  [8:0] dreg$q;
-    reg  dreg$clock;
-    
-    // Sub module instances
-    random_3_e18_mvtu_int$wmem$1$rom rom(
-        .address(rom$address),
-        .clock(rom$clock),
-        .data(rom$data)
-    );
-    random_3_e18_mvtu_int$wmem$1$dreg dreg(
-        .d(dreg$d),
-        .q(dreg$q),
-        .clock(dreg$clock)
-    );
-    
-    // Update code
-    always @(*) begin
-        dreg$clock = clock;
-        dreg$d = dreg$q;
-        rom$clock = clock;
-        rom$address = address;
-        dreg$d = rom$data;
-        data = dreg$q;
-    end
-    
-endmodule // random_3_e18_mvtu_int$wmem$1
-
-
-module random_3_e18_mvtu_int$wmem$1$dreg(d,q,clock);
+module random_3_e18_mvtu_int$wmem$0$dreg(d,q,clock);
     
     // Module arguments
     input wire  [8:0] d;
@@ -16718,10 +16725,83 @@ module random_3_e18_mvtu_int$wmem$1$dreg(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e18_mvtu_int$wmem$1$dreg
+endmodule // random_3_e18_mvtu_int$wmem$0$dreg
 
 
-module random_3_e18_mvtu_int$wmem$1$rom(address,clock,data);
+module random_3_e18_mvtu_int$wmem$1(clock,address,data);
+    
+    // Module arguments
+    input wire  clock;
+    input wire  [7:0] address;
+    output reg  [8:0] data;
+    
+    // Constant declarations
+    localparam  shift = 8'h0;
+    
+    // Stub signals
+    reg  [7:0] banks$0$address;
+    reg  banks$0$clock;
+    wire  [8:0] banks$0$data;
+    reg  [7:0] alo$d;
+    wire  [7:0] alo$q;
+    reg  alo$clock;
+    reg  [8:0] dreg$d;
+    wire  [8:0] dreg$q;
+    reg  dreg$clock;
+    
+    // Sub module instances
+    random_3_e18_mvtu_int$wmem$1$banks$0 banks$0(
+        .address(banks$0$address),
+        .clock(banks$0$clock),
+        .data(banks$0$data)
+    );
+    random_3_e18_mvtu_int$wmem$1$alo alo(
+        .d(alo$d),
+        .q(alo$q),
+        .clock(alo$clock)
+    );
+    random_3_e18_mvtu_int$wmem$1$dreg dreg(
+        .d(dreg$d),
+        .q(dreg$q),
+        .clock(dreg$clock)
+    );
+    
+    // Update code
+    always @(*) begin
+        alo$clock = clock;
+        dreg$clock = clock;
+        alo$d = alo$q;
+        dreg$d = dreg$q;
+        banks$0$clock = clock;
+        banks$0$address = address >> shift;
+        alo$d = address;
+        dreg$d = banks$0$data;
+        data = dreg$q;
+    end
+    
+endmodule // random_3_e18_mvtu_int$wmem$1
+
+
+module random_3_e18_mvtu_int$wmem$1$alo(d,q,clock);
+    
+    // Module arguments
+    input wire  [7:0] d;
+    output reg  [7:0] q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 8'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e18_mvtu_int$wmem$1$alo
+
+
+module random_3_e18_mvtu_int$wmem$1$banks$0(address,clock,data);
     
     // Module arguments
     input wire  [7:0] address;
@@ -16977,50 +17057,10 @@ module random_3_e18_mvtu_int$wmem$1$rom(address,clock,data);
     always @(posedge clock) begin
        data <= mem[address];
     end
-endmodule // random_3_e18_mvtu_int$wmem$1$rom
+endmodule // random_3_e18_mvtu_int$wmem$1$banks$0
 
 
-module random_3_e18_mvtu_int$wmem$2(clock,address,data);
-    
-    // Module arguments
-    input wire  clock;
-    input wire  [7:0] address;
-    output reg  [8:0] data;
-    
-    // Stub signals
-    reg  [7:0] rom$address;
-    reg  rom$clock;
-    wire  [8:0] rom$data;
-    reg  [8:0] dreg$d;
-    wire  [8:0] dreg$q;
-    reg  dreg$clock;
-    
-    // Sub module instances
-    random_3_e18_mvtu_int$wmem$2$rom rom(
-        .address(rom$address),
-        .clock(rom$clock),
-        .data(rom$data)
-    );
-    random_3_e18_mvtu_int$wmem$2$dreg dreg(
-        .d(dreg$d),
-        .q(dreg$q),
-        .clock(dreg$clock)
-    );
-    
-    // Update code
-    always @(*) begin
-        dreg$clock = clock;
-        dreg$d = dreg$q;
-        rom$clock = clock;
-        rom$address = address;
-        dreg$d = rom$data;
-        data = dreg$q;
-    end
-    
-endmodule // random_3_e18_mvtu_int$wmem$2
-
-
-module random_3_e18_mvtu_int$wmem$2$dreg(d,q,clock);
+module random_3_e18_mvtu_int$wmem$1$dreg(d,q,clock);
     
     // Module arguments
     input wire  [8:0] d;
@@ -17036,10 +17076,83 @@ module random_3_e18_mvtu_int$wmem$2$dreg(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e18_mvtu_int$wmem$2$dreg
+endmodule // random_3_e18_mvtu_int$wmem$1$dreg
 
 
-module random_3_e18_mvtu_int$wmem$2$rom(address,clock,data);
+module random_3_e18_mvtu_int$wmem$2(clock,address,data);
+    
+    // Module arguments
+    input wire  clock;
+    input wire  [7:0] address;
+    output reg  [8:0] data;
+    
+    // Constant declarations
+    localparam  shift = 8'h0;
+    
+    // Stub signals
+    reg  [7:0] banks$0$address;
+    reg  banks$0$clock;
+    wire  [8:0] banks$0$data;
+    reg  [7:0] alo$d;
+    wire  [7:0] alo$q;
+    reg  alo$clock;
+    reg  [8:0] dreg$d;
+    wire  [8:0] dreg$q;
+    reg  dreg$clock;
+    
+    // Sub module instances
+    random_3_e18_mvtu_int$wmem$2$banks$0 banks$0(
+        .address(banks$0$address),
+        .clock(banks$0$clock),
+        .data(banks$0$data)
+    );
+    random_3_e18_mvtu_int$wmem$2$alo alo(
+        .d(alo$d),
+        .q(alo$q),
+        .clock(alo$clock)
+    );
+    random_3_e18_mvtu_int$wmem$2$dreg dreg(
+        .d(dreg$d),
+        .q(dreg$q),
+        .clock(dreg$clock)
+    );
+    
+    // Update code
+    always @(*) begin
+        alo$clock = clock;
+        dreg$clock = clock;
+        alo$d = alo$q;
+        dreg$d = dreg$q;
+        banks$0$clock = clock;
+        banks$0$address = address >> shift;
+        alo$d = address;
+        dreg$d = banks$0$data;
+        data = dreg$q;
+    end
+    
+endmodule // random_3_e18_mvtu_int$wmem$2
+
+
+module random_3_e18_mvtu_int$wmem$2$alo(d,q,clock);
+    
+    // Module arguments
+    input wire  [7:0] d;
+    output reg  [7:0] q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 8'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e18_mvtu_int$wmem$2$alo
+
+
+module random_3_e18_mvtu_int$wmem$2$banks$0(address,clock,data);
     
     // Module arguments
     input wire  [7:0] address;
@@ -17295,50 +17408,10 @@ module random_3_e18_mvtu_int$wmem$2$rom(address,clock,data);
     always @(posedge clock) begin
        data <= mem[address];
     end
-endmodule // random_3_e18_mvtu_int$wmem$2$rom
+endmodule // random_3_e18_mvtu_int$wmem$2$banks$0
 
 
-module random_3_e18_mvtu_int$wmem$3(clock,address,data);
-    
-    // Module arguments
-    input wire  clock;
-    input wire  [7:0] address;
-    output reg  [8:0] data;
-    
-    // Stub signals
-    reg  [7:0] rom$address;
-    reg  rom$clock;
-    wire  [8:0] rom$data;
-    reg  [8:0] dreg$d;
-    wire  [8:0] dreg$q;
-    reg  dreg$clock;
-    
-    // Sub module instances
-    random_3_e18_mvtu_int$wmem$3$rom rom(
-        .address(rom$address),
-        .clock(rom$clock),
-        .data(rom$data)
-    );
-    random_3_e18_mvtu_int$wmem$3$dreg dreg(
-        .d(dreg$d),
-        .q(dreg$q),
-        .clock(dreg$clock)
-    );
-    
-    // Update code
-    always @(*) begin
-        dreg$clock = clock;
-        dreg$d = dreg$q;
-        rom$clock = clock;
-        rom$address = address;
-        dreg$d = rom$data;
-        data = dreg$q;
-    end
-    
-endmodule // random_3_e18_mvtu_int$wmem$3
-
-
-module random_3_e18_mvtu_int$wmem$3$dreg(d,q,clock);
+module random_3_e18_mvtu_int$wmem$2$dreg(d,q,clock);
     
     // Module arguments
     input wire  [8:0] d;
@@ -17354,10 +17427,83 @@ module random_3_e18_mvtu_int$wmem$3$dreg(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e18_mvtu_int$wmem$3$dreg
+endmodule // random_3_e18_mvtu_int$wmem$2$dreg
 
 
-module random_3_e18_mvtu_int$wmem$3$rom(address,clock,data);
+module random_3_e18_mvtu_int$wmem$3(clock,address,data);
+    
+    // Module arguments
+    input wire  clock;
+    input wire  [7:0] address;
+    output reg  [8:0] data;
+    
+    // Constant declarations
+    localparam  shift = 8'h0;
+    
+    // Stub signals
+    reg  [7:0] banks$0$address;
+    reg  banks$0$clock;
+    wire  [8:0] banks$0$data;
+    reg  [7:0] alo$d;
+    wire  [7:0] alo$q;
+    reg  alo$clock;
+    reg  [8:0] dreg$d;
+    wire  [8:0] dreg$q;
+    reg  dreg$clock;
+    
+    // Sub module instances
+    random_3_e18_mvtu_int$wmem$3$banks$0 banks$0(
+        .address(banks$0$address),
+        .clock(banks$0$clock),
+        .data(banks$0$data)
+    );
+    random_3_e18_mvtu_int$wmem$3$alo alo(
+        .d(alo$d),
+        .q(alo$q),
+        .clock(alo$clock)
+    );
+    random_3_e18_mvtu_int$wmem$3$dreg dreg(
+        .d(dreg$d),
+        .q(dreg$q),
+        .clock(dreg$clock)
+    );
+    
+    // Update code
+    always @(*) begin
+        alo$clock = clock;
+        dreg$clock = clock;
+        alo$d = alo$q;
+        dreg$d = dreg$q;
+        banks$0$clock = clock;
+        banks$0$address = address >> shift;
+        alo$d = address;
+        dreg$d = banks$0$data;
+        data = dreg$q;
+    end
+    
+endmodule // random_3_e18_mvtu_int$wmem$3
+
+
+module random_3_e18_mvtu_int$wmem$3$alo(d,q,clock);
+    
+    // Module arguments
+    input wire  [7:0] d;
+    output reg  [7:0] q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 8'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e18_mvtu_int$wmem$3$alo
+
+
+module random_3_e18_mvtu_int$wmem$3$banks$0(address,clock,data);
     
     // Module arguments
     input wire  [7:0] address;
@@ -17613,50 +17759,10 @@ module random_3_e18_mvtu_int$wmem$3$rom(address,clock,data);
     always @(posedge clock) begin
        data <= mem[address];
     end
-endmodule // random_3_e18_mvtu_int$wmem$3$rom
+endmodule // random_3_e18_mvtu_int$wmem$3$banks$0
 
 
-module random_3_e18_mvtu_int$wmem$4(clock,address,data);
-    
-    // Module arguments
-    input wire  clock;
-    input wire  [7:0] address;
-    output reg  [8:0] data;
-    
-    // Stub signals
-    reg  [7:0] rom$address;
-    reg  rom$clock;
-    wire  [8:0] rom$data;
-    reg  [8:0] dreg$d;
-    wire  [8:0] dreg$q;
-    reg  dreg$clock;
-    
-    // Sub module instances
-    random_3_e18_mvtu_int$wmem$4$rom rom(
-        .address(rom$address),
-        .clock(rom$clock),
-        .data(rom$data)
-    );
-    random_3_e18_mvtu_int$wmem$4$dreg dreg(
-        .d(dreg$d),
-        .q(dreg$q),
-        .clock(dreg$clock)
-    );
-    
-    // Update code
-    always @(*) begin
-        dreg$clock = clock;
-        dreg$d = dreg$q;
-        rom$clock = clock;
-        rom$address = address;
-        dreg$d = rom$data;
-        data = dreg$q;
-    end
-    
-endmodule // random_3_e18_mvtu_int$wmem$4
-
-
-module random_3_e18_mvtu_int$wmem$4$dreg(d,q,clock);
+module random_3_e18_mvtu_int$wmem$3$dreg(d,q,clock);
     
     // Module arguments
     input wire  [8:0] d;
@@ -17672,10 +17778,83 @@ module random_3_e18_mvtu_int$wmem$4$dreg(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e18_mvtu_int$wmem$4$dreg
+endmodule // random_3_e18_mvtu_int$wmem$3$dreg
 
 
-module random_3_e18_mvtu_int$wmem$4$rom(address,clock,data);
+module random_3_e18_mvtu_int$wmem$4(clock,address,data);
+    
+    // Module arguments
+    input wire  clock;
+    input wire  [7:0] address;
+    output reg  [8:0] data;
+    
+    // Constant declarations
+    localparam  shift = 8'h0;
+    
+    // Stub signals
+    reg  [7:0] banks$0$address;
+    reg  banks$0$clock;
+    wire  [8:0] banks$0$data;
+    reg  [7:0] alo$d;
+    wire  [7:0] alo$q;
+    reg  alo$clock;
+    reg  [8:0] dreg$d;
+    wire  [8:0] dreg$q;
+    reg  dreg$clock;
+    
+    // Sub module instances
+    random_3_e18_mvtu_int$wmem$4$banks$0 banks$0(
+        .address(banks$0$address),
+        .clock(banks$0$clock),
+        .data(banks$0$data)
+    );
+    random_3_e18_mvtu_int$wmem$4$alo alo(
+        .d(alo$d),
+        .q(alo$q),
+        .clock(alo$clock)
+    );
+    random_3_e18_mvtu_int$wmem$4$dreg dreg(
+        .d(dreg$d),
+        .q(dreg$q),
+        .clock(dreg$clock)
+    );
+    
+    // Update code
+    always @(*) begin
+        alo$clock = clock;
+        dreg$clock = clock;
+        alo$d = alo$q;
+        dreg$d = dreg$q;
+        banks$0$clock = clock;
+        banks$0$address = address >> shift;
+        alo$d = address;
+        dreg$d = banks$0$data;
+        data = dreg$q;
+    end
+    
+endmodule // random_3_e18_mvtu_int$wmem$4
+
+
+module random_3_e18_mvtu_int$wmem$4$alo(d,q,clock);
+    
+    // Module arguments
+    input wire  [7:0] d;
+    output reg  [7:0] q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 8'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e18_mvtu_int$wmem$4$alo
+
+
+module random_3_e18_mvtu_int$wmem$4$banks$0(address,clock,data);
     
     // Module arguments
     input wire  [7:0] address;
@@ -17931,50 +18110,10 @@ module random_3_e18_mvtu_int$wmem$4$rom(address,clock,data);
     always @(posedge clock) begin
        data <= mem[address];
     end
-endmodule // random_3_e18_mvtu_int$wmem$4$rom
+endmodule // random_3_e18_mvtu_int$wmem$4$banks$0
 
 
-module random_3_e18_mvtu_int$wmem$5(clock,address,data);
-    
-    // Module arguments
-    input wire  clock;
-    input wire  [7:0] address;
-    output reg  [8:0] data;
-    
-    // Stub signals
-    reg  [7:0] rom$address;
-    reg  rom$clock;
-    wire  [8:0] rom$data;
-    reg  [8:0] dreg$d;
-    wire  [8:0] dreg$q;
-    reg  dreg$clock;
-    
-    // Sub module instances
-    random_3_e18_mvtu_int$wmem$5$rom rom(
-        .address(rom$address),
-        .clock(rom$clock),
-        .data(rom$data)
-    );
-    random_3_e18_mvtu_int$wmem$5$dreg dreg(
-        .d(dreg$d),
-        .q(dreg$q),
-        .clock(dreg$clock)
-    );
-    
-    // Update code
-    always @(*) begin
-        dreg$clock = clock;
-        dreg$d = dreg$q;
-        rom$clock = clock;
-        rom$address = address;
-        dreg$d = rom$data;
-        data = dreg$q;
-    end
-    
-endmodule // random_3_e18_mvtu_int$wmem$5
-
-
-module random_3_e18_mvtu_int$wmem$5$dreg(d,q,clock);
+module random_3_e18_mvtu_int$wmem$4$dreg(d,q,clock);
     
     // Module arguments
     input wire  [8:0] d;
@@ -17990,10 +18129,83 @@ module random_3_e18_mvtu_int$wmem$5$dreg(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e18_mvtu_int$wmem$5$dreg
+endmodule // random_3_e18_mvtu_int$wmem$4$dreg
 
 
-module random_3_e18_mvtu_int$wmem$5$rom(address,clock,data);
+module random_3_e18_mvtu_int$wmem$5(clock,address,data);
+    
+    // Module arguments
+    input wire  clock;
+    input wire  [7:0] address;
+    output reg  [8:0] data;
+    
+    // Constant declarations
+    localparam  shift = 8'h0;
+    
+    // Stub signals
+    reg  [7:0] banks$0$address;
+    reg  banks$0$clock;
+    wire  [8:0] banks$0$data;
+    reg  [7:0] alo$d;
+    wire  [7:0] alo$q;
+    reg  alo$clock;
+    reg  [8:0] dreg$d;
+    wire  [8:0] dreg$q;
+    reg  dreg$clock;
+    
+    // Sub module instances
+    random_3_e18_mvtu_int$wmem$5$banks$0 banks$0(
+        .address(banks$0$address),
+        .clock(banks$0$clock),
+        .data(banks$0$data)
+    );
+    random_3_e18_mvtu_int$wmem$5$alo alo(
+        .d(alo$d),
+        .q(alo$q),
+        .clock(alo$clock)
+    );
+    random_3_e18_mvtu_int$wmem$5$dreg dreg(
+        .d(dreg$d),
+        .q(dreg$q),
+        .clock(dreg$clock)
+    );
+    
+    // Update code
+    always @(*) begin
+        alo$clock = clock;
+        dreg$clock = clock;
+        alo$d = alo$q;
+        dreg$d = dreg$q;
+        banks$0$clock = clock;
+        banks$0$address = address >> shift;
+        alo$d = address;
+        dreg$d = banks$0$data;
+        data = dreg$q;
+    end
+    
+endmodule // random_3_e18_mvtu_int$wmem$5
+
+
+module random_3_e18_mvtu_int$wmem$5$alo(d,q,clock);
+    
+    // Module arguments
+    input wire  [7:0] d;
+    output reg  [7:0] q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 8'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e18_mvtu_int$wmem$5$alo
+
+
+module random_3_e18_mvtu_int$wmem$5$banks$0(address,clock,data);
     
     // Module arguments
     input wire  [7:0] address;
@@ -18249,50 +18461,10 @@ module random_3_e18_mvtu_int$wmem$5$rom(address,clock,data);
     always @(posedge clock) begin
        data <= mem[address];
     end
-endmodule // random_3_e18_mvtu_int$wmem$5$rom
+endmodule // random_3_e18_mvtu_int$wmem$5$banks$0
 
 
-module random_3_e18_mvtu_int$wmem$6(clock,address,data);
-    
-    // Module arguments
-    input wire  clock;
-    input wire  [7:0] address;
-    output reg  [8:0] data;
-    
-    // Stub signals
-    reg  [7:0] rom$address;
-    reg  rom$clock;
-    wire  [8:0] rom$data;
-    reg  [8:0] dreg$d;
-    wire  [8:0] dreg$q;
-    reg  dreg$clock;
-    
-    // Sub module instances
-    random_3_e18_mvtu_int$wmem$6$rom rom(
-        .address(rom$address),
-        .clock(rom$clock),
-        .data(rom$data)
-    );
-    random_3_e18_mvtu_int$wmem$6$dreg dreg(
-        .d(dreg$d),
-        .q(dreg$q),
-        .clock(dreg$clock)
-    );
-    
-    // Update code
-    always @(*) begin
-        dreg$clock = clock;
-        dreg$d = dreg$q;
-        rom$clock = clock;
-        rom$address = address;
-        dreg$d = rom$data;
-        data = dreg$q;
-    end
-    
-endmodule // random_3_e18_mvtu_int$wmem$6
-
-
-module random_3_e18_mvtu_int$wmem$6$dreg(d,q,clock);
+module random_3_e18_mvtu_int$wmem$5$dreg(d,q,clock);
     
     // Module arguments
     input wire  [8:0] d;
@@ -18308,10 +18480,83 @@ module random_3_e18_mvtu_int$wmem$6$dreg(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e18_mvtu_int$wmem$6$dreg
+endmodule // random_3_e18_mvtu_int$wmem$5$dreg
 
 
-module random_3_e18_mvtu_int$wmem$6$rom(address,clock,data);
+module random_3_e18_mvtu_int$wmem$6(clock,address,data);
+    
+    // Module arguments
+    input wire  clock;
+    input wire  [7:0] address;
+    output reg  [8:0] data;
+    
+    // Constant declarations
+    localparam  shift = 8'h0;
+    
+    // Stub signals
+    reg  [7:0] banks$0$address;
+    reg  banks$0$clock;
+    wire  [8:0] banks$0$data;
+    reg  [7:0] alo$d;
+    wire  [7:0] alo$q;
+    reg  alo$clock;
+    reg  [8:0] dreg$d;
+    wire  [8:0] dreg$q;
+    reg  dreg$clock;
+    
+    // Sub module instances
+    random_3_e18_mvtu_int$wmem$6$banks$0 banks$0(
+        .address(banks$0$address),
+        .clock(banks$0$clock),
+        .data(banks$0$data)
+    );
+    random_3_e18_mvtu_int$wmem$6$alo alo(
+        .d(alo$d),
+        .q(alo$q),
+        .clock(alo$clock)
+    );
+    random_3_e18_mvtu_int$wmem$6$dreg dreg(
+        .d(dreg$d),
+        .q(dreg$q),
+        .clock(dreg$clock)
+    );
+    
+    // Update code
+    always @(*) begin
+        alo$clock = clock;
+        dreg$clock = clock;
+        alo$d = alo$q;
+        dreg$d = dreg$q;
+        banks$0$clock = clock;
+        banks$0$address = address >> shift;
+        alo$d = address;
+        dreg$d = banks$0$data;
+        data = dreg$q;
+    end
+    
+endmodule // random_3_e18_mvtu_int$wmem$6
+
+
+module random_3_e18_mvtu_int$wmem$6$alo(d,q,clock);
+    
+    // Module arguments
+    input wire  [7:0] d;
+    output reg  [7:0] q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 8'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e18_mvtu_int$wmem$6$alo
+
+
+module random_3_e18_mvtu_int$wmem$6$banks$0(address,clock,data);
     
     // Module arguments
     input wire  [7:0] address;
@@ -18567,7 +18812,26 @@ module random_3_e18_mvtu_int$wmem$6$rom(address,clock,data);
     always @(posedge clock) begin
        data <= mem[address];
     end
-endmodule // random_3_e18_mvtu_int$wmem$6$rom
+endmodule // random_3_e18_mvtu_int$wmem$6$banks$0
+
+
+module random_3_e18_mvtu_int$wmem$6$dreg(d,q,clock);
+    
+    // Module arguments
+    input wire  [8:0] d;
+    output reg  [8:0] q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 9'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e18_mvtu_int$wmem$6$dreg
 
 
 module random_3_e18_mvtu_int$ys$0(a,y);

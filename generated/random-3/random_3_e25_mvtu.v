@@ -625,6 +625,7 @@ module random_3_e25_mvtu$ctrl$fifo(clock,reset,write,data_in,read,valid,data_out
     output reg  [2:0] data_out;
     
     // Constant declarations
+    localparam  dual = 1'b1;
     localparam  one = 5'b1;
     
     // Stub signals
@@ -635,6 +636,16 @@ module random_3_e25_mvtu$ctrl$fifo(clock,reset,write,data_in,read,valid,data_out
     reg  ram$write_clock;
     reg  [2:0] ram$write_data;
     reg  ram$write_enable;
+    reg  [3:0] ram1$0$read_address;
+    reg  ram1$0$read_clock;
+    wire  [2:0] ram1$0$read_data;
+    reg  [3:0] ram1$0$write_address;
+    reg  ram1$0$write_clock;
+    reg  [2:0] ram1$0$write_data;
+    reg  ram1$0$write_enable;
+    reg  popd$d;
+    wire  popd$q;
+    reg  popd$clock;
     reg  [4:0] wp$d;
     wire  [4:0] wp$q;
     reg  wp$clock;
@@ -664,6 +675,20 @@ module random_3_e25_mvtu$ctrl$fifo(clock,reset,write,data_in,read,valid,data_out
         .write_clock(ram$write_clock),
         .write_data(ram$write_data),
         .write_enable(ram$write_enable)
+    );
+    random_3_e25_mvtu$ctrl$fifo$ram1$0 ram1$0(
+        .read_address(ram1$0$read_address),
+        .read_clock(ram1$0$read_clock),
+        .read_data(ram1$0$read_data),
+        .write_address(ram1$0$write_address),
+        .write_clock(ram1$0$write_clock),
+        .write_data(ram1$0$write_data),
+        .write_enable(ram1$0$write_enable)
+    );
+    random_3_e25_mvtu$ctrl$fifo$popd popd(
+        .d(popd$d),
+        .q(popd$q),
+        .clock(popd$clock)
     );
     random_3_e25_mvtu$ctrl$fifo$wp wp(
         .d(wp$d),
@@ -698,17 +723,25 @@ module random_3_e25_mvtu$ctrl$fifo(clock,reset,write,data_in,read,valid,data_out
         rp$clock = clock;
         nonempty$clock = clock;
         rp1x$clock = clock;
+        popd$clock = clock;
         wp$d = wp$q;
         wpd$d = wpd$q;
         rp$d = rp$q;
         nonempty$d = nonempty$q;
         rp1x$d = rp1x$q;
+        popd$d = popd$q;
         rp1 = rp1x$q ^ one;
         ram$write_clock = clock;
         ram$read_clock = clock;
         ram$write_enable = write;
         ram$write_address = ((wp$q) & 4'hf);
         ram$write_data = data_in;
+        ram1$0$write_clock = clock;
+        ram1$0$read_clock = clock;
+        ram1$0$write_enable = write;
+        ram1$0$write_address = ((wp$q) & 4'hf);
+        ram1$0$write_data = data_in;
+        ram1$0$read_address = ((rp1) & 4'hf);
         if (write) begin
             wp$d = wp$q + 32'h1;
         end
@@ -719,9 +752,12 @@ module random_3_e25_mvtu$ctrl$fifo(clock,reset,write,data_in,read,valid,data_out
         if (pop) begin
             rp$d = rp1;
             rp1x$d = (rp1 + 32'h1) ^ one;
-            ram$read_address = ((rp1) & 4'hf);
+            if (~dual) begin
+                ram$read_address = ((rp1) & 4'hf);
+            end
             nonempty$d = rp1 != wp$q;
         end
+        popd$d = pop & dual;
         if (reset) begin
             wp$d = 32'h0;
             wpd$d = 32'h0;
@@ -731,6 +767,9 @@ module random_3_e25_mvtu$ctrl$fifo(clock,reset,write,data_in,read,valid,data_out
         end
         valid = nonempty$q;
         data_out = ram$read_data;
+        if (popd$q) begin
+            data_out = ram1$0$read_data;
+        end
     end
     
 endmodule // random_3_e25_mvtu$ctrl$fifo
@@ -753,6 +792,25 @@ module random_3_e25_mvtu$ctrl$fifo$nonempty(d,q,clock);
     end
           
 endmodule // random_3_e25_mvtu$ctrl$fifo$nonempty
+
+
+module random_3_e25_mvtu$ctrl$fifo$popd(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e25_mvtu$ctrl$fifo$popd
 
 
 module random_3_e25_mvtu$ctrl$fifo$ram(read_address,read_clock,read_data,write_address,write_clock,write_data,write_enable);
@@ -782,6 +840,35 @@ module random_3_e25_mvtu$ctrl$fifo$ram(read_address,read_clock,read_data,write_a
     end
                 
 endmodule // random_3_e25_mvtu$ctrl$fifo$ram
+
+
+module random_3_e25_mvtu$ctrl$fifo$ram1$0(read_address,read_clock,read_data,write_address,write_clock,write_data,write_enable);
+    
+    // Module arguments
+    input wire  [3:0] read_address;
+    input wire  read_clock;
+    output reg  [2:0] read_data;
+    input wire  [3:0] write_address;
+    input wire  write_clock;
+    input wire  [2:0] write_data;
+    input wire  write_enable;
+    
+    // Update code (custom)
+    reg[2:0] mem[15:0];
+    
+    
+    
+    always @(posedge read_clock) begin
+       read_data <= mem[read_address];
+    end
+    
+    always @(posedge write_clock) begin
+       if (write_enable) begin
+          mem[write_address] <= write_data;
+       end
+    end
+                
+endmodule // random_3_e25_mvtu$ctrl$fifo$ram1$0
 
 
 module random_3_e25_mvtu$ctrl$fifo$rp(d,q,clock);
@@ -3596,19 +3683,84 @@ module random_3_e25_mvtu$wmem$0(clock,address,data);
     input wire  [7:0] address;
     output reg  [2:0] data;
     
+    // Constant declarations
+    localparam  shift = 8'h2;
+    
     // Stub signals
-    reg  [7:0] rom$address;
-    reg  rom$clock;
-    wire  [2:0] rom$data;
+    reg  [7:0] banks$0$address;
+    reg  banks$0$clock;
+    wire  [2:0] banks$0$data;
+    reg  [7:0] banks$1$address;
+    reg  banks$1$clock;
+    wire  [2:0] banks$1$data;
+    reg  [7:0] banks$2$address;
+    reg  banks$2$clock;
+    wire  [2:0] banks$2$data;
+    reg  [7:0] banks$3$address;
+    reg  banks$3$clock;
+    wire  [2:0] banks$3$data;
+    reg  [7:0] alo$d;
+    wire  [7:0] alo$q;
+    reg  alo$clock;
+    reg  [2:0] mux1$0$a;
+    reg  [2:0] mux1$0$b;
+    reg  mux1$0$sel;
+    wire  [2:0] mux1$0$out;
+    reg  [2:0] mux1$1$a;
+    reg  [2:0] mux1$1$b;
+    reg  mux1$1$sel;
+    wire  [2:0] mux1$1$out;
+    reg  [2:0] mux2$0$a;
+    reg  [2:0] mux2$0$b;
+    reg  mux2$0$sel;
+    wire  [2:0] mux2$0$out;
     reg  [2:0] dreg$d;
     wire  [2:0] dreg$q;
     reg  dreg$clock;
     
     // Sub module instances
-    random_3_e25_mvtu$wmem$0$rom rom(
-        .address(rom$address),
-        .clock(rom$clock),
-        .data(rom$data)
+    random_3_e25_mvtu$wmem$0$banks$0 banks$0(
+        .address(banks$0$address),
+        .clock(banks$0$clock),
+        .data(banks$0$data)
+    );
+    random_3_e25_mvtu$wmem$0$banks$1 banks$1(
+        .address(banks$1$address),
+        .clock(banks$1$clock),
+        .data(banks$1$data)
+    );
+    random_3_e25_mvtu$wmem$0$banks$2 banks$2(
+        .address(banks$2$address),
+        .clock(banks$2$clock),
+        .data(banks$2$data)
+    );
+    random_3_e25_mvtu$wmem$0$banks$3 banks$3(
+        .address(banks$3$address),
+        .clock(banks$3$clock),
+        .data(banks$3$data)
+    );
+    random_3_e25_mvtu$wmem$0$alo alo(
+        .d(alo$d),
+        .q(alo$q),
+        .clock(alo$clock)
+    );
+    random_3_e25_mvtu$wmem$0$mux1$0 mux1$0(
+        .a(mux1$0$a),
+        .b(mux1$0$b),
+        .sel(mux1$0$sel),
+        .out(mux1$0$out)
+    );
+    random_3_e25_mvtu$wmem$0$mux1$1 mux1$1(
+        .a(mux1$1$a),
+        .b(mux1$1$b),
+        .sel(mux1$1$sel),
+        .out(mux1$1$out)
+    );
+    random_3_e25_mvtu$wmem$0$mux2$0 mux2$0(
+        .a(mux2$0$a),
+        .b(mux2$0$b),
+        .sel(mux2$0$sel),
+        .out(mux2$0$out)
     );
     random_3_e25_mvtu$wmem$0$dreg dreg(
         .d(dreg$d),
@@ -3618,15 +3770,366 @@ module random_3_e25_mvtu$wmem$0(clock,address,data);
     
     // Update code
     always @(*) begin
+        alo$clock = clock;
         dreg$clock = clock;
+        alo$d = alo$q;
         dreg$d = dreg$q;
-        rom$clock = clock;
-        rom$address = address;
-        dreg$d = rom$data;
+        banks$0$clock = clock;
+        banks$0$address = address >> shift;
+        banks$1$clock = clock;
+        banks$1$address = address >> shift;
+        banks$2$clock = clock;
+        banks$2$address = address >> shift;
+        banks$3$clock = clock;
+        banks$3$address = address >> shift;
+        alo$d = address;
+        mux1$0$a = banks$0$data;
+        mux1$0$b = banks$1$data;
+        mux1$0$sel = alo$q[32'h0];
+        mux1$1$a = banks$2$data;
+        mux1$1$b = banks$3$data;
+        mux1$1$sel = alo$q[32'h0];
+        mux2$0$a = mux1$0$out;
+        mux2$0$b = mux1$1$out;
+        mux2$0$sel = alo$q[32'h1];
+        dreg$d = mux2$0$out;
         data = dreg$q;
     end
     
 endmodule // random_3_e25_mvtu$wmem$0
+
+
+module random_3_e25_mvtu$wmem$0$alo(d,q,clock);
+    
+    // Module arguments
+    input wire  [7:0] d;
+    output reg  [7:0] q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 8'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e25_mvtu$wmem$0$alo
+
+
+module random_3_e25_mvtu$wmem$0$banks$0(address,clock,data);
+    
+    // Module arguments
+    input wire  [7:0] address;
+    input wire  clock;
+    output reg  [2:0] data;
+    
+    // Update code (custom)
+    reg[2:0] mem [255:0];
+    
+    initial begin
+    mem[8'h0] = 3'b10;
+    mem[8'h1] = 3'b100;
+    mem[8'h2] = 3'b10;
+    mem[8'h3] = 3'b0;
+    mem[8'h4] = 3'b100;
+    mem[8'h5] = 3'b10;
+    mem[8'h6] = 3'b0;
+    mem[8'h7] = 3'b0;
+    mem[8'h8] = 3'b1;
+    mem[8'h9] = 3'b100;
+    mem[8'ha] = 3'b101;
+    mem[8'hb] = 3'b0;
+    mem[8'hc] = 3'b110;
+    mem[8'hd] = 3'b0;
+    mem[8'he] = 3'b0;
+    mem[8'hf] = 3'b100;
+    mem[8'h10] = 3'b10;
+    mem[8'h11] = 3'b1;
+    mem[8'h12] = 3'b110;
+    mem[8'h13] = 3'b111;
+    mem[8'h14] = 3'b0;
+    mem[8'h15] = 3'b1;
+    mem[8'h16] = 3'b0;
+    mem[8'h17] = 3'b1;
+    mem[8'h18] = 3'b0;
+    mem[8'h19] = 3'b1;
+    mem[8'h1a] = 3'b111;
+    mem[8'h1b] = 3'b100;
+    mem[8'h1c] = 3'b11;
+    mem[8'h1d] = 3'b101;
+    mem[8'h1e] = 3'b10;
+    mem[8'h1f] = 3'b111;
+    mem[8'h20] = 3'b101;
+    mem[8'h21] = 3'b101;
+    mem[8'h22] = 3'b100;
+    mem[8'h23] = 3'b10;
+    mem[8'h24] = 3'b101;
+    mem[8'h25] = 3'b0;
+    mem[8'h26] = 3'b10;
+    mem[8'h27] = 3'b0;
+    mem[8'h28] = 3'b101;
+    mem[8'h29] = 3'b1;
+    mem[8'h2a] = 3'b10;
+    mem[8'h2b] = 3'b110;
+    mem[8'h2c] = 3'b10;
+    mem[8'h2d] = 3'b10;
+    mem[8'h2e] = 3'b100;
+    mem[8'h2f] = 3'b0;
+    mem[8'h30] = 3'b11;
+    mem[8'h31] = 3'b101;
+    mem[8'h32] = 3'b101;
+    mem[8'h33] = 3'b10;
+    mem[8'h34] = 3'b11;
+    mem[8'h35] = 3'b1;
+    mem[8'h36] = 3'b100;
+    mem[8'h37] = 3'b0;
+    mem[8'h38] = 3'b111;
+    mem[8'h39] = 3'b101;
+    mem[8'h3a] = 3'b0;
+    mem[8'h3b] = 3'b100;
+    end
+    
+    always @(posedge clock) begin
+       data <= mem[address];
+    end
+endmodule // random_3_e25_mvtu$wmem$0$banks$0
+
+
+module random_3_e25_mvtu$wmem$0$banks$1(address,clock,data);
+    
+    // Module arguments
+    input wire  [7:0] address;
+    input wire  clock;
+    output reg  [2:0] data;
+    
+    // Update code (custom)
+    reg[2:0] mem [255:0];
+    
+    initial begin
+    mem[8'h0] = 3'b11;
+    mem[8'h1] = 3'b100;
+    mem[8'h2] = 3'b111;
+    mem[8'h3] = 3'b111;
+    mem[8'h4] = 3'b10;
+    mem[8'h5] = 3'b111;
+    mem[8'h6] = 3'b10;
+    mem[8'h7] = 3'b0;
+    mem[8'h8] = 3'b110;
+    mem[8'h9] = 3'b101;
+    mem[8'ha] = 3'b110;
+    mem[8'hb] = 3'b10;
+    mem[8'hc] = 3'b1;
+    mem[8'hd] = 3'b100;
+    mem[8'he] = 3'b100;
+    mem[8'hf] = 3'b101;
+    mem[8'h10] = 3'b0;
+    mem[8'h11] = 3'b10;
+    mem[8'h12] = 3'b0;
+    mem[8'h13] = 3'b110;
+    mem[8'h14] = 3'b111;
+    mem[8'h15] = 3'b11;
+    mem[8'h16] = 3'b110;
+    mem[8'h17] = 3'b1;
+    mem[8'h18] = 3'b100;
+    mem[8'h19] = 3'b100;
+    mem[8'h1a] = 3'b0;
+    mem[8'h1b] = 3'b111;
+    mem[8'h1c] = 3'b111;
+    mem[8'h1d] = 3'b110;
+    mem[8'h1e] = 3'b0;
+    mem[8'h1f] = 3'b11;
+    mem[8'h20] = 3'b11;
+    mem[8'h21] = 3'b111;
+    mem[8'h22] = 3'b110;
+    mem[8'h23] = 3'b0;
+    mem[8'h24] = 3'b1;
+    mem[8'h25] = 3'b10;
+    mem[8'h26] = 3'b101;
+    mem[8'h27] = 3'b100;
+    mem[8'h28] = 3'b1;
+    mem[8'h29] = 3'b100;
+    mem[8'h2a] = 3'b111;
+    mem[8'h2b] = 3'b0;
+    mem[8'h2c] = 3'b111;
+    mem[8'h2d] = 3'b11;
+    mem[8'h2e] = 3'b1;
+    mem[8'h2f] = 3'b0;
+    mem[8'h30] = 3'b101;
+    mem[8'h31] = 3'b101;
+    mem[8'h32] = 3'b101;
+    mem[8'h33] = 3'b0;
+    mem[8'h34] = 3'b110;
+    mem[8'h35] = 3'b101;
+    mem[8'h36] = 3'b0;
+    mem[8'h37] = 3'b10;
+    mem[8'h38] = 3'b101;
+    mem[8'h39] = 3'b101;
+    mem[8'h3a] = 3'b1;
+    mem[8'h3b] = 3'b11;
+    end
+    
+    always @(posedge clock) begin
+       data <= mem[address];
+    end
+endmodule // random_3_e25_mvtu$wmem$0$banks$1
+
+
+module random_3_e25_mvtu$wmem$0$banks$2(address,clock,data);
+    
+    // Module arguments
+    input wire  [7:0] address;
+    input wire  clock;
+    output reg  [2:0] data;
+    
+    // Update code (custom)
+    reg[2:0] mem [255:0];
+    
+    initial begin
+    mem[8'h0] = 3'b110;
+    mem[8'h1] = 3'b0;
+    mem[8'h2] = 3'b1;
+    mem[8'h3] = 3'b100;
+    mem[8'h4] = 3'b1;
+    mem[8'h5] = 3'b10;
+    mem[8'h6] = 3'b110;
+    mem[8'h7] = 3'b10;
+    mem[8'h8] = 3'b100;
+    mem[8'h9] = 3'b101;
+    mem[8'ha] = 3'b11;
+    mem[8'hb] = 3'b100;
+    mem[8'hc] = 3'b101;
+    mem[8'hd] = 3'b110;
+    mem[8'he] = 3'b10;
+    mem[8'hf] = 3'b1;
+    mem[8'h10] = 3'b0;
+    mem[8'h11] = 3'b0;
+    mem[8'h12] = 3'b100;
+    mem[8'h13] = 3'b101;
+    mem[8'h14] = 3'b1;
+    mem[8'h15] = 3'b0;
+    mem[8'h16] = 3'b10;
+    mem[8'h17] = 3'b0;
+    mem[8'h18] = 3'b11;
+    mem[8'h19] = 3'b100;
+    mem[8'h1a] = 3'b10;
+    mem[8'h1b] = 3'b11;
+    mem[8'h1c] = 3'b100;
+    mem[8'h1d] = 3'b1;
+    mem[8'h1e] = 3'b11;
+    mem[8'h1f] = 3'b100;
+    mem[8'h20] = 3'b1;
+    mem[8'h21] = 3'b110;
+    mem[8'h22] = 3'b0;
+    mem[8'h23] = 3'b100;
+    mem[8'h24] = 3'b111;
+    mem[8'h25] = 3'b101;
+    mem[8'h26] = 3'b0;
+    mem[8'h27] = 3'b11;
+    mem[8'h28] = 3'b0;
+    mem[8'h29] = 3'b110;
+    mem[8'h2a] = 3'b100;
+    mem[8'h2b] = 3'b110;
+    mem[8'h2c] = 3'b1;
+    mem[8'h2d] = 3'b0;
+    mem[8'h2e] = 3'b110;
+    mem[8'h2f] = 3'b111;
+    mem[8'h30] = 3'b0;
+    mem[8'h31] = 3'b101;
+    mem[8'h32] = 3'b100;
+    mem[8'h33] = 3'b101;
+    mem[8'h34] = 3'b10;
+    mem[8'h35] = 3'b0;
+    mem[8'h36] = 3'b100;
+    mem[8'h37] = 3'b111;
+    mem[8'h38] = 3'b100;
+    mem[8'h39] = 3'b1;
+    mem[8'h3a] = 3'b100;
+    end
+    
+    always @(posedge clock) begin
+       data <= mem[address];
+    end
+endmodule // random_3_e25_mvtu$wmem$0$banks$2
+
+
+module random_3_e25_mvtu$wmem$0$banks$3(address,clock,data);
+    
+    // Module arguments
+    input wire  [7:0] address;
+    input wire  clock;
+    output reg  [2:0] data;
+    
+    // Update code (custom)
+    reg[2:0] mem [255:0];
+    
+    initial begin
+    mem[8'h0] = 3'b1;
+    mem[8'h1] = 3'b1;
+    mem[8'h2] = 3'b100;
+    mem[8'h3] = 3'b10;
+    mem[8'h4] = 3'b100;
+    mem[8'h5] = 3'b100;
+    mem[8'h6] = 3'b11;
+    mem[8'h7] = 3'b110;
+    mem[8'h8] = 3'b110;
+    mem[8'h9] = 3'b111;
+    mem[8'ha] = 3'b110;
+    mem[8'hb] = 3'b11;
+    mem[8'hc] = 3'b0;
+    mem[8'hd] = 3'b100;
+    mem[8'he] = 3'b1;
+    mem[8'hf] = 3'b101;
+    mem[8'h10] = 3'b0;
+    mem[8'h11] = 3'b1;
+    mem[8'h12] = 3'b101;
+    mem[8'h13] = 3'b0;
+    mem[8'h14] = 3'b110;
+    mem[8'h15] = 3'b100;
+    mem[8'h16] = 3'b0;
+    mem[8'h17] = 3'b10;
+    mem[8'h18] = 3'b111;
+    mem[8'h19] = 3'b10;
+    mem[8'h1a] = 3'b111;
+    mem[8'h1b] = 3'b1;
+    mem[8'h1c] = 3'b111;
+    mem[8'h1d] = 3'b111;
+    mem[8'h1e] = 3'b0;
+    mem[8'h1f] = 3'b111;
+    mem[8'h20] = 3'b10;
+    mem[8'h21] = 3'b110;
+    mem[8'h22] = 3'b101;
+    mem[8'h23] = 3'b111;
+    mem[8'h24] = 3'b11;
+    mem[8'h25] = 3'b100;
+    mem[8'h26] = 3'b1;
+    mem[8'h27] = 3'b11;
+    mem[8'h28] = 3'b101;
+    mem[8'h29] = 3'b10;
+    mem[8'h2a] = 3'b10;
+    mem[8'h2b] = 3'b111;
+    mem[8'h2c] = 3'b0;
+    mem[8'h2d] = 3'b100;
+    mem[8'h2e] = 3'b1;
+    mem[8'h2f] = 3'b111;
+    mem[8'h30] = 3'b10;
+    mem[8'h31] = 3'b0;
+    mem[8'h32] = 3'b10;
+    mem[8'h33] = 3'b100;
+    mem[8'h34] = 3'b0;
+    mem[8'h35] = 3'b11;
+    mem[8'h36] = 3'b0;
+    mem[8'h37] = 3'b10;
+    mem[8'h38] = 3'b111;
+    mem[8'h39] = 3'b1;
+    mem[8'h3a] = 3'b10;
+    end
+    
+    always @(posedge clock) begin
+       data <= mem[address];
+    end
+endmodule // random_3_e25_mvtu$wmem$0$banks$3
 
 
 module random_3_e25_mvtu$wmem$0$dreg(d,q,clock);
@@ -3648,261 +4151,61 @@ module random_3_e25_mvtu$wmem$0$dreg(d,q,clock);
 endmodule // random_3_e25_mvtu$wmem$0$dreg
 
 
-module random_3_e25_mvtu$wmem$0$rom(address,clock,data);
+module random_3_e25_mvtu$wmem$0$mux1$0(a,b,sel,out);
     
     // Module arguments
-    input wire  [7:0] address;
-    input wire  clock;
-    output reg  [2:0] data;
+    input wire  [2:0] a;
+    input wire  [2:0] b;
+    input wire  sel;
+    output reg  [2:0] out;
     
-    // Update code (custom)
-    reg[2:0] mem [255:0];
-    
-    initial begin
-    mem[8'h0] = 3'b10;
-    mem[8'h1] = 3'b11;
-    mem[8'h2] = 3'b110;
-    mem[8'h3] = 3'b1;
-    mem[8'h4] = 3'b100;
-    mem[8'h5] = 3'b100;
-    mem[8'h6] = 3'b0;
-    mem[8'h7] = 3'b1;
-    mem[8'h8] = 3'b10;
-    mem[8'h9] = 3'b111;
-    mem[8'ha] = 3'b1;
-    mem[8'hb] = 3'b100;
-    mem[8'hc] = 3'b0;
-    mem[8'hd] = 3'b111;
-    mem[8'he] = 3'b100;
-    mem[8'hf] = 3'b10;
-    mem[8'h10] = 3'b100;
-    mem[8'h11] = 3'b10;
-    mem[8'h12] = 3'b1;
-    mem[8'h13] = 3'b100;
-    mem[8'h14] = 3'b10;
-    mem[8'h15] = 3'b111;
-    mem[8'h16] = 3'b10;
-    mem[8'h17] = 3'b100;
-    mem[8'h18] = 3'b0;
-    mem[8'h19] = 3'b10;
-    mem[8'h1a] = 3'b110;
-    mem[8'h1b] = 3'b11;
-    mem[8'h1c] = 3'b0;
-    mem[8'h1d] = 3'b0;
-    mem[8'h1e] = 3'b10;
-    mem[8'h1f] = 3'b110;
-    mem[8'h20] = 3'b1;
-    mem[8'h21] = 3'b110;
-    mem[8'h22] = 3'b100;
-    mem[8'h23] = 3'b110;
-    mem[8'h24] = 3'b100;
-    mem[8'h25] = 3'b101;
-    mem[8'h26] = 3'b101;
-    mem[8'h27] = 3'b111;
-    mem[8'h28] = 3'b101;
-    mem[8'h29] = 3'b110;
-    mem[8'h2a] = 3'b11;
-    mem[8'h2b] = 3'b110;
-    mem[8'h2c] = 3'b0;
-    mem[8'h2d] = 3'b10;
-    mem[8'h2e] = 3'b100;
-    mem[8'h2f] = 3'b11;
-    mem[8'h30] = 3'b110;
-    mem[8'h31] = 3'b1;
-    mem[8'h32] = 3'b101;
-    mem[8'h33] = 3'b0;
-    mem[8'h34] = 3'b0;
-    mem[8'h35] = 3'b100;
-    mem[8'h36] = 3'b110;
-    mem[8'h37] = 3'b100;
-    mem[8'h38] = 3'b0;
-    mem[8'h39] = 3'b100;
-    mem[8'h3a] = 3'b10;
-    mem[8'h3b] = 3'b1;
-    mem[8'h3c] = 3'b100;
-    mem[8'h3d] = 3'b101;
-    mem[8'h3e] = 3'b1;
-    mem[8'h3f] = 3'b101;
-    mem[8'h40] = 3'b10;
-    mem[8'h41] = 3'b0;
-    mem[8'h42] = 3'b0;
-    mem[8'h43] = 3'b0;
-    mem[8'h44] = 3'b1;
-    mem[8'h45] = 3'b10;
-    mem[8'h46] = 3'b0;
-    mem[8'h47] = 3'b1;
-    mem[8'h48] = 3'b110;
-    mem[8'h49] = 3'b0;
-    mem[8'h4a] = 3'b100;
-    mem[8'h4b] = 3'b101;
-    mem[8'h4c] = 3'b111;
-    mem[8'h4d] = 3'b110;
-    mem[8'h4e] = 3'b101;
-    mem[8'h4f] = 3'b0;
-    mem[8'h50] = 3'b0;
-    mem[8'h51] = 3'b111;
-    mem[8'h52] = 3'b1;
-    mem[8'h53] = 3'b110;
-    mem[8'h54] = 3'b1;
-    mem[8'h55] = 3'b11;
-    mem[8'h56] = 3'b0;
-    mem[8'h57] = 3'b100;
-    mem[8'h58] = 3'b0;
-    mem[8'h59] = 3'b110;
-    mem[8'h5a] = 3'b10;
-    mem[8'h5b] = 3'b0;
-    mem[8'h5c] = 3'b1;
-    mem[8'h5d] = 3'b1;
-    mem[8'h5e] = 3'b0;
-    mem[8'h5f] = 3'b10;
-    mem[8'h60] = 3'b0;
-    mem[8'h61] = 3'b100;
-    mem[8'h62] = 3'b11;
-    mem[8'h63] = 3'b111;
-    mem[8'h64] = 3'b1;
-    mem[8'h65] = 3'b100;
-    mem[8'h66] = 3'b100;
-    mem[8'h67] = 3'b10;
-    mem[8'h68] = 3'b111;
-    mem[8'h69] = 3'b0;
-    mem[8'h6a] = 3'b10;
-    mem[8'h6b] = 3'b111;
-    mem[8'h6c] = 3'b100;
-    mem[8'h6d] = 3'b111;
-    mem[8'h6e] = 3'b11;
-    mem[8'h6f] = 3'b1;
-    mem[8'h70] = 3'b11;
-    mem[8'h71] = 3'b111;
-    mem[8'h72] = 3'b100;
-    mem[8'h73] = 3'b111;
-    mem[8'h74] = 3'b101;
-    mem[8'h75] = 3'b110;
-    mem[8'h76] = 3'b1;
-    mem[8'h77] = 3'b111;
-    mem[8'h78] = 3'b10;
-    mem[8'h79] = 3'b0;
-    mem[8'h7a] = 3'b11;
-    mem[8'h7b] = 3'b0;
-    mem[8'h7c] = 3'b111;
-    mem[8'h7d] = 3'b11;
-    mem[8'h7e] = 3'b100;
-    mem[8'h7f] = 3'b111;
-    mem[8'h80] = 3'b101;
-    mem[8'h81] = 3'b11;
-    mem[8'h82] = 3'b1;
-    mem[8'h83] = 3'b10;
-    mem[8'h84] = 3'b101;
-    mem[8'h85] = 3'b111;
-    mem[8'h86] = 3'b110;
-    mem[8'h87] = 3'b110;
-    mem[8'h88] = 3'b100;
-    mem[8'h89] = 3'b110;
-    mem[8'h8a] = 3'b0;
-    mem[8'h8b] = 3'b101;
-    mem[8'h8c] = 3'b10;
-    mem[8'h8d] = 3'b0;
-    mem[8'h8e] = 3'b100;
-    mem[8'h8f] = 3'b111;
-    mem[8'h90] = 3'b101;
-    mem[8'h91] = 3'b1;
-    mem[8'h92] = 3'b111;
-    mem[8'h93] = 3'b11;
-    mem[8'h94] = 3'b0;
-    mem[8'h95] = 3'b10;
-    mem[8'h96] = 3'b101;
-    mem[8'h97] = 3'b100;
-    mem[8'h98] = 3'b10;
-    mem[8'h99] = 3'b101;
-    mem[8'h9a] = 3'b0;
-    mem[8'h9b] = 3'b1;
-    mem[8'h9c] = 3'b0;
-    mem[8'h9d] = 3'b100;
-    mem[8'h9e] = 3'b11;
-    mem[8'h9f] = 3'b11;
-    mem[8'ha0] = 3'b101;
-    mem[8'ha1] = 3'b1;
-    mem[8'ha2] = 3'b0;
-    mem[8'ha3] = 3'b101;
-    mem[8'ha4] = 3'b1;
-    mem[8'ha5] = 3'b100;
-    mem[8'ha6] = 3'b110;
-    mem[8'ha7] = 3'b10;
-    mem[8'ha8] = 3'b10;
-    mem[8'ha9] = 3'b111;
-    mem[8'haa] = 3'b100;
-    mem[8'hab] = 3'b10;
-    mem[8'hac] = 3'b110;
-    mem[8'had] = 3'b0;
-    mem[8'hae] = 3'b110;
-    mem[8'haf] = 3'b111;
-    mem[8'hb0] = 3'b10;
-    mem[8'hb1] = 3'b111;
-    mem[8'hb2] = 3'b1;
-    mem[8'hb3] = 3'b0;
-    mem[8'hb4] = 3'b10;
-    mem[8'hb5] = 3'b11;
-    mem[8'hb6] = 3'b0;
-    mem[8'hb7] = 3'b100;
-    mem[8'hb8] = 3'b100;
-    mem[8'hb9] = 3'b1;
-    mem[8'hba] = 3'b110;
-    mem[8'hbb] = 3'b1;
-    mem[8'hbc] = 3'b0;
-    mem[8'hbd] = 3'b0;
-    mem[8'hbe] = 3'b111;
-    mem[8'hbf] = 3'b111;
-    mem[8'hc0] = 3'b11;
-    mem[8'hc1] = 3'b101;
-    mem[8'hc2] = 3'b0;
-    mem[8'hc3] = 3'b10;
-    mem[8'hc4] = 3'b101;
-    mem[8'hc5] = 3'b101;
-    mem[8'hc6] = 3'b101;
-    mem[8'hc7] = 3'b0;
-    mem[8'hc8] = 3'b101;
-    mem[8'hc9] = 3'b101;
-    mem[8'hca] = 3'b100;
-    mem[8'hcb] = 3'b10;
-    mem[8'hcc] = 3'b10;
-    mem[8'hcd] = 3'b0;
-    mem[8'hce] = 3'b101;
-    mem[8'hcf] = 3'b100;
-    mem[8'hd0] = 3'b11;
-    mem[8'hd1] = 3'b110;
-    mem[8'hd2] = 3'b10;
-    mem[8'hd3] = 3'b0;
-    mem[8'hd4] = 3'b1;
-    mem[8'hd5] = 3'b101;
-    mem[8'hd6] = 3'b0;
-    mem[8'hd7] = 3'b11;
-    mem[8'hd8] = 3'b100;
-    mem[8'hd9] = 3'b0;
-    mem[8'hda] = 3'b100;
-    mem[8'hdb] = 3'b0;
-    mem[8'hdc] = 3'b0;
-    mem[8'hdd] = 3'b10;
-    mem[8'hde] = 3'b111;
-    mem[8'hdf] = 3'b10;
-    mem[8'he0] = 3'b111;
-    mem[8'he1] = 3'b101;
-    mem[8'he2] = 3'b100;
-    mem[8'he3] = 3'b111;
-    mem[8'he4] = 3'b101;
-    mem[8'he5] = 3'b101;
-    mem[8'he6] = 3'b1;
-    mem[8'he7] = 3'b1;
-    mem[8'he8] = 3'b0;
-    mem[8'he9] = 3'b1;
-    mem[8'hea] = 3'b100;
-    mem[8'heb] = 3'b10;
-    mem[8'hec] = 3'b100;
-    mem[8'hed] = 3'b11;
+    // Update code
+    always @(*) begin
+        out = a;
+        if (sel) begin
+            out = b;
+        end
     end
     
-    always @(posedge clock) begin
-       data <= mem[address];
+endmodule // random_3_e25_mvtu$wmem$0$mux1$0
+
+
+module random_3_e25_mvtu$wmem$0$mux1$1(a,b,sel,out);
+    
+    // Module arguments
+    input wire  [2:0] a;
+    input wire  [2:0] b;
+    input wire  sel;
+    output reg  [2:0] out;
+    
+    // Update code
+    always @(*) begin
+        out = a;
+        if (sel) begin
+            out = b;
+        end
     end
-endmodule // random_3_e25_mvtu$wmem$0$rom
+    
+endmodule // random_3_e25_mvtu$wmem$0$mux1$1
+
+
+module random_3_e25_mvtu$wmem$0$mux2$0(a,b,sel,out);
+    
+    // Module arguments
+    input wire  [2:0] a;
+    input wire  [2:0] b;
+    input wire  sel;
+    output reg  [2:0] out;
+    
+    // Update code
+    always @(*) begin
+        out = a;
+        if (sel) begin
+            out = b;
+        end
+    end
+    
+endmodule // random_3_e25_mvtu$wmem$0$mux2$0
 
 /* verilator lint_on WIDTH */
 /* verilator lint_on DECLFILENAME */

@@ -625,6 +625,7 @@ module tfc_w1a1_e11_mvtu$ctrl$fifo(clock,reset,write,data_in,read,valid,data_out
     output reg  [7:0] data_out;
     
     // Constant declarations
+    localparam  dual = 1'b0;
     localparam  one = 5'b1;
     
     // Stub signals
@@ -635,6 +636,9 @@ module tfc_w1a1_e11_mvtu$ctrl$fifo(clock,reset,write,data_in,read,valid,data_out
     reg  ram$write_clock;
     reg  [7:0] ram$write_data;
     reg  ram$write_enable;
+    reg  popd$d;
+    wire  popd$q;
+    reg  popd$clock;
     reg  [4:0] wp$d;
     wire  [4:0] wp$q;
     reg  wp$clock;
@@ -664,6 +668,11 @@ module tfc_w1a1_e11_mvtu$ctrl$fifo(clock,reset,write,data_in,read,valid,data_out
         .write_clock(ram$write_clock),
         .write_data(ram$write_data),
         .write_enable(ram$write_enable)
+    );
+    tfc_w1a1_e11_mvtu$ctrl$fifo$popd popd(
+        .d(popd$d),
+        .q(popd$q),
+        .clock(popd$clock)
     );
     tfc_w1a1_e11_mvtu$ctrl$fifo$wp wp(
         .d(wp$d),
@@ -698,11 +707,13 @@ module tfc_w1a1_e11_mvtu$ctrl$fifo(clock,reset,write,data_in,read,valid,data_out
         rp$clock = clock;
         nonempty$clock = clock;
         rp1x$clock = clock;
+        popd$clock = clock;
         wp$d = wp$q;
         wpd$d = wpd$q;
         rp$d = rp$q;
         nonempty$d = nonempty$q;
         rp1x$d = rp1x$q;
+        popd$d = popd$q;
         rp1 = rp1x$q ^ one;
         ram$write_clock = clock;
         ram$read_clock = clock;
@@ -719,9 +730,12 @@ module tfc_w1a1_e11_mvtu$ctrl$fifo(clock,reset,write,data_in,read,valid,data_out
         if (pop) begin
             rp$d = rp1;
             rp1x$d = (rp1 + 32'h1) ^ one;
-            ram$read_address = ((rp1) & 4'hf);
+            if (~dual) begin
+                ram$read_address = ((rp1) & 4'hf);
+            end
             nonempty$d = rp1 != wp$q;
         end
+        popd$d = pop & dual;
         if (reset) begin
             wp$d = 32'h0;
             wpd$d = 32'h0;
@@ -753,6 +767,25 @@ module tfc_w1a1_e11_mvtu$ctrl$fifo$nonempty(d,q,clock);
     end
           
 endmodule // tfc_w1a1_e11_mvtu$ctrl$fifo$nonempty
+
+
+module tfc_w1a1_e11_mvtu$ctrl$fifo$popd(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // tfc_w1a1_e11_mvtu$ctrl$fifo$popd
 
 
 module tfc_w1a1_e11_mvtu$ctrl$fifo$ram(read_address,read_clock,read_data,write_address,write_clock,write_data,write_enable);
@@ -2263,19 +2296,300 @@ module tfc_w1a1_e11_mvtu$wmem$0(clock,address,data);
     input wire  [9:0] address;
     output reg  data;
     
+    // Constant declarations
+    localparam  shift = 10'b100;
+    
     // Stub signals
-    reg  [9:0] rom$address;
-    reg  rom$clock;
-    wire  rom$data;
+    reg  [9:0] banks$0$address;
+    reg  banks$0$clock;
+    wire  banks$0$data;
+    reg  [9:0] banks$1$address;
+    reg  banks$1$clock;
+    wire  banks$1$data;
+    reg  [9:0] banks$2$address;
+    reg  banks$2$clock;
+    wire  banks$2$data;
+    reg  [9:0] banks$3$address;
+    reg  banks$3$clock;
+    wire  banks$3$data;
+    reg  [9:0] banks$4$address;
+    reg  banks$4$clock;
+    wire  banks$4$data;
+    reg  [9:0] banks$5$address;
+    reg  banks$5$clock;
+    wire  banks$5$data;
+    reg  [9:0] banks$6$address;
+    reg  banks$6$clock;
+    wire  banks$6$data;
+    reg  [9:0] banks$7$address;
+    reg  banks$7$clock;
+    wire  banks$7$data;
+    reg  [9:0] banks$8$address;
+    reg  banks$8$clock;
+    wire  banks$8$data;
+    reg  [9:0] banks$9$address;
+    reg  banks$9$clock;
+    wire  banks$9$data;
+    reg  [9:0] banks$10$address;
+    reg  banks$10$clock;
+    wire  banks$10$data;
+    reg  [9:0] banks$11$address;
+    reg  banks$11$clock;
+    wire  banks$11$data;
+    reg  [9:0] banks$12$address;
+    reg  banks$12$clock;
+    wire  banks$12$data;
+    reg  [9:0] banks$13$address;
+    reg  banks$13$clock;
+    wire  banks$13$data;
+    reg  [9:0] banks$14$address;
+    reg  banks$14$clock;
+    wire  banks$14$data;
+    reg  [9:0] banks$15$address;
+    reg  banks$15$clock;
+    wire  banks$15$data;
+    reg  [9:0] alo$d;
+    wire  [9:0] alo$q;
+    reg  alo$clock;
+    reg  mux1$0$a;
+    reg  mux1$0$b;
+    reg  mux1$0$sel;
+    wire  mux1$0$out;
+    reg  mux1$1$a;
+    reg  mux1$1$b;
+    reg  mux1$1$sel;
+    wire  mux1$1$out;
+    reg  mux1$2$a;
+    reg  mux1$2$b;
+    reg  mux1$2$sel;
+    wire  mux1$2$out;
+    reg  mux1$3$a;
+    reg  mux1$3$b;
+    reg  mux1$3$sel;
+    wire  mux1$3$out;
+    reg  mux1$4$a;
+    reg  mux1$4$b;
+    reg  mux1$4$sel;
+    wire  mux1$4$out;
+    reg  mux1$5$a;
+    reg  mux1$5$b;
+    reg  mux1$5$sel;
+    wire  mux1$5$out;
+    reg  mux1$6$a;
+    reg  mux1$6$b;
+    reg  mux1$6$sel;
+    wire  mux1$6$out;
+    reg  mux1$7$a;
+    reg  mux1$7$b;
+    reg  mux1$7$sel;
+    wire  mux1$7$out;
+    reg  mux2$0$a;
+    reg  mux2$0$b;
+    reg  mux2$0$sel;
+    wire  mux2$0$out;
+    reg  mux2$1$a;
+    reg  mux2$1$b;
+    reg  mux2$1$sel;
+    wire  mux2$1$out;
+    reg  mux2$2$a;
+    reg  mux2$2$b;
+    reg  mux2$2$sel;
+    wire  mux2$2$out;
+    reg  mux2$3$a;
+    reg  mux2$3$b;
+    reg  mux2$3$sel;
+    wire  mux2$3$out;
+    reg  mux3$0$a;
+    reg  mux3$0$b;
+    reg  mux3$0$sel;
+    wire  mux3$0$out;
+    reg  mux3$1$a;
+    reg  mux3$1$b;
+    reg  mux3$1$sel;
+    wire  mux3$1$out;
+    reg  mux4$0$a;
+    reg  mux4$0$b;
+    reg  mux4$0$sel;
+    wire  mux4$0$out;
     reg  dreg$d;
     wire  dreg$q;
     reg  dreg$clock;
     
     // Sub module instances
-    tfc_w1a1_e11_mvtu$wmem$0$rom rom(
-        .address(rom$address),
-        .clock(rom$clock),
-        .data(rom$data)
+    tfc_w1a1_e11_mvtu$wmem$0$banks$0 banks$0(
+        .address(banks$0$address),
+        .clock(banks$0$clock),
+        .data(banks$0$data)
+    );
+    tfc_w1a1_e11_mvtu$wmem$0$banks$1 banks$1(
+        .address(banks$1$address),
+        .clock(banks$1$clock),
+        .data(banks$1$data)
+    );
+    tfc_w1a1_e11_mvtu$wmem$0$banks$2 banks$2(
+        .address(banks$2$address),
+        .clock(banks$2$clock),
+        .data(banks$2$data)
+    );
+    tfc_w1a1_e11_mvtu$wmem$0$banks$3 banks$3(
+        .address(banks$3$address),
+        .clock(banks$3$clock),
+        .data(banks$3$data)
+    );
+    tfc_w1a1_e11_mvtu$wmem$0$banks$4 banks$4(
+        .address(banks$4$address),
+        .clock(banks$4$clock),
+        .data(banks$4$data)
+    );
+    tfc_w1a1_e11_mvtu$wmem$0$banks$5 banks$5(
+        .address(banks$5$address),
+        .clock(banks$5$clock),
+        .data(banks$5$data)
+    );
+    tfc_w1a1_e11_mvtu$wmem$0$banks$6 banks$6(
+        .address(banks$6$address),
+        .clock(banks$6$clock),
+        .data(banks$6$data)
+    );
+    tfc_w1a1_e11_mvtu$wmem$0$banks$7 banks$7(
+        .address(banks$7$address),
+        .clock(banks$7$clock),
+        .data(banks$7$data)
+    );
+    tfc_w1a1_e11_mvtu$wmem$0$banks$8 banks$8(
+        .address(banks$8$address),
+        .clock(banks$8$clock),
+        .data(banks$8$data)
+    );
+    tfc_w1a1_e11_mvtu$wmem$0$banks$9 banks$9(
+        .address(banks$9$address),
+        .clock(banks$9$clock),
+        .data(banks$9$data)
+    );
+    tfc_w1a1_e11_mvtu$wmem$0$banks$10 banks$10(
+        .address(banks$10$address),
+        .clock(banks$10$clock),
+        .data(banks$10$data)
+    );
+    tfc_w1a1_e11_mvtu$wmem$0$banks$11 banks$11(
+        .address(banks$11$address),
+        .clock(banks$11$clock),
+        .data(banks$11$data)
+    );
+    tfc_w1a1_e11_mvtu$wmem$0$banks$12 banks$12(
+        .address(banks$12$address),
+        .clock(banks$12$clock),
+        .data(banks$12$data)
+    );
+    tfc_w1a1_e11_mvtu$wmem$0$banks$13 banks$13(
+        .address(banks$13$address),
+        .clock(banks$13$clock),
+        .data(banks$13$data)
+    );
+    tfc_w1a1_e11_mvtu$wmem$0$banks$14 banks$14(
+        .address(banks$14$address),
+        .clock(banks$14$clock),
+        .data(banks$14$data)
+    );
+    tfc_w1a1_e11_mvtu$wmem$0$banks$15 banks$15(
+        .address(banks$15$address),
+        .clock(banks$15$clock),
+        .data(banks$15$data)
+    );
+    tfc_w1a1_e11_mvtu$wmem$0$alo alo(
+        .d(alo$d),
+        .q(alo$q),
+        .clock(alo$clock)
+    );
+    tfc_w1a1_e11_mvtu$wmem$0$mux1$0 mux1$0(
+        .a(mux1$0$a),
+        .b(mux1$0$b),
+        .sel(mux1$0$sel),
+        .out(mux1$0$out)
+    );
+    tfc_w1a1_e11_mvtu$wmem$0$mux1$1 mux1$1(
+        .a(mux1$1$a),
+        .b(mux1$1$b),
+        .sel(mux1$1$sel),
+        .out(mux1$1$out)
+    );
+    tfc_w1a1_e11_mvtu$wmem$0$mux1$2 mux1$2(
+        .a(mux1$2$a),
+        .b(mux1$2$b),
+        .sel(mux1$2$sel),
+        .out(mux1$2$out)
+    );
+    tfc_w1a1_e11_mvtu$wmem$0$mux1$3 mux1$3(
+        .a(mux1$3$a),
+        .b(mux1$3$b),
+        .sel(mux1$3$sel),
+        .out(mux1$3$out)
+    );
+    tfc_w1a1_e11_mvtu$wmem$0$mux1$4 mux1$4(
+        .a(mux1$4$a),
+        .b(mux1$4$b),
+        .sel(mux1$4$sel),
+        .out(mux1$4$out)
+    );
+    tfc_w1a1_e11_mvtu$wmem$0$mux1$5 mux1$5(
+        .a(mux1$5$a),
+        .b(mux1$5$b),
+        .sel(mux1$5$sel),
+        .out(mux1$5$out)
+    );
+    tfc_w1a1_e11_mvtu$wmem$0$mux1$6 mux1$6(
+        .a(mux1$6$a),
+        .b(mux1$6$b),
+        .sel(mux1$6$sel),
+        .out(mux1$6$out)
+    );
+    tfc_w1a1_e11_mvtu$wmem$0$mux1$7 mux1$7(
+        .a(mux1$7$a),
+        .b(mux1$7$b),
+        .sel(mux1$7$sel),
+        .out(mux1$7$out)
+    );
+    tfc_w1a1_e11_mvtu$wmem$0$mux2$0 mux2$0(
+        .a(mux2$0$a),
+        .b(mux2$0$b),
+        .sel(mux2$0$sel),
+        .out(mux2$0$out)
+    );
+    tfc_w1a1_e11_mvtu$wmem$0$mux2$1 mux2$1(
+        .a(mux2$1$a),
+        .b(mux2$1$b),
+        .sel(mux2$1$sel),
+        .out(mux2$1$out)
+    );
+    tfc_w1a1_e11_mvtu$wmem$0$mux2$2 mux2$2(
+        .a(mux2$2$a),
+        .b(mux2$2$b),
+        .sel(mux2$2$sel),
+        .out(mux2$2$out)
+    );
+    tfc_w1a1_e11_mvtu$wmem$0$mux2$3 mux2$3(
+        .a(mux2$3$a),
+        .b(mux2$3$b),
+        .sel(mux2$3$sel),
+        .out(mux2$3$out)
+    );
+    tfc_w1a1_e11_mvtu$wmem$0$mux3$0 mux3$0(
+        .a(mux3$0$a),
+        .b(mux3$0$b),
+        .sel(mux3$0$sel),
+        .out(mux3$0$out)
+    );
+    tfc_w1a1_e11_mvtu$wmem$0$mux3$1 mux3$1(
+        .a(mux3$1$a),
+        .b(mux3$1$b),
+        .sel(mux3$1$sel),
+        .out(mux3$1$out)
+    );
+    tfc_w1a1_e11_mvtu$wmem$0$mux4$0 mux4$0(
+        .a(mux4$0$a),
+        .b(mux4$0$b),
+        .sel(mux4$0$sel),
+        .out(mux4$0$out)
     );
     tfc_w1a1_e11_mvtu$wmem$0$dreg dreg(
         .d(dreg$d),
@@ -2285,15 +2599,1056 @@ module tfc_w1a1_e11_mvtu$wmem$0(clock,address,data);
     
     // Update code
     always @(*) begin
+        alo$clock = clock;
         dreg$clock = clock;
+        alo$d = alo$q;
         dreg$d = dreg$q;
-        rom$clock = clock;
-        rom$address = address;
-        dreg$d = rom$data;
+        banks$0$clock = clock;
+        banks$0$address = address >> shift;
+        banks$1$clock = clock;
+        banks$1$address = address >> shift;
+        banks$2$clock = clock;
+        banks$2$address = address >> shift;
+        banks$3$clock = clock;
+        banks$3$address = address >> shift;
+        banks$4$clock = clock;
+        banks$4$address = address >> shift;
+        banks$5$clock = clock;
+        banks$5$address = address >> shift;
+        banks$6$clock = clock;
+        banks$6$address = address >> shift;
+        banks$7$clock = clock;
+        banks$7$address = address >> shift;
+        banks$8$clock = clock;
+        banks$8$address = address >> shift;
+        banks$9$clock = clock;
+        banks$9$address = address >> shift;
+        banks$10$clock = clock;
+        banks$10$address = address >> shift;
+        banks$11$clock = clock;
+        banks$11$address = address >> shift;
+        banks$12$clock = clock;
+        banks$12$address = address >> shift;
+        banks$13$clock = clock;
+        banks$13$address = address >> shift;
+        banks$14$clock = clock;
+        banks$14$address = address >> shift;
+        banks$15$clock = clock;
+        banks$15$address = address >> shift;
+        alo$d = address;
+        mux1$0$a = banks$0$data;
+        mux1$0$b = banks$1$data;
+        mux1$0$sel = alo$q[32'h0];
+        mux1$1$a = banks$2$data;
+        mux1$1$b = banks$3$data;
+        mux1$1$sel = alo$q[32'h0];
+        mux1$2$a = banks$4$data;
+        mux1$2$b = banks$5$data;
+        mux1$2$sel = alo$q[32'h0];
+        mux1$3$a = banks$6$data;
+        mux1$3$b = banks$7$data;
+        mux1$3$sel = alo$q[32'h0];
+        mux1$4$a = banks$8$data;
+        mux1$4$b = banks$9$data;
+        mux1$4$sel = alo$q[32'h0];
+        mux1$5$a = banks$10$data;
+        mux1$5$b = banks$11$data;
+        mux1$5$sel = alo$q[32'h0];
+        mux1$6$a = banks$12$data;
+        mux1$6$b = banks$13$data;
+        mux1$6$sel = alo$q[32'h0];
+        mux1$7$a = banks$14$data;
+        mux1$7$b = banks$15$data;
+        mux1$7$sel = alo$q[32'h0];
+        mux2$0$a = mux1$0$out;
+        mux2$0$b = mux1$1$out;
+        mux2$0$sel = alo$q[32'h1];
+        mux2$1$a = mux1$2$out;
+        mux2$1$b = mux1$3$out;
+        mux2$1$sel = alo$q[32'h1];
+        mux2$2$a = mux1$4$out;
+        mux2$2$b = mux1$5$out;
+        mux2$2$sel = alo$q[32'h1];
+        mux2$3$a = mux1$6$out;
+        mux2$3$b = mux1$7$out;
+        mux2$3$sel = alo$q[32'h1];
+        mux3$0$a = mux2$0$out;
+        mux3$0$b = mux2$1$out;
+        mux3$0$sel = alo$q[32'h2];
+        mux3$1$a = mux2$2$out;
+        mux3$1$b = mux2$3$out;
+        mux3$1$sel = alo$q[32'h2];
+        mux4$0$a = mux3$0$out;
+        mux4$0$b = mux3$1$out;
+        mux4$0$sel = alo$q[32'h3];
+        dreg$d = mux4$0$out;
         data = dreg$q;
     end
     
 endmodule // tfc_w1a1_e11_mvtu$wmem$0
+
+
+module tfc_w1a1_e11_mvtu$wmem$0$alo(d,q,clock);
+    
+    // Module arguments
+    input wire  [9:0] d;
+    output reg  [9:0] q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 10'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // tfc_w1a1_e11_mvtu$wmem$0$alo
+
+
+module tfc_w1a1_e11_mvtu$wmem$0$banks$0(address,clock,data);
+    
+    // Module arguments
+    input wire  [9:0] address;
+    input wire  clock;
+    output reg  data;
+    
+    // Update code (custom)
+    reg[0:0] mem [1023:0];
+    
+    initial begin
+    mem[10'b0] = 1'b1;
+    mem[10'b1] = 1'b1;
+    mem[10'b10] = 1'b0;
+    mem[10'b11] = 1'b1;
+    mem[10'b100] = 1'b1;
+    mem[10'b101] = 1'b1;
+    mem[10'b110] = 1'b1;
+    mem[10'b111] = 1'b1;
+    mem[10'b1000] = 1'b1;
+    mem[10'b1001] = 1'b0;
+    mem[10'b1010] = 1'b1;
+    mem[10'b1011] = 1'b1;
+    mem[10'b1100] = 1'b0;
+    mem[10'b1101] = 1'b1;
+    mem[10'b1110] = 1'b0;
+    mem[10'b1111] = 1'b0;
+    mem[10'b10000] = 1'b0;
+    mem[10'b10001] = 1'b0;
+    mem[10'b10010] = 1'b1;
+    mem[10'b10011] = 1'b0;
+    mem[10'b10100] = 1'b1;
+    mem[10'b10101] = 1'b1;
+    mem[10'b10110] = 1'b1;
+    mem[10'b10111] = 1'b0;
+    mem[10'b11000] = 1'b0;
+    mem[10'b11001] = 1'b1;
+    mem[10'b11010] = 1'b0;
+    mem[10'b11011] = 1'b0;
+    mem[10'b11100] = 1'b0;
+    mem[10'b11101] = 1'b0;
+    mem[10'b11110] = 1'b0;
+    mem[10'b11111] = 1'b1;
+    mem[10'b100000] = 1'b0;
+    mem[10'b100001] = 1'b0;
+    mem[10'b100010] = 1'b1;
+    mem[10'b100011] = 1'b0;
+    mem[10'b100100] = 1'b0;
+    mem[10'b100101] = 1'b0;
+    mem[10'b100110] = 1'b0;
+    mem[10'b100111] = 1'b1;
+    end
+    
+    always @(posedge clock) begin
+       data <= mem[address];
+    end
+endmodule // tfc_w1a1_e11_mvtu$wmem$0$banks$0
+
+
+module tfc_w1a1_e11_mvtu$wmem$0$banks$1(address,clock,data);
+    
+    // Module arguments
+    input wire  [9:0] address;
+    input wire  clock;
+    output reg  data;
+    
+    // Update code (custom)
+    reg[0:0] mem [1023:0];
+    
+    initial begin
+    mem[10'b0] = 1'b1;
+    mem[10'b1] = 1'b1;
+    mem[10'b10] = 1'b1;
+    mem[10'b11] = 1'b1;
+    mem[10'b100] = 1'b0;
+    mem[10'b101] = 1'b1;
+    mem[10'b110] = 1'b0;
+    mem[10'b111] = 1'b0;
+    mem[10'b1000] = 1'b1;
+    mem[10'b1001] = 1'b0;
+    mem[10'b1010] = 1'b0;
+    mem[10'b1011] = 1'b1;
+    mem[10'b1100] = 1'b0;
+    mem[10'b1101] = 1'b0;
+    mem[10'b1110] = 1'b0;
+    mem[10'b1111] = 1'b1;
+    mem[10'b10000] = 1'b1;
+    mem[10'b10001] = 1'b1;
+    mem[10'b10010] = 1'b0;
+    mem[10'b10011] = 1'b0;
+    mem[10'b10100] = 1'b0;
+    mem[10'b10101] = 1'b0;
+    mem[10'b10110] = 1'b1;
+    mem[10'b10111] = 1'b0;
+    mem[10'b11000] = 1'b1;
+    mem[10'b11001] = 1'b0;
+    mem[10'b11010] = 1'b0;
+    mem[10'b11011] = 1'b1;
+    mem[10'b11100] = 1'b0;
+    mem[10'b11101] = 1'b0;
+    mem[10'b11110] = 1'b1;
+    mem[10'b11111] = 1'b1;
+    mem[10'b100000] = 1'b0;
+    mem[10'b100001] = 1'b1;
+    mem[10'b100010] = 1'b1;
+    mem[10'b100011] = 1'b1;
+    mem[10'b100100] = 1'b1;
+    mem[10'b100101] = 1'b1;
+    mem[10'b100110] = 1'b1;
+    mem[10'b100111] = 1'b0;
+    end
+    
+    always @(posedge clock) begin
+       data <= mem[address];
+    end
+endmodule // tfc_w1a1_e11_mvtu$wmem$0$banks$1
+
+
+module tfc_w1a1_e11_mvtu$wmem$0$banks$10(address,clock,data);
+    
+    // Module arguments
+    input wire  [9:0] address;
+    input wire  clock;
+    output reg  data;
+    
+    // Update code (custom)
+    reg[0:0] mem [1023:0];
+    
+    initial begin
+    mem[10'b0] = 1'b0;
+    mem[10'b1] = 1'b0;
+    mem[10'b10] = 1'b0;
+    mem[10'b11] = 1'b1;
+    mem[10'b100] = 1'b1;
+    mem[10'b101] = 1'b1;
+    mem[10'b110] = 1'b1;
+    mem[10'b111] = 1'b0;
+    mem[10'b1000] = 1'b1;
+    mem[10'b1001] = 1'b0;
+    mem[10'b1010] = 1'b0;
+    mem[10'b1011] = 1'b0;
+    mem[10'b1100] = 1'b0;
+    mem[10'b1101] = 1'b1;
+    mem[10'b1110] = 1'b1;
+    mem[10'b1111] = 1'b1;
+    mem[10'b10000] = 1'b0;
+    mem[10'b10001] = 1'b0;
+    mem[10'b10010] = 1'b0;
+    mem[10'b10011] = 1'b1;
+    mem[10'b10100] = 1'b1;
+    mem[10'b10101] = 1'b0;
+    mem[10'b10110] = 1'b0;
+    mem[10'b10111] = 1'b0;
+    mem[10'b11000] = 1'b1;
+    mem[10'b11001] = 1'b1;
+    mem[10'b11010] = 1'b0;
+    mem[10'b11011] = 1'b0;
+    mem[10'b11100] = 1'b1;
+    mem[10'b11101] = 1'b0;
+    mem[10'b11110] = 1'b0;
+    mem[10'b11111] = 1'b0;
+    mem[10'b100000] = 1'b0;
+    mem[10'b100001] = 1'b1;
+    mem[10'b100010] = 1'b1;
+    mem[10'b100011] = 1'b0;
+    mem[10'b100100] = 1'b0;
+    mem[10'b100101] = 1'b1;
+    mem[10'b100110] = 1'b1;
+    mem[10'b100111] = 1'b1;
+    end
+    
+    always @(posedge clock) begin
+       data <= mem[address];
+    end
+endmodule // tfc_w1a1_e11_mvtu$wmem$0$banks$10
+
+
+module tfc_w1a1_e11_mvtu$wmem$0$banks$11(address,clock,data);
+    
+    // Module arguments
+    input wire  [9:0] address;
+    input wire  clock;
+    output reg  data;
+    
+    // Update code (custom)
+    reg[0:0] mem [1023:0];
+    
+    initial begin
+    mem[10'b0] = 1'b1;
+    mem[10'b1] = 1'b1;
+    mem[10'b10] = 1'b1;
+    mem[10'b11] = 1'b1;
+    mem[10'b100] = 1'b0;
+    mem[10'b101] = 1'b0;
+    mem[10'b110] = 1'b1;
+    mem[10'b111] = 1'b0;
+    mem[10'b1000] = 1'b0;
+    mem[10'b1001] = 1'b1;
+    mem[10'b1010] = 1'b0;
+    mem[10'b1011] = 1'b0;
+    mem[10'b1100] = 1'b0;
+    mem[10'b1101] = 1'b1;
+    mem[10'b1110] = 1'b1;
+    mem[10'b1111] = 1'b1;
+    mem[10'b10000] = 1'b0;
+    mem[10'b10001] = 1'b0;
+    mem[10'b10010] = 1'b0;
+    mem[10'b10011] = 1'b0;
+    mem[10'b10100] = 1'b1;
+    mem[10'b10101] = 1'b0;
+    mem[10'b10110] = 1'b0;
+    mem[10'b10111] = 1'b1;
+    mem[10'b11000] = 1'b1;
+    mem[10'b11001] = 1'b1;
+    mem[10'b11010] = 1'b0;
+    mem[10'b11011] = 1'b0;
+    mem[10'b11100] = 1'b0;
+    mem[10'b11101] = 1'b0;
+    mem[10'b11110] = 1'b1;
+    mem[10'b11111] = 1'b0;
+    mem[10'b100000] = 1'b1;
+    mem[10'b100001] = 1'b1;
+    mem[10'b100010] = 1'b0;
+    mem[10'b100011] = 1'b1;
+    mem[10'b100100] = 1'b1;
+    mem[10'b100101] = 1'b0;
+    mem[10'b100110] = 1'b1;
+    mem[10'b100111] = 1'b1;
+    end
+    
+    always @(posedge clock) begin
+       data <= mem[address];
+    end
+endmodule // tfc_w1a1_e11_mvtu$wmem$0$banks$11
+
+
+module tfc_w1a1_e11_mvtu$wmem$0$banks$12(address,clock,data);
+    
+    // Module arguments
+    input wire  [9:0] address;
+    input wire  clock;
+    output reg  data;
+    
+    // Update code (custom)
+    reg[0:0] mem [1023:0];
+    
+    initial begin
+    mem[10'b0] = 1'b1;
+    mem[10'b1] = 1'b0;
+    mem[10'b10] = 1'b0;
+    mem[10'b11] = 1'b0;
+    mem[10'b100] = 1'b0;
+    mem[10'b101] = 1'b1;
+    mem[10'b110] = 1'b0;
+    mem[10'b111] = 1'b0;
+    mem[10'b1000] = 1'b0;
+    mem[10'b1001] = 1'b1;
+    mem[10'b1010] = 1'b1;
+    mem[10'b1011] = 1'b1;
+    mem[10'b1100] = 1'b1;
+    mem[10'b1101] = 1'b1;
+    mem[10'b1110] = 1'b1;
+    mem[10'b1111] = 1'b0;
+    mem[10'b10000] = 1'b0;
+    mem[10'b10001] = 1'b0;
+    mem[10'b10010] = 1'b1;
+    mem[10'b10011] = 1'b1;
+    mem[10'b10100] = 1'b0;
+    mem[10'b10101] = 1'b1;
+    mem[10'b10110] = 1'b1;
+    mem[10'b10111] = 1'b0;
+    mem[10'b11000] = 1'b1;
+    mem[10'b11001] = 1'b0;
+    mem[10'b11010] = 1'b1;
+    mem[10'b11011] = 1'b1;
+    mem[10'b11100] = 1'b0;
+    mem[10'b11101] = 1'b1;
+    mem[10'b11110] = 1'b0;
+    mem[10'b11111] = 1'b0;
+    mem[10'b100000] = 1'b1;
+    mem[10'b100001] = 1'b0;
+    mem[10'b100010] = 1'b0;
+    mem[10'b100011] = 1'b1;
+    mem[10'b100100] = 1'b1;
+    mem[10'b100101] = 1'b1;
+    mem[10'b100110] = 1'b0;
+    mem[10'b100111] = 1'b1;
+    end
+    
+    always @(posedge clock) begin
+       data <= mem[address];
+    end
+endmodule // tfc_w1a1_e11_mvtu$wmem$0$banks$12
+
+
+module tfc_w1a1_e11_mvtu$wmem$0$banks$13(address,clock,data);
+    
+    // Module arguments
+    input wire  [9:0] address;
+    input wire  clock;
+    output reg  data;
+    
+    // Update code (custom)
+    reg[0:0] mem [1023:0];
+    
+    initial begin
+    mem[10'b0] = 1'b0;
+    mem[10'b1] = 1'b0;
+    mem[10'b10] = 1'b0;
+    mem[10'b11] = 1'b0;
+    mem[10'b100] = 1'b0;
+    mem[10'b101] = 1'b1;
+    mem[10'b110] = 1'b1;
+    mem[10'b111] = 1'b1;
+    mem[10'b1000] = 1'b1;
+    mem[10'b1001] = 1'b0;
+    mem[10'b1010] = 1'b1;
+    mem[10'b1011] = 1'b1;
+    mem[10'b1100] = 1'b1;
+    mem[10'b1101] = 1'b0;
+    mem[10'b1110] = 1'b1;
+    mem[10'b1111] = 1'b0;
+    mem[10'b10000] = 1'b1;
+    mem[10'b10001] = 1'b1;
+    mem[10'b10010] = 1'b0;
+    mem[10'b10011] = 1'b1;
+    mem[10'b10100] = 1'b0;
+    mem[10'b10101] = 1'b1;
+    mem[10'b10110] = 1'b0;
+    mem[10'b10111] = 1'b1;
+    mem[10'b11000] = 1'b0;
+    mem[10'b11001] = 1'b1;
+    mem[10'b11010] = 1'b0;
+    mem[10'b11011] = 1'b1;
+    mem[10'b11100] = 1'b1;
+    mem[10'b11101] = 1'b0;
+    mem[10'b11110] = 1'b1;
+    mem[10'b11111] = 1'b0;
+    mem[10'b100000] = 1'b0;
+    mem[10'b100001] = 1'b1;
+    mem[10'b100010] = 1'b1;
+    mem[10'b100011] = 1'b0;
+    mem[10'b100100] = 1'b1;
+    mem[10'b100101] = 1'b0;
+    mem[10'b100110] = 1'b0;
+    mem[10'b100111] = 1'b0;
+    end
+    
+    always @(posedge clock) begin
+       data <= mem[address];
+    end
+endmodule // tfc_w1a1_e11_mvtu$wmem$0$banks$13
+
+
+module tfc_w1a1_e11_mvtu$wmem$0$banks$14(address,clock,data);
+    
+    // Module arguments
+    input wire  [9:0] address;
+    input wire  clock;
+    output reg  data;
+    
+    // Update code (custom)
+    reg[0:0] mem [1023:0];
+    
+    initial begin
+    mem[10'b0] = 1'b0;
+    mem[10'b1] = 1'b1;
+    mem[10'b10] = 1'b1;
+    mem[10'b11] = 1'b0;
+    mem[10'b100] = 1'b0;
+    mem[10'b101] = 1'b0;
+    mem[10'b110] = 1'b1;
+    mem[10'b111] = 1'b1;
+    mem[10'b1000] = 1'b1;
+    mem[10'b1001] = 1'b1;
+    mem[10'b1010] = 1'b0;
+    mem[10'b1011] = 1'b1;
+    mem[10'b1100] = 1'b1;
+    mem[10'b1101] = 1'b1;
+    mem[10'b1110] = 1'b1;
+    mem[10'b1111] = 1'b1;
+    mem[10'b10000] = 1'b0;
+    mem[10'b10001] = 1'b0;
+    mem[10'b10010] = 1'b0;
+    mem[10'b10011] = 1'b0;
+    mem[10'b10100] = 1'b1;
+    mem[10'b10101] = 1'b1;
+    mem[10'b10110] = 1'b1;
+    mem[10'b10111] = 1'b1;
+    mem[10'b11000] = 1'b1;
+    mem[10'b11001] = 1'b0;
+    mem[10'b11010] = 1'b1;
+    mem[10'b11011] = 1'b0;
+    mem[10'b11100] = 1'b0;
+    mem[10'b11101] = 1'b0;
+    mem[10'b11110] = 1'b0;
+    mem[10'b11111] = 1'b1;
+    mem[10'b100000] = 1'b1;
+    mem[10'b100001] = 1'b1;
+    mem[10'b100010] = 1'b0;
+    mem[10'b100011] = 1'b0;
+    mem[10'b100100] = 1'b1;
+    mem[10'b100101] = 1'b0;
+    mem[10'b100110] = 1'b1;
+    mem[10'b100111] = 1'b0;
+    end
+    
+    always @(posedge clock) begin
+       data <= mem[address];
+    end
+endmodule // tfc_w1a1_e11_mvtu$wmem$0$banks$14
+
+
+module tfc_w1a1_e11_mvtu$wmem$0$banks$15(address,clock,data);
+    
+    // Module arguments
+    input wire  [9:0] address;
+    input wire  clock;
+    output reg  data;
+    
+    // Update code (custom)
+    reg[0:0] mem [1023:0];
+    
+    initial begin
+    mem[10'b0] = 1'b1;
+    mem[10'b1] = 1'b0;
+    mem[10'b10] = 1'b0;
+    mem[10'b11] = 1'b1;
+    mem[10'b100] = 1'b1;
+    mem[10'b101] = 1'b1;
+    mem[10'b110] = 1'b0;
+    mem[10'b111] = 1'b0;
+    mem[10'b1000] = 1'b0;
+    mem[10'b1001] = 1'b0;
+    mem[10'b1010] = 1'b0;
+    mem[10'b1011] = 1'b0;
+    mem[10'b1100] = 1'b0;
+    mem[10'b1101] = 1'b1;
+    mem[10'b1110] = 1'b1;
+    mem[10'b1111] = 1'b1;
+    mem[10'b10000] = 1'b0;
+    mem[10'b10001] = 1'b0;
+    mem[10'b10010] = 1'b0;
+    mem[10'b10011] = 1'b0;
+    mem[10'b10100] = 1'b1;
+    mem[10'b10101] = 1'b1;
+    mem[10'b10110] = 1'b1;
+    mem[10'b10111] = 1'b1;
+    mem[10'b11000] = 1'b1;
+    mem[10'b11001] = 1'b1;
+    mem[10'b11010] = 1'b0;
+    mem[10'b11011] = 1'b1;
+    mem[10'b11100] = 1'b1;
+    mem[10'b11101] = 1'b0;
+    mem[10'b11110] = 1'b1;
+    mem[10'b11111] = 1'b1;
+    mem[10'b100000] = 1'b0;
+    mem[10'b100001] = 1'b1;
+    mem[10'b100010] = 1'b1;
+    mem[10'b100011] = 1'b0;
+    mem[10'b100100] = 1'b0;
+    mem[10'b100101] = 1'b0;
+    mem[10'b100110] = 1'b1;
+    mem[10'b100111] = 1'b0;
+    end
+    
+    always @(posedge clock) begin
+       data <= mem[address];
+    end
+endmodule // tfc_w1a1_e11_mvtu$wmem$0$banks$15
+
+
+module tfc_w1a1_e11_mvtu$wmem$0$banks$2(address,clock,data);
+    
+    // Module arguments
+    input wire  [9:0] address;
+    input wire  clock;
+    output reg  data;
+    
+    // Update code (custom)
+    reg[0:0] mem [1023:0];
+    
+    initial begin
+    mem[10'b0] = 1'b1;
+    mem[10'b1] = 1'b1;
+    mem[10'b10] = 1'b0;
+    mem[10'b11] = 1'b0;
+    mem[10'b100] = 1'b0;
+    mem[10'b101] = 1'b0;
+    mem[10'b110] = 1'b1;
+    mem[10'b111] = 1'b0;
+    mem[10'b1000] = 1'b1;
+    mem[10'b1001] = 1'b0;
+    mem[10'b1010] = 1'b0;
+    mem[10'b1011] = 1'b0;
+    mem[10'b1100] = 1'b1;
+    mem[10'b1101] = 1'b1;
+    mem[10'b1110] = 1'b1;
+    mem[10'b1111] = 1'b0;
+    mem[10'b10000] = 1'b1;
+    mem[10'b10001] = 1'b1;
+    mem[10'b10010] = 1'b1;
+    mem[10'b10011] = 1'b1;
+    mem[10'b10100] = 1'b0;
+    mem[10'b10101] = 1'b1;
+    mem[10'b10110] = 1'b1;
+    mem[10'b10111] = 1'b1;
+    mem[10'b11000] = 1'b0;
+    mem[10'b11001] = 1'b1;
+    mem[10'b11010] = 1'b1;
+    mem[10'b11011] = 1'b1;
+    mem[10'b11100] = 1'b0;
+    mem[10'b11101] = 1'b0;
+    mem[10'b11110] = 1'b0;
+    mem[10'b11111] = 1'b0;
+    mem[10'b100000] = 1'b0;
+    mem[10'b100001] = 1'b0;
+    mem[10'b100010] = 1'b0;
+    mem[10'b100011] = 1'b1;
+    mem[10'b100100] = 1'b1;
+    mem[10'b100101] = 1'b0;
+    mem[10'b100110] = 1'b0;
+    mem[10'b100111] = 1'b1;
+    end
+    
+    always @(posedge clock) begin
+       data <= mem[address];
+    end
+endmodule // tfc_w1a1_e11_mvtu$wmem$0$banks$2
+
+
+module tfc_w1a1_e11_mvtu$wmem$0$banks$3(address,clock,data);
+    
+    // Module arguments
+    input wire  [9:0] address;
+    input wire  clock;
+    output reg  data;
+    
+    // Update code (custom)
+    reg[0:0] mem [1023:0];
+    
+    initial begin
+    mem[10'b0] = 1'b1;
+    mem[10'b1] = 1'b0;
+    mem[10'b10] = 1'b1;
+    mem[10'b11] = 1'b1;
+    mem[10'b100] = 1'b0;
+    mem[10'b101] = 1'b1;
+    mem[10'b110] = 1'b0;
+    mem[10'b111] = 1'b0;
+    mem[10'b1000] = 1'b1;
+    mem[10'b1001] = 1'b0;
+    mem[10'b1010] = 1'b0;
+    mem[10'b1011] = 1'b1;
+    mem[10'b1100] = 1'b0;
+    mem[10'b1101] = 1'b0;
+    mem[10'b1110] = 1'b1;
+    mem[10'b1111] = 1'b1;
+    mem[10'b10000] = 1'b1;
+    mem[10'b10001] = 1'b1;
+    mem[10'b10010] = 1'b1;
+    mem[10'b10011] = 1'b0;
+    mem[10'b10100] = 1'b0;
+    mem[10'b10101] = 1'b1;
+    mem[10'b10110] = 1'b0;
+    mem[10'b10111] = 1'b0;
+    mem[10'b11000] = 1'b0;
+    mem[10'b11001] = 1'b1;
+    mem[10'b11010] = 1'b1;
+    mem[10'b11011] = 1'b1;
+    mem[10'b11100] = 1'b1;
+    mem[10'b11101] = 1'b0;
+    mem[10'b11110] = 1'b0;
+    mem[10'b11111] = 1'b0;
+    mem[10'b100000] = 1'b1;
+    mem[10'b100001] = 1'b0;
+    mem[10'b100010] = 1'b1;
+    mem[10'b100011] = 1'b1;
+    mem[10'b100100] = 1'b0;
+    mem[10'b100101] = 1'b1;
+    mem[10'b100110] = 1'b0;
+    mem[10'b100111] = 1'b0;
+    end
+    
+    always @(posedge clock) begin
+       data <= mem[address];
+    end
+endmodule // tfc_w1a1_e11_mvtu$wmem$0$banks$3
+
+
+module tfc_w1a1_e11_mvtu$wmem$0$banks$4(address,clock,data);
+    
+    // Module arguments
+    input wire  [9:0] address;
+    input wire  clock;
+    output reg  data;
+    
+    // Update code (custom)
+    reg[0:0] mem [1023:0];
+    
+    initial begin
+    mem[10'b0] = 1'b1;
+    mem[10'b1] = 1'b1;
+    mem[10'b10] = 1'b0;
+    mem[10'b11] = 1'b0;
+    mem[10'b100] = 1'b1;
+    mem[10'b101] = 1'b1;
+    mem[10'b110] = 1'b1;
+    mem[10'b111] = 1'b0;
+    mem[10'b1000] = 1'b1;
+    mem[10'b1001] = 1'b1;
+    mem[10'b1010] = 1'b1;
+    mem[10'b1011] = 1'b1;
+    mem[10'b1100] = 1'b0;
+    mem[10'b1101] = 1'b0;
+    mem[10'b1110] = 1'b1;
+    mem[10'b1111] = 1'b0;
+    mem[10'b10000] = 1'b0;
+    mem[10'b10001] = 1'b0;
+    mem[10'b10010] = 1'b0;
+    mem[10'b10011] = 1'b1;
+    mem[10'b10100] = 1'b0;
+    mem[10'b10101] = 1'b0;
+    mem[10'b10110] = 1'b1;
+    mem[10'b10111] = 1'b1;
+    mem[10'b11000] = 1'b1;
+    mem[10'b11001] = 1'b1;
+    mem[10'b11010] = 1'b0;
+    mem[10'b11011] = 1'b1;
+    mem[10'b11100] = 1'b0;
+    mem[10'b11101] = 1'b0;
+    mem[10'b11110] = 1'b0;
+    mem[10'b11111] = 1'b0;
+    mem[10'b100000] = 1'b1;
+    mem[10'b100001] = 1'b0;
+    mem[10'b100010] = 1'b0;
+    mem[10'b100011] = 1'b0;
+    mem[10'b100100] = 1'b0;
+    mem[10'b100101] = 1'b1;
+    mem[10'b100110] = 1'b1;
+    mem[10'b100111] = 1'b1;
+    end
+    
+    always @(posedge clock) begin
+       data <= mem[address];
+    end
+endmodule // tfc_w1a1_e11_mvtu$wmem$0$banks$4
+
+
+module tfc_w1a1_e11_mvtu$wmem$0$banks$5(address,clock,data);
+    
+    // Module arguments
+    input wire  [9:0] address;
+    input wire  clock;
+    output reg  data;
+    
+    // Update code (custom)
+    reg[0:0] mem [1023:0];
+    
+    initial begin
+    mem[10'b0] = 1'b0;
+    mem[10'b1] = 1'b1;
+    mem[10'b10] = 1'b0;
+    mem[10'b11] = 1'b1;
+    mem[10'b100] = 1'b1;
+    mem[10'b101] = 1'b0;
+    mem[10'b110] = 1'b0;
+    mem[10'b111] = 1'b1;
+    mem[10'b1000] = 1'b0;
+    mem[10'b1001] = 1'b0;
+    mem[10'b1010] = 1'b0;
+    mem[10'b1011] = 1'b0;
+    mem[10'b1100] = 1'b1;
+    mem[10'b1101] = 1'b1;
+    mem[10'b1110] = 1'b1;
+    mem[10'b1111] = 1'b1;
+    mem[10'b10000] = 1'b0;
+    mem[10'b10001] = 1'b1;
+    mem[10'b10010] = 1'b1;
+    mem[10'b10011] = 1'b0;
+    mem[10'b10100] = 1'b1;
+    mem[10'b10101] = 1'b1;
+    mem[10'b10110] = 1'b1;
+    mem[10'b10111] = 1'b1;
+    mem[10'b11000] = 1'b0;
+    mem[10'b11001] = 1'b0;
+    mem[10'b11010] = 1'b0;
+    mem[10'b11011] = 1'b0;
+    mem[10'b11100] = 1'b0;
+    mem[10'b11101] = 1'b0;
+    mem[10'b11110] = 1'b1;
+    mem[10'b11111] = 1'b1;
+    mem[10'b100000] = 1'b1;
+    mem[10'b100001] = 1'b1;
+    mem[10'b100010] = 1'b1;
+    mem[10'b100011] = 1'b0;
+    mem[10'b100100] = 1'b1;
+    mem[10'b100101] = 1'b0;
+    mem[10'b100110] = 1'b1;
+    mem[10'b100111] = 1'b0;
+    end
+    
+    always @(posedge clock) begin
+       data <= mem[address];
+    end
+endmodule // tfc_w1a1_e11_mvtu$wmem$0$banks$5
+
+
+module tfc_w1a1_e11_mvtu$wmem$0$banks$6(address,clock,data);
+    
+    // Module arguments
+    input wire  [9:0] address;
+    input wire  clock;
+    output reg  data;
+    
+    // Update code (custom)
+    reg[0:0] mem [1023:0];
+    
+    initial begin
+    mem[10'b0] = 1'b0;
+    mem[10'b1] = 1'b1;
+    mem[10'b10] = 1'b0;
+    mem[10'b11] = 1'b0;
+    mem[10'b100] = 1'b1;
+    mem[10'b101] = 1'b1;
+    mem[10'b110] = 1'b1;
+    mem[10'b111] = 1'b0;
+    mem[10'b1000] = 1'b1;
+    mem[10'b1001] = 1'b0;
+    mem[10'b1010] = 1'b0;
+    mem[10'b1011] = 1'b1;
+    mem[10'b1100] = 1'b1;
+    mem[10'b1101] = 1'b1;
+    mem[10'b1110] = 1'b1;
+    mem[10'b1111] = 1'b1;
+    mem[10'b10000] = 1'b1;
+    mem[10'b10001] = 1'b0;
+    mem[10'b10010] = 1'b1;
+    mem[10'b10011] = 1'b1;
+    mem[10'b10100] = 1'b0;
+    mem[10'b10101] = 1'b0;
+    mem[10'b10110] = 1'b0;
+    mem[10'b10111] = 1'b0;
+    mem[10'b11000] = 1'b0;
+    mem[10'b11001] = 1'b1;
+    mem[10'b11010] = 1'b0;
+    mem[10'b11011] = 1'b1;
+    mem[10'b11100] = 1'b0;
+    mem[10'b11101] = 1'b0;
+    mem[10'b11110] = 1'b1;
+    mem[10'b11111] = 1'b1;
+    mem[10'b100000] = 1'b1;
+    mem[10'b100001] = 1'b0;
+    mem[10'b100010] = 1'b1;
+    mem[10'b100011] = 1'b0;
+    mem[10'b100100] = 1'b0;
+    mem[10'b100101] = 1'b0;
+    mem[10'b100110] = 1'b1;
+    mem[10'b100111] = 1'b0;
+    end
+    
+    always @(posedge clock) begin
+       data <= mem[address];
+    end
+endmodule // tfc_w1a1_e11_mvtu$wmem$0$banks$6
+
+
+module tfc_w1a1_e11_mvtu$wmem$0$banks$7(address,clock,data);
+    
+    // Module arguments
+    input wire  [9:0] address;
+    input wire  clock;
+    output reg  data;
+    
+    // Update code (custom)
+    reg[0:0] mem [1023:0];
+    
+    initial begin
+    mem[10'b0] = 1'b0;
+    mem[10'b1] = 1'b1;
+    mem[10'b10] = 1'b0;
+    mem[10'b11] = 1'b1;
+    mem[10'b100] = 1'b0;
+    mem[10'b101] = 1'b0;
+    mem[10'b110] = 1'b0;
+    mem[10'b111] = 1'b1;
+    mem[10'b1000] = 1'b1;
+    mem[10'b1001] = 1'b0;
+    mem[10'b1010] = 1'b0;
+    mem[10'b1011] = 1'b0;
+    mem[10'b1100] = 1'b0;
+    mem[10'b1101] = 1'b0;
+    mem[10'b1110] = 1'b0;
+    mem[10'b1111] = 1'b1;
+    mem[10'b10000] = 1'b0;
+    mem[10'b10001] = 1'b1;
+    mem[10'b10010] = 1'b1;
+    mem[10'b10011] = 1'b0;
+    mem[10'b10100] = 1'b0;
+    mem[10'b10101] = 1'b1;
+    mem[10'b10110] = 1'b0;
+    mem[10'b10111] = 1'b1;
+    mem[10'b11000] = 1'b1;
+    mem[10'b11001] = 1'b0;
+    mem[10'b11010] = 1'b1;
+    mem[10'b11011] = 1'b0;
+    mem[10'b11100] = 1'b1;
+    mem[10'b11101] = 1'b1;
+    mem[10'b11110] = 1'b1;
+    mem[10'b11111] = 1'b0;
+    mem[10'b100000] = 1'b1;
+    mem[10'b100001] = 1'b1;
+    mem[10'b100010] = 1'b0;
+    mem[10'b100011] = 1'b1;
+    mem[10'b100100] = 1'b1;
+    mem[10'b100101] = 1'b0;
+    mem[10'b100110] = 1'b1;
+    mem[10'b100111] = 1'b1;
+    end
+    
+    always @(posedge clock) begin
+       data <= mem[address];
+    end
+endmodule // tfc_w1a1_e11_mvtu$wmem$0$banks$7
+
+
+module tfc_w1a1_e11_mvtu$wmem$0$banks$8(address,clock,data);
+    
+    // Module arguments
+    input wire  [9:0] address;
+    input wire  clock;
+    output reg  data;
+    
+    // Update code (custom)
+    reg[0:0] mem [1023:0];
+    
+    initial begin
+    mem[10'b0] = 1'b0;
+    mem[10'b1] = 1'b0;
+    mem[10'b10] = 1'b1;
+    mem[10'b11] = 1'b1;
+    mem[10'b100] = 1'b0;
+    mem[10'b101] = 1'b1;
+    mem[10'b110] = 1'b0;
+    mem[10'b111] = 1'b0;
+    mem[10'b1000] = 1'b1;
+    mem[10'b1001] = 1'b0;
+    mem[10'b1010] = 1'b0;
+    mem[10'b1011] = 1'b0;
+    mem[10'b1100] = 1'b0;
+    mem[10'b1101] = 1'b0;
+    mem[10'b1110] = 1'b0;
+    mem[10'b1111] = 1'b0;
+    mem[10'b10000] = 1'b1;
+    mem[10'b10001] = 1'b1;
+    mem[10'b10010] = 1'b1;
+    mem[10'b10011] = 1'b1;
+    mem[10'b10100] = 1'b0;
+    mem[10'b10101] = 1'b0;
+    mem[10'b10110] = 1'b1;
+    mem[10'b10111] = 1'b0;
+    mem[10'b11000] = 1'b1;
+    mem[10'b11001] = 1'b1;
+    mem[10'b11010] = 1'b0;
+    mem[10'b11011] = 1'b1;
+    mem[10'b11100] = 1'b1;
+    mem[10'b11101] = 1'b0;
+    mem[10'b11110] = 1'b1;
+    mem[10'b11111] = 1'b1;
+    mem[10'b100000] = 1'b1;
+    mem[10'b100001] = 1'b1;
+    mem[10'b100010] = 1'b0;
+    mem[10'b100011] = 1'b0;
+    mem[10'b100100] = 1'b0;
+    mem[10'b100101] = 1'b1;
+    mem[10'b100110] = 1'b1;
+    mem[10'b100111] = 1'b1;
+    end
+    
+    always @(posedge clock) begin
+       data <= mem[address];
+    end
+endmodule // tfc_w1a1_e11_mvtu$wmem$0$banks$8
+
+
+module tfc_w1a1_e11_mvtu$wmem$0$banks$9(address,clock,data);
+    
+    // Module arguments
+    input wire  [9:0] address;
+    input wire  clock;
+    output reg  data;
+    
+    // Update code (custom)
+    reg[0:0] mem [1023:0];
+    
+    initial begin
+    mem[10'b0] = 1'b1;
+    mem[10'b1] = 1'b1;
+    mem[10'b10] = 1'b0;
+    mem[10'b11] = 1'b0;
+    mem[10'b100] = 1'b0;
+    mem[10'b101] = 1'b1;
+    mem[10'b110] = 1'b0;
+    mem[10'b111] = 1'b0;
+    mem[10'b1000] = 1'b1;
+    mem[10'b1001] = 1'b0;
+    mem[10'b1010] = 1'b1;
+    mem[10'b1011] = 1'b1;
+    mem[10'b1100] = 1'b0;
+    mem[10'b1101] = 1'b0;
+    mem[10'b1110] = 1'b0;
+    mem[10'b1111] = 1'b0;
+    mem[10'b10000] = 1'b1;
+    mem[10'b10001] = 1'b1;
+    mem[10'b10010] = 1'b1;
+    mem[10'b10011] = 1'b0;
+    mem[10'b10100] = 1'b1;
+    mem[10'b10101] = 1'b0;
+    mem[10'b10110] = 1'b0;
+    mem[10'b10111] = 1'b1;
+    mem[10'b11000] = 1'b0;
+    mem[10'b11001] = 1'b1;
+    mem[10'b11010] = 1'b1;
+    mem[10'b11011] = 1'b1;
+    mem[10'b11100] = 1'b0;
+    mem[10'b11101] = 1'b1;
+    mem[10'b11110] = 1'b0;
+    mem[10'b11111] = 1'b0;
+    mem[10'b100000] = 1'b0;
+    mem[10'b100001] = 1'b1;
+    mem[10'b100010] = 1'b0;
+    mem[10'b100011] = 1'b1;
+    mem[10'b100100] = 1'b0;
+    mem[10'b100101] = 1'b0;
+    mem[10'b100110] = 1'b1;
+    mem[10'b100111] = 1'b1;
+    end
+    
+    always @(posedge clock) begin
+       data <= mem[address];
+    end
+endmodule // tfc_w1a1_e11_mvtu$wmem$0$banks$9
 
 
 module tfc_w1a1_e11_mvtu$wmem$0$dreg(d,q,clock);
@@ -2315,663 +3670,289 @@ module tfc_w1a1_e11_mvtu$wmem$0$dreg(d,q,clock);
 endmodule // tfc_w1a1_e11_mvtu$wmem$0$dreg
 
 
-module tfc_w1a1_e11_mvtu$wmem$0$rom(address,clock,data);
+module tfc_w1a1_e11_mvtu$wmem$0$mux1$0(a,b,sel,out);
     
     // Module arguments
-    input wire  [9:0] address;
-    input wire  clock;
-    output reg  data;
+    input wire  a;
+    input wire  b;
+    input wire  sel;
+    output reg  out;
     
-    // Update code (custom)
-    reg[0:0] mem [1023:0];
-    
-    initial begin
-    mem[10'b0] = 1'b1;
-    mem[10'b1] = 1'b1;
-    mem[10'b10] = 1'b1;
-    mem[10'b11] = 1'b1;
-    mem[10'b100] = 1'b1;
-    mem[10'b101] = 1'b0;
-    mem[10'b110] = 1'b0;
-    mem[10'b111] = 1'b0;
-    mem[10'b1000] = 1'b0;
-    mem[10'b1001] = 1'b1;
-    mem[10'b1010] = 1'b0;
-    mem[10'b1011] = 1'b1;
-    mem[10'b1100] = 1'b1;
-    mem[10'b1101] = 1'b0;
-    mem[10'b1110] = 1'b0;
-    mem[10'b1111] = 1'b1;
-    mem[10'b10000] = 1'b1;
-    mem[10'b10001] = 1'b1;
-    mem[10'b10010] = 1'b1;
-    mem[10'b10011] = 1'b0;
-    mem[10'b10100] = 1'b1;
-    mem[10'b10101] = 1'b1;
-    mem[10'b10110] = 1'b1;
-    mem[10'b10111] = 1'b1;
-    mem[10'b11000] = 1'b0;
-    mem[10'b11001] = 1'b1;
-    mem[10'b11010] = 1'b0;
-    mem[10'b11011] = 1'b1;
-    mem[10'b11100] = 1'b0;
-    mem[10'b11101] = 1'b0;
-    mem[10'b11110] = 1'b1;
-    mem[10'b11111] = 1'b0;
-    mem[10'b100000] = 1'b0;
-    mem[10'b100001] = 1'b1;
-    mem[10'b100010] = 1'b0;
-    mem[10'b100011] = 1'b1;
-    mem[10'b100100] = 1'b0;
-    mem[10'b100101] = 1'b0;
-    mem[10'b100110] = 1'b0;
-    mem[10'b100111] = 1'b0;
-    mem[10'b101000] = 1'b1;
-    mem[10'b101001] = 1'b0;
-    mem[10'b101010] = 1'b0;
-    mem[10'b101011] = 1'b1;
-    mem[10'b101100] = 1'b0;
-    mem[10'b101101] = 1'b0;
-    mem[10'b101110] = 1'b1;
-    mem[10'b101111] = 1'b0;
-    mem[10'b110000] = 1'b1;
-    mem[10'b110001] = 1'b1;
-    mem[10'b110010] = 1'b0;
-    mem[10'b110011] = 1'b1;
-    mem[10'b110100] = 1'b0;
-    mem[10'b110101] = 1'b1;
-    mem[10'b110110] = 1'b0;
-    mem[10'b110111] = 1'b1;
-    mem[10'b111000] = 1'b1;
-    mem[10'b111001] = 1'b0;
-    mem[10'b111010] = 1'b1;
-    mem[10'b111011] = 1'b1;
-    mem[10'b111100] = 1'b0;
-    mem[10'b111101] = 1'b0;
-    mem[10'b111110] = 1'b0;
-    mem[10'b111111] = 1'b1;
-    mem[10'b1000000] = 1'b1;
-    mem[10'b1000001] = 1'b0;
-    mem[10'b1000010] = 1'b0;
-    mem[10'b1000011] = 1'b0;
-    mem[10'b1000100] = 1'b1;
-    mem[10'b1000101] = 1'b1;
-    mem[10'b1000110] = 1'b1;
-    mem[10'b1000111] = 1'b0;
-    mem[10'b1001000] = 1'b0;
-    mem[10'b1001001] = 1'b0;
-    mem[10'b1001010] = 1'b1;
-    mem[10'b1001011] = 1'b0;
-    mem[10'b1001100] = 1'b0;
-    mem[10'b1001101] = 1'b0;
-    mem[10'b1001110] = 1'b0;
-    mem[10'b1001111] = 1'b1;
-    mem[10'b1010000] = 1'b1;
-    mem[10'b1010001] = 1'b1;
-    mem[10'b1010010] = 1'b0;
-    mem[10'b1010011] = 1'b1;
-    mem[10'b1010100] = 1'b1;
-    mem[10'b1010101] = 1'b0;
-    mem[10'b1010110] = 1'b1;
-    mem[10'b1010111] = 1'b0;
-    mem[10'b1011000] = 1'b1;
-    mem[10'b1011001] = 1'b1;
-    mem[10'b1011010] = 1'b1;
-    mem[10'b1011011] = 1'b0;
-    mem[10'b1011100] = 1'b1;
-    mem[10'b1011101] = 1'b1;
-    mem[10'b1011110] = 1'b0;
-    mem[10'b1011111] = 1'b1;
-    mem[10'b1100000] = 1'b1;
-    mem[10'b1100001] = 1'b0;
-    mem[10'b1100010] = 1'b1;
-    mem[10'b1100011] = 1'b0;
-    mem[10'b1100100] = 1'b1;
-    mem[10'b1100101] = 1'b0;
-    mem[10'b1100110] = 1'b1;
-    mem[10'b1100111] = 1'b0;
-    mem[10'b1101000] = 1'b0;
-    mem[10'b1101001] = 1'b0;
-    mem[10'b1101010] = 1'b1;
-    mem[10'b1101011] = 1'b1;
-    mem[10'b1101100] = 1'b0;
-    mem[10'b1101101] = 1'b1;
-    mem[10'b1101110] = 1'b1;
-    mem[10'b1101111] = 1'b0;
-    mem[10'b1110000] = 1'b1;
-    mem[10'b1110001] = 1'b0;
-    mem[10'b1110010] = 1'b0;
-    mem[10'b1110011] = 1'b0;
-    mem[10'b1110100] = 1'b0;
-    mem[10'b1110101] = 1'b1;
-    mem[10'b1110110] = 1'b0;
-    mem[10'b1110111] = 1'b1;
-    mem[10'b1111000] = 1'b0;
-    mem[10'b1111001] = 1'b0;
-    mem[10'b1111010] = 1'b0;
-    mem[10'b1111011] = 1'b0;
-    mem[10'b1111100] = 1'b0;
-    mem[10'b1111101] = 1'b1;
-    mem[10'b1111110] = 1'b1;
-    mem[10'b1111111] = 1'b0;
-    mem[10'b10000000] = 1'b1;
-    mem[10'b10000001] = 1'b1;
-    mem[10'b10000010] = 1'b1;
-    mem[10'b10000011] = 1'b1;
-    mem[10'b10000100] = 1'b1;
-    mem[10'b10000101] = 1'b0;
-    mem[10'b10000110] = 1'b1;
-    mem[10'b10000111] = 1'b1;
-    mem[10'b10001000] = 1'b1;
-    mem[10'b10001001] = 1'b1;
-    mem[10'b10001010] = 1'b1;
-    mem[10'b10001011] = 1'b0;
-    mem[10'b10001100] = 1'b0;
-    mem[10'b10001101] = 1'b1;
-    mem[10'b10001110] = 1'b1;
-    mem[10'b10001111] = 1'b0;
-    mem[10'b10010000] = 1'b0;
-    mem[10'b10010001] = 1'b0;
-    mem[10'b10010010] = 1'b0;
-    mem[10'b10010011] = 1'b0;
-    mem[10'b10010100] = 1'b1;
-    mem[10'b10010101] = 1'b0;
-    mem[10'b10010110] = 1'b0;
-    mem[10'b10010111] = 1'b0;
-    mem[10'b10011000] = 1'b0;
-    mem[10'b10011001] = 1'b0;
-    mem[10'b10011010] = 1'b0;
-    mem[10'b10011011] = 1'b1;
-    mem[10'b10011100] = 1'b1;
-    mem[10'b10011101] = 1'b0;
-    mem[10'b10011110] = 1'b1;
-    mem[10'b10011111] = 1'b0;
-    mem[10'b10100000] = 1'b1;
-    mem[10'b10100001] = 1'b0;
-    mem[10'b10100010] = 1'b0;
-    mem[10'b10100011] = 1'b0;
-    mem[10'b10100100] = 1'b1;
-    mem[10'b10100101] = 1'b0;
-    mem[10'b10100110] = 1'b0;
-    mem[10'b10100111] = 1'b0;
-    mem[10'b10101000] = 1'b0;
-    mem[10'b10101001] = 1'b1;
-    mem[10'b10101010] = 1'b0;
-    mem[10'b10101011] = 1'b0;
-    mem[10'b10101100] = 1'b1;
-    mem[10'b10101101] = 1'b1;
-    mem[10'b10101110] = 1'b0;
-    mem[10'b10101111] = 1'b0;
-    mem[10'b10110000] = 1'b1;
-    mem[10'b10110001] = 1'b1;
-    mem[10'b10110010] = 1'b0;
-    mem[10'b10110011] = 1'b1;
-    mem[10'b10110100] = 1'b1;
-    mem[10'b10110101] = 1'b0;
-    mem[10'b10110110] = 1'b1;
-    mem[10'b10110111] = 1'b0;
-    mem[10'b10111000] = 1'b0;
-    mem[10'b10111001] = 1'b1;
-    mem[10'b10111010] = 1'b0;
-    mem[10'b10111011] = 1'b0;
-    mem[10'b10111100] = 1'b1;
-    mem[10'b10111101] = 1'b1;
-    mem[10'b10111110] = 1'b1;
-    mem[10'b10111111] = 1'b0;
-    mem[10'b11000000] = 1'b0;
-    mem[10'b11000001] = 1'b0;
-    mem[10'b11000010] = 1'b1;
-    mem[10'b11000011] = 1'b0;
-    mem[10'b11000100] = 1'b0;
-    mem[10'b11000101] = 1'b1;
-    mem[10'b11000110] = 1'b1;
-    mem[10'b11000111] = 1'b0;
-    mem[10'b11001000] = 1'b0;
-    mem[10'b11001001] = 1'b0;
-    mem[10'b11001010] = 1'b0;
-    mem[10'b11001011] = 1'b0;
-    mem[10'b11001100] = 1'b1;
-    mem[10'b11001101] = 1'b1;
-    mem[10'b11001110] = 1'b1;
-    mem[10'b11001111] = 1'b0;
-    mem[10'b11010000] = 1'b1;
-    mem[10'b11010001] = 1'b0;
-    mem[10'b11010010] = 1'b1;
-    mem[10'b11010011] = 1'b0;
-    mem[10'b11010100] = 1'b0;
-    mem[10'b11010101] = 1'b1;
-    mem[10'b11010110] = 1'b1;
-    mem[10'b11010111] = 1'b0;
-    mem[10'b11011000] = 1'b0;
-    mem[10'b11011001] = 1'b0;
-    mem[10'b11011010] = 1'b1;
-    mem[10'b11011011] = 1'b1;
-    mem[10'b11011100] = 1'b1;
-    mem[10'b11011101] = 1'b0;
-    mem[10'b11011110] = 1'b1;
-    mem[10'b11011111] = 1'b1;
-    mem[10'b11100000] = 1'b0;
-    mem[10'b11100001] = 1'b0;
-    mem[10'b11100010] = 1'b1;
-    mem[10'b11100011] = 1'b1;
-    mem[10'b11100100] = 1'b1;
-    mem[10'b11100101] = 1'b1;
-    mem[10'b11100110] = 1'b1;
-    mem[10'b11100111] = 1'b0;
-    mem[10'b11101000] = 1'b0;
-    mem[10'b11101001] = 1'b0;
-    mem[10'b11101010] = 1'b1;
-    mem[10'b11101011] = 1'b1;
-    mem[10'b11101100] = 1'b1;
-    mem[10'b11101101] = 1'b1;
-    mem[10'b11101110] = 1'b1;
-    mem[10'b11101111] = 1'b1;
-    mem[10'b11110000] = 1'b0;
-    mem[10'b11110001] = 1'b1;
-    mem[10'b11110010] = 1'b0;
-    mem[10'b11110011] = 1'b1;
-    mem[10'b11110100] = 1'b0;
-    mem[10'b11110101] = 1'b1;
-    mem[10'b11110110] = 1'b1;
-    mem[10'b11110111] = 1'b1;
-    mem[10'b11111000] = 1'b0;
-    mem[10'b11111001] = 1'b0;
-    mem[10'b11111010] = 1'b1;
-    mem[10'b11111011] = 1'b1;
-    mem[10'b11111100] = 1'b0;
-    mem[10'b11111101] = 1'b0;
-    mem[10'b11111110] = 1'b1;
-    mem[10'b11111111] = 1'b1;
-    mem[10'b100000000] = 1'b0;
-    mem[10'b100000001] = 1'b1;
-    mem[10'b100000010] = 1'b1;
-    mem[10'b100000011] = 1'b1;
-    mem[10'b100000100] = 1'b0;
-    mem[10'b100000101] = 1'b0;
-    mem[10'b100000110] = 1'b1;
-    mem[10'b100000111] = 1'b0;
-    mem[10'b100001000] = 1'b1;
-    mem[10'b100001001] = 1'b1;
-    mem[10'b100001010] = 1'b0;
-    mem[10'b100001011] = 1'b0;
-    mem[10'b100001100] = 1'b0;
-    mem[10'b100001101] = 1'b1;
-    mem[10'b100001110] = 1'b0;
-    mem[10'b100001111] = 1'b0;
-    mem[10'b100010000] = 1'b0;
-    mem[10'b100010001] = 1'b1;
-    mem[10'b100010010] = 1'b1;
-    mem[10'b100010011] = 1'b1;
-    mem[10'b100010100] = 1'b0;
-    mem[10'b100010101] = 1'b1;
-    mem[10'b100010110] = 1'b0;
-    mem[10'b100010111] = 1'b1;
-    mem[10'b100011000] = 1'b1;
-    mem[10'b100011001] = 1'b1;
-    mem[10'b100011010] = 1'b0;
-    mem[10'b100011011] = 1'b0;
-    mem[10'b100011100] = 1'b0;
-    mem[10'b100011101] = 1'b1;
-    mem[10'b100011110] = 1'b0;
-    mem[10'b100011111] = 1'b0;
-    mem[10'b100100000] = 1'b1;
-    mem[10'b100100001] = 1'b0;
-    mem[10'b100100010] = 1'b1;
-    mem[10'b100100011] = 1'b1;
-    mem[10'b100100100] = 1'b0;
-    mem[10'b100100101] = 1'b1;
-    mem[10'b100100110] = 1'b1;
-    mem[10'b100100111] = 1'b1;
-    mem[10'b100101000] = 1'b1;
-    mem[10'b100101001] = 1'b1;
-    mem[10'b100101010] = 1'b0;
-    mem[10'b100101011] = 1'b0;
-    mem[10'b100101100] = 1'b1;
-    mem[10'b100101101] = 1'b0;
-    mem[10'b100101110] = 1'b0;
-    mem[10'b100101111] = 1'b0;
-    mem[10'b100110000] = 1'b0;
-    mem[10'b100110001] = 1'b0;
-    mem[10'b100110010] = 1'b1;
-    mem[10'b100110011] = 1'b0;
-    mem[10'b100110100] = 1'b1;
-    mem[10'b100110101] = 1'b0;
-    mem[10'b100110110] = 1'b1;
-    mem[10'b100110111] = 1'b0;
-    mem[10'b100111000] = 1'b1;
-    mem[10'b100111001] = 1'b0;
-    mem[10'b100111010] = 1'b1;
-    mem[10'b100111011] = 1'b0;
-    mem[10'b100111100] = 1'b1;
-    mem[10'b100111101] = 1'b1;
-    mem[10'b100111110] = 1'b0;
-    mem[10'b100111111] = 1'b0;
-    mem[10'b101000000] = 1'b1;
-    mem[10'b101000001] = 1'b0;
-    mem[10'b101000010] = 1'b0;
-    mem[10'b101000011] = 1'b0;
-    mem[10'b101000100] = 1'b0;
-    mem[10'b101000101] = 1'b1;
-    mem[10'b101000110] = 1'b0;
-    mem[10'b101000111] = 1'b0;
-    mem[10'b101001000] = 1'b0;
-    mem[10'b101001001] = 1'b1;
-    mem[10'b101001010] = 1'b1;
-    mem[10'b101001011] = 1'b1;
-    mem[10'b101001100] = 1'b0;
-    mem[10'b101001101] = 1'b0;
-    mem[10'b101001110] = 1'b1;
-    mem[10'b101001111] = 1'b1;
-    mem[10'b101010000] = 1'b1;
-    mem[10'b101010001] = 1'b0;
-    mem[10'b101010010] = 1'b1;
-    mem[10'b101010011] = 1'b1;
-    mem[10'b101010100] = 1'b0;
-    mem[10'b101010101] = 1'b1;
-    mem[10'b101010110] = 1'b0;
-    mem[10'b101010111] = 1'b1;
-    mem[10'b101011000] = 1'b0;
-    mem[10'b101011001] = 1'b0;
-    mem[10'b101011010] = 1'b0;
-    mem[10'b101011011] = 1'b0;
-    mem[10'b101011100] = 1'b1;
-    mem[10'b101011101] = 1'b1;
-    mem[10'b101011110] = 1'b1;
-    mem[10'b101011111] = 1'b1;
-    mem[10'b101100000] = 1'b1;
-    mem[10'b101100001] = 1'b1;
-    mem[10'b101100010] = 1'b1;
-    mem[10'b101100011] = 1'b0;
-    mem[10'b101100100] = 1'b1;
-    mem[10'b101100101] = 1'b1;
-    mem[10'b101100110] = 1'b0;
-    mem[10'b101100111] = 1'b0;
-    mem[10'b101101000] = 1'b1;
-    mem[10'b101101001] = 1'b0;
-    mem[10'b101101010] = 1'b0;
-    mem[10'b101101011] = 1'b0;
-    mem[10'b101101100] = 1'b1;
-    mem[10'b101101101] = 1'b0;
-    mem[10'b101101110] = 1'b1;
-    mem[10'b101101111] = 1'b1;
-    mem[10'b101110000] = 1'b0;
-    mem[10'b101110001] = 1'b0;
-    mem[10'b101110010] = 1'b1;
-    mem[10'b101110011] = 1'b0;
-    mem[10'b101110100] = 1'b1;
-    mem[10'b101110101] = 1'b1;
-    mem[10'b101110110] = 1'b0;
-    mem[10'b101110111] = 1'b1;
-    mem[10'b101111000] = 1'b0;
-    mem[10'b101111001] = 1'b1;
-    mem[10'b101111010] = 1'b0;
-    mem[10'b101111011] = 1'b1;
-    mem[10'b101111100] = 1'b0;
-    mem[10'b101111101] = 1'b1;
-    mem[10'b101111110] = 1'b1;
-    mem[10'b101111111] = 1'b1;
-    mem[10'b110000000] = 1'b0;
-    mem[10'b110000001] = 1'b1;
-    mem[10'b110000010] = 1'b0;
-    mem[10'b110000011] = 1'b0;
-    mem[10'b110000100] = 1'b1;
-    mem[10'b110000101] = 1'b0;
-    mem[10'b110000110] = 1'b0;
-    mem[10'b110000111] = 1'b1;
-    mem[10'b110001000] = 1'b1;
-    mem[10'b110001001] = 1'b0;
-    mem[10'b110001010] = 1'b1;
-    mem[10'b110001011] = 1'b1;
-    mem[10'b110001100] = 1'b1;
-    mem[10'b110001101] = 1'b0;
-    mem[10'b110001110] = 1'b1;
-    mem[10'b110001111] = 1'b1;
-    mem[10'b110010000] = 1'b1;
-    mem[10'b110010001] = 1'b0;
-    mem[10'b110010010] = 1'b1;
-    mem[10'b110010011] = 1'b1;
-    mem[10'b110010100] = 1'b1;
-    mem[10'b110010101] = 1'b0;
-    mem[10'b110010110] = 1'b1;
-    mem[10'b110010111] = 1'b0;
-    mem[10'b110011000] = 1'b1;
-    mem[10'b110011001] = 1'b1;
-    mem[10'b110011010] = 1'b1;
-    mem[10'b110011011] = 1'b1;
-    mem[10'b110011100] = 1'b0;
-    mem[10'b110011101] = 1'b1;
-    mem[10'b110011110] = 1'b0;
-    mem[10'b110011111] = 1'b1;
-    mem[10'b110100000] = 1'b0;
-    mem[10'b110100001] = 1'b0;
-    mem[10'b110100010] = 1'b1;
-    mem[10'b110100011] = 1'b1;
-    mem[10'b110100100] = 1'b0;
-    mem[10'b110100101] = 1'b0;
-    mem[10'b110100110] = 1'b0;
-    mem[10'b110100111] = 1'b1;
-    mem[10'b110101000] = 1'b0;
-    mem[10'b110101001] = 1'b1;
-    mem[10'b110101010] = 1'b0;
-    mem[10'b110101011] = 1'b0;
-    mem[10'b110101100] = 1'b1;
-    mem[10'b110101101] = 1'b0;
-    mem[10'b110101110] = 1'b1;
-    mem[10'b110101111] = 1'b0;
-    mem[10'b110110000] = 1'b0;
-    mem[10'b110110001] = 1'b1;
-    mem[10'b110110010] = 1'b1;
-    mem[10'b110110011] = 1'b1;
-    mem[10'b110110100] = 1'b1;
-    mem[10'b110110101] = 1'b0;
-    mem[10'b110110110] = 1'b1;
-    mem[10'b110110111] = 1'b0;
-    mem[10'b110111000] = 1'b1;
-    mem[10'b110111001] = 1'b1;
-    mem[10'b110111010] = 1'b0;
-    mem[10'b110111011] = 1'b0;
-    mem[10'b110111100] = 1'b1;
-    mem[10'b110111101] = 1'b1;
-    mem[10'b110111110] = 1'b0;
-    mem[10'b110111111] = 1'b1;
-    mem[10'b111000000] = 1'b0;
-    mem[10'b111000001] = 1'b0;
-    mem[10'b111000010] = 1'b0;
-    mem[10'b111000011] = 1'b1;
-    mem[10'b111000100] = 1'b0;
-    mem[10'b111000101] = 1'b0;
-    mem[10'b111000110] = 1'b0;
-    mem[10'b111000111] = 1'b1;
-    mem[10'b111001000] = 1'b1;
-    mem[10'b111001001] = 1'b0;
-    mem[10'b111001010] = 1'b1;
-    mem[10'b111001011] = 1'b0;
-    mem[10'b111001100] = 1'b0;
-    mem[10'b111001101] = 1'b1;
-    mem[10'b111001110] = 1'b0;
-    mem[10'b111001111] = 1'b1;
-    mem[10'b111010000] = 1'b0;
-    mem[10'b111010001] = 1'b0;
-    mem[10'b111010010] = 1'b0;
-    mem[10'b111010011] = 1'b0;
-    mem[10'b111010100] = 1'b0;
-    mem[10'b111010101] = 1'b0;
-    mem[10'b111010110] = 1'b0;
-    mem[10'b111010111] = 1'b1;
-    mem[10'b111011000] = 1'b0;
-    mem[10'b111011001] = 1'b1;
-    mem[10'b111011010] = 1'b0;
-    mem[10'b111011011] = 1'b0;
-    mem[10'b111011100] = 1'b1;
-    mem[10'b111011101] = 1'b0;
-    mem[10'b111011110] = 1'b0;
-    mem[10'b111011111] = 1'b0;
-    mem[10'b111100000] = 1'b0;
-    mem[10'b111100001] = 1'b1;
-    mem[10'b111100010] = 1'b0;
-    mem[10'b111100011] = 1'b0;
-    mem[10'b111100100] = 1'b0;
-    mem[10'b111100101] = 1'b1;
-    mem[10'b111100110] = 1'b1;
-    mem[10'b111100111] = 1'b1;
-    mem[10'b111101000] = 1'b1;
-    mem[10'b111101001] = 1'b0;
-    mem[10'b111101010] = 1'b0;
-    mem[10'b111101011] = 1'b1;
-    mem[10'b111101100] = 1'b0;
-    mem[10'b111101101] = 1'b1;
-    mem[10'b111101110] = 1'b0;
-    mem[10'b111101111] = 1'b1;
-    mem[10'b111110000] = 1'b1;
-    mem[10'b111110001] = 1'b1;
-    mem[10'b111110010] = 1'b0;
-    mem[10'b111110011] = 1'b0;
-    mem[10'b111110100] = 1'b0;
-    mem[10'b111110101] = 1'b1;
-    mem[10'b111110110] = 1'b1;
-    mem[10'b111110111] = 1'b0;
-    mem[10'b111111000] = 1'b1;
-    mem[10'b111111001] = 1'b0;
-    mem[10'b111111010] = 1'b0;
-    mem[10'b111111011] = 1'b0;
-    mem[10'b111111100] = 1'b0;
-    mem[10'b111111101] = 1'b0;
-    mem[10'b111111110] = 1'b1;
-    mem[10'b111111111] = 1'b1;
-    mem[10'b1000000000] = 1'b0;
-    mem[10'b1000000001] = 1'b0;
-    mem[10'b1000000010] = 1'b0;
-    mem[10'b1000000011] = 1'b1;
-    mem[10'b1000000100] = 1'b1;
-    mem[10'b1000000101] = 1'b1;
-    mem[10'b1000000110] = 1'b1;
-    mem[10'b1000000111] = 1'b1;
-    mem[10'b1000001000] = 1'b1;
-    mem[10'b1000001001] = 1'b0;
-    mem[10'b1000001010] = 1'b0;
-    mem[10'b1000001011] = 1'b1;
-    mem[10'b1000001100] = 1'b1;
-    mem[10'b1000001101] = 1'b0;
-    mem[10'b1000001110] = 1'b1;
-    mem[10'b1000001111] = 1'b0;
-    mem[10'b1000010000] = 1'b0;
-    mem[10'b1000010001] = 1'b1;
-    mem[10'b1000010010] = 1'b0;
-    mem[10'b1000010011] = 1'b0;
-    mem[10'b1000010100] = 1'b0;
-    mem[10'b1000010101] = 1'b1;
-    mem[10'b1000010110] = 1'b0;
-    mem[10'b1000010111] = 1'b1;
-    mem[10'b1000011000] = 1'b1;
-    mem[10'b1000011001] = 1'b1;
-    mem[10'b1000011010] = 1'b1;
-    mem[10'b1000011011] = 1'b1;
-    mem[10'b1000011100] = 1'b0;
-    mem[10'b1000011101] = 1'b1;
-    mem[10'b1000011110] = 1'b1;
-    mem[10'b1000011111] = 1'b1;
-    mem[10'b1000100000] = 1'b1;
-    mem[10'b1000100001] = 1'b1;
-    mem[10'b1000100010] = 1'b0;
-    mem[10'b1000100011] = 1'b1;
-    mem[10'b1000100100] = 1'b0;
-    mem[10'b1000100101] = 1'b1;
-    mem[10'b1000100110] = 1'b1;
-    mem[10'b1000100111] = 1'b0;
-    mem[10'b1000101000] = 1'b0;
-    mem[10'b1000101001] = 1'b0;
-    mem[10'b1000101010] = 1'b1;
-    mem[10'b1000101011] = 1'b0;
-    mem[10'b1000101100] = 1'b0;
-    mem[10'b1000101101] = 1'b1;
-    mem[10'b1000101110] = 1'b0;
-    mem[10'b1000101111] = 1'b1;
-    mem[10'b1000110000] = 1'b0;
-    mem[10'b1000110001] = 1'b1;
-    mem[10'b1000110010] = 1'b1;
-    mem[10'b1000110011] = 1'b1;
-    mem[10'b1000110100] = 1'b0;
-    mem[10'b1000110101] = 1'b0;
-    mem[10'b1000110110] = 1'b0;
-    mem[10'b1000110111] = 1'b1;
-    mem[10'b1000111000] = 1'b0;
-    mem[10'b1000111001] = 1'b1;
-    mem[10'b1000111010] = 1'b0;
-    mem[10'b1000111011] = 1'b1;
-    mem[10'b1000111100] = 1'b1;
-    mem[10'b1000111101] = 1'b0;
-    mem[10'b1000111110] = 1'b0;
-    mem[10'b1000111111] = 1'b0;
-    mem[10'b1001000000] = 1'b0;
-    mem[10'b1001000001] = 1'b1;
-    mem[10'b1001000010] = 1'b1;
-    mem[10'b1001000011] = 1'b0;
-    mem[10'b1001000100] = 1'b0;
-    mem[10'b1001000101] = 1'b1;
-    mem[10'b1001000110] = 1'b0;
-    mem[10'b1001000111] = 1'b1;
-    mem[10'b1001001000] = 1'b0;
-    mem[10'b1001001001] = 1'b0;
-    mem[10'b1001001010] = 1'b0;
-    mem[10'b1001001011] = 1'b1;
-    mem[10'b1001001100] = 1'b1;
-    mem[10'b1001001101] = 1'b1;
-    mem[10'b1001001110] = 1'b1;
-    mem[10'b1001001111] = 1'b0;
-    mem[10'b1001010000] = 1'b0;
-    mem[10'b1001010001] = 1'b1;
-    mem[10'b1001010010] = 1'b0;
-    mem[10'b1001010011] = 1'b1;
-    mem[10'b1001010100] = 1'b1;
-    mem[10'b1001010101] = 1'b0;
-    mem[10'b1001010110] = 1'b0;
-    mem[10'b1001010111] = 1'b0;
-    mem[10'b1001011000] = 1'b1;
-    mem[10'b1001011001] = 1'b0;
-    mem[10'b1001011010] = 1'b1;
-    mem[10'b1001011011] = 1'b0;
-    mem[10'b1001011100] = 1'b1;
-    mem[10'b1001011101] = 1'b0;
-    mem[10'b1001011110] = 1'b0;
-    mem[10'b1001011111] = 1'b0;
-    mem[10'b1001100000] = 1'b0;
-    mem[10'b1001100001] = 1'b1;
-    mem[10'b1001100010] = 1'b0;
-    mem[10'b1001100011] = 1'b0;
-    mem[10'b1001100100] = 1'b1;
-    mem[10'b1001100101] = 1'b1;
-    mem[10'b1001100110] = 1'b1;
-    mem[10'b1001100111] = 1'b1;
-    mem[10'b1001101000] = 1'b1;
-    mem[10'b1001101001] = 1'b1;
-    mem[10'b1001101010] = 1'b1;
-    mem[10'b1001101011] = 1'b1;
-    mem[10'b1001101100] = 1'b0;
-    mem[10'b1001101101] = 1'b0;
-    mem[10'b1001101110] = 1'b1;
-    mem[10'b1001101111] = 1'b1;
-    mem[10'b1001110000] = 1'b1;
-    mem[10'b1001110001] = 1'b0;
-    mem[10'b1001110010] = 1'b1;
-    mem[10'b1001110011] = 1'b0;
-    mem[10'b1001110100] = 1'b1;
-    mem[10'b1001110101] = 1'b0;
-    mem[10'b1001110110] = 1'b0;
-    mem[10'b1001110111] = 1'b1;
-    mem[10'b1001111000] = 1'b1;
-    mem[10'b1001111001] = 1'b1;
-    mem[10'b1001111010] = 1'b1;
-    mem[10'b1001111011] = 1'b1;
-    mem[10'b1001111100] = 1'b1;
-    mem[10'b1001111101] = 1'b0;
-    mem[10'b1001111110] = 1'b0;
-    mem[10'b1001111111] = 1'b0;
+    // Update code
+    always @(*) begin
+        out = a;
+        if (sel) begin
+            out = b;
+        end
     end
     
-    always @(posedge clock) begin
-       data <= mem[address];
+endmodule // tfc_w1a1_e11_mvtu$wmem$0$mux1$0
+
+
+module tfc_w1a1_e11_mvtu$wmem$0$mux1$1(a,b,sel,out);
+    
+    // Module arguments
+    input wire  a;
+    input wire  b;
+    input wire  sel;
+    output reg  out;
+    
+    // Update code
+    always @(*) begin
+        out = a;
+        if (sel) begin
+            out = b;
+        end
     end
-endmodule // tfc_w1a1_e11_mvtu$wmem$0$rom
+    
+endmodule // tfc_w1a1_e11_mvtu$wmem$0$mux1$1
+
+
+module tfc_w1a1_e11_mvtu$wmem$0$mux1$2(a,b,sel,out);
+    
+    // Module arguments
+    input wire  a;
+    input wire  b;
+    input wire  sel;
+    output reg  out;
+    
+    // Update code
+    always @(*) begin
+        out = a;
+        if (sel) begin
+            out = b;
+        end
+    end
+    
+endmodule // tfc_w1a1_e11_mvtu$wmem$0$mux1$2
+
+
+module tfc_w1a1_e11_mvtu$wmem$0$mux1$3(a,b,sel,out);
+    
+    // Module arguments
+    input wire  a;
+    input wire  b;
+    input wire  sel;
+    output reg  out;
+    
+    // Update code
+    always @(*) begin
+        out = a;
+        if (sel) begin
+            out = b;
+        end
+    end
+    
+endmodule // tfc_w1a1_e11_mvtu$wmem$0$mux1$3
+
+
+module tfc_w1a1_e11_mvtu$wmem$0$mux1$4(a,b,sel,out);
+    
+    // Module arguments
+    input wire  a;
+    input wire  b;
+    input wire  sel;
+    output reg  out;
+    
+    // Update code
+    always @(*) begin
+        out = a;
+        if (sel) begin
+            out = b;
+        end
+    end
+    
+endmodule // tfc_w1a1_e11_mvtu$wmem$0$mux1$4
+
+
+module tfc_w1a1_e11_mvtu$wmem$0$mux1$5(a,b,sel,out);
+    
+    // Module arguments
+    input wire  a;
+    input wire  b;
+    input wire  sel;
+    output reg  out;
+    
+    // Update code
+    always @(*) begin
+        out = a;
+        if (sel) begin
+            out = b;
+        end
+    end
+    
+endmodule // tfc_w1a1_e11_mvtu$wmem$0$mux1$5
+
+
+module tfc_w1a1_e11_mvtu$wmem$0$mux1$6(a,b,sel,out);
+    
+    // Module arguments
+    input wire  a;
+    input wire  b;
+    input wire  sel;
+    output reg  out;
+    
+    // Update code
+    always @(*) begin
+        out = a;
+        if (sel) begin
+            out = b;
+        end
+    end
+    
+endmodule // tfc_w1a1_e11_mvtu$wmem$0$mux1$6
+
+
+module tfc_w1a1_e11_mvtu$wmem$0$mux1$7(a,b,sel,out);
+    
+    // Module arguments
+    input wire  a;
+    input wire  b;
+    input wire  sel;
+    output reg  out;
+    
+    // Update code
+    always @(*) begin
+        out = a;
+        if (sel) begin
+            out = b;
+        end
+    end
+    
+endmodule // tfc_w1a1_e11_mvtu$wmem$0$mux1$7
+
+
+module tfc_w1a1_e11_mvtu$wmem$0$mux2$0(a,b,sel,out);
+    
+    // Module arguments
+    input wire  a;
+    input wire  b;
+    input wire  sel;
+    output reg  out;
+    
+    // Update code
+    always @(*) begin
+        out = a;
+        if (sel) begin
+            out = b;
+        end
+    end
+    
+endmodule // tfc_w1a1_e11_mvtu$wmem$0$mux2$0
+
+
+module tfc_w1a1_e11_mvtu$wmem$0$mux2$1(a,b,sel,out);
+    
+    // Module arguments
+    input wire  a;
+    input wire  b;
+    input wire  sel;
+    output reg  out;
+    
+    // Update code
+    always @(*) begin
+        out = a;
+        if (sel) begin
+            out = b;
+        end
+    end
+    
+endmodule // tfc_w1a1_e11_mvtu$wmem$0$mux2$1
+
+
+module tfc_w1a1_e11_mvtu$wmem$0$mux2$2(a,b,sel,out);
+    
+    // Module arguments
+    input wire  a;
+    input wire  b;
+    input wire  sel;
+    output reg  out;
+    
+    // Update code
+    always @(*) begin
+        out = a;
+        if (sel) begin
+            out = b;
+        end
+    end
+    
+endmodule // tfc_w1a1_e11_mvtu$wmem$0$mux2$2
+
+
+module tfc_w1a1_e11_mvtu$wmem$0$mux2$3(a,b,sel,out);
+    
+    // Module arguments
+    input wire  a;
+    input wire  b;
+    input wire  sel;
+    output reg  out;
+    
+    // Update code
+    always @(*) begin
+        out = a;
+        if (sel) begin
+            out = b;
+        end
+    end
+    
+endmodule // tfc_w1a1_e11_mvtu$wmem$0$mux2$3
+
+
+module tfc_w1a1_e11_mvtu$wmem$0$mux3$0(a,b,sel,out);
+    
+    // Module arguments
+    input wire  a;
+    input wire  b;
+    input wire  sel;
+    output reg  out;
+    
+    // Update code
+    always @(*) begin
+        out = a;
+        if (sel) begin
+            out = b;
+        end
+    end
+    
+endmodule // tfc_w1a1_e11_mvtu$wmem$0$mux3$0
+
+
+module tfc_w1a1_e11_mvtu$wmem$0$mux3$1(a,b,sel,out);
+    
+    // Module arguments
+    input wire  a;
+    input wire  b;
+    input wire  sel;
+    output reg  out;
+    
+    // Update code
+    always @(*) begin
+        out = a;
+        if (sel) begin
+            out = b;
+        end
+    end
+    
+endmodule // tfc_w1a1_e11_mvtu$wmem$0$mux3$1
+
+
+module tfc_w1a1_e11_mvtu$wmem$0$mux4$0(a,b,sel,out);
+    
+    // Module arguments
+    input wire  a;
+    input wire  b;
+    input wire  sel;
+    output reg  out;
+    
+    // Update code
+    always @(*) begin
+        out = a;
+        if (sel) begin
+            out = b;
+        end
+    end
+    
+endmodule // tfc_w1a1_e11_mvtu$wmem$0$mux4$0
 
 /* verilator lint_on WIDTH */
 /* verilator lint_on DECLFILENAME */

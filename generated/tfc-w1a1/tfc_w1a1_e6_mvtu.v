@@ -625,6 +625,7 @@ module tfc_w1a1_e6_mvtu$ctrl$fifo(clock,reset,write,data_in,read,valid,data_out)
     output reg  data_out;
     
     // Constant declarations
+    localparam  dual = 1'b1;
     localparam  one = 5'b1;
     
     // Stub signals
@@ -635,6 +636,16 @@ module tfc_w1a1_e6_mvtu$ctrl$fifo(clock,reset,write,data_in,read,valid,data_out)
     reg  ram$write_clock;
     reg  ram$write_data;
     reg  ram$write_enable;
+    reg  [3:0] ram1$0$read_address;
+    reg  ram1$0$read_clock;
+    wire  ram1$0$read_data;
+    reg  [3:0] ram1$0$write_address;
+    reg  ram1$0$write_clock;
+    reg  ram1$0$write_data;
+    reg  ram1$0$write_enable;
+    reg  popd$d;
+    wire  popd$q;
+    reg  popd$clock;
     reg  [4:0] wp$d;
     wire  [4:0] wp$q;
     reg  wp$clock;
@@ -664,6 +675,20 @@ module tfc_w1a1_e6_mvtu$ctrl$fifo(clock,reset,write,data_in,read,valid,data_out)
         .write_clock(ram$write_clock),
         .write_data(ram$write_data),
         .write_enable(ram$write_enable)
+    );
+    tfc_w1a1_e6_mvtu$ctrl$fifo$ram1$0 ram1$0(
+        .read_address(ram1$0$read_address),
+        .read_clock(ram1$0$read_clock),
+        .read_data(ram1$0$read_data),
+        .write_address(ram1$0$write_address),
+        .write_clock(ram1$0$write_clock),
+        .write_data(ram1$0$write_data),
+        .write_enable(ram1$0$write_enable)
+    );
+    tfc_w1a1_e6_mvtu$ctrl$fifo$popd popd(
+        .d(popd$d),
+        .q(popd$q),
+        .clock(popd$clock)
     );
     tfc_w1a1_e6_mvtu$ctrl$fifo$wp wp(
         .d(wp$d),
@@ -698,17 +723,25 @@ module tfc_w1a1_e6_mvtu$ctrl$fifo(clock,reset,write,data_in,read,valid,data_out)
         rp$clock = clock;
         nonempty$clock = clock;
         rp1x$clock = clock;
+        popd$clock = clock;
         wp$d = wp$q;
         wpd$d = wpd$q;
         rp$d = rp$q;
         nonempty$d = nonempty$q;
         rp1x$d = rp1x$q;
+        popd$d = popd$q;
         rp1 = rp1x$q ^ one;
         ram$write_clock = clock;
         ram$read_clock = clock;
         ram$write_enable = write;
         ram$write_address = ((wp$q) & 4'hf);
         ram$write_data = data_in;
+        ram1$0$write_clock = clock;
+        ram1$0$read_clock = clock;
+        ram1$0$write_enable = write;
+        ram1$0$write_address = ((wp$q) & 4'hf);
+        ram1$0$write_data = data_in;
+        ram1$0$read_address = ((rp1) & 4'hf);
         if (write) begin
             wp$d = wp$q + 32'h1;
         end
@@ -719,9 +752,12 @@ module tfc_w1a1_e6_mvtu$ctrl$fifo(clock,reset,write,data_in,read,valid,data_out)
         if (pop) begin
             rp$d = rp1;
             rp1x$d = (rp1 + 32'h1) ^ one;
-            ram$read_address = ((rp1) & 4'hf);
+            if (~dual) begin
+                ram$read_address = ((rp1) & 4'hf);
+            end
             nonempty$d = rp1 != wp$q;
         end
+        popd$d = pop & dual;
         if (reset) begin
             wp$d = 32'h0;
             wpd$d = 32'h0;
@@ -731,6 +767,9 @@ module tfc_w1a1_e6_mvtu$ctrl$fifo(clock,reset,write,data_in,read,valid,data_out)
         end
         valid = nonempty$q;
         data_out = ram$read_data;
+        if (popd$q) begin
+            data_out = ram1$0$read_data;
+        end
     end
     
 endmodule // tfc_w1a1_e6_mvtu$ctrl$fifo
@@ -753,6 +792,25 @@ module tfc_w1a1_e6_mvtu$ctrl$fifo$nonempty(d,q,clock);
     end
           
 endmodule // tfc_w1a1_e6_mvtu$ctrl$fifo$nonempty
+
+
+module tfc_w1a1_e6_mvtu$ctrl$fifo$popd(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // tfc_w1a1_e6_mvtu$ctrl$fifo$popd
 
 
 module tfc_w1a1_e6_mvtu$ctrl$fifo$ram(read_address,read_clock,read_data,write_address,write_clock,write_data,write_enable);
@@ -782,6 +840,35 @@ module tfc_w1a1_e6_mvtu$ctrl$fifo$ram(read_address,read_clock,read_data,write_ad
     end
                 
 endmodule // tfc_w1a1_e6_mvtu$ctrl$fifo$ram
+
+
+module tfc_w1a1_e6_mvtu$ctrl$fifo$ram1$0(read_address,read_clock,read_data,write_address,write_clock,write_data,write_enable);
+    
+    // Module arguments
+    input wire  [3:0] read_address;
+    input wire  read_clock;
+    output reg  read_data;
+    input wire  [3:0] write_address;
+    input wire  write_clock;
+    input wire  write_data;
+    input wire  write_enable;
+    
+    // Update code (custom)
+    reg[0:0] mem[15:0];
+    
+    
+    
+    always @(posedge read_clock) begin
+       read_data <= mem[read_address];
+    end
+    
+    always @(posedge write_clock) begin
+       if (write_enable) begin
+          mem[write_address] <= write_data;
+       end
+    end
+                
+endmodule // tfc_w1a1_e6_mvtu$ctrl$fifo$ram1$0
 
 
 module tfc_w1a1_e6_mvtu$ctrl$fifo$rp(d,q,clock);
@@ -3049,19 +3136,30 @@ module tfc_w1a1_e6_mvtu$wmem$0(clock,address,data);
     input wire  [8:0] address;
     output reg  [7:0] data;
     
+    // Constant declarations
+    localparam  shift = 9'b0;
+    
     // Stub signals
-    reg  [8:0] rom$address;
-    reg  rom$clock;
-    wire  [7:0] rom$data;
+    reg  [8:0] banks$0$address;
+    reg  banks$0$clock;
+    wire  [7:0] banks$0$data;
+    reg  [8:0] alo$d;
+    wire  [8:0] alo$q;
+    reg  alo$clock;
     reg  [7:0] dreg$d;
     wire  [7:0] dreg$q;
     reg  dreg$clock;
     
     // Sub module instances
-    tfc_w1a1_e6_mvtu$wmem$0$rom rom(
-        .address(rom$address),
-        .clock(rom$clock),
-        .data(rom$data)
+    tfc_w1a1_e6_mvtu$wmem$0$banks$0 banks$0(
+        .address(banks$0$address),
+        .clock(banks$0$clock),
+        .data(banks$0$data)
+    );
+    tfc_w1a1_e6_mvtu$wmem$0$alo alo(
+        .d(alo$d),
+        .q(alo$q),
+        .clock(alo$clock)
     );
     tfc_w1a1_e6_mvtu$wmem$0$dreg dreg(
         .d(dreg$d),
@@ -3071,37 +3169,40 @@ module tfc_w1a1_e6_mvtu$wmem$0(clock,address,data);
     
     // Update code
     always @(*) begin
+        alo$clock = clock;
         dreg$clock = clock;
+        alo$d = alo$q;
         dreg$d = dreg$q;
-        rom$clock = clock;
-        rom$address = address;
-        dreg$d = rom$data;
+        banks$0$clock = clock;
+        banks$0$address = address >> shift;
+        alo$d = address;
+        dreg$d = banks$0$data;
         data = dreg$q;
     end
     
 endmodule // tfc_w1a1_e6_mvtu$wmem$0
 
 
-module tfc_w1a1_e6_mvtu$wmem$0$dreg(d,q,clock);
+module tfc_w1a1_e6_mvtu$wmem$0$alo(d,q,clock);
     
     // Module arguments
-    input wire  [7:0] d;
-    output reg  [7:0] q;
+    input wire  [8:0] d;
+    output reg  [8:0] q;
     input wire  clock;
     
     // Update code (custom)
     initial begin
-       q = 8'h0;
+       q = 9'h0;
     end
     
     always @(posedge clock) begin
        q <= d;
     end
           
-endmodule // tfc_w1a1_e6_mvtu$wmem$0$dreg
+endmodule // tfc_w1a1_e6_mvtu$wmem$0$alo
 
 
-module tfc_w1a1_e6_mvtu$wmem$0$rom(address,clock,data);
+module tfc_w1a1_e6_mvtu$wmem$0$banks$0(address,clock,data);
     
     // Module arguments
     input wire  [8:0] address;
@@ -3629,7 +3730,26 @@ module tfc_w1a1_e6_mvtu$wmem$0$rom(address,clock,data);
     always @(posedge clock) begin
        data <= mem[address];
     end
-endmodule // tfc_w1a1_e6_mvtu$wmem$0$rom
+endmodule // tfc_w1a1_e6_mvtu$wmem$0$banks$0
+
+
+module tfc_w1a1_e6_mvtu$wmem$0$dreg(d,q,clock);
+    
+    // Module arguments
+    input wire  [7:0] d;
+    output reg  [7:0] q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 8'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // tfc_w1a1_e6_mvtu$wmem$0$dreg
 
 /* verilator lint_on WIDTH */
 /* verilator lint_on DECLFILENAME */

@@ -164,9 +164,17 @@ pub const THRESHOLD_LATENCY: u64 = crate::threshold_unit::LATENCY;
 /// A 16-deep ([`FIFO_DEPTH`]) first-word-fall-through queue in a rust-hdl `RAM`, with synchronous reset:
 /// not a ready/valid stream FIFO (that is `stream_fifo::StreamFifo`) but the result
 /// queue of an engine whose pipeline cannot stall.
-/// `valid`/`data_out` come from registers; `read` pops the head when `valid`. Written
-/// entries show at the output two cycles later. The writer must not overflow it (the
-/// engines count credits).
+/// `valid` comes from a register, `data_out` from the RAM's read register (a queue in
+/// block RAM) or from one 2:1 mux after two read registers (a queue in logic, see
+/// [`queue_copies`]); `read` pops the head when `valid`. Written entries show at the
+/// output two cycles later. The writer must not overflow it (the engines count
+/// credits).
+///
+/// A queue that yosys keeps in logic (W·16 bits, [`queue_copies`]) holds two copies:
+/// one read at the head, one at the entry after it, both every cycle; a pop selects the
+/// second copy's word in the next cycle. So the pop (the consumer's ready) reaches one
+/// mux, not the address of a 16-word read mux (the iCE40's critical path otherwise).
+/// A queue in block RAM has one copy, read at the head or, on a pop, the entry after it.
 #[derive(LogicBlock)]
 pub struct CreditQueue<const W: usize> {
     pub clock: Signal<In, Clock>,
@@ -177,6 +185,12 @@ pub struct CreditQueue<const W: usize> {
     pub valid: Signal<Out, Bit>,
     pub data_out: Signal<Out, Bits<W>>,
     ram: RAM<Bits<W>, 4>,
+    // the second copy of a queue in logic, read at rp + 1
+    ram1: Vec<RAM<Bits<W>, 4>>,
+    // a pop happened in the previous cycle: the head is ram1's word (dual only)
+    popd: DFF<Bit>,
+    dual: Constant<Bit>,
+    _dual: usize,
     wp: DFF<Bits<5>>,
     wpd: DFF<Bits<5>>,
     rp: DFF<Bits<5>>,
@@ -191,8 +205,27 @@ pub struct CreditQueue<const W: usize> {
     one: Constant<Bits<5>>,
 }
 
+/// Copies of a [`CreditQueue`]'s storage of `w`-bit words: 2 when yosys 0.23 keeps
+/// one copy in logic (at most 78 bits, [`ice40_blocks`](crate::resources::ice40_blocks)),
+/// 1 in block RAM, where a second copy would cost a block.
+pub fn queue_copies(w: usize) -> usize {
+    let m = crate::resources::Memory {
+        width: w,
+        depth: FIFO_DEPTH,
+        kind: crate::resources::MemKind::Ram,
+        count: 1,
+        role: crate::resources::Role::Other,
+    };
+    if crate::resources::ice40_blocks(&m).is_none() {
+        2
+    } else {
+        1
+    }
+}
+
 impl<const W: usize> Default for CreditQueue<W> {
     fn default() -> Self {
+        let dual = queue_copies(W) - 1;
         Self {
             clock: Default::default(),
             reset: Default::default(),
@@ -202,6 +235,10 @@ impl<const W: usize> Default for CreditQueue<W> {
             valid: Default::default(),
             data_out: Default::default(),
             ram: Default::default(),
+            ram1: (0..dual).map(|_| Default::default()).collect(),
+            popd: Default::default(),
+            dual: Constant::new(dual == 1),
+            _dual: dual,
             wp: Default::default(),
             wpd: Default::default(),
             rp: Default::default(),
@@ -217,13 +254,21 @@ impl<const W: usize> Default for CreditQueue<W> {
 impl<const W: usize> Logic for CreditQueue<W> {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(self, clock, wp, wpd, rp, nonempty, rp1x);
+        dff_setup!(self, clock, wp, wpd, rp, nonempty, rp1x, popd);
         self.rp1.next = self.rp1x.q.val() ^ self.one.val();
         self.ram.write_clock.next = self.clock.val();
         self.ram.read_clock.next = self.clock.val();
         self.ram.write_enable.next = self.write.val();
         self.ram.write_address.next = bit_cast::<4, 5>(self.wp.q.val());
         self.ram.write_data.next = self.data_in.val();
+        for k in 0..self._dual {
+            self.ram1[k].write_clock.next = self.clock.val();
+            self.ram1[k].read_clock.next = self.clock.val();
+            self.ram1[k].write_enable.next = self.write.val();
+            self.ram1[k].write_address.next = bit_cast::<4, 5>(self.wp.q.val());
+            self.ram1[k].write_data.next = self.data_in.val();
+            self.ram1[k].read_address.next = bit_cast::<4, 5>(self.rp1.val());
+        }
         if self.write.val() {
             self.wp.d.next = self.wp.q.val() + 1;
         }
@@ -235,9 +280,12 @@ impl<const W: usize> Logic for CreditQueue<W> {
         if self.pop.val() {
             self.rp.d.next = self.rp1.val();
             self.rp1x.d.next = (self.rp1.val() + 1) ^ self.one.val();
-            self.ram.read_address.next = bit_cast::<4, 5>(self.rp1.val());
+            if !self.dual.val() {
+                self.ram.read_address.next = bit_cast::<4, 5>(self.rp1.val());
+            }
             self.nonempty.d.next = self.rp1.val() != self.wp.q.val();
         }
+        self.popd.d.next = self.pop.val() & self.dual.val();
         if self.reset.val() {
             self.wp.d.next = 0.into();
             self.wpd.d.next = 0.into();
@@ -247,6 +295,11 @@ impl<const W: usize> Logic for CreditQueue<W> {
         }
         self.valid.next = self.nonempty.q.val();
         self.data_out.next = self.ram.read_data.val();
+        for k in 0..self._dual {
+            if self.popd.q.val() {
+                self.data_out.next = self.ram1[k].read_data.val();
+            }
+        }
     }
 }
 

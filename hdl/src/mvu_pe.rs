@@ -524,25 +524,44 @@ mod tests {
         s
     }
 
+    /// Upper bound of the popcount pipeline's registers for `lanes` inputs: 3 bits per
+    /// level-2 node, 5 per level-4 node (their maxima 4 and 16), and up to 3 bits more
+    /// that yosys 0.23 keeps (PopcountPipe<64> alone: 68 + 3 = 71; inside a PE 69).
+    fn pipe_bound(lanes: usize) -> usize {
+        3 * lanes.div_ceil(4) + 5 * lanes.div_ceil(16) + 3
+    }
+
     #[test]
     fn synthesises_clean_with_exact_registers() {
+        // registers beside the popcount pipeline: the beat's control bits in the
+        // pipeline's two stages and in stage 3 (va fa la, vb fb lb, v1 first1 last1: 9;
+        // pa, pb and pad1 have no reader in the plain mode, 3 more in the padding mode),
+        // pc (P), the running y (acc, Y), the result y (Y) and out_valid
+        let rest = |p: usize, y: usize, padding: bool| 9 + 3 * padding as usize + p + 2 * y + 1;
+        // 64 lanes, plain: 69 pipeline bits (16·3 at level 2, 4·5 + 1 at level 4,
+        // measured) + 39 = 108
         let s = stats::<64, 7, 10, 11>(576, false);
-        // pc 7 + v1/first1/last1 3 + acc 10 + y 11 + out_valid 1 = 32, less y's LSB,
-        // which is n's LSB for every result (y = n - 2·total), a constant yosys removes;
-        // pad1 has no reader in the plain mode
         assert_eq!(
-            s.dff, 31,
+            s.dff,
+            69 + rest(7, 11, false),
             "registers are not exactly as wide as needed: {s}"
         );
         assert!(s.lut4 <= 240, "MvuPe<64> costs {s}");
         let s = stats::<32, 6, 9, 10>(288, false);
-        assert_eq!(s.dff, 28, "registers of MvuPe<32>: {s}");
-        // padding mode: pad1 and one accumulator bit more, and y's LSB is live
-        // (an odd SIMD gives odd sums): pc 6 + 4 + acc 10 + y 10 + 1 = 31
+        assert!(
+            s.dff <= pipe_bound(32) + rest(6, 10, false),
+            "registers of MvuPe<32>: {s}"
+        );
         let s = stats::<33, 6, 10, 10>(297, true);
-        assert_eq!(s.dff, 31, "registers of MvuPe<33> in padding mode: {s}");
+        assert!(
+            s.dff <= pipe_bound(33) + rest(6, 10, true),
+            "registers of MvuPe<33> in padding mode: {s}"
+        );
         let s = stats::<64, 7, 11, 11>(576, true);
-        assert!(s.dff <= 34, "registers of MvuPe<64> in padding mode: {s}");
+        assert!(
+            s.dff <= pipe_bound(64) + rest(7, 11, true),
+            "registers of MvuPe<64> in padding mode: {s}"
+        );
         assert!(s.lut4 <= 260, "MvuPe<64> in padding mode costs {s}");
         // why the mode is a `Constant`: one mode for every layer would be the padding
         // mode with `pad` tied low, which keeps its wider registers in a plain layer.
@@ -565,6 +584,9 @@ mod tests {
         let (p, t) = (p.unwrap(), t.unwrap());
         println!("MvuPe<SIMD=64, n=576> inside an engine, plain: {p}");
         println!("MvuPe<SIMD=64, n=576> inside an engine, padding mode, pad tied low: {t}");
-        assert_eq!(p.dff, 31, "plain MvuPe<64> inside an engine: {p}");
+        assert!(
+            p.dff <= pipe_bound(64) + rest(7, 11, false),
+            "plain MvuPe<64> inside an engine: {p}"
+        );
     }
 }

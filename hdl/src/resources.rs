@@ -245,9 +245,22 @@ pub fn engine_memories(d: &Design, e: &Engine) -> Vec<Memory> {
             let pe = e.fold.pe;
             let mut v = vec![
                 // per PE its weights; the input replay buffer; the result queue
-                mem(m.simd, pow2(m.wa), MemKind::Rom, pe, Role::Weights),
+                // a deep ROM in logic is split into banks of 64 words (WeightMemory)
+                mem(
+                    m.simd,
+                    pow2(m.wa) / crate::weight_memory::weight_banks(m.simd, m.wa),
+                    MemKind::Rom,
+                    pe * crate::weight_memory::weight_banks(m.simd, m.wa),
+                    Role::Weights,
+                ),
                 mem(m.iw, pow2(m.ba), MemKind::Ram, 1, Role::Other),
-                mem(m.ow, crate::mvtu::FIFO_DEPTH, MemKind::Ram, 1, Role::Other),
+                mem(
+                    m.ow,
+                    crate::mvtu::FIFO_DEPTH,
+                    MemKind::Ram,
+                    crate::mvtu::queue_copies(m.ow),
+                    Role::Other,
+                ),
             ];
             if threshold.is_some() {
                 // per PE K threshold words and the flip bits, per neuron fold
@@ -271,7 +284,13 @@ pub fn engine_memories(d: &Design, e: &Engine) -> Vec<Memory> {
             vec![
                 mem(u, pow2(ca), MemKind::Rom, l * k, Role::Thresholds),
                 mem(1, pow2(ca), MemKind::Rom, l, Role::Thresholds),
-                mem(ow, crate::mvtu::FIFO_DEPTH, MemKind::Ram, 1, Role::Other),
+                mem(
+                    ow,
+                    crate::mvtu::FIFO_DEPTH,
+                    MemKind::Ram,
+                    crate::mvtu::queue_copies(ow),
+                    Role::Other,
+                ),
             ]
         }
         EngineKind::Fifo { .. } => vec![mem(g[0], pow2(g[1]), MemKind::Ram, 1, Role::Other)],
@@ -509,7 +528,13 @@ fn logic(d: &Design, e: &Engine) -> Formula {
             let weights = mem_sum(&ms, |x| x.role == Role::Weights);
             let thr = mem_sum(&ms, |x| x.role == Role::Thresholds);
             let other = mem_sum(&ms, |x| x.role == Role::Other && x.kind == MemKind::Ram);
-            let romw = if m.wa > 2 { weights.0 } else { 0.0 };
+            // banked weights: a 2:1 mux per bank boundary and bit (WeightMemory)
+            let banks = crate::weight_memory::weight_banks(m.simd, m.wa) as f64;
+            let romw = if m.wa > 2 {
+                weights.0 + pe * m.simd as f64 * (banks - 1.0)
+            } else {
+                0.0
+            };
             let pa = pe * m.a as f64;
             let kthr = if threshold.is_some() {
                 pe * (m.k * m.u) as f64

@@ -16,8 +16,10 @@
 //!                                                          [main, mv] ──► out_data, out_valid
 //! ```
 //!
-//! - Pointers wrap at `depth` (a `Constant`), `full` is a flag, so any depth in
-//!   1..=2^A works and no counter wider than A bits is needed.
+//! - Pointers wrap at `depth` (a `Constant`), `full` and `nonempty` are flags, so any
+//!   depth in 1..=2^A works and no counter wider than A bits is needed. The flags are
+//!   updated from an entry count (modulo 2^A) compared with constants, never from the
+//!   pointers, so a read decision reaches them through one or two LUTs (iCE40 timing).
 //! - A beat written at edge t can be read from cycle t + 1 (no read-during-write
 //!   forwarding), is in `rdata` at t + 2 and offered at t + 3.
 //! - `in_ready` is `!full` (a register) and `out_valid`/`out_data` are registers:
@@ -67,9 +69,16 @@ pub struct StreamFifo<const W: usize, const A: usize> {
     mv: DFF<Bit>,
     skid: DFF<Bits<W>>,
     sv: DFF<Bit>,
+    // RAM not empty (wptr != rptr or full), kept as a flag: 0 at power-on as the
+    // pointers
+    nonempty: DFF<Bit>,
+    // entries in the RAM modulo 2^A (full and nonempty tell 0 from 2^A)
+    cnt: DFF<Bits<A>>,
+    one: Constant<Bits<A>>,
+    // sv | rv: the skid or the RAM's read register holds a beat
+    srbusy: DFF<Bit>,
     write: Signal<Local, Bit>,
     issue: Signal<Local, Bit>,
-    empty: Signal<Local, Bit>,
     wnext: Signal<Local, Bits<A>>,
     rnext: Signal<Local, Bits<A>>,
     last: Constant<Bits<A>>,
@@ -103,9 +112,12 @@ impl<const W: usize, const A: usize> StreamFifo<W, A> {
             mv: Default::default(),
             skid: Default::default(),
             sv: Default::default(),
+            nonempty: Default::default(),
+            cnt: Default::default(),
+            one: Constant::new(1.into()),
+            srbusy: Default::default(),
             write: Default::default(),
             issue: Default::default(),
-            empty: Default::default(),
             wnext: Default::default(),
             rnext: Default::default(),
             last: Constant::new(((depth - 1) as u64).into()),
@@ -136,7 +148,7 @@ impl<const W: usize, const A: usize> StreamFifo<W, A> {
 impl<const W: usize, const A: usize> Logic for StreamFifo<W, A> {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(self, clock, wptr, rptr, full, rv, main, mv, skid, sv);
+        dff_setup!(self, clock, wptr, rptr, full, rv, main, mv, skid, sv, nonempty, cnt, srbusy);
         self.ram.read_clock.next = self.clock.val();
         self.ram.write_clock.next = self.clock.val();
         // write side
@@ -150,9 +162,12 @@ impl<const W: usize, const A: usize> Logic for StreamFifo<W, A> {
         self.ram.write_data.next = self.in_data.val();
         self.ram.write_enable.next = self.write.val();
         // read side: issue when the beat read will find a place next cycle
-        self.empty.next = (self.wptr.q.val() == self.rptr.q.val()) && !self.full.q.val();
-        self.issue.next = !self.empty.val()
-            && (!self.mv.q.val() || self.out_ready.val() || (!self.sv.q.val() && !self.rv.q.val()));
+        self.issue.next = self.nonempty.q.val()
+            && (!self.mv.q.val() || self.out_ready.val() || !self.srbusy.q.val());
+        // srbusy = sv | rv, kept as a register of its own: the issue is one LUT
+        self.srbusy.d.next =
+            (self.mv.q.val() && !self.out_ready.val() && (self.sv.q.val() || self.rv.q.val()))
+                || self.issue.val();
         self.rnext.next = self.rptr.q.val() + 1;
         if self.rptr.q.val() == self.last.val() {
             self.rnext.next = 0.into();
@@ -165,11 +180,21 @@ impl<const W: usize, const A: usize> Logic for StreamFifo<W, A> {
         if self.issue.val() {
             self.rptr.d.next = self.rnext.val();
         }
-        if self.write.val() && !self.issue.val() && (self.wnext.val() == self.rptr.q.val()) {
-            self.full.d.next = true;
+        // a write alone adds an entry (full at depth − 1 + 1), a read alone takes one
+        // (empty at 1 − 1)
+        if self.write.val() && !self.issue.val() {
+            self.cnt.d.next = self.cnt.q.val() + 1;
+            self.nonempty.d.next = true;
+            if self.cnt.q.val() == self.last.val() {
+                self.full.d.next = true;
+            }
         }
         if self.issue.val() && !self.write.val() {
+            self.cnt.d.next = self.cnt.q.val() - 1;
             self.full.d.next = false;
+            if self.cnt.q.val() == self.one.val() {
+                self.nonempty.d.next = false;
+            }
         }
         // output stage: main register and skid (a read beat never finds both occupied)
         self.out_valid.next = self.mv.q.val();
@@ -196,6 +221,9 @@ impl<const W: usize, const A: usize> Logic for StreamFifo<W, A> {
             self.rv.d.next = false;
             self.mv.d.next = false;
             self.sv.d.next = false;
+            self.nonempty.d.next = false;
+            self.cnt.d.next = 0.into();
+            self.srbusy.d.next = false;
         }
     }
 }

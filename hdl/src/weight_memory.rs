@@ -9,6 +9,16 @@
 //! route out of the RAM is a path of its own and the XNOR/popcount after it starts at
 //! a flip-flop next to it.
 //!
+//! A deep ROM that yosys keeps in logic (more than 64 words, at most 1 kbit:
+//! [`weight_banks`]) would be a read mux of 7 to 10 address bits before one register,
+//! 6 LUT levels on the iCE40. It is split into R = 2^WA / 64 banks of 64 words (word a
+//! in bank a mod R at a / R), all read at once; the bank is chosen after the read
+//! register by the registered low address bits, a tree of 2:1 muxes into `dreg`:
+//!
+//! ```text
+//!   address ─► bank r: ROM[a / R] ──[read register]──► mux tree (low bits, registered) ──[dreg]──► data
+//! ```
+//!
 //! Layout (FINN's): PE `p` computes neurons `p, p + PE, p + 2·PE, …`; word
 //! `nf·SF + sf` holds the weights of neuron `nf·PE + p` for input lanes
 //! `sf·SIMD .. (sf+1)·SIMD` of the vector in stream order, lane `i` in bit `i`, bit 1 =
@@ -41,8 +51,57 @@ pub struct WeightMemory<const SIMD: usize, const WA: usize> {
     pub address: Signal<In, Bits<WA>>,
     /// The addressed word, two cycles later.
     pub data: Signal<Out, Bits<SIMD>>,
-    rom: SyncROM<Bits<SIMD>, WA>,
+    banks: Vec<SyncROM<Bits<SIMD>, WA>>,
+    // the address, registered: its low bits choose the bank after the read
+    alo: DFF<Bits<WA>>,
+    // the 2:1 muxes, level by level (r/2, r/4, … nodes; rust-hdl indexes only with
+    // loop variables and literals, so a Vec per level)
+    mux1: Vec<BankMux<SIMD>>,
+    mux2: Vec<BankMux<SIMD>>,
+    mux3: Vec<BankMux<SIMD>>,
+    mux4: Vec<BankMux<SIMD>>,
+    _r: usize,
+    // the word's source: _top[0] = 1 for one bank, _top[l] = 1 when level l is the root
+    _top: [usize; 5],
+    shift: Constant<Bits<WA>>,
     dreg: DFF<Bits<SIMD>>,
+}
+
+/// `out = sel ? b : a`: one node of a [`WeightMemory`]'s bank mux tree.
+#[derive(LogicBlock, Default)]
+pub struct BankMux<const W: usize> {
+    pub a: Signal<In, Bits<W>>,
+    pub b: Signal<In, Bits<W>>,
+    pub sel: Signal<In, Bit>,
+    pub out: Signal<Out, Bits<W>>,
+}
+
+impl<const W: usize> Logic for BankMux<W> {
+    #[hdl_gen]
+    fn update(&mut self) {
+        self.out.next = self.a.val();
+        if self.sel.val() {
+            self.out.next = self.b.val();
+        }
+    }
+}
+
+/// Banks of a weight memory of `simd`-bit words and `wa` address bits: 2^wa / 64 (at
+/// most 16) when yosys 0.23 keeps the ROM in logic (`ice40_blocks`) and it is deeper
+/// than 64 words, else 1.
+pub fn weight_banks(simd: usize, wa: usize) -> usize {
+    let m = crate::resources::Memory {
+        width: simd,
+        depth: 1 << wa,
+        kind: crate::resources::MemKind::Rom,
+        count: 1,
+        role: crate::resources::Role::Weights,
+    };
+    if wa > 6 && wa <= 10 && crate::resources::ice40_blocks(&m).is_none() {
+        1 << (wa - 6)
+    } else {
+        1
+    }
 }
 
 /// Address bits for a memory of `depth` words: clog2(depth), at least 1.
@@ -109,18 +168,35 @@ impl<const SIMD: usize, const WA: usize> WeightMemory<SIMD, WA> {
                 "WeightMemory: a word is wider than SIMD = {SIMD}"
             );
         }
-        let rom = SyncROM::new(
-            words
-                .iter()
-                .enumerate()
-                .map(|(a, &w)| (Bits::<WA>::from(a as u64), Bits::<SIMD>::from(w)))
-                .collect(),
-        );
+        let r = weight_banks(SIMD, WA);
+        let banks = (0..r)
+            .map(|b| {
+                SyncROM::new(
+                    words
+                        .iter()
+                        .enumerate()
+                        .filter(|(a, _)| a % r == b)
+                        .map(|(a, &w)| (Bits::<WA>::from((a / r) as u64), Bits::<SIMD>::from(w)))
+                        .collect(),
+                )
+            })
+            .collect();
+        let level = |l: usize| (0..r >> l).map(|_| BankMux::default()).collect();
+        let mut top = [0; 5];
+        top[r.trailing_zeros() as usize] = 1;
         Self {
             clock: Default::default(),
             address: Default::default(),
             data: Default::default(),
-            rom,
+            banks,
+            alo: Default::default(),
+            mux1: level(1),
+            mux2: level(2),
+            mux3: level(3),
+            mux4: level(4),
+            _r: r,
+            _top: top,
+            shift: Constant::new((r.trailing_zeros() as u64).into()),
             dreg: Default::default(),
         }
     }
@@ -129,10 +205,48 @@ impl<const SIMD: usize, const WA: usize> WeightMemory<SIMD, WA> {
 impl<const SIMD: usize, const WA: usize> Logic for WeightMemory<SIMD, WA> {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(self, clock, dreg);
-        self.rom.clock.next = self.clock.val();
-        self.rom.address.next = self.address.val();
-        self.dreg.d.next = self.rom.data.val();
+        dff_setup!(self, clock, alo, dreg);
+        for b in 0..self._r {
+            self.banks[b].clock.next = self.clock.val();
+            self.banks[b].address.next = self.address.val() >> self.shift.val();
+        }
+        self.alo.d.next = self.address.val();
+        // level 1 picks between banks, the others between nodes; bit l - 1 selects
+        for k in 0..self.mux1.len() {
+            self.mux1[k].a.next = self.banks[2 * k].data.val();
+            self.mux1[k].b.next = self.banks[2 * k + 1].data.val();
+            self.mux1[k].sel.next = self.alo.q.val().get_bit(0);
+        }
+        for k in 0..self.mux2.len() {
+            self.mux2[k].a.next = self.mux1[2 * k].out.val();
+            self.mux2[k].b.next = self.mux1[2 * k + 1].out.val();
+            self.mux2[k].sel.next = self.alo.q.val().get_bit(1);
+        }
+        for k in 0..self.mux3.len() {
+            self.mux3[k].a.next = self.mux2[2 * k].out.val();
+            self.mux3[k].b.next = self.mux2[2 * k + 1].out.val();
+            self.mux3[k].sel.next = self.alo.q.val().get_bit(2);
+        }
+        for k in 0..self.mux4.len() {
+            self.mux4[k].a.next = self.mux3[2 * k].out.val();
+            self.mux4[k].b.next = self.mux3[2 * k + 1].out.val();
+            self.mux4[k].sel.next = self.alo.q.val().get_bit(3);
+        }
+        for _k in 0..self._top[0] {
+            self.dreg.d.next = self.banks[0].data.val();
+        }
+        for _k in 0..self._top[1] {
+            self.dreg.d.next = self.mux1[0].out.val();
+        }
+        for _k in 0..self._top[2] {
+            self.dreg.d.next = self.mux2[0].out.val();
+        }
+        for _k in 0..self._top[3] {
+            self.dreg.d.next = self.mux3[0].out.val();
+        }
+        for _k in 0..self._top[4] {
+            self.dreg.d.next = self.mux4[0].out.val();
+        }
         self.data.next = self.dreg.q.val();
     }
 }
@@ -194,6 +308,12 @@ mod tests {
         run::<1, 1>(&mut rng, 2);
         run::<16, 8>(&mut rng, 196);
         run::<64, 5>(&mut rng, 27);
+        // in logic, banked: 2 banks of 64 words, 16 banks (the last one short)
+        assert_eq!((weight_banks(1, 7), weight_banks(1, 10)), (2, 16));
+        assert_eq!((weight_banks(16, 8), weight_banks(1, 11)), (1, 1));
+        run::<1, 7>(&mut rng, 128);
+        run::<1, 10>(&mut rng, 1000);
+        run::<4, 8>(&mut rng, 200);
     }
 
     #[test]
