@@ -258,6 +258,15 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // `bnnforge build … | head` ends quietly when the reader goes, as other command-line
+    // tools do, instead of panicking on a closed stdout (Rust ignores SIGPIPE by default).
+    // SAFETY: no other thread exists yet, and SIG_DFL installs no handler.
+    unsafe {
+        let _ = nix::sys::signal::signal(
+            nix::sys::signal::Signal::SIGPIPE,
+            nix::sys::signal::SigHandler::SigDfl,
+        );
+    }
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Infer {

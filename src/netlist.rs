@@ -146,8 +146,14 @@ fn script(family: Family, top: &str) -> String {
     // internal bit a wire of its own (the ports stay vectors): Verilator schedules a
     // vector as one variable, so a carry chain threaded through one vector looks like a
     // combinational loop (UNOPTFLAT) that it re-evaluates until it settles.
+    // On iCE40 the board flow's post-synthesis map too, so that the netlist simulated is
+    // the one placed.
+    let after = match family {
+        Family::Ice40 => format!("; {}", crate::flow::ice40_after_synth()),
+        Family::Ecp5 => String::new(),
+    };
     format!(
-        "hierarchy -check -top {top}; {} -top {top}; check -assert; stat; splitnets; \
+        "hierarchy -check -top {top}; {} -top {top}{after}; check -assert; stat; splitnets; \
          write_verilog -noattr {NETLIST}",
         family.synth()
     )
@@ -170,6 +176,7 @@ pub fn synthesise(
     );
     h = crate::commands::sim::fnv1a(yosys.stdout, h);
     h = crate::commands::sim::fnv1a(script(family, &m.top).bytes(), h);
+    h = crate::commands::sim::fnv1a(crate::flow::ICE40_MEMORY_FF.1.bytes(), h);
     for f in &m.verilog {
         let v = std::fs::read(f)
             .map_err(|e| NetlistError::Io(format!("{}: cannot read: {e}", f.display())))?;
@@ -205,6 +212,9 @@ pub fn synthesise(
     let _ = std::fs::remove_dir_all(&tmp);
     std::fs::create_dir_all(&tmp)
         .map_err(|e| NetlistError::Io(format!("{}: cannot create: {e}", tmp.display())))?;
+    let (map_name, map_text) = crate::flow::ICE40_MEMORY_FF;
+    std::fs::write(tmp.join(map_name), map_text)
+        .map_err(|e| NetlistError::Io(format!("{}: cannot write: {e}", tmp.display())))?;
     let mut args: Vec<String> = ["-q", "-l", LOG, "-p", &script(family, &m.top)]
         .iter()
         .map(|s| s.to_string())

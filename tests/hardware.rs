@@ -422,3 +422,106 @@ fn generated_verilog_is_lint_clean_and_synthesises() {
     println!("tfc-w1a1 on iCE40: {stats}");
     assert!(stats.lut4 > 0 && stats.bram > 0, "{stats}");
 }
+
+/// Convs whose padding is at least the kernel (legal in format 1, as in PyTorch): an
+/// integer 1×1 conv with padding 1, a binary 3×3 stride-2 conv with padding 3 (pad 0,
+/// the flag) and a 2×2 conv with padding 2 (pad −1), so whole rows and columns of
+/// windows lie in the padding. Bit-exact against the model with 30 % stalls on both
+/// streams and at full rate, where the measured interval equals the manifest's.
+#[test]
+fn convs_with_padding_at_least_the_kernel_cosimulate_bit_exact() {
+    use bnnforge_model::network::{InputSpec, Layer, Network, Op, Param, Shape};
+    use bnnforge_model::random::random_frames;
+    let seed = 14;
+    let pm1 = |n: usize, s: u64| -> Vec<i8> {
+        let spec = InputSpec {
+            shape: Shape::vector(n),
+            bits: 1,
+            signed: false,
+        };
+        random_frames(&spec, 1, s)
+            .into_iter()
+            .map(|v| v as i8)
+            .collect()
+    };
+    let conv =
+        |name: &str, input: &str, c: usize, out: usize, ksp: (usize, usize, usize), pad: i8| {
+            let (k, s, p) = ksp;
+            Layer {
+                name: name.into(),
+                inputs: vec![input.into()],
+                op: Op::Conv {
+                    out,
+                    kernel: k,
+                    stride: s,
+                    padding: p,
+                    pad_value: pad,
+                    weight: Param::new(
+                        format!("{name}.w"),
+                        vec![out, c, k, k],
+                        pm1(out * c * k * k, seed + out as u64 + k as u64),
+                    ),
+                    bias: None,
+                },
+            }
+        };
+    let threshold = |name: &str, input: &str, c: usize, t: &[i64]| Layer {
+        name: name.into(),
+        inputs: vec![input.into()],
+        op: Op::Threshold {
+            bits: 1,
+            thresholds: Param::new(format!("{name}.t"), vec![c, 1], t.to_vec()),
+            flip: None,
+        },
+    };
+    let layers = vec![
+        conv("conv0", "input", 2, 4, (1, 1, 1), 0),
+        threshold("t0", "conv0", 4, &[-1, 0, 2, 1]),
+        conv("conv1", "t0", 4, 4, (3, 2, 3), 0),
+        threshold("t1", "conv1", 4, &[0, -2, 2, -4]),
+        conv("conv2", "t1", 4, 3, (2, 1, 2), -1),
+        threshold("t2", "conv2", 3, &[-2, 0, -6]),
+        Layer {
+            name: "fc".into(),
+            inputs: vec!["t2".into()],
+            op: Op::Dense {
+                out: 5,
+                weight: Param::new("fc.w", vec![5, 3 * 8 * 8], pm1(5 * 3 * 8 * 8, seed)),
+                bias: None,
+            },
+        },
+    ];
+    let input = InputSpec {
+        shape: Shape::map(2, 3, 3),
+        bits: 4,
+        signed: true,
+    };
+    let net = Network::new("bigpad".into(), input, layers, "fc".into()).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let model = tmp.path().join("bigpad.yaml");
+    bnnforge_model::save(&net, &model).unwrap();
+    let n = 8;
+    let xs = random_frames(&net.input, n, seed);
+    let mut shape = vec![n];
+    shape.extend(net.input.shape.dims());
+    let input = tmp.path().join("x.npy");
+    bnnforge_model::npy::write_i64(&input, &shape, &xs).unwrap();
+    let design = tmp.path().join("design");
+    println!("{}", build(&model, &design).trim());
+    let s = sim(&model, &design, &input, 0.3, seed).unwrap_or_else(|e| panic!("{e}"));
+    println!("30 % stalls:\n{s}");
+    let s = sim(&model, &design, &input, 0.0, seed).unwrap_or_else(|e| panic!("{e}"));
+    println!("full rate:\n{s}");
+    let (measured, manifest) = interval(&s);
+    assert_eq!(measured, manifest, "cycles per frame at full rate:\n{s}");
+    // the manifest's latency bounds the first frame's (padding windows drain late)
+    let line = s.lines().find(|l| l.starts_with("latency:")).unwrap();
+    let nums: Vec<u64> = line
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|t| t.parse().ok())
+        .collect();
+    assert!(
+        nums[0] <= *nums.last().unwrap(),
+        "latency above the manifest's: {line}"
+    );
+}

@@ -328,7 +328,7 @@ fn bad_bnn_pynq_inputs_exit_2_with_one_line() {
         "cannot open directory",
     );
     run(&good.join("0-0-weights.bin"), "lfc-w1a1", "not a directory");
-    run(&good, "cnv-w1a1", "unknown --arch 'cnv-w1a1'");
+    run(&good, "cnv-w2a2", "unknown --arch 'cnv-w2a2'");
     // W1A1 files read as W1A2: layer 0 has one threshold per row, not two
     run(
         &good,

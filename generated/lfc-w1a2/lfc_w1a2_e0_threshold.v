@@ -832,7 +832,7 @@ module lfc_w1a2_e0_threshold$thr$0$flips(address,clock,data);
     reg[0:0] mem [1:0];
     
     initial begin
-    mem[1'b0] = 1'b0;
+    mem[0] = 1'b0;
     end
     
     always @(posedge clock) begin
@@ -890,7 +890,7 @@ module lfc_w1a2_e0_threshold$thr$0$thr$0(address,clock,data);
     reg[9:0] mem [1:0];
     
     initial begin
-    mem[1'b0] = 10'b110000000;
+    mem[0] = 10'b110000000;
     end
     
     always @(posedge clock) begin

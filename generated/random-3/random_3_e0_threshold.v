@@ -835,7 +835,7 @@ module random_3_e0_threshold$thr$0$flips(address,clock,data);
     reg[0:0] mem [1:0];
     
     initial begin
-    mem[1'b0] = 1'b0;
+    mem[0] = 1'b0;
     end
     
     always @(posedge clock) begin
@@ -893,7 +893,7 @@ module random_3_e0_threshold$thr$0$thr$0(address,clock,data);
     reg[2:0] mem [1:0];
     
     initial begin
-    mem[1'b0] = 3'b0;
+    mem[0] = 3'b0;
     end
     
     always @(posedge clock) begin

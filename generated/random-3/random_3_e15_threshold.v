@@ -1016,10 +1016,10 @@ module random_3_e15_threshold$thr$0$flips(address,clock,data);
     reg[0:0] mem [3:0];
     
     initial begin
-    mem[2'b0] = 1'b0;
-    mem[2'b1] = 1'b0;
-    mem[2'b10] = 1'b0;
-    mem[2'b11] = 1'b0;
+    mem[0] = 1'b0;
+    mem[1] = 1'b0;
+    mem[2] = 1'b0;
+    mem[3] = 1'b0;
     end
     
     always @(posedge clock) begin
@@ -1077,10 +1077,10 @@ module random_3_e15_threshold$thr$0$thr$0(address,clock,data);
     reg[6:0] mem [3:0];
     
     initial begin
-    mem[2'b0] = 7'b110010;
-    mem[2'b1] = 7'b101101;
-    mem[2'b10] = 7'b101101;
-    mem[2'b11] = 7'b101010;
+    mem[0] = 7'b110010;
+    mem[1] = 7'b101101;
+    mem[2] = 7'b101101;
+    mem[3] = 7'b101010;
     end
     
     always @(posedge clock) begin
@@ -1100,10 +1100,10 @@ module random_3_e15_threshold$thr$0$thr$1(address,clock,data);
     reg[6:0] mem [3:0];
     
     initial begin
-    mem[2'b0] = 7'b110000;
-    mem[2'b1] = 7'b101100;
-    mem[2'b10] = 7'b101100;
-    mem[2'b11] = 7'b101001;
+    mem[0] = 7'b110000;
+    mem[1] = 7'b101100;
+    mem[2] = 7'b101100;
+    mem[3] = 7'b101001;
     end
     
     always @(posedge clock) begin
@@ -1123,10 +1123,10 @@ module random_3_e15_threshold$thr$0$thr$2(address,clock,data);
     reg[6:0] mem [3:0];
     
     initial begin
-    mem[2'b0] = 7'b110001;
-    mem[2'b1] = 7'b101011;
-    mem[2'b10] = 7'b101110;
-    mem[2'b11] = 7'b101010;
+    mem[0] = 7'b110001;
+    mem[1] = 7'b101011;
+    mem[2] = 7'b101110;
+    mem[3] = 7'b101010;
     end
     
     always @(posedge clock) begin
@@ -1809,10 +1809,10 @@ module random_3_e15_threshold$thr$1$flips(address,clock,data);
     reg[0:0] mem [3:0];
     
     initial begin
-    mem[2'b0] = 1'b0;
-    mem[2'b1] = 1'b0;
-    mem[2'b10] = 1'b0;
-    mem[2'b11] = 1'b0;
+    mem[0] = 1'b0;
+    mem[1] = 1'b0;
+    mem[2] = 1'b0;
+    mem[3] = 1'b0;
     end
     
     always @(posedge clock) begin
@@ -1870,10 +1870,10 @@ module random_3_e15_threshold$thr$1$thr$0(address,clock,data);
     reg[6:0] mem [3:0];
     
     initial begin
-    mem[2'b0] = 7'b101110;
-    mem[2'b1] = 7'b101101;
-    mem[2'b10] = 7'b110010;
-    mem[2'b11] = 7'b110010;
+    mem[0] = 7'b101110;
+    mem[1] = 7'b101101;
+    mem[2] = 7'b110010;
+    mem[3] = 7'b110010;
     end
     
     always @(posedge clock) begin
@@ -1893,10 +1893,10 @@ module random_3_e15_threshold$thr$1$thr$1(address,clock,data);
     reg[6:0] mem [3:0];
     
     initial begin
-    mem[2'b0] = 7'b101110;
-    mem[2'b1] = 7'b101110;
-    mem[2'b10] = 7'b110001;
-    mem[2'b11] = 7'b110010;
+    mem[0] = 7'b101110;
+    mem[1] = 7'b101110;
+    mem[2] = 7'b110001;
+    mem[3] = 7'b110010;
     end
     
     always @(posedge clock) begin
@@ -1916,10 +1916,10 @@ module random_3_e15_threshold$thr$1$thr$2(address,clock,data);
     reg[6:0] mem [3:0];
     
     initial begin
-    mem[2'b0] = 7'b101110;
-    mem[2'b1] = 7'b101110;
-    mem[2'b10] = 7'b110010;
-    mem[2'b11] = 7'b110000;
+    mem[0] = 7'b101110;
+    mem[1] = 7'b101110;
+    mem[2] = 7'b110010;
+    mem[3] = 7'b110000;
     end
     
     always @(posedge clock) begin

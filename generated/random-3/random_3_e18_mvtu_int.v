@@ -1955,12 +1955,12 @@ module random_3_e18_mvtu_int$lanes$0$thr$0$flips(address,clock,data);
     reg[0:0] mem [7:0];
     
     initial begin
-    mem[3'b0] = 1'b0;
-    mem[3'b1] = 1'b0;
-    mem[3'b10] = 1'b1;
-    mem[3'b11] = 1'b0;
-    mem[3'b100] = 1'b1;
-    mem[3'b101] = 1'b0;
+    mem[0] = 1'b0;
+    mem[1] = 1'b0;
+    mem[2] = 1'b1;
+    mem[3] = 1'b0;
+    mem[4] = 1'b1;
+    mem[5] = 1'b0;
     end
     
     always @(posedge clock) begin
@@ -2018,12 +2018,12 @@ module random_3_e18_mvtu_int$lanes$0$thr$0$thr$0(address,clock,data);
     reg[11:0] mem [7:0];
     
     initial begin
-    mem[3'b0] = 12'h4b4;
-    mem[3'b1] = 12'h485;
-    mem[3'b10] = 12'h49b;
-    mem[3'b11] = 12'h4a2;
-    mem[3'b100] = 12'h22c;
-    mem[3'b101] = 12'h485;
+    mem[0] = 12'h4b4;
+    mem[1] = 12'h485;
+    mem[2] = 12'h49b;
+    mem[3] = 12'h4a2;
+    mem[4] = 12'h22c;
+    mem[5] = 12'h485;
     end
     
     always @(posedge clock) begin
@@ -2606,12 +2606,12 @@ module random_3_e18_mvtu_int$lanes$1$thr$0$flips(address,clock,data);
     reg[0:0] mem [7:0];
     
     initial begin
-    mem[3'b0] = 1'b1;
-    mem[3'b1] = 1'b0;
-    mem[3'b10] = 1'b0;
-    mem[3'b11] = 1'b0;
-    mem[3'b100] = 1'b0;
-    mem[3'b101] = 1'b0;
+    mem[0] = 1'b1;
+    mem[1] = 1'b0;
+    mem[2] = 1'b0;
+    mem[3] = 1'b0;
+    mem[4] = 1'b0;
+    mem[5] = 1'b0;
     end
     
     always @(posedge clock) begin
@@ -2669,12 +2669,12 @@ module random_3_e18_mvtu_int$lanes$1$thr$0$thr$0(address,clock,data);
     reg[11:0] mem [7:0];
     
     initial begin
-    mem[3'b0] = 12'h4a2;
-    mem[3'b1] = 12'h493;
-    mem[3'b10] = 12'h497;
-    mem[3'b11] = 12'h22c;
-    mem[3'b100] = 12'h4d3;
-    mem[3'b101] = 12'h4b2;
+    mem[0] = 12'h4a2;
+    mem[1] = 12'h493;
+    mem[2] = 12'h497;
+    mem[3] = 12'h22c;
+    mem[4] = 12'h4d3;
+    mem[5] = 12'h4b2;
     end
     
     always @(posedge clock) begin
@@ -3257,12 +3257,12 @@ module random_3_e18_mvtu_int$lanes$2$thr$0$flips(address,clock,data);
     reg[0:0] mem [7:0];
     
     initial begin
-    mem[3'b0] = 1'b1;
-    mem[3'b1] = 1'b0;
-    mem[3'b10] = 1'b1;
-    mem[3'b11] = 1'b0;
-    mem[3'b100] = 1'b0;
-    mem[3'b101] = 1'b0;
+    mem[0] = 1'b1;
+    mem[1] = 1'b0;
+    mem[2] = 1'b1;
+    mem[3] = 1'b0;
+    mem[4] = 1'b0;
+    mem[5] = 1'b0;
     end
     
     always @(posedge clock) begin
@@ -3320,12 +3320,12 @@ module random_3_e18_mvtu_int$lanes$2$thr$0$thr$0(address,clock,data);
     reg[11:0] mem [7:0];
     
     initial begin
-    mem[3'b0] = 12'h4c5;
-    mem[3'b1] = 12'h48c;
-    mem[3'b10] = 12'h6d4;
-    mem[3'b11] = 12'h4b1;
-    mem[3'b100] = 12'h4a0;
-    mem[3'b101] = 12'h4e3;
+    mem[0] = 12'h4c5;
+    mem[1] = 12'h48c;
+    mem[2] = 12'h6d4;
+    mem[3] = 12'h4b1;
+    mem[4] = 12'h4a0;
+    mem[5] = 12'h4e3;
     end
     
     always @(posedge clock) begin
@@ -3908,12 +3908,12 @@ module random_3_e18_mvtu_int$lanes$3$thr$0$flips(address,clock,data);
     reg[0:0] mem [7:0];
     
     initial begin
-    mem[3'b0] = 1'b1;
-    mem[3'b1] = 1'b0;
-    mem[3'b10] = 1'b0;
-    mem[3'b11] = 1'b1;
-    mem[3'b100] = 1'b0;
-    mem[3'b101] = 1'b0;
+    mem[0] = 1'b1;
+    mem[1] = 1'b0;
+    mem[2] = 1'b0;
+    mem[3] = 1'b1;
+    mem[4] = 1'b0;
+    mem[5] = 1'b0;
     end
     
     always @(posedge clock) begin
@@ -3971,12 +3971,12 @@ module random_3_e18_mvtu_int$lanes$3$thr$0$thr$0(address,clock,data);
     reg[11:0] mem [7:0];
     
     initial begin
-    mem[3'b0] = 12'h47b;
-    mem[3'b1] = 12'h48e;
-    mem[3'b10] = 12'h4a6;
-    mem[3'b11] = 12'h4a1;
-    mem[3'b100] = 12'h48a;
-    mem[3'b101] = 12'h4bf;
+    mem[0] = 12'h47b;
+    mem[1] = 12'h48e;
+    mem[2] = 12'h4a6;
+    mem[3] = 12'h4a1;
+    mem[4] = 12'h48a;
+    mem[5] = 12'h4bf;
     end
     
     always @(posedge clock) begin
@@ -4559,12 +4559,12 @@ module random_3_e18_mvtu_int$lanes$4$thr$0$flips(address,clock,data);
     reg[0:0] mem [7:0];
     
     initial begin
-    mem[3'b0] = 1'b1;
-    mem[3'b1] = 1'b0;
-    mem[3'b10] = 1'b1;
-    mem[3'b11] = 1'b0;
-    mem[3'b100] = 1'b1;
-    mem[3'b101] = 1'b1;
+    mem[0] = 1'b1;
+    mem[1] = 1'b0;
+    mem[2] = 1'b1;
+    mem[3] = 1'b0;
+    mem[4] = 1'b1;
+    mem[5] = 1'b1;
     end
     
     always @(posedge clock) begin
@@ -4622,12 +4622,12 @@ module random_3_e18_mvtu_int$lanes$4$thr$0$thr$0(address,clock,data);
     reg[11:0] mem [7:0];
     
     initial begin
-    mem[3'b0] = 12'h4a9;
-    mem[3'b1] = 12'h48a;
-    mem[3'b10] = 12'h475;
-    mem[3'b11] = 12'h49e;
-    mem[3'b100] = 12'h4b1;
-    mem[3'b101] = 12'h22d;
+    mem[0] = 12'h4a9;
+    mem[1] = 12'h48a;
+    mem[2] = 12'h475;
+    mem[3] = 12'h49e;
+    mem[4] = 12'h4b1;
+    mem[5] = 12'h22d;
     end
     
     always @(posedge clock) begin
@@ -5210,12 +5210,12 @@ module random_3_e18_mvtu_int$lanes$5$thr$0$flips(address,clock,data);
     reg[0:0] mem [7:0];
     
     initial begin
-    mem[3'b0] = 1'b1;
-    mem[3'b1] = 1'b1;
-    mem[3'b10] = 1'b1;
-    mem[3'b11] = 1'b0;
-    mem[3'b100] = 1'b1;
-    mem[3'b101] = 1'b0;
+    mem[0] = 1'b1;
+    mem[1] = 1'b1;
+    mem[2] = 1'b1;
+    mem[3] = 1'b0;
+    mem[4] = 1'b1;
+    mem[5] = 1'b0;
     end
     
     always @(posedge clock) begin
@@ -5273,12 +5273,12 @@ module random_3_e18_mvtu_int$lanes$5$thr$0$thr$0(address,clock,data);
     reg[11:0] mem [7:0];
     
     initial begin
-    mem[3'b0] = 12'h4c5;
-    mem[3'b1] = 12'h486;
-    mem[3'b10] = 12'h22c;
-    mem[3'b11] = 12'h497;
-    mem[3'b100] = 12'h22c;
-    mem[3'b101] = 12'h4c3;
+    mem[0] = 12'h4c5;
+    mem[1] = 12'h486;
+    mem[2] = 12'h22c;
+    mem[3] = 12'h497;
+    mem[4] = 12'h22c;
+    mem[5] = 12'h4c3;
     end
     
     always @(posedge clock) begin
@@ -5861,12 +5861,12 @@ module random_3_e18_mvtu_int$lanes$6$thr$0$flips(address,clock,data);
     reg[0:0] mem [7:0];
     
     initial begin
-    mem[3'b0] = 1'b0;
-    mem[3'b1] = 1'b1;
-    mem[3'b10] = 1'b0;
-    mem[3'b11] = 1'b1;
-    mem[3'b100] = 1'b0;
-    mem[3'b101] = 1'b0;
+    mem[0] = 1'b0;
+    mem[1] = 1'b1;
+    mem[2] = 1'b0;
+    mem[3] = 1'b1;
+    mem[4] = 1'b0;
+    mem[5] = 1'b0;
     end
     
     always @(posedge clock) begin
@@ -5924,12 +5924,12 @@ module random_3_e18_mvtu_int$lanes$6$thr$0$thr$0(address,clock,data);
     reg[11:0] mem [7:0];
     
     initial begin
-    mem[3'b0] = 12'h4ae;
-    mem[3'b1] = 12'h4c4;
-    mem[3'b10] = 12'h497;
-    mem[3'b11] = 12'h4a3;
-    mem[3'b100] = 12'h46c;
-    mem[3'b101] = 12'h4a5;
+    mem[0] = 12'h4ae;
+    mem[1] = 12'h4c4;
+    mem[2] = 12'h497;
+    mem[3] = 12'h4a3;
+    mem[4] = 12'h46c;
+    mem[5] = 12'h4a5;
     end
     
     always @(posedge clock) begin

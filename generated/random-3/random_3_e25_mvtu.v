@@ -1989,23 +1989,23 @@ module random_3_e25_mvtu$lanes$0$thr$0$flips(address,clock,data);
     reg[0:0] mem [31:0];
     
     initial begin
-    mem[5'b0] = 1'b0;
-    mem[5'b1] = 1'b0;
-    mem[5'b10] = 1'b0;
-    mem[5'b11] = 1'b0;
-    mem[5'b100] = 1'b0;
-    mem[5'b101] = 1'b0;
-    mem[5'b110] = 1'b0;
-    mem[5'b111] = 1'b0;
-    mem[5'b1000] = 1'b0;
-    mem[5'b1001] = 1'b0;
-    mem[5'b1010] = 1'b0;
-    mem[5'b1011] = 1'b0;
-    mem[5'b1100] = 1'b0;
-    mem[5'b1101] = 1'b0;
-    mem[5'b1110] = 1'b0;
-    mem[5'b1111] = 1'b0;
-    mem[5'b10000] = 1'b0;
+    mem[0] = 1'b0;
+    mem[1] = 1'b0;
+    mem[2] = 1'b0;
+    mem[3] = 1'b0;
+    mem[4] = 1'b0;
+    mem[5] = 1'b0;
+    mem[6] = 1'b0;
+    mem[7] = 1'b0;
+    mem[8] = 1'b0;
+    mem[9] = 1'b0;
+    mem[10] = 1'b0;
+    mem[11] = 1'b0;
+    mem[12] = 1'b0;
+    mem[13] = 1'b0;
+    mem[14] = 1'b0;
+    mem[15] = 1'b0;
+    mem[16] = 1'b0;
     end
     
     always @(posedge clock) begin
@@ -2063,23 +2063,23 @@ module random_3_e25_mvtu$lanes$0$thr$0$thr$0(address,clock,data);
     reg[7:0] mem [31:0];
     
     initial begin
-    mem[5'b0] = 8'h3f;
-    mem[5'b1] = 8'h39;
-    mem[5'b10] = 8'h3e;
-    mem[5'b11] = 8'h46;
-    mem[5'b100] = 8'h40;
-    mem[5'b101] = 8'h3d;
-    mem[5'b110] = 8'h2e;
-    mem[5'b111] = 8'h3a;
-    mem[5'b1000] = 8'h4b;
-    mem[5'b1001] = 8'h44;
-    mem[5'b1010] = 8'h3f;
-    mem[5'b1011] = 8'h43;
-    mem[5'b1100] = 8'h6b;
-    mem[5'b1101] = 8'h46;
-    mem[5'b1110] = 8'h48;
-    mem[5'b1111] = 8'h43;
-    mem[5'b10000] = 8'h35;
+    mem[0] = 8'h3f;
+    mem[1] = 8'h39;
+    mem[2] = 8'h3e;
+    mem[3] = 8'h46;
+    mem[4] = 8'h40;
+    mem[5] = 8'h3d;
+    mem[6] = 8'h2e;
+    mem[7] = 8'h3a;
+    mem[8] = 8'h4b;
+    mem[9] = 8'h44;
+    mem[10] = 8'h3f;
+    mem[11] = 8'h43;
+    mem[12] = 8'h6b;
+    mem[13] = 8'h46;
+    mem[14] = 8'h48;
+    mem[15] = 8'h43;
+    mem[16] = 8'h35;
     end
     
     always @(posedge clock) begin
@@ -2099,23 +2099,23 @@ module random_3_e25_mvtu$lanes$0$thr$0$thr$1(address,clock,data);
     reg[7:0] mem [31:0];
     
     initial begin
-    mem[5'b0] = 8'h16;
-    mem[5'b1] = 8'h3a;
-    mem[5'b10] = 8'h3f;
-    mem[5'b11] = 8'h45;
-    mem[5'b100] = 8'h40;
-    mem[5'b101] = 8'h3d;
-    mem[5'b110] = 8'h2d;
-    mem[5'b111] = 8'h3a;
-    mem[5'b1000] = 8'h49;
-    mem[5'b1001] = 8'h6b;
-    mem[5'b1010] = 8'h3f;
-    mem[5'b1011] = 8'h6b;
-    mem[5'b1100] = 8'h41;
-    mem[5'b1101] = 8'h47;
-    mem[5'b1110] = 8'h49;
-    mem[5'b1111] = 8'h43;
-    mem[5'b10000] = 8'h35;
+    mem[0] = 8'h16;
+    mem[1] = 8'h3a;
+    mem[2] = 8'h3f;
+    mem[3] = 8'h45;
+    mem[4] = 8'h40;
+    mem[5] = 8'h3d;
+    mem[6] = 8'h2d;
+    mem[7] = 8'h3a;
+    mem[8] = 8'h49;
+    mem[9] = 8'h6b;
+    mem[10] = 8'h3f;
+    mem[11] = 8'h6b;
+    mem[12] = 8'h41;
+    mem[13] = 8'h47;
+    mem[14] = 8'h49;
+    mem[15] = 8'h43;
+    mem[16] = 8'h35;
     end
     
     always @(posedge clock) begin
@@ -2135,23 +2135,23 @@ module random_3_e25_mvtu$lanes$0$thr$0$thr$2(address,clock,data);
     reg[7:0] mem [31:0];
     
     initial begin
-    mem[5'b0] = 8'h40;
-    mem[5'b1] = 8'h3b;
-    mem[5'b10] = 8'h3e;
-    mem[5'b11] = 8'h47;
-    mem[5'b100] = 8'h3f;
-    mem[5'b101] = 8'h3d;
-    mem[5'b110] = 8'h2e;
-    mem[5'b111] = 8'h3a;
-    mem[5'b1000] = 8'h4b;
-    mem[5'b1001] = 8'h43;
-    mem[5'b1010] = 8'h41;
-    mem[5'b1011] = 8'h44;
-    mem[5'b1100] = 8'h16;
-    mem[5'b1101] = 8'h16;
-    mem[5'b1110] = 8'h48;
-    mem[5'b1111] = 8'h41;
-    mem[5'b10000] = 8'h35;
+    mem[0] = 8'h40;
+    mem[1] = 8'h3b;
+    mem[2] = 8'h3e;
+    mem[3] = 8'h47;
+    mem[4] = 8'h3f;
+    mem[5] = 8'h3d;
+    mem[6] = 8'h2e;
+    mem[7] = 8'h3a;
+    mem[8] = 8'h4b;
+    mem[9] = 8'h43;
+    mem[10] = 8'h41;
+    mem[11] = 8'h44;
+    mem[12] = 8'h16;
+    mem[13] = 8'h16;
+    mem[14] = 8'h48;
+    mem[15] = 8'h41;
+    mem[16] = 8'h35;
     end
     
     always @(posedge clock) begin
@@ -2171,23 +2171,23 @@ module random_3_e25_mvtu$lanes$0$thr$0$thr$3(address,clock,data);
     reg[7:0] mem [31:0];
     
     initial begin
-    mem[5'b0] = 8'h41;
-    mem[5'b1] = 8'h3a;
-    mem[5'b10] = 8'h3f;
-    mem[5'b11] = 8'h45;
-    mem[5'b100] = 8'h40;
-    mem[5'b101] = 8'h3f;
-    mem[5'b110] = 8'h2d;
-    mem[5'b111] = 8'h39;
-    mem[5'b1000] = 8'h4b;
-    mem[5'b1001] = 8'h43;
-    mem[5'b1010] = 8'h3f;
-    mem[5'b1011] = 8'h45;
-    mem[5'b1100] = 8'h41;
-    mem[5'b1101] = 8'h47;
-    mem[5'b1110] = 8'h48;
-    mem[5'b1111] = 8'h43;
-    mem[5'b10000] = 8'h35;
+    mem[0] = 8'h41;
+    mem[1] = 8'h3a;
+    mem[2] = 8'h3f;
+    mem[3] = 8'h45;
+    mem[4] = 8'h40;
+    mem[5] = 8'h3f;
+    mem[6] = 8'h2d;
+    mem[7] = 8'h39;
+    mem[8] = 8'h4b;
+    mem[9] = 8'h43;
+    mem[10] = 8'h3f;
+    mem[11] = 8'h45;
+    mem[12] = 8'h41;
+    mem[13] = 8'h47;
+    mem[14] = 8'h48;
+    mem[15] = 8'h43;
+    mem[16] = 8'h35;
     end
     
     always @(posedge clock) begin
@@ -2207,23 +2207,23 @@ module random_3_e25_mvtu$lanes$0$thr$0$thr$4(address,clock,data);
     reg[7:0] mem [31:0];
     
     initial begin
-    mem[5'b0] = 8'h6b;
-    mem[5'b1] = 8'h3b;
-    mem[5'b10] = 8'h3d;
-    mem[5'b11] = 8'h46;
-    mem[5'b100] = 8'h41;
-    mem[5'b101] = 8'h3d;
-    mem[5'b110] = 8'h16;
-    mem[5'b111] = 8'h39;
-    mem[5'b1000] = 8'h4a;
-    mem[5'b1001] = 8'h43;
-    mem[5'b1010] = 8'h16;
-    mem[5'b1011] = 8'h45;
-    mem[5'b1100] = 8'h43;
-    mem[5'b1101] = 8'h46;
-    mem[5'b1110] = 8'h49;
-    mem[5'b1111] = 8'h43;
-    mem[5'b10000] = 8'h37;
+    mem[0] = 8'h6b;
+    mem[1] = 8'h3b;
+    mem[2] = 8'h3d;
+    mem[3] = 8'h46;
+    mem[4] = 8'h41;
+    mem[5] = 8'h3d;
+    mem[6] = 8'h16;
+    mem[7] = 8'h39;
+    mem[8] = 8'h4a;
+    mem[9] = 8'h43;
+    mem[10] = 8'h16;
+    mem[11] = 8'h45;
+    mem[12] = 8'h43;
+    mem[13] = 8'h46;
+    mem[14] = 8'h49;
+    mem[15] = 8'h43;
+    mem[16] = 8'h37;
     end
     
     always @(posedge clock) begin
@@ -2243,23 +2243,23 @@ module random_3_e25_mvtu$lanes$0$thr$0$thr$5(address,clock,data);
     reg[7:0] mem [31:0];
     
     initial begin
-    mem[5'b0] = 8'h40;
-    mem[5'b1] = 8'h6b;
-    mem[5'b10] = 8'h3d;
-    mem[5'b11] = 8'h45;
-    mem[5'b100] = 8'h41;
-    mem[5'b101] = 8'h3f;
-    mem[5'b110] = 8'h2f;
-    mem[5'b111] = 8'h6b;
-    mem[5'b1000] = 8'h4a;
-    mem[5'b1001] = 8'h44;
-    mem[5'b1010] = 8'h40;
-    mem[5'b1011] = 8'h44;
-    mem[5'b1100] = 8'h42;
-    mem[5'b1101] = 8'h45;
-    mem[5'b1110] = 8'h49;
-    mem[5'b1111] = 8'h42;
-    mem[5'b10000] = 8'h35;
+    mem[0] = 8'h40;
+    mem[1] = 8'h6b;
+    mem[2] = 8'h3d;
+    mem[3] = 8'h45;
+    mem[4] = 8'h41;
+    mem[5] = 8'h3f;
+    mem[6] = 8'h2f;
+    mem[7] = 8'h6b;
+    mem[8] = 8'h4a;
+    mem[9] = 8'h44;
+    mem[10] = 8'h40;
+    mem[11] = 8'h44;
+    mem[12] = 8'h42;
+    mem[13] = 8'h45;
+    mem[14] = 8'h49;
+    mem[15] = 8'h42;
+    mem[16] = 8'h35;
     end
     
     always @(posedge clock) begin
@@ -2279,23 +2279,23 @@ module random_3_e25_mvtu$lanes$0$thr$0$thr$6(address,clock,data);
     reg[7:0] mem [31:0];
     
     initial begin
-    mem[5'b0] = 8'h40;
-    mem[5'b1] = 8'h3a;
-    mem[5'b10] = 8'h3d;
-    mem[5'b11] = 8'h45;
-    mem[5'b100] = 8'h41;
-    mem[5'b101] = 8'h3d;
-    mem[5'b110] = 8'h2e;
-    mem[5'b111] = 8'h39;
-    mem[5'b1000] = 8'h4a;
-    mem[5'b1001] = 8'h43;
-    mem[5'b1010] = 8'h40;
-    mem[5'b1011] = 8'h43;
-    mem[5'b1100] = 8'h16;
-    mem[5'b1101] = 8'h46;
-    mem[5'b1110] = 8'h47;
-    mem[5'b1111] = 8'h43;
-    mem[5'b10000] = 8'h37;
+    mem[0] = 8'h40;
+    mem[1] = 8'h3a;
+    mem[2] = 8'h3d;
+    mem[3] = 8'h45;
+    mem[4] = 8'h41;
+    mem[5] = 8'h3d;
+    mem[6] = 8'h2e;
+    mem[7] = 8'h39;
+    mem[8] = 8'h4a;
+    mem[9] = 8'h43;
+    mem[10] = 8'h40;
+    mem[11] = 8'h43;
+    mem[12] = 8'h16;
+    mem[13] = 8'h46;
+    mem[14] = 8'h47;
+    mem[15] = 8'h43;
+    mem[16] = 8'h37;
     end
     
     always @(posedge clock) begin

@@ -832,23 +832,23 @@ module random_3_e29_threshold$thr$0$flips(address,clock,data);
     reg[0:0] mem [31:0];
     
     initial begin
-    mem[5'b0] = 1'b1;
-    mem[5'b1] = 1'b1;
-    mem[5'b10] = 1'b0;
-    mem[5'b11] = 1'b0;
-    mem[5'b100] = 1'b0;
-    mem[5'b101] = 1'b1;
-    mem[5'b110] = 1'b0;
-    mem[5'b111] = 1'b1;
-    mem[5'b1000] = 1'b0;
-    mem[5'b1001] = 1'b1;
-    mem[5'b1010] = 1'b0;
-    mem[5'b1011] = 1'b0;
-    mem[5'b1100] = 1'b1;
-    mem[5'b1101] = 1'b1;
-    mem[5'b1110] = 1'b0;
-    mem[5'b1111] = 1'b0;
-    mem[5'b10000] = 1'b0;
+    mem[0] = 1'b1;
+    mem[1] = 1'b1;
+    mem[2] = 1'b0;
+    mem[3] = 1'b0;
+    mem[4] = 1'b0;
+    mem[5] = 1'b1;
+    mem[6] = 1'b0;
+    mem[7] = 1'b1;
+    mem[8] = 1'b0;
+    mem[9] = 1'b1;
+    mem[10] = 1'b0;
+    mem[11] = 1'b0;
+    mem[12] = 1'b1;
+    mem[13] = 1'b1;
+    mem[14] = 1'b0;
+    mem[15] = 1'b0;
+    mem[16] = 1'b0;
     end
     
     always @(posedge clock) begin
@@ -906,23 +906,23 @@ module random_3_e29_threshold$thr$0$thr$0(address,clock,data);
     reg[5:0] mem [31:0];
     
     initial begin
-    mem[5'b0] = 6'b11000;
-    mem[5'b1] = 6'b11011;
-    mem[5'b10] = 6'b11010;
-    mem[5'b11] = 6'b11010;
-    mem[5'b100] = 6'b11000;
-    mem[5'b101] = 6'b11100;
-    mem[5'b110] = 6'b11010;
-    mem[5'b111] = 6'b11010;
-    mem[5'b1000] = 6'b11000;
-    mem[5'b1001] = 6'b11100;
-    mem[5'b1010] = 6'b11010;
-    mem[5'b1011] = 6'b10000;
-    mem[5'b1100] = 6'b11001;
-    mem[5'b1101] = 6'b10000;
-    mem[5'b1110] = 6'b10111;
-    mem[5'b1111] = 6'b10101;
-    mem[5'b10000] = 6'b11011;
+    mem[0] = 6'b11000;
+    mem[1] = 6'b11011;
+    mem[2] = 6'b11010;
+    mem[3] = 6'b11010;
+    mem[4] = 6'b11000;
+    mem[5] = 6'b11100;
+    mem[6] = 6'b11010;
+    mem[7] = 6'b11010;
+    mem[8] = 6'b11000;
+    mem[9] = 6'b11100;
+    mem[10] = 6'b11010;
+    mem[11] = 6'b10000;
+    mem[12] = 6'b11001;
+    mem[13] = 6'b10000;
+    mem[14] = 6'b10111;
+    mem[15] = 6'b10101;
+    mem[16] = 6'b11011;
     end
     
     always @(posedge clock) begin

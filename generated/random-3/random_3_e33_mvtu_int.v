@@ -1396,7 +1396,7 @@ module random_3_e33_mvtu_int$lanes$0$bias$0(address,clock,data);
     reg[7:0] mem [1:0];
     
     initial begin
-    mem[1'b0] = 8'hfe;
+    mem[0] = 8'hfe;
     end
     
     always @(posedge clock) begin
@@ -1976,49 +1976,49 @@ module random_3_e33_mvtu_int$wmem$0$banks$0(address,clock,data);
     reg[0:0] mem [63:0];
     
     initial begin
-    mem[6'b0] = 1'b0;
-    mem[6'b1] = 1'b0;
-    mem[6'b10] = 1'b0;
-    mem[6'b11] = 1'b0;
-    mem[6'b100] = 1'b1;
-    mem[6'b101] = 1'b0;
-    mem[6'b110] = 1'b1;
-    mem[6'b111] = 1'b1;
-    mem[6'b1000] = 1'b0;
-    mem[6'b1001] = 1'b1;
-    mem[6'b1010] = 1'b0;
-    mem[6'b1011] = 1'b0;
-    mem[6'b1100] = 1'b0;
-    mem[6'b1101] = 1'b1;
-    mem[6'b1110] = 1'b0;
-    mem[6'b1111] = 1'b1;
-    mem[6'b10000] = 1'b0;
-    mem[6'b10001] = 1'b1;
-    mem[6'b10010] = 1'b0;
-    mem[6'b10011] = 1'b0;
-    mem[6'b10100] = 1'b0;
-    mem[6'b10101] = 1'b1;
-    mem[6'b10110] = 1'b1;
-    mem[6'b10111] = 1'b0;
-    mem[6'b11000] = 1'b0;
-    mem[6'b11001] = 1'b0;
-    mem[6'b11010] = 1'b0;
-    mem[6'b11011] = 1'b0;
-    mem[6'b11100] = 1'b1;
-    mem[6'b11101] = 1'b1;
-    mem[6'b11110] = 1'b0;
-    mem[6'b11111] = 1'b1;
-    mem[6'b100000] = 1'b1;
-    mem[6'b100001] = 1'b1;
-    mem[6'b100010] = 1'b1;
-    mem[6'b100011] = 1'b0;
-    mem[6'b100100] = 1'b0;
-    mem[6'b100101] = 1'b0;
-    mem[6'b100110] = 1'b0;
-    mem[6'b100111] = 1'b1;
-    mem[6'b101000] = 1'b0;
-    mem[6'b101001] = 1'b1;
-    mem[6'b101010] = 1'b0;
+    mem[0] = 1'b0;
+    mem[1] = 1'b0;
+    mem[2] = 1'b0;
+    mem[3] = 1'b0;
+    mem[4] = 1'b1;
+    mem[5] = 1'b0;
+    mem[6] = 1'b1;
+    mem[7] = 1'b1;
+    mem[8] = 1'b0;
+    mem[9] = 1'b1;
+    mem[10] = 1'b0;
+    mem[11] = 1'b0;
+    mem[12] = 1'b0;
+    mem[13] = 1'b1;
+    mem[14] = 1'b0;
+    mem[15] = 1'b1;
+    mem[16] = 1'b0;
+    mem[17] = 1'b1;
+    mem[18] = 1'b0;
+    mem[19] = 1'b0;
+    mem[20] = 1'b0;
+    mem[21] = 1'b1;
+    mem[22] = 1'b1;
+    mem[23] = 1'b0;
+    mem[24] = 1'b0;
+    mem[25] = 1'b0;
+    mem[26] = 1'b0;
+    mem[27] = 1'b0;
+    mem[28] = 1'b1;
+    mem[29] = 1'b1;
+    mem[30] = 1'b0;
+    mem[31] = 1'b1;
+    mem[32] = 1'b1;
+    mem[33] = 1'b1;
+    mem[34] = 1'b1;
+    mem[35] = 1'b0;
+    mem[36] = 1'b0;
+    mem[37] = 1'b0;
+    mem[38] = 1'b0;
+    mem[39] = 1'b1;
+    mem[40] = 1'b0;
+    mem[41] = 1'b1;
+    mem[42] = 1'b0;
     end
     
     always @(posedge clock) begin

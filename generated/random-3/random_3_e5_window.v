@@ -335,6 +335,9 @@ module random_3_e5_window(clock,reset,in_data,in_valid,in_ready,out_data,out_val
         if (oys$q < c_p) begin
             top = c_p;
         end
+        if (oys$q > c_hlb) begin
+            top = c_hlb;
+        end
         wok = 1'b0;
         if (fd$q == 32'h0) begin
             wok = 1'b1;

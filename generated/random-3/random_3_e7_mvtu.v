@@ -1996,10 +1996,10 @@ module random_3_e7_mvtu$lanes$0$thr$0$flips(address,clock,data);
     reg[0:0] mem [3:0];
     
     initial begin
-    mem[2'b0] = 1'b0;
-    mem[2'b1] = 1'b0;
-    mem[2'b10] = 1'b0;
-    mem[2'b11] = 1'b0;
+    mem[0] = 1'b0;
+    mem[1] = 1'b0;
+    mem[2] = 1'b0;
+    mem[3] = 1'b0;
     end
     
     always @(posedge clock) begin
@@ -2057,10 +2057,10 @@ module random_3_e7_mvtu$lanes$0$thr$0$thr$0(address,clock,data);
     reg[2:0] mem [3:0];
     
     initial begin
-    mem[2'b0] = 3'b11;
-    mem[2'b1] = 3'b100;
-    mem[2'b10] = 3'b100;
-    mem[2'b11] = 3'b100;
+    mem[0] = 3'b11;
+    mem[1] = 3'b100;
+    mem[2] = 3'b100;
+    mem[3] = 3'b100;
     end
     
     always @(posedge clock) begin
@@ -2080,10 +2080,10 @@ module random_3_e7_mvtu$lanes$0$thr$0$thr$1(address,clock,data);
     reg[2:0] mem [3:0];
     
     initial begin
-    mem[2'b0] = 3'b10;
-    mem[2'b1] = 3'b11;
-    mem[2'b10] = 3'b10;
-    mem[2'b11] = 3'b100;
+    mem[0] = 3'b10;
+    mem[1] = 3'b11;
+    mem[2] = 3'b10;
+    mem[3] = 3'b100;
     end
     
     always @(posedge clock) begin
@@ -2103,10 +2103,10 @@ module random_3_e7_mvtu$lanes$0$thr$0$thr$2(address,clock,data);
     reg[2:0] mem [3:0];
     
     initial begin
-    mem[2'b0] = 3'b10;
-    mem[2'b1] = 3'b100;
-    mem[2'b10] = 3'b10;
-    mem[2'b11] = 3'b100;
+    mem[0] = 3'b10;
+    mem[1] = 3'b100;
+    mem[2] = 3'b10;
+    mem[3] = 3'b100;
     end
     
     always @(posedge clock) begin
@@ -2126,10 +2126,10 @@ module random_3_e7_mvtu$lanes$0$thr$0$thr$3(address,clock,data);
     reg[2:0] mem [3:0];
     
     initial begin
-    mem[2'b0] = 3'b11;
-    mem[2'b1] = 3'b10;
-    mem[2'b10] = 3'b11;
-    mem[2'b11] = 3'b100;
+    mem[0] = 3'b11;
+    mem[1] = 3'b10;
+    mem[2] = 3'b11;
+    mem[3] = 3'b100;
     end
     
     always @(posedge clock) begin
@@ -2149,10 +2149,10 @@ module random_3_e7_mvtu$lanes$0$thr$0$thr$4(address,clock,data);
     reg[2:0] mem [3:0];
     
     initial begin
-    mem[2'b0] = 3'b11;
-    mem[2'b1] = 3'b11;
-    mem[2'b10] = 3'b11;
-    mem[2'b11] = 3'b100;
+    mem[0] = 3'b11;
+    mem[1] = 3'b11;
+    mem[2] = 3'b11;
+    mem[3] = 3'b100;
     end
     
     always @(posedge clock) begin
@@ -2172,10 +2172,10 @@ module random_3_e7_mvtu$lanes$0$thr$0$thr$5(address,clock,data);
     reg[2:0] mem [3:0];
     
     initial begin
-    mem[2'b0] = 3'b11;
-    mem[2'b1] = 3'b100;
-    mem[2'b10] = 3'b11;
-    mem[2'b11] = 3'b100;
+    mem[0] = 3'b11;
+    mem[1] = 3'b100;
+    mem[2] = 3'b11;
+    mem[3] = 3'b100;
     end
     
     always @(posedge clock) begin
@@ -2195,10 +2195,10 @@ module random_3_e7_mvtu$lanes$0$thr$0$thr$6(address,clock,data);
     reg[2:0] mem [3:0];
     
     initial begin
-    mem[2'b0] = 3'b10;
-    mem[2'b1] = 3'b11;
-    mem[2'b10] = 3'b11;
-    mem[2'b11] = 3'b10;
+    mem[0] = 3'b10;
+    mem[1] = 3'b11;
+    mem[2] = 3'b11;
+    mem[3] = 3'b10;
     end
     
     always @(posedge clock) begin
@@ -3325,10 +3325,10 @@ module random_3_e7_mvtu$lanes$1$thr$0$flips(address,clock,data);
     reg[0:0] mem [3:0];
     
     initial begin
-    mem[2'b0] = 1'b0;
-    mem[2'b1] = 1'b0;
-    mem[2'b10] = 1'b0;
-    mem[2'b11] = 1'b0;
+    mem[0] = 1'b0;
+    mem[1] = 1'b0;
+    mem[2] = 1'b0;
+    mem[3] = 1'b0;
     end
     
     always @(posedge clock) begin
@@ -3386,10 +3386,10 @@ module random_3_e7_mvtu$lanes$1$thr$0$thr$0(address,clock,data);
     reg[2:0] mem [3:0];
     
     initial begin
-    mem[2'b0] = 3'b1;
-    mem[2'b1] = 3'b10;
-    mem[2'b10] = 3'b10;
-    mem[2'b11] = 3'b100;
+    mem[0] = 3'b1;
+    mem[1] = 3'b10;
+    mem[2] = 3'b10;
+    mem[3] = 3'b100;
     end
     
     always @(posedge clock) begin
@@ -3409,10 +3409,10 @@ module random_3_e7_mvtu$lanes$1$thr$0$thr$1(address,clock,data);
     reg[2:0] mem [3:0];
     
     initial begin
-    mem[2'b0] = 3'b1;
-    mem[2'b1] = 3'b100;
-    mem[2'b10] = 3'b100;
-    mem[2'b11] = 3'b11;
+    mem[0] = 3'b1;
+    mem[1] = 3'b100;
+    mem[2] = 3'b100;
+    mem[3] = 3'b11;
     end
     
     always @(posedge clock) begin
@@ -3432,10 +3432,10 @@ module random_3_e7_mvtu$lanes$1$thr$0$thr$2(address,clock,data);
     reg[2:0] mem [3:0];
     
     initial begin
-    mem[2'b0] = 3'b1;
-    mem[2'b1] = 3'b11;
-    mem[2'b10] = 3'b10;
-    mem[2'b11] = 3'b10;
+    mem[0] = 3'b1;
+    mem[1] = 3'b11;
+    mem[2] = 3'b10;
+    mem[3] = 3'b10;
     end
     
     always @(posedge clock) begin
@@ -3455,10 +3455,10 @@ module random_3_e7_mvtu$lanes$1$thr$0$thr$3(address,clock,data);
     reg[2:0] mem [3:0];
     
     initial begin
-    mem[2'b0] = 3'b10;
-    mem[2'b1] = 3'b10;
-    mem[2'b10] = 3'b10;
-    mem[2'b11] = 3'b10;
+    mem[0] = 3'b10;
+    mem[1] = 3'b10;
+    mem[2] = 3'b10;
+    mem[3] = 3'b10;
     end
     
     always @(posedge clock) begin
@@ -3478,10 +3478,10 @@ module random_3_e7_mvtu$lanes$1$thr$0$thr$4(address,clock,data);
     reg[2:0] mem [3:0];
     
     initial begin
-    mem[2'b0] = 3'b1;
-    mem[2'b1] = 3'b11;
-    mem[2'b10] = 3'b11;
-    mem[2'b11] = 3'b11;
+    mem[0] = 3'b1;
+    mem[1] = 3'b11;
+    mem[2] = 3'b11;
+    mem[3] = 3'b11;
     end
     
     always @(posedge clock) begin
@@ -3501,10 +3501,10 @@ module random_3_e7_mvtu$lanes$1$thr$0$thr$5(address,clock,data);
     reg[2:0] mem [3:0];
     
     initial begin
-    mem[2'b0] = 3'b10;
-    mem[2'b1] = 3'b100;
-    mem[2'b10] = 3'b10;
-    mem[2'b11] = 3'b11;
+    mem[0] = 3'b10;
+    mem[1] = 3'b100;
+    mem[2] = 3'b10;
+    mem[3] = 3'b11;
     end
     
     always @(posedge clock) begin
@@ -3524,10 +3524,10 @@ module random_3_e7_mvtu$lanes$1$thr$0$thr$6(address,clock,data);
     reg[2:0] mem [3:0];
     
     initial begin
-    mem[2'b0] = 3'b1;
-    mem[2'b1] = 3'b11;
-    mem[2'b10] = 3'b100;
-    mem[2'b11] = 3'b100;
+    mem[0] = 3'b1;
+    mem[1] = 3'b11;
+    mem[2] = 3'b100;
+    mem[3] = 3'b100;
     end
     
     always @(posedge clock) begin
@@ -5760,10 +5760,10 @@ module random_3_e7_mvtu$wmem$0$banks$0(address,clock,data);
     reg[0:0] mem [3:0];
     
     initial begin
-    mem[2'b0] = 1'b1;
-    mem[2'b1] = 1'b1;
-    mem[2'b10] = 1'b1;
-    mem[2'b11] = 1'b1;
+    mem[0] = 1'b1;
+    mem[1] = 1'b1;
+    mem[2] = 1'b1;
+    mem[3] = 1'b1;
     end
     
     always @(posedge clock) begin
@@ -5875,10 +5875,10 @@ module random_3_e7_mvtu$wmem$1$banks$0(address,clock,data);
     reg[0:0] mem [3:0];
     
     initial begin
-    mem[2'b0] = 1'b0;
-    mem[2'b1] = 1'b1;
-    mem[2'b10] = 1'b1;
-    mem[2'b11] = 1'b1;
+    mem[0] = 1'b0;
+    mem[1] = 1'b1;
+    mem[2] = 1'b1;
+    mem[3] = 1'b1;
     end
     
     always @(posedge clock) begin

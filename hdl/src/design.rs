@@ -829,6 +829,7 @@ impl Builder<'_> {
                     }
                     let (oh, ow) = cfg.out_hw();
                     let e = oh * ow * kernel * kernel * ishape.c;
+                    let in_last = self.streams[s].last;
                     let o = self.engine(
                         EngineKind::Window(cfg.clone()),
                         vec![cfg.in_width(), cfg.out_width(), cfg.counter_bits()],
@@ -846,6 +847,10 @@ impl Builder<'_> {
                         None,
                     )[0];
                     self.streams[o].flag = cfg.pad_flag();
+                    // windows wholly in the bottom padding (p ≥ k) drain after the last input
+                    self.streams[o].last = self.streams[o]
+                        .last
+                        .max(in_last + cfg.latency() + cfg.drain_beats());
                     o
                 } else {
                     s

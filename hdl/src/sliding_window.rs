@@ -19,7 +19,7 @@
 //!                                  pad? ─[v1, pad1]─► mux(pad word, RAM data) ─► OutQueue(3) ─► out
 //! ```
 //!
-//! Buffer: a circular buffer of `R = min(k + s, H + k − p − 1)` input rows, each `W · C/SIMD` words of
+//! Buffer: a circular buffer of `R = min(k + s, max(H + k − p − 1, H))` input rows, each `W · C/SIMD` words of
 //! `OW` bits, in one [`LineRam`] (one write port, one registered read port: one iCE40
 //! `SB_RAM40_4K` holds 4 kbit). **Memory bits = R · W · C · B** (plus R·W·C/SIMD flag
 //! bits when the flag is present); 3×3 over 16×32×32 binary: 4 · 32 · 16 = 2048 bits.
@@ -32,7 +32,8 @@
 //! Flow control, all from registers (no `out_ready → in_ready` nor `in_valid →
 //! out_valid` path):
 //! - the writer takes a beat unless its row would overwrite one the reader still
-//!   needs: global row `wy − R` must be above the reader's top row `max(0, oy·s − p)`;
+//!   needs: global row `wy − R` must be above the reader's top row
+//!   `min(max(0, oy·s − p), H − 1)`;
 //! - the reader emits output pixel (oy, ox) once the writer has completed input pixel
 //!   (min(H−1, oy·s−p+k−1), min(W−1, ox·s−p+k−1)) (or is in the next frame);
 //! - a 2-bit frame difference (writer frame − reader frame + 1 ∈ {0, 1, 2}) orders the
@@ -46,8 +47,12 @@
 //! two flow-control rules above cycle by cycle ([`WindowConfig::cycles_per_frame`]),
 //! between max and the sum of the two. **Latency** (first input beat
 //! to first output beat, no stalls): the input beats up to and including pixel
-//! (min(H−1, k−1−p), min(W−1, k−1−p)), plus 3 (counter update, RAM read, queue).
+//! (min(H−1, k−1−p), min(W−1, k−1−p)), plus 3 (counter update, RAM read, queue); 2
+//! when p ≥ k, as the first window is then all padding and waits for no input.
 //! Both are measured in the tests.
+//!
+//! Any padding with H + 2p ≥ k works, p ≥ k included (as in PyTorch): windows wholly
+//! in the padding are emitted, one beat per cycle like the others, all pad words.
 //!
 //! Parameters: widths `IW = L·B`, `OW = SIMD·B (+1 flag)` and the counter width `CW`
 //! are const generics; every count (B, L, SIMD, C, H, W, k, s, p, pad value, binary) is
@@ -134,11 +139,16 @@ impl WindowConfig {
             (self.width + 2 * self.padding - self.kernel) / self.stride + 1,
         )
     }
-    /// Rows held in the line buffer: R = min(k + s, H + k − p − 1). The second bound
-    /// (only active for maps hardly taller than the kernel) keeps the writer at most
-    /// one frame ahead of the reader, never able to finish that next frame.
+    /// Rows held in the line buffer: R = min(k + s, max(H + k − p − 1, H)). The second
+    /// bound (only active for maps hardly taller than the kernel) keeps the writer at
+    /// most one frame ahead of the reader, never able to finish that next frame: the
+    /// reader's top row is at most min(H + p − k, H − 1) (it is clamped to the last row
+    /// while the windows lie wholly in the bottom padding, p ≥ k).
     pub fn rows(&self) -> usize {
-        (self.kernel + self.stride).min(self.height + self.kernel - self.padding - 1)
+        let bound = (self.height + self.kernel)
+            .saturating_sub(self.padding + 1)
+            .max(self.height);
+        (self.kernel + self.stride).min(bound)
     }
     /// RAM words: rows · W · C/SIMD.
     pub fn words(&self) -> usize {
@@ -254,16 +264,19 @@ impl WindowConfig {
             );
             let done = wt / in_px; // input pixels complete
             let (oy, ox) = ((rt / out_px) / ow, (rt / out_px) % ow);
-            let top = (oy * s).saturating_sub(p);
+            let top = (oy * s).saturating_sub(p).min(h - 1);
             let row = done / w;
             let write = match fd {
                 0 => true,
                 1 => row < top + r,
                 _ => row + h < top + r,
             };
-            let ny = (oy * s + k - 1).saturating_sub(p).min(h - 1);
-            let nx = (ox * s + k - 1).saturating_sub(p).min(w - 1);
-            let read = fd == 2 || (fd == 1 && done > ny * w + nx);
+            // in padded coordinates, as the registers hold them: the writer is at
+            // (p + done / W, p + done mod W), the window's last needed pixel at (ny, nx)
+            let ny = (oy * s + k - 1).min(h - 1 + p);
+            let nx = (ox * s + k - 1).min(w - 1 + p);
+            let (wy, wx) = (p + done / w, p + done % w);
+            let read = fd == 2 || (fd == 1 && (wy > ny || (wy == ny && wx > nx)));
             let (mut wwrap, mut rwrap) = (false, false);
             if read {
                 if rt == 0 {
@@ -290,11 +303,33 @@ impl WindowConfig {
         }
         starts[5] - starts[4]
     }
-    /// First input beat to first output beat, without stalls.
+    /// With p ≥ k, the output beats from the first output row whose windows reach the
+    /// last input row to the end of the frame: they may all follow the last input beat
+    /// (rows of windows wholly in the bottom padding), for the design's latency bound.
+    /// 0 when p < k.
+    pub fn drain_beats(&self) -> u64 {
+        if self.padding < self.kernel {
+            return 0;
+        }
+        let (oh, ow) = self.out_hw();
+        let last_row = self.height - 1 + self.padding;
+        let first = (0..oh)
+            .find(|oy| oy * self.stride + self.kernel > last_row)
+            .unwrap_or(oh - 1);
+        ((oh - first) * ow * self.kernel * self.kernel * self.channels / self.simd) as u64
+    }
+    /// First input beat to first output beat, without stalls: the input beats up to
+    /// the first window's last real pixel, plus 2. With p ≥ k the first window lies
+    /// wholly in the padding and needs no input beat.
     pub fn latency(&self) -> u64 {
-        let ny = self.height.min(self.kernel - self.padding) - 1;
-        let nx = self.width.min(self.kernel - self.padding) - 1;
-        ((ny * self.width + nx + 1) * self.channels / self.in_lanes) as u64 - 1 + 3
+        let needed = if self.padding >= self.kernel {
+            0
+        } else {
+            let ny = self.height.min(self.kernel - self.padding) - 1;
+            let nx = self.width.min(self.kernel - self.padding) - 1;
+            (ny * self.width + nx + 1) * self.channels / self.in_lanes
+        };
+        needed as u64 + 2
     }
 }
 
@@ -556,10 +591,6 @@ impl<const IW: usize, const OW: usize, const CW: usize> SlidingWindow<IW, OW, CW
             "{name}: kernel and stride must be >= 1"
         );
         assert!(
-            c.padding < c.kernel,
-            "{name}: padding must be smaller than the kernel"
-        );
-        assert!(
             c.height + 2 * c.padding >= c.kernel && c.width + 2 * c.padding >= c.kernel,
             "{name}: kernel larger than the padded input"
         );
@@ -698,6 +729,10 @@ impl<const IW: usize, const OW: usize, const CW: usize> Logic for SlidingWindow<
         self.top.next = self.oys.q.val();
         if self.oys.q.val() < self.c_p.val() {
             self.top.next = self.c_p.val();
+        }
+        // windows wholly in the bottom padding (p ≥ k) need no row of this frame
+        if self.oys.q.val() > self.c_hlb.val() {
+            self.top.next = self.c_hlb.val();
         }
         self.wok.next = false;
         if self.fd.q.val() == 0 {
@@ -1316,6 +1351,59 @@ mod tests {
             pad_value,
             binary,
         }
+    }
+
+    #[test]
+    fn padding_at_least_the_kernel_emits_the_windows_wholly_in_the_padding() {
+        let mut rng = testutil::rng("sliding_window_big_padding");
+        // 1×1 with padding 1 (flag for pad 0): a ring of all-padding windows
+        check::<1, 3, 4>(
+            &mut rng,
+            cfg(1, 1, 2, (2, 4, 5), (1, 1, 1), 0, true),
+            false,
+            3,
+            true,
+        );
+        // 3×3 with padding 3, pad −1: the corner windows are all padding
+        check::<2, 2, 4>(
+            &mut rng,
+            cfg(1, 2, 2, (2, 3, 4), (3, 1, 3), -1, true),
+            false,
+            3,
+            true,
+        );
+        // stride 2, padding 5 over a 2×3 map, pad +1
+        check::<1, 1, 4>(
+            &mut rng,
+            cfg(1, 1, 1, (1, 2, 3), (2, 2, 5), 1, true),
+            false,
+            3,
+            false,
+        );
+        // integer input, 1×1 stride 3 padding 2 over a 1×2 map: pad 0 words
+        check::<4, 4, 3>(
+            &mut rng,
+            cfg(4, 1, 1, (1, 1, 2), (1, 3, 2), 0, false),
+            true,
+            3,
+            false,
+        );
+        // a single pixel under padding 2: 24 of the 25 windows are padding
+        check::<1, 2, 3>(
+            &mut rng,
+            cfg(1, 1, 1, (1, 1, 1), (1, 1, 2), 0, true),
+            false,
+            3,
+            false,
+        );
+        // stride 2, padding 4 with a 3×3 kernel, several channel groups per pixel
+        check::<2, 5, 5>(
+            &mut rng,
+            cfg(1, 2, 4, (4, 6, 5), (3, 2, 4), 0, true),
+            false,
+            3,
+            false,
+        );
     }
 
     #[test]

@@ -643,9 +643,6 @@ fn analyse(l: &Layer, operands: &[(Shape, Kind)]) -> Result<(Shape, Kind, Option
             if k > MAX_KERNEL || s > MAX_KERNEL || p > MAX_KERNEL {
                 bail!("layer '{name}': kernel, stride and padding must be at most {MAX_KERNEL}");
             }
-            if p >= k {
-                bail!("layer '{name}': padding {p} must be smaller than the kernel {k}");
-            }
             if ishape.h + 2 * p < k || ishape.w + 2 * p < k {
                 bail!("layer '{name}': kernel {k} is larger than the padded input {ishape}");
             }

@@ -280,7 +280,8 @@ impl Builder<'_> {
         self.push(name, vec![x.name.clone()], Op::Dense { out, weight, bias })
     }
 
-    /// A conv; `same` keeps the spatial size (stride 1, padding (k−1)/2, odd k).
+    /// A conv; `same` keeps the spatial size (stride 1, padding (k−1)/2, odd k), else
+    /// k ≤ 3, stride 1 or 2, padding below k or (a quarter of the time) in k..2k.
     fn conv(&mut self, x: &Cur, out: usize, same: bool) -> Cur {
         let name = self.name("conv");
         let (h, w) = (x.shape.h, x.shape.w);
@@ -293,8 +294,17 @@ impl Builder<'_> {
             (k, 1, (k - 1) / 2)
         } else {
             let k = self.rng.gen_range(1..=3.min(h + 2).min(w + 2));
-            let padding = self.rng.gen_range(0..k);
+            let mut padding = self.rng.gen_range(0..k);
             let stride = if self.rng.gen_bool(0.3) { 2 } else { 1 };
+            // padding ≥ kernel (legal, as in PyTorch: windows wholly in the padding) in
+            // a quarter of these convs, drawn from a stream of its own so the other
+            // draws, and the networks without it, stay as they were
+            let mut side = ChaCha8Rng::seed_from_u64(
+                self.seed ^ (self.layers.len() as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15),
+            );
+            if side.gen_bool(0.25) {
+                padding += k;
+            }
             (k, stride, padding)
         };
         let (k, padding) = if h + 2 * padding < k || w + 2 * padding < k {

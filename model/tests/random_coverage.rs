@@ -39,11 +39,15 @@ fn first_200_seeds_cover_every_op_and_option() {
                     }
                 }
                 Op::Conv {
+                    kernel,
                     stride,
                     padding,
                     pad_value,
                     ..
                 } => {
+                    if padding >= kernel {
+                        seen.insert("padding >= kernel");
+                    }
                     seen.insert(if bin == "binary" {
                         "conv binary"
                     } else {
@@ -116,6 +120,7 @@ fn first_200_seeds_cover_every_op_and_option() {
         "pad -1",
         "pad 0",
         "pad +1",
+        "padding >= kernel",
         "threshold 1-bit",
         "threshold multi-bit",
         "flip",

@@ -206,6 +206,10 @@ pub fn cosim_on(
                 .saturating_mul(stream.len() as u64 + 2)
                 .saturating_mul(if args.stall > 0.0 { 8 } else { 2 })
                 .saturating_add(100_000),
+            // a deep network (CNV) moves no beat for a whole frame interval between outputs
+            idle_timeout: (m.cycles_per_frame.unwrap_or(0) + m.latency_cycles.unwrap_or(0))
+                .saturating_mul(if args.stall > 0.0 { 4 } else { 2 })
+                .max(100_000),
             ..StreamOptions::stalls(args.seed.wrapping_add(ci as u64), args.stall, args.stall)
         };
         let run = run_stream(&mut sim, &fmt, &stream, &opts).map_err(tb)?;

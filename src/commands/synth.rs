@@ -187,6 +187,10 @@ pub fn run(a: &SynthArgs) -> std::result::Result<(), Failure> {
         )?;
         files.push(top_file);
         write(&tmp.join(board.constraints), pin_file(board))?;
+        if board.family == Family::Ice40 {
+            let (name, text) = flow::ICE40_MEMORY_FF;
+            write(&tmp.join(name), text)?;
+        }
         std::fs::create_dir(tmp.join("logs"))
             .map_err(|e| Error::new(format!("cannot create: {e}")).in_file(&tmp))?;
         Ok((built, top, files))
@@ -659,11 +663,21 @@ impl Summary<'_> {
             }
         );
         t += &format!(
-            "throughput: {} cycles per frame (manifest) at {:.3} MHz: {:.1} frames/s\n\n",
+            "throughput: {} cycles per frame (manifest) at {:.3} MHz: {:.1} frames/s\n",
             self.cycles_per_frame(),
             self.clock.reached_hz / 1e6,
             self.frames_per_s()
         );
+        if !best.report.met() {
+            // what a rebuild with `--freq` at the best seed's Fmax would give
+            let fmax = best.report.design_clock().map_or(0.0, |x| x.1.achieved_mhz);
+            t += &format!(
+                "  at the best seed's Fmax, {fmax:.2} MHz (rebuild with --freq {:.0}): {:.1} frames/s\n",
+                fmax.floor(),
+                fmax * 1e6 / self.cycles_per_frame() as f64
+            );
+        }
+        t += "\n";
         t += &format!(
             "files: {} (netlist), {} (placed, seed {}), {} (bitstream, {} bytes), hdl/ (accelerator), logs/\n\
              time: build and Verilog {:.1} s, yosys {:.1} s, nextpnr {:.1} s ({} seeds), pack {:.1} s\n\

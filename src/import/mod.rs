@@ -1,7 +1,7 @@
 //! `bnnforge import`: trained networks from other tools as exactly equivalent format-1
 //! networks.
 //!
-//! - [`bnn_pynq`]: Xilinx BNN-PYNQ's packed parameter files (LFC-W1A1, LFC-W1A2);
+//! - [`bnn_pynq`]: Xilinx BNN-PYNQ's packed parameter files (LFC-W1A1, LFC-W1A2, CNV-W1A1);
 //! - [`onnx`]: FINN/Brevitas ONNX graphs of binary MLPs (e.g. TFC-W1A1).
 
 pub mod bnn_pynq;
@@ -18,7 +18,7 @@ pub enum ImportCommand {
     BnnPynq {
         /// the directory holding the .bin files
         dir: PathBuf,
-        /// the network: lfc-w1a1 or lfc-w1a2
+        /// the network: lfc-w1a1, lfc-w1a2 or cnv-w1a1
         #[arg(long)]
         arch: String,
         /// where to write the network YAML (its .safetensors goes beside it)
