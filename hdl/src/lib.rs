@@ -1,42 +1,22 @@
-//! bnnforge-hdl: the accelerator's hardware blocks, written in rust-hdl.
+//! bnnforge-hdl: the accelerator's hardware blocks, written in rust-hdl, and the compiler
+//! from a network to a design of them.
 //!
-//! Every block is in its own file, checked at construction, simulated against the
-//! bit-exact software model (`bnnforge_model::kernels`) and synthesised with yosys in
-//! its tests. See `DESIGN.md` for how whole networks are assembled from them.
+//! - [`blocks`]: leaf logic (popcount, PEs, threshold units, weight memories, counters);
+//! - [`stream`]: ready/valid plumbing (skid buffer, FIFO, fork, lane converters, queues);
+//! - [`engines`]: the stream engines a layer becomes;
+//! - [`compile`]: network → design (folding, budget, design, top, emit, resources, probe);
+//! - [`boards`]: the board table and the board core/top around an accelerator;
+//! - [`synth`]: the yosys runs the CLI and the tests share.
+//!
+//! Every block is checked at construction, simulated against the bit-exact software model
+//! (`bnnforge_model::kernels`) and synthesised with yosys in its tests. See `DESIGN.md`.
 
-pub mod adder_node;
-pub mod board_core;
-pub mod board_top;
+pub mod blocks;
 pub mod boards;
-pub mod budget;
-pub mod chw_reorder;
-pub mod compare_bit;
-pub mod design;
-pub mod emit;
-pub mod folding;
-pub mod frame_counter;
-pub mod lane_converter;
-pub mod maxpool;
-pub mod module_tree;
-pub mod mvtu;
-pub mod mvtu_int;
-pub mod mvu_int_pe;
-pub mod mvu_pe;
-pub mod popcount;
-pub mod probe;
-pub mod ratio_lane_converter;
-pub mod residual_adder;
-pub mod resources;
-pub mod skid_buffer;
-pub mod sliding_window;
-pub mod stream_fifo;
-pub mod stream_fork;
-pub mod sumpool;
+pub mod compile;
+pub mod engines;
+pub mod stream;
 pub mod synth;
-pub mod threshold_engine;
-pub mod threshold_unit;
-pub mod top;
-pub mod weight_memory;
 
 #[cfg(test)]
 mod testutil;
