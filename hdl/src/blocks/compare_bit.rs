@@ -67,7 +67,7 @@ impl<const U: usize, const K: usize> Logic for CompareBit<U, K> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::synth::iverilog_vectors;
+    use crate::testutil::iverilog_vectors;
 
     #[test]
     fn inserts_the_comparison_in_sim_and_in_verilog() {

@@ -41,18 +41,13 @@ pub struct FrameCounter<const CW: usize> {
     final_index: Constant<Bits<CW>>,
 }
 
-/// Counter width for frames of `elements` beats: clog2(E), at least 1.
-pub fn counter_width(elements: u64) -> usize {
-    crate::clog2_plus1(elements.saturating_sub(1))
-}
-
 impl<const CW: usize> FrameCounter<CW> {
     /// A counter for frames of `elements` beats; panics unless `CW` is exact.
     pub fn new(elements: u64) -> Self {
         assert!(elements >= 1, "FrameCounter: a frame has at least one beat");
         assert_eq!(
             CW,
-            counter_width(elements),
+            crate::address_bits(elements as usize),
             "FrameCounter: CW must be clog2({elements})"
         );
         Self {
@@ -89,8 +84,9 @@ impl<const CW: usize> Logic for FrameCounter<CW> {
 mod tests {
     use super::*;
     use crate::compile::module_tree::module_tree;
-    use crate::synth::{ice40_stats, iverilog_vectors};
+    use crate::synth::ice40_stats;
     use crate::testutil;
+    use crate::testutil::iverilog_vectors;
     use rand::Rng;
 
     /// The expected `last` before each cycle's edge for a fire pattern.

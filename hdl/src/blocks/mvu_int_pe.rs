@@ -64,9 +64,9 @@
 //! pixels): 79 LUT4, 23 carry, 30 DFF; SIMD 16 × 8-bit, A = 19 (784 pixels): 418 LUT4,
 //! 33 carry, 38 DFF; SIMD 64 × 4-bit signed, A = 14: 938 LUT4, 29 carry, 30 DFF.
 
+use crate::bits_to_hold;
 use crate::blocks::adder_node::AdderNode;
 use crate::blocks::popcount::PopcountTree;
-use crate::clog2_plus1;
 use bnnforge_model::kernels::int_width;
 use rust_hdl::prelude::*;
 
@@ -202,7 +202,7 @@ impl<const SIMD: usize, const IB: usize, const IW: usize, const P: usize, const 
         assert_eq!(IW, SIMD * IB, "MvuIntPe: IW must be SIMD · IB");
         assert_eq!(
             P,
-            clog2_plus1(SIMD as u64),
+            bits_to_hold(SIMD as u64),
             "MvuIntPe: P must be clog2(SIMD + 1)"
         );
         assert!(lo <= hi, "MvuIntPe: empty range {lo}..={hi}");
@@ -346,8 +346,9 @@ impl<const SIMD: usize, const IB: usize, const IW: usize, const P: usize, const 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::synth::{ice40_stats, iverilog_vectors, sign_extend};
+    use crate::synth::ice40_stats;
     use crate::testutil;
+    use crate::testutil::{iverilog_vectors, sign_extend};
     use rand::Rng;
     use std::sync::{Arc, Mutex};
 

@@ -65,8 +65,8 @@
 //! The caller keeps beats of a dot product contiguous in order (`first` … `last`);
 //! a single-beat dot product has both `first` and `last` set.
 
+use crate::bits_to_hold;
 use crate::blocks::popcount::{PopcountPipe, PIPE_LATENCY};
-use crate::clog2_plus1;
 use rust_hdl::prelude::*;
 
 /// Cycles from a `last` beat at the PE's inputs to its `out_valid`.
@@ -133,26 +133,26 @@ impl<const SIMD: usize, const P: usize, const A: usize, const Y: usize> MvuPe<SI
         );
         assert_eq!(
             P,
-            clog2_plus1(SIMD as u64),
+            bits_to_hold(SIMD as u64),
             "MvuPe: P must be clog2(SIMD + 1)"
         );
         assert!(n >= 1, "MvuPe: fan-in n must be at least 1");
         if padding {
             assert_eq!(
                 A,
-                clog2_plus1(2 * n),
+                bits_to_hold(2 * n),
                 "MvuPe: A must be clog2(2n + 1) in padding mode for n = {n}"
             );
         } else {
             assert_eq!(
                 A,
-                clog2_plus1(n),
+                bits_to_hold(n),
                 "MvuPe: A must be clog2(n + 1) for n = {n}"
             );
         }
         assert_eq!(
             Y,
-            clog2_plus1(n) + 1,
+            bits_to_hold(n) + 1,
             "MvuPe: Y must be clog2(n + 1) + 1 for n = {n}"
         );
         assert!(Y <= 64, "MvuPe: fan-in too large");
@@ -256,8 +256,9 @@ impl<const SIMD: usize, const P: usize, const A: usize, const Y: usize> Logic
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::synth::{ice40_stats, iverilog_vectors, sign_extend};
+    use crate::synth::ice40_stats;
     use crate::testutil;
+    use crate::testutil::{iverilog_vectors, sign_extend};
     use bnnforge_model::kernels::binary_dot;
     use rand::Rng;
     use std::sync::{Arc, Mutex};

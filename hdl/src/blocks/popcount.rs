@@ -14,7 +14,7 @@
 //!
 //! Parameters (checked when the block is built, [`PopcountTree::new`]):
 //! - `N`: number of input bits, 1 ≤ N ≤ 128.
-//! - `W`: width of the result, exactly `clog2(N + 1)` ([`crate::clog2_plus1`]), so the
+//! - `W`: width of the result, exactly `clog2(N + 1)` ([`crate::bits_to_hold`]), so the
 //!   count of `N` ones fits and no bit is wasted.
 //!
 //! Ports:
@@ -28,8 +28,8 @@
 //! node to the width its operands can reach and delete the `+ 0` nodes, so the netlist
 //! is the exact-width tree (measured in the tests: 64 bits → 7 bits).
 
+use crate::bits_to_hold;
 use crate::blocks::adder_node::AdderNode;
-use crate::clog2_plus1;
 use rust_hdl::prelude::*;
 
 /// Number of adder levels the block always has; bounds `N` to `2^LEVELS`.
@@ -67,7 +67,7 @@ impl<const N: usize, const W: usize> PopcountTree<N, W> {
         );
         assert_eq!(
             W,
-            clog2_plus1(N as u64),
+            bits_to_hold(N as u64),
             "PopcountTree<{N}, W>: W must be clog2(N + 1)"
         );
         let p = N.next_power_of_two();
@@ -369,8 +369,9 @@ impl<const N: usize, const W: usize> Logic for PopcountPipe<N, W> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::synth::{ice40_stats, iverilog_vectors};
+    use crate::synth::ice40_stats;
     use crate::testutil;
+    use crate::testutil::iverilog_vectors;
     use rand::Rng;
     use std::sync::{Arc, Mutex};
 

@@ -225,8 +225,9 @@ impl<const Y: usize, const U: usize, const K: usize, const B: usize, const CA: u
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::synth::{ice40_stats, iverilog_vectors};
+    use crate::synth::ice40_stats;
     use crate::testutil;
+    use crate::testutil::iverilog_vectors;
     use bnnforge_model::kernels::threshold_count;
     use rand::Rng;
     use std::sync::{Arc, Mutex};

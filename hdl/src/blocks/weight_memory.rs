@@ -29,7 +29,7 @@
 //! - `SIMD` (1..=64): bits per word.
 //! - `WA` (1..=20): address bits; the depth `NF·SF` (run-time, the length of `words`)
 //!   is at most 2^WA. rust-hdl declares the memory 2^WA deep, so `WA` should be
-//!   `clog2(depth)` ([`address_bits`]).
+//!   `clog2(depth)` ([`address_bits`](crate::address_bits)).
 //!
 //! Ports: `clock` (in), `address` (in, `Bits<WA>`), `data` (out, `Bits<SIMD>`,
 //! registered: the word of the address presented two rising edges earlier,
@@ -102,11 +102,6 @@ pub fn weight_banks(simd: usize, wa: usize) -> usize {
     } else {
         1
     }
-}
-
-/// Address bits for a memory of `depth` words: clog2(depth), at least 1.
-pub fn address_bits(depth: usize) -> usize {
-    crate::clog2_plus1(depth.max(2) as u64 - 1)
 }
 
 /// The weight words of every PE: `rows[o]` are the `n` weights (±1) of neuron `o` in
@@ -254,8 +249,9 @@ impl<const SIMD: usize, const WA: usize> Logic for WeightMemory<SIMD, WA> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::synth::{ice40_stats, iverilog_vectors};
+    use crate::synth::ice40_stats;
     use crate::testutil;
+    use crate::testutil::iverilog_vectors;
     use rand::Rng;
 
     fn run<const SIMD: usize, const WA: usize>(rng: &mut impl Rng, depth: usize) {
@@ -331,10 +327,6 @@ mod tests {
         assert_eq!(w[0], vec![0b01, 0b01, 0b01, 0b01, 0b01, 0b01]);
         // PE 1 holds neurons 1 and 3 (+1 at odd j), the last word has lane j=5 beyond n
         assert_eq!(w[1], vec![0b10, 0b10, 0b00, 0b10, 0b10, 0b00]);
-        assert_eq!(address_bits(196), 8);
-        assert_eq!(address_bits(1), 1);
-        assert_eq!(address_bits(256), 8);
-        assert_eq!(address_bits(257), 9);
     }
 
     #[test]

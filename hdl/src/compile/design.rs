@@ -39,13 +39,19 @@
 
 use crate::compile::folding::Fold;
 use crate::compile::top::{Stream, TopBuilder};
+use crate::engines::chw_reorder::ReorderSpec;
 use crate::engines::maxpool::PoolConfig;
-use crate::engines::residual_adder::{add_kind, MAX_INPUTS};
+use crate::engines::mvtu::MvtuSpec;
+use crate::engines::mvtu_int::MvtuIntSpec;
+use crate::engines::residual_adder::{add_kind, AddSpec, MAX_INPUTS};
 use crate::engines::sliding_window::WindowConfig;
 use crate::engines::sumpool::SumConfig;
-use crate::stream::fork::MAX_WAYS;
-use crate::stream::lane_converter::buffer_lanes;
-use crate::stream::ratio_lane_converter::{is_ratio, ratio_generics};
+use crate::engines::threshold_engine::ThresholdSpec;
+pub use crate::engines::{EngineKind, EngineSpec};
+use crate::stream::fifo::FifoSpec;
+use crate::stream::fork::{ForkSpec, MAX_WAYS};
+use crate::stream::lane_converter::LanesSpec;
+use crate::stream::ratio_lane_converter::{is_ratio, RatioLanesSpec};
 use bnnforge_model::network::{Network, Op, Src};
 use bnnforge_model::Kind;
 
@@ -99,77 +105,13 @@ impl StreamInfo {
     }
 }
 
-/// What an engine is, with its run-time parameters.
-#[derive(Clone, Debug, PartialEq)]
-pub enum EngineKind {
-    /// binary-input dense/conv layer, optionally with its threshold fused
-    Mvtu {
-        layer: usize,
-        threshold: Option<usize>,
-    },
-    /// the same on integer inputs
-    MvtuInt {
-        layer: usize,
-        threshold: Option<usize>,
-    },
-    /// standalone threshold layer
-    Threshold {
-        layer: usize,
-    },
-    Window(WindowConfig),
-    MaxPool(PoolConfig),
-    SumPool(SumConfig),
-    /// `add` of 2 to 8 streams of these kinds
-    Add {
-        kinds: Vec<Kind>,
-    },
-    /// broadcast to 2 to 8 consumers
-    Fork {
-        ways: usize,
-    },
-    Fifo {
-        depth: usize,
-    },
-    /// lane conversion: a `RatioLaneConverter` when `ratio` (one lane count a multiple
-    /// of the other), else a `LaneConverter`
-    Lanes {
-        elements: usize,
-        ratio: bool,
-    },
-    /// HWC → CHW, one element per beat
-    Reorder {
-        c: usize,
-        h: usize,
-        w: usize,
-    },
-}
-
-impl EngineKind {
-    /// Short name for reports.
-    pub fn name(&self) -> &'static str {
-        match self {
-            EngineKind::Mvtu { .. } => "mvtu",
-            EngineKind::MvtuInt { .. } => "mvtu_int",
-            EngineKind::Threshold { .. } => "threshold",
-            EngineKind::Window(_) => "window",
-            EngineKind::MaxPool(_) => "maxpool",
-            EngineKind::SumPool(_) => "sumpool",
-            EngineKind::Add { .. } => "add",
-            EngineKind::Fork { .. } => "fork",
-            EngineKind::Fifo { .. } => "fifo",
-            EngineKind::Lanes { .. } => "lanes",
-            EngineKind::Reorder { .. } => "reorder",
-        }
-    }
-}
-
 /// One engine instance of the design.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Engine {
     /// Verilog module name (and prefix of its sub-modules)
     pub module: String,
     pub kind: EngineKind,
-    /// const generics, in the block's declaration order
+    /// const generics, in the block's declaration order ([`EngineSpec::generics`])
     pub generics: Vec<usize>,
     /// streams read, in port order
     pub inputs: Vec<usize>,
@@ -202,11 +144,6 @@ pub struct Design {
     pub folds: Vec<Fold>,
 }
 
-/// ceil(log2(n)), at least 1: address bits for `n` words.
-pub fn addr_bits(n: usize) -> usize {
-    (usize::BITS - n.saturating_sub(1).leading_zeros()).max(1) as usize
-}
-
 /// A Verilog identifier from a network name.
 pub fn identifier(name: &str) -> String {
     let mut s: String = name
@@ -224,23 +161,6 @@ pub fn identifier(name: &str) -> String {
     }
     s
 }
-
-/// How an engine's output follows its input in time (for the latency estimate).
-#[derive(Clone, Copy)]
-struct Pace {
-    /// the first output waits for the last input beat plus this
-    tail: Option<u64>,
-    /// cycles between output beats
-    spacing: u64,
-}
-
-/// Cycles through an empty [`StreamFifo`](crate::stream::fifo::StreamFifo).
-const FIFO_LATENCY: u64 = 3;
-
-const STREAMING: Pace = Pace {
-    tail: None,
-    spacing: 1,
-};
 
 struct Builder<'a> {
     net: &'a Network,
@@ -388,7 +308,7 @@ impl Design {
                 e.layers.join("+")
             };
             let (pe, simd) = match e.kind {
-                EngineKind::Mvtu { .. } | EngineKind::MvtuInt { .. } => {
+                EngineKind::Mvtu(_) | EngineKind::MvtuInt(_) => {
                     (e.fold.pe.to_string(), e.fold.simd.to_string())
                 }
                 _ => (e.fold.pe.to_string(), "-".to_string()),
@@ -449,22 +369,19 @@ impl Builder<'_> {
         self.streams.len() - 1
     }
 
-    /// Adds an engine reading `inputs`, writing one new stream per `outs` entry.
-    #[allow(clippy::too_many_arguments)]
+    /// Adds an engine reading `inputs`, writing one new stream per `outs` entry; its
+    /// generics, cycles, latency, pace and memory come from its spec.
     fn engine(
         &mut self,
-        kind: EngineKind,
-        generics: Vec<usize>,
+        kind: impl Into<EngineKind>,
         inputs: Vec<usize>,
         outs: Vec<(usize, Elem, usize)>,
         layers: Vec<String>,
-        cycles: u64,
-        latency: u64,
-        pace: Pace,
-        memory_bits: u64,
         fold: Fold,
-        acc_bits: Option<usize>,
     ) -> Vec<usize> {
+        let kind: EngineKind = kind.into();
+        let spec = kind.spec();
+        let (latency, pace) = (spec.latency(), spec.pace());
         let (in_first, in_last) = inputs.iter().fold((0, 0), |(f, l), &s| {
             (f.max(self.streams[s].first), l.max(self.streams[s].last))
         });
@@ -487,17 +404,17 @@ impl Builder<'_> {
             .collect();
         let i = self.engines.len();
         self.engines.push(Engine {
-            module: format!("{}_e{i}_{}", self.prefix, kind.name()),
-            kind,
-            generics,
+            module: format!("{}_e{i}_{}", self.prefix, spec.name()),
+            generics: spec.generics(),
             inputs,
             outputs: outputs.clone(),
             layers,
-            cycles,
+            cycles: spec.cycles(),
             latency,
-            memory_bits,
+            memory_bits: spec.memory_bits(),
             fold,
-            acc_bits,
+            acc_bits: spec.acc_bits(),
+            kind,
         });
         outputs
     }
@@ -505,22 +422,17 @@ impl Builder<'_> {
     /// `s` through a FIFO of `depth` beats in block RAM.
     fn fifo(&mut self, s: usize, depth: usize, label: String) -> usize {
         let si = self.streams[s].clone();
-        self.engine(
-            EngineKind::Fifo { depth },
-            vec![si.width(), addr_bits(depth)],
-            vec![s],
-            vec![(si.lanes, si.elem, si.elements)],
-            vec![label],
-            si.beats() as u64,
-            FIFO_LATENCY,
-            STREAMING,
-            (depth * si.width()) as u64,
-            Fold {
-                pe: si.lanes,
-                simd: 1,
-            },
-            None,
-        )[0]
+        let spec = FifoSpec {
+            width: si.width(),
+            depth,
+            beats: si.beats(),
+        };
+        let fold = Fold {
+            pe: si.lanes,
+            simd: 1,
+        };
+        let outs = vec![(si.lanes, si.elem, si.elements)];
+        self.engine(spec, vec![s], outs, vec![label], fold)[0]
     }
 
     /// A [`ResidualAdder`](crate::engines::residual_adder::ResidualAdder) of the streams `ins`
@@ -545,8 +457,10 @@ impl Builder<'_> {
         // after it, and the latest branch, holding the difference in its engines' few
         // output registers, would stall the forks of every branch a cycle now and then;
         // a short FIFO on the latest input too keeps the estimated order
-        let close = (0..ins.len())
-            .any(|k| k != latest && self.streams[ins[k]].first + FIFO_LATENCY + 2 > max_arrival);
+        let close = (0..ins.len()).any(|k| {
+            k != latest
+                && self.streams[ins[k]].first + crate::stream::fifo::LATENCY + 2 > max_arrival
+        });
         for k in 0..ins.len() {
             let si = self.streams[ins[k]].clone();
             let depth = if k != latest {
@@ -567,21 +481,12 @@ impl Builder<'_> {
         }
         let l = fold.pe;
         let elements = self.streams[ins[0]].elements;
-        let iw: usize = kinds.iter().map(|k| Elem::of(*k).bits * l).sum();
-        let g = vec![ins.len(), iw, oe.bits, oe.bits * l];
-        Ok(self.engine(
-            EngineKind::Add { kinds },
-            g,
-            ins,
-            vec![(l, oe, elements)],
-            vec![label],
-            elements.div_ceil(l) as u64,
-            1,
-            STREAMING,
-            0,
-            fold,
-            None,
-        )[0])
+        let spec = AddSpec {
+            kinds,
+            lanes: l,
+            beats: elements.div_ceil(l),
+        };
+        Ok(self.engine(spec, ins, vec![(l, oe, elements)], vec![label], fold)[0])
     }
 
     /// `s` with `lanes` lanes (a converter if it has others).
@@ -591,38 +496,27 @@ impl Builder<'_> {
         if si.lanes == lanes {
             return s;
         }
-        let (il, ol, ib, e) = (si.lanes, lanes, si.elem.bits, si.elements);
-        let ratio = is_ratio(il, ol);
-        let (cycles, latency, generics) = if ratio {
-            // RatioLaneConverter: no gap between frames, the output beat leaves with its
-            // last input beat
-            let cycles = e.div_ceil(il).max(e.div_ceil(ol)) as u64;
-            let latency = (ol.min(e)).div_ceil(il) as u64;
-            (cycles, latency, ratio_generics(ib, il, ol, e).to_vec())
+        let (bits, in_lanes, elements) = (si.elem.bits, si.lanes, si.elements);
+        let outs = vec![(lanes, si.elem, elements)];
+        let fold = Fold { pe: lanes, simd: 1 };
+        let kind: EngineKind = if is_ratio(in_lanes, lanes) {
+            RatioLanesSpec {
+                bits,
+                in_lanes,
+                out_lanes: lanes,
+                elements,
+            }
+            .into()
         } else {
-            // a frame boundary costs a cycle when neither lane count divides the frame
-            let cycles =
-                e.div_ceil(il).max(e.div_ceil(ol)) as u64 + (e % il != 0 && e % ol != 0) as u64;
-            let latency = (ol.min(e)).div_ceil(il) as u64 + 1;
-            (
-                cycles,
-                latency,
-                vec![ib, il * ib, ol * ib, buffer_lanes(il, ol) * ib],
-            )
+            LanesSpec {
+                bits,
+                in_lanes,
+                out_lanes: lanes,
+                elements,
+            }
+            .into()
         };
-        self.engine(
-            EngineKind::Lanes { elements: e, ratio },
-            generics,
-            vec![s],
-            vec![(ol, si.elem, e)],
-            vec![],
-            cycles,
-            latency,
-            STREAMING,
-            0,
-            Fold { pe: ol, simd: 1 },
-            None,
-        )[0]
+        self.engine(kind, vec![s], outs, vec![], fold)[0]
     }
 
     /// The stream a reader of `src` takes next.
@@ -700,22 +594,17 @@ impl Builder<'_> {
         }
         let si = self.streams[s].clone();
         let ways = n.min(MAX_WAYS);
-        let outs = self.engine(
-            EngineKind::Fork { ways },
-            vec![ways, si.width()],
-            vec![s],
-            vec![(si.lanes, si.elem, si.elements); ways],
-            vec![],
-            si.beats() as u64,
-            2,
-            STREAMING,
-            0,
-            Fold {
-                pe: si.lanes,
-                simd: 1,
-            },
-            None,
-        );
+        let spec = ForkSpec {
+            ways,
+            width: si.width(),
+            beats: si.beats(),
+        };
+        let fold = Fold {
+            pe: si.lanes,
+            simd: 1,
+        };
+        let copies = vec![(si.lanes, si.elem, si.elements); ways];
+        let outs = self.engine(spec, vec![s], copies, vec![], fold);
         let mut all = outs[..ways - 1].to_vec();
         all.extend(self.fan_out(outs[ways - 1], n - (ways - 1)));
         all
@@ -749,24 +638,14 @@ impl Builder<'_> {
         let s = self.lanes(s, 1);
         if shape.pixels() > 1 && shape.c > 1 {
             let si = self.streams[s].clone();
-            let (c, h, w) = (shape.c, shape.h, shape.w);
-            let e = si.elements;
-            self.engine(
-                EngineKind::Reorder { c, h, w },
-                crate::engines::chw_reorder::generics(c, h, w, si.elem.bits).to_vec(),
-                vec![s],
-                vec![(1, si.elem, e)],
-                vec![],
-                e as u64,
-                e as u64 + 2,
-                Pace {
-                    tail: Some(3),
-                    spacing: 1,
-                },
-                2 * (e * si.elem.bits) as u64,
-                Fold { pe: 1, simd: 1 },
-                None,
-            );
+            let spec = ReorderSpec {
+                c: shape.c,
+                h: shape.h,
+                w: shape.w,
+                bits: si.elem.bits,
+            };
+            let outs = vec![(1, si.elem, si.elements)];
+            self.engine(spec, vec![s], outs, vec![], Fold { pe: 1, simd: 1 });
         }
         Ok(())
     }
@@ -830,22 +709,13 @@ impl Builder<'_> {
                     let (oh, ow) = cfg.out_hw();
                     let e = oh * ow * kernel * kernel * ishape.c;
                     let in_last = self.streams[s].last;
-                    let o = self.engine(
-                        EngineKind::Window(cfg.clone()),
-                        vec![cfg.in_width(), cfg.out_width(), cfg.counter_bits()],
-                        vec![s],
-                        vec![(fold.simd, ie, e)],
-                        vec![format!("{name} (window)")],
-                        cfg.cycles_per_frame(),
-                        cfg.latency(),
-                        STREAMING,
-                        cfg.memory_bits() as u64,
-                        Fold {
-                            pe: cfg.in_lanes,
-                            simd: fold.simd,
-                        },
-                        None,
-                    )[0];
+                    let wfold = Fold {
+                        pe: cfg.in_lanes,
+                        simd: fold.simd,
+                    };
+                    let outs = vec![(fold.simd, ie, e)];
+                    let label = vec![format!("{name} (window)")];
+                    let o = self.engine(cfg.clone(), vec![s], outs, label, wfold)[0];
                     self.streams[o].flag = cfg.pad_flag();
                     // windows wholly in the bottom padding (p ≥ k) drain after the last input
                     self.streams[o].last = self.streams[o]
@@ -865,113 +735,37 @@ impl Builder<'_> {
                     None => (out_kind, out_shape, vec![name.clone()]),
                 };
                 layers.dedup();
-                let g = if ie.binary {
-                    mvtu_generics(net, i, threshold, fold, self.streams[s].flag)
-                } else {
-                    crate::engines::mvtu_int::mvtu_int_generics(
-                        net, i, threshold, fold.pe, fold.simd,
-                    )
-                };
-                // positions of A, U and OB in the generics
-                let (ga, gu, gob) = if ie.binary { (3, 8, 11) } else { (4, 9, 12) };
-                let (n, out) = mac_n_out(net, i);
-                let (nf, sf) = (out / fold.pe, n / fold.simd);
-                let pixels = out_shape.pixels();
-                let cycles = (pixels * nf * sf) as u64;
-                let pe_latency = if ie.binary {
-                    crate::blocks::mvu_pe::PE_LATENCY
-                } else {
-                    crate::blocks::mvu_int_pe::INT_PE_LATENCY
-                };
-                let latency =
-                    crate::engines::mvtu::engine_latency(sf, threshold.is_some(), pe_latency);
-                let pace = match layer.op {
-                    // a dense layer answers after its whole input vector
-                    Op::Dense { .. } => Pace {
-                        tail: Some(latency + 1 - sf as u64),
-                        spacing: sf as u64,
-                    },
-                    _ => Pace {
-                        tail: None,
-                        spacing: sf as u64,
-                    },
-                };
                 // the engine takes a vector during its first neuron fold and replays it
                 // for the others: a FIFO of one vector lets the producer deliver the next
                 // one meanwhile (else the two alternate and the interval nearly doubles)
+                let (flag, width) = (self.streams[s].flag, self.streams[s].width());
+                let kind_e: EngineKind = if ie.binary {
+                    MvtuSpec::new(net, i, threshold, fold, width, flag).into()
+                } else {
+                    MvtuIntSpec::new(net, i, threshold, fold, width).into()
+                };
+                let (nf, sf) = match &kind_e {
+                    EngineKind::Mvtu(m) => (m.0.nf(), m.0.sf()),
+                    EngineKind::MvtuInt(m) => (m.0.nf(), m.0.sf()),
+                    _ => unreachable!("a MAC engine"),
+                };
                 let s = if nf > 1 {
-                    let si = self.streams[s].clone();
-                    let depth = sf.max(2);
-                    let o = self.fifo(s, depth, format!("{name} (input)"));
-                    self.streams[o].flag = si.flag;
+                    let o = self.fifo(s, sf.max(2), format!("{name} (input)"));
+                    self.streams[o].flag = flag;
                     o
                 } else {
                     s
                 };
-                let ob = g[gob];
-                let mem = (out * n) as u64
-                    + match threshold {
-                        Some(t) => threshold_bits(net, t, g[gu]) as u64,
-                        None => (out * ob) as u64,
-                    }
-                    + (sf * self.streams[s].width()) as u64;
-                let kind_e = if ie.binary {
-                    EngineKind::Mvtu {
-                        layer: i,
-                        threshold,
-                    }
-                } else {
-                    EngineKind::MvtuInt {
-                        layer: i,
-                        threshold,
-                    }
-                };
-                let o = self.engine(
-                    kind_e,
-                    g.clone(),
-                    vec![s],
-                    vec![(fold.pe, Elem::of(kind), oshape.len())],
-                    layers,
-                    cycles,
-                    latency,
-                    pace,
-                    mem,
-                    fold,
-                    Some(g[ga]),
-                );
-                Ok(o[0])
+                let outs = vec![(fold.pe, Elem::of(kind), oshape.len())];
+                Ok(self.engine(kind_e, vec![s], outs, layers, fold)[0])
             }
-            Op::Threshold { bits, .. } => {
-                let (ishape, ikind) = net.src_shape_kind(srcs[0]);
+            Op::Threshold { .. } => {
                 let s = self.take(srcs[0]);
                 let s = self.lanes(s, fold.pe);
-                let ie = Elem::of(ikind);
-                let ib = ie.bits;
                 let l = fold.pe;
-                let b = *bits as usize;
-                let y = if ie.binary {
-                    2
-                } else if ie.signed {
-                    ib
-                } else {
-                    ib + 1
-                };
-                let k = (1usize << b) - 1;
-                let ca = addr_bits(ishape.c / l);
-                let g = vec![ib, l * ib, y, y + 1, k, b, ca, l * b];
-                let o = self.engine(
-                    EngineKind::Threshold { layer: i },
-                    g,
-                    vec![s],
-                    vec![(l, Elem::of(out_kind), out_shape.len())],
-                    vec![name],
-                    (ishape.len() / l) as u64,
-                    crate::engines::threshold_engine::LATENCY,
-                    STREAMING,
-                    threshold_bits(net, i, y + 1) as u64,
-                    fold,
-                    None,
-                );
+                let spec = ThresholdSpec::new(net, i, l);
+                let outs = vec![(l, Elem::of(out_kind), out_shape.len())];
+                let o = self.engine(spec, vec![s], outs, vec![name], fold);
                 Ok(o[0])
             }
             Op::MaxPool { kernel, stride } => {
@@ -996,20 +790,8 @@ impl Builder<'_> {
                         w.words()
                     ));
                 }
-                let mem = (w.memory_bits() + ishape.c * ie.bits) as u64;
-                let o = self.engine(
-                    EngineKind::MaxPool(cfg.clone()),
-                    [vec![fold.pe * ie.bits], cfg.counter_bits().to_vec()].concat(),
-                    vec![s],
-                    vec![(fold.pe, ie, out_shape.len())],
-                    vec![name],
-                    cfg.cycles_per_frame(),
-                    cfg.latency(),
-                    STREAMING,
-                    mem,
-                    fold,
-                    None,
-                );
+                let outs = vec![(fold.pe, ie, out_shape.len())];
+                let o = self.engine(cfg, vec![s], outs, vec![name], fold);
                 Ok(o[0])
             }
             Op::SumPool => {
@@ -1034,26 +816,8 @@ impl Builder<'_> {
                         oe.bits
                     ));
                 }
-                let o = self.engine(
-                    EngineKind::SumPool(cfg.clone()),
-                    [
-                        vec![fold.pe * ie.bits, fold.pe * y],
-                        cfg.counter_bits().to_vec(),
-                    ]
-                    .concat(),
-                    vec![s],
-                    vec![(fold.pe, oe, out_shape.len())],
-                    vec![name],
-                    cfg.cycles_per_frame(),
-                    cfg.latency(),
-                    Pace {
-                        tail: Some(2),
-                        spacing: 1,
-                    },
-                    (ishape.c * y) as u64,
-                    fold,
-                    None,
-                );
+                let outs = vec![(fold.pe, oe, out_shape.len())];
+                let o = self.engine(cfg, vec![s], outs, vec![name], fold);
                 Ok(o[0])
             }
             Op::Add => {
@@ -1081,66 +845,6 @@ impl Builder<'_> {
             }
         }
     }
-}
-
-/// Fan-in and outputs of a dense or conv layer.
-fn mac_n_out(net: &Network, i: usize) -> (usize, usize) {
-    let (ishape, _) = net.src_shape_kind(net.info()[i].srcs[0]);
-    match net.layers[i].op {
-        Op::Dense { out, .. } => (ishape.len(), out),
-        Op::Conv { out, kernel, .. } => (ishape.c * kernel * kernel, out),
-        _ => unreachable!("not a MAC layer"),
-    }
-}
-
-/// Threshold memory bits of threshold layer `t`, words of `u` bits.
-fn threshold_bits(net: &Network, t: usize, u: usize) -> usize {
-    match &net.layers[t].op {
-        Op::Threshold { thresholds, .. } => thresholds.data.len() * u,
-        _ => 0,
-    }
-}
-
-/// The const generics of [`crate::engines::mvtu::Mvtu`] for MAC layer `i` (binary input):
-/// `[SIMD, IW, P, A, Y, WA, BA, CA, U, K, B, OB, OW]`. With the padding flag the PEs
-/// count in lanes (a padded beat adds SIMD): one accumulator bit more, so A = Y.
-pub fn mvtu_generics(
-    net: &Network,
-    i: usize,
-    threshold: Option<usize>,
-    fold: Fold,
-    pad_flag: bool,
-) -> Vec<usize> {
-    let (n, out) = mac_n_out(net, i);
-    let (simd, pe) = (fold.simd, fold.pe);
-    let (nf, sf) = (out / pe, n / simd);
-    let y = crate::clog2_plus1(n as u64) + 1;
-    let a = if pad_flag { y } else { y - 1 };
-    let (k, b, ob) = match threshold {
-        Some(t) => {
-            let Op::Threshold { bits, .. } = net.layers[t].op else {
-                unreachable!("fused layer is a threshold")
-            };
-            let b = bits as usize;
-            ((1usize << b) - 1, b, b)
-        }
-        None => (1, 1, Elem::of(net.info()[i].kind).bits),
-    };
-    vec![
-        simd,
-        simd + pad_flag as usize,
-        crate::clog2_plus1(simd as u64),
-        a,
-        y,
-        addr_bits(nf * sf),
-        addr_bits(sf),
-        addr_bits(nf),
-        y + 1,
-        k,
-        b,
-        ob,
-        pe * ob,
-    ]
 }
 
 #[cfg(test)]
@@ -1189,7 +893,9 @@ mod tests {
             // each MAC engine runs at its layer's planned pace, and the design at its
             // slowest engine's
             for e in &d.engines {
-                if let EngineKind::Mvtu { layer, .. } | EngineKind::MvtuInt { layer, .. } = e.kind {
+                if let EngineKind::Mvtu(MvtuSpec(m)) | EngineKind::MvtuInt(MvtuIntSpec(m)) = &e.kind
+                {
+                    let layer = m.layer;
                     assert_eq!(e.cycles, p.cycles[layer], "seed {seed}: {}", e.module);
                 }
             }
@@ -1218,20 +924,12 @@ mod tests {
                 for e in &d.engines {
                     let g = &e.generics;
                     let ok = match &e.kind {
-                        EngineKind::Window(cfg) => {
-                            g[1] == cfg.out_width()
-                                && g[1] <= MAX_BEAT
-                                && g[2] == cfg.counter_bits()
-                        }
-                        EngineKind::MaxPool(cfg) => {
-                            g[0] <= MAX_BEAT && g[1..] == cfg.counter_bits()
-                        }
+                        EngineKind::Window(_) => g[1] <= MAX_BEAT,
+                        EngineKind::MaxPool(_) => g[0] <= MAX_BEAT,
                         EngineKind::SumPool(cfg) => {
-                            g[1] <= crate::engines::sumpool::MAX_OW
-                                && cfg.out_bits().0 < 64
-                                && g[2..] == cfg.counter_bits()
+                            g[1] <= crate::engines::sumpool::MAX_OW && cfg.out_bits().0 < 64
                         }
-                        EngineKind::Mvtu { .. } | EngineKind::MvtuInt { .. } => {
+                        EngineKind::Mvtu(_) | EngineKind::MvtuInt(_) => {
                             (1..=crate::compile::folding::MAX_SIMD).contains(&g[0])
                         }
                         _ => true,
@@ -1254,10 +952,10 @@ mod tests {
         let forks: Vec<usize> = d
             .engines
             .iter()
-            .filter_map(|e| match e.kind {
-                EngineKind::Fork { ways } => {
-                    assert_eq!(e.generics, [ways, d.streams[e.inputs[0]].width()]);
-                    Some(ways)
+            .filter_map(|e| match &e.kind {
+                EngineKind::Fork(f) => {
+                    assert_eq!(e.generics, [f.ways, d.streams[e.inputs[0]].width()]);
+                    Some(f.ways)
                 }
                 _ => None,
             })
@@ -1266,7 +964,7 @@ mod tests {
         let adds: Vec<&Engine> = d
             .engines
             .iter()
-            .filter(|e| matches!(e.kind, EngineKind::Add { .. }))
+            .filter(|e| matches!(e.kind, EngineKind::Add(_)))
             .collect();
         assert_eq!(adds.len(), 2);
         assert_eq!((adds[0].generics[0], adds[1].generics[0]), (8, 4));
@@ -1274,7 +972,7 @@ mod tests {
         let fifo = |s: usize| {
             d.engines
                 .iter()
-                .find(|f| matches!(f.kind, EngineKind::Fifo { .. }) && f.outputs[0] == s)
+                .find(|f| matches!(f.kind, EngineKind::Fifo(_)) && f.outputs[0] == s)
         };
         let partial = adds[1].inputs[0];
         let partial = fifo(partial).map_or(partial, |f| f.inputs[0]);
@@ -1283,7 +981,7 @@ mod tests {
         // the branches arrive within a few cycles of each other, so the latest input
         // of each adder gets a short FIFO as well
         assert_eq!((fifo_fed(adds[0]), fifo_fed(adds[1])), (8, 4));
-        let EngineKind::Add { kinds } = &adds[1].kind else {
+        let EngineKind::Add(AddSpec { kinds, .. }) = &adds[1].kind else {
             unreachable!()
         };
         assert_eq!(

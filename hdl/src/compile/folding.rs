@@ -44,7 +44,7 @@ impl Plan {
 }
 
 /// The unit that SIMD must divide, and the fan-in, of a dense or conv layer.
-fn mac_dims(net: &Network, i: usize) -> Option<(usize, usize, usize, u64)> {
+pub(crate) fn mac_dims(net: &Network, i: usize) -> Option<(usize, usize, usize, u64)> {
     let info = &net.info()[i];
     let (ishape, _) = net.src_shape_kind(info.srcs[0]);
     match &net.layers[i].op {
@@ -194,9 +194,11 @@ pub fn valid_folds(net: &Network, i: usize) -> Vec<Fold> {
 /// Cycles per frame of layer `i` under `fold`.
 pub fn layer_cycles(net: &Network, i: usize, fold: Fold) -> u64 {
     match mac_dims(net, i) {
-        Some((out, _, fan_in, pixels)) => {
-            pixels * (out / fold.pe) as u64 * (fan_in / fold.simd) as u64
-        }
+        Some((out, _, fan_in, pixels)) => crate::engines::mvtu::engine_cycles_per_frame(
+            pixels as usize,
+            out / fold.pe,
+            fan_in / fold.simd,
+        ),
         None => {
             let (n, _) = stream_dims(net, i);
             n.div_ceil(fold.pe as u64)

@@ -13,7 +13,8 @@
 //!           layer a    layer b (HWC, PE lanes per beat)  ◄── model: every layer of every frame
 //! ```
 
-use crate::compile::design::{Design, EngineKind, StreamInfo};
+use crate::compile::design::{Design, StreamInfo};
+use crate::engines::Carries;
 use bnnforge_model::network::{Network, Shape};
 
 /// The element order of a stream.
@@ -56,24 +57,15 @@ pub fn stream_values(net: &Network, d: &Design) -> Vec<StreamValue> {
                         order: Order::Hwc,
                     })
             };
-            let v = match &e.kind {
-                EngineKind::Mvtu { layer, threshold }
-                | EngineKind::MvtuInt { layer, threshold } => Some(StreamValue::Tensor {
-                    layer: Some(threshold.unwrap_or(*layer)),
+            let v = match e.kind.spec().carries() {
+                Carries::Layer(layer) => Some(StreamValue::Tensor {
+                    layer: Some(layer),
                     order: Order::Hwc,
                 }),
-                EngineKind::Threshold { layer } => Some(StreamValue::Tensor {
-                    layer: Some(*layer),
-                    order: Order::Hwc,
-                }),
-                EngineKind::Window(_) => Some(StreamValue::Window),
-                EngineKind::MaxPool(_) | EngineKind::SumPool(_) | EngineKind::Add { .. } => {
-                    named(&e.layers)
-                }
-                EngineKind::Fork { .. } | EngineKind::Fifo { .. } | EngineKind::Lanes { .. } => {
-                    Some(input)
-                }
-                EngineKind::Reorder { .. } => match input {
+                Carries::Named => named(&e.layers),
+                Carries::Input => Some(input),
+                Carries::Window => Some(StreamValue::Window),
+                Carries::Chw => match input {
                     StreamValue::Tensor { layer, .. } => Some(StreamValue::Tensor {
                         layer,
                         order: Order::Chw,

@@ -74,7 +74,7 @@
 //! `synthesises_small` test. The error table below predates the ratio converter
 //! (its `lanes` row is the general converter's).
 
-use crate::compile::design::{Design, Engine, EngineKind};
+use crate::compile::design::{Design, Engine};
 use std::ops::{Add, AddAssign};
 
 /// iCE40 cells of an engine or a design.
@@ -146,6 +146,35 @@ pub struct Memory {
     pub role: Role,
 }
 
+impl Memory {
+    /// One memory of `width` × `depth` of `kind`, holding [`Role::Other`].
+    pub fn new(width: usize, depth: usize, kind: MemKind) -> Memory {
+        Memory {
+            width,
+            depth,
+            kind,
+            count: 1,
+            role: Role::Other,
+        }
+    }
+    /// A [`MemKind::Rom`].
+    pub fn rom(width: usize, depth: usize) -> Memory {
+        Memory::new(width, depth, MemKind::Rom)
+    }
+    /// A [`MemKind::Ram`].
+    pub fn ram(width: usize, depth: usize) -> Memory {
+        Memory::new(width, depth, MemKind::Ram)
+    }
+    /// `count` copies.
+    pub fn times(self, count: usize) -> Memory {
+        Memory { count, ..self }
+    }
+    /// Holding `role`.
+    pub fn holding(self, role: Role) -> Memory {
+        Memory { role, ..self }
+    }
+}
+
 /// What a memory is for inside its engine.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Role {
@@ -200,22 +229,18 @@ pub fn ice40_blocks(m: &Memory) -> Option<u64> {
 /// LUT4s per bit column of a ROM in logic with 2^a words (random contents), measured.
 pub const ROM_BIT_LUTS: [f64; 11] = [0.0, 0.5, 0.75, 1.0, 1.0, 3.3, 6.9, 14.0, 26.0, 60.0, 146.0];
 
-fn clog2(n: usize) -> usize {
-    crate::compile::design::addr_bits(n)
-}
-
 /// LUT4s and DFFs of memory `m` (all copies) outside block RAM: the logic of a memory
 /// left in logic, or the bypass yosys adds around a RAM in block RAM.
-fn memory_logic(m: &Memory) -> (f64, f64) {
+pub fn memory_logic(m: &Memory) -> (f64, f64) {
     let (w, d, n) = (m.width as f64, m.depth, m.count as f64);
     match (ice40_blocks(m), m.kind) {
         (Some(_), MemKind::Ram) => (
-            n * (w + clog2(d) as f64 / 2.0),
-            n * (w + clog2(d) as f64 + 1.0),
+            n * (w + crate::address_bits(d) as f64 / 2.0),
+            n * (w + crate::address_bits(d) as f64 + 1.0),
         ),
         (Some(_), _) => (0.0, 0.0),
         (None, MemKind::Rom) => {
-            let a = clog2(d).min(ROM_BIT_LUTS.len() - 1);
+            let a = crate::address_bits(d).min(ROM_BIT_LUTS.len() - 1);
             (n * w * ROM_BIT_LUTS[a], n * w)
         }
         (None, _) => {
@@ -225,283 +250,26 @@ fn memory_logic(m: &Memory) -> (f64, f64) {
     }
 }
 
-fn pow2(bits: usize) -> usize {
-    1usize << bits
-}
-
-/// The memories of engine `e` of `d` (one entry per kind of memory, with its count).
-pub fn engine_memories(d: &Design, e: &Engine) -> Vec<Memory> {
-    let g = &e.generics;
-    let mem = |width: usize, depth: usize, kind: MemKind, count: usize, role: Role| Memory {
-        width,
-        depth,
-        kind,
-        count,
-        role,
-    };
-    match &e.kind {
-        EngineKind::Mvtu { threshold, .. } | EngineKind::MvtuInt { threshold, .. } => {
-            let m = MacGenerics::of(e);
-            let pe = e.fold.pe;
-            let mut v = vec![
-                // per PE its weights; the input replay buffer; the result queue
-                // a deep ROM in logic is split into banks of 64 words (WeightMemory)
-                mem(
-                    m.simd,
-                    pow2(m.wa) / crate::blocks::weight_memory::weight_banks(m.simd, m.wa),
-                    MemKind::Rom,
-                    pe * crate::blocks::weight_memory::weight_banks(m.simd, m.wa),
-                    Role::Weights,
-                ),
-                mem(m.iw, pow2(m.ba), MemKind::Ram, 1, Role::Other),
-                mem(
-                    m.ow,
-                    crate::engines::mvtu::FIFO_DEPTH,
-                    MemKind::Ram,
-                    crate::engines::mvtu::queue_copies(m.ow),
-                    Role::Other,
-                ),
-            ];
-            if threshold.is_some() {
-                // per PE K threshold words and the flip bits, per neuron fold
-                v.push(mem(
-                    m.u,
-                    pow2(m.ca),
-                    MemKind::Rom,
-                    pe * m.k,
-                    Role::Thresholds,
-                ));
-                v.push(mem(1, pow2(m.ca), MemKind::Rom, pe, Role::Thresholds));
-            } else {
-                v.push(mem(m.ob, pow2(m.ca), MemKind::Rom, pe, Role::Other));
-            }
-            v
-        }
-        EngineKind::Threshold { .. } => {
-            // [IB, IW, Y, U, K, B, CA, OW]
-            let (u, k, ca, ow) = (g[3], g[4], g[6], g[7]);
-            let l = e.fold.pe;
-            vec![
-                mem(u, pow2(ca), MemKind::Rom, l * k, Role::Thresholds),
-                mem(1, pow2(ca), MemKind::Rom, l, Role::Thresholds),
-                mem(
-                    ow,
-                    crate::engines::mvtu::FIFO_DEPTH,
-                    MemKind::Ram,
-                    crate::engines::mvtu::queue_copies(ow),
-                    Role::Other,
-                ),
-            ]
-        }
-        EngineKind::Fifo { .. } => vec![mem(g[0], pow2(g[1]), MemKind::Ram, 1, Role::Other)],
-        EngineKind::Window(cfg) => vec![mem(
-            cfg.out_width(),
-            cfg.words(),
-            MemKind::Ram,
-            1,
-            Role::Other,
-        )],
-        EngineKind::MaxPool(cfg) => {
-            let w = cfg.window();
-            vec![
-                mem(w.out_width(), w.words(), MemKind::Ram, 1, Role::Other),
-                // the running maxima of the channel groups
-                mem(
-                    cfg.lanes * cfg.bits,
-                    cfg.channels / cfg.lanes,
-                    MemKind::Ram,
-                    1,
-                    Role::Other,
-                ),
-            ]
-        }
-        EngineKind::SumPool(cfg) => vec![mem(
-            g[1],
-            cfg.channels / cfg.lanes,
-            MemKind::Ram,
-            1,
-            Role::Other,
-        )],
-        EngineKind::Reorder { c, h, w } => {
-            let bits = d.streams[e.inputs[0]].elem.bits;
-            vec![mem(
-                bits,
-                2 * c * h * w,
-                MemKind::RamNoRwCheck,
-                1,
-                Role::Other,
-            )]
-        }
-        EngineKind::Add { .. } | EngineKind::Fork { .. } | EngineKind::Lanes { .. } => vec![],
-    }
-}
-
-/// The widths of a matrix-vector engine, read from its generics (`Mvtu`:
-/// `[SIMD, IW, P, A, Y, WA, BA, CA, U, K, B, OB, OW]`; `MvtuInt` has `IB` after SIMD).
-struct MacGenerics {
-    simd: usize,
-    ib: usize,
-    iw: usize,
-    a: usize,
-    wa: usize,
-    ba: usize,
-    ca: usize,
-    u: usize,
-    k: usize,
-    ob: usize,
-    ow: usize,
-}
-
-impl MacGenerics {
-    fn of(e: &Engine) -> MacGenerics {
-        let g = &e.generics;
-        let int = matches!(e.kind, EngineKind::MvtuInt { .. }) as usize;
-        MacGenerics {
-            simd: g[0],
-            ib: if int == 1 { g[1] } else { 1 },
-            iw: g[1 + int],
-            a: g[3 + int],
-            wa: g[5 + int],
-            ba: g[6 + int],
-            ca: g[7 + int],
-            u: g[8 + int],
-            k: g[9 + int],
-            ob: g[11 + int],
-            ow: g[12 + int],
-        }
-    }
+/// The memories of engine `e` ([`EngineSpec::memories`](crate::engines::EngineSpec::memories)).
+pub fn engine_memories(e: &Engine) -> Vec<Memory> {
+    e.kind.spec().memories()
 }
 
 /// What the estimate stands for, written into manifests.
 pub const MODEL: &str =
     "iCE40 cells after yosys 0.23 synth_ice40, estimated (bnnforge_hdl::resources)";
 
-/// A LUT4 and a DFF formula: `c0 + Σ coefficient · feature`.
-type Formula = (f64, f64);
-
-/// LUT4s and DFFs of a lane converter: `IB`-bit elements, `IL` → `OL` lanes, a buffer of
-/// `BW` bits (`C·IB`). Dominated by the buffer's lane shifters (≈ 9 LUT4 per buffer bit,
-/// half as much again when IB is not a power of two and lane offsets need a multiplier)
-/// and the two 24-bit frame counters (≈ 170 carry cells and 270 LUT4 whatever the width).
-/// Kept alone so it can be re-fitted when the converter changes.
-pub fn lane_converter(ib: usize, iw: usize, ow: usize, bw: usize) -> Formula {
-    let bw = bw as f64;
-    let odd = if ib.is_power_of_two() { 0.0 } else { 1.0 };
-    (
-        LANES_LUT[0] + LANES_LUT[1] * bw + LANES_LUT[2] * bw * odd,
-        LANES_DFF[0] + LANES_DFF[1] * bw + LANES_DFF[2] * (iw + ow) as f64,
-    )
-}
-
-/// LUT4s and DFFs of a ratio lane converter: `IB`-bit elements, `IL` → `OL` lanes (one
-/// a multiple m of the other), frames of `elements`. Only the frame's last wide beat can
-/// differ from the others (r < m narrow beats, or a partial last input beat); when it
-/// does not, yosys drops the frame counter. DFFs are counted structurally (exact on the
-/// 11 cases measured): widening gathers OW − IW bits beside the OW-bit output register
-/// (plus IW bits and a flag when r = 1), narrowing holds IW bits beside it; then the
-/// valid flags, the beat counter (JB bits) and, when the last beat is special, the
-/// frame counter (FB bits). LUT4s: the select bits (narrowing 2 per input bit; widening
-/// the output bits that differ on a short last beat), the counters, the masked lanes.
-pub fn ratio_lane_converter(ib: usize, il: usize, ol: usize, elements: usize) -> Formula {
-    let [_, iw, ow, jb, fb] =
-        crate::stream::ratio_lane_converter::ratio_generics(ib, il, ol, elements);
-    let m = il.max(ol) / il.min(ol);
-    let (in_beats, out_beats) = (elements.div_ceil(il), elements.div_ceil(ol));
-    let wide_beats = in_beats.min(out_beats);
-    let r = in_beats.max(out_beats) - (wide_beats - 1) * m;
-    let masked = (il - (elements - (in_beats - 1) * il)) * ib;
-    let special = r != m || masked > 0;
-    let fc = if special { fb } else { 0 };
-    let (sel, regs) = if ol > il {
-        let single = r == 1 && m > 1;
-        let short = if r != m { ow - (m - r) * iw } else { 0 };
-        let sel = short + if single { ow } else { 0 };
-        let regs = 2 * ow - iw + 1 + if single { iw + 1 } else { 0 };
-        (sel, regs)
-    } else {
-        (2 * iw, iw + ow + 2)
-    };
-    (
-        RATIO_LUT[0]
-            + RATIO_LUT[1] * sel as f64
-            + RATIO_LUT[2] * jb as f64
-            + RATIO_LUT[3] * fc as f64
-            + RATIO_LUT[4] * masked as f64,
-        (regs + jb + fc) as f64,
-    )
-}
-
-/// Ratio lane converter LUT4: coefficients of [1, select bits, JB, FB if the frame's
-/// last beat is special, masked bits]; fitted on 11 cases (1 → 16 … 64 → 16 lanes,
-/// 1 to 8-bit elements; within 10 %, most within 4 %).
-const RATIO_LUT: [f64; 5] = [4.216, 0.963, 1.619, 1.719, 0.133];
-
-/// Lane converter: LUT4 = c + a·BW + b·BW·[IB not a power of two].
-const LANES_LUT: [f64; 3] = [267.100, 9.420, 4.167];
-/// Lane converter: DFF = c + a·BW + b·(IW + OW).
-const LANES_DFF: [f64; 3] = [64.904, 1.266, 0.000];
-
-// ---- fitted coefficients (see the module documentation for the data)
-
-/// Mvtu LUT4: coefficients of [1, PE, lanes (weights ≥ 8 words), lanes (4 words), lanes (2 words), PE·A, weight ROM, threshold ROMs, RAMs].
-const MVTU_LUT: [f64; 9] = [
-    59.757, 0.000, 2.896, 2.322, 1.122, 1.598, 0.862, 0.675, 1.338,
-];
-/// Mvtu DFF: coefficients of [1, PE·A, PE·clog2(SIMD+1), ROMs, RAMs, IW+OW, PE·K·U].
-const MVTU_DFF: [f64; 7] = [63.947, 2.769, 1.195, 0.000, 0.939, 1.725, 0.102];
-/// MvtuInt LUT4: coefficients of [1, PE, lanes (weights ≥ 8 words), lanes (4 words), lanes (2 words), PE·A, weight ROM, threshold ROMs, RAMs].
-const MVTU_INT_LUT: [f64; 9] = [
-    71.046, 0.000, 3.453, 3.013, 0.595, 0.532, 0.953, 0.854, 1.396,
-];
-/// MvtuInt DFF: coefficients of [1, PE·A, PE·clog2(SIMD+1), ROMs, RAMs, IW+OW, PE·K·U].
-const MVTU_INT_DFF: [f64; 7] = [40.367, 2.265, 2.907, 0.096, 1.356, 0.284, 0.000];
-/// ThresholdEngine LUT4: coefficients of [1, threshold ROMs, queue RAM].
-const THRESHOLD_LUT: [f64; 3] = [32.102, 0.678, 1.813];
-/// ThresholdEngine DFF: coefficients of [1, L·K·U, threshold ROMs, queue RAM].
-const THRESHOLD_DFF: [f64; 4] = [26.118, 0.000, 0.315, 1.376];
-/// StreamFifo LUT4: coefficients of [1, W, A, RAM].
-const FIFO_LUT: [f64; 4] = [9.712, 1.003, 5.651, 1.007];
-/// StreamFifo DFF: coefficients of [1, W, A, RAM].
-const FIFO_DFF: [f64; 4] = [3.887, 2.615, 3.219, 0.821];
-/// SlidingWindow LUT4: coefficients of [1, io, line RAM, counter bits CW, CW if the
-/// words are not a power of two] (the RAM's coefficient is fixed at 1).
-const WINDOW_LUT: [f64; 5] = [-4.230, 3.475, 1.0, 37.723, 13.840];
-/// SlidingWindow DFF: coefficients of [1, io, line RAM, CW, CW if the words are not a
-/// power of two].
-const WINDOW_DFF: [f64; 5] = [12.283, 2.718, 1.0, 12.048, 3.086];
-/// MaxPool LUT4: coefficients of [1, io, RAMs, counter bits N = CW + GW + PW, N if the
-/// window's words are not a power of two].
-const MAXPOOL_LUT: [f64; 5] = [286.379, 5.059, 1.0, 8.231, 3.742];
-/// MaxPool DFF: coefficients of [1, io, RAMs, N, N if the window's words are not a power
-/// of two].
-const MAXPOOL_DFF: [f64; 5] = [100.380, 4.661, 1.0, 3.307, 0.720];
-/// SumPool LUT4: coefficients of [1, io, RAM, counter bits GW + PW] (the first three
-/// fitted on 5 engines, all with C = L, at 16 + 32 counter bits; the counters' share
-/// from one engine at both widths).
-const SUMPOOL_LUT: [f64; 4] = [36.255, 4.414, 1.0, 1.375];
-/// SumPool DFF: coefficients of [1, io, RAM, GW + PW].
-const SUMPOOL_DFF: [f64; 4] = [18.302, 2.752, 1.0, 1.0];
-/// ChwReorder LUT4: coefficients of [1, A, B, RAM].
-const REORDER_LUT: [f64; 4] = [44.763, 2.439, 2.355, 0.000];
-/// ChwReorder DFF: coefficients of [1, A, B, RAM].
-const REORDER_DFF: [f64; 4] = [12.834, 2.787, 1.928, 0.000];
-/// StreamFork LUT4: coefficients of [1, W·ways].
-const FORK_LUT: [f64; 2] = [13.638, 0.402];
-/// StreamFork DFF: coefficients of [1, W·ways].
-const FORK_DFF: [f64; 2] = [5.850, 1.162];
-/// ResidualAdder LUT4: coefficients of [1, OW, (inputs − 1)·OW].
-const ADD_LUT: [f64; 3] = [5.528, 0.566, 1.167];
-/// ResidualAdder DFF: coefficients of [1, io].
-const ADD_DFF: [f64; 2] = [0.892, 0.881];
+/// A LUT4 and a DFF estimate.
+pub type Formula = (f64, f64);
 
 /// `Σ c[i]·f[i]`.
-fn dot(c: &[f64], f: &[f64]) -> f64 {
+pub fn dot(c: &[f64], f: &[f64]) -> f64 {
     debug_assert_eq!(c.len(), f.len());
     c.iter().zip(f).map(|(a, b)| a * b).sum()
 }
 
-/// LUT4s and DFFs of the memories of `ms` with role `role` (all roles when `None`).
-fn mem_sum(ms: &[Memory], pick: impl Fn(&Memory) -> bool) -> (f64, f64) {
+/// LUT4s and DFFs of the memories of `ms` that `pick` accepts.
+pub fn mem_sum(ms: &[Memory], pick: impl Fn(&Memory) -> bool) -> (f64, f64) {
     ms.iter()
         .filter(|m| pick(m))
         .map(memory_logic)
@@ -510,116 +278,9 @@ fn mem_sum(ms: &[Memory], pick: impl Fn(&Memory) -> bool) -> (f64, f64) {
 
 /// The LUT4 and DFF formulas of engine `e` (memories included).
 fn logic(d: &Design, e: &Engine) -> Formula {
-    let ms = engine_memories(d, e);
     let width = |s: &[usize]| s.iter().map(|&i| d.streams[i].width()).sum::<usize>() as f64;
     let io = width(&e.inputs) + width(&e.outputs);
-    let g = &e.generics;
-    let pe = e.fold.pe as f64;
-    match &e.kind {
-        EngineKind::Mvtu { threshold, .. } | EngineKind::MvtuInt { threshold, .. } => {
-            let m = MacGenerics::of(e);
-            let lanes = pe * (m.simd * m.ib) as f64;
-            // weights in a 2- or 4-word ROM are nearly constants, which yosys folds into
-            // the XNOR/adder lanes; from 8 words on they are a ROM of their own
-            let (deep, four, two) = match m.wa {
-                0 | 1 => (0.0, 0.0, lanes),
-                2 => (0.0, lanes, 0.0),
-                _ => (lanes, 0.0, 0.0),
-            };
-            let weights = mem_sum(&ms, |x| x.role == Role::Weights);
-            let thr = mem_sum(&ms, |x| x.role == Role::Thresholds);
-            let other = mem_sum(&ms, |x| x.role == Role::Other && x.kind == MemKind::Ram);
-            // banked weights: a 2:1 mux per bank boundary and bit (WeightMemory)
-            let banks = crate::blocks::weight_memory::weight_banks(m.simd, m.wa) as f64;
-            let romw = if m.wa > 2 {
-                weights.0 + pe * m.simd as f64 * (banks - 1.0)
-            } else {
-                0.0
-            };
-            let pa = pe * m.a as f64;
-            let kthr = if threshold.is_some() {
-                pe * (m.k * m.u) as f64
-            } else {
-                0.0
-            };
-            let lut = [1.0, pe, deep, four, two, pa, romw, thr.0, other.0];
-            let dff = [
-                1.0,
-                pa,
-                pe * clog2(m.simd + 1) as f64,
-                weights.1 + thr.1,
-                other.1,
-                (m.iw + m.ow) as f64,
-                kthr,
-            ];
-            if matches!(e.kind, EngineKind::Mvtu { .. }) {
-                (dot(&MVTU_LUT, &lut), dot(&MVTU_DFF, &dff))
-            } else {
-                (dot(&MVTU_INT_LUT, &lut), dot(&MVTU_INT_DFF, &dff))
-            }
-        }
-        EngineKind::Threshold { .. } => {
-            let thr = mem_sum(&ms, |x| x.role == Role::Thresholds);
-            let q = mem_sum(&ms, |x| x.role == Role::Other);
-            let cmp = pe * (g[4] * g[3]) as f64;
-            (
-                dot(&THRESHOLD_LUT, &[1.0, thr.0, q.0]),
-                dot(&THRESHOLD_DFF, &[1.0, cmp, thr.1, q.1]),
-            )
-        }
-        EngineKind::Lanes { ratio: false, .. } => lane_converter(g[0], g[1], g[2], g[3]),
-        EngineKind::Lanes {
-            ratio: true,
-            elements,
-        } => ratio_lane_converter(g[0], g[1] / g[0], g[2] / g[0], *elements),
-        EngineKind::Fifo { .. } => {
-            let r = mem_sum(&ms, |_| true);
-            let f = |ram: f64| [1.0, g[0] as f64, g[1] as f64, ram];
-            (dot(&FIFO_LUT, &f(r.0)), dot(&FIFO_DFF, &f(r.1)))
-        }
-        EngineKind::Window(_) | EngineKind::MaxPool(_) => {
-            let r = mem_sum(&ms, |_| true);
-            // the line buffer wraps around for free only at a power of two
-            let odd = if ms[0].depth.is_power_of_two() {
-                0.0
-            } else {
-                1.0
-            };
-            // counter bits: the window's CW; the pool's CW + GW + PW
-            let (lut, dff, cw) = if matches!(e.kind, EngineKind::Window(_)) {
-                (&WINDOW_LUT, &WINDOW_DFF, g[2])
-            } else {
-                (&MAXPOOL_LUT, &MAXPOOL_DFF, g[1] + g[2] + g[3])
-            };
-            let cw = cw as f64;
-            (
-                dot(lut, &[1.0, io, r.0, cw, odd * cw]),
-                dot(dff, &[1.0, io, r.1, cw, odd * cw]),
-            )
-        }
-        EngineKind::SumPool(_) => {
-            let r = mem_sum(&ms, |_| true);
-            let cw = (g[2] + g[3]) as f64;
-            (
-                dot(&SUMPOOL_LUT, &[1.0, io, r.0, cw]),
-                dot(&SUMPOOL_DFF, &[1.0, io, r.1, cw]),
-            )
-        }
-        EngineKind::Reorder { .. } => {
-            let r = mem_sum(&ms, |_| true);
-            let f = |ram: f64| [1.0, g[1] as f64, g[0] as f64, ram];
-            (dot(&REORDER_LUT, &f(r.0)), dot(&REORDER_DFF, &f(r.1)))
-        }
-        EngineKind::Fork { ways } => {
-            let w = (g[0] * ways) as f64;
-            (dot(&FORK_LUT, &[1.0, w]), dot(&FORK_DFF, &[1.0, w]))
-        }
-        EngineKind::Add { kinds } => {
-            let ow = width(&e.outputs);
-            let adders = (kinds.len() - 1) as f64 * ow;
-            (dot(&ADD_LUT, &[1.0, ow, adders]), dot(&ADD_DFF, &[1.0, io]))
-        }
-    }
+    e.kind.spec().logic(&engine_memories(e), io)
 }
 
 /// The estimate of one engine of `d`.
@@ -628,7 +289,7 @@ pub fn engine_cost(d: &Design, e: &Engine) -> Cost {
     Cost {
         lut4: lut.max(0.0).round() as u64,
         dff: dff.max(0.0).round() as u64,
-        bram: engine_memories(d, e)
+        bram: engine_memories(e)
             .iter()
             .map(|m| ice40_blocks(m).unwrap_or(0) * m.count as u64)
             .sum(),
@@ -692,6 +353,8 @@ mod tests {
     use super::*;
     use crate::compile::emit;
     use crate::compile::folding::{default_target, plan};
+    use crate::engines::{mvtu, mvtu_int, residual_adder, sliding_window, threshold_engine};
+    use crate::stream::{fifo, lane_converter, ratio_lane_converter};
     use crate::synth::ice40_stats;
     use bnnforge_model::Network;
     use std::collections::BTreeMap;
@@ -766,41 +429,46 @@ mod tests {
         let dr = default_design(&r3);
         // (network, design, engine, emitter compiled for that engine's widths)
         let cases: Vec<(&Network, &Design, usize, emit::Emitter)> = vec![
-            (&tfc, &dt, 0, emit::threshold::<8, 8, 9, 10, 1, 1, 1, 1>),
-            (&tfc, &dt, 1, emit::ratio_lanes::<1, 1, 16, 4, 6>),
-            (&tfc, &dt, 4, emit::ratio_lanes::<1, 4, 8, 1, 3>),
-            (&tfc, &dt, 7, emit::ratio_lanes::<1, 1, 8, 3, 3>),
-            (&tfc, &dt, 2, emit::fifo::<16, 6>),
+            (
+                &tfc,
+                &dt,
+                0,
+                threshold_engine::emit::<8, 8, 9, 10, 1, 1, 1, 1>,
+            ),
+            (&tfc, &dt, 1, ratio_lane_converter::emit::<1, 1, 16, 4, 6>),
+            (&tfc, &dt, 4, ratio_lane_converter::emit::<1, 4, 8, 1, 3>),
+            (&tfc, &dt, 7, ratio_lane_converter::emit::<1, 1, 8, 3, 3>),
+            (&tfc, &dt, 2, fifo::emit::<16, 6>),
             (
                 &tfc,
                 &dt,
                 3,
-                emit::mvtu::<16, 16, 5, 10, 11, 10, 6, 4, 12, 1, 1, 1, 4>,
+                mvtu::emit::<16, 16, 5, 10, 11, 10, 6, 4, 12, 1, 1, 1, 4>,
             ),
             (
                 &tfc,
                 &dt,
                 6,
-                emit::mvtu::<8, 8, 4, 7, 8, 9, 3, 6, 9, 1, 1, 1, 1>,
+                mvtu::emit::<8, 8, 4, 7, 8, 9, 3, 6, 9, 1, 1, 1, 1>,
             ),
-            (&tfc, &dt, 10, emit::fifo::<1, 6>),
+            (&tfc, &dt, 10, fifo::emit::<1, 6>),
             (
                 &tfc,
                 &dt,
                 11,
-                emit::mvtu::<1, 1, 1, 7, 8, 10, 6, 4, 9, 1, 1, 8, 8>,
+                mvtu::emit::<1, 1, 1, 7, 8, 10, 6, 4, 9, 1, 1, 8, 8>,
             ),
-            (&r3, &dr, 2, emit::window::<1, 1, 5>),
-            (&r3, &dr, 14, emit::add::<3, 18, 5, 10>),
+            (&r3, &dr, 2, sliding_window::emit::<1, 1, 5>),
+            (&r3, &dr, 14, residual_adder::emit::<3, 18, 5, 10>),
             (
                 &r3,
                 &dr,
                 18,
-                emit::mvtu_int::<9, 2, 18, 4, 11, 11, 8, 6, 3, 12, 1, 1, 1, 7>,
+                mvtu_int::emit::<9, 2, 18, 4, 11, 11, 8, 6, 3, 12, 1, 1, 1, 7>,
             ),
-            (&r3, &dr, 16, emit::lanes::<2, 4, 18, 38>),
-            (&r3, &dr, 20, emit::lanes::<1, 7, 3, 16>),
-            (&r3, &dr, 30, emit::ratio_lanes::<1, 1, 17, 5, 1>),
+            (&r3, &dr, 16, lane_converter::emit::<2, 4, 18, 38>),
+            (&r3, &dr, 20, lane_converter::emit::<1, 7, 3, 16>),
+            (&r3, &dr, 30, ratio_lane_converter::emit::<1, 1, 17, 5, 1>),
         ];
         let (mut sum_est, mut sum_meas) = (Cost::default(), Cost::default());
         let mut failures = vec![];
@@ -861,7 +529,7 @@ mod tests {
             assert_eq!(sum, est.total, "seed {seed}");
             for (e, c) in d.engines.iter().zip(&est.engines) {
                 assert!(c.lut4 >= 5 && c.dff >= 5, "seed {seed}: {} {c}", e.module);
-                let bits: u64 = engine_memories(&d, e)
+                let bits: u64 = engine_memories(e)
                     .iter()
                     .filter(|m| ice40_blocks(m).is_some())
                     .map(|m| (m.width * m.depth * m.count) as u64)

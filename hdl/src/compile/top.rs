@@ -15,7 +15,7 @@
 //! (an adder's inputs, a fork's outputs): `.in_valid({s7_valid, s3_valid})`, stream 0
 //! in the low bits; a fork's outputs share its one `out_data`.
 
-use crate::blocks::frame_counter::{counter_width, FrameCounter};
+use crate::blocks::frame_counter::FrameCounter;
 use crate::compile::module_tree::module_tree;
 use rust_hdl::prelude::*;
 
@@ -175,7 +175,7 @@ impl TopBuilder {
         assert!(!self.output_done, "TopBuilder: one output");
         self.output_done = true;
         let module = format!("{}_frame", self.name);
-        let cw = counter_width(elements);
+        let cw = crate::address_bits(elements as usize);
         let v = crate::dispatch_width!(cw, CW, 1..=40, {
             let mut fc = FrameCounter::<CW>::new(elements);
             fc.connect_all();

@@ -59,12 +59,17 @@
 //! empty, output empty), `in_data: Bits<B>`, `in_valid`, `in_ready`,
 //! `out_data: Bits<B>`, `out_valid`, `out_ready`.
 
+use crate::compile::design::Design;
+use crate::compile::emit::{engine, finish};
+use crate::compile::resources::{dot, mem_sum, Formula, MemKind, Memory};
+use crate::engines::{Carries, EngineSpec, Pace};
+use bnnforge_model::Network;
 use rust_hdl::prelude::*;
 
 /// RAM address bits for a `[c, h, w]` map: clog2(2·c·h·w) (two frames).
 pub fn addr_bits(c: usize, h: usize, w: usize) -> usize {
     let n = elements(c, h, w);
-    crate::clog2_plus1(2 * n as u64 - 1)
+    crate::address_bits(2 * n)
 }
 
 /// The const generics `[B, A]` of the [`ChwReorder`] for a `[c, h, w]` map of `bits`-bit
@@ -277,14 +282,20 @@ impl<const B: usize, const A: usize> ChwReorder<B, A> {
         c * h * w
     }
 
-    /// Cycles per frame at full rate: exactly C·H·W.
-    pub fn cycles_per_frame(&self) -> u64 {
-        self.elements() as u64
+    /// This engine's [`ReorderSpec`].
+    pub fn spec(&self) -> ReorderSpec {
+        let (c, h, w) = self._chw;
+        ReorderSpec { c, h, w, bits: B }
     }
 
-    /// First input beat taken to first output beat offered (no stalls): C·H·W + 2.
+    /// Cycles per frame at full rate ([`ReorderSpec::cycles`]).
+    pub fn cycles_per_frame(&self) -> u64 {
+        self.spec().cycles()
+    }
+
+    /// First input beat taken to first output beat offered, no stalls.
     pub fn latency(&self) -> u64 {
-        self.elements() as u64 + 2
+        self.spec().latency()
     }
 
     /// Input beats taken while the output is stalled: 2·N, plus 2 when N ≤ 2.
@@ -383,6 +394,79 @@ impl<const B: usize, const A: usize> Logic for ChwReorder<B, A> {
             self.sv.d.next = false;
         }
     }
+}
+
+/// A [`ChwReorder`] in a design: a `[c, h, w]` map of `bits`-bit elements.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ReorderSpec {
+    pub c: usize,
+    pub h: usize,
+    pub w: usize,
+    pub bits: usize,
+}
+
+/// ChwReorder LUT4: coefficients of [1, A, B, RAM].
+const REORDER_LUT: [f64; 4] = [44.763, 2.439, 2.355, 0.000];
+/// ChwReorder DFF: coefficients of [1, A, B, RAM].
+const REORDER_DFF: [f64; 4] = [12.834, 2.787, 1.928, 0.000];
+
+impl ReorderSpec {
+    fn elements(&self) -> usize {
+        self.c * self.h * self.w
+    }
+}
+
+impl EngineSpec for ReorderSpec {
+    fn name(&self) -> &'static str {
+        "reorder"
+    }
+    fn emitter(&self) -> &'static str {
+        concat!(module_path!(), "::emit")
+    }
+    fn generics(&self) -> Vec<usize> {
+        generics(self.c, self.h, self.w, self.bits).to_vec()
+    }
+    /// Exactly C·H·W.
+    fn cycles(&self) -> u64 {
+        self.elements() as u64
+    }
+    /// C·H·W + 2: the whole frame is written before it is read.
+    fn latency(&self) -> u64 {
+        self.elements() as u64 + 2
+    }
+    fn pace(&self) -> Pace {
+        Pace {
+            tail: Some(3),
+            spacing: 1,
+        }
+    }
+    fn memory_bits(&self) -> u64 {
+        2 * (self.elements() * self.bits) as u64
+    }
+    fn memories(&self) -> Vec<Memory> {
+        vec![Memory::new(
+            self.bits,
+            2 * self.elements(),
+            MemKind::RamNoRwCheck,
+        )]
+    }
+    fn logic(&self, ms: &[Memory], _io: f64) -> Formula {
+        let r = mem_sum(ms, |_| true);
+        let g = self.generics();
+        let f = |ram: f64| [1.0, g[1] as f64, g[0] as f64, ram];
+        (dot(&REORDER_LUT, &f(r.0)), dot(&REORDER_DFF, &f(r.1)))
+    }
+    fn carries(&self) -> Carries {
+        Carries::Chw
+    }
+}
+
+/// Emitter of engine `i` of `d` (a [`ReorderSpec`]).
+pub fn emit<const B: usize, const A: usize>(_: &Network, d: &Design, i: usize) -> String {
+    let (e, s) = engine::<ReorderSpec>(d, i, &[B, A]);
+    let b = ChwReorder::<B, A>::new(s.c, s.h, s.w);
+    let (c, l) = (b.cycles_per_frame(), b.latency());
+    finish(b, e, c, l)
 }
 
 #[cfg(test)]

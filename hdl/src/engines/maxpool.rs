@@ -27,9 +27,13 @@
 //! former 16-bit counters in brackets): 2×2/2 over 16×32×32 binary, 16 lanes: 535 / 188
 //! / 339 (862 / 432 / 464); over 1×28×28, 1 lane: 434 / 208 / 165 (877 / 516 / 314).
 
-use crate::engines::sliding_window::{
-    bits_for, LineRam, OutQueue, SlidingWindow, WindowConfig, MAX_CW,
-};
+use crate::compile::design::Design;
+use crate::compile::emit::{engine, finish};
+use crate::compile::resources::{Formula, Memory};
+use crate::engines::sliding_window::line_buffer_logic;
+use crate::engines::sliding_window::{LineRam, OutQueue, SlidingWindow, WindowConfig, MAX_CW};
+use crate::engines::{Carries, EngineSpec};
+use bnnforge_model::Network;
 use rust_hdl::prelude::*;
 
 /// Parameters of a [`MaxPool`] (run-time values).
@@ -78,8 +82,8 @@ impl PoolConfig {
     pub fn counter_bits(&self) -> [usize; 3] {
         [
             self.window().counter_bits(),
-            bits_for(self.channels / self.lanes - 1),
-            bits_for(self.kernel * self.kernel - 1),
+            crate::bits_to_hold((self.channels / self.lanes - 1) as u64),
+            crate::bits_to_hold((self.kernel * self.kernel - 1) as u64),
         ]
     }
     pub fn out_hw(&self) -> (usize, usize) {
@@ -334,6 +338,63 @@ impl<const W: usize, const CW: usize, const GW: usize, const PW: usize> Logic
             self.queue.push.next = false;
         }
     }
+}
+
+/// MaxPool LUT4: coefficients of [1, io, RAMs, counter bits N = CW + GW + PW, N if the
+/// window's words are not a power of two].
+const MAXPOOL_LUT: [f64; 5] = [286.379, 5.059, 1.0, 8.231, 3.742];
+/// MaxPool DFF: coefficients of [1, io, RAMs, N, N if the window's words are not a power
+/// of two].
+const MAXPOOL_DFF: [f64; 5] = [100.380, 4.661, 1.0, 3.307, 0.720];
+
+impl EngineSpec for PoolConfig {
+    fn name(&self) -> &'static str {
+        "maxpool"
+    }
+    fn emitter(&self) -> &'static str {
+        concat!(module_path!(), "::emit")
+    }
+    /// `[W, CW, GW, PW]`.
+    fn generics(&self) -> Vec<usize> {
+        [vec![self.lanes * self.bits], self.counter_bits().to_vec()].concat()
+    }
+    fn cycles(&self) -> u64 {
+        self.cycles_per_frame()
+    }
+    fn latency(&self) -> u64 {
+        PoolConfig::latency(self)
+    }
+    /// The window's line buffer and the running maxima.
+    fn memory_bits(&self) -> u64 {
+        (self.window().memory_bits() + self.channels * self.bits) as u64
+    }
+    fn memories(&self) -> Vec<Memory> {
+        let w = self.window();
+        vec![
+            Memory::ram(w.out_width(), w.words()),
+            // the running maxima of the channel groups
+            Memory::ram(self.lanes * self.bits, self.channels / self.lanes),
+        ]
+    }
+    fn logic(&self, ms: &[Memory], io: f64) -> Formula {
+        let cw = self.counter_bits().iter().sum();
+        line_buffer_logic(&MAXPOOL_LUT, &MAXPOOL_DFF, ms, io, cw)
+    }
+    fn carries(&self) -> Carries {
+        Carries::Named
+    }
+}
+
+/// Emitter of engine `i` of `d` (a [`PoolConfig`]).
+pub fn emit<const W: usize, const CW: usize, const GW: usize, const PW: usize>(
+    _: &Network,
+    d: &Design,
+    i: usize,
+) -> String {
+    let (e, cfg) = engine::<PoolConfig>(d, i, &[W, CW, GW, PW]);
+    let b = MaxPool::<W, CW, GW, PW>::new(cfg);
+    let (c, l) = (b.cycles_per_frame(), b.latency());
+    finish(b, e, c, l)
 }
 
 #[cfg(test)]

@@ -62,7 +62,13 @@
 
 use crate::blocks::mvu_pe::{MvuPe, PE_LATENCY};
 use crate::blocks::threshold_unit::ThresholdUnit;
+use crate::blocks::weight_memory::weight_banks;
 use crate::blocks::weight_memory::{pe_weight_words, WeightMemory};
+use crate::compile::design::{Design, Elem};
+use crate::compile::emit::{engine, finish};
+use crate::compile::folding::{mac_dims, Fold};
+use crate::compile::resources::{dot, mem_sum, Formula, MemKind, Memory, Role};
+use crate::engines::{Carries, EngineSpec, Pace};
 use bnnforge_model::network::{Network, Op};
 use rust_hdl::prelude::*;
 
@@ -921,7 +927,7 @@ pub(crate) fn layer_output(
 }
 
 /// Cycles per frame of a matrix-vector engine at full rate: pixels · NF · SF.
-pub(crate) fn engine_cycles_per_frame(pixels: usize, nf: usize, sf: usize) -> u64 {
+pub fn engine_cycles_per_frame(pixels: usize, nf: usize, sf: usize) -> u64 {
     (pixels * nf * sf) as u64
 }
 
@@ -1653,6 +1659,362 @@ endmodule
             / (frames as u64 - 1);
         (cpf, t.out_cycles[0] - t.in_cycles[0])
     }
+}
+
+/// The const generics of a matrix-vector engine by name ([`Mvtu`] has all but `ib`,
+/// [`MvtuInt`](crate::engines::mvtu_int::MvtuInt) has `ib` after `simd`; see the module
+/// documentation for what each is).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MacGenerics {
+    pub simd: usize,
+    /// input lane bits (1 for binary inputs)
+    pub ib: usize,
+    pub iw: usize,
+    pub p: usize,
+    pub a: usize,
+    pub y: usize,
+    pub wa: usize,
+    pub ba: usize,
+    pub ca: usize,
+    pub u: usize,
+    pub k: usize,
+    pub b: usize,
+    pub ob: usize,
+    pub ow: usize,
+}
+
+impl MacGenerics {
+    /// From `[SIMD, IW, P, A, Y, WA, BA, CA, U, K, B, OB, OW]` (`ib` = 1) or the same
+    /// with `IB` after `SIMD`.
+    pub fn from_slice(g: &[usize]) -> MacGenerics {
+        let (ib, r) = match g.len() {
+            13 => (1, &g[1..]),
+            14 => (g[1], &g[2..]),
+            n => panic!("{n} generics for a matrix-vector engine"),
+        };
+        MacGenerics {
+            simd: g[0],
+            ib,
+            iw: r[0],
+            p: r[1],
+            a: r[2],
+            y: r[3],
+            wa: r[4],
+            ba: r[5],
+            ca: r[6],
+            u: r[7],
+            k: r[8],
+            b: r[9],
+            ob: r[10],
+            ow: r[11],
+        }
+    }
+
+    /// In declaration order, `IB` after `SIMD` when `int`.
+    pub fn to_vec(&self, int: bool) -> Vec<usize> {
+        let g = self;
+        let mut v = vec![
+            g.simd, g.iw, g.p, g.a, g.y, g.wa, g.ba, g.ca, g.u, g.k, g.b, g.ob, g.ow,
+        ];
+        if int {
+            v.insert(1, g.ib);
+        }
+        v
+    }
+}
+
+/// A dense or conv layer's matrix-vector engine in a design: what [`MvtuSpec`] and
+/// [`MvtuIntSpec`](crate::engines::mvtu_int::MvtuIntSpec) share.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MacSpec {
+    pub layer: usize,
+    /// the fused threshold layer
+    pub threshold: Option<usize>,
+    pub g: MacGenerics,
+    pub pe: usize,
+    /// fan-in and outputs of a neuron
+    pub n: usize,
+    pub out: usize,
+    /// vectors per frame (1 for dense)
+    pub pixels: usize,
+    /// a dense layer answers after its whole input vector
+    pub dense: bool,
+    /// bits of an input beat (with the pad flag)
+    pub in_width: usize,
+    /// threshold words of the fused threshold layer
+    pub threshold_words: usize,
+}
+
+/// Mvtu LUT4: coefficients of [1, PE, lanes (weights ≥ 8 words), lanes (4 words), lanes
+/// (2 words), PE·A, weight ROM, threshold ROMs, RAMs].
+const MVTU_LUT: [f64; 9] = [
+    59.757, 0.000, 2.896, 2.322, 1.122, 1.598, 0.862, 0.675, 1.338,
+];
+/// Mvtu DFF: coefficients of [1, PE·A, PE·clog2(SIMD+1), ROMs, RAMs, IW+OW, PE·K·U].
+const MVTU_DFF: [f64; 7] = [63.947, 2.769, 1.195, 0.000, 0.939, 1.725, 0.102];
+
+impl MacSpec {
+    /// The engine of MAC layer `layer` of `net` with `threshold` fused, at `fold`,
+    /// reading beats of `in_width` bits, whose const generics are `generics`.
+    pub fn new(
+        net: &Network,
+        layer: usize,
+        threshold: Option<usize>,
+        fold: Fold,
+        in_width: usize,
+        generics: &[usize],
+    ) -> MacSpec {
+        let (out, _, n, pixels) = mac_dims(net, layer).expect("a dense or conv layer");
+        let threshold_words = match threshold.map(|t| &net.layers[t].op) {
+            Some(Op::Threshold { thresholds, .. }) => thresholds.data.len(),
+            _ => 0,
+        };
+        MacSpec {
+            layer,
+            threshold,
+            g: MacGenerics::from_slice(generics),
+            pe: fold.pe,
+            n,
+            out,
+            pixels: pixels as usize,
+            dense: matches!(net.layers[layer].op, Op::Dense { .. }),
+            in_width,
+            threshold_words,
+        }
+    }
+    /// Neuron folds, out / PE.
+    pub fn nf(&self) -> usize {
+        self.out / self.pe
+    }
+    /// Synapse folds, n / SIMD.
+    pub fn sf(&self) -> usize {
+        self.n / self.g.simd
+    }
+    /// Cycles per frame at full rate: pixels · NF · SF.
+    pub fn cycles(&self) -> u64 {
+        engine_cycles_per_frame(self.pixels, self.nf(), self.sf())
+    }
+    /// First input beat to first output beat, PEs of `pe_latency`.
+    pub fn latency(&self, pe_latency: u64) -> u64 {
+        engine_latency(self.sf(), self.threshold.is_some(), pe_latency)
+    }
+    /// One output beat per SF input beats; a dense layer answers after its whole vector.
+    pub fn pace(&self, pe_latency: u64) -> Pace {
+        let sf = self.sf() as u64;
+        Pace {
+            tail: self.dense.then(|| self.latency(pe_latency) + 1 - sf),
+            spacing: sf,
+        }
+    }
+    /// Weights, thresholds (or biases) and the replay buffer.
+    pub fn memory_bits(&self) -> u64 {
+        let out_words = match self.threshold {
+            Some(_) => self.threshold_words * self.g.u,
+            None => self.out * self.g.ob,
+        };
+        (self.out * self.n + out_words + self.sf() * self.in_width) as u64
+    }
+    /// Per PE its weights (a deep ROM in logic split into banks of 64 words); the input
+    /// replay buffer; the result queue; the thresholds and flip bits (or the biases).
+    pub fn memories(&self) -> Vec<Memory> {
+        let (m, pe) = (&self.g, self.pe);
+        let banks = weight_banks(m.simd, m.wa);
+        let mut v = vec![
+            Memory::rom(m.simd, (1 << m.wa) / banks)
+                .times(pe * banks)
+                .holding(Role::Weights),
+            Memory::ram(m.iw, 1 << m.ba),
+            Memory::ram(m.ow, FIFO_DEPTH).times(queue_copies(m.ow)),
+        ];
+        if self.threshold.is_some() {
+            v.push(
+                Memory::rom(m.u, 1 << m.ca)
+                    .times(pe * m.k)
+                    .holding(Role::Thresholds),
+            );
+            v.push(
+                Memory::rom(1, 1 << m.ca)
+                    .times(pe)
+                    .holding(Role::Thresholds),
+            );
+        } else {
+            v.push(Memory::rom(m.ob, 1 << m.ca).times(pe));
+        }
+        v
+    }
+    /// The LUT4 and DFF formula with coefficients `lut` (9) and `dff` (7).
+    pub fn logic(&self, lut: &[f64; 9], dff: &[f64; 7], ms: &[Memory]) -> Formula {
+        let m = &self.g;
+        let pe = self.pe as f64;
+        let lanes = pe * (m.simd * m.ib) as f64;
+        // weights in a 2- or 4-word ROM are nearly constants, which yosys folds into
+        // the XNOR/adder lanes; from 8 words on they are a ROM of their own
+        let (deep, four, two) = match m.wa {
+            0 | 1 => (0.0, 0.0, lanes),
+            2 => (0.0, lanes, 0.0),
+            _ => (lanes, 0.0, 0.0),
+        };
+        let weights = mem_sum(ms, |x| x.role == Role::Weights);
+        let thr = mem_sum(ms, |x| x.role == Role::Thresholds);
+        let other = mem_sum(ms, |x| x.role == Role::Other && x.kind == MemKind::Ram);
+        // banked weights: a 2:1 mux per bank boundary and bit (WeightMemory)
+        let banks = weight_banks(m.simd, m.wa) as f64;
+        let romw = if m.wa > 2 {
+            weights.0 + pe * m.simd as f64 * (banks - 1.0)
+        } else {
+            0.0
+        };
+        let pa = pe * m.a as f64;
+        let kthr = if self.threshold.is_some() {
+            pe * (m.k * m.u) as f64
+        } else {
+            0.0
+        };
+        let fl = [1.0, pe, deep, four, two, pa, romw, thr.0, other.0];
+        let fd = [
+            1.0,
+            pa,
+            pe * crate::address_bits(m.simd + 1) as f64,
+            weights.1 + thr.1,
+            other.1,
+            (m.iw + m.ow) as f64,
+            kthr,
+        ];
+        (dot(lut, &fl), dot(dff, &fd))
+    }
+    /// The model tensor the engine writes: the fused threshold's, else the layer's.
+    pub fn carries(&self) -> Carries {
+        Carries::Layer(self.threshold.unwrap_or(self.layer))
+    }
+}
+
+/// An [`Mvtu`] in a design (binary inputs).
+#[derive(Clone, Debug, PartialEq)]
+pub struct MvtuSpec(pub MacSpec);
+
+impl MvtuSpec {
+    /// The engine of binary-input MAC layer `layer` of `net`, `threshold` fused, at
+    /// `fold`, reading beats of `in_width` bits (with the pad flag when `pad_flag`).
+    pub fn new(
+        net: &Network,
+        layer: usize,
+        threshold: Option<usize>,
+        fold: Fold,
+        in_width: usize,
+        pad_flag: bool,
+    ) -> MvtuSpec {
+        let g = mvtu_generics(net, layer, threshold, fold, pad_flag);
+        MvtuSpec(MacSpec::new(net, layer, threshold, fold, in_width, &g))
+    }
+}
+
+impl EngineSpec for MvtuSpec {
+    fn name(&self) -> &'static str {
+        "mvtu"
+    }
+    fn emitter(&self) -> &'static str {
+        concat!(module_path!(), "::emit")
+    }
+    fn generics(&self) -> Vec<usize> {
+        self.0.g.to_vec(false)
+    }
+    fn cycles(&self) -> u64 {
+        self.0.cycles()
+    }
+    fn latency(&self) -> u64 {
+        self.0.latency(PE_LATENCY)
+    }
+    fn pace(&self) -> Pace {
+        self.0.pace(PE_LATENCY)
+    }
+    fn memory_bits(&self) -> u64 {
+        self.0.memory_bits()
+    }
+    fn memories(&self) -> Vec<Memory> {
+        self.0.memories()
+    }
+    fn logic(&self, ms: &[Memory], _io: f64) -> Formula {
+        self.0.logic(&MVTU_LUT, &MVTU_DFF, ms)
+    }
+    fn acc_bits(&self) -> Option<usize> {
+        Some(self.0.g.a)
+    }
+    fn carries(&self) -> Carries {
+        self.0.carries()
+    }
+}
+
+/// The const generics of [`Mvtu`] for MAC layer `layer` (binary input):
+/// `[SIMD, IW, P, A, Y, WA, BA, CA, U, K, B, OB, OW]`. With the padding flag the PEs
+/// count in lanes (a padded beat adds SIMD): one accumulator bit more, so A = Y.
+pub fn mvtu_generics(
+    net: &Network,
+    layer: usize,
+    threshold: Option<usize>,
+    fold: Fold,
+    pad_flag: bool,
+) -> Vec<usize> {
+    let (out, _, n, _) = mac_dims(net, layer).expect("a dense or conv layer");
+    let (simd, pe) = (fold.simd, fold.pe);
+    let (nf, sf) = (out / pe, n / simd);
+    let y = crate::bits_to_hold(n as u64) + 1;
+    let a = if pad_flag { y } else { y - 1 };
+    let (k, b, ob) = match threshold {
+        Some(t) => {
+            let Op::Threshold { bits, .. } = net.layers[t].op else {
+                unreachable!("fused layer is a threshold")
+            };
+            let b = bits as usize;
+            ((1usize << b) - 1, b, b)
+        }
+        None => (1, 1, Elem::of(net.info()[layer].kind).bits),
+    };
+    vec![
+        simd,
+        simd + pad_flag as usize,
+        crate::bits_to_hold(simd as u64),
+        a,
+        y,
+        crate::address_bits(nf * sf),
+        crate::address_bits(sf),
+        crate::address_bits(nf),
+        y + 1,
+        k,
+        b,
+        ob,
+        pe * ob,
+    ]
+}
+
+/// Emitter of engine `i` of `d` (an [`MvtuSpec`]).
+pub fn emit<
+    const SIMD: usize,
+    const IW: usize,
+    const P: usize,
+    const A: usize,
+    const Y: usize,
+    const WA: usize,
+    const BA: usize,
+    const CA: usize,
+    const U: usize,
+    const K: usize,
+    const B: usize,
+    const OB: usize,
+    const OW: usize,
+>(
+    net: &Network,
+    d: &Design,
+    i: usize,
+) -> String {
+    let g = [SIMD, IW, P, A, Y, WA, BA, CA, U, K, B, OB, OW];
+    let (e, MvtuSpec(s)) = engine::<MvtuSpec>(d, i, &g);
+    let b = Mvtu::<SIMD, IW, P, A, Y, WA, BA, CA, U, K, B, OB, OW>::from_network(
+        net,
+        s.layer,
+        s.threshold,
+    );
+    let (c, l) = (b.cycles_per_frame(), b.latency());
+    finish(b, e, c, l)
 }
 
 #[cfg(test)]

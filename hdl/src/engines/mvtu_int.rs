@@ -53,13 +53,20 @@
 //!
 //! [`Mvtu`]: crate::engines::mvtu::Mvtu
 
+use crate::address_bits;
+use crate::bits_to_hold;
 use crate::blocks::mvu_int_pe::{MvuIntPe, INT_PE_LATENCY};
-use crate::blocks::weight_memory::{address_bits, pe_weight_words, WeightMemory};
-use crate::clog2_plus1;
+use crate::blocks::weight_memory::{pe_weight_words, WeightMemory};
+use crate::compile::design::Design;
+use crate::compile::emit::{engine, finish};
+use crate::compile::folding::Fold;
+use crate::compile::resources::{Formula, Memory};
+use crate::engines::mvtu::MacSpec;
 use crate::engines::mvtu::{
     engine_cycles_per_frame, engine_latency, layer_output, output_lanes, stream_weights,
     MvtuControl, MvtuLane, MvtuOutput,
 };
+use crate::engines::{Carries, EngineSpec, Pace};
 use bnnforge_model::kernels::int_width;
 use bnnforge_model::network::{Kind, Network, Op};
 use rust_hdl::prelude::*;
@@ -240,7 +247,7 @@ fn required_generics(
         simd,
         ib,
         simd * ib,
-        clog2_plus1(simd as u64),
+        bits_to_hold(simd as u64),
         a,
         y,
         address_bits(nf * sf),
@@ -521,6 +528,101 @@ impl<
             self.ctrl.res_data.next = self.lanes[p].out.val();
         }
     }
+}
+
+/// An [`MvtuInt`] in a design (integer inputs).
+#[derive(Clone, Debug, PartialEq)]
+pub struct MvtuIntSpec(pub MacSpec);
+
+impl MvtuIntSpec {
+    /// The engine of integer-input MAC layer `layer` of `net`, `threshold` fused, at
+    /// `fold`, reading beats of `in_width` bits.
+    pub fn new(
+        net: &Network,
+        layer: usize,
+        threshold: Option<usize>,
+        fold: Fold,
+        in_width: usize,
+    ) -> MvtuIntSpec {
+        let g = mvtu_int_generics(net, layer, threshold, fold.pe, fold.simd);
+        MvtuIntSpec(MacSpec::new(net, layer, threshold, fold, in_width, &g))
+    }
+}
+
+/// MvtuInt LUT4: coefficients of [1, PE, lanes (weights ≥ 8 words), lanes (4 words),
+/// lanes (2 words), PE·A, weight ROM, threshold ROMs, RAMs].
+const MVTU_INT_LUT: [f64; 9] = [
+    71.046, 0.000, 3.453, 3.013, 0.595, 0.532, 0.953, 0.854, 1.396,
+];
+/// MvtuInt DFF: coefficients of [1, PE·A, PE·clog2(SIMD+1), ROMs, RAMs, IW+OW, PE·K·U].
+const MVTU_INT_DFF: [f64; 7] = [40.367, 2.265, 2.907, 0.096, 1.356, 0.284, 0.000];
+
+impl EngineSpec for MvtuIntSpec {
+    fn name(&self) -> &'static str {
+        "mvtu_int"
+    }
+    fn emitter(&self) -> &'static str {
+        concat!(module_path!(), "::emit")
+    }
+    fn generics(&self) -> Vec<usize> {
+        self.0.g.to_vec(true)
+    }
+    fn cycles(&self) -> u64 {
+        self.0.cycles()
+    }
+    fn latency(&self) -> u64 {
+        self.0.latency(INT_PE_LATENCY)
+    }
+    fn pace(&self) -> Pace {
+        self.0.pace(INT_PE_LATENCY)
+    }
+    fn memory_bits(&self) -> u64 {
+        self.0.memory_bits()
+    }
+    fn memories(&self) -> Vec<Memory> {
+        self.0.memories()
+    }
+    fn logic(&self, ms: &[Memory], _io: f64) -> Formula {
+        self.0.logic(&MVTU_INT_LUT, &MVTU_INT_DFF, ms)
+    }
+    fn acc_bits(&self) -> Option<usize> {
+        Some(self.0.g.a)
+    }
+    fn carries(&self) -> Carries {
+        self.0.carries()
+    }
+}
+
+/// Emitter of engine `i` of `d` (an [`MvtuIntSpec`]).
+pub fn emit<
+    const SIMD: usize,
+    const IB: usize,
+    const IW: usize,
+    const P: usize,
+    const A: usize,
+    const Y: usize,
+    const WA: usize,
+    const BA: usize,
+    const CA: usize,
+    const U: usize,
+    const K: usize,
+    const B: usize,
+    const OB: usize,
+    const OW: usize,
+>(
+    net: &Network,
+    d: &Design,
+    i: usize,
+) -> String {
+    let g = [SIMD, IB, IW, P, A, Y, WA, BA, CA, U, K, B, OB, OW];
+    let (e, MvtuIntSpec(s)) = engine::<MvtuIntSpec>(d, i, &g);
+    let b = MvtuInt::<SIMD, IB, IW, P, A, Y, WA, BA, CA, U, K, B, OB, OW>::from_network(
+        net,
+        s.layer,
+        s.threshold,
+    );
+    let (c, l) = (b.cycles_per_frame(), b.latency());
+    finish(b, e, c, l)
 }
 
 #[cfg(test)]

@@ -40,10 +40,18 @@
 //! `in_ready: Bits<N>` (out), `out_data: Bits<OW>`, `out_valid`, `out_ready`. Lane i of
 //! a beat at bits [i·B, (i+1)·B) of its operand (or of `out_data`).
 
+use crate::compile::design::{Design, Elem};
+use crate::compile::emit::{engine, finish};
+use crate::compile::resources::{dot, Formula, Memory};
+use crate::engines::{Carries, EngineSpec};
 use crate::stream::skid_buffer::SkidBuffer;
 use bnnforge_model::kernels::int_width;
 use bnnforge_model::Kind;
+use bnnforge_model::Network;
 use rust_hdl::prelude::*;
+
+/// Beats taken at edge t give a sum offered from cycle t + 1.
+pub const LATENCY: u64 = 1;
 
 /// The largest number of inputs of one [`ResidualAdder`].
 pub const MAX_INPUTS: usize = 8;
@@ -272,7 +280,7 @@ impl<const N: usize, const IW: usize, const OB: usize, const OW: usize>
     }
     /// Beats taken at edge t give a sum offered from cycle t + 1.
     pub fn latency(&self) -> u64 {
-        1
+        LATENCY
     }
 }
 
@@ -309,12 +317,83 @@ impl<const N: usize, const IW: usize, const OB: usize, const OW: usize> Logic
     }
 }
 
+/// A [`ResidualAdder`] in a design: streams of `kinds`, `lanes` lanes each, frames of
+/// `beats`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AddSpec {
+    pub kinds: Vec<Kind>,
+    pub lanes: usize,
+    pub beats: usize,
+}
+
+/// ResidualAdder LUT4: coefficients of [1, OW, (inputs − 1)·OW].
+const ADD_LUT: [f64; 3] = [5.528, 0.566, 1.167];
+/// ResidualAdder DFF: coefficients of [1, io].
+const ADD_DFF: [f64; 2] = [0.892, 0.881];
+
+impl AddSpec {
+    /// Bits of one lane of the sum.
+    pub fn out_bits(&self) -> usize {
+        Elem::of(add_kind(&self.kinds)).bits
+    }
+}
+
+impl EngineSpec for AddSpec {
+    fn name(&self) -> &'static str {
+        "add"
+    }
+    fn emitter(&self) -> &'static str {
+        concat!(module_path!(), "::emit")
+    }
+    /// `[N, IW, OB, OW]`.
+    fn generics(&self) -> Vec<usize> {
+        let l = self.lanes;
+        let iw = self.kinds.iter().map(|k| Elem::of(*k).bits * l).sum();
+        let ob = self.out_bits();
+        vec![self.kinds.len(), iw, ob, ob * l]
+    }
+    /// One beat per cycle.
+    fn cycles(&self) -> u64 {
+        self.beats as u64
+    }
+    fn latency(&self) -> u64 {
+        LATENCY
+    }
+    fn memory_bits(&self) -> u64 {
+        0
+    }
+    fn memories(&self) -> Vec<Memory> {
+        vec![]
+    }
+    fn logic(&self, _: &[Memory], io: f64) -> Formula {
+        let ow = (self.out_bits() * self.lanes) as f64;
+        let adders = (self.kinds.len() - 1) as f64 * ow;
+        (dot(&ADD_LUT, &[1.0, ow, adders]), dot(&ADD_DFF, &[1.0, io]))
+    }
+    fn carries(&self) -> Carries {
+        Carries::Named
+    }
+}
+
+/// Emitter of engine `i` of `d` (an [`AddSpec`]).
+pub fn emit<const N: usize, const IW: usize, const OB: usize, const OW: usize>(
+    _: &Network,
+    d: &Design,
+    i: usize,
+) -> String {
+    let (e, s) = engine::<AddSpec>(d, i, &[N, IW, OB, OW]);
+    let b = ResidualAdder::<N, IW, OB, OW>::new(&s.kinds);
+    let (c, l) = (e.cycles * b.cycles_per_frame(), b.latency());
+    finish(b, e, c, l)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::stream::skid_buffer::testbench::*;
-    use crate::synth::{ice40_stats, sign_extend};
+    use crate::synth::ice40_stats;
     use crate::testutil;
+    use crate::testutil::sign_extend;
     use rand::Rng;
 
     impl<const N: usize, const IW: usize, const OB: usize, const OW: usize> StreamDut

@@ -68,12 +68,13 @@
 //! RAM word); `CW` ≤ [`MAX_CW`] (the design keeps the words ≤ 2^15); an output beat is at
 //! most [`MAX_BEAT`] bits ([`max_simd`]).
 
+use crate::compile::design::Design;
+use crate::compile::emit::{engine, finish};
+use crate::compile::resources::{dot, mem_sum, Formula, Memory};
+use crate::engines::{Carries, EngineSpec};
+use bnnforge_model::Network;
 use rust_hdl::prelude::*;
 
-/// The bits of an unsigned counter whose largest value is `max` (at least 1).
-pub fn bits_for(max: usize) -> usize {
-    (usize::BITS - max.leading_zeros()).max(1) as usize
-}
 /// The widest counter a window supports (its constants are built from `u64`s and its
 /// modular column offset needs 2^CW).
 pub const MAX_CW: usize = 32;
@@ -209,7 +210,7 @@ impl WindowConfig {
     /// The width of the window's counters, its const generic `CW`: the bits of
     /// [`Self::counter_max`].
     pub fn counter_bits(&self) -> usize {
-        bits_for(self.counter_max())
+        crate::bits_to_hold((self.counter_max()) as u64)
     }
     pub fn in_beats(&self) -> u64 {
         (self.height * self.width * self.channels / self.in_lanes) as u64
@@ -923,7 +924,7 @@ impl<const IW: usize, const OW: usize, const CW: usize> Logic for SlidingWindow<
 #[cfg(test)]
 pub(crate) mod harness {
     use super::*;
-    use crate::synth::iverilog_vectors;
+    use crate::testutil::iverilog_vectors;
     use rand::Rng;
     use std::sync::{Arc, Mutex};
 
@@ -1112,6 +1113,79 @@ pub(crate) mod harness {
     }
 }
 
+/// SlidingWindow LUT4: coefficients of [1, io, line RAM, counter bits CW, CW if the
+/// words are not a power of two] (the RAM's coefficient is fixed at 1).
+const WINDOW_LUT: [f64; 5] = [-4.230, 3.475, 1.0, 37.723, 13.840];
+/// SlidingWindow DFF: coefficients of [1, io, line RAM, CW, CW if the words are not a
+/// power of two].
+const WINDOW_DFF: [f64; 5] = [12.283, 2.718, 1.0, 12.048, 3.086];
+
+/// The counter-and-line-RAM formula shared by the window and the max-pool: `lut`, `dff`
+/// coefficients of [1, io, RAMs, counter bits, counter bits if the line RAM's words are
+/// not a power of two (it wraps around for free only at a power of two)].
+pub(crate) fn line_buffer_logic(
+    lut: &[f64; 5],
+    dff: &[f64; 5],
+    ms: &[Memory],
+    io: f64,
+    counter_bits: usize,
+) -> Formula {
+    let r = mem_sum(ms, |_| true);
+    let odd = if ms[0].depth.is_power_of_two() {
+        0.0
+    } else {
+        1.0
+    };
+    let cw = counter_bits as f64;
+    (
+        dot(lut, &[1.0, io, r.0, cw, odd * cw]),
+        dot(dff, &[1.0, io, r.1, cw, odd * cw]),
+    )
+}
+
+impl EngineSpec for WindowConfig {
+    fn name(&self) -> &'static str {
+        "window"
+    }
+    fn emitter(&self) -> &'static str {
+        concat!(module_path!(), "::emit")
+    }
+    /// `[IW, OW, CW]`.
+    fn generics(&self) -> Vec<usize> {
+        vec![self.in_width(), self.out_width(), self.counter_bits()]
+    }
+    fn cycles(&self) -> u64 {
+        self.cycles_per_frame()
+    }
+    fn latency(&self) -> u64 {
+        WindowConfig::latency(self)
+    }
+    fn memory_bits(&self) -> u64 {
+        WindowConfig::memory_bits(self) as u64
+    }
+    fn memories(&self) -> Vec<Memory> {
+        vec![Memory::ram(self.out_width(), self.words())]
+    }
+    fn logic(&self, ms: &[Memory], io: f64) -> Formula {
+        line_buffer_logic(&WINDOW_LUT, &WINDOW_DFF, ms, io, self.counter_bits())
+    }
+    fn carries(&self) -> Carries {
+        Carries::Window
+    }
+}
+
+/// Emitter of engine `i` of `d` (a [`WindowConfig`]).
+pub fn emit<const IW: usize, const OW: usize, const CW: usize>(
+    _: &Network,
+    d: &Design,
+    i: usize,
+) -> String {
+    let (e, cfg) = engine::<WindowConfig>(d, i, &[IW, OW, CW]);
+    let b = SlidingWindow::<IW, OW, CW>::new(cfg);
+    let (c, l) = (b.cycles_per_frame(), b.latency());
+    finish(b, e, c, l)
+}
+
 #[cfg(test)]
 mod tests {
     use super::harness::{beats_of, enc, icarus_replay, impl_engine, run};
@@ -1240,7 +1314,7 @@ mod tests {
     }
 
     fn testutil_sext(e: u64, bits: usize) -> i64 {
-        crate::synth::sign_extend(e as u128, bits) as i64
+        crate::testutil::sign_extend(e as u128, bits) as i64
     }
 
     fn check<const IW: usize, const OW: usize, const CW: usize>(

@@ -28,8 +28,13 @@
 //! masks). yosys 0.23, 16×8×8 binary, 4 lanes: 310 LUT4, 28 SB_CARRY, 275 DFF (365 /
 //! 68 / 315 with the former 16-bit group and 32-bit pixel counters).
 
-use crate::engines::sliding_window::{bits_for, LineRam, OutQueue, MAX_CW};
+use crate::compile::design::Design;
+use crate::compile::emit::{engine, finish};
+use crate::compile::resources::{dot, mem_sum, Formula, Memory};
+use crate::engines::sliding_window::{LineRam, OutQueue, MAX_CW};
+use crate::engines::{Carries, EngineSpec, Pace};
 use bnnforge_model::kernels::int_width;
+use bnnforge_model::Network;
 use rust_hdl::prelude::*;
 
 /// Parameters of a [`SumPool`] (run-time values).
@@ -86,8 +91,8 @@ impl SumConfig {
     /// (H·W − 1).
     pub fn counter_bits(&self) -> [usize; 2] {
         [
-            bits_for(self.channels / self.lanes - 1),
-            bits_for(self.height * self.width - 1),
+            crate::bits_to_hold((self.channels / self.lanes - 1) as u64),
+            crate::bits_to_hold((self.height * self.width - 1) as u64),
         ]
     }
     pub fn cycles_per_frame(&self) -> u64 {
@@ -329,6 +334,75 @@ impl<const IW: usize, const OW: usize, const GW: usize, const PW: usize> Logic
             self.queue.push.next = false;
         }
     }
+}
+
+/// SumPool LUT4: coefficients of [1, io, RAM, counter bits GW + PW].
+const SUMPOOL_LUT: [f64; 4] = [36.255, 4.414, 1.0, 1.375];
+/// SumPool DFF: coefficients of [1, io, RAM, GW + PW].
+const SUMPOOL_DFF: [f64; 4] = [18.302, 2.752, 1.0, 1.0];
+
+impl EngineSpec for SumConfig {
+    fn name(&self) -> &'static str {
+        "sumpool"
+    }
+    fn emitter(&self) -> &'static str {
+        concat!(module_path!(), "::emit")
+    }
+    /// `[IW, OW, GW, PW]`.
+    fn generics(&self) -> Vec<usize> {
+        let y = self.out_bits().0;
+        [
+            vec![self.lanes * self.bits, self.lanes * y],
+            self.counter_bits().to_vec(),
+        ]
+        .concat()
+    }
+    fn cycles(&self) -> u64 {
+        self.cycles_per_frame()
+    }
+    fn latency(&self) -> u64 {
+        SumConfig::latency(self)
+    }
+    /// The sums leave after the frame's last pixel.
+    fn pace(&self) -> Pace {
+        Pace {
+            tail: Some(2),
+            spacing: 1,
+        }
+    }
+    /// The accumulators.
+    fn memory_bits(&self) -> u64 {
+        (self.channels * self.out_bits().0) as u64
+    }
+    fn memories(&self) -> Vec<Memory> {
+        vec![Memory::ram(
+            self.lanes * self.out_bits().0,
+            self.channels / self.lanes,
+        )]
+    }
+    fn logic(&self, ms: &[Memory], io: f64) -> Formula {
+        let r = mem_sum(ms, |_| true);
+        let cw = self.counter_bits().iter().sum::<usize>() as f64;
+        (
+            dot(&SUMPOOL_LUT, &[1.0, io, r.0, cw]),
+            dot(&SUMPOOL_DFF, &[1.0, io, r.1, cw]),
+        )
+    }
+    fn carries(&self) -> Carries {
+        Carries::Named
+    }
+}
+
+/// Emitter of engine `i` of `d` (a [`SumConfig`]).
+pub fn emit<const IW: usize, const OW: usize, const GW: usize, const PW: usize>(
+    _: &Network,
+    d: &Design,
+    i: usize,
+) -> String {
+    let (e, cfg) = engine::<SumConfig>(d, i, &[IW, OW, GW, PW]);
+    let b = SumPool::<IW, OW, GW, PW>::new(cfg);
+    let (c, l) = (b.cycles_per_frame(), b.latency());
+    finish(b, e, c, l)
 }
 
 #[cfg(test)]

@@ -30,7 +30,11 @@
 //! [`Mvtu`]: crate::engines::mvtu::Mvtu
 
 use crate::blocks::threshold_unit::ThresholdUnit;
-use crate::engines::mvtu::{CreditQueue, LaneInsert, FIFO_DEPTH};
+use crate::compile::design::{Design, Elem};
+use crate::compile::emit::{engine, finish};
+use crate::compile::resources::{dot, mem_sum, Formula, Memory, Role};
+use crate::engines::mvtu::{queue_copies, CreditQueue, LaneInsert, FIFO_DEPTH};
+use crate::engines::{Carries, EngineSpec};
 
 /// First input beat to first output beat: the [`ThresholdUnit`]'s 3 cycles and the 2
 /// through the [`CreditQueue`].
@@ -400,6 +404,134 @@ impl<
             self.room.d.next = false;
         }
     }
+}
+
+/// A [`ThresholdEngine`] in a design: standalone threshold layer `layer` at `lanes`
+/// lanes.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ThresholdSpec {
+    pub layer: usize,
+    pub lanes: usize,
+    /// input element
+    pub input: Elem,
+    pub channels: usize,
+    /// elements per frame
+    pub elements: usize,
+    /// output bits B
+    pub bits: usize,
+    /// threshold words in the layer
+    pub words: usize,
+}
+
+impl ThresholdSpec {
+    /// The engine of threshold layer `layer` of `net` at `lanes` lanes.
+    pub fn new(net: &Network, layer: usize, lanes: usize) -> ThresholdSpec {
+        let Op::Threshold {
+            bits, thresholds, ..
+        } = &net.layers[layer].op
+        else {
+            panic!("layer {layer} is not a threshold");
+        };
+        let (ishape, ikind) = net.src_shape_kind(net.info()[layer].srcs[0]);
+        ThresholdSpec {
+            layer,
+            lanes,
+            input: Elem::of(ikind),
+            channels: ishape.c,
+            elements: ishape.len(),
+            bits: *bits as usize,
+            words: thresholds.data.len(),
+        }
+    }
+
+    /// Generic `Y`: bits of an input lane as a signed value.
+    fn y(&self) -> usize {
+        let e = self.input;
+        if e.binary {
+            2
+        } else if e.signed {
+            e.bits
+        } else {
+            e.bits + 1
+        }
+    }
+
+    /// Generic `CA`: address bits of the channel beats.
+    fn ca(&self) -> usize {
+        crate::address_bits(self.channels / self.lanes)
+    }
+}
+
+/// ThresholdEngine LUT4: coefficients of [1, threshold ROMs, queue RAM].
+const THRESHOLD_LUT: [f64; 3] = [32.102, 0.678, 1.813];
+/// ThresholdEngine DFF: coefficients of [1, L·K·U, threshold ROMs, queue RAM].
+const THRESHOLD_DFF: [f64; 4] = [26.118, 0.000, 0.315, 1.376];
+
+impl EngineSpec for ThresholdSpec {
+    fn name(&self) -> &'static str {
+        "threshold"
+    }
+    fn emitter(&self) -> &'static str {
+        concat!(module_path!(), "::emit")
+    }
+    /// `[IB, IW, Y, U, K, B, CA, OW]`.
+    fn generics(&self) -> Vec<usize> {
+        let (ib, l, b, y) = (self.input.bits, self.lanes, self.bits, self.y());
+        vec![ib, l * ib, y, y + 1, (1 << b) - 1, b, self.ca(), l * b]
+    }
+    /// elements / L.
+    fn cycles(&self) -> u64 {
+        (self.elements / self.lanes) as u64
+    }
+    fn latency(&self) -> u64 {
+        LATENCY
+    }
+    fn memory_bits(&self) -> u64 {
+        (self.words * (self.y() + 1)) as u64
+    }
+    fn memories(&self) -> Vec<Memory> {
+        let (u, k, l) = (self.y() + 1, (1 << self.bits) - 1, self.lanes);
+        let words = 1 << self.ca();
+        let ow = l * self.bits;
+        vec![
+            Memory::rom(u, words).times(l * k).holding(Role::Thresholds),
+            Memory::rom(1, words).times(l).holding(Role::Thresholds),
+            Memory::ram(ow, FIFO_DEPTH).times(queue_copies(ow)),
+        ]
+    }
+    fn logic(&self, ms: &[Memory], _io: f64) -> Formula {
+        let thr = mem_sum(ms, |x| x.role == Role::Thresholds);
+        let q = mem_sum(ms, |x| x.role == Role::Other);
+        let cmp = (self.lanes * ((1 << self.bits) - 1) * (self.y() + 1)) as f64;
+        (
+            dot(&THRESHOLD_LUT, &[1.0, thr.0, q.0]),
+            dot(&THRESHOLD_DFF, &[1.0, cmp, thr.1, q.1]),
+        )
+    }
+    fn carries(&self) -> Carries {
+        Carries::Layer(self.layer)
+    }
+}
+
+/// Emitter of engine `i` of `d` (a [`ThresholdSpec`]).
+pub fn emit<
+    const IB: usize,
+    const IW: usize,
+    const Y: usize,
+    const U: usize,
+    const K: usize,
+    const B: usize,
+    const CA: usize,
+    const OW: usize,
+>(
+    net: &Network,
+    d: &Design,
+    i: usize,
+) -> String {
+    let (e, s) = engine::<ThresholdSpec>(d, i, &[IB, IW, Y, U, K, B, CA, OW]);
+    let b = ThresholdEngine::<IB, IW, Y, U, K, B, CA, OW>::from_network(net, s.layer);
+    let (c, l) = (b.cycles_per_frame(), b.latency());
+    finish(b, e, c, l)
 }
 
 #[cfg(test)]

@@ -39,6 +39,11 @@
 //! `in_data: Bits<W>`, `in_valid`, `in_ready`, `out_data: Bits<W>`, `out_valid`,
 //! `out_ready`.
 
+use crate::compile::design::Design;
+use crate::compile::emit::{engine, finish};
+use crate::compile::resources::{dot, mem_sum, Formula, Memory};
+use crate::engines::{Carries, EngineSpec};
+use bnnforge_model::Network;
 use rust_hdl::prelude::*;
 
 /// Ready/valid FIFO in block RAM (see the module documentation).
@@ -141,7 +146,7 @@ impl<const W: usize, const A: usize> StreamFifo<W, A> {
 
     /// Cycles from a beat taken (empty FIFO) to the same beat offered.
     pub fn latency(&self) -> u64 {
-        3
+        LATENCY
     }
 }
 
@@ -226,6 +231,69 @@ impl<const W: usize, const A: usize> Logic for StreamFifo<W, A> {
             self.srbusy.d.next = false;
         }
     }
+}
+
+/// Cycles from a beat taken to the same beat offered, empty FIFO.
+pub const LATENCY: u64 = 3;
+
+/// A [`StreamFifo`] in a design: `depth` beats of `width` bits, frames of `beats`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FifoSpec {
+    pub width: usize,
+    pub depth: usize,
+    pub beats: usize,
+}
+
+impl FifoSpec {
+    /// Generic `A`: address bits of `depth` words.
+    pub fn addr_bits(&self) -> usize {
+        crate::address_bits(self.depth)
+    }
+}
+
+/// StreamFifo LUT4: coefficients of [1, W, A, RAM].
+const FIFO_LUT: [f64; 4] = [9.712, 1.003, 5.651, 1.007];
+/// StreamFifo DFF: coefficients of [1, W, A, RAM].
+const FIFO_DFF: [f64; 4] = [3.887, 2.615, 3.219, 0.821];
+
+impl EngineSpec for FifoSpec {
+    fn name(&self) -> &'static str {
+        "fifo"
+    }
+    fn emitter(&self) -> &'static str {
+        concat!(module_path!(), "::emit")
+    }
+    fn generics(&self) -> Vec<usize> {
+        vec![self.width, self.addr_bits()]
+    }
+    fn cycles(&self) -> u64 {
+        self.beats as u64
+    }
+    fn latency(&self) -> u64 {
+        LATENCY
+    }
+    fn memory_bits(&self) -> u64 {
+        (self.depth * self.width) as u64
+    }
+    fn memories(&self) -> Vec<Memory> {
+        vec![Memory::ram(self.width, 1 << self.addr_bits())]
+    }
+    fn logic(&self, ms: &[Memory], _io: f64) -> Formula {
+        let r = mem_sum(ms, |_| true);
+        let f = |ram: f64| [1.0, self.width as f64, self.addr_bits() as f64, ram];
+        (dot(&FIFO_LUT, &f(r.0)), dot(&FIFO_DFF, &f(r.1)))
+    }
+    fn carries(&self) -> Carries {
+        Carries::Input
+    }
+}
+
+/// Emitter of engine `i` of `d` (a [`FifoSpec`]).
+pub fn emit<const W: usize, const A: usize>(_: &Network, d: &Design, i: usize) -> String {
+    let (e, s) = engine::<FifoSpec>(d, i, &[W, A]);
+    let b = StreamFifo::<W, A>::new(s.depth);
+    let (c, l) = (e.cycles * b.cycles_per_frame(), b.latency());
+    finish(b, e, c, l)
 }
 
 #[cfg(test)]

@@ -30,8 +30,16 @@
 //! Ports: `clock`, `reset` (synchronous: empty), `in_data: Bits<W>`, `in_valid`,
 //! `in_ready`, `out_data: Bits<W>`, `out_valid: Bits<N>`, `out_ready: Bits<N>` (in).
 
+use crate::compile::design::Design;
+use crate::compile::emit::{engine, finish};
+use crate::compile::resources::{dot, Formula, Memory};
+use crate::engines::{Carries, EngineSpec};
 use crate::stream::skid_buffer::SkidBuffer;
+use bnnforge_model::Network;
 use rust_hdl::prelude::*;
+
+/// Cycles from a beat taken to the same beat offered on every output.
+pub const LATENCY: u64 = 2;
 
 /// The largest number of consumers of one [`StreamFork`] (more: chain forks).
 pub const MAX_WAYS: usize = 8;
@@ -92,7 +100,7 @@ impl<const N: usize, const W: usize> StreamFork<N, W> {
     }
     /// Beat taken at edge t is offered from cycle t + 2.
     pub fn latency(&self) -> u64 {
-        2
+        LATENCY
     }
 }
 
@@ -131,6 +139,59 @@ impl<const N: usize, const W: usize> Logic for StreamFork<N, W> {
             self.taken.d.next = 0.into();
         }
     }
+}
+
+/// A [`StreamFork`] in a design: `ways` copies of a stream of `width`-bit beats, frames
+/// of `beats`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ForkSpec {
+    pub ways: usize,
+    pub width: usize,
+    pub beats: usize,
+}
+
+/// StreamFork LUT4: coefficients of [1, ways²] (fitted with that feature).
+const FORK_LUT: [f64; 2] = [13.638, 0.402];
+/// StreamFork DFF: coefficients of [1, ways²].
+const FORK_DFF: [f64; 2] = [5.850, 1.162];
+
+impl EngineSpec for ForkSpec {
+    fn name(&self) -> &'static str {
+        "fork"
+    }
+    fn emitter(&self) -> &'static str {
+        concat!(module_path!(), "::emit")
+    }
+    fn generics(&self) -> Vec<usize> {
+        vec![self.ways, self.width]
+    }
+    fn cycles(&self) -> u64 {
+        self.beats as u64
+    }
+    fn latency(&self) -> u64 {
+        LATENCY
+    }
+    fn memory_bits(&self) -> u64 {
+        0
+    }
+    fn memories(&self) -> Vec<Memory> {
+        vec![]
+    }
+    fn logic(&self, _: &[Memory], _io: f64) -> Formula {
+        let w = (self.ways * self.ways) as f64;
+        (dot(&FORK_LUT, &[1.0, w]), dot(&FORK_DFF, &[1.0, w]))
+    }
+    fn carries(&self) -> Carries {
+        Carries::Input
+    }
+}
+
+/// Emitter of engine `i` of `d` (a [`ForkSpec`]).
+pub fn emit<const N: usize, const W: usize>(_: &Network, d: &Design, i: usize) -> String {
+    let (e, _) = engine::<ForkSpec>(d, i, &[N, W]);
+    let b = StreamFork::<N, W>::new();
+    let (c, l) = (e.cycles * b.cycles_per_frame(), b.latency());
+    finish(b, e, c, l)
 }
 
 #[cfg(test)]

@@ -42,6 +42,11 @@
 //! a frame start; required before use), `in_data: Bits<IW>`, `in_valid`, `in_ready`,
 //! `out_data: Bits<OW>`, `out_valid`, `out_ready`.
 
+use crate::compile::design::Design;
+use crate::compile::emit::{engine, finish};
+use crate::compile::resources::{Formula, Memory};
+use crate::engines::{Carries, EngineSpec};
+use bnnforge_model::Network;
 use rust_hdl::prelude::*;
 
 /// Width of the frame position counters.
@@ -174,14 +179,24 @@ impl<const IB: usize, const IW: usize, const OW: usize, const BW: usize>
         self._e.div_ceil(self._ol) as u64
     }
 
-    /// Cycles per frame at full rate: the busier side's beats.
+    /// This converter's [`LanesSpec`].
+    pub fn spec(&self) -> LanesSpec {
+        LanesSpec {
+            bits: IB,
+            in_lanes: self._il,
+            out_lanes: self._ol,
+            elements: self._e,
+        }
+    }
+
+    /// Cycles per frame at full rate ([`LanesSpec::cycles`]).
     pub fn cycles_per_frame(&self) -> u64 {
-        self.in_beats().max(self.out_beats())
+        self.spec().cycles()
     }
 
     /// First input beat of a frame (converter idle) to its first output beat.
     pub fn latency(&self) -> u64 {
-        self._ol.min(self._e).div_ceil(self._il) as u64 + 1
+        self.spec().latency()
     }
 }
 
@@ -245,6 +260,80 @@ impl<const IB: usize, const IW: usize, const OW: usize, const BW: usize> Logic
             self.ov.d.next = false;
         }
     }
+}
+
+/// A [`LaneConverter`] in a design: `bits`-bit elements from `in_lanes` to `out_lanes`
+/// lanes (neither a multiple of the other), frames of `elements`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LanesSpec {
+    pub bits: usize,
+    pub in_lanes: usize,
+    pub out_lanes: usize,
+    pub elements: usize,
+}
+
+/// Lane converter: LUT4 = c + a·BW + b·BW·[IB not a power of two].
+const LANES_LUT: [f64; 3] = [267.100, 9.420, 4.167];
+/// Lane converter: DFF = c + a·BW + b·(IW + OW).
+const LANES_DFF: [f64; 3] = [64.904, 1.266, 0.000];
+
+impl EngineSpec for LanesSpec {
+    fn name(&self) -> &'static str {
+        "lanes"
+    }
+    fn emitter(&self) -> &'static str {
+        concat!(module_path!(), "::emit")
+    }
+    fn generics(&self) -> Vec<usize> {
+        let (ib, il, ol) = (self.bits, self.in_lanes, self.out_lanes);
+        vec![ib, il * ib, ol * ib, buffer_lanes(il, ol) * ib]
+    }
+    /// The busier side's beats, plus a cycle at a frame boundary when neither lane
+    /// count divides the frame.
+    fn cycles(&self) -> u64 {
+        let (e, il, ol) = (self.elements, self.in_lanes, self.out_lanes);
+        e.div_ceil(il).max(e.div_ceil(ol)) as u64 + (e % il != 0 && e % ol != 0) as u64
+    }
+    fn latency(&self) -> u64 {
+        self.out_lanes.min(self.elements).div_ceil(self.in_lanes) as u64 + 1
+    }
+    fn memory_bits(&self) -> u64 {
+        0
+    }
+    fn memories(&self) -> Vec<Memory> {
+        vec![]
+    }
+    /// Dominated by the buffer's lane shifters (≈ 9 LUT4 per buffer bit, half as much
+    /// again when IB is not a power of two and lane offsets need a multiplier) and the
+    /// two frame counters.
+    fn logic(&self, _: &[Memory], _io: f64) -> Formula {
+        let g = self.generics();
+        let (iw, ow, bw) = (g[1], g[2], g[3] as f64);
+        let odd = if self.bits.is_power_of_two() {
+            0.0
+        } else {
+            1.0
+        };
+        (
+            LANES_LUT[0] + LANES_LUT[1] * bw + LANES_LUT[2] * bw * odd,
+            LANES_DFF[0] + LANES_DFF[1] * bw + LANES_DFF[2] * (iw + ow) as f64,
+        )
+    }
+    fn carries(&self) -> Carries {
+        Carries::Input
+    }
+}
+
+/// Emitter of engine `i` of `d` (a [`LanesSpec`]).
+pub fn emit<const IB: usize, const IW: usize, const OW: usize, const BW: usize>(
+    _: &Network,
+    d: &Design,
+    i: usize,
+) -> String {
+    let (e, s) = engine::<LanesSpec>(d, i, &[IB, IW, OW, BW]);
+    let b = LaneConverter::<IB, IW, OW, BW>::new(s.elements);
+    let (c, l) = (b.cycles_per_frame(), b.latency());
+    finish(b, e, c, l)
 }
 
 #[cfg(test)]

@@ -79,7 +79,12 @@
 //!
 //! [`LaneConverter`]: crate::stream::lane_converter::LaneConverter
 
-use crate::clog2_plus1;
+use crate::bits_to_hold;
+use crate::compile::design::Design;
+use crate::compile::emit::{engine, finish};
+use crate::compile::resources::{Formula, Memory};
+use crate::engines::{Carries, EngineSpec};
+use bnnforge_model::Network;
 use rust_hdl::prelude::*;
 
 /// Whether `il` → `ol` lanes is a whole ratio this block handles (IL | OL or OL | IL,
@@ -98,8 +103,8 @@ pub fn ratio_generics(ib: usize, il: usize, ol: usize, elements: usize) -> [usiz
         ib,
         il * ib,
         ol * ib,
-        clog2_plus1(m as u64 - 1),
-        clog2_plus1(wide_beats as u64 - 1),
+        bits_to_hold(m as u64 - 1),
+        bits_to_hold(wide_beats as u64 - 1),
     ]
 }
 
@@ -267,14 +272,24 @@ impl<const IB: usize, const IW: usize, const OW: usize, const JB: usize, const F
         self._e.div_ceil(self._ol) as u64
     }
 
+    /// This converter's [`RatioLanesSpec`].
+    pub fn spec(&self) -> RatioLanesSpec {
+        RatioLanesSpec {
+            bits: IB,
+            in_lanes: self._il,
+            out_lanes: self._ol,
+            elements: self._e,
+        }
+    }
+
     /// Cycles per frame at full rate: the busier side's beats.
     pub fn cycles_per_frame(&self) -> u64 {
-        self.in_beats().max(self.out_beats())
+        self.spec().cycles()
     }
 
     /// First input beat of a frame (converter idle) to its first output beat.
     pub fn latency(&self) -> u64 {
-        self._ol.min(self._e).div_ceil(self._il) as u64
+        self.spec().latency()
     }
 }
 
@@ -398,6 +413,98 @@ impl<const IB: usize, const IW: usize, const OW: usize, const JB: usize, const F
             self.ov.d.next = false;
         }
     }
+}
+
+/// A [`RatioLaneConverter`] in a design: `bits`-bit elements from `in_lanes` to
+/// `out_lanes` lanes (one a multiple of the other), frames of `elements`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RatioLanesSpec {
+    pub bits: usize,
+    pub in_lanes: usize,
+    pub out_lanes: usize,
+    pub elements: usize,
+}
+
+/// Ratio lane converter LUT4: coefficients of [1, select bits, JB, FB if the frame's
+/// last beat is special, masked bits].
+const RATIO_LUT: [f64; 5] = [4.216, 0.963, 1.619, 1.719, 0.133];
+
+impl EngineSpec for RatioLanesSpec {
+    fn name(&self) -> &'static str {
+        "lanes"
+    }
+    fn emitter(&self) -> &'static str {
+        concat!(module_path!(), "::emit")
+    }
+    fn generics(&self) -> Vec<usize> {
+        ratio_generics(self.bits, self.in_lanes, self.out_lanes, self.elements).to_vec()
+    }
+    /// The busier side's beats: no gap between frames.
+    fn cycles(&self) -> u64 {
+        let (e, il, ol) = (self.elements, self.in_lanes, self.out_lanes);
+        e.div_ceil(il).max(e.div_ceil(ol)) as u64
+    }
+    /// The output beat leaves with its last input beat.
+    fn latency(&self) -> u64 {
+        self.out_lanes.min(self.elements).div_ceil(self.in_lanes) as u64
+    }
+    fn memory_bits(&self) -> u64 {
+        0
+    }
+    fn memories(&self) -> Vec<Memory> {
+        vec![]
+    }
+    /// Only the frame's last wide beat can differ from the others (r < m narrow beats,
+    /// or a partial last input beat); when it does not, yosys drops the frame counter.
+    /// DFFs are counted structurally: widening gathers OW − IW bits beside the OW-bit
+    /// output register (plus IW bits and a flag when r = 1), narrowing holds IW bits
+    /// beside it; then the valid flags, the beat counter (JB bits) and, when the last
+    /// beat is special, the frame counter (FB bits). LUT4s: the select bits (narrowing 2
+    /// per input bit; widening the output bits that differ on a short last beat), the
+    /// counters, the masked lanes.
+    fn logic(&self, _: &[Memory], _io: f64) -> Formula {
+        let (ib, il, ol, elements) = (self.bits, self.in_lanes, self.out_lanes, self.elements);
+        let [_, iw, ow, jb, fb] = ratio_generics(ib, il, ol, elements);
+        let m = il.max(ol) / il.min(ol);
+        let (in_beats, out_beats) = (elements.div_ceil(il), elements.div_ceil(ol));
+        let wide_beats = in_beats.min(out_beats);
+        let r = in_beats.max(out_beats) - (wide_beats - 1) * m;
+        let masked = (il - (elements - (in_beats - 1) * il)) * ib;
+        let special = r != m || masked > 0;
+        let fc = if special { fb } else { 0 };
+        let (sel, regs) = if ol > il {
+            let single = r == 1 && m > 1;
+            let short = if r != m { ow - (m - r) * iw } else { 0 };
+            let sel = short + if single { ow } else { 0 };
+            let regs = 2 * ow - iw + 1 + if single { iw + 1 } else { 0 };
+            (sel, regs)
+        } else {
+            (2 * iw, iw + ow + 2)
+        };
+        (
+            RATIO_LUT[0]
+                + RATIO_LUT[1] * sel as f64
+                + RATIO_LUT[2] * jb as f64
+                + RATIO_LUT[3] * fc as f64
+                + RATIO_LUT[4] * masked as f64,
+            (regs + jb + fc) as f64,
+        )
+    }
+    fn carries(&self) -> Carries {
+        Carries::Input
+    }
+}
+
+/// Emitter of engine `i` of `d` (a [`RatioLanesSpec`]).
+pub fn emit<const IB: usize, const IW: usize, const OW: usize, const JB: usize, const FB: usize>(
+    _: &Network,
+    d: &Design,
+    i: usize,
+) -> String {
+    let (e, s) = engine::<RatioLanesSpec>(d, i, &[IB, IW, OW, JB, FB]);
+    let b = RatioLaneConverter::<IB, IW, OW, JB, FB>::new(s.elements);
+    let (c, l) = (b.cycles_per_frame(), b.latency());
+    finish(b, e, c, l)
 }
 
 #[cfg(test)]
