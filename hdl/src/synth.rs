@@ -147,7 +147,7 @@ pub(crate) fn scratch_dir(name: &str) -> PathBuf {
     dir
 }
 
-pub(crate) fn tail(s: &str, n: usize) -> String {
+fn tail(s: &str, n: usize) -> String {
     let lines: Vec<&str> = s.lines().collect();
     lines[lines.len().saturating_sub(n)..].join("\n")
 }

@@ -1,7 +1,7 @@
 //! Helpers for the blocks' tests: a seeded random generator that can be replayed, and
 //! Icarus Verilog runs of generated Verilog.
 
-use crate::synth::{scratch_dir, tail};
+use crate::synth::scratch_dir;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use std::process::Command;

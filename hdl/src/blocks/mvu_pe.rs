@@ -1,69 +1,28 @@
 //! `MvuPe<SIMD, P, A, Y>`: one processing element of the binary matrix-vector unit.
 //!
-//! Computes y = Σ w·x over a fan-in of `n` binary lanes (±1, bit 1 = +1), `SIMD` lanes
-//! per beat, exactly as `bnnforge_model::kernels::binary_dot` (y = 2·agree − n =
-//! n − 2·disagree). In *padding mode* a beat may also be a padded kernel position
-//! (`pad`, a conv with `pad_value` 0): its lanes are 0, so it adds nothing to y.
+//! Function: y = Σ w·x over `n` binary lanes (±1, bit 1 = +1), `SIMD` lanes per beat,
+//! as `bnnforge_model::kernels::binary_dot` (y = n − 2·disagree). In padding mode a beat
+//! with `pad` set (a conv padded position, `pad_value` 0) adds 0.
 //!
 //! ```text
-//!            beat t   (the tree: t+1, t+2)   t+3                             t+4
-//!  x[SIMD] ─┐
-//!           (^)─ PopcountTree ─[pc]──┐
-//!  w[SIMD] ─┘    (disagreements)     c ─(+)─ total ─┬─[acc A bits]─┐
-//!  pad ─────────────────────[pad1]───┘   └─ first? 0 : acc ◄───────┘
-//!                                                   └─ n − 2·total (plain) or n − total (padding) ─[y Y bits]─► y
-//!  in_valid, first, last ──────────[d1]──────────────────────────────────[out_valid]─► out_valid
-//!
-//!  c = pc (plain); 2·pc, or L, the beat's lane count, when pad1 (padding mode)
+//!  x ^ w ─► PopcountPipe ─[pc]─ c ─(+)─ total ─[acc]─► n − 2·total (plain) / n − total (padding) ─[y]
+//!  c = pc (plain); 2·pc, or the beat's lane count L when padded (padding mode)
 //! ```
+//! A padded beat of odd L has an odd c, so the padding mode counts in single lanes (one
+//! accumulator bit more); the plain mode halves c. Lanes zero in both `x` and `w` add
+//! nothing, so a fan-in not a multiple of SIMD is zero-padded in its last beat.
 //!
-//! Arithmetic: a beat of L lanes with d disagreements adds (L − d) − d = L − 2d to y,
-//! a padded beat adds 0 = L − L. Summed over the beats of a dot product (Σ L = n),
-//! y = n − Σ c with c = 2d, or c = L for a padded beat. The plain mode keeps c = d and
-//! y = n − 2·Σ d: every c is even there, so halving it saves a bit. A padded beat has
-//! an odd c when L is odd (odd SIMD), which is why the padding mode counts in units of
-//! one lane: Σ c ≤ 2n, one accumulator bit more, and y's lowest bit is no longer
-//! fixed by n. The mode is a `Constant`, so a plain PE carries nothing of it; one mode
-//! for every layer (padding mode with `pad` low) would cost a plain 64-lane PE 2 DFF,
-//! 3 LUT4 and a carry more (measured in the tests).
+//! Ports: `clock`; `in_valid`, `first` (restart the sum), `last` (end it), `pad`
+//! (padding mode only), `x`, `w: Bits<SIMD>` (in); `out_valid`, `y: Signed<Y>` (out,
+//! registered). Beats of a dot product are contiguous; gaps (`in_valid` low) allowed; a
+//! new dot product may start right after `last`.
 //!
-//! Measured on `synth_ice40` (yosys 0.23) inside a wrapper, as in an engine, SIMD 64,
-//! n = 576: plain 191 LUT4, 23 carry, 31 DFF; padding mode 201 LUT4, 24 carry, 34 DFF.
+//! Generics (checked by [`MvuPe::new`]): `SIMD` in 1..=64; `P` = clog2(SIMD + 1);
+//! `A` = clog2(n + 1) (plain) or clog2(n + 1) + 1 (padding); `Y` = clog2(n + 1) + 1.
+//! Run-time: `n` ≥ 1 and the mode, both `Constant`s.
 //!
-//! The PE counts *disagreements* (popcount of `x ^ w`), so lanes that are zero in both
-//! `x` and `w` add nothing: a fan-in that is not a multiple of `SIMD` is padded with
-//! zeros in the last beat (weights and activations alike). A padded beat ignores `x`
-//! and `w` and counts its L lanes (`SIMD`, or n − (beats − 1)·SIMD for a last beat).
-//! Four register stages: the popcount tree is pipelined (a register after adder levels
-//! 2 and 4, [`PopcountPipe`]), its count registered (`pc`), then taken off the running
-//! y (one subtraction: y starts at n on a first beat); `y` and `out_valid` are
-//! registered, so a dot product whose `last` beat enters at cycle t leaves at cycle
-//! t+4 ([`PE_LATENCY`]). Beats may come back to back or with gaps (`in_valid` low); a
-//! new dot product may start in the cycle after the previous `last`.
-//!
-//! Parameters (checked by [`MvuPe::new`]):
-//! - `SIMD` (1..=64): lanes per beat.
-//! - `P` = clog2(SIMD + 1): width of one beat's popcount.
-//! - `A`: the accumulator, exactly wide enough for Σ c: clog2(n + 1) (plain), or
-//!   clog2(2n + 1) = clog2(n + 1) + 1 (padding mode).
-//! - `Y` = clog2(n + 1) + 1: the signed result, exactly `int_width(-n, n)` (A + 1 plain,
-//!   A in padding mode).
-//! - `n` (run-time argument, n ≥ 1): the fan-in in lanes; held as a `Constant`.
-//! - `padding` (run-time argument): the mode; a `Constant`.
-//!
-//! Ports:
-//! - `clock` (in): rising edge.
-//! - `in_valid` (in): a beat is present on `x`, `w`, `pad`, `first`, `last`.
-//! - `first` (in): this beat starts a dot product (the accumulator restarts).
-//! - `last` (in): this beat ends it; its y appears four cycles later.
-//! - `pad` (in): the beat is a padded kernel position and adds 0 (padding mode only;
-//!   ignored in the plain mode).
-//! - `x`, `w` (in, `Bits<SIMD>`): activation and weight bits of the beat.
-//! - `out_valid` (out, registered): `y` holds a finished dot product this cycle.
-//! - `y` (out, registered, `Signed<Y>`): the dot product, two's complement.
-//!
-//! The caller keeps beats of a dot product contiguous in order (`first` … `last`);
-//! a single-beat dot product has both `first` and `last` set.
+//! Cycles: one beat per cycle. Latency: y of a `last` beat entering at t is out at
+//! t + [`PE_LATENCY`] (4: two popcount pipeline registers, `pc`, `y`).
 
 use crate::bits_to_hold;
 use crate::blocks::popcount::{PopcountPipe, PIPE_LATENCY};
