@@ -322,9 +322,9 @@ impl<
         self._info
     }
 
-    /// Cycles per frame at full rate: elements / L.
+    /// Cycles per frame at full rate ([`frame_cycles`]).
     pub fn cycles_per_frame(&self) -> u64 {
-        (self._info.elements / self._info.lanes) as u64
+        frame_cycles(self._info.elements, self._info.lanes)
     }
 
     /// First input beat to first output beat: [`LATENCY`] cycles.
@@ -406,6 +406,11 @@ impl<
     }
 }
 
+/// Cycles per frame at full rate: one beat of `lanes` elements per cycle.
+pub fn frame_cycles(elements: usize, lanes: usize) -> u64 {
+    (elements / lanes) as u64
+}
+
 /// A [`ThresholdEngine`] in a design: standalone threshold layer `layer` at `lanes`
 /// lanes.
 #[derive(Clone, Debug, PartialEq)]
@@ -479,9 +484,8 @@ impl EngineSpec for ThresholdSpec {
         let (ib, l, b, y) = (self.input.bits, self.lanes, self.bits, self.y());
         vec![ib, l * ib, y, y + 1, (1 << b) - 1, b, self.ca(), l * b]
     }
-    /// elements / L.
     fn cycles(&self) -> u64 {
-        (self.elements / self.lanes) as u64
+        frame_cycles(self.elements, self.lanes)
     }
     fn latency(&self) -> u64 {
         LATENCY
