@@ -10,16 +10,11 @@ use std::process::Command;
 /// replay a failure), otherwise from the clock; it is printed either way, so a failing
 /// run shows the value to replay with (`BNNFORGE_SEED=<seed> cargo test ...`).
 pub fn rng(test: &str) -> StdRng {
-    let seed = match std::env::var("BNNFORGE_SEED") {
-        Ok(s) => s
-            .trim()
-            .parse::<u64>()
-            .expect("BNNFORGE_SEED must be a u64"),
-        Err(_) => std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos() as u64)
-            .unwrap_or(1),
-    };
+    let clock = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(1);
+    let seed = bnnforge_testbench::seed_from_env(clock);
     println!("{test}: seed {seed} (replay with BNNFORGE_SEED={seed})");
     StdRng::seed_from_u64(seed)
 }

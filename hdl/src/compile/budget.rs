@@ -350,10 +350,7 @@ mod tests {
     /// Random networks (seed printed; `BNNFORGE_SEED=S` replays from S).
     #[test]
     fn random_networks_take_the_fastest_folding_that_fits() {
-        let seed0 = std::env::var("BNNFORGE_SEED")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0u64);
+        let seed0 = bnnforge_testbench::seed_from_env(0);
         println!("seeds {seed0}..{}", seed0 + 30);
         let mut checked = 0;
         for seed in seed0..seed0 + 30 {

@@ -860,10 +860,7 @@ mod tests {
     /// engine's, at least the folding plan's slowest layer.
     #[test]
     fn random_designs_are_well_formed() {
-        let seed0 = std::env::var("BNNFORGE_SEED")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0u64);
+        let seed0 = bnnforge_testbench::seed_from_env(0);
         println!("seeds {seed0}..{}", seed0 + 80);
         for seed in seed0..seed0 + 80 {
             let net = random_network(seed, &RandomConfig::default());

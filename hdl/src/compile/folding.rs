@@ -361,10 +361,7 @@ mod tests {
     /// any fold can, and no cheaper valid fold meets it.
     #[test]
     fn folds_meet_targets_at_least_cost() {
-        let seed0 = std::env::var("BNNFORGE_SEED")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0u64);
+        let seed0 = bnnforge_testbench::seed_from_env(0);
         println!("seeds {seed0}..{}", seed0 + 60);
         for seed in seed0..seed0 + 60 {
             let net = random_network(seed, &RandomConfig::default());
