@@ -1746,12 +1746,25 @@ pub struct MacSpec {
 }
 
 /// Mvtu LUT4: coefficients of [1, PE, lanes (weights ≥ 8 words), lanes (4 words), lanes
-/// (2 words), PE·A, weight ROM, threshold ROMs, RAMs].
+/// (2 words), PE·A, weight ROM, threshold ROMs, RAMs]. The first two fitted on 6
+/// pipelined engines of TFC-W1A1 and `random-3` (about 36 LUT4 per PE: registered read
+/// enables, the lane's output muxes), the others on 671 engines.
 const MVTU_LUT: [f64; 9] = [
-    59.757, 0.000, 2.896, 2.322, 1.122, 1.598, 0.862, 0.675, 1.338,
+    23.600, 36.200, 2.896, 2.322, 1.122, 1.598, 0.862, 0.675, 1.338,
 ];
-/// Mvtu DFF: coefficients of [1, PE·A, PE·clog2(SIMD+1), ROMs, RAMs, IW+OW, PE·K·U].
-const MVTU_DFF: [f64; 7] = [63.947, 2.769, 1.195, 0.000, 0.939, 1.725, 0.102];
+/// Mvtu DFF: coefficients of [1, PE·A, PE·clog2(SIMD+1), ROMs, RAMs, IW+OW, PE·K·U,
+/// PE·(SIMD + popcount pipeline bits)]: each PE registers its weight word, its popcount
+/// every two adder levels ([`popcount_pipe_dff`]) and its threshold words once more;
+/// the constant and the last two fitted on the 6 engines above (within 21 %).
+const MVTU_DFF: [f64; 8] = [78.718, 2.769, 1.195, 0.000, 0.939, 1.725, 1.432, 1.330];
+
+/// Flip-flops of a [`PopcountPipe`](crate::blocks::popcount::PopcountPipe) of `n` bits
+/// after yosys: level-2 nodes of min(3, W) bits and level-4 nodes of min(5, W) bits
+/// (W = clog2(n + 1)).
+pub fn popcount_pipe_dff(n: usize) -> usize {
+    let w = crate::bits_to_hold(n as u64);
+    n.div_ceil(4) * w.min(3) + n.div_ceil(16) * w.min(5)
+}
 
 impl MacSpec {
     /// The engine of MAC layer `layer` of `net` with `threshold` fused, at `fold`,
@@ -1842,8 +1855,9 @@ impl MacSpec {
         }
         v
     }
-    /// The LUT4 and DFF formula with coefficients `lut` (9) and `dff` (7).
-    pub fn logic(&self, lut: &[f64; 9], dff: &[f64; 7], ms: &[Memory]) -> Formula {
+    /// The LUT4 and DFF formula with coefficients `lut` and `dff`; `pipe`: the PEs'
+    /// popcount pipeline flip-flops.
+    pub fn logic(&self, lut: &[f64; 9], dff: &[f64; 8], ms: &[Memory], pipe: usize) -> Formula {
         let m = &self.g;
         let pe = self.pe as f64;
         let lanes = pe * (m.simd * m.ib) as f64;
@@ -1879,6 +1893,7 @@ impl MacSpec {
             other.1,
             (m.iw + m.ow) as f64,
             kthr,
+            pe * (m.simd + pipe) as f64,
         ];
         (dot(lut, &fl), dot(dff, &fd))
     }
@@ -1934,7 +1949,8 @@ impl EngineSpec for MvtuSpec {
         self.0.memories()
     }
     fn logic(&self, ms: &[Memory], _io: f64) -> Formula {
-        self.0.logic(&MVTU_LUT, &MVTU_DFF, ms)
+        self.0
+            .logic(&MVTU_LUT, &MVTU_DFF, ms, popcount_pipe_dff(self.0.g.simd))
     }
     fn acc_bits(&self) -> Option<usize> {
         Some(self.0.g.a)

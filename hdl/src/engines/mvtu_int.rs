@@ -549,13 +549,15 @@ impl MvtuIntSpec {
     }
 }
 
-/// MvtuInt LUT4: coefficients of [1, PE, lanes (weights ≥ 8 words), lanes (4 words),
-/// lanes (2 words), PE·A, weight ROM, threshold ROMs, RAMs].
+/// MvtuInt LUT4: coefficients as `MVTU_LUT` of [`Mvtu`](crate::engines::mvtu::Mvtu);
+/// the first two fitted on 2 engines (the per-PE share taken from the binary engine).
 const MVTU_INT_LUT: [f64; 9] = [
-    71.046, 0.000, 3.453, 3.013, 0.595, 0.532, 0.953, 0.854, 1.396,
+    62.800, 36.200, 3.453, 3.013, 0.595, 0.532, 0.953, 0.854, 1.396,
 ];
-/// MvtuInt DFF: coefficients of [1, PE·A, PE·clog2(SIMD+1), ROMs, RAMs, IW+OW, PE·K·U].
-const MVTU_INT_DFF: [f64; 7] = [40.367, 2.265, 2.907, 0.096, 1.356, 0.284, 0.000];
+/// MvtuInt DFF: coefficients as `MVTU_DFF` (no popcount pipeline: the last feature is
+/// PE·SIMD); the registered weight and threshold words' share and the constant fitted on
+/// 2 engines.
+const MVTU_INT_DFF: [f64; 8] = [51.737, 2.265, 2.907, 0.096, 1.356, 0.284, 1.630, 1.630];
 
 impl EngineSpec for MvtuIntSpec {
     fn name(&self) -> &'static str {
@@ -583,7 +585,7 @@ impl EngineSpec for MvtuIntSpec {
         self.0.memories()
     }
     fn logic(&self, ms: &[Memory], _io: f64) -> Formula {
-        self.0.logic(&MVTU_INT_LUT, &MVTU_INT_DFF, ms)
+        self.0.logic(&MVTU_INT_LUT, &MVTU_INT_DFF, ms, 0)
     }
     fn acc_bits(&self) -> Option<usize> {
         Some(self.0.g.a)
