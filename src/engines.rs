@@ -1,7 +1,7 @@
 //! The engine program: instantiates a design's rust-hdl engines with their exact widths.
 //!
 //! Engine widths are const generics, so `bnnforge build` writes a small Rust program
-//! whose `main` is a table of `bnnforge_hdl::emit` functions instantiated for the
+//! whose `main` is a table of `bnnforge_hdl::compile::emit` functions instantiated for the
 //! design's widths (see `hdl/src/emit.rs`), compiles it with rustc, and runs it to write
 //! one Verilog file per engine. This is FINN's approach with HLS templates, with rustc in
 //! place of Vivado HLS.
@@ -21,9 +21,9 @@
 //! `target/bnnforge-engines`), one `engines-<hash>/` per program, the least recently
 //! used removed beyond [`KEEP`].
 
-use bnnforge_hdl::design::Design;
-use bnnforge_hdl::emit::rust_call;
-use bnnforge_hdl::top::GENERATED_HEADER;
+use bnnforge_hdl::compile::design::Design;
+use bnnforge_hdl::compile::emit::rust_call;
+use bnnforge_hdl::compile::top::GENERATED_HEADER;
 use bnnforge_model::{Error, Result};
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
@@ -38,7 +38,7 @@ pub const KEEP: usize = 16;
 pub fn program(design: &Design) -> String {
     let mut s = format!(
         "{GENERATED_HEADER}\n// The engine program of bnnforge build: one emitter per engine.\n\
-         fn main() {{\n    bnnforge_hdl::emit::run(&[\n"
+         fn main() {{\n    bnnforge_hdl::compile::emit::run(&[\n"
     );
     for (i, e) in design.engines.iter().enumerate() {
         s += &format!("        {}, // {i}: {}\n", rust_call(e), e.module);

@@ -1,11 +1,11 @@
-//! The board core (`hdl/board/`, `bnnforge_hdl::board_core`) around the golden designs of
+//! The board core (`hdl/board/`, `bnnforge_hdl::boards::core`) around the golden designs of
 //! `generated/`, in Verilator, spoken to over its simulated UART with the protocol codec
 //! of `bnnforge_testbench::protocol`: every answer of board protocol 1, checked against
 //! the software model; error answers and resynchronisation; lint and synthesis.
 
 mod common;
 
-use bnnforge_hdl::board_core::{board_core_files, board_core_module, BoardCoreParams};
+use bnnforge_hdl::boards::core::{board_core_files, board_core_module, BoardCoreParams};
 use bnnforge_testbench::protocol::{
     self, decode_elements, encode_elements, error_code, kind, Info, Packet, Received, Receiver,
 };

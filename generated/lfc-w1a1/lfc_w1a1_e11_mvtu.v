@@ -176,9 +176,13 @@ module lfc_w1a1_e11_mvtu$ctrl(clock,reset,in_data,in_valid,in_ready,out_data,out
     input wire  res_data;
     
     // Constant declarations
-    localparam  sf_last = 10'b1111111111;
-    localparam  nf_last = 4'h9;
-    localparam  credit_limit = 4'h8;
+    localparam  sf_pen = 10'b1111111110;
+    localparam  nf_pen = 4'h8;
+    localparam  sf_single = 1'b0;
+    localparam  nf_single = 1'b0;
+    localparam  credit_limit = 5'b10000;
+    localparam  credit_limit_m1 = 5'b1111;
+    localparam  drain_cycles = 5'b1011;
     
     // Stub signals
     reg  [9:0] sf$d;
@@ -190,12 +194,15 @@ module lfc_w1a1_e11_mvtu$ctrl(clock,reset,in_data,in_valid,in_ready,out_data,out
     reg  [13:0] wa$d;
     wire  [13:0] wa$q;
     reg  wa$clock;
-    reg  [3:0] credits$d;
-    wire  [3:0] credits$q;
+    reg  [4:0] credits$d;
+    wire  [4:0] credits$q;
     reg  credits$clock;
-    reg  [2:0] drain$d;
-    wire  [2:0] drain$q;
+    reg  [4:0] drain$d;
+    wire  [4:0] drain$q;
     reg  drain$clock;
+    reg  room$d;
+    wire  room$q;
+    reg  room$clock;
     reg  [9:0] vbuf$read_address;
     reg  vbuf$read_clock;
     wire  vbuf$read_data;
@@ -218,15 +225,36 @@ module lfc_w1a1_e11_mvtu$ctrl(clock,reset,in_data,in_valid,in_ready,out_data,out
     reg  x1$d;
     wire  x1$q;
     reg  x1$clock;
-    reg  [3:0] nf1$d;
-    wire  [3:0] nf1$q;
-    reg  nf1$clock;
-    reg  [3:0] nf2$d;
-    wire  [3:0] nf2$q;
-    reg  nf2$clock;
-    reg  [3:0] nf3$d;
-    wire  [3:0] nf3$q;
-    reg  nf3$clock;
+    reg  v2$d;
+    wire  v2$q;
+    reg  v2$clock;
+    reg  first2$d;
+    wire  first2$q;
+    reg  first2$clock;
+    reg  last2$d;
+    wire  last2$q;
+    reg  last2$clock;
+    reg  x2$d;
+    wire  x2$q;
+    reg  x2$clock;
+    reg  [3:0] nfd$0$d;
+    wire  [3:0] nfd$0$q;
+    reg  nfd$0$clock;
+    reg  [3:0] nfd$1$d;
+    wire  [3:0] nfd$1$q;
+    reg  nfd$1$clock;
+    reg  [3:0] nfd$2$d;
+    wire  [3:0] nfd$2$q;
+    reg  nfd$2$clock;
+    reg  [3:0] nfd$3$d;
+    wire  [3:0] nfd$3$q;
+    reg  nfd$3$clock;
+    reg  [3:0] nfd$4$d;
+    wire  [3:0] nfd$4$q;
+    reg  nfd$4$clock;
+    reg  [3:0] nfd$5$d;
+    wire  [3:0] nfd$5$q;
+    reg  nfd$5$clock;
     reg  fifo$clock;
     reg  fifo$reset;
     reg  fifo$write;
@@ -234,12 +262,28 @@ module lfc_w1a1_e11_mvtu$ctrl(clock,reset,in_data,in_valid,in_ready,out_data,out
     reg  fifo$read;
     wire  fifo$valid;
     wire  fifo$data_out;
+    reg  sflx$d;
+    wire  sflx$q;
+    reg  sflx$clock;
+    reg  nflx$d;
+    wire  nflx$q;
+    reg  nflx$clock;
+    reg  nf_nz$d;
+    wire  nf_nz$q;
+    reg  nf_nz$clock;
+    reg  rdy$d;
+    wire  rdy$q;
+    reg  rdy$clock;
     
     // Local signals
+    reg  credits_up;
+    reg  credits_down;
     reg  can_issue;
     reg  fire;
     reg  issue_last;
     reg  pop;
+    reg  sf_at_last;
+    reg  nf_at_last;
     
     // Sub module instances
     lfc_w1a1_e11_mvtu$ctrl$sf sf(
@@ -266,6 +310,11 @@ module lfc_w1a1_e11_mvtu$ctrl(clock,reset,in_data,in_valid,in_ready,out_data,out
         .d(drain$d),
         .q(drain$q),
         .clock(drain$clock)
+    );
+    lfc_w1a1_e11_mvtu$ctrl$room room(
+        .d(room$d),
+        .q(room$q),
+        .clock(room$clock)
     );
     lfc_w1a1_e11_mvtu$ctrl$vbuf vbuf(
         .read_address(vbuf$read_address),
@@ -301,20 +350,55 @@ module lfc_w1a1_e11_mvtu$ctrl(clock,reset,in_data,in_valid,in_ready,out_data,out
         .q(x1$q),
         .clock(x1$clock)
     );
-    lfc_w1a1_e11_mvtu$ctrl$nf1 nf1(
-        .d(nf1$d),
-        .q(nf1$q),
-        .clock(nf1$clock)
+    lfc_w1a1_e11_mvtu$ctrl$v2 v2(
+        .d(v2$d),
+        .q(v2$q),
+        .clock(v2$clock)
     );
-    lfc_w1a1_e11_mvtu$ctrl$nf2 nf2(
-        .d(nf2$d),
-        .q(nf2$q),
-        .clock(nf2$clock)
+    lfc_w1a1_e11_mvtu$ctrl$first2 first2(
+        .d(first2$d),
+        .q(first2$q),
+        .clock(first2$clock)
     );
-    lfc_w1a1_e11_mvtu$ctrl$nf3 nf3(
-        .d(nf3$d),
-        .q(nf3$q),
-        .clock(nf3$clock)
+    lfc_w1a1_e11_mvtu$ctrl$last2 last2(
+        .d(last2$d),
+        .q(last2$q),
+        .clock(last2$clock)
+    );
+    lfc_w1a1_e11_mvtu$ctrl$x2 x2(
+        .d(x2$d),
+        .q(x2$q),
+        .clock(x2$clock)
+    );
+    lfc_w1a1_e11_mvtu$ctrl$nfd$0 nfd$0(
+        .d(nfd$0$d),
+        .q(nfd$0$q),
+        .clock(nfd$0$clock)
+    );
+    lfc_w1a1_e11_mvtu$ctrl$nfd$1 nfd$1(
+        .d(nfd$1$d),
+        .q(nfd$1$q),
+        .clock(nfd$1$clock)
+    );
+    lfc_w1a1_e11_mvtu$ctrl$nfd$2 nfd$2(
+        .d(nfd$2$d),
+        .q(nfd$2$q),
+        .clock(nfd$2$clock)
+    );
+    lfc_w1a1_e11_mvtu$ctrl$nfd$3 nfd$3(
+        .d(nfd$3$d),
+        .q(nfd$3$q),
+        .clock(nfd$3$clock)
+    );
+    lfc_w1a1_e11_mvtu$ctrl$nfd$4 nfd$4(
+        .d(nfd$4$d),
+        .q(nfd$4$q),
+        .clock(nfd$4$clock)
+    );
+    lfc_w1a1_e11_mvtu$ctrl$nfd$5 nfd$5(
+        .d(nfd$5$d),
+        .q(nfd$5$q),
+        .clock(nfd$5$clock)
     );
     lfc_w1a1_e11_mvtu$ctrl$fifo fifo(
         .clock(fifo$clock),
@@ -325,6 +409,26 @@ module lfc_w1a1_e11_mvtu$ctrl(clock,reset,in_data,in_valid,in_ready,out_data,out
         .valid(fifo$valid),
         .data_out(fifo$data_out)
     );
+    lfc_w1a1_e11_mvtu$ctrl$sflx sflx(
+        .d(sflx$d),
+        .q(sflx$q),
+        .clock(sflx$clock)
+    );
+    lfc_w1a1_e11_mvtu$ctrl$nflx nflx(
+        .d(nflx$d),
+        .q(nflx$q),
+        .clock(nflx$clock)
+    );
+    lfc_w1a1_e11_mvtu$ctrl$nf_nz nf_nz(
+        .d(nf_nz$d),
+        .q(nf_nz$q),
+        .clock(nf_nz$clock)
+    );
+    lfc_w1a1_e11_mvtu$ctrl$rdy rdy(
+        .d(rdy$d),
+        .q(rdy$q),
+        .clock(rdy$clock)
+    );
     
     // Update code
     always @(*) begin
@@ -333,49 +437,77 @@ module lfc_w1a1_e11_mvtu$ctrl(clock,reset,in_data,in_valid,in_ready,out_data,out
         wa$clock = clock;
         credits$clock = clock;
         drain$clock = clock;
+        room$clock = clock;
+        sflx$clock = clock;
+        nflx$clock = clock;
+        nf_nz$clock = clock;
+        rdy$clock = clock;
         v1$clock = clock;
         first1$clock = clock;
         last1$clock = clock;
         fromin1$clock = clock;
         x1$clock = clock;
-        nf1$clock = clock;
-        nf2$clock = clock;
-        nf3$clock = clock;
+        v2$clock = clock;
+        first2$clock = clock;
+        last2$clock = clock;
+        x2$clock = clock;
         sf$d = sf$q;
         nf$d = nf$q;
         wa$d = wa$q;
         credits$d = credits$q;
         drain$d = drain$q;
+        room$d = room$q;
+        sflx$d = sflx$q;
+        nflx$d = nflx$q;
+        nf_nz$d = nf_nz$q;
+        rdy$d = rdy$q;
         v1$d = v1$q;
         first1$d = first1$q;
         last1$d = last1$q;
         fromin1$d = fromin1$q;
         x1$d = x1$q;
-        nf1$d = nf1$q;
-        nf2$d = nf2$q;
-        nf3$d = nf3$q;
-        can_issue = (credits$q < credit_limit) & (drain$q == 32'h0);
-        in_ready = can_issue & (nf$q == 32'h0);
-        fire = can_issue & ((nf$q != 32'h0) | in_valid);
-        issue_last = fire & (sf$q == sf_last);
+        v2$d = v2$q;
+        first2$d = first2$q;
+        last2$d = last2$q;
+        x2$d = x2$q;
+        can_issue = room$q;
+        sf_at_last = sflx$q ^ sf_single;
+        nf_at_last = nflx$q ^ nf_single;
+        in_ready = rdy$q;
+        fire = can_issue & (nf_nz$q | in_valid);
+        issue_last = fire & sf_at_last;
         pop = out_ready & fifo$valid;
-        if (issue_last & ~pop) begin
+        credits_up = issue_last & ~pop;
+        credits_down = ~issue_last & pop;
+        room$d = credits$q < credit_limit;
+        if (credits_up) begin
             credits$d = credits$q + 32'h1;
+            room$d = credits$q < credit_limit_m1;
         end
-        if (~issue_last & pop) begin
+        if (credits_down) begin
             credits$d = credits$q - 32'h1;
+            room$d = 1'b1;
         end
         if (drain$q != 32'h0) begin
             drain$d = drain$q - 32'h1;
+            if (drain$q != 32'h1) begin
+                room$d = 1'b0;
+            end
         end
         if (fire) begin
             wa$d = wa$q + 32'h1;
             sf$d = sf$q + 32'h1;
-            if (sf$q == sf_last) begin
+            sflx$d = (sf$q == sf_pen) ^ sf_single;
+            if (sf_at_last) begin
                 sf$d = 32'h0;
+                sflx$d = 1'b0;
                 nf$d = nf$q + 32'h1;
-                if (nf$q == nf_last) begin
+                nflx$d = (nf$q == nf_pen) ^ nf_single;
+                nf_nz$d = 1'b1;
+                if (nf_at_last) begin
                     nf$d = 32'h0;
+                    nflx$d = 1'b0;
+                    nf_nz$d = 1'b0;
                     wa$d = 32'h0;
                 end
             end
@@ -383,27 +515,40 @@ module lfc_w1a1_e11_mvtu$ctrl(clock,reset,in_data,in_valid,in_ready,out_data,out
         waddr = wa$q;
         vbuf$write_clock = clock;
         vbuf$read_clock = clock;
-        vbuf$write_enable = fire & (nf$q == 32'h0);
+        vbuf$write_enable = fire & ~nf_nz$q;
         vbuf$write_address = sf$q;
         vbuf$write_data = in_data;
         vbuf$read_address = sf$q;
         v1$d = fire;
         first1$d = sf$q == 32'h0;
-        last1$d = sf$q == sf_last;
-        fromin1$d = nf$q == 32'h0;
+        last1$d = sf_at_last;
+        fromin1$d = ~nf_nz$q;
         x1$d = in_data;
-        nf1$d = nf$q;
-        nf2$d = nf1$q;
-        nf3$d = nf2$q;
-        x = vbuf$read_data;
+        nfd$0$clock = clock;
+        nfd$1$clock = clock;
+        nfd$2$clock = clock;
+        nfd$3$clock = clock;
+        nfd$4$clock = clock;
+        nfd$5$clock = clock;
+        nfd$0$d = nf$q;
+        nfd$1$d = nfd$0$q;
+        nfd$2$d = nfd$1$q;
+        nfd$3$d = nfd$2$q;
+        nfd$4$d = nfd$3$q;
+        nfd$5$d = nfd$4$q;
+        x2$d = vbuf$read_data;
         if (fromin1$q) begin
-            x = x1$q;
+            x2$d = x1$q;
         end
-        pe_valid = v1$q;
-        pe_first = first1$q;
-        pe_last = last1$q;
-        ch_pre = nf2$q;
-        ch = nf3$q;
+        v2$d = v1$q;
+        first2$d = first1$q;
+        last2$d = last1$q;
+        x = x2$q;
+        pe_valid = v2$q;
+        pe_first = first2$q;
+        pe_last = last2$q;
+        ch_pre = nfd$4$q;
+        ch = nfd$5$q;
         fifo$clock = clock;
         fifo$reset = reset;
         fifo$write = res_write & (drain$q == 32'h0);
@@ -416,9 +561,15 @@ module lfc_w1a1_e11_mvtu$ctrl(clock,reset,in_data,in_valid,in_ready,out_data,out
             nf$d = 32'h0;
             wa$d = 32'h0;
             credits$d = 32'h0;
-            drain$d = 32'h7;
+            drain$d = drain_cycles;
+            room$d = 1'b0;
+            sflx$d = 1'b0;
+            nflx$d = 1'b0;
+            nf_nz$d = 1'b0;
             v1$d = 1'b0;
+            v2$d = 1'b0;
         end
+        rdy$d = room$d & ~nf_nz$d;
     end
     
 endmodule // lfc_w1a1_e11_mvtu$ctrl
@@ -427,13 +578,13 @@ endmodule // lfc_w1a1_e11_mvtu$ctrl
 module lfc_w1a1_e11_mvtu$ctrl$credits(d,q,clock);
     
     // Module arguments
-    input wire  [3:0] d;
-    output reg  [3:0] q;
+    input wire  [4:0] d;
+    output reg  [4:0] q;
     input wire  clock;
     
     // Update code (custom)
     initial begin
-       q = 4'h0;
+       q = 5'h0;
     end
     
     always @(posedge clock) begin
@@ -446,13 +597,13 @@ endmodule // lfc_w1a1_e11_mvtu$ctrl$credits
 module lfc_w1a1_e11_mvtu$ctrl$drain(d,q,clock);
     
     // Module arguments
-    input wire  [2:0] d;
-    output reg  [2:0] q;
+    input wire  [4:0] d;
+    output reg  [4:0] q;
     input wire  clock;
     
     // Update code (custom)
     initial begin
-       q = 3'h0;
+       q = 5'h0;
     end
     
     always @(posedge clock) begin
@@ -473,26 +624,47 @@ module lfc_w1a1_e11_mvtu$ctrl$fifo(clock,reset,write,data_in,read,valid,data_out
     output reg  valid;
     output reg  data_out;
     
+    // Constant declarations
+    localparam  dual = 1'b1;
+    localparam  one = 5'b1;
+    
     // Stub signals
-    reg  [2:0] ram$read_address;
+    reg  [3:0] ram$read_address;
     reg  ram$read_clock;
     wire  ram$read_data;
-    reg  [2:0] ram$write_address;
+    reg  [3:0] ram$write_address;
     reg  ram$write_clock;
     reg  ram$write_data;
     reg  ram$write_enable;
-    reg  [3:0] wp$d;
-    wire  [3:0] wp$q;
+    reg  [3:0] ram1$0$read_address;
+    reg  ram1$0$read_clock;
+    wire  ram1$0$read_data;
+    reg  [3:0] ram1$0$write_address;
+    reg  ram1$0$write_clock;
+    reg  ram1$0$write_data;
+    reg  ram1$0$write_enable;
+    reg  popd$d;
+    wire  popd$q;
+    reg  popd$clock;
+    reg  [4:0] wp$d;
+    wire  [4:0] wp$q;
     reg  wp$clock;
-    reg  [3:0] wpd$d;
-    wire  [3:0] wpd$q;
+    reg  [4:0] wpd$d;
+    wire  [4:0] wpd$q;
     reg  wpd$clock;
-    reg  [3:0] rp$d;
-    wire  [3:0] rp$q;
+    reg  [4:0] rp$d;
+    wire  [4:0] rp$q;
     reg  rp$clock;
+    reg  nonempty$d;
+    wire  nonempty$q;
+    reg  nonempty$clock;
+    reg  [4:0] rp1x$d;
+    wire  [4:0] rp1x$q;
+    reg  rp1x$clock;
     
     // Local signals
-    reg  nonempty;
+    reg  pop;
+    reg  [4:0] rp1;
     
     // Sub module instances
     lfc_w1a1_e11_mvtu$ctrl$fifo$ram ram(
@@ -503,6 +675,20 @@ module lfc_w1a1_e11_mvtu$ctrl$fifo(clock,reset,write,data_in,read,valid,data_out
         .write_clock(ram$write_clock),
         .write_data(ram$write_data),
         .write_enable(ram$write_enable)
+    );
+    lfc_w1a1_e11_mvtu$ctrl$fifo$ram1$0 ram1$0(
+        .read_address(ram1$0$read_address),
+        .read_clock(ram1$0$read_clock),
+        .read_data(ram1$0$read_data),
+        .write_address(ram1$0$write_address),
+        .write_clock(ram1$0$write_clock),
+        .write_data(ram1$0$write_data),
+        .write_enable(ram1$0$write_enable)
+    );
+    lfc_w1a1_e11_mvtu$ctrl$fifo$popd popd(
+        .d(popd$d),
+        .q(popd$q),
+        .clock(popd$clock)
     );
     lfc_w1a1_e11_mvtu$ctrl$fifo$wp wp(
         .d(wp$d),
@@ -519,55 +705,127 @@ module lfc_w1a1_e11_mvtu$ctrl$fifo(clock,reset,write,data_in,read,valid,data_out
         .q(rp$q),
         .clock(rp$clock)
     );
+    lfc_w1a1_e11_mvtu$ctrl$fifo$nonempty nonempty(
+        .d(nonempty$d),
+        .q(nonempty$q),
+        .clock(nonempty$clock)
+    );
+    lfc_w1a1_e11_mvtu$ctrl$fifo$rp1x rp1x(
+        .d(rp1x$d),
+        .q(rp1x$q),
+        .clock(rp1x$clock)
+    );
     
     // Update code
     always @(*) begin
         wp$clock = clock;
         wpd$clock = clock;
         rp$clock = clock;
+        nonempty$clock = clock;
+        rp1x$clock = clock;
+        popd$clock = clock;
         wp$d = wp$q;
         wpd$d = wpd$q;
         rp$d = rp$q;
+        nonempty$d = nonempty$q;
+        rp1x$d = rp1x$q;
+        popd$d = popd$q;
+        rp1 = rp1x$q ^ one;
         ram$write_clock = clock;
         ram$read_clock = clock;
         ram$write_enable = write;
-        ram$write_address = ((wp$q) & 3'h7);
+        ram$write_address = ((wp$q) & 4'hf);
         ram$write_data = data_in;
+        ram1$0$write_clock = clock;
+        ram1$0$read_clock = clock;
+        ram1$0$write_enable = write;
+        ram1$0$write_address = ((wp$q) & 4'hf);
+        ram1$0$write_data = data_in;
+        ram1$0$read_address = ((rp1) & 4'hf);
         if (write) begin
             wp$d = wp$q + 32'h1;
         end
         wpd$d = wp$q;
-        nonempty = rp$q != wpd$q;
-        ram$read_address = ((rp$q) & 3'h7);
-        if (read & nonempty) begin
-            rp$d = rp$q + 32'h1;
-            ram$read_address = ((rp$q + 32'h1) & 3'h7);
+        pop = read & nonempty$q;
+        ram$read_address = ((rp$q) & 4'hf);
+        nonempty$d = rp$q != wp$q;
+        if (pop) begin
+            rp$d = rp1;
+            rp1x$d = (rp1 + 32'h1) ^ one;
+            if (~dual) begin
+                ram$read_address = ((rp1) & 4'hf);
+            end
+            nonempty$d = rp1 != wp$q;
         end
+        popd$d = pop & dual;
         if (reset) begin
             wp$d = 32'h0;
             wpd$d = 32'h0;
             rp$d = 32'h0;
+            rp1x$d = 32'h0;
+            nonempty$d = 1'b0;
         end
-        valid = nonempty;
+        valid = nonempty$q;
         data_out = ram$read_data;
+        if (popd$q) begin
+            data_out = ram1$0$read_data;
+        end
     end
     
 endmodule // lfc_w1a1_e11_mvtu$ctrl$fifo
 
 
+module lfc_w1a1_e11_mvtu$ctrl$fifo$nonempty(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // lfc_w1a1_e11_mvtu$ctrl$fifo$nonempty
+
+
+module lfc_w1a1_e11_mvtu$ctrl$fifo$popd(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // lfc_w1a1_e11_mvtu$ctrl$fifo$popd
+
+
 module lfc_w1a1_e11_mvtu$ctrl$fifo$ram(read_address,read_clock,read_data,write_address,write_clock,write_data,write_enable);
     
     // Module arguments
-    input wire  [2:0] read_address;
+    input wire  [3:0] read_address;
     input wire  read_clock;
     output reg  read_data;
-    input wire  [2:0] write_address;
+    input wire  [3:0] write_address;
     input wire  write_clock;
     input wire  write_data;
     input wire  write_enable;
     
     // Update code (custom)
-    reg[0:0] mem[7:0];
+    reg[0:0] mem[15:0];
     
     
     
@@ -584,16 +842,45 @@ module lfc_w1a1_e11_mvtu$ctrl$fifo$ram(read_address,read_clock,read_data,write_a
 endmodule // lfc_w1a1_e11_mvtu$ctrl$fifo$ram
 
 
+module lfc_w1a1_e11_mvtu$ctrl$fifo$ram1$0(read_address,read_clock,read_data,write_address,write_clock,write_data,write_enable);
+    
+    // Module arguments
+    input wire  [3:0] read_address;
+    input wire  read_clock;
+    output reg  read_data;
+    input wire  [3:0] write_address;
+    input wire  write_clock;
+    input wire  write_data;
+    input wire  write_enable;
+    
+    // Update code (custom)
+    reg[0:0] mem[15:0];
+    
+    
+    
+    always @(posedge read_clock) begin
+       read_data <= mem[read_address];
+    end
+    
+    always @(posedge write_clock) begin
+       if (write_enable) begin
+          mem[write_address] <= write_data;
+       end
+    end
+                
+endmodule // lfc_w1a1_e11_mvtu$ctrl$fifo$ram1$0
+
+
 module lfc_w1a1_e11_mvtu$ctrl$fifo$rp(d,q,clock);
     
     // Module arguments
-    input wire  [3:0] d;
-    output reg  [3:0] q;
+    input wire  [4:0] d;
+    output reg  [4:0] q;
     input wire  clock;
     
     // Update code (custom)
     initial begin
-       q = 4'h0;
+       q = 5'h0;
     end
     
     always @(posedge clock) begin
@@ -603,16 +890,35 @@ module lfc_w1a1_e11_mvtu$ctrl$fifo$rp(d,q,clock);
 endmodule // lfc_w1a1_e11_mvtu$ctrl$fifo$rp
 
 
-module lfc_w1a1_e11_mvtu$ctrl$fifo$wp(d,q,clock);
+module lfc_w1a1_e11_mvtu$ctrl$fifo$rp1x(d,q,clock);
     
     // Module arguments
-    input wire  [3:0] d;
-    output reg  [3:0] q;
+    input wire  [4:0] d;
+    output reg  [4:0] q;
     input wire  clock;
     
     // Update code (custom)
     initial begin
-       q = 4'h0;
+       q = 5'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // lfc_w1a1_e11_mvtu$ctrl$fifo$rp1x
+
+
+module lfc_w1a1_e11_mvtu$ctrl$fifo$wp(d,q,clock);
+    
+    // Module arguments
+    input wire  [4:0] d;
+    output reg  [4:0] q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 5'h0;
     end
     
     always @(posedge clock) begin
@@ -625,13 +931,13 @@ endmodule // lfc_w1a1_e11_mvtu$ctrl$fifo$wp
 module lfc_w1a1_e11_mvtu$ctrl$fifo$wpd(d,q,clock);
     
     // Module arguments
-    input wire  [3:0] d;
-    output reg  [3:0] q;
+    input wire  [4:0] d;
+    output reg  [4:0] q;
     input wire  clock;
     
     // Update code (custom)
     initial begin
-       q = 4'h0;
+       q = 5'h0;
     end
     
     always @(posedge clock) begin
@@ -658,6 +964,25 @@ module lfc_w1a1_e11_mvtu$ctrl$first1(d,q,clock);
     end
           
 endmodule // lfc_w1a1_e11_mvtu$ctrl$first1
+
+
+module lfc_w1a1_e11_mvtu$ctrl$first2(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // lfc_w1a1_e11_mvtu$ctrl$first2
 
 
 module lfc_w1a1_e11_mvtu$ctrl$fromin1(d,q,clock);
@@ -698,6 +1023,25 @@ module lfc_w1a1_e11_mvtu$ctrl$last1(d,q,clock);
 endmodule // lfc_w1a1_e11_mvtu$ctrl$last1
 
 
+module lfc_w1a1_e11_mvtu$ctrl$last2(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // lfc_w1a1_e11_mvtu$ctrl$last2
+
+
 module lfc_w1a1_e11_mvtu$ctrl$nf(d,q,clock);
     
     // Module arguments
@@ -717,7 +1061,26 @@ module lfc_w1a1_e11_mvtu$ctrl$nf(d,q,clock);
 endmodule // lfc_w1a1_e11_mvtu$ctrl$nf
 
 
-module lfc_w1a1_e11_mvtu$ctrl$nf1(d,q,clock);
+module lfc_w1a1_e11_mvtu$ctrl$nf_nz(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // lfc_w1a1_e11_mvtu$ctrl$nf_nz
+
+
+module lfc_w1a1_e11_mvtu$ctrl$nfd$0(d,q,clock);
     
     // Module arguments
     input wire  [3:0] d;
@@ -733,10 +1096,10 @@ module lfc_w1a1_e11_mvtu$ctrl$nf1(d,q,clock);
        q <= d;
     end
           
-endmodule // lfc_w1a1_e11_mvtu$ctrl$nf1
+endmodule // lfc_w1a1_e11_mvtu$ctrl$nfd$0
 
 
-module lfc_w1a1_e11_mvtu$ctrl$nf2(d,q,clock);
+module lfc_w1a1_e11_mvtu$ctrl$nfd$1(d,q,clock);
     
     // Module arguments
     input wire  [3:0] d;
@@ -752,10 +1115,10 @@ module lfc_w1a1_e11_mvtu$ctrl$nf2(d,q,clock);
        q <= d;
     end
           
-endmodule // lfc_w1a1_e11_mvtu$ctrl$nf2
+endmodule // lfc_w1a1_e11_mvtu$ctrl$nfd$1
 
 
-module lfc_w1a1_e11_mvtu$ctrl$nf3(d,q,clock);
+module lfc_w1a1_e11_mvtu$ctrl$nfd$2(d,q,clock);
     
     // Module arguments
     input wire  [3:0] d;
@@ -771,7 +1134,121 @@ module lfc_w1a1_e11_mvtu$ctrl$nf3(d,q,clock);
        q <= d;
     end
           
-endmodule // lfc_w1a1_e11_mvtu$ctrl$nf3
+endmodule // lfc_w1a1_e11_mvtu$ctrl$nfd$2
+
+
+module lfc_w1a1_e11_mvtu$ctrl$nfd$3(d,q,clock);
+    
+    // Module arguments
+    input wire  [3:0] d;
+    output reg  [3:0] q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 4'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // lfc_w1a1_e11_mvtu$ctrl$nfd$3
+
+
+module lfc_w1a1_e11_mvtu$ctrl$nfd$4(d,q,clock);
+    
+    // Module arguments
+    input wire  [3:0] d;
+    output reg  [3:0] q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 4'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // lfc_w1a1_e11_mvtu$ctrl$nfd$4
+
+
+module lfc_w1a1_e11_mvtu$ctrl$nfd$5(d,q,clock);
+    
+    // Module arguments
+    input wire  [3:0] d;
+    output reg  [3:0] q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 4'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // lfc_w1a1_e11_mvtu$ctrl$nfd$5
+
+
+module lfc_w1a1_e11_mvtu$ctrl$nflx(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // lfc_w1a1_e11_mvtu$ctrl$nflx
+
+
+module lfc_w1a1_e11_mvtu$ctrl$rdy(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // lfc_w1a1_e11_mvtu$ctrl$rdy
+
+
+module lfc_w1a1_e11_mvtu$ctrl$room(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // lfc_w1a1_e11_mvtu$ctrl$room
 
 
 module lfc_w1a1_e11_mvtu$ctrl$sf(d,q,clock);
@@ -793,6 +1270,25 @@ module lfc_w1a1_e11_mvtu$ctrl$sf(d,q,clock);
 endmodule // lfc_w1a1_e11_mvtu$ctrl$sf
 
 
+module lfc_w1a1_e11_mvtu$ctrl$sflx(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // lfc_w1a1_e11_mvtu$ctrl$sflx
+
+
 module lfc_w1a1_e11_mvtu$ctrl$v1(d,q,clock);
     
     // Module arguments
@@ -810,6 +1306,25 @@ module lfc_w1a1_e11_mvtu$ctrl$v1(d,q,clock);
     end
           
 endmodule // lfc_w1a1_e11_mvtu$ctrl$v1
+
+
+module lfc_w1a1_e11_mvtu$ctrl$v2(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // lfc_w1a1_e11_mvtu$ctrl$v2
 
 
 module lfc_w1a1_e11_mvtu$ctrl$vbuf(read_address,read_clock,read_data,write_address,write_clock,write_data,write_enable);
@@ -877,6 +1392,25 @@ module lfc_w1a1_e11_mvtu$ctrl$x1(d,q,clock);
     end
           
 endmodule // lfc_w1a1_e11_mvtu$ctrl$x1
+
+
+module lfc_w1a1_e11_mvtu$ctrl$x2(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // lfc_w1a1_e11_mvtu$ctrl$x2
 
 
 module lfc_w1a1_e11_mvtu$lanes$0(clock,y_valid,y,ch,ch_pre,prev,out,valid);
@@ -979,6 +1513,18 @@ module lfc_w1a1_e11_mvtu$lanes$0$thr$0(clock,in_valid,ch,y,out_valid,n);
     reg  v1$d;
     wire  v1$q;
     reg  v1$clock;
+    reg  [12:0] treg$0$d;
+    wire  [12:0] treg$0$q;
+    reg  treg$0$clock;
+    reg  freg$d;
+    wire  freg$q;
+    reg  freg$clock;
+    reg  [12:0] y2$d;
+    wire  [12:0] y2$q;
+    reg  y2$clock;
+    reg  v2$d;
+    wire  v2$q;
+    reg  v2$clock;
     reg  [12:0] cmp$0$u;
     reg  [12:0] cmp$0$t;
     reg  cmp$0$prev;
@@ -1016,6 +1562,26 @@ module lfc_w1a1_e11_mvtu$lanes$0$thr$0(clock,in_valid,ch,y,out_valid,n);
         .q(v1$q),
         .clock(v1$clock)
     );
+    lfc_w1a1_e11_mvtu$lanes$0$thr$0$treg$0 treg$0(
+        .d(treg$0$d),
+        .q(treg$0$q),
+        .clock(treg$0$clock)
+    );
+    lfc_w1a1_e11_mvtu$lanes$0$thr$0$freg freg(
+        .d(freg$d),
+        .q(freg$q),
+        .clock(freg$clock)
+    );
+    lfc_w1a1_e11_mvtu$lanes$0$thr$0$y2 y2(
+        .d(y2$d),
+        .q(y2$q),
+        .clock(y2$clock)
+    );
+    lfc_w1a1_e11_mvtu$lanes$0$thr$0$v2 v2(
+        .d(v2$d),
+        .q(v2$q),
+        .clock(v2$clock)
+    );
     lfc_w1a1_e11_mvtu$lanes$0$thr$0$cmp$0 cmp$0(
         .u(cmp$0$u),
         .t(cmp$0$t),
@@ -1041,10 +1607,16 @@ module lfc_w1a1_e11_mvtu$lanes$0$thr$0(clock,in_valid,ch,y,out_valid,n);
     always @(*) begin
         y1$clock = clock;
         v1$clock = clock;
+        freg$clock = clock;
+        y2$clock = clock;
+        v2$clock = clock;
         nreg$clock = clock;
         vout$clock = clock;
         y1$d = y1$q;
         v1$d = v1$q;
+        freg$d = freg$q;
+        y2$d = y2$q;
+        v2$d = v2$q;
         nreg$d = nreg$q;
         vout$d = vout$q;
         thr$0$clock = clock;
@@ -1053,16 +1625,21 @@ module lfc_w1a1_e11_mvtu$lanes$0$thr$0(clock,in_valid,ch,y,out_valid,n);
         flips$address = ch;
         y1$d = $unsigned(y);
         v1$d = in_valid;
-        yu = ((y1$q ^ sign) & 13'h1fff);
+        treg$0$clock = clock;
+        treg$0$d = thr$0$data;
+        freg$d = flips$data;
+        y2$d = ((y1$q ^ sign) & 13'h1fff);
+        v2$d = v1$q;
+        yu = y2$q;
         cmp$0$u = yu;
-        cmp$0$t = thr$0$data;
+        cmp$0$t = treg$0$q;
         cmp$0$prev = 32'h0;
         tree$bits = cmp$0$out;
         nreg$d = tree$count;
-        if (flips$data) begin
+        if (freg$q) begin
             nreg$d = tree$count ^ all_ones;
         end
-        vout$d = v1$q;
+        vout$d = v2$q;
         out_valid = vout$q;
         n = nreg$q;
     end
@@ -1116,6 +1693,25 @@ module lfc_w1a1_e11_mvtu$lanes$0$thr$0$flips(address,clock,data);
        data <= mem[address];
     end
 endmodule // lfc_w1a1_e11_mvtu$lanes$0$thr$0$flips
+
+
+module lfc_w1a1_e11_mvtu$lanes$0$thr$0$freg(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // lfc_w1a1_e11_mvtu$lanes$0$thr$0$freg
 
 
 module lfc_w1a1_e11_mvtu$lanes$0$thr$0$nreg(d,q,clock);
@@ -1362,6 +1958,25 @@ module lfc_w1a1_e11_mvtu$lanes$0$thr$0$tree$lv7$0(a,b,s);
 endmodule // lfc_w1a1_e11_mvtu$lanes$0$thr$0$tree$lv7$0
 
 
+module lfc_w1a1_e11_mvtu$lanes$0$thr$0$treg$0(d,q,clock);
+    
+    // Module arguments
+    input wire  [12:0] d;
+    output reg  [12:0] q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 13'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // lfc_w1a1_e11_mvtu$lanes$0$thr$0$treg$0
+
+
 module lfc_w1a1_e11_mvtu$lanes$0$thr$0$v1(d,q,clock);
     
     // Module arguments
@@ -1379,6 +1994,25 @@ module lfc_w1a1_e11_mvtu$lanes$0$thr$0$v1(d,q,clock);
     end
           
 endmodule // lfc_w1a1_e11_mvtu$lanes$0$thr$0$v1
+
+
+module lfc_w1a1_e11_mvtu$lanes$0$thr$0$v2(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // lfc_w1a1_e11_mvtu$lanes$0$thr$0$v2
 
 
 module lfc_w1a1_e11_mvtu$lanes$0$thr$0$vout(d,q,clock);
@@ -1419,6 +2053,25 @@ module lfc_w1a1_e11_mvtu$lanes$0$thr$0$y1(d,q,clock);
 endmodule // lfc_w1a1_e11_mvtu$lanes$0$thr$0$y1
 
 
+module lfc_w1a1_e11_mvtu$lanes$0$thr$0$y2(d,q,clock);
+    
+    // Module arguments
+    input wire  [12:0] d;
+    output reg  [12:0] q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 13'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // lfc_w1a1_e11_mvtu$lanes$0$thr$0$y2
+
+
 module lfc_w1a1_e11_mvtu$pes$0(clock,in_valid,first,last,pad,x,w,out_valid,y);
     
     // Module arguments
@@ -1435,12 +2088,37 @@ module lfc_w1a1_e11_mvtu$pes$0(clock,in_valid,first,last,pad,x,w,out_valid,y);
     // Constant declarations
     localparam  fan_in = 12'h400;
     localparam  padding = 1'b0;
-    localparam  pad_full = 11'b1;
-    localparam  pad_tail = 11'b1;
+    localparam  pad_full = 12'h1;
+    localparam  pad_tail = 12'h1;
     
     // Stub signals
+    reg  tree$clock;
     reg  tree$bits;
     wire  tree$count;
+    reg  va$d;
+    wire  va$q;
+    reg  va$clock;
+    reg  fa$d;
+    wire  fa$q;
+    reg  fa$clock;
+    reg  la$d;
+    wire  la$q;
+    reg  la$clock;
+    reg  pa$d;
+    wire  pa$q;
+    reg  pa$clock;
+    reg  vb$d;
+    wire  vb$q;
+    reg  vb$clock;
+    reg  fb$d;
+    wire  fb$q;
+    reg  fb$clock;
+    reg  lb$d;
+    wire  lb$q;
+    reg  lb$clock;
+    reg  pb$d;
+    wire  pb$q;
+    reg  pb$clock;
     reg  pc$d;
     wire  pc$q;
     reg  pc$clock;
@@ -1456,8 +2134,8 @@ module lfc_w1a1_e11_mvtu$pes$0(clock,in_valid,first,last,pad,x,w,out_valid,y);
     reg  pad1$d;
     wire  pad1$q;
     reg  pad1$clock;
-    reg  [10:0] acc$d;
-    wire  [10:0] acc$q;
+    reg  [11:0] acc$d;
+    wire  [11:0] acc$q;
     reg  acc$clock;
     reg  [11:0] yreg$d;
     wire  [11:0] yreg$q;
@@ -1467,13 +2145,55 @@ module lfc_w1a1_e11_mvtu$pes$0(clock,in_valid,first,last,pad,x,w,out_valid,y);
     reg  vout$clock;
     
     // Local signals
-    reg  [10:0] c;
-    reg  [10:0] total;
+    reg  [11:0] c;
+    reg  [11:0] base;
+    reg  [11:0] total;
     
     // Sub module instances
     lfc_w1a1_e11_mvtu$pes$0$tree tree(
+        .clock(tree$clock),
         .bits(tree$bits),
         .count(tree$count)
+    );
+    lfc_w1a1_e11_mvtu$pes$0$va va(
+        .d(va$d),
+        .q(va$q),
+        .clock(va$clock)
+    );
+    lfc_w1a1_e11_mvtu$pes$0$fa fa(
+        .d(fa$d),
+        .q(fa$q),
+        .clock(fa$clock)
+    );
+    lfc_w1a1_e11_mvtu$pes$0$la la(
+        .d(la$d),
+        .q(la$q),
+        .clock(la$clock)
+    );
+    lfc_w1a1_e11_mvtu$pes$0$pa pa(
+        .d(pa$d),
+        .q(pa$q),
+        .clock(pa$clock)
+    );
+    lfc_w1a1_e11_mvtu$pes$0$vb vb(
+        .d(vb$d),
+        .q(vb$q),
+        .clock(vb$clock)
+    );
+    lfc_w1a1_e11_mvtu$pes$0$fb fb(
+        .d(fb$d),
+        .q(fb$q),
+        .clock(fb$clock)
+    );
+    lfc_w1a1_e11_mvtu$pes$0$lb lb(
+        .d(lb$d),
+        .q(lb$q),
+        .clock(lb$clock)
+    );
+    lfc_w1a1_e11_mvtu$pes$0$pb pb(
+        .d(pb$d),
+        .q(pb$q),
+        .clock(pb$clock)
     );
     lfc_w1a1_e11_mvtu$pes$0$pc pc(
         .d(pc$d),
@@ -1518,6 +2238,14 @@ module lfc_w1a1_e11_mvtu$pes$0(clock,in_valid,first,last,pad,x,w,out_valid,y);
     
     // Update code
     always @(*) begin
+        va$clock = clock;
+        fa$clock = clock;
+        la$clock = clock;
+        pa$clock = clock;
+        vb$clock = clock;
+        fb$clock = clock;
+        lb$clock = clock;
+        pb$clock = clock;
         pc$clock = clock;
         v1$clock = clock;
         first1$clock = clock;
@@ -1526,6 +2254,14 @@ module lfc_w1a1_e11_mvtu$pes$0(clock,in_valid,first,last,pad,x,w,out_valid,y);
         acc$clock = clock;
         yreg$clock = clock;
         vout$clock = clock;
+        va$d = va$q;
+        fa$d = fa$q;
+        la$d = la$q;
+        pa$d = pa$q;
+        vb$d = vb$q;
+        fb$d = fb$q;
+        lb$d = lb$q;
+        pb$d = pb$q;
         pc$d = pc$q;
         v1$d = v1$q;
         first1$d = first1$q;
@@ -1534,34 +2270,38 @@ module lfc_w1a1_e11_mvtu$pes$0(clock,in_valid,first,last,pad,x,w,out_valid,y);
         acc$d = acc$q;
         yreg$d = yreg$q;
         vout$d = vout$q;
+        tree$clock = clock;
         tree$bits = x ^ w;
+        va$d = in_valid;
+        fa$d = first;
+        la$d = last;
+        pa$d = pad;
+        vb$d = va$q;
+        fb$d = fa$q;
+        lb$d = la$q;
+        pb$d = pa$q;
         pc$d = tree$count;
-        v1$d = in_valid;
-        first1$d = first;
-        last1$d = last;
-        pad1$d = pad;
-        c = ((pc$q) & 11'h7ff);
-        if (padding) begin
-            c = ((pc$q) & 11'h7ff) << 32'h1;
-            if (pad1$q) begin
-                c = pad_full;
-                if (last1$q) begin
-                    c = pad_tail;
-                end
+        v1$d = vb$q;
+        first1$d = fb$q;
+        last1$d = lb$q;
+        pad1$d = pb$q;
+        c = ((pc$q) & 12'hfff) << 32'h1;
+        if (padding & pad1$q) begin
+            c = pad_full;
+            if (last1$q) begin
+                c = pad_tail;
             end
         end
-        total = acc$q + c;
+        base = acc$q;
         if (first1$q) begin
-            total = c;
+            base = fan_in;
         end
+        total = base - c;
         vout$d = 1'b0;
         if (v1$q) begin
             acc$d = total;
             if (last1$q) begin
-                yreg$d = fan_in - (((total) & 12'hfff) << 32'h1);
-                if (padding) begin
-                    yreg$d = fan_in - ((total) & 12'hfff);
-                end
+                yreg$d = total;
                 vout$d = 1'b1;
             end
         end
@@ -1575,13 +2315,13 @@ endmodule // lfc_w1a1_e11_mvtu$pes$0
 module lfc_w1a1_e11_mvtu$pes$0$acc(d,q,clock);
     
     // Module arguments
-    input wire  [10:0] d;
-    output reg  [10:0] q;
+    input wire  [11:0] d;
+    output reg  [11:0] q;
     input wire  clock;
     
     // Update code (custom)
     initial begin
-       q = 11'h0;
+       q = 12'h0;
     end
     
     always @(posedge clock) begin
@@ -1589,6 +2329,44 @@ module lfc_w1a1_e11_mvtu$pes$0$acc(d,q,clock);
     end
           
 endmodule // lfc_w1a1_e11_mvtu$pes$0$acc
+
+
+module lfc_w1a1_e11_mvtu$pes$0$fa(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // lfc_w1a1_e11_mvtu$pes$0$fa
+
+
+module lfc_w1a1_e11_mvtu$pes$0$fb(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // lfc_w1a1_e11_mvtu$pes$0$fb
 
 
 module lfc_w1a1_e11_mvtu$pes$0$first1(d,q,clock);
@@ -1610,6 +2388,25 @@ module lfc_w1a1_e11_mvtu$pes$0$first1(d,q,clock);
 endmodule // lfc_w1a1_e11_mvtu$pes$0$first1
 
 
+module lfc_w1a1_e11_mvtu$pes$0$la(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // lfc_w1a1_e11_mvtu$pes$0$la
+
+
 module lfc_w1a1_e11_mvtu$pes$0$last1(d,q,clock);
     
     // Module arguments
@@ -1627,6 +2424,44 @@ module lfc_w1a1_e11_mvtu$pes$0$last1(d,q,clock);
     end
           
 endmodule // lfc_w1a1_e11_mvtu$pes$0$last1
+
+
+module lfc_w1a1_e11_mvtu$pes$0$lb(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // lfc_w1a1_e11_mvtu$pes$0$lb
+
+
+module lfc_w1a1_e11_mvtu$pes$0$pa(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // lfc_w1a1_e11_mvtu$pes$0$pa
 
 
 module lfc_w1a1_e11_mvtu$pes$0$pad1(d,q,clock);
@@ -1648,6 +2483,25 @@ module lfc_w1a1_e11_mvtu$pes$0$pad1(d,q,clock);
 endmodule // lfc_w1a1_e11_mvtu$pes$0$pad1
 
 
+module lfc_w1a1_e11_mvtu$pes$0$pb(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // lfc_w1a1_e11_mvtu$pes$0$pb
+
+
 module lfc_w1a1_e11_mvtu$pes$0$pc(d,q,clock);
     
     // Module arguments
@@ -1667,9 +2521,10 @@ module lfc_w1a1_e11_mvtu$pes$0$pc(d,q,clock);
 endmodule // lfc_w1a1_e11_mvtu$pes$0$pc
 
 
-module lfc_w1a1_e11_mvtu$pes$0$tree(bits,count);
+module lfc_w1a1_e11_mvtu$pes$0$tree(clock,bits,count);
     
     // Module arguments
+    input wire  clock;
     input wire  bits;
     output reg  count;
     
@@ -1680,12 +2535,18 @@ module lfc_w1a1_e11_mvtu$pes$0$tree(bits,count);
     reg  lv2$0$a;
     reg  lv2$0$b;
     wire  lv2$0$s;
+    reg  r2$0$d;
+    wire  r2$0$q;
+    reg  r2$0$clock;
     reg  lv3$0$a;
     reg  lv3$0$b;
     wire  lv3$0$s;
     reg  lv4$0$a;
     reg  lv4$0$b;
     wire  lv4$0$s;
+    reg  r4$0$d;
+    wire  r4$0$q;
+    reg  r4$0$clock;
     reg  lv5$0$a;
     reg  lv5$0$b;
     wire  lv5$0$s;
@@ -1707,6 +2568,11 @@ module lfc_w1a1_e11_mvtu$pes$0$tree(bits,count);
         .b(lv2$0$b),
         .s(lv2$0$s)
     );
+    lfc_w1a1_e11_mvtu$pes$0$tree$r2$0 r2$0(
+        .d(r2$0$d),
+        .q(r2$0$q),
+        .clock(r2$0$clock)
+    );
     lfc_w1a1_e11_mvtu$pes$0$tree$lv3$0 lv3$0(
         .a(lv3$0$a),
         .b(lv3$0$b),
@@ -1716,6 +2582,11 @@ module lfc_w1a1_e11_mvtu$pes$0$tree(bits,count);
         .a(lv4$0$a),
         .b(lv4$0$b),
         .s(lv4$0$s)
+    );
+    lfc_w1a1_e11_mvtu$pes$0$tree$r4$0 r4$0(
+        .d(r4$0$d),
+        .q(r4$0$q),
+        .clock(r4$0$clock)
     );
     lfc_w1a1_e11_mvtu$pes$0$tree$lv5$0 lv5$0(
         .a(lv5$0$a),
@@ -1742,11 +2613,15 @@ module lfc_w1a1_e11_mvtu$pes$0$tree(bits,count);
         end
         lv2$0$a = lv1$0$s;
         lv2$0$b = 32'h0;
-        lv3$0$a = lv2$0$s;
+        r2$0$clock = clock;
+        r2$0$d = lv2$0$s;
+        lv3$0$a = r2$0$q;
         lv3$0$b = 32'h0;
         lv4$0$a = lv3$0$s;
         lv4$0$b = 32'h0;
-        lv5$0$a = lv4$0$s;
+        r4$0$clock = clock;
+        r4$0$d = lv4$0$s;
+        lv5$0$a = r4$0$q;
         lv5$0$b = 32'h0;
         lv6$0$a = lv5$0$s;
         lv6$0$b = 32'h0;
@@ -1863,6 +2738,44 @@ module lfc_w1a1_e11_mvtu$pes$0$tree$lv7$0(a,b,s);
 endmodule // lfc_w1a1_e11_mvtu$pes$0$tree$lv7$0
 
 
+module lfc_w1a1_e11_mvtu$pes$0$tree$r2$0(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // lfc_w1a1_e11_mvtu$pes$0$tree$r2$0
+
+
+module lfc_w1a1_e11_mvtu$pes$0$tree$r4$0(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // lfc_w1a1_e11_mvtu$pes$0$tree$r4$0
+
+
 module lfc_w1a1_e11_mvtu$pes$0$v1(d,q,clock);
     
     // Module arguments
@@ -1880,6 +2793,44 @@ module lfc_w1a1_e11_mvtu$pes$0$v1(d,q,clock);
     end
           
 endmodule // lfc_w1a1_e11_mvtu$pes$0$v1
+
+
+module lfc_w1a1_e11_mvtu$pes$0$va(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // lfc_w1a1_e11_mvtu$pes$0$va
+
+
+module lfc_w1a1_e11_mvtu$pes$0$vb(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // lfc_w1a1_e11_mvtu$pes$0$vb
 
 
 module lfc_w1a1_e11_mvtu$pes$0$vout(d,q,clock);
@@ -1927,29 +2878,73 @@ module lfc_w1a1_e11_mvtu$wmem$0(clock,address,data);
     input wire  [13:0] address;
     output reg  data;
     
+    // Constant declarations
+    localparam  shift = 14'b0;
+    
     // Stub signals
-    reg  [13:0] rom$address;
-    reg  rom$clock;
-    wire  rom$data;
+    reg  [13:0] banks$0$address;
+    reg  banks$0$clock;
+    wire  banks$0$data;
+    reg  [13:0] alo$d;
+    wire  [13:0] alo$q;
+    reg  alo$clock;
+    reg  dreg$d;
+    wire  dreg$q;
+    reg  dreg$clock;
     
     // Sub module instances
-    lfc_w1a1_e11_mvtu$wmem$0$rom rom(
-        .address(rom$address),
-        .clock(rom$clock),
-        .data(rom$data)
+    lfc_w1a1_e11_mvtu$wmem$0$banks$0 banks$0(
+        .address(banks$0$address),
+        .clock(banks$0$clock),
+        .data(banks$0$data)
+    );
+    lfc_w1a1_e11_mvtu$wmem$0$alo alo(
+        .d(alo$d),
+        .q(alo$q),
+        .clock(alo$clock)
+    );
+    lfc_w1a1_e11_mvtu$wmem$0$dreg dreg(
+        .d(dreg$d),
+        .q(dreg$q),
+        .clock(dreg$clock)
     );
     
     // Update code
     always @(*) begin
-        rom$clock = clock;
-        rom$address = address;
-        data = rom$data;
+        alo$clock = clock;
+        dreg$clock = clock;
+        alo$d = alo$q;
+        dreg$d = dreg$q;
+        banks$0$clock = clock;
+        banks$0$address = address >> shift;
+        alo$d = address;
+        dreg$d = banks$0$data;
+        data = dreg$q;
     end
     
 endmodule // lfc_w1a1_e11_mvtu$wmem$0
 
 
-module lfc_w1a1_e11_mvtu$wmem$0$rom(address,clock,data);
+module lfc_w1a1_e11_mvtu$wmem$0$alo(d,q,clock);
+    
+    // Module arguments
+    input wire  [13:0] d;
+    output reg  [13:0] q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 14'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // lfc_w1a1_e11_mvtu$wmem$0$alo
+
+
+module lfc_w1a1_e11_mvtu$wmem$0$banks$0(address,clock,data);
     
     // Module arguments
     input wire  [13:0] address;
@@ -12283,7 +13278,26 @@ module lfc_w1a1_e11_mvtu$wmem$0$rom(address,clock,data);
     always @(posedge clock) begin
        data <= mem[address];
     end
-endmodule // lfc_w1a1_e11_mvtu$wmem$0$rom
+endmodule // lfc_w1a1_e11_mvtu$wmem$0$banks$0
+
+
+module lfc_w1a1_e11_mvtu$wmem$0$dreg(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // lfc_w1a1_e11_mvtu$wmem$0$dreg
 
 /* verilator lint_on WIDTH */
 /* verilator lint_on DECLFILENAME */

@@ -33,6 +33,7 @@ module lfc_w1a2_e10_fifo(clock,reset,in_data,in_valid,in_ready,out_data,out_vali
     input wire  out_ready;
     
     // Constant declarations
+    localparam  one = 10'b1;
     localparam  last = 10'b1111111111;
     
     // Stub signals
@@ -67,11 +68,19 @@ module lfc_w1a2_e10_fifo(clock,reset,in_data,in_valid,in_ready,out_data,out_vali
     reg  sv$d;
     wire  sv$q;
     reg  sv$clock;
+    reg  nonempty$d;
+    wire  nonempty$q;
+    reg  nonempty$clock;
+    reg  [9:0] cnt$d;
+    wire  [9:0] cnt$q;
+    reg  cnt$clock;
+    reg  srbusy$d;
+    wire  srbusy$q;
+    reg  srbusy$clock;
     
     // Local signals
     reg  write;
     reg  issue;
-    reg  empty;
     reg  [9:0] wnext;
     reg  [9:0] rnext;
     
@@ -125,6 +134,21 @@ module lfc_w1a2_e10_fifo(clock,reset,in_data,in_valid,in_ready,out_data,out_vali
         .q(sv$q),
         .clock(sv$clock)
     );
+    lfc_w1a2_e10_fifo$nonempty nonempty(
+        .d(nonempty$d),
+        .q(nonempty$q),
+        .clock(nonempty$clock)
+    );
+    lfc_w1a2_e10_fifo$cnt cnt(
+        .d(cnt$d),
+        .q(cnt$q),
+        .clock(cnt$clock)
+    );
+    lfc_w1a2_e10_fifo$srbusy srbusy(
+        .d(srbusy$d),
+        .q(srbusy$q),
+        .clock(srbusy$clock)
+    );
     
     // Update code
     always @(*) begin
@@ -136,6 +160,9 @@ module lfc_w1a2_e10_fifo(clock,reset,in_data,in_valid,in_ready,out_data,out_vali
         mv$clock = clock;
         skid$clock = clock;
         sv$clock = clock;
+        nonempty$clock = clock;
+        cnt$clock = clock;
+        srbusy$clock = clock;
         wptr$d = wptr$q;
         rptr$d = rptr$q;
         full$d = full$q;
@@ -144,6 +171,9 @@ module lfc_w1a2_e10_fifo(clock,reset,in_data,in_valid,in_ready,out_data,out_vali
         mv$d = mv$q;
         skid$d = skid$q;
         sv$d = sv$q;
+        nonempty$d = nonempty$q;
+        cnt$d = cnt$q;
+        srbusy$d = srbusy$q;
         ram$read_clock = clock;
         ram$write_clock = clock;
         in_ready = ~full$q;
@@ -155,8 +185,8 @@ module lfc_w1a2_e10_fifo(clock,reset,in_data,in_valid,in_ready,out_data,out_vali
         ram$write_address = wptr$q;
         ram$write_data = in_data;
         ram$write_enable = write;
-        empty = (wptr$q == rptr$q) && ~full$q;
-        issue = ~empty && (~mv$q || out_ready || (~sv$q && ~rv$q));
+        issue = nonempty$q && (~mv$q || out_ready || ~srbusy$q);
+        srbusy$d = (mv$q && ~out_ready && (sv$q || rv$q)) || issue;
         rnext = rptr$q + 32'h1;
         if (rptr$q == last) begin
             rnext = 32'h0;
@@ -169,11 +199,19 @@ module lfc_w1a2_e10_fifo(clock,reset,in_data,in_valid,in_ready,out_data,out_vali
         if (issue) begin
             rptr$d = rnext;
         end
-        if (write && ~issue && (wnext == rptr$q)) begin
-            full$d = 1'b1;
+        if (write && ~issue) begin
+            cnt$d = cnt$q + 32'h1;
+            nonempty$d = 1'b1;
+            if (cnt$q == last) begin
+                full$d = 1'b1;
+            end
         end
         if (issue && ~write) begin
+            cnt$d = cnt$q - 32'h1;
             full$d = 1'b0;
+            if (cnt$q == one) begin
+                nonempty$d = 1'b0;
+            end
         end
         out_valid = mv$q;
         out_data = main$q;
@@ -201,10 +239,32 @@ module lfc_w1a2_e10_fifo(clock,reset,in_data,in_valid,in_ready,out_data,out_vali
             rv$d = 1'b0;
             mv$d = 1'b0;
             sv$d = 1'b0;
+            nonempty$d = 1'b0;
+            cnt$d = 32'h0;
+            srbusy$d = 1'b0;
         end
     end
     
 endmodule // lfc_w1a2_e10_fifo
+
+
+module lfc_w1a2_e10_fifo$cnt(d,q,clock);
+    
+    // Module arguments
+    input wire  [9:0] d;
+    output reg  [9:0] q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 10'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // lfc_w1a2_e10_fifo$cnt
 
 
 module lfc_w1a2_e10_fifo$full(d,q,clock);
@@ -262,6 +322,25 @@ module lfc_w1a2_e10_fifo$mv(d,q,clock);
     end
           
 endmodule // lfc_w1a2_e10_fifo$mv
+
+
+module lfc_w1a2_e10_fifo$nonempty(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // lfc_w1a2_e10_fifo$nonempty
 
 
 module lfc_w1a2_e10_fifo$ram(read_address,read_clock,read_data,write_address,write_clock,write_data,write_enable);
@@ -348,6 +427,25 @@ module lfc_w1a2_e10_fifo$skid(d,q,clock);
     end
           
 endmodule // lfc_w1a2_e10_fifo$skid
+
+
+module lfc_w1a2_e10_fifo$srbusy(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // lfc_w1a2_e10_fifo$srbusy
 
 
 module lfc_w1a2_e10_fifo$sv(d,q,clock);

@@ -34,18 +34,22 @@ module random_3_e15_threshold(clock,reset,in_data,in_valid,in_ready,out_data,out
     
     // Constant declarations
     localparam  cb_last = 2'b11;
-    localparam  credit_limit = 4'h8;
+    localparam  credit_limit = 5'b10000;
+    localparam  credit_limit_m1 = 5'b1111;
     
     // Stub signals
     reg  [1:0] cb$d;
     wire  [1:0] cb$q;
     reg  cb$clock;
-    reg  [3:0] credits$d;
-    wire  [3:0] credits$q;
+    reg  [4:0] credits$d;
+    wire  [4:0] credits$q;
     reg  credits$clock;
     reg  [2:0] drain$d;
     wire  [2:0] drain$q;
     reg  drain$clock;
+    reg  room$d;
+    wire  room$q;
+    reg  room$clock;
     reg  [9:0] lanes$0$data;
     wire signed [5:0] lanes$0$y;
     reg  [9:0] lanes$1$data;
@@ -77,6 +81,8 @@ module random_3_e15_threshold(clock,reset,in_data,in_valid,in_ready,out_data,out
     wire  [3:0] fifo$data_out;
     
     // Local signals
+    reg  credits_up;
+    reg  credits_down;
     reg  can_issue;
     reg  fire;
     reg  pop;
@@ -96,6 +102,11 @@ module random_3_e15_threshold(clock,reset,in_data,in_valid,in_ready,out_data,out
         .d(drain$d),
         .q(drain$q),
         .clock(drain$clock)
+    );
+    random_3_e15_threshold$room room(
+        .d(room$d),
+        .q(room$q),
+        .clock(room$clock)
     );
     random_3_e15_threshold$lanes$0 lanes$0(
         .data(lanes$0$data),
@@ -146,21 +157,31 @@ module random_3_e15_threshold(clock,reset,in_data,in_valid,in_ready,out_data,out
         cb$clock = clock;
         credits$clock = clock;
         drain$clock = clock;
+        room$clock = clock;
         cb$d = cb$q;
         credits$d = credits$q;
         drain$d = drain$q;
-        can_issue = (credits$q < credit_limit) & (drain$q == 32'h0);
+        room$d = room$q;
+        can_issue = room$q;
         in_ready = can_issue;
         fire = can_issue & in_valid;
         pop = out_ready & fifo$valid;
-        if (fire & ~pop) begin
+        credits_up = fire & ~pop;
+        credits_down = ~fire & pop;
+        room$d = credits$q < credit_limit;
+        if (credits_up) begin
             credits$d = credits$q + 32'h1;
+            room$d = credits$q < credit_limit_m1;
         end
-        if (~fire & pop) begin
+        if (credits_down) begin
             credits$d = credits$q - 32'h1;
+            room$d = 1'b1;
         end
         if (drain$q != 32'h0) begin
             drain$d = drain$q - 32'h1;
+            if (drain$q != 32'h1) begin
+                room$d = 1'b0;
+            end
         end
         if (fire) begin
             cb$d = cb$q + 32'h1;
@@ -192,7 +213,8 @@ module random_3_e15_threshold(clock,reset,in_data,in_valid,in_ready,out_data,out
         if (reset) begin
             cb$d = 32'h0;
             credits$d = 32'h0;
-            drain$d = 32'h4;
+            drain$d = 32'h5;
+            room$d = 1'b0;
         end
     end
     
@@ -221,13 +243,13 @@ endmodule // random_3_e15_threshold$cb
 module random_3_e15_threshold$credits(d,q,clock);
     
     // Module arguments
-    input wire  [3:0] d;
-    output reg  [3:0] q;
+    input wire  [4:0] d;
+    output reg  [4:0] q;
     input wire  clock;
     
     // Update code (custom)
     initial begin
-       q = 4'h0;
+       q = 5'h0;
     end
     
     always @(posedge clock) begin
@@ -267,26 +289,47 @@ module random_3_e15_threshold$fifo(clock,reset,write,data_in,read,valid,data_out
     output reg  valid;
     output reg  [3:0] data_out;
     
+    // Constant declarations
+    localparam  dual = 1'b1;
+    localparam  one = 5'b1;
+    
     // Stub signals
-    reg  [2:0] ram$read_address;
+    reg  [3:0] ram$read_address;
     reg  ram$read_clock;
     wire  [3:0] ram$read_data;
-    reg  [2:0] ram$write_address;
+    reg  [3:0] ram$write_address;
     reg  ram$write_clock;
     reg  [3:0] ram$write_data;
     reg  ram$write_enable;
-    reg  [3:0] wp$d;
-    wire  [3:0] wp$q;
+    reg  [3:0] ram1$0$read_address;
+    reg  ram1$0$read_clock;
+    wire  [3:0] ram1$0$read_data;
+    reg  [3:0] ram1$0$write_address;
+    reg  ram1$0$write_clock;
+    reg  [3:0] ram1$0$write_data;
+    reg  ram1$0$write_enable;
+    reg  popd$d;
+    wire  popd$q;
+    reg  popd$clock;
+    reg  [4:0] wp$d;
+    wire  [4:0] wp$q;
     reg  wp$clock;
-    reg  [3:0] wpd$d;
-    wire  [3:0] wpd$q;
+    reg  [4:0] wpd$d;
+    wire  [4:0] wpd$q;
     reg  wpd$clock;
-    reg  [3:0] rp$d;
-    wire  [3:0] rp$q;
+    reg  [4:0] rp$d;
+    wire  [4:0] rp$q;
     reg  rp$clock;
+    reg  nonempty$d;
+    wire  nonempty$q;
+    reg  nonempty$clock;
+    reg  [4:0] rp1x$d;
+    wire  [4:0] rp1x$q;
+    reg  rp1x$clock;
     
     // Local signals
-    reg  nonempty;
+    reg  pop;
+    reg  [4:0] rp1;
     
     // Sub module instances
     random_3_e15_threshold$fifo$ram ram(
@@ -297,6 +340,20 @@ module random_3_e15_threshold$fifo(clock,reset,write,data_in,read,valid,data_out
         .write_clock(ram$write_clock),
         .write_data(ram$write_data),
         .write_enable(ram$write_enable)
+    );
+    random_3_e15_threshold$fifo$ram1$0 ram1$0(
+        .read_address(ram1$0$read_address),
+        .read_clock(ram1$0$read_clock),
+        .read_data(ram1$0$read_data),
+        .write_address(ram1$0$write_address),
+        .write_clock(ram1$0$write_clock),
+        .write_data(ram1$0$write_data),
+        .write_enable(ram1$0$write_enable)
+    );
+    random_3_e15_threshold$fifo$popd popd(
+        .d(popd$d),
+        .q(popd$q),
+        .clock(popd$clock)
     );
     random_3_e15_threshold$fifo$wp wp(
         .d(wp$d),
@@ -313,55 +370,127 @@ module random_3_e15_threshold$fifo(clock,reset,write,data_in,read,valid,data_out
         .q(rp$q),
         .clock(rp$clock)
     );
+    random_3_e15_threshold$fifo$nonempty nonempty(
+        .d(nonempty$d),
+        .q(nonempty$q),
+        .clock(nonempty$clock)
+    );
+    random_3_e15_threshold$fifo$rp1x rp1x(
+        .d(rp1x$d),
+        .q(rp1x$q),
+        .clock(rp1x$clock)
+    );
     
     // Update code
     always @(*) begin
         wp$clock = clock;
         wpd$clock = clock;
         rp$clock = clock;
+        nonempty$clock = clock;
+        rp1x$clock = clock;
+        popd$clock = clock;
         wp$d = wp$q;
         wpd$d = wpd$q;
         rp$d = rp$q;
+        nonempty$d = nonempty$q;
+        rp1x$d = rp1x$q;
+        popd$d = popd$q;
+        rp1 = rp1x$q ^ one;
         ram$write_clock = clock;
         ram$read_clock = clock;
         ram$write_enable = write;
-        ram$write_address = ((wp$q) & 3'h7);
+        ram$write_address = ((wp$q) & 4'hf);
         ram$write_data = data_in;
+        ram1$0$write_clock = clock;
+        ram1$0$read_clock = clock;
+        ram1$0$write_enable = write;
+        ram1$0$write_address = ((wp$q) & 4'hf);
+        ram1$0$write_data = data_in;
+        ram1$0$read_address = ((rp1) & 4'hf);
         if (write) begin
             wp$d = wp$q + 32'h1;
         end
         wpd$d = wp$q;
-        nonempty = rp$q != wpd$q;
-        ram$read_address = ((rp$q) & 3'h7);
-        if (read & nonempty) begin
-            rp$d = rp$q + 32'h1;
-            ram$read_address = ((rp$q + 32'h1) & 3'h7);
+        pop = read & nonempty$q;
+        ram$read_address = ((rp$q) & 4'hf);
+        nonempty$d = rp$q != wp$q;
+        if (pop) begin
+            rp$d = rp1;
+            rp1x$d = (rp1 + 32'h1) ^ one;
+            if (~dual) begin
+                ram$read_address = ((rp1) & 4'hf);
+            end
+            nonempty$d = rp1 != wp$q;
         end
+        popd$d = pop & dual;
         if (reset) begin
             wp$d = 32'h0;
             wpd$d = 32'h0;
             rp$d = 32'h0;
+            rp1x$d = 32'h0;
+            nonempty$d = 1'b0;
         end
-        valid = nonempty;
+        valid = nonempty$q;
         data_out = ram$read_data;
+        if (popd$q) begin
+            data_out = ram1$0$read_data;
+        end
     end
     
 endmodule // random_3_e15_threshold$fifo
 
 
+module random_3_e15_threshold$fifo$nonempty(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e15_threshold$fifo$nonempty
+
+
+module random_3_e15_threshold$fifo$popd(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e15_threshold$fifo$popd
+
+
 module random_3_e15_threshold$fifo$ram(read_address,read_clock,read_data,write_address,write_clock,write_data,write_enable);
     
     // Module arguments
-    input wire  [2:0] read_address;
+    input wire  [3:0] read_address;
     input wire  read_clock;
     output reg  [3:0] read_data;
-    input wire  [2:0] write_address;
+    input wire  [3:0] write_address;
     input wire  write_clock;
     input wire  [3:0] write_data;
     input wire  write_enable;
     
     // Update code (custom)
-    reg[3:0] mem[7:0];
+    reg[3:0] mem[15:0];
     
     
     
@@ -378,16 +507,45 @@ module random_3_e15_threshold$fifo$ram(read_address,read_clock,read_data,write_a
 endmodule // random_3_e15_threshold$fifo$ram
 
 
+module random_3_e15_threshold$fifo$ram1$0(read_address,read_clock,read_data,write_address,write_clock,write_data,write_enable);
+    
+    // Module arguments
+    input wire  [3:0] read_address;
+    input wire  read_clock;
+    output reg  [3:0] read_data;
+    input wire  [3:0] write_address;
+    input wire  write_clock;
+    input wire  [3:0] write_data;
+    input wire  write_enable;
+    
+    // Update code (custom)
+    reg[3:0] mem[15:0];
+    
+    
+    
+    always @(posedge read_clock) begin
+       read_data <= mem[read_address];
+    end
+    
+    always @(posedge write_clock) begin
+       if (write_enable) begin
+          mem[write_address] <= write_data;
+       end
+    end
+                
+endmodule // random_3_e15_threshold$fifo$ram1$0
+
+
 module random_3_e15_threshold$fifo$rp(d,q,clock);
     
     // Module arguments
-    input wire  [3:0] d;
-    output reg  [3:0] q;
+    input wire  [4:0] d;
+    output reg  [4:0] q;
     input wire  clock;
     
     // Update code (custom)
     initial begin
-       q = 4'h0;
+       q = 5'h0;
     end
     
     always @(posedge clock) begin
@@ -397,16 +555,35 @@ module random_3_e15_threshold$fifo$rp(d,q,clock);
 endmodule // random_3_e15_threshold$fifo$rp
 
 
-module random_3_e15_threshold$fifo$wp(d,q,clock);
+module random_3_e15_threshold$fifo$rp1x(d,q,clock);
     
     // Module arguments
-    input wire  [3:0] d;
-    output reg  [3:0] q;
+    input wire  [4:0] d;
+    output reg  [4:0] q;
     input wire  clock;
     
     // Update code (custom)
     initial begin
-       q = 4'h0;
+       q = 5'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e15_threshold$fifo$rp1x
+
+
+module random_3_e15_threshold$fifo$wp(d,q,clock);
+    
+    // Module arguments
+    input wire  [4:0] d;
+    output reg  [4:0] q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 5'h0;
     end
     
     always @(posedge clock) begin
@@ -419,13 +596,13 @@ endmodule // random_3_e15_threshold$fifo$wp
 module random_3_e15_threshold$fifo$wpd(d,q,clock);
     
     // Module arguments
-    input wire  [3:0] d;
-    output reg  [3:0] q;
+    input wire  [4:0] d;
+    output reg  [4:0] q;
     input wire  clock;
     
     // Update code (custom)
     initial begin
-       q = 4'h0;
+       q = 5'h0;
     end
     
     always @(posedge clock) begin
@@ -525,6 +702,25 @@ module random_3_e15_threshold$lanes$1(data,y);
 endmodule // random_3_e15_threshold$lanes$1
 
 
+module random_3_e15_threshold$room(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e15_threshold$room
+
+
 module random_3_e15_threshold$thr$0(clock,in_valid,ch,y,out_valid,n);
     
     // Module arguments
@@ -558,6 +754,24 @@ module random_3_e15_threshold$thr$0(clock,in_valid,ch,y,out_valid,n);
     reg  v1$d;
     wire  v1$q;
     reg  v1$clock;
+    reg  [6:0] treg$0$d;
+    wire  [6:0] treg$0$q;
+    reg  treg$0$clock;
+    reg  [6:0] treg$1$d;
+    wire  [6:0] treg$1$q;
+    reg  treg$1$clock;
+    reg  [6:0] treg$2$d;
+    wire  [6:0] treg$2$q;
+    reg  treg$2$clock;
+    reg  freg$d;
+    wire  freg$q;
+    reg  freg$clock;
+    reg  [6:0] y2$d;
+    wire  [6:0] y2$q;
+    reg  y2$clock;
+    reg  v2$d;
+    wire  v2$q;
+    reg  v2$clock;
     reg  [6:0] cmp$0$u;
     reg  [6:0] cmp$0$t;
     reg  [2:0] cmp$0$prev;
@@ -613,6 +827,36 @@ module random_3_e15_threshold$thr$0(clock,in_valid,ch,y,out_valid,n);
         .q(v1$q),
         .clock(v1$clock)
     );
+    random_3_e15_threshold$thr$0$treg$0 treg$0(
+        .d(treg$0$d),
+        .q(treg$0$q),
+        .clock(treg$0$clock)
+    );
+    random_3_e15_threshold$thr$0$treg$1 treg$1(
+        .d(treg$1$d),
+        .q(treg$1$q),
+        .clock(treg$1$clock)
+    );
+    random_3_e15_threshold$thr$0$treg$2 treg$2(
+        .d(treg$2$d),
+        .q(treg$2$q),
+        .clock(treg$2$clock)
+    );
+    random_3_e15_threshold$thr$0$freg freg(
+        .d(freg$d),
+        .q(freg$q),
+        .clock(freg$clock)
+    );
+    random_3_e15_threshold$thr$0$y2 y2(
+        .d(y2$d),
+        .q(y2$q),
+        .clock(y2$clock)
+    );
+    random_3_e15_threshold$thr$0$v2 v2(
+        .d(v2$d),
+        .q(v2$q),
+        .clock(v2$clock)
+    );
     random_3_e15_threshold$thr$0$cmp$0 cmp$0(
         .u(cmp$0$u),
         .t(cmp$0$t),
@@ -650,10 +894,16 @@ module random_3_e15_threshold$thr$0(clock,in_valid,ch,y,out_valid,n);
     always @(*) begin
         y1$clock = clock;
         v1$clock = clock;
+        freg$clock = clock;
+        y2$clock = clock;
+        v2$clock = clock;
         nreg$clock = clock;
         vout$clock = clock;
         y1$d = y1$q;
         v1$d = v1$q;
+        freg$d = freg$q;
+        y2$d = y2$q;
+        v2$d = v2$q;
         nreg$d = nreg$q;
         vout$d = vout$q;
         thr$0$clock = clock;
@@ -666,22 +916,31 @@ module random_3_e15_threshold$thr$0(clock,in_valid,ch,y,out_valid,n);
         flips$address = ch;
         y1$d = $unsigned(y);
         v1$d = in_valid;
-        yu = ((y1$q ^ sign) & 7'h7f);
+        treg$0$clock = clock;
+        treg$0$d = thr$0$data;
+        treg$1$clock = clock;
+        treg$1$d = thr$1$data;
+        treg$2$clock = clock;
+        treg$2$d = thr$2$data;
+        freg$d = flips$data;
+        y2$d = ((y1$q ^ sign) & 7'h7f);
+        v2$d = v1$q;
+        yu = y2$q;
         cmp$0$u = yu;
-        cmp$0$t = thr$0$data;
+        cmp$0$t = treg$0$q;
         cmp$1$u = yu;
-        cmp$1$t = thr$1$data;
+        cmp$1$t = treg$1$q;
         cmp$2$u = yu;
-        cmp$2$t = thr$2$data;
+        cmp$2$t = treg$2$q;
         cmp$0$prev = 32'h0;
         cmp$1$prev = cmp$0$out;
         cmp$2$prev = cmp$1$out;
         tree$bits = cmp$2$out;
         nreg$d = tree$count;
-        if (flips$data) begin
+        if (freg$q) begin
             nreg$d = tree$count ^ all_ones;
         end
-        vout$d = v1$q;
+        vout$d = v2$q;
         out_valid = vout$q;
         n = nreg$q;
     end
@@ -767,6 +1026,25 @@ module random_3_e15_threshold$thr$0$flips(address,clock,data);
        data <= mem[address];
     end
 endmodule // random_3_e15_threshold$thr$0$flips
+
+
+module random_3_e15_threshold$thr$0$freg(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e15_threshold$thr$0$freg
 
 
 module random_3_e15_threshold$thr$0$nreg(d,q,clock);
@@ -1084,6 +1362,63 @@ module random_3_e15_threshold$thr$0$tree$lv7$0(a,b,s);
 endmodule // random_3_e15_threshold$thr$0$tree$lv7$0
 
 
+module random_3_e15_threshold$thr$0$treg$0(d,q,clock);
+    
+    // Module arguments
+    input wire  [6:0] d;
+    output reg  [6:0] q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 7'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e15_threshold$thr$0$treg$0
+
+
+module random_3_e15_threshold$thr$0$treg$1(d,q,clock);
+    
+    // Module arguments
+    input wire  [6:0] d;
+    output reg  [6:0] q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 7'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e15_threshold$thr$0$treg$1
+
+
+module random_3_e15_threshold$thr$0$treg$2(d,q,clock);
+    
+    // Module arguments
+    input wire  [6:0] d;
+    output reg  [6:0] q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 7'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e15_threshold$thr$0$treg$2
+
+
 module random_3_e15_threshold$thr$0$v1(d,q,clock);
     
     // Module arguments
@@ -1101,6 +1436,25 @@ module random_3_e15_threshold$thr$0$v1(d,q,clock);
     end
           
 endmodule // random_3_e15_threshold$thr$0$v1
+
+
+module random_3_e15_threshold$thr$0$v2(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e15_threshold$thr$0$v2
 
 
 module random_3_e15_threshold$thr$0$vout(d,q,clock);
@@ -1141,6 +1495,25 @@ module random_3_e15_threshold$thr$0$y1(d,q,clock);
 endmodule // random_3_e15_threshold$thr$0$y1
 
 
+module random_3_e15_threshold$thr$0$y2(d,q,clock);
+    
+    // Module arguments
+    input wire  [6:0] d;
+    output reg  [6:0] q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 7'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e15_threshold$thr$0$y2
+
+
 module random_3_e15_threshold$thr$1(clock,in_valid,ch,y,out_valid,n);
     
     // Module arguments
@@ -1174,6 +1547,24 @@ module random_3_e15_threshold$thr$1(clock,in_valid,ch,y,out_valid,n);
     reg  v1$d;
     wire  v1$q;
     reg  v1$clock;
+    reg  [6:0] treg$0$d;
+    wire  [6:0] treg$0$q;
+    reg  treg$0$clock;
+    reg  [6:0] treg$1$d;
+    wire  [6:0] treg$1$q;
+    reg  treg$1$clock;
+    reg  [6:0] treg$2$d;
+    wire  [6:0] treg$2$q;
+    reg  treg$2$clock;
+    reg  freg$d;
+    wire  freg$q;
+    reg  freg$clock;
+    reg  [6:0] y2$d;
+    wire  [6:0] y2$q;
+    reg  y2$clock;
+    reg  v2$d;
+    wire  v2$q;
+    reg  v2$clock;
     reg  [6:0] cmp$0$u;
     reg  [6:0] cmp$0$t;
     reg  [2:0] cmp$0$prev;
@@ -1229,6 +1620,36 @@ module random_3_e15_threshold$thr$1(clock,in_valid,ch,y,out_valid,n);
         .q(v1$q),
         .clock(v1$clock)
     );
+    random_3_e15_threshold$thr$1$treg$0 treg$0(
+        .d(treg$0$d),
+        .q(treg$0$q),
+        .clock(treg$0$clock)
+    );
+    random_3_e15_threshold$thr$1$treg$1 treg$1(
+        .d(treg$1$d),
+        .q(treg$1$q),
+        .clock(treg$1$clock)
+    );
+    random_3_e15_threshold$thr$1$treg$2 treg$2(
+        .d(treg$2$d),
+        .q(treg$2$q),
+        .clock(treg$2$clock)
+    );
+    random_3_e15_threshold$thr$1$freg freg(
+        .d(freg$d),
+        .q(freg$q),
+        .clock(freg$clock)
+    );
+    random_3_e15_threshold$thr$1$y2 y2(
+        .d(y2$d),
+        .q(y2$q),
+        .clock(y2$clock)
+    );
+    random_3_e15_threshold$thr$1$v2 v2(
+        .d(v2$d),
+        .q(v2$q),
+        .clock(v2$clock)
+    );
     random_3_e15_threshold$thr$1$cmp$0 cmp$0(
         .u(cmp$0$u),
         .t(cmp$0$t),
@@ -1266,10 +1687,16 @@ module random_3_e15_threshold$thr$1(clock,in_valid,ch,y,out_valid,n);
     always @(*) begin
         y1$clock = clock;
         v1$clock = clock;
+        freg$clock = clock;
+        y2$clock = clock;
+        v2$clock = clock;
         nreg$clock = clock;
         vout$clock = clock;
         y1$d = y1$q;
         v1$d = v1$q;
+        freg$d = freg$q;
+        y2$d = y2$q;
+        v2$d = v2$q;
         nreg$d = nreg$q;
         vout$d = vout$q;
         thr$0$clock = clock;
@@ -1282,22 +1709,31 @@ module random_3_e15_threshold$thr$1(clock,in_valid,ch,y,out_valid,n);
         flips$address = ch;
         y1$d = $unsigned(y);
         v1$d = in_valid;
-        yu = ((y1$q ^ sign) & 7'h7f);
+        treg$0$clock = clock;
+        treg$0$d = thr$0$data;
+        treg$1$clock = clock;
+        treg$1$d = thr$1$data;
+        treg$2$clock = clock;
+        treg$2$d = thr$2$data;
+        freg$d = flips$data;
+        y2$d = ((y1$q ^ sign) & 7'h7f);
+        v2$d = v1$q;
+        yu = y2$q;
         cmp$0$u = yu;
-        cmp$0$t = thr$0$data;
+        cmp$0$t = treg$0$q;
         cmp$1$u = yu;
-        cmp$1$t = thr$1$data;
+        cmp$1$t = treg$1$q;
         cmp$2$u = yu;
-        cmp$2$t = thr$2$data;
+        cmp$2$t = treg$2$q;
         cmp$0$prev = 32'h0;
         cmp$1$prev = cmp$0$out;
         cmp$2$prev = cmp$1$out;
         tree$bits = cmp$2$out;
         nreg$d = tree$count;
-        if (flips$data) begin
+        if (freg$q) begin
             nreg$d = tree$count ^ all_ones;
         end
-        vout$d = v1$q;
+        vout$d = v2$q;
         out_valid = vout$q;
         n = nreg$q;
     end
@@ -1383,6 +1819,25 @@ module random_3_e15_threshold$thr$1$flips(address,clock,data);
        data <= mem[address];
     end
 endmodule // random_3_e15_threshold$thr$1$flips
+
+
+module random_3_e15_threshold$thr$1$freg(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e15_threshold$thr$1$freg
 
 
 module random_3_e15_threshold$thr$1$nreg(d,q,clock);
@@ -1700,6 +2155,63 @@ module random_3_e15_threshold$thr$1$tree$lv7$0(a,b,s);
 endmodule // random_3_e15_threshold$thr$1$tree$lv7$0
 
 
+module random_3_e15_threshold$thr$1$treg$0(d,q,clock);
+    
+    // Module arguments
+    input wire  [6:0] d;
+    output reg  [6:0] q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 7'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e15_threshold$thr$1$treg$0
+
+
+module random_3_e15_threshold$thr$1$treg$1(d,q,clock);
+    
+    // Module arguments
+    input wire  [6:0] d;
+    output reg  [6:0] q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 7'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e15_threshold$thr$1$treg$1
+
+
+module random_3_e15_threshold$thr$1$treg$2(d,q,clock);
+    
+    // Module arguments
+    input wire  [6:0] d;
+    output reg  [6:0] q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 7'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e15_threshold$thr$1$treg$2
+
+
 module random_3_e15_threshold$thr$1$v1(d,q,clock);
     
     // Module arguments
@@ -1717,6 +2229,25 @@ module random_3_e15_threshold$thr$1$v1(d,q,clock);
     end
           
 endmodule // random_3_e15_threshold$thr$1$v1
+
+
+module random_3_e15_threshold$thr$1$v2(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e15_threshold$thr$1$v2
 
 
 module random_3_e15_threshold$thr$1$vout(d,q,clock);
@@ -1755,6 +2286,25 @@ module random_3_e15_threshold$thr$1$y1(d,q,clock);
     end
           
 endmodule // random_3_e15_threshold$thr$1$y1
+
+
+module random_3_e15_threshold$thr$1$y2(d,q,clock);
+    
+    // Module arguments
+    input wire  [6:0] d;
+    output reg  [6:0] q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 7'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e15_threshold$thr$1$y2
 
 /* verilator lint_on WIDTH */
 /* verilator lint_on DECLFILENAME */

@@ -566,9 +566,13 @@ module random_3_e18_mvtu_int$ctrl(clock,reset,in_data,in_valid,in_ready,out_data
     input wire  [6:0] res_data;
     
     // Constant declarations
-    localparam  sf_last = 6'b100111;
-    localparam  nf_last = 3'b101;
-    localparam  credit_limit = 4'h8;
+    localparam  sf_pen = 6'b100110;
+    localparam  nf_pen = 3'b100;
+    localparam  sf_single = 1'b0;
+    localparam  nf_single = 1'b0;
+    localparam  credit_limit = 5'b10000;
+    localparam  credit_limit_m1 = 5'b1111;
+    localparam  drain_cycles = 5'b1001;
     
     // Stub signals
     reg  [5:0] sf$d;
@@ -580,12 +584,15 @@ module random_3_e18_mvtu_int$ctrl(clock,reset,in_data,in_valid,in_ready,out_data
     reg  [7:0] wa$d;
     wire  [7:0] wa$q;
     reg  wa$clock;
-    reg  [3:0] credits$d;
-    wire  [3:0] credits$q;
+    reg  [4:0] credits$d;
+    wire  [4:0] credits$q;
     reg  credits$clock;
-    reg  [2:0] drain$d;
-    wire  [2:0] drain$q;
+    reg  [4:0] drain$d;
+    wire  [4:0] drain$q;
     reg  drain$clock;
+    reg  room$d;
+    wire  room$q;
+    reg  room$clock;
     reg  [5:0] vbuf$read_address;
     reg  vbuf$read_clock;
     wire  [17:0] vbuf$read_data;
@@ -608,15 +615,30 @@ module random_3_e18_mvtu_int$ctrl(clock,reset,in_data,in_valid,in_ready,out_data
     reg  [17:0] x1$d;
     wire  [17:0] x1$q;
     reg  x1$clock;
-    reg  [2:0] nf1$d;
-    wire  [2:0] nf1$q;
-    reg  nf1$clock;
-    reg  [2:0] nf2$d;
-    wire  [2:0] nf2$q;
-    reg  nf2$clock;
-    reg  [2:0] nf3$d;
-    wire  [2:0] nf3$q;
-    reg  nf3$clock;
+    reg  v2$d;
+    wire  v2$q;
+    reg  v2$clock;
+    reg  first2$d;
+    wire  first2$q;
+    reg  first2$clock;
+    reg  last2$d;
+    wire  last2$q;
+    reg  last2$clock;
+    reg  [17:0] x2$d;
+    wire  [17:0] x2$q;
+    reg  x2$clock;
+    reg  [2:0] nfd$0$d;
+    wire  [2:0] nfd$0$q;
+    reg  nfd$0$clock;
+    reg  [2:0] nfd$1$d;
+    wire  [2:0] nfd$1$q;
+    reg  nfd$1$clock;
+    reg  [2:0] nfd$2$d;
+    wire  [2:0] nfd$2$q;
+    reg  nfd$2$clock;
+    reg  [2:0] nfd$3$d;
+    wire  [2:0] nfd$3$q;
+    reg  nfd$3$clock;
     reg  fifo$clock;
     reg  fifo$reset;
     reg  fifo$write;
@@ -624,12 +646,28 @@ module random_3_e18_mvtu_int$ctrl(clock,reset,in_data,in_valid,in_ready,out_data
     reg  fifo$read;
     wire  fifo$valid;
     wire  [6:0] fifo$data_out;
+    reg  sflx$d;
+    wire  sflx$q;
+    reg  sflx$clock;
+    reg  nflx$d;
+    wire  nflx$q;
+    reg  nflx$clock;
+    reg  nf_nz$d;
+    wire  nf_nz$q;
+    reg  nf_nz$clock;
+    reg  rdy$d;
+    wire  rdy$q;
+    reg  rdy$clock;
     
     // Local signals
+    reg  credits_up;
+    reg  credits_down;
     reg  can_issue;
     reg  fire;
     reg  issue_last;
     reg  pop;
+    reg  sf_at_last;
+    reg  nf_at_last;
     
     // Sub module instances
     random_3_e18_mvtu_int$ctrl$sf sf(
@@ -656,6 +694,11 @@ module random_3_e18_mvtu_int$ctrl(clock,reset,in_data,in_valid,in_ready,out_data
         .d(drain$d),
         .q(drain$q),
         .clock(drain$clock)
+    );
+    random_3_e18_mvtu_int$ctrl$room room(
+        .d(room$d),
+        .q(room$q),
+        .clock(room$clock)
     );
     random_3_e18_mvtu_int$ctrl$vbuf vbuf(
         .read_address(vbuf$read_address),
@@ -691,20 +734,45 @@ module random_3_e18_mvtu_int$ctrl(clock,reset,in_data,in_valid,in_ready,out_data
         .q(x1$q),
         .clock(x1$clock)
     );
-    random_3_e18_mvtu_int$ctrl$nf1 nf1(
-        .d(nf1$d),
-        .q(nf1$q),
-        .clock(nf1$clock)
+    random_3_e18_mvtu_int$ctrl$v2 v2(
+        .d(v2$d),
+        .q(v2$q),
+        .clock(v2$clock)
     );
-    random_3_e18_mvtu_int$ctrl$nf2 nf2(
-        .d(nf2$d),
-        .q(nf2$q),
-        .clock(nf2$clock)
+    random_3_e18_mvtu_int$ctrl$first2 first2(
+        .d(first2$d),
+        .q(first2$q),
+        .clock(first2$clock)
     );
-    random_3_e18_mvtu_int$ctrl$nf3 nf3(
-        .d(nf3$d),
-        .q(nf3$q),
-        .clock(nf3$clock)
+    random_3_e18_mvtu_int$ctrl$last2 last2(
+        .d(last2$d),
+        .q(last2$q),
+        .clock(last2$clock)
+    );
+    random_3_e18_mvtu_int$ctrl$x2 x2(
+        .d(x2$d),
+        .q(x2$q),
+        .clock(x2$clock)
+    );
+    random_3_e18_mvtu_int$ctrl$nfd$0 nfd$0(
+        .d(nfd$0$d),
+        .q(nfd$0$q),
+        .clock(nfd$0$clock)
+    );
+    random_3_e18_mvtu_int$ctrl$nfd$1 nfd$1(
+        .d(nfd$1$d),
+        .q(nfd$1$q),
+        .clock(nfd$1$clock)
+    );
+    random_3_e18_mvtu_int$ctrl$nfd$2 nfd$2(
+        .d(nfd$2$d),
+        .q(nfd$2$q),
+        .clock(nfd$2$clock)
+    );
+    random_3_e18_mvtu_int$ctrl$nfd$3 nfd$3(
+        .d(nfd$3$d),
+        .q(nfd$3$q),
+        .clock(nfd$3$clock)
     );
     random_3_e18_mvtu_int$ctrl$fifo fifo(
         .clock(fifo$clock),
@@ -715,6 +783,26 @@ module random_3_e18_mvtu_int$ctrl(clock,reset,in_data,in_valid,in_ready,out_data
         .valid(fifo$valid),
         .data_out(fifo$data_out)
     );
+    random_3_e18_mvtu_int$ctrl$sflx sflx(
+        .d(sflx$d),
+        .q(sflx$q),
+        .clock(sflx$clock)
+    );
+    random_3_e18_mvtu_int$ctrl$nflx nflx(
+        .d(nflx$d),
+        .q(nflx$q),
+        .clock(nflx$clock)
+    );
+    random_3_e18_mvtu_int$ctrl$nf_nz nf_nz(
+        .d(nf_nz$d),
+        .q(nf_nz$q),
+        .clock(nf_nz$clock)
+    );
+    random_3_e18_mvtu_int$ctrl$rdy rdy(
+        .d(rdy$d),
+        .q(rdy$q),
+        .clock(rdy$clock)
+    );
     
     // Update code
     always @(*) begin
@@ -723,49 +811,77 @@ module random_3_e18_mvtu_int$ctrl(clock,reset,in_data,in_valid,in_ready,out_data
         wa$clock = clock;
         credits$clock = clock;
         drain$clock = clock;
+        room$clock = clock;
+        sflx$clock = clock;
+        nflx$clock = clock;
+        nf_nz$clock = clock;
+        rdy$clock = clock;
         v1$clock = clock;
         first1$clock = clock;
         last1$clock = clock;
         fromin1$clock = clock;
         x1$clock = clock;
-        nf1$clock = clock;
-        nf2$clock = clock;
-        nf3$clock = clock;
+        v2$clock = clock;
+        first2$clock = clock;
+        last2$clock = clock;
+        x2$clock = clock;
         sf$d = sf$q;
         nf$d = nf$q;
         wa$d = wa$q;
         credits$d = credits$q;
         drain$d = drain$q;
+        room$d = room$q;
+        sflx$d = sflx$q;
+        nflx$d = nflx$q;
+        nf_nz$d = nf_nz$q;
+        rdy$d = rdy$q;
         v1$d = v1$q;
         first1$d = first1$q;
         last1$d = last1$q;
         fromin1$d = fromin1$q;
         x1$d = x1$q;
-        nf1$d = nf1$q;
-        nf2$d = nf2$q;
-        nf3$d = nf3$q;
-        can_issue = (credits$q < credit_limit) & (drain$q == 32'h0);
-        in_ready = can_issue & (nf$q == 32'h0);
-        fire = can_issue & ((nf$q != 32'h0) | in_valid);
-        issue_last = fire & (sf$q == sf_last);
+        v2$d = v2$q;
+        first2$d = first2$q;
+        last2$d = last2$q;
+        x2$d = x2$q;
+        can_issue = room$q;
+        sf_at_last = sflx$q ^ sf_single;
+        nf_at_last = nflx$q ^ nf_single;
+        in_ready = rdy$q;
+        fire = can_issue & (nf_nz$q | in_valid);
+        issue_last = fire & sf_at_last;
         pop = out_ready & fifo$valid;
-        if (issue_last & ~pop) begin
+        credits_up = issue_last & ~pop;
+        credits_down = ~issue_last & pop;
+        room$d = credits$q < credit_limit;
+        if (credits_up) begin
             credits$d = credits$q + 32'h1;
+            room$d = credits$q < credit_limit_m1;
         end
-        if (~issue_last & pop) begin
+        if (credits_down) begin
             credits$d = credits$q - 32'h1;
+            room$d = 1'b1;
         end
         if (drain$q != 32'h0) begin
             drain$d = drain$q - 32'h1;
+            if (drain$q != 32'h1) begin
+                room$d = 1'b0;
+            end
         end
         if (fire) begin
             wa$d = wa$q + 32'h1;
             sf$d = sf$q + 32'h1;
-            if (sf$q == sf_last) begin
+            sflx$d = (sf$q == sf_pen) ^ sf_single;
+            if (sf_at_last) begin
                 sf$d = 32'h0;
+                sflx$d = 1'b0;
                 nf$d = nf$q + 32'h1;
-                if (nf$q == nf_last) begin
+                nflx$d = (nf$q == nf_pen) ^ nf_single;
+                nf_nz$d = 1'b1;
+                if (nf_at_last) begin
                     nf$d = 32'h0;
+                    nflx$d = 1'b0;
+                    nf_nz$d = 1'b0;
                     wa$d = 32'h0;
                 end
             end
@@ -773,27 +889,36 @@ module random_3_e18_mvtu_int$ctrl(clock,reset,in_data,in_valid,in_ready,out_data
         waddr = wa$q;
         vbuf$write_clock = clock;
         vbuf$read_clock = clock;
-        vbuf$write_enable = fire & (nf$q == 32'h0);
+        vbuf$write_enable = fire & ~nf_nz$q;
         vbuf$write_address = sf$q;
         vbuf$write_data = in_data;
         vbuf$read_address = sf$q;
         v1$d = fire;
         first1$d = sf$q == 32'h0;
-        last1$d = sf$q == sf_last;
-        fromin1$d = nf$q == 32'h0;
+        last1$d = sf_at_last;
+        fromin1$d = ~nf_nz$q;
         x1$d = in_data;
-        nf1$d = nf$q;
-        nf2$d = nf1$q;
-        nf3$d = nf2$q;
-        x = vbuf$read_data;
+        nfd$0$clock = clock;
+        nfd$1$clock = clock;
+        nfd$2$clock = clock;
+        nfd$3$clock = clock;
+        nfd$0$d = nf$q;
+        nfd$1$d = nfd$0$q;
+        nfd$2$d = nfd$1$q;
+        nfd$3$d = nfd$2$q;
+        x2$d = vbuf$read_data;
         if (fromin1$q) begin
-            x = x1$q;
+            x2$d = x1$q;
         end
-        pe_valid = v1$q;
-        pe_first = first1$q;
-        pe_last = last1$q;
-        ch_pre = nf2$q;
-        ch = nf3$q;
+        v2$d = v1$q;
+        first2$d = first1$q;
+        last2$d = last1$q;
+        x = x2$q;
+        pe_valid = v2$q;
+        pe_first = first2$q;
+        pe_last = last2$q;
+        ch_pre = nfd$2$q;
+        ch = nfd$3$q;
         fifo$clock = clock;
         fifo$reset = reset;
         fifo$write = res_write & (drain$q == 32'h0);
@@ -806,9 +931,15 @@ module random_3_e18_mvtu_int$ctrl(clock,reset,in_data,in_valid,in_ready,out_data
             nf$d = 32'h0;
             wa$d = 32'h0;
             credits$d = 32'h0;
-            drain$d = 32'h7;
+            drain$d = drain_cycles;
+            room$d = 1'b0;
+            sflx$d = 1'b0;
+            nflx$d = 1'b0;
+            nf_nz$d = 1'b0;
             v1$d = 1'b0;
+            v2$d = 1'b0;
         end
+        rdy$d = room$d & ~nf_nz$d;
     end
     
 endmodule // random_3_e18_mvtu_int$ctrl
@@ -817,13 +948,13 @@ endmodule // random_3_e18_mvtu_int$ctrl
 module random_3_e18_mvtu_int$ctrl$credits(d,q,clock);
     
     // Module arguments
-    input wire  [3:0] d;
-    output reg  [3:0] q;
+    input wire  [4:0] d;
+    output reg  [4:0] q;
     input wire  clock;
     
     // Update code (custom)
     initial begin
-       q = 4'h0;
+       q = 5'h0;
     end
     
     always @(posedge clock) begin
@@ -836,13 +967,13 @@ endmodule // random_3_e18_mvtu_int$ctrl$credits
 module random_3_e18_mvtu_int$ctrl$drain(d,q,clock);
     
     // Module arguments
-    input wire  [2:0] d;
-    output reg  [2:0] q;
+    input wire  [4:0] d;
+    output reg  [4:0] q;
     input wire  clock;
     
     // Update code (custom)
     initial begin
-       q = 3'h0;
+       q = 5'h0;
     end
     
     always @(posedge clock) begin
@@ -863,26 +994,40 @@ module random_3_e18_mvtu_int$ctrl$fifo(clock,reset,write,data_in,read,valid,data
     output reg  valid;
     output reg  [6:0] data_out;
     
+    // Constant declarations
+    localparam  dual = 1'b0;
+    localparam  one = 5'b1;
+    
     // Stub signals
-    reg  [2:0] ram$read_address;
+    reg  [3:0] ram$read_address;
     reg  ram$read_clock;
     wire  [6:0] ram$read_data;
-    reg  [2:0] ram$write_address;
+    reg  [3:0] ram$write_address;
     reg  ram$write_clock;
     reg  [6:0] ram$write_data;
     reg  ram$write_enable;
-    reg  [3:0] wp$d;
-    wire  [3:0] wp$q;
+    reg  popd$d;
+    wire  popd$q;
+    reg  popd$clock;
+    reg  [4:0] wp$d;
+    wire  [4:0] wp$q;
     reg  wp$clock;
-    reg  [3:0] wpd$d;
-    wire  [3:0] wpd$q;
+    reg  [4:0] wpd$d;
+    wire  [4:0] wpd$q;
     reg  wpd$clock;
-    reg  [3:0] rp$d;
-    wire  [3:0] rp$q;
+    reg  [4:0] rp$d;
+    wire  [4:0] rp$q;
     reg  rp$clock;
+    reg  nonempty$d;
+    wire  nonempty$q;
+    reg  nonempty$clock;
+    reg  [4:0] rp1x$d;
+    wire  [4:0] rp1x$q;
+    reg  rp1x$clock;
     
     // Local signals
-    reg  nonempty;
+    reg  pop;
+    reg  [4:0] rp1;
     
     // Sub module instances
     random_3_e18_mvtu_int$ctrl$fifo$ram ram(
@@ -893,6 +1038,11 @@ module random_3_e18_mvtu_int$ctrl$fifo(clock,reset,write,data_in,read,valid,data
         .write_clock(ram$write_clock),
         .write_data(ram$write_data),
         .write_enable(ram$write_enable)
+    );
+    random_3_e18_mvtu_int$ctrl$fifo$popd popd(
+        .d(popd$d),
+        .q(popd$q),
+        .clock(popd$clock)
     );
     random_3_e18_mvtu_int$ctrl$fifo$wp wp(
         .d(wp$d),
@@ -909,55 +1059,118 @@ module random_3_e18_mvtu_int$ctrl$fifo(clock,reset,write,data_in,read,valid,data
         .q(rp$q),
         .clock(rp$clock)
     );
+    random_3_e18_mvtu_int$ctrl$fifo$nonempty nonempty(
+        .d(nonempty$d),
+        .q(nonempty$q),
+        .clock(nonempty$clock)
+    );
+    random_3_e18_mvtu_int$ctrl$fifo$rp1x rp1x(
+        .d(rp1x$d),
+        .q(rp1x$q),
+        .clock(rp1x$clock)
+    );
     
     // Update code
     always @(*) begin
         wp$clock = clock;
         wpd$clock = clock;
         rp$clock = clock;
+        nonempty$clock = clock;
+        rp1x$clock = clock;
+        popd$clock = clock;
         wp$d = wp$q;
         wpd$d = wpd$q;
         rp$d = rp$q;
+        nonempty$d = nonempty$q;
+        rp1x$d = rp1x$q;
+        popd$d = popd$q;
+        rp1 = rp1x$q ^ one;
         ram$write_clock = clock;
         ram$read_clock = clock;
         ram$write_enable = write;
-        ram$write_address = ((wp$q) & 3'h7);
+        ram$write_address = ((wp$q) & 4'hf);
         ram$write_data = data_in;
         if (write) begin
             wp$d = wp$q + 32'h1;
         end
         wpd$d = wp$q;
-        nonempty = rp$q != wpd$q;
-        ram$read_address = ((rp$q) & 3'h7);
-        if (read & nonempty) begin
-            rp$d = rp$q + 32'h1;
-            ram$read_address = ((rp$q + 32'h1) & 3'h7);
+        pop = read & nonempty$q;
+        ram$read_address = ((rp$q) & 4'hf);
+        nonempty$d = rp$q != wp$q;
+        if (pop) begin
+            rp$d = rp1;
+            rp1x$d = (rp1 + 32'h1) ^ one;
+            if (~dual) begin
+                ram$read_address = ((rp1) & 4'hf);
+            end
+            nonempty$d = rp1 != wp$q;
         end
+        popd$d = pop & dual;
         if (reset) begin
             wp$d = 32'h0;
             wpd$d = 32'h0;
             rp$d = 32'h0;
+            rp1x$d = 32'h0;
+            nonempty$d = 1'b0;
         end
-        valid = nonempty;
+        valid = nonempty$q;
         data_out = ram$read_data;
     end
     
 endmodule // random_3_e18_mvtu_int$ctrl$fifo
 
 
+module random_3_e18_mvtu_int$ctrl$fifo$nonempty(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e18_mvtu_int$ctrl$fifo$nonempty
+
+
+module random_3_e18_mvtu_int$ctrl$fifo$popd(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e18_mvtu_int$ctrl$fifo$popd
+
+
 module random_3_e18_mvtu_int$ctrl$fifo$ram(read_address,read_clock,read_data,write_address,write_clock,write_data,write_enable);
     
     // Module arguments
-    input wire  [2:0] read_address;
+    input wire  [3:0] read_address;
     input wire  read_clock;
     output reg  [6:0] read_data;
-    input wire  [2:0] write_address;
+    input wire  [3:0] write_address;
     input wire  write_clock;
     input wire  [6:0] write_data;
     input wire  write_enable;
     
     // Update code (custom)
-    reg[6:0] mem[7:0];
+    reg[6:0] mem[15:0];
     
     
     
@@ -977,13 +1190,13 @@ endmodule // random_3_e18_mvtu_int$ctrl$fifo$ram
 module random_3_e18_mvtu_int$ctrl$fifo$rp(d,q,clock);
     
     // Module arguments
-    input wire  [3:0] d;
-    output reg  [3:0] q;
+    input wire  [4:0] d;
+    output reg  [4:0] q;
     input wire  clock;
     
     // Update code (custom)
     initial begin
-       q = 4'h0;
+       q = 5'h0;
     end
     
     always @(posedge clock) begin
@@ -993,16 +1206,35 @@ module random_3_e18_mvtu_int$ctrl$fifo$rp(d,q,clock);
 endmodule // random_3_e18_mvtu_int$ctrl$fifo$rp
 
 
-module random_3_e18_mvtu_int$ctrl$fifo$wp(d,q,clock);
+module random_3_e18_mvtu_int$ctrl$fifo$rp1x(d,q,clock);
     
     // Module arguments
-    input wire  [3:0] d;
-    output reg  [3:0] q;
+    input wire  [4:0] d;
+    output reg  [4:0] q;
     input wire  clock;
     
     // Update code (custom)
     initial begin
-       q = 4'h0;
+       q = 5'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e18_mvtu_int$ctrl$fifo$rp1x
+
+
+module random_3_e18_mvtu_int$ctrl$fifo$wp(d,q,clock);
+    
+    // Module arguments
+    input wire  [4:0] d;
+    output reg  [4:0] q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 5'h0;
     end
     
     always @(posedge clock) begin
@@ -1015,13 +1247,13 @@ endmodule // random_3_e18_mvtu_int$ctrl$fifo$wp
 module random_3_e18_mvtu_int$ctrl$fifo$wpd(d,q,clock);
     
     // Module arguments
-    input wire  [3:0] d;
-    output reg  [3:0] q;
+    input wire  [4:0] d;
+    output reg  [4:0] q;
     input wire  clock;
     
     // Update code (custom)
     initial begin
-       q = 4'h0;
+       q = 5'h0;
     end
     
     always @(posedge clock) begin
@@ -1048,6 +1280,25 @@ module random_3_e18_mvtu_int$ctrl$first1(d,q,clock);
     end
           
 endmodule // random_3_e18_mvtu_int$ctrl$first1
+
+
+module random_3_e18_mvtu_int$ctrl$first2(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e18_mvtu_int$ctrl$first2
 
 
 module random_3_e18_mvtu_int$ctrl$fromin1(d,q,clock);
@@ -1088,6 +1339,25 @@ module random_3_e18_mvtu_int$ctrl$last1(d,q,clock);
 endmodule // random_3_e18_mvtu_int$ctrl$last1
 
 
+module random_3_e18_mvtu_int$ctrl$last2(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e18_mvtu_int$ctrl$last2
+
+
 module random_3_e18_mvtu_int$ctrl$nf(d,q,clock);
     
     // Module arguments
@@ -1107,7 +1377,26 @@ module random_3_e18_mvtu_int$ctrl$nf(d,q,clock);
 endmodule // random_3_e18_mvtu_int$ctrl$nf
 
 
-module random_3_e18_mvtu_int$ctrl$nf1(d,q,clock);
+module random_3_e18_mvtu_int$ctrl$nf_nz(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e18_mvtu_int$ctrl$nf_nz
+
+
+module random_3_e18_mvtu_int$ctrl$nfd$0(d,q,clock);
     
     // Module arguments
     input wire  [2:0] d;
@@ -1123,10 +1412,10 @@ module random_3_e18_mvtu_int$ctrl$nf1(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e18_mvtu_int$ctrl$nf1
+endmodule // random_3_e18_mvtu_int$ctrl$nfd$0
 
 
-module random_3_e18_mvtu_int$ctrl$nf2(d,q,clock);
+module random_3_e18_mvtu_int$ctrl$nfd$1(d,q,clock);
     
     // Module arguments
     input wire  [2:0] d;
@@ -1142,10 +1431,10 @@ module random_3_e18_mvtu_int$ctrl$nf2(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e18_mvtu_int$ctrl$nf2
+endmodule // random_3_e18_mvtu_int$ctrl$nfd$1
 
 
-module random_3_e18_mvtu_int$ctrl$nf3(d,q,clock);
+module random_3_e18_mvtu_int$ctrl$nfd$2(d,q,clock);
     
     // Module arguments
     input wire  [2:0] d;
@@ -1161,7 +1450,83 @@ module random_3_e18_mvtu_int$ctrl$nf3(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e18_mvtu_int$ctrl$nf3
+endmodule // random_3_e18_mvtu_int$ctrl$nfd$2
+
+
+module random_3_e18_mvtu_int$ctrl$nfd$3(d,q,clock);
+    
+    // Module arguments
+    input wire  [2:0] d;
+    output reg  [2:0] q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 3'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e18_mvtu_int$ctrl$nfd$3
+
+
+module random_3_e18_mvtu_int$ctrl$nflx(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e18_mvtu_int$ctrl$nflx
+
+
+module random_3_e18_mvtu_int$ctrl$rdy(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e18_mvtu_int$ctrl$rdy
+
+
+module random_3_e18_mvtu_int$ctrl$room(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e18_mvtu_int$ctrl$room
 
 
 module random_3_e18_mvtu_int$ctrl$sf(d,q,clock);
@@ -1183,6 +1548,25 @@ module random_3_e18_mvtu_int$ctrl$sf(d,q,clock);
 endmodule // random_3_e18_mvtu_int$ctrl$sf
 
 
+module random_3_e18_mvtu_int$ctrl$sflx(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e18_mvtu_int$ctrl$sflx
+
+
 module random_3_e18_mvtu_int$ctrl$v1(d,q,clock);
     
     // Module arguments
@@ -1200,6 +1584,25 @@ module random_3_e18_mvtu_int$ctrl$v1(d,q,clock);
     end
           
 endmodule // random_3_e18_mvtu_int$ctrl$v1
+
+
+module random_3_e18_mvtu_int$ctrl$v2(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e18_mvtu_int$ctrl$v2
 
 
 module random_3_e18_mvtu_int$ctrl$vbuf(read_address,read_clock,read_data,write_address,write_clock,write_data,write_enable);
@@ -1267,6 +1670,25 @@ module random_3_e18_mvtu_int$ctrl$x1(d,q,clock);
     end
           
 endmodule // random_3_e18_mvtu_int$ctrl$x1
+
+
+module random_3_e18_mvtu_int$ctrl$x2(d,q,clock);
+    
+    // Module arguments
+    input wire  [17:0] d;
+    output reg  [17:0] q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 18'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e18_mvtu_int$ctrl$x2
 
 
 module random_3_e18_mvtu_int$lanes$0(clock,y_valid,y,ch,ch_pre,prev,out,valid);
@@ -1369,6 +1791,18 @@ module random_3_e18_mvtu_int$lanes$0$thr$0(clock,in_valid,ch,y,out_valid,n);
     reg  v1$d;
     wire  v1$q;
     reg  v1$clock;
+    reg  [11:0] treg$0$d;
+    wire  [11:0] treg$0$q;
+    reg  treg$0$clock;
+    reg  freg$d;
+    wire  freg$q;
+    reg  freg$clock;
+    reg  [11:0] y2$d;
+    wire  [11:0] y2$q;
+    reg  y2$clock;
+    reg  v2$d;
+    wire  v2$q;
+    reg  v2$clock;
     reg  [11:0] cmp$0$u;
     reg  [11:0] cmp$0$t;
     reg  cmp$0$prev;
@@ -1406,6 +1840,26 @@ module random_3_e18_mvtu_int$lanes$0$thr$0(clock,in_valid,ch,y,out_valid,n);
         .q(v1$q),
         .clock(v1$clock)
     );
+    random_3_e18_mvtu_int$lanes$0$thr$0$treg$0 treg$0(
+        .d(treg$0$d),
+        .q(treg$0$q),
+        .clock(treg$0$clock)
+    );
+    random_3_e18_mvtu_int$lanes$0$thr$0$freg freg(
+        .d(freg$d),
+        .q(freg$q),
+        .clock(freg$clock)
+    );
+    random_3_e18_mvtu_int$lanes$0$thr$0$y2 y2(
+        .d(y2$d),
+        .q(y2$q),
+        .clock(y2$clock)
+    );
+    random_3_e18_mvtu_int$lanes$0$thr$0$v2 v2(
+        .d(v2$d),
+        .q(v2$q),
+        .clock(v2$clock)
+    );
     random_3_e18_mvtu_int$lanes$0$thr$0$cmp$0 cmp$0(
         .u(cmp$0$u),
         .t(cmp$0$t),
@@ -1431,10 +1885,16 @@ module random_3_e18_mvtu_int$lanes$0$thr$0(clock,in_valid,ch,y,out_valid,n);
     always @(*) begin
         y1$clock = clock;
         v1$clock = clock;
+        freg$clock = clock;
+        y2$clock = clock;
+        v2$clock = clock;
         nreg$clock = clock;
         vout$clock = clock;
         y1$d = y1$q;
         v1$d = v1$q;
+        freg$d = freg$q;
+        y2$d = y2$q;
+        v2$d = v2$q;
         nreg$d = nreg$q;
         vout$d = vout$q;
         thr$0$clock = clock;
@@ -1443,16 +1903,21 @@ module random_3_e18_mvtu_int$lanes$0$thr$0(clock,in_valid,ch,y,out_valid,n);
         flips$address = ch;
         y1$d = $unsigned(y);
         v1$d = in_valid;
-        yu = ((y1$q ^ sign) & 12'hfff);
+        treg$0$clock = clock;
+        treg$0$d = thr$0$data;
+        freg$d = flips$data;
+        y2$d = ((y1$q ^ sign) & 12'hfff);
+        v2$d = v1$q;
+        yu = y2$q;
         cmp$0$u = yu;
-        cmp$0$t = thr$0$data;
+        cmp$0$t = treg$0$q;
         cmp$0$prev = 32'h0;
         tree$bits = cmp$0$out;
         nreg$d = tree$count;
-        if (flips$data) begin
+        if (freg$q) begin
             nreg$d = tree$count ^ all_ones;
         end
-        vout$d = v1$q;
+        vout$d = v2$q;
         out_valid = vout$q;
         n = nreg$q;
     end
@@ -1502,6 +1967,25 @@ module random_3_e18_mvtu_int$lanes$0$thr$0$flips(address,clock,data);
        data <= mem[address];
     end
 endmodule // random_3_e18_mvtu_int$lanes$0$thr$0$flips
+
+
+module random_3_e18_mvtu_int$lanes$0$thr$0$freg(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e18_mvtu_int$lanes$0$thr$0$freg
 
 
 module random_3_e18_mvtu_int$lanes$0$thr$0$nreg(d,q,clock);
@@ -1744,6 +2228,25 @@ module random_3_e18_mvtu_int$lanes$0$thr$0$tree$lv7$0(a,b,s);
 endmodule // random_3_e18_mvtu_int$lanes$0$thr$0$tree$lv7$0
 
 
+module random_3_e18_mvtu_int$lanes$0$thr$0$treg$0(d,q,clock);
+    
+    // Module arguments
+    input wire  [11:0] d;
+    output reg  [11:0] q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 12'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e18_mvtu_int$lanes$0$thr$0$treg$0
+
+
 module random_3_e18_mvtu_int$lanes$0$thr$0$v1(d,q,clock);
     
     // Module arguments
@@ -1761,6 +2264,25 @@ module random_3_e18_mvtu_int$lanes$0$thr$0$v1(d,q,clock);
     end
           
 endmodule // random_3_e18_mvtu_int$lanes$0$thr$0$v1
+
+
+module random_3_e18_mvtu_int$lanes$0$thr$0$v2(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e18_mvtu_int$lanes$0$thr$0$v2
 
 
 module random_3_e18_mvtu_int$lanes$0$thr$0$vout(d,q,clock);
@@ -1799,6 +2321,25 @@ module random_3_e18_mvtu_int$lanes$0$thr$0$y1(d,q,clock);
     end
           
 endmodule // random_3_e18_mvtu_int$lanes$0$thr$0$y1
+
+
+module random_3_e18_mvtu_int$lanes$0$thr$0$y2(d,q,clock);
+    
+    // Module arguments
+    input wire  [11:0] d;
+    output reg  [11:0] q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 12'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e18_mvtu_int$lanes$0$thr$0$y2
 
 
 module random_3_e18_mvtu_int$lanes$1(clock,y_valid,y,ch,ch_pre,prev,out,valid);
@@ -1901,6 +2442,18 @@ module random_3_e18_mvtu_int$lanes$1$thr$0(clock,in_valid,ch,y,out_valid,n);
     reg  v1$d;
     wire  v1$q;
     reg  v1$clock;
+    reg  [11:0] treg$0$d;
+    wire  [11:0] treg$0$q;
+    reg  treg$0$clock;
+    reg  freg$d;
+    wire  freg$q;
+    reg  freg$clock;
+    reg  [11:0] y2$d;
+    wire  [11:0] y2$q;
+    reg  y2$clock;
+    reg  v2$d;
+    wire  v2$q;
+    reg  v2$clock;
     reg  [11:0] cmp$0$u;
     reg  [11:0] cmp$0$t;
     reg  cmp$0$prev;
@@ -1938,6 +2491,26 @@ module random_3_e18_mvtu_int$lanes$1$thr$0(clock,in_valid,ch,y,out_valid,n);
         .q(v1$q),
         .clock(v1$clock)
     );
+    random_3_e18_mvtu_int$lanes$1$thr$0$treg$0 treg$0(
+        .d(treg$0$d),
+        .q(treg$0$q),
+        .clock(treg$0$clock)
+    );
+    random_3_e18_mvtu_int$lanes$1$thr$0$freg freg(
+        .d(freg$d),
+        .q(freg$q),
+        .clock(freg$clock)
+    );
+    random_3_e18_mvtu_int$lanes$1$thr$0$y2 y2(
+        .d(y2$d),
+        .q(y2$q),
+        .clock(y2$clock)
+    );
+    random_3_e18_mvtu_int$lanes$1$thr$0$v2 v2(
+        .d(v2$d),
+        .q(v2$q),
+        .clock(v2$clock)
+    );
     random_3_e18_mvtu_int$lanes$1$thr$0$cmp$0 cmp$0(
         .u(cmp$0$u),
         .t(cmp$0$t),
@@ -1963,10 +2536,16 @@ module random_3_e18_mvtu_int$lanes$1$thr$0(clock,in_valid,ch,y,out_valid,n);
     always @(*) begin
         y1$clock = clock;
         v1$clock = clock;
+        freg$clock = clock;
+        y2$clock = clock;
+        v2$clock = clock;
         nreg$clock = clock;
         vout$clock = clock;
         y1$d = y1$q;
         v1$d = v1$q;
+        freg$d = freg$q;
+        y2$d = y2$q;
+        v2$d = v2$q;
         nreg$d = nreg$q;
         vout$d = vout$q;
         thr$0$clock = clock;
@@ -1975,16 +2554,21 @@ module random_3_e18_mvtu_int$lanes$1$thr$0(clock,in_valid,ch,y,out_valid,n);
         flips$address = ch;
         y1$d = $unsigned(y);
         v1$d = in_valid;
-        yu = ((y1$q ^ sign) & 12'hfff);
+        treg$0$clock = clock;
+        treg$0$d = thr$0$data;
+        freg$d = flips$data;
+        y2$d = ((y1$q ^ sign) & 12'hfff);
+        v2$d = v1$q;
+        yu = y2$q;
         cmp$0$u = yu;
-        cmp$0$t = thr$0$data;
+        cmp$0$t = treg$0$q;
         cmp$0$prev = 32'h0;
         tree$bits = cmp$0$out;
         nreg$d = tree$count;
-        if (flips$data) begin
+        if (freg$q) begin
             nreg$d = tree$count ^ all_ones;
         end
-        vout$d = v1$q;
+        vout$d = v2$q;
         out_valid = vout$q;
         n = nreg$q;
     end
@@ -2034,6 +2618,25 @@ module random_3_e18_mvtu_int$lanes$1$thr$0$flips(address,clock,data);
        data <= mem[address];
     end
 endmodule // random_3_e18_mvtu_int$lanes$1$thr$0$flips
+
+
+module random_3_e18_mvtu_int$lanes$1$thr$0$freg(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e18_mvtu_int$lanes$1$thr$0$freg
 
 
 module random_3_e18_mvtu_int$lanes$1$thr$0$nreg(d,q,clock);
@@ -2276,6 +2879,25 @@ module random_3_e18_mvtu_int$lanes$1$thr$0$tree$lv7$0(a,b,s);
 endmodule // random_3_e18_mvtu_int$lanes$1$thr$0$tree$lv7$0
 
 
+module random_3_e18_mvtu_int$lanes$1$thr$0$treg$0(d,q,clock);
+    
+    // Module arguments
+    input wire  [11:0] d;
+    output reg  [11:0] q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 12'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e18_mvtu_int$lanes$1$thr$0$treg$0
+
+
 module random_3_e18_mvtu_int$lanes$1$thr$0$v1(d,q,clock);
     
     // Module arguments
@@ -2293,6 +2915,25 @@ module random_3_e18_mvtu_int$lanes$1$thr$0$v1(d,q,clock);
     end
           
 endmodule // random_3_e18_mvtu_int$lanes$1$thr$0$v1
+
+
+module random_3_e18_mvtu_int$lanes$1$thr$0$v2(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e18_mvtu_int$lanes$1$thr$0$v2
 
 
 module random_3_e18_mvtu_int$lanes$1$thr$0$vout(d,q,clock);
@@ -2331,6 +2972,25 @@ module random_3_e18_mvtu_int$lanes$1$thr$0$y1(d,q,clock);
     end
           
 endmodule // random_3_e18_mvtu_int$lanes$1$thr$0$y1
+
+
+module random_3_e18_mvtu_int$lanes$1$thr$0$y2(d,q,clock);
+    
+    // Module arguments
+    input wire  [11:0] d;
+    output reg  [11:0] q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 12'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e18_mvtu_int$lanes$1$thr$0$y2
 
 
 module random_3_e18_mvtu_int$lanes$2(clock,y_valid,y,ch,ch_pre,prev,out,valid);
@@ -2433,6 +3093,18 @@ module random_3_e18_mvtu_int$lanes$2$thr$0(clock,in_valid,ch,y,out_valid,n);
     reg  v1$d;
     wire  v1$q;
     reg  v1$clock;
+    reg  [11:0] treg$0$d;
+    wire  [11:0] treg$0$q;
+    reg  treg$0$clock;
+    reg  freg$d;
+    wire  freg$q;
+    reg  freg$clock;
+    reg  [11:0] y2$d;
+    wire  [11:0] y2$q;
+    reg  y2$clock;
+    reg  v2$d;
+    wire  v2$q;
+    reg  v2$clock;
     reg  [11:0] cmp$0$u;
     reg  [11:0] cmp$0$t;
     reg  cmp$0$prev;
@@ -2470,6 +3142,26 @@ module random_3_e18_mvtu_int$lanes$2$thr$0(clock,in_valid,ch,y,out_valid,n);
         .q(v1$q),
         .clock(v1$clock)
     );
+    random_3_e18_mvtu_int$lanes$2$thr$0$treg$0 treg$0(
+        .d(treg$0$d),
+        .q(treg$0$q),
+        .clock(treg$0$clock)
+    );
+    random_3_e18_mvtu_int$lanes$2$thr$0$freg freg(
+        .d(freg$d),
+        .q(freg$q),
+        .clock(freg$clock)
+    );
+    random_3_e18_mvtu_int$lanes$2$thr$0$y2 y2(
+        .d(y2$d),
+        .q(y2$q),
+        .clock(y2$clock)
+    );
+    random_3_e18_mvtu_int$lanes$2$thr$0$v2 v2(
+        .d(v2$d),
+        .q(v2$q),
+        .clock(v2$clock)
+    );
     random_3_e18_mvtu_int$lanes$2$thr$0$cmp$0 cmp$0(
         .u(cmp$0$u),
         .t(cmp$0$t),
@@ -2495,10 +3187,16 @@ module random_3_e18_mvtu_int$lanes$2$thr$0(clock,in_valid,ch,y,out_valid,n);
     always @(*) begin
         y1$clock = clock;
         v1$clock = clock;
+        freg$clock = clock;
+        y2$clock = clock;
+        v2$clock = clock;
         nreg$clock = clock;
         vout$clock = clock;
         y1$d = y1$q;
         v1$d = v1$q;
+        freg$d = freg$q;
+        y2$d = y2$q;
+        v2$d = v2$q;
         nreg$d = nreg$q;
         vout$d = vout$q;
         thr$0$clock = clock;
@@ -2507,16 +3205,21 @@ module random_3_e18_mvtu_int$lanes$2$thr$0(clock,in_valid,ch,y,out_valid,n);
         flips$address = ch;
         y1$d = $unsigned(y);
         v1$d = in_valid;
-        yu = ((y1$q ^ sign) & 12'hfff);
+        treg$0$clock = clock;
+        treg$0$d = thr$0$data;
+        freg$d = flips$data;
+        y2$d = ((y1$q ^ sign) & 12'hfff);
+        v2$d = v1$q;
+        yu = y2$q;
         cmp$0$u = yu;
-        cmp$0$t = thr$0$data;
+        cmp$0$t = treg$0$q;
         cmp$0$prev = 32'h0;
         tree$bits = cmp$0$out;
         nreg$d = tree$count;
-        if (flips$data) begin
+        if (freg$q) begin
             nreg$d = tree$count ^ all_ones;
         end
-        vout$d = v1$q;
+        vout$d = v2$q;
         out_valid = vout$q;
         n = nreg$q;
     end
@@ -2566,6 +3269,25 @@ module random_3_e18_mvtu_int$lanes$2$thr$0$flips(address,clock,data);
        data <= mem[address];
     end
 endmodule // random_3_e18_mvtu_int$lanes$2$thr$0$flips
+
+
+module random_3_e18_mvtu_int$lanes$2$thr$0$freg(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e18_mvtu_int$lanes$2$thr$0$freg
 
 
 module random_3_e18_mvtu_int$lanes$2$thr$0$nreg(d,q,clock);
@@ -2808,6 +3530,25 @@ module random_3_e18_mvtu_int$lanes$2$thr$0$tree$lv7$0(a,b,s);
 endmodule // random_3_e18_mvtu_int$lanes$2$thr$0$tree$lv7$0
 
 
+module random_3_e18_mvtu_int$lanes$2$thr$0$treg$0(d,q,clock);
+    
+    // Module arguments
+    input wire  [11:0] d;
+    output reg  [11:0] q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 12'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e18_mvtu_int$lanes$2$thr$0$treg$0
+
+
 module random_3_e18_mvtu_int$lanes$2$thr$0$v1(d,q,clock);
     
     // Module arguments
@@ -2825,6 +3566,25 @@ module random_3_e18_mvtu_int$lanes$2$thr$0$v1(d,q,clock);
     end
           
 endmodule // random_3_e18_mvtu_int$lanes$2$thr$0$v1
+
+
+module random_3_e18_mvtu_int$lanes$2$thr$0$v2(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e18_mvtu_int$lanes$2$thr$0$v2
 
 
 module random_3_e18_mvtu_int$lanes$2$thr$0$vout(d,q,clock);
@@ -2863,6 +3623,25 @@ module random_3_e18_mvtu_int$lanes$2$thr$0$y1(d,q,clock);
     end
           
 endmodule // random_3_e18_mvtu_int$lanes$2$thr$0$y1
+
+
+module random_3_e18_mvtu_int$lanes$2$thr$0$y2(d,q,clock);
+    
+    // Module arguments
+    input wire  [11:0] d;
+    output reg  [11:0] q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 12'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e18_mvtu_int$lanes$2$thr$0$y2
 
 
 module random_3_e18_mvtu_int$lanes$3(clock,y_valid,y,ch,ch_pre,prev,out,valid);
@@ -2965,6 +3744,18 @@ module random_3_e18_mvtu_int$lanes$3$thr$0(clock,in_valid,ch,y,out_valid,n);
     reg  v1$d;
     wire  v1$q;
     reg  v1$clock;
+    reg  [11:0] treg$0$d;
+    wire  [11:0] treg$0$q;
+    reg  treg$0$clock;
+    reg  freg$d;
+    wire  freg$q;
+    reg  freg$clock;
+    reg  [11:0] y2$d;
+    wire  [11:0] y2$q;
+    reg  y2$clock;
+    reg  v2$d;
+    wire  v2$q;
+    reg  v2$clock;
     reg  [11:0] cmp$0$u;
     reg  [11:0] cmp$0$t;
     reg  cmp$0$prev;
@@ -3002,6 +3793,26 @@ module random_3_e18_mvtu_int$lanes$3$thr$0(clock,in_valid,ch,y,out_valid,n);
         .q(v1$q),
         .clock(v1$clock)
     );
+    random_3_e18_mvtu_int$lanes$3$thr$0$treg$0 treg$0(
+        .d(treg$0$d),
+        .q(treg$0$q),
+        .clock(treg$0$clock)
+    );
+    random_3_e18_mvtu_int$lanes$3$thr$0$freg freg(
+        .d(freg$d),
+        .q(freg$q),
+        .clock(freg$clock)
+    );
+    random_3_e18_mvtu_int$lanes$3$thr$0$y2 y2(
+        .d(y2$d),
+        .q(y2$q),
+        .clock(y2$clock)
+    );
+    random_3_e18_mvtu_int$lanes$3$thr$0$v2 v2(
+        .d(v2$d),
+        .q(v2$q),
+        .clock(v2$clock)
+    );
     random_3_e18_mvtu_int$lanes$3$thr$0$cmp$0 cmp$0(
         .u(cmp$0$u),
         .t(cmp$0$t),
@@ -3027,10 +3838,16 @@ module random_3_e18_mvtu_int$lanes$3$thr$0(clock,in_valid,ch,y,out_valid,n);
     always @(*) begin
         y1$clock = clock;
         v1$clock = clock;
+        freg$clock = clock;
+        y2$clock = clock;
+        v2$clock = clock;
         nreg$clock = clock;
         vout$clock = clock;
         y1$d = y1$q;
         v1$d = v1$q;
+        freg$d = freg$q;
+        y2$d = y2$q;
+        v2$d = v2$q;
         nreg$d = nreg$q;
         vout$d = vout$q;
         thr$0$clock = clock;
@@ -3039,16 +3856,21 @@ module random_3_e18_mvtu_int$lanes$3$thr$0(clock,in_valid,ch,y,out_valid,n);
         flips$address = ch;
         y1$d = $unsigned(y);
         v1$d = in_valid;
-        yu = ((y1$q ^ sign) & 12'hfff);
+        treg$0$clock = clock;
+        treg$0$d = thr$0$data;
+        freg$d = flips$data;
+        y2$d = ((y1$q ^ sign) & 12'hfff);
+        v2$d = v1$q;
+        yu = y2$q;
         cmp$0$u = yu;
-        cmp$0$t = thr$0$data;
+        cmp$0$t = treg$0$q;
         cmp$0$prev = 32'h0;
         tree$bits = cmp$0$out;
         nreg$d = tree$count;
-        if (flips$data) begin
+        if (freg$q) begin
             nreg$d = tree$count ^ all_ones;
         end
-        vout$d = v1$q;
+        vout$d = v2$q;
         out_valid = vout$q;
         n = nreg$q;
     end
@@ -3098,6 +3920,25 @@ module random_3_e18_mvtu_int$lanes$3$thr$0$flips(address,clock,data);
        data <= mem[address];
     end
 endmodule // random_3_e18_mvtu_int$lanes$3$thr$0$flips
+
+
+module random_3_e18_mvtu_int$lanes$3$thr$0$freg(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e18_mvtu_int$lanes$3$thr$0$freg
 
 
 module random_3_e18_mvtu_int$lanes$3$thr$0$nreg(d,q,clock);
@@ -3340,6 +4181,25 @@ module random_3_e18_mvtu_int$lanes$3$thr$0$tree$lv7$0(a,b,s);
 endmodule // random_3_e18_mvtu_int$lanes$3$thr$0$tree$lv7$0
 
 
+module random_3_e18_mvtu_int$lanes$3$thr$0$treg$0(d,q,clock);
+    
+    // Module arguments
+    input wire  [11:0] d;
+    output reg  [11:0] q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 12'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e18_mvtu_int$lanes$3$thr$0$treg$0
+
+
 module random_3_e18_mvtu_int$lanes$3$thr$0$v1(d,q,clock);
     
     // Module arguments
@@ -3357,6 +4217,25 @@ module random_3_e18_mvtu_int$lanes$3$thr$0$v1(d,q,clock);
     end
           
 endmodule // random_3_e18_mvtu_int$lanes$3$thr$0$v1
+
+
+module random_3_e18_mvtu_int$lanes$3$thr$0$v2(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e18_mvtu_int$lanes$3$thr$0$v2
 
 
 module random_3_e18_mvtu_int$lanes$3$thr$0$vout(d,q,clock);
@@ -3395,6 +4274,25 @@ module random_3_e18_mvtu_int$lanes$3$thr$0$y1(d,q,clock);
     end
           
 endmodule // random_3_e18_mvtu_int$lanes$3$thr$0$y1
+
+
+module random_3_e18_mvtu_int$lanes$3$thr$0$y2(d,q,clock);
+    
+    // Module arguments
+    input wire  [11:0] d;
+    output reg  [11:0] q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 12'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e18_mvtu_int$lanes$3$thr$0$y2
 
 
 module random_3_e18_mvtu_int$lanes$4(clock,y_valid,y,ch,ch_pre,prev,out,valid);
@@ -3497,6 +4395,18 @@ module random_3_e18_mvtu_int$lanes$4$thr$0(clock,in_valid,ch,y,out_valid,n);
     reg  v1$d;
     wire  v1$q;
     reg  v1$clock;
+    reg  [11:0] treg$0$d;
+    wire  [11:0] treg$0$q;
+    reg  treg$0$clock;
+    reg  freg$d;
+    wire  freg$q;
+    reg  freg$clock;
+    reg  [11:0] y2$d;
+    wire  [11:0] y2$q;
+    reg  y2$clock;
+    reg  v2$d;
+    wire  v2$q;
+    reg  v2$clock;
     reg  [11:0] cmp$0$u;
     reg  [11:0] cmp$0$t;
     reg  cmp$0$prev;
@@ -3534,6 +4444,26 @@ module random_3_e18_mvtu_int$lanes$4$thr$0(clock,in_valid,ch,y,out_valid,n);
         .q(v1$q),
         .clock(v1$clock)
     );
+    random_3_e18_mvtu_int$lanes$4$thr$0$treg$0 treg$0(
+        .d(treg$0$d),
+        .q(treg$0$q),
+        .clock(treg$0$clock)
+    );
+    random_3_e18_mvtu_int$lanes$4$thr$0$freg freg(
+        .d(freg$d),
+        .q(freg$q),
+        .clock(freg$clock)
+    );
+    random_3_e18_mvtu_int$lanes$4$thr$0$y2 y2(
+        .d(y2$d),
+        .q(y2$q),
+        .clock(y2$clock)
+    );
+    random_3_e18_mvtu_int$lanes$4$thr$0$v2 v2(
+        .d(v2$d),
+        .q(v2$q),
+        .clock(v2$clock)
+    );
     random_3_e18_mvtu_int$lanes$4$thr$0$cmp$0 cmp$0(
         .u(cmp$0$u),
         .t(cmp$0$t),
@@ -3559,10 +4489,16 @@ module random_3_e18_mvtu_int$lanes$4$thr$0(clock,in_valid,ch,y,out_valid,n);
     always @(*) begin
         y1$clock = clock;
         v1$clock = clock;
+        freg$clock = clock;
+        y2$clock = clock;
+        v2$clock = clock;
         nreg$clock = clock;
         vout$clock = clock;
         y1$d = y1$q;
         v1$d = v1$q;
+        freg$d = freg$q;
+        y2$d = y2$q;
+        v2$d = v2$q;
         nreg$d = nreg$q;
         vout$d = vout$q;
         thr$0$clock = clock;
@@ -3571,16 +4507,21 @@ module random_3_e18_mvtu_int$lanes$4$thr$0(clock,in_valid,ch,y,out_valid,n);
         flips$address = ch;
         y1$d = $unsigned(y);
         v1$d = in_valid;
-        yu = ((y1$q ^ sign) & 12'hfff);
+        treg$0$clock = clock;
+        treg$0$d = thr$0$data;
+        freg$d = flips$data;
+        y2$d = ((y1$q ^ sign) & 12'hfff);
+        v2$d = v1$q;
+        yu = y2$q;
         cmp$0$u = yu;
-        cmp$0$t = thr$0$data;
+        cmp$0$t = treg$0$q;
         cmp$0$prev = 32'h0;
         tree$bits = cmp$0$out;
         nreg$d = tree$count;
-        if (flips$data) begin
+        if (freg$q) begin
             nreg$d = tree$count ^ all_ones;
         end
-        vout$d = v1$q;
+        vout$d = v2$q;
         out_valid = vout$q;
         n = nreg$q;
     end
@@ -3630,6 +4571,25 @@ module random_3_e18_mvtu_int$lanes$4$thr$0$flips(address,clock,data);
        data <= mem[address];
     end
 endmodule // random_3_e18_mvtu_int$lanes$4$thr$0$flips
+
+
+module random_3_e18_mvtu_int$lanes$4$thr$0$freg(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e18_mvtu_int$lanes$4$thr$0$freg
 
 
 module random_3_e18_mvtu_int$lanes$4$thr$0$nreg(d,q,clock);
@@ -3872,6 +4832,25 @@ module random_3_e18_mvtu_int$lanes$4$thr$0$tree$lv7$0(a,b,s);
 endmodule // random_3_e18_mvtu_int$lanes$4$thr$0$tree$lv7$0
 
 
+module random_3_e18_mvtu_int$lanes$4$thr$0$treg$0(d,q,clock);
+    
+    // Module arguments
+    input wire  [11:0] d;
+    output reg  [11:0] q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 12'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e18_mvtu_int$lanes$4$thr$0$treg$0
+
+
 module random_3_e18_mvtu_int$lanes$4$thr$0$v1(d,q,clock);
     
     // Module arguments
@@ -3889,6 +4868,25 @@ module random_3_e18_mvtu_int$lanes$4$thr$0$v1(d,q,clock);
     end
           
 endmodule // random_3_e18_mvtu_int$lanes$4$thr$0$v1
+
+
+module random_3_e18_mvtu_int$lanes$4$thr$0$v2(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e18_mvtu_int$lanes$4$thr$0$v2
 
 
 module random_3_e18_mvtu_int$lanes$4$thr$0$vout(d,q,clock);
@@ -3927,6 +4925,25 @@ module random_3_e18_mvtu_int$lanes$4$thr$0$y1(d,q,clock);
     end
           
 endmodule // random_3_e18_mvtu_int$lanes$4$thr$0$y1
+
+
+module random_3_e18_mvtu_int$lanes$4$thr$0$y2(d,q,clock);
+    
+    // Module arguments
+    input wire  [11:0] d;
+    output reg  [11:0] q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 12'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e18_mvtu_int$lanes$4$thr$0$y2
 
 
 module random_3_e18_mvtu_int$lanes$5(clock,y_valid,y,ch,ch_pre,prev,out,valid);
@@ -4029,6 +5046,18 @@ module random_3_e18_mvtu_int$lanes$5$thr$0(clock,in_valid,ch,y,out_valid,n);
     reg  v1$d;
     wire  v1$q;
     reg  v1$clock;
+    reg  [11:0] treg$0$d;
+    wire  [11:0] treg$0$q;
+    reg  treg$0$clock;
+    reg  freg$d;
+    wire  freg$q;
+    reg  freg$clock;
+    reg  [11:0] y2$d;
+    wire  [11:0] y2$q;
+    reg  y2$clock;
+    reg  v2$d;
+    wire  v2$q;
+    reg  v2$clock;
     reg  [11:0] cmp$0$u;
     reg  [11:0] cmp$0$t;
     reg  cmp$0$prev;
@@ -4066,6 +5095,26 @@ module random_3_e18_mvtu_int$lanes$5$thr$0(clock,in_valid,ch,y,out_valid,n);
         .q(v1$q),
         .clock(v1$clock)
     );
+    random_3_e18_mvtu_int$lanes$5$thr$0$treg$0 treg$0(
+        .d(treg$0$d),
+        .q(treg$0$q),
+        .clock(treg$0$clock)
+    );
+    random_3_e18_mvtu_int$lanes$5$thr$0$freg freg(
+        .d(freg$d),
+        .q(freg$q),
+        .clock(freg$clock)
+    );
+    random_3_e18_mvtu_int$lanes$5$thr$0$y2 y2(
+        .d(y2$d),
+        .q(y2$q),
+        .clock(y2$clock)
+    );
+    random_3_e18_mvtu_int$lanes$5$thr$0$v2 v2(
+        .d(v2$d),
+        .q(v2$q),
+        .clock(v2$clock)
+    );
     random_3_e18_mvtu_int$lanes$5$thr$0$cmp$0 cmp$0(
         .u(cmp$0$u),
         .t(cmp$0$t),
@@ -4091,10 +5140,16 @@ module random_3_e18_mvtu_int$lanes$5$thr$0(clock,in_valid,ch,y,out_valid,n);
     always @(*) begin
         y1$clock = clock;
         v1$clock = clock;
+        freg$clock = clock;
+        y2$clock = clock;
+        v2$clock = clock;
         nreg$clock = clock;
         vout$clock = clock;
         y1$d = y1$q;
         v1$d = v1$q;
+        freg$d = freg$q;
+        y2$d = y2$q;
+        v2$d = v2$q;
         nreg$d = nreg$q;
         vout$d = vout$q;
         thr$0$clock = clock;
@@ -4103,16 +5158,21 @@ module random_3_e18_mvtu_int$lanes$5$thr$0(clock,in_valid,ch,y,out_valid,n);
         flips$address = ch;
         y1$d = $unsigned(y);
         v1$d = in_valid;
-        yu = ((y1$q ^ sign) & 12'hfff);
+        treg$0$clock = clock;
+        treg$0$d = thr$0$data;
+        freg$d = flips$data;
+        y2$d = ((y1$q ^ sign) & 12'hfff);
+        v2$d = v1$q;
+        yu = y2$q;
         cmp$0$u = yu;
-        cmp$0$t = thr$0$data;
+        cmp$0$t = treg$0$q;
         cmp$0$prev = 32'h0;
         tree$bits = cmp$0$out;
         nreg$d = tree$count;
-        if (flips$data) begin
+        if (freg$q) begin
             nreg$d = tree$count ^ all_ones;
         end
-        vout$d = v1$q;
+        vout$d = v2$q;
         out_valid = vout$q;
         n = nreg$q;
     end
@@ -4162,6 +5222,25 @@ module random_3_e18_mvtu_int$lanes$5$thr$0$flips(address,clock,data);
        data <= mem[address];
     end
 endmodule // random_3_e18_mvtu_int$lanes$5$thr$0$flips
+
+
+module random_3_e18_mvtu_int$lanes$5$thr$0$freg(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e18_mvtu_int$lanes$5$thr$0$freg
 
 
 module random_3_e18_mvtu_int$lanes$5$thr$0$nreg(d,q,clock);
@@ -4404,6 +5483,25 @@ module random_3_e18_mvtu_int$lanes$5$thr$0$tree$lv7$0(a,b,s);
 endmodule // random_3_e18_mvtu_int$lanes$5$thr$0$tree$lv7$0
 
 
+module random_3_e18_mvtu_int$lanes$5$thr$0$treg$0(d,q,clock);
+    
+    // Module arguments
+    input wire  [11:0] d;
+    output reg  [11:0] q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 12'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e18_mvtu_int$lanes$5$thr$0$treg$0
+
+
 module random_3_e18_mvtu_int$lanes$5$thr$0$v1(d,q,clock);
     
     // Module arguments
@@ -4421,6 +5519,25 @@ module random_3_e18_mvtu_int$lanes$5$thr$0$v1(d,q,clock);
     end
           
 endmodule // random_3_e18_mvtu_int$lanes$5$thr$0$v1
+
+
+module random_3_e18_mvtu_int$lanes$5$thr$0$v2(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e18_mvtu_int$lanes$5$thr$0$v2
 
 
 module random_3_e18_mvtu_int$lanes$5$thr$0$vout(d,q,clock);
@@ -4459,6 +5576,25 @@ module random_3_e18_mvtu_int$lanes$5$thr$0$y1(d,q,clock);
     end
           
 endmodule // random_3_e18_mvtu_int$lanes$5$thr$0$y1
+
+
+module random_3_e18_mvtu_int$lanes$5$thr$0$y2(d,q,clock);
+    
+    // Module arguments
+    input wire  [11:0] d;
+    output reg  [11:0] q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 12'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e18_mvtu_int$lanes$5$thr$0$y2
 
 
 module random_3_e18_mvtu_int$lanes$6(clock,y_valid,y,ch,ch_pre,prev,out,valid);
@@ -4561,6 +5697,18 @@ module random_3_e18_mvtu_int$lanes$6$thr$0(clock,in_valid,ch,y,out_valid,n);
     reg  v1$d;
     wire  v1$q;
     reg  v1$clock;
+    reg  [11:0] treg$0$d;
+    wire  [11:0] treg$0$q;
+    reg  treg$0$clock;
+    reg  freg$d;
+    wire  freg$q;
+    reg  freg$clock;
+    reg  [11:0] y2$d;
+    wire  [11:0] y2$q;
+    reg  y2$clock;
+    reg  v2$d;
+    wire  v2$q;
+    reg  v2$clock;
     reg  [11:0] cmp$0$u;
     reg  [11:0] cmp$0$t;
     reg  cmp$0$prev;
@@ -4598,6 +5746,26 @@ module random_3_e18_mvtu_int$lanes$6$thr$0(clock,in_valid,ch,y,out_valid,n);
         .q(v1$q),
         .clock(v1$clock)
     );
+    random_3_e18_mvtu_int$lanes$6$thr$0$treg$0 treg$0(
+        .d(treg$0$d),
+        .q(treg$0$q),
+        .clock(treg$0$clock)
+    );
+    random_3_e18_mvtu_int$lanes$6$thr$0$freg freg(
+        .d(freg$d),
+        .q(freg$q),
+        .clock(freg$clock)
+    );
+    random_3_e18_mvtu_int$lanes$6$thr$0$y2 y2(
+        .d(y2$d),
+        .q(y2$q),
+        .clock(y2$clock)
+    );
+    random_3_e18_mvtu_int$lanes$6$thr$0$v2 v2(
+        .d(v2$d),
+        .q(v2$q),
+        .clock(v2$clock)
+    );
     random_3_e18_mvtu_int$lanes$6$thr$0$cmp$0 cmp$0(
         .u(cmp$0$u),
         .t(cmp$0$t),
@@ -4623,10 +5791,16 @@ module random_3_e18_mvtu_int$lanes$6$thr$0(clock,in_valid,ch,y,out_valid,n);
     always @(*) begin
         y1$clock = clock;
         v1$clock = clock;
+        freg$clock = clock;
+        y2$clock = clock;
+        v2$clock = clock;
         nreg$clock = clock;
         vout$clock = clock;
         y1$d = y1$q;
         v1$d = v1$q;
+        freg$d = freg$q;
+        y2$d = y2$q;
+        v2$d = v2$q;
         nreg$d = nreg$q;
         vout$d = vout$q;
         thr$0$clock = clock;
@@ -4635,16 +5809,21 @@ module random_3_e18_mvtu_int$lanes$6$thr$0(clock,in_valid,ch,y,out_valid,n);
         flips$address = ch;
         y1$d = $unsigned(y);
         v1$d = in_valid;
-        yu = ((y1$q ^ sign) & 12'hfff);
+        treg$0$clock = clock;
+        treg$0$d = thr$0$data;
+        freg$d = flips$data;
+        y2$d = ((y1$q ^ sign) & 12'hfff);
+        v2$d = v1$q;
+        yu = y2$q;
         cmp$0$u = yu;
-        cmp$0$t = thr$0$data;
+        cmp$0$t = treg$0$q;
         cmp$0$prev = 32'h0;
         tree$bits = cmp$0$out;
         nreg$d = tree$count;
-        if (flips$data) begin
+        if (freg$q) begin
             nreg$d = tree$count ^ all_ones;
         end
-        vout$d = v1$q;
+        vout$d = v2$q;
         out_valid = vout$q;
         n = nreg$q;
     end
@@ -4694,6 +5873,25 @@ module random_3_e18_mvtu_int$lanes$6$thr$0$flips(address,clock,data);
        data <= mem[address];
     end
 endmodule // random_3_e18_mvtu_int$lanes$6$thr$0$flips
+
+
+module random_3_e18_mvtu_int$lanes$6$thr$0$freg(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e18_mvtu_int$lanes$6$thr$0$freg
 
 
 module random_3_e18_mvtu_int$lanes$6$thr$0$nreg(d,q,clock);
@@ -4936,6 +6134,25 @@ module random_3_e18_mvtu_int$lanes$6$thr$0$tree$lv7$0(a,b,s);
 endmodule // random_3_e18_mvtu_int$lanes$6$thr$0$tree$lv7$0
 
 
+module random_3_e18_mvtu_int$lanes$6$thr$0$treg$0(d,q,clock);
+    
+    // Module arguments
+    input wire  [11:0] d;
+    output reg  [11:0] q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 12'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e18_mvtu_int$lanes$6$thr$0$treg$0
+
+
 module random_3_e18_mvtu_int$lanes$6$thr$0$v1(d,q,clock);
     
     // Module arguments
@@ -4953,6 +6170,25 @@ module random_3_e18_mvtu_int$lanes$6$thr$0$v1(d,q,clock);
     end
           
 endmodule // random_3_e18_mvtu_int$lanes$6$thr$0$v1
+
+
+module random_3_e18_mvtu_int$lanes$6$thr$0$v2(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e18_mvtu_int$lanes$6$thr$0$v2
 
 
 module random_3_e18_mvtu_int$lanes$6$thr$0$vout(d,q,clock);
@@ -4991,6 +6227,25 @@ module random_3_e18_mvtu_int$lanes$6$thr$0$y1(d,q,clock);
     end
           
 endmodule // random_3_e18_mvtu_int$lanes$6$thr$0$y1
+
+
+module random_3_e18_mvtu_int$lanes$6$thr$0$y2(d,q,clock);
+    
+    // Module arguments
+    input wire  [11:0] d;
+    output reg  [11:0] q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 12'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e18_mvtu_int$lanes$6$thr$0$y2
 
 
 module random_3_e18_mvtu_int$pes$0(clock,in_valid,first,last,x,w,out_valid,y);
@@ -15129,29 +16384,73 @@ module random_3_e18_mvtu_int$wmem$0(clock,address,data);
     input wire  [7:0] address;
     output reg  [8:0] data;
     
+    // Constant declarations
+    localparam  shift = 8'h0;
+    
     // Stub signals
-    reg  [7:0] rom$address;
-    reg  rom$clock;
-    wire  [8:0] rom$data;
+    reg  [7:0] banks$0$address;
+    reg  banks$0$clock;
+    wire  [8:0] banks$0$data;
+    reg  [7:0] alo$d;
+    wire  [7:0] alo$q;
+    reg  alo$clock;
+    reg  [8:0] dreg$d;
+    wire  [8:0] dreg$q;
+    reg  dreg$clock;
     
     // Sub module instances
-    random_3_e18_mvtu_int$wmem$0$rom rom(
-        .address(rom$address),
-        .clock(rom$clock),
-        .data(rom$data)
+    random_3_e18_mvtu_int$wmem$0$banks$0 banks$0(
+        .address(banks$0$address),
+        .clock(banks$0$clock),
+        .data(banks$0$data)
+    );
+    random_3_e18_mvtu_int$wmem$0$alo alo(
+        .d(alo$d),
+        .q(alo$q),
+        .clock(alo$clock)
+    );
+    random_3_e18_mvtu_int$wmem$0$dreg dreg(
+        .d(dreg$d),
+        .q(dreg$q),
+        .clock(dreg$clock)
     );
     
     // Update code
     always @(*) begin
-        rom$clock = clock;
-        rom$address = address;
-        data = rom$data;
+        alo$clock = clock;
+        dreg$clock = clock;
+        alo$d = alo$q;
+        dreg$d = dreg$q;
+        banks$0$clock = clock;
+        banks$0$address = address >> shift;
+        alo$d = address;
+        dreg$d = banks$0$data;
+        data = dreg$q;
     end
     
 endmodule // random_3_e18_mvtu_int$wmem$0
 
 
-module random_3_e18_mvtu_int$wmem$0$rom(address,clock,data);
+module random_3_e18_mvtu_int$wmem$0$alo(d,q,clock);
+    
+    // Module arguments
+    input wire  [7:0] d;
+    output reg  [7:0] q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 8'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e18_mvtu_int$wmem$0$alo
+
+
+module random_3_e18_mvtu_int$wmem$0$banks$0(address,clock,data);
     
     // Module arguments
     input wire  [7:0] address;
@@ -15407,7 +16706,26 @@ module random_3_e18_mvtu_int$wmem$0$rom(address,clock,data);
     always @(posedge clock) begin
        data <= mem[address];
     end
-endmodule // random_3_e18_mvtu_int$wmem$0$rom
+endmodule // random_3_e18_mvtu_int$wmem$0$banks$0
+
+
+module random_3_e18_mvtu_int$wmem$0$dreg(d,q,clock);
+    
+    // Module arguments
+    input wire  [8:0] d;
+    output reg  [8:0] q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 9'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e18_mvtu_int$wmem$0$dreg
 
 
 module random_3_e18_mvtu_int$wmem$1(clock,address,data);
@@ -15417,29 +16735,73 @@ module random_3_e18_mvtu_int$wmem$1(clock,address,data);
     input wire  [7:0] address;
     output reg  [8:0] data;
     
+    // Constant declarations
+    localparam  shift = 8'h0;
+    
     // Stub signals
-    reg  [7:0] rom$address;
-    reg  rom$clock;
-    wire  [8:0] rom$data;
+    reg  [7:0] banks$0$address;
+    reg  banks$0$clock;
+    wire  [8:0] banks$0$data;
+    reg  [7:0] alo$d;
+    wire  [7:0] alo$q;
+    reg  alo$clock;
+    reg  [8:0] dreg$d;
+    wire  [8:0] dreg$q;
+    reg  dreg$clock;
     
     // Sub module instances
-    random_3_e18_mvtu_int$wmem$1$rom rom(
-        .address(rom$address),
-        .clock(rom$clock),
-        .data(rom$data)
+    random_3_e18_mvtu_int$wmem$1$banks$0 banks$0(
+        .address(banks$0$address),
+        .clock(banks$0$clock),
+        .data(banks$0$data)
+    );
+    random_3_e18_mvtu_int$wmem$1$alo alo(
+        .d(alo$d),
+        .q(alo$q),
+        .clock(alo$clock)
+    );
+    random_3_e18_mvtu_int$wmem$1$dreg dreg(
+        .d(dreg$d),
+        .q(dreg$q),
+        .clock(dreg$clock)
     );
     
     // Update code
     always @(*) begin
-        rom$clock = clock;
-        rom$address = address;
-        data = rom$data;
+        alo$clock = clock;
+        dreg$clock = clock;
+        alo$d = alo$q;
+        dreg$d = dreg$q;
+        banks$0$clock = clock;
+        banks$0$address = address >> shift;
+        alo$d = address;
+        dreg$d = banks$0$data;
+        data = dreg$q;
     end
     
 endmodule // random_3_e18_mvtu_int$wmem$1
 
 
-module random_3_e18_mvtu_int$wmem$1$rom(address,clock,data);
+module random_3_e18_mvtu_int$wmem$1$alo(d,q,clock);
+    
+    // Module arguments
+    input wire  [7:0] d;
+    output reg  [7:0] q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 8'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e18_mvtu_int$wmem$1$alo
+
+
+module random_3_e18_mvtu_int$wmem$1$banks$0(address,clock,data);
     
     // Module arguments
     input wire  [7:0] address;
@@ -15695,7 +17057,26 @@ module random_3_e18_mvtu_int$wmem$1$rom(address,clock,data);
     always @(posedge clock) begin
        data <= mem[address];
     end
-endmodule // random_3_e18_mvtu_int$wmem$1$rom
+endmodule // random_3_e18_mvtu_int$wmem$1$banks$0
+
+
+module random_3_e18_mvtu_int$wmem$1$dreg(d,q,clock);
+    
+    // Module arguments
+    input wire  [8:0] d;
+    output reg  [8:0] q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 9'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e18_mvtu_int$wmem$1$dreg
 
 
 module random_3_e18_mvtu_int$wmem$2(clock,address,data);
@@ -15705,29 +17086,73 @@ module random_3_e18_mvtu_int$wmem$2(clock,address,data);
     input wire  [7:0] address;
     output reg  [8:0] data;
     
+    // Constant declarations
+    localparam  shift = 8'h0;
+    
     // Stub signals
-    reg  [7:0] rom$address;
-    reg  rom$clock;
-    wire  [8:0] rom$data;
+    reg  [7:0] banks$0$address;
+    reg  banks$0$clock;
+    wire  [8:0] banks$0$data;
+    reg  [7:0] alo$d;
+    wire  [7:0] alo$q;
+    reg  alo$clock;
+    reg  [8:0] dreg$d;
+    wire  [8:0] dreg$q;
+    reg  dreg$clock;
     
     // Sub module instances
-    random_3_e18_mvtu_int$wmem$2$rom rom(
-        .address(rom$address),
-        .clock(rom$clock),
-        .data(rom$data)
+    random_3_e18_mvtu_int$wmem$2$banks$0 banks$0(
+        .address(banks$0$address),
+        .clock(banks$0$clock),
+        .data(banks$0$data)
+    );
+    random_3_e18_mvtu_int$wmem$2$alo alo(
+        .d(alo$d),
+        .q(alo$q),
+        .clock(alo$clock)
+    );
+    random_3_e18_mvtu_int$wmem$2$dreg dreg(
+        .d(dreg$d),
+        .q(dreg$q),
+        .clock(dreg$clock)
     );
     
     // Update code
     always @(*) begin
-        rom$clock = clock;
-        rom$address = address;
-        data = rom$data;
+        alo$clock = clock;
+        dreg$clock = clock;
+        alo$d = alo$q;
+        dreg$d = dreg$q;
+        banks$0$clock = clock;
+        banks$0$address = address >> shift;
+        alo$d = address;
+        dreg$d = banks$0$data;
+        data = dreg$q;
     end
     
 endmodule // random_3_e18_mvtu_int$wmem$2
 
 
-module random_3_e18_mvtu_int$wmem$2$rom(address,clock,data);
+module random_3_e18_mvtu_int$wmem$2$alo(d,q,clock);
+    
+    // Module arguments
+    input wire  [7:0] d;
+    output reg  [7:0] q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 8'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e18_mvtu_int$wmem$2$alo
+
+
+module random_3_e18_mvtu_int$wmem$2$banks$0(address,clock,data);
     
     // Module arguments
     input wire  [7:0] address;
@@ -15983,7 +17408,26 @@ module random_3_e18_mvtu_int$wmem$2$rom(address,clock,data);
     always @(posedge clock) begin
        data <= mem[address];
     end
-endmodule // random_3_e18_mvtu_int$wmem$2$rom
+endmodule // random_3_e18_mvtu_int$wmem$2$banks$0
+
+
+module random_3_e18_mvtu_int$wmem$2$dreg(d,q,clock);
+    
+    // Module arguments
+    input wire  [8:0] d;
+    output reg  [8:0] q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 9'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e18_mvtu_int$wmem$2$dreg
 
 
 module random_3_e18_mvtu_int$wmem$3(clock,address,data);
@@ -15993,29 +17437,73 @@ module random_3_e18_mvtu_int$wmem$3(clock,address,data);
     input wire  [7:0] address;
     output reg  [8:0] data;
     
+    // Constant declarations
+    localparam  shift = 8'h0;
+    
     // Stub signals
-    reg  [7:0] rom$address;
-    reg  rom$clock;
-    wire  [8:0] rom$data;
+    reg  [7:0] banks$0$address;
+    reg  banks$0$clock;
+    wire  [8:0] banks$0$data;
+    reg  [7:0] alo$d;
+    wire  [7:0] alo$q;
+    reg  alo$clock;
+    reg  [8:0] dreg$d;
+    wire  [8:0] dreg$q;
+    reg  dreg$clock;
     
     // Sub module instances
-    random_3_e18_mvtu_int$wmem$3$rom rom(
-        .address(rom$address),
-        .clock(rom$clock),
-        .data(rom$data)
+    random_3_e18_mvtu_int$wmem$3$banks$0 banks$0(
+        .address(banks$0$address),
+        .clock(banks$0$clock),
+        .data(banks$0$data)
+    );
+    random_3_e18_mvtu_int$wmem$3$alo alo(
+        .d(alo$d),
+        .q(alo$q),
+        .clock(alo$clock)
+    );
+    random_3_e18_mvtu_int$wmem$3$dreg dreg(
+        .d(dreg$d),
+        .q(dreg$q),
+        .clock(dreg$clock)
     );
     
     // Update code
     always @(*) begin
-        rom$clock = clock;
-        rom$address = address;
-        data = rom$data;
+        alo$clock = clock;
+        dreg$clock = clock;
+        alo$d = alo$q;
+        dreg$d = dreg$q;
+        banks$0$clock = clock;
+        banks$0$address = address >> shift;
+        alo$d = address;
+        dreg$d = banks$0$data;
+        data = dreg$q;
     end
     
 endmodule // random_3_e18_mvtu_int$wmem$3
 
 
-module random_3_e18_mvtu_int$wmem$3$rom(address,clock,data);
+module random_3_e18_mvtu_int$wmem$3$alo(d,q,clock);
+    
+    // Module arguments
+    input wire  [7:0] d;
+    output reg  [7:0] q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 8'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e18_mvtu_int$wmem$3$alo
+
+
+module random_3_e18_mvtu_int$wmem$3$banks$0(address,clock,data);
     
     // Module arguments
     input wire  [7:0] address;
@@ -16271,7 +17759,26 @@ module random_3_e18_mvtu_int$wmem$3$rom(address,clock,data);
     always @(posedge clock) begin
        data <= mem[address];
     end
-endmodule // random_3_e18_mvtu_int$wmem$3$rom
+endmodule // random_3_e18_mvtu_int$wmem$3$banks$0
+
+
+module random_3_e18_mvtu_int$wmem$3$dreg(d,q,clock);
+    
+    // Module arguments
+    input wire  [8:0] d;
+    output reg  [8:0] q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 9'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e18_mvtu_int$wmem$3$dreg
 
 
 module random_3_e18_mvtu_int$wmem$4(clock,address,data);
@@ -16281,29 +17788,73 @@ module random_3_e18_mvtu_int$wmem$4(clock,address,data);
     input wire  [7:0] address;
     output reg  [8:0] data;
     
+    // Constant declarations
+    localparam  shift = 8'h0;
+    
     // Stub signals
-    reg  [7:0] rom$address;
-    reg  rom$clock;
-    wire  [8:0] rom$data;
+    reg  [7:0] banks$0$address;
+    reg  banks$0$clock;
+    wire  [8:0] banks$0$data;
+    reg  [7:0] alo$d;
+    wire  [7:0] alo$q;
+    reg  alo$clock;
+    reg  [8:0] dreg$d;
+    wire  [8:0] dreg$q;
+    reg  dreg$clock;
     
     // Sub module instances
-    random_3_e18_mvtu_int$wmem$4$rom rom(
-        .address(rom$address),
-        .clock(rom$clock),
-        .data(rom$data)
+    random_3_e18_mvtu_int$wmem$4$banks$0 banks$0(
+        .address(banks$0$address),
+        .clock(banks$0$clock),
+        .data(banks$0$data)
+    );
+    random_3_e18_mvtu_int$wmem$4$alo alo(
+        .d(alo$d),
+        .q(alo$q),
+        .clock(alo$clock)
+    );
+    random_3_e18_mvtu_int$wmem$4$dreg dreg(
+        .d(dreg$d),
+        .q(dreg$q),
+        .clock(dreg$clock)
     );
     
     // Update code
     always @(*) begin
-        rom$clock = clock;
-        rom$address = address;
-        data = rom$data;
+        alo$clock = clock;
+        dreg$clock = clock;
+        alo$d = alo$q;
+        dreg$d = dreg$q;
+        banks$0$clock = clock;
+        banks$0$address = address >> shift;
+        alo$d = address;
+        dreg$d = banks$0$data;
+        data = dreg$q;
     end
     
 endmodule // random_3_e18_mvtu_int$wmem$4
 
 
-module random_3_e18_mvtu_int$wmem$4$rom(address,clock,data);
+module random_3_e18_mvtu_int$wmem$4$alo(d,q,clock);
+    
+    // Module arguments
+    input wire  [7:0] d;
+    output reg  [7:0] q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 8'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e18_mvtu_int$wmem$4$alo
+
+
+module random_3_e18_mvtu_int$wmem$4$banks$0(address,clock,data);
     
     // Module arguments
     input wire  [7:0] address;
@@ -16559,7 +18110,26 @@ module random_3_e18_mvtu_int$wmem$4$rom(address,clock,data);
     always @(posedge clock) begin
        data <= mem[address];
     end
-endmodule // random_3_e18_mvtu_int$wmem$4$rom
+endmodule // random_3_e18_mvtu_int$wmem$4$banks$0
+
+
+module random_3_e18_mvtu_int$wmem$4$dreg(d,q,clock);
+    
+    // Module arguments
+    input wire  [8:0] d;
+    output reg  [8:0] q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 9'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e18_mvtu_int$wmem$4$dreg
 
 
 module random_3_e18_mvtu_int$wmem$5(clock,address,data);
@@ -16569,29 +18139,73 @@ module random_3_e18_mvtu_int$wmem$5(clock,address,data);
     input wire  [7:0] address;
     output reg  [8:0] data;
     
+    // Constant declarations
+    localparam  shift = 8'h0;
+    
     // Stub signals
-    reg  [7:0] rom$address;
-    reg  rom$clock;
-    wire  [8:0] rom$data;
+    reg  [7:0] banks$0$address;
+    reg  banks$0$clock;
+    wire  [8:0] banks$0$data;
+    reg  [7:0] alo$d;
+    wire  [7:0] alo$q;
+    reg  alo$clock;
+    reg  [8:0] dreg$d;
+    wire  [8:0] dreg$q;
+    reg  dreg$clock;
     
     // Sub module instances
-    random_3_e18_mvtu_int$wmem$5$rom rom(
-        .address(rom$address),
-        .clock(rom$clock),
-        .data(rom$data)
+    random_3_e18_mvtu_int$wmem$5$banks$0 banks$0(
+        .address(banks$0$address),
+        .clock(banks$0$clock),
+        .data(banks$0$data)
+    );
+    random_3_e18_mvtu_int$wmem$5$alo alo(
+        .d(alo$d),
+        .q(alo$q),
+        .clock(alo$clock)
+    );
+    random_3_e18_mvtu_int$wmem$5$dreg dreg(
+        .d(dreg$d),
+        .q(dreg$q),
+        .clock(dreg$clock)
     );
     
     // Update code
     always @(*) begin
-        rom$clock = clock;
-        rom$address = address;
-        data = rom$data;
+        alo$clock = clock;
+        dreg$clock = clock;
+        alo$d = alo$q;
+        dreg$d = dreg$q;
+        banks$0$clock = clock;
+        banks$0$address = address >> shift;
+        alo$d = address;
+        dreg$d = banks$0$data;
+        data = dreg$q;
     end
     
 endmodule // random_3_e18_mvtu_int$wmem$5
 
 
-module random_3_e18_mvtu_int$wmem$5$rom(address,clock,data);
+module random_3_e18_mvtu_int$wmem$5$alo(d,q,clock);
+    
+    // Module arguments
+    input wire  [7:0] d;
+    output reg  [7:0] q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 8'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e18_mvtu_int$wmem$5$alo
+
+
+module random_3_e18_mvtu_int$wmem$5$banks$0(address,clock,data);
     
     // Module arguments
     input wire  [7:0] address;
@@ -16847,7 +18461,26 @@ module random_3_e18_mvtu_int$wmem$5$rom(address,clock,data);
     always @(posedge clock) begin
        data <= mem[address];
     end
-endmodule // random_3_e18_mvtu_int$wmem$5$rom
+endmodule // random_3_e18_mvtu_int$wmem$5$banks$0
+
+
+module random_3_e18_mvtu_int$wmem$5$dreg(d,q,clock);
+    
+    // Module arguments
+    input wire  [8:0] d;
+    output reg  [8:0] q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 9'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e18_mvtu_int$wmem$5$dreg
 
 
 module random_3_e18_mvtu_int$wmem$6(clock,address,data);
@@ -16857,29 +18490,73 @@ module random_3_e18_mvtu_int$wmem$6(clock,address,data);
     input wire  [7:0] address;
     output reg  [8:0] data;
     
+    // Constant declarations
+    localparam  shift = 8'h0;
+    
     // Stub signals
-    reg  [7:0] rom$address;
-    reg  rom$clock;
-    wire  [8:0] rom$data;
+    reg  [7:0] banks$0$address;
+    reg  banks$0$clock;
+    wire  [8:0] banks$0$data;
+    reg  [7:0] alo$d;
+    wire  [7:0] alo$q;
+    reg  alo$clock;
+    reg  [8:0] dreg$d;
+    wire  [8:0] dreg$q;
+    reg  dreg$clock;
     
     // Sub module instances
-    random_3_e18_mvtu_int$wmem$6$rom rom(
-        .address(rom$address),
-        .clock(rom$clock),
-        .data(rom$data)
+    random_3_e18_mvtu_int$wmem$6$banks$0 banks$0(
+        .address(banks$0$address),
+        .clock(banks$0$clock),
+        .data(banks$0$data)
+    );
+    random_3_e18_mvtu_int$wmem$6$alo alo(
+        .d(alo$d),
+        .q(alo$q),
+        .clock(alo$clock)
+    );
+    random_3_e18_mvtu_int$wmem$6$dreg dreg(
+        .d(dreg$d),
+        .q(dreg$q),
+        .clock(dreg$clock)
     );
     
     // Update code
     always @(*) begin
-        rom$clock = clock;
-        rom$address = address;
-        data = rom$data;
+        alo$clock = clock;
+        dreg$clock = clock;
+        alo$d = alo$q;
+        dreg$d = dreg$q;
+        banks$0$clock = clock;
+        banks$0$address = address >> shift;
+        alo$d = address;
+        dreg$d = banks$0$data;
+        data = dreg$q;
     end
     
 endmodule // random_3_e18_mvtu_int$wmem$6
 
 
-module random_3_e18_mvtu_int$wmem$6$rom(address,clock,data);
+module random_3_e18_mvtu_int$wmem$6$alo(d,q,clock);
+    
+    // Module arguments
+    input wire  [7:0] d;
+    output reg  [7:0] q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 8'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e18_mvtu_int$wmem$6$alo
+
+
+module random_3_e18_mvtu_int$wmem$6$banks$0(address,clock,data);
     
     // Module arguments
     input wire  [7:0] address;
@@ -17135,7 +18812,26 @@ module random_3_e18_mvtu_int$wmem$6$rom(address,clock,data);
     always @(posedge clock) begin
        data <= mem[address];
     end
-endmodule // random_3_e18_mvtu_int$wmem$6$rom
+endmodule // random_3_e18_mvtu_int$wmem$6$banks$0
+
+
+module random_3_e18_mvtu_int$wmem$6$dreg(d,q,clock);
+    
+    // Module arguments
+    input wire  [8:0] d;
+    output reg  [8:0] q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 9'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e18_mvtu_int$wmem$6$dreg
 
 
 module random_3_e18_mvtu_int$ys$0(a,y);

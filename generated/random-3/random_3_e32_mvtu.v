@@ -176,9 +176,13 @@ module random_3_e32_mvtu$ctrl(clock,reset,in_data,in_valid,in_ready,out_data,out
     input wire  [1:0] res_data;
     
     // Constant declarations
-    localparam  sf_last = 1'b0;
-    localparam  nf_last = 6'b101010;
-    localparam  credit_limit = 4'h8;
+    localparam  sf_pen = 1'b0;
+    localparam  nf_pen = 6'b101001;
+    localparam  sf_single = 1'b1;
+    localparam  nf_single = 1'b0;
+    localparam  credit_limit = 5'b10000;
+    localparam  credit_limit_m1 = 5'b1111;
+    localparam  drain_cycles = 5'b1011;
     
     // Stub signals
     reg  sf$d;
@@ -190,12 +194,15 @@ module random_3_e32_mvtu$ctrl(clock,reset,in_data,in_valid,in_ready,out_data,out
     reg  [5:0] wa$d;
     wire  [5:0] wa$q;
     reg  wa$clock;
-    reg  [3:0] credits$d;
-    wire  [3:0] credits$q;
+    reg  [4:0] credits$d;
+    wire  [4:0] credits$q;
     reg  credits$clock;
-    reg  [2:0] drain$d;
-    wire  [2:0] drain$q;
+    reg  [4:0] drain$d;
+    wire  [4:0] drain$q;
     reg  drain$clock;
+    reg  room$d;
+    wire  room$q;
+    reg  room$clock;
     reg  vbuf$read_address;
     reg  vbuf$read_clock;
     wire  [16:0] vbuf$read_data;
@@ -218,15 +225,36 @@ module random_3_e32_mvtu$ctrl(clock,reset,in_data,in_valid,in_ready,out_data,out
     reg  [16:0] x1$d;
     wire  [16:0] x1$q;
     reg  x1$clock;
-    reg  [5:0] nf1$d;
-    wire  [5:0] nf1$q;
-    reg  nf1$clock;
-    reg  [5:0] nf2$d;
-    wire  [5:0] nf2$q;
-    reg  nf2$clock;
-    reg  [5:0] nf3$d;
-    wire  [5:0] nf3$q;
-    reg  nf3$clock;
+    reg  v2$d;
+    wire  v2$q;
+    reg  v2$clock;
+    reg  first2$d;
+    wire  first2$q;
+    reg  first2$clock;
+    reg  last2$d;
+    wire  last2$q;
+    reg  last2$clock;
+    reg  [16:0] x2$d;
+    wire  [16:0] x2$q;
+    reg  x2$clock;
+    reg  [5:0] nfd$0$d;
+    wire  [5:0] nfd$0$q;
+    reg  nfd$0$clock;
+    reg  [5:0] nfd$1$d;
+    wire  [5:0] nfd$1$q;
+    reg  nfd$1$clock;
+    reg  [5:0] nfd$2$d;
+    wire  [5:0] nfd$2$q;
+    reg  nfd$2$clock;
+    reg  [5:0] nfd$3$d;
+    wire  [5:0] nfd$3$q;
+    reg  nfd$3$clock;
+    reg  [5:0] nfd$4$d;
+    wire  [5:0] nfd$4$q;
+    reg  nfd$4$clock;
+    reg  [5:0] nfd$5$d;
+    wire  [5:0] nfd$5$q;
+    reg  nfd$5$clock;
     reg  fifo$clock;
     reg  fifo$reset;
     reg  fifo$write;
@@ -234,12 +262,28 @@ module random_3_e32_mvtu$ctrl(clock,reset,in_data,in_valid,in_ready,out_data,out
     reg  fifo$read;
     wire  fifo$valid;
     wire  [1:0] fifo$data_out;
+    reg  sflx$d;
+    wire  sflx$q;
+    reg  sflx$clock;
+    reg  nflx$d;
+    wire  nflx$q;
+    reg  nflx$clock;
+    reg  nf_nz$d;
+    wire  nf_nz$q;
+    reg  nf_nz$clock;
+    reg  rdy$d;
+    wire  rdy$q;
+    reg  rdy$clock;
     
     // Local signals
+    reg  credits_up;
+    reg  credits_down;
     reg  can_issue;
     reg  fire;
     reg  issue_last;
     reg  pop;
+    reg  sf_at_last;
+    reg  nf_at_last;
     
     // Sub module instances
     random_3_e32_mvtu$ctrl$sf sf(
@@ -266,6 +310,11 @@ module random_3_e32_mvtu$ctrl(clock,reset,in_data,in_valid,in_ready,out_data,out
         .d(drain$d),
         .q(drain$q),
         .clock(drain$clock)
+    );
+    random_3_e32_mvtu$ctrl$room room(
+        .d(room$d),
+        .q(room$q),
+        .clock(room$clock)
     );
     random_3_e32_mvtu$ctrl$vbuf vbuf(
         .read_address(vbuf$read_address),
@@ -301,20 +350,55 @@ module random_3_e32_mvtu$ctrl(clock,reset,in_data,in_valid,in_ready,out_data,out
         .q(x1$q),
         .clock(x1$clock)
     );
-    random_3_e32_mvtu$ctrl$nf1 nf1(
-        .d(nf1$d),
-        .q(nf1$q),
-        .clock(nf1$clock)
+    random_3_e32_mvtu$ctrl$v2 v2(
+        .d(v2$d),
+        .q(v2$q),
+        .clock(v2$clock)
     );
-    random_3_e32_mvtu$ctrl$nf2 nf2(
-        .d(nf2$d),
-        .q(nf2$q),
-        .clock(nf2$clock)
+    random_3_e32_mvtu$ctrl$first2 first2(
+        .d(first2$d),
+        .q(first2$q),
+        .clock(first2$clock)
     );
-    random_3_e32_mvtu$ctrl$nf3 nf3(
-        .d(nf3$d),
-        .q(nf3$q),
-        .clock(nf3$clock)
+    random_3_e32_mvtu$ctrl$last2 last2(
+        .d(last2$d),
+        .q(last2$q),
+        .clock(last2$clock)
+    );
+    random_3_e32_mvtu$ctrl$x2 x2(
+        .d(x2$d),
+        .q(x2$q),
+        .clock(x2$clock)
+    );
+    random_3_e32_mvtu$ctrl$nfd$0 nfd$0(
+        .d(nfd$0$d),
+        .q(nfd$0$q),
+        .clock(nfd$0$clock)
+    );
+    random_3_e32_mvtu$ctrl$nfd$1 nfd$1(
+        .d(nfd$1$d),
+        .q(nfd$1$q),
+        .clock(nfd$1$clock)
+    );
+    random_3_e32_mvtu$ctrl$nfd$2 nfd$2(
+        .d(nfd$2$d),
+        .q(nfd$2$q),
+        .clock(nfd$2$clock)
+    );
+    random_3_e32_mvtu$ctrl$nfd$3 nfd$3(
+        .d(nfd$3$d),
+        .q(nfd$3$q),
+        .clock(nfd$3$clock)
+    );
+    random_3_e32_mvtu$ctrl$nfd$4 nfd$4(
+        .d(nfd$4$d),
+        .q(nfd$4$q),
+        .clock(nfd$4$clock)
+    );
+    random_3_e32_mvtu$ctrl$nfd$5 nfd$5(
+        .d(nfd$5$d),
+        .q(nfd$5$q),
+        .clock(nfd$5$clock)
     );
     random_3_e32_mvtu$ctrl$fifo fifo(
         .clock(fifo$clock),
@@ -325,6 +409,26 @@ module random_3_e32_mvtu$ctrl(clock,reset,in_data,in_valid,in_ready,out_data,out
         .valid(fifo$valid),
         .data_out(fifo$data_out)
     );
+    random_3_e32_mvtu$ctrl$sflx sflx(
+        .d(sflx$d),
+        .q(sflx$q),
+        .clock(sflx$clock)
+    );
+    random_3_e32_mvtu$ctrl$nflx nflx(
+        .d(nflx$d),
+        .q(nflx$q),
+        .clock(nflx$clock)
+    );
+    random_3_e32_mvtu$ctrl$nf_nz nf_nz(
+        .d(nf_nz$d),
+        .q(nf_nz$q),
+        .clock(nf_nz$clock)
+    );
+    random_3_e32_mvtu$ctrl$rdy rdy(
+        .d(rdy$d),
+        .q(rdy$q),
+        .clock(rdy$clock)
+    );
     
     // Update code
     always @(*) begin
@@ -333,49 +437,77 @@ module random_3_e32_mvtu$ctrl(clock,reset,in_data,in_valid,in_ready,out_data,out
         wa$clock = clock;
         credits$clock = clock;
         drain$clock = clock;
+        room$clock = clock;
+        sflx$clock = clock;
+        nflx$clock = clock;
+        nf_nz$clock = clock;
+        rdy$clock = clock;
         v1$clock = clock;
         first1$clock = clock;
         last1$clock = clock;
         fromin1$clock = clock;
         x1$clock = clock;
-        nf1$clock = clock;
-        nf2$clock = clock;
-        nf3$clock = clock;
+        v2$clock = clock;
+        first2$clock = clock;
+        last2$clock = clock;
+        x2$clock = clock;
         sf$d = sf$q;
         nf$d = nf$q;
         wa$d = wa$q;
         credits$d = credits$q;
         drain$d = drain$q;
+        room$d = room$q;
+        sflx$d = sflx$q;
+        nflx$d = nflx$q;
+        nf_nz$d = nf_nz$q;
+        rdy$d = rdy$q;
         v1$d = v1$q;
         first1$d = first1$q;
         last1$d = last1$q;
         fromin1$d = fromin1$q;
         x1$d = x1$q;
-        nf1$d = nf1$q;
-        nf2$d = nf2$q;
-        nf3$d = nf3$q;
-        can_issue = (credits$q < credit_limit) & (drain$q == 32'h0);
-        in_ready = can_issue & (nf$q == 32'h0);
-        fire = can_issue & ((nf$q != 32'h0) | in_valid);
-        issue_last = fire & (sf$q == sf_last);
+        v2$d = v2$q;
+        first2$d = first2$q;
+        last2$d = last2$q;
+        x2$d = x2$q;
+        can_issue = room$q;
+        sf_at_last = sflx$q ^ sf_single;
+        nf_at_last = nflx$q ^ nf_single;
+        in_ready = rdy$q;
+        fire = can_issue & (nf_nz$q | in_valid);
+        issue_last = fire & sf_at_last;
         pop = out_ready & fifo$valid;
-        if (issue_last & ~pop) begin
+        credits_up = issue_last & ~pop;
+        credits_down = ~issue_last & pop;
+        room$d = credits$q < credit_limit;
+        if (credits_up) begin
             credits$d = credits$q + 32'h1;
+            room$d = credits$q < credit_limit_m1;
         end
-        if (~issue_last & pop) begin
+        if (credits_down) begin
             credits$d = credits$q - 32'h1;
+            room$d = 1'b1;
         end
         if (drain$q != 32'h0) begin
             drain$d = drain$q - 32'h1;
+            if (drain$q != 32'h1) begin
+                room$d = 1'b0;
+            end
         end
         if (fire) begin
             wa$d = wa$q + 32'h1;
             sf$d = sf$q + 32'h1;
-            if (sf$q == sf_last) begin
+            sflx$d = (sf$q == sf_pen) ^ sf_single;
+            if (sf_at_last) begin
                 sf$d = 32'h0;
+                sflx$d = 1'b0;
                 nf$d = nf$q + 32'h1;
-                if (nf$q == nf_last) begin
+                nflx$d = (nf$q == nf_pen) ^ nf_single;
+                nf_nz$d = 1'b1;
+                if (nf_at_last) begin
                     nf$d = 32'h0;
+                    nflx$d = 1'b0;
+                    nf_nz$d = 1'b0;
                     wa$d = 32'h0;
                 end
             end
@@ -383,27 +515,40 @@ module random_3_e32_mvtu$ctrl(clock,reset,in_data,in_valid,in_ready,out_data,out
         waddr = wa$q;
         vbuf$write_clock = clock;
         vbuf$read_clock = clock;
-        vbuf$write_enable = fire & (nf$q == 32'h0);
+        vbuf$write_enable = fire & ~nf_nz$q;
         vbuf$write_address = sf$q;
         vbuf$write_data = in_data;
         vbuf$read_address = sf$q;
         v1$d = fire;
         first1$d = sf$q == 32'h0;
-        last1$d = sf$q == sf_last;
-        fromin1$d = nf$q == 32'h0;
+        last1$d = sf_at_last;
+        fromin1$d = ~nf_nz$q;
         x1$d = in_data;
-        nf1$d = nf$q;
-        nf2$d = nf1$q;
-        nf3$d = nf2$q;
-        x = vbuf$read_data;
+        nfd$0$clock = clock;
+        nfd$1$clock = clock;
+        nfd$2$clock = clock;
+        nfd$3$clock = clock;
+        nfd$4$clock = clock;
+        nfd$5$clock = clock;
+        nfd$0$d = nf$q;
+        nfd$1$d = nfd$0$q;
+        nfd$2$d = nfd$1$q;
+        nfd$3$d = nfd$2$q;
+        nfd$4$d = nfd$3$q;
+        nfd$5$d = nfd$4$q;
+        x2$d = vbuf$read_data;
         if (fromin1$q) begin
-            x = x1$q;
+            x2$d = x1$q;
         end
-        pe_valid = v1$q;
-        pe_first = first1$q;
-        pe_last = last1$q;
-        ch_pre = nf2$q;
-        ch = nf3$q;
+        v2$d = v1$q;
+        first2$d = first1$q;
+        last2$d = last1$q;
+        x = x2$q;
+        pe_valid = v2$q;
+        pe_first = first2$q;
+        pe_last = last2$q;
+        ch_pre = nfd$4$q;
+        ch = nfd$5$q;
         fifo$clock = clock;
         fifo$reset = reset;
         fifo$write = res_write & (drain$q == 32'h0);
@@ -416,9 +561,15 @@ module random_3_e32_mvtu$ctrl(clock,reset,in_data,in_valid,in_ready,out_data,out
             nf$d = 32'h0;
             wa$d = 32'h0;
             credits$d = 32'h0;
-            drain$d = 32'h7;
+            drain$d = drain_cycles;
+            room$d = 1'b0;
+            sflx$d = 1'b0;
+            nflx$d = 1'b0;
+            nf_nz$d = 1'b0;
             v1$d = 1'b0;
+            v2$d = 1'b0;
         end
+        rdy$d = room$d & ~nf_nz$d;
     end
     
 endmodule // random_3_e32_mvtu$ctrl
@@ -427,13 +578,13 @@ endmodule // random_3_e32_mvtu$ctrl
 module random_3_e32_mvtu$ctrl$credits(d,q,clock);
     
     // Module arguments
-    input wire  [3:0] d;
-    output reg  [3:0] q;
+    input wire  [4:0] d;
+    output reg  [4:0] q;
     input wire  clock;
     
     // Update code (custom)
     initial begin
-       q = 4'h0;
+       q = 5'h0;
     end
     
     always @(posedge clock) begin
@@ -446,13 +597,13 @@ endmodule // random_3_e32_mvtu$ctrl$credits
 module random_3_e32_mvtu$ctrl$drain(d,q,clock);
     
     // Module arguments
-    input wire  [2:0] d;
-    output reg  [2:0] q;
+    input wire  [4:0] d;
+    output reg  [4:0] q;
     input wire  clock;
     
     // Update code (custom)
     initial begin
-       q = 3'h0;
+       q = 5'h0;
     end
     
     always @(posedge clock) begin
@@ -473,26 +624,47 @@ module random_3_e32_mvtu$ctrl$fifo(clock,reset,write,data_in,read,valid,data_out
     output reg  valid;
     output reg  [1:0] data_out;
     
+    // Constant declarations
+    localparam  dual = 1'b1;
+    localparam  one = 5'b1;
+    
     // Stub signals
-    reg  [2:0] ram$read_address;
+    reg  [3:0] ram$read_address;
     reg  ram$read_clock;
     wire  [1:0] ram$read_data;
-    reg  [2:0] ram$write_address;
+    reg  [3:0] ram$write_address;
     reg  ram$write_clock;
     reg  [1:0] ram$write_data;
     reg  ram$write_enable;
-    reg  [3:0] wp$d;
-    wire  [3:0] wp$q;
+    reg  [3:0] ram1$0$read_address;
+    reg  ram1$0$read_clock;
+    wire  [1:0] ram1$0$read_data;
+    reg  [3:0] ram1$0$write_address;
+    reg  ram1$0$write_clock;
+    reg  [1:0] ram1$0$write_data;
+    reg  ram1$0$write_enable;
+    reg  popd$d;
+    wire  popd$q;
+    reg  popd$clock;
+    reg  [4:0] wp$d;
+    wire  [4:0] wp$q;
     reg  wp$clock;
-    reg  [3:0] wpd$d;
-    wire  [3:0] wpd$q;
+    reg  [4:0] wpd$d;
+    wire  [4:0] wpd$q;
     reg  wpd$clock;
-    reg  [3:0] rp$d;
-    wire  [3:0] rp$q;
+    reg  [4:0] rp$d;
+    wire  [4:0] rp$q;
     reg  rp$clock;
+    reg  nonempty$d;
+    wire  nonempty$q;
+    reg  nonempty$clock;
+    reg  [4:0] rp1x$d;
+    wire  [4:0] rp1x$q;
+    reg  rp1x$clock;
     
     // Local signals
-    reg  nonempty;
+    reg  pop;
+    reg  [4:0] rp1;
     
     // Sub module instances
     random_3_e32_mvtu$ctrl$fifo$ram ram(
@@ -503,6 +675,20 @@ module random_3_e32_mvtu$ctrl$fifo(clock,reset,write,data_in,read,valid,data_out
         .write_clock(ram$write_clock),
         .write_data(ram$write_data),
         .write_enable(ram$write_enable)
+    );
+    random_3_e32_mvtu$ctrl$fifo$ram1$0 ram1$0(
+        .read_address(ram1$0$read_address),
+        .read_clock(ram1$0$read_clock),
+        .read_data(ram1$0$read_data),
+        .write_address(ram1$0$write_address),
+        .write_clock(ram1$0$write_clock),
+        .write_data(ram1$0$write_data),
+        .write_enable(ram1$0$write_enable)
+    );
+    random_3_e32_mvtu$ctrl$fifo$popd popd(
+        .d(popd$d),
+        .q(popd$q),
+        .clock(popd$clock)
     );
     random_3_e32_mvtu$ctrl$fifo$wp wp(
         .d(wp$d),
@@ -519,55 +705,127 @@ module random_3_e32_mvtu$ctrl$fifo(clock,reset,write,data_in,read,valid,data_out
         .q(rp$q),
         .clock(rp$clock)
     );
+    random_3_e32_mvtu$ctrl$fifo$nonempty nonempty(
+        .d(nonempty$d),
+        .q(nonempty$q),
+        .clock(nonempty$clock)
+    );
+    random_3_e32_mvtu$ctrl$fifo$rp1x rp1x(
+        .d(rp1x$d),
+        .q(rp1x$q),
+        .clock(rp1x$clock)
+    );
     
     // Update code
     always @(*) begin
         wp$clock = clock;
         wpd$clock = clock;
         rp$clock = clock;
+        nonempty$clock = clock;
+        rp1x$clock = clock;
+        popd$clock = clock;
         wp$d = wp$q;
         wpd$d = wpd$q;
         rp$d = rp$q;
+        nonempty$d = nonempty$q;
+        rp1x$d = rp1x$q;
+        popd$d = popd$q;
+        rp1 = rp1x$q ^ one;
         ram$write_clock = clock;
         ram$read_clock = clock;
         ram$write_enable = write;
-        ram$write_address = ((wp$q) & 3'h7);
+        ram$write_address = ((wp$q) & 4'hf);
         ram$write_data = data_in;
+        ram1$0$write_clock = clock;
+        ram1$0$read_clock = clock;
+        ram1$0$write_enable = write;
+        ram1$0$write_address = ((wp$q) & 4'hf);
+        ram1$0$write_data = data_in;
+        ram1$0$read_address = ((rp1) & 4'hf);
         if (write) begin
             wp$d = wp$q + 32'h1;
         end
         wpd$d = wp$q;
-        nonempty = rp$q != wpd$q;
-        ram$read_address = ((rp$q) & 3'h7);
-        if (read & nonempty) begin
-            rp$d = rp$q + 32'h1;
-            ram$read_address = ((rp$q + 32'h1) & 3'h7);
+        pop = read & nonempty$q;
+        ram$read_address = ((rp$q) & 4'hf);
+        nonempty$d = rp$q != wp$q;
+        if (pop) begin
+            rp$d = rp1;
+            rp1x$d = (rp1 + 32'h1) ^ one;
+            if (~dual) begin
+                ram$read_address = ((rp1) & 4'hf);
+            end
+            nonempty$d = rp1 != wp$q;
         end
+        popd$d = pop & dual;
         if (reset) begin
             wp$d = 32'h0;
             wpd$d = 32'h0;
             rp$d = 32'h0;
+            rp1x$d = 32'h0;
+            nonempty$d = 1'b0;
         end
-        valid = nonempty;
+        valid = nonempty$q;
         data_out = ram$read_data;
+        if (popd$q) begin
+            data_out = ram1$0$read_data;
+        end
     end
     
 endmodule // random_3_e32_mvtu$ctrl$fifo
 
 
+module random_3_e32_mvtu$ctrl$fifo$nonempty(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e32_mvtu$ctrl$fifo$nonempty
+
+
+module random_3_e32_mvtu$ctrl$fifo$popd(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e32_mvtu$ctrl$fifo$popd
+
+
 module random_3_e32_mvtu$ctrl$fifo$ram(read_address,read_clock,read_data,write_address,write_clock,write_data,write_enable);
     
     // Module arguments
-    input wire  [2:0] read_address;
+    input wire  [3:0] read_address;
     input wire  read_clock;
     output reg  [1:0] read_data;
-    input wire  [2:0] write_address;
+    input wire  [3:0] write_address;
     input wire  write_clock;
     input wire  [1:0] write_data;
     input wire  write_enable;
     
     // Update code (custom)
-    reg[1:0] mem[7:0];
+    reg[1:0] mem[15:0];
     
     
     
@@ -584,16 +842,45 @@ module random_3_e32_mvtu$ctrl$fifo$ram(read_address,read_clock,read_data,write_a
 endmodule // random_3_e32_mvtu$ctrl$fifo$ram
 
 
+module random_3_e32_mvtu$ctrl$fifo$ram1$0(read_address,read_clock,read_data,write_address,write_clock,write_data,write_enable);
+    
+    // Module arguments
+    input wire  [3:0] read_address;
+    input wire  read_clock;
+    output reg  [1:0] read_data;
+    input wire  [3:0] write_address;
+    input wire  write_clock;
+    input wire  [1:0] write_data;
+    input wire  write_enable;
+    
+    // Update code (custom)
+    reg[1:0] mem[15:0];
+    
+    
+    
+    always @(posedge read_clock) begin
+       read_data <= mem[read_address];
+    end
+    
+    always @(posedge write_clock) begin
+       if (write_enable) begin
+          mem[write_address] <= write_data;
+       end
+    end
+                
+endmodule // random_3_e32_mvtu$ctrl$fifo$ram1$0
+
+
 module random_3_e32_mvtu$ctrl$fifo$rp(d,q,clock);
     
     // Module arguments
-    input wire  [3:0] d;
-    output reg  [3:0] q;
+    input wire  [4:0] d;
+    output reg  [4:0] q;
     input wire  clock;
     
     // Update code (custom)
     initial begin
-       q = 4'h0;
+       q = 5'h0;
     end
     
     always @(posedge clock) begin
@@ -603,16 +890,35 @@ module random_3_e32_mvtu$ctrl$fifo$rp(d,q,clock);
 endmodule // random_3_e32_mvtu$ctrl$fifo$rp
 
 
-module random_3_e32_mvtu$ctrl$fifo$wp(d,q,clock);
+module random_3_e32_mvtu$ctrl$fifo$rp1x(d,q,clock);
     
     // Module arguments
-    input wire  [3:0] d;
-    output reg  [3:0] q;
+    input wire  [4:0] d;
+    output reg  [4:0] q;
     input wire  clock;
     
     // Update code (custom)
     initial begin
-       q = 4'h0;
+       q = 5'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e32_mvtu$ctrl$fifo$rp1x
+
+
+module random_3_e32_mvtu$ctrl$fifo$wp(d,q,clock);
+    
+    // Module arguments
+    input wire  [4:0] d;
+    output reg  [4:0] q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 5'h0;
     end
     
     always @(posedge clock) begin
@@ -625,13 +931,13 @@ endmodule // random_3_e32_mvtu$ctrl$fifo$wp
 module random_3_e32_mvtu$ctrl$fifo$wpd(d,q,clock);
     
     // Module arguments
-    input wire  [3:0] d;
-    output reg  [3:0] q;
+    input wire  [4:0] d;
+    output reg  [4:0] q;
     input wire  clock;
     
     // Update code (custom)
     initial begin
-       q = 4'h0;
+       q = 5'h0;
     end
     
     always @(posedge clock) begin
@@ -658,6 +964,25 @@ module random_3_e32_mvtu$ctrl$first1(d,q,clock);
     end
           
 endmodule // random_3_e32_mvtu$ctrl$first1
+
+
+module random_3_e32_mvtu$ctrl$first2(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e32_mvtu$ctrl$first2
 
 
 module random_3_e32_mvtu$ctrl$fromin1(d,q,clock);
@@ -698,6 +1023,25 @@ module random_3_e32_mvtu$ctrl$last1(d,q,clock);
 endmodule // random_3_e32_mvtu$ctrl$last1
 
 
+module random_3_e32_mvtu$ctrl$last2(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e32_mvtu$ctrl$last2
+
+
 module random_3_e32_mvtu$ctrl$nf(d,q,clock);
     
     // Module arguments
@@ -717,7 +1061,26 @@ module random_3_e32_mvtu$ctrl$nf(d,q,clock);
 endmodule // random_3_e32_mvtu$ctrl$nf
 
 
-module random_3_e32_mvtu$ctrl$nf1(d,q,clock);
+module random_3_e32_mvtu$ctrl$nf_nz(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e32_mvtu$ctrl$nf_nz
+
+
+module random_3_e32_mvtu$ctrl$nfd$0(d,q,clock);
     
     // Module arguments
     input wire  [5:0] d;
@@ -733,10 +1096,10 @@ module random_3_e32_mvtu$ctrl$nf1(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e32_mvtu$ctrl$nf1
+endmodule // random_3_e32_mvtu$ctrl$nfd$0
 
 
-module random_3_e32_mvtu$ctrl$nf2(d,q,clock);
+module random_3_e32_mvtu$ctrl$nfd$1(d,q,clock);
     
     // Module arguments
     input wire  [5:0] d;
@@ -752,10 +1115,10 @@ module random_3_e32_mvtu$ctrl$nf2(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e32_mvtu$ctrl$nf2
+endmodule // random_3_e32_mvtu$ctrl$nfd$1
 
 
-module random_3_e32_mvtu$ctrl$nf3(d,q,clock);
+module random_3_e32_mvtu$ctrl$nfd$2(d,q,clock);
     
     // Module arguments
     input wire  [5:0] d;
@@ -771,7 +1134,121 @@ module random_3_e32_mvtu$ctrl$nf3(d,q,clock);
        q <= d;
     end
           
-endmodule // random_3_e32_mvtu$ctrl$nf3
+endmodule // random_3_e32_mvtu$ctrl$nfd$2
+
+
+module random_3_e32_mvtu$ctrl$nfd$3(d,q,clock);
+    
+    // Module arguments
+    input wire  [5:0] d;
+    output reg  [5:0] q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 6'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e32_mvtu$ctrl$nfd$3
+
+
+module random_3_e32_mvtu$ctrl$nfd$4(d,q,clock);
+    
+    // Module arguments
+    input wire  [5:0] d;
+    output reg  [5:0] q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 6'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e32_mvtu$ctrl$nfd$4
+
+
+module random_3_e32_mvtu$ctrl$nfd$5(d,q,clock);
+    
+    // Module arguments
+    input wire  [5:0] d;
+    output reg  [5:0] q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 6'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e32_mvtu$ctrl$nfd$5
+
+
+module random_3_e32_mvtu$ctrl$nflx(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e32_mvtu$ctrl$nflx
+
+
+module random_3_e32_mvtu$ctrl$rdy(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e32_mvtu$ctrl$rdy
+
+
+module random_3_e32_mvtu$ctrl$room(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e32_mvtu$ctrl$room
 
 
 module random_3_e32_mvtu$ctrl$sf(d,q,clock);
@@ -793,6 +1270,25 @@ module random_3_e32_mvtu$ctrl$sf(d,q,clock);
 endmodule // random_3_e32_mvtu$ctrl$sf
 
 
+module random_3_e32_mvtu$ctrl$sflx(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e32_mvtu$ctrl$sflx
+
+
 module random_3_e32_mvtu$ctrl$v1(d,q,clock);
     
     // Module arguments
@@ -810,6 +1306,25 @@ module random_3_e32_mvtu$ctrl$v1(d,q,clock);
     end
           
 endmodule // random_3_e32_mvtu$ctrl$v1
+
+
+module random_3_e32_mvtu$ctrl$v2(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e32_mvtu$ctrl$v2
 
 
 module random_3_e32_mvtu$ctrl$vbuf(read_address,read_clock,read_data,write_address,write_clock,write_data,write_enable);
@@ -877,6 +1392,25 @@ module random_3_e32_mvtu$ctrl$x1(d,q,clock);
     end
           
 endmodule // random_3_e32_mvtu$ctrl$x1
+
+
+module random_3_e32_mvtu$ctrl$x2(d,q,clock);
+    
+    // Module arguments
+    input wire  [16:0] d;
+    output reg  [16:0] q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 17'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e32_mvtu$ctrl$x2
 
 
 module random_3_e32_mvtu$lanes$0(clock,y_valid,y,ch,ch_pre,prev,out,valid);
@@ -985,6 +1519,24 @@ module random_3_e32_mvtu$lanes$0$thr$0(clock,in_valid,ch,y,out_valid,n);
     reg  v1$d;
     wire  v1$q;
     reg  v1$clock;
+    reg  [6:0] treg$0$d;
+    wire  [6:0] treg$0$q;
+    reg  treg$0$clock;
+    reg  [6:0] treg$1$d;
+    wire  [6:0] treg$1$q;
+    reg  treg$1$clock;
+    reg  [6:0] treg$2$d;
+    wire  [6:0] treg$2$q;
+    reg  treg$2$clock;
+    reg  freg$d;
+    wire  freg$q;
+    reg  freg$clock;
+    reg  [6:0] y2$d;
+    wire  [6:0] y2$q;
+    reg  y2$clock;
+    reg  v2$d;
+    wire  v2$q;
+    reg  v2$clock;
     reg  [6:0] cmp$0$u;
     reg  [6:0] cmp$0$t;
     reg  [2:0] cmp$0$prev;
@@ -1040,6 +1592,36 @@ module random_3_e32_mvtu$lanes$0$thr$0(clock,in_valid,ch,y,out_valid,n);
         .q(v1$q),
         .clock(v1$clock)
     );
+    random_3_e32_mvtu$lanes$0$thr$0$treg$0 treg$0(
+        .d(treg$0$d),
+        .q(treg$0$q),
+        .clock(treg$0$clock)
+    );
+    random_3_e32_mvtu$lanes$0$thr$0$treg$1 treg$1(
+        .d(treg$1$d),
+        .q(treg$1$q),
+        .clock(treg$1$clock)
+    );
+    random_3_e32_mvtu$lanes$0$thr$0$treg$2 treg$2(
+        .d(treg$2$d),
+        .q(treg$2$q),
+        .clock(treg$2$clock)
+    );
+    random_3_e32_mvtu$lanes$0$thr$0$freg freg(
+        .d(freg$d),
+        .q(freg$q),
+        .clock(freg$clock)
+    );
+    random_3_e32_mvtu$lanes$0$thr$0$y2 y2(
+        .d(y2$d),
+        .q(y2$q),
+        .clock(y2$clock)
+    );
+    random_3_e32_mvtu$lanes$0$thr$0$v2 v2(
+        .d(v2$d),
+        .q(v2$q),
+        .clock(v2$clock)
+    );
     random_3_e32_mvtu$lanes$0$thr$0$cmp$0 cmp$0(
         .u(cmp$0$u),
         .t(cmp$0$t),
@@ -1077,10 +1659,16 @@ module random_3_e32_mvtu$lanes$0$thr$0(clock,in_valid,ch,y,out_valid,n);
     always @(*) begin
         y1$clock = clock;
         v1$clock = clock;
+        freg$clock = clock;
+        y2$clock = clock;
+        v2$clock = clock;
         nreg$clock = clock;
         vout$clock = clock;
         y1$d = y1$q;
         v1$d = v1$q;
+        freg$d = freg$q;
+        y2$d = y2$q;
+        v2$d = v2$q;
         nreg$d = nreg$q;
         vout$d = vout$q;
         thr$0$clock = clock;
@@ -1093,22 +1681,31 @@ module random_3_e32_mvtu$lanes$0$thr$0(clock,in_valid,ch,y,out_valid,n);
         flips$address = ch;
         y1$d = $unsigned(y);
         v1$d = in_valid;
-        yu = ((y1$q ^ sign) & 7'h7f);
+        treg$0$clock = clock;
+        treg$0$d = thr$0$data;
+        treg$1$clock = clock;
+        treg$1$d = thr$1$data;
+        treg$2$clock = clock;
+        treg$2$d = thr$2$data;
+        freg$d = flips$data;
+        y2$d = ((y1$q ^ sign) & 7'h7f);
+        v2$d = v1$q;
+        yu = y2$q;
         cmp$0$u = yu;
-        cmp$0$t = thr$0$data;
+        cmp$0$t = treg$0$q;
         cmp$1$u = yu;
-        cmp$1$t = thr$1$data;
+        cmp$1$t = treg$1$q;
         cmp$2$u = yu;
-        cmp$2$t = thr$2$data;
+        cmp$2$t = treg$2$q;
         cmp$0$prev = 32'h0;
         cmp$1$prev = cmp$0$out;
         cmp$2$prev = cmp$1$out;
         tree$bits = cmp$2$out;
         nreg$d = tree$count;
-        if (flips$data) begin
+        if (freg$q) begin
             nreg$d = tree$count ^ all_ones;
         end
-        vout$d = v1$q;
+        vout$d = v2$q;
         out_valid = vout$q;
         n = nreg$q;
     end
@@ -1233,6 +1830,25 @@ module random_3_e32_mvtu$lanes$0$thr$0$flips(address,clock,data);
        data <= mem[address];
     end
 endmodule // random_3_e32_mvtu$lanes$0$thr$0$flips
+
+
+module random_3_e32_mvtu$lanes$0$thr$0$freg(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e32_mvtu$lanes$0$thr$0$freg
 
 
 module random_3_e32_mvtu$lanes$0$thr$0$nreg(d,q,clock);
@@ -1667,6 +2283,63 @@ module random_3_e32_mvtu$lanes$0$thr$0$tree$lv7$0(a,b,s);
 endmodule // random_3_e32_mvtu$lanes$0$thr$0$tree$lv7$0
 
 
+module random_3_e32_mvtu$lanes$0$thr$0$treg$0(d,q,clock);
+    
+    // Module arguments
+    input wire  [6:0] d;
+    output reg  [6:0] q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 7'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e32_mvtu$lanes$0$thr$0$treg$0
+
+
+module random_3_e32_mvtu$lanes$0$thr$0$treg$1(d,q,clock);
+    
+    // Module arguments
+    input wire  [6:0] d;
+    output reg  [6:0] q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 7'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e32_mvtu$lanes$0$thr$0$treg$1
+
+
+module random_3_e32_mvtu$lanes$0$thr$0$treg$2(d,q,clock);
+    
+    // Module arguments
+    input wire  [6:0] d;
+    output reg  [6:0] q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 7'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e32_mvtu$lanes$0$thr$0$treg$2
+
+
 module random_3_e32_mvtu$lanes$0$thr$0$v1(d,q,clock);
     
     // Module arguments
@@ -1684,6 +2357,25 @@ module random_3_e32_mvtu$lanes$0$thr$0$v1(d,q,clock);
     end
           
 endmodule // random_3_e32_mvtu$lanes$0$thr$0$v1
+
+
+module random_3_e32_mvtu$lanes$0$thr$0$v2(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e32_mvtu$lanes$0$thr$0$v2
 
 
 module random_3_e32_mvtu$lanes$0$thr$0$vout(d,q,clock);
@@ -1724,6 +2416,25 @@ module random_3_e32_mvtu$lanes$0$thr$0$y1(d,q,clock);
 endmodule // random_3_e32_mvtu$lanes$0$thr$0$y1
 
 
+module random_3_e32_mvtu$lanes$0$thr$0$y2(d,q,clock);
+    
+    // Module arguments
+    input wire  [6:0] d;
+    output reg  [6:0] q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 7'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e32_mvtu$lanes$0$thr$0$y2
+
+
 module random_3_e32_mvtu$pes$0(clock,in_valid,first,last,pad,x,w,out_valid,y);
     
     // Module arguments
@@ -1740,12 +2451,37 @@ module random_3_e32_mvtu$pes$0(clock,in_valid,first,last,pad,x,w,out_valid,y);
     // Constant declarations
     localparam  fan_in = 6'b10001;
     localparam  padding = 1'b0;
-    localparam  pad_full = 5'b10001;
-    localparam  pad_tail = 5'b10001;
+    localparam  pad_full = 6'b10001;
+    localparam  pad_tail = 6'b10001;
     
     // Stub signals
+    reg  tree$clock;
     reg  [16:0] tree$bits;
     wire  [4:0] tree$count;
+    reg  va$d;
+    wire  va$q;
+    reg  va$clock;
+    reg  fa$d;
+    wire  fa$q;
+    reg  fa$clock;
+    reg  la$d;
+    wire  la$q;
+    reg  la$clock;
+    reg  pa$d;
+    wire  pa$q;
+    reg  pa$clock;
+    reg  vb$d;
+    wire  vb$q;
+    reg  vb$clock;
+    reg  fb$d;
+    wire  fb$q;
+    reg  fb$clock;
+    reg  lb$d;
+    wire  lb$q;
+    reg  lb$clock;
+    reg  pb$d;
+    wire  pb$q;
+    reg  pb$clock;
     reg  [4:0] pc$d;
     wire  [4:0] pc$q;
     reg  pc$clock;
@@ -1761,8 +2497,8 @@ module random_3_e32_mvtu$pes$0(clock,in_valid,first,last,pad,x,w,out_valid,y);
     reg  pad1$d;
     wire  pad1$q;
     reg  pad1$clock;
-    reg  [4:0] acc$d;
-    wire  [4:0] acc$q;
+    reg  [5:0] acc$d;
+    wire  [5:0] acc$q;
     reg  acc$clock;
     reg  [5:0] yreg$d;
     wire  [5:0] yreg$q;
@@ -1772,13 +2508,55 @@ module random_3_e32_mvtu$pes$0(clock,in_valid,first,last,pad,x,w,out_valid,y);
     reg  vout$clock;
     
     // Local signals
-    reg  [4:0] c;
-    reg  [4:0] total;
+    reg  [5:0] c;
+    reg  [5:0] base;
+    reg  [5:0] total;
     
     // Sub module instances
     random_3_e32_mvtu$pes$0$tree tree(
+        .clock(tree$clock),
         .bits(tree$bits),
         .count(tree$count)
+    );
+    random_3_e32_mvtu$pes$0$va va(
+        .d(va$d),
+        .q(va$q),
+        .clock(va$clock)
+    );
+    random_3_e32_mvtu$pes$0$fa fa(
+        .d(fa$d),
+        .q(fa$q),
+        .clock(fa$clock)
+    );
+    random_3_e32_mvtu$pes$0$la la(
+        .d(la$d),
+        .q(la$q),
+        .clock(la$clock)
+    );
+    random_3_e32_mvtu$pes$0$pa pa(
+        .d(pa$d),
+        .q(pa$q),
+        .clock(pa$clock)
+    );
+    random_3_e32_mvtu$pes$0$vb vb(
+        .d(vb$d),
+        .q(vb$q),
+        .clock(vb$clock)
+    );
+    random_3_e32_mvtu$pes$0$fb fb(
+        .d(fb$d),
+        .q(fb$q),
+        .clock(fb$clock)
+    );
+    random_3_e32_mvtu$pes$0$lb lb(
+        .d(lb$d),
+        .q(lb$q),
+        .clock(lb$clock)
+    );
+    random_3_e32_mvtu$pes$0$pb pb(
+        .d(pb$d),
+        .q(pb$q),
+        .clock(pb$clock)
     );
     random_3_e32_mvtu$pes$0$pc pc(
         .d(pc$d),
@@ -1823,6 +2601,14 @@ module random_3_e32_mvtu$pes$0(clock,in_valid,first,last,pad,x,w,out_valid,y);
     
     // Update code
     always @(*) begin
+        va$clock = clock;
+        fa$clock = clock;
+        la$clock = clock;
+        pa$clock = clock;
+        vb$clock = clock;
+        fb$clock = clock;
+        lb$clock = clock;
+        pb$clock = clock;
         pc$clock = clock;
         v1$clock = clock;
         first1$clock = clock;
@@ -1831,6 +2617,14 @@ module random_3_e32_mvtu$pes$0(clock,in_valid,first,last,pad,x,w,out_valid,y);
         acc$clock = clock;
         yreg$clock = clock;
         vout$clock = clock;
+        va$d = va$q;
+        fa$d = fa$q;
+        la$d = la$q;
+        pa$d = pa$q;
+        vb$d = vb$q;
+        fb$d = fb$q;
+        lb$d = lb$q;
+        pb$d = pb$q;
         pc$d = pc$q;
         v1$d = v1$q;
         first1$d = first1$q;
@@ -1839,34 +2633,38 @@ module random_3_e32_mvtu$pes$0(clock,in_valid,first,last,pad,x,w,out_valid,y);
         acc$d = acc$q;
         yreg$d = yreg$q;
         vout$d = vout$q;
+        tree$clock = clock;
         tree$bits = x ^ w;
+        va$d = in_valid;
+        fa$d = first;
+        la$d = last;
+        pa$d = pad;
+        vb$d = va$q;
+        fb$d = fa$q;
+        lb$d = la$q;
+        pb$d = pa$q;
         pc$d = tree$count;
-        v1$d = in_valid;
-        first1$d = first;
-        last1$d = last;
-        pad1$d = pad;
-        c = ((pc$q) & 5'h1f);
-        if (padding) begin
-            c = ((pc$q) & 5'h1f) << 32'h1;
-            if (pad1$q) begin
-                c = pad_full;
-                if (last1$q) begin
-                    c = pad_tail;
-                end
+        v1$d = vb$q;
+        first1$d = fb$q;
+        last1$d = lb$q;
+        pad1$d = pb$q;
+        c = ((pc$q) & 6'h3f) << 32'h1;
+        if (padding & pad1$q) begin
+            c = pad_full;
+            if (last1$q) begin
+                c = pad_tail;
             end
         end
-        total = acc$q + c;
+        base = acc$q;
         if (first1$q) begin
-            total = c;
+            base = fan_in;
         end
+        total = base - c;
         vout$d = 1'b0;
         if (v1$q) begin
             acc$d = total;
             if (last1$q) begin
-                yreg$d = fan_in - (((total) & 6'h3f) << 32'h1);
-                if (padding) begin
-                    yreg$d = fan_in - ((total) & 6'h3f);
-                end
+                yreg$d = total;
                 vout$d = 1'b1;
             end
         end
@@ -1880,13 +2678,13 @@ endmodule // random_3_e32_mvtu$pes$0
 module random_3_e32_mvtu$pes$0$acc(d,q,clock);
     
     // Module arguments
-    input wire  [4:0] d;
-    output reg  [4:0] q;
+    input wire  [5:0] d;
+    output reg  [5:0] q;
     input wire  clock;
     
     // Update code (custom)
     initial begin
-       q = 5'h0;
+       q = 6'h0;
     end
     
     always @(posedge clock) begin
@@ -1894,6 +2692,44 @@ module random_3_e32_mvtu$pes$0$acc(d,q,clock);
     end
           
 endmodule // random_3_e32_mvtu$pes$0$acc
+
+
+module random_3_e32_mvtu$pes$0$fa(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e32_mvtu$pes$0$fa
+
+
+module random_3_e32_mvtu$pes$0$fb(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e32_mvtu$pes$0$fb
 
 
 module random_3_e32_mvtu$pes$0$first1(d,q,clock);
@@ -1915,6 +2751,25 @@ module random_3_e32_mvtu$pes$0$first1(d,q,clock);
 endmodule // random_3_e32_mvtu$pes$0$first1
 
 
+module random_3_e32_mvtu$pes$0$la(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e32_mvtu$pes$0$la
+
+
 module random_3_e32_mvtu$pes$0$last1(d,q,clock);
     
     // Module arguments
@@ -1932,6 +2787,44 @@ module random_3_e32_mvtu$pes$0$last1(d,q,clock);
     end
           
 endmodule // random_3_e32_mvtu$pes$0$last1
+
+
+module random_3_e32_mvtu$pes$0$lb(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e32_mvtu$pes$0$lb
+
+
+module random_3_e32_mvtu$pes$0$pa(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e32_mvtu$pes$0$pa
 
 
 module random_3_e32_mvtu$pes$0$pad1(d,q,clock);
@@ -1953,6 +2846,25 @@ module random_3_e32_mvtu$pes$0$pad1(d,q,clock);
 endmodule // random_3_e32_mvtu$pes$0$pad1
 
 
+module random_3_e32_mvtu$pes$0$pb(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e32_mvtu$pes$0$pb
+
+
 module random_3_e32_mvtu$pes$0$pc(d,q,clock);
     
     // Module arguments
@@ -1972,9 +2884,10 @@ module random_3_e32_mvtu$pes$0$pc(d,q,clock);
 endmodule // random_3_e32_mvtu$pes$0$pc
 
 
-module random_3_e32_mvtu$pes$0$tree(bits,count);
+module random_3_e32_mvtu$pes$0$tree(clock,bits,count);
     
     // Module arguments
+    input wire  clock;
     input wire  [16:0] bits;
     output reg  [4:0] count;
     
@@ -2051,6 +2964,30 @@ module random_3_e32_mvtu$pes$0$tree(bits,count);
     reg  [4:0] lv2$7$a;
     reg  [4:0] lv2$7$b;
     wire  [4:0] lv2$7$s;
+    reg  [4:0] r2$0$d;
+    wire  [4:0] r2$0$q;
+    reg  r2$0$clock;
+    reg  [4:0] r2$1$d;
+    wire  [4:0] r2$1$q;
+    reg  r2$1$clock;
+    reg  [4:0] r2$2$d;
+    wire  [4:0] r2$2$q;
+    reg  r2$2$clock;
+    reg  [4:0] r2$3$d;
+    wire  [4:0] r2$3$q;
+    reg  r2$3$clock;
+    reg  [4:0] r2$4$d;
+    wire  [4:0] r2$4$q;
+    reg  r2$4$clock;
+    reg  [4:0] r2$5$d;
+    wire  [4:0] r2$5$q;
+    reg  r2$5$clock;
+    reg  [4:0] r2$6$d;
+    wire  [4:0] r2$6$q;
+    reg  r2$6$clock;
+    reg  [4:0] r2$7$d;
+    wire  [4:0] r2$7$q;
+    reg  r2$7$clock;
     reg  [4:0] lv3$0$a;
     reg  [4:0] lv3$0$b;
     wire  [4:0] lv3$0$s;
@@ -2069,6 +3006,12 @@ module random_3_e32_mvtu$pes$0$tree(bits,count);
     reg  [4:0] lv4$1$a;
     reg  [4:0] lv4$1$b;
     wire  [4:0] lv4$1$s;
+    reg  [4:0] r4$0$d;
+    wire  [4:0] r4$0$q;
+    reg  r4$0$clock;
+    reg  [4:0] r4$1$d;
+    wire  [4:0] r4$1$q;
+    reg  r4$1$clock;
     reg  [4:0] lv5$0$a;
     reg  [4:0] lv5$0$b;
     wire  [4:0] lv5$0$s;
@@ -2200,6 +3143,46 @@ module random_3_e32_mvtu$pes$0$tree(bits,count);
         .b(lv2$7$b),
         .s(lv2$7$s)
     );
+    random_3_e32_mvtu$pes$0$tree$r2$0 r2$0(
+        .d(r2$0$d),
+        .q(r2$0$q),
+        .clock(r2$0$clock)
+    );
+    random_3_e32_mvtu$pes$0$tree$r2$1 r2$1(
+        .d(r2$1$d),
+        .q(r2$1$q),
+        .clock(r2$1$clock)
+    );
+    random_3_e32_mvtu$pes$0$tree$r2$2 r2$2(
+        .d(r2$2$d),
+        .q(r2$2$q),
+        .clock(r2$2$clock)
+    );
+    random_3_e32_mvtu$pes$0$tree$r2$3 r2$3(
+        .d(r2$3$d),
+        .q(r2$3$q),
+        .clock(r2$3$clock)
+    );
+    random_3_e32_mvtu$pes$0$tree$r2$4 r2$4(
+        .d(r2$4$d),
+        .q(r2$4$q),
+        .clock(r2$4$clock)
+    );
+    random_3_e32_mvtu$pes$0$tree$r2$5 r2$5(
+        .d(r2$5$d),
+        .q(r2$5$q),
+        .clock(r2$5$clock)
+    );
+    random_3_e32_mvtu$pes$0$tree$r2$6 r2$6(
+        .d(r2$6$d),
+        .q(r2$6$q),
+        .clock(r2$6$clock)
+    );
+    random_3_e32_mvtu$pes$0$tree$r2$7 r2$7(
+        .d(r2$7$d),
+        .q(r2$7$q),
+        .clock(r2$7$clock)
+    );
     random_3_e32_mvtu$pes$0$tree$lv3$0 lv3$0(
         .a(lv3$0$a),
         .b(lv3$0$b),
@@ -2229,6 +3212,16 @@ module random_3_e32_mvtu$pes$0$tree(bits,count);
         .a(lv4$1$a),
         .b(lv4$1$b),
         .s(lv4$1$s)
+    );
+    random_3_e32_mvtu$pes$0$tree$r4$0 r4$0(
+        .d(r4$0$d),
+        .q(r4$0$q),
+        .clock(r4$0$clock)
+    );
+    random_3_e32_mvtu$pes$0$tree$r4$1 r4$1(
+        .d(r4$1$d),
+        .q(r4$1$q),
+        .clock(r4$1$clock)
     );
     random_3_e32_mvtu$pes$0$tree$lv5$0 lv5$0(
         .a(lv5$0$a),
@@ -2347,20 +3340,40 @@ module random_3_e32_mvtu$pes$0$tree(bits,count);
         lv2$6$b = lv1$13$s;
         lv2$7$a = lv1$14$s;
         lv2$7$b = lv1$15$s;
-        lv3$0$a = lv2$0$s;
-        lv3$0$b = lv2$1$s;
-        lv3$1$a = lv2$2$s;
-        lv3$1$b = lv2$3$s;
-        lv3$2$a = lv2$4$s;
-        lv3$2$b = lv2$5$s;
-        lv3$3$a = lv2$6$s;
-        lv3$3$b = lv2$7$s;
+        r2$0$clock = clock;
+        r2$0$d = lv2$0$s;
+        r2$1$clock = clock;
+        r2$1$d = lv2$1$s;
+        r2$2$clock = clock;
+        r2$2$d = lv2$2$s;
+        r2$3$clock = clock;
+        r2$3$d = lv2$3$s;
+        r2$4$clock = clock;
+        r2$4$d = lv2$4$s;
+        r2$5$clock = clock;
+        r2$5$d = lv2$5$s;
+        r2$6$clock = clock;
+        r2$6$d = lv2$6$s;
+        r2$7$clock = clock;
+        r2$7$d = lv2$7$s;
+        lv3$0$a = r2$0$q;
+        lv3$0$b = r2$1$q;
+        lv3$1$a = r2$2$q;
+        lv3$1$b = r2$3$q;
+        lv3$2$a = r2$4$q;
+        lv3$2$b = r2$5$q;
+        lv3$3$a = r2$6$q;
+        lv3$3$b = r2$7$q;
         lv4$0$a = lv3$0$s;
         lv4$0$b = lv3$1$s;
         lv4$1$a = lv3$2$s;
         lv4$1$b = lv3$3$s;
-        lv5$0$a = lv4$0$s;
-        lv5$0$b = lv4$1$s;
+        r4$0$clock = clock;
+        r4$0$d = lv4$0$s;
+        r4$1$clock = clock;
+        r4$1$d = lv4$1$s;
+        lv5$0$a = r4$0$q;
+        lv5$0$b = r4$1$q;
         lv6$0$a = lv5$0$s;
         lv6$0$b = 32'h0;
         lv7$0$a = lv6$0$s;
@@ -2866,6 +3879,196 @@ module random_3_e32_mvtu$pes$0$tree$lv7$0(a,b,s);
 endmodule // random_3_e32_mvtu$pes$0$tree$lv7$0
 
 
+module random_3_e32_mvtu$pes$0$tree$r2$0(d,q,clock);
+    
+    // Module arguments
+    input wire  [4:0] d;
+    output reg  [4:0] q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 5'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e32_mvtu$pes$0$tree$r2$0
+
+
+module random_3_e32_mvtu$pes$0$tree$r2$1(d,q,clock);
+    
+    // Module arguments
+    input wire  [4:0] d;
+    output reg  [4:0] q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 5'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e32_mvtu$pes$0$tree$r2$1
+
+
+module random_3_e32_mvtu$pes$0$tree$r2$2(d,q,clock);
+    
+    // Module arguments
+    input wire  [4:0] d;
+    output reg  [4:0] q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 5'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e32_mvtu$pes$0$tree$r2$2
+
+
+module random_3_e32_mvtu$pes$0$tree$r2$3(d,q,clock);
+    
+    // Module arguments
+    input wire  [4:0] d;
+    output reg  [4:0] q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 5'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e32_mvtu$pes$0$tree$r2$3
+
+
+module random_3_e32_mvtu$pes$0$tree$r2$4(d,q,clock);
+    
+    // Module arguments
+    input wire  [4:0] d;
+    output reg  [4:0] q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 5'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e32_mvtu$pes$0$tree$r2$4
+
+
+module random_3_e32_mvtu$pes$0$tree$r2$5(d,q,clock);
+    
+    // Module arguments
+    input wire  [4:0] d;
+    output reg  [4:0] q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 5'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e32_mvtu$pes$0$tree$r2$5
+
+
+module random_3_e32_mvtu$pes$0$tree$r2$6(d,q,clock);
+    
+    // Module arguments
+    input wire  [4:0] d;
+    output reg  [4:0] q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 5'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e32_mvtu$pes$0$tree$r2$6
+
+
+module random_3_e32_mvtu$pes$0$tree$r2$7(d,q,clock);
+    
+    // Module arguments
+    input wire  [4:0] d;
+    output reg  [4:0] q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 5'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e32_mvtu$pes$0$tree$r2$7
+
+
+module random_3_e32_mvtu$pes$0$tree$r4$0(d,q,clock);
+    
+    // Module arguments
+    input wire  [4:0] d;
+    output reg  [4:0] q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 5'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e32_mvtu$pes$0$tree$r4$0
+
+
+module random_3_e32_mvtu$pes$0$tree$r4$1(d,q,clock);
+    
+    // Module arguments
+    input wire  [4:0] d;
+    output reg  [4:0] q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 5'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e32_mvtu$pes$0$tree$r4$1
+
+
 module random_3_e32_mvtu$pes$0$v1(d,q,clock);
     
     // Module arguments
@@ -2883,6 +4086,44 @@ module random_3_e32_mvtu$pes$0$v1(d,q,clock);
     end
           
 endmodule // random_3_e32_mvtu$pes$0$v1
+
+
+module random_3_e32_mvtu$pes$0$va(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e32_mvtu$pes$0$va
+
+
+module random_3_e32_mvtu$pes$0$vb(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e32_mvtu$pes$0$vb
 
 
 module random_3_e32_mvtu$pes$0$vout(d,q,clock);
@@ -2930,29 +4171,73 @@ module random_3_e32_mvtu$wmem$0(clock,address,data);
     input wire  [5:0] address;
     output reg  [16:0] data;
     
+    // Constant declarations
+    localparam  shift = 6'b0;
+    
     // Stub signals
-    reg  [5:0] rom$address;
-    reg  rom$clock;
-    wire  [16:0] rom$data;
+    reg  [5:0] banks$0$address;
+    reg  banks$0$clock;
+    wire  [16:0] banks$0$data;
+    reg  [5:0] alo$d;
+    wire  [5:0] alo$q;
+    reg  alo$clock;
+    reg  [16:0] dreg$d;
+    wire  [16:0] dreg$q;
+    reg  dreg$clock;
     
     // Sub module instances
-    random_3_e32_mvtu$wmem$0$rom rom(
-        .address(rom$address),
-        .clock(rom$clock),
-        .data(rom$data)
+    random_3_e32_mvtu$wmem$0$banks$0 banks$0(
+        .address(banks$0$address),
+        .clock(banks$0$clock),
+        .data(banks$0$data)
+    );
+    random_3_e32_mvtu$wmem$0$alo alo(
+        .d(alo$d),
+        .q(alo$q),
+        .clock(alo$clock)
+    );
+    random_3_e32_mvtu$wmem$0$dreg dreg(
+        .d(dreg$d),
+        .q(dreg$q),
+        .clock(dreg$clock)
     );
     
     // Update code
     always @(*) begin
-        rom$clock = clock;
-        rom$address = address;
-        data = rom$data;
+        alo$clock = clock;
+        dreg$clock = clock;
+        alo$d = alo$q;
+        dreg$d = dreg$q;
+        banks$0$clock = clock;
+        banks$0$address = address >> shift;
+        alo$d = address;
+        dreg$d = banks$0$data;
+        data = dreg$q;
     end
     
 endmodule // random_3_e32_mvtu$wmem$0
 
 
-module random_3_e32_mvtu$wmem$0$rom(address,clock,data);
+module random_3_e32_mvtu$wmem$0$alo(d,q,clock);
+    
+    // Module arguments
+    input wire  [5:0] d;
+    output reg  [5:0] q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 6'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e32_mvtu$wmem$0$alo
+
+
+module random_3_e32_mvtu$wmem$0$banks$0(address,clock,data);
     
     // Module arguments
     input wire  [5:0] address;
@@ -3011,7 +4296,26 @@ module random_3_e32_mvtu$wmem$0$rom(address,clock,data);
     always @(posedge clock) begin
        data <= mem[address];
     end
-endmodule // random_3_e32_mvtu$wmem$0$rom
+endmodule // random_3_e32_mvtu$wmem$0$banks$0
+
+
+module random_3_e32_mvtu$wmem$0$dreg(d,q,clock);
+    
+    // Module arguments
+    input wire  [16:0] d;
+    output reg  [16:0] q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 17'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // random_3_e32_mvtu$wmem$0$dreg
 
 /* verilator lint_on WIDTH */
 /* verilator lint_on DECLFILENAME */

@@ -176,9 +176,13 @@ module tfc_w1a1_e11_mvtu$ctrl(clock,reset,in_data,in_valid,in_ready,out_data,out
     input wire  [7:0] res_data;
     
     // Constant declarations
-    localparam  sf_last = 6'b111111;
-    localparam  nf_last = 4'h9;
-    localparam  credit_limit = 4'h8;
+    localparam  sf_pen = 6'b111110;
+    localparam  nf_pen = 4'h8;
+    localparam  sf_single = 1'b0;
+    localparam  nf_single = 1'b0;
+    localparam  credit_limit = 5'b10000;
+    localparam  credit_limit_m1 = 5'b1111;
+    localparam  drain_cycles = 5'b1011;
     
     // Stub signals
     reg  [5:0] sf$d;
@@ -190,12 +194,15 @@ module tfc_w1a1_e11_mvtu$ctrl(clock,reset,in_data,in_valid,in_ready,out_data,out
     reg  [9:0] wa$d;
     wire  [9:0] wa$q;
     reg  wa$clock;
-    reg  [3:0] credits$d;
-    wire  [3:0] credits$q;
+    reg  [4:0] credits$d;
+    wire  [4:0] credits$q;
     reg  credits$clock;
-    reg  [2:0] drain$d;
-    wire  [2:0] drain$q;
+    reg  [4:0] drain$d;
+    wire  [4:0] drain$q;
     reg  drain$clock;
+    reg  room$d;
+    wire  room$q;
+    reg  room$clock;
     reg  [5:0] vbuf$read_address;
     reg  vbuf$read_clock;
     wire  vbuf$read_data;
@@ -218,15 +225,36 @@ module tfc_w1a1_e11_mvtu$ctrl(clock,reset,in_data,in_valid,in_ready,out_data,out
     reg  x1$d;
     wire  x1$q;
     reg  x1$clock;
-    reg  [3:0] nf1$d;
-    wire  [3:0] nf1$q;
-    reg  nf1$clock;
-    reg  [3:0] nf2$d;
-    wire  [3:0] nf2$q;
-    reg  nf2$clock;
-    reg  [3:0] nf3$d;
-    wire  [3:0] nf3$q;
-    reg  nf3$clock;
+    reg  v2$d;
+    wire  v2$q;
+    reg  v2$clock;
+    reg  first2$d;
+    wire  first2$q;
+    reg  first2$clock;
+    reg  last2$d;
+    wire  last2$q;
+    reg  last2$clock;
+    reg  x2$d;
+    wire  x2$q;
+    reg  x2$clock;
+    reg  [3:0] nfd$0$d;
+    wire  [3:0] nfd$0$q;
+    reg  nfd$0$clock;
+    reg  [3:0] nfd$1$d;
+    wire  [3:0] nfd$1$q;
+    reg  nfd$1$clock;
+    reg  [3:0] nfd$2$d;
+    wire  [3:0] nfd$2$q;
+    reg  nfd$2$clock;
+    reg  [3:0] nfd$3$d;
+    wire  [3:0] nfd$3$q;
+    reg  nfd$3$clock;
+    reg  [3:0] nfd$4$d;
+    wire  [3:0] nfd$4$q;
+    reg  nfd$4$clock;
+    reg  [3:0] nfd$5$d;
+    wire  [3:0] nfd$5$q;
+    reg  nfd$5$clock;
     reg  fifo$clock;
     reg  fifo$reset;
     reg  fifo$write;
@@ -234,12 +262,28 @@ module tfc_w1a1_e11_mvtu$ctrl(clock,reset,in_data,in_valid,in_ready,out_data,out
     reg  fifo$read;
     wire  fifo$valid;
     wire  [7:0] fifo$data_out;
+    reg  sflx$d;
+    wire  sflx$q;
+    reg  sflx$clock;
+    reg  nflx$d;
+    wire  nflx$q;
+    reg  nflx$clock;
+    reg  nf_nz$d;
+    wire  nf_nz$q;
+    reg  nf_nz$clock;
+    reg  rdy$d;
+    wire  rdy$q;
+    reg  rdy$clock;
     
     // Local signals
+    reg  credits_up;
+    reg  credits_down;
     reg  can_issue;
     reg  fire;
     reg  issue_last;
     reg  pop;
+    reg  sf_at_last;
+    reg  nf_at_last;
     
     // Sub module instances
     tfc_w1a1_e11_mvtu$ctrl$sf sf(
@@ -266,6 +310,11 @@ module tfc_w1a1_e11_mvtu$ctrl(clock,reset,in_data,in_valid,in_ready,out_data,out
         .d(drain$d),
         .q(drain$q),
         .clock(drain$clock)
+    );
+    tfc_w1a1_e11_mvtu$ctrl$room room(
+        .d(room$d),
+        .q(room$q),
+        .clock(room$clock)
     );
     tfc_w1a1_e11_mvtu$ctrl$vbuf vbuf(
         .read_address(vbuf$read_address),
@@ -301,20 +350,55 @@ module tfc_w1a1_e11_mvtu$ctrl(clock,reset,in_data,in_valid,in_ready,out_data,out
         .q(x1$q),
         .clock(x1$clock)
     );
-    tfc_w1a1_e11_mvtu$ctrl$nf1 nf1(
-        .d(nf1$d),
-        .q(nf1$q),
-        .clock(nf1$clock)
+    tfc_w1a1_e11_mvtu$ctrl$v2 v2(
+        .d(v2$d),
+        .q(v2$q),
+        .clock(v2$clock)
     );
-    tfc_w1a1_e11_mvtu$ctrl$nf2 nf2(
-        .d(nf2$d),
-        .q(nf2$q),
-        .clock(nf2$clock)
+    tfc_w1a1_e11_mvtu$ctrl$first2 first2(
+        .d(first2$d),
+        .q(first2$q),
+        .clock(first2$clock)
     );
-    tfc_w1a1_e11_mvtu$ctrl$nf3 nf3(
-        .d(nf3$d),
-        .q(nf3$q),
-        .clock(nf3$clock)
+    tfc_w1a1_e11_mvtu$ctrl$last2 last2(
+        .d(last2$d),
+        .q(last2$q),
+        .clock(last2$clock)
+    );
+    tfc_w1a1_e11_mvtu$ctrl$x2 x2(
+        .d(x2$d),
+        .q(x2$q),
+        .clock(x2$clock)
+    );
+    tfc_w1a1_e11_mvtu$ctrl$nfd$0 nfd$0(
+        .d(nfd$0$d),
+        .q(nfd$0$q),
+        .clock(nfd$0$clock)
+    );
+    tfc_w1a1_e11_mvtu$ctrl$nfd$1 nfd$1(
+        .d(nfd$1$d),
+        .q(nfd$1$q),
+        .clock(nfd$1$clock)
+    );
+    tfc_w1a1_e11_mvtu$ctrl$nfd$2 nfd$2(
+        .d(nfd$2$d),
+        .q(nfd$2$q),
+        .clock(nfd$2$clock)
+    );
+    tfc_w1a1_e11_mvtu$ctrl$nfd$3 nfd$3(
+        .d(nfd$3$d),
+        .q(nfd$3$q),
+        .clock(nfd$3$clock)
+    );
+    tfc_w1a1_e11_mvtu$ctrl$nfd$4 nfd$4(
+        .d(nfd$4$d),
+        .q(nfd$4$q),
+        .clock(nfd$4$clock)
+    );
+    tfc_w1a1_e11_mvtu$ctrl$nfd$5 nfd$5(
+        .d(nfd$5$d),
+        .q(nfd$5$q),
+        .clock(nfd$5$clock)
     );
     tfc_w1a1_e11_mvtu$ctrl$fifo fifo(
         .clock(fifo$clock),
@@ -325,6 +409,26 @@ module tfc_w1a1_e11_mvtu$ctrl(clock,reset,in_data,in_valid,in_ready,out_data,out
         .valid(fifo$valid),
         .data_out(fifo$data_out)
     );
+    tfc_w1a1_e11_mvtu$ctrl$sflx sflx(
+        .d(sflx$d),
+        .q(sflx$q),
+        .clock(sflx$clock)
+    );
+    tfc_w1a1_e11_mvtu$ctrl$nflx nflx(
+        .d(nflx$d),
+        .q(nflx$q),
+        .clock(nflx$clock)
+    );
+    tfc_w1a1_e11_mvtu$ctrl$nf_nz nf_nz(
+        .d(nf_nz$d),
+        .q(nf_nz$q),
+        .clock(nf_nz$clock)
+    );
+    tfc_w1a1_e11_mvtu$ctrl$rdy rdy(
+        .d(rdy$d),
+        .q(rdy$q),
+        .clock(rdy$clock)
+    );
     
     // Update code
     always @(*) begin
@@ -333,49 +437,77 @@ module tfc_w1a1_e11_mvtu$ctrl(clock,reset,in_data,in_valid,in_ready,out_data,out
         wa$clock = clock;
         credits$clock = clock;
         drain$clock = clock;
+        room$clock = clock;
+        sflx$clock = clock;
+        nflx$clock = clock;
+        nf_nz$clock = clock;
+        rdy$clock = clock;
         v1$clock = clock;
         first1$clock = clock;
         last1$clock = clock;
         fromin1$clock = clock;
         x1$clock = clock;
-        nf1$clock = clock;
-        nf2$clock = clock;
-        nf3$clock = clock;
+        v2$clock = clock;
+        first2$clock = clock;
+        last2$clock = clock;
+        x2$clock = clock;
         sf$d = sf$q;
         nf$d = nf$q;
         wa$d = wa$q;
         credits$d = credits$q;
         drain$d = drain$q;
+        room$d = room$q;
+        sflx$d = sflx$q;
+        nflx$d = nflx$q;
+        nf_nz$d = nf_nz$q;
+        rdy$d = rdy$q;
         v1$d = v1$q;
         first1$d = first1$q;
         last1$d = last1$q;
         fromin1$d = fromin1$q;
         x1$d = x1$q;
-        nf1$d = nf1$q;
-        nf2$d = nf2$q;
-        nf3$d = nf3$q;
-        can_issue = (credits$q < credit_limit) & (drain$q == 32'h0);
-        in_ready = can_issue & (nf$q == 32'h0);
-        fire = can_issue & ((nf$q != 32'h0) | in_valid);
-        issue_last = fire & (sf$q == sf_last);
+        v2$d = v2$q;
+        first2$d = first2$q;
+        last2$d = last2$q;
+        x2$d = x2$q;
+        can_issue = room$q;
+        sf_at_last = sflx$q ^ sf_single;
+        nf_at_last = nflx$q ^ nf_single;
+        in_ready = rdy$q;
+        fire = can_issue & (nf_nz$q | in_valid);
+        issue_last = fire & sf_at_last;
         pop = out_ready & fifo$valid;
-        if (issue_last & ~pop) begin
+        credits_up = issue_last & ~pop;
+        credits_down = ~issue_last & pop;
+        room$d = credits$q < credit_limit;
+        if (credits_up) begin
             credits$d = credits$q + 32'h1;
+            room$d = credits$q < credit_limit_m1;
         end
-        if (~issue_last & pop) begin
+        if (credits_down) begin
             credits$d = credits$q - 32'h1;
+            room$d = 1'b1;
         end
         if (drain$q != 32'h0) begin
             drain$d = drain$q - 32'h1;
+            if (drain$q != 32'h1) begin
+                room$d = 1'b0;
+            end
         end
         if (fire) begin
             wa$d = wa$q + 32'h1;
             sf$d = sf$q + 32'h1;
-            if (sf$q == sf_last) begin
+            sflx$d = (sf$q == sf_pen) ^ sf_single;
+            if (sf_at_last) begin
                 sf$d = 32'h0;
+                sflx$d = 1'b0;
                 nf$d = nf$q + 32'h1;
-                if (nf$q == nf_last) begin
+                nflx$d = (nf$q == nf_pen) ^ nf_single;
+                nf_nz$d = 1'b1;
+                if (nf_at_last) begin
                     nf$d = 32'h0;
+                    nflx$d = 1'b0;
+                    nf_nz$d = 1'b0;
                     wa$d = 32'h0;
                 end
             end
@@ -383,27 +515,40 @@ module tfc_w1a1_e11_mvtu$ctrl(clock,reset,in_data,in_valid,in_ready,out_data,out
         waddr = wa$q;
         vbuf$write_clock = clock;
         vbuf$read_clock = clock;
-        vbuf$write_enable = fire & (nf$q == 32'h0);
+        vbuf$write_enable = fire & ~nf_nz$q;
         vbuf$write_address = sf$q;
         vbuf$write_data = in_data;
         vbuf$read_address = sf$q;
         v1$d = fire;
         first1$d = sf$q == 32'h0;
-        last1$d = sf$q == sf_last;
-        fromin1$d = nf$q == 32'h0;
+        last1$d = sf_at_last;
+        fromin1$d = ~nf_nz$q;
         x1$d = in_data;
-        nf1$d = nf$q;
-        nf2$d = nf1$q;
-        nf3$d = nf2$q;
-        x = vbuf$read_data;
+        nfd$0$clock = clock;
+        nfd$1$clock = clock;
+        nfd$2$clock = clock;
+        nfd$3$clock = clock;
+        nfd$4$clock = clock;
+        nfd$5$clock = clock;
+        nfd$0$d = nf$q;
+        nfd$1$d = nfd$0$q;
+        nfd$2$d = nfd$1$q;
+        nfd$3$d = nfd$2$q;
+        nfd$4$d = nfd$3$q;
+        nfd$5$d = nfd$4$q;
+        x2$d = vbuf$read_data;
         if (fromin1$q) begin
-            x = x1$q;
+            x2$d = x1$q;
         end
-        pe_valid = v1$q;
-        pe_first = first1$q;
-        pe_last = last1$q;
-        ch_pre = nf2$q;
-        ch = nf3$q;
+        v2$d = v1$q;
+        first2$d = first1$q;
+        last2$d = last1$q;
+        x = x2$q;
+        pe_valid = v2$q;
+        pe_first = first2$q;
+        pe_last = last2$q;
+        ch_pre = nfd$4$q;
+        ch = nfd$5$q;
         fifo$clock = clock;
         fifo$reset = reset;
         fifo$write = res_write & (drain$q == 32'h0);
@@ -416,9 +561,15 @@ module tfc_w1a1_e11_mvtu$ctrl(clock,reset,in_data,in_valid,in_ready,out_data,out
             nf$d = 32'h0;
             wa$d = 32'h0;
             credits$d = 32'h0;
-            drain$d = 32'h7;
+            drain$d = drain_cycles;
+            room$d = 1'b0;
+            sflx$d = 1'b0;
+            nflx$d = 1'b0;
+            nf_nz$d = 1'b0;
             v1$d = 1'b0;
+            v2$d = 1'b0;
         end
+        rdy$d = room$d & ~nf_nz$d;
     end
     
 endmodule // tfc_w1a1_e11_mvtu$ctrl
@@ -427,13 +578,13 @@ endmodule // tfc_w1a1_e11_mvtu$ctrl
 module tfc_w1a1_e11_mvtu$ctrl$credits(d,q,clock);
     
     // Module arguments
-    input wire  [3:0] d;
-    output reg  [3:0] q;
+    input wire  [4:0] d;
+    output reg  [4:0] q;
     input wire  clock;
     
     // Update code (custom)
     initial begin
-       q = 4'h0;
+       q = 5'h0;
     end
     
     always @(posedge clock) begin
@@ -446,13 +597,13 @@ endmodule // tfc_w1a1_e11_mvtu$ctrl$credits
 module tfc_w1a1_e11_mvtu$ctrl$drain(d,q,clock);
     
     // Module arguments
-    input wire  [2:0] d;
-    output reg  [2:0] q;
+    input wire  [4:0] d;
+    output reg  [4:0] q;
     input wire  clock;
     
     // Update code (custom)
     initial begin
-       q = 3'h0;
+       q = 5'h0;
     end
     
     always @(posedge clock) begin
@@ -473,26 +624,40 @@ module tfc_w1a1_e11_mvtu$ctrl$fifo(clock,reset,write,data_in,read,valid,data_out
     output reg  valid;
     output reg  [7:0] data_out;
     
+    // Constant declarations
+    localparam  dual = 1'b0;
+    localparam  one = 5'b1;
+    
     // Stub signals
-    reg  [2:0] ram$read_address;
+    reg  [3:0] ram$read_address;
     reg  ram$read_clock;
     wire  [7:0] ram$read_data;
-    reg  [2:0] ram$write_address;
+    reg  [3:0] ram$write_address;
     reg  ram$write_clock;
     reg  [7:0] ram$write_data;
     reg  ram$write_enable;
-    reg  [3:0] wp$d;
-    wire  [3:0] wp$q;
+    reg  popd$d;
+    wire  popd$q;
+    reg  popd$clock;
+    reg  [4:0] wp$d;
+    wire  [4:0] wp$q;
     reg  wp$clock;
-    reg  [3:0] wpd$d;
-    wire  [3:0] wpd$q;
+    reg  [4:0] wpd$d;
+    wire  [4:0] wpd$q;
     reg  wpd$clock;
-    reg  [3:0] rp$d;
-    wire  [3:0] rp$q;
+    reg  [4:0] rp$d;
+    wire  [4:0] rp$q;
     reg  rp$clock;
+    reg  nonempty$d;
+    wire  nonempty$q;
+    reg  nonempty$clock;
+    reg  [4:0] rp1x$d;
+    wire  [4:0] rp1x$q;
+    reg  rp1x$clock;
     
     // Local signals
-    reg  nonempty;
+    reg  pop;
+    reg  [4:0] rp1;
     
     // Sub module instances
     tfc_w1a1_e11_mvtu$ctrl$fifo$ram ram(
@@ -503,6 +668,11 @@ module tfc_w1a1_e11_mvtu$ctrl$fifo(clock,reset,write,data_in,read,valid,data_out
         .write_clock(ram$write_clock),
         .write_data(ram$write_data),
         .write_enable(ram$write_enable)
+    );
+    tfc_w1a1_e11_mvtu$ctrl$fifo$popd popd(
+        .d(popd$d),
+        .q(popd$q),
+        .clock(popd$clock)
     );
     tfc_w1a1_e11_mvtu$ctrl$fifo$wp wp(
         .d(wp$d),
@@ -519,55 +689,118 @@ module tfc_w1a1_e11_mvtu$ctrl$fifo(clock,reset,write,data_in,read,valid,data_out
         .q(rp$q),
         .clock(rp$clock)
     );
+    tfc_w1a1_e11_mvtu$ctrl$fifo$nonempty nonempty(
+        .d(nonempty$d),
+        .q(nonempty$q),
+        .clock(nonempty$clock)
+    );
+    tfc_w1a1_e11_mvtu$ctrl$fifo$rp1x rp1x(
+        .d(rp1x$d),
+        .q(rp1x$q),
+        .clock(rp1x$clock)
+    );
     
     // Update code
     always @(*) begin
         wp$clock = clock;
         wpd$clock = clock;
         rp$clock = clock;
+        nonempty$clock = clock;
+        rp1x$clock = clock;
+        popd$clock = clock;
         wp$d = wp$q;
         wpd$d = wpd$q;
         rp$d = rp$q;
+        nonempty$d = nonempty$q;
+        rp1x$d = rp1x$q;
+        popd$d = popd$q;
+        rp1 = rp1x$q ^ one;
         ram$write_clock = clock;
         ram$read_clock = clock;
         ram$write_enable = write;
-        ram$write_address = ((wp$q) & 3'h7);
+        ram$write_address = ((wp$q) & 4'hf);
         ram$write_data = data_in;
         if (write) begin
             wp$d = wp$q + 32'h1;
         end
         wpd$d = wp$q;
-        nonempty = rp$q != wpd$q;
-        ram$read_address = ((rp$q) & 3'h7);
-        if (read & nonempty) begin
-            rp$d = rp$q + 32'h1;
-            ram$read_address = ((rp$q + 32'h1) & 3'h7);
+        pop = read & nonempty$q;
+        ram$read_address = ((rp$q) & 4'hf);
+        nonempty$d = rp$q != wp$q;
+        if (pop) begin
+            rp$d = rp1;
+            rp1x$d = (rp1 + 32'h1) ^ one;
+            if (~dual) begin
+                ram$read_address = ((rp1) & 4'hf);
+            end
+            nonempty$d = rp1 != wp$q;
         end
+        popd$d = pop & dual;
         if (reset) begin
             wp$d = 32'h0;
             wpd$d = 32'h0;
             rp$d = 32'h0;
+            rp1x$d = 32'h0;
+            nonempty$d = 1'b0;
         end
-        valid = nonempty;
+        valid = nonempty$q;
         data_out = ram$read_data;
     end
     
 endmodule // tfc_w1a1_e11_mvtu$ctrl$fifo
 
 
+module tfc_w1a1_e11_mvtu$ctrl$fifo$nonempty(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // tfc_w1a1_e11_mvtu$ctrl$fifo$nonempty
+
+
+module tfc_w1a1_e11_mvtu$ctrl$fifo$popd(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // tfc_w1a1_e11_mvtu$ctrl$fifo$popd
+
+
 module tfc_w1a1_e11_mvtu$ctrl$fifo$ram(read_address,read_clock,read_data,write_address,write_clock,write_data,write_enable);
     
     // Module arguments
-    input wire  [2:0] read_address;
+    input wire  [3:0] read_address;
     input wire  read_clock;
     output reg  [7:0] read_data;
-    input wire  [2:0] write_address;
+    input wire  [3:0] write_address;
     input wire  write_clock;
     input wire  [7:0] write_data;
     input wire  write_enable;
     
     // Update code (custom)
-    reg[7:0] mem[7:0];
+    reg[7:0] mem[15:0];
     
     
     
@@ -587,13 +820,13 @@ endmodule // tfc_w1a1_e11_mvtu$ctrl$fifo$ram
 module tfc_w1a1_e11_mvtu$ctrl$fifo$rp(d,q,clock);
     
     // Module arguments
-    input wire  [3:0] d;
-    output reg  [3:0] q;
+    input wire  [4:0] d;
+    output reg  [4:0] q;
     input wire  clock;
     
     // Update code (custom)
     initial begin
-       q = 4'h0;
+       q = 5'h0;
     end
     
     always @(posedge clock) begin
@@ -603,16 +836,35 @@ module tfc_w1a1_e11_mvtu$ctrl$fifo$rp(d,q,clock);
 endmodule // tfc_w1a1_e11_mvtu$ctrl$fifo$rp
 
 
-module tfc_w1a1_e11_mvtu$ctrl$fifo$wp(d,q,clock);
+module tfc_w1a1_e11_mvtu$ctrl$fifo$rp1x(d,q,clock);
     
     // Module arguments
-    input wire  [3:0] d;
-    output reg  [3:0] q;
+    input wire  [4:0] d;
+    output reg  [4:0] q;
     input wire  clock;
     
     // Update code (custom)
     initial begin
-       q = 4'h0;
+       q = 5'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // tfc_w1a1_e11_mvtu$ctrl$fifo$rp1x
+
+
+module tfc_w1a1_e11_mvtu$ctrl$fifo$wp(d,q,clock);
+    
+    // Module arguments
+    input wire  [4:0] d;
+    output reg  [4:0] q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 5'h0;
     end
     
     always @(posedge clock) begin
@@ -625,13 +877,13 @@ endmodule // tfc_w1a1_e11_mvtu$ctrl$fifo$wp
 module tfc_w1a1_e11_mvtu$ctrl$fifo$wpd(d,q,clock);
     
     // Module arguments
-    input wire  [3:0] d;
-    output reg  [3:0] q;
+    input wire  [4:0] d;
+    output reg  [4:0] q;
     input wire  clock;
     
     // Update code (custom)
     initial begin
-       q = 4'h0;
+       q = 5'h0;
     end
     
     always @(posedge clock) begin
@@ -658,6 +910,25 @@ module tfc_w1a1_e11_mvtu$ctrl$first1(d,q,clock);
     end
           
 endmodule // tfc_w1a1_e11_mvtu$ctrl$first1
+
+
+module tfc_w1a1_e11_mvtu$ctrl$first2(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // tfc_w1a1_e11_mvtu$ctrl$first2
 
 
 module tfc_w1a1_e11_mvtu$ctrl$fromin1(d,q,clock);
@@ -698,6 +969,25 @@ module tfc_w1a1_e11_mvtu$ctrl$last1(d,q,clock);
 endmodule // tfc_w1a1_e11_mvtu$ctrl$last1
 
 
+module tfc_w1a1_e11_mvtu$ctrl$last2(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // tfc_w1a1_e11_mvtu$ctrl$last2
+
+
 module tfc_w1a1_e11_mvtu$ctrl$nf(d,q,clock);
     
     // Module arguments
@@ -717,7 +1007,26 @@ module tfc_w1a1_e11_mvtu$ctrl$nf(d,q,clock);
 endmodule // tfc_w1a1_e11_mvtu$ctrl$nf
 
 
-module tfc_w1a1_e11_mvtu$ctrl$nf1(d,q,clock);
+module tfc_w1a1_e11_mvtu$ctrl$nf_nz(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // tfc_w1a1_e11_mvtu$ctrl$nf_nz
+
+
+module tfc_w1a1_e11_mvtu$ctrl$nfd$0(d,q,clock);
     
     // Module arguments
     input wire  [3:0] d;
@@ -733,10 +1042,10 @@ module tfc_w1a1_e11_mvtu$ctrl$nf1(d,q,clock);
        q <= d;
     end
           
-endmodule // tfc_w1a1_e11_mvtu$ctrl$nf1
+endmodule // tfc_w1a1_e11_mvtu$ctrl$nfd$0
 
 
-module tfc_w1a1_e11_mvtu$ctrl$nf2(d,q,clock);
+module tfc_w1a1_e11_mvtu$ctrl$nfd$1(d,q,clock);
     
     // Module arguments
     input wire  [3:0] d;
@@ -752,10 +1061,10 @@ module tfc_w1a1_e11_mvtu$ctrl$nf2(d,q,clock);
        q <= d;
     end
           
-endmodule // tfc_w1a1_e11_mvtu$ctrl$nf2
+endmodule // tfc_w1a1_e11_mvtu$ctrl$nfd$1
 
 
-module tfc_w1a1_e11_mvtu$ctrl$nf3(d,q,clock);
+module tfc_w1a1_e11_mvtu$ctrl$nfd$2(d,q,clock);
     
     // Module arguments
     input wire  [3:0] d;
@@ -771,7 +1080,121 @@ module tfc_w1a1_e11_mvtu$ctrl$nf3(d,q,clock);
        q <= d;
     end
           
-endmodule // tfc_w1a1_e11_mvtu$ctrl$nf3
+endmodule // tfc_w1a1_e11_mvtu$ctrl$nfd$2
+
+
+module tfc_w1a1_e11_mvtu$ctrl$nfd$3(d,q,clock);
+    
+    // Module arguments
+    input wire  [3:0] d;
+    output reg  [3:0] q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 4'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // tfc_w1a1_e11_mvtu$ctrl$nfd$3
+
+
+module tfc_w1a1_e11_mvtu$ctrl$nfd$4(d,q,clock);
+    
+    // Module arguments
+    input wire  [3:0] d;
+    output reg  [3:0] q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 4'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // tfc_w1a1_e11_mvtu$ctrl$nfd$4
+
+
+module tfc_w1a1_e11_mvtu$ctrl$nfd$5(d,q,clock);
+    
+    // Module arguments
+    input wire  [3:0] d;
+    output reg  [3:0] q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 4'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // tfc_w1a1_e11_mvtu$ctrl$nfd$5
+
+
+module tfc_w1a1_e11_mvtu$ctrl$nflx(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // tfc_w1a1_e11_mvtu$ctrl$nflx
+
+
+module tfc_w1a1_e11_mvtu$ctrl$rdy(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // tfc_w1a1_e11_mvtu$ctrl$rdy
+
+
+module tfc_w1a1_e11_mvtu$ctrl$room(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // tfc_w1a1_e11_mvtu$ctrl$room
 
 
 module tfc_w1a1_e11_mvtu$ctrl$sf(d,q,clock);
@@ -793,6 +1216,25 @@ module tfc_w1a1_e11_mvtu$ctrl$sf(d,q,clock);
 endmodule // tfc_w1a1_e11_mvtu$ctrl$sf
 
 
+module tfc_w1a1_e11_mvtu$ctrl$sflx(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // tfc_w1a1_e11_mvtu$ctrl$sflx
+
+
 module tfc_w1a1_e11_mvtu$ctrl$v1(d,q,clock);
     
     // Module arguments
@@ -810,6 +1252,25 @@ module tfc_w1a1_e11_mvtu$ctrl$v1(d,q,clock);
     end
           
 endmodule // tfc_w1a1_e11_mvtu$ctrl$v1
+
+
+module tfc_w1a1_e11_mvtu$ctrl$v2(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // tfc_w1a1_e11_mvtu$ctrl$v2
 
 
 module tfc_w1a1_e11_mvtu$ctrl$vbuf(read_address,read_clock,read_data,write_address,write_clock,write_data,write_enable);
@@ -877,6 +1338,25 @@ module tfc_w1a1_e11_mvtu$ctrl$x1(d,q,clock);
     end
           
 endmodule // tfc_w1a1_e11_mvtu$ctrl$x1
+
+
+module tfc_w1a1_e11_mvtu$ctrl$x2(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // tfc_w1a1_e11_mvtu$ctrl$x2
 
 
 module tfc_w1a1_e11_mvtu$lanes$0(clock,y_valid,y,ch,ch_pre,prev,out,valid);
@@ -1026,12 +1506,37 @@ module tfc_w1a1_e11_mvtu$pes$0(clock,in_valid,first,last,pad,x,w,out_valid,y);
     // Constant declarations
     localparam  fan_in = 8'h40;
     localparam  padding = 1'b0;
-    localparam  pad_full = 7'b1;
-    localparam  pad_tail = 7'b1;
+    localparam  pad_full = 8'h1;
+    localparam  pad_tail = 8'h1;
     
     // Stub signals
+    reg  tree$clock;
     reg  tree$bits;
     wire  tree$count;
+    reg  va$d;
+    wire  va$q;
+    reg  va$clock;
+    reg  fa$d;
+    wire  fa$q;
+    reg  fa$clock;
+    reg  la$d;
+    wire  la$q;
+    reg  la$clock;
+    reg  pa$d;
+    wire  pa$q;
+    reg  pa$clock;
+    reg  vb$d;
+    wire  vb$q;
+    reg  vb$clock;
+    reg  fb$d;
+    wire  fb$q;
+    reg  fb$clock;
+    reg  lb$d;
+    wire  lb$q;
+    reg  lb$clock;
+    reg  pb$d;
+    wire  pb$q;
+    reg  pb$clock;
     reg  pc$d;
     wire  pc$q;
     reg  pc$clock;
@@ -1047,8 +1552,8 @@ module tfc_w1a1_e11_mvtu$pes$0(clock,in_valid,first,last,pad,x,w,out_valid,y);
     reg  pad1$d;
     wire  pad1$q;
     reg  pad1$clock;
-    reg  [6:0] acc$d;
-    wire  [6:0] acc$q;
+    reg  [7:0] acc$d;
+    wire  [7:0] acc$q;
     reg  acc$clock;
     reg  [7:0] yreg$d;
     wire  [7:0] yreg$q;
@@ -1058,13 +1563,55 @@ module tfc_w1a1_e11_mvtu$pes$0(clock,in_valid,first,last,pad,x,w,out_valid,y);
     reg  vout$clock;
     
     // Local signals
-    reg  [6:0] c;
-    reg  [6:0] total;
+    reg  [7:0] c;
+    reg  [7:0] base;
+    reg  [7:0] total;
     
     // Sub module instances
     tfc_w1a1_e11_mvtu$pes$0$tree tree(
+        .clock(tree$clock),
         .bits(tree$bits),
         .count(tree$count)
+    );
+    tfc_w1a1_e11_mvtu$pes$0$va va(
+        .d(va$d),
+        .q(va$q),
+        .clock(va$clock)
+    );
+    tfc_w1a1_e11_mvtu$pes$0$fa fa(
+        .d(fa$d),
+        .q(fa$q),
+        .clock(fa$clock)
+    );
+    tfc_w1a1_e11_mvtu$pes$0$la la(
+        .d(la$d),
+        .q(la$q),
+        .clock(la$clock)
+    );
+    tfc_w1a1_e11_mvtu$pes$0$pa pa(
+        .d(pa$d),
+        .q(pa$q),
+        .clock(pa$clock)
+    );
+    tfc_w1a1_e11_mvtu$pes$0$vb vb(
+        .d(vb$d),
+        .q(vb$q),
+        .clock(vb$clock)
+    );
+    tfc_w1a1_e11_mvtu$pes$0$fb fb(
+        .d(fb$d),
+        .q(fb$q),
+        .clock(fb$clock)
+    );
+    tfc_w1a1_e11_mvtu$pes$0$lb lb(
+        .d(lb$d),
+        .q(lb$q),
+        .clock(lb$clock)
+    );
+    tfc_w1a1_e11_mvtu$pes$0$pb pb(
+        .d(pb$d),
+        .q(pb$q),
+        .clock(pb$clock)
     );
     tfc_w1a1_e11_mvtu$pes$0$pc pc(
         .d(pc$d),
@@ -1109,6 +1656,14 @@ module tfc_w1a1_e11_mvtu$pes$0(clock,in_valid,first,last,pad,x,w,out_valid,y);
     
     // Update code
     always @(*) begin
+        va$clock = clock;
+        fa$clock = clock;
+        la$clock = clock;
+        pa$clock = clock;
+        vb$clock = clock;
+        fb$clock = clock;
+        lb$clock = clock;
+        pb$clock = clock;
         pc$clock = clock;
         v1$clock = clock;
         first1$clock = clock;
@@ -1117,6 +1672,14 @@ module tfc_w1a1_e11_mvtu$pes$0(clock,in_valid,first,last,pad,x,w,out_valid,y);
         acc$clock = clock;
         yreg$clock = clock;
         vout$clock = clock;
+        va$d = va$q;
+        fa$d = fa$q;
+        la$d = la$q;
+        pa$d = pa$q;
+        vb$d = vb$q;
+        fb$d = fb$q;
+        lb$d = lb$q;
+        pb$d = pb$q;
         pc$d = pc$q;
         v1$d = v1$q;
         first1$d = first1$q;
@@ -1125,34 +1688,38 @@ module tfc_w1a1_e11_mvtu$pes$0(clock,in_valid,first,last,pad,x,w,out_valid,y);
         acc$d = acc$q;
         yreg$d = yreg$q;
         vout$d = vout$q;
+        tree$clock = clock;
         tree$bits = x ^ w;
+        va$d = in_valid;
+        fa$d = first;
+        la$d = last;
+        pa$d = pad;
+        vb$d = va$q;
+        fb$d = fa$q;
+        lb$d = la$q;
+        pb$d = pa$q;
         pc$d = tree$count;
-        v1$d = in_valid;
-        first1$d = first;
-        last1$d = last;
-        pad1$d = pad;
-        c = ((pc$q) & 7'h7f);
-        if (padding) begin
-            c = ((pc$q) & 7'h7f) << 32'h1;
-            if (pad1$q) begin
-                c = pad_full;
-                if (last1$q) begin
-                    c = pad_tail;
-                end
+        v1$d = vb$q;
+        first1$d = fb$q;
+        last1$d = lb$q;
+        pad1$d = pb$q;
+        c = ((pc$q) & 8'hff) << 32'h1;
+        if (padding & pad1$q) begin
+            c = pad_full;
+            if (last1$q) begin
+                c = pad_tail;
             end
         end
-        total = acc$q + c;
+        base = acc$q;
         if (first1$q) begin
-            total = c;
+            base = fan_in;
         end
+        total = base - c;
         vout$d = 1'b0;
         if (v1$q) begin
             acc$d = total;
             if (last1$q) begin
-                yreg$d = fan_in - (((total) & 8'hff) << 32'h1);
-                if (padding) begin
-                    yreg$d = fan_in - ((total) & 8'hff);
-                end
+                yreg$d = total;
                 vout$d = 1'b1;
             end
         end
@@ -1166,13 +1733,13 @@ endmodule // tfc_w1a1_e11_mvtu$pes$0
 module tfc_w1a1_e11_mvtu$pes$0$acc(d,q,clock);
     
     // Module arguments
-    input wire  [6:0] d;
-    output reg  [6:0] q;
+    input wire  [7:0] d;
+    output reg  [7:0] q;
     input wire  clock;
     
     // Update code (custom)
     initial begin
-       q = 7'h0;
+       q = 8'h0;
     end
     
     always @(posedge clock) begin
@@ -1180,6 +1747,44 @@ module tfc_w1a1_e11_mvtu$pes$0$acc(d,q,clock);
     end
           
 endmodule // tfc_w1a1_e11_mvtu$pes$0$acc
+
+
+module tfc_w1a1_e11_mvtu$pes$0$fa(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // tfc_w1a1_e11_mvtu$pes$0$fa
+
+
+module tfc_w1a1_e11_mvtu$pes$0$fb(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // tfc_w1a1_e11_mvtu$pes$0$fb
 
 
 module tfc_w1a1_e11_mvtu$pes$0$first1(d,q,clock);
@@ -1201,6 +1806,25 @@ module tfc_w1a1_e11_mvtu$pes$0$first1(d,q,clock);
 endmodule // tfc_w1a1_e11_mvtu$pes$0$first1
 
 
+module tfc_w1a1_e11_mvtu$pes$0$la(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // tfc_w1a1_e11_mvtu$pes$0$la
+
+
 module tfc_w1a1_e11_mvtu$pes$0$last1(d,q,clock);
     
     // Module arguments
@@ -1218,6 +1842,44 @@ module tfc_w1a1_e11_mvtu$pes$0$last1(d,q,clock);
     end
           
 endmodule // tfc_w1a1_e11_mvtu$pes$0$last1
+
+
+module tfc_w1a1_e11_mvtu$pes$0$lb(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // tfc_w1a1_e11_mvtu$pes$0$lb
+
+
+module tfc_w1a1_e11_mvtu$pes$0$pa(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // tfc_w1a1_e11_mvtu$pes$0$pa
 
 
 module tfc_w1a1_e11_mvtu$pes$0$pad1(d,q,clock);
@@ -1239,6 +1901,25 @@ module tfc_w1a1_e11_mvtu$pes$0$pad1(d,q,clock);
 endmodule // tfc_w1a1_e11_mvtu$pes$0$pad1
 
 
+module tfc_w1a1_e11_mvtu$pes$0$pb(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // tfc_w1a1_e11_mvtu$pes$0$pb
+
+
 module tfc_w1a1_e11_mvtu$pes$0$pc(d,q,clock);
     
     // Module arguments
@@ -1258,9 +1939,10 @@ module tfc_w1a1_e11_mvtu$pes$0$pc(d,q,clock);
 endmodule // tfc_w1a1_e11_mvtu$pes$0$pc
 
 
-module tfc_w1a1_e11_mvtu$pes$0$tree(bits,count);
+module tfc_w1a1_e11_mvtu$pes$0$tree(clock,bits,count);
     
     // Module arguments
+    input wire  clock;
     input wire  bits;
     output reg  count;
     
@@ -1271,12 +1953,18 @@ module tfc_w1a1_e11_mvtu$pes$0$tree(bits,count);
     reg  lv2$0$a;
     reg  lv2$0$b;
     wire  lv2$0$s;
+    reg  r2$0$d;
+    wire  r2$0$q;
+    reg  r2$0$clock;
     reg  lv3$0$a;
     reg  lv3$0$b;
     wire  lv3$0$s;
     reg  lv4$0$a;
     reg  lv4$0$b;
     wire  lv4$0$s;
+    reg  r4$0$d;
+    wire  r4$0$q;
+    reg  r4$0$clock;
     reg  lv5$0$a;
     reg  lv5$0$b;
     wire  lv5$0$s;
@@ -1298,6 +1986,11 @@ module tfc_w1a1_e11_mvtu$pes$0$tree(bits,count);
         .b(lv2$0$b),
         .s(lv2$0$s)
     );
+    tfc_w1a1_e11_mvtu$pes$0$tree$r2$0 r2$0(
+        .d(r2$0$d),
+        .q(r2$0$q),
+        .clock(r2$0$clock)
+    );
     tfc_w1a1_e11_mvtu$pes$0$tree$lv3$0 lv3$0(
         .a(lv3$0$a),
         .b(lv3$0$b),
@@ -1307,6 +2000,11 @@ module tfc_w1a1_e11_mvtu$pes$0$tree(bits,count);
         .a(lv4$0$a),
         .b(lv4$0$b),
         .s(lv4$0$s)
+    );
+    tfc_w1a1_e11_mvtu$pes$0$tree$r4$0 r4$0(
+        .d(r4$0$d),
+        .q(r4$0$q),
+        .clock(r4$0$clock)
     );
     tfc_w1a1_e11_mvtu$pes$0$tree$lv5$0 lv5$0(
         .a(lv5$0$a),
@@ -1333,11 +2031,15 @@ module tfc_w1a1_e11_mvtu$pes$0$tree(bits,count);
         end
         lv2$0$a = lv1$0$s;
         lv2$0$b = 32'h0;
-        lv3$0$a = lv2$0$s;
+        r2$0$clock = clock;
+        r2$0$d = lv2$0$s;
+        lv3$0$a = r2$0$q;
         lv3$0$b = 32'h0;
         lv4$0$a = lv3$0$s;
         lv4$0$b = 32'h0;
-        lv5$0$a = lv4$0$s;
+        r4$0$clock = clock;
+        r4$0$d = lv4$0$s;
+        lv5$0$a = r4$0$q;
         lv5$0$b = 32'h0;
         lv6$0$a = lv5$0$s;
         lv6$0$b = 32'h0;
@@ -1454,6 +2156,44 @@ module tfc_w1a1_e11_mvtu$pes$0$tree$lv7$0(a,b,s);
 endmodule // tfc_w1a1_e11_mvtu$pes$0$tree$lv7$0
 
 
+module tfc_w1a1_e11_mvtu$pes$0$tree$r2$0(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // tfc_w1a1_e11_mvtu$pes$0$tree$r2$0
+
+
+module tfc_w1a1_e11_mvtu$pes$0$tree$r4$0(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // tfc_w1a1_e11_mvtu$pes$0$tree$r4$0
+
+
 module tfc_w1a1_e11_mvtu$pes$0$v1(d,q,clock);
     
     // Module arguments
@@ -1471,6 +2211,44 @@ module tfc_w1a1_e11_mvtu$pes$0$v1(d,q,clock);
     end
           
 endmodule // tfc_w1a1_e11_mvtu$pes$0$v1
+
+
+module tfc_w1a1_e11_mvtu$pes$0$va(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // tfc_w1a1_e11_mvtu$pes$0$va
+
+
+module tfc_w1a1_e11_mvtu$pes$0$vb(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // tfc_w1a1_e11_mvtu$pes$0$vb
 
 
 module tfc_w1a1_e11_mvtu$pes$0$vout(d,q,clock);
@@ -1518,29 +2296,477 @@ module tfc_w1a1_e11_mvtu$wmem$0(clock,address,data);
     input wire  [9:0] address;
     output reg  data;
     
+    // Constant declarations
+    localparam  shift = 10'b100;
+    
     // Stub signals
-    reg  [9:0] rom$address;
-    reg  rom$clock;
-    wire  rom$data;
+    reg  [9:0] banks$0$address;
+    reg  banks$0$clock;
+    wire  banks$0$data;
+    reg  [9:0] banks$1$address;
+    reg  banks$1$clock;
+    wire  banks$1$data;
+    reg  [9:0] banks$2$address;
+    reg  banks$2$clock;
+    wire  banks$2$data;
+    reg  [9:0] banks$3$address;
+    reg  banks$3$clock;
+    wire  banks$3$data;
+    reg  [9:0] banks$4$address;
+    reg  banks$4$clock;
+    wire  banks$4$data;
+    reg  [9:0] banks$5$address;
+    reg  banks$5$clock;
+    wire  banks$5$data;
+    reg  [9:0] banks$6$address;
+    reg  banks$6$clock;
+    wire  banks$6$data;
+    reg  [9:0] banks$7$address;
+    reg  banks$7$clock;
+    wire  banks$7$data;
+    reg  [9:0] banks$8$address;
+    reg  banks$8$clock;
+    wire  banks$8$data;
+    reg  [9:0] banks$9$address;
+    reg  banks$9$clock;
+    wire  banks$9$data;
+    reg  [9:0] banks$10$address;
+    reg  banks$10$clock;
+    wire  banks$10$data;
+    reg  [9:0] banks$11$address;
+    reg  banks$11$clock;
+    wire  banks$11$data;
+    reg  [9:0] banks$12$address;
+    reg  banks$12$clock;
+    wire  banks$12$data;
+    reg  [9:0] banks$13$address;
+    reg  banks$13$clock;
+    wire  banks$13$data;
+    reg  [9:0] banks$14$address;
+    reg  banks$14$clock;
+    wire  banks$14$data;
+    reg  [9:0] banks$15$address;
+    reg  banks$15$clock;
+    wire  banks$15$data;
+    reg  [9:0] alo$d;
+    wire  [9:0] alo$q;
+    reg  alo$clock;
+    reg  mux1$0$a;
+    reg  mux1$0$b;
+    reg  mux1$0$sel;
+    wire  mux1$0$out;
+    reg  mux1$1$a;
+    reg  mux1$1$b;
+    reg  mux1$1$sel;
+    wire  mux1$1$out;
+    reg  mux1$2$a;
+    reg  mux1$2$b;
+    reg  mux1$2$sel;
+    wire  mux1$2$out;
+    reg  mux1$3$a;
+    reg  mux1$3$b;
+    reg  mux1$3$sel;
+    wire  mux1$3$out;
+    reg  mux1$4$a;
+    reg  mux1$4$b;
+    reg  mux1$4$sel;
+    wire  mux1$4$out;
+    reg  mux1$5$a;
+    reg  mux1$5$b;
+    reg  mux1$5$sel;
+    wire  mux1$5$out;
+    reg  mux1$6$a;
+    reg  mux1$6$b;
+    reg  mux1$6$sel;
+    wire  mux1$6$out;
+    reg  mux1$7$a;
+    reg  mux1$7$b;
+    reg  mux1$7$sel;
+    wire  mux1$7$out;
+    reg  mux2$0$a;
+    reg  mux2$0$b;
+    reg  mux2$0$sel;
+    wire  mux2$0$out;
+    reg  mux2$1$a;
+    reg  mux2$1$b;
+    reg  mux2$1$sel;
+    wire  mux2$1$out;
+    reg  mux2$2$a;
+    reg  mux2$2$b;
+    reg  mux2$2$sel;
+    wire  mux2$2$out;
+    reg  mux2$3$a;
+    reg  mux2$3$b;
+    reg  mux2$3$sel;
+    wire  mux2$3$out;
+    reg  mux3$0$a;
+    reg  mux3$0$b;
+    reg  mux3$0$sel;
+    wire  mux3$0$out;
+    reg  mux3$1$a;
+    reg  mux3$1$b;
+    reg  mux3$1$sel;
+    wire  mux3$1$out;
+    reg  mux4$0$a;
+    reg  mux4$0$b;
+    reg  mux4$0$sel;
+    wire  mux4$0$out;
+    reg  dreg$d;
+    wire  dreg$q;
+    reg  dreg$clock;
     
     // Sub module instances
-    tfc_w1a1_e11_mvtu$wmem$0$rom rom(
-        .address(rom$address),
-        .clock(rom$clock),
-        .data(rom$data)
+    tfc_w1a1_e11_mvtu$wmem$0$banks$0 banks$0(
+        .address(banks$0$address),
+        .clock(banks$0$clock),
+        .data(banks$0$data)
+    );
+    tfc_w1a1_e11_mvtu$wmem$0$banks$1 banks$1(
+        .address(banks$1$address),
+        .clock(banks$1$clock),
+        .data(banks$1$data)
+    );
+    tfc_w1a1_e11_mvtu$wmem$0$banks$2 banks$2(
+        .address(banks$2$address),
+        .clock(banks$2$clock),
+        .data(banks$2$data)
+    );
+    tfc_w1a1_e11_mvtu$wmem$0$banks$3 banks$3(
+        .address(banks$3$address),
+        .clock(banks$3$clock),
+        .data(banks$3$data)
+    );
+    tfc_w1a1_e11_mvtu$wmem$0$banks$4 banks$4(
+        .address(banks$4$address),
+        .clock(banks$4$clock),
+        .data(banks$4$data)
+    );
+    tfc_w1a1_e11_mvtu$wmem$0$banks$5 banks$5(
+        .address(banks$5$address),
+        .clock(banks$5$clock),
+        .data(banks$5$data)
+    );
+    tfc_w1a1_e11_mvtu$wmem$0$banks$6 banks$6(
+        .address(banks$6$address),
+        .clock(banks$6$clock),
+        .data(banks$6$data)
+    );
+    tfc_w1a1_e11_mvtu$wmem$0$banks$7 banks$7(
+        .address(banks$7$address),
+        .clock(banks$7$clock),
+        .data(banks$7$data)
+    );
+    tfc_w1a1_e11_mvtu$wmem$0$banks$8 banks$8(
+        .address(banks$8$address),
+        .clock(banks$8$clock),
+        .data(banks$8$data)
+    );
+    tfc_w1a1_e11_mvtu$wmem$0$banks$9 banks$9(
+        .address(banks$9$address),
+        .clock(banks$9$clock),
+        .data(banks$9$data)
+    );
+    tfc_w1a1_e11_mvtu$wmem$0$banks$10 banks$10(
+        .address(banks$10$address),
+        .clock(banks$10$clock),
+        .data(banks$10$data)
+    );
+    tfc_w1a1_e11_mvtu$wmem$0$banks$11 banks$11(
+        .address(banks$11$address),
+        .clock(banks$11$clock),
+        .data(banks$11$data)
+    );
+    tfc_w1a1_e11_mvtu$wmem$0$banks$12 banks$12(
+        .address(banks$12$address),
+        .clock(banks$12$clock),
+        .data(banks$12$data)
+    );
+    tfc_w1a1_e11_mvtu$wmem$0$banks$13 banks$13(
+        .address(banks$13$address),
+        .clock(banks$13$clock),
+        .data(banks$13$data)
+    );
+    tfc_w1a1_e11_mvtu$wmem$0$banks$14 banks$14(
+        .address(banks$14$address),
+        .clock(banks$14$clock),
+        .data(banks$14$data)
+    );
+    tfc_w1a1_e11_mvtu$wmem$0$banks$15 banks$15(
+        .address(banks$15$address),
+        .clock(banks$15$clock),
+        .data(banks$15$data)
+    );
+    tfc_w1a1_e11_mvtu$wmem$0$alo alo(
+        .d(alo$d),
+        .q(alo$q),
+        .clock(alo$clock)
+    );
+    tfc_w1a1_e11_mvtu$wmem$0$mux1$0 mux1$0(
+        .a(mux1$0$a),
+        .b(mux1$0$b),
+        .sel(mux1$0$sel),
+        .out(mux1$0$out)
+    );
+    tfc_w1a1_e11_mvtu$wmem$0$mux1$1 mux1$1(
+        .a(mux1$1$a),
+        .b(mux1$1$b),
+        .sel(mux1$1$sel),
+        .out(mux1$1$out)
+    );
+    tfc_w1a1_e11_mvtu$wmem$0$mux1$2 mux1$2(
+        .a(mux1$2$a),
+        .b(mux1$2$b),
+        .sel(mux1$2$sel),
+        .out(mux1$2$out)
+    );
+    tfc_w1a1_e11_mvtu$wmem$0$mux1$3 mux1$3(
+        .a(mux1$3$a),
+        .b(mux1$3$b),
+        .sel(mux1$3$sel),
+        .out(mux1$3$out)
+    );
+    tfc_w1a1_e11_mvtu$wmem$0$mux1$4 mux1$4(
+        .a(mux1$4$a),
+        .b(mux1$4$b),
+        .sel(mux1$4$sel),
+        .out(mux1$4$out)
+    );
+    tfc_w1a1_e11_mvtu$wmem$0$mux1$5 mux1$5(
+        .a(mux1$5$a),
+        .b(mux1$5$b),
+        .sel(mux1$5$sel),
+        .out(mux1$5$out)
+    );
+    tfc_w1a1_e11_mvtu$wmem$0$mux1$6 mux1$6(
+        .a(mux1$6$a),
+        .b(mux1$6$b),
+        .sel(mux1$6$sel),
+        .out(mux1$6$out)
+    );
+    tfc_w1a1_e11_mvtu$wmem$0$mux1$7 mux1$7(
+        .a(mux1$7$a),
+        .b(mux1$7$b),
+        .sel(mux1$7$sel),
+        .out(mux1$7$out)
+    );
+    tfc_w1a1_e11_mvtu$wmem$0$mux2$0 mux2$0(
+        .a(mux2$0$a),
+        .b(mux2$0$b),
+        .sel(mux2$0$sel),
+        .out(mux2$0$out)
+    );
+    tfc_w1a1_e11_mvtu$wmem$0$mux2$1 mux2$1(
+        .a(mux2$1$a),
+        .b(mux2$1$b),
+        .sel(mux2$1$sel),
+        .out(mux2$1$out)
+    );
+    tfc_w1a1_e11_mvtu$wmem$0$mux2$2 mux2$2(
+        .a(mux2$2$a),
+        .b(mux2$2$b),
+        .sel(mux2$2$sel),
+        .out(mux2$2$out)
+    );
+    tfc_w1a1_e11_mvtu$wmem$0$mux2$3 mux2$3(
+        .a(mux2$3$a),
+        .b(mux2$3$b),
+        .sel(mux2$3$sel),
+        .out(mux2$3$out)
+    );
+    tfc_w1a1_e11_mvtu$wmem$0$mux3$0 mux3$0(
+        .a(mux3$0$a),
+        .b(mux3$0$b),
+        .sel(mux3$0$sel),
+        .out(mux3$0$out)
+    );
+    tfc_w1a1_e11_mvtu$wmem$0$mux3$1 mux3$1(
+        .a(mux3$1$a),
+        .b(mux3$1$b),
+        .sel(mux3$1$sel),
+        .out(mux3$1$out)
+    );
+    tfc_w1a1_e11_mvtu$wmem$0$mux4$0 mux4$0(
+        .a(mux4$0$a),
+        .b(mux4$0$b),
+        .sel(mux4$0$sel),
+        .out(mux4$0$out)
+    );
+    tfc_w1a1_e11_mvtu$wmem$0$dreg dreg(
+        .d(dreg$d),
+        .q(dreg$q),
+        .clock(dreg$clock)
     );
     
     // Update code
     always @(*) begin
-        rom$clock = clock;
-        rom$address = address;
-        data = rom$data;
+        alo$clock = clock;
+        dreg$clock = clock;
+        alo$d = alo$q;
+        dreg$d = dreg$q;
+        banks$0$clock = clock;
+        banks$0$address = address >> shift;
+        banks$1$clock = clock;
+        banks$1$address = address >> shift;
+        banks$2$clock = clock;
+        banks$2$address = address >> shift;
+        banks$3$clock = clock;
+        banks$3$address = address >> shift;
+        banks$4$clock = clock;
+        banks$4$address = address >> shift;
+        banks$5$clock = clock;
+        banks$5$address = address >> shift;
+        banks$6$clock = clock;
+        banks$6$address = address >> shift;
+        banks$7$clock = clock;
+        banks$7$address = address >> shift;
+        banks$8$clock = clock;
+        banks$8$address = address >> shift;
+        banks$9$clock = clock;
+        banks$9$address = address >> shift;
+        banks$10$clock = clock;
+        banks$10$address = address >> shift;
+        banks$11$clock = clock;
+        banks$11$address = address >> shift;
+        banks$12$clock = clock;
+        banks$12$address = address >> shift;
+        banks$13$clock = clock;
+        banks$13$address = address >> shift;
+        banks$14$clock = clock;
+        banks$14$address = address >> shift;
+        banks$15$clock = clock;
+        banks$15$address = address >> shift;
+        alo$d = address;
+        mux1$0$a = banks$0$data;
+        mux1$0$b = banks$1$data;
+        mux1$0$sel = alo$q[32'h0];
+        mux1$1$a = banks$2$data;
+        mux1$1$b = banks$3$data;
+        mux1$1$sel = alo$q[32'h0];
+        mux1$2$a = banks$4$data;
+        mux1$2$b = banks$5$data;
+        mux1$2$sel = alo$q[32'h0];
+        mux1$3$a = banks$6$data;
+        mux1$3$b = banks$7$data;
+        mux1$3$sel = alo$q[32'h0];
+        mux1$4$a = banks$8$data;
+        mux1$4$b = banks$9$data;
+        mux1$4$sel = alo$q[32'h0];
+        mux1$5$a = banks$10$data;
+        mux1$5$b = banks$11$data;
+        mux1$5$sel = alo$q[32'h0];
+        mux1$6$a = banks$12$data;
+        mux1$6$b = banks$13$data;
+        mux1$6$sel = alo$q[32'h0];
+        mux1$7$a = banks$14$data;
+        mux1$7$b = banks$15$data;
+        mux1$7$sel = alo$q[32'h0];
+        mux2$0$a = mux1$0$out;
+        mux2$0$b = mux1$1$out;
+        mux2$0$sel = alo$q[32'h1];
+        mux2$1$a = mux1$2$out;
+        mux2$1$b = mux1$3$out;
+        mux2$1$sel = alo$q[32'h1];
+        mux2$2$a = mux1$4$out;
+        mux2$2$b = mux1$5$out;
+        mux2$2$sel = alo$q[32'h1];
+        mux2$3$a = mux1$6$out;
+        mux2$3$b = mux1$7$out;
+        mux2$3$sel = alo$q[32'h1];
+        mux3$0$a = mux2$0$out;
+        mux3$0$b = mux2$1$out;
+        mux3$0$sel = alo$q[32'h2];
+        mux3$1$a = mux2$2$out;
+        mux3$1$b = mux2$3$out;
+        mux3$1$sel = alo$q[32'h2];
+        mux4$0$a = mux3$0$out;
+        mux4$0$b = mux3$1$out;
+        mux4$0$sel = alo$q[32'h3];
+        dreg$d = mux4$0$out;
+        data = dreg$q;
     end
     
 endmodule // tfc_w1a1_e11_mvtu$wmem$0
 
 
-module tfc_w1a1_e11_mvtu$wmem$0$rom(address,clock,data);
+module tfc_w1a1_e11_mvtu$wmem$0$alo(d,q,clock);
+    
+    // Module arguments
+    input wire  [9:0] d;
+    output reg  [9:0] q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 10'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // tfc_w1a1_e11_mvtu$wmem$0$alo
+
+
+module tfc_w1a1_e11_mvtu$wmem$0$banks$0(address,clock,data);
+    
+    // Module arguments
+    input wire  [9:0] address;
+    input wire  clock;
+    output reg  data;
+    
+    // Update code (custom)
+    reg[0:0] mem [1023:0];
+    
+    initial begin
+    mem[0] = 1'b1;
+    mem[1] = 1'b1;
+    mem[2] = 1'b0;
+    mem[3] = 1'b1;
+    mem[4] = 1'b1;
+    mem[5] = 1'b1;
+    mem[6] = 1'b1;
+    mem[7] = 1'b1;
+    mem[8] = 1'b1;
+    mem[9] = 1'b0;
+    mem[10] = 1'b1;
+    mem[11] = 1'b1;
+    mem[12] = 1'b0;
+    mem[13] = 1'b1;
+    mem[14] = 1'b0;
+    mem[15] = 1'b0;
+    mem[16] = 1'b0;
+    mem[17] = 1'b0;
+    mem[18] = 1'b1;
+    mem[19] = 1'b0;
+    mem[20] = 1'b1;
+    mem[21] = 1'b1;
+    mem[22] = 1'b1;
+    mem[23] = 1'b0;
+    mem[24] = 1'b0;
+    mem[25] = 1'b1;
+    mem[26] = 1'b0;
+    mem[27] = 1'b0;
+    mem[28] = 1'b0;
+    mem[29] = 1'b0;
+    mem[30] = 1'b0;
+    mem[31] = 1'b1;
+    mem[32] = 1'b0;
+    mem[33] = 1'b0;
+    mem[34] = 1'b1;
+    mem[35] = 1'b0;
+    mem[36] = 1'b0;
+    mem[37] = 1'b0;
+    mem[38] = 1'b0;
+    mem[39] = 1'b1;
+    end
+    
+    always @(posedge clock) begin
+       data <= mem[address];
+    end
+endmodule // tfc_w1a1_e11_mvtu$wmem$0$banks$0
+
+
+module tfc_w1a1_e11_mvtu$wmem$0$banks$1(address,clock,data);
     
     // Module arguments
     input wire  [9:0] address;
@@ -1555,19 +2781,609 @@ module tfc_w1a1_e11_mvtu$wmem$0$rom(address,clock,data);
     mem[1] = 1'b1;
     mem[2] = 1'b1;
     mem[3] = 1'b1;
-    mem[4] = 1'b1;
-    mem[5] = 1'b0;
+    mem[4] = 1'b0;
+    mem[5] = 1'b1;
     mem[6] = 1'b0;
     mem[7] = 1'b0;
-    mem[8] = 1'b0;
-    mem[9] = 1'b1;
+    mem[8] = 1'b1;
+    mem[9] = 1'b0;
     mem[10] = 1'b0;
     mem[11] = 1'b1;
-    mem[12] = 1'b1;
+    mem[12] = 1'b0;
     mem[13] = 1'b0;
     mem[14] = 1'b0;
     mem[15] = 1'b1;
     mem[16] = 1'b1;
+    mem[17] = 1'b1;
+    mem[18] = 1'b0;
+    mem[19] = 1'b0;
+    mem[20] = 1'b0;
+    mem[21] = 1'b0;
+    mem[22] = 1'b1;
+    mem[23] = 1'b0;
+    mem[24] = 1'b1;
+    mem[25] = 1'b0;
+    mem[26] = 1'b0;
+    mem[27] = 1'b1;
+    mem[28] = 1'b0;
+    mem[29] = 1'b0;
+    mem[30] = 1'b1;
+    mem[31] = 1'b1;
+    mem[32] = 1'b0;
+    mem[33] = 1'b1;
+    mem[34] = 1'b1;
+    mem[35] = 1'b1;
+    mem[36] = 1'b1;
+    mem[37] = 1'b1;
+    mem[38] = 1'b1;
+    mem[39] = 1'b0;
+    end
+    
+    always @(posedge clock) begin
+       data <= mem[address];
+    end
+endmodule // tfc_w1a1_e11_mvtu$wmem$0$banks$1
+
+
+module tfc_w1a1_e11_mvtu$wmem$0$banks$10(address,clock,data);
+    
+    // Module arguments
+    input wire  [9:0] address;
+    input wire  clock;
+    output reg  data;
+    
+    // Update code (custom)
+    reg[0:0] mem [1023:0];
+    
+    initial begin
+    mem[0] = 1'b0;
+    mem[1] = 1'b0;
+    mem[2] = 1'b0;
+    mem[3] = 1'b1;
+    mem[4] = 1'b1;
+    mem[5] = 1'b1;
+    mem[6] = 1'b1;
+    mem[7] = 1'b0;
+    mem[8] = 1'b1;
+    mem[9] = 1'b0;
+    mem[10] = 1'b0;
+    mem[11] = 1'b0;
+    mem[12] = 1'b0;
+    mem[13] = 1'b1;
+    mem[14] = 1'b1;
+    mem[15] = 1'b1;
+    mem[16] = 1'b0;
+    mem[17] = 1'b0;
+    mem[18] = 1'b0;
+    mem[19] = 1'b1;
+    mem[20] = 1'b1;
+    mem[21] = 1'b0;
+    mem[22] = 1'b0;
+    mem[23] = 1'b0;
+    mem[24] = 1'b1;
+    mem[25] = 1'b1;
+    mem[26] = 1'b0;
+    mem[27] = 1'b0;
+    mem[28] = 1'b1;
+    mem[29] = 1'b0;
+    mem[30] = 1'b0;
+    mem[31] = 1'b0;
+    mem[32] = 1'b0;
+    mem[33] = 1'b1;
+    mem[34] = 1'b1;
+    mem[35] = 1'b0;
+    mem[36] = 1'b0;
+    mem[37] = 1'b1;
+    mem[38] = 1'b1;
+    mem[39] = 1'b1;
+    end
+    
+    always @(posedge clock) begin
+       data <= mem[address];
+    end
+endmodule // tfc_w1a1_e11_mvtu$wmem$0$banks$10
+
+
+module tfc_w1a1_e11_mvtu$wmem$0$banks$11(address,clock,data);
+    
+    // Module arguments
+    input wire  [9:0] address;
+    input wire  clock;
+    output reg  data;
+    
+    // Update code (custom)
+    reg[0:0] mem [1023:0];
+    
+    initial begin
+    mem[0] = 1'b1;
+    mem[1] = 1'b1;
+    mem[2] = 1'b1;
+    mem[3] = 1'b1;
+    mem[4] = 1'b0;
+    mem[5] = 1'b0;
+    mem[6] = 1'b1;
+    mem[7] = 1'b0;
+    mem[8] = 1'b0;
+    mem[9] = 1'b1;
+    mem[10] = 1'b0;
+    mem[11] = 1'b0;
+    mem[12] = 1'b0;
+    mem[13] = 1'b1;
+    mem[14] = 1'b1;
+    mem[15] = 1'b1;
+    mem[16] = 1'b0;
+    mem[17] = 1'b0;
+    mem[18] = 1'b0;
+    mem[19] = 1'b0;
+    mem[20] = 1'b1;
+    mem[21] = 1'b0;
+    mem[22] = 1'b0;
+    mem[23] = 1'b1;
+    mem[24] = 1'b1;
+    mem[25] = 1'b1;
+    mem[26] = 1'b0;
+    mem[27] = 1'b0;
+    mem[28] = 1'b0;
+    mem[29] = 1'b0;
+    mem[30] = 1'b1;
+    mem[31] = 1'b0;
+    mem[32] = 1'b1;
+    mem[33] = 1'b1;
+    mem[34] = 1'b0;
+    mem[35] = 1'b1;
+    mem[36] = 1'b1;
+    mem[37] = 1'b0;
+    mem[38] = 1'b1;
+    mem[39] = 1'b1;
+    end
+    
+    always @(posedge clock) begin
+       data <= mem[address];
+    end
+endmodule // tfc_w1a1_e11_mvtu$wmem$0$banks$11
+
+
+module tfc_w1a1_e11_mvtu$wmem$0$banks$12(address,clock,data);
+    
+    // Module arguments
+    input wire  [9:0] address;
+    input wire  clock;
+    output reg  data;
+    
+    // Update code (custom)
+    reg[0:0] mem [1023:0];
+    
+    initial begin
+    mem[0] = 1'b1;
+    mem[1] = 1'b0;
+    mem[2] = 1'b0;
+    mem[3] = 1'b0;
+    mem[4] = 1'b0;
+    mem[5] = 1'b1;
+    mem[6] = 1'b0;
+    mem[7] = 1'b0;
+    mem[8] = 1'b0;
+    mem[9] = 1'b1;
+    mem[10] = 1'b1;
+    mem[11] = 1'b1;
+    mem[12] = 1'b1;
+    mem[13] = 1'b1;
+    mem[14] = 1'b1;
+    mem[15] = 1'b0;
+    mem[16] = 1'b0;
+    mem[17] = 1'b0;
+    mem[18] = 1'b1;
+    mem[19] = 1'b1;
+    mem[20] = 1'b0;
+    mem[21] = 1'b1;
+    mem[22] = 1'b1;
+    mem[23] = 1'b0;
+    mem[24] = 1'b1;
+    mem[25] = 1'b0;
+    mem[26] = 1'b1;
+    mem[27] = 1'b1;
+    mem[28] = 1'b0;
+    mem[29] = 1'b1;
+    mem[30] = 1'b0;
+    mem[31] = 1'b0;
+    mem[32] = 1'b1;
+    mem[33] = 1'b0;
+    mem[34] = 1'b0;
+    mem[35] = 1'b1;
+    mem[36] = 1'b1;
+    mem[37] = 1'b1;
+    mem[38] = 1'b0;
+    mem[39] = 1'b1;
+    end
+    
+    always @(posedge clock) begin
+       data <= mem[address];
+    end
+endmodule // tfc_w1a1_e11_mvtu$wmem$0$banks$12
+
+
+module tfc_w1a1_e11_mvtu$wmem$0$banks$13(address,clock,data);
+    
+    // Module arguments
+    input wire  [9:0] address;
+    input wire  clock;
+    output reg  data;
+    
+    // Update code (custom)
+    reg[0:0] mem [1023:0];
+    
+    initial begin
+    mem[0] = 1'b0;
+    mem[1] = 1'b0;
+    mem[2] = 1'b0;
+    mem[3] = 1'b0;
+    mem[4] = 1'b0;
+    mem[5] = 1'b1;
+    mem[6] = 1'b1;
+    mem[7] = 1'b1;
+    mem[8] = 1'b1;
+    mem[9] = 1'b0;
+    mem[10] = 1'b1;
+    mem[11] = 1'b1;
+    mem[12] = 1'b1;
+    mem[13] = 1'b0;
+    mem[14] = 1'b1;
+    mem[15] = 1'b0;
+    mem[16] = 1'b1;
+    mem[17] = 1'b1;
+    mem[18] = 1'b0;
+    mem[19] = 1'b1;
+    mem[20] = 1'b0;
+    mem[21] = 1'b1;
+    mem[22] = 1'b0;
+    mem[23] = 1'b1;
+    mem[24] = 1'b0;
+    mem[25] = 1'b1;
+    mem[26] = 1'b0;
+    mem[27] = 1'b1;
+    mem[28] = 1'b1;
+    mem[29] = 1'b0;
+    mem[30] = 1'b1;
+    mem[31] = 1'b0;
+    mem[32] = 1'b0;
+    mem[33] = 1'b1;
+    mem[34] = 1'b1;
+    mem[35] = 1'b0;
+    mem[36] = 1'b1;
+    mem[37] = 1'b0;
+    mem[38] = 1'b0;
+    mem[39] = 1'b0;
+    end
+    
+    always @(posedge clock) begin
+       data <= mem[address];
+    end
+endmodule // tfc_w1a1_e11_mvtu$wmem$0$banks$13
+
+
+module tfc_w1a1_e11_mvtu$wmem$0$banks$14(address,clock,data);
+    
+    // Module arguments
+    input wire  [9:0] address;
+    input wire  clock;
+    output reg  data;
+    
+    // Update code (custom)
+    reg[0:0] mem [1023:0];
+    
+    initial begin
+    mem[0] = 1'b0;
+    mem[1] = 1'b1;
+    mem[2] = 1'b1;
+    mem[3] = 1'b0;
+    mem[4] = 1'b0;
+    mem[5] = 1'b0;
+    mem[6] = 1'b1;
+    mem[7] = 1'b1;
+    mem[8] = 1'b1;
+    mem[9] = 1'b1;
+    mem[10] = 1'b0;
+    mem[11] = 1'b1;
+    mem[12] = 1'b1;
+    mem[13] = 1'b1;
+    mem[14] = 1'b1;
+    mem[15] = 1'b1;
+    mem[16] = 1'b0;
+    mem[17] = 1'b0;
+    mem[18] = 1'b0;
+    mem[19] = 1'b0;
+    mem[20] = 1'b1;
+    mem[21] = 1'b1;
+    mem[22] = 1'b1;
+    mem[23] = 1'b1;
+    mem[24] = 1'b1;
+    mem[25] = 1'b0;
+    mem[26] = 1'b1;
+    mem[27] = 1'b0;
+    mem[28] = 1'b0;
+    mem[29] = 1'b0;
+    mem[30] = 1'b0;
+    mem[31] = 1'b1;
+    mem[32] = 1'b1;
+    mem[33] = 1'b1;
+    mem[34] = 1'b0;
+    mem[35] = 1'b0;
+    mem[36] = 1'b1;
+    mem[37] = 1'b0;
+    mem[38] = 1'b1;
+    mem[39] = 1'b0;
+    end
+    
+    always @(posedge clock) begin
+       data <= mem[address];
+    end
+endmodule // tfc_w1a1_e11_mvtu$wmem$0$banks$14
+
+
+module tfc_w1a1_e11_mvtu$wmem$0$banks$15(address,clock,data);
+    
+    // Module arguments
+    input wire  [9:0] address;
+    input wire  clock;
+    output reg  data;
+    
+    // Update code (custom)
+    reg[0:0] mem [1023:0];
+    
+    initial begin
+    mem[0] = 1'b1;
+    mem[1] = 1'b0;
+    mem[2] = 1'b0;
+    mem[3] = 1'b1;
+    mem[4] = 1'b1;
+    mem[5] = 1'b1;
+    mem[6] = 1'b0;
+    mem[7] = 1'b0;
+    mem[8] = 1'b0;
+    mem[9] = 1'b0;
+    mem[10] = 1'b0;
+    mem[11] = 1'b0;
+    mem[12] = 1'b0;
+    mem[13] = 1'b1;
+    mem[14] = 1'b1;
+    mem[15] = 1'b1;
+    mem[16] = 1'b0;
+    mem[17] = 1'b0;
+    mem[18] = 1'b0;
+    mem[19] = 1'b0;
+    mem[20] = 1'b1;
+    mem[21] = 1'b1;
+    mem[22] = 1'b1;
+    mem[23] = 1'b1;
+    mem[24] = 1'b1;
+    mem[25] = 1'b1;
+    mem[26] = 1'b0;
+    mem[27] = 1'b1;
+    mem[28] = 1'b1;
+    mem[29] = 1'b0;
+    mem[30] = 1'b1;
+    mem[31] = 1'b1;
+    mem[32] = 1'b0;
+    mem[33] = 1'b1;
+    mem[34] = 1'b1;
+    mem[35] = 1'b0;
+    mem[36] = 1'b0;
+    mem[37] = 1'b0;
+    mem[38] = 1'b1;
+    mem[39] = 1'b0;
+    end
+    
+    always @(posedge clock) begin
+       data <= mem[address];
+    end
+endmodule // tfc_w1a1_e11_mvtu$wmem$0$banks$15
+
+
+module tfc_w1a1_e11_mvtu$wmem$0$banks$2(address,clock,data);
+    
+    // Module arguments
+    input wire  [9:0] address;
+    input wire  clock;
+    output reg  data;
+    
+    // Update code (custom)
+    reg[0:0] mem [1023:0];
+    
+    initial begin
+    mem[0] = 1'b1;
+    mem[1] = 1'b1;
+    mem[2] = 1'b0;
+    mem[3] = 1'b0;
+    mem[4] = 1'b0;
+    mem[5] = 1'b0;
+    mem[6] = 1'b1;
+    mem[7] = 1'b0;
+    mem[8] = 1'b1;
+    mem[9] = 1'b0;
+    mem[10] = 1'b0;
+    mem[11] = 1'b0;
+    mem[12] = 1'b1;
+    mem[13] = 1'b1;
+    mem[14] = 1'b1;
+    mem[15] = 1'b0;
+    mem[16] = 1'b1;
+    mem[17] = 1'b1;
+    mem[18] = 1'b1;
+    mem[19] = 1'b1;
+    mem[20] = 1'b0;
+    mem[21] = 1'b1;
+    mem[22] = 1'b1;
+    mem[23] = 1'b1;
+    mem[24] = 1'b0;
+    mem[25] = 1'b1;
+    mem[26] = 1'b1;
+    mem[27] = 1'b1;
+    mem[28] = 1'b0;
+    mem[29] = 1'b0;
+    mem[30] = 1'b0;
+    mem[31] = 1'b0;
+    mem[32] = 1'b0;
+    mem[33] = 1'b0;
+    mem[34] = 1'b0;
+    mem[35] = 1'b1;
+    mem[36] = 1'b1;
+    mem[37] = 1'b0;
+    mem[38] = 1'b0;
+    mem[39] = 1'b1;
+    end
+    
+    always @(posedge clock) begin
+       data <= mem[address];
+    end
+endmodule // tfc_w1a1_e11_mvtu$wmem$0$banks$2
+
+
+module tfc_w1a1_e11_mvtu$wmem$0$banks$3(address,clock,data);
+    
+    // Module arguments
+    input wire  [9:0] address;
+    input wire  clock;
+    output reg  data;
+    
+    // Update code (custom)
+    reg[0:0] mem [1023:0];
+    
+    initial begin
+    mem[0] = 1'b1;
+    mem[1] = 1'b0;
+    mem[2] = 1'b1;
+    mem[3] = 1'b1;
+    mem[4] = 1'b0;
+    mem[5] = 1'b1;
+    mem[6] = 1'b0;
+    mem[7] = 1'b0;
+    mem[8] = 1'b1;
+    mem[9] = 1'b0;
+    mem[10] = 1'b0;
+    mem[11] = 1'b1;
+    mem[12] = 1'b0;
+    mem[13] = 1'b0;
+    mem[14] = 1'b1;
+    mem[15] = 1'b1;
+    mem[16] = 1'b1;
+    mem[17] = 1'b1;
+    mem[18] = 1'b1;
+    mem[19] = 1'b0;
+    mem[20] = 1'b0;
+    mem[21] = 1'b1;
+    mem[22] = 1'b0;
+    mem[23] = 1'b0;
+    mem[24] = 1'b0;
+    mem[25] = 1'b1;
+    mem[26] = 1'b1;
+    mem[27] = 1'b1;
+    mem[28] = 1'b1;
+    mem[29] = 1'b0;
+    mem[30] = 1'b0;
+    mem[31] = 1'b0;
+    mem[32] = 1'b1;
+    mem[33] = 1'b0;
+    mem[34] = 1'b1;
+    mem[35] = 1'b1;
+    mem[36] = 1'b0;
+    mem[37] = 1'b1;
+    mem[38] = 1'b0;
+    mem[39] = 1'b0;
+    end
+    
+    always @(posedge clock) begin
+       data <= mem[address];
+    end
+endmodule // tfc_w1a1_e11_mvtu$wmem$0$banks$3
+
+
+module tfc_w1a1_e11_mvtu$wmem$0$banks$4(address,clock,data);
+    
+    // Module arguments
+    input wire  [9:0] address;
+    input wire  clock;
+    output reg  data;
+    
+    // Update code (custom)
+    reg[0:0] mem [1023:0];
+    
+    initial begin
+    mem[0] = 1'b1;
+    mem[1] = 1'b1;
+    mem[2] = 1'b0;
+    mem[3] = 1'b0;
+    mem[4] = 1'b1;
+    mem[5] = 1'b1;
+    mem[6] = 1'b1;
+    mem[7] = 1'b0;
+    mem[8] = 1'b1;
+    mem[9] = 1'b1;
+    mem[10] = 1'b1;
+    mem[11] = 1'b1;
+    mem[12] = 1'b0;
+    mem[13] = 1'b0;
+    mem[14] = 1'b1;
+    mem[15] = 1'b0;
+    mem[16] = 1'b0;
+    mem[17] = 1'b0;
+    mem[18] = 1'b0;
+    mem[19] = 1'b1;
+    mem[20] = 1'b0;
+    mem[21] = 1'b0;
+    mem[22] = 1'b1;
+    mem[23] = 1'b1;
+    mem[24] = 1'b1;
+    mem[25] = 1'b1;
+    mem[26] = 1'b0;
+    mem[27] = 1'b1;
+    mem[28] = 1'b0;
+    mem[29] = 1'b0;
+    mem[30] = 1'b0;
+    mem[31] = 1'b0;
+    mem[32] = 1'b1;
+    mem[33] = 1'b0;
+    mem[34] = 1'b0;
+    mem[35] = 1'b0;
+    mem[36] = 1'b0;
+    mem[37] = 1'b1;
+    mem[38] = 1'b1;
+    mem[39] = 1'b1;
+    end
+    
+    always @(posedge clock) begin
+       data <= mem[address];
+    end
+endmodule // tfc_w1a1_e11_mvtu$wmem$0$banks$4
+
+
+module tfc_w1a1_e11_mvtu$wmem$0$banks$5(address,clock,data);
+    
+    // Module arguments
+    input wire  [9:0] address;
+    input wire  clock;
+    output reg  data;
+    
+    // Update code (custom)
+    reg[0:0] mem [1023:0];
+    
+    initial begin
+    mem[0] = 1'b0;
+    mem[1] = 1'b1;
+    mem[2] = 1'b0;
+    mem[3] = 1'b1;
+    mem[4] = 1'b1;
+    mem[5] = 1'b0;
+    mem[6] = 1'b0;
+    mem[7] = 1'b1;
+    mem[8] = 1'b0;
+    mem[9] = 1'b0;
+    mem[10] = 1'b0;
+    mem[11] = 1'b0;
+    mem[12] = 1'b1;
+    mem[13] = 1'b1;
+    mem[14] = 1'b1;
+    mem[15] = 1'b1;
+    mem[16] = 1'b0;
     mem[17] = 1'b1;
     mem[18] = 1'b1;
     mem[19] = 1'b0;
@@ -1576,12 +3392,248 @@ module tfc_w1a1_e11_mvtu$wmem$0$rom(address,clock,data);
     mem[22] = 1'b1;
     mem[23] = 1'b1;
     mem[24] = 1'b0;
+    mem[25] = 1'b0;
+    mem[26] = 1'b0;
+    mem[27] = 1'b0;
+    mem[28] = 1'b0;
+    mem[29] = 1'b0;
+    mem[30] = 1'b1;
+    mem[31] = 1'b1;
+    mem[32] = 1'b1;
+    mem[33] = 1'b1;
+    mem[34] = 1'b1;
+    mem[35] = 1'b0;
+    mem[36] = 1'b1;
+    mem[37] = 1'b0;
+    mem[38] = 1'b1;
+    mem[39] = 1'b0;
+    end
+    
+    always @(posedge clock) begin
+       data <= mem[address];
+    end
+endmodule // tfc_w1a1_e11_mvtu$wmem$0$banks$5
+
+
+module tfc_w1a1_e11_mvtu$wmem$0$banks$6(address,clock,data);
+    
+    // Module arguments
+    input wire  [9:0] address;
+    input wire  clock;
+    output reg  data;
+    
+    // Update code (custom)
+    reg[0:0] mem [1023:0];
+    
+    initial begin
+    mem[0] = 1'b0;
+    mem[1] = 1'b1;
+    mem[2] = 1'b0;
+    mem[3] = 1'b0;
+    mem[4] = 1'b1;
+    mem[5] = 1'b1;
+    mem[6] = 1'b1;
+    mem[7] = 1'b0;
+    mem[8] = 1'b1;
+    mem[9] = 1'b0;
+    mem[10] = 1'b0;
+    mem[11] = 1'b1;
+    mem[12] = 1'b1;
+    mem[13] = 1'b1;
+    mem[14] = 1'b1;
+    mem[15] = 1'b1;
+    mem[16] = 1'b1;
+    mem[17] = 1'b0;
+    mem[18] = 1'b1;
+    mem[19] = 1'b1;
+    mem[20] = 1'b0;
+    mem[21] = 1'b0;
+    mem[22] = 1'b0;
+    mem[23] = 1'b0;
+    mem[24] = 1'b0;
     mem[25] = 1'b1;
     mem[26] = 1'b0;
     mem[27] = 1'b1;
     mem[28] = 1'b0;
     mem[29] = 1'b0;
     mem[30] = 1'b1;
+    mem[31] = 1'b1;
+    mem[32] = 1'b1;
+    mem[33] = 1'b0;
+    mem[34] = 1'b1;
+    mem[35] = 1'b0;
+    mem[36] = 1'b0;
+    mem[37] = 1'b0;
+    mem[38] = 1'b1;
+    mem[39] = 1'b0;
+    end
+    
+    always @(posedge clock) begin
+       data <= mem[address];
+    end
+endmodule // tfc_w1a1_e11_mvtu$wmem$0$banks$6
+
+
+module tfc_w1a1_e11_mvtu$wmem$0$banks$7(address,clock,data);
+    
+    // Module arguments
+    input wire  [9:0] address;
+    input wire  clock;
+    output reg  data;
+    
+    // Update code (custom)
+    reg[0:0] mem [1023:0];
+    
+    initial begin
+    mem[0] = 1'b0;
+    mem[1] = 1'b1;
+    mem[2] = 1'b0;
+    mem[3] = 1'b1;
+    mem[4] = 1'b0;
+    mem[5] = 1'b0;
+    mem[6] = 1'b0;
+    mem[7] = 1'b1;
+    mem[8] = 1'b1;
+    mem[9] = 1'b0;
+    mem[10] = 1'b0;
+    mem[11] = 1'b0;
+    mem[12] = 1'b0;
+    mem[13] = 1'b0;
+    mem[14] = 1'b0;
+    mem[15] = 1'b1;
+    mem[16] = 1'b0;
+    mem[17] = 1'b1;
+    mem[18] = 1'b1;
+    mem[19] = 1'b0;
+    mem[20] = 1'b0;
+    mem[21] = 1'b1;
+    mem[22] = 1'b0;
+    mem[23] = 1'b1;
+    mem[24] = 1'b1;
+    mem[25] = 1'b0;
+    mem[26] = 1'b1;
+    mem[27] = 1'b0;
+    mem[28] = 1'b1;
+    mem[29] = 1'b1;
+    mem[30] = 1'b1;
+    mem[31] = 1'b0;
+    mem[32] = 1'b1;
+    mem[33] = 1'b1;
+    mem[34] = 1'b0;
+    mem[35] = 1'b1;
+    mem[36] = 1'b1;
+    mem[37] = 1'b0;
+    mem[38] = 1'b1;
+    mem[39] = 1'b1;
+    end
+    
+    always @(posedge clock) begin
+       data <= mem[address];
+    end
+endmodule // tfc_w1a1_e11_mvtu$wmem$0$banks$7
+
+
+module tfc_w1a1_e11_mvtu$wmem$0$banks$8(address,clock,data);
+    
+    // Module arguments
+    input wire  [9:0] address;
+    input wire  clock;
+    output reg  data;
+    
+    // Update code (custom)
+    reg[0:0] mem [1023:0];
+    
+    initial begin
+    mem[0] = 1'b0;
+    mem[1] = 1'b0;
+    mem[2] = 1'b1;
+    mem[3] = 1'b1;
+    mem[4] = 1'b0;
+    mem[5] = 1'b1;
+    mem[6] = 1'b0;
+    mem[7] = 1'b0;
+    mem[8] = 1'b1;
+    mem[9] = 1'b0;
+    mem[10] = 1'b0;
+    mem[11] = 1'b0;
+    mem[12] = 1'b0;
+    mem[13] = 1'b0;
+    mem[14] = 1'b0;
+    mem[15] = 1'b0;
+    mem[16] = 1'b1;
+    mem[17] = 1'b1;
+    mem[18] = 1'b1;
+    mem[19] = 1'b1;
+    mem[20] = 1'b0;
+    mem[21] = 1'b0;
+    mem[22] = 1'b1;
+    mem[23] = 1'b0;
+    mem[24] = 1'b1;
+    mem[25] = 1'b1;
+    mem[26] = 1'b0;
+    mem[27] = 1'b1;
+    mem[28] = 1'b1;
+    mem[29] = 1'b0;
+    mem[30] = 1'b1;
+    mem[31] = 1'b1;
+    mem[32] = 1'b1;
+    mem[33] = 1'b1;
+    mem[34] = 1'b0;
+    mem[35] = 1'b0;
+    mem[36] = 1'b0;
+    mem[37] = 1'b1;
+    mem[38] = 1'b1;
+    mem[39] = 1'b1;
+    end
+    
+    always @(posedge clock) begin
+       data <= mem[address];
+    end
+endmodule // tfc_w1a1_e11_mvtu$wmem$0$banks$8
+
+
+module tfc_w1a1_e11_mvtu$wmem$0$banks$9(address,clock,data);
+    
+    // Module arguments
+    input wire  [9:0] address;
+    input wire  clock;
+    output reg  data;
+    
+    // Update code (custom)
+    reg[0:0] mem [1023:0];
+    
+    initial begin
+    mem[0] = 1'b1;
+    mem[1] = 1'b1;
+    mem[2] = 1'b0;
+    mem[3] = 1'b0;
+    mem[4] = 1'b0;
+    mem[5] = 1'b1;
+    mem[6] = 1'b0;
+    mem[7] = 1'b0;
+    mem[8] = 1'b1;
+    mem[9] = 1'b0;
+    mem[10] = 1'b1;
+    mem[11] = 1'b1;
+    mem[12] = 1'b0;
+    mem[13] = 1'b0;
+    mem[14] = 1'b0;
+    mem[15] = 1'b0;
+    mem[16] = 1'b1;
+    mem[17] = 1'b1;
+    mem[18] = 1'b1;
+    mem[19] = 1'b0;
+    mem[20] = 1'b1;
+    mem[21] = 1'b0;
+    mem[22] = 1'b0;
+    mem[23] = 1'b1;
+    mem[24] = 1'b0;
+    mem[25] = 1'b1;
+    mem[26] = 1'b1;
+    mem[27] = 1'b1;
+    mem[28] = 1'b0;
+    mem[29] = 1'b1;
+    mem[30] = 1'b0;
     mem[31] = 1'b0;
     mem[32] = 1'b0;
     mem[33] = 1'b1;
@@ -1589,618 +3641,318 @@ module tfc_w1a1_e11_mvtu$wmem$0$rom(address,clock,data);
     mem[35] = 1'b1;
     mem[36] = 1'b0;
     mem[37] = 1'b0;
-    mem[38] = 1'b0;
-    mem[39] = 1'b0;
-    mem[40] = 1'b1;
-    mem[41] = 1'b0;
-    mem[42] = 1'b0;
-    mem[43] = 1'b1;
-    mem[44] = 1'b0;
-    mem[45] = 1'b0;
-    mem[46] = 1'b1;
-    mem[47] = 1'b0;
-    mem[48] = 1'b1;
-    mem[49] = 1'b1;
-    mem[50] = 1'b0;
-    mem[51] = 1'b1;
-    mem[52] = 1'b0;
-    mem[53] = 1'b1;
-    mem[54] = 1'b0;
-    mem[55] = 1'b1;
-    mem[56] = 1'b1;
-    mem[57] = 1'b0;
-    mem[58] = 1'b1;
-    mem[59] = 1'b1;
-    mem[60] = 1'b0;
-    mem[61] = 1'b0;
-    mem[62] = 1'b0;
-    mem[63] = 1'b1;
-    mem[64] = 1'b1;
-    mem[65] = 1'b0;
-    mem[66] = 1'b0;
-    mem[67] = 1'b0;
-    mem[68] = 1'b1;
-    mem[69] = 1'b1;
-    mem[70] = 1'b1;
-    mem[71] = 1'b0;
-    mem[72] = 1'b0;
-    mem[73] = 1'b0;
-    mem[74] = 1'b1;
-    mem[75] = 1'b0;
-    mem[76] = 1'b0;
-    mem[77] = 1'b0;
-    mem[78] = 1'b0;
-    mem[79] = 1'b1;
-    mem[80] = 1'b1;
-    mem[81] = 1'b1;
-    mem[82] = 1'b0;
-    mem[83] = 1'b1;
-    mem[84] = 1'b1;
-    mem[85] = 1'b0;
-    mem[86] = 1'b1;
-    mem[87] = 1'b0;
-    mem[88] = 1'b1;
-    mem[89] = 1'b1;
-    mem[90] = 1'b1;
-    mem[91] = 1'b0;
-    mem[92] = 1'b1;
-    mem[93] = 1'b1;
-    mem[94] = 1'b0;
-    mem[95] = 1'b1;
-    mem[96] = 1'b1;
-    mem[97] = 1'b0;
-    mem[98] = 1'b1;
-    mem[99] = 1'b0;
-    mem[100] = 1'b1;
-    mem[101] = 1'b0;
-    mem[102] = 1'b1;
-    mem[103] = 1'b0;
-    mem[104] = 1'b0;
-    mem[105] = 1'b0;
-    mem[106] = 1'b1;
-    mem[107] = 1'b1;
-    mem[108] = 1'b0;
-    mem[109] = 1'b1;
-    mem[110] = 1'b1;
-    mem[111] = 1'b0;
-    mem[112] = 1'b1;
-    mem[113] = 1'b0;
-    mem[114] = 1'b0;
-    mem[115] = 1'b0;
-    mem[116] = 1'b0;
-    mem[117] = 1'b1;
-    mem[118] = 1'b0;
-    mem[119] = 1'b1;
-    mem[120] = 1'b0;
-    mem[121] = 1'b0;
-    mem[122] = 1'b0;
-    mem[123] = 1'b0;
-    mem[124] = 1'b0;
-    mem[125] = 1'b1;
-    mem[126] = 1'b1;
-    mem[127] = 1'b0;
-    mem[128] = 1'b1;
-    mem[129] = 1'b1;
-    mem[130] = 1'b1;
-    mem[131] = 1'b1;
-    mem[132] = 1'b1;
-    mem[133] = 1'b0;
-    mem[134] = 1'b1;
-    mem[135] = 1'b1;
-    mem[136] = 1'b1;
-    mem[137] = 1'b1;
-    mem[138] = 1'b1;
-    mem[139] = 1'b0;
-    mem[140] = 1'b0;
-    mem[141] = 1'b1;
-    mem[142] = 1'b1;
-    mem[143] = 1'b0;
-    mem[144] = 1'b0;
-    mem[145] = 1'b0;
-    mem[146] = 1'b0;
-    mem[147] = 1'b0;
-    mem[148] = 1'b1;
-    mem[149] = 1'b0;
-    mem[150] = 1'b0;
-    mem[151] = 1'b0;
-    mem[152] = 1'b0;
-    mem[153] = 1'b0;
-    mem[154] = 1'b0;
-    mem[155] = 1'b1;
-    mem[156] = 1'b1;
-    mem[157] = 1'b0;
-    mem[158] = 1'b1;
-    mem[159] = 1'b0;
-    mem[160] = 1'b1;
-    mem[161] = 1'b0;
-    mem[162] = 1'b0;
-    mem[163] = 1'b0;
-    mem[164] = 1'b1;
-    mem[165] = 1'b0;
-    mem[166] = 1'b0;
-    mem[167] = 1'b0;
-    mem[168] = 1'b0;
-    mem[169] = 1'b1;
-    mem[170] = 1'b0;
-    mem[171] = 1'b0;
-    mem[172] = 1'b1;
-    mem[173] = 1'b1;
-    mem[174] = 1'b0;
-    mem[175] = 1'b0;
-    mem[176] = 1'b1;
-    mem[177] = 1'b1;
-    mem[178] = 1'b0;
-    mem[179] = 1'b1;
-    mem[180] = 1'b1;
-    mem[181] = 1'b0;
-    mem[182] = 1'b1;
-    mem[183] = 1'b0;
-    mem[184] = 1'b0;
-    mem[185] = 1'b1;
-    mem[186] = 1'b0;
-    mem[187] = 1'b0;
-    mem[188] = 1'b1;
-    mem[189] = 1'b1;
-    mem[190] = 1'b1;
-    mem[191] = 1'b0;
-    mem[192] = 1'b0;
-    mem[193] = 1'b0;
-    mem[194] = 1'b1;
-    mem[195] = 1'b0;
-    mem[196] = 1'b0;
-    mem[197] = 1'b1;
-    mem[198] = 1'b1;
-    mem[199] = 1'b0;
-    mem[200] = 1'b0;
-    mem[201] = 1'b0;
-    mem[202] = 1'b0;
-    mem[203] = 1'b0;
-    mem[204] = 1'b1;
-    mem[205] = 1'b1;
-    mem[206] = 1'b1;
-    mem[207] = 1'b0;
-    mem[208] = 1'b1;
-    mem[209] = 1'b0;
-    mem[210] = 1'b1;
-    mem[211] = 1'b0;
-    mem[212] = 1'b0;
-    mem[213] = 1'b1;
-    mem[214] = 1'b1;
-    mem[215] = 1'b0;
-    mem[216] = 1'b0;
-    mem[217] = 1'b0;
-    mem[218] = 1'b1;
-    mem[219] = 1'b1;
-    mem[220] = 1'b1;
-    mem[221] = 1'b0;
-    mem[222] = 1'b1;
-    mem[223] = 1'b1;
-    mem[224] = 1'b0;
-    mem[225] = 1'b0;
-    mem[226] = 1'b1;
-    mem[227] = 1'b1;
-    mem[228] = 1'b1;
-    mem[229] = 1'b1;
-    mem[230] = 1'b1;
-    mem[231] = 1'b0;
-    mem[232] = 1'b0;
-    mem[233] = 1'b0;
-    mem[234] = 1'b1;
-    mem[235] = 1'b1;
-    mem[236] = 1'b1;
-    mem[237] = 1'b1;
-    mem[238] = 1'b1;
-    mem[239] = 1'b1;
-    mem[240] = 1'b0;
-    mem[241] = 1'b1;
-    mem[242] = 1'b0;
-    mem[243] = 1'b1;
-    mem[244] = 1'b0;
-    mem[245] = 1'b1;
-    mem[246] = 1'b1;
-    mem[247] = 1'b1;
-    mem[248] = 1'b0;
-    mem[249] = 1'b0;
-    mem[250] = 1'b1;
-    mem[251] = 1'b1;
-    mem[252] = 1'b0;
-    mem[253] = 1'b0;
-    mem[254] = 1'b1;
-    mem[255] = 1'b1;
-    end
-    initial begin
-    mem[256] = 1'b0;
-    mem[257] = 1'b1;
-    mem[258] = 1'b1;
-    mem[259] = 1'b1;
-    mem[260] = 1'b0;
-    mem[261] = 1'b0;
-    mem[262] = 1'b1;
-    mem[263] = 1'b0;
-    mem[264] = 1'b1;
-    mem[265] = 1'b1;
-    mem[266] = 1'b0;
-    mem[267] = 1'b0;
-    mem[268] = 1'b0;
-    mem[269] = 1'b1;
-    mem[270] = 1'b0;
-    mem[271] = 1'b0;
-    mem[272] = 1'b0;
-    mem[273] = 1'b1;
-    mem[274] = 1'b1;
-    mem[275] = 1'b1;
-    mem[276] = 1'b0;
-    mem[277] = 1'b1;
-    mem[278] = 1'b0;
-    mem[279] = 1'b1;
-    mem[280] = 1'b1;
-    mem[281] = 1'b1;
-    mem[282] = 1'b0;
-    mem[283] = 1'b0;
-    mem[284] = 1'b0;
-    mem[285] = 1'b1;
-    mem[286] = 1'b0;
-    mem[287] = 1'b0;
-    mem[288] = 1'b1;
-    mem[289] = 1'b0;
-    mem[290] = 1'b1;
-    mem[291] = 1'b1;
-    mem[292] = 1'b0;
-    mem[293] = 1'b1;
-    mem[294] = 1'b1;
-    mem[295] = 1'b1;
-    mem[296] = 1'b1;
-    mem[297] = 1'b1;
-    mem[298] = 1'b0;
-    mem[299] = 1'b0;
-    mem[300] = 1'b1;
-    mem[301] = 1'b0;
-    mem[302] = 1'b0;
-    mem[303] = 1'b0;
-    mem[304] = 1'b0;
-    mem[305] = 1'b0;
-    mem[306] = 1'b1;
-    mem[307] = 1'b0;
-    mem[308] = 1'b1;
-    mem[309] = 1'b0;
-    mem[310] = 1'b1;
-    mem[311] = 1'b0;
-    mem[312] = 1'b1;
-    mem[313] = 1'b0;
-    mem[314] = 1'b1;
-    mem[315] = 1'b0;
-    mem[316] = 1'b1;
-    mem[317] = 1'b1;
-    mem[318] = 1'b0;
-    mem[319] = 1'b0;
-    mem[320] = 1'b1;
-    mem[321] = 1'b0;
-    mem[322] = 1'b0;
-    mem[323] = 1'b0;
-    mem[324] = 1'b0;
-    mem[325] = 1'b1;
-    mem[326] = 1'b0;
-    mem[327] = 1'b0;
-    mem[328] = 1'b0;
-    mem[329] = 1'b1;
-    mem[330] = 1'b1;
-    mem[331] = 1'b1;
-    mem[332] = 1'b0;
-    mem[333] = 1'b0;
-    mem[334] = 1'b1;
-    mem[335] = 1'b1;
-    mem[336] = 1'b1;
-    mem[337] = 1'b0;
-    mem[338] = 1'b1;
-    mem[339] = 1'b1;
-    mem[340] = 1'b0;
-    mem[341] = 1'b1;
-    mem[342] = 1'b0;
-    mem[343] = 1'b1;
-    mem[344] = 1'b0;
-    mem[345] = 1'b0;
-    mem[346] = 1'b0;
-    mem[347] = 1'b0;
-    mem[348] = 1'b1;
-    mem[349] = 1'b1;
-    mem[350] = 1'b1;
-    mem[351] = 1'b1;
-    mem[352] = 1'b1;
-    mem[353] = 1'b1;
-    mem[354] = 1'b1;
-    mem[355] = 1'b0;
-    mem[356] = 1'b1;
-    mem[357] = 1'b1;
-    mem[358] = 1'b0;
-    mem[359] = 1'b0;
-    mem[360] = 1'b1;
-    mem[361] = 1'b0;
-    mem[362] = 1'b0;
-    mem[363] = 1'b0;
-    mem[364] = 1'b1;
-    mem[365] = 1'b0;
-    mem[366] = 1'b1;
-    mem[367] = 1'b1;
-    mem[368] = 1'b0;
-    mem[369] = 1'b0;
-    mem[370] = 1'b1;
-    mem[371] = 1'b0;
-    mem[372] = 1'b1;
-    mem[373] = 1'b1;
-    mem[374] = 1'b0;
-    mem[375] = 1'b1;
-    mem[376] = 1'b0;
-    mem[377] = 1'b1;
-    mem[378] = 1'b0;
-    mem[379] = 1'b1;
-    mem[380] = 1'b0;
-    mem[381] = 1'b1;
-    mem[382] = 1'b1;
-    mem[383] = 1'b1;
-    mem[384] = 1'b0;
-    mem[385] = 1'b1;
-    mem[386] = 1'b0;
-    mem[387] = 1'b0;
-    mem[388] = 1'b1;
-    mem[389] = 1'b0;
-    mem[390] = 1'b0;
-    mem[391] = 1'b1;
-    mem[392] = 1'b1;
-    mem[393] = 1'b0;
-    mem[394] = 1'b1;
-    mem[395] = 1'b1;
-    mem[396] = 1'b1;
-    mem[397] = 1'b0;
-    mem[398] = 1'b1;
-    mem[399] = 1'b1;
-    mem[400] = 1'b1;
-    mem[401] = 1'b0;
-    mem[402] = 1'b1;
-    mem[403] = 1'b1;
-    mem[404] = 1'b1;
-    mem[405] = 1'b0;
-    mem[406] = 1'b1;
-    mem[407] = 1'b0;
-    mem[408] = 1'b1;
-    mem[409] = 1'b1;
-    mem[410] = 1'b1;
-    mem[411] = 1'b1;
-    mem[412] = 1'b0;
-    mem[413] = 1'b1;
-    mem[414] = 1'b0;
-    mem[415] = 1'b1;
-    mem[416] = 1'b0;
-    mem[417] = 1'b0;
-    mem[418] = 1'b1;
-    mem[419] = 1'b1;
-    mem[420] = 1'b0;
-    mem[421] = 1'b0;
-    mem[422] = 1'b0;
-    mem[423] = 1'b1;
-    mem[424] = 1'b0;
-    mem[425] = 1'b1;
-    mem[426] = 1'b0;
-    mem[427] = 1'b0;
-    mem[428] = 1'b1;
-    mem[429] = 1'b0;
-    mem[430] = 1'b1;
-    mem[431] = 1'b0;
-    mem[432] = 1'b0;
-    mem[433] = 1'b1;
-    mem[434] = 1'b1;
-    mem[435] = 1'b1;
-    mem[436] = 1'b1;
-    mem[437] = 1'b0;
-    mem[438] = 1'b1;
-    mem[439] = 1'b0;
-    mem[440] = 1'b1;
-    mem[441] = 1'b1;
-    mem[442] = 1'b0;
-    mem[443] = 1'b0;
-    mem[444] = 1'b1;
-    mem[445] = 1'b1;
-    mem[446] = 1'b0;
-    mem[447] = 1'b1;
-    mem[448] = 1'b0;
-    mem[449] = 1'b0;
-    mem[450] = 1'b0;
-    mem[451] = 1'b1;
-    mem[452] = 1'b0;
-    mem[453] = 1'b0;
-    mem[454] = 1'b0;
-    mem[455] = 1'b1;
-    mem[456] = 1'b1;
-    mem[457] = 1'b0;
-    mem[458] = 1'b1;
-    mem[459] = 1'b0;
-    mem[460] = 1'b0;
-    mem[461] = 1'b1;
-    mem[462] = 1'b0;
-    mem[463] = 1'b1;
-    mem[464] = 1'b0;
-    mem[465] = 1'b0;
-    mem[466] = 1'b0;
-    mem[467] = 1'b0;
-    mem[468] = 1'b0;
-    mem[469] = 1'b0;
-    mem[470] = 1'b0;
-    mem[471] = 1'b1;
-    mem[472] = 1'b0;
-    mem[473] = 1'b1;
-    mem[474] = 1'b0;
-    mem[475] = 1'b0;
-    mem[476] = 1'b1;
-    mem[477] = 1'b0;
-    mem[478] = 1'b0;
-    mem[479] = 1'b0;
-    mem[480] = 1'b0;
-    mem[481] = 1'b1;
-    mem[482] = 1'b0;
-    mem[483] = 1'b0;
-    mem[484] = 1'b0;
-    mem[485] = 1'b1;
-    mem[486] = 1'b1;
-    mem[487] = 1'b1;
-    mem[488] = 1'b1;
-    mem[489] = 1'b0;
-    mem[490] = 1'b0;
-    mem[491] = 1'b1;
-    mem[492] = 1'b0;
-    mem[493] = 1'b1;
-    mem[494] = 1'b0;
-    mem[495] = 1'b1;
-    mem[496] = 1'b1;
-    mem[497] = 1'b1;
-    mem[498] = 1'b0;
-    mem[499] = 1'b0;
-    mem[500] = 1'b0;
-    mem[501] = 1'b1;
-    mem[502] = 1'b1;
-    mem[503] = 1'b0;
-    mem[504] = 1'b1;
-    mem[505] = 1'b0;
-    mem[506] = 1'b0;
-    mem[507] = 1'b0;
-    mem[508] = 1'b0;
-    mem[509] = 1'b0;
-    mem[510] = 1'b1;
-    mem[511] = 1'b1;
-    end
-    initial begin
-    mem[512] = 1'b0;
-    mem[513] = 1'b0;
-    mem[514] = 1'b0;
-    mem[515] = 1'b1;
-    mem[516] = 1'b1;
-    mem[517] = 1'b1;
-    mem[518] = 1'b1;
-    mem[519] = 1'b1;
-    mem[520] = 1'b1;
-    mem[521] = 1'b0;
-    mem[522] = 1'b0;
-    mem[523] = 1'b1;
-    mem[524] = 1'b1;
-    mem[525] = 1'b0;
-    mem[526] = 1'b1;
-    mem[527] = 1'b0;
-    mem[528] = 1'b0;
-    mem[529] = 1'b1;
-    mem[530] = 1'b0;
-    mem[531] = 1'b0;
-    mem[532] = 1'b0;
-    mem[533] = 1'b1;
-    mem[534] = 1'b0;
-    mem[535] = 1'b1;
-    mem[536] = 1'b1;
-    mem[537] = 1'b1;
-    mem[538] = 1'b1;
-    mem[539] = 1'b1;
-    mem[540] = 1'b0;
-    mem[541] = 1'b1;
-    mem[542] = 1'b1;
-    mem[543] = 1'b1;
-    mem[544] = 1'b1;
-    mem[545] = 1'b1;
-    mem[546] = 1'b0;
-    mem[547] = 1'b1;
-    mem[548] = 1'b0;
-    mem[549] = 1'b1;
-    mem[550] = 1'b1;
-    mem[551] = 1'b0;
-    mem[552] = 1'b0;
-    mem[553] = 1'b0;
-    mem[554] = 1'b1;
-    mem[555] = 1'b0;
-    mem[556] = 1'b0;
-    mem[557] = 1'b1;
-    mem[558] = 1'b0;
-    mem[559] = 1'b1;
-    mem[560] = 1'b0;
-    mem[561] = 1'b1;
-    mem[562] = 1'b1;
-    mem[563] = 1'b1;
-    mem[564] = 1'b0;
-    mem[565] = 1'b0;
-    mem[566] = 1'b0;
-    mem[567] = 1'b1;
-    mem[568] = 1'b0;
-    mem[569] = 1'b1;
-    mem[570] = 1'b0;
-    mem[571] = 1'b1;
-    mem[572] = 1'b1;
-    mem[573] = 1'b0;
-    mem[574] = 1'b0;
-    mem[575] = 1'b0;
-    mem[576] = 1'b0;
-    mem[577] = 1'b1;
-    mem[578] = 1'b1;
-    mem[579] = 1'b0;
-    mem[580] = 1'b0;
-    mem[581] = 1'b1;
-    mem[582] = 1'b0;
-    mem[583] = 1'b1;
-    mem[584] = 1'b0;
-    mem[585] = 1'b0;
-    mem[586] = 1'b0;
-    mem[587] = 1'b1;
-    mem[588] = 1'b1;
-    mem[589] = 1'b1;
-    mem[590] = 1'b1;
-    mem[591] = 1'b0;
-    mem[592] = 1'b0;
-    mem[593] = 1'b1;
-    mem[594] = 1'b0;
-    mem[595] = 1'b1;
-    mem[596] = 1'b1;
-    mem[597] = 1'b0;
-    mem[598] = 1'b0;
-    mem[599] = 1'b0;
-    mem[600] = 1'b1;
-    mem[601] = 1'b0;
-    mem[602] = 1'b1;
-    mem[603] = 1'b0;
-    mem[604] = 1'b1;
-    mem[605] = 1'b0;
-    mem[606] = 1'b0;
-    mem[607] = 1'b0;
-    mem[608] = 1'b0;
-    mem[609] = 1'b1;
-    mem[610] = 1'b0;
-    mem[611] = 1'b0;
-    mem[612] = 1'b1;
-    mem[613] = 1'b1;
-    mem[614] = 1'b1;
-    mem[615] = 1'b1;
-    mem[616] = 1'b1;
-    mem[617] = 1'b1;
-    mem[618] = 1'b1;
-    mem[619] = 1'b1;
-    mem[620] = 1'b0;
-    mem[621] = 1'b0;
-    mem[622] = 1'b1;
-    mem[623] = 1'b1;
-    mem[624] = 1'b1;
-    mem[625] = 1'b0;
-    mem[626] = 1'b1;
-    mem[627] = 1'b0;
-    mem[628] = 1'b1;
-    mem[629] = 1'b0;
-    mem[630] = 1'b0;
-    mem[631] = 1'b1;
-    mem[632] = 1'b1;
-    mem[633] = 1'b1;
-    mem[634] = 1'b1;
-    mem[635] = 1'b1;
-    mem[636] = 1'b1;
-    mem[637] = 1'b0;
-    mem[638] = 1'b0;
-    mem[639] = 1'b0;
+    mem[38] = 1'b1;
+    mem[39] = 1'b1;
     end
     
     always @(posedge clock) begin
        data <= mem[address];
     end
-endmodule // tfc_w1a1_e11_mvtu$wmem$0$rom
+endmodule // tfc_w1a1_e11_mvtu$wmem$0$banks$9
+
+
+module tfc_w1a1_e11_mvtu$wmem$0$dreg(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // tfc_w1a1_e11_mvtu$wmem$0$dreg
+
+
+module tfc_w1a1_e11_mvtu$wmem$0$mux1$0(a,b,sel,out);
+    
+    // Module arguments
+    input wire  a;
+    input wire  b;
+    input wire  sel;
+    output reg  out;
+    
+    // Update code
+    always @(*) begin
+        out = a;
+        if (sel) begin
+            out = b;
+        end
+    end
+    
+endmodule // tfc_w1a1_e11_mvtu$wmem$0$mux1$0
+
+
+module tfc_w1a1_e11_mvtu$wmem$0$mux1$1(a,b,sel,out);
+    
+    // Module arguments
+    input wire  a;
+    input wire  b;
+    input wire  sel;
+    output reg  out;
+    
+    // Update code
+    always @(*) begin
+        out = a;
+        if (sel) begin
+            out = b;
+        end
+    end
+    
+endmodule // tfc_w1a1_e11_mvtu$wmem$0$mux1$1
+
+
+module tfc_w1a1_e11_mvtu$wmem$0$mux1$2(a,b,sel,out);
+    
+    // Module arguments
+    input wire  a;
+    input wire  b;
+    input wire  sel;
+    output reg  out;
+    
+    // Update code
+    always @(*) begin
+        out = a;
+        if (sel) begin
+            out = b;
+        end
+    end
+    
+endmodule // tfc_w1a1_e11_mvtu$wmem$0$mux1$2
+
+
+module tfc_w1a1_e11_mvtu$wmem$0$mux1$3(a,b,sel,out);
+    
+    // Module arguments
+    input wire  a;
+    input wire  b;
+    input wire  sel;
+    output reg  out;
+    
+    // Update code
+    always @(*) begin
+        out = a;
+        if (sel) begin
+            out = b;
+        end
+    end
+    
+endmodule // tfc_w1a1_e11_mvtu$wmem$0$mux1$3
+
+
+module tfc_w1a1_e11_mvtu$wmem$0$mux1$4(a,b,sel,out);
+    
+    // Module arguments
+    input wire  a;
+    input wire  b;
+    input wire  sel;
+    output reg  out;
+    
+    // Update code
+    always @(*) begin
+        out = a;
+        if (sel) begin
+            out = b;
+        end
+    end
+    
+endmodule // tfc_w1a1_e11_mvtu$wmem$0$mux1$4
+
+
+module tfc_w1a1_e11_mvtu$wmem$0$mux1$5(a,b,sel,out);
+    
+    // Module arguments
+    input wire  a;
+    input wire  b;
+    input wire  sel;
+    output reg  out;
+    
+    // Update code
+    always @(*) begin
+        out = a;
+        if (sel) begin
+            out = b;
+        end
+    end
+    
+endmodule // tfc_w1a1_e11_mvtu$wmem$0$mux1$5
+
+
+module tfc_w1a1_e11_mvtu$wmem$0$mux1$6(a,b,sel,out);
+    
+    // Module arguments
+    input wire  a;
+    input wire  b;
+    input wire  sel;
+    output reg  out;
+    
+    // Update code
+    always @(*) begin
+        out = a;
+        if (sel) begin
+            out = b;
+        end
+    end
+    
+endmodule // tfc_w1a1_e11_mvtu$wmem$0$mux1$6
+
+
+module tfc_w1a1_e11_mvtu$wmem$0$mux1$7(a,b,sel,out);
+    
+    // Module arguments
+    input wire  a;
+    input wire  b;
+    input wire  sel;
+    output reg  out;
+    
+    // Update code
+    always @(*) begin
+        out = a;
+        if (sel) begin
+            out = b;
+        end
+    end
+    
+endmodule // tfc_w1a1_e11_mvtu$wmem$0$mux1$7
+
+
+module tfc_w1a1_e11_mvtu$wmem$0$mux2$0(a,b,sel,out);
+    
+    // Module arguments
+    input wire  a;
+    input wire  b;
+    input wire  sel;
+    output reg  out;
+    
+    // Update code
+    always @(*) begin
+        out = a;
+        if (sel) begin
+            out = b;
+        end
+    end
+    
+endmodule // tfc_w1a1_e11_mvtu$wmem$0$mux2$0
+
+
+module tfc_w1a1_e11_mvtu$wmem$0$mux2$1(a,b,sel,out);
+    
+    // Module arguments
+    input wire  a;
+    input wire  b;
+    input wire  sel;
+    output reg  out;
+    
+    // Update code
+    always @(*) begin
+        out = a;
+        if (sel) begin
+            out = b;
+        end
+    end
+    
+endmodule // tfc_w1a1_e11_mvtu$wmem$0$mux2$1
+
+
+module tfc_w1a1_e11_mvtu$wmem$0$mux2$2(a,b,sel,out);
+    
+    // Module arguments
+    input wire  a;
+    input wire  b;
+    input wire  sel;
+    output reg  out;
+    
+    // Update code
+    always @(*) begin
+        out = a;
+        if (sel) begin
+            out = b;
+        end
+    end
+    
+endmodule // tfc_w1a1_e11_mvtu$wmem$0$mux2$2
+
+
+module tfc_w1a1_e11_mvtu$wmem$0$mux2$3(a,b,sel,out);
+    
+    // Module arguments
+    input wire  a;
+    input wire  b;
+    input wire  sel;
+    output reg  out;
+    
+    // Update code
+    always @(*) begin
+        out = a;
+        if (sel) begin
+            out = b;
+        end
+    end
+    
+endmodule // tfc_w1a1_e11_mvtu$wmem$0$mux2$3
+
+
+module tfc_w1a1_e11_mvtu$wmem$0$mux3$0(a,b,sel,out);
+    
+    // Module arguments
+    input wire  a;
+    input wire  b;
+    input wire  sel;
+    output reg  out;
+    
+    // Update code
+    always @(*) begin
+        out = a;
+        if (sel) begin
+            out = b;
+        end
+    end
+    
+endmodule // tfc_w1a1_e11_mvtu$wmem$0$mux3$0
+
+
+module tfc_w1a1_e11_mvtu$wmem$0$mux3$1(a,b,sel,out);
+    
+    // Module arguments
+    input wire  a;
+    input wire  b;
+    input wire  sel;
+    output reg  out;
+    
+    // Update code
+    always @(*) begin
+        out = a;
+        if (sel) begin
+            out = b;
+        end
+    end
+    
+endmodule // tfc_w1a1_e11_mvtu$wmem$0$mux3$1
+
+
+module tfc_w1a1_e11_mvtu$wmem$0$mux4$0(a,b,sel,out);
+    
+    // Module arguments
+    input wire  a;
+    input wire  b;
+    input wire  sel;
+    output reg  out;
+    
+    // Update code
+    always @(*) begin
+        out = a;
+        if (sel) begin
+            out = b;
+        end
+    end
+    
+endmodule // tfc_w1a1_e11_mvtu$wmem$0$mux4$0
 
 /* verilator lint_on WIDTH */
 /* verilator lint_on DECLFILENAME */

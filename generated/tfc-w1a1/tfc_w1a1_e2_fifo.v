@@ -33,6 +33,7 @@ module tfc_w1a1_e2_fifo(clock,reset,in_data,in_valid,in_ready,out_data,out_valid
     input wire  out_ready;
     
     // Constant declarations
+    localparam  one = 6'b1;
     localparam  last = 6'b110000;
     
     // Stub signals
@@ -67,11 +68,19 @@ module tfc_w1a1_e2_fifo(clock,reset,in_data,in_valid,in_ready,out_data,out_valid
     reg  sv$d;
     wire  sv$q;
     reg  sv$clock;
+    reg  nonempty$d;
+    wire  nonempty$q;
+    reg  nonempty$clock;
+    reg  [5:0] cnt$d;
+    wire  [5:0] cnt$q;
+    reg  cnt$clock;
+    reg  srbusy$d;
+    wire  srbusy$q;
+    reg  srbusy$clock;
     
     // Local signals
     reg  write;
     reg  issue;
-    reg  empty;
     reg  [5:0] wnext;
     reg  [5:0] rnext;
     
@@ -125,6 +134,21 @@ module tfc_w1a1_e2_fifo(clock,reset,in_data,in_valid,in_ready,out_data,out_valid
         .q(sv$q),
         .clock(sv$clock)
     );
+    tfc_w1a1_e2_fifo$nonempty nonempty(
+        .d(nonempty$d),
+        .q(nonempty$q),
+        .clock(nonempty$clock)
+    );
+    tfc_w1a1_e2_fifo$cnt cnt(
+        .d(cnt$d),
+        .q(cnt$q),
+        .clock(cnt$clock)
+    );
+    tfc_w1a1_e2_fifo$srbusy srbusy(
+        .d(srbusy$d),
+        .q(srbusy$q),
+        .clock(srbusy$clock)
+    );
     
     // Update code
     always @(*) begin
@@ -136,6 +160,9 @@ module tfc_w1a1_e2_fifo(clock,reset,in_data,in_valid,in_ready,out_data,out_valid
         mv$clock = clock;
         skid$clock = clock;
         sv$clock = clock;
+        nonempty$clock = clock;
+        cnt$clock = clock;
+        srbusy$clock = clock;
         wptr$d = wptr$q;
         rptr$d = rptr$q;
         full$d = full$q;
@@ -144,6 +171,9 @@ module tfc_w1a1_e2_fifo(clock,reset,in_data,in_valid,in_ready,out_data,out_valid
         mv$d = mv$q;
         skid$d = skid$q;
         sv$d = sv$q;
+        nonempty$d = nonempty$q;
+        cnt$d = cnt$q;
+        srbusy$d = srbusy$q;
         ram$read_clock = clock;
         ram$write_clock = clock;
         in_ready = ~full$q;
@@ -155,8 +185,8 @@ module tfc_w1a1_e2_fifo(clock,reset,in_data,in_valid,in_ready,out_data,out_valid
         ram$write_address = wptr$q;
         ram$write_data = in_data;
         ram$write_enable = write;
-        empty = (wptr$q == rptr$q) && ~full$q;
-        issue = ~empty && (~mv$q || out_ready || (~sv$q && ~rv$q));
+        issue = nonempty$q && (~mv$q || out_ready || ~srbusy$q);
+        srbusy$d = (mv$q && ~out_ready && (sv$q || rv$q)) || issue;
         rnext = rptr$q + 32'h1;
         if (rptr$q == last) begin
             rnext = 32'h0;
@@ -169,11 +199,19 @@ module tfc_w1a1_e2_fifo(clock,reset,in_data,in_valid,in_ready,out_data,out_valid
         if (issue) begin
             rptr$d = rnext;
         end
-        if (write && ~issue && (wnext == rptr$q)) begin
-            full$d = 1'b1;
+        if (write && ~issue) begin
+            cnt$d = cnt$q + 32'h1;
+            nonempty$d = 1'b1;
+            if (cnt$q == last) begin
+                full$d = 1'b1;
+            end
         end
         if (issue && ~write) begin
+            cnt$d = cnt$q - 32'h1;
             full$d = 1'b0;
+            if (cnt$q == one) begin
+                nonempty$d = 1'b0;
+            end
         end
         out_valid = mv$q;
         out_data = main$q;
@@ -201,10 +239,32 @@ module tfc_w1a1_e2_fifo(clock,reset,in_data,in_valid,in_ready,out_data,out_valid
             rv$d = 1'b0;
             mv$d = 1'b0;
             sv$d = 1'b0;
+            nonempty$d = 1'b0;
+            cnt$d = 32'h0;
+            srbusy$d = 1'b0;
         end
     end
     
 endmodule // tfc_w1a1_e2_fifo
+
+
+module tfc_w1a1_e2_fifo$cnt(d,q,clock);
+    
+    // Module arguments
+    input wire  [5:0] d;
+    output reg  [5:0] q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 6'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // tfc_w1a1_e2_fifo$cnt
 
 
 module tfc_w1a1_e2_fifo$full(d,q,clock);
@@ -262,6 +322,25 @@ module tfc_w1a1_e2_fifo$mv(d,q,clock);
     end
           
 endmodule // tfc_w1a1_e2_fifo$mv
+
+
+module tfc_w1a1_e2_fifo$nonempty(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // tfc_w1a1_e2_fifo$nonempty
 
 
 module tfc_w1a1_e2_fifo$ram(read_address,read_clock,read_data,write_address,write_clock,write_data,write_enable);
@@ -348,6 +427,25 @@ module tfc_w1a1_e2_fifo$skid(d,q,clock);
     end
           
 endmodule // tfc_w1a1_e2_fifo$skid
+
+
+module tfc_w1a1_e2_fifo$srbusy(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // tfc_w1a1_e2_fifo$srbusy
 
 
 module tfc_w1a1_e2_fifo$sv(d,q,clock);

@@ -6,9 +6,9 @@
 //! `cargo run --example menu_dispatch -- SIMD N NAME` prints the layer's Verilog.
 //! Built with `--features` nothing special; time it with `cargo build --example`.
 
-use bnnforge_hdl::clog2_plus1;
-use bnnforge_hdl::module_tree::module_tree;
-use bnnforge_hdl::mvu_pe::MvuPe;
+use bnnforge_hdl::bits_to_hold;
+use bnnforge_hdl::blocks::mvu_pe::MvuPe;
+use bnnforge_hdl::compile::module_tree::module_tree;
 use rust_hdl::prelude::*;
 
 fn layer<const S: usize, const P: usize, const A: usize, const Y: usize>(
@@ -31,7 +31,7 @@ macro_rules! menu {
 }
 
 fn generate(simd: usize, n: u64, name: &str) -> Result<String, String> {
-    let a = clog2_plus1(n);
+    let a = bits_to_hold(n);
     menu!(simd, a, n, name;
     (1, 1, 2, 3),
     (1, 1, 3, 4),

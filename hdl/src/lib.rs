@@ -1,52 +1,55 @@
-//! bnnforge-hdl: the accelerator's hardware blocks, written in rust-hdl.
+//! bnnforge-hdl: the accelerator's hardware blocks, written in rust-hdl, and the compiler
+//! from a network to a design of them.
 //!
-//! Every block is in its own file, checked at construction, simulated against the
-//! bit-exact software model (`bnnforge_model::kernels`) and synthesised with yosys in
-//! its tests. See `DESIGN.md` for how whole networks are assembled from them.
+//! - [`blocks`]: leaf logic (popcount, PEs, threshold units, weight memories, counters);
+//! - [`stream`]: ready/valid plumbing (skid buffer, FIFO, fork, lane converters, queues);
+//! - [`engines`]: the stream engines a layer becomes, each one file with its
+//!   [`EngineSpec`](engines::EngineSpec), and the table of them;
+//! - [`compile`]: network → design (folding, budget, design, top, emit, resources, probe);
+//! - [`boards`]: the board table and the board core/top around an accelerator;
+//! - [`synth`]: the yosys runs the CLI and the tests share.
+//!
+//! Every block is checked at construction, simulated against the bit-exact software model
+//! (`bnnforge_model::kernels`) and synthesised with yosys in its tests. See `DESIGN.md`.
 
-pub mod adder_node;
-pub mod board_core;
-pub mod board_top;
+pub mod blocks;
 pub mod boards;
-pub mod budget;
-pub mod chw_reorder;
-pub mod compare_bit;
-pub mod design;
-pub mod emit;
-pub mod folding;
-pub mod frame_counter;
-pub mod lane_converter;
-pub mod maxpool;
-pub mod module_tree;
-pub mod mvtu;
-pub mod mvtu_int;
-pub mod mvu_int_pe;
-pub mod mvu_pe;
-pub mod popcount;
-pub mod probe;
-pub mod ratio_lane_converter;
-pub mod residual_adder;
-pub mod resources;
-pub mod skid_buffer;
-pub mod sliding_window;
-pub mod stream_fifo;
-pub mod stream_fork;
-pub mod sumpool;
+pub mod compile;
+pub mod engines;
+pub mod stream;
 pub mod synth;
-pub mod threshold_engine;
-pub mod threshold_unit;
-pub mod top;
-pub mod weight_memory;
 
 #[cfg(test)]
 mod testutil;
 
-/// Bits needed to hold every value in `0..=n`: ceil(log2(n + 1)), at least 1.
-pub const fn clog2_plus1(n: u64) -> usize {
-    let w = (64 - n.leading_zeros()) as usize;
+/// Bits of an unsigned value up to `max`: ceil(log2(max + 1)), at least 1.
+pub const fn bits_to_hold(max: u64) -> usize {
+    let w = (64 - max.leading_zeros()) as usize;
     if w == 0 {
         1
     } else {
         w
+    }
+}
+
+/// Address bits of `words` words: ceil(log2(words)), at least 1.
+pub const fn address_bits(words: usize) -> usize {
+    bits_to_hold(words.saturating_sub(1) as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn widths() {
+        assert_eq!(
+            [0, 1, 2, 3, 4, 255, 256].map(bits_to_hold),
+            [1, 1, 2, 2, 3, 8, 9]
+        );
+        assert_eq!(
+            [0, 1, 2, 3, 196, 256, 257].map(address_bits),
+            [1, 1, 1, 2, 8, 8, 9]
+        );
     }
 }

@@ -1,7 +1,7 @@
 //! `bnnforge board-sim`: a board in Verilator behind a pseudo-terminal, so that
 //! `bnnforge run --port PATH` talks to it exactly as to a real board.
 //!
-//! The accelerator is wrapped in the board core (`bnnforge_hdl::board_core`) at the
+//! The accelerator is wrapped in the board core (`bnnforge_hdl::boards::core`) at the
 //! board's clock and the given baud rate; the core's UART timing is simulated in clock
 //! cycles. Host bytes go into the core's receive pin no faster than the baud rate allows,
 //! the core's answers go back to the pty. Faults (seeded, per byte, both directions):
@@ -12,8 +12,8 @@
 //! SIGHUP, when its parent exits, or (when stdin is a pipe) when stdin is closed.
 
 use crate::host::{Fate, Faults, Injector};
-use bnnforge_hdl::board_core::{board_core_files, board_core_module, BoardCoreParams};
 use bnnforge_hdl::boards::board;
+use bnnforge_hdl::boards::core::{board_core_files, board_core_module, BoardCoreParams};
 use bnnforge_model::{Error, Result};
 use bnnforge_testbench::protocol::{kind, Received, Receiver};
 use bnnforge_testbench::{BoardSim, Manifest};

@@ -1,11 +1,11 @@
 //! `bnnforge build`: the network's accelerator as Verilog, `manifest.json` and a report.
 
 use crate::engines;
-use bnnforge_hdl::budget::{fold_for_budget, Budget};
-use bnnforge_hdl::design::{Design, Elem};
-use bnnforge_hdl::folding::{default_target, plan, Fold};
-use bnnforge_hdl::resources::{estimate, Cost, Estimate};
-use bnnforge_hdl::top::GENERATED_HEADER;
+use bnnforge_hdl::compile::budget::{fold_for_budget, Budget};
+use bnnforge_hdl::compile::design::{Design, Elem};
+use bnnforge_hdl::compile::folding::{default_target, plan, Fold};
+use bnnforge_hdl::compile::resources::{estimate, Cost, Estimate};
+use bnnforge_hdl::compile::top::GENERATED_HEADER;
 use bnnforge_model::{Error, Network, Result};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -232,7 +232,7 @@ fn manifest(
         "folding": folding,
         "engines": engines,
         "estimate": {
-            "model": bnnforge_hdl::resources::MODEL,
+            "model": bnnforge_hdl::compile::resources::MODEL,
             "top": cost_json(&est.top),
             "total": cost_json(&est.total),
         },
@@ -320,7 +320,7 @@ pub fn build_how(model: &Path, out: &Path, how: &How) -> Result<Built> {
                 "{}\n{}\n{}{}",
                 GENERATED_HEADER.replacen("//", "#", 1),
                 d.report(&net),
-                bnnforge_hdl::resources::report(&d, &est),
+                bnnforge_hdl::compile::resources::report(&d, &est),
                 budget
                     .as_ref()
                     .map(|b| budget_report(b, &est, &d))

@@ -2,9 +2,9 @@
 //! Verilator (never by the software model, which only checks it).
 
 use crate::netlist::{self, Family, Netlist, NetlistError};
-use bnnforge_hdl::design::Design;
-use bnnforge_hdl::folding::Fold;
-use bnnforge_hdl::probe;
+use bnnforge_hdl::compile::design::Design;
+use bnnforge_hdl::compile::folding::Fold;
+use bnnforge_hdl::compile::probe;
 use bnnforge_model::{npy, Error, Model, Network, Result};
 use bnnforge_testbench::{
     run_stream, BuildConfig, Manifest, Sim, StreamFormat, StreamOptions, Trace,

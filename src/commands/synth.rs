@@ -12,8 +12,8 @@
 
 use crate::commands::build;
 use crate::flow::{self, PnrReport, ToolFailure, Toolchain};
-use bnnforge_hdl::board_core::{board_core_files, board_core_module, BoardCoreParams};
-use bnnforge_hdl::board_top::{board_top_verilog, clock_for, top_name, Clock};
+use bnnforge_hdl::boards::core::{board_core_files, board_core_module, BoardCoreParams};
+use bnnforge_hdl::boards::top::{board_top_verilog, clock_for, top_name, Clock};
 use bnnforge_hdl::boards::{self, Board, Family};
 use bnnforge_model::{Error, Result};
 use std::collections::BTreeMap;
@@ -181,7 +181,7 @@ pub fn run(a: &SynthArgs) -> std::result::Result<(), Failure> {
             &tmp.join(&top_file),
             &format!(
                 "{}\n{}",
-                bnnforge_hdl::top::GENERATED_HEADER,
+                bnnforge_hdl::compile::top::GENERATED_HEADER,
                 board_top_verilog(board, &top, &core, &clock)
             ),
         )?;

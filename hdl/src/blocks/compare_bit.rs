@@ -1,0 +1,106 @@
+//! `CompareBit<U, K>`: one comparator of a threshold bank, writing its result into one
+//! bit of a `K`-bit vector that is passed along a chain.
+//!
+//! ```text
+//!   u[U] ──┐
+//!          (>=)── ge ──┐
+//!   t[U] ──┘           │
+//!   prev[K] ───────── replace bit `index` ── out[K]
+//! ```
+//!
+//! Combinational: `out = prev` with bit `index` replaced by `u >= t` (unsigned).
+//! A `Vec` of these chained `prev ← out` assembles a comparison vector: rust-hdl kernels
+//! cannot assign single bits of a local signal (`set_bit` does not translate), so the
+//! bits are inserted one block at a time; after flattening, yosys keeps only the K
+//! comparators.
+//!
+//! Parameters (checked by [`CompareBit::new`]):
+//! - `U` ≥ 1: width of the unsigned operands.
+//! - `K` ≥ 1: width of the vector; `index` < K selects the bit (a `Constant`).
+//!
+//! Ports: `u`, `t` (in, `Bits<U>`), `prev` (in, `Bits<K>`), `out` (out, `Bits<K>`).
+
+use rust_hdl::prelude::*;
+
+/// `out = prev` with bit `index` set to `u >= t` (see the module documentation).
+#[derive(LogicBlock)]
+pub struct CompareBit<const U: usize, const K: usize> {
+    /// Value compared.
+    pub u: Signal<In, Bits<U>>,
+    /// Threshold it is compared with.
+    pub t: Signal<In, Bits<U>>,
+    /// Vector coming in.
+    pub prev: Signal<In, Bits<K>>,
+    /// `prev` with bit `index` replaced by `u >= t`.
+    pub out: Signal<Out, Bits<K>>,
+    index: Constant<Bits<8>>,
+}
+
+impl<const U: usize, const K: usize> CompareBit<U, K> {
+    /// The comparator for bit `index` of the vector.
+    pub fn new(index: usize) -> Self {
+        assert!(U >= 1 && K >= 1, "CompareBit: U and K must be at least 1");
+        assert!(
+            index < K && K <= 255,
+            "CompareBit: index {index} not below K = {K}"
+        );
+        Self {
+            u: Default::default(),
+            t: Default::default(),
+            prev: Default::default(),
+            out: Default::default(),
+            index: Constant::new((index as u64).into()),
+        }
+    }
+}
+
+impl<const U: usize, const K: usize> Logic for CompareBit<U, K> {
+    #[hdl_gen]
+    fn update(&mut self) {
+        self.out.next = self
+            .prev
+            .val()
+            .replace_bit(self.index.val().index(), self.u.val() >= self.t.val());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::iverilog_vectors;
+
+    #[test]
+    fn inserts_the_comparison_in_sim_and_in_verilog() {
+        let mut uut = CompareBit::<3, 5>::new(3);
+        uut.connect_all();
+        let v = generate_verilog(&uut);
+        yosys_validate("bnnforge_compare_bit", &v).unwrap();
+        let mut vectors = vec![];
+        let mut want = vec![];
+        for u in 0..8u64 {
+            for t in 0..8u64 {
+                for prev in [0u64, 0b11111, 0b01000, 0b10101] {
+                    uut.u.next = u.into();
+                    uut.t.next = t.into();
+                    uut.prev.next = prev.into();
+                    assert!(simulate(&mut uut, 10));
+                    let w = (prev & !0b1000) | (((u >= t) as u64) << 3);
+                    assert_eq!(uut.out.val().to_u64(), w, "u={u} t={t} prev={prev:b}");
+                    vectors.push(vec![u as u128, t as u128, prev as u128]);
+                    want.push(w as u128);
+                }
+            }
+        }
+        let rows = iverilog_vectors(
+            "compare_bit",
+            &v,
+            None,
+            &[("u", 3), ("t", 3), ("prev", 5)],
+            &[("out", 5)],
+            &vectors,
+        )
+        .unwrap();
+        let got: Vec<u128> = rows.iter().map(|r| r[0]).collect();
+        assert_eq!(got, want);
+    }
+}

@@ -1,0 +1,391 @@
+//! Folding for a resource budget: the fastest folding whose estimated resources fit.
+//!
+//! [`crate::compile::folding::plan`] folds a network for a target interval (cycles per frame).
+//! Here the target is unknown and the resources are given: every interval `plan` can be
+//! asked for is a cycle count some layer has under some valid fold, so those are the
+//! candidates. Each one becomes a [`Design`] (cheap: no Verilog) and a
+//! [`resources::estimate`](crate::compile::resources::estimate); the answer is the candidate with
+//! the fewest cycles per frame among those that fit, the cheaper one on equal intervals.
+//!
+//! ```text
+//!  candidate targets t1 < t2 < … < tn   (every layer's cycles over its valid folds)
+//!        │ plan(t) ─► Design ─► estimate ─► fits the budget?
+//!        ▼
+//!  fitting designs ─► min (cycles per frame, LUT4, BRAM) ─► the choice
+//!  none fits        ─► error: the slowest folding's estimate and the budget
+//! ```
+//!
+//! Every candidate is evaluated rather than stopping at the first fit: a faster target
+//! does not always give a faster design (a layer that cannot fold further, such as a
+//! one-channel threshold, bounds the interval, and lane converters have their own), and
+//! the full scan makes the choice monotone: a larger budget never gives a slower design.
+//!
+//! Devices ([`devices`], from the board table): only the iCE40 UP5K, whose LUT4 and `SB_RAM40_4K` the estimate
+//! is calibrated on. The ECP5's 18-kbit EBR and its LUT-RAM follow other mapping rules
+//! (`synth_ecp5` has its own memory library and arithmetic cells), so an ECP5 device in
+//! these units would not be honest; an explicit `--budget` is taken as iCE40 units.
+
+use crate::compile::design::Design;
+use crate::compile::folding::{layer_cycles, plan, valid_folds};
+use crate::compile::resources::{estimate, Cost, Estimate};
+use bnnforge_model::network::Network;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// What a design may use: iCE40 LUT4s and 4-kbit block RAMs (`SB_RAM40_4K`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Budget {
+    pub lut4: u64,
+    pub bram: u64,
+}
+
+impl std::fmt::Display for Budget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} LUT4, {} BRAM", self.lut4, self.bram)
+    }
+}
+
+impl Budget {
+    /// Whether an estimate fits.
+    pub fn fits(&self, c: &Cost) -> bool {
+        c.lut4 <= self.lut4 && c.bram <= self.bram
+    }
+
+    /// `LUT4,BRAM`, e.g. `4000,20`.
+    pub fn parse(s: &str) -> Result<Budget, String> {
+        let bad =
+            || format!("--budget '{s}': expected LUT4,BRAM, two whole numbers such as 4000,20");
+        let (l, b) = s.split_once(',').ok_or_else(bad)?;
+        let lut4: u64 = l.trim().parse().map_err(|_| bad())?;
+        let bram: u64 = b.trim().parse().map_err(|_| bad())?;
+        if lut4 == 0 {
+            return Err(format!(
+                "--budget '{s}': the LUT4 budget must be at least 1"
+            ));
+        }
+        Ok(Budget { lut4, bram })
+    }
+
+    /// The budget of a device by name (see [`devices`]).
+    pub fn device(name: &str) -> Result<Budget, String> {
+        let all = devices();
+        all.iter()
+            .find(|d| d.name == name)
+            .map(Device::budget)
+            .ok_or_else(|| {
+                let names: Vec<&str> = all.iter().map(|d| d.name).collect();
+                format!(
+                    "--device '{name}': unknown device (known: {}; for any other give \
+                     --budget LUT4,BRAM)",
+                    names.join(", ")
+                )
+            })
+    }
+}
+
+/// A device the estimate is calibrated for.
+#[derive(Clone, Copy, Debug)]
+pub struct Device {
+    pub name: &'static str,
+    /// logic cells (one LUT4 each)
+    pub lut4: u64,
+    /// `SB_RAM40_4K` blocks
+    pub bram: u64,
+    /// percent of the LUT4s kept free for placement and routing
+    pub headroom_percent: u64,
+}
+
+impl Device {
+    /// All block RAMs (their estimate is exact), the LUT4s less the headroom.
+    pub fn budget(&self) -> Budget {
+        Budget {
+            lut4: self.lut4 * (100 - self.headroom_percent) / 100,
+            bram: self.bram,
+        }
+    }
+}
+
+/// Percent of the LUT4s kept free for placement and routing.
+pub const HEADROOM_PERCENT: u64 = 10;
+
+/// Known devices: those of the iCE40 boards in the board table ([`crate::boards`]),
+/// e.g. the UP5K's 5280 logic cells and 30 SB_RAM40_4K (its 4 SPRAMs are not used).
+/// 10 % of the LUT4s stay free (4752 usable on the UP5K): the LUT4 estimate of a whole
+/// design is within a few % of yosys (see [`crate::compile::resources`]), and nextpnr must pack
+/// DFFs and carry chains into the same logic cells and route them; iCE40 designs above
+/// about 90 % utilisation often fail to place or lose much of their Fmax.
+pub fn devices() -> Vec<Device> {
+    let mut v: Vec<Device> = vec![];
+    for b in crate::boards::BOARDS
+        .iter()
+        .filter(|b| b.family == crate::boards::Family::Ice40)
+    {
+        if v.iter().all(|d| d.name != b.device) {
+            v.push(Device {
+                name: b.device,
+                lut4: b.resources.lut4 as u64,
+                bram: b.resources.bram as u64,
+                headroom_percent: HEADROOM_PERCENT,
+            });
+        }
+    }
+    v
+}
+
+/// Every interval [`plan`] can be asked for: the distinct cycles per frame of every
+/// layer under every valid fold, ascending.
+pub fn candidate_targets(net: &Network) -> Vec<u64> {
+    let t: BTreeSet<u64> = (0..net.layers.len())
+        .flat_map(|i| {
+            valid_folds(net, i)
+                .into_iter()
+                .map(move |f| layer_cycles(net, i, f))
+        })
+        .collect();
+    t.into_iter().collect()
+}
+
+/// One evaluated candidate.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Candidate {
+    /// the target given to [`plan`]
+    pub target: u64,
+    /// the design's cycles per frame (its slowest engine)
+    pub cycles: u64,
+    pub cost: Cost,
+}
+
+/// The folding chosen for a budget.
+#[derive(Clone, Debug)]
+pub struct Choice {
+    pub design: Design,
+    pub estimate: Estimate,
+    /// the target interval it was planned for
+    pub target: u64,
+    /// every candidate that made a design, in target order
+    pub candidates: Vec<Candidate>,
+}
+
+/// Every candidate target's design and estimate, in target order; targets whose design
+/// cannot be built are left out (the last such error is returned when none can).
+pub fn candidates(net: &Network) -> Result<Vec<(Candidate, Design, Estimate)>, String> {
+    let mut v = vec![];
+    let mut last_err = None;
+    for target in candidate_targets(net) {
+        let p = plan(net, &BTreeMap::new(), Some(target))?;
+        match Design::new(net, &p.folds) {
+            Ok(d) => {
+                let est = estimate(&d);
+                let c = Candidate {
+                    target,
+                    cycles: d.cycles_per_frame(),
+                    cost: est.total,
+                };
+                v.push((c, d, est));
+            }
+            Err(e) => last_err = Some(e),
+        }
+    }
+    if v.is_empty() {
+        return Err(last_err.unwrap_or_else(|| "the network has no layers".to_string()));
+    }
+    Ok(v)
+}
+
+/// The fastest folding of `net` whose estimate fits `budget` (see the module
+/// documentation), or an error naming the slowest folding's estimate and the budget.
+pub fn fold_for_budget(net: &Network, budget: Budget) -> Result<Choice, String> {
+    let all = candidates(net)?;
+    let key = |c: &Candidate| (c.cycles, c.cost.lut4, c.cost.bram);
+    let best = all
+        .iter()
+        .filter(|(c, _, _)| budget.fits(&c.cost))
+        .min_by_key(|(c, _, _)| key(c));
+    match best {
+        Some((c, d, e)) => Ok(Choice {
+            design: d.clone(),
+            estimate: e.clone(),
+            target: c.target,
+            candidates: all.iter().map(|(c, _, _)| c.clone()).collect(),
+        }),
+        None => {
+            let slowest = &all.last().expect("at least one candidate").0;
+            Err(format!(
+                "no folding fits the budget of {budget}: even the slowest ({} cycles per \
+                 frame) is estimated at {} LUT4 and {} BRAM",
+                slowest.cycles, slowest.cost.lut4, slowest.cost.bram
+            ))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bnnforge_model::random::{random_network, RandomConfig};
+
+    fn load(rel: &str) -> Network {
+        let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("..")
+            .join(rel);
+        bnnforge_model::load(&p).unwrap_or_else(|e| panic!("{rel}: {e}"))
+    }
+
+    /// What a choice must be: it fits, and no candidate with fewer cycles per frame fits
+    /// (nor one as fast and cheaper).
+    fn check_choice(all: &[Candidate], budget: Budget, c: &Choice, what: &str) {
+        assert!(
+            budget.fits(&c.estimate.total),
+            "{what}: {} over {budget}",
+            c.estimate.total
+        );
+        assert_eq!(c.estimate, estimate(&c.design), "{what}");
+        let cycles = c.design.cycles_per_frame();
+        for o in all.iter().filter(|o| budget.fits(&o.cost)) {
+            assert!(
+                (o.cycles, o.cost.lut4) >= (cycles, c.estimate.total.lut4),
+                "{what}: target {} gives {} cycles, {} within {budget}, better than the \
+                 choice's {cycles} cycles, {}",
+                o.target,
+                o.cycles,
+                o.cost,
+                c.estimate.total
+            );
+        }
+    }
+
+    /// Budgets from tiny to huge: the interval never grows as the budget grows, every
+    /// choice is the fastest that fits, and a budget too small is a clear error.
+    fn check_network(net: &Network, what: &str) -> usize {
+        let all: Vec<Candidate> = match candidates(net) {
+            Ok(v) => v.into_iter().map(|x| x.0).collect(),
+            Err(_) => return 0,
+        };
+        let max_lut = all.iter().map(|c| c.cost.lut4).max().unwrap();
+        let max_bram = all.iter().map(|c| c.cost.bram).max().unwrap();
+        let min_lut = all.iter().map(|c| c.cost.lut4).min().unwrap();
+        let mut last = u64::MAX;
+        let mut chosen = 0;
+        for k in 0..=12u64 {
+            let budget = Budget {
+                lut4: min_lut + (max_lut - min_lut) * k / 12,
+                bram: max_bram,
+            };
+            match fold_for_budget(net, budget) {
+                Ok(c) => {
+                    check_choice(&all, budget, &c, &format!("{what}, {budget}"));
+                    let cycles = c.design.cycles_per_frame();
+                    assert!(
+                        cycles <= last,
+                        "{what}: {budget} gives {cycles} > {last} cycles"
+                    );
+                    last = cycles;
+                    chosen += 1;
+                }
+                Err(e) => {
+                    assert!(
+                        all.iter().all(|c| !budget.fits(&c.cost)),
+                        "{what}: {e}, but a candidate fits {budget}"
+                    );
+                    assert!(e.contains(&budget.to_string()), "{what}: {e}");
+                }
+            }
+        }
+        // the largest budget takes the fastest candidate of all
+        let fastest = all.iter().map(|c| c.cycles).min().unwrap();
+        assert_eq!(last, fastest, "{what}");
+        chosen
+    }
+
+    #[test]
+    fn shipped_networks_take_the_fastest_folding_that_fits() {
+        for m in [
+            "models/tfc-w1a1.yaml",
+            "models/lfc-w1a1.yaml",
+            "models/lfc-w1a2.yaml",
+        ] {
+            let net = load(m);
+            let t = std::time::Instant::now();
+            let n = candidate_targets(&net).len();
+            let chosen = check_network(&net, m);
+            println!(
+                "{m}: {n} candidate targets, {chosen} budgets chosen, {:.1?}",
+                t.elapsed()
+            );
+            assert!(chosen >= 10, "{m}");
+        }
+    }
+
+    /// TFC-W1A1 on the UP5K: 784 cycles per frame (its one-channel input threshold
+    /// cannot go faster), the cheapest such folding; LFC's 2.9 Mbit of weights do not fit.
+    #[test]
+    fn up5k() {
+        let up5k = Budget::device("up5k").unwrap();
+        assert_eq!(
+            up5k,
+            Budget {
+                lut4: 4752,
+                bram: 30
+            }
+        );
+        let c = fold_for_budget(&load("models/tfc-w1a1.yaml"), up5k).unwrap();
+        assert_eq!(c.design.cycles_per_frame(), 784);
+        let e = fold_for_budget(&load("models/lfc-w1a1.yaml"), up5k).unwrap_err();
+        assert!(
+            e.starts_with("no folding fits the budget of 4752 LUT4, 30 BRAM: even the slowest")
+                && e.contains("BRAM"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn nothing_fits_a_tiny_budget() {
+        let budget = Budget { lut4: 100, bram: 0 };
+        let e = fold_for_budget(&load("models/tfc-w1a1.yaml"), budget).unwrap_err();
+        assert!(
+            e.contains("100 LUT4, 0 BRAM") && e.contains("is estimated at"),
+            "{e}"
+        );
+    }
+
+    /// Random networks (seed printed; `BNNFORGE_SEED=S` replays from S).
+    #[test]
+    fn random_networks_take_the_fastest_folding_that_fits() {
+        let seed0 = bnnforge_testbench::seed_from_env(0);
+        println!("seeds {seed0}..{}", seed0 + 30);
+        let mut checked = 0;
+        for seed in seed0..seed0 + 30 {
+            let net = random_network(seed, &RandomConfig::default());
+            if check_network(&net, &format!("seed {seed}")) > 0 {
+                checked += 1;
+            }
+        }
+        assert!(
+            checked >= 20,
+            "only {checked} of 30 random networks have a design"
+        );
+    }
+
+    #[test]
+    fn budgets_and_devices_parse() {
+        assert_eq!(
+            Budget::parse("4000,20"),
+            Ok(Budget {
+                lut4: 4000,
+                bram: 20
+            })
+        );
+        assert_eq!(
+            Budget::parse(" 4000 , 0 "),
+            Ok(Budget {
+                lut4: 4000,
+                bram: 0
+            })
+        );
+        for bad in ["4000", "4000,", "a,1", "1,2,3", "-1,2", "0,5"] {
+            let e = Budget::parse(bad).unwrap_err();
+            assert!(e.starts_with(&format!("--budget '{bad}'")), "{e}");
+        }
+        let e = Budget::device("ecp5-25k").unwrap_err();
+        assert!(e.contains("unknown device") && e.contains("up5k"), "{e}");
+    }
+}

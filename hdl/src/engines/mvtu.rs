@@ -1,0 +1,2306 @@
+//! `Mvtu`: the matrix-vector(-threshold) unit, the engine of `dense` and `conv` layers
+//! (FINN's MVTU), following the engine contract of `ENGINES.md`.
+//!
+//! ```text
+//!            issue (t)                  stage 1 (t+1)             t+2   t+3           t+5
+//! in_data ─┬─► buf RAM[SF] ──────────► x = nf==0 ? x1 : buf ─┐
+//!          └─[x1]─────────────────────►                      │  pad = flag bit of x
+//!  sf, nf, waddr ─► WeightMemory[p] ─► w_p ─────────────────(MvuPe p)──► y_p ─┬─ ThresholdUnit p ─► n_p ─┐
+//!  credits < limit                                                            └─ y_p + bias[p] (raw) ───┤
+//!                                              LaneInsert chain (lane p = neuron nf·PE + p) ◄────────────┘
+//!                                              CreditQueue (16 deep, FWFT) ─► out_data / out_valid
+//! ```
+//!
+//! Function: for each input vector of `n` lanes (binary, bit 1 = +1), every neuron o
+//! computes y_o = Σ w·x (spec's `dense`/`conv`), then either
+//! - **threshold mode** (a `threshold` layer fused): the count of thresholds reached,
+//!   `B` bits (1 = +1 for B = 1), with the bias folded into the thresholds
+//!   (y + b ≥ T ⇔ y ≥ T − b), or
+//! - **raw mode**: y + bias as an `OB`-bit integer (the exact width of the layer's
+//!   range, two's complement when signed).
+//!
+//! Streams: `SIMD` lanes per input beat (`SF = n / SIMD` beats per vector); `PE` lanes
+//! per output beat, lane p of neuron fold nf = neuron nf·PE + p (`NF = out / PE` beats
+//! per vector), so the output is in H, W, C order. The vector is taken from the input on
+//! the first neuron fold and kept in a buffer (`RAM`) that the other NF − 1 folds replay
+//! (FINN-style). Weights: one [`WeightMemory`] per PE. Dense layers take their weight
+//! columns in stream (H, W, C) order and conv layers in the sliding window's (ky, kx, c)
+//! order: [`stream_weights`] permutes the spec's tensors.
+//!
+//! Padding flag (conv, binary input, `pad_value` 0): with `IW = SIMD + 1` the top bit of
+//! a beat says "this beat is a padded kernel position": its lanes must add 0. It goes to
+//! the PEs' `pad` input, and the PEs are built in [`MvuPe`]'s padding mode (a padded
+//! beat counts as SIMD lanes, one accumulator bit more), which is exact for any SIMD.
+//!
+//! Flow control: the PE pipeline cannot stall, so results are counted with credits: a
+//! vector's last beat issues only while fewer than 16 results are in flight or waiting
+//! in the 16-deep output FIFO. `in_ready` and `out_valid` are registers. Reset is
+//! synchronous; after it the engine waits (ISSUE_TO_PE + PE + threshold + 2 cycles)
+//! for stale results of the non-resettable PE/threshold pipelines to drain (they are
+//! not written).
+//!
+//! Structure: the controller (issue counters, replay buffer, credits, result queue) is
+//! the block [`MvtuControl`] and each PE's output (thresholds or bias) an [`MvtuLane`];
+//! both are shared with the integer-input engine [`MvtuInt`](crate::engines::mvtu_int::MvtuInt),
+//! which differs only in its PEs.
+//!
+//! Timing: `cycles_per_frame = pixels · NF · SF` at full rate; latency (first input
+//! beat to first output beat) = SF + 10 (threshold mode), SF + 7 (raw)
+//! ([`engine_latency`]).
+//!
+//! Pipelining for the iCE40 (60 MHz for the accelerator alone): every block-RAM read
+//! (replay buffer, weights, thresholds) is registered again in the fabric, the PEs'
+//! popcount has a register every two adder levels ([`PopcountPipe`](crate::blocks::popcount::PopcountPipe)),
+//! and the issue decision reads flags kept next to the counters (no compare in it).
+//!
+//! Generics (checked by [`Mvtu::new`]): free widths `SIMD`, `OB` (output lane bits) and
+//! `OW = PE·OB`; derived ones `IW` (SIMD, or SIMD + 1 with the padding flag),
+//! `P = clog2(SIMD + 1)`, `Y = clog2(n + 1) + 1`, `A` (the PEs' accumulator: Y − 1, or
+//! Y with the padding flag), `U = Y + 1`, `B = OB` and `K = 2^B − 1` (threshold mode;
+//! any valid values in raw mode), and the address widths `WA = clog2(NF·SF)`,
+//! `BA = clog2(SF)`, `CA = clog2(NF)`.
+
+use crate::blocks::mvu_pe::{MvuPe, PE_LATENCY};
+use crate::blocks::threshold_unit::ThresholdUnit;
+use crate::blocks::weight_memory::weight_banks;
+use crate::blocks::weight_memory::{pe_weight_words, WeightMemory};
+use crate::compile::design::{Design, Elem};
+use crate::compile::emit::{engine, finish};
+use crate::compile::folding::{mac_dims, Fold};
+use crate::compile::resources::{dot, mem_sum, Formula, MemKind, Memory, Role};
+use crate::engines::{Carries, EngineSpec, Pace};
+use bnnforge_model::network::{Network, Op};
+use rust_hdl::prelude::*;
+
+/// `out = prev | (v << offset)`: one lane of a packed beat; a chain of these packs a
+/// `Vec` of lane values (rust-hdl kernels cannot assign slices of a local signal).
+#[derive(LogicBlock)]
+pub struct LaneInsert<const W: usize, const B: usize> {
+    /// The beat so far.
+    pub prev: Signal<In, Bits<W>>,
+    /// The lane's value.
+    pub v: Signal<In, Bits<B>>,
+    /// `prev` with the lane ORed in at bit `offset`.
+    pub out: Signal<Out, Bits<W>>,
+    offset: Constant<Bits<16>>,
+}
+
+impl<const W: usize, const B: usize> LaneInsert<W, B> {
+    /// The inserter of lane `lane` (bits `lane·B ..`).
+    pub fn new(lane: usize) -> Self {
+        assert!(
+            B >= 1 && (lane + 1) * B <= W,
+            "LaneInsert: lane {lane} of {B} bits does not fit {W} bits"
+        );
+        Self {
+            prev: Default::default(),
+            v: Default::default(),
+            out: Default::default(),
+            offset: Constant::new(((lane * B) as u64).into()),
+        }
+    }
+}
+
+impl<const W: usize, const B: usize> Logic for LaneInsert<W, B> {
+    #[hdl_gen]
+    fn update(&mut self) {
+        self.out.next = self.prev.val() | (bit_cast::<W, B>(self.v.val()) << self.offset.val());
+    }
+}
+
+/// `out = sign_extend(y) + bias` modulo 2^OB: the raw output of one PE.
+#[derive(LogicBlock)]
+pub struct BiasAdd<const Y: usize, const OB: usize> {
+    /// The dot product.
+    pub y: Signal<In, Signed<Y>>,
+    /// The neuron's bias, modulo 2^OB.
+    pub bias: Signal<In, Bits<OB>>,
+    /// y + bias, modulo 2^OB.
+    pub out: Signal<Out, Bits<OB>>,
+    yu: Signal<Local, Bits<Y>>,
+    ext: Signal<Local, Bits<OB>>,
+    half: Constant<Bits<Y>>,
+    high: Constant<Bits<OB>>,
+}
+
+impl<const Y: usize, const OB: usize> Default for BiasAdd<Y, OB> {
+    fn default() -> Self {
+        assert!(
+            Y >= 2 && (1..=64).contains(&OB),
+            "BiasAdd: Y = {Y}, OB = {OB}"
+        );
+        let ones = |k: usize| if k >= 64 { u64::MAX } else { (1u64 << k) - 1 };
+        Self {
+            y: Default::default(),
+            bias: Default::default(),
+            out: Default::default(),
+            yu: Default::default(),
+            ext: Default::default(),
+            half: Constant::new((1u64 << (Y - 1)).into()),
+            high: Constant::new((ones(OB) & !ones(Y)).into()),
+        }
+    }
+}
+
+impl<const Y: usize, const OB: usize> Logic for BiasAdd<Y, OB> {
+    #[hdl_gen]
+    fn update(&mut self) {
+        self.yu.next = unsigned_cast(self.y.val());
+        self.ext.next = bit_cast::<OB, Y>(self.yu.val());
+        if self.yu.val() >= self.half.val() {
+            self.ext.next = bit_cast::<OB, Y>(self.yu.val()) | self.high.val();
+        }
+        self.out.next = self.ext.val() + self.bias.val();
+    }
+}
+
+/// Depth of [`CreditQueue`]: more than the cycles from an issued vector's last beat
+/// to its result at the queue's output (ISSUE_TO_PE + PE + threshold + 2 ≤ 11 for the
+/// binary PEs), so an engine with SF = 1 still issues every cycle.
+pub const FIFO_DEPTH: usize = 16;
+
+/// Cycles from a beat's issue (weight address, buffer read) to the PEs' inputs: the
+/// buffer RAM's read register and the register after it (the weight memories likewise,
+/// [`WMEM_LATENCY`](crate::blocks::weight_memory::WMEM_LATENCY)).
+pub const ISSUE_TO_PE: u64 = 2;
+
+/// Cycles of a [`ThresholdUnit`] (y to n).
+pub const THRESHOLD_LATENCY: u64 = crate::blocks::threshold_unit::LATENCY;
+
+/// A 16-deep ([`FIFO_DEPTH`]) first-word-fall-through queue in a rust-hdl `RAM`, with synchronous reset:
+/// not a ready/valid stream FIFO (that is `stream_fifo::StreamFifo`) but the result
+/// queue of an engine whose pipeline cannot stall.
+/// `valid` comes from a register, `data_out` from the RAM's read register (a queue in
+/// block RAM) or from one 2:1 mux after two read registers (a queue in logic, see
+/// [`queue_copies`]); `read` pops the head when `valid`. Written entries show at the
+/// output two cycles later. The writer must not overflow it (the engines count
+/// credits).
+///
+/// A queue that yosys keeps in logic (W·16 bits, [`queue_copies`]) holds two copies:
+/// one read at the head, one at the entry after it, both every cycle; a pop selects the
+/// second copy's word in the next cycle. So the pop (the consumer's ready) reaches one
+/// mux, not the address of a 16-word read mux (the iCE40's critical path otherwise).
+/// A queue in block RAM has one copy, read at the head or, on a pop, the entry after it.
+#[derive(LogicBlock)]
+pub struct CreditQueue<const W: usize> {
+    pub clock: Signal<In, Clock>,
+    pub reset: Signal<In, Bit>,
+    pub write: Signal<In, Bit>,
+    pub data_in: Signal<In, Bits<W>>,
+    pub read: Signal<In, Bit>,
+    pub valid: Signal<Out, Bit>,
+    pub data_out: Signal<Out, Bits<W>>,
+    ram: RAM<Bits<W>, 4>,
+    // the second copy of a queue in logic, read at rp + 1
+    ram1: Vec<RAM<Bits<W>, 4>>,
+    // a pop happened in the previous cycle: the head is ram1's word (dual only)
+    popd: DFF<Bit>,
+    dual: Constant<Bit>,
+    _dual: usize,
+    wp: DFF<Bits<5>>,
+    wpd: DFF<Bits<5>>,
+    rp: DFF<Bits<5>>,
+    // rp != wpd, registered: computed from the next values, both outcomes of the pop
+    // prepared from registers
+    nonempty: DFF<Bit>,
+    pop: Signal<Local, Bit>,
+    // rp + 1, a register of its own (its LSB stored inverted, so that the power-on
+    // state, all 0, is consistent): the read address is one mux after registers
+    rp1x: DFF<Bits<5>>,
+    rp1: Signal<Local, Bits<5>>,
+    one: Constant<Bits<5>>,
+}
+
+/// Copies of a [`CreditQueue`]'s storage of `w`-bit words: 2 when yosys 0.23 keeps
+/// one copy in logic (at most 78 bits, [`ice40_blocks`](crate::compile::resources::ice40_blocks)),
+/// 1 in block RAM, where a second copy would cost a block.
+pub fn queue_copies(w: usize) -> usize {
+    let m = crate::compile::resources::Memory {
+        width: w,
+        depth: FIFO_DEPTH,
+        kind: crate::compile::resources::MemKind::Ram,
+        count: 1,
+        role: crate::compile::resources::Role::Other,
+    };
+    if crate::compile::resources::ice40_blocks(&m).is_none() {
+        2
+    } else {
+        1
+    }
+}
+
+impl<const W: usize> Default for CreditQueue<W> {
+    fn default() -> Self {
+        let dual = queue_copies(W) - 1;
+        Self {
+            clock: Default::default(),
+            reset: Default::default(),
+            write: Default::default(),
+            data_in: Default::default(),
+            read: Default::default(),
+            valid: Default::default(),
+            data_out: Default::default(),
+            ram: Default::default(),
+            ram1: (0..dual).map(|_| Default::default()).collect(),
+            popd: Default::default(),
+            dual: Constant::new(dual == 1),
+            _dual: dual,
+            wp: Default::default(),
+            wpd: Default::default(),
+            rp: Default::default(),
+            nonempty: Default::default(),
+            pop: Default::default(),
+            rp1x: Default::default(),
+            rp1: Default::default(),
+            one: Constant::new(1.into()),
+        }
+    }
+}
+
+impl<const W: usize> Logic for CreditQueue<W> {
+    #[hdl_gen]
+    fn update(&mut self) {
+        dff_setup!(self, clock, wp, wpd, rp, nonempty, rp1x, popd);
+        self.rp1.next = self.rp1x.q.val() ^ self.one.val();
+        self.ram.write_clock.next = self.clock.val();
+        self.ram.read_clock.next = self.clock.val();
+        self.ram.write_enable.next = self.write.val();
+        self.ram.write_address.next = bit_cast::<4, 5>(self.wp.q.val());
+        self.ram.write_data.next = self.data_in.val();
+        for k in 0..self._dual {
+            self.ram1[k].write_clock.next = self.clock.val();
+            self.ram1[k].read_clock.next = self.clock.val();
+            self.ram1[k].write_enable.next = self.write.val();
+            self.ram1[k].write_address.next = bit_cast::<4, 5>(self.wp.q.val());
+            self.ram1[k].write_data.next = self.data_in.val();
+            self.ram1[k].read_address.next = bit_cast::<4, 5>(self.rp1.val());
+        }
+        if self.write.val() {
+            self.wp.d.next = self.wp.q.val() + 1;
+        }
+        // an entry is readable once its write has reached the RAM's read register
+        self.wpd.d.next = self.wp.q.val();
+        self.pop.next = self.read.val() & self.nonempty.q.val();
+        self.ram.read_address.next = bit_cast::<4, 5>(self.rp.q.val());
+        self.nonempty.d.next = self.rp.q.val() != self.wp.q.val();
+        if self.pop.val() {
+            self.rp.d.next = self.rp1.val();
+            self.rp1x.d.next = (self.rp1.val() + 1) ^ self.one.val();
+            if !self.dual.val() {
+                self.ram.read_address.next = bit_cast::<4, 5>(self.rp1.val());
+            }
+            self.nonempty.d.next = self.rp1.val() != self.wp.q.val();
+        }
+        self.popd.d.next = self.pop.val() & self.dual.val();
+        if self.reset.val() {
+            self.wp.d.next = 0.into();
+            self.wpd.d.next = 0.into();
+            self.rp.d.next = 0.into();
+            self.rp1x.d.next = 0.into();
+            self.nonempty.d.next = false;
+        }
+        self.valid.next = self.nonempty.q.val();
+        self.data_out.next = self.ram.read_data.val();
+        for k in 0..self._dual {
+            if self.popd.q.val() {
+                self.data_out.next = self.ram1[k].read_data.val();
+            }
+        }
+    }
+}
+
+/// What the output of an [`Mvtu`] is.
+#[derive(Clone, Debug)]
+pub enum MvtuOutput {
+    /// A fused threshold op: per neuron its 2^B − 1 thresholds and flip flag.
+    Threshold {
+        thresholds: Vec<Vec<i64>>,
+        flip: Vec<bool>,
+    },
+    /// y + bias as an integer.
+    Raw,
+}
+
+/// The weights of dense or conv layer `i` of `net` as `[out][n]` ±1 rows in the order
+/// the input stream delivers a vector: H, W, C for dense (the spec's columns are C, H,
+/// W) and (ky, kx, c), c fastest, for conv.
+pub fn stream_weights(net: &Network, i: usize) -> Vec<Vec<i8>> {
+    let (ishape, _) = net.src_shape_kind(net.info()[i].srcs[0]);
+    let (c, h, w) = (ishape.c, ishape.h, ishape.w);
+    match &net.layers[i].op {
+        Op::Dense { out, weight, .. } => {
+            let n = c * h * w;
+            (0..*out)
+                .map(|o| {
+                    let mut row = Vec::with_capacity(n);
+                    for y in 0..h {
+                        for x in 0..w {
+                            for ch in 0..c {
+                                row.push(weight.data[o * n + (ch * h + y) * w + x]);
+                            }
+                        }
+                    }
+                    row
+                })
+                .collect()
+        }
+        Op::Conv {
+            out,
+            kernel: k,
+            weight,
+            ..
+        } => (0..*out)
+            .map(|o| {
+                let mut row = Vec::with_capacity(k * k * c);
+                for ky in 0..*k {
+                    for kx in 0..*k {
+                        for ch in 0..c {
+                            row.push(weight.data[((o * c + ch) * k + ky) * k + kx]);
+                        }
+                    }
+                }
+                row
+            })
+            .collect(),
+        op => panic!(
+            "stream_weights: layer {i} is {}, not dense or conv",
+            op.name()
+        ),
+    }
+}
+
+/// The controller shared by the matrix-vector engines ([`Mvtu`] and
+/// [`MvtuInt`](crate::engines::mvtu_int::MvtuInt)): everything but the weights, the PEs and the
+/// output lanes.
+///
+/// ```text
+///  in_data ─┬─► vbuf RAM[SF] ──────► x = nf==0 ? x1 : vbuf ──► x, pe_valid/first/last (stage 1)
+///           └─[x1]────────────────►
+///  sf, nf ─► waddr (issue; the weight memories answer in stage 1)
+///  nf ─[nf1]─[nf2]─► ch_pre ─[nf3]─► ch          (the neuron fold of the PEs' results)
+///  res_write, res_data ─► CreditQueue (16 deep) ─► out_data / out_valid
+/// ```
+///
+/// Issue: one beat (nf, sf) per cycle while credits last; the first neuron fold takes
+/// the vector from `in_data` (and keeps it in `vbuf`), the other NF − 1 folds replay
+/// it. A vector's last beat issues only while fewer than 16 results are in flight or
+/// queued, so the PE pipeline never needs to stall. A beat issued at t reaches the PEs
+/// at t + [`ISSUE_TO_PE`] (x registered after the buffer RAM's read, the weights
+/// likewise); the PEs' latency is a constructor argument, so that `ch_pre` is valid one
+/// cycle before a result and `ch` with it; `res_write` is ignored while the pipelines
+/// drain after reset. `in_ready` and `out_valid` are registers.
+///
+/// Parameters (checked by [`MvtuControl::new`]): `IW` beat width, `WA`, `BA`, `CA`
+/// address widths of NF·SF words, SF beats and NF folds; `OW` result width.
+#[derive(LogicBlock)]
+pub struct MvtuControl<
+    const IW: usize,
+    const WA: usize,
+    const BA: usize,
+    const CA: usize,
+    const OW: usize,
+> {
+    pub clock: Signal<In, Clock>,
+    pub reset: Signal<In, Bit>,
+    pub in_data: Signal<In, Bits<IW>>,
+    pub in_valid: Signal<In, Bit>,
+    pub in_ready: Signal<Out, Bit>,
+    pub out_data: Signal<Out, Bits<OW>>,
+    pub out_valid: Signal<Out, Bit>,
+    pub out_ready: Signal<In, Bit>,
+    /// Weight word `nf·SF + sf` of the beat being issued.
+    pub waddr: Signal<Out, Bits<WA>>,
+    /// Stage 1: the beat for the PEs.
+    pub x: Signal<Out, Bits<IW>>,
+    /// Stage 1: the PEs' `in_valid`, `first`, `last`.
+    pub pe_valid: Signal<Out, Bit>,
+    pub pe_first: Signal<Out, Bit>,
+    pub pe_last: Signal<Out, Bit>,
+    /// The neuron fold of the results one cycle before the PEs' `out_valid`.
+    pub ch_pre: Signal<Out, Bits<CA>>,
+    /// The neuron fold of the results in the cycle of the PEs' `out_valid`.
+    pub ch: Signal<Out, Bits<CA>>,
+    /// A result beat to queue.
+    pub res_write: Signal<In, Bit>,
+    pub res_data: Signal<In, Bits<OW>>,
+    sf: DFF<Bits<BA>>,
+    nf: DFF<Bits<CA>>,
+    wa: DFF<Bits<WA>>,
+    credits: DFF<Bits<5>>,
+    drain: DFF<Bits<5>>,
+    // can_issue, registered: computed from the next credits and drain
+    room: DFF<Bit>,
+    credits_up: Signal<Local, Bit>,
+    credits_down: Signal<Local, Bit>,
+    can_issue: Signal<Local, Bit>,
+    fire: Signal<Local, Bit>,
+    issue_last: Signal<Local, Bit>,
+    pop: Signal<Local, Bit>,
+    vbuf: RAM<Bits<IW>, BA>,
+    v1: DFF<Bit>,
+    first1: DFF<Bit>,
+    last1: DFF<Bit>,
+    fromin1: DFF<Bit>,
+    x1: DFF<Bits<IW>>,
+    // stage 2: the beat registered for the PEs (after the buffer RAM and the mux)
+    v2: DFF<Bit>,
+    first2: DFF<Bit>,
+    last2: DFF<Bit>,
+    x2: DFF<Bits<IW>>,
+    // nfd[k]: the neuron fold issued k + 1 cycles ago
+    nfd: Vec<DFF<Bits<CA>>>,
+    fifo: CreditQueue<OW>,
+    sflx: DFF<Bit>,
+    nflx: DFF<Bit>,
+    nf_nz: DFF<Bit>,
+    rdy: DFF<Bit>,
+    sf_at_last: Signal<Local, Bit>,
+    nf_at_last: Signal<Local, Bit>,
+    // SF − 2 and NF − 2 (the values before the last; 0 when unused), SF = 1, NF = 1
+    sf_pen: Constant<Bits<BA>>,
+    nf_pen: Constant<Bits<CA>>,
+    sf_single: Constant<Bit>,
+    nf_single: Constant<Bit>,
+    credit_limit: Constant<Bits<5>>,
+    credit_limit_m1: Constant<Bits<5>>,
+    drain_cycles: Constant<Bits<5>>,
+    // loop bounds: the delay line's length, [k, k + 1) for ch_pre and for ch
+    _d: usize,
+    _pre: [usize; 2],
+    _ch: [usize; 2],
+}
+
+impl<const IW: usize, const WA: usize, const BA: usize, const CA: usize, const OW: usize>
+    MvtuControl<IW, WA, BA, CA, OW>
+{
+    /// The controller of `nf` neuron folds of `sf` beats for PEs whose `out_valid`
+    /// follows a `last` beat by `pe_latency` cycles; `engine` names the caller in
+    /// panics.
+    pub fn new(engine: &str, nf: usize, sf: usize, pe_latency: u64) -> Self {
+        assert!(nf >= 1 && sf >= 1, "{engine}: NF = {nf} and SF = {sf}");
+        assert!(
+            (1..=8).contains(&pe_latency),
+            "{engine}: PE latency {pe_latency} not in 1..=8"
+        );
+        // the fold of a result: issued ISSUE_TO_PE + pe_latency cycles before it
+        let d = (ISSUE_TO_PE + pe_latency) as usize;
+        assert!(
+            sf <= 1 << BA,
+            "{engine}: SF = {sf} does not fit BA = {BA} bits"
+        );
+        assert!(
+            nf <= 1 << CA,
+            "{engine}: NF = {nf} does not fit CA = {CA} bits"
+        );
+        assert!(
+            nf * sf <= 1 << WA,
+            "{engine}: NF·SF = {} does not fit WA = {WA} bits",
+            nf * sf
+        );
+        Self {
+            clock: Default::default(),
+            reset: Default::default(),
+            in_data: Default::default(),
+            in_valid: Default::default(),
+            in_ready: Default::default(),
+            out_data: Default::default(),
+            out_valid: Default::default(),
+            out_ready: Default::default(),
+            waddr: Default::default(),
+            x: Default::default(),
+            pe_valid: Default::default(),
+            pe_first: Default::default(),
+            pe_last: Default::default(),
+            ch_pre: Default::default(),
+            ch: Default::default(),
+            res_write: Default::default(),
+            res_data: Default::default(),
+            sf: Default::default(),
+            nf: Default::default(),
+            wa: Default::default(),
+            credits: Default::default(),
+            drain: Default::default(),
+            room: Default::default(),
+            credits_up: Default::default(),
+            credits_down: Default::default(),
+            can_issue: Default::default(),
+            fire: Default::default(),
+            issue_last: Default::default(),
+            pop: Default::default(),
+            vbuf: Default::default(),
+            v1: Default::default(),
+            first1: Default::default(),
+            last1: Default::default(),
+            fromin1: Default::default(),
+            x1: Default::default(),
+            v2: Default::default(),
+            first2: Default::default(),
+            last2: Default::default(),
+            x2: Default::default(),
+            nfd: (0..d).map(|_| Default::default()).collect(),
+            fifo: Default::default(),
+            sflx: Default::default(),
+            nflx: Default::default(),
+            nf_nz: Default::default(),
+            rdy: Default::default(),
+            sf_at_last: Default::default(),
+            nf_at_last: Default::default(),
+            sf_pen: Constant::new((sf.saturating_sub(2) as u64).into()),
+            nf_pen: Constant::new((nf.saturating_sub(2) as u64).into()),
+            sf_single: Constant::new(sf == 1),
+            nf_single: Constant::new(nf == 1),
+            credit_limit: Constant::new((FIFO_DEPTH as u64).into()),
+            credit_limit_m1: Constant::new((FIFO_DEPTH as u64 - 1).into()),
+            // results of the non-resettable pipelines may reach the queue until then
+            drain_cycles: Constant::new((d as u64 + THRESHOLD_LATENCY + 2).into()),
+            _d: d,
+            _pre: [d - 2, d - 1],
+            _ch: [d - 1, d],
+        }
+    }
+}
+
+impl<const IW: usize, const WA: usize, const BA: usize, const CA: usize, const OW: usize> Logic
+    for MvtuControl<IW, WA, BA, CA, OW>
+{
+    #[hdl_gen]
+    fn update(&mut self) {
+        dff_setup!(
+            self, clock, sf, nf, wa, credits, drain, room, sflx, nflx, nf_nz, rdy, v1, first1,
+            last1, fromin1, x1, v2, first2, last2, x2
+        );
+        // ---- issue: one beat of (nf, sf) per cycle while credits last
+        // (credits < limit and no drain) is registered, from the next values: the same
+        // decision, without the compare in the path to `in_ready` and the issue logic
+        self.can_issue.next = self.room.q.val();
+        // sf == SF − 1, nf == NF − 1 and nf != 0 are flags of their own, updated with the
+        // counters (the first two stored XOR "SF = 1" / "NF = 1", the power-on state
+        // of counters at 0): no compare between the counters and the issue decision
+        self.sf_at_last.next = self.sflx.q.val() ^ self.sf_single.val();
+        self.nf_at_last.next = self.nflx.q.val() ^ self.nf_single.val();
+        self.in_ready.next = self.rdy.q.val();
+        self.fire.next = self.can_issue.val() & (self.nf_nz.q.val() | self.in_valid.val());
+        self.issue_last.next = self.fire.val() & self.sf_at_last.val();
+        self.pop.next = self.out_ready.val() & self.fifo.valid.val();
+        // room' = (credits' < limit) & (drain' == 0), each case from registers only
+        self.credits_up.next = self.issue_last.val() & !self.pop.val();
+        self.credits_down.next = !self.issue_last.val() & self.pop.val();
+        self.room.d.next = self.credits.q.val() < self.credit_limit.val();
+        if self.credits_up.val() {
+            self.credits.d.next = self.credits.q.val() + 1;
+            self.room.d.next = self.credits.q.val() < self.credit_limit_m1.val();
+        }
+        if self.credits_down.val() {
+            self.credits.d.next = self.credits.q.val() - 1;
+            self.room.d.next = true;
+        }
+        if self.drain.q.val() != 0 {
+            self.drain.d.next = self.drain.q.val() - 1;
+            if self.drain.q.val() != 1 {
+                self.room.d.next = false;
+            }
+        }
+        if self.fire.val() {
+            self.wa.d.next = self.wa.q.val() + 1;
+            self.sf.d.next = self.sf.q.val() + 1;
+            self.sflx.d.next = (self.sf.q.val() == self.sf_pen.val()) ^ self.sf_single.val();
+            if self.sf_at_last.val() {
+                self.sf.d.next = 0.into();
+                self.sflx.d.next = false;
+                self.nf.d.next = self.nf.q.val() + 1;
+                self.nflx.d.next = (self.nf.q.val() == self.nf_pen.val()) ^ self.nf_single.val();
+                self.nf_nz.d.next = true;
+                if self.nf_at_last.val() {
+                    self.nf.d.next = 0.into();
+                    self.nflx.d.next = false;
+                    self.nf_nz.d.next = false;
+                    self.wa.d.next = 0.into();
+                }
+            }
+        }
+        self.waddr.next = self.wa.q.val();
+        self.vbuf.write_clock.next = self.clock.val();
+        self.vbuf.read_clock.next = self.clock.val();
+        self.vbuf.write_enable.next = self.fire.val() & !self.nf_nz.q.val();
+        self.vbuf.write_address.next = self.sf.q.val();
+        self.vbuf.write_data.next = self.in_data.val();
+        self.vbuf.read_address.next = self.sf.q.val();
+        self.v1.d.next = self.fire.val();
+        self.first1.d.next = self.sf.q.val() == 0;
+        self.last1.d.next = self.sf_at_last.val();
+        self.fromin1.d.next = !self.nf_nz.q.val();
+        self.x1.d.next = self.in_data.val();
+        for k in 0..self._d {
+            self.nfd[k].clock.next = self.clock.val();
+        }
+        self.nfd[0].d.next = self.nf.q.val();
+        for k in 1..self._d {
+            self.nfd[k].d.next = self.nfd[k - 1].q.val();
+        }
+        // ---- stage 1: the beat from the input or the buffer, registered (stage 2)
+        self.x2.d.next = self.vbuf.read_data.val();
+        if self.fromin1.q.val() {
+            self.x2.d.next = self.x1.q.val();
+        }
+        self.v2.d.next = self.v1.q.val();
+        self.first2.d.next = self.first1.q.val();
+        self.last2.d.next = self.last1.q.val();
+        self.x.next = self.x2.q.val();
+        self.pe_valid.next = self.v2.q.val();
+        self.pe_first.next = self.first2.q.val();
+        self.pe_last.next = self.last2.q.val();
+        for k in self._pre[0]..self._pre[1] {
+            self.ch_pre.next = self.nfd[k].q.val();
+        }
+        for k in self._ch[0]..self._ch[1] {
+            self.ch.next = self.nfd[k].q.val();
+        }
+        // ---- results
+        self.fifo.clock.next = self.clock.val();
+        self.fifo.reset.next = self.reset.val();
+        self.fifo.write.next = self.res_write.val() & (self.drain.q.val() == 0);
+        self.fifo.data_in.next = self.res_data.val();
+        self.fifo.read.next = self.out_ready.val();
+        self.out_valid.next = self.fifo.valid.val();
+        self.out_data.next = self.fifo.data_out.val();
+        // ---- synchronous reset of the control state
+        if self.reset.val() {
+            self.sf.d.next = 0.into();
+            self.nf.d.next = 0.into();
+            self.wa.d.next = 0.into();
+            self.credits.d.next = 0.into();
+            self.drain.d.next = self.drain_cycles.val();
+            self.room.d.next = false;
+            self.sflx.d.next = false;
+            self.nflx.d.next = false;
+            self.nf_nz.d.next = false;
+            self.v1.d.next = false;
+            self.v2.d.next = false;
+        }
+        // in_ready as a register of its own, from the next state
+        self.rdy.d.next = self.room.d.val() & !self.nf_nz.d.val();
+    }
+}
+
+/// One PE's output lane of a matrix-vector engine, shared by [`Mvtu`] and
+/// [`MvtuInt`](crate::engines::mvtu_int::MvtuInt): thresholds (the lane is n, `B` bits, two
+/// cycles after y) or y + bias (`OB` bits, in the cycle of y), ORed into the beat
+/// `prev` at bits [lane·w, (lane+1)·w).
+///
+/// ```text
+///  y, y_valid, ch ────► ThresholdUnit ─► n ─────┐            (threshold mode)
+///  y, ch_pre ─► bias ROM ─► BiasAdd ─► y + b ───┤            (raw mode)
+///  prev ───────────────────────────────► LaneInsert ─► out, valid
+/// ```
+///
+/// Ports: `clock`; `y_valid`, `y` (`Signed<Y>`) from the PE; `ch` (the neuron fold of
+/// y, in its cycle) and `ch_pre` (the same one cycle earlier, for the bias ROM's read
+/// register); `prev` the beat of the lanes below; `out` the beat with this lane, and
+/// `valid` when it holds a result (`y_valid` delayed by the threshold unit's 3 cycles
+/// in threshold mode).
+#[derive(LogicBlock)]
+pub struct MvtuLane<
+    const Y: usize,
+    const U: usize,
+    const K: usize,
+    const B: usize,
+    const CA: usize,
+    const OB: usize,
+    const OW: usize,
+> {
+    pub clock: Signal<In, Clock>,
+    pub y_valid: Signal<In, Bit>,
+    pub y: Signal<In, Signed<Y>>,
+    pub ch: Signal<In, Bits<CA>>,
+    pub ch_pre: Signal<In, Bits<CA>>,
+    pub prev: Signal<In, Bits<OW>>,
+    pub out: Signal<Out, Bits<OW>>,
+    pub valid: Signal<Out, Bit>,
+    // one of each in its mode, none in the other
+    thr: Vec<ThresholdUnit<Y, U, K, B, CA>>,
+    bias: Vec<SyncROM<Bits<OB>, CA>>,
+    add: Vec<BiasAdd<Y, OB>>,
+    ins_t: Vec<LaneInsert<OW, B>>,
+    ins_r: Vec<LaneInsert<OW, OB>>,
+    _thr: usize,
+    _raw: usize,
+}
+
+impl<
+        const Y: usize,
+        const U: usize,
+        const K: usize,
+        const B: usize,
+        const CA: usize,
+        const OB: usize,
+        const OW: usize,
+    > MvtuLane<Y, U, K, B, CA, OB, OW>
+{
+    fn with(
+        thr: Vec<ThresholdUnit<Y, U, K, B, CA>>,
+        bias: Vec<SyncROM<Bits<OB>, CA>>,
+        lane: usize,
+    ) -> Self {
+        let t = thr.len();
+        let r = bias.len();
+        Self {
+            clock: Default::default(),
+            y_valid: Default::default(),
+            y: Default::default(),
+            ch: Default::default(),
+            ch_pre: Default::default(),
+            prev: Default::default(),
+            out: Default::default(),
+            valid: Default::default(),
+            thr,
+            bias,
+            add: (0..r).map(|_| BiasAdd::default()).collect(),
+            ins_t: (0..t).map(|_| LaneInsert::new(lane)).collect(),
+            ins_r: (0..r).map(|_| LaneInsert::new(lane)).collect(),
+            _thr: t,
+            _raw: r,
+        }
+    }
+
+    /// Threshold lane `lane` for y in `lo..=hi`: per neuron fold its K thresholds
+    /// (the bias already folded in) and flip flag.
+    pub fn threshold(lane: usize, lo: i64, hi: i64, rows: &[Vec<i64>], flip: &[bool]) -> Self {
+        Self::with(vec![ThresholdUnit::new(lo, hi, rows, flip)], vec![], lane)
+    }
+
+    /// Raw lane `lane`: per neuron fold its bias (modulo 2^OB).
+    pub fn raw(lane: usize, bias: &[i64]) -> Self {
+        let mask = if OB >= 64 { u64::MAX } else { (1u64 << OB) - 1 };
+        let rom = SyncROM::new(
+            bias.iter()
+                .enumerate()
+                .map(|(f, &b)| {
+                    (
+                        Bits::<CA>::from(f as u64),
+                        Bits::<OB>::from(b as u64 & mask),
+                    )
+                })
+                .collect(),
+        );
+        Self::with(vec![], vec![rom], lane)
+    }
+}
+
+impl<
+        const Y: usize,
+        const U: usize,
+        const K: usize,
+        const B: usize,
+        const CA: usize,
+        const OB: usize,
+        const OW: usize,
+    > Logic for MvtuLane<Y, U, K, B, CA, OB, OW>
+{
+    #[hdl_gen]
+    fn update(&mut self) {
+        self.out.next = self.prev.val();
+        self.valid.next = self.y_valid.val();
+        for i in 0..self._thr {
+            self.thr[i].clock.next = self.clock.val();
+            self.thr[i].in_valid.next = self.y_valid.val();
+            self.thr[i].ch.next = self.ch.val();
+            self.thr[i].y.next = self.y.val();
+            self.ins_t[i].prev.next = self.prev.val();
+            self.ins_t[i].v.next = self.thr[i].n.val();
+            self.out.next = self.ins_t[i].out.val();
+            self.valid.next = self.thr[i].out_valid.val();
+        }
+        for i in 0..self._raw {
+            self.bias[i].clock.next = self.clock.val();
+            self.bias[i].address.next = self.ch_pre.val();
+            self.add[i].y.next = self.y.val();
+            self.add[i].bias.next = self.bias[i].data.val();
+            self.ins_r[i].prev.next = self.prev.val();
+            self.ins_r[i].v.next = self.add[i].out.val();
+            self.out.next = self.ins_r[i].out.val();
+        }
+    }
+}
+
+/// The output lanes of a matrix-vector engine with `pe` PEs, for y in `lo..=hi`: PE p
+/// holds neurons nf·PE + p. In threshold mode the bias is folded into the thresholds
+/// (y + b ≥ T ⇔ y ≥ T − b), clamped to [lo − 1, hi + 1], which keeps every answer for
+/// y in [lo, hi]. `engine` names the caller in panics.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn output_lanes<
+    const Y: usize,
+    const U: usize,
+    const K: usize,
+    const B: usize,
+    const CA: usize,
+    const OB: usize,
+    const OW: usize,
+>(
+    engine: &str,
+    output: &MvtuOutput,
+    bias: &[i64],
+    pe: usize,
+    lo: i64,
+    hi: i64,
+) -> Vec<MvtuLane<Y, U, K, B, CA, OB, OW>> {
+    let out = bias.len();
+    let nf = out / pe;
+    match output {
+        MvtuOutput::Threshold { thresholds, flip } => {
+            assert_eq!(OB, B, "{engine}: OB must be B in threshold mode");
+            assert!(
+                thresholds.len() == out && flip.len() == out,
+                "{engine}: thresholds and flip need one row per neuron"
+            );
+            (0..pe)
+                .map(|p| {
+                    let rows: Vec<Vec<i64>> = (0..nf)
+                        .map(|f| {
+                            let o = f * pe + p;
+                            thresholds[o]
+                                .iter()
+                                .map(|&t| {
+                                    let t = t as i128 - bias[o] as i128;
+                                    t.clamp(lo as i128 - 1, hi as i128 + 1) as i64
+                                })
+                                .collect()
+                        })
+                        .collect();
+                    let fl: Vec<bool> = (0..nf).map(|f| flip[f * pe + p]).collect();
+                    MvtuLane::threshold(p, lo, hi, &rows, &fl)
+                })
+                .collect()
+        }
+        MvtuOutput::Raw => {
+            assert!(Y >= 2, "{engine}: Y too small");
+            (0..pe)
+                .map(|p| {
+                    let b: Vec<i64> = (0..nf).map(|f| bias[f * pe + p]).collect();
+                    MvtuLane::raw(p, &b)
+                })
+                .collect()
+        }
+    }
+}
+
+/// The bias (`[out]`, 0 without one) and the output of dense or conv layer `layer` of
+/// `net`, with threshold layer `threshold` fused (it must read `layer`) or raw.
+pub(crate) fn layer_output(
+    engine: &str,
+    net: &Network,
+    layer: usize,
+    threshold: Option<usize>,
+) -> (Vec<i64>, MvtuOutput) {
+    let bias: Vec<i64> = match &net.layers[layer].op {
+        Op::Dense { bias, out, .. } | Op::Conv { bias, out, .. } => bias
+            .as_ref()
+            .map_or_else(|| vec![0; *out], |b| b.data.clone()),
+        op => panic!(
+            "{engine}: layer {layer} is {}, not dense or conv",
+            op.name()
+        ),
+    };
+    let output = match threshold {
+        None => MvtuOutput::Raw,
+        Some(t) => {
+            assert_eq!(
+                net.layers[t].inputs,
+                vec![net.layers[layer].name.clone()],
+                "{engine}: the fused threshold must read the layer"
+            );
+            let Op::Threshold {
+                thresholds, flip, ..
+            } = &net.layers[t].op
+            else {
+                panic!("{engine}: layer {t} is not a threshold");
+            };
+            let k = thresholds.dims[1];
+            MvtuOutput::Threshold {
+                thresholds: thresholds.data.chunks(k).map(|r| r.to_vec()).collect(),
+                flip: (0..bias.len())
+                    .map(|c| flip.as_ref().is_some_and(|f| f.data[c] == 1))
+                    .collect(),
+            }
+        }
+    };
+    (bias, output)
+}
+
+/// Cycles per frame of a matrix-vector engine at full rate: pixels · NF · SF.
+pub fn engine_cycles_per_frame(pixels: usize, nf: usize, sf: usize) -> u64 {
+    (pixels * nf * sf) as u64
+}
+
+/// First input beat to first output beat of a matrix-vector engine at full rate whose
+/// PEs answer `pe_latency` cycles after a vector's last beat: the SF beats of the first
+/// vector (the last one issued at SF − 1), [`ISSUE_TO_PE`], the PE, the threshold
+/// unit's [`THRESHOLD_LATENCY`] (threshold mode), and the 2 cycles through the
+/// [`CreditQueue`]: SF − 1 + 2 + PE + 3 + 2 with thresholds (SF + 10 for [`MvuPe`]'s
+/// 4), SF − 1 + 2 + PE + 2 raw (SF + 7).
+pub fn engine_latency(sf: usize, threshold: bool, pe_latency: u64) -> u64 {
+    let thr = if threshold { THRESHOLD_LATENCY } else { 0 };
+    sf as u64 - 1 + ISSUE_TO_PE + pe_latency + thr + 2
+}
+
+/// Matrix-vector(-threshold) unit (see the module documentation).
+#[derive(LogicBlock)]
+pub struct Mvtu<
+    const SIMD: usize,
+    const IW: usize,
+    const P: usize,
+    const A: usize,
+    const Y: usize,
+    const WA: usize,
+    const BA: usize,
+    const CA: usize,
+    const U: usize,
+    const K: usize,
+    const B: usize,
+    const OB: usize,
+    const OW: usize,
+> {
+    pub clock: Signal<In, Clock>,
+    pub reset: Signal<In, Bit>,
+    pub in_data: Signal<In, Bits<IW>>,
+    pub in_valid: Signal<In, Bit>,
+    pub in_ready: Signal<Out, Bit>,
+    pub out_data: Signal<Out, Bits<OW>>,
+    pub out_valid: Signal<Out, Bit>,
+    pub out_ready: Signal<In, Bit>,
+    ctrl: MvtuControl<IW, WA, BA, CA, OW>,
+    wmem: Vec<WeightMemory<SIMD, WA>>,
+    pad1: Signal<Local, Bit>,
+    pes: Vec<MvuPe<SIMD, P, A, Y>>,
+    lanes: Vec<MvtuLane<Y, U, K, B, CA, OB, OW>>,
+    // loop bounds: PEs, [SIMD, SIMD + 1) in padding mode (else empty), the last PE
+    _pe: usize,
+    _pad: [usize; 2],
+    _last: usize,
+    _info: MvtuInfo,
+}
+
+/// Run-time parameters of an [`Mvtu`], for reports and the generator.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MvtuInfo {
+    pub n: usize,
+    pub out: usize,
+    pub pe: usize,
+    pub simd: usize,
+    /// neuron folds, out / PE
+    pub nf: usize,
+    /// synapse folds, n / SIMD
+    pub sf: usize,
+    /// vectors per frame (output pixels; 1 for dense)
+    pub pixels: usize,
+    pub threshold: bool,
+    pub pad_flag: bool,
+}
+
+impl<
+        const SIMD: usize,
+        const IW: usize,
+        const P: usize,
+        const A: usize,
+        const Y: usize,
+        const WA: usize,
+        const BA: usize,
+        const CA: usize,
+        const U: usize,
+        const K: usize,
+        const B: usize,
+        const OB: usize,
+        const OW: usize,
+    > Mvtu<SIMD, IW, P, A, Y, WA, BA, CA, U, K, B, OB, OW>
+{
+    /// An MVTU for `weights` (`[out][n]` ±1, in stream order, see [`stream_weights`]),
+    /// `bias` (`[out]`), and `output`; `pixels` vectors per frame. PE = OW / OB; the
+    /// padding flag is on when IW = SIMD + 1. Panics on any mismatch.
+    pub fn new(weights: &[Vec<i8>], bias: &[i64], output: &MvtuOutput, pixels: usize) -> Self {
+        let out = weights.len();
+        assert!(out >= 1, "Mvtu: no neurons");
+        let n = weights[0].len();
+        assert!(
+            (1..=64).contains(&SIMD) && n % SIMD == 0,
+            "Mvtu: SIMD = {SIMD} must be in 1..=64 and divide the fan-in {n}"
+        );
+        let pad_flag = IW == SIMD + 1;
+        assert!(IW == SIMD || pad_flag, "Mvtu: IW must be SIMD or SIMD + 1");
+        assert!(
+            OB >= 1 && OW % OB == 0,
+            "Mvtu: OW = {OW} must be PE · OB with OB = {OB}"
+        );
+        let pe = OW / OB;
+        assert!(
+            out % pe == 0,
+            "Mvtu: PE = {pe} (OW / OB) must divide out = {out}"
+        );
+        assert_eq!(bias.len(), out, "Mvtu: one bias per neuron");
+        let (nf, sf) = (out / pe, n / SIMD);
+        assert!(pixels >= 1, "Mvtu: pixels must be at least 1");
+        let ctrl = MvtuControl::new("Mvtu", nf, sf, PE_LATENCY);
+        let nn = n as i64;
+        let threshold = matches!(output, MvtuOutput::Threshold { .. });
+        let lanes = output_lanes("Mvtu", output, bias, pe, -nn, nn);
+        let words = pe_weight_words(weights, pe, SIMD);
+        Self {
+            clock: Default::default(),
+            reset: Default::default(),
+            in_data: Default::default(),
+            in_valid: Default::default(),
+            in_ready: Default::default(),
+            out_data: Default::default(),
+            out_valid: Default::default(),
+            out_ready: Default::default(),
+            ctrl,
+            wmem: words.iter().map(|w| WeightMemory::new(w)).collect(),
+            pad1: Default::default(),
+            pes: (0..pe).map(|_| MvuPe::new(n as u64, pad_flag)).collect(),
+            lanes,
+            _pe: pe,
+            _pad: if pad_flag { [SIMD, SIMD + 1] } else { [0, 0] },
+            _last: pe - 1,
+            _info: MvtuInfo {
+                n,
+                out,
+                pe,
+                simd: SIMD,
+                nf,
+                sf,
+                pixels,
+                threshold,
+                pad_flag,
+            },
+        }
+    }
+
+    /// The MVTU of dense or conv layer `layer` of `net`, with threshold layer
+    /// `threshold` fused (it must read `layer`), else raw.
+    pub fn from_network(net: &Network, layer: usize, threshold: Option<usize>) -> Self {
+        let info = &net.info()[layer];
+        let (bias, output) = layer_output("Mvtu", net, layer, threshold);
+        Self::new(
+            &stream_weights(net, layer),
+            &bias,
+            &output,
+            info.shape.pixels(),
+        )
+    }
+
+    /// The run-time parameters.
+    pub fn info(&self) -> MvtuInfo {
+        self._info
+    }
+
+    /// Cycles per frame at full rate: pixels · NF · SF.
+    pub fn cycles_per_frame(&self) -> u64 {
+        let i = self._info;
+        engine_cycles_per_frame(i.pixels, i.nf, i.sf)
+    }
+
+    /// First input beat to first output beat at full rate: SF + 10 with thresholds,
+    /// SF + 7 raw ([`engine_latency`]).
+    pub fn latency(&self) -> u64 {
+        engine_latency(self._info.sf, self._info.threshold, PE_LATENCY)
+    }
+}
+
+impl<
+        const SIMD: usize,
+        const IW: usize,
+        const P: usize,
+        const A: usize,
+        const Y: usize,
+        const WA: usize,
+        const BA: usize,
+        const CA: usize,
+        const U: usize,
+        const K: usize,
+        const B: usize,
+        const OB: usize,
+        const OW: usize,
+    > Logic for Mvtu<SIMD, IW, P, A, Y, WA, BA, CA, U, K, B, OB, OW>
+{
+    #[hdl_gen]
+    fn update(&mut self) {
+        self.ctrl.clock.next = self.clock.val();
+        self.ctrl.reset.next = self.reset.val();
+        self.ctrl.in_data.next = self.in_data.val();
+        self.ctrl.in_valid.next = self.in_valid.val();
+        self.ctrl.out_ready.next = self.out_ready.val();
+        self.in_ready.next = self.ctrl.in_ready.val();
+        self.out_valid.next = self.ctrl.out_valid.val();
+        self.out_data.next = self.ctrl.out_data.val();
+        // stage 1: a padded kernel position (flag above the lanes) must add 0
+        self.pad1.next = false;
+        for i in self._pad[0]..self._pad[1] {
+            self.pad1.next = self.ctrl.x.val().get_bit(i);
+        }
+        for p in 0..self._pe {
+            self.wmem[p].clock.next = self.clock.val();
+            self.wmem[p].address.next = self.ctrl.waddr.val();
+            self.pes[p].clock.next = self.clock.val();
+            self.pes[p].in_valid.next = self.ctrl.pe_valid.val();
+            self.pes[p].first.next = self.ctrl.pe_first.val();
+            self.pes[p].last.next = self.ctrl.pe_last.val();
+            self.pes[p].w.next = self.wmem[p].data.val();
+            self.pes[p].x.next = bit_cast::<SIMD, IW>(self.ctrl.x.val());
+            self.pes[p].pad.next = self.pad1.val();
+            // outputs: thresholds (y at t+3, n at t+5) or y + bias (t+3)
+            self.lanes[p].clock.next = self.clock.val();
+            self.lanes[p].y_valid.next = self.pes[p].out_valid.val();
+            self.lanes[p].y.next = self.pes[p].y.val();
+            self.lanes[p].ch.next = self.ctrl.ch.val();
+            self.lanes[p].ch_pre.next = self.ctrl.ch_pre.val();
+        }
+        self.lanes[0].prev.next = 0.into();
+        for p in 1..self._pe {
+            self.lanes[p].prev.next = self.lanes[p - 1].out.val();
+        }
+        self.ctrl.res_write.next = self.lanes[0].valid.val();
+        for p in self._last..self._pe {
+            self.ctrl.res_data.next = self.lanes[p].out.val();
+        }
+    }
+}
+
+/// Stream testbenches shared by the engines' tests: the rust-hdl simulation (a macro,
+/// the engines being different types) and the generated Verilog in Icarus, both with
+/// random stalls on both streams, and the AXI-stream rules checked.
+#[cfg(test)]
+pub(crate) mod stream_test {
+    use crate::synth::scratch_dir;
+    use std::process::Command;
+
+    /// What a stream run saw.
+    #[derive(Debug, Default)]
+    pub struct Trace {
+        /// output beats in order
+        pub out: Vec<u128>,
+        /// cycle of each input / output handshake
+        pub in_cycles: Vec<u64>,
+        pub out_cycles: Vec<u64>,
+    }
+
+    pub fn to_bits<const N: usize>(v: u128) -> rust_hdl::prelude::Bits<N> {
+        use rust_hdl::prelude::*;
+        assert!(N <= 128);
+        if N <= 64 {
+            Bits::<N>::from(v as u64)
+        } else {
+            (Bits::<N>::from((v >> 64) as u64) << 64u64) | Bits::<N>::from(v as u64)
+        }
+    }
+
+    pub fn from_bits<const N: usize>(b: rust_hdl::prelude::Bits<N>) -> u128 {
+        if N <= 64 {
+            b.to_u64() as u128
+        } else {
+            b.get_bits::<64>(0).to_u64() as u128 | (b.get_bits::<64>(64).to_u64() as u128) << 64
+        }
+    }
+
+    /// Runs `$uut` (engine type `$ty` with contract ports, `IW`/`OW` its widths) on
+    /// `beats`, offering a beat with probability `p_in` and taking one with `p_out` each
+    /// cycle, until `n_out` output beats; one reset cycle first. Returns a [`Trace`].
+    macro_rules! stream_sim {
+        ($ty:ty, $iw:expr, $ow:expr, $uut:expr, $beats:expr, $n_out:expr, $seed:expr, $p_in:expr, $p_out:expr) => {{
+            use rand::{Rng, SeedableRng};
+            use std::sync::{Arc, Mutex};
+            use $crate::engines::mvtu::stream_test::{from_bits, to_bits, Trace};
+            let beats: Vec<u128> = $beats;
+            let n_out: usize = $n_out;
+            let (p_in, p_out): (f64, f64) = ($p_in, $p_out);
+            let limit = (beats.len() as u64 + n_out as u64 + 50) * 40 + 2000;
+            let trace = Arc::new(Mutex::new(Trace::default()));
+            let sink = trace.clone();
+            let mut sim = Simulation::new();
+            sim.add_clock(5, |x: &mut Box<$ty>| x.clock.next = !x.clock.val());
+            let seed: u64 = $seed;
+            sim.add_testbench(move |mut sim: Sim<$ty>| {
+                let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+                let mut x = sim.init()?;
+                x.reset.next = true;
+                wait_clock_cycle!(sim, clock, x);
+                x.reset.next = false;
+                let (mut i, mut t, mut offer) = (0usize, 0u64, false);
+                let mut held: Option<u128> = None;
+                while sink.lock().unwrap().out.len() < n_out && t < limit {
+                    if !offer {
+                        offer = i < beats.len() && rng.gen_bool(p_in);
+                    }
+                    x.in_valid.next = offer;
+                    x.in_data.next = to_bits::<{ $iw }>(if i < beats.len() { beats[i] } else { 0 });
+                    let ready = rng.gen_bool(p_out);
+                    x.out_ready.next = ready;
+                    let in_ready = x.in_ready.val();
+                    let out_valid = x.out_valid.val();
+                    let out_data = from_bits::<{ $ow }>(x.out_data.val());
+                    if let Some(h) = held {
+                        sim_assert!(sim, out_valid && h == out_data, x);
+                    }
+                    held = None;
+                    if out_valid {
+                        if ready {
+                            let mut s = sink.lock().unwrap();
+                            s.out.push(out_data);
+                            s.out_cycles.push(t);
+                        } else {
+                            held = Some(out_data);
+                        }
+                    }
+                    if offer && in_ready {
+                        sink.lock().unwrap().in_cycles.push(t);
+                        i += 1;
+                        offer = false;
+                    }
+                    wait_clock_cycle!(sim, clock, x);
+                    t += 1;
+                }
+                // nothing more may come out
+                x.in_valid.next = false;
+                x.out_ready.next = true;
+                for _ in 0..20 {
+                    sim_assert!(sim, !x.out_valid.val(), x);
+                    wait_clock_cycle!(sim, clock, x);
+                }
+                sim.done(x)
+            });
+            sim.run(Box::new($uut), 10 * (limit + 100)).unwrap();
+            let t = std::mem::take(&mut *trace.lock().unwrap());
+            t
+        }};
+    }
+    pub(crate) use stream_sim;
+
+    /// The same run on the Verilog `verilog` (module `top`) in Icarus: offers with
+    /// probability `p_in`/256 and takes with `p_out`/256 per cycle. Returns the output
+    /// beats.
+    #[allow(clippy::too_many_arguments)]
+    pub fn icarus_stream(
+        name: &str,
+        verilog: &str,
+        iw: usize,
+        ow: usize,
+        beats: &[u128],
+        n_out: usize,
+        seed: u32,
+        p_in: u32,
+        p_out: u32,
+    ) -> Vec<u128> {
+        let dir = scratch_dir(name);
+        let hex: String = beats.iter().map(|b| format!("{b:x}\n")).collect();
+        std::fs::write(dir.join("in.hex"), hex).unwrap();
+        let nin = beats.len();
+        let limit = (nin + n_out + 50) * 40 + 2000;
+        let tb = format!(
+            "`timescale 1ns/1ps
+module tb;
+reg clock = 0; reg reset = 1;
+reg [{iw1}:0] in_data = 0; reg in_valid = 0; wire in_ready;
+wire [{ow1}:0] out_data; wire out_valid; reg out_ready = 0;
+reg [{iw1}:0] beats [0:{nin1}];
+integer i = 0, got = 0, seed = {seed}, r, cyc = 0, taken = 0;
+reg [{ow1}:0] held; reg holding = 0;
+top dut(.clock(clock), .reset(reset), .in_data(in_data), .in_valid(in_valid),
+  .in_ready(in_ready), .out_data(out_data), .out_valid(out_valid), .out_ready(out_ready));
+always #5 clock = ~clock;
+always @(posedge clock) if (!reset) begin
+  if (holding && (!out_valid || out_data != held)) begin $display(\"HOLD\"); $finish; end
+  holding = 0;
+  taken = in_valid && in_ready;
+  if (taken) i = i + 1;
+  if (out_valid && out_ready) begin $display(\"%h\", out_data); got = got + 1; end
+  else if (out_valid) begin holding = 1; held = out_data; end
+  cyc = cyc + 1;
+  if (got == {n_out} || cyc > {limit}) $finish;
+end
+always @(negedge clock) if (!reset) begin
+  if (!in_valid || taken) begin r = $random(seed); in_valid = (i < {nin}) && ((r & 255) < {p_in}); end
+  if (i < {nin}) in_data = beats[i];
+  r = $random(seed); out_ready = (r & 255) < {p_out};
+end
+initial begin
+  $readmemh(\"in.hex\", beats);
+  @(negedge clock); @(negedge clock); reset = 0;
+end
+endmodule
+",
+            iw1 = iw - 1,
+            ow1 = ow - 1,
+            nin1 = nin.max(1) - 1,
+        );
+        std::fs::write(dir.join("tb.v"), tb).unwrap();
+        std::fs::write(dir.join("design.v"), verilog).unwrap();
+        let comp = Command::new("iverilog")
+            .current_dir(&dir)
+            .args(["-g2005", "-o", "sim", "tb.v", "design.v"])
+            .output()
+            .expect("iverilog");
+        assert!(
+            comp.status.success(),
+            "iverilog failed on {name}: {}",
+            String::from_utf8_lossy(&comp.stderr)
+        );
+        let run = Command::new("vvp")
+            .current_dir(&dir)
+            .args(["-n", "sim"])
+            .output()
+            .expect("vvp");
+        let text = String::from_utf8_lossy(&run.stdout);
+        assert!(
+            !text.contains("HOLD"),
+            "{name}: out_data changed while stalled"
+        );
+        let out = text
+            .lines()
+            .filter(|l| {
+                !l.is_empty()
+                    && l.chars()
+                        .all(|c| c.is_ascii_hexdigit() || "xXzZ".contains(c))
+            })
+            .map(|l| u128::from_str_radix(l, 16).unwrap_or(u128::MAX))
+            .collect();
+        let _ = std::fs::remove_dir_all(&dir);
+        out
+    }
+
+    // ---- one-layer test networks for the matrix-vector engines, and their streams
+
+    use bnnforge_model::network::{InputSpec, Kind, Layer, Network, Op, Param, Shape, Src};
+    use bnnforge_model::Model;
+    use rand::Rng;
+
+    /// What feeds the dense/conv layer of a [`layer_net`], and how its weights are drawn.
+    #[derive(Clone, Debug)]
+    pub struct Feed {
+        /// the network input
+        pub input: InputSpec,
+        /// layer 0 is `add(input, input)`: an integer range that is not a full width
+        pub doubled: bool,
+        /// all weights +1 (an accumulator range without negative values), else random
+        pub all_plus: bool,
+    }
+
+    impl Feed {
+        /// The network input straight into the layer, random weights.
+        pub fn plain(input: InputSpec) -> Self {
+            Feed {
+                input,
+                doubled: false,
+                all_plus: false,
+            }
+        }
+        /// Index of the dense/conv layer.
+        pub fn mac(&self) -> usize {
+            self.doubled as usize
+        }
+    }
+
+    /// The dense/conv layer (with bias in [−b, b] or not) fed as `feed` says, then, with
+    /// `tbits`, a threshold layer whose thresholds are placed among the values the layer
+    /// reaches on `frames`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn layer_net(
+        rng: &mut impl Rng,
+        feed: Feed,
+        out: usize,
+        conv: Option<(usize, usize, usize, i8)>,
+        bias: Option<i64>,
+        tbits: Option<u32>,
+        frames: &[Vec<i64>],
+    ) -> Network {
+        let ishape = feed.input.shape;
+        let n = match conv {
+            Some((k, ..)) => ishape.c * k * k,
+            None => ishape.len(),
+        };
+        // neuron 0 all +1 and the last one all -1 (unless all are +1), with the bias
+        // ends that widen their ranges most: the widths of accumulator and output do
+        // not depend on the draw (integer ranges depend on the weights)
+        let w: Vec<i8> = (0..out * n)
+            .map(|i| match i / n {
+                _ if feed.all_plus => 1,
+                0 => 1,
+                o if o + 1 == out => -1,
+                _ if rng.gen() => 1,
+                _ => -1,
+            })
+            .collect();
+        let unsigned = feed.input.kind().range().0 >= 0;
+        let b = bias.map(|b| {
+            let mut v: Vec<i64> = (0..out).map(|_| rng.gen_range(-b..=b)).collect();
+            v[out - 1] = if unsigned { -b } else { b };
+            v[0] = -v[out - 1];
+            Param::new("l.b", vec![out], v)
+        });
+        let op = match conv {
+            None => Op::Dense {
+                out,
+                weight: Param::new("l.w", vec![out, n], w),
+                bias: b,
+            },
+            Some((k, s, p, pad_value)) => Op::Conv {
+                out,
+                kernel: k,
+                stride: s,
+                padding: p,
+                pad_value,
+                weight: Param::new("l.w", vec![out, ishape.c, k, k], w),
+                bias: b,
+            },
+        };
+        let mut layers = vec![];
+        if feed.doubled {
+            layers.push(Layer {
+                name: "sum".into(),
+                inputs: vec!["input".into(), "input".into()],
+                op: Op::Add,
+            });
+        }
+        layers.push(Layer {
+            name: "l".into(),
+            inputs: vec![if feed.doubled { "sum" } else { "input" }.into()],
+            op,
+        });
+        let raw = Network::new("t".into(), feed.input.clone(), layers.clone(), "l".into()).unwrap();
+        let Some(bits) = tbits else { return raw };
+        let model = Model::new(&raw);
+        let oshape = raw.output_shape();
+        let vals: Vec<Vec<i64>> = frames.iter().map(|f| model.eval(f)).collect();
+        let hw = oshape.pixels();
+        let k = (1usize << bits) - 1;
+        let mut t = vec![];
+        for c in 0..oshape.c {
+            for _ in 0..k {
+                let v = vals[rng.gen_range(0..vals.len())][c * hw + rng.gen_range(0..hw)];
+                t.push(match rng.gen_range(0..12) {
+                    0 => i64::MIN,
+                    1 => i64::MAX,
+                    _ => v + rng.gen_range(-1..=1),
+                });
+            }
+        }
+        let flip: Vec<u8> = (0..oshape.c).map(|_| rng.gen_range(0..2)).collect();
+        layers.push(Layer {
+            name: "th".into(),
+            inputs: vec!["l".into()],
+            op: Op::Threshold {
+                bits,
+                thresholds: Param::new("th.t", vec![oshape.c, k], t),
+                flip: Some(Param::new("th.f", vec![oshape.c], flip)),
+            },
+        });
+        Network::new("t".into(), feed.input, layers, "th".into()).unwrap()
+    }
+
+    /// A random input frame (C, H, W): binary ±1 or integers of the input's range;
+    /// some frames lean towards one end, so extreme sums occur.
+    pub fn frame(rng: &mut impl Rng, input: &InputSpec) -> Vec<i64> {
+        let len = input.shape.len();
+        let lean = [0.5, 0.95, 0.05][rng.gen_range(0..3)];
+        match input.kind() {
+            Kind::Binary => (0..len)
+                .map(|_| if rng.gen_bool(lean) { 1 } else { -1 })
+                .collect(),
+            Kind::Int { lo, hi } => (0..len)
+                .map(|_| match rng.gen_range(0..4) {
+                    0 => rng.gen_range(lo..=hi),
+                    _ if rng.gen_bool(lean) => hi,
+                    _ => lo,
+                })
+                .collect(),
+        }
+    }
+
+    /// The input stream of dense/conv layer `mac` for one network frame, as the engine
+    /// takes it: the layer's operand (C, H, W) in H, W, C order (dense) or each output
+    /// pixel's window in (ky, kx, c) order (conv), `simd` lanes per beat of the
+    /// operand's width (binary: 1 = +1), padded positions as the pad value (integers:
+    /// 0), with the padding flag above the lanes when `flag` (binary, pad value 0).
+    pub fn input_beats(
+        net: &Network,
+        mac: usize,
+        frame: &[i64],
+        simd: usize,
+        flag: bool,
+    ) -> Vec<u128> {
+        let src = net.info()[mac].srcs[0];
+        let (ishape, kind) = net.src_shape_kind(src);
+        let vals = match src {
+            Src::Input => frame.to_vec(),
+            Src::Layer(j) => Model::new(net).eval_layers(frame)[j].clone(),
+        };
+        let (c, h, w) = (ishape.c, ishape.h, ishape.w);
+        let bits = kind.width().0 as usize;
+        assert!(simd * bits + flag as usize <= 128, "test beats are u128");
+        let mask = (1u128 << bits) - 1;
+        let lane = |v: i64| {
+            if kind.is_binary() {
+                (v > 0) as u128
+            } else {
+                v as i128 as u128 & mask
+            }
+        };
+        let at = |ch: usize, y: usize, x: usize| lane(vals[(ch * h + y) * w + x]);
+        // (lanes, padded) of each beat
+        let mut beats = vec![];
+        match &net.layers[mac].op {
+            Op::Dense { .. } => {
+                let mut v = vec![];
+                for y in 0..h {
+                    for x in 0..w {
+                        for ch in 0..c {
+                            v.push(at(ch, y, x));
+                        }
+                    }
+                }
+                for chunk in v.chunks(simd) {
+                    beats.push((chunk.to_vec(), false));
+                }
+            }
+            Op::Conv {
+                kernel: k,
+                stride: s,
+                padding: p,
+                pad_value,
+                ..
+            } => {
+                let pad = if kind.is_binary() {
+                    (*pad_value > 0) as u128
+                } else {
+                    0
+                };
+                let padded_zero = kind.is_binary() && *pad_value == 0;
+                let o = net.info()[mac].shape;
+                for oy in 0..o.h {
+                    for ox in 0..o.w {
+                        for ky in 0..*k {
+                            for kx in 0..*k {
+                                let iy = (oy * s + ky) as i64 - *p as i64;
+                                let ix = (ox * s + kx) as i64 - *p as i64;
+                                let inside = iy >= 0 && ix >= 0 && iy < h as i64 && ix < w as i64;
+                                for c0 in (0..c).step_by(simd) {
+                                    let lanes: Vec<u128> = (c0..c0 + simd)
+                                        .map(|ch| {
+                                            if inside {
+                                                at(ch, iy as usize, ix as usize)
+                                            } else {
+                                                pad
+                                            }
+                                        })
+                                        .collect();
+                                    beats.push((lanes, !inside && padded_zero));
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            _ => unreachable!("layer {mac} is not dense or conv"),
+        }
+        beats
+            .into_iter()
+            .map(|(lanes, padded)| {
+                assert!(flag || !padded, "padding with 0 needs the flag");
+                let mut b = 0u128;
+                for (i, l) in lanes.iter().enumerate() {
+                    b |= l << (i * bits);
+                }
+                if padded {
+                    b |= 1 << (simd * bits);
+                }
+                b
+            })
+            .collect()
+    }
+
+    /// The output beats the model expects for one frame: H, W, C order, PE lanes of
+    /// OB bits (binary +1 → 1).
+    pub fn output_beats(net: &Network, frame: &[i64], pe: usize, ob: usize) -> Vec<u128> {
+        let y = Model::new(net).eval(frame);
+        let o = net.output_shape();
+        let binary = net.output_kind().is_binary();
+        let mask = (1u128 << ob) - 1;
+        let mut beats = vec![];
+        for px in 0..o.pixels() {
+            for c0 in (0..o.c).step_by(pe) {
+                let mut b = 0u128;
+                for l in 0..pe {
+                    let v = y[(c0 + l) * o.pixels() + px];
+                    let e = if binary {
+                        (v > 0) as u128
+                    } else {
+                        v as i128 as u128 & mask
+                    };
+                    b |= e << (l * ob);
+                }
+                beats.push(b);
+            }
+        }
+        beats
+    }
+
+    /// A shape helper for the tests: `[C, H, W]` or `[F]`.
+    pub fn input(shape: Shape, bits: u32, signed: bool) -> InputSpec {
+        InputSpec {
+            shape,
+            bits,
+            signed,
+        }
+    }
+
+    /// Cycles per frame (between the last output beats of the first and the last
+    /// frame, over the frames in between) and latency (first input beat to first output
+    /// beat) of a full-rate run of `frames` frames.
+    pub fn timing(t: &Trace, frames: usize) -> (u64, u64) {
+        assert!(frames >= 2, "timing needs two frames or more");
+        let per_frame = t.out.len() / frames;
+        let cpf = (t.out_cycles[frames * per_frame - 1] - t.out_cycles[per_frame - 1])
+            / (frames as u64 - 1);
+        (cpf, t.out_cycles[0] - t.in_cycles[0])
+    }
+}
+
+/// The const generics of a matrix-vector engine by name ([`Mvtu`] has all but `ib`,
+/// [`MvtuInt`](crate::engines::mvtu_int::MvtuInt) has `ib` after `simd`; see the module
+/// documentation for what each is).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MacGenerics {
+    pub simd: usize,
+    /// input lane bits (1 for binary inputs)
+    pub ib: usize,
+    pub iw: usize,
+    pub p: usize,
+    pub a: usize,
+    pub y: usize,
+    pub wa: usize,
+    pub ba: usize,
+    pub ca: usize,
+    pub u: usize,
+    pub k: usize,
+    pub b: usize,
+    pub ob: usize,
+    pub ow: usize,
+}
+
+impl MacGenerics {
+    /// From `[SIMD, IW, P, A, Y, WA, BA, CA, U, K, B, OB, OW]` (`ib` = 1) or the same
+    /// with `IB` after `SIMD`.
+    pub fn from_slice(g: &[usize]) -> MacGenerics {
+        let (ib, r) = match g.len() {
+            13 => (1, &g[1..]),
+            14 => (g[1], &g[2..]),
+            n => panic!("{n} generics for a matrix-vector engine"),
+        };
+        MacGenerics {
+            simd: g[0],
+            ib,
+            iw: r[0],
+            p: r[1],
+            a: r[2],
+            y: r[3],
+            wa: r[4],
+            ba: r[5],
+            ca: r[6],
+            u: r[7],
+            k: r[8],
+            b: r[9],
+            ob: r[10],
+            ow: r[11],
+        }
+    }
+
+    /// In declaration order, `IB` after `SIMD` when `int`.
+    pub fn to_vec(&self, int: bool) -> Vec<usize> {
+        let g = self;
+        let mut v = vec![
+            g.simd, g.iw, g.p, g.a, g.y, g.wa, g.ba, g.ca, g.u, g.k, g.b, g.ob, g.ow,
+        ];
+        if int {
+            v.insert(1, g.ib);
+        }
+        v
+    }
+}
+
+/// A dense or conv layer's matrix-vector engine in a design: what [`MvtuSpec`] and
+/// [`MvtuIntSpec`](crate::engines::mvtu_int::MvtuIntSpec) share.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MacSpec {
+    pub layer: usize,
+    /// the fused threshold layer
+    pub threshold: Option<usize>,
+    pub g: MacGenerics,
+    pub pe: usize,
+    /// fan-in and outputs of a neuron
+    pub n: usize,
+    pub out: usize,
+    /// vectors per frame (1 for dense)
+    pub pixels: usize,
+    /// a dense layer answers after its whole input vector
+    pub dense: bool,
+    /// bits of an input beat (with the pad flag)
+    pub in_width: usize,
+    /// threshold words of the fused threshold layer
+    pub threshold_words: usize,
+}
+
+/// Mvtu LUT4: coefficients of [1, PE, lanes (weights ≥ 8 words), lanes (4 words), lanes
+/// (2 words), PE·A, weight ROM, threshold ROMs, RAMs]. The first two fitted on 6
+/// pipelined engines of TFC-W1A1 and `random-3` (about 36 LUT4 per PE: registered read
+/// enables, the lane's output muxes), the others on 671 engines.
+const MVTU_LUT: [f64; 9] = [
+    23.600, 36.200, 2.896, 2.322, 1.122, 1.598, 0.862, 0.675, 1.338,
+];
+/// Mvtu DFF: coefficients of [1, PE·A, PE·clog2(SIMD+1), ROMs, RAMs, IW+OW, PE·K·U,
+/// PE·(SIMD + popcount pipeline bits)]: each PE registers its weight word, its popcount
+/// every two adder levels ([`popcount_pipe_dff`]) and its threshold words once more;
+/// the constant and the last two fitted on the 6 engines above (within 21 %).
+const MVTU_DFF: [f64; 8] = [78.718, 2.769, 1.195, 0.000, 0.939, 1.725, 1.432, 1.330];
+
+/// Flip-flops of a [`PopcountPipe`](crate::blocks::popcount::PopcountPipe) of `n` bits
+/// after yosys: level-2 nodes of min(3, W) bits and level-4 nodes of min(5, W) bits
+/// (W = clog2(n + 1)).
+pub fn popcount_pipe_dff(n: usize) -> usize {
+    let w = crate::bits_to_hold(n as u64);
+    n.div_ceil(4) * w.min(3) + n.div_ceil(16) * w.min(5)
+}
+
+impl MacSpec {
+    /// The engine of MAC layer `layer` of `net` with `threshold` fused, at `fold`,
+    /// reading beats of `in_width` bits, whose const generics are `generics`.
+    pub fn new(
+        net: &Network,
+        layer: usize,
+        threshold: Option<usize>,
+        fold: Fold,
+        in_width: usize,
+        generics: &[usize],
+    ) -> MacSpec {
+        let (out, _, n, pixels) = mac_dims(net, layer).expect("a dense or conv layer");
+        let threshold_words = match threshold.map(|t| &net.layers[t].op) {
+            Some(Op::Threshold { thresholds, .. }) => thresholds.data.len(),
+            _ => 0,
+        };
+        MacSpec {
+            layer,
+            threshold,
+            g: MacGenerics::from_slice(generics),
+            pe: fold.pe,
+            n,
+            out,
+            pixels: pixels as usize,
+            dense: matches!(net.layers[layer].op, Op::Dense { .. }),
+            in_width,
+            threshold_words,
+        }
+    }
+    /// Neuron folds, out / PE.
+    pub fn nf(&self) -> usize {
+        self.out / self.pe
+    }
+    /// Synapse folds, n / SIMD.
+    pub fn sf(&self) -> usize {
+        self.n / self.g.simd
+    }
+    /// Cycles per frame at full rate: pixels · NF · SF.
+    pub fn cycles(&self) -> u64 {
+        engine_cycles_per_frame(self.pixels, self.nf(), self.sf())
+    }
+    /// First input beat to first output beat, PEs of `pe_latency`.
+    pub fn latency(&self, pe_latency: u64) -> u64 {
+        engine_latency(self.sf(), self.threshold.is_some(), pe_latency)
+    }
+    /// One output beat per SF input beats; a dense layer answers after its whole vector.
+    pub fn pace(&self, pe_latency: u64) -> Pace {
+        let sf = self.sf() as u64;
+        Pace {
+            tail: self.dense.then(|| self.latency(pe_latency) + 1 - sf),
+            spacing: sf,
+        }
+    }
+    /// Weights, thresholds (or biases) and the replay buffer.
+    pub fn memory_bits(&self) -> u64 {
+        let out_words = match self.threshold {
+            Some(_) => self.threshold_words * self.g.u,
+            None => self.out * self.g.ob,
+        };
+        (self.out * self.n + out_words + self.sf() * self.in_width) as u64
+    }
+    /// Per PE its weights (a deep ROM in logic split into banks of 64 words); the input
+    /// replay buffer; the result queue; the thresholds and flip bits (or the biases).
+    pub fn memories(&self) -> Vec<Memory> {
+        let (m, pe) = (&self.g, self.pe);
+        let banks = weight_banks(m.simd, m.wa);
+        let mut v = vec![
+            Memory::rom(m.simd, (1 << m.wa) / banks)
+                .times(pe * banks)
+                .holding(Role::Weights),
+            Memory::ram(m.iw, 1 << m.ba),
+            Memory::ram(m.ow, FIFO_DEPTH).times(queue_copies(m.ow)),
+        ];
+        if self.threshold.is_some() {
+            v.push(
+                Memory::rom(m.u, 1 << m.ca)
+                    .times(pe * m.k)
+                    .holding(Role::Thresholds),
+            );
+            v.push(
+                Memory::rom(1, 1 << m.ca)
+                    .times(pe)
+                    .holding(Role::Thresholds),
+            );
+        } else {
+            v.push(Memory::rom(m.ob, 1 << m.ca).times(pe));
+        }
+        v
+    }
+    /// The LUT4 and DFF formula with coefficients `lut` and `dff`; `pipe`: the PEs'
+    /// popcount pipeline flip-flops.
+    pub fn logic(&self, lut: &[f64; 9], dff: &[f64; 8], ms: &[Memory], pipe: usize) -> Formula {
+        let m = &self.g;
+        let pe = self.pe as f64;
+        let lanes = pe * (m.simd * m.ib) as f64;
+        // weights in a 2- or 4-word ROM are nearly constants, which yosys folds into
+        // the XNOR/adder lanes; from 8 words on they are a ROM of their own
+        let (deep, four, two) = match m.wa {
+            0 | 1 => (0.0, 0.0, lanes),
+            2 => (0.0, lanes, 0.0),
+            _ => (lanes, 0.0, 0.0),
+        };
+        let weights = mem_sum(ms, |x| x.role == Role::Weights);
+        let thr = mem_sum(ms, |x| x.role == Role::Thresholds);
+        let other = mem_sum(ms, |x| x.role == Role::Other && x.kind == MemKind::Ram);
+        // banked weights: a 2:1 mux per bank boundary and bit (WeightMemory)
+        let banks = weight_banks(m.simd, m.wa) as f64;
+        let romw = if m.wa > 2 {
+            weights.0 + pe * m.simd as f64 * (banks - 1.0)
+        } else {
+            0.0
+        };
+        let pa = pe * m.a as f64;
+        let kthr = if self.threshold.is_some() {
+            pe * (m.k * m.u) as f64
+        } else {
+            0.0
+        };
+        let fl = [1.0, pe, deep, four, two, pa, romw, thr.0, other.0];
+        let fd = [
+            1.0,
+            pa,
+            pe * crate::address_bits(m.simd + 1) as f64,
+            weights.1 + thr.1,
+            other.1,
+            (m.iw + m.ow) as f64,
+            kthr,
+            pe * (m.simd + pipe) as f64,
+        ];
+        (dot(lut, &fl), dot(dff, &fd))
+    }
+    /// The model tensor the engine writes: the fused threshold's, else the layer's.
+    pub fn carries(&self) -> Carries {
+        Carries::Layer(self.threshold.unwrap_or(self.layer))
+    }
+}
+
+/// An [`Mvtu`] in a design (binary inputs).
+#[derive(Clone, Debug, PartialEq)]
+pub struct MvtuSpec(pub MacSpec);
+
+impl MvtuSpec {
+    /// The engine of binary-input MAC layer `layer` of `net`, `threshold` fused, at
+    /// `fold`, reading beats of `in_width` bits (with the pad flag when `pad_flag`).
+    pub fn new(
+        net: &Network,
+        layer: usize,
+        threshold: Option<usize>,
+        fold: Fold,
+        in_width: usize,
+        pad_flag: bool,
+    ) -> MvtuSpec {
+        let g = mvtu_generics(net, layer, threshold, fold, pad_flag);
+        MvtuSpec(MacSpec::new(net, layer, threshold, fold, in_width, &g))
+    }
+}
+
+impl EngineSpec for MvtuSpec {
+    fn name(&self) -> &'static str {
+        "mvtu"
+    }
+    fn emitter(&self) -> &'static str {
+        concat!(module_path!(), "::emit")
+    }
+    fn generics(&self) -> Vec<usize> {
+        self.0.g.to_vec(false)
+    }
+    fn cycles(&self) -> u64 {
+        self.0.cycles()
+    }
+    fn latency(&self) -> u64 {
+        self.0.latency(PE_LATENCY)
+    }
+    fn pace(&self) -> Pace {
+        self.0.pace(PE_LATENCY)
+    }
+    fn memory_bits(&self) -> u64 {
+        self.0.memory_bits()
+    }
+    fn memories(&self) -> Vec<Memory> {
+        self.0.memories()
+    }
+    fn logic(&self, ms: &[Memory], _io: f64) -> Formula {
+        self.0
+            .logic(&MVTU_LUT, &MVTU_DFF, ms, popcount_pipe_dff(self.0.g.simd))
+    }
+    fn acc_bits(&self) -> Option<usize> {
+        Some(self.0.g.a)
+    }
+    fn carries(&self) -> Carries {
+        self.0.carries()
+    }
+}
+
+/// The const generics of [`Mvtu`] for MAC layer `layer` (binary input):
+/// `[SIMD, IW, P, A, Y, WA, BA, CA, U, K, B, OB, OW]`. With the padding flag the PEs
+/// count in lanes (a padded beat adds SIMD): one accumulator bit more, so A = Y.
+pub fn mvtu_generics(
+    net: &Network,
+    layer: usize,
+    threshold: Option<usize>,
+    fold: Fold,
+    pad_flag: bool,
+) -> Vec<usize> {
+    let (out, _, n, _) = mac_dims(net, layer).expect("a dense or conv layer");
+    let (simd, pe) = (fold.simd, fold.pe);
+    let (nf, sf) = (out / pe, n / simd);
+    let y = crate::bits_to_hold(n as u64) + 1;
+    let a = if pad_flag { y } else { y - 1 };
+    let (k, b, ob) = match threshold {
+        Some(t) => {
+            let Op::Threshold { bits, .. } = net.layers[t].op else {
+                unreachable!("fused layer is a threshold")
+            };
+            let b = bits as usize;
+            ((1usize << b) - 1, b, b)
+        }
+        None => (1, 1, Elem::of(net.info()[layer].kind).bits),
+    };
+    vec![
+        simd,
+        simd + pad_flag as usize,
+        crate::bits_to_hold(simd as u64),
+        a,
+        y,
+        crate::address_bits(nf * sf),
+        crate::address_bits(sf),
+        crate::address_bits(nf),
+        y + 1,
+        k,
+        b,
+        ob,
+        pe * ob,
+    ]
+}
+
+/// Emitter of engine `i` of `d` (an [`MvtuSpec`]).
+pub fn emit<
+    const SIMD: usize,
+    const IW: usize,
+    const P: usize,
+    const A: usize,
+    const Y: usize,
+    const WA: usize,
+    const BA: usize,
+    const CA: usize,
+    const U: usize,
+    const K: usize,
+    const B: usize,
+    const OB: usize,
+    const OW: usize,
+>(
+    net: &Network,
+    d: &Design,
+    i: usize,
+) -> String {
+    let g = [SIMD, IW, P, A, Y, WA, BA, CA, U, K, B, OB, OW];
+    let (e, MvtuSpec(s)) = engine::<MvtuSpec>(d, i, &g);
+    let b = Mvtu::<SIMD, IW, P, A, Y, WA, BA, CA, U, K, B, OB, OW>::from_network(
+        net,
+        s.layer,
+        s.threshold,
+    );
+    let (c, l) = (b.cycles_per_frame(), b.latency());
+    finish(b, e, c, l)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::stream_test::{
+        frame, icarus_stream, input, input_beats, layer_net, output_beats, stream_sim, timing, Feed,
+    };
+    use super::*;
+    use crate::synth::ice40_stats;
+    use crate::testutil;
+    use bnnforge_model::network::Shape;
+    use rand::Rng;
+
+    struct Case {
+        net: Network,
+        threshold: bool,
+        frames: Vec<Vec<i64>>,
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn case(
+        rng: &mut impl Rng,
+        ishape: Shape,
+        out: usize,
+        conv: Option<(usize, usize, usize, i8)>,
+        bias: Option<i64>,
+        tbits: Option<u32>,
+        frames: usize,
+    ) -> Case {
+        let feed = Feed::plain(input(ishape, 1, false));
+        let frames: Vec<Vec<i64>> = (0..frames).map(|_| frame(rng, &feed.input)).collect();
+        let net = layer_net(rng, feed, out, conv, bias, tbits, &frames);
+        Case {
+            net,
+            threshold: tbits.is_some(),
+            frames,
+        }
+    }
+
+    /// rust-hdl simulation and Icarus against the model, with stalls; then a full-rate
+    /// run measuring cycles per frame and latency.
+    fn run<
+        const SIMD: usize,
+        const IW: usize,
+        const P: usize,
+        const A: usize,
+        const Y: usize,
+        const WA: usize,
+        const BA: usize,
+        const CA: usize,
+        const U: usize,
+        const K: usize,
+        const B: usize,
+        const OB: usize,
+        const OW: usize,
+    >(
+        rng: &mut impl Rng,
+        c: &Case,
+        verilog: bool,
+    ) {
+        type M<
+            const SIMD: usize,
+            const IW: usize,
+            const P: usize,
+            const A: usize,
+            const Y: usize,
+            const WA: usize,
+            const BA: usize,
+            const CA: usize,
+            const U: usize,
+            const K: usize,
+            const B: usize,
+            const OB: usize,
+            const OW: usize,
+        > = Mvtu<SIMD, IW, P, A, Y, WA, BA, CA, U, K, B, OB, OW>;
+        let build = || {
+            let mut u = M::<SIMD, IW, P, A, Y, WA, BA, CA, U, K, B, OB, OW>::from_network(
+                &c.net,
+                0,
+                c.threshold.then_some(1),
+            );
+            u.connect_all();
+            u
+        };
+        let uut = build();
+        let info = uut.info();
+        if !c.threshold {
+            assert_eq!(
+                c.net.output_kind().width().0 as usize,
+                OB,
+                "test setup: OB is not the layer's width"
+            );
+        }
+        let (pe, flag) = (info.pe, IW == SIMD + 1);
+        let beats: Vec<u128> = c
+            .frames
+            .iter()
+            .flat_map(|f| input_beats(&c.net, 0, f, SIMD, flag))
+            .collect();
+        let want: Vec<u128> = c
+            .frames
+            .iter()
+            .flat_map(|f| output_beats(&c.net, f, pe, OB))
+            .collect();
+        let label = format!("Mvtu {info:?}");
+        let seed: u64 = rng.gen();
+        let t = stream_sim!(
+            M<SIMD, IW, P, A, Y, WA, BA, CA, U, K, B, OB, OW>,
+            IW,
+            OW,
+            uut,
+            beats.clone(),
+            want.len(),
+            seed,
+            0.7,
+            0.6
+        );
+        assert_eq!(t.out, want, "rust-hdl {label}, stalls");
+        // full rate: cycles per frame and latency
+        let uut = build();
+        let (cpf, lat) = (uut.cycles_per_frame(), uut.latency());
+        let t = stream_sim!(
+            M<SIMD, IW, P, A, Y, WA, BA, CA, U, K, B, OB, OW>,
+            IW,
+            OW,
+            uut,
+            beats.clone(),
+            want.len(),
+            seed,
+            1.0,
+            1.0
+        );
+        assert_eq!(t.out, want, "rust-hdl {label}, full rate");
+        let (measured, latency) = timing(&t, c.frames.len());
+        println!(
+            "{label}: cycles/frame {measured} (formula {cpf}), latency {latency} (formula {lat})"
+        );
+        assert_eq!(measured, cpf, "{label}: cycles per frame");
+        assert_eq!(latency, lat, "{label}: latency");
+        if verilog {
+            let v = generate_verilog(&build());
+            let got = icarus_stream(
+                &format!("mvtu_{}_{}_{}", info.n, info.out, info.pe),
+                &v,
+                IW,
+                OW,
+                &beats,
+                want.len(),
+                seed as u32,
+                170,
+                150,
+            );
+            assert_eq!(got, want, "Icarus {label}");
+        }
+    }
+
+    #[test]
+    fn dense_and_conv_match_the_model_with_stalls() {
+        let mut rng = testutil::rng("mvtu");
+        // <SIMD, IW, P, A, Y, WA, BA, CA, U, K, B, OB, OW>
+        // dense 32 → 8, PE 2, SIMD 8, 1-bit thresholds, bias: SF 4, NF 4
+        let c = case(&mut rng, Shape::vector(32), 8, None, Some(5), Some(1), 4);
+        run::<8, 8, 4, 6, 7, 4, 2, 2, 8, 1, 1, 1, 2>(&mut rng, &c, true);
+        // dense on a map [4, 3, 3] (columns permuted to HWC) → 6, PE 3, SIMD 4, raw + bias
+        let c = case(&mut rng, Shape::map(4, 3, 3), 6, None, Some(20), None, 3);
+        run::<4, 4, 3, 6, 7, 5, 4, 1, 8, 1, 1, 7, 21>(&mut rng, &c, true);
+        // dense 64 → 4, PE 4 (NF 1), SIMD 16, 2-bit thresholds
+        let c = case(&mut rng, Shape::vector(64), 4, None, Some(3), Some(2), 4);
+        run::<16, 16, 5, 7, 8, 2, 2, 1, 9, 3, 2, 2, 8>(&mut rng, &c, false);
+        // SF 1: dense 8 → 16, PE 2, SIMD 8 (every beat ends a vector)
+        let c = case(&mut rng, Shape::vector(8), 16, None, None, Some(1), 4);
+        run::<8, 8, 4, 4, 5, 3, 1, 3, 6, 1, 1, 1, 2>(&mut rng, &c, false);
+        // conv [4, 5, 5] k3 s1 p1 pad 0 (padding flag) → 4, PE 2, SIMD 4, thresholds
+        let c = case(
+            &mut rng,
+            Shape::map(4, 5, 5),
+            4,
+            Some((3, 1, 1, 0)),
+            Some(2),
+            Some(1),
+            2,
+        );
+        run::<4, 5, 3, 7, 7, 5, 4, 1, 8, 1, 1, 1, 2>(&mut rng, &c, true);
+        // odd SIMD with the padding flag: conv [3, 5, 5] k3 s1 p1 pad 0 → 4, PE 2,
+        // SIMD 3 (n 27, A = Y = 6), thresholds
+        let c = case(
+            &mut rng,
+            Shape::map(3, 5, 5),
+            4,
+            Some((3, 1, 1, 0)),
+            Some(3),
+            Some(1),
+            2,
+        );
+        run::<3, 4, 2, 6, 6, 5, 4, 1, 7, 1, 1, 1, 2>(&mut rng, &c, true);
+        // conv [5, 4, 4] k3 s1 p2 pad 0 (whole rows of padded positions) → 6, PE 3,
+        // SIMD 5 (n 45, A = Y = 7), raw + bias
+        let c = case(
+            &mut rng,
+            Shape::map(5, 4, 4),
+            6,
+            Some((3, 1, 2, 0)),
+            Some(10),
+            None,
+            2,
+        );
+        run::<5, 6, 3, 7, 7, 5, 4, 1, 8, 1, 1, 7, 21>(&mut rng, &c, true);
+        // conv [2, 5, 5] k3 s2 p1 pad -1 → 6, PE 3, SIMD 2, raw + bias
+        let c = case(
+            &mut rng,
+            Shape::map(2, 5, 5),
+            6,
+            Some((3, 2, 1, -1)),
+            Some(10),
+            None,
+            3,
+        );
+        run::<2, 2, 2, 5, 6, 5, 4, 1, 7, 1, 1, 6, 18>(&mut rng, &c, false);
+    }
+
+    #[test]
+    fn tfc_layer_784_to_64_at_pe_simd_16() {
+        let mut rng = testutil::rng("mvtu_tfc");
+        let c = case(&mut rng, Shape::map(1, 28, 28), 64, None, None, Some(1), 3);
+        run::<16, 16, 5, 10, 11, 8, 6, 2, 12, 1, 1, 1, 16>(&mut rng, &c, true);
+        let mut u =
+            Mvtu::<16, 16, 5, 10, 11, 8, 6, 2, 12, 1, 1, 1, 16>::from_network(&c.net, 0, Some(1));
+        u.connect_all();
+        let v = generate_verilog(&u);
+        let s = ice40_stats("mvtu_tfc", &v, "top").unwrap();
+        println!("Mvtu 784 -> 64, PE = SIMD = 16, 1-bit thresholds, on synth_ice40: {s}");
+        assert!(s.bram >= 16, "weights not in block RAM: {s}");
+    }
+
+    #[test]
+    fn synthesises_clean_in_raw_and_padding_modes() {
+        let mut rng = testutil::rng("mvtu_synth");
+        let c = case(
+            &mut rng,
+            Shape::map(4, 5, 5),
+            4,
+            Some((3, 1, 1, 0)),
+            Some(2),
+            Some(1),
+            1,
+        );
+        let mut u = Mvtu::<4, 5, 3, 7, 7, 5, 4, 1, 8, 1, 1, 1, 2>::from_network(&c.net, 0, Some(1));
+        u.connect_all();
+        let s = ice40_stats("mvtu_pad", &generate_verilog(&u), "top").unwrap();
+        println!("Mvtu conv 4x5x5 k3 pad-flag -> 4, PE 2, SIMD 4: {s}");
+        let c = case(
+            &mut rng,
+            Shape::map(2, 5, 5),
+            6,
+            Some((3, 2, 1, -1)),
+            Some(10),
+            None,
+            1,
+        );
+        let mut u = Mvtu::<2, 2, 2, 5, 6, 5, 4, 1, 7, 1, 1, 6, 18>::from_network(&c.net, 0, None);
+        u.connect_all();
+        let s = ice40_stats("mvtu_raw", &generate_verilog(&u), "top").unwrap();
+        println!("Mvtu conv 2x5x5 k3 s2 raw -> 6, PE 3, SIMD 2: {s}");
+    }
+
+    #[test]
+    #[should_panic(expected = "A must be clog2(2n + 1) in padding mode")]
+    fn rejects_a_plain_accumulator_with_the_padding_flag() {
+        let w = vec![vec![1i8; 3]; 2];
+        let _ =
+            Mvtu::<3, 4, 2, 2, 3, 1, 1, 1, 4, 1, 1, 1, 2>::new(&w, &[0, 0], &MvtuOutput::Raw, 1);
+    }
+}

@@ -1,0 +1,324 @@
+//! `StreamFork<N, W>`: broadcast a ready/valid stream to N consumers (2 ≤ N ≤ 8), each
+//! with its own valid and ready.
+//!
+//! A beat is held in the `hold` register and offered to every consumer until that one
+//! has taken it; bit k of the `taken` register remembers that consumer k has. The beat
+//! is released (and the next one loaded) in the cycle the last outstanding consumer
+//! takes it, so the fork runs at one beat per cycle when every consumer keeps up, and a
+//! slow consumer stalls the others without loss or duplication. A [`SkidBuffer`] in
+//! front cuts the path from the consumers' readys to `in_ready`.
+//!
+//! rust-hdl ports are fixed struct fields, so the N outputs are packed: bit k of
+//! `out_valid` and `out_ready` is consumer k's, and all consumers read the one
+//! `out_data` (every branch carries the same beat, so one port costs nothing and the
+//! structural top drives every branch's data wire from it; valid and ready are
+//! connected as Verilog concatenations, consumer 0 lowest).
+//!
+//! ```text
+//!                                   ┌──► out_data = hold (shared)
+//!  in ─► SkidBuffer ─► [hold, hv] ──┤
+//!        (in_ready)      ▲          └──► out_valid = hv ? ~taken : 0   (N bits)
+//!                        └─ load when !hv or &(taken | out_ready); taken then clears,
+//!                           else taken |= out_ready
+//! ```
+//!
+//! Cycles per frame: one beat per cycle when no consumer stalls. Latency: 2 cycles
+//! (skid buffer, then the hold register). `out_valid` depends on registers only.
+//!
+//! Parameters (checked by `new`): `N` in 2..=8 consumers, `W` ≥ 1 the beat width.
+//!
+//! Ports: `clock`, `reset` (synchronous: empty), `in_data: Bits<W>`, `in_valid`,
+//! `in_ready`, `out_data: Bits<W>`, `out_valid: Bits<N>`, `out_ready: Bits<N>` (in).
+
+use crate::compile::design::Design;
+use crate::compile::emit::{engine, finish};
+use crate::compile::resources::{dot, Formula, Memory};
+use crate::engines::{Carries, EngineSpec};
+use crate::stream::skid_buffer::SkidBuffer;
+use bnnforge_model::Network;
+use rust_hdl::prelude::*;
+
+/// Cycles from a beat taken to the same beat offered on every output.
+pub const LATENCY: u64 = 2;
+
+/// The largest number of consumers of one [`StreamFork`] (more: chain forks).
+pub const MAX_WAYS: usize = 8;
+
+/// N-way broadcast (see the module documentation).
+#[derive(LogicBlock)]
+pub struct StreamFork<const N: usize, const W: usize> {
+    /// Clock; everything is sampled on its rising edge.
+    pub clock: Signal<In, Clock>,
+    /// Synchronous reset, active high.
+    pub reset: Signal<In, Bit>,
+    /// Input beat.
+    pub in_data: Signal<In, Bits<W>>,
+    /// An input beat is offered.
+    pub in_valid: Signal<In, Bit>,
+    /// The fork takes the beat if `in_valid` (registered).
+    pub in_ready: Signal<Out, Bit>,
+    /// The beat, for every consumer (registered).
+    pub out_data: Signal<Out, Bits<W>>,
+    /// Bit k: consumer k is offered the beat (registered).
+    pub out_valid: Signal<Out, Bits<N>>,
+    /// Bit k: consumer k takes it.
+    pub out_ready: Signal<In, Bits<N>>,
+    skid: SkidBuffer<W>,
+    hold: DFF<Bits<W>>,
+    hv: DFF<Bit>,
+    taken: DFF<Bits<N>>,
+    advance: Signal<Local, Bit>,
+}
+
+impl<const N: usize, const W: usize> StreamFork<N, W> {
+    /// An N-way fork of `W`-bit beats.
+    pub fn new() -> Self {
+        assert!(
+            (2..=MAX_WAYS).contains(&N),
+            "StreamFork: N = {N} consumers, not in 2..={MAX_WAYS}"
+        );
+        assert!(W >= 1, "StreamFork: W = {W} must be at least 1");
+        Self {
+            clock: Default::default(),
+            reset: Default::default(),
+            in_data: Default::default(),
+            in_valid: Default::default(),
+            in_ready: Default::default(),
+            out_data: Default::default(),
+            out_valid: Default::default(),
+            out_ready: Default::default(),
+            skid: SkidBuffer::new(),
+            hold: Default::default(),
+            hv: Default::default(),
+            taken: Default::default(),
+            advance: Default::default(),
+        }
+    }
+    /// One beat per cycle.
+    pub fn cycles_per_frame(&self) -> u64 {
+        1
+    }
+    /// Beat taken at edge t is offered from cycle t + 2.
+    pub fn latency(&self) -> u64 {
+        LATENCY
+    }
+}
+
+impl<const N: usize, const W: usize> Default for StreamFork<N, W> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<const N: usize, const W: usize> Logic for StreamFork<N, W> {
+    #[hdl_gen]
+    fn update(&mut self) {
+        dff_setup!(self, clock, hold, hv, taken);
+        self.skid.clock.next = self.clock.val();
+        self.skid.reset.next = self.reset.val();
+        self.skid.in_data.next = self.in_data.val();
+        self.skid.in_valid.next = self.in_valid.val();
+        self.in_ready.next = self.skid.in_ready.val();
+        self.out_data.next = self.hold.q.val();
+        self.out_valid.next = 0.into();
+        if self.hv.q.val() {
+            self.out_valid.next = !self.taken.q.val();
+        }
+        // release the beat once every consumer has taken it or takes it now
+        self.advance.next = !self.hv.q.val() || (self.taken.q.val() | self.out_ready.val()).all();
+        self.skid.out_ready.next = self.advance.val();
+        if self.advance.val() {
+            self.hv.d.next = self.skid.out_valid.val();
+            self.hold.d.next = self.skid.out_data.val();
+            self.taken.d.next = 0.into();
+        } else {
+            self.taken.d.next = self.taken.q.val() | self.out_ready.val();
+        }
+        if self.reset.val() {
+            self.hv.d.next = false;
+            self.taken.d.next = 0.into();
+        }
+    }
+}
+
+/// A [`StreamFork`] in a design: `ways` copies of a stream of `width`-bit beats, frames
+/// of `beats`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ForkSpec {
+    pub ways: usize,
+    pub width: usize,
+    pub beats: usize,
+}
+
+/// StreamFork LUT4: coefficients of [1, ways²] (fitted with that feature).
+const FORK_LUT: [f64; 2] = [13.638, 0.402];
+/// StreamFork DFF: coefficients of [1, ways²].
+const FORK_DFF: [f64; 2] = [5.850, 1.162];
+
+impl EngineSpec for ForkSpec {
+    fn name(&self) -> &'static str {
+        "fork"
+    }
+    fn emitter(&self) -> &'static str {
+        concat!(module_path!(), "::emit")
+    }
+    fn generics(&self) -> Vec<usize> {
+        vec![self.ways, self.width]
+    }
+    fn cycles(&self) -> u64 {
+        self.beats as u64
+    }
+    fn latency(&self) -> u64 {
+        LATENCY
+    }
+    fn memory_bits(&self) -> u64 {
+        0
+    }
+    fn memories(&self) -> Vec<Memory> {
+        vec![]
+    }
+    fn logic(&self, _: &[Memory], _io: f64) -> Formula {
+        let w = (self.ways * self.ways) as f64;
+        (dot(&FORK_LUT, &[1.0, w]), dot(&FORK_DFF, &[1.0, w]))
+    }
+    fn carries(&self) -> Carries {
+        Carries::Input
+    }
+}
+
+/// Emitter of engine `i` of `d` (a [`ForkSpec`]).
+pub fn emit<const N: usize, const W: usize>(_: &Network, d: &Design, i: usize) -> String {
+    let (e, _) = engine::<ForkSpec>(d, i, &[N, W]);
+    let b = StreamFork::<N, W>::new();
+    let (c, l) = (e.cycles * b.cycles_per_frame(), b.latency());
+    finish(b, e, c, l)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stream::skid_buffer::testbench::*;
+    use crate::synth::ice40_stats;
+    use crate::testutil;
+    use rand::Rng;
+
+    impl<const N: usize, const W: usize> StreamDut for StreamFork<N, W> {
+        fn clock(&mut self) -> &mut Signal<In, Clock> {
+            &mut self.clock
+        }
+        fn set_reset(&mut self, r: bool) {
+            self.reset.next = r;
+        }
+        fn ins(&self) -> Vec<(String, usize)> {
+            vec![("in".into(), W)]
+        }
+        fn outs(&self) -> Vec<(String, usize)> {
+            vec![("out".into(), W); N]
+        }
+        fn set_in(&mut self, _k: usize, valid: bool, data: u128) {
+            self.in_valid.next = valid;
+            self.in_data.next = data.to_bits();
+        }
+        fn in_ready(&self, _k: usize) -> bool {
+            self.in_ready.val()
+        }
+        fn set_out_ready(&mut self, k: usize, ready: bool) {
+            self.out_ready.next = self.out_ready.next.replace_bit(k, ready);
+        }
+        fn out(&self, k: usize) -> (bool, u128) {
+            (
+                self.out_valid.val().get_bit(k),
+                self.out_data.val().to_u128(),
+            )
+        }
+    }
+
+    /// Every consumer gets every beat, in order, with each consumer and the input
+    /// stalled at random; the Verilog in Icarus does the same cycle for cycle.
+    fn check<const N: usize, const W: usize>(
+        rng: &mut impl Rng,
+        beats: usize,
+        p_in: f64,
+        p_out: f64,
+    ) {
+        let data = vec![random_beats(rng, beats, W)];
+        let cycles = (beats as f64 / (p_in * p_out.powi(N as i32))) as usize + 40;
+        let pat = Pattern::random(rng, 1, N, cycles, p_in, p_out);
+        let tr = run_sim(StreamFork::<N, W>::new(), &data, &pat);
+        let label = format!("StreamFork<{N}, {W}> p_in {p_in} p_out {p_out}");
+        for k in 0..N {
+            assert_eq!(tr.out_data(k), data[0], "rust-hdl {label}, output {k}");
+        }
+        let mut v = StreamFork::<N, W>::new();
+        v.connect_all();
+        let verilog = generate_verilog(&v);
+        let iv = run_icarus(
+            &format!("fork{N}_{W}"),
+            &verilog,
+            &v.ins(),
+            &v.outs(),
+            &data,
+            &pat,
+        );
+        assert_eq!(iv, tr, "Icarus vs rust-hdl {label}");
+    }
+
+    #[test]
+    fn every_consumer_gets_every_beat_under_random_stalls() {
+        let mut rng = testutil::rng("stream_fork");
+        check::<2, 1>(&mut rng, 150, 0.8, 0.7);
+        check::<2, 16>(&mut rng, 200, 0.6, 0.9);
+        check::<3, 8>(&mut rng, 200, 0.9, 0.7);
+        check::<3, 70>(&mut rng, 100, 0.7, 0.95);
+        check::<4, 12>(&mut rng, 150, 0.9, 0.85);
+        check::<5, 3>(&mut rng, 120, 0.8, 0.9);
+        check::<8, 100>(&mut rng, 100, 0.9, 0.95);
+    }
+
+    #[test]
+    fn full_rate_and_latency() {
+        let mut rng = testutil::rng("stream_fork_rate");
+        let n = 40;
+        let data = vec![random_beats(&mut rng, n, 8)];
+        let pat = Pattern::random(&mut rng, 1, 4, n + 20, 1.0, 1.0);
+        let f = StreamFork::<4, 8>::new();
+        let tr = run_sim(StreamFork::<4, 8>::new(), &data, &pat);
+        for k in 0..4 {
+            assert_eq!(tr.out_data(k), data[0]);
+            assert_eq!(tr.outs[k][0].1 - tr.ins[0][0], f.latency() as usize);
+            assert_eq!(
+                tr.outs[k][n - 1].1 + 1 - tr.outs[k][0].1,
+                n,
+                "not full rate"
+            );
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "StreamFork: N = 1 consumers, not in 2..=8")]
+    fn rejects_one_way() {
+        let _ = StreamFork::<1, 8>::new();
+    }
+
+    /// The former StreamFork2<32> was 45 LUT4, 101 DFF; StreamFork3<32> 47 LUT4, 102 DFF.
+    #[test]
+    fn synthesises_clean() {
+        let mut uut = StreamFork::<2, 32>::new();
+        uut.connect_all();
+        let v = generate_verilog(&uut);
+        yosys_validate("bnnforge_stream_fork", &v).unwrap();
+        let s2 = ice40_stats("fork2_32", &v, "top").unwrap();
+        println!("StreamFork<2, 32> on synth_ice40: {s2}");
+        let mut uut = StreamFork::<3, 32>::new();
+        uut.connect_all();
+        let s3 = ice40_stats("fork3_32", &generate_verilog(&uut), "top").unwrap();
+        println!("StreamFork<3, 32> on synth_ice40: {s3}");
+        let mut uut = StreamFork::<8, 32>::new();
+        uut.connect_all();
+        let s8 = ice40_stats("fork8_32", &generate_verilog(&uut), "top").unwrap();
+        println!("StreamFork<8, 32> on synth_ice40: {s8}");
+        // skid 66 + hold 32 + hv 1 + one taken flag per consumer
+        assert_eq!((s2.dff, s3.dff, s8.dff), (101, 102, 107));
+        assert!(s2.lut4 <= 45 && s3.lut4 <= 47, "{s2}; {s3}");
+    }
+}
