@@ -6,7 +6,7 @@
 mod common;
 
 use bnnforge_testbench::Manifest;
-use common::{bnnforge, repo};
+use common::{bnnforge, break_weights, repo};
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
@@ -278,39 +278,6 @@ fn a_wide_add_cosimulates_bit_exact() {
     let s = sim(&model, &design, &input, 0.0, 5).unwrap_or_else(|e| panic!("{e}"));
     println!("full rate:\n{s}");
     within_5_percent("wide add", &s);
-}
-
-/// Changes the first initialised word of PE 0's weight ROM in the design's file `file`:
-/// its lowest bit, or every bit when `all`. Returns the old and new word.
-fn break_weights(design: &Path, file: &str, all: bool) -> String {
-    let path = design.join(file);
-    let text = std::fs::read_to_string(&path).unwrap();
-    // `mem[<addr>] = <N>'b<bits>;` (or 'h)
-    let rom = text.find("$wmem$0$rom(").expect("a weight ROM module");
-    let at = rom + text[rom..].find("] = ").expect("a ROM initialisation") + "] = ".len();
-    let end = at + text[at..].find(';').unwrap();
-    let word = &text[at..end];
-    let flip = |c: char| match c {
-        '0' => '1',
-        '1' => '0',
-        c => c,
-    };
-    let broken = match word.split_once("'b") {
-        Some((w, bits)) if all => format!("{w}'b{}", bits.chars().map(flip).collect::<String>()),
-        Some((w, bits)) => {
-            let last = flip(bits.chars().last().unwrap());
-            format!("{w}'b{}{last}", &bits[..bits.len() - 1])
-        }
-        None => {
-            let (w, hex) = word.split_once("'h").expect("a sized literal");
-            let width: u32 = w.trim().parse().unwrap();
-            let v = u128::from_str_radix(hex, 16).unwrap();
-            let mask = if all { u128::MAX >> (128 - width) } else { 1 };
-            format!("{w}'h{:x}", v ^ mask)
-        }
-    };
-    std::fs::write(&path, format!("{}{broken}{}", &text[..at], &text[end..])).unwrap();
-    format!("{file}: weight word {word} -> {broken}")
 }
 
 /// Weights changed in the generated Verilog: `bnnforge sim` must fail (exit 1) naming

@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::{bnnforge, mnist_npy, repo};
+use common::{bnnforge, break_weights, mnist_npy, repo};
 use std::path::Path;
 use std::process::Output;
 use std::sync::Mutex;
@@ -138,31 +138,6 @@ fn tfc_netlist_cosimulates_bit_exact_in_the_rtls_cycles() {
     println!("RTL, full rate:\n{rtl}");
 }
 
-/// Flips the lowest bit of the first initialised word of PE 0's weight ROM in `file`
-/// (as `tests/hardware.rs` breaks the RTL); returns what it changed.
-fn flip_weight_bit(design: &Path, file: &str) -> String {
-    let path = design.join(file);
-    let text = std::fs::read_to_string(&path).unwrap();
-    let rom = text.find("$wmem$0$rom(").expect("a weight ROM module");
-    let at = rom + text[rom..].find("] = ").expect("a ROM initialisation") + "] = ".len();
-    let end = at + text[at..].find(';').unwrap();
-    let word = &text[at..end];
-    let (width, digits) = word
-        .split_once("'b")
-        .or_else(|| word.split_once("'h"))
-        .expect("a sized literal");
-    let radix = if word.contains("'b") { 2 } else { 16 };
-    let last = digits.chars().last().unwrap().to_digit(radix).unwrap() ^ 1;
-    let broken = format!(
-        "{width}'{}{}{}",
-        if radix == 2 { 'b' } else { 'h' },
-        &digits[..digits.len() - 1],
-        char::from_digit(last, radix).unwrap()
-    );
-    std::fs::write(&path, format!("{}{broken}{}", &text[..at], &text[end..])).unwrap();
-    format!("{file}: weight word {word} -> {broken}")
-}
-
 /// A copy of the shipped design.
 fn copy_design(to: &Path) {
     std::fs::create_dir_all(to).unwrap();
@@ -194,7 +169,7 @@ fn a_flipped_weight_reaches_the_netlist_and_is_caught() {
         .collect();
     mvtus.sort();
     assert_eq!(mvtus.len(), 4, "TFC has four dense layers");
-    println!("{}", flip_weight_bit(&broken, &mvtus[3].1));
+    println!("{}", break_weights(&broken, &mvtus[3].1, false));
     let images = tmp.path().join("x.npy");
     mnist_npy(8, &images);
     let out = {

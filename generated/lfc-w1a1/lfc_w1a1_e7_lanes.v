@@ -96,7 +96,7 @@ module lfc_w1a1_e7_lanes(clock,reset,in_data,in_valid,in_ready,out_data,out_vali
         .q(sh$q),
         .clock(sh$clock)
     );
-    lfc_w1a1_e7_lanes$busy busy(
+    lfc_w1a1_e7_lanes$pend busy(
         .d(busy$d),
         .q(busy$q),
         .clock(busy$clock)
@@ -111,12 +111,12 @@ module lfc_w1a1_e7_lanes(clock,reset,in_data,in_valid,in_ready,out_data,out_vali
         .q(fc$q),
         .clock(fc$clock)
     );
-    lfc_w1a1_e7_lanes$od od(
+    lfc_w1a1_e7_lanes$acc od(
         .d(od$d),
         .q(od$q),
         .clock(od$clock)
     );
-    lfc_w1a1_e7_lanes$ov ov(
+    lfc_w1a1_e7_lanes$pend ov(
         .d(ov$d),
         .q(ov$q),
         .clock(ov$clock)
@@ -256,25 +256,6 @@ module lfc_w1a1_e7_lanes$acc(d,q,clock);
 endmodule // lfc_w1a1_e7_lanes$acc
 
 
-module lfc_w1a1_e7_lanes$busy(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // lfc_w1a1_e7_lanes$busy
-
-
 module lfc_w1a1_e7_lanes$fc(d,q,clock);
     
     // Module arguments
@@ -311,44 +292,6 @@ module lfc_w1a1_e7_lanes$j(d,q,clock);
     end
           
 endmodule // lfc_w1a1_e7_lanes$j
-
-
-module lfc_w1a1_e7_lanes$od(d,q,clock);
-    
-    // Module arguments
-    input wire  [63:0] d;
-    output reg  [63:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 64'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // lfc_w1a1_e7_lanes$od
-
-
-module lfc_w1a1_e7_lanes$ov(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // lfc_w1a1_e7_lanes$ov
 
 
 module lfc_w1a1_e7_lanes$pend(d,q,clock);

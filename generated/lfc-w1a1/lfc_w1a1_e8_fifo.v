@@ -109,7 +109,7 @@ module lfc_w1a1_e8_fifo(clock,reset,in_data,in_valid,in_ready,out_data,out_valid
         .q(full$q),
         .clock(full$clock)
     );
-    lfc_w1a1_e8_fifo$rv rv(
+    lfc_w1a1_e8_fifo$full rv(
         .d(rv$d),
         .q(rv$q),
         .clock(rv$clock)
@@ -119,32 +119,32 @@ module lfc_w1a1_e8_fifo(clock,reset,in_data,in_valid,in_ready,out_data,out_valid
         .q(main$q),
         .clock(main$clock)
     );
-    lfc_w1a1_e8_fifo$mv mv(
+    lfc_w1a1_e8_fifo$full mv(
         .d(mv$d),
         .q(mv$q),
         .clock(mv$clock)
     );
-    lfc_w1a1_e8_fifo$skid skid(
+    lfc_w1a1_e8_fifo$main skid(
         .d(skid$d),
         .q(skid$q),
         .clock(skid$clock)
     );
-    lfc_w1a1_e8_fifo$sv sv(
+    lfc_w1a1_e8_fifo$full sv(
         .d(sv$d),
         .q(sv$q),
         .clock(sv$clock)
     );
-    lfc_w1a1_e8_fifo$nonempty nonempty(
+    lfc_w1a1_e8_fifo$full nonempty(
         .d(nonempty$d),
         .q(nonempty$q),
         .clock(nonempty$clock)
     );
-    lfc_w1a1_e8_fifo$cnt cnt(
+    lfc_w1a1_e8_fifo$rptr cnt(
         .d(cnt$d),
         .q(cnt$q),
         .clock(cnt$clock)
     );
-    lfc_w1a1_e8_fifo$srbusy srbusy(
+    lfc_w1a1_e8_fifo$full srbusy(
         .d(srbusy$d),
         .q(srbusy$q),
         .clock(srbusy$clock)
@@ -248,25 +248,6 @@ module lfc_w1a1_e8_fifo(clock,reset,in_data,in_valid,in_ready,out_data,out_valid
 endmodule // lfc_w1a1_e8_fifo
 
 
-module lfc_w1a1_e8_fifo$cnt(d,q,clock);
-    
-    // Module arguments
-    input wire  [3:0] d;
-    output reg  [3:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 4'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // lfc_w1a1_e8_fifo$cnt
-
-
 module lfc_w1a1_e8_fifo$full(d,q,clock);
     
     // Module arguments
@@ -303,44 +284,6 @@ module lfc_w1a1_e8_fifo$main(d,q,clock);
     end
           
 endmodule // lfc_w1a1_e8_fifo$main
-
-
-module lfc_w1a1_e8_fifo$mv(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // lfc_w1a1_e8_fifo$mv
-
-
-module lfc_w1a1_e8_fifo$nonempty(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // lfc_w1a1_e8_fifo$nonempty
 
 
 module lfc_w1a1_e8_fifo$ram(read_address,read_clock,read_data,write_address,write_clock,write_data,write_enable);
@@ -389,82 +332,6 @@ module lfc_w1a1_e8_fifo$rptr(d,q,clock);
     end
           
 endmodule // lfc_w1a1_e8_fifo$rptr
-
-
-module lfc_w1a1_e8_fifo$rv(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // lfc_w1a1_e8_fifo$rv
-
-
-module lfc_w1a1_e8_fifo$skid(d,q,clock);
-    
-    // Module arguments
-    input wire  [63:0] d;
-    output reg  [63:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 64'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // lfc_w1a1_e8_fifo$skid
-
-
-module lfc_w1a1_e8_fifo$srbusy(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // lfc_w1a1_e8_fifo$srbusy
-
-
-module lfc_w1a1_e8_fifo$sv(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // lfc_w1a1_e8_fifo$sv
 
 
 module lfc_w1a1_e8_fifo$wptr(d,q,clock);

@@ -92,7 +92,7 @@ module random_3_e0_threshold(clock,reset,in_data,in_valid,in_ready,out_data,out_
         .q(drain$q),
         .clock(drain$clock)
     );
-    random_3_e0_threshold$room room(
+    random_3_e0_threshold$cb room(
         .d(room$d),
         .q(room$q),
         .clock(room$clock)
@@ -306,7 +306,7 @@ module random_3_e0_threshold$fifo(clock,reset,write,data_in,read,valid,data_out)
         .write_data(ram$write_data),
         .write_enable(ram$write_enable)
     );
-    random_3_e0_threshold$fifo$ram1$0 ram1$0(
+    random_3_e0_threshold$fifo$ram ram1$0(
         .read_address(ram1$0$read_address),
         .read_clock(ram1$0$read_clock),
         .read_data(ram1$0$read_data),
@@ -315,32 +315,32 @@ module random_3_e0_threshold$fifo(clock,reset,write,data_in,read,valid,data_out)
         .write_data(ram1$0$write_data),
         .write_enable(ram1$0$write_enable)
     );
-    random_3_e0_threshold$fifo$popd popd(
+    random_3_e0_threshold$cb popd(
         .d(popd$d),
         .q(popd$q),
         .clock(popd$clock)
     );
-    random_3_e0_threshold$fifo$wp wp(
+    random_3_e0_threshold$credits wp(
         .d(wp$d),
         .q(wp$q),
         .clock(wp$clock)
     );
-    random_3_e0_threshold$fifo$wpd wpd(
+    random_3_e0_threshold$credits wpd(
         .d(wpd$d),
         .q(wpd$q),
         .clock(wpd$clock)
     );
-    random_3_e0_threshold$fifo$rp rp(
+    random_3_e0_threshold$credits rp(
         .d(rp$d),
         .q(rp$q),
         .clock(rp$clock)
     );
-    random_3_e0_threshold$fifo$nonempty nonempty(
+    random_3_e0_threshold$cb nonempty(
         .d(nonempty$d),
         .q(nonempty$q),
         .clock(nonempty$clock)
     );
-    random_3_e0_threshold$fifo$rp1x rp1x(
+    random_3_e0_threshold$credits rp1x(
         .d(rp1x$d),
         .q(rp1x$q),
         .clock(rp1x$clock)
@@ -405,44 +405,6 @@ module random_3_e0_threshold$fifo(clock,reset,write,data_in,read,valid,data_out)
 endmodule // random_3_e0_threshold$fifo
 
 
-module random_3_e0_threshold$fifo$nonempty(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e0_threshold$fifo$nonempty
-
-
-module random_3_e0_threshold$fifo$popd(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e0_threshold$fifo$popd
-
-
 module random_3_e0_threshold$fifo$ram(read_address,read_clock,read_data,write_address,write_clock,write_data,write_enable);
     
     // Module arguments
@@ -470,111 +432,6 @@ module random_3_e0_threshold$fifo$ram(read_address,read_clock,read_data,write_ad
     end
                 
 endmodule // random_3_e0_threshold$fifo$ram
-
-
-module random_3_e0_threshold$fifo$ram1$0(read_address,read_clock,read_data,write_address,write_clock,write_data,write_enable);
-    
-    // Module arguments
-    input wire  [3:0] read_address;
-    input wire  read_clock;
-    output reg  read_data;
-    input wire  [3:0] write_address;
-    input wire  write_clock;
-    input wire  write_data;
-    input wire  write_enable;
-    
-    // Update code (custom)
-    reg[0:0] mem[15:0];
-    
-    
-    
-    always @(posedge read_clock) begin
-       read_data <= mem[read_address];
-    end
-    
-    always @(posedge write_clock) begin
-       if (write_enable) begin
-          mem[write_address] <= write_data;
-       end
-    end
-                
-endmodule // random_3_e0_threshold$fifo$ram1$0
-
-
-module random_3_e0_threshold$fifo$rp(d,q,clock);
-    
-    // Module arguments
-    input wire  [4:0] d;
-    output reg  [4:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 5'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e0_threshold$fifo$rp
-
-
-module random_3_e0_threshold$fifo$rp1x(d,q,clock);
-    
-    // Module arguments
-    input wire  [4:0] d;
-    output reg  [4:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 5'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e0_threshold$fifo$rp1x
-
-
-module random_3_e0_threshold$fifo$wp(d,q,clock);
-    
-    // Module arguments
-    input wire  [4:0] d;
-    output reg  [4:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 5'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e0_threshold$fifo$wp
-
-
-module random_3_e0_threshold$fifo$wpd(d,q,clock);
-    
-    // Module arguments
-    input wire  [4:0] d;
-    output reg  [4:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 5'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e0_threshold$fifo$wpd
 
 
 module random_3_e0_threshold$ins$0(prev,v,out);
@@ -623,25 +480,6 @@ module random_3_e0_threshold$lanes$0(data,y);
     end
     
 endmodule // random_3_e0_threshold$lanes$0
-
-
-module random_3_e0_threshold$room(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e0_threshold$room
 
 
 module random_3_e0_threshold$thr$0(clock,in_valid,ch,y,out_valid,n);
@@ -715,17 +553,17 @@ module random_3_e0_threshold$thr$0(clock,in_valid,ch,y,out_valid,n);
         .q(y1$q),
         .clock(y1$clock)
     );
-    random_3_e0_threshold$thr$0$v1 v1(
+    random_3_e0_threshold$cb v1(
         .d(v1$d),
         .q(v1$q),
         .clock(v1$clock)
     );
-    random_3_e0_threshold$thr$0$treg$0 treg$0(
+    random_3_e0_threshold$drain treg$0(
         .d(treg$0$d),
         .q(treg$0$q),
         .clock(treg$0$clock)
     );
-    random_3_e0_threshold$thr$0$freg freg(
+    random_3_e0_threshold$cb freg(
         .d(freg$d),
         .q(freg$q),
         .clock(freg$clock)
@@ -735,7 +573,7 @@ module random_3_e0_threshold$thr$0(clock,in_valid,ch,y,out_valid,n);
         .q(y2$q),
         .clock(y2$clock)
     );
-    random_3_e0_threshold$thr$0$v2 v2(
+    random_3_e0_threshold$cb v2(
         .d(v2$d),
         .q(v2$q),
         .clock(v2$clock)
@@ -750,12 +588,12 @@ module random_3_e0_threshold$thr$0(clock,in_valid,ch,y,out_valid,n);
         .bits(tree$bits),
         .count(tree$count)
     );
-    random_3_e0_threshold$thr$0$nreg nreg(
+    random_3_e0_threshold$cb nreg(
         .d(nreg$d),
         .q(nreg$q),
         .clock(nreg$clock)
     );
-    random_3_e0_threshold$thr$0$vout vout(
+    random_3_e0_threshold$cb vout(
         .d(vout$d),
         .q(vout$q),
         .clock(vout$clock)
@@ -834,52 +672,14 @@ module random_3_e0_threshold$thr$0$flips(address,clock,data);
     // Update code (custom)
     reg[0:0] mem [1:0];
     
-    initial begin
-    mem[0] = 1'b0;
-    end
+    integer mem$i;
+    localparam [0:0] mem$0 = 1'h0;
+    initial for (mem$i = 0; mem$i < 1; mem$i = mem$i + 1) mem[0 + mem$i] = mem$0[1*mem$i +: 1];
     
     always @(posedge clock) begin
        data <= mem[address];
     end
 endmodule // random_3_e0_threshold$thr$0$flips
-
-
-module random_3_e0_threshold$thr$0$freg(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e0_threshold$thr$0$freg
-
-
-module random_3_e0_threshold$thr$0$nreg(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e0_threshold$thr$0$nreg
 
 
 module random_3_e0_threshold$thr$0$thr$0(address,clock,data);
@@ -892,9 +692,9 @@ module random_3_e0_threshold$thr$0$thr$0(address,clock,data);
     // Update code (custom)
     reg[2:0] mem [1:0];
     
-    initial begin
-    mem[0] = 3'b0;
-    end
+    integer mem$i;
+    localparam [2:0] mem$0 = 3'h0;
+    initial for (mem$i = 0; mem$i < 1; mem$i = mem$i + 1) mem[0 + mem$i] = mem$0[3*mem$i +: 3];
     
     always @(posedge clock) begin
        data <= mem[address];
@@ -937,32 +737,32 @@ module random_3_e0_threshold$thr$0$tree(bits,count);
         .b(lv1$0$b),
         .s(lv1$0$s)
     );
-    random_3_e0_threshold$thr$0$tree$lv2$0 lv2$0(
+    random_3_e0_threshold$thr$0$tree$lv1$0 lv2$0(
         .a(lv2$0$a),
         .b(lv2$0$b),
         .s(lv2$0$s)
     );
-    random_3_e0_threshold$thr$0$tree$lv3$0 lv3$0(
+    random_3_e0_threshold$thr$0$tree$lv1$0 lv3$0(
         .a(lv3$0$a),
         .b(lv3$0$b),
         .s(lv3$0$s)
     );
-    random_3_e0_threshold$thr$0$tree$lv4$0 lv4$0(
+    random_3_e0_threshold$thr$0$tree$lv1$0 lv4$0(
         .a(lv4$0$a),
         .b(lv4$0$b),
         .s(lv4$0$s)
     );
-    random_3_e0_threshold$thr$0$tree$lv5$0 lv5$0(
+    random_3_e0_threshold$thr$0$tree$lv1$0 lv5$0(
         .a(lv5$0$a),
         .b(lv5$0$b),
         .s(lv5$0$s)
     );
-    random_3_e0_threshold$thr$0$tree$lv6$0 lv6$0(
+    random_3_e0_threshold$thr$0$tree$lv1$0 lv6$0(
         .a(lv6$0$a),
         .b(lv6$0$b),
         .s(lv6$0$s)
     );
-    random_3_e0_threshold$thr$0$tree$lv7$0 lv7$0(
+    random_3_e0_threshold$thr$0$tree$lv1$0 lv7$0(
         .a(lv7$0$a),
         .b(lv7$0$b),
         .s(lv7$0$s)
@@ -1006,172 +806,6 @@ module random_3_e0_threshold$thr$0$tree$lv1$0(a,b,s);
     end
     
 endmodule // random_3_e0_threshold$thr$0$tree$lv1$0
-
-
-module random_3_e0_threshold$thr$0$tree$lv2$0(a,b,s);
-    
-    // Module arguments
-    input wire  a;
-    input wire  b;
-    output reg  s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e0_threshold$thr$0$tree$lv2$0
-
-
-module random_3_e0_threshold$thr$0$tree$lv3$0(a,b,s);
-    
-    // Module arguments
-    input wire  a;
-    input wire  b;
-    output reg  s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e0_threshold$thr$0$tree$lv3$0
-
-
-module random_3_e0_threshold$thr$0$tree$lv4$0(a,b,s);
-    
-    // Module arguments
-    input wire  a;
-    input wire  b;
-    output reg  s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e0_threshold$thr$0$tree$lv4$0
-
-
-module random_3_e0_threshold$thr$0$tree$lv5$0(a,b,s);
-    
-    // Module arguments
-    input wire  a;
-    input wire  b;
-    output reg  s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e0_threshold$thr$0$tree$lv5$0
-
-
-module random_3_e0_threshold$thr$0$tree$lv6$0(a,b,s);
-    
-    // Module arguments
-    input wire  a;
-    input wire  b;
-    output reg  s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e0_threshold$thr$0$tree$lv6$0
-
-
-module random_3_e0_threshold$thr$0$tree$lv7$0(a,b,s);
-    
-    // Module arguments
-    input wire  a;
-    input wire  b;
-    output reg  s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e0_threshold$thr$0$tree$lv7$0
-
-
-module random_3_e0_threshold$thr$0$treg$0(d,q,clock);
-    
-    // Module arguments
-    input wire  [2:0] d;
-    output reg  [2:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 3'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e0_threshold$thr$0$treg$0
-
-
-module random_3_e0_threshold$thr$0$v1(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e0_threshold$thr$0$v1
-
-
-module random_3_e0_threshold$thr$0$v2(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e0_threshold$thr$0$v2
-
-
-module random_3_e0_threshold$thr$0$vout(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e0_threshold$thr$0$vout
 
 
 module random_3_e0_threshold$thr$0$y1(d,q,clock);

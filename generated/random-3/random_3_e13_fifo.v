@@ -109,7 +109,7 @@ module random_3_e13_fifo(clock,reset,in_data,in_valid,in_ready,out_data,out_vali
         .q(full$q),
         .clock(full$clock)
     );
-    random_3_e13_fifo$rv rv(
+    random_3_e13_fifo$full rv(
         .d(rv$d),
         .q(rv$q),
         .clock(rv$clock)
@@ -119,32 +119,32 @@ module random_3_e13_fifo(clock,reset,in_data,in_valid,in_ready,out_data,out_vali
         .q(main$q),
         .clock(main$clock)
     );
-    random_3_e13_fifo$mv mv(
+    random_3_e13_fifo$full mv(
         .d(mv$d),
         .q(mv$q),
         .clock(mv$clock)
     );
-    random_3_e13_fifo$skid skid(
+    random_3_e13_fifo$main skid(
         .d(skid$d),
         .q(skid$q),
         .clock(skid$clock)
     );
-    random_3_e13_fifo$sv sv(
+    random_3_e13_fifo$full sv(
         .d(sv$d),
         .q(sv$q),
         .clock(sv$clock)
     );
-    random_3_e13_fifo$nonempty nonempty(
+    random_3_e13_fifo$full nonempty(
         .d(nonempty$d),
         .q(nonempty$q),
         .clock(nonempty$clock)
     );
-    random_3_e13_fifo$cnt cnt(
+    random_3_e13_fifo$rptr cnt(
         .d(cnt$d),
         .q(cnt$q),
         .clock(cnt$clock)
     );
-    random_3_e13_fifo$srbusy srbusy(
+    random_3_e13_fifo$full srbusy(
         .d(srbusy$d),
         .q(srbusy$q),
         .clock(srbusy$clock)
@@ -248,25 +248,6 @@ module random_3_e13_fifo(clock,reset,in_data,in_valid,in_ready,out_data,out_vali
 endmodule // random_3_e13_fifo
 
 
-module random_3_e13_fifo$cnt(d,q,clock);
-    
-    // Module arguments
-    input wire  [7:0] d;
-    output reg  [7:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 8'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e13_fifo$cnt
-
-
 module random_3_e13_fifo$full(d,q,clock);
     
     // Module arguments
@@ -303,44 +284,6 @@ module random_3_e13_fifo$main(d,q,clock);
     end
           
 endmodule // random_3_e13_fifo$main
-
-
-module random_3_e13_fifo$mv(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e13_fifo$mv
-
-
-module random_3_e13_fifo$nonempty(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e13_fifo$nonempty
 
 
 module random_3_e13_fifo$ram(read_address,read_clock,read_data,write_address,write_clock,write_data,write_enable);
@@ -389,82 +332,6 @@ module random_3_e13_fifo$rptr(d,q,clock);
     end
           
 endmodule // random_3_e13_fifo$rptr
-
-
-module random_3_e13_fifo$rv(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e13_fifo$rv
-
-
-module random_3_e13_fifo$skid(d,q,clock);
-    
-    // Module arguments
-    input wire  [5:0] d;
-    output reg  [5:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 6'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e13_fifo$skid
-
-
-module random_3_e13_fifo$srbusy(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e13_fifo$srbusy
-
-
-module random_3_e13_fifo$sv(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e13_fifo$sv
 
 
 module random_3_e13_fifo$wptr(d,q,clock);

@@ -206,12 +206,12 @@ module random_3_e14_add$skid(clock,reset,in_data,in_valid,in_ready,out_data,out_
         .q(main_v$q),
         .clock(main_v$clock)
     );
-    random_3_e14_add$skid$skid skid(
+    random_3_e14_add$skid$main skid(
         .d(skid$d),
         .q(skid$q),
         .clock(skid$clock)
     );
-    random_3_e14_add$skid$skid_v skid_v(
+    random_3_e14_add$skid$main_v skid_v(
         .d(skid_v$d),
         .q(skid_v$q),
         .clock(skid_v$clock)
@@ -292,44 +292,6 @@ module random_3_e14_add$skid$main_v(d,q,clock);
     end
           
 endmodule // random_3_e14_add$skid$main_v
-
-
-module random_3_e14_add$skid$skid(d,q,clock);
-    
-    // Module arguments
-    input wire  [9:0] d;
-    output reg  [9:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 10'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e14_add$skid$skid
-
-
-module random_3_e14_add$skid$skid_v(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e14_add$skid$skid_v
 
 
 module random_3_e14_add$terms$0(data,acc,sum,prev,out);

@@ -341,7 +341,7 @@ module random_3_e15_threshold$fifo(clock,reset,write,data_in,read,valid,data_out
         .write_data(ram$write_data),
         .write_enable(ram$write_enable)
     );
-    random_3_e15_threshold$fifo$ram1$0 ram1$0(
+    random_3_e15_threshold$fifo$ram ram1$0(
         .read_address(ram1$0$read_address),
         .read_clock(ram1$0$read_clock),
         .read_data(ram1$0$read_data),
@@ -350,32 +350,32 @@ module random_3_e15_threshold$fifo(clock,reset,write,data_in,read,valid,data_out
         .write_data(ram1$0$write_data),
         .write_enable(ram1$0$write_enable)
     );
-    random_3_e15_threshold$fifo$popd popd(
+    random_3_e15_threshold$room popd(
         .d(popd$d),
         .q(popd$q),
         .clock(popd$clock)
     );
-    random_3_e15_threshold$fifo$wp wp(
+    random_3_e15_threshold$credits wp(
         .d(wp$d),
         .q(wp$q),
         .clock(wp$clock)
     );
-    random_3_e15_threshold$fifo$wpd wpd(
+    random_3_e15_threshold$credits wpd(
         .d(wpd$d),
         .q(wpd$q),
         .clock(wpd$clock)
     );
-    random_3_e15_threshold$fifo$rp rp(
+    random_3_e15_threshold$credits rp(
         .d(rp$d),
         .q(rp$q),
         .clock(rp$clock)
     );
-    random_3_e15_threshold$fifo$nonempty nonempty(
+    random_3_e15_threshold$room nonempty(
         .d(nonempty$d),
         .q(nonempty$q),
         .clock(nonempty$clock)
     );
-    random_3_e15_threshold$fifo$rp1x rp1x(
+    random_3_e15_threshold$credits rp1x(
         .d(rp1x$d),
         .q(rp1x$q),
         .clock(rp1x$clock)
@@ -440,44 +440,6 @@ module random_3_e15_threshold$fifo(clock,reset,write,data_in,read,valid,data_out
 endmodule // random_3_e15_threshold$fifo
 
 
-module random_3_e15_threshold$fifo$nonempty(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e15_threshold$fifo$nonempty
-
-
-module random_3_e15_threshold$fifo$popd(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e15_threshold$fifo$popd
-
-
 module random_3_e15_threshold$fifo$ram(read_address,read_clock,read_data,write_address,write_clock,write_data,write_enable);
     
     // Module arguments
@@ -505,111 +467,6 @@ module random_3_e15_threshold$fifo$ram(read_address,read_clock,read_data,write_a
     end
                 
 endmodule // random_3_e15_threshold$fifo$ram
-
-
-module random_3_e15_threshold$fifo$ram1$0(read_address,read_clock,read_data,write_address,write_clock,write_data,write_enable);
-    
-    // Module arguments
-    input wire  [3:0] read_address;
-    input wire  read_clock;
-    output reg  [3:0] read_data;
-    input wire  [3:0] write_address;
-    input wire  write_clock;
-    input wire  [3:0] write_data;
-    input wire  write_enable;
-    
-    // Update code (custom)
-    reg[3:0] mem[15:0];
-    
-    
-    
-    always @(posedge read_clock) begin
-       read_data <= mem[read_address];
-    end
-    
-    always @(posedge write_clock) begin
-       if (write_enable) begin
-          mem[write_address] <= write_data;
-       end
-    end
-                
-endmodule // random_3_e15_threshold$fifo$ram1$0
-
-
-module random_3_e15_threshold$fifo$rp(d,q,clock);
-    
-    // Module arguments
-    input wire  [4:0] d;
-    output reg  [4:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 5'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e15_threshold$fifo$rp
-
-
-module random_3_e15_threshold$fifo$rp1x(d,q,clock);
-    
-    // Module arguments
-    input wire  [4:0] d;
-    output reg  [4:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 5'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e15_threshold$fifo$rp1x
-
-
-module random_3_e15_threshold$fifo$wp(d,q,clock);
-    
-    // Module arguments
-    input wire  [4:0] d;
-    output reg  [4:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 5'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e15_threshold$fifo$wp
-
-
-module random_3_e15_threshold$fifo$wpd(d,q,clock);
-    
-    // Module arguments
-    input wire  [4:0] d;
-    output reg  [4:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 5'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e15_threshold$fifo$wpd
 
 
 module random_3_e15_threshold$ins$0(prev,v,out);
@@ -822,7 +679,7 @@ module random_3_e15_threshold$thr$0(clock,in_valid,ch,y,out_valid,n);
         .q(y1$q),
         .clock(y1$clock)
     );
-    random_3_e15_threshold$thr$0$v1 v1(
+    random_3_e15_threshold$room v1(
         .d(v1$d),
         .q(v1$q),
         .clock(v1$clock)
@@ -832,27 +689,27 @@ module random_3_e15_threshold$thr$0(clock,in_valid,ch,y,out_valid,n);
         .q(treg$0$q),
         .clock(treg$0$clock)
     );
-    random_3_e15_threshold$thr$0$treg$1 treg$1(
+    random_3_e15_threshold$thr$0$treg$0 treg$1(
         .d(treg$1$d),
         .q(treg$1$q),
         .clock(treg$1$clock)
     );
-    random_3_e15_threshold$thr$0$treg$2 treg$2(
+    random_3_e15_threshold$thr$0$treg$0 treg$2(
         .d(treg$2$d),
         .q(treg$2$q),
         .clock(treg$2$clock)
     );
-    random_3_e15_threshold$thr$0$freg freg(
+    random_3_e15_threshold$room freg(
         .d(freg$d),
         .q(freg$q),
         .clock(freg$clock)
     );
-    random_3_e15_threshold$thr$0$y2 y2(
+    random_3_e15_threshold$thr$0$treg$0 y2(
         .d(y2$d),
         .q(y2$q),
         .clock(y2$clock)
     );
-    random_3_e15_threshold$thr$0$v2 v2(
+    random_3_e15_threshold$room v2(
         .d(v2$d),
         .q(v2$q),
         .clock(v2$clock)
@@ -879,12 +736,12 @@ module random_3_e15_threshold$thr$0(clock,in_valid,ch,y,out_valid,n);
         .bits(tree$bits),
         .count(tree$count)
     );
-    random_3_e15_threshold$thr$0$nreg nreg(
+    random_3_e15_threshold$cb nreg(
         .d(nreg$d),
         .q(nreg$q),
         .clock(nreg$clock)
     );
-    random_3_e15_threshold$thr$0$vout vout(
+    random_3_e15_threshold$room vout(
         .d(vout$d),
         .q(vout$q),
         .clock(vout$clock)
@@ -1015,55 +872,14 @@ module random_3_e15_threshold$thr$0$flips(address,clock,data);
     // Update code (custom)
     reg[0:0] mem [3:0];
     
-    initial begin
-    mem[0] = 1'b0;
-    mem[1] = 1'b0;
-    mem[2] = 1'b0;
-    mem[3] = 1'b0;
-    end
+    integer mem$i;
+    localparam [3:0] mem$0 = 4'h0;
+    initial for (mem$i = 0; mem$i < 4; mem$i = mem$i + 1) mem[0 + mem$i] = mem$0[1*mem$i +: 1];
     
     always @(posedge clock) begin
        data <= mem[address];
     end
 endmodule // random_3_e15_threshold$thr$0$flips
-
-
-module random_3_e15_threshold$thr$0$freg(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e15_threshold$thr$0$freg
-
-
-module random_3_e15_threshold$thr$0$nreg(d,q,clock);
-    
-    // Module arguments
-    input wire  [1:0] d;
-    output reg  [1:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 2'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e15_threshold$thr$0$nreg
 
 
 module random_3_e15_threshold$thr$0$thr$0(address,clock,data);
@@ -1076,12 +892,9 @@ module random_3_e15_threshold$thr$0$thr$0(address,clock,data);
     // Update code (custom)
     reg[6:0] mem [3:0];
     
-    initial begin
-    mem[0] = 7'b110010;
-    mem[1] = 7'b101101;
-    mem[2] = 7'b101101;
-    mem[3] = 7'b101010;
-    end
+    integer mem$i;
+    localparam [27:0] mem$0 = 28'h54b56b2;
+    initial for (mem$i = 0; mem$i < 4; mem$i = mem$i + 1) mem[0 + mem$i] = mem$0[7*mem$i +: 7];
     
     always @(posedge clock) begin
        data <= mem[address];
@@ -1099,12 +912,9 @@ module random_3_e15_threshold$thr$0$thr$1(address,clock,data);
     // Update code (custom)
     reg[6:0] mem [3:0];
     
-    initial begin
-    mem[0] = 7'b110000;
-    mem[1] = 7'b101100;
-    mem[2] = 7'b101100;
-    mem[3] = 7'b101001;
-    end
+    integer mem$i;
+    localparam [27:0] mem$0 = 28'h52b1630;
+    initial for (mem$i = 0; mem$i < 4; mem$i = mem$i + 1) mem[0 + mem$i] = mem$0[7*mem$i +: 7];
     
     always @(posedge clock) begin
        data <= mem[address];
@@ -1122,12 +932,9 @@ module random_3_e15_threshold$thr$0$thr$2(address,clock,data);
     // Update code (custom)
     reg[6:0] mem [3:0];
     
-    initial begin
-    mem[0] = 7'b110001;
-    mem[1] = 7'b101011;
-    mem[2] = 7'b101110;
-    mem[3] = 7'b101010;
-    end
+    integer mem$i;
+    localparam [27:0] mem$0 = 28'h54b95b1;
+    initial for (mem$i = 0; mem$i < 4; mem$i = mem$i + 1) mem[0 + mem$i] = mem$0[7*mem$i +: 7];
     
     always @(posedge clock) begin
        data <= mem[address];
@@ -1173,37 +980,37 @@ module random_3_e15_threshold$thr$0$tree(bits,count);
         .b(lv1$0$b),
         .s(lv1$0$s)
     );
-    random_3_e15_threshold$thr$0$tree$lv1$1 lv1$1(
+    random_3_e15_threshold$thr$0$tree$lv1$0 lv1$1(
         .a(lv1$1$a),
         .b(lv1$1$b),
         .s(lv1$1$s)
     );
-    random_3_e15_threshold$thr$0$tree$lv2$0 lv2$0(
+    random_3_e15_threshold$thr$0$tree$lv1$0 lv2$0(
         .a(lv2$0$a),
         .b(lv2$0$b),
         .s(lv2$0$s)
     );
-    random_3_e15_threshold$thr$0$tree$lv3$0 lv3$0(
+    random_3_e15_threshold$thr$0$tree$lv1$0 lv3$0(
         .a(lv3$0$a),
         .b(lv3$0$b),
         .s(lv3$0$s)
     );
-    random_3_e15_threshold$thr$0$tree$lv4$0 lv4$0(
+    random_3_e15_threshold$thr$0$tree$lv1$0 lv4$0(
         .a(lv4$0$a),
         .b(lv4$0$b),
         .s(lv4$0$s)
     );
-    random_3_e15_threshold$thr$0$tree$lv5$0 lv5$0(
+    random_3_e15_threshold$thr$0$tree$lv1$0 lv5$0(
         .a(lv5$0$a),
         .b(lv5$0$b),
         .s(lv5$0$s)
     );
-    random_3_e15_threshold$thr$0$tree$lv6$0 lv6$0(
+    random_3_e15_threshold$thr$0$tree$lv1$0 lv6$0(
         .a(lv6$0$a),
         .b(lv6$0$b),
         .s(lv6$0$s)
     );
-    random_3_e15_threshold$thr$0$tree$lv7$0 lv7$0(
+    random_3_e15_threshold$thr$0$tree$lv1$0 lv7$0(
         .a(lv7$0$a),
         .b(lv7$0$b),
         .s(lv7$0$s)
@@ -1257,111 +1064,6 @@ module random_3_e15_threshold$thr$0$tree$lv1$0(a,b,s);
 endmodule // random_3_e15_threshold$thr$0$tree$lv1$0
 
 
-module random_3_e15_threshold$thr$0$tree$lv1$1(a,b,s);
-    
-    // Module arguments
-    input wire  [1:0] a;
-    input wire  [1:0] b;
-    output reg  [1:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e15_threshold$thr$0$tree$lv1$1
-
-
-module random_3_e15_threshold$thr$0$tree$lv2$0(a,b,s);
-    
-    // Module arguments
-    input wire  [1:0] a;
-    input wire  [1:0] b;
-    output reg  [1:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e15_threshold$thr$0$tree$lv2$0
-
-
-module random_3_e15_threshold$thr$0$tree$lv3$0(a,b,s);
-    
-    // Module arguments
-    input wire  [1:0] a;
-    input wire  [1:0] b;
-    output reg  [1:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e15_threshold$thr$0$tree$lv3$0
-
-
-module random_3_e15_threshold$thr$0$tree$lv4$0(a,b,s);
-    
-    // Module arguments
-    input wire  [1:0] a;
-    input wire  [1:0] b;
-    output reg  [1:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e15_threshold$thr$0$tree$lv4$0
-
-
-module random_3_e15_threshold$thr$0$tree$lv5$0(a,b,s);
-    
-    // Module arguments
-    input wire  [1:0] a;
-    input wire  [1:0] b;
-    output reg  [1:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e15_threshold$thr$0$tree$lv5$0
-
-
-module random_3_e15_threshold$thr$0$tree$lv6$0(a,b,s);
-    
-    // Module arguments
-    input wire  [1:0] a;
-    input wire  [1:0] b;
-    output reg  [1:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e15_threshold$thr$0$tree$lv6$0
-
-
-module random_3_e15_threshold$thr$0$tree$lv7$0(a,b,s);
-    
-    // Module arguments
-    input wire  [1:0] a;
-    input wire  [1:0] b;
-    output reg  [1:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e15_threshold$thr$0$tree$lv7$0
-
-
 module random_3_e15_threshold$thr$0$treg$0(d,q,clock);
     
     // Module arguments
@@ -1381,101 +1083,6 @@ module random_3_e15_threshold$thr$0$treg$0(d,q,clock);
 endmodule // random_3_e15_threshold$thr$0$treg$0
 
 
-module random_3_e15_threshold$thr$0$treg$1(d,q,clock);
-    
-    // Module arguments
-    input wire  [6:0] d;
-    output reg  [6:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 7'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e15_threshold$thr$0$treg$1
-
-
-module random_3_e15_threshold$thr$0$treg$2(d,q,clock);
-    
-    // Module arguments
-    input wire  [6:0] d;
-    output reg  [6:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 7'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e15_threshold$thr$0$treg$2
-
-
-module random_3_e15_threshold$thr$0$v1(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e15_threshold$thr$0$v1
-
-
-module random_3_e15_threshold$thr$0$v2(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e15_threshold$thr$0$v2
-
-
-module random_3_e15_threshold$thr$0$vout(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e15_threshold$thr$0$vout
-
-
 module random_3_e15_threshold$thr$0$y1(d,q,clock);
     
     // Module arguments
@@ -1493,25 +1100,6 @@ module random_3_e15_threshold$thr$0$y1(d,q,clock);
     end
           
 endmodule // random_3_e15_threshold$thr$0$y1
-
-
-module random_3_e15_threshold$thr$0$y2(d,q,clock);
-    
-    // Module arguments
-    input wire  [6:0] d;
-    output reg  [6:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 7'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e15_threshold$thr$0$y2
 
 
 module random_3_e15_threshold$thr$1(clock,in_valid,ch,y,out_valid,n);
@@ -1605,37 +1193,37 @@ module random_3_e15_threshold$thr$1(clock,in_valid,ch,y,out_valid,n);
         .clock(thr$2$clock),
         .data(thr$2$data)
     );
-    random_3_e15_threshold$thr$1$flips flips(
+    random_3_e15_threshold$thr$0$flips flips(
         .address(flips$address),
         .clock(flips$clock),
         .data(flips$data)
     );
-    random_3_e15_threshold$thr$1$y1 y1(
+    random_3_e15_threshold$thr$0$y1 y1(
         .d(y1$d),
         .q(y1$q),
         .clock(y1$clock)
     );
-    random_3_e15_threshold$thr$1$v1 v1(
+    random_3_e15_threshold$room v1(
         .d(v1$d),
         .q(v1$q),
         .clock(v1$clock)
     );
-    random_3_e15_threshold$thr$1$treg$0 treg$0(
+    random_3_e15_threshold$thr$0$treg$0 treg$0(
         .d(treg$0$d),
         .q(treg$0$q),
         .clock(treg$0$clock)
     );
-    random_3_e15_threshold$thr$1$treg$1 treg$1(
+    random_3_e15_threshold$thr$0$treg$0 treg$1(
         .d(treg$1$d),
         .q(treg$1$q),
         .clock(treg$1$clock)
     );
-    random_3_e15_threshold$thr$1$treg$2 treg$2(
+    random_3_e15_threshold$thr$0$treg$0 treg$2(
         .d(treg$2$d),
         .q(treg$2$q),
         .clock(treg$2$clock)
     );
-    random_3_e15_threshold$thr$1$freg freg(
+    random_3_e15_threshold$room freg(
         .d(freg$d),
         .q(freg$q),
         .clock(freg$clock)
@@ -1645,39 +1233,39 @@ module random_3_e15_threshold$thr$1(clock,in_valid,ch,y,out_valid,n);
         .q(y2$q),
         .clock(y2$clock)
     );
-    random_3_e15_threshold$thr$1$v2 v2(
+    random_3_e15_threshold$room v2(
         .d(v2$d),
         .q(v2$q),
         .clock(v2$clock)
     );
-    random_3_e15_threshold$thr$1$cmp$0 cmp$0(
+    random_3_e15_threshold$thr$0$cmp$0 cmp$0(
         .u(cmp$0$u),
         .t(cmp$0$t),
         .prev(cmp$0$prev),
         .out(cmp$0$out)
     );
-    random_3_e15_threshold$thr$1$cmp$1 cmp$1(
+    random_3_e15_threshold$thr$0$cmp$1 cmp$1(
         .u(cmp$1$u),
         .t(cmp$1$t),
         .prev(cmp$1$prev),
         .out(cmp$1$out)
     );
-    random_3_e15_threshold$thr$1$cmp$2 cmp$2(
+    random_3_e15_threshold$thr$0$cmp$2 cmp$2(
         .u(cmp$2$u),
         .t(cmp$2$t),
         .prev(cmp$2$prev),
         .out(cmp$2$out)
     );
-    random_3_e15_threshold$thr$1$tree tree(
+    random_3_e15_threshold$thr$0$tree tree(
         .bits(tree$bits),
         .count(tree$count)
     );
-    random_3_e15_threshold$thr$1$nreg nreg(
+    random_3_e15_threshold$cb nreg(
         .d(nreg$d),
         .q(nreg$q),
         .clock(nreg$clock)
     );
-    random_3_e15_threshold$thr$1$vout vout(
+    random_3_e15_threshold$room vout(
         .d(vout$d),
         .q(vout$q),
         .clock(vout$clock)
@@ -1741,124 +1329,6 @@ module random_3_e15_threshold$thr$1(clock,in_valid,ch,y,out_valid,n);
 endmodule // random_3_e15_threshold$thr$1
 
 
-module random_3_e15_threshold$thr$1$cmp$0(u,t,prev,out);
-    
-    // Module arguments
-    input wire  [6:0] u;
-    input wire  [6:0] t;
-    input wire  [2:0] prev;
-    output reg  [2:0] out;
-    
-    // Constant declarations
-    localparam  index = 8'h0;
-    
-    // Update code
-    always @(*) begin
-        out = (prev & ~(1 << (index)) | ((u >= t) << (index)));
-    end
-    
-endmodule // random_3_e15_threshold$thr$1$cmp$0
-
-
-module random_3_e15_threshold$thr$1$cmp$1(u,t,prev,out);
-    
-    // Module arguments
-    input wire  [6:0] u;
-    input wire  [6:0] t;
-    input wire  [2:0] prev;
-    output reg  [2:0] out;
-    
-    // Constant declarations
-    localparam  index = 8'h1;
-    
-    // Update code
-    always @(*) begin
-        out = (prev & ~(1 << (index)) | ((u >= t) << (index)));
-    end
-    
-endmodule // random_3_e15_threshold$thr$1$cmp$1
-
-
-module random_3_e15_threshold$thr$1$cmp$2(u,t,prev,out);
-    
-    // Module arguments
-    input wire  [6:0] u;
-    input wire  [6:0] t;
-    input wire  [2:0] prev;
-    output reg  [2:0] out;
-    
-    // Constant declarations
-    localparam  index = 8'h2;
-    
-    // Update code
-    always @(*) begin
-        out = (prev & ~(1 << (index)) | ((u >= t) << (index)));
-    end
-    
-endmodule // random_3_e15_threshold$thr$1$cmp$2
-
-
-module random_3_e15_threshold$thr$1$flips(address,clock,data);
-    
-    // Module arguments
-    input wire  [1:0] address;
-    input wire  clock;
-    output reg  data;
-    
-    // Update code (custom)
-    reg[0:0] mem [3:0];
-    
-    initial begin
-    mem[0] = 1'b0;
-    mem[1] = 1'b0;
-    mem[2] = 1'b0;
-    mem[3] = 1'b0;
-    end
-    
-    always @(posedge clock) begin
-       data <= mem[address];
-    end
-endmodule // random_3_e15_threshold$thr$1$flips
-
-
-module random_3_e15_threshold$thr$1$freg(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e15_threshold$thr$1$freg
-
-
-module random_3_e15_threshold$thr$1$nreg(d,q,clock);
-    
-    // Module arguments
-    input wire  [1:0] d;
-    output reg  [1:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 2'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e15_threshold$thr$1$nreg
-
-
 module random_3_e15_threshold$thr$1$thr$0(address,clock,data);
     
     // Module arguments
@@ -1869,12 +1339,9 @@ module random_3_e15_threshold$thr$1$thr$0(address,clock,data);
     // Update code (custom)
     reg[6:0] mem [3:0];
     
-    initial begin
-    mem[0] = 7'b101110;
-    mem[1] = 7'b101101;
-    mem[2] = 7'b110010;
-    mem[3] = 7'b110010;
-    end
+    integer mem$i;
+    localparam [27:0] mem$0 = 28'h64c96ae;
+    initial for (mem$i = 0; mem$i < 4; mem$i = mem$i + 1) mem[0 + mem$i] = mem$0[7*mem$i +: 7];
     
     always @(posedge clock) begin
        data <= mem[address];
@@ -1892,12 +1359,9 @@ module random_3_e15_threshold$thr$1$thr$1(address,clock,data);
     // Update code (custom)
     reg[6:0] mem [3:0];
     
-    initial begin
-    mem[0] = 7'b101110;
-    mem[1] = 7'b101110;
-    mem[2] = 7'b110001;
-    mem[3] = 7'b110010;
-    end
+    integer mem$i;
+    localparam [27:0] mem$0 = 28'h64c572e;
+    initial for (mem$i = 0; mem$i < 4; mem$i = mem$i + 1) mem[0 + mem$i] = mem$0[7*mem$i +: 7];
     
     always @(posedge clock) begin
        data <= mem[address];
@@ -1915,377 +1379,14 @@ module random_3_e15_threshold$thr$1$thr$2(address,clock,data);
     // Update code (custom)
     reg[6:0] mem [3:0];
     
-    initial begin
-    mem[0] = 7'b101110;
-    mem[1] = 7'b101110;
-    mem[2] = 7'b110010;
-    mem[3] = 7'b110000;
-    end
+    integer mem$i;
+    localparam [27:0] mem$0 = 28'h60c972e;
+    initial for (mem$i = 0; mem$i < 4; mem$i = mem$i + 1) mem[0 + mem$i] = mem$0[7*mem$i +: 7];
     
     always @(posedge clock) begin
        data <= mem[address];
     end
 endmodule // random_3_e15_threshold$thr$1$thr$2
-
-
-module random_3_e15_threshold$thr$1$tree(bits,count);
-    
-    // Module arguments
-    input wire  [2:0] bits;
-    output reg  [1:0] count;
-    
-    // Stub signals
-    reg  [1:0] lv1$0$a;
-    reg  [1:0] lv1$0$b;
-    wire  [1:0] lv1$0$s;
-    reg  [1:0] lv1$1$a;
-    reg  [1:0] lv1$1$b;
-    wire  [1:0] lv1$1$s;
-    reg  [1:0] lv2$0$a;
-    reg  [1:0] lv2$0$b;
-    wire  [1:0] lv2$0$s;
-    reg  [1:0] lv3$0$a;
-    reg  [1:0] lv3$0$b;
-    wire  [1:0] lv3$0$s;
-    reg  [1:0] lv4$0$a;
-    reg  [1:0] lv4$0$b;
-    wire  [1:0] lv4$0$s;
-    reg  [1:0] lv5$0$a;
-    reg  [1:0] lv5$0$b;
-    wire  [1:0] lv5$0$s;
-    reg  [1:0] lv6$0$a;
-    reg  [1:0] lv6$0$b;
-    wire  [1:0] lv6$0$s;
-    reg  [1:0] lv7$0$a;
-    reg  [1:0] lv7$0$b;
-    wire  [1:0] lv7$0$s;
-    
-    // Sub module instances
-    random_3_e15_threshold$thr$1$tree$lv1$0 lv1$0(
-        .a(lv1$0$a),
-        .b(lv1$0$b),
-        .s(lv1$0$s)
-    );
-    random_3_e15_threshold$thr$1$tree$lv1$1 lv1$1(
-        .a(lv1$1$a),
-        .b(lv1$1$b),
-        .s(lv1$1$s)
-    );
-    random_3_e15_threshold$thr$1$tree$lv2$0 lv2$0(
-        .a(lv2$0$a),
-        .b(lv2$0$b),
-        .s(lv2$0$s)
-    );
-    random_3_e15_threshold$thr$1$tree$lv3$0 lv3$0(
-        .a(lv3$0$a),
-        .b(lv3$0$b),
-        .s(lv3$0$s)
-    );
-    random_3_e15_threshold$thr$1$tree$lv4$0 lv4$0(
-        .a(lv4$0$a),
-        .b(lv4$0$b),
-        .s(lv4$0$s)
-    );
-    random_3_e15_threshold$thr$1$tree$lv5$0 lv5$0(
-        .a(lv5$0$a),
-        .b(lv5$0$b),
-        .s(lv5$0$s)
-    );
-    random_3_e15_threshold$thr$1$tree$lv6$0 lv6$0(
-        .a(lv6$0$a),
-        .b(lv6$0$b),
-        .s(lv6$0$s)
-    );
-    random_3_e15_threshold$thr$1$tree$lv7$0 lv7$0(
-        .a(lv7$0$a),
-        .b(lv7$0$b),
-        .s(lv7$0$s)
-    );
-    
-    // Update code
-    always @(*) begin
-        lv1$0$a = 32'h0;
-        lv1$0$b = 32'h0;
-        if (bits[32'h2 * 0]) begin
-            lv1$0$a = 32'h1;
-        end
-        if (bits[32'h2 * 0 + 32'h1]) begin
-            lv1$0$b = 32'h1;
-        end
-        lv1$1$a = 32'h0;
-        lv1$1$b = 32'h0;
-        if (bits[32'h2 * 1]) begin
-            lv1$1$a = 32'h1;
-        end
-        lv2$0$a = lv1$0$s;
-        lv2$0$b = lv1$1$s;
-        lv3$0$a = lv2$0$s;
-        lv3$0$b = 32'h0;
-        lv4$0$a = lv3$0$s;
-        lv4$0$b = 32'h0;
-        lv5$0$a = lv4$0$s;
-        lv5$0$b = 32'h0;
-        lv6$0$a = lv5$0$s;
-        lv6$0$b = 32'h0;
-        lv7$0$a = lv6$0$s;
-        lv7$0$b = 32'h0;
-        count = lv7$0$s;
-    end
-    
-endmodule // random_3_e15_threshold$thr$1$tree
-
-
-module random_3_e15_threshold$thr$1$tree$lv1$0(a,b,s);
-    
-    // Module arguments
-    input wire  [1:0] a;
-    input wire  [1:0] b;
-    output reg  [1:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e15_threshold$thr$1$tree$lv1$0
-
-
-module random_3_e15_threshold$thr$1$tree$lv1$1(a,b,s);
-    
-    // Module arguments
-    input wire  [1:0] a;
-    input wire  [1:0] b;
-    output reg  [1:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e15_threshold$thr$1$tree$lv1$1
-
-
-module random_3_e15_threshold$thr$1$tree$lv2$0(a,b,s);
-    
-    // Module arguments
-    input wire  [1:0] a;
-    input wire  [1:0] b;
-    output reg  [1:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e15_threshold$thr$1$tree$lv2$0
-
-
-module random_3_e15_threshold$thr$1$tree$lv3$0(a,b,s);
-    
-    // Module arguments
-    input wire  [1:0] a;
-    input wire  [1:0] b;
-    output reg  [1:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e15_threshold$thr$1$tree$lv3$0
-
-
-module random_3_e15_threshold$thr$1$tree$lv4$0(a,b,s);
-    
-    // Module arguments
-    input wire  [1:0] a;
-    input wire  [1:0] b;
-    output reg  [1:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e15_threshold$thr$1$tree$lv4$0
-
-
-module random_3_e15_threshold$thr$1$tree$lv5$0(a,b,s);
-    
-    // Module arguments
-    input wire  [1:0] a;
-    input wire  [1:0] b;
-    output reg  [1:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e15_threshold$thr$1$tree$lv5$0
-
-
-module random_3_e15_threshold$thr$1$tree$lv6$0(a,b,s);
-    
-    // Module arguments
-    input wire  [1:0] a;
-    input wire  [1:0] b;
-    output reg  [1:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e15_threshold$thr$1$tree$lv6$0
-
-
-module random_3_e15_threshold$thr$1$tree$lv7$0(a,b,s);
-    
-    // Module arguments
-    input wire  [1:0] a;
-    input wire  [1:0] b;
-    output reg  [1:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e15_threshold$thr$1$tree$lv7$0
-
-
-module random_3_e15_threshold$thr$1$treg$0(d,q,clock);
-    
-    // Module arguments
-    input wire  [6:0] d;
-    output reg  [6:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 7'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e15_threshold$thr$1$treg$0
-
-
-module random_3_e15_threshold$thr$1$treg$1(d,q,clock);
-    
-    // Module arguments
-    input wire  [6:0] d;
-    output reg  [6:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 7'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e15_threshold$thr$1$treg$1
-
-
-module random_3_e15_threshold$thr$1$treg$2(d,q,clock);
-    
-    // Module arguments
-    input wire  [6:0] d;
-    output reg  [6:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 7'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e15_threshold$thr$1$treg$2
-
-
-module random_3_e15_threshold$thr$1$v1(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e15_threshold$thr$1$v1
-
-
-module random_3_e15_threshold$thr$1$v2(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e15_threshold$thr$1$v2
-
-
-module random_3_e15_threshold$thr$1$vout(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e15_threshold$thr$1$vout
-
-
-module random_3_e15_threshold$thr$1$y1(d,q,clock);
-    
-    // Module arguments
-    input wire  [5:0] d;
-    output reg  [5:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 6'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e15_threshold$thr$1$y1
 
 
 module random_3_e15_threshold$thr$1$y2(d,q,clock);

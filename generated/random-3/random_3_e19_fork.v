@@ -65,12 +65,12 @@ module random_3_e19_fork(clock,reset,in_data,in_valid,in_ready,out_data,out_vali
         .out_valid(skid$out_valid),
         .out_ready(skid$out_ready)
     );
-    random_3_e19_fork$hold hold(
+    random_3_e19_fork$skid$main hold(
         .d(hold$d),
         .q(hold$q),
         .clock(hold$clock)
     );
-    random_3_e19_fork$hv hv(
+    random_3_e19_fork$skid$main_v hv(
         .d(hv$d),
         .q(hv$q),
         .clock(hv$clock)
@@ -118,44 +118,6 @@ module random_3_e19_fork(clock,reset,in_data,in_valid,in_ready,out_data,out_vali
 endmodule // random_3_e19_fork
 
 
-module random_3_e19_fork$hold(d,q,clock);
-    
-    // Module arguments
-    input wire  [6:0] d;
-    output reg  [6:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 7'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e19_fork$hold
-
-
-module random_3_e19_fork$hv(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e19_fork$hv
-
-
 module random_3_e19_fork$skid(clock,reset,in_data,in_valid,in_ready,out_data,out_valid,out_ready);
     
     // Module arguments
@@ -193,12 +155,12 @@ module random_3_e19_fork$skid(clock,reset,in_data,in_valid,in_ready,out_data,out
         .q(main_v$q),
         .clock(main_v$clock)
     );
-    random_3_e19_fork$skid$skid skid(
+    random_3_e19_fork$skid$main skid(
         .d(skid$d),
         .q(skid$q),
         .clock(skid$clock)
     );
-    random_3_e19_fork$skid$skid_v skid_v(
+    random_3_e19_fork$skid$main_v skid_v(
         .d(skid_v$d),
         .q(skid_v$q),
         .clock(skid_v$clock)
@@ -279,44 +241,6 @@ module random_3_e19_fork$skid$main_v(d,q,clock);
     end
           
 endmodule // random_3_e19_fork$skid$main_v
-
-
-module random_3_e19_fork$skid$skid(d,q,clock);
-    
-    // Module arguments
-    input wire  [6:0] d;
-    output reg  [6:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 7'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e19_fork$skid$skid
-
-
-module random_3_e19_fork$skid$skid_v(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e19_fork$skid$skid_v
 
 
 module random_3_e19_fork$taken(d,q,clock);

@@ -65,12 +65,12 @@ module random_3_e1_fork(clock,reset,in_data,in_valid,in_ready,out_data,out_valid
         .out_valid(skid$out_valid),
         .out_ready(skid$out_ready)
     );
-    random_3_e1_fork$hold hold(
+    random_3_e1_fork$skid$main hold(
         .d(hold$d),
         .q(hold$q),
         .clock(hold$clock)
     );
-    random_3_e1_fork$hv hv(
+    random_3_e1_fork$skid$main hv(
         .d(hv$d),
         .q(hv$q),
         .clock(hv$clock)
@@ -118,44 +118,6 @@ module random_3_e1_fork(clock,reset,in_data,in_valid,in_ready,out_data,out_valid
 endmodule // random_3_e1_fork
 
 
-module random_3_e1_fork$hold(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e1_fork$hold
-
-
-module random_3_e1_fork$hv(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e1_fork$hv
-
-
 module random_3_e1_fork$skid(clock,reset,in_data,in_valid,in_ready,out_data,out_valid,out_ready);
     
     // Module arguments
@@ -188,17 +150,17 @@ module random_3_e1_fork$skid(clock,reset,in_data,in_valid,in_ready,out_data,out_
         .q(main$q),
         .clock(main$clock)
     );
-    random_3_e1_fork$skid$main_v main_v(
+    random_3_e1_fork$skid$main main_v(
         .d(main_v$d),
         .q(main_v$q),
         .clock(main_v$clock)
     );
-    random_3_e1_fork$skid$skid skid(
+    random_3_e1_fork$skid$main skid(
         .d(skid$d),
         .q(skid$q),
         .clock(skid$clock)
     );
-    random_3_e1_fork$skid$skid_v skid_v(
+    random_3_e1_fork$skid$main skid_v(
         .d(skid_v$d),
         .q(skid_v$q),
         .clock(skid_v$clock)
@@ -260,63 +222,6 @@ module random_3_e1_fork$skid$main(d,q,clock);
     end
           
 endmodule // random_3_e1_fork$skid$main
-
-
-module random_3_e1_fork$skid$main_v(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e1_fork$skid$main_v
-
-
-module random_3_e1_fork$skid$skid(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e1_fork$skid$skid
-
-
-module random_3_e1_fork$skid$skid_v(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e1_fork$skid$skid_v
 
 
 module random_3_e1_fork$taken(d,q,clock);

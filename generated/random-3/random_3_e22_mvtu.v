@@ -301,12 +301,12 @@ module random_3_e22_mvtu$ctrl(clock,reset,in_data,in_valid,in_ready,out_data,out
         .q(wa$q),
         .clock(wa$clock)
     );
-    random_3_e22_mvtu$ctrl$credits credits(
+    random_3_e22_mvtu$ctrl$nf credits(
         .d(credits$d),
         .q(credits$q),
         .clock(credits$clock)
     );
-    random_3_e22_mvtu$ctrl$drain drain(
+    random_3_e22_mvtu$ctrl$nf drain(
         .d(drain$d),
         .q(drain$q),
         .clock(drain$clock)
@@ -325,22 +325,22 @@ module random_3_e22_mvtu$ctrl(clock,reset,in_data,in_valid,in_ready,out_data,out
         .write_data(vbuf$write_data),
         .write_enable(vbuf$write_enable)
     );
-    random_3_e22_mvtu$ctrl$v1 v1(
+    random_3_e22_mvtu$ctrl$room v1(
         .d(v1$d),
         .q(v1$q),
         .clock(v1$clock)
     );
-    random_3_e22_mvtu$ctrl$first1 first1(
+    random_3_e22_mvtu$ctrl$room first1(
         .d(first1$d),
         .q(first1$q),
         .clock(first1$clock)
     );
-    random_3_e22_mvtu$ctrl$last1 last1(
+    random_3_e22_mvtu$ctrl$room last1(
         .d(last1$d),
         .q(last1$q),
         .clock(last1$clock)
     );
-    random_3_e22_mvtu$ctrl$fromin1 fromin1(
+    random_3_e22_mvtu$ctrl$room fromin1(
         .d(fromin1$d),
         .q(fromin1$q),
         .clock(fromin1$clock)
@@ -350,52 +350,52 @@ module random_3_e22_mvtu$ctrl(clock,reset,in_data,in_valid,in_ready,out_data,out
         .q(x1$q),
         .clock(x1$clock)
     );
-    random_3_e22_mvtu$ctrl$v2 v2(
+    random_3_e22_mvtu$ctrl$room v2(
         .d(v2$d),
         .q(v2$q),
         .clock(v2$clock)
     );
-    random_3_e22_mvtu$ctrl$first2 first2(
+    random_3_e22_mvtu$ctrl$room first2(
         .d(first2$d),
         .q(first2$q),
         .clock(first2$clock)
     );
-    random_3_e22_mvtu$ctrl$last2 last2(
+    random_3_e22_mvtu$ctrl$room last2(
         .d(last2$d),
         .q(last2$q),
         .clock(last2$clock)
     );
-    random_3_e22_mvtu$ctrl$x2 x2(
+    random_3_e22_mvtu$ctrl$x1 x2(
         .d(x2$d),
         .q(x2$q),
         .clock(x2$clock)
     );
-    random_3_e22_mvtu$ctrl$nfd$0 nfd$0(
+    random_3_e22_mvtu$ctrl$nf nfd$0(
         .d(nfd$0$d),
         .q(nfd$0$q),
         .clock(nfd$0$clock)
     );
-    random_3_e22_mvtu$ctrl$nfd$1 nfd$1(
+    random_3_e22_mvtu$ctrl$nf nfd$1(
         .d(nfd$1$d),
         .q(nfd$1$q),
         .clock(nfd$1$clock)
     );
-    random_3_e22_mvtu$ctrl$nfd$2 nfd$2(
+    random_3_e22_mvtu$ctrl$nf nfd$2(
         .d(nfd$2$d),
         .q(nfd$2$q),
         .clock(nfd$2$clock)
     );
-    random_3_e22_mvtu$ctrl$nfd$3 nfd$3(
+    random_3_e22_mvtu$ctrl$nf nfd$3(
         .d(nfd$3$d),
         .q(nfd$3$q),
         .clock(nfd$3$clock)
     );
-    random_3_e22_mvtu$ctrl$nfd$4 nfd$4(
+    random_3_e22_mvtu$ctrl$nf nfd$4(
         .d(nfd$4$d),
         .q(nfd$4$q),
         .clock(nfd$4$clock)
     );
-    random_3_e22_mvtu$ctrl$nfd$5 nfd$5(
+    random_3_e22_mvtu$ctrl$nf nfd$5(
         .d(nfd$5$d),
         .q(nfd$5$q),
         .clock(nfd$5$clock)
@@ -409,22 +409,22 @@ module random_3_e22_mvtu$ctrl(clock,reset,in_data,in_valid,in_ready,out_data,out
         .valid(fifo$valid),
         .data_out(fifo$data_out)
     );
-    random_3_e22_mvtu$ctrl$sflx sflx(
+    random_3_e22_mvtu$ctrl$room sflx(
         .d(sflx$d),
         .q(sflx$q),
         .clock(sflx$clock)
     );
-    random_3_e22_mvtu$ctrl$nflx nflx(
+    random_3_e22_mvtu$ctrl$room nflx(
         .d(nflx$d),
         .q(nflx$q),
         .clock(nflx$clock)
     );
-    random_3_e22_mvtu$ctrl$nf_nz nf_nz(
+    random_3_e22_mvtu$ctrl$room nf_nz(
         .d(nf_nz$d),
         .q(nf_nz$q),
         .clock(nf_nz$clock)
     );
-    random_3_e22_mvtu$ctrl$rdy rdy(
+    random_3_e22_mvtu$ctrl$room rdy(
         .d(rdy$d),
         .q(rdy$q),
         .clock(rdy$clock)
@@ -575,44 +575,6 @@ module random_3_e22_mvtu$ctrl(clock,reset,in_data,in_valid,in_ready,out_data,out
 endmodule // random_3_e22_mvtu$ctrl
 
 
-module random_3_e22_mvtu$ctrl$credits(d,q,clock);
-    
-    // Module arguments
-    input wire  [4:0] d;
-    output reg  [4:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 5'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e22_mvtu$ctrl$credits
-
-
-module random_3_e22_mvtu$ctrl$drain(d,q,clock);
-    
-    // Module arguments
-    input wire  [4:0] d;
-    output reg  [4:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 5'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e22_mvtu$ctrl$drain
-
-
 module random_3_e22_mvtu$ctrl$fifo(clock,reset,write,data_in,read,valid,data_out);
     
     // Module arguments
@@ -667,7 +629,7 @@ module random_3_e22_mvtu$ctrl$fifo(clock,reset,write,data_in,read,valid,data_out
     reg  [4:0] rp1;
     
     // Sub module instances
-    random_3_e22_mvtu$ctrl$fifo$ram ram(
+    random_3_e22_mvtu$ctrl$vbuf ram(
         .read_address(ram$read_address),
         .read_clock(ram$read_clock),
         .read_data(ram$read_data),
@@ -676,7 +638,7 @@ module random_3_e22_mvtu$ctrl$fifo(clock,reset,write,data_in,read,valid,data_out
         .write_data(ram$write_data),
         .write_enable(ram$write_enable)
     );
-    random_3_e22_mvtu$ctrl$fifo$ram1$0 ram1$0(
+    random_3_e22_mvtu$ctrl$vbuf ram1$0(
         .read_address(ram1$0$read_address),
         .read_clock(ram1$0$read_clock),
         .read_data(ram1$0$read_data),
@@ -685,32 +647,32 @@ module random_3_e22_mvtu$ctrl$fifo(clock,reset,write,data_in,read,valid,data_out
         .write_data(ram1$0$write_data),
         .write_enable(ram1$0$write_enable)
     );
-    random_3_e22_mvtu$ctrl$fifo$popd popd(
+    random_3_e22_mvtu$ctrl$room popd(
         .d(popd$d),
         .q(popd$q),
         .clock(popd$clock)
     );
-    random_3_e22_mvtu$ctrl$fifo$wp wp(
+    random_3_e22_mvtu$ctrl$nf wp(
         .d(wp$d),
         .q(wp$q),
         .clock(wp$clock)
     );
-    random_3_e22_mvtu$ctrl$fifo$wpd wpd(
+    random_3_e22_mvtu$ctrl$nf wpd(
         .d(wpd$d),
         .q(wpd$q),
         .clock(wpd$clock)
     );
-    random_3_e22_mvtu$ctrl$fifo$rp rp(
+    random_3_e22_mvtu$ctrl$nf rp(
         .d(rp$d),
         .q(rp$q),
         .clock(rp$clock)
     );
-    random_3_e22_mvtu$ctrl$fifo$nonempty nonempty(
+    random_3_e22_mvtu$ctrl$room nonempty(
         .d(nonempty$d),
         .q(nonempty$q),
         .clock(nonempty$clock)
     );
-    random_3_e22_mvtu$ctrl$fifo$rp1x rp1x(
+    random_3_e22_mvtu$ctrl$nf rp1x(
         .d(rp1x$d),
         .q(rp1x$q),
         .clock(rp1x$clock)
@@ -775,273 +737,6 @@ module random_3_e22_mvtu$ctrl$fifo(clock,reset,write,data_in,read,valid,data_out
 endmodule // random_3_e22_mvtu$ctrl$fifo
 
 
-module random_3_e22_mvtu$ctrl$fifo$nonempty(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e22_mvtu$ctrl$fifo$nonempty
-
-
-module random_3_e22_mvtu$ctrl$fifo$popd(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e22_mvtu$ctrl$fifo$popd
-
-
-module random_3_e22_mvtu$ctrl$fifo$ram(read_address,read_clock,read_data,write_address,write_clock,write_data,write_enable);
-    
-    // Module arguments
-    input wire  [3:0] read_address;
-    input wire  read_clock;
-    output reg  [2:0] read_data;
-    input wire  [3:0] write_address;
-    input wire  write_clock;
-    input wire  [2:0] write_data;
-    input wire  write_enable;
-    
-    // Update code (custom)
-    reg[2:0] mem[15:0];
-    
-    
-    
-    always @(posedge read_clock) begin
-       read_data <= mem[read_address];
-    end
-    
-    always @(posedge write_clock) begin
-       if (write_enable) begin
-          mem[write_address] <= write_data;
-       end
-    end
-                
-endmodule // random_3_e22_mvtu$ctrl$fifo$ram
-
-
-module random_3_e22_mvtu$ctrl$fifo$ram1$0(read_address,read_clock,read_data,write_address,write_clock,write_data,write_enable);
-    
-    // Module arguments
-    input wire  [3:0] read_address;
-    input wire  read_clock;
-    output reg  [2:0] read_data;
-    input wire  [3:0] write_address;
-    input wire  write_clock;
-    input wire  [2:0] write_data;
-    input wire  write_enable;
-    
-    // Update code (custom)
-    reg[2:0] mem[15:0];
-    
-    
-    
-    always @(posedge read_clock) begin
-       read_data <= mem[read_address];
-    end
-    
-    always @(posedge write_clock) begin
-       if (write_enable) begin
-          mem[write_address] <= write_data;
-       end
-    end
-                
-endmodule // random_3_e22_mvtu$ctrl$fifo$ram1$0
-
-
-module random_3_e22_mvtu$ctrl$fifo$rp(d,q,clock);
-    
-    // Module arguments
-    input wire  [4:0] d;
-    output reg  [4:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 5'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e22_mvtu$ctrl$fifo$rp
-
-
-module random_3_e22_mvtu$ctrl$fifo$rp1x(d,q,clock);
-    
-    // Module arguments
-    input wire  [4:0] d;
-    output reg  [4:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 5'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e22_mvtu$ctrl$fifo$rp1x
-
-
-module random_3_e22_mvtu$ctrl$fifo$wp(d,q,clock);
-    
-    // Module arguments
-    input wire  [4:0] d;
-    output reg  [4:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 5'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e22_mvtu$ctrl$fifo$wp
-
-
-module random_3_e22_mvtu$ctrl$fifo$wpd(d,q,clock);
-    
-    // Module arguments
-    input wire  [4:0] d;
-    output reg  [4:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 5'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e22_mvtu$ctrl$fifo$wpd
-
-
-module random_3_e22_mvtu$ctrl$first1(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e22_mvtu$ctrl$first1
-
-
-module random_3_e22_mvtu$ctrl$first2(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e22_mvtu$ctrl$first2
-
-
-module random_3_e22_mvtu$ctrl$fromin1(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e22_mvtu$ctrl$fromin1
-
-
-module random_3_e22_mvtu$ctrl$last1(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e22_mvtu$ctrl$last1
-
-
-module random_3_e22_mvtu$ctrl$last2(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e22_mvtu$ctrl$last2
-
-
 module random_3_e22_mvtu$ctrl$nf(d,q,clock);
     
     // Module arguments
@@ -1059,177 +754,6 @@ module random_3_e22_mvtu$ctrl$nf(d,q,clock);
     end
           
 endmodule // random_3_e22_mvtu$ctrl$nf
-
-
-module random_3_e22_mvtu$ctrl$nf_nz(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e22_mvtu$ctrl$nf_nz
-
-
-module random_3_e22_mvtu$ctrl$nfd$0(d,q,clock);
-    
-    // Module arguments
-    input wire  [4:0] d;
-    output reg  [4:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 5'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e22_mvtu$ctrl$nfd$0
-
-
-module random_3_e22_mvtu$ctrl$nfd$1(d,q,clock);
-    
-    // Module arguments
-    input wire  [4:0] d;
-    output reg  [4:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 5'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e22_mvtu$ctrl$nfd$1
-
-
-module random_3_e22_mvtu$ctrl$nfd$2(d,q,clock);
-    
-    // Module arguments
-    input wire  [4:0] d;
-    output reg  [4:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 5'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e22_mvtu$ctrl$nfd$2
-
-
-module random_3_e22_mvtu$ctrl$nfd$3(d,q,clock);
-    
-    // Module arguments
-    input wire  [4:0] d;
-    output reg  [4:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 5'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e22_mvtu$ctrl$nfd$3
-
-
-module random_3_e22_mvtu$ctrl$nfd$4(d,q,clock);
-    
-    // Module arguments
-    input wire  [4:0] d;
-    output reg  [4:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 5'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e22_mvtu$ctrl$nfd$4
-
-
-module random_3_e22_mvtu$ctrl$nfd$5(d,q,clock);
-    
-    // Module arguments
-    input wire  [4:0] d;
-    output reg  [4:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 5'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e22_mvtu$ctrl$nfd$5
-
-
-module random_3_e22_mvtu$ctrl$nflx(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e22_mvtu$ctrl$nflx
-
-
-module random_3_e22_mvtu$ctrl$rdy(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e22_mvtu$ctrl$rdy
 
 
 module random_3_e22_mvtu$ctrl$room(d,q,clock);
@@ -1268,63 +792,6 @@ module random_3_e22_mvtu$ctrl$sf(d,q,clock);
     end
           
 endmodule // random_3_e22_mvtu$ctrl$sf
-
-
-module random_3_e22_mvtu$ctrl$sflx(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e22_mvtu$ctrl$sflx
-
-
-module random_3_e22_mvtu$ctrl$v1(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e22_mvtu$ctrl$v1
-
-
-module random_3_e22_mvtu$ctrl$v2(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e22_mvtu$ctrl$v2
 
 
 module random_3_e22_mvtu$ctrl$vbuf(read_address,read_clock,read_data,write_address,write_clock,write_data,write_enable);
@@ -1392,25 +859,6 @@ module random_3_e22_mvtu$ctrl$x1(d,q,clock);
     end
           
 endmodule // random_3_e22_mvtu$ctrl$x1
-
-
-module random_3_e22_mvtu$ctrl$x2(d,q,clock);
-    
-    // Module arguments
-    input wire  [2:0] d;
-    output reg  [2:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 3'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e22_mvtu$ctrl$x2
 
 
 module random_3_e22_mvtu$lanes$0(clock,y_valid,y,ch,ch_pre,prev,out,valid);
@@ -1642,62 +1090,62 @@ module random_3_e22_mvtu$lanes$0$thr$0(clock,in_valid,ch,y,out_valid,n);
         .clock(flips$clock),
         .data(flips$data)
     );
-    random_3_e22_mvtu$lanes$0$thr$0$y1 y1(
+    random_3_e22_mvtu$pes$0$acc y1(
         .d(y1$d),
         .q(y1$q),
         .clock(y1$clock)
     );
-    random_3_e22_mvtu$lanes$0$thr$0$v1 v1(
+    random_3_e22_mvtu$ctrl$room v1(
         .d(v1$d),
         .q(v1$q),
         .clock(v1$clock)
     );
-    random_3_e22_mvtu$lanes$0$thr$0$treg$0 treg$0(
+    random_3_e22_mvtu$ctrl$wa treg$0(
         .d(treg$0$d),
         .q(treg$0$q),
         .clock(treg$0$clock)
     );
-    random_3_e22_mvtu$lanes$0$thr$0$treg$1 treg$1(
+    random_3_e22_mvtu$ctrl$wa treg$1(
         .d(treg$1$d),
         .q(treg$1$q),
         .clock(treg$1$clock)
     );
-    random_3_e22_mvtu$lanes$0$thr$0$treg$2 treg$2(
+    random_3_e22_mvtu$ctrl$wa treg$2(
         .d(treg$2$d),
         .q(treg$2$q),
         .clock(treg$2$clock)
     );
-    random_3_e22_mvtu$lanes$0$thr$0$treg$3 treg$3(
+    random_3_e22_mvtu$ctrl$wa treg$3(
         .d(treg$3$d),
         .q(treg$3$q),
         .clock(treg$3$clock)
     );
-    random_3_e22_mvtu$lanes$0$thr$0$treg$4 treg$4(
+    random_3_e22_mvtu$ctrl$wa treg$4(
         .d(treg$4$d),
         .q(treg$4$q),
         .clock(treg$4$clock)
     );
-    random_3_e22_mvtu$lanes$0$thr$0$treg$5 treg$5(
+    random_3_e22_mvtu$ctrl$wa treg$5(
         .d(treg$5$d),
         .q(treg$5$q),
         .clock(treg$5$clock)
     );
-    random_3_e22_mvtu$lanes$0$thr$0$treg$6 treg$6(
+    random_3_e22_mvtu$ctrl$wa treg$6(
         .d(treg$6$d),
         .q(treg$6$q),
         .clock(treg$6$clock)
     );
-    random_3_e22_mvtu$lanes$0$thr$0$freg freg(
+    random_3_e22_mvtu$ctrl$room freg(
         .d(freg$d),
         .q(freg$q),
         .clock(freg$clock)
     );
-    random_3_e22_mvtu$lanes$0$thr$0$y2 y2(
+    random_3_e22_mvtu$ctrl$wa y2(
         .d(y2$d),
         .q(y2$q),
         .clock(y2$clock)
     );
-    random_3_e22_mvtu$lanes$0$thr$0$v2 v2(
+    random_3_e22_mvtu$ctrl$room v2(
         .d(v2$d),
         .q(v2$q),
         .clock(v2$clock)
@@ -1748,12 +1196,12 @@ module random_3_e22_mvtu$lanes$0$thr$0(clock,in_valid,ch,y,out_valid,n);
         .bits(tree$bits),
         .count(tree$count)
     );
-    random_3_e22_mvtu$lanes$0$thr$0$nreg nreg(
+    random_3_e22_mvtu$ctrl$x1 nreg(
         .d(nreg$d),
         .q(nreg$q),
         .clock(nreg$clock)
     );
-    random_3_e22_mvtu$lanes$0$thr$0$vout vout(
+    random_3_e22_mvtu$ctrl$room vout(
         .d(vout$d),
         .q(vout$q),
         .clock(vout$clock)
@@ -1988,68 +1436,14 @@ module random_3_e22_mvtu$lanes$0$thr$0$flips(address,clock,data);
     // Update code (custom)
     reg[0:0] mem [31:0];
     
-    initial begin
-    mem[0] = 1'b0;
-    mem[1] = 1'b0;
-    mem[2] = 1'b0;
-    mem[3] = 1'b0;
-    mem[4] = 1'b0;
-    mem[5] = 1'b0;
-    mem[6] = 1'b0;
-    mem[7] = 1'b0;
-    mem[8] = 1'b0;
-    mem[9] = 1'b0;
-    mem[10] = 1'b0;
-    mem[11] = 1'b0;
-    mem[12] = 1'b0;
-    mem[13] = 1'b0;
-    mem[14] = 1'b0;
-    mem[15] = 1'b0;
-    mem[16] = 1'b0;
-    end
+    integer mem$i;
+    localparam [16:0] mem$0 = 17'h0;
+    initial for (mem$i = 0; mem$i < 17; mem$i = mem$i + 1) mem[0 + mem$i] = mem$0[1*mem$i +: 1];
     
     always @(posedge clock) begin
        data <= mem[address];
     end
 endmodule // random_3_e22_mvtu$lanes$0$thr$0$flips
-
-
-module random_3_e22_mvtu$lanes$0$thr$0$freg(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e22_mvtu$lanes$0$thr$0$freg
-
-
-module random_3_e22_mvtu$lanes$0$thr$0$nreg(d,q,clock);
-    
-    // Module arguments
-    input wire  [2:0] d;
-    output reg  [2:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 3'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e22_mvtu$lanes$0$thr$0$nreg
 
 
 module random_3_e22_mvtu$lanes$0$thr$0$thr$0(address,clock,data);
@@ -2062,25 +1456,9 @@ module random_3_e22_mvtu$lanes$0$thr$0$thr$0(address,clock,data);
     // Update code (custom)
     reg[7:0] mem [31:0];
     
-    initial begin
-    mem[0] = 8'h2f;
-    mem[1] = 8'h33;
-    mem[2] = 8'h51;
-    mem[3] = 8'h40;
-    mem[4] = 8'h16;
-    mem[5] = 8'h6b;
-    mem[6] = 8'h3d;
-    mem[7] = 8'h37;
-    mem[8] = 8'h3d;
-    mem[9] = 8'h36;
-    mem[10] = 8'h46;
-    mem[11] = 8'h3f;
-    mem[12] = 8'h39;
-    mem[13] = 8'h45;
-    mem[14] = 8'h38;
-    mem[15] = 8'h4c;
-    mem[16] = 8'h46;
-    end
+    integer mem$i;
+    localparam [135:0] mem$0 = 136'h464c3845393f46363d373d6b164051332f;
+    initial for (mem$i = 0; mem$i < 17; mem$i = mem$i + 1) mem[0 + mem$i] = mem$0[8*mem$i +: 8];
     
     always @(posedge clock) begin
        data <= mem[address];
@@ -2098,25 +1476,9 @@ module random_3_e22_mvtu$lanes$0$thr$0$thr$1(address,clock,data);
     // Update code (custom)
     reg[7:0] mem [31:0];
     
-    initial begin
-    mem[0] = 8'h2f;
-    mem[1] = 8'h69;
-    mem[2] = 8'h50;
-    mem[3] = 8'h3f;
-    mem[4] = 8'h37;
-    mem[5] = 8'h6b;
-    mem[6] = 8'h3b;
-    mem[7] = 8'h17;
-    mem[8] = 8'h3c;
-    mem[9] = 8'h35;
-    mem[10] = 8'h46;
-    mem[11] = 8'h41;
-    mem[12] = 8'h69;
-    mem[13] = 8'h46;
-    mem[14] = 8'h39;
-    mem[15] = 8'h4d;
-    mem[16] = 8'h46;
-    end
+    integer mem$i;
+    localparam [135:0] mem$0 = 136'h464d3946694146353c173b6b373f50692f;
+    initial for (mem$i = 0; mem$i < 17; mem$i = mem$i + 1) mem[0 + mem$i] = mem$0[8*mem$i +: 8];
     
     always @(posedge clock) begin
        data <= mem[address];
@@ -2134,25 +1496,9 @@ module random_3_e22_mvtu$lanes$0$thr$0$thr$2(address,clock,data);
     // Update code (custom)
     reg[7:0] mem [31:0];
     
-    initial begin
-    mem[0] = 8'h31;
-    mem[1] = 8'h33;
-    mem[2] = 8'h4f;
-    mem[3] = 8'h41;
-    mem[4] = 8'h36;
-    mem[5] = 8'h3a;
-    mem[6] = 8'h3b;
-    mem[7] = 8'h39;
-    mem[8] = 8'h3c;
-    mem[9] = 8'h36;
-    mem[10] = 8'h47;
-    mem[11] = 8'h41;
-    mem[12] = 8'h39;
-    mem[13] = 8'h46;
-    mem[14] = 8'h38;
-    mem[15] = 8'h4c;
-    mem[16] = 8'h47;
-    end
+    integer mem$i;
+    localparam [135:0] mem$0 = 136'h474c3846394147363c393b3a36414f3331;
+    initial for (mem$i = 0; mem$i < 17; mem$i = mem$i + 1) mem[0 + mem$i] = mem$0[8*mem$i +: 8];
     
     always @(posedge clock) begin
        data <= mem[address];
@@ -2170,25 +1516,9 @@ module random_3_e22_mvtu$lanes$0$thr$0$thr$3(address,clock,data);
     // Update code (custom)
     reg[7:0] mem [31:0];
     
-    initial begin
-    mem[0] = 8'h31;
-    mem[1] = 8'h34;
-    mem[2] = 8'h51;
-    mem[3] = 8'h40;
-    mem[4] = 8'h35;
-    mem[5] = 8'h39;
-    mem[6] = 8'h3c;
-    mem[7] = 8'h38;
-    mem[8] = 8'h3c;
-    mem[9] = 8'h36;
-    mem[10] = 8'h45;
-    mem[11] = 8'h41;
-    mem[12] = 8'h6b;
-    mem[13] = 8'h46;
-    mem[14] = 8'h39;
-    mem[15] = 8'h6a;
-    mem[16] = 8'h45;
-    end
+    integer mem$i;
+    localparam [135:0] mem$0 = 136'h456a39466b4145363c383c393540513431;
+    initial for (mem$i = 0; mem$i < 17; mem$i = mem$i + 1) mem[0 + mem$i] = mem$0[8*mem$i +: 8];
     
     always @(posedge clock) begin
        data <= mem[address];
@@ -2206,25 +1536,9 @@ module random_3_e22_mvtu$lanes$0$thr$0$thr$4(address,clock,data);
     // Update code (custom)
     reg[7:0] mem [31:0];
     
-    initial begin
-    mem[0] = 8'h31;
-    mem[1] = 8'h34;
-    mem[2] = 8'h4f;
-    mem[3] = 8'h40;
-    mem[4] = 8'h35;
-    mem[5] = 8'h39;
-    mem[6] = 8'h3b;
-    mem[7] = 8'h39;
-    mem[8] = 8'h3b;
-    mem[9] = 8'h37;
-    mem[10] = 8'h47;
-    mem[11] = 8'h3f;
-    mem[12] = 8'h3b;
-    mem[13] = 8'h47;
-    mem[14] = 8'h38;
-    mem[15] = 8'h4b;
-    mem[16] = 8'h47;
-    end
+    integer mem$i;
+    localparam [135:0] mem$0 = 136'h474b38473b3f47373b393b3935404f3431;
+    initial for (mem$i = 0; mem$i < 17; mem$i = mem$i + 1) mem[0 + mem$i] = mem$0[8*mem$i +: 8];
     
     always @(posedge clock) begin
        data <= mem[address];
@@ -2242,25 +1556,9 @@ module random_3_e22_mvtu$lanes$0$thr$0$thr$5(address,clock,data);
     // Update code (custom)
     reg[7:0] mem [31:0];
     
-    initial begin
-    mem[0] = 8'h31;
-    mem[1] = 8'h34;
-    mem[2] = 8'h4f;
-    mem[3] = 8'h41;
-    mem[4] = 8'h36;
-    mem[5] = 8'h3a;
-    mem[6] = 8'h3b;
-    mem[7] = 8'h39;
-    mem[8] = 8'h3d;
-    mem[9] = 8'h37;
-    mem[10] = 8'h45;
-    mem[11] = 8'h41;
-    mem[12] = 8'h39;
-    mem[13] = 8'h17;
-    mem[14] = 8'h38;
-    mem[15] = 8'h4d;
-    mem[16] = 8'h45;
-    end
+    integer mem$i;
+    localparam [135:0] mem$0 = 136'h454d3817394145373d393b3a36414f3431;
+    initial for (mem$i = 0; mem$i < 17; mem$i = mem$i + 1) mem[0 + mem$i] = mem$0[8*mem$i +: 8];
     
     always @(posedge clock) begin
        data <= mem[address];
@@ -2278,25 +1576,9 @@ module random_3_e22_mvtu$lanes$0$thr$0$thr$6(address,clock,data);
     // Update code (custom)
     reg[7:0] mem [31:0];
     
-    initial begin
-    mem[0] = 8'h30;
-    mem[1] = 8'h35;
-    mem[2] = 8'h51;
-    mem[3] = 8'h41;
-    mem[4] = 8'h37;
-    mem[5] = 8'h3a;
-    mem[6] = 8'h3d;
-    mem[7] = 8'h39;
-    mem[8] = 8'h3b;
-    mem[9] = 8'h35;
-    mem[10] = 8'h47;
-    mem[11] = 8'h40;
-    mem[12] = 8'h3b;
-    mem[13] = 8'h46;
-    mem[14] = 8'h39;
-    mem[15] = 8'h4b;
-    mem[16] = 8'h46;
-    end
+    integer mem$i;
+    localparam [135:0] mem$0 = 136'h464b39463b4047353b393d3a3741513530;
+    initial for (mem$i = 0; mem$i < 17; mem$i = mem$i + 1) mem[0 + mem$i] = mem$0[8*mem$i +: 8];
     
     always @(posedge clock) begin
        data <= mem[address];
@@ -2351,52 +1633,52 @@ module random_3_e22_mvtu$lanes$0$thr$0$tree(bits,count);
         .b(lv1$0$b),
         .s(lv1$0$s)
     );
-    random_3_e22_mvtu$lanes$0$thr$0$tree$lv1$1 lv1$1(
+    random_3_e22_mvtu$lanes$0$thr$0$tree$lv1$0 lv1$1(
         .a(lv1$1$a),
         .b(lv1$1$b),
         .s(lv1$1$s)
     );
-    random_3_e22_mvtu$lanes$0$thr$0$tree$lv1$2 lv1$2(
+    random_3_e22_mvtu$lanes$0$thr$0$tree$lv1$0 lv1$2(
         .a(lv1$2$a),
         .b(lv1$2$b),
         .s(lv1$2$s)
     );
-    random_3_e22_mvtu$lanes$0$thr$0$tree$lv1$3 lv1$3(
+    random_3_e22_mvtu$lanes$0$thr$0$tree$lv1$0 lv1$3(
         .a(lv1$3$a),
         .b(lv1$3$b),
         .s(lv1$3$s)
     );
-    random_3_e22_mvtu$lanes$0$thr$0$tree$lv2$0 lv2$0(
+    random_3_e22_mvtu$lanes$0$thr$0$tree$lv1$0 lv2$0(
         .a(lv2$0$a),
         .b(lv2$0$b),
         .s(lv2$0$s)
     );
-    random_3_e22_mvtu$lanes$0$thr$0$tree$lv2$1 lv2$1(
+    random_3_e22_mvtu$lanes$0$thr$0$tree$lv1$0 lv2$1(
         .a(lv2$1$a),
         .b(lv2$1$b),
         .s(lv2$1$s)
     );
-    random_3_e22_mvtu$lanes$0$thr$0$tree$lv3$0 lv3$0(
+    random_3_e22_mvtu$lanes$0$thr$0$tree$lv1$0 lv3$0(
         .a(lv3$0$a),
         .b(lv3$0$b),
         .s(lv3$0$s)
     );
-    random_3_e22_mvtu$lanes$0$thr$0$tree$lv4$0 lv4$0(
+    random_3_e22_mvtu$lanes$0$thr$0$tree$lv1$0 lv4$0(
         .a(lv4$0$a),
         .b(lv4$0$b),
         .s(lv4$0$s)
     );
-    random_3_e22_mvtu$lanes$0$thr$0$tree$lv5$0 lv5$0(
+    random_3_e22_mvtu$lanes$0$thr$0$tree$lv1$0 lv5$0(
         .a(lv5$0$a),
         .b(lv5$0$b),
         .s(lv5$0$s)
     );
-    random_3_e22_mvtu$lanes$0$thr$0$tree$lv6$0 lv6$0(
+    random_3_e22_mvtu$lanes$0$thr$0$tree$lv1$0 lv6$0(
         .a(lv6$0$a),
         .b(lv6$0$b),
         .s(lv6$0$s)
     );
-    random_3_e22_mvtu$lanes$0$thr$0$tree$lv7$0 lv7$0(
+    random_3_e22_mvtu$lanes$0$thr$0$tree$lv1$0 lv7$0(
         .a(lv7$0$a),
         .b(lv7$0$b),
         .s(lv7$0$s)
@@ -2466,384 +1748,6 @@ module random_3_e22_mvtu$lanes$0$thr$0$tree$lv1$0(a,b,s);
     end
     
 endmodule // random_3_e22_mvtu$lanes$0$thr$0$tree$lv1$0
-
-
-module random_3_e22_mvtu$lanes$0$thr$0$tree$lv1$1(a,b,s);
-    
-    // Module arguments
-    input wire  [2:0] a;
-    input wire  [2:0] b;
-    output reg  [2:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e22_mvtu$lanes$0$thr$0$tree$lv1$1
-
-
-module random_3_e22_mvtu$lanes$0$thr$0$tree$lv1$2(a,b,s);
-    
-    // Module arguments
-    input wire  [2:0] a;
-    input wire  [2:0] b;
-    output reg  [2:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e22_mvtu$lanes$0$thr$0$tree$lv1$2
-
-
-module random_3_e22_mvtu$lanes$0$thr$0$tree$lv1$3(a,b,s);
-    
-    // Module arguments
-    input wire  [2:0] a;
-    input wire  [2:0] b;
-    output reg  [2:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e22_mvtu$lanes$0$thr$0$tree$lv1$3
-
-
-module random_3_e22_mvtu$lanes$0$thr$0$tree$lv2$0(a,b,s);
-    
-    // Module arguments
-    input wire  [2:0] a;
-    input wire  [2:0] b;
-    output reg  [2:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e22_mvtu$lanes$0$thr$0$tree$lv2$0
-
-
-module random_3_e22_mvtu$lanes$0$thr$0$tree$lv2$1(a,b,s);
-    
-    // Module arguments
-    input wire  [2:0] a;
-    input wire  [2:0] b;
-    output reg  [2:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e22_mvtu$lanes$0$thr$0$tree$lv2$1
-
-
-module random_3_e22_mvtu$lanes$0$thr$0$tree$lv3$0(a,b,s);
-    
-    // Module arguments
-    input wire  [2:0] a;
-    input wire  [2:0] b;
-    output reg  [2:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e22_mvtu$lanes$0$thr$0$tree$lv3$0
-
-
-module random_3_e22_mvtu$lanes$0$thr$0$tree$lv4$0(a,b,s);
-    
-    // Module arguments
-    input wire  [2:0] a;
-    input wire  [2:0] b;
-    output reg  [2:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e22_mvtu$lanes$0$thr$0$tree$lv4$0
-
-
-module random_3_e22_mvtu$lanes$0$thr$0$tree$lv5$0(a,b,s);
-    
-    // Module arguments
-    input wire  [2:0] a;
-    input wire  [2:0] b;
-    output reg  [2:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e22_mvtu$lanes$0$thr$0$tree$lv5$0
-
-
-module random_3_e22_mvtu$lanes$0$thr$0$tree$lv6$0(a,b,s);
-    
-    // Module arguments
-    input wire  [2:0] a;
-    input wire  [2:0] b;
-    output reg  [2:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e22_mvtu$lanes$0$thr$0$tree$lv6$0
-
-
-module random_3_e22_mvtu$lanes$0$thr$0$tree$lv7$0(a,b,s);
-    
-    // Module arguments
-    input wire  [2:0] a;
-    input wire  [2:0] b;
-    output reg  [2:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e22_mvtu$lanes$0$thr$0$tree$lv7$0
-
-
-module random_3_e22_mvtu$lanes$0$thr$0$treg$0(d,q,clock);
-    
-    // Module arguments
-    input wire  [7:0] d;
-    output reg  [7:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 8'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e22_mvtu$lanes$0$thr$0$treg$0
-
-
-module random_3_e22_mvtu$lanes$0$thr$0$treg$1(d,q,clock);
-    
-    // Module arguments
-    input wire  [7:0] d;
-    output reg  [7:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 8'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e22_mvtu$lanes$0$thr$0$treg$1
-
-
-module random_3_e22_mvtu$lanes$0$thr$0$treg$2(d,q,clock);
-    
-    // Module arguments
-    input wire  [7:0] d;
-    output reg  [7:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 8'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e22_mvtu$lanes$0$thr$0$treg$2
-
-
-module random_3_e22_mvtu$lanes$0$thr$0$treg$3(d,q,clock);
-    
-    // Module arguments
-    input wire  [7:0] d;
-    output reg  [7:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 8'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e22_mvtu$lanes$0$thr$0$treg$3
-
-
-module random_3_e22_mvtu$lanes$0$thr$0$treg$4(d,q,clock);
-    
-    // Module arguments
-    input wire  [7:0] d;
-    output reg  [7:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 8'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e22_mvtu$lanes$0$thr$0$treg$4
-
-
-module random_3_e22_mvtu$lanes$0$thr$0$treg$5(d,q,clock);
-    
-    // Module arguments
-    input wire  [7:0] d;
-    output reg  [7:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 8'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e22_mvtu$lanes$0$thr$0$treg$5
-
-
-module random_3_e22_mvtu$lanes$0$thr$0$treg$6(d,q,clock);
-    
-    // Module arguments
-    input wire  [7:0] d;
-    output reg  [7:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 8'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e22_mvtu$lanes$0$thr$0$treg$6
-
-
-module random_3_e22_mvtu$lanes$0$thr$0$v1(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e22_mvtu$lanes$0$thr$0$v1
-
-
-module random_3_e22_mvtu$lanes$0$thr$0$v2(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e22_mvtu$lanes$0$thr$0$v2
-
-
-module random_3_e22_mvtu$lanes$0$thr$0$vout(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e22_mvtu$lanes$0$thr$0$vout
-
-
-module random_3_e22_mvtu$lanes$0$thr$0$y1(d,q,clock);
-    
-    // Module arguments
-    input wire  [6:0] d;
-    output reg  [6:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 7'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e22_mvtu$lanes$0$thr$0$y1
-
-
-module random_3_e22_mvtu$lanes$0$thr$0$y2(d,q,clock);
-    
-    // Module arguments
-    input wire  [7:0] d;
-    output reg  [7:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 8'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e22_mvtu$lanes$0$thr$0$y2
 
 
 module random_3_e22_mvtu$pes$0(clock,in_valid,first,last,pad,x,w,out_valid,y);
@@ -2929,67 +1833,67 @@ module random_3_e22_mvtu$pes$0(clock,in_valid,first,last,pad,x,w,out_valid,y);
         .bits(tree$bits),
         .count(tree$count)
     );
-    random_3_e22_mvtu$pes$0$va va(
+    random_3_e22_mvtu$ctrl$room va(
         .d(va$d),
         .q(va$q),
         .clock(va$clock)
     );
-    random_3_e22_mvtu$pes$0$fa fa(
+    random_3_e22_mvtu$ctrl$room fa(
         .d(fa$d),
         .q(fa$q),
         .clock(fa$clock)
     );
-    random_3_e22_mvtu$pes$0$la la(
+    random_3_e22_mvtu$ctrl$room la(
         .d(la$d),
         .q(la$q),
         .clock(la$clock)
     );
-    random_3_e22_mvtu$pes$0$pa pa(
+    random_3_e22_mvtu$ctrl$room pa(
         .d(pa$d),
         .q(pa$q),
         .clock(pa$clock)
     );
-    random_3_e22_mvtu$pes$0$vb vb(
+    random_3_e22_mvtu$ctrl$room vb(
         .d(vb$d),
         .q(vb$q),
         .clock(vb$clock)
     );
-    random_3_e22_mvtu$pes$0$fb fb(
+    random_3_e22_mvtu$ctrl$room fb(
         .d(fb$d),
         .q(fb$q),
         .clock(fb$clock)
     );
-    random_3_e22_mvtu$pes$0$lb lb(
+    random_3_e22_mvtu$ctrl$room lb(
         .d(lb$d),
         .q(lb$q),
         .clock(lb$clock)
     );
-    random_3_e22_mvtu$pes$0$pb pb(
+    random_3_e22_mvtu$ctrl$room pb(
         .d(pb$d),
         .q(pb$q),
         .clock(pb$clock)
     );
-    random_3_e22_mvtu$pes$0$pc pc(
+    random_3_e22_mvtu$pes$0$tree$r2$0 pc(
         .d(pc$d),
         .q(pc$q),
         .clock(pc$clock)
     );
-    random_3_e22_mvtu$pes$0$v1 v1(
+    random_3_e22_mvtu$ctrl$room v1(
         .d(v1$d),
         .q(v1$q),
         .clock(v1$clock)
     );
-    random_3_e22_mvtu$pes$0$first1 first1(
+    random_3_e22_mvtu$ctrl$room first1(
         .d(first1$d),
         .q(first1$q),
         .clock(first1$clock)
     );
-    random_3_e22_mvtu$pes$0$last1 last1(
+    random_3_e22_mvtu$ctrl$room last1(
         .d(last1$d),
         .q(last1$q),
         .clock(last1$clock)
     );
-    random_3_e22_mvtu$pes$0$pad1 pad1(
+    random_3_e22_mvtu$ctrl$room pad1(
         .d(pad1$d),
         .q(pad1$q),
         .clock(pad1$clock)
@@ -2999,12 +1903,12 @@ module random_3_e22_mvtu$pes$0(clock,in_valid,first,last,pad,x,w,out_valid,y);
         .q(acc$q),
         .clock(acc$clock)
     );
-    random_3_e22_mvtu$pes$0$yreg yreg(
+    random_3_e22_mvtu$pes$0$acc yreg(
         .d(yreg$d),
         .q(yreg$q),
         .clock(yreg$clock)
     );
-    random_3_e22_mvtu$pes$0$vout vout(
+    random_3_e22_mvtu$ctrl$room vout(
         .d(vout$d),
         .q(vout$q),
         .clock(vout$clock)
@@ -3105,196 +2009,6 @@ module random_3_e22_mvtu$pes$0$acc(d,q,clock);
 endmodule // random_3_e22_mvtu$pes$0$acc
 
 
-module random_3_e22_mvtu$pes$0$fa(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e22_mvtu$pes$0$fa
-
-
-module random_3_e22_mvtu$pes$0$fb(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e22_mvtu$pes$0$fb
-
-
-module random_3_e22_mvtu$pes$0$first1(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e22_mvtu$pes$0$first1
-
-
-module random_3_e22_mvtu$pes$0$la(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e22_mvtu$pes$0$la
-
-
-module random_3_e22_mvtu$pes$0$last1(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e22_mvtu$pes$0$last1
-
-
-module random_3_e22_mvtu$pes$0$lb(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e22_mvtu$pes$0$lb
-
-
-module random_3_e22_mvtu$pes$0$pa(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e22_mvtu$pes$0$pa
-
-
-module random_3_e22_mvtu$pes$0$pad1(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e22_mvtu$pes$0$pad1
-
-
-module random_3_e22_mvtu$pes$0$pb(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e22_mvtu$pes$0$pb
-
-
-module random_3_e22_mvtu$pes$0$pc(d,q,clock);
-    
-    // Module arguments
-    input wire  [1:0] d;
-    output reg  [1:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 2'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e22_mvtu$pes$0$pc
-
-
 module random_3_e22_mvtu$pes$0$tree(clock,bits,count);
     
     // Module arguments
@@ -3340,12 +2054,12 @@ module random_3_e22_mvtu$pes$0$tree(clock,bits,count);
         .b(lv1$0$b),
         .s(lv1$0$s)
     );
-    random_3_e22_mvtu$pes$0$tree$lv1$1 lv1$1(
+    random_3_e22_mvtu$pes$0$tree$lv1$0 lv1$1(
         .a(lv1$1$a),
         .b(lv1$1$b),
         .s(lv1$1$s)
     );
-    random_3_e22_mvtu$pes$0$tree$lv2$0 lv2$0(
+    random_3_e22_mvtu$pes$0$tree$lv1$0 lv2$0(
         .a(lv2$0$a),
         .b(lv2$0$b),
         .s(lv2$0$s)
@@ -3355,32 +2069,32 @@ module random_3_e22_mvtu$pes$0$tree(clock,bits,count);
         .q(r2$0$q),
         .clock(r2$0$clock)
     );
-    random_3_e22_mvtu$pes$0$tree$lv3$0 lv3$0(
+    random_3_e22_mvtu$pes$0$tree$lv1$0 lv3$0(
         .a(lv3$0$a),
         .b(lv3$0$b),
         .s(lv3$0$s)
     );
-    random_3_e22_mvtu$pes$0$tree$lv4$0 lv4$0(
+    random_3_e22_mvtu$pes$0$tree$lv1$0 lv4$0(
         .a(lv4$0$a),
         .b(lv4$0$b),
         .s(lv4$0$s)
     );
-    random_3_e22_mvtu$pes$0$tree$r4$0 r4$0(
+    random_3_e22_mvtu$pes$0$tree$r2$0 r4$0(
         .d(r4$0$d),
         .q(r4$0$q),
         .clock(r4$0$clock)
     );
-    random_3_e22_mvtu$pes$0$tree$lv5$0 lv5$0(
+    random_3_e22_mvtu$pes$0$tree$lv1$0 lv5$0(
         .a(lv5$0$a),
         .b(lv5$0$b),
         .s(lv5$0$s)
     );
-    random_3_e22_mvtu$pes$0$tree$lv6$0 lv6$0(
+    random_3_e22_mvtu$pes$0$tree$lv1$0 lv6$0(
         .a(lv6$0$a),
         .b(lv6$0$b),
         .s(lv6$0$s)
     );
-    random_3_e22_mvtu$pes$0$tree$lv7$0 lv7$0(
+    random_3_e22_mvtu$pes$0$tree$lv1$0 lv7$0(
         .a(lv7$0$a),
         .b(lv7$0$b),
         .s(lv7$0$s)
@@ -3438,111 +2152,6 @@ module random_3_e22_mvtu$pes$0$tree$lv1$0(a,b,s);
 endmodule // random_3_e22_mvtu$pes$0$tree$lv1$0
 
 
-module random_3_e22_mvtu$pes$0$tree$lv1$1(a,b,s);
-    
-    // Module arguments
-    input wire  [1:0] a;
-    input wire  [1:0] b;
-    output reg  [1:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e22_mvtu$pes$0$tree$lv1$1
-
-
-module random_3_e22_mvtu$pes$0$tree$lv2$0(a,b,s);
-    
-    // Module arguments
-    input wire  [1:0] a;
-    input wire  [1:0] b;
-    output reg  [1:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e22_mvtu$pes$0$tree$lv2$0
-
-
-module random_3_e22_mvtu$pes$0$tree$lv3$0(a,b,s);
-    
-    // Module arguments
-    input wire  [1:0] a;
-    input wire  [1:0] b;
-    output reg  [1:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e22_mvtu$pes$0$tree$lv3$0
-
-
-module random_3_e22_mvtu$pes$0$tree$lv4$0(a,b,s);
-    
-    // Module arguments
-    input wire  [1:0] a;
-    input wire  [1:0] b;
-    output reg  [1:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e22_mvtu$pes$0$tree$lv4$0
-
-
-module random_3_e22_mvtu$pes$0$tree$lv5$0(a,b,s);
-    
-    // Module arguments
-    input wire  [1:0] a;
-    input wire  [1:0] b;
-    output reg  [1:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e22_mvtu$pes$0$tree$lv5$0
-
-
-module random_3_e22_mvtu$pes$0$tree$lv6$0(a,b,s);
-    
-    // Module arguments
-    input wire  [1:0] a;
-    input wire  [1:0] b;
-    output reg  [1:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e22_mvtu$pes$0$tree$lv6$0
-
-
-module random_3_e22_mvtu$pes$0$tree$lv7$0(a,b,s);
-    
-    // Module arguments
-    input wire  [1:0] a;
-    input wire  [1:0] b;
-    output reg  [1:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e22_mvtu$pes$0$tree$lv7$0
-
-
 module random_3_e22_mvtu$pes$0$tree$r2$0(d,q,clock);
     
     // Module arguments
@@ -3560,120 +2169,6 @@ module random_3_e22_mvtu$pes$0$tree$r2$0(d,q,clock);
     end
           
 endmodule // random_3_e22_mvtu$pes$0$tree$r2$0
-
-
-module random_3_e22_mvtu$pes$0$tree$r4$0(d,q,clock);
-    
-    // Module arguments
-    input wire  [1:0] d;
-    output reg  [1:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 2'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e22_mvtu$pes$0$tree$r4$0
-
-
-module random_3_e22_mvtu$pes$0$v1(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e22_mvtu$pes$0$v1
-
-
-module random_3_e22_mvtu$pes$0$va(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e22_mvtu$pes$0$va
-
-
-module random_3_e22_mvtu$pes$0$vb(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e22_mvtu$pes$0$vb
-
-
-module random_3_e22_mvtu$pes$0$vout(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e22_mvtu$pes$0$vout
-
-
-module random_3_e22_mvtu$pes$0$yreg(d,q,clock);
-    
-    // Module arguments
-    input wire  [6:0] d;
-    output reg  [6:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 7'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e22_mvtu$pes$0$yreg
 
 
 module random_3_e22_mvtu$wmem$0(clock,address,data);
@@ -3739,7 +2234,7 @@ module random_3_e22_mvtu$wmem$0(clock,address,data);
         .clock(banks$3$clock),
         .data(banks$3$data)
     );
-    random_3_e22_mvtu$wmem$0$alo alo(
+    random_3_e22_mvtu$ctrl$wa alo(
         .d(alo$d),
         .q(alo$q),
         .clock(alo$clock)
@@ -3750,7 +2245,7 @@ module random_3_e22_mvtu$wmem$0(clock,address,data);
         .sel(mux1$0$sel),
         .out(mux1$0$out)
     );
-    random_3_e22_mvtu$wmem$0$mux1$1 mux1$1(
+    random_3_e22_mvtu$wmem$0$mux1$0 mux1$1(
         .a(mux1$1$a),
         .b(mux1$1$b),
         .sel(mux1$1$sel),
@@ -3762,7 +2257,7 @@ module random_3_e22_mvtu$wmem$0(clock,address,data);
         .sel(mux2$0$sel),
         .out(mux2$0$out)
     );
-    random_3_e22_mvtu$wmem$0$dreg dreg(
+    random_3_e22_mvtu$ctrl$x1 dreg(
         .d(dreg$d),
         .q(dreg$q),
         .clock(dreg$clock)
@@ -3797,25 +2292,6 @@ module random_3_e22_mvtu$wmem$0(clock,address,data);
     end
     
 endmodule // random_3_e22_mvtu$wmem$0
-
-
-module random_3_e22_mvtu$wmem$0$alo(d,q,clock);
-    
-    // Module arguments
-    input wire  [7:0] d;
-    output reg  [7:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 8'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e22_mvtu$wmem$0$alo
 
 
 module random_3_e22_mvtu$wmem$0$banks$0(address,clock,data);
@@ -4132,25 +2608,6 @@ module random_3_e22_mvtu$wmem$0$banks$3(address,clock,data);
 endmodule // random_3_e22_mvtu$wmem$0$banks$3
 
 
-module random_3_e22_mvtu$wmem$0$dreg(d,q,clock);
-    
-    // Module arguments
-    input wire  [2:0] d;
-    output reg  [2:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 3'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e22_mvtu$wmem$0$dreg
-
-
 module random_3_e22_mvtu$wmem$0$mux1$0(a,b,sel,out);
     
     // Module arguments
@@ -4168,25 +2625,6 @@ module random_3_e22_mvtu$wmem$0$mux1$0(a,b,sel,out);
     end
     
 endmodule // random_3_e22_mvtu$wmem$0$mux1$0
-
-
-module random_3_e22_mvtu$wmem$0$mux1$1(a,b,sel,out);
-    
-    // Module arguments
-    input wire  [2:0] a;
-    input wire  [2:0] b;
-    input wire  sel;
-    output reg  [2:0] out;
-    
-    // Update code
-    always @(*) begin
-        out = a;
-        if (sel) begin
-            out = b;
-        end
-    end
-    
-endmodule // random_3_e22_mvtu$wmem$0$mux1$1
 
 
 module random_3_e22_mvtu$wmem$0$mux2$0(a,b,sel,out);

@@ -89,7 +89,7 @@ module random_3_e23_lanes(clock,reset,in_data,in_valid,in_ready,out_data,out_val
         .q(in_rem$q),
         .clock(in_rem$clock)
     );
-    random_3_e23_lanes$out_rem out_rem(
+    random_3_e23_lanes$in_rem out_rem(
         .d(out_rem$d),
         .q(out_rem$q),
         .clock(out_rem$clock)
@@ -227,25 +227,6 @@ module random_3_e23_lanes$od(d,q,clock);
     end
           
 endmodule // random_3_e23_lanes$od
-
-
-module random_3_e23_lanes$out_rem(d,q,clock);
-    
-    // Module arguments
-    input wire  [23:0] d;
-    output reg  [23:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 24'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e23_lanes$out_rem
 
 
 module random_3_e23_lanes$ov(d,q,clock);

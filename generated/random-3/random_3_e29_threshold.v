@@ -82,7 +82,7 @@ module random_3_e29_threshold(clock,reset,in_data,in_valid,in_ready,out_data,out
         .q(cb$q),
         .clock(cb$clock)
     );
-    random_3_e29_threshold$credits credits(
+    random_3_e29_threshold$cb credits(
         .d(credits$d),
         .q(credits$q),
         .clock(credits$clock)
@@ -205,25 +205,6 @@ module random_3_e29_threshold$cb(d,q,clock);
 endmodule // random_3_e29_threshold$cb
 
 
-module random_3_e29_threshold$credits(d,q,clock);
-    
-    // Module arguments
-    input wire  [4:0] d;
-    output reg  [4:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 5'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e29_threshold$credits
-
-
 module random_3_e29_threshold$drain(d,q,clock);
     
     // Module arguments
@@ -306,7 +287,7 @@ module random_3_e29_threshold$fifo(clock,reset,write,data_in,read,valid,data_out
         .write_data(ram$write_data),
         .write_enable(ram$write_enable)
     );
-    random_3_e29_threshold$fifo$ram1$0 ram1$0(
+    random_3_e29_threshold$fifo$ram ram1$0(
         .read_address(ram1$0$read_address),
         .read_clock(ram1$0$read_clock),
         .read_data(ram1$0$read_data),
@@ -315,32 +296,32 @@ module random_3_e29_threshold$fifo(clock,reset,write,data_in,read,valid,data_out
         .write_data(ram1$0$write_data),
         .write_enable(ram1$0$write_enable)
     );
-    random_3_e29_threshold$fifo$popd popd(
+    random_3_e29_threshold$room popd(
         .d(popd$d),
         .q(popd$q),
         .clock(popd$clock)
     );
-    random_3_e29_threshold$fifo$wp wp(
+    random_3_e29_threshold$cb wp(
         .d(wp$d),
         .q(wp$q),
         .clock(wp$clock)
     );
-    random_3_e29_threshold$fifo$wpd wpd(
+    random_3_e29_threshold$cb wpd(
         .d(wpd$d),
         .q(wpd$q),
         .clock(wpd$clock)
     );
-    random_3_e29_threshold$fifo$rp rp(
+    random_3_e29_threshold$cb rp(
         .d(rp$d),
         .q(rp$q),
         .clock(rp$clock)
     );
-    random_3_e29_threshold$fifo$nonempty nonempty(
+    random_3_e29_threshold$room nonempty(
         .d(nonempty$d),
         .q(nonempty$q),
         .clock(nonempty$clock)
     );
-    random_3_e29_threshold$fifo$rp1x rp1x(
+    random_3_e29_threshold$cb rp1x(
         .d(rp1x$d),
         .q(rp1x$q),
         .clock(rp1x$clock)
@@ -405,44 +386,6 @@ module random_3_e29_threshold$fifo(clock,reset,write,data_in,read,valid,data_out
 endmodule // random_3_e29_threshold$fifo
 
 
-module random_3_e29_threshold$fifo$nonempty(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e29_threshold$fifo$nonempty
-
-
-module random_3_e29_threshold$fifo$popd(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e29_threshold$fifo$popd
-
-
 module random_3_e29_threshold$fifo$ram(read_address,read_clock,read_data,write_address,write_clock,write_data,write_enable);
     
     // Module arguments
@@ -470,111 +413,6 @@ module random_3_e29_threshold$fifo$ram(read_address,read_clock,read_data,write_a
     end
                 
 endmodule // random_3_e29_threshold$fifo$ram
-
-
-module random_3_e29_threshold$fifo$ram1$0(read_address,read_clock,read_data,write_address,write_clock,write_data,write_enable);
-    
-    // Module arguments
-    input wire  [3:0] read_address;
-    input wire  read_clock;
-    output reg  read_data;
-    input wire  [3:0] write_address;
-    input wire  write_clock;
-    input wire  write_data;
-    input wire  write_enable;
-    
-    // Update code (custom)
-    reg[0:0] mem[15:0];
-    
-    
-    
-    always @(posedge read_clock) begin
-       read_data <= mem[read_address];
-    end
-    
-    always @(posedge write_clock) begin
-       if (write_enable) begin
-          mem[write_address] <= write_data;
-       end
-    end
-                
-endmodule // random_3_e29_threshold$fifo$ram1$0
-
-
-module random_3_e29_threshold$fifo$rp(d,q,clock);
-    
-    // Module arguments
-    input wire  [4:0] d;
-    output reg  [4:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 5'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e29_threshold$fifo$rp
-
-
-module random_3_e29_threshold$fifo$rp1x(d,q,clock);
-    
-    // Module arguments
-    input wire  [4:0] d;
-    output reg  [4:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 5'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e29_threshold$fifo$rp1x
-
-
-module random_3_e29_threshold$fifo$wp(d,q,clock);
-    
-    // Module arguments
-    input wire  [4:0] d;
-    output reg  [4:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 5'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e29_threshold$fifo$wp
-
-
-module random_3_e29_threshold$fifo$wpd(d,q,clock);
-    
-    // Module arguments
-    input wire  [4:0] d;
-    output reg  [4:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 5'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e29_threshold$fifo$wpd
 
 
 module random_3_e29_threshold$ins$0(prev,v,out);
@@ -707,12 +545,12 @@ module random_3_e29_threshold$thr$0(clock,in_valid,ch,y,out_valid,n);
         .clock(flips$clock),
         .data(flips$data)
     );
-    random_3_e29_threshold$thr$0$y1 y1(
+    random_3_e29_threshold$cb y1(
         .d(y1$d),
         .q(y1$q),
         .clock(y1$clock)
     );
-    random_3_e29_threshold$thr$0$v1 v1(
+    random_3_e29_threshold$room v1(
         .d(v1$d),
         .q(v1$q),
         .clock(v1$clock)
@@ -722,7 +560,7 @@ module random_3_e29_threshold$thr$0(clock,in_valid,ch,y,out_valid,n);
         .q(treg$0$q),
         .clock(treg$0$clock)
     );
-    random_3_e29_threshold$thr$0$freg freg(
+    random_3_e29_threshold$room freg(
         .d(freg$d),
         .q(freg$q),
         .clock(freg$clock)
@@ -732,7 +570,7 @@ module random_3_e29_threshold$thr$0(clock,in_valid,ch,y,out_valid,n);
         .q(y2$q),
         .clock(y2$clock)
     );
-    random_3_e29_threshold$thr$0$v2 v2(
+    random_3_e29_threshold$room v2(
         .d(v2$d),
         .q(v2$q),
         .clock(v2$clock)
@@ -747,12 +585,12 @@ module random_3_e29_threshold$thr$0(clock,in_valid,ch,y,out_valid,n);
         .bits(tree$bits),
         .count(tree$count)
     );
-    random_3_e29_threshold$thr$0$nreg nreg(
+    random_3_e29_threshold$room nreg(
         .d(nreg$d),
         .q(nreg$q),
         .clock(nreg$clock)
     );
-    random_3_e29_threshold$thr$0$vout vout(
+    random_3_e29_threshold$room vout(
         .d(vout$d),
         .q(vout$q),
         .clock(vout$clock)
@@ -831,68 +669,14 @@ module random_3_e29_threshold$thr$0$flips(address,clock,data);
     // Update code (custom)
     reg[0:0] mem [31:0];
     
-    initial begin
-    mem[0] = 1'b1;
-    mem[1] = 1'b1;
-    mem[2] = 1'b0;
-    mem[3] = 1'b0;
-    mem[4] = 1'b0;
-    mem[5] = 1'b1;
-    mem[6] = 1'b0;
-    mem[7] = 1'b1;
-    mem[8] = 1'b0;
-    mem[9] = 1'b1;
-    mem[10] = 1'b0;
-    mem[11] = 1'b0;
-    mem[12] = 1'b1;
-    mem[13] = 1'b1;
-    mem[14] = 1'b0;
-    mem[15] = 1'b0;
-    mem[16] = 1'b0;
-    end
+    integer mem$i;
+    localparam [16:0] mem$0 = 17'h32a3;
+    initial for (mem$i = 0; mem$i < 17; mem$i = mem$i + 1) mem[0 + mem$i] = mem$0[1*mem$i +: 1];
     
     always @(posedge clock) begin
        data <= mem[address];
     end
 endmodule // random_3_e29_threshold$thr$0$flips
-
-
-module random_3_e29_threshold$thr$0$freg(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e29_threshold$thr$0$freg
-
-
-module random_3_e29_threshold$thr$0$nreg(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e29_threshold$thr$0$nreg
 
 
 module random_3_e29_threshold$thr$0$thr$0(address,clock,data);
@@ -905,25 +689,9 @@ module random_3_e29_threshold$thr$0$thr$0(address,clock,data);
     // Update code (custom)
     reg[5:0] mem [31:0];
     
-    initial begin
-    mem[0] = 6'b11000;
-    mem[1] = 6'b11011;
-    mem[2] = 6'b11010;
-    mem[3] = 6'b11010;
-    mem[4] = 6'b11000;
-    mem[5] = 6'b11100;
-    mem[6] = 6'b11010;
-    mem[7] = 6'b11010;
-    mem[8] = 6'b11000;
-    mem[9] = 6'b11100;
-    mem[10] = 6'b11010;
-    mem[11] = 6'b10000;
-    mem[12] = 6'b11001;
-    mem[13] = 6'b10000;
-    mem[14] = 6'b10111;
-    mem[15] = 6'b10101;
-    mem[16] = 6'b11011;
-    end
+    integer mem$i;
+    localparam [101:0] mem$0 = 102'h1b55741941a71869a71869a6d8;
+    initial for (mem$i = 0; mem$i < 17; mem$i = mem$i + 1) mem[0 + mem$i] = mem$0[6*mem$i +: 6];
     
     always @(posedge clock) begin
        data <= mem[address];
@@ -966,32 +734,32 @@ module random_3_e29_threshold$thr$0$tree(bits,count);
         .b(lv1$0$b),
         .s(lv1$0$s)
     );
-    random_3_e29_threshold$thr$0$tree$lv2$0 lv2$0(
+    random_3_e29_threshold$thr$0$tree$lv1$0 lv2$0(
         .a(lv2$0$a),
         .b(lv2$0$b),
         .s(lv2$0$s)
     );
-    random_3_e29_threshold$thr$0$tree$lv3$0 lv3$0(
+    random_3_e29_threshold$thr$0$tree$lv1$0 lv3$0(
         .a(lv3$0$a),
         .b(lv3$0$b),
         .s(lv3$0$s)
     );
-    random_3_e29_threshold$thr$0$tree$lv4$0 lv4$0(
+    random_3_e29_threshold$thr$0$tree$lv1$0 lv4$0(
         .a(lv4$0$a),
         .b(lv4$0$b),
         .s(lv4$0$s)
     );
-    random_3_e29_threshold$thr$0$tree$lv5$0 lv5$0(
+    random_3_e29_threshold$thr$0$tree$lv1$0 lv5$0(
         .a(lv5$0$a),
         .b(lv5$0$b),
         .s(lv5$0$s)
     );
-    random_3_e29_threshold$thr$0$tree$lv6$0 lv6$0(
+    random_3_e29_threshold$thr$0$tree$lv1$0 lv6$0(
         .a(lv6$0$a),
         .b(lv6$0$b),
         .s(lv6$0$s)
     );
-    random_3_e29_threshold$thr$0$tree$lv7$0 lv7$0(
+    random_3_e29_threshold$thr$0$tree$lv1$0 lv7$0(
         .a(lv7$0$a),
         .b(lv7$0$b),
         .s(lv7$0$s)
@@ -1037,96 +805,6 @@ module random_3_e29_threshold$thr$0$tree$lv1$0(a,b,s);
 endmodule // random_3_e29_threshold$thr$0$tree$lv1$0
 
 
-module random_3_e29_threshold$thr$0$tree$lv2$0(a,b,s);
-    
-    // Module arguments
-    input wire  a;
-    input wire  b;
-    output reg  s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e29_threshold$thr$0$tree$lv2$0
-
-
-module random_3_e29_threshold$thr$0$tree$lv3$0(a,b,s);
-    
-    // Module arguments
-    input wire  a;
-    input wire  b;
-    output reg  s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e29_threshold$thr$0$tree$lv3$0
-
-
-module random_3_e29_threshold$thr$0$tree$lv4$0(a,b,s);
-    
-    // Module arguments
-    input wire  a;
-    input wire  b;
-    output reg  s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e29_threshold$thr$0$tree$lv4$0
-
-
-module random_3_e29_threshold$thr$0$tree$lv5$0(a,b,s);
-    
-    // Module arguments
-    input wire  a;
-    input wire  b;
-    output reg  s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e29_threshold$thr$0$tree$lv5$0
-
-
-module random_3_e29_threshold$thr$0$tree$lv6$0(a,b,s);
-    
-    // Module arguments
-    input wire  a;
-    input wire  b;
-    output reg  s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e29_threshold$thr$0$tree$lv6$0
-
-
-module random_3_e29_threshold$thr$0$tree$lv7$0(a,b,s);
-    
-    // Module arguments
-    input wire  a;
-    input wire  b;
-    output reg  s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e29_threshold$thr$0$tree$lv7$0
-
-
 module random_3_e29_threshold$thr$0$treg$0(d,q,clock);
     
     // Module arguments
@@ -1144,82 +822,6 @@ module random_3_e29_threshold$thr$0$treg$0(d,q,clock);
     end
           
 endmodule // random_3_e29_threshold$thr$0$treg$0
-
-
-module random_3_e29_threshold$thr$0$v1(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e29_threshold$thr$0$v1
-
-
-module random_3_e29_threshold$thr$0$v2(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e29_threshold$thr$0$v2
-
-
-module random_3_e29_threshold$thr$0$vout(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e29_threshold$thr$0$vout
-
-
-module random_3_e29_threshold$thr$0$y1(d,q,clock);
-    
-    // Module arguments
-    input wire  [4:0] d;
-    output reg  [4:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 5'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e29_threshold$thr$0$y1
 
 
 module random_3_e29_threshold$thr$0$y2(d,q,clock);

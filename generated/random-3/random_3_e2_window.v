@@ -180,12 +180,12 @@ module random_3_e2_window(clock,reset,in_data,in_valid,in_ready,out_data,out_val
         .q(gi$q),
         .clock(gi$clock)
     );
-    random_3_e2_window$wcg wcg(
+    random_3_e2_window$gi wcg(
         .d(wcg$d),
         .q(wcg$q),
         .clock(wcg$clock)
     );
-    random_3_e2_window$wxb wxb(
+    random_3_e2_window$gi wxb(
         .d(wxb$d),
         .q(wxb$q),
         .clock(wxb$clock)
@@ -195,87 +195,87 @@ module random_3_e2_window(clock,reset,in_data,in_valid,in_ready,out_data,out_val
         .q(wyb$q),
         .clock(wyb$clock)
     );
-    random_3_e2_window$wa wa(
+    random_3_e2_window$gi wa(
         .d(wa$d),
         .q(wa$q),
         .clock(wa$clock)
     );
-    random_3_e2_window$gacc gacc(
+    random_3_e2_window$queue$e0 gacc(
         .d(gacc$d),
         .q(gacc$q),
         .clock(gacc$clock)
     );
-    random_3_e2_window$fd fd(
+    random_3_e2_window$queue$n fd(
         .d(fd$d),
         .q(fd$q),
         .clock(fd$clock)
     );
-    random_3_e2_window$cg cg(
+    random_3_e2_window$gi cg(
         .d(cg$d),
         .q(cg$q),
         .clock(cg$clock)
     );
-    random_3_e2_window$kx kx(
+    random_3_e2_window$gi kx(
         .d(kx$d),
         .q(kx$q),
         .clock(kx$clock)
     );
-    random_3_e2_window$ky ky(
+    random_3_e2_window$gi ky(
         .d(ky$d),
         .q(ky$q),
         .clock(ky$clock)
     );
-    random_3_e2_window$oxs oxs(
+    random_3_e2_window$gi oxs(
         .d(oxs$d),
         .q(oxs$q),
         .clock(oxs$clock)
     );
-    random_3_e2_window$oys oys(
+    random_3_e2_window$gi oys(
         .d(oys$d),
         .q(oys$q),
         .clock(oys$clock)
     );
-    random_3_e2_window$ixb ixb(
+    random_3_e2_window$gi ixb(
         .d(ixb$d),
         .q(ixb$q),
         .clock(ixb$clock)
     );
-    random_3_e2_window$iyb iyb(
+    random_3_e2_window$gi iyb(
         .d(iyb$d),
         .q(iyb$q),
         .clock(iyb$clock)
     );
-    random_3_e2_window$koff koff(
+    random_3_e2_window$gi koff(
         .d(koff$d),
         .q(koff$q),
         .clock(koff$clock)
     );
-    random_3_e2_window$coff coff(
+    random_3_e2_window$gi coff(
         .d(coff$d),
         .q(coff$q),
         .clock(coff$clock)
     );
-    random_3_e2_window$rb rb(
+    random_3_e2_window$gi rb(
         .d(rb$d),
         .q(rb$q),
         .clock(rb$clock)
     );
-    random_3_e2_window$rrow rrow(
+    random_3_e2_window$gi rrow(
         .d(rrow$d),
         .q(rrow$q),
         .clock(rrow$clock)
     );
-    random_3_e2_window$rtop rtop(
+    random_3_e2_window$gi rtop(
         .d(rtop$d),
         .q(rtop$q),
         .clock(rtop$clock)
     );
-    random_3_e2_window$v1 v1(
+    random_3_e2_window$queue$e0 v1(
         .d(v1$d),
         .q(v1$q),
         .clock(v1$clock)
     );
-    random_3_e2_window$pad1 pad1(
+    random_3_e2_window$queue$e0 pad1(
         .d(pad1$d),
         .q(pad1$q),
         .clock(pad1$clock)
@@ -508,82 +508,6 @@ module random_3_e2_window(clock,reset,in_data,in_valid,in_ready,out_data,out_val
 endmodule // random_3_e2_window
 
 
-module random_3_e2_window$cg(d,q,clock);
-    
-    // Module arguments
-    input wire  [4:0] d;
-    output reg  [4:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 5'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e2_window$cg
-
-
-module random_3_e2_window$coff(d,q,clock);
-    
-    // Module arguments
-    input wire  [4:0] d;
-    output reg  [4:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 5'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e2_window$coff
-
-
-module random_3_e2_window$fd(d,q,clock);
-    
-    // Module arguments
-    input wire  [1:0] d;
-    output reg  [1:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 2'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e2_window$fd
-
-
-module random_3_e2_window$gacc(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e2_window$gacc
-
-
 module random_3_e2_window$gi(d,q,clock);
     
     // Module arguments
@@ -601,158 +525,6 @@ module random_3_e2_window$gi(d,q,clock);
     end
           
 endmodule // random_3_e2_window$gi
-
-
-module random_3_e2_window$ixb(d,q,clock);
-    
-    // Module arguments
-    input wire  [4:0] d;
-    output reg  [4:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 5'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e2_window$ixb
-
-
-module random_3_e2_window$iyb(d,q,clock);
-    
-    // Module arguments
-    input wire  [4:0] d;
-    output reg  [4:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 5'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e2_window$iyb
-
-
-module random_3_e2_window$koff(d,q,clock);
-    
-    // Module arguments
-    input wire  [4:0] d;
-    output reg  [4:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 5'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e2_window$koff
-
-
-module random_3_e2_window$kx(d,q,clock);
-    
-    // Module arguments
-    input wire  [4:0] d;
-    output reg  [4:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 5'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e2_window$kx
-
-
-module random_3_e2_window$ky(d,q,clock);
-    
-    // Module arguments
-    input wire  [4:0] d;
-    output reg  [4:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 5'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e2_window$ky
-
-
-module random_3_e2_window$oxs(d,q,clock);
-    
-    // Module arguments
-    input wire  [4:0] d;
-    output reg  [4:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 5'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e2_window$oxs
-
-
-module random_3_e2_window$oys(d,q,clock);
-    
-    // Module arguments
-    input wire  [4:0] d;
-    output reg  [4:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 5'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e2_window$oys
-
-
-module random_3_e2_window$pad1(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e2_window$pad1
 
 
 module random_3_e2_window$queue(clock,reset,push,push_data,out_ready,out_valid,out_data,count);
@@ -791,12 +563,12 @@ module random_3_e2_window$queue(clock,reset,push,push_data,out_ready,out_valid,o
         .q(e0$q),
         .clock(e0$clock)
     );
-    random_3_e2_window$queue$e1 e1(
+    random_3_e2_window$queue$e0 e1(
         .d(e1$d),
         .q(e1$q),
         .clock(e1$clock)
     );
-    random_3_e2_window$queue$e2 e2(
+    random_3_e2_window$queue$e0 e2(
         .d(e2$d),
         .q(e2$q),
         .clock(e2$clock)
@@ -869,44 +641,6 @@ module random_3_e2_window$queue$e0(d,q,clock);
 endmodule // random_3_e2_window$queue$e0
 
 
-module random_3_e2_window$queue$e1(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e2_window$queue$e1
-
-
-module random_3_e2_window$queue$e2(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e2_window$queue$e2
-
-
 module random_3_e2_window$queue$n(d,q,clock);
     
     // Module arguments
@@ -949,139 +683,6 @@ module random_3_e2_window$ram(clock,read_address,read_data,write_address,write_d
        end
     end
 endmodule // random_3_e2_window$ram
-
-
-module random_3_e2_window$rb(d,q,clock);
-    
-    // Module arguments
-    input wire  [4:0] d;
-    output reg  [4:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 5'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e2_window$rb
-
-
-module random_3_e2_window$rrow(d,q,clock);
-    
-    // Module arguments
-    input wire  [4:0] d;
-    output reg  [4:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 5'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e2_window$rrow
-
-
-module random_3_e2_window$rtop(d,q,clock);
-    
-    // Module arguments
-    input wire  [4:0] d;
-    output reg  [4:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 5'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e2_window$rtop
-
-
-module random_3_e2_window$v1(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e2_window$v1
-
-
-module random_3_e2_window$wa(d,q,clock);
-    
-    // Module arguments
-    input wire  [4:0] d;
-    output reg  [4:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 5'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e2_window$wa
-
-
-module random_3_e2_window$wcg(d,q,clock);
-    
-    // Module arguments
-    input wire  [4:0] d;
-    output reg  [4:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 5'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e2_window$wcg
-
-
-module random_3_e2_window$wxb(d,q,clock);
-    
-    // Module arguments
-    input wire  [4:0] d;
-    output reg  [4:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 5'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e2_window$wxb
 
 
 module random_3_e2_window$wyb(d,q,clock);

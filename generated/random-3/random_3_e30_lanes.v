@@ -96,7 +96,7 @@ module random_3_e30_lanes(clock,reset,in_data,in_valid,in_ready,out_data,out_val
         .q(sh$q),
         .clock(sh$clock)
     );
-    random_3_e30_lanes$busy busy(
+    random_3_e30_lanes$pend busy(
         .d(busy$d),
         .q(busy$q),
         .clock(busy$clock)
@@ -106,17 +106,17 @@ module random_3_e30_lanes(clock,reset,in_data,in_valid,in_ready,out_data,out_val
         .q(j$q),
         .clock(j$clock)
     );
-    random_3_e30_lanes$fc fc(
+    random_3_e30_lanes$pend fc(
         .d(fc$d),
         .q(fc$q),
         .clock(fc$clock)
     );
-    random_3_e30_lanes$od od(
+    random_3_e30_lanes$acc od(
         .d(od$d),
         .q(od$q),
         .clock(od$clock)
     );
-    random_3_e30_lanes$ov ov(
+    random_3_e30_lanes$pend ov(
         .d(ov$d),
         .q(ov$q),
         .clock(ov$clock)
@@ -256,44 +256,6 @@ module random_3_e30_lanes$acc(d,q,clock);
 endmodule // random_3_e30_lanes$acc
 
 
-module random_3_e30_lanes$busy(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e30_lanes$busy
-
-
-module random_3_e30_lanes$fc(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e30_lanes$fc
-
-
 module random_3_e30_lanes$j(d,q,clock);
     
     // Module arguments
@@ -311,44 +273,6 @@ module random_3_e30_lanes$j(d,q,clock);
     end
           
 endmodule // random_3_e30_lanes$j
-
-
-module random_3_e30_lanes$od(d,q,clock);
-    
-    // Module arguments
-    input wire  [16:0] d;
-    output reg  [16:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 17'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e30_lanes$od
-
-
-module random_3_e30_lanes$ov(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e30_lanes$ov
 
 
 module random_3_e30_lanes$pend(d,q,clock);

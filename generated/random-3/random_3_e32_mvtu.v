@@ -296,7 +296,7 @@ module random_3_e32_mvtu$ctrl(clock,reset,in_data,in_valid,in_ready,out_data,out
         .q(nf$q),
         .clock(nf$clock)
     );
-    random_3_e32_mvtu$ctrl$wa wa(
+    random_3_e32_mvtu$ctrl$nf wa(
         .d(wa$d),
         .q(wa$q),
         .clock(wa$clock)
@@ -306,12 +306,12 @@ module random_3_e32_mvtu$ctrl(clock,reset,in_data,in_valid,in_ready,out_data,out
         .q(credits$q),
         .clock(credits$clock)
     );
-    random_3_e32_mvtu$ctrl$drain drain(
+    random_3_e32_mvtu$ctrl$credits drain(
         .d(drain$d),
         .q(drain$q),
         .clock(drain$clock)
     );
-    random_3_e32_mvtu$ctrl$room room(
+    random_3_e32_mvtu$ctrl$sf room(
         .d(room$d),
         .q(room$q),
         .clock(room$clock)
@@ -325,22 +325,22 @@ module random_3_e32_mvtu$ctrl(clock,reset,in_data,in_valid,in_ready,out_data,out
         .write_data(vbuf$write_data),
         .write_enable(vbuf$write_enable)
     );
-    random_3_e32_mvtu$ctrl$v1 v1(
+    random_3_e32_mvtu$ctrl$sf v1(
         .d(v1$d),
         .q(v1$q),
         .clock(v1$clock)
     );
-    random_3_e32_mvtu$ctrl$first1 first1(
+    random_3_e32_mvtu$ctrl$sf first1(
         .d(first1$d),
         .q(first1$q),
         .clock(first1$clock)
     );
-    random_3_e32_mvtu$ctrl$last1 last1(
+    random_3_e32_mvtu$ctrl$sf last1(
         .d(last1$d),
         .q(last1$q),
         .clock(last1$clock)
     );
-    random_3_e32_mvtu$ctrl$fromin1 fromin1(
+    random_3_e32_mvtu$ctrl$sf fromin1(
         .d(fromin1$d),
         .q(fromin1$q),
         .clock(fromin1$clock)
@@ -350,52 +350,52 @@ module random_3_e32_mvtu$ctrl(clock,reset,in_data,in_valid,in_ready,out_data,out
         .q(x1$q),
         .clock(x1$clock)
     );
-    random_3_e32_mvtu$ctrl$v2 v2(
+    random_3_e32_mvtu$ctrl$sf v2(
         .d(v2$d),
         .q(v2$q),
         .clock(v2$clock)
     );
-    random_3_e32_mvtu$ctrl$first2 first2(
+    random_3_e32_mvtu$ctrl$sf first2(
         .d(first2$d),
         .q(first2$q),
         .clock(first2$clock)
     );
-    random_3_e32_mvtu$ctrl$last2 last2(
+    random_3_e32_mvtu$ctrl$sf last2(
         .d(last2$d),
         .q(last2$q),
         .clock(last2$clock)
     );
-    random_3_e32_mvtu$ctrl$x2 x2(
+    random_3_e32_mvtu$ctrl$x1 x2(
         .d(x2$d),
         .q(x2$q),
         .clock(x2$clock)
     );
-    random_3_e32_mvtu$ctrl$nfd$0 nfd$0(
+    random_3_e32_mvtu$ctrl$nf nfd$0(
         .d(nfd$0$d),
         .q(nfd$0$q),
         .clock(nfd$0$clock)
     );
-    random_3_e32_mvtu$ctrl$nfd$1 nfd$1(
+    random_3_e32_mvtu$ctrl$nf nfd$1(
         .d(nfd$1$d),
         .q(nfd$1$q),
         .clock(nfd$1$clock)
     );
-    random_3_e32_mvtu$ctrl$nfd$2 nfd$2(
+    random_3_e32_mvtu$ctrl$nf nfd$2(
         .d(nfd$2$d),
         .q(nfd$2$q),
         .clock(nfd$2$clock)
     );
-    random_3_e32_mvtu$ctrl$nfd$3 nfd$3(
+    random_3_e32_mvtu$ctrl$nf nfd$3(
         .d(nfd$3$d),
         .q(nfd$3$q),
         .clock(nfd$3$clock)
     );
-    random_3_e32_mvtu$ctrl$nfd$4 nfd$4(
+    random_3_e32_mvtu$ctrl$nf nfd$4(
         .d(nfd$4$d),
         .q(nfd$4$q),
         .clock(nfd$4$clock)
     );
-    random_3_e32_mvtu$ctrl$nfd$5 nfd$5(
+    random_3_e32_mvtu$ctrl$nf nfd$5(
         .d(nfd$5$d),
         .q(nfd$5$q),
         .clock(nfd$5$clock)
@@ -409,22 +409,22 @@ module random_3_e32_mvtu$ctrl(clock,reset,in_data,in_valid,in_ready,out_data,out
         .valid(fifo$valid),
         .data_out(fifo$data_out)
     );
-    random_3_e32_mvtu$ctrl$sflx sflx(
+    random_3_e32_mvtu$ctrl$sf sflx(
         .d(sflx$d),
         .q(sflx$q),
         .clock(sflx$clock)
     );
-    random_3_e32_mvtu$ctrl$nflx nflx(
+    random_3_e32_mvtu$ctrl$sf nflx(
         .d(nflx$d),
         .q(nflx$q),
         .clock(nflx$clock)
     );
-    random_3_e32_mvtu$ctrl$nf_nz nf_nz(
+    random_3_e32_mvtu$ctrl$sf nf_nz(
         .d(nf_nz$d),
         .q(nf_nz$q),
         .clock(nf_nz$clock)
     );
-    random_3_e32_mvtu$ctrl$rdy rdy(
+    random_3_e32_mvtu$ctrl$sf rdy(
         .d(rdy$d),
         .q(rdy$q),
         .clock(rdy$clock)
@@ -594,25 +594,6 @@ module random_3_e32_mvtu$ctrl$credits(d,q,clock);
 endmodule // random_3_e32_mvtu$ctrl$credits
 
 
-module random_3_e32_mvtu$ctrl$drain(d,q,clock);
-    
-    // Module arguments
-    input wire  [4:0] d;
-    output reg  [4:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 5'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e32_mvtu$ctrl$drain
-
-
 module random_3_e32_mvtu$ctrl$fifo(clock,reset,write,data_in,read,valid,data_out);
     
     // Module arguments
@@ -676,7 +657,7 @@ module random_3_e32_mvtu$ctrl$fifo(clock,reset,write,data_in,read,valid,data_out
         .write_data(ram$write_data),
         .write_enable(ram$write_enable)
     );
-    random_3_e32_mvtu$ctrl$fifo$ram1$0 ram1$0(
+    random_3_e32_mvtu$ctrl$fifo$ram ram1$0(
         .read_address(ram1$0$read_address),
         .read_clock(ram1$0$read_clock),
         .read_data(ram1$0$read_data),
@@ -685,32 +666,32 @@ module random_3_e32_mvtu$ctrl$fifo(clock,reset,write,data_in,read,valid,data_out
         .write_data(ram1$0$write_data),
         .write_enable(ram1$0$write_enable)
     );
-    random_3_e32_mvtu$ctrl$fifo$popd popd(
+    random_3_e32_mvtu$ctrl$sf popd(
         .d(popd$d),
         .q(popd$q),
         .clock(popd$clock)
     );
-    random_3_e32_mvtu$ctrl$fifo$wp wp(
+    random_3_e32_mvtu$ctrl$credits wp(
         .d(wp$d),
         .q(wp$q),
         .clock(wp$clock)
     );
-    random_3_e32_mvtu$ctrl$fifo$wpd wpd(
+    random_3_e32_mvtu$ctrl$credits wpd(
         .d(wpd$d),
         .q(wpd$q),
         .clock(wpd$clock)
     );
-    random_3_e32_mvtu$ctrl$fifo$rp rp(
+    random_3_e32_mvtu$ctrl$credits rp(
         .d(rp$d),
         .q(rp$q),
         .clock(rp$clock)
     );
-    random_3_e32_mvtu$ctrl$fifo$nonempty nonempty(
+    random_3_e32_mvtu$ctrl$sf nonempty(
         .d(nonempty$d),
         .q(nonempty$q),
         .clock(nonempty$clock)
     );
-    random_3_e32_mvtu$ctrl$fifo$rp1x rp1x(
+    random_3_e32_mvtu$ctrl$credits rp1x(
         .d(rp1x$d),
         .q(rp1x$q),
         .clock(rp1x$clock)
@@ -775,44 +756,6 @@ module random_3_e32_mvtu$ctrl$fifo(clock,reset,write,data_in,read,valid,data_out
 endmodule // random_3_e32_mvtu$ctrl$fifo
 
 
-module random_3_e32_mvtu$ctrl$fifo$nonempty(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e32_mvtu$ctrl$fifo$nonempty
-
-
-module random_3_e32_mvtu$ctrl$fifo$popd(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e32_mvtu$ctrl$fifo$popd
-
-
 module random_3_e32_mvtu$ctrl$fifo$ram(read_address,read_clock,read_data,write_address,write_clock,write_data,write_enable);
     
     // Module arguments
@@ -842,206 +785,6 @@ module random_3_e32_mvtu$ctrl$fifo$ram(read_address,read_clock,read_data,write_a
 endmodule // random_3_e32_mvtu$ctrl$fifo$ram
 
 
-module random_3_e32_mvtu$ctrl$fifo$ram1$0(read_address,read_clock,read_data,write_address,write_clock,write_data,write_enable);
-    
-    // Module arguments
-    input wire  [3:0] read_address;
-    input wire  read_clock;
-    output reg  [1:0] read_data;
-    input wire  [3:0] write_address;
-    input wire  write_clock;
-    input wire  [1:0] write_data;
-    input wire  write_enable;
-    
-    // Update code (custom)
-    reg[1:0] mem[15:0];
-    
-    
-    
-    always @(posedge read_clock) begin
-       read_data <= mem[read_address];
-    end
-    
-    always @(posedge write_clock) begin
-       if (write_enable) begin
-          mem[write_address] <= write_data;
-       end
-    end
-                
-endmodule // random_3_e32_mvtu$ctrl$fifo$ram1$0
-
-
-module random_3_e32_mvtu$ctrl$fifo$rp(d,q,clock);
-    
-    // Module arguments
-    input wire  [4:0] d;
-    output reg  [4:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 5'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e32_mvtu$ctrl$fifo$rp
-
-
-module random_3_e32_mvtu$ctrl$fifo$rp1x(d,q,clock);
-    
-    // Module arguments
-    input wire  [4:0] d;
-    output reg  [4:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 5'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e32_mvtu$ctrl$fifo$rp1x
-
-
-module random_3_e32_mvtu$ctrl$fifo$wp(d,q,clock);
-    
-    // Module arguments
-    input wire  [4:0] d;
-    output reg  [4:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 5'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e32_mvtu$ctrl$fifo$wp
-
-
-module random_3_e32_mvtu$ctrl$fifo$wpd(d,q,clock);
-    
-    // Module arguments
-    input wire  [4:0] d;
-    output reg  [4:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 5'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e32_mvtu$ctrl$fifo$wpd
-
-
-module random_3_e32_mvtu$ctrl$first1(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e32_mvtu$ctrl$first1
-
-
-module random_3_e32_mvtu$ctrl$first2(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e32_mvtu$ctrl$first2
-
-
-module random_3_e32_mvtu$ctrl$fromin1(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e32_mvtu$ctrl$fromin1
-
-
-module random_3_e32_mvtu$ctrl$last1(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e32_mvtu$ctrl$last1
-
-
-module random_3_e32_mvtu$ctrl$last2(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e32_mvtu$ctrl$last2
-
-
 module random_3_e32_mvtu$ctrl$nf(d,q,clock);
     
     // Module arguments
@@ -1061,196 +804,6 @@ module random_3_e32_mvtu$ctrl$nf(d,q,clock);
 endmodule // random_3_e32_mvtu$ctrl$nf
 
 
-module random_3_e32_mvtu$ctrl$nf_nz(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e32_mvtu$ctrl$nf_nz
-
-
-module random_3_e32_mvtu$ctrl$nfd$0(d,q,clock);
-    
-    // Module arguments
-    input wire  [5:0] d;
-    output reg  [5:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 6'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e32_mvtu$ctrl$nfd$0
-
-
-module random_3_e32_mvtu$ctrl$nfd$1(d,q,clock);
-    
-    // Module arguments
-    input wire  [5:0] d;
-    output reg  [5:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 6'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e32_mvtu$ctrl$nfd$1
-
-
-module random_3_e32_mvtu$ctrl$nfd$2(d,q,clock);
-    
-    // Module arguments
-    input wire  [5:0] d;
-    output reg  [5:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 6'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e32_mvtu$ctrl$nfd$2
-
-
-module random_3_e32_mvtu$ctrl$nfd$3(d,q,clock);
-    
-    // Module arguments
-    input wire  [5:0] d;
-    output reg  [5:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 6'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e32_mvtu$ctrl$nfd$3
-
-
-module random_3_e32_mvtu$ctrl$nfd$4(d,q,clock);
-    
-    // Module arguments
-    input wire  [5:0] d;
-    output reg  [5:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 6'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e32_mvtu$ctrl$nfd$4
-
-
-module random_3_e32_mvtu$ctrl$nfd$5(d,q,clock);
-    
-    // Module arguments
-    input wire  [5:0] d;
-    output reg  [5:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 6'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e32_mvtu$ctrl$nfd$5
-
-
-module random_3_e32_mvtu$ctrl$nflx(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e32_mvtu$ctrl$nflx
-
-
-module random_3_e32_mvtu$ctrl$rdy(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e32_mvtu$ctrl$rdy
-
-
-module random_3_e32_mvtu$ctrl$room(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e32_mvtu$ctrl$room
-
-
 module random_3_e32_mvtu$ctrl$sf(d,q,clock);
     
     // Module arguments
@@ -1268,63 +821,6 @@ module random_3_e32_mvtu$ctrl$sf(d,q,clock);
     end
           
 endmodule // random_3_e32_mvtu$ctrl$sf
-
-
-module random_3_e32_mvtu$ctrl$sflx(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e32_mvtu$ctrl$sflx
-
-
-module random_3_e32_mvtu$ctrl$v1(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e32_mvtu$ctrl$v1
-
-
-module random_3_e32_mvtu$ctrl$v2(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e32_mvtu$ctrl$v2
 
 
 module random_3_e32_mvtu$ctrl$vbuf(read_address,read_clock,read_data,write_address,write_clock,write_data,write_enable);
@@ -1356,25 +852,6 @@ module random_3_e32_mvtu$ctrl$vbuf(read_address,read_clock,read_data,write_addre
 endmodule // random_3_e32_mvtu$ctrl$vbuf
 
 
-module random_3_e32_mvtu$ctrl$wa(d,q,clock);
-    
-    // Module arguments
-    input wire  [5:0] d;
-    output reg  [5:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 6'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e32_mvtu$ctrl$wa
-
-
 module random_3_e32_mvtu$ctrl$x1(d,q,clock);
     
     // Module arguments
@@ -1392,25 +869,6 @@ module random_3_e32_mvtu$ctrl$x1(d,q,clock);
     end
           
 endmodule // random_3_e32_mvtu$ctrl$x1
-
-
-module random_3_e32_mvtu$ctrl$x2(d,q,clock);
-    
-    // Module arguments
-    input wire  [16:0] d;
-    output reg  [16:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 17'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e32_mvtu$ctrl$x2
 
 
 module random_3_e32_mvtu$lanes$0(clock,y_valid,y,ch,ch_pre,prev,out,valid);
@@ -1582,12 +1040,12 @@ module random_3_e32_mvtu$lanes$0$thr$0(clock,in_valid,ch,y,out_valid,n);
         .clock(flips$clock),
         .data(flips$data)
     );
-    random_3_e32_mvtu$lanes$0$thr$0$y1 y1(
+    random_3_e32_mvtu$ctrl$nf y1(
         .d(y1$d),
         .q(y1$q),
         .clock(y1$clock)
     );
-    random_3_e32_mvtu$lanes$0$thr$0$v1 v1(
+    random_3_e32_mvtu$ctrl$sf v1(
         .d(v1$d),
         .q(v1$q),
         .clock(v1$clock)
@@ -1597,27 +1055,27 @@ module random_3_e32_mvtu$lanes$0$thr$0(clock,in_valid,ch,y,out_valid,n);
         .q(treg$0$q),
         .clock(treg$0$clock)
     );
-    random_3_e32_mvtu$lanes$0$thr$0$treg$1 treg$1(
+    random_3_e32_mvtu$lanes$0$thr$0$treg$0 treg$1(
         .d(treg$1$d),
         .q(treg$1$q),
         .clock(treg$1$clock)
     );
-    random_3_e32_mvtu$lanes$0$thr$0$treg$2 treg$2(
+    random_3_e32_mvtu$lanes$0$thr$0$treg$0 treg$2(
         .d(treg$2$d),
         .q(treg$2$q),
         .clock(treg$2$clock)
     );
-    random_3_e32_mvtu$lanes$0$thr$0$freg freg(
+    random_3_e32_mvtu$ctrl$sf freg(
         .d(freg$d),
         .q(freg$q),
         .clock(freg$clock)
     );
-    random_3_e32_mvtu$lanes$0$thr$0$y2 y2(
+    random_3_e32_mvtu$lanes$0$thr$0$treg$0 y2(
         .d(y2$d),
         .q(y2$q),
         .clock(y2$clock)
     );
-    random_3_e32_mvtu$lanes$0$thr$0$v2 v2(
+    random_3_e32_mvtu$ctrl$sf v2(
         .d(v2$d),
         .q(v2$q),
         .clock(v2$clock)
@@ -1649,7 +1107,7 @@ module random_3_e32_mvtu$lanes$0$thr$0(clock,in_valid,ch,y,out_valid,n);
         .q(nreg$q),
         .clock(nreg$clock)
     );
-    random_3_e32_mvtu$lanes$0$thr$0$vout vout(
+    random_3_e32_mvtu$ctrl$sf vout(
         .d(vout$d),
         .q(vout$q),
         .clock(vout$clock)
@@ -1780,75 +1238,14 @@ module random_3_e32_mvtu$lanes$0$thr$0$flips(address,clock,data);
     // Update code (custom)
     reg[0:0] mem [63:0];
     
-    initial begin
-    mem[0] = 1'b1;
-    mem[1] = 1'b1;
-    mem[2] = 1'b0;
-    mem[3] = 1'b1;
-    mem[4] = 1'b0;
-    mem[5] = 1'b1;
-    mem[6] = 1'b1;
-    mem[7] = 1'b1;
-    mem[8] = 1'b1;
-    mem[9] = 1'b1;
-    mem[10] = 1'b0;
-    mem[11] = 1'b0;
-    mem[12] = 1'b1;
-    mem[13] = 1'b1;
-    mem[14] = 1'b1;
-    mem[15] = 1'b1;
-    mem[16] = 1'b0;
-    mem[17] = 1'b1;
-    mem[18] = 1'b1;
-    mem[19] = 1'b0;
-    mem[20] = 1'b0;
-    mem[21] = 1'b0;
-    mem[22] = 1'b1;
-    mem[23] = 1'b0;
-    mem[24] = 1'b0;
-    mem[25] = 1'b1;
-    mem[26] = 1'b1;
-    mem[27] = 1'b0;
-    mem[28] = 1'b0;
-    mem[29] = 1'b1;
-    mem[30] = 1'b1;
-    mem[31] = 1'b0;
-    mem[32] = 1'b0;
-    mem[33] = 1'b1;
-    mem[34] = 1'b1;
-    mem[35] = 1'b0;
-    mem[36] = 1'b0;
-    mem[37] = 1'b0;
-    mem[38] = 1'b0;
-    mem[39] = 1'b0;
-    mem[40] = 1'b1;
-    mem[41] = 1'b1;
-    mem[42] = 1'b1;
-    end
+    integer mem$i;
+    localparam [42:0] mem$0 = 43'h7066646f3eb;
+    initial for (mem$i = 0; mem$i < 43; mem$i = mem$i + 1) mem[0 + mem$i] = mem$0[1*mem$i +: 1];
     
     always @(posedge clock) begin
        data <= mem[address];
     end
 endmodule // random_3_e32_mvtu$lanes$0$thr$0$flips
-
-
-module random_3_e32_mvtu$lanes$0$thr$0$freg(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e32_mvtu$lanes$0$thr$0$freg
 
 
 module random_3_e32_mvtu$lanes$0$thr$0$nreg(d,q,clock);
@@ -1880,51 +1277,9 @@ module random_3_e32_mvtu$lanes$0$thr$0$thr$0(address,clock,data);
     // Update code (custom)
     reg[6:0] mem [63:0];
     
-    initial begin
-    mem[0] = 7'b11110;
-    mem[1] = 7'b11011;
-    mem[2] = 7'b100001;
-    mem[3] = 7'b100101;
-    mem[4] = 7'b100110;
-    mem[5] = 7'b100010;
-    mem[6] = 7'b11101;
-    mem[7] = 7'b100001;
-    mem[8] = 7'b10111;
-    mem[9] = 7'b11010;
-    mem[10] = 7'b100000;
-    mem[11] = 7'b10110;
-    mem[12] = 7'b100000;
-    mem[13] = 7'b100111;
-    mem[14] = 7'b100010;
-    mem[15] = 7'b100000;
-    mem[16] = 7'b11000;
-    mem[17] = 7'b11101;
-    mem[18] = 7'b11111;
-    mem[19] = 7'b11001;
-    mem[20] = 7'b1111;
-    mem[21] = 7'b100011;
-    mem[22] = 7'b11100;
-    mem[23] = 7'b100010;
-    mem[24] = 7'b100001;
-    mem[25] = 7'b10111;
-    mem[26] = 7'b101000;
-    mem[27] = 7'b11100;
-    mem[28] = 7'b100000;
-    mem[29] = 7'b100011;
-    mem[30] = 7'b100011;
-    mem[31] = 7'b100100;
-    mem[32] = 7'b11101;
-    mem[33] = 7'b11011;
-    mem[34] = 7'b11100;
-    mem[35] = 7'b100001;
-    mem[36] = 7'b11101;
-    mem[37] = 7'b11100;
-    mem[38] = 7'b11111;
-    mem[39] = 7'b11101;
-    mem[40] = 7'b10110;
-    mem[41] = 7'b10110;
-    mem[42] = 7'b11111;
-    end
+    integer mem$i;
+    localparam [300:0] mem$0 = 301'h7cb163a7ce1d4270d9d488d1a038a0ba1447118f327ce9840893a02c80d1742751264a84d9e;
+    initial for (mem$i = 0; mem$i < 43; mem$i = mem$i + 1) mem[0 + mem$i] = mem$0[7*mem$i +: 7];
     
     always @(posedge clock) begin
        data <= mem[address];
@@ -1942,51 +1297,9 @@ module random_3_e32_mvtu$lanes$0$thr$0$thr$1(address,clock,data);
     // Update code (custom)
     reg[6:0] mem [63:0];
     
-    initial begin
-    mem[0] = 7'b11110;
-    mem[1] = 7'b11101;
-    mem[2] = 7'b100001;
-    mem[3] = 7'b100110;
-    mem[4] = 7'b100100;
-    mem[5] = 7'b100001;
-    mem[6] = 7'b11011;
-    mem[7] = 7'b100001;
-    mem[8] = 7'b10111;
-    mem[9] = 7'b11010;
-    mem[10] = 7'b11111;
-    mem[11] = 7'b11000;
-    mem[12] = 7'b11111;
-    mem[13] = 7'b100111;
-    mem[14] = 7'b100011;
-    mem[15] = 7'b11111;
-    mem[16] = 7'b10111;
-    mem[17] = 7'b11111;
-    mem[18] = 7'b11101;
-    mem[19] = 7'b11001;
-    mem[20] = 7'b100000;
-    mem[21] = 7'b100010;
-    mem[22] = 7'b11101;
-    mem[23] = 7'b100010;
-    mem[24] = 7'b100000;
-    mem[25] = 7'b11000;
-    mem[26] = 7'b101000;
-    mem[27] = 7'b1111;
-    mem[28] = 7'b100000;
-    mem[29] = 7'b100101;
-    mem[30] = 7'b100101;
-    mem[31] = 7'b100101;
-    mem[32] = 7'b11101;
-    mem[33] = 7'b1111;
-    mem[34] = 7'b11101;
-    mem[35] = 7'b100000;
-    mem[36] = 7'b11110;
-    mem[37] = 7'b11101;
-    mem[38] = 7'b11110;
-    mem[39] = 7'b11101;
-    mem[40] = 7'b10110;
-    mem[41] = 7'b10111;
-    mem[42] = 7'b11110;
-    end
+    integer mem$i;
+    localparam [300:0] mem$0 = 301'h78b963a78e9e407479d4a952a01ea0c2044751203274f973e8d39f307cd17426d0a44c84e9e;
+    initial for (mem$i = 0; mem$i < 43; mem$i = mem$i + 1) mem[0 + mem$i] = mem$0[7*mem$i +: 7];
     
     always @(posedge clock) begin
        data <= mem[address];
@@ -2004,51 +1317,9 @@ module random_3_e32_mvtu$lanes$0$thr$0$thr$2(address,clock,data);
     // Update code (custom)
     reg[6:0] mem [63:0];
     
-    initial begin
-    mem[0] = 7'b11110;
-    mem[1] = 7'b11011;
-    mem[2] = 7'b100000;
-    mem[3] = 7'b100110;
-    mem[4] = 7'b100101;
-    mem[5] = 7'b100011;
-    mem[6] = 7'b11100;
-    mem[7] = 7'b100000;
-    mem[8] = 7'b10111;
-    mem[9] = 7'b11011;
-    mem[10] = 7'b100000;
-    mem[11] = 7'b10111;
-    mem[12] = 7'b100001;
-    mem[13] = 7'b100110;
-    mem[14] = 7'b100011;
-    mem[15] = 7'b11111;
-    mem[16] = 7'b11000;
-    mem[17] = 7'b11111;
-    mem[18] = 7'b11110;
-    mem[19] = 7'b11001;
-    mem[20] = 7'b11110;
-    mem[21] = 7'b100011;
-    mem[22] = 7'b110010;
-    mem[23] = 7'b100010;
-    mem[24] = 7'b110010;
-    mem[25] = 7'b11000;
-    mem[26] = 7'b101000;
-    mem[27] = 7'b11010;
-    mem[28] = 7'b100010;
-    mem[29] = 7'b100011;
-    mem[30] = 7'b100100;
-    mem[31] = 7'b100101;
-    mem[32] = 7'b11110;
-    mem[33] = 7'b11100;
-    mem[34] = 7'b11100;
-    mem[35] = 7'b100000;
-    mem[36] = 7'b11101;
-    mem[37] = 7'b110000;
-    mem[38] = 7'b100000;
-    mem[39] = 7'b11100;
-    mem[40] = 7'b10111;
-    mem[41] = 7'b10110;
-    mem[42] = 7'b11110;
-    end
+    integer mem$i;
+    localparam [300:0] mem$0 = 301'h78b17388181d4070e1e4a911a234a0c3244c919e3278f983e8d3212e80d9740711a54c80d9e;
+    initial for (mem$i = 0; mem$i < 43; mem$i = mem$i + 1) mem[0 + mem$i] = mem$0[7*mem$i +: 7];
     
     always @(posedge clock) begin
        data <= mem[address];
@@ -2094,37 +1365,37 @@ module random_3_e32_mvtu$lanes$0$thr$0$tree(bits,count);
         .b(lv1$0$b),
         .s(lv1$0$s)
     );
-    random_3_e32_mvtu$lanes$0$thr$0$tree$lv1$1 lv1$1(
+    random_3_e32_mvtu$lanes$0$thr$0$tree$lv1$0 lv1$1(
         .a(lv1$1$a),
         .b(lv1$1$b),
         .s(lv1$1$s)
     );
-    random_3_e32_mvtu$lanes$0$thr$0$tree$lv2$0 lv2$0(
+    random_3_e32_mvtu$lanes$0$thr$0$tree$lv1$0 lv2$0(
         .a(lv2$0$a),
         .b(lv2$0$b),
         .s(lv2$0$s)
     );
-    random_3_e32_mvtu$lanes$0$thr$0$tree$lv3$0 lv3$0(
+    random_3_e32_mvtu$lanes$0$thr$0$tree$lv1$0 lv3$0(
         .a(lv3$0$a),
         .b(lv3$0$b),
         .s(lv3$0$s)
     );
-    random_3_e32_mvtu$lanes$0$thr$0$tree$lv4$0 lv4$0(
+    random_3_e32_mvtu$lanes$0$thr$0$tree$lv1$0 lv4$0(
         .a(lv4$0$a),
         .b(lv4$0$b),
         .s(lv4$0$s)
     );
-    random_3_e32_mvtu$lanes$0$thr$0$tree$lv5$0 lv5$0(
+    random_3_e32_mvtu$lanes$0$thr$0$tree$lv1$0 lv5$0(
         .a(lv5$0$a),
         .b(lv5$0$b),
         .s(lv5$0$s)
     );
-    random_3_e32_mvtu$lanes$0$thr$0$tree$lv6$0 lv6$0(
+    random_3_e32_mvtu$lanes$0$thr$0$tree$lv1$0 lv6$0(
         .a(lv6$0$a),
         .b(lv6$0$b),
         .s(lv6$0$s)
     );
-    random_3_e32_mvtu$lanes$0$thr$0$tree$lv7$0 lv7$0(
+    random_3_e32_mvtu$lanes$0$thr$0$tree$lv1$0 lv7$0(
         .a(lv7$0$a),
         .b(lv7$0$b),
         .s(lv7$0$s)
@@ -2178,111 +1449,6 @@ module random_3_e32_mvtu$lanes$0$thr$0$tree$lv1$0(a,b,s);
 endmodule // random_3_e32_mvtu$lanes$0$thr$0$tree$lv1$0
 
 
-module random_3_e32_mvtu$lanes$0$thr$0$tree$lv1$1(a,b,s);
-    
-    // Module arguments
-    input wire  [1:0] a;
-    input wire  [1:0] b;
-    output reg  [1:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e32_mvtu$lanes$0$thr$0$tree$lv1$1
-
-
-module random_3_e32_mvtu$lanes$0$thr$0$tree$lv2$0(a,b,s);
-    
-    // Module arguments
-    input wire  [1:0] a;
-    input wire  [1:0] b;
-    output reg  [1:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e32_mvtu$lanes$0$thr$0$tree$lv2$0
-
-
-module random_3_e32_mvtu$lanes$0$thr$0$tree$lv3$0(a,b,s);
-    
-    // Module arguments
-    input wire  [1:0] a;
-    input wire  [1:0] b;
-    output reg  [1:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e32_mvtu$lanes$0$thr$0$tree$lv3$0
-
-
-module random_3_e32_mvtu$lanes$0$thr$0$tree$lv4$0(a,b,s);
-    
-    // Module arguments
-    input wire  [1:0] a;
-    input wire  [1:0] b;
-    output reg  [1:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e32_mvtu$lanes$0$thr$0$tree$lv4$0
-
-
-module random_3_e32_mvtu$lanes$0$thr$0$tree$lv5$0(a,b,s);
-    
-    // Module arguments
-    input wire  [1:0] a;
-    input wire  [1:0] b;
-    output reg  [1:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e32_mvtu$lanes$0$thr$0$tree$lv5$0
-
-
-module random_3_e32_mvtu$lanes$0$thr$0$tree$lv6$0(a,b,s);
-    
-    // Module arguments
-    input wire  [1:0] a;
-    input wire  [1:0] b;
-    output reg  [1:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e32_mvtu$lanes$0$thr$0$tree$lv6$0
-
-
-module random_3_e32_mvtu$lanes$0$thr$0$tree$lv7$0(a,b,s);
-    
-    // Module arguments
-    input wire  [1:0] a;
-    input wire  [1:0] b;
-    output reg  [1:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e32_mvtu$lanes$0$thr$0$tree$lv7$0
-
-
 module random_3_e32_mvtu$lanes$0$thr$0$treg$0(d,q,clock);
     
     // Module arguments
@@ -2300,139 +1466,6 @@ module random_3_e32_mvtu$lanes$0$thr$0$treg$0(d,q,clock);
     end
           
 endmodule // random_3_e32_mvtu$lanes$0$thr$0$treg$0
-
-
-module random_3_e32_mvtu$lanes$0$thr$0$treg$1(d,q,clock);
-    
-    // Module arguments
-    input wire  [6:0] d;
-    output reg  [6:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 7'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e32_mvtu$lanes$0$thr$0$treg$1
-
-
-module random_3_e32_mvtu$lanes$0$thr$0$treg$2(d,q,clock);
-    
-    // Module arguments
-    input wire  [6:0] d;
-    output reg  [6:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 7'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e32_mvtu$lanes$0$thr$0$treg$2
-
-
-module random_3_e32_mvtu$lanes$0$thr$0$v1(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e32_mvtu$lanes$0$thr$0$v1
-
-
-module random_3_e32_mvtu$lanes$0$thr$0$v2(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e32_mvtu$lanes$0$thr$0$v2
-
-
-module random_3_e32_mvtu$lanes$0$thr$0$vout(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e32_mvtu$lanes$0$thr$0$vout
-
-
-module random_3_e32_mvtu$lanes$0$thr$0$y1(d,q,clock);
-    
-    // Module arguments
-    input wire  [5:0] d;
-    output reg  [5:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 6'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e32_mvtu$lanes$0$thr$0$y1
-
-
-module random_3_e32_mvtu$lanes$0$thr$0$y2(d,q,clock);
-    
-    // Module arguments
-    input wire  [6:0] d;
-    output reg  [6:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 7'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e32_mvtu$lanes$0$thr$0$y2
 
 
 module random_3_e32_mvtu$pes$0(clock,in_valid,first,last,pad,x,w,out_valid,y);
@@ -2518,82 +1551,82 @@ module random_3_e32_mvtu$pes$0(clock,in_valid,first,last,pad,x,w,out_valid,y);
         .bits(tree$bits),
         .count(tree$count)
     );
-    random_3_e32_mvtu$pes$0$va va(
+    random_3_e32_mvtu$ctrl$sf va(
         .d(va$d),
         .q(va$q),
         .clock(va$clock)
     );
-    random_3_e32_mvtu$pes$0$fa fa(
+    random_3_e32_mvtu$ctrl$sf fa(
         .d(fa$d),
         .q(fa$q),
         .clock(fa$clock)
     );
-    random_3_e32_mvtu$pes$0$la la(
+    random_3_e32_mvtu$ctrl$sf la(
         .d(la$d),
         .q(la$q),
         .clock(la$clock)
     );
-    random_3_e32_mvtu$pes$0$pa pa(
+    random_3_e32_mvtu$ctrl$sf pa(
         .d(pa$d),
         .q(pa$q),
         .clock(pa$clock)
     );
-    random_3_e32_mvtu$pes$0$vb vb(
+    random_3_e32_mvtu$ctrl$sf vb(
         .d(vb$d),
         .q(vb$q),
         .clock(vb$clock)
     );
-    random_3_e32_mvtu$pes$0$fb fb(
+    random_3_e32_mvtu$ctrl$sf fb(
         .d(fb$d),
         .q(fb$q),
         .clock(fb$clock)
     );
-    random_3_e32_mvtu$pes$0$lb lb(
+    random_3_e32_mvtu$ctrl$sf lb(
         .d(lb$d),
         .q(lb$q),
         .clock(lb$clock)
     );
-    random_3_e32_mvtu$pes$0$pb pb(
+    random_3_e32_mvtu$ctrl$sf pb(
         .d(pb$d),
         .q(pb$q),
         .clock(pb$clock)
     );
-    random_3_e32_mvtu$pes$0$pc pc(
+    random_3_e32_mvtu$ctrl$credits pc(
         .d(pc$d),
         .q(pc$q),
         .clock(pc$clock)
     );
-    random_3_e32_mvtu$pes$0$v1 v1(
+    random_3_e32_mvtu$ctrl$sf v1(
         .d(v1$d),
         .q(v1$q),
         .clock(v1$clock)
     );
-    random_3_e32_mvtu$pes$0$first1 first1(
+    random_3_e32_mvtu$ctrl$sf first1(
         .d(first1$d),
         .q(first1$q),
         .clock(first1$clock)
     );
-    random_3_e32_mvtu$pes$0$last1 last1(
+    random_3_e32_mvtu$ctrl$sf last1(
         .d(last1$d),
         .q(last1$q),
         .clock(last1$clock)
     );
-    random_3_e32_mvtu$pes$0$pad1 pad1(
+    random_3_e32_mvtu$ctrl$sf pad1(
         .d(pad1$d),
         .q(pad1$q),
         .clock(pad1$clock)
     );
-    random_3_e32_mvtu$pes$0$acc acc(
+    random_3_e32_mvtu$ctrl$nf acc(
         .d(acc$d),
         .q(acc$q),
         .clock(acc$clock)
     );
-    random_3_e32_mvtu$pes$0$yreg yreg(
+    random_3_e32_mvtu$ctrl$nf yreg(
         .d(yreg$d),
         .q(yreg$q),
         .clock(yreg$clock)
     );
-    random_3_e32_mvtu$pes$0$vout vout(
+    random_3_e32_mvtu$ctrl$sf vout(
         .d(vout$d),
         .q(vout$q),
         .clock(vout$clock)
@@ -2673,215 +1706,6 @@ module random_3_e32_mvtu$pes$0(clock,in_valid,first,last,pad,x,w,out_valid,y);
     end
     
 endmodule // random_3_e32_mvtu$pes$0
-
-
-module random_3_e32_mvtu$pes$0$acc(d,q,clock);
-    
-    // Module arguments
-    input wire  [5:0] d;
-    output reg  [5:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 6'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e32_mvtu$pes$0$acc
-
-
-module random_3_e32_mvtu$pes$0$fa(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e32_mvtu$pes$0$fa
-
-
-module random_3_e32_mvtu$pes$0$fb(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e32_mvtu$pes$0$fb
-
-
-module random_3_e32_mvtu$pes$0$first1(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e32_mvtu$pes$0$first1
-
-
-module random_3_e32_mvtu$pes$0$la(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e32_mvtu$pes$0$la
-
-
-module random_3_e32_mvtu$pes$0$last1(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e32_mvtu$pes$0$last1
-
-
-module random_3_e32_mvtu$pes$0$lb(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e32_mvtu$pes$0$lb
-
-
-module random_3_e32_mvtu$pes$0$pa(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e32_mvtu$pes$0$pa
-
-
-module random_3_e32_mvtu$pes$0$pad1(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e32_mvtu$pes$0$pad1
-
-
-module random_3_e32_mvtu$pes$0$pb(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e32_mvtu$pes$0$pb
-
-
-module random_3_e32_mvtu$pes$0$pc(d,q,clock);
-    
-    // Module arguments
-    input wire  [4:0] d;
-    output reg  [4:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 5'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e32_mvtu$pes$0$pc
 
 
 module random_3_e32_mvtu$pes$0$tree(clock,bits,count);
@@ -3028,212 +1852,212 @@ module random_3_e32_mvtu$pes$0$tree(clock,bits,count);
         .b(lv1$0$b),
         .s(lv1$0$s)
     );
-    random_3_e32_mvtu$pes$0$tree$lv1$1 lv1$1(
+    random_3_e32_mvtu$pes$0$tree$lv1$0 lv1$1(
         .a(lv1$1$a),
         .b(lv1$1$b),
         .s(lv1$1$s)
     );
-    random_3_e32_mvtu$pes$0$tree$lv1$2 lv1$2(
+    random_3_e32_mvtu$pes$0$tree$lv1$0 lv1$2(
         .a(lv1$2$a),
         .b(lv1$2$b),
         .s(lv1$2$s)
     );
-    random_3_e32_mvtu$pes$0$tree$lv1$3 lv1$3(
+    random_3_e32_mvtu$pes$0$tree$lv1$0 lv1$3(
         .a(lv1$3$a),
         .b(lv1$3$b),
         .s(lv1$3$s)
     );
-    random_3_e32_mvtu$pes$0$tree$lv1$4 lv1$4(
+    random_3_e32_mvtu$pes$0$tree$lv1$0 lv1$4(
         .a(lv1$4$a),
         .b(lv1$4$b),
         .s(lv1$4$s)
     );
-    random_3_e32_mvtu$pes$0$tree$lv1$5 lv1$5(
+    random_3_e32_mvtu$pes$0$tree$lv1$0 lv1$5(
         .a(lv1$5$a),
         .b(lv1$5$b),
         .s(lv1$5$s)
     );
-    random_3_e32_mvtu$pes$0$tree$lv1$6 lv1$6(
+    random_3_e32_mvtu$pes$0$tree$lv1$0 lv1$6(
         .a(lv1$6$a),
         .b(lv1$6$b),
         .s(lv1$6$s)
     );
-    random_3_e32_mvtu$pes$0$tree$lv1$7 lv1$7(
+    random_3_e32_mvtu$pes$0$tree$lv1$0 lv1$7(
         .a(lv1$7$a),
         .b(lv1$7$b),
         .s(lv1$7$s)
     );
-    random_3_e32_mvtu$pes$0$tree$lv1$8 lv1$8(
+    random_3_e32_mvtu$pes$0$tree$lv1$0 lv1$8(
         .a(lv1$8$a),
         .b(lv1$8$b),
         .s(lv1$8$s)
     );
-    random_3_e32_mvtu$pes$0$tree$lv1$9 lv1$9(
+    random_3_e32_mvtu$pes$0$tree$lv1$0 lv1$9(
         .a(lv1$9$a),
         .b(lv1$9$b),
         .s(lv1$9$s)
     );
-    random_3_e32_mvtu$pes$0$tree$lv1$10 lv1$10(
+    random_3_e32_mvtu$pes$0$tree$lv1$0 lv1$10(
         .a(lv1$10$a),
         .b(lv1$10$b),
         .s(lv1$10$s)
     );
-    random_3_e32_mvtu$pes$0$tree$lv1$11 lv1$11(
+    random_3_e32_mvtu$pes$0$tree$lv1$0 lv1$11(
         .a(lv1$11$a),
         .b(lv1$11$b),
         .s(lv1$11$s)
     );
-    random_3_e32_mvtu$pes$0$tree$lv1$12 lv1$12(
+    random_3_e32_mvtu$pes$0$tree$lv1$0 lv1$12(
         .a(lv1$12$a),
         .b(lv1$12$b),
         .s(lv1$12$s)
     );
-    random_3_e32_mvtu$pes$0$tree$lv1$13 lv1$13(
+    random_3_e32_mvtu$pes$0$tree$lv1$0 lv1$13(
         .a(lv1$13$a),
         .b(lv1$13$b),
         .s(lv1$13$s)
     );
-    random_3_e32_mvtu$pes$0$tree$lv1$14 lv1$14(
+    random_3_e32_mvtu$pes$0$tree$lv1$0 lv1$14(
         .a(lv1$14$a),
         .b(lv1$14$b),
         .s(lv1$14$s)
     );
-    random_3_e32_mvtu$pes$0$tree$lv1$15 lv1$15(
+    random_3_e32_mvtu$pes$0$tree$lv1$0 lv1$15(
         .a(lv1$15$a),
         .b(lv1$15$b),
         .s(lv1$15$s)
     );
-    random_3_e32_mvtu$pes$0$tree$lv2$0 lv2$0(
+    random_3_e32_mvtu$pes$0$tree$lv1$0 lv2$0(
         .a(lv2$0$a),
         .b(lv2$0$b),
         .s(lv2$0$s)
     );
-    random_3_e32_mvtu$pes$0$tree$lv2$1 lv2$1(
+    random_3_e32_mvtu$pes$0$tree$lv1$0 lv2$1(
         .a(lv2$1$a),
         .b(lv2$1$b),
         .s(lv2$1$s)
     );
-    random_3_e32_mvtu$pes$0$tree$lv2$2 lv2$2(
+    random_3_e32_mvtu$pes$0$tree$lv1$0 lv2$2(
         .a(lv2$2$a),
         .b(lv2$2$b),
         .s(lv2$2$s)
     );
-    random_3_e32_mvtu$pes$0$tree$lv2$3 lv2$3(
+    random_3_e32_mvtu$pes$0$tree$lv1$0 lv2$3(
         .a(lv2$3$a),
         .b(lv2$3$b),
         .s(lv2$3$s)
     );
-    random_3_e32_mvtu$pes$0$tree$lv2$4 lv2$4(
+    random_3_e32_mvtu$pes$0$tree$lv1$0 lv2$4(
         .a(lv2$4$a),
         .b(lv2$4$b),
         .s(lv2$4$s)
     );
-    random_3_e32_mvtu$pes$0$tree$lv2$5 lv2$5(
+    random_3_e32_mvtu$pes$0$tree$lv1$0 lv2$5(
         .a(lv2$5$a),
         .b(lv2$5$b),
         .s(lv2$5$s)
     );
-    random_3_e32_mvtu$pes$0$tree$lv2$6 lv2$6(
+    random_3_e32_mvtu$pes$0$tree$lv1$0 lv2$6(
         .a(lv2$6$a),
         .b(lv2$6$b),
         .s(lv2$6$s)
     );
-    random_3_e32_mvtu$pes$0$tree$lv2$7 lv2$7(
+    random_3_e32_mvtu$pes$0$tree$lv1$0 lv2$7(
         .a(lv2$7$a),
         .b(lv2$7$b),
         .s(lv2$7$s)
     );
-    random_3_e32_mvtu$pes$0$tree$r2$0 r2$0(
+    random_3_e32_mvtu$ctrl$credits r2$0(
         .d(r2$0$d),
         .q(r2$0$q),
         .clock(r2$0$clock)
     );
-    random_3_e32_mvtu$pes$0$tree$r2$1 r2$1(
+    random_3_e32_mvtu$ctrl$credits r2$1(
         .d(r2$1$d),
         .q(r2$1$q),
         .clock(r2$1$clock)
     );
-    random_3_e32_mvtu$pes$0$tree$r2$2 r2$2(
+    random_3_e32_mvtu$ctrl$credits r2$2(
         .d(r2$2$d),
         .q(r2$2$q),
         .clock(r2$2$clock)
     );
-    random_3_e32_mvtu$pes$0$tree$r2$3 r2$3(
+    random_3_e32_mvtu$ctrl$credits r2$3(
         .d(r2$3$d),
         .q(r2$3$q),
         .clock(r2$3$clock)
     );
-    random_3_e32_mvtu$pes$0$tree$r2$4 r2$4(
+    random_3_e32_mvtu$ctrl$credits r2$4(
         .d(r2$4$d),
         .q(r2$4$q),
         .clock(r2$4$clock)
     );
-    random_3_e32_mvtu$pes$0$tree$r2$5 r2$5(
+    random_3_e32_mvtu$ctrl$credits r2$5(
         .d(r2$5$d),
         .q(r2$5$q),
         .clock(r2$5$clock)
     );
-    random_3_e32_mvtu$pes$0$tree$r2$6 r2$6(
+    random_3_e32_mvtu$ctrl$credits r2$6(
         .d(r2$6$d),
         .q(r2$6$q),
         .clock(r2$6$clock)
     );
-    random_3_e32_mvtu$pes$0$tree$r2$7 r2$7(
+    random_3_e32_mvtu$ctrl$credits r2$7(
         .d(r2$7$d),
         .q(r2$7$q),
         .clock(r2$7$clock)
     );
-    random_3_e32_mvtu$pes$0$tree$lv3$0 lv3$0(
+    random_3_e32_mvtu$pes$0$tree$lv1$0 lv3$0(
         .a(lv3$0$a),
         .b(lv3$0$b),
         .s(lv3$0$s)
     );
-    random_3_e32_mvtu$pes$0$tree$lv3$1 lv3$1(
+    random_3_e32_mvtu$pes$0$tree$lv1$0 lv3$1(
         .a(lv3$1$a),
         .b(lv3$1$b),
         .s(lv3$1$s)
     );
-    random_3_e32_mvtu$pes$0$tree$lv3$2 lv3$2(
+    random_3_e32_mvtu$pes$0$tree$lv1$0 lv3$2(
         .a(lv3$2$a),
         .b(lv3$2$b),
         .s(lv3$2$s)
     );
-    random_3_e32_mvtu$pes$0$tree$lv3$3 lv3$3(
+    random_3_e32_mvtu$pes$0$tree$lv1$0 lv3$3(
         .a(lv3$3$a),
         .b(lv3$3$b),
         .s(lv3$3$s)
     );
-    random_3_e32_mvtu$pes$0$tree$lv4$0 lv4$0(
+    random_3_e32_mvtu$pes$0$tree$lv1$0 lv4$0(
         .a(lv4$0$a),
         .b(lv4$0$b),
         .s(lv4$0$s)
     );
-    random_3_e32_mvtu$pes$0$tree$lv4$1 lv4$1(
+    random_3_e32_mvtu$pes$0$tree$lv1$0 lv4$1(
         .a(lv4$1$a),
         .b(lv4$1$b),
         .s(lv4$1$s)
     );
-    random_3_e32_mvtu$pes$0$tree$r4$0 r4$0(
+    random_3_e32_mvtu$ctrl$credits r4$0(
         .d(r4$0$d),
         .q(r4$0$q),
         .clock(r4$0$clock)
     );
-    random_3_e32_mvtu$pes$0$tree$r4$1 r4$1(
+    random_3_e32_mvtu$ctrl$credits r4$1(
         .d(r4$1$d),
         .q(r4$1$q),
         .clock(r4$1$clock)
     );
-    random_3_e32_mvtu$pes$0$tree$lv5$0 lv5$0(
+    random_3_e32_mvtu$pes$0$tree$lv1$0 lv5$0(
         .a(lv5$0$a),
         .b(lv5$0$b),
         .s(lv5$0$s)
     );
-    random_3_e32_mvtu$pes$0$tree$lv6$0 lv6$0(
+    random_3_e32_mvtu$pes$0$tree$lv1$0 lv6$0(
         .a(lv6$0$a),
         .b(lv6$0$b),
         .s(lv6$0$s)
     );
-    random_3_e32_mvtu$pes$0$tree$lv7$0 lv7$0(
+    random_3_e32_mvtu$pes$0$tree$lv1$0 lv7$0(
         .a(lv7$0$a),
         .b(lv7$0$b),
         .s(lv7$0$s)
@@ -3399,771 +2223,6 @@ module random_3_e32_mvtu$pes$0$tree$lv1$0(a,b,s);
 endmodule // random_3_e32_mvtu$pes$0$tree$lv1$0
 
 
-module random_3_e32_mvtu$pes$0$tree$lv1$1(a,b,s);
-    
-    // Module arguments
-    input wire  [4:0] a;
-    input wire  [4:0] b;
-    output reg  [4:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e32_mvtu$pes$0$tree$lv1$1
-
-
-module random_3_e32_mvtu$pes$0$tree$lv1$10(a,b,s);
-    
-    // Module arguments
-    input wire  [4:0] a;
-    input wire  [4:0] b;
-    output reg  [4:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e32_mvtu$pes$0$tree$lv1$10
-
-
-module random_3_e32_mvtu$pes$0$tree$lv1$11(a,b,s);
-    
-    // Module arguments
-    input wire  [4:0] a;
-    input wire  [4:0] b;
-    output reg  [4:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e32_mvtu$pes$0$tree$lv1$11
-
-
-module random_3_e32_mvtu$pes$0$tree$lv1$12(a,b,s);
-    
-    // Module arguments
-    input wire  [4:0] a;
-    input wire  [4:0] b;
-    output reg  [4:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e32_mvtu$pes$0$tree$lv1$12
-
-
-module random_3_e32_mvtu$pes$0$tree$lv1$13(a,b,s);
-    
-    // Module arguments
-    input wire  [4:0] a;
-    input wire  [4:0] b;
-    output reg  [4:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e32_mvtu$pes$0$tree$lv1$13
-
-
-module random_3_e32_mvtu$pes$0$tree$lv1$14(a,b,s);
-    
-    // Module arguments
-    input wire  [4:0] a;
-    input wire  [4:0] b;
-    output reg  [4:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e32_mvtu$pes$0$tree$lv1$14
-
-
-module random_3_e32_mvtu$pes$0$tree$lv1$15(a,b,s);
-    
-    // Module arguments
-    input wire  [4:0] a;
-    input wire  [4:0] b;
-    output reg  [4:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e32_mvtu$pes$0$tree$lv1$15
-
-
-module random_3_e32_mvtu$pes$0$tree$lv1$2(a,b,s);
-    
-    // Module arguments
-    input wire  [4:0] a;
-    input wire  [4:0] b;
-    output reg  [4:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e32_mvtu$pes$0$tree$lv1$2
-
-
-module random_3_e32_mvtu$pes$0$tree$lv1$3(a,b,s);
-    
-    // Module arguments
-    input wire  [4:0] a;
-    input wire  [4:0] b;
-    output reg  [4:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e32_mvtu$pes$0$tree$lv1$3
-
-
-module random_3_e32_mvtu$pes$0$tree$lv1$4(a,b,s);
-    
-    // Module arguments
-    input wire  [4:0] a;
-    input wire  [4:0] b;
-    output reg  [4:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e32_mvtu$pes$0$tree$lv1$4
-
-
-module random_3_e32_mvtu$pes$0$tree$lv1$5(a,b,s);
-    
-    // Module arguments
-    input wire  [4:0] a;
-    input wire  [4:0] b;
-    output reg  [4:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e32_mvtu$pes$0$tree$lv1$5
-
-
-module random_3_e32_mvtu$pes$0$tree$lv1$6(a,b,s);
-    
-    // Module arguments
-    input wire  [4:0] a;
-    input wire  [4:0] b;
-    output reg  [4:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e32_mvtu$pes$0$tree$lv1$6
-
-
-module random_3_e32_mvtu$pes$0$tree$lv1$7(a,b,s);
-    
-    // Module arguments
-    input wire  [4:0] a;
-    input wire  [4:0] b;
-    output reg  [4:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e32_mvtu$pes$0$tree$lv1$7
-
-
-module random_3_e32_mvtu$pes$0$tree$lv1$8(a,b,s);
-    
-    // Module arguments
-    input wire  [4:0] a;
-    input wire  [4:0] b;
-    output reg  [4:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e32_mvtu$pes$0$tree$lv1$8
-
-
-module random_3_e32_mvtu$pes$0$tree$lv1$9(a,b,s);
-    
-    // Module arguments
-    input wire  [4:0] a;
-    input wire  [4:0] b;
-    output reg  [4:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e32_mvtu$pes$0$tree$lv1$9
-
-
-module random_3_e32_mvtu$pes$0$tree$lv2$0(a,b,s);
-    
-    // Module arguments
-    input wire  [4:0] a;
-    input wire  [4:0] b;
-    output reg  [4:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e32_mvtu$pes$0$tree$lv2$0
-
-
-module random_3_e32_mvtu$pes$0$tree$lv2$1(a,b,s);
-    
-    // Module arguments
-    input wire  [4:0] a;
-    input wire  [4:0] b;
-    output reg  [4:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e32_mvtu$pes$0$tree$lv2$1
-
-
-module random_3_e32_mvtu$pes$0$tree$lv2$2(a,b,s);
-    
-    // Module arguments
-    input wire  [4:0] a;
-    input wire  [4:0] b;
-    output reg  [4:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e32_mvtu$pes$0$tree$lv2$2
-
-
-module random_3_e32_mvtu$pes$0$tree$lv2$3(a,b,s);
-    
-    // Module arguments
-    input wire  [4:0] a;
-    input wire  [4:0] b;
-    output reg  [4:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e32_mvtu$pes$0$tree$lv2$3
-
-
-module random_3_e32_mvtu$pes$0$tree$lv2$4(a,b,s);
-    
-    // Module arguments
-    input wire  [4:0] a;
-    input wire  [4:0] b;
-    output reg  [4:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e32_mvtu$pes$0$tree$lv2$4
-
-
-module random_3_e32_mvtu$pes$0$tree$lv2$5(a,b,s);
-    
-    // Module arguments
-    input wire  [4:0] a;
-    input wire  [4:0] b;
-    output reg  [4:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e32_mvtu$pes$0$tree$lv2$5
-
-
-module random_3_e32_mvtu$pes$0$tree$lv2$6(a,b,s);
-    
-    // Module arguments
-    input wire  [4:0] a;
-    input wire  [4:0] b;
-    output reg  [4:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e32_mvtu$pes$0$tree$lv2$6
-
-
-module random_3_e32_mvtu$pes$0$tree$lv2$7(a,b,s);
-    
-    // Module arguments
-    input wire  [4:0] a;
-    input wire  [4:0] b;
-    output reg  [4:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e32_mvtu$pes$0$tree$lv2$7
-
-
-module random_3_e32_mvtu$pes$0$tree$lv3$0(a,b,s);
-    
-    // Module arguments
-    input wire  [4:0] a;
-    input wire  [4:0] b;
-    output reg  [4:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e32_mvtu$pes$0$tree$lv3$0
-
-
-module random_3_e32_mvtu$pes$0$tree$lv3$1(a,b,s);
-    
-    // Module arguments
-    input wire  [4:0] a;
-    input wire  [4:0] b;
-    output reg  [4:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e32_mvtu$pes$0$tree$lv3$1
-
-
-module random_3_e32_mvtu$pes$0$tree$lv3$2(a,b,s);
-    
-    // Module arguments
-    input wire  [4:0] a;
-    input wire  [4:0] b;
-    output reg  [4:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e32_mvtu$pes$0$tree$lv3$2
-
-
-module random_3_e32_mvtu$pes$0$tree$lv3$3(a,b,s);
-    
-    // Module arguments
-    input wire  [4:0] a;
-    input wire  [4:0] b;
-    output reg  [4:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e32_mvtu$pes$0$tree$lv3$3
-
-
-module random_3_e32_mvtu$pes$0$tree$lv4$0(a,b,s);
-    
-    // Module arguments
-    input wire  [4:0] a;
-    input wire  [4:0] b;
-    output reg  [4:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e32_mvtu$pes$0$tree$lv4$0
-
-
-module random_3_e32_mvtu$pes$0$tree$lv4$1(a,b,s);
-    
-    // Module arguments
-    input wire  [4:0] a;
-    input wire  [4:0] b;
-    output reg  [4:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e32_mvtu$pes$0$tree$lv4$1
-
-
-module random_3_e32_mvtu$pes$0$tree$lv5$0(a,b,s);
-    
-    // Module arguments
-    input wire  [4:0] a;
-    input wire  [4:0] b;
-    output reg  [4:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e32_mvtu$pes$0$tree$lv5$0
-
-
-module random_3_e32_mvtu$pes$0$tree$lv6$0(a,b,s);
-    
-    // Module arguments
-    input wire  [4:0] a;
-    input wire  [4:0] b;
-    output reg  [4:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e32_mvtu$pes$0$tree$lv6$0
-
-
-module random_3_e32_mvtu$pes$0$tree$lv7$0(a,b,s);
-    
-    // Module arguments
-    input wire  [4:0] a;
-    input wire  [4:0] b;
-    output reg  [4:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e32_mvtu$pes$0$tree$lv7$0
-
-
-module random_3_e32_mvtu$pes$0$tree$r2$0(d,q,clock);
-    
-    // Module arguments
-    input wire  [4:0] d;
-    output reg  [4:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 5'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e32_mvtu$pes$0$tree$r2$0
-
-
-module random_3_e32_mvtu$pes$0$tree$r2$1(d,q,clock);
-    
-    // Module arguments
-    input wire  [4:0] d;
-    output reg  [4:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 5'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e32_mvtu$pes$0$tree$r2$1
-
-
-module random_3_e32_mvtu$pes$0$tree$r2$2(d,q,clock);
-    
-    // Module arguments
-    input wire  [4:0] d;
-    output reg  [4:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 5'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e32_mvtu$pes$0$tree$r2$2
-
-
-module random_3_e32_mvtu$pes$0$tree$r2$3(d,q,clock);
-    
-    // Module arguments
-    input wire  [4:0] d;
-    output reg  [4:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 5'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e32_mvtu$pes$0$tree$r2$3
-
-
-module random_3_e32_mvtu$pes$0$tree$r2$4(d,q,clock);
-    
-    // Module arguments
-    input wire  [4:0] d;
-    output reg  [4:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 5'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e32_mvtu$pes$0$tree$r2$4
-
-
-module random_3_e32_mvtu$pes$0$tree$r2$5(d,q,clock);
-    
-    // Module arguments
-    input wire  [4:0] d;
-    output reg  [4:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 5'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e32_mvtu$pes$0$tree$r2$5
-
-
-module random_3_e32_mvtu$pes$0$tree$r2$6(d,q,clock);
-    
-    // Module arguments
-    input wire  [4:0] d;
-    output reg  [4:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 5'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e32_mvtu$pes$0$tree$r2$6
-
-
-module random_3_e32_mvtu$pes$0$tree$r2$7(d,q,clock);
-    
-    // Module arguments
-    input wire  [4:0] d;
-    output reg  [4:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 5'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e32_mvtu$pes$0$tree$r2$7
-
-
-module random_3_e32_mvtu$pes$0$tree$r4$0(d,q,clock);
-    
-    // Module arguments
-    input wire  [4:0] d;
-    output reg  [4:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 5'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e32_mvtu$pes$0$tree$r4$0
-
-
-module random_3_e32_mvtu$pes$0$tree$r4$1(d,q,clock);
-    
-    // Module arguments
-    input wire  [4:0] d;
-    output reg  [4:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 5'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e32_mvtu$pes$0$tree$r4$1
-
-
-module random_3_e32_mvtu$pes$0$v1(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e32_mvtu$pes$0$v1
-
-
-module random_3_e32_mvtu$pes$0$va(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e32_mvtu$pes$0$va
-
-
-module random_3_e32_mvtu$pes$0$vb(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e32_mvtu$pes$0$vb
-
-
-module random_3_e32_mvtu$pes$0$vout(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e32_mvtu$pes$0$vout
-
-
-module random_3_e32_mvtu$pes$0$yreg(d,q,clock);
-    
-    // Module arguments
-    input wire  [5:0] d;
-    output reg  [5:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 6'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e32_mvtu$pes$0$yreg
-
-
 module random_3_e32_mvtu$wmem$0(clock,address,data);
     
     // Module arguments
@@ -4191,7 +2250,7 @@ module random_3_e32_mvtu$wmem$0(clock,address,data);
         .clock(banks$0$clock),
         .data(banks$0$data)
     );
-    random_3_e32_mvtu$wmem$0$alo alo(
+    random_3_e32_mvtu$ctrl$nf alo(
         .d(alo$d),
         .q(alo$q),
         .clock(alo$clock)
@@ -4218,25 +2277,6 @@ module random_3_e32_mvtu$wmem$0(clock,address,data);
 endmodule // random_3_e32_mvtu$wmem$0
 
 
-module random_3_e32_mvtu$wmem$0$alo(d,q,clock);
-    
-    // Module arguments
-    input wire  [5:0] d;
-    output reg  [5:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 6'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e32_mvtu$wmem$0$alo
-
-
 module random_3_e32_mvtu$wmem$0$banks$0(address,clock,data);
     
     // Module arguments
@@ -4247,51 +2287,9 @@ module random_3_e32_mvtu$wmem$0$banks$0(address,clock,data);
     // Update code (custom)
     reg[16:0] mem [63:0];
     
-    initial begin
-    mem[0] = 17'b10100011001100100;
-    mem[1] = 17'b10100000000101000;
-    mem[2] = 17'b11000101110011001;
-    mem[3] = 17'b11100011010011010;
-    mem[4] = 17'b11101011001001010;
-    mem[5] = 17'b1111101000010000;
-    mem[6] = 17'b1010000000110000;
-    mem[7] = 17'b11011000111001;
-    mem[8] = 17'b110000001000101;
-    mem[9] = 17'b1000000000000;
-    mem[10] = 17'b1010001100011;
-    mem[11] = 17'b10001011000101;
-    mem[12] = 17'b1111000000011011;
-    mem[13] = 17'b10100111101101011;
-    mem[14] = 17'b1101010001010100;
-    mem[15] = 17'b11100000001110000;
-    mem[16] = 17'b10011000110000001;
-    mem[17] = 17'b1011100010011101;
-    mem[18] = 17'b11001111010000101;
-    mem[19] = 17'b10001100001100;
-    mem[20] = 17'b101000001000010;
-    mem[21] = 17'b1011111101000011;
-    mem[22] = 17'b1001010000001;
-    mem[23] = 17'b110011010011000;
-    mem[24] = 17'b10111011011101001;
-    mem[25] = 17'b11000000100000100;
-    mem[26] = 17'b11100111011110000;
-    mem[27] = 17'b100000000101001;
-    mem[28] = 17'b1100001010001110;
-    mem[29] = 17'b1110111010101100;
-    mem[30] = 17'b110010100111010;
-    mem[31] = 17'b1100111001000010;
-    mem[32] = 17'b110100001001000;
-    mem[33] = 17'b10110000101110100;
-    mem[34] = 17'b110000;
-    mem[35] = 17'b1000000111100000;
-    mem[36] = 17'b10111000001;
-    mem[37] = 17'b1100000100010100;
-    mem[38] = 17'b11110101100001000;
-    mem[39] = 17'b10011011110001100;
-    mem[40] = 17'b10010011000000100;
-    mem[41] = 17'b10010010000000000;
-    mem[42] = 17'b110100100001011;
-    end
+    integer mem$i;
+    localparam [730:0] mem$0 = 731'h1a42e480126049bc67ac21822805c140f0000c2c2e868486721194e9dd58c28e2014f3bc3020976e9334c04a057e865042118667a15713b3181e038351529ed6f01b11628518c200060451b1ca80c1f421d64ae34d62e6680514664;
+    initial for (mem$i = 0; mem$i < 43; mem$i = mem$i + 1) mem[0 + mem$i] = mem$0[17*mem$i +: 17];
     
     always @(posedge clock) begin
        data <= mem[address];

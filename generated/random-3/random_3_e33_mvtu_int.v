@@ -290,7 +290,7 @@ module random_3_e33_mvtu_int$ctrl(clock,reset,in_data,in_valid,in_ready,out_data
         .q(nf$q),
         .clock(nf$clock)
     );
-    random_3_e33_mvtu_int$ctrl$wa wa(
+    random_3_e33_mvtu_int$ctrl$sf wa(
         .d(wa$d),
         .q(wa$q),
         .clock(wa$clock)
@@ -300,12 +300,12 @@ module random_3_e33_mvtu_int$ctrl(clock,reset,in_data,in_valid,in_ready,out_data
         .q(credits$q),
         .clock(credits$clock)
     );
-    random_3_e33_mvtu_int$ctrl$drain drain(
+    random_3_e33_mvtu_int$ctrl$credits drain(
         .d(drain$d),
         .q(drain$q),
         .clock(drain$clock)
     );
-    random_3_e33_mvtu_int$ctrl$room room(
+    random_3_e33_mvtu_int$ctrl$nf room(
         .d(room$d),
         .q(room$q),
         .clock(room$clock)
@@ -319,22 +319,22 @@ module random_3_e33_mvtu_int$ctrl(clock,reset,in_data,in_valid,in_ready,out_data
         .write_data(vbuf$write_data),
         .write_enable(vbuf$write_enable)
     );
-    random_3_e33_mvtu_int$ctrl$v1 v1(
+    random_3_e33_mvtu_int$ctrl$nf v1(
         .d(v1$d),
         .q(v1$q),
         .clock(v1$clock)
     );
-    random_3_e33_mvtu_int$ctrl$first1 first1(
+    random_3_e33_mvtu_int$ctrl$nf first1(
         .d(first1$d),
         .q(first1$q),
         .clock(first1$clock)
     );
-    random_3_e33_mvtu_int$ctrl$last1 last1(
+    random_3_e33_mvtu_int$ctrl$nf last1(
         .d(last1$d),
         .q(last1$q),
         .clock(last1$clock)
     );
-    random_3_e33_mvtu_int$ctrl$fromin1 fromin1(
+    random_3_e33_mvtu_int$ctrl$nf fromin1(
         .d(fromin1$d),
         .q(fromin1$q),
         .clock(fromin1$clock)
@@ -344,42 +344,42 @@ module random_3_e33_mvtu_int$ctrl(clock,reset,in_data,in_valid,in_ready,out_data
         .q(x1$q),
         .clock(x1$clock)
     );
-    random_3_e33_mvtu_int$ctrl$v2 v2(
+    random_3_e33_mvtu_int$ctrl$nf v2(
         .d(v2$d),
         .q(v2$q),
         .clock(v2$clock)
     );
-    random_3_e33_mvtu_int$ctrl$first2 first2(
+    random_3_e33_mvtu_int$ctrl$nf first2(
         .d(first2$d),
         .q(first2$q),
         .clock(first2$clock)
     );
-    random_3_e33_mvtu_int$ctrl$last2 last2(
+    random_3_e33_mvtu_int$ctrl$nf last2(
         .d(last2$d),
         .q(last2$q),
         .clock(last2$clock)
     );
-    random_3_e33_mvtu_int$ctrl$x2 x2(
+    random_3_e33_mvtu_int$ctrl$x1 x2(
         .d(x2$d),
         .q(x2$q),
         .clock(x2$clock)
     );
-    random_3_e33_mvtu_int$ctrl$nfd$0 nfd$0(
+    random_3_e33_mvtu_int$ctrl$nf nfd$0(
         .d(nfd$0$d),
         .q(nfd$0$q),
         .clock(nfd$0$clock)
     );
-    random_3_e33_mvtu_int$ctrl$nfd$1 nfd$1(
+    random_3_e33_mvtu_int$ctrl$nf nfd$1(
         .d(nfd$1$d),
         .q(nfd$1$q),
         .clock(nfd$1$clock)
     );
-    random_3_e33_mvtu_int$ctrl$nfd$2 nfd$2(
+    random_3_e33_mvtu_int$ctrl$nf nfd$2(
         .d(nfd$2$d),
         .q(nfd$2$q),
         .clock(nfd$2$clock)
     );
-    random_3_e33_mvtu_int$ctrl$nfd$3 nfd$3(
+    random_3_e33_mvtu_int$ctrl$nf nfd$3(
         .d(nfd$3$d),
         .q(nfd$3$q),
         .clock(nfd$3$clock)
@@ -393,22 +393,22 @@ module random_3_e33_mvtu_int$ctrl(clock,reset,in_data,in_valid,in_ready,out_data
         .valid(fifo$valid),
         .data_out(fifo$data_out)
     );
-    random_3_e33_mvtu_int$ctrl$sflx sflx(
+    random_3_e33_mvtu_int$ctrl$nf sflx(
         .d(sflx$d),
         .q(sflx$q),
         .clock(sflx$clock)
     );
-    random_3_e33_mvtu_int$ctrl$nflx nflx(
+    random_3_e33_mvtu_int$ctrl$nf nflx(
         .d(nflx$d),
         .q(nflx$q),
         .clock(nflx$clock)
     );
-    random_3_e33_mvtu_int$ctrl$nf_nz nf_nz(
+    random_3_e33_mvtu_int$ctrl$nf nf_nz(
         .d(nf_nz$d),
         .q(nf_nz$q),
         .clock(nf_nz$clock)
     );
-    random_3_e33_mvtu_int$ctrl$rdy rdy(
+    random_3_e33_mvtu_int$ctrl$nf rdy(
         .d(rdy$d),
         .q(rdy$q),
         .clock(rdy$clock)
@@ -574,25 +574,6 @@ module random_3_e33_mvtu_int$ctrl$credits(d,q,clock);
 endmodule // random_3_e33_mvtu_int$ctrl$credits
 
 
-module random_3_e33_mvtu_int$ctrl$drain(d,q,clock);
-    
-    // Module arguments
-    input wire  [4:0] d;
-    output reg  [4:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 5'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e33_mvtu_int$ctrl$drain
-
-
 module random_3_e33_mvtu_int$ctrl$fifo(clock,reset,write,data_in,read,valid,data_out);
     
     // Module arguments
@@ -649,32 +630,32 @@ module random_3_e33_mvtu_int$ctrl$fifo(clock,reset,write,data_in,read,valid,data
         .write_data(ram$write_data),
         .write_enable(ram$write_enable)
     );
-    random_3_e33_mvtu_int$ctrl$fifo$popd popd(
+    random_3_e33_mvtu_int$ctrl$nf popd(
         .d(popd$d),
         .q(popd$q),
         .clock(popd$clock)
     );
-    random_3_e33_mvtu_int$ctrl$fifo$wp wp(
+    random_3_e33_mvtu_int$ctrl$credits wp(
         .d(wp$d),
         .q(wp$q),
         .clock(wp$clock)
     );
-    random_3_e33_mvtu_int$ctrl$fifo$wpd wpd(
+    random_3_e33_mvtu_int$ctrl$credits wpd(
         .d(wpd$d),
         .q(wpd$q),
         .clock(wpd$clock)
     );
-    random_3_e33_mvtu_int$ctrl$fifo$rp rp(
+    random_3_e33_mvtu_int$ctrl$credits rp(
         .d(rp$d),
         .q(rp$q),
         .clock(rp$clock)
     );
-    random_3_e33_mvtu_int$ctrl$fifo$nonempty nonempty(
+    random_3_e33_mvtu_int$ctrl$nf nonempty(
         .d(nonempty$d),
         .q(nonempty$q),
         .clock(nonempty$clock)
     );
-    random_3_e33_mvtu_int$ctrl$fifo$rp1x rp1x(
+    random_3_e33_mvtu_int$ctrl$credits rp1x(
         .d(rp1x$d),
         .q(rp1x$q),
         .clock(rp1x$clock)
@@ -730,44 +711,6 @@ module random_3_e33_mvtu_int$ctrl$fifo(clock,reset,write,data_in,read,valid,data
 endmodule // random_3_e33_mvtu_int$ctrl$fifo
 
 
-module random_3_e33_mvtu_int$ctrl$fifo$nonempty(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e33_mvtu_int$ctrl$fifo$nonempty
-
-
-module random_3_e33_mvtu_int$ctrl$fifo$popd(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e33_mvtu_int$ctrl$fifo$popd
-
-
 module random_3_e33_mvtu_int$ctrl$fifo$ram(read_address,read_clock,read_data,write_address,write_clock,write_data,write_enable);
     
     // Module arguments
@@ -797,177 +740,6 @@ module random_3_e33_mvtu_int$ctrl$fifo$ram(read_address,read_clock,read_data,wri
 endmodule // random_3_e33_mvtu_int$ctrl$fifo$ram
 
 
-module random_3_e33_mvtu_int$ctrl$fifo$rp(d,q,clock);
-    
-    // Module arguments
-    input wire  [4:0] d;
-    output reg  [4:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 5'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e33_mvtu_int$ctrl$fifo$rp
-
-
-module random_3_e33_mvtu_int$ctrl$fifo$rp1x(d,q,clock);
-    
-    // Module arguments
-    input wire  [4:0] d;
-    output reg  [4:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 5'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e33_mvtu_int$ctrl$fifo$rp1x
-
-
-module random_3_e33_mvtu_int$ctrl$fifo$wp(d,q,clock);
-    
-    // Module arguments
-    input wire  [4:0] d;
-    output reg  [4:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 5'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e33_mvtu_int$ctrl$fifo$wp
-
-
-module random_3_e33_mvtu_int$ctrl$fifo$wpd(d,q,clock);
-    
-    // Module arguments
-    input wire  [4:0] d;
-    output reg  [4:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 5'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e33_mvtu_int$ctrl$fifo$wpd
-
-
-module random_3_e33_mvtu_int$ctrl$first1(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e33_mvtu_int$ctrl$first1
-
-
-module random_3_e33_mvtu_int$ctrl$first2(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e33_mvtu_int$ctrl$first2
-
-
-module random_3_e33_mvtu_int$ctrl$fromin1(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e33_mvtu_int$ctrl$fromin1
-
-
-module random_3_e33_mvtu_int$ctrl$last1(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e33_mvtu_int$ctrl$last1
-
-
-module random_3_e33_mvtu_int$ctrl$last2(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e33_mvtu_int$ctrl$last2
-
-
 module random_3_e33_mvtu_int$ctrl$nf(d,q,clock);
     
     // Module arguments
@@ -987,158 +759,6 @@ module random_3_e33_mvtu_int$ctrl$nf(d,q,clock);
 endmodule // random_3_e33_mvtu_int$ctrl$nf
 
 
-module random_3_e33_mvtu_int$ctrl$nf_nz(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e33_mvtu_int$ctrl$nf_nz
-
-
-module random_3_e33_mvtu_int$ctrl$nfd$0(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e33_mvtu_int$ctrl$nfd$0
-
-
-module random_3_e33_mvtu_int$ctrl$nfd$1(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e33_mvtu_int$ctrl$nfd$1
-
-
-module random_3_e33_mvtu_int$ctrl$nfd$2(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e33_mvtu_int$ctrl$nfd$2
-
-
-module random_3_e33_mvtu_int$ctrl$nfd$3(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e33_mvtu_int$ctrl$nfd$3
-
-
-module random_3_e33_mvtu_int$ctrl$nflx(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e33_mvtu_int$ctrl$nflx
-
-
-module random_3_e33_mvtu_int$ctrl$rdy(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e33_mvtu_int$ctrl$rdy
-
-
-module random_3_e33_mvtu_int$ctrl$room(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e33_mvtu_int$ctrl$room
-
-
 module random_3_e33_mvtu_int$ctrl$sf(d,q,clock);
     
     // Module arguments
@@ -1156,63 +776,6 @@ module random_3_e33_mvtu_int$ctrl$sf(d,q,clock);
     end
           
 endmodule // random_3_e33_mvtu_int$ctrl$sf
-
-
-module random_3_e33_mvtu_int$ctrl$sflx(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e33_mvtu_int$ctrl$sflx
-
-
-module random_3_e33_mvtu_int$ctrl$v1(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e33_mvtu_int$ctrl$v1
-
-
-module random_3_e33_mvtu_int$ctrl$v2(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e33_mvtu_int$ctrl$v2
 
 
 module random_3_e33_mvtu_int$ctrl$vbuf(read_address,read_clock,read_data,write_address,write_clock,write_data,write_enable);
@@ -1244,25 +807,6 @@ module random_3_e33_mvtu_int$ctrl$vbuf(read_address,read_clock,read_data,write_a
 endmodule // random_3_e33_mvtu_int$ctrl$vbuf
 
 
-module random_3_e33_mvtu_int$ctrl$wa(d,q,clock);
-    
-    // Module arguments
-    input wire  [5:0] d;
-    output reg  [5:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 6'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e33_mvtu_int$ctrl$wa
-
-
 module random_3_e33_mvtu_int$ctrl$x1(d,q,clock);
     
     // Module arguments
@@ -1280,25 +824,6 @@ module random_3_e33_mvtu_int$ctrl$x1(d,q,clock);
     end
           
 endmodule // random_3_e33_mvtu_int$ctrl$x1
-
-
-module random_3_e33_mvtu_int$ctrl$x2(d,q,clock);
-    
-    // Module arguments
-    input wire  [1:0] d;
-    output reg  [1:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 2'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e33_mvtu_int$ctrl$x2
 
 
 module random_3_e33_mvtu_int$lanes$0(clock,y_valid,y,ch,ch_pre,prev,out,valid);
@@ -1395,9 +920,9 @@ module random_3_e33_mvtu_int$lanes$0$bias$0(address,clock,data);
     // Update code (custom)
     reg[7:0] mem [1:0];
     
-    initial begin
-    mem[0] = 8'hfe;
-    end
+    integer mem$i;
+    localparam [7:0] mem$0 = 8'hfe;
+    initial for (mem$i = 0; mem$i < 1; mem$i = mem$i + 1) mem[0 + mem$i] = mem$0[8*mem$i +: 8];
     
     always @(posedge clock) begin
        data <= mem[address];
@@ -1486,27 +1011,27 @@ module random_3_e33_mvtu_int$pes$0(clock,in_valid,first,last,x,w,out_valid,y);
         .q(part$q),
         .clock(part$clock)
     );
-    random_3_e33_mvtu_int$pes$0$v1 v1(
+    random_3_e33_mvtu_int$ctrl$nf v1(
         .d(v1$d),
         .q(v1$q),
         .clock(v1$clock)
     );
-    random_3_e33_mvtu_int$pes$0$first1 first1(
+    random_3_e33_mvtu_int$ctrl$nf first1(
         .d(first1$d),
         .q(first1$q),
         .clock(first1$clock)
     );
-    random_3_e33_mvtu_int$pes$0$last1 last1(
+    random_3_e33_mvtu_int$ctrl$nf last1(
         .d(last1$d),
         .q(last1$q),
         .clock(last1$clock)
     );
-    random_3_e33_mvtu_int$pes$0$acc acc(
+    random_3_e33_mvtu_int$pes$0$part acc(
         .d(acc$d),
         .q(acc$q),
         .clock(acc$clock)
     );
-    random_3_e33_mvtu_int$pes$0$vout vout(
+    random_3_e33_mvtu_int$ctrl$nf vout(
         .d(vout$d),
         .q(vout$q),
         .clock(vout$clock)
@@ -1554,44 +1079,6 @@ module random_3_e33_mvtu_int$pes$0(clock,in_valid,first,last,x,w,out_valid,y);
 endmodule // random_3_e33_mvtu_int$pes$0
 
 
-module random_3_e33_mvtu_int$pes$0$acc(d,q,clock);
-    
-    // Module arguments
-    input wire  [7:0] d;
-    output reg  [7:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 8'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e33_mvtu_int$pes$0$acc
-
-
-module random_3_e33_mvtu_int$pes$0$first1(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e33_mvtu_int$pes$0$first1
-
-
 module random_3_e33_mvtu_int$pes$0$lanes$0(x,w,v);
     
     // Module arguments
@@ -1618,25 +1105,6 @@ module random_3_e33_mvtu_int$pes$0$lanes$0(x,w,v);
     end
     
 endmodule // random_3_e33_mvtu_int$pes$0$lanes$0
-
-
-module random_3_e33_mvtu_int$pes$0$last1(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e33_mvtu_int$pes$0$last1
 
 
 module random_3_e33_mvtu_int$pes$0$negs(bits,count);
@@ -1674,32 +1142,32 @@ module random_3_e33_mvtu_int$pes$0$negs(bits,count);
         .b(lv1$0$b),
         .s(lv1$0$s)
     );
-    random_3_e33_mvtu_int$pes$0$negs$lv2$0 lv2$0(
+    random_3_e33_mvtu_int$pes$0$negs$lv1$0 lv2$0(
         .a(lv2$0$a),
         .b(lv2$0$b),
         .s(lv2$0$s)
     );
-    random_3_e33_mvtu_int$pes$0$negs$lv3$0 lv3$0(
+    random_3_e33_mvtu_int$pes$0$negs$lv1$0 lv3$0(
         .a(lv3$0$a),
         .b(lv3$0$b),
         .s(lv3$0$s)
     );
-    random_3_e33_mvtu_int$pes$0$negs$lv4$0 lv4$0(
+    random_3_e33_mvtu_int$pes$0$negs$lv1$0 lv4$0(
         .a(lv4$0$a),
         .b(lv4$0$b),
         .s(lv4$0$s)
     );
-    random_3_e33_mvtu_int$pes$0$negs$lv5$0 lv5$0(
+    random_3_e33_mvtu_int$pes$0$negs$lv1$0 lv5$0(
         .a(lv5$0$a),
         .b(lv5$0$b),
         .s(lv5$0$s)
     );
-    random_3_e33_mvtu_int$pes$0$negs$lv6$0 lv6$0(
+    random_3_e33_mvtu_int$pes$0$negs$lv1$0 lv6$0(
         .a(lv6$0$a),
         .b(lv6$0$b),
         .s(lv6$0$s)
     );
-    random_3_e33_mvtu_int$pes$0$negs$lv7$0 lv7$0(
+    random_3_e33_mvtu_int$pes$0$negs$lv1$0 lv7$0(
         .a(lv7$0$a),
         .b(lv7$0$b),
         .s(lv7$0$s)
@@ -1745,96 +1213,6 @@ module random_3_e33_mvtu_int$pes$0$negs$lv1$0(a,b,s);
 endmodule // random_3_e33_mvtu_int$pes$0$negs$lv1$0
 
 
-module random_3_e33_mvtu_int$pes$0$negs$lv2$0(a,b,s);
-    
-    // Module arguments
-    input wire  a;
-    input wire  b;
-    output reg  s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e33_mvtu_int$pes$0$negs$lv2$0
-
-
-module random_3_e33_mvtu_int$pes$0$negs$lv3$0(a,b,s);
-    
-    // Module arguments
-    input wire  a;
-    input wire  b;
-    output reg  s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e33_mvtu_int$pes$0$negs$lv3$0
-
-
-module random_3_e33_mvtu_int$pes$0$negs$lv4$0(a,b,s);
-    
-    // Module arguments
-    input wire  a;
-    input wire  b;
-    output reg  s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e33_mvtu_int$pes$0$negs$lv4$0
-
-
-module random_3_e33_mvtu_int$pes$0$negs$lv5$0(a,b,s);
-    
-    // Module arguments
-    input wire  a;
-    input wire  b;
-    output reg  s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e33_mvtu_int$pes$0$negs$lv5$0
-
-
-module random_3_e33_mvtu_int$pes$0$negs$lv6$0(a,b,s);
-    
-    // Module arguments
-    input wire  a;
-    input wire  b;
-    output reg  s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e33_mvtu_int$pes$0$negs$lv6$0
-
-
-module random_3_e33_mvtu_int$pes$0$negs$lv7$0(a,b,s);
-    
-    // Module arguments
-    input wire  a;
-    input wire  b;
-    output reg  s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e33_mvtu_int$pes$0$negs$lv7$0
-
-
 module random_3_e33_mvtu_int$pes$0$part(d,q,clock);
     
     // Module arguments
@@ -1852,44 +1230,6 @@ module random_3_e33_mvtu_int$pes$0$part(d,q,clock);
     end
           
 endmodule // random_3_e33_mvtu_int$pes$0$part
-
-
-module random_3_e33_mvtu_int$pes$0$v1(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e33_mvtu_int$pes$0$v1
-
-
-module random_3_e33_mvtu_int$pes$0$vout(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e33_mvtu_int$pes$0$vout
 
 
 module random_3_e33_mvtu_int$wmem$0(clock,address,data);
@@ -1919,12 +1259,12 @@ module random_3_e33_mvtu_int$wmem$0(clock,address,data);
         .clock(banks$0$clock),
         .data(banks$0$data)
     );
-    random_3_e33_mvtu_int$wmem$0$alo alo(
+    random_3_e33_mvtu_int$ctrl$sf alo(
         .d(alo$d),
         .q(alo$q),
         .clock(alo$clock)
     );
-    random_3_e33_mvtu_int$wmem$0$dreg dreg(
+    random_3_e33_mvtu_int$ctrl$nf dreg(
         .d(dreg$d),
         .q(dreg$q),
         .clock(dreg$clock)
@@ -1946,25 +1286,6 @@ module random_3_e33_mvtu_int$wmem$0(clock,address,data);
 endmodule // random_3_e33_mvtu_int$wmem$0
 
 
-module random_3_e33_mvtu_int$wmem$0$alo(d,q,clock);
-    
-    // Module arguments
-    input wire  [5:0] d;
-    output reg  [5:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 6'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e33_mvtu_int$wmem$0$alo
-
-
 module random_3_e33_mvtu_int$wmem$0$banks$0(address,clock,data);
     
     // Module arguments
@@ -1975,75 +1296,14 @@ module random_3_e33_mvtu_int$wmem$0$banks$0(address,clock,data);
     // Update code (custom)
     reg[0:0] mem [63:0];
     
-    initial begin
-    mem[0] = 1'b0;
-    mem[1] = 1'b0;
-    mem[2] = 1'b0;
-    mem[3] = 1'b0;
-    mem[4] = 1'b1;
-    mem[5] = 1'b0;
-    mem[6] = 1'b1;
-    mem[7] = 1'b1;
-    mem[8] = 1'b0;
-    mem[9] = 1'b1;
-    mem[10] = 1'b0;
-    mem[11] = 1'b0;
-    mem[12] = 1'b0;
-    mem[13] = 1'b1;
-    mem[14] = 1'b0;
-    mem[15] = 1'b1;
-    mem[16] = 1'b0;
-    mem[17] = 1'b1;
-    mem[18] = 1'b0;
-    mem[19] = 1'b0;
-    mem[20] = 1'b0;
-    mem[21] = 1'b1;
-    mem[22] = 1'b1;
-    mem[23] = 1'b0;
-    mem[24] = 1'b0;
-    mem[25] = 1'b0;
-    mem[26] = 1'b0;
-    mem[27] = 1'b0;
-    mem[28] = 1'b1;
-    mem[29] = 1'b1;
-    mem[30] = 1'b0;
-    mem[31] = 1'b1;
-    mem[32] = 1'b1;
-    mem[33] = 1'b1;
-    mem[34] = 1'b1;
-    mem[35] = 1'b0;
-    mem[36] = 1'b0;
-    mem[37] = 1'b0;
-    mem[38] = 1'b0;
-    mem[39] = 1'b1;
-    mem[40] = 1'b0;
-    mem[41] = 1'b1;
-    mem[42] = 1'b0;
-    end
+    integer mem$i;
+    localparam [42:0] mem$0 = 43'h287b062a2d0;
+    initial for (mem$i = 0; mem$i < 43; mem$i = mem$i + 1) mem[0 + mem$i] = mem$0[1*mem$i +: 1];
     
     always @(posedge clock) begin
        data <= mem[address];
     end
 endmodule // random_3_e33_mvtu_int$wmem$0$banks$0
-
-
-module random_3_e33_mvtu_int$wmem$0$dreg(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e33_mvtu_int$wmem$0$dreg
 
 
 module random_3_e33_mvtu_int$ys$0(a,y);

@@ -104,47 +104,47 @@ module random_3_e6_fifo(clock,reset,in_data,in_valid,in_ready,out_data,out_valid
         .q(rptr$q),
         .clock(rptr$clock)
     );
-    random_3_e6_fifo$full full(
+    random_3_e6_fifo$rptr full(
         .d(full$d),
         .q(full$q),
         .clock(full$clock)
     );
-    random_3_e6_fifo$rv rv(
+    random_3_e6_fifo$rptr rv(
         .d(rv$d),
         .q(rv$q),
         .clock(rv$clock)
     );
-    random_3_e6_fifo$main main(
+    random_3_e6_fifo$rptr main(
         .d(main$d),
         .q(main$q),
         .clock(main$clock)
     );
-    random_3_e6_fifo$mv mv(
+    random_3_e6_fifo$rptr mv(
         .d(mv$d),
         .q(mv$q),
         .clock(mv$clock)
     );
-    random_3_e6_fifo$skid skid(
+    random_3_e6_fifo$rptr skid(
         .d(skid$d),
         .q(skid$q),
         .clock(skid$clock)
     );
-    random_3_e6_fifo$sv sv(
+    random_3_e6_fifo$rptr sv(
         .d(sv$d),
         .q(sv$q),
         .clock(sv$clock)
     );
-    random_3_e6_fifo$nonempty nonempty(
+    random_3_e6_fifo$rptr nonempty(
         .d(nonempty$d),
         .q(nonempty$q),
         .clock(nonempty$clock)
     );
-    random_3_e6_fifo$cnt cnt(
+    random_3_e6_fifo$rptr cnt(
         .d(cnt$d),
         .q(cnt$q),
         .clock(cnt$clock)
     );
-    random_3_e6_fifo$srbusy srbusy(
+    random_3_e6_fifo$rptr srbusy(
         .d(srbusy$d),
         .q(srbusy$q),
         .clock(srbusy$clock)
@@ -248,101 +248,6 @@ module random_3_e6_fifo(clock,reset,in_data,in_valid,in_ready,out_data,out_valid
 endmodule // random_3_e6_fifo
 
 
-module random_3_e6_fifo$cnt(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e6_fifo$cnt
-
-
-module random_3_e6_fifo$full(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e6_fifo$full
-
-
-module random_3_e6_fifo$main(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e6_fifo$main
-
-
-module random_3_e6_fifo$mv(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e6_fifo$mv
-
-
-module random_3_e6_fifo$nonempty(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e6_fifo$nonempty
-
-
 module random_3_e6_fifo$ram(read_address,read_clock,read_data,write_address,write_clock,write_data,write_enable);
     
     // Module arguments
@@ -389,82 +294,6 @@ module random_3_e6_fifo$rptr(d,q,clock);
     end
           
 endmodule // random_3_e6_fifo$rptr
-
-
-module random_3_e6_fifo$rv(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e6_fifo$rv
-
-
-module random_3_e6_fifo$skid(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e6_fifo$skid
-
-
-module random_3_e6_fifo$srbusy(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e6_fifo$srbusy
-
-
-module random_3_e6_fifo$sv(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e6_fifo$sv
 
 
 module random_3_e6_fifo$wptr(d,q,clock);

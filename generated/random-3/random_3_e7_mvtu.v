@@ -135,7 +135,7 @@ module random_3_e7_mvtu(clock,reset,in_data,in_valid,in_ready,out_data,out_valid
         .out_valid(pes$0$out_valid),
         .y(pes$0$y)
     );
-    random_3_e7_mvtu$pes$1 pes$1(
+    random_3_e7_mvtu$pes$0 pes$1(
         .clock(pes$1$clock),
         .in_valid(pes$1$in_valid),
         .first(pes$1$first),
@@ -357,7 +357,7 @@ module random_3_e7_mvtu$ctrl(clock,reset,in_data,in_valid,in_ready,out_data,out_
         .q(nf$q),
         .clock(nf$clock)
     );
-    random_3_e7_mvtu$ctrl$wa wa(
+    random_3_e7_mvtu$ctrl$nf wa(
         .d(wa$d),
         .q(wa$q),
         .clock(wa$clock)
@@ -367,12 +367,12 @@ module random_3_e7_mvtu$ctrl(clock,reset,in_data,in_valid,in_ready,out_data,out_
         .q(credits$q),
         .clock(credits$clock)
     );
-    random_3_e7_mvtu$ctrl$drain drain(
+    random_3_e7_mvtu$ctrl$credits drain(
         .d(drain$d),
         .q(drain$q),
         .clock(drain$clock)
     );
-    random_3_e7_mvtu$ctrl$room room(
+    random_3_e7_mvtu$ctrl$sf room(
         .d(room$d),
         .q(room$q),
         .clock(room$clock)
@@ -386,77 +386,77 @@ module random_3_e7_mvtu$ctrl(clock,reset,in_data,in_valid,in_ready,out_data,out_
         .write_data(vbuf$write_data),
         .write_enable(vbuf$write_enable)
     );
-    random_3_e7_mvtu$ctrl$v1 v1(
+    random_3_e7_mvtu$ctrl$sf v1(
         .d(v1$d),
         .q(v1$q),
         .clock(v1$clock)
     );
-    random_3_e7_mvtu$ctrl$first1 first1(
+    random_3_e7_mvtu$ctrl$sf first1(
         .d(first1$d),
         .q(first1$q),
         .clock(first1$clock)
     );
-    random_3_e7_mvtu$ctrl$last1 last1(
+    random_3_e7_mvtu$ctrl$sf last1(
         .d(last1$d),
         .q(last1$q),
         .clock(last1$clock)
     );
-    random_3_e7_mvtu$ctrl$fromin1 fromin1(
+    random_3_e7_mvtu$ctrl$sf fromin1(
         .d(fromin1$d),
         .q(fromin1$q),
         .clock(fromin1$clock)
     );
-    random_3_e7_mvtu$ctrl$x1 x1(
+    random_3_e7_mvtu$ctrl$sf x1(
         .d(x1$d),
         .q(x1$q),
         .clock(x1$clock)
     );
-    random_3_e7_mvtu$ctrl$v2 v2(
+    random_3_e7_mvtu$ctrl$sf v2(
         .d(v2$d),
         .q(v2$q),
         .clock(v2$clock)
     );
-    random_3_e7_mvtu$ctrl$first2 first2(
+    random_3_e7_mvtu$ctrl$sf first2(
         .d(first2$d),
         .q(first2$q),
         .clock(first2$clock)
     );
-    random_3_e7_mvtu$ctrl$last2 last2(
+    random_3_e7_mvtu$ctrl$sf last2(
         .d(last2$d),
         .q(last2$q),
         .clock(last2$clock)
     );
-    random_3_e7_mvtu$ctrl$x2 x2(
+    random_3_e7_mvtu$ctrl$sf x2(
         .d(x2$d),
         .q(x2$q),
         .clock(x2$clock)
     );
-    random_3_e7_mvtu$ctrl$nfd$0 nfd$0(
+    random_3_e7_mvtu$ctrl$nf nfd$0(
         .d(nfd$0$d),
         .q(nfd$0$q),
         .clock(nfd$0$clock)
     );
-    random_3_e7_mvtu$ctrl$nfd$1 nfd$1(
+    random_3_e7_mvtu$ctrl$nf nfd$1(
         .d(nfd$1$d),
         .q(nfd$1$q),
         .clock(nfd$1$clock)
     );
-    random_3_e7_mvtu$ctrl$nfd$2 nfd$2(
+    random_3_e7_mvtu$ctrl$nf nfd$2(
         .d(nfd$2$d),
         .q(nfd$2$q),
         .clock(nfd$2$clock)
     );
-    random_3_e7_mvtu$ctrl$nfd$3 nfd$3(
+    random_3_e7_mvtu$ctrl$nf nfd$3(
         .d(nfd$3$d),
         .q(nfd$3$q),
         .clock(nfd$3$clock)
     );
-    random_3_e7_mvtu$ctrl$nfd$4 nfd$4(
+    random_3_e7_mvtu$ctrl$nf nfd$4(
         .d(nfd$4$d),
         .q(nfd$4$q),
         .clock(nfd$4$clock)
     );
-    random_3_e7_mvtu$ctrl$nfd$5 nfd$5(
+    random_3_e7_mvtu$ctrl$nf nfd$5(
         .d(nfd$5$d),
         .q(nfd$5$q),
         .clock(nfd$5$clock)
@@ -470,22 +470,22 @@ module random_3_e7_mvtu$ctrl(clock,reset,in_data,in_valid,in_ready,out_data,out_
         .valid(fifo$valid),
         .data_out(fifo$data_out)
     );
-    random_3_e7_mvtu$ctrl$sflx sflx(
+    random_3_e7_mvtu$ctrl$sf sflx(
         .d(sflx$d),
         .q(sflx$q),
         .clock(sflx$clock)
     );
-    random_3_e7_mvtu$ctrl$nflx nflx(
+    random_3_e7_mvtu$ctrl$sf nflx(
         .d(nflx$d),
         .q(nflx$q),
         .clock(nflx$clock)
     );
-    random_3_e7_mvtu$ctrl$nf_nz nf_nz(
+    random_3_e7_mvtu$ctrl$sf nf_nz(
         .d(nf_nz$d),
         .q(nf_nz$q),
         .clock(nf_nz$clock)
     );
-    random_3_e7_mvtu$ctrl$rdy rdy(
+    random_3_e7_mvtu$ctrl$sf rdy(
         .d(rdy$d),
         .q(rdy$q),
         .clock(rdy$clock)
@@ -655,25 +655,6 @@ module random_3_e7_mvtu$ctrl$credits(d,q,clock);
 endmodule // random_3_e7_mvtu$ctrl$credits
 
 
-module random_3_e7_mvtu$ctrl$drain(d,q,clock);
-    
-    // Module arguments
-    input wire  [4:0] d;
-    output reg  [4:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 5'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e7_mvtu$ctrl$drain
-
-
 module random_3_e7_mvtu$ctrl$fifo(clock,reset,write,data_in,read,valid,data_out);
     
     // Module arguments
@@ -730,32 +711,32 @@ module random_3_e7_mvtu$ctrl$fifo(clock,reset,write,data_in,read,valid,data_out)
         .write_data(ram$write_data),
         .write_enable(ram$write_enable)
     );
-    random_3_e7_mvtu$ctrl$fifo$popd popd(
+    random_3_e7_mvtu$ctrl$sf popd(
         .d(popd$d),
         .q(popd$q),
         .clock(popd$clock)
     );
-    random_3_e7_mvtu$ctrl$fifo$wp wp(
+    random_3_e7_mvtu$ctrl$credits wp(
         .d(wp$d),
         .q(wp$q),
         .clock(wp$clock)
     );
-    random_3_e7_mvtu$ctrl$fifo$wpd wpd(
+    random_3_e7_mvtu$ctrl$credits wpd(
         .d(wpd$d),
         .q(wpd$q),
         .clock(wpd$clock)
     );
-    random_3_e7_mvtu$ctrl$fifo$rp rp(
+    random_3_e7_mvtu$ctrl$credits rp(
         .d(rp$d),
         .q(rp$q),
         .clock(rp$clock)
     );
-    random_3_e7_mvtu$ctrl$fifo$nonempty nonempty(
+    random_3_e7_mvtu$ctrl$sf nonempty(
         .d(nonempty$d),
         .q(nonempty$q),
         .clock(nonempty$clock)
     );
-    random_3_e7_mvtu$ctrl$fifo$rp1x rp1x(
+    random_3_e7_mvtu$ctrl$credits rp1x(
         .d(rp1x$d),
         .q(rp1x$q),
         .clock(rp1x$clock)
@@ -811,44 +792,6 @@ module random_3_e7_mvtu$ctrl$fifo(clock,reset,write,data_in,read,valid,data_out)
 endmodule // random_3_e7_mvtu$ctrl$fifo
 
 
-module random_3_e7_mvtu$ctrl$fifo$nonempty(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e7_mvtu$ctrl$fifo$nonempty
-
-
-module random_3_e7_mvtu$ctrl$fifo$popd(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e7_mvtu$ctrl$fifo$popd
-
-
 module random_3_e7_mvtu$ctrl$fifo$ram(read_address,read_clock,read_data,write_address,write_clock,write_data,write_enable);
     
     // Module arguments
@@ -878,177 +821,6 @@ module random_3_e7_mvtu$ctrl$fifo$ram(read_address,read_clock,read_data,write_ad
 endmodule // random_3_e7_mvtu$ctrl$fifo$ram
 
 
-module random_3_e7_mvtu$ctrl$fifo$rp(d,q,clock);
-    
-    // Module arguments
-    input wire  [4:0] d;
-    output reg  [4:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 5'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e7_mvtu$ctrl$fifo$rp
-
-
-module random_3_e7_mvtu$ctrl$fifo$rp1x(d,q,clock);
-    
-    // Module arguments
-    input wire  [4:0] d;
-    output reg  [4:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 5'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e7_mvtu$ctrl$fifo$rp1x
-
-
-module random_3_e7_mvtu$ctrl$fifo$wp(d,q,clock);
-    
-    // Module arguments
-    input wire  [4:0] d;
-    output reg  [4:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 5'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e7_mvtu$ctrl$fifo$wp
-
-
-module random_3_e7_mvtu$ctrl$fifo$wpd(d,q,clock);
-    
-    // Module arguments
-    input wire  [4:0] d;
-    output reg  [4:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 5'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e7_mvtu$ctrl$fifo$wpd
-
-
-module random_3_e7_mvtu$ctrl$first1(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e7_mvtu$ctrl$first1
-
-
-module random_3_e7_mvtu$ctrl$first2(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e7_mvtu$ctrl$first2
-
-
-module random_3_e7_mvtu$ctrl$fromin1(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e7_mvtu$ctrl$fromin1
-
-
-module random_3_e7_mvtu$ctrl$last1(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e7_mvtu$ctrl$last1
-
-
-module random_3_e7_mvtu$ctrl$last2(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e7_mvtu$ctrl$last2
-
-
 module random_3_e7_mvtu$ctrl$nf(d,q,clock);
     
     // Module arguments
@@ -1068,196 +840,6 @@ module random_3_e7_mvtu$ctrl$nf(d,q,clock);
 endmodule // random_3_e7_mvtu$ctrl$nf
 
 
-module random_3_e7_mvtu$ctrl$nf_nz(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e7_mvtu$ctrl$nf_nz
-
-
-module random_3_e7_mvtu$ctrl$nfd$0(d,q,clock);
-    
-    // Module arguments
-    input wire  [1:0] d;
-    output reg  [1:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 2'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e7_mvtu$ctrl$nfd$0
-
-
-module random_3_e7_mvtu$ctrl$nfd$1(d,q,clock);
-    
-    // Module arguments
-    input wire  [1:0] d;
-    output reg  [1:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 2'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e7_mvtu$ctrl$nfd$1
-
-
-module random_3_e7_mvtu$ctrl$nfd$2(d,q,clock);
-    
-    // Module arguments
-    input wire  [1:0] d;
-    output reg  [1:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 2'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e7_mvtu$ctrl$nfd$2
-
-
-module random_3_e7_mvtu$ctrl$nfd$3(d,q,clock);
-    
-    // Module arguments
-    input wire  [1:0] d;
-    output reg  [1:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 2'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e7_mvtu$ctrl$nfd$3
-
-
-module random_3_e7_mvtu$ctrl$nfd$4(d,q,clock);
-    
-    // Module arguments
-    input wire  [1:0] d;
-    output reg  [1:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 2'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e7_mvtu$ctrl$nfd$4
-
-
-module random_3_e7_mvtu$ctrl$nfd$5(d,q,clock);
-    
-    // Module arguments
-    input wire  [1:0] d;
-    output reg  [1:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 2'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e7_mvtu$ctrl$nfd$5
-
-
-module random_3_e7_mvtu$ctrl$nflx(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e7_mvtu$ctrl$nflx
-
-
-module random_3_e7_mvtu$ctrl$rdy(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e7_mvtu$ctrl$rdy
-
-
-module random_3_e7_mvtu$ctrl$room(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e7_mvtu$ctrl$room
-
-
 module random_3_e7_mvtu$ctrl$sf(d,q,clock);
     
     // Module arguments
@@ -1275,63 +857,6 @@ module random_3_e7_mvtu$ctrl$sf(d,q,clock);
     end
           
 endmodule // random_3_e7_mvtu$ctrl$sf
-
-
-module random_3_e7_mvtu$ctrl$sflx(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e7_mvtu$ctrl$sflx
-
-
-module random_3_e7_mvtu$ctrl$v1(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e7_mvtu$ctrl$v1
-
-
-module random_3_e7_mvtu$ctrl$v2(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e7_mvtu$ctrl$v2
 
 
 module random_3_e7_mvtu$ctrl$vbuf(read_address,read_clock,read_data,write_address,write_clock,write_data,write_enable);
@@ -1361,63 +886,6 @@ module random_3_e7_mvtu$ctrl$vbuf(read_address,read_clock,read_data,write_addres
     end
                 
 endmodule // random_3_e7_mvtu$ctrl$vbuf
-
-
-module random_3_e7_mvtu$ctrl$wa(d,q,clock);
-    
-    // Module arguments
-    input wire  [1:0] d;
-    output reg  [1:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 2'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e7_mvtu$ctrl$wa
-
-
-module random_3_e7_mvtu$ctrl$x1(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e7_mvtu$ctrl$x1
-
-
-module random_3_e7_mvtu$ctrl$x2(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e7_mvtu$ctrl$x2
 
 
 module random_3_e7_mvtu$lanes$0(clock,y_valid,y,ch,ch_pre,prev,out,valid);
@@ -1649,12 +1117,12 @@ module random_3_e7_mvtu$lanes$0$thr$0(clock,in_valid,ch,y,out_valid,n);
         .clock(flips$clock),
         .data(flips$data)
     );
-    random_3_e7_mvtu$lanes$0$thr$0$y1 y1(
+    random_3_e7_mvtu$ctrl$nf y1(
         .d(y1$d),
         .q(y1$q),
         .clock(y1$clock)
     );
-    random_3_e7_mvtu$lanes$0$thr$0$v1 v1(
+    random_3_e7_mvtu$ctrl$sf v1(
         .d(v1$d),
         .q(v1$q),
         .clock(v1$clock)
@@ -1664,47 +1132,47 @@ module random_3_e7_mvtu$lanes$0$thr$0(clock,in_valid,ch,y,out_valid,n);
         .q(treg$0$q),
         .clock(treg$0$clock)
     );
-    random_3_e7_mvtu$lanes$0$thr$0$treg$1 treg$1(
+    random_3_e7_mvtu$lanes$0$thr$0$treg$0 treg$1(
         .d(treg$1$d),
         .q(treg$1$q),
         .clock(treg$1$clock)
     );
-    random_3_e7_mvtu$lanes$0$thr$0$treg$2 treg$2(
+    random_3_e7_mvtu$lanes$0$thr$0$treg$0 treg$2(
         .d(treg$2$d),
         .q(treg$2$q),
         .clock(treg$2$clock)
     );
-    random_3_e7_mvtu$lanes$0$thr$0$treg$3 treg$3(
+    random_3_e7_mvtu$lanes$0$thr$0$treg$0 treg$3(
         .d(treg$3$d),
         .q(treg$3$q),
         .clock(treg$3$clock)
     );
-    random_3_e7_mvtu$lanes$0$thr$0$treg$4 treg$4(
+    random_3_e7_mvtu$lanes$0$thr$0$treg$0 treg$4(
         .d(treg$4$d),
         .q(treg$4$q),
         .clock(treg$4$clock)
     );
-    random_3_e7_mvtu$lanes$0$thr$0$treg$5 treg$5(
+    random_3_e7_mvtu$lanes$0$thr$0$treg$0 treg$5(
         .d(treg$5$d),
         .q(treg$5$q),
         .clock(treg$5$clock)
     );
-    random_3_e7_mvtu$lanes$0$thr$0$treg$6 treg$6(
+    random_3_e7_mvtu$lanes$0$thr$0$treg$0 treg$6(
         .d(treg$6$d),
         .q(treg$6$q),
         .clock(treg$6$clock)
     );
-    random_3_e7_mvtu$lanes$0$thr$0$freg freg(
+    random_3_e7_mvtu$ctrl$sf freg(
         .d(freg$d),
         .q(freg$q),
         .clock(freg$clock)
     );
-    random_3_e7_mvtu$lanes$0$thr$0$y2 y2(
+    random_3_e7_mvtu$lanes$0$thr$0$treg$0 y2(
         .d(y2$d),
         .q(y2$q),
         .clock(y2$clock)
     );
-    random_3_e7_mvtu$lanes$0$thr$0$v2 v2(
+    random_3_e7_mvtu$ctrl$sf v2(
         .d(v2$d),
         .q(v2$q),
         .clock(v2$clock)
@@ -1755,12 +1223,12 @@ module random_3_e7_mvtu$lanes$0$thr$0(clock,in_valid,ch,y,out_valid,n);
         .bits(tree$bits),
         .count(tree$count)
     );
-    random_3_e7_mvtu$lanes$0$thr$0$nreg nreg(
+    random_3_e7_mvtu$lanes$0$thr$0$treg$0 nreg(
         .d(nreg$d),
         .q(nreg$q),
         .clock(nreg$clock)
     );
-    random_3_e7_mvtu$lanes$0$thr$0$vout vout(
+    random_3_e7_mvtu$ctrl$sf vout(
         .d(vout$d),
         .q(vout$q),
         .clock(vout$clock)
@@ -1995,55 +1463,14 @@ module random_3_e7_mvtu$lanes$0$thr$0$flips(address,clock,data);
     // Update code (custom)
     reg[0:0] mem [3:0];
     
-    initial begin
-    mem[0] = 1'b0;
-    mem[1] = 1'b0;
-    mem[2] = 1'b0;
-    mem[3] = 1'b0;
-    end
+    integer mem$i;
+    localparam [3:0] mem$0 = 4'h0;
+    initial for (mem$i = 0; mem$i < 4; mem$i = mem$i + 1) mem[0 + mem$i] = mem$0[1*mem$i +: 1];
     
     always @(posedge clock) begin
        data <= mem[address];
     end
 endmodule // random_3_e7_mvtu$lanes$0$thr$0$flips
-
-
-module random_3_e7_mvtu$lanes$0$thr$0$freg(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e7_mvtu$lanes$0$thr$0$freg
-
-
-module random_3_e7_mvtu$lanes$0$thr$0$nreg(d,q,clock);
-    
-    // Module arguments
-    input wire  [2:0] d;
-    output reg  [2:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 3'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e7_mvtu$lanes$0$thr$0$nreg
 
 
 module random_3_e7_mvtu$lanes$0$thr$0$thr$0(address,clock,data);
@@ -2056,12 +1483,9 @@ module random_3_e7_mvtu$lanes$0$thr$0$thr$0(address,clock,data);
     // Update code (custom)
     reg[2:0] mem [3:0];
     
-    initial begin
-    mem[0] = 3'b11;
-    mem[1] = 3'b100;
-    mem[2] = 3'b100;
-    mem[3] = 3'b100;
-    end
+    integer mem$i;
+    localparam [11:0] mem$0 = 12'h923;
+    initial for (mem$i = 0; mem$i < 4; mem$i = mem$i + 1) mem[0 + mem$i] = mem$0[3*mem$i +: 3];
     
     always @(posedge clock) begin
        data <= mem[address];
@@ -2079,12 +1503,9 @@ module random_3_e7_mvtu$lanes$0$thr$0$thr$1(address,clock,data);
     // Update code (custom)
     reg[2:0] mem [3:0];
     
-    initial begin
-    mem[0] = 3'b10;
-    mem[1] = 3'b11;
-    mem[2] = 3'b10;
-    mem[3] = 3'b100;
-    end
+    integer mem$i;
+    localparam [11:0] mem$0 = 12'h89a;
+    initial for (mem$i = 0; mem$i < 4; mem$i = mem$i + 1) mem[0 + mem$i] = mem$0[3*mem$i +: 3];
     
     always @(posedge clock) begin
        data <= mem[address];
@@ -2102,12 +1523,9 @@ module random_3_e7_mvtu$lanes$0$thr$0$thr$2(address,clock,data);
     // Update code (custom)
     reg[2:0] mem [3:0];
     
-    initial begin
-    mem[0] = 3'b10;
-    mem[1] = 3'b100;
-    mem[2] = 3'b10;
-    mem[3] = 3'b100;
-    end
+    integer mem$i;
+    localparam [11:0] mem$0 = 12'h8a2;
+    initial for (mem$i = 0; mem$i < 4; mem$i = mem$i + 1) mem[0 + mem$i] = mem$0[3*mem$i +: 3];
     
     always @(posedge clock) begin
        data <= mem[address];
@@ -2125,12 +1543,9 @@ module random_3_e7_mvtu$lanes$0$thr$0$thr$3(address,clock,data);
     // Update code (custom)
     reg[2:0] mem [3:0];
     
-    initial begin
-    mem[0] = 3'b11;
-    mem[1] = 3'b10;
-    mem[2] = 3'b11;
-    mem[3] = 3'b100;
-    end
+    integer mem$i;
+    localparam [11:0] mem$0 = 12'h8d3;
+    initial for (mem$i = 0; mem$i < 4; mem$i = mem$i + 1) mem[0 + mem$i] = mem$0[3*mem$i +: 3];
     
     always @(posedge clock) begin
        data <= mem[address];
@@ -2148,12 +1563,9 @@ module random_3_e7_mvtu$lanes$0$thr$0$thr$4(address,clock,data);
     // Update code (custom)
     reg[2:0] mem [3:0];
     
-    initial begin
-    mem[0] = 3'b11;
-    mem[1] = 3'b11;
-    mem[2] = 3'b11;
-    mem[3] = 3'b100;
-    end
+    integer mem$i;
+    localparam [11:0] mem$0 = 12'h8db;
+    initial for (mem$i = 0; mem$i < 4; mem$i = mem$i + 1) mem[0 + mem$i] = mem$0[3*mem$i +: 3];
     
     always @(posedge clock) begin
        data <= mem[address];
@@ -2171,12 +1583,9 @@ module random_3_e7_mvtu$lanes$0$thr$0$thr$5(address,clock,data);
     // Update code (custom)
     reg[2:0] mem [3:0];
     
-    initial begin
-    mem[0] = 3'b11;
-    mem[1] = 3'b100;
-    mem[2] = 3'b11;
-    mem[3] = 3'b100;
-    end
+    integer mem$i;
+    localparam [11:0] mem$0 = 12'h8e3;
+    initial for (mem$i = 0; mem$i < 4; mem$i = mem$i + 1) mem[0 + mem$i] = mem$0[3*mem$i +: 3];
     
     always @(posedge clock) begin
        data <= mem[address];
@@ -2194,12 +1603,9 @@ module random_3_e7_mvtu$lanes$0$thr$0$thr$6(address,clock,data);
     // Update code (custom)
     reg[2:0] mem [3:0];
     
-    initial begin
-    mem[0] = 3'b10;
-    mem[1] = 3'b11;
-    mem[2] = 3'b11;
-    mem[3] = 3'b10;
-    end
+    integer mem$i;
+    localparam [11:0] mem$0 = 12'h4da;
+    initial for (mem$i = 0; mem$i < 4; mem$i = mem$i + 1) mem[0 + mem$i] = mem$0[3*mem$i +: 3];
     
     always @(posedge clock) begin
        data <= mem[address];
@@ -2254,52 +1660,52 @@ module random_3_e7_mvtu$lanes$0$thr$0$tree(bits,count);
         .b(lv1$0$b),
         .s(lv1$0$s)
     );
-    random_3_e7_mvtu$lanes$0$thr$0$tree$lv1$1 lv1$1(
+    random_3_e7_mvtu$lanes$0$thr$0$tree$lv1$0 lv1$1(
         .a(lv1$1$a),
         .b(lv1$1$b),
         .s(lv1$1$s)
     );
-    random_3_e7_mvtu$lanes$0$thr$0$tree$lv1$2 lv1$2(
+    random_3_e7_mvtu$lanes$0$thr$0$tree$lv1$0 lv1$2(
         .a(lv1$2$a),
         .b(lv1$2$b),
         .s(lv1$2$s)
     );
-    random_3_e7_mvtu$lanes$0$thr$0$tree$lv1$3 lv1$3(
+    random_3_e7_mvtu$lanes$0$thr$0$tree$lv1$0 lv1$3(
         .a(lv1$3$a),
         .b(lv1$3$b),
         .s(lv1$3$s)
     );
-    random_3_e7_mvtu$lanes$0$thr$0$tree$lv2$0 lv2$0(
+    random_3_e7_mvtu$lanes$0$thr$0$tree$lv1$0 lv2$0(
         .a(lv2$0$a),
         .b(lv2$0$b),
         .s(lv2$0$s)
     );
-    random_3_e7_mvtu$lanes$0$thr$0$tree$lv2$1 lv2$1(
+    random_3_e7_mvtu$lanes$0$thr$0$tree$lv1$0 lv2$1(
         .a(lv2$1$a),
         .b(lv2$1$b),
         .s(lv2$1$s)
     );
-    random_3_e7_mvtu$lanes$0$thr$0$tree$lv3$0 lv3$0(
+    random_3_e7_mvtu$lanes$0$thr$0$tree$lv1$0 lv3$0(
         .a(lv3$0$a),
         .b(lv3$0$b),
         .s(lv3$0$s)
     );
-    random_3_e7_mvtu$lanes$0$thr$0$tree$lv4$0 lv4$0(
+    random_3_e7_mvtu$lanes$0$thr$0$tree$lv1$0 lv4$0(
         .a(lv4$0$a),
         .b(lv4$0$b),
         .s(lv4$0$s)
     );
-    random_3_e7_mvtu$lanes$0$thr$0$tree$lv5$0 lv5$0(
+    random_3_e7_mvtu$lanes$0$thr$0$tree$lv1$0 lv5$0(
         .a(lv5$0$a),
         .b(lv5$0$b),
         .s(lv5$0$s)
     );
-    random_3_e7_mvtu$lanes$0$thr$0$tree$lv6$0 lv6$0(
+    random_3_e7_mvtu$lanes$0$thr$0$tree$lv1$0 lv6$0(
         .a(lv6$0$a),
         .b(lv6$0$b),
         .s(lv6$0$s)
     );
-    random_3_e7_mvtu$lanes$0$thr$0$tree$lv7$0 lv7$0(
+    random_3_e7_mvtu$lanes$0$thr$0$tree$lv1$0 lv7$0(
         .a(lv7$0$a),
         .b(lv7$0$b),
         .s(lv7$0$s)
@@ -2371,156 +1777,6 @@ module random_3_e7_mvtu$lanes$0$thr$0$tree$lv1$0(a,b,s);
 endmodule // random_3_e7_mvtu$lanes$0$thr$0$tree$lv1$0
 
 
-module random_3_e7_mvtu$lanes$0$thr$0$tree$lv1$1(a,b,s);
-    
-    // Module arguments
-    input wire  [2:0] a;
-    input wire  [2:0] b;
-    output reg  [2:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e7_mvtu$lanes$0$thr$0$tree$lv1$1
-
-
-module random_3_e7_mvtu$lanes$0$thr$0$tree$lv1$2(a,b,s);
-    
-    // Module arguments
-    input wire  [2:0] a;
-    input wire  [2:0] b;
-    output reg  [2:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e7_mvtu$lanes$0$thr$0$tree$lv1$2
-
-
-module random_3_e7_mvtu$lanes$0$thr$0$tree$lv1$3(a,b,s);
-    
-    // Module arguments
-    input wire  [2:0] a;
-    input wire  [2:0] b;
-    output reg  [2:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e7_mvtu$lanes$0$thr$0$tree$lv1$3
-
-
-module random_3_e7_mvtu$lanes$0$thr$0$tree$lv2$0(a,b,s);
-    
-    // Module arguments
-    input wire  [2:0] a;
-    input wire  [2:0] b;
-    output reg  [2:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e7_mvtu$lanes$0$thr$0$tree$lv2$0
-
-
-module random_3_e7_mvtu$lanes$0$thr$0$tree$lv2$1(a,b,s);
-    
-    // Module arguments
-    input wire  [2:0] a;
-    input wire  [2:0] b;
-    output reg  [2:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e7_mvtu$lanes$0$thr$0$tree$lv2$1
-
-
-module random_3_e7_mvtu$lanes$0$thr$0$tree$lv3$0(a,b,s);
-    
-    // Module arguments
-    input wire  [2:0] a;
-    input wire  [2:0] b;
-    output reg  [2:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e7_mvtu$lanes$0$thr$0$tree$lv3$0
-
-
-module random_3_e7_mvtu$lanes$0$thr$0$tree$lv4$0(a,b,s);
-    
-    // Module arguments
-    input wire  [2:0] a;
-    input wire  [2:0] b;
-    output reg  [2:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e7_mvtu$lanes$0$thr$0$tree$lv4$0
-
-
-module random_3_e7_mvtu$lanes$0$thr$0$tree$lv5$0(a,b,s);
-    
-    // Module arguments
-    input wire  [2:0] a;
-    input wire  [2:0] b;
-    output reg  [2:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e7_mvtu$lanes$0$thr$0$tree$lv5$0
-
-
-module random_3_e7_mvtu$lanes$0$thr$0$tree$lv6$0(a,b,s);
-    
-    // Module arguments
-    input wire  [2:0] a;
-    input wire  [2:0] b;
-    output reg  [2:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e7_mvtu$lanes$0$thr$0$tree$lv6$0
-
-
-module random_3_e7_mvtu$lanes$0$thr$0$tree$lv7$0(a,b,s);
-    
-    // Module arguments
-    input wire  [2:0] a;
-    input wire  [2:0] b;
-    output reg  [2:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e7_mvtu$lanes$0$thr$0$tree$lv7$0
-
-
 module random_3_e7_mvtu$lanes$0$thr$0$treg$0(d,q,clock);
     
     // Module arguments
@@ -2538,215 +1794,6 @@ module random_3_e7_mvtu$lanes$0$thr$0$treg$0(d,q,clock);
     end
           
 endmodule // random_3_e7_mvtu$lanes$0$thr$0$treg$0
-
-
-module random_3_e7_mvtu$lanes$0$thr$0$treg$1(d,q,clock);
-    
-    // Module arguments
-    input wire  [2:0] d;
-    output reg  [2:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 3'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e7_mvtu$lanes$0$thr$0$treg$1
-
-
-module random_3_e7_mvtu$lanes$0$thr$0$treg$2(d,q,clock);
-    
-    // Module arguments
-    input wire  [2:0] d;
-    output reg  [2:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 3'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e7_mvtu$lanes$0$thr$0$treg$2
-
-
-module random_3_e7_mvtu$lanes$0$thr$0$treg$3(d,q,clock);
-    
-    // Module arguments
-    input wire  [2:0] d;
-    output reg  [2:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 3'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e7_mvtu$lanes$0$thr$0$treg$3
-
-
-module random_3_e7_mvtu$lanes$0$thr$0$treg$4(d,q,clock);
-    
-    // Module arguments
-    input wire  [2:0] d;
-    output reg  [2:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 3'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e7_mvtu$lanes$0$thr$0$treg$4
-
-
-module random_3_e7_mvtu$lanes$0$thr$0$treg$5(d,q,clock);
-    
-    // Module arguments
-    input wire  [2:0] d;
-    output reg  [2:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 3'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e7_mvtu$lanes$0$thr$0$treg$5
-
-
-module random_3_e7_mvtu$lanes$0$thr$0$treg$6(d,q,clock);
-    
-    // Module arguments
-    input wire  [2:0] d;
-    output reg  [2:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 3'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e7_mvtu$lanes$0$thr$0$treg$6
-
-
-module random_3_e7_mvtu$lanes$0$thr$0$v1(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e7_mvtu$lanes$0$thr$0$v1
-
-
-module random_3_e7_mvtu$lanes$0$thr$0$v2(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e7_mvtu$lanes$0$thr$0$v2
-
-
-module random_3_e7_mvtu$lanes$0$thr$0$vout(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e7_mvtu$lanes$0$thr$0$vout
-
-
-module random_3_e7_mvtu$lanes$0$thr$0$y1(d,q,clock);
-    
-    // Module arguments
-    input wire  [1:0] d;
-    output reg  [1:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 2'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e7_mvtu$lanes$0$thr$0$y1
-
-
-module random_3_e7_mvtu$lanes$0$thr$0$y2(d,q,clock);
-    
-    // Module arguments
-    input wire  [2:0] d;
-    output reg  [2:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 3'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e7_mvtu$lanes$0$thr$0$y2
 
 
 module random_3_e7_mvtu$lanes$1(clock,y_valid,y,ch,ch_pre,prev,out,valid);
@@ -2973,123 +2020,123 @@ module random_3_e7_mvtu$lanes$1$thr$0(clock,in_valid,ch,y,out_valid,n);
         .clock(thr$6$clock),
         .data(thr$6$data)
     );
-    random_3_e7_mvtu$lanes$1$thr$0$flips flips(
+    random_3_e7_mvtu$lanes$0$thr$0$flips flips(
         .address(flips$address),
         .clock(flips$clock),
         .data(flips$data)
     );
-    random_3_e7_mvtu$lanes$1$thr$0$y1 y1(
+    random_3_e7_mvtu$ctrl$nf y1(
         .d(y1$d),
         .q(y1$q),
         .clock(y1$clock)
     );
-    random_3_e7_mvtu$lanes$1$thr$0$v1 v1(
+    random_3_e7_mvtu$ctrl$sf v1(
         .d(v1$d),
         .q(v1$q),
         .clock(v1$clock)
     );
-    random_3_e7_mvtu$lanes$1$thr$0$treg$0 treg$0(
+    random_3_e7_mvtu$lanes$0$thr$0$treg$0 treg$0(
         .d(treg$0$d),
         .q(treg$0$q),
         .clock(treg$0$clock)
     );
-    random_3_e7_mvtu$lanes$1$thr$0$treg$1 treg$1(
+    random_3_e7_mvtu$lanes$0$thr$0$treg$0 treg$1(
         .d(treg$1$d),
         .q(treg$1$q),
         .clock(treg$1$clock)
     );
-    random_3_e7_mvtu$lanes$1$thr$0$treg$2 treg$2(
+    random_3_e7_mvtu$lanes$0$thr$0$treg$0 treg$2(
         .d(treg$2$d),
         .q(treg$2$q),
         .clock(treg$2$clock)
     );
-    random_3_e7_mvtu$lanes$1$thr$0$treg$3 treg$3(
+    random_3_e7_mvtu$lanes$0$thr$0$treg$0 treg$3(
         .d(treg$3$d),
         .q(treg$3$q),
         .clock(treg$3$clock)
     );
-    random_3_e7_mvtu$lanes$1$thr$0$treg$4 treg$4(
+    random_3_e7_mvtu$lanes$0$thr$0$treg$0 treg$4(
         .d(treg$4$d),
         .q(treg$4$q),
         .clock(treg$4$clock)
     );
-    random_3_e7_mvtu$lanes$1$thr$0$treg$5 treg$5(
+    random_3_e7_mvtu$lanes$0$thr$0$treg$0 treg$5(
         .d(treg$5$d),
         .q(treg$5$q),
         .clock(treg$5$clock)
     );
-    random_3_e7_mvtu$lanes$1$thr$0$treg$6 treg$6(
+    random_3_e7_mvtu$lanes$0$thr$0$treg$0 treg$6(
         .d(treg$6$d),
         .q(treg$6$q),
         .clock(treg$6$clock)
     );
-    random_3_e7_mvtu$lanes$1$thr$0$freg freg(
+    random_3_e7_mvtu$ctrl$sf freg(
         .d(freg$d),
         .q(freg$q),
         .clock(freg$clock)
     );
-    random_3_e7_mvtu$lanes$1$thr$0$y2 y2(
+    random_3_e7_mvtu$lanes$0$thr$0$treg$0 y2(
         .d(y2$d),
         .q(y2$q),
         .clock(y2$clock)
     );
-    random_3_e7_mvtu$lanes$1$thr$0$v2 v2(
+    random_3_e7_mvtu$ctrl$sf v2(
         .d(v2$d),
         .q(v2$q),
         .clock(v2$clock)
     );
-    random_3_e7_mvtu$lanes$1$thr$0$cmp$0 cmp$0(
+    random_3_e7_mvtu$lanes$0$thr$0$cmp$0 cmp$0(
         .u(cmp$0$u),
         .t(cmp$0$t),
         .prev(cmp$0$prev),
         .out(cmp$0$out)
     );
-    random_3_e7_mvtu$lanes$1$thr$0$cmp$1 cmp$1(
+    random_3_e7_mvtu$lanes$0$thr$0$cmp$1 cmp$1(
         .u(cmp$1$u),
         .t(cmp$1$t),
         .prev(cmp$1$prev),
         .out(cmp$1$out)
     );
-    random_3_e7_mvtu$lanes$1$thr$0$cmp$2 cmp$2(
+    random_3_e7_mvtu$lanes$0$thr$0$cmp$2 cmp$2(
         .u(cmp$2$u),
         .t(cmp$2$t),
         .prev(cmp$2$prev),
         .out(cmp$2$out)
     );
-    random_3_e7_mvtu$lanes$1$thr$0$cmp$3 cmp$3(
+    random_3_e7_mvtu$lanes$0$thr$0$cmp$3 cmp$3(
         .u(cmp$3$u),
         .t(cmp$3$t),
         .prev(cmp$3$prev),
         .out(cmp$3$out)
     );
-    random_3_e7_mvtu$lanes$1$thr$0$cmp$4 cmp$4(
+    random_3_e7_mvtu$lanes$0$thr$0$cmp$4 cmp$4(
         .u(cmp$4$u),
         .t(cmp$4$t),
         .prev(cmp$4$prev),
         .out(cmp$4$out)
     );
-    random_3_e7_mvtu$lanes$1$thr$0$cmp$5 cmp$5(
+    random_3_e7_mvtu$lanes$0$thr$0$cmp$5 cmp$5(
         .u(cmp$5$u),
         .t(cmp$5$t),
         .prev(cmp$5$prev),
         .out(cmp$5$out)
     );
-    random_3_e7_mvtu$lanes$1$thr$0$cmp$6 cmp$6(
+    random_3_e7_mvtu$lanes$0$thr$0$cmp$6 cmp$6(
         .u(cmp$6$u),
         .t(cmp$6$t),
         .prev(cmp$6$prev),
         .out(cmp$6$out)
     );
-    random_3_e7_mvtu$lanes$1$thr$0$tree tree(
+    random_3_e7_mvtu$lanes$0$thr$0$tree tree(
         .bits(tree$bits),
         .count(tree$count)
     );
-    random_3_e7_mvtu$lanes$1$thr$0$nreg nreg(
+    random_3_e7_mvtu$lanes$0$thr$0$treg$0 nreg(
         .d(nreg$d),
         .q(nreg$q),
         .clock(nreg$clock)
     );
-    random_3_e7_mvtu$lanes$1$thr$0$vout vout(
+    random_3_e7_mvtu$ctrl$sf vout(
         .d(vout$d),
         .q(vout$q),
         .clock(vout$clock)
@@ -3181,200 +2228,6 @@ module random_3_e7_mvtu$lanes$1$thr$0(clock,in_valid,ch,y,out_valid,n);
 endmodule // random_3_e7_mvtu$lanes$1$thr$0
 
 
-module random_3_e7_mvtu$lanes$1$thr$0$cmp$0(u,t,prev,out);
-    
-    // Module arguments
-    input wire  [2:0] u;
-    input wire  [2:0] t;
-    input wire  [6:0] prev;
-    output reg  [6:0] out;
-    
-    // Constant declarations
-    localparam  index = 8'h0;
-    
-    // Update code
-    always @(*) begin
-        out = (prev & ~(1 << (index)) | ((u >= t) << (index)));
-    end
-    
-endmodule // random_3_e7_mvtu$lanes$1$thr$0$cmp$0
-
-
-module random_3_e7_mvtu$lanes$1$thr$0$cmp$1(u,t,prev,out);
-    
-    // Module arguments
-    input wire  [2:0] u;
-    input wire  [2:0] t;
-    input wire  [6:0] prev;
-    output reg  [6:0] out;
-    
-    // Constant declarations
-    localparam  index = 8'h1;
-    
-    // Update code
-    always @(*) begin
-        out = (prev & ~(1 << (index)) | ((u >= t) << (index)));
-    end
-    
-endmodule // random_3_e7_mvtu$lanes$1$thr$0$cmp$1
-
-
-module random_3_e7_mvtu$lanes$1$thr$0$cmp$2(u,t,prev,out);
-    
-    // Module arguments
-    input wire  [2:0] u;
-    input wire  [2:0] t;
-    input wire  [6:0] prev;
-    output reg  [6:0] out;
-    
-    // Constant declarations
-    localparam  index = 8'h2;
-    
-    // Update code
-    always @(*) begin
-        out = (prev & ~(1 << (index)) | ((u >= t) << (index)));
-    end
-    
-endmodule // random_3_e7_mvtu$lanes$1$thr$0$cmp$2
-
-
-module random_3_e7_mvtu$lanes$1$thr$0$cmp$3(u,t,prev,out);
-    
-    // Module arguments
-    input wire  [2:0] u;
-    input wire  [2:0] t;
-    input wire  [6:0] prev;
-    output reg  [6:0] out;
-    
-    // Constant declarations
-    localparam  index = 8'h3;
-    
-    // Update code
-    always @(*) begin
-        out = (prev & ~(1 << (index)) | ((u >= t) << (index)));
-    end
-    
-endmodule // random_3_e7_mvtu$lanes$1$thr$0$cmp$3
-
-
-module random_3_e7_mvtu$lanes$1$thr$0$cmp$4(u,t,prev,out);
-    
-    // Module arguments
-    input wire  [2:0] u;
-    input wire  [2:0] t;
-    input wire  [6:0] prev;
-    output reg  [6:0] out;
-    
-    // Constant declarations
-    localparam  index = 8'h4;
-    
-    // Update code
-    always @(*) begin
-        out = (prev & ~(1 << (index)) | ((u >= t) << (index)));
-    end
-    
-endmodule // random_3_e7_mvtu$lanes$1$thr$0$cmp$4
-
-
-module random_3_e7_mvtu$lanes$1$thr$0$cmp$5(u,t,prev,out);
-    
-    // Module arguments
-    input wire  [2:0] u;
-    input wire  [2:0] t;
-    input wire  [6:0] prev;
-    output reg  [6:0] out;
-    
-    // Constant declarations
-    localparam  index = 8'h5;
-    
-    // Update code
-    always @(*) begin
-        out = (prev & ~(1 << (index)) | ((u >= t) << (index)));
-    end
-    
-endmodule // random_3_e7_mvtu$lanes$1$thr$0$cmp$5
-
-
-module random_3_e7_mvtu$lanes$1$thr$0$cmp$6(u,t,prev,out);
-    
-    // Module arguments
-    input wire  [2:0] u;
-    input wire  [2:0] t;
-    input wire  [6:0] prev;
-    output reg  [6:0] out;
-    
-    // Constant declarations
-    localparam  index = 8'h6;
-    
-    // Update code
-    always @(*) begin
-        out = (prev & ~(1 << (index)) | ((u >= t) << (index)));
-    end
-    
-endmodule // random_3_e7_mvtu$lanes$1$thr$0$cmp$6
-
-
-module random_3_e7_mvtu$lanes$1$thr$0$flips(address,clock,data);
-    
-    // Module arguments
-    input wire  [1:0] address;
-    input wire  clock;
-    output reg  data;
-    
-    // Update code (custom)
-    reg[0:0] mem [3:0];
-    
-    initial begin
-    mem[0] = 1'b0;
-    mem[1] = 1'b0;
-    mem[2] = 1'b0;
-    mem[3] = 1'b0;
-    end
-    
-    always @(posedge clock) begin
-       data <= mem[address];
-    end
-endmodule // random_3_e7_mvtu$lanes$1$thr$0$flips
-
-
-module random_3_e7_mvtu$lanes$1$thr$0$freg(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e7_mvtu$lanes$1$thr$0$freg
-
-
-module random_3_e7_mvtu$lanes$1$thr$0$nreg(d,q,clock);
-    
-    // Module arguments
-    input wire  [2:0] d;
-    output reg  [2:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 3'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e7_mvtu$lanes$1$thr$0$nreg
-
-
 module random_3_e7_mvtu$lanes$1$thr$0$thr$0(address,clock,data);
     
     // Module arguments
@@ -3385,12 +2238,9 @@ module random_3_e7_mvtu$lanes$1$thr$0$thr$0(address,clock,data);
     // Update code (custom)
     reg[2:0] mem [3:0];
     
-    initial begin
-    mem[0] = 3'b1;
-    mem[1] = 3'b10;
-    mem[2] = 3'b10;
-    mem[3] = 3'b100;
-    end
+    integer mem$i;
+    localparam [11:0] mem$0 = 12'h891;
+    initial for (mem$i = 0; mem$i < 4; mem$i = mem$i + 1) mem[0 + mem$i] = mem$0[3*mem$i +: 3];
     
     always @(posedge clock) begin
        data <= mem[address];
@@ -3408,12 +2258,9 @@ module random_3_e7_mvtu$lanes$1$thr$0$thr$1(address,clock,data);
     // Update code (custom)
     reg[2:0] mem [3:0];
     
-    initial begin
-    mem[0] = 3'b1;
-    mem[1] = 3'b100;
-    mem[2] = 3'b100;
-    mem[3] = 3'b11;
-    end
+    integer mem$i;
+    localparam [11:0] mem$0 = 12'h721;
+    initial for (mem$i = 0; mem$i < 4; mem$i = mem$i + 1) mem[0 + mem$i] = mem$0[3*mem$i +: 3];
     
     always @(posedge clock) begin
        data <= mem[address];
@@ -3431,12 +2278,9 @@ module random_3_e7_mvtu$lanes$1$thr$0$thr$2(address,clock,data);
     // Update code (custom)
     reg[2:0] mem [3:0];
     
-    initial begin
-    mem[0] = 3'b1;
-    mem[1] = 3'b11;
-    mem[2] = 3'b10;
-    mem[3] = 3'b10;
-    end
+    integer mem$i;
+    localparam [11:0] mem$0 = 12'h499;
+    initial for (mem$i = 0; mem$i < 4; mem$i = mem$i + 1) mem[0 + mem$i] = mem$0[3*mem$i +: 3];
     
     always @(posedge clock) begin
        data <= mem[address];
@@ -3454,12 +2298,9 @@ module random_3_e7_mvtu$lanes$1$thr$0$thr$3(address,clock,data);
     // Update code (custom)
     reg[2:0] mem [3:0];
     
-    initial begin
-    mem[0] = 3'b10;
-    mem[1] = 3'b10;
-    mem[2] = 3'b10;
-    mem[3] = 3'b10;
-    end
+    integer mem$i;
+    localparam [11:0] mem$0 = 12'h492;
+    initial for (mem$i = 0; mem$i < 4; mem$i = mem$i + 1) mem[0 + mem$i] = mem$0[3*mem$i +: 3];
     
     always @(posedge clock) begin
        data <= mem[address];
@@ -3477,12 +2318,9 @@ module random_3_e7_mvtu$lanes$1$thr$0$thr$4(address,clock,data);
     // Update code (custom)
     reg[2:0] mem [3:0];
     
-    initial begin
-    mem[0] = 3'b1;
-    mem[1] = 3'b11;
-    mem[2] = 3'b11;
-    mem[3] = 3'b11;
-    end
+    integer mem$i;
+    localparam [11:0] mem$0 = 12'h6d9;
+    initial for (mem$i = 0; mem$i < 4; mem$i = mem$i + 1) mem[0 + mem$i] = mem$0[3*mem$i +: 3];
     
     always @(posedge clock) begin
        data <= mem[address];
@@ -3500,12 +2338,9 @@ module random_3_e7_mvtu$lanes$1$thr$0$thr$5(address,clock,data);
     // Update code (custom)
     reg[2:0] mem [3:0];
     
-    initial begin
-    mem[0] = 3'b10;
-    mem[1] = 3'b100;
-    mem[2] = 3'b10;
-    mem[3] = 3'b11;
-    end
+    integer mem$i;
+    localparam [11:0] mem$0 = 12'h6a2;
+    initial for (mem$i = 0; mem$i < 4; mem$i = mem$i + 1) mem[0 + mem$i] = mem$0[3*mem$i +: 3];
     
     always @(posedge clock) begin
        data <= mem[address];
@@ -3523,559 +2358,14 @@ module random_3_e7_mvtu$lanes$1$thr$0$thr$6(address,clock,data);
     // Update code (custom)
     reg[2:0] mem [3:0];
     
-    initial begin
-    mem[0] = 3'b1;
-    mem[1] = 3'b11;
-    mem[2] = 3'b100;
-    mem[3] = 3'b100;
-    end
+    integer mem$i;
+    localparam [11:0] mem$0 = 12'h919;
+    initial for (mem$i = 0; mem$i < 4; mem$i = mem$i + 1) mem[0 + mem$i] = mem$0[3*mem$i +: 3];
     
     always @(posedge clock) begin
        data <= mem[address];
     end
 endmodule // random_3_e7_mvtu$lanes$1$thr$0$thr$6
-
-
-module random_3_e7_mvtu$lanes$1$thr$0$tree(bits,count);
-    
-    // Module arguments
-    input wire  [6:0] bits;
-    output reg  [2:0] count;
-    
-    // Stub signals
-    reg  [2:0] lv1$0$a;
-    reg  [2:0] lv1$0$b;
-    wire  [2:0] lv1$0$s;
-    reg  [2:0] lv1$1$a;
-    reg  [2:0] lv1$1$b;
-    wire  [2:0] lv1$1$s;
-    reg  [2:0] lv1$2$a;
-    reg  [2:0] lv1$2$b;
-    wire  [2:0] lv1$2$s;
-    reg  [2:0] lv1$3$a;
-    reg  [2:0] lv1$3$b;
-    wire  [2:0] lv1$3$s;
-    reg  [2:0] lv2$0$a;
-    reg  [2:0] lv2$0$b;
-    wire  [2:0] lv2$0$s;
-    reg  [2:0] lv2$1$a;
-    reg  [2:0] lv2$1$b;
-    wire  [2:0] lv2$1$s;
-    reg  [2:0] lv3$0$a;
-    reg  [2:0] lv3$0$b;
-    wire  [2:0] lv3$0$s;
-    reg  [2:0] lv4$0$a;
-    reg  [2:0] lv4$0$b;
-    wire  [2:0] lv4$0$s;
-    reg  [2:0] lv5$0$a;
-    reg  [2:0] lv5$0$b;
-    wire  [2:0] lv5$0$s;
-    reg  [2:0] lv6$0$a;
-    reg  [2:0] lv6$0$b;
-    wire  [2:0] lv6$0$s;
-    reg  [2:0] lv7$0$a;
-    reg  [2:0] lv7$0$b;
-    wire  [2:0] lv7$0$s;
-    
-    // Sub module instances
-    random_3_e7_mvtu$lanes$1$thr$0$tree$lv1$0 lv1$0(
-        .a(lv1$0$a),
-        .b(lv1$0$b),
-        .s(lv1$0$s)
-    );
-    random_3_e7_mvtu$lanes$1$thr$0$tree$lv1$1 lv1$1(
-        .a(lv1$1$a),
-        .b(lv1$1$b),
-        .s(lv1$1$s)
-    );
-    random_3_e7_mvtu$lanes$1$thr$0$tree$lv1$2 lv1$2(
-        .a(lv1$2$a),
-        .b(lv1$2$b),
-        .s(lv1$2$s)
-    );
-    random_3_e7_mvtu$lanes$1$thr$0$tree$lv1$3 lv1$3(
-        .a(lv1$3$a),
-        .b(lv1$3$b),
-        .s(lv1$3$s)
-    );
-    random_3_e7_mvtu$lanes$1$thr$0$tree$lv2$0 lv2$0(
-        .a(lv2$0$a),
-        .b(lv2$0$b),
-        .s(lv2$0$s)
-    );
-    random_3_e7_mvtu$lanes$1$thr$0$tree$lv2$1 lv2$1(
-        .a(lv2$1$a),
-        .b(lv2$1$b),
-        .s(lv2$1$s)
-    );
-    random_3_e7_mvtu$lanes$1$thr$0$tree$lv3$0 lv3$0(
-        .a(lv3$0$a),
-        .b(lv3$0$b),
-        .s(lv3$0$s)
-    );
-    random_3_e7_mvtu$lanes$1$thr$0$tree$lv4$0 lv4$0(
-        .a(lv4$0$a),
-        .b(lv4$0$b),
-        .s(lv4$0$s)
-    );
-    random_3_e7_mvtu$lanes$1$thr$0$tree$lv5$0 lv5$0(
-        .a(lv5$0$a),
-        .b(lv5$0$b),
-        .s(lv5$0$s)
-    );
-    random_3_e7_mvtu$lanes$1$thr$0$tree$lv6$0 lv6$0(
-        .a(lv6$0$a),
-        .b(lv6$0$b),
-        .s(lv6$0$s)
-    );
-    random_3_e7_mvtu$lanes$1$thr$0$tree$lv7$0 lv7$0(
-        .a(lv7$0$a),
-        .b(lv7$0$b),
-        .s(lv7$0$s)
-    );
-    
-    // Update code
-    always @(*) begin
-        lv1$0$a = 32'h0;
-        lv1$0$b = 32'h0;
-        if (bits[32'h2 * 0]) begin
-            lv1$0$a = 32'h1;
-        end
-        if (bits[32'h2 * 0 + 32'h1]) begin
-            lv1$0$b = 32'h1;
-        end
-        lv1$1$a = 32'h0;
-        lv1$1$b = 32'h0;
-        if (bits[32'h2 * 1]) begin
-            lv1$1$a = 32'h1;
-        end
-        if (bits[32'h2 * 1 + 32'h1]) begin
-            lv1$1$b = 32'h1;
-        end
-        lv1$2$a = 32'h0;
-        lv1$2$b = 32'h0;
-        if (bits[32'h2 * 2]) begin
-            lv1$2$a = 32'h1;
-        end
-        if (bits[32'h2 * 2 + 32'h1]) begin
-            lv1$2$b = 32'h1;
-        end
-        lv1$3$a = 32'h0;
-        lv1$3$b = 32'h0;
-        if (bits[32'h2 * 3]) begin
-            lv1$3$a = 32'h1;
-        end
-        lv2$0$a = lv1$0$s;
-        lv2$0$b = lv1$1$s;
-        lv2$1$a = lv1$2$s;
-        lv2$1$b = lv1$3$s;
-        lv3$0$a = lv2$0$s;
-        lv3$0$b = lv2$1$s;
-        lv4$0$a = lv3$0$s;
-        lv4$0$b = 32'h0;
-        lv5$0$a = lv4$0$s;
-        lv5$0$b = 32'h0;
-        lv6$0$a = lv5$0$s;
-        lv6$0$b = 32'h0;
-        lv7$0$a = lv6$0$s;
-        lv7$0$b = 32'h0;
-        count = lv7$0$s;
-    end
-    
-endmodule // random_3_e7_mvtu$lanes$1$thr$0$tree
-
-
-module random_3_e7_mvtu$lanes$1$thr$0$tree$lv1$0(a,b,s);
-    
-    // Module arguments
-    input wire  [2:0] a;
-    input wire  [2:0] b;
-    output reg  [2:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e7_mvtu$lanes$1$thr$0$tree$lv1$0
-
-
-module random_3_e7_mvtu$lanes$1$thr$0$tree$lv1$1(a,b,s);
-    
-    // Module arguments
-    input wire  [2:0] a;
-    input wire  [2:0] b;
-    output reg  [2:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e7_mvtu$lanes$1$thr$0$tree$lv1$1
-
-
-module random_3_e7_mvtu$lanes$1$thr$0$tree$lv1$2(a,b,s);
-    
-    // Module arguments
-    input wire  [2:0] a;
-    input wire  [2:0] b;
-    output reg  [2:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e7_mvtu$lanes$1$thr$0$tree$lv1$2
-
-
-module random_3_e7_mvtu$lanes$1$thr$0$tree$lv1$3(a,b,s);
-    
-    // Module arguments
-    input wire  [2:0] a;
-    input wire  [2:0] b;
-    output reg  [2:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e7_mvtu$lanes$1$thr$0$tree$lv1$3
-
-
-module random_3_e7_mvtu$lanes$1$thr$0$tree$lv2$0(a,b,s);
-    
-    // Module arguments
-    input wire  [2:0] a;
-    input wire  [2:0] b;
-    output reg  [2:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e7_mvtu$lanes$1$thr$0$tree$lv2$0
-
-
-module random_3_e7_mvtu$lanes$1$thr$0$tree$lv2$1(a,b,s);
-    
-    // Module arguments
-    input wire  [2:0] a;
-    input wire  [2:0] b;
-    output reg  [2:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e7_mvtu$lanes$1$thr$0$tree$lv2$1
-
-
-module random_3_e7_mvtu$lanes$1$thr$0$tree$lv3$0(a,b,s);
-    
-    // Module arguments
-    input wire  [2:0] a;
-    input wire  [2:0] b;
-    output reg  [2:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e7_mvtu$lanes$1$thr$0$tree$lv3$0
-
-
-module random_3_e7_mvtu$lanes$1$thr$0$tree$lv4$0(a,b,s);
-    
-    // Module arguments
-    input wire  [2:0] a;
-    input wire  [2:0] b;
-    output reg  [2:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e7_mvtu$lanes$1$thr$0$tree$lv4$0
-
-
-module random_3_e7_mvtu$lanes$1$thr$0$tree$lv5$0(a,b,s);
-    
-    // Module arguments
-    input wire  [2:0] a;
-    input wire  [2:0] b;
-    output reg  [2:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e7_mvtu$lanes$1$thr$0$tree$lv5$0
-
-
-module random_3_e7_mvtu$lanes$1$thr$0$tree$lv6$0(a,b,s);
-    
-    // Module arguments
-    input wire  [2:0] a;
-    input wire  [2:0] b;
-    output reg  [2:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e7_mvtu$lanes$1$thr$0$tree$lv6$0
-
-
-module random_3_e7_mvtu$lanes$1$thr$0$tree$lv7$0(a,b,s);
-    
-    // Module arguments
-    input wire  [2:0] a;
-    input wire  [2:0] b;
-    output reg  [2:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e7_mvtu$lanes$1$thr$0$tree$lv7$0
-
-
-module random_3_e7_mvtu$lanes$1$thr$0$treg$0(d,q,clock);
-    
-    // Module arguments
-    input wire  [2:0] d;
-    output reg  [2:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 3'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e7_mvtu$lanes$1$thr$0$treg$0
-
-
-module random_3_e7_mvtu$lanes$1$thr$0$treg$1(d,q,clock);
-    
-    // Module arguments
-    input wire  [2:0] d;
-    output reg  [2:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 3'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e7_mvtu$lanes$1$thr$0$treg$1
-
-
-module random_3_e7_mvtu$lanes$1$thr$0$treg$2(d,q,clock);
-    
-    // Module arguments
-    input wire  [2:0] d;
-    output reg  [2:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 3'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e7_mvtu$lanes$1$thr$0$treg$2
-
-
-module random_3_e7_mvtu$lanes$1$thr$0$treg$3(d,q,clock);
-    
-    // Module arguments
-    input wire  [2:0] d;
-    output reg  [2:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 3'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e7_mvtu$lanes$1$thr$0$treg$3
-
-
-module random_3_e7_mvtu$lanes$1$thr$0$treg$4(d,q,clock);
-    
-    // Module arguments
-    input wire  [2:0] d;
-    output reg  [2:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 3'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e7_mvtu$lanes$1$thr$0$treg$4
-
-
-module random_3_e7_mvtu$lanes$1$thr$0$treg$5(d,q,clock);
-    
-    // Module arguments
-    input wire  [2:0] d;
-    output reg  [2:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 3'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e7_mvtu$lanes$1$thr$0$treg$5
-
-
-module random_3_e7_mvtu$lanes$1$thr$0$treg$6(d,q,clock);
-    
-    // Module arguments
-    input wire  [2:0] d;
-    output reg  [2:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 3'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e7_mvtu$lanes$1$thr$0$treg$6
-
-
-module random_3_e7_mvtu$lanes$1$thr$0$v1(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e7_mvtu$lanes$1$thr$0$v1
-
-
-module random_3_e7_mvtu$lanes$1$thr$0$v2(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e7_mvtu$lanes$1$thr$0$v2
-
-
-module random_3_e7_mvtu$lanes$1$thr$0$vout(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e7_mvtu$lanes$1$thr$0$vout
-
-
-module random_3_e7_mvtu$lanes$1$thr$0$y1(d,q,clock);
-    
-    // Module arguments
-    input wire  [1:0] d;
-    output reg  [1:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 2'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e7_mvtu$lanes$1$thr$0$y1
-
-
-module random_3_e7_mvtu$lanes$1$thr$0$y2(d,q,clock);
-    
-    // Module arguments
-    input wire  [2:0] d;
-    output reg  [2:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 3'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e7_mvtu$lanes$1$thr$0$y2
 
 
 module random_3_e7_mvtu$pes$0(clock,in_valid,first,last,pad,x,w,out_valid,y);
@@ -4161,82 +2451,82 @@ module random_3_e7_mvtu$pes$0(clock,in_valid,first,last,pad,x,w,out_valid,y);
         .bits(tree$bits),
         .count(tree$count)
     );
-    random_3_e7_mvtu$pes$0$va va(
+    random_3_e7_mvtu$ctrl$sf va(
         .d(va$d),
         .q(va$q),
         .clock(va$clock)
     );
-    random_3_e7_mvtu$pes$0$fa fa(
+    random_3_e7_mvtu$ctrl$sf fa(
         .d(fa$d),
         .q(fa$q),
         .clock(fa$clock)
     );
-    random_3_e7_mvtu$pes$0$la la(
+    random_3_e7_mvtu$ctrl$sf la(
         .d(la$d),
         .q(la$q),
         .clock(la$clock)
     );
-    random_3_e7_mvtu$pes$0$pa pa(
+    random_3_e7_mvtu$ctrl$sf pa(
         .d(pa$d),
         .q(pa$q),
         .clock(pa$clock)
     );
-    random_3_e7_mvtu$pes$0$vb vb(
+    random_3_e7_mvtu$ctrl$sf vb(
         .d(vb$d),
         .q(vb$q),
         .clock(vb$clock)
     );
-    random_3_e7_mvtu$pes$0$fb fb(
+    random_3_e7_mvtu$ctrl$sf fb(
         .d(fb$d),
         .q(fb$q),
         .clock(fb$clock)
     );
-    random_3_e7_mvtu$pes$0$lb lb(
+    random_3_e7_mvtu$ctrl$sf lb(
         .d(lb$d),
         .q(lb$q),
         .clock(lb$clock)
     );
-    random_3_e7_mvtu$pes$0$pb pb(
+    random_3_e7_mvtu$ctrl$sf pb(
         .d(pb$d),
         .q(pb$q),
         .clock(pb$clock)
     );
-    random_3_e7_mvtu$pes$0$pc pc(
+    random_3_e7_mvtu$ctrl$sf pc(
         .d(pc$d),
         .q(pc$q),
         .clock(pc$clock)
     );
-    random_3_e7_mvtu$pes$0$v1 v1(
+    random_3_e7_mvtu$ctrl$sf v1(
         .d(v1$d),
         .q(v1$q),
         .clock(v1$clock)
     );
-    random_3_e7_mvtu$pes$0$first1 first1(
+    random_3_e7_mvtu$ctrl$sf first1(
         .d(first1$d),
         .q(first1$q),
         .clock(first1$clock)
     );
-    random_3_e7_mvtu$pes$0$last1 last1(
+    random_3_e7_mvtu$ctrl$sf last1(
         .d(last1$d),
         .q(last1$q),
         .clock(last1$clock)
     );
-    random_3_e7_mvtu$pes$0$pad1 pad1(
+    random_3_e7_mvtu$ctrl$sf pad1(
         .d(pad1$d),
         .q(pad1$q),
         .clock(pad1$clock)
     );
-    random_3_e7_mvtu$pes$0$acc acc(
+    random_3_e7_mvtu$ctrl$nf acc(
         .d(acc$d),
         .q(acc$q),
         .clock(acc$clock)
     );
-    random_3_e7_mvtu$pes$0$yreg yreg(
+    random_3_e7_mvtu$ctrl$nf yreg(
         .d(yreg$d),
         .q(yreg$q),
         .clock(yreg$clock)
     );
-    random_3_e7_mvtu$pes$0$vout vout(
+    random_3_e7_mvtu$ctrl$sf vout(
         .d(vout$d),
         .q(vout$q),
         .clock(vout$clock)
@@ -4318,215 +2608,6 @@ module random_3_e7_mvtu$pes$0(clock,in_valid,first,last,pad,x,w,out_valid,y);
 endmodule // random_3_e7_mvtu$pes$0
 
 
-module random_3_e7_mvtu$pes$0$acc(d,q,clock);
-    
-    // Module arguments
-    input wire  [1:0] d;
-    output reg  [1:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 2'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e7_mvtu$pes$0$acc
-
-
-module random_3_e7_mvtu$pes$0$fa(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e7_mvtu$pes$0$fa
-
-
-module random_3_e7_mvtu$pes$0$fb(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e7_mvtu$pes$0$fb
-
-
-module random_3_e7_mvtu$pes$0$first1(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e7_mvtu$pes$0$first1
-
-
-module random_3_e7_mvtu$pes$0$la(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e7_mvtu$pes$0$la
-
-
-module random_3_e7_mvtu$pes$0$last1(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e7_mvtu$pes$0$last1
-
-
-module random_3_e7_mvtu$pes$0$lb(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e7_mvtu$pes$0$lb
-
-
-module random_3_e7_mvtu$pes$0$pa(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e7_mvtu$pes$0$pa
-
-
-module random_3_e7_mvtu$pes$0$pad1(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e7_mvtu$pes$0$pad1
-
-
-module random_3_e7_mvtu$pes$0$pb(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e7_mvtu$pes$0$pb
-
-
-module random_3_e7_mvtu$pes$0$pc(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e7_mvtu$pes$0$pc
-
-
 module random_3_e7_mvtu$pes$0$tree(clock,bits,count);
     
     // Module arguments
@@ -4569,42 +2650,42 @@ module random_3_e7_mvtu$pes$0$tree(clock,bits,count);
         .b(lv1$0$b),
         .s(lv1$0$s)
     );
-    random_3_e7_mvtu$pes$0$tree$lv2$0 lv2$0(
+    random_3_e7_mvtu$pes$0$tree$lv1$0 lv2$0(
         .a(lv2$0$a),
         .b(lv2$0$b),
         .s(lv2$0$s)
     );
-    random_3_e7_mvtu$pes$0$tree$r2$0 r2$0(
+    random_3_e7_mvtu$ctrl$sf r2$0(
         .d(r2$0$d),
         .q(r2$0$q),
         .clock(r2$0$clock)
     );
-    random_3_e7_mvtu$pes$0$tree$lv3$0 lv3$0(
+    random_3_e7_mvtu$pes$0$tree$lv1$0 lv3$0(
         .a(lv3$0$a),
         .b(lv3$0$b),
         .s(lv3$0$s)
     );
-    random_3_e7_mvtu$pes$0$tree$lv4$0 lv4$0(
+    random_3_e7_mvtu$pes$0$tree$lv1$0 lv4$0(
         .a(lv4$0$a),
         .b(lv4$0$b),
         .s(lv4$0$s)
     );
-    random_3_e7_mvtu$pes$0$tree$r4$0 r4$0(
+    random_3_e7_mvtu$ctrl$sf r4$0(
         .d(r4$0$d),
         .q(r4$0$q),
         .clock(r4$0$clock)
     );
-    random_3_e7_mvtu$pes$0$tree$lv5$0 lv5$0(
+    random_3_e7_mvtu$pes$0$tree$lv1$0 lv5$0(
         .a(lv5$0$a),
         .b(lv5$0$b),
         .s(lv5$0$s)
     );
-    random_3_e7_mvtu$pes$0$tree$lv6$0 lv6$0(
+    random_3_e7_mvtu$pes$0$tree$lv1$0 lv6$0(
         .a(lv6$0$a),
         .b(lv6$0$b),
         .s(lv6$0$s)
     );
-    random_3_e7_mvtu$pes$0$tree$lv7$0 lv7$0(
+    random_3_e7_mvtu$pes$0$tree$lv1$0 lv7$0(
         .a(lv7$0$a),
         .b(lv7$0$b),
         .s(lv7$0$s)
@@ -4654,1028 +2735,6 @@ module random_3_e7_mvtu$pes$0$tree$lv1$0(a,b,s);
 endmodule // random_3_e7_mvtu$pes$0$tree$lv1$0
 
 
-module random_3_e7_mvtu$pes$0$tree$lv2$0(a,b,s);
-    
-    // Module arguments
-    input wire  a;
-    input wire  b;
-    output reg  s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e7_mvtu$pes$0$tree$lv2$0
-
-
-module random_3_e7_mvtu$pes$0$tree$lv3$0(a,b,s);
-    
-    // Module arguments
-    input wire  a;
-    input wire  b;
-    output reg  s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e7_mvtu$pes$0$tree$lv3$0
-
-
-module random_3_e7_mvtu$pes$0$tree$lv4$0(a,b,s);
-    
-    // Module arguments
-    input wire  a;
-    input wire  b;
-    output reg  s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e7_mvtu$pes$0$tree$lv4$0
-
-
-module random_3_e7_mvtu$pes$0$tree$lv5$0(a,b,s);
-    
-    // Module arguments
-    input wire  a;
-    input wire  b;
-    output reg  s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e7_mvtu$pes$0$tree$lv5$0
-
-
-module random_3_e7_mvtu$pes$0$tree$lv6$0(a,b,s);
-    
-    // Module arguments
-    input wire  a;
-    input wire  b;
-    output reg  s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e7_mvtu$pes$0$tree$lv6$0
-
-
-module random_3_e7_mvtu$pes$0$tree$lv7$0(a,b,s);
-    
-    // Module arguments
-    input wire  a;
-    input wire  b;
-    output reg  s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e7_mvtu$pes$0$tree$lv7$0
-
-
-module random_3_e7_mvtu$pes$0$tree$r2$0(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e7_mvtu$pes$0$tree$r2$0
-
-
-module random_3_e7_mvtu$pes$0$tree$r4$0(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e7_mvtu$pes$0$tree$r4$0
-
-
-module random_3_e7_mvtu$pes$0$v1(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e7_mvtu$pes$0$v1
-
-
-module random_3_e7_mvtu$pes$0$va(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e7_mvtu$pes$0$va
-
-
-module random_3_e7_mvtu$pes$0$vb(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e7_mvtu$pes$0$vb
-
-
-module random_3_e7_mvtu$pes$0$vout(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e7_mvtu$pes$0$vout
-
-
-module random_3_e7_mvtu$pes$0$yreg(d,q,clock);
-    
-    // Module arguments
-    input wire  [1:0] d;
-    output reg  [1:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 2'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e7_mvtu$pes$0$yreg
-
-
-module random_3_e7_mvtu$pes$1(clock,in_valid,first,last,pad,x,w,out_valid,y);
-    
-    // Module arguments
-    input wire  clock;
-    input wire  in_valid;
-    input wire  first;
-    input wire  last;
-    input wire  pad;
-    input wire  x;
-    input wire  w;
-    output reg  out_valid;
-    output reg signed [1:0] y;
-    
-    // Constant declarations
-    localparam  fan_in = 2'b1;
-    localparam  padding = 1'b0;
-    localparam  pad_full = 2'b1;
-    localparam  pad_tail = 2'b1;
-    
-    // Stub signals
-    reg  tree$clock;
-    reg  tree$bits;
-    wire  tree$count;
-    reg  va$d;
-    wire  va$q;
-    reg  va$clock;
-    reg  fa$d;
-    wire  fa$q;
-    reg  fa$clock;
-    reg  la$d;
-    wire  la$q;
-    reg  la$clock;
-    reg  pa$d;
-    wire  pa$q;
-    reg  pa$clock;
-    reg  vb$d;
-    wire  vb$q;
-    reg  vb$clock;
-    reg  fb$d;
-    wire  fb$q;
-    reg  fb$clock;
-    reg  lb$d;
-    wire  lb$q;
-    reg  lb$clock;
-    reg  pb$d;
-    wire  pb$q;
-    reg  pb$clock;
-    reg  pc$d;
-    wire  pc$q;
-    reg  pc$clock;
-    reg  v1$d;
-    wire  v1$q;
-    reg  v1$clock;
-    reg  first1$d;
-    wire  first1$q;
-    reg  first1$clock;
-    reg  last1$d;
-    wire  last1$q;
-    reg  last1$clock;
-    reg  pad1$d;
-    wire  pad1$q;
-    reg  pad1$clock;
-    reg  [1:0] acc$d;
-    wire  [1:0] acc$q;
-    reg  acc$clock;
-    reg  [1:0] yreg$d;
-    wire  [1:0] yreg$q;
-    reg  yreg$clock;
-    reg  vout$d;
-    wire  vout$q;
-    reg  vout$clock;
-    
-    // Local signals
-    reg  [1:0] c;
-    reg  [1:0] base;
-    reg  [1:0] total;
-    
-    // Sub module instances
-    random_3_e7_mvtu$pes$1$tree tree(
-        .clock(tree$clock),
-        .bits(tree$bits),
-        .count(tree$count)
-    );
-    random_3_e7_mvtu$pes$1$va va(
-        .d(va$d),
-        .q(va$q),
-        .clock(va$clock)
-    );
-    random_3_e7_mvtu$pes$1$fa fa(
-        .d(fa$d),
-        .q(fa$q),
-        .clock(fa$clock)
-    );
-    random_3_e7_mvtu$pes$1$la la(
-        .d(la$d),
-        .q(la$q),
-        .clock(la$clock)
-    );
-    random_3_e7_mvtu$pes$1$pa pa(
-        .d(pa$d),
-        .q(pa$q),
-        .clock(pa$clock)
-    );
-    random_3_e7_mvtu$pes$1$vb vb(
-        .d(vb$d),
-        .q(vb$q),
-        .clock(vb$clock)
-    );
-    random_3_e7_mvtu$pes$1$fb fb(
-        .d(fb$d),
-        .q(fb$q),
-        .clock(fb$clock)
-    );
-    random_3_e7_mvtu$pes$1$lb lb(
-        .d(lb$d),
-        .q(lb$q),
-        .clock(lb$clock)
-    );
-    random_3_e7_mvtu$pes$1$pb pb(
-        .d(pb$d),
-        .q(pb$q),
-        .clock(pb$clock)
-    );
-    random_3_e7_mvtu$pes$1$pc pc(
-        .d(pc$d),
-        .q(pc$q),
-        .clock(pc$clock)
-    );
-    random_3_e7_mvtu$pes$1$v1 v1(
-        .d(v1$d),
-        .q(v1$q),
-        .clock(v1$clock)
-    );
-    random_3_e7_mvtu$pes$1$first1 first1(
-        .d(first1$d),
-        .q(first1$q),
-        .clock(first1$clock)
-    );
-    random_3_e7_mvtu$pes$1$last1 last1(
-        .d(last1$d),
-        .q(last1$q),
-        .clock(last1$clock)
-    );
-    random_3_e7_mvtu$pes$1$pad1 pad1(
-        .d(pad1$d),
-        .q(pad1$q),
-        .clock(pad1$clock)
-    );
-    random_3_e7_mvtu$pes$1$acc acc(
-        .d(acc$d),
-        .q(acc$q),
-        .clock(acc$clock)
-    );
-    random_3_e7_mvtu$pes$1$yreg yreg(
-        .d(yreg$d),
-        .q(yreg$q),
-        .clock(yreg$clock)
-    );
-    random_3_e7_mvtu$pes$1$vout vout(
-        .d(vout$d),
-        .q(vout$q),
-        .clock(vout$clock)
-    );
-    
-    // Update code
-    always @(*) begin
-        va$clock = clock;
-        fa$clock = clock;
-        la$clock = clock;
-        pa$clock = clock;
-        vb$clock = clock;
-        fb$clock = clock;
-        lb$clock = clock;
-        pb$clock = clock;
-        pc$clock = clock;
-        v1$clock = clock;
-        first1$clock = clock;
-        last1$clock = clock;
-        pad1$clock = clock;
-        acc$clock = clock;
-        yreg$clock = clock;
-        vout$clock = clock;
-        va$d = va$q;
-        fa$d = fa$q;
-        la$d = la$q;
-        pa$d = pa$q;
-        vb$d = vb$q;
-        fb$d = fb$q;
-        lb$d = lb$q;
-        pb$d = pb$q;
-        pc$d = pc$q;
-        v1$d = v1$q;
-        first1$d = first1$q;
-        last1$d = last1$q;
-        pad1$d = pad1$q;
-        acc$d = acc$q;
-        yreg$d = yreg$q;
-        vout$d = vout$q;
-        tree$clock = clock;
-        tree$bits = x ^ w;
-        va$d = in_valid;
-        fa$d = first;
-        la$d = last;
-        pa$d = pad;
-        vb$d = va$q;
-        fb$d = fa$q;
-        lb$d = la$q;
-        pb$d = pa$q;
-        pc$d = tree$count;
-        v1$d = vb$q;
-        first1$d = fb$q;
-        last1$d = lb$q;
-        pad1$d = pb$q;
-        c = ((pc$q) & 2'h3) << 32'h1;
-        if (padding & pad1$q) begin
-            c = pad_full;
-            if (last1$q) begin
-                c = pad_tail;
-            end
-        end
-        base = acc$q;
-        if (first1$q) begin
-            base = fan_in;
-        end
-        total = base - c;
-        vout$d = 1'b0;
-        if (v1$q) begin
-            acc$d = total;
-            if (last1$q) begin
-                yreg$d = total;
-                vout$d = 1'b1;
-            end
-        end
-        out_valid = vout$q;
-        y = $signed(yreg$q);
-    end
-    
-endmodule // random_3_e7_mvtu$pes$1
-
-
-module random_3_e7_mvtu$pes$1$acc(d,q,clock);
-    
-    // Module arguments
-    input wire  [1:0] d;
-    output reg  [1:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 2'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e7_mvtu$pes$1$acc
-
-
-module random_3_e7_mvtu$pes$1$fa(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e7_mvtu$pes$1$fa
-
-
-module random_3_e7_mvtu$pes$1$fb(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e7_mvtu$pes$1$fb
-
-
-module random_3_e7_mvtu$pes$1$first1(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e7_mvtu$pes$1$first1
-
-
-module random_3_e7_mvtu$pes$1$la(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e7_mvtu$pes$1$la
-
-
-module random_3_e7_mvtu$pes$1$last1(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e7_mvtu$pes$1$last1
-
-
-module random_3_e7_mvtu$pes$1$lb(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e7_mvtu$pes$1$lb
-
-
-module random_3_e7_mvtu$pes$1$pa(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e7_mvtu$pes$1$pa
-
-
-module random_3_e7_mvtu$pes$1$pad1(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e7_mvtu$pes$1$pad1
-
-
-module random_3_e7_mvtu$pes$1$pb(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e7_mvtu$pes$1$pb
-
-
-module random_3_e7_mvtu$pes$1$pc(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e7_mvtu$pes$1$pc
-
-
-module random_3_e7_mvtu$pes$1$tree(clock,bits,count);
-    
-    // Module arguments
-    input wire  clock;
-    input wire  bits;
-    output reg  count;
-    
-    // Stub signals
-    reg  lv1$0$a;
-    reg  lv1$0$b;
-    wire  lv1$0$s;
-    reg  lv2$0$a;
-    reg  lv2$0$b;
-    wire  lv2$0$s;
-    reg  r2$0$d;
-    wire  r2$0$q;
-    reg  r2$0$clock;
-    reg  lv3$0$a;
-    reg  lv3$0$b;
-    wire  lv3$0$s;
-    reg  lv4$0$a;
-    reg  lv4$0$b;
-    wire  lv4$0$s;
-    reg  r4$0$d;
-    wire  r4$0$q;
-    reg  r4$0$clock;
-    reg  lv5$0$a;
-    reg  lv5$0$b;
-    wire  lv5$0$s;
-    reg  lv6$0$a;
-    reg  lv6$0$b;
-    wire  lv6$0$s;
-    reg  lv7$0$a;
-    reg  lv7$0$b;
-    wire  lv7$0$s;
-    
-    // Sub module instances
-    random_3_e7_mvtu$pes$1$tree$lv1$0 lv1$0(
-        .a(lv1$0$a),
-        .b(lv1$0$b),
-        .s(lv1$0$s)
-    );
-    random_3_e7_mvtu$pes$1$tree$lv2$0 lv2$0(
-        .a(lv2$0$a),
-        .b(lv2$0$b),
-        .s(lv2$0$s)
-    );
-    random_3_e7_mvtu$pes$1$tree$r2$0 r2$0(
-        .d(r2$0$d),
-        .q(r2$0$q),
-        .clock(r2$0$clock)
-    );
-    random_3_e7_mvtu$pes$1$tree$lv3$0 lv3$0(
-        .a(lv3$0$a),
-        .b(lv3$0$b),
-        .s(lv3$0$s)
-    );
-    random_3_e7_mvtu$pes$1$tree$lv4$0 lv4$0(
-        .a(lv4$0$a),
-        .b(lv4$0$b),
-        .s(lv4$0$s)
-    );
-    random_3_e7_mvtu$pes$1$tree$r4$0 r4$0(
-        .d(r4$0$d),
-        .q(r4$0$q),
-        .clock(r4$0$clock)
-    );
-    random_3_e7_mvtu$pes$1$tree$lv5$0 lv5$0(
-        .a(lv5$0$a),
-        .b(lv5$0$b),
-        .s(lv5$0$s)
-    );
-    random_3_e7_mvtu$pes$1$tree$lv6$0 lv6$0(
-        .a(lv6$0$a),
-        .b(lv6$0$b),
-        .s(lv6$0$s)
-    );
-    random_3_e7_mvtu$pes$1$tree$lv7$0 lv7$0(
-        .a(lv7$0$a),
-        .b(lv7$0$b),
-        .s(lv7$0$s)
-    );
-    
-    // Update code
-    always @(*) begin
-        lv1$0$a = 32'h0;
-        lv1$0$b = 32'h0;
-        if (|bits) begin
-            lv1$0$a = 32'h1;
-        end
-        lv2$0$a = lv1$0$s;
-        lv2$0$b = 32'h0;
-        r2$0$clock = clock;
-        r2$0$d = lv2$0$s;
-        lv3$0$a = r2$0$q;
-        lv3$0$b = 32'h0;
-        lv4$0$a = lv3$0$s;
-        lv4$0$b = 32'h0;
-        r4$0$clock = clock;
-        r4$0$d = lv4$0$s;
-        lv5$0$a = r4$0$q;
-        lv5$0$b = 32'h0;
-        lv6$0$a = lv5$0$s;
-        lv6$0$b = 32'h0;
-        lv7$0$a = lv6$0$s;
-        lv7$0$b = 32'h0;
-        count = lv7$0$s;
-    end
-    
-endmodule // random_3_e7_mvtu$pes$1$tree
-
-
-module random_3_e7_mvtu$pes$1$tree$lv1$0(a,b,s);
-    
-    // Module arguments
-    input wire  a;
-    input wire  b;
-    output reg  s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e7_mvtu$pes$1$tree$lv1$0
-
-
-module random_3_e7_mvtu$pes$1$tree$lv2$0(a,b,s);
-    
-    // Module arguments
-    input wire  a;
-    input wire  b;
-    output reg  s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e7_mvtu$pes$1$tree$lv2$0
-
-
-module random_3_e7_mvtu$pes$1$tree$lv3$0(a,b,s);
-    
-    // Module arguments
-    input wire  a;
-    input wire  b;
-    output reg  s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e7_mvtu$pes$1$tree$lv3$0
-
-
-module random_3_e7_mvtu$pes$1$tree$lv4$0(a,b,s);
-    
-    // Module arguments
-    input wire  a;
-    input wire  b;
-    output reg  s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e7_mvtu$pes$1$tree$lv4$0
-
-
-module random_3_e7_mvtu$pes$1$tree$lv5$0(a,b,s);
-    
-    // Module arguments
-    input wire  a;
-    input wire  b;
-    output reg  s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e7_mvtu$pes$1$tree$lv5$0
-
-
-module random_3_e7_mvtu$pes$1$tree$lv6$0(a,b,s);
-    
-    // Module arguments
-    input wire  a;
-    input wire  b;
-    output reg  s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e7_mvtu$pes$1$tree$lv6$0
-
-
-module random_3_e7_mvtu$pes$1$tree$lv7$0(a,b,s);
-    
-    // Module arguments
-    input wire  a;
-    input wire  b;
-    output reg  s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // random_3_e7_mvtu$pes$1$tree$lv7$0
-
-
-module random_3_e7_mvtu$pes$1$tree$r2$0(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e7_mvtu$pes$1$tree$r2$0
-
-
-module random_3_e7_mvtu$pes$1$tree$r4$0(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e7_mvtu$pes$1$tree$r4$0
-
-
-module random_3_e7_mvtu$pes$1$v1(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e7_mvtu$pes$1$v1
-
-
-module random_3_e7_mvtu$pes$1$va(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e7_mvtu$pes$1$va
-
-
-module random_3_e7_mvtu$pes$1$vb(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e7_mvtu$pes$1$vb
-
-
-module random_3_e7_mvtu$pes$1$vout(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e7_mvtu$pes$1$vout
-
-
-module random_3_e7_mvtu$pes$1$yreg(d,q,clock);
-    
-    // Module arguments
-    input wire  [1:0] d;
-    output reg  [1:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 2'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e7_mvtu$pes$1$yreg
-
-
 module random_3_e7_mvtu$wmem$0(clock,address,data);
     
     // Module arguments
@@ -5703,12 +2762,12 @@ module random_3_e7_mvtu$wmem$0(clock,address,data);
         .clock(banks$0$clock),
         .data(banks$0$data)
     );
-    random_3_e7_mvtu$wmem$0$alo alo(
+    random_3_e7_mvtu$ctrl$nf alo(
         .d(alo$d),
         .q(alo$q),
         .clock(alo$clock)
     );
-    random_3_e7_mvtu$wmem$0$dreg dreg(
+    random_3_e7_mvtu$ctrl$sf dreg(
         .d(dreg$d),
         .q(dreg$q),
         .clock(dreg$clock)
@@ -5730,25 +2789,6 @@ module random_3_e7_mvtu$wmem$0(clock,address,data);
 endmodule // random_3_e7_mvtu$wmem$0
 
 
-module random_3_e7_mvtu$wmem$0$alo(d,q,clock);
-    
-    // Module arguments
-    input wire  [1:0] d;
-    output reg  [1:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 2'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e7_mvtu$wmem$0$alo
-
-
 module random_3_e7_mvtu$wmem$0$banks$0(address,clock,data);
     
     // Module arguments
@@ -5759,36 +2799,14 @@ module random_3_e7_mvtu$wmem$0$banks$0(address,clock,data);
     // Update code (custom)
     reg[0:0] mem [3:0];
     
-    initial begin
-    mem[0] = 1'b1;
-    mem[1] = 1'b1;
-    mem[2] = 1'b1;
-    mem[3] = 1'b1;
-    end
+    integer mem$i;
+    localparam [3:0] mem$0 = 4'hf;
+    initial for (mem$i = 0; mem$i < 4; mem$i = mem$i + 1) mem[0 + mem$i] = mem$0[1*mem$i +: 1];
     
     always @(posedge clock) begin
        data <= mem[address];
     end
 endmodule // random_3_e7_mvtu$wmem$0$banks$0
-
-
-module random_3_e7_mvtu$wmem$0$dreg(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e7_mvtu$wmem$0$dreg
 
 
 module random_3_e7_mvtu$wmem$1(clock,address,data);
@@ -5818,7 +2836,7 @@ module random_3_e7_mvtu$wmem$1(clock,address,data);
         .clock(banks$0$clock),
         .data(banks$0$data)
     );
-    random_3_e7_mvtu$wmem$1$alo alo(
+    random_3_e7_mvtu$ctrl$nf alo(
         .d(alo$d),
         .q(alo$q),
         .clock(alo$clock)
@@ -5845,25 +2863,6 @@ module random_3_e7_mvtu$wmem$1(clock,address,data);
 endmodule // random_3_e7_mvtu$wmem$1
 
 
-module random_3_e7_mvtu$wmem$1$alo(d,q,clock);
-    
-    // Module arguments
-    input wire  [1:0] d;
-    output reg  [1:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 2'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // random_3_e7_mvtu$wmem$1$alo
-
-
 module random_3_e7_mvtu$wmem$1$banks$0(address,clock,data);
     
     // Module arguments
@@ -5874,12 +2873,9 @@ module random_3_e7_mvtu$wmem$1$banks$0(address,clock,data);
     // Update code (custom)
     reg[0:0] mem [3:0];
     
-    initial begin
-    mem[0] = 1'b0;
-    mem[1] = 1'b1;
-    mem[2] = 1'b1;
-    mem[3] = 1'b1;
-    end
+    integer mem$i;
+    localparam [3:0] mem$0 = 4'he;
+    initial for (mem$i = 0; mem$i < 4; mem$i = mem$i + 1) mem[0 + mem$i] = mem$0[1*mem$i +: 1];
     
     always @(posedge clock) begin
        data <= mem[address];

@@ -92,7 +92,7 @@ module tfc_w1a1_e0_threshold(clock,reset,in_data,in_valid,in_ready,out_data,out_
         .q(drain$q),
         .clock(drain$clock)
     );
-    tfc_w1a1_e0_threshold$room room(
+    tfc_w1a1_e0_threshold$cb room(
         .d(room$d),
         .q(room$q),
         .clock(room$clock)
@@ -306,7 +306,7 @@ module tfc_w1a1_e0_threshold$fifo(clock,reset,write,data_in,read,valid,data_out)
         .write_data(ram$write_data),
         .write_enable(ram$write_enable)
     );
-    tfc_w1a1_e0_threshold$fifo$ram1$0 ram1$0(
+    tfc_w1a1_e0_threshold$fifo$ram ram1$0(
         .read_address(ram1$0$read_address),
         .read_clock(ram1$0$read_clock),
         .read_data(ram1$0$read_data),
@@ -315,32 +315,32 @@ module tfc_w1a1_e0_threshold$fifo(clock,reset,write,data_in,read,valid,data_out)
         .write_data(ram1$0$write_data),
         .write_enable(ram1$0$write_enable)
     );
-    tfc_w1a1_e0_threshold$fifo$popd popd(
+    tfc_w1a1_e0_threshold$cb popd(
         .d(popd$d),
         .q(popd$q),
         .clock(popd$clock)
     );
-    tfc_w1a1_e0_threshold$fifo$wp wp(
+    tfc_w1a1_e0_threshold$credits wp(
         .d(wp$d),
         .q(wp$q),
         .clock(wp$clock)
     );
-    tfc_w1a1_e0_threshold$fifo$wpd wpd(
+    tfc_w1a1_e0_threshold$credits wpd(
         .d(wpd$d),
         .q(wpd$q),
         .clock(wpd$clock)
     );
-    tfc_w1a1_e0_threshold$fifo$rp rp(
+    tfc_w1a1_e0_threshold$credits rp(
         .d(rp$d),
         .q(rp$q),
         .clock(rp$clock)
     );
-    tfc_w1a1_e0_threshold$fifo$nonempty nonempty(
+    tfc_w1a1_e0_threshold$cb nonempty(
         .d(nonempty$d),
         .q(nonempty$q),
         .clock(nonempty$clock)
     );
-    tfc_w1a1_e0_threshold$fifo$rp1x rp1x(
+    tfc_w1a1_e0_threshold$credits rp1x(
         .d(rp1x$d),
         .q(rp1x$q),
         .clock(rp1x$clock)
@@ -405,44 +405,6 @@ module tfc_w1a1_e0_threshold$fifo(clock,reset,write,data_in,read,valid,data_out)
 endmodule // tfc_w1a1_e0_threshold$fifo
 
 
-module tfc_w1a1_e0_threshold$fifo$nonempty(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e0_threshold$fifo$nonempty
-
-
-module tfc_w1a1_e0_threshold$fifo$popd(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e0_threshold$fifo$popd
-
-
 module tfc_w1a1_e0_threshold$fifo$ram(read_address,read_clock,read_data,write_address,write_clock,write_data,write_enable);
     
     // Module arguments
@@ -470,111 +432,6 @@ module tfc_w1a1_e0_threshold$fifo$ram(read_address,read_clock,read_data,write_ad
     end
                 
 endmodule // tfc_w1a1_e0_threshold$fifo$ram
-
-
-module tfc_w1a1_e0_threshold$fifo$ram1$0(read_address,read_clock,read_data,write_address,write_clock,write_data,write_enable);
-    
-    // Module arguments
-    input wire  [3:0] read_address;
-    input wire  read_clock;
-    output reg  read_data;
-    input wire  [3:0] write_address;
-    input wire  write_clock;
-    input wire  write_data;
-    input wire  write_enable;
-    
-    // Update code (custom)
-    reg[0:0] mem[15:0];
-    
-    
-    
-    always @(posedge read_clock) begin
-       read_data <= mem[read_address];
-    end
-    
-    always @(posedge write_clock) begin
-       if (write_enable) begin
-          mem[write_address] <= write_data;
-       end
-    end
-                
-endmodule // tfc_w1a1_e0_threshold$fifo$ram1$0
-
-
-module tfc_w1a1_e0_threshold$fifo$rp(d,q,clock);
-    
-    // Module arguments
-    input wire  [4:0] d;
-    output reg  [4:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 5'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e0_threshold$fifo$rp
-
-
-module tfc_w1a1_e0_threshold$fifo$rp1x(d,q,clock);
-    
-    // Module arguments
-    input wire  [4:0] d;
-    output reg  [4:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 5'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e0_threshold$fifo$rp1x
-
-
-module tfc_w1a1_e0_threshold$fifo$wp(d,q,clock);
-    
-    // Module arguments
-    input wire  [4:0] d;
-    output reg  [4:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 5'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e0_threshold$fifo$wp
-
-
-module tfc_w1a1_e0_threshold$fifo$wpd(d,q,clock);
-    
-    // Module arguments
-    input wire  [4:0] d;
-    output reg  [4:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 5'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e0_threshold$fifo$wpd
 
 
 module tfc_w1a1_e0_threshold$ins$0(prev,v,out);
@@ -620,25 +477,6 @@ module tfc_w1a1_e0_threshold$lanes$0(data,y);
     end
     
 endmodule // tfc_w1a1_e0_threshold$lanes$0
-
-
-module tfc_w1a1_e0_threshold$room(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e0_threshold$room
 
 
 module tfc_w1a1_e0_threshold$thr$0(clock,in_valid,ch,y,out_valid,n);
@@ -712,7 +550,7 @@ module tfc_w1a1_e0_threshold$thr$0(clock,in_valid,ch,y,out_valid,n);
         .q(y1$q),
         .clock(y1$clock)
     );
-    tfc_w1a1_e0_threshold$thr$0$v1 v1(
+    tfc_w1a1_e0_threshold$cb v1(
         .d(v1$d),
         .q(v1$q),
         .clock(v1$clock)
@@ -722,7 +560,7 @@ module tfc_w1a1_e0_threshold$thr$0(clock,in_valid,ch,y,out_valid,n);
         .q(treg$0$q),
         .clock(treg$0$clock)
     );
-    tfc_w1a1_e0_threshold$thr$0$freg freg(
+    tfc_w1a1_e0_threshold$cb freg(
         .d(freg$d),
         .q(freg$q),
         .clock(freg$clock)
@@ -732,7 +570,7 @@ module tfc_w1a1_e0_threshold$thr$0(clock,in_valid,ch,y,out_valid,n);
         .q(y2$q),
         .clock(y2$clock)
     );
-    tfc_w1a1_e0_threshold$thr$0$v2 v2(
+    tfc_w1a1_e0_threshold$cb v2(
         .d(v2$d),
         .q(v2$q),
         .clock(v2$clock)
@@ -747,12 +585,12 @@ module tfc_w1a1_e0_threshold$thr$0(clock,in_valid,ch,y,out_valid,n);
         .bits(tree$bits),
         .count(tree$count)
     );
-    tfc_w1a1_e0_threshold$thr$0$nreg nreg(
+    tfc_w1a1_e0_threshold$cb nreg(
         .d(nreg$d),
         .q(nreg$q),
         .clock(nreg$clock)
     );
-    tfc_w1a1_e0_threshold$thr$0$vout vout(
+    tfc_w1a1_e0_threshold$cb vout(
         .d(vout$d),
         .q(vout$q),
         .clock(vout$clock)
@@ -831,52 +669,14 @@ module tfc_w1a1_e0_threshold$thr$0$flips(address,clock,data);
     // Update code (custom)
     reg[0:0] mem [1:0];
     
-    initial begin
-    mem[0] = 1'b0;
-    end
+    integer mem$i;
+    localparam [0:0] mem$0 = 1'h0;
+    initial for (mem$i = 0; mem$i < 1; mem$i = mem$i + 1) mem[0 + mem$i] = mem$0[1*mem$i +: 1];
     
     always @(posedge clock) begin
        data <= mem[address];
     end
 endmodule // tfc_w1a1_e0_threshold$thr$0$flips
-
-
-module tfc_w1a1_e0_threshold$thr$0$freg(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e0_threshold$thr$0$freg
-
-
-module tfc_w1a1_e0_threshold$thr$0$nreg(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e0_threshold$thr$0$nreg
 
 
 module tfc_w1a1_e0_threshold$thr$0$thr$0(address,clock,data);
@@ -889,9 +689,9 @@ module tfc_w1a1_e0_threshold$thr$0$thr$0(address,clock,data);
     // Update code (custom)
     reg[9:0] mem [1:0];
     
-    initial begin
-    mem[0] = 10'b110000000;
-    end
+    integer mem$i;
+    localparam [9:0] mem$0 = 10'h180;
+    initial for (mem$i = 0; mem$i < 1; mem$i = mem$i + 1) mem[0 + mem$i] = mem$0[10*mem$i +: 10];
     
     always @(posedge clock) begin
        data <= mem[address];
@@ -934,32 +734,32 @@ module tfc_w1a1_e0_threshold$thr$0$tree(bits,count);
         .b(lv1$0$b),
         .s(lv1$0$s)
     );
-    tfc_w1a1_e0_threshold$thr$0$tree$lv2$0 lv2$0(
+    tfc_w1a1_e0_threshold$thr$0$tree$lv1$0 lv2$0(
         .a(lv2$0$a),
         .b(lv2$0$b),
         .s(lv2$0$s)
     );
-    tfc_w1a1_e0_threshold$thr$0$tree$lv3$0 lv3$0(
+    tfc_w1a1_e0_threshold$thr$0$tree$lv1$0 lv3$0(
         .a(lv3$0$a),
         .b(lv3$0$b),
         .s(lv3$0$s)
     );
-    tfc_w1a1_e0_threshold$thr$0$tree$lv4$0 lv4$0(
+    tfc_w1a1_e0_threshold$thr$0$tree$lv1$0 lv4$0(
         .a(lv4$0$a),
         .b(lv4$0$b),
         .s(lv4$0$s)
     );
-    tfc_w1a1_e0_threshold$thr$0$tree$lv5$0 lv5$0(
+    tfc_w1a1_e0_threshold$thr$0$tree$lv1$0 lv5$0(
         .a(lv5$0$a),
         .b(lv5$0$b),
         .s(lv5$0$s)
     );
-    tfc_w1a1_e0_threshold$thr$0$tree$lv6$0 lv6$0(
+    tfc_w1a1_e0_threshold$thr$0$tree$lv1$0 lv6$0(
         .a(lv6$0$a),
         .b(lv6$0$b),
         .s(lv6$0$s)
     );
-    tfc_w1a1_e0_threshold$thr$0$tree$lv7$0 lv7$0(
+    tfc_w1a1_e0_threshold$thr$0$tree$lv1$0 lv7$0(
         .a(lv7$0$a),
         .b(lv7$0$b),
         .s(lv7$0$s)
@@ -1005,96 +805,6 @@ module tfc_w1a1_e0_threshold$thr$0$tree$lv1$0(a,b,s);
 endmodule // tfc_w1a1_e0_threshold$thr$0$tree$lv1$0
 
 
-module tfc_w1a1_e0_threshold$thr$0$tree$lv2$0(a,b,s);
-    
-    // Module arguments
-    input wire  a;
-    input wire  b;
-    output reg  s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // tfc_w1a1_e0_threshold$thr$0$tree$lv2$0
-
-
-module tfc_w1a1_e0_threshold$thr$0$tree$lv3$0(a,b,s);
-    
-    // Module arguments
-    input wire  a;
-    input wire  b;
-    output reg  s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // tfc_w1a1_e0_threshold$thr$0$tree$lv3$0
-
-
-module tfc_w1a1_e0_threshold$thr$0$tree$lv4$0(a,b,s);
-    
-    // Module arguments
-    input wire  a;
-    input wire  b;
-    output reg  s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // tfc_w1a1_e0_threshold$thr$0$tree$lv4$0
-
-
-module tfc_w1a1_e0_threshold$thr$0$tree$lv5$0(a,b,s);
-    
-    // Module arguments
-    input wire  a;
-    input wire  b;
-    output reg  s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // tfc_w1a1_e0_threshold$thr$0$tree$lv5$0
-
-
-module tfc_w1a1_e0_threshold$thr$0$tree$lv6$0(a,b,s);
-    
-    // Module arguments
-    input wire  a;
-    input wire  b;
-    output reg  s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // tfc_w1a1_e0_threshold$thr$0$tree$lv6$0
-
-
-module tfc_w1a1_e0_threshold$thr$0$tree$lv7$0(a,b,s);
-    
-    // Module arguments
-    input wire  a;
-    input wire  b;
-    output reg  s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // tfc_w1a1_e0_threshold$thr$0$tree$lv7$0
-
-
 module tfc_w1a1_e0_threshold$thr$0$treg$0(d,q,clock);
     
     // Module arguments
@@ -1112,63 +822,6 @@ module tfc_w1a1_e0_threshold$thr$0$treg$0(d,q,clock);
     end
           
 endmodule // tfc_w1a1_e0_threshold$thr$0$treg$0
-
-
-module tfc_w1a1_e0_threshold$thr$0$v1(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e0_threshold$thr$0$v1
-
-
-module tfc_w1a1_e0_threshold$thr$0$v2(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e0_threshold$thr$0$v2
-
-
-module tfc_w1a1_e0_threshold$thr$0$vout(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e0_threshold$thr$0$vout
 
 
 module tfc_w1a1_e0_threshold$thr$0$y1(d,q,clock);

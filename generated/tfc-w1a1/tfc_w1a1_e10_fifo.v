@@ -109,42 +109,42 @@ module tfc_w1a1_e10_fifo(clock,reset,in_data,in_valid,in_ready,out_data,out_vali
         .q(full$q),
         .clock(full$clock)
     );
-    tfc_w1a1_e10_fifo$rv rv(
+    tfc_w1a1_e10_fifo$full rv(
         .d(rv$d),
         .q(rv$q),
         .clock(rv$clock)
     );
-    tfc_w1a1_e10_fifo$main main(
+    tfc_w1a1_e10_fifo$full main(
         .d(main$d),
         .q(main$q),
         .clock(main$clock)
     );
-    tfc_w1a1_e10_fifo$mv mv(
+    tfc_w1a1_e10_fifo$full mv(
         .d(mv$d),
         .q(mv$q),
         .clock(mv$clock)
     );
-    tfc_w1a1_e10_fifo$skid skid(
+    tfc_w1a1_e10_fifo$full skid(
         .d(skid$d),
         .q(skid$q),
         .clock(skid$clock)
     );
-    tfc_w1a1_e10_fifo$sv sv(
+    tfc_w1a1_e10_fifo$full sv(
         .d(sv$d),
         .q(sv$q),
         .clock(sv$clock)
     );
-    tfc_w1a1_e10_fifo$nonempty nonempty(
+    tfc_w1a1_e10_fifo$full nonempty(
         .d(nonempty$d),
         .q(nonempty$q),
         .clock(nonempty$clock)
     );
-    tfc_w1a1_e10_fifo$cnt cnt(
+    tfc_w1a1_e10_fifo$rptr cnt(
         .d(cnt$d),
         .q(cnt$q),
         .clock(cnt$clock)
     );
-    tfc_w1a1_e10_fifo$srbusy srbusy(
+    tfc_w1a1_e10_fifo$full srbusy(
         .d(srbusy$d),
         .q(srbusy$q),
         .clock(srbusy$clock)
@@ -248,25 +248,6 @@ module tfc_w1a1_e10_fifo(clock,reset,in_data,in_valid,in_ready,out_data,out_vali
 endmodule // tfc_w1a1_e10_fifo
 
 
-module tfc_w1a1_e10_fifo$cnt(d,q,clock);
-    
-    // Module arguments
-    input wire  [5:0] d;
-    output reg  [5:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 6'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e10_fifo$cnt
-
-
 module tfc_w1a1_e10_fifo$full(d,q,clock);
     
     // Module arguments
@@ -284,63 +265,6 @@ module tfc_w1a1_e10_fifo$full(d,q,clock);
     end
           
 endmodule // tfc_w1a1_e10_fifo$full
-
-
-module tfc_w1a1_e10_fifo$main(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e10_fifo$main
-
-
-module tfc_w1a1_e10_fifo$mv(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e10_fifo$mv
-
-
-module tfc_w1a1_e10_fifo$nonempty(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e10_fifo$nonempty
 
 
 module tfc_w1a1_e10_fifo$ram(read_address,read_clock,read_data,write_address,write_clock,write_data,write_enable);
@@ -389,82 +313,6 @@ module tfc_w1a1_e10_fifo$rptr(d,q,clock);
     end
           
 endmodule // tfc_w1a1_e10_fifo$rptr
-
-
-module tfc_w1a1_e10_fifo$rv(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e10_fifo$rv
-
-
-module tfc_w1a1_e10_fifo$skid(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e10_fifo$skid
-
-
-module tfc_w1a1_e10_fifo$srbusy(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e10_fifo$srbusy
-
-
-module tfc_w1a1_e10_fifo$sv(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e10_fifo$sv
 
 
 module tfc_w1a1_e10_fifo$wptr(d,q,clock);

@@ -306,7 +306,7 @@ module tfc_w1a1_e11_mvtu$ctrl(clock,reset,in_data,in_valid,in_ready,out_data,out
         .q(credits$q),
         .clock(credits$clock)
     );
-    tfc_w1a1_e11_mvtu$ctrl$drain drain(
+    tfc_w1a1_e11_mvtu$ctrl$credits drain(
         .d(drain$d),
         .q(drain$q),
         .clock(drain$clock)
@@ -325,77 +325,77 @@ module tfc_w1a1_e11_mvtu$ctrl(clock,reset,in_data,in_valid,in_ready,out_data,out
         .write_data(vbuf$write_data),
         .write_enable(vbuf$write_enable)
     );
-    tfc_w1a1_e11_mvtu$ctrl$v1 v1(
+    tfc_w1a1_e11_mvtu$ctrl$room v1(
         .d(v1$d),
         .q(v1$q),
         .clock(v1$clock)
     );
-    tfc_w1a1_e11_mvtu$ctrl$first1 first1(
+    tfc_w1a1_e11_mvtu$ctrl$room first1(
         .d(first1$d),
         .q(first1$q),
         .clock(first1$clock)
     );
-    tfc_w1a1_e11_mvtu$ctrl$last1 last1(
+    tfc_w1a1_e11_mvtu$ctrl$room last1(
         .d(last1$d),
         .q(last1$q),
         .clock(last1$clock)
     );
-    tfc_w1a1_e11_mvtu$ctrl$fromin1 fromin1(
+    tfc_w1a1_e11_mvtu$ctrl$room fromin1(
         .d(fromin1$d),
         .q(fromin1$q),
         .clock(fromin1$clock)
     );
-    tfc_w1a1_e11_mvtu$ctrl$x1 x1(
+    tfc_w1a1_e11_mvtu$ctrl$room x1(
         .d(x1$d),
         .q(x1$q),
         .clock(x1$clock)
     );
-    tfc_w1a1_e11_mvtu$ctrl$v2 v2(
+    tfc_w1a1_e11_mvtu$ctrl$room v2(
         .d(v2$d),
         .q(v2$q),
         .clock(v2$clock)
     );
-    tfc_w1a1_e11_mvtu$ctrl$first2 first2(
+    tfc_w1a1_e11_mvtu$ctrl$room first2(
         .d(first2$d),
         .q(first2$q),
         .clock(first2$clock)
     );
-    tfc_w1a1_e11_mvtu$ctrl$last2 last2(
+    tfc_w1a1_e11_mvtu$ctrl$room last2(
         .d(last2$d),
         .q(last2$q),
         .clock(last2$clock)
     );
-    tfc_w1a1_e11_mvtu$ctrl$x2 x2(
+    tfc_w1a1_e11_mvtu$ctrl$room x2(
         .d(x2$d),
         .q(x2$q),
         .clock(x2$clock)
     );
-    tfc_w1a1_e11_mvtu$ctrl$nfd$0 nfd$0(
+    tfc_w1a1_e11_mvtu$ctrl$nf nfd$0(
         .d(nfd$0$d),
         .q(nfd$0$q),
         .clock(nfd$0$clock)
     );
-    tfc_w1a1_e11_mvtu$ctrl$nfd$1 nfd$1(
+    tfc_w1a1_e11_mvtu$ctrl$nf nfd$1(
         .d(nfd$1$d),
         .q(nfd$1$q),
         .clock(nfd$1$clock)
     );
-    tfc_w1a1_e11_mvtu$ctrl$nfd$2 nfd$2(
+    tfc_w1a1_e11_mvtu$ctrl$nf nfd$2(
         .d(nfd$2$d),
         .q(nfd$2$q),
         .clock(nfd$2$clock)
     );
-    tfc_w1a1_e11_mvtu$ctrl$nfd$3 nfd$3(
+    tfc_w1a1_e11_mvtu$ctrl$nf nfd$3(
         .d(nfd$3$d),
         .q(nfd$3$q),
         .clock(nfd$3$clock)
     );
-    tfc_w1a1_e11_mvtu$ctrl$nfd$4 nfd$4(
+    tfc_w1a1_e11_mvtu$ctrl$nf nfd$4(
         .d(nfd$4$d),
         .q(nfd$4$q),
         .clock(nfd$4$clock)
     );
-    tfc_w1a1_e11_mvtu$ctrl$nfd$5 nfd$5(
+    tfc_w1a1_e11_mvtu$ctrl$nf nfd$5(
         .d(nfd$5$d),
         .q(nfd$5$q),
         .clock(nfd$5$clock)
@@ -409,22 +409,22 @@ module tfc_w1a1_e11_mvtu$ctrl(clock,reset,in_data,in_valid,in_ready,out_data,out
         .valid(fifo$valid),
         .data_out(fifo$data_out)
     );
-    tfc_w1a1_e11_mvtu$ctrl$sflx sflx(
+    tfc_w1a1_e11_mvtu$ctrl$room sflx(
         .d(sflx$d),
         .q(sflx$q),
         .clock(sflx$clock)
     );
-    tfc_w1a1_e11_mvtu$ctrl$nflx nflx(
+    tfc_w1a1_e11_mvtu$ctrl$room nflx(
         .d(nflx$d),
         .q(nflx$q),
         .clock(nflx$clock)
     );
-    tfc_w1a1_e11_mvtu$ctrl$nf_nz nf_nz(
+    tfc_w1a1_e11_mvtu$ctrl$room nf_nz(
         .d(nf_nz$d),
         .q(nf_nz$q),
         .clock(nf_nz$clock)
     );
-    tfc_w1a1_e11_mvtu$ctrl$rdy rdy(
+    tfc_w1a1_e11_mvtu$ctrl$room rdy(
         .d(rdy$d),
         .q(rdy$q),
         .clock(rdy$clock)
@@ -594,25 +594,6 @@ module tfc_w1a1_e11_mvtu$ctrl$credits(d,q,clock);
 endmodule // tfc_w1a1_e11_mvtu$ctrl$credits
 
 
-module tfc_w1a1_e11_mvtu$ctrl$drain(d,q,clock);
-    
-    // Module arguments
-    input wire  [4:0] d;
-    output reg  [4:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 5'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e11_mvtu$ctrl$drain
-
-
 module tfc_w1a1_e11_mvtu$ctrl$fifo(clock,reset,write,data_in,read,valid,data_out);
     
     // Module arguments
@@ -669,32 +650,32 @@ module tfc_w1a1_e11_mvtu$ctrl$fifo(clock,reset,write,data_in,read,valid,data_out
         .write_data(ram$write_data),
         .write_enable(ram$write_enable)
     );
-    tfc_w1a1_e11_mvtu$ctrl$fifo$popd popd(
+    tfc_w1a1_e11_mvtu$ctrl$room popd(
         .d(popd$d),
         .q(popd$q),
         .clock(popd$clock)
     );
-    tfc_w1a1_e11_mvtu$ctrl$fifo$wp wp(
+    tfc_w1a1_e11_mvtu$ctrl$credits wp(
         .d(wp$d),
         .q(wp$q),
         .clock(wp$clock)
     );
-    tfc_w1a1_e11_mvtu$ctrl$fifo$wpd wpd(
+    tfc_w1a1_e11_mvtu$ctrl$credits wpd(
         .d(wpd$d),
         .q(wpd$q),
         .clock(wpd$clock)
     );
-    tfc_w1a1_e11_mvtu$ctrl$fifo$rp rp(
+    tfc_w1a1_e11_mvtu$ctrl$credits rp(
         .d(rp$d),
         .q(rp$q),
         .clock(rp$clock)
     );
-    tfc_w1a1_e11_mvtu$ctrl$fifo$nonempty nonempty(
+    tfc_w1a1_e11_mvtu$ctrl$room nonempty(
         .d(nonempty$d),
         .q(nonempty$q),
         .clock(nonempty$clock)
     );
-    tfc_w1a1_e11_mvtu$ctrl$fifo$rp1x rp1x(
+    tfc_w1a1_e11_mvtu$ctrl$credits rp1x(
         .d(rp1x$d),
         .q(rp1x$q),
         .clock(rp1x$clock)
@@ -750,44 +731,6 @@ module tfc_w1a1_e11_mvtu$ctrl$fifo(clock,reset,write,data_in,read,valid,data_out
 endmodule // tfc_w1a1_e11_mvtu$ctrl$fifo
 
 
-module tfc_w1a1_e11_mvtu$ctrl$fifo$nonempty(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e11_mvtu$ctrl$fifo$nonempty
-
-
-module tfc_w1a1_e11_mvtu$ctrl$fifo$popd(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e11_mvtu$ctrl$fifo$popd
-
-
 module tfc_w1a1_e11_mvtu$ctrl$fifo$ram(read_address,read_clock,read_data,write_address,write_clock,write_data,write_enable);
     
     // Module arguments
@@ -817,177 +760,6 @@ module tfc_w1a1_e11_mvtu$ctrl$fifo$ram(read_address,read_clock,read_data,write_a
 endmodule // tfc_w1a1_e11_mvtu$ctrl$fifo$ram
 
 
-module tfc_w1a1_e11_mvtu$ctrl$fifo$rp(d,q,clock);
-    
-    // Module arguments
-    input wire  [4:0] d;
-    output reg  [4:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 5'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e11_mvtu$ctrl$fifo$rp
-
-
-module tfc_w1a1_e11_mvtu$ctrl$fifo$rp1x(d,q,clock);
-    
-    // Module arguments
-    input wire  [4:0] d;
-    output reg  [4:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 5'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e11_mvtu$ctrl$fifo$rp1x
-
-
-module tfc_w1a1_e11_mvtu$ctrl$fifo$wp(d,q,clock);
-    
-    // Module arguments
-    input wire  [4:0] d;
-    output reg  [4:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 5'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e11_mvtu$ctrl$fifo$wp
-
-
-module tfc_w1a1_e11_mvtu$ctrl$fifo$wpd(d,q,clock);
-    
-    // Module arguments
-    input wire  [4:0] d;
-    output reg  [4:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 5'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e11_mvtu$ctrl$fifo$wpd
-
-
-module tfc_w1a1_e11_mvtu$ctrl$first1(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e11_mvtu$ctrl$first1
-
-
-module tfc_w1a1_e11_mvtu$ctrl$first2(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e11_mvtu$ctrl$first2
-
-
-module tfc_w1a1_e11_mvtu$ctrl$fromin1(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e11_mvtu$ctrl$fromin1
-
-
-module tfc_w1a1_e11_mvtu$ctrl$last1(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e11_mvtu$ctrl$last1
-
-
-module tfc_w1a1_e11_mvtu$ctrl$last2(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e11_mvtu$ctrl$last2
-
-
 module tfc_w1a1_e11_mvtu$ctrl$nf(d,q,clock);
     
     // Module arguments
@@ -1005,177 +777,6 @@ module tfc_w1a1_e11_mvtu$ctrl$nf(d,q,clock);
     end
           
 endmodule // tfc_w1a1_e11_mvtu$ctrl$nf
-
-
-module tfc_w1a1_e11_mvtu$ctrl$nf_nz(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e11_mvtu$ctrl$nf_nz
-
-
-module tfc_w1a1_e11_mvtu$ctrl$nfd$0(d,q,clock);
-    
-    // Module arguments
-    input wire  [3:0] d;
-    output reg  [3:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 4'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e11_mvtu$ctrl$nfd$0
-
-
-module tfc_w1a1_e11_mvtu$ctrl$nfd$1(d,q,clock);
-    
-    // Module arguments
-    input wire  [3:0] d;
-    output reg  [3:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 4'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e11_mvtu$ctrl$nfd$1
-
-
-module tfc_w1a1_e11_mvtu$ctrl$nfd$2(d,q,clock);
-    
-    // Module arguments
-    input wire  [3:0] d;
-    output reg  [3:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 4'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e11_mvtu$ctrl$nfd$2
-
-
-module tfc_w1a1_e11_mvtu$ctrl$nfd$3(d,q,clock);
-    
-    // Module arguments
-    input wire  [3:0] d;
-    output reg  [3:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 4'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e11_mvtu$ctrl$nfd$3
-
-
-module tfc_w1a1_e11_mvtu$ctrl$nfd$4(d,q,clock);
-    
-    // Module arguments
-    input wire  [3:0] d;
-    output reg  [3:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 4'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e11_mvtu$ctrl$nfd$4
-
-
-module tfc_w1a1_e11_mvtu$ctrl$nfd$5(d,q,clock);
-    
-    // Module arguments
-    input wire  [3:0] d;
-    output reg  [3:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 4'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e11_mvtu$ctrl$nfd$5
-
-
-module tfc_w1a1_e11_mvtu$ctrl$nflx(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e11_mvtu$ctrl$nflx
-
-
-module tfc_w1a1_e11_mvtu$ctrl$rdy(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e11_mvtu$ctrl$rdy
 
 
 module tfc_w1a1_e11_mvtu$ctrl$room(d,q,clock);
@@ -1214,63 +815,6 @@ module tfc_w1a1_e11_mvtu$ctrl$sf(d,q,clock);
     end
           
 endmodule // tfc_w1a1_e11_mvtu$ctrl$sf
-
-
-module tfc_w1a1_e11_mvtu$ctrl$sflx(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e11_mvtu$ctrl$sflx
-
-
-module tfc_w1a1_e11_mvtu$ctrl$v1(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e11_mvtu$ctrl$v1
-
-
-module tfc_w1a1_e11_mvtu$ctrl$v2(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e11_mvtu$ctrl$v2
 
 
 module tfc_w1a1_e11_mvtu$ctrl$vbuf(read_address,read_clock,read_data,write_address,write_clock,write_data,write_enable);
@@ -1319,44 +863,6 @@ module tfc_w1a1_e11_mvtu$ctrl$wa(d,q,clock);
     end
           
 endmodule // tfc_w1a1_e11_mvtu$ctrl$wa
-
-
-module tfc_w1a1_e11_mvtu$ctrl$x1(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e11_mvtu$ctrl$x1
-
-
-module tfc_w1a1_e11_mvtu$ctrl$x2(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e11_mvtu$ctrl$x2
 
 
 module tfc_w1a1_e11_mvtu$lanes$0(clock,y_valid,y,ch,ch_pre,prev,out,valid);
@@ -1573,67 +1079,67 @@ module tfc_w1a1_e11_mvtu$pes$0(clock,in_valid,first,last,pad,x,w,out_valid,y);
         .bits(tree$bits),
         .count(tree$count)
     );
-    tfc_w1a1_e11_mvtu$pes$0$va va(
+    tfc_w1a1_e11_mvtu$ctrl$room va(
         .d(va$d),
         .q(va$q),
         .clock(va$clock)
     );
-    tfc_w1a1_e11_mvtu$pes$0$fa fa(
+    tfc_w1a1_e11_mvtu$ctrl$room fa(
         .d(fa$d),
         .q(fa$q),
         .clock(fa$clock)
     );
-    tfc_w1a1_e11_mvtu$pes$0$la la(
+    tfc_w1a1_e11_mvtu$ctrl$room la(
         .d(la$d),
         .q(la$q),
         .clock(la$clock)
     );
-    tfc_w1a1_e11_mvtu$pes$0$pa pa(
+    tfc_w1a1_e11_mvtu$ctrl$room pa(
         .d(pa$d),
         .q(pa$q),
         .clock(pa$clock)
     );
-    tfc_w1a1_e11_mvtu$pes$0$vb vb(
+    tfc_w1a1_e11_mvtu$ctrl$room vb(
         .d(vb$d),
         .q(vb$q),
         .clock(vb$clock)
     );
-    tfc_w1a1_e11_mvtu$pes$0$fb fb(
+    tfc_w1a1_e11_mvtu$ctrl$room fb(
         .d(fb$d),
         .q(fb$q),
         .clock(fb$clock)
     );
-    tfc_w1a1_e11_mvtu$pes$0$lb lb(
+    tfc_w1a1_e11_mvtu$ctrl$room lb(
         .d(lb$d),
         .q(lb$q),
         .clock(lb$clock)
     );
-    tfc_w1a1_e11_mvtu$pes$0$pb pb(
+    tfc_w1a1_e11_mvtu$ctrl$room pb(
         .d(pb$d),
         .q(pb$q),
         .clock(pb$clock)
     );
-    tfc_w1a1_e11_mvtu$pes$0$pc pc(
+    tfc_w1a1_e11_mvtu$ctrl$room pc(
         .d(pc$d),
         .q(pc$q),
         .clock(pc$clock)
     );
-    tfc_w1a1_e11_mvtu$pes$0$v1 v1(
+    tfc_w1a1_e11_mvtu$ctrl$room v1(
         .d(v1$d),
         .q(v1$q),
         .clock(v1$clock)
     );
-    tfc_w1a1_e11_mvtu$pes$0$first1 first1(
+    tfc_w1a1_e11_mvtu$ctrl$room first1(
         .d(first1$d),
         .q(first1$q),
         .clock(first1$clock)
     );
-    tfc_w1a1_e11_mvtu$pes$0$last1 last1(
+    tfc_w1a1_e11_mvtu$ctrl$room last1(
         .d(last1$d),
         .q(last1$q),
         .clock(last1$clock)
     );
-    tfc_w1a1_e11_mvtu$pes$0$pad1 pad1(
+    tfc_w1a1_e11_mvtu$ctrl$room pad1(
         .d(pad1$d),
         .q(pad1$q),
         .clock(pad1$clock)
@@ -1643,12 +1149,12 @@ module tfc_w1a1_e11_mvtu$pes$0(clock,in_valid,first,last,pad,x,w,out_valid,y);
         .q(acc$q),
         .clock(acc$clock)
     );
-    tfc_w1a1_e11_mvtu$pes$0$yreg yreg(
+    tfc_w1a1_e11_mvtu$pes$0$acc yreg(
         .d(yreg$d),
         .q(yreg$q),
         .clock(yreg$clock)
     );
-    tfc_w1a1_e11_mvtu$pes$0$vout vout(
+    tfc_w1a1_e11_mvtu$ctrl$room vout(
         .d(vout$d),
         .q(vout$q),
         .clock(vout$clock)
@@ -1749,196 +1255,6 @@ module tfc_w1a1_e11_mvtu$pes$0$acc(d,q,clock);
 endmodule // tfc_w1a1_e11_mvtu$pes$0$acc
 
 
-module tfc_w1a1_e11_mvtu$pes$0$fa(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e11_mvtu$pes$0$fa
-
-
-module tfc_w1a1_e11_mvtu$pes$0$fb(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e11_mvtu$pes$0$fb
-
-
-module tfc_w1a1_e11_mvtu$pes$0$first1(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e11_mvtu$pes$0$first1
-
-
-module tfc_w1a1_e11_mvtu$pes$0$la(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e11_mvtu$pes$0$la
-
-
-module tfc_w1a1_e11_mvtu$pes$0$last1(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e11_mvtu$pes$0$last1
-
-
-module tfc_w1a1_e11_mvtu$pes$0$lb(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e11_mvtu$pes$0$lb
-
-
-module tfc_w1a1_e11_mvtu$pes$0$pa(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e11_mvtu$pes$0$pa
-
-
-module tfc_w1a1_e11_mvtu$pes$0$pad1(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e11_mvtu$pes$0$pad1
-
-
-module tfc_w1a1_e11_mvtu$pes$0$pb(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e11_mvtu$pes$0$pb
-
-
-module tfc_w1a1_e11_mvtu$pes$0$pc(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e11_mvtu$pes$0$pc
-
-
 module tfc_w1a1_e11_mvtu$pes$0$tree(clock,bits,count);
     
     // Module arguments
@@ -1981,42 +1297,42 @@ module tfc_w1a1_e11_mvtu$pes$0$tree(clock,bits,count);
         .b(lv1$0$b),
         .s(lv1$0$s)
     );
-    tfc_w1a1_e11_mvtu$pes$0$tree$lv2$0 lv2$0(
+    tfc_w1a1_e11_mvtu$pes$0$tree$lv1$0 lv2$0(
         .a(lv2$0$a),
         .b(lv2$0$b),
         .s(lv2$0$s)
     );
-    tfc_w1a1_e11_mvtu$pes$0$tree$r2$0 r2$0(
+    tfc_w1a1_e11_mvtu$ctrl$room r2$0(
         .d(r2$0$d),
         .q(r2$0$q),
         .clock(r2$0$clock)
     );
-    tfc_w1a1_e11_mvtu$pes$0$tree$lv3$0 lv3$0(
+    tfc_w1a1_e11_mvtu$pes$0$tree$lv1$0 lv3$0(
         .a(lv3$0$a),
         .b(lv3$0$b),
         .s(lv3$0$s)
     );
-    tfc_w1a1_e11_mvtu$pes$0$tree$lv4$0 lv4$0(
+    tfc_w1a1_e11_mvtu$pes$0$tree$lv1$0 lv4$0(
         .a(lv4$0$a),
         .b(lv4$0$b),
         .s(lv4$0$s)
     );
-    tfc_w1a1_e11_mvtu$pes$0$tree$r4$0 r4$0(
+    tfc_w1a1_e11_mvtu$ctrl$room r4$0(
         .d(r4$0$d),
         .q(r4$0$q),
         .clock(r4$0$clock)
     );
-    tfc_w1a1_e11_mvtu$pes$0$tree$lv5$0 lv5$0(
+    tfc_w1a1_e11_mvtu$pes$0$tree$lv1$0 lv5$0(
         .a(lv5$0$a),
         .b(lv5$0$b),
         .s(lv5$0$s)
     );
-    tfc_w1a1_e11_mvtu$pes$0$tree$lv6$0 lv6$0(
+    tfc_w1a1_e11_mvtu$pes$0$tree$lv1$0 lv6$0(
         .a(lv6$0$a),
         .b(lv6$0$b),
         .s(lv6$0$s)
     );
-    tfc_w1a1_e11_mvtu$pes$0$tree$lv7$0 lv7$0(
+    tfc_w1a1_e11_mvtu$pes$0$tree$lv1$0 lv7$0(
         .a(lv7$0$a),
         .b(lv7$0$b),
         .s(lv7$0$s)
@@ -2064,229 +1380,6 @@ module tfc_w1a1_e11_mvtu$pes$0$tree$lv1$0(a,b,s);
     end
     
 endmodule // tfc_w1a1_e11_mvtu$pes$0$tree$lv1$0
-
-
-module tfc_w1a1_e11_mvtu$pes$0$tree$lv2$0(a,b,s);
-    
-    // Module arguments
-    input wire  a;
-    input wire  b;
-    output reg  s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // tfc_w1a1_e11_mvtu$pes$0$tree$lv2$0
-
-
-module tfc_w1a1_e11_mvtu$pes$0$tree$lv3$0(a,b,s);
-    
-    // Module arguments
-    input wire  a;
-    input wire  b;
-    output reg  s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // tfc_w1a1_e11_mvtu$pes$0$tree$lv3$0
-
-
-module tfc_w1a1_e11_mvtu$pes$0$tree$lv4$0(a,b,s);
-    
-    // Module arguments
-    input wire  a;
-    input wire  b;
-    output reg  s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // tfc_w1a1_e11_mvtu$pes$0$tree$lv4$0
-
-
-module tfc_w1a1_e11_mvtu$pes$0$tree$lv5$0(a,b,s);
-    
-    // Module arguments
-    input wire  a;
-    input wire  b;
-    output reg  s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // tfc_w1a1_e11_mvtu$pes$0$tree$lv5$0
-
-
-module tfc_w1a1_e11_mvtu$pes$0$tree$lv6$0(a,b,s);
-    
-    // Module arguments
-    input wire  a;
-    input wire  b;
-    output reg  s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // tfc_w1a1_e11_mvtu$pes$0$tree$lv6$0
-
-
-module tfc_w1a1_e11_mvtu$pes$0$tree$lv7$0(a,b,s);
-    
-    // Module arguments
-    input wire  a;
-    input wire  b;
-    output reg  s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // tfc_w1a1_e11_mvtu$pes$0$tree$lv7$0
-
-
-module tfc_w1a1_e11_mvtu$pes$0$tree$r2$0(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e11_mvtu$pes$0$tree$r2$0
-
-
-module tfc_w1a1_e11_mvtu$pes$0$tree$r4$0(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e11_mvtu$pes$0$tree$r4$0
-
-
-module tfc_w1a1_e11_mvtu$pes$0$v1(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e11_mvtu$pes$0$v1
-
-
-module tfc_w1a1_e11_mvtu$pes$0$va(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e11_mvtu$pes$0$va
-
-
-module tfc_w1a1_e11_mvtu$pes$0$vb(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e11_mvtu$pes$0$vb
-
-
-module tfc_w1a1_e11_mvtu$pes$0$vout(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e11_mvtu$pes$0$vout
-
-
-module tfc_w1a1_e11_mvtu$pes$0$yreg(d,q,clock);
-    
-    // Module arguments
-    input wire  [7:0] d;
-    output reg  [7:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 8'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e11_mvtu$pes$0$yreg
 
 
 module tfc_w1a1_e11_mvtu$wmem$0(clock,address,data);
@@ -2496,7 +1589,7 @@ module tfc_w1a1_e11_mvtu$wmem$0(clock,address,data);
         .clock(banks$15$clock),
         .data(banks$15$data)
     );
-    tfc_w1a1_e11_mvtu$wmem$0$alo alo(
+    tfc_w1a1_e11_mvtu$ctrl$wa alo(
         .d(alo$d),
         .q(alo$q),
         .clock(alo$clock)
@@ -2507,79 +1600,79 @@ module tfc_w1a1_e11_mvtu$wmem$0(clock,address,data);
         .sel(mux1$0$sel),
         .out(mux1$0$out)
     );
-    tfc_w1a1_e11_mvtu$wmem$0$mux1$1 mux1$1(
+    tfc_w1a1_e11_mvtu$wmem$0$mux1$0 mux1$1(
         .a(mux1$1$a),
         .b(mux1$1$b),
         .sel(mux1$1$sel),
         .out(mux1$1$out)
     );
-    tfc_w1a1_e11_mvtu$wmem$0$mux1$2 mux1$2(
+    tfc_w1a1_e11_mvtu$wmem$0$mux1$0 mux1$2(
         .a(mux1$2$a),
         .b(mux1$2$b),
         .sel(mux1$2$sel),
         .out(mux1$2$out)
     );
-    tfc_w1a1_e11_mvtu$wmem$0$mux1$3 mux1$3(
+    tfc_w1a1_e11_mvtu$wmem$0$mux1$0 mux1$3(
         .a(mux1$3$a),
         .b(mux1$3$b),
         .sel(mux1$3$sel),
         .out(mux1$3$out)
     );
-    tfc_w1a1_e11_mvtu$wmem$0$mux1$4 mux1$4(
+    tfc_w1a1_e11_mvtu$wmem$0$mux1$0 mux1$4(
         .a(mux1$4$a),
         .b(mux1$4$b),
         .sel(mux1$4$sel),
         .out(mux1$4$out)
     );
-    tfc_w1a1_e11_mvtu$wmem$0$mux1$5 mux1$5(
+    tfc_w1a1_e11_mvtu$wmem$0$mux1$0 mux1$5(
         .a(mux1$5$a),
         .b(mux1$5$b),
         .sel(mux1$5$sel),
         .out(mux1$5$out)
     );
-    tfc_w1a1_e11_mvtu$wmem$0$mux1$6 mux1$6(
+    tfc_w1a1_e11_mvtu$wmem$0$mux1$0 mux1$6(
         .a(mux1$6$a),
         .b(mux1$6$b),
         .sel(mux1$6$sel),
         .out(mux1$6$out)
     );
-    tfc_w1a1_e11_mvtu$wmem$0$mux1$7 mux1$7(
+    tfc_w1a1_e11_mvtu$wmem$0$mux1$0 mux1$7(
         .a(mux1$7$a),
         .b(mux1$7$b),
         .sel(mux1$7$sel),
         .out(mux1$7$out)
     );
-    tfc_w1a1_e11_mvtu$wmem$0$mux2$0 mux2$0(
+    tfc_w1a1_e11_mvtu$wmem$0$mux1$0 mux2$0(
         .a(mux2$0$a),
         .b(mux2$0$b),
         .sel(mux2$0$sel),
         .out(mux2$0$out)
     );
-    tfc_w1a1_e11_mvtu$wmem$0$mux2$1 mux2$1(
+    tfc_w1a1_e11_mvtu$wmem$0$mux1$0 mux2$1(
         .a(mux2$1$a),
         .b(mux2$1$b),
         .sel(mux2$1$sel),
         .out(mux2$1$out)
     );
-    tfc_w1a1_e11_mvtu$wmem$0$mux2$2 mux2$2(
+    tfc_w1a1_e11_mvtu$wmem$0$mux1$0 mux2$2(
         .a(mux2$2$a),
         .b(mux2$2$b),
         .sel(mux2$2$sel),
         .out(mux2$2$out)
     );
-    tfc_w1a1_e11_mvtu$wmem$0$mux2$3 mux2$3(
+    tfc_w1a1_e11_mvtu$wmem$0$mux1$0 mux2$3(
         .a(mux2$3$a),
         .b(mux2$3$b),
         .sel(mux2$3$sel),
         .out(mux2$3$out)
     );
-    tfc_w1a1_e11_mvtu$wmem$0$mux3$0 mux3$0(
+    tfc_w1a1_e11_mvtu$wmem$0$mux1$0 mux3$0(
         .a(mux3$0$a),
         .b(mux3$0$b),
         .sel(mux3$0$sel),
         .out(mux3$0$out)
     );
-    tfc_w1a1_e11_mvtu$wmem$0$mux3$1 mux3$1(
+    tfc_w1a1_e11_mvtu$wmem$0$mux1$0 mux3$1(
         .a(mux3$1$a),
         .b(mux3$1$b),
         .sel(mux3$1$sel),
@@ -2591,7 +1684,7 @@ module tfc_w1a1_e11_mvtu$wmem$0(clock,address,data);
         .sel(mux4$0$sel),
         .out(mux4$0$out)
     );
-    tfc_w1a1_e11_mvtu$wmem$0$dreg dreg(
+    tfc_w1a1_e11_mvtu$ctrl$room dreg(
         .d(dreg$d),
         .q(dreg$q),
         .clock(dreg$clock)
@@ -2688,25 +1781,6 @@ module tfc_w1a1_e11_mvtu$wmem$0(clock,address,data);
 endmodule // tfc_w1a1_e11_mvtu$wmem$0
 
 
-module tfc_w1a1_e11_mvtu$wmem$0$alo(d,q,clock);
-    
-    // Module arguments
-    input wire  [9:0] d;
-    output reg  [9:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 10'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e11_mvtu$wmem$0$alo
-
-
 module tfc_w1a1_e11_mvtu$wmem$0$banks$0(address,clock,data);
     
     // Module arguments
@@ -2717,48 +1791,9 @@ module tfc_w1a1_e11_mvtu$wmem$0$banks$0(address,clock,data);
     // Update code (custom)
     reg[0:0] mem [1023:0];
     
-    initial begin
-    mem[0] = 1'b1;
-    mem[1] = 1'b1;
-    mem[2] = 1'b0;
-    mem[3] = 1'b1;
-    mem[4] = 1'b1;
-    mem[5] = 1'b1;
-    mem[6] = 1'b1;
-    mem[7] = 1'b1;
-    mem[8] = 1'b1;
-    mem[9] = 1'b0;
-    mem[10] = 1'b1;
-    mem[11] = 1'b1;
-    mem[12] = 1'b0;
-    mem[13] = 1'b1;
-    mem[14] = 1'b0;
-    mem[15] = 1'b0;
-    mem[16] = 1'b0;
-    mem[17] = 1'b0;
-    mem[18] = 1'b1;
-    mem[19] = 1'b0;
-    mem[20] = 1'b1;
-    mem[21] = 1'b1;
-    mem[22] = 1'b1;
-    mem[23] = 1'b0;
-    mem[24] = 1'b0;
-    mem[25] = 1'b1;
-    mem[26] = 1'b0;
-    mem[27] = 1'b0;
-    mem[28] = 1'b0;
-    mem[29] = 1'b0;
-    mem[30] = 1'b0;
-    mem[31] = 1'b1;
-    mem[32] = 1'b0;
-    mem[33] = 1'b0;
-    mem[34] = 1'b1;
-    mem[35] = 1'b0;
-    mem[36] = 1'b0;
-    mem[37] = 1'b0;
-    mem[38] = 1'b0;
-    mem[39] = 1'b1;
-    end
+    integer mem$i;
+    localparam [39:0] mem$0 = 40'h8482742dfb;
+    initial for (mem$i = 0; mem$i < 40; mem$i = mem$i + 1) mem[0 + mem$i] = mem$0[1*mem$i +: 1];
     
     always @(posedge clock) begin
        data <= mem[address];
@@ -2776,48 +1811,9 @@ module tfc_w1a1_e11_mvtu$wmem$0$banks$1(address,clock,data);
     // Update code (custom)
     reg[0:0] mem [1023:0];
     
-    initial begin
-    mem[0] = 1'b1;
-    mem[1] = 1'b1;
-    mem[2] = 1'b1;
-    mem[3] = 1'b1;
-    mem[4] = 1'b0;
-    mem[5] = 1'b1;
-    mem[6] = 1'b0;
-    mem[7] = 1'b0;
-    mem[8] = 1'b1;
-    mem[9] = 1'b0;
-    mem[10] = 1'b0;
-    mem[11] = 1'b1;
-    mem[12] = 1'b0;
-    mem[13] = 1'b0;
-    mem[14] = 1'b0;
-    mem[15] = 1'b1;
-    mem[16] = 1'b1;
-    mem[17] = 1'b1;
-    mem[18] = 1'b0;
-    mem[19] = 1'b0;
-    mem[20] = 1'b0;
-    mem[21] = 1'b0;
-    mem[22] = 1'b1;
-    mem[23] = 1'b0;
-    mem[24] = 1'b1;
-    mem[25] = 1'b0;
-    mem[26] = 1'b0;
-    mem[27] = 1'b1;
-    mem[28] = 1'b0;
-    mem[29] = 1'b0;
-    mem[30] = 1'b1;
-    mem[31] = 1'b1;
-    mem[32] = 1'b0;
-    mem[33] = 1'b1;
-    mem[34] = 1'b1;
-    mem[35] = 1'b1;
-    mem[36] = 1'b1;
-    mem[37] = 1'b1;
-    mem[38] = 1'b1;
-    mem[39] = 1'b0;
-    end
+    integer mem$i;
+    localparam [39:0] mem$0 = 40'h7ec943892f;
+    initial for (mem$i = 0; mem$i < 40; mem$i = mem$i + 1) mem[0 + mem$i] = mem$0[1*mem$i +: 1];
     
     always @(posedge clock) begin
        data <= mem[address];
@@ -2835,48 +1831,9 @@ module tfc_w1a1_e11_mvtu$wmem$0$banks$10(address,clock,data);
     // Update code (custom)
     reg[0:0] mem [1023:0];
     
-    initial begin
-    mem[0] = 1'b0;
-    mem[1] = 1'b0;
-    mem[2] = 1'b0;
-    mem[3] = 1'b1;
-    mem[4] = 1'b1;
-    mem[5] = 1'b1;
-    mem[6] = 1'b1;
-    mem[7] = 1'b0;
-    mem[8] = 1'b1;
-    mem[9] = 1'b0;
-    mem[10] = 1'b0;
-    mem[11] = 1'b0;
-    mem[12] = 1'b0;
-    mem[13] = 1'b1;
-    mem[14] = 1'b1;
-    mem[15] = 1'b1;
-    mem[16] = 1'b0;
-    mem[17] = 1'b0;
-    mem[18] = 1'b0;
-    mem[19] = 1'b1;
-    mem[20] = 1'b1;
-    mem[21] = 1'b0;
-    mem[22] = 1'b0;
-    mem[23] = 1'b0;
-    mem[24] = 1'b1;
-    mem[25] = 1'b1;
-    mem[26] = 1'b0;
-    mem[27] = 1'b0;
-    mem[28] = 1'b1;
-    mem[29] = 1'b0;
-    mem[30] = 1'b0;
-    mem[31] = 1'b0;
-    mem[32] = 1'b0;
-    mem[33] = 1'b1;
-    mem[34] = 1'b1;
-    mem[35] = 1'b0;
-    mem[36] = 1'b0;
-    mem[37] = 1'b1;
-    mem[38] = 1'b1;
-    mem[39] = 1'b1;
-    end
+    integer mem$i;
+    localparam [39:0] mem$0 = 40'he61318e178;
+    initial for (mem$i = 0; mem$i < 40; mem$i = mem$i + 1) mem[0 + mem$i] = mem$0[1*mem$i +: 1];
     
     always @(posedge clock) begin
        data <= mem[address];
@@ -2894,48 +1851,9 @@ module tfc_w1a1_e11_mvtu$wmem$0$banks$11(address,clock,data);
     // Update code (custom)
     reg[0:0] mem [1023:0];
     
-    initial begin
-    mem[0] = 1'b1;
-    mem[1] = 1'b1;
-    mem[2] = 1'b1;
-    mem[3] = 1'b1;
-    mem[4] = 1'b0;
-    mem[5] = 1'b0;
-    mem[6] = 1'b1;
-    mem[7] = 1'b0;
-    mem[8] = 1'b0;
-    mem[9] = 1'b1;
-    mem[10] = 1'b0;
-    mem[11] = 1'b0;
-    mem[12] = 1'b0;
-    mem[13] = 1'b1;
-    mem[14] = 1'b1;
-    mem[15] = 1'b1;
-    mem[16] = 1'b0;
-    mem[17] = 1'b0;
-    mem[18] = 1'b0;
-    mem[19] = 1'b0;
-    mem[20] = 1'b1;
-    mem[21] = 1'b0;
-    mem[22] = 1'b0;
-    mem[23] = 1'b1;
-    mem[24] = 1'b1;
-    mem[25] = 1'b1;
-    mem[26] = 1'b0;
-    mem[27] = 1'b0;
-    mem[28] = 1'b0;
-    mem[29] = 1'b0;
-    mem[30] = 1'b1;
-    mem[31] = 1'b0;
-    mem[32] = 1'b1;
-    mem[33] = 1'b1;
-    mem[34] = 1'b0;
-    mem[35] = 1'b1;
-    mem[36] = 1'b1;
-    mem[37] = 1'b0;
-    mem[38] = 1'b1;
-    mem[39] = 1'b1;
-    end
+    integer mem$i;
+    localparam [39:0] mem$0 = 40'hdb4390e24f;
+    initial for (mem$i = 0; mem$i < 40; mem$i = mem$i + 1) mem[0 + mem$i] = mem$0[1*mem$i +: 1];
     
     always @(posedge clock) begin
        data <= mem[address];
@@ -2953,48 +1871,9 @@ module tfc_w1a1_e11_mvtu$wmem$0$banks$12(address,clock,data);
     // Update code (custom)
     reg[0:0] mem [1023:0];
     
-    initial begin
-    mem[0] = 1'b1;
-    mem[1] = 1'b0;
-    mem[2] = 1'b0;
-    mem[3] = 1'b0;
-    mem[4] = 1'b0;
-    mem[5] = 1'b1;
-    mem[6] = 1'b0;
-    mem[7] = 1'b0;
-    mem[8] = 1'b0;
-    mem[9] = 1'b1;
-    mem[10] = 1'b1;
-    mem[11] = 1'b1;
-    mem[12] = 1'b1;
-    mem[13] = 1'b1;
-    mem[14] = 1'b1;
-    mem[15] = 1'b0;
-    mem[16] = 1'b0;
-    mem[17] = 1'b0;
-    mem[18] = 1'b1;
-    mem[19] = 1'b1;
-    mem[20] = 1'b0;
-    mem[21] = 1'b1;
-    mem[22] = 1'b1;
-    mem[23] = 1'b0;
-    mem[24] = 1'b1;
-    mem[25] = 1'b0;
-    mem[26] = 1'b1;
-    mem[27] = 1'b1;
-    mem[28] = 1'b0;
-    mem[29] = 1'b1;
-    mem[30] = 1'b0;
-    mem[31] = 1'b0;
-    mem[32] = 1'b1;
-    mem[33] = 1'b0;
-    mem[34] = 1'b0;
-    mem[35] = 1'b1;
-    mem[36] = 1'b1;
-    mem[37] = 1'b1;
-    mem[38] = 1'b0;
-    mem[39] = 1'b1;
-    end
+    integer mem$i;
+    localparam [39:0] mem$0 = 40'hb92d6c7e21;
+    initial for (mem$i = 0; mem$i < 40; mem$i = mem$i + 1) mem[0 + mem$i] = mem$0[1*mem$i +: 1];
     
     always @(posedge clock) begin
        data <= mem[address];
@@ -3012,48 +1891,9 @@ module tfc_w1a1_e11_mvtu$wmem$0$banks$13(address,clock,data);
     // Update code (custom)
     reg[0:0] mem [1023:0];
     
-    initial begin
-    mem[0] = 1'b0;
-    mem[1] = 1'b0;
-    mem[2] = 1'b0;
-    mem[3] = 1'b0;
-    mem[4] = 1'b0;
-    mem[5] = 1'b1;
-    mem[6] = 1'b1;
-    mem[7] = 1'b1;
-    mem[8] = 1'b1;
-    mem[9] = 1'b0;
-    mem[10] = 1'b1;
-    mem[11] = 1'b1;
-    mem[12] = 1'b1;
-    mem[13] = 1'b0;
-    mem[14] = 1'b1;
-    mem[15] = 1'b0;
-    mem[16] = 1'b1;
-    mem[17] = 1'b1;
-    mem[18] = 1'b0;
-    mem[19] = 1'b1;
-    mem[20] = 1'b0;
-    mem[21] = 1'b1;
-    mem[22] = 1'b0;
-    mem[23] = 1'b1;
-    mem[24] = 1'b0;
-    mem[25] = 1'b1;
-    mem[26] = 1'b0;
-    mem[27] = 1'b1;
-    mem[28] = 1'b1;
-    mem[29] = 1'b0;
-    mem[30] = 1'b1;
-    mem[31] = 1'b0;
-    mem[32] = 1'b0;
-    mem[33] = 1'b1;
-    mem[34] = 1'b1;
-    mem[35] = 1'b0;
-    mem[36] = 1'b1;
-    mem[37] = 1'b0;
-    mem[38] = 1'b0;
-    mem[39] = 1'b0;
-    end
+    integer mem$i;
+    localparam [39:0] mem$0 = 40'h165aab5de0;
+    initial for (mem$i = 0; mem$i < 40; mem$i = mem$i + 1) mem[0 + mem$i] = mem$0[1*mem$i +: 1];
     
     always @(posedge clock) begin
        data <= mem[address];
@@ -3071,48 +1911,9 @@ module tfc_w1a1_e11_mvtu$wmem$0$banks$14(address,clock,data);
     // Update code (custom)
     reg[0:0] mem [1023:0];
     
-    initial begin
-    mem[0] = 1'b0;
-    mem[1] = 1'b1;
-    mem[2] = 1'b1;
-    mem[3] = 1'b0;
-    mem[4] = 1'b0;
-    mem[5] = 1'b0;
-    mem[6] = 1'b1;
-    mem[7] = 1'b1;
-    mem[8] = 1'b1;
-    mem[9] = 1'b1;
-    mem[10] = 1'b0;
-    mem[11] = 1'b1;
-    mem[12] = 1'b1;
-    mem[13] = 1'b1;
-    mem[14] = 1'b1;
-    mem[15] = 1'b1;
-    mem[16] = 1'b0;
-    mem[17] = 1'b0;
-    mem[18] = 1'b0;
-    mem[19] = 1'b0;
-    mem[20] = 1'b1;
-    mem[21] = 1'b1;
-    mem[22] = 1'b1;
-    mem[23] = 1'b1;
-    mem[24] = 1'b1;
-    mem[25] = 1'b0;
-    mem[26] = 1'b1;
-    mem[27] = 1'b0;
-    mem[28] = 1'b0;
-    mem[29] = 1'b0;
-    mem[30] = 1'b0;
-    mem[31] = 1'b1;
-    mem[32] = 1'b1;
-    mem[33] = 1'b1;
-    mem[34] = 1'b0;
-    mem[35] = 1'b0;
-    mem[36] = 1'b1;
-    mem[37] = 1'b0;
-    mem[38] = 1'b1;
-    mem[39] = 1'b0;
-    end
+    integer mem$i;
+    localparam [39:0] mem$0 = 40'h5385f0fbc6;
+    initial for (mem$i = 0; mem$i < 40; mem$i = mem$i + 1) mem[0 + mem$i] = mem$0[1*mem$i +: 1];
     
     always @(posedge clock) begin
        data <= mem[address];
@@ -3130,48 +1931,9 @@ module tfc_w1a1_e11_mvtu$wmem$0$banks$15(address,clock,data);
     // Update code (custom)
     reg[0:0] mem [1023:0];
     
-    initial begin
-    mem[0] = 1'b1;
-    mem[1] = 1'b0;
-    mem[2] = 1'b0;
-    mem[3] = 1'b1;
-    mem[4] = 1'b1;
-    mem[5] = 1'b1;
-    mem[6] = 1'b0;
-    mem[7] = 1'b0;
-    mem[8] = 1'b0;
-    mem[9] = 1'b0;
-    mem[10] = 1'b0;
-    mem[11] = 1'b0;
-    mem[12] = 1'b0;
-    mem[13] = 1'b1;
-    mem[14] = 1'b1;
-    mem[15] = 1'b1;
-    mem[16] = 1'b0;
-    mem[17] = 1'b0;
-    mem[18] = 1'b0;
-    mem[19] = 1'b0;
-    mem[20] = 1'b1;
-    mem[21] = 1'b1;
-    mem[22] = 1'b1;
-    mem[23] = 1'b1;
-    mem[24] = 1'b1;
-    mem[25] = 1'b1;
-    mem[26] = 1'b0;
-    mem[27] = 1'b1;
-    mem[28] = 1'b1;
-    mem[29] = 1'b0;
-    mem[30] = 1'b1;
-    mem[31] = 1'b1;
-    mem[32] = 1'b0;
-    mem[33] = 1'b1;
-    mem[34] = 1'b1;
-    mem[35] = 1'b0;
-    mem[36] = 1'b0;
-    mem[37] = 1'b0;
-    mem[38] = 1'b1;
-    mem[39] = 1'b0;
-    end
+    integer mem$i;
+    localparam [39:0] mem$0 = 40'h46dbf0e039;
+    initial for (mem$i = 0; mem$i < 40; mem$i = mem$i + 1) mem[0 + mem$i] = mem$0[1*mem$i +: 1];
     
     always @(posedge clock) begin
        data <= mem[address];
@@ -3189,48 +1951,9 @@ module tfc_w1a1_e11_mvtu$wmem$0$banks$2(address,clock,data);
     // Update code (custom)
     reg[0:0] mem [1023:0];
     
-    initial begin
-    mem[0] = 1'b1;
-    mem[1] = 1'b1;
-    mem[2] = 1'b0;
-    mem[3] = 1'b0;
-    mem[4] = 1'b0;
-    mem[5] = 1'b0;
-    mem[6] = 1'b1;
-    mem[7] = 1'b0;
-    mem[8] = 1'b1;
-    mem[9] = 1'b0;
-    mem[10] = 1'b0;
-    mem[11] = 1'b0;
-    mem[12] = 1'b1;
-    mem[13] = 1'b1;
-    mem[14] = 1'b1;
-    mem[15] = 1'b0;
-    mem[16] = 1'b1;
-    mem[17] = 1'b1;
-    mem[18] = 1'b1;
-    mem[19] = 1'b1;
-    mem[20] = 1'b0;
-    mem[21] = 1'b1;
-    mem[22] = 1'b1;
-    mem[23] = 1'b1;
-    mem[24] = 1'b0;
-    mem[25] = 1'b1;
-    mem[26] = 1'b1;
-    mem[27] = 1'b1;
-    mem[28] = 1'b0;
-    mem[29] = 1'b0;
-    mem[30] = 1'b0;
-    mem[31] = 1'b0;
-    mem[32] = 1'b0;
-    mem[33] = 1'b0;
-    mem[34] = 1'b0;
-    mem[35] = 1'b1;
-    mem[36] = 1'b1;
-    mem[37] = 1'b0;
-    mem[38] = 1'b0;
-    mem[39] = 1'b1;
-    end
+    integer mem$i;
+    localparam [39:0] mem$0 = 40'h980eef7143;
+    initial for (mem$i = 0; mem$i < 40; mem$i = mem$i + 1) mem[0 + mem$i] = mem$0[1*mem$i +: 1];
     
     always @(posedge clock) begin
        data <= mem[address];
@@ -3248,48 +1971,9 @@ module tfc_w1a1_e11_mvtu$wmem$0$banks$3(address,clock,data);
     // Update code (custom)
     reg[0:0] mem [1023:0];
     
-    initial begin
-    mem[0] = 1'b1;
-    mem[1] = 1'b0;
-    mem[2] = 1'b1;
-    mem[3] = 1'b1;
-    mem[4] = 1'b0;
-    mem[5] = 1'b1;
-    mem[6] = 1'b0;
-    mem[7] = 1'b0;
-    mem[8] = 1'b1;
-    mem[9] = 1'b0;
-    mem[10] = 1'b0;
-    mem[11] = 1'b1;
-    mem[12] = 1'b0;
-    mem[13] = 1'b0;
-    mem[14] = 1'b1;
-    mem[15] = 1'b1;
-    mem[16] = 1'b1;
-    mem[17] = 1'b1;
-    mem[18] = 1'b1;
-    mem[19] = 1'b0;
-    mem[20] = 1'b0;
-    mem[21] = 1'b1;
-    mem[22] = 1'b0;
-    mem[23] = 1'b0;
-    mem[24] = 1'b0;
-    mem[25] = 1'b1;
-    mem[26] = 1'b1;
-    mem[27] = 1'b1;
-    mem[28] = 1'b1;
-    mem[29] = 1'b0;
-    mem[30] = 1'b0;
-    mem[31] = 1'b0;
-    mem[32] = 1'b1;
-    mem[33] = 1'b0;
-    mem[34] = 1'b1;
-    mem[35] = 1'b1;
-    mem[36] = 1'b0;
-    mem[37] = 1'b1;
-    mem[38] = 1'b0;
-    mem[39] = 1'b0;
-    end
+    integer mem$i;
+    localparam [39:0] mem$0 = 40'h2d1e27c92d;
+    initial for (mem$i = 0; mem$i < 40; mem$i = mem$i + 1) mem[0 + mem$i] = mem$0[1*mem$i +: 1];
     
     always @(posedge clock) begin
        data <= mem[address];
@@ -3307,48 +1991,9 @@ module tfc_w1a1_e11_mvtu$wmem$0$banks$4(address,clock,data);
     // Update code (custom)
     reg[0:0] mem [1023:0];
     
-    initial begin
-    mem[0] = 1'b1;
-    mem[1] = 1'b1;
-    mem[2] = 1'b0;
-    mem[3] = 1'b0;
-    mem[4] = 1'b1;
-    mem[5] = 1'b1;
-    mem[6] = 1'b1;
-    mem[7] = 1'b0;
-    mem[8] = 1'b1;
-    mem[9] = 1'b1;
-    mem[10] = 1'b1;
-    mem[11] = 1'b1;
-    mem[12] = 1'b0;
-    mem[13] = 1'b0;
-    mem[14] = 1'b1;
-    mem[15] = 1'b0;
-    mem[16] = 1'b0;
-    mem[17] = 1'b0;
-    mem[18] = 1'b0;
-    mem[19] = 1'b1;
-    mem[20] = 1'b0;
-    mem[21] = 1'b0;
-    mem[22] = 1'b1;
-    mem[23] = 1'b1;
-    mem[24] = 1'b1;
-    mem[25] = 1'b1;
-    mem[26] = 1'b0;
-    mem[27] = 1'b1;
-    mem[28] = 1'b0;
-    mem[29] = 1'b0;
-    mem[30] = 1'b0;
-    mem[31] = 1'b0;
-    mem[32] = 1'b1;
-    mem[33] = 1'b0;
-    mem[34] = 1'b0;
-    mem[35] = 1'b0;
-    mem[36] = 1'b0;
-    mem[37] = 1'b1;
-    mem[38] = 1'b1;
-    mem[39] = 1'b1;
-    end
+    integer mem$i;
+    localparam [39:0] mem$0 = 40'he10bc84f73;
+    initial for (mem$i = 0; mem$i < 40; mem$i = mem$i + 1) mem[0 + mem$i] = mem$0[1*mem$i +: 1];
     
     always @(posedge clock) begin
        data <= mem[address];
@@ -3366,48 +2011,9 @@ module tfc_w1a1_e11_mvtu$wmem$0$banks$5(address,clock,data);
     // Update code (custom)
     reg[0:0] mem [1023:0];
     
-    initial begin
-    mem[0] = 1'b0;
-    mem[1] = 1'b1;
-    mem[2] = 1'b0;
-    mem[3] = 1'b1;
-    mem[4] = 1'b1;
-    mem[5] = 1'b0;
-    mem[6] = 1'b0;
-    mem[7] = 1'b1;
-    mem[8] = 1'b0;
-    mem[9] = 1'b0;
-    mem[10] = 1'b0;
-    mem[11] = 1'b0;
-    mem[12] = 1'b1;
-    mem[13] = 1'b1;
-    mem[14] = 1'b1;
-    mem[15] = 1'b1;
-    mem[16] = 1'b0;
-    mem[17] = 1'b1;
-    mem[18] = 1'b1;
-    mem[19] = 1'b0;
-    mem[20] = 1'b1;
-    mem[21] = 1'b1;
-    mem[22] = 1'b1;
-    mem[23] = 1'b1;
-    mem[24] = 1'b0;
-    mem[25] = 1'b0;
-    mem[26] = 1'b0;
-    mem[27] = 1'b0;
-    mem[28] = 1'b0;
-    mem[29] = 1'b0;
-    mem[30] = 1'b1;
-    mem[31] = 1'b1;
-    mem[32] = 1'b1;
-    mem[33] = 1'b1;
-    mem[34] = 1'b1;
-    mem[35] = 1'b0;
-    mem[36] = 1'b1;
-    mem[37] = 1'b0;
-    mem[38] = 1'b1;
-    mem[39] = 1'b0;
-    end
+    integer mem$i;
+    localparam [39:0] mem$0 = 40'h57c0f6f09a;
+    initial for (mem$i = 0; mem$i < 40; mem$i = mem$i + 1) mem[0 + mem$i] = mem$0[1*mem$i +: 1];
     
     always @(posedge clock) begin
        data <= mem[address];
@@ -3425,48 +2031,9 @@ module tfc_w1a1_e11_mvtu$wmem$0$banks$6(address,clock,data);
     // Update code (custom)
     reg[0:0] mem [1023:0];
     
-    initial begin
-    mem[0] = 1'b0;
-    mem[1] = 1'b1;
-    mem[2] = 1'b0;
-    mem[3] = 1'b0;
-    mem[4] = 1'b1;
-    mem[5] = 1'b1;
-    mem[6] = 1'b1;
-    mem[7] = 1'b0;
-    mem[8] = 1'b1;
-    mem[9] = 1'b0;
-    mem[10] = 1'b0;
-    mem[11] = 1'b1;
-    mem[12] = 1'b1;
-    mem[13] = 1'b1;
-    mem[14] = 1'b1;
-    mem[15] = 1'b1;
-    mem[16] = 1'b1;
-    mem[17] = 1'b0;
-    mem[18] = 1'b1;
-    mem[19] = 1'b1;
-    mem[20] = 1'b0;
-    mem[21] = 1'b0;
-    mem[22] = 1'b0;
-    mem[23] = 1'b0;
-    mem[24] = 1'b0;
-    mem[25] = 1'b1;
-    mem[26] = 1'b0;
-    mem[27] = 1'b1;
-    mem[28] = 1'b0;
-    mem[29] = 1'b0;
-    mem[30] = 1'b1;
-    mem[31] = 1'b1;
-    mem[32] = 1'b1;
-    mem[33] = 1'b0;
-    mem[34] = 1'b1;
-    mem[35] = 1'b0;
-    mem[36] = 1'b0;
-    mem[37] = 1'b0;
-    mem[38] = 1'b1;
-    mem[39] = 1'b0;
-    end
+    integer mem$i;
+    localparam [39:0] mem$0 = 40'h45ca0df972;
+    initial for (mem$i = 0; mem$i < 40; mem$i = mem$i + 1) mem[0 + mem$i] = mem$0[1*mem$i +: 1];
     
     always @(posedge clock) begin
        data <= mem[address];
@@ -3484,48 +2051,9 @@ module tfc_w1a1_e11_mvtu$wmem$0$banks$7(address,clock,data);
     // Update code (custom)
     reg[0:0] mem [1023:0];
     
-    initial begin
-    mem[0] = 1'b0;
-    mem[1] = 1'b1;
-    mem[2] = 1'b0;
-    mem[3] = 1'b1;
-    mem[4] = 1'b0;
-    mem[5] = 1'b0;
-    mem[6] = 1'b0;
-    mem[7] = 1'b1;
-    mem[8] = 1'b1;
-    mem[9] = 1'b0;
-    mem[10] = 1'b0;
-    mem[11] = 1'b0;
-    mem[12] = 1'b0;
-    mem[13] = 1'b0;
-    mem[14] = 1'b0;
-    mem[15] = 1'b1;
-    mem[16] = 1'b0;
-    mem[17] = 1'b1;
-    mem[18] = 1'b1;
-    mem[19] = 1'b0;
-    mem[20] = 1'b0;
-    mem[21] = 1'b1;
-    mem[22] = 1'b0;
-    mem[23] = 1'b1;
-    mem[24] = 1'b1;
-    mem[25] = 1'b0;
-    mem[26] = 1'b1;
-    mem[27] = 1'b0;
-    mem[28] = 1'b1;
-    mem[29] = 1'b1;
-    mem[30] = 1'b1;
-    mem[31] = 1'b0;
-    mem[32] = 1'b1;
-    mem[33] = 1'b1;
-    mem[34] = 1'b0;
-    mem[35] = 1'b1;
-    mem[36] = 1'b1;
-    mem[37] = 1'b0;
-    mem[38] = 1'b1;
-    mem[39] = 1'b1;
-    end
+    integer mem$i;
+    localparam [39:0] mem$0 = 40'hdb75a6818a;
+    initial for (mem$i = 0; mem$i < 40; mem$i = mem$i + 1) mem[0 + mem$i] = mem$0[1*mem$i +: 1];
     
     always @(posedge clock) begin
        data <= mem[address];
@@ -3543,48 +2071,9 @@ module tfc_w1a1_e11_mvtu$wmem$0$banks$8(address,clock,data);
     // Update code (custom)
     reg[0:0] mem [1023:0];
     
-    initial begin
-    mem[0] = 1'b0;
-    mem[1] = 1'b0;
-    mem[2] = 1'b1;
-    mem[3] = 1'b1;
-    mem[4] = 1'b0;
-    mem[5] = 1'b1;
-    mem[6] = 1'b0;
-    mem[7] = 1'b0;
-    mem[8] = 1'b1;
-    mem[9] = 1'b0;
-    mem[10] = 1'b0;
-    mem[11] = 1'b0;
-    mem[12] = 1'b0;
-    mem[13] = 1'b0;
-    mem[14] = 1'b0;
-    mem[15] = 1'b0;
-    mem[16] = 1'b1;
-    mem[17] = 1'b1;
-    mem[18] = 1'b1;
-    mem[19] = 1'b1;
-    mem[20] = 1'b0;
-    mem[21] = 1'b0;
-    mem[22] = 1'b1;
-    mem[23] = 1'b0;
-    mem[24] = 1'b1;
-    mem[25] = 1'b1;
-    mem[26] = 1'b0;
-    mem[27] = 1'b1;
-    mem[28] = 1'b1;
-    mem[29] = 1'b0;
-    mem[30] = 1'b1;
-    mem[31] = 1'b1;
-    mem[32] = 1'b1;
-    mem[33] = 1'b1;
-    mem[34] = 1'b0;
-    mem[35] = 1'b0;
-    mem[36] = 1'b0;
-    mem[37] = 1'b1;
-    mem[38] = 1'b1;
-    mem[39] = 1'b1;
-    end
+    integer mem$i;
+    localparam [39:0] mem$0 = 40'he3db4f012c;
+    initial for (mem$i = 0; mem$i < 40; mem$i = mem$i + 1) mem[0 + mem$i] = mem$0[1*mem$i +: 1];
     
     always @(posedge clock) begin
        data <= mem[address];
@@ -3602,72 +2091,14 @@ module tfc_w1a1_e11_mvtu$wmem$0$banks$9(address,clock,data);
     // Update code (custom)
     reg[0:0] mem [1023:0];
     
-    initial begin
-    mem[0] = 1'b1;
-    mem[1] = 1'b1;
-    mem[2] = 1'b0;
-    mem[3] = 1'b0;
-    mem[4] = 1'b0;
-    mem[5] = 1'b1;
-    mem[6] = 1'b0;
-    mem[7] = 1'b0;
-    mem[8] = 1'b1;
-    mem[9] = 1'b0;
-    mem[10] = 1'b1;
-    mem[11] = 1'b1;
-    mem[12] = 1'b0;
-    mem[13] = 1'b0;
-    mem[14] = 1'b0;
-    mem[15] = 1'b0;
-    mem[16] = 1'b1;
-    mem[17] = 1'b1;
-    mem[18] = 1'b1;
-    mem[19] = 1'b0;
-    mem[20] = 1'b1;
-    mem[21] = 1'b0;
-    mem[22] = 1'b0;
-    mem[23] = 1'b1;
-    mem[24] = 1'b0;
-    mem[25] = 1'b1;
-    mem[26] = 1'b1;
-    mem[27] = 1'b1;
-    mem[28] = 1'b0;
-    mem[29] = 1'b1;
-    mem[30] = 1'b0;
-    mem[31] = 1'b0;
-    mem[32] = 1'b0;
-    mem[33] = 1'b1;
-    mem[34] = 1'b0;
-    mem[35] = 1'b1;
-    mem[36] = 1'b0;
-    mem[37] = 1'b0;
-    mem[38] = 1'b1;
-    mem[39] = 1'b1;
-    end
+    integer mem$i;
+    localparam [39:0] mem$0 = 40'hca2e970d23;
+    initial for (mem$i = 0; mem$i < 40; mem$i = mem$i + 1) mem[0 + mem$i] = mem$0[1*mem$i +: 1];
     
     always @(posedge clock) begin
        data <= mem[address];
     end
 endmodule // tfc_w1a1_e11_mvtu$wmem$0$banks$9
-
-
-module tfc_w1a1_e11_mvtu$wmem$0$dreg(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e11_mvtu$wmem$0$dreg
 
 
 module tfc_w1a1_e11_mvtu$wmem$0$mux1$0(a,b,sel,out);
@@ -3687,253 +2118,6 @@ module tfc_w1a1_e11_mvtu$wmem$0$mux1$0(a,b,sel,out);
     end
     
 endmodule // tfc_w1a1_e11_mvtu$wmem$0$mux1$0
-
-
-module tfc_w1a1_e11_mvtu$wmem$0$mux1$1(a,b,sel,out);
-    
-    // Module arguments
-    input wire  a;
-    input wire  b;
-    input wire  sel;
-    output reg  out;
-    
-    // Update code
-    always @(*) begin
-        out = a;
-        if (sel) begin
-            out = b;
-        end
-    end
-    
-endmodule // tfc_w1a1_e11_mvtu$wmem$0$mux1$1
-
-
-module tfc_w1a1_e11_mvtu$wmem$0$mux1$2(a,b,sel,out);
-    
-    // Module arguments
-    input wire  a;
-    input wire  b;
-    input wire  sel;
-    output reg  out;
-    
-    // Update code
-    always @(*) begin
-        out = a;
-        if (sel) begin
-            out = b;
-        end
-    end
-    
-endmodule // tfc_w1a1_e11_mvtu$wmem$0$mux1$2
-
-
-module tfc_w1a1_e11_mvtu$wmem$0$mux1$3(a,b,sel,out);
-    
-    // Module arguments
-    input wire  a;
-    input wire  b;
-    input wire  sel;
-    output reg  out;
-    
-    // Update code
-    always @(*) begin
-        out = a;
-        if (sel) begin
-            out = b;
-        end
-    end
-    
-endmodule // tfc_w1a1_e11_mvtu$wmem$0$mux1$3
-
-
-module tfc_w1a1_e11_mvtu$wmem$0$mux1$4(a,b,sel,out);
-    
-    // Module arguments
-    input wire  a;
-    input wire  b;
-    input wire  sel;
-    output reg  out;
-    
-    // Update code
-    always @(*) begin
-        out = a;
-        if (sel) begin
-            out = b;
-        end
-    end
-    
-endmodule // tfc_w1a1_e11_mvtu$wmem$0$mux1$4
-
-
-module tfc_w1a1_e11_mvtu$wmem$0$mux1$5(a,b,sel,out);
-    
-    // Module arguments
-    input wire  a;
-    input wire  b;
-    input wire  sel;
-    output reg  out;
-    
-    // Update code
-    always @(*) begin
-        out = a;
-        if (sel) begin
-            out = b;
-        end
-    end
-    
-endmodule // tfc_w1a1_e11_mvtu$wmem$0$mux1$5
-
-
-module tfc_w1a1_e11_mvtu$wmem$0$mux1$6(a,b,sel,out);
-    
-    // Module arguments
-    input wire  a;
-    input wire  b;
-    input wire  sel;
-    output reg  out;
-    
-    // Update code
-    always @(*) begin
-        out = a;
-        if (sel) begin
-            out = b;
-        end
-    end
-    
-endmodule // tfc_w1a1_e11_mvtu$wmem$0$mux1$6
-
-
-module tfc_w1a1_e11_mvtu$wmem$0$mux1$7(a,b,sel,out);
-    
-    // Module arguments
-    input wire  a;
-    input wire  b;
-    input wire  sel;
-    output reg  out;
-    
-    // Update code
-    always @(*) begin
-        out = a;
-        if (sel) begin
-            out = b;
-        end
-    end
-    
-endmodule // tfc_w1a1_e11_mvtu$wmem$0$mux1$7
-
-
-module tfc_w1a1_e11_mvtu$wmem$0$mux2$0(a,b,sel,out);
-    
-    // Module arguments
-    input wire  a;
-    input wire  b;
-    input wire  sel;
-    output reg  out;
-    
-    // Update code
-    always @(*) begin
-        out = a;
-        if (sel) begin
-            out = b;
-        end
-    end
-    
-endmodule // tfc_w1a1_e11_mvtu$wmem$0$mux2$0
-
-
-module tfc_w1a1_e11_mvtu$wmem$0$mux2$1(a,b,sel,out);
-    
-    // Module arguments
-    input wire  a;
-    input wire  b;
-    input wire  sel;
-    output reg  out;
-    
-    // Update code
-    always @(*) begin
-        out = a;
-        if (sel) begin
-            out = b;
-        end
-    end
-    
-endmodule // tfc_w1a1_e11_mvtu$wmem$0$mux2$1
-
-
-module tfc_w1a1_e11_mvtu$wmem$0$mux2$2(a,b,sel,out);
-    
-    // Module arguments
-    input wire  a;
-    input wire  b;
-    input wire  sel;
-    output reg  out;
-    
-    // Update code
-    always @(*) begin
-        out = a;
-        if (sel) begin
-            out = b;
-        end
-    end
-    
-endmodule // tfc_w1a1_e11_mvtu$wmem$0$mux2$2
-
-
-module tfc_w1a1_e11_mvtu$wmem$0$mux2$3(a,b,sel,out);
-    
-    // Module arguments
-    input wire  a;
-    input wire  b;
-    input wire  sel;
-    output reg  out;
-    
-    // Update code
-    always @(*) begin
-        out = a;
-        if (sel) begin
-            out = b;
-        end
-    end
-    
-endmodule // tfc_w1a1_e11_mvtu$wmem$0$mux2$3
-
-
-module tfc_w1a1_e11_mvtu$wmem$0$mux3$0(a,b,sel,out);
-    
-    // Module arguments
-    input wire  a;
-    input wire  b;
-    input wire  sel;
-    output reg  out;
-    
-    // Update code
-    always @(*) begin
-        out = a;
-        if (sel) begin
-            out = b;
-        end
-    end
-    
-endmodule // tfc_w1a1_e11_mvtu$wmem$0$mux3$0
-
-
-module tfc_w1a1_e11_mvtu$wmem$0$mux3$1(a,b,sel,out);
-    
-    // Module arguments
-    input wire  a;
-    input wire  b;
-    input wire  sel;
-    output reg  out;
-    
-    // Update code
-    always @(*) begin
-        out = a;
-        if (sel) begin
-            out = b;
-        end
-    end
-    
-endmodule // tfc_w1a1_e11_mvtu$wmem$0$mux3$1
 
 
 module tfc_w1a1_e11_mvtu$wmem$0$mux4$0(a,b,sel,out);

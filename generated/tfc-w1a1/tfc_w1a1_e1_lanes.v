@@ -96,7 +96,7 @@ module tfc_w1a1_e1_lanes(clock,reset,in_data,in_valid,in_ready,out_data,out_vali
         .q(sh$q),
         .clock(sh$clock)
     );
-    tfc_w1a1_e1_lanes$busy busy(
+    tfc_w1a1_e1_lanes$pend busy(
         .d(busy$d),
         .q(busy$q),
         .clock(busy$clock)
@@ -111,12 +111,12 @@ module tfc_w1a1_e1_lanes(clock,reset,in_data,in_valid,in_ready,out_data,out_vali
         .q(fc$q),
         .clock(fc$clock)
     );
-    tfc_w1a1_e1_lanes$od od(
+    tfc_w1a1_e1_lanes$acc od(
         .d(od$d),
         .q(od$q),
         .clock(od$clock)
     );
-    tfc_w1a1_e1_lanes$ov ov(
+    tfc_w1a1_e1_lanes$pend ov(
         .d(ov$d),
         .q(ov$q),
         .clock(ov$clock)
@@ -256,25 +256,6 @@ module tfc_w1a1_e1_lanes$acc(d,q,clock);
 endmodule // tfc_w1a1_e1_lanes$acc
 
 
-module tfc_w1a1_e1_lanes$busy(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e1_lanes$busy
-
-
 module tfc_w1a1_e1_lanes$fc(d,q,clock);
     
     // Module arguments
@@ -311,44 +292,6 @@ module tfc_w1a1_e1_lanes$j(d,q,clock);
     end
           
 endmodule // tfc_w1a1_e1_lanes$j
-
-
-module tfc_w1a1_e1_lanes$od(d,q,clock);
-    
-    // Module arguments
-    input wire  [15:0] d;
-    output reg  [15:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 16'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e1_lanes$od
-
-
-module tfc_w1a1_e1_lanes$ov(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e1_lanes$ov
 
 
 module tfc_w1a1_e1_lanes$pend(d,q,clock);

@@ -306,7 +306,7 @@ module tfc_w1a1_e6_mvtu$ctrl(clock,reset,in_data,in_valid,in_ready,out_data,out_
         .q(credits$q),
         .clock(credits$clock)
     );
-    tfc_w1a1_e6_mvtu$ctrl$drain drain(
+    tfc_w1a1_e6_mvtu$ctrl$credits drain(
         .d(drain$d),
         .q(drain$q),
         .clock(drain$clock)
@@ -325,22 +325,22 @@ module tfc_w1a1_e6_mvtu$ctrl(clock,reset,in_data,in_valid,in_ready,out_data,out_
         .write_data(vbuf$write_data),
         .write_enable(vbuf$write_enable)
     );
-    tfc_w1a1_e6_mvtu$ctrl$v1 v1(
+    tfc_w1a1_e6_mvtu$ctrl$room v1(
         .d(v1$d),
         .q(v1$q),
         .clock(v1$clock)
     );
-    tfc_w1a1_e6_mvtu$ctrl$first1 first1(
+    tfc_w1a1_e6_mvtu$ctrl$room first1(
         .d(first1$d),
         .q(first1$q),
         .clock(first1$clock)
     );
-    tfc_w1a1_e6_mvtu$ctrl$last1 last1(
+    tfc_w1a1_e6_mvtu$ctrl$room last1(
         .d(last1$d),
         .q(last1$q),
         .clock(last1$clock)
     );
-    tfc_w1a1_e6_mvtu$ctrl$fromin1 fromin1(
+    tfc_w1a1_e6_mvtu$ctrl$room fromin1(
         .d(fromin1$d),
         .q(fromin1$q),
         .clock(fromin1$clock)
@@ -350,52 +350,52 @@ module tfc_w1a1_e6_mvtu$ctrl(clock,reset,in_data,in_valid,in_ready,out_data,out_
         .q(x1$q),
         .clock(x1$clock)
     );
-    tfc_w1a1_e6_mvtu$ctrl$v2 v2(
+    tfc_w1a1_e6_mvtu$ctrl$room v2(
         .d(v2$d),
         .q(v2$q),
         .clock(v2$clock)
     );
-    tfc_w1a1_e6_mvtu$ctrl$first2 first2(
+    tfc_w1a1_e6_mvtu$ctrl$room first2(
         .d(first2$d),
         .q(first2$q),
         .clock(first2$clock)
     );
-    tfc_w1a1_e6_mvtu$ctrl$last2 last2(
+    tfc_w1a1_e6_mvtu$ctrl$room last2(
         .d(last2$d),
         .q(last2$q),
         .clock(last2$clock)
     );
-    tfc_w1a1_e6_mvtu$ctrl$x2 x2(
+    tfc_w1a1_e6_mvtu$ctrl$x1 x2(
         .d(x2$d),
         .q(x2$q),
         .clock(x2$clock)
     );
-    tfc_w1a1_e6_mvtu$ctrl$nfd$0 nfd$0(
+    tfc_w1a1_e6_mvtu$ctrl$nf nfd$0(
         .d(nfd$0$d),
         .q(nfd$0$q),
         .clock(nfd$0$clock)
     );
-    tfc_w1a1_e6_mvtu$ctrl$nfd$1 nfd$1(
+    tfc_w1a1_e6_mvtu$ctrl$nf nfd$1(
         .d(nfd$1$d),
         .q(nfd$1$q),
         .clock(nfd$1$clock)
     );
-    tfc_w1a1_e6_mvtu$ctrl$nfd$2 nfd$2(
+    tfc_w1a1_e6_mvtu$ctrl$nf nfd$2(
         .d(nfd$2$d),
         .q(nfd$2$q),
         .clock(nfd$2$clock)
     );
-    tfc_w1a1_e6_mvtu$ctrl$nfd$3 nfd$3(
+    tfc_w1a1_e6_mvtu$ctrl$nf nfd$3(
         .d(nfd$3$d),
         .q(nfd$3$q),
         .clock(nfd$3$clock)
     );
-    tfc_w1a1_e6_mvtu$ctrl$nfd$4 nfd$4(
+    tfc_w1a1_e6_mvtu$ctrl$nf nfd$4(
         .d(nfd$4$d),
         .q(nfd$4$q),
         .clock(nfd$4$clock)
     );
-    tfc_w1a1_e6_mvtu$ctrl$nfd$5 nfd$5(
+    tfc_w1a1_e6_mvtu$ctrl$nf nfd$5(
         .d(nfd$5$d),
         .q(nfd$5$q),
         .clock(nfd$5$clock)
@@ -409,22 +409,22 @@ module tfc_w1a1_e6_mvtu$ctrl(clock,reset,in_data,in_valid,in_ready,out_data,out_
         .valid(fifo$valid),
         .data_out(fifo$data_out)
     );
-    tfc_w1a1_e6_mvtu$ctrl$sflx sflx(
+    tfc_w1a1_e6_mvtu$ctrl$room sflx(
         .d(sflx$d),
         .q(sflx$q),
         .clock(sflx$clock)
     );
-    tfc_w1a1_e6_mvtu$ctrl$nflx nflx(
+    tfc_w1a1_e6_mvtu$ctrl$room nflx(
         .d(nflx$d),
         .q(nflx$q),
         .clock(nflx$clock)
     );
-    tfc_w1a1_e6_mvtu$ctrl$nf_nz nf_nz(
+    tfc_w1a1_e6_mvtu$ctrl$room nf_nz(
         .d(nf_nz$d),
         .q(nf_nz$q),
         .clock(nf_nz$clock)
     );
-    tfc_w1a1_e6_mvtu$ctrl$rdy rdy(
+    tfc_w1a1_e6_mvtu$ctrl$room rdy(
         .d(rdy$d),
         .q(rdy$q),
         .clock(rdy$clock)
@@ -594,25 +594,6 @@ module tfc_w1a1_e6_mvtu$ctrl$credits(d,q,clock);
 endmodule // tfc_w1a1_e6_mvtu$ctrl$credits
 
 
-module tfc_w1a1_e6_mvtu$ctrl$drain(d,q,clock);
-    
-    // Module arguments
-    input wire  [4:0] d;
-    output reg  [4:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 5'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e6_mvtu$ctrl$drain
-
-
 module tfc_w1a1_e6_mvtu$ctrl$fifo(clock,reset,write,data_in,read,valid,data_out);
     
     // Module arguments
@@ -676,7 +657,7 @@ module tfc_w1a1_e6_mvtu$ctrl$fifo(clock,reset,write,data_in,read,valid,data_out)
         .write_data(ram$write_data),
         .write_enable(ram$write_enable)
     );
-    tfc_w1a1_e6_mvtu$ctrl$fifo$ram1$0 ram1$0(
+    tfc_w1a1_e6_mvtu$ctrl$fifo$ram ram1$0(
         .read_address(ram1$0$read_address),
         .read_clock(ram1$0$read_clock),
         .read_data(ram1$0$read_data),
@@ -685,32 +666,32 @@ module tfc_w1a1_e6_mvtu$ctrl$fifo(clock,reset,write,data_in,read,valid,data_out)
         .write_data(ram1$0$write_data),
         .write_enable(ram1$0$write_enable)
     );
-    tfc_w1a1_e6_mvtu$ctrl$fifo$popd popd(
+    tfc_w1a1_e6_mvtu$ctrl$room popd(
         .d(popd$d),
         .q(popd$q),
         .clock(popd$clock)
     );
-    tfc_w1a1_e6_mvtu$ctrl$fifo$wp wp(
+    tfc_w1a1_e6_mvtu$ctrl$credits wp(
         .d(wp$d),
         .q(wp$q),
         .clock(wp$clock)
     );
-    tfc_w1a1_e6_mvtu$ctrl$fifo$wpd wpd(
+    tfc_w1a1_e6_mvtu$ctrl$credits wpd(
         .d(wpd$d),
         .q(wpd$q),
         .clock(wpd$clock)
     );
-    tfc_w1a1_e6_mvtu$ctrl$fifo$rp rp(
+    tfc_w1a1_e6_mvtu$ctrl$credits rp(
         .d(rp$d),
         .q(rp$q),
         .clock(rp$clock)
     );
-    tfc_w1a1_e6_mvtu$ctrl$fifo$nonempty nonempty(
+    tfc_w1a1_e6_mvtu$ctrl$room nonempty(
         .d(nonempty$d),
         .q(nonempty$q),
         .clock(nonempty$clock)
     );
-    tfc_w1a1_e6_mvtu$ctrl$fifo$rp1x rp1x(
+    tfc_w1a1_e6_mvtu$ctrl$credits rp1x(
         .d(rp1x$d),
         .q(rp1x$q),
         .clock(rp1x$clock)
@@ -775,44 +756,6 @@ module tfc_w1a1_e6_mvtu$ctrl$fifo(clock,reset,write,data_in,read,valid,data_out)
 endmodule // tfc_w1a1_e6_mvtu$ctrl$fifo
 
 
-module tfc_w1a1_e6_mvtu$ctrl$fifo$nonempty(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e6_mvtu$ctrl$fifo$nonempty
-
-
-module tfc_w1a1_e6_mvtu$ctrl$fifo$popd(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e6_mvtu$ctrl$fifo$popd
-
-
 module tfc_w1a1_e6_mvtu$ctrl$fifo$ram(read_address,read_clock,read_data,write_address,write_clock,write_data,write_enable);
     
     // Module arguments
@@ -842,206 +785,6 @@ module tfc_w1a1_e6_mvtu$ctrl$fifo$ram(read_address,read_clock,read_data,write_ad
 endmodule // tfc_w1a1_e6_mvtu$ctrl$fifo$ram
 
 
-module tfc_w1a1_e6_mvtu$ctrl$fifo$ram1$0(read_address,read_clock,read_data,write_address,write_clock,write_data,write_enable);
-    
-    // Module arguments
-    input wire  [3:0] read_address;
-    input wire  read_clock;
-    output reg  read_data;
-    input wire  [3:0] write_address;
-    input wire  write_clock;
-    input wire  write_data;
-    input wire  write_enable;
-    
-    // Update code (custom)
-    reg[0:0] mem[15:0];
-    
-    
-    
-    always @(posedge read_clock) begin
-       read_data <= mem[read_address];
-    end
-    
-    always @(posedge write_clock) begin
-       if (write_enable) begin
-          mem[write_address] <= write_data;
-       end
-    end
-                
-endmodule // tfc_w1a1_e6_mvtu$ctrl$fifo$ram1$0
-
-
-module tfc_w1a1_e6_mvtu$ctrl$fifo$rp(d,q,clock);
-    
-    // Module arguments
-    input wire  [4:0] d;
-    output reg  [4:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 5'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e6_mvtu$ctrl$fifo$rp
-
-
-module tfc_w1a1_e6_mvtu$ctrl$fifo$rp1x(d,q,clock);
-    
-    // Module arguments
-    input wire  [4:0] d;
-    output reg  [4:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 5'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e6_mvtu$ctrl$fifo$rp1x
-
-
-module tfc_w1a1_e6_mvtu$ctrl$fifo$wp(d,q,clock);
-    
-    // Module arguments
-    input wire  [4:0] d;
-    output reg  [4:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 5'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e6_mvtu$ctrl$fifo$wp
-
-
-module tfc_w1a1_e6_mvtu$ctrl$fifo$wpd(d,q,clock);
-    
-    // Module arguments
-    input wire  [4:0] d;
-    output reg  [4:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 5'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e6_mvtu$ctrl$fifo$wpd
-
-
-module tfc_w1a1_e6_mvtu$ctrl$first1(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e6_mvtu$ctrl$first1
-
-
-module tfc_w1a1_e6_mvtu$ctrl$first2(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e6_mvtu$ctrl$first2
-
-
-module tfc_w1a1_e6_mvtu$ctrl$fromin1(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e6_mvtu$ctrl$fromin1
-
-
-module tfc_w1a1_e6_mvtu$ctrl$last1(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e6_mvtu$ctrl$last1
-
-
-module tfc_w1a1_e6_mvtu$ctrl$last2(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e6_mvtu$ctrl$last2
-
-
 module tfc_w1a1_e6_mvtu$ctrl$nf(d,q,clock);
     
     // Module arguments
@@ -1059,177 +802,6 @@ module tfc_w1a1_e6_mvtu$ctrl$nf(d,q,clock);
     end
           
 endmodule // tfc_w1a1_e6_mvtu$ctrl$nf
-
-
-module tfc_w1a1_e6_mvtu$ctrl$nf_nz(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e6_mvtu$ctrl$nf_nz
-
-
-module tfc_w1a1_e6_mvtu$ctrl$nfd$0(d,q,clock);
-    
-    // Module arguments
-    input wire  [5:0] d;
-    output reg  [5:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 6'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e6_mvtu$ctrl$nfd$0
-
-
-module tfc_w1a1_e6_mvtu$ctrl$nfd$1(d,q,clock);
-    
-    // Module arguments
-    input wire  [5:0] d;
-    output reg  [5:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 6'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e6_mvtu$ctrl$nfd$1
-
-
-module tfc_w1a1_e6_mvtu$ctrl$nfd$2(d,q,clock);
-    
-    // Module arguments
-    input wire  [5:0] d;
-    output reg  [5:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 6'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e6_mvtu$ctrl$nfd$2
-
-
-module tfc_w1a1_e6_mvtu$ctrl$nfd$3(d,q,clock);
-    
-    // Module arguments
-    input wire  [5:0] d;
-    output reg  [5:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 6'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e6_mvtu$ctrl$nfd$3
-
-
-module tfc_w1a1_e6_mvtu$ctrl$nfd$4(d,q,clock);
-    
-    // Module arguments
-    input wire  [5:0] d;
-    output reg  [5:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 6'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e6_mvtu$ctrl$nfd$4
-
-
-module tfc_w1a1_e6_mvtu$ctrl$nfd$5(d,q,clock);
-    
-    // Module arguments
-    input wire  [5:0] d;
-    output reg  [5:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 6'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e6_mvtu$ctrl$nfd$5
-
-
-module tfc_w1a1_e6_mvtu$ctrl$nflx(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e6_mvtu$ctrl$nflx
-
-
-module tfc_w1a1_e6_mvtu$ctrl$rdy(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e6_mvtu$ctrl$rdy
 
 
 module tfc_w1a1_e6_mvtu$ctrl$room(d,q,clock);
@@ -1268,63 +840,6 @@ module tfc_w1a1_e6_mvtu$ctrl$sf(d,q,clock);
     end
           
 endmodule // tfc_w1a1_e6_mvtu$ctrl$sf
-
-
-module tfc_w1a1_e6_mvtu$ctrl$sflx(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e6_mvtu$ctrl$sflx
-
-
-module tfc_w1a1_e6_mvtu$ctrl$v1(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e6_mvtu$ctrl$v1
-
-
-module tfc_w1a1_e6_mvtu$ctrl$v2(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e6_mvtu$ctrl$v2
 
 
 module tfc_w1a1_e6_mvtu$ctrl$vbuf(read_address,read_clock,read_data,write_address,write_clock,write_data,write_enable);
@@ -1392,25 +907,6 @@ module tfc_w1a1_e6_mvtu$ctrl$x1(d,q,clock);
     end
           
 endmodule // tfc_w1a1_e6_mvtu$ctrl$x1
-
-
-module tfc_w1a1_e6_mvtu$ctrl$x2(d,q,clock);
-    
-    // Module arguments
-    input wire  [7:0] d;
-    output reg  [7:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 8'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e6_mvtu$ctrl$x2
 
 
 module tfc_w1a1_e6_mvtu$lanes$0(clock,y_valid,y,ch,ch_pre,prev,out,valid);
@@ -1552,32 +1048,32 @@ module tfc_w1a1_e6_mvtu$lanes$0$thr$0(clock,in_valid,ch,y,out_valid,n);
         .clock(flips$clock),
         .data(flips$data)
     );
-    tfc_w1a1_e6_mvtu$lanes$0$thr$0$y1 y1(
+    tfc_w1a1_e6_mvtu$ctrl$x1 y1(
         .d(y1$d),
         .q(y1$q),
         .clock(y1$clock)
     );
-    tfc_w1a1_e6_mvtu$lanes$0$thr$0$v1 v1(
+    tfc_w1a1_e6_mvtu$ctrl$room v1(
         .d(v1$d),
         .q(v1$q),
         .clock(v1$clock)
     );
-    tfc_w1a1_e6_mvtu$lanes$0$thr$0$treg$0 treg$0(
+    tfc_w1a1_e6_mvtu$ctrl$wa treg$0(
         .d(treg$0$d),
         .q(treg$0$q),
         .clock(treg$0$clock)
     );
-    tfc_w1a1_e6_mvtu$lanes$0$thr$0$freg freg(
+    tfc_w1a1_e6_mvtu$ctrl$room freg(
         .d(freg$d),
         .q(freg$q),
         .clock(freg$clock)
     );
-    tfc_w1a1_e6_mvtu$lanes$0$thr$0$y2 y2(
+    tfc_w1a1_e6_mvtu$ctrl$wa y2(
         .d(y2$d),
         .q(y2$q),
         .clock(y2$clock)
     );
-    tfc_w1a1_e6_mvtu$lanes$0$thr$0$v2 v2(
+    tfc_w1a1_e6_mvtu$ctrl$room v2(
         .d(v2$d),
         .q(v2$q),
         .clock(v2$clock)
@@ -1592,12 +1088,12 @@ module tfc_w1a1_e6_mvtu$lanes$0$thr$0(clock,in_valid,ch,y,out_valid,n);
         .bits(tree$bits),
         .count(tree$count)
     );
-    tfc_w1a1_e6_mvtu$lanes$0$thr$0$nreg nreg(
+    tfc_w1a1_e6_mvtu$ctrl$room nreg(
         .d(nreg$d),
         .q(nreg$q),
         .clock(nreg$clock)
     );
-    tfc_w1a1_e6_mvtu$lanes$0$thr$0$vout vout(
+    tfc_w1a1_e6_mvtu$ctrl$room vout(
         .d(vout$d),
         .q(vout$q),
         .clock(vout$clock)
@@ -1676,115 +1172,14 @@ module tfc_w1a1_e6_mvtu$lanes$0$thr$0$flips(address,clock,data);
     // Update code (custom)
     reg[0:0] mem [63:0];
     
-    initial begin
-    mem[0] = 1'b0;
-    mem[1] = 1'b0;
-    mem[2] = 1'b0;
-    mem[3] = 1'b0;
-    mem[4] = 1'b0;
-    mem[5] = 1'b0;
-    mem[6] = 1'b0;
-    mem[7] = 1'b0;
-    mem[8] = 1'b1;
-    mem[9] = 1'b0;
-    mem[10] = 1'b0;
-    mem[11] = 1'b0;
-    mem[12] = 1'b0;
-    mem[13] = 1'b1;
-    mem[14] = 1'b0;
-    mem[15] = 1'b0;
-    mem[16] = 1'b0;
-    mem[17] = 1'b0;
-    mem[18] = 1'b0;
-    mem[19] = 1'b0;
-    mem[20] = 1'b0;
-    mem[21] = 1'b0;
-    mem[22] = 1'b0;
-    mem[23] = 1'b1;
-    mem[24] = 1'b0;
-    mem[25] = 1'b0;
-    mem[26] = 1'b0;
-    mem[27] = 1'b0;
-    mem[28] = 1'b0;
-    mem[29] = 1'b0;
-    mem[30] = 1'b0;
-    mem[31] = 1'b0;
-    mem[32] = 1'b0;
-    mem[33] = 1'b0;
-    mem[34] = 1'b1;
-    mem[35] = 1'b0;
-    mem[36] = 1'b0;
-    mem[37] = 1'b0;
-    mem[38] = 1'b0;
-    mem[39] = 1'b0;
-    mem[40] = 1'b0;
-    mem[41] = 1'b0;
-    mem[42] = 1'b0;
-    mem[43] = 1'b0;
-    mem[44] = 1'b0;
-    mem[45] = 1'b0;
-    mem[46] = 1'b0;
-    mem[47] = 1'b0;
-    mem[48] = 1'b0;
-    mem[49] = 1'b0;
-    mem[50] = 1'b0;
-    mem[51] = 1'b0;
-    mem[52] = 1'b0;
-    mem[53] = 1'b0;
-    mem[54] = 1'b0;
-    mem[55] = 1'b0;
-    mem[56] = 1'b0;
-    mem[57] = 1'b0;
-    mem[58] = 1'b0;
-    mem[59] = 1'b0;
-    mem[60] = 1'b1;
-    mem[61] = 1'b0;
-    mem[62] = 1'b0;
-    mem[63] = 1'b0;
-    end
+    integer mem$i;
+    localparam [63:0] mem$0 = 64'h1000000400802100;
+    initial for (mem$i = 0; mem$i < 64; mem$i = mem$i + 1) mem[0 + mem$i] = mem$0[1*mem$i +: 1];
     
     always @(posedge clock) begin
        data <= mem[address];
     end
 endmodule // tfc_w1a1_e6_mvtu$lanes$0$thr$0$flips
-
-
-module tfc_w1a1_e6_mvtu$lanes$0$thr$0$freg(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e6_mvtu$lanes$0$thr$0$freg
-
-
-module tfc_w1a1_e6_mvtu$lanes$0$thr$0$nreg(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e6_mvtu$lanes$0$thr$0$nreg
 
 
 module tfc_w1a1_e6_mvtu$lanes$0$thr$0$thr$0(address,clock,data);
@@ -1797,72 +1192,9 @@ module tfc_w1a1_e6_mvtu$lanes$0$thr$0$thr$0(address,clock,data);
     // Update code (custom)
     reg[8:0] mem [63:0];
     
-    initial begin
-    mem[0] = 9'b10001001;
-    mem[1] = 9'b10000100;
-    mem[2] = 9'b1111111;
-    mem[3] = 9'b10000101;
-    mem[4] = 9'b10001110;
-    mem[5] = 9'b1111010;
-    mem[6] = 9'b10000010;
-    mem[7] = 9'b10000101;
-    mem[8] = 9'b10001001;
-    mem[9] = 9'b1111011;
-    mem[10] = 9'b1110111;
-    mem[11] = 9'b10000111;
-    mem[12] = 9'b10000000;
-    mem[13] = 9'b10001100;
-    mem[14] = 9'b10000010;
-    mem[15] = 9'b10001011;
-    mem[16] = 9'b10000110;
-    mem[17] = 9'b1111010;
-    mem[18] = 9'b1111110;
-    mem[19] = 9'b10000010;
-    mem[20] = 9'b1111110;
-    mem[21] = 9'b10001001;
-    mem[22] = 9'b1100111;
-    mem[23] = 9'b1111001;
-    mem[24] = 9'b10001010;
-    mem[25] = 9'b1110110;
-    mem[26] = 9'b1111001;
-    mem[27] = 9'b1111101;
-    mem[28] = 9'b1111010;
-    mem[29] = 9'b1111110;
-    mem[30] = 9'b1111111;
-    mem[31] = 9'b10001101;
-    mem[32] = 9'b10001111;
-    mem[33] = 9'b1111011;
-    mem[34] = 9'b1111111;
-    mem[35] = 9'b10000010;
-    mem[36] = 9'b1110111;
-    mem[37] = 9'b10010001;
-    mem[38] = 9'b1111100;
-    mem[39] = 9'b10000001;
-    mem[40] = 9'b1111011;
-    mem[41] = 9'b1111011;
-    mem[42] = 9'b1110010;
-    mem[43] = 9'b10010000;
-    mem[44] = 9'b1110110;
-    mem[45] = 9'b1111101;
-    mem[46] = 9'b1111001;
-    mem[47] = 9'b1111100;
-    mem[48] = 9'b10001010;
-    mem[49] = 9'b1110011;
-    mem[50] = 9'b10000111;
-    mem[51] = 9'b10000000;
-    mem[52] = 9'b1101110;
-    mem[53] = 9'b1111010;
-    mem[54] = 9'b10000101;
-    mem[55] = 9'b1111010;
-    mem[56] = 9'b10010001;
-    mem[57] = 9'b1111011;
-    mem[58] = 9'b1111010;
-    mem[59] = 9'b10010111;
-    mem[60] = 9'b10001110;
-    mem[61] = 9'b10001010;
-    mem[62] = 9'b10010001;
-    mem[63] = 9'b10000000;
-    end
+    integer mem$i;
+    localparam [575:0] mem$0 = 576'h40245148e4b9e8f6913d214f46e4021ce68a3e1e4fa76481c8f67b409f12277411fcf68f469fcfc7a3e9e4ec8a3c99d127e411f8f48645a091880439dcf68942a08f48e429fd0889;
+    initial for (mem$i = 0; mem$i < 64; mem$i = mem$i + 1) mem[0 + mem$i] = mem$0[9*mem$i +: 9];
     
     always @(posedge clock) begin
        data <= mem[address];
@@ -1905,32 +1237,32 @@ module tfc_w1a1_e6_mvtu$lanes$0$thr$0$tree(bits,count);
         .b(lv1$0$b),
         .s(lv1$0$s)
     );
-    tfc_w1a1_e6_mvtu$lanes$0$thr$0$tree$lv2$0 lv2$0(
+    tfc_w1a1_e6_mvtu$lanes$0$thr$0$tree$lv1$0 lv2$0(
         .a(lv2$0$a),
         .b(lv2$0$b),
         .s(lv2$0$s)
     );
-    tfc_w1a1_e6_mvtu$lanes$0$thr$0$tree$lv3$0 lv3$0(
+    tfc_w1a1_e6_mvtu$lanes$0$thr$0$tree$lv1$0 lv3$0(
         .a(lv3$0$a),
         .b(lv3$0$b),
         .s(lv3$0$s)
     );
-    tfc_w1a1_e6_mvtu$lanes$0$thr$0$tree$lv4$0 lv4$0(
+    tfc_w1a1_e6_mvtu$lanes$0$thr$0$tree$lv1$0 lv4$0(
         .a(lv4$0$a),
         .b(lv4$0$b),
         .s(lv4$0$s)
     );
-    tfc_w1a1_e6_mvtu$lanes$0$thr$0$tree$lv5$0 lv5$0(
+    tfc_w1a1_e6_mvtu$lanes$0$thr$0$tree$lv1$0 lv5$0(
         .a(lv5$0$a),
         .b(lv5$0$b),
         .s(lv5$0$s)
     );
-    tfc_w1a1_e6_mvtu$lanes$0$thr$0$tree$lv6$0 lv6$0(
+    tfc_w1a1_e6_mvtu$lanes$0$thr$0$tree$lv1$0 lv6$0(
         .a(lv6$0$a),
         .b(lv6$0$b),
         .s(lv6$0$s)
     );
-    tfc_w1a1_e6_mvtu$lanes$0$thr$0$tree$lv7$0 lv7$0(
+    tfc_w1a1_e6_mvtu$lanes$0$thr$0$tree$lv1$0 lv7$0(
         .a(lv7$0$a),
         .b(lv7$0$b),
         .s(lv7$0$s)
@@ -1974,210 +1306,6 @@ module tfc_w1a1_e6_mvtu$lanes$0$thr$0$tree$lv1$0(a,b,s);
     end
     
 endmodule // tfc_w1a1_e6_mvtu$lanes$0$thr$0$tree$lv1$0
-
-
-module tfc_w1a1_e6_mvtu$lanes$0$thr$0$tree$lv2$0(a,b,s);
-    
-    // Module arguments
-    input wire  a;
-    input wire  b;
-    output reg  s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // tfc_w1a1_e6_mvtu$lanes$0$thr$0$tree$lv2$0
-
-
-module tfc_w1a1_e6_mvtu$lanes$0$thr$0$tree$lv3$0(a,b,s);
-    
-    // Module arguments
-    input wire  a;
-    input wire  b;
-    output reg  s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // tfc_w1a1_e6_mvtu$lanes$0$thr$0$tree$lv3$0
-
-
-module tfc_w1a1_e6_mvtu$lanes$0$thr$0$tree$lv4$0(a,b,s);
-    
-    // Module arguments
-    input wire  a;
-    input wire  b;
-    output reg  s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // tfc_w1a1_e6_mvtu$lanes$0$thr$0$tree$lv4$0
-
-
-module tfc_w1a1_e6_mvtu$lanes$0$thr$0$tree$lv5$0(a,b,s);
-    
-    // Module arguments
-    input wire  a;
-    input wire  b;
-    output reg  s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // tfc_w1a1_e6_mvtu$lanes$0$thr$0$tree$lv5$0
-
-
-module tfc_w1a1_e6_mvtu$lanes$0$thr$0$tree$lv6$0(a,b,s);
-    
-    // Module arguments
-    input wire  a;
-    input wire  b;
-    output reg  s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // tfc_w1a1_e6_mvtu$lanes$0$thr$0$tree$lv6$0
-
-
-module tfc_w1a1_e6_mvtu$lanes$0$thr$0$tree$lv7$0(a,b,s);
-    
-    // Module arguments
-    input wire  a;
-    input wire  b;
-    output reg  s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // tfc_w1a1_e6_mvtu$lanes$0$thr$0$tree$lv7$0
-
-
-module tfc_w1a1_e6_mvtu$lanes$0$thr$0$treg$0(d,q,clock);
-    
-    // Module arguments
-    input wire  [8:0] d;
-    output reg  [8:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 9'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e6_mvtu$lanes$0$thr$0$treg$0
-
-
-module tfc_w1a1_e6_mvtu$lanes$0$thr$0$v1(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e6_mvtu$lanes$0$thr$0$v1
-
-
-module tfc_w1a1_e6_mvtu$lanes$0$thr$0$v2(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e6_mvtu$lanes$0$thr$0$v2
-
-
-module tfc_w1a1_e6_mvtu$lanes$0$thr$0$vout(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e6_mvtu$lanes$0$thr$0$vout
-
-
-module tfc_w1a1_e6_mvtu$lanes$0$thr$0$y1(d,q,clock);
-    
-    // Module arguments
-    input wire  [7:0] d;
-    output reg  [7:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 8'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e6_mvtu$lanes$0$thr$0$y1
-
-
-module tfc_w1a1_e6_mvtu$lanes$0$thr$0$y2(d,q,clock);
-    
-    // Module arguments
-    input wire  [8:0] d;
-    output reg  [8:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 9'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e6_mvtu$lanes$0$thr$0$y2
 
 
 module tfc_w1a1_e6_mvtu$pes$0(clock,in_valid,first,last,pad,x,w,out_valid,y);
@@ -2263,82 +1391,82 @@ module tfc_w1a1_e6_mvtu$pes$0(clock,in_valid,first,last,pad,x,w,out_valid,y);
         .bits(tree$bits),
         .count(tree$count)
     );
-    tfc_w1a1_e6_mvtu$pes$0$va va(
+    tfc_w1a1_e6_mvtu$ctrl$room va(
         .d(va$d),
         .q(va$q),
         .clock(va$clock)
     );
-    tfc_w1a1_e6_mvtu$pes$0$fa fa(
+    tfc_w1a1_e6_mvtu$ctrl$room fa(
         .d(fa$d),
         .q(fa$q),
         .clock(fa$clock)
     );
-    tfc_w1a1_e6_mvtu$pes$0$la la(
+    tfc_w1a1_e6_mvtu$ctrl$room la(
         .d(la$d),
         .q(la$q),
         .clock(la$clock)
     );
-    tfc_w1a1_e6_mvtu$pes$0$pa pa(
+    tfc_w1a1_e6_mvtu$ctrl$room pa(
         .d(pa$d),
         .q(pa$q),
         .clock(pa$clock)
     );
-    tfc_w1a1_e6_mvtu$pes$0$vb vb(
+    tfc_w1a1_e6_mvtu$ctrl$room vb(
         .d(vb$d),
         .q(vb$q),
         .clock(vb$clock)
     );
-    tfc_w1a1_e6_mvtu$pes$0$fb fb(
+    tfc_w1a1_e6_mvtu$ctrl$room fb(
         .d(fb$d),
         .q(fb$q),
         .clock(fb$clock)
     );
-    tfc_w1a1_e6_mvtu$pes$0$lb lb(
+    tfc_w1a1_e6_mvtu$ctrl$room lb(
         .d(lb$d),
         .q(lb$q),
         .clock(lb$clock)
     );
-    tfc_w1a1_e6_mvtu$pes$0$pb pb(
+    tfc_w1a1_e6_mvtu$ctrl$room pb(
         .d(pb$d),
         .q(pb$q),
         .clock(pb$clock)
     );
-    tfc_w1a1_e6_mvtu$pes$0$pc pc(
+    tfc_w1a1_e6_mvtu$pes$0$tree$r2$0 pc(
         .d(pc$d),
         .q(pc$q),
         .clock(pc$clock)
     );
-    tfc_w1a1_e6_mvtu$pes$0$v1 v1(
+    tfc_w1a1_e6_mvtu$ctrl$room v1(
         .d(v1$d),
         .q(v1$q),
         .clock(v1$clock)
     );
-    tfc_w1a1_e6_mvtu$pes$0$first1 first1(
+    tfc_w1a1_e6_mvtu$ctrl$room first1(
         .d(first1$d),
         .q(first1$q),
         .clock(first1$clock)
     );
-    tfc_w1a1_e6_mvtu$pes$0$last1 last1(
+    tfc_w1a1_e6_mvtu$ctrl$room last1(
         .d(last1$d),
         .q(last1$q),
         .clock(last1$clock)
     );
-    tfc_w1a1_e6_mvtu$pes$0$pad1 pad1(
+    tfc_w1a1_e6_mvtu$ctrl$room pad1(
         .d(pad1$d),
         .q(pad1$q),
         .clock(pad1$clock)
     );
-    tfc_w1a1_e6_mvtu$pes$0$acc acc(
+    tfc_w1a1_e6_mvtu$ctrl$x1 acc(
         .d(acc$d),
         .q(acc$q),
         .clock(acc$clock)
     );
-    tfc_w1a1_e6_mvtu$pes$0$yreg yreg(
+    tfc_w1a1_e6_mvtu$ctrl$x1 yreg(
         .d(yreg$d),
         .q(yreg$q),
         .clock(yreg$clock)
     );
-    tfc_w1a1_e6_mvtu$pes$0$vout vout(
+    tfc_w1a1_e6_mvtu$ctrl$room vout(
         .d(vout$d),
         .q(vout$q),
         .clock(vout$clock)
@@ -2420,215 +1548,6 @@ module tfc_w1a1_e6_mvtu$pes$0(clock,in_valid,first,last,pad,x,w,out_valid,y);
 endmodule // tfc_w1a1_e6_mvtu$pes$0
 
 
-module tfc_w1a1_e6_mvtu$pes$0$acc(d,q,clock);
-    
-    // Module arguments
-    input wire  [7:0] d;
-    output reg  [7:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 8'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e6_mvtu$pes$0$acc
-
-
-module tfc_w1a1_e6_mvtu$pes$0$fa(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e6_mvtu$pes$0$fa
-
-
-module tfc_w1a1_e6_mvtu$pes$0$fb(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e6_mvtu$pes$0$fb
-
-
-module tfc_w1a1_e6_mvtu$pes$0$first1(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e6_mvtu$pes$0$first1
-
-
-module tfc_w1a1_e6_mvtu$pes$0$la(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e6_mvtu$pes$0$la
-
-
-module tfc_w1a1_e6_mvtu$pes$0$last1(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e6_mvtu$pes$0$last1
-
-
-module tfc_w1a1_e6_mvtu$pes$0$lb(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e6_mvtu$pes$0$lb
-
-
-module tfc_w1a1_e6_mvtu$pes$0$pa(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e6_mvtu$pes$0$pa
-
-
-module tfc_w1a1_e6_mvtu$pes$0$pad1(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e6_mvtu$pes$0$pad1
-
-
-module tfc_w1a1_e6_mvtu$pes$0$pb(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e6_mvtu$pes$0$pb
-
-
-module tfc_w1a1_e6_mvtu$pes$0$pc(d,q,clock);
-    
-    // Module arguments
-    input wire  [3:0] d;
-    output reg  [3:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 4'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e6_mvtu$pes$0$pc
-
-
 module tfc_w1a1_e6_mvtu$pes$0$tree(clock,bits,count);
     
     // Module arguments
@@ -2686,27 +1605,27 @@ module tfc_w1a1_e6_mvtu$pes$0$tree(clock,bits,count);
         .b(lv1$0$b),
         .s(lv1$0$s)
     );
-    tfc_w1a1_e6_mvtu$pes$0$tree$lv1$1 lv1$1(
+    tfc_w1a1_e6_mvtu$pes$0$tree$lv1$0 lv1$1(
         .a(lv1$1$a),
         .b(lv1$1$b),
         .s(lv1$1$s)
     );
-    tfc_w1a1_e6_mvtu$pes$0$tree$lv1$2 lv1$2(
+    tfc_w1a1_e6_mvtu$pes$0$tree$lv1$0 lv1$2(
         .a(lv1$2$a),
         .b(lv1$2$b),
         .s(lv1$2$s)
     );
-    tfc_w1a1_e6_mvtu$pes$0$tree$lv1$3 lv1$3(
+    tfc_w1a1_e6_mvtu$pes$0$tree$lv1$0 lv1$3(
         .a(lv1$3$a),
         .b(lv1$3$b),
         .s(lv1$3$s)
     );
-    tfc_w1a1_e6_mvtu$pes$0$tree$lv2$0 lv2$0(
+    tfc_w1a1_e6_mvtu$pes$0$tree$lv1$0 lv2$0(
         .a(lv2$0$a),
         .b(lv2$0$b),
         .s(lv2$0$s)
     );
-    tfc_w1a1_e6_mvtu$pes$0$tree$lv2$1 lv2$1(
+    tfc_w1a1_e6_mvtu$pes$0$tree$lv1$0 lv2$1(
         .a(lv2$1$a),
         .b(lv2$1$b),
         .s(lv2$1$s)
@@ -2716,37 +1635,37 @@ module tfc_w1a1_e6_mvtu$pes$0$tree(clock,bits,count);
         .q(r2$0$q),
         .clock(r2$0$clock)
     );
-    tfc_w1a1_e6_mvtu$pes$0$tree$r2$1 r2$1(
+    tfc_w1a1_e6_mvtu$pes$0$tree$r2$0 r2$1(
         .d(r2$1$d),
         .q(r2$1$q),
         .clock(r2$1$clock)
     );
-    tfc_w1a1_e6_mvtu$pes$0$tree$lv3$0 lv3$0(
+    tfc_w1a1_e6_mvtu$pes$0$tree$lv1$0 lv3$0(
         .a(lv3$0$a),
         .b(lv3$0$b),
         .s(lv3$0$s)
     );
-    tfc_w1a1_e6_mvtu$pes$0$tree$lv4$0 lv4$0(
+    tfc_w1a1_e6_mvtu$pes$0$tree$lv1$0 lv4$0(
         .a(lv4$0$a),
         .b(lv4$0$b),
         .s(lv4$0$s)
     );
-    tfc_w1a1_e6_mvtu$pes$0$tree$r4$0 r4$0(
+    tfc_w1a1_e6_mvtu$pes$0$tree$r2$0 r4$0(
         .d(r4$0$d),
         .q(r4$0$q),
         .clock(r4$0$clock)
     );
-    tfc_w1a1_e6_mvtu$pes$0$tree$lv5$0 lv5$0(
+    tfc_w1a1_e6_mvtu$pes$0$tree$lv1$0 lv5$0(
         .a(lv5$0$a),
         .b(lv5$0$b),
         .s(lv5$0$s)
     );
-    tfc_w1a1_e6_mvtu$pes$0$tree$lv6$0 lv6$0(
+    tfc_w1a1_e6_mvtu$pes$0$tree$lv1$0 lv6$0(
         .a(lv6$0$a),
         .b(lv6$0$b),
         .s(lv6$0$s)
     );
-    tfc_w1a1_e6_mvtu$pes$0$tree$lv7$0 lv7$0(
+    tfc_w1a1_e6_mvtu$pes$0$tree$lv1$0 lv7$0(
         .a(lv7$0$a),
         .b(lv7$0$b),
         .s(lv7$0$s)
@@ -2827,156 +1746,6 @@ module tfc_w1a1_e6_mvtu$pes$0$tree$lv1$0(a,b,s);
 endmodule // tfc_w1a1_e6_mvtu$pes$0$tree$lv1$0
 
 
-module tfc_w1a1_e6_mvtu$pes$0$tree$lv1$1(a,b,s);
-    
-    // Module arguments
-    input wire  [3:0] a;
-    input wire  [3:0] b;
-    output reg  [3:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // tfc_w1a1_e6_mvtu$pes$0$tree$lv1$1
-
-
-module tfc_w1a1_e6_mvtu$pes$0$tree$lv1$2(a,b,s);
-    
-    // Module arguments
-    input wire  [3:0] a;
-    input wire  [3:0] b;
-    output reg  [3:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // tfc_w1a1_e6_mvtu$pes$0$tree$lv1$2
-
-
-module tfc_w1a1_e6_mvtu$pes$0$tree$lv1$3(a,b,s);
-    
-    // Module arguments
-    input wire  [3:0] a;
-    input wire  [3:0] b;
-    output reg  [3:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // tfc_w1a1_e6_mvtu$pes$0$tree$lv1$3
-
-
-module tfc_w1a1_e6_mvtu$pes$0$tree$lv2$0(a,b,s);
-    
-    // Module arguments
-    input wire  [3:0] a;
-    input wire  [3:0] b;
-    output reg  [3:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // tfc_w1a1_e6_mvtu$pes$0$tree$lv2$0
-
-
-module tfc_w1a1_e6_mvtu$pes$0$tree$lv2$1(a,b,s);
-    
-    // Module arguments
-    input wire  [3:0] a;
-    input wire  [3:0] b;
-    output reg  [3:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // tfc_w1a1_e6_mvtu$pes$0$tree$lv2$1
-
-
-module tfc_w1a1_e6_mvtu$pes$0$tree$lv3$0(a,b,s);
-    
-    // Module arguments
-    input wire  [3:0] a;
-    input wire  [3:0] b;
-    output reg  [3:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // tfc_w1a1_e6_mvtu$pes$0$tree$lv3$0
-
-
-module tfc_w1a1_e6_mvtu$pes$0$tree$lv4$0(a,b,s);
-    
-    // Module arguments
-    input wire  [3:0] a;
-    input wire  [3:0] b;
-    output reg  [3:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // tfc_w1a1_e6_mvtu$pes$0$tree$lv4$0
-
-
-module tfc_w1a1_e6_mvtu$pes$0$tree$lv5$0(a,b,s);
-    
-    // Module arguments
-    input wire  [3:0] a;
-    input wire  [3:0] b;
-    output reg  [3:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // tfc_w1a1_e6_mvtu$pes$0$tree$lv5$0
-
-
-module tfc_w1a1_e6_mvtu$pes$0$tree$lv6$0(a,b,s);
-    
-    // Module arguments
-    input wire  [3:0] a;
-    input wire  [3:0] b;
-    output reg  [3:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // tfc_w1a1_e6_mvtu$pes$0$tree$lv6$0
-
-
-module tfc_w1a1_e6_mvtu$pes$0$tree$lv7$0(a,b,s);
-    
-    // Module arguments
-    input wire  [3:0] a;
-    input wire  [3:0] b;
-    output reg  [3:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // tfc_w1a1_e6_mvtu$pes$0$tree$lv7$0
-
-
 module tfc_w1a1_e6_mvtu$pes$0$tree$r2$0(d,q,clock);
     
     // Module arguments
@@ -2994,139 +1763,6 @@ module tfc_w1a1_e6_mvtu$pes$0$tree$r2$0(d,q,clock);
     end
           
 endmodule // tfc_w1a1_e6_mvtu$pes$0$tree$r2$0
-
-
-module tfc_w1a1_e6_mvtu$pes$0$tree$r2$1(d,q,clock);
-    
-    // Module arguments
-    input wire  [3:0] d;
-    output reg  [3:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 4'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e6_mvtu$pes$0$tree$r2$1
-
-
-module tfc_w1a1_e6_mvtu$pes$0$tree$r4$0(d,q,clock);
-    
-    // Module arguments
-    input wire  [3:0] d;
-    output reg  [3:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 4'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e6_mvtu$pes$0$tree$r4$0
-
-
-module tfc_w1a1_e6_mvtu$pes$0$v1(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e6_mvtu$pes$0$v1
-
-
-module tfc_w1a1_e6_mvtu$pes$0$va(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e6_mvtu$pes$0$va
-
-
-module tfc_w1a1_e6_mvtu$pes$0$vb(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e6_mvtu$pes$0$vb
-
-
-module tfc_w1a1_e6_mvtu$pes$0$vout(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e6_mvtu$pes$0$vout
-
-
-module tfc_w1a1_e6_mvtu$pes$0$yreg(d,q,clock);
-    
-    // Module arguments
-    input wire  [7:0] d;
-    output reg  [7:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 8'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e6_mvtu$pes$0$yreg
 
 
 module tfc_w1a1_e6_mvtu$wmem$0(clock,address,data);
@@ -3156,7 +1792,7 @@ module tfc_w1a1_e6_mvtu$wmem$0(clock,address,data);
         .clock(banks$0$clock),
         .data(banks$0$data)
     );
-    tfc_w1a1_e6_mvtu$wmem$0$alo alo(
+    tfc_w1a1_e6_mvtu$ctrl$wa alo(
         .d(alo$d),
         .q(alo$q),
         .clock(alo$clock)
@@ -3183,25 +1819,6 @@ module tfc_w1a1_e6_mvtu$wmem$0(clock,address,data);
 endmodule // tfc_w1a1_e6_mvtu$wmem$0
 
 
-module tfc_w1a1_e6_mvtu$wmem$0$alo(d,q,clock);
-    
-    // Module arguments
-    input wire  [8:0] d;
-    output reg  [8:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 9'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e6_mvtu$wmem$0$alo
-
-
 module tfc_w1a1_e6_mvtu$wmem$0$banks$0(address,clock,data);
     
     // Module arguments
@@ -3212,522 +1829,23 @@ module tfc_w1a1_e6_mvtu$wmem$0$banks$0(address,clock,data);
     // Update code (custom)
     reg[7:0] mem [511:0];
     
-    initial begin
-    mem[0] = 8'h56;
-    mem[1] = 8'h6a;
-    mem[2] = 8'h9e;
-    mem[3] = 8'h1c;
-    mem[4] = 8'h43;
-    mem[5] = 8'h42;
-    mem[6] = 8'hc0;
-    mem[7] = 8'h3a;
-    mem[8] = 8'hbe;
-    mem[9] = 8'he6;
-    mem[10] = 8'h51;
-    mem[11] = 8'he2;
-    mem[12] = 8'hbb;
-    mem[13] = 8'h6a;
-    mem[14] = 8'hde;
-    mem[15] = 8'he2;
-    mem[16] = 8'h8e;
-    mem[17] = 8'h12;
-    mem[18] = 8'h56;
-    mem[19] = 8'h18;
-    mem[20] = 8'hc8;
-    mem[21] = 8'h60;
-    mem[22] = 8'hc6;
-    mem[23] = 8'hb2;
-    mem[24] = 8'hba;
-    mem[25] = 8'hfd;
-    mem[26] = 8'ha9;
-    mem[27] = 8'h45;
-    mem[28] = 8'h3b;
-    mem[29] = 8'hf6;
-    mem[30] = 8'hd;
-    mem[31] = 8'h6e;
-    mem[32] = 8'h21;
-    mem[33] = 8'h8b;
-    mem[34] = 8'hb3;
-    mem[35] = 8'h6;
-    mem[36] = 8'h7d;
-    mem[37] = 8'h17;
-    mem[38] = 8'h7b;
-    mem[39] = 8'h5d;
-    mem[40] = 8'h72;
-    mem[41] = 8'h6d;
-    mem[42] = 8'haa;
-    mem[43] = 8'h97;
-    mem[44] = 8'h5b;
-    mem[45] = 8'h4e;
-    mem[46] = 8'hd3;
-    mem[47] = 8'h2d;
-    mem[48] = 8'h11;
-    mem[49] = 8'h7;
-    mem[50] = 8'h6e;
-    mem[51] = 8'hba;
-    mem[52] = 8'he4;
-    mem[53] = 8'h15;
-    mem[54] = 8'h71;
-    mem[55] = 8'h85;
-    mem[56] = 8'hd6;
-    mem[57] = 8'h46;
-    mem[58] = 8'hc4;
-    mem[59] = 8'he2;
-    mem[60] = 8'h41;
-    mem[61] = 8'h42;
-    mem[62] = 8'hc0;
-    mem[63] = 8'h28;
-    mem[64] = 8'hf8;
-    mem[65] = 8'h30;
-    mem[66] = 8'h72;
-    mem[67] = 8'hf1;
-    mem[68] = 8'h96;
-    mem[69] = 8'hdc;
-    mem[70] = 8'h42;
-    mem[71] = 8'hb4;
-    mem[72] = 8'hea;
-    mem[73] = 8'hbd;
-    mem[74] = 8'ha3;
-    mem[75] = 8'hc7;
-    mem[76] = 8'h35;
-    mem[77] = 8'h5f;
-    mem[78] = 8'h1f;
-    mem[79] = 8'h6d;
-    mem[80] = 8'h2f;
-    mem[81] = 8'h78;
-    mem[82] = 8'h38;
-    mem[83] = 8'h15;
-    mem[84] = 8'h86;
-    mem[85] = 8'heb;
-    mem[86] = 8'h94;
-    mem[87] = 8'hfb;
-    mem[88] = 8'h54;
-    mem[89] = 8'h68;
-    mem[90] = 8'h3e;
-    mem[91] = 8'h9d;
-    mem[92] = 8'h92;
-    mem[93] = 8'h8a;
-    mem[94] = 8'he0;
-    mem[95] = 8'h3b;
-    mem[96] = 8'h64;
-    mem[97] = 8'h30;
-    mem[98] = 8'h56;
-    mem[99] = 8'hd9;
-    mem[100] = 8'h16;
-    mem[101] = 8'hca;
-    mem[102] = 8'hc2;
-    mem[103] = 8'h3f;
-    mem[104] = 8'h3f;
-    mem[105] = 8'hf8;
-    mem[106] = 8'h89;
-    mem[107] = 8'h0;
-    mem[108] = 8'haf;
-    mem[109] = 8'ha5;
-    mem[110] = 8'h3c;
-    mem[111] = 8'hd2;
-    mem[112] = 8'hd;
-    mem[113] = 8'h30;
-    mem[114] = 8'h1e;
-    mem[115] = 8'h19;
-    mem[116] = 8'h86;
-    mem[117] = 8'hb1;
-    mem[118] = 8'h24;
-    mem[119] = 8'hf6;
-    mem[120] = 8'h1;
-    mem[121] = 8'hd1;
-    mem[122] = 8'h8b;
-    mem[123] = 8'h3f;
-    mem[124] = 8'h65;
-    mem[125] = 8'hb5;
-    mem[126] = 8'h39;
-    mem[127] = 8'h44;
-    mem[128] = 8'h4d;
-    mem[129] = 8'h92;
-    mem[130] = 8'h53;
-    mem[131] = 8'h22;
-    mem[132] = 8'ha4;
-    mem[133] = 8'hfd;
-    mem[134] = 8'h76;
-    mem[135] = 8'h75;
-    mem[136] = 8'h94;
-    mem[137] = 8'h51;
-    mem[138] = 8'hd2;
-    mem[139] = 8'hf0;
-    mem[140] = 8'h84;
-    mem[141] = 8'hbd;
-    mem[142] = 8'h18;
-    mem[143] = 8'h15;
-    mem[144] = 8'h3b;
-    mem[145] = 8'h68;
-    mem[146] = 8'hd9;
-    mem[147] = 8'h5;
-    mem[148] = 8'h1f;
-    mem[149] = 8'h13;
-    mem[150] = 8'hd8;
-    mem[151] = 8'h6f;
-    mem[152] = 8'hb;
-    mem[153] = 8'hac;
-    mem[154] = 8'h2d;
-    mem[155] = 8'hc;
-    mem[156] = 8'heb;
-    mem[157] = 8'ha5;
-    mem[158] = 8'hbd;
-    mem[159] = 8'hda;
-    mem[160] = 8'hf4;
-    mem[161] = 8'h67;
-    mem[162] = 8'h64;
-    mem[163] = 8'hf2;
-    mem[164] = 8'h92;
-    mem[165] = 8'h6a;
-    mem[166] = 8'hda;
-    mem[167] = 8'h20;
-    mem[168] = 8'h24;
-    mem[169] = 8'h31;
-    mem[170] = 8'hcb;
-    mem[171] = 8'hfc;
-    mem[172] = 8'he5;
-    mem[173] = 8'he5;
-    mem[174] = 8'h4;
-    mem[175] = 8'h16;
-    mem[176] = 8'h8e;
-    mem[177] = 8'hd6;
-    mem[178] = 8'h85;
-    mem[179] = 8'h4e;
-    mem[180] = 8'h69;
-    mem[181] = 8'h63;
-    mem[182] = 8'h4;
-    mem[183] = 8'h4a;
-    mem[184] = 8'h34;
-    mem[185] = 8'h47;
-    mem[186] = 8'h2a;
-    mem[187] = 8'h10;
-    mem[188] = 8'hf0;
-    mem[189] = 8'h46;
-    mem[190] = 8'h90;
-    mem[191] = 8'h38;
-    mem[192] = 8'hea;
-    mem[193] = 8'hf8;
-    mem[194] = 8'hc1;
-    mem[195] = 8'hf5;
-    mem[196] = 8'h15;
-    mem[197] = 8'hfa;
-    mem[198] = 8'hc;
-    mem[199] = 8'h66;
-    mem[200] = 8'h36;
-    mem[201] = 8'h5b;
-    mem[202] = 8'hf3;
-    mem[203] = 8'ha1;
-    mem[204] = 8'ha4;
-    mem[205] = 8'hff;
-    mem[206] = 8'h1a;
-    mem[207] = 8'h75;
-    mem[208] = 8'heb;
-    mem[209] = 8'h4a;
-    mem[210] = 8'hf2;
-    mem[211] = 8'h95;
-    mem[212] = 8'h9e;
-    mem[213] = 8'hcb;
-    mem[214] = 8'hd2;
-    mem[215] = 8'h79;
-    mem[216] = 8'h9e;
-    mem[217] = 8'h8a;
-    mem[218] = 8'h97;
-    mem[219] = 8'hce;
-    mem[220] = 8'h49;
-    mem[221] = 8'h52;
-    mem[222] = 8'hc2;
-    mem[223] = 8'h6b;
-    mem[224] = 8'h7;
-    mem[225] = 8'h7a;
-    mem[226] = 8'hde;
-    mem[227] = 8'h39;
-    mem[228] = 8'h4;
-    mem[229] = 8'hd0;
-    mem[230] = 8'h10;
-    mem[231] = 8'h77;
-    mem[232] = 8'hcd;
-    mem[233] = 8'h87;
-    mem[234] = 8'h13;
-    mem[235] = 8'he;
-    mem[236] = 8'h79;
-    mem[237] = 8'h64;
-    mem[238] = 8'hff;
-    mem[239] = 8'hc0;
-    mem[240] = 8'h49;
-    mem[241] = 8'h8a;
-    mem[242] = 8'h32;
-    mem[243] = 8'h1d;
-    mem[244] = 8'hbc;
-    mem[245] = 8'hdd;
-    mem[246] = 8'h77;
-    mem[247] = 8'hd1;
-    mem[248] = 8'haa;
-    mem[249] = 8'hcf;
-    mem[250] = 8'h29;
-    mem[251] = 8'h5;
-    mem[252] = 8'hfb;
-    mem[253] = 8'h46;
-    mem[254] = 8'h9d;
-    mem[255] = 8'hec;
-    end
-    initial begin
-    mem[256] = 8'h51;
-    mem[257] = 8'h8d;
-    mem[258] = 8'h72;
-    mem[259] = 8'hb7;
-    mem[260] = 8'hb4;
-    mem[261] = 8'h1d;
-    mem[262] = 8'h7b;
-    mem[263] = 8'h5;
-    mem[264] = 8'he9;
-    mem[265] = 8'ha4;
-    mem[266] = 8'h74;
-    mem[267] = 8'h40;
-    mem[268] = 8'hbb;
-    mem[269] = 8'hea;
-    mem[270] = 8'hcf;
-    mem[271] = 8'hfa;
-    mem[272] = 8'h68;
-    mem[273] = 8'h2d;
-    mem[274] = 8'h22;
-    mem[275] = 8'hd5;
-    mem[276] = 8'hdf;
-    mem[277] = 8'hce;
-    mem[278] = 8'h97;
-    mem[279] = 8'hfc;
-    mem[280] = 8'hb7;
-    mem[281] = 8'h4b;
-    mem[282] = 8'hf9;
-    mem[283] = 8'h23;
-    mem[284] = 8'hae;
-    mem[285] = 8'h5a;
-    mem[286] = 8'hda;
-    mem[287] = 8'h79;
-    mem[288] = 8'ha2;
-    mem[289] = 8'hfb;
-    mem[290] = 8'heb;
-    mem[291] = 8'h15;
-    mem[292] = 8'he5;
-    mem[293] = 8'h56;
-    mem[294] = 8'h14;
-    mem[295] = 8'h5c;
-    mem[296] = 8'h33;
-    mem[297] = 8'hf9;
-    mem[298] = 8'hc3;
-    mem[299] = 8'he7;
-    mem[300] = 8'h77;
-    mem[301] = 8'h11;
-    mem[302] = 8'h28;
-    mem[303] = 8'h45;
-    mem[304] = 8'hb6;
-    mem[305] = 8'h72;
-    mem[306] = 8'hc4;
-    mem[307] = 8'hfa;
-    mem[308] = 8'h1;
-    mem[309] = 8'ha2;
-    mem[310] = 8'h4;
-    mem[311] = 8'he;
-    mem[312] = 8'hbd;
-    mem[313] = 8'hd5;
-    mem[314] = 8'h69;
-    mem[315] = 8'h60;
-    mem[316] = 8'hb6;
-    mem[317] = 8'hac;
-    mem[318] = 8'hbf;
-    mem[319] = 8'hb0;
-    mem[320] = 8'he9;
-    mem[321] = 8'h94;
-    mem[322] = 8'h2d;
-    mem[323] = 8'h44;
-    mem[324] = 8'h6b;
-    mem[325] = 8'he5;
-    mem[326] = 8'h2f;
-    mem[327] = 8'hd2;
-    mem[328] = 8'he8;
-    mem[329] = 8'hb7;
-    mem[330] = 8'h27;
-    mem[331] = 8'hcf;
-    mem[332] = 8'h59;
-    mem[333] = 8'h4e;
-    mem[334] = 8'h87;
-    mem[335] = 8'hfa;
-    mem[336] = 8'h49;
-    mem[337] = 8'hb5;
-    mem[338] = 8'h21;
-    mem[339] = 8'h57;
-    mem[340] = 8'hbc;
-    mem[341] = 8'hbd;
-    mem[342] = 8'h6f;
-    mem[343] = 8'hd4;
-    mem[344] = 8'h9d;
-    mem[345] = 8'hc6;
-    mem[346] = 8'h55;
-    mem[347] = 8'h62;
-    mem[348] = 8'haa;
-    mem[349] = 8'h31;
-    mem[350] = 8'hef;
-    mem[351] = 8'hb3;
-    mem[352] = 8'hd1;
-    mem[353] = 8'h4f;
-    mem[354] = 8'h3e;
-    mem[355] = 8'h7;
-    mem[356] = 8'h5a;
-    mem[357] = 8'h5a;
-    mem[358] = 8'heb;
-    mem[359] = 8'h6b;
-    mem[360] = 8'hbb;
-    mem[361] = 8'hec;
-    mem[362] = 8'hdd;
-    mem[363] = 8'hf;
-    mem[364] = 8'h6b;
-    mem[365] = 8'h31;
-    mem[366] = 8'he8;
-    mem[367] = 8'h4b;
-    mem[368] = 8'h96;
-    mem[369] = 8'hd2;
-    mem[370] = 8'hd7;
-    mem[371] = 8'hea;
-    mem[372] = 8'ha4;
-    mem[373] = 8'hb1;
-    mem[374] = 8'h4c;
-    mem[375] = 8'h44;
-    mem[376] = 8'hf8;
-    mem[377] = 8'h8c;
-    mem[378] = 8'h63;
-    mem[379] = 8'he3;
-    mem[380] = 8'hbc;
-    mem[381] = 8'h5e;
-    mem[382] = 8'hcf;
-    mem[383] = 8'he5;
-    mem[384] = 8'h4d;
-    mem[385] = 8'h94;
-    mem[386] = 8'h1d;
-    mem[387] = 8'h18;
-    mem[388] = 8'h68;
-    mem[389] = 8'ha1;
-    mem[390] = 8'he5;
-    mem[391] = 8'hd3;
-    mem[392] = 8'hb3;
-    mem[393] = 8'h6c;
-    mem[394] = 8'hfd;
-    mem[395] = 8'h47;
-    mem[396] = 8'h4b;
-    mem[397] = 8'h13;
-    mem[398] = 8'heb;
-    mem[399] = 8'h2b;
-    mem[400] = 8'hec;
-    mem[401] = 8'h94;
-    mem[402] = 8'h66;
-    mem[403] = 8'hea;
-    mem[404] = 8'h11;
-    mem[405] = 8'h6a;
-    mem[406] = 8'h4e;
-    mem[407] = 8'ha2;
-    mem[408] = 8'hbb;
-    mem[409] = 8'h68;
-    mem[410] = 8'h8d;
-    mem[411] = 8'h5;
-    mem[412] = 8'hb;
-    mem[413] = 8'he2;
-    mem[414] = 8'h84;
-    mem[415] = 8'h6a;
-    mem[416] = 8'h17;
-    mem[417] = 8'h4d;
-    mem[418] = 8'hbc;
-    mem[419] = 8'h7;
-    mem[420] = 8'hea;
-    mem[421] = 8'h11;
-    mem[422] = 8'hb9;
-    mem[423] = 8'h3;
-    mem[424] = 8'hc8;
-    mem[425] = 8'hb2;
-    mem[426] = 8'hd6;
-    mem[427] = 8'hdf;
-    mem[428] = 8'h51;
-    mem[429] = 8'h5b;
-    mem[430] = 8'h42;
-    mem[431] = 8'h69;
-    mem[432] = 8'h9e;
-    mem[433] = 8'he8;
-    mem[434] = 8'hd1;
-    mem[435] = 8'he3;
-    mem[436] = 8'h2b;
-    mem[437] = 8'h31;
-    mem[438] = 8'h4a;
-    mem[439] = 8'h3;
-    mem[440] = 8'h4e;
-    mem[441] = 8'h5a;
-    mem[442] = 8'h3a;
-    mem[443] = 8'h1c;
-    mem[444] = 8'h82;
-    mem[445] = 8'hca;
-    mem[446] = 8'h94;
-    mem[447] = 8'hf9;
-    mem[448] = 8'h7;
-    mem[449] = 8'hc2;
-    mem[450] = 8'h1b;
-    mem[451] = 8'h38;
-    mem[452] = 8'hee;
-    mem[453] = 8'ha1;
-    mem[454] = 8'h35;
-    mem[455] = 8'hd1;
-    mem[456] = 8'ha2;
-    mem[457] = 8'h97;
-    mem[458] = 8'h23;
-    mem[459] = 8'h48;
-    mem[460] = 8'hf1;
-    mem[461] = 8'h6e;
-    mem[462] = 8'h1d;
-    mem[463] = 8'hd8;
-    mem[464] = 8'h60;
-    mem[465] = 8'h95;
-    mem[466] = 8'h63;
-    mem[467] = 8'hf6;
-    mem[468] = 8'hf5;
-    mem[469] = 8'hbe;
-    mem[470] = 8'hf;
-    mem[471] = 8'h84;
-    mem[472] = 8'h33;
-    mem[473] = 8'h78;
-    mem[474] = 8'hcd;
-    mem[475] = 8'h65;
-    mem[476] = 8'h67;
-    mem[477] = 8'hb1;
-    mem[478] = 8'h2c;
-    mem[479] = 8'h86;
-    mem[480] = 8'hb9;
-    mem[481] = 8'hcc;
-    mem[482] = 8'h78;
-    mem[483] = 8'ha5;
-    mem[484] = 8'hbe;
-    mem[485] = 8'hfd;
-    mem[486] = 8'hfb;
-    mem[487] = 8'hf1;
-    mem[488] = 8'h96;
-    mem[489] = 8'hce;
-    mem[490] = 8'hd5;
-    mem[491] = 8'ha2;
-    mem[492] = 8'hac;
-    mem[493] = 8'h30;
-    mem[494] = 8'hfa;
-    mem[495] = 8'h61;
-    mem[496] = 8'h95;
-    mem[497] = 8'h4a;
-    mem[498] = 8'h5c;
-    mem[499] = 8'ha0;
-    mem[500] = 8'ha6;
-    mem[501] = 8'hb9;
-    mem[502] = 8'hfa;
-    mem[503] = 8'hb1;
-    mem[504] = 8'h30;
-    mem[505] = 8'h77;
-    mem[506] = 8'hcf;
-    mem[507] = 8'h6a;
-    mem[508] = 8'h61;
-    mem[509] = 8'h25;
-    mem[510] = 8'h29;
-    mem[511] = 8'h6;
-    end
+    integer mem$i;
+    localparam [511:0] mem$0 = 512'h28c04241e2c446d6857115e4ba6e07112dd34e5b97aa6d725d7b177d06b38b216e0df63b45a9fdbab2c660c81856128ee2de6abbe251e6be3ac042431c9e6a56;
+    initial for (mem$i = 0; mem$i < 64; mem$i = mem$i + 1) mem[0 + mem$i] = mem$0[8*mem$i +: 8];
+    localparam [511:0] mem$64 = 512'h4439b5653f8bd101f624b186191e300dd23ca5af0089f83f3fc2ca16d95630643be08a929d3e6854fb94eb861538782f6d1f5f35c7a3bdeab442dc96f17230f8;
+    initial for (mem$i = 0; mem$i < 64; mem$i = mem$i + 1) mem[64 + mem$i] = mem$64[8*mem$i +: 8];
+    localparam [511:0] mem$128 = 512'h389046f0102a47344a0463694e85d68e1604e5e5fccb312420da6a92f26467f4dabda5eb0c2dac0b6fd8131f05d9683b1518bd84f0d251947576fda42253924d;
+    initial for (mem$i = 0; mem$i < 64; mem$i = mem$i + 1) mem[128 + mem$i] = mem$128[8*mem$i +: 8];
+    localparam [511:0] mem$192 = 512'hec9d46fb0529cfaad177ddbc1d328a49c0ff64790e1387cd7710d00439de7a076bc25249ce978a9e79d2cb9e95f24aeb751affa4a1f35b36660cfa15f5c1f8ea;
+    initial for (mem$i = 0; mem$i < 64; mem$i = mem$i + 1) mem[192 + mem$i] = mem$192[8*mem$i +: 8];
+    localparam [511:0] mem$256 = 512'hb0bfacb66069d5bd0e04a201fac472b645281177e7c3f9335c1456e515ebfba279da5aae23f94bb7fc97cedfd5222d68facfeabb4074a4e9057b1db4b7728d51;
+    initial for (mem$i = 0; mem$i < 64; mem$i = mem$i + 1) mem[256 + mem$i] = mem$256[8*mem$i +: 8];
+    localparam [511:0] mem$320 = 512'he5cf5ebce3638cf8444cb1a4ead7d2964be8316b0fddecbb6beb5a5a073e4fd1b3ef31aa6255c69dd46fbdbc5721b549fa874e59cf27b7e8d22fe56b442d94e9;
+    initial for (mem$i = 0; mem$i < 64; mem$i = mem$i + 1) mem[320 + mem$i] = mem$320[8*mem$i +: 8];
+    localparam [511:0] mem$384 = 512'hf994ca821c3a5a4e034a312be3d1e89e69425b51dfd6b2c803b911ea07bc4d176a84e20b058d68bba24e6a11ea6694ec2beb134b47fd6cb3d3e5a168181d944d;
+    initial for (mem$i = 0; mem$i < 64; mem$i = mem$i + 1) mem[384 + mem$i] = mem$384[8*mem$i +: 8];
+    localparam [511:0] mem$448 = 512'h62925616acf7730b1fab9a6a05c4a9561fa30aca2d5ce96f1fbfdbea578ccb9862cb16765cd7833840fbef5f6639560d81d6ef1482397a2d135a1ee381bc207;
+    initial for (mem$i = 0; mem$i < 64; mem$i = mem$i + 1) mem[448 + mem$i] = mem$448[8*mem$i +: 8];
     
     always @(posedge clock) begin
        data <= mem[address];

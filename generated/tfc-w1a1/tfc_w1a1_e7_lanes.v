@@ -96,7 +96,7 @@ module tfc_w1a1_e7_lanes(clock,reset,in_data,in_valid,in_ready,out_data,out_vali
         .q(sh$q),
         .clock(sh$clock)
     );
-    tfc_w1a1_e7_lanes$busy busy(
+    tfc_w1a1_e7_lanes$pend busy(
         .d(busy$d),
         .q(busy$q),
         .clock(busy$clock)
@@ -106,17 +106,17 @@ module tfc_w1a1_e7_lanes(clock,reset,in_data,in_valid,in_ready,out_data,out_vali
         .q(j$q),
         .clock(j$clock)
     );
-    tfc_w1a1_e7_lanes$fc fc(
+    tfc_w1a1_e7_lanes$j fc(
         .d(fc$d),
         .q(fc$q),
         .clock(fc$clock)
     );
-    tfc_w1a1_e7_lanes$od od(
+    tfc_w1a1_e7_lanes$acc od(
         .d(od$d),
         .q(od$q),
         .clock(od$clock)
     );
-    tfc_w1a1_e7_lanes$ov ov(
+    tfc_w1a1_e7_lanes$pend ov(
         .d(ov$d),
         .q(ov$q),
         .clock(ov$clock)
@@ -256,44 +256,6 @@ module tfc_w1a1_e7_lanes$acc(d,q,clock);
 endmodule // tfc_w1a1_e7_lanes$acc
 
 
-module tfc_w1a1_e7_lanes$busy(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e7_lanes$busy
-
-
-module tfc_w1a1_e7_lanes$fc(d,q,clock);
-    
-    // Module arguments
-    input wire  [2:0] d;
-    output reg  [2:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 3'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e7_lanes$fc
-
-
 module tfc_w1a1_e7_lanes$j(d,q,clock);
     
     // Module arguments
@@ -311,44 +273,6 @@ module tfc_w1a1_e7_lanes$j(d,q,clock);
     end
           
 endmodule // tfc_w1a1_e7_lanes$j
-
-
-module tfc_w1a1_e7_lanes$od(d,q,clock);
-    
-    // Module arguments
-    input wire  [7:0] d;
-    output reg  [7:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 8'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e7_lanes$od
-
-
-module tfc_w1a1_e7_lanes$ov(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e7_lanes$ov
 
 
 module tfc_w1a1_e7_lanes$pend(d,q,clock);

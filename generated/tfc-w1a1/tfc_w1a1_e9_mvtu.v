@@ -306,7 +306,7 @@ module tfc_w1a1_e9_mvtu$ctrl(clock,reset,in_data,in_valid,in_ready,out_data,out_
         .q(credits$q),
         .clock(credits$clock)
     );
-    tfc_w1a1_e9_mvtu$ctrl$drain drain(
+    tfc_w1a1_e9_mvtu$ctrl$credits drain(
         .d(drain$d),
         .q(drain$q),
         .clock(drain$clock)
@@ -325,22 +325,22 @@ module tfc_w1a1_e9_mvtu$ctrl(clock,reset,in_data,in_valid,in_ready,out_data,out_
         .write_data(vbuf$write_data),
         .write_enable(vbuf$write_enable)
     );
-    tfc_w1a1_e9_mvtu$ctrl$v1 v1(
+    tfc_w1a1_e9_mvtu$ctrl$room v1(
         .d(v1$d),
         .q(v1$q),
         .clock(v1$clock)
     );
-    tfc_w1a1_e9_mvtu$ctrl$first1 first1(
+    tfc_w1a1_e9_mvtu$ctrl$room first1(
         .d(first1$d),
         .q(first1$q),
         .clock(first1$clock)
     );
-    tfc_w1a1_e9_mvtu$ctrl$last1 last1(
+    tfc_w1a1_e9_mvtu$ctrl$room last1(
         .d(last1$d),
         .q(last1$q),
         .clock(last1$clock)
     );
-    tfc_w1a1_e9_mvtu$ctrl$fromin1 fromin1(
+    tfc_w1a1_e9_mvtu$ctrl$room fromin1(
         .d(fromin1$d),
         .q(fromin1$q),
         .clock(fromin1$clock)
@@ -350,52 +350,52 @@ module tfc_w1a1_e9_mvtu$ctrl(clock,reset,in_data,in_valid,in_ready,out_data,out_
         .q(x1$q),
         .clock(x1$clock)
     );
-    tfc_w1a1_e9_mvtu$ctrl$v2 v2(
+    tfc_w1a1_e9_mvtu$ctrl$room v2(
         .d(v2$d),
         .q(v2$q),
         .clock(v2$clock)
     );
-    tfc_w1a1_e9_mvtu$ctrl$first2 first2(
+    tfc_w1a1_e9_mvtu$ctrl$room first2(
         .d(first2$d),
         .q(first2$q),
         .clock(first2$clock)
     );
-    tfc_w1a1_e9_mvtu$ctrl$last2 last2(
+    tfc_w1a1_e9_mvtu$ctrl$room last2(
         .d(last2$d),
         .q(last2$q),
         .clock(last2$clock)
     );
-    tfc_w1a1_e9_mvtu$ctrl$x2 x2(
+    tfc_w1a1_e9_mvtu$ctrl$x1 x2(
         .d(x2$d),
         .q(x2$q),
         .clock(x2$clock)
     );
-    tfc_w1a1_e9_mvtu$ctrl$nfd$0 nfd$0(
+    tfc_w1a1_e9_mvtu$ctrl$nf nfd$0(
         .d(nfd$0$d),
         .q(nfd$0$q),
         .clock(nfd$0$clock)
     );
-    tfc_w1a1_e9_mvtu$ctrl$nfd$1 nfd$1(
+    tfc_w1a1_e9_mvtu$ctrl$nf nfd$1(
         .d(nfd$1$d),
         .q(nfd$1$q),
         .clock(nfd$1$clock)
     );
-    tfc_w1a1_e9_mvtu$ctrl$nfd$2 nfd$2(
+    tfc_w1a1_e9_mvtu$ctrl$nf nfd$2(
         .d(nfd$2$d),
         .q(nfd$2$q),
         .clock(nfd$2$clock)
     );
-    tfc_w1a1_e9_mvtu$ctrl$nfd$3 nfd$3(
+    tfc_w1a1_e9_mvtu$ctrl$nf nfd$3(
         .d(nfd$3$d),
         .q(nfd$3$q),
         .clock(nfd$3$clock)
     );
-    tfc_w1a1_e9_mvtu$ctrl$nfd$4 nfd$4(
+    tfc_w1a1_e9_mvtu$ctrl$nf nfd$4(
         .d(nfd$4$d),
         .q(nfd$4$q),
         .clock(nfd$4$clock)
     );
-    tfc_w1a1_e9_mvtu$ctrl$nfd$5 nfd$5(
+    tfc_w1a1_e9_mvtu$ctrl$nf nfd$5(
         .d(nfd$5$d),
         .q(nfd$5$q),
         .clock(nfd$5$clock)
@@ -409,22 +409,22 @@ module tfc_w1a1_e9_mvtu$ctrl(clock,reset,in_data,in_valid,in_ready,out_data,out_
         .valid(fifo$valid),
         .data_out(fifo$data_out)
     );
-    tfc_w1a1_e9_mvtu$ctrl$sflx sflx(
+    tfc_w1a1_e9_mvtu$ctrl$room sflx(
         .d(sflx$d),
         .q(sflx$q),
         .clock(sflx$clock)
     );
-    tfc_w1a1_e9_mvtu$ctrl$nflx nflx(
+    tfc_w1a1_e9_mvtu$ctrl$room nflx(
         .d(nflx$d),
         .q(nflx$q),
         .clock(nflx$clock)
     );
-    tfc_w1a1_e9_mvtu$ctrl$nf_nz nf_nz(
+    tfc_w1a1_e9_mvtu$ctrl$room nf_nz(
         .d(nf_nz$d),
         .q(nf_nz$q),
         .clock(nf_nz$clock)
     );
-    tfc_w1a1_e9_mvtu$ctrl$rdy rdy(
+    tfc_w1a1_e9_mvtu$ctrl$room rdy(
         .d(rdy$d),
         .q(rdy$q),
         .clock(rdy$clock)
@@ -594,25 +594,6 @@ module tfc_w1a1_e9_mvtu$ctrl$credits(d,q,clock);
 endmodule // tfc_w1a1_e9_mvtu$ctrl$credits
 
 
-module tfc_w1a1_e9_mvtu$ctrl$drain(d,q,clock);
-    
-    // Module arguments
-    input wire  [4:0] d;
-    output reg  [4:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 5'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e9_mvtu$ctrl$drain
-
-
 module tfc_w1a1_e9_mvtu$ctrl$fifo(clock,reset,write,data_in,read,valid,data_out);
     
     // Module arguments
@@ -676,7 +657,7 @@ module tfc_w1a1_e9_mvtu$ctrl$fifo(clock,reset,write,data_in,read,valid,data_out)
         .write_data(ram$write_data),
         .write_enable(ram$write_enable)
     );
-    tfc_w1a1_e9_mvtu$ctrl$fifo$ram1$0 ram1$0(
+    tfc_w1a1_e9_mvtu$ctrl$fifo$ram ram1$0(
         .read_address(ram1$0$read_address),
         .read_clock(ram1$0$read_clock),
         .read_data(ram1$0$read_data),
@@ -685,32 +666,32 @@ module tfc_w1a1_e9_mvtu$ctrl$fifo(clock,reset,write,data_in,read,valid,data_out)
         .write_data(ram1$0$write_data),
         .write_enable(ram1$0$write_enable)
     );
-    tfc_w1a1_e9_mvtu$ctrl$fifo$popd popd(
+    tfc_w1a1_e9_mvtu$ctrl$room popd(
         .d(popd$d),
         .q(popd$q),
         .clock(popd$clock)
     );
-    tfc_w1a1_e9_mvtu$ctrl$fifo$wp wp(
+    tfc_w1a1_e9_mvtu$ctrl$credits wp(
         .d(wp$d),
         .q(wp$q),
         .clock(wp$clock)
     );
-    tfc_w1a1_e9_mvtu$ctrl$fifo$wpd wpd(
+    tfc_w1a1_e9_mvtu$ctrl$credits wpd(
         .d(wpd$d),
         .q(wpd$q),
         .clock(wpd$clock)
     );
-    tfc_w1a1_e9_mvtu$ctrl$fifo$rp rp(
+    tfc_w1a1_e9_mvtu$ctrl$credits rp(
         .d(rp$d),
         .q(rp$q),
         .clock(rp$clock)
     );
-    tfc_w1a1_e9_mvtu$ctrl$fifo$nonempty nonempty(
+    tfc_w1a1_e9_mvtu$ctrl$room nonempty(
         .d(nonempty$d),
         .q(nonempty$q),
         .clock(nonempty$clock)
     );
-    tfc_w1a1_e9_mvtu$ctrl$fifo$rp1x rp1x(
+    tfc_w1a1_e9_mvtu$ctrl$credits rp1x(
         .d(rp1x$d),
         .q(rp1x$q),
         .clock(rp1x$clock)
@@ -775,44 +756,6 @@ module tfc_w1a1_e9_mvtu$ctrl$fifo(clock,reset,write,data_in,read,valid,data_out)
 endmodule // tfc_w1a1_e9_mvtu$ctrl$fifo
 
 
-module tfc_w1a1_e9_mvtu$ctrl$fifo$nonempty(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e9_mvtu$ctrl$fifo$nonempty
-
-
-module tfc_w1a1_e9_mvtu$ctrl$fifo$popd(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e9_mvtu$ctrl$fifo$popd
-
-
 module tfc_w1a1_e9_mvtu$ctrl$fifo$ram(read_address,read_clock,read_data,write_address,write_clock,write_data,write_enable);
     
     // Module arguments
@@ -842,206 +785,6 @@ module tfc_w1a1_e9_mvtu$ctrl$fifo$ram(read_address,read_clock,read_data,write_ad
 endmodule // tfc_w1a1_e9_mvtu$ctrl$fifo$ram
 
 
-module tfc_w1a1_e9_mvtu$ctrl$fifo$ram1$0(read_address,read_clock,read_data,write_address,write_clock,write_data,write_enable);
-    
-    // Module arguments
-    input wire  [3:0] read_address;
-    input wire  read_clock;
-    output reg  read_data;
-    input wire  [3:0] write_address;
-    input wire  write_clock;
-    input wire  write_data;
-    input wire  write_enable;
-    
-    // Update code (custom)
-    reg[0:0] mem[15:0];
-    
-    
-    
-    always @(posedge read_clock) begin
-       read_data <= mem[read_address];
-    end
-    
-    always @(posedge write_clock) begin
-       if (write_enable) begin
-          mem[write_address] <= write_data;
-       end
-    end
-                
-endmodule // tfc_w1a1_e9_mvtu$ctrl$fifo$ram1$0
-
-
-module tfc_w1a1_e9_mvtu$ctrl$fifo$rp(d,q,clock);
-    
-    // Module arguments
-    input wire  [4:0] d;
-    output reg  [4:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 5'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e9_mvtu$ctrl$fifo$rp
-
-
-module tfc_w1a1_e9_mvtu$ctrl$fifo$rp1x(d,q,clock);
-    
-    // Module arguments
-    input wire  [4:0] d;
-    output reg  [4:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 5'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e9_mvtu$ctrl$fifo$rp1x
-
-
-module tfc_w1a1_e9_mvtu$ctrl$fifo$wp(d,q,clock);
-    
-    // Module arguments
-    input wire  [4:0] d;
-    output reg  [4:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 5'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e9_mvtu$ctrl$fifo$wp
-
-
-module tfc_w1a1_e9_mvtu$ctrl$fifo$wpd(d,q,clock);
-    
-    // Module arguments
-    input wire  [4:0] d;
-    output reg  [4:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 5'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e9_mvtu$ctrl$fifo$wpd
-
-
-module tfc_w1a1_e9_mvtu$ctrl$first1(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e9_mvtu$ctrl$first1
-
-
-module tfc_w1a1_e9_mvtu$ctrl$first2(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e9_mvtu$ctrl$first2
-
-
-module tfc_w1a1_e9_mvtu$ctrl$fromin1(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e9_mvtu$ctrl$fromin1
-
-
-module tfc_w1a1_e9_mvtu$ctrl$last1(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e9_mvtu$ctrl$last1
-
-
-module tfc_w1a1_e9_mvtu$ctrl$last2(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e9_mvtu$ctrl$last2
-
-
 module tfc_w1a1_e9_mvtu$ctrl$nf(d,q,clock);
     
     // Module arguments
@@ -1059,177 +802,6 @@ module tfc_w1a1_e9_mvtu$ctrl$nf(d,q,clock);
     end
           
 endmodule // tfc_w1a1_e9_mvtu$ctrl$nf
-
-
-module tfc_w1a1_e9_mvtu$ctrl$nf_nz(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e9_mvtu$ctrl$nf_nz
-
-
-module tfc_w1a1_e9_mvtu$ctrl$nfd$0(d,q,clock);
-    
-    // Module arguments
-    input wire  [5:0] d;
-    output reg  [5:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 6'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e9_mvtu$ctrl$nfd$0
-
-
-module tfc_w1a1_e9_mvtu$ctrl$nfd$1(d,q,clock);
-    
-    // Module arguments
-    input wire  [5:0] d;
-    output reg  [5:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 6'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e9_mvtu$ctrl$nfd$1
-
-
-module tfc_w1a1_e9_mvtu$ctrl$nfd$2(d,q,clock);
-    
-    // Module arguments
-    input wire  [5:0] d;
-    output reg  [5:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 6'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e9_mvtu$ctrl$nfd$2
-
-
-module tfc_w1a1_e9_mvtu$ctrl$nfd$3(d,q,clock);
-    
-    // Module arguments
-    input wire  [5:0] d;
-    output reg  [5:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 6'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e9_mvtu$ctrl$nfd$3
-
-
-module tfc_w1a1_e9_mvtu$ctrl$nfd$4(d,q,clock);
-    
-    // Module arguments
-    input wire  [5:0] d;
-    output reg  [5:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 6'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e9_mvtu$ctrl$nfd$4
-
-
-module tfc_w1a1_e9_mvtu$ctrl$nfd$5(d,q,clock);
-    
-    // Module arguments
-    input wire  [5:0] d;
-    output reg  [5:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 6'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e9_mvtu$ctrl$nfd$5
-
-
-module tfc_w1a1_e9_mvtu$ctrl$nflx(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e9_mvtu$ctrl$nflx
-
-
-module tfc_w1a1_e9_mvtu$ctrl$rdy(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e9_mvtu$ctrl$rdy
 
 
 module tfc_w1a1_e9_mvtu$ctrl$room(d,q,clock);
@@ -1268,63 +840,6 @@ module tfc_w1a1_e9_mvtu$ctrl$sf(d,q,clock);
     end
           
 endmodule // tfc_w1a1_e9_mvtu$ctrl$sf
-
-
-module tfc_w1a1_e9_mvtu$ctrl$sflx(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e9_mvtu$ctrl$sflx
-
-
-module tfc_w1a1_e9_mvtu$ctrl$v1(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e9_mvtu$ctrl$v1
-
-
-module tfc_w1a1_e9_mvtu$ctrl$v2(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e9_mvtu$ctrl$v2
 
 
 module tfc_w1a1_e9_mvtu$ctrl$vbuf(read_address,read_clock,read_data,write_address,write_clock,write_data,write_enable);
@@ -1392,25 +907,6 @@ module tfc_w1a1_e9_mvtu$ctrl$x1(d,q,clock);
     end
           
 endmodule // tfc_w1a1_e9_mvtu$ctrl$x1
-
-
-module tfc_w1a1_e9_mvtu$ctrl$x2(d,q,clock);
-    
-    // Module arguments
-    input wire  [7:0] d;
-    output reg  [7:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 8'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e9_mvtu$ctrl$x2
 
 
 module tfc_w1a1_e9_mvtu$lanes$0(clock,y_valid,y,ch,ch_pre,prev,out,valid);
@@ -1552,32 +1048,32 @@ module tfc_w1a1_e9_mvtu$lanes$0$thr$0(clock,in_valid,ch,y,out_valid,n);
         .clock(flips$clock),
         .data(flips$data)
     );
-    tfc_w1a1_e9_mvtu$lanes$0$thr$0$y1 y1(
+    tfc_w1a1_e9_mvtu$ctrl$x1 y1(
         .d(y1$d),
         .q(y1$q),
         .clock(y1$clock)
     );
-    tfc_w1a1_e9_mvtu$lanes$0$thr$0$v1 v1(
+    tfc_w1a1_e9_mvtu$ctrl$room v1(
         .d(v1$d),
         .q(v1$q),
         .clock(v1$clock)
     );
-    tfc_w1a1_e9_mvtu$lanes$0$thr$0$treg$0 treg$0(
+    tfc_w1a1_e9_mvtu$ctrl$wa treg$0(
         .d(treg$0$d),
         .q(treg$0$q),
         .clock(treg$0$clock)
     );
-    tfc_w1a1_e9_mvtu$lanes$0$thr$0$freg freg(
+    tfc_w1a1_e9_mvtu$ctrl$room freg(
         .d(freg$d),
         .q(freg$q),
         .clock(freg$clock)
     );
-    tfc_w1a1_e9_mvtu$lanes$0$thr$0$y2 y2(
+    tfc_w1a1_e9_mvtu$ctrl$wa y2(
         .d(y2$d),
         .q(y2$q),
         .clock(y2$clock)
     );
-    tfc_w1a1_e9_mvtu$lanes$0$thr$0$v2 v2(
+    tfc_w1a1_e9_mvtu$ctrl$room v2(
         .d(v2$d),
         .q(v2$q),
         .clock(v2$clock)
@@ -1592,12 +1088,12 @@ module tfc_w1a1_e9_mvtu$lanes$0$thr$0(clock,in_valid,ch,y,out_valid,n);
         .bits(tree$bits),
         .count(tree$count)
     );
-    tfc_w1a1_e9_mvtu$lanes$0$thr$0$nreg nreg(
+    tfc_w1a1_e9_mvtu$ctrl$room nreg(
         .d(nreg$d),
         .q(nreg$q),
         .clock(nreg$clock)
     );
-    tfc_w1a1_e9_mvtu$lanes$0$thr$0$vout vout(
+    tfc_w1a1_e9_mvtu$ctrl$room vout(
         .d(vout$d),
         .q(vout$q),
         .clock(vout$clock)
@@ -1676,115 +1172,14 @@ module tfc_w1a1_e9_mvtu$lanes$0$thr$0$flips(address,clock,data);
     // Update code (custom)
     reg[0:0] mem [63:0];
     
-    initial begin
-    mem[0] = 1'b0;
-    mem[1] = 1'b0;
-    mem[2] = 1'b0;
-    mem[3] = 1'b0;
-    mem[4] = 1'b0;
-    mem[5] = 1'b0;
-    mem[6] = 1'b0;
-    mem[7] = 1'b0;
-    mem[8] = 1'b0;
-    mem[9] = 1'b0;
-    mem[10] = 1'b0;
-    mem[11] = 1'b0;
-    mem[12] = 1'b0;
-    mem[13] = 1'b0;
-    mem[14] = 1'b0;
-    mem[15] = 1'b0;
-    mem[16] = 1'b1;
-    mem[17] = 1'b0;
-    mem[18] = 1'b0;
-    mem[19] = 1'b0;
-    mem[20] = 1'b0;
-    mem[21] = 1'b0;
-    mem[22] = 1'b0;
-    mem[23] = 1'b0;
-    mem[24] = 1'b0;
-    mem[25] = 1'b0;
-    mem[26] = 1'b0;
-    mem[27] = 1'b0;
-    mem[28] = 1'b0;
-    mem[29] = 1'b0;
-    mem[30] = 1'b0;
-    mem[31] = 1'b0;
-    mem[32] = 1'b0;
-    mem[33] = 1'b0;
-    mem[34] = 1'b0;
-    mem[35] = 1'b1;
-    mem[36] = 1'b0;
-    mem[37] = 1'b0;
-    mem[38] = 1'b0;
-    mem[39] = 1'b0;
-    mem[40] = 1'b0;
-    mem[41] = 1'b1;
-    mem[42] = 1'b1;
-    mem[43] = 1'b0;
-    mem[44] = 1'b0;
-    mem[45] = 1'b0;
-    mem[46] = 1'b0;
-    mem[47] = 1'b0;
-    mem[48] = 1'b0;
-    mem[49] = 1'b0;
-    mem[50] = 1'b0;
-    mem[51] = 1'b0;
-    mem[52] = 1'b0;
-    mem[53] = 1'b1;
-    mem[54] = 1'b0;
-    mem[55] = 1'b0;
-    mem[56] = 1'b0;
-    mem[57] = 1'b0;
-    mem[58] = 1'b0;
-    mem[59] = 1'b0;
-    mem[60] = 1'b0;
-    mem[61] = 1'b0;
-    mem[62] = 1'b0;
-    mem[63] = 1'b1;
-    end
+    integer mem$i;
+    localparam [63:0] mem$0 = 64'h8020060800010000;
+    initial for (mem$i = 0; mem$i < 64; mem$i = mem$i + 1) mem[0 + mem$i] = mem$0[1*mem$i +: 1];
     
     always @(posedge clock) begin
        data <= mem[address];
     end
 endmodule // tfc_w1a1_e9_mvtu$lanes$0$thr$0$flips
-
-
-module tfc_w1a1_e9_mvtu$lanes$0$thr$0$freg(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e9_mvtu$lanes$0$thr$0$freg
-
-
-module tfc_w1a1_e9_mvtu$lanes$0$thr$0$nreg(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e9_mvtu$lanes$0$thr$0$nreg
 
 
 module tfc_w1a1_e9_mvtu$lanes$0$thr$0$thr$0(address,clock,data);
@@ -1797,72 +1192,9 @@ module tfc_w1a1_e9_mvtu$lanes$0$thr$0$thr$0(address,clock,data);
     // Update code (custom)
     reg[8:0] mem [63:0];
     
-    initial begin
-    mem[0] = 9'b1111111;
-    mem[1] = 9'b10000000;
-    mem[2] = 9'b1111111;
-    mem[3] = 9'b1111101;
-    mem[4] = 9'b10000010;
-    mem[5] = 9'b10000100;
-    mem[6] = 9'b10000100;
-    mem[7] = 9'b10101111;
-    mem[8] = 9'b1111110;
-    mem[9] = 9'b1111110;
-    mem[10] = 9'b1111110;
-    mem[11] = 9'b10000101;
-    mem[12] = 9'b10000100;
-    mem[13] = 9'b1111101;
-    mem[14] = 9'b10000100;
-    mem[15] = 9'b10000000;
-    mem[16] = 9'b1011110;
-    mem[17] = 9'b10000100;
-    mem[18] = 9'b10000001;
-    mem[19] = 9'b10000011;
-    mem[20] = 9'b1111101;
-    mem[21] = 9'b10000011;
-    mem[22] = 9'b10000010;
-    mem[23] = 9'b10000000;
-    mem[24] = 9'b10000011;
-    mem[25] = 9'b10000001;
-    mem[26] = 9'b10000101;
-    mem[27] = 9'b10000010;
-    mem[28] = 9'b10001011;
-    mem[29] = 9'b10000010;
-    mem[30] = 9'b10000110;
-    mem[31] = 9'b10000011;
-    mem[32] = 9'b10000010;
-    mem[33] = 9'b10000001;
-    mem[34] = 9'b10000000;
-    mem[35] = 9'b1111001;
-    mem[36] = 9'b10000000;
-    mem[37] = 9'b10000000;
-    mem[38] = 9'b1111110;
-    mem[39] = 9'b10000011;
-    mem[40] = 9'b1111110;
-    mem[41] = 9'b10001101;
-    mem[42] = 9'b1111011;
-    mem[43] = 9'b1111100;
-    mem[44] = 9'b10000000;
-    mem[45] = 9'b10000010;
-    mem[46] = 9'b10000100;
-    mem[47] = 9'b10000100;
-    mem[48] = 9'b1111100;
-    mem[49] = 9'b1111111;
-    mem[50] = 9'b10000101;
-    mem[51] = 9'b10000110;
-    mem[52] = 9'b10000001;
-    mem[53] = 9'b10000100;
-    mem[54] = 9'b1111100;
-    mem[55] = 9'b1111100;
-    mem[56] = 9'b1111111;
-    mem[57] = 9'b10000001;
-    mem[58] = 9'b10000011;
-    mem[59] = 9'b10000110;
-    mem[60] = 9'b10000011;
-    mem[61] = 9'b1111101;
-    mem[62] = 9'b1111111;
-    mem[63] = 9'b10000001;
-    end
+    integer mem$i;
+    localparam [575:0] mem$0 = 576'h409fcfa834320d027f3e1f1088143214fe7c4221104803e1ed1a7e419f900803ca01028241a19048b41215028340209067d41a05085e40210fa84429f8fc7e57a1108823e9fd007f;
+    initial for (mem$i = 0; mem$i < 64; mem$i = mem$i + 1) mem[0 + mem$i] = mem$0[9*mem$i +: 9];
     
     always @(posedge clock) begin
        data <= mem[address];
@@ -1905,32 +1237,32 @@ module tfc_w1a1_e9_mvtu$lanes$0$thr$0$tree(bits,count);
         .b(lv1$0$b),
         .s(lv1$0$s)
     );
-    tfc_w1a1_e9_mvtu$lanes$0$thr$0$tree$lv2$0 lv2$0(
+    tfc_w1a1_e9_mvtu$lanes$0$thr$0$tree$lv1$0 lv2$0(
         .a(lv2$0$a),
         .b(lv2$0$b),
         .s(lv2$0$s)
     );
-    tfc_w1a1_e9_mvtu$lanes$0$thr$0$tree$lv3$0 lv3$0(
+    tfc_w1a1_e9_mvtu$lanes$0$thr$0$tree$lv1$0 lv3$0(
         .a(lv3$0$a),
         .b(lv3$0$b),
         .s(lv3$0$s)
     );
-    tfc_w1a1_e9_mvtu$lanes$0$thr$0$tree$lv4$0 lv4$0(
+    tfc_w1a1_e9_mvtu$lanes$0$thr$0$tree$lv1$0 lv4$0(
         .a(lv4$0$a),
         .b(lv4$0$b),
         .s(lv4$0$s)
     );
-    tfc_w1a1_e9_mvtu$lanes$0$thr$0$tree$lv5$0 lv5$0(
+    tfc_w1a1_e9_mvtu$lanes$0$thr$0$tree$lv1$0 lv5$0(
         .a(lv5$0$a),
         .b(lv5$0$b),
         .s(lv5$0$s)
     );
-    tfc_w1a1_e9_mvtu$lanes$0$thr$0$tree$lv6$0 lv6$0(
+    tfc_w1a1_e9_mvtu$lanes$0$thr$0$tree$lv1$0 lv6$0(
         .a(lv6$0$a),
         .b(lv6$0$b),
         .s(lv6$0$s)
     );
-    tfc_w1a1_e9_mvtu$lanes$0$thr$0$tree$lv7$0 lv7$0(
+    tfc_w1a1_e9_mvtu$lanes$0$thr$0$tree$lv1$0 lv7$0(
         .a(lv7$0$a),
         .b(lv7$0$b),
         .s(lv7$0$s)
@@ -1974,210 +1306,6 @@ module tfc_w1a1_e9_mvtu$lanes$0$thr$0$tree$lv1$0(a,b,s);
     end
     
 endmodule // tfc_w1a1_e9_mvtu$lanes$0$thr$0$tree$lv1$0
-
-
-module tfc_w1a1_e9_mvtu$lanes$0$thr$0$tree$lv2$0(a,b,s);
-    
-    // Module arguments
-    input wire  a;
-    input wire  b;
-    output reg  s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // tfc_w1a1_e9_mvtu$lanes$0$thr$0$tree$lv2$0
-
-
-module tfc_w1a1_e9_mvtu$lanes$0$thr$0$tree$lv3$0(a,b,s);
-    
-    // Module arguments
-    input wire  a;
-    input wire  b;
-    output reg  s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // tfc_w1a1_e9_mvtu$lanes$0$thr$0$tree$lv3$0
-
-
-module tfc_w1a1_e9_mvtu$lanes$0$thr$0$tree$lv4$0(a,b,s);
-    
-    // Module arguments
-    input wire  a;
-    input wire  b;
-    output reg  s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // tfc_w1a1_e9_mvtu$lanes$0$thr$0$tree$lv4$0
-
-
-module tfc_w1a1_e9_mvtu$lanes$0$thr$0$tree$lv5$0(a,b,s);
-    
-    // Module arguments
-    input wire  a;
-    input wire  b;
-    output reg  s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // tfc_w1a1_e9_mvtu$lanes$0$thr$0$tree$lv5$0
-
-
-module tfc_w1a1_e9_mvtu$lanes$0$thr$0$tree$lv6$0(a,b,s);
-    
-    // Module arguments
-    input wire  a;
-    input wire  b;
-    output reg  s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // tfc_w1a1_e9_mvtu$lanes$0$thr$0$tree$lv6$0
-
-
-module tfc_w1a1_e9_mvtu$lanes$0$thr$0$tree$lv7$0(a,b,s);
-    
-    // Module arguments
-    input wire  a;
-    input wire  b;
-    output reg  s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // tfc_w1a1_e9_mvtu$lanes$0$thr$0$tree$lv7$0
-
-
-module tfc_w1a1_e9_mvtu$lanes$0$thr$0$treg$0(d,q,clock);
-    
-    // Module arguments
-    input wire  [8:0] d;
-    output reg  [8:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 9'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e9_mvtu$lanes$0$thr$0$treg$0
-
-
-module tfc_w1a1_e9_mvtu$lanes$0$thr$0$v1(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e9_mvtu$lanes$0$thr$0$v1
-
-
-module tfc_w1a1_e9_mvtu$lanes$0$thr$0$v2(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e9_mvtu$lanes$0$thr$0$v2
-
-
-module tfc_w1a1_e9_mvtu$lanes$0$thr$0$vout(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e9_mvtu$lanes$0$thr$0$vout
-
-
-module tfc_w1a1_e9_mvtu$lanes$0$thr$0$y1(d,q,clock);
-    
-    // Module arguments
-    input wire  [7:0] d;
-    output reg  [7:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 8'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e9_mvtu$lanes$0$thr$0$y1
-
-
-module tfc_w1a1_e9_mvtu$lanes$0$thr$0$y2(d,q,clock);
-    
-    // Module arguments
-    input wire  [8:0] d;
-    output reg  [8:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 9'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e9_mvtu$lanes$0$thr$0$y2
 
 
 module tfc_w1a1_e9_mvtu$pes$0(clock,in_valid,first,last,pad,x,w,out_valid,y);
@@ -2263,82 +1391,82 @@ module tfc_w1a1_e9_mvtu$pes$0(clock,in_valid,first,last,pad,x,w,out_valid,y);
         .bits(tree$bits),
         .count(tree$count)
     );
-    tfc_w1a1_e9_mvtu$pes$0$va va(
+    tfc_w1a1_e9_mvtu$ctrl$room va(
         .d(va$d),
         .q(va$q),
         .clock(va$clock)
     );
-    tfc_w1a1_e9_mvtu$pes$0$fa fa(
+    tfc_w1a1_e9_mvtu$ctrl$room fa(
         .d(fa$d),
         .q(fa$q),
         .clock(fa$clock)
     );
-    tfc_w1a1_e9_mvtu$pes$0$la la(
+    tfc_w1a1_e9_mvtu$ctrl$room la(
         .d(la$d),
         .q(la$q),
         .clock(la$clock)
     );
-    tfc_w1a1_e9_mvtu$pes$0$pa pa(
+    tfc_w1a1_e9_mvtu$ctrl$room pa(
         .d(pa$d),
         .q(pa$q),
         .clock(pa$clock)
     );
-    tfc_w1a1_e9_mvtu$pes$0$vb vb(
+    tfc_w1a1_e9_mvtu$ctrl$room vb(
         .d(vb$d),
         .q(vb$q),
         .clock(vb$clock)
     );
-    tfc_w1a1_e9_mvtu$pes$0$fb fb(
+    tfc_w1a1_e9_mvtu$ctrl$room fb(
         .d(fb$d),
         .q(fb$q),
         .clock(fb$clock)
     );
-    tfc_w1a1_e9_mvtu$pes$0$lb lb(
+    tfc_w1a1_e9_mvtu$ctrl$room lb(
         .d(lb$d),
         .q(lb$q),
         .clock(lb$clock)
     );
-    tfc_w1a1_e9_mvtu$pes$0$pb pb(
+    tfc_w1a1_e9_mvtu$ctrl$room pb(
         .d(pb$d),
         .q(pb$q),
         .clock(pb$clock)
     );
-    tfc_w1a1_e9_mvtu$pes$0$pc pc(
+    tfc_w1a1_e9_mvtu$pes$0$tree$r2$0 pc(
         .d(pc$d),
         .q(pc$q),
         .clock(pc$clock)
     );
-    tfc_w1a1_e9_mvtu$pes$0$v1 v1(
+    tfc_w1a1_e9_mvtu$ctrl$room v1(
         .d(v1$d),
         .q(v1$q),
         .clock(v1$clock)
     );
-    tfc_w1a1_e9_mvtu$pes$0$first1 first1(
+    tfc_w1a1_e9_mvtu$ctrl$room first1(
         .d(first1$d),
         .q(first1$q),
         .clock(first1$clock)
     );
-    tfc_w1a1_e9_mvtu$pes$0$last1 last1(
+    tfc_w1a1_e9_mvtu$ctrl$room last1(
         .d(last1$d),
         .q(last1$q),
         .clock(last1$clock)
     );
-    tfc_w1a1_e9_mvtu$pes$0$pad1 pad1(
+    tfc_w1a1_e9_mvtu$ctrl$room pad1(
         .d(pad1$d),
         .q(pad1$q),
         .clock(pad1$clock)
     );
-    tfc_w1a1_e9_mvtu$pes$0$acc acc(
+    tfc_w1a1_e9_mvtu$ctrl$x1 acc(
         .d(acc$d),
         .q(acc$q),
         .clock(acc$clock)
     );
-    tfc_w1a1_e9_mvtu$pes$0$yreg yreg(
+    tfc_w1a1_e9_mvtu$ctrl$x1 yreg(
         .d(yreg$d),
         .q(yreg$q),
         .clock(yreg$clock)
     );
-    tfc_w1a1_e9_mvtu$pes$0$vout vout(
+    tfc_w1a1_e9_mvtu$ctrl$room vout(
         .d(vout$d),
         .q(vout$q),
         .clock(vout$clock)
@@ -2420,215 +1548,6 @@ module tfc_w1a1_e9_mvtu$pes$0(clock,in_valid,first,last,pad,x,w,out_valid,y);
 endmodule // tfc_w1a1_e9_mvtu$pes$0
 
 
-module tfc_w1a1_e9_mvtu$pes$0$acc(d,q,clock);
-    
-    // Module arguments
-    input wire  [7:0] d;
-    output reg  [7:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 8'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e9_mvtu$pes$0$acc
-
-
-module tfc_w1a1_e9_mvtu$pes$0$fa(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e9_mvtu$pes$0$fa
-
-
-module tfc_w1a1_e9_mvtu$pes$0$fb(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e9_mvtu$pes$0$fb
-
-
-module tfc_w1a1_e9_mvtu$pes$0$first1(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e9_mvtu$pes$0$first1
-
-
-module tfc_w1a1_e9_mvtu$pes$0$la(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e9_mvtu$pes$0$la
-
-
-module tfc_w1a1_e9_mvtu$pes$0$last1(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e9_mvtu$pes$0$last1
-
-
-module tfc_w1a1_e9_mvtu$pes$0$lb(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e9_mvtu$pes$0$lb
-
-
-module tfc_w1a1_e9_mvtu$pes$0$pa(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e9_mvtu$pes$0$pa
-
-
-module tfc_w1a1_e9_mvtu$pes$0$pad1(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e9_mvtu$pes$0$pad1
-
-
-module tfc_w1a1_e9_mvtu$pes$0$pb(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e9_mvtu$pes$0$pb
-
-
-module tfc_w1a1_e9_mvtu$pes$0$pc(d,q,clock);
-    
-    // Module arguments
-    input wire  [3:0] d;
-    output reg  [3:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 4'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e9_mvtu$pes$0$pc
-
-
 module tfc_w1a1_e9_mvtu$pes$0$tree(clock,bits,count);
     
     // Module arguments
@@ -2686,27 +1605,27 @@ module tfc_w1a1_e9_mvtu$pes$0$tree(clock,bits,count);
         .b(lv1$0$b),
         .s(lv1$0$s)
     );
-    tfc_w1a1_e9_mvtu$pes$0$tree$lv1$1 lv1$1(
+    tfc_w1a1_e9_mvtu$pes$0$tree$lv1$0 lv1$1(
         .a(lv1$1$a),
         .b(lv1$1$b),
         .s(lv1$1$s)
     );
-    tfc_w1a1_e9_mvtu$pes$0$tree$lv1$2 lv1$2(
+    tfc_w1a1_e9_mvtu$pes$0$tree$lv1$0 lv1$2(
         .a(lv1$2$a),
         .b(lv1$2$b),
         .s(lv1$2$s)
     );
-    tfc_w1a1_e9_mvtu$pes$0$tree$lv1$3 lv1$3(
+    tfc_w1a1_e9_mvtu$pes$0$tree$lv1$0 lv1$3(
         .a(lv1$3$a),
         .b(lv1$3$b),
         .s(lv1$3$s)
     );
-    tfc_w1a1_e9_mvtu$pes$0$tree$lv2$0 lv2$0(
+    tfc_w1a1_e9_mvtu$pes$0$tree$lv1$0 lv2$0(
         .a(lv2$0$a),
         .b(lv2$0$b),
         .s(lv2$0$s)
     );
-    tfc_w1a1_e9_mvtu$pes$0$tree$lv2$1 lv2$1(
+    tfc_w1a1_e9_mvtu$pes$0$tree$lv1$0 lv2$1(
         .a(lv2$1$a),
         .b(lv2$1$b),
         .s(lv2$1$s)
@@ -2716,37 +1635,37 @@ module tfc_w1a1_e9_mvtu$pes$0$tree(clock,bits,count);
         .q(r2$0$q),
         .clock(r2$0$clock)
     );
-    tfc_w1a1_e9_mvtu$pes$0$tree$r2$1 r2$1(
+    tfc_w1a1_e9_mvtu$pes$0$tree$r2$0 r2$1(
         .d(r2$1$d),
         .q(r2$1$q),
         .clock(r2$1$clock)
     );
-    tfc_w1a1_e9_mvtu$pes$0$tree$lv3$0 lv3$0(
+    tfc_w1a1_e9_mvtu$pes$0$tree$lv1$0 lv3$0(
         .a(lv3$0$a),
         .b(lv3$0$b),
         .s(lv3$0$s)
     );
-    tfc_w1a1_e9_mvtu$pes$0$tree$lv4$0 lv4$0(
+    tfc_w1a1_e9_mvtu$pes$0$tree$lv1$0 lv4$0(
         .a(lv4$0$a),
         .b(lv4$0$b),
         .s(lv4$0$s)
     );
-    tfc_w1a1_e9_mvtu$pes$0$tree$r4$0 r4$0(
+    tfc_w1a1_e9_mvtu$pes$0$tree$r2$0 r4$0(
         .d(r4$0$d),
         .q(r4$0$q),
         .clock(r4$0$clock)
     );
-    tfc_w1a1_e9_mvtu$pes$0$tree$lv5$0 lv5$0(
+    tfc_w1a1_e9_mvtu$pes$0$tree$lv1$0 lv5$0(
         .a(lv5$0$a),
         .b(lv5$0$b),
         .s(lv5$0$s)
     );
-    tfc_w1a1_e9_mvtu$pes$0$tree$lv6$0 lv6$0(
+    tfc_w1a1_e9_mvtu$pes$0$tree$lv1$0 lv6$0(
         .a(lv6$0$a),
         .b(lv6$0$b),
         .s(lv6$0$s)
     );
-    tfc_w1a1_e9_mvtu$pes$0$tree$lv7$0 lv7$0(
+    tfc_w1a1_e9_mvtu$pes$0$tree$lv1$0 lv7$0(
         .a(lv7$0$a),
         .b(lv7$0$b),
         .s(lv7$0$s)
@@ -2827,156 +1746,6 @@ module tfc_w1a1_e9_mvtu$pes$0$tree$lv1$0(a,b,s);
 endmodule // tfc_w1a1_e9_mvtu$pes$0$tree$lv1$0
 
 
-module tfc_w1a1_e9_mvtu$pes$0$tree$lv1$1(a,b,s);
-    
-    // Module arguments
-    input wire  [3:0] a;
-    input wire  [3:0] b;
-    output reg  [3:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // tfc_w1a1_e9_mvtu$pes$0$tree$lv1$1
-
-
-module tfc_w1a1_e9_mvtu$pes$0$tree$lv1$2(a,b,s);
-    
-    // Module arguments
-    input wire  [3:0] a;
-    input wire  [3:0] b;
-    output reg  [3:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // tfc_w1a1_e9_mvtu$pes$0$tree$lv1$2
-
-
-module tfc_w1a1_e9_mvtu$pes$0$tree$lv1$3(a,b,s);
-    
-    // Module arguments
-    input wire  [3:0] a;
-    input wire  [3:0] b;
-    output reg  [3:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // tfc_w1a1_e9_mvtu$pes$0$tree$lv1$3
-
-
-module tfc_w1a1_e9_mvtu$pes$0$tree$lv2$0(a,b,s);
-    
-    // Module arguments
-    input wire  [3:0] a;
-    input wire  [3:0] b;
-    output reg  [3:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // tfc_w1a1_e9_mvtu$pes$0$tree$lv2$0
-
-
-module tfc_w1a1_e9_mvtu$pes$0$tree$lv2$1(a,b,s);
-    
-    // Module arguments
-    input wire  [3:0] a;
-    input wire  [3:0] b;
-    output reg  [3:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // tfc_w1a1_e9_mvtu$pes$0$tree$lv2$1
-
-
-module tfc_w1a1_e9_mvtu$pes$0$tree$lv3$0(a,b,s);
-    
-    // Module arguments
-    input wire  [3:0] a;
-    input wire  [3:0] b;
-    output reg  [3:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // tfc_w1a1_e9_mvtu$pes$0$tree$lv3$0
-
-
-module tfc_w1a1_e9_mvtu$pes$0$tree$lv4$0(a,b,s);
-    
-    // Module arguments
-    input wire  [3:0] a;
-    input wire  [3:0] b;
-    output reg  [3:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // tfc_w1a1_e9_mvtu$pes$0$tree$lv4$0
-
-
-module tfc_w1a1_e9_mvtu$pes$0$tree$lv5$0(a,b,s);
-    
-    // Module arguments
-    input wire  [3:0] a;
-    input wire  [3:0] b;
-    output reg  [3:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // tfc_w1a1_e9_mvtu$pes$0$tree$lv5$0
-
-
-module tfc_w1a1_e9_mvtu$pes$0$tree$lv6$0(a,b,s);
-    
-    // Module arguments
-    input wire  [3:0] a;
-    input wire  [3:0] b;
-    output reg  [3:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // tfc_w1a1_e9_mvtu$pes$0$tree$lv6$0
-
-
-module tfc_w1a1_e9_mvtu$pes$0$tree$lv7$0(a,b,s);
-    
-    // Module arguments
-    input wire  [3:0] a;
-    input wire  [3:0] b;
-    output reg  [3:0] s;
-    
-    // Update code
-    always @(*) begin
-        s = a + b;
-    end
-    
-endmodule // tfc_w1a1_e9_mvtu$pes$0$tree$lv7$0
-
-
 module tfc_w1a1_e9_mvtu$pes$0$tree$r2$0(d,q,clock);
     
     // Module arguments
@@ -2994,139 +1763,6 @@ module tfc_w1a1_e9_mvtu$pes$0$tree$r2$0(d,q,clock);
     end
           
 endmodule // tfc_w1a1_e9_mvtu$pes$0$tree$r2$0
-
-
-module tfc_w1a1_e9_mvtu$pes$0$tree$r2$1(d,q,clock);
-    
-    // Module arguments
-    input wire  [3:0] d;
-    output reg  [3:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 4'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e9_mvtu$pes$0$tree$r2$1
-
-
-module tfc_w1a1_e9_mvtu$pes$0$tree$r4$0(d,q,clock);
-    
-    // Module arguments
-    input wire  [3:0] d;
-    output reg  [3:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 4'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e9_mvtu$pes$0$tree$r4$0
-
-
-module tfc_w1a1_e9_mvtu$pes$0$v1(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e9_mvtu$pes$0$v1
-
-
-module tfc_w1a1_e9_mvtu$pes$0$va(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e9_mvtu$pes$0$va
-
-
-module tfc_w1a1_e9_mvtu$pes$0$vb(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e9_mvtu$pes$0$vb
-
-
-module tfc_w1a1_e9_mvtu$pes$0$vout(d,q,clock);
-    
-    // Module arguments
-    input wire  d;
-    output reg  q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 1'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e9_mvtu$pes$0$vout
-
-
-module tfc_w1a1_e9_mvtu$pes$0$yreg(d,q,clock);
-    
-    // Module arguments
-    input wire  [7:0] d;
-    output reg  [7:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 8'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e9_mvtu$pes$0$yreg
 
 
 module tfc_w1a1_e9_mvtu$wmem$0(clock,address,data);
@@ -3156,7 +1792,7 @@ module tfc_w1a1_e9_mvtu$wmem$0(clock,address,data);
         .clock(banks$0$clock),
         .data(banks$0$data)
     );
-    tfc_w1a1_e9_mvtu$wmem$0$alo alo(
+    tfc_w1a1_e9_mvtu$ctrl$wa alo(
         .d(alo$d),
         .q(alo$q),
         .clock(alo$clock)
@@ -3183,25 +1819,6 @@ module tfc_w1a1_e9_mvtu$wmem$0(clock,address,data);
 endmodule // tfc_w1a1_e9_mvtu$wmem$0
 
 
-module tfc_w1a1_e9_mvtu$wmem$0$alo(d,q,clock);
-    
-    // Module arguments
-    input wire  [8:0] d;
-    output reg  [8:0] q;
-    input wire  clock;
-    
-    // Update code (custom)
-    initial begin
-       q = 9'h0;
-    end
-    
-    always @(posedge clock) begin
-       q <= d;
-    end
-          
-endmodule // tfc_w1a1_e9_mvtu$wmem$0$alo
-
-
 module tfc_w1a1_e9_mvtu$wmem$0$banks$0(address,clock,data);
     
     // Module arguments
@@ -3212,522 +1829,23 @@ module tfc_w1a1_e9_mvtu$wmem$0$banks$0(address,clock,data);
     // Update code (custom)
     reg[7:0] mem [511:0];
     
-    initial begin
-    mem[0] = 8'hef;
-    mem[1] = 8'hd;
-    mem[2] = 8'h1a;
-    mem[3] = 8'h82;
-    mem[4] = 8'hcc;
-    mem[5] = 8'h18;
-    mem[6] = 8'hda;
-    mem[7] = 8'hce;
-    mem[8] = 8'h68;
-    mem[9] = 8'h99;
-    mem[10] = 8'h37;
-    mem[11] = 8'h12;
-    mem[12] = 8'h7d;
-    mem[13] = 8'h40;
-    mem[14] = 8'h50;
-    mem[15] = 8'hfd;
-    mem[16] = 8'had;
-    mem[17] = 8'hfc;
-    mem[18] = 8'h2c;
-    mem[19] = 8'h10;
-    mem[20] = 8'h44;
-    mem[21] = 8'h0;
-    mem[22] = 8'h9a;
-    mem[23] = 8'hd9;
-    mem[24] = 8'h8a;
-    mem[25] = 8'h5e;
-    mem[26] = 8'hb7;
-    mem[27] = 8'h17;
-    mem[28] = 8'hef;
-    mem[29] = 8'he9;
-    mem[30] = 8'hce;
-    mem[31] = 8'h68;
-    mem[32] = 8'hc6;
-    mem[33] = 8'h20;
-    mem[34] = 8'h17;
-    mem[35] = 8'hc;
-    mem[36] = 8'hf;
-    mem[37] = 8'hf8;
-    mem[38] = 8'h56;
-    mem[39] = 8'h60;
-    mem[40] = 8'h56;
-    mem[41] = 8'h1;
-    mem[42] = 8'hc8;
-    mem[43] = 8'ha8;
-    mem[44] = 8'h86;
-    mem[45] = 8'h3f;
-    mem[46] = 8'h99;
-    mem[47] = 8'h83;
-    mem[48] = 8'hcf;
-    mem[49] = 8'h4d;
-    mem[50] = 8'hdc;
-    mem[51] = 8'h18;
-    mem[52] = 8'he6;
-    mem[53] = 8'h79;
-    mem[54] = 8'h5b;
-    mem[55] = 8'h78;
-    mem[56] = 8'h39;
-    mem[57] = 8'hde;
-    mem[58] = 8'he7;
-    mem[59] = 8'hf7;
-    mem[60] = 8'h39;
-    mem[61] = 8'h40;
-    mem[62] = 8'h88;
-    mem[63] = 8'h49;
-    mem[64] = 8'h1b;
-    mem[65] = 8'hf6;
-    mem[66] = 8'hf7;
-    mem[67] = 8'h5f;
-    mem[68] = 8'h7d;
-    mem[69] = 8'he8;
-    mem[70] = 8'h6c;
-    mem[71] = 8'h78;
-    mem[72] = 8'ha9;
-    mem[73] = 8'h7d;
-    mem[74] = 8'h3c;
-    mem[75] = 8'h81;
-    mem[76] = 8'h8;
-    mem[77] = 8'h30;
-    mem[78] = 8'h9a;
-    mem[79] = 8'hc8;
-    mem[80] = 8'hfb;
-    mem[81] = 8'h22;
-    mem[82] = 8'h53;
-    mem[83] = 8'haf;
-    mem[84] = 8'h78;
-    mem[85] = 8'hf2;
-    mem[86] = 8'h64;
-    mem[87] = 8'hb6;
-    mem[88] = 8'h52;
-    mem[89] = 8'hc1;
-    mem[90] = 8'h8f;
-    mem[91] = 8'hf6;
-    mem[92] = 8'h99;
-    mem[93] = 8'h94;
-    mem[94] = 8'h90;
-    mem[95] = 8'h67;
-    mem[96] = 8'h70;
-    mem[97] = 8'hc3;
-    mem[98] = 8'h5;
-    mem[99] = 8'h74;
-    mem[100] = 8'h11;
-    mem[101] = 8'h14;
-    mem[102] = 8'hb1;
-    mem[103] = 8'h51;
-    mem[104] = 8'h85;
-    mem[105] = 8'hdd;
-    mem[106] = 8'h62;
-    mem[107] = 8'h13;
-    mem[108] = 8'h70;
-    mem[109] = 8'h42;
-    mem[110] = 8'ha9;
-    mem[111] = 8'h9a;
-    mem[112] = 8'h77;
-    mem[113] = 8'h87;
-    mem[114] = 8'h4d;
-    mem[115] = 8'hfe;
-    mem[116] = 8'h58;
-    mem[117] = 8'h30;
-    mem[118] = 8'hb9;
-    mem[119] = 8'h33;
-    mem[120] = 8'hf2;
-    mem[121] = 8'h32;
-    mem[122] = 8'h13;
-    mem[123] = 8'hcf;
-    mem[124] = 8'hbb;
-    mem[125] = 8'h97;
-    mem[126] = 8'h26;
-    mem[127] = 8'ha6;
-    mem[128] = 8'h31;
-    mem[129] = 8'hde;
-    mem[130] = 8'h67;
-    mem[131] = 8'hff;
-    mem[132] = 8'h39;
-    mem[133] = 8'h0;
-    mem[134] = 8'h88;
-    mem[135] = 8'h49;
-    mem[136] = 8'h4e;
-    mem[137] = 8'hc1;
-    mem[138] = 8'h29;
-    mem[139] = 8'h0;
-    mem[140] = 8'hc4;
-    mem[141] = 8'h6d;
-    mem[142] = 8'h5f;
-    mem[143] = 8'hef;
-    mem[144] = 8'h38;
-    mem[145] = 8'hfe;
-    mem[146] = 8'h84;
-    mem[147] = 8'hd5;
-    mem[148] = 8'h29;
-    mem[149] = 8'hb4;
-    mem[150] = 8'h12;
-    mem[151] = 8'hc;
-    mem[152] = 8'h78;
-    mem[153] = 8'h83;
-    mem[154] = 8'h48;
-    mem[155] = 8'h82;
-    mem[156] = 8'hf5;
-    mem[157] = 8'h37;
-    mem[158] = 8'h12;
-    mem[159] = 8'h9f;
-    mem[160] = 8'he4;
-    mem[161] = 8'hb9;
-    mem[162] = 8'h13;
-    mem[163] = 8'h80;
-    mem[164] = 8'h5d;
-    mem[165] = 8'h58;
-    mem[166] = 8'h14;
-    mem[167] = 8'hf7;
-    mem[168] = 8'h28;
-    mem[169] = 8'h5f;
-    mem[170] = 8'h8c;
-    mem[171] = 8'hb7;
-    mem[172] = 8'hab;
-    mem[173] = 8'h3d;
-    mem[174] = 8'hdb;
-    mem[175] = 8'h48;
-    mem[176] = 8'h70;
-    mem[177] = 8'hb8;
-    mem[178] = 8'h90;
-    mem[179] = 8'h58;
-    mem[180] = 8'h23;
-    mem[181] = 8'hbe;
-    mem[182] = 8'h37;
-    mem[183] = 8'hfc;
-    mem[184] = 8'ha;
-    mem[185] = 8'h46;
-    mem[186] = 8'hae;
-    mem[187] = 8'hc7;
-    mem[188] = 8'hab;
-    mem[189] = 8'haf;
-    mem[190] = 8'hce;
-    mem[191] = 8'h4c;
-    mem[192] = 8'h5c;
-    mem[193] = 8'h81;
-    mem[194] = 8'heb;
-    mem[195] = 8'h60;
-    mem[196] = 8'hed;
-    mem[197] = 8'h6d;
-    mem[198] = 8'h53;
-    mem[199] = 8'hbd;
-    mem[200] = 8'h2;
-    mem[201] = 8'he0;
-    mem[202] = 8'h97;
-    mem[203] = 8'h1;
-    mem[204] = 8'haf;
-    mem[205] = 8'hfd;
-    mem[206] = 8'h57;
-    mem[207] = 8'hec;
-    mem[208] = 8'h54;
-    mem[209] = 8'he1;
-    mem[210] = 8'h49;
-    mem[211] = 8'h68;
-    mem[212] = 8'h5;
-    mem[213] = 8'h7d;
-    mem[214] = 8'h31;
-    mem[215] = 8'h33;
-    mem[216] = 8'h63;
-    mem[217] = 8'hfc;
-    mem[218] = 8'h97;
-    mem[219] = 8'h5c;
-    mem[220] = 8'h2d;
-    mem[221] = 8'hb8;
-    mem[222] = 8'hfb;
-    mem[223] = 8'h61;
-    mem[224] = 8'hc4;
-    mem[225] = 8'h21;
-    mem[226] = 8'h58;
-    mem[227] = 8'h80;
-    mem[228] = 8'hc6;
-    mem[229] = 8'hff;
-    mem[230] = 8'h77;
-    mem[231] = 8'hbe;
-    mem[232] = 8'h1a;
-    mem[233] = 8'h83;
-    mem[234] = 8'hcc;
-    mem[235] = 8'hab;
-    mem[236] = 8'haf;
-    mem[237] = 8'hfd;
-    mem[238] = 8'h5f;
-    mem[239] = 8'hac;
-    mem[240] = 8'h27;
-    mem[241] = 8'h1d;
-    mem[242] = 8'h5c;
-    mem[243] = 8'h96;
-    mem[244] = 8'ha;
-    mem[245] = 8'hb0;
-    mem[246] = 8'h9a;
-    mem[247] = 8'h61;
-    mem[248] = 8'h32;
-    mem[249] = 8'h23;
-    mem[250] = 8'hcc;
-    mem[251] = 8'hec;
-    mem[252] = 8'h2f;
-    mem[253] = 8'hbf;
-    mem[254] = 8'h7f;
-    mem[255] = 8'h21;
-    end
-    initial begin
-    mem[256] = 8'haa;
-    mem[257] = 8'hd;
-    mem[258] = 8'hdc;
-    mem[259] = 8'h83;
-    mem[260] = 8'hce;
-    mem[261] = 8'hfb;
-    mem[262] = 8'h5e;
-    mem[263] = 8'h6a;
-    mem[264] = 8'h16;
-    mem[265] = 8'h54;
-    mem[266] = 8'h2b;
-    mem[267] = 8'he6;
-    mem[268] = 8'h9a;
-    mem[269] = 8'hcd;
-    mem[270] = 8'h84;
-    mem[271] = 8'h47;
-    mem[272] = 8'h79;
-    mem[273] = 8'he3;
-    mem[274] = 8'hcc;
-    mem[275] = 8'ha9;
-    mem[276] = 8'h33;
-    mem[277] = 8'h27;
-    mem[278] = 8'h7e;
-    mem[279] = 8'h9c;
-    mem[280] = 8'h31;
-    mem[281] = 8'hde;
-    mem[282] = 8'ha7;
-    mem[283] = 8'hf7;
-    mem[284] = 8'h39;
-    mem[285] = 8'h0;
-    mem[286] = 8'h88;
-    mem[287] = 8'h41;
-    mem[288] = 8'hc5;
-    mem[289] = 8'h79;
-    mem[290] = 8'h78;
-    mem[291] = 8'h28;
-    mem[292] = 8'h52;
-    mem[293] = 8'h42;
-    mem[294] = 8'had;
-    mem[295] = 8'h92;
-    mem[296] = 8'hd;
-    mem[297] = 8'hc7;
-    mem[298] = 8'he9;
-    mem[299] = 8'hf7;
-    mem[300] = 8'h92;
-    mem[301] = 8'h67;
-    mem[302] = 8'h89;
-    mem[303] = 8'hb;
-    mem[304] = 8'h45;
-    mem[305] = 8'hd0;
-    mem[306] = 8'he9;
-    mem[307] = 8'h79;
-    mem[308] = 8'hc6;
-    mem[309] = 8'h6f;
-    mem[310] = 8'hd;
-    mem[311] = 8'hdd;
-    mem[312] = 8'h18;
-    mem[313] = 8'hc2;
-    mem[314] = 8'he3;
-    mem[315] = 8'h5b;
-    mem[316] = 8'h75;
-    mem[317] = 8'h44;
-    mem[318] = 8'h24;
-    mem[319] = 8'h96;
-    mem[320] = 8'h78;
-    mem[321] = 8'hd6;
-    mem[322] = 8'h32;
-    mem[323] = 8'h93;
-    mem[324] = 8'hdb;
-    mem[325] = 8'h5;
-    mem[326] = 8'h88;
-    mem[327] = 8'he;
-    mem[328] = 8'h39;
-    mem[329] = 8'hdf;
-    mem[330] = 8'h67;
-    mem[331] = 8'hff;
-    mem[332] = 8'h39;
-    mem[333] = 8'h0;
-    mem[334] = 8'h88;
-    mem[335] = 8'h41;
-    mem[336] = 8'hca;
-    mem[337] = 8'h20;
-    mem[338] = 8'h98;
-    mem[339] = 8'h0;
-    mem[340] = 8'hc6;
-    mem[341] = 8'hff;
-    mem[342] = 8'h77;
-    mem[343] = 8'hae;
-    mem[344] = 8'hc5;
-    mem[345] = 8'h78;
-    mem[346] = 8'hb9;
-    mem[347] = 8'h40;
-    mem[348] = 8'h43;
-    mem[349] = 8'hf;
-    mem[350] = 8'h5;
-    mem[351] = 8'h95;
-    mem[352] = 8'h39;
-    mem[353] = 8'h9f;
-    mem[354] = 8'h44;
-    mem[355] = 8'hbf;
-    mem[356] = 8'h7c;
-    mem[357] = 8'h32;
-    mem[358] = 8'h6a;
-    mem[359] = 8'h98;
-    mem[360] = 8'h87;
-    mem[361] = 8'h7c;
-    mem[362] = 8'hd9;
-    mem[363] = 8'h3d;
-    mem[364] = 8'h46;
-    mem[365] = 8'hfb;
-    mem[366] = 8'hed;
-    mem[367] = 8'h73;
-    mem[368] = 8'h70;
-    mem[369] = 8'h2a;
-    mem[370] = 8'h98;
-    mem[371] = 8'hac;
-    mem[372] = 8'h23;
-    mem[373] = 8'hb7;
-    mem[374] = 8'h17;
-    mem[375] = 8'h94;
-    mem[376] = 8'h17;
-    mem[377] = 8'h57;
-    mem[378] = 8'h6d;
-    mem[379] = 8'hfe;
-    mem[380] = 8'h12;
-    mem[381] = 8'h87;
-    mem[382] = 8'h8d;
-    mem[383] = 8'h43;
-    mem[384] = 8'he5;
-    mem[385] = 8'h38;
-    mem[386] = 8'h32;
-    mem[387] = 8'h2;
-    mem[388] = 8'hc0;
-    mem[389] = 8'hca;
-    mem[390] = 8'h84;
-    mem[391] = 8'hf6;
-    mem[392] = 8'h96;
-    mem[393] = 8'h7e;
-    mem[394] = 8'h17;
-    mem[395] = 8'h5f;
-    mem[396] = 8'h2d;
-    mem[397] = 8'hd8;
-    mem[398] = 8'he4;
-    mem[399] = 8'h60;
-    mem[400] = 8'h5a;
-    mem[401] = 8'h87;
-    mem[402] = 8'hcd;
-    mem[403] = 8'he6;
-    mem[404] = 8'hbc;
-    mem[405] = 8'h6d;
-    mem[406] = 8'h59;
-    mem[407] = 8'ha5;
-    mem[408] = 8'h25;
-    mem[409] = 8'h38;
-    mem[410] = 8'h87;
-    mem[411] = 8'h5e;
-    mem[412] = 8'h2d;
-    mem[413] = 8'hbc;
-    mem[414] = 8'hf3;
-    mem[415] = 8'h60;
-    mem[416] = 8'hf9;
-    mem[417] = 8'h87;
-    mem[418] = 8'h6e;
-    mem[419] = 8'h97;
-    mem[420] = 8'h7c;
-    mem[421] = 8'h20;
-    mem[422] = 8'h98;
-    mem[423] = 8'hb6;
-    mem[424] = 8'hc6;
-    mem[425] = 8'h21;
-    mem[426] = 8'hd8;
-    mem[427] = 8'h80;
-    mem[428] = 8'hc6;
-    mem[429] = 8'hff;
-    mem[430] = 8'h77;
-    mem[431] = 8'hb6;
-    mem[432] = 8'hb3;
-    mem[433] = 8'hfe;
-    mem[434] = 8'he7;
-    mem[435] = 8'h1d;
-    mem[436] = 8'h71;
-    mem[437] = 8'h62;
-    mem[438] = 8'h68;
-    mem[439] = 8'hb8;
-    mem[440] = 8'hc0;
-    mem[441] = 8'h21;
-    mem[442] = 8'h18;
-    mem[443] = 8'h0;
-    mem[444] = 8'hc6;
-    mem[445] = 8'hff;
-    mem[446] = 8'h77;
-    mem[447] = 8'hb6;
-    mem[448] = 8'h58;
-    mem[449] = 8'hf2;
-    mem[450] = 8'ha3;
-    mem[451] = 8'h53;
-    mem[452] = 8'hf5;
-    mem[453] = 8'hc4;
-    mem[454] = 8'h0;
-    mem[455] = 8'h8c;
-    mem[456] = 8'hf6;
-    mem[457] = 8'h8d;
-    mem[458] = 8'h7;
-    mem[459] = 8'hf6;
-    mem[460] = 8'h9d;
-    mem[461] = 8'hd0;
-    mem[462] = 8'h90;
-    mem[463] = 8'h67;
-    mem[464] = 8'h6d;
-    mem[465] = 8'hdc;
-    mem[466] = 8'h2c;
-    mem[467] = 8'h51;
-    mem[468] = 8'hc1;
-    mem[469] = 8'h4;
-    mem[470] = 8'h93;
-    mem[471] = 8'h9d;
-    mem[472] = 8'h6c;
-    mem[473] = 8'h45;
-    mem[474] = 8'hd;
-    mem[475] = 8'he0;
-    mem[476] = 8'h8a;
-    mem[477] = 8'h15;
-    mem[478] = 8'h91;
-    mem[479] = 8'h47;
-    mem[480] = 8'h45;
-    mem[481] = 8'hcd;
-    mem[482] = 8'he7;
-    mem[483] = 8'h76;
-    mem[484] = 8'h7c;
-    mem[485] = 8'h60;
-    mem[486] = 8'h5b;
-    mem[487] = 8'hf9;
-    mem[488] = 8'hfb;
-    mem[489] = 8'ha3;
-    mem[490] = 8'h50;
-    mem[491] = 8'h8b;
-    mem[492] = 8'hfc;
-    mem[493] = 8'hb2;
-    mem[494] = 8'h5a;
-    mem[495] = 8'hbe;
-    mem[496] = 8'hb7;
-    mem[497] = 8'h3f;
-    mem[498] = 8'h58;
-    mem[499] = 8'had;
-    mem[500] = 8'h52;
-    mem[501] = 8'h23;
-    mem[502] = 8'hec;
-    mem[503] = 8'h32;
-    mem[504] = 8'h86;
-    mem[505] = 8'h81;
-    mem[506] = 8'hfa;
-    mem[507] = 8'h0;
-    mem[508] = 8'hc4;
-    mem[509] = 8'h69;
-    mem[510] = 8'hdb;
-    mem[511] = 8'hfb;
-    end
+    integer mem$i;
+    localparam [511:0] mem$0 = 512'h49884039f7e7de39785b79e618dc4dcf83993f86a8c801566056f80f0c1720c668cee9ef17b75e8ad99a0044102cfcadfd50407d12379968ceda18cc821a0def;
+    initial for (mem$i = 0; mem$i < 64; mem$i = mem$i + 1) mem[0 + mem$i] = mem$0[8*mem$i +: 8];
+    localparam [511:0] mem$64 = 512'ha62697bbcf1332f233b93058fe4d87779aa942701362dd8551b114117405c37067909499f68fc152b664f278af5322fbc89a3008813c7da9786ce87d5ff7f61b;
+    initial for (mem$i = 0; mem$i < 64; mem$i = mem$i + 1) mem[64 + mem$i] = mem$64[8*mem$i +: 8];
+    localparam [511:0] mem$128 = 512'h4cceafabc7ae460afc37be235890b87048db3dabb78c5f28f714585d8013b9e49f1237f5824883780c12b429d584fe38ef5f6dc40029c14e49880039ff67de31;
+    initial for (mem$i = 0; mem$i < 64; mem$i = mem$i + 1) mem[128 + mem$i] = mem$128[8*mem$i +: 8];
+    localparam [511:0] mem$192 = 512'h217fbf2feccc2332619ab00a965c1d27ac5ffdafabcc831abe77ffc6805821c461fbb82d5c97fc6333317d056849e154ec57fdaf0197e002bd536ded60eb815c;
+    initial for (mem$i = 0; mem$i < 64; mem$i = mem$i + 1) mem[192 + mem$i] = mem$192[8*mem$i +: 8];
+    localparam [511:0] mem$256 = 512'h962444755be3c218dd0d6fc679e9d0450b896792f7e9c70d92ad4252287879c541880039f7a7de319c7e2733a9cce3794784cd9ae62b54166a5efbce83dc0daa;
+    initial for (mem$i = 0; mem$i < 64; mem$i = mem$i + 1) mem[256 + mem$i] = mem$256[8*mem$i +: 8];
+    localparam [511:0] mem$320 = 512'h438d8712fe6d57179417b723ac982a7073edfb463dd97c87986a327cbf449f3995050f4340b978c5ae77ffc6009820ca41880039ff67df390e8805db9332d678;
+    initial for (mem$i = 0; mem$i < 64; mem$i = mem$i + 1) mem[320 + mem$i] = mem$320[8*mem$i +: 8];
+    localparam [511:0] mem$384 = 512'hb677ffc6001821c0b86862711de7feb3b677ffc680d821c6b698207c976e87f960f3bc2d5e873825a5596dbce6cd875a60e4d82d5f177e96f684cac0023238e5;
+    initial for (mem$i = 0; mem$i < 64; mem$i = mem$i + 1) mem[384 + mem$i] = mem$384[8*mem$i +: 8];
+    localparam [511:0] mem$448 = 512'hfbdb69c400fa818632ec2352ad583fb7be5ab2fc8b50a3fbf95b607c76e7cd454791158ae00d456c9d9304c1512cdc6d6790d09df6078df68c00c4f553a3f258;
+    initial for (mem$i = 0; mem$i < 64; mem$i = mem$i + 1) mem[448 + mem$i] = mem$448[8*mem$i +: 8];
     
     always @(posedge clock) begin
        data <= mem[address];
