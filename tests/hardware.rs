@@ -286,7 +286,11 @@ fn break_weights(design: &Path, file: &str, all: bool) -> String {
     let path = design.join(file);
     let text = std::fs::read_to_string(&path).unwrap();
     // `mem[<addr>] = <N>'b<bits>;` (or 'h)
-    let rom = text.find("$wmem$0$rom(").expect("a weight ROM module");
+    // a deep ROM in logic is split into banks: the first one's
+    let rom = text
+        .find("$wmem$0$rom(")
+        .or_else(|| text.find("$wmem$0$banks$0("))
+        .expect("a weight ROM module");
     let at = rom + text[rom..].find("] = ").expect("a ROM initialisation") + "] = ".len();
     let end = at + text[at..].find(';').unwrap();
     let word = &text[at..end];

@@ -143,7 +143,11 @@ fn tfc_netlist_cosimulates_bit_exact_in_the_rtls_cycles() {
 fn flip_weight_bit(design: &Path, file: &str) -> String {
     let path = design.join(file);
     let text = std::fs::read_to_string(&path).unwrap();
-    let rom = text.find("$wmem$0$rom(").expect("a weight ROM module");
+    // a deep ROM in logic is split into banks: the first one's
+    let rom = text
+        .find("$wmem$0$rom(")
+        .or_else(|| text.find("$wmem$0$banks$0("))
+        .expect("a weight ROM module");
     let at = rom + text[rom..].find("] = ").expect("a ROM initialisation") + "] = ".len();
     let end = at + text[at..].find(';').unwrap();
     let word = &text[at..end];
