@@ -544,8 +544,10 @@ mod tests {
         let (p, t) = (p.unwrap(), t.unwrap());
         println!("MvuPe<SIMD=64, n=576> inside an engine, plain: {p}");
         println!("MvuPe<SIMD=64, n=576> inside an engine, padding mode, pad tied low: {t}");
+        // inside a wrapper yosys 0.23 keeps 6 more bits of the popcount pipeline
+        // (measured 116 against 108 alone)
         assert!(
-            p.dff <= pipe_bound(64) + rest(7, 11, false),
+            p.dff <= pipe_bound(64) + rest(7, 11, false) + 6,
             "plain MvuPe<64> inside an engine: {p}"
         );
     }
