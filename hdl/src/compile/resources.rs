@@ -201,7 +201,7 @@ pub fn engine_memories(e: &Engine) -> Vec<Memory> {
 
 /// What the estimate stands for, written into manifests.
 pub const MODEL: &str =
-    "iCE40 cells after yosys 0.23 synth_ice40, estimated (bnnforge_hdl::resources)";
+    "iCE40 cells after yosys 0.23 synth_ice40, estimated by bnnforge (hdl/DESIGN.md, Resource estimate)";
 
 /// A LUT4 and a DFF estimate.
 pub type Formula = (f64, f64);
@@ -262,7 +262,7 @@ pub fn estimate(d: &Design) -> Estimate {
 pub fn report(d: &Design, est: &Estimate) -> String {
     let mut r = format!(
         "resource estimate (iCE40 cells after yosys 0.23 synth_ice40; block RAMs \
-         exact, LUT4 within a few % per design, see bnnforge_hdl::resources):\n\
+         exact, LUT4 within a few % per design, see hdl/DESIGN.md, Resource estimate):\n\
          {:<4} {:<10} {:>7} {:>7} {:>5}\n",
         "#", "engine", "LUT4", "DFF", "BRAM"
     );
