@@ -232,16 +232,126 @@ pub fn ice40_after_synth() -> String {
 }
 
 /// The yosys script: read the files, synthesise for the family under `top`, write the
-/// netlist and the cell statistics.
-pub fn yosys_script(family: Family, files: &[String], top: &str, json: &str, stat: &str) -> String {
+/// netlist and the cell statistics. On iCE40 the design is also saved as it stands
+/// before memories are mapped (`coarse`), for [`yosys_bram_script`].
+pub fn yosys_script(
+    family: Family,
+    files: &[String],
+    top: &str,
+    json: &str,
+    stat: &str,
+    coarse: &str,
+) -> String {
     let synth = match family {
-        Family::Ice40 => format!("synth_ice40 -top {top}; {}", ice40_after_synth()),
+        Family::Ice40 => format!(
+            "synth_ice40 -top {top} -run :map_ram; write_rtlil {coarse}; \
+             synth_ice40 -top {top} -run map_ram:; {}",
+            ice40_after_synth()
+        ),
         Family::Ecp5 => format!("synth_ecp5 -top {top}"),
     };
     format!(
         "read_verilog {}; {synth}; write_json {json}; tee -q -o {stat} stat -json",
         files.join(" ")
     )
+}
+
+/// The iCE40 yosys script that maps `memories` (flattened names, from
+/// [`ff_memories`]) to block RAM, from the design saved by [`yosys_script`].
+pub fn yosys_bram_script(
+    top: &str,
+    coarse: &str,
+    memories: &[&FfMemory],
+    json: &str,
+    stat: &str,
+) -> String {
+    let sel: Vec<String> = memories
+        .iter()
+        .map(|m| format!("{top}/{}", m.name))
+        .collect();
+    format!(
+        "read_rtlil {coarse}; setattr -set ram_style \"block\" {}; \
+         synth_ice40 -top {top} -run map_ram:; {}; write_json {json}; \
+         tee -q -o {stat} stat -json",
+        sel.join(" "),
+        ice40_after_synth()
+    )
+}
+
+/// A memory that yosys mapped to flip-flops.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FfMemory {
+    /// its name in the flattened design, e.g. `core.accel.e10.ram.mem`
+    pub name: String,
+    pub words: u64,
+    pub width: u64,
+    /// written at run time (a RAM; a ROM becomes LUT logic instead)
+    pub writable: bool,
+}
+
+impl FfMemory {
+    /// Whether one SB_RAM40_4K holds it (256 × 16, 512 × 8, 1024 × 4 or 2048 × 2).
+    pub fn fits_one_ice40_bram(&self) -> bool {
+        [(16, 256), (8, 512), (4, 1024), (2, 2048)]
+            .iter()
+            .any(|&(w, d)| self.width <= w && self.words <= d)
+    }
+}
+
+/// The memories yosys's log says it mapped to flip-flops: `Mapping memory \NAME in
+/// module \TOP:`, then `created N $dff cells ... of width W.` and `write interface: K
+/// write mux blocks.`
+pub fn ff_memories(log: &str) -> Vec<FfMemory> {
+    let mut out = vec![];
+    let mut lines = log.lines();
+    while let Some(l) = lines.next() {
+        let Some(rest) = l.strip_prefix("Mapping memory \\") else {
+            continue;
+        };
+        let Some((name, _)) = rest.split_once(" in module ") else {
+            continue;
+        };
+        let (mut words, mut width, mut writable) = (None, None, None);
+        for l in lines.by_ref().take(4) {
+            let l = l.trim();
+            if let Some(r) = l.strip_prefix("created ") {
+                let nums: Vec<u64> = r
+                    .split(|c: char| !c.is_ascii_digit())
+                    .filter_map(|s| s.parse().ok())
+                    .collect();
+                words = nums.first().copied();
+                width = nums.last().copied();
+            } else if let Some(r) = l.strip_prefix("write interface: ") {
+                writable = r
+                    .split(' ')
+                    .next()
+                    .and_then(|n| n.parse::<u64>().ok())
+                    .map(|k| k > 0);
+            }
+        }
+        if let (Some(words), Some(width), Some(writable)) = (words, width, writable) {
+            out.push(FfMemory {
+                name: name.to_string(),
+                words,
+                width,
+                writable,
+            });
+        }
+    }
+    out
+}
+
+/// The flip-flop memories to move into `spare` block RAMs: RAMs that one block RAM
+/// holds, most bits first (each frees about its bits in flip-flops and as many LUT4s of
+/// write and read logic, which on a nearly full UP5K is what limits placement and Fmax).
+pub fn memories_for_spare_bram(memories: &[FfMemory], spare: u64) -> Vec<&FfMemory> {
+    let mut c: Vec<&FfMemory> = memories
+        .iter()
+        .filter(|m| m.writable && m.words * m.width > 1 && m.fits_one_ice40_bram())
+        .collect();
+    c.sort_by_key(|m| (std::cmp::Reverse(m.words * m.width), m.name.clone()));
+    c.truncate(spare as usize);
+    c
 }
 
 /// nextpnr's arguments for one seed (`placed`: the .asc or .config to write).
@@ -406,6 +516,61 @@ pub fn median(v: &[f64]) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn flip_flop_memories_parse_and_rank() {
+        let log = "Mapping memory \\core.accel.e10.ram.mem in module \\top:\n  \
+                   created 64 $dff cells and 0 static cells of width 1.\n\
+                   Extracted data FF from read port 0 of top.core.accel.e10.ram.mem: x\n  \
+                   read interface: 1 $dff and 63 $mux cells.\n  \
+                   write interface: 64 write mux blocks.\n\
+                   Mapping memory \\core.accel.e11.wmem$0.banks$0.mem in module \\top:\n  \
+                   created 1024 $dff cells and 0 static cells of width 1.\n  \
+                   read interface: 1 $dff and 1023 $mux cells.\n  \
+                   write interface: 0 write mux blocks.\n\
+                   Mapping memory \\core.accel.e5.ram.mem in module \\top:\n  \
+                   created 8 $dff cells and 0 static cells of width 8.\n  \
+                   read interface: 1 $dff and 7 $mux cells.\n  \
+                   write interface: 8 write mux blocks.\n\
+                   Mapping memory \\big.mem in module \\top:\n  \
+                   created 512 $dff cells and 0 static cells of width 16.\n  \
+                   write interface: 512 write mux blocks.\n";
+        let m = ff_memories(log);
+        assert_eq!(m.len(), 4);
+        assert_eq!(
+            m[0],
+            FfMemory {
+                name: "core.accel.e10.ram.mem".into(),
+                words: 64,
+                width: 1,
+                writable: true
+            }
+        );
+        assert!(!m[1].writable);
+        assert_eq!((m[2].words, m[2].width), (8, 8));
+        assert!(!m[3].fits_one_ice40_bram(), "512 x 16 takes two block RAMs");
+        // the ROM and the two-RAM memory are left; the larger RAM first; at most `spare`
+        let names = |s| -> Vec<String> {
+            memories_for_spare_bram(&m, s)
+                .iter()
+                .map(|x| x.name.clone())
+                .collect()
+        };
+        assert_eq!(
+            names(5),
+            ["core.accel.e10.ram.mem", "core.accel.e5.ram.mem"]
+        );
+        assert_eq!(names(1), ["core.accel.e10.ram.mem"]);
+        assert!(names(0).is_empty());
+        let s = yosys_bram_script(
+            "top",
+            "c.il",
+            &memories_for_spare_bram(&m, 1),
+            "t.json",
+            "s",
+        );
+        assert!(s.starts_with("read_rtlil c.il; setattr -set ram_style \"block\" top/core.accel.e10.ram.mem; synth_ice40 -top top -run map_ram:;"), "{s}");
+    }
 
     #[test]
     fn reports_parse() {

@@ -156,7 +156,8 @@ impl Board {
     fn run_bench(&mut self, count: u32, x: &[i64]) -> (u64, Vec<i64>) {
         let p = self.bench(count, x);
         self.send(&p);
-        let a = self.recv1();
+        let runs = count as u64 * self.m.cycles_per_frame.unwrap();
+        let a = self.recv(1, 2_000_000 + 2 * runs).remove(0);
         assert_eq!(a.kind, kind::BENCH_REPLY, "answer {a:?}");
         let cycles = u64::from_le_bytes(a.payload[..8].try_into().unwrap());
         (cycles, self.values(&a.payload[8..]))
@@ -371,6 +372,22 @@ fn random_3_board_core_codes_elements_both_ways() {
     let (cycles, v) = b.run_bench(3, &xs[1]);
     assert_eq!(v, ys[1]);
     println!("random-3: BENCH of 3 runs: {cycles} cycles");
+    // more than 2^16 runs: the run counters' high halves (they take the low halves'
+    // borrow a cycle late) count too
+    let long = (1u32 << 16) + 2;
+    let t = std::time::Instant::now();
+    let (c_long, v) = b.run_bench(long, &xs[1]);
+    assert_eq!(v, ys[1]);
+    let cpf = b.m.cycles_per_frame.unwrap();
+    assert_eq!(
+        c_long - cycles,
+        (long as u64 - 3) * cpf,
+        "BENCH of {long} runs: {c_long} cycles, of 3: {cycles}"
+    );
+    println!(
+        "random-3: BENCH of {long} runs: {c_long} cycles ({:.1} s simulated)",
+        t.elapsed().as_secs_f64()
+    );
     // a long BENCH holds one frame buffer: the next frame waits in the other, and a
     // third frame (breaking the host's rule of two unanswered) finds no room: ERROR 1
     let runs = 100;

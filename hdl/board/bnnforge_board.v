@@ -151,7 +151,7 @@ module bnnforge_board #(
   reg [2:0] r_hdr;           // BENCH count bytes still to come
   reg r_cnt_chk;             // the count is complete: check it next cycle
   reg [31:0] r_count;
-  reg [15:0] r_crc;          // the CRC as received
+  reg r_crc_lo_ok, r_crc_hi_ok;  // each CRC byte as received equals the computed one
   reg r_bad;                 // an element out of range (or count 0)
   reg r_no_room;             // a beat found its buffer still in use
   reg [IEW-1:0] r_ebuf;      // element being assembled, little-endian
@@ -214,7 +214,7 @@ module bnnforge_board #(
   reg head_ready;            // q_head can be answered now (a cycle old)
 
   reg commit;                // the packet in R_DONE is a good FRAME/BENCH
-  wire crc_good = (r_crc == crc_rx);
+  wire crc_good = r_crc_lo_ok && r_crc_hi_ok;
 
   always @(posedge clk) begin : receiver
     integer i;
@@ -231,7 +231,8 @@ module bnnforge_board #(
       r_hdr <= 3'd0;
       r_cnt_chk <= 1'b0;
       r_count <= 32'd0;
-      r_crc <= 16'd0;
+      r_crc_lo_ok <= 1'b0;
+      r_crc_hi_ok <= 1'b0;
       r_bad <= 1'b0;
       r_no_room <= 1'b0;
       r_ebuf <= {IEW{1'b0}};
@@ -295,11 +296,11 @@ module bnnforge_board #(
             end
           end
           R_CRC0: begin
-            r_crc[7:0] <= rx_byte;
+            r_crc_lo_ok <= (rx_byte == crc_rx[7:0]);
             rstate <= R_CRC1;
           end
           R_CRC1: begin
-            r_crc[15:8] <= rx_byte;
+            r_crc_hi_ok <= (rx_byte == crc_rx[15:8]);
             rstate <= R_DONE;
           end
           default: ;
@@ -380,6 +381,7 @@ module bnnforge_board #(
   // ---------------------------------------------------------------- frame buffers
   wire [BW-1:0] fb_q;
   reg [BAW-1:0] st_idx;
+  reg st_last;               // st_idx == LAST_BEAT
   board_ram #(.WIDTH(BW), .DEPTH(2 << BAW), .AW(BAW + 1)) u_frames (
     .clk(clk),
     .we(fb_we),
@@ -391,7 +393,10 @@ module bnnforge_board #(
 
   // ---------------------------------------------------------------- streamer
   reg st_busy, st_bench, st_first, st_final;
-  reg [31:0] st_runs;        // runs left after the current one
+  // runs left after the current one: {st_runs_hi, st_runs_lo}, the high half taking
+  // the low half's borrow a cycle late (two 16-bit carry chains, not one of 32)
+  reg [15:0] st_runs_lo, st_runs_hi;
+  reg st_borrow;
   reg [2:0] occ;             // beats read and not yet taken by the accelerator
   reg v1, v2, l1, l2, f1, f2;  // pipeline: valid, last beat of a run, first of a BENCH
   reg [BW-1:0] p_q;
@@ -411,7 +416,10 @@ module bnnforge_board #(
   reg idle;
   reg bench_go;              // a BENCH started last cycle
   wire [31:0] more_sel = rd_sel ? buf_more1 : buf_more0;
-  wire start_job = !st_busy && buf_full[rd_sel] && (!buf_bench[rd_sel] || idle);
+  // a job starts a cycle after it is decided (start_job a flop): buf_full[rd_sel] and
+  // buf_bench[rd_sel] cannot change while no job runs, and the decision's own cycle
+  // keeps a second one from following
+  reg start_job;
   wire bench_start = start_job && buf_bench[rd_sel];
 
   assign s_axis_tdata = f_data[0];
@@ -431,7 +439,9 @@ module bnnforge_board #(
       st_bench <= 1'b0;
       st_first <= 1'b0;
       st_final <= 1'b0;
-      st_runs <= 32'd0;
+      st_runs_lo <= 16'd0;
+      st_runs_hi <= 16'd0;
+      st_borrow <= 1'b0;
       st_idx <= {BAW{1'b0}};
       occ <= 3'd0;
       v1 <= 1'b0;
@@ -442,6 +452,8 @@ module bnnforge_board #(
       f2 <= 1'b0;
       p_q <= {BW{1'b0}};
       idle <= 1'b0;
+      start_job <= 1'b0;
+      st_last <= 1'b0;
       bench_go <= 1'b0;
       f_n <= 3'd0;
       f_vld <= 1'b0;
@@ -455,20 +467,28 @@ module bnnforge_board #(
         else buf_more0 <= r_count - 1'b1;
         wr_sel <= !wr_sel;
       end
+      start_job <= !st_busy && !start_job && buf_full[rd_sel] &&
+                   (!buf_bench[rd_sel] || idle);
+      st_borrow <= 1'b0;
+      st_runs_hi <= st_runs_hi - {15'd0, st_borrow};
       if (start_job) begin
         st_busy <= 1'b1;
         st_bench <= buf_bench[rd_sel];
         st_first <= 1'b1;
         st_idx <= {BAW{1'b0}};
-        st_runs <= buf_bench[rd_sel] ? more_sel : 32'd0;
+        st_last <= (LAST_BEAT == {BAW{1'b0}});
+        {st_runs_hi, st_runs_lo} <= buf_bench[rd_sel] ? more_sel : 32'd0;
         st_final <= !buf_bench[rd_sel] || buf_once[rd_sel];
       end
       if (issue) begin
         st_first <= 1'b0;
-        if (st_idx == LAST_BEAT) begin
+        if (st_last) begin
           st_idx <= {BAW{1'b0}};
-          st_runs <= st_runs - 1'b1;
-          st_final <= (st_runs == 32'd1);
+          st_last <= (LAST_BEAT == {BAW{1'b0}});
+          st_runs_lo <= st_runs_lo - 1'b1;
+          st_borrow <= (st_runs_lo == 16'd0);
+          // with a borrow pending st_runs_lo is 0xffff: not 1 either way
+          st_final <= (st_runs_lo == 16'd1 && st_runs_hi == 16'd0);
           if (st_final) begin
             st_busy <= 1'b0;
             buf_full[rd_sel] <= 1'b0;
@@ -476,11 +496,12 @@ module bnnforge_board #(
           end
         end else begin
           st_idx <= st_idx + 1'b1;
+          st_last <= (st_idx == LAST_BEAT - 1'b1);
         end
       end
       // read pipeline: address -> block RAM output -> p_q -> FIFO
       v1 <= issue;
-      l1 <= st_idx == LAST_BEAT;
+      l1 <= st_last;
       f1 <= st_first && st_bench;
       v2 <= v1;
       l2 <= l1;
@@ -508,7 +529,9 @@ module bnnforge_board #(
 
   // ---------------------------------------------------------------- outputs, cycle count
   reg [OAW-1:0] out_idx;
-  reg [31:0] discard_left;   // BENCH outputs still to discard
+  // BENCH outputs still to discard: {dl_hi, dl_lo}, split as st_runs is
+  reg [15:0] dl_lo, dl_hi;
+  reg dl_borrow;
   reg counting, carry;
   reg [31:0] cyc_lo, cyc_hi;
   wire store = take && !discarding;
@@ -518,7 +541,9 @@ module bnnforge_board #(
   always @(posedge clk) begin
     if (rst) begin
       out_idx <= {OAW{1'b0}};
-      discard_left <= 32'd0;
+      dl_lo <= 16'd0;
+      dl_hi <= 16'd0;
+      dl_borrow <= 1'b0;
       discarding <= 1'b0;
       bench_mode <= 1'b0;
       obuf_full <= 1'b0;
@@ -527,14 +552,17 @@ module bnnforge_board #(
       cyc_lo <= 32'd0;
       cyc_hi <= 32'd0;
     end else begin
+      dl_borrow <= 1'b0;
+      dl_hi <= dl_hi - {15'd0, dl_borrow};
       if (bench_go) begin
         bench_mode <= 1'b1;
-        discard_left <= more_sel;
+        {dl_hi, dl_lo} <= more_sel;
         discarding <= !buf_once[rd_sel];
       end
       if (take && discarding && m_axis_tlast) begin
-        discard_left <= discard_left - 1'b1;
-        discarding <= (discard_left != 32'd1);
+        dl_lo <= dl_lo - 1'b1;
+        dl_borrow <= (dl_lo == 16'd0);
+        discarding <= !(dl_lo == 16'd1 && dl_hi == 16'd0);
       end
       if (store) begin
         out_idx <= out_idx + 1'b1;
@@ -622,7 +650,8 @@ module bnnforge_board #(
   );
 
   wire [63:0] cycles = {cyc_hi, cyc_lo};
-  wire in_prefix = g_kind == K_BENCH && g_pidx[15:3] == 13'd0;
+  reg g_prefix;              // a BENCH answer's first 8 payload bytes (the cycles)
+  wire in_prefix = g_prefix;
 
   always @(posedge clk) begin
     o_reg <= ob_q;
@@ -637,6 +666,7 @@ module bnnforge_board #(
       g_len <= 16'd0;
       g_left <= 16'd0;
       g_pidx <= 16'd0;
+      g_prefix <= 1'b0;
       g_el <= {OAW{1'b0}};
       g_eb <= {OBW{1'b0}};
       nb <= 8'd0;
@@ -650,6 +680,7 @@ module bnnforge_board #(
           g_phase <= PH_HDR;
           g_hidx <= 2'd0;
           g_pidx <= 16'd0;
+          g_prefix <= (q_head[4:3] == K_BENCH);
           g_crc_hi <= 1'b0;
           g_el <= {OAW{1'b0}};
           g_eb <= {OBW{1'b0}};
@@ -689,6 +720,7 @@ module bnnforge_board #(
             end
             PH_PAY: begin
               g_pidx <= g_pidx + 1'b1;
+              if (g_pidx[2:0] == 3'd7) g_prefix <= 1'b0;
               g_left <= g_left - 1'b1;
               if (g_left == 16'd1) g_phase <= PH_CRC;
               if ((g_kind == K_RESULT || g_kind == K_BENCH) && !in_prefix) begin
@@ -730,8 +762,9 @@ module bnnforge_board #(
     end else begin
       done_r <= g_end;
       done_err_r <= g_end && g_kind == K_ERROR;
-      ms_tick <= (ms_cnt == MS);
-      ms_cnt <= (ms_cnt == MS) ? {MSW{1'b0}} : ms_cnt + 1'b1;
+      // ms_tick is high while ms_cnt == MS (compared a cycle ahead)
+      ms_tick <= (ms_cnt == MS - 1'b1);
+      ms_cnt <= ms_tick ? {MSW{1'b0}} : ms_cnt + 1'b1;
       if (done_r) act_ms <= 6'd50;
       else if (ms_tick && act_ms != 6'd0) act_ms <= act_ms - 1'b1;
       if (done_err_r) err_ms <= 9'd500;

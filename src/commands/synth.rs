@@ -209,46 +209,52 @@ pub fn run(a: &SynthArgs) -> std::result::Result<(), Failure> {
     // yosys (its ABC sometimes aborts on a heap-address assertion: see hdl::synth)
     let json = format!("{top}.json");
     let stat = "logs/yosys-stat.json";
-    let script = flow::yosys_script(board.family, &files, &top, &json, stat);
+    let coarse = "logs/coarse.il";
+    let step = match board.family {
+        Family::Ice40 => "yosys synth_ice40",
+        Family::Ecp5 => "yosys synth_ecp5",
+    };
+    let script = flow::yosys_script(board.family, &files, &top, &json, stat, coarse);
     let ylog = dir.join("logs/yosys.log");
-    let mut secs_yosys = 0.0;
-    for attempt in 1..=3 {
-        let step = match board.family {
-            Family::Ice40 => "yosys synth_ice40",
-            Family::Ecp5 => "yosys synth_ecp5",
-        };
-        match flow::run(
-            step,
-            &tools.yosys,
-            &["-p".into(), script.clone()],
-            dir,
-            &ylog,
-        ) {
-            Ok(s) => {
-                secs_yosys += s;
-                break;
-            }
-            Err(e) => {
-                let log = std::fs::read_to_string(&ylog).unwrap_or_default();
-                if attempt == 3 || !bnnforge_hdl::synth::abc_aborted(&log) {
-                    return Err(e.into());
-                }
-                println!(
-                    "  yosys's ABC aborted on its heap-address assertion: run {} of 3",
-                    attempt + 1
-                );
+    let mut secs_yosys = yosys(step, &tools, &script, dir, &ylog)?;
+    let mut cells = yosys_cells(dir, stat, &ylog)?;
+    // block RAMs left over take the largest flip-flop memories (iCE40: see
+    // flow::memories_for_spare_bram)
+    let mut to_bram = BramMove::default();
+    if board.family == Family::Ice40 {
+        let used = cells.get("SB_RAM40_4K").copied().unwrap_or(0);
+        let spare = (board.resources.bram as u64).saturating_sub(used);
+        let log = std::fs::read_to_string(&ylog).unwrap_or_default();
+        let mems = flow::ff_memories(&log);
+        let chosen = flow::memories_for_spare_bram(&mems, spare);
+        if !chosen.is_empty() {
+            let json2 = format!("logs/{top}.bram.json");
+            let stat2 = "logs/yosys-bram-stat.json";
+            let log2 = dir.join("logs/yosys-bram.log");
+            let script = flow::yosys_bram_script(&top, coarse, &chosen, &json2, stat2);
+            secs_yosys += yosys(
+                &format!("yosys: {} flip-flop memories to block RAM", chosen.len()),
+                &tools,
+                &script,
+                dir,
+                &log2,
+            )?;
+            let cells2 = yosys_cells(dir, stat2, &log2)?;
+            if cells2.get("SB_RAM40_4K").copied().unwrap_or(0) <= board.resources.bram as u64 {
+                std::fs::rename(dir.join(&json2), dir.join(&json))
+                    .map_err(|e| ToolFailure(format!("cannot keep the block-RAM netlist: {e}")))?;
+                to_bram = BramMove {
+                    memories: chosen
+                        .iter()
+                        .map(|m| format!("{} ({} x {})", m.name, m.words, m.width))
+                        .collect(),
+                    before: cells,
+                };
+                cells = cells2;
             }
         }
+        let _ = std::fs::remove_file(dir.join(coarse));
     }
-    let cells = std::fs::read_to_string(dir.join(stat))
-        .map_err(|e| e.to_string())
-        .and_then(|t| flow::yosys_cells(&t))
-        .map_err(|e| {
-            ToolFailure(format!(
-                "yosys statistics unreadable ({e}); log: {}",
-                ylog.display()
-            ))
-        })?;
 
     // nextpnr, one run per seed; the best seed's placed design is kept
     let placed_ext = match board.family {
@@ -344,6 +350,7 @@ pub fn run(a: &SynthArgs) -> std::result::Result<(), Failure> {
         top: &top,
         tools: &tools,
         cells: &cells,
+        to_bram: &to_bram,
         runs: &runs,
         best: best.seed,
         baud: a.baud,
@@ -365,6 +372,63 @@ pub fn run(a: &SynthArgs) -> std::result::Result<(), Failure> {
     print!("{}", s.headline());
     println!("report: {}", dir.join("report.txt").display());
     Ok(())
+}
+
+/// Runs a yosys script, again (up to three runs) when its ABC aborts on the assertion
+/// `bnnforge_hdl::synth::abc_aborted` recognises; seconds taken.
+fn yosys(
+    step: &str,
+    tools: &Toolchain,
+    script: &str,
+    dir: &Path,
+    log: &Path,
+) -> std::result::Result<f64, ToolFailure> {
+    for attempt in 1..=3 {
+        match flow::run(
+            step,
+            &tools.yosys,
+            &["-p".into(), script.to_string()],
+            dir,
+            log,
+        ) {
+            Ok(s) => return Ok(s),
+            Err(e) => {
+                let text = std::fs::read_to_string(log).unwrap_or_default();
+                if attempt == 3 || !bnnforge_hdl::synth::abc_aborted(&text) {
+                    return Err(e);
+                }
+                println!(
+                    "  yosys's ABC aborted on its heap-address assertion: run {} of 3",
+                    attempt + 1
+                );
+            }
+        }
+    }
+    unreachable!("the third run returns")
+}
+
+/// yosys's cell counts from its `stat -json` file `stat` in `dir`.
+fn yosys_cells(
+    dir: &Path,
+    stat: &str,
+    log: &Path,
+) -> std::result::Result<BTreeMap<String, u64>, ToolFailure> {
+    std::fs::read_to_string(dir.join(stat))
+        .map_err(|e| e.to_string())
+        .and_then(|t| flow::yosys_cells(&t))
+        .map_err(|e| {
+            ToolFailure(format!(
+                "yosys statistics unreadable ({e}); log: {}",
+                log.display()
+            ))
+        })
+}
+
+/// Flip-flop memories moved into spare block RAMs, and the cells before the move.
+#[derive(Default)]
+struct BramMove {
+    memories: Vec<String>,
+    before: BTreeMap<String, u64>,
 }
 
 /// Moves `tmp` to `out`, replacing a folder there (moved aside first, so `out` is never
@@ -392,6 +456,7 @@ struct Summary<'a> {
     top: &'a str,
     tools: &'a Toolchain,
     cells: &'a BTreeMap<String, u64>,
+    to_bram: &'a BramMove,
     runs: &'a [SeedRun],
     best: u64,
     baud: u32,
@@ -620,6 +685,22 @@ impl Summary<'_> {
                 u.source
             );
         }
+        if !self.to_bram.memories.is_empty() {
+            let n = |c: &BTreeMap<String, u64>, f: &dyn Fn(&str) -> bool| -> u64 {
+                c.iter().filter(|(k, _)| f(k)).map(|(_, n)| n).sum()
+            };
+            let lut = |k: &str| k == "SB_LUT4";
+            let ff = |k: &str| k.starts_with("SB_DFF");
+            t += &format!(
+                "  spare block RAMs hold {} flip-flop memories (yosys LUT4 {} -> {}, FF {} -> {}): {}\n",
+                self.to_bram.memories.len(),
+                n(&self.to_bram.before, &lut),
+                n(self.cells, &lut),
+                n(&self.to_bram.before, &ff),
+                n(self.cells, &ff),
+                self.to_bram.memories.join(", ")
+            );
+        }
         t += &format!(
             "\nFmax per seed (nextpnr, MHz; constraint {:.3} MHz):\n",
             self.clock.reached_hz / 1e6
@@ -750,6 +831,7 @@ impl Summary<'_> {
             "utilisation": utilisation,
             "nextpnr_utilisation": pnr_util,
             "yosys_cells": self.cells,
+            "memories_moved_to_block_ram": self.to_bram.memories,
             "seeds": seeds,
             "best_seed": self.best,
             "fmax_mhz": {
