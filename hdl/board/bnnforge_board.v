@@ -36,8 +36,9 @@
 // answer bytes follow one another on the line with no gap. An answer starts a few
 // cycles after its packet's last byte (or its frame's tlast).
 // Size at TFC's parameters (784 x 8-bit in, 10 x 8-bit out), yosys 0.23 synth_ice40:
-// ~1100 LUT4, ~750 FF, 5 SB_RAM40_4K (frame buffers 4, output buffer 1); alone on an
-// UP5K, nextpnr puts it at ~48 MHz (the 32-bit BENCH run counters are the longest paths).
+// 1156 LUT4, 741 FF, 5 SB_RAM40_4K (frame buffers 4, output buffer 1). Decisions that
+// would chain many LUT levels are taken a cycle ahead into flops (start of a job, last
+// beat, CRC bytes, the BENCH prefix); the 32-bit run counters are two 16-bit halves.
 module bnnforge_board #(
   parameter CLOCK_HZ = 48000000,
   parameter BAUD = 115200,
@@ -142,7 +143,8 @@ module bnnforge_board #(
   // ---------------------------------------------------------------- receiver
   localparam [2:0] R_HUNT = 3'd0, R_TYPE = 3'd1, R_LEN0 = 3'd2, R_LEN1 = 3'd3,
                    R_PAY = 3'd4, R_CRC0 = 3'd5, R_CRC1 = 3'd6, R_DONE = 3'd7;
-  reg [2:0] rstate;
+  // one-hot: its decodes, ANDed with rx_valid, enable most receiver registers
+  (* fsm_encoding = "one-hot" *) reg [2:0] rstate;
   reg [TOW-1:0] r_idle;      // cycles since the last byte of this packet
   reg [1:0] r_kind;          // 1 INFO, 2 FRAME, 3 BENCH, 0 unknown
   reg [7:0] r_len_lo;

@@ -25,6 +25,9 @@ module uart_rx #(
   reg sync0, sync1;
   reg [1:0] state;
   reg [CW-1:0] cnt;
+  // cnt == HALF / cnt == FULL, compared a cycle ahead (cnt counts up by one from 0 in
+  // each state, HALF < FULL - 1, and only START reads at_half)
+  reg at_half, at_full;
   reg [2:0] bitn;
   reg [7:0] shift;
 
@@ -37,10 +40,14 @@ module uart_rx #(
       sync1 <= 1'b1;
       state <= S_IDLE;
       cnt <= {CW{1'b0}};
+      at_half <= 1'b0;
+      at_full <= 1'b0;
       bitn <= 3'd0;
       data <= 8'd0;
       shift <= 8'd0;
     end else begin
+      at_half <= (state == S_START) && (cnt == HALF - 1'b1) && !at_half;
+      at_full <= (state != S_IDLE) && (cnt == FULL - 1'b1) && !at_full;
       case (state)
         S_IDLE: begin
           cnt <= {CW{1'b0}};
@@ -48,7 +55,7 @@ module uart_rx #(
         end
         S_START: begin
           cnt <= cnt + 1'b1;
-          if (cnt == HALF) begin
+          if (at_half) begin
             cnt <= {CW{1'b0}};
             bitn <= 3'd0;
             state <= sync1 ? S_IDLE : S_DATA;
@@ -56,7 +63,7 @@ module uart_rx #(
         end
         S_DATA: begin
           cnt <= cnt + 1'b1;
-          if (cnt == FULL) begin
+          if (at_full) begin
             cnt <= {CW{1'b0}};
             shift <= {sync1, shift[7:1]};
             bitn <= bitn + 1'b1;
@@ -65,7 +72,7 @@ module uart_rx #(
         end
         default: begin  // S_STOP
           cnt <= cnt + 1'b1;
-          if (cnt == FULL) begin
+          if (at_full) begin
             if (sync1) begin
               data <= shift;
               valid <= 1'b1;
