@@ -630,14 +630,23 @@ pub fn emit<
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engines::mvtu::stream_test::{
-        frame, icarus_stream, input, input_beats, layer_net, output_beats, stream_sim, timing, Feed,
+    use crate::engines::mvtu::test_nets::{
+        frame, input, input_beats, layer_net, output_beats, Feed,
     };
+    use crate::stream::testbench::{check_engine, single_stream_dut};
     use crate::synth::ice40_stats;
-    use crate::testutil;
     use bnnforge_model::network::{InputSpec, Shape};
     use bnnforge_model::random::{random_network, RandomConfig};
     use rand::Rng;
+
+    single_stream_dut!(
+        MvtuInt<SIMD, IB, IW, P, A, Y, WA, BA, CA, U, K, B, OB, OW>,
+        IW,
+        OW,
+        [const SIMD: usize, const IB: usize, const IW: usize, const P: usize, const A: usize,
+         const Y: usize, const WA: usize, const BA: usize, const CA: usize, const U: usize,
+         const K: usize, const B: usize, const OB: usize, const OW: usize]
+    );
 
     struct Case {
         net: Network,
@@ -696,22 +705,6 @@ mod tests {
         c: &Case,
         verilog: bool,
     ) {
-        type M<
-            const SIMD: usize,
-            const IB: usize,
-            const IW: usize,
-            const P: usize,
-            const A: usize,
-            const Y: usize,
-            const WA: usize,
-            const BA: usize,
-            const CA: usize,
-            const U: usize,
-            const K: usize,
-            const B: usize,
-            const OB: usize,
-            const OW: usize,
-        > = MvtuInt<SIMD, IB, IW, P, A, Y, WA, BA, CA, U, K, B, OB, OW>;
         let g = mvtu_int_generics(&c.net, c.mac, c.threshold, c.pe, SIMD);
         assert_eq!(
             g,
@@ -719,7 +712,7 @@ mod tests {
             "test case generics differ from mvtu_int_generics"
         );
         let build = || {
-            let mut u = M::<SIMD, IB, IW, P, A, Y, WA, BA, CA, U, K, B, OB, OW>::from_network(
+            let mut u = MvtuInt::<SIMD, IB, IW, P, A, Y, WA, BA, CA, U, K, B, OB, OW>::from_network(
                 &c.net,
                 c.mac,
                 c.threshold,
@@ -740,59 +733,17 @@ mod tests {
             .flat_map(|f| output_beats(&c.net, f, info.pe, OB))
             .collect();
         let label = format!("MvtuInt {info:?}");
-        let seed: u64 = rng.gen();
-        let t = stream_sim!(
-            M<SIMD, IB, IW, P, A, Y, WA, BA, CA, U, K, B, OB, OW>,
-            IW,
-            OW,
-            uut,
-            beats.clone(),
-            want.len(),
-            seed,
-            0.7,
-            0.6
-        );
-        assert_eq!(t.out, want, "rust-hdl {label}, stalls");
-        let uut = build();
-        let (cpf, lat) = (uut.cycles_per_frame(), uut.latency());
-        let t = stream_sim!(
-            M<SIMD, IB, IW, P, A, Y, WA, BA, CA, U, K, B, OB, OW>,
-            IW,
-            OW,
-            uut,
-            beats.clone(),
-            want.len(),
-            seed,
-            1.0,
-            1.0
-        );
-        assert_eq!(t.out, want, "rust-hdl {label}, full rate");
-        let (measured, latency) = timing(&t, c.frames.len());
-        println!(
-            "{label}: cycles/frame {measured} (formula {cpf}), latency {latency} (formula {lat})"
-        );
-        assert_eq!(measured, cpf, "{label}: cycles per frame");
-        assert_eq!(latency, lat, "{label}: latency");
-        if verilog {
-            let v = generate_verilog(&build());
-            let got = icarus_stream(
-                &format!("mvtu_int_{}_{}_{}_{IB}", info.n, info.out, info.pe),
-                &v,
-                IW,
-                OW,
-                &beats,
-                want.len(),
-                seed as u32,
-                170,
-                150,
-            );
-            assert_eq!(got, want, "Icarus {label}");
-        }
+        let timing = (uut.cycles_per_frame(), uut.latency());
+        let name = format!("mvtu_int_{}_{}_{}_{IB}", info.n, info.out, info.pe);
+        let icarus = verilog.then_some(name.as_str());
+        let frames = c.frames.len();
+        let full = check_engine(&label, build, &beats, &want, frames, timing, rng, icarus);
+        full.assert_cycles_per_frame(frames, timing.0, &label);
     }
 
     #[test]
     fn dense_and_conv_match_the_model_with_stalls() {
-        let mut rng = testutil::rng("mvtu_int");
+        let mut rng = bnnforge_model::random::test_rng("mvtu_int");
         // <SIMD, IB, IW, P, A, Y, WA, BA, CA, U, K, B, OB, OW>
         // dense 24 → 6 on 8-bit unsigned, PE 2, SIMD 4, 1-bit thresholds, bias: SF 6, NF 3
         let f = feed(Shape::vector(24), 8, false);
@@ -822,7 +773,7 @@ mod tests {
 
     #[test]
     fn narrow_and_unsigned_ranges_match_the_model() {
-        let mut rng = testutil::rng("mvtu_int_ranges");
+        let mut rng = bnnforge_model::random::test_rng("mvtu_int_ranges");
         // after add(input, input) of 3-bit signed values: lanes in [-8, 6], 4 bits
         let f = Feed {
             doubled: true,
@@ -867,7 +818,7 @@ mod tests {
 
     #[test]
     fn generics_agree_with_the_constructor_on_random_layers() {
-        let mut rng = testutil::rng("mvtu_int_generics");
+        let mut rng = bnnforge_model::random::test_rng("mvtu_int_generics");
         let cfg = RandomConfig::default();
         let mut layers = 0;
         for _ in 0..300 {
@@ -940,7 +891,7 @@ mod tests {
     #[test]
     #[should_panic(expected = "has a binary input")]
     fn rejects_a_binary_input() {
-        let mut rng = testutil::rng("mvtu_int_binary");
+        let mut rng = bnnforge_model::random::test_rng("mvtu_int_binary");
         let f = feed(Shape::vector(8), 1, false);
         let c = case(&mut rng, f, 2, None, None, None, 1, 1);
         let _ = mvtu_int_generics(&c.net, 0, None, 1, 8);
@@ -948,7 +899,7 @@ mod tests {
 
     #[test]
     fn synthesises_clean_with_block_ram_weights() {
-        let mut rng = testutil::rng("mvtu_int_synth");
+        let mut rng = bnnforge_model::random::test_rng("mvtu_int_synth");
         // the conv case of the stream test: [3, 6, 6] 8-bit k3 → 4, PE 2, SIMD 3
         let f = feed(Shape::map(3, 6, 6), 8, false);
         let c = case(&mut rng, f, 4, Some((3, 1, 1, 0)), Some(100), Some(1), 2, 1);
@@ -973,7 +924,7 @@ mod tests {
     #[test]
     fn mnist_first_layer_784_to_64_on_8_bit_pixels() {
         // TFC's first layer on 8-bit pixels instead of binarised ones, PE = SIMD = 16
-        let mut rng = testutil::rng("mvtu_int_tfc");
+        let mut rng = bnnforge_model::random::test_rng("mvtu_int_tfc");
         let input = InputSpec {
             shape: Shape::map(1, 28, 28),
             bits: 8,
