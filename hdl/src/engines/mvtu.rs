@@ -1928,22 +1928,23 @@ mod tests {
     #[test]
     fn dense_and_conv_match_the_model_with_stalls() {
         let mut rng = bnnforge_model::random::test_rng("mvtu");
+        let r = &mut rng;
         // <SIMD, IW, P, A, Y, WA, BA, CA, U, K, B, OB, OW>
         // dense 32 → 8, PE 2, SIMD 8, 1-bit thresholds, bias: SF 4, NF 4
-        let c = case(&mut rng, Shape::vector(32), 8, None, Some(5), Some(1), 4);
-        run::<8, 8, 4, 6, 7, 4, 2, 2, 8, 1, 1, 1, 2>(&mut rng, &c, true);
+        let c = case(r, Shape::vector(32), 8, None, Some(5), Some(1), 4);
+        run::<8, 8, 4, 6, 7, 4, 2, 2, 8, 1, 1, 1, 2>(r, &c, true);
         // dense on a map [4, 3, 3] (columns permuted to HWC) → 6, PE 3, SIMD 4, raw + bias
-        let c = case(&mut rng, Shape::map(4, 3, 3), 6, None, Some(20), None, 3);
-        run::<4, 4, 3, 6, 7, 5, 4, 1, 8, 1, 1, 7, 21>(&mut rng, &c, true);
+        let c = case(r, Shape::map(4, 3, 3), 6, None, Some(20), None, 3);
+        run::<4, 4, 3, 6, 7, 5, 4, 1, 8, 1, 1, 7, 21>(r, &c, true);
         // dense 64 → 4, PE 4 (NF 1), SIMD 16, 2-bit thresholds
-        let c = case(&mut rng, Shape::vector(64), 4, None, Some(3), Some(2), 4);
-        run::<16, 16, 5, 7, 8, 2, 2, 1, 9, 3, 2, 2, 8>(&mut rng, &c, false);
+        let c = case(r, Shape::vector(64), 4, None, Some(3), Some(2), 4);
+        run::<16, 16, 5, 7, 8, 2, 2, 1, 9, 3, 2, 2, 8>(r, &c, false);
         // SF 1: dense 8 → 16, PE 2, SIMD 8 (every beat ends a vector)
-        let c = case(&mut rng, Shape::vector(8), 16, None, None, Some(1), 4);
-        run::<8, 8, 4, 4, 5, 3, 1, 3, 6, 1, 1, 1, 2>(&mut rng, &c, false);
+        let c = case(r, Shape::vector(8), 16, None, None, Some(1), 4);
+        run::<8, 8, 4, 4, 5, 3, 1, 3, 6, 1, 1, 1, 2>(r, &c, false);
         // conv [4, 5, 5] k3 s1 p1 pad 0 (padding flag) → 4, PE 2, SIMD 4, thresholds
         let c = case(
-            &mut rng,
+            r,
             Shape::map(4, 5, 5),
             4,
             Some((3, 1, 1, 0)),
@@ -1951,11 +1952,11 @@ mod tests {
             Some(1),
             2,
         );
-        run::<4, 5, 3, 7, 7, 5, 4, 1, 8, 1, 1, 1, 2>(&mut rng, &c, true);
+        run::<4, 5, 3, 7, 7, 5, 4, 1, 8, 1, 1, 1, 2>(r, &c, true);
         // odd SIMD with the padding flag: conv [3, 5, 5] k3 s1 p1 pad 0 → 4, PE 2,
         // SIMD 3 (n 27, A = Y = 6), thresholds
         let c = case(
-            &mut rng,
+            r,
             Shape::map(3, 5, 5),
             4,
             Some((3, 1, 1, 0)),
@@ -1963,11 +1964,11 @@ mod tests {
             Some(1),
             2,
         );
-        run::<3, 4, 2, 6, 6, 5, 4, 1, 7, 1, 1, 1, 2>(&mut rng, &c, true);
+        run::<3, 4, 2, 6, 6, 5, 4, 1, 7, 1, 1, 1, 2>(r, &c, true);
         // conv [5, 4, 4] k3 s1 p2 pad 0 (whole rows of padded positions) → 6, PE 3,
         // SIMD 5 (n 45, A = Y = 7), raw + bias
         let c = case(
-            &mut rng,
+            r,
             Shape::map(5, 4, 4),
             6,
             Some((3, 1, 2, 0)),
@@ -1975,10 +1976,10 @@ mod tests {
             None,
             2,
         );
-        run::<5, 6, 3, 7, 7, 5, 4, 1, 8, 1, 1, 7, 21>(&mut rng, &c, true);
+        run::<5, 6, 3, 7, 7, 5, 4, 1, 8, 1, 1, 7, 21>(r, &c, true);
         // conv [2, 5, 5] k3 s2 p1 pad -1 → 6, PE 3, SIMD 2, raw + bias
         let c = case(
-            &mut rng,
+            r,
             Shape::map(2, 5, 5),
             6,
             Some((3, 2, 1, -1)),
@@ -1986,14 +1987,15 @@ mod tests {
             None,
             3,
         );
-        run::<2, 2, 2, 5, 6, 5, 4, 1, 7, 1, 1, 6, 18>(&mut rng, &c, false);
+        run::<2, 2, 2, 5, 6, 5, 4, 1, 7, 1, 1, 6, 18>(r, &c, false);
     }
 
     #[test]
     fn tfc_layer_784_to_64_at_pe_simd_16() {
         let mut rng = bnnforge_model::random::test_rng("mvtu_tfc");
-        let c = case(&mut rng, Shape::map(1, 28, 28), 64, None, None, Some(1), 3);
-        run::<16, 16, 5, 10, 11, 8, 6, 2, 12, 1, 1, 1, 16>(&mut rng, &c, true);
+        let r = &mut rng;
+        let c = case(r, Shape::map(1, 28, 28), 64, None, None, Some(1), 3);
+        run::<16, 16, 5, 10, 11, 8, 6, 2, 12, 1, 1, 1, 16>(r, &c, true);
         let mut u =
             Mvtu::<16, 16, 5, 10, 11, 8, 6, 2, 12, 1, 1, 1, 16>::from_network(&c.net, 0, Some(1));
         u.connect_all();
@@ -2006,8 +2008,9 @@ mod tests {
     #[test]
     fn synthesises_clean_in_raw_and_padding_modes() {
         let mut rng = bnnforge_model::random::test_rng("mvtu_synth");
+        let r = &mut rng;
         let c = case(
-            &mut rng,
+            r,
             Shape::map(4, 5, 5),
             4,
             Some((3, 1, 1, 0)),
@@ -2020,7 +2023,7 @@ mod tests {
         let s = ice40_stats("mvtu_pad", &generate_verilog(&u), "top").unwrap();
         println!("Mvtu conv 4x5x5 k3 pad-flag -> 4, PE 2, SIMD 4: {s}");
         let c = case(
-            &mut rng,
+            r,
             Shape::map(2, 5, 5),
             6,
             Some((3, 2, 1, -1)),

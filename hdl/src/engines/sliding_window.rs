@@ -1166,9 +1166,9 @@ mod tests {
         rng: &mut impl Rng,
         c: WindowConfig,
         signed: bool,
-        frames: usize,
         icarus: bool,
     ) {
+        let frames = 3;
         let label = format!("{c:?} signed={signed}");
         // counters exactly as wide as the configuration needs
         assert_eq!(CW, c.counter_bits(), "counter bits of {label}");
@@ -1262,147 +1262,56 @@ mod tests {
     #[test]
     fn padding_at_least_the_kernel_emits_the_windows_wholly_in_the_padding() {
         let mut rng = bnnforge_model::random::test_rng("sliding_window_big_padding");
+        let r = &mut rng;
         // 1×1 with padding 1 (flag for pad 0): a ring of all-padding windows
-        check::<1, 3, 4>(
-            &mut rng,
-            cfg(1, 1, 2, (2, 4, 5), (1, 1, 1), 0, true),
-            false,
-            3,
-            true,
-        );
+        check::<1, 3, 4>(r, cfg(1, 1, 2, (2, 4, 5), (1, 1, 1), 0, true), false, true);
         // 3×3 with padding 3, pad −1: the corner windows are all padding
-        check::<2, 2, 4>(
-            &mut rng,
-            cfg(1, 2, 2, (2, 3, 4), (3, 1, 3), -1, true),
-            false,
-            3,
-            true,
-        );
+        check::<2, 2, 4>(r, cfg(1, 2, 2, (2, 3, 4), (3, 1, 3), -1, true), false, true);
         // stride 2, padding 5 over a 2×3 map, pad +1
-        check::<1, 1, 4>(
-            &mut rng,
-            cfg(1, 1, 1, (1, 2, 3), (2, 2, 5), 1, true),
-            false,
-            3,
-            false,
-        );
+        check::<1, 1, 4>(r, cfg(1, 1, 1, (1, 2, 3), (2, 2, 5), 1, true), false, false);
         // integer input, 1×1 stride 3 padding 2 over a 1×2 map: pad 0 words
-        check::<4, 4, 3>(
-            &mut rng,
-            cfg(4, 1, 1, (1, 1, 2), (1, 3, 2), 0, false),
-            true,
-            3,
-            false,
-        );
+        check::<4, 4, 3>(r, cfg(4, 1, 1, (1, 1, 2), (1, 3, 2), 0, false), true, false);
         // a single pixel under padding 2: 24 of the 25 windows are padding
-        check::<1, 2, 3>(
-            &mut rng,
-            cfg(1, 1, 1, (1, 1, 1), (1, 1, 2), 0, true),
-            false,
-            3,
-            false,
-        );
+        check::<1, 2, 3>(r, cfg(1, 1, 1, (1, 1, 1), (1, 1, 2), 0, true), false, false);
         // stride 2, padding 4 with a 3×3 kernel, several channel groups per pixel
-        check::<2, 5, 5>(
-            &mut rng,
-            cfg(1, 2, 4, (4, 6, 5), (3, 2, 4), 0, true),
-            false,
-            3,
-            false,
-        );
+        check::<2, 5, 5>(r, cfg(1, 2, 4, (4, 6, 5), (3, 2, 4), 0, true), false, false);
     }
 
     #[test]
     fn emits_the_patches_of_the_spec_over_a_parameter_matrix() {
         let mut rng = bnnforge_model::random::test_rng("sliding_window");
+        let r = &mut rng;
         // binary, 3x3 pad 1 with pad value 0 (flag), -1, +1
-        check::<2, 5, 5>(
-            &mut rng,
-            cfg(1, 2, 4, (4, 5, 6), (3, 1, 1), 0, true),
-            false,
-            3,
-            true,
-        );
+        check::<2, 5, 5>(r, cfg(1, 2, 4, (4, 5, 6), (3, 1, 1), 0, true), false, true);
         check::<1, 2, 6>(
-            &mut rng,
+            r,
             cfg(1, 1, 2, (4, 4, 5), (3, 1, 1), -1, true),
             false,
-            3,
             false,
         );
-        check::<4, 4, 6>(
-            &mut rng,
-            cfg(1, 4, 4, (8, 6, 5), (3, 2, 1), 1, true),
-            false,
-            3,
-            true,
-        );
+        check::<4, 4, 6>(r, cfg(1, 4, 4, (8, 6, 5), (3, 2, 1), 1, true), false, true);
         // no padding, strides, 1x1, kernel = map
-        check::<2, 4, 6>(
-            &mut rng,
-            cfg(1, 2, 4, (4, 7, 7), (2, 2, 0), 0, true),
-            false,
-            3,
-            false,
-        );
-        check::<1, 1, 5>(
-            &mut rng,
-            cfg(1, 1, 1, (3, 4, 4), (1, 1, 0), 0, true),
-            false,
-            3,
-            false,
-        );
-        check::<2, 2, 5>(
-            &mut rng,
-            cfg(1, 2, 2, (2, 3, 3), (3, 1, 0), 0, true),
-            false,
-            3,
-            false,
-        );
+        check::<2, 4, 6>(r, cfg(1, 2, 4, (4, 7, 7), (2, 2, 0), 0, true), false, false);
+        check::<1, 1, 5>(r, cfg(1, 1, 1, (3, 4, 4), (1, 1, 0), 0, true), false, false);
+        check::<2, 2, 5>(r, cfg(1, 2, 2, (2, 3, 3), (3, 1, 0), 0, true), false, false);
         // a map as tall as the kernel, odd channels with the pad-0 flag (random network
         // 101): the next frame overlaps the current one by 9 of 90 beats
-        check::<3, 4, 5>(
-            &mut rng,
-            cfg(1, 3, 3, (3, 3, 3), (3, 1, 1), 0, true),
-            false,
-            3,
-            true,
-        );
+        check::<3, 4, 5>(r, cfg(1, 3, 3, (3, 3, 3), (3, 1, 1), 0, true), false, true);
         // kernel larger than the map with padding, stride 3
-        check::<1, 3, 3>(
-            &mut rng,
-            cfg(1, 1, 2, (2, 2, 3), (3, 1, 2), 0, true),
-            false,
-            3,
-            false,
-        );
+        check::<1, 3, 3>(r, cfg(1, 1, 2, (2, 2, 3), (3, 1, 2), 0, true), false, false);
         check::<2, 2, 7>(
-            &mut rng,
+            r,
             cfg(1, 2, 2, (2, 9, 8), (3, 3, 1), -1, true),
             false,
-            3,
             false,
         );
         // integer inputs (first layer): unsigned 8-bit RGB, signed 4-bit
-        check::<24, 24, 6>(
-            &mut rng,
-            cfg(8, 3, 3, (3, 6, 7), (3, 1, 1), 0, false),
-            false,
-            3,
-            true,
-        );
-        check::<4, 8, 6>(
-            &mut rng,
-            cfg(4, 1, 2, (4, 5, 5), (3, 2, 2), 0, false),
-            true,
-            3,
-            false,
-        );
+        check::<24, 24, 6>(r, cfg(8, 3, 3, (3, 6, 7), (3, 1, 1), 0, false), false, true);
+        check::<4, 8, 6>(r, cfg(4, 1, 2, (4, 5, 5), (3, 2, 2), 0, false), true, false);
         check::<8, 16, 5>(
-            &mut rng,
+            r,
             cfg(4, 2, 4, (4, 6, 5), (5, 1, 2), 0, false),
             false,
-            3,
             false,
         );
     }
@@ -1412,6 +1321,7 @@ mod tests {
     #[test]
     fn narrow_counters_at_their_limits() {
         let mut rng = bnnforge_model::random::test_rng("sliding_window_limits");
+        let r = &mut rng;
         let limits = [
             // (config, largest value, CW)
             // 4 rows of W·C/SIMD = 7: row base 3·7 + (s mod R)·7 = 63
@@ -1429,11 +1339,11 @@ mod tests {
             assert_eq!((c.counter_max(), c.counter_bits()), (*max, *bits), "{c:?}");
         }
         let [a, b, c, d, e] = limits.map(|l| l.0);
-        check::<1, 1, 6>(&mut rng, a, false, 3, true);
-        check::<1, 1, 7>(&mut rng, b, false, 3, true);
-        check::<1, 1, 10>(&mut rng, c, false, 3, false);
-        check::<1, 1, 8>(&mut rng, d, false, 3, false);
-        check::<2, 3, 7>(&mut rng, e, false, 3, false);
+        check::<1, 1, 6>(r, a, false, true);
+        check::<1, 1, 7>(r, b, false, true);
+        check::<1, 1, 10>(r, c, false, false);
+        check::<1, 1, 8>(r, d, false, false);
+        check::<2, 3, 7>(r, e, false, false);
     }
 
     #[test]
