@@ -2,7 +2,7 @@
 //!
 //! Engine widths are const generics, so `bnnforge build` writes a small Rust program
 //! whose `main` is a table of `bnnforge_hdl::compile::emit` functions instantiated for the
-//! design's widths (see `hdl/src/emit.rs`), compiles it with rustc, and runs it to write
+//! design's widths (see `hdl/src/compile/emit.rs`), compiles it with rustc, and runs it to write
 //! one Verilog file per engine. This is FINN's approach with HLS templates, with rustc in
 //! place of Vivado HLS.
 //!

@@ -222,9 +222,8 @@ pub const ICE40_MEMORY_FF: (&str, &str) = (
 
 /// yosys commands after `synth_ice40`: [`ICE40_MEMORY_FF`] on the enabled flip-flops that
 /// hold `mem` arrays (rust-hdl's RAM and the board core's queues); the map file must be in
-/// yosys's working folder. Measured on TFC-W1A1 with the board core: 481 flip-flops,
-/// 4345 logic cells (4351 without), and nextpnr's placement in 24 s where it had not
-/// finished in 26 min.
+/// yosys's working folder. Why, and what it changes on TFC-W1A1 with the board core:
+/// README, "iCE40 memories in flip-flops".
 pub fn ice40_after_synth() -> String {
     format!(
         "techmap -map {} t:SB_DFFE %x:+[Q] w:*mem[* %i %ci1:+SB_DFFE[Q] t:SB_DFFE %i",

@@ -100,7 +100,7 @@ pub fn ice40_stats(name: &str, verilog: &str, top: &str) -> Result<Ice40Stats, S
     Ok(s)
 }
 
-/// Runs `yosys args` in `dir`, again (up to [`ABC_ATTEMPTS`] runs) while it fails because
+/// Runs `yosys args` in `dir`, again (up to `ABC_ATTEMPTS` runs) while it fails because
 /// ABC aborted (see [`abc_aborted`]); `log` is the log file the arguments name, relative
 /// to `dir`, and `name` names the design in the message about a rerun. Returns the last
 /// run's output and log; fails only when yosys cannot be started.

@@ -370,8 +370,8 @@ impl Builder<'_> {
             let mut padding = self.rng.gen_range(0..k);
             let stride = if self.rng.gen_bool(0.3) { 2 } else { 1 };
             // padding ≥ kernel (legal, as in PyTorch: windows wholly in the padding) in
-            // a quarter of these convs, drawn from a stream of its own so the other
-            // draws, and the networks without it, stay as they were
+            // a quarter of these convs, drawn from a stream of its own so that no other
+            // draw depends on it
             let mut side = seeded(
                 self.seed ^ (self.layers.len() as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15),
             );

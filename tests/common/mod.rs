@@ -49,8 +49,9 @@ pub fn mnist_npy(n: usize, path: &std::path::Path) {
 }
 
 /// Changes word 0 of PE 0's weight memory in the design's file `file`: its lowest bit,
-/// or every bit of the word when `all`. The memory is one ROM (`$wmem$0$rom`) or one
-/// 1-bit-wide bank per bit of the word (`$wmem$0$banks$K`); its contents are packed runs
+/// or every bit of the word when `all`. The memory is one ROM (`$wmem$0$rom`) or banks
+/// of consecutive words (`$wmem$0$banks$K`: word 0 of every bank is changed when `all`,
+/// of bank 0 otherwise); its contents are packed runs
 /// (`localparam [H:0] mem$0 = N'h…;` then a loop copying `mem$0[W*i +: W]` into word
 /// `i`), so word 0 is the low W bits of each memory's first run. Returns what it changed.
 pub fn break_weights(design: &std::path::Path, file: &str, all: bool) -> String {
@@ -69,9 +70,14 @@ pub fn break_weights(design: &std::path::Path, file: &str, all: bool) -> String 
             if all { usize::MAX } else { 1 },
         ));
     } else {
+        // banks split the words by address: word 0 of every bank, all its bits if `all`
         let mut k = 0;
         while let Some(at) = module_at(&text, &format!("$wmem$0$banks${k}")) {
-            done.push(flip_low_bits(&mut text, at, 1));
+            done.push(flip_low_bits(
+                &mut text,
+                at,
+                if all { usize::MAX } else { 1 },
+            ));
             k += 1;
             if !all {
                 break;

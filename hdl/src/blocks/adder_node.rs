@@ -1,21 +1,9 @@
-//! `AdderNode<W>`: one node of an adder tree, `s = a + b` on `W` bits.
+//! `AdderNode<W>`: one node of an adder tree, `s = a + b` modulo 2^W, combinational. A
+//! block of its own because rust-hdl kernels cannot hold arrays of signals: a tree is
+//! `Vec`s of these nodes ([`crate::blocks::popcount`]). The tree sizes `W` so the sum
+//! never wraps; narrower operands arrive zero-extended and yosys trims the unused bits.
 //!
-//! ```text
-//!   a[W] ──┐
-//!          (+)── s[W]     combinational, wraps modulo 2^W
-//!   b[W] ──┘
-//! ```
-//!
-//! Ports:
-//! - `a`, `b` (in, `Bits<W>`): the operands.
-//! - `s` (out, `Bits<W>`): `a + b` modulo 2^W. The tree that uses it sizes `W` so the
-//!   sum never wraps; operands narrower than `W` arrive zero-extended and yosys
-//!   (`wreduce`) trims the unused high bits of each node.
-//!
-//! Parameter: `W` ≥ 1, the width of operands and result.
-//!
-//! It exists as its own block because rust-hdl kernels cannot hold arrays of
-//! signals: a tree is built from `Vec`s of these nodes (see [`crate::blocks::popcount`]).
+//! Ports: `a`, `b: Bits<W>` (in), `s: Bits<W>` (out). Generic: `W` ≥ 1.
 
 use rust_hdl::prelude::*;
 

@@ -1,24 +1,12 @@
-//! `CompareBit<U, K>`: one comparator of a threshold bank, writing its result into one
-//! bit of a `K`-bit vector that is passed along a chain.
+//! `CompareBit<U, K>`: one comparator of a threshold bank: `out` = `prev` with bit
+//! `index` set to `u >= t` (unsigned), combinational. Chained `prev ← out` in a `Vec`, it
+//! assembles a comparison vector one bit per block, as rust-hdl kernels cannot assign
+//! single bits of a local signal; after flattening yosys keeps only the K comparators.
 //!
-//! ```text
-//!   u[U] ──┐
-//!          (>=)── ge ──┐
-//!   t[U] ──┘           │
-//!   prev[K] ───────── replace bit `index` ── out[K]
-//! ```
+//! Ports: `u`, `t: Bits<U>` (in), `prev: Bits<K>` (in), `out: Bits<K>` (out).
 //!
-//! Combinational: `out = prev` with bit `index` replaced by `u >= t` (unsigned).
-//! A `Vec` of these chained `prev ← out` assembles a comparison vector: rust-hdl kernels
-//! cannot assign single bits of a local signal (`set_bit` does not translate), so the
-//! bits are inserted one block at a time; after flattening, yosys keeps only the K
-//! comparators.
-//!
-//! Parameters (checked by [`CompareBit::new`]):
-//! - `U` ≥ 1: width of the unsigned operands.
-//! - `K` ≥ 1: width of the vector; `index` < K selects the bit (a `Constant`).
-//!
-//! Ports: `u`, `t` (in, `Bits<U>`), `prev` (in, `Bits<K>`), `out` (out, `Bits<K>`).
+//! Generics (checked by [`CompareBit::new`]): `U` ≥ 1 operand bits; `K` ≥ 1 vector bits.
+//! Run-time: `index` < K (a `Constant`).
 
 use rust_hdl::prelude::*;
 

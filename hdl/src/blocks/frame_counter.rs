@@ -1,27 +1,12 @@
-//! `FrameCounter<CW>`: marks the last beat of every frame of a stream, for the top's
-//! `m_axis_tlast`.
+//! `FrameCounter<CW>`: `m_axis_tlast` for the top: counts the output stream's transfers
+//! modulo the frame length E (the design has no `last` inside, `hdl/ENGINES.md`).
 //!
-//! The design has no `last` inside (engines count elements, see ENGINES.md); at the
-//! output the spec wants `m_axis_tlast` on the last value of each frame. This block
-//! watches the output handshake and counts transfers modulo the frame length.
+//! Ports: `clock`, `reset` (synchronous: the next beat is a frame's first), `fire` (in: a
+//! beat is transferred), `last` (out, from the register only: the beat on the stream is
+//! its frame's last; stable while the beat waits for ready, as AXI-stream requires).
 //!
-//! ```text
-//!   fire ──► (count == E−1 ? 0 : count + 1) ──► [count CW bits] ──┬──► == E−1 ──► last
-//!                                                 ▲ reset → 0     │
-//!                                                 └───────────────┘
-//! ```
-//!
-//! Parameters (checked by [`FrameCounter::new`]):
-//! - `CW`: counter width, exactly `clog2(E)` bits (at least 1).
-//! - `elements` E (run-time, 1 ≤ E ≤ 2^CW): beats per frame.
-//!
-//! Ports:
-//! - `clock` (in): rising edge.
-//! - `reset` (in): synchronous, active high; the next beat is a frame's first.
-//! - `fire` (in): a beat is transferred this cycle (valid and ready).
-//! - `last` (out, from the register only): the beat on the stream now is the last of
-//!   its frame. It depends on the count, not on `fire`, so it is stable while the beat
-//!   waits for ready, as AXI-stream requires.
+//! Generics (checked by [`FrameCounter::new`]): `CW` = clog2(E), at least 1 (deduced).
+//! Run-time: `elements` E in 1..=2^CW. Latency: 0 (`last` follows the count register).
 
 use rust_hdl::prelude::*;
 

@@ -1,68 +1,18 @@
-//! `MvuIntPe<SIMD, IB, IW, P, A>`: one processing element of the matrix-vector unit for
-//! integer inputs (the first layer on 8-bit pixels, layers after `add`, `sumpool` or a
-//! multi-bit `threshold`).
+//! `MvuIntPe<SIMD, IB, IW, P, A>`: one processing element of the integer-input
+//! matrix-vector unit: y = Σ w·x over the beats of a dot product, SIMD lanes of `IB`-bit
+//! x (two's complement when `signed`) per beat, w = ±1 (bit 1 = +1). Lane terms, one
+//! carry-save adder tree, accumulator modulo 2^A (exact because y lies in [lo, hi]):
+//! `hdl/DESIGN.md`, "Integer PE". A lane with x = 0 adds 0 (fan-in padding).
 //!
-//! Computes y = Σ w·x over the beats of a dot product, `SIMD` lanes per beat, x an
-//! `IB`-bit integer (two's complement when `signed`, else plain binary) and w = ±1 (bit
-//! 1 = +1), exactly as the spec's `dense`/`conv` on integer inputs.
+//! Ports: `clock`; in `in_valid`, `first` (restart), `last` (end), `x: Bits<IW>` (lane i
+//! at bits [i·IB, (i+1)·IB)), `w: Bits<SIMD>`; out, registered, `out_valid` and
+//! `y: Bits<A>` (signed when [`MvuIntPe::y_signed`]).
 //!
-//! ```text
-//!            beat t                                               t+1                  t+2
-//!  x[SIMD·IB] ─► lane i: v_i = (x_i ^ s) ^ (w_i ? 0 : 1…1) ─► adder tree ─► Σv ─┐
-//!  w[SIMD] ──┬─►                                                      (Σv + nz − corr)─[part A]─┐
-//!            └─ ~w ─► PopcountTree ─► nz ───────────────────────────────────────┘                   │
-//!                                                 first? 0 : acc ─(+)─────────────────────────────┘
-//!                                                                  └──[acc A bits]─► y
-//!  in_valid, first, last ──────────────────────────────────[v1]──────────────────────[out_valid]─► out_valid
-//! ```
+//! Generics (checked by [`MvuIntPe::new`]): `SIMD` 1..=64; `IB` 1..=32; deduced `IW` =
+//! SIMD·IB, `P` = clog2(SIMD + 1), `A` = `int_width(lo, hi)`. Run-time: `signed`, `lo`, `hi`.
 //!
-//! Arithmetic: every lane becomes a non-negative `IB`-bit leaf, so the tree adds
-//! zero-extended values only and synthesis sees exactly the bits that can be set (as in
-//! [`PopcountTree`]; yosys merges the tree into one carry-save multi-operand adder,
-//! which measured smaller than ripple adders kept apart: 319 against 509 LUT4 for the
-//! bare tree of 16 × 8 bits). With s = 2^(IB−1) for signed inputs (offset binary) and
-//! 0 for unsigned ones, and v_i = x_i ^ s, inverted when w_i = −1:
-//! - unsigned: w·x = v − (w = −1 ? 2^IB − 1 : 0), so a beat adds Σv + nz − nz·2^IB;
-//! - signed: w·x = v − (w = −1 ? s − 1 : s), so a beat adds Σv + nz − SIMD·s;
-//!
-//! where nz is the number of −1 weights in the beat (corr = nz·2^IB or SIMD·s). All of it is computed modulo 2^A:
-//! partial sums may wrap, the final y is exact because it lies in the range [lo, hi]
-//! the PE is built for, and that range fits A bits exactly.
-//!
-//! Two register stages, as [`MvuPe`](crate::blocks::mvu_pe::MvuPe): the beat's sum is registered
-//! (`part`), then accumulated. The accumulator itself is the output register `y`: a
-//! dot product whose `last` beat enters at cycle t is in `y` with `out_valid` at t+2,
-//! and stays there until the next valid beat. Beats may come back to back or with gaps
-//! (`in_valid` low); a new dot product may start in the cycle after the previous `last`.
-//! A lane whose x is 0 adds 0 whatever its weight, so a fan-in that is not a multiple
-//! of `SIMD` is padded with x = 0 lanes.
-//!
-//! Parameters (checked by [`MvuIntPe::new`]):
-//! - `SIMD` (1..=64): lanes per beat.
-//! - `IB` (1..=32): bits of one input lane.
-//! - `IW` = SIMD·IB: width of `x` (a const generic cannot be computed from the others).
-//! - `P` = clog2(SIMD + 1): width of the count of −1 weights in a beat.
-//! - `A` = the width of the accumulator range [lo, hi] (`int_width(lo, hi)`): signed
-//!   when lo < 0, else unsigned. Not a worst case: the exact range of the layer
-//!   (`LayerInfo::acc`), so y has exactly the bits its values need.
-//! - `signed` (run-time): x is two's complement.
-//! - `lo`, `hi` (run-time): the range of every dot product the PE will compute.
-//!
-//! Ports:
-//! - `clock` (in): rising edge.
-//! - `in_valid` (in): a beat is present on `x`, `w`, `first`, `last`.
-//! - `first` (in): this beat starts a dot product (the accumulator restarts).
-//! - `last` (in): this beat ends it; its y appears two cycles later.
-//! - `x` (in, `Bits<IW>`): the lanes, lane i at bits [i·IB, (i+1)·IB).
-//! - `w` (in, `Bits<SIMD>`): weight bits of the beat, bit i for lane i, 1 = +1.
-//! - `out_valid` (out, registered): `y` holds a finished dot product this cycle.
-//! - `y` (out, registered, `Bits<A>`): the dot product, two's complement when
-//!   [`MvuIntPe::y_signed`] (lo < 0), else unsigned.
-//!
-//! Measured on `synth_ice40` (yosys 0.23; registers 2·A + 4 at most, yosys merges
-//! copies of `part`'s sign bits): SIMD 3 × 8-bit unsigned, A = 14 (a 3×3×3 conv on
-//! pixels): 79 LUT4, 23 carry, 30 DFF; SIMD 16 × 8-bit, A = 19 (784 pixels): 418 LUT4,
-//! 33 carry, 38 DFF; SIMD 64 × 4-bit signed, A = 14: 938 LUT4, 29 carry, 30 DFF.
+//! Cycles: one beat per cycle, gaps allowed, a new dot product right after `last`.
+//! Latency: y of a `last` beat at t is out at t + [`INT_PE_LATENCY`] (2).
 
 use crate::bits_to_hold;
 use crate::blocks::adder_node::AdderNode;

@@ -1,28 +1,19 @@
-//! `MvuPe<SIMD, P, A, Y>`: one processing element of the binary matrix-vector unit.
-//!
-//! Function: y = Σ w·x over `n` binary lanes (±1, bit 1 = +1), `SIMD` lanes per beat,
-//! as `bnnforge_model::kernels::binary_dot` (y = n − 2·disagree). In padding mode a beat
-//! with `pad` set (a conv padded position, `pad_value` 0) adds 0.
-//!
+//! `MvuPe<SIMD, P, A, Y>`: one processing element of the binary matrix-vector unit:
+//! y = Σ w·x = n − 2·disagree over n binary lanes (bit 1 = +1), SIMD lanes per beat, as
+//! `bnnforge_model::kernels::binary_dot`. In padding mode a beat with `pad` set (a conv
+//! padded position, `pad_value` 0) adds 0. Lanes zero in `x` and `w` add nothing.
 //! ```text
 //!  x ^ w ─► PopcountPipe ─[pc]─ c ─(+)─ total ─[acc]─► n − 2·total (plain) / n − total (padding) ─[y]
 //!  c = pc (plain); 2·pc, or the beat's lane count L when padded (padding mode)
 //! ```
-//! A padded beat of odd L has an odd c, so the padding mode counts in single lanes (one
-//! accumulator bit more); the plain mode halves c. Lanes zero in both `x` and `w` add
-//! nothing, so a fan-in not a multiple of SIMD is zero-padded in its last beat.
+//! Ports: `clock`; in `in_valid`, `first` (restart), `last` (end), `pad` (padding mode),
+//! `x`, `w: Bits<SIMD>`; out, registered, `out_valid`, `y: Signed<Y>`.
 //!
-//! Ports: `clock`; `in_valid`, `first` (restart the sum), `last` (end it), `pad`
-//! (padding mode only), `x`, `w: Bits<SIMD>` (in); `out_valid`, `y: Signed<Y>` (out,
-//! registered). Beats of a dot product are contiguous; gaps (`in_valid` low) allowed; a
-//! new dot product may start right after `last`.
+//! Generics (checked by [`MvuPe::new`]): `SIMD` in 1..=64; deduced `P` = clog2(SIMD + 1),
+//! `A` = clog2(n + 1) (+ 1 in padding mode), `Y` = clog2(n + 1) + 1. Run-time: n ≥ 1, mode.
 //!
-//! Generics (checked by [`MvuPe::new`]): `SIMD` in 1..=64; `P` = clog2(SIMD + 1);
-//! `A` = clog2(n + 1) (plain) or clog2(n + 1) + 1 (padding); `Y` = clog2(n + 1) + 1.
-//! Run-time: `n` ≥ 1 and the mode, both `Constant`s.
-//!
-//! Cycles: one beat per cycle. Latency: y of a `last` beat entering at t is out at
-//! t + [`PE_LATENCY`] (4: two popcount pipeline registers, `pc`, `y`).
+//! Cycles: one beat per cycle, gaps allowed, a new dot product right after `last`.
+//! Latency: y of a `last` beat at t is out at t + [`PE_LATENCY`] (4).
 
 use crate::bits_to_hold;
 use crate::blocks::popcount::{PopcountPipe, PIPE_LATENCY};
@@ -525,7 +516,7 @@ mod tests {
         // why the mode is a `Constant`: one mode for every layer would be the padding
         // mode with `pad` tied low, which keeps its wider registers in a plain layer.
         // Compared inside a wrapper, as in an engine (yosys maps a PE whose ports are
-        // the design's own ports differently: 224 against 191 LUT4 for the same PE).
+        // the design's own ports differently; both figures in hdl/DESIGN.md's table).
         let mut plain = MvuPe::<64, 7, 10, 11>::new(576, false);
         plain.connect_all();
         let mut padded = MvuPe::<64, 7, 11, 11>::new(576, true);

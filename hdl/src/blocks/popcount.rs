@@ -1,32 +1,17 @@
-//! `PopcountTree<N, W>`: the number of ones among `N` bits, as a balanced adder tree.
+//! `PopcountTree<N, W>`: the number of ones among `N` bits, a balanced tree of
+//! [`AdderNode`]s (`Vec`s, as rust-hdl kernels have no signal arrays); purely
+//! combinational. [`PopcountPipe`] is the same tree with two register stages. Every node
+//! is `W` bits wide (leaves zero-extended; above the root, `x + 0` nodes carry the sum to
+//! level 7); yosys trims each node to the width its operands reach and deletes the `+ 0`
+//! nodes, so the netlist is the exact-width tree (`hdl/DESIGN.md`, "Why widths are const
+//! generics").
 //!
-//! ```text
-//!  bits[0] bits[1] bits[2] bits[3] ... bits[N-1]   (0-padded to P = 2^ceil(log2 N))
-//!      \     /        \     /
-//!      (+) lv1        (+) lv1      ...   P/2 nodes
-//!          \            /
-//!           (+)  lv2               ...   P/4 nodes
-//!              ...
-//!               (+)  lv_L  ── pass-through nodes up to lv7 (x + 0) ── count[W]
-//! ```
+//! Ports: `bits: Bits<N>` (in), `count: Bits<W>` (out).
 //!
-//! Purely combinational: `count = popcount(bits)`, fully settled in the same cycle.
+//! Generics (checked by [`PopcountTree::new`]): `N` in 1..=128; `W` = clog2(N + 1)
+//! exactly ([`crate::bits_to_hold`], deduced).
 //!
-//! Parameters (checked when the block is built, [`PopcountTree::new`]):
-//! - `N`: number of input bits, 1 ≤ N ≤ 128.
-//! - `W`: width of the result, exactly `clog2(N + 1)` ([`crate::bits_to_hold`]), so the
-//!   count of `N` ones fits and no bit is wasted.
-//!
-//! Ports:
-//! - `bits` (in, `Bits<N>`): the bits to count.
-//! - `count` (out, `Bits<W>`): how many of them are 1.
-//!
-//! Implementation: seven levels of [`AdderNode`]s, each a `Vec` (rust-hdl kernels have
-//! no signal arrays). Level `l` has `P >> l` nodes while that is at least 1; above the
-//! tree's root, single nodes add 0 so the root always reaches `lv7[0]`. Every node is
-//! `W` bits wide; leaves arrive zero-extended, and yosys' `wreduce`/`opt` shrink each
-//! node to the width its operands can reach and delete the `+ 0` nodes, so the netlist
-//! is the exact-width tree (measured in the tests: 64 bits → 7 bits).
+//! Latency: 0 (combinational); `PopcountPipe`: [`PIPE_LATENCY`] (2).
 
 use crate::bits_to_hold;
 use crate::blocks::adder_node::AdderNode;

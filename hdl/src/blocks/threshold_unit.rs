@@ -1,47 +1,18 @@
-//! `ThresholdUnit<Y, U, K, B, CA>`: the threshold op on a stream of accumulator values.
+//! `ThresholdUnit<Y, U, K, B, CA>`: the threshold op on a stream of accumulator values:
+//! for y of channel `ch`, n = the number of the channel's K = 2^B − 1 thresholds `T[k]`
+//! with y ≥ `T[k]` (y ≤ `T[k]` when the channel's `flip` is set), as
+//! `bnnforge_model::kernels::threshold_count`; with B = 1, n is the output bit.
+//! Thresholds in K `SyncROM`s (block RAM when worthwhile), read data registered before
+//! the comparators. How flips and clamping stay exact: `hdl/DESIGN.md`, "Threshold unit".
 //!
-//! For each value y of channel `ch`, outputs n = the number of the channel's K = 2^B − 1
-//! thresholds T[k] with y ≥ T[k] (or y ≤ T[k] when the channel's `flip` is set), exactly
-//! as `bnnforge_model::kernels::threshold_count`. With B = 1, n is the output bit.
+//! Ports: `clock`; in `in_valid`, `ch: Bits<CA>` (< C), `y: Signed<Y>` (in [lo, hi]); out,
+//! registered, `out_valid` and `n: Bits<B>`.
 //!
-//! ```text
-//!          cycle t             t+1                  t+2                                  t+3
-//!  ch ──► ROM thr[0..K] ──► T'[k] ──[treg]─┐
-//!     └─► ROM flip ───────► f ─────[freg]──┼───────────────────────┐
-//!  y ───[y1]── u = y ^ 2^(Y-1) ────[y2]───(u >= T'[k]) x K ── Popcount ── ^(f ? K : 0) ──[n]──► n
-//!  in_valid ──[v1]─────────────────[v2]──────────────────────────────────────────[vout]──► out_valid
-//! ```
+//! Generics (checked by [`ThresholdUnit::new`]): `Y` (y's width, [lo, hi] must fit),
+//! `B` ≥ 1, `CA` (C ≤ 2^CA); deduced `U` = Y + 1, `K` = 2^B − 1. Run-time: `lo`, `hi`,
+//! `thresholds` (C rows of K), `flip` (C flags).
 //!
-//! The memories' read data is registered in the fabric before the comparators, so the
-//! route out of a block RAM is a path of its own.
-//!
-//! How it stays exact and small (all folded into the ROM contents at build time):
-//! - y ≤ T ⇔ ¬(y ≥ T + 1), so a flipped channel stores T + 1 and inverts the count:
-//!   K − c = c XOR K because K is all ones. One comparator per threshold either way.
-//! - Thresholds are clamped into [lo, hi + 1], where [lo, hi] is the range the producer
-//!   can reach (for an `MvuPe`, [−n, n]); a clamped threshold gives the same answer for
-//!   every reachable y, so any 64-bit threshold works and the comparators stay narrow.
-//! - Comparisons are unsigned on offset binary: u = y + 2^(Y−1) (flip y's sign bit,
-//!   free), thresholds stored as T + 2^(Y−1) ∈ [0, 2^Y] in U = Y + 1 bits.
-//! - Thresholds live in K `SyncROM`s of depth 2^CA (one read port, registered output),
-//!   which yosys maps to block RAM (`SB_RAM40_4K`) when worthwhile; never a case
-//!   statement.
-//!
-//! Parameters (checked by [`ThresholdUnit::new`]):
-//! - `Y`: width of the signed input; [lo, hi] must fit in it.
-//! - `U` = Y + 1: width of the stored thresholds.
-//! - `B` ≥ 1: output bits; `K` = 2^B − 1 thresholds per channel.
-//! - `CA`: channel address bits; the number of channels C ≤ 2^CA.
-//! - `lo`, `hi`, `thresholds` (C rows of K values), `flip` (C flags): run-time arguments.
-//!
-//! Ports:
-//! - `clock` (in): rising edge.
-//! - `in_valid` (in): `y` and `ch` hold a value this cycle.
-//! - `ch` (in, `Bits<CA>`): its channel, < C.
-//! - `y` (in, `Signed<Y>`): the value, within [lo, hi].
-//! - `out_valid` (out, registered): `n` holds a result, three cycles ([`LATENCY`]) after
-//!   its input.
-//! - `n` (out, registered, `Bits<B>`): the count.
+//! Cycles: one value per cycle. Latency: [`LATENCY`] (3).
 
 use crate::blocks::compare_bit::CompareBit;
 use crate::blocks::popcount::PopcountTree;

@@ -1,39 +1,15 @@
-//! `WeightMemory<SIMD, WA>`: the weights of one processing element of an [`Mvtu`], one
-//! `SIMD`-bit word per beat, in a rust-hdl `SyncROM` that yosys maps to `SB_RAM40_4K`.
+//! `WeightMemory<SIMD, WA>`: the weights of one PE of an [`Mvtu`], one `SIMD`-bit word per
+//! beat, in a `SyncROM` (block RAM when worthwhile), read data registered again in the
+//! fabric; a ROM kept in logic deeper than 64 words is banked ([`weight_banks`];
+//! `hdl/DESIGN.md`, "Weight memory"). FINN's layout: word nf·SF + sf holds neuron
+//! nf·PE + p's weights for input lanes sf·SIMD .. (sf+1)·SIMD, lane i in bit i, 1 = +1
+//! ([`pe_weight_words`]).
 //!
-//! ```text
-//!   address[WA] ──► ROM[NF·SF words of SIMD bits] ──[read register]──[dreg]──► data[SIMD]
-//! ```
+//! Ports: `clock`, `address: Bits<WA>` (in), `data: Bits<SIMD>` (out, registered).
 //!
-//! The block RAM's read data is registered again in the fabric (`dreg`), so the long
-//! route out of the RAM is a path of its own and the XNOR/popcount after it starts at
-//! a flip-flop next to it.
-//!
-//! A deep ROM that yosys keeps in logic (more than 64 words, at most 1 kbit:
-//! [`weight_banks`]) would be a read mux of 7 to 10 address bits before one register,
-//! 6 LUT levels on the iCE40. It is split into R = 2^WA / 64 banks of 64 words (word a
-//! in bank a mod R at a / R), all read at once; the bank is chosen after the read
-//! register by the registered low address bits, a tree of 2:1 muxes into `dreg`:
-//!
-//! ```text
-//!   address ─► bank r: ROM[a / R] ──[read register]──► mux tree (low bits, registered) ──[dreg]──► data
-//! ```
-//!
-//! Layout (FINN's): PE `p` computes neurons `p, p + PE, p + 2·PE, …`; word
-//! `nf·SF + sf` holds the weights of neuron `nf·PE + p` for input lanes
-//! `sf·SIMD .. (sf+1)·SIMD` of the vector in stream order, lane `i` in bit `i`, bit 1 =
-//! +1. [`pe_weight_words`] builds these words from a layer's `[out][n]` ±1 matrix
-//! (already in stream order).
-//!
-//! Parameters (checked by [`WeightMemory::new`]):
-//! - `SIMD` (1..=64): bits per word.
-//! - `WA` (1..=20): address bits; the depth `NF·SF` (run-time, the length of `words`)
-//!   is at most 2^WA. rust-hdl declares the memory 2^WA deep, so `WA` should be
-//!   `clog2(depth)` ([`address_bits`](crate::address_bits)).
-//!
-//! Ports: `clock` (in), `address` (in, `Bits<WA>`), `data` (out, `Bits<SIMD>`,
-//! registered: the word of the address presented two rising edges earlier,
-//! [`WMEM_LATENCY`]).
+//! Generics (checked by [`WeightMemory::new`]): `SIMD` in 1..=64; `WA` in 1..=20 =
+//! clog2(NF·SF) (deduced, [`address_bits`](crate::address_bits)). Run-time: the words.
+//! Latency: `data` is the word addressed [`WMEM_LATENCY`] (2) edges earlier.
 //!
 //! [`Mvtu`]: crate::engines::mvtu::Mvtu
 

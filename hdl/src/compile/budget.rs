@@ -1,29 +1,16 @@
 //! Folding for a resource budget: the fastest folding whose estimated resources fit.
 //!
-//! [`crate::compile::folding::plan`] folds a network for a target interval (cycles per frame).
-//! Here the target is unknown and the resources are given: every interval `plan` can be
-//! asked for is a cycle count some layer has under some valid fold, so those are the
-//! candidates. Each one becomes a [`Design`] (cheap: no Verilog) and a
-//! [`resources::estimate`](crate::compile::resources::estimate); the answer is the candidate with
-//! the fewest cycles per frame among those that fit, the cheaper one on equal intervals.
+//! Every interval [`crate::compile::folding::plan`] can be asked for is a cycle count some
+//! layer has under some valid fold; each one becomes a [`Design`] (cheap: no Verilog) and
+//! a [`resources::estimate`](crate::compile::resources::estimate). The answer is the
+//! fitting candidate with the fewest cycles per frame, the cheaper on equal intervals;
+//! when none fits, the error names the slowest folding's estimate and the budget. Every
+//! candidate is evaluated (a faster target does not always give a faster design), so a
+//! larger budget never gives a slower design.
 //!
-//! ```text
-//!  candidate targets t1 < t2 < … < tn   (every layer's cycles over its valid folds)
-//!        │ plan(t) ─► Design ─► estimate ─► fits the budget?
-//!        ▼
-//!  fitting designs ─► min (cycles per frame, LUT4, BRAM) ─► the choice
-//!  none fits        ─► error: the slowest folding's estimate and the budget
-//! ```
-//!
-//! Every candidate is evaluated rather than stopping at the first fit: a faster target
-//! does not always give a faster design (a layer that cannot fold further, such as a
-//! one-channel threshold, bounds the interval, and lane converters have their own), and
-//! the full scan makes the choice monotone: a larger budget never gives a slower design.
-//!
-//! Devices ([`devices`], from the board table): only the iCE40 UP5K, whose LUT4 and `SB_RAM40_4K` the estimate
-//! is calibrated on. The ECP5's 18-kbit EBR and its LUT-RAM follow other mapping rules
-//! (`synth_ecp5` has its own memory library and arithmetic cells), so an ECP5 device in
-//! these units would not be honest; an explicit `--budget` is taken as iCE40 units.
+//! Devices ([`devices`], from the board table): only the iCE40 UP5K, whose LUT4s and
+//! `SB_RAM40_4K`s the estimate is calibrated on (`hdl/DESIGN.md`, "Resource estimate");
+//! an explicit `--budget` is taken as iCE40 units.
 
 use crate::compile::design::Design;
 use crate::compile::folding::{layer_cycles, plan, valid_folds};

@@ -1,41 +1,19 @@
 //! The accelerator of a whole network: which engines, with which widths, wired how.
 //!
 //! [`Design::new`] turns a validated [`Network`] and a folding (one [`Fold`] per layer)
-//! into a list of engines joined by ready/valid streams, every width exact and every
-//! engine's const generics computed here (the engine blocks check them again when they
-//! are built). The engines themselves are rust-hdl blocks; `bnnforge build` instantiates
-//! each one with its generics (see [`crate::compile::emit`]) and [`Design::top_verilog`] writes the
-//! structural top that wires them.
+//! into engines joined by ready/valid streams, every width exact and every engine's const
+//! generics computed here (the blocks check them again when built); `bnnforge build`
+//! instantiates each engine ([`crate::compile::emit`]) and [`Design::top_verilog`] writes
+//! the structural top.
 //!
 //! ```text
 //!  s_axis ─► [lanes] ─► SlidingWindow ─► Mvtu(+threshold) ─► Fork ─┬─► Mvtu ─► … ─┐
 //!                                                                   └─► Fifo ──────► Add ─► … ─► [lanes→1] ─► [CHW] ─► m_axis
 //! ```
 //!
-//! Rules:
-//! - dense/conv → [`Mvtu`](crate::engines::mvtu::Mvtu) on binary inputs,
-//!   [`MvtuInt`](crate::engines::mvtu_int::MvtuInt) on integers; a `threshold` that is the only
-//!   reader of its dense/conv is fused into it; conv gets a
-//!   [`SlidingWindow`](crate::engines::sliding_window::SlidingWindow) in front;
-//! - every other op is one engine with `fold.pe` lanes; a lane converter goes
-//!   wherever a producer's lanes do not suit its consumer: a [`RatioLaneConverter`] when
-//!   one lane count is a multiple of the other, else a [`LaneConverter`];
-//! - a stream read more than once goes through a fork (of up to
-//!   [`MAX_WAYS`](crate::stream::fork::MAX_WAYS) consumers; more: chained forks); an
-//!   `add` is one adder of up to [`MAX_INPUTS`](crate::engines::residual_adder::MAX_INPUTS)
-//!   inputs (more: the first ones are summed by an adder whose sum is an input of the
-//!   next); every input of an adder but the latest-arriving one gets a FIFO of one frame
-//!   of beats (plus the difference in latency), enough for the latest branch to take a
-//!   whole frame before it answers while every other branch runs ahead, so any number
-//!   of branches of any latency never deadlock (and the latest input a short FIFO too
-//!   when another one arrives within a FIFO's latency of it, so the FIFOs do not change
-//!   which branch is latest);
-//! - the output leaves one element per beat, in C, H, W order (a [`ChwReorder`] when the
-//!   map has several pixels and several channels).
-//!
-//! [`LaneConverter`]: crate::stream::lane_converter::LaneConverter
-//! [`RatioLaneConverter`]: crate::stream::ratio_lane_converter::RatioLaneConverter
-//! [`ChwReorder`]: crate::engines::chw_reorder::ChwReorder
+//! The mapping rules (fused thresholds, lane converters, forks, adder chains, FIFO sizes
+//! on residual branches, the output reorder): `hdl/DESIGN.md`, "How a network maps to
+//! engines".
 
 use crate::compile::folding::Fold;
 use crate::compile::top::{Stream, TopBuilder};

@@ -173,7 +173,7 @@ pub fn default_target(net: &Network) -> u64 {
 
 /// Every fold layer `i`'s engines take: PE divides the outputs (dense, conv) or the
 /// channels (other ops), SIMD divides the fan-in unit (at most [`MAX_SIMD`]; 1 for other
-/// ops), and the beats fit the blocks ([`beat_limit`]). Small first.
+/// ops), and the beats fit the blocks (`beat_limit`). Small first.
 pub fn valid_folds(net: &Network, i: usize) -> Vec<Fold> {
     let (outs, units): (Vec<usize>, Vec<usize>) = match mac_dims(net, i) {
         Some((out, unit, _, _)) => (

@@ -1,25 +1,16 @@
 //! Verilog for one rust-hdl block as a module tree under a chosen name.
 //!
-//! `generate_verilog` always names the top module `top` and every sub-module by its
-//! instance path (`top$tree$lv1$0`, …), so two layers generated separately would
-//! define the same module names. [`module_tree`] runs the same generator with the
-//! layer's own name as the root of every path: all modules of the layer are then
-//! `<name>` and `<name>$…`, disjoint from every other layer, and bnnforge's structural
-//! top can instantiate `<name>` directly (escaped identifiers are not needed: `$` is
-//! legal inside Verilog identifiers).
+//! `generate_verilog` names the top module `top` and every sub-module by its instance path
+//! (`top$tree$lv1$0`, …), so two layers generated separately would collide.
+//! [`module_tree`] runs the same generator with the layer's name as the root of every
+//! path: its modules are `<name>` and `<name>$…` (`$` is legal in Verilog identifiers).
 //!
 //! Two rewrites make the text smaller without changing the hardware:
-//! - [`dedup_modules`]: rust-hdl writes one module per instance, so a tree holds many
-//!   copies of one body (every register, every PE). A body that is identical to an
-//!   earlier one (its own name and its sub-modules' names aside) is written once and its
-//!   instances refer to the first copy.
-//! - [`pack_memory_inits`]: a memory's contents (rust-hdl writes `mem[N'b…] = …;` per
-//!   word) become, per run of [`INIT_BLOCK`] words, one `localparam` of packed hex and a
-//!   loop that copies it into the memory. yosys 0.23's `read_verilog` takes time
-//!   superlinear in the statements of one `initial` block (4,096 words: 31 s in one
-//!   block, 2.8 s in blocks of 256), so each run has its own short `initial` loop; yosys
-//!   unrolls it into the same `$meminit` cells as word-by-word statements, so the memory
-//!   still maps to block RAM with its contents.
+//! [`dedup_modules`] writes a body identical to an earlier one (names aside) once, and
+//! [`pack_memory_inits`] writes a memory's contents as one packed-hex `localparam` and a
+//! short `initial` loop per [`INIT_BLOCK`] words, which yosys unrolls into the same
+//! `$meminit` cells (so the memory still maps to block RAM). Why: `hdl/DESIGN.md`,
+//! "Per-layer module trees".
 
 use rust_hdl::prelude::*;
 use std::collections::{HashMap, HashSet};

@@ -2,82 +2,21 @@
 //! [`Design`], per engine and in total, without running yosys (microseconds per design,
 //! so the budget search of [`crate::compile::budget`] can try every folding).
 //!
-//! The figures stand for what yosys 0.23 `synth_ice40` makes of each engine's Verilog;
-//! a whole design is the sum of its engines plus the top's frame counter (`TOP`),
-//! which yosys confirms within ~1 % (TFC-W1A1, 784 cycles: 1825 estimated, 1807 LUT4 in
-//! yosys on the whole design; 20 = 20 BRAM).
+//! The figures stand for what yosys 0.23 `synth_ice40` makes of each engine's Verilog; a
+//! design is the sum of its engines plus the top's frame counter (`TOP`).
+//! - Block RAMs: exact. [`engine_memories`] lists every memory of an engine and
+//!   [`ice40_blocks`] applies yosys's own mapping rule (`memory_libmap` with
+//!   `ice40/brams.txt`).
+//! - Memories left in logic: [`ROM_BIT_LUTS`] per ROM bit column; a RAM's read mux,
+//!   write decode and words, or the bypass yosys adds around a RAM in block RAM
+//!   ([`memory_logic`]).
+//! - Logic: a linear formula per engine kind over a few structural features
+//!   ([`EngineSpec::logic`](crate::engines::EngineSpec::logic)), its coefficients, named
+//!   constants beside each engine, fitted to synthesised engines.
 //!
-//! **Block RAMs: exact.** [`engine_memories`] lists every memory of an engine and
-//! [`ice40_blocks`] re-computes yosys's own decision (`memory_libmap` with
-//! `ice40/brams.txt`, read in yosys's source and checked on its debug output):
-//!
-//! ```text
-//!  memory of W bits × D words (rust-hdl RAM/SyncROM: D = 2^address bits;
-//!                              LineRam, FrameRam: the real depth)
-//!  block cost = min over the geometries (width, depth) ∈ {2×2048, 4×1024, 8×512, 16×256} of
-//!               64·⌈⌈D/depth⌉·W / width⌉                        (blocks)
-//!             + ½·(⌈D/depth⌉ − 1)·W  (+ ½·⌈D/depth⌉ for a RAM)    (read mux, write decode)
-//!             + 2·emulation   (ROM 1; RAM 7: read-first + collision bypass; FrameRam 1)
-//!  logic cost = ⌊W·D/16⌋ (ROM)  or  W·D (RAM)
-//!  block RAM with that geometry's block count when block cost < logic cost
-//! ```
-//! So a ROM goes to block RAM from about 1 kbit (weights of 64 words × 64 bits stay in
-//! logic: 4 blocks cost 258 ≥ 256), a RAM from 79 bits. Checked on all 671 engines below:
-//! 0 differences.
-//!
-//! **Memories left in logic**: a ROM costs per bit column [`ROM_BIT_LUTS`] LUT4s (random
-//! contents, measured on standalone ROMs: 1 up to 16 words, then about D/9), a RAM
-//! `W·⌈2(D−1)/3⌉ + 1.3·D` LUT4 (read mux, write decode) and `W·(D+1)` DFF; a RAM in block
-//! RAM adds yosys's bypass, about `W + A/2` LUT4 and `W + A + 1` DFF (`memory_logic`).
-//!
-//! **Logic per engine**: a linear formula per engine kind over a few structural features,
-//! its coefficients fitted (non-negative least squares, weights 1/√LUT4) to synthesised
-//! engines; the constants below list the features. In words (LUT4):
-//!
-//! | engine | LUT4 ≈ |
-//! |---|---|
-//! | mvtu | 24 + 36·PE + 2.9·L (L = PE·SIMD lanes; 2.3·L with 4-word, 1.1·L with 2-word weight ROMs, which yosys folds into the XNORs) + 1.6·PE·A + 0.86·weight ROM + 0.68·threshold ROMs + 1.34·RAMs |
-//! | mvtu_int | 63 + 36·PE + 3.5·L (L = PE·SIMD·IB) + 0.53·PE·A + 0.95·weight ROM + 0.85·threshold ROMs + 1.40·RAMs |
-//! | threshold | 10 + 1.06·threshold ROMs + 2.7·queue RAM (one copy) |
-//! | lanes (general) | 267 + 9.4·BW + 4.2·BW if IB is not a power of two (BW buffer bits; [`lane_converter`]) |
-//! | lanes (ratio) | 4.2 + 0.96·select bits + 1.6·JB + 1.7·FB (if the frame's last beat is short) + 0.13·masked bits; DFF counted exactly ([`ratio_lane_converter`]) |
-//! | fifo | 19 + W + 5.7·A + RAM |
-//! | window | −4 + 3.5·io + line RAM + 37.7·CW + 13.8·CW if its words are not a power of two (CW: counter bits, [`WindowConfig::counter_bits`](crate::engines::sliding_window::WindowConfig::counter_bits)) |
-//! | maxpool | 286 + 5.1·io + RAMs + 8.2·N + 3.7·N if its window's words are not a power of two (N = CW + GW + PW counter bits) |
-//! | sumpool, reorder, fork, add | 36 + 4.4·io + 1.4·(GW + PW), 45 + 2.4·A + 2.4·B, 14 + 0.4·W·ways, 5.5 + 0.57·OW + 1.17·(inputs − 1)·OW |
-//!
-//! **Measured error** against yosys 0.23 `synth_ice40` of 671 engines from 55 designs
-//! (TFC-W1A1 at 10 foldings, 36 random networks at their default folding, 4 conv/maxpool
-//! networks at 4 targets each); a design is the sum of its engines:
-//!
-//! | | LUT4 mean / 90th pct. / worst | DFF mean / worst | BRAM |
-//! |---|---|---|---|
-//! | per engine (all 671) | 5.8 % / 14.0 % / 52 % (an adder of 40 LUT4; mvtu: 47 %, 122 LUT4) | 7.3 % / 48 % | exact |
-//! | mvtu (115), mvtu_int (65) | 9.9 % / 21 % / 47 %, 7.3 % / 15 % / 25 % | 13 %, 12 % | exact |
-//! | lanes (134), fifo (159) | 6.4 % / 14 % / 36 %, 2.9 % / 6.7 % / 11 % | 5.4 %, 4.9 % | exact |
-//! | per design (55) | 3.2 % mean, 12.5 % worst, bias −0.9 % | 4.5 % / 16.5 % | exact |
-//! | hold-out: fitted on the first 22 designs, tried on the other 33 | engines 7.5 %, designs 5.9 % mean, 31 % worst (a maxpool network: one maxpool in the first set) | 6.0 % / 21 % | exact |
-//!
-//! The window and pool formulas were re-fitted when their counters became exactly as
-//! wide as their configuration needs (they were 16 bits, the pools' pixel counter 32):
-//! on 8 windows (CW 4–16, 2×2 over 1×4×3 to 3×3 over 16×32×32), 5 maxpools and 2
-//! sumpools synthesised by the block tests, within 7 % each (the table above
-//! stands for the former fit).
-//!
-//! The pipelined matrix-vector, threshold and FIFO engines (registered block-RAM reads,
-//! pipelined popcount, registered flags) were re-fitted on their engines of TFC-W1A1 and
-//! `random-3` only (12 engines; the constants' comments say which coefficients); the
-//! table above stands for the former engines.
-//!
-//! The test `tests::estimate_matches_yosys_on_engines` synthesises twelve engines of
-//! TFC-W1A1 and `random-3` and fails beyond 25 % per engine or 10 % in sum.
-//!
-//! Re-fitting: every coefficient is a named constant below. The general lane converter
-//! (318–1653 LUT4, now only used when neither lane count divides the other) is one
-//! function, [`lane_converter`], with its own two constants; the ratio converter
-//! (6–145 LUT4) is [`ratio_lane_converter`], fitted on the 11 cases of its
-//! `synthesises_small` test. The error table below predates the ratio converter
-//! (its `lanes` row is the general converter's).
+//! The rule, the fits and the measured error: `hdl/DESIGN.md`, "Resource estimate". The
+//! test `tests::estimate_matches_yosys_on_engines` synthesises twelve engines of TFC-W1A1
+//! and `random-3` and fails beyond 25 % per engine or 10 % in sum.
 
 use crate::compile::design::{Design, Engine};
 use std::ops::{Add, AddAssign};
@@ -193,7 +132,7 @@ pub enum Role {
 const ICE40_GEOMETRIES: [(usize, usize); 4] = [(2, 2048), (4, 1024), (8, 512), (16, 256)];
 
 /// Block RAMs yosys 0.23's `memory_libmap` gives one copy of `m` on iCE40, or `None`
-/// when it is cheaper in logic (see the module documentation).
+/// when it is cheaper in logic (the rule: `hdl/DESIGN.md`, "Resource estimate").
 pub fn ice40_blocks(m: &Memory) -> Option<u64> {
     // emulation score: 1 for an unshared read port, + 3 read-first + 3 transparency
     let emu = match m.kind {
@@ -262,7 +201,7 @@ pub fn engine_memories(e: &Engine) -> Vec<Memory> {
 
 /// What the estimate stands for, written into manifests.
 pub const MODEL: &str =
-    "iCE40 cells after yosys 0.23 synth_ice40, estimated (bnnforge_hdl::resources)";
+    "iCE40 cells after yosys 0.23 synth_ice40, estimated by bnnforge (hdl/DESIGN.md, Resource estimate)";
 
 /// A LUT4 and a DFF estimate.
 pub type Formula = (f64, f64);
@@ -323,7 +262,7 @@ pub fn estimate(d: &Design) -> Estimate {
 pub fn report(d: &Design, est: &Estimate) -> String {
     let mut r = format!(
         "resource estimate (iCE40 cells after yosys 0.23 synth_ice40; block RAMs \
-         exact, LUT4 within a few % per design, see bnnforge_hdl::resources):\n\
+         exact, LUT4 within a few % per design, see hdl/DESIGN.md, Resource estimate):\n\
          {:<4} {:<10} {:>7} {:>7} {:>5}\n",
         "#", "engine", "LUT4", "DFF", "BRAM"
     );

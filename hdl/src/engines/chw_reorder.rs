@@ -1,63 +1,19 @@
-//! `ChwReorder<B, A>`: the output reorder engine, H, W, C order in, C, H, W order out.
+//! `ChwReorder<B, A>`: the output reorder engine, one `B`-bit element per beat in H, W, C
+//! order in, the same elements in C, H, W order out (the top's flattened output order,
+//! spec `network-format.md`), frames back to back. Two frames of N = C·H·W words in one
+//! [`FrameRam`] (block RAM): the writer fills one bank while the reader empties the other.
+//! When C = 1 or H = W = 1 the permutation is the identity and the design leaves it out.
+//! Structure: `hdl/DESIGN.md`, "Output reorder".
 //!
-//! Inside the accelerator a `[C, H, W]` map streams in H, W, C order (all channels of a
-//! pixel, then the next pixel); the top's output must leave in flattened C, H, W order
-//! (spec `network-format.md`, "The generated accelerator"). This engine takes one
-//! element of `B` bits per beat in HWC order and emits the same elements, one per beat,
-//! in CHW order, frames back to back.
+//! Ports: the engine contract (`hdl/ENGINES.md`), `in_data`, `out_data: Bits<B>`.
 //!
-//! ```text
-//!             writer: wptr = 0, 1, … 2N−1 (HWC order, bank 0 then bank 1)
-//!  in_data ──► RAM  2·N words × B bits  ───(registered read)──► rdata, rv ─┬─► [skid, sv]
-//!  in_ready = frames < 2    ▲ read address = bank + p·C + c               ▼       │
-//!                           │   (c outer, p = h·W + w inner: CHW order)  (mux) ◄──┘
-//!             reader: issues when a whole frame is in its bank and the     │
-//!                     read beat is sure to find a place downstream         ▼
-//!                                                    [main, mv] ──► out_data, out_valid
-//! ```
+//! Generics (checked by [`ChwReorder::new`], computed by [`generics`]): `B` ≥ 1 element
+//! bits; `A` = clog2(2·C·H·W) in 1..=32 (deduced), the width of every counter.
+//! Run-time: C, H, W ≥ 1.
 //!
-//! - **Double buffer.** N = C·H·W. Bank 0 is RAM words `0..N`, bank 1 `N..2N`. The writer
-//!   fills its bank in HWC order with one address counter that runs 0..2N−1 and wraps,
-//!   so it alternates banks by itself. The reader follows one frame behind. `frames`
-//!   (0, 1, 2) counts frames that are completely written and not yet completely read;
-//!   the writer may write while `frames < 2`, the reader may read while `frames > 0`. A
-//!   bank is handed back to the writer by the reader's last read of it, so the writer
-//!   never overwrites an element that is still to be read. No element-level overlap is
-//!   attempted: in general the last output element is the last input element, so a
-//!   frame cannot be read before it is complete.
-//! - **CHW addresses without multipliers.** The read address steps by C along a
-//!   channel's plane (H·W steps), then restarts at the bank base + next channel
-//!   (`rstart`).
-//! - **Output.** The RAM ([`FrameRam`]: 2·N words, one write port, one registered
-//!   read port, `SB_RAM40_4K` on iCE40) reads every cycle; a beat read at edge t is in
-//!   `rdata` during t + 1 and enters the `main` output register (or the `skid` register
-//!   when `main` is stalled) at edge t + 1. A read is issued only if its beat will find a place: at
-//!   most two beats are ever held in main, skid and the read in flight together.
-//!   `out_valid`/`out_data` are the `main` flip-flops, so they hold still under
-//!   back-pressure.
-//! - **No combinational paths through the engine.** `in_ready` depends on the `frames`
-//!   register only; `out_valid` is a register. `out_ready` reaches the read issue (RAM
-//!   address, counters), which ends in registers.
-//!
-//! **Cycles per frame** at full rate: exactly N = C·H·W (the reader starts a frame the
-//! cycle after its last element is written, and finishes it in the cycle the writer
-//! writes the last element of the next frame, so neither side ever waits).
-//! **Latency** (first input beat taken to first output beat offered, no stalls): N + 2
-//! (N beats to complete the frame, then RAM read and output register).
-//! **Capacity** with the output stalled: 2·N beats (two frames), plus 2 when N ≤ 2
-//! (a whole frame then fits in the output registers and frees its bank).
-//! **Memory**: 2·N words of B bits (one `SB_RAM40_4K` holds 4 kbit), addressed with
-//! A = clog2(2·N) bits (checked).
-//! When C = 1 or H = W = 1 the permutation is the identity; the assembler may then
-//! leave this engine out.
-//!
-//! Parameters (checked by [`ChwReorder::new`]): `B` ≥ 1 element bits; `A` =
-//! clog2(2·C·H·W) in 1..=32 (see [`generics`]); C, H, W ≥ 1 run-time values held in
-//! `Constant`s. Every counter is A bits wide.
-//!
-//! Ports (engine contract): `clock`, `reset` (synchronous, active high: both banks
-//! empty, output empty), `in_data: Bits<B>`, `in_valid`, `in_ready`,
-//! `out_data: Bits<B>`, `out_valid`, `out_ready`.
+//! Cycles per frame: exactly N. Latency: N + 2 (the whole frame, then the RAM read and
+//! the output register). Capacity with the output stalled: 2·N beats (+ 2 when N ≤ 2).
+//! Memory: 2·N words of B bits.
 
 use crate::compile::design::Design;
 use crate::compile::emit::{engine, finish};
@@ -99,7 +55,7 @@ fn elements(c: usize, h: usize, w: usize) -> usize {
 /// the same address at the same edge read the old word in the simulation; the
 /// Verilog marks the memory `no_rw_check`, which lets yosys drop the collision bypass
 /// it would otherwise add around the block RAM (registered write address, data and
-/// enable, an address comparator and a mux: 21 DFF and 12 LUT4 for 16×8×8 of 4 bits):
+/// enable, an address comparator and a mux; its cost: `hdl/DESIGN.md`, "Output reorder"):
 /// [`ChwReorder`] never uses a read that collides with a write, because the banks it
 /// reads and writes differ whenever a read is issued (unused reads may collide).
 #[derive(LogicBlock)]

@@ -1,31 +1,24 @@
-//! `MaxPool<W>`: the maxpool op (kernel k, stride s, overlapping allowed, no padding) on
-//! a stream of `L` lanes of `B` bits (`W = L·B`).
-//!
-//! Binary values (B = 1, bit 1 = +1): the maximum is the OR of the bits; integers: the
-//! maximum, signed (two's complement) or unsigned, compared per lane on offset binary.
+//! `MaxPool<W, CW, GW, PW>`: the maxpool op (kernel k, stride s, overlapping allowed, no
+//! padding) on L lanes of B bits. Binary (bit 1 = +1): the OR of the bits; integers: the
+//! maximum, signed or unsigned, compared per lane on offset binary. Output in H, W, C
+//! order, L lanes per beat.
 //!
 //! ```text
-//!  in ─► SlidingWindow<W, W> (SIMD = L, no padding) ─► k×k patches, (ky, kx, c) order
-//!        ─► reducer: acc[cg] = first ? x : max(acc[cg], x)   (accumulators in a LineRam
-//!           of C/L words, read at the take, written one cycle later; forwarded when
-//!           C = L, where every beat hits the same word)
-//!        ─► on the last kernel position: the result goes to a 3-entry OutQueue ─► out
+//!  in ─► SlidingWindow<W, W, CW> (SIMD = L, no padding) ─► k×k patches, (ky, kx, c) order
+//!     ─► acc[cg] = first ? x : max(acc[cg], x)   (a LineRam of C/L words, read at the take,
+//!        written a cycle later; forwarded when C = L)
+//!     ─► on the last kernel position: the result into a 3-entry OutQueue ─► out
 //! ```
 //!
-//! Output order is H, W, C (the last kernel position of a window runs over the channel
-//! groups in order), L lanes per beat. Memory: the window's line buffer
-//! (min(k + s, H + k − 1) · W · C · B bits) plus C·B accumulator bits.
+//! Ports: the engine contract (`hdl/ENGINES.md`), `in_data`, `out_data: Bits<W>`.
 //!
-//! **Cycles per frame**: max(H·W·C/L, OH·OW·k²·C/L) (the window's; equal to the input for
-//! s = k) when H ≥ k + s, else their sum (see `SlidingWindow`). **Latency**: the window's latency + (k² − 1)·C/L + 2.
+//! Generics: `W` = L·B; deduced counter widths `CW` (the window's), `GW` (channel group,
+//! C/L − 1), `PW` (kernel position, k² − 1) ([`PoolConfig::counter_bits`]). Run-time
+//! ([`PoolConfig`]): L, B, signedness, sizes, k, s.
 //!
-//! Widths: the const generics are the beat width `W` and the counter widths `CW` (the
-//! window's), `GW` (channel group, C/L − 1) and `PW` (kernel position, k² − 1), each
-//! exactly what the configuration needs ([`PoolConfig::counter_bits`]; lanes, bits,
-//! signedness, sizes are run-time arguments; lanes are cut with `Constant` shifts and
-//! masks, and yosys trims the unused comparator bits). yosys 0.23 (LUT4 / SB_CARRY / DFF,
-//! former 16-bit counters in brackets): 2×2/2 over 16×32×32 binary, 16 lanes: 535 / 188
-//! / 339 (862 / 432 / 464); over 1×28×28, 1 lane: 434 / 208 / 165 (877 / 516 / 314).
+//! Cycles per frame: max(H·W·C/L, OH·OW·k²·C/L) (the window's) when H ≥ k + s, else their
+//! sum. Latency: the window's + (k² − 1)·C/L + 2. Memory: the window's line buffer
+//! (min(k + s, H + k − 1)·W·C·B bits) + C·B accumulator bits.
 
 use crate::compile::design::Design;
 use crate::compile::emit::{engine, finish};
@@ -539,7 +532,7 @@ mod tests {
 
     #[test]
     fn synthesises_a_2x2_pool_over_16x32x32() {
-        // binary, 16 lanes; at the counter widths it needs and at the former 16 bits
+        // binary, 16 lanes; at the counter widths it needs and, for comparison, at 16 bits
         let c = cfg(1, 16, (16, 32, 32), 2, 2, false);
         assert_eq!(c.counter_bits(), [8, 1, 2]);
         synth::<16, 8, 1, 2>("maxpool_16x32x32", &c);

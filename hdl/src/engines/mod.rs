@@ -5,7 +5,7 @@
 //! (`emit::<generics…>`, called by the engine program of [`crate::compile::emit`]). The
 //! design ([`crate::compile::design`]), the emitter table, the estimate
 //! ([`crate::compile::resources`]) and the probes ([`crate::compile::probe`]) reach an
-//! engine only through [`EngineKind::spec`], generated from [`engine_table!`] below.
+//! engine only through [`EngineKind::spec`], generated from `engine_table!` below.
 
 pub mod chw_reorder;
 pub mod maxpool;

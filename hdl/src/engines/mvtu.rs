@@ -1,64 +1,25 @@
-//! `Mvtu`: the matrix-vector(-threshold) unit, the engine of `dense` and `conv` layers
-//! (FINN's MVTU), following the engine contract of `ENGINES.md`.
+//! `Mvtu`: the matrix-vector(-threshold) unit of `dense` and `conv` layers on binary
+//! inputs (FINN's MVTU). For each input vector of n lanes (±1, bit 1 = +1) every neuron
+//! computes y = Σ w·x, then either counts its thresholds reached (a fused `threshold`,
+//! the bias folded in, `B` bits) or outputs y + bias (raw, `OB` bits, the exact width of
+//! the layer's range). SIMD lanes per input beat (SF = n/SIMD beats per vector), PE lanes
+//! per output beat (lane p of fold nf = neuron nf·PE + p; NF = out/PE folds, H, W, C
+//! order); the first fold takes the vector, the other NF − 1 replay it. One
+//! [`WeightMemory`] and one [`MvuPe`] per PE, in padding mode when `IW` = SIMD + 1 (the
+//! window's pad flag). Weights in stream order: [`stream_weights`]. Structure, credits
+//! and pipelining: `hdl/DESIGN.md`, "Matrix-vector units".
 //!
-//! ```text
-//!            issue (t)                  stage 1 (t+1)             t+2   t+3           t+5
-//! in_data ─┬─► buf RAM[SF] ──────────► x = nf==0 ? x1 : buf ─┐
-//!          └─[x1]─────────────────────►                      │  pad = flag bit of x
-//!  sf, nf, waddr ─► WeightMemory[p] ─► w_p ─────────────────(MvuPe p)──► y_p ─┬─ ThresholdUnit p ─► n_p ─┐
-//!  credits < limit                                                            └─ y_p + bias[p] (raw) ───┤
-//!                                              LaneInsert chain (lane p = neuron nf·PE + p) ◄────────────┘
-//!                                              CreditQueue (16 deep, FWFT) ─► out_data / out_valid
-//! ```
+//! Ports: the engine contract (`hdl/ENGINES.md`), `in_data: Bits<IW>`,
+//! `out_data: Bits<OW>`; after reset the engine drains its PE pipelines first.
 //!
-//! Function: for each input vector of `n` lanes (binary, bit 1 = +1), every neuron o
-//! computes y_o = Σ w·x (spec's `dense`/`conv`), then either
-//! - **threshold mode** (a `threshold` layer fused): the count of thresholds reached,
-//!   `B` bits (1 = +1 for B = 1), with the bias folded into the thresholds
-//!   (y + b ≥ T ⇔ y ≥ T − b), or
-//! - **raw mode**: y + bias as an `OB`-bit integer (the exact width of the layer's
-//!   range, two's complement when signed).
+//! Generics (checked by [`Mvtu::new`], computed by [`mvtu_generics`]): free `SIMD`,
+//! `OB` (output lane bits), `OW` = PE·OB; deduced `IW` (SIMD, + 1 with the pad flag),
+//! `P` = clog2(SIMD + 1), `Y` = clog2(n + 1) + 1, `A` (Y − 1, or Y with the pad flag),
+//! `U` = Y + 1, `B` = OB and `K` = 2^B − 1 (threshold mode; any valid values raw),
+//! `WA` = clog2(NF·SF), `BA` = clog2(SF), `CA` = clog2(NF).
 //!
-//! Streams: `SIMD` lanes per input beat (`SF = n / SIMD` beats per vector); `PE` lanes
-//! per output beat, lane p of neuron fold nf = neuron nf·PE + p (`NF = out / PE` beats
-//! per vector), so the output is in H, W, C order. The vector is taken from the input on
-//! the first neuron fold and kept in a buffer (`RAM`) that the other NF − 1 folds replay
-//! (FINN-style). Weights: one [`WeightMemory`] per PE. Dense layers take their weight
-//! columns in stream (H, W, C) order and conv layers in the sliding window's (ky, kx, c)
-//! order: [`stream_weights`] permutes the spec's tensors.
-//!
-//! Padding flag (conv, binary input, `pad_value` 0): with `IW = SIMD + 1` the top bit of
-//! a beat says "this beat is a padded kernel position": its lanes must add 0. It goes to
-//! the PEs' `pad` input, and the PEs are built in [`MvuPe`]'s padding mode (a padded
-//! beat counts as SIMD lanes, one accumulator bit more), which is exact for any SIMD.
-//!
-//! Flow control: the PE pipeline cannot stall, so results are counted with credits: a
-//! vector's last beat issues only while fewer than 16 results are in flight or waiting
-//! in the 16-deep output FIFO. `in_ready` and `out_valid` are registers. Reset is
-//! synchronous; after it the engine waits (ISSUE_TO_PE + PE + threshold + 2 cycles)
-//! for stale results of the non-resettable PE/threshold pipelines to drain (they are
-//! not written).
-//!
-//! Structure: the controller (issue counters, replay buffer, credits, result queue) is
-//! the block [`MvtuControl`] and each PE's output (thresholds or bias) an [`MvtuLane`];
-//! both are shared with the integer-input engine [`MvtuInt`](crate::engines::mvtu_int::MvtuInt),
-//! which differs only in its PEs.
-//!
-//! Timing: `cycles_per_frame = pixels · NF · SF` at full rate; latency (first input
-//! beat to first output beat) = SF + 10 (threshold mode), SF + 7 (raw)
-//! ([`engine_latency`]).
-//!
-//! Pipelining for the iCE40 (60 MHz for the accelerator alone): every block-RAM read
-//! (replay buffer, weights, thresholds) is registered again in the fabric, the PEs'
-//! popcount has a register every two adder levels ([`PopcountPipe`](crate::blocks::popcount::PopcountPipe)),
-//! and the issue decision reads flags kept next to the counters (no compare in it).
-//!
-//! Generics (checked by [`Mvtu::new`]): free widths `SIMD`, `OB` (output lane bits) and
-//! `OW = PE·OB`; derived ones `IW` (SIMD, or SIMD + 1 with the padding flag),
-//! `P = clog2(SIMD + 1)`, `Y = clog2(n + 1) + 1`, `A` (the PEs' accumulator: Y − 1, or
-//! Y with the padding flag), `U = Y + 1`, `B = OB` and `K = 2^B − 1` (threshold mode;
-//! any valid values in raw mode), and the address widths `WA = clog2(NF·SF)`,
-//! `BA = clog2(SF)`, `CA = clog2(NF)`.
+//! Cycles per frame: pixels·NF·SF ([`engine_cycles_per_frame`]). Latency: SF + 10 with
+//! thresholds, SF + 7 raw ([`engine_latency`]).
 
 use crate::blocks::mvu_pe::{MvuPe, PE_LATENCY};
 use crate::blocks::threshold_unit::ThresholdUnit;

@@ -1,55 +1,25 @@
-//! `MvtuInt`: the matrix-vector(-threshold) unit for integer inputs, the engine of
-//! `dense` and `conv` layers fed by integers (the first layer on 8-bit pixels, layers
-//! after `add`, `sumpool` or a multi-bit `threshold`), following `ENGINES.md`.
+//! `MvtuInt`: the matrix-vector(-threshold) unit of `dense` and `conv` layers on integer
+//! inputs (the first layer on 8-bit pixels, layers after `add`, `sumpool` or a multi-bit
+//! `threshold`). As [`Mvtu`], with [`MvuIntPe`]s: each neuron computes y = Σ w·x
+//! (w = ±1, x an `IB`-bit integer, two's complement when the input range is signed), then
+//! thresholds (fused `threshold`, `B` bits) or y + bias (raw, `OB` bits). Conv inputs are
+//! padded with 0 by the window; a 0 lane adds 0. Shared structure: `hdl/DESIGN.md`,
+//! "Matrix-vector units".
 //!
-//! ```text
-//!  in_data[SIMD·IB] ─► MvtuControl ──────── x (stage 1) ──────────┐
-//!                      (issue, replay buffer, credits)            │
-//!                      waddr ─► WeightMemory[p] ─► w_p ──(MvuIntPe p)─► y_p (A bits)
-//!                                                                 │ extend to Signed<Y>
-//!                      ch, ch_pre ────────────────────► MvtuLane p (thresholds | y + bias)
-//!  out_data[PE·OB] ◄── CreditQueue ◄── lanes 0 … PE−1 (lane p = neuron nf·PE + p) ◄─┘
-//! ```
+//! Ports: the engine contract (`hdl/ENGINES.md`), `in_data: Bits<IW>` (lane i at bits
+//! [i·IB, (i+1)·IB)), `out_data: Bits<OW>`.
 //!
-//! Function: for each input vector of `n` integers (lane i of a beat at bits
-//! [i·IB, (i+1)·IB), two's complement when the layer's input range is signed), every
-//! neuron o computes y_o = Σ w·x (w = ±1), then either thresholds (a fused `threshold`
-//! layer, the bias folded in, `B` bits per lane) or y + bias (raw, `OB` bits, the exact
-//! width of the layer's output range). Conv inputs are padded with 0 by the window
-//! generator; a 0 lane adds 0, so nothing here knows about padding.
+//! Generics, in this order (checked by [`MvtuInt::new`], computed by
+//! [`mvtu_int_generics`]): free `SIMD` (1..=64, divides the fan-in of a dense layer or
+//! the input channels of a conv), `IB` (the input range's width, `Kind::width`), `OB`
+//! (B with thresholds, else the output range's width); deduced `IW` = SIMD·IB,
+//! `P` = clog2(SIMD + 1), `A` (the accumulator range's width, `LayerInfo::acc`), `Y` (A
+//! if that range is signed, else A + 1), `WA` = clog2(NF·SF), `BA` = clog2(SF),
+//! `CA` = clog2(NF) (at least 1 each), `U` = Y + 1, `K` = 2^B − 1 and `B` (1 and 1 raw),
+//! `OW` = PE·OB.
 //!
-//! Everything but the PEs is shared with the binary engine [`Mvtu`]: the controller
-//! [`MvtuControl`] (issue counters, input replay buffer, credits, result queue) and one
-//! [`MvtuLane`] per PE; the weights are the same [`WeightMemory`]s in the same layout
-//! (FINN's, conv columns in the sliding window's (ky, kx, c) order, [`stream_weights`]).
-//! The PEs are [`MvuIntPe`]s, whose latency (2) the controller is told:
-//!
-//! - **cycles per frame** at full rate = pixels · NF · SF (NF = out / PE, SF = n / SIMD);
-//! - **latency** (first input beat to first output beat) = SF + 8 with thresholds,
-//!   SF + 5 raw ([`engine_latency`]).
-//!
-//! `in_ready` and `out_valid` come from registers only; reset is synchronous.
-//!
-//! Measured on `synth_ice40` (yosys 0.23, random weights, so ± a few LUTs): conv
-//! 3×6×6 8-bit k3 → 4, PE 2, SIMD 3, thresholds: ≈ 330 LUT4, 87 carry, 228 DFF, 2 BRAM;
-//! dense 4×3×3 4-bit signed → 4 raw, PE 4, SIMD 2: ≈ 245 LUT4, 221 DFF, 4 BRAM; TFC's
-//! first layer on 8-bit pixels, 784 → 64 at PE = SIMD = 16: ≈ 7050 LUT4, 865 carry,
-//! 1358 DFF, 25 BRAM (the binary `Mvtu` at the same folding: ≈ 1270 LUT4, 18 BRAM).
-//!
-//! Generics, in this order (checked by [`MvtuInt::new`]; [`mvtu_int_generics`] computes
-//! them for a layer and a folding):
-//! - `SIMD` lanes per input beat (1..=64; divides the fan-in of a dense layer, the
-//!   input channels of a conv);
-//! - `IB` bits per lane: the width of the layer's input range (`Kind::width`);
-//! - `IW` = SIMD·IB, the width of `in_data`;
-//! - `P` = clog2(SIMD + 1);
-//! - `A`: the width of the layer's accumulator range (`LayerInfo::acc`), exact;
-//! - `Y` = A when that range is signed, A + 1 when not: y as a signed value for the
-//!   thresholds and the bias adder;
-//! - `WA` = clog2(NF·SF), `BA` = clog2(SF), `CA` = clog2(NF) (at least 1 each);
-//! - `U` = Y + 1; `K` = 2^B − 1 and `B` the threshold bits (1 and 1 in raw mode);
-//! - `OB`: B with thresholds, else the width of the layer's output range;
-//! - `OW` = PE·OB, the width of `out_data`.
+//! Cycles per frame: pixels·NF·SF (NF = out/PE, SF = n/SIMD). Latency: SF + 8 with
+//! thresholds, SF + 5 raw ([`engine_latency`]).
 //!
 //! [`Mvtu`]: crate::engines::mvtu::Mvtu
 

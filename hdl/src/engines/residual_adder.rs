@@ -1,44 +1,20 @@
-//! `ResidualAdder<N, IW, OB, OW>`: the spec's `add` on N streams (2 ≤ N ≤ 8).
+//! `ResidualAdder<N, IW, OB, OW>`: the spec's `add` of N streams (2 ≤ N ≤ [`MAX_INPUTS`]).
+//! Each input carries L lanes of its own kind (binary as ±1, unsigned or signed, each in
+//! its exact width); the output is the elementwise sum in the exact width of the sum's
+//! range, computed modulo 2^OB (exact, as the sum fits). A beat is taken from every input
+//! at once, when all offer one; the sum goes into a [`SkidBuffer`].
 //!
-//! Each input stream carries L lanes of its own element kind (binary, unsigned or
-//! signed integer, each in its exact width `Kind::width()`); the output is the
-//! elementwise sum in the exact width of the sum's range, which is the sum of the
-//! inputs' ranges, as `bnnforge_model::Network` computes it (a binary operand counts
-//! as ±1: bit 1 = +1, bit 0 = −1). A beat is consumed from every input at once, when
-//! all offer one; the sum goes into a [`SkidBuffer`].
+//! Ports: the engine contract with packed inputs (`hdl/ENGINES.md`): `in_data: Bits<IW>`
+//! (operand k at bit W_0 + … + W_(k−1), W_k = L·B_k), `in_valid`, `in_ready: Bits<N>`,
+//! `out_data: Bits<OW>`. `in_ready` depends on the skid buffer's state and the inputs'
+//! valids, never on `out_ready`.
 //!
-//! rust-hdl ports are fixed struct fields, so the N input streams share packed ports:
-//! operand k's beat (L lanes of B_k bits, `W_k = L·B_k`) sits in `in_data` at bit
-//! `W_0 + … + W_(k−1)`, its valid and ready are bit k of `in_valid`, `in_ready`. The
-//! structural top connects them with Verilog concatenations, operand 0 lowest
-//! (`.in_valid({s7_valid, s3_valid})` for operands s3, s7).
+//! Generics (checked by `new`): `N` inputs; `OB` the output element width, which must be
+//! the width of the sum's range; deduced `IW` = L·(B_0 + … + B_(N−1)), `OW` = L·OB.
+//! Run-time: `kinds`, each input's `bnnforge_model::Kind` (its width is B_k; offsets and
+//! masks are `Constant`s, as they only select wires).
 //!
-//! ```text
-//!             ┌ operand 0 ┬ operand 1 ┬ … ┐   per lane j, per operand k (AddTerm, chained):
-//!  in_data ──►│ L × B_0   │ L × B_1   │   ├─► extend to OB bits (binary: ±1, signed: sign-
-//!             └───────────┴───────────┴───┘   extend, unsigned: zero-extend), add to the
-//!                                             lane's sum; the last operand inserts lane j
-//!                                             ──► SkidBuffer ──► out_data, out_valid
-//!  all = &in_valid ──► skid in_valid;  in_ready = {N{skid.in_ready & all}}
-//! ```
-//!
-//! - Arithmetic is modulo 2^OB: an operand wider than OB is truncated, which is exact
-//!   because the true sum fits OB bits (two's complement).
-//! - `in_ready` depends on the skid buffer's state and on the inputs' valids
-//!   (AXI-stream allows ready to depend on valid; no valid here depends on a ready),
-//!   never on `out_ready`; `out_valid` is a register.
-//!
-//! Cycles per frame: one beat per cycle when all inputs keep up. Latency: 1 cycle.
-//!
-//! Parameters (checked by `new`): `N` inputs; `IW = L·(B_0 + … + B_(N−1))` the packed
-//! input width; `OB` the output element width, which must be the width of the sum's
-//! range; `OW = L·OB`; `kinds` (run-time): each input's `bnnforge_model::Kind`, whose
-//! width is its B_k. Operand widths are run-time values (offsets and masks in
-//! `Constant`s): they only select wires, so they need no const generics.
-//!
-//! Ports: `clock`, `reset`, `in_data: Bits<IW>`, `in_valid: Bits<N>`,
-//! `in_ready: Bits<N>` (out), `out_data: Bits<OW>`, `out_valid`, `out_ready`. Lane i of
-//! a beat at bits [i·B, (i+1)·B) of its operand (or of `out_data`).
+//! Cycles per frame: one beat per cycle when all inputs keep up. Latency: [`LATENCY`] (1).
 
 use crate::compile::design::{Design, Elem};
 use crate::compile::emit::{engine, finish};
@@ -614,8 +590,8 @@ mod tests {
         let _ = ResidualAdder::<9, 9, 5, 5>::new(&k);
     }
 
-    /// The figures of the former 2- and 3-input blocks: 16 lanes 4b + 4b -> 5b was 150
-    /// LUT4, 162 DFF; 8 lanes u3 + s4 + binary -> 5b 134 LUT4, 82 DFF.
+    /// N = 2 and N = 3 are held to their figures in `hdl/DESIGN.md`'s block table; N = 4
+    /// is printed.
     #[test]
     fn synthesises_clean() {
         let k = [int(0, 15), int(0, 15)];

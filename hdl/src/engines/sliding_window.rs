@@ -1,72 +1,25 @@
-//! `SlidingWindow<IW, OW>`: the line buffer and window generator in front of a conv.
+//! `SlidingWindow<IW, OW, CW>`: the line buffer and window generator in front of a conv.
+//! In: a `[C, H, W]` map in H, W, C order, L lanes of B bits. Out: for each output pixel
+//! in raster order its k×k patch in (ky, kx, c) order, SIMD lanes per beat (one kernel
+//! position per beat), any stride and padding (p ≥ k too: windows wholly in the padding
+//! are all pad words). Padded positions read 0 (integers), −1 or +1 (binary); for binary
+//! `pad_value` 0 the data lanes are 0 and a top *pad flag* bit is 1. Buffer: R rows of
+//! W·C/SIMD words in one [`LineRam`]; memory R·W·C·B bits (+ R·W·C/SIMD flag bits).
+//! Structure and flow control: `hdl/DESIGN.md`, "Sliding window".
 //!
-//! Input: a `[C, H, W]` map in H, W, C order, `L` lanes of `B` bits per beat
-//! (`IW = L·B`). Output: for each output pixel (oy, ox) in raster order, its k×k patch
-//! in (ky, kx, c) order, c fastest, `SIMD` lanes per beat (`OW = SIMD·B`, plus one top
-//! *pad flag* bit when the input is binary, padding > 0 and `pad_value` = 0), so a beat
-//! is always one kernel position (SIMD divides C).
+//! Ports: the engine contract (`hdl/ENGINES.md`), `in_data: Bits<IW>`,
+//! `out_data: Bits<OW>`.
 //!
-//! Padded positions: integer inputs read 0; binary inputs read bit 0 (−1) or bit 1 (+1)
-//! in every lane for `pad_value` −1 / +1; for `pad_value` 0 the data lanes are 0 and
-//! the top bit of the beat is 1 ("this beat is padding, it contributes 0"), which the
-//! matrix unit downstream uses. In every other beat the flag bit is 0.
+//! Generics (checked by `new`): `IW` = L·B; `OW` = SIMD·B, + 1 with the pad flag
+//! ([`pad_flag`]); `CW` (deduced) = [`WindowConfig::counter_bits`], the width of every
+//! counter, constant, adder and RAM address (wider works too), at most [`MAX_CW`].
+//! Run-time ([`WindowConfig`]): B, L, SIMD (a multiple of L, dividing C), C, H, W, k, s,
+//! p, pad value, binary; an output beat is at most [`MAX_BEAT`] bits ([`max_simd`]).
 //!
-//! ```text
-//!  in ─► gearbox (SIMD/L beats → one word) ─► LineRam: R rows × W pixels × C/SIMD words
-//!                                                   │ read address = row base + column
-//!        writer (wx, wy, frame) ──── no overwrite ──┤ offset + (kx·C/SIMD + cg)
-//!        reader (oy, ox, ky, kx, cg) ─ data ready ──┘
-//!                                  pad? ─[v1, pad1]─► mux(pad word, RAM data) ─► OutQueue(3) ─► out
-//! ```
-//!
-//! Buffer: a circular buffer of `R = min(k + s, max(H + k − p − 1, H))` input rows, each `W · C/SIMD` words of
-//! `OW` bits, in one [`LineRam`] (one write port, one registered read port: one iCE40
-//! `SB_RAM40_4K` holds 4 kbit). **Memory bits = R · W · C · B** (plus R·W·C/SIMD flag
-//! bits when the flag is present); 3×3 over 16×32×32 binary: 4 · 32 · 16 = 2048 bits.
-//! k rows are in use by the reader; the extra s rows let the writer fill the rows of the
-//! next output row while the current one is read, so the reader never waits in
-//! steady state. Rows continue circularly across frames (global row g lives in slot
-//! g mod R), so the next frame's first rows are written while the last output row of
-//! the previous frame is still being read.
-//!
-//! Flow control, all from registers (no `out_ready → in_ready` nor `in_valid →
-//! out_valid` path):
-//! - the writer takes a beat unless its row would overwrite one the reader still
-//!   needs: global row `wy − R` must be above the reader's top row
-//!   `min(max(0, oy·s − p), H − 1)`;
-//! - the reader emits output pixel (oy, ox) once the writer has completed input pixel
-//!   (min(H−1, oy·s−p+k−1), min(W−1, ox·s−p+k−1)) (or is in the next frame);
-//! - a 2-bit frame difference (writer frame − reader frame + 1 ∈ {0, 1, 2}) orders the
-//!   two across frame boundaries;
-//! - reads are issued while the 3-entry output queue has room for everything in flight
-//!   (count + in-flight ≤ 2), so out_data holds still under back-pressure.
-//!
-//! **Cycles per frame** at full rate: max(H·W·C/L, OH·OW·k²·C/SIMD) (input beats, output
-//! beats) when the writer stays ahead across frame boundaries; on maps of few rows the
-//! next frame partly waits for the current one. The interval comes from stepping the
-//! two flow-control rules above cycle by cycle ([`WindowConfig::cycles_per_frame`]),
-//! between max and the sum of the two. **Latency** (first input beat
-//! to first output beat, no stalls): the input beats up to and including pixel
-//! (min(H−1, k−1−p), min(W−1, k−1−p)), plus 3 (counter update, RAM read, queue); 2
-//! when p ≥ k, as the first window is then all padding and waits for no input.
-//! Both are measured in the tests.
-//!
-//! Any padding with H + 2p ≥ k works, p ≥ k included (as in PyTorch): windows wholly
-//! in the padding are emitted, one beat per cycle like the others, all pad words.
-//!
-//! Parameters: widths `IW = L·B`, `OW = SIMD·B (+1 flag)` and the counter width `CW`
-//! are const generics; every count (B, L, SIMD, C, H, W, k, s, p, pad value, binary) is
-//! a run-time argument ([`WindowConfig`]). Every run-time counter, constant, adder and
-//! RAM address is `CW` bits wide, `CW` = [`WindowConfig::counter_bits`], the bits of the
-//! largest value any of them holds ([`WindowConfig::counter_max`]: the RAM words, the row
-//! bases before their wrap, `wyb + H`, `top + R`, …); `new` checks it (a wider `CW` works
-//! too). yosys 0.23 `synth_ice40` (LUT4 / SB_CARRY / DFF, with the former fixed 16-bit
-//! counters in brackets): 3×3 over 16×32×32, 16 lanes, CW = 8: 429 / 178 / 220 (730 /
-//! 394 / 316); 3×3 pad 1 over 1×28×28, CW = 7: 365 / 178 / 136 (830 / 493 / 271); 2×2
-//! over 1×4×3, CW = 4: 213 / 60 / 87 (847 / 491 / 267).
-//! Limits: SIMD must be a multiple of L (the gearbox gathers SIMD/L input beats into one
-//! RAM word); `CW` ≤ [`MAX_CW`] (the design keeps the words ≤ 2^15); an output beat is at
-//! most [`MAX_BEAT`] bits ([`max_simd`]).
+//! Cycles per frame: between max(H·W·C/L, OH·OW·k²·C/SIMD) and their sum, stepped cycle
+//! by cycle by [`WindowConfig::cycles_per_frame`] (the max when the writer stays ahead
+//! across frames). Latency: the input beats up to and including pixel
+//! (min(H−1, k−1−p), min(W−1, k−1−p)), + 3; 2 when p ≥ k (no input awaited).
 
 use crate::compile::design::Design;
 use crate::compile::emit::{engine, finish};
@@ -220,7 +173,7 @@ impl WindowConfig {
         (oh * ow * self.kernel * self.kernel * self.channels / self.simd) as u64
     }
     /// The frame interval of the engine's two flow-control rules, stepped cycle by
-    /// cycle at full rate ([`Self::stepped_cycles_per_frame`]). It is max(input beats,
+    /// cycle at full rate (`stepped_cycles_per_frame`). It is max(input beats,
     /// output beats) when the writer can stay ahead of the reader across the frame
     /// boundary, but not on maps of few rows: a 1×4×3 map under a 2×2 kernel with 3
     /// line-buffer rows takes 26 cycles, not 24, because the next frame's second row
@@ -1358,7 +1311,7 @@ mod tests {
         let _ = SlidingWindow::<1, 1, 3>::new(&cfg(1, 1, 1, (4, 4, 4), (3, 1, 1), 0, true));
     }
 
-    /// yosys figures of a window at its own counter width and at the former 16 bits.
+    /// yosys figures of a window at counter width `CW` (its own, or 16 for comparison).
     fn synth<const IW: usize, const OW: usize, const CW: usize>(
         name: &str,
         c: &WindowConfig,

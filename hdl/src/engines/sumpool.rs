@@ -1,32 +1,24 @@
-//! `SumPool<IW, OW>`: global sum pooling, per channel the integer sum over all H×W
-//! positions → a vector `[C]`.
-//!
-//! Input: `L` lanes of `B` bits (`IW = L·B`), H, W, C order; binary elements (B = 1) count
-//! as ±1, integers are signed or unsigned. Output: the `C` sums in index order, `L` lanes
-//! of `Y` bits per beat (`OW = L·Y`), `Y` the exact width of the range
-//! H·W·[lo, hi] ([`SumConfig::out_bits`], `bnnforge_model::kernels::int_width`), two's
-//! complement when that range has negatives.
+//! `SumPool<IW, OW, GW, PW>`: global sum pooling: per channel the integer sum over all
+//! H×W positions, a vector `[C]`. In: L lanes of B bits, H, W, C order (binary counts as
+//! ±1). Out: the C sums in index order, L lanes of Y bits, Y the exact width of
+//! H·W·[lo, hi] ([`SumConfig::out_bits`]), two's complement when it has negatives.
 //!
 //! ```text
 //!  in ─► take ─[x1, v1, first1, last1]─► lanes: acc + ext(x) ─► res ─┬─► LineRam acc[cg] (C/L words of OW)
 //!   cg ─► LineRam read ─► acc (or the value just written when C = L) │
 //!                                            last pixel: res ────────┴─► OutQueue(3) ─► out
 //! ```
+//! The accumulators of the C/L channel groups are read when a beat is taken and written
+//! one cycle later; the last pixel's sums go straight to the output queue.
 //!
-//! The accumulators of the C/L channel groups live in a `LineRam` read when a beat is
-//! taken and written one cycle later; the first pixel starts from 0 and the last pixel's
-//! sums go straight to the output queue (so the next frame can follow at once).
+//! Ports: the engine contract (`hdl/ENGINES.md`), `in_data: Bits<IW>`,
+//! `out_data: Bits<OW>`.
 //!
-//! **Cycles per frame**: H·W·C/L (one input beat per cycle; the C/L output beats leave
-//! during the last pixel). **Latency** (first input beat to first output beat):
-//! (H·W − 1)·C/L + 2. Memory: C·Y bits.
+//! Generics: `IW` = L·B, `OW` = L·Y; deduced counter widths `GW` (channel group, C/L − 1)
+//! and `PW` (pixel, H·W − 1), exactly as wide as needed ([`SumConfig::counter_bits`]).
+//! Run-time ([`SumConfig`]): L, B, signedness, C, H, W.
 //!
-//! Widths: `IW`, `OW` and the counter widths `GW` (channel group and accumulator
-//! address, C/L − 1) and `PW` (pixel, H·W − 1) are the const generics, the counters
-//! exactly as wide as the configuration needs ([`SumConfig::counter_bits`]); L, B, Y,
-//! signedness and sizes are run-time arguments (lanes cut with `Constant` shifts and
-//! masks). yosys 0.23, 16×8×8 binary, 4 lanes: 310 LUT4, 28 SB_CARRY, 275 DFF (365 /
-//! 68 / 315 with the former 16-bit group and 32-bit pixel counters).
+//! Cycles per frame: H·W·C/L. Latency: (H·W − 1)·C/L + 2. Memory: C·Y bits.
 
 use crate::compile::design::Design;
 use crate::compile::emit::{engine, finish};

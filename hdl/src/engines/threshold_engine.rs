@@ -1,31 +1,20 @@
-//! `ThresholdEngine`: the standalone `threshold` op on a stream, following the engine
-//! contract of `ENGINES.md`. Used where a threshold does not follow a dense/conv (the
-//! [`Mvtu`] fuses those): binarizing raw pixels, after `add`, after `sumpool`, ….
+//! `ThresholdEngine`: the standalone `threshold` op on a stream, where a threshold does
+//! not follow a dense/conv (the [`Mvtu`] fuses those): raw pixels, after `add`, after
+//! `sumpool`. Lane l of the cb-th beat of a pixel holds channel cb·L + l, so lane l's
+//! [`ThresholdUnit`] holds channels l, l + L, … (C/L of them), addressed by cb. Each input
+//! lane (binary ±1, unsigned or signed) becomes a `Signed<Y>`; thresholds are clamped and
+//! flips folded as in `ThresholdUnit`. Out: the count (B > 1) or the bit (B = 1, 1 = +1).
+//! The pipeline does not stall: beats issue while fewer than 16 results are in flight or
+//! queued (credits); after a synchronous reset it waits 5 cycles for stale results.
 //!
-//! ```text
-//!  in_data[L·IB] ─► LaneValue l (IB bits → Signed<Y>) ─► ThresholdUnit l (channel cb) ─► n_l ─┐
-//!  cb: beat within the pixel (0 .. C/L − 1)                       LaneInsert chain ◄────────┘
-//!  credits < 16                                                   CreditQueue ─► out_data[L·B]
-//! ```
-//!
-//! Element e of a frame (H, W, C order) has channel e mod C; lane l of the beat that is
-//! the cb-th of its pixel holds channel cb·L + l, so lane l's [`ThresholdUnit`] holds
-//! channels l, l + L, … (C/L of them), addressed by cb. Input lanes are `IB` bits:
-//! binary (bit 1 = +1, value ±1), unsigned or two's complement; each becomes a
-//! `Signed<Y>` (Y = 2 binary, IB + 1 unsigned, IB signed). Thresholds are clamped to the
-//! reachable range [lo, hi] of the input (any 64-bit value works), flip is folded as in
-//! `ThresholdUnit`. Output lanes are `B` bits: the count (B > 1) or the bit (B = 1,
-//! 1 = +1).
-//!
-//! Flow: the threshold pipeline does not stall; beats issue while fewer than 16 results
-//! are in flight or in the output FIFO (credits). `in_ready` and `out_valid` are from
-//! registers. After a synchronous reset the engine waits 5 cycles for stale results.
-//!
-//! Timing: cycles per frame = elements / L; latency 5 cycles ([`LATENCY`]).
+//! Ports: the engine contract (`hdl/ENGINES.md`), `in_data: Bits<IW>`,
+//! `out_data: Bits<OW>`.
 //!
 //! Generics (checked by [`ThresholdEngine::new`]): free `IB` (input lane bits), `B`
-//! (output lane bits) and L (through `IW = L·IB`, `OW = L·B`); derived `Y`, `U = Y + 1`,
-//! `K = 2^B − 1`, `CA = clog2(C / L)`.
+//! (output lane bits) and L (through `IW` = L·IB, `OW` = L·B); deduced `Y` (2 binary,
+//! IB + 1 unsigned, IB signed), `U` = Y + 1, `K` = 2^B − 1, `CA` = clog2(C/L).
+//!
+//! Cycles per frame: elements / L. Latency: [`LATENCY`] (5).
 //!
 //! [`Mvtu`]: crate::engines::mvtu::Mvtu
 

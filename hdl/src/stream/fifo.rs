@@ -1,43 +1,17 @@
-//! `StreamFifo<W, A>`: a ready/valid FIFO of run-time depth in block RAM.
+//! `StreamFifo<W, A>`: a ready/valid FIFO of run-time depth, `depth` ≤ 2^A entries in a
+//! rust-hdl `RAM` (block RAM when deep enough) followed by a two-entry output stage, so
+//! the output is registered and the rate one beat per cycle despite the RAM's read cycle.
+//! Used on residual branches. Structure: `hdl/DESIGN.md`, "FIFO".
 //!
-//! Buffers up to `depth + 2` beats (e.g. a residual branch waiting for the other
-//! branch): `depth` ≤ 2^A entries in a rust-hdl `RAM` (one write port, one synchronous
-//! read port: `SB_RAM40_4K` on iCE40 when deep enough), followed by a two-entry output
-//! stage (`main` + `skid`) that keeps the output registered and the rate at one beat
-//! per cycle despite the RAM's one-cycle read.
+//! Ports: the engine contract (`hdl/ENGINES.md`), `in_data`, `out_data: Bits<W>`;
+//! `in_ready` is `!full` (a register).
 //!
-//! ```text
-//!                 in_ready = !full
-//!  in_data ──► RAM[wptr] ... RAM[rptr] ──(read, 1 cycle)──► rdata, rv ──┬─► [skid, sv]
-//!                                 ▲                                    ▼       │
-//!                       issue a read when the RAM is not empty and    (mux) ◄──┘
-//!                       the read beat is sure to find a place          │
-//!                       (main free, or skid and rv both empty)         ▼
-//!                                                          [main, mv] ──► out_data, out_valid
-//! ```
+//! Generics (checked by [`StreamFifo::new`]): `W` ≥ 1 beat bits; `A` in 1..=16 address
+//! bits. Run-time: `depth` in 1..=2^A.
 //!
-//! - Pointers wrap at `depth` (a `Constant`), `full` and `nonempty` are flags, so any
-//!   depth in 1..=2^A works and no counter wider than A bits is needed. The flags are
-//!   updated from an entry count (modulo 2^A) compared with constants, never from the
-//!   pointers, so a read decision reaches them through one or two LUTs (iCE40 timing).
-//! - A beat written at edge t can be read from cycle t + 1 (no read-during-write
-//!   forwarding), is in `rdata` at t + 2 and offered at t + 3.
-//! - `in_ready` is `!full` (a register) and `out_valid`/`out_data` are registers:
-//!   no combinational path through the FIFO. `out_ready` reaches the RAM read address
-//!   (the read is issued when the main register is being freed), which ends in a
-//!   register.
-//!
-//! Cycles per frame: one beat per cycle (depth ≥ 2; depth 1 takes a beat every other
-//! cycle). Latency: 3 cycles (beat taken at edge t offered from cycle t + 3).
-//! Capacity: `depth + 2` beats.
-//!
-//! Parameters (checked by [`StreamFifo::new`]):
-//! - `W` ≥ 1: beat width.
-//! - `A` in 1..=16: RAM address bits; `depth` (run-time) in 1..=2^A.
-//!
-//! Ports (engine contract): `clock`, `reset` (synchronous: FIFO empty),
-//! `in_data: Bits<W>`, `in_valid`, `in_ready`, `out_data: Bits<W>`, `out_valid`,
-//! `out_ready`.
+//! Cycles per frame: one beat per cycle (depth ≥ 2; depth 1: every other cycle).
+//! Latency: [`LATENCY`] (3: a beat taken at edge t is offered from cycle t + 3).
+//! Capacity: `depth` + 2 beats.
 
 use crate::compile::design::Design;
 use crate::compile::emit::{engine, finish};

@@ -1,34 +1,20 @@
-//! `StreamFork<N, W>`: broadcast a ready/valid stream to N consumers (2 ≤ N ≤ 8), each
-//! with its own valid and ready.
-//!
-//! A beat is held in the `hold` register and offered to every consumer until that one
-//! has taken it; bit k of the `taken` register remembers that consumer k has. The beat
-//! is released (and the next one loaded) in the cycle the last outstanding consumer
-//! takes it, so the fork runs at one beat per cycle when every consumer keeps up, and a
-//! slow consumer stalls the others without loss or duplication. A [`SkidBuffer`] in
-//! front cuts the path from the consumers' readys to `in_ready`.
-//!
-//! rust-hdl ports are fixed struct fields, so the N outputs are packed: bit k of
-//! `out_valid` and `out_ready` is consumer k's, and all consumers read the one
-//! `out_data` (every branch carries the same beat, so one port costs nothing and the
-//! structural top drives every branch's data wire from it; valid and ready are
-//! connected as Verilog concatenations, consumer 0 lowest).
+//! `StreamFork<N, W>`: broadcasts a ready/valid stream to N consumers (2 ≤ N ≤
+//! [`MAX_WAYS`]), each with its own valid and ready. A beat is held in `hold` and
+//! offered to every consumer until that one has taken it (bit k of `taken`); it is
+//! released in the cycle the last outstanding consumer takes it, so a slow consumer
+//! stalls the others without loss or duplication. A [`SkidBuffer`] in front cuts the path
+//! from the consumers' readys to `in_ready`.
 //!
 //! ```text
-//!                                   ┌──► out_data = hold (shared)
-//!  in ─► SkidBuffer ─► [hold, hv] ──┤
-//!        (in_ready)      ▲          └──► out_valid = hv ? ~taken : 0   (N bits)
-//!                        └─ load when !hv or &(taken | out_ready); taken then clears,
-//!                           else taken |= out_ready
+//!  in ─► SkidBuffer ─► [hold, hv] ──┬──► out_data = hold (shared)
+//!                                   └──► out_valid = hv ? ~taken : 0   (N bits)
 //! ```
 //!
-//! Cycles per frame: one beat per cycle when no consumer stalls. Latency: 2 cycles
-//! (skid buffer, then the hold register). `out_valid` depends on registers only.
+//! Ports: the engine contract with packed outputs (`hdl/ENGINES.md`): `in_data`,
+//! `out_data: Bits<W>` (shared by all consumers), `out_valid`, `out_ready: Bits<N>`.
+//! Generics (checked by `new`): `N` in 2..=8, `W` ≥ 1.
 //!
-//! Parameters (checked by `new`): `N` in 2..=8 consumers, `W` ≥ 1 the beat width.
-//!
-//! Ports: `clock`, `reset` (synchronous: empty), `in_data: Bits<W>`, `in_valid`,
-//! `in_ready`, `out_data: Bits<W>`, `out_valid: Bits<N>`, `out_ready: Bits<N>` (in).
+//! Cycles per frame: one beat per cycle when no consumer stalls. Latency: [`LATENCY`] (2).
 
 use crate::compile::design::Design;
 use crate::compile::emit::{engine, finish};
@@ -284,7 +270,8 @@ mod tests {
         let _ = StreamFork::<1, 8>::new();
     }
 
-    /// The former StreamFork2<32> was 45 LUT4, 101 DFF; StreamFork3<32> 47 LUT4, 102 DFF.
+    /// The 2- and 3-way forks are held to their LUT4 figures in `hdl/DESIGN.md`'s block
+    /// table; the DFF counts are exact.
     #[test]
     fn synthesises_clean() {
         let mut uut = StreamFork::<2, 32>::new();

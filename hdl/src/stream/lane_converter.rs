@@ -1,46 +1,24 @@
-//! `LaneConverter<IB, IW, OW, BW>`: re-packs a stream of IL-lane beats into OL-lane
-//! beats of the same element width, frame by frame.
+//! `LaneConverter<IB, IW, OW, BW>`: re-packs IL-lane beats into OL-lane beats of the same
+//! element width, frame by frame, for any IL, OL (3 → 2 too). Used only where neither lane
+//! count divides the other (else [`RatioLaneConverter`]). A frame starts on a new beat on
+//! both sides; the unused lanes of its last beat are zero on the output and ignored on
+//! the input. How it works: `hdl/DESIGN.md`, "Lane converters".
 //!
-//! A frame is `elements` elements (run-time). On both sides a frame starts on a new
-//! beat and the unused lanes of its last beat are zero (on the input they are ignored,
-//! whatever they hold). IL = IW / IB and OL = OW / IB may be any pair: widening
-//! (1 → 4), narrowing (4 → 1), or not multiples of each other (3 → 2). Used for the
-//! top's input (`s_axis` lanes → the first engine's lanes) and between engines whose
-//! lane counts differ.
+//! Ports: the engine contract (`hdl/ENGINES.md`), `in_data: Bits<IW>`,
+//! `out_data: Bits<OW>`; reset required before use.
 //!
-//! ```text
-//!                          in_ready = n <= C - IL          (state only)
-//!  in_data ─► keep the frame's m = min(IL, in_rem) lanes ─┐
-//!                                                         ▼ insert at lane n - k
-//!  [store: C lanes, n filled] ── >> k lanes ────────────► (|) ──► store
-//!       │
-//!       └─ lanes 0..kk, rest zero ─► [out_data, out_valid]       (registered)
-//!          kk = min(OL, out_rem); emit (k = kk) when n >= kk and the output
-//!          register is free (empty, or its beat taken this cycle)
-//! ```
+//! Generics (checked by [`LaneConverter::new`]):
+//! - `IB` ≥ 1: element bits (1 for binary);
+//! - `IW` = IL·IB, `OW` = OL·IB: beat widths;
+//! - `BW` = C·IB (deduced), the buffer, C = IL + OL + max(IL, OL) − 1 ([`buffer_lanes`]).
 //!
-//! - `store` holds n ≤ C = IL + OL + max(IL, OL) − 1 elements, element 0 (next out) at
-//!   lane 0; lanes at and above n are zero. C is the smallest size for which a full
-//!   rate stream on the fast side never waits for `in_ready`, which looks only at `n`
-//!   (not at the beat leaving this cycle), so there is no path from `out_ready` to
-//!   `in_ready`. `out_ready` only steers the registers' inputs.
-//! - The frame position is counted on each side (`in_rem`, `out_rem`: elements left in
-//!   the current frame, 24-bit counters), so an output beat never mixes two frames.
-//! - Shifts are by lanes: n · IB bits with IB a `Constant` (no generic arithmetic).
+//! Run-time: `elements` per frame, in 1..2^24 ([`FRAME_BITS`]).
 //!
-//! Cycles per frame: max(⌈E/IL⌉, ⌈E/OL⌉) at full rate, measured by the tests (a frame
-//! boundary may add one cycle when neither count divides E). Latency (first input beat
-//! of a frame, into an idle converter, to its first output beat): ⌈min(OL, E)/IL⌉ + 1.
+//! Cycles per frame: max(⌈E/IL⌉, ⌈E/OL⌉) (a frame boundary may add one cycle when neither
+//! count divides E). Latency (first input beat into an idle converter to its first output
+//! beat): ⌈min(OL, E)/IL⌉ + 1.
 //!
-//! Parameters (checked by [`LaneConverter::new`]):
-//! - `IB` ≥ 1: element width (1 for binary).
-//! - `IW` = IL · IB, `OW` = OL · IB: beat widths.
-//! - `BW` = C · IB with C as above: the buffer.
-//! - `elements` (run-time) in 1..2^24: elements per frame.
-//!
-//! Ports (engine contract): `clock`, `reset` (synchronous: buffer empty, both sides at
-//! a frame start; required before use), `in_data: Bits<IW>`, `in_valid`, `in_ready`,
-//! `out_data: Bits<OW>`, `out_valid`, `out_ready`.
+//! [`RatioLaneConverter`]: crate::stream::ratio_lane_converter::RatioLaneConverter
 
 use crate::compile::design::Design;
 use crate::compile::emit::{engine, finish};

@@ -1,81 +1,24 @@
-//! `RatioLaneConverter<IB, IW, OW, JB, FB>`: re-packs a stream of IL-lane beats into
-//! OL-lane beats when one lane count is a whole multiple m ≥ 2 of the other, frame by
-//! frame; the cheap special case of [`LaneConverter`].
+//! `RatioLaneConverter<IB, IW, OW, JB, FB>`: re-packs IL-lane beats into OL-lane beats
+//! when one lane count is a whole multiple m ≥ 2 of the other, frame by frame; the cheap
+//! case of [`LaneConverter`]. Widening gathers m input beats into one output beat;
+//! narrowing sends each input beat as m sub-beats. A frame starts on a new beat on both
+//! sides; the unused lanes of its last output beat are zero. How it works: `hdl/DESIGN.md`,
+//! "Lane converters".
 //!
-//! Same framing as [`LaneConverter`]: a frame is `elements` elements (run-time), it
-//! starts on a new beat on both sides, the unused lanes of its last output beat are
-//! zero, and those of its last input beat are ignored (whatever they hold).
+//! Ports: the engine contract (`hdl/ENGINES.md`), `in_data: Bits<IW>`,
+//! `out_data: Bits<OW>`; reset required before use.
 //!
-//! - Widening (IL · m = OL): m input beats are gathered into one output beat (the
-//!   frame's last output beat gathers r ≤ m of them and is zero-padded above).
-//! - Narrowing (IL = m · OL): an input beat is emitted as m sub-beats of OL lanes (the
-//!   frame's last input beat as r ≤ m of them).
+//! Generics (checked by [`RatioLaneConverter::new`], computed by [`ratio_generics`]):
+//! - `IB` ≥ 1: element bits (1 for binary);
+//! - `IW` = IL·IB, `OW` = OL·IB: beat widths, IL | OL or OL | IL, IL ≠ OL;
+//! - `JB` = ⌈log2 m⌉ (deduced): beat counter within the wide beat;
+//! - `FB` = bits of ⌈E / max(IL, OL)⌉ − 1, at least 1 (deduced): wide-beat counter.
 //!
-//! ```text
-//!  widening (in_ready = !(ov && fin), state only)
-//!  in_data ─► & tail mask (frame's last beat) ─► lane m-1 of x ─┐
-//!  [acc: lanes 1..m-1] ─── >> IL lanes (wires) ─► lanes 0..m-2 ─┴─► x ─► acc
-//!                                                                  └─(fin)─► x, or
-//!                                 x >> (m - r) lanes on the frame's last beat ─► [od, ov]
+//! Run-time: `elements` E ≥ 1 per frame.
 //!
-//!  narrowing (in_ready = !busy, state only)
-//!  in_data ─► & tail mask ─┬─► [sh, busy] ── lanes 0..OL-1 ──┐
-//!                          │    (>> OL lanes per sub-beat)    ├─(mux)─► [od, ov]
-//!                          └── lanes 0..OL-1 (od free) ───────┘
-//! ```
-//!
-//! - Widening: `acc` is a shift register of the beat being gathered (m − 1 input beats;
-//!   each beat taken enters at the top and moves down one input beat, so no lane is
-//!   addressed by a counter). The beat that completes an output beat (`fin`: `j` reached
-//!   m − 1, or r − 1 on the frame's last output beat) goes straight into the output
-//!   register with `acc`, shifted down by the constant m − r input beats on the frame's
-//!   last beat (zeros come in from the top). It waits only while the output register
-//!   still holds a beat, which at full rate never happens (m ≥ 2 cycles per output beat)
-//!   — except when r = 1, where the frame's last output beat follows the one before at
-//!   once: then (a `Constant` flag, no logic otherwise) a completed beat that finds the
-//!   output register busy waits in `acc` (`pend`) and `in_ready` is `!pend`.
-//! - Narrowing: an input beat taken while the output register is free sends its first
-//!   sub-beat there at once and keeps the rest in `sh`; otherwise all of it waits in
-//!   `sh`. `sh` moves down one output beat per sub-beat sent; a new beat is taken once
-//!   `sh` has none left (`busy` low), so a full-rate stream never pauses.
-//! - Counters are exactly as wide as their ranges: `j` (sub-beat / gathered beat within
-//!   the wide beat, `JB` = ⌈log2 m⌉ bits) and `fc` (wide beat within the frame, `FB` bits
-//!   for ⌈E / max(IL, OL)⌉ − 1). All shifts are by constants (wiring).
-//! - `out_ready` only steers the registers' inputs; `in_ready` is a function of state,
-//!   `out_valid`/`out_data` are registers.
-//!
-//! Cycles per frame: max(⌈E/IL⌉, ⌈E/OL⌉) at full rate, no gap between frames (measured
-//! by the tests). Latency (first input beat of a frame, into an idle converter, to its
-//! first output beat): ⌈min(OL, E)/IL⌉ (1 when narrowing).
-//!
-//! On yosys 0.23 `synth_ice40` (the `synthesises_small` test prints these), against
-//! [`LaneConverter`] for the same case (TFC-W1A1's three converters, synthesised alone):
-//!
-//! | case | RatioLaneConverter | LaneConverter |
-//! |---|---|---|
-//! | 1 → 16 lanes of 1 bit, E = 784 | 10 LUT4, 2 carry, 36 DFF | 530 LUT4, 174 carry, 113 DFF |
-//! | 4 → 8 lanes of 1 bit, E = 64 | 6 LUT4, 0 carry, 14 DFF | 433 LUT4, 177 carry, 92 DFF |
-//! | 1 → 8 lanes of 1 bit, E = 64 | 9 LUT4, 1 carry, 19 DFF | 394 LUT4, 175 carry, 89 DFF |
-//! | 4 → 1 lanes of 8 bits, E = 3072 | 67 LUT4, 0 carry, 44 DFF | 691 LUT4 |
-//! | 64 → 16 lanes of 1 bit, E = 784 (short last beat) | 145 LUT4, 2 carry, 88 DFF | |
-//! | 4 → 16 lanes of 4 bits, E = 1000 (short last beat) | 50 LUT4, 4 carry, 121 DFF | |
-//!
-//! Widening costs almost only its registers (a full output beat is loaded as it is);
-//! a frame whose last wide beat is short adds the frame counter and a select per output
-//! bit; narrowing selects ~2 LUT4 per input bit.
-//!
-//! Parameters (checked by [`RatioLaneConverter::new`]):
-//! - `IB` ≥ 1: element width (1 for binary).
-//! - `IW` = IL · IB, `OW` = OL · IB: beat widths, IL | OL or OL | IL, IL ≠ OL.
-//! - `JB` = ⌈log2 m⌉ with m = max(IL, OL) / min(IL, OL): the beat counter.
-//! - `FB` = bits of ⌈E / max(IL, OL)⌉ − 1 (at least 1): the frame counter.
-//! - `elements` (run-time) ≥ 1: elements per frame.
-//!
-//! [`ratio_generics`] computes `[IB, IW, OW, JB, FB]`.
-//!
-//! Ports (engine contract, as [`LaneConverter`]): `clock`, `reset` (synchronous: empty,
-//! both sides at a frame start; required before use), `in_data: Bits<IW>`, `in_valid`,
-//! `in_ready`, `out_data: Bits<OW>` (registered), `out_valid` (registered), `out_ready`.
+//! Cycles per frame: max(⌈E/IL⌉, ⌈E/OL⌉), no gap between frames. Latency (first input
+//! beat into an idle converter to its first output beat): ⌈min(OL, E)/IL⌉ (1 when
+//! narrowing).
 //!
 //! [`LaneConverter`]: crate::stream::lane_converter::LaneConverter
 

@@ -1,36 +1,17 @@
-//! `SkidBuffer<W>`: a two-entry register slice on a ready/valid stream.
-//!
-//! Passes beats through unchanged, one per cycle at full rate, and cuts every
-//! combinational path between its two sides: `out_valid`/`out_data` come from the
-//! `main` register, `in_ready` from the `skid` register's state. It is the building
-//! block the other stream blocks use to meet the engine contract (`ENGINES.md`: no path
-//! from `out_ready` to `in_ready`, none from `in_valid` to `out_valid`).
+//! `SkidBuffer<W>`: a two-entry register slice on a ready/valid stream. Passes beats
+//! through unchanged and cuts every combinational path between its two sides
+//! (`out_valid`/`out_data` from the `main` register, `in_ready` from the `skid`
+//! register's state): the block the other stream blocks use to meet the engine contract.
 //!
 //! ```text
-//!                 in_ready = !skid_v
-//!                     ▲
-//!  in_data ──┬──► [skid, skid_v] ──┐
-//!            │                     ▼
+//!  in_data ──┬──► [skid, skid_v] ──┐          in_ready = !skid_v
 //!            └───────────────────►(mux)──► [main, main_v] ──► out_data, out_valid
-//!                                   ▲
-//!                 main free = !main_v || out_ready
 //! ```
+//! When `main` is free (empty, or its beat taken this cycle) it loads the skid beat if
+//! any, else the input beat; when it is held, an input beat goes into `skid`.
 //!
-//! Behaviour per rising edge (a beat moves where valid and ready are both high):
-//! - `main` is free (empty, or its beat is taken this cycle): it loads the skid beat if
-//!   there is one (and the skid empties), otherwise the input beat if one is taken.
-//! - `main` is held: an input beat taken this cycle goes into `skid` (it can only be
-//!   taken while `skid` is empty, which is what `in_ready` says).
-//!
-//! Cycles per frame: one beat per cycle (a frame of n beats takes n cycles).
-//! Latency: 1 cycle (a beat taken at edge t is offered from cycle t + 1).
-//! Capacity: 2 beats.
-//!
-//! Parameter: `W` ≥ 1, the beat width in bits.
-//!
-//! Ports (engine contract): `clock`, `reset` (synchronous, active high: both entries
-//! empty), `in_data: Bits<W>`, `in_valid`, `in_ready` (out, registered),
-//! `out_data: Bits<W>` (registered), `out_valid` (out, registered), `out_ready`.
+//! Ports: the engine contract (`hdl/ENGINES.md`), `in_data`, `out_data: Bits<W>`.
+//! Generic: `W` ≥ 1 beat bits. Cycles: one beat per cycle. Latency: 1. Capacity: 2 beats.
 
 use rust_hdl::prelude::*;
 
