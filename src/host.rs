@@ -36,8 +36,8 @@
 //! p). With the model at hand ([`Verdict`]) such an answer is recognised (it is the next
 //! frame's output) and treated as an anomaly; without it (`--no-check`) it is not.
 
+use bnnforge_model::random::{seeded, Rng, SeededRng};
 use bnnforge_testbench::protocol::{kind, Info, Packet, Received, Receiver, OVERHEAD_BYTES};
-use bnnforge_testbench::Rng;
 use std::collections::VecDeque;
 use std::io;
 use std::time::{Duration, Instant};
@@ -546,7 +546,7 @@ pub enum Fate {
 #[derive(Clone, Debug)]
 pub struct Injector {
     pub faults: Faults,
-    rng: Rng,
+    rng: SeededRng,
     /// Bytes corrupted, dropped, delayed so far.
     pub corrupted: u64,
     pub dropped: u64,
@@ -557,7 +557,7 @@ impl Injector {
     pub fn new(faults: Faults, seed: u64) -> Injector {
         Injector {
             faults,
-            rng: Rng::new(seed),
+            rng: seeded(seed),
             corrupted: 0,
             dropped: 0,
             delayed: 0,
@@ -565,19 +565,19 @@ impl Injector {
     }
 
     pub fn fate(&mut self, byte: u8) -> Fate {
-        if self.rng.chance(self.faults.drop) {
+        if self.rng.gen_bool(self.faults.drop) {
             self.dropped += 1;
             return Fate::Lost;
         }
         let mut b = byte;
-        if self.rng.chance(self.faults.corrupt) {
+        if self.rng.gen_bool(self.faults.corrupt) {
             self.corrupted += 1;
-            b ^= 1 << self.rng.range(0, 7);
+            b ^= 1 << self.rng.gen_range(0..8);
         }
         let mut pause_us = 0;
-        if self.rng.chance(self.faults.delay) {
+        if self.rng.gen_bool(self.faults.delay) {
             self.delayed += 1;
-            pause_us = self.rng.range(1_000, 40_000) as u32;
+            pause_us = self.rng.gen_range(1_000..=40_000);
         }
         Fate::Arrives { byte: b, pause_us }
     }
@@ -699,9 +699,9 @@ mod tests {
     }
 
     fn frames(n: usize, seed: u64) -> Vec<Vec<u8>> {
-        let mut r = Rng::new(seed);
+        let mut r = seeded(seed);
         (0..n)
-            .map(|_| (0..5).map(|_| r.range(0, 255) as u8).collect())
+            .map(|_| (0..5).map(|_| r.gen::<u8>()).collect())
             .collect()
     }
 
@@ -750,8 +750,7 @@ mod tests {
 
     #[test]
     fn faults_both_ways_still_give_every_answer_in_order() {
-        let seed = bnnforge_testbench::seed_from_env(7);
-        println!("seed {seed} (BNNFORGE_SEED replays)");
+        let seed = bnnforge_model::random::test_seed("faults_both_ways", 7);
         for (i, rate) in [0.002, 0.01, 0.02].into_iter().enumerate() {
             let f = Faults {
                 corrupt: rate,

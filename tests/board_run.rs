@@ -174,8 +174,7 @@ fn tfc_on_the_simulated_board_is_bit_exact_with_and_without_faults() {
     assert!(report.contains("BENCH 2"), "{report}");
 
     // about 15 % of the frames (FRAME + INFO out, RESULT + INFO back) hit by a fault
-    let seed = bnnforge_testbench::seed_from_env(11);
-    println!("fault seed {seed} (BNNFORGE_SEED replays)");
+    let seed = bnnforge_model::random::test_seed("fault", 11);
     let faulty = Board::start(
         &design,
         &[
@@ -223,8 +222,7 @@ fn one_percent_faults_on_a_small_network() {
         .arg("--inputs")
         .arg(&x));
     let want = infer(&model, &x, &tmp.path().join("want.npy"));
-    let seed = bnnforge_testbench::seed_from_env(5);
-    println!("fault seed {seed} (BNNFORGE_SEED replays)");
+    let seed = bnnforge_model::random::test_seed("fault", 5);
     let board = Board::start(
         &repo().join("generated/random-3"),
         &[

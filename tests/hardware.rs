@@ -170,19 +170,15 @@ fn random_networks_cosimulate_bit_exact_with_stalls() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(8);
-    let first = std::env::var("BNNFORGE_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(100);
+    let seeds = bnnforge_model::random::test_seeds("random networks", 100, count);
     let synth_count: u64 = std::env::var("BNNFORGE_SYNTH_NETWORKS")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(2);
     let mut synthesised = 0;
-    println!("random networks: seeds {first}..{}", first + count);
     let tmp = tempfile::tempdir().unwrap();
     let mut built = 0;
-    for seed in first..first + count {
+    for seed in seeds {
         let dir = tmp.path().join(seed.to_string());
         std::fs::create_dir(&dir).unwrap();
         let model = dir.join("net.yaml");

@@ -403,11 +403,7 @@ fn cnv_w1a1_equals_the_raw_files_and_classifies_the_deer() {
     assert_eq!(best, 4, "BNN-PYNQ's tests/test_qnn.py: the deer is class 4");
 
     // random inputs (all 256 byte values reachable) through the model and the decoder
-    let seed: u64 = std::env::var("BNNFORGE_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| std::process::id() as u64);
-    println!("seed {seed} (BNNFORGE_SEED replays)");
+    let seed = bnnforge_model::random::test_seed("random inputs", std::process::id() as u64);
     let model = Model::new(&net);
     let frames = bnnforge_model::random::random_frames(&net.input, 3, seed);
     for f in frames.chunks(3072) {

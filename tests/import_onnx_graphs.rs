@@ -47,12 +47,7 @@ impl Rng {
 }
 
 fn seed() -> u64 {
-    let s = std::env::var("BNNFORGE_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| std::process::id() as u64);
-    println!("seed {s} (BNNFORGE_SEED replays)");
-    s
+    bnnforge_model::random::test_seed("import_onnx_graphs", std::process::id() as u64)
 }
 
 // ---- an ONNX graph writer ----

@@ -7,14 +7,11 @@ use std::process::Command;
 
 #[test]
 fn infer_matches_reference_on_random_networks() {
-    let seed0: u64 = std::env::var("BNNFORGE_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(1000);
-    let count = if std::env::var("BNNFORGE_SEED").is_ok() {
-        1
-    } else {
-        25
+    // one seed when replaying, else 25 in a row from a fixed start
+    let (seed0, count) = match bnnforge_model::random::env_seed().unwrap_or_else(|e| panic!("{e}"))
+    {
+        Some(seed) => (seed, 1),
+        None => (1000, 25),
     };
     println!(
         "seeds {seed0}..{} (replay one: BNNFORGE_SEED=S cargo test --test infer_random)",

@@ -88,14 +88,8 @@ fn tfc_netlist_cosimulates_bit_exact_in_the_rtls_cycles() {
     let images = tmp.path().join("x.npy");
     let frames = 8;
     mnist_npy(frames, &images);
-    let seed = bnnforge_testbench::seed_from_env(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs()
-            % 10_000,
-    );
-    println!("stall seed {seed} (BNNFORGE_SEED={seed} replays it)");
+    let seed =
+        bnnforge_model::random::test_seed("stall", bnnforge_model::random::clock_seed() % 10_000);
     let netlist = {
         let _heavy = HEAVY.lock().unwrap_or_else(|e| e.into_inner());
         passed(

@@ -1,23 +1,9 @@
-//! Helpers for the blocks' tests: a seeded random generator that can be replayed, and
-//! Icarus Verilog runs of generated Verilog.
+//! Helpers for the blocks' tests: Icarus Verilog runs of generated Verilog. (The seeded
+//! generator is `bnnforge_model::random::test_rng`; the stream testbench is
+//! `crate::stream::testbench`.)
 
 use crate::synth::scratch_dir;
-use rand::rngs::StdRng;
-use rand::SeedableRng;
 use std::process::Command;
-
-/// A random generator for one test. Its seed comes from `BNNFORGE_SEED` when set (to
-/// replay a failure), otherwise from the clock; it is printed either way, so a failing
-/// run shows the value to replay with (`BNNFORGE_SEED=<seed> cargo test ...`).
-pub fn rng(test: &str) -> StdRng {
-    let clock = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(1);
-    let seed = bnnforge_testbench::seed_from_env(clock);
-    println!("{test}: seed {seed} (replay with BNNFORGE_SEED={seed})");
-    StdRng::seed_from_u64(seed)
-}
 
 /// What [`iverilog_vectors`] returns for an output with an undefined bit.
 pub const UNDEFINED: u128 = u128::MAX;
@@ -42,6 +28,29 @@ pub fn iverilog_vectors(
     outputs: &[Port],
     vectors: &[Vec<u128>],
 ) -> Result<Vec<Vec<u128>>, String> {
+    let conns: Vec<String> = inputs
+        .iter()
+        .chain(outputs)
+        .map(|(p, _)| format!(".{p}({p})"))
+        .collect();
+    iverilog_wired(name, verilog, clock, inputs, outputs, "", &conns, vectors)
+}
+
+/// [`iverilog_vectors`] with the testbench's `inputs` and `outputs` as signals of its
+/// own, declared before `decls` (more Verilog of the testbench) and wired to the
+/// design's ports by `conns` (`.port(expression)`, the clock apart): a port may take a
+/// concatenation of several signals, or be wider than one value can be.
+#[allow(clippy::too_many_arguments)]
+pub fn iverilog_wired(
+    name: &str,
+    verilog: &str,
+    clock: Option<&str>,
+    inputs: &[Port],
+    outputs: &[Port],
+    decls: &str,
+    conns: &[String],
+    vectors: &[Vec<u128>],
+) -> Result<Vec<Vec<u128>>, String> {
     let dir = scratch_dir(name);
     let mut tb = String::from("`timescale 1ns/1ps\nmodule tb;\n");
     if let Some(c) = clock {
@@ -53,15 +62,11 @@ pub fn iverilog_vectors(
     for (p, w) in outputs {
         tb += &format!("wire [{}:0] {p};\n", w - 1);
     }
+    tb += decls;
     let conns: Vec<String> = clock
         .iter()
         .map(|c| format!(".{c}({c})"))
-        .chain(
-            inputs
-                .iter()
-                .chain(outputs)
-                .map(|(p, _)| format!(".{p}({p})")),
-        )
+        .chain(conns.iter().cloned())
         .collect();
     tb += &format!("top dut({});\ninitial begin\n", conns.join(", "));
     let fmt: Vec<&str> = outputs.iter().map(|_| "%h").collect();

@@ -9,8 +9,81 @@
 
 use crate::network::{InputSpec, Kind, Layer, Network, Op, Param, Shape, INPUT};
 use rand::seq::SliceRandom;
-use rand::{Rng, SeedableRng};
+pub use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+
+/// The one seeded generator of the workspace (tests, stall patterns, fault injection):
+/// ChaCha8, so a seed gives the same sequence on every machine and every release of
+/// the crate.
+pub type SeededRng = ChaCha8Rng;
+
+/// The generator for `seed`.
+pub fn seeded(seed: u64) -> SeededRng {
+    ChaCha8Rng::seed_from_u64(seed)
+}
+
+/// The environment variable that replays a random test.
+pub const SEED_VAR: &str = "BNNFORGE_SEED";
+
+/// A seed as `BNNFORGE_SEED` takes it: decimal or `0x` hexadecimal.
+pub fn parse_seed(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let parsed = match t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
+        Some(h) => u64::from_str_radix(h, 16),
+        None => t.parse(),
+    };
+    parsed.map_err(|_| format!("{SEED_VAR}={s:?} is not a seed (a u64, decimal or 0x-hex)"))
+}
+
+/// The seed in `BNNFORGE_SEED`, `None` when it is unset; an error naming the value when
+/// it is not a seed.
+pub fn env_seed() -> Result<Option<u64>, String> {
+    match std::env::var(SEED_VAR) {
+        Ok(s) => parse_seed(&s).map(Some),
+        Err(std::env::VarError::NotPresent) => Ok(None),
+        Err(std::env::VarError::NotUnicode(_)) => Err(format!("{SEED_VAR} is not valid text")),
+    }
+}
+
+/// The seed in `BNNFORGE_SEED` if set, else `default`. A value that is not a seed
+/// stops the test with a message saying so, rather than silently running another seed.
+pub fn seed_from_env(default: u64) -> u64 {
+    env_seed()
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or(default)
+}
+
+/// A seed from the clock, for runs that are not replaying one.
+pub fn clock_seed() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(1)
+}
+
+/// [`seed_from_env`]`(default)`, printed with the line that replays it.
+pub fn test_seed(test: &str, default: u64) -> u64 {
+    let seed = seed_from_env(default);
+    println!("{test}: seed {seed} (replay: {SEED_VAR}={seed})");
+    seed
+}
+
+/// `count` consecutive seeds from `BNNFORGE_SEED` if set, else from `first`: the seeds
+/// of a test over several random networks, printed with the line that replays them.
+pub fn test_seeds(test: &str, first: u64, count: u64) -> std::ops::Range<u64> {
+    let seed0 = seed_from_env(first);
+    println!(
+        "{test}: seeds {seed0}..{} (replay from S: {SEED_VAR}=S)",
+        seed0 + count
+    );
+    seed0..seed0 + count
+}
+
+/// The generator of one random test: seeded from `BNNFORGE_SEED` when set (to replay a
+/// failure), otherwise from the clock; the seed is printed either way.
+pub fn test_rng(test: &str) -> SeededRng {
+    seeded(test_seed(test, clock_seed()))
+}
 
 /// Bounds of the random networks.
 #[derive(Clone, Debug)]
@@ -62,7 +135,7 @@ struct Builder<'a> {
 
 /// A random valid network from a seed.
 pub fn random_network(seed: u64, cfg: &RandomConfig) -> Network {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut rng = seeded(seed);
     let is_map = rng.gen_bool(0.7);
     let bits = match rng.gen_range(0..10) {
         0..=3 => 1,
@@ -135,7 +208,7 @@ pub fn random_network(seed: u64, cfg: &RandomConfig) -> Network {
 /// thresholds from `seed`.
 pub fn wide_add_network(seed: u64, branches: usize) -> Network {
     let cfg = RandomConfig::default();
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut rng = seeded(seed);
     let input = InputSpec {
         shape: Shape::vector(rng.gen_range(4..=16)),
         bits: 1,
@@ -170,7 +243,7 @@ pub fn wide_add_network(seed: u64, branches: usize) -> Network {
 
 /// `n` random frames for `input`, laid end to end in C, H, W order.
 pub fn random_frames(input: &InputSpec, n: usize, seed: u64) -> Vec<i64> {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut rng = seeded(seed);
     let len = n * input.shape.len();
     match input.kind() {
         Kind::Binary => (0..len)
@@ -299,7 +372,7 @@ impl Builder<'_> {
             // padding ≥ kernel (legal, as in PyTorch: windows wholly in the padding) in
             // a quarter of these convs, drawn from a stream of its own so that no other
             // draw depends on it
-            let mut side = ChaCha8Rng::seed_from_u64(
+            let mut side = seeded(
                 self.seed ^ (self.layers.len() as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15),
             );
             if side.gen_bool(0.25) {
@@ -474,5 +547,37 @@ impl Builder<'_> {
             let bits = self.act_bits();
             self.threshold(&y, bits)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seeds_parse_in_decimal_and_hex_and_bad_ones_are_named() {
+        assert_eq!(parse_seed("42"), Ok(42));
+        assert_eq!(parse_seed(" 0x2a\n"), Ok(42));
+        assert_eq!(parse_seed("18446744073709551615"), Ok(u64::MAX));
+        for bad in ["", "-1", "12a", "0x", "1e3", "18446744073709551616"] {
+            let e = parse_seed(bad).unwrap_err();
+            assert!(
+                e.contains(SEED_VAR) && e.contains("is not a seed"),
+                "{bad}: {e}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_seed_replays_the_same_sequence() {
+        let a: Vec<u64> = (0..8)
+            .map({
+                let mut r = seeded(7);
+                move |_| r.gen()
+            })
+            .collect();
+        let mut r = seeded(7);
+        assert!(a.iter().all(|&x| x == r.gen::<u64>()));
+        assert_ne!(a[0], seeded(8).gen::<u64>());
     }
 }

@@ -2,7 +2,7 @@
 //! on single ops of random shape. Every failure names the seed that replays it.
 
 use bnnforge_model::network::{InputSpec, Layer, Network, Op, Param, Shape};
-use bnnforge_model::random::{random_frames, random_network, RandomConfig};
+use bnnforge_model::random::{env_seed, random_frames, random_network, RandomConfig};
 use bnnforge_model::{reference, Model};
 use proptest::prelude::*;
 
@@ -26,8 +26,7 @@ fn check(net: &Network, frames: &[i64], what: &str) {
 /// Seeds from proptest, so a failure prints the seed; `BNNFORGE_SEED` replays one.
 #[test]
 fn random_networks_match_reference() {
-    if let Ok(s) = std::env::var("BNNFORGE_SEED") {
-        let seed: u64 = s.parse().expect("BNNFORGE_SEED is a u64");
+    if let Some(seed) = env_seed().unwrap_or_else(|e| panic!("{e}")) {
         let net = random_network(seed, &RandomConfig::default());
         check(
             &net,

@@ -5,23 +5,13 @@
 //! Each test prints its seed; `BNNFORGE_SEED=<seed>` replays it.
 
 use bnnforge_model::network::{InputSpec, Layer, Network, Op, Param, Shape};
+use bnnforge_model::random::{clock_seed, seeded, test_seed, Rng, SeededRng};
 use bnnforge_model::random::{random_frames, random_network, RandomConfig};
 use bnnforge_model::simd::{xor_popcount_rows, PackedRows, Path};
 use bnnforge_model::Model;
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
-
-fn seed() -> u64 {
-    let seed = match std::env::var("BNNFORGE_SEED") {
-        Ok(s) => s.parse().expect("BNNFORGE_SEED is a u64"),
-        Err(_) => rand::random(),
-    };
-    println!("seed {seed} (replay: BNNFORGE_SEED={seed})");
-    seed
-}
 
 /// Random words with runs of ones and zeros as well as noise, so byte counts reach 8.
-fn word(rng: &mut ChaCha8Rng) -> u64 {
+fn word(rng: &mut SeededRng) -> u64 {
     match rng.gen_range(0..4) {
         0 => 0,
         1 => u64::MAX,
@@ -31,8 +21,8 @@ fn word(rng: &mut ChaCha8Rng) -> u64 {
 
 #[test]
 fn kernel_paths_agree() {
-    let seed = seed();
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let seed = test_seed("kernel_paths_agree", clock_seed());
+    let mut rng = seeded(seed);
     let paths = Path::all_available();
     println!("paths: {paths:?}");
     for case in 0..400 {
@@ -107,14 +97,14 @@ fn compare(net: &Network, frames: &[i64], what: &str) {
     }
 }
 
-fn pm1(rng: &mut ChaCha8Rng, n: usize) -> Vec<i8> {
+fn pm1(rng: &mut SeededRng, n: usize) -> Vec<i8> {
     (0..n).map(|_| if rng.gen() { 1 } else { -1 }).collect()
 }
 
 #[test]
 fn network_paths_agree() {
-    let seed = seed();
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let seed = test_seed("network_paths_agree", clock_seed());
+    let mut rng = seeded(seed);
     // wide random networks: rows of many words with odd channel counts
     let cfg = RandomConfig {
         max_channels: 150,

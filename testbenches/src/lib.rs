@@ -25,8 +25,7 @@ pub use build::{default_cache_dir, BuildConfig, Model, Ports, Trace, HARNESS_VER
 pub use manifest::{Manifest, StreamSpec};
 pub use sim::{Inputs, Outputs, Sim, SimOptions};
 pub use stream::{
-    pack_frame, run_stream, seed_from_env, ElemFormat, FrameTiming, Rng, StreamFormat,
-    StreamOptions, StreamRun,
+    pack_frame, run_stream, ElemFormat, FrameTiming, StreamFormat, StreamOptions, StreamRun,
 };
 
 use std::fmt;

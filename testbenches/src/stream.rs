@@ -1,6 +1,7 @@
 //! The AXI-stream driver of the spec's accelerator ports.
 
 use crate::{Error, Inputs, Result, Sim};
+use bnnforge_model::random::{seeded, Rng};
 
 /// How one element is encoded on the wire.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -153,57 +154,6 @@ fn pack_into(out: &mut Vec<u64>, lanes: usize, elem: ElemFormat, frame: &[i64]) 
     Ok(frame.len().div_ceil(lanes))
 }
 
-/// A small, fast, seedable generator (SplitMix64); the same seed gives the same run.
-#[derive(Clone, Debug)]
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Rng {
-        Rng(seed)
-    }
-
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in [0, 1).
-    pub fn next_f64(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-
-    /// True with probability `p`.
-    pub fn chance(&mut self, p: f64) -> bool {
-        p > 0.0 && self.next_f64() < p
-    }
-
-    /// Uniform integer in `lo..=hi`.
-    pub fn range(&mut self, lo: i64, hi: i64) -> i64 {
-        let span = hi.wrapping_sub(lo) as u64;
-        if span == u64::MAX {
-            return self.next_u64() as i64;
-        }
-        lo.wrapping_add((self.next_u64() % (span + 1)) as i64)
-    }
-}
-
-/// The seed in `BNNFORGE_SEED` (decimal or 0x-hex) if set, else `default`.
-pub fn seed_from_env(default: u64) -> u64 {
-    std::env::var("BNNFORGE_SEED")
-        .ok()
-        .and_then(|s| {
-            let s = s.trim();
-            match s.strip_prefix("0x") {
-                Some(h) => u64::from_str_radix(h, 16).ok(),
-                None => s.parse().ok(),
-            }
-        })
-        .unwrap_or(default)
-}
-
 /// Options of [`run_stream`].
 #[derive(Clone, Debug)]
 pub struct StreamOptions {
@@ -350,7 +300,7 @@ pub fn run_stream<F: AsRef<[i64]>>(
         beats.extend((0..n).map(|i| (f, i == 0, i + 1 == n)));
     }
     let n_frames = frames.len();
-    let mut rng = Rng::new(opts.seed);
+    let mut rng = seeded(opts.seed);
     sim.reset(opts.reset_cycles)?;
 
     let in_words = (sim.in_width() as usize).div_ceil(64);
@@ -387,14 +337,14 @@ pub fn run_stream<F: AsRef<[i64]>>(
             )));
         }
         if !offering && next_beat < beats.len() {
-            offering = !rng.chance(opts.input_stall);
+            offering = !rng.gen_bool(opts.input_stall);
         }
-        let m_ready = !rng.chance(opts.output_stall);
+        let m_ready = !rng.gen_bool(opts.output_stall);
         let data: &[u64] = if offering {
             &flat[next_beat * words..(next_beat + 1) * words]
         } else {
             for w in junk.iter_mut() {
-                *w = rng.next_u64();
+                *w = rng.gen();
             }
             &junk
         };
@@ -556,21 +506,5 @@ mod tests {
             assert_eq!(get(&beats[1], i), 0, "unused lane {i} must be zero");
         }
         assert!(pack_frame(8, ElemFormat::Signed(12), &[4096]).is_err());
-    }
-
-    #[test]
-    fn rng_is_deterministic_and_in_range() {
-        let mut a = Rng::new(7);
-        let mut b = Rng::new(7);
-        for _ in 0..100 {
-            assert_eq!(a.next_u64(), b.next_u64());
-            let r = a.range(-3, 5);
-            assert_eq!(r, b.range(-3, 5));
-            assert!((-3..=5).contains(&r));
-            let f = a.next_f64();
-            assert!((0.0..1.0).contains(&f));
-            b.next_f64();
-        }
-        assert!(!a.chance(0.0));
     }
 }

@@ -2,6 +2,7 @@
 //!
 //! Random tests print their seed; set `BNNFORGE_SEED` to replay one.
 
+use bnnforge_model::random::{clock_seed, env_seed, seeded, Rng, SeededRng};
 use bnnforge_testbench::*;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -30,14 +31,10 @@ fn temp_dir(tag: &str) -> PathBuf {
 
 /// `BNNFORGE_SEED` alone when set, else three fixed seeds and one from the clock.
 fn seeds() -> Vec<u64> {
-    if std::env::var_os("BNNFORGE_SEED").is_some() {
-        return vec![seed_from_env(0)];
+    match env_seed().unwrap_or_else(|e| panic!("{e}")) {
+        Some(seed) => vec![seed],
+        None => vec![1, 2, 3, clock_seed()],
     }
-    let clock = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64;
-    vec![1, 2, 3, clock]
 }
 
 const U8X4: StreamFormat = StreamFormat {
@@ -73,14 +70,14 @@ fn assert_outputs(got: &[Vec<i64>], expected: &[Vec<i64>], seed: u64) {
     }
 }
 
-fn random_frames(rng: &mut Rng, n: usize, len: usize, lo: i64, hi: i64) -> Vec<Vec<i64>> {
+fn random_frames(rng: &mut SeededRng, n: usize, len: usize, lo: i64, hi: i64) -> Vec<Vec<i64>> {
     (0..n)
         .map(|_| {
             (0..len)
-                .map(|_| match rng.next_u64() % 8 {
+                .map(|_| match rng.gen_range(0..8) {
                     0 => lo,
                     1 => hi,
-                    _ => rng.range(lo, hi),
+                    _ => rng.gen_range(lo..=hi),
                 })
                 .collect()
         })
@@ -106,16 +103,16 @@ fn u8x4_matches_reference_under_random_stalls() {
     let model = build("sums_u8x4", 32, 16);
     for seed in seeds() {
         eprintln!("u8x4: seed {seed} (replay: BNNFORGE_SEED={seed})");
-        let mut rng = Rng::new(seed);
+        let mut rng = seeded(seed);
         let frames = random_frames(&mut rng, 60, 10, 0, 255);
         let expected: Vec<Vec<i64>> = frames.iter().map(|f| reference(f)).collect();
         for (input_stall, output_stall) in [(0.0, 0.0), (0.5, 0.0), (0.0, 0.5), (0.3, 0.7)] {
-            let opts = StreamOptions::stalls(rng.next_u64(), input_stall, output_stall);
+            let opts = StreamOptions::stalls(rng.gen::<u64>(), input_stall, output_stall);
             let mut sim = Sim::with_options(
                 &model,
                 &SimOptions {
                     trace: None,
-                    random_init: Some(rng.next_u64() as u32),
+                    random_init: Some(rng.gen::<u32>()),
                 },
             )
             .unwrap();
@@ -148,7 +145,7 @@ fn wide_signed_fixture_matches_reference() {
     let model = build("sums_s12x8", 96, 24);
     for seed in seeds() {
         eprintln!("s12x8: seed {seed} (replay: BNNFORGE_SEED={seed})");
-        let mut rng = Rng::new(seed);
+        let mut rng = seeded(seed);
         let mut frames = random_frames(&mut rng, 40, 20, -2048, 2047);
         frames.push(vec![-2048; 20]);
         frames.push(vec![2047; 20]);
@@ -156,7 +153,7 @@ fn wide_signed_fixture_matches_reference() {
         let expected: Vec<Vec<i64>> = frames.iter().map(|f| reference(f)).collect();
         assert!(expected.iter().any(|o| o[0] < -30_000 && o[2] == -2048));
         let mut sim = Sim::new(&model, None).unwrap();
-        let opts = StreamOptions::stalls(rng.next_u64(), 0.4, 0.4);
+        let opts = StreamOptions::stalls(rng.gen::<u64>(), 0.4, 0.4);
         let run = run_stream(&mut sim, &S12X8, &frames, &opts)
             .unwrap_or_else(|e| panic!("seed {seed}: {e}"));
         assert_outputs(&run.outputs, &expected, seed);

@@ -70,7 +70,6 @@ mod tests {
     use super::*;
     use crate::compile::module_tree::module_tree;
     use crate::synth::ice40_stats;
-    use crate::testutil;
     use crate::testutil::iverilog_vectors;
     use rand::Rng;
 
@@ -118,7 +117,7 @@ mod tests {
 
     #[test]
     fn counts_frames_of_every_length_in_the_matrix() {
-        let mut rng = testutil::rng("frame_counter");
+        let mut rng = bnnforge_model::random::test_rng("frame_counter");
         check::<1>(1, &mut rng);
         check::<1>(2, &mut rng);
         check::<2>(3, &mut rng);

@@ -297,7 +297,6 @@ impl<const SIMD: usize, const IB: usize, const IW: usize, const P: usize, const 
 mod tests {
     use super::*;
     use crate::synth::ice40_stats;
-    use crate::testutil;
     use crate::testutil::{iverilog_vectors, sign_extend};
     use rand::Rng;
     use std::sync::{Arc, Mutex};
@@ -541,7 +540,7 @@ mod tests {
 
     #[test]
     fn matches_the_dot_product_over_a_parameter_matrix() {
-        let mut rng = testutil::rng("mvu_int_pe");
+        let mut rng = bnnforge_model::random::test_rng("mvu_int_pe");
         // <SIMD, IB, IW = SIMD·IB, P = clog2(SIMD+1), A = width of the range>
         // (signed x, n, weight mode: 0 random, 1 all +1, 2 all -1, 3 mostly +1)
         run::<1, 8, 8, 1, 11>(&mut rng, false, 3, 0, 20); // SIMD 1: no tree
@@ -623,7 +622,7 @@ mod tests {
 
     #[test]
     fn generated_verilog_matches_the_dot_product() {
-        let mut rng = testutil::rng("mvu_int_pe_verilog");
+        let mut rng = bnnforge_model::random::test_rng("mvu_int_pe_verilog");
         run_verilog::<1, 8, 8, 1, 11>(&mut rng, false, 3, 0, 20);
         run_verilog::<2, 2, 4, 2, 4>(&mut rng, false, 4, 1, 20);
         run_verilog::<3, 8, 24, 2, 13>(&mut rng, true, 27, 3, 12);

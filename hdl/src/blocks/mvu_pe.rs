@@ -207,7 +207,6 @@ impl<const SIMD: usize, const P: usize, const A: usize, const Y: usize> Logic
 mod tests {
     use super::*;
     use crate::synth::ice40_stats;
-    use crate::testutil;
     use crate::testutil::{iverilog_vectors, sign_extend};
     use bnnforge_model::kernels::binary_dot;
     use rand::Rng;
@@ -348,7 +347,7 @@ mod tests {
 
     #[test]
     fn matches_binary_dot_over_a_parameter_matrix() {
-        let mut rng = testutil::rng("mvu_pe");
+        let mut rng = bnnforge_model::random::test_rng("mvu_pe");
         // plain: <SIMD, P, A, Y>(n): P = clog2(SIMD+1), A = clog2(n+1), Y = A+1
         run::<1, 1, 1, 2>(&mut rng, 1, false, 20);
         run::<1, 1, 3, 4>(&mut rng, 5, false, 20);
@@ -428,7 +427,7 @@ mod tests {
 
     #[test]
     fn generated_verilog_matches_binary_dot() {
-        let mut rng = testutil::rng("mvu_pe_verilog");
+        let mut rng = bnnforge_model::random::test_rng("mvu_pe_verilog");
         run_verilog::<1, 1, 3, 4>(&mut rng, 5, false, 20);
         run_verilog::<4, 3, 2, 3>(&mut rng, 3, false, 20);
         run_verilog::<8, 4, 7, 8>(&mut rng, 72, false, 20);

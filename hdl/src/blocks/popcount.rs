@@ -355,7 +355,6 @@ impl<const N: usize, const W: usize> Logic for PopcountPipe<N, W> {
 mod tests {
     use super::*;
     use crate::synth::ice40_stats;
-    use crate::testutil;
     use crate::testutil::iverilog_vectors;
     use rand::Rng;
     use std::sync::{Arc, Mutex};
@@ -389,7 +388,7 @@ mod tests {
 
     #[test]
     fn counts_like_the_model_over_widths() {
-        let mut rng = testutil::rng("popcount");
+        let mut rng = bnnforge_model::random::test_rng("popcount");
         sweep::<1, 1>(&mut rng, 4);
         sweep::<2, 2>(&mut rng, 8);
         sweep::<3, 2>(&mut rng, 16);
@@ -429,7 +428,7 @@ mod tests {
 
     #[test]
     fn generated_verilog_counts_like_the_model() {
-        let mut rng = testutil::rng("popcount_verilog");
+        let mut rng = bnnforge_model::random::test_rng("popcount_verilog");
         verilog_counts::<1, 1>(&mut rng);
         verilog_counts::<7, 3>(&mut rng);
         verilog_counts::<33, 6>(&mut rng);
@@ -478,7 +477,7 @@ mod tests {
 
     #[test]
     fn pipelined_tree_counts_like_the_model() {
-        let mut rng = testutil::rng("popcount_pipe");
+        let mut rng = bnnforge_model::random::test_rng("popcount_pipe");
         pipe_sweep::<1, 1>(&mut rng, 8);
         pipe_sweep::<3, 2>(&mut rng, 16);
         pipe_sweep::<4, 3>(&mut rng, 32);

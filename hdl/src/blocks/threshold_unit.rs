@@ -197,7 +197,6 @@ impl<const Y: usize, const U: usize, const K: usize, const B: usize, const CA: u
 mod tests {
     use super::*;
     use crate::synth::ice40_stats;
-    use crate::testutil;
     use crate::testutil::iverilog_vectors;
     use bnnforge_model::kernels::threshold_count;
     use rand::Rng;
@@ -329,7 +328,7 @@ mod tests {
 
     #[test]
     fn matches_threshold_count_over_a_parameter_matrix() {
-        let mut rng = testutil::rng("threshold_unit");
+        let mut rng = bnnforge_model::random::test_rng("threshold_unit");
         // <Y, U = Y+1, K = 2^B-1, B, CA>(channels)
         run::<2, 3, 1, 1, 1>(&mut rng, 1);
         run::<4, 5, 1, 1, 3>(&mut rng, 5);
@@ -356,7 +355,7 @@ mod tests {
 
     #[test]
     fn thresholds_go_to_block_ram() {
-        let mut rng = testutil::rng("threshold_unit_synth");
+        let mut rng = bnnforge_model::random::test_rng("threshold_unit_synth");
         let c = case(&mut rng, 11, 1, 256, 0);
         let mut uut = ThresholdUnit::<11, 12, 1, 1, 8>::new(c.lo, c.hi, &c.thresholds, &c.flip);
         uut.connect_all();

@@ -226,7 +226,6 @@ impl<const SIMD: usize, const WA: usize> Logic for WeightMemory<SIMD, WA> {
 mod tests {
     use super::*;
     use crate::synth::ice40_stats;
-    use crate::testutil;
     use crate::testutil::iverilog_vectors;
     use rand::Rng;
 
@@ -276,7 +275,7 @@ mod tests {
 
     #[test]
     fn reads_back_its_words_in_sim_and_verilog() {
-        let mut rng = testutil::rng("weight_memory");
+        let mut rng = bnnforge_model::random::test_rng("weight_memory");
         run::<1, 1>(&mut rng, 2);
         run::<16, 8>(&mut rng, 196);
         run::<64, 5>(&mut rng, 27);
@@ -308,7 +307,7 @@ mod tests {
     #[test]
     fn a_large_layer_goes_to_block_ram() {
         // TFC's 784 → 64 layer at PE = SIMD = 16: each PE holds 4 · 49 = 196 words
-        let mut rng = testutil::rng("weight_memory_synth");
+        let mut rng = bnnforge_model::random::test_rng("weight_memory_synth");
         let words: Vec<u64> = (0..196).map(|_| rng.gen::<u64>() & 0xffff).collect();
         let mut uut = WeightMemory::<16, 8>::new(&words);
         uut.connect_all();

@@ -337,10 +337,13 @@ mod tests {
     /// Random networks (seed printed; `BNNFORGE_SEED=S` replays from S).
     #[test]
     fn random_networks_take_the_fastest_folding_that_fits() {
-        let seed0 = bnnforge_testbench::seed_from_env(0);
-        println!("seeds {seed0}..{}", seed0 + 30);
+        let seeds = bnnforge_model::random::test_seeds(
+            "random_networks_take_the_fastest_folding_that_fits",
+            0,
+            30,
+        );
         let mut checked = 0;
-        for seed in seed0..seed0 + 30 {
+        for seed in seeds {
             let net = random_network(seed, &RandomConfig::default());
             if check_network(&net, &format!("seed {seed}")) > 0 {
                 checked += 1;

@@ -838,9 +838,8 @@ mod tests {
     /// engine's, at least the folding plan's slowest layer.
     #[test]
     fn random_designs_are_well_formed() {
-        let seed0 = bnnforge_testbench::seed_from_env(0);
-        println!("seeds {seed0}..{}", seed0 + 80);
-        for seed in seed0..seed0 + 80 {
+        let seeds = bnnforge_model::random::test_seeds("random_designs_are_well_formed", 0, 80);
+        for seed in seeds {
             let net = random_network(seed, &RandomConfig::default());
             let p = plan(&net, &BTreeMap::new(), Some(default_target(&net))).unwrap();
             let d = Design::new(&net, &p.folds).unwrap_or_else(|e| panic!("seed {seed}: {e}"));
@@ -887,7 +886,7 @@ mod tests {
     fn random_engines_fit_the_blocks() {
         use crate::engines::sliding_window::MAX_BEAT;
         use rand::Rng;
-        let mut rng = crate::testutil::rng("random_engines_fit_the_blocks");
+        let mut rng = bnnforge_model::random::test_rng("random_engines_fit_the_blocks");
         let start = rng.gen_range(0..1u64 << 32);
         for seed in (0..100).chain(start..start + 40) {
             let net = random_network(seed, &RandomConfig::default());

@@ -361,9 +361,8 @@ mod tests {
     /// any fold can, and no cheaper valid fold meets it.
     #[test]
     fn folds_meet_targets_at_least_cost() {
-        let seed0 = bnnforge_testbench::seed_from_env(0);
-        println!("seeds {seed0}..{}", seed0 + 60);
-        for seed in seed0..seed0 + 60 {
+        let seeds = bnnforge_model::random::test_seeds("folds_meet_targets_at_least_cost", 0, 60);
+        for seed in seeds {
             let net = random_network(seed, &RandomConfig::default());
             for target in [1u64, 7, 50, 400, 100_000] {
                 let p = plan(&net, &BTreeMap::new(), Some(target)).unwrap();

@@ -360,7 +360,7 @@ mod tests {
     /// A ROM module `m` of `n` words of `width` bits as rust-hdl writes it, one
     /// statement per word with binary addresses, and the words (seeded, printed).
     fn rom(n: usize, width: usize, abits: usize) -> (String, Vec<u128>) {
-        let mut rng = crate::testutil::rng("rom");
+        let mut rng = bnnforge_model::random::test_rng("rom");
         let mask = if width == 128 {
             u128::MAX
         } else {

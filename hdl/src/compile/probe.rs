@@ -318,7 +318,7 @@ mod tests {
     /// difference, and one changed element is reported at its layer, frame and index.
     #[test]
     fn a_changed_element_is_found_at_its_layer() {
-        let seed = crate::testutil::rng("probe").gen_range(0..1u64 << 40);
+        let seed = bnnforge_model::random::test_rng("probe").gen_range(0..1u64 << 40);
         let mut checked = 0;
         for k in 0..12 {
             let net = random_network(seed + k, &RandomConfig::default());

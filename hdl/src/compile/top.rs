@@ -298,6 +298,41 @@ mod tests {
         run_stream, BuildConfig, ElemFormat, Sim, StreamFormat, StreamOptions,
     };
 
+    /// Verilates the top `v` (module `top`) and streams `frames` of elements `input`
+    /// in, one a beat, through it at full rate and under random stalls on both sides
+    /// (seed printed, `seed` unless `BNNFORGE_SEED` says otherwise): every frame's output
+    /// must be as many elements `output`, `want` of the frame.
+    fn stream_top(
+        top: &str,
+        v: &str,
+        (input, output): (ElemFormat, ElemFormat),
+        frames: &[Vec<i64>],
+        seed: u64,
+        want: impl Fn(&[i64]) -> Vec<i64>,
+    ) {
+        let fmt = StreamFormat {
+            lanes: 1,
+            input,
+            output,
+            out_elements: frames[0].len(),
+        };
+        let dir = crate::synth::scratch_dir(top);
+        let path = dir.join(format!("{top}.v"));
+        std::fs::write(&path, v).unwrap();
+        let model = BuildConfig::new(&[&path], top, fmt.in_width(), fmt.out_width())
+            .build()
+            .unwrap();
+        let mut sim = Sim::new(&model, None).unwrap();
+        let seed = bnnforge_model::random::test_seed(top, seed);
+        for (pi, po) in [(0.0, 0.0), (0.3, 0.5)] {
+            let opts = StreamOptions::stalls(seed, pi, po);
+            let run = run_stream(&mut sim, &fmt, frames, &opts).unwrap();
+            for (f, out) in run.outputs.iter().enumerate() {
+                assert_eq!(out, &want(&frames[f]), "frame {f}, stalls {pi}/{po}");
+            }
+        }
+    }
+
     /// A test engine that follows ENGINES.md: a two-entry skid buffer adding `k` to every
     /// 8-bit lane (wrapping), so a chain's output tells which engines a value went through.
     fn fixture_engine(name: &str, lanes: usize, k: u8) -> String {
@@ -343,39 +378,15 @@ mod tests {
         t.output(&b, 5).unwrap();
         let v = t.finish();
         assert!(v.starts_with(GENERATED_HEADER));
-        let dir = crate::synth::scratch_dir("top_chain");
-        let path = dir.join("chain_top.v");
-        std::fs::write(&path, &v).unwrap();
-        let model = BuildConfig::new(&[&path], "chain_top", 16, 16)
-            .build()
-            .unwrap();
-        let mut sim = Sim::new(&model, None).unwrap();
         // an output "element" is a 16-bit beat of two 8-bit lanes; frames of 5 beats
         let frames: Vec<Vec<i64>> = (0..7)
             .map(|f| (0..5).map(|i| (f * 31 + i * 7) % 200).collect())
             .collect();
-        let fmt = StreamFormat {
-            lanes: 1,
-            input: ElemFormat::Unsigned(16),
-            output: ElemFormat::Unsigned(16),
-            out_elements: 5,
-        };
-        let seed = bnnforge_testbench::seed_from_env(11);
-        println!("seed {seed} (replay with BNNFORGE_SEED={seed})");
-        for (pi, po) in [(0.0, 0.0), (0.3, 0.5)] {
-            let run = run_stream(
-                &mut sim,
-                &fmt,
-                &frames,
-                &StreamOptions::stalls(seed, pi, po),
-            )
-            .unwrap();
-            for (f, out) in run.outputs.iter().enumerate() {
-                // both lanes get +11 (the low lane's carry never crosses: values < 200)
-                let want: Vec<i64> = frames[f].iter().map(|&x| x + 11 + (11 << 8)).collect();
-                assert_eq!(out, &want, "frame {f}, stalls {pi}/{po}");
-            }
-        }
+        // both lanes get +11 (the low lane's carry never crosses: values < 200)
+        let formats = (ElemFormat::Unsigned(16), ElemFormat::Unsigned(16));
+        stream_top("chain_top", &v, formats, &frames, 11, |x| {
+            x.iter().map(|&x| x + 11 + (11 << 8)).collect()
+        });
         let s = crate::synth::ice40_stats("top_chain", &v, "chain_top").unwrap();
         println!("chain top: {s}");
     }
@@ -433,39 +444,14 @@ mod tests {
             "{v}"
         );
         assert!(v.contains("assign s1_data = s0_data;"), "{v}");
-        let dir = crate::synth::scratch_dir("top_packed");
-        let path = dir.join("packed_top.v");
-        std::fs::write(&path, &v).unwrap();
-        let model = BuildConfig::new(&[&path], "packed_top", 8, 11)
-            .build()
-            .unwrap();
-        let mut sim = Sim::new(&model, None).unwrap();
         let frames: Vec<Vec<i64>> = (0..9)
             .map(|f| (0..6).map(|i| (f * 41 + i * 43) % 256).collect())
             .collect();
-        let fmt = StreamFormat {
-            lanes: 1,
-            input: ElemFormat::Unsigned(8),
-            output: ElemFormat::Signed(11),
-            out_elements: 6,
-        };
-        let seed = bnnforge_testbench::seed_from_env(12);
-        println!("seed {seed} (replay with BNNFORGE_SEED={seed})");
-        for (pi, po) in [(0.0, 0.0), (0.3, 0.5)] {
-            let run = run_stream(
-                &mut sim,
-                &fmt,
-                &frames,
-                &StreamOptions::stalls(seed, pi, po),
-            )
-            .unwrap();
-            for (f, out) in run.outputs.iter().enumerate() {
-                let want: Vec<i64> = frames[f]
-                    .iter()
-                    .map(|&x| ((x + 1) as u8 as i8) as i64 + x + (x + 10) % 256)
-                    .collect();
-                assert_eq!(out, &want, "frame {f}, stalls {pi}/{po}");
-            }
-        }
+        let formats = (ElemFormat::Unsigned(8), ElemFormat::Signed(11));
+        stream_top("packed_top", &v, formats, &frames, 12, |x| {
+            x.iter()
+                .map(|&x| ((x + 1) as u8 as i8) as i64 + x + (x + 10) % 256)
+                .collect()
+        });
     }
 }

@@ -428,39 +428,12 @@ pub fn emit<const B: usize, const A: usize>(_: &Network, d: &Design, i: usize) -
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stream::skid_buffer::testbench::*;
+    use crate::stream::testbench::*;
     use crate::synth::ice40_stats;
-    use crate::testutil;
     use bnnforge_model::model::Act;
     use bnnforge_model::Shape;
 
-    impl<const B: usize, const A: usize> StreamDut for ChwReorder<B, A> {
-        fn clock(&mut self) -> &mut Signal<In, Clock> {
-            &mut self.clock
-        }
-        fn set_reset(&mut self, r: bool) {
-            self.reset.next = r;
-        }
-        fn ins(&self) -> Vec<(String, usize)> {
-            vec![("in".into(), B)]
-        }
-        fn outs(&self) -> Vec<(String, usize)> {
-            vec![("out".into(), B)]
-        }
-        fn set_in(&mut self, _k: usize, valid: bool, data: u128) {
-            self.in_valid.next = valid;
-            self.in_data.next = data.to_bits();
-        }
-        fn in_ready(&self, _k: usize) -> bool {
-            self.in_ready.val()
-        }
-        fn set_out_ready(&mut self, _k: usize, ready: bool) {
-            self.out_ready.next = ready;
-        }
-        fn out(&self, _k: usize) -> (bool, u128) {
-            (self.out_valid.val(), self.out_data.val().to_u128())
-        }
-    }
+    single_stream_dut!(ChwReorder<B, A>, B, B, [const B: usize, const A: usize]);
 
     /// The expected output of frames of HWC elements: each frame in CHW order, by the
     /// obvious permutation, cross-checked with the model's own reorder (`Act::to_chw`).
@@ -502,28 +475,16 @@ mod tests {
         let want = chw_of(&data[0], c, h, w);
         let cycles = ((frames * n) as f64 / p_in.min(p_out)) as usize * 2 + 3 * n + 40;
         let pat = Pattern::random(rng, 1, 1, cycles, p_in, p_out);
-        let tr = run_sim(ChwReorder::<B, A>::new(c, h, w), &data, &pat);
+        let name = format!("chw_{B}_{c}_{h}_{w}");
+        let make = || ChwReorder::<B, A>::new(c, h, w);
+        let tr = sim_and_icarus(make, &data, &pat, icarus.then_some(name.as_str()));
         let label = format!("ChwReorder<{B}, {A}> [{c}, {h}, {w}] p_in {p_in} p_out {p_out}");
-        assert_eq!(tr.out_data(0), want, "rust-hdl {label}");
-        if icarus {
-            let mut uut = ChwReorder::<B, A>::new(c, h, w);
-            uut.connect_all();
-            let v = crate::compile::module_tree::module_tree(&uut, "top").unwrap();
-            let iv = run_icarus(
-                &format!("chw_{B}_{c}_{h}_{w}"),
-                &v,
-                &uut.ins(),
-                &uut.outs(),
-                &data,
-                &pat,
-            );
-            assert_eq!(iv, tr, "Icarus vs rust-hdl {label}");
-        }
+        assert_eq!(tr.out_data(0), want, "{label}");
     }
 
     #[test]
     fn reorders_frames_under_random_stalls_in_sim_and_verilog() {
-        let mut rng = testutil::rng("chw_reorder");
+        let mut rng = bnnforge_model::random::test_rng("chw_reorder");
         let r = &mut rng;
         check::<4, 7>(r, (4, 3, 5), 3, 0.7, 0.7, true);
         check::<1, 6>(r, (2, 4, 3), 4, 0.8, 0.5, true); // binary: 1-bit ports
@@ -548,13 +509,12 @@ mod tests {
         let (n, cpf, lat) = (uut.elements(), uut.cycles_per_frame(), uut.latency());
         let frames = 4;
         let data = vec![random_beats(rng, frames * n, B)];
-        let pat = Pattern::random(rng, 1, 1, frames * n + n + 20, 1.0, 1.0);
+        let pat = Pattern::full_rate(1, 1, frames * n + n + 20, 0..0);
         let tr = run_sim(uut, &data, &pat);
         let label = format!("ChwReorder<{B}, {A}> [{c}, {h}, {w}]");
         assert_eq!(tr.out_data(0), chw_of(&data[0], c, h, w), "{label}");
-        let ins = &tr.ins[0];
         let outs: Vec<usize> = tr.outs[0].iter().map(|o| o.1).collect();
-        let got_lat = (outs[0] - ins[0]) as u64;
+        let got_lat = tr.latency();
         let intervals: Vec<u64> = (1..frames)
             .map(|f| (outs[f * n] - outs[(f - 1) * n]) as u64)
             .collect();
@@ -565,21 +525,13 @@ mod tests {
             "cycles per frame {label}: {intervals:?}"
         );
         // not a single stall on either side
-        assert_eq!(
-            ins[frames * n - 1] - ins[0] + 1,
-            frames * n,
-            "input stalled: {label}"
-        );
-        assert_eq!(
-            outs[frames * n - 1] - outs[0] + 1,
-            frames * n,
-            "output stalled: {label}"
-        );
+        assert_eq!(tr.in_span(0), frames * n, "input stalled: {label}");
+        assert_eq!(tr.out_span(0), frames * n, "output stalled: {label}");
     }
 
     #[test]
     fn full_rate_cycles_per_frame_and_latency_match_the_formulas() {
-        let mut rng = testutil::rng("chw_reorder_rate");
+        let mut rng = bnnforge_model::random::test_rng("chw_reorder_rate");
         let r = &mut rng;
         rate::<4, 11>(r, (16, 8, 8));
         rate::<4, 5>(r, (10, 1, 1));
@@ -600,20 +552,16 @@ mod tests {
         let frames = 4;
         let stall = 3 * n + 30;
         let data = vec![random_beats(rng, frames * n, B)];
-        let mut pat = Pattern::random(rng, 1, 1, stall + frames * n + n + 30, 1.0, 1.0);
-        for t in 0..stall {
-            pat.ready[0][t] = false;
-        }
+        let pat = Pattern::full_rate(1, 1, stall + frames * n + n + 30, 0..stall);
         let tr = run_sim(uut, &data, &pat);
         let label = format!("ChwReorder<{B}, {A}> [{c}, {h}, {w}]");
         assert_eq!(tr.out_data(0), chw_of(&data[0], c, h, w), "{label}");
-        let taken = tr.ins[0].iter().filter(|&&t| t < stall).count();
-        assert_eq!(taken, cap, "capacity {label}");
+        assert_eq!(tr.taken_before(0, stall), cap, "capacity {label}");
     }
 
     #[test]
     fn holds_two_frames_while_the_output_is_stalled() {
-        let mut rng = testutil::rng("chw_reorder_hold");
+        let mut rng = bnnforge_model::random::test_rng("chw_reorder_hold");
         let r = &mut rng;
         hold::<4, 6>(r, (3, 2, 4));
         hold::<4, 3>(r, (3, 1, 1));

@@ -393,13 +393,13 @@ pub fn emit<const W: usize, const CW: usize, const GW: usize, const PW: usize>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engines::sliding_window::harness::{beats_of, icarus_replay, impl_engine, run};
+    use crate::engines::sliding_window::test_frames::beats_of;
+    use crate::stream::testbench::{check_engine, single_stream_dut};
     use crate::synth::ice40_stats;
-    use crate::testutil;
     use bnnforge_model::{reference, InputSpec, Layer, Network, Op, Shape};
     use rand::Rng;
 
-    impl_engine!(
+    single_stream_dut!(
         MaxPool<W, CW, GW, PW>,
         W,
         W,
@@ -462,35 +462,16 @@ mod tests {
         }
         let uut = MaxPool::<W, CW, GW, PW>::new(&c);
         let (cpf, lat) = (uut.cycles_per_frame(), uut.latency());
-        let max = (frames as u64 * cpf * 4 + 300) as usize;
-        let r = run(uut, &beats, want.len(), 0.0, 0.0, rng, max);
-        assert_eq!(r.out, want, "full rate {label}");
-        let got_lat = (r.out_cycles[0] - r.in_cycles[0]) as u64;
-        let ob = want.len() / frames;
-        let interval = (r.out_cycles[(frames - 1) * ob] - r.out_cycles[(frames - 2) * ob]) as u64;
-        println!("{label}: latency {got_lat}, frame interval {interval}, cycles_per_frame {cpf}");
-        assert_eq!(got_lat, lat, "latency {label}");
+        let make = || MaxPool::<W, CW, GW, PW>::new(&c);
+        let name = format!("maxpool_{W}_{}x{}x{}", c.channels, c.height, c.width);
+        let icarus = icarus.then_some(name.as_str());
+        let full = check_engine(&label, make, &beats, &want, frames, (cpf, lat), rng, icarus);
+        let interval = full.last_frame_interval(frames);
+        println!("{label}: frame interval {interval}, cycles_per_frame {cpf}");
         assert!(
             interval <= cpf + cpf / 8 + 2 * c.width as u64 + 8,
             "frame interval {interval} vs {cpf}: {label}"
         );
-        let r = run(
-            MaxPool::<W, CW, GW, PW>::new(&c),
-            &beats,
-            want.len(),
-            0.3,
-            0.3,
-            rng,
-            max * 3,
-        );
-        assert_eq!(r.out, want, "with stalls {label}");
-        if icarus {
-            let mut u = MaxPool::<W, CW, GW, PW>::new(&c);
-            u.connect_all();
-            let v = crate::compile::module_tree::module_tree(&u, "top").unwrap();
-            let name = format!("maxpool_{W}_{}x{}x{}", c.channels, c.height, c.width);
-            icarus_replay(&name, &v, W, W, &r);
-        }
     }
 
     fn cfg(
@@ -515,7 +496,7 @@ mod tests {
 
     #[test]
     fn matches_the_model_over_a_parameter_matrix() {
-        let mut rng = testutil::rng("maxpool");
+        let mut rng = bnnforge_model::random::test_rng("maxpool");
         check::<2, 6, 1, 2>(&mut rng, cfg(1, 2, (4, 6, 6), 2, 2, false), 3, true);
         check::<1, 6, 1, 2>(&mut rng, cfg(1, 1, (1, 5, 7), 2, 2, false), 3, false); // C = L: forwarding
         check::<4, 6, 1, 4>(&mut rng, cfg(1, 4, (8, 7, 5), 3, 2, false), 3, false); // overlapping

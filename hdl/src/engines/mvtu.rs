@@ -1124,209 +1124,9 @@ impl<
     }
 }
 
-/// Stream testbenches shared by the engines' tests: the rust-hdl simulation (a macro,
-/// the engines being different types) and the generated Verilog in Icarus, both with
-/// random stalls on both streams, and the AXI-stream rules checked.
+/// One-layer test networks for the matrix-vector engines' tests, and their streams.
 #[cfg(test)]
-pub(crate) mod stream_test {
-    use crate::synth::scratch_dir;
-    use std::process::Command;
-
-    /// What a stream run saw.
-    #[derive(Debug, Default)]
-    pub struct Trace {
-        /// output beats in order
-        pub out: Vec<u128>,
-        /// cycle of each input / output handshake
-        pub in_cycles: Vec<u64>,
-        pub out_cycles: Vec<u64>,
-    }
-
-    pub fn to_bits<const N: usize>(v: u128) -> rust_hdl::prelude::Bits<N> {
-        use rust_hdl::prelude::*;
-        assert!(N <= 128);
-        if N <= 64 {
-            Bits::<N>::from(v as u64)
-        } else {
-            (Bits::<N>::from((v >> 64) as u64) << 64u64) | Bits::<N>::from(v as u64)
-        }
-    }
-
-    pub fn from_bits<const N: usize>(b: rust_hdl::prelude::Bits<N>) -> u128 {
-        if N <= 64 {
-            b.to_u64() as u128
-        } else {
-            b.get_bits::<64>(0).to_u64() as u128 | (b.get_bits::<64>(64).to_u64() as u128) << 64
-        }
-    }
-
-    /// Runs `$uut` (engine type `$ty` with contract ports, `IW`/`OW` its widths) on
-    /// `beats`, offering a beat with probability `p_in` and taking one with `p_out` each
-    /// cycle, until `n_out` output beats; one reset cycle first. Returns a [`Trace`].
-    macro_rules! stream_sim {
-        ($ty:ty, $iw:expr, $ow:expr, $uut:expr, $beats:expr, $n_out:expr, $seed:expr, $p_in:expr, $p_out:expr) => {{
-            use rand::{Rng, SeedableRng};
-            use std::sync::{Arc, Mutex};
-            use $crate::engines::mvtu::stream_test::{from_bits, to_bits, Trace};
-            let beats: Vec<u128> = $beats;
-            let n_out: usize = $n_out;
-            let (p_in, p_out): (f64, f64) = ($p_in, $p_out);
-            let limit = (beats.len() as u64 + n_out as u64 + 50) * 40 + 2000;
-            let trace = Arc::new(Mutex::new(Trace::default()));
-            let sink = trace.clone();
-            let mut sim = Simulation::new();
-            sim.add_clock(5, |x: &mut Box<$ty>| x.clock.next = !x.clock.val());
-            let seed: u64 = $seed;
-            sim.add_testbench(move |mut sim: Sim<$ty>| {
-                let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-                let mut x = sim.init()?;
-                x.reset.next = true;
-                wait_clock_cycle!(sim, clock, x);
-                x.reset.next = false;
-                let (mut i, mut t, mut offer) = (0usize, 0u64, false);
-                let mut held: Option<u128> = None;
-                while sink.lock().unwrap().out.len() < n_out && t < limit {
-                    if !offer {
-                        offer = i < beats.len() && rng.gen_bool(p_in);
-                    }
-                    x.in_valid.next = offer;
-                    x.in_data.next = to_bits::<{ $iw }>(if i < beats.len() { beats[i] } else { 0 });
-                    let ready = rng.gen_bool(p_out);
-                    x.out_ready.next = ready;
-                    let in_ready = x.in_ready.val();
-                    let out_valid = x.out_valid.val();
-                    let out_data = from_bits::<{ $ow }>(x.out_data.val());
-                    if let Some(h) = held {
-                        sim_assert!(sim, out_valid && h == out_data, x);
-                    }
-                    held = None;
-                    if out_valid {
-                        if ready {
-                            let mut s = sink.lock().unwrap();
-                            s.out.push(out_data);
-                            s.out_cycles.push(t);
-                        } else {
-                            held = Some(out_data);
-                        }
-                    }
-                    if offer && in_ready {
-                        sink.lock().unwrap().in_cycles.push(t);
-                        i += 1;
-                        offer = false;
-                    }
-                    wait_clock_cycle!(sim, clock, x);
-                    t += 1;
-                }
-                // nothing more may come out
-                x.in_valid.next = false;
-                x.out_ready.next = true;
-                for _ in 0..20 {
-                    sim_assert!(sim, !x.out_valid.val(), x);
-                    wait_clock_cycle!(sim, clock, x);
-                }
-                sim.done(x)
-            });
-            sim.run(Box::new($uut), 10 * (limit + 100)).unwrap();
-            let t = std::mem::take(&mut *trace.lock().unwrap());
-            t
-        }};
-    }
-    pub(crate) use stream_sim;
-
-    /// The same run on the Verilog `verilog` (module `top`) in Icarus: offers with
-    /// probability `p_in`/256 and takes with `p_out`/256 per cycle. Returns the output
-    /// beats.
-    #[allow(clippy::too_many_arguments)]
-    pub fn icarus_stream(
-        name: &str,
-        verilog: &str,
-        iw: usize,
-        ow: usize,
-        beats: &[u128],
-        n_out: usize,
-        seed: u32,
-        p_in: u32,
-        p_out: u32,
-    ) -> Vec<u128> {
-        let dir = scratch_dir(name);
-        let hex: String = beats.iter().map(|b| format!("{b:x}\n")).collect();
-        std::fs::write(dir.join("in.hex"), hex).unwrap();
-        let nin = beats.len();
-        let limit = (nin + n_out + 50) * 40 + 2000;
-        let tb = format!(
-            "`timescale 1ns/1ps
-module tb;
-reg clock = 0; reg reset = 1;
-reg [{iw1}:0] in_data = 0; reg in_valid = 0; wire in_ready;
-wire [{ow1}:0] out_data; wire out_valid; reg out_ready = 0;
-reg [{iw1}:0] beats [0:{nin1}];
-integer i = 0, got = 0, seed = {seed}, r, cyc = 0, taken = 0;
-reg [{ow1}:0] held; reg holding = 0;
-top dut(.clock(clock), .reset(reset), .in_data(in_data), .in_valid(in_valid),
-  .in_ready(in_ready), .out_data(out_data), .out_valid(out_valid), .out_ready(out_ready));
-always #5 clock = ~clock;
-always @(posedge clock) if (!reset) begin
-  if (holding && (!out_valid || out_data != held)) begin $display(\"HOLD\"); $finish; end
-  holding = 0;
-  taken = in_valid && in_ready;
-  if (taken) i = i + 1;
-  if (out_valid && out_ready) begin $display(\"%h\", out_data); got = got + 1; end
-  else if (out_valid) begin holding = 1; held = out_data; end
-  cyc = cyc + 1;
-  if (got == {n_out} || cyc > {limit}) $finish;
-end
-always @(negedge clock) if (!reset) begin
-  if (!in_valid || taken) begin r = $random(seed); in_valid = (i < {nin}) && ((r & 255) < {p_in}); end
-  if (i < {nin}) in_data = beats[i];
-  r = $random(seed); out_ready = (r & 255) < {p_out};
-end
-initial begin
-  $readmemh(\"in.hex\", beats);
-  @(negedge clock); @(negedge clock); reset = 0;
-end
-endmodule
-",
-            iw1 = iw - 1,
-            ow1 = ow - 1,
-            nin1 = nin.max(1) - 1,
-        );
-        std::fs::write(dir.join("tb.v"), tb).unwrap();
-        std::fs::write(dir.join("design.v"), verilog).unwrap();
-        let comp = Command::new("iverilog")
-            .current_dir(&dir)
-            .args(["-g2005", "-o", "sim", "tb.v", "design.v"])
-            .output()
-            .expect("iverilog");
-        assert!(
-            comp.status.success(),
-            "iverilog failed on {name}: {}",
-            String::from_utf8_lossy(&comp.stderr)
-        );
-        let run = Command::new("vvp")
-            .current_dir(&dir)
-            .args(["-n", "sim"])
-            .output()
-            .expect("vvp");
-        let text = String::from_utf8_lossy(&run.stdout);
-        assert!(
-            !text.contains("HOLD"),
-            "{name}: out_data changed while stalled"
-        );
-        let out = text
-            .lines()
-            .filter(|l| {
-                !l.is_empty()
-                    && l.chars()
-                        .all(|c| c.is_ascii_hexdigit() || "xXzZ".contains(c))
-            })
-            .map(|l| u128::from_str_radix(l, 16).unwrap_or(u128::MAX))
-            .collect();
-        let _ = std::fs::remove_dir_all(&dir);
-        out
-    }
-
-    // ---- one-layer test networks for the matrix-vector engines, and their streams
-
+pub(crate) mod test_nets {
     use bnnforge_model::network::{InputSpec, Kind, Layer, Network, Op, Param, Shape, Src};
     use bnnforge_model::Model;
     use rand::Rng;
@@ -1608,17 +1408,6 @@ endmodule
             bits,
             signed,
         }
-    }
-
-    /// Cycles per frame (between the last output beats of the first and the last
-    /// frame, over the frames in between) and latency (first input beat to first output
-    /// beat) of a full-rate run of `frames` frames.
-    pub fn timing(t: &Trace, frames: usize) -> (u64, u64) {
-        assert!(frames >= 2, "timing needs two frames or more");
-        let per_frame = t.out.len() / frames;
-        let cpf = (t.out_cycles[frames * per_frame - 1] - t.out_cycles[per_frame - 1])
-            / (frames as u64 - 1);
-        (cpf, t.out_cycles[0] - t.in_cycles[0])
     }
 }
 
@@ -1996,14 +1785,21 @@ pub fn emit<
 
 #[cfg(test)]
 mod tests {
-    use super::stream_test::{
-        frame, icarus_stream, input, input_beats, layer_net, output_beats, stream_sim, timing, Feed,
-    };
+    use super::test_nets::{frame, input, input_beats, layer_net, output_beats, Feed};
     use super::*;
+    use crate::stream::testbench::{check_engine, single_stream_dut};
     use crate::synth::ice40_stats;
-    use crate::testutil;
     use bnnforge_model::network::Shape;
     use rand::Rng;
+
+    single_stream_dut!(
+        Mvtu<SIMD, IW, P, A, Y, WA, BA, CA, U, K, B, OB, OW>,
+        IW,
+        OW,
+        [const SIMD: usize, const IW: usize, const P: usize, const A: usize, const Y: usize,
+         const WA: usize, const BA: usize, const CA: usize, const U: usize, const K: usize,
+         const B: usize, const OB: usize, const OW: usize]
+    );
 
     struct Case {
         net: Network,
@@ -2052,23 +1848,8 @@ mod tests {
         c: &Case,
         verilog: bool,
     ) {
-        type M<
-            const SIMD: usize,
-            const IW: usize,
-            const P: usize,
-            const A: usize,
-            const Y: usize,
-            const WA: usize,
-            const BA: usize,
-            const CA: usize,
-            const U: usize,
-            const K: usize,
-            const B: usize,
-            const OB: usize,
-            const OW: usize,
-        > = Mvtu<SIMD, IW, P, A, Y, WA, BA, CA, U, K, B, OB, OW>;
         let build = || {
-            let mut u = M::<SIMD, IW, P, A, Y, WA, BA, CA, U, K, B, OB, OW>::from_network(
+            let mut u = Mvtu::<SIMD, IW, P, A, Y, WA, BA, CA, U, K, B, OB, OW>::from_network(
                 &c.net,
                 0,
                 c.threshold.then_some(1),
@@ -2097,76 +1878,34 @@ mod tests {
             .flat_map(|f| output_beats(&c.net, f, pe, OB))
             .collect();
         let label = format!("Mvtu {info:?}");
-        let seed: u64 = rng.gen();
-        let t = stream_sim!(
-            M<SIMD, IW, P, A, Y, WA, BA, CA, U, K, B, OB, OW>,
-            IW,
-            OW,
-            uut,
-            beats.clone(),
-            want.len(),
-            seed,
-            0.7,
-            0.6
-        );
-        assert_eq!(t.out, want, "rust-hdl {label}, stalls");
-        // full rate: cycles per frame and latency
-        let uut = build();
-        let (cpf, lat) = (uut.cycles_per_frame(), uut.latency());
-        let t = stream_sim!(
-            M<SIMD, IW, P, A, Y, WA, BA, CA, U, K, B, OB, OW>,
-            IW,
-            OW,
-            uut,
-            beats.clone(),
-            want.len(),
-            seed,
-            1.0,
-            1.0
-        );
-        assert_eq!(t.out, want, "rust-hdl {label}, full rate");
-        let (measured, latency) = timing(&t, c.frames.len());
-        println!(
-            "{label}: cycles/frame {measured} (formula {cpf}), latency {latency} (formula {lat})"
-        );
-        assert_eq!(measured, cpf, "{label}: cycles per frame");
-        assert_eq!(latency, lat, "{label}: latency");
-        if verilog {
-            let v = generate_verilog(&build());
-            let got = icarus_stream(
-                &format!("mvtu_{}_{}_{}", info.n, info.out, info.pe),
-                &v,
-                IW,
-                OW,
-                &beats,
-                want.len(),
-                seed as u32,
-                170,
-                150,
-            );
-            assert_eq!(got, want, "Icarus {label}");
-        }
+        let timing = (uut.cycles_per_frame(), uut.latency());
+        let name = format!("mvtu_{}_{}_{}", info.n, info.out, info.pe);
+        let icarus = verilog.then_some(name.as_str());
+        let frames = c.frames.len();
+        let full = check_engine(&label, build, &beats, &want, frames, timing, rng, icarus);
+        full.assert_cycles_per_frame(frames, timing.0, &label);
     }
 
     #[test]
     fn dense_and_conv_match_the_model_with_stalls() {
-        let mut rng = testutil::rng("mvtu");
+        let mut rng = bnnforge_model::random::test_rng("mvtu");
+        let r = &mut rng;
         // <SIMD, IW, P, A, Y, WA, BA, CA, U, K, B, OB, OW>
         // dense 32 → 8, PE 2, SIMD 8, 1-bit thresholds, bias: SF 4, NF 4
-        let c = case(&mut rng, Shape::vector(32), 8, None, Some(5), Some(1), 4);
-        run::<8, 8, 4, 6, 7, 4, 2, 2, 8, 1, 1, 1, 2>(&mut rng, &c, true);
+        let c = case(r, Shape::vector(32), 8, None, Some(5), Some(1), 4);
+        run::<8, 8, 4, 6, 7, 4, 2, 2, 8, 1, 1, 1, 2>(r, &c, true);
         // dense on a map [4, 3, 3] (columns permuted to HWC) → 6, PE 3, SIMD 4, raw + bias
-        let c = case(&mut rng, Shape::map(4, 3, 3), 6, None, Some(20), None, 3);
-        run::<4, 4, 3, 6, 7, 5, 4, 1, 8, 1, 1, 7, 21>(&mut rng, &c, true);
+        let c = case(r, Shape::map(4, 3, 3), 6, None, Some(20), None, 3);
+        run::<4, 4, 3, 6, 7, 5, 4, 1, 8, 1, 1, 7, 21>(r, &c, true);
         // dense 64 → 4, PE 4 (NF 1), SIMD 16, 2-bit thresholds
-        let c = case(&mut rng, Shape::vector(64), 4, None, Some(3), Some(2), 4);
-        run::<16, 16, 5, 7, 8, 2, 2, 1, 9, 3, 2, 2, 8>(&mut rng, &c, false);
+        let c = case(r, Shape::vector(64), 4, None, Some(3), Some(2), 4);
+        run::<16, 16, 5, 7, 8, 2, 2, 1, 9, 3, 2, 2, 8>(r, &c, false);
         // SF 1: dense 8 → 16, PE 2, SIMD 8 (every beat ends a vector)
-        let c = case(&mut rng, Shape::vector(8), 16, None, None, Some(1), 4);
-        run::<8, 8, 4, 4, 5, 3, 1, 3, 6, 1, 1, 1, 2>(&mut rng, &c, false);
+        let c = case(r, Shape::vector(8), 16, None, None, Some(1), 4);
+        run::<8, 8, 4, 4, 5, 3, 1, 3, 6, 1, 1, 1, 2>(r, &c, false);
         // conv [4, 5, 5] k3 s1 p1 pad 0 (padding flag) → 4, PE 2, SIMD 4, thresholds
         let c = case(
-            &mut rng,
+            r,
             Shape::map(4, 5, 5),
             4,
             Some((3, 1, 1, 0)),
@@ -2174,11 +1913,11 @@ mod tests {
             Some(1),
             2,
         );
-        run::<4, 5, 3, 7, 7, 5, 4, 1, 8, 1, 1, 1, 2>(&mut rng, &c, true);
+        run::<4, 5, 3, 7, 7, 5, 4, 1, 8, 1, 1, 1, 2>(r, &c, true);
         // odd SIMD with the padding flag: conv [3, 5, 5] k3 s1 p1 pad 0 → 4, PE 2,
         // SIMD 3 (n 27, A = Y = 6), thresholds
         let c = case(
-            &mut rng,
+            r,
             Shape::map(3, 5, 5),
             4,
             Some((3, 1, 1, 0)),
@@ -2186,11 +1925,11 @@ mod tests {
             Some(1),
             2,
         );
-        run::<3, 4, 2, 6, 6, 5, 4, 1, 7, 1, 1, 1, 2>(&mut rng, &c, true);
+        run::<3, 4, 2, 6, 6, 5, 4, 1, 7, 1, 1, 1, 2>(r, &c, true);
         // conv [5, 4, 4] k3 s1 p2 pad 0 (whole rows of padded positions) → 6, PE 3,
         // SIMD 5 (n 45, A = Y = 7), raw + bias
         let c = case(
-            &mut rng,
+            r,
             Shape::map(5, 4, 4),
             6,
             Some((3, 1, 2, 0)),
@@ -2198,10 +1937,10 @@ mod tests {
             None,
             2,
         );
-        run::<5, 6, 3, 7, 7, 5, 4, 1, 8, 1, 1, 7, 21>(&mut rng, &c, true);
+        run::<5, 6, 3, 7, 7, 5, 4, 1, 8, 1, 1, 7, 21>(r, &c, true);
         // conv [2, 5, 5] k3 s2 p1 pad -1 → 6, PE 3, SIMD 2, raw + bias
         let c = case(
-            &mut rng,
+            r,
             Shape::map(2, 5, 5),
             6,
             Some((3, 2, 1, -1)),
@@ -2209,14 +1948,15 @@ mod tests {
             None,
             3,
         );
-        run::<2, 2, 2, 5, 6, 5, 4, 1, 7, 1, 1, 6, 18>(&mut rng, &c, false);
+        run::<2, 2, 2, 5, 6, 5, 4, 1, 7, 1, 1, 6, 18>(r, &c, false);
     }
 
     #[test]
     fn tfc_layer_784_to_64_at_pe_simd_16() {
-        let mut rng = testutil::rng("mvtu_tfc");
-        let c = case(&mut rng, Shape::map(1, 28, 28), 64, None, None, Some(1), 3);
-        run::<16, 16, 5, 10, 11, 8, 6, 2, 12, 1, 1, 1, 16>(&mut rng, &c, true);
+        let mut rng = bnnforge_model::random::test_rng("mvtu_tfc");
+        let r = &mut rng;
+        let c = case(r, Shape::map(1, 28, 28), 64, None, None, Some(1), 3);
+        run::<16, 16, 5, 10, 11, 8, 6, 2, 12, 1, 1, 1, 16>(r, &c, true);
         let mut u =
             Mvtu::<16, 16, 5, 10, 11, 8, 6, 2, 12, 1, 1, 1, 16>::from_network(&c.net, 0, Some(1));
         u.connect_all();
@@ -2228,9 +1968,10 @@ mod tests {
 
     #[test]
     fn synthesises_clean_in_raw_and_padding_modes() {
-        let mut rng = testutil::rng("mvtu_synth");
+        let mut rng = bnnforge_model::random::test_rng("mvtu_synth");
+        let r = &mut rng;
         let c = case(
-            &mut rng,
+            r,
             Shape::map(4, 5, 5),
             4,
             Some((3, 1, 1, 0)),
@@ -2243,7 +1984,7 @@ mod tests {
         let s = ice40_stats("mvtu_pad", &generate_verilog(&u), "top").unwrap();
         println!("Mvtu conv 4x5x5 k3 pad-flag -> 4, PE 2, SIMD 4: {s}");
         let c = case(
-            &mut rng,
+            r,
             Shape::map(2, 5, 5),
             6,
             Some((3, 2, 1, -1)),

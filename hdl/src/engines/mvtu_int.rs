@@ -600,14 +600,23 @@ pub fn emit<
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engines::mvtu::stream_test::{
-        frame, icarus_stream, input, input_beats, layer_net, output_beats, stream_sim, timing, Feed,
+    use crate::engines::mvtu::test_nets::{
+        frame, input, input_beats, layer_net, output_beats, Feed,
     };
+    use crate::stream::testbench::{check_engine, single_stream_dut};
     use crate::synth::ice40_stats;
-    use crate::testutil;
     use bnnforge_model::network::{InputSpec, Shape};
     use bnnforge_model::random::{random_network, RandomConfig};
     use rand::Rng;
+
+    single_stream_dut!(
+        MvtuInt<SIMD, IB, IW, P, A, Y, WA, BA, CA, U, K, B, OB, OW>,
+        IW,
+        OW,
+        [const SIMD: usize, const IB: usize, const IW: usize, const P: usize, const A: usize,
+         const Y: usize, const WA: usize, const BA: usize, const CA: usize, const U: usize,
+         const K: usize, const B: usize, const OB: usize, const OW: usize]
+    );
 
     struct Case {
         net: Network,
@@ -666,22 +675,6 @@ mod tests {
         c: &Case,
         verilog: bool,
     ) {
-        type M<
-            const SIMD: usize,
-            const IB: usize,
-            const IW: usize,
-            const P: usize,
-            const A: usize,
-            const Y: usize,
-            const WA: usize,
-            const BA: usize,
-            const CA: usize,
-            const U: usize,
-            const K: usize,
-            const B: usize,
-            const OB: usize,
-            const OW: usize,
-        > = MvtuInt<SIMD, IB, IW, P, A, Y, WA, BA, CA, U, K, B, OB, OW>;
         let g = mvtu_int_generics(&c.net, c.mac, c.threshold, c.pe, SIMD);
         assert_eq!(
             g,
@@ -689,7 +682,7 @@ mod tests {
             "test case generics differ from mvtu_int_generics"
         );
         let build = || {
-            let mut u = M::<SIMD, IB, IW, P, A, Y, WA, BA, CA, U, K, B, OB, OW>::from_network(
+            let mut u = MvtuInt::<SIMD, IB, IW, P, A, Y, WA, BA, CA, U, K, B, OB, OW>::from_network(
                 &c.net,
                 c.mac,
                 c.threshold,
@@ -710,106 +703,66 @@ mod tests {
             .flat_map(|f| output_beats(&c.net, f, info.pe, OB))
             .collect();
         let label = format!("MvtuInt {info:?}");
-        let seed: u64 = rng.gen();
-        let t = stream_sim!(
-            M<SIMD, IB, IW, P, A, Y, WA, BA, CA, U, K, B, OB, OW>,
-            IW,
-            OW,
-            uut,
-            beats.clone(),
-            want.len(),
-            seed,
-            0.7,
-            0.6
-        );
-        assert_eq!(t.out, want, "rust-hdl {label}, stalls");
-        let uut = build();
-        let (cpf, lat) = (uut.cycles_per_frame(), uut.latency());
-        let t = stream_sim!(
-            M<SIMD, IB, IW, P, A, Y, WA, BA, CA, U, K, B, OB, OW>,
-            IW,
-            OW,
-            uut,
-            beats.clone(),
-            want.len(),
-            seed,
-            1.0,
-            1.0
-        );
-        assert_eq!(t.out, want, "rust-hdl {label}, full rate");
-        let (measured, latency) = timing(&t, c.frames.len());
-        println!(
-            "{label}: cycles/frame {measured} (formula {cpf}), latency {latency} (formula {lat})"
-        );
-        assert_eq!(measured, cpf, "{label}: cycles per frame");
-        assert_eq!(latency, lat, "{label}: latency");
-        if verilog {
-            let v = generate_verilog(&build());
-            let got = icarus_stream(
-                &format!("mvtu_int_{}_{}_{}_{IB}", info.n, info.out, info.pe),
-                &v,
-                IW,
-                OW,
-                &beats,
-                want.len(),
-                seed as u32,
-                170,
-                150,
-            );
-            assert_eq!(got, want, "Icarus {label}");
-        }
+        let timing = (uut.cycles_per_frame(), uut.latency());
+        let name = format!("mvtu_int_{}_{}_{}_{IB}", info.n, info.out, info.pe);
+        let icarus = verilog.then_some(name.as_str());
+        let frames = c.frames.len();
+        let full = check_engine(&label, build, &beats, &want, frames, timing, rng, icarus);
+        full.assert_cycles_per_frame(frames, timing.0, &label);
     }
 
     #[test]
     fn dense_and_conv_match_the_model_with_stalls() {
-        let mut rng = testutil::rng("mvtu_int");
+        let mut rng = bnnforge_model::random::test_rng("mvtu_int");
+        let r = &mut rng;
         // <SIMD, IB, IW, P, A, Y, WA, BA, CA, U, K, B, OB, OW>
         // dense 24 → 6 on 8-bit unsigned, PE 2, SIMD 4, 1-bit thresholds, bias: SF 6, NF 3
         let f = feed(Shape::vector(24), 8, false);
-        let c = case(&mut rng, f, 6, None, Some(40), Some(1), 2, 3);
-        run::<4, 8, 32, 3, 14, 14, 5, 3, 2, 15, 1, 1, 1, 2>(&mut rng, &c, true);
+        let c = case(r, f, 6, None, Some(40), Some(1), 2, 3);
+        run::<4, 8, 32, 3, 14, 14, 5, 3, 2, 15, 1, 1, 1, 2>(r, &c, true);
         // dense on a 4-bit signed map [4, 3, 3] → 4, PE 4 (NF 1), SIMD 2, raw + bias
         let f = feed(Shape::map(4, 3, 3), 4, true);
-        let c = case(&mut rng, f, 4, None, Some(20), None, 4, 3);
-        run::<2, 4, 8, 2, 10, 10, 5, 5, 1, 11, 1, 1, 10, 40>(&mut rng, &c, false);
+        let c = case(r, f, 4, None, Some(20), None, 4, 3);
+        run::<2, 4, 8, 2, 10, 10, 5, 5, 1, 11, 1, 1, 10, 40>(r, &c, false);
         // SF 1: dense 16 → 8 on 2-bit unsigned, PE 2, SIMD 16, 2-bit thresholds
         let f = feed(Shape::vector(16), 2, false);
-        let c = case(&mut rng, f, 8, None, Some(3), Some(2), 2, 4);
-        run::<16, 2, 32, 5, 7, 7, 2, 1, 2, 8, 3, 2, 2, 4>(&mut rng, &c, false);
+        let c = case(r, f, 8, None, Some(3), Some(2), 2, 4);
+        run::<16, 2, 32, 5, 7, 7, 2, 1, 2, 8, 3, 2, 2, 4>(r, &c, false);
         // conv [3, 6, 6] 8-bit pixels k3 s1 p1 → 4 (a first layer), PE 2, SIMD 3
         let f = feed(Shape::map(3, 6, 6), 8, false);
-        let c = case(&mut rng, f, 4, Some((3, 1, 1, 0)), Some(100), Some(1), 2, 2);
-        run::<3, 8, 24, 2, 14, 14, 5, 4, 1, 15, 1, 1, 1, 2>(&mut rng, &c, true);
+        let c = case(r, f, 4, Some((3, 1, 1, 0)), Some(100), Some(1), 2, 2);
+        run::<3, 8, 24, 2, 14, 14, 5, 4, 1, 15, 1, 1, 1, 2>(r, &c, true);
         // conv [2, 5, 5] 5-bit signed k3 s2 p1 → 6, PE 3, SIMD 1, raw + bias
         let f = feed(Shape::map(2, 5, 5), 5, true);
-        let c = case(&mut rng, f, 6, Some((3, 2, 1, 0)), Some(10), None, 3, 3);
-        run::<1, 5, 5, 1, 10, 10, 6, 5, 1, 11, 1, 1, 10, 30>(&mut rng, &c, false);
+        let c = case(r, f, 6, Some((3, 2, 1, 0)), Some(10), None, 3, 3);
+        run::<1, 5, 5, 1, 10, 10, 6, 5, 1, 11, 1, 1, 10, 30>(r, &c, false);
         // conv [4, 4, 4] 2-bit unsigned k3 p0 → 4, PE 4, SIMD 2, 2-bit thresholds
         let f = feed(Shape::map(4, 4, 4), 2, false);
-        let c = case(&mut rng, f, 4, Some((3, 1, 0, 0)), Some(4), Some(2), 4, 3);
-        run::<2, 2, 4, 2, 8, 8, 5, 5, 1, 9, 3, 2, 2, 8>(&mut rng, &c, false);
+        let c = case(r, f, 4, Some((3, 1, 0, 0)), Some(4), Some(2), 4, 3);
+        run::<2, 2, 4, 2, 8, 8, 5, 5, 1, 9, 3, 2, 2, 8>(r, &c, false);
     }
 
     #[test]
     fn narrow_and_unsigned_ranges_match_the_model() {
-        let mut rng = testutil::rng("mvtu_int_ranges");
+        let mut rng = bnnforge_model::random::test_rng("mvtu_int_ranges");
+        let r = &mut rng;
         // after add(input, input) of 3-bit signed values: lanes in [-8, 6], 4 bits
         let f = Feed {
             doubled: true,
             ..feed(Shape::vector(12), 3, true)
         };
-        let c = case(&mut rng, f, 4, None, Some(5), None, 2, 3);
-        run::<4, 4, 16, 3, 8, 8, 3, 2, 1, 9, 1, 1, 8, 16>(&mut rng, &c, true);
+        let c = case(r, f, 4, None, Some(5), None, 2, 3);
+        run::<4, 4, 16, 3, 8, 8, 3, 2, 1, 9, 1, 1, 8, 16>(r, &c, true);
         // all weights +1 on unsigned inputs: the accumulator [0, 120] is unsigned (A = 7,
         // Y = 8), thresholds without bias, then raw with a bias
         let f = Feed {
             all_plus: true,
             ..feed(Shape::vector(8), 4, false)
         };
-        let c = case(&mut rng, f.clone(), 4, None, None, Some(1), 4, 3);
-        run::<8, 4, 32, 4, 7, 8, 1, 1, 1, 9, 1, 1, 1, 4>(&mut rng, &c, false);
-        let c = case(&mut rng, f, 4, None, Some(7), None, 2, 3);
-        run::<4, 4, 16, 3, 7, 8, 2, 1, 1, 9, 1, 1, 8, 16>(&mut rng, &c, true);
+        let c = case(r, f.clone(), 4, None, None, Some(1), 4, 3);
+        run::<8, 4, 32, 4, 7, 8, 1, 1, 1, 9, 1, 1, 1, 4>(r, &c, false);
+        let c = case(r, f, 4, None, Some(7), None, 2, 3);
+        run::<4, 4, 16, 3, 7, 8, 2, 1, 1, 9, 1, 1, 8, 16>(r, &c, true);
     }
 
     /// Every single-generic change of `g` must be refused, except an OB or OW that
@@ -837,7 +790,7 @@ mod tests {
 
     #[test]
     fn generics_agree_with_the_constructor_on_random_layers() {
-        let mut rng = testutil::rng("mvtu_int_generics");
+        let mut rng = bnnforge_model::random::test_rng("mvtu_int_generics");
         let cfg = RandomConfig::default();
         let mut layers = 0;
         for _ in 0..300 {
@@ -910,18 +863,20 @@ mod tests {
     #[test]
     #[should_panic(expected = "has a binary input")]
     fn rejects_a_binary_input() {
-        let mut rng = testutil::rng("mvtu_int_binary");
+        let mut rng = bnnforge_model::random::test_rng("mvtu_int_binary");
+        let r = &mut rng;
         let f = feed(Shape::vector(8), 1, false);
-        let c = case(&mut rng, f, 2, None, None, None, 1, 1);
+        let c = case(r, f, 2, None, None, None, 1, 1);
         let _ = mvtu_int_generics(&c.net, 0, None, 1, 8);
     }
 
     #[test]
     fn synthesises_clean_with_block_ram_weights() {
-        let mut rng = testutil::rng("mvtu_int_synth");
+        let mut rng = bnnforge_model::random::test_rng("mvtu_int_synth");
+        let r = &mut rng;
         // the conv case of the stream test: [3, 6, 6] 8-bit k3 → 4, PE 2, SIMD 3
         let f = feed(Shape::map(3, 6, 6), 8, false);
-        let c = case(&mut rng, f, 4, Some((3, 1, 1, 0)), Some(100), Some(1), 2, 1);
+        let c = case(r, f, 4, Some((3, 1, 1, 0)), Some(100), Some(1), 2, 1);
         let mut u = MvtuInt::<3, 8, 24, 2, 14, 14, 5, 4, 1, 15, 1, 1, 1, 2>::from_network(
             &c.net,
             0,
@@ -932,7 +887,7 @@ mod tests {
         println!("MvtuInt conv 3x6x6 8-bit k3 -> 4, PE 2, SIMD 3, thresholds: {s}");
         // raw mode, signed lanes: dense [4, 3, 3] 4-bit → 4, PE 4, SIMD 2
         let f = feed(Shape::map(4, 3, 3), 4, true);
-        let c = case(&mut rng, f, 4, None, Some(20), None, 4, 1);
+        let c = case(r, f, 4, None, Some(20), None, 4, 1);
         let mut u =
             MvtuInt::<2, 4, 8, 2, 10, 10, 5, 5, 1, 11, 1, 1, 10, 40>::from_network(&c.net, 0, None);
         u.connect_all();
@@ -943,13 +898,14 @@ mod tests {
     #[test]
     fn mnist_first_layer_784_to_64_on_8_bit_pixels() {
         // TFC's first layer on 8-bit pixels instead of binarised ones, PE = SIMD = 16
-        let mut rng = testutil::rng("mvtu_int_tfc");
+        let mut rng = bnnforge_model::random::test_rng("mvtu_int_tfc");
+        let r = &mut rng;
         let input = InputSpec {
             shape: Shape::map(1, 28, 28),
             bits: 8,
             signed: false,
         };
-        let c = case(&mut rng, Feed::plain(input), 64, None, None, Some(1), 16, 2);
+        let c = case(r, Feed::plain(input), 64, None, None, Some(1), 16, 2);
         let g = mvtu_int_generics(&c.net, 0, Some(1), 16, 16);
         assert_eq!(g, [16, 8, 128, 5, 19, 19, 8, 6, 2, 20, 1, 1, 1, 16]);
         let mut u = MvtuInt::<16, 8, 128, 5, 19, 19, 8, 6, 2, 20, 1, 1, 1, 16>::from_network(

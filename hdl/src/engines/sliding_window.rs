@@ -874,140 +874,15 @@ impl<const IW: usize, const OW: usize, const CW: usize> Logic for SlidingWindow<
 /// Test support shared by the window, maxpool and sumpool tests: a stream harness with
 /// random stalls on both sides, recording every cycle so the generated Verilog can be
 /// replayed in Icarus and compared cycle by cycle.
+/// Feature maps as the engines' streams carry them, for the window and pool tests.
 #[cfg(test)]
-pub(crate) mod harness {
-    use super::*;
-    use crate::testutil::iverilog_vectors;
-    use rand::Rng;
-    use std::sync::{Arc, Mutex};
-
-    /// Mutable access to an engine's ports.
-    pub struct Io<'a, const IW: usize, const OW: usize> {
-        pub clock: &'a mut Signal<In, Clock>,
-        pub reset: &'a mut Signal<In, Bit>,
-        pub in_data: &'a mut Signal<In, Bits<IW>>,
-        pub in_valid: &'a mut Signal<In, Bit>,
-        pub in_ready: &'a Signal<Out, Bit>,
-        pub out_data: &'a Signal<Out, Bits<OW>>,
-        pub out_valid: &'a Signal<Out, Bit>,
-        pub out_ready: &'a mut Signal<In, Bit>,
-    }
-
-    pub trait Engine<const IW: usize, const OW: usize>: Block + Send + 'static {
-        fn io(&mut self) -> Io<'_, IW, OW>;
-    }
-
-    macro_rules! impl_engine {
-        ($t:ty, $iw:expr, $ow:expr, [$($g:tt)*]) => {
-            impl<$($g)*> crate::engines::sliding_window::harness::Engine<{ $iw }, { $ow }> for $t {
-                fn io(&mut self) -> crate::engines::sliding_window::harness::Io<'_, { $iw }, { $ow }> {
-                    crate::engines::sliding_window::harness::Io {
-                        clock: &mut self.clock,
-                        reset: &mut self.reset,
-                        in_data: &mut self.in_data,
-                        in_valid: &mut self.in_valid,
-                        in_ready: &self.in_ready,
-                        out_data: &self.out_data,
-                        out_valid: &self.out_valid,
-                        out_ready: &mut self.out_ready,
-                    }
-                }
-            }
-        };
-    }
-    pub(crate) use impl_engine;
-
-    /// What one run recorded.
-    #[derive(Default, Clone, Debug)]
-    pub struct Run {
-        /// Output beats taken, in order.
-        pub out: Vec<u64>,
-        /// Cycle of each input beat taken and of each output beat taken.
-        pub in_cycles: Vec<usize>,
-        pub out_cycles: Vec<usize>,
-        /// Per cycle: reset, in_valid, in_data, out_ready.
-        pub vectors: Vec<Vec<u128>>,
-        /// Per cycle, after the rising edge: in_ready, out_valid, out_data.
-        pub rows: Vec<Vec<u128>>,
-    }
-
-    /// Stream `beats` into `uut` (after one reset cycle), with `in_valid` dropped with
-    /// probability `p_in` and `out_ready` with `p_out`, until `n_out` beats came out
-    /// (or `max_cycles` passed).
-    pub fn run<T: Engine<IW, OW>, const IW: usize, const OW: usize>(
-        mut uut: T,
-        beats: &[u64],
-        n_out: usize,
-        p_in: f64,
-        p_out: f64,
-        rng: &mut impl Rng,
-        max_cycles: usize,
-    ) -> Run {
-        uut.connect_all();
-        // stall patterns drawn up front (the testbench runs in another thread)
-        let stall_in: Vec<bool> = (0..max_cycles).map(|_| rng.gen_bool(p_in)).collect();
-        let stall_out: Vec<bool> = (0..max_cycles).map(|_| rng.gen_bool(p_out)).collect();
-        let beats = beats.to_vec();
-        let rec = Arc::new(Mutex::new(Run::default()));
-        let sink = rec.clone();
-        let mut sim = Simulation::new();
-        sim.add_clock(5, |x: &mut Box<T>| {
-            let io = x.io();
-            io.clock.next = !io.clock.val();
-        });
-        sim.add_testbench(move |mut sim: Sim<T>| {
-            let mut x = sim.init()?;
-            let mut r = Run::default();
-            let mut next = 0usize;
-            for cycle in 0..max_cycles {
-                let io = x.io();
-                let reset = cycle == 0;
-                let in_ready = io.in_ready.val();
-                let out_valid = io.out_valid.val();
-                let out_data = io.out_data.val().to_u64();
-                let iv = !reset && next < beats.len() && !stall_in[cycle];
-                let d = if iv { beats[next] } else { 0 };
-                let or = !reset && !stall_out[cycle];
-                io.reset.next = reset;
-                io.in_valid.next = iv;
-                io.in_data.next = d.into();
-                io.out_ready.next = or;
-                if iv && in_ready {
-                    next += 1;
-                    r.in_cycles.push(cycle);
-                }
-                if !reset && out_valid && or {
-                    r.out.push(out_data);
-                    r.out_cycles.push(cycle);
-                }
-                r.vectors
-                    .push(vec![reset as u128, iv as u128, d as u128, or as u128]);
-                x = sim.wait(10, x)?;
-                let io = x.io();
-                r.rows.push(vec![
-                    io.in_ready.val() as u128,
-                    io.out_valid.val() as u128,
-                    io.out_data.val().to_u64() as u128,
-                ]);
-                if r.out.len() >= n_out {
-                    break;
-                }
-            }
-            *sink.lock().unwrap() = r;
-            sim.done(x)
-        });
-        sim.run(Box::new(uut), 10 * (max_cycles as u64 + 4))
-            .unwrap();
-        let r = rec.lock().unwrap().clone();
-        r
-    }
-
+pub(crate) mod test_frames {
     /// A value's bit pattern: 1 for +1 when binary, else the low `bits` bits.
-    pub fn enc(v: i64, bits: usize, binary: bool) -> u64 {
+    pub fn enc(v: i64, bits: usize, binary: bool) -> u128 {
         if binary {
-            (v > 0) as u64
+            (v > 0) as u128
         } else {
-            (v as u64) & ((1u64 << bits) - 1)
+            (v as u128) & ((1u128 << bits) - 1)
         }
     }
 
@@ -1020,12 +895,12 @@ pub(crate) mod harness {
         lanes: usize,
         bits: usize,
         binary: bool,
-    ) -> Vec<u64> {
+    ) -> Vec<u128> {
         let mut out = vec![];
         for y in 0..h {
             for xx in 0..w {
                 for g in 0..c / lanes {
-                    let mut b = 0u64;
+                    let mut b = 0u128;
                     for l in 0..lanes {
                         let ch = g * lanes + l;
                         b |= enc(x[(ch * h + y) * w + xx], bits, binary) << (l * bits);
@@ -1035,34 +910,6 @@ pub(crate) mod harness {
             }
         }
         out
-    }
-
-    /// Replay a run's input vectors on the generated Verilog in Icarus and check that
-    /// every output matches the rust-hdl simulation in every cycle.
-    pub fn icarus_replay(name: &str, verilog: &str, iw: usize, ow: usize, r: &Run) {
-        let rows = iverilog_vectors(
-            name,
-            verilog,
-            Some("clock"),
-            &[
-                ("reset", 1),
-                ("in_valid", 1),
-                ("in_data", iw),
-                ("out_ready", 1),
-            ],
-            &[("in_ready", 1), ("out_valid", 1), ("out_data", ow)],
-            &r.vectors,
-        )
-        .unwrap();
-        for (t, (a, b)) in rows.iter().zip(&r.rows).enumerate() {
-            // out_data is only meaningful while out_valid
-            let same = a[0] == b[0] && a[1] == b[1] && (b[1] == 0 || a[2] == b[2]);
-            assert!(
-                same,
-                "{name}: Icarus and rust-hdl differ in cycle {t}: {a:?} vs {b:?}"
-            );
-        }
-        assert_eq!(rows.len(), r.rows.len(), "{name}: row count");
     }
 }
 
@@ -1141,18 +988,20 @@ pub fn emit<const IW: usize, const OW: usize, const CW: usize>(
 
 #[cfg(test)]
 mod tests {
-    use super::harness::{beats_of, enc, icarus_replay, impl_engine, run};
+    use super::test_frames::{beats_of, enc};
     use super::*;
+    use crate::stream::testbench::{check_engine, single_stream_dut};
     use crate::synth::ice40_stats;
-    use crate::testutil;
     use bnnforge_model::{reference, InputSpec, Layer, Network, Op, Param, Shape};
     use rand::Rng;
 
-    impl_engine!(
+    // a frame's windows wholly in the padding come out before its input
+    single_stream_dut!(
         SlidingWindow<IW, OW, CW>,
         IW,
         OW,
-        [const IW: usize, const OW: usize, const CW: usize]
+        [const IW: usize, const OW: usize, const CW: usize],
+        emits_ahead
     );
 
     /// Random frame in C, H, W order: ±1 for binary, else values of `bits` bits.
@@ -1176,7 +1025,7 @@ mod tests {
     }
 
     /// The expected patch beats, straight from the spec's conv definition.
-    fn patches(c: &WindowConfig, x: &[i64]) -> Vec<u64> {
+    fn patches(c: &WindowConfig, x: &[i64]) -> Vec<u128> {
         let (oh, ow) = c.out_hw();
         let (h, w, p) = (c.height as i64, c.width as i64, c.padding as i64);
         let dbits = c.simd * c.bits;
@@ -1189,7 +1038,7 @@ mod tests {
                         let ix = ox * c.stride as i64 + kx - p;
                         let padded = iy < 0 || ix < 0 || iy >= h || ix >= w;
                         for g in 0..c.channels / c.simd {
-                            let mut b = 0u64;
+                            let mut b = 0u128;
                             for l in 0..c.simd {
                                 let ch = (g * c.simd + l) as i64;
                                 let v = if padded {
@@ -1225,7 +1074,7 @@ mod tests {
     /// W order, decoding each beat as the matrix unit would.
     fn conv_from_beats(
         c: &WindowConfig,
-        beats: &[u64],
+        beats: &[u128],
         wt: &[i8],
         outs: usize,
         signed: bool,
@@ -1241,7 +1090,7 @@ mod tests {
                 let (ky, kx, g) = (i / (k * cg), (i / cg) % k, i % cg);
                 let flag = c.pad_flag() && (b >> dbits) & 1 == 1;
                 for l in 0..c.simd {
-                    let e = (b >> (l * c.bits)) & ((1u64 << c.bits) - 1);
+                    let e = (b >> (l * c.bits)) & ((1u128 << c.bits) - 1);
                     let v = if flag {
                         0
                     } else if c.binary {
@@ -1251,7 +1100,7 @@ mod tests {
                             -1
                         }
                     } else if signed {
-                        testutil_sext(e, c.bits)
+                        crate::testutil::sign_extend(e, c.bits) as i64
                     } else {
                         e as i64
                     };
@@ -1266,17 +1115,13 @@ mod tests {
         y
     }
 
-    fn testutil_sext(e: u64, bits: usize) -> i64 {
-        crate::testutil::sign_extend(e as u128, bits) as i64
-    }
-
     fn check<const IW: usize, const OW: usize, const CW: usize>(
         rng: &mut impl Rng,
         c: WindowConfig,
         signed: bool,
-        frames: usize,
         icarus: bool,
     ) {
+        let frames = 3;
         let label = format!("{c:?} signed={signed}");
         // counters exactly as wide as the configuration needs
         assert_eq!(CW, c.counter_bits(), "counter bits of {label}");
@@ -1289,17 +1134,19 @@ mod tests {
             ));
             want.extend(patches(&c, x));
         }
-        // full rate first: cycles per frame and latency
+        // a scratch directory of its own: the tests run in parallel
+        let name = format!(
+            "window_{IW}_{OW}_{CW}_{}x{}x{}_k{}s{}p{}",
+            c.channels, c.height, c.width, c.kernel, c.stride, c.padding
+        );
         let uut = SlidingWindow::<IW, OW, CW>::new(&c);
         let (cpf, lat) = (uut.cycles_per_frame(), uut.latency());
-        let max = (frames as u64 * cpf * 4 + 200) as usize;
-        let r = run(uut, &beats, want.len(), 0.0, 0.0, rng, max);
-        assert_eq!(r.out, want, "full rate {label}");
-        let got_lat = (r.out_cycles[0] - r.in_cycles[0]) as u64;
-        assert_eq!(got_lat, lat, "latency {label}");
+        let make = || SlidingWindow::<IW, OW, CW>::new(&c);
+        let icarus = icarus.then_some(name.as_str());
+        let full = check_engine(&label, make, &beats, &want, frames, (cpf, lat), rng, icarus);
+        let interval = full.last_frame_interval(frames);
+        println!("{label}: frame interval {interval}, cycles_per_frame {cpf}");
         let ob = c.out_beats() as usize;
-        let interval = (r.out_cycles[(frames - 1) * ob] - r.out_cycles[(frames - 2) * ob]) as u64;
-        println!("{label}: latency {got_lat}, frame interval {interval}, cycles_per_frame {cpf}");
         assert!(
             interval <= cpf + cpf / 8 + 2 * c.width as u64 + 8,
             "frame interval {interval} vs cycles_per_frame {cpf}: {label}"
@@ -1308,11 +1155,6 @@ mod tests {
             // small maps: the stepped model of the flow-control rules is exact
             assert_eq!(interval, cpf, "frame interval of a small map: {label}");
         }
-        // random stalls on both streams
-        let uut = SlidingWindow::<IW, OW, CW>::new(&c);
-        let mut uut2 = SlidingWindow::<IW, OW, CW>::new(&c);
-        let r = run(uut, &beats, want.len(), 0.3, 0.3, rng, max * 3);
-        assert_eq!(r.out, want, "with stalls {label}");
         // Σ w·x over the patches equals the model's conv, frame by frame
         let outs = 3;
         let n = outs * c.channels * c.kernel * c.kernel;
@@ -1341,18 +1183,8 @@ mod tests {
         )
         .unwrap();
         for (f, x) in xs.iter().enumerate() {
-            let got = conv_from_beats(&c, &r.out[f * ob..(f + 1) * ob], &wt, outs, signed);
+            let got = conv_from_beats(&c, &want[f * ob..(f + 1) * ob], &wt, outs, signed);
             assert_eq!(got, reference::eval(&net, x), "conv sums frame {f} {label}");
-        }
-        if icarus {
-            uut2.connect_all();
-            let v = crate::compile::module_tree::module_tree(&uut2, "top").unwrap();
-            // a scratch directory of its own: the tests run in parallel
-            let name = format!(
-                "window_{IW}_{OW}_{CW}_{}x{}x{}_k{}s{}p{}",
-                c.channels, c.height, c.width, c.kernel, c.stride, c.padding
-            );
-            icarus_replay(&name, &v, IW, OW, &r);
         }
     }
 
@@ -1382,148 +1214,57 @@ mod tests {
 
     #[test]
     fn padding_at_least_the_kernel_emits_the_windows_wholly_in_the_padding() {
-        let mut rng = testutil::rng("sliding_window_big_padding");
+        let mut rng = bnnforge_model::random::test_rng("sliding_window_big_padding");
+        let r = &mut rng;
         // 1×1 with padding 1 (flag for pad 0): a ring of all-padding windows
-        check::<1, 3, 4>(
-            &mut rng,
-            cfg(1, 1, 2, (2, 4, 5), (1, 1, 1), 0, true),
-            false,
-            3,
-            true,
-        );
+        check::<1, 3, 4>(r, cfg(1, 1, 2, (2, 4, 5), (1, 1, 1), 0, true), false, true);
         // 3×3 with padding 3, pad −1: the corner windows are all padding
-        check::<2, 2, 4>(
-            &mut rng,
-            cfg(1, 2, 2, (2, 3, 4), (3, 1, 3), -1, true),
-            false,
-            3,
-            true,
-        );
+        check::<2, 2, 4>(r, cfg(1, 2, 2, (2, 3, 4), (3, 1, 3), -1, true), false, true);
         // stride 2, padding 5 over a 2×3 map, pad +1
-        check::<1, 1, 4>(
-            &mut rng,
-            cfg(1, 1, 1, (1, 2, 3), (2, 2, 5), 1, true),
-            false,
-            3,
-            false,
-        );
+        check::<1, 1, 4>(r, cfg(1, 1, 1, (1, 2, 3), (2, 2, 5), 1, true), false, false);
         // integer input, 1×1 stride 3 padding 2 over a 1×2 map: pad 0 words
-        check::<4, 4, 3>(
-            &mut rng,
-            cfg(4, 1, 1, (1, 1, 2), (1, 3, 2), 0, false),
-            true,
-            3,
-            false,
-        );
+        check::<4, 4, 3>(r, cfg(4, 1, 1, (1, 1, 2), (1, 3, 2), 0, false), true, false);
         // a single pixel under padding 2: 24 of the 25 windows are padding
-        check::<1, 2, 3>(
-            &mut rng,
-            cfg(1, 1, 1, (1, 1, 1), (1, 1, 2), 0, true),
-            false,
-            3,
-            false,
-        );
+        check::<1, 2, 3>(r, cfg(1, 1, 1, (1, 1, 1), (1, 1, 2), 0, true), false, false);
         // stride 2, padding 4 with a 3×3 kernel, several channel groups per pixel
-        check::<2, 5, 5>(
-            &mut rng,
-            cfg(1, 2, 4, (4, 6, 5), (3, 2, 4), 0, true),
-            false,
-            3,
-            false,
-        );
+        check::<2, 5, 5>(r, cfg(1, 2, 4, (4, 6, 5), (3, 2, 4), 0, true), false, false);
     }
 
     #[test]
     fn emits_the_patches_of_the_spec_over_a_parameter_matrix() {
-        let mut rng = testutil::rng("sliding_window");
+        let mut rng = bnnforge_model::random::test_rng("sliding_window");
+        let r = &mut rng;
         // binary, 3x3 pad 1 with pad value 0 (flag), -1, +1
-        check::<2, 5, 5>(
-            &mut rng,
-            cfg(1, 2, 4, (4, 5, 6), (3, 1, 1), 0, true),
-            false,
-            3,
-            true,
-        );
+        check::<2, 5, 5>(r, cfg(1, 2, 4, (4, 5, 6), (3, 1, 1), 0, true), false, true);
         check::<1, 2, 6>(
-            &mut rng,
+            r,
             cfg(1, 1, 2, (4, 4, 5), (3, 1, 1), -1, true),
             false,
-            3,
             false,
         );
-        check::<4, 4, 6>(
-            &mut rng,
-            cfg(1, 4, 4, (8, 6, 5), (3, 2, 1), 1, true),
-            false,
-            3,
-            true,
-        );
+        check::<4, 4, 6>(r, cfg(1, 4, 4, (8, 6, 5), (3, 2, 1), 1, true), false, true);
         // no padding, strides, 1x1, kernel = map
-        check::<2, 4, 6>(
-            &mut rng,
-            cfg(1, 2, 4, (4, 7, 7), (2, 2, 0), 0, true),
-            false,
-            3,
-            false,
-        );
-        check::<1, 1, 5>(
-            &mut rng,
-            cfg(1, 1, 1, (3, 4, 4), (1, 1, 0), 0, true),
-            false,
-            3,
-            false,
-        );
-        check::<2, 2, 5>(
-            &mut rng,
-            cfg(1, 2, 2, (2, 3, 3), (3, 1, 0), 0, true),
-            false,
-            3,
-            false,
-        );
+        check::<2, 4, 6>(r, cfg(1, 2, 4, (4, 7, 7), (2, 2, 0), 0, true), false, false);
+        check::<1, 1, 5>(r, cfg(1, 1, 1, (3, 4, 4), (1, 1, 0), 0, true), false, false);
+        check::<2, 2, 5>(r, cfg(1, 2, 2, (2, 3, 3), (3, 1, 0), 0, true), false, false);
         // a map as tall as the kernel, odd channels with the pad-0 flag (random network
         // 101): the next frame overlaps the current one by 9 of 90 beats
-        check::<3, 4, 5>(
-            &mut rng,
-            cfg(1, 3, 3, (3, 3, 3), (3, 1, 1), 0, true),
-            false,
-            3,
-            true,
-        );
+        check::<3, 4, 5>(r, cfg(1, 3, 3, (3, 3, 3), (3, 1, 1), 0, true), false, true);
         // kernel larger than the map with padding, stride 3
-        check::<1, 3, 3>(
-            &mut rng,
-            cfg(1, 1, 2, (2, 2, 3), (3, 1, 2), 0, true),
-            false,
-            3,
-            false,
-        );
+        check::<1, 3, 3>(r, cfg(1, 1, 2, (2, 2, 3), (3, 1, 2), 0, true), false, false);
         check::<2, 2, 7>(
-            &mut rng,
+            r,
             cfg(1, 2, 2, (2, 9, 8), (3, 3, 1), -1, true),
             false,
-            3,
             false,
         );
         // integer inputs (first layer): unsigned 8-bit RGB, signed 4-bit
-        check::<24, 24, 6>(
-            &mut rng,
-            cfg(8, 3, 3, (3, 6, 7), (3, 1, 1), 0, false),
-            false,
-            3,
-            true,
-        );
-        check::<4, 8, 6>(
-            &mut rng,
-            cfg(4, 1, 2, (4, 5, 5), (3, 2, 2), 0, false),
-            true,
-            3,
-            false,
-        );
+        check::<24, 24, 6>(r, cfg(8, 3, 3, (3, 6, 7), (3, 1, 1), 0, false), false, true);
+        check::<4, 8, 6>(r, cfg(4, 1, 2, (4, 5, 5), (3, 2, 2), 0, false), true, false);
         check::<8, 16, 5>(
-            &mut rng,
+            r,
             cfg(4, 2, 4, (4, 6, 5), (5, 1, 2), 0, false),
             false,
-            3,
             false,
         );
     }
@@ -1532,7 +1273,8 @@ mod tests {
     /// 2^CW − 1 exactly (each term of `counter_max` in turn), and a 28×28 map.
     #[test]
     fn narrow_counters_at_their_limits() {
-        let mut rng = testutil::rng("sliding_window_limits");
+        let mut rng = bnnforge_model::random::test_rng("sliding_window_limits");
+        let r = &mut rng;
         let limits = [
             // (config, largest value, CW)
             // 4 rows of W·C/SIMD = 7: row base 3·7 + (s mod R)·7 = 63
@@ -1550,11 +1292,11 @@ mod tests {
             assert_eq!((c.counter_max(), c.counter_bits()), (*max, *bits), "{c:?}");
         }
         let [a, b, c, d, e] = limits.map(|l| l.0);
-        check::<1, 1, 6>(&mut rng, a, false, 3, true);
-        check::<1, 1, 7>(&mut rng, b, false, 3, true);
-        check::<1, 1, 10>(&mut rng, c, false, 3, false);
-        check::<1, 1, 8>(&mut rng, d, false, 3, false);
-        check::<2, 3, 7>(&mut rng, e, false, 3, false);
+        check::<1, 1, 6>(r, a, false, true);
+        check::<1, 1, 7>(r, b, false, true);
+        check::<1, 1, 10>(r, c, false, false);
+        check::<1, 1, 8>(r, d, false, false);
+        check::<2, 3, 7>(r, e, false, false);
     }
 
     #[test]

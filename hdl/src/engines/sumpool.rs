@@ -400,13 +400,13 @@ pub fn emit<const IW: usize, const OW: usize, const GW: usize, const PW: usize>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engines::sliding_window::harness::{beats_of, icarus_replay, impl_engine, run};
+    use crate::engines::sliding_window::test_frames::beats_of;
+    use crate::stream::testbench::{check_engine, single_stream_dut};
     use crate::synth::ice40_stats;
-    use crate::testutil;
     use bnnforge_model::{reference, InputSpec, Layer, Network, Op, Shape};
     use rand::Rng;
 
-    impl_engine!(
+    single_stream_dut!(
         SumPool<IW, OW, GW, PW>,
         IW,
         OW,
@@ -472,35 +472,17 @@ mod tests {
         }
         let uut = SumPool::<IW, OW, GW, PW>::new(&c);
         let (cpf, lat) = (uut.cycles_per_frame(), uut.latency());
-        let max = (frames as u64 * cpf * 4 + 300) as usize;
-        let r = run(uut, &beats, want.len(), 0.0, 0.0, rng, max);
-        assert_eq!(r.out, want, "full rate {label}");
-        let got_lat = (r.out_cycles[0] - r.in_cycles[0]) as u64;
-        let ob = want.len() / frames;
-        let interval = (r.out_cycles[(frames - 1) * ob] - r.out_cycles[(frames - 2) * ob]) as u64;
-        println!("{label}: Y = {y}, latency {got_lat}, frame interval {interval}, cycles_per_frame {cpf}");
-        assert_eq!(got_lat, lat, "latency {label}");
+        let make = || SumPool::<IW, OW, GW, PW>::new(&c);
+        let name = format!("sumpool_{IW}_{OW}_{}x{}x{}", c.channels, c.height, c.width);
+        let icarus = icarus.then_some(name.as_str());
+        println!("{label}: Y = {y}");
+        let full = check_engine(&label, make, &beats, &want, frames, (cpf, lat), rng, icarus);
+        let interval = full.last_frame_interval(frames);
+        println!("{label}: frame interval {interval}, cycles_per_frame {cpf}");
         assert!(
             interval <= cpf + 4,
             "frame interval {interval} vs {cpf}: {label}"
         );
-        let r = run(
-            SumPool::<IW, OW, GW, PW>::new(&c),
-            &beats,
-            want.len(),
-            0.3,
-            0.3,
-            rng,
-            max * 3,
-        );
-        assert_eq!(r.out, want, "with stalls {label}");
-        if icarus {
-            let mut u = SumPool::<IW, OW, GW, PW>::new(&c);
-            u.connect_all();
-            let v = crate::compile::module_tree::module_tree(&u, "top").unwrap();
-            let name = format!("sumpool_{IW}_{OW}_{}x{}x{}", c.channels, c.height, c.width);
-            icarus_replay(&name, &v, IW, OW, &r);
-        }
     }
 
     fn cfg(bits: usize, lanes: usize, chw: (usize, usize, usize), signed: bool) -> SumConfig {
@@ -517,7 +499,7 @@ mod tests {
 
     #[test]
     fn matches_the_model_over_a_parameter_matrix() {
-        let mut rng = testutil::rng("sumpool");
+        let mut rng = bnnforge_model::random::test_rng("sumpool");
         // binary: 16 positions, ±16 → 6 bits signed
         check::<2, 12, 1, 4>(&mut rng, cfg(1, 2, (4, 4, 4), false), 4, true);
         check::<1, 6, 1, 4>(&mut rng, cfg(1, 1, (1, 4, 4), false), 4, true); // C = L: forwarding

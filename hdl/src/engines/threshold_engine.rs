@@ -536,12 +536,19 @@ pub fn emit<
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engines::mvtu::stream_test::{icarus_stream, stream_sim};
+    use crate::stream::testbench::{check_engine, single_stream_dut};
     use crate::synth::ice40_stats;
-    use crate::testutil;
     use bnnforge_model::network::{InputSpec, Layer, Param, Shape};
     use bnnforge_model::Model;
     use rand::Rng;
+
+    single_stream_dut!(
+        ThresholdEngine<IB, IW, Y, U, K, B, CA, OW>,
+        IW,
+        OW,
+        [const IB: usize, const IW: usize, const Y: usize, const U: usize, const K: usize,
+         const B: usize, const CA: usize, const OW: usize]
+    );
 
     /// A one-layer network: a threshold of `bits` on the input (`ibits`, `signed`),
     /// thresholds placed among the values of `frames`.
@@ -656,59 +663,21 @@ mod tests {
                 }
             }
         }
-        type E<
-            const IB: usize,
-            const IW: usize,
-            const Y: usize,
-            const U: usize,
-            const K: usize,
-            const B: usize,
-            const CA: usize,
-            const OW: usize,
-        > = ThresholdEngine<IB, IW, Y, U, K, B, CA, OW>;
-        let build = || {
-            let mut u = E::<IB, IW, Y, U, K, B, CA, OW>::from_network(&net, 0);
-            u.connect_all();
-            u
-        };
+        let build = || ThresholdEngine::<IB, IW, Y, U, K, B, CA, OW>::from_network(&net, 0);
         let label = format!(
             "ThresholdEngine<IB={IB}, B={B}> {shape} lanes {l} bits {ibits} signed {signed}"
         );
-        let seed: u64 = rng.gen();
-        let t = stream_sim!(E<IB, IW, Y, U, K, B, CA, OW>, IW, OW, build(), beats.clone(), want.len(), seed, 0.7, 0.6);
-        assert_eq!(t.out, want, "rust-hdl {label}, stalls");
         let u = build();
-        let (cpf, lat) = (u.cycles_per_frame(), u.latency());
-        let t = stream_sim!(E<IB, IW, Y, U, K, B, CA, OW>, IW, OW, u, beats.clone(), want.len(), seed, 1.0, 1.0);
-        assert_eq!(t.out, want, "rust-hdl {label}, full rate");
-        let per = want.len() / n_frames;
-        let measured =
-            (t.out_cycles[n_frames * per - 1] - t.out_cycles[per - 1]) / (n_frames as u64 - 1);
-        let latency = t.out_cycles[0] - t.in_cycles[0];
-        println!(
-            "{label}: cycles/frame {measured} (formula {cpf}), latency {latency} (formula {lat})"
-        );
-        assert_eq!(measured, cpf, "{label}: cycles per frame");
-        assert_eq!(latency, lat, "{label}: latency");
-        if verilog {
-            let got = icarus_stream(
-                &format!("thr_engine_{IB}_{B}_{l}"),
-                &generate_verilog(&build()),
-                IW,
-                OW,
-                &beats,
-                want.len(),
-                seed as u32,
-                170,
-                150,
-            );
-            assert_eq!(got, want, "Icarus {label}");
-        }
+        let timing = (u.cycles_per_frame(), u.latency());
+        let name = format!("thr_engine_{IB}_{B}_{l}");
+        let icarus = verilog.then_some(name.as_str());
+        let full = check_engine(&label, build, &beats, &want, n_frames, timing, rng, icarus);
+        full.assert_cycles_per_frame(n_frames, timing.0, &label);
     }
 
     #[test]
     fn matches_the_model_with_stalls() {
-        let mut rng = testutil::rng("threshold_engine");
+        let mut rng = bnnforge_model::random::test_rng("threshold_engine");
         // <IB, IW = L·IB, Y, U = Y+1, K, B, CA, OW = L·B>
         // raw 8-bit pixels binarized, [3, 4, 4], 3 lanes
         run::<8, 24, 9, 10, 1, 1, 1, 3>(&mut rng, Shape::map(3, 4, 4), 8, false, 3, true);
@@ -724,7 +693,7 @@ mod tests {
 
     #[test]
     fn synthesises_clean() {
-        let mut rng = testutil::rng("threshold_engine_synth");
+        let mut rng = bnnforge_model::random::test_rng("threshold_engine_synth");
         let shape = Shape::map(3, 32, 32);
         let frames = vec![(0..shape.len())
             .map(|_| rng.gen_range(0..256))

@@ -274,37 +274,10 @@ pub fn emit<const W: usize, const A: usize>(_: &Network, d: &Design, i: usize) -
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stream::skid_buffer::testbench::*;
+    use crate::stream::testbench::*;
     use crate::synth::ice40_stats;
-    use crate::testutil;
 
-    impl<const W: usize, const A: usize> StreamDut for StreamFifo<W, A> {
-        fn clock(&mut self) -> &mut Signal<In, Clock> {
-            &mut self.clock
-        }
-        fn set_reset(&mut self, r: bool) {
-            self.reset.next = r;
-        }
-        fn ins(&self) -> Vec<(String, usize)> {
-            vec![("in".into(), W)]
-        }
-        fn outs(&self) -> Vec<(String, usize)> {
-            vec![("out".into(), W)]
-        }
-        fn set_in(&mut self, _k: usize, valid: bool, data: u128) {
-            self.in_valid.next = valid;
-            self.in_data.next = data.to_bits();
-        }
-        fn in_ready(&self, _k: usize) -> bool {
-            self.in_ready.val()
-        }
-        fn set_out_ready(&mut self, _k: usize, ready: bool) {
-            self.out_ready.next = ready;
-        }
-        fn out(&self, _k: usize) -> (bool, u128) {
-            (self.out_valid.val(), self.out_data.val().to_u128())
-        }
-    }
+    single_stream_dut!(StreamFifo<W, A>, W, W, [const W: usize, const A: usize]);
 
     fn run<const W: usize, const A: usize>(
         rng: &mut impl rand::Rng,
@@ -317,9 +290,11 @@ mod tests {
         let data = vec![random_beats(rng, beats, W)];
         let cycles = (beats as f64 / p_in.min(p_out)) as usize * 2 + depth + 20;
         let pat = Pattern::random(rng, 1, 1, cycles, p_in, p_out);
-        let tr = run_sim(StreamFifo::<W, A>::new(depth), &data, &pat);
+        let name = format!("fifo_{W}_{A}_{depth}");
+        let make = || StreamFifo::<W, A>::new(depth);
+        let tr = sim_and_icarus(make, &data, &pat, verilog.then_some(name.as_str()));
         let label = format!("StreamFifo<{W}, {A}> depth {depth} p_in {p_in} p_out {p_out}");
-        assert_eq!(tr.out_data(0), data[0], "rust-hdl {label}");
+        assert_eq!(tr.out_data(0), data[0], "{label}");
         // occupancy never exceeds the capacity (and reaches it when the output stalls)
         let cap = depth + 2;
         let mut max_fill = 0;
@@ -328,25 +303,11 @@ mod tests {
             max_fill = max_fill.max(i + 1 - out_before);
         }
         assert!(max_fill <= cap, "{label}: {max_fill} beats inside");
-        if verilog {
-            let mut uut = StreamFifo::<W, A>::new(depth);
-            uut.connect_all();
-            let v = generate_verilog(&uut);
-            let iv = run_icarus(
-                &format!("fifo_{W}_{A}_{depth}"),
-                &v,
-                &uut.ins(),
-                &uut.outs(),
-                &data,
-                &pat,
-            );
-            assert_eq!(iv, tr, "Icarus vs rust-hdl {label}");
-        }
     }
 
     #[test]
     fn keeps_order_under_random_stalls_in_sim_and_verilog() {
-        let mut rng = testutil::rng("stream_fifo");
+        let mut rng = bnnforge_model::random::test_rng("stream_fifo");
         run::<8, 1>(&mut rng, 1, 60, 0.7, 0.7, true);
         run::<8, 1>(&mut rng, 2, 100, 0.9, 0.4, false);
         run::<1, 3>(&mut rng, 5, 200, 0.6, 0.8, true);
@@ -358,34 +319,22 @@ mod tests {
 
     #[test]
     fn full_rate_latency_and_capacity() {
-        let mut rng = testutil::rng("stream_fifo_rate");
+        let mut rng = bnnforge_model::random::test_rng("stream_fifo_rate");
         let fifo = StreamFifo::<8, 4>::new(10);
         let n = 60;
         let data = vec![random_beats(&mut rng, n, 8)];
         // no stalls: one beat per cycle, latency 3
-        let pat = Pattern::random(&mut rng, 1, 1, n + 20, 1.0, 1.0);
+        let pat = Pattern::full_rate(1, 1, n + 20, 0..0);
         let tr = run_sim(StreamFifo::<8, 4>::new(10), &data, &pat);
         assert_eq!(tr.out_data(0), data[0]);
-        assert_eq!(tr.outs[0][0].1 - tr.ins[0][0], fifo.latency() as usize);
-        assert_eq!(
-            tr.outs[0][n - 1].1 + 1 - tr.outs[0][0].1,
-            n,
-            "not full rate"
-        );
-        assert_eq!(
-            tr.ins[0][n - 1] + 1 - tr.ins[0][0],
-            n,
-            "input not full rate"
-        );
+        assert_eq!(tr.latency(), fifo.latency());
+        assert_eq!(tr.out_span(0), n, "not full rate");
+        assert_eq!(tr.in_span(0), n, "input not full rate");
         // output stalled for 40 cycles: exactly depth + 2 beats go in
-        let mut pat = Pattern::random(&mut rng, 1, 1, n + 80, 1.0, 1.0);
-        for t in 0..40 {
-            pat.ready[0][t] = false;
-        }
+        let pat = Pattern::full_rate(1, 1, n + 80, 0..40);
         let tr = run_sim(StreamFifo::<8, 4>::new(10), &data, &pat);
         assert_eq!(tr.out_data(0), data[0]);
-        let taken = tr.ins[0].iter().filter(|&&t| t < 40).count();
-        assert_eq!(taken, fifo.capacity(), "capacity");
+        assert_eq!(tr.taken_before(0, 40), fifo.capacity(), "capacity");
     }
 
     #[test]

@@ -315,118 +315,71 @@ pub fn emit<const IB: usize, const IW: usize, const OW: usize, const BW: usize>(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
-    use crate::stream::skid_buffer::testbench::*;
+    use crate::stream::testbench::*;
     use crate::synth::ice40_stats;
-    use crate::testutil;
     use rand::Rng;
 
-    impl<const IB: usize, const IW: usize, const OW: usize, const BW: usize> StreamDut
-        for LaneConverter<IB, IW, OW, BW>
-    {
-        fn clock(&mut self) -> &mut Signal<In, Clock> {
-            &mut self.clock
-        }
-        fn set_reset(&mut self, r: bool) {
-            self.reset.next = r;
-        }
-        fn ins(&self) -> Vec<(String, usize)> {
-            vec![("in".into(), IW)]
-        }
-        fn outs(&self) -> Vec<(String, usize)> {
-            vec![("out".into(), OW)]
-        }
-        fn set_in(&mut self, _k: usize, valid: bool, data: u128) {
-            self.in_valid.next = valid;
-            self.in_data.next = data.to_bits();
-        }
-        fn in_ready(&self, _k: usize) -> bool {
-            self.in_ready.val()
-        }
-        fn set_out_ready(&mut self, _k: usize, ready: bool) {
-            self.out_ready.next = ready;
-        }
-        fn out(&self, _k: usize) -> (bool, u128) {
-            (self.out_valid.val(), self.out_data.val().to_u128())
-        }
-    }
+    single_stream_dut!(LaneConverter<IB, IW, OW, BW>, IW, OW, [const IB: usize, const IW: usize, const OW: usize, const BW: usize]);
 
-    /// Pack `frames` (element values) into beats of `lanes` lanes of `b` bits; each frame
-    /// starts on a new beat; unused lanes hold `pad` (random garbage or zero).
-    fn pack(
-        frames: &[Vec<u128>],
-        lanes: usize,
-        b: usize,
-        pad: &mut dyn FnMut() -> u128,
-    ) -> Vec<u128> {
-        let mut beats = vec![];
-        for f in frames {
-            for chunk in f.chunks(lanes) {
-                let mut beat = 0u128;
-                for i in 0..lanes {
-                    let v = chunk.get(i).copied().unwrap_or_else(&mut *pad);
-                    beat |= v << (i * b);
-                }
-                beats.push(beat);
-            }
-        }
-        beats
-    }
-
-    fn run<const IB: usize, const IW: usize, const OW: usize, const BW: usize>(
+    /// `frames` random frames of `elements` elements of `ib` bits through a lane
+    /// converter between `iw`- and `ow`-bit beats (`make`) under random stalls
+    /// (`p_in`, `p_out`): the output is the frames repacked, each frame from a new beat
+    /// with zero lanes past its end (the input's lanes there hold random bits); the run
+    /// is replayed in Icarus when `icarus` gives a scratch name's prefix.
+    pub(crate) fn check_repacking<D: StreamDut>(
         rng: &mut impl Rng,
-        elements: usize,
-        frames: usize,
-        p_in: f64,
-        p_out: f64,
-        verilog: bool,
+        make: impl Fn() -> D,
+        (ib, iw, ow): (usize, usize, usize),
+        (elements, frames): (usize, usize),
+        (p_in, p_out): (f64, f64),
+        icarus: Option<&str>,
     ) {
-        let (il, ol) = (IW / IB, OW / IB);
-        let emask = (1u128 << IB) - 1;
+        let (il, ol) = (iw / ib, ow / ib);
+        let emask = (1u128 << ib) - 1;
         let data: Vec<Vec<u128>> = (0..frames)
             .map(|_| (0..elements).map(|_| rng.gen::<u128>() & emask).collect())
             .collect();
         let mut garbage = || rng.gen::<u128>() & emask;
-        let ins = vec![pack(&data, il, IB, &mut garbage)];
-        let want = pack(&data, ol, IB, &mut || 0);
+        let ins = vec![pack_frames(&data, il, ib, &mut garbage)];
+        let want = pack_frames(&data, ol, ib, &mut || 0);
         let beats = ins[0].len().max(want.len());
-        let cycles = (beats as f64 / p_in.min(p_out)) as usize * 2 + 30;
+        let cycles = (beats as f64 / p_in.min(p_out)) as usize * 2 + 40;
         let pat = Pattern::random(rng, 1, 1, cycles, p_in, p_out);
-        let tr = run_sim(LaneConverter::<IB, IW, OW, BW>::new(elements), &ins, &pat);
+        let name = icarus.map(|p| format!("{p}_{il}_{ol}_{ib}_{elements}"));
+        let tr = sim_and_icarus(make, &ins, &pat, name.as_deref());
         let label = format!(
-            "LaneConverter {il}x{IB} -> {ol}x{IB}, E = {elements}, p_in {p_in} p_out {p_out}"
+            "{} {il}x{ib} -> {ol}x{ib}, E = {elements}, p_in {p_in} p_out {p_out}",
+            std::any::type_name::<D>()
         );
-        assert_eq!(tr.out_data(0), want, "rust-hdl {label}");
-        if verilog {
-            let mut uut = LaneConverter::<IB, IW, OW, BW>::new(elements);
-            uut.connect_all();
-            let v = generate_verilog(&uut);
-            let iv = run_icarus(
-                &format!("lanes_{il}_{ol}_{IB}_{elements}"),
-                &v,
-                &uut.ins(),
-                &uut.outs(),
-                &ins,
-                &pat,
-            );
-            assert_eq!(iv, tr, "Icarus vs rust-hdl {label}");
-        }
+        assert_eq!(tr.out_data(0), want, "{label}");
+    }
+
+    fn run<const IB: usize, const IW: usize, const OW: usize, const BW: usize>(
+        rng: &mut impl Rng,
+        (elements, frames): (usize, usize),
+        stalls: (f64, f64),
+        verilog: bool,
+    ) {
+        let make = || LaneConverter::<IB, IW, OW, BW>::new(elements);
+        let icarus = verilog.then_some("lanes");
+        check_repacking(rng, make, (IB, IW, OW), (elements, frames), stalls, icarus);
     }
 
     #[test]
     fn repacks_frames_under_random_stalls_in_sim_and_verilog() {
-        let mut rng = testutil::rng("lane_converter");
+        let mut rng = bnnforge_model::random::test_rng("lane_converter");
         // <IB, IW = IL*IB, OW = OL*IB, BW = (IL + OL + max - 1)*IB>
-        run::<8, 32, 8, 64>(&mut rng, 10, 6, 0.7, 0.8, true); // 4 -> 1
-        run::<8, 8, 32, 64>(&mut rng, 10, 6, 0.8, 0.7, true); // 1 -> 4
-        run::<4, 12, 8, 28>(&mut rng, 7, 8, 0.6, 0.6, true); // 3 -> 2
-        run::<4, 8, 12, 28>(&mut rng, 7, 8, 0.9, 0.5, true); // 2 -> 3
-        run::<1, 1, 1, 2>(&mut rng, 5, 10, 0.7, 0.7, true); // binary, 1 -> 1
-        run::<1, 3, 5, 12>(&mut rng, 13, 8, 0.8, 0.8, true); // binary 3 -> 5
-        run::<1, 64, 16, 143>(&mut rng, 200, 3, 0.9, 0.9, false); // binary 64 -> 16
-        run::<5, 10, 10, 25>(&mut rng, 2, 20, 0.5, 0.9, true); // equal lanes
-        run::<3, 9, 6, 21>(&mut rng, 1, 20, 0.8, 0.8, false); // E below both lane counts
+        run::<8, 32, 8, 64>(&mut rng, (10, 6), (0.7, 0.8), true); // 4 -> 1
+        run::<8, 8, 32, 64>(&mut rng, (10, 6), (0.8, 0.7), true); // 1 -> 4
+        run::<4, 12, 8, 28>(&mut rng, (7, 8), (0.6, 0.6), true); // 3 -> 2
+        run::<4, 8, 12, 28>(&mut rng, (7, 8), (0.9, 0.5), true); // 2 -> 3
+        run::<1, 1, 1, 2>(&mut rng, (5, 10), (0.7, 0.7), true); // binary, 1 -> 1
+        run::<1, 3, 5, 12>(&mut rng, (13, 8), (0.8, 0.8), true); // binary 3 -> 5
+        run::<1, 64, 16, 143>(&mut rng, (200, 3), (0.9, 0.9), false); // binary 64 -> 16
+        run::<5, 10, 10, 25>(&mut rng, (2, 20), (0.5, 0.9), true); // equal lanes
+        run::<3, 9, 6, 21>(&mut rng, (1, 20), (0.8, 0.8), false); // E below both lane counts
     }
 
     /// No stalls: the frame interval and the first-beat latency, as documented.
@@ -441,16 +394,15 @@ mod tests {
                     .collect()
             })
             .collect();
-        let ins = vec![pack(&data, il, IB, &mut || 0)];
-        let want = pack(&data, ol, IB, &mut || 0);
+        let ins = vec![pack_frames(&data, il, IB, &mut || 0)];
+        let want = pack_frames(&data, ol, IB, &mut || 0);
         let cycles = frames * uut.cycles_per_frame() as usize * 2 + 30;
-        let mut rng = testutil::rng("lane_converter_rate");
-        let pat = Pattern::random(&mut rng, 1, 1, cycles, 1.0, 1.0);
+        let pat = Pattern::full_rate(1, 1, cycles, 0..0);
         let tr = run_sim(LaneConverter::<IB, IW, OW, BW>::new(elements), &ins, &pat);
         assert_eq!(tr.out_data(0), want);
         let ob = uut.out_beats() as usize;
         let ib = uut.in_beats() as usize;
-        let latency = tr.outs[0][0].1 - tr.ins[0][0];
+        let latency = tr.latency();
         // steady state: between the first output beats of frames 2 and frames - 1
         let span = tr.outs[0][(frames - 1) * ob].1 - tr.outs[0][2 * ob].1;
         let per_frame = span as f64 / (frames - 3) as f64;
@@ -463,7 +415,7 @@ mod tests {
             uut.latency()
         );
         assert_eq!(
-            latency as u64,
+            latency,
             uut.latency(),
             "latency {il} -> {ol}, E = {elements}"
         );

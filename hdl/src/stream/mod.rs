@@ -5,3 +5,5 @@ pub mod fork;
 pub mod lane_converter;
 pub mod ratio_lane_converter;
 pub mod skid_buffer;
+#[cfg(test)]
+pub(crate) mod testbench;

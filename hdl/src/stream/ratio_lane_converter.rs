@@ -453,110 +453,24 @@ pub fn emit<const IB: usize, const IW: usize, const OW: usize, const JB: usize, 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stream::skid_buffer::testbench::*;
+    use crate::stream::lane_converter::tests::check_repacking;
+    use crate::stream::testbench::*;
     use crate::synth::ice40_stats;
-    use crate::testutil;
     use rand::Rng;
 
-    impl<const IB: usize, const IW: usize, const OW: usize, const JB: usize, const FB: usize>
-        StreamDut for RatioLaneConverter<IB, IW, OW, JB, FB>
-    {
-        fn clock(&mut self) -> &mut Signal<In, Clock> {
-            &mut self.clock
-        }
-        fn set_reset(&mut self, r: bool) {
-            self.reset.next = r;
-        }
-        fn ins(&self) -> Vec<(String, usize)> {
-            vec![("in".into(), IW)]
-        }
-        fn outs(&self) -> Vec<(String, usize)> {
-            vec![("out".into(), OW)]
-        }
-        fn set_in(&mut self, _k: usize, valid: bool, data: u128) {
-            self.in_valid.next = valid;
-            self.in_data.next = data.to_bits();
-        }
-        fn in_ready(&self, _k: usize) -> bool {
-            self.in_ready.val()
-        }
-        fn set_out_ready(&mut self, _k: usize, ready: bool) {
-            self.out_ready.next = ready;
-        }
-        fn out(&self, _k: usize) -> (bool, u128) {
-            (self.out_valid.val(), self.out_data.val().to_u128())
-        }
-    }
-
-    /// Software reference: the frames' elements as beats of `lanes` lanes of `b` bits,
-    /// each frame from a new beat, the lanes past a frame's end filled by `fill`.
-    fn beats_of(
-        frames: &[Vec<u128>],
-        lanes: usize,
-        b: usize,
-        fill: &mut dyn FnMut() -> u128,
-    ) -> Vec<u128> {
-        let mut out = vec![];
-        for frame in frames {
-            let mut i = 0;
-            while i < frame.len() {
-                let mut beat = 0u128;
-                for l in 0..lanes {
-                    let v = if i + l < frame.len() {
-                        frame[i + l]
-                    } else {
-                        fill()
-                    };
-                    beat |= v << (l * b);
-                }
-                out.push(beat);
-                i += lanes;
-            }
-        }
-        out
-    }
+    single_stream_dut!(RatioLaneConverter<IB, IW, OW, JB, FB>, IW, OW, [const IB: usize, const IW: usize, const OW: usize, const JB: usize, const FB: usize]);
 
     /// Random frames through the block under random stalls, against the reference, in
     /// rust-hdl and (when `verilog`) in Icarus, cycle for cycle.
     fn run<const IB: usize, const IW: usize, const OW: usize, const JB: usize, const FB: usize>(
         rng: &mut impl Rng,
-        elements: usize,
-        frames: usize,
-        p_in: f64,
-        p_out: f64,
+        (elements, frames): (usize, usize),
+        stalls: (f64, f64),
         verilog: bool,
     ) {
-        let (il, ol) = (IW / IB, OW / IB);
-        let emask = (1u128 << IB) - 1;
-        let data: Vec<Vec<u128>> = (0..frames)
-            .map(|_| (0..elements).map(|_| rng.gen::<u128>() & emask).collect())
-            .collect();
-        let mut garbage = || rng.gen::<u128>() & emask;
-        let ins = vec![beats_of(&data, il, IB, &mut garbage)];
-        let want = beats_of(&data, ol, IB, &mut || 0);
-        let beats = ins[0].len().max(want.len());
-        let cycles = (beats as f64 / p_in.min(p_out)) as usize * 2 + 40;
-        let pat = Pattern::random(rng, 1, 1, cycles, p_in, p_out);
-        let new = || RatioLaneConverter::<IB, IW, OW, JB, FB>::new(elements);
-        let tr = run_sim(new(), &ins, &pat);
-        let label = format!(
-            "RatioLaneConverter {il}x{IB} -> {ol}x{IB}, E = {elements}, p_in {p_in} p_out {p_out}"
-        );
-        assert_eq!(tr.out_data(0), want, "rust-hdl {label}");
-        if verilog {
-            let mut uut = new();
-            uut.connect_all();
-            let v = generate_verilog(&uut);
-            let iv = run_icarus(
-                &format!("ratio_lanes_{il}_{ol}_{IB}_{elements}"),
-                &v,
-                &uut.ins(),
-                &uut.outs(),
-                &ins,
-                &pat,
-            );
-            assert_eq!(iv, tr, "Icarus vs rust-hdl {label}");
-        }
+        let make = || RatioLaneConverter::<IB, IW, OW, JB, FB>::new(elements);
+        let icarus = verilog.then_some("ratio_lanes");
+        check_repacking(rng, make, (IB, IW, OW), (elements, frames), stalls, icarus);
     }
 
     #[test]
@@ -570,24 +484,24 @@ mod tests {
 
     #[test]
     fn repacks_frames_under_random_stalls_in_sim_and_verilog() {
-        let mut rng = testutil::rng("ratio_lane_converter");
+        let mut rng = bnnforge_model::random::test_rng("ratio_lane_converter");
         // <IB, IW, OW, JB, FB> as ratio_generics(IB, IL, OL, E)
         // widening
-        run::<1, 1, 16, 4, 6>(&mut rng, 784, 3, 0.8, 0.6, true); // TFC input, 1 -> 16
-        run::<1, 4, 8, 1, 3>(&mut rng, 64, 8, 0.7, 0.7, true); // TFC, 4 -> 8
-        run::<1, 4, 8, 1, 3>(&mut rng, 59, 8, 0.9, 0.4, true); // partial last beats
-        run::<1, 1, 8, 3, 3>(&mut rng, 61, 6, 0.6, 0.9, true); // 1 -> 8, last gathers 5
-        run::<4, 8, 24, 2, 1>(&mut rng, 7, 12, 0.8, 0.8, true); // 2 -> 6, r = 1
-        run::<2, 4, 16, 2, 1>(&mut rng, 1, 20, 0.7, 0.7, true); // E = 1
-        run::<8, 8, 16, 1, 3>(&mut rng, 12, 8, 1.0, 0.5, true); // 1 -> 2, slow consumer
+        run::<1, 1, 16, 4, 6>(&mut rng, (784, 3), (0.8, 0.6), true); // TFC input, 1 -> 16
+        run::<1, 4, 8, 1, 3>(&mut rng, (64, 8), (0.7, 0.7), true); // TFC, 4 -> 8
+        run::<1, 4, 8, 1, 3>(&mut rng, (59, 8), (0.9, 0.4), true); // partial last beats
+        run::<1, 1, 8, 3, 3>(&mut rng, (61, 6), (0.6, 0.9), true); // 1 -> 8, last gathers 5
+        run::<4, 8, 24, 2, 1>(&mut rng, (7, 12), (0.8, 0.8), true); // 2 -> 6, r = 1
+        run::<2, 4, 16, 2, 1>(&mut rng, (1, 20), (0.7, 0.7), true); // E = 1
+        run::<8, 8, 16, 1, 3>(&mut rng, (12, 8), (1.0, 0.5), true); // 1 -> 2, slow consumer
 
         // narrowing
-        run::<8, 32, 8, 2, 2>(&mut rng, 10, 8, 0.7, 0.8, true); // 4 -> 1
-        run::<1, 16, 1, 4, 6>(&mut rng, 784, 2, 0.8, 0.8, true); // 16 -> 1
-        run::<3, 18, 6, 2, 2>(&mut rng, 13, 10, 0.5, 0.9, true); // 6 -> 2, r = 1
-        run::<2, 8, 4, 1, 1>(&mut rng, 1, 20, 0.8, 0.8, true); // E = 1
-        run::<1, 8, 4, 1, 2>(&mut rng, 30, 8, 0.4, 1.0, true); // 8 -> 4, slow producer
-        run::<4, 64, 16, 2, 3>(&mut rng, 100, 6, 0.9, 0.9, false); // 16 -> 4, E % 16 = 4
+        run::<8, 32, 8, 2, 2>(&mut rng, (10, 8), (0.7, 0.8), true); // 4 -> 1
+        run::<1, 16, 1, 4, 6>(&mut rng, (784, 2), (0.8, 0.8), true); // 16 -> 1
+        run::<3, 18, 6, 2, 2>(&mut rng, (13, 10), (0.5, 0.9), true); // 6 -> 2, r = 1
+        run::<2, 8, 4, 1, 1>(&mut rng, (1, 20), (0.8, 0.8), true); // E = 1
+        run::<1, 8, 4, 1, 2>(&mut rng, (30, 8), (0.4, 1.0), true); // 8 -> 4, slow producer
+        run::<4, 64, 16, 2, 3>(&mut rng, (100, 6), (0.9, 0.9), false); // 16 -> 4, E % 16 = 4
     }
 
     /// No stalls: the frame interval and the first-beat latency, exactly as documented.
@@ -604,11 +518,10 @@ mod tests {
                     .collect()
             })
             .collect();
-        let ins = vec![beats_of(&data, il, IB, &mut || 0)];
-        let want = beats_of(&data, ol, IB, &mut || 0);
+        let ins = vec![pack_frames(&data, il, IB, &mut || 0)];
+        let want = pack_frames(&data, ol, IB, &mut || 0);
         let cycles = frames * uut.cycles_per_frame() as usize + 40;
-        let mut rng = testutil::rng("ratio_lane_converter_rate");
-        let pat = Pattern::random(&mut rng, 1, 1, cycles, 1.0, 1.0);
+        let pat = Pattern::full_rate(1, 1, cycles, 0..0);
         let tr = run_sim(
             RatioLaneConverter::<IB, IW, OW, JB, FB>::new(elements),
             &ins,
@@ -616,7 +529,7 @@ mod tests {
         );
         assert_eq!(tr.out_data(0), want);
         let (ob, ib) = (uut.out_beats() as usize, uut.in_beats() as usize);
-        let latency = tr.outs[0][0].1 - tr.ins[0][0];
+        let latency = tr.latency();
         // every frame after the first: the cycles between its first beats and the
         // previous frame's, on both sides
         for f in 1..frames {
@@ -635,7 +548,7 @@ mod tests {
             uut.latency()
         );
         assert_eq!(
-            latency as u64,
+            latency,
             uut.latency(),
             "latency {il} -> {ol}, E = {elements}"
         );
