@@ -303,41 +303,46 @@ impl FfMemory {
 /// write mux blocks.`
 pub fn ff_memories(log: &str) -> Vec<FfMemory> {
     let mut out = vec![];
-    let mut lines = log.lines();
-    while let Some(l) = lines.next() {
-        let Some(rest) = l.strip_prefix("Mapping memory \\") else {
-            continue;
-        };
-        let Some((name, _)) = rest.split_once(" in module ") else {
-            continue;
-        };
-        let (mut words, mut width, mut writable) = (None, None, None);
-        for l in lines.by_ref().take(4) {
-            let l = l.trim();
-            if let Some(r) = l.strip_prefix("created ") {
-                let nums: Vec<u64> = r
-                    .split(|c: char| !c.is_ascii_digit())
-                    .filter_map(|s| s.parse().ok())
-                    .collect();
-                words = nums.first().copied();
-                width = nums.last().copied();
-            } else if let Some(r) = l.strip_prefix("write interface: ") {
-                writable = r
-                    .split(' ')
-                    .next()
-                    .and_then(|n| n.parse::<u64>().ok())
-                    .map(|k| k > 0);
-            }
-        }
-        if let (Some(words), Some(width), Some(writable)) = (words, width, writable) {
+    // the memory being read: name, words and width, writable
+    let mut cur: Option<(String, Option<(u64, u64)>, Option<bool>)> = None;
+    let mut finish = |cur: &mut Option<(String, Option<(u64, u64)>, Option<bool>)>| {
+        if let Some((name, Some((words, width)), Some(writable))) = cur.take() {
             out.push(FfMemory {
-                name: name.to_string(),
+                name,
                 words,
                 width,
                 writable,
             });
         }
+    };
+    for l in log.lines() {
+        if let Some(rest) = l.strip_prefix("Mapping memory \\") {
+            finish(&mut cur);
+            cur = rest
+                .split_once(" in module ")
+                .map(|(name, _)| (name.to_string(), None, None));
+            continue;
+        }
+        let Some(c) = cur.as_mut() else { continue };
+        let l = l.trim();
+        if let Some(r) = l.strip_prefix("created ") {
+            let nums: Vec<u64> = r
+                .split(|ch: char| !ch.is_ascii_digit())
+                .filter_map(|s| s.parse().ok())
+                .collect();
+            if let (Some(&n), Some(&w)) = (nums.first(), nums.last()) {
+                c.1 = Some((n, w));
+            }
+        } else if let Some(r) = l.strip_prefix("write interface: ") {
+            c.2 = r
+                .split(' ')
+                .next()
+                .and_then(|n| n.parse::<u64>().ok())
+                .map(|k| k > 0);
+            finish(&mut cur);
+        }
     }
+    finish(&mut cur);
     out
 }
 
