@@ -232,15 +232,30 @@ pub fn run(a: &SynthArgs) -> std::result::Result<(), Failure> {
             let stat2 = "logs/yosys-bram-stat.json";
             let log2 = dir.join("logs/yosys-bram.log");
             let script = flow::yosys_bram_script(&top, coarse, &chosen, &json2, stat2);
-            secs_yosys += yosys(
+            // a memory yosys cannot map to block RAM fails this run: the first netlist
+            // stands then
+            let moved = yosys(
                 &format!("yosys: {} flip-flop memories to block RAM", chosen.len()),
                 &tools,
                 &script,
                 dir,
                 &log2,
-            )?;
-            let cells2 = yosys_cells(dir, stat2, &log2)?;
-            if cells2.get("SB_RAM40_4K").copied().unwrap_or(0) <= board.resources.bram as u64 {
+            )
+            .and_then(|s| Ok((s, yosys_cells(dir, stat2, &log2)?)));
+            let cells2 = match moved {
+                Ok((s, c)) => {
+                    secs_yosys += s;
+                    Some(c)
+                }
+                Err(e) => {
+                    println!("  kept the flip-flop memories: {}", e.0);
+                    None
+                }
+            };
+            let fits = |c: &BTreeMap<String, u64>| {
+                c.get("SB_RAM40_4K").copied().unwrap_or(0) <= board.resources.bram as u64
+            };
+            if let Some(cells2) = cells2.filter(fits) {
                 std::fs::rename(dir.join(&json2), dir.join(&json))
                     .map_err(|e| ToolFailure(format!("cannot keep the block-RAM netlist: {e}")))?;
                 to_bram = BramMove {
