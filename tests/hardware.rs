@@ -77,6 +77,19 @@ fn interval(summary: &str) -> (f64, f64) {
     (nums[0], nums[1])
 }
 
+/// (measured on the first frame, manifest) latency in cycles from sim's summary.
+fn latency(summary: &str) -> (u64, u64) {
+    let line = summary
+        .lines()
+        .find(|l| l.starts_with("latency:"))
+        .unwrap_or_else(|| panic!("no latency in:\n{summary}"));
+    let nums: Vec<u64> = line
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|t| t.parse().ok())
+        .collect();
+    (nums[0], *nums.last().unwrap())
+}
+
 fn within_5_percent(what: &str, summary: &str) {
     let (measured, expected) = interval(summary);
     assert!(
@@ -149,6 +162,12 @@ fn shipped_networks_are_golden_and_cosimulate_bit_exact() {
         let s = sim(&model, &golden, &input, 0.0, 1).unwrap_or_else(|e| panic!("{name}: {e}"));
         println!("{name}, full rate:\n{s}");
         within_5_percent(name, &s);
+        // the stream timing model follows every engine of these designs to the cycle
+        let (measured, manifest) = latency(&s);
+        assert_eq!(
+            measured, manifest,
+            "{name}: first-frame latency at full rate:\n{s}"
+        );
         let s = sim(&model, &golden, &input, 0.3, 7).unwrap_or_else(|e| panic!("{name}: {e}"));
         println!("{name}, 30 % stalls on both streams:\n{s}");
     }
@@ -243,6 +262,15 @@ fn random_networks_cosimulate_bit_exact_with_stalls() {
         let s = sim(&model, &design, &input, 0.0, seed).unwrap_or_else(|e| fail(&e));
         println!("seed {seed}, full rate: {}", s.lines().nth(1).unwrap_or(""));
         within_5_percent(&format!("seed {seed}\n{replay}"), &s);
+        // the stream timing model is exact or late, never early (an upper bound)
+        let (measured, manifest) = latency(&s);
+        println!("seed {seed}: latency {measured} cycles measured, {manifest} in the manifest");
+        if measured > manifest {
+            fail(&format!(
+                "first-frame latency {measured} cycles at full rate, above the manifest's \
+                 {manifest}"
+            ));
+        }
     }
     println!("{built} networks linted and co-simulated, {synthesised} synthesised");
     assert_eq!(
@@ -478,13 +506,6 @@ fn convs_with_padding_at_least_the_kernel_cosimulate_bit_exact() {
     let (measured, manifest) = interval(&s);
     assert_eq!(measured, manifest, "cycles per frame at full rate:\n{s}");
     // the manifest's latency bounds the first frame's (padding windows drain late)
-    let line = s.lines().find(|l| l.starts_with("latency:")).unwrap();
-    let nums: Vec<u64> = line
-        .split(|c: char| !c.is_ascii_digit())
-        .filter_map(|t| t.parse().ok())
-        .collect();
-    assert!(
-        nums[0] <= *nums.last().unwrap(),
-        "latency above the manifest's: {line}"
-    );
+    let (measured, manifest) = latency(&s);
+    assert!(measured <= manifest, "latency above the manifest's:\n{s}");
 }

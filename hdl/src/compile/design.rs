@@ -25,6 +25,7 @@ use crate::engines::residual_adder::{add_kind, AddSpec, MAX_INPUTS};
 use crate::engines::sliding_window::WindowConfig;
 use crate::engines::sumpool::SumConfig;
 use crate::engines::threshold_engine::ThresholdSpec;
+use crate::engines::Span;
 pub use crate::engines::{EngineKind, EngineSpec};
 use crate::stream::fifo::FifoSpec;
 use crate::stream::fork::{ForkSpec, MAX_WAYS};
@@ -149,6 +150,9 @@ struct Builder<'a> {
     /// per layer, the streams its readers still have to take (forks' outputs)
     pending: Vec<Vec<usize>>,
     input_pending: Vec<usize>,
+    /// cycles from reset to the first input beat taken: the wait after reset of the
+    /// engine reading `s_axis` (the co-simulation offers the first frame at reset)
+    origin: u64,
 }
 
 impl Design {
@@ -173,6 +177,7 @@ impl Design {
             streams: vec![],
             pending: vec![vec![]; net.layers.len()],
             input_pending: vec![],
+            origin: 0,
         };
         b.build()?;
         let output = b.streams.len() - 1;
@@ -359,24 +364,42 @@ impl Builder<'_> {
     ) -> Vec<usize> {
         let kind: EngineKind = kind.into();
         let spec = kind.spec();
-        let (latency, pace) = (spec.latency(), spec.pace());
-        let (in_first, in_last) = inputs.iter().fold((0, 0), |(f, l), &s| {
-            (f.max(self.streams[s].first), l.max(self.streams[s].last))
-        });
-        // the first frame through an idle pipeline: the first output beat `latency` after
-        // the first input beat (or `tail` after the last one, for engines that need the
-        // whole input first), then one beat every `spacing` cycles
-        let first = match pace.tail {
-            Some(t) => (in_first + latency).max(in_last + t),
-            None => in_first + latency,
-        };
+        let latency = spec.latency();
+        // an engine still busy after reset holds its inputs back (the whole stream, at
+        // most, moves by the wait); times count from the first input beat taken
+        if inputs.contains(&0) {
+            self.origin = spec.ready_after_reset();
+        }
+        let ready = spec.ready_after_reset().saturating_sub(self.origin);
+        for &s in &inputs {
+            let si = &mut self.streams[s];
+            if si.first < ready {
+                si.last += ready - si.first;
+                si.first = ready;
+            }
+        }
+        // the latest input (the adder starts when all its inputs have a beat)
+        let input = inputs.iter().fold(
+            Span {
+                first: 0,
+                last: 0,
+                beats: 1,
+            },
+            |a, &s| {
+                let si = &self.streams[s];
+                Span {
+                    first: a.first.max(si.first),
+                    last: a.last.max(si.last),
+                    beats: si.beats() as u64,
+                }
+            },
+        );
         let outputs: Vec<usize> = outs
             .into_iter()
             .map(|(lanes, elem, elements)| {
-                let s = self.stream(lanes, elem, elements, first);
-                let beats = self.streams[s].beats() as u64;
-                self.streams[s].last = (first + (beats - 1) * pace.spacing)
-                    .max(in_last + pace.tail.unwrap_or(latency));
+                let span = spec.span(input, elements.div_ceil(lanes) as u64);
+                let s = self.stream(lanes, elem, elements, span.first);
+                self.streams[s].last = span.last;
                 s
             })
             .collect();

@@ -27,6 +27,43 @@ pub struct Pace {
     pub spacing: u64,
 }
 
+/// When the beats of one frame pass on a stream, the first frame through an idle
+/// pipeline: cycles from the frame's first input beat (at `s_axis`) to the stream's
+/// first and last beat; the beats between are taken as evenly spread.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Span {
+    pub first: u64,
+    pub last: u64,
+    pub beats: u64,
+}
+
+impl Span {
+    /// The cycle of beat `k` (evenly spread between the first and the last).
+    pub fn beat(&self, k: u64) -> u64 {
+        if self.beats <= 1 {
+            self.first
+        } else {
+            self.first + k.min(self.beats - 1) * (self.last - self.first) / (self.beats - 1)
+        }
+    }
+
+    /// The output of an engine of `latency` and `pace` reading `input`, `beats` beats
+    /// (see [`EngineSpec::span`]).
+    pub fn paced(input: Span, latency: u64, pace: Pace, beats: u64) -> Span {
+        // the first output beat `latency` after the first input beat (or `tail` after
+        // the last one, for engines that need the whole input first), then one beat
+        // every `spacing` cycles, the last no sooner than `tail` (or `latency`) after
+        // the last input beat
+        let first = match pace.tail {
+            Some(t) => (input.first + latency).max(input.last + t),
+            None => input.first + latency,
+        };
+        let last = (first + beats.saturating_sub(1) * pace.spacing)
+            .max(input.last + pace.tail.unwrap_or(latency));
+        Span { first, last, beats }
+    }
+}
+
 /// One output beat per input beat, no wait for the whole input.
 pub const STREAMING: Pace = Pace {
     tail: None,
@@ -63,6 +100,17 @@ pub trait EngineSpec: std::fmt::Debug {
     /// How the output follows the input in time.
     fn pace(&self) -> Pace {
         STREAMING
+    }
+    /// The span of an output stream of `beats` beats, given the span of the input
+    /// (the latest of several inputs): by default from [`Self::latency`] and
+    /// [`Self::pace`], which assume an input at full rate.
+    fn span(&self, input: Span, beats: u64) -> Span {
+        Span::paced(input, self.latency(), self.pace(), beats)
+    }
+    /// The first cycle after reset at which the engine can take an input beat (the
+    /// co-simulation's first frame starts right at reset).
+    fn ready_after_reset(&self) -> u64 {
+        0
     }
     /// Bits of memory (weights, thresholds, buffers), for reports.
     fn memory_bits(&self) -> u64;

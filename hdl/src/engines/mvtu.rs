@@ -29,7 +29,7 @@ use crate::compile::design::{Design, Elem};
 use crate::compile::emit::{engine, finish};
 use crate::compile::folding::{mac_dims, Fold};
 use crate::compile::resources::{dot, mem_sum, Formula, MemKind, Memory, Role};
-use crate::engines::{Carries, EngineSpec, Pace};
+use crate::engines::{Carries, EngineSpec, Span};
 use bnnforge_model::network::{Network, Op};
 use rust_hdl::prelude::*;
 
@@ -513,7 +513,7 @@ impl<const IW: usize, const WA: usize, const BA: usize, const CA: usize, const O
             credit_limit: Constant::new((FIFO_DEPTH as u64).into()),
             credit_limit_m1: Constant::new((FIFO_DEPTH as u64 - 1).into()),
             // results of the non-resettable pipelines may reach the queue until then
-            drain_cycles: Constant::new((d as u64 + THRESHOLD_LATENCY + 2).into()),
+            drain_cycles: Constant::new(reset_drain(pe_latency).into()),
             _d: d,
             _pre: [d - 2, d - 1],
             _ch: [d - 1, d],
@@ -901,6 +901,13 @@ pub fn engine_cycles_per_frame(pixels: usize, nf: usize, sf: usize) -> u64 {
 pub fn engine_latency(sf: usize, threshold: bool, pe_latency: u64) -> u64 {
     let thr = if threshold { THRESHOLD_LATENCY } else { 0 };
     sf as u64 - 1 + ISSUE_TO_PE + pe_latency + thr + 2
+}
+
+/// Cycles after reset during which the control drains the PE pipelines (whose results
+/// may reach the queue until then) and takes no input beat: the issue-to-result delay,
+/// the threshold unit's, and 2.
+pub fn reset_drain(pe_latency: u64) -> u64 {
+    ISSUE_TO_PE + pe_latency + THRESHOLD_LATENCY + 2
 }
 
 /// Matrix-vector(-threshold) unit (see the module documentation).
@@ -1561,13 +1568,16 @@ impl MacSpec {
     pub fn latency(&self, pe_latency: u64) -> u64 {
         engine_latency(self.sf(), self.threshold.is_some(), pe_latency)
     }
-    /// One output beat per SF input beats; a dense layer answers after its whole vector.
-    pub fn pace(&self, pe_latency: u64) -> Pace {
+    /// One output beat per SF cycles (a neuron fold), the first when the first vector
+    /// (SF input beats; the whole input of a dense layer) is in, the last no sooner
+    /// than the last vector: [`Self::latency`] less SF − 1 after its last beat, whatever
+    /// the input's pace.
+    pub fn span(&self, pe_latency: u64, input: Span, beats: u64) -> Span {
         let sf = self.sf() as u64;
-        Pace {
-            tail: self.dense.then(|| self.latency(pe_latency) + 1 - sf),
-            spacing: sf,
-        }
+        let after_vector = self.latency(pe_latency) + 1 - sf;
+        let first = input.beat(sf - 1) + after_vector;
+        let last = (first + (beats - 1) * sf).max(input.last + after_vector);
+        Span { first, last, beats }
     }
     /// Weights, thresholds (or biases) and the replay buffer.
     pub fn memory_bits(&self) -> u64 {
@@ -1689,8 +1699,11 @@ impl EngineSpec for MvtuSpec {
     fn latency(&self) -> u64 {
         self.0.latency(PE_LATENCY)
     }
-    fn pace(&self) -> Pace {
-        self.0.pace(PE_LATENCY)
+    fn span(&self, input: Span, beats: u64) -> Span {
+        self.0.span(PE_LATENCY, input, beats)
+    }
+    fn ready_after_reset(&self) -> u64 {
+        reset_drain(PE_LATENCY)
     }
     fn memory_bits(&self) -> u64 {
         self.0.memory_bits()

@@ -36,7 +36,7 @@ use crate::engines::mvtu::{
     engine_cycles_per_frame, engine_latency, layer_output, output_lanes, stream_weights,
     MvtuControl, MvtuLane, MvtuOutput,
 };
-use crate::engines::{Carries, EngineSpec, Pace};
+use crate::engines::{Carries, EngineSpec, Span};
 use bnnforge_model::kernels::int_width;
 use bnnforge_model::network::{Kind, Network, Op};
 use rust_hdl::prelude::*;
@@ -545,8 +545,11 @@ impl EngineSpec for MvtuIntSpec {
     fn latency(&self) -> u64 {
         self.0.latency(INT_PE_LATENCY)
     }
-    fn pace(&self) -> Pace {
-        self.0.pace(INT_PE_LATENCY)
+    fn span(&self, input: Span, beats: u64) -> Span {
+        self.0.span(INT_PE_LATENCY, input, beats)
+    }
+    fn ready_after_reset(&self) -> u64 {
+        crate::engines::mvtu::reset_drain(INT_PE_LATENCY)
     }
     fn memory_bits(&self) -> u64 {
         self.0.memory_bits()

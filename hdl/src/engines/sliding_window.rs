@@ -24,7 +24,7 @@
 use crate::compile::design::Design;
 use crate::compile::emit::{engine, finish};
 use crate::compile::resources::{dot, mem_sum, Formula, Memory};
-use crate::engines::{Carries, EngineSpec};
+use crate::engines::{Carries, EngineSpec, Span};
 use bnnforge_model::Network;
 use rust_hdl::prelude::*;
 
@@ -959,6 +959,16 @@ impl EngineSpec for WindowConfig {
     }
     fn latency(&self) -> u64 {
         WindowConfig::latency(self)
+    }
+    /// The first window waits for the input beat of its last real pixel, whatever the
+    /// input's pace ([`Self::latency`] less 2 beats at full rate), then 3 cycles; the
+    /// last beat comes no sooner than `latency` after the last input beat.
+    fn span(&self, input: Span, beats: u64) -> Span {
+        let latency = self.latency();
+        let wait = (latency - 2).saturating_sub(1);
+        let first = input.beat(wait) + latency - wait;
+        let last = (first + beats - 1).max(input.last + latency);
+        Span { first, last, beats }
     }
     fn memory_bits(&self) -> u64 {
         WindowConfig::memory_bits(self) as u64

@@ -482,6 +482,10 @@ impl EngineSpec for ThresholdSpec {
     fn latency(&self) -> u64 {
         LATENCY
     }
+    /// The 5 cycles of the drain set on reset.
+    fn ready_after_reset(&self) -> u64 {
+        5
+    }
     fn memory_bits(&self) -> u64 {
         (self.words * (self.y() + 1)) as u64
     }

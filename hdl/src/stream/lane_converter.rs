@@ -23,7 +23,7 @@
 use crate::compile::design::Design;
 use crate::compile::emit::{engine, finish};
 use crate::compile::resources::{Formula, Memory};
-use crate::engines::{Carries, EngineSpec};
+use crate::engines::{Carries, EngineSpec, Span};
 use bnnforge_model::Network;
 use rust_hdl::prelude::*;
 
@@ -250,6 +250,35 @@ pub struct LanesSpec {
     pub elements: usize,
 }
 
+/// The output span of a lane converter (either kind) from `il` to `ol` lanes of
+/// `elements` per frame, whose first output beat comes `latency` cycles after the first
+/// input beat when the input is at full rate. An output beat leaves a fixed delay after
+/// the input beat holding its last element arrives (that delay is `latency` less the
+/// input beats before that beat of the first output), and at most one leaves a cycle:
+/// a widening converter follows its input's pace, whatever it is, and a narrowing one
+/// sends the beats of the last input beat one a cycle after it.
+pub fn converter_span(
+    il: usize,
+    ol: usize,
+    elements: usize,
+    latency: u64,
+    input: Span,
+    beats: u64,
+) -> Span {
+    let (il, ol, e) = (il as u64, ol as u64, elements as u64);
+    // the input beat holding the last element of output beat j
+    let needs = |j: u64| (((j + 1) * ol).min(e) - 1) / il;
+    let delay = latency - needs(0);
+    let first = input.beat(needs(0)) + delay;
+    let last_in = needs(beats - 1);
+    let after_last_in = (0..beats)
+        .rev()
+        .take_while(|&j| needs(j) == last_in)
+        .count() as u64;
+    let last = (input.beat(last_in) + delay + after_last_in - 1).max(first + beats - 1);
+    Span { first, last, beats }
+}
+
 /// Lane converter: LUT4 = c + a·BW + b·BW·[IB not a power of two].
 const LANES_LUT: [f64; 3] = [267.100, 9.420, 4.167];
 /// Lane converter: DFF = c + a·BW + b·(IW + OW).
@@ -274,6 +303,10 @@ impl EngineSpec for LanesSpec {
     }
     fn latency(&self) -> u64 {
         self.out_lanes.min(self.elements).div_ceil(self.in_lanes) as u64 + 1
+    }
+    fn span(&self, input: Span, beats: u64) -> Span {
+        let (il, ol, e) = (self.in_lanes, self.out_lanes, self.elements);
+        converter_span(il, ol, e, self.latency(), input, beats)
     }
     fn memory_bits(&self) -> u64 {
         0
@@ -322,6 +355,23 @@ pub(crate) mod tests {
     use rand::Rng;
 
     single_stream_dut!(LaneConverter<IB, IW, OW, BW>, IW, OW, [const IB: usize, const IW: usize, const OW: usize, const BW: usize]);
+
+    /// Spans measured in the co-simulation of TFC-W1A1 and random-3 (a probed top
+    /// logging each handshake's cycle): widening follows a slow input's pace, narrowing
+    /// sends the beats of the last input beat one a cycle.
+    #[test]
+    fn converter_spans_are_the_measured_ones() {
+        let span = |first, last, beats| Span { first, last, beats };
+        // 784 elements, 1 → 16 lanes behind the input threshold (full rate)
+        let s = converter_span(1, 16, 784, 16, span(5, 788, 784), 49);
+        assert_eq!(s, span(21, 789, 49));
+        // 64 elements, 4 → 8 lanes after an MVTU answering every 49 cycles
+        let s = converter_span(4, 8, 64, 2, span(803, 1538, 16), 8);
+        assert_eq!(s, span(853, 1539, 8));
+        // 17 → 1 beat, all of one frame: the last input beat first
+        let s = converter_span(1, 17, 17, 17, span(455, 679, 17), 1);
+        assert_eq!(s, span(680, 680, 1));
+    }
 
     /// `frames` random frames of `elements` elements of `ib` bits through a lane
     /// converter between `iw`- and `ow`-bit beats (`make`) under random stalls

@@ -26,7 +26,8 @@ use crate::bits_to_hold;
 use crate::compile::design::Design;
 use crate::compile::emit::{engine, finish};
 use crate::compile::resources::{Formula, Memory};
-use crate::engines::{Carries, EngineSpec};
+use crate::engines::{Carries, EngineSpec, Span};
+use crate::stream::lane_converter::converter_span;
 use bnnforge_model::Network;
 use rust_hdl::prelude::*;
 
@@ -390,6 +391,10 @@ impl EngineSpec for RatioLanesSpec {
     /// The output beat leaves with its last input beat.
     fn latency(&self) -> u64 {
         self.out_lanes.min(self.elements).div_ceil(self.in_lanes) as u64
+    }
+    fn span(&self, input: Span, beats: u64) -> Span {
+        let (il, ol, e) = (self.in_lanes, self.out_lanes, self.elements);
+        converter_span(il, ol, e, self.latency(), input, beats)
     }
     fn memory_bits(&self) -> u64 {
         0
