@@ -112,7 +112,10 @@ fn prune(root: &Path, legacy: bool) {
         if legacy && (name == "target" || name.starts_with("bnnforge-engines-")) {
             let _ = std::fs::remove_dir_all(&path);
         } else if name.starts_with("engines-") && entry.path().is_dir() {
+            // a program still compiling (in another build) has no `engines` yet: its
+            // folder's time, so that it counts as just used
             let t = std::fs::metadata(path.join("engines"))
+                .or_else(|_| std::fs::metadata(&path))
                 .and_then(|m| m.modified())
                 .unwrap_or(SystemTime::UNIX_EPOCH);
             used.push((t, path));
@@ -120,10 +123,18 @@ fn prune(root: &Path, legacy: bool) {
     }
     used.sort();
     let excess = used.len().saturating_sub(KEEP);
-    for (_, path) in &used[..excess] {
+    for (t, path) in &used[..excess] {
+        // never one used in the last minutes: concurrent builds may be running it
+        if t.elapsed().map_or(false, |age| age < IN_USE) {
+            continue;
+        }
         let _ = std::fs::remove_dir_all(path);
     }
 }
+
+/// How recently used an engine program is kept beyond [`KEEP`] (another build may be
+/// compiling or running it).
+const IN_USE: std::time::Duration = std::time::Duration::from_secs(600);
 
 fn write(path: &Path, text: &str) -> Result<()> {
     std::fs::write(path, text)
