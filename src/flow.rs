@@ -292,9 +292,9 @@ pub struct FfMemory {
 impl FfMemory {
     /// Whether one SB_RAM40_4K holds it (256 × 16, 512 × 8, 1024 × 4 or 2048 × 2).
     pub fn fits_one_ice40_bram(&self) -> bool {
-        [(16, 256), (8, 512), (4, 1024), (2, 2048)]
+        bnnforge_hdl::compile::resources::ICE40_GEOMETRIES
             .iter()
-            .any(|&(w, d)| self.width <= w && self.words <= d)
+            .any(|&(w, d)| self.width <= w as u64 && self.words <= d as u64)
     }
 }
 
@@ -303,46 +303,35 @@ impl FfMemory {
 /// write mux blocks.`
 pub fn ff_memories(log: &str) -> Vec<FfMemory> {
     let mut out = vec![];
-    // the memory being read: name, words and width, writable
-    let mut cur: Option<(String, Option<(u64, u64)>, Option<bool>)> = None;
-    let mut finish = |cur: &mut Option<(String, Option<(u64, u64)>, Option<bool>)>| {
-        if let Some((name, Some((words, width)), Some(writable))) = cur.take() {
-            out.push(FfMemory {
-                name,
-                words,
-                width,
-                writable,
-            });
-        }
-    };
+    // the memory being read, and its words and width once known
+    let mut name: Option<&str> = None;
+    let mut size: Option<(u64, u64)> = None;
     for l in log.lines() {
         if let Some(rest) = l.strip_prefix("Mapping memory \\") {
-            finish(&mut cur);
-            cur = rest
-                .split_once(" in module ")
-                .map(|(name, _)| (name.to_string(), None, None));
+            name = rest.split_once(" in module ").map(|(n, _)| n);
+            size = None;
             continue;
         }
-        let Some(c) = cur.as_mut() else { continue };
         let l = l.trim();
         if let Some(r) = l.strip_prefix("created ") {
             let nums: Vec<u64> = r
                 .split(|ch: char| !ch.is_ascii_digit())
                 .filter_map(|s| s.parse().ok())
                 .collect();
-            if let (Some(&n), Some(&w)) = (nums.first(), nums.last()) {
-                c.1 = Some((n, w));
-            }
+            size = nums.first().zip(nums.last()).map(|(&n, &w)| (n, w));
         } else if let Some(r) = l.strip_prefix("write interface: ") {
-            c.2 = r
-                .split(' ')
-                .next()
-                .and_then(|n| n.parse::<u64>().ok())
-                .map(|k| k > 0);
-            finish(&mut cur);
+            // the block's last line
+            let writable = r.split(' ').next().and_then(|n| n.parse::<u64>().ok());
+            if let (Some(n), Some((words, width)), Some(k)) = (name.take(), size, writable) {
+                out.push(FfMemory {
+                    name: n.to_string(),
+                    words,
+                    width,
+                    writable: k > 0,
+                });
+            }
         }
     }
-    finish(&mut cur);
     out
 }
 

@@ -129,7 +129,7 @@ pub enum Role {
 }
 
 /// SB_RAM40_4K geometries (data bits, words).
-const ICE40_GEOMETRIES: [(usize, usize); 4] = [(2, 2048), (4, 1024), (8, 512), (16, 256)];
+pub const ICE40_GEOMETRIES: [(usize, usize); 4] = [(2, 2048), (4, 1024), (8, 512), (16, 256)];
 
 /// Block RAMs yosys 0.23's `memory_libmap` gives one copy of `m` on iCE40, or `None`
 /// when it is cheaper in logic (the rule: `hdl/DESIGN.md`, "Resource estimate").
