@@ -8,4 +8,5 @@ pub mod folding;
 pub mod module_tree;
 pub mod probe;
 pub mod resources;
+pub mod timing;
 pub mod top;

@@ -373,6 +373,9 @@ impl ReorderSpec {
 }
 
 impl EngineSpec for ReorderSpec {
+    fn timing(&self) -> Box<dyn crate::compile::timing::StreamTiming> {
+        todo!("cycle model")
+    }
     fn name(&self) -> &'static str {
         "reorder"
     }

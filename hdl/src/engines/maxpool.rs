@@ -341,6 +341,9 @@ const MAXPOOL_LUT: [f64; 5] = [286.379, 5.059, 1.0, 8.231, 3.742];
 const MAXPOOL_DFF: [f64; 5] = [100.380, 4.661, 1.0, 3.307, 0.720];
 
 impl EngineSpec for PoolConfig {
+    fn timing(&self) -> Box<dyn crate::compile::timing::StreamTiming> {
+        todo!("cycle model")
+    }
     fn name(&self) -> &'static str {
         "maxpool"
     }
@@ -465,7 +468,7 @@ mod tests {
         let make = || MaxPool::<W, CW, GW, PW>::new(&c);
         let name = format!("maxpool_{W}_{}x{}x{}", c.channels, c.height, c.width);
         let icarus = icarus.then_some(name.as_str());
-        let full = check_engine(&label, make, &beats, &want, frames, (cpf, lat), rng, icarus);
+        let full = check_engine(&label, make, &beats, &want, frames, (cpf, lat), rng, icarus, None);
         let interval = full.last_frame_interval(frames);
         println!("{label}: frame interval {interval}, cycles_per_frame {cpf}");
         assert!(

@@ -17,6 +17,7 @@ pub mod sumpool;
 pub mod threshold_engine;
 
 use crate::compile::resources::{Formula, Memory};
+pub use crate::compile::timing::StreamTiming;
 
 /// How an engine's output follows its input in time (for the design's latency estimate).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -112,6 +113,9 @@ pub trait EngineSpec: std::fmt::Debug {
     fn ready_after_reset(&self) -> u64 {
         0
     }
+    /// The engine's cycle model: its handshakes cycle by cycle, as the block's
+    /// registers make them ([`StreamTiming`]).
+    fn timing(&self) -> Box<dyn StreamTiming>;
     /// Bits of memory (weights, thresholds, buffers), for reports.
     fn memory_bits(&self) -> u64;
     /// The yosys memories of the block (one entry per kind, with its count).

@@ -1684,6 +1684,9 @@ impl MvtuSpec {
 }
 
 impl EngineSpec for MvtuSpec {
+    fn timing(&self) -> Box<dyn crate::compile::timing::StreamTiming> {
+        todo!("cycle model")
+    }
     fn name(&self) -> &'static str {
         "mvtu"
     }
@@ -1895,7 +1898,7 @@ mod tests {
         let name = format!("mvtu_{}_{}_{}", info.n, info.out, info.pe);
         let icarus = verilog.then_some(name.as_str());
         let frames = c.frames.len();
-        let full = check_engine(&label, build, &beats, &want, frames, timing, rng, icarus);
+        let full = check_engine(&label, build, &beats, &want, frames, timing, rng, icarus, None);
         full.assert_cycles_per_frame(frames, timing.0, &label);
     }
 

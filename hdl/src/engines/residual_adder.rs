@@ -315,6 +315,9 @@ impl AddSpec {
 }
 
 impl EngineSpec for AddSpec {
+    fn timing(&self) -> Box<dyn crate::compile::timing::StreamTiming> {
+        todo!("cycle model")
+    }
     fn name(&self) -> &'static str {
         "add"
     }

@@ -944,6 +944,9 @@ pub(crate) fn line_buffer_logic(
 }
 
 impl EngineSpec for WindowConfig {
+    fn timing(&self) -> Box<dyn crate::compile::timing::StreamTiming> {
+        todo!("cycle model")
+    }
     fn name(&self) -> &'static str {
         "window"
     }
@@ -1153,7 +1156,7 @@ mod tests {
         let (cpf, lat) = (uut.cycles_per_frame(), uut.latency());
         let make = || SlidingWindow::<IW, OW, CW>::new(&c);
         let icarus = icarus.then_some(name.as_str());
-        let full = check_engine(&label, make, &beats, &want, frames, (cpf, lat), rng, icarus);
+        let full = check_engine(&label, make, &beats, &want, frames, (cpf, lat), rng, icarus, None);
         let interval = full.last_frame_interval(frames);
         println!("{label}: frame interval {interval}, cycles_per_frame {cpf}");
         let ob = c.out_beats() as usize;

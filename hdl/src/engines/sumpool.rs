@@ -334,6 +334,9 @@ const SUMPOOL_LUT: [f64; 4] = [36.255, 4.414, 1.0, 1.375];
 const SUMPOOL_DFF: [f64; 4] = [18.302, 2.752, 1.0, 1.0];
 
 impl EngineSpec for SumConfig {
+    fn timing(&self) -> Box<dyn crate::compile::timing::StreamTiming> {
+        todo!("cycle model")
+    }
     fn name(&self) -> &'static str {
         "sumpool"
     }
@@ -476,7 +479,7 @@ mod tests {
         let name = format!("sumpool_{IW}_{OW}_{}x{}x{}", c.channels, c.height, c.width);
         let icarus = icarus.then_some(name.as_str());
         println!("{label}: Y = {y}");
-        let full = check_engine(&label, make, &beats, &want, frames, (cpf, lat), rng, icarus);
+        let full = check_engine(&label, make, &beats, &want, frames, (cpf, lat), rng, icarus, None);
         let interval = full.last_frame_interval(frames);
         println!("{label}: frame interval {interval}, cycles_per_frame {cpf}");
         assert!(

@@ -465,6 +465,9 @@ const THRESHOLD_LUT: [f64; 3] = [10.390, 1.064, 2.689];
 const THRESHOLD_DFF: [f64; 4] = [43.858, 2.439, 0.000, 0.084];
 
 impl EngineSpec for ThresholdSpec {
+    fn timing(&self) -> Box<dyn crate::compile::timing::StreamTiming> {
+        todo!("cycle model")
+    }
     fn name(&self) -> &'static str {
         "threshold"
     }
@@ -675,7 +678,7 @@ mod tests {
         let timing = (u.cycles_per_frame(), u.latency());
         let name = format!("thr_engine_{IB}_{B}_{l}");
         let icarus = verilog.then_some(name.as_str());
-        let full = check_engine(&label, build, &beats, &want, n_frames, timing, rng, icarus);
+        let full = check_engine(&label, build, &beats, &want, n_frames, timing, rng, icarus, None);
         full.assert_cycles_per_frame(n_frames, timing.0, &label);
     }
 

@@ -232,6 +232,9 @@ const FIFO_LUT: [f64; 4] = [18.712, 1.003, 5.651, 1.007];
 const FIFO_DFF: [f64; 4] = [14.887, 2.615, 3.219, 0.821];
 
 impl EngineSpec for FifoSpec {
+    fn timing(&self) -> Box<dyn crate::compile::timing::StreamTiming> {
+        todo!("cycle model")
+    }
     fn name(&self) -> &'static str {
         "fifo"
     }

@@ -142,6 +142,9 @@ const FORK_LUT: [f64; 2] = [13.638, 0.402];
 const FORK_DFF: [f64; 2] = [5.850, 1.162];
 
 impl EngineSpec for ForkSpec {
+    fn timing(&self) -> Box<dyn crate::compile::timing::StreamTiming> {
+        todo!("cycle model")
+    }
     fn name(&self) -> &'static str {
         "fork"
     }

@@ -285,6 +285,9 @@ const LANES_LUT: [f64; 3] = [267.100, 9.420, 4.167];
 const LANES_DFF: [f64; 3] = [64.904, 1.266, 0.000];
 
 impl EngineSpec for LanesSpec {
+    fn timing(&self) -> Box<dyn crate::compile::timing::StreamTiming> {
+        todo!("cycle model")
+    }
     fn name(&self) -> &'static str {
         "lanes"
     }

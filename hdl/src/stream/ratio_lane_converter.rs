@@ -374,6 +374,9 @@ pub struct RatioLanesSpec {
 const RATIO_LUT: [f64; 5] = [4.216, 0.963, 1.619, 1.719, 0.133];
 
 impl EngineSpec for RatioLanesSpec {
+    fn timing(&self) -> Box<dyn crate::compile::timing::StreamTiming> {
+        todo!("cycle model")
+    }
     fn name(&self) -> &'static str {
         "lanes"
     }

@@ -4,6 +4,7 @@
 //! cycle; the run's inputs are then replayed on the block's generated Verilog in Icarus,
 //! whose outputs must equal rust-hdl's in every cycle.
 
+use crate::compile::timing::StreamTiming;
 use crate::testutil::{iverilog_wired, Port};
 use rand::Rng;
 use rust_hdl::prelude::*;
@@ -167,11 +168,54 @@ pub struct Trace {
     /// Per cycle just after the rising edge: each input's ready, each output's valid
     /// and data.
     pub rows: Vec<Vec<u128>>,
+    /// Per cycle after reset, the handshakes before the edge, for [`Trace::assert_timing`].
+    pub handshakes: Vec<Handshake>,
     in_ports: Vec<(String, usize)>,
     out_ports: Vec<(String, usize)>,
 }
 
+/// One cycle's valid and ready of every input and output stream.
+#[derive(Clone, Debug, Default)]
+pub struct Handshake {
+    pub in_valid: Vec<bool>,
+    pub in_ready: Vec<bool>,
+    pub out_valid: Vec<bool>,
+    pub out_ready: Vec<bool>,
+}
+
 impl Trace {
+    /// The block's cycle model `model` (in its state just after reset) has the run's
+    /// `in_ready` and `out_valid` in every cycle after reset, fed the run's `in_valid`
+    /// and `out_ready`; panics at the first cycle that differs.
+    pub fn assert_timing(&self, label: &str, mut model: Box<dyn StreamTiming>) {
+        for (t, h) in self.handshakes.iter().enumerate() {
+            let in_ready: Vec<bool> = (0..h.in_ready.len()).map(|k| model.in_ready(k)).collect();
+            let out_valid: Vec<bool> = (0..h.out_valid.len()).map(|k| model.out_valid(k)).collect();
+            assert!(
+                in_ready == h.in_ready && out_valid == h.out_valid,
+                "{label}: the cycle model differs from rust-hdl {t} cycles after reset: \
+                 in_ready {in_ready:?} vs {:?}, out_valid {out_valid:?} vs {:?} (in_valid {:?}, \
+                 out_ready {:?}; beats so far in {:?}, out {:?})",
+                h.in_ready,
+                h.out_valid,
+                h.in_valid,
+                h.out_ready,
+                self.handshakes[..t]
+                    .iter()
+                    .map(|h| h.in_valid.iter().zip(&h.in_ready).filter(|(v, r)| **v && **r).count())
+                    .sum::<usize>(),
+                self.handshakes[..t]
+                    .iter()
+                    .map(|h| h.out_valid.iter().zip(&h.out_ready).filter(|(v, r)| **v && **r).count())
+                    .sum::<usize>(),
+            );
+            let in_fire: Vec<bool> = h.in_valid.iter().zip(&in_ready).map(|(v, r)| *v && *r).collect();
+            let out_fire: Vec<bool> =
+                h.out_ready.iter().zip(&out_valid).map(|(r, v)| *v && *r).collect();
+            model.clock(&in_fire, &out_fire);
+        }
+    }
+
     pub fn out_data(&self, k: usize) -> Vec<u128> {
         self.outs[k].iter().map(|b| b.0).collect()
     }
@@ -308,6 +352,14 @@ pub fn run_sim<D: StreamDut>(mut dut: D, data: &[Vec<u128>], pat: &Pattern) -> T
             let mut tr = sink.lock().unwrap();
             let mut errs = err_sink.lock().unwrap();
             tr.vectors.push(vector);
+            if !reset {
+                tr.handshakes.push(Handshake {
+                    in_valid: valid.clone(),
+                    in_ready: (0..ins).map(|k| x.in_ready(k)).collect(),
+                    out_valid: (0..outs).map(|k| x.out(k).0).collect(),
+                    out_ready: ready.clone(),
+                });
+            }
             for k in 0..ins {
                 if x.in_ready(k) != ready_flipped[k] {
                     errs.push(format!(
@@ -493,7 +545,9 @@ pub fn sim_and_icarus<D: StreamDut>(
 /// at full rate, where the latency must be `lat`, then under random stalls on both
 /// streams (an input beat offered with probability 0.7 a cycle, the output ready with
 /// 0.6), the stalled run replayed in Icarus when `icarus` names a scratch directory.
-/// Each run stops once `want` is out. Returns the full-rate trace, for its intervals.
+/// Each run stops once `want` is out. Both runs' handshakes must be those of the
+/// engine's cycle model `model` ([`Trace::assert_timing`]). Returns the full-rate
+/// trace, for its intervals.
 #[allow(clippy::too_many_arguments)]
 pub fn check_engine<D: StreamDut>(
     label: &str,
@@ -504,6 +558,7 @@ pub fn check_engine<D: StreamDut>(
     (cpf, lat): (u64, u64),
     rng: &mut impl Rng,
     icarus: Option<&str>,
+    model: Option<&dyn Fn() -> Box<dyn StreamTiming>>,
 ) -> Trace {
     let max_cycles = frames * cpf as usize * 4 + beats.len() + want.len() + 300;
     let data = [beats.to_vec()];
@@ -515,6 +570,10 @@ pub fn check_engine<D: StreamDut>(
     let pat = Pattern::random(rng, 1, 1, max_cycles * 4, 0.7, 0.6).until(want.len());
     let stalled = sim_and_icarus(make, &data, &pat, icarus);
     assert_eq!(stalled.out_data(0), want, "with stalls {label}");
+    if let Some(m) = model {
+        full.assert_timing(&format!("full rate {label}"), m());
+        stalled.assert_timing(&format!("with stalls {label}"), m());
+    }
     full
 }
 
