@@ -5,6 +5,7 @@ use crate::netlist::{self, Family, Netlist, NetlistError};
 use bnnforge_hdl::compile::design::Design;
 use bnnforge_hdl::compile::folding::Fold;
 use bnnforge_hdl::compile::probe;
+use bnnforge_hdl::compile::timing::{self, FrameTimes};
 use bnnforge_model::{npy, Error, Model, Network, Result};
 use bnnforge_testbench::{
     run_stream, BuildConfig, Manifest, Sim, StreamFormat, StreamOptions, Trace,
@@ -53,6 +54,9 @@ pub struct Cosim {
     pub max_latency: u64,
     /// the first frame's latency (an idle pipeline), comparable to the manifest's
     pub first_latency: u64,
+    /// at full rate: the design's cycle model run on the same frames (chunks from
+    /// reset, as measured): its mean interval and first-frame latency
+    pub predicted: Option<(Option<f64>, u64)>,
     pub cycles: u64,
     pub sim_secs: f64,
     pub verilate_secs: f64,
@@ -198,6 +202,15 @@ pub fn cosim_on(
     let mut first_layer = None;
     let mut diagnose_secs = 0.0;
     let mut intervals = vec![];
+    // the cycle model's intervals of the same chunks (at full rate only)
+    let design = if args.stall == 0.0 {
+        Some(design_of(net, dir, &m)?)
+    } else {
+        None
+    };
+    let mut predicted_intervals = vec![];
+    let mut predicted_latency = None;
+    let mut model_runs: std::collections::HashMap<usize, Vec<FrameTimes>> = Default::default();
     let (mut cycles, mut max_latency, mut first_latency) = (0, 0, None);
     for (ci, part) in xs.chunks(chunk * n_in).enumerate() {
         let stream: Vec<Vec<i64>> = part.chunks(n_in).map(|f| hwc(net, f)).collect();
@@ -220,6 +233,15 @@ pub fn cosim_on(
         }
         if let Some(i) = run.interval() {
             intervals.push((i, run.frames.len() - 1));
+        }
+        if let Some(d) = &design {
+            let times = model_runs
+                .entry(stream.len())
+                .or_insert_with(|| timing::run(d, stream.len()));
+            predicted_latency.get_or_insert(times[0].last_output - times[0].first_input);
+            if let Some(i) = timing::mean_interval(times) {
+                predicted_intervals.push((i, times.len() - 1));
+            }
         }
         for (fi, (f, y)) in part.chunks(n_in).zip(&run.outputs).enumerate() {
             let frame = ci * chunk + fi;
@@ -261,9 +283,12 @@ pub fn cosim_on(
     if let Some(b) = bar {
         b.finish_and_clear();
     }
-    let n: usize = intervals.iter().map(|(_, n)| n).sum();
-    let interval =
-        (n > 0).then(|| intervals.iter().map(|(i, n)| i * *n as f64).sum::<f64>() / n as f64);
+    let mean = |v: &[(f64, usize)]| {
+        let n: usize = v.iter().map(|(_, n)| n).sum();
+        (n > 0).then(|| v.iter().map(|(i, n)| i * *n as f64).sum::<f64>() / n as f64)
+    };
+    let interval = mean(&intervals);
+    let predicted = predicted_latency.map(|l| (mean(&predicted_intervals), l));
     Ok(Cosim {
         outputs,
         frames,
@@ -273,6 +298,7 @@ pub fn cosim_on(
         interval,
         max_latency,
         first_latency: first_latency.unwrap_or(0),
+        predicted,
         cycles,
         sim_secs: t1.elapsed().as_secs_f64() - diagnose_secs,
         verilate_secs,
@@ -289,19 +315,9 @@ pub(crate) fn fnv1a(bytes: impl IntoIterator<Item = u8>, mut h: u64) -> u64 {
     h
 }
 
-/// Runs frames `xs` (C, H, W, back to back) with the stream options `opts` through a
-/// copy of the design in `dir` whose top logs every stream's handshakes, and names the
-/// first layer whose values differ from the model (`first` numbers the first frame in
-/// the message), or None when every stream matches. The design is recomputed from the manifest's folding; its engines'
-/// Verilog is the one in `dir`, so a broken file is diagnosed as it is.
-pub fn diagnose(
-    net: &Network,
-    dir: &Path,
-    xs: &[i64],
-    opts: &StreamOptions,
-    m: &Manifest,
-    first: usize,
-) -> Result<Option<String>> {
+/// The design of the build folder `dir` (manifest `m`), recomputed from the manifest's
+/// folding; its top must be the manifest's.
+pub fn design_of(net: &Network, dir: &Path, m: &Manifest) -> Result<Design> {
     let text = std::fs::read_to_string(dir.join("manifest.json"))
         .map_err(|e| Error::new(format!("cannot read: {e}")).in_file(&dir.join("manifest.json")))?;
     let json: serde_json::Value = serde_json::from_str(&text)
@@ -330,6 +346,23 @@ pub fn diagnose(
             m.top, d.top
         )));
     }
+    Ok(d)
+}
+
+/// Runs frames `xs` (C, H, W, back to back) with the stream options `opts` through a
+/// copy of the design in `dir` whose top logs every stream's handshakes, and names the
+/// first layer whose values differ from the model (`first` numbers the first frame in
+/// the message), or None when every stream matches. The design is recomputed from the manifest's folding; its engines'
+/// Verilog is the one in `dir`, so a broken file is diagnosed as it is.
+pub fn diagnose(
+    net: &Network,
+    dir: &Path,
+    xs: &[i64],
+    opts: &StreamOptions,
+    m: &Manifest,
+    first: usize,
+) -> Result<Option<String>> {
+    let d = design_of(net, dir, m)?;
     // a folder per design (hash of its Verilog), so the probed build is cached too
     let mut h = fnv1a(d.top.bytes(), 0xcbf2_9ce4_8422_2325);
     for f in &m.verilog {
@@ -464,9 +497,15 @@ pub fn run(
     if let Some(l) = &c.first_layer {
         println!("{l}");
     }
+    // the cycle model's figures for these very frames, when run at full rate
+    let (model_interval, model_latency) = match c.predicted {
+        Some((Some(i), l)) => (format!(", {i:.1} by the cycle model"), format!(", {l} by the cycle model")),
+        Some((None, l)) => (String::new(), format!(", {l} by the cycle model")),
+        None => (String::new(), String::new()),
+    };
     match c.interval {
         Some(i) => println!(
-            "cycles per frame: {i:.1} measured{}, {} in the manifest ({:+.1} %)",
+            "cycles per frame: {i:.1} measured{}{model_interval}, {} in the manifest ({:+.1} %)",
             if args.stall > 0.0 {
                 " (with stalls)"
             } else {
@@ -481,8 +520,8 @@ pub fn run(
         ),
     }
     println!(
-        "latency: {} cycles measured on the first frame ({} the largest, frames queued), \
-         {} in the manifest",
+        "latency: {} cycles measured on the first frame ({} the largest, frames queued)\
+         {model_latency}, {} in the manifest",
         c.first_latency, c.max_latency, c.latency_cycles
     );
     if let Some(n) = &synthesised {

@@ -25,6 +25,7 @@ use crate::engines::residual_adder::{add_kind, AddSpec, MAX_INPUTS};
 use crate::engines::sliding_window::WindowConfig;
 use crate::engines::sumpool::SumConfig;
 use crate::engines::threshold_engine::ThresholdSpec;
+use crate::compile::timing::Timing;
 use crate::engines::Span;
 pub use crate::engines::{EngineKind, EngineSpec};
 use crate::stream::fifo::FifoSpec;
@@ -121,6 +122,18 @@ pub struct Design {
     pub output: usize,
     /// the folding the design was made for, per layer
     pub folds: Vec<Fold>,
+    /// the cycle model's interval and latency, once asked for
+    timing: TimingCache,
+}
+
+/// [`Design::timing`], computed once (designs compare equal whether or not computed).
+#[derive(Clone, Debug, Default)]
+struct TimingCache(std::sync::OnceLock<Timing>);
+
+impl PartialEq for TimingCache {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
 }
 
 /// A Verilog identifier from a network name.
@@ -187,6 +200,7 @@ impl Design {
             streams: b.streams,
             output,
             folds: folds.to_vec(),
+            timing: TimingCache::default(),
         })
     }
 
@@ -208,8 +222,19 @@ impl Design {
             .collect()
     }
 
-    /// Expected interval between frames: the slowest engine.
+    /// The interval and latency of the design's cycle model ([`Timing::of`]).
+    pub fn timing(&self) -> Timing {
+        *self.timing.0.get_or_init(|| Timing::of(self))
+    }
+
+    /// Cycles between frames at full rate, frames back to back (the cycle model's).
     pub fn cycles_per_frame(&self) -> u64 {
+        self.timing().interval
+    }
+
+    /// The slowest engine's cycles per frame: the interval the design would have if
+    /// its engines never held each other back.
+    pub fn slowest_engine_cycles(&self) -> u64 {
         self.engines
             .iter()
             .map(|e| e.cycles)
@@ -218,9 +243,15 @@ impl Design {
             .max(1)
     }
 
-    /// Expected cycles from a frame's first input beat to its last output beat: the
-    /// output stream's first beat plus one frame of output beats.
+    /// Cycles from a frame's first input beat to its last output beat, idle pipeline
+    /// (the cycle model's).
     pub fn latency_cycles(&self) -> u64 {
+        self.timing().latency
+    }
+
+    /// The stream estimate's latency (each stream's beats spread evenly between its
+    /// first and last; an upper bound, used to size the residual branches' FIFOs).
+    pub fn estimated_latency(&self) -> u64 {
         self.output().last
     }
 
@@ -317,10 +348,11 @@ impl Design {
             .map(|(i, _)| i)
             .unwrap_or(0);
         r += &format!(
-            "\ncycles per frame: {} (engine {slowest}, the slowest)\n\
-             latency: {} cycles (first input beat to last output beat)\n\
+            "\ncycles per frame: {} (cycle model; engine {slowest}, the slowest, takes {})\n\
+             latency: {} cycles (cycle model; first input beat to last output beat)\n\
              memory: {} bits\n",
             self.cycles_per_frame(),
+            self.slowest_engine_cycles(),
             self.latency_cycles(),
             self.engines.iter().map(|e| e.memory_bits).sum::<u64>()
         );

@@ -12,8 +12,14 @@ use crate::compile::design::Design;
 
 /// An engine's handshakes, cycle by cycle, from the first cycle after reset.
 pub trait StreamTiming {
-    /// Input `k`'s `in_ready` in this cycle (from the state only).
+    /// Input `k`'s `in_ready` in this cycle, from the state only (for an engine whose
+    /// readies also follow its inputs' valids, the adder: when every input offers).
     fn in_ready(&self, k: usize) -> bool;
+    /// Input `k`'s `in_ready` given every input's `in_valid` in this cycle (the adder
+    /// takes a beat from all inputs at once); by default [`Self::in_ready`].
+    fn in_ready_given(&self, k: usize, _in_valid: &[bool]) -> bool {
+        self.in_ready(k)
+    }
     /// Output `k`'s `out_valid` in this cycle (from the state only).
     fn out_valid(&self, k: usize) -> bool;
     /// The clock edge, given which inputs and outputs moved a beat in this cycle.
@@ -87,6 +93,7 @@ pub fn run(d: &Design, frames: usize) -> Vec<FrameTimes> {
     let mut in_fire: Vec<Vec<bool>> = d.engines.iter().map(|e| vec![false; e.inputs.len()]).collect();
     let mut out_fire: Vec<Vec<bool>> =
         d.engines.iter().map(|e| vec![false; e.outputs.len()]).collect();
+    let (mut valid, mut ready, mut offered) = (vec![false; n], vec![false; n], vec![]);
     // a design that stops moving for this long has a cycle model that deadlocks
     let idle_limit = 1_000_000u64;
     let (mut cycle, mut last_move) = (0u64, 0u64);
@@ -98,16 +105,23 @@ pub fn run(d: &Design, frames: usize) -> Vec<FrameTimes> {
             d.top
         );
         let mut moved = false;
+        // valids from the producers' states, then readies (which may follow them)
         for s in 0..n {
-            let valid = match producer[s] {
+            valid[s] = match producer[s] {
                 Some((i, k)) => engines[i].out_valid(k),
                 None => taken < total_in,
             };
-            let ready = match consumer[s] {
-                Some((i, k)) => engines[i].in_ready(k),
-                None => true,
-            };
-            let fire = valid && ready;
+        }
+        ready[d.output] = true;
+        for (i, e) in d.engines.iter().enumerate() {
+            offered.clear();
+            offered.extend(e.inputs.iter().map(|&x| valid[x]));
+            for (k, &s) in e.inputs.iter().enumerate() {
+                ready[s] = engines[i].in_ready_given(k, &offered);
+            }
+        }
+        for s in 0..n {
+            let fire = valid[s] && ready[s];
             if let Some((i, k)) = producer[s] {
                 out_fire[i][k] = fire;
             }

@@ -19,8 +19,8 @@
 use crate::compile::design::{Design, Elem};
 use crate::compile::emit::{engine, finish};
 use crate::compile::resources::{dot, Formula, Memory};
-use crate::engines::{Carries, EngineSpec};
-use crate::stream::skid_buffer::SkidBuffer;
+use crate::engines::{Carries, EngineSpec, StreamTiming};
+use crate::stream::skid_buffer::{SkidBuffer, SkidTiming};
 use bnnforge_model::kernels::int_width;
 use bnnforge_model::Kind;
 use bnnforge_model::Network;
@@ -293,6 +293,28 @@ impl<const N: usize, const IW: usize, const OB: usize, const OW: usize> Logic
     }
 }
 
+/// The cycle model of a [`ResidualAdder`]: its skid buffer; every input is ready
+/// when the skid buffer has room and all inputs offer a beat.
+#[derive(Clone, Debug, Default)]
+pub struct AddTiming {
+    skid: SkidTiming,
+}
+
+impl StreamTiming for AddTiming {
+    fn in_ready(&self, _k: usize) -> bool {
+        self.skid.in_ready()
+    }
+    fn in_ready_given(&self, _k: usize, in_valid: &[bool]) -> bool {
+        self.skid.in_ready() && in_valid.iter().all(|v| *v)
+    }
+    fn out_valid(&self, _k: usize) -> bool {
+        self.skid.out_valid()
+    }
+    fn clock(&mut self, in_fire: &[bool], out_fire: &[bool]) {
+        self.skid.clock(in_fire[0], out_fire[0]);
+    }
+}
+
 /// A [`ResidualAdder`] in a design: streams of `kinds`, `lanes` lanes each, frames of
 /// `beats`.
 #[derive(Clone, Debug, PartialEq)]
@@ -315,8 +337,8 @@ impl AddSpec {
 }
 
 impl EngineSpec for AddSpec {
-    fn timing(&self) -> Box<dyn crate::compile::timing::StreamTiming> {
-        todo!("cycle model")
+    fn timing(&self) -> Box<dyn StreamTiming> {
+        Box::new(AddTiming::default())
     }
     fn name(&self) -> &'static str {
         "add"
@@ -505,6 +527,7 @@ mod tests {
         for k in 1..kinds.len() {
             assert_eq!(tr.ins[k], tr.ins[0], "{label}: inputs taken apart");
         }
+        tr.assert_timing(&label, Box::new(AddTiming::default()));
     }
 
     const BIN: Kind = Kind::Binary;
@@ -570,6 +593,7 @@ mod tests {
         assert_eq!(tr.outs[0].len(), n);
         assert_eq!(tr.latency(), uut.latency());
         assert_eq!(tr.out_span(0), n, "not full rate");
+        tr.assert_timing("add of 4 at full rate", Box::new(AddTiming::default()));
     }
 
     #[test]

@@ -16,7 +16,8 @@
 use crate::compile::design::Design;
 use crate::compile::emit::{engine, finish};
 use crate::compile::resources::{dot, mem_sum, Formula, Memory};
-use crate::engines::{Carries, EngineSpec};
+use crate::engines::{Carries, EngineSpec, StreamTiming};
+use crate::stream::skid_buffer::SkidTiming;
 use bnnforge_model::Network;
 use rust_hdl::prelude::*;
 
@@ -210,6 +211,61 @@ impl<const W: usize, const A: usize> Logic for StreamFifo<W, A> {
 /// Cycles from a beat taken to the same beat offered, empty FIFO.
 pub const LATENCY: u64 = 3;
 
+/// The cycle model of a [`StreamFifo`]: the RAM's entry count and flags, the read
+/// register's valid (`rv`), the output stage ([`SkidTiming`]) and `srbusy`, each
+/// updated as its register is.
+#[derive(Clone, Debug)]
+pub struct FifoTiming {
+    depth: usize,
+    count: usize,
+    full: bool,
+    nonempty: bool,
+    rv: bool,
+    srbusy: bool,
+    out: SkidTiming,
+}
+
+impl FifoTiming {
+    pub fn new(depth: usize) -> Self {
+        Self {
+            depth,
+            count: 0,
+            full: false,
+            nonempty: false,
+            rv: false,
+            srbusy: false,
+            out: SkidTiming::default(),
+        }
+    }
+}
+
+impl StreamTiming for FifoTiming {
+    fn in_ready(&self, _k: usize) -> bool {
+        !self.full
+    }
+    fn out_valid(&self, _k: usize) -> bool {
+        self.out.main_v
+    }
+    fn clock(&mut self, in_fire: &[bool], out_fire: &[bool]) {
+        let (write, taken) = (in_fire[0], out_fire[0]);
+        let mv = self.out.main_v;
+        let issue = self.nonempty && (!mv || taken || !self.srbusy);
+        self.srbusy = (mv && !taken && (self.out.skid_v || self.rv)) || issue;
+        if write && !issue {
+            self.count += 1;
+            self.nonempty = true;
+            self.full = self.count == self.depth;
+        }
+        if issue && !write {
+            self.count -= 1;
+            self.full = false;
+            self.nonempty = self.count != 0;
+        }
+        self.out.clock(self.rv, taken);
+        self.rv = issue;
+    }
+}
+
 /// A [`StreamFifo`] in a design: `depth` beats of `width` bits, frames of `beats`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct FifoSpec {
@@ -232,8 +288,8 @@ const FIFO_LUT: [f64; 4] = [18.712, 1.003, 5.651, 1.007];
 const FIFO_DFF: [f64; 4] = [14.887, 2.615, 3.219, 0.821];
 
 impl EngineSpec for FifoSpec {
-    fn timing(&self) -> Box<dyn crate::compile::timing::StreamTiming> {
-        todo!("cycle model")
+    fn timing(&self) -> Box<dyn StreamTiming> {
+        Box::new(FifoTiming::new(self.depth))
     }
     fn name(&self) -> &'static str {
         "fifo"
@@ -298,6 +354,7 @@ mod tests {
         let tr = sim_and_icarus(make, &data, &pat, verilog.then_some(name.as_str()));
         let label = format!("StreamFifo<{W}, {A}> depth {depth} p_in {p_in} p_out {p_out}");
         assert_eq!(tr.out_data(0), data[0], "{label}");
+        tr.assert_timing(&label, Box::new(FifoTiming::new(depth)));
         // occupancy never exceeds the capacity (and reaches it when the output stalls)
         let cap = depth + 2;
         let mut max_fill = 0;
@@ -338,6 +395,7 @@ mod tests {
         let tr = run_sim(StreamFifo::<8, 4>::new(10), &data, &pat);
         assert_eq!(tr.out_data(0), data[0]);
         assert_eq!(tr.taken_before(0, 40), fifo.capacity(), "capacity");
+        tr.assert_timing("StreamFifo<8, 4> depth 10 stalled", Box::new(FifoTiming::new(10)));
     }
 
     #[test]

@@ -19,8 +19,8 @@
 use crate::compile::design::Design;
 use crate::compile::emit::{engine, finish};
 use crate::compile::resources::{dot, Formula, Memory};
-use crate::engines::{Carries, EngineSpec};
-use crate::stream::skid_buffer::SkidBuffer;
+use crate::engines::{Carries, EngineSpec, StreamTiming};
+use crate::stream::skid_buffer::{SkidBuffer, SkidTiming};
 use bnnforge_model::Network;
 use rust_hdl::prelude::*;
 
@@ -136,14 +136,54 @@ pub struct ForkSpec {
     pub beats: usize,
 }
 
+/// The cycle model of a [`StreamFork`]: its input skid stage, the held beat's valid
+/// (`hv`) and which outputs have taken it.
+#[derive(Clone, Debug)]
+pub struct ForkTiming {
+    skid: SkidTiming,
+    hv: bool,
+    taken: Vec<bool>,
+}
+
+impl ForkTiming {
+    pub fn new(ways: usize) -> Self {
+        Self {
+            skid: SkidTiming::default(),
+            hv: false,
+            taken: vec![false; ways],
+        }
+    }
+}
+
+impl StreamTiming for ForkTiming {
+    fn in_ready(&self, _k: usize) -> bool {
+        self.skid.in_ready()
+    }
+    fn out_valid(&self, k: usize) -> bool {
+        self.hv && !self.taken[k]
+    }
+    fn clock(&mut self, in_fire: &[bool], out_fire: &[bool]) {
+        let advance = !self.hv || self.taken.iter().zip(out_fire).all(|(t, f)| *t || *f);
+        if advance {
+            self.hv = self.skid.main_v;
+            self.taken.iter_mut().for_each(|t| *t = false);
+        } else {
+            for (t, f) in self.taken.iter_mut().zip(out_fire) {
+                *t |= *f;
+            }
+        }
+        self.skid.clock(in_fire[0], advance);
+    }
+}
+
 /// StreamFork LUT4: coefficients of [1, ways²] (fitted with that feature).
 const FORK_LUT: [f64; 2] = [13.638, 0.402];
 /// StreamFork DFF: coefficients of [1, ways²].
 const FORK_DFF: [f64; 2] = [5.850, 1.162];
 
 impl EngineSpec for ForkSpec {
-    fn timing(&self) -> Box<dyn crate::compile::timing::StreamTiming> {
-        todo!("cycle model")
+    fn timing(&self) -> Box<dyn StreamTiming> {
+        Box::new(ForkTiming::new(self.ways))
     }
     fn name(&self) -> &'static str {
         "fork"
@@ -238,6 +278,7 @@ mod tests {
         for k in 0..N {
             assert_eq!(tr.out_data(k), data[0], "{label}, output {k}");
         }
+        tr.assert_timing(&label, Box::new(ForkTiming::new(N)));
     }
 
     #[test]

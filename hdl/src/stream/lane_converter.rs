@@ -23,7 +23,7 @@
 use crate::compile::design::Design;
 use crate::compile::emit::{engine, finish};
 use crate::compile::resources::{Formula, Memory};
-use crate::engines::{Carries, EngineSpec, Span};
+use crate::engines::{Carries, EngineSpec, Span, StreamTiming};
 use bnnforge_model::Network;
 use rust_hdl::prelude::*;
 
@@ -240,6 +240,47 @@ impl<const IB: usize, const IW: usize, const OW: usize, const BW: usize> Logic
     }
 }
 
+/// The cycle model of a [`LaneConverter`]: the elements buffered (`n`), the elements
+/// left of the frame on each side and the output register's valid.
+#[derive(Clone, Debug)]
+pub struct LanesTiming {
+    il: usize,
+    ol: usize,
+    room: usize,
+    frame: usize,
+    n: usize,
+    in_rem: usize,
+    out_rem: usize,
+    ov: bool,
+}
+
+impl StreamTiming for LanesTiming {
+    fn in_ready(&self, _k: usize) -> bool {
+        self.n <= self.room
+    }
+    fn out_valid(&self, _k: usize) -> bool {
+        self.ov
+    }
+    fn clock(&mut self, in_fire: &[bool], out_fire: &[bool]) {
+        let free = !self.ov || out_fire[0];
+        let kk = self.ol.min(self.out_rem);
+        let emit = free && self.n >= kk;
+        let k = if emit { kk } else { 0 };
+        let m = self.il.min(self.in_rem);
+        self.n -= k;
+        if in_fire[0] {
+            self.n += m;
+            self.in_rem = if self.in_rem == m { self.frame } else { self.in_rem - m };
+        }
+        if emit {
+            self.ov = true;
+            self.out_rem = if self.out_rem == kk { self.frame } else { self.out_rem - kk };
+        } else if free {
+            self.ov = false;
+        }
+    }
+}
+
 /// A [`LaneConverter`] in a design: `bits`-bit elements from `in_lanes` to `out_lanes`
 /// lanes (neither a multiple of the other), frames of `elements`.
 #[derive(Clone, Debug, PartialEq)]
@@ -285,8 +326,18 @@ const LANES_LUT: [f64; 3] = [267.100, 9.420, 4.167];
 const LANES_DFF: [f64; 3] = [64.904, 1.266, 0.000];
 
 impl EngineSpec for LanesSpec {
-    fn timing(&self) -> Box<dyn crate::compile::timing::StreamTiming> {
-        todo!("cycle model")
+    fn timing(&self) -> Box<dyn StreamTiming> {
+        let (il, ol, e) = (self.in_lanes, self.out_lanes, self.elements);
+        Box::new(LanesTiming {
+            il,
+            ol,
+            room: buffer_lanes(il, ol) - il,
+            frame: e,
+            n: 0,
+            in_rem: e,
+            out_rem: e,
+            ov: false,
+        })
     }
     fn name(&self) -> &'static str {
         "lanes"
@@ -380,10 +431,12 @@ pub(crate) mod tests {
     /// converter between `iw`- and `ow`-bit beats (`make`) under random stalls
     /// (`p_in`, `p_out`): the output is the frames repacked, each frame from a new beat
     /// with zero lanes past its end (the input's lanes there hold random bits); the run
-    /// is replayed in Icarus when `icarus` gives a scratch name's prefix.
+    /// is replayed in Icarus when `icarus` gives a scratch name's prefix; its handshakes
+    /// are those of the cycle model `model`.
     pub(crate) fn check_repacking<D: StreamDut>(
         rng: &mut impl Rng,
         make: impl Fn() -> D,
+        model: Box<dyn StreamTiming>,
         (ib, iw, ow): (usize, usize, usize),
         (elements, frames): (usize, usize),
         (p_in, p_out): (f64, f64),
@@ -407,6 +460,7 @@ pub(crate) mod tests {
             std::any::type_name::<D>()
         );
         assert_eq!(tr.out_data(0), want, "{label}");
+        tr.assert_timing(&label, model);
     }
 
     fn run<const IB: usize, const IW: usize, const OW: usize, const BW: usize>(
@@ -417,7 +471,8 @@ pub(crate) mod tests {
     ) {
         let make = || LaneConverter::<IB, IW, OW, BW>::new(elements);
         let icarus = verilog.then_some("lanes");
-        check_repacking(rng, make, (IB, IW, OW), (elements, frames), stalls, icarus);
+        let model = make().spec().timing();
+        check_repacking(rng, make, model, (IB, IW, OW), (elements, frames), stalls, icarus);
     }
 
     #[test]
@@ -453,6 +508,7 @@ pub(crate) mod tests {
         let pat = Pattern::full_rate(1, 1, cycles, 0..0);
         let tr = run_sim(LaneConverter::<IB, IW, OW, BW>::new(elements), &ins, &pat);
         assert_eq!(tr.out_data(0), want);
+        tr.assert_timing(&format!("{il} -> {ol}, E = {elements}"), uut.spec().timing());
         let ob = uut.out_beats() as usize;
         let ib = uut.in_beats() as usize;
         let latency = tr.latency();

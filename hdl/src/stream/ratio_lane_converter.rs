@@ -26,7 +26,7 @@ use crate::bits_to_hold;
 use crate::compile::design::Design;
 use crate::compile::emit::{engine, finish};
 use crate::compile::resources::{Formula, Memory};
-use crate::engines::{Carries, EngineSpec, Span};
+use crate::engines::{Carries, EngineSpec, Span, StreamTiming};
 use crate::stream::lane_converter::converter_span;
 use bnnforge_model::Network;
 use rust_hdl::prelude::*;
@@ -369,13 +369,122 @@ pub struct RatioLanesSpec {
     pub elements: usize,
 }
 
+/// The cycle model of a [`RatioLaneConverter`]: its counters (`j` within the wide beat,
+/// `fc` wide beats of the frame) and flags (`pend`, `busy`, the output's valid).
+#[derive(Clone, Debug)]
+pub struct RatioLanesTiming {
+    widen: bool,
+    single: bool,
+    m_last: usize,
+    r_last: usize,
+    fc_last: usize,
+    pend: bool,
+    busy: bool,
+    j: usize,
+    fc: usize,
+    ov: bool,
+}
+
+impl RatioLanesTiming {
+    fn fin(&self) -> bool {
+        let lim = if self.fc == self.fc_last {
+            self.r_last
+        } else {
+            self.m_last
+        };
+        self.j == lim
+    }
+    /// The frame's wide-beat counter after its wide beat ends.
+    fn next_fc(&self) -> usize {
+        if self.fc == self.fc_last {
+            0
+        } else {
+            self.fc + 1
+        }
+    }
+}
+
+impl StreamTiming for RatioLanesTiming {
+    fn in_ready(&self, _k: usize) -> bool {
+        if !self.widen {
+            !self.busy
+        } else if self.single {
+            !self.pend
+        } else {
+            !(self.ov && self.fin())
+        }
+    }
+    fn out_valid(&self, _k: usize) -> bool {
+        self.ov
+    }
+    fn clock(&mut self, in_fire: &[bool], out_fire: &[bool]) {
+        let free = !self.ov || out_fire[0];
+        let (take, fin, next_fc) = (in_fire[0], self.fin(), self.next_fc());
+        let mut ov = self.ov && !free;
+        if self.widen {
+            let pend = self.pend;
+            if self.single && pend && free {
+                ov = true;
+                self.pend = false;
+            }
+            if take {
+                self.j += 1;
+                if fin {
+                    self.j = 0;
+                    self.fc = next_fc;
+                    if self.single && (pend || !free) {
+                        self.pend = true;
+                    } else {
+                        ov = true;
+                    }
+                }
+            }
+        } else if self.busy {
+            if free {
+                ov = true;
+                self.j += 1;
+                if fin {
+                    (self.busy, self.j, self.fc) = (false, 0, next_fc);
+                }
+            }
+        } else if take {
+            self.busy = true;
+            if free {
+                ov = true;
+                self.j = 1;
+                if fin {
+                    (self.busy, self.j, self.fc) = (false, 0, next_fc);
+                }
+            }
+        }
+        self.ov = ov;
+    }
+}
+
 /// Ratio lane converter LUT4: coefficients of [1, select bits, JB, FB if the frame's
 /// last beat is special, masked bits].
 const RATIO_LUT: [f64; 5] = [4.216, 0.963, 1.619, 1.719, 0.133];
 
 impl EngineSpec for RatioLanesSpec {
-    fn timing(&self) -> Box<dyn crate::compile::timing::StreamTiming> {
-        todo!("cycle model")
+    fn timing(&self) -> Box<dyn StreamTiming> {
+        let (il, ol, e) = (self.in_lanes, self.out_lanes, self.elements);
+        let widen = ol > il;
+        let m = il.max(ol) / il.min(ol);
+        let (in_beats, out_beats) = (e.div_ceil(il), e.div_ceil(ol));
+        let wide_beats = in_beats.min(out_beats);
+        let r = in_beats.max(out_beats) - (wide_beats - 1) * m;
+        Box::new(RatioLanesTiming {
+            widen,
+            single: widen && r == 1,
+            m_last: m - 1,
+            r_last: r - 1,
+            fc_last: wide_beats - 1,
+            pend: false,
+            busy: false,
+            j: 0,
+            fc: 0,
+            ov: false,
+        })
     }
     fn name(&self) -> &'static str {
         "lanes"
@@ -478,7 +587,8 @@ mod tests {
     ) {
         let make = || RatioLaneConverter::<IB, IW, OW, JB, FB>::new(elements);
         let icarus = verilog.then_some("ratio_lanes");
-        check_repacking(rng, make, (IB, IW, OW), (elements, frames), stalls, icarus);
+        let model = make().spec().timing();
+        check_repacking(rng, make, model, (IB, IW, OW), (elements, frames), stalls, icarus);
     }
 
     #[test]
@@ -536,6 +646,7 @@ mod tests {
             &pat,
         );
         assert_eq!(tr.out_data(0), want);
+        tr.assert_timing(&format!("{il} -> {ol}, E = {elements}"), uut.spec().timing());
         let (ob, ib) = (uut.out_beats() as usize, uut.in_beats() as usize);
         let latency = tr.latency();
         // every frame after the first: the cycles between its first beats and the

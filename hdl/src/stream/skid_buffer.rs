@@ -76,6 +76,48 @@ impl<const W: usize> SkidBuffer<W> {
     }
 }
 
+/// The cycle model of a [`SkidBuffer`] (and of the same main + skid stage inside other
+/// blocks): its two valid flags, updated as the registers are.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SkidTiming {
+    pub main_v: bool,
+    pub skid_v: bool,
+}
+
+impl SkidTiming {
+    pub fn in_ready(&self) -> bool {
+        !self.skid_v
+    }
+    pub fn out_valid(&self) -> bool {
+        self.main_v
+    }
+    /// The edge: `offered` is the beat entering (`in_valid`, taken when ready), `out_fire`
+    /// the output's transfer (`out_ready` only matters while `main_v`).
+    pub fn clock(&mut self, offered: bool, out_fire: bool) {
+        if !self.main_v || out_fire {
+            if self.skid_v {
+                (self.main_v, self.skid_v) = (true, false);
+            } else {
+                self.main_v = offered;
+            }
+        } else if offered {
+            self.skid_v = true;
+        }
+    }
+}
+
+impl crate::compile::timing::StreamTiming for SkidTiming {
+    fn in_ready(&self, _k: usize) -> bool {
+        SkidTiming::in_ready(self)
+    }
+    fn out_valid(&self, _k: usize) -> bool {
+        SkidTiming::out_valid(self)
+    }
+    fn clock(&mut self, in_fire: &[bool], out_fire: &[bool]) {
+        SkidTiming::clock(self, in_fire[0], out_fire[0])
+    }
+}
+
 impl<const W: usize> Default for SkidBuffer<W> {
     fn default() -> Self {
         Self::new()
@@ -127,6 +169,7 @@ mod tests {
         let tr = sim_and_icarus(SkidBuffer::<W>::new, &data, &pat, Some(&name));
         let label = format!("SkidBuffer<{W}> p_in {p_in} p_out {p_out}");
         assert_eq!(tr.out_data(0), data[0], "{label}");
+        tr.assert_timing(&label, Box::new(SkidTiming::default()));
     }
 
     #[test]

@@ -189,7 +189,9 @@ impl Trace {
     /// and `out_ready`; panics at the first cycle that differs.
     pub fn assert_timing(&self, label: &str, mut model: Box<dyn StreamTiming>) {
         for (t, h) in self.handshakes.iter().enumerate() {
-            let in_ready: Vec<bool> = (0..h.in_ready.len()).map(|k| model.in_ready(k)).collect();
+            let in_ready: Vec<bool> = (0..h.in_ready.len())
+                .map(|k| model.in_ready_given(k, &h.in_valid))
+                .collect();
             let out_valid: Vec<bool> = (0..h.out_valid.len()).map(|k| model.out_valid(k)).collect();
             assert!(
                 in_ready == h.in_ready && out_valid == h.out_valid,
@@ -613,6 +615,7 @@ pub fn random_beats(rng: &mut impl Rng, n: usize, w: usize) -> Vec<u128> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::stream::fifo::{FifoTiming, StreamFifo};
     use crate::stream::skid_buffer::SkidBuffer;
 
     /// A register slice with the skid buffer's ports but a combinational `in_ready`:
@@ -641,5 +644,18 @@ endmodule
         let tr = run_sim(SkidBuffer::<8>::new(), &data, &pat);
         assert_eq!(tr.out_data(0), data[0]);
         icarus_replay("testbench_replay", ONE_ENTRY, &tr);
+    }
+
+    #[test]
+    #[should_panic(expected = "FIFO of 4 as one of 5: the cycle model differs from rust-hdl")]
+    fn the_cycle_check_finds_a_model_of_another_block() {
+        let mut rng = bnnforge_model::random::test_rng("testbench_cycle_model");
+        let data = vec![random_beats(&mut rng, 40, 8)];
+        // the output stalls from cycle 3 on: a FIFO of 5 entries (+ 2 in its output
+        // stage) takes a beat more than one of 4
+        let pat = Pattern::full_rate(1, 1, 30, 3..30);
+        let tr = run_sim(StreamFifo::<8, 3>::new(4), &data, &pat);
+        tr.assert_timing("FIFO of 4", Box::new(FifoTiming::new(4)));
+        tr.assert_timing("FIFO of 4 as one of 5", Box::new(FifoTiming::new(5)));
     }
 }
