@@ -29,7 +29,7 @@ use crate::compile::design::{Design, Elem};
 use crate::compile::emit::{engine, finish};
 use crate::compile::folding::{mac_dims, Fold};
 use crate::compile::resources::{dot, mem_sum, Formula, MemKind, Memory, Role};
-use crate::engines::{Carries, EngineSpec, Span};
+use crate::engines::{Carries, EngineSpec, Span, StreamTiming};
 use bnnforge_model::network::{Network, Op};
 use rust_hdl::prelude::*;
 
@@ -910,6 +910,121 @@ pub fn reset_drain(pe_latency: u64) -> u64 {
     ISSUE_TO_PE + pe_latency + THRESHOLD_LATENCY + 2
 }
 
+/// The cycle model of a result path that cannot stall (an [`MvtuControl`]'s, a
+/// threshold engine's): the credits, the drain counter, the results issued and still in
+/// the pipeline, and the [`CreditQueue`]'s write less read pointer and `valid` register.
+/// Exact: `room` (credits < 16, no drain) and `valid` are registers of these values, and
+/// every result is written `delay` cycles after its issue (issue waits for the drain).
+#[derive(Clone, Debug)]
+pub struct CreditTiming {
+    credits: u64,
+    drain: u64,
+    // bit d: a result issued d + 1 cycles ago
+    flight: u64,
+    delay: u64,
+    // entries written before this cycle and not popped (the queue's wp − rp)
+    stored: u64,
+    // the queue's `valid` register
+    nonempty: bool,
+}
+
+impl CreditTiming {
+    /// The state right after reset: `drain` cycles without issue, then a result issued
+    /// at t is written into the queue at t + `delay`.
+    pub fn new(drain: u64, delay: u64) -> Self {
+        assert!(
+            (1..64).contains(&delay),
+            "CreditTiming: delay {delay} not in 1..64"
+        );
+        CreditTiming {
+            credits: 0,
+            drain,
+            flight: 0,
+            delay,
+            stored: 0,
+            nonempty: false,
+        }
+    }
+
+    /// A result may issue in this cycle (the register `room`).
+    pub fn room(&self) -> bool {
+        self.credits < FIFO_DEPTH as u64 && self.drain == 0
+    }
+
+    /// The queue's `valid`.
+    pub fn out_valid(&self) -> bool {
+        self.nonempty
+    }
+
+    /// The clock edge: `issue` when a result issued in this cycle, `pop` when the
+    /// queue's head was taken.
+    pub fn clock(&mut self, issue: bool, pop: bool) {
+        assert!(
+            !pop || self.nonempty,
+            "CreditTiming: a pop from an empty queue"
+        );
+        assert!(!issue || self.room(), "CreditTiming: an issue without room");
+        let write = (self.flight >> (self.delay - 1)) & 1 == 1;
+        // the queue's valid: an entry written before this cycle and not popped in it
+        self.nonempty = self.stored - pop as u64 != 0;
+        self.stored = self.stored - pop as u64 + write as u64;
+        self.credits = self.credits + issue as u64 - pop as u64;
+        self.drain = self.drain.saturating_sub(1);
+        self.flight = ((self.flight << 1) | issue as u64) & ((1 << self.delay) - 1);
+    }
+}
+
+/// The cycle model of [`MvtuControl`] (of [`Mvtu`] and
+/// [`MvtuInt`](crate::engines::mvtu_int::MvtuInt)): the issue counters sf and nf and the
+/// result path ([`CreditTiming`]), a vector's result queued [`ISSUE_TO_PE`] + the PEs'
+/// latency (+ [`THRESHOLD_LATENCY`]) after its last beat issues. Exact: `in_ready` is
+/// the register room ∧ nf = 0, and a replaying fold (nf ≠ 0) issues whenever there is room.
+#[derive(Clone, Debug)]
+pub struct MvtuTiming {
+    sf: usize,
+    nf: usize,
+    sfs: usize,
+    nfs: usize,
+    results: CreditTiming,
+}
+
+impl MvtuTiming {
+    /// After reset, for `nf` neuron folds of `sf` beats, PEs of `pe_latency`, a fused
+    /// threshold or not.
+    pub fn new(nf: usize, sf: usize, pe_latency: u64, threshold: bool) -> Self {
+        assert!(nf >= 1 && sf >= 1, "MvtuTiming: NF = {nf} and SF = {sf}");
+        let thr = if threshold { THRESHOLD_LATENCY } else { 0 };
+        MvtuTiming {
+            sf: 0,
+            nf: 0,
+            sfs: sf,
+            nfs: nf,
+            results: CreditTiming::new(reset_drain(pe_latency), ISSUE_TO_PE + pe_latency + thr),
+        }
+    }
+}
+
+impl StreamTiming for MvtuTiming {
+    fn in_ready(&self, _k: usize) -> bool {
+        self.results.room() && self.nf == 0
+    }
+    fn out_valid(&self, _k: usize) -> bool {
+        self.results.out_valid()
+    }
+    fn clock(&mut self, in_fire: &[bool], out_fire: &[bool]) {
+        let fire = in_fire[0] || (self.nf != 0 && self.results.room());
+        let last = fire && self.sf + 1 == self.sfs;
+        if fire {
+            self.sf += 1;
+            if last {
+                self.sf = 0;
+                self.nf = (self.nf + 1) % self.nfs;
+            }
+        }
+        self.results.clock(last, out_fire[0]);
+    }
+}
+
 /// Matrix-vector(-threshold) unit (see the module documentation).
 #[derive(LogicBlock)]
 pub struct Mvtu<
@@ -1564,6 +1679,15 @@ impl MacSpec {
     pub fn cycles(&self) -> u64 {
         engine_cycles_per_frame(self.pixels, self.nf(), self.sf())
     }
+    /// The cycle model ([`MvtuTiming`]), PEs of `pe_latency`.
+    pub fn timing(&self, pe_latency: u64) -> Box<dyn StreamTiming> {
+        Box::new(MvtuTiming::new(
+            self.nf(),
+            self.sf(),
+            pe_latency,
+            self.threshold.is_some(),
+        ))
+    }
     /// First input beat to first output beat, PEs of `pe_latency`.
     pub fn latency(&self, pe_latency: u64) -> u64 {
         engine_latency(self.sf(), self.threshold.is_some(), pe_latency)
@@ -1684,8 +1808,8 @@ impl MvtuSpec {
 }
 
 impl EngineSpec for MvtuSpec {
-    fn timing(&self) -> Box<dyn crate::compile::timing::StreamTiming> {
-        todo!("cycle model")
+    fn timing(&self) -> Box<dyn StreamTiming> {
+        self.0.timing(PE_LATENCY)
     }
     fn name(&self) -> &'static str {
         "mvtu"
@@ -1898,7 +2022,25 @@ mod tests {
         let name = format!("mvtu_{}_{}_{}", info.n, info.out, info.pe);
         let icarus = verilog.then_some(name.as_str());
         let frames = c.frames.len();
-        let full = check_engine(&label, build, &beats, &want, frames, timing, rng, icarus, None);
+        let fold = Fold { pe, simd: SIMD };
+        let spec = MvtuSpec::new(&c.net, 0, c.threshold.then_some(1), fold, IW, flag);
+        assert_eq!(
+            (spec.0.nf(), spec.0.sf(), spec.0.threshold.is_some()),
+            (info.nf, info.sf, info.threshold),
+            "test setup: the spec is another engine"
+        );
+        let model = || spec.timing();
+        let full = check_engine(
+            &label,
+            build,
+            &beats,
+            &want,
+            frames,
+            timing,
+            rng,
+            icarus,
+            Some(&model),
+        );
         full.assert_cycles_per_frame(frames, timing.0, &label);
     }
 

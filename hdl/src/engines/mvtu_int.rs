@@ -531,7 +531,7 @@ const MVTU_INT_DFF: [f64; 8] = [51.737, 2.265, 2.907, 0.096, 1.356, 0.284, 1.630
 
 impl EngineSpec for MvtuIntSpec {
     fn timing(&self) -> Box<dyn crate::compile::timing::StreamTiming> {
-        todo!("cycle model")
+        self.0.timing(INT_PE_LATENCY)
     }
     fn name(&self) -> &'static str {
         "mvtu_int"
@@ -713,7 +713,28 @@ mod tests {
         let name = format!("mvtu_int_{}_{}_{}_{IB}", info.n, info.out, info.pe);
         let icarus = verilog.then_some(name.as_str());
         let frames = c.frames.len();
-        let full = check_engine(&label, build, &beats, &want, frames, timing, rng, icarus, None);
+        let fold = Fold {
+            pe: c.pe,
+            simd: SIMD,
+        };
+        let spec = MvtuIntSpec::new(&c.net, c.mac, c.threshold, fold, IW);
+        assert_eq!(
+            (spec.0.nf(), spec.0.sf(), spec.0.threshold.is_some()),
+            (info.nf, info.sf, info.threshold),
+            "test setup: the spec is another engine"
+        );
+        let model = || spec.timing();
+        let full = check_engine(
+            &label,
+            build,
+            &beats,
+            &want,
+            frames,
+            timing,
+            rng,
+            icarus,
+            Some(&model),
+        );
         full.assert_cycles_per_frame(frames, timing.0, &label);
     }
 

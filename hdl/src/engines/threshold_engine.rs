@@ -22,8 +22,8 @@ use crate::blocks::threshold_unit::ThresholdUnit;
 use crate::compile::design::{Design, Elem};
 use crate::compile::emit::{engine, finish};
 use crate::compile::resources::{dot, mem_sum, Formula, Memory, Role};
-use crate::engines::mvtu::{queue_copies, CreditQueue, LaneInsert, FIFO_DEPTH};
-use crate::engines::{Carries, EngineSpec};
+use crate::engines::mvtu::{queue_copies, CreditQueue, CreditTiming, LaneInsert, FIFO_DEPTH};
+use crate::engines::{Carries, EngineSpec, StreamTiming};
 
 /// First input beat to first output beat: the [`ThresholdUnit`]'s 3 cycles and the 2
 /// through the [`CreditQueue`].
@@ -400,6 +400,24 @@ pub fn frame_cycles(elements: usize, lanes: usize) -> u64 {
     (elements / lanes) as u64
 }
 
+/// The cycle model of a [`ThresholdEngine`]: its result path ([`CreditTiming`]), each
+/// beat taken a result queued the [`ThresholdUnit`]'s 3 cycles later. Exact: `in_ready`
+/// is the register room, and no other state decides a handshake.
+#[derive(Clone, Debug)]
+pub struct ThresholdTiming(CreditTiming);
+
+impl StreamTiming for ThresholdTiming {
+    fn in_ready(&self, _k: usize) -> bool {
+        self.0.room()
+    }
+    fn out_valid(&self, _k: usize) -> bool {
+        self.0.out_valid()
+    }
+    fn clock(&mut self, in_fire: &[bool], out_fire: &[bool]) {
+        self.0.clock(in_fire[0], out_fire[0]);
+    }
+}
+
 /// A [`ThresholdEngine`] in a design: standalone threshold layer `layer` at `lanes`
 /// lanes.
 #[derive(Clone, Debug, PartialEq)]
@@ -465,8 +483,11 @@ const THRESHOLD_LUT: [f64; 3] = [10.390, 1.064, 2.689];
 const THRESHOLD_DFF: [f64; 4] = [43.858, 2.439, 0.000, 0.084];
 
 impl EngineSpec for ThresholdSpec {
-    fn timing(&self) -> Box<dyn crate::compile::timing::StreamTiming> {
-        todo!("cycle model")
+    fn timing(&self) -> Box<dyn StreamTiming> {
+        Box::new(ThresholdTiming(CreditTiming::new(
+            self.ready_after_reset(),
+            crate::blocks::threshold_unit::LATENCY,
+        )))
     }
     fn name(&self) -> &'static str {
         "threshold"
@@ -678,7 +699,24 @@ mod tests {
         let timing = (u.cycles_per_frame(), u.latency());
         let name = format!("thr_engine_{IB}_{B}_{l}");
         let icarus = verilog.then_some(name.as_str());
-        let full = check_engine(&label, build, &beats, &want, n_frames, timing, rng, icarus, None);
+        let spec = ThresholdSpec::new(&net, 0, l);
+        assert_eq!(
+            spec.generics(),
+            [IB, IW, Y, U, K, B, CA, OW],
+            "test setup: spec"
+        );
+        let model = || spec.timing();
+        let full = check_engine(
+            &label,
+            build,
+            &beats,
+            &want,
+            n_frames,
+            timing,
+            rng,
+            icarus,
+            Some(&model),
+        );
         full.assert_cycles_per_frame(n_frames, timing.0, &label);
     }
 
