@@ -64,37 +64,52 @@ fn sim(model: &Path, design: &Path, input: &Path, stall: f64, seed: u64) -> Resu
     }
 }
 
-/// (measured, manifest) cycles per frame from sim's summary.
-fn interval(summary: &str) -> (f64, f64) {
+/// (measured, cycle model, manifest) mean cycles per frame from a full-rate sim's
+/// summary.
+fn interval(summary: &str) -> (f64, f64, f64) {
     let line = summary
         .lines()
-        .find(|l| l.starts_with("cycles per frame:") && l.contains("measured"))
-        .unwrap_or_else(|| panic!("no measured interval in:\n{summary}"));
+        .find(|l| l.starts_with("cycles per frame:") && l.contains("by the cycle model"))
+        .unwrap_or_else(|| panic!("no measured and modelled interval in:\n{summary}"));
     let nums: Vec<f64> = line
         .split(|c: char| !(c.is_ascii_digit() || c == '.'))
         .filter_map(|t| t.parse().ok())
         .collect();
-    (nums[0], nums[1])
+    (nums[0], nums[1], nums[2])
 }
 
-/// (measured on the first frame, manifest) latency in cycles from sim's summary.
-fn latency(summary: &str) -> (u64, u64) {
+/// (measured on the first frame, cycle model, manifest) latency in cycles from a
+/// full-rate sim's summary.
+fn latency(summary: &str) -> (u64, u64, u64) {
     let line = summary
         .lines()
-        .find(|l| l.starts_with("latency:"))
-        .unwrap_or_else(|| panic!("no latency in:\n{summary}"));
+        .find(|l| l.starts_with("latency:") && l.contains("by the cycle model"))
+        .unwrap_or_else(|| panic!("no measured and modelled latency in:\n{summary}"));
     let nums: Vec<u64> = line
         .split(|c: char| !c.is_ascii_digit())
         .filter_map(|t| t.parse().ok())
         .collect();
-    (nums[0], *nums.last().unwrap())
+    (nums[0], nums[2], nums[3])
 }
 
-fn within_5_percent(what: &str, summary: &str) {
-    let (measured, expected) = interval(summary);
+/// The design's cycle model gives the interval and latency Verilator measured on these
+/// frames, to the cycle, and the manifest's latency; the manifest's interval (the
+/// steady state) is the measured mean within `tolerance` (a fraction).
+fn timing_is_the_cycle_models(what: &str, summary: &str, tolerance: f64) {
+    let (measured, model, manifest) = interval(summary);
+    assert_eq!(
+        measured, model,
+        "{what}: {measured} cycles per frame measured, {model} by the cycle model"
+    );
     assert!(
-        (measured - expected).abs() <= 0.05 * expected,
-        "{what}: measured {measured} cycles per frame, the manifest says {expected}"
+        (measured - manifest).abs() <= tolerance * manifest,
+        "{what}: {measured} cycles per frame measured, the manifest says {manifest}"
+    );
+    let (measured, model, manifest) = latency(summary);
+    assert_eq!(
+        (measured, model),
+        (manifest, manifest),
+        "{what}: latency measured, by the cycle model, in the manifest"
     );
 }
 
@@ -161,13 +176,7 @@ fn shipped_networks_are_golden_and_cosimulate_bit_exact() {
         };
         let s = sim(&model, &golden, &input, 0.0, 1).unwrap_or_else(|e| panic!("{name}: {e}"));
         println!("{name}, full rate:\n{s}");
-        within_5_percent(name, &s);
-        // the stream timing model follows every engine of these designs to the cycle
-        let (measured, manifest) = latency(&s);
-        assert_eq!(
-            measured, manifest,
-            "{name}: first-frame latency at full rate:\n{s}"
-        );
+        timing_is_the_cycle_models(&format!("{name}:\n{s}"), &s, 0.0);
         let s = sim(&model, &golden, &input, 0.3, 7).unwrap_or_else(|e| panic!("{name}: {e}"));
         println!("{name}, 30 % stalls on both streams:\n{s}");
     }
@@ -261,16 +270,10 @@ fn random_networks_cosimulate_bit_exact_with_stalls() {
         );
         let s = sim(&model, &design, &input, 0.0, seed).unwrap_or_else(|e| fail(&e));
         println!("seed {seed}, full rate: {}", s.lines().nth(1).unwrap_or(""));
-        within_5_percent(&format!("seed {seed}\n{replay}"), &s);
-        // the stream timing model is exact or late, never early (an upper bound)
-        let (measured, manifest) = latency(&s);
-        println!("seed {seed}: latency {measured} cycles measured, {manifest} in the manifest");
-        if measured > manifest {
-            fail(&format!(
-                "first-frame latency {measured} cycles at full rate, above the manifest's \
-                 {manifest}"
-            ));
-        }
+        println!("seed {seed}, full rate: {}", s.lines().nth(2).unwrap_or(""));
+        // six frames from reset: a start-up transient may move their mean off the
+        // steady state a little
+        timing_is_the_cycle_models(&format!("seed {seed}\n{replay}"), &s, 0.05);
     }
     println!("{built} networks linted and co-simulated, {synthesised} synthesised");
     assert_eq!(
@@ -301,7 +304,7 @@ fn a_wide_add_cosimulates_bit_exact() {
     println!("30 % stalls:\n{s}");
     let s = sim(&model, &design, &input, 0.0, 5).unwrap_or_else(|e| panic!("{e}"));
     println!("full rate:\n{s}");
-    within_5_percent("wide add", &s);
+    timing_is_the_cycle_models(&format!("wide add:\n{s}"), &s, 0.0);
 }
 
 /// Weights changed in the generated Verilog: `bnnforge sim` must fail (exit 1) naming
@@ -503,9 +506,5 @@ fn convs_with_padding_at_least_the_kernel_cosimulate_bit_exact() {
     println!("30 % stalls:\n{s}");
     let s = sim(&model, &design, &input, 0.0, seed).unwrap_or_else(|e| panic!("{e}"));
     println!("full rate:\n{s}");
-    let (measured, manifest) = interval(&s);
-    assert_eq!(measured, manifest, "cycles per frame at full rate:\n{s}");
-    // the manifest's latency bounds the first frame's (padding windows drain late)
-    let (measured, manifest) = latency(&s);
-    assert!(measured <= manifest, "latency above the manifest's:\n{s}");
+    timing_is_the_cycle_models(&format!("padding beyond the kernel:\n{s}"), &s, 0.0);
 }

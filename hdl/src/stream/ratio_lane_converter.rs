@@ -156,14 +156,14 @@ impl<const IB: usize, const IW: usize, const OW: usize, const JB: usize, const F
             elements.div_ceil(il.max(ol)),
             g[4]
         );
-        let widen = ol > il;
-        let m = il.max(ol) / il.min(ol);
-        let (in_beats, out_beats) = (elements.div_ceil(il), elements.div_ceil(ol));
-        let wide_beats = in_beats.min(out_beats);
-        // narrow beats in the frame's last wide beat
-        let r = in_beats.max(out_beats) - (wide_beats - 1) * m;
+        let Shape {
+            widen,
+            m,
+            wide_beats,
+            r,
+        } = Shape::of(il, ol, elements);
         // lanes of the frame's last input beat that belong to the frame
-        let tail = elements - (in_beats - 1) * il;
+        let tail = elements - (elements.div_ceil(il) - 1) * il;
         let c16 = |v: usize| Constant::new((v as u64).into());
         Self {
             clock: Default::default(),
@@ -369,6 +369,29 @@ pub struct RatioLanesSpec {
     pub elements: usize,
 }
 
+/// A frame's beats in a ratio converter: `widen` (OL > IL), the ratio `m`, the wide
+/// beats per frame and `r`, the narrow beats in the frame's last wide beat.
+struct Shape {
+    widen: bool,
+    m: usize,
+    wide_beats: usize,
+    r: usize,
+}
+
+impl Shape {
+    fn of(il: usize, ol: usize, elements: usize) -> Shape {
+        let m = il.max(ol) / il.min(ol);
+        let (in_beats, out_beats) = (elements.div_ceil(il), elements.div_ceil(ol));
+        let wide_beats = in_beats.min(out_beats);
+        Shape {
+            widen: ol > il,
+            m,
+            wide_beats,
+            r: in_beats.max(out_beats) - (wide_beats - 1) * m,
+        }
+    }
+}
+
 /// The cycle model of a [`RatioLaneConverter`]: its counters (`j` within the wide beat,
 /// `fc` wide beats of the frame) and flags (`pend`, `busy`, the output's valid).
 #[derive(Clone, Debug)]
@@ -467,12 +490,12 @@ const RATIO_LUT: [f64; 5] = [4.216, 0.963, 1.619, 1.719, 0.133];
 
 impl EngineSpec for RatioLanesSpec {
     fn timing(&self) -> Box<dyn StreamTiming> {
-        let (il, ol, e) = (self.in_lanes, self.out_lanes, self.elements);
-        let widen = ol > il;
-        let m = il.max(ol) / il.min(ol);
-        let (in_beats, out_beats) = (e.div_ceil(il), e.div_ceil(ol));
-        let wide_beats = in_beats.min(out_beats);
-        let r = in_beats.max(out_beats) - (wide_beats - 1) * m;
+        let Shape {
+            widen,
+            m,
+            wide_beats,
+            r,
+        } = Shape::of(self.in_lanes, self.out_lanes, self.elements);
         Box::new(RatioLanesTiming {
             widen,
             single: widen && r == 1,
