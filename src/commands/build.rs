@@ -246,6 +246,23 @@ fn manifest(
     serde_json::to_string_pretty(&v).expect("json") + "\n"
 }
 
+/// The report's efficiency line: binary MACs per cycle, and per cycle per LUT4 of
+/// `lut4` (the estimate here; `synth` gives yosys's).
+pub fn efficiency(net: &Network, d: &Design, lut4: u64) -> String {
+    let macs: u64 = bnnforge_model::info::layer_stats(net)
+        .iter()
+        .filter(|s| s.binary_macs)
+        .map(|s| s.macs)
+        .sum();
+    let per_cycle = macs as f64 / d.cycles_per_frame() as f64;
+    format!(
+        "efficiency: {macs} binary MACs per frame in {} cycles: {per_cycle:.1} per cycle, \
+         {:.3} per cycle per LUT4 ({lut4} LUT4)\n",
+        d.cycles_per_frame(),
+        per_cycle / lut4.max(1) as f64
+    )
+}
+
 /// The report's budget lines (a budget build only).
 fn budget_report(b: &BudgetInfo, est: &Estimate, d: &Design) -> String {
     format!(
@@ -317,10 +334,11 @@ pub fn build_how(model: &Path, out: &Path, how: &How) -> Result<Built> {
         write(
             "report.txt",
             &format!(
-                "{}\n{}\n{}{}",
+                "{}\n{}\n{}{}{}",
                 GENERATED_HEADER.replacen("//", "#", 1),
                 d.report(&net),
                 bnnforge_hdl::compile::resources::report(&d, &est),
+                efficiency(&net, &d, est.total.lut4),
                 budget
                     .as_ref()
                     .map(|b| budget_report(b, &est, &d))
@@ -364,6 +382,34 @@ pub fn build_how(model: &Path, out: &Path, how: &How) -> Result<Built> {
     Ok(built)
 }
 
+/// Why `d` runs slower than `--target-cycles t`: the engine that limits it.
+pub fn unmet_target(d: &Design, t: u64) -> String {
+    let (i, cycles) = d.slowest_engine();
+    let e = &d.engines[i];
+    let layers = if e.layers.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", e.layers.join("+"))
+    };
+    let why = if cycles > t {
+        format!(
+            "engine {i}, {}{layers}, takes {cycles} cycles a frame: the planner cannot \
+             fold it further",
+            e.kind.name()
+        )
+    } else {
+        format!(
+            "every engine takes at most {t} cycles, but they hold each other back (the \
+             slowest, engine {i}, {}{layers}, takes {cycles})",
+            e.kind.name()
+        )
+    };
+    format!(
+        "--target-cycles {t} not reached: {} cycles per frame; {why}",
+        d.cycles_per_frame()
+    )
+}
+
 pub fn run(model: &Path, out: &Path, how: &How) -> Result<()> {
     let b = build_how(model, out, how)?;
     let d = &b.design;
@@ -388,6 +434,14 @@ pub fn run(model: &Path, out: &Path, how: &How) -> Result<()> {
             _ => String::new(),
         }
     );
+    if let How::Plan {
+        target: Some(t), ..
+    } = how
+    {
+        if d.cycles_per_frame() > *t {
+            println!("note: {}", unmet_target(d, *t));
+        }
+    }
     println!("report: {}", b.out.join("report.txt").display());
     Ok(())
 }

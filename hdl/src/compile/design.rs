@@ -235,12 +235,17 @@ impl Design {
     /// The slowest engine's cycles per frame: the interval the design would have if
     /// its engines never held each other back.
     pub fn slowest_engine_cycles(&self) -> u64 {
+        self.slowest_engine().1.max(1)
+    }
+
+    /// The slowest engine (the first of equals) and its cycles per frame.
+    pub fn slowest_engine(&self) -> (usize, u64) {
         self.engines
             .iter()
-            .map(|e| e.cycles)
-            .max()
-            .unwrap_or(1)
-            .max(1)
+            .enumerate()
+            .max_by_key(|(i, e)| (e.cycles, usize::MAX - i))
+            .map(|(i, e)| (i, e.cycles))
+            .unwrap_or((0, 0))
     }
 
     /// Cycles from a frame's first input beat to its last output beat, idle pipeline
@@ -335,13 +340,7 @@ impl Design {
                 e.acc_bits.map_or("-".to_string(), |a| a.to_string())
             );
         }
-        let slowest = self
-            .engines
-            .iter()
-            .enumerate()
-            .max_by_key(|(i, e)| (e.cycles, usize::MAX - i))
-            .map(|(i, _)| i)
-            .unwrap_or(0);
+        let slowest = self.slowest_engine().0;
         r += &format!(
             "\ncycles per frame: {} (cycle model; engine {slowest}, the slowest, takes {})\n\
              latency: {} cycles (cycle model; first input beat to last output beat)\n\
