@@ -18,6 +18,7 @@
 use crate::compile::design::Design;
 use crate::compile::emit::{engine, finish};
 use crate::compile::resources::{dot, mem_sum, Formula, MemKind, Memory};
+use crate::compile::timing::StreamTiming;
 use crate::engines::{Carries, EngineSpec, Pace};
 use bnnforge_model::Network;
 use rust_hdl::prelude::*;
@@ -373,8 +374,8 @@ impl ReorderSpec {
 }
 
 impl EngineSpec for ReorderSpec {
-    fn timing(&self) -> Box<dyn crate::compile::timing::StreamTiming> {
-        todo!("cycle model")
+    fn timing(&self) -> Box<dyn StreamTiming> {
+        Box::new(ReorderTiming::new(self))
     }
     fn name(&self) -> &'static str {
         "reorder"
@@ -417,6 +418,90 @@ impl EngineSpec for ReorderSpec {
     }
     fn carries(&self) -> Carries {
         Carries::Chw
+    }
+}
+
+/// The cycle model of a [`ChwReorder`]: the write position within its bank, the frames
+/// held (`frames`), the read position (pixel, plane) within its bank, the read in flight
+/// (`rv`) and the output registers' valid bits (`mv`, `sv`); the block's `issue` reads
+/// `out_ready` only where `out_valid` is high, so the edge sees it as the output's fire.
+#[derive(Clone, Debug)]
+pub struct ReorderTiming {
+    /// N − 1, H·W − 1, C − 1: the last write of a bank, pixel of a plane, plane.
+    nl: usize,
+    pixl: usize,
+    cl: usize,
+    /// `wptr` mod N.
+    w: usize,
+    frames: u8,
+    rpix: usize,
+    /// `rstart` less its bank's base.
+    plane: usize,
+    rv: bool,
+    mv: bool,
+    sv: bool,
+}
+
+impl ReorderTiming {
+    /// The state right after reset of the reorder `s`.
+    pub fn new(s: &ReorderSpec) -> Self {
+        ReorderTiming {
+            nl: s.elements() - 1,
+            pixl: s.h * s.w - 1,
+            cl: s.c - 1,
+            w: 0,
+            frames: 0,
+            rpix: 0,
+            plane: 0,
+            rv: false,
+            mv: false,
+            sv: false,
+        }
+    }
+}
+
+impl StreamTiming for ReorderTiming {
+    fn in_ready(&self, _k: usize) -> bool {
+        self.frames != 2
+    }
+    fn out_valid(&self, _k: usize) -> bool {
+        self.mv
+    }
+    fn clock(&mut self, in_fire: &[bool], out_fire: &[bool]) {
+        let write = in_fire[0];
+        // `!mv || out_ready`: main is free or being taken
+        let free = !self.mv || out_fire[0];
+        let issue = self.frames != 0 && (free || (!self.sv && !self.rv));
+        let wdone = write && self.w == self.nl;
+        let plane_end = self.rpix == self.pixl;
+        let rdone = issue && plane_end && self.plane == self.cl;
+        if write {
+            self.w = if wdone { 0 } else { self.w + 1 };
+        }
+        if issue {
+            if plane_end {
+                self.rpix = 0;
+                self.plane = if rdone { 0 } else { self.plane + 1 };
+            } else {
+                self.rpix += 1;
+            }
+        }
+        if wdone && !rdone {
+            self.frames += 1;
+        }
+        if rdone && !wdone {
+            self.frames -= 1;
+        }
+        if free {
+            if self.sv {
+                (self.mv, self.sv) = (true, false);
+            } else {
+                self.mv = self.rv;
+            }
+        } else if self.rv {
+            self.sv = true;
+        }
+        self.rv = issue;
     }
 }
 
@@ -483,6 +568,7 @@ mod tests {
         let tr = sim_and_icarus(make, &data, &pat, icarus.then_some(name.as_str()));
         let label = format!("ChwReorder<{B}, {A}> [{c}, {h}, {w}] p_in {p_in} p_out {p_out}");
         assert_eq!(tr.out_data(0), want, "{label}");
+        tr.assert_timing(&label, make().spec().timing());
     }
 
     #[test]
@@ -513,9 +599,11 @@ mod tests {
         let frames = 4;
         let data = vec![random_beats(rng, frames * n, B)];
         let pat = Pattern::full_rate(1, 1, frames * n + n + 20, 0..0);
+        let model = uut.spec().timing();
         let tr = run_sim(uut, &data, &pat);
         let label = format!("ChwReorder<{B}, {A}> [{c}, {h}, {w}]");
         assert_eq!(tr.out_data(0), chw_of(&data[0], c, h, w), "{label}");
+        tr.assert_timing(&label, model);
         let outs: Vec<usize> = tr.outs[0].iter().map(|o| o.1).collect();
         let got_lat = tr.latency();
         let intervals: Vec<u64> = (1..frames)
@@ -556,9 +644,11 @@ mod tests {
         let stall = 3 * n + 30;
         let data = vec![random_beats(rng, frames * n, B)];
         let pat = Pattern::full_rate(1, 1, stall + frames * n + n + 30, 0..stall);
+        let model = uut.spec().timing();
         let tr = run_sim(uut, &data, &pat);
         let label = format!("ChwReorder<{B}, {A}> [{c}, {h}, {w}]");
         assert_eq!(tr.out_data(0), chw_of(&data[0], c, h, w), "{label}");
+        tr.assert_timing(&label, model);
         assert_eq!(tr.taken_before(0, stall), cap, "capacity {label}");
     }
 

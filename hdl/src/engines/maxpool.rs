@@ -23,8 +23,12 @@
 use crate::compile::design::Design;
 use crate::compile::emit::{engine, finish};
 use crate::compile::resources::{Formula, Memory};
+use crate::compile::timing::StreamTiming;
 use crate::engines::sliding_window::line_buffer_logic;
-use crate::engines::sliding_window::{LineRam, OutQueue, SlidingWindow, WindowConfig, MAX_CW};
+use crate::engines::sliding_window::{
+    LineRam, OutQueue, SlidingWindow, WindowConfig, WindowTiming, MAX_CW,
+};
+use crate::engines::sumpool::ReduceTiming;
 use crate::engines::{Carries, EngineSpec};
 use bnnforge_model::Network;
 use rust_hdl::prelude::*;
@@ -341,8 +345,8 @@ const MAXPOOL_LUT: [f64; 5] = [286.379, 5.059, 1.0, 8.231, 3.742];
 const MAXPOOL_DFF: [f64; 5] = [100.380, 4.661, 1.0, 3.307, 0.720];
 
 impl EngineSpec for PoolConfig {
-    fn timing(&self) -> Box<dyn crate::compile::timing::StreamTiming> {
-        todo!("cycle model")
+    fn timing(&self) -> Box<dyn StreamTiming> {
+        Box::new(PoolTiming::new(self))
     }
     fn name(&self) -> &'static str {
         "maxpool"
@@ -378,6 +382,39 @@ impl EngineSpec for PoolConfig {
     }
     fn carries(&self) -> Carries {
         Carries::Named
+    }
+}
+
+/// The cycle model of a [`MaxPool`]: its window's ([`WindowTiming`]) and its max stage's
+/// ([`ReduceTiming`] over k² positions), stepped together; the window's `out_ready` is
+/// the stage's, a function of the stage's registers, as in the block.
+#[derive(Clone, Debug)]
+pub struct PoolTiming {
+    window: WindowTiming,
+    stage: ReduceTiming,
+}
+
+impl PoolTiming {
+    /// The state right after reset of the pool `c`.
+    pub fn new(c: &PoolConfig) -> Self {
+        PoolTiming {
+            window: WindowTiming::new(&c.window()),
+            stage: ReduceTiming::new(c.channels / c.lanes, c.kernel * c.kernel),
+        }
+    }
+}
+
+impl StreamTiming for PoolTiming {
+    fn in_ready(&self, _k: usize) -> bool {
+        self.window.in_ready(0)
+    }
+    fn out_valid(&self, _k: usize) -> bool {
+        self.stage.valid()
+    }
+    fn clock(&mut self, in_fire: &[bool], out_fire: &[bool]) {
+        let take = self.window.out_valid(0) && self.stage.ready();
+        self.window.clock(in_fire, &[take]);
+        self.stage.clock(take, out_fire[0]);
     }
 }
 
@@ -468,7 +505,17 @@ mod tests {
         let make = || MaxPool::<W, CW, GW, PW>::new(&c);
         let name = format!("maxpool_{W}_{}x{}x{}", c.channels, c.height, c.width);
         let icarus = icarus.then_some(name.as_str());
-        let full = check_engine(&label, make, &beats, &want, frames, (cpf, lat), rng, icarus, None);
+        let full = check_engine(
+            &label,
+            make,
+            &beats,
+            &want,
+            frames,
+            (cpf, lat),
+            rng,
+            icarus,
+            Some(&|| c.timing()),
+        );
         let interval = full.last_frame_interval(frames);
         println!("{label}: frame interval {interval}, cycles_per_frame {cpf}");
         assert!(

@@ -24,6 +24,7 @@
 use crate::compile::design::Design;
 use crate::compile::emit::{engine, finish};
 use crate::compile::resources::{dot, mem_sum, Formula, Memory};
+use crate::compile::timing::StreamTiming;
 use crate::engines::{Carries, EngineSpec, Span};
 use bnnforge_model::Network;
 use rust_hdl::prelude::*;
@@ -172,8 +173,8 @@ impl WindowConfig {
         let (oh, ow) = self.out_hw();
         (oh * ow * self.kernel * self.kernel * self.channels / self.simd) as u64
     }
-    /// The frame interval of the engine's two flow-control rules, stepped cycle by
-    /// cycle at full rate (`stepped_cycles_per_frame`). It is max(input beats,
+    /// The frame interval of the engine's cycle model ([`WindowTiming`]), stepped cycle
+    /// by cycle at full rate (`stepped_cycles_per_frame`). It is max(input beats,
     /// output beats) when the writer can stay ahead of the reader across the frame
     /// boundary, but not on maps of few rows: a 1×4×3 map under a 2×2 kernel with 3
     /// line-buffer rows takes 26 cycles, not 24, because the next frame's second row
@@ -186,73 +187,29 @@ impl WindowConfig {
             self.stepped_cycles_per_frame()
         }
     }
-    /// The steady-state frame interval of the writer and reader rules of the module
-    /// documentation, one beat each per cycle when allowed, both deciding on the state
-    /// at the start of the cycle (as the registers do): the interval between the
-    /// reader's starts of its last two frames of 6. The queue and the RAM add a fixed
-    /// delay only. About 6 · (in + out) steps.
+    /// The steady-state frame interval of the window's cycle model ([`WindowTiming`])
+    /// at full rate (every input beat offered, the output always ready): the cycles
+    /// between the first output beats of the last two of 6 frames. About 6 · (in + out)
+    /// steps.
     fn stepped_cycles_per_frame(&self) -> u64 {
-        let (h, w, k, s, p) = (
-            self.height,
-            self.width,
-            self.kernel,
-            self.stride,
-            self.padding,
-        );
-        let (_, ow) = self.out_hw();
-        let r = self.rows();
-        let (in_px, out_px) = (
-            self.channels / self.in_lanes,
-            k * k * self.channels / self.simd,
-        );
-        let (in_beats, out_beats) = (self.in_beats() as usize, self.out_beats() as usize);
-        // beats taken in the current frame, writer frame − reader frame + 1
-        let (mut wt, mut rt, mut fd) = (0usize, 0usize, 1u8);
-        let mut starts = vec![];
+        let mut m = WindowTiming::new(self);
+        let out_beats = self.out_beats();
+        let limit = 8 * (self.in_beats() + out_beats) + 100;
+        let (mut given, mut starts) = (0u64, vec![]);
         let mut cycle = 0u64;
-        let limit = 8 * (in_beats + out_beats) as u64 + 100;
         while starts.len() < 6 {
             assert!(
                 cycle < limit,
-                "SlidingWindow: the flow-control model stalls for {self:?}"
+                "SlidingWindow: the cycle model stalls for {self:?}"
             );
-            let done = wt / in_px; // input pixels complete
-            let (oy, ox) = ((rt / out_px) / ow, (rt / out_px) % ow);
-            let top = (oy * s).saturating_sub(p).min(h - 1);
-            let row = done / w;
-            let write = match fd {
-                0 => true,
-                1 => row < top + r,
-                _ => row + h < top + r,
-            };
-            // in padded coordinates, as the registers hold them: the writer is at
-            // (p + done / W, p + done mod W), the window's last needed pixel at (ny, nx)
-            let ny = (oy * s + k - 1).min(h - 1 + p);
-            let nx = (ox * s + k - 1).min(w - 1 + p);
-            let (wy, wx) = (p + done / w, p + done % w);
-            let read = fd == 2 || (fd == 1 && (wy > ny || (wy == ny && wx > nx)));
-            let (mut wwrap, mut rwrap) = (false, false);
-            if read {
-                if rt == 0 {
+            let (take, give) = (m.in_ready(0), m.out_valid(0));
+            if give {
+                if given % out_beats == 0 {
                     starts.push(cycle);
                 }
-                rt += 1;
-                if rt == out_beats {
-                    (rt, rwrap) = (0, true);
-                }
+                given += 1;
             }
-            if write {
-                wt += 1;
-                if wt == in_beats {
-                    (wt, wwrap) = (0, true);
-                }
-            }
-            if wwrap && !rwrap {
-                fd += 1;
-            }
-            if rwrap && !wwrap {
-                fd -= 1;
-            }
+            m.clock(&[take], &[give]);
             cycle += 1;
         }
         starts[5] - starts[4]
@@ -944,8 +901,8 @@ pub(crate) fn line_buffer_logic(
 }
 
 impl EngineSpec for WindowConfig {
-    fn timing(&self) -> Box<dyn crate::compile::timing::StreamTiming> {
-        todo!("cycle model")
+    fn timing(&self) -> Box<dyn StreamTiming> {
+        Box::new(WindowTiming::new(self))
     }
     fn name(&self) -> &'static str {
         "window"
@@ -984,6 +941,192 @@ impl EngineSpec for WindowConfig {
     }
     fn carries(&self) -> Carries {
         Carries::Window
+    }
+}
+
+/// The cycle model of an [`OutQueue`]: its entry count, the only state behind its
+/// `out_valid`. Its arithmetic is the 2-bit registers' (modulo 4), so the model stays
+/// the hardware's even if an owner pushes into a full queue.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct QueueTiming {
+    n: u8,
+}
+
+impl QueueTiming {
+    /// `out_valid`: an entry is held.
+    pub fn valid(&self) -> bool {
+        self.n != 0
+    }
+    /// The owners' occupancy, entries + the beat in flight to the queue, as their
+    /// 2-bit sum.
+    pub fn occ(&self, in_flight: bool) -> u8 {
+        (self.n + in_flight as u8) & 3
+    }
+    /// The clock edge: `push` an entry, `pop` the head (taken by the consumer).
+    pub fn clock(&mut self, push: bool, pop: bool) {
+        let idx = self.n.wrapping_sub(pop as u8) & 3;
+        self.n = (idx + push as u8) & 3;
+    }
+}
+
+/// The cycle model of a [`SlidingWindow`]: the writer's counters (`gi`, `wcg`, `wxb`,
+/// `wyb`), the frame difference `fd`, the reader's kernel and output-pixel counters, the
+/// read in flight (`v1`) and the queue's count: exactly the registers `in_ready` (`wok`)
+/// and `out_valid` come from, updated by the block's own comparisons.
+#[derive(Clone, Debug)]
+pub struct WindowTiming {
+    // constants: last values of the counters, padding, rows
+    glast: usize,
+    cgl: usize,
+    p: usize,
+    wlb: usize,
+    hlb: usize,
+    h: usize,
+    r: usize,
+    kl: usize,
+    s: usize,
+    lastx: usize,
+    lasty: usize,
+    // writer
+    gi: usize,
+    wcg: usize,
+    wxb: usize,
+    wyb: usize,
+    fd: u8,
+    // reader
+    cg: usize,
+    kx: usize,
+    ky: usize,
+    oxs: usize,
+    oys: usize,
+    v1: bool,
+    queue: QueueTiming,
+}
+
+impl WindowTiming {
+    /// The state right after reset of the window `c`.
+    pub fn new(c: &WindowConfig) -> Self {
+        let (oh, ow) = c.out_hw();
+        let p = c.padding;
+        WindowTiming {
+            glast: c.simd / c.in_lanes - 1,
+            cgl: c.channels / c.simd - 1,
+            p,
+            wlb: c.width - 1 + p,
+            hlb: c.height - 1 + p,
+            h: c.height,
+            r: c.rows(),
+            kl: c.kernel - 1,
+            s: c.stride,
+            lastx: (ow - 1) * c.stride,
+            lasty: (oh - 1) * c.stride,
+            gi: 0,
+            wcg: 0,
+            wxb: p,
+            wyb: p,
+            fd: 1,
+            cg: 0,
+            kx: 0,
+            ky: 0,
+            oxs: 0,
+            oys: 0,
+            v1: false,
+            queue: QueueTiming::default(),
+        }
+    }
+
+    /// The writer may take a beat (`wok`).
+    fn wok(&self) -> bool {
+        // the reader's top row, clamped to the map's rows in padded coordinates
+        let top = self.oys.clamp(self.p, self.hlb);
+        match self.fd {
+            0 => true,
+            1 => self.wyb < top + self.r,
+            2 => self.wyb + self.h < top + self.r,
+            _ => false,
+        }
+    }
+
+    /// The reader issues a RAM read (or a pad word) this cycle (`go`).
+    fn go(&self) -> bool {
+        let ny = (self.oys + self.kl).min(self.hlb);
+        let nx = (self.oxs + self.kl).min(self.wlb);
+        let rdy =
+            self.fd == 2 || (self.fd == 1 && (self.wyb > ny || (self.wyb == ny && self.wxb > nx)));
+        rdy && self.queue.occ(self.v1) <= 2
+    }
+}
+
+impl StreamTiming for WindowTiming {
+    fn in_ready(&self, _k: usize) -> bool {
+        self.wok()
+    }
+    fn out_valid(&self, _k: usize) -> bool {
+        self.queue.valid()
+    }
+    fn clock(&mut self, in_fire: &[bool], out_fire: &[bool]) {
+        let go = self.go();
+        let mut wwrap = false;
+        if in_fire[0] {
+            if self.gi < self.glast {
+                self.gi += 1;
+            } else {
+                self.gi = 0;
+                if self.wcg < self.cgl {
+                    self.wcg += 1;
+                } else {
+                    self.wcg = 0;
+                    if self.wxb < self.wlb {
+                        self.wxb += 1;
+                    } else {
+                        self.wxb = self.p;
+                        if self.wyb < self.hlb {
+                            self.wyb += 1;
+                        } else {
+                            self.wyb = self.p;
+                            wwrap = true;
+                        }
+                    }
+                }
+            }
+        }
+        let mut rwrap = false;
+        if go {
+            if self.cg < self.cgl {
+                self.cg += 1;
+            } else {
+                self.cg = 0;
+                if self.kx < self.kl {
+                    self.kx += 1;
+                } else {
+                    self.kx = 0;
+                    if self.ky < self.kl {
+                        self.ky += 1;
+                    } else {
+                        self.ky = 0;
+                        if self.oxs < self.lastx {
+                            self.oxs += self.s;
+                        } else {
+                            self.oxs = 0;
+                            if self.oys < self.lasty {
+                                self.oys += self.s;
+                            } else {
+                                self.oys = 0;
+                                rwrap = true;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        if wwrap && !rwrap {
+            self.fd += 1;
+        }
+        if rwrap && !wwrap {
+            self.fd -= 1;
+        }
+        self.queue.clock(self.v1, out_fire[0]);
+        self.v1 = go;
     }
 }
 
@@ -1156,7 +1299,17 @@ mod tests {
         let (cpf, lat) = (uut.cycles_per_frame(), uut.latency());
         let make = || SlidingWindow::<IW, OW, CW>::new(&c);
         let icarus = icarus.then_some(name.as_str());
-        let full = check_engine(&label, make, &beats, &want, frames, (cpf, lat), rng, icarus, None);
+        let full = check_engine(
+            &label,
+            make,
+            &beats,
+            &want,
+            frames,
+            (cpf, lat),
+            rng,
+            icarus,
+            Some(&|| c.timing()),
+        );
         let interval = full.last_frame_interval(frames);
         println!("{label}: frame interval {interval}, cycles_per_frame {cpf}");
         let ob = c.out_beats() as usize;

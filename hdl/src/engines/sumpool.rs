@@ -23,7 +23,8 @@
 use crate::compile::design::Design;
 use crate::compile::emit::{engine, finish};
 use crate::compile::resources::{dot, mem_sum, Formula, Memory};
-use crate::engines::sliding_window::{LineRam, OutQueue, MAX_CW};
+use crate::compile::timing::StreamTiming;
+use crate::engines::sliding_window::{LineRam, OutQueue, QueueTiming, MAX_CW};
 use crate::engines::{Carries, EngineSpec, Pace};
 use bnnforge_model::kernels::int_width;
 use bnnforge_model::Network;
@@ -334,8 +335,12 @@ const SUMPOOL_LUT: [f64; 4] = [36.255, 4.414, 1.0, 1.375];
 const SUMPOOL_DFF: [f64; 4] = [18.302, 2.752, 1.0, 1.0];
 
 impl EngineSpec for SumConfig {
-    fn timing(&self) -> Box<dyn crate::compile::timing::StreamTiming> {
-        todo!("cycle model")
+    /// The accumulate stage over H·W positions: the block is that stage.
+    fn timing(&self) -> Box<dyn StreamTiming> {
+        Box::new(ReduceTiming::new(
+            self.channels / self.lanes,
+            self.height * self.width,
+        ))
     }
     fn name(&self) -> &'static str {
         "sumpool"
@@ -385,6 +390,76 @@ impl EngineSpec for SumConfig {
     }
     fn carries(&self) -> Carries {
         Carries::Named
+    }
+}
+
+/// The cycle model of a [`SumPool`], and of a [`MaxPool`](crate::engines::maxpool::MaxPool)
+/// behind its window: the channel-group and position counters, stage 1's `v1`, `last1`
+/// and the queue's count; it takes a beat unless the beat ends the sums and the queue
+/// may be full: the block's `rdy`, with its 2-bit occupancy sum.
+#[derive(Clone, Debug)]
+pub struct ReduceTiming {
+    /// Last channel group, C/L − 1.
+    cgl: usize,
+    /// Last position, (positions summed or pooled) − 1.
+    posl: usize,
+    cg: usize,
+    pos: usize,
+    v1: bool,
+    last1: bool,
+    queue: QueueTiming,
+}
+
+impl ReduceTiming {
+    /// Right after reset, over `groups` channel groups and `positions` positions.
+    pub fn new(groups: usize, positions: usize) -> Self {
+        ReduceTiming {
+            cgl: groups - 1,
+            posl: positions - 1,
+            cg: 0,
+            pos: 0,
+            v1: false,
+            last1: false,
+            queue: QueueTiming::default(),
+        }
+    }
+    /// The stage takes a beat this cycle if one is offered.
+    pub fn ready(&self) -> bool {
+        self.pos != self.posl || self.queue.occ(self.v1) <= 2
+    }
+    /// The output queue offers a beat.
+    pub fn valid(&self) -> bool {
+        self.queue.valid()
+    }
+    /// The clock edge: a beat was taken (`take`), the output was taken (`pop`).
+    pub fn clock(&mut self, take: bool, pop: bool) {
+        self.queue.clock(self.v1 && self.last1, pop);
+        self.v1 = take;
+        self.last1 = self.pos == self.posl;
+        if take {
+            if self.cg < self.cgl {
+                self.cg += 1;
+            } else {
+                self.cg = 0;
+                self.pos = if self.pos < self.posl {
+                    self.pos + 1
+                } else {
+                    0
+                };
+            }
+        }
+    }
+}
+
+impl StreamTiming for ReduceTiming {
+    fn in_ready(&self, _k: usize) -> bool {
+        self.ready()
+    }
+    fn out_valid(&self, _k: usize) -> bool {
+        self.valid()
+    }
+    fn clock(&mut self, in_fire: &[bool], out_fire: &[bool]) {
+        ReduceTiming::clock(self, in_fire[0], out_fire[0]);
     }
 }
 
@@ -479,7 +554,17 @@ mod tests {
         let name = format!("sumpool_{IW}_{OW}_{}x{}x{}", c.channels, c.height, c.width);
         let icarus = icarus.then_some(name.as_str());
         println!("{label}: Y = {y}");
-        let full = check_engine(&label, make, &beats, &want, frames, (cpf, lat), rng, icarus, None);
+        let full = check_engine(
+            &label,
+            make,
+            &beats,
+            &want,
+            frames,
+            (cpf, lat),
+            rng,
+            icarus,
+            Some(&|| c.timing()),
+        );
         let interval = full.last_frame_interval(frames);
         println!("{label}: frame interval {interval}, cycles_per_frame {cpf}");
         assert!(
