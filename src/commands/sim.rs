@@ -499,7 +499,10 @@ pub fn run(
     }
     // the cycle model's figures for these very frames, when run at full rate
     let (model_interval, model_latency) = match c.predicted {
-        Some((Some(i), l)) => (format!(", {i:.1} by the cycle model"), format!(", {l} by the cycle model")),
+        Some((Some(i), l)) => (
+            format!(", {i:.1} by the cycle model"),
+            format!(", {l} by the cycle model"),
+        ),
         Some((None, l)) => (String::new(), format!(", {l} by the cycle model")),
         None => (String::new(), String::new()),
     };

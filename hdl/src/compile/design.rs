@@ -16,6 +16,7 @@
 //! engines".
 
 use crate::compile::folding::Fold;
+use crate::compile::timing::Timing;
 use crate::compile::top::{Stream, TopBuilder};
 use crate::engines::chw_reorder::ReorderSpec;
 use crate::engines::maxpool::PoolConfig;
@@ -25,7 +26,6 @@ use crate::engines::residual_adder::{add_kind, AddSpec, MAX_INPUTS};
 use crate::engines::sliding_window::WindowConfig;
 use crate::engines::sumpool::SumConfig;
 use crate::engines::threshold_engine::ThresholdSpec;
-use crate::compile::timing::Timing;
 use crate::engines::Span;
 pub use crate::engines::{EngineKind, EngineSpec};
 use crate::stream::fifo::FifoSpec;
@@ -253,7 +253,6 @@ impl Design {
     pub fn latency_cycles(&self) -> u64 {
         self.timing().latency
     }
-
 
     /// The structural top module (with the frame counter for `m_axis_tlast`); the
     /// engines' modules are written separately.

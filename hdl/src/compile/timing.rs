@@ -90,9 +90,16 @@ pub fn run(d: &Design, frames: usize) -> Vec<FrameTimes> {
     let (mut taken, mut given) = (0u64, 0u64);
     let total_in = in_beats * frames as u64;
     let total_out = out_beats * frames as u64;
-    let mut in_fire: Vec<Vec<bool>> = d.engines.iter().map(|e| vec![false; e.inputs.len()]).collect();
-    let mut out_fire: Vec<Vec<bool>> =
-        d.engines.iter().map(|e| vec![false; e.outputs.len()]).collect();
+    let mut in_fire: Vec<Vec<bool>> = d
+        .engines
+        .iter()
+        .map(|e| vec![false; e.inputs.len()])
+        .collect();
+    let mut out_fire: Vec<Vec<bool>> = d
+        .engines
+        .iter()
+        .map(|e| vec![false; e.outputs.len()])
+        .collect();
     let (mut valid, mut ready, mut offered) = (vec![false; n], vec![false; n], vec![]);
     // a design that stops moving for this long has a cycle model that deadlocks
     let idle_limit = 1_000_000u64;

@@ -395,7 +395,10 @@ mod tests {
         let tr = run_sim(StreamFifo::<8, 4>::new(10), &data, &pat);
         assert_eq!(tr.out_data(0), data[0]);
         assert_eq!(tr.taken_before(0, 40), fifo.capacity(), "capacity");
-        tr.assert_timing("StreamFifo<8, 4> depth 10 stalled", Box::new(FifoTiming::new(10)));
+        tr.assert_timing(
+            "StreamFifo<8, 4> depth 10 stalled",
+            Box::new(FifoTiming::new(10)),
+        );
     }
 
     #[test]

@@ -270,11 +270,19 @@ impl StreamTiming for LanesTiming {
         self.n -= k;
         if in_fire[0] {
             self.n += m;
-            self.in_rem = if self.in_rem == m { self.frame } else { self.in_rem - m };
+            self.in_rem = if self.in_rem == m {
+                self.frame
+            } else {
+                self.in_rem - m
+            };
         }
         if emit {
             self.ov = true;
-            self.out_rem = if self.out_rem == kk { self.frame } else { self.out_rem - kk };
+            self.out_rem = if self.out_rem == kk {
+                self.frame
+            } else {
+                self.out_rem - kk
+            };
         } else if free {
             self.ov = false;
         }
@@ -472,7 +480,15 @@ pub(crate) mod tests {
         let make = || LaneConverter::<IB, IW, OW, BW>::new(elements);
         let icarus = verilog.then_some("lanes");
         let model = make().spec().timing();
-        check_repacking(rng, make, model, (IB, IW, OW), (elements, frames), stalls, icarus);
+        check_repacking(
+            rng,
+            make,
+            model,
+            (IB, IW, OW),
+            (elements, frames),
+            stalls,
+            icarus,
+        );
     }
 
     #[test]
@@ -508,7 +524,10 @@ pub(crate) mod tests {
         let pat = Pattern::full_rate(1, 1, cycles, 0..0);
         let tr = run_sim(LaneConverter::<IB, IW, OW, BW>::new(elements), &ins, &pat);
         assert_eq!(tr.out_data(0), want);
-        tr.assert_timing(&format!("{il} -> {ol}, E = {elements}"), uut.spec().timing());
+        tr.assert_timing(
+            &format!("{il} -> {ol}, E = {elements}"),
+            uut.spec().timing(),
+        );
         let ob = uut.out_beats() as usize;
         let ib = uut.in_beats() as usize;
         let latency = tr.latency();

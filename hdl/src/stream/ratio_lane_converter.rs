@@ -611,7 +611,15 @@ mod tests {
         let make = || RatioLaneConverter::<IB, IW, OW, JB, FB>::new(elements);
         let icarus = verilog.then_some("ratio_lanes");
         let model = make().spec().timing();
-        check_repacking(rng, make, model, (IB, IW, OW), (elements, frames), stalls, icarus);
+        check_repacking(
+            rng,
+            make,
+            model,
+            (IB, IW, OW),
+            (elements, frames),
+            stalls,
+            icarus,
+        );
     }
 
     #[test]
@@ -669,7 +677,10 @@ mod tests {
             &pat,
         );
         assert_eq!(tr.out_data(0), want);
-        tr.assert_timing(&format!("{il} -> {ol}, E = {elements}"), uut.spec().timing());
+        tr.assert_timing(
+            &format!("{il} -> {ol}, E = {elements}"),
+            uut.spec().timing(),
+        );
         let (ob, ib) = (uut.out_beats() as usize, uut.in_beats() as usize);
         let latency = tr.latency();
         // every frame after the first: the cycles between its first beats and the

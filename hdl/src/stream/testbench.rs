@@ -204,16 +204,35 @@ impl Trace {
                 h.out_ready,
                 self.handshakes[..t]
                     .iter()
-                    .map(|h| h.in_valid.iter().zip(&h.in_ready).filter(|(v, r)| **v && **r).count())
+                    .map(|h| h
+                        .in_valid
+                        .iter()
+                        .zip(&h.in_ready)
+                        .filter(|(v, r)| **v && **r)
+                        .count())
                     .sum::<usize>(),
                 self.handshakes[..t]
                     .iter()
-                    .map(|h| h.out_valid.iter().zip(&h.out_ready).filter(|(v, r)| **v && **r).count())
+                    .map(|h| h
+                        .out_valid
+                        .iter()
+                        .zip(&h.out_ready)
+                        .filter(|(v, r)| **v && **r)
+                        .count())
                     .sum::<usize>(),
             );
-            let in_fire: Vec<bool> = h.in_valid.iter().zip(&in_ready).map(|(v, r)| *v && *r).collect();
-            let out_fire: Vec<bool> =
-                h.out_ready.iter().zip(&out_valid).map(|(r, v)| *v && *r).collect();
+            let in_fire: Vec<bool> = h
+                .in_valid
+                .iter()
+                .zip(&in_ready)
+                .map(|(v, r)| *v && *r)
+                .collect();
+            let out_fire: Vec<bool> = h
+                .out_ready
+                .iter()
+                .zip(&out_valid)
+                .map(|(r, v)| *v && *r)
+                .collect();
             model.clock(&in_fire, &out_fire);
         }
     }
