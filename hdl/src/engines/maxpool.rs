@@ -174,7 +174,7 @@ pub struct MaxPool<const W: usize, const CW: usize, const GW: usize, const PW: u
     wlast: DFF<Bits<W>>,
     rin_ready: Signal<Local, Bit>,
     take: Signal<Local, Bit>,
-    occ: Signal<Local, Bits<2>>,
+    occ: Signal<Local, Bits<3>>,
     operand: Signal<Local, Bits<W>>,
     lmax: Signal<Local, Bits<W>>,
     res: Signal<Local, Bits<W>>,
@@ -280,9 +280,10 @@ impl<const W: usize, const CW: usize, const GW: usize, const PW: usize> Logic
         self.out_data.next = self.queue.out_data.val();
         self.out_valid.next = self.queue.out_valid.val();
         // take a window beat unless it ends a window and the queue may be full
-        self.occ.next = self.queue.count.val();
+        // 3 bits: a full queue (3) and a beat in flight make 4, not 0
+        self.occ.next = bit_cast::<3, 2>(self.queue.count.val());
         if self.v1.q.val() {
-            self.occ.next = self.queue.count.val() + 1;
+            self.occ.next = bit_cast::<3, 2>(self.queue.count.val()) + 1;
         }
         self.rin_ready.next = (self.pos.q.val() != self.c_posl.val()) | (self.occ.val() <= 2);
         self.window.out_ready.next = self.rin_ready.val();

@@ -94,16 +94,16 @@ impl WindowConfig {
             (self.width + 2 * self.padding - self.kernel) / self.stride + 1,
         )
     }
-    /// Rows held in the line buffer: R = min(k + s, max(H + k − p − 1, H)). The second
-    /// bound (only active for maps hardly taller than the kernel) keeps the writer at
-    /// most one frame ahead of the reader, never able to finish that next frame: the
-    /// reader's top row is at most min(H + p − k, H − 1) (it is clamped to the last row
-    /// while the windows lie wholly in the bottom padding, p ≥ k).
+    /// Rows held in the line buffer: R = min(k + s, 2H − 1 − T), T = the reader's
+    /// highest top row, min(H − 1, max(0, H + p − k)) (clamped to the last row while
+    /// the windows lie wholly in the bottom padding, p ≥ k; 0 when the map is shorter
+    /// than the kernel's reach, H + p < k). The second bound (only active for maps
+    /// hardly taller than the kernel) keeps the writer at most one frame ahead of the
+    /// reader, never able to finish that next frame.
     pub fn rows(&self) -> usize {
-        let bound = (self.height + self.kernel)
-            .saturating_sub(self.padding + 1)
-            .max(self.height);
-        (self.kernel + self.stride).min(bound)
+        let (h, k, p) = (self.height, self.kernel, self.padding);
+        let top = (h + p).saturating_sub(k).min(h - 1);
+        (k + self.stride).min(2 * h - 1 - top)
     }
     /// RAM words: rows · W · C/SIMD.
     pub fn words(&self) -> usize {
@@ -957,10 +957,9 @@ impl QueueTiming {
     pub fn valid(&self) -> bool {
         self.n != 0
     }
-    /// The owners' occupancy, entries + the beat in flight to the queue, as their
-    /// 2-bit sum.
+    /// The owners' occupancy: entries + the beat in flight to the queue.
     pub fn occ(&self, in_flight: bool) -> u8 {
-        (self.n + in_flight as u8) & 3
+        self.n + in_flight as u8
     }
     /// The clock edge: `push` an entry, `pop` the head (taken by the consumer).
     pub fn clock(&mut self, push: bool, pop: bool) {
@@ -1392,6 +1391,14 @@ mod tests {
         check::<4, 4, 3>(r, cfg(4, 1, 1, (1, 1, 2), (1, 3, 2), 0, false), true, false);
         // a single pixel under padding 2: 24 of the 25 windows are padding
         check::<1, 2, 3>(r, cfg(1, 1, 1, (1, 1, 1), (1, 1, 2), 0, true), false, false);
+        // a map shorter than the kernel's reach (H + p < k, p < k): one row buffered
+        check::<1, 1, 4>(r, cfg(1, 1, 1, (3, 1, 1), (3, 1, 1), -1, true), false, true);
+        check::<2, 4, 4>(
+            r,
+            cfg(1, 2, 4, (4, 2, 3), (5, 2, 2), -1, true),
+            false,
+            false,
+        );
         // stride 2, padding 4 with a 3×3 kernel, several channel groups per pixel
         check::<2, 5, 5>(r, cfg(1, 2, 4, (4, 6, 5), (3, 2, 4), 0, true), false, false);
     }

@@ -180,7 +180,7 @@ pub struct SumPool<const IW: usize, const OW: usize, const GW: usize, const PW: 
     wlast: DFF<Bits<OW>>,
     rdy: Signal<Local, Bit>,
     take: Signal<Local, Bit>,
-    occ: Signal<Local, Bits<2>>,
+    occ: Signal<Local, Bits<3>>,
     operand: Signal<Local, Bits<OW>>,
     res: Signal<Local, Bits<OW>>,
     c_cgl: Constant<Bits<GW>>,
@@ -273,9 +273,10 @@ impl<const IW: usize, const OW: usize, const GW: usize, const PW: usize> Logic
         self.queue.out_ready.next = self.out_ready.val();
         self.out_data.next = self.queue.out_data.val();
         self.out_valid.next = self.queue.out_valid.val();
-        self.occ.next = self.queue.count.val();
+        // 3 bits: a full queue (3) and a beat in flight make 4, not 0
+        self.occ.next = bit_cast::<3, 2>(self.queue.count.val());
         if self.v1.q.val() {
-            self.occ.next = self.queue.count.val() + 1;
+            self.occ.next = bit_cast::<3, 2>(self.queue.count.val()) + 1;
         }
         self.rdy.next = (self.pix.q.val() != self.c_pixl.val()) | (self.occ.val() <= 2);
         self.in_ready.next = self.rdy.val();
@@ -396,7 +397,7 @@ impl EngineSpec for SumConfig {
 /// The cycle model of a [`SumPool`], and of a [`MaxPool`](crate::engines::maxpool::MaxPool)
 /// behind its window: the channel-group and position counters, stage 1's `v1`, `last1`
 /// and the queue's count; it takes a beat unless the beat ends the sums and the queue
-/// may be full: the block's `rdy`, with its 2-bit occupancy sum.
+/// may be full: the block's `rdy`.
 #[derive(Clone, Debug)]
 pub struct ReduceTiming {
     /// Last channel group, C/L − 1.

@@ -565,7 +565,8 @@ pub fn sim_and_icarus<D: StreamDut>(
 /// `cpf` and latency `lat`) on `frames` frames of `beats`, whose output must be `want`:
 /// at full rate, where the latency must be `lat`, then under random stalls on both
 /// streams (an input beat offered with probability 0.7 a cycle, the output ready with
-/// 0.6), the stalled run replayed in Icarus when `icarus` names a scratch directory.
+/// 0.6), the stalled run replayed in Icarus when `icarus` names a scratch directory,
+/// and at full rate with the output held for a frame (up to 300 cycles) early on.
 /// Each run stops once `want` is out. Both runs' handshakes must be those of the
 /// engine's cycle model `model` ([`Trace::assert_timing`]). Returns the full-rate
 /// trace, for its intervals.
@@ -589,11 +590,18 @@ pub fn check_engine<D: StreamDut>(
     println!("{label}: latency {} (formula {lat})", full.latency());
     assert_eq!(full.latency(), lat, "latency {label}");
     let pat = Pattern::random(rng, 1, 1, max_cycles * 4, 0.7, 0.6).until(want.len());
-    let stalled = sim_and_icarus(make, &data, &pat, icarus);
+    let stalled = sim_and_icarus(&make, &data, &pat, icarus);
     assert_eq!(stalled.out_data(0), want, "with stalls {label}");
+    // the output held for a frame (at most 300 cycles) while the input keeps offering:
+    // every queue and buffer fills, none may overflow
+    let held = 10..10 + cpf.min(300) as usize + 20;
+    let pat = Pattern::full_rate(1, 1, max_cycles + held.len(), held).until(want.len());
+    let held = run_sim(make(), &data, &pat);
+    assert_eq!(held.out_data(0), want, "output held {label}");
     if let Some(m) = model {
         full.assert_timing(&format!("full rate {label}"), m());
         stalled.assert_timing(&format!("with stalls {label}"), m());
+        held.assert_timing(&format!("output held {label}"), m());
     }
     full
 }
