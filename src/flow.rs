@@ -512,6 +512,26 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_netlist_beyond_the_device_is_named_in_its_terms() {
+        let up5k = bnnforge_hdl::boards::board("icebreaker").unwrap();
+        let cells = |l: u64, r: u64| {
+            BTreeMap::from([("SB_LUT4".to_string(), l), ("SB_RAM40_4K".to_string(), r)])
+        };
+        assert_eq!(overflow(up5k, &cells(5280, 30)), None);
+        assert_eq!(
+            overflow(up5k, &cells(6049, 31)).as_deref(),
+            Some("6049 LUT4 (of 5280), 31 block RAMs (of 30)")
+        );
+        assert_eq!(
+            overflow(up5k, &cells(100, 31)).as_deref(),
+            Some("31 block RAMs (of 30)")
+        );
+        let ecp5 = bnnforge_hdl::boards::board("ulx3s-12f").unwrap();
+        let c = BTreeMap::from([("LUT4".to_string(), 12_289)]);
+        assert_eq!(overflow(ecp5, &c).as_deref(), Some("12289 LUT4 (of 12288)"));
+    }
+
+    #[test]
     fn flip_flop_memories_parse_and_rank() {
         let log = "Mapping memory \\core.accel.e10.ram.mem in module \\top:\n  \
                    created 64 $dff cells and 0 static cells of width 1.\n\
@@ -591,4 +611,24 @@ mod tests {
         );
         assert!(e.contains("yowasp-no-such-fpga-tool-xyz"), "{e}");
     }
+}
+
+/// What of a yosys netlist's cells (`cells`, by type) exceeds `board`'s LUT4s or block
+/// RAMs, e.g. "6049 LUT4 (of 5280), 31 block RAMs (of 30)"; None when both fit.
+pub fn overflow(board: &Board, cells: &BTreeMap<String, u64>) -> Option<String> {
+    let (lut, ram) = match board.family {
+        Family::Ice40 => ("SB_LUT4", "SB_RAM40_4K"),
+        Family::Ecp5 => ("LUT4", "DP16KD"),
+    };
+    let count = |c: &str| cells.get(c).copied().unwrap_or(0);
+    let r = &board.resources;
+    let over: Vec<String> = [
+        (count(lut), r.lut4 as u64, "LUT4"),
+        (count(ram), r.bram as u64, "block RAMs"),
+    ]
+    .into_iter()
+    .filter(|(n, of, _)| n > of)
+    .map(|(n, of, what)| format!("{n} {what} (of {of})"))
+    .collect();
+    (!over.is_empty()).then(|| over.join(", "))
 }

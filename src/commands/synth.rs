@@ -271,6 +271,19 @@ pub fn run(a: &SynthArgs) -> std::result::Result<(), Failure> {
         let _ = std::fs::remove_file(dir.join(coarse));
     }
 
+    // a netlist with more LUTs or block RAMs than the device has cannot be placed: say
+    // so in the device's terms instead of nextpnr's "no BELs remaining"
+    if let Some(over) = flow::overflow(board, &cells) {
+        return Err(ToolFailure(format!(
+            "does not fit the {} ({}): yosys maps it to {over}; fold it slower \
+             (--target-cycles) or use a larger board; netlist: {}",
+            board.device,
+            board.title,
+            dir.join(&json).display()
+        ))
+        .into());
+    }
+
     // nextpnr, one run per seed; the best seed's placed design is kept
     let placed_ext = match board.family {
         Family::Ice40 => "asc",
