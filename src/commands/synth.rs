@@ -275,9 +275,8 @@ pub fn run(a: &SynthArgs) -> std::result::Result<(), Failure> {
     // so in the device's terms instead of nextpnr's "no BELs remaining"
     if let Some(over) = flow::overflow(board, &cells) {
         return Err(ToolFailure(format!(
-            "does not fit the {} ({}): yosys maps it to {over}; fold it slower \
+            "does not fit the {}: yosys maps it to {over}; fold it slower \
              (--target-cycles) or use a larger board; netlist: {}",
-            board.device,
             board.title,
             dir.join(&json).display()
         ))
