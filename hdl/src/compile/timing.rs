@@ -101,8 +101,9 @@ pub fn run(d: &Design, frames: usize) -> Vec<FrameTimes> {
         .map(|e| vec![false; e.outputs.len()])
         .collect();
     let (mut valid, mut ready, mut offered) = (vec![false; n], vec![false; n], vec![]);
-    // a design that stops moving for this long has a cycle model that deadlocks
-    let idle_limit = 1_000_000u64;
+    // no beat moves for a while when a slow engine computes, but not for two frames of
+    // the slowest engine: then a cycle model deadlocks
+    let idle_limit = 2 * d.slowest_engine_cycles() + 100_000;
     let (mut cycle, mut last_move) = (0u64, 0u64);
     while given < total_out {
         assert!(
