@@ -445,3 +445,26 @@ pub fn run(model: &Path, out: &Path, how: &How) -> Result<()> {
     println!("report: {}", b.out.join("report.txt").display());
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// TFC asked for 16 cycles a frame: its input threshold takes one pixel a beat (784
+    /// beats), which no folding changes; the note names it.
+    #[test]
+    fn an_unreachable_target_names_the_engine_that_limits_it() {
+        let model = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models/tfc-w1a1.yaml");
+        let net = bnnforge_model::load(&model).unwrap();
+        let d = design(&net, &model, None, Some(16)).unwrap();
+        assert_eq!(d.cycles_per_frame(), 784);
+        let note = unmet_target(&d, 16);
+        assert_eq!(
+            note,
+            "--target-cycles 16 not reached: 784 cycles per frame; engine 0, threshold (bin), \
+             takes 784 cycles a frame: the planner cannot fold it further"
+        );
+        let d = design(&net, &model, None, Some(784)).unwrap();
+        assert!(d.cycles_per_frame() <= 784);
+    }
+}
