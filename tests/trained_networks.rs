@@ -2,7 +2,9 @@
 //! 1000 MNIST test images `bnnforge infer` predicts exactly what the trainer's own integer
 //! evaluation predicted (models/mnist-*.predictions.npy, written by the trainer), its
 //! accuracy is above the floor measured when they were trained, and each network builds
-//! with the default folding.
+//! with the default folding and co-simulates bit-exact (24 images at full rate, where
+//! Verilator's interval and latency equal the cycle model's and the manifest's, and with
+//! 10 % stalls).
 
 #[path = "../src/mnist.rs"]
 #[allow(dead_code)]
@@ -100,5 +102,44 @@ fn trained_networks_agree_with_the_trainer_reach_their_accuracy_and_build() {
             );
         }
         println!("{name}: built, {cycles} cycles per frame");
+
+        let frames = dir.path().join("frames.npy");
+        mnist_npy(COSIM_IMAGES, &frames);
+        for stall in ["0", "0.1"] {
+            let s = ok(
+                &format!("bnnforge sim {name} --stall {stall}"),
+                bnnforge()
+                    .arg("sim")
+                    .arg(&model)
+                    .arg("--design")
+                    .arg(&design)
+                    .arg("--input")
+                    .arg(&frames)
+                    .arg("--output")
+                    .arg(dir.path().join("sim.npy"))
+                    .args(["--stall", stall, "--seed", "5"])
+                    .output()
+                    .unwrap(),
+            );
+            println!("{name}, stall {stall}:\n{s}");
+            assert!(
+                s.contains(&format!("{COSIM_IMAGES} frames: 0 mismatches")),
+                "{name}: {s}"
+            );
+            if stall == "0" {
+                let c = format!("{cycles}.0 measured, {cycles}.0 by the cycle model, {cycles} in");
+                assert!(s.contains(&c), "{name}: interval: {s}");
+                let l = manifest["latency_cycles"].as_u64().unwrap();
+                let measured = format!("latency: {l} cycles measured");
+                let model = format!("{l} by the cycle model, {l} in the manifest");
+                assert!(
+                    s.contains(&measured) && s.contains(&model),
+                    "{name}: latency: {s}"
+                );
+            }
+        }
     }
 }
+
+/// Images each network is co-simulated on (its Verilator build takes 7–26 s).
+const COSIM_IMAGES: usize = 24;
