@@ -307,41 +307,9 @@ mod avx2_impl {
     #[inline]
     #[target_feature(enable = "avx2")]
     fn table(c: i8, k: i8) -> __m256i {
-        let p = |n: i8| c + k * n;
-        _mm256_setr_epi8(
-            p(0),
-            p(1),
-            p(1),
-            p(2),
-            p(1),
-            p(2),
-            p(2),
-            p(3), //
-            p(1),
-            p(2),
-            p(2),
-            p(3),
-            p(2),
-            p(3),
-            p(3),
-            p(4), //
-            p(0),
-            p(1),
-            p(1),
-            p(2),
-            p(1),
-            p(2),
-            p(2),
-            p(3), //
-            p(1),
-            p(2),
-            p(2),
-            p(3),
-            p(2),
-            p(3),
-            p(3),
-            p(4),
-        )
+        let t: [i8; 32] = std::array::from_fn(|i| c + k * (i % 16).count_ones() as i8);
+        // SAFETY: 32 bytes, an unaligned load
+        unsafe { _mm256_loadu_si256(t.as_ptr() as *const __m256i) }
     }
 
     #[derive(Clone, Copy)]
