@@ -45,6 +45,7 @@ fn bench_reports_every_path_and_the_ratio() {
     assert!(o.status.success(), "{out}");
     assert!(out.contains("popcount paths: portable)"), "{out}");
     assert!(!out.contains("avx2 "), "{out}");
+    assert!(!out.contains("avx512 "), "{out}");
 }
 
 #[test]
@@ -58,8 +59,12 @@ fn bad_simd_value_exits_2_with_one_line() {
         "{err}"
     );
     assert!(o.stdout.is_empty());
-    if !Path::Avx2.available() {
-        let o = bench("avx2");
-        assert_eq!(o.status.code(), Some(2));
+    for path in [Path::Avx2, Path::Avx512] {
+        if path.available() {
+            println!("{} available: cannot check its refusal here", path.name());
+        } else {
+            let o = bench(path.name());
+            assert_eq!(o.status.code(), Some(2), "{}", path.name());
+        }
     }
 }

@@ -6,7 +6,7 @@
 //! - [`model`]: the fast, bit-packed model (the golden reference);
 //! - [`reference`]: a plain implementation straight from the spec, to check the model;
 //! - [`kernels`]: the scalar arithmetic shared with the hardware tests;
-//! - [`simd`]: the XOR-popcount inner loop, portable or AVX2, chosen at run time;
+//! - [`simd`]: the XOR-popcount inner loop, portable, AVX2 or AVX-512, chosen at run time;
 //! - [`random`]: seeded random networks and inputs covering every op;
 //! - [`npy`]: `.npy` input and output;
 //! - [`info`]: per-layer statistics (`bnnforge info`).

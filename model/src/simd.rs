@@ -1,10 +1,11 @@
 //! XOR-popcount of packed weight rows against one packed activation: the inner loop of
-//! every binary layer of the model, on the portable path (`count_ones`, POPCNT) or on
+//! every binary layer of the model, on the portable path (`count_ones`, POPCNT), on
 //! AVX2 (`vpshufb` nibble-table popcount after a carry-save adder, with POPCNT on the
-//! scalar unit alongside for the last quarter of each row), chosen at run time.
+//! scalar unit alongside for the last quarter of each row) or on AVX-512 (`vpopcntq`
+//! on 512-bit XORs, eight rows at a time), chosen at run time.
 //!
-//! Both paths return the same integers for every input; `BNNFORGE_SIMD=portable` forces
-//! the portable path (see [`Path::from_env`]).
+//! Every path returns the same integers for every input; `BNNFORGE_SIMD` forces one
+//! (see [`Path::from_env`]).
 
 use crate::{Error, Result};
 use std::sync::OnceLock;
@@ -17,6 +18,8 @@ pub enum Path {
     /// 256-bit `vpshufb` nibble lookups on most of each row, POPCNT on the rest at the
     /// same time (x86-64 with AVX2 only)
     Avx2,
+    /// `vpopcntq` on 512-bit vectors (x86-64 with AVX-512F and AVX-512 VPOPCNTDQ only)
+    Avx512,
 }
 
 impl Path {
@@ -24,6 +27,7 @@ impl Path {
         match self {
             Path::Portable => "portable",
             Path::Avx2 => "avx2",
+            Path::Avx512 => "avx512",
         }
     }
 
@@ -32,12 +36,15 @@ impl Path {
         match self {
             Path::Portable => true,
             Path::Avx2 => avx2(),
+            Path::Avx512 => avx512(),
         }
     }
 
     /// The fastest path this CPU has.
     pub fn best() -> Path {
-        if avx2() {
+        if avx512() {
+            Path::Avx512
+        } else if avx2() {
             Path::Avx2
         } else {
             Path::Portable
@@ -46,14 +53,15 @@ impl Path {
 
     /// Every path this CPU can run, portable first.
     pub fn all_available() -> Vec<Path> {
-        [Path::Portable, Path::Avx2]
+        [Path::Portable, Path::Avx2, Path::Avx512]
             .into_iter()
             .filter(|p| p.available())
             .collect()
     }
 
     /// The path `BNNFORGE_SIMD` asks for: unset, empty or `auto` is [`Path::best`];
-    /// `portable` or `avx2` (an error when the CPU lacks it); anything else is an error.
+    /// `portable`, `avx2` or `avx512` (an error when the CPU lacks it); anything else is
+    /// an error.
     pub fn from_env() -> Result<Path> {
         Path::parse(&std::env::var("BNNFORGE_SIMD").unwrap_or_default())
     }
@@ -65,8 +73,12 @@ impl Path {
             "portable" => Ok(Path::Portable),
             "avx2" if avx2() => Ok(Path::Avx2),
             "avx2" => Err(Error::new("BNNFORGE_SIMD=avx2 but this CPU has no AVX2")),
+            "avx512" if avx512() => Ok(Path::Avx512),
+            "avx512" => Err(Error::new(
+                "BNNFORGE_SIMD=avx512 but this CPU lacks AVX-512F or AVX-512 VPOPCNTDQ",
+            )),
             other => Err(Error::new(format!(
-                "BNNFORGE_SIMD must be auto, portable or avx2, not '{other}'"
+                "BNNFORGE_SIMD must be auto, portable, avx2 or avx512, not '{other}'"
             ))),
         }
     }
@@ -85,21 +97,34 @@ fn avx2() -> bool {
     std::is_x86_feature_detected!("avx2")
 }
 
+#[cfg(target_arch = "x86_64")]
+fn avx512() -> bool {
+    std::is_x86_feature_detected!("avx512f") && std::is_x86_feature_detected!("avx512vpopcntdq")
+}
+
 #[cfg(not(target_arch = "x86_64"))]
 fn avx2() -> bool {
     false
 }
 
-/// Rows shorter than this stay in the portable layout on the AVX2 path.
+#[cfg(not(target_arch = "x86_64"))]
+fn avx512() -> bool {
+    false
+}
+
+/// Rows shorter than this stay in the portable layout on the AVX2 and AVX-512 paths.
 pub const MIN_AVX2_WORDS: usize = 3;
 
-/// 256 bits, aligned so that the AVX2 path reads whole blocks with aligned loads.
+/// 256 bits, aligned so that the AVX2 path reads whole blocks with aligned loads. The
+/// AVX-512 path reads two blocks per unaligned 512-bit load: Zen 4 splits it into two
+/// 256-bit halves, each then within one cache line, so 64-byte alignment buys nothing.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[repr(C, align(32))]
 pub struct Block(pub [u64; 4]);
 
 /// Weight rows of `L` packed words, laid out for one [`Path`]: plain words for the
-/// portable path, rows padded with zero words to whole aligned [`Block`]s for AVX2.
+/// portable path, rows padded with zero words to whole aligned [`Block`]s for AVX2 and
+/// AVX-512 (the same layout).
 #[derive(Clone, Debug)]
 pub struct PackedRows {
     words: usize,
@@ -110,7 +135,8 @@ pub struct PackedRows {
 #[derive(Clone, Debug)]
 enum Layout {
     Words(Vec<u64>),
-    Blocks(Vec<Block>),
+    /// with the path that reads them (AVX2 or AVX-512)
+    Blocks(Vec<Block>, Path),
 }
 
 impl PackedRows {
@@ -120,7 +146,8 @@ impl PackedRows {
         let rows = w.len().checked_div(words).unwrap_or(0);
         assert_eq!(rows * words, w.len(), "whole rows");
         // rows of one or two words fill less than a vector, and POPCNT measured faster there
-        let layout = if path == Path::Avx2 && avx2() && words >= MIN_AVX2_WORDS {
+        let vector = matches!(path, Path::Avx2 | Path::Avx512) && path.available();
+        let layout = if vector && words >= MIN_AVX2_WORDS {
             let per_row = words.div_ceil(4);
             let mut blocks = vec![Block::default(); rows * per_row];
             for (row, dst) in w.chunks_exact(words).zip(blocks.chunks_exact_mut(per_row)) {
@@ -128,7 +155,7 @@ impl PackedRows {
                     dst[i / 4].0[i % 4] = v;
                 }
             }
-            Layout::Blocks(blocks)
+            Layout::Blocks(blocks, path)
         } else {
             Layout::Words(w)
         };
@@ -147,7 +174,7 @@ impl PackedRows {
     pub fn path(&self) -> Path {
         match self.layout {
             Layout::Words(_) => Path::Portable,
-            Layout::Blocks(_) => Path::Avx2,
+            Layout::Blocks(_, p) => p,
         }
     }
 
@@ -171,16 +198,22 @@ impl PackedRows {
                 }
             }
             #[cfg(target_arch = "x86_64")]
-            Layout::Blocks(b) => {
+            Layout::Blocks(b, path) => {
                 let per_row = self.words.div_ceil(4);
                 let b = &b[first * per_row..(first + out.len()) * per_row];
-                // SAFETY: `rows_avx2` is safe code compiled with AVX2 enabled; calling
-                // it is sound exactly when the CPU has AVX2, and `Blocks` is only built
-                // after `avx2()` confirmed it.
-                unsafe { avx2_impl::rows_avx2(b, x, out) }
+                if *path == Path::Avx512 {
+                    // SAFETY: as below, with AVX-512F and VPOPCNTDQ, which `avx512()`
+                    // confirmed before this layout was built for `Path::Avx512`.
+                    unsafe { avx512_impl::rows_avx512(b, x, out) }
+                } else {
+                    // SAFETY: `rows_avx2` is safe code compiled with AVX2 enabled; calling
+                    // it is sound exactly when the CPU has AVX2, and `Blocks` is only
+                    // built for `Path::Avx2` after `avx2()` confirmed it.
+                    unsafe { avx2_impl::rows_avx2(b, x, out) }
+                }
             }
             #[cfg(not(target_arch = "x86_64"))]
-            Layout::Blocks(_) => unreachable!("AVX2 layout on a CPU without AVX2"),
+            Layout::Blocks(..) => unreachable!("vector layout on a CPU without vectors"),
         }
     }
 }
@@ -621,6 +654,108 @@ mod avx2_impl {
     }
 }
 
+#[cfg(target_arch = "x86_64")]
+mod avx512_impl {
+    //! Each row is a run of 512-bit vectors of eight words, the last one a masked load
+    //! when the row length is not a multiple of eight (masked-out lanes read as zero and
+    //! cannot fault), XORed with the same vectors of `x` and counted by `vpopcntq` into
+    //! u64 lanes. Eight rows at a time share each vector of `x`, and one transposing sum
+    //! turns their eight accumulators into eight counts at once, where a horizontal sum
+    //! per row would cost about as much as counting a 16-word row.
+
+    use super::Block;
+    use std::arch::x86_64::*;
+
+    /// Per-lane popcount sums of `R` rows `stride` words apart from `w`, each XOR `x`.
+    ///
+    /// # Safety
+    /// `w + r·stride + i` for every row `r < R` and word `i < x.len()` must be readable.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512vpopcntdq")]
+    unsafe fn counts<const R: usize>(w: *const u64, stride: usize, x: &[u64]) -> [__m512i; R] {
+        let xp = x.as_ptr().cast::<i64>();
+        let w = w.cast::<i64>();
+        let mut acc = [_mm512_setzero_si512(); R];
+        let full = x.len() / 8;
+        for k in 0..full {
+            // SAFETY: words 8k..8k+8 < x.len() of `x` and of each row (the caller's promise)
+            unsafe {
+                let xv = _mm512_loadu_epi64(xp.add(8 * k));
+                for (r, a) in acc.iter_mut().enumerate() {
+                    let v = _mm512_loadu_epi64(w.add(r * stride + 8 * k));
+                    *a = _mm512_add_epi64(*a, _mm512_popcnt_epi64(_mm512_xor_si512(v, xv)));
+                }
+            }
+        }
+        let tail = x.len() % 8;
+        if tail != 0 {
+            let m: __mmask8 = (1u8 << tail) - 1;
+            // SAFETY: only the `tail` words the mask selects are read, all in bounds
+            unsafe {
+                let xv = _mm512_maskz_loadu_epi64(m, xp.add(8 * full));
+                for (r, a) in acc.iter_mut().enumerate() {
+                    let v = _mm512_maskz_loadu_epi64(m, w.add(r * stride + 8 * full));
+                    *a = _mm512_add_epi64(*a, _mm512_popcnt_epi64(_mm512_xor_si512(v, xv)));
+                }
+            }
+        }
+        acc
+    }
+
+    /// The sums of the u64 lanes of eight vectors (each sum under 2^32), as eight u32.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn sum8(a: [__m512i; 8]) -> __m256i {
+        // rows 2i and 2i+1 share u64 lanes as (low, high) u32 halves
+        let p0 = _mm512_or_si512(a[0], _mm512_slli_epi64::<32>(a[1]));
+        let p1 = _mm512_or_si512(a[2], _mm512_slli_epi64::<32>(a[3]));
+        let p2 = _mm512_or_si512(a[4], _mm512_slli_epi64::<32>(a[5]));
+        let p3 = _mm512_or_si512(a[6], _mm512_slli_epi64::<32>(a[7]));
+        // each 128-bit lane: rows 0..4 (q0) or 4..8 (q1), summed over its two u64 lanes
+        let q0 = _mm512_add_epi32(_mm512_unpacklo_epi64(p0, p1), _mm512_unpackhi_epi64(p0, p1));
+        let q1 = _mm512_add_epi32(_mm512_unpacklo_epi64(p2, p3), _mm512_unpackhi_epi64(p2, p3));
+        // 128-bit lanes [q0 0+1, q0 2+3, q1 0+1, q1 2+3]
+        let r = _mm512_add_epi32(
+            _mm512_shuffle_i64x2::<0b10_00_10_00>(q0, q1),
+            _mm512_shuffle_i64x2::<0b11_01_11_01>(q0, q1),
+        );
+        // low 256 bits: [rows 0..4, rows 4..8]
+        let s = _mm512_add_epi32(
+            _mm512_shuffle_i64x2::<0b00_00_10_00>(r, r),
+            _mm512_shuffle_i64x2::<0b00_00_11_01>(r, r),
+        );
+        _mm512_castsi512_si256(s)
+    }
+
+    /// See [`super::PackedRows::xor_popcount`]; `w` holds rows of `⌈x.len()/4⌉` blocks.
+    #[target_feature(enable = "avx512f,avx512vpopcntdq")]
+    pub fn rows_avx512(w: &[Block], x: &[u64], out: &mut [u32]) {
+        let stride = 4 * x.len().div_ceil(4);
+        assert!(
+            4 * w.len() >= out.len() * stride,
+            "a row of blocks per output"
+        );
+        let base = w.as_ptr().cast::<u64>();
+        let mut groups = out.chunks_exact_mut(8);
+        let mut row = 0;
+        for o in &mut groups {
+            // SAFETY: rows `row..row + 8` lie in `w` (asserted above), x.len() ≤ stride
+            // words each; `o` is eight u32s, 32 writable bytes, stored unaligned.
+            unsafe {
+                let acc = counts::<8>(base.add(row * stride), stride, x);
+                _mm256_storeu_si256(o.as_mut_ptr().cast(), sum8(acc));
+            }
+            row += 8;
+        }
+        for o in groups.into_remainder() {
+            // SAFETY: row `row` lies in `w`, as above
+            let [acc] = unsafe { counts::<1>(base.add(row * stride), stride, x) };
+            *o = _mm512_reduce_add_epi64(acc) as u32;
+            row += 1;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -631,6 +766,11 @@ mod tests {
         assert_eq!(Path::parse("").unwrap(), Path::best());
         assert_eq!(Path::parse("auto").unwrap(), Path::best());
         assert_eq!(Path::parse("avx2").is_ok(), Path::Avx2.available());
+        assert_eq!(Path::parse("avx512").is_ok(), Path::Avx512.available());
+        assert!(Path::best().available());
+        if Path::Avx512.available() {
+            assert_eq!(Path::best(), Path::Avx512);
+        }
         let e = Path::parse("sse").unwrap_err().to_string();
         assert!(e.contains("'sse'"), "{e}");
     }

@@ -10,6 +10,16 @@ use bnnforge_model::random::{random_frames, random_network, RandomConfig};
 use bnnforge_model::simd::{xor_popcount_rows, PackedRows, Path};
 use bnnforge_model::Model;
 
+/// Every path the CPU has, saying which ones these tests skip.
+fn paths() -> Vec<Path> {
+    for p in [Path::Avx2, Path::Avx512] {
+        if !p.available() {
+            println!("skipping the {} path: this CPU lacks it", p.name());
+        }
+    }
+    Path::all_available()
+}
+
 /// Random words with runs of ones and zeros as well as noise, so byte counts reach 8.
 fn word(rng: &mut SeededRng) -> u64 {
     match rng.gen_range(0..4) {
@@ -23,7 +33,7 @@ fn word(rng: &mut SeededRng) -> u64 {
 fn kernel_paths_agree() {
     let seed = test_seed("kernel_paths_agree", clock_seed());
     let mut rng = seeded(seed);
-    let paths = Path::all_available();
+    let paths = paths();
     println!("paths: {paths:?}");
     for case in 0..400 {
         // up to 40 words covers every fixed-size AVX2 kernel and the general one;
@@ -79,16 +89,18 @@ fn kernel_paths_agree() {
 }
 
 /// Every row length up to 70 words and some long ones, with row counts around the
-/// 4-row groups: the AVX2 path splits each row into vector blocks and POPCNT words by its
-/// length, and counts rows over 32 words in 16-word column chunks (tails of 1 to 15
-/// words). Rows are mostly the complement of `x`, so every byte count is at its top.
+/// 4-row groups of AVX2 and 8-row groups of AVX-512: the AVX2 path splits each row into
+/// vector blocks and POPCNT words by its length, and counts rows over 32 words in 16-word
+/// column chunks (tails of 1 to 15 words); AVX-512 ends each row in a masked load of 1 to
+/// 7 words. Rows are mostly the complement of `x`, so every byte count is at its top.
 #[test]
 fn kernel_paths_agree_on_every_length() {
     let seed = test_seed("kernel_paths_agree_on_every_length", clock_seed());
     let mut rng = seeded(seed);
+    let paths = paths();
     let lengths = (1..=70).chain([95, 128, 150, 300]);
     for words in lengths {
-        for rows in [0, 1, 2, 3, 4, 5, 7, 8, 9, 13] {
+        for rows in [0, 1, 2, 3, 4, 5, 7, 8, 9, 13, 17] {
             let x: Vec<u64> = (0..words).map(|_| word(&mut rng)).collect();
             let w: Vec<u64> = (0..rows * words)
                 .map(|i| {
@@ -103,7 +115,7 @@ fn kernel_paths_agree_on_every_length() {
                 .chunks_exact(words)
                 .map(|r| r.iter().zip(&x).map(|(a, b)| (a ^ b).count_ones()).sum())
                 .collect();
-            for path in Path::all_available() {
+            for &path in &paths {
                 let mut got = vec![u32::MAX; rows];
                 PackedRows::new(w.clone(), words, path).xor_popcount(&x, &mut got);
                 assert_eq!(
@@ -117,7 +129,7 @@ fn kernel_paths_agree_on_every_length() {
 
 fn compare(net: &Network, frames: &[i64], what: &str) {
     let portable = Model::with_path(net, Path::Portable);
-    for path in Path::all_available() {
+    for path in paths() {
         let model = Model::with_path(net, path);
         assert_eq!(model.path(), path);
         for (f, x) in frames.chunks(net.input.shape.len()).enumerate() {

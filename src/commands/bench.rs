@@ -1,6 +1,6 @@
 //! `bnnforge bench`: binary MACs per second of the software model on the two layers
 //! the issue names, on one core and on all cores, on each popcount path the CPU has
-//! (portable and AVX2) and their ratio; with `--cosim`, the speed of the Verilator
+//! (portable, AVX2, AVX-512) and each one's ratio to the portable path; with `--cosim`, the speed of the Verilator
 //! co-simulation of the largest shipped network.
 
 use bnnforge_model::network::{InputSpec, Layer, Network, Op, Param, Shape};
