@@ -95,12 +95,13 @@ enum Command {
         /// fold every layer to at most this many cycles per frame, as cheaply as possible
         #[arg(long, conflicts_with = "folding")]
         target_cycles: Option<u64>,
-        /// the fastest folding whose estimate fits LUT4,BRAM (iCE40 LUT4s and 4-kbit
-        /// block RAMs, e.g. 4000,20)
+        /// the fastest folding whose estimate fits LUT4,BRAM (iCE40 logic cells, counted
+        /// as LUT4 + 1/2 DFF, and 4-kbit block RAMs, e.g. 4000,20)
         #[arg(long, value_name = "LUT4,BRAM")]
         budget: Option<String>,
-        /// the fastest folding that fits a device: up5k (iCE40 UP5K, 90 % of its 5280
-        /// LUT4s and its 30 block RAMs)
+        /// the fastest folding that fits a device beside the board core: up5k (iCE40
+        /// UP5K, 90 % of its 5280 logic cells and its 30 block RAMs, less the board core's
+        /// 1400 cells and 5 block RAMs)
         #[arg(long)]
         device: Option<String>,
     },

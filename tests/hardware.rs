@@ -22,13 +22,18 @@ fn ok(what: &str, out: Output) -> String {
 }
 
 fn build(model: &Path, out: &Path) -> String {
+    build_with(model, out, &[])
+}
+
+fn build_with(model: &Path, out: &Path, args: &[&str]) -> String {
     ok(
-        &format!("bnnforge build {}", model.display()),
+        &format!("bnnforge build {} {}", model.display(), args.join(" ")),
         bnnforge()
             .arg("build")
             .arg(model)
             .arg("--out")
             .arg(out)
+            .args(args)
             .output()
             .unwrap(),
     )
@@ -305,6 +310,31 @@ fn a_wide_add_cosimulates_bit_exact() {
     let s = sim(&model, &design, &input, 0.0, 5).unwrap_or_else(|e| panic!("{e}"));
     println!("full rate:\n{s}");
     timing_is_the_cycle_models(&format!("wide add:\n{s}"), &s, 0.0);
+}
+
+/// TFC-W1A1 at 16 cycles a frame: the input threshold takes 49 pixels a beat, fc0 runs
+/// PE 64 × SIMD 49; bit-exact on MNIST images at full rate, where Verilator measures the
+/// manifest's 16 cycles a frame, and under stalls.
+#[test]
+fn tfc_at_16_cycles_a_frame_cosimulates_bit_exact() {
+    let tmp = tempfile::tempdir().unwrap();
+    let images = tmp.path().join("mnist.npy");
+    common::mnist_npy(12, &images);
+    let model = repo().join("models/tfc-w1a1.yaml");
+    let design = tmp.path().join("tfc16");
+    println!(
+        "{}",
+        build_with(&model, &design, &["--target-cycles", "16"]).trim()
+    );
+    let m = Manifest::load(&design.join("manifest.json")).unwrap();
+    assert_eq!(m.cycles_per_frame, Some(16));
+    let s = sim(&model, &design, &images, 0.0, 1).unwrap_or_else(|e| panic!("{e}"));
+    println!("full rate:\n{s}");
+    timing_is_the_cycle_models(&format!("tfc at 16:\n{s}"), &s, 0.0);
+    let (measured, _, _) = interval(&s);
+    assert_eq!(measured, 16.0, "{s}");
+    let s = sim(&model, &design, &images, 0.3, 3).unwrap_or_else(|e| panic!("{e}"));
+    println!("30 % stalls:\n{s}");
 }
 
 /// Weights changed in the generated Verilog: `bnnforge sim` must fail (exit 1) naming

@@ -18,7 +18,8 @@ use crate::compile::resources::{estimate, Cost, Estimate};
 use bnnforge_model::network::Network;
 use std::collections::{BTreeMap, BTreeSet};
 
-/// What a design may use: iCE40 LUT4s and 4-kbit block RAMs (`SB_RAM40_4K`).
+/// What a design may use: iCE40 logic cells (one LUT4 and one DFF each, counted as
+/// [`Cost::logic_cells`]) and 4-kbit block RAMs (`SB_RAM40_4K`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Budget {
     pub lut4: u64,
@@ -32,9 +33,9 @@ impl std::fmt::Display for Budget {
 }
 
 impl Budget {
-    /// Whether an estimate fits.
+    /// Whether an estimate fits: its logic cells (at least its LUT4s) and block RAMs.
     pub fn fits(&self, c: &Cost) -> bool {
-        c.lut4 <= self.lut4 && c.bram <= self.bram
+        c.logic_cells() <= self.lut4 && c.bram <= self.bram
     }
 
     /// `LUT4,BRAM`, e.g. `4000,20`.
@@ -82,24 +83,33 @@ pub struct Device {
 }
 
 impl Device {
-    /// All block RAMs (their estimate is exact), the LUT4s less the headroom.
+    /// What the accelerator may use beside the board core: the logic cells less the
+    /// headroom and the board core's cells, the block RAMs less the board core's.
     pub fn budget(&self) -> Budget {
         Budget {
-            lut4: self.lut4 * (100 - self.headroom_percent) / 100,
-            bram: self.bram,
+            lut4: (self.lut4 * (100 - self.headroom_percent) / 100)
+                .saturating_sub(BOARD_CORE_CELLS),
+            bram: self.bram.saturating_sub(BOARD_CORE_BRAM),
         }
     }
 }
+
+/// Logic cells and block RAMs of the board core (UART, packet engine, frame buffers) that
+/// `bnnforge synth` places beside the accelerator: 1102 LUT4, 752 DFF (about 1400 cells)
+/// and 5 `SB_RAM40_4K` on the UP5K at TFC-W1A1's frame sizes (README, Boards).
+pub const BOARD_CORE_CELLS: u64 = 1400;
+pub const BOARD_CORE_BRAM: u64 = 5;
 
 /// Percent of the LUT4s kept free for placement and routing.
 pub const HEADROOM_PERCENT: u64 = 10;
 
 /// Known devices: those of the iCE40 boards in the board table ([`crate::boards`]),
 /// e.g. the UP5K's 5280 logic cells and 30 SB_RAM40_4K (its 4 SPRAMs are not used).
-/// 10 % of the LUT4s stay free (4752 usable on the UP5K): the LUT4 estimate of a whole
-/// design is within a few % of yosys (see [`crate::compile::resources`]), and nextpnr must pack
-/// DFFs and carry chains into the same logic cells and route them; iCE40 designs above
-/// about 90 % utilisation often fail to place or lose much of their Fmax.
+/// 10 % of the logic cells stay free and the board core's are reserved (3352 cells and
+/// 25 block RAMs for the accelerator on the UP5K): the LUT4 estimate of a whole design is
+/// within a few % of yosys (see [`crate::compile::resources`]), its cells less exact, and
+/// nextpnr must pack DFFs and carry chains into the same cells and route them; iCE40
+/// designs above about 90 % utilisation often fail to place or lose much of their Fmax.
 pub fn devices() -> Vec<Device> {
     let mut v: Vec<Device> = vec![];
     for b in crate::boards::BOARDS
@@ -198,8 +208,11 @@ pub fn fold_for_budget(net: &Network, budget: Budget) -> Result<Choice, String> 
             let slowest = &all.last().expect("at least one candidate").0;
             Err(format!(
                 "no folding fits the budget of {budget}: even the slowest ({} cycles per \
-                 frame) is estimated at {} LUT4 and {} BRAM",
-                slowest.cycles, slowest.cost.lut4, slowest.cost.bram
+                 frame) is estimated at {} LUT4 ({} logic cells with its DFFs) and {} BRAM",
+                slowest.cycles,
+                slowest.cost.lut4,
+                slowest.cost.logic_cells(),
+                slowest.cost.bram
             ))
         }
     }
@@ -247,9 +260,9 @@ mod tests {
             Ok(v) => v.into_iter().map(|x| x.0).collect(),
             Err(_) => return 0,
         };
-        let max_lut = all.iter().map(|c| c.cost.lut4).max().unwrap();
+        let max_lut = all.iter().map(|c| c.cost.logic_cells()).max().unwrap();
         let max_bram = all.iter().map(|c| c.cost.bram).max().unwrap();
-        let min_lut = all.iter().map(|c| c.cost.lut4).min().unwrap();
+        let min_lut = all.iter().map(|c| c.cost.logic_cells()).min().unwrap();
         let mut last = u64::MAX;
         let mut chosen = 0;
         for k in 0..=12u64 {
@@ -302,23 +315,25 @@ mod tests {
         }
     }
 
-    /// TFC-W1A1 on the UP5K: 784 cycles per frame (its one-channel input threshold
-    /// cannot go faster), the cheapest such folding; LFC's 2.9 Mbit of weights do not fit.
+    /// TFC-W1A1 on the UP5K beside the board core: 784 cycles per frame (392, with the
+    /// input threshold at 2 pixels a beat, took 5355 logic cells with the board core and
+    /// did not place); LFC's 2.9 Mbit of weights do not fit.
     #[test]
     fn up5k() {
         let up5k = Budget::device("up5k").unwrap();
         assert_eq!(
             up5k,
             Budget {
-                lut4: 4752,
-                bram: 30
+                lut4: 3352,
+                bram: 25
             }
         );
         let c = fold_for_budget(&load("models/tfc-w1a1.yaml"), up5k).unwrap();
         assert_eq!(c.design.cycles_per_frame(), 784);
+        assert!(c.estimate.total.logic_cells() <= 3352);
         let e = fold_for_budget(&load("models/lfc-w1a1.yaml"), up5k).unwrap_err();
         assert!(
-            e.starts_with("no folding fits the budget of 4752 LUT4, 30 BRAM: even the slowest")
+            e.starts_with("no folding fits the budget of 3352 LUT4, 25 BRAM: even the slowest")
                 && e.contains("BRAM"),
             "{e}"
         );

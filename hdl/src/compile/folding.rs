@@ -10,7 +10,9 @@
 //!   `fan_in = C·H·W` (dense) or `k·k·C` (conv, a beat never straddles two kernel
 //!   positions because `SIMD` divides `C`).
 //! - every other engine (threshold, add, pools) moves `lanes` elements a cycle, with
-//!   `lanes` dividing the channel count, so its cycles are `elements / lanes`.
+//!   `lanes` dividing the channel count, or for a threshold also whole pixels a beat (C·k,
+//!   k dividing the pixels: an image's input of one channel is not held to one lane), so
+//!   its cycles are `elements / lanes`.
 //!
 //! `PE` must divide `out` and `SIMD` the fan-in unit, as in FINN, so no cycle is spent on
 //! padding. The folding is given per layer (`--folding F`, YAML) or chosen here: for a
@@ -60,13 +62,29 @@ pub(crate) fn mac_dims(net: &Network, i: usize) -> Option<(usize, usize, usize, 
     }
 }
 
-/// Elements a non-MAC engine moves per frame, and the channel count its lanes divide.
-fn stream_dims(net: &Network, i: usize) -> (u64, usize) {
+/// Elements a non-MAC engine moves per frame.
+fn stream_elements(net: &Network, i: usize) -> u64 {
     let info = &net.info()[i];
     let (ishape, _) = net.src_shape_kind(info.srcs[0]);
     // an engine reads its input and writes its output; the larger stream bounds it
-    let n = ishape.len().max(info.shape.len()) as u64;
-    (n, ishape.c)
+    ishape.len().max(info.shape.len()) as u64
+}
+
+/// The lanes a non-MAC engine takes: the divisors of its input's channels, and for a
+/// threshold also the multiples of them that divide a frame (whole pixels a beat: each
+/// lane then holds one channel's thresholds).
+fn stream_lanes(net: &Network, i: usize) -> Vec<usize> {
+    let (ishape, _) = net.src_shape_kind(net.info()[i].srcs[0]);
+    let mut l = divisors(ishape.c);
+    if matches!(net.layers[i].op, Op::Threshold { .. }) {
+        l.extend(
+            divisors(ishape.pixels())
+                .iter()
+                .skip(1)
+                .map(|k| k * ishape.c),
+        );
+    }
+    l
 }
 
 fn divisors(n: usize) -> Vec<usize> {
@@ -171,8 +189,8 @@ pub fn default_target(net: &Network) -> u64 {
         .max(1)
 }
 
-/// Every fold layer `i`'s engines take: PE divides the outputs (dense, conv) or the
-/// channels (other ops), SIMD divides the fan-in unit (at most [`MAX_SIMD`]; 1 for other
+/// Every fold layer `i`'s engines take: PE divides the outputs (dense, conv), is a lane
+/// count of `stream_lanes` (other ops), SIMD divides the fan-in unit (at most [`MAX_SIMD`]; 1 for other
 /// ops), and the beats fit the blocks (`beat_limit`). Small first.
 pub fn valid_folds(net: &Network, i: usize) -> Vec<Fold> {
     let (outs, units): (Vec<usize>, Vec<usize>) = match mac_dims(net, i) {
@@ -183,7 +201,7 @@ pub fn valid_folds(net: &Network, i: usize) -> Vec<Fold> {
                 .filter(|&s| s <= MAX_SIMD)
                 .collect(),
         ),
-        None => (divisors(stream_dims(net, i).1), vec![1]),
+        None => (stream_lanes(net, i), vec![1]),
     };
     outs.iter()
         .flat_map(|&pe| units.iter().map(move |&simd| Fold { pe, simd }))
@@ -199,10 +217,7 @@ pub fn layer_cycles(net: &Network, i: usize, fold: Fold) -> u64 {
             out / fold.pe,
             fan_in / fold.simd,
         ),
-        None => {
-            let (n, _) = stream_dims(net, i);
-            n.div_ceil(fold.pe as u64)
-        }
+        None => stream_elements(net, i).div_ceil(fold.pe as u64),
     }
 }
 
@@ -239,17 +254,27 @@ pub fn check_fold(net: &Network, i: usize, fold: Fold) -> Result<(), String> {
             }
         }
         None => {
-            let (_, c) = stream_dims(net, i);
             if fold.simd != 1 {
                 return Err(format!(
                     "layer '{name}': simd applies to dense and conv only"
                 ));
             }
-            if c % fold.pe != 0 {
-                return Err(format!(
-                    "layer '{name}': pe {} does not divide its {c} channels",
-                    fold.pe
-                ));
+            if !stream_lanes(net, i).contains(&fold.pe) {
+                let (ishape, _) = net.src_shape_kind(net.info()[i].srcs[0]);
+                let c = ishape.c;
+                return Err(if matches!(net.layers[i].op, Op::Threshold { .. }) {
+                    format!(
+                        "layer '{name}': pe {} neither divides its {c} channels nor is \
+                         whole pixels of them dividing its {} elements",
+                        fold.pe,
+                        ishape.len()
+                    )
+                } else {
+                    format!(
+                        "layer '{name}': pe {} does not divide its {c} channels",
+                        fold.pe
+                    )
+                });
             }
         }
     }

@@ -1,7 +1,10 @@
 //! `ThresholdEngine`: the standalone `threshold` op on a stream, where a threshold does
 //! not follow a dense/conv (the [`Mvtu`] fuses those): raw pixels, after `add`, after
-//! `sumpool`. Lane l of the cb-th beat of a pixel holds channel cb·L + l, so lane l's
-//! [`ThresholdUnit`] holds channels l, l + L, … (C/L of them), addressed by cb. Each input
+//! `sumpool`. The stream is HWC, L elements a beat, L independent of C: lane l of beat b
+//! holds channel (b·L + l) mod C, a pattern that repeats every P = C / gcd(C, L) beats, so
+//! lane l's [`ThresholdUnit`] holds P rows (channels l, l + L, … mod C), addressed by the
+//! beat's place cb in the period (L dividing C: the C/L channel beats of a pixel; C
+//! dividing L: one row, several pixels a beat). Each input
 //! lane (binary ±1, unsigned or signed) becomes a `Signed<Y>`; thresholds are clamped and
 //! flips folded as in `ThresholdUnit`. Out: the count (B > 1) or the bit (B = 1, 1 = +1).
 //! The pipeline does not stall: beats issue while fewer than 16 results are in flight or
@@ -11,8 +14,9 @@
 //! `out_data: Bits<OW>`.
 //!
 //! Generics (checked by [`ThresholdEngine::new`]): free `IB` (input lane bits), `B`
-//! (output lane bits) and L (through `IW` = L·IB, `OW` = L·B); deduced `Y` (2 binary,
-//! IB + 1 unsigned, IB signed), `U` = Y + 1, `K` = 2^B − 1, `CA` = clog2(C/L).
+//! (output lane bits) and L (through `IW` = L·IB, `OW` = L·B; L divides the elements of a
+//! frame); deduced `Y` (2 binary, IB + 1 unsigned, IB signed), `U` = Y + 1, `K` = 2^B − 1,
+//! `CA` = clog2(P).
 //!
 //! Cycles per frame: elements / L. Latency: [`LATENCY`] (5).
 //!
@@ -207,18 +211,16 @@ impl<
         let l = IW / IB;
         assert_eq!(OW, l * B, "ThresholdEngine: OW must be L · B = {}", l * B);
         let c = thresholds.len();
+        assert!(c >= 1, "ThresholdEngine: no channels");
+        let period = channel_period(c, l);
         assert!(
-            c >= 1 && c % l == 0,
-            "ThresholdEngine: {l} lanes must divide the {c} channels"
+            period <= 1 << CA,
+            "ThresholdEngine: a period of {period} beats does not fit CA = {CA}"
         );
         assert!(
-            c / l <= 1 << CA,
-            "ThresholdEngine: {} channel beats do not fit CA = {CA}",
-            c / l
-        );
-        assert!(
-            elements >= 1 && elements % c == 0,
-            "ThresholdEngine: {elements} elements are not whole pixels of {c} channels"
+            elements >= 1 && elements % c == 0 && elements % l == 0,
+            "ThresholdEngine: {elements} elements are not whole pixels of {c} channels \
+             in whole beats of {l} lanes"
         );
         assert_eq!(flip.len(), c, "ThresholdEngine: one flip flag per channel");
         let (rlo, rhi) = match kind {
@@ -232,10 +234,9 @@ impl<
         );
         let thr = (0..l)
             .map(|lane| {
-                let rows: Vec<Vec<i64>> = (0..c / l)
-                    .map(|b| thresholds[b * l + lane].clone())
-                    .collect();
-                let fl: Vec<bool> = (0..c / l).map(|b| flip[b * l + lane]).collect();
+                let ch = |b: usize| (b * l + lane) % c;
+                let rows: Vec<Vec<i64>> = (0..period).map(|b| thresholds[ch(b)].clone()).collect();
+                let fl: Vec<bool> = (0..period).map(|b| flip[ch(b)]).collect();
                 ThresholdUnit::new(lo, hi, &rows, &fl)
             })
             .collect();
@@ -261,7 +262,7 @@ impl<
             thr,
             ins: (0..l).map(LaneInsert::new).collect(),
             fifo: Default::default(),
-            cb_last: Constant::new(((c / l - 1) as u64).into()),
+            cb_last: Constant::new(((period - 1) as u64).into()),
             credit_limit: Constant::new((FIFO_DEPTH as u64).into()),
             credit_limit_m1: Constant::new((FIFO_DEPTH as u64 - 1).into()),
             _l: l,
@@ -395,6 +396,16 @@ impl<
     }
 }
 
+/// Beats before the lanes' channels repeat: lane l of beat b holds channel
+/// (b·lanes + l) mod channels.
+pub fn channel_period(channels: usize, lanes: usize) -> usize {
+    let (mut a, mut b) = (channels, lanes);
+    while b != 0 {
+        (a, b) = (b, a % b);
+    }
+    channels / a
+}
+
 /// Cycles per frame at full rate: one beat of `lanes` elements per cycle.
 pub fn frame_cycles(elements: usize, lanes: usize) -> u64 {
     (elements / lanes) as u64
@@ -431,7 +442,8 @@ pub struct ThresholdSpec {
     pub elements: usize,
     /// output bits B
     pub bits: usize,
-    /// threshold words in the layer
+    /// threshold words in the engine: a word per channel and level, repeated when the
+    /// lanes' channel period holds a channel in several lanes
     pub words: usize,
 }
 
@@ -452,7 +464,7 @@ impl ThresholdSpec {
             channels: ishape.c,
             elements: ishape.len(),
             bits: *bits as usize,
-            words: thresholds.data.len(),
+            words: thresholds.data.len() / ishape.c * channel_period(ishape.c, lanes) * lanes,
         }
     }
 
@@ -468,9 +480,9 @@ impl ThresholdSpec {
         }
     }
 
-    /// Generic `CA`: address bits of the channel beats.
+    /// Generic `CA`: address bits of the beats of a channel period.
     fn ca(&self) -> usize {
-        crate::address_bits(self.channels / self.lanes)
+        crate::address_bits(channel_period(self.channels, self.lanes))
     }
 }
 
@@ -671,24 +683,24 @@ mod tests {
         let mut want = vec![];
         for f in &frames {
             let y = model.eval(f);
-            for p in 0..hw {
-                for c0 in (0..c).step_by(l) {
-                    let (mut bi, mut bo) = (0u128, 0u128);
-                    for i in 0..l {
-                        let x = f[(c0 + i) * hw + p];
-                        let xe = if kind.is_binary() {
-                            (x > 0) as u128
-                        } else {
-                            x as i128 as u128 & imask
-                        };
-                        bi |= xe << (i * IB);
-                        let v = y[(c0 + i) * hw + p];
-                        let ve = if B == 1 { (v > 0) as u128 } else { v as u128 };
-                        bo |= ve << (i * B);
-                    }
-                    beats.push(bi);
-                    want.push(bo);
+            // the stream is HWC, L elements a beat
+            for e0 in (0..c * hw).step_by(l) {
+                let (mut bi, mut bo) = (0u128, 0u128);
+                for i in 0..l {
+                    let (p, ch) = ((e0 + i) / c, (e0 + i) % c);
+                    let x = f[ch * hw + p];
+                    let xe = if kind.is_binary() {
+                        (x > 0) as u128
+                    } else {
+                        x as i128 as u128 & imask
+                    };
+                    bi |= xe << (i * IB);
+                    let v = y[ch * hw + p];
+                    let ve = if B == 1 { (v > 0) as u128 } else { v as u128 };
+                    bo |= ve << (i * B);
                 }
+                beats.push(bi);
+                want.push(bo);
             }
         }
         let build = || ThresholdEngine::<IB, IW, Y, U, K, B, CA, OW>::from_network(&net, 0);
@@ -734,6 +746,13 @@ mod tests {
         run::<1, 1, 2, 3, 7, 3, 1, 3>(&mut rng, Shape::map(2, 3, 3), 1, false, 3, true);
         // unsigned 4-bit, 1 lane, [5, 2, 2]
         run::<4, 4, 5, 6, 1, 1, 3, 1>(&mut rng, Shape::map(5, 2, 2), 4, false, 2, false);
+        // lanes a multiple of the channels: 8-bit pixels [2, 3, 4], 6 lanes (3 pixels a
+        // beat, one row a lane)
+        run::<8, 48, 9, 10, 1, 1, 1, 6>(&mut rng, Shape::map(2, 3, 4), 8, false, 3, true);
+        // neither divides: [4, 3, 3], 6 lanes, a period of 2 beats, 2-bit output
+        run::<3, 18, 4, 5, 3, 2, 1, 12>(&mut rng, Shape::map(4, 3, 3), 3, false, 3, false);
+        // one channel, 16 binary lanes ([1, 4, 8], the input of an MLP)
+        run::<1, 16, 2, 3, 1, 1, 1, 16>(&mut rng, Shape::map(1, 4, 8), 1, false, 2, false);
     }
 
     #[test]
