@@ -100,7 +100,8 @@ enum Command {
         #[arg(long, value_name = "LUT4,BRAM")]
         budget: Option<String>,
         /// the fastest folding that fits a device: up5k (iCE40 UP5K, 90 % of its 5280
-        /// LUT4s and its 30 block RAMs)
+        /// LUT4s and its 30 block RAMs), ulx3s-85f or ulx3s-12f (ECP5 LFE5U-85F or -12F
+        /// of the ULX3S: 90 % of their LUT4s and all their 18-kbit EBRs)
         #[arg(long)]
         device: Option<String>,
     },
