@@ -166,9 +166,13 @@ pub fn generate(design: &Design, model: &Path, out_dir: &Path) -> Result<(f64, f
             .map_err(|e| Error::new(format!("{}: cannot create: {e}", dir.display())))?;
         let main = dir.join("main.rs");
         write(&main, &src)?;
-        // a private name, renamed when complete: concurrent builds of the same
-        // widths each compile and the last rename wins
-        let tmp = dir.join(format!("engines.{}.tmp", std::process::id()));
+        // a private folder, its program renamed into place when complete: concurrent
+        // builds of the same widths each compile and the last rename wins (rustc's
+        // intermediate files are named after the crate, so they need folders of their own)
+        let work = dir.join(format!("build.{}", std::process::id()));
+        std::fs::create_dir_all(&work)
+            .map_err(|e| Error::new(format!("{}: cannot create: {e}", work.display())))?;
+        let tmp = work.join("engines");
         let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
         let out = Command::new(&rustc)
             .args(["--edition", "2021", "--crate-type", "bin"])
@@ -190,7 +194,7 @@ pub fn generate(design: &Design, model: &Path, out_dir: &Path) -> Result<(f64, f
             .arg(&main)
             .arg("-o")
             .arg(&tmp)
-            .current_dir(&dir)
+            .current_dir(&work)
             .output()
             .map_err(|e| {
                 Error::new(format!(
@@ -198,7 +202,7 @@ pub fn generate(design: &Design, model: &Path, out_dir: &Path) -> Result<(f64, f
                 ))
             })?;
         if !out.status.success() {
-            let _ = std::fs::remove_file(&tmp);
+            let _ = std::fs::remove_dir_all(&work);
             let err = String::from_utf8_lossy(&out.stderr);
             let first = err
                 .lines()
@@ -209,8 +213,9 @@ pub fn generate(design: &Design, model: &Path, out_dir: &Path) -> Result<(f64, f
                 main.display()
             )));
         }
-        std::fs::rename(&tmp, &exe)
-            .map_err(|e| Error::new(format!("{}: cannot write: {e}", exe.display())))?;
+        let renamed = std::fs::rename(&tmp, &exe);
+        let _ = std::fs::remove_dir_all(&work);
+        renamed.map_err(|e| Error::new(format!("{}: cannot write: {e}", exe.display())))?;
         prune(&root, std::env::var_os("BNNFORGE_ENGINE_CACHE").is_none());
     }
     let compile = t0.elapsed().as_secs_f64();

@@ -529,6 +529,25 @@ mod tests {
         let ecp5 = bnnforge_hdl::boards::board("ulx3s-12f").unwrap();
         let c = BTreeMap::from([("LUT4".to_string(), 12_289)]);
         assert_eq!(overflow(ecp5, &c).as_deref(), Some("12289 LUT4 (of 12288)"));
+        // carries and LUT-RAMs take LUT places: mnist-bineal-fb's netlist
+        let c = BTreeMap::from([
+            ("LUT4".to_string(), 11_115),
+            ("CCU2C".to_string(), 2_156),
+            ("TRELLIS_DPR16X4".to_string(), 137),
+        ]);
+        assert_eq!(overflow(ecp5, &c).as_deref(), Some("15975 LUT4 (of 12288)"));
+        // nextpnr's count on the 25k die the 12F is placed on
+        let placed = |comb: u64| {
+            BTreeMap::from([
+                ("TRELLIS_COMB".to_string(), (comb, 24_288)),
+                ("DP16KD".to_string(), (12, 56)),
+            ])
+        };
+        assert_eq!(
+            placed_overflow(ecp5, &placed(18_219)).as_deref(),
+            Some("18219 LUT4 (of 12288)")
+        );
+        assert_eq!(placed_overflow(ecp5, &placed(12_288)), None);
     }
 
     #[test]
@@ -614,17 +633,41 @@ mod tests {
 }
 
 /// What of a yosys netlist's cells (`cells`, by type) exceeds `board`'s LUT4s or block
-/// RAMs, e.g. "6049 LUT4 (of 5280), 31 block RAMs (of 30)"; None when both fit.
+/// RAMs, e.g. "6049 LUT4 (of 5280), 31 block RAMs (of 30)"; None when both fit. On ECP5
+/// a carry cell (`CCU2C`) takes two LUT4 places and a 16×4 LUT-RAM (`TRELLIS_DPR16X4`)
+/// four, so they count as such (nextpnr's TRELLIS_COMB count is at least this).
 pub fn overflow(board: &Board, cells: &BTreeMap<String, u64>) -> Option<String> {
-    let (lut, ram) = match board.family {
-        Family::Ice40 => ("SB_LUT4", "SB_RAM40_4K"),
-        Family::Ecp5 => ("LUT4", "DP16KD"),
-    };
     let count = |c: &str| cells.get(c).copied().unwrap_or(0);
+    let (luts, rams) = match board.family {
+        Family::Ice40 => (count("SB_LUT4"), count("SB_RAM40_4K")),
+        Family::Ecp5 => (
+            count("LUT4") + 2 * count("CCU2C") + 4 * count("TRELLIS_DPR16X4"),
+            count("DP16KD"),
+        ),
+    };
+    over_board(board, luts, rams)
+}
+
+/// What of a placed design (`utilization` of nextpnr's report) exceeds `board`'s LUT4s
+/// or block RAMs. The ULX3S 12F is placed on the 25k die it shares with the 25F, so
+/// nextpnr accepts up to 24,288 LUT4 where the 12F's data sheet promises 12,288.
+pub fn placed_overflow(
+    board: &Board,
+    utilization: &BTreeMap<String, (u64, u64)>,
+) -> Option<String> {
+    let used = |c: &str| utilization.get(c).map_or(0, |u| u.0);
+    let (luts, rams) = match board.family {
+        Family::Ice40 => (used("ICESTORM_LC"), used("ICESTORM_RAM")),
+        Family::Ecp5 => (used("TRELLIS_COMB"), used("DP16KD")),
+    };
+    over_board(board, luts, rams)
+}
+
+fn over_board(board: &Board, luts: u64, rams: u64) -> Option<String> {
     let r = &board.resources;
     let over: Vec<String> = [
-        (count(lut), r.lut4 as u64, "LUT4"),
-        (count(ram), r.bram as u64, "block RAMs"),
+        (luts, r.lut4 as u64, "LUT4"),
+        (rams, r.bram as u64, "block RAMs"),
     ]
     .into_iter()
     .filter(|(n, of, _)| n > of)

@@ -508,3 +508,53 @@ fn convs_with_padding_at_least_the_kernel_cosimulate_bit_exact() {
     println!("full rate:\n{s}");
     timing_is_the_cycle_models(&format!("padding beyond the kernel:\n{s}"), &s, 0.0);
 }
+
+/// Two builds of the same widths at once on an empty engine cache both compile the
+/// engine program (rustc's intermediate files in folders of their own), both succeed
+/// with the same Verilog, and one program is left in the cache.
+#[test]
+fn concurrent_builds_share_the_engine_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let model = repo().join("examples/random-3.yaml");
+    let children: Vec<_> = ["a", "b"]
+        .iter()
+        .map(|d| {
+            bnnforge()
+                .env("BNNFORGE_ENGINE_CACHE", &cache)
+                .arg("build")
+                .arg(&model)
+                .arg("--out")
+                .arg(dir.path().join(d))
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for c in children {
+        ok("a concurrent bnnforge build", c.wait_with_output().unwrap());
+    }
+    let verilog = |d: &str| -> Vec<(String, Vec<u8>)> {
+        files(&dir.path().join(d))
+            .into_iter()
+            .filter(|(n, _)| n.ends_with(".v"))
+            .collect()
+    };
+    assert!(!verilog("a").is_empty());
+    assert!(verilog("a") == verilog("b"), "the two builds differ");
+    let programs: Vec<_> = std::fs::read_dir(&cache).unwrap().flatten().collect();
+    assert_eq!(programs.len(), 1, "{programs:?}");
+    let left: Vec<String> = std::fs::read_dir(programs[0].path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    let mut sorted = left.clone();
+    sorted.sort();
+    assert_eq!(
+        sorted,
+        ["engines", "main.rs"],
+        "left in the cache: {left:?}"
+    );
+}

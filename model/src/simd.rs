@@ -1,6 +1,7 @@
 //! XOR-popcount of packed weight rows against one packed activation: the inner loop of
 //! every binary layer of the model, on the portable path (`count_ones`, POPCNT) or on
-//! AVX2 (`vpshufb` nibble-table popcount), chosen at run time.
+//! AVX2 (`vpshufb` nibble-table popcount after a carry-save adder, with POPCNT on the
+//! scalar unit alongside for the last quarter of each row), chosen at run time.
 //!
 //! Both paths return the same integers for every input; `BNNFORGE_SIMD=portable` forces
 //! the portable path (see [`Path::from_env`]).
@@ -13,7 +14,8 @@ use std::sync::OnceLock;
 pub enum Path {
     /// `u64::count_ones` (one POPCNT per word on x86-64-v2)
     Portable,
-    /// 256-bit `vpshufb` nibble lookups, four words per step (x86-64 with AVX2 only)
+    /// 256-bit `vpshufb` nibble lookups on most of each row, POPCNT on the rest at the
+    /// same time (x86-64 with AVX2 only)
     Avx2,
 }
 
@@ -152,18 +154,26 @@ impl PackedRows {
     /// `out[r] = Σ_i popcount(row_r[i] XOR x[i])` for every row; `x` has `L` words and
     /// `out` one entry per row.
     pub fn xor_popcount(&self, x: &[u64], out: &mut [u32]) {
-        assert_eq!(x.len(), self.words, "x of L words");
         assert_eq!(out.len(), self.rows, "one output per row");
+        self.xor_popcount_from(x, 0, out)
+    }
+
+    /// [`PackedRows::xor_popcount`] of rows `first..first + out.len()` only.
+    pub fn xor_popcount_from(&self, x: &[u64], first: usize, out: &mut [u32]) {
+        assert_eq!(x.len(), self.words, "x of L words");
+        assert!(first + out.len() <= self.rows, "rows in range");
         match &self.layout {
             Layout::Words(w) => {
                 if self.words == 0 {
                     out.fill(0);
                 } else {
-                    rows_portable(w, x, out);
+                    rows_portable(&w[first * self.words..], x, out);
                 }
             }
             #[cfg(target_arch = "x86_64")]
             Layout::Blocks(b) => {
+                let per_row = self.words.div_ceil(4);
+                let b = &b[first * per_row..(first + out.len()) * per_row];
                 // SAFETY: `rows_avx2` is safe code compiled with AVX2 enabled; calling
                 // it is sound exactly when the CPU has AVX2, and `Blocks` is only built
                 // after `avx2()` confirmed it.
@@ -218,20 +228,59 @@ fn rows_fixed<const G: usize>(w: &[u64], x: &[u64], out: &mut [u32]) {
 
 #[cfg(target_arch = "x86_64")]
 mod avx2_impl {
-    //! Muła's nibble-table popcount: each byte's count is `T[lo nibble] + T[hi nibble]`
-    //! with `vpshufb` as a 16-entry table lookup; byte counts add up in u8 lanes (at
-    //! most 8 per vector, so 31 vectors before a lane can overflow) and `vpsadbw` sums
-    //! them into u64 lanes. Four rows at a time share each vector of `x` and one
-    //! transposing horizontal sum.
+    //! Each row is counted in two parts that run side by side: its first `nv` blocks
+    //! on the vector unit and its last words with POPCNT on the scalar unit, which the
+    //! vector code alone leaves idle (see [`split`]). Four rows at a time share each
+    //! vector of `x` and one transposing sum.
     //!
-    //! No raw pointers: vectors are built from `[u64; 4]` with `_mm256_set_epi64x`,
-    //! which the compiler turns into one load (aligned for the weight [`Block`]s).
+    //! Vector part: a carry-save adder turns three vectors into `ones` and `twos`, with
+    //! popcount(v0) + popcount(v1) + popcount(v2) = popcount(ones) + 2·popcount(twos);
+    //! Muła's nibble lookup (`vpshufb` as a 16-entry table) then counts them. The
+    //! counts of the low nibbles add up in the bytes of `lo`; the high nibbles are
+    //! looked up as `c − count` and add up in `hi`, so one `vpsadbw(lo, hi)` (Σ|hi − lo|
+    //! over 8 bytes, with hi ≥ lo in every byte) yields Σc − count per 64-bit lane, and
+    //! `lo` and `hi` never need adding together.
+    //!
+    //! Scalar part: POPCNT in inline assembly, as the compiler turned `count_ones` of
+    //! four rows in AVX2 code into nibble lookups on the already busy vector unit.
 
     use super::Block;
     use std::arch::x86_64::*;
 
-    /// Vectors summed in u8 lanes before they are widened (31 · 8 ≤ 255).
-    const FLUSH: usize = 31;
+    /// Blocks of a row of `words` (≤ 32) words counted on the vector unit, and the
+    /// words left to POPCNT. POPCNT takes four instructions a word against under two
+    /// for the vector code, but on the integer unit, which the vector code leaves idle:
+    /// on rows of 16 words (Zen 4), 3 blocks and 4 words ran at 7.0 G words/s, all 4
+    /// blocks at 6.5 and 2 blocks and 8 words at 5.4. Rows of up to 4 words are one
+    /// zero-padded block.
+    pub const fn split(words: usize) -> (usize, usize) {
+        if words <= 4 {
+            return (1, 0);
+        }
+        let mut nv = (3 * words + 8) / 16;
+        if nv == 0 {
+            nv = 1;
+        }
+        if nv > words / 4 {
+            nv = words / 4;
+        }
+        (nv, words - 4 * nv)
+    }
+
+    /// `hi` receives `C1 − count` for the high nibble of `ones` and `C2 − 2·count` for
+    /// that of `twos`: at least C1 + C2 − 12 = 12 per group of three vectors, as much as
+    /// `lo` can receive (4 + 2·4). A lone vector adds `C1 − count` (≥ 4 ≥ its `lo`).
+    const C1: i8 = 8;
+    const C2: i8 = 16;
+    /// Every byte of `hi` stays under 256 on the longest vector part (32 words).
+    const _: () = assert!(MAX_NV / 3 * (C1 + C2) as usize + MAX_NV % 3 * C1 as usize <= 255);
+    const MAX_NV: usize = split(32).0;
+
+    /// Σc over the 32 bytes of a row's vector part: `vpsadbw` lanes add up to this
+    /// minus the count.
+    const fn bias(nv: usize) -> u32 {
+        32 * ((C1 + C2) as u32 * (nv / 3) as u32 + C1 as u32 * (nv % 3) as u32)
+    }
 
     #[inline]
     #[target_feature(enable = "avx2")]
@@ -240,160 +289,334 @@ mod avx2_impl {
         _mm256_set_epi64x(s[3] as i64, s[2] as i64, s[1] as i64, s[0] as i64)
     }
 
+    /// Up to four words as a zero-padded block.
+    fn block(c: &[u64]) -> Block {
+        let mut b = Block::default();
+        b.0[..c.len()].copy_from_slice(c);
+        b
+    }
+
     /// Words `4i..4i+4` of `x` as a vector, zero past its end like the padded weight rows.
     #[inline]
     #[target_feature(enable = "avx2")]
     fn x_vec(x: &[u64], i: usize) -> __m256i {
-        let c = &x[4 * i..x.len().min(4 * i + 4)];
-        let mut b = Block::default();
-        b.0[..c.len()].copy_from_slice(c);
-        vec(&b)
+        vec(&block(&x[(4 * i).min(x.len())..x.len().min(4 * i + 4)]))
     }
 
-    /// Per-byte popcount of `v`.
+    /// `c + k·popcount(n)` for each nibble n, in both 128-bit lanes.
     #[inline]
     #[target_feature(enable = "avx2")]
-    fn pop_bytes(v: __m256i) -> __m256i {
-        let table = _mm256_setr_epi8(
-            0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4, //
-            0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4,
-        );
-        let nibble = _mm256_set1_epi8(0x0f);
-        let lo = _mm256_and_si256(v, nibble);
-        let hi = _mm256_and_si256(_mm256_srli_epi16::<4>(v), nibble);
-        _mm256_add_epi8(
-            _mm256_shuffle_epi8(table, lo),
-            _mm256_shuffle_epi8(table, hi),
+    fn table(c: i8, k: i8) -> __m256i {
+        let t: [i8; 32] = std::array::from_fn(|i| c + k * (i % 16).count_ones() as i8);
+        // SAFETY: 32 bytes, an unaligned load
+        unsafe { _mm256_loadu_si256(t.as_ptr() as *const __m256i) }
+    }
+
+    #[derive(Clone, Copy)]
+    struct Tables {
+        nibble: __m256i,
+        /// count and 2·count, for the low nibbles (into `lo`)
+        one: __m256i,
+        two: __m256i,
+        /// C1 − count and C2 − 2·count, for the high nibbles (into `hi`)
+        one_neg: __m256i,
+        two_neg: __m256i,
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn tables() -> Tables {
+        Tables {
+            nibble: _mm256_set1_epi8(0x0f),
+            one: table(0, 1),
+            two: table(0, 2),
+            one_neg: table(C1, -1),
+            two_neg: table(C2, -2),
+        }
+    }
+
+    /// Adds three vectors to the byte counts `lo`, `hi` (see the module documentation).
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn group(
+        t: &Tables,
+        lo: __m256i,
+        hi: __m256i,
+        v0: __m256i,
+        v1: __m256i,
+        v2: __m256i,
+    ) -> (__m256i, __m256i) {
+        let u = _mm256_xor_si256(v0, v1);
+        let ones = _mm256_xor_si256(u, v2);
+        let twos = _mm256_or_si256(_mm256_and_si256(v0, v1), _mm256_and_si256(u, v2));
+        let m = t.nibble;
+        let lo1 = _mm256_shuffle_epi8(t.one, _mm256_and_si256(ones, m));
+        let lo2 = _mm256_shuffle_epi8(t.two, _mm256_and_si256(twos, m));
+        let hi_ones = _mm256_and_si256(_mm256_srli_epi16::<4>(ones), m);
+        let hi_twos = _mm256_and_si256(_mm256_srli_epi16::<4>(twos), m);
+        let hi1 = _mm256_shuffle_epi8(t.one_neg, hi_ones);
+        let hi2 = _mm256_shuffle_epi8(t.two_neg, hi_twos);
+        (
+            _mm256_add_epi8(lo, _mm256_add_epi8(lo1, lo2)),
+            _mm256_add_epi8(hi, _mm256_add_epi8(hi1, hi2)),
         )
     }
 
-    /// The popcounts of `R` rows of `xs.len()` blocks against `xs`, each as four u64
-    /// lanes to add up.
+    /// Adds one vector to the byte counts.
     #[inline]
     #[target_feature(enable = "avx2")]
-    fn block<const R: usize>(rows: [&[Block]; R], xs: &[__m256i]) -> [__m256i; R] {
-        let mut acc = [_mm256_setzero_si256(); R];
-        for (k, xc) in xs.chunks(FLUSH).enumerate() {
-            let mut bytes = [_mm256_setzero_si256(); R];
-            // (no closure here: a call out of AVX2 code costs a `vzeroupper` and spills)
-            let mut part: [&[Block]; R] = [&[]; R];
-            for r in 0..R {
-                part[r] = &rows[r][k * FLUSH..k * FLUSH + xc.len()];
-            }
-            for (i, &xv) in xc.iter().enumerate() {
-                for r in 0..R {
-                    let v = _mm256_xor_si256(vec(&part[r][i]), xv);
-                    bytes[r] = _mm256_add_epi8(bytes[r], pop_bytes(v));
+    fn single(t: &Tables, lo: __m256i, hi: __m256i, v: __m256i) -> (__m256i, __m256i) {
+        let m = t.nibble;
+        let l = _mm256_shuffle_epi8(t.one, _mm256_and_si256(v, m));
+        let h = _mm256_shuffle_epi8(t.one_neg, _mm256_and_si256(_mm256_srli_epi16::<4>(v), m));
+        (_mm256_add_epi8(lo, l), _mm256_add_epi8(hi, h))
+    }
+
+    /// For each row of `$rows` (an array of `$r` block slices), `bias(nv) − popcount` of its
+    /// first `nv = $xv.len()` blocks XOR `$xv`, as four u64 lanes to add up. A macro:
+    /// as a function the compiler kept it out of line, behind a call that spills.
+    macro_rules! vector_part {
+        ($t:expr, $rows:expr, $xv:expr, $r:literal) => {{
+            let (t, rows, xv): (&Tables, [&[Block]; $r], &[__m256i]) = ($t, $rows, $xv);
+            let mut lo = [_mm256_setzero_si256(); $r];
+            let mut hi = lo;
+            let groups = xv.len() / 3;
+            for g in 0..groups {
+                let i = 3 * g;
+                for r in 0..rows.len() {
+                    let v0 = _mm256_xor_si256(vec(&rows[r][i]), xv[i]);
+                    let v1 = _mm256_xor_si256(vec(&rows[r][i + 1]), xv[i + 1]);
+                    let v2 = _mm256_xor_si256(vec(&rows[r][i + 2]), xv[i + 2]);
+                    (lo[r], hi[r]) = group(t, lo[r], hi[r], v0, v1, v2);
                 }
             }
-            for r in 0..R {
-                let sad = _mm256_sad_epu8(bytes[r], _mm256_setzero_si256());
-                acc[r] = _mm256_add_epi64(acc[r], sad);
+            for i in 3 * groups..xv.len() {
+                for r in 0..rows.len() {
+                    let v = _mm256_xor_si256(vec(&rows[r][i]), xv[i]);
+                    (lo[r], hi[r]) = single(t, lo[r], hi[r], v);
+                }
             }
+            let mut sad = lo;
+            for r in 0..rows.len() {
+                sad[r] = _mm256_sad_epu8(lo[r], hi[r]);
+            }
+            sad
+        }};
+    }
+
+    /// Σ popcount(w[i] XOR x[i]) of one block on the scalar unit.
+    #[inline]
+    fn popcnt_block(w: &Block, x: &[u64; 4]) -> u64 {
+        let n: u64;
+        // SAFETY: reads the 32 bytes of `w` through a shared reference; POPCNT is part
+        // of every x86-64 CPU with AVX2 (and of this crate's x86-64-v2 baseline).
+        unsafe {
+            std::arch::asm!(
+                "mov {n}, qword ptr [{w}]",
+                "xor {n}, {x0}",
+                "popcnt {n}, {n}",
+                "mov {t}, qword ptr [{w} + 8]",
+                "xor {t}, {x1}",
+                "popcnt {t}, {t}",
+                "add {n}, {t}",
+                "mov {t}, qword ptr [{w} + 16]",
+                "xor {t}, {x2}",
+                "popcnt {t}, {t}",
+                "add {n}, {t}",
+                "mov {t}, qword ptr [{w} + 24]",
+                "xor {t}, {x3}",
+                "popcnt {t}, {t}",
+                "add {n}, {t}",
+                w = in(reg) w,
+                x0 = in(reg) x[0],
+                x1 = in(reg) x[1],
+                x2 = in(reg) x[2],
+                x3 = in(reg) x[3],
+                n = out(reg) n,
+                t = out(reg) _,
+                options(pure, readonly, nostack),
+            );
         }
-        acc
+        n
     }
 
-    /// `[Σa, Σb, Σc, Σd]` of the u64 lanes of four vectors: [a0+a1, b0+b1, a2+a3, b2+b3]
-    /// and the same for c, d, then their 128-bit halves added.
+    /// popcount(w XOR x) of one word on the scalar unit.
+    #[inline]
+    fn popcnt_word(w: u64, x: u64) -> u64 {
+        let n: u64;
+        // SAFETY: register operands only; POPCNT as in `popcnt_block`.
+        unsafe {
+            std::arch::asm!(
+                "xor {n}, {x}",
+                "popcnt {n}, {n}",
+                x = in(reg) x,
+                n = inout(reg) w => n,
+                options(pure, nomem, nostack),
+            );
+        }
+        n
+    }
+
+    /// Σ popcount(w XOR x) over the `$ns` words of a row after its vector part (its
+    /// blocks from `$nv` on) against the words `$xs` of `x`. A
+    /// macro for the same reason as `vector_part`.
+    macro_rules! scalar_part {
+        ($row:expr, $nv:expr, $xs:expr, $ns:expr) => {{
+            let (row, xs, ns): (&[Block], &[u64], usize) = (&$row[$nv..], $xs, $ns);
+            let mut n = 0;
+            for b in 0..ns / 4 {
+                let x: &[u64; 4] = xs[4 * b..4 * b + 4].try_into().expect("4 words");
+                n += popcnt_block(&row[b], x);
+            }
+            for j in ns / 4 * 4..ns {
+                n += popcnt_word(row[j / 4].0[j % 4], xs[j]);
+            }
+            n as u32
+        }};
+    }
+
+    /// `k − Σ` of the u64 lanes (each sum under 2^32) of each of four vectors, plus
+    /// `s`, into `o` (added to it with `add`).
     #[inline]
     #[target_feature(enable = "avx2")]
-    fn sum4(a: __m256i, b: __m256i, c: __m256i, d: __m256i, o: &mut [u32]) {
-        let ab = _mm256_add_epi64(_mm256_unpacklo_epi64(a, b), _mm256_unpackhi_epi64(a, b));
-        let cd = _mm256_add_epi64(_mm256_unpacklo_epi64(c, d), _mm256_unpackhi_epi64(c, d));
-        let s = _mm256_add_epi64(
-            _mm256_permute2x128_si256::<0x20>(ab, cd),
-            _mm256_permute2x128_si256::<0x31>(ab, cd),
+    fn finish4(k: u32, sads: [__m256i; 4], s: [u32; 4], add: bool, o: &mut [u32]) {
+        // a and b share u64 lanes as (low, high) u32 halves, c and d likewise
+        let ab = _mm256_or_si256(sads[0], _mm256_slli_epi64::<32>(sads[1]));
+        let cd = _mm256_or_si256(sads[2], _mm256_slli_epi64::<32>(sads[3]));
+        // [a0+a1, b0+b1, c0+c1, d0+d1 | a2+a3, b2+b3, c2+c3, d2+d3] as u32
+        let abcd = _mm256_add_epi32(_mm256_unpacklo_epi64(ab, cd), _mm256_unpackhi_epi64(ab, cd));
+        let sum = _mm_add_epi32(
+            _mm256_castsi256_si128(abcd),
+            _mm256_extracti128_si256::<1>(abcd),
         );
-        o[0] = _mm256_extract_epi64::<0>(s) as u32;
-        o[1] = _mm256_extract_epi64::<1>(s) as u32;
-        o[2] = _mm256_extract_epi64::<2>(s) as u32;
-        o[3] = _mm256_extract_epi64::<3>(s) as u32;
+        let s = _mm_setr_epi32(s[0] as i32, s[1] as i32, s[2] as i32, s[3] as i32);
+        let r = _mm_add_epi32(_mm_sub_epi32(_mm_set1_epi32(k as i32), sum), s);
+        let o: &mut [u32; 4] = (&mut o[..4]).try_into().expect("4 outputs");
+        let r = if add {
+            _mm_add_epi32(
+                r,
+                _mm_setr_epi32(o[0] as i32, o[1] as i32, o[2] as i32, o[3] as i32),
+            )
+        } else {
+            r
+        };
+        // SAFETY: `o` is four u32s, 16 writable bytes; the store is unaligned.
+        unsafe { _mm_storeu_si128(o.as_mut_ptr().cast(), r) };
     }
 
     #[inline]
     #[target_feature(enable = "avx2")]
-    fn sum1(a: __m256i) -> u32 {
-        let h = _mm_add_epi64(_mm256_castsi256_si128(a), _mm256_extracti128_si256::<1>(a));
-        (_mm_extract_epi64::<0>(h) + _mm_extract_epi64::<1>(h)) as u32
+    fn finish1(k: u32, sad: __m256i) -> u32 {
+        let h = _mm_add_epi64(
+            _mm256_castsi256_si128(sad),
+            _mm256_extracti128_si256::<1>(sad),
+        );
+        k - (_mm_extract_epi64::<0>(h) + _mm_extract_epi64::<1>(h)) as u32
     }
 
-    /// Rows of a fixed `N ≤ FLUSH` blocks: `x` stays in registers, the loops unroll and
-    /// need no bounds checks.
+    /// Row r is `w[r·stride..][..nv + ⌈ns/4⌉]` (`stride` is the row length with
+    /// `WHOLE`): its first `nv = xv.len()` blocks on the vector unit against `xv`, then
+    /// `ns = xs.len()` words on the scalar unit against `xs`. `out[r]` is the count
+    /// (plus `out[r]` with `add`). Arrays, so that every length is a constant.
     #[inline]
     #[target_feature(enable = "avx2")]
-    fn rows_fixed<const N: usize>(w: &[Block], x: &[u64], out: &mut [u32]) {
-        let mut xv = [_mm256_setzero_si256(); N];
+    fn rows_split<const WHOLE: bool, V: AsRef<[__m256i]>, S: AsRef<[u64]>>(
+        w: &[Block],
+        stride: usize,
+        xv: &V,
+        xs: &S,
+        add: bool,
+        out: &mut [u32],
+    ) {
+        let t = tables();
+        let (xv, xs) = (xv.as_ref(), xs.as_ref());
+        let (nv, ns) = (xv.len(), xs.len());
+        let stride = if WHOLE { nv + ns.div_ceil(4) } else { stride };
+        let add = add && !WHOLE;
+        let k = bias(nv);
+        let len = nv + ns.div_ceil(4);
+        let mut groups = w.chunks(4 * stride);
+        let mut outs = out.chunks_exact_mut(4);
+        // (outputs first: a `zip` that ends takes one more item from its first iterator)
+        for (o, g) in (&mut outs).zip(&mut groups) {
+            let g = &g[..3 * stride + len];
+            let (r0, r1) = (&g[..len], &g[stride..stride + len]);
+            let (r2, r3) = (&g[2 * stride..2 * stride + len], &g[3 * stride..]);
+            let sads = vector_part!(&t, [r0, r1, r2, r3], xv, 4);
+            // (no closures over AVX2 code here: they are compiled without AVX2)
+            let s = [
+                scalar_part!(r0, nv, xs, ns),
+                scalar_part!(r1, nv, xs, ns),
+                scalar_part!(r2, nv, xs, ns),
+                scalar_part!(r3, nv, xs, ns),
+            ];
+            finish4(k, sads, s, add, o);
+        }
+        let rest = groups.flat_map(|g| g.chunks(stride));
+        for (o, r) in outs.into_remainder().iter_mut().zip(rest) {
+            let r = &r[..len];
+            let [sad] = vector_part!(&t, [r], xv, 1);
+            let n = finish1(k, sad) + scalar_part!(r, nv, xs, ns);
+            *o = if add { *o + n } else { n };
+        }
+    }
+
+    /// Rows of `x.len()` words split as [`split`] says, `stride` blocks apart. Not
+    /// inlined: thirty copies in one function exhausted the compiler's inlining budget
+    /// and turned the helpers into calls.
+    #[inline(never)]
+    #[target_feature(enable = "avx2")]
+    fn rows_fixed<const NV: usize, const NS: usize>(
+        w: &[Block],
+        stride: usize,
+        x: &[u64],
+        add: bool,
+        out: &mut [u32],
+    ) {
+        let mut xv = [_mm256_setzero_si256(); NV];
         for (i, v) in xv.iter_mut().enumerate() {
             *v = x_vec(x, i);
         }
-        let x = xv;
-        let (rows, _) = w.as_chunks::<N>();
-        let one = |row: &[Block; N]| {
-            let mut bytes = _mm256_setzero_si256();
-            for i in 0..N {
-                bytes = _mm256_add_epi8(bytes, pop_bytes(_mm256_xor_si256(vec(&row[i]), x[i])));
-            }
-            _mm256_sad_epu8(bytes, _mm256_setzero_si256())
-        };
-        let mut groups = rows.chunks_exact(4);
-        let mut outs = out.chunks_exact_mut(4);
-        for (g, o) in (&mut groups).zip(&mut outs) {
-            let g: &[[Block; N]; 4] = g.try_into().expect("4 rows");
-            let mut bytes = [_mm256_setzero_si256(); 4];
-            for i in 0..N {
-                for r in 0..4 {
-                    let v = _mm256_xor_si256(vec(&g[r][i]), x[i]);
-                    bytes[r] = _mm256_add_epi8(bytes[r], pop_bytes(v));
-                }
-            }
-            let z = _mm256_setzero_si256();
-            sum4(
-                _mm256_sad_epu8(bytes[0], z),
-                _mm256_sad_epu8(bytes[1], z),
-                _mm256_sad_epu8(bytes[2], z),
-                _mm256_sad_epu8(bytes[3], z),
-                o,
-            );
-        }
-        for (o, row) in outs.into_remainder().iter_mut().zip(groups.remainder()) {
-            *o = sum1(one(row));
+        let xs: [u64; NS] = x[x.len() - NS..].try_into().expect("NS words");
+        if stride == NV + NS.div_ceil(4) && !add {
+            rows_split::<true, _, _>(w, stride, &xv, &xs, false, out)
+        } else {
+            rows_split::<false, _, _>(w, stride, &xv, &xs, add, out)
         }
     }
 
+    /// Words per column chunk of rows longer than 32 words: the fastest fixed split.
+    const CHUNK: usize = 16;
+
+    /// [`rows_fixed`] for rows of `x.len()` words, up to 32.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn fixed(w: &[Block], stride: usize, x: &[u64], add: bool, out: &mut [u32]) {
+        macro_rules! fixed {
+            ($($l:literal)*) => {
+                match x.len() {
+                    $($l => rows_fixed::<{ split($l).0 }, { split($l).1 }>(w, stride, x, add, out),)*
+                    l => unreachable!("rows of {l} words"),
+                }
+            };
+        }
+        fixed!(1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31 32);
+    }
+
     /// See [`super::PackedRows::xor_popcount`]; `w` holds rows of `⌈x.len()/4⌉` blocks.
+    /// Rows longer than 32 words go in column chunks of [`CHUNK`] words, each added to
+    /// the counts of the ones before.
     #[target_feature(enable = "avx2")]
     pub fn rows_avx2(w: &[Block], x: &[u64], out: &mut [u32]) {
-        match x.len().div_ceil(4) {
-            1 => return rows_fixed::<1>(w, x, out),
-            2 => return rows_fixed::<2>(w, x, out),
-            3 => return rows_fixed::<3>(w, x, out),
-            4 => return rows_fixed::<4>(w, x, out),
-            5 => return rows_fixed::<5>(w, x, out),
-            6 => return rows_fixed::<6>(w, x, out),
-            7 => return rows_fixed::<7>(w, x, out),
-            8 => return rows_fixed::<8>(w, x, out),
-            _ => {}
+        let stride = x.len().div_ceil(4);
+        if out.is_empty() {
+            return;
         }
-        let mut xs = Vec::with_capacity(x.len().div_ceil(4));
-        for i in 0..x.len().div_ceil(4) {
-            xs.push(x_vec(x, i));
+        if x.len() <= 32 {
+            return fixed(w, stride, x, false, out);
         }
-        let per_row = xs.len();
-        let mut rows = w.chunks_exact(per_row);
-        let mut outs = out.chunks_exact_mut(4);
-        for o in &mut outs {
-            let (Some(r0), Some(r1), Some(r2), Some(r3)) =
-                (rows.next(), rows.next(), rows.next(), rows.next())
-            else {
-                unreachable!("four rows per four outputs")
-            };
-            let [a, b, c, d] = block::<4>([r0, r1, r2, r3], &xs);
-            sum4(a, b, c, d, o);
-        }
-        for (o, row) in outs.into_remainder().iter_mut().zip(rows) {
-            let [a] = block::<1>([row], &xs);
-            *o = sum1(a);
+        for (c, xc) in x.chunks(CHUNK).enumerate() {
+            fixed(&w[c * CHUNK / 4..], stride, xc, c > 0, out);
         }
     }
 }

@@ -8,7 +8,16 @@ use proptest::prelude::*;
 
 fn check(net: &Network, frames: &[i64], what: &str) {
     let model = Model::new(net);
+    // the batch path writes the output layer straight into the batch when it is a
+    // binary dense layer
+    let batch = model.eval_batch(frames);
+    let n_out = model.output_len();
     for (f, x) in frames.chunks(net.input.shape.len()).enumerate() {
+        assert_eq!(
+            batch[f * n_out..(f + 1) * n_out],
+            reference::eval(net, x),
+            "{what}: frame {f}, eval_batch"
+        );
         let want = reference::eval_layers(net, x);
         let got = model.eval_layers(x);
         for (i, (w, g)) in want.iter().zip(&got).enumerate() {

@@ -78,6 +78,43 @@ fn kernel_paths_agree() {
     }
 }
 
+/// Every row length up to 70 words and some long ones, with row counts around the
+/// 4-row groups: the AVX2 path splits each row into vector blocks and POPCNT words by its
+/// length, and counts rows over 32 words in 16-word column chunks (tails of 1 to 15
+/// words). Rows are mostly the complement of `x`, so every byte count is at its top.
+#[test]
+fn kernel_paths_agree_on_every_length() {
+    let seed = test_seed("kernel_paths_agree_on_every_length", clock_seed());
+    let mut rng = seeded(seed);
+    let lengths = (1..=70).chain([95, 128, 150, 300]);
+    for words in lengths {
+        for rows in [0, 1, 2, 3, 4, 5, 7, 8, 9, 13] {
+            let x: Vec<u64> = (0..words).map(|_| word(&mut rng)).collect();
+            let w: Vec<u64> = (0..rows * words)
+                .map(|i| {
+                    if rng.gen_range(0..8) == 0 {
+                        word(&mut rng)
+                    } else {
+                        !x[i % words]
+                    }
+                })
+                .collect();
+            let want: Vec<u32> = w
+                .chunks_exact(words)
+                .map(|r| r.iter().zip(&x).map(|(a, b)| (a ^ b).count_ones()).sum())
+                .collect();
+            for path in Path::all_available() {
+                let mut got = vec![u32::MAX; rows];
+                PackedRows::new(w.clone(), words, path).xor_popcount(&x, &mut got);
+                assert_eq!(
+                    got, want,
+                    "seed {seed}: {path:?}, {rows} rows of {words} words"
+                );
+            }
+        }
+    }
+}
+
 fn compare(net: &Network, frames: &[i64], what: &str) {
     let portable = Model::with_path(net, Path::Portable);
     for path in Path::all_available() {

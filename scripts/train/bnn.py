@@ -285,6 +285,10 @@ class ConvBnSign:
             t = ex.add({"name": name + "_pool", "op": "maxpool", "input": t, "kernel": self.pool})
         return t
 
+    def onnx(self, g, x):
+        y = g.batchnorm(g.conv(x, self.conv), self.bn)
+        return g.maxpool(g.bipolar(y), self.pool)
+
 
 class ResUnit:
     """[conv3x3 -> 4-bit] + [conv1x1 shortcut -> 4-bit] -> integer add -> 1-bit threshold.
@@ -368,6 +372,18 @@ class ResUnit:
             t = ex.add({"name": name + "_pool", "op": "maxpool", "input": t, "kernel": self.pool})
         return t
 
+    def onnx(self, g, x):
+        cuts = np.arange(1, 2**self.BITS) - 0.5
+        qm = g.multithreshold(g.batchnorm(g.conv(x, self.main), self.bn_main), cuts)
+        qs = g.multithreshold(g.batchnorm(g.conv(x, self.sc), self.bn_sc), cuts)
+        s = g.op("Add", qm, qs)
+        if self.post == "fn":
+            z = g.batchnorm(s, self.bn_post)
+        else:
+            tau = self.tau.v.reshape(1, -1, 1, 1) if self.post == "fb" else np.float32(self.mid)
+            z = g.op("Div", g.op("Sub", s, g.init(tau)), g.init(np.float32(self.half)))
+        return g.maxpool(g.bipolar(z), self.pool)
+
 
 class Classifier:
     """dense on the flattened binary map; logits = scale * (sum sign(w) x + bias)."""
@@ -385,7 +401,7 @@ class Classifier:
         self.x = x.reshape(len(x), -1)
         self.wb = sign(self.w.v)
         self.y = self.x @ self.wb.T + self.b.v
-        self.scale = F(math.exp(float(self.log_scale.v)))
+        self.scale = F(self.scale_value())
         return self.scale * self.y
 
     def backward(self, d, need_dx=True):
@@ -397,8 +413,19 @@ class Classifier:
 
     def export(self, ex, src, name):
         layer = {"name": name, "op": "dense", "input": src, "out": int(self.w.v.shape[0])}
-        bias = np.round(self.b.v.astype(np.float64)).astype(np.int64)
-        return ex.add(layer, w=sign(self.w.v).astype(np.int8), b=bias)
+        return ex.add(layer, w=sign(self.w.v).astype(np.int8), b=self.int_bias())
+
+    def int_bias(self):
+        return np.round(self.b.v.astype(np.float64)).astype(np.int64)
+
+    def onnx(self, g, x):
+        f = g.op("Flatten", x, axis=1)
+        w = g.op("BipolarQuant", g.init(self.w.v.T), g.init(np.float32(1)))
+        y = g.op("Add", g.op("MatMul", f, w), g.init(self.int_bias().astype(np.float32)))
+        return g.op("Mul", y, g.init(np.float32(self.scale_value())))
+
+    def scale_value(self):
+        return math.exp(float(self.log_scale.v))
 
 
 class Network:
@@ -441,6 +468,110 @@ class Network:
             name = "fc" if isinstance(u, Classifier) else ("stem" if i == 0 else f"b{i}")
             src = u.export(ex, src, name)
         return ex
+
+    def onnx(self, name, input_shape):
+        """The trained float network at inference as a QONNX graph (bytes): the latent
+        weights through BipolarQuant, batch-norms with their statistics, the 4-bit
+        quantisers as MultiThreshold (z >= k - 1/2), the classifier's bias rounded as
+        in `export`. Each max-pool comes after its sign (equal: the sign is monotone)."""
+        g, x = OnnxGraph(), "x"
+        for u in self.units:
+            x = u.onnx(g, x)
+        return g.model(name, [1] + list(input_shape), x)
+
+
+# ---------------------------------------------------------------- ONNX (QONNX dialect)
+
+
+def _varint(n):
+    out = bytearray()
+    while True:
+        b, n = n & 0x7F, n >> 7
+        out.append(b | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def _field(num, value):
+    """One protobuf field: int (varint; negative as 64-bit two's complement), float
+    (fixed32), str/bytes (length-delimited; messages are passed as their bytes)."""
+    if isinstance(value, float):
+        return _varint(num << 3 | 5) + struct.pack("<f", value)
+    if isinstance(value, int):
+        return _varint(num << 3) + _varint(value & (2**64 - 1))
+    if isinstance(value, str):
+        value = value.encode()
+    return _varint(num << 3 | 2) + _varint(len(value)) + value
+
+
+class OnnxGraph:
+    """Writes ONNX protobuf with the field numbers of onnx.proto (no onnx package)."""
+
+    QONNX = "qonnx.custom_op.general"
+
+    def __init__(self):
+        self.nodes, self.inits, self.n = [], [], 0
+
+    def _name(self, stem):
+        self.n += 1
+        return f"{stem}_{self.n}"
+
+    def init(self, value):
+        a = np.ascontiguousarray(value, dtype="<f4")
+        name = self._name("p")
+        msg = b"".join(_field(1, int(d)) for d in a.shape) + _field(2, 1) + _field(8, name)
+        self.inits.append(msg + _field(9, a.tobytes()))
+        return name
+
+    def op(self, op_type, *inputs, **attrs):
+        out = self._name(op_type.lower())
+        msg = b"".join(_field(1, i) for i in inputs) + _field(2, out) + _field(3, out) + _field(4, op_type)
+        for key, v in attrs.items():
+            if isinstance(v, (list, tuple)):
+                a = _field(1, key) + b"".join(_field(8, int(i)) for i in v) + _field(20, 7)
+            elif isinstance(v, float):
+                a = _field(1, key) + _field(2, v) + _field(20, 1)
+            elif isinstance(v, str):
+                a = _field(1, key) + _field(4, v) + _field(20, 3)
+            else:
+                a = _field(1, key) + _field(3, int(v)) + _field(20, 2)
+            msg += _field(5, a)
+        if op_type in ("MultiThreshold", "BipolarQuant", "Quant"):
+            msg += _field(7, self.QONNX)
+        self.nodes.append(msg)
+        return out
+
+    def conv(self, x, conv):
+        w = self.op("BipolarQuant", self.init(conv.w.v), self.init(np.float32(1)))
+        k, p = conv.k, conv.pad
+        return self.op("Conv", x, w, kernel_shape=[k, k], strides=[1, 1], pads=[p] * 4, group=1)
+
+    def batchnorm(self, x, bn):
+        ins = [self.init(v) for v in (bn.gamma.v, bn.beta.v, bn.rm, bn.rv)]
+        return self.op("BatchNormalization", x, *ins, epsilon=1e-5)
+
+    def bipolar(self, x):
+        return self.op("BipolarQuant", x, self.init(np.float32(1)))
+
+    def multithreshold(self, x, cuts):
+        return self.op("MultiThreshold", x, self.init(np.asarray(cuts, np.float32).reshape(1, -1)),
+                       out_scale=1.0, out_bias=0.0)
+
+    def maxpool(self, x, k):
+        return self.op("MaxPool", x, kernel_shape=[k, k], strides=[k, k]) if k else x
+
+    @staticmethod
+    def _value_info(name, dims):
+        shape = b"".join(_field(1, _field(1, int(d))) for d in dims)
+        tensor = _field(1, 1) + _field(2, shape)
+        return _field(1, name) + _field(2, _field(1, tensor))
+
+    def model(self, name, input_dims, output):
+        graph = b"".join(_field(1, n) for n in self.nodes) + _field(2, name)
+        graph += b"".join(_field(5, t) for t in self.inits)
+        graph += _field(11, self._value_info("x", input_dims)) + _field(12, self._value_info(output, []))
+        opsets = _field(8, _field(1, "") + _field(2, 13)) + _field(8, _field(1, self.QONNX) + _field(2, 1))
+        return _field(1, 8) + _field(2, "bnnforge scripts/train") + _field(7, graph) + opsets
 
 
 # ---------------------------------------------------------------- format 1

