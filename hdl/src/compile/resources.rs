@@ -210,18 +210,19 @@ pub const ECP5_GEOMETRIES: [(usize, usize); 6] = [
 ];
 
 /// The cheapest geometry of one RAM kind of yosys's library, as `memory_libmap`'s
-/// geometry search finds it: (cost, cells). `geoms` in the library's order, `cell` the
-/// cost of one cell, `byte` the write-enable granularity (none: the whole word).
+/// geometry search finds it: (cost, cells, rows of cells in depth). `geoms` in the
+/// library's order, `cell` the cost of one cell, `byte` the write-enable granularity
+/// (none: the whole word).
 fn libmap_geometry(
     m: &Memory,
     geoms: &[(usize, usize)],
     cell: f64,
     byte: Option<usize>,
     emu: f64,
-) -> (f64, u64) {
+) -> (f64, u64, usize) {
     let rom = m.kind == MemKind::Rom;
     // yosys keeps the best cost in an int: a later geometry must beat its truncation
-    let mut best: Option<(f64, u64)> = None;
+    let mut best: Option<(f64, u64, usize)> = None;
     for &(unit, words) in geoms {
         // one write enable for the whole word: the word is padded to the write
         // granularity (a ROM has no write port, so no padding)
@@ -241,10 +242,42 @@ fn libmap_geometry(
         };
         let cost = cell * cells as f64 + mux + demux + 2.0 * emu;
         if best.is_none_or(|b| cost < b.0.trunc()) {
-            best = Some((cost, cells as u64));
+            best = Some((cost, cells as u64, rows));
         }
     }
     best.expect("at least one geometry")
+}
+
+/// The cheaper EBR mode for one copy of `m`: (cost, cells, rows of cells in depth).
+fn ecp5_block(m: &Memory, emu: f64) -> (f64, u64, usize) {
+    let dp16 = libmap_geometry(m, &ECP5_GEOMETRIES[..5], 128.0, Some(9), emu);
+    // the PDPW16KD's 36-bit write port takes narrower words only through byte enables
+    // (9 bits and up)
+    let pdpw_geoms: &[(usize, usize)] = if m.kind == MemKind::Rom {
+        &ECP5_GEOMETRIES
+    } else {
+        &ECP5_GEOMETRIES[3..]
+    };
+    let pdpw = libmap_geometry(m, pdpw_geoms, 128.0, Some(9), emu);
+    if pdpw.0 < dp16.0 {
+        pdpw
+    } else {
+        dp16
+    }
+}
+
+/// Inputs of the read multiplexer yosys builds behind a memory in EBR (all copies):
+/// (rows − 1) × width, the rows being EBRs stacked in depth; 0 when `m` is not in EBR.
+pub fn ecp5_ebr_mux(m: &Memory) -> u64 {
+    if !matches!(ecp5_map(m), Ecp5Map::Ebr(_)) {
+        return 0;
+    }
+    let emu = match m.kind {
+        MemKind::Rom | MemKind::RamNoRwCheck => 1.0,
+        MemKind::Ram => 7.0,
+    };
+    let rows = ecp5_block(m, emu).2;
+    ((rows - 1) * m.width * m.count) as u64
 }
 
 /// Where yosys 0.23's `memory_libmap` puts one copy of `m` on ECP5 (`ecp5/lutrams.txt`
@@ -265,19 +298,10 @@ pub fn ecp5_map(m: &Memory) -> Ecp5Map {
     if m.kind != MemKind::Rom {
         // the LUT-RAM takes no ROM; its asynchronous read port plus the read register
         // gives old data on a collision for free: only the unshared-port point
-        let (c, n) = libmap_geometry(m, &[(4, 16)], 4.0, None, 1.0);
+        let (c, n, _) = libmap_geometry(m, &[(4, 16)], 4.0, None, 1.0);
         options.push((c, Ecp5Map::Lutram(n)));
     }
-    let dp16 = libmap_geometry(m, &ECP5_GEOMETRIES[..5], 128.0, Some(9), emu);
-    // the PDPW16KD's 36-bit write port takes narrower words only through byte enables
-    // (9 bits and up)
-    let pdpw_geoms: &[(usize, usize)] = if m.kind == MemKind::Rom {
-        &ECP5_GEOMETRIES
-    } else {
-        &ECP5_GEOMETRIES[3..]
-    };
-    let pdpw = libmap_geometry(m, pdpw_geoms, 128.0, Some(9), emu);
-    let block = if pdpw.0 < dp16.0 { pdpw } else { dp16 };
+    let block = ecp5_block(m, emu);
     options.push((block.0, Ecp5Map::Ebr(block.1)));
     // against the logic cost, then each other, each time the best truncated to an int
     let mut best = (logic.trunc(), Ecp5Map::Logic);
@@ -383,46 +407,66 @@ fn logic(d: &Design, e: &Engine, family: Family) -> Formula {
     e.kind.spec().logic(&ms, io)
 }
 
-/// The ECP5 logic of an engine from its formulas: LUT4 = `l`·(x, 6·LUT-RAMs, PE·SIMD, 1)
-/// where x is the iCE40 LUT4 formula, FF = `f`·(iCE40 DFF formula, the DFF formula with
-/// the memories mapped by the ECP5 rule, PE·SIMD, 1). For the binary matrix unit
-/// (`split`) the LUT4 terms are instead (its iCE40 formula less its memories' iCE40
-/// logic, its memories' ECP5 logic, PE·SIMD, 1): its weights in logic cost much less on
-/// ECP5. Per engine kind, fitted by non-negative least squares (weights 1/value) to
-/// `synth_ecp5` of 151 engines of TFC-W1A1 and 9 random networks, the matrix unit's
-/// flip-flops also to LFC-W1A1 at 784 cycles per frame (its PE·SIMD of 1024–2048 lie far
-/// beyond the others); kinds seen too rarely take a neighbour's (hdl/DESIGN.md, Resource
-/// estimate, ECP5).
+/// The ECP5 logic of an engine from its formulas and structure:
+/// LUT4 = `l`·(x₀, x₁, PE·SIMD, 1, C, M, PE·(SIMD − 1)·A) and
+/// FF = `f`·(iCE40 DFF formula, the DFF formula with the memories mapped by the ECP5
+/// rule, PE·SIMD, 1, M), where C is the bits compared against thresholds per cycle
+/// (`Role::Thresholds` memories wider than a bit: carry chains on ECP5), M the inputs
+/// of the read multiplexers behind memories in EBR ([`ecp5_ebr_mux`]) and A the
+/// accumulator bits. For the kinds with memories (`split`) (x₀, x₁) are (the iCE40 LUT4
+/// formula less its memories' iCE40 logic, its memories' ECP5 logic), as their memories
+/// land elsewhere on ECP5 than on iCE40 (weights and thresholds of a few kbit in logic
+/// where iCE40 has block RAM); for the others (the iCE40 LUT4 formula, 6·LUT-RAMs).
+/// Per engine kind, fitted by non-negative least squares (weights 1/value) to
+/// `synth_ecp5` of 191 engines of TFC-W1A1, LFC-W1A1 and 10 random networks, each
+/// synthesised under a top of its own as in a design, the matrix unit's also to
+/// LFC-W1A1 at 784 cycles per frame as a whole (its PE·SIMD of 1024–2048 lie far
+/// beyond the others). The flip-flops of the matrix units and the FIFO are weighted
+/// 1/value^¼ (the large engines decide a design's error); the other kinds' flip-flops
+/// keep their fit to the engines synthesised as top modules. Kinds seen too rarely take
+/// a neighbour's (hdl/DESIGN.md, Resource estimate, ECP5).
 pub struct Ecp5Coefficients {
-    pub l: [f64; 4],
-    pub f: [f64; 4],
+    pub l: [f64; 7],
+    pub f: [f64; 5],
     pub split: bool,
 }
 
 /// The [`Ecp5Coefficients`] of engine kind `kind`.
 pub fn ecp5_coefficients(kind: &EngineKind) -> Ecp5Coefficients {
-    let c = |l: [f64; 4], f: [f64; 4]| Ecp5Coefficients { l, f, split: false };
+    let c = |l: [f64; 4], f: [f64; 4]| Ecp5Coefficients {
+        l: [l[0], l[1], l[2], l[3], 0.0, 0.0, 0.0],
+        f: [f[0], f[1], f[2], f[3], 0.0],
+        split: false,
+    };
+    let split = |l: [f64; 7], f: [f64; 5]| Ecp5Coefficients { l, f, split: true };
     match kind {
-        EngineKind::Mvtu(_) => Ecp5Coefficients {
-            l: [0.201, 1.913, 3.079, 75.6],
-            f: [0.663, 0.0, 1.221, 0.0],
-            split: true,
-        },
-        EngineKind::MvtuInt(_) => c([0.399, 3.09, 13.506, 4.0], [0.571, 0.0, 3.195, 0.0]),
-        EngineKind::Threshold(_) => c([0.575, 3.043, 0.927, 0.0], [0.523, 0.0, 1.1, 11.3]),
+        EngineKind::Mvtu(_) => split(
+            [0.097, 1.604, 0.883, 92.1, 0.707, 0.712, 0.245],
+            [0.694, 0.0, 1.1, 0.0, 0.261],
+        ),
+        EngineKind::MvtuInt(_) => split(
+            [0.193, 0.948, 0.0, 108.2, 1.9, 0.0, 2.111],
+            [0.618, 0.019, 2.672, 15.7, 0.0],
+        ),
+        EngineKind::Threshold(_) => split(
+            [0.191, 0.702, 0.0, 68.7, 1.045, 0.0, 0.0],
+            [0.523, 0.0, 1.1, 11.3, 0.0],
+        ),
         // the maxpool is a window and a compare stage: the window's
-        EngineKind::Window(_) | EngineKind::MaxPool(_) => {
-            c([0.581, 4.334, 0.0, 132.6], [0.022, 0.973, 0.174, 0.0])
-        }
-        EngineKind::SumPool(_) => c([1.47, 0.0, 0.0, 0.0], [1.071, 0.0, 0.0, 0.0]),
-        EngineKind::Add(_) => c([1.242, 0.0, 0.0, 3.1], [0.568, 0.0, 3.0, 1.5]),
-        EngineKind::Fork(_) => c([1.259, 0.0, 0.241, 0.0], [0.36, 0.0, 3.0, 1.2]),
+        EngineKind::Window(_) | EngineKind::MaxPool(_) => split(
+            [1.222, 2.883, 0.0, 0.0, 0.0, 0.0, 0.0],
+            [0.022, 0.973, 0.174, 0.0, 0.0],
+        ),
+        EngineKind::SumPool(_) => c([0.509, 0.0, 40.7, 0.0], [1.071, 0.0, 0.0, 0.0]),
+        EngineKind::Add(_) => c([1.051, 0.0, 3.043, 3.6], [0.568, 0.0, 3.0, 1.5]),
+        EngineKind::Fork(_) => c([1.267, 0.0, 0.183, 0.0], [0.36, 0.0, 3.0, 1.2]),
         // the reorder is a frame RAM and its counters: the FIFO's
-        EngineKind::Fifo(_) | EngineKind::Reorder(_) => {
-            c([0.0, 1.838, 0.0, 34.9], [0.0, 0.807, 0.0, 0.0])
-        }
+        EngineKind::Fifo(_) | EngineKind::Reorder(_) => split(
+            [0.418, 1.624, 0.0, 15.0, 0.0, 0.0, 0.0],
+            [0.008, 0.831, 0.0, 0.0, 0.0],
+        ),
         EngineKind::Lanes(_) | EngineKind::RatioLanes(_) => {
-            c([1.655, 0.0, 0.0, 0.0], [1.01, 0.0, 0.0, 0.0])
+            c([1.419, 0.0, 0.0, 0.0], [1.01, 0.0, 0.0, 0.0])
         }
     }
 }
@@ -460,16 +504,28 @@ pub fn engine_cost_on(d: &Design, e: &Engine, family: Family) -> Cost {
             }
             // PE·SIMD: the matrix units' lanes, the others' lanes
             let lanes = (e.fold.pe * e.fold.simd) as f64;
-            let lut = if k.split {
+            let adders =
+                (e.fold.pe * e.fold.simd.saturating_sub(1) * e.acc_bits.unwrap_or(0)) as f64;
+            let compared: usize = ms
+                .iter()
+                .filter(|m| m.role == Role::Thresholds && m.width > 1)
+                .map(|m| m.width * m.count)
+                .sum();
+            let mux: u64 = ms.iter().map(ecp5_ebr_mux).sum();
+            let (x0, x1) = if k.split {
                 let on = |f: Family| ms.iter().map(|m| memory_logic(&m.on(f)).0).sum::<f64>();
-                let ice_mem = on(Family::Ice40);
-                dot(&k.l, &[ice.0 - ice_mem, on(Family::Ecp5), lanes, 1.0])
+                (ice.0 - on(Family::Ice40), on(Family::Ecp5))
             } else {
-                dot(&k.l, &[ice.0, 6.0 * lutram as f64, lanes, 1.0])
+                (ice.0, 6.0 * lutram as f64)
             };
+            let lut = dot(
+                &k.l,
+                &[x0, x1, lanes, 1.0, compared as f64, mux as f64, adders],
+            );
+            let ff = dot(&k.f, &[ice.1, ecp5.1, lanes, 1.0, mux as f64]);
             Cost {
                 lut4: round(lut),
-                dff: round(dot(&k.f, &[ice.1, ecp5.1, lanes, 1.0])),
+                dff: round(ff),
                 bram,
                 lutram,
             }
