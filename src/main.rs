@@ -99,9 +99,10 @@ enum Command {
         /// as LUT4 + 1/2 DFF, and 4-kbit block RAMs, e.g. 4000,20)
         #[arg(long, value_name = "LUT4,BRAM")]
         budget: Option<String>,
-        /// the fastest folding that fits a device beside the board core: up5k (iCE40
-        /// UP5K, 90 % of its 5280 logic cells and its 30 block RAMs, less the board core's
-        /// 1400 cells and 5 block RAMs)
+        /// the fastest folding that fits a device: up5k (iCE40 UP5K, 90 % of its 5280
+        /// logic cells and its 30 block RAMs, less the board core's 1400 cells and 5 block
+        /// RAMs), ulx3s-85f or ulx3s-12f (ECP5 LFE5U-85F or -12F of the ULX3S: 90 % of
+        /// their LUT4s and all their 18-kbit EBRs)
         #[arg(long)]
         device: Option<String>,
     },

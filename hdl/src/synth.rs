@@ -1,9 +1,9 @@
-//! Synthesis checks shared by the blocks' tests: run yosys `synth_ice40` on generated
-//! Verilog and read back what it used.
+//! Synthesis checks shared by the blocks' tests: run yosys `synth_ice40` or `synth_ecp5`
+//! on generated Verilog and read back what it used.
 //!
 //! Not a hardware block. [`ice40_stats`] writes the Verilog into a fresh temporary
 //! directory, flattens it under the given top module, synthesises for iCE40 and parses
-//! the `stat` report. It fails (rather than returning numbers) when yosys reports a
+//! the `stat` report ([`ecp5_stats`]: the same for ECP5). It fails (rather than returning numbers) when yosys reports a
 //! latch, a wire with several drivers, an undriven wire or any error, so a test that
 //! reads a LUT count has also checked that the design is clean. [`run_yosys`] is the
 //! yosys invocation every caller shares (it reruns yosys when ABC aborts). Icarus runs
@@ -40,11 +40,92 @@ impl fmt::Display for Ice40Stats {
 /// cell counts, or an error naming the problem (yosys failure, latch, multiple drivers,
 /// undriven wire).
 pub fn ice40_stats(name: &str, verilog: &str, top: &str) -> Result<Ice40Stats, String> {
+    let mut s = Ice40Stats::default();
+    for (cell, count) in synth_cells(name, verilog, top, "synth_ice40 -flatten")? {
+        match cell.as_str() {
+            "SB_LUT4" => s.lut4 += count,
+            "SB_CARRY" => s.carry += count,
+            "SB_RAM40_4K" => s.bram += count,
+            c if c.starts_with("SB_DFF") => s.dff += count,
+            _ => {}
+        }
+    }
+    Ok(s)
+}
+
+/// Cells counted after `synth_ecp5` of one flattened design.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Ecp5Stats {
+    /// `LUT4` cells.
+    pub lut4: usize,
+    /// `CCU2C` carry cells (two LUT4s each).
+    pub ccu2c: usize,
+    /// `TRELLIS_DPR16X4` LUT-RAMs.
+    pub lutram: usize,
+    /// `TRELLIS_FF` flip-flops.
+    pub ff: usize,
+    /// `DP16KD` block RAMs (18 kbit EBR).
+    pub ebr: usize,
+    /// `MULT18X18D` multipliers.
+    pub dsp: usize,
+}
+
+impl Ecp5Stats {
+    /// LUT4s of the fabric, as the estimate counts them: `LUT4` + 2 per `CCU2C` + 6 per
+    /// `TRELLIS_DPR16X4` (two slices in RAM mode and one for the write port, as
+    /// nextpnr's "Total LUT4s" counts them before packing).
+    pub fn fabric_lut4(&self) -> usize {
+        self.lut4 + 2 * self.ccu2c + 6 * self.lutram
+    }
+}
+
+impl fmt::Display for Ecp5Stats {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} LUT4 ({} LUT4, {} CCU2C, {} DPR16X4), {} FF, {} EBR, {} DSP",
+            self.fabric_lut4(),
+            self.lut4,
+            self.ccu2c,
+            self.lutram,
+            self.ff,
+            self.ebr,
+            self.dsp
+        )
+    }
+}
+
+/// Synthesise `verilog` (top module `top`) with `synth_ecp5` (which flattens) and return
+/// its cell counts, or an error as [`ice40_stats`].
+pub fn ecp5_stats(name: &str, verilog: &str, top: &str) -> Result<Ecp5Stats, String> {
+    let mut s = Ecp5Stats::default();
+    for (cell, count) in synth_cells(name, verilog, top, "synth_ecp5")? {
+        match cell.as_str() {
+            "LUT4" => s.lut4 += count,
+            "CCU2C" => s.ccu2c += count,
+            "TRELLIS_DPR16X4" => s.lutram += count,
+            "TRELLIS_FF" => s.ff += count,
+            "DP16KD" => s.ebr += count,
+            "MULT18X18D" => s.dsp += count,
+            _ => {}
+        }
+    }
+    Ok(s)
+}
+
+/// Runs `synth` (a yosys synthesis command without `-top`) on `verilog` under `top` and
+/// returns the cells of its `stat` report by type, after checking the design is clean.
+fn synth_cells(
+    name: &str,
+    verilog: &str,
+    top: &str,
+    synth: &str,
+) -> Result<Vec<(String, usize)>, String> {
     let dir = scratch_dir(name);
     std::fs::write(dir.join("design.v"), verilog).map_err(|e| e.to_string())?;
     let script = format!(
         "read_verilog design.v; hierarchy -check -top {top}; proc; \
-         check -assert; synth_ice40 -flatten -top {top}; check -assert; stat"
+         check -assert; {synth} -top {top}; check -assert; stat"
     );
     let (out, log) = run_yosys(
         &dir,
@@ -79,25 +160,18 @@ pub fn ice40_stats(name: &str, verilog: &str, top: &str) -> Result<Ice40Stats, S
     if stat.to_ascii_uppercase().contains("LATCH") {
         return Err(format!("latch cells left in {name}:\n{stat}"));
     }
-    let mut s = Ice40Stats::default();
+    let mut cells = vec![];
     for line in stat.lines() {
         let mut parts = line.split_whitespace();
         let (Some(cell), Some(count)) = (parts.next(), parts.next()) else {
             continue;
         };
-        let Ok(count) = count.parse::<usize>() else {
-            continue;
-        };
-        match cell {
-            "SB_LUT4" => s.lut4 += count,
-            "SB_CARRY" => s.carry += count,
-            "SB_RAM40_4K" => s.bram += count,
-            c if c.starts_with("SB_DFF") => s.dff += count,
-            _ => {}
+        if let Ok(count) = count.parse::<usize>() {
+            cells.push((cell.to_string(), count));
         }
     }
     let _ = std::fs::remove_dir_all(&dir);
-    Ok(s)
+    Ok(cells)
 }
 
 /// Runs `yosys args` in `dir`, again (up to `ABC_ATTEMPTS` runs) while it fails because

@@ -1,10 +1,11 @@
 //! `bnnforge build`: the network's accelerator as Verilog, `manifest.json` and a report.
 
 use crate::engines;
-use bnnforge_hdl::compile::budget::{fold_for_budget, Budget};
+use bnnforge_hdl::boards::Family;
+use bnnforge_hdl::compile::budget::{bram_unit, fold_for_budget, Budget};
 use bnnforge_hdl::compile::design::{Design, Elem};
 use bnnforge_hdl::compile::folding::{default_target, plan, Fold};
-use bnnforge_hdl::compile::resources::{estimate, Cost, Estimate};
+use bnnforge_hdl::compile::resources::{estimate, estimate_on, Cost, Estimate};
 use bnnforge_hdl::compile::top::GENERATED_HEADER;
 use bnnforge_model::{Error, Network, Result};
 use std::collections::BTreeMap;
@@ -72,6 +73,8 @@ pub struct Built {
     pub design: Design,
     /// the resource estimate of the design (iCE40)
     pub estimate: Estimate,
+    /// the resource estimate of the design on ECP5
+    pub ecp5: Estimate,
     pub out: PathBuf,
     pub verilog_bytes: u64,
     pub compile_secs: f64,
@@ -143,12 +146,12 @@ struct BudgetInfo<'a> {
     candidates: usize,
 }
 
-/// The design of `net` chosen `how`, with its estimate.
+/// The design of `net` chosen `how`.
 fn design_how<'a>(
     net: &Network,
     model: &Path,
     how: &How<'a>,
-) -> Result<(Design, Estimate, Option<BudgetInfo<'a>>)> {
+) -> Result<(Design, Option<BudgetInfo<'a>>)> {
     match *how {
         How::Budget { budget, device } => {
             let c = fold_for_budget(net, budget).map_err(|e| Error::new(e).in_file(model))?;
@@ -158,18 +161,18 @@ fn design_how<'a>(
                 target: c.target,
                 candidates: c.candidates.len(),
             };
-            Ok((c.design, c.estimate, Some(info)))
+            Ok((c.design, Some(info)))
         }
-        How::Plan { folding, target } => {
-            let d = design(net, model, folding, target)?;
-            let e = estimate(&d);
-            Ok((d, e, None))
-        }
+        How::Plan { folding, target } => Ok((design(net, model, folding, target)?, None)),
     }
 }
 
 fn cost_json(c: &Cost) -> serde_json::Value {
     serde_json::json!({"lut4": c.lut4, "dff": c.dff, "bram": c.bram})
+}
+
+fn ecp5_cost_json(c: &Cost) -> serde_json::Value {
+    serde_json::json!({"lut4": c.lut4, "ff": c.dff, "ebr": c.bram, "lutram": c.lutram})
 }
 
 fn elem_json(e: Elem, lanes: Option<usize>, elements: usize) -> serde_json::Value {
@@ -192,6 +195,7 @@ fn manifest(
     d: &Design,
     files: &[String],
     est: &Estimate,
+    ecp5: &Estimate,
     budget: Option<&BudgetInfo>,
 ) -> String {
     let engines: Vec<serde_json::Value> = d
@@ -235,10 +239,17 @@ fn manifest(
             "model": bnnforge_hdl::compile::resources::MODEL,
             "top": cost_json(&est.top),
             "total": cost_json(&est.total),
+            "ecp5": {
+                "model": bnnforge_hdl::compile::resources::MODEL_ECP5,
+                "engines": ecp5.engines.iter().map(ecp5_cost_json).collect::<Vec<_>>(),
+                "top": ecp5_cost_json(&ecp5.top),
+                "total": ecp5_cost_json(&ecp5.total),
+            },
         },
     });
     if let Some(b) = budget {
         v["budget"] = serde_json::json!({
+            "family": match b.budget.family { Family::Ice40 => "ice40", Family::Ecp5 => "ecp5" },
             "lut4": b.budget.lut4, "bram": b.budget.bram, "device": b.device,
             "target_cycles": b.target, "candidates": b.candidates,
         });
@@ -263,12 +274,20 @@ pub fn efficiency(net: &Network, d: &Design, lut4: u64) -> String {
     )
 }
 
-/// The report's budget lines (a budget build only).
+/// The report's budget lines (a budget build only; `est` on the budget's family).
 fn budget_report(b: &BudgetInfo, est: &Estimate, d: &Design) -> String {
+    let unit = bram_unit(b.budget.family);
+    let (what, cells) = match b.budget.family {
+        Family::Ice40 => (
+            "iCE40 logic cells, LUT4 + 1/2 DFF, and 4-kbit block RAM",
+            format!(" ({} logic cells)", est.total.logic_cells()),
+        ),
+        Family::Ecp5 => ("ECP5 LUT4 and 18-kbit EBR", String::new()),
+    };
     format!(
-        "\nbudget: {}{} (iCE40 logic cells, LUT4 + 1/2 DFF, and 4-kbit block RAM)\n\
+        "\nbudget: {}{} ({what})\n\
          chosen: the fastest of {} candidate foldings that fits: planned for {} cycles per \
-         frame, {} cycles per frame, estimated {} LUT4 ({} logic cells) and {} BRAM\n",
+         frame, {} cycles per frame, estimated {} LUT4{cells} and {} {unit}\n",
         b.budget,
         b.device
             .map(|n| format!(" (device {n})"))
@@ -277,7 +296,6 @@ fn budget_report(b: &BudgetInfo, est: &Estimate, d: &Design) -> String {
         b.target,
         d.cycles_per_frame(),
         est.total.lut4,
-        est.total.logic_cells(),
         est.total.bram
     )
 }
@@ -297,7 +315,13 @@ pub fn build(
 /// whole, or untouched on any error).
 pub fn build_how(model: &Path, out: &Path, how: &How) -> Result<Built> {
     let net = bnnforge_model::load(model)?;
-    let (d, est, budget) = design_how(&net, model, how)?;
+    let (d, budget) = design_how(&net, model, how)?;
+    let est = estimate(&d);
+    let ecp5 = estimate_on(&d, Family::Ecp5);
+    let budget_est = match budget.as_ref().map(|b| b.budget.family) {
+        Some(Family::Ecp5) => &ecp5,
+        _ => &est,
+    };
     let parent = match out.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
@@ -330,19 +354,20 @@ pub fn build_how(model: &Path, out: &Path, how: &How) -> Result<Built> {
         write(top_file, &d.top_verilog())?;
         write(
             "manifest.json",
-            &manifest(&net, &d, &files, &est, budget.as_ref()),
+            &manifest(&net, &d, &files, &est, &ecp5, budget.as_ref()),
         )?;
         write(
             "report.txt",
             &format!(
-                "{}\n{}\n{}{}{}",
+                "{}\n{}\n{}{}\n{}{}",
                 GENERATED_HEADER.replacen("//", "#", 1),
                 d.report(&net),
                 bnnforge_hdl::compile::resources::report(&d, &est),
                 efficiency(&net, &d, est.total.lut4),
+                bnnforge_hdl::compile::resources::report(&d, &ecp5),
                 budget
                     .as_ref()
-                    .map(|b| budget_report(b, &est, &d))
+                    .map(|b| budget_report(b, budget_est, &d))
                     .unwrap_or_default()
             ),
         )?;
@@ -355,6 +380,7 @@ pub fn build_how(model: &Path, out: &Path, how: &How) -> Result<Built> {
         Ok(Built {
             design: d.clone(),
             estimate: est.clone(),
+            ecp5: ecp5.clone(),
             out: out.to_path_buf(),
             verilog_bytes: bytes,
             compile_secs,
@@ -430,15 +456,24 @@ pub fn run(model: &Path, out: &Path, how: &How) -> Result<()> {
         b.compile_secs,
         b.generate_secs
     );
+    let budget = |f: Family| match how {
+        How::Budget { budget, .. } if budget.family == f => format!(" (budget {budget})"),
+        _ => String::new(),
+    };
     println!(
         "estimate (iCE40, yosys 0.23): {} LUT4, {} DFF, {} BRAM{}",
         b.estimate.total.lut4,
         b.estimate.total.dff,
         b.estimate.total.bram,
-        match how {
-            How::Budget { budget, .. } => format!(" (budget {budget})"),
-            _ => String::new(),
-        }
+        budget(Family::Ice40)
+    );
+    println!(
+        "estimate (ECP5, yosys 0.23): {} LUT4, {} FF, {} EBR, {} LUT-RAM{}",
+        b.ecp5.total.lut4,
+        b.ecp5.total.dff,
+        b.ecp5.total.bram,
+        b.ecp5.total.lutram,
+        budget(Family::Ecp5)
     );
     if let How::Plan {
         target: Some(t), ..

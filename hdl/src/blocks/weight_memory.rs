@@ -72,6 +72,7 @@ pub fn weight_banks(simd: usize, wa: usize) -> usize {
         kind: crate::compile::resources::MemKind::Rom,
         count: 1,
         role: crate::compile::resources::Role::Weights,
+        family: crate::boards::Family::Ice40,
     };
     if wa > 6 && wa <= 10 && crate::compile::resources::ice40_blocks(&m).is_none() {
         1 << (wa - 6)

@@ -8,34 +8,58 @@
 //! candidate is evaluated (a faster target does not always give a faster design), so a
 //! larger budget never gives a slower design.
 //!
-//! Devices ([`devices`], from the board table): only the iCE40 UP5K, whose LUT4s and
-//! `SB_RAM40_4K`s the estimate is calibrated on (`hdl/DESIGN.md`, "Resource estimate");
-//! an explicit `--budget` is taken as iCE40 units.
+//! Devices ([`devices`], from the board table): the iCE40 UP5K by its device name
+//! (`up5k`, LUT4s and `SB_RAM40_4K`s of the iCE40 estimate) and the ECP5 boards by their
+//! board names (`ulx3s-85f`, `ulx3s-12f`: LUT4s and 18-kbit EBRs of the ECP5 estimate);
+//! both are calibrated on yosys (`hdl/DESIGN.md`, "Resource estimate"). An explicit
+//! `--budget` is taken as iCE40 units.
 
+use crate::boards::Family;
 use crate::compile::design::Design;
 use crate::compile::folding::{layer_cycles, plan, valid_folds};
-use crate::compile::resources::{estimate, Cost, Estimate};
+use crate::compile::resources::{estimate_on, Cost, Estimate};
 use bnnforge_model::network::Network;
 use std::collections::{BTreeMap, BTreeSet};
 
-/// What a design may use: iCE40 logic cells (one LUT4 and one DFF each, counted as
-/// [`Cost::logic_cells`]) and 4-kbit block RAMs (`SB_RAM40_4K`).
+/// What a design may use: LUT4s and block RAMs of `family`'s estimate (iCE40: logic
+/// cells, one LUT4 and one DFF each, counted as [`Cost::logic_cells`], and 4-kbit
+/// `SB_RAM40_4K`; ECP5: 18-kbit `DP16KD` EBR, LUT-RAM counted in the LUT4s).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Budget {
+    pub family: Family,
     pub lut4: u64,
     pub bram: u64,
 }
 
 impl std::fmt::Display for Budget {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} LUT4, {} BRAM", self.lut4, self.bram)
+        write!(
+            f,
+            "{} LUT4, {} {}",
+            self.lut4,
+            self.bram,
+            bram_unit(self.family)
+        )
+    }
+}
+
+/// What the block RAMs of `family` are called in messages.
+pub fn bram_unit(family: Family) -> &'static str {
+    match family {
+        Family::Ice40 => "BRAM",
+        Family::Ecp5 => "EBR",
     }
 }
 
 impl Budget {
     /// Whether an estimate fits: its logic cells (at least its LUT4s) and block RAMs.
     pub fn fits(&self, c: &Cost) -> bool {
-        c.logic_cells() <= self.lut4 && c.bram <= self.bram
+        let luts = match self.family {
+            Family::Ice40 => c.logic_cells(),
+            // a slice's flip-flops sit beside its LUTs, two and two
+            Family::Ecp5 => c.lut4,
+        };
+        luts <= self.lut4 && c.bram <= self.bram
     }
 
     /// `LUT4,BRAM`, e.g. `4000,20`.
@@ -50,7 +74,11 @@ impl Budget {
                 "--budget '{s}': the LUT4 budget must be at least 1"
             ));
         }
-        Ok(Budget { lut4, bram })
+        Ok(Budget {
+            family: Family::Ice40,
+            lut4,
+            bram,
+        })
     }
 
     /// The budget of a device by name (see [`devices`]).
@@ -73,13 +101,17 @@ impl Budget {
 /// A device the estimate is calibrated for.
 #[derive(Clone, Copy, Debug)]
 pub struct Device {
+    /// `--device`: the iCE40 device name, or the ECP5 board name
     pub name: &'static str,
-    /// logic cells (one LUT4 each)
+    pub family: Family,
+    /// LUT4s (iCE40 logic cells, ECP5 LUT4s of the slices)
     pub lut4: u64,
-    /// `SB_RAM40_4K` blocks
+    /// `SB_RAM40_4K` or `DP16KD` blocks
     pub bram: u64,
     /// percent of the LUT4s kept free for placement and routing
     pub headroom_percent: u64,
+    /// logic cells and block RAMs reserved for the board core
+    pub board_core: (u64, u64),
 }
 
 impl Device {
@@ -87,9 +119,10 @@ impl Device {
     /// headroom and the board core's cells, the block RAMs less the board core's.
     pub fn budget(&self) -> Budget {
         Budget {
+            family: self.family,
             lut4: (self.lut4 * (100 - self.headroom_percent) / 100)
-                .saturating_sub(BOARD_CORE_CELLS),
-            bram: self.bram.saturating_sub(BOARD_CORE_BRAM),
+                .saturating_sub(self.board_core.0),
+            bram: self.bram.saturating_sub(self.board_core.1),
         }
     }
 }
@@ -103,25 +136,36 @@ pub const BOARD_CORE_BRAM: u64 = 5;
 /// Percent of the LUT4s kept free for placement and routing.
 pub const HEADROOM_PERCENT: u64 = 10;
 
-/// Known devices: those of the iCE40 boards in the board table ([`crate::boards`]),
-/// e.g. the UP5K's 5280 logic cells and 30 SB_RAM40_4K (its 4 SPRAMs are not used).
-/// 10 % of the logic cells stay free and the board core's are reserved (3352 cells and
-/// 25 block RAMs for the accelerator on the UP5K): the LUT4 estimate of a whole design is
-/// within a few % of yosys (see [`crate::compile::resources`]), its cells less exact, and
-/// nextpnr must pack DFFs and carry chains into the same cells and route them; iCE40
+/// Known devices, from the board table ([`crate::boards`], the one source of device
+/// sizes): the iCE40 boards' devices by device name, e.g. the UP5K's 5280 logic cells
+/// and 30 SB_RAM40_4K (its 4 SPRAMs are not used); the ECP5 boards by board name, as
+/// their nextpnr device need not be the chip (the 12F is placed as a 25k), e.g. the
+/// ULX3S 85F's 83,640 LUT4s and 208 EBRs. 10 % of the LUT4s stay free: the LUT4 estimate
+/// of a whole design is within a few % of yosys (see [`crate::compile::resources`]), and
+/// nextpnr must pack flip-flops and carry chains into the same cells and route them;
 /// designs above about 90 % utilisation often fail to place or lose much of their Fmax.
+/// On the iCE40 the board core's cells and block RAMs are reserved too (3352 cells and
+/// 25 block RAMs for the accelerator on the UP5K); on the ECP5 not (TFC-W1A1 on the 12F
+/// placed 4210 LUT4 with the board core against 2074 alone: within the 85F's headroom,
+/// not the 12F's).
 pub fn devices() -> Vec<Device> {
     let mut v: Vec<Device> = vec![];
-    for b in crate::boards::BOARDS
-        .iter()
-        .filter(|b| b.family == crate::boards::Family::Ice40)
-    {
-        if v.iter().all(|d| d.name != b.device) {
+    for b in crate::boards::BOARDS.iter() {
+        let name = match b.family {
+            Family::Ice40 => b.device,
+            Family::Ecp5 => b.name,
+        };
+        if v.iter().all(|d| d.name != name) {
             v.push(Device {
-                name: b.device,
+                name,
+                family: b.family,
                 lut4: b.resources.lut4 as u64,
                 bram: b.resources.bram as u64,
                 headroom_percent: HEADROOM_PERCENT,
+                board_core: match b.family {
+                    Family::Ice40 => (BOARD_CORE_CELLS, BOARD_CORE_BRAM),
+                    Family::Ecp5 => (0, 0),
+                },
             });
         }
     }
@@ -162,16 +206,20 @@ pub struct Choice {
     pub candidates: Vec<Candidate>,
 }
 
-/// Every candidate target's design and estimate, in target order; targets whose design
-/// cannot be built are left out (the last such error is returned when none can).
-pub fn candidates(net: &Network) -> Result<Vec<(Candidate, Design, Estimate)>, String> {
+/// Every candidate target's design and its estimate on `family`, in target order;
+/// targets whose design cannot be built are left out (the last such error is returned
+/// when none can).
+pub fn candidates(
+    net: &Network,
+    family: Family,
+) -> Result<Vec<(Candidate, Design, Estimate)>, String> {
     let mut v = vec![];
     let mut last_err = None;
     for target in candidate_targets(net) {
         let p = plan(net, &BTreeMap::new(), Some(target))?;
         match Design::new(net, &p.folds) {
             Ok(d) => {
-                let est = estimate(&d);
+                let est = estimate_on(&d, family);
                 let c = Candidate {
                     target,
                     cycles: d.cycles_per_frame(),
@@ -191,7 +239,7 @@ pub fn candidates(net: &Network) -> Result<Vec<(Candidate, Design, Estimate)>, S
 /// The fastest folding of `net` whose estimate fits `budget` (see the module
 /// documentation), or an error naming the slowest folding's estimate and the budget.
 pub fn fold_for_budget(net: &Network, budget: Budget) -> Result<Choice, String> {
-    let all = candidates(net)?;
+    let all = candidates(net, budget.family)?;
     let key = |c: &Candidate| (c.cycles, c.cost.lut4, c.cost.bram);
     let best = all
         .iter()
@@ -208,11 +256,18 @@ pub fn fold_for_budget(net: &Network, budget: Budget) -> Result<Choice, String> 
             let slowest = &all.last().expect("at least one candidate").0;
             Err(format!(
                 "no folding fits the budget of {budget}: even the slowest ({} cycles per \
-                 frame) is estimated at {} LUT4 ({} logic cells with its DFFs) and {} BRAM",
+                 frame) is estimated at {} LUT4{} and {} {}",
                 slowest.cycles,
                 slowest.cost.lut4,
-                slowest.cost.logic_cells(),
-                slowest.cost.bram
+                match budget.family {
+                    Family::Ice40 => format!(
+                        " ({} logic cells with its DFFs)",
+                        slowest.cost.logic_cells()
+                    ),
+                    Family::Ecp5 => String::new(),
+                },
+                slowest.cost.bram,
+                bram_unit(budget.family)
             ))
         }
     }
@@ -238,7 +293,7 @@ mod tests {
             "{what}: {} over {budget}",
             c.estimate.total
         );
-        assert_eq!(c.estimate, estimate(&c.design), "{what}");
+        assert_eq!(c.estimate, estimate_on(&c.design, budget.family), "{what}");
         let cycles = c.design.cycles_per_frame();
         for o in all.iter().filter(|o| budget.fits(&o.cost)) {
             assert!(
@@ -256,7 +311,7 @@ mod tests {
     /// Budgets from tiny to huge: the interval never grows as the budget grows, every
     /// choice is the fastest that fits, and a budget too small is a clear error.
     fn check_network(net: &Network, what: &str) -> usize {
-        let all: Vec<Candidate> = match candidates(net) {
+        let all: Vec<Candidate> = match candidates(net, Family::Ice40) {
             Ok(v) => v.into_iter().map(|x| x.0).collect(),
             Err(_) => return 0,
         };
@@ -267,6 +322,7 @@ mod tests {
         let mut chosen = 0;
         for k in 0..=12u64 {
             let budget = Budget {
+                family: Family::Ice40,
                 lut4: min_lut + (max_lut - min_lut) * k / 12,
                 bram: max_bram,
             };
@@ -324,6 +380,7 @@ mod tests {
         assert_eq!(
             up5k,
             Budget {
+                family: Family::Ice40,
                 lut4: 3352,
                 bram: 25
             }
@@ -339,9 +396,37 @@ mod tests {
         );
     }
 
+    /// The ECP5 boards by name, sized from the board table: LFC-W1A1 fits the ULX3S
+    /// 85F at 512 cycles per frame (192 of 208 EBRs), where the UP5K holds none of its
+    /// foldings; TFC-W1A1 fits the 12F at 112.
+    #[test]
+    fn ulx3s() {
+        let b85 = Budget::device("ulx3s-85f").unwrap();
+        assert_eq!(
+            b85,
+            Budget {
+                family: Family::Ecp5,
+                lut4: 75_276,
+                bram: 208
+            }
+        );
+        let c = fold_for_budget(&load("models/lfc-w1a1.yaml"), b85).unwrap();
+        assert_eq!(c.design.cycles_per_frame(), 512);
+        assert_eq!(c.estimate.family, Family::Ecp5);
+        check_choice(&c.candidates, b85, &c, "lfc on ulx3s-85f");
+        let b12 = Budget::device("ulx3s-12f").unwrap();
+        assert_eq!((b12.lut4, b12.bram), (11_059, 32));
+        let c = fold_for_budget(&load("models/tfc-w1a1.yaml"), b12).unwrap();
+        assert_eq!(c.design.cycles_per_frame(), 112);
+    }
+
     #[test]
     fn nothing_fits_a_tiny_budget() {
-        let budget = Budget { lut4: 100, bram: 0 };
+        let budget = Budget {
+            family: Family::Ice40,
+            lut4: 100,
+            bram: 0,
+        };
         let e = fold_for_budget(&load("models/tfc-w1a1.yaml"), budget).unwrap_err();
         assert!(
             e.contains("100 LUT4, 0 BRAM") && e.contains("is estimated at"),
@@ -375,6 +460,7 @@ mod tests {
         assert_eq!(
             Budget::parse("4000,20"),
             Ok(Budget {
+                family: Family::Ice40,
                 lut4: 4000,
                 bram: 20
             })
@@ -382,6 +468,7 @@ mod tests {
         assert_eq!(
             Budget::parse(" 4000 , 0 "),
             Ok(Budget {
+                family: Family::Ice40,
                 lut4: 4000,
                 bram: 0
             })
@@ -391,6 +478,9 @@ mod tests {
             assert!(e.starts_with(&format!("--budget '{bad}'")), "{e}");
         }
         let e = Budget::device("ecp5-25k").unwrap_err();
-        assert!(e.contains("unknown device") && e.contains("up5k"), "{e}");
+        assert!(
+            e.contains("unknown device") && e.contains("up5k") && e.contains("ulx3s-85f"),
+            "{e}"
+        );
     }
 }

@@ -182,6 +182,7 @@ pub fn queue_copies(w: usize) -> usize {
         kind: crate::compile::resources::MemKind::Ram,
         count: 1,
         role: crate::compile::resources::Role::Other,
+        family: crate::boards::Family::Ice40,
     };
     if crate::compile::resources::ice40_blocks(&m).is_none() {
         2
