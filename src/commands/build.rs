@@ -258,8 +258,8 @@ fn manifest(
 }
 
 /// The report's efficiency line: binary MACs per cycle, and per cycle per LUT4 of
-/// `lut4` (the estimate here; `synth` gives yosys's).
-pub fn efficiency(net: &Network, d: &Design, lut4: u64) -> String {
+/// `lut4` (the `family` estimate's).
+pub fn efficiency(net: &Network, d: &Design, lut4: u64, family: &str) -> String {
     let macs: u64 = bnnforge_model::info::layer_stats(net)
         .iter()
         .filter(|s| s.binary_macs)
@@ -268,7 +268,7 @@ pub fn efficiency(net: &Network, d: &Design, lut4: u64) -> String {
     let per_cycle = macs as f64 / d.cycles_per_frame() as f64;
     format!(
         "efficiency: {macs} binary MACs per frame in {} cycles: {per_cycle:.1} per cycle, \
-         {:.3} per cycle per LUT4 ({lut4} LUT4)\n",
+         {:.3} per cycle per LUT4 ({lut4} LUT4, {family} estimate)\n",
         d.cycles_per_frame(),
         per_cycle / lut4.max(1) as f64
     )
@@ -359,12 +359,13 @@ pub fn build_how(model: &Path, out: &Path, how: &How) -> Result<Built> {
         write(
             "report.txt",
             &format!(
-                "{}\n{}\n{}{}\n{}{}",
+                "{}\n{}\n{}{}\n{}{}{}",
                 GENERATED_HEADER.replacen("//", "#", 1),
                 d.report(&net),
                 bnnforge_hdl::compile::resources::report(&d, &est),
-                efficiency(&net, &d, est.total.lut4),
+                efficiency(&net, &d, est.total.lut4, "iCE40"),
                 bnnforge_hdl::compile::resources::report(&d, &ecp5),
+                efficiency(&net, &d, ecp5.total.lut4, "ECP5"),
                 budget
                     .as_ref()
                     .map(|b| budget_report(b, budget_est, &d))
