@@ -535,7 +535,7 @@ mod tests {
             ("CCU2C".to_string(), 2_156),
             ("TRELLIS_DPR16X4".to_string(), 137),
         ]);
-        assert_eq!(overflow(ecp5, &c).as_deref(), Some("15975 LUT4 (of 12288)"));
+        assert_eq!(overflow(ecp5, &c).as_deref(), Some("16249 LUT4 (of 12288)"));
         // nextpnr's count on the 25k die the 12F is placed on
         let placed = |comb: u64| {
             BTreeMap::from([
@@ -634,14 +634,18 @@ mod tests {
 
 /// What of a yosys netlist's cells (`cells`, by type) exceeds `board`'s LUT4s or block
 /// RAMs, e.g. "6049 LUT4 (of 5280), 31 block RAMs (of 30)"; None when both fit. On ECP5
-/// a carry cell (`CCU2C`) takes two LUT4 places and a 16×4 LUT-RAM (`TRELLIS_DPR16X4`)
-/// four, so they count as such (nextpnr's TRELLIS_COMB count is at least this).
+/// carry cells and LUT-RAMs take LUT places (`bnnforge_hdl::synth::ecp5_lut_places`, the
+/// estimate's count).
 pub fn overflow(board: &Board, cells: &BTreeMap<String, u64>) -> Option<String> {
     let count = |c: &str| cells.get(c).copied().unwrap_or(0);
     let (luts, rams) = match board.family {
         Family::Ice40 => (count("SB_LUT4"), count("SB_RAM40_4K")),
         Family::Ecp5 => (
-            count("LUT4") + 2 * count("CCU2C") + 4 * count("TRELLIS_DPR16X4"),
+            bnnforge_hdl::synth::ecp5_lut_places(
+                count("LUT4") as usize,
+                count("CCU2C") as usize,
+                count("TRELLIS_DPR16X4") as usize,
+            ) as u64,
             count("DP16KD"),
         ),
     };

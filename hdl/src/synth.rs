@@ -70,12 +70,17 @@ pub struct Ecp5Stats {
     pub dsp: usize,
 }
 
+/// LUT4 places of an ECP5 netlist: `LUT4` + 2 per `CCU2C` + 6 per `TRELLIS_DPR16X4` (two
+/// slices in RAM mode and one for the write port, as nextpnr's "Total LUT4s" counts
+/// them before packing).
+pub fn ecp5_lut_places(lut4: usize, ccu2c: usize, dpr16x4: usize) -> usize {
+    lut4 + 2 * ccu2c + 6 * dpr16x4
+}
+
 impl Ecp5Stats {
-    /// LUT4s of the fabric, as the estimate counts them: `LUT4` + 2 per `CCU2C` + 6 per
-    /// `TRELLIS_DPR16X4` (two slices in RAM mode and one for the write port, as
-    /// nextpnr's "Total LUT4s" counts them before packing).
+    /// LUT4s of the fabric, as the estimate counts them ([`ecp5_lut_places`]).
     pub fn fabric_lut4(&self) -> usize {
-        self.lut4 + 2 * self.ccu2c + 6 * self.lutram
+        ecp5_lut_places(self.lut4, self.ccu2c, self.lutram)
     }
 }
 
