@@ -67,24 +67,12 @@ fn kernel_paths_agree() {
                 v & mask(i % words)
             })
             .collect();
-        let want: Vec<u32> = w
-            .chunks_exact(words)
-            .map(|r| r.iter().zip(&x).map(|(a, b)| (a ^ b).count_ones()).sum())
-            .collect();
-        for &path in &paths {
-            let mut got = vec![u32::MAX; rows];
-            PackedRows::new(w.clone(), words, path).xor_popcount(&x, &mut got);
-            assert_eq!(
-                got, want,
-                "seed {seed}, case {case}: {path:?}, {rows} rows of {words} words, {bits} bits"
-            );
-            let mut again = vec![u32::MAX; rows];
-            xor_popcount_rows(path, &w, &x, &mut again);
-            assert_eq!(
-                again, want,
-                "seed {seed}, case {case}: xor_popcount_rows {path:?}"
-            );
-        }
+        check_rows(
+            &paths,
+            &w,
+            &x,
+            &format!("seed {seed}, case {case}: {rows} rows of {words} words, {bits} bits"),
+        );
     }
 }
 
@@ -111,19 +99,31 @@ fn kernel_paths_agree_on_every_length() {
                     }
                 })
                 .collect();
-            let want: Vec<u32> = w
-                .chunks_exact(words)
-                .map(|r| r.iter().zip(&x).map(|(a, b)| (a ^ b).count_ones()).sum())
-                .collect();
-            for &path in &paths {
-                let mut got = vec![u32::MAX; rows];
-                PackedRows::new(w.clone(), words, path).xor_popcount(&x, &mut got);
-                assert_eq!(
-                    got, want,
-                    "seed {seed}: {path:?}, {rows} rows of {words} words"
-                );
-            }
+            check_rows(
+                &paths,
+                &w,
+                &x,
+                &format!("seed {seed}: {rows} rows of {words} words"),
+            );
         }
+    }
+}
+
+/// Every path's XOR-popcount of each row of `w` (rows as long as `x`) with `x`, through
+/// `PackedRows` and `xor_popcount_rows`, equals `count_ones` on the plain words.
+fn check_rows(paths: &[Path], w: &[u64], x: &[u64], what: &str) {
+    let words = x.len();
+    let want: Vec<u32> = w
+        .chunks_exact(words)
+        .map(|r| r.iter().zip(x).map(|(a, b)| (a ^ b).count_ones()).sum())
+        .collect();
+    for &path in paths {
+        let mut got = vec![u32::MAX; want.len()];
+        PackedRows::new(w.to_vec(), words, path).xor_popcount(x, &mut got);
+        assert_eq!(got, want, "{what}: {path:?}");
+        let mut again = vec![u32::MAX; want.len()];
+        xor_popcount_rows(path, w, x, &mut again);
+        assert_eq!(again, want, "{what}: xor_popcount_rows {path:?}");
     }
 }
 
