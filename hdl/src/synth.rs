@@ -218,9 +218,12 @@ pub fn abc_aborted(log: &str) -> bool {
     log.contains("ABC: execution of command") && log.contains("Assertion")
 }
 
-/// A fresh directory under the system temp dir, unique per process and name.
+/// A fresh directory under the system temp dir, unique per process and call.
 pub(crate) fn scratch_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("bnnforge-hdl-{}-{name}", std::process::id()));
+    // a number per call: tests in parallel synthesise the same module for iCE40 and ECP5
+    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("bnnforge-hdl-{}-{n}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("cannot create scratch directory");
     dir

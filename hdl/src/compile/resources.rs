@@ -747,38 +747,45 @@ mod tests {
             (&r3, &dr, 20, lane_converter::emit::<1, 7, 3, 16>),
             (&r3, &dr, 30, ratio_lane_converter::emit::<1, 1, 17, 5, 1>),
         ];
-        let (mut sum_est, mut sum_meas) = (Cost::default(), Cost::default());
-        let mut failures = vec![];
+        let mut rows = vec![];
         for (net, d, i, emitter) in cases {
             let e = &d.engines[i];
-            let verilog = emitter(net, d, i);
-            let s = ice40_stats(&e.module, &verilog, &e.module).unwrap();
-            let est = engine_cost(d, e);
+            let s = ice40_stats(&e.module, &emitter(net, d, i), &e.module).unwrap();
             let meas = Cost {
                 lut4: s.lut4 as u64,
                 dff: s.dff as u64,
                 bram: s.bram as u64,
                 lutram: 0,
             };
-            let err = |a: u64, b: u64| (a as f64 - b as f64) / b.max(1) as f64;
+            rows.push((e.module.clone(), engine_cost(d, e), meas));
+        }
+        check_engines("yosys", &rows, ENGINE_TOLERANCE);
+    }
+
+    /// Each engine's estimate against its synthesis by `tool` (module, estimate,
+    /// measured), every row printed: memories equal, LUT4 and DFF within `tolerance` each
+    /// and [`SUM_TOLERANCE`] in sum.
+    fn check_engines(tool: &str, rows: &[(String, Cost, Cost)], tolerance: f64) {
+        let err = |a: u64, b: u64| (a as f64 - b as f64) / b.max(1) as f64;
+        let (mut sum_est, mut sum_meas) = (Cost::default(), Cost::default());
+        let mut failures = vec![];
+        for (module, est, meas) in rows {
             println!(
-                "{:<24} estimate {est}  yosys {meas}  LUT4 {:+.1} %  DFF {:+.1} %",
-                e.module,
+                "{module:<24} estimate {est:?}  {tool} {meas:?}  LUT4 {:+.1} %  DFF {:+.1} %",
                 100.0 * err(est.lut4, meas.lut4),
                 100.0 * err(est.dff, meas.dff)
             );
-            if est.bram != meas.bram
-                || err(est.lut4, meas.lut4).abs() > ENGINE_TOLERANCE
-                || err(est.dff, meas.dff).abs() > ENGINE_TOLERANCE
+            if (est.bram, est.lutram) != (meas.bram, meas.lutram)
+                || err(est.lut4, meas.lut4).abs() > tolerance
+                || err(est.dff, meas.dff).abs() > tolerance
             {
-                failures.push(format!("{}: estimate {est}, yosys {meas}", e.module));
+                failures.push(format!("{module}: estimate {est:?}, {tool} {meas:?}"));
             }
-            sum_est += est;
-            sum_meas += meas;
+            sum_est += *est;
+            sum_meas += *meas;
         }
-        let err = |a: u64, b: u64| (a as f64 - b as f64) / b as f64;
         println!(
-            "sum: estimate {sum_est}, yosys {sum_meas}: LUT4 {:+.1} %, DFF {:+.1} %",
+            "sum: estimate {sum_est:?}, {tool} {sum_meas:?}: LUT4 {:+.1} %, DFF {:+.1} %",
             100.0 * err(sum_est.lut4, sum_meas.lut4),
             100.0 * err(sum_est.dff, sum_meas.dff)
         );
@@ -852,44 +859,19 @@ mod tests {
             ),
             (&r3, &dr, 16, lane_converter::emit::<2, 4, 18, 38>),
         ];
-        let (mut sum_est, mut sum_meas) = (Cost::default(), Cost::default());
-        let mut failures = vec![];
+        let mut rows = vec![];
         for (net, d, i, emitter) in cases {
             let e = &d.engines[i];
-            let verilog = emitter(net, d, i);
-            let s = crate::synth::ecp5_stats(&e.module, &verilog, &e.module).unwrap();
-            let est = engine_cost_on(d, e, Family::Ecp5);
+            let s = crate::synth::ecp5_stats(&e.module, &emitter(net, d, i), &e.module).unwrap();
             let meas = Cost {
                 lut4: s.fabric_lut4() as u64,
                 dff: s.ff as u64,
                 bram: s.ebr as u64,
                 lutram: s.lutram as u64,
             };
-            let err = |a: u64, b: u64| (a as f64 - b as f64) / b.max(1) as f64;
-            println!(
-                "{:<24} estimate {est:?}  synth_ecp5 {s}  LUT4 {:+.1} %  FF {:+.1} %",
-                e.module,
-                100.0 * err(est.lut4, meas.lut4),
-                100.0 * err(est.dff, meas.dff)
-            );
-            if (est.bram, est.lutram) != (meas.bram, meas.lutram)
-                || err(est.lut4, meas.lut4).abs() > ECP5_ENGINE_TOLERANCE
-                || err(est.dff, meas.dff).abs() > ECP5_ENGINE_TOLERANCE
-            {
-                failures.push(format!("{}: estimate {est:?}, synth_ecp5 {s}", e.module));
-            }
-            sum_est += est;
-            sum_meas += meas;
+            rows.push((e.module.clone(), engine_cost_on(d, e, Family::Ecp5), meas));
         }
-        let err = |a: u64, b: u64| (a as f64 - b as f64) / b as f64;
-        println!(
-            "sum: estimate {sum_est:?}, synth_ecp5 {sum_meas:?}: LUT4 {:+.1} %, FF {:+.1} %",
-            100.0 * err(sum_est.lut4, sum_meas.lut4),
-            100.0 * err(sum_est.dff, sum_meas.dff)
-        );
-        assert!(failures.is_empty(), "{}", failures.join("\n"));
-        assert!(err(sum_est.lut4, sum_meas.lut4).abs() <= SUM_TOLERANCE);
-        assert!(err(sum_est.dff, sum_meas.dff).abs() <= SUM_TOLERANCE);
+        check_engines("synth_ecp5", &rows, ECP5_ENGINE_TOLERANCE);
     }
 
     /// Per-engine tolerance of the ECP5 LUT4 and FF estimates in the test above: the
