@@ -700,66 +700,91 @@ mod tests {
     /// LUT4 and DFF within [`ENGINE_TOLERANCE`] each and [`SUM_TOLERANCE`] in sum.
     #[test]
     fn estimate_matches_yosys_on_engines() {
-        let tfc = load("models/tfc-w1a1.yaml");
-        let dt = default_design(&tfc);
-        let r3 = load("examples/random-3.yaml");
-        let dr = default_design(&r3);
-        // (network, design, engine, emitter compiled for that engine's widths)
-        let cases: Vec<(&Network, &Design, usize, emit::Emitter)> = vec![
-            (
-                &tfc,
-                &dt,
-                0,
-                threshold_engine::emit::<8, 8, 9, 10, 1, 1, 1, 1>,
-            ),
-            (&tfc, &dt, 1, ratio_lane_converter::emit::<1, 1, 16, 4, 6>),
-            (&tfc, &dt, 4, ratio_lane_converter::emit::<1, 4, 8, 1, 3>),
-            (&tfc, &dt, 7, ratio_lane_converter::emit::<1, 1, 8, 3, 3>),
-            (&tfc, &dt, 2, fifo::emit::<16, 6>),
-            (
-                &tfc,
-                &dt,
-                3,
-                mvtu::emit::<16, 16, 5, 10, 11, 10, 6, 4, 12, 1, 1, 1, 4>,
-            ),
-            (
-                &tfc,
-                &dt,
-                6,
-                mvtu::emit::<8, 8, 4, 7, 8, 9, 3, 6, 9, 1, 1, 1, 1>,
-            ),
-            (&tfc, &dt, 10, fifo::emit::<1, 6>),
-            (
-                &tfc,
-                &dt,
-                11,
-                mvtu::emit::<1, 1, 1, 7, 8, 10, 6, 4, 9, 1, 1, 8, 8>,
-            ),
-            (&r3, &dr, 2, sliding_window::emit::<1, 1, 5>),
-            (&r3, &dr, 14, residual_adder::emit::<3, 18, 5, 10>),
-            (
-                &r3,
-                &dr,
-                18,
-                mvtu_int::emit::<9, 2, 18, 4, 11, 11, 8, 6, 3, 12, 1, 1, 1, 7>,
-            ),
-            (&r3, &dr, 16, lane_converter::emit::<2, 4, 18, 38>),
-            (&r3, &dr, 20, lane_converter::emit::<1, 7, 3, 16>),
-            (&r3, &dr, 30, ratio_lane_converter::emit::<1, 1, 17, 5, 1>),
-        ];
-        let mut rows = vec![];
-        for (net, d, i, emitter) in cases {
-            let e = &d.engines[i];
-            let s = ice40_stats(&e.module, &emitter(net, d, i), &e.module).unwrap();
+        let rows = measure_engines(false, |d, e, verilog| {
+            let s = ice40_stats(&e.module, verilog, &e.module).unwrap();
             let meas = Cost {
                 lut4: s.lut4 as u64,
                 dff: s.dff as u64,
                 bram: s.bram as u64,
                 lutram: 0,
             };
-            rows.push((e.module.clone(), engine_cost(d, e), meas));
-        }
+            (engine_cost(d, e), meas)
+        });
         check_engines("yosys", &rows, ENGINE_TOLERANCE);
+    }
+
+    /// The engines the two estimate tests synthesise: (of `random-3` rather than
+    /// TFC-W1A1, engine, emitter compiled for that engine's widths, also on ECP5).
+    fn engine_cases() -> Vec<(bool, usize, emit::Emitter, bool)> {
+        vec![
+            (
+                false,
+                0,
+                threshold_engine::emit::<8, 8, 9, 10, 1, 1, 1, 1>,
+                true,
+            ),
+            (false, 1, ratio_lane_converter::emit::<1, 1, 16, 4, 6>, true),
+            (false, 4, ratio_lane_converter::emit::<1, 4, 8, 1, 3>, false),
+            (false, 7, ratio_lane_converter::emit::<1, 1, 8, 3, 3>, false),
+            (false, 2, fifo::emit::<16, 6>, true),
+            (
+                false,
+                3,
+                mvtu::emit::<16, 16, 5, 10, 11, 10, 6, 4, 12, 1, 1, 1, 4>,
+                true,
+            ),
+            (
+                false,
+                6,
+                mvtu::emit::<8, 8, 4, 7, 8, 9, 3, 6, 9, 1, 1, 1, 1>,
+                true,
+            ),
+            (false, 10, fifo::emit::<1, 6>, false),
+            (
+                false,
+                11,
+                mvtu::emit::<1, 1, 1, 7, 8, 10, 6, 4, 9, 1, 1, 8, 8>,
+                true,
+            ),
+            (true, 2, sliding_window::emit::<1, 1, 5>, true),
+            (true, 14, residual_adder::emit::<3, 18, 5, 10>, true),
+            (
+                true,
+                18,
+                mvtu_int::emit::<9, 2, 18, 4, 11, 11, 8, 6, 3, 12, 1, 1, 1, 7>,
+                true,
+            ),
+            (true, 16, lane_converter::emit::<2, 4, 18, 38>, true),
+            (true, 20, lane_converter::emit::<1, 7, 3, 16>, false),
+            (
+                true,
+                30,
+                ratio_lane_converter::emit::<1, 1, 17, 5, 1>,
+                false,
+            ),
+        ]
+    }
+
+    /// (module, estimate, measured) of every engine case (the ECP5 ones only when
+    /// `ecp5`), `cost` giving the estimate and the synthesis of an engine's Verilog.
+    fn measure_engines(
+        ecp5: bool,
+        cost: impl Fn(&Design, &Engine, &str) -> (Cost, Cost),
+    ) -> Vec<(String, Cost, Cost)> {
+        let tfc = load("models/tfc-w1a1.yaml");
+        let dt = default_design(&tfc);
+        let r3 = load("examples/random-3.yaml");
+        let dr = default_design(&r3);
+        engine_cases()
+            .into_iter()
+            .filter(|c| !ecp5 || c.3)
+            .map(|(random3, i, emitter, _)| {
+                let (net, d) = if random3 { (&r3, &dr) } else { (&tfc, &dt) };
+                let e = &d.engines[i];
+                let (est, meas) = cost(d, e, &emitter(net, d, i));
+                (e.module.clone(), est, meas)
+            })
+            .collect()
     }
 
     /// Each engine's estimate against its synthesis by `tool` (module, estimate,
@@ -818,59 +843,16 @@ mod tests {
     /// in sum.
     #[test]
     fn ecp5_estimate_matches_synth_ecp5_on_engines() {
-        let tfc = load("models/tfc-w1a1.yaml");
-        let dt = default_design(&tfc);
-        let r3 = load("examples/random-3.yaml");
-        let dr = default_design(&r3);
-        let cases: Vec<(&Network, &Design, usize, emit::Emitter)> = vec![
-            (
-                &tfc,
-                &dt,
-                0,
-                threshold_engine::emit::<8, 8, 9, 10, 1, 1, 1, 1>,
-            ),
-            (&tfc, &dt, 1, ratio_lane_converter::emit::<1, 1, 16, 4, 6>),
-            (&tfc, &dt, 2, fifo::emit::<16, 6>),
-            (
-                &tfc,
-                &dt,
-                3,
-                mvtu::emit::<16, 16, 5, 10, 11, 10, 6, 4, 12, 1, 1, 1, 4>,
-            ),
-            (
-                &tfc,
-                &dt,
-                6,
-                mvtu::emit::<8, 8, 4, 7, 8, 9, 3, 6, 9, 1, 1, 1, 1>,
-            ),
-            (
-                &tfc,
-                &dt,
-                11,
-                mvtu::emit::<1, 1, 1, 7, 8, 10, 6, 4, 9, 1, 1, 8, 8>,
-            ),
-            (&r3, &dr, 2, sliding_window::emit::<1, 1, 5>),
-            (&r3, &dr, 14, residual_adder::emit::<3, 18, 5, 10>),
-            (
-                &r3,
-                &dr,
-                18,
-                mvtu_int::emit::<9, 2, 18, 4, 11, 11, 8, 6, 3, 12, 1, 1, 1, 7>,
-            ),
-            (&r3, &dr, 16, lane_converter::emit::<2, 4, 18, 38>),
-        ];
-        let mut rows = vec![];
-        for (net, d, i, emitter) in cases {
-            let e = &d.engines[i];
-            let s = crate::synth::ecp5_stats(&e.module, &emitter(net, d, i), &e.module).unwrap();
+        let rows = measure_engines(true, |d, e, verilog| {
+            let s = crate::synth::ecp5_stats(&e.module, verilog, &e.module).unwrap();
             let meas = Cost {
                 lut4: s.fabric_lut4() as u64,
                 dff: s.ff as u64,
                 bram: s.ebr as u64,
                 lutram: s.lutram as u64,
             };
-            rows.push((e.module.clone(), engine_cost_on(d, e, Family::Ecp5), meas));
-        }
+            (engine_cost_on(d, e, Family::Ecp5), meas)
+        });
         check_engines("synth_ecp5", &rows, ECP5_ENGINE_TOLERANCE);
     }
 
