@@ -158,7 +158,10 @@ impl PackedRows {
             }
             #[cfg(target_arch = "x86_64")]
             let pw = if path == Path::Avx2 {
-                w.chunks_exact(words).map(avx2_impl::scalar_pop).collect()
+                w.chunks_exact(words)
+                    .enumerate()
+                    .map(|(i, r)| avx2_impl::scalar_pop(r, i))
+                    .collect()
             } else {
                 Vec::new()
             };
@@ -219,7 +222,7 @@ impl PackedRows {
                     // it is sound exactly when the CPU has AVX2, and `Blocks` is only
                     // built for `Path::Avx2` after `avx2()` confirmed it.
                     let pw = &pw[first..first + out.len()];
-                    unsafe { avx2_impl::rows_avx2(b, pw, x, out) }
+                    unsafe { avx2_impl::rows_avx2(b, pw, first, x, out) }
                 }
             }
             #[cfg(not(target_arch = "x86_64"))]
@@ -520,8 +523,25 @@ mod avx2_impl {
         }};
     }
 
-    /// popcount of the words of `row` that [`rows_avx2`] counts on the scalar unit.
-    pub fn scalar_pop(row: &[u64]) -> u32 {
+    /// The first scalar word of row `index` of 16 words: [`rows16`] counts rows 0 and
+    /// 1 of every 4 as 3 blocks and 4 words, rows 2 and 3 as 2 blocks and 8 words.
+    const fn first_scalar16(index: usize) -> usize {
+        if index % 4 < 2 {
+            12
+        } else {
+            8
+        }
+    }
+
+    /// popcount of the words of row `index`, `row`, that [`rows_avx2`] counts on the
+    /// scalar unit.
+    pub fn scalar_pop(row: &[u64], index: usize) -> u32 {
+        if row.len() == 16 {
+            return row[first_scalar16(index)..]
+                .iter()
+                .map(|w| w.count_ones())
+                .sum();
+        }
         let part = |c: &[u64]| -> u32 {
             let nv = split(c.len()).0;
             c[(4 * nv).min(c.len())..]
@@ -702,18 +722,21 @@ mod avx2_impl {
         fixed!(1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31 32);
     }
 
-    /// Rows of 16 words (a dense row of 1024 bits), four at a time: [`rows_split`] for
-    /// `nv = 3`, `ns = 4`, as one loop of assembly, with each row's ANDN-POPCNT words
-    /// spread through its vector code (the compiler put them in one run after all the
-    /// vector code and spilled vectors to the stack once ANDN took its registers).
-    /// Measured on Zen 4 (1024 rows, one core): the vector code alone takes about 32
-    /// of the loop's 34 cycles per 4 rows (about three vector instructions a cycle: the
-    /// four nibble lookups and two shifts of each row share two pipes), so the scalar
-    /// words cost little and this beat the compiled kernel by about 5%; 2 blocks and 8
-    /// words a row ran no faster.
+    /// Rows of 16 words (a dense row of 1024 bits), four at a time, as one loop of
+    /// assembly: rows 0 and 1 as [`rows_split`] for `nv = 3`, `ns = 4`, rows 2 and 3
+    /// for `nv = 2`, `ns = 8` (two lone vectors, no carry-save adder), each row's
+    /// ANDN-POPCNT words spread through its vector code.
     ///
-    /// `w` holds `out.len()` (a multiple of 4) rows of 4 blocks, `pw` their
-    /// [`scalar_pop`].
+    /// Why the mix (measured on Zen 4, 1024 rows, one core, cycles per 4 rows): the
+    /// vector unit retires about three of these instructions a cycle (each row's
+    /// nibble lookups and shifts share two pipes), so 3 blocks a row took 32 cycles
+    /// alone and the loop 34; the scalar words take about one cycle each, so 2 blocks
+    /// and 8 words a row made the scalar unit the slower one (35). Half and half
+    /// balances the two. The compiler's version of this code put all the scalar code
+    /// after all the vector code and spilled vectors once ANDN took its registers.
+    ///
+    /// `w` holds `out.len()` (a multiple of 4) rows of 4 blocks, the first of them a
+    /// row 0 of 4, and `pw` their [`scalar_pop`].
     #[target_feature(enable = "avx2")]
     fn rows16(w: &[Block], pw: &[u32], x: &[u64; 16], out: &mut [u32]) {
         assert!(
@@ -726,23 +749,25 @@ mod avx2_impl {
         );
         let t = tables();
         let (x0, x1, x2) = (x_vec(x, 0), x_vec(x, 1), x_vec(x, 2));
-        let xpop: u32 = x[12..].iter().map(|v| v.count_ones()).sum();
-        let k = Block([(bias(3) + xpop) as u64 * 0x1_0000_0001; 4]);
+        let xpop = |from: usize| x[from..].iter().map(|v| v.count_ones()).sum::<u32>();
+        let (k3, k2) = ((bias(3) + xpop(12)) as i32, (bias(2) + xpop(8)) as i32);
+        let k = _mm256_setr_epi32(k3, k3, k2, k2, 0, 0, 0, 0);
+        // the loop reads each row's popcount from its output, which it then overwrites
+        out.copy_from_slice(pw);
         let range = out.as_mut_ptr_range();
-        // SAFETY: reads `out.len()` rows of 128 bytes from `w`, 4·out.len() bytes from
-        // `pw` and 16 from `k`, and writes the 4·out.len() bytes of `out`, every access
-        // in bounds by the asserts above; ANDN and POPCNT as in `andn_block`, AVX2 enabled
-        // by this function's caller.
+        // SAFETY: reads `out.len()` rows of 128 bytes from `w` and reads and writes the
+        // 4·out.len() bytes of `out`, in bounds by the asserts above; ANDN and POPCNT as
+        // in `andn_block`, AVX2 enabled by this function's caller.
         unsafe {
             std::arch::asm!(
                 "2:",
-                "andn {a}, {s0}, qword ptr [{w} + 96]",
+                "andn {a}, {s4}, qword ptr [{w} + 96]",
                 "vpxor {v0}, {x0}, ymmword ptr [{w} + 0]",
                 "vpxor {v1}, {x1}, ymmword ptr [{w} + 32]",
                 "popcnt {a}, {a}",
                 "vpxor {v2}, {x2}, ymmword ptr [{w} + 64]",
                 "vpxor {v3}, {v0}, {v1}",
-                "andn {b}, {s1}, qword ptr [{w} + 104]",
+                "andn {b}, {s5}, qword ptr [{w} + 104]",
                 "vpand {v0}, {v0}, {v1}",
                 "vpxor {v1}, {v3}, {v2}",
                 "popcnt {b}, {b}",
@@ -750,7 +775,7 @@ mod avx2_impl {
                 "add {a}, {b}",
                 "vpor {v0}, {v0}, {v3}",
                 "vpsrlw {v2}, {v1}, 4",
-                "andn {b}, {s2}, qword ptr [{w} + 112]",
+                "andn {b}, {s6}, qword ptr [{w} + 112]",
                 "vpand {v1}, {v1}, {m}",
                 "vpand {v2}, {v2}, {m}",
                 "popcnt {b}, {b}",
@@ -758,7 +783,7 @@ mod avx2_impl {
                 "vpshufb {v2}, {t1n}, {v2}",
                 "add {a}, {b}",
                 "vpsrlw {v3}, {v0}, 4",
-                "andn {b}, {s3}, qword ptr [{w} + 120]",
+                "andn {b}, {s7}, qword ptr [{w} + 120]",
                 "vpand {v0}, {v0}, {m}",
                 "vpand {v3}, {v3}, {m}",
                 "popcnt {b}, {b}",
@@ -769,13 +794,13 @@ mod avx2_impl {
                 "vpaddb {v2}, {v2}, {v3}",
                 "vmovd {c:x}, {a:e}",
                 "vpsadbw {v0}, {v1}, {v2}",
-                "andn {a}, {s0}, qword ptr [{w} + 224]",
+                "andn {a}, {s4}, qword ptr [{w} + 224]",
                 "vpxor {v1}, {x0}, ymmword ptr [{w} + 128]",
                 "vpxor {v2}, {x1}, ymmword ptr [{w} + 160]",
                 "popcnt {a}, {a}",
                 "vpxor {v3}, {x2}, ymmword ptr [{w} + 192]",
                 "vpxor {v4}, {v1}, {v2}",
-                "andn {b}, {s1}, qword ptr [{w} + 232]",
+                "andn {b}, {s5}, qword ptr [{w} + 232]",
                 "vpand {v1}, {v1}, {v2}",
                 "vpxor {v2}, {v4}, {v3}",
                 "popcnt {b}, {b}",
@@ -783,7 +808,7 @@ mod avx2_impl {
                 "add {a}, {b}",
                 "vpor {v1}, {v1}, {v4}",
                 "vpsrlw {v3}, {v2}, 4",
-                "andn {b}, {s2}, qword ptr [{w} + 240]",
+                "andn {b}, {s6}, qword ptr [{w} + 240]",
                 "vpand {v2}, {v2}, {m}",
                 "vpand {v3}, {v3}, {m}",
                 "popcnt {b}, {b}",
@@ -791,7 +816,7 @@ mod avx2_impl {
                 "vpshufb {v3}, {t1n}, {v3}",
                 "add {a}, {b}",
                 "vpsrlw {v4}, {v1}, 4",
-                "andn {b}, {s3}, qword ptr [{w} + 248]",
+                "andn {b}, {s7}, qword ptr [{w} + 248]",
                 "vpand {v1}, {v1}, {m}",
                 "vpand {v4}, {v4}, {m}",
                 "popcnt {b}, {b}",
@@ -804,72 +829,84 @@ mod avx2_impl {
                 "vpsadbw {v1}, {v2}, {v3}",
                 "vpsllq {v1}, {v1}, 32",
                 "vpor {v0}, {v0}, {v1}",
-                "andn {a}, {s0}, qword ptr [{w} + 352]",
+                "andn {a}, {s0}, qword ptr [{w} + 320]",
                 "vpxor {v1}, {x0}, ymmword ptr [{w} + 256]",
+                "popcnt {a}, {a}",
                 "vpxor {v2}, {x1}, ymmword ptr [{w} + 288]",
-                "popcnt {a}, {a}",
-                "vpxor {v3}, {x2}, ymmword ptr [{w} + 320]",
-                "vpxor {v4}, {v1}, {v2}",
-                "andn {b}, {s1}, qword ptr [{w} + 360]",
-                "vpand {v1}, {v1}, {v2}",
-                "vpxor {v2}, {v4}, {v3}",
+                "andn {b}, {s1}, qword ptr [{w} + 328]",
                 "popcnt {b}, {b}",
-                "vpand {v4}, {v4}, {v3}",
+                "vpsrlw {v3}, {v1}, 4",
                 "add {a}, {b}",
-                "vpor {v1}, {v1}, {v4}",
-                "vpsrlw {v3}, {v2}, 4",
-                "andn {b}, {s2}, qword ptr [{w} + 368]",
-                "vpand {v2}, {v2}, {m}",
-                "vpand {v3}, {v3}, {m}",
+                "vpsrlw {v4}, {v2}, 4",
+                "andn {b}, {s2}, qword ptr [{w} + 336]",
                 "popcnt {b}, {b}",
-                "vpshufb {v2}, {t1}, {v2}",
-                "vpshufb {v3}, {t1n}, {v3}",
-                "add {a}, {b}",
-                "vpsrlw {v4}, {v1}, 4",
-                "andn {b}, {s3}, qword ptr [{w} + 376]",
                 "vpand {v1}, {v1}, {m}",
-                "vpand {v4}, {v4}, {m}",
-                "popcnt {b}, {b}",
-                "vpshufb {v1}, {t2}, {v1}",
-                "vpshufb {v4}, {t2n}, {v4}",
                 "add {a}, {b}",
-                "vpaddb {v2}, {v2}, {v1}",
-                "vpaddb {v3}, {v3}, {v4}",
-                "vpinsrd {c:x}, {c:x}, {a:e}, 2",
-                "vpsadbw {v1}, {v2}, {v3}",
-                "andn {a}, {s0}, qword ptr [{w} + 480]",
-                "vpxor {v2}, {x0}, ymmword ptr [{w} + 384]",
-                "vpxor {v3}, {x1}, ymmword ptr [{w} + 416]",
-                "popcnt {a}, {a}",
-                "vpxor {v4}, {x2}, ymmword ptr [{w} + 448]",
-                "vpxor {v5}, {v2}, {v3}",
-                "andn {b}, {s1}, qword ptr [{w} + 488]",
-                "vpand {v2}, {v2}, {v3}",
-                "vpxor {v3}, {v5}, {v4}",
-                "popcnt {b}, {b}",
-                "vpand {v5}, {v5}, {v4}",
-                "add {a}, {b}",
-                "vpor {v2}, {v2}, {v5}",
-                "vpsrlw {v4}, {v3}, 4",
-                "andn {b}, {s2}, qword ptr [{w} + 496]",
-                "vpand {v3}, {v3}, {m}",
-                "vpand {v4}, {v4}, {m}",
-                "popcnt {b}, {b}",
-                "vpshufb {v3}, {t1}, {v3}",
-                "vpshufb {v4}, {t1n}, {v4}",
-                "add {a}, {b}",
-                "vpsrlw {v5}, {v2}, 4",
-                "andn {b}, {s3}, qword ptr [{w} + 504]",
+                "andn {b}, {s3}, qword ptr [{w} + 344]",
                 "vpand {v2}, {v2}, {m}",
+                "popcnt {b}, {b}",
+                "vpand {v3}, {v3}, {m}",
+                "add {a}, {b}",
+                "andn {b}, {s4}, qword ptr [{w} + 352]",
+                "vpand {v4}, {v4}, {m}",
+                "popcnt {b}, {b}",
+                "vpshufb {v1}, {t1}, {v1}",
+                "add {a}, {b}",
+                "andn {b}, {s5}, qword ptr [{w} + 360]",
+                "vpshufb {v2}, {t1}, {v2}",
+                "popcnt {b}, {b}",
+                "add {a}, {b}",
+                "vpshufb {v3}, {t1n}, {v3}",
+                "andn {b}, {s6}, qword ptr [{w} + 368]",
+                "vpshufb {v4}, {t1n}, {v4}",
+                "popcnt {b}, {b}",
+                "add {a}, {b}",
+                "vpaddb {v1}, {v1}, {v2}",
+                "andn {b}, {s7}, qword ptr [{w} + 376]",
+                "vpaddb {v3}, {v3}, {v4}",
+                "popcnt {b}, {b}",
+                "add {a}, {b}",
+                "vpsadbw {v1}, {v1}, {v3}",
+                "vpinsrd {c:x}, {c:x}, {a:e}, 2",
+                "andn {a}, {s0}, qword ptr [{w} + 448]",
+                "vpxor {v2}, {x0}, ymmword ptr [{w} + 384]",
+                "popcnt {a}, {a}",
+                "vpxor {v3}, {x1}, ymmword ptr [{w} + 416]",
+                "andn {b}, {s1}, qword ptr [{w} + 456]",
+                "popcnt {b}, {b}",
+                "vpsrlw {v4}, {v2}, 4",
+                "add {a}, {b}",
+                "vpsrlw {v5}, {v3}, 4",
+                "andn {b}, {s2}, qword ptr [{w} + 464]",
+                "popcnt {b}, {b}",
+                "vpand {v2}, {v2}, {m}",
+                "add {a}, {b}",
+                "andn {b}, {s3}, qword ptr [{w} + 472]",
+                "vpand {v3}, {v3}, {m}",
+                "popcnt {b}, {b}",
+                "vpand {v4}, {v4}, {m}",
+                "add {a}, {b}",
+                "andn {b}, {s4}, qword ptr [{w} + 480]",
                 "vpand {v5}, {v5}, {m}",
                 "popcnt {b}, {b}",
-                "vpshufb {v2}, {t2}, {v2}",
-                "vpshufb {v5}, {t2n}, {v5}",
+                "vpshufb {v2}, {t1}, {v2}",
                 "add {a}, {b}",
-                "vpaddb {v3}, {v3}, {v2}",
+                "andn {b}, {s5}, qword ptr [{w} + 488]",
+                "vpshufb {v3}, {t1}, {v3}",
+                "popcnt {b}, {b}",
+                "add {a}, {b}",
+                "vpshufb {v4}, {t1n}, {v4}",
+                "andn {b}, {s6}, qword ptr [{w} + 496]",
+                "vpshufb {v5}, {t1n}, {v5}",
+                "popcnt {b}, {b}",
+                "add {a}, {b}",
+                "vpaddb {v2}, {v2}, {v3}",
+                "andn {b}, {s7}, qword ptr [{w} + 504]",
                 "vpaddb {v4}, {v4}, {v5}",
+                "popcnt {b}, {b}",
+                "add {a}, {b}",
+                "vpsadbw {v2}, {v2}, {v4}",
                 "vpinsrd {c:x}, {c:x}, {a:e}, 3",
-                "vpsadbw {v2}, {v3}, {v4}",
                 "vpsllq {v2}, {v2}, 32",
                 "vpor {v1}, {v1}, {v2}",
                 "vpunpcklqdq {v2}, {v0}, {v1}",
@@ -879,24 +916,25 @@ mod avx2_impl {
                 "vpaddd {v2:x}, {v2:x}, {v3:x}",
                 "vpaddd {c:x}, {c:x}, {c:x}",
                 "vpsubd {c:x}, {c:x}, {v2:x}",
-                "vpaddd {c:x}, {c:x}, xmmword ptr [{kp}]",
-                "vpsubd {c:x}, {c:x}, xmmword ptr [{pw}]",
+                "vpaddd {c:x}, {c:x}, {k:x}",
+                "vpsubd {c:x}, {c:x}, xmmword ptr [{out}]",
                 "vmovdqu xmmword ptr [{out}], {c:x}",
                 "add {w}, 512",
-                "add {pw}, 16",
                 "add {out}, 16",
                 "cmp {out}, {end}",
                 "jne 2b",
 
                 w = inout(reg) w.as_ptr() => _,
-                pw = inout(reg) pw.as_ptr() => _,
                 out = inout(reg) range.start => _,
                 end = in(reg) range.end,
-                kp = in(reg) &k,
-                s0 = in(reg) x[12],
-                s1 = in(reg) x[13],
-                s2 = in(reg) x[14],
-                s3 = in(reg) x[15],
+                s0 = in(reg) x[8],
+                s1 = in(reg) x[9],
+                s2 = in(reg) x[10],
+                s3 = in(reg) x[11],
+                s4 = in(reg) x[12],
+                s5 = in(reg) x[13],
+                s6 = in(reg) x[14],
+                s7 = in(reg) x[15],
                 a = out(reg) _,
                 b = out(reg) _,
                 x0 = in(ymm_reg) x0,
@@ -907,6 +945,7 @@ mod avx2_impl {
                 t2 = in(ymm_reg) t.two,
                 t1n = in(ymm_reg) t.one_neg,
                 t2n = in(ymm_reg) t.two_neg,
+                k = in(ymm_reg) k,
                 v0 = out(ymm_reg) _,
                 v1 = out(ymm_reg) _,
                 v2 = out(ymm_reg) _,
@@ -919,23 +958,37 @@ mod avx2_impl {
         }
     }
 
+    /// Row `index` of 16 words alone, split as [`rows16`] splits it.
+    #[target_feature(enable = "avx2")]
+    fn row16(w: &[Block], pw: u32, index: usize, x: &[u64], out: &mut u32) {
+        let (w, pw, out) = (&w[..4], &[pw][..], std::slice::from_mut(out));
+        if first_scalar16(index) == 12 {
+            rows_fixed::<3, 4>(w, 4, x, false, Some(pw), out)
+        } else {
+            rows_fixed::<2, 8>(w, 4, x, false, Some(pw), out)
+        }
+    }
+
     /// See [`super::PackedRows::xor_popcount`]; `w` holds rows of `⌈x.len()/4⌉` blocks
     /// and `pw` the [`scalar_pop`] of each row. Rows longer than 32 words go in column
     /// chunks of [`CHUNK`] words, each added to the counts of the ones before.
     #[target_feature(enable = "avx2")]
-    pub fn rows_avx2(w: &[Block], pw: &[u32], x: &[u64], out: &mut [u32]) {
+    pub fn rows_avx2(w: &[Block], pw: &[u32], first: usize, x: &[u64], out: &mut [u32]) {
         let stride = x.len().div_ceil(4);
         assert_eq!(pw.len(), out.len(), "a popcount per row");
         if out.is_empty() {
             return;
         }
         if let Ok(x16) = <&[u64; 16]>::try_from(x) {
-            let n = out.len() / 4 * 4;
-            if n > 0 {
-                rows16(w, &pw[..n], x16, &mut out[..n]);
+            // rows before the first row 0 of 4 and after the last whole 4, one by one
+            let head = ((4 - first % 4) % 4).min(out.len());
+            let n = (out.len() - head) / 4 * 4;
+            for r in (0..head).chain(head + n..out.len()) {
+                row16(&w[4 * r..], pw[r], first + r, x, &mut out[r]);
             }
-            if n < out.len() {
-                fixed(&w[4 * n..], stride, x, false, Some(&pw[n..]), &mut out[n..]);
+            if n > 0 {
+                let rows = head..head + n;
+                rows16(&w[4 * head..], &pw[rows.clone()], x16, &mut out[rows]);
             }
             return;
         }

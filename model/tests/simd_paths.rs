@@ -110,7 +110,9 @@ fn kernel_paths_agree_on_every_length() {
 }
 
 /// Every path's XOR-popcount of each row of `w` (rows as long as `x`) with `x`, through
-/// `PackedRows` and `xor_popcount_rows`, equals `count_ones` on the plain words.
+/// `PackedRows` (all rows, and the rows from each of the first few on, which start the
+/// AVX2 path's 4-row groups at another row) and `xor_popcount_rows`, equals
+/// `count_ones` on the plain words.
 fn check_rows(paths: &[Path], w: &[u64], x: &[u64], what: &str) {
     let words = x.len();
     let want: Vec<u32> = w
@@ -119,8 +121,14 @@ fn check_rows(paths: &[Path], w: &[u64], x: &[u64], what: &str) {
         .collect();
     for &path in paths {
         let mut got = vec![u32::MAX; want.len()];
-        PackedRows::new(w.to_vec(), words, path).xor_popcount(x, &mut got);
+        let packed = PackedRows::new(w.to_vec(), words, path);
+        packed.xor_popcount(x, &mut got);
         assert_eq!(got, want, "{what}: {path:?}");
+        for first in 1..want.len().min(6) {
+            let mut part = vec![u32::MAX; want.len() - first];
+            packed.xor_popcount_from(x, first, &mut part);
+            assert_eq!(part, want[first..], "{what}: rows from {first}, {path:?}");
+        }
         let mut again = vec![u32::MAX; want.len()];
         xor_popcount_rows(path, w, x, &mut again);
         assert_eq!(again, want, "{what}: xor_popcount_rows {path:?}");
