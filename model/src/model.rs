@@ -694,10 +694,48 @@ fn dense_bin(n: i64, x: &[u64], w: &PackedRows, bias: &[i64], out: &mut [i64]) {
     {
         let d = &mut d[..o.len()];
         w.xor_popcount_from(x, c * 256, d);
-        for ((o, &d), b) in o.iter_mut().zip(d.iter()).zip(b) {
-            *o = n - 2 * d as i64 + b;
+        #[cfg(target_arch = "x86_64")]
+        if crate::simd::Path::Avx2.available() {
+            // SAFETY: `dense_out_avx2` needs AVX2, which the CPU has (checked above)
+            unsafe { dense_out_avx2(n, d, b, o) };
+            continue;
+        }
+        dense_out(n, d, b, o);
+    }
+}
+
+/// `o[i] = n − 2·d[i] + b[i]`.
+#[inline(always)]
+fn dense_out(n: i64, d: &[u32], b: &[i64], o: &mut [i64]) {
+    for ((o, &d), b) in o.iter_mut().zip(d).zip(b) {
+        *o = n - 2 * d as i64 + b;
+    }
+}
+
+/// [`dense_out`] four outputs to a 256-bit vector: for the 1024 outputs of a
+/// 1024x1024 binary dense layer, the 128-bit loop of the x86-64-v2 build took about a
+/// tenth of a frame's time with the AVX2 popcount path, this about half as long.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn dense_out_avx2(n: i64, d: &[u32], b: &[i64], o: &mut [i64]) {
+    use std::arch::x86_64::*;
+    assert!(
+        d.len() == o.len() && b.len() == o.len(),
+        "one count and bias per output"
+    );
+    let nv = _mm256_set1_epi64x(n);
+    let whole = o.len() / 4 * 4;
+    for i in (0..whole).step_by(4) {
+        // SAFETY: elements i..i + 4 of `d`, `b` and `o` exist (i + 4 ≤ whole ≤ len);
+        // every load and store is unaligned
+        unsafe {
+            let dv = _mm256_cvtepu32_epi64(_mm_loadu_si128(d.as_ptr().add(i).cast()));
+            let bv = _mm256_loadu_si256(b.as_ptr().add(i).cast());
+            let r = _mm256_add_epi64(_mm256_sub_epi64(nv, _mm256_add_epi64(dv, dv)), bv);
+            _mm256_storeu_si256(o.as_mut_ptr().add(i).cast(), r);
         }
     }
+    dense_out(n, &d[whole..], &b[whole..], &mut o[whole..]);
 }
 
 /// Integer inputs up to this many bits take the bit-plane path of dense layers.
