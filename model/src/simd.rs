@@ -1,7 +1,8 @@
 //! XOR-popcount of packed weight rows against one packed activation: the inner loop of
 //! every binary layer of the model, on the portable path (`count_ones`, POPCNT), on
 //! AVX2 (`vpshufb` nibble-table popcount after a carry-save adder, with POPCNT on the
-//! scalar unit alongside for the last quarter of each row) or on AVX-512 (`vpopcntq`
+//! scalar unit alongside for the last quarter of each row, or half of it on every
+//! other pair of 16-word rows) or on AVX-512 (`vpopcntq`
 //! on 512-bit XORs, eight rows at a time), chosen at run time.
 //!
 //! Every path returns the same integers for every input; `BNNFORGE_SIMD` forces one
@@ -135,8 +136,8 @@ pub struct PackedRows {
 #[derive(Clone, Debug)]
 enum Layout {
     Words(Vec<u64>),
-    /// with the path that reads them (AVX2 or AVX-512) and, for AVX2, the popcount of
-    /// each row's words that go to POPCNT
+    /// with the path that reads them (AVX2 or AVX-512) and, for AVX2 rows of 16 words,
+    /// the popcount of each row's words that go to POPCNT (see `avx2_impl::rows16`)
     Blocks(Vec<Block>, Path, Vec<u32>),
 }
 
@@ -157,10 +158,10 @@ impl PackedRows {
                 }
             }
             #[cfg(target_arch = "x86_64")]
-            let pw = if path == Path::Avx2 {
+            let pw = if path == Path::Avx2 && words == 16 {
                 w.chunks_exact(words)
                     .enumerate()
-                    .map(|(i, r)| avx2_impl::scalar_pop(r, i))
+                    .map(|(i, r)| avx2_impl::scalar_pop16(r, i))
                     .collect()
             } else {
                 Vec::new()
@@ -221,7 +222,6 @@ impl PackedRows {
                     // SAFETY: `rows_avx2` is safe code compiled with AVX2 enabled; calling
                     // it is sound exactly when the CPU has AVX2, and `Blocks` is only
                     // built for `Path::Avx2` after `avx2()` confirmed it.
-                    let pw = &pw[first..first + out.len()];
                     unsafe { avx2_impl::rows_avx2(b, pw, first, x, out) }
                 }
             }
@@ -450,28 +450,27 @@ mod avx2_impl {
         }};
     }
 
-    /// Σ popcount(w[i] AND NOT x[i]) of one block on the scalar unit. ANDN takes the
-    /// weight word straight from memory, so a word costs three instructions (ANDN,
-    /// POPCNT, ADD) where XOR cost four (a load, XOR, POPCNT, ADD), fewer for the front
-    /// end that issues the vector and the scalar code alike; popcount(w XOR x) =
-    /// 2·popcount(w AND NOT x) + popcount(x) − popcount(w), with popcount(w) counted
-    /// once when the rows are laid out.
+    /// Σ popcount(w[i] XOR x[i]) of one block on the scalar unit.
     #[inline]
-    fn andn_block(w: &Block, x: &[u64; 4]) -> u64 {
+    fn popcnt_block(w: &Block, x: &[u64; 4]) -> u64 {
         let n: u64;
-        // SAFETY: reads the 32 bytes of `w` through a shared reference; ANDN (BMI1) and
-        // POPCNT are part of every CPU that `avx2()` accepts.
+        // SAFETY: reads the 32 bytes of `w` through a shared reference; POPCNT is part
+        // of every x86-64 CPU with AVX2 (and of this crate's x86-64-v2 baseline).
         unsafe {
             std::arch::asm!(
-                "andn {n}, {x0}, qword ptr [{w}]",
+                "mov {n}, qword ptr [{w}]",
+                "xor {n}, {x0}",
                 "popcnt {n}, {n}",
-                "andn {t}, {x1}, qword ptr [{w} + 8]",
+                "mov {t}, qword ptr [{w} + 8]",
+                "xor {t}, {x1}",
                 "popcnt {t}, {t}",
                 "add {n}, {t}",
-                "andn {t}, {x2}, qword ptr [{w} + 16]",
+                "mov {t}, qword ptr [{w} + 16]",
+                "xor {t}, {x2}",
                 "popcnt {t}, {t}",
                 "add {n}, {t}",
-                "andn {t}, {x3}, qword ptr [{w} + 24]",
+                "mov {t}, qword ptr [{w} + 24]",
+                "xor {t}, {x3}",
                 "popcnt {t}, {t}",
                 "add {n}, {t}",
                 w = in(reg) w,
@@ -487,87 +486,46 @@ mod avx2_impl {
         n
     }
 
-    /// popcount(w AND NOT x) of one word on the scalar unit.
+    /// popcount(w XOR x) of one word on the scalar unit.
     #[inline]
-    fn andn_word(w: u64, x: u64) -> u64 {
+    fn popcnt_word(w: u64, x: u64) -> u64 {
         let n: u64;
-        // SAFETY: register operands only; ANDN and POPCNT as in `andn_block`.
+        // SAFETY: register operands only; POPCNT as in `popcnt_block`.
         unsafe {
             std::arch::asm!(
-                "andn {n}, {x}, {w}",
+                "xor {n}, {x}",
                 "popcnt {n}, {n}",
                 x = in(reg) x,
-                w = in(reg) w,
-                n = out(reg) n,
+                n = inout(reg) w => n,
                 options(pure, nomem, nostack),
             );
         }
         n
     }
 
-    /// Σ popcount(w AND NOT x) over the `$ns` words of a row after its vector part (its
-    /// blocks from `$nv` on) against the words `$xs` of `x`. A macro for the same reason
-    /// as `vector_part`.
+    /// Σ popcount(w XOR x) over the `$ns` words of a row after its vector part (its
+    /// blocks from `$nv` on) against the words `$xs` of `x`. A
+    /// macro for the same reason as `vector_part`.
     macro_rules! scalar_part {
         ($row:expr, $nv:expr, $xs:expr, $ns:expr) => {{
             let (row, xs, ns): (&[Block], &[u64], usize) = (&$row[$nv..], $xs, $ns);
             let mut n = 0;
             for b in 0..ns / 4 {
                 let x: &[u64; 4] = xs[4 * b..4 * b + 4].try_into().expect("4 words");
-                n += andn_block(&row[b], x);
+                n += popcnt_block(&row[b], x);
             }
             for j in ns / 4 * 4..ns {
-                n += andn_word(row[j / 4].0[j % 4], xs[j]);
+                n += popcnt_word(row[j / 4].0[j % 4], xs[j]);
             }
             n as u32
         }};
     }
 
-    /// The first scalar word of row `index` of 16 words: [`rows16`] counts rows 0 and
-    /// 1 of every 4 as 3 blocks and 4 words, rows 2 and 3 as 2 blocks and 8 words.
-    const fn first_scalar16(index: usize) -> usize {
-        if index % 4 < 2 {
-            12
-        } else {
-            8
-        }
-    }
-
-    /// popcount of the words of row `index`, `row`, that [`rows_avx2`] counts on the
-    /// scalar unit.
-    pub fn scalar_pop(row: &[u64], index: usize) -> u32 {
-        if row.len() == 16 {
-            return row[first_scalar16(index)..]
-                .iter()
-                .map(|w| w.count_ones())
-                .sum();
-        }
-        let part = |c: &[u64]| -> u32 {
-            let nv = split(c.len()).0;
-            c[(4 * nv).min(c.len())..]
-                .iter()
-                .map(|w| w.count_ones())
-                .sum()
-        };
-        if row.len() <= 32 {
-            part(row)
-        } else {
-            row.chunks(CHUNK).map(part).sum()
-        }
-    }
-
-    /// `k − Σ + 2·s − pw` (wrapping) of the u64 lanes (each sum under 2^32) of each of
-    /// four vectors, into `o` (added to it with `add`; `pw` zero when `None`).
+    /// `k − Σ` of the u64 lanes (each sum under 2^32) of each of four vectors, plus
+    /// `s`, into `o` (added to it with `add`).
     #[inline]
     #[target_feature(enable = "avx2")]
-    fn finish4(
-        k: u32,
-        sads: [__m256i; 4],
-        s: [u32; 4],
-        pw: Option<&[u32]>,
-        add: bool,
-        o: &mut [u32],
-    ) {
+    fn finish4(k: u32, sads: [__m256i; 4], s: [u32; 4], add: bool, o: &mut [u32]) {
         // a and b share u64 lanes as (low, high) u32 halves, c and d likewise
         let ab = _mm256_or_si256(sads[0], _mm256_slli_epi64::<32>(sads[1]));
         let cd = _mm256_or_si256(sads[2], _mm256_slli_epi64::<32>(sads[3]));
@@ -578,18 +536,7 @@ mod avx2_impl {
             _mm256_extracti128_si256::<1>(abcd),
         );
         let s = _mm_setr_epi32(s[0] as i32, s[1] as i32, s[2] as i32, s[3] as i32);
-        let r = _mm_add_epi32(
-            _mm_sub_epi32(_mm_set1_epi32(k as i32), sum),
-            _mm_add_epi32(s, s),
-        );
-        let r = match pw {
-            Some(pw) => {
-                let pw: &[u32; 4] = pw[..4].try_into().expect("4 popcounts");
-                // SAFETY: `pw` is four u32s, 16 readable bytes; the load is unaligned.
-                _mm_sub_epi32(r, unsafe { _mm_loadu_si128(pw.as_ptr().cast()) })
-            }
-            None => r,
-        };
+        let r = _mm_add_epi32(_mm_sub_epi32(_mm_set1_epi32(k as i32), sum), s);
         let o: &mut [u32; 4] = (&mut o[..4]).try_into().expect("4 outputs");
         let r = if add {
             _mm_add_epi32(
@@ -610,15 +557,13 @@ mod avx2_impl {
             _mm256_castsi256_si128(sad),
             _mm256_extracti128_si256::<1>(sad),
         );
-        k.wrapping_sub((_mm_extract_epi64::<0>(h) + _mm_extract_epi64::<1>(h)) as u32)
+        k - (_mm_extract_epi64::<0>(h) + _mm_extract_epi64::<1>(h)) as u32
     }
 
     /// Row r is `w[r·stride..][..nv + ⌈ns/4⌉]` (`stride` is the row length with
     /// `WHOLE`): its first `nv = xv.len()` blocks on the vector unit against `xv`, then
     /// `ns = xs.len()` words on the scalar unit against `xs`. `out[r]` is the count
-    /// (plus `out[r]` with `add`) less `pw[r]`: the popcount of the row's scalar words,
-    /// which `pw` is `None` for when an earlier chunk of the same rows took them off.
-    /// Arrays, so that every length is a constant.
+    /// (plus `out[r]` with `add`). Arrays, so that every length is a constant.
     #[inline]
     #[target_feature(enable = "avx2")]
     fn rows_split<const WHOLE: bool, V: AsRef<[__m256i]>, S: AsRef<[u64]>>(
@@ -627,7 +572,6 @@ mod avx2_impl {
         xv: &V,
         xs: &S,
         add: bool,
-        pw: Option<&[u32]>,
         out: &mut [u32],
     ) {
         let t = tables();
@@ -635,13 +579,10 @@ mod avx2_impl {
         let (nv, ns) = (xv.len(), xs.len());
         let stride = if WHOLE { nv + ns.div_ceil(4) } else { stride };
         let add = add && !WHOLE;
-        let xpop: u32 = xs.iter().map(|v| v.count_ones()).sum();
-        let k = bias(nv) + xpop;
+        let k = bias(nv);
         let len = nv + ns.div_ceil(4);
-        let first = out.len() / 4 * 4;
         let mut groups = w.chunks(4 * stride);
         let mut outs = out.chunks_exact_mut(4);
-        let mut pws = pw.map(|p| p.chunks_exact(4));
         // (outputs first: a `zip` that ends takes one more item from its first iterator)
         for (o, g) in (&mut outs).zip(&mut groups) {
             let g = &g[..3 * stride + len];
@@ -655,20 +596,14 @@ mod avx2_impl {
                 scalar_part!(r2, nv, xs, ns),
                 scalar_part!(r3, nv, xs, ns),
             ];
-            let pw = match &mut pws {
-                Some(p) => p.next(),
-                None => None,
-            };
-            finish4(k, sads, s, pw, add, o);
+            finish4(k, sads, s, add, o);
         }
         let rest = groups.flat_map(|g| g.chunks(stride));
-        for (i, (o, r)) in outs.into_remainder().iter_mut().zip(rest).enumerate() {
+        for (o, r) in outs.into_remainder().iter_mut().zip(rest) {
             let r = &r[..len];
             let [sad] = vector_part!(&t, [r], xv, 1);
-            let n = finish1(k, sad)
-                .wrapping_add(2 * scalar_part!(r, nv, xs, ns))
-                .wrapping_sub(pw.map_or(0, |p| p[first + i]));
-            *o = if add { o.wrapping_add(n) } else { n };
+            let n = finish1(k, sad) + scalar_part!(r, nv, xs, ns);
+            *o = if add { *o + n } else { n };
         }
     }
 
@@ -682,7 +617,6 @@ mod avx2_impl {
         stride: usize,
         x: &[u64],
         add: bool,
-        pw: Option<&[u32]>,
         out: &mut [u32],
     ) {
         let mut xv = [_mm256_setzero_si256(); NV];
@@ -691,9 +625,9 @@ mod avx2_impl {
         }
         let xs: [u64; NS] = x[x.len() - NS..].try_into().expect("NS words");
         if stride == NV + NS.div_ceil(4) && !add {
-            rows_split::<true, _, _>(w, stride, &xv, &xs, false, pw, out)
+            rows_split::<true, _, _>(w, stride, &xv, &xs, false, out)
         } else {
-            rows_split::<false, _, _>(w, stride, &xv, &xs, add, pw, out)
+            rows_split::<false, _, _>(w, stride, &xv, &xs, add, out)
         }
     }
 
@@ -703,23 +637,39 @@ mod avx2_impl {
     /// [`rows_fixed`] for rows of `x.len()` words, up to 32.
     #[inline]
     #[target_feature(enable = "avx2")]
-    fn fixed(
-        w: &[Block],
-        stride: usize,
-        x: &[u64],
-        add: bool,
-        pw: Option<&[u32]>,
-        out: &mut [u32],
-    ) {
+    fn fixed(w: &[Block], stride: usize, x: &[u64], add: bool, out: &mut [u32]) {
         macro_rules! fixed {
             ($($l:literal)*) => {
                 match x.len() {
-                    $($l => rows_fixed::<{ split($l).0 }, { split($l).1 }>(w, stride, x, add, pw, out),)*
+                    $($l => rows_fixed::<{ split($l).0 }, { split($l).1 }>(w, stride, x, add, out),)*
                     l => unreachable!("rows of {l} words"),
                 }
             };
         }
         fixed!(1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31 32);
+    }
+
+    /// The first scalar word of row `index` of 16 words: [`rows16`] counts rows 0 and
+    /// 1 of every 4 as 3 blocks and 4 words, rows 2 and 3 as 2 blocks and 8 words.
+    const fn first_scalar16(index: usize) -> usize {
+        if index % 4 < 2 {
+            12
+        } else {
+            8
+        }
+    }
+
+    /// popcount of the words of row `index`, `row` (16 words), that [`rows16`] counts
+    /// with ANDN and POPCNT: it takes Σ popcount(w AND NOT x) over them, three
+    /// instructions a word (ANDN reads the weight word from memory, POPCNT, ADD) where
+    /// XOR takes four (a load, XOR, POPCNT, ADD), and popcount(w XOR x) =
+    /// 2·popcount(w AND NOT x) + popcount(x) − popcount(w). (ANDN, of BMI1, is part of
+    /// every CPU that `avx2()` accepts.)
+    pub fn scalar_pop16(row: &[u64], index: usize) -> u32 {
+        row[first_scalar16(index)..]
+            .iter()
+            .map(|w| w.count_ones())
+            .sum()
     }
 
     /// Rows of 16 words (a dense row of 1024 bits), four at a time, as one loop of
@@ -729,14 +679,17 @@ mod avx2_impl {
     ///
     /// Why the mix (measured on Zen 4, 1024 rows, one core, cycles per 4 rows): the
     /// vector unit retires about three of these instructions a cycle (each row's
-    /// nibble lookups and shifts share two pipes), so 3 blocks a row took 32 cycles
-    /// alone and the loop 34; the scalar words take about one cycle each, so 2 blocks
-    /// and 8 words a row made the scalar unit the slower one (35). Half and half
-    /// balances the two. The compiler's version of this code put all the scalar code
-    /// after all the vector code and spilled vectors once ANDN took its registers.
+    /// nibble lookups and shifts share two pipes), so with 3 blocks a row the vector
+    /// code alone took 32 cycles and the whole loop 34 (the compiled [`rows_split`]
+    /// 34.5); the scalar words take about one cycle each, so 2 blocks and 8 words a row
+    /// made the scalar unit the slower one (35). Half and half: 29 cycles of vector
+    /// code alone, 25 of scalar, 32.5 together, where the two units share the six
+    /// instructions a cycle that Zen 4 issues. The compiler's version of this code put
+    /// all the scalar code after all the vector code and spilled vectors once ANDN took
+    /// its registers; spreading the scalar words measured about 5% faster than not.
     ///
     /// `w` holds `out.len()` (a multiple of 4) rows of 4 blocks, the first of them a
-    /// row 0 of 4, and `pw` their [`scalar_pop`].
+    /// row 0 of 4, and `pw` their [`scalar_pop16`].
     #[target_feature(enable = "avx2")]
     fn rows16(w: &[Block], pw: &[u32], x: &[u64; 16], out: &mut [u32]) {
         assert!(
@@ -757,7 +710,7 @@ mod avx2_impl {
         let range = out.as_mut_ptr_range();
         // SAFETY: reads `out.len()` rows of 128 bytes from `w` and reads and writes the
         // 4·out.len() bytes of `out`, in bounds by the asserts above; ANDN and POPCNT as
-        // in `andn_block`, AVX2 enabled by this function's caller.
+        // in `scalar_pop16`, AVX2 enabled by this function's caller.
         unsafe {
             std::arch::asm!(
                 "2:",
@@ -960,31 +913,33 @@ mod avx2_impl {
 
     /// Row `index` of 16 words alone, split as [`rows16`] splits it.
     #[target_feature(enable = "avx2")]
-    fn row16(w: &[Block], pw: u32, index: usize, x: &[u64], out: &mut u32) {
-        let (w, pw, out) = (&w[..4], &[pw][..], std::slice::from_mut(out));
+    fn row16(w: &[Block], index: usize, x: &[u64], out: &mut u32) {
+        let (w, out) = (&w[..4], std::slice::from_mut(out));
         if first_scalar16(index) == 12 {
-            rows_fixed::<3, 4>(w, 4, x, false, Some(pw), out)
+            rows_fixed::<3, 4>(w, 4, x, false, out)
         } else {
-            rows_fixed::<2, 8>(w, 4, x, false, Some(pw), out)
+            rows_fixed::<2, 8>(w, 4, x, false, out)
         }
     }
 
-    /// See [`super::PackedRows::xor_popcount`]; `w` holds rows of `⌈x.len()/4⌉` blocks
-    /// and `pw` the [`scalar_pop`] of each row. Rows longer than 32 words go in column
-    /// chunks of [`CHUNK`] words, each added to the counts of the ones before.
+    /// See [`super::PackedRows::xor_popcount`]; `w` holds rows of `⌈x.len()/4⌉` blocks,
+    /// the first of them row `first` of the layout, and for rows of 16 words `pw` the
+    /// [`scalar_pop16`] of every row of the layout. Rows of 16 words go to [`rows16`];
+    /// rows longer than 32 words go in column chunks of [`CHUNK`] words, each added to
+    /// the counts of the ones before.
     #[target_feature(enable = "avx2")]
     pub fn rows_avx2(w: &[Block], pw: &[u32], first: usize, x: &[u64], out: &mut [u32]) {
         let stride = x.len().div_ceil(4);
-        assert_eq!(pw.len(), out.len(), "a popcount per row");
         if out.is_empty() {
             return;
         }
         if let Ok(x16) = <&[u64; 16]>::try_from(x) {
+            let pw = &pw[first..first + out.len()];
             // rows before the first row 0 of 4 and after the last whole 4, one by one
             let head = ((4 - first % 4) % 4).min(out.len());
             let n = (out.len() - head) / 4 * 4;
             for r in (0..head).chain(head + n..out.len()) {
-                row16(&w[4 * r..], pw[r], first + r, x, &mut out[r]);
+                row16(&w[4 * r..], first + r, x, &mut out[r]);
             }
             if n > 0 {
                 let rows = head..head + n;
@@ -993,11 +948,10 @@ mod avx2_impl {
             return;
         }
         if x.len() <= 32 {
-            return fixed(w, stride, x, false, Some(pw), out);
+            return fixed(w, stride, x, false, out);
         }
         for (c, xc) in x.chunks(CHUNK).enumerate() {
-            let pw = (c == 0).then_some(pw);
-            fixed(&w[c * CHUNK / 4..], stride, xc, c > 0, pw, out);
+            fixed(&w[c * CHUNK / 4..], stride, xc, c > 0, out);
         }
     }
 }
