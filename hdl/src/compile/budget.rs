@@ -285,7 +285,7 @@ pub fn fold_for_budget(net: &Network, budget: Budget) -> Result<Choice, String> 
             let slowest = &all.last().expect("at least one candidate").0;
             Err(format!(
                 "no folding fits the budget of {budget}: even the slowest ({} cycles per \
-                 frame) is estimated at {} LUT4{} and {} {}",
+                 frame) is estimated at {} LUT4{} and {} {}{}",
                 slowest.cycles,
                 slowest.cost.lut4,
                 match budget.family {
@@ -296,7 +296,11 @@ pub fn fold_for_budget(net: &Network, budget: Budget) -> Result<Choice, String> 
                     Family::Ecp5 => String::new(),
                 },
                 slowest.cost.bram,
-                bram_unit(budget.family)
+                bram_unit(budget.family),
+                match slowest.cost.spram {
+                    0 => String::new(),
+                    n => format!(" with weights in {n} SPRAM"),
+                }
             ))
         }
     }
@@ -419,12 +423,39 @@ mod tests {
         let c = fold_for_budget(&load("models/tfc-w1a1.yaml"), up5k).unwrap();
         assert_eq!(c.design.cycles_per_frame(), 784);
         assert!(c.estimate.total.logic_cells() <= 3352);
+        assert_eq!(c.estimate.total.spram, 0, "TFC needs no SPRAM");
         let e = fold_for_budget(&load("models/lfc-w1a1.yaml"), up5k).unwrap_err();
         assert!(
-            e.starts_with("no folding fits the budget of 3352 LUT4, 25 BRAM: even the slowest")
-                && e.contains("BRAM"),
+            e.starts_with(
+                "no folding fits the budget of 3352 LUT4, 25 BRAM, 4 SPRAM: even the slowest"
+            ) && e.contains("BRAM"),
             "{e}"
         );
+    }
+
+    /// An SFC-sized MLP (784-256-256-256-10): no folding fits the UP5K's block RAMs, but
+    /// with the weights of three dense layers in its 4 SPRAMs one does (6272 cycles per
+    /// frame); SPRAM is never used where it brings no speed.
+    #[test]
+    fn sfc_on_the_up5k_keeps_weights_in_spram() {
+        use bnnforge_model::network::{InputSpec, Shape};
+        let input = InputSpec {
+            shape: Shape::map(1, 28, 28),
+            bits: 8,
+            signed: false,
+        };
+        let net = bnnforge_model::random::mlp_network(1, input, &[256, 256, 256], 10);
+        let up5k = Budget::device("up5k").unwrap();
+        let c = fold_for_budget(&net, up5k).unwrap();
+        assert_eq!(c.design.cycles_per_frame(), 6272);
+        assert_eq!(c.estimate.total.spram, 4, "{}", c.estimate.total);
+        assert_eq!(c.design.spram_engines().len(), 3);
+        assert_eq!(c.design.spram_words(), 784 * 256 / 16 + 2 * 256 * 256 / 16);
+        let no_spram = Budget { spram: 0, ..up5k };
+        assert!(fold_for_budget(&net, no_spram).is_err());
+        for &i in &c.design.spram_engines() {
+            assert!(c.design.engines[i].fold.simd <= 16);
+        }
     }
 
     /// The ECP5 boards by name, sized from the board table: LFC-W1A1 fits the ULX3S
