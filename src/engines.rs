@@ -220,11 +220,16 @@ pub fn generate(design: &Design, model: &Path, out_dir: &Path) -> Result<(f64, f
     }
     let compile = t0.elapsed().as_secs_f64();
     let folds = out_dir.join("folds.txt");
-    let text: String = design
+    let mut text: String = design
         .folds
         .iter()
         .map(|f| format!("{} {}\n", f.pe, f.simd))
         .collect();
+    let spram = design.spram_engines();
+    if !spram.is_empty() {
+        let list: Vec<String> = spram.iter().map(|i| i.to_string()).collect();
+        text += &format!("spram {}\n", list.join(" "));
+    }
     std::fs::write(&folds, text)
         .map_err(|e| Error::new(format!("{}: cannot write: {e}", folds.display())))?;
     let t1 = std::time::Instant::now();

@@ -337,6 +337,75 @@ fn tfc_at_16_cycles_a_frame_cosimulates_bit_exact() {
     println!("30 % stalls:\n{s}");
 }
 
+/// An SFC-sized MLP (784-256-256-256-10, random weights and thresholds) on the UP5K:
+/// its 334,336 weight bits do not fit the 25 block RAMs left beside the board core, so
+/// `--device up5k` puts the weights of three dense layers in the four SPRAMs. The
+/// estimate fits the budget and yosys agrees (its SPRAMs, block RAMs and logic cells);
+/// after the weight load on `s_axis`, the design is bit-exact at full rate (interval and
+/// latency those of the cycle model) and under stalls.
+#[test]
+fn sfc_with_weights_in_spram_fits_the_up5k_and_cosimulates_bit_exact() {
+    use bnnforge_model::network::{InputSpec, Shape};
+    use bnnforge_model::random::{mlp_network, random_frames, test_seeds};
+    let seed = test_seeds("sfc_with_weights_in_spram", 1, 1).start;
+    let tmp = tempfile::tempdir().unwrap();
+    let input = InputSpec {
+        shape: Shape::map(1, 28, 28),
+        bits: 8,
+        signed: false,
+    };
+    let net = mlp_network(seed, input.clone(), &[256, 256, 256], 10);
+    let model = tmp.path().join("sfc.yaml");
+    bnnforge_model::save(&net, &model).unwrap();
+    let design = tmp.path().join("sfc");
+    println!(
+        "{}",
+        build_with(&model, &design, &["--device", "up5k"]).trim()
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(design.join("manifest.json")).unwrap())
+            .unwrap();
+    let total = &json["estimate"]["total"];
+    let budget = &json["budget"];
+    let (spram, bram) = (
+        total["spram"].as_u64().unwrap(),
+        total["bram"].as_u64().unwrap(),
+    );
+    let cells = total["lut4"].as_u64().unwrap() + total["dff"].as_u64().unwrap() / 2;
+    assert!(spram >= 1 && spram <= 4, "{total}");
+    assert!(bram <= budget["bram"].as_u64().unwrap(), "{total} {budget}");
+    assert!(
+        cells <= budget["lut4"].as_u64().unwrap(),
+        "{total} {budget}"
+    );
+    let m = Manifest::load(&design.join("manifest.json")).unwrap();
+    let words = m.weight_load.as_ref().expect("a weight load").words;
+    assert!(words * 16 > 25 * 4096, "{words} words in SPRAM");
+    // yosys: the same SPRAMs, and block RAMs and logic cells within the budget
+    let verilog: String = m
+        .verilog
+        .iter()
+        .map(|f| std::fs::read_to_string(f).unwrap())
+        .collect::<Vec<_>>()
+        .join("\n");
+    let s = bnnforge_hdl::synth::ice40_stats("sfc_up5k", &verilog, &m.top).unwrap();
+    println!("yosys synth_ice40: {s}; estimate {total}");
+    assert_eq!(s.spram as u64, spram, "{s}");
+    assert!(s.bram as u64 <= budget["bram"].as_u64().unwrap(), "{s}");
+    assert!(
+        (s.lut4 + s.dff / 2) as u64 <= budget["lut4"].as_u64().unwrap(),
+        "{s}: over the budget's logic cells {budget}"
+    );
+    let images = tmp.path().join("x.npy");
+    let xs = random_frames(&input, 6, seed);
+    bnnforge_model::npy::write_i64(&images, &[6, 1, 28, 28], &xs).unwrap();
+    let s = sim(&model, &design, &images, 0.0, 1).unwrap_or_else(|e| panic!("{e}"));
+    println!("full rate:\n{s}");
+    timing_is_the_cycle_models(&format!("sfc on the up5k:\n{s}"), &s, 0.0);
+    let s = sim(&model, &design, &images, 0.3, 3).unwrap_or_else(|e| panic!("{e}"));
+    println!("30 % stalls:\n{s}");
+}
+
 /// Weights changed in the generated Verilog: `bnnforge sim` must fail (exit 1) naming
 /// the frame and the values, and the first layer whose values differ: the last layer
 /// for one bit flipped there, a middle layer (whose engine also thresholds) for a whole

@@ -24,6 +24,8 @@ pub struct Ice40Stats {
     pub dff: usize,
     /// `SB_RAM40_4K` block RAMs.
     pub bram: usize,
+    /// `SB_SPRAM256KA` single-port RAMs (UltraPlus).
+    pub spram: usize,
 }
 
 impl fmt::Display for Ice40Stats {
@@ -32,7 +34,11 @@ impl fmt::Display for Ice40Stats {
             f,
             "{} LUT4, {} carry, {} DFF, {} BRAM",
             self.lut4, self.carry, self.dff, self.bram
-        )
+        )?;
+        if self.spram > 0 {
+            write!(f, ", {} SPRAM", self.spram)?;
+        }
+        Ok(())
     }
 }
 
@@ -46,6 +52,7 @@ pub fn ice40_stats(name: &str, verilog: &str, top: &str) -> Result<Ice40Stats, S
             "SB_LUT4" => s.lut4 += count,
             "SB_CARRY" => s.carry += count,
             "SB_RAM40_4K" => s.bram += count,
+            "SB_SPRAM256KA" => s.spram += count,
             c if c.starts_with("SB_DFF") => s.dff += count,
             _ => {}
         }

@@ -241,6 +241,43 @@ pub fn wide_add_network(seed: u64, branches: usize) -> Network {
         .unwrap_or_else(|e| panic!("wide add network of seed {seed} is invalid: {e}"))
 }
 
+/// An MLP like BNN-PYNQ's (SFC is 784-256-256-256-10 on 28×28 8-bit images): a 1-bit
+/// input threshold when the input is an integer, then per entry of `hidden` a dense
+/// layer and a 1-bit threshold, then a dense layer of `out` (the output); random
+/// weights, thresholds placed among sampled values as in [`random_network`].
+pub fn mlp_network(seed: u64, input: InputSpec, hidden: &[usize], out: usize) -> Network {
+    let cfg = RandomConfig::default();
+    let probe = random_frames(&input, 12, seed ^ 0x5eed);
+    let mut b = Builder {
+        rng: seeded(seed),
+        cfg: &cfg,
+        input: input.clone(),
+        layers: Vec::new(),
+        probe,
+        seed,
+    };
+    let mut cur = Cur {
+        name: INPUT.to_string(),
+        shape: input.shape,
+        kind: input.kind(),
+    };
+    if !cur.kind.is_binary() {
+        cur = b.threshold(&cur, 1);
+    }
+    for &h in hidden {
+        let y = b.dense(&cur, h);
+        cur = b.threshold(&y, 1);
+    }
+    let y = b.dense(&cur, out);
+    let dims: Vec<String> = std::iter::once(input.shape.len())
+        .chain(hidden.iter().copied())
+        .chain([out])
+        .map(|d| d.to_string())
+        .collect();
+    Network::new(format!("mlp-{}", dims.join("-")), input, b.layers, y.name)
+        .unwrap_or_else(|e| panic!("MLP of seed {seed} is invalid: {e}"))
+}
+
 /// `n` random frames for `input`, laid end to end in C, H, W order.
 pub fn random_frames(input: &InputSpec, n: usize, seed: u64) -> Vec<i64> {
     let mut rng = seeded(seed);

@@ -7,6 +7,7 @@ use bnnforge_hdl::compile::design::{Design, Elem};
 use bnnforge_hdl::compile::folding::{default_target, plan, Fold};
 use bnnforge_hdl::compile::resources::{estimate, estimate_on, Cost, Estimate};
 use bnnforge_hdl::compile::top::GENERATED_HEADER;
+use bnnforge_hdl::stream::weight_load::load_bits_per_beat;
 use bnnforge_model::{Error, Network, Result};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -168,8 +169,15 @@ fn design_how<'a>(
 }
 
 fn cost_json(c: &Cost) -> serde_json::Value {
-    serde_json::json!({"lut4": c.lut4, "dff": c.dff, "bram": c.bram})
+    let mut v = serde_json::json!({"lut4": c.lut4, "dff": c.dff, "bram": c.bram});
+    if c.spram > 0 {
+        v["spram"] = c.spram.into();
+    }
+    v
 }
+
+/// The file of the SPRAM weight words, one 16-bit word a line in hex.
+pub const WEIGHTS_FILE: &str = "weights.hex";
 
 fn ecp5_cost_json(c: &Cost) -> serde_json::Value {
     serde_json::json!({"lut4": c.lut4, "ff": c.dff, "ebr": c.bram, "lutram": c.lutram})
@@ -253,6 +261,16 @@ fn manifest(
             "lut4": b.budget.lut4, "bram": b.budget.bram, "device": b.device,
             "target_cycles": b.target, "candidates": b.candidates,
         });
+        if b.budget.spram > 0 {
+            v["budget"]["spram"] = b.budget.spram.into();
+        }
+    }
+    if !d.spram_engines().is_empty() {
+        v["weight_load"] = serde_json::json!({
+            "file": WEIGHTS_FILE,
+            "words": d.spram_words(),
+            "bits_per_beat": load_bits_per_beat(d.input().width()),
+        });
     }
     serde_json::to_string_pretty(&v).expect("json") + "\n"
 }
@@ -271,6 +289,28 @@ pub fn efficiency(net: &Network, d: &Design, lut4: u64, family: &str) -> String 
          {:.3} per cycle per LUT4 ({lut4} LUT4, {family} estimate)\n",
         d.cycles_per_frame(),
         per_cycle / lut4.max(1) as f64
+    )
+}
+
+/// The report's SPRAM lines (a design with weights in SPRAM only).
+fn spram_report(d: &Design) -> String {
+    let engines = d.spram_engines();
+    if engines.is_empty() {
+        return String::new();
+    }
+    let spram: usize = engines.iter().map(|&i| d.engines[i].fold.pe).sum();
+    let names: Vec<String> = engines
+        .iter()
+        .map(|&i| format!("{} ({})", i, d.engines[i].layers.join("+")))
+        .collect();
+    let lw = load_bits_per_beat(d.input().width());
+    format!(
+        "weights in SPRAM: {spram} SB_SPRAM256KA, one per PE of engine {}; after reset \
+         s_axis takes their {} words ({WEIGHTS_FILE}) before any frame, {lw} bits a beat \
+         (low bits of s_axis_tdata, low bits of a word first): {} beats\n\n",
+        names.join(", "),
+        d.spram_words(),
+        d.spram_words() * (16 / lw)
     )
 }
 
@@ -352,6 +392,11 @@ pub fn build_how(model: &Path, out: &Path, how: &How) -> Result<Built> {
                 .map_err(|e| Error::new(format!("cannot write: {e}")).in_file(&tmp.join(f)))
         };
         write(top_file, &d.top_verilog())?;
+        let load = d.spram_load_words(&net);
+        if !load.is_empty() {
+            let hex: String = load.iter().map(|w| format!("{w:04x}\n")).collect();
+            write(WEIGHTS_FILE, &hex)?;
+        }
         write(
             "manifest.json",
             &manifest(&net, &d, &files, &est, &ecp5, budget.as_ref()),
@@ -359,9 +404,10 @@ pub fn build_how(model: &Path, out: &Path, how: &How) -> Result<Built> {
         write(
             "report.txt",
             &format!(
-                "{}\n{}\n{}{}\n{}{}{}",
+                "{}\n{}\n{}{}{}\n{}{}{}",
                 GENERATED_HEADER.replacen("//", "#", 1),
                 d.report(&net),
+                spram_report(&d),
                 bnnforge_hdl::compile::resources::report(&d, &est),
                 efficiency(&net, &d, est.total.lut4, "iCE40"),
                 bnnforge_hdl::compile::resources::report(&d, &ecp5),
@@ -462,10 +508,14 @@ pub fn run(model: &Path, out: &Path, how: &How) -> Result<()> {
         _ => String::new(),
     };
     println!(
-        "estimate (iCE40, yosys 0.23): {} LUT4, {} DFF, {} BRAM{}",
+        "estimate (iCE40, yosys 0.23): {} LUT4, {} DFF, {} BRAM{}{}",
         b.estimate.total.lut4,
         b.estimate.total.dff,
         b.estimate.total.bram,
+        match b.estimate.total.spram {
+            0 => String::new(),
+            n => format!(", {n} SPRAM (weights loaded on s_axis after reset: see the report)"),
+        },
         budget(Family::Ice40)
     );
     println!(

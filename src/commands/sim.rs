@@ -212,6 +212,7 @@ pub fn cosim_on(
     let mut predicted_latency = None;
     let mut model_runs: std::collections::HashMap<usize, Vec<FrameTimes>> = Default::default();
     let (mut cycles, mut max_latency, mut first_latency) = (0, 0, None);
+    let preamble = m.load_beats().map_err(tb)?;
     for (ci, part) in xs.chunks(chunk * n_in).enumerate() {
         let stream: Vec<Vec<i64>> = part.chunks(n_in).map(|f| hwc(net, f)).collect();
         let opts = StreamOptions {
@@ -223,6 +224,8 @@ pub fn cosim_on(
             idle_timeout: (m.cycles_per_frame.unwrap_or(0) + m.latency_cycles.unwrap_or(0))
                 .saturating_mul(if args.stall > 0.0 { 4 } else { 2 })
                 .max(100_000),
+            // a design with weights in SPRAM takes them after every reset
+            preamble: preamble.clone(),
             ..StreamOptions::stalls(args.seed.wrapping_add(ci as u64), args.stall, args.stall)
         };
         let run = run_stream(&mut sim, &fmt, &stream, &opts).map_err(tb)?;
@@ -339,7 +342,16 @@ pub fn design_of(net: &Network, dir: &Path, m: &Manifest) -> Result<Design> {
             }
         })
         .collect::<Result<Vec<Fold>>>()?;
-    let d = Design::new(net, &folds).map_err(Error::new)?;
+    let mut d = Design::new(net, &folds).map_err(Error::new)?;
+    let spram: Vec<usize> = json["engines"]
+        .as_array()
+        .map(|es| {
+            (0..es.len())
+                .filter(|&i| es[i]["kind"].as_str() == Some("mvtu-spram"))
+                .collect()
+        })
+        .unwrap_or_default();
+    d.set_spram(&spram).map_err(Error::new)?;
     if d.top != m.top {
         return Err(Error::new(format!(
             "the manifest's top `{}` is not this network's `{}`",

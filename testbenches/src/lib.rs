@@ -22,10 +22,11 @@ mod stream;
 
 pub use board::{BoardSim, RESET_CYCLES};
 pub use build::{default_cache_dir, BuildConfig, Model, Ports, Trace, HARNESS_VERSION};
-pub use manifest::{Manifest, StreamSpec};
+pub use manifest::{Manifest, StreamSpec, WeightLoad};
 pub use sim::{Inputs, Outputs, Sim, SimOptions};
 pub use stream::{
-    pack_frame, run_stream, ElemFormat, FrameTiming, StreamFormat, StreamOptions, StreamRun,
+    load_beats, pack_frame, run_stream, ElemFormat, FrameTiming, StreamFormat, StreamOptions,
+    StreamRun,
 };
 
 use std::fmt;

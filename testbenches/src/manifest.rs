@@ -27,6 +27,17 @@ pub struct Manifest {
     pub latency_cycles: Option<u64>,
     /// The network's hash (`network_hash`, 16 hex digits), when the manifest has one.
     pub network_hash: Option<u64>,
+    /// The weight load a design with weights in SPRAM takes on `s_axis` after reset.
+    pub weight_load: Option<WeightLoad>,
+}
+
+/// `weight_load` of the manifest: `words` 16-bit words in `file` (one a line, hex), sent
+/// `bits_per_beat` bits a beat, low bits first.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WeightLoad {
+    pub file: PathBuf,
+    pub words: usize,
+    pub bits_per_beat: u32,
 }
 
 impl Manifest {
@@ -78,9 +89,32 @@ impl Manifest {
                 elements: num("elements")? as usize,
             })
         };
+        let weight_load = match v.get("weight_load") {
+            None => None,
+            Some(w) => {
+                let words = w.get("words").and_then(Value::as_u64).filter(|&n| n >= 1);
+                let bits = w
+                    .get("bits_per_beat")
+                    .and_then(Value::as_u64)
+                    .filter(|b| [1, 2, 4, 8, 16].contains(b));
+                let f = w.get("file").and_then(Value::as_str);
+                match (words, bits, f) {
+                    (Some(n), Some(b), Some(f)) => Some(WeightLoad {
+                        file: dir.join(f),
+                        words: n as usize,
+                        bits_per_beat: b as u32,
+                    }),
+                    _ => {
+                        return Err(bad("`weight_load` needs `file`, `words` (at least 1) and \
+                             `bits_per_beat` (1, 2, 4, 8 or 16)"))
+                    }
+                }
+            }
+        };
         Ok(Manifest {
             top,
             verilog,
+            weight_load,
             input: side("input", true)?,
             output: side("output", false)?,
             cycles_per_frame: v.get("cycles_per_frame").and_then(Value::as_u64),
@@ -94,6 +128,38 @@ impl Manifest {
                 ),
             },
         })
+    }
+
+    /// The beats of the weight load (empty without one): each word of its file split
+    /// into `bits_per_beat`-bit beats, low bits first; an error for a file that is not
+    /// `words` lines of at most four hex digits.
+    pub fn load_beats(&self) -> Result<Vec<u64>> {
+        let Some(w) = &self.weight_load else {
+            return Ok(Vec::new());
+        };
+        let text =
+            std::fs::read_to_string(&w.file).map_err(|e| io_err("cannot read", &w.file, e))?;
+        let bad = |what: String| Error::Input(format!("{}: {what}", w.file.display()));
+        let words = text
+            .lines()
+            .enumerate()
+            .map(|(i, l)| {
+                let t = l.trim();
+                if t.is_empty() || t.len() > 4 {
+                    return Err(bad(format!("line {}: expected a 16-bit hex word", i + 1)));
+                }
+                u16::from_str_radix(t, 16)
+                    .map_err(|_| bad(format!("line {}: `{t}` is not a hex word", i + 1)))
+            })
+            .collect::<Result<Vec<u16>>>()?;
+        if words.len() != w.words {
+            return Err(bad(format!(
+                "{} words, the manifest says {}",
+                words.len(),
+                w.words
+            )));
+        }
+        Ok(crate::load_beats(&words, w.bits_per_beat))
     }
 
     pub fn stream_format(&self) -> Result<StreamFormat> {

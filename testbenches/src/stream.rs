@@ -154,6 +154,18 @@ fn pack_into(out: &mut Vec<u64>, lanes: usize, elem: ElemFormat, frame: &[i64]) 
     Ok(frame.len().div_ceil(lanes))
 }
 
+/// The beats of a weight load (`StreamOptions::preamble`): each 16-bit word split into
+/// `bits_per_beat`-bit values (1, 2, 4, 8 or 16), low bits first.
+pub fn load_beats(words: &[u16], bits_per_beat: u32) -> Vec<u64> {
+    let b = bits_per_beat;
+    assert!([1, 2, 4, 8, 16].contains(&b), "load_beats: {b} bits a beat");
+    let mask = (1u64 << b) - 1;
+    words
+        .iter()
+        .flat_map(|&x| (0..16 / b).map(move |k| (x as u64 >> (k * b)) & mask))
+        .collect()
+}
+
 /// Options of [`run_stream`].
 #[derive(Clone, Debug)]
 pub struct StreamOptions {
@@ -173,6 +185,10 @@ pub struct StreamOptions {
     /// Cycles run after the last expected value, with `m_axis_tready` high, to catch extra
     /// output values.
     pub drain_cycles: u32,
+    /// Beats sent after reset before the first frame (each value in the beat's low bits):
+    /// the weight load of a design with weights in SPRAM ([`Manifest::load_beats`]
+    /// (crate::Manifest::load_beats)).
+    pub preamble: Vec<u64>,
 }
 
 impl Default for StreamOptions {
@@ -185,6 +201,7 @@ impl Default for StreamOptions {
             idle_timeout: 100_000,
             max_cycles: u64::MAX,
             drain_cycles: 16,
+            preamble: Vec::new(),
         }
     }
 }
@@ -291,6 +308,17 @@ pub fn run_stream<F: AsRef<[i64]>>(
     let words = beat_words(fmt.lanes, fmt.input)?;
     let mut flat: Vec<u64> = Vec::new();
     let mut beats: Vec<(usize, bool, bool)> = Vec::new();
+    for &p in &opts.preamble {
+        if sim.in_width() < 64 && p >> sim.in_width() != 0 {
+            return Err(Error::Input(format!(
+                "preamble beat {p:#x} is wider than s_axis_tdata ({} bits)",
+                sim.in_width()
+            )));
+        }
+        flat.push(p);
+        flat.extend(std::iter::repeat_n(0, words - 1));
+        beats.push((usize::MAX, false, false));
+    }
     for (f, frame) in frames.iter().enumerate() {
         let n = pack_into(&mut flat, fmt.lanes, fmt.input, frame.as_ref())
             .map_err(|e| Error::Input(format!("frame {f}: {e}")))?;
@@ -378,10 +406,10 @@ pub fn run_stream<F: AsRef<[i64]>>(
         }
         if offering && out.s_tready {
             let (f, first, last) = beats[next_beat];
-            if first {
+            if first && f != usize::MAX {
                 timing[f].first_input = cycle;
             }
-            if last {
+            if last && f != usize::MAX {
                 timing[f].last_input = cycle;
             }
             next_beat += 1;

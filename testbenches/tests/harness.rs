@@ -499,6 +499,54 @@ fn manifest_drives_build_and_stream() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// `weight_load` of a manifest: its words split into beats, low bits first; a file of
+/// the wrong length or a bad word, and a bad `weight_load`, are one-line errors.
+#[test]
+fn manifest_weight_load_is_read_and_checked() {
+    let dir = temp_dir("weight_load");
+    let manifest = |load: &str| {
+        std::fs::write(
+            dir.join("manifest.json"),
+            format!(
+                r#"{{ "format": 1, "top": "t", "verilog": ["t.v"],
+                     "input":  {{ "bits": 8, "signed": false, "lanes": 1, "elements": 4 }},
+                     "output": {{ "bits": 1, "signed": false, "elements": 1 }}{load} }}"#
+            ),
+        )
+        .unwrap();
+        Manifest::load(&dir)
+    };
+    let m = manifest("").unwrap();
+    assert_eq!(m.weight_load, None);
+    assert_eq!(m.load_beats().unwrap(), Vec::<u64>::new());
+    let load = r#", "weight_load": { "file": "w.hex", "words": 2, "bits_per_beat": 8 }"#;
+    std::fs::write(dir.join("w.hex"), "abcd\n0102\n").unwrap();
+    let m = manifest(load).unwrap();
+    assert_eq!(m.load_beats().unwrap(), vec![0xcd, 0xab, 0x02, 0x01]);
+    assert_eq!(
+        bnnforge_testbench::load_beats(&[0xabcd], 4),
+        vec![0xd, 0xc, 0xb, 0xa]
+    );
+    for (text, what) in [
+        ("abcd\n", "1 words, the manifest says 2"),
+        ("abcd\nxyz\n", "line 2: `xyz` is not a hex word"),
+        ("abcd\n12345\n", "line 2: expected a 16-bit hex word"),
+    ] {
+        std::fs::write(dir.join("w.hex"), text).unwrap();
+        let err = manifest(load)
+            .unwrap()
+            .load_beats()
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(what) && !err.contains('\n'), "{err}");
+    }
+    let err = manifest(r#", "weight_load": { "file": "w.hex", "words": 2, "bits_per_beat": 3 }"#)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("`bits_per_beat` (1, 2, 4, 8 or 16)"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 #[test]
 fn simulation_speed() {
     let model = build("sums_u8x4", 32, 16);

@@ -6,5 +6,6 @@ pub mod frame_counter;
 pub mod mvu_int_pe;
 pub mod mvu_pe;
 pub mod popcount;
+pub mod spram;
 pub mod threshold_unit;
 pub mod weight_memory;

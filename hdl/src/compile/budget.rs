@@ -29,6 +29,8 @@ pub struct Budget {
     pub family: Family,
     pub lut4: u64,
     pub bram: u64,
+    /// UltraPlus `SB_SPRAM256KA` the planner may put weights in
+    pub spram: u64,
 }
 
 impl std::fmt::Display for Budget {
@@ -39,7 +41,11 @@ impl std::fmt::Display for Budget {
             self.lut4,
             self.bram,
             bram_unit(self.family)
-        )
+        )?;
+        if self.spram > 0 {
+            write!(f, ", {} SPRAM", self.spram)?;
+        }
+        Ok(())
     }
 }
 
@@ -59,7 +65,7 @@ impl Budget {
             // a slice's flip-flops sit beside its LUTs, two and two
             Family::Ecp5 => c.lut4,
         };
-        luts <= self.lut4 && c.bram <= self.bram
+        luts <= self.lut4 && c.bram <= self.bram && c.spram <= self.spram
     }
 
     /// `LUT4,BRAM`, e.g. `4000,20`.
@@ -78,6 +84,7 @@ impl Budget {
             family: Family::Ice40,
             lut4,
             bram,
+            spram: 0,
         })
     }
 
@@ -108,6 +115,8 @@ pub struct Device {
     pub lut4: u64,
     /// `SB_RAM40_4K` or `DP16KD` blocks
     pub bram: u64,
+    /// `SB_SPRAM256KA` (UltraPlus)
+    pub spram: u64,
     /// percent of the LUT4s kept free for placement and routing
     pub headroom_percent: u64,
     /// logic cells and block RAMs reserved for the board core
@@ -123,6 +132,7 @@ impl Device {
             lut4: (self.lut4 * (100 - self.headroom_percent) / 100)
                 .saturating_sub(self.board_core.0),
             bram: self.bram.saturating_sub(self.board_core.1),
+            spram: self.spram,
         }
     }
 }
@@ -138,7 +148,7 @@ pub const HEADROOM_PERCENT: u64 = 10;
 
 /// Known devices, from the board table ([`crate::boards`], the one source of device
 /// sizes): the iCE40 boards' devices by device name, e.g. the UP5K's 5280 logic cells
-/// and 30 SB_RAM40_4K (its 4 SPRAMs are not used); the ECP5 boards by board name, as
+/// and 30 SB_RAM40_4K and 4 SPRAMs; the ECP5 boards by board name, as
 /// their nextpnr device need not be the chip (the 12F is placed as a 25k), e.g. the
 /// ULX3S 85F's 83,640 LUT4s and 208 EBRs. 10 % of the LUT4s stay free: the LUT4 estimate
 /// of a whole design is within a few % of yosys (see [`crate::compile::resources`]), and
@@ -161,6 +171,7 @@ pub fn devices() -> Vec<Device> {
                 family: b.family,
                 lut4: b.resources.lut4 as u64,
                 bram: b.resources.bram as u64,
+                spram: b.resources.spram as u64,
                 headroom_percent: HEADROOM_PERCENT,
                 board_core: match b.family {
                     Family::Ice40 => (BOARD_CORE_CELLS, BOARD_CORE_BRAM),
@@ -213,19 +224,36 @@ pub fn candidates(
     net: &Network,
     family: Family,
 ) -> Result<Vec<(Candidate, Design, Estimate)>, String> {
+    candidates_with_spram(net, family, 0)
+}
+
+/// [`candidates`], and with `spram` > 0 each design also with its weights moved to at
+/// most `spram` SPRAMs ([`Design::put_weights_in_spram`]) where that frees any.
+pub fn candidates_with_spram(
+    net: &Network,
+    family: Family,
+    spram: u64,
+) -> Result<Vec<(Candidate, Design, Estimate)>, String> {
     let mut v = vec![];
     let mut last_err = None;
     for target in candidate_targets(net) {
         let p = plan(net, &BTreeMap::new(), Some(target))?;
         match Design::new(net, &p.folds) {
             Ok(d) => {
-                let est = estimate_on(&d, family);
-                let c = Candidate {
-                    target,
-                    cycles: d.cycles_per_frame(),
-                    cost: est.total,
-                };
-                v.push((c, d, est));
+                let mut designs = vec![d.clone()];
+                let mut s = d;
+                if spram > 0 && s.put_weights_in_spram(spram as usize) > 0 {
+                    designs.push(s);
+                }
+                for d in designs {
+                    let est = estimate_on(&d, family);
+                    let c = Candidate {
+                        target,
+                        cycles: d.cycles_per_frame(),
+                        cost: est.total,
+                    };
+                    v.push((c, d, est));
+                }
             }
             Err(e) => last_err = Some(e),
         }
@@ -239,8 +267,9 @@ pub fn candidates(
 /// The fastest folding of `net` whose estimate fits `budget` (see the module
 /// documentation), or an error naming the slowest folding's estimate and the budget.
 pub fn fold_for_budget(net: &Network, budget: Budget) -> Result<Choice, String> {
-    let all = candidates(net, budget.family)?;
-    let key = |c: &Candidate| (c.cycles, c.cost.lut4, c.cost.bram);
+    let all = candidates_with_spram(net, budget.family, budget.spram)?;
+    // SPRAM only when it makes the design faster: its weights must be loaded first
+    let key = |c: &Candidate| (c.cycles, c.cost.spram, c.cost.lut4, c.cost.bram);
     let best = all
         .iter()
         .filter(|(c, _, _)| budget.fits(&c.cost))
@@ -256,7 +285,7 @@ pub fn fold_for_budget(net: &Network, budget: Budget) -> Result<Choice, String> 
             let slowest = &all.last().expect("at least one candidate").0;
             Err(format!(
                 "no folding fits the budget of {budget}: even the slowest ({} cycles per \
-                 frame) is estimated at {} LUT4{} and {} {}",
+                 frame) is estimated at {} LUT4{} and {} {}{}",
                 slowest.cycles,
                 slowest.cost.lut4,
                 match budget.family {
@@ -267,7 +296,11 @@ pub fn fold_for_budget(net: &Network, budget: Budget) -> Result<Choice, String> 
                     Family::Ecp5 => String::new(),
                 },
                 slowest.cost.bram,
-                bram_unit(budget.family)
+                bram_unit(budget.family),
+                match slowest.cost.spram {
+                    0 => String::new(),
+                    n => format!(" with weights in {n} SPRAM"),
+                }
             ))
         }
     }
@@ -325,6 +358,7 @@ mod tests {
                 family: Family::Ice40,
                 lut4: min_lut + (max_lut - min_lut) * k / 12,
                 bram: max_bram,
+                spram: 0,
             };
             match fold_for_budget(net, budget) {
                 Ok(c) => {
@@ -382,18 +416,46 @@ mod tests {
             Budget {
                 family: Family::Ice40,
                 lut4: 3352,
-                bram: 25
+                bram: 25,
+                spram: 4
             }
         );
         let c = fold_for_budget(&load("models/tfc-w1a1.yaml"), up5k).unwrap();
         assert_eq!(c.design.cycles_per_frame(), 784);
         assert!(c.estimate.total.logic_cells() <= 3352);
+        assert_eq!(c.estimate.total.spram, 0, "TFC needs no SPRAM");
         let e = fold_for_budget(&load("models/lfc-w1a1.yaml"), up5k).unwrap_err();
         assert!(
-            e.starts_with("no folding fits the budget of 3352 LUT4, 25 BRAM: even the slowest")
-                && e.contains("BRAM"),
+            e.starts_with(
+                "no folding fits the budget of 3352 LUT4, 25 BRAM, 4 SPRAM: even the slowest"
+            ) && e.contains("BRAM"),
             "{e}"
         );
+    }
+
+    /// An SFC-sized MLP (784-256-256-256-10): no folding fits the UP5K's block RAMs, but
+    /// with the weights of three dense layers in its 4 SPRAMs one does (6272 cycles per
+    /// frame); SPRAM is never used where it brings no speed.
+    #[test]
+    fn sfc_on_the_up5k_keeps_weights_in_spram() {
+        use bnnforge_model::network::{InputSpec, Shape};
+        let input = InputSpec {
+            shape: Shape::map(1, 28, 28),
+            bits: 8,
+            signed: false,
+        };
+        let net = bnnforge_model::random::mlp_network(1, input, &[256, 256, 256], 10);
+        let up5k = Budget::device("up5k").unwrap();
+        let c = fold_for_budget(&net, up5k).unwrap();
+        assert_eq!(c.design.cycles_per_frame(), 6272);
+        assert_eq!(c.estimate.total.spram, 4, "{}", c.estimate.total);
+        assert_eq!(c.design.spram_engines().len(), 3);
+        assert_eq!(c.design.spram_words(), 784 * 256 / 16 + 2 * 256 * 256 / 16);
+        let no_spram = Budget { spram: 0, ..up5k };
+        assert!(fold_for_budget(&net, no_spram).is_err());
+        for &i in &c.design.spram_engines() {
+            assert!(c.design.engines[i].fold.simd <= 16);
+        }
     }
 
     /// The ECP5 boards by name, sized from the board table: LFC-W1A1 fits the ULX3S
@@ -407,7 +469,8 @@ mod tests {
             Budget {
                 family: Family::Ecp5,
                 lut4: 75_276,
-                bram: 208
+                bram: 208,
+                spram: 0
             }
         );
         let c = fold_for_budget(&load("models/lfc-w1a1.yaml"), b85).unwrap();
@@ -426,6 +489,7 @@ mod tests {
             family: Family::Ice40,
             lut4: 100,
             bram: 0,
+            spram: 0,
         };
         let e = fold_for_budget(&load("models/tfc-w1a1.yaml"), budget).unwrap_err();
         assert!(
@@ -462,7 +526,8 @@ mod tests {
             Ok(Budget {
                 family: Family::Ice40,
                 lut4: 4000,
-                bram: 20
+                bram: 20,
+                spram: 0
             })
         );
         assert_eq!(
@@ -470,7 +535,8 @@ mod tests {
             Ok(Budget {
                 family: Family::Ice40,
                 lut4: 4000,
-                bram: 0
+                bram: 0,
+                spram: 0
             })
         );
         for bad in ["4000", "4000,", "a,1", "1,2,3", "-1,2", "0,5"] {

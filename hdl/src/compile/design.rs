@@ -254,6 +254,137 @@ impl Design {
         self.timing().latency
     }
 
+    /// The engines whose weights are in SPRAM, in design (and load) order.
+    pub fn spram_engines(&self) -> Vec<usize> {
+        (0..self.engines.len())
+            .filter(|&i| matches!(&self.engines[i].kind, EngineKind::Mvtu(m) if m.0.spram))
+            .collect()
+    }
+
+    /// Words of the SPRAM weight load ([`Design::spram_load_words`]), without the network.
+    pub fn spram_words(&self) -> usize {
+        self.spram_engines()
+            .iter()
+            .map(|&i| match &self.engines[i].kind {
+                EngineKind::Mvtu(m) => m.0.pe * m.0.nf() * m.0.sf(),
+                _ => 0,
+            })
+            .sum()
+    }
+
+    /// The words a design with weights in SPRAM takes on `s_axis` after reset, before
+    /// any frame: every SPRAM engine's words in design order (see
+    /// [`MvtuSpram`](crate::engines::mvtu_spram::MvtuSpram)); empty without SPRAM.
+    pub fn spram_load_words(&self, net: &Network) -> Vec<u16> {
+        self.spram_engines()
+            .iter()
+            .flat_map(|&i| match &self.engines[i].kind {
+                EngineKind::Mvtu(m) => {
+                    crate::engines::mvtu_spram::load_words(net, m.0.layer, m.0.pe, m.0.g.simd)
+                }
+                _ => vec![],
+            })
+            .collect()
+    }
+
+    /// Puts the weights of engines `engines` into SPRAM (as a manifest recorded them), or
+    /// an error naming one that cannot take it.
+    pub fn set_spram(&mut self, engines: &[usize]) -> Result<(), String> {
+        for &i in engines {
+            let e = self
+                .engines
+                .get_mut(i)
+                .ok_or_else(|| format!("engine {i} does not exist"))?;
+            match &mut e.kind {
+                EngineKind::Mvtu(m)
+                    if m.0.pe <= 16
+                        && crate::engines::mvtu_spram::fits_spram(
+                            m.0.g.simd,
+                            m.0.nf() * m.0.sf(),
+                        ) =>
+                {
+                    m.0.spram = true
+                }
+                _ => {
+                    return Err(format!(
+                        "engine {i} ({}) cannot keep its weights in SPRAM",
+                        e.module
+                    ))
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Moves the weights of binary matrix-vector engines into the UltraPlus's SPRAMs,
+    /// one per PE, at most `spram` in all: of the engines whose PEs' weights fit one
+    /// SPRAM each (SIMD ≤ 16, NF·SF ≤ 16384), the set that frees the most block RAMs,
+    /// then LUT4s (the first such set when several do; at most 12 candidates, the
+    /// largest). Returns the SPRAMs used; engines already in SPRAM stay.
+    pub fn put_weights_in_spram(&mut self, spram: usize) -> usize {
+        let used: usize = self
+            .spram_engines()
+            .iter()
+            .map(|&i| self.engines[i].fold.pe)
+            .sum();
+        let mut cands: Vec<(usize, usize, (u64, u64))> = vec![];
+        for (i, e) in self.engines.iter().enumerate() {
+            let EngineKind::Mvtu(m) = &e.kind else {
+                continue;
+            };
+            let m = &m.0;
+            if m.spram
+                || m.pe > 16
+                || !crate::engines::mvtu_spram::fits_spram(m.g.simd, m.nf() * m.sf())
+            {
+                continue;
+            }
+            let before = crate::compile::resources::engine_cost(self, e);
+            let mut moved = e.clone();
+            if let EngineKind::Mvtu(x) = &mut moved.kind {
+                x.0.spram = true;
+            }
+            let after = crate::compile::resources::engine_cost(self, &moved);
+            let saves = (
+                before.bram.saturating_sub(after.bram),
+                before.lut4.saturating_sub(after.lut4),
+            );
+            if saves > (0, 0) {
+                cands.push((i, m.pe, saves));
+            }
+        }
+        cands.sort_by_key(|c| std::cmp::Reverse(c.2));
+        cands.truncate(12);
+        let free = spram.saturating_sub(used);
+        let mut best: (u64, u64, u32) = (0, 0, 0);
+        for set in 1u32..1 << cands.len() {
+            let pick = |k: usize| set >> k & 1 == 1;
+            let n: usize = (0..cands.len())
+                .filter(|&k| pick(k))
+                .map(|k| cands[k].1)
+                .sum();
+            if n > free {
+                continue;
+            }
+            let (b, l) = (0..cands.len())
+                .filter(|&k| pick(k))
+                .fold((0, 0), |(b, l), k| (b + cands[k].2 .0, l + cands[k].2 .1));
+            if (b, l) > (best.0, best.1) {
+                best = (b, l, set);
+            }
+        }
+        let mut n = used;
+        for (k, c) in cands.iter().enumerate() {
+            if best.2 >> k & 1 == 1 {
+                if let EngineKind::Mvtu(x) = &mut self.engines[c.0].kind {
+                    x.0.spram = true;
+                }
+                n += c.1;
+            }
+        }
+        n
+    }
+
     /// The structural top module (with the frame counter for `m_axis_tlast`); the
     /// engines' modules are written separately.
     pub fn top_verilog(&self) -> String {
@@ -269,12 +400,17 @@ impl Design {
 
     fn top_with_probe(&self, log: Option<&str>) -> String {
         let mut t = TopBuilder::new(&self.top, self.input().width(), self.output().width());
+        let spram = self.spram_engines();
         let mut wires: Vec<Stream> = Vec::with_capacity(self.streams.len());
         for (i, s) in self.streams.iter().enumerate() {
-            wires.push(if i == 0 {
+            wires.push(if i > 0 {
+                t.stream(s.width())
+            } else if spram.is_empty() {
                 t.input()
             } else {
-                t.stream(s.width())
+                // the frames behind the weight loader: what the probe logs as stream 0
+                t.weight_load(self.spram_words(), spram.len())
+                    .expect("weight loader")
             });
         }
         for (i, e) in self.engines.iter().enumerate() {
@@ -282,7 +418,15 @@ impl Design {
             let ins: Vec<(&str, &Stream)> = e.inputs.iter().map(|&s| ("in", &wires[s])).collect();
             let outs: Vec<(&str, &Stream)> =
                 e.outputs.iter().map(|&s| ("out", &wires[s])).collect();
-            t.engine(&e.module, &format!("e{i}"), &ins, &outs);
+            let extra = match spram.iter().position(|&k| k == i) {
+                Some(k) => vec![
+                    ("load_valid", format!("load{k}_valid")),
+                    ("load_data", "load_data".to_string()),
+                    ("load_pass", format!("load{}_valid", k + 1)),
+                ],
+                None => vec![],
+            };
+            t.engine_with(&e.module, &format!("e{i}"), &ins, &outs, &extra);
         }
         t.output(&wires[self.output], self.output().elements as u64)
             .expect("frame counter width");

@@ -57,15 +57,21 @@ pub fn rust_call(e: &Engine) -> String {
 }
 
 /// The engine program's `main`: `ARGS = MODEL.yaml FOLDS OUTDIR`, FOLDS one `pe simd`
-/// line per layer; writes `OUTDIR/<module>.v` for every engine, using `emitters[i]`
+/// line per layer (then `spram i j …`, the engines with weights in SPRAM, if any); writes `OUTDIR/<module>.v` for every engine, using `emitters[i]`
 /// for engine i.
 pub fn run(emitters: &[Emitter]) {
     let args: Vec<String> = std::env::args().collect();
     assert_eq!(args.len(), 4, "usage: engines MODEL.yaml FOLDS OUTDIR");
     let net = bnnforge_model::load(Path::new(&args[1])).unwrap_or_else(|e| panic!("{e}"));
-    let folds: Vec<Fold> = std::fs::read_to_string(&args[2])
-        .expect("folds file")
+    let text = std::fs::read_to_string(&args[2]).expect("folds file");
+    let spram: Vec<usize> = text
         .lines()
+        .filter_map(|l| l.strip_prefix("spram "))
+        .flat_map(|l| l.split_whitespace().map(|x| x.parse().unwrap()))
+        .collect();
+    let folds: Vec<Fold> = text
+        .lines()
+        .filter(|l| !l.starts_with("spram"))
         .map(|l| {
             let v: Vec<usize> = l.split_whitespace().map(|x| x.parse().unwrap()).collect();
             Fold {
@@ -74,7 +80,8 @@ pub fn run(emitters: &[Emitter]) {
             }
         })
         .collect();
-    let design = Design::new(&net, &folds).unwrap_or_else(|e| panic!("{e}"));
+    let mut design = Design::new(&net, &folds).unwrap_or_else(|e| panic!("{e}"));
+    design.set_spram(&spram).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(
         design.engines.len(),
         emitters.len(),

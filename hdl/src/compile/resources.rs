@@ -35,6 +35,8 @@ pub struct Cost {
     pub bram: u64,
     /// ECP5 `TRELLIS_DPR16X4` LUT-RAMs (16 words × 4 bits), already in `lut4`
     pub lutram: u64,
+    /// iCE40 UltraPlus `SB_SPRAM256KA` (16k × 16 bits)
+    pub spram: u64,
 }
 
 impl Add for Cost {
@@ -45,6 +47,7 @@ impl Add for Cost {
             dff: self.dff + o.dff,
             bram: self.bram + o.bram,
             lutram: self.lutram + o.lutram,
+            spram: self.spram + o.spram,
         }
     }
 }
@@ -74,7 +77,11 @@ impl std::fmt::Display for Cost {
             f,
             "{} LUT4, {} DFF, {} BRAM",
             self.lut4, self.dff, self.bram
-        )
+        )?;
+        if self.spram > 0 {
+            write!(f, ", {} SPRAM", self.spram)?;
+        }
+        Ok(())
     }
 }
 
@@ -100,6 +107,8 @@ pub enum MemKind {
     Ram,
     /// `FrameRam`: like `Ram` but marked `no_rw_check` (nothing emulated).
     RamNoRwCheck,
+    /// `Spram`: one `SB_SPRAM256KA` per copy (iCE40 UltraPlus), read or written.
+    Spram,
 }
 
 /// One memory (a yosys `$mem` cell) of an engine, `count` identical copies.
@@ -164,9 +173,12 @@ pub const ICE40_GEOMETRIES: [(usize, usize); 4] = [(2, 2048), (4, 1024), (8, 512
 /// Block RAMs yosys 0.23's `memory_libmap` gives one copy of `m` on iCE40, or `None`
 /// when it is cheaper in logic (the rule: `hdl/DESIGN.md`, "Resource estimate").
 pub fn ice40_blocks(m: &Memory) -> Option<u64> {
+    if m.kind == MemKind::Spram {
+        return None;
+    }
     // emulation score: 1 for an unshared read port, + 3 read-first + 3 transparency
     let emu = match m.kind {
-        MemKind::Rom | MemKind::RamNoRwCheck => 1.0,
+        MemKind::Rom | MemKind::RamNoRwCheck | MemKind::Spram => 1.0,
         MemKind::Ram => 7.0,
     };
     let best = ICE40_GEOMETRIES
@@ -286,7 +298,7 @@ pub fn ecp5_ebr_mux(m: &Memory) -> u64 {
         return 0;
     }
     let emu = match m.kind {
-        MemKind::Rom | MemKind::RamNoRwCheck => 1.0,
+        MemKind::Rom | MemKind::RamNoRwCheck | MemKind::Spram => 1.0,
         MemKind::Ram => 7.0,
     };
     let rows = ecp5_block(m, emu).2;
@@ -304,7 +316,7 @@ pub fn ecp5_map(m: &Memory) -> Ecp5Map {
     // emulation score of a block RAM port pair: as on iCE40 (the EBR has no
     // write-to-read transparency capability either)
     let emu = match m.kind {
-        MemKind::Rom | MemKind::RamNoRwCheck => 1.0,
+        MemKind::Rom | MemKind::RamNoRwCheck | MemKind::Spram => 1.0,
         MemKind::Ram => 7.0,
     };
     let mut options: Vec<(f64, Ecp5Map)> = vec![];
@@ -326,6 +338,9 @@ pub fn ecp5_map(m: &Memory) -> Ecp5Map {
     best.1
 }
 
+/// LUT4s and DFFs of an engine's SPRAM load counters (address, PE, done).
+pub const SPRAM_LOADER: (f64, f64) = (22.0, 31.0);
+
 /// LUT4s per bit column of a ROM in logic with 2^a words (random contents), measured.
 pub const ROM_BIT_LUTS: [f64; 11] = [0.0, 0.5, 0.75, 1.0, 1.0, 3.3, 6.9, 14.0, 26.0, 60.0, 146.0];
 
@@ -338,6 +353,10 @@ pub const ECP5_ROM_BIT_LUTS: [f64; 11] =
 /// left in logic, or the bypass yosys adds around a RAM in block RAM.
 pub fn memory_logic(m: &Memory) -> (f64, f64) {
     let (w, d, n) = (m.width as f64, m.depth, m.count as f64);
+    if m.kind == MemKind::Spram && m.family == Family::Ice40 {
+        // per SPRAM the address mux (read or load); the engine's load counters
+        return (n * 14.0 + SPRAM_LOADER.0, SPRAM_LOADER.1);
+    }
     let in_block = match m.family {
         Family::Ice40 => ice40_blocks(m).is_some(),
         Family::Ecp5 => match ecp5_map(m) {
@@ -502,6 +521,11 @@ pub fn engine_cost_on(d: &Design, e: &Engine, family: Family) -> Cost {
                 .map(|m| ice40_blocks(m).unwrap_or(0) * m.count as u64)
                 .sum(),
             lutram: 0,
+            spram: engine_memories(e)
+                .iter()
+                .filter(|m| m.kind == MemKind::Spram)
+                .map(|m| m.count as u64)
+                .sum(),
         },
         Family::Ecp5 => {
             let k = ecp5_coefficients(&e.kind);
@@ -541,6 +565,7 @@ pub fn engine_cost_on(d: &Design, e: &Engine, family: Family) -> Cost {
                 dff: round(ff),
                 bram,
                 lutram,
+                spram: 0,
             }
         }
     }
@@ -552,6 +577,7 @@ const TOP: Cost = Cost {
     dff: 8,
     bram: 0,
     lutram: 0,
+    spram: 0,
 };
 
 /// The same on ECP5 (the counter's adder in carry cells).
@@ -560,6 +586,7 @@ const TOP_ECP5: Cost = Cost {
     dff: 8,
     bram: 0,
     lutram: 0,
+    spram: 0,
 };
 
 /// The estimate of a whole design (iCE40): every engine, the top, the total.
@@ -707,6 +734,7 @@ mod tests {
                 dff: s.dff as u64,
                 bram: s.bram as u64,
                 lutram: 0,
+                spram: s.spram as u64,
             };
             (engine_cost(d, e), meas)
         });
@@ -850,6 +878,7 @@ mod tests {
                 dff: s.ff as u64,
                 bram: s.ebr as u64,
                 lutram: s.lutram as u64,
+                spram: 0,
             };
             (engine_cost_on(d, e, Family::Ecp5), meas)
         });

@@ -17,6 +17,7 @@
 
 use crate::blocks::frame_counter::FrameCounter;
 use crate::compile::module_tree::module_tree;
+use crate::stream::weight_load::{load_bits_per_beat, WeightLoad};
 use rust_hdl::prelude::*;
 
 /// The first line of every generated file.
@@ -145,7 +146,20 @@ impl TopBuilder {
         inputs: &[(&str, &Stream)],
         outputs: &[(&str, &Stream)],
     ) {
+        self.engine_with(module, inst, inputs, outputs, &[]);
+    }
+
+    /// [`TopBuilder::engine`] with more port connections `(port, signal)`.
+    pub fn engine_with(
+        &mut self,
+        module: &str,
+        inst: &str,
+        inputs: &[(&str, &Stream)],
+        outputs: &[(&str, &Stream)],
+        extra: &[(&str, String)],
+    ) {
         let mut conns = vec![".clock(clk)".to_string(), ".reset(rst)".to_string()];
+        conns.extend(extra.iter().map(|(p, s)| format!(".{p}({s})")));
         for (p, ss) in packed(inputs) {
             conns.push(format!(".{p}_data({})", concat(&ss, |s| &s.data)));
             conns.push(format!(".{p}_valid({})", concat(&ss, |s| &s.valid)));
@@ -164,6 +178,42 @@ impl TopBuilder {
             "  {module} {inst} (\n    {}\n  );",
             conns.join(",\n    ")
         ));
+    }
+
+    /// Puts the weight loader ([`WeightLoad`]) of `words` SPRAM words between `s_axis` and
+    /// the returned stream of frames, and declares the load chain `load_data` and
+    /// `load0_valid` … `load{engines}_valid`: SPRAM engine k takes `load{k}_valid` and
+    /// passes on `load{k+1}_valid`.
+    pub fn weight_load(&mut self, words: usize, engines: usize) -> Result<Stream, String> {
+        let frames = self.stream(self.in_width);
+        let module = format!("{}_weight_load", self.name);
+        let mut wl = WeightLoad::new(words, self.in_width);
+        wl.connect_all();
+        self.modules.push(module_tree(&wl, &module)?);
+        let lw = load_bits_per_beat(self.in_width);
+        let bits = if lw == 16 {
+            "s_axis_tdata[15:0]".to_string()
+        } else {
+            format!("{{{}'d0, s_axis_tdata[{}:0]}}", 16 - lw, lw - 1)
+        };
+        self.decls.push("  wire [15:0] load_data;".into());
+        for k in 0..engines {
+            self.decls.push(format!("  wire load{k}_valid;"));
+        }
+        // what the last engine passes on: nothing, as the loader counts the words
+        self.decls.push(format!(
+            "  /* verilator lint_off UNUSEDSIGNAL */
+  wire load{engines}_valid;
+               /* verilator lint_on UNUSEDSIGNAL */"
+        ));
+        self.body.push(format!(
+            "  assign {d} = s_axis_tdata;
+               {module} load (.clock(clk), .reset(rst), .in_bits({bits}), .in_valid(s_axis_tvalid),              .in_ready(s_axis_tready), .out_valid({v}), .out_ready({r}), .load_valid(load0_valid),              .load_data(load_data));",
+            d = frames.data,
+            v = frames.valid,
+            r = frames.ready
+        ));
+        Ok(frames)
     }
 
     /// Connects `s` to `m_axis_*`, with `m_axis_tlast` on every `elements`-th beat.

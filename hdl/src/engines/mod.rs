@@ -11,6 +11,7 @@ pub mod chw_reorder;
 pub mod maxpool;
 pub mod mvtu;
 pub mod mvtu_int;
+pub mod mvtu_spram;
 pub mod residual_adder;
 pub mod sliding_window;
 pub mod sumpool;

@@ -1026,6 +1026,103 @@ impl StreamTiming for MvtuTiming {
     }
 }
 
+/// What an [`Mvtu`] and an [`MvtuSpram`](crate::engines::mvtu_spram::MvtuSpram) are
+/// made of besides their weight storage, checked against the generics: the control, the
+/// PEs, the output lanes, each PE's weight words, the padding-flag loop bounds.
+pub(crate) struct MvtuParts<
+    const SIMD: usize,
+    const IW: usize,
+    const P: usize,
+    const A: usize,
+    const Y: usize,
+    const WA: usize,
+    const BA: usize,
+    const CA: usize,
+    const U: usize,
+    const K: usize,
+    const B: usize,
+    const OB: usize,
+    const OW: usize,
+> {
+    pub ctrl: MvtuControl<IW, WA, BA, CA, OW>,
+    pub pes: Vec<MvuPe<SIMD, P, A, Y>>,
+    pub lanes: Vec<MvtuLane<Y, U, K, B, CA, OB, OW>>,
+    pub words: Vec<Vec<u64>>,
+    pub pad: [usize; 2],
+    pub info: MvtuInfo,
+}
+
+impl<
+        const SIMD: usize,
+        const IW: usize,
+        const P: usize,
+        const A: usize,
+        const Y: usize,
+        const WA: usize,
+        const BA: usize,
+        const CA: usize,
+        const U: usize,
+        const K: usize,
+        const B: usize,
+        const OB: usize,
+        const OW: usize,
+    > MvtuParts<SIMD, IW, P, A, Y, WA, BA, CA, U, K, B, OB, OW>
+{
+    /// The parts of an engine for `weights` (`[out][n]` ±1, stream order), `bias`,
+    /// `output`, `pixels` vectors per frame; `engine` names it in panics.
+    pub fn new(
+        engine: &str,
+        weights: &[Vec<i8>],
+        bias: &[i64],
+        output: &MvtuOutput,
+        pixels: usize,
+    ) -> Self {
+        let out = weights.len();
+        assert!(out >= 1, "{engine}: no neurons");
+        let n = weights[0].len();
+        assert!(
+            (1..=64).contains(&SIMD) && n % SIMD == 0,
+            "{engine}: SIMD = {SIMD} must be in 1..=64 and divide the fan-in {n}"
+        );
+        let pad_flag = IW == SIMD + 1;
+        assert!(
+            IW == SIMD || pad_flag,
+            "{engine}: IW must be SIMD or SIMD + 1"
+        );
+        assert!(
+            OB >= 1 && OW % OB == 0,
+            "{engine}: OW = {OW} must be PE · OB with OB = {OB}"
+        );
+        let pe = OW / OB;
+        assert!(
+            out % pe == 0,
+            "{engine}: PE = {pe} (OW / OB) must divide out = {out}"
+        );
+        assert_eq!(bias.len(), out, "{engine}: one bias per neuron");
+        let (nf, sf) = (out / pe, n / SIMD);
+        assert!(pixels >= 1, "{engine}: pixels must be at least 1");
+        let nn = n as i64;
+        MvtuParts {
+            ctrl: MvtuControl::new(engine, nf, sf, PE_LATENCY),
+            pes: (0..pe).map(|_| MvuPe::new(n as u64, pad_flag)).collect(),
+            lanes: output_lanes(engine, output, bias, pe, -nn, nn),
+            words: pe_weight_words(weights, pe, SIMD),
+            pad: if pad_flag { [SIMD, SIMD + 1] } else { [0, 0] },
+            info: MvtuInfo {
+                n,
+                out,
+                pe,
+                simd: SIMD,
+                nf,
+                sf,
+                pixels,
+                threshold: matches!(output, MvtuOutput::Threshold { .. }),
+                pad_flag,
+            },
+        }
+    }
+}
+
 /// Matrix-vector(-threshold) unit (see the module documentation).
 #[derive(LogicBlock)]
 pub struct Mvtu<
@@ -1100,32 +1197,7 @@ impl<
     /// `bias` (`[out]`), and `output`; `pixels` vectors per frame. PE = OW / OB; the
     /// padding flag is on when IW = SIMD + 1. Panics on any mismatch.
     pub fn new(weights: &[Vec<i8>], bias: &[i64], output: &MvtuOutput, pixels: usize) -> Self {
-        let out = weights.len();
-        assert!(out >= 1, "Mvtu: no neurons");
-        let n = weights[0].len();
-        assert!(
-            (1..=64).contains(&SIMD) && n % SIMD == 0,
-            "Mvtu: SIMD = {SIMD} must be in 1..=64 and divide the fan-in {n}"
-        );
-        let pad_flag = IW == SIMD + 1;
-        assert!(IW == SIMD || pad_flag, "Mvtu: IW must be SIMD or SIMD + 1");
-        assert!(
-            OB >= 1 && OW % OB == 0,
-            "Mvtu: OW = {OW} must be PE · OB with OB = {OB}"
-        );
-        let pe = OW / OB;
-        assert!(
-            out % pe == 0,
-            "Mvtu: PE = {pe} (OW / OB) must divide out = {out}"
-        );
-        assert_eq!(bias.len(), out, "Mvtu: one bias per neuron");
-        let (nf, sf) = (out / pe, n / SIMD);
-        assert!(pixels >= 1, "Mvtu: pixels must be at least 1");
-        let ctrl = MvtuControl::new("Mvtu", nf, sf, PE_LATENCY);
-        let nn = n as i64;
-        let threshold = matches!(output, MvtuOutput::Threshold { .. });
-        let lanes = output_lanes("Mvtu", output, bias, pe, -nn, nn);
-        let words = pe_weight_words(weights, pe, SIMD);
+        let p = MvtuParts::new("Mvtu", weights, bias, output, pixels);
         Self {
             clock: Default::default(),
             reset: Default::default(),
@@ -1135,25 +1207,15 @@ impl<
             out_data: Default::default(),
             out_valid: Default::default(),
             out_ready: Default::default(),
-            ctrl,
-            wmem: words.iter().map(|w| WeightMemory::new(w)).collect(),
+            ctrl: p.ctrl,
+            wmem: p.words.iter().map(|w| WeightMemory::new(w)).collect(),
             pad1: Default::default(),
-            pes: (0..pe).map(|_| MvuPe::new(n as u64, pad_flag)).collect(),
-            lanes,
-            _pe: pe,
-            _pad: if pad_flag { [SIMD, SIMD + 1] } else { [0, 0] },
-            _last: pe - 1,
-            _info: MvtuInfo {
-                n,
-                out,
-                pe,
-                simd: SIMD,
-                nf,
-                sf,
-                pixels,
-                threshold,
-                pad_flag,
-            },
+            pes: p.pes,
+            lanes: p.lanes,
+            _pe: p.info.pe,
+            _pad: p.pad,
+            _last: p.info.pe - 1,
+            _info: p.info,
         }
     }
 
@@ -1616,6 +1678,9 @@ pub struct MacSpec {
     pub in_width: usize,
     /// threshold words of the fused threshold layer
     pub threshold_words: usize,
+    /// the weights are in SPRAM ([`MvtuSpram`](crate::engines::mvtu_spram::MvtuSpram),
+    /// binary inputs only), chosen by [`Design::put_weights_in_spram`]
+    pub spram: bool,
 }
 
 /// Mvtu LUT4: coefficients of [1, PE, lanes (weights ≥ 8 words), lanes (4 words), lanes
@@ -1666,6 +1731,7 @@ impl MacSpec {
             dense: matches!(net.layers[layer].op, Op::Dense { .. }),
             in_width,
             threshold_words,
+            spram: false,
         }
     }
     /// Neuron folds, out / PE.
@@ -1717,10 +1783,13 @@ impl MacSpec {
     pub fn memories(&self) -> Vec<Memory> {
         let (m, pe) = (&self.g, self.pe);
         let banks = weight_banks(m.simd, m.wa);
+        let weights = if self.spram {
+            Memory::new(m.simd, self.nf() * self.sf(), MemKind::Spram).times(pe)
+        } else {
+            Memory::rom(m.simd, (1 << m.wa) / banks).times(pe * banks)
+        };
         let mut v = vec![
-            Memory::rom(m.simd, (1 << m.wa) / banks)
-                .times(pe * banks)
-                .holding(Role::Weights),
+            weights.holding(Role::Weights),
             Memory::ram(m.iw, 1 << m.ba),
             Memory::ram(m.ow, FIFO_DEPTH).times(queue_copies(m.ow)),
         ];
@@ -1813,10 +1882,18 @@ impl EngineSpec for MvtuSpec {
         self.0.timing(PE_LATENCY)
     }
     fn name(&self) -> &'static str {
-        "mvtu"
+        if self.0.spram {
+            "mvtu-spram"
+        } else {
+            "mvtu"
+        }
     }
     fn emitter(&self) -> &'static str {
-        concat!(module_path!(), "::emit")
+        if self.0.spram {
+            crate::engines::mvtu_spram::EMITTER
+        } else {
+            concat!(module_path!(), "::emit")
+        }
     }
     fn generics(&self) -> Vec<usize> {
         self.0.g.to_vec(false)

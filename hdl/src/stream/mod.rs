@@ -7,3 +7,4 @@ pub mod ratio_lane_converter;
 pub mod skid_buffer;
 #[cfg(test)]
 pub(crate) mod testbench;
+pub mod weight_load;
