@@ -267,7 +267,15 @@ pub fn candidates_with_spram(
 /// The fastest folding of `net` whose estimate fits `budget` (see the module
 /// documentation), or an error naming the slowest folding's estimate and the budget.
 pub fn fold_for_budget(net: &Network, budget: Budget) -> Result<Choice, String> {
-    let all = candidates_with_spram(net, budget.family, budget.spram)?;
+    choose(
+        &candidates_with_spram(net, budget.family, budget.spram)?,
+        budget,
+    )
+}
+
+/// The fastest of the candidates `all` (in target order) whose estimate fits `budget`,
+/// or the error of [`fold_for_budget`].
+pub fn choose(all: &[(Candidate, Design, Estimate)], budget: Budget) -> Result<Choice, String> {
     // SPRAM only when it makes the design faster: its weights must be loaded first
     let key = |c: &Candidate| (c.cycles, c.cost.spram, c.cost.lut4, c.cost.bram);
     let best = all
@@ -344,10 +352,13 @@ mod tests {
     /// Budgets from tiny to huge: the interval never grows as the budget grows, every
     /// choice is the fastest that fits, and a budget too small is a clear error.
     fn check_network(net: &Network, what: &str) -> usize {
-        let all: Vec<Candidate> = match candidates(net, Family::Ice40) {
-            Ok(v) => v.into_iter().map(|x| x.0).collect(),
+        // the candidates once, chosen from for every budget (`fold_for_budget` computes
+        // them per call: it is checked once, on the largest budget)
+        let full = match candidates(net, Family::Ice40) {
+            Ok(v) => v,
             Err(_) => return 0,
         };
+        let all: Vec<Candidate> = full.iter().map(|x| x.0.clone()).collect();
         let max_lut = all.iter().map(|c| c.cost.logic_cells()).max().unwrap();
         let max_bram = all.iter().map(|c| c.cost.bram).max().unwrap();
         let min_lut = all.iter().map(|c| c.cost.logic_cells()).min().unwrap();
@@ -360,7 +371,12 @@ mod tests {
                 bram: max_bram,
                 spram: 0,
             };
-            match fold_for_budget(net, budget) {
+            let choice = if k == 12 {
+                fold_for_budget(net, budget)
+            } else {
+                choose(&full, budget)
+            };
+            match choice {
                 Ok(c) => {
                     check_choice(&all, budget, &c, &format!("{what}, {budget}"));
                     let cycles = c.design.cycles_per_frame();
