@@ -1827,9 +1827,10 @@ impl MacSpec {
             0.0
         };
         let fl = [1.0, pe, deep, four, two, pa, romw, thr.0, other.0];
-        // one neuron fold: each threshold unit compares with constants
-        let constant = if self.threshold.is_some() && self.out == self.pe {
-            CONST_COMPARE_LUT * pe * m.k as f64
+        // one neuron fold: each threshold unit compares with a constant (measured with
+        // one threshold; the formula has no term per threshold to correct beyond)
+        let constant = if self.threshold.is_some() && self.out == self.pe && m.k == 1 {
+            CONST_COMPARE_LUT * pe
         } else {
             0.0
         };

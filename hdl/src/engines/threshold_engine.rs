@@ -547,10 +547,13 @@ impl EngineSpec for ThresholdSpec {
         let q = mem_sum(ms, |x| x.role == Role::Other);
         let q = (q.0 / copies, q.1 / copies);
         let cmp = (self.lanes * ((1 << self.bits) - 1) * (self.y() + 1)) as f64;
-        let constant = if channel_period(self.channels, self.lanes) == 1 {
-            CONST_COMPARE_LUT * (self.lanes * ((1 << self.bits) - 1)) as f64
+        // constant thresholds (measured with one per lane): the compare folds, and
+        // yosys drops the registers that held the threshold words
+        let one = channel_period(self.channels, self.lanes) == 1 && self.bits == 1;
+        let (constant, cmp) = if one {
+            (CONST_COMPARE_LUT * self.lanes as f64, 0.0)
         } else {
-            0.0
+            (0.0, cmp)
         };
         (
             dot(&THRESHOLD_LUT, &[1.0, thr.0, q.0]) - constant,
