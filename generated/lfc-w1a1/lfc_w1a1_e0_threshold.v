@@ -651,9 +651,43 @@ module lfc_w1a1_e0_threshold$thr$0$cmp$0(u,t,prev,out);
     // Constant declarations
     localparam  index = 8'h0;
     
+    // Local signals
+    reg  ge;
+    
     // Update code
     always @(*) begin
-        out = (prev & ~(1 << (index)) | ((u >= t) << (index)));
+        ge = 1'b1;
+        if (u[0] != t[0]) begin
+            ge = u[0];
+        end
+        if (u[1] != t[1]) begin
+            ge = u[1];
+        end
+        if (u[2] != t[2]) begin
+            ge = u[2];
+        end
+        if (u[3] != t[3]) begin
+            ge = u[3];
+        end
+        if (u[4] != t[4]) begin
+            ge = u[4];
+        end
+        if (u[5] != t[5]) begin
+            ge = u[5];
+        end
+        if (u[6] != t[6]) begin
+            ge = u[6];
+        end
+        if (u[7] != t[7]) begin
+            ge = u[7];
+        end
+        if (u[8] != t[8]) begin
+            ge = u[8];
+        end
+        if (u[9] != t[9]) begin
+            ge = u[9];
+        end
+        out = (prev & ~(1 << (index)) | ((ge) << (index)));
     end
     
 endmodule // lfc_w1a1_e0_threshold$thr$0$cmp$0

@@ -203,13 +203,13 @@ module lfc_w1a2_e9_mvtu_int$ctrl(clock,reset,in_data,in_valid,in_ready,out_data,
     reg  room$d;
     wire  room$q;
     reg  room$clock;
-    reg  [3:0] vbuf$read_address;
-    reg  vbuf$read_clock;
-    wire  [127:0] vbuf$read_data;
-    reg  [3:0] vbuf$write_address;
-    reg  vbuf$write_clock;
-    reg  [127:0] vbuf$write_data;
-    reg  vbuf$write_enable;
+    reg  [3:0] vbuf$0$read_address;
+    reg  vbuf$0$read_clock;
+    wire  [127:0] vbuf$0$read_data;
+    reg  [3:0] vbuf$0$write_address;
+    reg  vbuf$0$write_clock;
+    reg  [127:0] vbuf$0$write_data;
+    reg  vbuf$0$write_enable;
     reg  v1$d;
     wire  v1$q;
     reg  v1$clock;
@@ -310,14 +310,14 @@ module lfc_w1a2_e9_mvtu_int$ctrl(clock,reset,in_data,in_valid,in_ready,out_data,
         .q(room$q),
         .clock(room$clock)
     );
-    lfc_w1a2_e9_mvtu_int$ctrl$vbuf vbuf(
-        .read_address(vbuf$read_address),
-        .read_clock(vbuf$read_clock),
-        .read_data(vbuf$read_data),
-        .write_address(vbuf$write_address),
-        .write_clock(vbuf$write_clock),
-        .write_data(vbuf$write_data),
-        .write_enable(vbuf$write_enable)
+    lfc_w1a2_e9_mvtu_int$ctrl$vbuf$0 vbuf$0(
+        .read_address(vbuf$0$read_address),
+        .read_clock(vbuf$0$read_clock),
+        .read_data(vbuf$0$read_data),
+        .write_address(vbuf$0$write_address),
+        .write_clock(vbuf$0$write_clock),
+        .write_data(vbuf$0$write_data),
+        .write_enable(vbuf$0$write_enable)
     );
     lfc_w1a2_e9_mvtu_int$ctrl$room v1(
         .d(v1$d),
@@ -497,17 +497,17 @@ module lfc_w1a2_e9_mvtu_int$ctrl(clock,reset,in_data,in_valid,in_ready,out_data,
             end
         end
         waddr = wa$q;
-        vbuf$write_clock = clock;
-        vbuf$read_clock = clock;
-        vbuf$write_enable = fire & ~nf_nz$q;
-        vbuf$write_address = sf$q;
-        vbuf$write_data = in_data;
-        vbuf$read_address = sf$q;
+        vbuf$0$write_clock = clock;
+        vbuf$0$read_clock = clock;
+        vbuf$0$write_enable = fire & ~nf_nz$q;
+        vbuf$0$write_address = sf$q;
+        vbuf$0$write_data = in_data;
+        vbuf$0$read_address = sf$q;
+        x1$d = in_data;
         v1$d = fire;
         first1$d = sf$q == 32'h0;
         last1$d = sf_at_last;
         fromin1$d = ~nf_nz$q;
-        x1$d = in_data;
         nfd$0$clock = clock;
         nfd$1$clock = clock;
         nfd$2$clock = clock;
@@ -516,9 +516,9 @@ module lfc_w1a2_e9_mvtu_int$ctrl(clock,reset,in_data,in_valid,in_ready,out_data,
         nfd$1$d = nfd$0$q;
         nfd$2$d = nfd$1$q;
         nfd$3$d = nfd$2$q;
-        x2$d = vbuf$read_data;
-        if (fromin1$q) begin
-            x2$d = x1$q;
+        x2$d = x1$q;
+        if (~fromin1$q) begin
+            x2$d = vbuf$0$read_data;
         end
         v2$d = v1$q;
         first2$d = first1$q;
@@ -822,7 +822,7 @@ module lfc_w1a2_e9_mvtu_int$ctrl$sf(d,q,clock);
 endmodule // lfc_w1a2_e9_mvtu_int$ctrl$sf
 
 
-module lfc_w1a2_e9_mvtu_int$ctrl$vbuf(read_address,read_clock,read_data,write_address,write_clock,write_data,write_enable);
+module lfc_w1a2_e9_mvtu_int$ctrl$vbuf$0(read_address,read_clock,read_data,write_address,write_clock,write_data,write_enable);
     
     // Module arguments
     input wire  [3:0] read_address;
@@ -848,7 +848,7 @@ module lfc_w1a2_e9_mvtu_int$ctrl$vbuf(read_address,read_clock,read_data,write_ad
        end
     end
                 
-endmodule // lfc_w1a2_e9_mvtu_int$ctrl$vbuf
+endmodule // lfc_w1a2_e9_mvtu_int$ctrl$vbuf$0
 
 
 module lfc_w1a2_e9_mvtu_int$ctrl$wa(d,q,clock);
@@ -1200,9 +1200,14 @@ module lfc_w1a2_e9_mvtu_int$lanes$0$thr$0$cmp$0(u,t,prev,out);
     // Constant declarations
     localparam  index = 8'h0;
     
+    // Local signals
+    reg  ge;
+    
     // Update code
     always @(*) begin
-        out = (prev & ~(1 << (index)) | ((u >= t) << (index)));
+        ge = 1'b1;
+        ge = u >= t;
+        out = (prev & ~(1 << (index)) | ((ge) << (index)));
     end
     
 endmodule // lfc_w1a2_e9_mvtu_int$lanes$0$thr$0$cmp$0
@@ -1219,9 +1224,14 @@ module lfc_w1a2_e9_mvtu_int$lanes$0$thr$0$cmp$1(u,t,prev,out);
     // Constant declarations
     localparam  index = 8'h1;
     
+    // Local signals
+    reg  ge;
+    
     // Update code
     always @(*) begin
-        out = (prev & ~(1 << (index)) | ((u >= t) << (index)));
+        ge = 1'b1;
+        ge = u >= t;
+        out = (prev & ~(1 << (index)) | ((ge) << (index)));
     end
     
 endmodule // lfc_w1a2_e9_mvtu_int$lanes$0$thr$0$cmp$1
@@ -1238,9 +1248,14 @@ module lfc_w1a2_e9_mvtu_int$lanes$0$thr$0$cmp$2(u,t,prev,out);
     // Constant declarations
     localparam  index = 8'h2;
     
+    // Local signals
+    reg  ge;
+    
     // Update code
     always @(*) begin
-        out = (prev & ~(1 << (index)) | ((u >= t) << (index)));
+        ge = 1'b1;
+        ge = u >= t;
+        out = (prev & ~(1 << (index)) | ((ge) << (index)));
     end
     
 endmodule // lfc_w1a2_e9_mvtu_int$lanes$0$thr$0$cmp$2

@@ -654,9 +654,22 @@ module random_3_e0_threshold$thr$0$cmp$0(u,t,prev,out);
     // Constant declarations
     localparam  index = 8'h0;
     
+    // Local signals
+    reg  ge;
+    
     // Update code
     always @(*) begin
-        out = (prev & ~(1 << (index)) | ((u >= t) << (index)));
+        ge = 1'b1;
+        if (u[0] != t[0]) begin
+            ge = u[0];
+        end
+        if (u[1] != t[1]) begin
+            ge = u[1];
+        end
+        if (u[2] != t[2]) begin
+            ge = u[2];
+        end
+        out = (prev & ~(1 << (index)) | ((ge) << (index)));
     end
     
 endmodule // random_3_e0_threshold$thr$0$cmp$0

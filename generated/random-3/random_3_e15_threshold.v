@@ -816,9 +816,14 @@ module random_3_e15_threshold$thr$0$cmp$0(u,t,prev,out);
     // Constant declarations
     localparam  index = 8'h0;
     
+    // Local signals
+    reg  ge;
+    
     // Update code
     always @(*) begin
-        out = (prev & ~(1 << (index)) | ((u >= t) << (index)));
+        ge = 1'b1;
+        ge = u >= t;
+        out = (prev & ~(1 << (index)) | ((ge) << (index)));
     end
     
 endmodule // random_3_e15_threshold$thr$0$cmp$0
@@ -835,9 +840,14 @@ module random_3_e15_threshold$thr$0$cmp$1(u,t,prev,out);
     // Constant declarations
     localparam  index = 8'h1;
     
+    // Local signals
+    reg  ge;
+    
     // Update code
     always @(*) begin
-        out = (prev & ~(1 << (index)) | ((u >= t) << (index)));
+        ge = 1'b1;
+        ge = u >= t;
+        out = (prev & ~(1 << (index)) | ((ge) << (index)));
     end
     
 endmodule // random_3_e15_threshold$thr$0$cmp$1
@@ -854,9 +864,14 @@ module random_3_e15_threshold$thr$0$cmp$2(u,t,prev,out);
     // Constant declarations
     localparam  index = 8'h2;
     
+    // Local signals
+    reg  ge;
+    
     // Update code
     always @(*) begin
-        out = (prev & ~(1 << (index)) | ((u >= t) << (index)));
+        ge = 1'b1;
+        ge = u >= t;
+        out = (prev & ~(1 << (index)) | ((ge) << (index)));
     end
     
 endmodule // random_3_e15_threshold$thr$0$cmp$2

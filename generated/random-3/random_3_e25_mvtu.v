@@ -203,13 +203,13 @@ module random_3_e25_mvtu$ctrl(clock,reset,in_data,in_valid,in_ready,out_data,out
     reg  room$d;
     wire  room$q;
     reg  room$clock;
-    reg  [3:0] vbuf$read_address;
-    reg  vbuf$read_clock;
-    wire  [2:0] vbuf$read_data;
-    reg  [3:0] vbuf$write_address;
-    reg  vbuf$write_clock;
-    reg  [2:0] vbuf$write_data;
-    reg  vbuf$write_enable;
+    reg  [3:0] vbuf$0$read_address;
+    reg  vbuf$0$read_clock;
+    wire  [2:0] vbuf$0$read_data;
+    reg  [3:0] vbuf$0$write_address;
+    reg  vbuf$0$write_clock;
+    reg  [2:0] vbuf$0$write_data;
+    reg  vbuf$0$write_enable;
     reg  v1$d;
     wire  v1$q;
     reg  v1$clock;
@@ -316,14 +316,14 @@ module random_3_e25_mvtu$ctrl(clock,reset,in_data,in_valid,in_ready,out_data,out
         .q(room$q),
         .clock(room$clock)
     );
-    random_3_e25_mvtu$ctrl$vbuf vbuf(
-        .read_address(vbuf$read_address),
-        .read_clock(vbuf$read_clock),
-        .read_data(vbuf$read_data),
-        .write_address(vbuf$write_address),
-        .write_clock(vbuf$write_clock),
-        .write_data(vbuf$write_data),
-        .write_enable(vbuf$write_enable)
+    random_3_e25_mvtu$ctrl$vbuf$0 vbuf$0(
+        .read_address(vbuf$0$read_address),
+        .read_clock(vbuf$0$read_clock),
+        .read_data(vbuf$0$read_data),
+        .write_address(vbuf$0$write_address),
+        .write_clock(vbuf$0$write_clock),
+        .write_data(vbuf$0$write_data),
+        .write_enable(vbuf$0$write_enable)
     );
     random_3_e25_mvtu$ctrl$room v1(
         .d(v1$d),
@@ -513,17 +513,17 @@ module random_3_e25_mvtu$ctrl(clock,reset,in_data,in_valid,in_ready,out_data,out
             end
         end
         waddr = wa$q;
-        vbuf$write_clock = clock;
-        vbuf$read_clock = clock;
-        vbuf$write_enable = fire & ~nf_nz$q;
-        vbuf$write_address = sf$q;
-        vbuf$write_data = in_data;
-        vbuf$read_address = sf$q;
+        vbuf$0$write_clock = clock;
+        vbuf$0$read_clock = clock;
+        vbuf$0$write_enable = fire & ~nf_nz$q;
+        vbuf$0$write_address = sf$q;
+        vbuf$0$write_data = in_data;
+        vbuf$0$read_address = sf$q;
+        x1$d = in_data;
         v1$d = fire;
         first1$d = sf$q == 32'h0;
         last1$d = sf_at_last;
         fromin1$d = ~nf_nz$q;
-        x1$d = in_data;
         nfd$0$clock = clock;
         nfd$1$clock = clock;
         nfd$2$clock = clock;
@@ -536,9 +536,9 @@ module random_3_e25_mvtu$ctrl(clock,reset,in_data,in_valid,in_ready,out_data,out
         nfd$3$d = nfd$2$q;
         nfd$4$d = nfd$3$q;
         nfd$5$d = nfd$4$q;
-        x2$d = vbuf$read_data;
-        if (fromin1$q) begin
-            x2$d = x1$q;
+        x2$d = x1$q;
+        if (~fromin1$q) begin
+            x2$d = vbuf$0$read_data;
         end
         v2$d = v1$q;
         first2$d = first1$q;
@@ -629,7 +629,7 @@ module random_3_e25_mvtu$ctrl$fifo(clock,reset,write,data_in,read,valid,data_out
     reg  [4:0] rp1;
     
     // Sub module instances
-    random_3_e25_mvtu$ctrl$vbuf ram(
+    random_3_e25_mvtu$ctrl$vbuf$0 ram(
         .read_address(ram$read_address),
         .read_clock(ram$read_clock),
         .read_data(ram$read_data),
@@ -638,7 +638,7 @@ module random_3_e25_mvtu$ctrl$fifo(clock,reset,write,data_in,read,valid,data_out
         .write_data(ram$write_data),
         .write_enable(ram$write_enable)
     );
-    random_3_e25_mvtu$ctrl$vbuf ram1$0(
+    random_3_e25_mvtu$ctrl$vbuf$0 ram1$0(
         .read_address(ram1$0$read_address),
         .read_clock(ram1$0$read_clock),
         .read_data(ram1$0$read_data),
@@ -794,7 +794,7 @@ module random_3_e25_mvtu$ctrl$sf(d,q,clock);
 endmodule // random_3_e25_mvtu$ctrl$sf
 
 
-module random_3_e25_mvtu$ctrl$vbuf(read_address,read_clock,read_data,write_address,write_clock,write_data,write_enable);
+module random_3_e25_mvtu$ctrl$vbuf$0(read_address,read_clock,read_data,write_address,write_clock,write_data,write_enable);
     
     // Module arguments
     input wire  [3:0] read_address;
@@ -820,7 +820,7 @@ module random_3_e25_mvtu$ctrl$vbuf(read_address,read_clock,read_data,write_addre
        end
     end
                 
-endmodule // random_3_e25_mvtu$ctrl$vbuf
+endmodule // random_3_e25_mvtu$ctrl$vbuf$0
 
 
 module random_3_e25_mvtu$ctrl$wa(d,q,clock);
@@ -1304,9 +1304,14 @@ module random_3_e25_mvtu$lanes$0$thr$0$cmp$0(u,t,prev,out);
     // Constant declarations
     localparam  index = 8'h0;
     
+    // Local signals
+    reg  ge;
+    
     // Update code
     always @(*) begin
-        out = (prev & ~(1 << (index)) | ((u >= t) << (index)));
+        ge = 1'b1;
+        ge = u >= t;
+        out = (prev & ~(1 << (index)) | ((ge) << (index)));
     end
     
 endmodule // random_3_e25_mvtu$lanes$0$thr$0$cmp$0
@@ -1323,9 +1328,14 @@ module random_3_e25_mvtu$lanes$0$thr$0$cmp$1(u,t,prev,out);
     // Constant declarations
     localparam  index = 8'h1;
     
+    // Local signals
+    reg  ge;
+    
     // Update code
     always @(*) begin
-        out = (prev & ~(1 << (index)) | ((u >= t) << (index)));
+        ge = 1'b1;
+        ge = u >= t;
+        out = (prev & ~(1 << (index)) | ((ge) << (index)));
     end
     
 endmodule // random_3_e25_mvtu$lanes$0$thr$0$cmp$1
@@ -1342,9 +1352,14 @@ module random_3_e25_mvtu$lanes$0$thr$0$cmp$2(u,t,prev,out);
     // Constant declarations
     localparam  index = 8'h2;
     
+    // Local signals
+    reg  ge;
+    
     // Update code
     always @(*) begin
-        out = (prev & ~(1 << (index)) | ((u >= t) << (index)));
+        ge = 1'b1;
+        ge = u >= t;
+        out = (prev & ~(1 << (index)) | ((ge) << (index)));
     end
     
 endmodule // random_3_e25_mvtu$lanes$0$thr$0$cmp$2
@@ -1361,9 +1376,14 @@ module random_3_e25_mvtu$lanes$0$thr$0$cmp$3(u,t,prev,out);
     // Constant declarations
     localparam  index = 8'h3;
     
+    // Local signals
+    reg  ge;
+    
     // Update code
     always @(*) begin
-        out = (prev & ~(1 << (index)) | ((u >= t) << (index)));
+        ge = 1'b1;
+        ge = u >= t;
+        out = (prev & ~(1 << (index)) | ((ge) << (index)));
     end
     
 endmodule // random_3_e25_mvtu$lanes$0$thr$0$cmp$3
@@ -1380,9 +1400,14 @@ module random_3_e25_mvtu$lanes$0$thr$0$cmp$4(u,t,prev,out);
     // Constant declarations
     localparam  index = 8'h4;
     
+    // Local signals
+    reg  ge;
+    
     // Update code
     always @(*) begin
-        out = (prev & ~(1 << (index)) | ((u >= t) << (index)));
+        ge = 1'b1;
+        ge = u >= t;
+        out = (prev & ~(1 << (index)) | ((ge) << (index)));
     end
     
 endmodule // random_3_e25_mvtu$lanes$0$thr$0$cmp$4
@@ -1399,9 +1424,14 @@ module random_3_e25_mvtu$lanes$0$thr$0$cmp$5(u,t,prev,out);
     // Constant declarations
     localparam  index = 8'h5;
     
+    // Local signals
+    reg  ge;
+    
     // Update code
     always @(*) begin
-        out = (prev & ~(1 << (index)) | ((u >= t) << (index)));
+        ge = 1'b1;
+        ge = u >= t;
+        out = (prev & ~(1 << (index)) | ((ge) << (index)));
     end
     
 endmodule // random_3_e25_mvtu$lanes$0$thr$0$cmp$5
@@ -1418,9 +1448,14 @@ module random_3_e25_mvtu$lanes$0$thr$0$cmp$6(u,t,prev,out);
     // Constant declarations
     localparam  index = 8'h6;
     
+    // Local signals
+    reg  ge;
+    
     // Update code
     always @(*) begin
-        out = (prev & ~(1 << (index)) | ((u >= t) << (index)));
+        ge = 1'b1;
+        ge = u >= t;
+        out = (prev & ~(1 << (index)) | ((ge) << (index)));
     end
     
 endmodule // random_3_e25_mvtu$lanes$0$thr$0$cmp$6
@@ -1803,9 +1838,6 @@ module random_3_e25_mvtu$pes$0(clock,in_valid,first,last,pad,x,w,out_valid,y);
     reg  v1$d;
     wire  v1$q;
     reg  v1$clock;
-    reg  first1$d;
-    wire  first1$q;
-    reg  first1$clock;
     reg  last1$d;
     wire  last1$q;
     reg  last1$clock;
@@ -1824,7 +1856,6 @@ module random_3_e25_mvtu$pes$0(clock,in_valid,first,last,pad,x,w,out_valid,y);
     
     // Local signals
     reg  [6:0] c;
-    reg  [6:0] base;
     reg  [6:0] total;
     
     // Sub module instances
@@ -1883,11 +1914,6 @@ module random_3_e25_mvtu$pes$0(clock,in_valid,first,last,pad,x,w,out_valid,y);
         .q(v1$q),
         .clock(v1$clock)
     );
-    random_3_e25_mvtu$ctrl$room first1(
-        .d(first1$d),
-        .q(first1$q),
-        .clock(first1$clock)
-    );
     random_3_e25_mvtu$ctrl$room last1(
         .d(last1$d),
         .q(last1$q),
@@ -1926,7 +1952,6 @@ module random_3_e25_mvtu$pes$0(clock,in_valid,first,last,pad,x,w,out_valid,y);
         pb$clock = clock;
         pc$clock = clock;
         v1$clock = clock;
-        first1$clock = clock;
         last1$clock = clock;
         pad1$clock = clock;
         acc$clock = clock;
@@ -1942,7 +1967,6 @@ module random_3_e25_mvtu$pes$0(clock,in_valid,first,last,pad,x,w,out_valid,y);
         pb$d = pb$q;
         pc$d = pc$q;
         v1$d = v1$q;
-        first1$d = first1$q;
         last1$d = last1$q;
         pad1$d = pad1$q;
         acc$d = acc$q;
@@ -1960,7 +1984,6 @@ module random_3_e25_mvtu$pes$0(clock,in_valid,first,last,pad,x,w,out_valid,y);
         pb$d = pa$q;
         pc$d = tree$count;
         v1$d = vb$q;
-        first1$d = fb$q;
         last1$d = lb$q;
         pad1$d = pb$q;
         c = ((pc$q) & 7'h7f) << 32'h1;
@@ -1970,11 +1993,7 @@ module random_3_e25_mvtu$pes$0(clock,in_valid,first,last,pad,x,w,out_valid,y);
                 c = pad_tail;
             end
         end
-        base = acc$q;
-        if (first1$q) begin
-            base = fan_in;
-        end
-        total = base - c;
+        total = acc$q - c;
         vout$d = 1'b0;
         if (v1$q) begin
             acc$d = total;
@@ -1982,6 +2001,9 @@ module random_3_e25_mvtu$pes$0(clock,in_valid,first,last,pad,x,w,out_valid,y);
                 yreg$d = total;
                 vout$d = 1'b1;
             end
+        end
+        if (vb$q & fb$q) begin
+            acc$d = fan_in;
         end
         out_valid = vout$q;
         y = $signed(yreg$q);

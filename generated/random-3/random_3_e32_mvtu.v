@@ -203,13 +203,6 @@ module random_3_e32_mvtu$ctrl(clock,reset,in_data,in_valid,in_ready,out_data,out
     reg  room$d;
     wire  room$q;
     reg  room$clock;
-    reg  vbuf$read_address;
-    reg  vbuf$read_clock;
-    wire  [16:0] vbuf$read_data;
-    reg  vbuf$write_address;
-    reg  vbuf$write_clock;
-    reg  [16:0] vbuf$write_data;
-    reg  vbuf$write_enable;
     reg  v1$d;
     wire  v1$q;
     reg  v1$clock;
@@ -315,15 +308,6 @@ module random_3_e32_mvtu$ctrl(clock,reset,in_data,in_valid,in_ready,out_data,out
         .d(room$d),
         .q(room$q),
         .clock(room$clock)
-    );
-    random_3_e32_mvtu$ctrl$vbuf vbuf(
-        .read_address(vbuf$read_address),
-        .read_clock(vbuf$read_clock),
-        .read_data(vbuf$read_data),
-        .write_address(vbuf$write_address),
-        .write_clock(vbuf$write_clock),
-        .write_data(vbuf$write_data),
-        .write_enable(vbuf$write_enable)
     );
     random_3_e32_mvtu$ctrl$sf v1(
         .d(v1$d),
@@ -513,17 +497,13 @@ module random_3_e32_mvtu$ctrl(clock,reset,in_data,in_valid,in_ready,out_data,out
             end
         end
         waddr = wa$q;
-        vbuf$write_clock = clock;
-        vbuf$read_clock = clock;
-        vbuf$write_enable = fire & ~nf_nz$q;
-        vbuf$write_address = sf$q;
-        vbuf$write_data = in_data;
-        vbuf$read_address = sf$q;
+        if (fire & ~nf_nz$q) begin
+            x1$d = in_data;
+        end
         v1$d = fire;
         first1$d = sf$q == 32'h0;
         last1$d = sf_at_last;
         fromin1$d = ~nf_nz$q;
-        x1$d = in_data;
         nfd$0$clock = clock;
         nfd$1$clock = clock;
         nfd$2$clock = clock;
@@ -536,10 +516,7 @@ module random_3_e32_mvtu$ctrl(clock,reset,in_data,in_valid,in_ready,out_data,out
         nfd$3$d = nfd$2$q;
         nfd$4$d = nfd$3$q;
         nfd$5$d = nfd$4$q;
-        x2$d = vbuf$read_data;
-        if (fromin1$q) begin
-            x2$d = x1$q;
-        end
+        x2$d = x1$q;
         v2$d = v1$q;
         first2$d = first1$q;
         last2$d = last1$q;
@@ -821,35 +798,6 @@ module random_3_e32_mvtu$ctrl$sf(d,q,clock);
     end
           
 endmodule // random_3_e32_mvtu$ctrl$sf
-
-
-module random_3_e32_mvtu$ctrl$vbuf(read_address,read_clock,read_data,write_address,write_clock,write_data,write_enable);
-    
-    // Module arguments
-    input wire  read_address;
-    input wire  read_clock;
-    output reg  [16:0] read_data;
-    input wire  write_address;
-    input wire  write_clock;
-    input wire  [16:0] write_data;
-    input wire  write_enable;
-    
-    // Update code (custom)
-    reg[16:0] mem[1:0];
-    
-    
-    
-    always @(posedge read_clock) begin
-       read_data <= mem[read_address];
-    end
-    
-    always @(posedge write_clock) begin
-       if (write_enable) begin
-          mem[write_address] <= write_data;
-       end
-    end
-                
-endmodule // random_3_e32_mvtu$ctrl$vbuf
 
 
 module random_3_e32_mvtu$ctrl$x1(d,q,clock);
@@ -1182,9 +1130,14 @@ module random_3_e32_mvtu$lanes$0$thr$0$cmp$0(u,t,prev,out);
     // Constant declarations
     localparam  index = 8'h0;
     
+    // Local signals
+    reg  ge;
+    
     // Update code
     always @(*) begin
-        out = (prev & ~(1 << (index)) | ((u >= t) << (index)));
+        ge = 1'b1;
+        ge = u >= t;
+        out = (prev & ~(1 << (index)) | ((ge) << (index)));
     end
     
 endmodule // random_3_e32_mvtu$lanes$0$thr$0$cmp$0
@@ -1201,9 +1154,14 @@ module random_3_e32_mvtu$lanes$0$thr$0$cmp$1(u,t,prev,out);
     // Constant declarations
     localparam  index = 8'h1;
     
+    // Local signals
+    reg  ge;
+    
     // Update code
     always @(*) begin
-        out = (prev & ~(1 << (index)) | ((u >= t) << (index)));
+        ge = 1'b1;
+        ge = u >= t;
+        out = (prev & ~(1 << (index)) | ((ge) << (index)));
     end
     
 endmodule // random_3_e32_mvtu$lanes$0$thr$0$cmp$1
@@ -1220,9 +1178,14 @@ module random_3_e32_mvtu$lanes$0$thr$0$cmp$2(u,t,prev,out);
     // Constant declarations
     localparam  index = 8'h2;
     
+    // Local signals
+    reg  ge;
+    
     // Update code
     always @(*) begin
-        out = (prev & ~(1 << (index)) | ((u >= t) << (index)));
+        ge = 1'b1;
+        ge = u >= t;
+        out = (prev & ~(1 << (index)) | ((ge) << (index)));
     end
     
 endmodule // random_3_e32_mvtu$lanes$0$thr$0$cmp$2
@@ -1521,9 +1484,6 @@ module random_3_e32_mvtu$pes$0(clock,in_valid,first,last,pad,x,w,out_valid,y);
     reg  v1$d;
     wire  v1$q;
     reg  v1$clock;
-    reg  first1$d;
-    wire  first1$q;
-    reg  first1$clock;
     reg  last1$d;
     wire  last1$q;
     reg  last1$clock;
@@ -1542,7 +1502,6 @@ module random_3_e32_mvtu$pes$0(clock,in_valid,first,last,pad,x,w,out_valid,y);
     
     // Local signals
     reg  [5:0] c;
-    reg  [5:0] base;
     reg  [5:0] total;
     
     // Sub module instances
@@ -1601,11 +1560,6 @@ module random_3_e32_mvtu$pes$0(clock,in_valid,first,last,pad,x,w,out_valid,y);
         .q(v1$q),
         .clock(v1$clock)
     );
-    random_3_e32_mvtu$ctrl$sf first1(
-        .d(first1$d),
-        .q(first1$q),
-        .clock(first1$clock)
-    );
     random_3_e32_mvtu$ctrl$sf last1(
         .d(last1$d),
         .q(last1$q),
@@ -1644,7 +1598,6 @@ module random_3_e32_mvtu$pes$0(clock,in_valid,first,last,pad,x,w,out_valid,y);
         pb$clock = clock;
         pc$clock = clock;
         v1$clock = clock;
-        first1$clock = clock;
         last1$clock = clock;
         pad1$clock = clock;
         acc$clock = clock;
@@ -1660,7 +1613,6 @@ module random_3_e32_mvtu$pes$0(clock,in_valid,first,last,pad,x,w,out_valid,y);
         pb$d = pb$q;
         pc$d = pc$q;
         v1$d = v1$q;
-        first1$d = first1$q;
         last1$d = last1$q;
         pad1$d = pad1$q;
         acc$d = acc$q;
@@ -1678,7 +1630,6 @@ module random_3_e32_mvtu$pes$0(clock,in_valid,first,last,pad,x,w,out_valid,y);
         pb$d = pa$q;
         pc$d = tree$count;
         v1$d = vb$q;
-        first1$d = fb$q;
         last1$d = lb$q;
         pad1$d = pb$q;
         c = ((pc$q) & 6'h3f) << 32'h1;
@@ -1688,11 +1639,7 @@ module random_3_e32_mvtu$pes$0(clock,in_valid,first,last,pad,x,w,out_valid,y);
                 c = pad_tail;
             end
         end
-        base = acc$q;
-        if (first1$q) begin
-            base = fan_in;
-        end
-        total = base - c;
+        total = acc$q - c;
         vout$d = 1'b0;
         if (v1$q) begin
             acc$d = total;
@@ -1700,6 +1647,9 @@ module random_3_e32_mvtu$pes$0(clock,in_valid,first,last,pad,x,w,out_valid,y);
                 yreg$d = total;
                 vout$d = 1'b1;
             end
+        end
+        if (vb$q & fb$q) begin
+            acc$d = fan_in;
         end
         out_valid = vout$q;
         y = $signed(yreg$q);

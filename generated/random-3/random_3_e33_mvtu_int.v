@@ -203,13 +203,6 @@ module random_3_e33_mvtu_int$ctrl(clock,reset,in_data,in_valid,in_ready,out_data
     reg  room$d;
     wire  room$q;
     reg  room$clock;
-    reg  [5:0] vbuf$read_address;
-    reg  vbuf$read_clock;
-    wire  [1:0] vbuf$read_data;
-    reg  [5:0] vbuf$write_address;
-    reg  vbuf$write_clock;
-    reg  [1:0] vbuf$write_data;
-    reg  vbuf$write_enable;
     reg  v1$d;
     wire  v1$q;
     reg  v1$clock;
@@ -309,15 +302,6 @@ module random_3_e33_mvtu_int$ctrl(clock,reset,in_data,in_valid,in_ready,out_data
         .d(room$d),
         .q(room$q),
         .clock(room$clock)
-    );
-    random_3_e33_mvtu_int$ctrl$vbuf vbuf(
-        .read_address(vbuf$read_address),
-        .read_clock(vbuf$read_clock),
-        .read_data(vbuf$read_data),
-        .write_address(vbuf$write_address),
-        .write_clock(vbuf$write_clock),
-        .write_data(vbuf$write_data),
-        .write_enable(vbuf$write_enable)
     );
     random_3_e33_mvtu_int$ctrl$nf v1(
         .d(v1$d),
@@ -497,17 +481,13 @@ module random_3_e33_mvtu_int$ctrl(clock,reset,in_data,in_valid,in_ready,out_data
             end
         end
         waddr = wa$q;
-        vbuf$write_clock = clock;
-        vbuf$read_clock = clock;
-        vbuf$write_enable = fire & ~nf_nz$q;
-        vbuf$write_address = sf$q;
-        vbuf$write_data = in_data;
-        vbuf$read_address = sf$q;
+        if (fire & ~nf_nz$q) begin
+            x1$d = in_data;
+        end
         v1$d = fire;
         first1$d = sf$q == 32'h0;
         last1$d = sf_at_last;
         fromin1$d = ~nf_nz$q;
-        x1$d = in_data;
         nfd$0$clock = clock;
         nfd$1$clock = clock;
         nfd$2$clock = clock;
@@ -516,10 +496,7 @@ module random_3_e33_mvtu_int$ctrl(clock,reset,in_data,in_valid,in_ready,out_data
         nfd$1$d = nfd$0$q;
         nfd$2$d = nfd$1$q;
         nfd$3$d = nfd$2$q;
-        x2$d = vbuf$read_data;
-        if (fromin1$q) begin
-            x2$d = x1$q;
-        end
+        x2$d = x1$q;
         v2$d = v1$q;
         first2$d = first1$q;
         last2$d = last1$q;
@@ -776,35 +753,6 @@ module random_3_e33_mvtu_int$ctrl$sf(d,q,clock);
     end
           
 endmodule // random_3_e33_mvtu_int$ctrl$sf
-
-
-module random_3_e33_mvtu_int$ctrl$vbuf(read_address,read_clock,read_data,write_address,write_clock,write_data,write_enable);
-    
-    // Module arguments
-    input wire  [5:0] read_address;
-    input wire  read_clock;
-    output reg  [1:0] read_data;
-    input wire  [5:0] write_address;
-    input wire  write_clock;
-    input wire  [1:0] write_data;
-    input wire  write_enable;
-    
-    // Update code (custom)
-    reg[1:0] mem[63:0];
-    
-    
-    
-    always @(posedge read_clock) begin
-       read_data <= mem[read_address];
-    end
-    
-    always @(posedge write_clock) begin
-       if (write_enable) begin
-          mem[write_address] <= write_data;
-       end
-    end
-                
-endmodule // random_3_e33_mvtu_int$ctrl$vbuf
 
 
 module random_3_e33_mvtu_int$ctrl$x1(d,q,clock);

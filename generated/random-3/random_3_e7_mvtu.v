@@ -264,13 +264,6 @@ module random_3_e7_mvtu$ctrl(clock,reset,in_data,in_valid,in_ready,out_data,out_
     reg  room$d;
     wire  room$q;
     reg  room$clock;
-    reg  vbuf$read_address;
-    reg  vbuf$read_clock;
-    wire  vbuf$read_data;
-    reg  vbuf$write_address;
-    reg  vbuf$write_clock;
-    reg  vbuf$write_data;
-    reg  vbuf$write_enable;
     reg  v1$d;
     wire  v1$q;
     reg  v1$clock;
@@ -376,15 +369,6 @@ module random_3_e7_mvtu$ctrl(clock,reset,in_data,in_valid,in_ready,out_data,out_
         .d(room$d),
         .q(room$q),
         .clock(room$clock)
-    );
-    random_3_e7_mvtu$ctrl$vbuf vbuf(
-        .read_address(vbuf$read_address),
-        .read_clock(vbuf$read_clock),
-        .read_data(vbuf$read_data),
-        .write_address(vbuf$write_address),
-        .write_clock(vbuf$write_clock),
-        .write_data(vbuf$write_data),
-        .write_enable(vbuf$write_enable)
     );
     random_3_e7_mvtu$ctrl$sf v1(
         .d(v1$d),
@@ -574,17 +558,13 @@ module random_3_e7_mvtu$ctrl(clock,reset,in_data,in_valid,in_ready,out_data,out_
             end
         end
         waddr = wa$q;
-        vbuf$write_clock = clock;
-        vbuf$read_clock = clock;
-        vbuf$write_enable = fire & ~nf_nz$q;
-        vbuf$write_address = sf$q;
-        vbuf$write_data = in_data;
-        vbuf$read_address = sf$q;
+        if (fire & ~nf_nz$q) begin
+            x1$d = in_data;
+        end
         v1$d = fire;
         first1$d = sf$q == 32'h0;
         last1$d = sf_at_last;
         fromin1$d = ~nf_nz$q;
-        x1$d = in_data;
         nfd$0$clock = clock;
         nfd$1$clock = clock;
         nfd$2$clock = clock;
@@ -597,10 +577,7 @@ module random_3_e7_mvtu$ctrl(clock,reset,in_data,in_valid,in_ready,out_data,out_
         nfd$3$d = nfd$2$q;
         nfd$4$d = nfd$3$q;
         nfd$5$d = nfd$4$q;
-        x2$d = vbuf$read_data;
-        if (fromin1$q) begin
-            x2$d = x1$q;
-        end
+        x2$d = x1$q;
         v2$d = v1$q;
         first2$d = first1$q;
         last2$d = last1$q;
@@ -857,35 +834,6 @@ module random_3_e7_mvtu$ctrl$sf(d,q,clock);
     end
           
 endmodule // random_3_e7_mvtu$ctrl$sf
-
-
-module random_3_e7_mvtu$ctrl$vbuf(read_address,read_clock,read_data,write_address,write_clock,write_data,write_enable);
-    
-    // Module arguments
-    input wire  read_address;
-    input wire  read_clock;
-    output reg  read_data;
-    input wire  write_address;
-    input wire  write_clock;
-    input wire  write_data;
-    input wire  write_enable;
-    
-    // Update code (custom)
-    reg[0:0] mem[1:0];
-    
-    
-    
-    always @(posedge read_clock) begin
-       read_data <= mem[read_address];
-    end
-    
-    always @(posedge write_clock) begin
-       if (write_enable) begin
-          mem[write_address] <= write_data;
-       end
-    end
-                
-endmodule // random_3_e7_mvtu$ctrl$vbuf
 
 
 module random_3_e7_mvtu$lanes$0(clock,y_valid,y,ch,ch_pre,prev,out,valid);
@@ -1331,9 +1279,14 @@ module random_3_e7_mvtu$lanes$0$thr$0$cmp$0(u,t,prev,out);
     // Constant declarations
     localparam  index = 8'h0;
     
+    // Local signals
+    reg  ge;
+    
     // Update code
     always @(*) begin
-        out = (prev & ~(1 << (index)) | ((u >= t) << (index)));
+        ge = 1'b1;
+        ge = u >= t;
+        out = (prev & ~(1 << (index)) | ((ge) << (index)));
     end
     
 endmodule // random_3_e7_mvtu$lanes$0$thr$0$cmp$0
@@ -1350,9 +1303,14 @@ module random_3_e7_mvtu$lanes$0$thr$0$cmp$1(u,t,prev,out);
     // Constant declarations
     localparam  index = 8'h1;
     
+    // Local signals
+    reg  ge;
+    
     // Update code
     always @(*) begin
-        out = (prev & ~(1 << (index)) | ((u >= t) << (index)));
+        ge = 1'b1;
+        ge = u >= t;
+        out = (prev & ~(1 << (index)) | ((ge) << (index)));
     end
     
 endmodule // random_3_e7_mvtu$lanes$0$thr$0$cmp$1
@@ -1369,9 +1327,14 @@ module random_3_e7_mvtu$lanes$0$thr$0$cmp$2(u,t,prev,out);
     // Constant declarations
     localparam  index = 8'h2;
     
+    // Local signals
+    reg  ge;
+    
     // Update code
     always @(*) begin
-        out = (prev & ~(1 << (index)) | ((u >= t) << (index)));
+        ge = 1'b1;
+        ge = u >= t;
+        out = (prev & ~(1 << (index)) | ((ge) << (index)));
     end
     
 endmodule // random_3_e7_mvtu$lanes$0$thr$0$cmp$2
@@ -1388,9 +1351,14 @@ module random_3_e7_mvtu$lanes$0$thr$0$cmp$3(u,t,prev,out);
     // Constant declarations
     localparam  index = 8'h3;
     
+    // Local signals
+    reg  ge;
+    
     // Update code
     always @(*) begin
-        out = (prev & ~(1 << (index)) | ((u >= t) << (index)));
+        ge = 1'b1;
+        ge = u >= t;
+        out = (prev & ~(1 << (index)) | ((ge) << (index)));
     end
     
 endmodule // random_3_e7_mvtu$lanes$0$thr$0$cmp$3
@@ -1407,9 +1375,14 @@ module random_3_e7_mvtu$lanes$0$thr$0$cmp$4(u,t,prev,out);
     // Constant declarations
     localparam  index = 8'h4;
     
+    // Local signals
+    reg  ge;
+    
     // Update code
     always @(*) begin
-        out = (prev & ~(1 << (index)) | ((u >= t) << (index)));
+        ge = 1'b1;
+        ge = u >= t;
+        out = (prev & ~(1 << (index)) | ((ge) << (index)));
     end
     
 endmodule // random_3_e7_mvtu$lanes$0$thr$0$cmp$4
@@ -1426,9 +1399,14 @@ module random_3_e7_mvtu$lanes$0$thr$0$cmp$5(u,t,prev,out);
     // Constant declarations
     localparam  index = 8'h5;
     
+    // Local signals
+    reg  ge;
+    
     // Update code
     always @(*) begin
-        out = (prev & ~(1 << (index)) | ((u >= t) << (index)));
+        ge = 1'b1;
+        ge = u >= t;
+        out = (prev & ~(1 << (index)) | ((ge) << (index)));
     end
     
 endmodule // random_3_e7_mvtu$lanes$0$thr$0$cmp$5
@@ -1445,9 +1423,14 @@ module random_3_e7_mvtu$lanes$0$thr$0$cmp$6(u,t,prev,out);
     // Constant declarations
     localparam  index = 8'h6;
     
+    // Local signals
+    reg  ge;
+    
     // Update code
     always @(*) begin
-        out = (prev & ~(1 << (index)) | ((u >= t) << (index)));
+        ge = 1'b1;
+        ge = u >= t;
+        out = (prev & ~(1 << (index)) | ((ge) << (index)));
     end
     
 endmodule // random_3_e7_mvtu$lanes$0$thr$0$cmp$6
@@ -2421,9 +2404,6 @@ module random_3_e7_mvtu$pes$0(clock,in_valid,first,last,pad,x,w,out_valid,y);
     reg  v1$d;
     wire  v1$q;
     reg  v1$clock;
-    reg  first1$d;
-    wire  first1$q;
-    reg  first1$clock;
     reg  last1$d;
     wire  last1$q;
     reg  last1$clock;
@@ -2442,7 +2422,6 @@ module random_3_e7_mvtu$pes$0(clock,in_valid,first,last,pad,x,w,out_valid,y);
     
     // Local signals
     reg  [1:0] c;
-    reg  [1:0] base;
     reg  [1:0] total;
     
     // Sub module instances
@@ -2501,11 +2480,6 @@ module random_3_e7_mvtu$pes$0(clock,in_valid,first,last,pad,x,w,out_valid,y);
         .q(v1$q),
         .clock(v1$clock)
     );
-    random_3_e7_mvtu$ctrl$sf first1(
-        .d(first1$d),
-        .q(first1$q),
-        .clock(first1$clock)
-    );
     random_3_e7_mvtu$ctrl$sf last1(
         .d(last1$d),
         .q(last1$q),
@@ -2544,7 +2518,6 @@ module random_3_e7_mvtu$pes$0(clock,in_valid,first,last,pad,x,w,out_valid,y);
         pb$clock = clock;
         pc$clock = clock;
         v1$clock = clock;
-        first1$clock = clock;
         last1$clock = clock;
         pad1$clock = clock;
         acc$clock = clock;
@@ -2560,7 +2533,6 @@ module random_3_e7_mvtu$pes$0(clock,in_valid,first,last,pad,x,w,out_valid,y);
         pb$d = pb$q;
         pc$d = pc$q;
         v1$d = v1$q;
-        first1$d = first1$q;
         last1$d = last1$q;
         pad1$d = pad1$q;
         acc$d = acc$q;
@@ -2578,7 +2550,6 @@ module random_3_e7_mvtu$pes$0(clock,in_valid,first,last,pad,x,w,out_valid,y);
         pb$d = pa$q;
         pc$d = tree$count;
         v1$d = vb$q;
-        first1$d = fb$q;
         last1$d = lb$q;
         pad1$d = pb$q;
         c = ((pc$q) & 2'h3) << 32'h1;
@@ -2588,11 +2559,7 @@ module random_3_e7_mvtu$pes$0(clock,in_valid,first,last,pad,x,w,out_valid,y);
                 c = pad_tail;
             end
         end
-        base = acc$q;
-        if (first1$q) begin
-            base = fan_in;
-        end
-        total = base - c;
+        total = acc$q - c;
         vout$d = 1'b0;
         if (v1$q) begin
             acc$d = total;
@@ -2600,6 +2567,9 @@ module random_3_e7_mvtu$pes$0(clock,in_valid,first,last,pad,x,w,out_valid,y);
                 yreg$d = total;
                 vout$d = 1'b1;
             end
+        end
+        if (vb$q & fb$q) begin
+            acc$d = fan_in;
         end
         out_valid = vout$q;
         y = $signed(yreg$q);

@@ -203,13 +203,13 @@ module tfc_w1a1_e11_mvtu$ctrl(clock,reset,in_data,in_valid,in_ready,out_data,out
     reg  room$d;
     wire  room$q;
     reg  room$clock;
-    reg  [5:0] vbuf$read_address;
-    reg  vbuf$read_clock;
-    wire  vbuf$read_data;
-    reg  [5:0] vbuf$write_address;
-    reg  vbuf$write_clock;
-    reg  vbuf$write_data;
-    reg  vbuf$write_enable;
+    reg  [5:0] vbuf$0$read_address;
+    reg  vbuf$0$read_clock;
+    wire  vbuf$0$read_data;
+    reg  [5:0] vbuf$0$write_address;
+    reg  vbuf$0$write_clock;
+    reg  vbuf$0$write_data;
+    reg  vbuf$0$write_enable;
     reg  v1$d;
     wire  v1$q;
     reg  v1$clock;
@@ -316,14 +316,14 @@ module tfc_w1a1_e11_mvtu$ctrl(clock,reset,in_data,in_valid,in_ready,out_data,out
         .q(room$q),
         .clock(room$clock)
     );
-    tfc_w1a1_e11_mvtu$ctrl$vbuf vbuf(
-        .read_address(vbuf$read_address),
-        .read_clock(vbuf$read_clock),
-        .read_data(vbuf$read_data),
-        .write_address(vbuf$write_address),
-        .write_clock(vbuf$write_clock),
-        .write_data(vbuf$write_data),
-        .write_enable(vbuf$write_enable)
+    tfc_w1a1_e11_mvtu$ctrl$vbuf$0 vbuf$0(
+        .read_address(vbuf$0$read_address),
+        .read_clock(vbuf$0$read_clock),
+        .read_data(vbuf$0$read_data),
+        .write_address(vbuf$0$write_address),
+        .write_clock(vbuf$0$write_clock),
+        .write_data(vbuf$0$write_data),
+        .write_enable(vbuf$0$write_enable)
     );
     tfc_w1a1_e11_mvtu$ctrl$room v1(
         .d(v1$d),
@@ -513,17 +513,17 @@ module tfc_w1a1_e11_mvtu$ctrl(clock,reset,in_data,in_valid,in_ready,out_data,out
             end
         end
         waddr = wa$q;
-        vbuf$write_clock = clock;
-        vbuf$read_clock = clock;
-        vbuf$write_enable = fire & ~nf_nz$q;
-        vbuf$write_address = sf$q;
-        vbuf$write_data = in_data;
-        vbuf$read_address = sf$q;
+        vbuf$0$write_clock = clock;
+        vbuf$0$read_clock = clock;
+        vbuf$0$write_enable = fire & ~nf_nz$q;
+        vbuf$0$write_address = sf$q;
+        vbuf$0$write_data = in_data;
+        vbuf$0$read_address = sf$q;
+        x1$d = in_data;
         v1$d = fire;
         first1$d = sf$q == 32'h0;
         last1$d = sf_at_last;
         fromin1$d = ~nf_nz$q;
-        x1$d = in_data;
         nfd$0$clock = clock;
         nfd$1$clock = clock;
         nfd$2$clock = clock;
@@ -536,9 +536,9 @@ module tfc_w1a1_e11_mvtu$ctrl(clock,reset,in_data,in_valid,in_ready,out_data,out
         nfd$3$d = nfd$2$q;
         nfd$4$d = nfd$3$q;
         nfd$5$d = nfd$4$q;
-        x2$d = vbuf$read_data;
-        if (fromin1$q) begin
-            x2$d = x1$q;
+        x2$d = x1$q;
+        if (~fromin1$q) begin
+            x2$d = vbuf$0$read_data;
         end
         v2$d = v1$q;
         first2$d = first1$q;
@@ -817,7 +817,7 @@ module tfc_w1a1_e11_mvtu$ctrl$sf(d,q,clock);
 endmodule // tfc_w1a1_e11_mvtu$ctrl$sf
 
 
-module tfc_w1a1_e11_mvtu$ctrl$vbuf(read_address,read_clock,read_data,write_address,write_clock,write_data,write_enable);
+module tfc_w1a1_e11_mvtu$ctrl$vbuf$0(read_address,read_clock,read_data,write_address,write_clock,write_data,write_enable);
     
     // Module arguments
     input wire  [5:0] read_address;
@@ -843,7 +843,7 @@ module tfc_w1a1_e11_mvtu$ctrl$vbuf(read_address,read_clock,read_data,write_addre
        end
     end
                 
-endmodule // tfc_w1a1_e11_mvtu$ctrl$vbuf
+endmodule // tfc_w1a1_e11_mvtu$ctrl$vbuf$0
 
 
 module tfc_w1a1_e11_mvtu$ctrl$wa(d,q,clock);
@@ -1049,9 +1049,6 @@ module tfc_w1a1_e11_mvtu$pes$0(clock,in_valid,first,last,pad,x,w,out_valid,y);
     reg  v1$d;
     wire  v1$q;
     reg  v1$clock;
-    reg  first1$d;
-    wire  first1$q;
-    reg  first1$clock;
     reg  last1$d;
     wire  last1$q;
     reg  last1$clock;
@@ -1070,7 +1067,6 @@ module tfc_w1a1_e11_mvtu$pes$0(clock,in_valid,first,last,pad,x,w,out_valid,y);
     
     // Local signals
     reg  [7:0] c;
-    reg  [7:0] base;
     reg  [7:0] total;
     
     // Sub module instances
@@ -1129,11 +1125,6 @@ module tfc_w1a1_e11_mvtu$pes$0(clock,in_valid,first,last,pad,x,w,out_valid,y);
         .q(v1$q),
         .clock(v1$clock)
     );
-    tfc_w1a1_e11_mvtu$ctrl$room first1(
-        .d(first1$d),
-        .q(first1$q),
-        .clock(first1$clock)
-    );
     tfc_w1a1_e11_mvtu$ctrl$room last1(
         .d(last1$d),
         .q(last1$q),
@@ -1172,7 +1163,6 @@ module tfc_w1a1_e11_mvtu$pes$0(clock,in_valid,first,last,pad,x,w,out_valid,y);
         pb$clock = clock;
         pc$clock = clock;
         v1$clock = clock;
-        first1$clock = clock;
         last1$clock = clock;
         pad1$clock = clock;
         acc$clock = clock;
@@ -1188,7 +1178,6 @@ module tfc_w1a1_e11_mvtu$pes$0(clock,in_valid,first,last,pad,x,w,out_valid,y);
         pb$d = pb$q;
         pc$d = pc$q;
         v1$d = v1$q;
-        first1$d = first1$q;
         last1$d = last1$q;
         pad1$d = pad1$q;
         acc$d = acc$q;
@@ -1206,7 +1195,6 @@ module tfc_w1a1_e11_mvtu$pes$0(clock,in_valid,first,last,pad,x,w,out_valid,y);
         pb$d = pa$q;
         pc$d = tree$count;
         v1$d = vb$q;
-        first1$d = fb$q;
         last1$d = lb$q;
         pad1$d = pb$q;
         c = ((pc$q) & 8'hff) << 32'h1;
@@ -1216,11 +1204,7 @@ module tfc_w1a1_e11_mvtu$pes$0(clock,in_valid,first,last,pad,x,w,out_valid,y);
                 c = pad_tail;
             end
         end
-        base = acc$q;
-        if (first1$q) begin
-            base = fan_in;
-        end
-        total = base - c;
+        total = acc$q - c;
         vout$d = 1'b0;
         if (v1$q) begin
             acc$d = total;
@@ -1228,6 +1212,9 @@ module tfc_w1a1_e11_mvtu$pes$0(clock,in_valid,first,last,pad,x,w,out_valid,y);
                 yreg$d = total;
                 vout$d = 1'b1;
             end
+        end
+        if (vb$q & fb$q) begin
+            acc$d = fan_in;
         end
         out_valid = vout$q;
         y = $signed(yreg$q);

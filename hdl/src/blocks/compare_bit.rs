@@ -3,10 +3,16 @@
 //! assembles a comparison vector one bit per block, as rust-hdl kernels cannot assign
 //! single bits of a local signal; after flattening yosys keeps only the K comparators.
 //!
+//! Two forms of the same comparison: `u >= t`, which yosys maps to a carry chain (one
+//! LUT4 per bit, short and fast whatever `t` is), or, for a `t` that is a constant
+//! after flattening ([`CompareBit::constant`]), the bits MSB first through a chain of
+//! 2:1 muxes (the highest bit where `u` and `t` differ decides), plain logic that ABC
+//! folds with the constant into about U/3 LUT4s (a 12-bit compare: 4 instead of 15).
+//!
 //! Ports: `u`, `t: Bits<U>` (in), `prev: Bits<K>` (in), `out: Bits<K>` (out).
 //!
 //! Generics (checked by [`CompareBit::new`]): `U` ≥ 1 operand bits; `K` ≥ 1 vector bits.
-//! Run-time: `index` < K (a `Constant`).
+//! Run-time: `index` < K (a `Constant`), the form.
 
 use rust_hdl::prelude::*;
 
@@ -22,11 +28,27 @@ pub struct CompareBit<const U: usize, const K: usize> {
     /// `prev` with bit `index` replaced by `u >= t`.
     pub out: Signal<Out, Bits<K>>,
     index: Constant<Bits<8>>,
+    ge: Signal<Local, Bit>,
+    // loop bounds: 1 for the carry chain, else 0; U for the mux chain, else 0
+    _alu: usize,
+    _mux: usize,
 }
 
 impl<const U: usize, const K: usize> CompareBit<U, K> {
-    /// The comparator for bit `index` of the vector.
+    /// The comparator for bit `index` of the vector, as a carry chain.
     pub fn new(index: usize) -> Self {
+        Self::with(index, false)
+    }
+
+    /// The comparator for bit `index`, as a mux chain: for a `t` that yosys sees as a
+    /// constant (a deep mux chain otherwise).
+    pub fn constant(index: usize) -> Self {
+        // a 1-bit operand is a Verilog scalar, which cannot be bit-selected
+        assert!(U >= 2, "CompareBit::constant: U must be at least 2");
+        Self::with(index, true)
+    }
+
+    fn with(index: usize, mux: bool) -> Self {
         assert!(U >= 1 && K >= 1, "CompareBit: U and K must be at least 1");
         assert!(
             index < K && K <= 255,
@@ -38,6 +60,9 @@ impl<const U: usize, const K: usize> CompareBit<U, K> {
             prev: Default::default(),
             out: Default::default(),
             index: Constant::new((index as u64).into()),
+            ge: Default::default(),
+            _alu: !mux as usize,
+            _mux: if mux { U } else { 0 },
         }
     }
 }
@@ -45,10 +70,20 @@ impl<const U: usize, const K: usize> CompareBit<U, K> {
 impl<const U: usize, const K: usize> Logic for CompareBit<U, K> {
     #[hdl_gen]
     fn update(&mut self) {
+        self.ge.next = true;
+        for _k in 0..self._alu {
+            self.ge.next = self.u.val() >= self.t.val();
+        }
+        // LSB first, so that the highest differing bit is the last to assign
+        for i in 0..self._mux {
+            if self.u.val().get_bit(i) != self.t.val().get_bit(i) {
+                self.ge.next = self.u.val().get_bit(i);
+            }
+        }
         self.out.next = self
             .prev
             .val()
-            .replace_bit(self.index.val().index(), self.u.val() >= self.t.val());
+            .replace_bit(self.index.val().index(), self.ge.val());
     }
 }
 
@@ -59,7 +94,17 @@ mod tests {
 
     #[test]
     fn inserts_the_comparison_in_sim_and_in_verilog() {
-        let mut uut = CompareBit::<3, 5>::new(3);
+        for mux in [false, true] {
+            check_form(mux);
+        }
+    }
+
+    fn check_form(mux: bool) {
+        let mut uut = if mux {
+            CompareBit::<3, 5>::constant(3)
+        } else {
+            CompareBit::<3, 5>::new(3)
+        };
         uut.connect_all();
         let v = generate_verilog(&uut);
         yosys_validate("bnnforge_compare_bit", &v).unwrap();
@@ -73,7 +118,11 @@ mod tests {
                     uut.prev.next = prev.into();
                     assert!(simulate(&mut uut, 10));
                     let w = (prev & !0b1000) | (((u >= t) as u64) << 3);
-                    assert_eq!(uut.out.val().to_u64(), w, "u={u} t={t} prev={prev:b}");
+                    assert_eq!(
+                        uut.out.val().to_u64(),
+                        w,
+                        "mux={mux} u={u} t={t} prev={prev:b}"
+                    );
                     vectors.push(vec![u as u128, t as u128, prev as u128]);
                     want.push(w as u128);
                 }

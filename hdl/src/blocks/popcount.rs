@@ -198,6 +198,13 @@ pub const PIPE_LATENCY: u64 = 2;
 /// a 16-bit one 4·3 + 5 = 17. A narrow tree (N ≤ 4) still has both registers, as a
 /// delay, so the latency does not depend on N.
 ///
+/// [`PopcountPipe::late`] moves the registers to after level 4 and after the root (the
+/// count), the same latency: ABC then maps levels 1–4 with the XOR in front as one
+/// network, 28 LUT4 fewer for 49 lanes (the tree with its XOR: 150 → 122; a PE of TFC's
+/// fc0 with its weight ROM and threshold: 222 → 195), but a stage of four adder levels:
+/// on an UP5K a model of such a PE alone reaches 43 MHz instead of 61 (nextpnr 0.4, seed
+/// 1). For the widest engines only ([`crate::engines::mvtu::LATE_CUT_LANES`]).
+///
 /// Ports: `clock`; `bits` (in, `Bits<N>`); `count` (out, `Bits<W>`).
 /// Parameters as [`PopcountTree`]: 1 ≤ N ≤ 128, W = clog2(N + 1).
 #[derive(LogicBlock)]
@@ -214,17 +221,40 @@ pub struct PopcountPipe<const N: usize, const W: usize> {
     lv5: Vec<AdderNode<W>>,
     lv6: Vec<AdderNode<W>>,
     lv7: Vec<AdderNode<W>>,
+    // the count registered (late form only)
+    r7: Vec<DFF<Bits<W>>>,
     _pairs: [usize; LEVELS + 1],
     _pass: [usize; LEVELS + 1],
     _leaf: [usize; 4],
-    // nodes of levels 2 and 4 (the registers)
+    // registers after level 2 (early form; 0 in the late form)
     _n2: usize,
+    // level 3 from r2 (early) or straight from level 2 (late): pairs and pass nodes,
+    // each 0 in the other form
+    _p3r: usize,
+    _s3r: usize,
+    _p3w: usize,
+    _s3w: usize,
     _n4: usize,
+    // count from level 7 (early: 1) or from r7 (late: 1)
+    _ow: usize,
+    _or: usize,
 }
 
 impl<const N: usize, const W: usize> PopcountPipe<N, W> {
-    /// Build the pipelined tree; panics unless `1 ≤ N ≤ 128` and `W == clog2(N + 1)`.
+    /// Build the pipelined tree, registered after levels 2 and 4; panics unless
+    /// `1 ≤ N ≤ 128` and `W == clog2(N + 1)`.
     pub fn new() -> Self {
+        Self::with(false)
+    }
+
+    /// The same tree registered after level 4 and after the root (see the type's
+    /// documentation).
+    pub fn late() -> Self {
+        Self::with(true)
+    }
+
+    /// [`PopcountPipe::late`] when `late`, else [`PopcountPipe::new`].
+    pub fn with(late: bool) -> Self {
         let t = PopcountTree::<N, W>::new();
         let mut nodes = [0; LEVELS + 1];
         for l in 1..=LEVELS {
@@ -238,18 +268,25 @@ impl<const N: usize, const W: usize> PopcountPipe<N, W> {
             count: Default::default(),
             lv1: level(1),
             lv2: level(2),
-            r2: regs(2),
+            r2: if late { vec![] } else { regs(2) },
             lv3: level(3),
             lv4: level(4),
             r4: regs(4),
             lv5: level(5),
             lv6: level(6),
             lv7: level(7),
+            r7: if late { regs(7) } else { vec![] },
             _pairs: t._pairs,
             _pass: t._pass,
             _leaf: t._leaf,
-            _n2: nodes[2],
+            _n2: if late { 0 } else { nodes[2] },
+            _p3r: if late { 0 } else { t._pairs[3] },
+            _s3r: if late { 0 } else { t._pass[3] },
+            _p3w: if late { t._pairs[3] } else { 0 },
+            _s3w: if late { t._pass[3] } else { 0 },
             _n4: nodes[4],
+            _ow: !late as usize,
+            _or: late as usize,
         }
     }
 }
@@ -302,12 +339,20 @@ impl<const N: usize, const W: usize> Logic for PopcountPipe<N, W> {
             self.r2[k].clock.next = self.clock.val();
             self.r2[k].d.next = self.lv2[k].s.val();
         }
-        for k in 0..self._pairs[3] {
+        for k in 0..self._p3r {
             self.lv3[k].a.next = self.r2[2 * k].q.val();
             self.lv3[k].b.next = self.r2[2 * k + 1].q.val();
         }
-        for k in 0..self._pass[3] {
+        for k in 0..self._s3r {
             self.lv3[k].a.next = self.r2[k].q.val();
+            self.lv3[k].b.next = 0.into();
+        }
+        for k in 0..self._p3w {
+            self.lv3[k].a.next = self.lv2[2 * k].s.val();
+            self.lv3[k].b.next = self.lv2[2 * k + 1].s.val();
+        }
+        for k in 0..self._s3w {
+            self.lv3[k].a.next = self.lv2[k].s.val();
             self.lv3[k].b.next = 0.into();
         }
         for k in 0..self._pairs[4] {
@@ -347,7 +392,14 @@ impl<const N: usize, const W: usize> Logic for PopcountPipe<N, W> {
             self.lv7[k].a.next = self.lv6[k].s.val();
             self.lv7[k].b.next = 0.into();
         }
-        self.count.next = self.lv7[0].s.val();
+        for k in 0..self._ow {
+            self.count.next = self.lv7[k].s.val();
+        }
+        for k in 0..self._or {
+            self.r7[k].clock.next = self.clock.val();
+            self.r7[k].d.next = self.lv7[k].s.val();
+            self.count.next = self.r7[k].q.val();
+        }
     }
 }
 
@@ -438,7 +490,16 @@ mod tests {
     /// The pipelined tree, fed a new word every cycle, answers each PIPE_LATENCY
     /// cycles later.
     fn pipe_sweep<const N: usize, const W: usize>(rng: &mut impl Rng, trials: usize) {
-        let mut uut = PopcountPipe::<N, W>::new();
+        pipe_sweep_form::<N, W>(rng, trials, false);
+        pipe_sweep_form::<N, W>(rng, trials, true);
+    }
+
+    fn pipe_sweep_form<const N: usize, const W: usize>(
+        rng: &mut impl Rng,
+        trials: usize,
+        late: bool,
+    ) {
+        let mut uut = PopcountPipe::<N, W>::with(late);
         uut.connect_all();
         let mask = if N >= 64 { u64::MAX } else { (1u64 << N) - 1 };
         let xs: Vec<u64> = [0, mask]
@@ -470,7 +531,7 @@ mod tests {
             assert_eq!(
                 got[k + PIPE_LATENCY as usize - 1],
                 want,
-                "PopcountPipe<{N}> bits={x:#x}"
+                "PopcountPipe<{N}> (late: {late}) bits={x:#x}"
             );
         }
     }
@@ -492,6 +553,17 @@ mod tests {
         // 16 level-2 nodes of 3 bits and 4 level-4 nodes of 5 bits, and 3 bits more
         // that yosys 0.23 keeps here (measured 71; 69 inside an MvuPe)
         assert!(s.dff <= 71, "PopcountPipe<64, 7> costs {s}");
+        // late form: 4 level-4 nodes of 5 bits and the 7-bit count; fewer LUT4s (ABC
+        // maps the first four levels as one network)
+        let mut late = PopcountPipe::<64, 7>::late();
+        late.connect_all();
+        let l = ice40_stats("popcount_pipe64_late", &generate_verilog(&late), "top").unwrap();
+        println!("PopcountPipe<64, 7>::late on synth_ice40: {l}");
+        assert!(
+            l.dff <= 4 * 5 + 7 + 3,
+            "PopcountPipe<64, 7>::late costs {l}"
+        );
+        assert!(l.lut4 < s.lut4, "late {l} against early {s}");
     }
 
     #[test]

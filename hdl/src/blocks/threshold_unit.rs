@@ -3,7 +3,8 @@
 //! with y ≥ `T[k]` (y ≤ `T[k]` when the channel's `flip` is set), as
 //! `bnnforge_model::kernels::threshold_count`; with B = 1, n is the output bit.
 //! Thresholds in K `SyncROM`s (block RAM when worthwhile), read data registered before
-//! the comparators. How flips and clamping stay exact: `hdl/DESIGN.md`, "Threshold unit".
+//! the comparators; with one channel the words are constants, compared by a mux chain
+//! that yosys folds ([`CompareBit::constant`]). How flips and clamping stay exact: `hdl/DESIGN.md`, "Threshold unit".
 //!
 //! Ports: `clock`; in `in_valid`, `ch: Bits<CA>` (< C), `y: Signed<Y>` (in [lo, hi]); out,
 //! registered, `out_valid` and `n: Bits<B>`.
@@ -135,7 +136,16 @@ impl<const Y: usize, const U: usize, const K: usize, const B: usize, const CA: u
             y2: Default::default(),
             v2: Default::default(),
             yu: Default::default(),
-            cmp: (0..K).map(CompareBit::new).collect(),
+            // one channel: each ROM holds one word, a constant after flattening
+            cmp: (0..K)
+                .map(|k| {
+                    if c == 1 {
+                        CompareBit::constant(k)
+                    } else {
+                        CompareBit::new(k)
+                    }
+                })
+                .collect(),
             tree: PopcountTree::new(),
             nreg: Default::default(),
             vout: Default::default(),

@@ -125,6 +125,26 @@ pub const FIFO_DEPTH: usize = 16;
 /// [`WMEM_LATENCY`](crate::blocks::weight_memory::WMEM_LATENCY)).
 pub const ISSUE_TO_PE: u64 = 2;
 
+/// Vector buffers of a matrix-vector engine of `nf` neuron folds of `sf` beats: 1 when
+/// the folds replay a vector of several beats, else 0 (SF = 1: the controller's input
+/// register holds the vector; NF = 1: nothing is replayed).
+pub fn vector_buffers(nf: usize, sf: usize) -> usize {
+    (nf > 1 && sf > 1) as usize
+}
+
+/// Lanes (PE·SIMD) from which an [`Mvtu`]'s PEs register their popcount late
+/// ([`PopcountPipe::late`](crate::blocks::popcount::PopcountPipe::late)): about 27 LUT4
+/// fewer per 49 lanes for a first PE stage of four adder levels instead of two (a model
+/// of such a PE alone on an UP5K: 43 MHz instead of 61). Only engines this wide, where those LUT4s are
+/// thousands: the shipped default designs stay below it (TFC fc0 64 lanes, LFC 64), a
+/// design folded to a few cycles a frame does not (TFC at 16 cycles: fc0 3136 lanes).
+pub const LATE_CUT_LANES: usize = 1024;
+
+/// Whether an [`Mvtu`] of `pe` PEs of `simd` lanes registers its popcounts late.
+pub fn late_cuts(pe: usize, simd: usize) -> bool {
+    pe * simd >= LATE_CUT_LANES
+}
+
 /// Cycles of a [`ThresholdUnit`] (y to n).
 pub const THRESHOLD_LATENCY: u64 = crate::blocks::threshold_unit::LATENCY;
 
@@ -337,6 +357,7 @@ pub fn stream_weights(net: &Network, i: usize) -> Vec<Vec<i8>> {
 ///
 /// ```text
 ///  in_data ─┬─► vbuf RAM[SF] ──────► x = nf==0 ? x1 : vbuf ──► x, pe_valid/first/last (stage 1)
+///           │   (no vbuf when SF = 1 or NF = 1: x = x1, which holds the vector)
 ///           └─[x1]────────────────►
 ///  sf, nf ─► waddr (issue; the weight memories answer in stage 1)
 ///  nf ─[nf1]─[nf2]─► ch_pre ─[nf3]─► ch          (the neuron fold of the PEs' results)
@@ -398,7 +419,8 @@ pub struct MvtuControl<
     fire: Signal<Local, Bit>,
     issue_last: Signal<Local, Bit>,
     pop: Signal<Local, Bit>,
-    vbuf: RAM<Bits<IW>, BA>,
+    // the vector buffer, when a vector is replayed beat by beat (NF > 1 and SF > 1)
+    vbuf: Vec<RAM<Bits<IW>, BA>>,
     v1: DFF<Bit>,
     first1: DFF<Bit>,
     last1: DFF<Bit>,
@@ -428,6 +450,8 @@ pub struct MvtuControl<
     drain_cycles: Constant<Bits<5>>,
     // loop bounds: the delay line's length, [k, k + 1) for ch_pre and for ch
     _d: usize,
+    // 1 with the vector buffer, else 0
+    _vb: usize,
     _pre: [usize; 2],
     _ch: [usize; 2],
 }
@@ -489,7 +513,9 @@ impl<const IW: usize, const WA: usize, const BA: usize, const CA: usize, const O
             fire: Default::default(),
             issue_last: Default::default(),
             pop: Default::default(),
-            vbuf: Default::default(),
+            vbuf: (0..vector_buffers(nf, sf))
+                .map(|_| Default::default())
+                .collect(),
             v1: Default::default(),
             first1: Default::default(),
             last1: Default::default(),
@@ -516,6 +542,7 @@ impl<const IW: usize, const WA: usize, const BA: usize, const CA: usize, const O
             // results of the non-resettable pipelines may reach the queue until then
             drain_cycles: Constant::new(reset_drain(pe_latency).into()),
             _d: d,
+            _vb: vector_buffers(nf, sf),
             _pre: [d - 2, d - 1],
             _ch: [d - 1, d],
         }
@@ -581,17 +608,26 @@ impl<const IW: usize, const WA: usize, const BA: usize, const CA: usize, const O
             }
         }
         self.waddr.next = self.wa.q.val();
-        self.vbuf.write_clock.next = self.clock.val();
-        self.vbuf.read_clock.next = self.clock.val();
-        self.vbuf.write_enable.next = self.fire.val() & !self.nf_nz.q.val();
-        self.vbuf.write_address.next = self.sf.q.val();
-        self.vbuf.write_data.next = self.in_data.val();
-        self.vbuf.read_address.next = self.sf.q.val();
+        for k in 0..self._vb {
+            self.vbuf[k].write_clock.next = self.clock.val();
+            self.vbuf[k].read_clock.next = self.clock.val();
+            self.vbuf[k].write_enable.next = self.fire.val() & !self.nf_nz.q.val();
+            self.vbuf[k].write_address.next = self.sf.q.val();
+            self.vbuf[k].write_data.next = self.in_data.val();
+            self.vbuf[k].read_address.next = self.sf.q.val();
+            self.x1.d.next = self.in_data.val();
+        }
+        // without a buffer x1 takes each beat from the input and holds it: the one
+        // vector beat replayed by every fold (SF = 1), or every beat once (NF = 1)
+        for _k in self._vb..1 {
+            if self.fire.val() & !self.nf_nz.q.val() {
+                self.x1.d.next = self.in_data.val();
+            }
+        }
         self.v1.d.next = self.fire.val();
         self.first1.d.next = self.sf.q.val() == 0;
         self.last1.d.next = self.sf_at_last.val();
         self.fromin1.d.next = !self.nf_nz.q.val();
-        self.x1.d.next = self.in_data.val();
         for k in 0..self._d {
             self.nfd[k].clock.next = self.clock.val();
         }
@@ -600,9 +636,11 @@ impl<const IW: usize, const WA: usize, const BA: usize, const CA: usize, const O
             self.nfd[k].d.next = self.nfd[k - 1].q.val();
         }
         // ---- stage 1: the beat from the input or the buffer, registered (stage 2)
-        self.x2.d.next = self.vbuf.read_data.val();
-        if self.fromin1.q.val() {
-            self.x2.d.next = self.x1.q.val();
+        self.x2.d.next = self.x1.q.val();
+        for k in 0..self._vb {
+            if !self.fromin1.q.val() {
+                self.x2.d.next = self.vbuf[k].read_data.val();
+            }
         }
         self.v2.d.next = self.v1.q.val();
         self.first2.d.next = self.first1.q.val();
@@ -1104,7 +1142,9 @@ impl<
         let nn = n as i64;
         MvtuParts {
             ctrl: MvtuControl::new(engine, nf, sf, PE_LATENCY),
-            pes: (0..pe).map(|_| MvuPe::new(n as u64, pad_flag)).collect(),
+            pes: (0..pe)
+                .map(|_| MvuPe::with_pipe(n as u64, pad_flag, late_cuts(pe, SIMD)))
+                .collect(),
             lanes: output_lanes(engine, output, bias, pe, -nn, nn),
             words: pe_weight_words(weights, pe, SIMD),
             pad: if pad_flag { [SIMD, SIMD + 1] } else { [0, 0] },
@@ -1686,9 +1726,10 @@ pub struct MacSpec {
 /// Mvtu LUT4: coefficients of [1, PE, lanes (weights ≥ 8 words), lanes (4 words), lanes
 /// (2 words), PE·A, weight ROM, threshold ROMs, RAMs]. The first two fitted on 6
 /// pipelined engines of TFC-W1A1 and `random-3` (about 36 LUT4 per PE: registered read
-/// enables, the lane's output muxes), the others on 671 engines.
+/// enables, the lane's output muxes), the others on 671 engines; PE·A less 0.7 since
+/// the accumulator loads n by set/reset (a 49-lane PE of TFC's fc0: 229 → 222 LUT4).
 const MVTU_LUT: [f64; 9] = [
-    23.600, 36.200, 2.896, 2.322, 1.122, 1.598, 0.862, 0.675, 1.338,
+    23.600, 36.200, 2.896, 2.322, 1.122, 0.898, 0.862, 0.675, 1.338,
 ];
 /// Mvtu DFF: coefficients of [1, PE·A, PE·clog2(SIMD+1), ROMs, RAMs, IW+OW, PE·K·U,
 /// PE·(SIMD + popcount pipeline bits)]: each PE registers its weight word, its popcount
@@ -1698,11 +1739,26 @@ const MVTU_DFF: [f64; 8] = [78.718, 2.769, 1.195, 0.000, 0.939, 1.725, 1.432, 1.
 
 /// Flip-flops of a [`PopcountPipe`](crate::blocks::popcount::PopcountPipe) of `n` bits
 /// after yosys: level-2 nodes of min(3, W) bits and level-4 nodes of min(5, W) bits
-/// (W = clog2(n + 1)).
-pub fn popcount_pipe_dff(n: usize) -> usize {
+/// (W = clog2(n + 1)); registered `late`, level-4 nodes and the W-bit count.
+pub fn popcount_pipe_dff(n: usize, late: bool) -> usize {
     let w = crate::bits_to_hold(n as u64);
-    n.div_ceil(4) * w.min(3) + n.div_ceil(16) * w.min(5)
+    let lv4 = n.div_ceil(16) * w.min(5);
+    if late {
+        lv4 + w
+    } else {
+        n.div_ceil(4) * w.min(3) + lv4
+    }
 }
+
+/// LUT4s per lane that a late-registered popcount saves ([`late_cuts`]; measured on TFC's
+/// fc0 at 16 cycles, 64 PEs of 49 lanes: about 1640 LUT4).
+const LATE_CUT_LUT_PER_LANE: f64 = 0.52;
+
+/// LUT4s a comparator with a constant threshold saves against the carry chain
+/// ([`CompareBit::constant`](crate::blocks::compare_bit::CompareBit::constant)): the
+/// threshold units of a matrix-vector engine with one neuron fold (measured in a PE's
+/// lane of TFC's fc0: 14 for a 12-bit y, 13 per PE over the whole engine).
+pub const CONST_COMPARE_LUT: f64 = 13.0;
 
 impl MacSpec {
     /// The engine of MAC layer `layer` of `net` with `threshold` fused, at `fold`,
@@ -1770,13 +1826,14 @@ impl MacSpec {
         let last = (first + (beats - 1) * sf).max(input.last + after_vector);
         Span { first, last, beats }
     }
-    /// Weights, thresholds (or biases) and the replay buffer.
+    /// Weights, thresholds (or biases) and the replay buffer ([`vector_buffers`]).
     pub fn memory_bits(&self) -> u64 {
         let out_words = match self.threshold {
             Some(_) => self.threshold_words * self.g.u,
             None => self.out * self.g.ob,
         };
-        (self.out * self.n + out_words + self.sf() * self.in_width) as u64
+        let buffer = vector_buffers(self.nf(), self.sf()) * self.sf() * self.in_width;
+        (self.out * self.n + out_words + buffer) as u64
     }
     /// Per PE its weights (a deep ROM in logic split into banks of 64 words); the input
     /// replay buffer; the result queue; the thresholds and flip bits (or the biases).
@@ -1790,7 +1847,7 @@ impl MacSpec {
         };
         let mut v = vec![
             weights.holding(Role::Weights),
-            Memory::ram(m.iw, 1 << m.ba),
+            Memory::ram(m.iw, 1 << m.ba).times(vector_buffers(self.nf(), self.sf())),
             Memory::ram(m.ow, FIFO_DEPTH).times(queue_copies(m.ow)),
         ];
         if self.threshold.is_some() {
@@ -1839,6 +1896,13 @@ impl MacSpec {
             0.0
         };
         let fl = [1.0, pe, deep, four, two, pa, romw, thr.0, other.0];
+        // one neuron fold: each threshold unit compares with a constant (measured with
+        // one threshold; the formula has no term per threshold to correct beyond)
+        let constant = if self.threshold.is_some() && self.out == self.pe && m.k == 1 {
+            CONST_COMPARE_LUT * pe
+        } else {
+            0.0
+        };
         let fd = [
             1.0,
             pa,
@@ -1849,7 +1913,13 @@ impl MacSpec {
             kthr,
             pe * (m.simd + pipe) as f64,
         ];
-        (dot(lut, &fl), dot(dff, &fd))
+        // no vector buffer: no mux between it and the input register
+        let direct = if vector_buffers(self.nf(), self.sf()) == 0 {
+            m.iw as f64
+        } else {
+            0.0
+        };
+        (dot(lut, &fl) - constant - direct, dot(dff, &fd))
     }
     /// The model tensor the engine writes: the fused threshold's, else the layer's.
     pub fn carries(&self) -> Carries {
@@ -1917,8 +1987,15 @@ impl EngineSpec for MvtuSpec {
         self.0.memories()
     }
     fn logic(&self, ms: &[Memory], _io: f64) -> Formula {
-        self.0
-            .logic(&MVTU_LUT, &MVTU_DFF, ms, popcount_pipe_dff(self.0.g.simd))
+        let late = late_cuts(self.0.pe, self.0.g.simd);
+        let (lut, dff) = self.0.logic(
+            &MVTU_LUT,
+            &MVTU_DFF,
+            ms,
+            popcount_pipe_dff(self.0.g.simd, late),
+        );
+        let lanes = (self.0.pe * self.0.g.simd) as f64;
+        (lut - late as u8 as f64 * LATE_CUT_LUT_PER_LANE * lanes, dff)
     }
     fn acc_bits(&self) -> Option<usize> {
         Some(self.0.g.a)
@@ -2133,12 +2210,12 @@ mod tests {
         // dense on a map [4, 3, 3] (columns permuted to HWC) → 6, PE 3, SIMD 4, raw + bias
         let c = case(r, Shape::map(4, 3, 3), 6, None, Some(20), None, 3);
         run::<4, 4, 3, 6, 7, 5, 4, 1, 8, 1, 1, 7, 21>(r, &c, true);
-        // dense 64 → 4, PE 4 (NF 1), SIMD 16, 2-bit thresholds
+        // dense 64 → 4, PE 4 (NF 1: no vector buffer), SIMD 16, 2-bit thresholds
         let c = case(r, Shape::vector(64), 4, None, Some(3), Some(2), 4);
-        run::<16, 16, 5, 7, 8, 2, 2, 1, 9, 3, 2, 2, 8>(r, &c, false);
-        // SF 1: dense 8 → 16, PE 2, SIMD 8 (every beat ends a vector)
+        run::<16, 16, 5, 7, 8, 2, 2, 1, 9, 3, 2, 2, 8>(r, &c, true);
+        // SF 1: dense 8 → 16, PE 2, SIMD 8 (every beat ends a vector; x1 holds it)
         let c = case(r, Shape::vector(8), 16, None, None, Some(1), 4);
-        run::<8, 8, 4, 4, 5, 3, 1, 3, 6, 1, 1, 1, 2>(r, &c, false);
+        run::<8, 8, 4, 4, 5, 3, 1, 3, 6, 1, 1, 1, 2>(r, &c, true);
         // conv [4, 5, 5] k3 s1 p1 pad 0 (padding flag) → 4, PE 2, SIMD 4, thresholds
         let c = case(
             r,
