@@ -296,15 +296,7 @@ impl Design {
                 .get_mut(i)
                 .ok_or_else(|| format!("engine {i} does not exist"))?;
             match &mut e.kind {
-                EngineKind::Mvtu(m)
-                    if m.0.pe <= 16
-                        && crate::engines::mvtu_spram::fits_spram(
-                            m.0.g.simd,
-                            m.0.nf() * m.0.sf(),
-                        ) =>
-                {
-                    m.0.spram = true
-                }
+                EngineKind::Mvtu(m) if m.0.fits_spram() => m.0.spram = true,
                 _ => {
                     return Err(format!(
                         "engine {i} ({}) cannot keep its weights in SPRAM",
@@ -333,10 +325,7 @@ impl Design {
                 continue;
             };
             let m = &m.0;
-            if m.spram
-                || m.pe > 16
-                || !crate::engines::mvtu_spram::fits_spram(m.g.simd, m.nf() * m.sf())
-            {
+            if m.spram || !m.fits_spram() {
                 continue;
             }
             let before = crate::compile::resources::engine_cost(self, e);

@@ -1794,6 +1794,11 @@ impl MacSpec {
     pub fn nf(&self) -> usize {
         self.out / self.pe
     }
+    /// Whether its weights can go in SPRAM, one per PE
+    /// ([`fits_spram`](crate::engines::mvtu_spram::fits_spram)).
+    pub fn fits_spram(&self) -> bool {
+        crate::engines::mvtu_spram::fits_spram(self.pe, self.g.simd, self.nf() * self.sf())
+    }
     /// Synapse folds, n / SIMD.
     pub fn sf(&self) -> usize {
         self.n / self.g.simd

@@ -30,9 +30,11 @@ use rust_hdl::prelude::*;
 /// The Rust path of [`emit`], for the engine program.
 pub const EMITTER: &str = concat!(module_path!(), "::emit");
 
-/// Whether a PE's weight memory of `simd`-bit words, `words` deep, fits one SPRAM.
-pub fn fits_spram(simd: usize, words: usize) -> bool {
-    (1..=SPRAM_BITS).contains(&simd) && (1..=SPRAM_WORDS).contains(&words)
+/// Whether an engine of `pe` PEs can keep its weights in SPRAM, one per PE: each PE's
+/// memory of `simd`-bit words, `words` deep, fits one SPRAM, and PE ≤ 16 (the load
+/// select).
+pub fn fits_spram(pe: usize, simd: usize, words: usize) -> bool {
+    (1..=16).contains(&pe) && (1..=SPRAM_BITS).contains(&simd) && (1..=SPRAM_WORDS).contains(&words)
 }
 
 /// The load port's words of the engine of MAC layer `layer` of `net` at `pe` × `simd`:
@@ -115,7 +117,7 @@ impl<
         let p = MvtuParts::new("MvtuSpram", weights, bias, output, pixels);
         let (pe, depth) = (p.info.pe, p.info.nf * p.info.sf);
         assert!(
-            fits_spram(SIMD, depth) && pe <= 16,
+            fits_spram(pe, SIMD, depth),
             "MvtuSpram: SIMD {SIMD} × {depth} words a PE, PE {pe}: not one SPRAM a PE \
              (SIMD ≤ {SPRAM_BITS}, ≤ {SPRAM_WORDS} words, PE ≤ 16)"
         );
