@@ -685,23 +685,17 @@ fn operand<'a>(input: &'a Act, acts: &'a [Option<Act>], src: Src) -> &'a Act {
 
 /// `out[o] = n − 2·popcount(x XOR w_o) + bias[o]`: a binary dense layer.
 fn dense_bin(n: i64, x: &[u64], w: &PackedRows, bias: &[i64], out: &mut [i64]) {
-    // the popcounts of a few hundred rows at a time, on the stack
-    let mut d = [0u32; 256];
-    for (c, (o, b)) in out
-        .chunks_mut(d.len())
-        .zip(bias.chunks(d.len()))
-        .enumerate()
-    {
-        let d = &mut d[..o.len()];
-        w.xor_popcount_from(x, c * 256, d);
+    // the popcounts of 256 rows at a time, on the stack
+    w.xor_popcount_chunks(x, |first, d| {
+        let (o, b) = (&mut out[first..][..d.len()], &bias[first..][..d.len()]);
         #[cfg(target_arch = "x86_64")]
         if crate::simd::Path::Avx2.available() {
             // SAFETY: `dense_out_avx2` needs AVX2, which the CPU has (checked above)
             unsafe { dense_out_avx2(n, d, b, o) };
-            continue;
+            return;
         }
         dense_out(n, d, b, o);
-    }
+    });
 }
 
 /// `o[i] = n − 2·d[i] + b[i]`.

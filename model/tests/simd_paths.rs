@@ -109,6 +109,146 @@ fn kernel_paths_agree_on_every_length() {
     }
 }
 
+/// Layouts of 256 rows and more, which the AVX2 path stores transposed in blocks of
+/// 256 rows (the rest of the rows in its other layout): row counts around whole blocks;
+/// row lengths across the three plane counts of its bit-sliced sums (up to 7 words, up
+/// to 31, more) and the 16-word dense rows; `x` all zeros, all ones, with exactly half
+/// its bits set (where the path switches from summing the columns of x's ones to those
+/// of its zeros) or one more or one fewer, and random; rows equal to `x`, its complement
+/// (every count 0 or the row length) and random. Every row range is checked against
+/// `count_ones`, through `xor_popcount`, `xor_popcount_from` and `xor_popcount_chunks`.
+#[test]
+fn kernel_paths_agree_on_transposed_blocks() {
+    let seed = test_seed("kernel_paths_agree_on_transposed_blocks", clock_seed());
+    let mut rng = seeded(seed);
+    let paths = paths();
+    let shapes = [
+        (256, 1),
+        (300, 2),
+        (511, 3),
+        (257, 4),
+        (512, 7),
+        (256, 8),
+        (513, 9),
+        (1024, 16),
+        (600, 16),
+        (256, 17),
+        (290, 31),
+        (256, 32),
+        (260, 33),
+        (256, 70),
+    ];
+    for (case, &(rows, words)) in shapes.iter().enumerate() {
+        let columns = 64 * words;
+        // x: bits set at `ones` random columns, or random words
+        let with_ones = |rng: &mut SeededRng, ones: usize| {
+            let mut order: Vec<usize> = (0..columns).collect();
+            for i in 0..ones {
+                let j = rng.gen_range(i..columns);
+                order.swap(i, j);
+            }
+            let mut x = vec![0u64; words];
+            for &c in &order[..ones] {
+                x[c / 64] |= 1 << (c % 64);
+            }
+            x
+        };
+        let half = columns / 2;
+        let xs = [
+            vec![0; words],
+            vec![u64::MAX; words],
+            with_ones(&mut rng, half),
+            with_ones(&mut rng, half - 1),
+            with_ones(&mut rng, half + 1),
+            (0..words).map(|_| word(&mut rng)).collect(),
+        ];
+        for (k, x) in xs.iter().enumerate() {
+            // rows: random, x itself, its complement, and a run of each in between
+            let w: Vec<u64> = (0..rows * words)
+                .map(|i| match (i / words) % 7 {
+                    0 => x[i % words],
+                    1 | 2 => !x[i % words],
+                    _ => word(&mut rng),
+                })
+                .collect();
+            let what = format!("seed {seed}, case {case}, x {k}: {rows} rows of {words} words");
+            check_rows(&paths, &w, x, &what);
+            check_ranges(&paths, &w, x, &what);
+        }
+    }
+}
+
+/// The longest rows the transposed layout takes (1023 words: sums and counts up to
+/// 65472 in 16 planes), against rows that are x's complement (the largest counts) and
+/// equal to it.
+#[test]
+fn kernel_paths_agree_on_longest_transposed_rows() {
+    let seed = test_seed(
+        "kernel_paths_agree_on_longest_transposed_rows",
+        clock_seed(),
+    );
+    let mut rng = seeded(seed);
+    let paths = paths();
+    for words in [1023, 1024] {
+        let x: Vec<u64> = (0..words)
+            .map(|i| if i % 3 == 0 { u64::MAX } else { word(&mut rng) })
+            .collect();
+        let w: Vec<u64> = (0..256 * words)
+            .map(|i| match (i / words) % 3 {
+                0 => !x[i % words],
+                1 => x[i % words],
+                _ => word(&mut rng),
+            })
+            .collect();
+        let what = format!("seed {seed}: 256 rows of {words} words");
+        check_rows(&paths, &w, &x, &what);
+        check_ranges(&paths, &w, &x, &what);
+    }
+}
+
+/// Every path's XOR-popcount of rows `first..first + n` for starts and lengths around
+/// the 256-row blocks, and of all rows through `xor_popcount_chunks`, against
+/// `count_ones`.
+fn check_ranges(paths: &[Path], w: &[u64], x: &[u64], what: &str) {
+    let words = x.len();
+    let want: Vec<u32> = w
+        .chunks_exact(words)
+        .map(|r| r.iter().zip(x).map(|(a, b)| (a ^ b).count_ones()).sum())
+        .collect();
+    let rows = want.len();
+    for &path in paths {
+        let packed = PackedRows::new(w.to_vec(), words, path);
+        for first in [0, 1, 31, 255, 256, 257, 300, 511, 512, rows - 1] {
+            for n in [1, 2, 33, 255, 256, 257, 512, rows] {
+                if first + n > rows {
+                    continue;
+                }
+                let mut got = vec![u32::MAX; n];
+                packed.xor_popcount_from(x, first, &mut got);
+                assert_eq!(
+                    got,
+                    want[first..first + n],
+                    "{what}: rows {first}..+{n}, {path:?}"
+                );
+            }
+        }
+        let mut got = vec![u32::MAX; rows];
+        let mut next = 0;
+        packed.xor_popcount_chunks(x, |first, d| {
+            assert_eq!(first, next, "{what}: chunks in order, {path:?}");
+            assert!(
+                !d.is_empty() && d.len() <= 256,
+                "{what}: chunk of {}",
+                d.len()
+            );
+            got[first..first + d.len()].copy_from_slice(d);
+            next = first + d.len();
+        });
+        assert_eq!(next, rows, "{what}: chunks cover every row, {path:?}");
+        assert_eq!(got, want, "{what}: xor_popcount_chunks {path:?}");
+    }
+}
+
 /// Every path's XOR-popcount of each row of `w` (rows as long as `x`) with `x`, through
 /// `PackedRows` (all rows, and the rows from each of the first few on, which start the
 /// AVX2 path's 4-row groups at another row) and `xor_popcount_rows`, equals
