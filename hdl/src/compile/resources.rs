@@ -544,26 +544,21 @@ pub fn engine_cost_on(d: &Design, e: &Engine, family: Family) -> Cost {
             let lanes = (e.fold.pe * e.fold.simd) as f64;
             let adders =
                 (e.fold.pe * e.fold.simd.saturating_sub(1) * e.acc_bits.unwrap_or(0)) as f64;
-            // One neuron fold: each PE compares with its own channel's thresholds every
-            // cycle, constants that yosys folds into LUTs rather than carry chains, and
-            // holds none in flip-flops (the iCE40 DFF formula holds several thresholds of
-            // a channel there, a single one not). Random 18's matrix unit of 61 PEs of 7
-            // thresholds of 9 bits: 3,594 LUT4 places and 2,498 FF, estimated 10,164 and
-            // 5,520 without this.
-            let (constant, several) = match &e.kind {
-                EngineKind::Mvtu(s) => (s.0.nf() == 1, s.0.g.k > 1),
-                EngineKind::MvtuInt(s) => (s.0.nf() == 1, s.0.g.k > 1),
-                _ => (false, false),
-            };
+            // Comparators of one channel each compare with constants, which yosys folds
+            // into LUTs rather than carry chains, and hold none in flip-flops (the iCE40
+            // DFF formulas hold several thresholds of a channel there, a single one not).
+            // Random 18's matrix unit of 61 PEs of 7 thresholds of 9 bits: 3,594 LUT4
+            // places and 2,498 FF, estimated 10,164 and 5,520 without this.
+            let constant = e.kind.spec().constant_thresholds();
             let threshold_bits: usize = ms
                 .iter()
                 .filter(|m| m.role == Role::Thresholds && m.width > 1)
                 .map(|m| m.width * m.count)
                 .sum();
-            let (compared, held) = match (constant, several) {
-                (true, true) => (0, threshold_bits as f64),
-                (true, false) => (0, 0.0),
-                _ => (threshold_bits, 0.0),
+            let (compared, held) = match constant {
+                Some(k) if k > 1 => (0, threshold_bits as f64),
+                Some(_) => (0, 0.0),
+                None => (threshold_bits, 0.0),
             };
             let mux: u64 = ms.iter().map(ecp5_ebr_mux).sum();
             let (x0, x1) = if k.split {

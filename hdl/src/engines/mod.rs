@@ -128,6 +128,12 @@ pub trait EngineSpec: std::fmt::Debug {
     fn acc_bits(&self) -> Option<usize> {
         None
     }
+    /// Thresholds (levels) a comparator holds when each compares with one channel's
+    /// thresholds only, so they are constants in the logic: a matrix unit of one neuron
+    /// fold, a threshold engine whose lanes each keep one channel. `None` otherwise.
+    fn constant_thresholds(&self) -> Option<usize> {
+        None
+    }
     /// What the output stream carries.
     fn carries(&self) -> Carries;
 }

@@ -1794,6 +1794,10 @@ impl MacSpec {
     pub fn nf(&self) -> usize {
         self.out / self.pe
     }
+    /// See [`EngineSpec::constant_thresholds`].
+    pub fn constant_thresholds(&self) -> Option<usize> {
+        (self.threshold.is_some() && self.nf() == 1).then_some(self.g.k)
+    }
     /// Whether its weights can go in SPRAM, one per PE
     /// ([`fits_spram`](crate::engines::mvtu_spram::fits_spram)).
     pub fn fits_spram(&self) -> bool {
@@ -2004,6 +2008,9 @@ impl EngineSpec for MvtuSpec {
     }
     fn acc_bits(&self) -> Option<usize> {
         Some(self.0.g.a)
+    }
+    fn constant_thresholds(&self) -> Option<usize> {
+        self.0.constant_thresholds()
     }
     fn carries(&self) -> Carries {
         self.0.carries()

@@ -566,6 +566,9 @@ impl EngineSpec for MvtuIntSpec {
     fn acc_bits(&self) -> Option<usize> {
         Some(self.0.g.a)
     }
+    fn constant_thresholds(&self) -> Option<usize> {
+        self.0.constant_thresholds()
+    }
     fn carries(&self) -> Carries {
         self.0.carries()
     }

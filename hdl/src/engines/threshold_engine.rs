@@ -560,6 +560,9 @@ impl EngineSpec for ThresholdSpec {
             dot(&THRESHOLD_DFF, &[1.0, cmp, thr.1, q.1]),
         )
     }
+    fn constant_thresholds(&self) -> Option<usize> {
+        (channel_period(self.channels, self.lanes) == 1).then_some((1 << self.bits) - 1)
+    }
     fn carries(&self) -> Carries {
         Carries::Layer(self.layer)
     }
