@@ -443,9 +443,10 @@ fn logic(d: &Design, e: &Engine, family: Family) -> Formula {
 /// LUT4 = `l`·(x₀, x₁, PE·SIMD, 1, C, M, PE·(SIMD − 1)·A) and
 /// FF = `f`·(iCE40 DFF formula, the DFF formula with the memories mapped by the ECP5
 /// rule, PE·SIMD, 1, M), where C is the bits compared against thresholds per cycle
-/// (`Role::Thresholds` memories wider than a bit, of more than one neuron fold: carry
-/// chains on ECP5), M the inputs
-/// of the read multiplexers behind memories in EBR ([`ecp5_ebr_mux`]) and A the
+/// (`Role::Thresholds` memories wider than a bit, unless they are constants,
+/// [`EngineSpec::constant_thresholds`](crate::engines::EngineSpec::constant_thresholds):
+/// carry chains on ECP5), M the inputs of the read multiplexers behind memories in EBR
+/// ([`ecp5_ebr_mux`]) and A the
 /// accumulator bits. For the kinds with memories (`split`) (x₀, x₁) are (the iCE40 LUT4
 /// formula less its memories' iCE40 logic, its memories' ECP5 logic), as their memories
 /// land elsewhere on ECP5 than on iCE40 (weights and thresholds of a few kbit in logic

@@ -1907,7 +1907,7 @@ impl MacSpec {
         let fl = [1.0, pe, deep, four, two, pa, romw, thr.0, other.0];
         // one neuron fold: each threshold unit compares with a constant (measured with
         // one threshold; the formula has no term per threshold to correct beyond)
-        let constant = if self.threshold.is_some() && self.out == self.pe && m.k == 1 {
+        let constant = if self.constant_thresholds() == Some(1) {
             CONST_COMPARE_LUT * pe
         } else {
             0.0

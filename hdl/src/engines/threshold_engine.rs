@@ -549,7 +549,7 @@ impl EngineSpec for ThresholdSpec {
         let cmp = (self.lanes * ((1 << self.bits) - 1) * (self.y() + 1)) as f64;
         // constant thresholds (measured with one per lane): the compare folds, and
         // yosys drops the registers that held the threshold words
-        let one = channel_period(self.channels, self.lanes) == 1 && self.bits == 1;
+        let one = self.constant_thresholds() == Some(1);
         let (constant, cmp) = if one {
             (CONST_COMPARE_LUT * self.lanes as f64, 0.0)
         } else {
