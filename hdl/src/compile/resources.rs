@@ -453,7 +453,7 @@ fn logic(d: &Design, e: &Engine, family: Family) -> Formula {
 /// where iCE40 has block RAM); for the others (the iCE40 LUT4 formula, 6·LUT-RAMs).
 /// Per engine kind, fitted by non-negative least squares to `synth_ecp5` of TFC-W1A1,
 /// LFC-W1A1 (default and `--device ulx3s-85f`) and random networks 0–11 (`bnnforge
-/// random --seed n`): 471 engines (weights 1/value^¾), each its cells in the design
+/// random --seed n`): 295 engines (weights 1/value^¾), each its cells in the design
 /// synthesised with the engines kept as modules, and the 15 whole designs synthesised
 /// flattened as `bnnforge synth` does (each a row of weight 50 on its relative error).
 /// Flattening takes 0–18 % of a design's LUT4 (cross-engine logic); an engine's row
