@@ -14,7 +14,7 @@
 //! Latency: 0 (combinational); `PopcountPipe`: [`PIPE_LATENCY`] (2).
 
 use crate::bits_to_hold;
-use crate::blocks::adder_node::AdderNode;
+use crate::blocks::adder_node::{AdderNode, SumNode};
 use rust_hdl::prelude::*;
 
 /// Number of adder levels the block always has; bounds `N` to `2^LEVELS`.
@@ -212,6 +212,7 @@ pub struct PopcountPipe<const N: usize, const W: usize> {
     pub clock: Signal<In, Clock>,
     pub bits: Signal<In, Bits<N>>,
     pub count: Signal<Out, Bits<W>>,
+    // the early form: W-bit nodes (empty in the late form)
     lv1: Vec<AdderNode<W>>,
     lv2: Vec<AdderNode<W>>,
     r2: Vec<DFF<Bits<W>>>,
@@ -221,23 +222,37 @@ pub struct PopcountPipe<const N: usize, const W: usize> {
     lv5: Vec<AdderNode<W>>,
     lv6: Vec<AdderNode<W>>,
     lv7: Vec<AdderNode<W>>,
-    // the count registered (late form only)
-    r7: Vec<DFF<Bits<W>>>,
+    // the late form: nodes of exact width (level l sums l-bit operands into l + 1
+    // bits, the root into W), empty in the early form
+    x1: Vec<SumNode<1, 2>>,
+    x2: Vec<SumNode<2, 3>>,
+    x3: Vec<SumNode<3, 4>>,
+    x4: Vec<SumNode<4, 5>>,
+    x4r: Vec<DFF<Bits<5>>>,
+    x5: Vec<SumNode<5, 6>>,
+    x6: Vec<SumNode<6, 7>>,
+    x7: Vec<SumNode<7, W>>,
+    x7r: Vec<DFF<Bits<W>>>,
+    // loop bounds of the early form (all 0 in the late form) and of the late form
     _pairs: [usize; LEVELS + 1],
     _pass: [usize; LEVELS + 1],
     _leaf: [usize; 4],
-    // registers after level 2 (early form; 0 in the late form)
-    _n2: usize,
-    // level 3 from r2 (early) or straight from level 2 (late): pairs and pass nodes,
-    // each 0 in the other form
-    _p3r: usize,
-    _s3r: usize,
-    _p3w: usize,
-    _s3w: usize,
-    _n4: usize,
-    // count from level 7 (early: 1) or from r7 (late: 1)
-    _ow: usize,
-    _or: usize,
+    _xpairs: [usize; LEVELS + 1],
+    _xpass: [usize; LEVELS + 1],
+    _xleaf: [usize; 4],
+    // nodes per level: early form, late form
+    _nodes: [usize; LEVELS + 1],
+    _xnodes: [usize; LEVELS + 1],
+}
+
+/// `n` exact-width nodes of one level of the late form.
+fn level<const I: usize, const O: usize>(n: usize) -> Vec<SumNode<I, O>> {
+    (0..n).map(|_| SumNode::default()).collect()
+}
+
+/// `n` registers.
+fn regs<const B: usize>(n: usize) -> Vec<DFF<Bits<B>>> {
+    (0..n).map(|_| DFF::default()).collect()
 }
 
 impl<const N: usize, const W: usize> PopcountPipe<N, W> {
@@ -260,33 +275,39 @@ impl<const N: usize, const W: usize> PopcountPipe<N, W> {
         for l in 1..=LEVELS {
             nodes[l] = t._pairs[l] + t._pass[l];
         }
-        let level = |l: usize| (0..nodes[l]).map(|_| AdderNode::default()).collect();
-        let regs = |l: usize| (0..nodes[l]).map(|_| DFF::default()).collect();
+        let (e, x) = if late { (0, 1) } else { (1, 0) };
+        let early = |l: usize| (0..nodes[l] * e).map(|_| AdderNode::default()).collect();
+        let zero = [0; LEVELS + 1];
         Self {
             clock: Default::default(),
             bits: Default::default(),
             count: Default::default(),
-            lv1: level(1),
-            lv2: level(2),
-            r2: if late { vec![] } else { regs(2) },
-            lv3: level(3),
-            lv4: level(4),
-            r4: regs(4),
-            lv5: level(5),
-            lv6: level(6),
-            lv7: level(7),
-            r7: if late { regs(7) } else { vec![] },
-            _pairs: t._pairs,
-            _pass: t._pass,
-            _leaf: t._leaf,
-            _n2: if late { 0 } else { nodes[2] },
-            _p3r: if late { 0 } else { t._pairs[3] },
-            _s3r: if late { 0 } else { t._pass[3] },
-            _p3w: if late { t._pairs[3] } else { 0 },
-            _s3w: if late { t._pass[3] } else { 0 },
-            _n4: nodes[4],
-            _ow: !late as usize,
-            _or: late as usize,
+            lv1: early(1),
+            lv2: early(2),
+            r2: regs(nodes[2] * e),
+            lv3: early(3),
+            lv4: early(4),
+            r4: regs(nodes[4] * e),
+            lv5: early(5),
+            lv6: early(6),
+            lv7: early(7),
+            x1: level(nodes[1] * x),
+            x2: level(nodes[2] * x),
+            x3: level(nodes[3] * x),
+            x4: level(nodes[4] * x),
+            x4r: regs(nodes[4] * x),
+            x5: level(nodes[5] * x),
+            x6: level(nodes[6] * x),
+            x7: level(nodes[7] * x),
+            x7r: regs(nodes[7] * x),
+            _pairs: if late { zero } else { t._pairs },
+            _pass: if late { zero } else { t._pass },
+            _leaf: if late { [0; 4] } else { t._leaf },
+            _xpairs: if late { t._pairs } else { zero },
+            _xpass: if late { t._pass } else { zero },
+            _xleaf: if late { t._leaf } else { [0; 4] },
+            _nodes: if late { zero } else { nodes },
+            _xnodes: if late { nodes } else { zero },
         }
     }
 }
@@ -300,6 +321,7 @@ impl<const N: usize, const W: usize> Default for PopcountPipe<N, W> {
 impl<const N: usize, const W: usize> Logic for PopcountPipe<N, W> {
     #[hdl_gen]
     fn update(&mut self) {
+        // ---- the early form
         for k in 0..self._leaf[0] {
             self.lv1[k].a.next = 0.into();
             self.lv1[k].b.next = 0.into();
@@ -335,24 +357,16 @@ impl<const N: usize, const W: usize> Logic for PopcountPipe<N, W> {
             self.lv2[k].b.next = 0.into();
         }
         // register after level 2
-        for k in 0..self._n2 {
+        for k in 0..self._nodes[2] {
             self.r2[k].clock.next = self.clock.val();
             self.r2[k].d.next = self.lv2[k].s.val();
         }
-        for k in 0..self._p3r {
+        for k in 0..self._pairs[3] {
             self.lv3[k].a.next = self.r2[2 * k].q.val();
             self.lv3[k].b.next = self.r2[2 * k + 1].q.val();
         }
-        for k in 0..self._s3r {
+        for k in 0..self._pass[3] {
             self.lv3[k].a.next = self.r2[k].q.val();
-            self.lv3[k].b.next = 0.into();
-        }
-        for k in 0..self._p3w {
-            self.lv3[k].a.next = self.lv2[2 * k].s.val();
-            self.lv3[k].b.next = self.lv2[2 * k + 1].s.val();
-        }
-        for k in 0..self._s3w {
-            self.lv3[k].a.next = self.lv2[k].s.val();
             self.lv3[k].b.next = 0.into();
         }
         for k in 0..self._pairs[4] {
@@ -364,7 +378,7 @@ impl<const N: usize, const W: usize> Logic for PopcountPipe<N, W> {
             self.lv4[k].b.next = 0.into();
         }
         // register after level 4
-        for k in 0..self._n4 {
+        for k in 0..self._nodes[4] {
             self.r4[k].clock.next = self.clock.val();
             self.r4[k].d.next = self.lv4[k].s.val();
         }
@@ -392,13 +406,94 @@ impl<const N: usize, const W: usize> Logic for PopcountPipe<N, W> {
             self.lv7[k].a.next = self.lv6[k].s.val();
             self.lv7[k].b.next = 0.into();
         }
-        for k in 0..self._ow {
+        for k in 0..self._nodes[7] {
             self.count.next = self.lv7[k].s.val();
         }
-        for k in 0..self._or {
-            self.r7[k].clock.next = self.clock.val();
-            self.r7[k].d.next = self.lv7[k].s.val();
-            self.count.next = self.r7[k].q.val();
+        // ---- the late form
+        for k in 0..self._xleaf[0] {
+            self.x1[k].a.next = 0.into();
+            self.x1[k].b.next = 0.into();
+            if self.bits.val().get_bit(2 * k) {
+                self.x1[k].a.next = 1.into();
+            }
+            if self.bits.val().get_bit(2 * k + 1) {
+                self.x1[k].b.next = 1.into();
+            }
+        }
+        for k in self._xleaf[0]..self._xleaf[1] {
+            self.x1[k].a.next = 0.into();
+            self.x1[k].b.next = 0.into();
+            if self.bits.val().get_bit(2 * k) {
+                self.x1[k].a.next = 1.into();
+            }
+        }
+        for k in self._xleaf[1]..self._xleaf[2] {
+            self.x1[k].a.next = 0.into();
+            self.x1[k].b.next = 0.into();
+        }
+        for k in 0..self._xleaf[3] {
+            if self.bits.val().any() {
+                self.x1[k].a.next = 1.into();
+            }
+        }
+        for k in 0..self._xpairs[2] {
+            self.x2[k].a.next = self.x1[2 * k].s.val();
+            self.x2[k].b.next = self.x1[2 * k + 1].s.val();
+        }
+        for k in 0..self._xpass[2] {
+            self.x2[k].a.next = self.x1[k].s.val();
+            self.x2[k].b.next = 0.into();
+        }
+        for k in 0..self._xpairs[3] {
+            self.x3[k].a.next = self.x2[2 * k].s.val();
+            self.x3[k].b.next = self.x2[2 * k + 1].s.val();
+        }
+        for k in 0..self._xpass[3] {
+            self.x3[k].a.next = self.x2[k].s.val();
+            self.x3[k].b.next = 0.into();
+        }
+        for k in 0..self._xpairs[4] {
+            self.x4[k].a.next = self.x3[2 * k].s.val();
+            self.x4[k].b.next = self.x3[2 * k + 1].s.val();
+        }
+        for k in 0..self._xpass[4] {
+            self.x4[k].a.next = self.x3[k].s.val();
+            self.x4[k].b.next = 0.into();
+        }
+        // register after level 4
+        for k in 0..self._xnodes[4] {
+            self.x4r[k].clock.next = self.clock.val();
+            self.x4r[k].d.next = self.x4[k].s.val();
+        }
+        for k in 0..self._xpairs[5] {
+            self.x5[k].a.next = self.x4r[2 * k].q.val();
+            self.x5[k].b.next = self.x4r[2 * k + 1].q.val();
+        }
+        for k in 0..self._xpass[5] {
+            self.x5[k].a.next = self.x4r[k].q.val();
+            self.x5[k].b.next = 0.into();
+        }
+        for k in 0..self._xpairs[6] {
+            self.x6[k].a.next = self.x5[2 * k].s.val();
+            self.x6[k].b.next = self.x5[2 * k + 1].s.val();
+        }
+        for k in 0..self._xpass[6] {
+            self.x6[k].a.next = self.x5[k].s.val();
+            self.x6[k].b.next = 0.into();
+        }
+        for k in 0..self._xpairs[7] {
+            self.x7[k].a.next = self.x6[2 * k].s.val();
+            self.x7[k].b.next = self.x6[2 * k + 1].s.val();
+        }
+        for k in 0..self._xpass[7] {
+            self.x7[k].a.next = self.x6[k].s.val();
+            self.x7[k].b.next = 0.into();
+        }
+        // the count registered
+        for k in 0..self._xnodes[7] {
+            self.x7r[k].clock.next = self.clock.val();
+            self.x7r[k].d.next = self.x7[k].s.val();
+            self.count.next = self.x7r[k].q.val();
         }
     }
 }
