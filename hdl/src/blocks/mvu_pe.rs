@@ -576,5 +576,16 @@ mod tests {
             p.dff <= pipe_bound(64) + rest(7, 11, false) + 6,
             "plain MvuPe<64> inside an engine: {p}"
         );
+        // the late form where the widest engines use it, a PE of TFC's fc0 at 16 cycles
+        // (49 lanes, n = 784): fewer LUT4s than the early form
+        let form = |late: bool| {
+            let mut pe = MvuPe::<49, 6, 10, 11>::with_pipe(784, false, late);
+            pe.connect_all();
+            let v = tied_low(&generate_verilog(&pe));
+            ice40_stats(&format!("mvu_pe_in_late_{late}"), &v, "tied").unwrap()
+        };
+        let (early, late) = (form(false), form(true));
+        println!("MvuPe<SIMD=49, n=784> inside an engine, early: {early}, late: {late}");
+        assert!(late.lut4 < early.lut4, "late {late} against early {early}");
     }
 }

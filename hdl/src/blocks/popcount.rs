@@ -199,11 +199,17 @@ pub const PIPE_LATENCY: u64 = 2;
 /// delay, so the latency does not depend on N.
 ///
 /// [`PopcountPipe::late`] moves the registers to after level 4 and after the root (the
-/// count), the same latency: ABC then maps levels 1–4 with the XOR in front as one
-/// network, 28 LUT4 fewer for 49 lanes (the tree with its XOR: 150 → 122; a PE of TFC's
-/// fc0 with its weight ROM and threshold: 222 → 195), but a stage of four adder levels:
-/// on an UP5K a model of such a PE alone reaches 43 MHz instead of 61 (nextpnr 0.4, seed
-/// 1). For the widest engines only ([`crate::engines::mvtu::LATE_CUT_LANES`]).
+/// count), the same latency, and sizes every node exactly (level l: l-bit operands, l + 1
+/// bits; [`SumNode`]): yosys's `alumacc` then makes levels 1–4 one `$macc`, compressed
+/// with the XOR in front, in a flattened design as in one synthesised alone (with W-bit
+/// nodes `wreduce` trims only some operands once flattened and the chains stay apart).
+/// TFC's fc0 at 16 cycles (64 PEs of 49 lanes): 12,110 LUT4 alone, its whole design
+/// 15,711 flattened against 17,220 with W-bit nodes; on ECP5 16,691 LUT4 places against
+/// 26,192. The price is a stage of four adder levels: on an UP5K a model of such a PE
+/// alone reaches 43 MHz instead of 61 (nextpnr 0.4, seed 1). For the widest engines only
+/// ([`crate::engines::mvtu::LATE_CUT_LANES`]); the early form keeps W-bit nodes, which
+/// `synth_ecp5` maps smaller there (TFC-W1A1 at 784 cycles: 1889 LUT4 places, 2037 with
+/// exact nodes).
 ///
 /// Ports: `clock`; `bits` (in, `Bits<N>`); `count` (out, `Bits<W>`).
 /// Parameters as [`PopcountTree`]: 1 ≤ N ≤ 128, W = clog2(N + 1).
@@ -641,6 +647,7 @@ mod tests {
         pipe_sweep::<16, 5>(&mut rng, 100);
         pipe_sweep::<17, 5>(&mut rng, 100);
         pipe_sweep::<64, 7>(&mut rng, 200);
+        pipe_sweep::<49, 6>(&mut rng, 200);
         let mut uut = PopcountPipe::<64, 7>::new();
         uut.connect_all();
         let s = ice40_stats("popcount_pipe64", &generate_verilog(&uut), "top").unwrap();
@@ -648,8 +655,9 @@ mod tests {
         // 16 level-2 nodes of 3 bits and 4 level-4 nodes of 5 bits, and 3 bits more
         // that yosys 0.23 keeps here (measured 71; 69 inside an MvuPe)
         assert!(s.dff <= 71, "PopcountPipe<64, 7> costs {s}");
-        // late form: 4 level-4 nodes of 5 bits and the 7-bit count; fewer LUT4s (ABC
-        // maps the first four levels as one network)
+        // late form: 4 level-4 nodes of 5 bits and the 7-bit count; the bare tree about
+        // as large (152 LUT4 against 150): its saving comes with the XOR in front, in a
+        // PE (`MvuPe`'s synthesis test)
         let mut late = PopcountPipe::<64, 7>::late();
         late.connect_all();
         let l = ice40_stats("popcount_pipe64_late", &generate_verilog(&late), "top").unwrap();
@@ -658,7 +666,7 @@ mod tests {
             l.dff <= 4 * 5 + 7 + 3,
             "PopcountPipe<64, 7>::late costs {l}"
         );
-        assert!(l.lut4 < s.lut4, "late {l} against early {s}");
+        assert!(l.lut4 <= s.lut4 + 4, "late {l} against early {s}");
     }
 
     #[test]

@@ -193,6 +193,16 @@ impl Design {
             origin: 0,
         };
         b.build()?;
+        // the widest matrix unit's late-registered popcounts set the design's clock: the
+        // others register late too, fewer LUT4s and no slower
+        let late = |e: &Engine| matches!(&e.kind, EngineKind::Mvtu(m) if m.0.late);
+        if b.engines.iter().any(late) {
+            for e in &mut b.engines {
+                if let EngineKind::Mvtu(m) = &mut e.kind {
+                    m.0.late = !m.0.spram;
+                }
+            }
+        }
         let output = b.streams.len() - 1;
         Ok(Design {
             top,

@@ -579,7 +579,7 @@ pub fn engine_cost_on(d: &Design, e: &Engine, family: Family) -> Cost {
             let lut = dot(
                 &k.l,
                 &[x0, x1, lanes, 1.0, compared as f64, mux as f64, adders],
-            );
+            ) - e.kind.spec().ecp5_lut_saving();
             let ff = dot(&k.f, &[ice.1 - held, ecp5.1 - held, lanes, 1.0, mux as f64]);
             Cost {
                 lut4: round(lut),

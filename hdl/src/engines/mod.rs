@@ -134,6 +134,11 @@ pub trait EngineSpec: std::fmt::Debug {
     fn constant_thresholds(&self) -> Option<usize> {
         None
     }
+    /// LUT4s the ECP5 mapping saves beyond what the iCE40 formula already does (the
+    /// late-registered popcounts of the widest matrix units); 0 otherwise.
+    fn ecp5_lut_saving(&self) -> f64 {
+        0.0
+    }
     /// What the output stream carries.
     fn carries(&self) -> Carries;
 }

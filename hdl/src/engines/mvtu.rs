@@ -133,11 +133,14 @@ pub fn vector_buffers(nf: usize, sf: usize) -> usize {
 }
 
 /// Lanes (PE·SIMD) from which an [`Mvtu`]'s PEs register their popcount late
-/// ([`PopcountPipe::late`](crate::blocks::popcount::PopcountPipe::late)): about 27 LUT4
-/// fewer per 49 lanes for a first PE stage of four adder levels instead of two (a model
-/// of such a PE alone on an UP5K: 43 MHz instead of 61). Only engines this wide, where those LUT4s are
-/// thousands: the shipped default designs stay below it (TFC fc0 64 lanes, LFC 64), a
-/// design folded to a few cycles a frame does not (TFC at 16 cycles: fc0 3136 lanes).
+/// ([`PopcountPipe::late`](crate::blocks::popcount::PopcountPipe::late)): about 0.66
+/// LUT4 fewer a lane for a first PE stage of four adder levels instead of two (a model
+/// of such a PE alone on an UP5K: 43 MHz instead of 61). Only engines this wide, where
+/// those LUT4s are thousands: the shipped default designs stay below it (TFC fc0 64
+/// lanes, LFC 64), a design folded to a few cycles a frame does not (TFC at 16 cycles:
+/// fc0 3136 lanes). Once one engine of a design registers late, all its `Mvtu`s do
+/// ([`MacSpec::late`]): the clock is the widest engine's anyway (TFC at 16 cycles: fc1,
+/// fc2, fc3 late too, 15,511 LUT4 against 15,711).
 pub const LATE_CUT_LANES: usize = 1024;
 
 /// Whether an [`Mvtu`] of `pe` PEs of `simd` lanes registers its popcounts late.
@@ -1272,6 +1275,16 @@ impl<
         )
     }
 
+    /// The same engine with its PEs' popcounts registered late when `late` (else after
+    /// levels 2 and 4), whatever its own width asks ([`late_cuts`]).
+    pub fn with_late_cuts(mut self, late: bool) -> Self {
+        let i = self._info;
+        self.pes = (0..i.pe)
+            .map(|_| MvuPe::with_pipe(i.n as u64, i.pad_flag, late))
+            .collect();
+        self
+    }
+
     /// The run-time parameters.
     pub fn info(&self) -> MvtuInfo {
         self._info
@@ -1721,6 +1734,9 @@ pub struct MacSpec {
     /// the weights are in SPRAM ([`MvtuSpram`](crate::engines::mvtu_spram::MvtuSpram),
     /// binary inputs only), chosen by [`Design::put_weights_in_spram`]
     pub spram: bool,
+    /// the PEs register their popcounts late (binary inputs): [`late_cuts`] of this
+    /// engine, or of any in the design ([`Design::new`](crate::compile::design::Design::new))
+    pub late: bool,
 }
 
 /// Mvtu LUT4: coefficients of [1, PE, lanes (weights ≥ 8 words), lanes (4 words), lanes
@@ -1751,8 +1767,15 @@ pub fn popcount_pipe_dff(n: usize, late: bool) -> usize {
 }
 
 /// LUT4s per lane that a late-registered popcount saves ([`late_cuts`]; measured on TFC's
-/// fc0 at 16 cycles, 64 PEs of 49 lanes: about 1640 LUT4).
-const LATE_CUT_LUT_PER_LANE: f64 = 0.52;
+/// fc0 at 16 cycles, 64 PEs of 49 lanes, synthesised alone: 12,110 LUT4).
+const LATE_CUT_LUT_PER_LANE: f64 = 0.66;
+
+/// The same on ECP5, beyond the iCE40 saving the ECP5 formula already scales: its
+/// exact-width trees of four adder levels become one `$macc` each, compressed in LUTs
+/// rather than carry chains. Whole designs flattened ask 0.79 a lane (TFC at 16
+/// cycles, 3688 late lanes) and 0.16 (LFC-W1A1 at `--device ulx3s-85f`, 5684): this
+/// value puts both within 7 % (hdl/DESIGN.md, ECP5).
+const ECP5_LATE_CUT_LUT_PER_LANE: f64 = 0.5;
 
 /// LUT4s a comparator with a constant threshold saves against the carry chain
 /// ([`CompareBit::constant`](crate::blocks::compare_bit::CompareBit::constant)): the
@@ -1788,6 +1811,7 @@ impl MacSpec {
             in_width,
             threshold_words,
             spram: false,
+            late: late_cuts(fold.pe, fold.simd),
         }
     }
     /// Neuron folds, out / PE.
@@ -1996,7 +2020,7 @@ impl EngineSpec for MvtuSpec {
         self.0.memories()
     }
     fn logic(&self, ms: &[Memory], _io: f64) -> Formula {
-        let late = late_cuts(self.0.pe, self.0.g.simd);
+        let late = self.0.late;
         let (lut, dff) = self.0.logic(
             &MVTU_LUT,
             &MVTU_DFF,
@@ -2011,6 +2035,10 @@ impl EngineSpec for MvtuSpec {
     }
     fn constant_thresholds(&self) -> Option<usize> {
         self.0.constant_thresholds()
+    }
+    fn ecp5_lut_saving(&self) -> f64 {
+        let late = self.0.late;
+        late as u8 as f64 * ECP5_LATE_CUT_LUT_PER_LANE * (self.0.pe * self.0.g.simd) as f64
     }
     fn carries(&self) -> Carries {
         self.0.carries()
@@ -2085,7 +2113,8 @@ pub fn emit<
         net,
         s.layer,
         s.threshold,
-    );
+    )
+    .with_late_cuts(s.late);
     let (c, l) = (b.cycles_per_frame(), b.latency());
     finish(b, e, c, l)
 }
