@@ -102,7 +102,7 @@ enum Command {
         /// the fastest folding that fits a device: up5k (iCE40 UP5K, 90 % of its 5280
         /// logic cells and its 30 block RAMs, less the board core's 1400 cells and 5 block
         /// RAMs), ulx3s-85f or ulx3s-12f (ECP5 LFE5U-85F or -12F of the ULX3S: 90 % of
-        /// their LUT4s and all their 18-kbit EBRs)
+        /// their LUT4s and their 18-kbit EBRs, less the board core's 2700 LUT4 and 1 EBR)
         #[arg(long)]
         device: Option<String>,
     },
