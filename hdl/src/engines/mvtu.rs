@@ -1814,6 +1814,10 @@ impl MacSpec {
             late: late_cuts(fold.pe, fold.simd),
         }
     }
+    /// Lanes (PE·SIMD) whose popcounts are registered late ([`Self::late`]), else 0.
+    pub fn late_lanes(&self) -> f64 {
+        self.late as u8 as f64 * (self.pe * self.g.simd) as f64
+    }
     /// Neuron folds, out / PE.
     pub fn nf(&self) -> usize {
         self.out / self.pe
@@ -2027,8 +2031,7 @@ impl EngineSpec for MvtuSpec {
             ms,
             popcount_pipe_dff(self.0.g.simd, late),
         );
-        let lanes = (self.0.pe * self.0.g.simd) as f64;
-        (lut - late as u8 as f64 * LATE_CUT_LUT_PER_LANE * lanes, dff)
+        (lut - LATE_CUT_LUT_PER_LANE * self.0.late_lanes(), dff)
     }
     fn acc_bits(&self) -> Option<usize> {
         Some(self.0.g.a)
@@ -2037,8 +2040,7 @@ impl EngineSpec for MvtuSpec {
         self.0.constant_thresholds()
     }
     fn ecp5_lut_saving(&self) -> f64 {
-        let late = self.0.late;
-        late as u8 as f64 * ECP5_LATE_CUT_LUT_PER_LANE * (self.0.pe * self.0.g.simd) as f64
+        ECP5_LATE_CUT_LUT_PER_LANE * self.0.late_lanes()
     }
     fn carries(&self) -> Carries {
         self.0.carries()
